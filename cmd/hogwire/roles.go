@@ -1,0 +1,381 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/credentials"
+
+	"github.com/hogwire/hogwire/auth"
+	"github.com/hogwire/hogwire/controlplane"
+	"github.com/hogwire/hogwire/dataplane"
+	"github.com/hogwire/hogwire/devstack"
+	"github.com/hogwire/hogwire/rpcserver"
+	"github.com/hogwire/hogwire/tracing"
+)
+
+// shutdownGrace bounds a graceful stop after SIGINT/SIGTERM.
+const shutdownGrace = 10 * time.Second
+
+type logFlags struct{ level, format string }
+
+func (l *logFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
+}
+
+func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(l.level)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level: %v", err)}
+	}
+	o := &slog.HandlerOptions{Level: lv}
+	switch l.format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, o)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, o)), nil
+	}
+	return nil, usageError{fmt.Sprintf("--log-format: %q is not text or json", l.format)}
+}
+
+type tlsFlags struct{ cert, key, clientCA string }
+
+func (t *tlsFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&t.cert, "tls-cert-file", "", "serve gRPC over TLS with this certificate (PEM)")
+	fs.StringVar(&t.key, "tls-key-file", "", "private key of --tls-cert-file (PEM)")
+	fs.StringVar(&t.clientCA, "tls-client-ca-file", "", "require client certificates signed by this CA (PEM)")
+}
+
+// creds returns nil (plaintext) when no certificate is configured.
+func (t *tlsFlags) creds() (credentials.TransportCredentials, error) {
+	if t.cert == "" && t.key == "" {
+		if t.clientCA != "" {
+			return nil, usageError{"--tls-client-ca-file needs --tls-cert-file and --tls-key-file"}
+		}
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(t.cert, t.key)
+	if err != nil {
+		return nil, fmt.Errorf("TLS: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.clientCA != "" {
+		pem, err := os.ReadFile(t.clientCA)
+		if err != nil {
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("TLS: no certificate in %s", t.clientCA)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return credentials.NewTLS(cfg), nil
+}
+
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg devstack.Config
+	var lf logFlags
+	fs.StringVar(&cfg.DataDir, "data-dir", ".hogwire", "directory for etcd and NATS data, tokens and keys")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:7070", "gRPC API and ingest address")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "PostHog-compatible HTTP capture address")
+	lf.register(fs)
+	if err := parseFlags(fs, args, os.Getenv); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	tp, err := tracing.FromEnv(ctx, os.Getenv, "hogwire")
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(tp, log)
+	cfg.Logger, cfg.Tracing = log, tp
+
+	st, err := devstack.Start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `hogwire dev is running (data in %s)
+  gRPC API and ingest:  %s
+  HTTP capture API:     http://%s  (point PostHog SDKs here)
+  admin token:          %s  (also in %s)
+  embedded etcd:        %s
+  embedded NATS:        %s
+Press Ctrl-C to stop.
+`, cfg.DataDir, st.GRPCAddr, st.HTTPAddr, st.AdminToken, st.AdminTokenFile, st.EtcdURL, st.NATSURL)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-st.Err():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := st.Close(sctx); err != nil && runErr == nil {
+		runErr = err
+	}
+	return runErr
+}
+
+func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		lf                                        logFlags
+		tf                                        tlsFlags
+		grpcAddr, endpoints, prefix, natsURL      string
+		adminTokenFile, nodeTokenFile, secretsKey string
+		metricsAddr                               string
+	)
+	fs.StringVar(&grpcAddr, "grpc-addr", ":7070", "gRPC API address")
+	fs.StringVar(&endpoints, "etcd-endpoints", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
+	fs.StringVar(&prefix, "etcd-prefix", "/hogwire/", "prefix of every etcd key")
+	fs.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (telemetry storage)")
+	fs.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the admin token (or set HOGWIRE_ADMIN_TOKEN)")
+	fs.StringVar(&nodeTokenFile, "node-token-file", "", "file holding the node token (or set HOGWIRE_NODE_TOKEN)")
+	fs.StringVar(&secretsKey, "secrets-key-file", "", "file holding the base64 AES-256 key for secret inputs (or set HOGWIRE_SECRETS_KEY)")
+	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
+	lf.register(fs)
+	tf.register(fs)
+	if err := parseFlags(fs, args, os.Getenv); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	adminToken, err := secretFromFileOrEnv(adminTokenFile, "HOGWIRE_ADMIN_TOKEN", "--admin-token-file")
+	if err != nil {
+		return err
+	}
+	nodeToken, err := secretFromFileOrEnv(nodeTokenFile, "HOGWIRE_NODE_TOKEN", "--node-token-file")
+	if err != nil {
+		return err
+	}
+	creds, err := tf.creds()
+	if err != nil {
+		return err
+	}
+	tp, err := tracing.FromEnv(ctx, os.Getenv, "hogwire-controlplane")
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(tp, log)
+
+	etcd, err := clientv3.New(clientv3.Config{Endpoints: splitList(endpoints), DialTimeout: 5 * time.Second})
+	if err != nil {
+		return fmt.Errorf("etcd: %w", err)
+	}
+	defer etcd.Close()
+	cp, err := controlplane.New(controlplane.Config{Etcd: etcd, Prefix: prefix, Logger: log})
+	if err != nil {
+		return err
+	}
+	gs := rpcserver.New(rpcserver.Options{
+		Logger: log, TracerProvider: tp, Propagator: tp.Propagator, Creds: creds,
+		Policy: &auth.Policy{Services: controlplane.Roles(), AdminToken: adminToken, NodeToken: nodeToken},
+	})
+	cp.Register(gs)
+	go watchReady(ctx, gs, cp.Ready, log)
+	log.Info("control plane starting", "grpc_addr", grpcAddr, "etcd", endpoints, "nats", natsURL, "tls", creds != nil)
+	return serve(ctx, log, gs, grpcAddr, nil, "", metricsAddr)
+}
+
+func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("dataplane", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		lf                                          logFlags
+		tf                                          tlsFlags
+		grpcAddr, httpAddr, cpAddr, natsURL, nodeID string
+		nodeTokenFile, metricsAddr, allowEgress     string
+	)
+	fs.StringVar(&grpcAddr, "grpc-addr", ":7071", "gRPC ingest address")
+	fs.StringVar(&httpAddr, "http-addr", ":8080", "PostHog-compatible HTTP capture address")
+	fs.StringVar(&cpAddr, "controlplane-addr", "127.0.0.1:7070", "control plane gRPC address")
+	fs.StringVar(&nodeTokenFile, "node-token-file", "", "file holding the node token (or set HOGWIRE_NODE_TOKEN)")
+	fs.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (durable event log)")
+	fs.StringVar(&nodeID, "node-id", "", "unique id of this node (default: the host name)")
+	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
+	fs.StringVar(&allowEgress, "allow-egress", "", "comma-separated CIDRs that fetch may reach although private")
+	lf.register(fs)
+	tf.register(fs)
+	if err := parseFlags(fs, args, os.Getenv); err != nil {
+		return err
+	}
+	log, err := lf.logger(stderr)
+	if err != nil {
+		return err
+	}
+	if _, err := secretFromFileOrEnv(nodeTokenFile, "HOGWIRE_NODE_TOKEN", "--node-token-file"); err != nil {
+		return err
+	}
+	if nodeID == "" {
+		if nodeID, err = os.Hostname(); err != nil {
+			return fmt.Errorf("--node-id: %w", err)
+		}
+	}
+	creds, err := tf.creds()
+	if err != nil {
+		return err
+	}
+	tp, err := tracing.FromEnv(ctx, os.Getenv, "hogwire-dataplane")
+	if err != nil {
+		return err
+	}
+	defer shutdownTracing(tp, log)
+
+	node := dataplane.New(dataplane.Config{NodeID: nodeID, Logger: log})
+	gs := rpcserver.New(rpcserver.Options{
+		Logger: log, TracerProvider: tp, Propagator: tp.Propagator, Creds: creds,
+		Policy: &auth.Policy{Services: dataplane.Roles()},
+	})
+	node.Register(gs)
+	gs.SetServing(true)
+	log.Info("data plane starting", "node_id", nodeID, "grpc_addr", grpcAddr, "http_addr", httpAddr,
+		"controlplane", cpAddr, "nats", natsURL, "allow_egress", allowEgress)
+	return serve(ctx, log, gs, grpcAddr, node.Handler(), httpAddr, metricsAddr)
+}
+
+// serve runs the gRPC server and the optional HTTP and metrics servers
+// until ctx ends or one of them fails, then stops all of them.
+func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr string, h http.Handler, httpAddr, metricsAddr string) error {
+	errc := make(chan error, 3)
+	n := 0
+	gl, err := net.Listen("tcp", grpcAddr)
+	if err != nil {
+		return err
+	}
+	n++
+	go func() { errc <- gs.Serve(gl) }()
+
+	var servers []*http.Server
+	start := func(addr string, h http.Handler) error {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
+		n++
+		go func() {
+			if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+				return
+			}
+			errc <- nil
+		}()
+		return nil
+	}
+	var startErr error
+	if h != nil {
+		startErr = start(httpAddr, h)
+	}
+	if startErr == nil && metricsAddr != "" {
+		startErr = start(metricsAddr, metricsHandler())
+	}
+
+	var runErr error
+	if startErr != nil {
+		runErr = startErr
+	} else {
+		select {
+		case <-ctx.Done():
+		case runErr = <-errc:
+			n--
+		}
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	gs.Shutdown(sctx)
+	for _, s := range servers {
+		if err := s.Shutdown(sctx); err != nil {
+			s.Close()
+		}
+	}
+	for ; n > 0; n-- {
+		<-errc
+	}
+	return runErr
+}
+
+func metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// watchReady keeps the health status in step with a readiness check.
+func watchReady(ctx context.Context, gs *rpcserver.Server, ready func(context.Context) error, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	was := false
+	for {
+		err := ready(ctx)
+		if now := err == nil; now != was {
+			gs.SetServing(now)
+			if !now {
+				log.Warn("not ready", "err", err)
+			}
+			was = now
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func secretFromFileOrEnv(path, env, flagName string) (string, error) {
+	if path != "" {
+		return auth.ReadSecretFile(path)
+	}
+	if v := strings.TrimSpace(os.Getenv(env)); v != "" {
+		return v, nil
+	}
+	return "", usageError{fmt.Sprintf("%s or %s is required", flagName, env)}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func shutdownTracing(tp *tracing.Provider, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := tp.Shutdown(ctx); err != nil {
+		log.Warn("flushing traces", "err", err)
+	}
+}

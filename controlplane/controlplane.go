@@ -1,0 +1,95 @@
+// Package controlplane serves hogwire's admin API and the streams that
+// data-plane nodes use: configuration out, telemetry in. State lives in
+// etcd, so any number of replicas can serve side by side.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/auth"
+)
+
+// Config configures a control-plane replica.
+type Config struct {
+	// Etcd is the client for all state; the caller owns it.
+	Etcd *clientv3.Client
+	// Prefix of every key hogwire writes (default "/hogwire/").
+	Prefix string
+	Logger *slog.Logger
+}
+
+// Server is one control-plane replica.
+type Server struct {
+	cfg Config
+	log *slog.Logger
+
+	hogwirev1.UnimplementedProjectServiceServer
+	hogwirev1.UnimplementedDestinationServiceServer
+	hogwirev1.UnimplementedTemplateServiceServer
+	hogwirev1.UnimplementedTestServiceServer
+	hogwirev1.UnimplementedLogServiceServer
+	hogwirev1.UnimplementedMetricsServiceServer
+	hogwirev1.UnimplementedConfigServiceServer
+	hogwirev1.UnimplementedTelemetryServiceServer
+	hogwirev1.UnimplementedNodeServiceServer
+}
+
+// New returns a replica for cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.Etcd == nil {
+		return nil, errors.New("controlplane: an etcd client is required")
+	}
+	if cfg.Prefix == "" {
+		cfg.Prefix = "/hogwire/"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &Server{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// Register adds the control plane's services to gs.
+func (s *Server) Register(gs grpc.ServiceRegistrar) {
+	hogwirev1.RegisterProjectServiceServer(gs, s)
+	hogwirev1.RegisterDestinationServiceServer(gs, s)
+	hogwirev1.RegisterTemplateServiceServer(gs, s)
+	hogwirev1.RegisterTestServiceServer(gs, s)
+	hogwirev1.RegisterLogServiceServer(gs, s)
+	hogwirev1.RegisterMetricsServiceServer(gs, s)
+	hogwirev1.RegisterConfigServiceServer(gs, s)
+	hogwirev1.RegisterTelemetryServiceServer(gs, s)
+	hogwirev1.RegisterNodeServiceServer(gs, s)
+}
+
+// Roles says which token each control-plane service requires.
+func Roles() map[string]auth.Role {
+	return map[string]auth.Role{
+		hogwirev1.ProjectService_ServiceDesc.ServiceName:     auth.Admin,
+		hogwirev1.DestinationService_ServiceDesc.ServiceName: auth.Admin,
+		hogwirev1.TemplateService_ServiceDesc.ServiceName:    auth.Admin,
+		hogwirev1.TestService_ServiceDesc.ServiceName:        auth.Admin,
+		hogwirev1.LogService_ServiceDesc.ServiceName:         auth.Admin,
+		hogwirev1.MetricsService_ServiceDesc.ServiceName:     auth.Admin,
+		hogwirev1.NodeService_ServiceDesc.ServiceName:        auth.Admin,
+		hogwirev1.ConfigService_ServiceDesc.ServiceName:      auth.NodeRole,
+		hogwirev1.TelemetryService_ServiceDesc.ServiceName:   auth.NodeRole,
+	}
+}
+
+// Ready reports whether etcd answers, for readiness.
+func (s *Server) Ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if _, err := s.cfg.Etcd.Get(ctx, s.cfg.Prefix+"ready", clientv3.WithCountOnly()); err != nil {
+		return fmt.Errorf("controlplane: etcd: %w", err)
+	}
+	return nil
+}

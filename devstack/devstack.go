@@ -1,0 +1,200 @@
+// Package devstack runs all of hogwire in one process on embedded etcd and
+// NATS: the `hogwire dev` command, and the base of end-to-end tests.
+package devstack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/hogwire/hogwire/auth"
+	"github.com/hogwire/hogwire/controlplane"
+	"github.com/hogwire/hogwire/dataplane"
+	"github.com/hogwire/hogwire/embedetcd"
+	"github.com/hogwire/hogwire/embednats"
+	"github.com/hogwire/hogwire/rpcserver"
+	"github.com/hogwire/hogwire/tracing"
+)
+
+// Config configures the stack. Zero values take the defaults of `hogwire dev`.
+type Config struct {
+	// DataDir holds etcd's and NATS's data and the generated admin token,
+	// node token and secrets key (default "./.hogwire").
+	DataDir string
+	// GRPCAddr serves the control plane's API and the data plane's gRPC
+	// ingest (default "127.0.0.1:7070"); HTTPAddr serves the PostHog-compatible
+	// capture API (default "127.0.0.1:8080"). Port 0 picks a free port.
+	GRPCAddr, HTTPAddr string
+	Logger             *slog.Logger
+	// Tracing; nil disables tracing.
+	Tracing *tracing.Provider
+}
+
+// Stack is a running dev stack.
+type Stack struct {
+	// GRPCAddr and HTTPAddr are the bound addresses.
+	GRPCAddr, HTTPAddr string
+	// AdminToken authenticates the admin API; it is stored in
+	// <DataDir>/admin.token.
+	AdminToken string
+	// NodeToken authenticates data-plane nodes (<DataDir>/node.token).
+	NodeToken string
+	// EtcdURL and NATSURL are where the embedded stores listen.
+	EtcdURL, NATSURL string
+	// AdminTokenFile is the path of the admin token.
+	AdminTokenFile string
+
+	log    *slog.Logger
+	etcd   *embedetcd.Server
+	nats   *embednats.Server
+	client *clientv3.Client
+	grpc   *rpcserver.Server
+	http   *http.Server
+	served chan error
+}
+
+// Start starts every component and returns when all serve.
+func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = ".hogwire"
+	}
+	if cfg.GRPCAddr == "" {
+		cfg.GRPCAddr = "127.0.0.1:7070"
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = "127.0.0.1:8080"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("devstack: %w", err)
+	}
+	s := &Stack{log: log, served: make(chan error, 2)}
+	defer func() {
+		if err != nil {
+			s.closeStores()
+		}
+	}()
+
+	s.AdminTokenFile = filepath.Join(cfg.DataDir, "admin.token")
+	if s.AdminToken, err = auth.LoadOrCreate(s.AdminTokenFile, func() string { return auth.NewToken("hwa_") }); err != nil {
+		return nil, err
+	}
+	if s.NodeToken, err = auth.LoadOrCreate(filepath.Join(cfg.DataDir, "node.token"), func() string { return auth.NewToken("hwn_") }); err != nil {
+		return nil, err
+	}
+	if _, err = auth.LoadOrCreate(filepath.Join(cfg.DataDir, "secrets.key"), newSecretsKey); err != nil {
+		return nil, err
+	}
+
+	if s.etcd, err = embedetcd.Start(ctx, embedetcd.Config{Dir: filepath.Join(cfg.DataDir, "etcd"), Logger: log}); err != nil {
+		return nil, err
+	}
+	s.EtcdURL = s.etcd.ClientURL()
+	if s.nats, err = embednats.Start(embednats.Config{StoreDir: filepath.Join(cfg.DataDir, "nats")}); err != nil {
+		return nil, err
+	}
+	s.NATSURL = s.nats.ClientURL()
+	if s.client, err = s.etcd.Client(); err != nil {
+		return nil, fmt.Errorf("devstack: etcd client: %w", err)
+	}
+
+	cp, err := controlplane.New(controlplane.Config{Etcd: s.client, Logger: log.With("component", "controlplane")})
+	if err != nil {
+		return nil, err
+	}
+	dp := dataplane.New(dataplane.Config{NodeID: "dev", Logger: log.With("component", "dataplane")})
+
+	roles := controlplane.Roles()
+	for k, v := range dataplane.Roles() {
+		roles[k] = v
+	}
+	opts := rpcserver.Options{
+		Logger: log,
+		Policy: &auth.Policy{Services: roles, AdminToken: s.AdminToken, NodeToken: s.NodeToken},
+	}
+	if cfg.Tracing != nil {
+		opts.TracerProvider, opts.Propagator = cfg.Tracing.TracerProvider, cfg.Tracing.Propagator
+	}
+	s.grpc = rpcserver.New(opts)
+	cp.Register(s.grpc)
+	dp.Register(s.grpc)
+
+	gl, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: gRPC listener: %w", err)
+	}
+	hl, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		gl.Close()
+		return nil, fmt.Errorf("devstack: HTTP listener: %w", err)
+	}
+	s.GRPCAddr, s.HTTPAddr = gl.Addr().String(), hl.Addr().String()
+	s.http = &http.Server{Handler: dp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { s.served <- s.grpc.Serve(gl) }()
+	go func() {
+		if err := s.http.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+			s.served <- err
+			return
+		}
+		s.served <- nil
+	}()
+	if err := cp.Ready(ctx); err != nil {
+		s.stopServers(ctx)
+		return nil, err
+	}
+	s.grpc.SetServing(true)
+	return s, nil
+}
+
+// Err reports a component that stopped by itself.
+func (s *Stack) Err() <-chan error { return s.served }
+
+// Close stops the servers (gracefully until ctx ends) and then the stores.
+func (s *Stack) Close(ctx context.Context) error {
+	s.stopServers(ctx)
+	s.closeStores()
+	return nil
+}
+
+func (s *Stack) stopServers(ctx context.Context) {
+	s.grpc.Shutdown(ctx)
+	if err := s.http.Shutdown(ctx); err != nil {
+		s.http.Close()
+	}
+	<-s.served
+	<-s.served
+}
+
+func (s *Stack) closeStores() {
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.nats != nil {
+		s.nats.Close()
+	}
+	if s.etcd != nil {
+		s.etcd.Close()
+	}
+}
+
+// newSecretsKey returns a base64 AES-256 key for encrypting secret inputs.
+func newSecretsKey() string {
+	var k [32]byte
+	if _, err := rand.Read(k[:]); err != nil {
+		panic(fmt.Sprintf("devstack: crypto/rand: %v", err))
+	}
+	return base64.StdEncoding.EncodeToString(k[:])
+}

@@ -1,0 +1,153 @@
+// Package embedetcd runs an etcd member inside the current process, for
+// `hogwire dev` and for tests. Production deployments use an external etcd
+// cluster instead.
+package embedetcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap/zapcore"
+)
+
+// Config describes one member.
+type Config struct {
+	// Name of the member; "default" when empty.
+	Name string
+	// Dir holds the member's data. A second start with the same Dir finds the
+	// data of the first.
+	Dir string
+	// ClientURL and PeerURL are where the member listens, e.g.
+	// "http://127.0.0.1:2379". Port 0 picks a free port (single member only,
+	// since peers must know each other's URLs in advance).
+	ClientURL, PeerURL string
+	// InitialCluster lists every member as "name=peerURL,…"; empty for a
+	// single member.
+	InitialCluster string
+	// Logger receives etcd's own log entries at or above LogLevel (default
+	// error: etcd is chatty, and its warnings at start and stop are not
+	// actionable for a dev stack). Nil uses slog.Default().
+	Logger   *slog.Logger
+	LogLevel slog.Level
+	// StartTimeout bounds the wait until the member serves clients (default 30s).
+	StartTimeout time.Duration
+}
+
+// Server is a running member.
+type Server struct {
+	etcd    *embed.Etcd
+	closing *atomic.Bool
+}
+
+// Start starts a member and waits until it is ready to serve clients.
+func Start(ctx context.Context, cfg Config) (*Server, error) {
+	ec := embed.NewConfig()
+	if cfg.Name != "" {
+		ec.Name = cfg.Name
+	}
+	ec.Dir = cfg.Dir
+	ec.WalDir = filepath.Join(cfg.Dir, "wal")
+	clientURL, peerURL := cfg.ClientURL, cfg.PeerURL
+	if clientURL == "" {
+		clientURL = "http://127.0.0.1:0"
+	}
+	if peerURL == "" {
+		peerURL = "http://127.0.0.1:0"
+	}
+	cu, err := url.Parse(clientURL)
+	if err != nil {
+		return nil, fmt.Errorf("embedetcd: client URL: %w", err)
+	}
+	pu, err := url.Parse(peerURL)
+	if err != nil {
+		return nil, fmt.Errorf("embedetcd: peer URL: %w", err)
+	}
+	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	if cfg.InitialCluster != "" {
+		ec.InitialCluster = cfg.InitialCluster
+	} else {
+		ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	min := zapcore.ErrorLevel
+	switch {
+	case cfg.LogLevel == 0 || cfg.LogLevel > slog.LevelWarn:
+	case cfg.LogLevel > slog.LevelInfo:
+		min = zapcore.WarnLevel
+	case cfg.LogLevel > slog.LevelDebug:
+		min = zapcore.InfoLevel
+	default:
+		min = zapcore.DebugLevel
+	}
+	closing := new(atomic.Bool)
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newLogger(log.With("component", "etcd"), min, closing))
+	// Keep a bounded history: config watchers that fall further behind than
+	// this get a fresh snapshot instead.
+	ec.AutoCompactionMode = "revision"
+	ec.AutoCompactionRetention = "10000"
+
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, fmt.Errorf("embedetcd: start: %w", err)
+	}
+	timeout := cfg.StartTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-e.Server.ReadyNotify():
+		return &Server{etcd: e, closing: closing}, nil
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("embedetcd: %w", err)
+	case <-ctx.Done():
+		e.Close()
+		return nil, ctx.Err()
+	case <-t.C:
+		e.Server.Stop()
+		e.Close()
+		return nil, errors.New("embedetcd: member not ready in time (is a quorum of the cluster up?)")
+	}
+}
+
+// ClientURL is the URL clients reach the member at, with the real port.
+func (s *Server) ClientURL() string {
+	return "http://" + s.etcd.Clients[0].Addr().String()
+}
+
+// PeerURL is the URL peers reach the member at, with the real port.
+func (s *Server) PeerURL() string {
+	return "http://" + s.etcd.Peers[0].Listener.Addr().String()
+}
+
+// Client returns a new client for this member; the caller closes it.
+func (s *Server) Client() (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{
+		Endpoints:   []string{s.ClientURL()},
+		DialTimeout: 5 * time.Second,
+	})
+}
+
+// Err reports a fatal error of the running member.
+func (s *Server) Err() <-chan error { return s.etcd.Err() }
+
+// Close stops the member and waits until it has stopped.
+func (s *Server) Close() {
+	s.closing.Store(true)
+	s.etcd.Close()
+	<-s.etcd.Server.StopNotify()
+}
