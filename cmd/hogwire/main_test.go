@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"io"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/hogwire/hogwire/rpcclient"
+)
+
+func TestParseFlagsFallsBackToEnv(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	a := fs.String("nats-url", "default", "")
+	b := fs.String("grpc-addr", "default", "")
+	env := map[string]string{"HOGWIRE_NATS_URL": "nats://env:4222", "HOGWIRE_GRPC_ADDR": "env:1"}
+	if err := parseFlags(fs, []string{"--grpc-addr", "flag:2"}, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if *a != "nats://env:4222" {
+		t.Errorf("nats-url = %q, want the env value", *a)
+	}
+	if *b != "flag:2" {
+		t.Errorf("grpc-addr = %q, want the flag to win over env", *b)
+	}
+}
+
+func TestUnknownCommandIsAUsageError(t *testing.T) {
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"frobnicate"}, io.Discard, &stderr)
+	var ue usageError
+	if !errors.As(err, &ue) || exitCode(err) != 2 {
+		t.Fatalf("err = %v, want a usage error with exit code 2", err)
+	}
+	if !strings.Contains(stderr.String(), "dev") {
+		t.Errorf("usage does not list commands: %q", stderr.String())
+	}
+}
+
+func TestRolesRequireTokens(t *testing.T) {
+	t.Setenv("HOGWIRE_ADMIN_TOKEN", "")
+	err := run(context.Background(), []string{"controlplane", "--grpc-addr", "127.0.0.1:0"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "--admin-token-file or HOGWIRE_ADMIN_TOKEN") {
+		t.Fatalf("controlplane without admin token: %v", err)
+	}
+}
+
+// syncBuffer is written by the command's goroutine and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestDevCommandServesAndStopsOnCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0",
+			"--http-addr", "127.0.0.1:0", "--log-level", "error"}, &stdout, io.Discard)
+	}()
+	addrRE := regexp.MustCompile(`gRPC API and ingest:\s+(\S+)`)
+	tokenRE := regexp.MustCompile(`admin token:\s+(hwa_\S+)`)
+	var addr string
+	deadline := time.Now().Add(time.Minute)
+	for addr == "" {
+		if m := addrRE.FindStringSubmatch(stdout.String()); m != nil {
+			addr = m[1]
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("dev exited early: %v\n%s", err, stdout.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dev printed no address:\n%s", stdout.String())
+		}
+	}
+	if !tokenRE.MatchString(stdout.String()) {
+		t.Errorf("dev did not print the admin token:\n%s", stdout.String())
+	}
+	cc, err := rpcclient.Dial(addr, rpcclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	hr, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil || hr.Status != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health: %v %v", hr, err)
+	}
+	cancel() // what SIGINT does
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("dev returned %v after cancel, want nil", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("dev did not stop after cancel")
+	}
+}
