@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"sync/atomic"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -24,12 +26,50 @@ type Config struct {
 	// Prefix of every key hogwire writes (default "/hogwire/").
 	Prefix string
 	Logger *slog.Logger
+	// Now returns the current time (default time.Now).
+	Now func() time.Time
+	// ReplicaID names this replica in ListNodes and leader election
+	// (default: host name and process id).
+	ReplicaID string
+	// LeaderTTL is the leader's etcd session TTL: a new leader takes over
+	// within about this long after the leader dies (default 3s).
+	LeaderTTL time.Duration
+	// Sealer encrypts secret input values at rest; required.
+	Sealer Sealer
+	// Templates is the catalogue of shipped templates; nil serves none.
+	Templates Templates
+	// CompileFilters compiles destination filters; required.
+	CompileFilters FilterCompiler
+}
+
+// Sealer encrypts secret input values at rest. aad binds a sealed value to
+// its place (destination and input), so it cannot be moved elsewhere.
+type Sealer interface {
+	Seal(plaintext, aad []byte) (string, error)
+	Open(sealed string, aad []byte) ([]byte, error)
+}
+
+// Templates is the catalogue of shipped destination templates.
+type Templates interface {
+	// List returns every template, in display order.
+	List() []*hogwirev1.Template
+	// Get returns the template with the given id ("webhook").
+	Get(id string) (*hogwirev1.Template, bool)
 }
 
 // Server is one control-plane replica.
 type Server struct {
-	cfg Config
-	log *slog.Logger
+	cfg  Config
+	log  *slog.Logger
+	etcd *clientv3.Client
+	keys keys
+	now  func() time.Time
+
+	replicaID      string
+	sealer         Sealer
+	leader         atomic.Bool
+	templates      Templates
+	compileFilters FilterCompiler
 
 	hogwirev1.UnimplementedProjectServiceServer
 	hogwirev1.UnimplementedDestinationServiceServer
@@ -53,7 +93,24 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Server{cfg: cfg, log: cfg.Logger}, nil
+	if cfg.Sealer == nil {
+		return nil, errors.New("controlplane: a Sealer for secret inputs is required")
+	}
+	if cfg.CompileFilters == nil {
+		return nil, errors.New("controlplane: a filter compiler is required")
+	}
+	if cfg.ReplicaID == "" {
+		host, _ := os.Hostname()
+		cfg.ReplicaID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if cfg.LeaderTTL <= 0 {
+		cfg.LeaderTTL = 3 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, etcd: cfg.Etcd, keys: keys{cfg.Prefix}, now: cfg.Now,
+		replicaID: cfg.ReplicaID, sealer: cfg.Sealer, templates: cfg.Templates, compileFilters: cfg.CompileFilters}, nil
 }
 
 // Register adds the control plane's services to gs.

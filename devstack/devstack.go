@@ -4,8 +4,6 @@ package devstack
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,7 +20,9 @@ import (
 	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/embedetcd"
 	"github.com/hogwire/hogwire/embednats"
+	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/rpcserver"
+	"github.com/hogwire/hogwire/secrets"
 	"github.com/hogwire/hogwire/tracing"
 )
 
@@ -61,6 +61,9 @@ type Stack struct {
 	grpc   *rpcserver.Server
 	http   *http.Server
 	served chan error
+
+	stopElection context.CancelFunc
+	electionDone chan struct{}
 }
 
 // Start starts every component and returns when all serve.
@@ -95,8 +98,17 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.NodeToken, err = auth.LoadOrCreate(filepath.Join(cfg.DataDir, "node.token"), func() string { return auth.NewToken("hwn_") }); err != nil {
 		return nil, err
 	}
-	if _, err = auth.LoadOrCreate(filepath.Join(cfg.DataDir, "secrets.key"), newSecretsKey); err != nil {
+	keyFile := filepath.Join(cfg.DataDir, "secrets.key")
+	if _, err = auth.LoadOrCreate(keyFile, newSecretsKey); err != nil {
 		return nil, err
+	}
+	keys, err := secrets.ReadKeyFile(keyFile)
+	if err != nil {
+		return nil, err
+	}
+	keyring, err := secrets.ParseKeyring(keys[0], keys[1:]...)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: %s: %w", keyFile, err)
 	}
 
 	if s.etcd, err = embedetcd.Start(ctx, embedetcd.Config{Dir: filepath.Join(cfg.DataDir, "etcd"), Logger: log}); err != nil {
@@ -111,7 +123,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("devstack: etcd client: %w", err)
 	}
 
-	cp, err := controlplane.New(controlplane.Config{Etcd: s.client, Logger: log.With("component", "controlplane")})
+	cp, err := controlplane.New(controlplane.Config{
+		Etcd: s.client, Logger: log.With("component", "controlplane"), ReplicaID: "dev",
+		Sealer: keyring, CompileFilters: filters.Compile,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +170,13 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		s.stopServers(ctx)
 		return nil, err
 	}
+	ectx, stopElection := context.WithCancel(context.WithoutCancel(ctx))
+	s.electionDone = make(chan struct{})
+	s.stopElection = stopElection
+	go func() {
+		defer close(s.electionDone)
+		_ = cp.RunElection(ectx)
+	}()
 	s.grpc.SetServing(true)
 	return s, nil
 }
@@ -170,6 +192,10 @@ func (s *Stack) Close(ctx context.Context) error {
 }
 
 func (s *Stack) stopServers(ctx context.Context) {
+	if s.stopElection != nil {
+		s.stopElection()
+		<-s.electionDone
+	}
 	s.grpc.Shutdown(ctx)
 	if err := s.http.Shutdown(ctx); err != nil {
 		s.http.Close()
@@ -192,9 +218,9 @@ func (s *Stack) closeStores() {
 
 // newSecretsKey returns a base64 AES-256 key for encrypting secret inputs.
 func newSecretsKey() string {
-	var k [32]byte
-	if _, err := rand.Read(k[:]); err != nil {
-		panic(fmt.Sprintf("devstack: crypto/rand: %v", err))
+	k, err := secrets.GenerateKey()
+	if err != nil {
+		panic(fmt.Sprintf("devstack: %v", err))
 	}
-	return base64.StdEncoding.EncodeToString(k[:])
+	return k
 }

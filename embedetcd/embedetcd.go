@@ -16,6 +16,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/hogwire/hogwire/zapslog"
 )
 
 // Config describes one member.
@@ -32,11 +34,11 @@ type Config struct {
 	// InitialCluster lists every member as "name=peerURL,…"; empty for a
 	// single member.
 	InitialCluster string
-	// Logger receives etcd's own log entries at or above LogLevel (default
-	// error: etcd is chatty, and its warnings at start and stop are not
+	// Logger receives etcd's own log entries at or above LogLevel (nil
+	// means error: etcd is chatty, and its warnings at start and stop are not
 	// actionable for a dev stack). Nil uses slog.Default().
 	Logger   *slog.Logger
-	LogLevel slog.Level
+	LogLevel slog.Leveler
 	// StartTimeout bounds the wait until the member serves clients (default 30s).
 	StartTimeout time.Duration
 }
@@ -45,6 +47,7 @@ type Config struct {
 type Server struct {
 	etcd    *embed.Etcd
 	closing *atomic.Bool
+	log     *slog.Logger
 }
 
 // Start starts a member and waits until it is ready to serve clients.
@@ -82,17 +85,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		log = slog.Default()
 	}
 	min := zapcore.ErrorLevel
-	switch {
-	case cfg.LogLevel == 0 || cfg.LogLevel > slog.LevelWarn:
-	case cfg.LogLevel > slog.LevelInfo:
-		min = zapcore.WarnLevel
-	case cfg.LogLevel > slog.LevelDebug:
-		min = zapcore.InfoLevel
-	default:
-		min = zapcore.DebugLevel
+	if cfg.LogLevel != nil {
+		min = zapslog.Level(cfg.LogLevel.Level())
 	}
 	closing := new(atomic.Bool)
-	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(newLogger(log.With("component", "etcd"), min, closing))
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zapslog.New(log.With("component", "etcd"), min, closing))
 	// Keep a bounded history: config watchers that fall further behind than
 	// this get a fresh snapshot instead.
 	ec.AutoCompactionMode = "revision"
@@ -110,7 +107,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	defer t.Stop()
 	select {
 	case <-e.Server.ReadyNotify():
-		return &Server{etcd: e, closing: closing}, nil
+		return &Server{etcd: e, closing: closing, log: log}, nil
 	case err := <-e.Err():
 		e.Close()
 		return nil, fmt.Errorf("embedetcd: %w", err)
@@ -139,6 +136,7 @@ func (s *Server) Client() (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
 		Endpoints:   []string{s.ClientURL()},
 		DialTimeout: 5 * time.Second,
+		Logger:      zapslog.New(s.log.With("component", "etcd-client"), zapcore.ErrorLevel, nil),
 	})
 }
 

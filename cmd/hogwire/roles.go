@@ -19,14 +19,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/devstack"
+	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/rpcserver"
+	"github.com/hogwire/hogwire/secrets"
 	"github.com/hogwire/hogwire/tracing"
+	"github.com/hogwire/hogwire/zapslog"
 )
 
 // shutdownGrace bounds a graceful stop after SIGINT/SIGTERM.
@@ -155,7 +159,7 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	fs.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (telemetry storage)")
 	fs.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the admin token (or set HOGWIRE_ADMIN_TOKEN)")
 	fs.StringVar(&nodeTokenFile, "node-token-file", "", "file holding the node token (or set HOGWIRE_NODE_TOKEN)")
-	fs.StringVar(&secretsKey, "secrets-key-file", "", "file holding the base64 AES-256 key for secret inputs (or set HOGWIRE_SECRETS_KEY)")
+	fs.StringVar(&secretsKey, "secrets-key-file", "", "file of base64 AES-256 keys for secret inputs, newest first (or set HOGWIRE_SECRETS_KEY to one key)")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
 	lf.register(fs)
 	tf.register(fs)
@@ -174,6 +178,10 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	keyring, err := loadKeyring(secretsKey)
+	if err != nil {
+		return err
+	}
 	creds, err := tf.creds()
 	if err != nil {
 		return err
@@ -184,15 +192,26 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	}
 	defer shutdownTracing(tp, log)
 
-	etcd, err := clientv3.New(clientv3.Config{Endpoints: splitList(endpoints), DialTimeout: 5 * time.Second})
+	etcd, err := clientv3.New(clientv3.Config{
+		Endpoints: splitList(endpoints), DialTimeout: 5 * time.Second,
+		Logger: zapslog.New(log.With("component", "etcd-client"), zapcore.ErrorLevel, nil),
+	})
 	if err != nil {
 		return fmt.Errorf("etcd: %w", err)
 	}
 	defer etcd.Close()
-	cp, err := controlplane.New(controlplane.Config{Etcd: etcd, Prefix: prefix, Logger: log})
+	cp, err := controlplane.New(controlplane.Config{
+		Etcd: etcd, Prefix: prefix, Logger: log, Sealer: keyring, CompileFilters: filters.Compile,
+	})
 	if err != nil {
 		return err
 	}
+	electionDone := make(chan struct{})
+	go func() {
+		defer close(electionDone)
+		_ = cp.RunElection(ctx)
+	}()
+	defer func() { <-electionDone }()
 	gs := rpcserver.New(rpcserver.Options{
 		Logger: log, TracerProvider: tp, Propagator: tp.Propagator, Creds: creds,
 		Policy: &auth.Policy{Services: controlplane.Roles(), AdminToken: adminToken, NodeToken: nodeToken},
@@ -360,6 +379,27 @@ func secretFromFileOrEnv(path, env, flagName string) (string, error) {
 		return v, nil
 	}
 	return "", usageError{fmt.Sprintf("%s or %s is required", flagName, env)}
+}
+
+// loadKeyring reads the secrets keys: the file (primary key first, older
+// keys after it, for rotation), or the single key in HOGWIRE_SECRETS_KEY.
+func loadKeyring(path string) (*secrets.Keyring, error) {
+	var keys []string
+	if path != "" {
+		var err error
+		if keys, err = secrets.ReadKeyFile(path); err != nil {
+			return nil, err
+		}
+	} else if k := strings.TrimSpace(os.Getenv("HOGWIRE_SECRETS_KEY")); k != "" {
+		keys = []string{k}
+	} else {
+		return nil, usageError{"--secrets-key-file or HOGWIRE_SECRETS_KEY is required (generate a key with: openssl rand -base64 32)"}
+	}
+	kr, err := secrets.ParseKeyring(keys[0], keys[1:]...)
+	if err != nil {
+		return nil, fmt.Errorf("secrets key: %w", err)
+	}
+	return kr, nil
 }
 
 func splitList(s string) []string {

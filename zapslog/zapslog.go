@@ -1,4 +1,6 @@
-package embedetcd
+// Package zapslog passes log entries of libraries that log with zap (etcd's
+// server and client) to a log/slog logger.
+package zapslog
 
 import (
 	"context"
@@ -9,9 +11,10 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// slogCore passes etcd's zap entries to slog at or above a level, and drops
-// everything once the member is closing: etcd reports its own listeners
-// closing as errors, which would only alarm whoever reads the log.
+// slogCore passes zap entries at or above min to slog, and drops everything
+// once mute is set: etcd reports its own listeners closing, and its client
+// its connection closing, as errors, which would only alarm whoever reads
+// the log of a clean shutdown.
 type slogCore struct {
 	log     *slog.Logger
 	min     zapcore.Level
@@ -19,8 +22,26 @@ type slogCore struct {
 	closing *atomic.Bool
 }
 
-func newLogger(log *slog.Logger, min zapcore.Level, closing *atomic.Bool) *zap.Logger {
-	return zap.New(&slogCore{log: log, min: min, closing: closing})
+// New returns a zap logger writing to log at or above min. Once mute is
+// set (it may be nil) nothing more is written.
+func New(log *slog.Logger, min zapcore.Level, mute *atomic.Bool) *zap.Logger {
+	if mute == nil {
+		mute = new(atomic.Bool)
+	}
+	return zap.New(&slogCore{log: log, min: min, closing: mute})
+}
+
+// Level maps a slog level to the zap level at or above which entries pass.
+func Level(l slog.Level) zapcore.Level {
+	switch {
+	case l <= slog.LevelDebug:
+		return zapcore.DebugLevel
+	case l <= slog.LevelInfo:
+		return zapcore.InfoLevel
+	case l <= slog.LevelWarn:
+		return zapcore.WarnLevel
+	}
+	return zapcore.ErrorLevel
 }
 
 func (c *slogCore) Enabled(l zapcore.Level) bool { return l >= c.min && !c.closing.Load() }

@@ -1,0 +1,320 @@
+package controlplane
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/hogvm/compiler"
+)
+
+// HostFunctions are the functions destination code may call besides Hog's
+// standard library; the data plane provides them.
+func HostFunctions() []string { return []string{"fetch", "postHogCapture"} }
+
+// FilterCompiler compiles a destination's filters to one expression's
+// bytecode (PostHog's JSON form). Errors should name the field (see
+// FieldError).
+type FilterCompiler func(*hogwirev1.Filters) ([]byte, error)
+
+// FieldError is an error about one field of a request. Compile errors carry
+// a line and column.
+type FieldError interface {
+	error
+	FieldPath() string
+}
+
+// Limits the API accepts, so that one destination cannot ask a node for
+// unbounded resources.
+const (
+	maxTimeout      = 60 * time.Second
+	maxFetchTimeout = 120 * time.Second
+	maxFetches      = 100
+	maxConcurrency  = 1024
+	maxMemoryBytes  = 256 << 20
+	maxMaskingTTL   = 7 * 24 * time.Hour
+	maxHogBytes     = 256 << 10
+)
+
+// compileDestination validates d in place and fills every server-computed
+// field: the program's bytecode, each input's compiled templates and the
+// filters' and masking's bytecode. Input values are plaintext here.
+func (s *Server) compileDestination(d *hogwirev1.Destination, v *violations) {
+	const p = "destination."
+	if strings.TrimSpace(d.DisplayName) == "" {
+		v.add(p+"display_name", "is required")
+	} else if len(d.DisplayName) > 200 {
+		v.add(p+"display_name", "is longer than 200 bytes")
+	}
+	switch {
+	case strings.TrimSpace(d.Hog) == "":
+		v.add(p+"hog", "is required (or create the destination from a template)")
+	case len(d.Hog) > maxHogBytes:
+		v.add(p+"hog", "is longer than %d bytes", maxHogBytes)
+	default:
+		prog, err := compiler.Compile(d.Hog, compiler.Options{Functions: HostFunctions()})
+		if err != nil {
+			addCompileError(v, p+"hog", err)
+		} else if d.Bytecode, err = json.Marshal(prog); err != nil {
+			v.add(p+"hog", "encoding bytecode: %v", err)
+		}
+	}
+	s.compileInputs(d, v)
+	if d.Filters == nil {
+		d.Filters = &hogwirev1.Filters{}
+	}
+	if s.compileFilters != nil {
+		bc, err := s.compileFilters(d.Filters)
+		if err != nil {
+			var fe FieldError
+			if errors.As(err, &fe) {
+				v.add(p+fe.FieldPath(), "%s", fe.Error())
+			} else {
+				v.add(p+"filters", "%v", err)
+			}
+		} else {
+			d.Filters.Bytecode = bc
+		}
+	}
+	if m := d.Masking; m != nil {
+		switch {
+		case strings.TrimSpace(m.Hash) == "":
+			v.add(p+"masking.hash", "is required when masking is set")
+		default:
+			prog, err := compiler.CompileExpr(m.Hash, compiler.Options{})
+			if err != nil {
+				addCompileError(v, p+"masking.hash", err)
+			} else {
+				m.Bytecode, _ = json.Marshal(prog)
+			}
+		}
+		if ttl := m.Ttl.AsDuration(); m.Ttl == nil || ttl <= 0 || ttl > maxMaskingTTL {
+			v.add(p+"masking.ttl", "must be between 1s and %s", maxMaskingTTL)
+		}
+		if m.Threshold < 0 {
+			v.add(p+"masking.threshold", "must not be negative")
+		}
+	}
+	if l := d.Limits; l != nil {
+		checkDur := func(field string, d time.Duration, max time.Duration) {
+			if d < 0 || d > max {
+				v.add(p+"limits."+field, "must be between 0 (the default) and %s", max)
+			}
+		}
+		checkDur("timeout", l.Timeout.AsDuration(), maxTimeout)
+		checkDur("fetch_timeout", l.FetchTimeout.AsDuration(), maxFetchTimeout)
+		if l.MaxFetches < 0 || l.MaxFetches > maxFetches {
+			v.add(p+"limits.max_fetches", "must be between 0 (the default) and %d", maxFetches)
+		}
+		if l.MaxConcurrency < 0 || l.MaxConcurrency > maxConcurrency {
+			v.add(p+"limits.max_concurrency", "must be between 0 (the default) and %d", maxConcurrency)
+		}
+		if l.MaxSteps < 0 {
+			v.add(p+"limits.max_steps", "must not be negative")
+		}
+		if l.MaxMemoryBytes < 0 || l.MaxMemoryBytes > maxMemoryBytes {
+			v.add(p+"limits.max_memory_bytes", "must be between 0 (the default) and %d", maxMemoryBytes)
+		}
+	}
+}
+
+// addCompileError records a compile error with its position.
+func addCompileError(v *violations, field string, err error) {
+	var ce *compiler.Error
+	if errors.As(err, &ce) {
+		v.add(field, "line %d, column %d: %s", ce.Line, ce.Column, ce.Msg)
+		return
+	}
+	v.add(field, "%v", err)
+}
+
+// compileInputs checks the schema and each value against it, applies
+// defaults and compiles templated strings.
+func (s *Server) compileInputs(d *hogwirev1.Destination, v *violations) {
+	const p = "destination."
+	seen := map[string]bool{}
+	for i, sc := range d.InputsSchema {
+		f := fmt.Sprintf("%sinputs_schema[%d]", p, i)
+		switch {
+		case !validInputKey(sc.Key):
+			v.add(f+".key", "%q must be letters, digits and underscores, starting with a letter or underscore", sc.Key)
+		case seen[sc.Key]:
+			v.add(f+".key", "%q is declared twice", sc.Key)
+		}
+		seen[sc.Key] = true
+		if _, ok := hogwirev1.InputType_name[int32(sc.Type)]; !ok || sc.Type == hogwirev1.InputType_INPUT_TYPE_UNSPECIFIED {
+			v.add(f+".type", "is required (string, number, boolean, choice, dictionary, json or email)")
+		}
+		if sc.Type == hogwirev1.InputType_INPUT_TYPE_CHOICE && len(sc.Choices) == 0 {
+			v.add(f+".choices", "a choice input needs choices")
+		}
+		if sc.Default != nil {
+			if msg := checkInputType(sc, sc.Default); msg != "" {
+				v.add(f+".default", "%s", msg)
+			}
+		}
+	}
+	if d.Inputs == nil {
+		d.Inputs = map[string]*hogwirev1.InputValue{}
+	}
+	for key := range d.Inputs {
+		if !seen[key] {
+			v.add(p+"inputs."+key, "is not declared in inputs_schema")
+		}
+	}
+	for _, sc := range d.InputsSchema {
+		f := p + "inputs." + sc.Key
+		in := d.Inputs[sc.Key]
+		if in.GetValue() == nil || isNull(in.GetValue()) {
+			if sc.Default != nil && !isNull(sc.Default) {
+				in = &hogwirev1.InputValue{Value: sc.Default}
+				d.Inputs[sc.Key] = in
+			} else {
+				if sc.Required {
+					v.add(f, "is required")
+				}
+				delete(d.Inputs, sc.Key)
+				continue
+			}
+		}
+		in.SecretSet = sc.Secret
+		if msg := checkInputType(sc, in.Value); msg != "" {
+			v.add(f, "%s", msg)
+			continue
+		}
+		if sc.Templating != nil && !*sc.Templating {
+			in.Bytecode = nil
+			continue
+		}
+		bc, err := compileValue(in.Value)
+		if err != nil {
+			addCompileError(v, f, err)
+			continue
+		}
+		in.Bytecode = bc
+	}
+}
+
+func validInputKey(k string) bool {
+	if k == "" || len(k) > 100 {
+		return false
+	}
+	for i, c := range k {
+		switch {
+		case c == '_', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isNull(v *structpb.Value) bool {
+	_, ok := v.GetKind().(*structpb.Value_NullValue)
+	return ok
+}
+
+// checkInputType returns what is wrong with val for the schema, or "".
+func checkInputType(sc *hogwirev1.InputSchema, val *structpb.Value) string {
+	switch sc.Type {
+	case hogwirev1.InputType_INPUT_TYPE_STRING:
+		if _, ok := val.Kind.(*structpb.Value_StringValue); !ok {
+			return "must be a string"
+		}
+	case hogwirev1.InputType_INPUT_TYPE_EMAIL:
+		s, ok := val.Kind.(*structpb.Value_StringValue)
+		if !ok {
+			return "must be a string"
+		}
+		// A template such as "{person.properties.email}" is checked at run time.
+		if !strings.Contains(s.StringValue, "{") {
+			if _, err := mail.ParseAddress(s.StringValue); err != nil {
+				return fmt.Sprintf("%q is not an email address", s.StringValue)
+			}
+		}
+	case hogwirev1.InputType_INPUT_TYPE_NUMBER:
+		n, ok := val.Kind.(*structpb.Value_NumberValue)
+		if !ok || math.IsNaN(n.NumberValue) || math.IsInf(n.NumberValue, 0) {
+			return "must be a number"
+		}
+	case hogwirev1.InputType_INPUT_TYPE_BOOLEAN:
+		if _, ok := val.Kind.(*structpb.Value_BoolValue); !ok {
+			return "must be true or false"
+		}
+	case hogwirev1.InputType_INPUT_TYPE_CHOICE:
+		s, ok := val.Kind.(*structpb.Value_StringValue)
+		if !ok {
+			return "must be one of the choices"
+		}
+		if !slices.ContainsFunc(sc.Choices, func(c *hogwirev1.InputChoice) bool { return c.Value == s.StringValue }) {
+			var vals []string
+			for _, c := range sc.Choices {
+				vals = append(vals, c.Value)
+			}
+			return fmt.Sprintf("%q is not one of %s", s.StringValue, strings.Join(vals, ", "))
+		}
+	case hogwirev1.InputType_INPUT_TYPE_DICTIONARY:
+		st, ok := val.Kind.(*structpb.Value_StructValue)
+		if !ok {
+			return "must be an object of strings"
+		}
+		for k, e := range st.StructValue.Fields {
+			if _, ok := e.Kind.(*structpb.Value_StringValue); !ok {
+				return fmt.Sprintf("value of %q must be a string", k)
+			}
+		}
+	}
+	return ""
+}
+
+// compileValue compiles every string in val as a template. The result has
+// val's shape with each string replaced by its bytecode array (which starts
+// with "_H", as in PostHog, so a reader can tell code from data).
+func compileValue(val *structpb.Value) (*structpb.Value, error) {
+	switch k := val.Kind.(type) {
+	case *structpb.Value_StringValue:
+		prog, err := compiler.CompileTemplate(k.StringValue, compiler.Options{})
+		if err != nil {
+			return nil, err
+		}
+		b, err := json.Marshal(prog)
+		if err != nil {
+			return nil, err
+		}
+		out := &structpb.Value{}
+		if err := out.UnmarshalJSON(b); err != nil {
+			return nil, err
+		}
+		return out, nil
+	case *structpb.Value_StructValue:
+		out := &structpb.Struct{Fields: map[string]*structpb.Value{}}
+		for key, e := range k.StructValue.Fields {
+			c, err := compileValue(e)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", key, err)
+			}
+			out.Fields[key] = c
+		}
+		return structpb.NewStructValue(out), nil
+	case *structpb.Value_ListValue:
+		out := &structpb.ListValue{}
+		for i, e := range k.ListValue.Values {
+			c, err := compileValue(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			out.Values = append(out.Values, c)
+		}
+		return structpb.NewListValue(out), nil
+	}
+	return val, nil
+}

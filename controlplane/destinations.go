@@ -1,0 +1,579 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+)
+
+// mutableDestinationFields are the fields UpdateDestination may change.
+func mutableDestinationFields() []string {
+	return []string{
+		"display_name", "description", "enabled", "hog", "inputs_schema", "inputs",
+		"filters", "masking", "limits", "notification_destination",
+	}
+}
+
+// stored is a destination as it is in etcd: secret inputs sealed.
+type stored struct {
+	d   *hogwirev1.Destination
+	rev int64
+}
+
+func (s *Server) CreateDestination(ctx context.Context, req *hogwirev1.CreateDestinationRequest) (*hogwirev1.CreateDestinationResponse, error) {
+	project, err := parseProjectName(req.GetParent())
+	if err != nil {
+		return nil, invalid("parent", "%v", err)
+	}
+	d := proto.Clone(req.GetDestination()).(*hogwirev1.Destination)
+	if d == nil {
+		return nil, invalid("destination", "is required")
+	}
+	id := req.GetDestinationId()
+	if id == "" {
+		id = newID("d")
+	} else if !validID(id) {
+		return nil, invalid("destination_id", "must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter")
+	}
+	if t := req.GetFromTemplate(); t != "" {
+		if err := s.applyTemplate(d, t); err != nil {
+			return nil, err
+		}
+	}
+	if _, _, err := s.getProject(ctx, project); err != nil {
+		return nil, err
+	}
+	if clash, err := s.findDestination(ctx, "-", id); err == nil {
+		return nil, status.Errorf(codes.AlreadyExists, "destination id %q is taken (by %s)", id, clash.d.Name)
+	} else if status.Code(err) != codes.NotFound {
+		return nil, err
+	}
+	now := timestamppb.New(s.now())
+	d.Name = destinationName(project, id)
+	d.CreateTime, d.UpdateTime, d.Etag, d.Revision, d.Health = now, now, "", 0, nil
+	var v violations
+	s.compileDestination(d, &v)
+	s.checkNotification(ctx, d, &v)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	if req.GetValidateOnly() {
+		return &hogwirev1.CreateDestinationResponse{Destination: s.present(d, nil)}, nil
+	}
+	val, err := s.seal(d)
+	if err != nil {
+		return nil, err
+	}
+	key := s.keys.destination(project, id)
+	resp, err := s.etcd.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
+			clientv3.Compare(clientv3.CreateRevision(s.keys.project(project)), ">", 0)).
+		Then(clientv3.OpPut(key, string(val)), clientv3.OpDelete(s.keys.health(project, id))).
+		Commit()
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	if !resp.Succeeded {
+		return nil, status.Errorf(codes.Aborted, "destination %s was created, or its project deleted, concurrently", d.Name)
+	}
+	d.Revision = resp.Header.Revision
+	s.log.Info("destination created", "destination", d.Name, "template", d.Template)
+	return &hogwirev1.CreateDestinationResponse{Destination: s.present(d, nil)}, nil
+}
+
+// applyTemplate fills what d leaves empty from the template.
+func (s *Server) applyTemplate(d *hogwirev1.Destination, name string) error {
+	id := strings.TrimPrefix(name, "templates/")
+	if s.templates == nil {
+		return invalid("from_template", "no templates are available")
+	}
+	t, ok := s.templates.Get(id)
+	if !ok {
+		return invalid("from_template", "template %q does not exist", name)
+	}
+	d.Template = "templates/" + id
+	if d.DisplayName == "" {
+		d.DisplayName = t.DisplayName
+	}
+	if d.Description == "" {
+		d.Description = t.Description
+	}
+	if d.Hog == "" {
+		d.Hog = t.Hog
+	}
+	if len(d.InputsSchema) == 0 {
+		d.InputsSchema = proto.CloneOf(&hogwirev1.Destination{InputsSchema: t.InputsSchema}).InputsSchema
+	}
+	if d.Filters == nil && t.Filters != nil {
+		d.Filters = proto.CloneOf(t.Filters)
+	}
+	return nil
+}
+
+// checkNotification validates notification_destination: another destination
+// of the same project.
+func (s *Server) checkNotification(ctx context.Context, d *hogwirev1.Destination, v *violations) {
+	n := d.NotificationDestination
+	if n == "" {
+		return
+	}
+	const f = "destination.notification_destination"
+	project, id, err := parseDestinationName(n)
+	myProject, myID, _ := parseDestinationName(d.Name)
+	switch {
+	case err != nil:
+		v.add(f, "%v", err)
+	case project != myProject:
+		v.add(f, "must be a destination of the same project (%s)", projectName(myProject))
+	case id == myID:
+		v.add(f, "a destination cannot notify itself")
+	default:
+		if _, err := s.findDestination(ctx, project, id); err != nil {
+			v.add(f, "destination %s does not exist", n)
+		}
+	}
+}
+
+// findDestination reads a stored destination. project may be "-".
+func (s *Server) findDestination(ctx context.Context, project, id string) (*stored, error) {
+	if project == "-" {
+		resp, err := s.etcd.Get(ctx, s.keys.allDestinations(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		for _, kv := range resp.Kvs {
+			if strings.HasSuffix(string(kv.Key), "/"+id) {
+				p := strings.TrimSuffix(strings.TrimPrefix(string(kv.Key), s.keys.allDestinations()), "/"+id)
+				return s.findDestination(ctx, p, id)
+			}
+		}
+		return nil, notFound("destination", destinationName(project, id))
+	}
+	resp, err := s.etcd.Get(ctx, s.keys.destination(project, id))
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, notFound("destination", destinationName(project, id))
+	}
+	d := &hogwirev1.Destination{}
+	if err := proto.Unmarshal(resp.Kvs[0].Value, d); err != nil {
+		return nil, status.Errorf(codes.DataLoss, "decoding destination %s: %v", id, err)
+	}
+	d.Revision = resp.Kvs[0].ModRevision
+	return &stored{d: d, rev: resp.Kvs[0].ModRevision}, nil
+}
+
+func (s *Server) getHealth(ctx context.Context, project, id string) (*hogwirev1.DestinationHealth, error) {
+	resp, err := s.etcd.Get(ctx, s.keys.health(project, id))
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, nil
+	}
+	h := &hogwirev1.DestinationHealth{}
+	if err := proto.Unmarshal(resp.Kvs[0].Value, h); err != nil {
+		return nil, status.Errorf(codes.DataLoss, "decoding health of %s: %v", id, err)
+	}
+	return h, nil
+}
+
+// present returns the API view of a destination: secrets redacted, health
+// filled in (healthy since its last write when the health manager has not
+// said otherwise), etag set.
+func (s *Server) present(d *hogwirev1.Destination, h *hogwirev1.DestinationHealth) *hogwirev1.Destination {
+	out := proto.CloneOf(d)
+	for _, in := range out.Inputs {
+		if in.SecretSet {
+			in.Value, in.Bytecode = nil, nil
+		}
+	}
+	if h == nil {
+		h = &hogwirev1.DestinationHealth{State: hogwirev1.HealthState_HEALTH_STATE_HEALTHY, StateTime: out.UpdateTime}
+	}
+	out.Health = h
+	out.Etag = etagOf(out.Revision)
+	return out
+}
+
+// sealedInput is what a secret input's stored value decrypts to.
+type sealedInput struct {
+	Value    json.RawMessage `json:"value"`
+	Bytecode json.RawMessage `json:"bytecode,omitempty"`
+}
+
+func aad(destination, key string) []byte { return []byte(destination + "\x00inputs\x00" + key) }
+
+// seal encodes d for etcd with every secret input's value and compiled
+// templates encrypted into one string.
+func (s *Server) seal(d *hogwirev1.Destination) ([]byte, error) {
+	out := proto.CloneOf(d)
+	out.Health, out.Etag, out.Revision = nil, "", 0
+	for key, in := range out.Inputs {
+		if !in.SecretSet || in.Value == nil {
+			continue
+		}
+		var si sealedInput
+		var err error
+		if si.Value, err = in.Value.MarshalJSON(); err != nil {
+			return nil, status.Errorf(codes.Internal, "encoding input %s: %v", key, err)
+		}
+		if in.Bytecode != nil {
+			if si.Bytecode, err = in.Bytecode.MarshalJSON(); err != nil {
+				return nil, status.Errorf(codes.Internal, "encoding input %s: %v", key, err)
+			}
+		}
+		plain, _ := json.Marshal(si)
+		sealed, err := s.sealer.Seal(plain, aad(d.Name, key))
+		if err != nil {
+			return nil, status.Errorf(codes.Internal, "sealing input %s: %v", key, err)
+		}
+		in.Value, in.Bytecode = structpb.NewStringValue(sealed), nil
+	}
+	b, err := proto.Marshal(out)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encoding destination: %v", err)
+	}
+	return b, nil
+}
+
+// unseal decrypts the secret inputs of a stored destination in place.
+func (s *Server) unseal(d *hogwirev1.Destination) error {
+	for key, in := range d.Inputs {
+		if !in.SecretSet || in.Value == nil {
+			continue
+		}
+		plain, err := s.sealer.Open(in.Value.GetStringValue(), aad(d.Name, key))
+		if err != nil {
+			return status.Errorf(codes.DataLoss, "secret input %s of %s cannot be decrypted (is the secrets key right?): %v", key, d.Name, err)
+		}
+		var si sealedInput
+		if err := json.Unmarshal(plain, &si); err != nil {
+			return status.Errorf(codes.DataLoss, "secret input %s of %s: %v", key, d.Name, err)
+		}
+		in.Value, in.Bytecode = &structpb.Value{}, nil
+		if err := in.Value.UnmarshalJSON(si.Value); err != nil {
+			return status.Errorf(codes.DataLoss, "secret input %s of %s: %v", key, d.Name, err)
+		}
+		if len(si.Bytecode) > 0 {
+			in.Bytecode = &structpb.Value{}
+			if err := in.Bytecode.UnmarshalJSON(si.Bytecode); err != nil {
+				return status.Errorf(codes.DataLoss, "secret input %s of %s: %v", key, d.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Server) GetDestination(ctx context.Context, req *hogwirev1.GetDestinationRequest) (*hogwirev1.GetDestinationResponse, error) {
+	project, id, err := parseDestinationName(req.GetName())
+	if err != nil {
+		return nil, invalid("name", "%v", err)
+	}
+	st, err := s.findDestination(ctx, project, id)
+	if err != nil {
+		return nil, err
+	}
+	project, _, _ = parseDestinationName(st.d.Name)
+	h, err := s.getHealth(ctx, project, id)
+	if err != nil {
+		return nil, err
+	}
+	return &hogwirev1.GetDestinationResponse{Destination: s.present(st.d, h)}, nil
+}
+
+func (s *Server) ListDestinations(ctx context.Context, req *hogwirev1.ListDestinationsRequest) (*hogwirev1.ListDestinationsResponse, error) {
+	parent := req.GetParent()
+	prefix := s.keys.allDestinations()
+	healthPrefix := s.keys.allHealth()
+	if parent != "projects/-" {
+		project, err := parseProjectName(parent)
+		if err != nil {
+			return nil, invalid("parent", "%v", err)
+		}
+		prefix, healthPrefix = s.keys.destinations(project), healthPrefix+project+"/"
+	}
+	after, ok := decodePageToken("destinations", req.GetPageToken())
+	if !ok {
+		return nil, invalid("page_token", "is not a token from a previous ListDestinations call with the same parent")
+	}
+	n := pageSize(req.GetPageSize())
+	healthResp, err := s.etcd.Get(ctx, healthPrefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	health := map[string]*hogwirev1.DestinationHealth{}
+	for _, kv := range healthResp.Kvs {
+		h := &hogwirev1.DestinationHealth{}
+		if proto.Unmarshal(kv.Value, h) == nil {
+			health[strings.TrimPrefix(string(kv.Key), s.keys.allHealth())] = h
+		}
+	}
+	out := &hogwirev1.ListDestinationsResponse{}
+	from := prefix
+	if after != "" {
+		from = prefix + after + "\x00"
+	}
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	for {
+		resp, err := s.etcd.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(int64(n+1)))
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		for _, kv := range resp.Kvs {
+			rel := strings.TrimPrefix(string(kv.Key), s.keys.allDestinations())
+			from = string(kv.Key) + "\x00"
+			d := &hogwirev1.Destination{}
+			if err := proto.Unmarshal(kv.Value, d); err != nil {
+				return nil, status.Errorf(codes.DataLoss, "decoding %s: %v", kv.Key, err)
+			}
+			d.Revision = kv.ModRevision
+			v := s.present(d, health[rel])
+			if !matchesList(req, v) {
+				continue
+			}
+			if len(out.Destinations) == n {
+				last := out.Destinations[n-1]
+				lp, lid, _ := parseDestinationName(last.Name)
+				out.NextPageToken = encodePageToken("destinations", strings.TrimPrefix(s.keys.destination(lp, lid), prefix))
+				return out, nil
+			}
+			out.Destinations = append(out.Destinations, v)
+		}
+		if !resp.More {
+			return out, nil
+		}
+	}
+}
+
+func matchesList(req *hogwirev1.ListDestinationsRequest, d *hogwirev1.Destination) bool {
+	if req.Enabled != nil && d.Enabled != req.GetEnabled() {
+		return false
+	}
+	if req.HealthState != hogwirev1.HealthState_HEALTH_STATE_UNSPECIFIED && d.Health.GetState() != req.HealthState {
+		return false
+	}
+	if t := req.GetTemplate(); t != "" && d.Template != t && d.Template != "templates/"+t {
+		return false
+	}
+	return true
+}
+
+// mutate is a read-modify-write of one destination: f changes the
+// plaintext destination; the result is validated, compiled, sealed and
+// written only if nobody wrote in between. resetHealth also clears the
+// health manager's decision.
+func (s *Server) mutate(ctx context.Context, name, etag string, resetHealth bool, f func(d *hogwirev1.Destination) error) (*hogwirev1.Destination, error) {
+	project, id, err := parseDestinationName(name)
+	if err != nil {
+		return nil, invalid("name", "%v", err)
+	}
+	var out *hogwirev1.Destination
+	err = s.casRetry(ctx, func() error {
+		st, err := s.findDestination(ctx, project, id)
+		if err != nil {
+			return err
+		}
+		if err := checkEtag(etag, st.rev); err != nil {
+			return err
+		}
+		d := st.d
+		if err := s.unseal(d); err != nil {
+			return err
+		}
+		if err := f(d); err != nil {
+			return err
+		}
+		d.UpdateTime = timestamppb.New(s.now())
+		var v violations
+		s.compileDestination(d, &v)
+		s.checkNotification(ctx, d, &v)
+		if err := v.err(); err != nil {
+			return err
+		}
+		val, err := s.seal(d)
+		if err != nil {
+			return err
+		}
+		p, _, _ := parseDestinationName(d.Name)
+		key := s.keys.destination(p, id)
+		ops := []clientv3.Op{clientv3.OpPut(key, string(val))}
+		if resetHealth {
+			ops = append(ops, clientv3.OpDelete(s.keys.health(p, id)))
+		}
+		resp, err := s.etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", st.rev)).Then(ops...).Commit()
+		if err != nil {
+			return storeErr(err)
+		}
+		if !resp.Succeeded {
+			return errConflict
+		}
+		d.Revision = resp.Header.Revision
+		var h *hogwirev1.DestinationHealth
+		if !resetHealth {
+			if h, err = s.getHealth(ctx, p, id); err != nil {
+				return err
+			}
+		}
+		out = s.present(d, h)
+		return nil
+	})
+	return out, err
+}
+
+func (s *Server) UpdateDestination(ctx context.Context, req *hogwirev1.UpdateDestinationRequest) (*hogwirev1.UpdateDestinationResponse, error) {
+	in := req.GetDestination()
+	if in == nil {
+		return nil, invalid("destination", "is required")
+	}
+	paths, err := maskPaths(req.GetUpdateMask(), in, mutableDestinationFields())
+	if err != nil {
+		return nil, err
+	}
+	if len(paths) == 0 {
+		return nil, invalid("update_mask", "names no field to update")
+	}
+	apply := func(d *hogwirev1.Destination) error {
+		for _, p := range paths {
+			switch p {
+			case "display_name":
+				d.DisplayName = in.DisplayName
+			case "description":
+				d.Description = in.Description
+			case "enabled":
+				d.Enabled = in.Enabled
+			case "hog":
+				d.Hog = in.Hog
+			case "inputs_schema":
+				d.InputsSchema = in.InputsSchema
+			case "inputs":
+				// Secret values cannot be read back, so an input left out of
+				// the new map keeps its stored secret; null clears it.
+				next := map[string]*hogwirev1.InputValue{}
+				for k, v := range d.Inputs {
+					if v.SecretSet {
+						next[k] = v
+					}
+				}
+				for k, v := range in.Inputs {
+					next[k] = v
+				}
+				d.Inputs = next
+			case "filters":
+				d.Filters = in.Filters
+			case "masking":
+				d.Masking = in.Masking
+			case "limits":
+				d.Limits = in.Limits
+			case "notification_destination":
+				d.NotificationDestination = in.NotificationDestination
+			default: // "inputs.<key>"
+				key := strings.TrimPrefix(p, "inputs.")
+				if v, ok := in.Inputs[key]; ok {
+					if d.Inputs == nil {
+						d.Inputs = map[string]*hogwirev1.InputValue{}
+					}
+					d.Inputs[key] = v
+				} else {
+					delete(d.Inputs, key)
+				}
+			}
+		}
+		return nil
+	}
+	if req.GetValidateOnly() {
+		project, id, err := parseDestinationName(in.GetName())
+		if err != nil {
+			return nil, invalid("destination.name", "%v", err)
+		}
+		st, err := s.findDestination(ctx, project, id)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.unseal(st.d); err != nil {
+			return nil, err
+		}
+		_ = apply(st.d)
+		var v violations
+		s.compileDestination(st.d, &v)
+		s.checkNotification(ctx, st.d, &v)
+		if err := v.err(); err != nil {
+			return nil, err
+		}
+		return &hogwirev1.UpdateDestinationResponse{Destination: s.present(st.d, nil)}, nil
+	}
+	// Any user edit resets the health state: a fixed destination deserves a
+	// fresh start, and a user edit is the documented way out of a disable.
+	d, err := s.mutate(ctx, in.GetName(), in.GetEtag(), true, apply)
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("destination updated", "destination", d.Name, "fields", paths)
+	return &hogwirev1.UpdateDestinationResponse{Destination: d}, nil
+}
+
+func (s *Server) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDestinationRequest) (*hogwirev1.DeleteDestinationResponse, error) {
+	project, id, err := parseDestinationName(req.GetName())
+	if err != nil {
+		return nil, invalid("name", "%v", err)
+	}
+	err = s.casRetry(ctx, func() error {
+		st, err := s.findDestination(ctx, project, id)
+		if err != nil {
+			return err
+		}
+		if err := checkEtag(req.GetEtag(), st.rev); err != nil {
+			return err
+		}
+		p, _, _ := parseDestinationName(st.d.Name)
+		key := s.keys.destination(p, id)
+		resp, err := s.etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", st.rev)).
+			Then(clientv3.OpDelete(key), clientv3.OpDelete(s.keys.health(p, id))).Commit()
+		if err != nil {
+			return storeErr(err)
+		}
+		if !resp.Succeeded {
+			return errConflict
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("destination deleted", "destination", req.GetName())
+	return &hogwirev1.DeleteDestinationResponse{}, nil
+}
+
+func (s *Server) EnableDestination(ctx context.Context, req *hogwirev1.EnableDestinationRequest) (*hogwirev1.EnableDestinationResponse, error) {
+	d, err := s.mutate(ctx, req.GetName(), req.GetEtag(), true, func(d *hogwirev1.Destination) error {
+		d.Enabled = true
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("destination enabled", "destination", d.Name)
+	return &hogwirev1.EnableDestinationResponse{Destination: d}, nil
+}
+
+func (s *Server) DisableDestination(ctx context.Context, req *hogwirev1.DisableDestinationRequest) (*hogwirev1.DisableDestinationResponse, error) {
+	d, err := s.mutate(ctx, req.GetName(), req.GetEtag(), false, func(d *hogwirev1.Destination) error {
+		d.Enabled = false
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("destination disabled", "destination", d.Name)
+	return &hogwirev1.DisableDestinationResponse{Destination: d}, nil
+}

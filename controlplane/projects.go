@@ -1,0 +1,276 @@
+package controlplane
+
+import (
+	"context"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/auth"
+)
+
+func (s *Server) CreateProject(ctx context.Context, req *hogwirev1.CreateProjectRequest) (*hogwirev1.CreateProjectResponse, error) {
+	p := proto.Clone(req.GetProject()).(*hogwirev1.Project)
+	if p == nil {
+		return nil, invalid("project", "is required")
+	}
+	var v violations
+	id := req.GetProjectId()
+	if id == "" {
+		id = newID("p")
+	} else if !validID(id) {
+		v.add("project_id", "must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter")
+	}
+	validateProject(p, "project.", &v)
+	if err := v.err(); err != nil {
+		return nil, err
+	}
+	now := timestamppb.New(s.now())
+	p.Name = projectName(id)
+	p.CaptureToken = auth.NewToken("phc_")
+	p.CreateTime, p.UpdateTime, p.Etag = now, now, ""
+	val, err := proto.Marshal(p)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encoding project: %v", err)
+	}
+	key := s.keys.project(id)
+	resp, err := s.etcd.Txn(ctx).
+		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, string(val)), clientv3.OpPut(s.keys.token(p.CaptureToken), id)).
+		Commit()
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	if !resp.Succeeded {
+		return nil, status.Errorf(codes.AlreadyExists, "project %q already exists", p.Name)
+	}
+	p.Etag = etagOf(resp.Header.Revision)
+	s.log.Info("project created", "project", p.Name)
+	return &hogwirev1.CreateProjectResponse{Project: p}, nil
+}
+
+func validateProject(p *hogwirev1.Project, prefix string, v *violations) {
+	if p.DisplayName == "" {
+		v.add(prefix+"display_name", "is required")
+	} else if len(p.DisplayName) > 200 {
+		v.add(prefix+"display_name", "is longer than 200 bytes")
+	}
+	if p.TimeZone != "" {
+		if _, err := time.LoadLocation(p.TimeZone); err != nil {
+			v.add(prefix+"time_zone", "%q is not an IANA time zone", p.TimeZone)
+		}
+	}
+}
+
+// getProject reads a project with its etag.
+func (s *Server) getProject(ctx context.Context, id string) (*hogwirev1.Project, int64, error) {
+	resp, err := s.etcd.Get(ctx, s.keys.project(id))
+	if err != nil {
+		return nil, 0, storeErr(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0, notFound("project", projectName(id))
+	}
+	p := &hogwirev1.Project{}
+	if err := proto.Unmarshal(resp.Kvs[0].Value, p); err != nil {
+		return nil, 0, status.Errorf(codes.DataLoss, "decoding project %s: %v", id, err)
+	}
+	p.Etag = etagOf(resp.Kvs[0].ModRevision)
+	return p, resp.Kvs[0].ModRevision, nil
+}
+
+func (s *Server) GetProject(ctx context.Context, req *hogwirev1.GetProjectRequest) (*hogwirev1.GetProjectResponse, error) {
+	id, err := parseProjectName(req.GetName())
+	if err != nil {
+		return nil, invalid("name", "%v", err)
+	}
+	p, _, err := s.getProject(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return &hogwirev1.GetProjectResponse{Project: p}, nil
+}
+
+func (s *Server) ListProjects(ctx context.Context, req *hogwirev1.ListProjectsRequest) (*hogwirev1.ListProjectsResponse, error) {
+	after, ok := decodePageToken("projects", req.GetPageToken())
+	if !ok {
+		return nil, invalid("page_token", "is not a token from a previous ListProjects call")
+	}
+	n := pageSize(req.GetPageSize())
+	prefix := s.keys.projects()
+	from := prefix
+	if after != "" {
+		from = prefix + after + "\x00"
+	}
+	resp, err := s.etcd.Get(ctx, from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)), clientv3.WithLimit(int64(n+1)))
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	out := &hogwirev1.ListProjectsResponse{}
+	for i, kv := range resp.Kvs {
+		if i == n {
+			out.NextPageToken = encodePageToken("projects", string(resp.Kvs[i-1].Key[len(prefix):]))
+			break
+		}
+		p := &hogwirev1.Project{}
+		if err := proto.Unmarshal(kv.Value, p); err != nil {
+			return nil, status.Errorf(codes.DataLoss, "decoding %s: %v", kv.Key, err)
+		}
+		p.Etag = etagOf(kv.ModRevision)
+		out.Projects = append(out.Projects, p)
+	}
+	return out, nil
+}
+
+func (s *Server) UpdateProject(ctx context.Context, req *hogwirev1.UpdateProjectRequest) (*hogwirev1.UpdateProjectResponse, error) {
+	in := req.GetProject()
+	id, err := parseProjectName(in.GetName())
+	if err != nil {
+		return nil, invalid("project.name", "%v", err)
+	}
+	paths, err := maskPaths(req.GetUpdateMask(), in, []string{"display_name", "time_zone", "site_url"})
+	if err != nil {
+		return nil, err
+	}
+	var out *hogwirev1.Project
+	err = s.casRetry(ctx, func() error {
+		cur, rev, err := s.getProject(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := checkEtag(in.GetEtag(), rev); err != nil {
+			return err
+		}
+		for _, p := range paths {
+			switch p {
+			case "display_name":
+				cur.DisplayName = in.DisplayName
+			case "time_zone":
+				cur.TimeZone = in.TimeZone
+			case "site_url":
+				cur.SiteUrl = in.SiteUrl
+			}
+		}
+		var v violations
+		validateProject(cur, "project.", &v)
+		if err := v.err(); err != nil {
+			return err
+		}
+		cur.UpdateTime, cur.Etag = timestamppb.New(s.now()), ""
+		newRev, err := s.casPut(ctx, s.keys.project(id), rev, cur)
+		if err != nil {
+			return err
+		}
+		cur.Etag = etagOf(newRev)
+		out = cur
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &hogwirev1.UpdateProjectResponse{Project: out}, nil
+}
+
+func (s *Server) DeleteProject(ctx context.Context, req *hogwirev1.DeleteProjectRequest) (*hogwirev1.DeleteProjectResponse, error) {
+	id, err := parseProjectName(req.GetName())
+	if err != nil {
+		return nil, invalid("name", "%v", err)
+	}
+	err = s.casRetry(ctx, func() error {
+		cur, rev, err := s.getProject(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := checkEtag(req.GetEtag(), rev); err != nil {
+			return err
+		}
+		dests, err := s.etcd.Get(ctx, s.keys.destinations(id), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		if err != nil {
+			return storeErr(err)
+		}
+		if dests.Count > 0 && !req.GetForce() {
+			return status.Errorf(codes.FailedPrecondition, "project %s has %d destinations: delete them first or set force", req.GetName(), dests.Count)
+		}
+		pk := s.keys.project(id)
+		resp, err := s.etcd.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(pk), "=", rev)).
+			Then(
+				clientv3.OpDelete(pk),
+				clientv3.OpDelete(s.keys.token(cur.CaptureToken)),
+				clientv3.OpDelete(s.keys.destinations(id), clientv3.WithPrefix()),
+				clientv3.OpDelete(s.keys.allHealth()+id+"/", clientv3.WithPrefix()),
+			).Commit()
+		if err != nil {
+			return storeErr(err)
+		}
+		if !resp.Succeeded {
+			return errConflict
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("project deleted", "project", req.GetName())
+	return &hogwirev1.DeleteProjectResponse{}, nil
+}
+
+func (s *Server) RotateCaptureToken(ctx context.Context, req *hogwirev1.RotateCaptureTokenRequest) (*hogwirev1.RotateCaptureTokenResponse, error) {
+	id, err := parseProjectName(req.GetName())
+	if err != nil {
+		return nil, invalid("name", "%v", err)
+	}
+	var out *hogwirev1.Project
+	err = s.casRetry(ctx, func() error {
+		cur, rev, err := s.getProject(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := checkEtag(req.GetEtag(), rev); err != nil {
+			return err
+		}
+		old := cur.CaptureToken
+		cur.CaptureToken = auth.NewToken("phc_")
+		cur.UpdateTime, cur.Etag = timestamppb.New(s.now()), ""
+		val, err := proto.Marshal(cur)
+		if err != nil {
+			return status.Errorf(codes.Internal, "encoding project: %v", err)
+		}
+		pk := s.keys.project(id)
+		resp, err := s.etcd.Txn(ctx).
+			If(clientv3.Compare(clientv3.ModRevision(pk), "=", rev)).
+			Then(clientv3.OpPut(pk, string(val)), clientv3.OpDelete(s.keys.token(old)), clientv3.OpPut(s.keys.token(cur.CaptureToken), id)).
+			Commit()
+		if err != nil {
+			return storeErr(err)
+		}
+		if !resp.Succeeded {
+			return errConflict
+		}
+		cur.Etag = etagOf(resp.Header.Revision)
+		out = cur
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Info("capture token rotated", "project", req.GetName())
+	return &hogwirev1.RotateCaptureTokenResponse{Project: out}, nil
+}
+
+// ProjectByToken resolves a capture token to its project id.
+func (s *Server) ProjectByToken(ctx context.Context, token string) (string, error) {
+	resp, err := s.etcd.Get(ctx, s.keys.token(token))
+	if err != nil {
+		return "", storeErr(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return "", status.Error(codes.Unauthenticated, "unknown capture token")
+	}
+	return string(resp.Kvs[0].Value), nil
+}

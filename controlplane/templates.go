@@ -1,0 +1,50 @@
+package controlplane
+
+import (
+	"context"
+	"strings"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+)
+
+func (s *Server) ListTemplates(_ context.Context, req *hogwirev1.ListTemplatesRequest) (*hogwirev1.ListTemplatesResponse, error) {
+	after, ok := decodePageToken("templates", req.GetPageToken())
+	if !ok {
+		return nil, invalid("page_token", "is not a token from a previous ListTemplates call")
+	}
+	var all []*hogwirev1.Template
+	if s.templates != nil {
+		all = s.templates.List()
+	}
+	n := pageSize(req.GetPageSize())
+	out := &hogwirev1.ListTemplatesResponse{}
+	started := after == ""
+	for _, t := range all {
+		if !started {
+			started = t.Name == after
+			continue
+		}
+		if c := req.GetCategory(); c != "" && !strings.EqualFold(t.Category, c) {
+			continue
+		}
+		if len(out.Templates) == n {
+			out.NextPageToken = encodePageToken("templates", out.Templates[n-1].Name)
+			break
+		}
+		out.Templates = append(out.Templates, t)
+	}
+	return out, nil
+}
+
+func (s *Server) GetTemplate(_ context.Context, req *hogwirev1.GetTemplateRequest) (*hogwirev1.GetTemplateResponse, error) {
+	id, ok := strings.CutPrefix(req.GetName(), "templates/")
+	if !ok || id == "" {
+		return nil, invalid("name", "%q is not a template name (templates/{template})", req.GetName())
+	}
+	if s.templates != nil {
+		if t, ok := s.templates.Get(id); ok {
+			return &hogwirev1.GetTemplateResponse{Template: t}, nil
+		}
+	}
+	return nil, notFound("template", req.GetName())
+}

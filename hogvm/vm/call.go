@@ -1,0 +1,162 @@
+package vm
+
+import (
+	"fmt"
+	"slices"
+	"unsafe"
+
+	"github.com/hogwire/hogwire/hogvm/bytecode"
+)
+
+func ptr[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
+
+// call executes CALL_GLOBAL or CALL_LOCAL. The caller's frame already holds
+// the return address. paused reports an async call.
+func (r *run) call(in *instr, fr *frame) (Result, bool, error) {
+	opts := &r.m.opts
+	if bytecode.Op(in.op) == bytecode.CallLocal {
+		return r.callLocal(int(in.a), fr)
+	}
+	name := in.ext.name
+	argc := int(in.b)
+	if r.declared != nil && name != "toString" {
+		if d, ok := r.declared[name]; ok {
+			for i := argc; i < int(d.argCount); i++ {
+				r.push(Null)
+			}
+			start := len(r.stack) - int(d.argCount)
+			if start < 0 {
+				return Result{}, false, rtErr("Not enough arguments on the stack")
+			}
+			return Result{}, false, r.pushFrame(frame{ip: d.ip, chunk: fr.chunk, stackStart: int32(start), argCount: d.argCount})
+		}
+	}
+	if argc > len(r.stack) {
+		return Result{}, false, rtErr("Not enough arguments on the stack")
+	}
+	if opts.MaxArgs > 0 && argc > opts.MaxArgs {
+		return Result{}, false, r.limitErr(ErrTooManyArgs, "Too many arguments")
+	}
+	if fr.chunk.version == 0 {
+		slices.Reverse(r.args(argc))
+	}
+	if f, ok := opts.Functions[name]; ok && f != nil {
+		r.startClock()
+		v, err := f(r.ctx, r.args(argc))
+		if err != nil {
+			return Result{}, false, &RuntimeError{Msg: fmt.Sprintf("%s: %v", name, err), Err: err}
+		}
+		r.replaceArgs(argc, v)
+		return Result{}, false, nil
+	}
+	if name != "toString" && r.m.async[name] {
+		return r.pause(name, argc)
+	}
+	if f := in.ext.stl; f != nil {
+		return Result{}, false, r.callNative(f, argc, false)
+	}
+	b := in.ext.bstl
+	if b == nil {
+		b = bytecodeSTL()[name]
+	}
+	if b != nil {
+		if argc != b.argCount {
+			return Result{}, false, rtErr(fmt.Sprintf("Function %s requires exactly %d arguments", name, b.argCount))
+		}
+		return Result{}, false, r.pushFrame(frame{chunk: b.chunk, stackStart: int32(len(r.stack) - argc), argCount: int32(argc), closure: b.closure})
+	}
+	if name == "import" {
+		return Result{}, false, rtErr("Importing bytecode modules is not supported")
+	}
+	return Result{}, false, rtErr("Unsupported function call: " + name)
+}
+
+func (r *run) pushFrame(f frame) error {
+	r.frames = append(r.frames, f)
+	if max := r.m.opts.MaxCallDepth; max > 0 && len(r.frames) > max {
+		return r.limitErr(ErrCallDepth, "Call stack exceeded maximum length of %d", max)
+	}
+	return nil
+}
+
+func (r *run) callNative(f *builtin, argc int, pad bool) error {
+	if argc < f.min {
+		return rtErr(fmt.Sprintf("Function %s requires at least %d arguments", f.name, f.min))
+	}
+	if f.max >= 0 && argc > f.max {
+		return rtErr(fmt.Sprintf("Function %s requires at most %d arguments", f.name, f.max))
+	}
+	if pad {
+		// Functions called through a value get their optional arguments
+		// as explicit nulls, as in PostHog's VM.
+		for i := argc; i < f.max; i++ {
+			r.push(Null)
+			argc++
+		}
+	}
+	r.closeUpvalues(len(r.stack) - argc)
+	v, err := f.fn(r, r.args(argc))
+	if err != nil {
+		return err
+	}
+	r.replaceArgs(argc, v)
+	return nil
+}
+
+func (r *run) callLocal(argc int, fr *frame) (Result, bool, error) {
+	v, err := r.pop()
+	if err != nil {
+		return Result{}, false, err
+	}
+	if v.k != KindClosure {
+		return Result{}, false, rtErr("Invalid closure: " + Format(v))
+	}
+	if argc > len(r.stack) {
+		return Result{}, false, rtErr("Not enough arguments on the stack")
+	}
+	if max := r.m.opts.MaxArgs; max > 0 && argc > max {
+		return Result{}, false, r.limitErr(ErrTooManyArgs, "Too many arguments")
+	}
+	cl := v.closure()
+	c := cl.Callable
+	switch c.kind {
+	case callLocal:
+		if argc > c.ArgCount {
+			return Result{}, false, rtErr(fmt.Sprintf("Too many arguments. Passed %d, expected %d", argc, c.ArgCount))
+		}
+		for i := argc; i < c.ArgCount; i++ {
+			r.push(Null)
+		}
+		return Result{}, false, r.pushFrame(frame{ip: c.ip, chunk: c.chunk, stackStart: int32(len(r.stack) - c.ArgCount), argCount: int32(c.ArgCount), closure: cl})
+	case callSTL:
+		if fr.chunk.version == 0 {
+			slices.Reverse(r.args(argc))
+		}
+		if f := stlFunctions[c.Name]; f != nil {
+			return Result{}, false, r.callNative(f, argc, true)
+		}
+		if b := bytecodeSTL()[c.Name]; b != nil {
+			if argc != b.argCount {
+				return Result{}, false, rtErr(fmt.Sprintf("Function %s requires exactly %d arguments", c.Name, b.argCount))
+			}
+			return Result{}, false, r.pushFrame(frame{chunk: b.chunk, stackStart: int32(len(r.stack) - argc), argCount: int32(argc), closure: b.closure})
+		}
+	case callAsync:
+		if fr.chunk.version == 0 {
+			slices.Reverse(r.args(argc))
+		}
+		return r.pause(c.Name, argc)
+	}
+	return Result{}, false, rtErr("Unsupported function call: " + c.Name)
+}
+
+func (r *run) pause(name string, argc int) (Result, bool, error) {
+	if max := r.m.opts.MaxAsyncSteps; max > 0 && r.async >= max {
+		return Result{}, false, r.limitErr(ErrAsyncStepLimit, "Exceeded maximum number of async steps: %d", r.m.opts.MaxAsyncSteps)
+	}
+	args := slices.Clone(r.args(argc))
+	r.truncate(len(r.stack) - argc)
+	r.async++
+	st := r.snapshot()
+	return Result{Async: &AsyncCall{Name: name, Args: args, State: st}}, true, nil
+}

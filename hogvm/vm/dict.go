@@ -1,0 +1,187 @@
+package vm
+
+import (
+	"math"
+	"unsafe"
+)
+
+// dictIndexThreshold is the size from which a Dict keeps a hash index;
+// smaller dicts are scanned, which is faster and allocation-free.
+const dictIndexThreshold = 8
+
+// Dict is an ordered map from Hog values to Hog values, keeping insertion
+// order; setting an existing key keeps its position. Keys compare like
+// JavaScript Map keys (SameValueZero): 1 and '1' are different keys.
+type Dict struct {
+	keys []Value
+	vals []Value
+	// Indexes, built once the dict outgrows a linear scan. String keys
+	// have their own map: Go hashes plain strings fastest.
+	strIndex map[string]int32
+	index    map[dictKey]int32
+	cost     int64
+}
+
+type dictKey struct {
+	p unsafe.Pointer
+	n uint64
+	s string
+	k Kind
+}
+
+func keyOf(v Value) dictKey {
+	switch v.k {
+	case KindString:
+		return dictKey{k: KindString, s: v.str()}
+	case KindNumber:
+		f := v.num()
+		if f == 0 {
+			f = 0 // -0 and +0 are the same key
+		} else if f != f {
+			f = math.NaN()
+		}
+		return dictKey{k: KindNumber, n: math.Float64bits(f)}
+	}
+	return dictKey{k: v.k, n: v.n, p: v.p}
+}
+
+// NewDict returns an empty dict with room for n entries.
+func NewDict(n int) *Dict {
+	return &Dict{keys: make([]Value, 0, n), vals: make([]Value, 0, n), cost: costUnit}
+}
+
+// Len returns the number of entries.
+func (d *Dict) Len() int { return len(d.keys) }
+
+// Keys returns the keys in insertion order. The slice must not be modified.
+func (d *Dict) Keys() []Value { return d.keys }
+
+// Values returns the values in key order. The slice must not be modified.
+func (d *Dict) Values() []Value { return d.vals }
+
+func (d *Dict) find(key Value) int {
+	if key.k == KindString {
+		return d.findString(key.str())
+	}
+	if d.index != nil {
+		if i, ok := d.index[keyOf(key)]; ok {
+			return int(i)
+		}
+		return -1
+	}
+	for i := range d.keys {
+		if sameValueZero(d.keys[i], key) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (d *Dict) findString(s string) int {
+	if d.index != nil {
+		if i, ok := d.strIndex[s]; ok {
+			return int(i)
+		}
+		return -1
+	}
+	for i := range d.keys {
+		if k := &d.keys[i]; k.k == KindString && k.str() == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// Get returns the value for key and whether it is present.
+func (d *Dict) Get(key Value) (Value, bool) {
+	if i := d.find(key); i >= 0 {
+		return d.vals[i], true
+	}
+	return Null, false
+}
+
+// GetString returns the value for a string key and whether it is present.
+func (d *Dict) GetString(key string) (Value, bool) {
+	if i := d.findString(key); i >= 0 {
+		return d.vals[i], true
+	}
+	return Null, false
+}
+
+// Set stores value under key, keeping the position of an existing key.
+func (d *Dict) Set(key, value Value) {
+	c := refCost(value, unsafe.Pointer(d))
+	if i := d.find(key); i >= 0 {
+		d.cost += c - costOf(d.vals[i])
+		d.vals[i] = value
+		return
+	}
+	d.cost += costOf(key) + c
+	d.keys = append(d.keys, key)
+	d.vals = append(d.vals, value)
+	if d.index != nil {
+		d.addIndex(key, len(d.keys)-1)
+	} else if len(d.keys) > dictIndexThreshold {
+		d.reindex()
+	}
+}
+
+// SetString stores value under a string key.
+func (d *Dict) SetString(key string, value Value) { d.Set(String(key), value) }
+
+// refCost is the cost value adds to the container at parent. Like
+// PostHog's accounting, a reference back to the container costs one unit
+// rather than the container's whole (and growing) size; the search for such
+// a cycle is bounded so that it stays cheap.
+func refCost(value Value, parent unsafe.Pointer) int64 {
+	if !value.isObject() {
+		return costOf(value)
+	}
+	budget := 64
+	if reaches(value, parent, &budget) {
+		return costUnit
+	}
+	return costOf(value)
+}
+
+func reaches(v Value, target unsafe.Pointer, budget *int) bool {
+	if v.p == target {
+		return true
+	}
+	*budget--
+	if *budget < 0 {
+		return false
+	}
+	var elems []Value
+	switch v.k {
+	case KindArray, KindTuple:
+		elems = v.arr().Elems
+	case KindDict:
+		elems = v.dict().vals
+	default:
+		return false
+	}
+	for _, e := range elems {
+		if e.isObject() && reaches(e, target, budget) {
+			return true
+		}
+	}
+	return false
+}
+
+func (d *Dict) addIndex(key Value, i int) {
+	if key.k == KindString {
+		d.strIndex[key.str()] = int32(i)
+	} else {
+		d.index[keyOf(key)] = int32(i)
+	}
+}
+
+// reindex rebuilds the indexes from the key order.
+func (d *Dict) reindex() {
+	d.index = make(map[dictKey]int32)
+	d.strIndex = make(map[string]int32, len(d.keys))
+	for i, k := range d.keys {
+		d.addIndex(k, i)
+	}
+}

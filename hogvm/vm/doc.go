@@ -1,0 +1,45 @@
+// Package vm runs Hog bytecode, PostHog's bytecode for destinations,
+// filters and templates, with the output and semantics of PostHog's
+// reference TypeScript VM (@posthog/hogvm).
+//
+// Link a decoded program once, then run it as often as needed from any
+// number of goroutines:
+//
+//	src, err := bytecode.Decode(jsonBytes)        // ["_H", 1, ...]
+//	prog, err := vm.Link(src)                     // immutable, shareable
+//	m := vm.New(vm.Options{                       // limits, host functions, print
+//		Print:          func(line string) { log.Println(line) },
+//		AsyncFunctions: []string{"fetch"},
+//	})
+//	res, err := m.Run(ctx, prog, globals)         // globals: a dict Value
+//
+// A run either finishes (res.Finished, res.Value) or pauses at a call to an
+// async function (res.Async: the function's name and arguments, and the
+// State). The embedder performs the call and resumes with its result:
+//
+//	res, err = m.Resume(ctx, res.Async.State, result)
+//
+// A State marshals to JSON (in the shape of PostHog's VMState, with the
+// bytecode embedded) and UnmarshalState restores it, so a run can pause in
+// one process and resume in another. Limits are cumulative across resumes.
+//
+// Values are the tagged Value type: null, booleans, numbers (doubles, as in
+// PostHog), strings, arrays, tuples, dicts, dates, errors and functions.
+// FromGo and Value.ToGo convert JSON-like Go data; ParseJSON builds values
+// straight from JSON. Globals are never modified by a program: reading a
+// container from them yields a copy, reading a scalar copies nothing.
+//
+// Errors: a *ThrownError is a Hog error thrown and not caught (its string
+// form is PostHog's, e.g. Error('boom')); a *LimitError reports an exceeded
+// limit and matches ErrTimeout, ErrMemoryLimit, ErrStepLimit, ErrCallDepth,
+// ErrTooManyArgs, ErrAsyncStepLimit or ErrSizeLimit with errors.Is; any
+// other failure (bad operands, arity, invalid JSON, malformed bytecode) is a
+// *RuntimeError. No input makes the VM panic or run unbounded.
+//
+// Deliberate differences from npm @posthog/hogvm 1.0.71, following PostHog's
+// newer snapshots: try blocks end with their function (catchAfterReturn);
+// length, upper, lower, reverse, trim*, replace*, splitByString, keys and
+// values accept null; an async function called through a variable resumes
+// at the right place; bytecode standard-library functions (arrayMap, …) can
+// be called through a variable. Regular expressions use Go's RE2.
+package vm

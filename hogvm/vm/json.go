@@ -1,0 +1,525 @@
+package vm
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// ParseJSON parses JSON into Hog values the way jsonParse() does: objects
+// become dicts (keys in JavaScript property order), numbers doubles, and
+// objects marked __hogDateTime__, __hogDate__ or __hogError__ become those
+// values. Use it to build globals straight from an event's JSON.
+func ParseJSON(data []byte) (Value, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	v, err := parseJSONValue(dec, 0)
+	if err != nil {
+		return Null, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return Null, fmt.Errorf("vm: json: unexpected data after the value")
+	}
+	return v, nil
+}
+
+const maxJSONDepth = 1000
+
+func parseJSONValue(dec *json.Decoder, depth int) (Value, error) {
+	if depth > maxJSONDepth {
+		return Null, errors.New("vm: json: nested too deeply")
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		if err == io.EOF {
+			return Null, errors.New("vm: json: unexpected end of input")
+		}
+		return Null, fmt.Errorf("vm: json: %w", err)
+	}
+	switch t := tok.(type) {
+	case nil:
+		return Null, nil
+	case bool:
+		return Bool(t), nil
+	case string:
+		return String(t), nil
+	case json.Number:
+		f, err := strconv.ParseFloat(string(t), 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return Null, fmt.Errorf("vm: json: invalid number %q", t)
+		}
+		return Number(f), nil
+	case json.Delim:
+		if t == '[' {
+			elems := []Value{}
+			for dec.More() {
+				v, err := parseJSONValue(dec, depth+1)
+				if err != nil {
+					return Null, err
+				}
+				elems = append(elems, v)
+			}
+			if _, err := dec.Token(); err != nil {
+				return Null, fmt.Errorf("vm: json: %w", err)
+			}
+			return newArray(elems), nil
+		}
+		d := NewDict(4)
+		for dec.More() {
+			kt, err := dec.Token()
+			if err != nil {
+				return Null, fmt.Errorf("vm: json: %w", err)
+			}
+			key, _ := kt.(string)
+			v, err := parseJSONValue(dec, depth+1)
+			if err != nil {
+				return Null, err
+			}
+			d.Set(String(key), v)
+		}
+		if _, err := dec.Token(); err != nil {
+			return Null, fmt.Errorf("vm: json: %w", err)
+		}
+		jsOrder(d)
+		return revive(d), nil
+	}
+	return Null, errors.New("vm: json: unexpected token")
+}
+
+// revive turns PostHog's marker objects back into dates and errors.
+func revive(d *Dict) Value {
+	get := func(k string) Value { v, _ := d.GetString(k); return v }
+	switch {
+	case get("__hogDateTime__").Truthy():
+		zone := "UTC"
+		if z := get("zone"); z.Truthy() {
+			zone = jsString(z)
+		}
+		return NewDateTime(toNumber(get("dt")), zone)
+	case get("__hogDate__").Truthy():
+		return NewDate(int(toNumber(get("year"))), int(toNumber(get("month"))), int(toNumber(get("day"))))
+	case get("__hogError__").Truthy():
+		return hogError(get("type"), get("message"), get("payload"))
+	}
+	return DictValue(d)
+}
+
+// arrayIndexKey reports whether s is a canonical array index, which
+// JavaScript objects enumerate first, in numeric order.
+func arrayIndexKey(s string) (uint32, bool) {
+	if s == "" || len(s) > 10 || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil || n == math.MaxUint32 {
+		return 0, false
+	}
+	return uint32(n), true
+}
+
+// jsOrder reorders a dict with string keys into JavaScript property order.
+func jsOrder(d *Dict) {
+	first := -1
+	for i, k := range d.keys {
+		if _, ok := arrayIndexKey(k.AsString()); ok {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		return
+	}
+	idx := make([]int, len(d.keys))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortStableFunc(idx, func(a, b int) int {
+		na, oka := arrayIndexKey(d.keys[a].AsString())
+		nb, okb := arrayIndexKey(d.keys[b].AsString())
+		switch {
+		case oka && okb:
+			return int(int64(na) - int64(nb))
+		case oka:
+			return -1
+		case okb:
+			return 1
+		}
+		return 0
+	})
+	keys, vals := make([]Value, len(idx)), make([]Value, len(idx))
+	for i, j := range idx {
+		keys[i], vals[i] = d.keys[j], d.vals[j]
+	}
+	d.keys, d.vals = keys, vals
+	if d.index != nil {
+		d.reindex()
+	}
+}
+
+// jsonWriter renders values like JSON.stringify applied to PostHog's
+// conversion of Hog values.
+type jsonWriter struct {
+	buf    []byte
+	indent int
+	path   []unsafe.Pointer
+}
+
+// MarshalJSON renders v the way jsonStringify(v) does.
+func (v Value) MarshalJSON() ([]byte, error) {
+	w := jsonWriter{}
+	w.value(v, 0)
+	return w.buf, nil
+}
+
+func (w *jsonWriter) newline(depth int) {
+	if w.indent <= 0 {
+		return
+	}
+	w.buf = append(w.buf, '\n')
+	for i := 0; i < depth*w.indent; i++ {
+		w.buf = append(w.buf, ' ')
+	}
+}
+
+func (w *jsonWriter) value(v Value, depth int) {
+	switch v.k {
+	case KindNull:
+		w.buf = append(w.buf, "null"...)
+	case KindBool:
+		if v.n != 0 {
+			w.buf = append(w.buf, "true"...)
+		} else {
+			w.buf = append(w.buf, "false"...)
+		}
+	case KindNumber:
+		f := v.num()
+		if math.IsInf(f, 0) || f != f {
+			w.buf = append(w.buf, "null"...)
+		} else {
+			w.buf = appendNumber(w.buf, f)
+		}
+	case KindString:
+		w.buf = appendJSONString(w.buf, v.str())
+	case KindClosure, KindCallable:
+		var b []byte
+		c := v.callable()
+		if v.k == KindClosure {
+			c = v.closure().Callable
+		}
+		name := c.Name
+		if name == "" {
+			name = "lambda"
+		}
+		b = fmt.Appendf(b, "fn<%s(%d)>", name, c.ArgCount)
+		w.buf = appendJSONString(w.buf, string(b))
+	case KindDateTime:
+		dt := v.AsDateTime()
+		w.object(depth, []string{"__hogDateTime__", "dt", "zone"}, []Value{Bool(true), Number(dt.Seconds), String(dt.Zone)})
+	case KindDate:
+		d := v.AsDate()
+		w.object(depth, []string{"__hogDate__", "year", "month", "day"}, []Value{Bool(true), Int(int64(d.Year)), Int(int64(d.Month)), Int(int64(d.Day))})
+	case KindError:
+		e := v.AsError()
+		keys := []string{"__hogError__", "type", "message"}
+		vals := []Value{Bool(true), String(e.Type), String(e.Message)}
+		if p := e.Payload; p.k == KindDict {
+			// PostHog passes the payload through as a JavaScript Map,
+			// which JSON.stringify renders as {}.
+			keys, vals = append(keys, "payload"), append(vals, DictValue(NewDict(0)))
+		} else if p.k != KindNull {
+			keys, vals = append(keys, "payload"), append(vals, p)
+		}
+		w.object(depth, keys, vals)
+	case KindArray, KindTuple, KindDict:
+		if onPath(w.path, v.p) || len(w.path) > maxPrintDepth {
+			w.buf = append(w.buf, "null"...)
+			return
+		}
+		w.path = append(w.path, v.p)
+		if v.k == KindDict {
+			d := v.dict()
+			keys := make([]string, 0, d.Len())
+			vals := make([]Value, 0, d.Len())
+			for i, k := range d.keys {
+				ks := jsString(k)
+				if j := slices.Index(keys, ks); j >= 0 {
+					vals[j] = d.vals[i]
+					continue
+				}
+				keys, vals = append(keys, ks), append(vals, d.vals[i])
+			}
+			w.object(depth, keys, vals)
+		} else {
+			elems := v.arr().Elems
+			if len(elems) == 0 {
+				w.buf = append(w.buf, "[]"...)
+			} else {
+				w.buf = append(w.buf, '[')
+				for i, e := range elems {
+					if i > 0 {
+						w.buf = append(w.buf, ',')
+					}
+					w.newline(depth + 1)
+					w.value(e, depth+1)
+				}
+				w.newline(depth)
+				w.buf = append(w.buf, ']')
+			}
+		}
+		w.path = w.path[:len(w.path)-1]
+	}
+}
+
+func (w *jsonWriter) object(depth int, keys []string, vals []Value) {
+	if len(keys) == 0 {
+		w.buf = append(w.buf, "{}"...)
+		return
+	}
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		na, oka := arrayIndexKey(keys[a])
+		nb, okb := arrayIndexKey(keys[b])
+		switch {
+		case oka && okb:
+			return int(int64(na) - int64(nb))
+		case oka:
+			return -1
+		case okb:
+			return 1
+		}
+		return 0
+	})
+	w.buf = append(w.buf, '{')
+	for n, i := range order {
+		if n > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.newline(depth + 1)
+		w.buf = appendJSONString(w.buf, keys[i])
+		w.buf = append(w.buf, ':')
+		if w.indent > 0 {
+			w.buf = append(w.buf, ' ')
+		}
+		w.value(vals[i], depth+1)
+	}
+	w.newline(depth)
+	w.buf = append(w.buf, '}')
+}
+
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, `\ufffd`...)
+			} else {
+				b = append(b, s[i:i+size]...)
+			}
+			i += size
+			continue
+		}
+		switch c {
+		case '"':
+			b = append(b, `\"`...)
+		case '\\':
+			b = append(b, `\\`...)
+		case '\b':
+			b = append(b, `\b`...)
+		case '\f':
+			b = append(b, `\f`...)
+		case '\n':
+			b = append(b, `\n`...)
+		case '\r':
+			b = append(b, `\r`...)
+		case '\t':
+			b = append(b, `\t`...)
+		default:
+			if c < 0x20 {
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+			} else {
+				b = append(b, c)
+			}
+		}
+		i++
+	}
+	return append(b, '"')
+}
+
+// nestedGet walks a JSON path: strings are keys, numbers 1-based indexes.
+func nestedGet(v Value, path []Value) (Value, error) {
+	for _, key := range path {
+		if v.k == KindNull {
+			return Null, nil
+		}
+		var err error
+		if v, err = getProperty(v, key); err != nil {
+			return Null, err
+		}
+	}
+	return v, nil
+}
+
+// jsonInput parses string arguments of the JSONExtract family.
+func jsonInput(v Value) (Value, bool) {
+	if v.k != KindString {
+		return v, true
+	}
+	p, err := ParseJSON([]byte(v.str()))
+	return p, err == nil
+}
+
+func registerJSON() {
+	def("jsonParse", 1, 1, func(_ *run, a []Value) (Value, error) {
+		v, err := ParseJSON([]byte(jsString(a[0])))
+		if err != nil {
+			return Null, &RuntimeError{Msg: "jsonParse: invalid JSON: " + err.Error(), Err: err}
+		}
+		return v, nil
+	})
+	def("jsonStringify", 1, 2, func(r *run, a []Value) (Value, error) {
+		w := jsonWriter{}
+		if ind := arg(a, 1); ind.k == KindNumber && ind.num() > 0 {
+			w.indent = int(min(ind.num(), 10))
+		}
+		w.value(a[0], 0)
+		return r.newString(string(w.buf))
+	})
+	def("isValidJSON", 1, 1, pure(func(a []Value) Value {
+		_, err := ParseJSON([]byte(jsString(a[0])))
+		return Bool(err == nil)
+	}))
+	def("JSONHas", 1, -1, pure(func(a []Value) Value {
+		cur := a[0]
+		for _, key := range a[1:] {
+			p, ok := jsonInput(cur)
+			if !ok {
+				return Bool(false)
+			}
+			switch p.k {
+			case KindDict:
+				v, ok := p.dict().Get(key)
+				if !ok {
+					return Bool(false)
+				}
+				cur = v
+			case KindArray, KindTuple:
+				elems := p.arr().Elems
+				if key.k != KindNumber {
+					return Bool(false)
+				}
+				i := key.num()
+				switch {
+				case i < 0 && -i <= float64(len(elems)):
+					cur = elems[len(elems)+int(i)]
+				case i > 0 && i <= float64(len(elems)):
+					cur = elems[int(i)-1]
+				default:
+					return Bool(false)
+				}
+			default:
+				return Bool(false)
+			}
+		}
+		return Bool(true)
+	}))
+	def("JSONLength", 1, -1, func(_ *run, a []Value) (Value, error) {
+		obj, ok := jsonInput(a[0])
+		if !ok {
+			return Int(0), nil
+		}
+		v, err := nestedGet(obj, a[1:])
+		if err != nil {
+			return Null, err
+		}
+		switch v.k {
+		case KindArray, KindTuple:
+			return Int(int64(len(v.arr().Elems))), nil
+		case KindDict:
+			return Int(int64(v.dict().Len())), nil
+		case KindNull:
+			if obj.isObject() {
+				return Null, rtErr("JSONLength: Cannot convert undefined or null to object")
+			}
+		}
+		return Int(0), nil
+	})
+	extract := func(name string, min int, conv func(Value) Value) {
+		def(name, min, -1, func(_ *run, a []Value) (Value, error) {
+			obj, ok := jsonInput(a[0])
+			if !ok {
+				return conv(Value{k: 255}), nil
+			}
+			if name == "JSONExtractString" && a[0].k == KindString {
+				// Parsed JSON objects are plain JavaScript objects in
+				// PostHog's VM, so they stringify as [object Object].
+				v, err := nestedGet(obj, a[1:])
+				if err != nil || v.k == KindNull {
+					return Null, err
+				}
+				return String(strings.ReplaceAll(jsString(v), "[object Map]", "[object Object]")), nil
+			}
+			path := a[1:]
+			if name == "JSONExtract" {
+				path = a[1 : len(a)-1]
+			}
+			v, err := nestedGet(obj, path)
+			if err != nil {
+				return Null, err
+			}
+			return conv(v), nil
+		})
+	}
+	extract("JSONExtractBool", 1, func(v Value) Value { return Bool(v.k == KindBool && v.n != 0) })
+	extract("JSONExtractInt", 1, func(v Value) Value {
+		if v.k == 255 {
+			return Null
+		}
+		f := parseIntJS(jsString(v))
+		if f != f {
+			return Null
+		}
+		return Number(f)
+	})
+	extract("JSONExtractFloat", 1, func(v Value) Value {
+		if v.k == 255 {
+			return Null
+		}
+		f := parseFloatJS(jsString(v))
+		if f != f {
+			return Null
+		}
+		return Number(f)
+	})
+	extract("JSONExtractString", 1, func(v Value) Value {
+		if v.k == 255 || v.k == KindNull {
+			return Null
+		}
+		return String(jsString(v))
+	})
+	extract("JSONExtractArrayRaw", 1, func(v Value) Value {
+		if v.k == KindArray || v.k == KindTuple {
+			return v
+		}
+		return Null
+	})
+	extract("JSONExtract", 2, func(v Value) Value {
+		if v.k == 255 {
+			return Null
+		}
+		return v
+	})
+}

@@ -1,0 +1,318 @@
+package vm
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/hogwire/hogwire/hogvm/bytecode"
+)
+
+// Internal opcodes, numbered after PostHog's so they never collide.
+const (
+	opNop           = 0   // a JSON null in opcode position
+	opTrap          = 100 // malformed bytecode: fails with ext.err when executed
+	opEnd           = 101 // sentinel after the last instruction of a chunk
+	opGetGlobalPath = 102 // STRING×n + GET_GLOBAL n fused: path in ext.path
+)
+
+// maxOperand bounds counts and indexes in bytecode so that a hostile
+// program cannot make the VM allocate absurd amounts up front.
+const maxOperand = 1 << 24
+
+// instr is one pre-decoded instruction. Jump targets are resolved to
+// instruction indexes; constants are converted to Values.
+type instr struct {
+	op  uint8
+	a   int32 // count, local index, argc or resolved jump target
+	b   int32 // second operand (argc of CALL_GLOBAL, CALLABLE argCount)
+	val Value // constant of STRING/INTEGER/FLOAT
+	ext *instrExt
+}
+
+type instrExt struct {
+	name     string
+	upvalues int32     // CALLABLE upvalue count
+	pairs    []int32   // CLOSURE (isLocal, index) pairs
+	path     []string  // fused GET_GLOBAL path, root first
+	stl      *builtin  // CALL_GLOBAL resolved to a native function
+	bstl     *bcSTL    // CALL_GLOBAL resolved to a bytecode STL function
+	err      string    // opTrap message
+	chunkPos int32     // DECLARE_FN: element position of the body
+}
+
+// chunk is linked bytecode: the root program or a bytecode STL function.
+type chunk struct {
+	name    string
+	version int
+	code    []instr
+	raw     []any   // the elements, kept for serialising state
+	posIdx  []int32 // element position → instruction index, -1 inside operands
+	idxPos  []int32 // instruction index → element position
+}
+
+// Program is linked bytecode, ready to run. It is immutable and safe for
+// concurrent use by any number of runs.
+type Program struct {
+	root *chunk
+	src  *bytecode.Program
+}
+
+// Source returns the bytecode the program was linked from.
+func (p *Program) Source() *bytecode.Program { return p.src }
+
+// Link validates and pre-decodes a program once. Malformed instructions do
+// not fail the link: like PostHog's VM, the run fails only if it reaches
+// them. Link returns an error only for an unsupported version.
+func Link(p *bytecode.Program) (*Program, error) {
+	if p == nil {
+		return nil, fmt.Errorf("vm: link: nil program")
+	}
+	if p.Version < 0 || p.Version > bytecode.Version {
+		return nil, fmt.Errorf("vm: link: unsupported bytecode version %d", p.Version)
+	}
+	return &Program{root: linkChunk("root", p.Version, p.Code, true), src: p}, nil
+}
+
+func intOperand(v any) (int64, bool) {
+	switch x := v.(type) {
+	case int64:
+		return x, true
+	case int:
+		return int64(x), true
+	case float64:
+		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
+			return int64(x), true
+		}
+	}
+	return 0, false
+}
+
+func constValue(v any) Value {
+	switch x := v.(type) {
+	case int64:
+		return Int(x)
+	case int:
+		return Int(int64(x))
+	case float64:
+		return Number(x)
+	case string:
+		return String(x)
+	case bool:
+		return Bool(x)
+	}
+	return Null
+}
+
+type jumpFix struct {
+	idx    int
+	target int64 // element position
+}
+
+// linkChunk pre-decodes raw. resolveSTL resolves calls to the bytecode
+// standard library up front; it is false while linking that library itself.
+func linkChunk(name string, version int, raw []any, resolveSTL bool) *chunk {
+	c := &chunk{name: name, version: version, raw: raw, posIdx: make([]int32, len(raw)+1)}
+	for i := range c.posIdx {
+		c.posIdx[i] = -1
+	}
+	var fixes []jumpFix
+	pos := 0
+	trap := func(msg string) {
+		c.code = append(c.code, instr{op: opTrap, ext: &instrExt{err: msg}})
+	}
+	for pos < len(raw) {
+		start := pos
+		c.posIdx[pos] = int32(len(c.code))
+		c.idxPos = append(c.idxPos, int32(pos))
+		el := raw[pos]
+		pos++
+		if el == nil {
+			c.code = append(c.code, instr{op: opNop})
+			continue
+		}
+		opn, ok := intOperand(el)
+		if !ok || opn < 1 || opn > int64(bytecode.MaxOp) || opn == int64(bytecode.InCohort) || opn == int64(bytecode.NotInCohort) {
+			trap(fmt.Sprintf("Unexpected node while running bytecode in chunk %q: %v", name, el))
+			continue
+		}
+		op := bytecode.Op(opn)
+		nOps := operandCount(op)
+		if pos+nOps > len(raw) {
+			trap("Unexpected end of bytecode")
+			pos = len(raw)
+			break
+		}
+		ops := raw[pos : pos+nOps]
+		pos += nOps
+		in := instr{op: uint8(op)}
+		bad := ""
+		count := func(v any) int32 {
+			n, ok := intOperand(v)
+			if !ok || n < 0 || n > maxOperand {
+				bad = fmt.Sprintf("Invalid operand for %s: %v", op, v)
+				return 0
+			}
+			return int32(n)
+		}
+		switch op {
+		case bytecode.String, bytecode.Integer, bytecode.Float:
+			in.val = constValue(ops[0])
+		case bytecode.GetGlobal, bytecode.And, bytecode.Or, bytecode.Dict, bytecode.Array, bytecode.Tuple,
+			bytecode.GetLocal, bytecode.SetLocal, bytecode.CallLocal, bytecode.GetUpvalue, bytecode.SetUpvalue:
+			in.a = count(ops[0])
+		case bytecode.Jump, bytecode.JumpIfFalse, bytecode.JumpIfStackNotNull, bytecode.Try:
+			off, ok := intOperand(ops[0])
+			if !ok {
+				bad = fmt.Sprintf("Invalid jump offset: %v", ops[0])
+				break
+			}
+			// Jumps land after their operand plus off; PostHog's VMs compute
+			// TRY's catch address from the opcode's own position instead.
+			target := int64(start) + 2 + off
+			if op == bytecode.Try {
+				target--
+			}
+			fixes = append(fixes, jumpFix{idx: len(c.code), target: target})
+		case bytecode.CallGlobal:
+			nm, ok := ops[0].(string)
+			if !ok {
+				bad = fmt.Sprintf("Invalid function name: %v", ops[0])
+				break
+			}
+			in.b = count(ops[1])
+			in.ext = &instrExt{name: nm}
+			if f := stlFunctions[nm]; f != nil {
+				in.ext.stl = f
+			}
+			if resolveSTL {
+				in.ext.bstl = bytecodeSTL()[nm]
+			}
+		case bytecode.DeclareFn:
+			nm, _ := ops[0].(string)
+			in.b = count(ops[1])
+			body := count(ops[2])
+			in.ext = &instrExt{name: nm, chunkPos: int32(pos)}
+			fixes = append(fixes, jumpFix{idx: len(c.code), target: int64(pos) + int64(body)})
+		case bytecode.Callable:
+			nm, _ := ops[0].(string)
+			in.b = count(ops[1])
+			ups := count(ops[2])
+			body := count(ops[3])
+			in.ext = &instrExt{name: nm, upvalues: ups}
+			fixes = append(fixes, jumpFix{idx: len(c.code), target: int64(pos) + int64(body)})
+		case bytecode.Closure:
+			n := count(ops[0])
+			if bad != "" {
+				break
+			}
+			if pos+2*int(n) > len(raw) {
+				bad = "Unexpected end of bytecode"
+				pos = len(raw)
+				break
+			}
+			pairs := make([]int32, 2*n)
+			for i := range pairs {
+				v := raw[pos+i]
+				if i%2 == 0 {
+					if b, ok := v.(bool); ok {
+						if b {
+							pairs[i] = 1
+						}
+						continue
+					}
+				}
+				pairs[i] = count(v)
+			}
+			pos += 2 * int(n)
+			in.a = n
+			in.ext = &instrExt{pairs: pairs}
+		}
+		if bad != "" {
+			trap(bad)
+			continue
+		}
+		c.code = append(c.code, in)
+	}
+	// Sentinel: running past the end acts like `return null`.
+	c.posIdx[len(raw)] = int32(len(c.code))
+	c.idxPos = append(c.idxPos, int32(len(raw)))
+	c.code = append(c.code, instr{op: opEnd})
+	end := int32(len(c.code) - 1)
+	for _, f := range fixes {
+		in := &c.code[f.idx]
+		switch {
+		case f.target >= int64(len(raw)):
+			in.a = end
+		case f.target >= 0 && c.posIdx[f.target] >= 0:
+			in.a = c.posIdx[f.target]
+		default:
+			*in = instr{op: opTrap, ext: &instrExt{err: "Invalid jump target in bytecode"}}
+		}
+	}
+	fuseGlobals(c)
+	return c
+}
+
+func operandCount(op bytecode.Op) int {
+	switch op {
+	case bytecode.GetGlobal, bytecode.And, bytecode.Or, bytecode.String, bytecode.Integer, bytecode.Float,
+		bytecode.GetLocal, bytecode.SetLocal, bytecode.Jump, bytecode.JumpIfFalse, bytecode.Dict,
+		bytecode.Array, bytecode.Tuple, bytecode.JumpIfStackNotNull, bytecode.Try, bytecode.Closure,
+		bytecode.CallLocal, bytecode.GetUpvalue, bytecode.SetUpvalue:
+		return 1
+	case bytecode.CallGlobal:
+		return 2
+	case bytecode.DeclareFn:
+		return 3
+	case bytecode.Callable:
+		return 4
+	}
+	return 0
+}
+
+// fuseGlobals turns `STRING s_n … STRING s_1 GET_GLOBAL n` into one
+// instruction when nothing jumps into the middle of the sequence, so a
+// filter reads `properties.$browser` without touching the value stack.
+func fuseGlobals(c *chunk) {
+	targets := make(map[int32]bool)
+	for _, in := range c.code {
+		switch bytecode.Op(in.op) {
+		case bytecode.Jump, bytecode.JumpIfFalse, bytecode.JumpIfStackNotNull, bytecode.Try:
+			targets[in.a] = true
+		}
+	}
+	for i, in := range c.code {
+		switch bytecode.Op(in.op) {
+		case bytecode.Callable, bytecode.DeclareFn:
+			targets[in.a] = true
+			targets[int32(i+1)] = true
+		case bytecode.CallGlobal, bytecode.CallLocal:
+			targets[int32(i+1)] = true
+		}
+	}
+	for i := range c.code {
+		in := &c.code[i]
+		if bytecode.Op(in.op) != bytecode.GetGlobal || in.a < 1 || int(in.a) > i || targets[int32(i)] {
+			continue
+		}
+		n := int(in.a)
+		first := i - n
+		ok := true
+		for j := first; j < i; j++ {
+			if bytecode.Op(c.code[j].op) != bytecode.String || c.code[j].val.k != KindString || (j > first && targets[int32(j)]) {
+				ok = false
+				break
+			}
+		}
+		if !ok {
+			continue
+		}
+		path := make([]string, n)
+		for j := 0; j < n; j++ {
+			path[j] = c.code[i-1-j].val.str()
+		}
+		// The fused instruction replaces the first STRING and jumps past
+		// the GET_GLOBAL; the originals stay for state resumed mid-sequence.
+		c.code[first] = instr{op: opGetGlobalPath, a: int32(i + 1), val: c.code[first].val, ext: &instrExt{path: path}}
+	}
+}

@@ -1,0 +1,158 @@
+package vm
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// Func is a host function callable from Hog by name. args is only valid
+// during the call: copy it to keep it. A returned error ends the run (Hog
+// code cannot catch it).
+type Func func(ctx context.Context, args []Value) (Value, error)
+
+// Default limits, as in PostHog's VM.
+const (
+	DefaultTimeout        = 5 * time.Second
+	DefaultMemoryLimit    = 64 << 20
+	DefaultMaxAsyncSteps  = 100
+	DefaultMaxCallDepth   = 1000
+	DefaultMaxArgs        = 300
+	DefaultMaxStringBytes = 64 << 20
+	DefaultMaxArrayLength = 8 << 20
+)
+
+// Options configure a Machine. Zero values select the defaults; a negative
+// limit disables it.
+type Options struct {
+	// Functions are synchronous host functions, looked up by CALL_GLOBAL
+	// before the standard library.
+	Functions map[string]Func
+	// AsyncFunctions names the host functions (such as "fetch") whose calls
+	// pause the run: Run returns Result.Async and the embedder resumes the
+	// state with the function's result. "sleep" is always async.
+	AsyncFunctions []string
+	// Print receives each line printed by print(), without the newline.
+	// Nil discards output.
+	Print func(line string)
+	// Now returns the current time for now(), today(); nil means time.Now.
+	Now func() time.Time
+
+	Timeout        time.Duration // wall time, cumulative across resumes (5 s)
+	MemoryLimit    int64         // estimated bytes held on the stack (64 MiB)
+	MaxSteps       int64         // executed instructions (unlimited)
+	MaxAsyncSteps  int           // async calls per run (100)
+	MaxCallDepth   int           // frames (1000)
+	MaxArgs        int           // arguments per call (300)
+	MaxStringBytes int           // length of a string built by the STL (64 MiB)
+	MaxArrayLength int           // length of an array built by the STL (8 Mi elements)
+}
+
+// Machine runs linked programs with one set of options. It is safe for
+// concurrent use; per-run state is pooled.
+type Machine struct {
+	opts    Options
+	async   map[string]bool
+	pool    sync.Pool
+	regexes regexCache
+}
+
+func orDefault[T int | int64 | time.Duration](v, def T) T {
+	if v == 0 {
+		return def
+	}
+	if v < 0 {
+		return 0
+	}
+	return v
+}
+
+// New returns a Machine.
+func New(opts Options) *Machine {
+	opts.Timeout = orDefault(opts.Timeout, DefaultTimeout)
+	opts.MemoryLimit = orDefault(opts.MemoryLimit, DefaultMemoryLimit)
+	opts.MaxAsyncSteps = orDefault(opts.MaxAsyncSteps, DefaultMaxAsyncSteps)
+	opts.MaxCallDepth = orDefault(opts.MaxCallDepth, DefaultMaxCallDepth)
+	opts.MaxArgs = orDefault(opts.MaxArgs, DefaultMaxArgs)
+	opts.MaxStringBytes = orDefault(opts.MaxStringBytes, DefaultMaxStringBytes)
+	opts.MaxArrayLength = orDefault(opts.MaxArrayLength, DefaultMaxArrayLength)
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m := &Machine{opts: opts, async: map[string]bool{"sleep": true}}
+	for _, name := range opts.AsyncFunctions {
+		m.async[name] = true
+	}
+	m.pool.New = func() any { return &run{m: m} }
+	return m
+}
+
+// Result is the outcome of Run or Resume.
+type Result struct {
+	// Finished is true when the program ran to its end; Value is then its
+	// return value.
+	Finished bool
+	Value    Value
+	// Async is set when the program called an async function and paused.
+	Async *AsyncCall
+	// Ops is the number of instructions executed so far (across resumes).
+	Ops int64
+	// MaxMemory is the peak estimated memory use in bytes.
+	MaxMemory int64
+}
+
+// AsyncCall describes a paused run: the function to perform, its
+// arguments, and the state to resume with its result.
+type AsyncCall struct {
+	Name  string
+	Args  []Value
+	State *State
+}
+
+// Run executes p with the given globals (a dict, or null for none).
+// Globals are read-only for the program: reads return copies of containers.
+func (m *Machine) Run(ctx context.Context, p *Program, globals Value) (Result, error) {
+	r := m.pool.Get().(*run)
+	r.reset(p, globals)
+	res, err := r.execute(ctx, 0)
+	m.release(r)
+	return res, err
+}
+
+// Resume continues a paused run, with result as the value returned by the
+// async function. A State can be resumed once; to resume again, decode it
+// again from its JSON.
+func (m *Machine) Resume(ctx context.Context, s *State, result Value) (Result, error) {
+	if s == nil || s.prog == nil {
+		return Result{}, rtErr("vm: resume: empty state")
+	}
+	r := m.pool.Get().(*run)
+	if err := r.load(s); err != nil {
+		m.release(r)
+		return Result{}, err
+	}
+	r.push(result)
+	res, err := r.execute(ctx, s.syncDuration)
+	m.release(r)
+	return res, err
+}
+
+// RunAsync runs p to completion, performing each async call with perform
+// and resuming, like PostHog's execAsync.
+func (m *Machine) RunAsync(ctx context.Context, p *Program, globals Value, perform func(ctx context.Context, name string, args []Value) (Value, error)) (Result, error) {
+	res, err := m.Run(ctx, p, globals)
+	for err == nil && res.Async != nil {
+		var v Value
+		v, err = perform(ctx, res.Async.Name, res.Async.Args)
+		if err != nil {
+			return res, err
+		}
+		res, err = m.Resume(ctx, res.Async.State, v)
+	}
+	return res, err
+}
+
+func (m *Machine) release(r *run) {
+	r.clear()
+	m.pool.Put(r)
+}

@@ -1,0 +1,502 @@
+package vm
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"regexp"
+	"strings"
+	"sync"
+
+	"github.com/hogwire/hogwire/hogvm/bytecode"
+)
+
+// Comparison operators, named for use outside the dispatch loop.
+const (
+	opGt   = bytecode.Gt
+	opGtEq = bytecode.GtEq
+	opLt   = bytecode.Lt
+	opLtEq = bytecode.LtEq
+)
+
+// sameValueZero is JavaScript's SameValueZero, used by Array.includes and
+// Map keys: numbers by value (NaN equals NaN), strings by content, other
+// values by identity.
+func sameValueZero(a, b Value) bool {
+	if a.k != b.k {
+		return false
+	}
+	switch a.k {
+	case KindNull:
+		return true
+	case KindBool:
+		return a.n == b.n
+	case KindNumber:
+		x, y := a.num(), b.num()
+		return x == y || (x != x && y != y)
+	case KindString:
+		return a.n == b.n && a.str() == b.str()
+	}
+	return a.p == b.p
+}
+
+// strictEquals is JavaScript's ===.
+func strictEquals(a, b Value) bool {
+	if a.k == KindNumber && b.k == KindNumber {
+		return a.num() == b.num()
+	}
+	return sameValueZero(a, b)
+}
+
+func temporalSeconds(v Value) (float64, bool) {
+	switch v.k {
+	case KindDateTime:
+		return v.AsDateTime().Seconds, true
+	case KindDate:
+		d := v.AsDate()
+		return dateToSeconds(d), true
+	}
+	return 0, false
+}
+
+// unify applies PostHog's comparison coercions (HOG.md §5.2).
+func unify(l, r Value) (Value, Value) {
+	if l.k == r.k && l.k <= KindString {
+		return l, r
+	}
+	ls, lok := temporalSeconds(l)
+	rs, rok := temporalSeconds(r)
+	if lok && rok {
+		return Number(ls), Number(rs)
+	}
+	if lok && r.k == KindString {
+		if s, ok := dateStringToSeconds(r.str()); ok {
+			return Number(ls), Number(s)
+		}
+	}
+	if rok && l.k == KindString {
+		if s, ok := dateStringToSeconds(l.str()); ok {
+			return Number(s), Number(rs)
+		}
+	}
+	switch {
+	case l.k == KindNumber && r.k == KindString:
+		return l, Number(stringToNumber(r.str()))
+	case l.k == KindString && r.k == KindNumber:
+		return Number(stringToNumber(l.str())), r
+	case l.k == KindBool && r.k == KindString:
+		return l, Bool(r.str() == "true")
+	case l.k == KindString && r.k == KindBool:
+		return Bool(l.str() == "true"), r
+	case l.k == KindBool && r.k == KindNumber:
+		return Number(float64(l.n)), r
+	case l.k == KindNumber && r.k == KindBool:
+		return l, Number(float64(r.n))
+	}
+	return l, r
+}
+
+func allFinite(elems []Value) bool {
+	for _, e := range elems {
+		if e.k != KindNumber || math.IsInf(e.num(), 0) || e.num() != e.num() {
+			return false
+		}
+	}
+	return true
+}
+
+func compareValues(l, r Value, op bytecode.Op) bool {
+	// Fast path for the common filter case.
+	if l.k == KindString && r.k == KindString && (op == bytecode.Eq || op == bytecode.NotEq) {
+		eq := l.n == r.n && l.str() == r.str()
+		return eq == (op == bytecode.Eq)
+	}
+	l, r = unify(l, r)
+	if (l.k == KindArray || l.k == KindTuple) && (r.k == KindArray || r.k == KindTuple) && allFinite(l.arr().Elems) && allFinite(r.arr().Elems) {
+		a, b := l.arr().Elems, r.arr().Elems
+		ord := 0
+		for i := 0; i < len(a) && i < len(b); i++ {
+			if x, y := a[i].num(), b[i].num(); x != y {
+				if x < y {
+					ord = -1
+				} else {
+					ord = 1
+				}
+				break
+			}
+		}
+		if ord == 0 {
+			switch {
+			case len(a) < len(b):
+				ord = -1
+			case len(a) > len(b):
+				ord = 1
+			}
+		}
+		switch op {
+		case bytecode.Eq:
+			return ord == 0
+		case bytecode.NotEq:
+			return ord != 0
+		case bytecode.Gt:
+			return ord > 0
+		case bytecode.GtEq:
+			return ord >= 0
+		case bytecode.Lt:
+			return ord < 0
+		}
+		return ord <= 0
+	}
+	switch op {
+	case bytecode.Eq:
+		return strictEquals(l, r)
+	case bytecode.NotEq:
+		return !strictEquals(l, r)
+	}
+	return relational(l, r, op)
+}
+
+// toPrimitive is JavaScript's ToPrimitive for relational comparison.
+func toPrimitive(v Value) Value {
+	if v.isObject() {
+		return String(jsString(v))
+	}
+	return v
+}
+
+// relational is JavaScript's <, <=, >, >= on arbitrary values.
+func relational(l, r Value, op bytecode.Op) bool {
+	l, r = toPrimitive(l), toPrimitive(r)
+	if l.k == KindString && r.k == KindString {
+		c := compareUTF16(l.str(), r.str())
+		switch op {
+		case bytecode.Gt:
+			return c > 0
+		case bytecode.GtEq:
+			return c >= 0
+		case bytecode.Lt:
+			return c < 0
+		}
+		return c <= 0
+	}
+	a, b := toNumber(l), toNumber(r)
+	switch op {
+	case bytecode.Gt:
+		return a > b
+	case bytecode.GtEq:
+		return a >= b
+	case bytecode.Lt:
+		return a < b
+	}
+	return a <= b
+}
+
+// compareUTF16 orders strings by UTF-16 code units, as JavaScript does.
+func compareUTF16(a, b string) int {
+	if isASCII(a) && isASCII(b) {
+		return strings.Compare(a, b)
+	}
+	ua, ub := utf16Units(a), utf16Units(b)
+	for i := 0; i < len(ua) && i < len(ub); i++ {
+		if ua[i] != ub[i] {
+			if ua[i] < ub[i] {
+				return -1
+			}
+			return 1
+		}
+	}
+	return len(ua) - len(ub)
+}
+
+// includes is haystack.includes(needle) in JavaScript.
+func includes(haystack, needle Value) (bool, error) {
+	switch haystack.k {
+	case KindArray, KindTuple:
+		for _, e := range haystack.arr().Elems {
+			if sameValueZero(e, needle) {
+				return true, nil
+			}
+		}
+		return false, nil
+	case KindString:
+		return strings.Contains(haystack.str(), jsString(needle)), nil
+	}
+	return false, rtErr(fmt.Sprintf("Can not use IN on a value of type %s", typeOf(haystack)))
+}
+
+// likePattern converts a SQL LIKE pattern to an unanchored regex.
+func likePattern(pattern string, ci bool) string {
+	var sb strings.Builder
+	if ci {
+		sb.WriteString("(?i)")
+	}
+	for _, c := range pattern {
+		switch c {
+		case '-', '/', '\\', '^', '$', '*', '+', '?', '.', '(', ')', '|', '[', ']', '{', '}':
+			sb.WriteByte('\\')
+			sb.WriteRune(c)
+		case '%':
+			sb.WriteString(".*")
+		case '_':
+			sb.WriteByte('.')
+		default:
+			sb.WriteRune(c)
+		}
+	}
+	return sb.String()
+}
+
+func (r *run) like(s, pattern Value, ci bool) (bool, error) {
+	re, err := r.m.regexes.get(likePattern(jsString(pattern), ci))
+	if err != nil {
+		return false, err
+	}
+	return re.MatchString(jsString(s)), nil
+}
+
+// regexOp is `value =~ pattern`: false when either side is falsy.
+func (r *run) regexOp(pattern, value Value, ci bool) (bool, error) {
+	if ci {
+		if !value.Truthy() {
+			return false, nil
+		}
+		pattern = String("(?i)" + jsString(pattern))
+	}
+	return r.match(pattern, value)
+}
+
+func (r *run) match(pattern, value Value) (bool, error) {
+	if !pattern.Truthy() || !value.Truthy() {
+		return false, nil
+	}
+	re, err := r.m.regexes.get(jsString(pattern))
+	if err != nil {
+		return false, err
+	}
+	return re.MatchString(jsString(value)), nil
+}
+
+// regexCache keeps compiled regular expressions: programs usually match
+// the same constant patterns on every run.
+type regexCache struct {
+	mu sync.RWMutex
+	m  map[string]*regexp.Regexp
+}
+
+const regexCacheSize = 1024
+
+func (c *regexCache) get(pattern string) (*regexp.Regexp, error) {
+	c.mu.RLock()
+	re := c.m[pattern]
+	c.mu.RUnlock()
+	if re != nil {
+		return re, nil
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, &RuntimeError{Msg: "Invalid regular expression: " + err.Error(), Err: err}
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= regexCacheSize {
+		c.m = make(map[string]*regexp.Regexp)
+	}
+	c.m[pattern] = re
+	c.mu.Unlock()
+	return re, nil
+}
+
+var errIndexZero = rtErr("Hog arrays start from index 1")
+
+// getProperty is obj[key] with Hog's rules: 1-based and negative array
+// indexes, null for anything missing, null on non-objects.
+func getProperty(obj, key Value) (Value, error) {
+	switch obj.k {
+	case KindDict:
+		v, _ := obj.dict().Get(key)
+		return v, nil
+	case KindArray, KindTuple:
+		elems := obj.arr().Elems
+		if key.k == KindNumber {
+			f := key.num()
+			if f == 0 {
+				return Null, errIndexZero
+			}
+			if f != math.Trunc(f) {
+				return Null, nil
+			}
+			i := int64(f)
+			if i > 0 {
+				i--
+			} else {
+				i += int64(len(elems))
+			}
+			if i >= 0 && i < int64(len(elems)) {
+				return elems[i], nil
+			}
+			return Null, nil
+		}
+		if key.k == KindString && key.str() == "length" {
+			return Number(float64(len(elems))), nil
+		}
+		return Null, nil
+	case KindError:
+		e := obj.AsError()
+		switch key.AsString() {
+		case "type":
+			return String(e.Type), nil
+		case "message":
+			return String(e.Message), nil
+		case "payload":
+			return e.Payload, nil
+		case "__hogError__":
+			return Bool(true), nil
+		}
+	case KindDateTime:
+		dt := obj.AsDateTime()
+		switch key.AsString() {
+		case "dt":
+			return Number(dt.Seconds), nil
+		case "zone":
+			return String(dt.Zone), nil
+		case "__hogDateTime__":
+			return Bool(true), nil
+		}
+	case KindDate:
+		d := obj.AsDate()
+		switch key.AsString() {
+		case "year":
+			return Int(int64(d.Year)), nil
+		case "month":
+			return Int(int64(d.Month)), nil
+		case "day":
+			return Int(int64(d.Day)), nil
+		case "__hogDate__":
+			return Bool(true), nil
+		}
+	}
+	return Null, nil
+}
+
+func (r *run) setProperty(obj, key, value Value) error {
+	switch obj.k {
+	case KindDict:
+		obj.dict().Set(key, value)
+		return nil
+	case KindArray, KindTuple:
+		if key.k != KindNumber {
+			return rtErr(fmt.Sprintf("Can not set %s on element of type object", jsString(key)))
+		}
+		f := key.num()
+		if f <= 0 {
+			return errIndexZero
+		}
+		if f != math.Trunc(f) {
+			return nil
+		}
+		a := obj.arr()
+		if f > float64(len(a.Elems)) {
+			if max := r.m.opts.MaxArrayLength; max > 0 && f > float64(max) {
+				return r.limitErr(ErrSizeLimit, "Array length %s exceeds the limit of %d", formatNumber(f), max)
+			}
+			grow := int(f) - len(a.Elems)
+			a.Elems = append(a.Elems, make([]Value, grow)...)
+			a.cost += int64(grow) * costUnit
+		}
+		i := int(f) - 1
+		a.cost += refCost(value, obj.p) - costOf(a.Elems[i])
+		a.Elems[i] = value
+		return nil
+	case KindNull, KindBool, KindNumber, KindString:
+		t := "object"
+		switch obj.k {
+		case KindBool:
+			t = "boolean"
+		case KindNumber:
+			t = "number"
+		case KindString:
+			t = "string"
+		}
+		return rtErr(fmt.Sprintf("Can not set %s on non-object: %s", jsString(key), t))
+	}
+	return rtErr(fmt.Sprintf("Can not set %s on element of type object", jsString(key)))
+}
+
+// getGlobal resolves a GET_GLOBAL path: a global value (containers are
+// copied so the program cannot change the embedder's data), else a
+// function used as a value.
+func (r *run) getGlobal(path []string) (Value, error) {
+	if g := r.globals.AsDict(); g != nil {
+		if v, ok := g.GetString(path[0]); ok {
+			for _, key := range path[1:] {
+				switch v.k {
+				case KindDict:
+					v, _ = v.dict().GetString(key)
+				case KindNull:
+					return Null, nil
+				default:
+					var err error
+					if v, err = getProperty(v, String(key)); err != nil {
+						return Null, err
+					}
+				}
+			}
+			if v.isObject() {
+				return deepCopy(v, 0), nil
+			}
+			return v, nil
+		}
+	}
+	if len(path) == 1 {
+		name := path[0]
+		if r.m.async[name] {
+			return Value{k: KindClosure, p: ptr(&Closure{Callable: &Callable{Name: name, kind: callAsync, ip: -1}})}, nil
+		}
+		if f := stlFunctions[name]; f != nil {
+			return Value{k: KindClosure, p: ptr(&Closure{Callable: &Callable{Name: name, ArgCount: max(f.max, 0), kind: callSTL, ip: -1}})}, nil
+		}
+		if b := bytecodeSTL()[name]; b != nil {
+			return Value{k: KindClosure, p: ptr(&Closure{Callable: &Callable{Name: name, ArgCount: b.argCount, kind: callSTL, chunk: b.chunk}})}, nil
+		}
+	}
+	return Null, rtErr("Global variable not found: " + strings.Join(path, "."))
+}
+
+// maxCopyDepth bounds copies of (possibly cyclic) embedder data.
+const maxCopyDepth = 256
+
+// deepCopy copies arrays and dicts; other objects are immutable and shared.
+func deepCopy(v Value, depth int) Value {
+	if depth > maxCopyDepth {
+		return Null
+	}
+	switch v.k {
+	case KindArray, KindTuple:
+		a := v.arr()
+		out := &Array{Elems: make([]Value, len(a.Elems)), cost: a.cost}
+		for i, e := range a.Elems {
+			if e.isObject() && e.p == v.p {
+				out.Elems[i] = Null
+				continue
+			}
+			out.Elems[i] = deepCopy(e, depth+1)
+		}
+		return arrayOrTuple(v.k, out)
+	case KindDict:
+		d := v.dict()
+		out := &Dict{keys: make([]Value, len(d.keys)), vals: make([]Value, len(d.vals)), cost: d.cost}
+		copy(out.keys, d.keys)
+		for i, e := range d.vals {
+			if e.isObject() && e.p == v.p {
+				out.vals[i] = Null
+				continue
+			}
+			out.vals[i] = deepCopy(e, depth+1)
+		}
+		if d.index != nil {
+			out.index = maps.Clone(d.index)
+			out.strIndex = maps.Clone(d.strIndex)
+		}
+		return DictValue(out)
+	}
+	return v
+}

@@ -1,0 +1,671 @@
+package vm
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/hogwire/hogwire/hogvm/bytecode"
+)
+
+type callableKind uint8
+
+const (
+	callLocal callableKind = iota
+	callSTL
+	callAsync
+)
+
+var callableKindNames = [...]string{"local", "stl", "async"}
+
+// Callable is a function value before its upvalues are captured, or the
+// function inside a Closure.
+type Callable struct {
+	Name         string
+	ArgCount     int
+	kind         callableKind
+	upvalueCount int
+	ip           int32 // instruction index of the entry point
+	chunk        *chunk
+}
+
+// Closure is a callable with its captured upvalues.
+type Closure struct {
+	Callable *Callable
+	upvalues []*upvalue
+}
+
+type upvalue struct {
+	id       int
+	location int
+	closed   bool
+	value    Value
+}
+
+type frame struct {
+	ip         int32
+	stackStart int32
+	argCount   int32
+	chunk      *chunk
+	closure    *Closure // nil for the root frame and legacy declared functions
+}
+
+type tryFrame struct {
+	callStackLen int32
+	stackLen     int32
+	catchIP      int32
+}
+
+type declaredFn struct {
+	ip       int32
+	argCount int32
+}
+
+// run is the mutable state of one execution, pooled by Machine.
+type run struct {
+	m        *Machine
+	prog     *Program
+	globals  Value
+	stack    []Value
+	mem      []int32
+	memUsed  int64
+	maxMem   int64
+	frames   []frame
+	tries    []tryFrame
+	upvals   []*upvalue // creation order, id = index+1
+	sorted   []*upvalue // by stack location
+	declared map[string]declaredFn
+	ops      int64
+	async    int
+	deadline time.Time
+	ctx      context.Context
+	start    time.Time
+	prior    time.Duration
+	line     []byte // print buffer
+}
+
+const costUnit = 8
+
+// costOf estimates the memory held by v as PostHog's VM does: 8 per value,
+// plus string length, plus the contents of containers (cached in them).
+func costOf(v Value) int64 {
+	switch v.k {
+	case KindString:
+		return costUnit + int64(v.n)
+	case KindArray, KindTuple:
+		return v.arr().cost
+	case KindDict:
+		return v.dict().cost
+	case KindError:
+		e := (*ErrorValue)(v.p)
+		return 4*costUnit + int64(len(e.Type)+len(e.Message)) + costOf(e.Payload)
+	case KindDateTime, KindDate, KindClosure, KindCallable:
+		return 4 * costUnit
+	}
+	return costUnit
+}
+
+func (r *run) reset(p *Program, globals Value) {
+	r.prog = p
+	r.globals = globals
+	r.frames = append(r.frames[:0], frame{chunk: p.root})
+}
+
+func (r *run) clear() {
+	clear(r.stack)
+	r.stack = r.stack[:0]
+	r.mem = r.mem[:0]
+	clear(r.frames)
+	r.frames = r.frames[:0]
+	r.tries = r.tries[:0]
+	clear(r.upvals)
+	r.upvals = r.upvals[:0]
+	clear(r.sorted)
+	r.sorted = r.sorted[:0]
+	r.declared = nil
+	r.memUsed, r.maxMem, r.ops, r.async = 0, 0, 0, 0
+	r.prog, r.globals, r.ctx = nil, Null, nil
+	r.prior = 0
+}
+
+func (r *run) push(v Value) {
+	c := costOf(v)
+	r.stack = append(r.stack, v)
+	r.mem = append(r.mem, int32(min(c, math.MaxInt32)))
+	r.memUsed += c
+	if r.memUsed > r.maxMem {
+		r.maxMem = r.memUsed
+	}
+}
+
+var errStackEmpty = rtErr("Invalid HogQL bytecode, stack is empty, can not pop")
+
+func (r *run) pop() (Value, error) {
+	n := len(r.stack) - 1
+	if n < 0 {
+		return Null, errStackEmpty
+	}
+	v := r.stack[n]
+	r.stack[n] = Null
+	r.stack = r.stack[:n]
+	r.memUsed -= int64(r.mem[n])
+	r.mem = r.mem[:n]
+	return v, nil
+}
+
+// truncate closes upvalues pointing at or above n and drops the stack
+// down to n elements.
+func (r *run) truncate(n int) {
+	r.closeUpvalues(n)
+	for i := n; i < len(r.stack); i++ {
+		r.memUsed -= int64(r.mem[i])
+		r.stack[i] = Null
+	}
+	r.stack = r.stack[:n]
+	r.mem = r.mem[:n]
+}
+
+func (r *run) closeUpvalues(n int) {
+	for i := len(r.sorted) - 1; i >= 0; i-- {
+		u := r.sorted[i]
+		if u.location < n {
+			break
+		}
+		if !u.closed {
+			u.closed = true
+			if u.location < len(r.stack) {
+				u.value = r.stack[u.location]
+			}
+		}
+	}
+}
+
+func (r *run) captureUpvalue(loc int) *upvalue {
+	// PostHog's VMs reuse any upvalue created for the slot, closed or not.
+	for i := len(r.sorted) - 1; i >= 0; i-- {
+		u := r.sorted[i]
+		if u.location < loc {
+			break
+		}
+		if u.location == loc {
+			return u
+		}
+	}
+	u := &upvalue{id: len(r.upvals) + 1, location: loc}
+	r.upvals = append(r.upvals, u)
+	i := len(r.sorted)
+	r.sorted = append(r.sorted, u)
+	for i > 0 && r.sorted[i-1].location > loc {
+		r.sorted[i] = r.sorted[i-1]
+		i--
+	}
+	r.sorted[i] = u
+	return u
+}
+
+func (r *run) limitErr(limit error, format string, args ...any) error {
+	return &LimitError{Limit: limit, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (r *run) memErr() error {
+	return r.limitErr(ErrMemoryLimit, "Memory limit of %d bytes exceeded. Tried to allocate %d bytes.", r.m.opts.MemoryLimit, r.memUsed)
+}
+
+// clockEvery is how many instructions run between wall-clock checks.
+// Reading the clock costs more than a short filter takes to run, so a run
+// starts its clock lazily at the first check (or host call) and the
+// instructions before that go unmeasured.
+const clockEvery = 512
+
+func (r *run) startClock() {
+	if r.start.IsZero() {
+		r.start = time.Now()
+		r.deadline = r.start.Add(r.m.opts.Timeout - r.prior)
+	}
+}
+
+func (r *run) checkTime() error {
+	r.startClock()
+	if r.m.opts.Timeout > 0 && time.Now().After(r.deadline) {
+		return r.limitErr(ErrTimeout, "Execution timed out after %s seconds. Performed %d ops.", formatNumber(r.m.opts.Timeout.Seconds()), r.ops)
+	}
+	if err := r.ctx.Err(); err != nil {
+		return &RuntimeError{Msg: "Execution cancelled: " + err.Error(), Err: err}
+	}
+	return nil
+}
+
+func (r *run) execute(ctx context.Context, prior time.Duration) (Result, error) {
+	r.ctx = ctx
+	r.start = time.Time{}
+	r.prior = prior
+	if prior >= r.m.opts.Timeout && r.m.opts.Timeout > 0 {
+		return Result{}, r.limitErr(ErrTimeout, "Execution timed out after %s seconds. Performed %d ops.", formatNumber(r.m.opts.Timeout.Seconds()), r.ops)
+	}
+	res, err := r.loop()
+	res.Ops = r.ops
+	res.MaxMemory = r.maxMem
+	return res, err
+}
+
+func (r *run) args(argc int) []Value {
+	return r.stack[len(r.stack)-argc:]
+}
+
+// replaceArgs drops argc arguments and pushes result.
+func (r *run) replaceArgs(argc int, result Value) {
+	r.truncate(len(r.stack) - argc)
+	r.push(result)
+}
+
+func (r *run) loop() (Result, error) {
+	fr := &r.frames[len(r.frames)-1]
+	code := fr.chunk.code
+	ip := fr.ip
+	opts := &r.m.opts
+	for {
+		if r.memUsed > opts.MemoryLimit && opts.MemoryLimit > 0 {
+			return Result{}, r.memErr()
+		}
+		in := &code[ip]
+		ip++
+		r.ops++
+		if r.ops%clockEvery == 0 {
+			if err := r.checkTime(); err != nil {
+				return Result{}, err
+			}
+			if opts.MaxSteps > 0 && r.ops > opts.MaxSteps {
+				return Result{}, r.limitErr(ErrStepLimit, "Exceeded maximum number of steps: %d", opts.MaxSteps)
+			}
+		}
+		switch in.op {
+		case opNop:
+		case uint8(bytecode.String), uint8(bytecode.Integer), uint8(bytecode.Float):
+			r.push(in.val)
+		case uint8(bytecode.True):
+			r.push(Bool(true))
+		case uint8(bytecode.False):
+			r.push(Bool(false))
+		case uint8(bytecode.Null):
+			r.push(Null)
+		case uint8(bytecode.Not):
+			v, err := r.pop()
+			if err != nil {
+				return Result{}, err
+			}
+			r.push(Bool(!v.Truthy()))
+		case uint8(bytecode.And), uint8(bytecode.Or):
+			n := int(in.a)
+			if n > len(r.stack) {
+				return Result{}, errStackEmpty
+			}
+			isAnd := in.op == uint8(bytecode.And)
+			res := isAnd
+			for _, v := range r.stack[len(r.stack)-n:] {
+				if isAnd {
+					res = res && v.Truthy()
+				} else {
+					res = res || v.Truthy()
+				}
+			}
+			r.drop(n)
+			r.push(Bool(res))
+		case uint8(bytecode.Plus), uint8(bytecode.Minus), uint8(bytecode.Multiply), uint8(bytecode.Divide), uint8(bytecode.Mod):
+			n := len(r.stack)
+			if n < 2 {
+				return Result{}, errStackEmpty
+			}
+			l, rt := r.stack[n-1], r.stack[n-2]
+			var a, b float64
+			if l.k == KindNumber && rt.k == KindNumber {
+				a, b = l.num(), rt.num()
+			} else {
+				a, b = toNumber(l), toNumber(rt)
+			}
+			var x float64
+			switch bytecode.Op(in.op) {
+			case bytecode.Plus:
+				x = a + b
+			case bytecode.Minus:
+				x = a - b
+			case bytecode.Multiply:
+				x = a * b
+			case bytecode.Divide:
+				x = a / b
+			default:
+				x = math.Mod(a, b)
+			}
+			r.pop2()
+			r.push(Number(x))
+		case uint8(bytecode.Eq), uint8(bytecode.NotEq), uint8(bytecode.Gt), uint8(bytecode.GtEq), uint8(bytecode.Lt), uint8(bytecode.LtEq):
+			n := len(r.stack)
+			if n < 2 {
+				return Result{}, errStackEmpty
+			}
+			res := compareValues(r.stack[n-1], r.stack[n-2], bytecode.Op(in.op))
+			r.pop2()
+			r.push(Bool(res))
+		case uint8(bytecode.Like), uint8(bytecode.ILike), uint8(bytecode.NotLike), uint8(bytecode.NotILike):
+			n := len(r.stack)
+			if n < 2 {
+				return Result{}, errStackEmpty
+			}
+			op := bytecode.Op(in.op)
+			res, err := r.like(r.stack[n-1], r.stack[n-2], op == bytecode.ILike || op == bytecode.NotILike)
+			if err != nil {
+				return Result{}, err
+			}
+			if op == bytecode.NotLike || op == bytecode.NotILike {
+				res = !res
+			}
+			r.pop2()
+			r.push(Bool(res))
+		case uint8(bytecode.In), uint8(bytecode.NotIn):
+			n := len(r.stack)
+			if n < 2 {
+				return Result{}, errStackEmpty
+			}
+			res, err := includes(r.stack[n-2], r.stack[n-1])
+			if err != nil {
+				return Result{}, err
+			}
+			if in.op == uint8(bytecode.NotIn) {
+				res = !res
+			}
+			r.pop2()
+			r.push(Bool(res))
+		case uint8(bytecode.Regex), uint8(bytecode.NotRegex), uint8(bytecode.IRegex), uint8(bytecode.NotIRegex):
+			n := len(r.stack)
+			if n < 2 {
+				return Result{}, errStackEmpty
+			}
+			op := bytecode.Op(in.op)
+			res, err := r.regexOp(r.stack[n-2], r.stack[n-1], op == bytecode.IRegex || op == bytecode.NotIRegex)
+			if err != nil {
+				return Result{}, err
+			}
+			if op == bytecode.NotRegex || op == bytecode.NotIRegex {
+				res = !res
+			}
+			r.pop2()
+			r.push(Bool(res))
+		case opGetGlobalPath:
+			v, err := r.getGlobal(in.ext.path)
+			if err != nil {
+				return Result{}, err
+			}
+			r.push(v)
+			ip = in.a
+		case uint8(bytecode.GetGlobal):
+			n := int(in.a)
+			if n > len(r.stack) {
+				return Result{}, errStackEmpty
+			}
+			path := make([]string, n)
+			for i := range path {
+				v := r.stack[len(r.stack)-1-i]
+				path[i] = jsString(v)
+			}
+			r.drop(n)
+			v, err := r.getGlobal(path)
+			if err != nil {
+				return Result{}, err
+			}
+			r.push(v)
+		case uint8(bytecode.Pop):
+			if _, err := r.pop(); err != nil {
+				return Result{}, err
+			}
+		case uint8(bytecode.CloseUpvalue):
+			if len(r.stack) == 0 {
+				return Result{}, errStackEmpty
+			}
+			r.truncate(len(r.stack) - 1)
+		case uint8(bytecode.Return), opEnd:
+			var result Value
+			if in.op == uint8(bytecode.Return) {
+				v, err := r.pop()
+				if err != nil {
+					return Result{}, err
+				}
+				result = v
+			} else if len(r.frames) == 1 && len(r.stack) > 0 {
+				result, _ = r.pop()
+			}
+			last := r.frames[len(r.frames)-1]
+			r.frames = r.frames[:len(r.frames)-1]
+			if len(r.frames) == 0 {
+				return Result{Finished: true, Value: result}, nil
+			}
+			if int(last.stackStart) > len(r.stack) {
+				return Result{}, rtErr("Stack underflow")
+			}
+			r.truncate(int(last.stackStart))
+			r.push(result)
+			// A try block of the finished frame can no longer catch.
+			for len(r.tries) > 0 && int(r.tries[len(r.tries)-1].callStackLen) > len(r.frames) {
+				r.tries = r.tries[:len(r.tries)-1]
+			}
+			fr = &r.frames[len(r.frames)-1]
+			code, ip = fr.chunk.code, fr.ip
+		case uint8(bytecode.GetLocal):
+			i := int(fr.stackStart) + int(in.a)
+			if i < len(r.stack) {
+				r.push(r.stack[i])
+			} else {
+				r.push(Null)
+			}
+		case uint8(bytecode.SetLocal):
+			v, err := r.pop()
+			if err != nil {
+				return Result{}, err
+			}
+			i := int(fr.stackStart) + int(in.a)
+			if i >= len(r.stack) {
+				return Result{}, rtErr(fmt.Sprintf("Invalid local index: %d", in.a))
+			}
+			c := costOf(v)
+			r.memUsed += c - int64(r.mem[i])
+			r.mem[i] = int32(min(c, math.MaxInt32))
+			r.stack[i] = v
+			if r.memUsed > r.maxMem {
+				r.maxMem = r.memUsed
+			}
+		case uint8(bytecode.GetProperty), uint8(bytecode.GetPropertyNullish):
+			n := len(r.stack)
+			if n < 2 {
+				return Result{}, errStackEmpty
+			}
+			v, err := getProperty(r.stack[n-2], r.stack[n-1])
+			if err != nil {
+				return Result{}, err
+			}
+			r.pop2()
+			r.push(v)
+		case uint8(bytecode.SetProperty):
+			n := len(r.stack)
+			if n < 3 {
+				return Result{}, errStackEmpty
+			}
+			if err := r.setProperty(r.stack[n-3], r.stack[n-2], r.stack[n-1]); err != nil {
+				return Result{}, err
+			}
+			r.drop(3)
+		case uint8(bytecode.Dict):
+			n := int(in.a) * 2
+			if n > len(r.stack) {
+				return Result{}, errStackEmpty
+			}
+			els := r.stack[len(r.stack)-n:]
+			d := NewDict(n / 2)
+			for i := 0; i < n; i += 2 {
+				d.Set(els[i], els[i+1])
+			}
+			r.drop(n)
+			r.push(DictValue(d))
+		case uint8(bytecode.Array), uint8(bytecode.Tuple):
+			n := int(in.a)
+			if n > len(r.stack) {
+				return Result{}, errStackEmpty
+			}
+			start := len(r.stack) - n
+			elems := make([]Value, n)
+			copy(elems, r.stack[start:])
+			var cost int64 = costUnit
+			for _, c := range r.mem[start:] {
+				cost += int64(c)
+			}
+			kind := KindArray
+			if in.op == uint8(bytecode.Tuple) {
+				kind = KindTuple
+			}
+			r.drop(n)
+			r.push(arrayOrTuple(kind, &Array{Elems: elems, cost: cost}))
+		case uint8(bytecode.Jump):
+			ip = in.a
+		case uint8(bytecode.JumpIfFalse):
+			v, err := r.pop()
+			if err != nil {
+				return Result{}, err
+			}
+			if !v.Truthy() {
+				ip = in.a
+			}
+		case uint8(bytecode.JumpIfStackNotNull):
+			if n := len(r.stack); n > 0 && r.stack[n-1].k != KindNull {
+				ip = in.a
+			}
+		case uint8(bytecode.DeclareFn):
+			if r.declared == nil {
+				r.declared = make(map[string]declaredFn)
+			}
+			r.declared[in.ext.name] = declaredFn{ip: ip, argCount: in.b}
+			ip = in.a
+		case uint8(bytecode.Callable):
+			c := &Callable{Name: in.ext.name, ArgCount: int(in.b), kind: callLocal, upvalueCount: int(in.ext.upvalues), ip: ip, chunk: fr.chunk}
+			r.push(Value{k: KindCallable, p: ptr(c)})
+			ip = in.a
+		case uint8(bytecode.Closure):
+			v, err := r.pop()
+			if err != nil {
+				return Result{}, err
+			}
+			if v.k != KindCallable {
+				return Result{}, rtErr("Invalid callable: " + Format(v))
+			}
+			c := v.callable()
+			if int(in.a) != c.upvalueCount {
+				return Result{}, rtErr(fmt.Sprintf("Invalid upvalue count. Expected %d, got %d", c.upvalueCount, in.a))
+			}
+			ups := make([]*upvalue, in.a)
+			pairs := in.ext.pairs
+			for i := range ups {
+				idx := int(pairs[2*i+1])
+				if pairs[2*i] != 0 {
+					ups[i] = r.captureUpvalue(int(fr.stackStart) + idx)
+				} else {
+					if fr.closure == nil || idx >= len(fr.closure.upvalues) {
+						return Result{}, rtErr(fmt.Sprintf("Invalid upvalue index: %d", idx))
+					}
+					ups[i] = fr.closure.upvalues[idx]
+				}
+			}
+			r.push(Value{k: KindClosure, p: ptr(&Closure{Callable: c, upvalues: ups})})
+		case uint8(bytecode.GetUpvalue), uint8(bytecode.SetUpvalue):
+			idx := int(in.a)
+			if fr.closure == nil || idx >= len(fr.closure.upvalues) {
+				return Result{}, rtErr(fmt.Sprintf("Invalid upvalue index: %d", idx))
+			}
+			u := fr.closure.upvalues[idx]
+			if in.op == uint8(bytecode.GetUpvalue) {
+				switch {
+				case u.closed:
+					r.push(u.value)
+				case u.location < len(r.stack):
+					r.push(r.stack[u.location])
+				default:
+					r.push(Null)
+				}
+				break
+			}
+			v, err := r.pop()
+			if err != nil {
+				return Result{}, err
+			}
+			switch {
+			case u.closed:
+				u.value = v
+			case u.location < len(r.stack):
+				r.stack[u.location] = v
+				c := costOf(v)
+				r.memUsed += c - int64(r.mem[u.location])
+				r.mem[u.location] = int32(min(c, math.MaxInt32))
+			}
+		case uint8(bytecode.CallGlobal), uint8(bytecode.CallLocal):
+			fr.ip = ip
+			res, paused, err := r.call(in, fr)
+			if err != nil {
+				return Result{}, err
+			}
+			if paused {
+				return res, nil
+			}
+			fr = &r.frames[len(r.frames)-1]
+			code, ip = fr.chunk.code, fr.ip
+		case uint8(bytecode.Try):
+			r.tries = append(r.tries, tryFrame{callStackLen: int32(len(r.frames)), stackLen: int32(len(r.stack)), catchIP: in.a})
+		case uint8(bytecode.PopTry):
+			if len(r.tries) == 0 {
+				return Result{}, rtErr("Invalid operation POP_TRY: no try block to pop")
+			}
+			r.tries = r.tries[:len(r.tries)-1]
+		case uint8(bytecode.Throw):
+			v, err := r.pop()
+			if err != nil {
+				return Result{}, err
+			}
+			if v.k != KindError {
+				return Result{}, rtErr("Can not throw: value is not of type Error")
+			}
+			if len(r.tries) == 0 {
+				e := v.AsError()
+				return Result{}, &ThrownError{Type: e.Type, Message: e.Message, Payload: e.Payload}
+			}
+			t := r.tries[len(r.tries)-1]
+			r.tries = r.tries[:len(r.tries)-1]
+			if int(t.stackLen) > len(r.stack) || int(t.callStackLen) > len(r.frames) || t.callStackLen < 1 {
+				return Result{}, rtErr("Stack underflow")
+			}
+			r.truncate(int(t.stackLen))
+			clear(r.frames[t.callStackLen:])
+			r.frames = r.frames[:t.callStackLen]
+			r.push(v)
+			fr = &r.frames[len(r.frames)-1]
+			code, ip = fr.chunk.code, t.catchIP
+		case opTrap:
+			return Result{}, &RuntimeError{Msg: in.ext.err, Err: ErrInvalidBytecode}
+		default:
+			return Result{}, &RuntimeError{Msg: fmt.Sprintf("Unexpected node while running bytecode in chunk %q: %d", fr.chunk.name, in.op), Err: ErrInvalidBytecode}
+		}
+	}
+}
+
+// drop pops n values without closing upvalues, as PostHog's plain pops do.
+func (r *run) drop(n int) {
+	k := len(r.stack) - n
+	for i := k; i < len(r.stack); i++ {
+		r.memUsed -= int64(r.mem[i])
+		r.stack[i] = Null
+	}
+	r.stack = r.stack[:k]
+	r.mem = r.mem[:k]
+}
+
+func (r *run) pop2() {
+	n := len(r.stack)
+	r.stack[n-1], r.stack[n-2] = Null, Null
+	r.stack = r.stack[:n-2]
+	r.memUsed -= int64(r.mem[n-1]) + int64(r.mem[n-2])
+	r.mem = r.mem[:n-2]
+}
