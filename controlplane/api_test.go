@@ -157,7 +157,7 @@ func TestDestinationValidationNamesFieldLineAndColumn(t *testing.T) {
 	if !regexp.MustCompile(`^line \d+, column \d+: .+`).MatchString(fields["destination.hog"]) {
 		t.Errorf("hog violation %q does not give line and column", fields["destination.hog"])
 	}
-	for _, f := range []string{"destination.inputs.body", "destination.inputs.nope", "destination.inputs.url", "destination.filters"} {
+	for _, f := range []string{"destination.inputs.body", "destination.inputs.nope", "destination.inputs.url", "destination.filters.expression"} {
 		if fields[f] == "" {
 			t.Errorf("no violation for %s in %v", f, fields)
 		}

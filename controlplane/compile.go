@@ -13,24 +13,19 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/templates"
 )
 
 // HostFunctions are the functions destination code may call besides Hog's
 // standard library; the data plane provides them.
-func HostFunctions() []string { return []string{"fetch", "postHogCapture"} }
+func HostFunctions() []string { return templates.HostFunctions() }
 
 // FilterCompiler compiles a destination's filters to one expression's
-// bytecode (PostHog's JSON form). Errors should name the field (see
-// FieldError).
+// bytecode (PostHog's JSON form), normally filters.Compile. Errors of type
+// *filters.FieldError name the field.
 type FilterCompiler func(*hogwirev1.Filters) ([]byte, error)
-
-// FieldError is an error about one field of a request. Compile errors carry
-// a line and column.
-type FieldError interface {
-	error
-	FieldPath() string
-}
 
 // Limits the API accepts, so that one destination cannot ask a node for
 // unbounded resources.
@@ -74,10 +69,13 @@ func (s *Server) compileDestination(d *hogwirev1.Destination, v *violations) {
 	if s.compileFilters != nil {
 		bc, err := s.compileFilters(d.Filters)
 		if err != nil {
-			var fe FieldError
-			if errors.As(err, &fe) {
-				v.add(p+fe.FieldPath(), "%s", fe.Error())
-			} else {
+			var fe *filters.FieldError
+			switch {
+			case errors.As(err, &fe) && fe.Line > 0:
+				v.add(p+fe.Field, "line %d, column %d: %s", fe.Line, fe.Column, fe.Msg)
+			case errors.As(err, &fe):
+				v.add(p+fe.Field, "%s", fe.Msg)
+			default:
 				v.add(p+"filters", "%v", err)
 			}
 		} else {

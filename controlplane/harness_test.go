@@ -6,7 +6,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -24,7 +23,7 @@ import (
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/embedetcd"
-	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/rpcserver"
 )
@@ -63,20 +62,6 @@ func (s *testSealer) Open(v string, aad []byte) ([]byte, error) {
 		return nil, errors.New("corrupt")
 	}
 	return s.aead.Open(nil, b[:s.aead.NonceSize()], b[s.aead.NonceSize():], aad)
-}
-
-// testFilters compiles only the free expression; the filters package has
-// its own tests.
-func testFilters(f *hogwirev1.Filters) ([]byte, error) {
-	src := f.GetExpression()
-	if src == "" {
-		src = "true"
-	}
-	p, err := compiler.CompileExpr(src, compiler.Options{})
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(p)
 }
 
 type templates map[string]*hogwirev1.Template
@@ -135,7 +120,7 @@ func startReplica(t testing.TB, endpoints []string, o replicaOpts) *replica {
 	}
 	srv, err := controlplane.New(controlplane.Config{
 		Etcd: c, Logger: quiet(), Sealer: o.sealer, Templates: o.templates,
-		CompileFilters: testFilters, ReplicaID: o.id, LeaderTTL: time.Second,
+		CompileFilters: filters.Compile, ReplicaID: o.id, LeaderTTL: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -177,7 +162,9 @@ func startReplica(t testing.TB, endpoints []string, o replicaOpts) *replica {
 	return r
 }
 
-func (r *replica) projects() hogwirev1.ProjectServiceClient { return hogwirev1.NewProjectServiceClient(r.cc) }
+func (r *replica) projects() hogwirev1.ProjectServiceClient {
+	return hogwirev1.NewProjectServiceClient(r.cc)
+}
 func (r *replica) destinations() hogwirev1.DestinationServiceClient {
 	return hogwirev1.NewDestinationServiceClient(r.cc)
 }

@@ -150,6 +150,15 @@ func TestWatchEveryChangeExactlyOnceAcrossRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	var rev int64
+	next := 0
+	restarted := false
+	w := watch(t, served, "node-1", 0)
+	snap, err := w.stream.Recv()
+	if err != nil || !snap.Snapshot {
+		t.Fatalf("first message %v, %v; want the snapshot", snap, err)
+	}
+	rev = snap.Revision
 	done := make(chan error, 1)
 	go func() {
 		for i := range changes {
@@ -165,10 +174,6 @@ func TestWatchEveryChangeExactlyOnceAcrossRestart(t *testing.T) {
 		done <- nil
 	}()
 
-	var rev int64
-	next := 0
-	restarted := false
-	w := watch(t, served, "node-1", 0)
 	for next < changes {
 		m, err := w.stream.Recv()
 		if err != nil {
@@ -182,14 +187,11 @@ func TestWatchEveryChangeExactlyOnceAcrossRestart(t *testing.T) {
 		if m.Revision <= rev {
 			t.Fatalf("revision went from %d to %d", rev, m.Revision)
 		}
-		if m.Snapshot && rev != 0 {
+		if m.Snapshot {
 			t.Fatalf("got a second snapshot at %d after resuming from %d", m.Revision, rev)
 		}
 		rev = m.Revision
 		for _, d := range m.Destinations {
-			if m.Snapshot && d.Description == "" {
-				continue
-			}
 			if d.Description != fmt.Sprint(next) {
 				t.Fatalf("change %q arrived when %d was expected", d.Description, next)
 			}

@@ -9,20 +9,26 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane"
+	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/embedetcd"
 	"github.com/hogwire/hogwire/embednats"
 	"github.com/hogwire/hogwire/filters"
+	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/rpcserver"
 	"github.com/hogwire/hogwire/secrets"
+	"github.com/hogwire/hogwire/templates"
 	"github.com/hogwire/hogwire/tracing"
 )
 
@@ -38,6 +44,9 @@ type Config struct {
 	Logger             *slog.Logger
 	// Tracing; nil disables tracing.
 	Tracing *tracing.Provider
+	// EventLog tunes the event stream, e.g. Memory storage or a short
+	// AckWait for tests.
+	EventLog eventlog.Config
 }
 
 // Stack is a running dev stack.
@@ -64,6 +73,13 @@ type Stack struct {
 
 	stopElection context.CancelFunc
 	electionDone chan struct{}
+	stopNode     context.CancelFunc
+	nodeDone     chan error
+	cpConn       *grpc.ClientConn
+	natsConn     *nats.Conn
+
+	// Node is the data-plane node.
+	Node *dataplane.Node
 }
 
 // Start starts every component and returns when all serve.
@@ -123,15 +139,43 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("devstack: etcd client: %w", err)
 	}
 
+	catalog, err := templates.Load()
+	if err != nil {
+		return nil, err
+	}
 	cp, err := controlplane.New(controlplane.Config{
 		Etcd: s.client, Logger: log.With("component", "controlplane"), ReplicaID: "dev",
-		Sealer: keyring, CompileFilters: filters.Compile,
+		Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
 	})
 	if err != nil {
 		return nil, err
 	}
-	dp := dataplane.New(dataplane.Config{NodeID: "dev", Logger: log.With("component", "dataplane")})
 
+	gl, err := net.Listen("tcp", cfg.GRPCAddr)
+	if err != nil {
+		return nil, fmt.Errorf("devstack: gRPC listener: %w", err)
+	}
+	s.GRPCAddr = gl.Addr().String()
+	// The node reaches the control plane the way a separate process would:
+	// over gRPC with the node token.
+	if s.cpConn, err = rpcclient.Dial(s.GRPCAddr, rpcclient.Options{Token: s.NodeToken}); err != nil {
+		gl.Close()
+		return nil, err
+	}
+	if s.natsConn, err = nats.Connect(s.NATSURL, nats.Name("hogwire-dev")); err != nil {
+		gl.Close()
+		return nil, fmt.Errorf("devstack: NATS: %w", err)
+	}
+	dp, err := dataplane.New(dataplane.Config{
+		NodeID: "dev", Address: s.GRPCAddr, ControlPlane: s.cpConn, NATS: s.natsConn,
+		EventLog:    cfg.EventLog,
+		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
+		Logger:      log.With("component", "dataplane"),
+	})
+	if err != nil {
+		gl.Close()
+		return nil, err
+	}
 	roles := controlplane.Roles()
 	for k, v := range dataplane.Roles() {
 		roles[k] = v
@@ -147,16 +191,12 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	cp.Register(s.grpc)
 	dp.Register(s.grpc)
 
-	gl, err := net.Listen("tcp", cfg.GRPCAddr)
-	if err != nil {
-		return nil, fmt.Errorf("devstack: gRPC listener: %w", err)
-	}
 	hl, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		gl.Close()
 		return nil, fmt.Errorf("devstack: HTTP listener: %w", err)
 	}
-	s.GRPCAddr, s.HTTPAddr = gl.Addr().String(), hl.Addr().String()
+	s.HTTPAddr = hl.Addr().String()
 	s.http = &http.Server{Handler: dp.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.served <- s.grpc.Serve(gl) }()
 	go func() {
@@ -177,6 +217,20 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		defer close(s.electionDone)
 		_ = cp.RunElection(ectx)
 	}()
+	nctx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopNode, s.nodeDone = stopNode, make(chan error, 1)
+	go func() { s.nodeDone <- dp.Run(nctx, 5*time.Second) }()
+	select {
+	case <-dp.Ready():
+	case err := <-s.nodeDone:
+		s.nodeDone <- err
+		s.stopServers(ctx)
+		return nil, fmt.Errorf("devstack: data plane: %w", err)
+	case <-ctx.Done():
+		s.stopServers(ctx)
+		return nil, ctx.Err()
+	}
+	s.Node = dp
 	s.grpc.SetServing(true)
 	return s, nil
 }
@@ -192,6 +246,10 @@ func (s *Stack) Close(ctx context.Context) error {
 }
 
 func (s *Stack) stopServers(ctx context.Context) {
+	if s.stopNode != nil {
+		s.stopNode()
+		<-s.nodeDone
+	}
 	if s.stopElection != nil {
 		s.stopElection()
 		<-s.electionDone
@@ -205,6 +263,12 @@ func (s *Stack) stopServers(ctx context.Context) {
 }
 
 func (s *Stack) closeStores() {
+	if s.cpConn != nil {
+		s.cpConn.Close()
+	}
+	if s.natsConn != nil {
+		s.natsConn.Close()
+	}
 	if s.client != nil {
 		s.client.Close()
 	}

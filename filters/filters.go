@@ -56,7 +56,7 @@
 //
 // The expression reads the globals PostHog gives filters, which mirror
 // ClickHouse's events table rather than the invocation globals given to
-// destination code. The data plane must build exactly these:
+// destination code. The data plane must build exactly these; Globals does:
 //
 //	event                    string: the event name, e.g. "$pageview"
 //	uuid                     string
@@ -64,7 +64,7 @@
 //	timestamp                string: ISO 8601
 //	properties               object: the event's properties
 //	elements_chain           string ("" when absent)
-//	elements_chain_href      string: the last href="…" in elements_chain
+//	elements_chain_href      string: the first href="…" in elements_chain
 //	elements_chain_texts     array of strings: every text="…", distinct
 //	elements_chain_ids       array of strings: every attr_id="…", distinct
 //	elements_chain_elements  array of strings: the tag names among a, button,

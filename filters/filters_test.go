@@ -15,10 +15,7 @@ import (
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
-type (
-	op    = hogwirev1.PropertyOperator
-	scope = hogwirev1.PropertyScope
-)
+type op = hogwirev1.PropertyOperator
 
 const (
 	exact        = hogwirev1.PropertyOperator_PROPERTY_OPERATOR_EXACT

@@ -29,6 +29,10 @@ func commands() []command {
 		{"dev", "run everything in one process on embedded etcd and NATS", runDev},
 		{"controlplane", "run a control-plane replica against external etcd and NATS", runControlPlane},
 		{"dataplane", "run a data-plane node", runDataPlane},
+		{"projects", "manage projects: create, list, get, update, delete, rotate-token", runProjects},
+		{"destinations", "manage destinations: create, list, get, update, delete, enable, disable", runDestinations},
+		{"templates", "list destination templates and show one", runTemplates},
+		{"nodes", "list data-plane nodes", runNodes},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "hogwire", version)
 			return nil

@@ -11,10 +11,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,10 +27,13 @@ import (
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane"
+	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
 	"github.com/hogwire/hogwire/filters"
+	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/rpcserver"
 	"github.com/hogwire/hogwire/secrets"
+	"github.com/hogwire/hogwire/templates"
 	"github.com/hogwire/hogwire/tracing"
 	"github.com/hogwire/hogwire/zapslog"
 )
@@ -200,8 +205,12 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 		return fmt.Errorf("etcd: %w", err)
 	}
 	defer etcd.Close()
+	catalog, err := templates.Load()
+	if err != nil {
+		return err
+	}
 	cp, err := controlplane.New(controlplane.Config{
-		Etcd: etcd, Prefix: prefix, Logger: log, Sealer: keyring, CompileFilters: filters.Compile,
+		Etcd: etcd, Prefix: prefix, Logger: log, Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
 	})
 	if err != nil {
 		return err
@@ -230,15 +239,22 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 		tf                                          tlsFlags
 		grpcAddr, httpAddr, cpAddr, natsURL, nodeID string
 		nodeTokenFile, metricsAddr, allowEgress     string
+		storage, cpCA                               string
+		cpTLS                                       bool
+		ackWait                                     time.Duration
 	)
 	fs.StringVar(&grpcAddr, "grpc-addr", ":7071", "gRPC ingest address")
 	fs.StringVar(&httpAddr, "http-addr", ":8080", "PostHog-compatible HTTP capture address")
 	fs.StringVar(&cpAddr, "controlplane-addr", "127.0.0.1:7070", "control plane gRPC address")
+	fs.BoolVar(&cpTLS, "controlplane-tls", false, "connect to the control plane over TLS")
+	fs.StringVar(&cpCA, "controlplane-ca-file", "", "CA certificate (PEM) to verify the control plane with (default: system roots)")
 	fs.StringVar(&nodeTokenFile, "node-token-file", "", "file holding the node token (or set HOGWIRE_NODE_TOKEN)")
 	fs.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (durable event log)")
+	fs.StringVar(&storage, "event-storage", "file", "JetStream storage of the event log: file or memory")
+	fs.DurationVar(&ackWait, "ack-wait", time.Minute, "redeliver an event held this long by a node that stopped answering")
 	fs.StringVar(&nodeID, "node-id", "", "unique id of this node (default: the host name)")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
-	fs.StringVar(&allowEgress, "allow-egress", "", "comma-separated CIDRs that fetch may reach although private")
+	fs.StringVar(&allowEgress, "allow-egress", "", "comma-separated CIDRs that fetch may reach although private or loopback")
 	lf.register(fs)
 	tf.register(fs)
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
@@ -248,13 +264,21 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if _, err := secretFromFileOrEnv(nodeTokenFile, "HOGWIRE_NODE_TOKEN", "--node-token-file"); err != nil {
+	nodeToken, err := secretFromFileOrEnv(nodeTokenFile, "HOGWIRE_NODE_TOKEN", "--node-token-file")
+	if err != nil {
 		return err
 	}
 	if nodeID == "" {
 		if nodeID, err = os.Hostname(); err != nil {
 			return fmt.Errorf("--node-id: %w", err)
 		}
+	}
+	egress, err := parseCIDRs(allowEgress)
+	if err != nil {
+		return usageError{fmt.Sprintf("--allow-egress: %v", err)}
+	}
+	if storage != "file" && storage != "memory" {
+		return usageError{fmt.Sprintf("--event-storage: %q is not file or memory", storage)}
 	}
 	creds, err := tf.creds()
 	if err != nil {
@@ -266,16 +290,75 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 	}
 	defer shutdownTracing(tp, log)
 
-	node := dataplane.New(dataplane.Config{NodeID: nodeID, Logger: log})
+	copts := rpcclient.Options{Token: nodeToken, TracerProvider: tp, Propagator: tp.Propagator}
+	if cpTLS || cpCA != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if cpCA != "" {
+			pem, err := os.ReadFile(cpCA)
+			if err != nil {
+				return fmt.Errorf("--controlplane-ca-file: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return fmt.Errorf("--controlplane-ca-file: no certificate in %s", cpCA)
+			}
+		}
+		copts.Creds = credentials.NewTLS(tc)
+	}
+	cp, err := rpcclient.Dial(cpAddr, copts)
+	if err != nil {
+		return err
+	}
+	defer cp.Close()
+	nc, err := nats.Connect(natsURL, nats.Name("hogwire-dataplane-"+nodeID), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("NATS at %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+
+	node, err := dataplane.New(dataplane.Config{
+		NodeID: nodeID, Address: grpcAddr, ControlPlane: cp, NATS: nc,
+		EventLog:    eventlog.Config{Memory: storage == "memory", AckWait: ackWait},
+		AllowEgress: egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
+	})
+	if err != nil {
+		return err
+	}
 	gs := rpcserver.New(rpcserver.Options{
 		Logger: log, TracerProvider: tp, Propagator: tp.Propagator, Creds: creds,
 		Policy: &auth.Policy{Services: dataplane.Roles()},
 	})
 	node.Register(gs)
-	gs.SetServing(true)
+	nctx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
+	nodeDone := make(chan error, 1)
+	go func() { nodeDone <- node.Run(nctx, shutdownGrace) }()
+	go func() {
+		select {
+		case <-node.Ready():
+			gs.SetServing(true)
+		case <-ctx.Done():
+		}
+	}()
 	log.Info("data plane starting", "node_id", nodeID, "grpc_addr", grpcAddr, "http_addr", httpAddr,
 		"controlplane", cpAddr, "nats", natsURL, "allow_egress", allowEgress)
-	return serve(ctx, log, gs, grpcAddr, node.Handler(), httpAddr, metricsAddr)
+	err = serve(ctx, log, gs, grpcAddr, node.Handler(), httpAddr, metricsAddr)
+	stopNode()
+	if nerr := <-nodeDone; err == nil {
+		err = nerr
+	}
+	return err
+}
+
+func parseCIDRs(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, c := range splitList(s) {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // serve runs the gRPC server and the optional HTTP and metrics servers

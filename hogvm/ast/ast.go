@@ -230,7 +230,8 @@ type VarDecl struct {
 	Expr Expr // nil for a bare `let x`
 }
 
-// Assign is Left := Right. Left is a *Field, *ArrayAccess or *TupleAccess.
+// Assign is Left := Right. The compiler accepts a *Field, *ArrayAccess or
+// *TupleAccess as Left.
 type Assign struct {
 	At
 	Left, Right Expr

@@ -8,10 +8,8 @@ import (
 	"unicode/utf8"
 )
 
-// Header is the first element of every version-1 program.
-const Header = "_H"
-
-// MarshalJSON encodes the program as PostHog stores it: ["_H", 1, …].
+// MarshalJSON encodes the program as PostHog stores it: ["_H", 1, …], or
+// ["_h", …] for a legacy version-0 program.
 // Floats keep a decimal point (1.0) so that they read back as floats, and
 // strings are escaped as Python's json.dumps escapes them. Non-finite floats
 // cannot be represented in JSON and are an error.
@@ -38,7 +36,7 @@ func Format(p *Program) []byte {
 	const maxLen = 120 - 2
 	var out bytes.Buffer
 	line := []byte("[")
-	n := len(p.Code) + 2
+	n := len(p.Code) + len(p.header())
 	// Format is used for reading and diffing; an element that JSON cannot
 	// hold is written in Python's spelling (NaN, Infinity) rather than
 	// failing.
@@ -68,11 +66,10 @@ func Format(p *Program) []byte {
 }
 
 func (p *Program) header() []any {
-	v := p.Version
-	if v == 0 {
-		v = Version
+	if p.Version == 0 {
+		return []any{"_h"}
 	}
-	return []any{Header, int64(v)}
+	return []any{"_H", int64(p.Version)}
 }
 
 // each calls f with every encoded element, the header included.

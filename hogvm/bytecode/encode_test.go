@@ -70,6 +70,11 @@ func TestMarshalJSON(t *testing.T) {
 		t.Errorf("round trip: %v", back)
 	}
 
+	legacy, err := json.Marshal(&bytecode.Program{Version: 0, Code: []any{int64(29)}})
+	if err != nil || string(legacy) != `["_h",29]` {
+		t.Errorf("legacy program: %s, %v", legacy, err)
+	}
+
 	if _, err := json.Marshal(&bytecode.Program{Version: 1, Code: []any{int64(34), math.Inf(1)}}); err == nil {
 		t.Error("infinite float marshalled without error")
 	}
@@ -111,5 +116,32 @@ func TestFormat(t *testing.T) {
 	// Format never fails: non-finite floats use Python's spelling.
 	if got := string(bytecode.Format(&bytecode.Program{Version: 1, Code: []any{int64(34), math.NaN()}})); got != "[\"_H\", 1, 34, NaN]\n" {
 		t.Errorf("nan: %q", got)
+	}
+}
+
+// TestDecodeRoundTrip checks that Decode reads back what MarshalJSON and
+// Format write.
+func TestDecodeRoundTrip(t *testing.T) {
+	p := &bytecode.Program{Version: 1, Code: []any{
+		int64(32), "a\"b\u00e9\U0001F600", int64(34), 2.0, int64(34), 1e-7, int64(33), int64(-5),
+		int64(53), int64(1), true, int64(0), int64(31),
+	}}
+	js, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, data := range [][]byte{js, bytecode.Format(p)} {
+		back, err := bytecode.Decode(data)
+		if err != nil {
+			t.Fatalf("%s: %v", data, err)
+		}
+		if back.Version != p.Version || len(back.Code) != len(p.Code) {
+			t.Fatalf("%s: got %#v", data, back)
+		}
+		for i := range p.Code {
+			if back.Code[i] != p.Code[i] {
+				t.Errorf("element %d: got %#v, want %#v", i, back.Code[i], p.Code[i])
+			}
+		}
 	}
 }

@@ -14,12 +14,30 @@
 // implemented"), unless Options.AllowUnknownFunctions is set. Unknown
 // global variables are not errors: they are read from the globals at run
 // time.
+//
+// For PostHog's test programs the bytecode is identical to PostHog's .hoge
+// snapshots. It differs only where PostHog's compiler emits code that
+// misbehaves, or that JSON cannot carry:
+//
+//   - if(c, x) and multiIf(…) without a default push null when no branch is
+//     taken (PostHog pushes nothing, unbalancing the stack).
+//   - An expression used as a for-loop initializer or increment has its
+//     value popped, and a missing for-loop condition means true.
+//   - A typed catch clause with a variable other than e (catch (err: T))
+//     skips its own scope cleanup correctly when the type does not match.
+//   - x between a and b inside a larger expression or a let initializer
+//     keeps its hidden locals at the right stack slots.
+//   - inf and nan literals compile to 1.0/0.0 and 0.0/0.0, since JSON has no
+//     Infinity or NaN.
+//   - if() with more than three arguments, and tuple access t.0, are
+//     compile errors rather than silently wrong code.
 package compiler
 
 import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/hogwire/hogwire/hogvm/ast"
 	"github.com/hogwire/hogwire/hogvm/bytecode"
@@ -35,6 +53,21 @@ type Options struct {
 	// global call (which fails at run time unless the VM knows the name)
 	// instead of reporting an error.
 	AllowUnknownFunctions bool
+	// Globals names the global variables the program may read, such as
+	// "event" and "inputs". When it is set, reading any other global is
+	// reported to Warn.
+	Globals []string
+	// Warn, if set, receives problems that do not stop compilation, such
+	// as `x = 1` written as a statement (a comparison whose result is
+	// discarded, where `x := 1` was meant).
+	Warn func(Warning)
+}
+
+// Warning is a problem that does not stop compilation. Line and Column are
+// 1-based.
+type Warning struct {
+	Line, Column int
+	Msg          string
 }
 
 // Error is a compile error, syntax errors included. Line and Column are
@@ -138,23 +171,21 @@ type function struct {
 }
 
 type compiler struct {
-	known map[string]bool
-	allow bool
-	fn    *function
-	code  []any
+	host    []string
+	allow   bool
+	globals []string
+	warn    func(Warning)
+	fn      *function
+	code    []any
 }
 
 type bailout struct{ err *Error }
 
 func newCompiler(opts Options) *compiler {
-	known := make(map[string]bool, len(stlNames)+len(opts.Functions))
-	for _, n := range stlNames {
-		known[n] = true
+	return &compiler{
+		host: opts.Functions, allow: opts.AllowUnknownFunctions, globals: opts.Globals, warn: opts.Warn,
+		fn: &function{}, code: make([]any, 0, 64),
 	}
-	for _, n := range opts.Functions {
-		known[n] = true
-	}
-	return &compiler{known: known, allow: opts.AllowUnknownFunctions, fn: &function{}, code: make([]any, 0, 256)}
 }
 
 func (c *compiler) recover(err *error) {
@@ -164,6 +195,13 @@ func (c *compiler) recover(err *error) {
 			panic(r)
 		}
 		*err = b.err
+	}
+}
+
+func (c *compiler) warnf(n ast.Node, format string, args ...any) {
+	if c.warn != nil {
+		p := n.Position()
+		c.warn(Warning{Line: p.Line, Column: p.Column, Msg: fmt.Sprintf(format, args...)})
 	}
 }
 
@@ -305,6 +343,9 @@ func (c *compiler) stmt(s ast.Stmt) {
 	case *ast.Block:
 		c.block(s)
 	case *ast.ExprStmt:
+		if cmp, ok := s.Expr.(*ast.Compare); ok && cmp.Op == ast.Eq {
+			c.warnf(s, "this compares with '=' and discards the result; use ':=' to assign")
+		}
 		c.expr(s.Expr)
 		c.op(bytecode.Pop)
 	case *ast.VarDecl:
@@ -616,17 +657,56 @@ func (c *compiler) assign(s *ast.Assign) {
 
 // ---- expressions ----
 
-var compareOps = map[ast.CompareOp]bytecode.Op{
-	ast.Eq: bytecode.Eq, ast.NotEq: bytecode.NotEq, ast.Gt: bytecode.Gt, ast.GtEq: bytecode.GtEq,
-	ast.Lt: bytecode.Lt, ast.LtEq: bytecode.LtEq, ast.Like: bytecode.Like, ast.ILike: bytecode.ILike,
-	ast.NotLike: bytecode.NotLike, ast.NotILike: bytecode.NotILike, ast.In: bytecode.In,
-	ast.NotIn: bytecode.NotIn, ast.Regex: bytecode.Regex, ast.NotRegex: bytecode.NotRegex,
-	ast.IRegex: bytecode.IRegex, ast.NotIRegex: bytecode.NotIRegex,
+func compareOp(op ast.CompareOp) bytecode.Op {
+	switch op {
+	case ast.Eq:
+		return bytecode.Eq
+	case ast.NotEq:
+		return bytecode.NotEq
+	case ast.Gt:
+		return bytecode.Gt
+	case ast.GtEq:
+		return bytecode.GtEq
+	case ast.Lt:
+		return bytecode.Lt
+	case ast.LtEq:
+		return bytecode.LtEq
+	case ast.Like:
+		return bytecode.Like
+	case ast.ILike:
+		return bytecode.ILike
+	case ast.NotLike:
+		return bytecode.NotLike
+	case ast.NotILike:
+		return bytecode.NotILike
+	case ast.In:
+		return bytecode.In
+	case ast.NotIn:
+		return bytecode.NotIn
+	case ast.Regex:
+		return bytecode.Regex
+	case ast.NotRegex:
+		return bytecode.NotRegex
+	case ast.IRegex:
+		return bytecode.IRegex
+	case ast.NotIRegex:
+		return bytecode.NotIRegex
+	}
+	return 0
 }
 
-var arithOps = map[ast.ArithOp]bytecode.Op{
-	ast.Add: bytecode.Plus, ast.Sub: bytecode.Minus, ast.Mul: bytecode.Multiply,
-	ast.Div: bytecode.Divide, ast.Mod: bytecode.Mod,
+func arithOp(op ast.ArithOp) bytecode.Op {
+	switch op {
+	case ast.Add:
+		return bytecode.Plus
+	case ast.Sub:
+		return bytecode.Minus
+	case ast.Mul:
+		return bytecode.Multiply
+	case ast.Div:
+		return bytecode.Divide
+	}
+	return bytecode.Mod
 }
 
 func (c *compiler) expr(e ast.Expr) {
@@ -657,11 +737,11 @@ func (c *compiler) expr(e ast.Expr) {
 		}
 		c.expr(e.Right)
 		c.withTemps(1, func() { c.expr(e.Left) })
-		c.op(compareOps[e.Op])
+		c.op(compareOp(e.Op))
 	case *ast.Arith:
 		c.expr(e.Right)
 		c.withTemps(1, func() { c.expr(e.Left) })
-		c.op(arithOps[e.Op])
+		c.op(arithOp(e.Op))
 	case *ast.And:
 		c.exprs(e.Exprs)
 		c.op(bytecode.And, int64(len(e.Exprs)))
@@ -754,6 +834,9 @@ func (c *compiler) field(f *ast.Field) {
 	} else if up := c.fn.resolveUpvalue(name); up >= 0 {
 		c.op(bytecode.GetUpvalue, int64(up))
 	} else {
+		if c.globals != nil && !slices.Contains(c.globals, name) {
+			c.warnf(f, "unknown global variable '%s'", name)
+		}
 		for i := len(f.Chain) - 1; i >= 0; i-- {
 			c.op(bytecode.String, f.Chain[i])
 		}
@@ -894,7 +977,7 @@ func (c *compiler) call(e *ast.Call) {
 		c.op(bytecode.CallLocal, int64(len(args)))
 		return
 	}
-	if !c.known[e.Name] && !c.allow {
+	if !c.allow && !isSTL(e.Name) && !slices.Contains(c.host, e.Name) {
 		c.failf(e, "unknown function '%s'", e.Name)
 	}
 	c.op(bytecode.CallGlobal, e.Name, int64(len(args)))

@@ -140,6 +140,8 @@ func TestCompileErrors(t *testing.T) {
 		{"unknown function", "let x := 1\n  foo(x)", 2, 3, "unknown function 'foo'"},
 		{"redeclared", "let a := 1\nlet a := 2", 2, 1, "variable 'a' is already declared in this scope"},
 		{"assign global", "event := 1", 1, 1, "globals can not be assigned to"},
+		{"assign call", "let f := () -> 1\nf() := 1", 2, 1, "can not assign to this kind of expression"},
+		{"assign constant", "1 := 2", 1, 1, "can not assign to this kind of expression"},
 		{"index zero", "let a := [1]\nprint(a[0])", 2, 9, "array access starts from 1"},
 		{"finally", "try { } catch { } finally { }", 1, 27, "finally blocks are not yet supported"},
 		{"no catch", "try { print(1) }", 1, 1, "at least one catch"},
@@ -271,5 +273,33 @@ func TestExprAndTemplateOnReferenceVM(t *testing.T) {
 		if r := runs[i]; r.result != tt.want || r.err != "" {
 			t.Errorf("%s %q: got %s (error %q), want %s", tt.kind, tt.src, r.result, r.err, tt.want)
 		}
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	var got []compiler.Warning
+	opts := compiler.Options{
+		Globals: []string{"event", "inputs"},
+		Warn:    func(w compiler.Warning) { got = append(got, w) },
+	}
+	src := "let x := event.properties.a\nx = 2\nprint(inputs.url, persn.id)"
+	if _, err := compiler.Compile(src, opts); err != nil {
+		t.Fatal(err)
+	}
+	want := []compiler.Warning{
+		{Line: 2, Column: 1, Msg: "this compares with '=' and discards the result; use ':=' to assign"},
+		{Line: 3, Column: 19, Msg: "unknown global variable 'persn'"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+	// Without Globals, globals are not checked.
+	got = nil
+	opts.Globals = nil
+	if _, err := compiler.Compile(src, opts); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Errorf("got %+v, want only the '=' warning", got)
 	}
 }

@@ -471,9 +471,10 @@ func (l *lexer) escape(b *strings.Builder, strict, brace bool) error {
 		}
 		b.WriteByte(c)
 	case 'x':
+		// PostHog's lexer accepts \xHH but its parser leaves the
+		// sequence as written.
 		if l.off+3 < len(l.src) && isHex(l.src[l.off+2]) && isHex(l.src[l.off+3]) {
-			v, _ := strconv.ParseUint(l.src[l.off+2:l.off+4], 16, 8)
-			b.WriteRune(rune(v))
+			b.WriteString(l.src[l.off : l.off+4])
 			n = 4
 			break
 		}

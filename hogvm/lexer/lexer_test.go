@@ -44,7 +44,7 @@ func TestTokenize(t *testing.T) {
 		{"1.5 2. 1e3 1E-2 0x1f", "float(1.5) float(2) float(1000) float(0.01) int(31) EOF"},
 		{"(.5)", "'(' float(0.5) ')' EOF"},
 		{"x?.1", "id(x) '?.' int(1) EOF"},
-		{"'it''s' 'a\\'b' 'tab\\t' 'nul\\0' '\\x41'", `str("it's") str("a'b") str("tab\t") str("nul") str("A") EOF`},
+		{"'it''s' 'a\\'b' 'tab\\t' 'nul\\0' '\\x41'", `str("it's") str("a'b") str("tab\t") str("nul") str("\\x41") EOF`},
 		{"\"my key\" `back``tick` `a\\`b`", "idq(my key) idq(back`tick) idq(a`b) EOF"},
 		{"a =~* b !~* c =~ d !~ e ~* f ~ g", "id(a) '=~*' id(b) '!~*' id(c) '=~' id(d) '!~' id(e) '~*' id(f) '~' id(g) EOF"},
 		{"a == b = c != d <> e <= f >= g < h > i", "id(a) '==' id(b) '=' id(c) '!=' id(d) '!=' id(e) '<=' id(f) '>=' id(g) '<' id(h) '>' id(i) EOF"},

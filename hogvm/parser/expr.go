@@ -11,10 +11,10 @@ import (
 // Binding strengths, loosest first, in the order of HogQL's grammar.
 const (
 	precTernary  = 1
-	precBetween  = 2
-	precOr       = 3
-	precAnd      = 4
-	precNot      = 5
+	precOr       = 2
+	precAnd      = 3
+	precNot      = 4
+	precBetween  = 5
 	precNullish  = 6
 	precIsNull   = 7
 	precCompare  = 8
@@ -44,18 +44,13 @@ func (p *parser) expr(minPrec int) ast.Expr {
 			els := p.expr(precTernary)
 			left = &ast.Call{At: atOf(left), Name: "if", Args: []ast.Expr{left, then, els}}
 		case minPrec <= precBetween && (isWord(t, "between") || (isWord(t, "not") && isWord(p.peek(1), "between"))):
-			negated := isWord(t, "not")
-			if negated {
-				p.next()
+			// When "between … and …" does not follow, PostHog's parser
+			// ends the expression here and reads between as a name.
+			b, ok := p.between(left)
+			if !ok {
+				return left
 			}
-			p.next()
-			low := p.expr(precNot)
-			if !p.isWord("and") {
-				p.failf(p.tok(), "expected 'and' in 'between … and …', got %s", p.tok().Describe())
-			}
-			p.next()
-			high := p.expr(precBetween + 1)
-			left = &ast.Between{At: atOf(left), Expr: left, Low: low, High: high, Negated: negated}
+			left = b
 		case isWord(t, "or") && minPrec <= precOr:
 			p.next()
 			right := p.expr(precOr + 1)
@@ -68,15 +63,12 @@ func (p *parser) expr(minPrec int) ast.Expr {
 			p.next()
 			right := p.expr(precNullish + 1)
 			left = &ast.Call{At: atOf(left), Name: "ifNull", Args: []ast.Expr{left, right}}
-		case isWord(t, "is") && minPrec <= precIsNull:
+		case isWord(t, "is") && minPrec <= precIsNull && (isWord(p.peek(1), "null") || (isWord(p.peek(1), "not") && isWord(p.peek(2), "null"))):
 			p.next()
 			op := ast.Eq
 			if p.isWord("not") {
 				p.next()
 				op = ast.NotEq
-			}
-			if !p.isWord("null") {
-				p.failf(p.tok(), "expected 'null' after 'is', got %s", p.tok().Describe())
 			}
 			n := p.next()
 			left = &ast.Compare{At: atOf(left), Op: op, Left: left, Right: &ast.Constant{At: p.at(n)}}
@@ -99,7 +91,13 @@ func (p *parser) expr(minPrec int) ast.Expr {
 		case minPrec <= precMult && (t.Kind == lexer.Asterisk || t.Kind == lexer.Slash || t.Kind == lexer.Percent):
 			p.next()
 			right := p.expr(precMult + 1)
-			op := map[lexer.Kind]ast.ArithOp{lexer.Asterisk: ast.Mul, lexer.Slash: ast.Div, lexer.Percent: ast.Mod}[t.Kind]
+			op := ast.Mod
+			switch t.Kind {
+			case lexer.Asterisk:
+				op = ast.Mul
+			case lexer.Slash:
+				op = ast.Div
+			}
 			left = &ast.Arith{At: atOf(left), Op: op, Left: left, Right: right}
 		case isWord(t, "as"):
 			p.failf(t, "aliases ('as') are not supported in Hog")
@@ -112,6 +110,37 @@ func (p *parser) expr(minPrec int) ast.Expr {
 }
 
 func atOf(e ast.Expr) ast.At { return ast.At{P: e.Position()} }
+
+// between parses "[not] between low and high" after x, speculatively.
+func (p *parser) between(x ast.Expr) (ast.Expr, bool) {
+	start := p.i
+	if p.notBetween[start] {
+		return nil, false
+	}
+	var b *ast.Between
+	failed := p.attempt(func() {
+		negated := p.isWord("not")
+		if negated {
+			p.next()
+		}
+		p.next()
+		low := p.expr(precBetween + 1)
+		if !p.isWord("and") {
+			p.failf(p.tok(), "expected 'and' in 'between … and …', got %s", p.tok().Describe())
+		}
+		p.next()
+		high := p.expr(precBetween + 1)
+		b = &ast.Between{At: atOf(x), Expr: x, Low: low, High: high, Negated: negated}
+	})
+	if failed != nil {
+		if p.notBetween == nil {
+			p.notBetween = map[int]bool{}
+		}
+		p.notBetween[start] = true
+		return nil, false
+	}
+	return b, true
+}
 
 func flattenAnd(e ast.Expr) []ast.Expr {
 	if a, ok := e.(*ast.And); ok {
@@ -420,6 +449,33 @@ func (p *parser) lambdaParams() bool {
 	}
 }
 
+// bareLambdaParams returns the number of parameters when the current
+// token starts a lambda without parentheses, x -> … or a, b -> …, else 0.
+// As in PostHog's grammar, f(a, b -> c) therefore passes one two-parameter
+// lambda, not a and a lambda.
+func (p *parser) bareLambdaParams() int {
+	n := 0
+	for j := 0; ; {
+		t := p.peek(j)
+		if t.Kind != lexer.Ident || isReserved(t) {
+			return 0
+		}
+		n++
+		j++
+		switch p.peek(j).Kind {
+		case lexer.Arrow:
+			return n
+		case lexer.Comma:
+			j++
+			if p.peek(j).Kind == lexer.Arrow {
+				return n
+			}
+		default:
+			return 0
+		}
+	}
+}
+
 func (p *parser) parens() ast.Expr {
 	t := p.tok()
 	if p.lambdaParams() {
@@ -482,6 +538,24 @@ func (p *parser) lambda(t lexer.Token, params []string) ast.Expr {
 	return l
 }
 
+// attempt runs f speculatively; on a syntax error it rewinds and returns
+// the error.
+func (p *parser) attempt(f func()) (failed *Error) {
+	start, depth := p.i, p.depth
+	defer func() {
+		if r := recover(); r != nil {
+			b, isBail := r.(bailout)
+			if !isBail {
+				panic(r)
+			}
+			p.i, p.depth = start, depth
+			failed = b.err
+		}
+	}()
+	f()
+	return nil
+}
+
 // try runs f speculatively, rewinding on a syntax error.
 func (p *parser) try(f func() ast.Expr) (e ast.Expr, ok bool) {
 	start, depth := p.i, p.depth
@@ -499,9 +573,15 @@ func (p *parser) try(f func() ast.Expr) (e ast.Expr, ok bool) {
 
 func (p *parser) name() ast.Expr {
 	t := p.tok()
-	if p.peek(1).Kind == lexer.Arrow && !isReserved(t) {
-		p.next()
-		return p.lambda(t, []string{t.Value})
+	if n := p.bareLambdaParams(); n > 0 {
+		var params []string
+		for range n {
+			params = append(params, p.next().Value)
+			if p.tok().Kind == lexer.Comma {
+				p.next()
+			}
+		}
+		return p.lambda(t, params)
 	}
 	if !t.Quoted {
 		switch strings.ToLower(t.Value) {
@@ -588,19 +668,37 @@ func (p *parser) caseExpr() ast.Expr {
 		}
 		return &ast.Call{At: p.at(t), Name: "transform", Args: []ast.Expr{subject, from, to, els}}
 	}
-	if els != nil {
-		cols = append(cols, els)
+	if els == nil {
+		els = &ast.Constant{At: p.at(t)}
 	}
+	cols = append(cols, els)
 	if len(cols) == 3 {
 		return &ast.Call{At: p.at(t), Name: "if", Args: cols}
 	}
 	return &ast.Call{At: p.at(t), Name: "multiIf", Args: cols}
 }
 
-var intervalFuncs = map[string]string{
-	"second": "toIntervalSecond", "minute": "toIntervalMinute", "hour": "toIntervalHour",
-	"day": "toIntervalDay", "week": "toIntervalWeek", "month": "toIntervalMonth",
-	"quarter": "toIntervalQuarter", "year": "toIntervalYear",
+// intervalFunc names the function INTERVAL n unit calls, or "".
+func intervalFunc(unit string) string {
+	switch strings.ToLower(unit) {
+	case "second":
+		return "toIntervalSecond"
+	case "minute":
+		return "toIntervalMinute"
+	case "hour":
+		return "toIntervalHour"
+	case "day":
+		return "toIntervalDay"
+	case "week":
+		return "toIntervalWeek"
+	case "month":
+		return "toIntervalMonth"
+	case "quarter":
+		return "toIntervalQuarter"
+	case "year":
+		return "toIntervalYear"
+	}
+	return ""
 }
 
 // interval parses INTERVAL expr unit.
@@ -608,8 +706,8 @@ func (p *parser) interval() ast.Expr {
 	t := p.next()
 	n := p.expr(precNegate)
 	u := p.tok()
-	fn, ok := intervalFuncs[strings.ToLower(u.Value)]
-	if u.Kind != lexer.Ident || u.Quoted || !ok {
+	fn := intervalFunc(u.Value)
+	if u.Kind != lexer.Ident || u.Quoted || fn == "" {
 		p.failf(u, "expected an interval unit (second, minute, hour, day, week, month, quarter, year), got %s", u.Describe())
 	}
 	p.next()
@@ -638,7 +736,13 @@ func (p *parser) trimExpr() ast.Expr {
 	p.next()
 	subject := p.expr(0)
 	p.expect(lexer.RParen, "after trim arguments")
-	name := map[string]string{"leading": "trimLeft", "trailing": "trimRight", "both": "trim"}[mode]
+	name := "trim"
+	switch mode {
+	case "leading":
+		name = "trimLeft"
+	case "trailing":
+		name = "trimRight"
+	}
 	return &ast.Call{At: p.at(t), Name: name, Args: []ast.Expr{subject, chars}}
 }
 

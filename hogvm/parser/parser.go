@@ -3,8 +3,12 @@
 // It accepts the language PostHog's HogQL grammar accepts for Hog programs
 // (statements plus HogQL's column expressions), with the same operator
 // precedence and the same tree shapes where they decide the bytecode. SQL
-// queries and HogQLX tags are not supported. Nesting is limited to MaxDepth
-// levels so that no input can exhaust the stack.
+// queries, HogQLX tags, aliases (x as y) and unparenthesized multi-parameter
+// lambdas (a, b -> …) are not supported. Nesting is limited to MaxDepth
+// levels so that no input can exhaust the stack. The two places that look
+// ahead or backtrack (telling an if statement from a call of if(), and a
+// lambda's {…} body as a dict or a block) are bounded, so parsing time is at
+// most quadratic in the input.
 package parser
 
 import (
@@ -82,10 +86,13 @@ type parser struct {
 	toks  []lexer.Token
 	i     int
 	depth int
-	// notExpr remembers lambda bodies at token index i that failed to
-	// parse as an expression, so that nested speculative parses stay
-	// linear instead of exponential.
-	notExpr map[int]bool
+	// notExpr, notBlock and notBetween remember where a speculative parse
+	// (a lambda's {…} body as an expression, a statement's {…} as a block,
+	// x between … and …) failed, so that nested speculative parses are not
+	// repeated exponentially often.
+	notExpr    map[int]bool
+	notBlock   map[int]*Error
+	notBetween map[int]bool
 }
 
 type bailout struct{ err *Error }
@@ -165,16 +172,19 @@ func isWord(t lexer.Token, w string) bool {
 
 func (p *parser) isWord(w string) bool { return isWord(p.tok(), w) }
 
-// reserved are words that can never be identifiers in Hog: unlike most
-// HogQL keywords they are not in the grammar's keyword-as-identifier list.
-var reserved = map[string]bool{
-	"catch": true, "finally": true, "fn": true, "fun": true, "let": true,
-	"throw": true, "try": true, "while": true, "null": true, "inf": true,
-	"infinity": true, "nan": true,
+// reserved reports words that can never be identifiers in Hog: unlike
+// most HogQL keywords they are not in the grammar's keyword-as-identifier
+// list.
+func reserved(word string) bool {
+	switch strings.ToLower(word) {
+	case "catch", "finally", "fn", "fun", "let", "throw", "try", "while", "null", "inf", "infinity", "nan":
+		return true
+	}
+	return false
 }
 
 func isReserved(t lexer.Token) bool {
-	return t.Kind == lexer.Ident && !t.Quoted && reserved[strings.ToLower(t.Value)]
+	return t.Kind == lexer.Ident && !t.Quoted && reserved(t.Value)
 }
 
 func (p *parser) ident(context string) string {
@@ -204,7 +214,7 @@ func (p *parser) statement() ast.Stmt {
 		p.next()
 		return nil
 	case t.Kind == lexer.LBrace:
-		return p.block()
+		return p.blockOrExpr()
 	case isWord(t, "let"):
 		s := p.varDecl()
 		p.semicolon()
@@ -212,7 +222,8 @@ func (p *parser) statement() ast.Stmt {
 	case isWord(t, "return"):
 		p.next()
 		r := &ast.Return{At: p.at(t)}
-		if k := p.tok(); k.Kind != lexer.Semicolon && k.Kind != lexer.RBrace && k.Kind != lexer.EOF && !isWord(k, "else") {
+		// Like PostHog's parser, `return else …` returns the variable else.
+		if k := p.tok(); k.Kind != lexer.Semicolon && k.Kind != lexer.RBrace && k.Kind != lexer.EOF {
 			r.Expr = p.expr(0)
 		}
 		p.semicolon()
@@ -276,12 +287,8 @@ func (p *parser) exprOrAssign() ast.Stmt {
 	t := p.tok()
 	e := p.expr(0)
 	if p.tok().Kind == lexer.Assign {
+		// The compiler decides which targets can be assigned to.
 		p.next()
-		switch e.(type) {
-		case *ast.Field, *ast.ArrayAccess, *ast.TupleAccess:
-		default:
-			p.failf(t, "can not assign to this kind of expression")
-		}
 		return &ast.Assign{At: p.at(t), Left: e, Right: p.expr(0)}
 	}
 	return &ast.ExprStmt{At: p.at(t), Expr: e}
@@ -327,6 +334,35 @@ func (p *parser) block() *ast.Block {
 	}
 	p.next()
 	return b
+}
+
+// blockOrExpr parses a statement starting with '{': a block when it parses
+// as one (PostHog's grammar tries the block first), else an expression
+// statement such as a dict.
+func (p *parser) blockOrExpr() ast.Stmt {
+	start := p.i
+	if p.notBlock[start] == nil {
+		var b *ast.Block
+		failed := p.attempt(func() { b = p.block() })
+		if failed == nil {
+			return b
+		}
+		if p.notBlock == nil {
+			p.notBlock = map[int]*Error{}
+		}
+		p.notBlock[start] = failed
+	}
+	var s ast.Stmt
+	if failed := p.attempt(func() { s = p.exprOrAssign() }); failed != nil {
+		// Report whichever reading got further.
+		blockErr := p.notBlock[start]
+		if blockErr.Line > failed.Line || (blockErr.Line == failed.Line && blockErr.Column >= failed.Column) {
+			panic(bailout{blockErr})
+		}
+		panic(bailout{failed})
+	}
+	p.semicolon()
+	return s
 }
 
 func (p *parser) tryCatch() ast.Stmt {

@@ -172,3 +172,32 @@ func TestStateWithClosuresAndTry(t *testing.T) {
 		t.Fatalf("printed %q", out)
 	}
 }
+
+// TestAsyncInsideBytecodeSTL pauses inside arrayMap's callback:
+// arrayMap(x -> fetch(x), [1, 2]), serialising the state at every pause.
+func TestAsyncInsideBytecodeSTL(t *testing.T) {
+	p := mustLink(t,
+		int64(52), "lambda", int64(1), int64(0), int64(6),
+		int64(36), int64(0), int64(2), "fetch", int64(1), int64(38),
+		int64(53), int64(0),
+		int64(33), int64(1), int64(33), int64(2), int64(43), int64(2),
+		int64(2), "arrayMap", int64(2), int64(38))
+	m := vm.New(vm.Options{AsyncFunctions: []string{"fetch"}})
+	res, err := m.Run(context.Background(), p, vm.Null)
+	var seen []string
+	for err == nil && res.Async != nil {
+		seen = append(seen, vm.Format(vm.NewArray(res.Async.Args)))
+		data, merr := res.Async.State.MarshalJSON()
+		if merr != nil {
+			t.Fatal(merr)
+		}
+		st, uerr := vm.UnmarshalState(data)
+		if uerr != nil {
+			t.Fatalf("%v\n%s", uerr, data)
+		}
+		res, err = m.Resume(context.Background(), st, vm.Number(res.Async.Args[0].AsNumber()*10))
+	}
+	if err != nil || vm.Format(res.Value) != "[10, 20]" || strings.Join(seen, " ") != "[1] [2]" {
+		t.Fatalf("res=%s err=%v seen=%v", vm.Format(res.Value), err, seen)
+	}
+}

@@ -92,7 +92,8 @@ func BenchmarkTemplate(b *testing.B) {
 
 // webhookCode builds a JSON body like a webhook destination:
 // return jsonStringify({'event': event.event, 'distinct_id': event.distinct_id,
-//   'properties': event.properties, 'person': person.name, 'ts': event.timestamp})
+//
+//	'properties': event.properties, 'person': person.name, 'ts': event.timestamp})
 var webhookCode = []any{
 	int64(32), "event", int64(32), "event", int64(32), "event", int64(1), int64(2),
 	int64(32), "distinct_id", int64(32), "distinct_id", int64(32), "event", int64(1), int64(2),

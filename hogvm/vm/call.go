@@ -21,6 +21,9 @@ func (r *run) call(in *instr, fr *frame) (Result, bool, error) {
 	argc := int(in.b)
 	if r.declared != nil && name != "toString" {
 		if d, ok := r.declared[name]; ok {
+			if max := opts.MaxArgs; max > 0 && int(d.argCount) > max {
+				return Result{}, false, r.limitErr(ErrTooManyArgs, "Too many arguments")
+			}
 			for i := argc; i < int(d.argCount); i++ {
 				r.push(Null)
 			}
@@ -99,6 +102,13 @@ func (r *run) callNative(f *builtin, argc int, pad bool) error {
 	if err != nil {
 		return err
 	}
+	// Big results took real work: count it so the clock is read sooner.
+	switch v.k {
+	case KindString:
+		r.ops += int64(v.n >> 10)
+	case KindArray, KindTuple:
+		r.ops += int64(len(v.arr().Elems) >> 7)
+	}
 	r.replaceArgs(argc, v)
 	return nil
 }
@@ -123,6 +133,9 @@ func (r *run) callLocal(argc int, fr *frame) (Result, bool, error) {
 	case callLocal:
 		if argc > c.ArgCount {
 			return Result{}, false, rtErr(fmt.Sprintf("Too many arguments. Passed %d, expected %d", argc, c.ArgCount))
+		}
+		if max := r.m.opts.MaxArgs; max > 0 && c.ArgCount > max {
+			return Result{}, false, r.limitErr(ErrTooManyArgs, "Too many arguments")
 		}
 		for i := argc; i < c.ArgCount; i++ {
 			r.push(Null)

@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"maps"
 	"math"
 	"unsafe"
 )
@@ -19,7 +20,12 @@ type Dict struct {
 	// have their own map: Go hashes plain strings fastest.
 	strIndex map[string]int32
 	index    map[dictKey]int32
-	cost     int64
+	// sharedIndex marks indexes borrowed from the dict this one was copied
+	// from; they are cloned before this dict adds a key. Lookups verify the
+	// key at the found position, so an index that gained entries elsewhere
+	// is still safe to read.
+	sharedIndex bool
+	cost        int64
 }
 
 type dictKey struct {
@@ -64,7 +70,7 @@ func (d *Dict) find(key Value) int {
 		return d.findString(key.str())
 	}
 	if d.index != nil {
-		if i, ok := d.index[keyOf(key)]; ok {
+		if i, ok := d.index[keyOf(key)]; ok && int(i) < len(d.keys) && sameValueZero(d.keys[i], key) {
 			return int(i)
 		}
 		return -1
@@ -79,8 +85,10 @@ func (d *Dict) find(key Value) int {
 
 func (d *Dict) findString(s string) int {
 	if d.index != nil {
-		if i, ok := d.strIndex[s]; ok {
-			return int(i)
+		if i, ok := d.strIndex[s]; ok && int(i) < len(d.keys) {
+			if k := &d.keys[i]; k.k == KindString && k.str() == s {
+				return int(i)
+			}
 		}
 		return -1
 	}
@@ -117,6 +125,9 @@ func (d *Dict) Set(key, value Value) {
 		return
 	}
 	d.cost += costOf(key) + c
+	if d.sharedIndex {
+		d.index, d.strIndex, d.sharedIndex = maps.Clone(d.index), maps.Clone(d.strIndex), false
+	}
 	d.keys = append(d.keys, key)
 	d.vals = append(d.vals, value)
 	if d.index != nil {
@@ -179,6 +190,7 @@ func (d *Dict) addIndex(key Value, i int) {
 
 // reindex rebuilds the indexes from the key order.
 func (d *Dict) reindex() {
+	d.sharedIndex = false
 	d.index = make(map[dictKey]int32)
 	d.strIndex = make(map[string]int32, len(d.keys))
 	for i, k := range d.keys {

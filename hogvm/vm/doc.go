@@ -23,6 +23,10 @@
 // bytecode embedded) and UnmarshalState restores it, so a run can pause in
 // one process and resume in another. Limits are cumulative across resumes.
 //
+// The data plane builds one globals value per event (ParseJSON of the
+// event's JSON keeps PostHog's key order) and runs every destination's
+// filter and code against it; runs never modify it.
+//
 // Values are the tagged Value type: null, booleans, numbers (doubles, as in
 // PostHog), strings, arrays, tuples, dicts, dates, errors and functions.
 // FromGo and Value.ToGo convert JSON-like Go data; ParseJSON builds values
@@ -42,4 +46,7 @@
 // values accept null; an async function called through a variable resumes
 // at the right place; bytecode standard-library functions (arrayMap, …) can
 // be called through a variable. Regular expressions use Go's RE2.
+//
+// Not supported: the `import` call and multi-chunk bytecode, printing HogQL
+// AST values as sql(...) (they print as dicts), PostHog's Python-only run().
 package vm

@@ -16,6 +16,9 @@ var (
 	ErrAsyncStepLimit  = errors.New("hog: too many async steps")
 	ErrSizeLimit       = errors.New("hog: value too large")
 	ErrInvalidBytecode = errors.New("hog: invalid bytecode")
+	// ErrInternal marks a recovered panic: a VM bug or a panicking host
+	// function.
+	ErrInternal = errors.New("hog: internal error")
 )
 
 // LimitError reports that a run exceeded one of its limits.

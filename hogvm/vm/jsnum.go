@@ -273,12 +273,19 @@ func jsString(v Value) string {
 	return "[object Object]"
 }
 
+// maxJoin caps implicit array-to-string conversions (comparisons, joins of
+// nested arrays): shared references can make them exponentially long.
+const maxJoin = 1 << 20
+
 func joinJS(elems []Value, sep string, depth int) string {
 	if depth > 64 {
 		return ""
 	}
 	var sb strings.Builder
 	for i, e := range elems {
+		if sb.Len() > maxJoin {
+			break
+		}
 		if i > 0 {
 			sb.WriteString(sep)
 		}

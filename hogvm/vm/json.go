@@ -118,8 +118,15 @@ func arrayIndexKey(s string) (uint32, bool) {
 	if s == "" || len(s) > 10 || (len(s) > 1 && s[0] == '0') {
 		return 0, false
 	}
-	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil || n == math.MaxUint32 {
+	var n uint64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if n >= math.MaxUint32 {
 		return 0, false
 	}
 	return uint32(n), true
@@ -170,6 +177,7 @@ type jsonWriter struct {
 	buf    []byte
 	indent int
 	path   []unsafe.Pointer
+	limit  int // stop rendering past this many bytes (0: maxRender)
 }
 
 // MarshalJSON renders v the way jsonStringify(v) does.
@@ -190,6 +198,9 @@ func (w *jsonWriter) newline(depth int) {
 }
 
 func (w *jsonWriter) value(v Value, depth int) {
+	if len(w.buf) > maxRender || (w.limit > 0 && len(w.buf) > w.limit) {
+		return
+	}
 	switch v.k {
 	case KindNull:
 		w.buf = append(w.buf, "null"...)
@@ -210,9 +221,11 @@ func (w *jsonWriter) value(v Value, depth int) {
 		w.buf = appendJSONString(w.buf, v.str())
 	case KindClosure, KindCallable:
 		var b []byte
-		c := v.callable()
+		var c *Callable
 		if v.k == KindClosure {
 			c = v.closure().Callable
+		} else {
+			c = v.callable()
 		}
 		name := c.Name
 		if name == "" {
@@ -247,14 +260,27 @@ func (w *jsonWriter) value(v Value, depth int) {
 		if v.k == KindDict {
 			d := v.dict()
 			keys := make([]string, 0, d.Len())
-			vals := make([]Value, 0, d.Len())
-			for i, k := range d.keys {
-				ks := jsString(k)
-				if j := slices.Index(keys, ks); j >= 0 {
-					vals[j] = d.vals[i]
-					continue
+			vals := d.vals
+			allStrings := true
+			for _, k := range d.keys {
+				if k.k != KindString {
+					allStrings = false
+					break
 				}
-				keys, vals = append(keys, ks), append(vals, d.vals[i])
+				keys = append(keys, k.str())
+			}
+			if !allStrings {
+				// Keys of different types can collide once stringified;
+				// as in a JavaScript object, the last value wins.
+				keys, vals = keys[:0], make([]Value, 0, d.Len())
+				for i, k := range d.keys {
+					ks := jsString(k)
+					if j := slices.Index(keys, ks); j >= 0 {
+						vals[j] = d.vals[i]
+						continue
+					}
+					keys, vals = append(keys, ks), append(vals, d.vals[i])
+				}
 			}
 			w.object(depth, keys, vals)
 		} else {
@@ -283,7 +309,13 @@ func (w *jsonWriter) object(depth int, keys []string, vals []Value) {
 		w.buf = append(w.buf, "{}"...)
 		return
 	}
-	order := make([]int, len(keys))
+	var order []int
+	for _, k := range keys {
+		if _, ok := arrayIndexKey(k); ok {
+			order = make([]int, len(keys))
+			break
+		}
+	}
 	for i := range order {
 		order[i] = i
 	}
@@ -301,7 +333,11 @@ func (w *jsonWriter) object(depth int, keys []string, vals []Value) {
 		return 0
 	})
 	w.buf = append(w.buf, '{')
-	for n, i := range order {
+	for n := range keys {
+		i := n
+		if order != nil {
+			i = order[n]
+		}
 		if n > 0 {
 			w.buf = append(w.buf, ',')
 		}
@@ -391,7 +427,7 @@ func registerJSON() {
 		return v, nil
 	})
 	def("jsonStringify", 1, 2, func(r *run, a []Value) (Value, error) {
-		w := jsonWriter{}
+		w := jsonWriter{limit: r.renderLimit()}
 		if ind := arg(a, 1); ind.k == KindNumber && ind.num() > 0 {
 			w.indent = int(min(ind.num(), 10))
 		}

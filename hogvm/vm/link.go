@@ -31,13 +31,13 @@ type instr struct {
 
 type instrExt struct {
 	name     string
-	upvalues int32     // CALLABLE upvalue count
-	pairs    []int32   // CLOSURE (isLocal, index) pairs
-	path     []string  // fused GET_GLOBAL path, root first
-	stl      *builtin  // CALL_GLOBAL resolved to a native function
-	bstl     *bcSTL    // CALL_GLOBAL resolved to a bytecode STL function
-	err      string    // opTrap message
-	chunkPos int32     // DECLARE_FN: element position of the body
+	upvalues int32    // CALLABLE upvalue count
+	pairs    []int32  // CLOSURE (isLocal, index) pairs
+	path     []string // fused GET_GLOBAL path, root first
+	stl      *builtin // CALL_GLOBAL resolved to a native function
+	bstl     *bcSTL   // CALL_GLOBAL resolved to a bytecode STL function
+	err      string   // opTrap message
+	chunkPos int32    // DECLARE_FN: element position of the body
 }
 
 // chunk is linked bytecode: the root program or a bytecode STL function.
@@ -139,7 +139,6 @@ func linkChunk(name string, version int, raw []any, resolveSTL bool) *chunk {
 		nOps := operandCount(op)
 		if pos+nOps > len(raw) {
 			trap("Unexpected end of bytecode")
-			pos = len(raw)
 			break
 		}
 		ops := raw[pos : pos+nOps]

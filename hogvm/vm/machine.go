@@ -2,6 +2,7 @@ package vm
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -33,14 +34,16 @@ type Options struct {
 	// state with the function's result. "sleep" is always async.
 	AsyncFunctions []string
 	// Print receives each line printed by print(), without the newline.
-	// Nil discards output.
+	// Nil discards output. Concurrent runs call it concurrently.
 	Print func(line string)
 	// Now returns the current time for now(), today(); nil means time.Now.
 	Now func() time.Time
 
+	// Limits. Time and steps are checked every few hundred instructions
+	// and at the end of each large native operation.
 	Timeout        time.Duration // wall time, cumulative across resumes (5 s)
 	MemoryLimit    int64         // estimated bytes held on the stack (64 MiB)
-	MaxSteps       int64         // executed instructions (unlimited)
+	MaxSteps       int64         // executed instructions, cumulative (unlimited)
 	MaxAsyncSteps  int           // async calls per run (100)
 	MaxCallDepth   int           // frames (1000)
 	MaxArgs        int           // arguments per call (300)
@@ -111,28 +114,42 @@ type AsyncCall struct {
 
 // Run executes p with the given globals (a dict, or null for none).
 // Globals are read-only for the program: reads return copies of containers.
-func (m *Machine) Run(ctx context.Context, p *Program, globals Value) (Result, error) {
+func (m *Machine) Run(ctx context.Context, p *Program, globals Value) (res Result, err error) {
+	if p == nil {
+		return Result{}, rtErr("vm: run: nil program")
+	}
 	r := m.pool.Get().(*run)
+	defer m.recoverRun(r, &err)
 	r.reset(p, globals)
-	res, err := r.execute(ctx, 0)
+	res, err = r.execute(ctx, 0)
 	m.release(r)
 	return res, err
+}
+
+// recoverRun turns a panic (a VM bug, or a panicking host function) into
+// an error, so that one bad program cannot take the process down. The run
+// state is dropped rather than pooled.
+func (m *Machine) recoverRun(r *run, err *error) {
+	if p := recover(); p != nil {
+		*err = &RuntimeError{Msg: fmt.Sprintf("vm: internal error: %v", p), Err: ErrInternal}
+	}
 }
 
 // Resume continues a paused run, with result as the value returned by the
 // async function. A State can be resumed once; to resume again, decode it
 // again from its JSON.
-func (m *Machine) Resume(ctx context.Context, s *State, result Value) (Result, error) {
+func (m *Machine) Resume(ctx context.Context, s *State, result Value) (res Result, err error) {
 	if s == nil || s.prog == nil {
 		return Result{}, rtErr("vm: resume: empty state")
 	}
 	r := m.pool.Get().(*run)
+	defer m.recoverRun(r, &err)
 	if err := r.load(s); err != nil {
 		m.release(r)
 		return Result{}, err
 	}
 	r.push(result)
-	res, err := r.execute(ctx, s.syncDuration)
+	res, err = r.execute(ctx, s.syncDuration)
 	m.release(r)
 	return res, err
 }

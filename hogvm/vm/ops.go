@@ -2,7 +2,6 @@ package vm
 
 import (
 	"fmt"
-	"maps"
 	"math"
 	"regexp"
 	"strings"
@@ -425,6 +424,9 @@ func (r *run) setProperty(obj, key, value Value) error {
 // copied so the program cannot change the embedder's data), else a
 // function used as a value.
 func (r *run) getGlobal(path []string) (Value, error) {
+	if len(path) == 0 {
+		return Null, rtErr("Global variable not found: ")
+	}
 	if g := r.globals.AsDict(); g != nil {
 		if v, ok := g.GetString(path[0]); ok {
 			for _, key := range path[1:] {
@@ -483,18 +485,16 @@ func deepCopy(v Value, depth int) Value {
 		return arrayOrTuple(v.k, out)
 	case KindDict:
 		d := v.dict()
-		out := &Dict{keys: make([]Value, len(d.keys)), vals: make([]Value, len(d.vals)), cost: d.cost}
-		copy(out.keys, d.keys)
+		// Keys and indexes are shared with the original until the copy
+		// adds a key (appending to a full slice reallocates).
+		out := &Dict{keys: d.keys[:len(d.keys):len(d.keys)], vals: make([]Value, len(d.vals)), cost: d.cost,
+			index: d.index, strIndex: d.strIndex, sharedIndex: d.index != nil}
 		for i, e := range d.vals {
 			if e.isObject() && e.p == v.p {
 				out.vals[i] = Null
 				continue
 			}
 			out.vals[i] = deepCopy(e, depth+1)
-		}
-		if d.index != nil {
-			out.index = maps.Clone(d.index)
-			out.strIndex = maps.Clone(d.strIndex)
 		}
 		return DictValue(out)
 	}

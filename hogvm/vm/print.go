@@ -9,7 +9,7 @@ import (
 // container: strings quoted and escaped, numbers in JavaScript form,
 // containers recursively, cycles as null.
 func Format(v Value) string {
-	return string(appendValue(nil, v, nil))
+	return string(appendValue(nil, v, nil, maxRender))
 }
 
 // FormatOutput renders v the way print() renders a top-level argument:
@@ -21,11 +21,11 @@ func FormatOutput(v Value) string {
 	return Format(v)
 }
 
-func appendOutput(b []byte, v Value) []byte {
+func appendOutput(b []byte, v Value, limit int) []byte {
 	if v.k == KindString {
 		return append(b, v.str()...)
 	}
-	return appendValue(b, v, nil)
+	return appendValue(b, v, nil, limit)
 }
 
 func onPath(path []unsafe.Pointer, p unsafe.Pointer) bool {
@@ -39,7 +39,15 @@ func onPath(path []unsafe.Pointer, p unsafe.Pointer) bool {
 
 const maxPrintDepth = 512
 
-func appendValue(b []byte, v Value, path []unsafe.Pointer) []byte {
+// maxRender caps the text rendered for one value. Shared references print
+// in full, so a small program can describe an exponentially large output;
+// renderers stop here and callers report ErrSizeLimit.
+const maxRender = 16 << 20
+
+func appendValue(b []byte, v Value, path []unsafe.Pointer, limit int) []byte {
+	if len(b) > limit {
+		return b
+	}
 	switch v.k {
 	case KindNull:
 		return append(b, "null"...)
@@ -79,7 +87,7 @@ func appendValue(b []byte, v Value, path []unsafe.Pointer) []byte {
 		b = appendQuoted(b, e.Message)
 		if e.Payload.Truthy() {
 			b = append(b, ", "...)
-			b = appendValue(b, e.Payload, append(path, v.p))
+			b = appendValue(b, e.Payload, append(path, v.p), limit)
 		}
 		return append(b, ')')
 	case KindClosure:
@@ -106,7 +114,7 @@ func appendValue(b []byte, v Value, path []unsafe.Pointer) []byte {
 			if i > 0 {
 				b = append(b, ", "...)
 			}
-			b = appendValue(b, e, path)
+			b = appendValue(b, e, path, limit)
 		}
 		if v.k == KindArray {
 			return append(b, ']')
@@ -119,9 +127,9 @@ func appendValue(b []byte, v Value, path []unsafe.Pointer) []byte {
 			if i > 0 {
 				b = append(b, ", "...)
 			}
-			b = appendValue(b, d.keys[i], path)
+			b = appendValue(b, d.keys[i], path, limit)
 			b = append(b, ": "...)
-			b = appendValue(b, d.vals[i], path)
+			b = appendValue(b, d.vals[i], path, limit)
 		}
 		return append(b, '}')
 	}

@@ -77,12 +77,15 @@ type run struct {
 	sorted   []*upvalue // by stack location
 	declared map[string]declaredFn
 	ops      int64
-	async    int
-	deadline time.Time
-	ctx      context.Context
-	start    time.Time
-	prior    time.Duration
-	line     []byte // print buffer
+	// nextCheck is the op count at which to look at the clock next;
+	// natives that produce large values advance ops to bring it closer.
+	nextCheck int64
+	async     int
+	deadline  time.Time
+	ctx       context.Context
+	start     time.Time
+	prior     time.Duration
+	line      []byte // print buffer
 }
 
 const costUnit = 8
@@ -240,6 +243,7 @@ func (r *run) execute(ctx context.Context, prior time.Duration) (Result, error) 
 	r.ctx = ctx
 	r.start = time.Time{}
 	r.prior = prior
+	r.nextCheck = r.ops + clockEvery
 	if prior >= r.m.opts.Timeout && r.m.opts.Timeout > 0 {
 		return Result{}, r.limitErr(ErrTimeout, "Execution timed out after %s seconds. Performed %d ops.", formatNumber(r.m.opts.Timeout.Seconds()), r.ops)
 	}
@@ -271,7 +275,8 @@ func (r *run) loop() (Result, error) {
 		in := &code[ip]
 		ip++
 		r.ops++
-		if r.ops%clockEvery == 0 {
+		if r.ops >= r.nextCheck {
+			r.nextCheck = r.ops + clockEvery
 			if err := r.checkTime(); err != nil {
 				return Result{}, err
 			}

@@ -90,8 +90,6 @@ func (r *run) load(s *State) error {
 // stateEncoder turns run state into plain values for JSON.
 type stateEncoder struct{ prog *Program }
 
-func (e stateEncoder) chunkName(c *chunk) string { return c.name }
-
 func ipPos(c *chunk, ip int32) int64 {
 	if ip >= 0 && int(ip) < len(c.idxPos) {
 		return int64(c.idxPos[ip])
@@ -341,7 +339,7 @@ func UnmarshalState(data []byte) (*State, error) {
 			return nil, errors.New("vm: state: frame outside the stack")
 		}
 		fr := frame{ip: ip, chunk: c, stackStart: int32(start), argCount: int32(argc)}
-		if cv := get(fd, "closure"); cv.k != KindNull && c != prog.root || cv.k == KindDict && len(frames) > 1 {
+		if cv := get(fd, "closure"); cv.k != KindNull {
 			cl, err := dec.value(cv, 0)
 			if err != nil {
 				return nil, err

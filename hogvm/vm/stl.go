@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // builtin is a native standard-library function. args is a view of the
@@ -40,8 +41,16 @@ func typeError(fn string, v Value) error {
 	return rtErr(fmt.Sprintf("%s: unsupported argument of type %s", fn, typeOf(v)))
 }
 
+// renderLimit bounds the text rendered for one value in this run.
+func (r *run) renderLimit() int {
+	if max := r.m.opts.MaxStringBytes; max > 0 && max < maxRender {
+		return max
+	}
+	return maxRender
+}
+
 func (r *run) newString(s string) (Value, error) {
-	if max := r.m.opts.MaxStringBytes; max > 0 && len(s) > max {
+	if max := r.m.opts.MaxStringBytes; (max > 0 && len(s) > max) || len(s) > maxRender {
 		return Null, r.limitErr(ErrSizeLimit, "String length %d exceeds the limit of %d bytes", len(s), max)
 	}
 	return String(s), nil
@@ -189,15 +198,22 @@ func replaceJS(s, old, repl string, all bool) string {
 		if !all {
 			return expandReplacement(repl, s, "", 0) + s
 		}
+		// An empty pattern matches between every two UTF-16 units.
 		var sb strings.Builder
-		units := utf16Units(s)
-		for i := 0; i <= len(units); i++ {
-			pos := len(fromUTF16(units[:i]))
+		pos := 0
+		for _, c := range s {
 			sb.WriteString(expandReplacement(repl, s, "", pos))
-			if i < len(units) {
-				sb.WriteString(fromUTF16(units[i : i+1]))
+			if c >= 0x10000 {
+				// Splitting a surrogate pair leaves two invalid halves.
+				sb.WriteRune(utf8.RuneError)
+				sb.WriteString(expandReplacement(repl, s, "", pos))
+				sb.WriteRune(utf8.RuneError)
+			} else {
+				sb.WriteRune(c)
 			}
+			pos += utf8.RuneLen(c)
 		}
+		sb.WriteString(expandReplacement(repl, s, "", pos))
 		return sb.String()
 	}
 	var sb strings.Builder
@@ -353,17 +369,23 @@ func registerCore() {
 			return Null, nil
 		}
 		b := r.line[:0]
+		limit := r.renderLimit()
 		for i, a := range args {
 			if i > 0 {
 				b = append(b, ' ')
 			}
-			b = appendOutput(b, a)
+			b = appendOutput(b, a, limit)
 		}
-		r.line = b
+		if len(b) > limit {
+			return Null, r.limitErr(ErrSizeLimit, "print: output exceeds the limit of %d bytes", limit)
+		}
+		if cap(b) <= 64<<10 {
+			r.line = b
+		}
 		r.m.opts.Print(string(b))
 		return Null, nil
 	})
-	toStr := pure(func(a []Value) Value { return String(toStringValue(a[0])) })
+	toStr := func(r *run, a []Value) (Value, error) { return r.newString(toStringValue(a[0])) }
 	def("toString", 1, 2, toStr)
 	def("toUUID", 1, 1, toStr)
 	def("toInt", 1, 1, pure(func(a []Value) Value {

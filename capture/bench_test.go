@@ -1,0 +1,75 @@
+package capture_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/capture"
+)
+
+type discardPublisher struct{}
+
+func (discardPublisher) Publish(context.Context, string, []*hogwirev1.Event) error { return nil }
+
+// batch100 is a posthog-js-like batch: 100 events of about 20 properties.
+func batch100() []byte {
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range 100 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"uuid":"0190e2f8-7a3b-7c3d-9e4f-%012d","event":"$pageview","timestamp":"2026-11-26T11:59:%02d.123Z",`+
+			`"properties":{"token":"phc_testtoken","distinct_id":"user-%d","$current_url":"https://example.com/p/%d","$host":"example.com",`+
+			`"$pathname":"/p/%d","$browser":"Chrome","$browser_version":131,"$os":"Mac OS X","$device_type":"Desktop",`+
+			`"$screen_height":1080,"$screen_width":1920,"$lib":"web","$lib_version":"1.200.0","$session_id":"0190e2f8-0000-7000-8000-%012d",`+
+			`"$window_id":"0190e2f8-0000-7000-8000-000000000001","$referrer":"$direct","$is_identified":true,"plan":"pro",`+
+			`"$feature_flags":["a","b"],"cart":{"items":3,"total":59.9}},"$set":{"email":"u%d@example.com"}}`,
+			i, i%60, i, i, i, i, i)
+	}
+	b.WriteString("]")
+	return []byte(b.String())
+}
+
+func benchDecode(b *testing.B, body []byte, target string, header map[string]string) {
+	h := capture.NewHandler(capture.Config{
+		Tokens:    tokens{testToken: testProject},
+		Publisher: discardPublisher{},
+		Now:       func() time.Time { return fixedNow },
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, target, bytes.NewReader(body))
+		for k, v := range header {
+			r.Header.Set(k, v)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkDecode100 measures the handler end to end, bar the publisher,
+// on a 100-event batch.
+func BenchmarkDecode100(b *testing.B) {
+	body := batch100()
+	b.Run("plain", func(b *testing.B) {
+		benchDecode(b, body, "/e/", map[string]string{"Content-Type": "application/json"})
+	})
+	b.Run("gzip", func(b *testing.B) {
+		benchDecode(b, gz(b, body), "/e/?compression=gzip-js", map[string]string{"Content-Type": "text/plain"})
+	})
+}

@@ -1,0 +1,57 @@
+package capture
+
+import (
+	"testing"
+	"time"
+)
+
+func TestParseTime(t *testing.T) {
+	utc := func(y int, mo time.Month, d, h, mi, s, ns int) time.Time { return time.Date(y, mo, d, h, mi, s, ns, time.UTC) }
+	cases := []struct {
+		in   any
+		want time.Time
+		ok   bool
+	}{
+		{"2026-11-20T08:30:00Z", utc(2026, 11, 20, 8, 30, 0, 0), true},
+		{"2026-11-20T08:30:00.123456789Z", utc(2026, 11, 20, 8, 30, 0, 123456789), true},
+		{"2026-11-20T08:30:00.5-05:00", utc(2026, 11, 20, 13, 30, 0, 5e8), true},
+		{"2026-11-20T08:30:00.5+0100", utc(2026, 11, 20, 7, 30, 0, 5e8), true},
+		{"2026-11-20T08:30:00-05", utc(2026, 11, 20, 13, 30, 0, 0), true},
+		{"2026-11-20T08:30:00", utc(2026, 11, 20, 8, 30, 0, 0), true},
+		{"2026-11-20 08:30:00.25", utc(2026, 11, 20, 8, 30, 0, 25e7), true},
+		{"2026-11-20 08:30:00+00:00", utc(2026, 11, 20, 8, 30, 0, 0), true},
+		{"2026-11-20", utc(2026, 11, 20, 0, 0, 0, 0), true},
+		{"Fri, 20 Nov 2026 08:30:00 +0200", utc(2026, 11, 20, 6, 30, 0, 0), true},
+		{"1795163400", utc(2026, 11, 20, 8, 30, 0, 0), true},
+		{"1795163400000", utc(2026, 11, 20, 8, 30, 0, 0), true},
+		{float64(1795163400123), utc(2026, 11, 20, 8, 30, 0, 123e6), true},
+		{float64(1795163400.5), utc(2026, 11, 20, 8, 30, 0, 5e8), true},
+		{"", time.Time{}, false},
+		{"soon", time.Time{}, false},
+		{float64(-5), time.Time{}, false},
+		{true, time.Time{}, false},
+		{nil, time.Time{}, false},
+	}
+	for _, tc := range cases {
+		got, ok := parseTime(tc.in)
+		if ok != tc.ok || !got.Equal(tc.want) {
+			t.Errorf("parseTime(%#v) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func TestLooksBase64(t *testing.T) {
+	for in, want := range map[string]bool{
+		`{"a":1}`:       false,
+		` [1]`:          false,
+		"eyJhIjoxfQ==":  true,
+		"eyJh Ijox+/_-": true,
+		"data=abc":      false,
+		"":              false,
+		"\x1f\x8b\x08":  false,
+	} {
+		if got := looksBase64([]byte(in)); got != want {
+			t.Errorf("looksBase64(%q) = %v", in, got)
+		}
+	}
+}

@@ -1,0 +1,266 @@
+package capture
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+)
+
+const tracerName = "github.com/hogwire/hogwire/capture"
+
+// Paths are the capture endpoints PostHog SDKs post to; each is served
+// with and without a trailing slash.
+var Paths = []string{"/batch", "/capture", "/e", "/i/v0/e", "/track"}
+
+type handler struct {
+	cfg    Config
+	tracer trace.Tracer
+	prop   propagation.TraceContext
+}
+
+// NewHandler returns the HTTP capture API: every path in Paths, with and
+// without a trailing slash. Mount it at the server root or route those
+// paths to it.
+func NewHandler(cfg Config) http.Handler {
+	cfg = cfg.withDefaults()
+	h := &handler{cfg: cfg, tracer: cfg.TracerProvider.Tracer(tracerName)}
+	mux := http.NewServeMux()
+	for _, p := range Paths {
+		route := p
+		serve := func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, route) }
+		mux.HandleFunc(p, serve)
+		mux.HandleFunc(p+"/{$}", serve)
+	}
+	return mux
+}
+
+type okResponse struct {
+	Status   int         `json:"status"`
+	Rejected []Rejection `json:"rejected,omitempty"`
+}
+
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string) {
+	ctx := h.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+	ctx, span := h.tracer.Start(ctx, r.Method+" "+route,
+		trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(
+			attribute.String("http.request.method", r.Method),
+			attribute.String("http.route", route),
+			attribute.String("url.path", r.URL.Path),
+		))
+	defer span.End()
+
+	// Browsers send posthog-js's requests cross-origin with credentials.
+	if origin := r.Header.Get("Origin"); origin != "" {
+		w.Header().Set("Access-Control-Allow-Origin", origin)
+		w.Header().Set("Access-Control-Allow-Credentials", "true")
+		w.Header().Add("Vary", "Origin")
+	}
+
+	var (
+		status int
+		body   any
+	)
+	switch r.Method {
+	case http.MethodGet, http.MethodPost:
+		resp, aerr := h.capture(ctx, w, r)
+		switch {
+		case aerr != nil:
+			status, body = aerr.status, aerr
+		case r.URL.Query().Get("beacon") == "1":
+			// sendBeacon cannot read a response; PostHog answers 204.
+			status = http.StatusNoContent
+		default:
+			status, body = http.StatusOK, resp
+		}
+	case http.MethodOptions:
+		w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		if hdrs := r.Header.Get("Access-Control-Request-Headers"); hdrs != "" {
+			w.Header().Set("Access-Control-Allow-Headers", hdrs)
+		}
+		w.Header().Set("Access-Control-Max-Age", "86400")
+		status = http.StatusOK
+	default:
+		w.Header().Set("Allow", "GET, POST, OPTIONS")
+		status = http.StatusMethodNotAllowed
+		body = &apiError{Type: "invalid_request", Code: "method_not_allowed", Detail: "method " + r.Method + " is not allowed; use POST"}
+	}
+
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	if body == nil {
+		w.WriteHeader(status)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(body); err != nil {
+		h.cfg.Logger.DebugContext(ctx, "capture: writing response", slog.Any("error", err))
+	}
+}
+
+// capture ingests one request's events.
+func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Request) (*okResponse, *apiError) {
+	log := h.cfg.Logger
+	env, aerr := h.readPayload(w, r)
+	if aerr != nil {
+		log.DebugContext(ctx, "capture: unreadable request", slog.String("path", r.URL.Path), slog.String("code", aerr.Code), slog.String("detail", aerr.Detail))
+		return nil, aerr
+	}
+	var data any
+	if err := json.Unmarshal(env.payload, &data); err != nil {
+		return nil, validationError("invalid_payload", "Malformed request data: "+err.Error())
+	}
+	req, aerr := splitPayload(data)
+	if aerr != nil {
+		return nil, aerr
+	}
+	token := firstNonEmpty(env.token, req.token)
+	if token == "" {
+		return nil, &apiError{status: http.StatusUnauthorized, Type: "authentication_error", Code: "missing_api_key",
+			Detail: "API key not provided. You can find your project API key in PostHog project settings."}
+	}
+	project, ok := h.cfg.Tokens.Project(token)
+	if !ok {
+		return nil, &apiError{status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_api_key",
+			Detail: "Project API key invalid. You can find your project API key in PostHog project settings."}
+	}
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String("hogwire.project", project))
+	if len(req.events) == 0 {
+		return nil, validationError("invalid_payload", "request holds no event")
+	}
+	if len(req.events) > h.cfg.MaxBatch {
+		return nil, tooLarge(fmt.Sprintf("%d events exceed the limit of %d per request", len(req.events), h.cfg.MaxBatch))
+	}
+
+	c := clock{now: h.cfg.Now()}
+	if ms, err := strconv.ParseInt(r.URL.Query().Get("_"), 10, 64); err == nil {
+		// posthog-js sends its clock in milliseconds; older SDKs sent
+		// seconds, which PostHog ignores as they would read as 1970.
+		if t := time.UnixMilli(ms); t.Year() > 2020 {
+			c.sentAt = t
+		}
+	}
+	if c.sentAt.IsZero() {
+		if t, ok := parseTime(req.sentAt); ok {
+			c.sentAt = t
+		} else if t, ok := parseTime(env.sentAt); ok {
+			c.sentAt = t
+		}
+	}
+
+	events := make([]*hogwirev1.Event, 0, len(req.events))
+	var rejected []Rejection
+	for i, raw := range req.events {
+		ev, fe := convertEvent(raw, c)
+		if fe != nil {
+			rejected = append(rejected, Rejection{Index: i, Field: fe.field, Reason: fe.reason})
+			continue
+		}
+		ev.Project = project
+		events = append(events, ev)
+	}
+	span := trace.SpanFromContext(ctx)
+	span.SetAttributes(attribute.Int("hogwire.events.accepted", len(events)), attribute.Int("hogwire.events.rejected", len(rejected)))
+	if len(rejected) > 0 {
+		log.WarnContext(ctx, "capture: events rejected",
+			slog.String("project", project), slog.Int("rejected", len(rejected)), slog.Int("accepted", len(events)),
+			slog.Int("first_index", rejected[0].Index), slog.String("first_field", rejected[0].Field), slog.String("first_reason", rejected[0].Reason))
+	}
+	if len(events) == 0 {
+		e := validationError("invalid_payload", "no event in the request is valid")
+		e.Rejected = rejected
+		return nil, e
+	}
+	if err := h.cfg.Publisher.Publish(ctx, project, events); err != nil {
+		span.RecordError(err)
+		log.ErrorContext(ctx, "capture: publish failed", slog.String("project", project), slog.Int("events", len(events)), slog.Any("error", err))
+		return nil, &apiError{status: http.StatusServiceUnavailable, Type: "server_error", Code: "unavailable",
+			Detail: "events could not be stored; retry the request"}
+	}
+	return &okResponse{Status: 1, Rejected: rejected}, nil
+}
+
+// request is a decoded payload before its events are converted.
+type request struct {
+	events []any
+	token  string
+	sentAt any
+}
+
+// splitPayload finds the events, token and sent_at of the three payload
+// shapes: an array of events, {"batch": [...]} and a single event.
+func splitPayload(data any) (request, *apiError) {
+	var req request
+	switch d := data.(type) {
+	case []any:
+		req.events = d
+	case map[string]any:
+		if b, ok := d["batch"]; ok && b != nil {
+			arr, ok := b.([]any)
+			if !ok {
+				return req, validationError("invalid_payload", "batch must be an array of events")
+			}
+			req.events = arr
+			req.token = stringField(d, "api_key", "token", "$token")
+			req.sentAt = d["sent_at"]
+		} else {
+			req.events = []any{d}
+		}
+	default:
+		return req, validationError("invalid_payload", "payload must be a JSON object or array")
+	}
+	if req.token != "" {
+		return req, nil
+	}
+	// Without a request-level token, the events carry it and must agree.
+	for _, raw := range req.events {
+		t := eventToken(raw)
+		switch {
+		case t == "":
+		case req.token == "":
+			req.token = t
+		case t != req.token:
+			return req, &apiError{status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_api_key",
+				Detail: "batch submitted with inconsistent api_key values"}
+		}
+	}
+	return req, nil
+}
+
+func eventToken(raw any) string {
+	m, ok := raw.(map[string]any)
+	if !ok {
+		return ""
+	}
+	if t := stringField(m, "token", "$token", "api_key"); t != "" {
+		return t
+	}
+	if p, ok := m["properties"].(map[string]any); ok {
+		return stringField(p, "token", "$token")
+	}
+	return ""
+}
+
+func stringField(m map[string]any, keys ...string) string {
+	for _, k := range keys {
+		if s, ok := m[k].(string); ok && strings.TrimSpace(s) != "" {
+			return s
+		}
+	}
+	return ""
+}

@@ -1,0 +1,795 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+	"google.golang.org/protobuf/types/known/structpb"
+	"sigs.k8s.io/yaml"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+)
+
+func runDestinations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runGroup(ctx, "destinations", destinationCommands(), args, newAdminEnv(stdout, stderr))
+}
+
+func destinationCommands() []subcommand {
+	return []subcommand{
+		{"create", "create a destination, from flags, a template or a file", destinationsCreate},
+		{"list", "list destinations", destinationsList},
+		{"get", "show a destination", destinationsGet},
+		{"update", "change the fields given by flags or a file", destinationsUpdate},
+		{"delete", "delete a destination", destinationsDelete},
+		{"enable", "enable a destination and reset its health", destinationsEnable},
+		{"disable", "disable a destination", destinationsDisable},
+	}
+}
+
+// destinationEdit holds the flags that set a destination's fields, shared
+// by create and update.
+type destinationEdit struct {
+	name, description, hogFile, inputsFile, filterExpr, file string
+	inputs, filterEvents                                     stringList
+	enabled, validateOnly                                    bool
+}
+
+func (e *destinationEdit) register(fs *flag.FlagSet) {
+	fs.StringVar(&e.name, "name", "", "display name")
+	fs.StringVar(&e.description, "description", "", "description")
+	fs.StringVar(&e.hogFile, "hog-file", "", "read the Hog code from this file (- for stdin)")
+	fs.Var(&e.inputs, "input", "set an input: key=value, repeatable; the value is read as the input's type (number, boolean, JSON for json and dictionary inputs)")
+	fs.StringVar(&e.inputsFile, "inputs-file", "", "set inputs from a YAML or JSON map of key to value (- for stdin)")
+	fs.Var(&e.filterEvents, "filter-event", "run only for this event name, repeatable; replaces the event filters (an empty name removes them)")
+	fs.StringVar(&e.filterExpr, "filter-expr", "", "run only for events where this Hog expression is true (empty removes it)")
+	fs.BoolVar(&e.enabled, "enabled", true, "whether the destination runs (--enabled=false to disable)")
+	fs.StringVar(&e.file, "f", "", "a whole Destination as YAML or JSON (protojson field names; - for stdin); flags override it")
+	fs.BoolVar(&e.validateOnly, "validate-only", false, "validate and compile only; store nothing")
+}
+
+// check catches what is wrong with the flags before anything is sent.
+func (e *destinationEdit) check() error {
+	n := 0
+	for _, p := range []string{e.file, e.hogFile, e.inputsFile} {
+		if p == "-" {
+			n++
+		}
+	}
+	if n > 1 {
+		return usageError{"only one of -f, --hog-file and --inputs-file can read stdin"}
+	}
+	for _, kv := range e.inputs {
+		if key, _, ok := strings.Cut(kv, "="); !ok || key == "" {
+			return usageError{fmt.Sprintf("--input %q: want key=value", kv)}
+		}
+	}
+	return nil
+}
+
+// given reports whether any flag or file changes a field.
+func (e *destinationEdit) given(c *adminCmd) bool {
+	for _, f := range []string{"name", "description", "hog-file", "input", "inputs-file", "filter-event", "filter-expr", "enabled", "f"} {
+		if c.given[f] {
+			return true
+		}
+	}
+	return false
+}
+
+// apply sets the fields given by flags on d and returns their update-mask
+// paths. schema types the --input values; baseFilters is what filter flags
+// change when d has no filters of its own.
+func (e *destinationEdit) apply(c *adminCmd, d *hogwirev1.Destination, schema []*hogwirev1.InputSchema, baseFilters *hogwirev1.Filters) ([]string, error) {
+	var paths []string
+	if c.given["name"] {
+		d.DisplayName = e.name
+		paths = append(paths, "display_name")
+	}
+	if c.given["description"] {
+		d.Description = e.description
+		paths = append(paths, "description")
+	}
+	if c.given["enabled"] {
+		d.Enabled = e.enabled
+		paths = append(paths, "enabled")
+	}
+	if c.given["hog-file"] {
+		b, err := c.readInput(e.hogFile)
+		if err != nil {
+			return nil, fmt.Errorf("--hog-file: %w", err)
+		}
+		d.Hog = string(b)
+		paths = append(paths, "hog")
+	}
+	if c.given["filter-event"] || c.given["filter-expr"] {
+		f := d.Filters
+		if f == nil {
+			f = &hogwirev1.Filters{}
+			if baseFilters != nil {
+				f = proto.CloneOf(baseFilters)
+			}
+		}
+		f.Bytecode = nil
+		if c.given["filter-event"] {
+			f.Events = nil
+			for _, ev := range e.filterEvents {
+				if ev != "" {
+					f.Events = append(f.Events, &hogwirev1.EventFilter{Event: ev})
+				}
+			}
+		}
+		if c.given["filter-expr"] {
+			f.Expression = e.filterExpr
+		}
+		d.Filters = f
+		paths = append(paths, "filters")
+	}
+	setInput := func(key string, v *structpb.Value) {
+		if d.Inputs == nil {
+			d.Inputs = map[string]*hogwirev1.InputValue{}
+		}
+		d.Inputs[key] = &hogwirev1.InputValue{Value: v}
+		paths = append(paths, "inputs."+key)
+	}
+	if c.given["inputs-file"] {
+		b, err := c.readInput(e.inputsFile)
+		if err != nil {
+			return nil, fmt.Errorf("--inputs-file: %w", err)
+		}
+		values, err := parseInputsFile(b)
+		if err != nil {
+			return nil, fmt.Errorf("--inputs-file %s: %w", e.inputsFile, err)
+		}
+		for _, k := range sortedKeys(values) {
+			setInput(k, values[k])
+		}
+	}
+	for _, kv := range e.inputs {
+		key, raw, ok := strings.Cut(kv, "=")
+		if !ok || key == "" {
+			return nil, usageError{fmt.Sprintf("--input %q: want key=value", kv)}
+		}
+		v, err := coerceInput(raw, inputType(schema, key))
+		if err != nil {
+			return nil, usageError{fmt.Sprintf("--input %s: %v", key, err)}
+		}
+		setInput(key, v)
+	}
+	return paths, nil
+}
+
+func inputType(schema []*hogwirev1.InputSchema, key string) hogwirev1.InputType {
+	for _, s := range schema {
+		if s.GetKey() == key {
+			return s.GetType()
+		}
+	}
+	return hogwirev1.InputType_INPUT_TYPE_UNSPECIFIED
+}
+
+// coerceInput reads a command-line value as the JSON value an input of
+// type t holds. Strings (and inputs of unknown type, which the server will
+// reject by name) are taken as they are.
+func coerceInput(raw string, t hogwirev1.InputType) (*structpb.Value, error) {
+	switch t {
+	case hogwirev1.InputType_INPUT_TYPE_NUMBER:
+		n, err := strconv.ParseFloat(strings.TrimSpace(raw), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number", raw)
+		}
+		return structpb.NewNumberValue(n), nil
+	case hogwirev1.InputType_INPUT_TYPE_BOOLEAN:
+		b, err := strconv.ParseBool(strings.TrimSpace(raw))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not true or false", raw)
+		}
+		return structpb.NewBoolValue(b), nil
+	case hogwirev1.InputType_INPUT_TYPE_JSON, hogwirev1.InputType_INPUT_TYPE_DICTIONARY:
+		v := &structpb.Value{}
+		if err := v.UnmarshalJSON([]byte(raw)); err != nil {
+			return nil, fmt.Errorf("%q is not JSON (a JSON string needs quotes: '\"text\"')", raw)
+		}
+		if _, ok := v.GetKind().(*structpb.Value_StructValue); !ok && t == hogwirev1.InputType_INPUT_TYPE_DICTIONARY {
+			return nil, fmt.Errorf("%q is not a JSON object", raw)
+		}
+		return v, nil
+	}
+	return structpb.NewStringValue(raw), nil
+}
+
+// parseInputsFile reads a YAML or JSON map of input key to value.
+func parseInputsFile(b []byte) (map[string]*structpb.Value, error) {
+	j, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(j, &raw); err != nil {
+		return nil, fmt.Errorf("want a map of input key to value: %w", err)
+	}
+	out := make(map[string]*structpb.Value, len(raw))
+	for k, r := range raw {
+		v := &structpb.Value{}
+		if err := v.UnmarshalJSON(r); err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// readDestinationFile decodes a Destination from YAML or JSON in protojson
+// form, bare or wrapped as {"destination": …}. It also returns the proto names of the top-level fields the file
+// sets, since proto3 cannot tell "enabled: false" from no enabled at all.
+func readDestinationFile(b []byte) (*hogwirev1.Destination, map[string]bool, error) {
+	j, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(j, &top); err != nil {
+		return nil, nil, fmt.Errorf("want a Destination object: %w", err)
+	}
+	// Accept what "destinations get -o yaml" prints: the response message
+	// that wraps the destination.
+	if inner, ok := top["destination"]; ok && len(top) == 1 {
+		j = inner
+		if err := json.Unmarshal(j, &top); err != nil {
+			return nil, nil, fmt.Errorf("want a Destination object: %w", err)
+		}
+	}
+	d := &hogwirev1.Destination{}
+	if err := protojson.Unmarshal(j, d); err != nil {
+		return nil, nil, err
+	}
+	fields := d.ProtoReflect().Descriptor().Fields()
+	keys := map[string]bool{}
+	for k := range top {
+		fd := fields.ByJSONName(k)
+		if fd == nil {
+			fd = fields.ByName(protoreflect.Name(k))
+		}
+		if fd != nil {
+			keys[string(fd.Name())] = true
+		}
+	}
+	return d, keys, nil
+}
+
+func (c *adminCmd) readDestinationFile(path string) (*hogwirev1.Destination, map[string]bool, error) {
+	b, err := c.readInput(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-f: %w", err)
+	}
+	d, keys, err := readDestinationFile(b)
+	if err != nil {
+		return nil, nil, usageError{fmt.Sprintf("-f %s: %v", path, err)}
+	}
+	return d, keys, nil
+}
+
+func destinationsCreate(ctx context.Context, env *adminEnv, args []string) error {
+	c := newAdminCmd(env, "destinations create", "", `Creates a destination. Start from a template (--template) and fill in its inputs,
+or give the Hog code and inputs schema in a file (-f). The destination is enabled
+unless --enabled=false (or the file says enabled: false).`)
+	var e destinationEdit
+	var project, id, template string
+	e.register(c.fs)
+	c.fs.StringVar(&project, "project", "", "project to create it in: projects/ID or ID")
+	c.fs.StringVar(&id, "id", "", "destination id, unique across projects (default: generated)")
+	c.fs.StringVar(&template, "template", "", "start from this template (e.g. webhook): its code, inputs schema and filters fill what is not given")
+	if err := c.parse(args, 0, 0); err != nil {
+		return err
+	}
+	if err := e.check(); err != nil {
+		return err
+	}
+	d := &hogwirev1.Destination{}
+	fileKeys := map[string]bool{}
+	if e.file != "" {
+		var err error
+		if d, fileKeys, err = c.readDestinationFile(e.file); err != nil {
+			return err
+		}
+		// A file written by "destinations get -o yaml" names its project.
+		if parts := strings.Split(d.GetName(), "/"); len(parts) == 4 && parts[0] == "projects" {
+			if project == "" && parts[1] != "-" {
+				project = parts[1]
+			}
+			if id == "" {
+				id = parts[3]
+			}
+		}
+		if template == "" {
+			template = d.GetTemplate()
+		}
+		d.Name, d.Etag, d.Template = "", "", ""
+	}
+	if project == "" {
+		return usageError{"destinations create: --project is required"}
+	}
+	ctx, cc, done, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	schema := d.GetInputsSchema()
+	var baseFilters *hogwirev1.Filters
+	if template != "" {
+		// The template's schema types the --input values.
+		t, err := hogwirev1.NewTemplateServiceClient(cc).GetTemplate(ctx, &hogwirev1.GetTemplateRequest{Name: templateName(template)})
+		if err != nil {
+			return c.callErr("get template", err)
+		}
+		if len(schema) == 0 {
+			schema = t.GetTemplate().GetInputsSchema()
+		}
+		baseFilters = t.GetTemplate().GetFilters()
+	}
+	if _, err := e.apply(c, d, schema, baseFilters); err != nil {
+		return err
+	}
+	if !c.given["enabled"] && !fileKeys["enabled"] {
+		d.Enabled = true
+	}
+	resp, err := hogwirev1.NewDestinationServiceClient(cc).CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{
+		Parent: projectName(project), Destination: d, DestinationId: id,
+		FromTemplate: template, ValidateOnly: e.validateOnly,
+	})
+	if err != nil {
+		return c.callErr("create destination", err)
+	}
+	return c.printMessage(resp, func(w io.Writer) error {
+		if e.validateOnly {
+			fmt.Fprintf(w, "Valid; nothing was created.\n\n")
+		} else {
+			fmt.Fprintf(w, "Created %s.\n\n", resp.GetDestination().GetName())
+		}
+		return writeDestination(w, resp.GetDestination())
+	})
+}
+
+// updatableFromFile are the top-level fields an update takes from -f;
+// inputs are taken key by key.
+func updatableFromFile() []string {
+	return []string{
+		"display_name", "description", "enabled", "hog", "inputs_schema",
+		"filters", "masking", "limits", "notification_destination",
+	}
+}
+
+func destinationsUpdate(ctx context.Context, env *adminEnv, args []string) error {
+	c := newAdminCmd(env, "destinations update", "DESTINATION", `Changes the fields given by flags (or set in the -f file) and nothing else.
+DESTINATION is projects/P/destinations/ID or just ID. The update carries the etag
+that was read (or the file's etag), so a concurrent edit is refused, not lost.
+Inputs are changed key by key; secret inputs not given keep their value.`)
+	var e destinationEdit
+	e.register(c.fs)
+	if err := c.parse(args, 1, 1); err != nil {
+		return err
+	}
+	if err := e.check(); err != nil {
+		return err
+	}
+	if !e.given(c) {
+		return usageError{"destinations update: nothing to update: give -f or flags such as --input, --name, --hog-file, --filter-expr, --enabled"}
+	}
+	var file *hogwirev1.Destination
+	var fileKeys map[string]bool
+	if e.file != "" {
+		var err error
+		if file, fileKeys, err = c.readDestinationFile(e.file); err != nil {
+			return err
+		}
+	}
+	ctx, cc, done, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	client := hogwirev1.NewDestinationServiceClient(cc)
+	got, err := client.GetDestination(ctx, &hogwirev1.GetDestinationRequest{Name: destinationName(c.args[0])})
+	if err != nil {
+		return c.callErr("get destination", err)
+	}
+	cur := got.GetDestination()
+	upd := &hogwirev1.Destination{Name: cur.GetName(), Etag: cur.GetEtag()}
+	var paths []string
+	if file != nil {
+		if file.GetName() != "" && lastSegment(file.GetName()) != lastSegment(cur.GetName()) {
+			return usageError{fmt.Sprintf("-f %s describes %s, not %s", e.file, file.GetName(), cur.GetName())}
+		}
+		if file.GetEtag() != "" {
+			// The file came from an earlier read: refuse to overwrite what
+			// changed since then.
+			upd.Etag = file.GetEtag()
+		}
+		src, dst := file.ProtoReflect(), upd.ProtoReflect()
+		for _, name := range updatableFromFile() {
+			if fileKeys[name] {
+				fd := src.Descriptor().Fields().ByName(protoreflect.Name(name))
+				dst.Set(fd, src.Get(fd))
+				paths = append(paths, name)
+			}
+		}
+		for k, in := range file.GetInputs() {
+			// A secret input read back has no value: leave it as stored.
+			if in.GetValue() == nil {
+				continue
+			}
+			if upd.Inputs == nil {
+				upd.Inputs = map[string]*hogwirev1.InputValue{}
+			}
+			upd.Inputs[k] = &hogwirev1.InputValue{Value: in.GetValue()}
+			paths = append(paths, "inputs."+k)
+		}
+	}
+	schema := cur.GetInputsSchema()
+	if fileKeys["inputs_schema"] {
+		schema = upd.GetInputsSchema()
+	}
+	more, err := e.apply(c, upd, schema, cur.GetFilters())
+	if err != nil {
+		return err
+	}
+	paths = sortedUnique(append(paths, more...))
+	if len(paths) == 0 {
+		return usageError{"destinations update: nothing to update"}
+	}
+	resp, err := client.UpdateDestination(ctx, &hogwirev1.UpdateDestinationRequest{
+		Destination: upd, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}, ValidateOnly: e.validateOnly,
+	})
+	if err != nil {
+		return c.callErr("update destination", err)
+	}
+	return c.printMessage(resp, func(w io.Writer) error {
+		if e.validateOnly {
+			fmt.Fprintf(w, "Valid; nothing was changed (%s).\n\n", strings.Join(paths, ", "))
+		} else {
+			fmt.Fprintf(w, "Updated %s (%s).\n\n", resp.GetDestination().GetName(), strings.Join(paths, ", "))
+		}
+		return writeDestination(w, resp.GetDestination())
+	})
+}
+
+func destinationsList(ctx context.Context, env *adminEnv, args []string) error {
+	c := newAdminCmd(env, "destinations list", "", "Lists the destinations of a project, or of every project.")
+	var project, template, enabled, health string
+	c.fs.StringVar(&project, "project", "", "only this project: projects/ID or ID (default: every project)")
+	c.fs.StringVar(&template, "template", "", "only destinations created from this template")
+	c.fs.StringVar(&enabled, "enabled", "", "only enabled (true) or disabled (false) destinations")
+	c.fs.StringVar(&health, "health", "", "only destinations in this health state: healthy, degraded, disabled-temporarily or disabled-indefinitely")
+	if err := c.parse(args, 0, 0); err != nil {
+		return err
+	}
+	req := &hogwirev1.ListDestinationsRequest{Parent: "projects/-", PageSize: 1000}
+	if project != "" && project != "-" {
+		req.Parent = projectName(project)
+	}
+	if template != "" {
+		req.Template = templateName(template)
+	}
+	if enabled != "" {
+		b, err := strconv.ParseBool(enabled)
+		if err != nil {
+			return usageError{fmt.Sprintf("--enabled: %q is not true or false", enabled)}
+		}
+		req.Enabled = &b
+	}
+	if health != "" {
+		v, ok := hogwirev1.HealthState_value["HEALTH_STATE_"+strings.ToUpper(strings.ReplaceAll(health, "-", "_"))]
+		if !ok || v == 0 {
+			return usageError{fmt.Sprintf("--health: %q is not healthy, degraded, disabled-temporarily or disabled-indefinitely", health)}
+		}
+		req.HealthState = hogwirev1.HealthState(v)
+	}
+	ctx, cc, done, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	client := hogwirev1.NewDestinationServiceClient(cc)
+	all := &hogwirev1.ListDestinationsResponse{}
+	for {
+		resp, err := client.ListDestinations(ctx, req)
+		if err != nil {
+			return c.callErr("list destinations", err)
+		}
+		all.Destinations = append(all.Destinations, resp.GetDestinations()...)
+		if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+			break
+		}
+	}
+	everyProject := req.Parent == "projects/-"
+	return c.printMessage(all, func(w io.Writer) error {
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		if everyProject {
+			fmt.Fprint(tw, "PROJECT\t")
+		}
+		fmt.Fprintln(tw, "ID\tNAME\tENABLED\tHEALTH\tTEMPLATE\tUPDATED")
+		for _, d := range all.Destinations {
+			if everyProject {
+				fmt.Fprintf(tw, "%s\t", strings.Split(d.GetName(), "/")[1])
+			}
+			tpl := "-"
+			if d.GetTemplate() != "" {
+				tpl = lastSegment(d.GetTemplate())
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", lastSegment(d.GetName()), d.GetDisplayName(),
+				yesNo(d.GetEnabled()), healthWord(d.GetHealth()), tpl, fmtTime(d.GetUpdateTime()))
+		}
+		return tw.Flush()
+	})
+}
+
+func destinationsGet(ctx context.Context, env *adminEnv, args []string) error {
+	c := newAdminCmd(env, "destinations get", "DESTINATION", "Shows a destination. DESTINATION is projects/P/destinations/ID or just ID.")
+	if err := c.parse(args, 1, 1); err != nil {
+		return err
+	}
+	ctx, cc, done, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	resp, err := hogwirev1.NewDestinationServiceClient(cc).GetDestination(ctx, &hogwirev1.GetDestinationRequest{Name: destinationName(c.args[0])})
+	if err != nil {
+		return c.callErr("get destination", err)
+	}
+	return c.printMessage(resp, func(w io.Writer) error { return writeDestination(w, resp.GetDestination()) })
+}
+
+func destinationsDelete(ctx context.Context, env *adminEnv, args []string) error {
+	c := newAdminCmd(env, "destinations delete", "DESTINATION", "Deletes a destination. DESTINATION is projects/P/destinations/ID or just ID.")
+	if err := c.parse(args, 1, 1); err != nil {
+		return err
+	}
+	ctx, cc, done, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	name := destinationName(c.args[0])
+	resp, err := hogwirev1.NewDestinationServiceClient(cc).DeleteDestination(ctx, &hogwirev1.DeleteDestinationRequest{Name: name})
+	if err != nil {
+		return c.callErr("delete destination", err)
+	}
+	return c.printMessage(resp, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "Deleted %s.\n", name)
+		return err
+	})
+}
+
+func destinationsEnable(ctx context.Context, env *adminEnv, args []string) error {
+	c := newAdminCmd(env, "destinations enable", "DESTINATION", "Enables a destination and resets its health: also how to bring back a quarantined or disabled one.")
+	if err := c.parse(args, 1, 1); err != nil {
+		return err
+	}
+	ctx, cc, done, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	resp, err := hogwirev1.NewDestinationServiceClient(cc).EnableDestination(ctx, &hogwirev1.EnableDestinationRequest{Name: destinationName(c.args[0])})
+	if err != nil {
+		return c.callErr("enable destination", err)
+	}
+	return c.printMessage(resp, func(w io.Writer) error {
+		d := resp.GetDestination()
+		_, err := fmt.Fprintf(w, "Enabled %s (health: %s).\n", d.GetName(), healthWord(d.GetHealth()))
+		return err
+	})
+}
+
+func destinationsDisable(ctx context.Context, env *adminEnv, args []string) error {
+	c := newAdminCmd(env, "destinations disable", "DESTINATION", "Disables a destination: events are no longer run for it.")
+	if err := c.parse(args, 1, 1); err != nil {
+		return err
+	}
+	ctx, cc, done, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	resp, err := hogwirev1.NewDestinationServiceClient(cc).DisableDestination(ctx, &hogwirev1.DisableDestinationRequest{Name: destinationName(c.args[0])})
+	if err != nil {
+		return c.callErr("disable destination", err)
+	}
+	return c.printMessage(resp, func(w io.Writer) error {
+		_, err := fmt.Fprintf(w, "Disabled %s.\n", resp.GetDestination().GetName())
+		return err
+	})
+}
+
+// writeDestination is the readable view of "destinations get".
+func writeDestination(w io.Writer, d *hogwirev1.Destination) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "Name:\t%s\n", d.GetName())
+	fmt.Fprintf(tw, "Display name:\t%s\n", d.GetDisplayName())
+	if d.GetDescription() != "" {
+		fmt.Fprintf(tw, "Description:\t%s\n", oneLine(d.GetDescription()))
+	}
+	fmt.Fprintf(tw, "Enabled:\t%s\n", yesNo(d.GetEnabled()))
+	fmt.Fprintf(tw, "Template:\t%s\n", orDash(d.GetTemplate()))
+	if h := d.GetHealth(); h != nil {
+		fmt.Fprintf(tw, "Health:\t%s since %s\n", healthWord(h), fmtTime(h.GetStateTime()))
+		if h.GetReason() != "" {
+			fmt.Fprintf(tw, "Health reason:\t%s\n", oneLine(h.GetReason()))
+		}
+		if h.GetRetryTime() != nil {
+			fmt.Fprintf(tw, "Retry at:\t%s\n", fmtTime(h.GetRetryTime()))
+		}
+	}
+	if n := d.GetNotificationDestination(); n != "" {
+		fmt.Fprintf(tw, "Notifies:\t%s\n", n)
+	}
+	fmt.Fprintf(tw, "Created:\t%s\n", fmtTime(d.GetCreateTime()))
+	fmt.Fprintf(tw, "Updated:\t%s\n", fmtTime(d.GetUpdateTime()))
+	fmt.Fprintf(tw, "Etag:\t%s\n", d.GetEtag())
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w, "\nInputs:")
+	tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	declared := map[string]bool{}
+	for _, s := range d.GetInputsSchema() {
+		declared[s.GetKey()] = true
+		fmt.Fprintf(tw, "  %s\t%s\n", s.GetKey(), inputText(d.GetInputs()[s.GetKey()], s.GetSecret()))
+	}
+	for _, k := range sortedKeys(d.GetInputs()) {
+		if !declared[k] {
+			fmt.Fprintf(tw, "  %s\t%s\n", k, inputText(d.GetInputs()[k], false))
+		}
+	}
+	if len(d.GetInputsSchema()) == 0 && len(d.GetInputs()) == 0 {
+		fmt.Fprintln(tw, "  (none)")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w, "\nFilters:")
+	writeFilters(w, d.GetFilters())
+	if m := d.GetMasking(); m != nil {
+		fmt.Fprintf(w, "\nMasking: at most %d per %s of %s\n", max(m.GetThreshold(), 1), m.GetTtl().AsDuration(), m.GetHash())
+	}
+	if l := d.GetLimits(); l != nil {
+		fmt.Fprintf(w, "\nLimits: %s\n", limitsText(l))
+	}
+	fmt.Fprintln(w, "\nHog:")
+	fmt.Fprint(w, indent(d.GetHog(), "  "))
+	return nil
+}
+
+// inputText shows an input's value; secret values are never shown (the
+// server does not return them anyway), only whether one is stored.
+func inputText(in *hogwirev1.InputValue, secret bool) string {
+	if secret || in.GetSecretSet() {
+		if in.GetSecretSet() {
+			return "(secret, set)"
+		}
+		return "(secret, not set)"
+	}
+	if in.GetValue() == nil {
+		return "(not set)"
+	}
+	return oneLine(valueText(in.GetValue()))
+}
+
+func writeFilters(w io.Writer, f *hogwirev1.Filters) {
+	if len(f.GetEvents()) == 0 && len(f.GetProperties()) == 0 && f.GetExpression() == "" {
+		fmt.Fprintln(w, "  (none: every event)")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	for _, e := range f.GetEvents() {
+		ev := e.GetEvent()
+		if ev == "" {
+			ev = "(any event)"
+		}
+		line := "  event:\t" + ev
+		for _, p := range e.GetProperties() {
+			line += ", " + propertyText(p)
+		}
+		fmt.Fprintln(tw, line)
+	}
+	for _, p := range f.GetProperties() {
+		fmt.Fprintf(tw, "  property:\t%s\n", propertyText(p))
+	}
+	if f.GetExpression() != "" {
+		fmt.Fprintf(tw, "  expression:\t%s\n", oneLine(f.GetExpression()))
+	}
+	tw.Flush()
+}
+
+func propertyText(p *hogwirev1.PropertyFilter) string {
+	key := p.GetKey()
+	if p.GetScope() == hogwirev1.PropertyScope_PROPERTY_SCOPE_PERSON {
+		key = "person." + key
+	}
+	s := key + " " + enumWord(p.GetOperator().String(), "PROPERTY_OPERATOR_")
+	if p.GetValue() != nil {
+		b, _ := p.GetValue().MarshalJSON()
+		s += " " + compactJSON(b)
+	}
+	return s
+}
+
+func limitsText(l *hogwirev1.ExecutionLimits) string {
+	var parts []string
+	if l.GetTimeout() != nil {
+		parts = append(parts, "timeout "+l.GetTimeout().AsDuration().String())
+	}
+	if l.GetFetchTimeout() != nil {
+		parts = append(parts, "fetch timeout "+l.GetFetchTimeout().AsDuration().String())
+	}
+	if n := l.GetMaxFetches(); n != 0 {
+		parts = append(parts, fmt.Sprintf("%d fetches", n))
+	}
+	if n := l.GetMaxConcurrency(); n != 0 {
+		parts = append(parts, fmt.Sprintf("concurrency %d", n))
+	}
+	if n := l.GetMaxSteps(); n != 0 {
+		parts = append(parts, fmt.Sprintf("%d steps", n))
+	}
+	if n := l.GetMaxMemoryBytes(); n != 0 {
+		parts = append(parts, fmt.Sprintf("%d bytes of memory", n))
+	}
+	if len(parts) == 0 {
+		return "server defaults"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// oneLine keeps a value from breaking a table: text with line breaks or
+// tabs is shown quoted.
+func oneLine(s string) string {
+	if strings.ContainsAny(s, "\n\r\t") {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+func indent(s, prefix string) string {
+	if s == "" {
+		return prefix + "(none)\n"
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimRight(s, "\n"), "\n") {
+		if line != "" {
+			b.WriteString(prefix)
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// templateName accepts "templates/x" or "x".
+func templateName(arg string) string {
+	if strings.HasPrefix(arg, "templates/") {
+		return arg
+	}
+	return "templates/" + arg
+}

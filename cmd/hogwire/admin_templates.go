@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+)
+
+func runTemplates(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runGroup(ctx, "templates", []subcommand{
+		{"list", "list the destination templates by category", templatesList},
+		{"show", "show a template: its inputs and code", templatesShow},
+	}, args, newAdminEnv(stdout, stderr))
+}
+
+func runNodes(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runGroup(ctx, "nodes", []subcommand{
+		{"list", "list the data-plane nodes connected to the control plane", nodesList},
+	}, args, newAdminEnv(stdout, stderr))
+}
+
+func templatesList(ctx context.Context, env *adminEnv, args []string) error {
+	c := newAdminCmd(env, "templates list", "", "Lists the destination templates, grouped by category.")
+	var category string
+	c.fs.StringVar(&category, "category", "", "only this category")
+	if err := c.parse(args, 0, 0); err != nil {
+		return err
+	}
+	ctx, cc, done, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	client := hogwirev1.NewTemplateServiceClient(cc)
+	all := &hogwirev1.ListTemplatesResponse{}
+	for {
+		resp, err := client.ListTemplates(ctx, &hogwirev1.ListTemplatesRequest{PageSize: 1000, PageToken: all.NextPageToken, Category: category})
+		if err != nil {
+			return c.callErr("list templates", err)
+		}
+		all.Templates = append(all.Templates, resp.GetTemplates()...)
+		if all.NextPageToken = resp.GetNextPageToken(); all.NextPageToken == "" {
+			break
+		}
+	}
+	return c.printMessage(all, func(w io.Writer) error {
+		writeTemplateList(w, all.Templates)
+		return nil
+	})
+}
+
+// writeTemplateList prints one line per template under its category, in
+// the server's order (category, then name), with the columns aligned
+// across categories.
+func writeTemplateList(w io.Writer, ts []*hogwirev1.Template) {
+	if len(ts) == 0 {
+		fmt.Fprintln(w, "No templates.")
+		return
+	}
+	idWidth, nameWidth := 0, 0
+	for _, t := range ts {
+		idWidth = max(idWidth, len(lastSegment(t.GetName())))
+		nameWidth = max(nameWidth, len(t.GetDisplayName()))
+	}
+	var order []string
+	byCategory := map[string][]*hogwirev1.Template{}
+	for _, t := range ts {
+		cat := t.GetCategory()
+		if cat == "" {
+			cat = "Other"
+		}
+		if _, ok := byCategory[cat]; !ok {
+			order = append(order, cat)
+		}
+		byCategory[cat] = append(byCategory[cat], t)
+	}
+	for i, cat := range order {
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		fmt.Fprintln(w, cat)
+		for _, t := range byCategory[cat] {
+			desc := oneLine(t.GetDescription())
+			if s := t.GetStatus(); s != hogwirev1.TemplateStatus_TEMPLATE_STATUS_STABLE && s != hogwirev1.TemplateStatus_TEMPLATE_STATUS_UNSPECIFIED {
+				desc += " (" + enumWord(s.String(), "TEMPLATE_STATUS_") + ")"
+			}
+			fmt.Fprintf(w, "  %-*s  %-*s  %s\n", idWidth, lastSegment(t.GetName()), nameWidth, t.GetDisplayName(), desc)
+		}
+	}
+}
+
+func templatesShow(ctx context.Context, env *adminEnv, args []string) error {
+	c := newAdminCmd(env, "templates show", "TEMPLATE", "Shows a template's metadata, inputs and Hog code. TEMPLATE is templates/ID or ID.")
+	if err := c.parse(args, 1, 1); err != nil {
+		return err
+	}
+	ctx, cc, done, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	resp, err := hogwirev1.NewTemplateServiceClient(cc).GetTemplate(ctx, &hogwirev1.GetTemplateRequest{Name: templateName(c.args[0])})
+	if err != nil {
+		return c.callErr("get template", err)
+	}
+	return c.printMessage(resp, func(w io.Writer) error { return writeTemplate(w, resp.GetTemplate()) })
+}
+
+func writeTemplate(w io.Writer, t *hogwirev1.Template) error {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(tw, "Name:\t%s\n", t.GetName())
+	fmt.Fprintf(tw, "Display name:\t%s\n", t.GetDisplayName())
+	fmt.Fprintf(tw, "Category:\t%s\n", orDash(t.GetCategory()))
+	fmt.Fprintf(tw, "Status:\t%s\n", enumWord(t.GetStatus().String(), "TEMPLATE_STATUS_"))
+	fmt.Fprintf(tw, "Description:\t%s\n", oneLine(t.GetDescription()))
+	if t.GetDocsUrl() != "" {
+		fmt.Fprintf(tw, "Docs:\t%s\n", t.GetDocsUrl())
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintln(w, "\nInputs:")
+	if len(t.GetInputsSchema()) == 0 {
+		fmt.Fprintln(w, "  (none)")
+	} else {
+		tw = tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "  KEY\tTYPE\tREQUIRED\tSECRET\tDEFAULT\tDESCRIPTION")
+		for _, s := range t.GetInputsSchema() {
+			def := "-"
+			if s.GetDefault() != nil {
+				def = oneLine(valueText(s.GetDefault()))
+			}
+			desc := s.GetDescription()
+			if desc == "" {
+				desc = s.GetLabel()
+			}
+			if len(s.GetChoices()) > 0 {
+				var vals []string
+				for _, ch := range s.GetChoices() {
+					vals = append(vals, ch.GetValue())
+				}
+				desc = strings.TrimSpace(desc + " (one of: " + strings.Join(vals, ", ") + ")")
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", s.GetKey(), inputTypeWord(s.GetType()),
+				yesNo(s.GetRequired()), yesNo(s.GetSecret()), def, orDash(oneLine(desc)))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+
+	fmt.Fprintln(w, "\nDefault filters:")
+	writeFilters(w, t.GetFilters())
+	fmt.Fprintln(w, "\nHog:")
+	fmt.Fprint(w, indent(t.GetHog(), "  "))
+	return nil
+}
+
+func nodesList(ctx context.Context, env *adminEnv, args []string) error {
+	c := newAdminCmd(env, "nodes list", "", "Lists the data-plane nodes registered with the control plane.")
+	if err := c.parse(args, 0, 0); err != nil {
+		return err
+	}
+	ctx, cc, done, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	resp, err := hogwirev1.NewNodeServiceClient(cc).ListNodes(ctx, &hogwirev1.ListNodesRequest{})
+	if err != nil {
+		return c.callErr("list nodes", err)
+	}
+	return c.printMessage(resp, func(w io.Writer) error {
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "NODE\tADDRESS\tVERSION\tREVISION\tCONNECTED\tCONTROL PLANE")
+		for _, n := range resp.GetNodes() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", n.GetNodeId(), orDash(n.GetAddress()), orDash(n.GetVersion()),
+				n.GetAckedRevision(), fmtTime(n.GetConnectTime()), orDash(n.GetControlplane()))
+		}
+		return tw.Flush()
+	})
+}

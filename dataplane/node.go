@@ -1,0 +1,381 @@
+// Package dataplane is a stateless node that ingests events, runs the
+// matching destinations' Hog code and delivers what it fetches.
+//
+// The flow of one event: the capture API or EventService stores it in the
+// durable event log (package eventlog) and only then answers the sender; a
+// node pulls it from the log (all nodes share one work queue), selects the
+// project's destinations by event name, builds the Hog globals once, and
+// runs every selected destination in that destination's own lane — a
+// concurrency-limited queue per destination, so a slow or dead destination
+// delays only its own work. When every destination is done with the event
+// (delivered, failed after retries, filtered out, or skipped as disabled)
+// the node acknowledges it and it leaves the log.
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/auth"
+	"github.com/hogwire/hogwire/capture"
+	"github.com/hogwire/hogwire/dataplane/configsync"
+	"github.com/hogwire/hogwire/dataplane/eventlog"
+	"github.com/hogwire/hogwire/dataplane/telemetry"
+	"github.com/hogwire/hogwire/executor"
+	"github.com/hogwire/hogwire/fetch"
+)
+
+// Config configures a node.
+type Config struct {
+	// NodeID names the node to the control plane; unique per process.
+	NodeID string
+	// Address is where the node serves ingest, shown by ListNodes.
+	Address string
+	// ControlPlane is a connection to the control plane with the node token.
+	ControlPlane grpc.ClientConnInterface
+	// NATS is the connection to the event log's NATS server.
+	NATS *nats.Conn
+	// EventLog configures the stream and consumer (Conn is filled in).
+	EventLog eventlog.Config
+	// AllowEgress lists address ranges fetch may reach although they are
+	// private, loopback or link-local.
+	AllowEgress []netip.Prefix
+	// SourceURL is the base address links in the Hog globals point at.
+	SourceURL string
+	// DefaultConcurrency caps a destination's invocations in flight on this
+	// node when its limits do not say (default 32).
+	DefaultConcurrency int
+	// FetchPolicy is the retry policy of fetch (zero: the fetch defaults).
+	FetchPolicy fetch.Policy
+	// ConsumeBatch is how many events are pulled from the log at once.
+	ConsumeBatch int
+	// Capture configures ingest limits (Tokens and Publisher are filled in).
+	Capture        capture.Config
+	Logger         *slog.Logger
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
+}
+
+// Node is one data-plane process.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
+
+	sync    *configsync.Syncer
+	routes  atomic.Pointer[routing]
+	events  *eventlog.Log
+	tel     *telemetry.Recorder
+	fetcher *fetch.Client
+	capture capture.Config
+	mux     *http.ServeMux
+
+	lanesMu sync.Mutex
+	lanes   map[string]*lane
+
+	inflightMu sync.Mutex
+	inflight   map[*pending]struct{}
+	work       sync.WaitGroup
+	// runCtx ends invocations when the node stops for good.
+	runCtx context.Context
+	ready  atomic.Bool
+}
+
+// New returns a node for cfg; call Run to start it.
+func New(cfg Config) (*Node, error) {
+	if cfg.ControlPlane == nil || cfg.NATS == nil {
+		return nil, errors.New("dataplane: a control-plane connection and a NATS connection are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = noop.NewTracerProvider()
+	}
+	if cfg.Propagator == nil {
+		cfg.Propagator = propagation.TraceContext{}
+	}
+	if cfg.DefaultConcurrency <= 0 {
+		cfg.DefaultConcurrency = 32
+	}
+	n := &Node{
+		cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/hogwire/hogwire/dataplane"),
+		prop: cfg.Propagator, lanes: map[string]*lane{}, inflight: map[*pending]struct{}{},
+		fetcher: fetch.New(fetch.Options{AllowCIDRs: cfg.AllowEgress}),
+		mux:     http.NewServeMux(),
+		runCtx:  context.Background(),
+	}
+	n.routes.Store(&routing{projects: map[string]*projectRoutes{}, tokens: map[string]string{}, prepared: map[string]*route{}})
+	n.sync = configsync.New(configsync.Config{
+		Conn: cfg.ControlPlane, NodeID: cfg.NodeID, Address: cfg.Address, Logger: cfg.Logger.With("component", "configsync"),
+		OnChange: func(_, next *configsync.Snapshot) {
+			n.routes.Store(buildRouting(n.routes.Load(), next, n.log))
+		},
+	})
+	n.tel = telemetry.New(telemetry.Config{NodeID: cfg.NodeID, Conn: cfg.ControlPlane, Logger: cfg.Logger.With("component", "telemetry")})
+
+	n.capture = cfg.Capture
+	n.capture.Tokens = tokens{n}
+	n.capture.Publisher = publisher{n}
+	if n.capture.Logger == nil {
+		n.capture.Logger = cfg.Logger.With("component", "capture")
+	}
+	if n.capture.TracerProvider == nil {
+		n.capture.TracerProvider = cfg.TracerProvider
+	}
+	n.mux.HandleFunc("GET /_health", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if !n.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, `{"status":"starting"}`)
+			return
+		}
+		fmt.Fprintln(w, `{"status":"ok"}`)
+	})
+	n.mux.Handle("/", capture.NewHandler(n.capture))
+	return n, nil
+}
+
+// Handler serves the PostHog-compatible HTTP capture API and GET /_health.
+func (n *Node) Handler() http.Handler { return n.mux }
+
+// Register adds the node's gRPC ingest service to gs.
+func (n *Node) Register(gs grpc.ServiceRegistrar) {
+	hogwirev1.RegisterEventServiceServer(gs, capture.NewService(n.capture))
+}
+
+// Roles says which token each data-plane service requires.
+func Roles() map[string]auth.Role {
+	return map[string]auth.Role{hogwirev1.EventService_ServiceDesc.ServiceName: auth.Capture}
+}
+
+// Ready is closed once the node has its first configuration and the event
+// log is open.
+func (n *Node) Ready() <-chan struct{} { return n.sync.Ready() }
+
+// Syncer exposes the configuration the node runs with.
+func (n *Node) Syncer() *configsync.Syncer { return n.sync }
+
+// Run opens the event log, follows the configuration, consumes events and
+// ships telemetry until ctx ends. Then it stops pulling events, lets
+// invocations in flight finish for up to grace, and returns; events not
+// finished by then are redelivered (to this or another node) later.
+func (n *Node) Run(ctx context.Context, grace time.Duration) error {
+	logCfg := n.cfg.EventLog
+	logCfg.Conn = n.cfg.NATS
+	if logCfg.Logger == nil {
+		logCfg.Logger = n.log.With("component", "eventlog")
+	}
+	var err error
+	if n.events, err = eventlog.Open(ctx, logCfg); err != nil {
+		return err
+	}
+	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRuns()
+	n.runCtx = runCtx
+
+	var bg sync.WaitGroup
+	telCtx, stopTel := context.WithCancel(context.WithoutCancel(ctx))
+	bg.Add(3)
+	go func() { defer bg.Done(); _ = n.sync.Run(ctx) }()
+	go func() { defer bg.Done(); _ = n.tel.Run(telCtx) }()
+	go func() { defer bg.Done(); n.keepAlive(ctx) }()
+
+	// Pull events only once the configuration is known, so that no event
+	// meets an empty routing table after a restart.
+	select {
+	case <-n.sync.Ready():
+	case <-ctx.Done():
+	}
+	var consumeErr error
+	if ctx.Err() == nil {
+		n.ready.Store(true)
+		consumeErr = n.events.Consume(ctx, n.cfg.ConsumeBatch, n.handle)
+	}
+	n.ready.Store(false)
+
+	done := make(chan struct{})
+	go func() { n.work.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		n.log.Warn("stopping with invocations in flight; their events will be redelivered")
+		stopRuns()
+		<-done
+	}
+	stopTel()
+	bg.Wait()
+	n.fetcher.CloseIdleConnections()
+	return consumeErr
+}
+
+// pending is one event in flight: acknowledged when its last destination
+// is done.
+type pending struct {
+	msg  *eventlog.Message
+	left atomic.Int32
+	n    *Node
+}
+
+func (p *pending) done() {
+	if p.left.Add(-1) != 0 {
+		return
+	}
+	p.n.inflightMu.Lock()
+	delete(p.n.inflight, p)
+	p.n.inflightMu.Unlock()
+	if err := p.msg.Ack(); err != nil {
+		p.n.log.Warn("acknowledging an event", "uuid", p.msg.Event.Uuid, "err", err)
+	}
+}
+
+// keepAlive tells JetStream that events still in flight are being worked
+// on, so only a dead node's events are redelivered.
+func (n *Node) keepAlive(ctx context.Context) {
+	wait := n.cfg.EventLog.AckWait
+	if n.events != nil {
+		wait = n.events.AckWait()
+	}
+	t := time.NewTicker(max(wait/3, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n.inflightMu.Lock()
+		msgs := make([]*eventlog.Message, 0, len(n.inflight))
+		for p := range n.inflight {
+			msgs = append(msgs, p.msg)
+		}
+		n.inflightMu.Unlock()
+		for _, m := range msgs {
+			_ = m.InProgress()
+		}
+	}
+}
+
+// handle routes one stored event to its destinations.
+func (n *Node) handle(m *eventlog.Message) {
+	rt := n.routes.Load()
+	pr := rt.projects[m.Project]
+	if pr == nil {
+		_ = m.Ack() // the project is gone: nothing can run
+		return
+	}
+	named, any := pr.forEvent(m.Event.Event)
+	if len(named)+len(any) == 0 {
+		_ = m.Ack()
+		return
+	}
+	if m.Redelivered > 0 {
+		n.log.Debug("event redelivered", "uuid", m.Event.Uuid, "times", m.Redelivered)
+	}
+	parent := n.prop.Extract(context.Background(), propagation.HeaderCarrier(m.Header))
+	g := executor.NewEvent(m.Event, pr.project, executor.Source{URL: n.cfg.SourceURL})
+	p := &pending{msg: m, n: n}
+	p.left.Store(int32(len(named) + len(any)))
+	n.inflightMu.Lock()
+	n.inflight[p] = struct{}{}
+	n.inflightMu.Unlock()
+	for _, list := range [][]*route{named, any} {
+		for _, r := range list {
+			n.dispatch(trace.SpanContextFromContext(parent), r, g, p)
+		}
+	}
+}
+
+// dispatch runs r on the event in r's lane.
+func (n *Node) dispatch(link trace.SpanContext, r *route, g *executor.Globals, p *pending) {
+	name := r.d.Name
+	if r.skip != "" {
+		n.tel.Count(name, r.skip, 1)
+		p.done()
+		return
+	}
+	l := n.lane(r.d)
+	n.work.Add(1)
+	go func() {
+		defer n.work.Done()
+		defer p.done()
+		ctx := n.runCtx
+		if err := l.acquire(ctx); err != nil {
+			return
+		}
+		defer l.release()
+		n.invoke(ctx, link, r, g)
+	}()
+}
+
+// invoke runs one destination and records what happened.
+func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *executor.Globals) {
+	name := r.d.Name
+	ctx, span := n.tracer.Start(ctx, "invoke "+r.d.DisplayName,
+		trace.WithLinks(trace.Link{SpanContext: link}),
+		trace.WithAttributes(attribute.String("hogwire.destination", name), attribute.String("hogwire.event_uuid", g.UUID())))
+	defer span.End()
+	invocationID := newInvocationID()
+	del := &deliverer{
+		client: n.fetcher, policy: n.cfg.FetchPolicy,
+		count: func(metric string, k int64) { n.tel.Count(name, metric, k) },
+		logf: func(level hogwirev1.LogLevel, format string, args ...any) {
+			n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.Now(), Level: level, Message: fmt.Sprintf(format, args...),
+				Destination: name, InvocationId: invocationID, EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
+		},
+	}
+	if t := r.d.GetLimits().GetFetchTimeout(); t != nil {
+		del.policy.Timeout = t.AsDuration()
+	}
+	res := r.prep.Invoke(ctx, g, executor.Options{Fetcher: del, Redact: true})
+	n.tel.Count(name, res.Status.Metric(), 1)
+	if res.Status != executor.Filtered {
+		n.tel.Duration(name, res.Duration)
+	}
+	for _, e := range res.Logs {
+		n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.New(e.Time), Level: e.Level, Message: e.Message,
+			Destination: name, InvocationId: invocationID, EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
+	}
+	span.SetAttributes(attribute.String("hogwire.status", res.Status.Metric()))
+	if res.Status != executor.Succeeded && res.Status != executor.Filtered {
+		span.SetStatus(codes.Error, res.Error)
+	}
+}
+
+// tokens resolves capture tokens from the current configuration.
+type tokens struct{ n *Node }
+
+func (t tokens) Project(token string) (string, bool) {
+	id, ok := t.n.routes.Load().tokens[token]
+	return id, ok
+}
+
+// publisher stores events in the event log with the trace context.
+type publisher struct{ n *Node }
+
+func (p publisher) Publish(ctx context.Context, project string, events []*hogwirev1.Event) error {
+	if p.n.events == nil {
+		return errors.New("the event log is not open yet")
+	}
+	h := nats.Header{}
+	p.n.prop.Inject(ctx, propagation.HeaderCarrier(h))
+	return p.n.events.Publish(ctx, project, events, h)
+}

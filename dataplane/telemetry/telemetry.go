@@ -1,0 +1,253 @@
+// Package telemetry collects a data-plane node's per-destination metrics
+// and log entries and ships them to the control plane over
+// TelemetryService.Report.
+//
+// Memory is bounded: counters are aggregated per destination and minute,
+// and log entries wait in a buffer of fixed size. When the control plane is
+// slow or away, counters keep aggregating (they are small) and log entries
+// beyond the buffer are dropped and counted, never queued without bound.
+package telemetry
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+)
+
+// DurationBoundsMs are the upper bounds of the invocation duration
+// histogram, in milliseconds.
+func DurationBoundsMs() []float64 {
+	return []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000}
+}
+
+// Config configures a Recorder.
+type Config struct {
+	NodeID string
+	// Conn reaches the control plane with the node token.
+	Conn grpc.ClientConnInterface
+	// Interval between reports (default 1s).
+	Interval time.Duration
+	// MaxLogs bounds buffered log entries (default 10000).
+	MaxLogs int
+	Logger  *slog.Logger
+	Now     func() time.Time
+}
+
+type key struct {
+	dest   string
+	minute int64 // unix seconds of the minute's start
+}
+
+type bucket struct {
+	counters map[string]int64
+	hist     []uint64
+	sumMs    float64
+	count    uint64
+}
+
+// Recorder aggregates telemetry; its methods are safe for concurrent use.
+type Recorder struct {
+	cfg    Config
+	log    *slog.Logger
+	bounds []float64
+
+	mu      sync.Mutex
+	buckets map[key]*bucket
+	logs    []*hogwirev1.LogEntry
+	dropped int64
+}
+
+// New returns a Recorder; Run ships what it records.
+func New(cfg Config) *Recorder {
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Second
+	}
+	if cfg.MaxLogs <= 0 {
+		cfg.MaxLogs = 10000
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Recorder{cfg: cfg, log: cfg.Logger, bounds: DurationBoundsMs(), buckets: map[key]*bucket{}}
+}
+
+func (r *Recorder) bucketLocked(dest string) *bucket {
+	k := key{dest, r.cfg.Now().Truncate(time.Minute).Unix()}
+	b := r.buckets[k]
+	if b == nil {
+		b = &bucket{counters: map[string]int64{}, hist: make([]uint64, len(r.bounds)+1)}
+		r.buckets[k] = b
+	}
+	return b
+}
+
+// Count adds n to a destination's metric for the current minute.
+func (r *Recorder) Count(dest, metric string, n int64) {
+	r.mu.Lock()
+	r.bucketLocked(dest).counters[metric] += n
+	r.mu.Unlock()
+}
+
+// Duration records one invocation's wall time.
+func (r *Recorder) Duration(dest string, d time.Duration) {
+	ms := float64(d) / float64(time.Millisecond)
+	i := sort.SearchFloat64s(r.bounds, ms)
+	r.mu.Lock()
+	b := r.bucketLocked(dest)
+	b.hist[i]++
+	b.sumMs += ms
+	b.count++
+	r.mu.Unlock()
+}
+
+// Log buffers an entry; it reports false when the buffer is full and the
+// entry was dropped.
+func (r *Recorder) Log(e *hogwirev1.LogEntry) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.logs) >= r.cfg.MaxLogs {
+		r.dropped++
+		return false
+	}
+	r.logs = append(r.logs, e)
+	return true
+}
+
+// take removes everything recorded so far as one report.
+func (r *Recorder) take() *hogwirev1.ReportRequest {
+	r.mu.Lock()
+	buckets, logs, dropped := r.buckets, r.logs, r.dropped
+	r.buckets, r.logs, r.dropped = map[key]*bucket{}, nil, 0
+	r.mu.Unlock()
+	req := &hogwirev1.ReportRequest{NodeId: r.cfg.NodeID, Logs: logs, DroppedLogs: dropped}
+	for k, b := range buckets {
+		req.Metrics = append(req.Metrics, &hogwirev1.DestinationMetrics{
+			Destination: k.dest,
+			Minute:      timestamppb.New(time.Unix(k.minute, 0)),
+			Counters:    b.counters,
+			Duration:    &hogwirev1.Histogram{BoundsMs: r.bounds, Counts: b.hist, SumMs: b.sumMs, Count: b.count},
+		})
+	}
+	return req
+}
+
+// giveBack merges an unsent report into the recorder, so counters are not
+// lost while the control plane is away. Logs are kept only while they fit.
+func (r *Recorder) giveBack(req *hogwirev1.ReportRequest) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, m := range req.Metrics {
+		k := key{m.Destination, m.Minute.AsTime().Unix()}
+		b := r.buckets[k]
+		if b == nil {
+			b = &bucket{counters: map[string]int64{}, hist: make([]uint64, len(r.bounds)+1)}
+			r.buckets[k] = b
+		}
+		for name, n := range m.Counters {
+			b.counters[name] += n
+		}
+		if h := m.Duration; h != nil && len(h.Counts) == len(b.hist) {
+			for i, c := range h.Counts {
+				b.hist[i] += c
+			}
+			b.sumMs += h.SumMs
+			b.count += h.Count
+		}
+	}
+	room := r.cfg.MaxLogs - len(r.logs)
+	if room < len(req.Logs) {
+		r.dropped += int64(len(req.Logs) - max(room, 0))
+		req.Logs = req.Logs[:max(room, 0)]
+	}
+	r.logs = append(req.Logs, r.logs...)
+	r.dropped += req.DroppedLogs
+}
+
+// Run ships reports every Interval until ctx ends, reconnecting as needed,
+// and makes a last attempt to ship what is left when ctx ends.
+func (r *Recorder) Run(ctx context.Context) error {
+	for ctx.Err() == nil {
+		err := r.stream(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		r.log.Warn("telemetry stream broken; buffering (bounded) and retrying", "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(r.cfg.Interval):
+		}
+	}
+	fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = r.flushOnce(fctx)
+	return nil
+}
+
+func (r *Recorder) stream(ctx context.Context) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s, err := hogwirev1.NewTelemetryServiceClient(r.cfg.Conn).Report(sctx)
+	if err != nil {
+		return err
+	}
+	t := time.NewTicker(r.cfg.Interval)
+	defer t.Stop()
+	var seq int64
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		req := r.take()
+		if len(req.Metrics) == 0 && len(req.Logs) == 0 && req.DroppedLogs == 0 {
+			continue
+		}
+		seq++
+		req.Sequence = seq
+		if err := s.Send(req); err != nil {
+			r.giveBack(req)
+			return err
+		}
+		// One batch in flight: waiting for its ack is the back-pressure.
+		ack, err := s.Recv()
+		if err != nil || ack.AckedSequence < seq {
+			r.giveBack(req)
+			if err == nil || errors.Is(err, io.EOF) {
+				err = errors.New("control plane did not acknowledge the report")
+			}
+			return err
+		}
+	}
+}
+
+// flushOnce sends what is left on a fresh stream.
+func (r *Recorder) flushOnce(ctx context.Context) error {
+	req := r.take()
+	if len(req.Metrics) == 0 && len(req.Logs) == 0 && req.DroppedLogs == 0 {
+		return nil
+	}
+	s, err := hogwirev1.NewTelemetryServiceClient(r.cfg.Conn).Report(ctx)
+	if err != nil {
+		return err
+	}
+	req.Sequence = 1
+	if err := s.Send(req); err != nil {
+		return err
+	}
+	_, err = s.Recv()
+	_ = s.CloseSend()
+	return err
+}

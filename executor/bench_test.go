@@ -1,0 +1,104 @@
+package executor_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/executor"
+)
+
+// typicalEvent is a $pageview with 30 properties, like posthog-js sends.
+func typicalEvent(b testing.TB) *hogwirev1.Event {
+	props := map[string]any{
+		"$browser": "Chrome", "$browser_version": 124, "$os": "Mac OS X", "$os_version": "14.4.1",
+		"$device_type": "Desktop", "$current_url": "https://acme.example/pricing?plan=pro", "$host": "acme.example",
+		"$pathname": "/pricing", "$screen_height": 1117, "$screen_width": 1728, "$viewport_height": 992,
+		"$viewport_width": 1728, "$lib": "web", "$lib_version": "1.130.0", "$insert_id": "b3m6x0k2v8n1q9",
+		"$time": 1714737600.123, "$referrer": "https://www.google.com/", "$referring_domain": "www.google.com",
+		"$session_id": "018f3c1c-aaaa-7bbb-8ccc-0123456789ab", "$window_id": "018f3c1c-dddd-7eee-8fff-0123456789ab",
+		"$pageview_id": "018f3c1c-1111-7222-8333-0123456789ab", "$is_identified": true, "$raw_user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7)",
+		"utm_source": "newsletter", "utm_medium": "email", "utm_campaign": "spring", "$groups": map[string]any{"company": "acme"},
+		"plan": "pro", "seats": 12, "features": []any{"sso", "audit-log"},
+	}
+	if len(props) != 30 {
+		panic(fmt.Sprint(len(props)))
+	}
+	ev := event(b, props)
+	ev.Set = mustStruct(b, map[string]any{"email": "max@acme.example"})
+	return ev
+}
+
+func BenchmarkNewEvent(b *testing.B) {
+	ev := typicalEvent(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		executor.NewEvent(ev, project, source)
+	}
+}
+
+// A destination that does not want the event: the common case.
+func BenchmarkFilterOnly(b *testing.B) {
+	g := executor.NewEvent(typicalEvent(b), project, source)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name    string
+		filters *hogwirev1.Filters
+	}{
+		{"property", &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "$pageview", Properties: []*hogwirev1.PropertyFilter{
+			{Key: "$browser", Operator: hogwirev1.PropertyOperator_PROPERTY_OPERATOR_EXACT, Value: structpb.NewStringValue("Safari")},
+		}}}}},
+		{"event name", &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "signed_up"}}}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			d := prepare(b, spec{hog: "return 1", filters: c.filters})
+			if res := d.Invoke(ctx, g, executor.Options{}); res.Status != executor.Filtered {
+				b.Fatal(dump(res))
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				d.Invoke(ctx, g, executor.Options{})
+			}
+		})
+	}
+}
+
+// The webhook template end to end: filter, inputs, program, one fetch.
+func BenchmarkWebhookInvoke(b *testing.B) {
+	d := prepare(b, spec{
+		hog: `
+let payload := {'headers': inputs.headers, 'body': inputs.body, 'method': inputs.method}
+if (inputs.debug) { print('Request', inputs.url, payload) }
+let res := fetch(inputs.url, payload)
+if (res.status >= 300) { throw Error(f'Webhook failed with status {res.status}: {res.body}') }
+if (inputs.debug) { print('Response', res.status, res.body) }`,
+		filters: &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "$pageview"}}},
+		schema: []*hogwirev1.InputSchema{
+			{Key: "url", Type: hogwirev1.InputType_INPUT_TYPE_STRING},
+			{Key: "method", Type: hogwirev1.InputType_INPUT_TYPE_CHOICE},
+			{Key: "body", Type: hogwirev1.InputType_INPUT_TYPE_JSON},
+			{Key: "headers", Type: hogwirev1.InputType_INPUT_TYPE_DICTIONARY},
+			{Key: "debug", Type: hogwirev1.InputType_INPUT_TYPE_BOOLEAN},
+		},
+		inputs: map[string]any{
+			"url":     "https://hooks.example.com/ingest",
+			"method":  "POST",
+			"body":    map[string]any{"event": "{event}", "person": "{person}"},
+			"headers": map[string]any{"Content-Type": "application/json", "Accept": "application/json"},
+			"debug":   false,
+		},
+	})
+	g := executor.NewEvent(typicalEvent(b), project, source)
+	f := executor.MockFetcher{}
+	ctx := context.Background()
+	if res := d.Invoke(ctx, g, executor.Options{Fetcher: f}); res.Status != executor.Succeeded || len(res.Fetches) != 1 {
+		b.Fatal(dump(res))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Invoke(ctx, g, executor.Options{Fetcher: f})
+	}
+}

@@ -1,0 +1,434 @@
+package executor
+
+import (
+	"cmp"
+	"encoding/json"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/hogvm/vm"
+)
+
+// Source says where the links in the globals point. PostHog builds
+// project.url, event.url, person.url, each group's url and source.url from
+// its SITE_URL; hogwire builds them from URL, the base address of the console
+// or API that serves the project's resources.
+type Source struct {
+	// URL is the base address, e.g. "https://hogwire.example.com", without
+	// a trailing slash. Empty leaves the links empty (project.url still
+	// comes from the project's site_url).
+	URL string
+}
+
+// personDisplayProperties are the person properties PostHog shows as a
+// person's name, in order (team.person_display_name_properties' default).
+var personDisplayProperties = [...]string{"email", "name", "username"}
+
+// Globals are the Hog globals of one event, built once by NewEvent and shared
+// by every destination that runs on it. They are immutable and safe for
+// concurrent use: the VM never modifies globals, and every Invoke adds its
+// per-destination part (source, inputs) in a dict of its own.
+type Globals struct {
+	event, person, groups, project vm.Value
+	filter                         vm.Value
+
+	name       string // the event name
+	uuid       string
+	distinctID string
+	personID   string
+	eventURL   string
+	projectURL string
+	// execCount is the event's $hog_function_execution_count, which
+	// postHogCapture uses to stop capture loops.
+	execCount float64
+}
+
+// Event returns the event's name.
+func (g *Globals) Event() string { return g.name }
+
+// UUID returns the event's uuid.
+func (g *Globals) UUID() string { return g.uuid }
+
+// Value returns the invocation globals without the per-destination part:
+// {event, person, groups, project}. Callers must not modify it.
+func (g *Globals) Value() vm.Value {
+	d := vm.NewDict(4)
+	d.SetString("event", g.event)
+	d.SetString("person", g.person)
+	d.SetString("groups", g.groups)
+	d.SetString("project", g.project)
+	return vm.DictValue(d)
+}
+
+// FilterValue returns the filter globals (see package filters). Callers must
+// not modify it.
+func (g *Globals) FilterValue() vm.Value { return g.filter }
+
+// NewEvent builds the globals of one event.
+//
+// The person is ev.person when the sender gave one. Otherwise, as PostHog
+// does for an event whose person is not known yet, the person's id is the
+// distinct_id and its properties are what the event sets: $set_once first,
+// then $set over it (from the event's set/set_once fields and the
+// $set/$set_once properties, as PostHog SDKs send them). person.name is
+// PostHog's display name: the first of the email, name and username
+// properties that has a value (JSON-encoded when it is not a string), else
+// the distinct_id, trimmed.
+//
+// Groups come from ev.groups and the $groups property. hogwire has no
+// registry of group types, so a group type's index (used by $group_N and
+// group_N in filters and by the group's url) is its position among the
+// event's group type names in sorted order.
+func NewEvent(ev *hogwirev1.Event, project *hogwirev1.Project, source Source) *Globals {
+	g := &Globals{
+		name:       ev.GetEvent(),
+		uuid:       ev.GetUuid(),
+		distinctID: ev.GetDistinctId(),
+	}
+	projectID := lastSegment(project.GetName())
+	if source.URL != "" && project.GetName() != "" {
+		g.projectURL = source.URL + "/" + project.GetName()
+	}
+	timestamp := ""
+	if ts := ev.GetTimestamp(); ts != nil {
+		timestamp = isoTimestamp(ts.AsTime())
+	}
+
+	props := ev.GetProperties().GetFields()
+	propsDict := dictFromFields(props, 2)
+	// PostHog's stored event keeps $set and $set_once among its properties;
+	// hogwire's API carries them apart, so put them back for code that reads
+	// event.properties.$set.
+	if s := ev.GetSet(); s != nil && props["$set"] == nil {
+		propsDict.SetString("$set", structValue(s))
+	}
+	if s := ev.GetSetOnce(); s != nil && props["$set_once"] == nil {
+		propsDict.SetString("$set_once", structValue(s))
+	}
+	properties := vm.DictValue(propsDict)
+	if c := props["$hog_function_execution_count"]; c != nil {
+		if n, ok := c.GetKind().(*structpb.Value_NumberValue); ok {
+			g.execCount = n.NumberValue
+		}
+	}
+
+	elementsChain := ev.GetElementsChain()
+	if elementsChain == "" {
+		elementsChain = props["$elements_chain"].GetStringValue()
+	}
+	if g.projectURL != "" {
+		g.eventURL = g.projectURL + "/events/" + encodeURIComponent(g.uuid) + "/" + encodeURIComponent(timestamp)
+	}
+
+	event := vm.NewDict(7)
+	event.SetString("uuid", vm.String(g.uuid))
+	event.SetString("event", vm.String(g.name))
+	event.SetString("distinct_id", vm.String(g.distinctID))
+	event.SetString("properties", properties)
+	event.SetString("elements_chain", vm.String(elementsChain))
+	event.SetString("timestamp", vm.String(timestamp))
+	event.SetString("url", vm.String(g.eventURL))
+	g.event = vm.DictValue(event)
+
+	// Person.
+	var personProps vm.Value
+	if p := ev.GetPerson(); p != nil {
+		g.personID = p.GetId()
+		personProps = vm.DictValue(dictFromFields(p.GetProperties().GetFields(), 0))
+	} else {
+		g.personID = g.distinctID
+		personProps = vm.DictValue(setProperties(ev))
+	}
+	personURL := ""
+	if g.projectURL != "" {
+		personURL = g.projectURL + "/person/" + encodeURIComponent(g.distinctID)
+	}
+	person := vm.NewDict(4)
+	person.SetString("id", vm.String(g.personID))
+	person.SetString("properties", personProps)
+	person.SetString("name", vm.String(personName(personProps.AsDict(), g.distinctID)))
+	person.SetString("url", vm.String(personURL))
+	g.person = vm.DictValue(person)
+
+	// Project.
+	projectDict := vm.NewDict(3)
+	projectDict.SetString("id", vm.String(projectID))
+	projectDict.SetString("name", vm.String(project.GetDisplayName()))
+	projectURL := project.GetSiteUrl()
+	if projectURL == "" {
+		projectURL = g.projectURL
+	}
+	projectDict.SetString("url", vm.String(projectURL))
+	g.project = vm.DictValue(projectDict)
+
+	// Groups.
+	groupKeys := eventGroups(ev)
+	types := make([]string, 0, len(groupKeys))
+	for t := range groupKeys {
+		types = append(types, t)
+	}
+	slices.Sort(types)
+	groups := vm.NewDict(len(types))
+	groupIDs := [5]string{}
+	for i, t := range types {
+		key := groupKeys[t]
+		groupURL := ""
+		if g.projectURL != "" {
+			groupURL = g.projectURL + "/groups/" + strconv.Itoa(i) + "/" + encodeURIComponent(key)
+		}
+		gd := vm.NewDict(5)
+		gd.SetString("id", vm.String(key))
+		gd.SetString("type", vm.String(t))
+		gd.SetString("index", vm.Int(int64(i)))
+		gd.SetString("url", vm.String(groupURL))
+		gd.SetString("properties", vm.DictValue(vm.NewDict(0)))
+		groups.SetString(t, vm.DictValue(gd))
+		if i < len(groupIDs) {
+			groupIDs[i] = key
+		}
+	}
+	g.groups = vm.DictValue(groups)
+
+	g.filter = filterGlobals(g, properties, personProps, elementsChain, timestamp, groupIDs)
+	return g
+}
+
+// filterGlobals builds the globals filters read, which mirror ClickHouse's
+// events table (see package filters).
+func filterGlobals(g *Globals, properties, personProps vm.Value, chain, timestamp string, groupIDs [5]string) vm.Value {
+	f := vm.NewDict(24)
+	f.SetString("event", vm.String(g.name))
+	f.SetString("uuid", vm.String(g.uuid))
+	f.SetString("distinct_id", vm.String(g.distinctID))
+	f.SetString("timestamp", vm.String(timestamp))
+	f.SetString("properties", properties)
+	f.SetString("elements_chain", vm.String(chain))
+	href, texts, ids, elements := "", []vm.Value{}, []vm.Value{}, []vm.Value{}
+	if chain != "" {
+		href, texts, ids, elements = elementsChainFields(chain)
+	}
+	f.SetString("elements_chain_href", vm.String(href))
+	f.SetString("elements_chain_texts", vm.NewArray(texts))
+	f.SetString("elements_chain_ids", vm.NewArray(ids))
+	f.SetString("elements_chain_elements", vm.NewArray(elements))
+	fp := vm.NewDict(2)
+	fp.SetString("id", vm.String(g.personID))
+	fp.SetString("properties", personProps)
+	f.SetString("person", vm.DictValue(fp))
+	pdi := vm.NewDict(3)
+	pdi.SetString("distinct_id", vm.String(g.distinctID))
+	pdi.SetString("person_id", vm.String(g.personID))
+	pdi.SetString("person", vm.DictValue(fp))
+	f.SetString("pdi", vm.DictValue(pdi))
+	for i, id := range groupIDs {
+		f.SetString("$group_"+strconv.Itoa(i), vm.String(id))
+	}
+	for i := range groupIDs {
+		gp := vm.NewDict(1)
+		gp.SetString("properties", vm.DictValue(vm.NewDict(0)))
+		f.SetString("group_"+strconv.Itoa(i), vm.DictValue(gp))
+	}
+	f.SetString("variables", vm.Null)
+	return vm.DictValue(f)
+}
+
+// The regular expressions of ClickHouse's materialized elements_chain_*
+// columns, which PostHog also uses to build filter globals.
+var (
+	hrefRe    = regexp.MustCompile(`(?::|")href="(.*?)"`)
+	textRe    = regexp.MustCompile(`(?::|")text="(.*?)"`)
+	attrIDRe  = regexp.MustCompile(`(?::|")attr_id="(.*?)"`)
+	elementRe = regexp.MustCompile(`(?:^|;)(a|button|form|input|select|textarea|label)(?:\.|$|:)`)
+)
+
+// elementsChainFields computes elements_chain_href (the first href, as
+// ClickHouse's extract does), and the distinct texts, ids and element tags.
+func elementsChainFields(chain string) (href string, texts, ids, elements []vm.Value) {
+	if m := hrefRe.FindStringSubmatch(chain); m != nil {
+		href = m[1]
+	}
+	distinct := func(re *regexp.Regexp) []vm.Value {
+		out := []vm.Value{}
+		var seen []string
+		for _, m := range re.FindAllStringSubmatch(chain, -1) {
+			if !slices.Contains(seen, m[1]) {
+				seen = append(seen, m[1])
+				out = append(out, vm.String(m[1]))
+			}
+		}
+		return out
+	}
+	return href, distinct(textRe), distinct(attrIDRe), distinct(elementRe)
+}
+
+// setProperties returns the person properties an event sets: $set_once,
+// then $set over it.
+func setProperties(ev *hogwirev1.Event) *vm.Dict {
+	props := ev.GetProperties().GetFields()
+	d := vm.NewDict(0)
+	for _, s := range []*structpb.Struct{props["$set_once"].GetStructValue(), ev.GetSetOnce(), props["$set"].GetStructValue(), ev.GetSet()} {
+		if s == nil {
+			continue
+		}
+		for _, k := range jsKeyOrder(s.GetFields()) {
+			d.SetString(k, protoValue(s.GetFields()[k]))
+		}
+	}
+	return d
+}
+
+// personName returns PostHog's display name of a person.
+func personName(props *vm.Dict, distinctID string) string {
+	for _, k := range personDisplayProperties {
+		v, ok := props.GetString(k)
+		if !ok || !v.Truthy() {
+			continue
+		}
+		if v.Kind() == vm.KindString {
+			return strings.TrimSpace(v.AsString())
+		}
+		if b, err := json.Marshal(v); err == nil {
+			return strings.TrimSpace(string(b))
+		}
+	}
+	return strings.TrimSpace(distinctID)
+}
+
+// eventGroups returns the event's groups (type → key): the $groups property
+// overlaid with the event's groups field.
+func eventGroups(ev *hogwirev1.Event) map[string]string {
+	out := map[string]string{}
+	for t, v := range ev.GetProperties().GetFields()["$groups"].GetStructValue().GetFields() {
+		switch k := v.GetKind().(type) {
+		case *structpb.Value_StringValue:
+			out[t] = k.StringValue
+		case *structpb.Value_NumberValue:
+			out[t] = strconv.FormatFloat(k.NumberValue, 'f', -1, 64)
+		}
+	}
+	for t, key := range ev.GetGroups() {
+		out[t] = key
+	}
+	return out
+}
+
+func lastSegment(name string) string {
+	if i := strings.LastIndexByte(name, '/'); i >= 0 {
+		return name[i+1:]
+	}
+	return name
+}
+
+// isoTimestamp formats t as PostHog's globals show timestamps.
+func isoTimestamp(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// protoValue converts a protobuf JSON value to a Hog value.
+func protoValue(v *structpb.Value) vm.Value {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		return vm.String(k.StringValue)
+	case *structpb.Value_NumberValue:
+		return vm.Number(k.NumberValue)
+	case *structpb.Value_BoolValue:
+		return vm.Bool(k.BoolValue)
+	case *structpb.Value_StructValue:
+		return structValue(k.StructValue)
+	case *structpb.Value_ListValue:
+		vals := k.ListValue.GetValues()
+		elems := make([]vm.Value, len(vals))
+		for i, e := range vals {
+			elems[i] = protoValue(e)
+		}
+		return vm.NewArray(elems)
+	}
+	return vm.Null
+}
+
+func structValue(s *structpb.Struct) vm.Value {
+	return vm.DictValue(dictFromFields(s.GetFields(), 0))
+}
+
+// dictFromFields converts an object's fields to a dict in JavaScript's key
+// order, with room for extra more entries.
+func dictFromFields(fields map[string]*structpb.Value, extra int) *vm.Dict {
+	d := vm.NewDict(len(fields) + extra)
+	for _, k := range jsKeyOrder(fields) {
+		d.SetString(k, protoValue(fields[k]))
+	}
+	return d
+}
+
+// jsKeyOrder returns the keys in the order JavaScript gives an object's
+// keys: integer-like keys ascending, then the others. A protobuf Struct has
+// lost the sender's order, so the others are sorted, as vm.FromGo does.
+func jsKeyOrder[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	nIndex := 0
+	for k := range m {
+		keys = append(keys, k)
+		if _, ok := arrayIndex(k); ok {
+			nIndex++
+		}
+	}
+	if nIndex == 0 {
+		slices.Sort(keys)
+		return keys
+	}
+	slices.SortFunc(keys, func(a, b string) int {
+		ai, aok := arrayIndex(a)
+		bi, bok := arrayIndex(b)
+		switch {
+		case aok && bok:
+			return cmp.Compare(ai, bi)
+		case aok:
+			return -1
+		case bok:
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
+	return keys
+}
+
+// arrayIndex reports whether k is a canonical array index ("0", "12", not
+// "012"), which JavaScript orders before other keys.
+func arrayIndex(k string) (uint64, bool) {
+	if k == "" || len(k) > 10 || (len(k) > 1 && k[0] == '0') {
+		return 0, false
+	}
+	var n uint64
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, n < 1<<32-1
+}
+
+// encodeURIComponent escapes s as JavaScript's encodeURIComponent does,
+// which PostHog uses to build the globals' links.
+func encodeURIComponent(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
+			strings.IndexByte("-_.!~*'()", c) >= 0:
+			b.WriteByte(c)
+		default:
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+		}
+	}
+	return b.String()
+}

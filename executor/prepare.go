@@ -1,0 +1,357 @@
+package executor
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/filters"
+	"github.com/hogwire/hogwire/hogvm/bytecode"
+	"github.com/hogwire/hogwire/hogvm/vm"
+)
+
+// Defaults for limits the destination leaves at zero.
+const (
+	DefaultTimeout      = 5 * time.Second  // VM time of the program
+	DefaultFetchTimeout = 10 * time.Second // per request
+	// DefaultMaxFetches is PostHog's MAX_ASYNC_STEPS.
+	DefaultMaxFetches = 5
+	// DefaultMaxLogs is PostHog's MAX_HOG_LOGS: the print() call that reaches
+	// it is replaced by a warning and later ones are dropped.
+	DefaultMaxLogs = 25
+	// maskingTimeout bounds the masking hash, as in PostHog.
+	maskingTimeout = 50 * time.Millisecond
+)
+
+// Destination is a destination ready to run: every bytecode decoded and
+// linked once. It is immutable and safe for concurrent use.
+type Destination struct {
+	name        string
+	displayName string
+	program     *vm.Program
+	filter      *vm.Program // nil: every event matches
+	eventNames  []string    // nil with allEvents
+	allEvents   bool
+	inputs      []input
+	masking     *vm.Program
+	secrets     []string // configured values of secret inputs
+
+	timeout      time.Duration // VM time of the program
+	fetchTimeout time.Duration
+	maxFetches   int
+	machine      *vm.Machine // the program, with the destination's limits
+	exprMachine  *vm.Machine // filters, inputs and masking
+}
+
+// input is one input, in evaluation order.
+type input struct {
+	key    string
+	secret bool
+	value  *template
+}
+
+// template is an input's value with its templates compiled: a literal, a
+// compiled template, or a container of templates.
+type template struct {
+	prog   *vm.Program
+	lit    vm.Value
+	keys   []string // dict
+	vals   []*template
+	extend *template // $$_extend_object
+	elems  []*template
+	kind   templateKind
+}
+
+type templateKind uint8
+
+const (
+	tmplLiteral templateKind = iota
+	tmplProgram
+	tmplDict
+	tmplList
+)
+
+// extendKey is PostHog's key for an object spread into an input's value.
+const extendKey = "$$_extend_object"
+
+// Prepare decodes and links everything d runs: the program, the filters, each
+// input's compiled templates and the masking hash.
+func Prepare(d *hogwirev1.Destination) (*Destination, error) {
+	if d == nil {
+		return nil, errors.New("executor: nil destination")
+	}
+	out := &Destination{name: d.GetName(), displayName: d.GetDisplayName()}
+	var err error
+	if len(d.GetBytecode()) == 0 {
+		return nil, fmt.Errorf("destination %s: no bytecode: the program was not compiled", d.GetName())
+	}
+	if out.program, err = link(d.GetBytecode()); err != nil {
+		return nil, fmt.Errorf("destination %s: program bytecode: %w", d.GetName(), err)
+	}
+	if f := d.GetFilters(); len(f.GetBytecode()) > 0 {
+		if out.filter, err = link(f.GetBytecode()); err != nil {
+			return nil, fmt.Errorf("destination %s: filters bytecode: %w", d.GetName(), err)
+		}
+	} else if len(f.GetEvents()) > 0 || len(f.GetProperties()) > 0 || f.GetExpression() != "" {
+		return nil, fmt.Errorf("destination %s: filters were not compiled (no bytecode)", d.GetName())
+	}
+	out.eventNames, out.allEvents = filters.EventNames(d.GetFilters())
+	if m := d.GetMasking(); m != nil && len(m.GetBytecode()) > 0 {
+		if out.masking, err = link(m.GetBytecode()); err != nil {
+			return nil, fmt.Errorf("destination %s: masking hash bytecode: %w", d.GetName(), err)
+		}
+	}
+
+	// Inputs in schema order, then any the schema does not declare.
+	secret := map[string]bool{}
+	var keys []string
+	for _, s := range d.GetInputsSchema() {
+		secret[s.GetKey()] = s.GetSecret()
+		if _, ok := d.GetInputs()[s.GetKey()]; ok && !slices.Contains(keys, s.GetKey()) {
+			keys = append(keys, s.GetKey())
+		}
+	}
+	for _, k := range jsKeyOrder(d.GetInputs()) {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		iv := d.GetInputs()[k]
+		var t *template
+		if bc := iv.GetBytecode(); bc != nil {
+			t, err = compileTemplate(bc)
+			if err != nil {
+				return nil, fmt.Errorf("destination %s: input %q: %w", d.GetName(), k, err)
+			}
+		} else {
+			t = &template{kind: tmplLiteral, lit: protoValue(iv.GetValue())}
+		}
+		out.inputs = append(out.inputs, input{key: k, secret: secret[k], value: t})
+		if secret[k] {
+			out.secrets = appendStrings(out.secrets, protoValue(iv.GetValue()))
+		}
+	}
+
+	l := d.GetLimits()
+	out.timeout = orDefault(l.GetTimeout().AsDuration(), DefaultTimeout)
+	out.fetchTimeout = orDefault(l.GetFetchTimeout().AsDuration(), DefaultFetchTimeout)
+	out.maxFetches = int(orDefault(l.GetMaxFetches(), DefaultMaxFetches))
+	out.machine = vm.New(vm.Options{
+		Functions: map[string]vm.Func{
+			"print":          hostPrint,
+			"postHogCapture": hostPostHogCapture,
+			"fetch":          hostFetch,
+		},
+		// The invocation's context keeps the VM time, which excludes the
+		// time spent waiting for fetches; the VM's clock counts wall time.
+		Timeout:     -1,
+		MaxSteps:    l.GetMaxSteps(),
+		MemoryLimit: l.GetMaxMemoryBytes(),
+	})
+	out.exprMachine = vm.New(vm.Options{
+		MaxSteps:    l.GetMaxSteps(),
+		MemoryLimit: l.GetMaxMemoryBytes(),
+	})
+	return out, nil
+}
+
+func orDefault[T int32 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+// Name returns the destination's resource name.
+func (d *Destination) Name() string { return d.name }
+
+func link(b []byte) (*vm.Program, error) {
+	src, err := bytecode.Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	return vm.Link(src)
+}
+
+// compileTemplate links an input's compiled value: the value's shape with
+// each templated string replaced by its bytecode array.
+func compileTemplate(v *structpb.Value) (*template, error) {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_ListValue:
+		vals := k.ListValue.GetValues()
+		if len(vals) > 0 {
+			if h := vals[0].GetStringValue(); h == "_H" || h == "_h" {
+				b, err := protojson.Marshal(v)
+				if err != nil {
+					return nil, err
+				}
+				p, err := link(b)
+				if err != nil {
+					return nil, err
+				}
+				return &template{kind: tmplProgram, prog: p}, nil
+			}
+		}
+		t := &template{kind: tmplList}
+		literal := true
+		for i, e := range vals {
+			c, err := compileTemplate(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			literal = literal && c.kind == tmplLiteral
+			t.elems = append(t.elems, c)
+		}
+		if literal {
+			return &template{kind: tmplLiteral, lit: protoValue(v)}, nil
+		}
+		return t, nil
+	case *structpb.Value_StructValue:
+		fields := k.StructValue.GetFields()
+		t := &template{kind: tmplDict}
+		literal := true
+		for _, key := range jsKeyOrder(fields) {
+			c, err := compileTemplate(fields[key])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", key, err)
+			}
+			if key == extendKey {
+				t.extend = c
+				literal = false
+				continue
+			}
+			literal = literal && c.kind == tmplLiteral
+			t.keys = append(t.keys, key)
+			t.vals = append(t.vals, c)
+		}
+		if literal {
+			return &template{kind: tmplLiteral, lit: protoValue(v)}, nil
+		}
+		return t, nil
+	}
+	return &template{kind: tmplLiteral, lit: protoValue(v)}, nil
+}
+
+// render evaluates t with the globals.
+func (d *Destination) render(ctx context.Context, t *template, globals vm.Value, vmTime *time.Duration) (vm.Value, error) {
+	switch t.kind {
+	case tmplProgram:
+		start := time.Now()
+		res, err := d.exprMachine.Run(ctx, t.prog, globals)
+		*vmTime += time.Since(start)
+		if err != nil {
+			return vm.Null, err
+		}
+		if !res.Finished {
+			return vm.Null, errors.New("the template did not finish")
+		}
+		return res.Value, nil
+	case tmplList:
+		elems := make([]vm.Value, len(t.elems))
+		for i, e := range t.elems {
+			v, err := d.render(ctx, e, globals, vmTime)
+			if err != nil {
+				return vm.Null, err
+			}
+			elems[i] = v
+		}
+		return vm.NewArray(elems), nil
+	case tmplDict:
+		out := vm.NewDict(len(t.keys))
+		if t.extend != nil {
+			v, err := d.render(ctx, t.extend, globals, vmTime)
+			if err != nil {
+				return vm.Null, err
+			}
+			if ext := v.AsDict(); ext != nil {
+				vals := ext.Values()
+				for i, k := range ext.Keys() {
+					out.Set(k, vals[i])
+				}
+			}
+		}
+		for i, k := range t.keys {
+			v, err := d.render(ctx, t.vals[i], globals, vmTime)
+			if err != nil {
+				return vm.Null, err
+			}
+			out.SetString(k, v)
+		}
+		return vm.DictValue(out), nil
+	}
+	return t.lit, nil
+}
+
+// appendStrings appends every non-empty string in v (its leaves, for
+// containers).
+func appendStrings(dst []string, v vm.Value) []string {
+	switch v.Kind() {
+	case vm.KindString:
+		if s := v.AsString(); s != "" && !slices.Contains(dst, s) {
+			dst = append(dst, s)
+		}
+	case vm.KindArray, vm.KindTuple:
+		for _, e := range v.AsArray().Elems {
+			dst = appendStrings(dst, e)
+		}
+	case vm.KindDict:
+		for _, e := range v.AsDict().Values() {
+			dst = appendStrings(dst, e)
+		}
+	}
+	return dst
+}
+
+// MaskingHash evaluates the destination's masking hash against the event, as
+// PostHog's masker does: ok is false when there is no masking or the hash's
+// value is falsy (the event is then not masked); otherwise hash is the MD5 hex
+// digest of the value's string form.
+func (d *Destination) MaskingHash(ctx context.Context, g *Globals) (hash string, ok bool, err error) {
+	if d.masking == nil {
+		return "", false, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, maskingTimeout)
+	defer cancel()
+	globals := d.globals(g, 2)
+	res, err := d.exprMachine.Run(ctx, d.masking, vm.DictValue(globals))
+	if err != nil {
+		return "", false, fmt.Errorf("masking hash: %w", err)
+	}
+	if !res.Finished || !res.Value.Truthy() {
+		return "", false, nil
+	}
+	sum := md5.Sum([]byte(vm.FormatOutput(res.Value)))
+	return hex.EncodeToString(sum[:]), true, nil
+}
+
+// globals returns a new dict holding the event's globals and the
+// destination's source, with room for extra entries.
+func (d *Destination) globals(g *Globals, extra int) *vm.Dict {
+	out := vm.NewDict(5 + extra)
+	out.SetString("event", g.event)
+	out.SetString("person", g.person)
+	out.SetString("groups", g.groups)
+	out.SetString("project", g.project)
+	src := vm.NewDict(2)
+	name := d.displayName
+	if name == "" {
+		name = "Hog function: " + lastSegment(d.name)
+	}
+	src.SetString("name", vm.String(name))
+	srcURL := ""
+	if g.projectURL != "" && d.name != "" {
+		srcURL = g.projectURL + "/destinations/" + lastSegment(d.name)
+	}
+	src.SetString("url", vm.String(srcURL))
+	out.SetString("source", vm.DictValue(src))
+	return out
+}

@@ -1,0 +1,108 @@
+package executor
+
+import (
+	"cmp"
+	"encoding/json"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Redacted replaces secret values in redacted results.
+const Redacted = "<redacted>"
+
+// Redact replaces every occurrence of a secret input's value with Redacted
+// in the error, the log messages, and the fetches' URLs, headers, bodies and
+// errors. The values are the secret inputs' configured values and, when
+// they were rendered, their rendered values: every non-empty string, and every
+// string leaf of a dictionary or json input. JSON-escaped forms are replaced
+// too, so a secret inside a JSON body is caught. Redact is idempotent and
+// returns r. Requests and responses are copied before they are changed, so
+// a Fetcher that kept them sees the originals.
+func (r *Result) Redact() *Result {
+	if r.redacted {
+		return r
+	}
+	r.redacted = true
+	rep := redactor(r.secrets)
+	if rep == nil {
+		return r
+	}
+	r.Error = rep.Replace(r.Error)
+	for i := range r.Logs {
+		r.Logs[i].Message = rep.Replace(r.Logs[i].Message)
+	}
+	for i := range r.Fetches {
+		f := &r.Fetches[i]
+		if f.Request != nil {
+			req := *f.Request
+			req.URL = rep.Replace(req.URL)
+			req.Headers = redactHeaders(rep, req.Headers)
+			if req.Body != nil {
+				req.Body = []byte(rep.Replace(string(req.Body)))
+			}
+			f.Request = &req
+		}
+		if f.Response != nil {
+			resp := *f.Response
+			resp.Headers = redactHeaders(rep, resp.Headers)
+			if resp.Body != nil {
+				resp.Body = []byte(rep.Replace(string(resp.Body)))
+			}
+			f.Response = &resp
+		}
+		if f.Err != nil {
+			if msg := rep.Replace(f.Err.Error()); msg != f.Err.Error() {
+				f.Err = errors.New(msg)
+			}
+		}
+	}
+	return r
+}
+
+func redactHeaders(rep *strings.Replacer, h map[string]string) map[string]string {
+	if h == nil {
+		return nil
+	}
+	out := maps.Clone(h)
+	for k, v := range out {
+		out[k] = rep.Replace(v)
+	}
+	return out
+}
+
+// redactor returns a replacer of the secrets and their JSON-escaped forms,
+// longest first so that a secret containing another is replaced whole.
+func redactor(secrets []string) *strings.Replacer {
+	if len(secrets) == 0 {
+		return nil
+	}
+	var all []string
+	for _, s := range secrets {
+		if s == "" {
+			continue
+		}
+		all = append(all, s, jsonEscape(s, true), jsonEscape(s, false))
+	}
+	slices.Sort(all)
+	all = slices.Compact(all)
+	slices.SortStableFunc(all, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	pairs := make([]string, 0, 2*len(all))
+	for _, s := range all {
+		pairs = append(pairs, s, Redacted)
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+// jsonEscape returns s as it appears inside a JSON string.
+func jsonEscape(s string, html bool) string {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(html)
+	if err := enc.Encode(s); err != nil {
+		return s
+	}
+	out := strings.TrimSuffix(b.String(), "\n")
+	return out[1 : len(out)-1]
+}

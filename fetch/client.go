@@ -1,0 +1,360 @@
+package fetch
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+// Request is one outbound HTTP request. An empty Method means GET.
+type Request struct {
+	Method string
+	URL    string
+	Header http.Header
+	Body   []byte
+}
+
+// Response is the last response received. Status may be any code,
+// including 3xx (redirects are not followed) and a 5xx that was still
+// failing after the last retry.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	// Truncated reports that the body was longer than
+	// Policy.MaxResponseBytes and Body holds only its beginning.
+	Truncated bool
+	// Attempts is how many attempts were made, this one included.
+	Attempts int
+}
+
+// Attempt describes one finished attempt, for logging and metrics.
+type Attempt struct {
+	N         int           // 1-based
+	Max       int           // the most attempts this call may make
+	Status    int           // 0 when Err is set
+	Err       error         // a typed error when no response was received
+	Duration  time.Duration // time the attempt took
+	WillRetry bool
+	RetryIn   time.Duration // the wait before the next attempt, when WillRetry
+}
+
+// Options configure a [Client]. The zero value is a production client that
+// allows only public addresses.
+type Options struct {
+	// AllowCIDRs opens ranges the egress guard would otherwise refuse.
+	AllowCIDRs []netip.Prefix
+	// TLSConfig is cloned and used for https destinations; nil means the
+	// system roots with TLS 1.2 as the minimum.
+	TLSConfig *tls.Config
+	// Resolver resolves destination hostnames; nil means net.DefaultResolver.
+	Resolver *net.Resolver
+	// UserAgent is sent when a request sets none. Default "hogwire".
+	UserAgent string
+	// MaxIdleConnsPerHost is how many keep-alive connections are kept per
+	// destination host. Default 64.
+	MaxIdleConnsPerHost int
+	// MaxConnsPerHost caps connections per host; 0 means no cap. Per
+	// destination concurrency is meant to be limited by the caller.
+	MaxConnsPerHost int
+	// DialTimeout bounds DNS plus TCP connect. Default 5s; the attempt
+	// timeout still applies when it is shorter.
+	DialTimeout time.Duration
+	// TLSHandshakeTimeout bounds the TLS handshake. Default 5s.
+	TLSHandshakeTimeout time.Duration
+	// IdleConnTimeout closes keep-alive connections unused for this long.
+	// Default 90s.
+	IdleConnTimeout time.Duration
+}
+
+// Client sends requests with retries through the egress guard. It is safe
+// for concurrent use; one is meant to be shared by the whole process so
+// that connections are reused.
+type Client struct {
+	transport *http.Transport
+	userAgent string
+	// sleep waits between attempts; tests replace it to observe waits
+	// without spending them.
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+// New returns a Client configured by opts.
+func New(opts Options) *Client {
+	if opts.UserAgent == "" {
+		opts.UserAgent = "hogwire"
+	}
+	if opts.MaxIdleConnsPerHost <= 0 {
+		opts.MaxIdleConnsPerHost = 64
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 5 * time.Second
+	}
+	if opts.TLSHandshakeTimeout <= 0 {
+		opts.TLSHandshakeTimeout = 5 * time.Second
+	}
+	if opts.IdleConnTimeout <= 0 {
+		opts.IdleConnTimeout = 90 * time.Second
+	}
+	var tlsConf *tls.Config
+	if opts.TLSConfig != nil {
+		tlsConf = opts.TLSConfig.Clone()
+	} else {
+		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	g := newGuard(opts.AllowCIDRs)
+	dialer := &net.Dialer{
+		Timeout:        opts.DialTimeout,
+		KeepAlive:      30 * time.Second,
+		Resolver:       opts.Resolver,
+		ControlContext: g.control,
+	}
+	t := &http.Transport{
+		// No proxy, whatever the environment says: see the package doc.
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		TLSClientConfig:        tlsConf,
+		TLSHandshakeTimeout:    opts.TLSHandshakeTimeout,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           0, // bounded per host instead
+		MaxIdleConnsPerHost:    opts.MaxIdleConnsPerHost,
+		MaxConnsPerHost:        opts.MaxConnsPerHost,
+		IdleConnTimeout:        opts.IdleConnTimeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 256 << 10,
+		// Detect HTTP/2 connections that died silently instead of letting
+		// every request on them time out.
+		HTTP2: &http.HTTP2Config{
+			SendPingTimeout: 30 * time.Second,
+			PingTimeout:     15 * time.Second,
+		},
+	}
+	return &Client{transport: t, userAgent: opts.UserAgent, sleep: sleepCtx}
+}
+
+// CloseIdleConnections closes keep-alive connections not in use.
+func (c *Client) CloseIdleConnections() {
+	c.transport.CloseIdleConnections()
+}
+
+// Do sends req, retrying as p allows, and returns the last response. A
+// non-2xx status is not an error. An error means no usable response: it is
+// a *TimeoutError, *ConnError or *EgressError, wraps ErrInvalidRequest, or
+// wraps the context's error when ctx ended. If ctx has a deadline that
+// would pass before the next retry, Do stops early and returns what it has.
+//
+// observe, when not nil, is called synchronously after every attempt.
+func (c *Client) Do(ctx context.Context, req Request, p Policy, observe func(Attempt)) (*Response, error) {
+	pr, err := c.prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	p = p.withDefaults()
+	maxAttempts := p.MaxRetries + 1
+	for n := 1; ; n++ {
+		start := time.Now()
+		resp, err := c.attempt(ctx, pr, p)
+		a := Attempt{N: n, Max: maxAttempts, Err: err, Duration: time.Since(start)}
+		if resp != nil {
+			a.Status = resp.Status
+		}
+		if n < maxAttempts && ctx.Err() == nil {
+			if err != nil {
+				a.WillRetry = retriable(err)
+			} else {
+				a.WillRetry = retriableStatus(resp.Status)
+			}
+		}
+		if a.WillRetry {
+			a.RetryIn = p.backoff(n)
+			if resp != nil {
+				if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+					a.RetryIn = min(ra, p.MaxRetryAfter)
+				}
+			}
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= a.RetryIn {
+				// The next attempt could not finish in time; waiting would
+				// only turn a real answer into a context error.
+				a.WillRetry, a.RetryIn = false, 0
+			}
+		}
+		if observe != nil {
+			observe(a)
+		}
+		if !a.WillRetry {
+			if err != nil {
+				return nil, fmt.Errorf("fetch %s %s: attempt %d/%d: %w", pr.method, pr.host, n, maxAttempts, err)
+			}
+			resp.Attempts = n
+			return resp, nil
+		}
+		if err := c.sleep(ctx, a.RetryIn); err != nil {
+			return nil, fmt.Errorf("fetch %s %s: waiting to retry after attempt %d/%d: %w", pr.method, pr.host, n, maxAttempts, err)
+		}
+	}
+}
+
+// prepared is a validated request, shared read-only by its attempts.
+type prepared struct {
+	method string
+	url    string // without userinfo
+	host   string // host[:port], for errors
+	header http.Header
+	body   []byte
+}
+
+func (c *Client) prepare(r Request) (*prepared, error) {
+	method := r.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	if !isToken(method) {
+		return nil, fmt.Errorf("%w: invalid method %q", ErrInvalidRequest, method)
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		// The parse error quotes the URL, credentials included.
+		return nil, fmt.Errorf("%w: malformed URL", ErrInvalidRequest)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%w: unsupported URL scheme %q", ErrInvalidRequest, u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("%w: URL has no host", ErrInvalidRequest)
+	}
+	h := make(http.Header, len(r.Header)+2)
+	for k, vs := range r.Header {
+		if !isToken(k) {
+			return nil, fmt.Errorf("%w: invalid header name %q", ErrInvalidRequest, k)
+		}
+		for _, v := range vs {
+			if !validHeaderValue(v) {
+				return nil, fmt.Errorf("%w: invalid value for header %q", ErrInvalidRequest, k)
+			}
+		}
+		h[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+	}
+	if u.User != nil {
+		if h.Get("Authorization") == "" {
+			pw, _ := u.User.Password()
+			cred := u.User.Username() + ":" + pw
+			h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred)))
+		}
+		u.User = nil
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h.Set("User-Agent", c.userAgent)
+	}
+	return &prepared{method: method, url: u.String(), host: u.Host, header: h, body: r.Body}, nil
+}
+
+func (c *Client) attempt(ctx context.Context, pr *prepared, p Policy) (*Response, error) {
+	actx, cancel := context.WithTimeout(ctx, p.Timeout)
+	defer cancel()
+	var tr phaseTracker
+	start := time.Now()
+	fail := func(err error) error {
+		return classify(ctx, actx, err, tr.phase(), time.Since(start), pr.host)
+	}
+	var body io.Reader
+	if len(pr.body) > 0 {
+		body = bytes.NewReader(pr.body)
+	}
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(actx, tr.clientTrace()), pr.method, pr.url, body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	hreq.Header = pr.header
+	hresp, err := c.transport.RoundTrip(hreq)
+	if err != nil {
+		return nil, fail(err)
+	}
+	defer hresp.Body.Close()
+	tr.advance(stepBody)
+	data, truncated, err := readCapped(hresp.Body, hresp.ContentLength, p.MaxResponseBytes)
+	if err != nil {
+		return nil, fail(err)
+	}
+	return &Response{Status: hresp.StatusCode, Header: hresp.Header, Body: data, Truncated: truncated}, nil
+}
+
+// readCapped reads at most limit bytes of r and reports whether there was
+// more. The remainder is not drained: for a huge body, dropping the
+// connection is cheaper than reading it.
+func readCapped(r io.Reader, contentLength, limit int64) ([]byte, bool, error) {
+	size := int64(512)
+	if contentLength >= 0 && contentLength <= limit {
+		// One spare byte lets the read that sees EOF fit without growing.
+		size = contentLength + 1
+	}
+	buf := make([]byte, 0, size)
+	lr := io.LimitedReader{R: r, N: limit + 1}
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, false, err
+		}
+	}
+	if int64(len(buf)) > limit {
+		return buf[:limit], true, nil
+	}
+	return buf, false, nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return context.Cause(ctx)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-t.C:
+		return nil
+	}
+}
+
+// isToken reports whether s is an RFC 9110 token, as methods and header
+// names must be.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// validHeaderValue rejects control characters other than tab, which would
+// let a value smuggle extra header lines.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,724 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeSleep records the waits Do asks for and returns at once, so retry
+// timing is checked without spending it.
+type fakeSleep struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (f *fakeSleep) sleep(ctx context.Context, d time.Duration) error {
+	f.mu.Lock()
+	f.waits = append(f.waits, d)
+	f.mu.Unlock()
+	return context.Cause(ctx)
+}
+
+func (f *fakeSleep) recorded() []time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Duration(nil), f.waits...)
+}
+
+// newTestClient returns a client that may reach loopback and does not
+// really sleep between attempts.
+func newTestClient(t *testing.T) (*Client, *fakeSleep) {
+	t.Helper()
+	c := New(Options{AllowCIDRs: Loopback()})
+	t.Cleanup(c.CloseIdleConnections)
+	fs := &fakeSleep{}
+	c.sleep = fs.sleep
+	return c, fs
+}
+
+// attempts collects what observe is told.
+type attempts struct {
+	mu  sync.Mutex
+	all []Attempt
+}
+
+func (a *attempts) observe(at Attempt) {
+	a.mu.Lock()
+	a.all = append(a.all, at)
+	a.mu.Unlock()
+}
+
+func (a *attempts) list() []Attempt {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]Attempt(nil), a.all...)
+}
+
+// statusSequence serves the given statuses in order, then the last one
+// forever, and counts requests.
+func statusSequence(t *testing.T, header http.Header, codes ...int) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		i := int(n.Add(1)) - 1
+		code := codes[min(i, len(codes)-1)]
+		for k, vs := range header {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(code)
+		fmt.Fprintf(w, "response %d", i+1)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &n
+}
+
+func TestRetriesServerErrorsUntilSuccess(t *testing.T) {
+	srv, hits := statusSequence(t, nil, 503, 503, 200)
+	c, fs := newTestClient(t)
+	var obs attempts
+	resp, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{}, obs.observe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 200 || resp.Attempts != 3 || string(resp.Body) != "response 3" {
+		t.Fatalf("got status %d, attempts %d, body %q; want 200, 3, %q", resp.Status, resp.Attempts, resp.Body, "response 3")
+	}
+	if hits.Load() != 3 {
+		t.Fatalf("server saw %d requests, want 3", hits.Load())
+	}
+	got := obs.list()
+	if len(got) != 3 {
+		t.Fatalf("observe called %d times, want 3", len(got))
+	}
+	for i, a := range got {
+		wantStatus, wantRetry := 503, true
+		if i == 2 {
+			wantStatus, wantRetry = 200, false
+		}
+		if a.N != i+1 || a.Max != 4 || a.Status != wantStatus || a.WillRetry != wantRetry || a.Err != nil {
+			t.Errorf("attempt %d: %+v", i+1, a)
+		}
+		if a.WillRetry && (a.RetryIn < 0 || a.RetryIn > DefaultBackoffBase<<i) {
+			t.Errorf("attempt %d: RetryIn %v outside full-jitter range [0, %v]", i+1, a.RetryIn, DefaultBackoffBase<<i)
+		}
+	}
+	if waits := fs.recorded(); len(waits) != 2 || waits[0] != got[0].RetryIn || waits[1] != got[1].RetryIn {
+		t.Fatalf("waited %v, want the observed RetryIn of attempts 1 and 2", waits)
+	}
+}
+
+func TestGivesUpAfterMaxRetriesWithLastResponse(t *testing.T) {
+	srv, hits := statusSequence(t, nil, 502)
+	c, _ := newTestClient(t)
+	resp, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 502 || resp.Attempts != 4 || hits.Load() != 4 || string(resp.Body) != "response 4" {
+		t.Fatalf("got %d after %d attempts (%d hits), body %q; want the 4th 502", resp.Status, resp.Attempts, hits.Load(), resp.Body)
+	}
+}
+
+func TestMaxRetriesPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		maxRetries int
+		want       int32
+	}{{-1, 1}, {1, 2}, {5, 6}} {
+		srv, hits := statusSequence(t, nil, 500)
+		c, _ := newTestClient(t)
+		resp, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{MaxRetries: tc.maxRetries}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if hits.Load() != tc.want || resp.Attempts != int(tc.want) {
+			t.Errorf("MaxRetries %d: %d requests, %d attempts; want %d", tc.maxRetries, hits.Load(), resp.Attempts, tc.want)
+		}
+	}
+}
+
+func TestClientErrorsAreNotRetried(t *testing.T) {
+	for _, code := range []int{400, 401, 403, 404, 422} {
+		srv, hits := statusSequence(t, nil, code, 200)
+		c, fs := newTestClient(t)
+		var obs attempts
+		resp, err := c.Do(context.Background(), Request{Method: "POST", URL: srv.URL, Body: []byte("{}")}, Policy{}, obs.observe)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != code || resp.Attempts != 1 || hits.Load() != 1 || len(fs.recorded()) != 0 {
+			t.Errorf("%d: got status %d after %d attempts, %d hits; want 1 attempt", code, resp.Status, resp.Attempts, hits.Load())
+		}
+		if a := obs.list(); len(a) != 1 || a[0].WillRetry || a[0].Status != code {
+			t.Errorf("%d: observed %+v", code, a)
+		}
+	}
+}
+
+func TestRetriableStatuses(t *testing.T) {
+	for _, code := range []int{408, 429, 500, 501, 502, 503, 504} {
+		srv, hits := statusSequence(t, nil, code, 204)
+		c, _ := newTestClient(t)
+		resp, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Status != 204 || hits.Load() != 2 {
+			t.Errorf("%d: got %d after %d requests, want 204 after 2", code, resp.Status, hits.Load())
+		}
+	}
+}
+
+func TestRetryAfterSecondsIsHonoured(t *testing.T) {
+	srv, _ := statusSequence(t, http.Header{"Retry-After": {"1"}}, 429, 200)
+	c, fs := newTestClient(t)
+	var obs attempts
+	resp, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{}, obs.observe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 200 || resp.Attempts != 2 {
+		t.Fatalf("got %d after %d attempts", resp.Status, resp.Attempts)
+	}
+	if a := obs.list()[0]; a.Status != 429 || !a.WillRetry || a.RetryIn != time.Second {
+		t.Fatalf("first attempt %+v, want 429 retried in 1s", a)
+	}
+	if w := fs.recorded(); len(w) != 1 || w[0] != time.Second {
+		t.Fatalf("waited %v, want [1s]", w)
+	}
+}
+
+func TestRetryAfterIsClamped(t *testing.T) {
+	srv, _ := statusSequence(t, http.Header{"Retry-After": {"3600"}}, 503, 200)
+	c, fs := newTestClient(t)
+	var obs attempts
+	if _, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{MaxRetryAfter: 2 * time.Second}, obs.observe); err != nil {
+		t.Fatal(err)
+	}
+	if a := obs.list()[0]; a.RetryIn != 2*time.Second {
+		t.Fatalf("RetryIn %v, want the 2s clamp", a.RetryIn)
+	}
+	if w := fs.recorded(); len(w) != 1 || w[0] != 2*time.Second {
+		t.Fatalf("waited %v, want [2s]", w)
+	}
+
+	// The default clamp is 30s.
+	var obs2 attempts
+	srv2, _ := statusSequence(t, http.Header{"Retry-After": {"3600"}}, 503, 200)
+	if _, err := c.Do(context.Background(), Request{URL: srv2.URL}, Policy{}, obs2.observe); err != nil {
+		t.Fatal(err)
+	}
+	if a := obs2.list()[0]; a.RetryIn != DefaultMaxRetryAfter {
+		t.Fatalf("RetryIn %v, want %v", a.RetryIn, DefaultMaxRetryAfter)
+	}
+}
+
+func TestRedirectIsReturnedNotFollowed(t *testing.T) {
+	var followed atomic.Int32
+	mux := http.NewServeMux()
+	mux.HandleFunc("/from", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/to", http.StatusFound)
+	})
+	mux.HandleFunc("/to", func(w http.ResponseWriter, r *http.Request) { followed.Add(1) })
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	c, _ := newTestClient(t)
+	resp, err := c.Do(context.Background(), Request{URL: srv.URL + "/from"}, Policy{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != http.StatusFound || resp.Header.Get("Location") != "/to" || resp.Attempts != 1 {
+		t.Fatalf("got %d, Location %q, %d attempts; want 302 to /to once", resp.Status, resp.Header.Get("Location"), resp.Attempts)
+	}
+	if followed.Load() != 0 {
+		t.Fatal("redirect was followed")
+	}
+}
+
+// blockingServer runs handler, and unblocks anything waiting on release
+// before the server is closed.
+func blockingServer(t *testing.T, handler func(w http.ResponseWriter, r *http.Request, release <-chan struct{})) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	release := make(chan struct{})
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		handler(w, r, release)
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	return srv, &hits
+}
+
+func TestTimeoutWaitingForResponse(t *testing.T) {
+	srv, hits := blockingServer(t, func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	c, _ := newTestClient(t)
+	var obs attempts
+	resp, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{Timeout: 100 * time.Millisecond, MaxRetries: 1}, obs.observe)
+	if resp != nil {
+		t.Fatalf("got a response (%d); a timeout must not look like a status", resp.Status)
+	}
+	var te *TimeoutError
+	if !errors.As(err, &te) || !errors.Is(err, ErrTimeout) {
+		t.Fatalf("error %v (%T), want *TimeoutError", err, err)
+	}
+	if te.Phase != PhaseResponse || te.After < 100*time.Millisecond {
+		t.Fatalf("timeout %+v, want phase response after ≥100ms", te)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		t.Fatal("per-attempt timeout must not look like the caller's deadline")
+	}
+	got := obs.list()
+	if len(got) != 2 || !got[0].WillRetry || got[1].WillRetry || hits.Load() != 2 {
+		t.Fatalf("observed %+v with %d requests; want 2 attempts, the first retried", got, hits.Load())
+	}
+	for _, a := range got {
+		if !errors.As(a.Err, &te) || te.Phase != PhaseResponse || a.Status != 0 {
+			t.Fatalf("attempt %d: %+v", a.N, a)
+		}
+	}
+	if !strings.Contains(err.Error(), "attempt 2/2") || !strings.Contains(err.Error(), "response phase") {
+		t.Fatalf("error text %q should name the attempt and phase", err)
+	}
+}
+
+func TestTimeoutReadingBody(t *testing.T) {
+	srv, _ := blockingServer(t, func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(200)
+		io.WriteString(w, "partial")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	c, _ := newTestClient(t)
+	_, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{Timeout: 100 * time.Millisecond, MaxRetries: -1}, nil)
+	var te *TimeoutError
+	if !errors.As(err, &te) || te.Phase != PhaseBody {
+		t.Fatalf("error %v, want a timeout in the body phase", err)
+	}
+}
+
+func TestTimeoutInTLSHandshake(t *testing.T) {
+	// A listener that accepts and never speaks: the client hangs in the
+	// TLS handshake.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var conns sync.WaitGroup
+	conns.Go(func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Go(func() {
+				io.Copy(io.Discard, conn)
+				conn.Close()
+			})
+		}
+	})
+	t.Cleanup(conns.Wait)
+	c, _ := newTestClient(t)
+	_, err = c.Do(context.Background(), Request{URL: "https://" + ln.Addr().String()}, Policy{Timeout: 100 * time.Millisecond, MaxRetries: -1}, nil)
+	var te *TimeoutError
+	if !errors.As(err, &te) || te.Phase != PhaseTLS {
+		t.Fatalf("error %v, want a timeout in the tls phase", err)
+	}
+}
+
+func TestTimeoutInDNS(t *testing.T) {
+	// A DNS server that never answers.
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	c := New(Options{Resolver: &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "udp", pc.LocalAddr().String())
+		},
+	}})
+	t.Cleanup(c.CloseIdleConnections)
+	_, err = c.Do(context.Background(), Request{URL: "http://hogwire-fetch-test.example/"}, Policy{Timeout: 100 * time.Millisecond, MaxRetries: -1}, nil)
+	var te *TimeoutError
+	if !errors.As(err, &te) || te.Phase != PhaseDNS {
+		t.Fatalf("error %v, want a timeout in the dns phase", err)
+	}
+}
+
+func TestCallerDeadlineIsATimeoutAndStopsRetries(t *testing.T) {
+	srv, hits := blockingServer(t, func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	c, _ := newTestClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := c.Do(ctx, Request{URL: srv.URL}, Policy{}, nil)
+	var te *TimeoutError
+	if !errors.As(err, &te) || te.Phase != PhaseResponse || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("error %v, want a response-phase timeout that wraps context.DeadlineExceeded", err)
+	}
+	if hits.Load() != 1 {
+		t.Fatalf("%d requests after the caller's deadline, want 1", hits.Load())
+	}
+}
+
+func TestStopsEarlyWhenDeadlineComesBeforeRetry(t *testing.T) {
+	srv, hits := statusSequence(t, http.Header{"Retry-After": {"20"}}, 503, 200)
+	c, fs := newTestClient(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var obs attempts
+	resp, err := c.Do(ctx, Request{URL: srv.URL}, Policy{}, obs.observe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 503 || resp.Attempts != 1 || hits.Load() != 1 || len(fs.recorded()) != 0 {
+		t.Fatalf("got %d after %d attempts; want the 503 back at once", resp.Status, resp.Attempts)
+	}
+	if a := obs.list(); len(a) != 1 || a[0].WillRetry {
+		t.Fatalf("observed %+v, want no retry announced", a)
+	}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+func TestConnectionRefusedIsRetried(t *testing.T) {
+	addr := closedPort(t)
+	c, fs := newTestClient(t)
+	var obs attempts
+	resp, err := c.Do(context.Background(), Request{URL: "http://" + addr + "/"}, Policy{}, obs.observe)
+	if resp != nil {
+		t.Fatalf("got a response (%d), want an error", resp.Status)
+	}
+	var ce *ConnError
+	if !errors.As(err, &ce) || !errors.Is(err, ErrConnection) || ce.Kind != ConnRefused || ce.Addr != addr {
+		t.Fatalf("error %v, want *ConnError refused for %s", err, addr)
+	}
+	if a := obs.list(); len(a) != 4 || len(fs.recorded()) != 3 {
+		t.Fatalf("%d attempts and %d waits, want 4 and 3", len(a), len(fs.recorded()))
+	}
+}
+
+func TestConnectionResetIsRetried(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == 1 {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.(*net.TCPConn).SetLinger(0) // close with RST
+				conn.Close()
+			}
+			return
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := newTestClient(t)
+	var obs attempts
+	resp, err := c.Do(context.Background(), Request{Method: "POST", URL: srv.URL, Body: []byte("x")}, Policy{}, obs.observe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *ConnError
+	if a := obs.list(); resp.Status != 200 || len(a) != 2 || !errors.As(a[0].Err, &ce) {
+		t.Fatalf("got %d, observed %+v; want a connection error then 200", resp.Status, a)
+	}
+}
+
+func TestContextCancelStopsBackoffWait(t *testing.T) {
+	srv, hits := statusSequence(t, http.Header{"Retry-After": {"30"}}, 503)
+	c := New(Options{AllowCIDRs: Loopback()}) // real sleep
+	t.Cleanup(c.CloseIdleConnections)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Do(ctx, Request{URL: srv.URL}, Policy{}, func(a Attempt) {
+			if a.WillRetry {
+				cancel()
+			}
+		})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("error %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Do kept waiting 30s for Retry-After after the context was cancelled")
+	}
+	if hits.Load() != 1 {
+		t.Fatalf("%d requests, want 1", hits.Load())
+	}
+}
+
+func TestResponseBodyCap(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		size      int
+		limit     int64
+		chunked   bool
+		wantLen   int
+		truncated bool
+	}{
+		{"under", 999, 1000, false, 999, false},
+		{"exact", 1000, 1000, false, 1000, false},
+		{"over", 5000, 1000, false, 1000, true},
+		{"over chunked", 5000, 1000, true, 1000, true},
+		{"default cap", DefaultMaxResponseBytes + 10, 0, true, DefaultMaxResponseBytes, true},
+		{"empty", 0, 0, false, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := strings.Repeat("x", tc.size)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if !tc.chunked {
+					w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+				}
+				io.WriteString(w, body)
+			}))
+			t.Cleanup(srv.Close)
+			c, _ := newTestClient(t)
+			resp, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{MaxResponseBytes: tc.limit}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(resp.Body) != tc.wantLen || resp.Truncated != tc.truncated || string(resp.Body) != body[:tc.wantLen] {
+				t.Fatalf("body of %d bytes, truncated %v; want %d, %v", len(resp.Body), resp.Truncated, tc.wantLen, tc.truncated)
+			}
+		})
+	}
+}
+
+func TestSendsMethodHeadersAndBody(t *testing.T) {
+	type seen struct {
+		method, path, ctype, ua, custom, body string
+	}
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- seen{r.Method, r.URL.RequestURI(), r.Header.Get("Content-Type"), r.UserAgent(), r.Header.Get("X-Custom"), string(b)}
+		w.Header().Set("X-Reply", "yes")
+		w.WriteHeader(201)
+		io.WriteString(w, `{"ok":true}`)
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := newTestClient(t)
+	resp, err := c.Do(context.Background(), Request{
+		Method: "PUT",
+		URL:    srv.URL + "/v1/things?x=1",
+		Header: http.Header{"content-type": {"application/json"}, "X-Custom": {"a b"}},
+		Body:   []byte(`{"event":"$pageview"}`),
+	}, Policy{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := seen{"PUT", "/v1/things?x=1", "application/json", "hogwire", "a b", `{"event":"$pageview"}`}
+	if s := <-got; s != want {
+		t.Fatalf("server saw %+v, want %+v", s, want)
+	}
+	if resp.Status != 201 || resp.Header.Get("X-Reply") != "yes" || string(resp.Body) != `{"ok":true}` {
+		t.Fatalf("response %d %v %q", resp.Status, resp.Header, resp.Body)
+	}
+}
+
+func TestUserinfoBecomesBasicAuthAndStaysOutOfErrors(t *testing.T) {
+	user := make(chan [2]string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, p, _ := r.BasicAuth()
+		user <- [2]string{u, p}
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := newTestClient(t)
+	withCreds := strings.Replace(srv.URL, "http://", "http://apiuser:s3cr3t@", 1)
+	if _, err := c.Do(context.Background(), Request{URL: withCreds}, Policy{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-user; got != [2]string{"apiuser", "s3cr3t"} {
+		t.Fatalf("server saw basic auth %v", got)
+	}
+
+	for _, raw := range []string{
+		"http://apiuser:s3cr3t@" + closedPort(t) + "/",
+		"http://apiuser:s3cr3t@10.0.0.1/",
+		"http://apiuser:s3cr3t@host:badport/",
+		"ftp://apiuser:s3cr3t@host/",
+	} {
+		var obs attempts
+		_, err := c.Do(context.Background(), Request{URL: raw}, Policy{MaxRetries: -1}, obs.observe)
+		if err == nil {
+			t.Fatalf("%s: no error", raw)
+		}
+		for _, e := range append([]error{err}, errsOf(obs.list())...) {
+			if msg := e.Error(); strings.Contains(msg, "s3cr3t") || strings.Contains(msg, "apiuser") {
+				t.Errorf("error %q leaks credentials", msg)
+			}
+		}
+	}
+}
+
+func errsOf(as []Attempt) []error {
+	var errs []error
+	for _, a := range as {
+		if a.Err != nil {
+			errs = append(errs, a.Err)
+		}
+	}
+	return errs
+}
+
+func TestInvalidRequestsAreRefusedBeforeSending(t *testing.T) {
+	for _, req := range []Request{
+		{URL: "ftp://example.com/file"},
+		{URL: "file:///etc/passwd"},
+		{URL: "gopher://example.com"},
+		{URL: "http:///no-host"},
+		{URL: "http://example.com/%zz"},
+		{URL: "not a url"},
+		{Method: "GET POST", URL: "http://example.com"},
+		{URL: "http://example.com", Header: http.Header{"X-A": {"one\r\nX-Injected: 1"}}},
+		{URL: "http://example.com", Header: http.Header{"Bad Name": {"v"}}},
+	} {
+		var obs attempts
+		resp, err := New(Options{}).Do(context.Background(), req, Policy{}, obs.observe)
+		if !errors.Is(err, ErrInvalidRequest) || resp != nil {
+			t.Errorf("%+v: got %v, want ErrInvalidRequest", req, err)
+		}
+		if len(obs.list()) != 0 {
+			t.Errorf("%+v: an attempt was made", req)
+		}
+	}
+}
+
+func TestKeepAliveReusesConnections(t *testing.T) {
+	var newConns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			newConns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, _ := newTestClient(t)
+	for range 20 {
+		if _, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := newConns.Load(); n != 1 {
+		t.Fatalf("20 sequential requests opened %d connections, want 1", n)
+	}
+}
+
+func TestHTTP2OverTLS(t *testing.T) {
+	proto := make(chan int, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proto <- r.ProtoMajor
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	c := New(Options{AllowCIDRs: Loopback(), TLSConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig})
+	t.Cleanup(c.CloseIdleConnections)
+	if _, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if p := <-proto; p != 2 {
+		t.Fatalf("server saw HTTP/%d, want HTTP/2", p)
+	}
+}
+
+func TestUntrustedCertificateIsNotRetried(t *testing.T) {
+	srv, hits := func() (*httptest.Server, *atomic.Int32) {
+		var n atomic.Int32
+		s := httptest.NewTLSServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { n.Add(1) }))
+		return s, &n
+	}()
+	t.Cleanup(srv.Close)
+	c, _ := newTestClient(t)
+	var obs attempts
+	_, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{}, obs.observe)
+	var ce *ConnError
+	if !errors.As(err, &ce) || ce.Kind != ConnTLS {
+		t.Fatalf("error %v, want a tls *ConnError", err)
+	}
+	if len(obs.list()) != 1 || hits.Load() != 0 {
+		t.Fatalf("%d attempts, want 1", len(obs.list()))
+	}
+}
+
+func TestIgnoresProxyFromEnvironment(t *testing.T) {
+	c := New(Options{})
+	if c.transport.Proxy != nil {
+		t.Fatal("transport has a Proxy func; destinations could reach the proxy's network")
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	var n atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1)%3 == 0 {
+			w.WriteHeader(503)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := newTestClient(t)
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			for j := range 10 {
+				want := fmt.Sprintf("%d-%d", i, j)
+				resp, err := c.Do(context.Background(), Request{Method: "POST", URL: srv.URL, Body: []byte(want)}, Policy{}, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if resp.Status == 200 && string(resp.Body) != want {
+					t.Errorf("body %q, want %q", resp.Body, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}

@@ -1,0 +1,38 @@
+// Package fetch is the outbound HTTP client that destinations deliver
+// through.
+//
+// One [Client] is shared by the whole process. It keeps connections alive
+// across destinations, never follows redirects (a 3xx is handed back as the
+// response), and retries what is worth retrying: 5xx, 408, 429, timeouts and
+// connection errors, with exponential backoff and full jitter, honouring
+// Retry-After up to a clamp. Everything else, including every other 4xx,
+// goes straight back to the caller.
+//
+// Failures that produced no response are typed, so a caller never has to
+// invent a status code for them:
+//
+//   - [*TimeoutError] (matches [ErrTimeout]) names the phase that was in
+//     progress when the per-attempt timeout fired: dns, connect, tls,
+//     response or body.
+//   - [*ConnError] (matches [ErrConnection]) covers refused and reset
+//     connections, DNS failures and TLS verification failures.
+//   - [*EgressError] (matches [ErrEgressDenied]) means the egress guard
+//     refused the destination address.
+//   - [ErrInvalidRequest] marks a request that could never be sent.
+//
+// # Egress guard
+//
+// Destinations are user-controlled URLs, so the client refuses to connect to
+// private, loopback, link-local, CGNAT, multicast, unspecified and cloud
+// metadata addresses. The check runs in the dialer's Control hook, after DNS
+// resolution and before the socket connects, for every connection the
+// client opens. A hostname that resolves (or later re-resolves) to an
+// internal address is therefore refused the same way as a literal IP, and no
+// packet is sent to it. [Options.AllowCIDRs] opens specific ranges; tests
+// and "hogwire dev" pass [Loopback]. Proxy settings from the environment are
+// ignored on purpose: a proxy would let a destination reach the proxy's
+// network and would hide the real address from the guard.
+//
+// Credentials in a URL's userinfo are sent as HTTP basic auth and never
+// appear in errors; errors name only the host.
+package fetch

@@ -1,0 +1,107 @@
+package fetch
+
+import (
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults applied to the zero fields of a [Policy].
+const (
+	DefaultMaxRetries       = 3
+	DefaultTimeout          = 10 * time.Second
+	DefaultBackoffBase      = 250 * time.Millisecond
+	DefaultBackoffCap       = 10 * time.Second
+	DefaultMaxRetryAfter    = 30 * time.Second
+	DefaultMaxResponseBytes = 1 << 20
+)
+
+// Policy is how one call to [Client.Do] behaves. The zero value uses the
+// defaults above; it is usually built per destination.
+type Policy struct {
+	// MaxRetries is how many times a retriable failure is retried after
+	// the first attempt. Zero means DefaultMaxRetries; a negative value
+	// disables retries (for example for backfills that retry elsewhere).
+	MaxRetries int
+	// Timeout bounds each attempt: connecting, sending, and reading the
+	// whole response.
+	Timeout time.Duration
+	// BackoffBase and BackoffCap shape the wait before retry n: a uniform
+	// random duration in [0, min(BackoffCap, BackoffBase·2^(n-1))].
+	BackoffBase time.Duration
+	BackoffCap  time.Duration
+	// MaxRetryAfter clamps a server's Retry-After, so a destination cannot
+	// park a delivery for an hour.
+	MaxRetryAfter time.Duration
+	// MaxResponseBytes caps how much of a response body is kept; the rest
+	// is discarded and Response.Truncated is set.
+	MaxResponseBytes int64
+}
+
+func (p Policy) withDefaults() Policy {
+	switch {
+	case p.MaxRetries == 0:
+		p.MaxRetries = DefaultMaxRetries
+	case p.MaxRetries < 0:
+		p.MaxRetries = 0
+	}
+	if p.Timeout <= 0 {
+		p.Timeout = DefaultTimeout
+	}
+	if p.BackoffBase <= 0 {
+		p.BackoffBase = DefaultBackoffBase
+	}
+	if p.BackoffCap <= 0 {
+		p.BackoffCap = DefaultBackoffCap
+	}
+	if p.MaxRetryAfter <= 0 {
+		p.MaxRetryAfter = DefaultMaxRetryAfter
+	}
+	if p.MaxResponseBytes <= 0 {
+		p.MaxResponseBytes = DefaultMaxResponseBytes
+	}
+	return p
+}
+
+// backoff returns the wait after failed attempt n (1-based), with full
+// jitter so that destinations recovering from an outage are not hit by
+// every node at the same instant.
+func (p Policy) backoff(n int) time.Duration {
+	ceil := p.BackoffBase
+	for i := 1; i < n && ceil < p.BackoffCap; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, p.BackoffCap)
+	return time.Duration(rand.Int64N(int64(ceil) + 1))
+}
+
+// retriableStatus reports whether a response status is worth retrying.
+func retriableStatus(code int) bool {
+	return code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests
+}
+
+// parseRetryAfter reads a Retry-After value, either delay-seconds or an
+// HTTP date, relative to now. A date in the past means "now".
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		// Beyond this the value is meaningless and would overflow.
+		if secs > int64(365*24*time.Hour/time.Second) {
+			secs = int64(365 * 24 * time.Hour / time.Second)
+		}
+		return time.Duration(secs) * time.Second, true
+	}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	return max(t.Sub(now), 0), true
+}

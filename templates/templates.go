@@ -1,0 +1,451 @@
+// Package templates holds the destination templates shipped with hogwire.
+//
+// Each template is a directory, templates/<id>/, with its Hog code in
+// template.hog and its metadata in template.yaml (see README.md). Both are
+// embedded in the binary. Load parses every template, compiles its code,
+// its default filters and the templated defaults of its inputs, and
+// validates its inputs schema, so that a broken template fails at start-up
+// and in go test rather than when a user picks it.
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"sigs.k8s.io/yaml"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/filters"
+	"github.com/hogwire/hogwire/hogvm/compiler"
+)
+
+//go:embed */template.hog */template.yaml
+var files embed.FS
+
+// HostFunctions are the functions template code may call besides Hog's
+// standard library (print included); the data plane provides them.
+var hostFunctions = []string{"fetch", "postHogCapture"}
+
+// HostFunctions returns the functions template code may call besides
+// Hog's standard library.
+func HostFunctions() []string { return slices.Clone(hostFunctions) }
+
+// Catalog is the set of shipped templates. It is immutable; List and Get
+// return copies.
+type Catalog struct {
+	byID   map[string]*hogwirev1.Template
+	sorted []*hogwirev1.Template
+}
+
+// Load parses, compiles and validates every embedded template.
+func Load() (*Catalog, error) { return LoadFS(files) }
+
+// LoadFS is Load for templates in fsys, laid out as <id>/template.hog and
+// <id>/template.yaml; tests use it to check broken templates are refused.
+func LoadFS(fsys fs.FS) (*Catalog, error) {
+	dirs, err := fs.ReadDir(fsys, ".")
+	if err != nil {
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	c := &Catalog{byID: map[string]*hogwirev1.Template{}}
+	var errs []error
+	for _, d := range dirs {
+		if !d.IsDir() {
+			continue
+		}
+		t, err := load(fsys, d.Name())
+		if err != nil {
+			errs = append(errs, fmt.Errorf("templates: %s: %w", d.Name(), err))
+			continue
+		}
+		c.byID[d.Name()] = t
+		c.sorted = append(c.sorted, t)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(c.sorted, func(a, b *hogwirev1.Template) int {
+		if c := strings.Compare(a.Category, b.Category); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.DisplayName, b.DisplayName); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return c, nil
+}
+
+// List returns every template, sorted by category, then name.
+func (c *Catalog) List() []*hogwirev1.Template {
+	out := make([]*hogwirev1.Template, len(c.sorted))
+	for i, t := range c.sorted {
+		out[i] = proto.CloneOf(t)
+	}
+	return out
+}
+
+// Get returns the template with the given id ("webhook"); the resource
+// name "templates/webhook" is accepted too.
+func (c *Catalog) Get(id string) (*hogwirev1.Template, bool) {
+	t, ok := c.byID[strings.TrimPrefix(id, "templates/")]
+	if !ok {
+		return nil, false
+	}
+	return proto.CloneOf(t), true
+}
+
+var validID = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*$`)
+
+func load(fsys fs.FS, id string) (*hogwirev1.Template, error) {
+	if !validID.MatchString(id) {
+		return nil, fmt.Errorf("directory name %q is not a valid template id (lower-case letters, digits and dashes)", id)
+	}
+	meta, err := fs.ReadFile(fsys, path.Join(id, "template.yaml"))
+	if err != nil {
+		return nil, err
+	}
+	hog, err := fs.ReadFile(fsys, path.Join(id, "template.hog"))
+	if err != nil {
+		return nil, err
+	}
+	t, err := parseMeta(meta)
+	if err != nil {
+		return nil, fmt.Errorf("template.yaml: %w", err)
+	}
+	if t.Name != "templates/"+id {
+		return nil, fmt.Errorf("template.yaml: id %q does not match the directory %q", strings.TrimPrefix(t.Name, "templates/"), id)
+	}
+	t.Hog = string(hog)
+	if err := check(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// statuses and the other short names below are what template.yaml uses
+// for the API's enum values.
+var (
+	statuses = map[string]string{
+		"stable": "TEMPLATE_STATUS_STABLE", "beta": "TEMPLATE_STATUS_BETA", "deprecated": "TEMPLATE_STATUS_DEPRECATED",
+	}
+	inputTypes = map[string]string{
+		"string": "INPUT_TYPE_STRING", "number": "INPUT_TYPE_NUMBER", "boolean": "INPUT_TYPE_BOOLEAN",
+		"choice": "INPUT_TYPE_CHOICE", "dictionary": "INPUT_TYPE_DICTIONARY", "json": "INPUT_TYPE_JSON",
+		"email": "INPUT_TYPE_EMAIL",
+	}
+	scopes = map[string]string{"event": "PROPERTY_SCOPE_EVENT", "person": "PROPERTY_SCOPE_PERSON"}
+)
+
+func operatorName(short string) (string, bool) {
+	full := "PROPERTY_OPERATOR_" + strings.ToUpper(short)
+	_, ok := hogwirev1.PropertyOperator_value[full]
+	return full, ok && short == strings.ToLower(short)
+}
+
+// parseMeta turns template.yaml into a Template: id and name become the
+// resource name and display name, and short enum names become the API's.
+// Unknown fields are errors, so a typo cannot silently drop metadata.
+func parseMeta(y []byte) (*hogwirev1.Template, error) {
+	j, err := yaml.YAMLToJSON(y)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	d := json.NewDecoder(bytes.NewReader(j))
+	d.UseNumber()
+	if err := d.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("empty")
+	}
+	for _, k := range []string{"hog", "display_name", "displayName"} {
+		if _, ok := m[k]; ok {
+			return nil, fmt.Errorf("%s: not allowed here (the code is template.hog, the display name is name)", k)
+		}
+	}
+	id, ok := m["id"].(string)
+	if raw, set := m["id"]; set && !ok {
+		return nil, fmt.Errorf("id: %v is not a string (quote it)", raw)
+	}
+	if id == "" {
+		return nil, errors.New("id: is required")
+	}
+	delete(m, "id")
+	if name, ok := m["name"]; ok {
+		m["display_name"] = name
+	}
+	m["name"] = "templates/" + id
+	if err := enum(m, "status", statuses, "status"); err != nil {
+		return nil, err
+	}
+	if list, ok := m["inputs_schema"].([]any); ok {
+		for i, item := range list {
+			if im, ok := item.(map[string]any); ok {
+				if err := enum(im, "type", inputTypes, fmt.Sprintf("inputs_schema[%d].type", i)); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if f, ok := m["filters"].(map[string]any); ok {
+		if err := shortFilterNames(f); err != nil {
+			return nil, err
+		}
+	}
+	j, err = json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	t := &hogwirev1.Template{}
+	if err := protojson.Unmarshal(j, t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// enum replaces the short name in m[key] with the API's enum name.
+func enum(m map[string]any, key string, names map[string]string, field string) error {
+	v, ok := m[key]
+	if !ok {
+		return nil
+	}
+	s, _ := v.(string)
+	full, ok := names[s]
+	if !ok {
+		return fmt.Errorf("%s: %v is not one of %s", field, v, strings.Join(slices.Sorted(maps.Keys(names)), ", "))
+	}
+	m[key] = full
+	return nil
+}
+
+func shortFilterNames(f map[string]any) error {
+	fix := func(list any, path string) error {
+		ps, _ := list.([]any)
+		for i, p := range ps {
+			pm, ok := p.(map[string]any)
+			if !ok {
+				continue
+			}
+			field := fmt.Sprintf("%s[%d]", path, i)
+			if op, ok := pm["operator"].(string); ok {
+				full, ok := operatorName(op)
+				if !ok {
+					return fmt.Errorf("%s.operator: unknown operator %q", field, op)
+				}
+				pm["operator"] = full
+			}
+			if err := enum(pm, "scope", scopes, field+".scope"); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := fix(f["properties"], "filters.properties"); err != nil {
+		return err
+	}
+	evs, _ := f["events"].([]any)
+	for i, e := range evs {
+		if em, ok := e.(map[string]any); ok {
+			if err := fix(em["properties"], fmt.Sprintf("filters.events[%d].properties", i)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var (
+	validKey  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	inputRefs = regexp.MustCompile(`\binputs\.([A-Za-z_][A-Za-z0-9_]*)`)
+)
+
+// check validates a parsed template; errors name the field.
+func check(t *hogwirev1.Template) error {
+	switch {
+	case strings.TrimSpace(t.DisplayName) == "":
+		return errors.New("name: is required")
+	case strings.TrimSpace(t.Description) == "":
+		return errors.New("description: is required")
+	case strings.TrimSpace(t.Category) == "":
+		return errors.New("category: is required")
+	case t.Status == hogwirev1.TemplateStatus_TEMPLATE_STATUS_UNSPECIFIED:
+		return errors.New("status: is required")
+	}
+	if _, err := compiler.Compile(t.Hog, compiler.Options{Functions: hostFunctions}); err != nil {
+		return fmt.Errorf("template.hog: %w", err)
+	}
+	keys := map[string]bool{}
+	for i, s := range t.InputsSchema {
+		field := fmt.Sprintf("inputs_schema[%d]", i)
+		if !validKey.MatchString(s.Key) {
+			return fmt.Errorf("%s.key: %q must be letters, digits and underscores, not starting with a digit", field, s.Key)
+		}
+		if keys[s.Key] {
+			return fmt.Errorf("%s.key: %q is declared twice", field, s.Key)
+		}
+		keys[s.Key] = true
+		if err := checkInput(s); err != nil {
+			return fmt.Errorf("%s (%s).%w", field, s.Key, err)
+		}
+	}
+	// A misspelt input would read as null at run time; catch it here.
+	for _, m := range inputRefs.FindAllStringSubmatch(t.Hog, -1) {
+		if !keys[m[1]] {
+			return fmt.Errorf("template.hog: reads inputs.%s, which inputs_schema does not declare", m[1])
+		}
+	}
+	if t.Filters != nil {
+		if _, err := filters.Compile(t.Filters); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func checkInput(s *hogwirev1.InputSchema) error {
+	if _, ok := hogwirev1.InputType_name[int32(s.Type)]; !ok || s.Type == hogwirev1.InputType_INPUT_TYPE_UNSPECIFIED {
+		return errors.New("type: is required")
+	}
+	if strings.TrimSpace(s.Label) == "" {
+		return errors.New("label: is required")
+	}
+	if s.Type == hogwirev1.InputType_INPUT_TYPE_CHOICE {
+		if len(s.Choices) == 0 {
+			return errors.New("choices: a choice input needs choices")
+		}
+		seen := map[string]bool{}
+		for i, c := range s.Choices {
+			if c.Value == "" || seen[c.Value] {
+				return fmt.Errorf("choices[%d].value: %q is empty or repeated", i, c.Value)
+			}
+			seen[c.Value] = true
+		}
+	} else if len(s.Choices) > 0 {
+		return errors.New("choices: only choice inputs have choices")
+	}
+	if s.Default == nil {
+		return nil
+	}
+	if err := checkDefault(s, s.Default); err != nil {
+		return fmt.Errorf("default: %w", err)
+	}
+	return nil
+}
+
+// checkDefault checks that v fits the input's type and that its templates
+// compile.
+func checkDefault(s *hogwirev1.InputSchema, v *structpb.Value) error {
+	templated := s.Templating == nil || *s.Templating
+	switch s.Type {
+	case hogwirev1.InputType_INPUT_TYPE_STRING:
+		str, ok := v.Kind.(*structpb.Value_StringValue)
+		if !ok {
+			return errors.New("must be a string")
+		}
+		if templated {
+			return compileTemplate(str.StringValue, "")
+		}
+	case hogwirev1.InputType_INPUT_TYPE_NUMBER:
+		if _, ok := v.Kind.(*structpb.Value_NumberValue); !ok {
+			return errors.New("must be a number")
+		}
+	case hogwirev1.InputType_INPUT_TYPE_BOOLEAN:
+		if _, ok := v.Kind.(*structpb.Value_BoolValue); !ok {
+			return errors.New("must be true or false")
+		}
+	case hogwirev1.InputType_INPUT_TYPE_CHOICE:
+		str, ok := v.Kind.(*structpb.Value_StringValue)
+		if !ok || !slices.ContainsFunc(s.Choices, func(c *hogwirev1.InputChoice) bool { return c.Value == str.StringValue }) {
+			return fmt.Errorf("must be one of the choices")
+		}
+	case hogwirev1.InputType_INPUT_TYPE_DICTIONARY:
+		obj, ok := v.Kind.(*structpb.Value_StructValue)
+		if !ok {
+			return errors.New("must be an object")
+		}
+		for _, k := range slices.Sorted(maps.Keys(obj.StructValue.Fields)) {
+			str, ok := obj.StructValue.Fields[k].Kind.(*structpb.Value_StringValue)
+			if !ok {
+				return fmt.Errorf("%s: must be a string", k)
+			}
+			if templated {
+				if err := compileTemplate(str.StringValue, k); err != nil {
+					return err
+				}
+			}
+		}
+	case hogwirev1.InputType_INPUT_TYPE_JSON:
+		if templated {
+			return compileTemplates(v, "")
+		}
+	case hogwirev1.InputType_INPUT_TYPE_EMAIL:
+		obj, ok := v.Kind.(*structpb.Value_StructValue)
+		if !ok {
+			return errors.New("must be an object with from, to, subject and text or html")
+		}
+		f := obj.StructValue.Fields
+		for _, k := range []string{"from", "to", "subject"} {
+			if _, ok := f[k]; !ok {
+				return fmt.Errorf("%s: is required in an email", k)
+			}
+		}
+		if _, ok := f["text"]; !ok {
+			if _, ok := f["html"]; !ok {
+				return errors.New("an email needs text or html")
+			}
+		}
+		if templated {
+			return compileTemplates(v, "")
+		}
+	}
+	return nil
+}
+
+// compileTemplates compiles every string inside v as a template.
+func compileTemplates(v *structpb.Value, at string) error {
+	switch k := v.Kind.(type) {
+	case *structpb.Value_StringValue:
+		return compileTemplate(k.StringValue, at)
+	case *structpb.Value_ListValue:
+		for i, e := range k.ListValue.Values {
+			if err := compileTemplates(e, fmt.Sprintf("%s[%d]", at, i)); err != nil {
+				return err
+			}
+		}
+	case *structpb.Value_StructValue:
+		for _, key := range slices.Sorted(maps.Keys(k.StructValue.Fields)) {
+			sub := key
+			if at != "" {
+				sub = at + "." + key
+			}
+			if err := compileTemplates(k.StructValue.Fields[key], sub); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func compileTemplate(s, at string) error {
+	if _, err := compiler.CompileTemplate(s, compiler.Options{}); err != nil {
+		if at != "" {
+			return fmt.Errorf("%s: template %q: %w", at, s, err)
+		}
+		return fmt.Errorf("template %q: %w", s, err)
+	}
+	return nil
+}
