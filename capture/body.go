@@ -40,8 +40,6 @@ type envelope struct {
 	token, sentAt string
 }
 
-var gzipMagic = []byte{0x1f, 0x8b}
-
 // readPayload returns the JSON text of a request, undoing the encodings
 // SDKs use: Content-Encoding gzip, form bodies, base64 and gzip-js.
 func (h *handler) readPayload(w http.ResponseWriter, r *http.Request) (envelope, *apiError) {
@@ -60,7 +58,7 @@ func (h *handler) readPayload(w http.ResponseWriter, r *http.Request) (envelope,
 		return env, validationError("invalid_payload", "cannot read the request body: "+err.Error())
 	}
 
-	fromText := false
+	fromText, inflated := false, false
 	if len(raw) == 0 {
 		if d := query.Get("data"); d != "" {
 			raw, fromText = []byte(d), true
@@ -69,9 +67,11 @@ func (h *handler) readPayload(w http.ResponseWriter, r *http.Request) (envelope,
 		switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 		case "", "identity":
 		case "gzip", "x-gzip":
-			if raw, err = h.gunzip(raw); err != nil {
-				return env, asAPIError(err)
+			var aerr *apiError
+			if raw, aerr = h.gunzip(raw); aerr != nil {
+				return env, aerr
 			}
+			inflated = true
 		default:
 			return env, validationError("unsupported_compression", "Content-Encoding "+enc+" is not supported; use gzip")
 		}
@@ -94,13 +94,10 @@ func (h *handler) readPayload(w http.ResponseWriter, r *http.Request) (envelope,
 		return env, validationError("no_data", "No data found. Make sure to use a POST request when sending the payload in the body of the request.")
 	}
 
-	switch compression {
-	case "", "gzip", "gzip-js", "base64", "b64":
-	case "lz64", "lz-string":
+	// Other unknown compression values are ignored, as PostHog does: the
+	// bytes say what they are.
+	if compression == "lz64" || compression == "lz-string" {
 		return env, validationError("unsupported_compression", "lz64 compression is not supported; use gzip-js or base64")
-	default:
-		// PostHog ignores compression values it does not know and looks
-		// at the bytes instead; so does this.
 	}
 	if looksBase64(raw) {
 		// Form and query decoding turned base64's '+' into spaces.
@@ -110,23 +107,16 @@ func (h *handler) readPayload(w http.ResponseWriter, r *http.Request) (envelope,
 		}
 		raw = decoded
 	}
-	if bytes.HasPrefix(raw, gzipMagic) {
-		if raw, err = h.gunzip(raw); err != nil {
-			return env, asAPIError(err)
+	if bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) {
+		var aerr *apiError
+		if raw, aerr = h.gunzip(raw); aerr != nil {
+			return env, aerr
 		}
-	} else if compression == "gzip" || compression == "gzip-js" {
+	} else if (compression == "gzip" || compression == "gzip-js") && !inflated {
 		return env, validationError("invalid_payload", "compression="+compression+" but the body is not gzip data")
 	}
 	env.payload = raw
 	return env, nil
-}
-
-func asAPIError(err error) *apiError {
-	var ae *apiError
-	if errors.As(err, &ae) {
-		return ae
-	}
-	return validationError("invalid_payload", err.Error())
 }
 
 func firstNonEmpty(s ...string) string {
@@ -204,7 +194,7 @@ func decodeBase64(b []byte) ([]byte, error) {
 // gunzip inflates data, refusing to produce more than
 // MaxDecompressedBytes: a gzip bomb costs at most that much memory and
 // time.
-func (h *handler) gunzip(data []byte) ([]byte, error) {
+func (h *handler) gunzip(data []byte) ([]byte, *apiError) {
 	limit := h.cfg.MaxDecompressedBytes
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {

@@ -32,7 +32,8 @@ const (
 	DefaultStreamWindow         = 16
 )
 
-// Config configures the HTTP handler and the gRPC service.
+// Config configures the HTTP handler and the gRPC service. Tokens and
+// Publisher are required; the rest have defaults.
 type Config struct {
 	Tokens    Tokens
 	Publisher Publisher
@@ -55,7 +56,13 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 }
 
+// withDefaults fills in zero values. A Config without Tokens or Publisher
+// is a programming error, reported at construction rather than on the
+// first request.
 func (c Config) withDefaults() Config {
+	if c.Tokens == nil || c.Publisher == nil {
+		panic("capture: Config.Tokens and Config.Publisher are required")
+	}
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}

@@ -49,7 +49,7 @@ func convertEvent(raw any, c clock) (*hogwirev1.Event, *fieldError) {
 	}
 	name, ok := m["event"].(string)
 	if !ok || name == "" {
-		if _, present := m["event"]; present && !ok {
+		if v := m["event"]; v != nil && !ok {
 			return nil, &fieldError{"event", "event name must be a string"}
 		}
 		return nil, &fieldError{"event", "event name is missing or empty"}
@@ -261,18 +261,6 @@ func eventTime(ts time.Time, hasTS bool, offset *float64, sentAt, now time.Time)
 	return t.UTC()
 }
 
-// timeLayouts are the timestamp forms SDKs send, most common first.
-var timeLayouts = [...]string{
-	time.RFC3339Nano,
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999Z0700",
-	"2006-01-02",
-	time.RFC1123Z,
-	time.RFC1123,
-}
-
 // parseTime reads an ISO 8601 or RFC 2822 string, or epoch seconds or
 // milliseconds as a number or numeric string. Times without a zone are UTC.
 func parseTime(v any) (time.Time, bool) {
@@ -282,14 +270,27 @@ func parseTime(v any) (time.Time, bool) {
 		if s == "" {
 			return time.Time{}, false
 		}
-		if f, err := strconv.ParseFloat(s, 64); err == nil {
-			return epochTime(f)
+		if !strings.ContainsAny(s, "-:/ ,") {
+			if f, err := strconv.ParseFloat(s, 64); err == nil {
+				return epochTime(f)
+			}
 		}
 		// "+03" is not a zone Go parses; "+03:00" is.
 		if n := len(s); n > 10 && (s[n-3] == '+' || s[n-3] == '-') && isDigit(s[n-2]) && isDigit(s[n-1]) && strings.ContainsAny(s, "T ") {
 			s += ":00"
 		}
-		for _, layout := range timeLayouts {
+		// The forms SDKs send, most common first.
+		layouts := [...]string{
+			time.RFC3339Nano,
+			"2006-01-02T15:04:05.999999999",
+			"2006-01-02 15:04:05.999999999Z07:00",
+			"2006-01-02 15:04:05.999999999",
+			"2006-01-02T15:04:05.999999999Z0700",
+			"2006-01-02",
+			time.RFC1123Z,
+			time.RFC1123,
+		}
+		for _, layout := range layouts {
 			if p, err := time.Parse(layout, s); err == nil {
 				return p, true
 			}

@@ -316,3 +316,61 @@ func TestPublishStreamErrors(t *testing.T) {
 		}
 	})
 }
+
+// With a window of one, batches are stored strictly in request order.
+func TestPublishStreamWindowOneKeepsOrder(t *testing.T) {
+	pub := &memPublisher{delay: func(batch int) time.Duration { return time.Duration(batch%3) * time.Millisecond }}
+	cfg := testConfig(pub)
+	cfg.StreamWindow = 1
+	client := grpcClient(t, cfg)
+	stream, err := client.PublishStream(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for i := range n {
+		if err := stream.Send(&hogwirev1.PublishStreamRequest{Token: testToken, Sequence: int64(i), Events: []*hogwirev1.Event{ev(fmt.Sprint(i), "d")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if resp, err := stream.Recv(); err != nil || resp.Sequence != int64(i) {
+			t.Fatalf("response %d: %v %v", i, resp, err)
+		}
+	}
+	for i, e := range pub.all() {
+		if e.Event != fmt.Sprint(i) {
+			t.Fatalf("stored order: event %d is %q", i, e.Event)
+		}
+	}
+}
+
+// A client that goes away cancels the publishes it started.
+func TestPublishStreamCancelStopsPublishes(t *testing.T) {
+	pub := &memPublisher{entered: make(chan struct{}, 4), gate: make(chan struct{}), canceled: make(chan struct{}, 4)}
+	client := grpcClient(t, testConfig(pub))
+	ctx, cancel := context.WithCancel(context.Background())
+	stream, err := client.PublishStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&hogwirev1.PublishStreamRequest{Token: testToken, Events: []*hogwirev1.Event{ev("e", "d")}}); err != nil {
+		t.Fatal(err)
+	}
+	<-pub.entered
+	cancel()
+	if _, err := stream.Recv(); status.Code(err) != codes.Canceled {
+		t.Errorf("%v, want Canceled", err)
+	}
+	select {
+	case <-pub.canceled:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the publish still waits 30s after the client went away")
+	}
+	if n := len(pub.all()); n != 0 {
+		t.Errorf("%d events stored after cancel", n)
+	}
+}

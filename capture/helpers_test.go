@@ -40,7 +40,10 @@ type memPublisher struct {
 	fail    bool
 	entered chan struct{}
 	gate    chan struct{}
-	delay   func(batch int) time.Duration
+	// canceled, when set, hears of every Publish whose context ended
+	// while it waited at the gate.
+	canceled chan struct{}
+	delay    func(batch int) time.Duration
 }
 
 func (p *memPublisher) Publish(ctx context.Context, projectID string, events []*hogwirev1.Event) error {
@@ -51,6 +54,9 @@ func (p *memPublisher) Publish(ctx context.Context, projectID string, events []*
 		select {
 		case <-p.gate:
 		case <-ctx.Done():
+			if p.canceled != nil {
+				p.canceled <- struct{}{}
+			}
 			return ctx.Err()
 		}
 	}
@@ -74,6 +80,12 @@ func (p *memPublisher) setFail(fail bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.fail = fail
+}
+
+func (p *memPublisher) reset() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.batches = nil
 }
 
 func (p *memPublisher) all() []*hogwirev1.Event {

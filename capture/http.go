@@ -20,9 +20,9 @@ import (
 
 const tracerName = "github.com/hogwire/hogwire/capture"
 
-// Paths are the capture endpoints PostHog SDKs post to; each is served
-// with and without a trailing slash.
-var Paths = []string{"/batch", "/capture", "/e", "/i/v0/e", "/track"}
+// Paths returns the capture endpoints PostHog SDKs post to; each is
+// served with and without a trailing slash.
+func Paths() []string { return []string{"/batch", "/capture", "/e", "/i/v0/e", "/track"} }
 
 type handler struct {
 	cfg    Config
@@ -30,14 +30,14 @@ type handler struct {
 	prop   propagation.TraceContext
 }
 
-// NewHandler returns the HTTP capture API: every path in Paths, with and
+// NewHandler returns the HTTP capture API: every path of Paths, with and
 // without a trailing slash. Mount it at the server root or route those
 // paths to it.
 func NewHandler(cfg Config) http.Handler {
 	cfg = cfg.withDefaults()
 	h := &handler{cfg: cfg, tracer: cfg.TracerProvider.Tracer(tracerName)}
 	mux := http.NewServeMux()
-	for _, p := range Paths {
+	for _, p := range Paths() {
 		route := p
 		serve := func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, route) }
 		mux.HandleFunc(p, serve)

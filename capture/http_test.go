@@ -114,6 +114,9 @@ func TestBodyVariants(t *testing.T) {
 			[]string{"signed_up", "paid"}, []string{"u1", "u2"}},
 		{"gzip-js query parameter", req{target: "/i/v0/e/?compression=gzip-js&ver=1.200.0", contentType: "text/plain",
 			body: gz(t, []byte(jsArray))}, []string{"$pageview", "clicked"}, []string{"u1", "u2"}},
+		{"Content-Encoding gzip and gzip-js", req{target: "/batch/?compression=gzip-js",
+			header: map[string]string{"Content-Encoding": "gzip"}, body: gz(t, []byte(serverBatch))},
+			[]string{"signed_up", "paid"}, []string{"u1", "u2"}},
 		{"gzip sniffed without hint", req{target: "/e", body: gz(t, []byte(jsArray))},
 			[]string{"$pageview", "clicked"}, []string{"u1", "u2"}},
 		{"form data base64 (posthog-js compression=base64)", req{target: "/e/?compression=base64", contentType: form,
@@ -173,7 +176,7 @@ func TestEveryPath(t *testing.T) {
 	pub := &memPublisher{}
 	h := capture.NewHandler(testConfig(pub))
 	n := 0
-	for _, p := range capture.Paths {
+	for _, p := range capture.Paths() {
 		for _, path := range []string{p, p + "/"} {
 			rec := do(t, h, req{target: path, body: []byte(`{"api_key":"phc_testtoken","event":"e","distinct_id":"d"}`)})
 			if rec.Code != http.StatusOK {
@@ -304,7 +307,10 @@ func TestPartialBatch(t *testing.T) {
 	  {"event":"bad4","distinct_id":"d","uuid":"not-a-uuid"},
 	  {"event":"bad5","distinct_id":"d","properties":[1]},
 	  "not an event",
-	  {"event":"bad7","distinct_id":"d","$set":"x"}
+	  {"event":"bad7","distinct_id":"d","$set":"x"},
+	  {"event":null,"distinct_id":"d"},
+	  {"event":7,"distinct_id":"d"},
+	  {"event":"bad10","distinct_id":"d","properties":{"$groups":{"company":["a"]}}}
 	]}`
 	rec := do(t, capture.NewHandler(testConfig(pub)), req{target: "/batch/", body: []byte(body)})
 	if rec.Code != http.StatusOK {
@@ -320,6 +326,7 @@ func TestPartialBatch(t *testing.T) {
 	want := []capture.Rejection{
 		{Index: 1, Field: "distinct_id"}, {Index: 3, Field: "event"}, {Index: 4, Field: "uuid"},
 		{Index: 5, Field: "properties"}, {Index: 6, Field: ""}, {Index: 7, Field: "$set"},
+		{Index: 8, Field: "event"}, {Index: 9, Field: "event"}, {Index: 10, Field: "properties.$groups"},
 	}
 	if resp.Status != 1 || len(resp.Rejected) != len(want) {
 		t.Fatalf("response %s", rec.Body)

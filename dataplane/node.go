@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -67,7 +68,10 @@ type Config struct {
 	// ConsumeBatch is how many events are pulled from the log at once.
 	ConsumeBatch int
 	// Capture configures ingest limits (Tokens and Publisher are filled in).
-	Capture        capture.Config
+	Capture capture.Config
+	// Metrics receives the node's Prometheus metrics; nil keeps them
+	// private to the node (see Node.Stats).
+	Metrics        prometheus.Registerer
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
@@ -130,7 +134,8 @@ func New(cfg Config) (*Node, error) {
 			n.routes.Store(buildRouting(n.routes.Load(), next, n.log))
 		},
 	})
-	n.tel = telemetry.New(telemetry.Config{NodeID: cfg.NodeID, Conn: cfg.ControlPlane, Logger: cfg.Logger.With("component", "telemetry")})
+	n.tel = telemetry.New(telemetry.Config{NodeID: cfg.NodeID, Conn: cfg.ControlPlane, Logger: cfg.Logger.With("component", "telemetry"),
+		Registerer: cfg.Metrics})
 
 	n.capture = cfg.Capture
 	n.capture.Tokens = tokens{n}
@@ -170,6 +175,10 @@ func Roles() map[string]auth.Role {
 // Ready is closed once the node has its first configuration and the event
 // log is open.
 func (n *Node) Ready() <-chan struct{} { return n.sync.Ready() }
+
+// Stat returns how many times metric (succeeded, failed, filtered,
+// fetch_attempts, …) was counted for a destination since the node started.
+func (n *Node) Stat(destination, metric string) float64 { return n.tel.Total(destination, metric) }
 
 // Syncer exposes the configuration the node runs with.
 func (n *Node) Syncer() *configsync.Syncer { return n.sync }
@@ -230,13 +239,14 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 // pending is one event in flight: acknowledged when its last destination
 // is done.
 type pending struct {
-	msg  *eventlog.Message
-	left atomic.Int32
-	n    *Node
+	msg       *eventlog.Message
+	left      atomic.Int32
+	abandoned atomic.Bool
+	n         *Node
 }
 
 func (p *pending) done() {
-	if p.left.Add(-1) != 0 {
+	if p.left.Add(-1) != 0 || p.abandoned.Load() {
 		return
 	}
 	p.n.inflightMu.Lock()
@@ -245,6 +255,20 @@ func (p *pending) done() {
 	if err := p.msg.Ack(); err != nil {
 		p.n.log.Warn("acknowledging an event", "uuid", p.msg.Event.Uuid, "err", err)
 	}
+}
+
+// abandon gives the event back to the log for redelivery, because the node
+// is stopping before every destination finished with it. The destinations
+// that did finish will run again: that is the at-least-once duplicate
+// window.
+func (p *pending) abandon() {
+	if !p.abandoned.CompareAndSwap(false, true) {
+		return
+	}
+	p.n.inflightMu.Lock()
+	delete(p.n.inflight, p)
+	p.n.inflightMu.Unlock()
+	_ = p.msg.Nak(0)
 }
 
 // keepAlive tells JetStream that events still in flight are being worked
@@ -316,13 +340,19 @@ func (n *Node) dispatch(link trace.SpanContext, r *route, g *executor.Globals, p
 	n.work.Add(1)
 	go func() {
 		defer n.work.Done()
-		defer p.done()
 		ctx := n.runCtx
 		if err := l.acquire(ctx); err != nil {
+			p.abandon()
 			return
 		}
-		defer l.release()
 		n.invoke(ctx, link, r, g)
+		l.release()
+		if ctx.Err() != nil {
+			// Stopped mid-invocation: the event must run again elsewhere.
+			p.abandon()
+			return
+		}
+		p.done()
 	}()
 }
 

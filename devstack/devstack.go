@@ -47,6 +47,8 @@ type Config struct {
 	// EventLog tunes the event stream, e.g. Memory storage or a short
 	// AckWait for tests.
 	EventLog eventlog.Config
+	// ConsumeBatch is how many events the node pulls at once (default 500).
+	ConsumeBatch int
 }
 
 // Stack is a running dev stack.
@@ -168,7 +170,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	dp, err := dataplane.New(dataplane.Config{
 		NodeID: "dev", Address: s.GRPCAddr, ControlPlane: s.cpConn, NATS: s.natsConn,
-		EventLog:    cfg.EventLog,
+		EventLog: cfg.EventLog, ConsumeBatch: cfg.ConsumeBatch,
 		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 		Logger:      log.With("component", "dataplane"),
 	})

@@ -49,8 +49,8 @@
 // executing function on event <uuid>: <error>".
 //
 // fetch(url, {method, headers, body}) is normalised as PostHog does (see
-// FetchRequest) and performed by Options.Fetcher; Hog receives {status,
-// body}, the body parsed when it is JSON. Any HTTP status is returned to the
+// FetchRequest) and performed by Options.Fetcher while the program waits;
+// Hog receives {status, body}, the body parsed when it is JSON. Any HTTP status is returned to the
 // code. A fetch that gets no response at all (a timeout, a connection
 // failure, a refusal by the egress guard) fails the invocation with an error
 // that names the kind and phase, e.g. "fetch to https://… timed out while
@@ -58,7 +58,8 @@
 // PostHog, which resumes the code with a made-up status 500: users then read
 // a timeout as a server error.
 //
-// Secret inputs' values, configured and rendered, are replaced by
-// "<redacted>" in the error, logs and fetches by Result.Redact (or
-// Options.Redact).
+// Secret inputs' values, configured and rendered, and credentials in
+// inputs named like them (see Result.Redact), are replaced by "<redacted>"
+// in the error, logs and fetches by Result.Redact (or Options.Redact).
+// PostHog writes "***REDACTED***" instead.
 package executor

@@ -2,6 +2,8 @@ package executor_test
 
 import (
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -202,6 +204,10 @@ return res.body`,
 	if res.Fetches[0].Response.Status != 200 || res.Fetches[0].Request != req {
 		t.Errorf("record = %+v", res.Fetches[0])
 	}
+	if logs := messages(res, hogwirev1.LogLevel_LOG_LEVEL_DEBUG); len(logs) != 1 || !strings.HasPrefix(logs[0], "Function completed in ") ||
+		!strings.HasSuffix(logs[0], "Event: 'https://hogwire.example/projects/acme/events/0190f7f0-0000-7000-8000-000000000001/2024-05-03T12%3A00%3A00.000Z'") {
+		t.Errorf("completion log = %q", logs)
+	}
 	if m, _ := res.Value.ToGo().(map[string]any); m["ok"] != true {
 		t.Errorf("returned %v, want the parsed body", res.Value.ToGo())
 	}
@@ -391,6 +397,12 @@ func TestLimits(t *testing.T) {
 		t.Errorf("timeout: %s", dump(res))
 	}
 
+	d = prepare(t, spec{hog: `let a := []; for (let i := 0; i < 100000; i := i + 1) { a := arrayPushBack(a, 'some text') }`, limits: &hogwirev1.ExecutionLimits{MaxMemoryBytes: 64 << 10}})
+	res = invoke(t, d, event(t, nil), executor.Options{})
+	if res.Status != executor.Failed || !strings.Contains(strings.ToLower(res.Error), "memory") {
+		t.Errorf("max_memory_bytes: %s", dump(res))
+	}
+
 	// Time spent waiting for fetches is not VM time.
 	d = prepare(t, spec{hog: `fetch('https://x.test'); fetch('https://x.test'); return 1`, limits: &hogwirev1.ExecutionLimits{Timeout: durationpb.New(50 * time.Millisecond)}})
 	slow := &recorder{respond: func(*executor.FetchRequest) (*executor.FetchResponse, error) {
@@ -418,6 +430,13 @@ func TestLimits(t *testing.T) {
 	invoke(t, d, event(t, nil), executor.Options{Fetcher: f})
 	if f.reqs[0].Timeout != 3*time.Second {
 		t.Errorf("fetch timeout = %v", f.reqs[0].Timeout)
+	}
+}
+
+func TestAsyncFunctionsOtherThanFetch(t *testing.T) {
+	res := invoke(t, prepare(t, spec{hog: `sleep(1)`}), event(t, nil), executor.Options{})
+	if res.Status != executor.Failed || res.Error != "the program paused in async function sleep, which destinations cannot call" {
+		t.Errorf("%s", dump(res))
 	}
 }
 
@@ -515,6 +534,31 @@ throw Error(f'failed with {inputs.apiKey}: {r.body}')`,
 		t.Error("Redact changed the request the Fetcher received")
 	}
 
+	// As in PostHog, credential-named inputs and credential-named headers of
+	// dictionary inputs are redacted even when not secret.
+	d = prepare(t, spec{
+		hog: `print(inputs.headers, inputs.api_key); fetch('https://x.test', {'headers': inputs.headers})`,
+		schema: []*hogwirev1.InputSchema{
+			{Key: "headers", Type: hogwirev1.InputType_INPUT_TYPE_DICTIONARY},
+			{Key: "api_key", Type: hogwirev1.InputType_INPUT_TYPE_STRING},
+		},
+		inputs: map[string]any{
+			"headers": map[string]any{"Authorization": "Bearer abc123", "X-Api-Key": "k-{event.distinct_id}", "Accept": "application/json"},
+			"api_key": "plain-key",
+		},
+	})
+	f = &recorder{}
+	res = invoke(t, d, event(t, nil), executor.Options{Fetcher: f, Redact: true})
+	if got := messages(res, info); len(got) != 1 || got[0] != `{"Accept":"application/json","Authorization":"<redacted>","X-Api-Key":"<redacted>"}, <redacted>` {
+		t.Errorf("credential names: %q", got)
+	}
+	if h := res.Fetches[0].Request.Headers; h["Authorization"] != "<redacted>" || h["Accept"] != "application/json" {
+		t.Errorf("headers = %v", h)
+	}
+	if f.reqs[0].Headers["Authorization"] != "Bearer abc123" {
+		t.Errorf("the request sent was changed: %v", f.reqs[0].Headers)
+	}
+
 	// Options.Redact does it before returning; a non-secret input is kept.
 	d = prepare(t, spec{
 		hog:    `print(inputs.public, inputs.apiKey)`,
@@ -564,8 +608,8 @@ func TestMaskingHash(t *testing.T) {
 	d := prepare(t, spec{hog: "return 1", masking: "person.id"})
 	g := executor.NewEvent(event(t, nil), project, source)
 	h, ok, err := d.MaskingHash(context.Background(), g)
-	// md5("0190f7f0-0000-7000-8000-0000000000aa")
-	if err != nil || !ok || h != "6d5c1d1a4fe8f4b1da2e1c3b7e4d9d87" && len(h) != 32 {
+	sum := md5.Sum([]byte("0190f7f0-0000-7000-8000-0000000000aa"))
+	if err != nil || !ok || h != hex.EncodeToString(sum[:]) {
 		t.Errorf("MaskingHash = %q %v %v", h, ok, err)
 	}
 	h2, _, _ := d.MaskingHash(context.Background(), g)
@@ -604,6 +648,35 @@ func TestPrepareErrors(t *testing.T) {
 		_, err := executor.Prepare(d)
 		if err == nil || !strings.Contains(err.Error(), name) {
 			t.Errorf("%s: err = %v", name, err)
+		}
+	}
+}
+
+func TestStatusMetric(t *testing.T) {
+	for s, want := range map[executor.Status]string{
+		executor.Succeeded: "succeeded", executor.Failed: "failed", executor.Filtered: "filtered",
+		executor.FilterFailed: "filtering_failed", executor.InputsFailed: "inputs_failed",
+	} {
+		if s.Metric() != want || s.String() != want {
+			t.Errorf("%d: %q, want %q", s, s.Metric(), want)
+		}
+	}
+}
+
+// Globals are shared by every destination an event reaches: a program that
+// changes them changes only its own copy.
+func TestSharedGlobalsStayUnchanged(t *testing.T) {
+	g := executor.NewEvent(event(t, nil), project, source)
+	writer := prepare(t, spec{hog: `let p := event.properties; p.$browser := 'changed'; let q := person.properties; q.plan := 'free'; let e := event; e.properties.x := 1; return p.$browser`})
+	reader := prepare(t, spec{hog: `return [event.properties, person.properties.plan]`})
+	for range 2 {
+		if res := writer.Invoke(context.Background(), g, executor.Options{}); res.Value.AsString() != "changed" {
+			t.Fatalf("writer: %s %v", dump(res), res.Value.ToGo())
+		}
+		res := reader.Invoke(context.Background(), g, executor.Options{})
+		got, _ := json.Marshal(res.Value)
+		if string(got) != `[{"$browser":"Chrome","$current_url":"https://acme.example/pricing"},"pro"]` {
+			t.Errorf("reader saw %s (%s)", got, dump(res))
 		}
 	}
 }

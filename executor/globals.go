@@ -72,11 +72,13 @@ func (g *Globals) FilterValue() vm.Value { return g.filter }
 
 // NewEvent builds the globals of one event.
 //
-// The person is ev.person when the sender gave one. Otherwise, as PostHog
-// does for an event whose person is not known yet, the person's id is the
-// distinct_id and its properties are what the event sets: $set_once first,
-// then $set over it (from the event's set/set_once fields and the
-// $set/$set_once properties, as PostHog SDKs send them). person.name is
+// The person is ev.person when the sender gave one; otherwise its id is the
+// distinct_id (PostHog would look the person up, and use an empty stub when
+// there is none). Either way its properties are updated with what the event
+// sets, as PostHog's ingestion does before destinations see the event:
+// $set_once where a property is not set yet, then $set (from the event's
+// set/set_once fields and the $set/$set_once properties, as PostHog SDKs
+// send them). person.name is
 // PostHog's display name: the first of the email, name and username
 // properties that has a value (JSON-encoded when it is not a string), else
 // the distinct_id, trimmed.
@@ -137,14 +139,13 @@ func NewEvent(ev *hogwirev1.Event, project *hogwirev1.Project, source Source) *G
 	g.event = vm.DictValue(event)
 
 	// Person.
-	var personProps vm.Value
+	g.personID = g.distinctID
 	if p := ev.GetPerson(); p != nil {
 		g.personID = p.GetId()
-		personProps = vm.DictValue(dictFromFields(p.GetProperties().GetFields(), 0))
-	} else {
-		g.personID = g.distinctID
-		personProps = vm.DictValue(setProperties(ev))
 	}
+	pd := dictFromFields(ev.GetPerson().GetProperties().GetFields(), 0)
+	applySet(pd, ev)
+	personProps := vm.DictValue(pd)
 	personURL := ""
 	if g.projectURL != "" {
 		personURL = g.projectURL + "/person/" + encodeURIComponent(g.distinctID)
@@ -227,16 +228,23 @@ func filterGlobals(g *Globals, properties, personProps vm.Value, chain, timestam
 	pdi.SetString("person", vm.DictValue(fp))
 	f.SetString("pdi", vm.DictValue(pdi))
 	for i, id := range groupIDs {
-		f.SetString("$group_"+strconv.Itoa(i), vm.String(id))
+		f.SetString(groupKeyNames[i], vm.String(id))
 	}
+	// hogwire keeps no group properties, so the five group_N entries can
+	// share one value: the VM never lets a program change globals.
+	gp := vm.NewDict(1)
+	gp.SetString("properties", vm.DictValue(vm.NewDict(0)))
 	for i := range groupIDs {
-		gp := vm.NewDict(1)
-		gp.SetString("properties", vm.DictValue(vm.NewDict(0)))
-		f.SetString("group_"+strconv.Itoa(i), vm.DictValue(gp))
+		f.SetString(groupNames[i], vm.DictValue(gp))
 	}
 	f.SetString("variables", vm.Null)
 	return vm.DictValue(f)
 }
+
+var (
+	groupKeyNames = [5]string{"$group_0", "$group_1", "$group_2", "$group_3", "$group_4"}
+	groupNames    = [5]string{"group_0", "group_1", "group_2", "group_3", "group_4"}
+)
 
 // The regular expressions of ClickHouse's materialized elements_chain_*
 // columns, which PostHog also uses to build filter globals.
@@ -267,20 +275,20 @@ func elementsChainFields(chain string) (href string, texts, ids, elements []vm.V
 	return href, distinct(textRe), distinct(attrIDRe), distinct(elementRe)
 }
 
-// setProperties returns the person properties an event sets: $set_once,
-// then $set over it.
-func setProperties(ev *hogwirev1.Event) *vm.Dict {
+// applySet updates person properties with what the event sets, as
+// PostHog's ingestion does before destinations see the event: $set_once
+// where a property is not set yet, then $set over everything.
+func applySet(d *vm.Dict, ev *hogwirev1.Event) {
 	props := ev.GetProperties().GetFields()
-	d := vm.NewDict(0)
-	for _, s := range []*structpb.Struct{props["$set_once"].GetStructValue(), ev.GetSetOnce(), props["$set"].GetStructValue(), ev.GetSet()} {
-		if s == nil {
-			continue
-		}
+	for i, s := range []*structpb.Struct{props["$set_once"].GetStructValue(), ev.GetSetOnce(), props["$set"].GetStructValue(), ev.GetSet()} {
+		once := i < 2
 		for _, k := range jsKeyOrder(s.GetFields()) {
+			if _, ok := d.GetString(k); ok && once {
+				continue
+			}
 			d.SetString(k, protoValue(s.GetFields()[k]))
 		}
 	}
-	return d
 }
 
 // personName returns PostHog's display name of a person.

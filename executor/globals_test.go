@@ -87,6 +87,11 @@ func TestPersonFromSet(t *testing.T) {
 		"url": "https://hogwire.example/projects/acme/person/%20%20user-2%20"
 	}`)
 
+	// A person given by the sender is updated the same way.
+	ev.Person = &hogwirev1.Person{Id: "p-1", Properties: mustStruct(t, map[string]any{"plan": "free", "first_seen": "2023-12-01", "email": "old@acme.example"})}
+	checkJSON(t, "given person", printed(t, ev, "person.properties"), `{"email": "max@acme.example", "first_seen": "2023-12-01", "name": "Max", "plan": "pro"}`)
+	ev.Person = nil
+
 	// The name falls back to name, username, then the trimmed distinct_id;
 	// a non-string value is JSON-encoded.
 	for _, c := range []struct {

@@ -157,26 +157,40 @@ func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Res
 	if now == nil {
 		now = time.Now
 	}
-	defer func() {
-		res.Duration = time.Since(start)
-		if opts.Redact {
-			res.Redact()
-		}
-	}()
-
 	if !opts.SkipFilters {
-		match, err := d.match(ctx, g, res)
+		// Most events are filtered out, so this path reads the clock twice
+		// only: its VM time is its duration.
+		match, err := d.match(ctx, g)
+		if d.filter != nil {
+			res.VMTime = time.Since(start)
+		}
+		res.Duration = time.Since(start)
 		if err != nil {
 			res.Status = FilterFailed
 			res.Error = err.Error()
 			res.log(now, hogwirev1.LogLevel_LOG_LEVEL_ERROR, "Error filtering event "+g.uuid+": "+res.Error)
-			return res
+			return res.finish(start, opts)
 		}
 		if !match {
 			res.Status = Filtered
 			return res
 		}
 	}
+	d.invoke(ctx, res, g, now, opts)
+	return res.finish(start, opts)
+}
+
+func (r *Result) finish(start time.Time, opts Options) *Result {
+	r.Duration = time.Since(start)
+	if opts.Redact {
+		r.Redact()
+	}
+	return r
+}
+
+// invoke renders the inputs and runs the program.
+func (d *Destination) invoke(ctx context.Context, res *Result, g *Globals, now func() time.Time, opts Options) {
+	start := time.Now()
 
 	globals := d.globals(g, 1)
 	inputs := vm.NewDict(len(d.inputs))
@@ -187,14 +201,12 @@ func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Res
 		v, err := d.render(ctx, in.value, gv, &res.VMTime)
 		if err != nil {
 			res.Status = InputsFailed
-			res.Error = "Could not execute bytecode for input field: " + in.key + ": " + errorString(err)
+			res.Error = "Could not execute bytecode for input field: " + in.key + ": " + err.Error()
 			res.log(now, hogwirev1.LogLevel_LOG_LEVEL_ERROR, "Error building inputs: "+res.Error)
-			return res
+			return
 		}
 		inputs.SetString(in.key, v)
-		if in.secret {
-			res.secrets = appendStrings(slices.Clip(res.secrets), v)
-		}
+		res.secrets = in.appendSensitive(slices.Clip(res.secrets), v)
 	}
 
 	inv := &invocation{Context: ctx, d: d, g: g, res: res, fetcher: opts.Fetcher, now: now, maxLogs: opts.MaxLogs}
@@ -204,28 +216,25 @@ func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Res
 	err := inv.run(gv)
 	if err != nil {
 		res.Status = Failed
-		res.Error = errorString(err)
+		res.Error = err.Error()
 		res.log(now, hogwirev1.LogLevel_LOG_LEVEL_ERROR, "Error executing function on event "+g.uuid+": "+res.Error)
-		return res
+		return
 	}
 	res.Status = Succeeded
 	res.log(now, hogwirev1.LogLevel_LOG_LEVEL_DEBUG, fmt.Sprintf("Function completed in %sms. Sync: %sms. Mem: %skb. Ops: %d. Event: '%s'",
 		twoDigits(float64(time.Since(start).Microseconds())/1000), twoDigits(float64(res.VMTime.Microseconds())/1000),
 		twoDigits(float64(res.MemoryBytes)/1024), res.Ops, g.eventURL))
-	return res
 }
 
 // match runs the filters; only an exact true matches, as in PostHog.
-func (d *Destination) match(ctx context.Context, g *Globals, res *Result) (bool, error) {
+func (d *Destination) match(ctx context.Context, g *Globals) (bool, error) {
 	if !d.allEvents && !slices.Contains(d.eventNames, g.name) {
 		return false, nil
 	}
 	if d.filter == nil {
 		return true, nil
 	}
-	start := time.Now()
 	out, err := d.exprMachine.Run(ctx, d.filter, g.filter)
-	res.VMTime += time.Since(start)
 	if err != nil {
 		return false, err
 	}
@@ -391,10 +400,6 @@ func hostPostHogCapture(ctx context.Context, args []vm.Value) (vm.Value, error) 
 	inv.res.Captures = append(inv.res.Captures, Capture{Event: name.AsString(), DistinctID: distinctID, Properties: props, Time: inv.now().UTC()})
 	return vm.Null, nil
 }
-
-// errorString is the user-facing form of an error from a run: the VM's
-// errors already carry PostHog's wording.
-func errorString(err error) string { return err.Error() }
 
 // truncate caps a log message at PostHog's length, without splitting a
 // character.

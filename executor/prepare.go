@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -42,7 +44,7 @@ type Destination struct {
 	allEvents   bool
 	inputs      []input
 	masking     *vm.Program
-	secrets     []string // configured values of secret inputs
+	secrets     []string // configured values of sensitive inputs
 
 	timeout      time.Duration // VM time of the program
 	fetchTimeout time.Duration
@@ -53,9 +55,44 @@ type Destination struct {
 
 // input is one input, in evaluation order.
 type input struct {
-	key    string
+	key string
+	// secret inputs, and inputs named like credentials, have every string
+	// in their value redacted.
 	secret bool
 	value  *template
+}
+
+// credentialKey matches the input keys and header names whose values
+// PostHog treats as credentials even when the input is not secret.
+var credentialKey = regexp.MustCompile(`(?i)authorization|cookie|token|secret|password|passcode|credential|api[-_ ]?key|private[-_ ]?key|signing[-_ ]?key`)
+
+// appendSensitive appends the strings of v that redaction must hide: every
+// string of a secret input, and in other inputs the values under
+// credential-named keys (such as an Authorization header), also without a
+// "Bearer ", "Basic " or "Token " prefix.
+func (in *input) appendSensitive(dst []string, v vm.Value) []string {
+	if in.secret {
+		return appendStrings(dst, v)
+	}
+	d := v.AsDict()
+	if d == nil {
+		return dst
+	}
+	vals := d.Values()
+	for i, k := range d.Keys() {
+		if k.Kind() != vm.KindString || !credentialKey.MatchString(k.AsString()) {
+			continue
+		}
+		dst = appendStrings(dst, vals[i])
+		if s := vals[i].AsString(); vals[i].Kind() == vm.KindString {
+			for _, p := range []string{"Bearer ", "Basic ", "Token "} {
+				if rest, ok := strings.CutPrefix(s, p); ok && rest != "" {
+					dst = appendStrings(dst, vm.String(rest))
+				}
+			}
+		}
+	}
+	return dst
 }
 
 // template is an input's value with its templates compiled: a literal, a
@@ -135,10 +172,8 @@ func Prepare(d *hogwirev1.Destination) (*Destination, error) {
 		} else {
 			t = &template{kind: tmplLiteral, lit: protoValue(iv.GetValue())}
 		}
-		out.inputs = append(out.inputs, input{key: k, secret: secret[k], value: t})
-		if secret[k] {
-			out.secrets = appendStrings(out.secrets, protoValue(iv.GetValue()))
-		}
+		out.inputs = append(out.inputs, input{key: k, secret: secret[k] || credentialKey.MatchString(k), value: t})
+		out.secrets = out.inputs[len(out.inputs)-1].appendSensitive(out.secrets, protoValue(iv.GetValue()))
 	}
 
 	l := d.GetLimits()

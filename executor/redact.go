@@ -12,12 +12,15 @@ import (
 // Redacted replaces secret values in redacted results.
 const Redacted = "<redacted>"
 
-// Redact replaces every occurrence of a secret input's value with Redacted
-// in the error, the log messages, and the fetches' URLs, headers, bodies and
-// errors. The values are the secret inputs' configured values and, when
-// they were rendered, their rendered values: every non-empty string, and every
-// string leaf of a dictionary or json input. JSON-escaped forms are replaced
-// too, so a secret inside a JSON body is caught. Redact is idempotent and
+// Redact replaces every occurrence of a sensitive value with Redacted in the
+// error, the log messages, and the fetches' URLs, headers, bodies and
+// errors. Sensitive values are, configured and rendered: every non-empty
+// string of a secret input (every string leaf of a dictionary or json
+// input); as in PostHog, every string of an input whose key looks like a
+// credential (token, api_key, password, …); and in other inputs, the
+// values under credential-like keys such as an Authorization header, with
+// and without a "Bearer ", "Basic " or "Token " prefix. JSON-escaped forms
+// are replaced too, so a secret inside a JSON body is caught. Redact is idempotent and
 // returns r. Requests and responses are copied before they are changed, so
 // a Fetcher that kept them sees the originals.
 func (r *Result) Redact() *Result {

@@ -129,14 +129,14 @@ func newAdminCmd(env *adminEnv, name, argsUsage, summary string) *adminCmd {
 	fs.SetOutput(env.stderr)
 	fs.StringVar(&c.server, "server", defaultServer, "gRPC address of the control plane")
 	fs.StringVar(&c.token, "token", "", "admin token (default: $HOGWIRE_TOKEN, else the file <data-dir>/"+adminTokenName+")")
-	fs.StringVar(&c.dataDir, "data-dir", defaultDataDir, "data directory of `hogwire dev`, where its admin token is")
-	fs.Var(&c.output, "o", "output format: table, json or yaml")
+	fs.StringVar(&c.dataDir, "data-dir", defaultDataDir, "data directory of 'hogwire dev', where its admin token is")
+	fs.Var(&c.output, "o", "output `format`: table, json or yaml")
 	fs.Var(&c.output, "output", "same as -o")
 	fs.BoolVar(&c.useTLS, "tls", false, "connect with TLS, verifying the server with the system roots")
-	fs.StringVar(&c.caFile, "ca-file", "", "connect with TLS, verifying the server with this CA (PEM)")
+	fs.StringVar(&c.caFile, "ca-file", "", "connect with TLS, verifying the server with the CA in this PEM `file`")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "time limit of the whole command")
 	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "Usage: hogwire %s [flags] %s\n\n%s\n\nFlags:\n", name, argsUsage, summary)
+		fmt.Fprintf(env.stderr, "Usage: %s\n\n%s\n\nFlags:\n", strings.TrimSpace("hogwire "+name+" [flags] "+argsUsage), summary)
 		fs.PrintDefaults()
 	}
 	return c
@@ -154,6 +154,10 @@ func (c *adminCmd) parse(args []string, minArgs, maxArgs int) error {
 	}
 	c.given = map[string]bool{}
 	c.fs.Visit(func(f *flag.Flag) { c.given[f.Name] = true })
+	// -o is --output: either on the command line beats HOGWIRE_OUTPUT.
+	if c.given["o"] || c.given["output"] {
+		c.given["o"], c.given["output"] = true, true
+	}
 	for _, name := range envFlags() {
 		f := c.fs.Lookup(name)
 		if f == nil || c.given[name] {

@@ -48,13 +48,13 @@ type destinationEdit struct {
 func (e *destinationEdit) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.name, "name", "", "display name")
 	fs.StringVar(&e.description, "description", "", "description")
-	fs.StringVar(&e.hogFile, "hog-file", "", "read the Hog code from this file (- for stdin)")
-	fs.Var(&e.inputs, "input", "set an input: key=value, repeatable; the value is read as the input's type (number, boolean, JSON for json and dictionary inputs)")
-	fs.StringVar(&e.inputsFile, "inputs-file", "", "set inputs from a YAML or JSON map of key to value (- for stdin)")
-	fs.Var(&e.filterEvents, "filter-event", "run only for this event name, repeatable; replaces the event filters (an empty name removes them)")
-	fs.StringVar(&e.filterExpr, "filter-expr", "", "run only for events where this Hog expression is true (empty removes it)")
+	fs.StringVar(&e.hogFile, "hog-file", "", "read the Hog code from this `file` (- for stdin)")
+	fs.Var(&e.inputs, "input", "set an input: `key=value`, repeatable; the value is read as the input's type (number, boolean, JSON for json and dictionary inputs)")
+	fs.StringVar(&e.inputsFile, "inputs-file", "", "set inputs from a YAML or JSON `file` mapping key to value (- for stdin)")
+	fs.Var(&e.filterEvents, "filter-event", "run only for this event `name`, repeatable; replaces the event filters (an empty name removes them)")
+	fs.StringVar(&e.filterExpr, "filter-expr", "", "run only for events where this Hog `expression` is true (empty removes it)")
 	fs.BoolVar(&e.enabled, "enabled", true, "whether the destination runs (--enabled=false to disable)")
-	fs.StringVar(&e.file, "f", "", "a whole Destination as YAML or JSON (protojson field names; - for stdin); flags override it")
+	fs.StringVar(&e.file, "f", "", "a whole Destination from this YAML or JSON `file` (protojson; - for stdin); flags override it")
 	fs.BoolVar(&e.validateOnly, "validate-only", false, "validate and compile only; store nothing")
 }
 

@@ -39,13 +39,13 @@ import (
 // adminStack is a real control plane (the dev stack) and a way to run CLI
 // commands against it.
 type adminStack struct {
-	t       *testing.T
+	t       testing.TB
 	server  string
 	dataDir string
 	token   string
 }
 
-func startAdminStack(t *testing.T) *adminStack {
+func startAdminStack(t testing.TB) *adminStack {
 	t.Helper()
 	// The environment must not redirect the CLI elsewhere.
 	for _, k := range []string{"HOGWIRE_TOKEN", "HOGWIRE_SERVER", "HOGWIRE_DATA_DIR", "HOGWIRE_OUTPUT", "HOGWIRE_PROJECT", "HOGWIRE_TLS", "HOGWIRE_CA_FILE", "HOGWIRE_TIMEOUT"} {
@@ -113,7 +113,7 @@ func (s *adminStack) getDestination(name string) *hogwirev1.Destination {
 	return resp.GetDestination()
 }
 
-func decodeJSON(t *testing.T, out string, m proto.Message) {
+func decodeJSON(t testing.TB, out string, m proto.Message) {
 	t.Helper()
 	if err := protojson.Unmarshal([]byte(out), m); err != nil {
 		t.Fatalf("output is not protojson: %v\n%s", err, out)
@@ -425,7 +425,7 @@ func TestAdminTemplatesAndNodes(t *testing.T) {
 		}
 	}
 	if webhook == nil {
-		t.Skip("the dev stack serves no webhook template yet; the template commands are covered by TestTemplateViews")
+		t.Fatalf("the dev stack serves no webhook template: %v", list)
 	}
 	out = s.ok("templates", "list")
 	cat := webhook.Category
@@ -434,6 +434,9 @@ func TestAdminTemplatesAndNodes(t *testing.T) {
 	}
 	if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(cat) + `\n(  .*\n)*  webhook\s+` + regexp.QuoteMeta(webhook.DisplayName) + `\s`).MatchString(out) {
 		t.Errorf("templates list does not show webhook under %s:\n%s", cat, out)
+	}
+	if out := s.ok("templates", "list", "--category", webhook.Category); !strings.Contains(out, "  webhook ") {
+		t.Errorf("templates list --category %s:\n%s", webhook.Category, out)
 	}
 	out = s.ok("templates", "show", "webhook")
 	if !regexp.MustCompile(`(?m)^  KEY\s+TYPE\s+REQUIRED\s+SECRET\s+DEFAULT\s+DESCRIPTION$`).MatchString(out) ||
@@ -447,13 +450,28 @@ func TestAdminTemplatesAndNodes(t *testing.T) {
 	}
 	s.fails(codes.NotFound, "templates", "show", "no-such-template")
 
-	// A destination from the template, with the url input typed by the
+	// A destination from the template, with --input values typed by the
 	// template's schema.
 	s.ok("projects", "create", "shop", "--name", "Shop")
-	s.ok("destinations", "create", "--project", "shop", "--id", "wh", "--template", "webhook", "--input", "url=https://example.invalid/wh")
+	args := []string{"destinations", "create", "--project", "shop", "--id", "wh", "--template", "webhook", "--input", "url=https://example.invalid/wh"}
+	typed := map[string]*structpb.Value{}
+	for _, in := range webhook.InputsSchema {
+		switch in.Type {
+		case hogwirev1.InputType_INPUT_TYPE_BOOLEAN:
+			args, typed[in.Key] = append(args, "--input", in.Key+"=true"), structpb.NewBoolValue(true)
+		case hogwirev1.InputType_INPUT_TYPE_DICTIONARY:
+			args, typed[in.Key] = append(args, "--input", in.Key+`={"X-Test":"1"}`), mustValue(t, map[string]any{"X-Test": "1"})
+		}
+	}
+	s.ok(args...)
 	d := s.getDestination("wh")
-	if d.Template != "templates/webhook" || d.Hog == "" || d.Inputs["url"].GetValue().GetStringValue() != "https://example.invalid/wh" {
+	if d.Template != "templates/webhook" || d.Hog != webhook.Hog || d.Inputs["url"].GetValue().GetStringValue() != "https://example.invalid/wh" {
 		t.Errorf("from template: %v", d)
+	}
+	for k, want := range typed {
+		if got := d.Inputs[k].GetValue(); !proto.Equal(got, want) {
+			t.Errorf("input %s = %v, want %v", k, got, want)
+		}
 	}
 	if out := s.ok("destinations", "list", "--template", "webhook"); !regexp.MustCompile(`(?m)^shop\s+wh\s+.*\swebhook\s`).MatchString(out) {
 		t.Errorf("list --template webhook:\n%s", out)
@@ -620,7 +638,7 @@ func TestResolveTokenOrder(t *testing.T) {
 
 func TestFlagsMayFollowArguments(t *testing.T) {
 	env := &adminEnv{getenv: func(k string) string {
-		return map[string]string{"HOGWIRE_SERVER": "env:1", "HOGWIRE_NAME": "from env"}[k]
+		return map[string]string{"HOGWIRE_SERVER": "env:1", "HOGWIRE_NAME": "from env", "HOGWIRE_OUTPUT": "yaml"}[k]
 	}, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
 	c := newAdminCmd(env, "x", "", "")
 	var e destinationEdit
@@ -633,6 +651,10 @@ func TestFlagsMayFollowArguments(t *testing.T) {
 	}
 	if c.server != "env:1" {
 		t.Errorf("server = %q, want HOGWIRE_SERVER", c.server)
+	}
+	c = newAdminCmd(env, "y", "", "")
+	if err := c.parse(nil, 0, 0); err != nil || c.output != outputYAML {
+		t.Errorf("output = %q, %v; want HOGWIRE_OUTPUT when -o is not given", c.output, err)
 	}
 	// Flags that describe a change never come from the environment.
 	if e.name != "" || c.given["name"] {

@@ -228,7 +228,7 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	cp.Register(gs)
 	go watchReady(ctx, gs, cp.Ready, log)
 	log.Info("control plane starting", "grpc_addr", grpcAddr, "etcd", endpoints, "nats", natsURL, "tls", creds != nil)
-	return serve(ctx, log, gs, grpcAddr, nil, "", metricsAddr)
+	return serve(ctx, log, gs, grpcAddr, nil, "", metricsAddr, newRegistry())
 }
 
 func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -316,8 +316,10 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 	}
 	defer nc.Close()
 
+	reg := newRegistry()
 	node, err := dataplane.New(dataplane.Config{
-		NodeID: nodeID, Address: grpcAddr, ControlPlane: cp, NATS: nc,
+		Metrics: reg,
+		NodeID:  nodeID, Address: grpcAddr, ControlPlane: cp, NATS: nc,
 		EventLog:    eventlog.Config{Memory: storage == "memory", AckWait: ackWait},
 		AllowEgress: egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
 	})
@@ -341,7 +343,7 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 	}()
 	log.Info("data plane starting", "node_id", nodeID, "grpc_addr", grpcAddr, "http_addr", httpAddr,
 		"controlplane", cpAddr, "nats", natsURL, "allow_egress", allowEgress)
-	err = serve(ctx, log, gs, grpcAddr, node.Handler(), httpAddr, metricsAddr)
+	err = serve(ctx, log, gs, grpcAddr, node.Handler(), httpAddr, metricsAddr, reg)
 	stopNode()
 	if nerr := <-nodeDone; err == nil {
 		err = nerr
@@ -363,7 +365,7 @@ func parseCIDRs(s string) ([]netip.Prefix, error) {
 
 // serve runs the gRPC server and the optional HTTP and metrics servers
 // until ctx ends or one of them fails, then stops all of them.
-func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr string, h http.Handler, httpAddr, metricsAddr string) error {
+func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr string, h http.Handler, httpAddr, metricsAddr string, reg *prometheus.Registry) error {
 	errc := make(chan error, 3)
 	n := 0
 	gl, err := net.Listen("tcp", grpcAddr)
@@ -396,7 +398,7 @@ func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr
 		startErr = start(httpAddr, h)
 	}
 	if startErr == nil && metricsAddr != "" {
-		startErr = start(metricsAddr, metricsHandler())
+		startErr = start(metricsAddr, metricsHandler(reg))
 	}
 
 	var runErr error
@@ -424,9 +426,15 @@ func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr
 	return runErr
 }
 
-func metricsHandler() http.Handler {
+// newRegistry returns a Prometheus registry with the Go and process
+// collectors, for one process's /metrics.
+func newRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+func metricsHandler(reg *prometheus.Registry) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return mux

@@ -17,7 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
@@ -40,6 +44,11 @@ type Config struct {
 	MaxLogs int
 	Logger  *slog.Logger
 	Now     func() time.Time
+	// Registerer, when set, also receives the counts as Prometheus metrics
+	// (hogwire_destination_events_total{destination,metric} and
+	// hogwire_destination_duration_seconds{destination}), cumulative since
+	// the process started.
+	Registerer prometheus.Registerer
 }
 
 type key struct {
@@ -59,6 +68,9 @@ type Recorder struct {
 	cfg    Config
 	log    *slog.Logger
 	bounds []float64
+
+	promCount    *prometheus.CounterVec
+	promDuration *prometheus.HistogramVec
 
 	mu      sync.Mutex
 	buckets map[key]*bucket
@@ -80,7 +92,34 @@ func New(cfg Config) *Recorder {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Recorder{cfg: cfg, log: cfg.Logger, bounds: DurationBoundsMs(), buckets: map[key]*bucket{}}
+	r := &Recorder{cfg: cfg, log: cfg.Logger, bounds: DurationBoundsMs(), buckets: map[key]*bucket{}}
+	r.promCount = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hogwire_destination_events_total",
+		Help: "Per destination, events by outcome (succeeded, failed, filtered, …) and fetch attempts by result.",
+	}, []string{"destination", "metric"})
+	buckets := make([]float64, len(r.bounds))
+	for i, ms := range r.bounds {
+		buckets[i] = ms / 1000
+	}
+	r.promDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "hogwire_destination_duration_seconds",
+		Help:    "Wall time of destination invocations, fetches included.",
+		Buckets: buckets,
+	}, []string{"destination"})
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(r.promCount, r.promDuration)
+	}
+	return r
+}
+
+// Total returns the count of a destination's metric since the process
+// started.
+func (r *Recorder) Total(dest, metric string) float64 {
+	m := &dto.Metric{}
+	if err := r.promCount.WithLabelValues(dest, metric).Write(m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }
 
 func (r *Recorder) bucketLocked(dest string) *bucket {
@@ -95,6 +134,7 @@ func (r *Recorder) bucketLocked(dest string) *bucket {
 
 // Count adds n to a destination's metric for the current minute.
 func (r *Recorder) Count(dest, metric string, n int64) {
+	r.promCount.WithLabelValues(dest, metric).Add(float64(n))
 	r.mu.Lock()
 	r.bucketLocked(dest).counters[metric] += n
 	r.mu.Unlock()
@@ -102,6 +142,7 @@ func (r *Recorder) Count(dest, metric string, n int64) {
 
 // Duration records one invocation's wall time.
 func (r *Recorder) Duration(dest string, d time.Duration) {
+	r.promDuration.WithLabelValues(dest).Observe(d.Seconds())
 	ms := float64(d) / float64(time.Millisecond)
 	i := sort.SearchFloat64s(r.bounds, ms)
 	r.mu.Lock()
@@ -183,10 +224,18 @@ func (r *Recorder) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			break
 		}
-		r.log.Warn("telemetry stream broken; buffering (bounded) and retrying", "err", err)
+		wait := r.cfg.Interval
+		if status.Code(err) == codes.Unimplemented {
+			// An older control plane: keep aggregating (bounded) and ask
+			// again now and then.
+			wait = 30 * time.Second
+			r.log.Debug("the control plane does not take telemetry", "err", err)
+		} else {
+			r.log.Warn("telemetry stream broken; buffering (bounded) and retrying", "err", err)
+		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(r.cfg.Interval):
+		case <-time.After(wait):
 		}
 	}
 	fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -219,6 +268,10 @@ func (r *Recorder) stream(ctx context.Context) error {
 		req.Sequence = seq
 		if err := s.Send(req); err != nil {
 			r.giveBack(req)
+			if errors.Is(err, io.EOF) {
+				// The server ended the stream; its status says why.
+				_, err = s.Recv()
+			}
 			return err
 		}
 		// One batch in flight: waiting for its ack is the back-pressure.

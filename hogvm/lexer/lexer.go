@@ -2,6 +2,8 @@ package lexer
 
 import (
 	"fmt"
+	"math"
+	"math/big"
 	"strconv"
 	"strings"
 )
@@ -326,11 +328,16 @@ func (l *lexer) number(start Pos) error {
 		}
 		l.advance(j - i)
 		t := l.emit(Int, start)
-		v, err := strconv.ParseInt(t.Raw[2:], 16, 64)
-		if err != nil {
-			return l.errorf(start, "integer literal %s is out of range", t.Raw)
+		v, err := strconv.ParseUint(t.Raw[2:], 16, 64)
+		if err != nil || v > math.MaxInt64 {
+			// Beyond 64 bits, as a float: JavaScript VMs read every
+			// number as a double anyway.
+			f, _ := new(big.Float).SetString(t.Raw)
+			t.Kind = Float
+			t.Float, _ = f.Float64()
+			return nil
 		}
-		t.Int = v
+		t.Int = int64(v)
 		return nil
 	}
 	afterDot := l.prevKind() == Dot || l.prevKind() == NullProperty
@@ -374,7 +381,11 @@ func (l *lexer) number(start Pos) error {
 	t := l.emit(Int, start)
 	v, err := strconv.ParseInt(t.Raw, 10, 64)
 	if err != nil {
-		return l.errorf(start, "integer literal %s is out of range", t.Raw)
+		// Beyond 64 bits, as a float: JavaScript VMs read every number
+		// as a double anyway.
+		t.Kind = Float
+		t.Float, _ = strconv.ParseFloat(t.Raw, 64)
+		return nil
 	}
 	t.Int = v
 	return nil

@@ -2,6 +2,7 @@ package parser
 
 import (
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/hogwire/hogwire/hogvm/ast"
@@ -52,12 +53,16 @@ func (p *parser) expr(minPrec int) ast.Expr {
 			}
 			left = b
 		case isWord(t, "or") && minPrec <= precOr:
-			p.next()
-			right := p.expr(precOr + 1)
+			right, ok := p.wordOperand(1, precOr+1)
+			if !ok {
+				return left
+			}
 			left = &ast.Or{At: atOf(left), Exprs: append(flattenOr(left), flattenOr(right)...)}
 		case isWord(t, "and") && minPrec <= precAnd:
-			p.next()
-			right := p.expr(precAnd + 1)
+			right, ok := p.wordOperand(1, precAnd+1)
+			if !ok {
+				return left
+			}
 			left = &ast.And{At: atOf(left), Exprs: append(flattenAnd(left), flattenAnd(right)...)}
 		case t.Kind == lexer.Nullish && minPrec <= precNullish:
 			p.next()
@@ -73,9 +78,17 @@ func (p *parser) expr(minPrec int) ast.Expr {
 			n := p.next()
 			left = &ast.Compare{At: atOf(left), Op: op, Left: left, Right: &ast.Constant{At: p.at(n)}}
 		case minPrec <= precCompare && p.compareOp() >= 0:
-			op := p.compareOp()
-			p.skipCompareOp()
-			right := p.expr(precCompare + 1)
+			op, words := p.compareOp(), p.compareWords()
+			var right ast.Expr
+			if words == 0 {
+				p.next()
+				right = p.expr(precCompare + 1)
+			} else {
+				var ok bool
+				if right, ok = p.wordOperand(words, precCompare+1); !ok {
+					return left
+				}
+			}
 			left = &ast.Compare{At: atOf(left), Op: op, Left: left, Right: right}
 		case minPrec <= precAdditive && (t.Kind == lexer.Plus || t.Kind == lexer.Dash || t.Kind == lexer.Concat):
 			p.next()
@@ -99,7 +112,7 @@ func (p *parser) expr(minPrec int) ast.Expr {
 				op = ast.Div
 			}
 			left = &ast.Arith{At: atOf(left), Op: op, Left: left, Right: right}
-		case isWord(t, "as"):
+		case isWord(t, "as") && (p.peek(1).Kind == lexer.Ident || p.peek(1).Kind == lexer.String):
 			p.failf(t, "aliases ('as') are not supported in Hog")
 		default:
 			return left
@@ -113,12 +126,8 @@ func atOf(e ast.Expr) ast.At { return ast.At{P: e.Position()} }
 
 // between parses "[not] between low and high" after x, speculatively.
 func (p *parser) between(x ast.Expr) (ast.Expr, bool) {
-	start := p.i
-	if p.notBetween[start] {
-		return nil, false
-	}
 	var b *ast.Between
-	failed := p.attempt(func() {
+	failed := p.speculate(specOperator, func() {
 		negated := p.isWord("not")
 		if negated {
 			p.next()
@@ -132,14 +141,21 @@ func (p *parser) between(x ast.Expr) (ast.Expr, bool) {
 		high := p.expr(precBetween + 1)
 		b = &ast.Between{At: atOf(x), Expr: x, Low: low, High: high, Negated: negated}
 	})
-	if failed != nil {
-		if p.notBetween == nil {
-			p.notBetween = map[int]bool{}
+	return b, failed == nil
+}
+
+// wordOperand parses the right operand after a keyword operator (and, or,
+// like, in, …) speculatively: when no operand follows, PostHog's parser
+// ends the expression before the keyword and reads the keyword as a name.
+func (p *parser) wordOperand(words int, prec int) (ast.Expr, bool) {
+	var right ast.Expr
+	failed := p.speculate(specOperator, func() {
+		for range words {
+			p.next()
 		}
-		p.notBetween[start] = true
-		return nil, false
-	}
-	return b, true
+		right = p.expr(prec)
+	})
+	return right, failed == nil
 }
 
 func flattenAnd(e ast.Expr) []ast.Expr {
@@ -223,17 +239,22 @@ func pick(cond bool, a, b ast.CompareOp) ast.CompareOp {
 	return b
 }
 
-func (p *parser) skipCompareOp() {
-	t := p.next()
+// compareWords returns how many words spell the comparison operator at the
+// current token (not in cohort: 3), or 0 for a symbol such as '='.
+func (p *parser) compareWords() int {
+	t := p.tok()
 	if t.Kind != lexer.Ident {
-		return
+		return 0
 	}
+	n := 1
 	if isWord(t, "not") {
-		t = p.next()
+		n++
+		t = p.peek(1)
 	}
-	if isWord(t, "in") && p.isWord("cohort") {
-		p.next()
+	if isWord(t, "in") && isWord(p.peek(n), "cohort") {
+		n++
 	}
+	return n
 }
 
 // unary parses prefix operators and a primary expression with its postfix
@@ -246,6 +267,9 @@ func (p *parser) unary() ast.Expr {
 			// A sign is part of a number literal: -1 is INTEGER -1.
 			p.next()
 			p.next()
+			if n.Kind == lexer.Int {
+				return p.postfix(p.fraction(n, t.Kind == lexer.Dash))
+			}
 			return p.postfix(signed(p.at(t), n, t.Kind == lexer.Dash))
 		}
 		if n := p.peek(1); isWord(n, "inf") || isWord(n, "infinity") || isWord(n, "nan") {
@@ -264,10 +288,37 @@ func (p *parser) unary() ast.Expr {
 		operand := p.expr(precNegate)
 		return &ast.Arith{At: p.at(t), Op: ast.Sub, Left: &ast.Constant{At: p.at(t), Value: int64(0)}, Right: operand}
 	case isWord(t, "not") && p.peek(1).Kind != lexer.LParen:
-		p.next()
-		return &ast.Not{At: p.at(t), Expr: p.expr(precNot)}
+		var operand ast.Expr
+		if p.speculate(specPrefix, func() { p.next(); operand = p.expr(precNot) }) == nil {
+			return &ast.Not{At: p.at(t), Expr: operand}
+		}
+		// Without an operand, not is a name (as in PostHog's parser).
 	}
 	return p.postfix(p.primary())
+}
+
+// fraction completes an integer literal n whose token has been consumed.
+// In HogQL's grammar "1." and "1.5" are float literals even with spaces
+// around the dot (1 . 5), so an integer followed by a dot is a float.
+func (p *parser) fraction(n lexer.Token, neg bool) ast.Expr {
+	if p.tok().Kind != lexer.Dot {
+		return signed(p.at(n), n, neg)
+	}
+	p.next()
+	text := n.Raw + "."
+	if f := p.tok(); f.Kind == lexer.Int && !strings.ContainsAny(f.Raw, "xX") {
+		p.next()
+		text += f.Raw
+	}
+	if strings.ContainsAny(n.Raw, "xX") {
+		text = strconv.FormatInt(n.Int, 10) + text[len(n.Raw):]
+	}
+	v, err := strconv.ParseFloat(text, 64)
+	if err != nil {
+		p.failf(n, "invalid number %s", text)
+	}
+	f := lexer.Token{Kind: lexer.Float, Float: v}
+	return signed(p.at(n), f, neg)
 }
 
 func signed(at ast.At, n lexer.Token, neg bool) ast.Expr {
@@ -355,7 +406,7 @@ func (p *parser) primary() ast.Expr {
 	switch t.Kind {
 	case lexer.Int:
 		p.next()
-		return &ast.Constant{At: p.at(t), Value: t.Int}
+		return p.fraction(t, false)
 	case lexer.Float:
 		p.next()
 		return &ast.Constant{At: p.at(t), Value: t.Float}
@@ -376,6 +427,10 @@ func (p *parser) primary() ast.Expr {
 		return p.parens()
 	case lexer.Ident:
 		return p.name()
+	case lexer.Asterisk:
+		// HogQL's "select *" column, a name like any other in Hog.
+		p.next()
+		return &ast.Field{At: p.at(t), Chain: []string{"*"}}
 	case lexer.EOF:
 		p.failf(t, "unexpected end of input, expected an expression")
 	}
@@ -515,26 +570,18 @@ func (p *parser) lambda(t lexer.Token, params []string) ast.Expr {
 	// "-> {…}" is a dict or placeholder expression when it parses as one
 	// (HogQL's grammar tries the expression first), otherwise a block. A
 	// placeholder {x} means the same as the block {x}.
-	start := p.i
-	if !p.notExpr[start] {
-		if e, ok := p.try(func() ast.Expr { return p.expr(0) }); ok {
-			if ph, isPh := e.(*ast.Placeholder); isPh {
-				e := ph.Expr
-				l.Body = &ast.Block{At: ph.At, Stmts: []ast.Stmt{&ast.ExprStmt{At: atOf(e), Expr: e}}}
-				return l
-			}
-			if _, isDict := e.(*ast.Dict); isDict {
-				l.Body = e
-				return l
-			}
-			p.i = start
-		}
-		if p.notExpr == nil {
-			p.notExpr = map[int]bool{}
-		}
-		p.notExpr[start] = true
+	var body ast.Expr
+	failed := p.speculate(specLambdaExpr, func() { body = p.expr(0) })
+	if failed != nil {
+		l.Body = p.block()
+		return l
 	}
-	l.Body = p.block()
+	if ph, isPh := body.(*ast.Placeholder); isPh {
+		e := ph.Expr
+		l.Body = &ast.Block{At: ph.At, Stmts: []ast.Stmt{&ast.ExprStmt{At: atOf(e), Expr: e}}}
+		return l
+	}
+	l.Body = body
 	return l
 }
 
@@ -545,7 +592,7 @@ func (p *parser) attempt(f func()) (failed *Error) {
 	defer func() {
 		if r := recover(); r != nil {
 			b, isBail := r.(bailout)
-			if !isBail {
+			if !isBail || b.err.tooDeep {
 				panic(r)
 			}
 			p.i, p.depth = start, depth
@@ -554,21 +601,6 @@ func (p *parser) attempt(f func()) (failed *Error) {
 	}()
 	f()
 	return nil
-}
-
-// try runs f speculatively, rewinding on a syntax error.
-func (p *parser) try(f func() ast.Expr) (e ast.Expr, ok bool) {
-	start, depth := p.i, p.depth
-	defer func() {
-		if r := recover(); r != nil {
-			if _, isBail := r.(bailout); !isBail {
-				panic(r)
-			}
-			p.i, p.depth = start, depth
-			e, ok = nil, false
-		}
-	}()
-	return f(), true
 }
 
 func (p *parser) name() ast.Expr {
@@ -592,14 +624,20 @@ func (p *parser) name() ast.Expr {
 			p.next()
 			return &ast.Constant{At: p.at(t), Value: special(t.Value)}
 		case "case":
-			return p.caseExpr()
+			if e, ok := p.prefixForm(p.caseExpr); ok {
+				return e
+			}
 		case "interval":
 			if p.peek(1).Kind != lexer.LParen {
-				return p.interval()
+				if e, ok := p.prefixForm(p.interval); ok {
+					return e
+				}
 			}
 		case "trim":
 			if n := p.peek(2); p.peek(1).Kind == lexer.LParen && (isWord(n, "leading") || isWord(n, "trailing") || isWord(n, "both")) {
-				return p.trimExpr()
+				if e, ok := p.prefixForm(p.trimExpr); ok {
+					return e
+				}
 			}
 		}
 		if isReserved(t) {
@@ -625,6 +663,14 @@ func (p *parser) name() ast.Expr {
 		f.Chain = append(f.Chain, p.next().Value)
 	}
 	return f
+}
+
+// prefixForm parses a keyword-led form (case, interval, trim) speculatively;
+// when it does not parse, the keyword is an ordinary name.
+func (p *parser) prefixForm(f func() ast.Expr) (ast.Expr, bool) {
+	var e ast.Expr
+	failed := p.speculate(specPrefix, func() { e = f() })
+	return e, failed == nil
 }
 
 // caseExpr parses CASE [x] WHEN c THEN v … [ELSE e] END.

@@ -9,6 +9,13 @@
 // ahead or backtrack (telling an if statement from a call of if(), and a
 // lambda's {…} body as a dict or a block) are bounded, so parsing time is at
 // most quadratic in the input.
+//
+// Some consequences of PostHog's grammar surprise people and are kept for
+// compatibility (refparser_test.go checks our trees against PostHog's
+// parser): f(a, x -> y) passes a single two-parameter lambda (write
+// f(a, (x -> y))); a return followed by anything on the next line returns
+// it; and most keywords are ordinary names where no operator fits, so
+// `x between 1` is three statements.
 package parser
 
 import (
@@ -26,6 +33,10 @@ const MaxDepth = 512
 type Error struct {
 	Line, Column int
 	Msg          string
+
+	// tooDeep marks the nesting-limit error, which no speculative parse
+	// may swallow.
+	tooDeep bool
 }
 
 func (e *Error) Error() string {
@@ -86,13 +97,42 @@ type parser struct {
 	toks  []lexer.Token
 	i     int
 	depth int
-	// notExpr, notBlock and notBetween remember where a speculative parse
-	// (a lambda's {…} body as an expression, a statement's {…} as a block,
-	// x between … and …) failed, so that nested speculative parses are not
-	// repeated exponentially often.
-	notExpr    map[int]bool
-	notBlock   map[int]*Error
-	notBetween map[int]bool
+	// failed remembers where a speculative parse failed, so that nested
+	// speculative parses are not repeated exponentially often.
+	failed map[specKey]*Error
+}
+
+// specKind names what a speculative parse tried to read.
+type specKind uint8
+
+const (
+	specLambdaExpr specKind = iota // a lambda's {…} body as a dict or placeholder
+	specBlock                      // a statement's {…} as a block
+	specOperator                   // a keyword operator and its right operand
+	specPrefix                     // a keyword that starts an expression (not, case, interval, trim)
+)
+
+type specKey struct {
+	kind specKind
+	at   int
+}
+
+// speculate runs f at the current token. If f fails, it rewinds and
+// returns the error; the failure is remembered, so the same attempt at the
+// same token fails at once the next time.
+func (p *parser) speculate(kind specKind, f func()) *Error {
+	key := specKey{kind, p.i}
+	if err, ok := p.failed[key]; ok {
+		return err
+	}
+	err := p.attempt(f)
+	if err != nil {
+		if p.failed == nil {
+			p.failed = map[specKey]*Error{}
+		}
+		p.failed[key] = err
+	}
+	return err
 }
 
 type bailout struct{ err *Error }
@@ -159,7 +199,8 @@ func (p *parser) expect(k lexer.Kind, context string) lexer.Token {
 func (p *parser) enter() {
 	p.depth++
 	if p.depth > MaxDepth {
-		p.failf(p.tok(), "nesting too deep (more than %d levels)", MaxDepth)
+		t := p.tok()
+		panic(bailout{&Error{Line: t.Pos.Line, Column: t.Pos.Column, Msg: fmt.Sprintf("nesting too deep (more than %d levels)", MaxDepth), tooDeep: true}})
 	}
 }
 
@@ -340,22 +381,14 @@ func (p *parser) block() *ast.Block {
 // as one (PostHog's grammar tries the block first), else an expression
 // statement such as a dict.
 func (p *parser) blockOrExpr() ast.Stmt {
-	start := p.i
-	if p.notBlock[start] == nil {
-		var b *ast.Block
-		failed := p.attempt(func() { b = p.block() })
-		if failed == nil {
-			return b
-		}
-		if p.notBlock == nil {
-			p.notBlock = map[int]*Error{}
-		}
-		p.notBlock[start] = failed
+	var b *ast.Block
+	blockErr := p.speculate(specBlock, func() { b = p.block() })
+	if blockErr == nil {
+		return b
 	}
 	var s ast.Stmt
 	if failed := p.attempt(func() { s = p.exprOrAssign() }); failed != nil {
 		// Report whichever reading got further.
-		blockErr := p.notBlock[start]
 		if blockErr.Line > failed.Line || (blockErr.Line == failed.Line && blockErr.Column >= failed.Column) {
 			panic(bailout{blockErr})
 		}

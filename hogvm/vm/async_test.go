@@ -93,7 +93,7 @@ func TestRunAsyncHelper(t *testing.T) {
 func TestAsyncStepLimit(t *testing.T) {
 	// while (true) { sleep(0) }
 	p := mustLink(t, int64(29), int64(40), int64(8), int64(33), int64(0), int64(2), "sleep", int64(1), int64(35), int64(39), int64(-11))
-	m := vm.New(vm.Options{MaxAsyncSteps: 3})
+	m := vm.New(vm.Options{MaxAsyncSteps: 3, AsyncFunctions: []string{"sleep"}})
 	n := 0
 	_, err := m.RunAsync(context.Background(), p, vm.Null, func(context.Context, string, []vm.Value) (vm.Value, error) {
 		n++
@@ -199,5 +199,18 @@ func TestAsyncInsideBytecodeSTL(t *testing.T) {
 	}
 	if err != nil || vm.Format(res.Value) != "[10, 20]" || strings.Join(seen, " ") != "[1] [2]" {
 		t.Fatalf("res=%s err=%v seen=%v", vm.Format(res.Value), err, seen)
+	}
+}
+
+func TestRunAsyncPerformsSleep(t *testing.T) {
+	// sleep(0.01); return 1
+	p := mustLink(t, int64(34), 0.01, int64(2), "sleep", int64(1), int64(35), int64(33), int64(1), int64(38))
+	m := vm.New(vm.Options{})
+	res, err := m.RunAsync(context.Background(), p, vm.Null, func(context.Context, string, []vm.Value) (vm.Value, error) {
+		t.Error("perform must not be called for sleep")
+		return vm.Null, nil
+	})
+	if err != nil || res.Value.AsNumber() != 1 {
+		t.Fatal(res, err)
 	}
 }

@@ -25,7 +25,8 @@
 //
 // The data plane builds one globals value per event (ParseJSON of the
 // event's JSON keeps PostHog's key order) and runs every destination's
-// filter and code against it; runs never modify it.
+// filter and code against it; runs never modify it, and it must not be
+// modified while runs use it.
 //
 // Values are the tagged Value type: null, booleans, numbers (doubles, as in
 // PostHog), strings, arrays, tuples, dicts, dates, errors and functions.

@@ -257,7 +257,9 @@ func (w *jsonWriter) value(v Value, depth int) {
 			return
 		}
 		w.path = append(w.path, v.p)
-		if v.k == KindDict {
+		if v.k == KindDict && w.plainKeys(v.dict()) {
+			w.plainObject(v.dict(), depth)
+		} else if v.k == KindDict {
 			d := v.dict()
 			keys := make([]string, 0, d.Len())
 			vals := d.vals
@@ -302,6 +304,43 @@ func (w *jsonWriter) value(v Value, depth int) {
 		}
 		w.path = w.path[:len(w.path)-1]
 	}
+}
+
+// plainKeys reports whether d's keys are strings that JavaScript keeps in
+// insertion order (no array-index keys), so d can be written as it is.
+func (w *jsonWriter) plainKeys(d *Dict) bool {
+	for i := range d.keys {
+		k := &d.keys[i]
+		if k.k != KindString {
+			return false
+		}
+		if _, ok := arrayIndexKey(k.str()); ok {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *jsonWriter) plainObject(d *Dict, depth int) {
+	if d.Len() == 0 {
+		w.buf = append(w.buf, "{}"...)
+		return
+	}
+	w.buf = append(w.buf, '{')
+	for i := range d.keys {
+		if i > 0 {
+			w.buf = append(w.buf, ',')
+		}
+		w.newline(depth + 1)
+		w.buf = appendJSONString(w.buf, d.keys[i].str())
+		w.buf = append(w.buf, ':')
+		if w.indent > 0 {
+			w.buf = append(w.buf, ' ')
+		}
+		w.value(d.vals[i], depth+1)
+	}
+	w.newline(depth)
+	w.buf = append(w.buf, '}')
 }
 
 func (w *jsonWriter) object(depth int, keys []string, vals []Value) {
@@ -353,9 +392,31 @@ func (w *jsonWriter) object(depth int, keys []string, vals []Value) {
 	w.buf = append(w.buf, '}')
 }
 
+// jsonSafe marks the ASCII bytes that JSON.stringify copies unchanged.
+var jsonSafe = func() (t [128]bool) {
+	for c := 0x20; c < 128; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 func appendJSONString(b []byte, s string) []byte {
-	const hex = "0123456789abcdef"
 	b = append(b, '"')
+	if utf8.ValidString(s) {
+		// Copy runs of bytes that need no escaping in one go; valid
+		// non-ASCII text is copied as is.
+		start := 0
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c >= utf8.RuneSelf || jsonSafe[c] {
+				continue
+			}
+			b = append(b, s[start:i]...)
+			b = appendJSONEscape(b, s[i])
+			start = i + 1
+		}
+		b = append(b, s[start:]...)
+		return append(b, '"')
+	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c >= utf8.RuneSelf {
@@ -368,31 +429,35 @@ func appendJSONString(b []byte, s string) []byte {
 			i += size
 			continue
 		}
-		switch c {
-		case '"':
-			b = append(b, `\"`...)
-		case '\\':
-			b = append(b, `\\`...)
-		case '\b':
-			b = append(b, `\b`...)
-		case '\f':
-			b = append(b, `\f`...)
-		case '\n':
-			b = append(b, `\n`...)
-		case '\r':
-			b = append(b, `\r`...)
-		case '\t':
-			b = append(b, `\t`...)
-		default:
-			if c < 0x20 {
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-			} else {
-				b = append(b, c)
-			}
-		}
+		b = appendJSONEscape(b, c)
 		i++
 	}
 	return append(b, '"')
+}
+
+// appendJSONEscape writes one ASCII byte as JSON.stringify does.
+func appendJSONEscape(b []byte, c byte) []byte {
+	const hex = "0123456789abcdef"
+	switch c {
+	case '"':
+		return append(b, `\"`...)
+	case '\\':
+		return append(b, `\\`...)
+	case '\b':
+		return append(b, `\b`...)
+	case '\f':
+		return append(b, `\f`...)
+	case '\n':
+		return append(b, `\n`...)
+	case '\r':
+		return append(b, `\r`...)
+	case '\t':
+		return append(b, `\t`...)
+	}
+	if c < 0x20 {
+		return append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+	}
+	return append(b, c)
 }
 
 // nestedGet walks a JSON path: strings are keys, numbers 1-based indexes.
@@ -427,12 +492,17 @@ func registerJSON() {
 		return v, nil
 	})
 	def("jsonStringify", 1, 2, func(r *run, a []Value) (Value, error) {
-		w := jsonWriter{limit: r.renderLimit()}
+		// The memory estimate of a value is close to its JSON length.
+		w := jsonWriter{limit: r.renderLimit(), buf: make([]byte, 0, min(costOf(a[0])+16, 1<<20))}
 		if ind := arg(a, 1); ind.k == KindNumber && ind.num() > 0 {
 			w.indent = int(min(ind.num(), 10))
 		}
 		w.value(a[0], 0)
-		return r.newString(string(w.buf))
+		if len(w.buf) == 0 {
+			return String(""), nil
+		}
+		// w.buf is not used again, so the string can share its memory.
+		return r.newString(unsafe.String(&w.buf[0], len(w.buf)))
 	})
 	def("isValidJSON", 1, 1, pure(func(a []Value) Value {
 		_, err := ParseJSON([]byte(jsString(a[0])))

@@ -3,6 +3,7 @@ package vm
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -155,18 +156,42 @@ func (m *Machine) Resume(ctx context.Context, s *State, result Value) (res Resul
 }
 
 // RunAsync runs p to completion, performing each async call with perform
-// and resuming, like PostHog's execAsync.
+// and resuming, like PostHog's execAsync. The built-in sleep(seconds) is
+// performed here (honouring ctx) unless "sleep" is in
+// Options.AsyncFunctions, in which case perform receives it too.
 func (m *Machine) RunAsync(ctx context.Context, p *Program, globals Value, perform func(ctx context.Context, name string, args []Value) (Value, error)) (Result, error) {
 	res, err := m.Run(ctx, p, globals)
 	for err == nil && res.Async != nil {
 		var v Value
-		v, err = perform(ctx, res.Async.Name, res.Async.Args)
+		if res.Async.Name == "sleep" && !slices.Contains(m.opts.AsyncFunctions, "sleep") {
+			err = sleep(ctx, res.Async.Args)
+		} else {
+			v, err = perform(ctx, res.Async.Name, res.Async.Args)
+		}
 		if err != nil {
 			return res, err
 		}
 		res, err = m.Resume(ctx, res.Async.State, v)
 	}
 	return res, err
+}
+
+func sleep(ctx context.Context, args []Value) error {
+	var d time.Duration
+	if len(args) > 0 {
+		d = time.Duration(toNumber(args[0]) * float64(time.Second))
+	}
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (m *Machine) release(r *run) {

@@ -1,0 +1,264 @@
+package dataplane_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/dataplane"
+	"github.com/hogwire/hogwire/dataplane/eventlog"
+	"github.com/hogwire/hogwire/rpcclient"
+)
+
+// publish sends events over gRPC ingest and fails the test unless all are
+// stored.
+func (st *stack) publish(t *testing.T, token string, events ...*hogwirev1.Event) {
+	t.Helper()
+	cc, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	resp, err := hogwirev1.NewEventServiceClient(cc).Publish(context.Background(), &hogwirev1.PublishRequest{Token: token, Events: events})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int(resp.Accepted) != len(events) {
+		t.Fatalf("accepted %d of %d: %v", resp.Accepted, len(events), resp.Rejected)
+	}
+}
+
+func ev(name, user string) *hogwirev1.Event {
+	return &hogwirev1.Event{Event: name, DistinctId: user}
+}
+
+func waitStat(t *testing.T, st *stack, dest, metric string, want float64) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for st.Node.Stat(dest, metric) < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s %s = %v, want %v", dest, metric, st.Node.Stat(dest, metric), want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestRetriesThenSuccess(t *testing.T) {
+	st := startStack(t)
+	p := st.project(t, "shop")
+	var calls atomic.Int32
+	s := newSink(t, func(w http.ResponseWriter, _ *http.Request) {
+		if calls.Add(1) <= 2 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})
+	d := st.webhook(t, "shop", s.URL, nil)
+	st.waitConfig(t, 1)
+	st.publish(t, p.CaptureToken, ev("signed_up", "u1"))
+	waitStat(t, st, d.Name, "succeeded", 1)
+	if n := calls.Load(); n != 3 {
+		t.Errorf("sink got %d attempts, want 3 (503, 503, 200)", n)
+	}
+	if a := st.Node.Stat(d.Name, "fetch_attempts"); a != 3 {
+		t.Errorf("fetch_attempts = %v, want 3", a)
+	}
+	if f := st.Node.Stat(d.Name, "fetch_failed_5xx"); f != 2 {
+		t.Errorf("fetch_failed_5xx = %v, want 2", f)
+	}
+	if f := st.Node.Stat(d.Name, "failed"); f != 0 {
+		t.Errorf("failed = %v, want 0", f)
+	}
+}
+
+func TestClientErrorIsNotRetried(t *testing.T) {
+	st := startStack(t)
+	p := st.project(t, "shop")
+	var calls atomic.Int32
+	s := newSink(t, func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusBadRequest)
+	})
+	d := st.webhook(t, "shop", s.URL, nil)
+	st.waitConfig(t, 1)
+	st.publish(t, p.CaptureToken, ev("signed_up", "u1"))
+	waitStat(t, st, d.Name, "failed", 1) // the webhook template throws on 4xx
+	time.Sleep(300 * time.Millisecond)
+	if n := calls.Load(); n != 1 {
+		t.Errorf("sink got %d attempts for a 400, want 1", n)
+	}
+}
+
+func TestRetryAfterIsHonoured(t *testing.T) {
+	st := startStack(t)
+	p := st.project(t, "shop")
+	var mu sync.Mutex
+	var times []time.Time
+	s := newSink(t, func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		times = append(times, time.Now())
+		first := len(times) == 1
+		mu.Unlock()
+		if first {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+		}
+	})
+	d := st.webhook(t, "shop", s.URL, nil)
+	st.waitConfig(t, 1)
+	st.publish(t, p.CaptureToken, ev("signed_up", "u1"))
+	waitStat(t, st, d.Name, "succeeded", 1)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(times) != 2 {
+		t.Fatalf("%d attempts, want 2", len(times))
+	}
+	// Retry-After: 1 asks for at least a second; the backoff alone would
+	// retry within 250ms.
+	if gap := times[1].Sub(times[0]); gap < 900*time.Millisecond {
+		t.Errorf("retried after %v, want about 1s as Retry-After asked", gap)
+	}
+}
+
+// A destination whose sink hangs does not slow another destination.
+func TestHangingSinkDoesNotSlowOthers(t *testing.T) {
+	st := startStack(t)
+	p := st.project(t, "shop")
+	release := make(chan struct{})
+	defer close(release)
+	hang := newSink(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	fast := newSink(t, nil)
+	st.webhook(t, "shop", fast.URL, &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "e"}}})
+	st.waitConfig(t, 1)
+
+	// latency sends events one at a time and returns the median time from
+	// publish to the fast sink receiving it.
+	latency := func(n int) time.Duration {
+		var lat []time.Duration
+		for i := range n {
+			start := time.Now()
+			st.publish(t, p.CaptureToken, ev("e", fmt.Sprint("u", i)))
+			select {
+			case <-fast.got:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the fast sink got nothing")
+			}
+			lat = append(lat, time.Since(start))
+		}
+		slices.Sort(lat)
+		return lat[len(lat)/2]
+	}
+	baseline := latency(30)
+
+	st.webhook(t, "shop", hang.URL, &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "e"}}})
+	st.waitConfig(t, 2)
+	withHang := latency(30)
+	t.Logf("median latency: %v alone, %v next to a hanging destination", baseline, withHang)
+	// Allow for timer noise on a busy machine below a millisecond.
+	if withHang > 2*baseline+2*time.Millisecond {
+		t.Errorf("median latency %v next to a hanging destination, baseline %v: more than 2x", withHang, baseline)
+	}
+}
+
+// Two nodes share the event log; one is killed mid-run. Every event is
+// still delivered at least once.
+func TestNodeKilledMidRun(t *testing.T) {
+	st := startStack(t)
+	p := st.project(t, "shop")
+	var mu sync.Mutex
+	seen := map[string]int{}
+	s := newSink(t, func(_ http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond) // keep events in flight on both nodes
+	})
+	d := st.webhook(t, "shop", s.URL, nil)
+	st.waitConfig(t, 1)
+
+	// A second node, as another process would run it.
+	cp, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.NodeToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	nc, err := nats.Connect(st.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node2, err := dataplane.New(dataplane.Config{
+		NodeID: "node-2", ControlPlane: cp, NATS: nc, Logger: quiet(),
+		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		EventLog: eventlog.Config{Memory: true, AckWait: 2 * time.Second}, ConsumeBatch: 20,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, kill := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
+	go func() { done2 <- node2.Run(ctx2, 0) }()
+	<-node2.Ready()
+
+	const total = 400
+	for i := 0; i < total; i += 50 {
+		var batch []*hogwirev1.Event
+		for j := i; j < i+50; j++ {
+			batch = append(batch, ev("e", fmt.Sprint("u", j)))
+		}
+		st.publish(t, p.CaptureToken, batch...)
+	}
+	// Kill node 2 once it has delivered some, without a goodbye.
+	waitFor(t, func() bool { return node2.Stat(d.Name, "succeeded") >= 20 })
+	nc.Close()
+	kill()
+	<-done2
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		s.mu.Lock()
+		for k := range seen {
+			delete(seen, k)
+		}
+		for _, b := range s.bodies {
+			u, _ := b["user"].(string)
+			seen[u]++
+		}
+		n := len(seen)
+		s.mu.Unlock()
+		mu.Unlock()
+		if n == total {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d events delivered after a node died", n, total)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dups := 0
+	for _, c := range seen {
+		dups += c - 1
+	}
+	t.Logf("all %d events delivered; %d duplicates (events node-2 delivered but had not acknowledged)", total, dups)
+}
+
+func waitFor(t *testing.T, f func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !f() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met in time")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
