@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -40,44 +41,88 @@ type clock struct {
 	sentAt time.Time
 }
 
-// convertEvent turns one decoded PostHog event into an Event. It reads raw
-// but never modifies it.
-func convertEvent(raw any, c clock) (*hogwirev1.Event, *fieldError) {
-	m, ok := raw.(map[string]any)
+// Accessors for decoded JSON values; each reports whether v has the kind.
+func asString(v *structpb.Value) (string, bool) {
+	k, ok := v.GetKind().(*structpb.Value_StringValue)
+	if !ok {
+		return "", false
+	}
+	return k.StringValue, true
+}
+
+func asNumber(v *structpb.Value) (float64, bool) {
+	k, ok := v.GetKind().(*structpb.Value_NumberValue)
+	if !ok {
+		return 0, false
+	}
+	return k.NumberValue, true
+}
+
+func asStruct(v *structpb.Value) (*structpb.Struct, bool) {
+	k, ok := v.GetKind().(*structpb.Value_StructValue)
+	if !ok || k.StructValue == nil {
+		return nil, false
+	}
+	return k.StructValue, true
+}
+
+func asList(v *structpb.Value) ([]*structpb.Value, bool) {
+	k, ok := v.GetKind().(*structpb.Value_ListValue)
+	if !ok {
+		return nil, false
+	}
+	return k.ListValue.GetValues(), true
+}
+
+// isNull is true for JSON null and for absent values.
+func isNull(v *structpb.Value) bool {
+	if v == nil {
+		return true
+	}
+	_, ok := v.GetKind().(*structpb.Value_NullValue)
+	return ok
+}
+
+// convertEvent turns one decoded PostHog event into an Event. The Event
+// takes over raw's properties Struct; raw must not be used afterwards.
+func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) {
+	m, ok := asStruct(raw)
 	if !ok {
 		return nil, &fieldError{"", "event is not a JSON object"}
 	}
-	name, ok := m["event"].(string)
+	f := m.Fields
+	name, ok := asString(f["event"])
 	if !ok || name == "" {
-		if v := m["event"]; v != nil && !ok {
+		if !ok && !isNull(f["event"]) {
 			return nil, &fieldError{"event", "event name must be a string"}
 		}
 		return nil, &fieldError{"event", "event name is missing or empty"}
 	}
-	props := map[string]any{}
-	switch p := m["properties"].(type) {
-	case nil:
-	case map[string]any:
-		props = p
-	default:
-		return nil, &fieldError{"properties", "properties must be a JSON object"}
+	props := &structpb.Struct{Fields: map[string]*structpb.Value{}}
+	if pv := f["properties"]; !isNull(pv) {
+		if props, ok = asStruct(pv); !ok {
+			return nil, &fieldError{"properties", "properties must be a JSON object"}
+		}
 	}
+	pf := props.Fields
 
-	distinctID := distinctIDOf(m["distinct_id"])
+	distinctID := distinctIDOf(f["distinct_id"])
 	if distinctID == "" {
-		distinctID = distinctIDOf(m["$distinct_id"])
+		distinctID = distinctIDOf(f["$distinct_id"])
 	}
 	if distinctID == "" {
-		distinctID = distinctIDOf(props["distinct_id"])
+		distinctID = distinctIDOf(pf["distinct_id"])
 	}
 	if distinctID == "" {
 		return nil, &fieldError{"distinct_id", "distinct_id is missing or empty"}
 	}
 
 	var id string
-	switch u := m["uuid"].(type) {
-	case nil:
-	case string:
+	if uv := f["uuid"]; !isNull(uv) {
+		u, ok := asString(uv)
+		if !ok {
+			return nil, &fieldError{"uuid", "uuid must be a string"}
+		}
 		if u != "" {
 			parsed, err := uuid.Parse(u)
 			if err != nil {
@@ -85,8 +130,6 @@ func convertEvent(raw any, c clock) (*hogwirev1.Event, *fieldError) {
 			}
 			id = parsed.String()
 		}
-	default:
-		return nil, &fieldError{"uuid", "uuid must be a string"}
 	}
 	if id == "" {
 		v7, err := uuid.NewV7()
@@ -97,67 +140,64 @@ func convertEvent(raw any, c clock) (*hogwirev1.Event, *fieldError) {
 		id = v7.String()
 	}
 
-	set, fe := mergedObject(props, m, "$set")
+	set, fe := mergedObject(pf, f, "$set")
 	if fe != nil {
 		return nil, fe
 	}
-	setOnce, fe := mergedObject(props, m, "$set_once")
+	setOnce, fe := mergedObject(pf, f, "$set_once")
 	if fe != nil {
 		return nil, fe
 	}
-	groups, fe := groupsOf(props["$groups"])
+	groups, fe := groupsOf(pf["$groups"])
 	if fe != nil {
 		return nil, fe
 	}
 
 	sentAt := c.sentAt
-	if t, ok := parseTime(m["sent_at"]); ok {
+	if t, ok := parseTime(f["sent_at"]); ok {
 		sentAt = t
 	}
-	if ignore, _ := props["$ignore_sent_at"].(bool); ignore {
+	if iv, ok := pf["$ignore_sent_at"].GetKind().(*structpb.Value_BoolValue); ok && iv.BoolValue {
 		sentAt = time.Time{}
 	}
 	var offset *float64
-	if o, ok := m["offset"].(float64); ok {
+	if o, ok := asNumber(f["offset"]); ok {
 		offset = &o
 	}
-	ts, hasTS := parseTime(m["timestamp"])
+	ts, hasTS := parseTime(f["timestamp"])
 
 	ev := &hogwirev1.Event{
 		Uuid:       id,
 		Event:      name,
 		DistinctId: distinctID,
-		Properties: toStruct(props),
+		Properties: props,
 		Timestamp:  timestamppb.New(eventTime(ts, hasTS, offset, sentAt, c.now)),
 		Groups:     groups,
+		Set:        set,
+		SetOnce:    setOnce,
 	}
-	if s, ok := m["elements_chain"].(string); ok {
+	if s, ok := asString(f["elements_chain"]); ok {
 		ev.ElementsChain = s
-	} else if s, ok := props["$elements_chain"].(string); ok {
+	} else if s, ok := asString(pf["$elements_chain"]); ok {
 		ev.ElementsChain = s
-	}
-	if set != nil {
-		ev.Set = toStruct(set)
-	}
-	if setOnce != nil {
-		ev.SetOnce = toStruct(setOnce)
 	}
 	return ev, nil
 }
 
 // distinctIDOf returns a distinct id as PostHog stores it: strings as they
 // are, other JSON values encoded, cut to 200 characters; "" when absent.
-func distinctIDOf(v any) string {
+func distinctIDOf(v *structpb.Value) string {
 	var s string
-	switch d := v.(type) {
-	case nil:
+	switch k := v.GetKind().(type) {
+	case nil, *structpb.Value_NullValue:
 		return ""
-	case string:
-		s = d
-	case float64:
-		s = strconv.FormatFloat(d, 'f', -1, 64)
+	case *structpb.Value_StringValue:
+		s = k.StringValue
+	case *structpb.Value_NumberValue:
+		s = strconv.FormatFloat(k.NumberValue, 'f', -1, 64)
 	default:
-		b, err := json.Marshal(d)
+		// encoding/json sorts object keys, as PostHog's serde_json does.
+		b, err := json.Marshal(v.AsInterface())
 		if err != nil {
 			return ""
 		}
@@ -177,8 +217,9 @@ func distinctIDOf(v any) string {
 }
 
 // mergedObject merges properties[key] and event[key] (the latter winning
-// per key, as PostHog's ingestion does); nil when neither is present.
-func mergedObject(props, event map[string]any, key string) (map[string]any, *fieldError) {
+// per key, as PostHog's ingestion does) into a new Struct that shares no
+// values with the properties; nil when neither is present.
+func mergedObject(props, event map[string]*structpb.Value, key string) (*structpb.Struct, *fieldError) {
 	inProps, fe := objectOrNil(props[key], "properties."+key)
 	if fe != nil {
 		return nil, fe
@@ -187,49 +228,43 @@ func mergedObject(props, event map[string]any, key string) (map[string]any, *fie
 	if fe != nil {
 		return nil, fe
 	}
-	switch {
-	case top == nil:
-		return inProps, nil
-	case inProps == nil:
+	if inProps == nil {
 		return top, nil
 	}
-	merged := make(map[string]any, len(inProps)+len(top))
-	for k, v := range inProps {
-		merged[k] = v
-	}
-	for k, v := range top {
-		merged[k] = v
+	merged := proto.Clone(inProps).(*structpb.Struct)
+	for k, v := range top.GetFields() {
+		merged.Fields[k] = v
 	}
 	return merged, nil
 }
 
-func objectOrNil(v any, field string) (map[string]any, *fieldError) {
-	switch o := v.(type) {
-	case nil:
+func objectOrNil(v *structpb.Value, field string) (*structpb.Struct, *fieldError) {
+	if isNull(v) {
 		return nil, nil
-	case map[string]any:
-		return o, nil
-	default:
+	}
+	o, ok := asStruct(v)
+	if !ok {
 		return nil, &fieldError{field, field + " must be a JSON object"}
 	}
+	return o, nil
 }
 
 // groupsOf reads $groups: group type to group key. Numeric keys are
 // formatted, as PostHog's SDKs allow them; null keys are skipped.
-func groupsOf(v any) (map[string]string, *fieldError) {
+func groupsOf(v *structpb.Value) (map[string]string, *fieldError) {
 	const field = "properties.$groups"
 	o, fe := objectOrNil(v, field)
-	if fe != nil || len(o) == 0 {
+	if fe != nil || len(o.GetFields()) == 0 {
 		return nil, fe
 	}
-	groups := make(map[string]string, len(o))
-	for k, gv := range o {
-		switch key := gv.(type) {
-		case nil:
-		case string:
-			groups[k] = key
-		case float64:
-			groups[k] = strconv.FormatFloat(key, 'f', -1, 64)
+	groups := make(map[string]string, len(o.Fields))
+	for k, gv := range o.Fields {
+		switch key := gv.GetKind().(type) {
+		case *structpb.Value_NullValue:
+		case *structpb.Value_StringValue:
+			groups[k] = key.StringValue
+		case *structpb.Value_NumberValue:
+			groups[k] = strconv.FormatFloat(key.NumberValue, 'f', -1, 64)
 		default:
 			return nil, &fieldError{field, "group key of " + strconv.Quote(k) + " must be a string or a number"}
 		}
@@ -263,10 +298,10 @@ func eventTime(ts time.Time, hasTS bool, offset *float64, sentAt, now time.Time)
 
 // parseTime reads an ISO 8601 or RFC 2822 string, or epoch seconds or
 // milliseconds as a number or numeric string. Times without a zone are UTC.
-func parseTime(v any) (time.Time, bool) {
-	switch t := v.(type) {
-	case string:
-		s := strings.TrimSpace(t)
+func parseTime(v *structpb.Value) (time.Time, bool) {
+	switch t := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		s := strings.TrimSpace(t.StringValue)
 		if s == "" {
 			return time.Time{}, false
 		}
@@ -295,8 +330,8 @@ func parseTime(v any) (time.Time, bool) {
 				return p, true
 			}
 		}
-	case float64:
-		return epochTime(t)
+	case *structpb.Value_NumberValue:
+		return epochTime(t.NumberValue)
 	}
 	return time.Time{}, false
 }
@@ -314,36 +349,4 @@ func epochTime(f float64) (time.Time, bool) {
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), true
-}
-
-// toStruct converts decoded JSON to a Struct without structpb's reflection
-// and error path: encoding/json only produces the types handled here and
-// only valid UTF-8 strings.
-func toStruct(m map[string]any) *structpb.Struct {
-	fields := make(map[string]*structpb.Value, len(m))
-	for k, v := range m {
-		fields[k] = toValue(v)
-	}
-	return &structpb.Struct{Fields: fields}
-}
-
-func toValue(v any) *structpb.Value {
-	switch x := v.(type) {
-	case string:
-		return structpb.NewStringValue(x)
-	case float64:
-		return structpb.NewNumberValue(x)
-	case bool:
-		return structpb.NewBoolValue(x)
-	case map[string]any:
-		return structpb.NewStructValue(toStruct(x))
-	case []any:
-		vals := make([]*structpb.Value, len(x))
-		for i, e := range x {
-			vals[i] = toValue(e)
-		}
-		return structpb.NewListValue(&structpb.ListValue{Values: vals})
-	default:
-		return structpb.NewNullValue()
-	}
 }

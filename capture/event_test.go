@@ -3,6 +3,8 @@ package capture
 import (
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/structpb"
 )
 
 func TestParseTime(t *testing.T) {
@@ -10,28 +12,28 @@ func TestParseTime(t *testing.T) {
 		return time.Date(y, mo, d, h, mi, s, ns, time.UTC)
 	}
 	cases := []struct {
-		in   any
+		in   *structpb.Value
 		want time.Time
 		ok   bool
 	}{
-		{"2026-11-20T08:30:00Z", utc(2026, 11, 20, 8, 30, 0, 0), true},
-		{"2026-11-20T08:30:00.123456789Z", utc(2026, 11, 20, 8, 30, 0, 123456789), true},
-		{"2026-11-20T08:30:00.5-05:00", utc(2026, 11, 20, 13, 30, 0, 5e8), true},
-		{"2026-11-20T08:30:00.5+0100", utc(2026, 11, 20, 7, 30, 0, 5e8), true},
-		{"2026-11-20T08:30:00-05", utc(2026, 11, 20, 13, 30, 0, 0), true},
-		{"2026-11-20T08:30:00", utc(2026, 11, 20, 8, 30, 0, 0), true},
-		{"2026-11-20 08:30:00.25", utc(2026, 11, 20, 8, 30, 0, 25e7), true},
-		{"2026-11-20 08:30:00+00:00", utc(2026, 11, 20, 8, 30, 0, 0), true},
-		{"2026-11-20", utc(2026, 11, 20, 0, 0, 0, 0), true},
-		{"Fri, 20 Nov 2026 08:30:00 +0200", utc(2026, 11, 20, 6, 30, 0, 0), true},
-		{"1795163400", utc(2026, 11, 20, 8, 30, 0, 0), true},
-		{"1795163400000", utc(2026, 11, 20, 8, 30, 0, 0), true},
-		{float64(1795163400123), utc(2026, 11, 20, 8, 30, 0, 123e6), true},
-		{float64(1795163400.5), utc(2026, 11, 20, 8, 30, 0, 5e8), true},
-		{"", time.Time{}, false},
-		{"soon", time.Time{}, false},
-		{float64(-5), time.Time{}, false},
-		{true, time.Time{}, false},
+		{structpb.NewStringValue("2026-11-20T08:30:00Z"), utc(2026, 11, 20, 8, 30, 0, 0), true},
+		{structpb.NewStringValue("2026-11-20T08:30:00.123456789Z"), utc(2026, 11, 20, 8, 30, 0, 123456789), true},
+		{structpb.NewStringValue("2026-11-20T08:30:00.5-05:00"), utc(2026, 11, 20, 13, 30, 0, 5e8), true},
+		{structpb.NewStringValue("2026-11-20T08:30:00.5+0100"), utc(2026, 11, 20, 7, 30, 0, 5e8), true},
+		{structpb.NewStringValue("2026-11-20T08:30:00-05"), utc(2026, 11, 20, 13, 30, 0, 0), true},
+		{structpb.NewStringValue("2026-11-20T08:30:00"), utc(2026, 11, 20, 8, 30, 0, 0), true},
+		{structpb.NewStringValue("2026-11-20 08:30:00.25"), utc(2026, 11, 20, 8, 30, 0, 25e7), true},
+		{structpb.NewStringValue("2026-11-20 08:30:00+00:00"), utc(2026, 11, 20, 8, 30, 0, 0), true},
+		{structpb.NewStringValue("2026-11-20"), utc(2026, 11, 20, 0, 0, 0, 0), true},
+		{structpb.NewStringValue("Fri, 20 Nov 2026 08:30:00 +0200"), utc(2026, 11, 20, 6, 30, 0, 0), true},
+		{structpb.NewStringValue("1795163400"), utc(2026, 11, 20, 8, 30, 0, 0), true},
+		{structpb.NewStringValue("1795163400000"), utc(2026, 11, 20, 8, 30, 0, 0), true},
+		{structpb.NewNumberValue(1795163400123), utc(2026, 11, 20, 8, 30, 0, 123e6), true},
+		{structpb.NewNumberValue(1795163400.5), utc(2026, 11, 20, 8, 30, 0, 5e8), true},
+		{structpb.NewStringValue(""), time.Time{}, false},
+		{structpb.NewStringValue("soon"), time.Time{}, false},
+		{structpb.NewNumberValue(-5), time.Time{}, false},
+		{structpb.NewBoolValue(true), time.Time{}, false},
 		{nil, time.Time{}, false},
 	}
 	for _, tc := range cases {

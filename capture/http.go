@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 )
@@ -121,8 +122,8 @@ func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Re
 		log.DebugContext(ctx, "capture: unreadable request", slog.String("path", r.URL.Path), slog.String("code", aerr.Code), slog.String("detail", aerr.Detail))
 		return nil, aerr
 	}
-	var data any
-	if err := json.Unmarshal(env.payload, &data); err != nil {
+	data, err := parseJSON(env.payload)
+	if err != nil {
 		return nil, validationError("invalid_payload", "Malformed request data: "+err.Error())
 	}
 	req, aerr := splitPayload(data)
@@ -158,7 +159,7 @@ func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Re
 	if c.sentAt.IsZero() {
 		if t, ok := parseTime(req.sentAt); ok {
 			c.sentAt = t
-		} else if t, ok := parseTime(env.sentAt); ok {
+		} else if t, ok := parseTime(structpb.NewStringValue(env.sentAt)); ok {
 			c.sentAt = t
 		}
 	}
@@ -197,31 +198,30 @@ func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Re
 
 // request is a decoded payload before its events are converted.
 type request struct {
-	events []any
+	events []*structpb.Value
 	token  string
-	sentAt any
+	sentAt *structpb.Value
 }
 
 // splitPayload finds the events, token and sent_at of the three payload
 // shapes: an array of events, {"batch": [...]} and a single event.
-func splitPayload(data any) (request, *apiError) {
+func splitPayload(data *structpb.Value) (request, *apiError) {
 	var req request
-	switch d := data.(type) {
-	case []any:
-		req.events = d
-	case map[string]any:
-		if b, ok := d["batch"]; ok && b != nil {
-			arr, ok := b.([]any)
+	if arr, ok := asList(data); ok {
+		req.events = arr
+	} else if d, ok := asStruct(data); ok {
+		if b := d.Fields["batch"]; !isNull(b) {
+			arr, ok := asList(b)
 			if !ok {
 				return req, validationError("invalid_payload", "batch must be an array of events")
 			}
 			req.events = arr
 			req.token = stringField(d, "api_key", "token", "$token")
-			req.sentAt = d["sent_at"]
+			req.sentAt = d.Fields["sent_at"]
 		} else {
-			req.events = []any{d}
+			req.events = []*structpb.Value{data}
 		}
-	default:
+	} else {
 		return req, validationError("invalid_payload", "payload must be a JSON object or array")
 	}
 	if req.token != "" {
@@ -242,23 +242,23 @@ func splitPayload(data any) (request, *apiError) {
 	return req, nil
 }
 
-func eventToken(raw any) string {
-	m, ok := raw.(map[string]any)
+func eventToken(raw *structpb.Value) string {
+	m, ok := asStruct(raw)
 	if !ok {
 		return ""
 	}
 	if t := stringField(m, "token", "$token", "api_key"); t != "" {
 		return t
 	}
-	if p, ok := m["properties"].(map[string]any); ok {
+	if p, ok := asStruct(m.Fields["properties"]); ok {
 		return stringField(p, "token", "$token")
 	}
 	return ""
 }
 
-func stringField(m map[string]any, keys ...string) string {
+func stringField(m *structpb.Struct, keys ...string) string {
 	for _, k := range keys {
-		if s, ok := m[k].(string); ok && strings.TrimSpace(s) != "" {
+		if s, ok := asString(m.Fields[k]); ok && strings.TrimSpace(s) != "" {
 			return s
 		}
 	}

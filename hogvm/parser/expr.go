@@ -597,6 +597,9 @@ func (p *parser) attempt(f func()) (failed *Error) {
 			}
 			p.i, p.depth = start, depth
 			failed = b.err
+			if p.furthest == nil || after(failed, p.furthest) {
+				p.furthest = failed
+			}
 		}
 	}()
 	f()

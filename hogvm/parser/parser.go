@@ -2,19 +2,21 @@
 //
 // It accepts the language PostHog's HogQL grammar accepts for Hog programs
 // (statements plus HogQL's column expressions), with the same operator
-// precedence and the same tree shapes where they decide the bytecode. SQL
-// queries, HogQLX tags, aliases (x as y) and unparenthesized multi-parameter
-// lambdas (a, b -> …) are not supported. Nesting is limited to MaxDepth
-// levels so that no input can exhaust the stack. The two places that look
-// ahead or backtrack (telling an if statement from a call of if(), and a
-// lambda's {…} body as a dict or a block) are bounded, so parsing time is at
-// most quadratic in the input.
+// precedence and the same trees; refparser_test.go checks this against
+// PostHog's own parser. SQL queries, HogQLX tags and aliases (x as y) are not
+// supported.
+//
+// Nesting is limited to MaxDepth levels so that no input can exhaust the
+// stack. Where the grammar is ambiguous the parser tries one reading and
+// falls back to another (a statement's {…} as a block or a dict, a lambda's
+// {…} body as an expression or a block, a keyword as an operator or a
+// name); every failed attempt is remembered, so parsing time stays at most
+// quadratic in the input.
 //
 // Some consequences of PostHog's grammar surprise people and are kept for
-// compatibility (refparser_test.go checks our trees against PostHog's
-// parser): f(a, x -> y) passes a single two-parameter lambda (write
+// compatibility: f(a, x -> y) passes a single two-parameter lambda (write
 // f(a, (x -> y))); a return followed by anything on the next line returns
-// it; and most keywords are ordinary names where no operator fits, so
+// it; and keywords are ordinary names where no operator fits, so
 // `x between 1` is three statements.
 package parser
 
@@ -100,6 +102,8 @@ type parser struct {
 	// failed remembers where a speculative parse failed, so that nested
 	// speculative parses are not repeated exponentially often.
 	failed map[specKey]*Error
+	// furthest is the failed speculative parse that got furthest.
+	furthest *Error
 }
 
 // specKind names what a speculative parse tried to read.
@@ -155,11 +159,22 @@ func (p *parser) run(f func()) (err error) {
 			if !ok {
 				panic(r)
 			}
+			// When a speculative reading got further into the input
+			// before failing, its error points closer to the mistake.
+			if f := p.furthest; f != nil && after(f, b.err) {
+				err = f
+				return
+			}
 			err = b.err
 		}
 	}()
 	f()
 	return nil
+}
+
+// after reports whether a is positioned after b.
+func after(a, b *Error) bool {
+	return a.Line > b.Line || (a.Line == b.Line && a.Column > b.Column)
 }
 
 func (p *parser) tok() lexer.Token { return p.toks[p.i] }
@@ -386,14 +401,7 @@ func (p *parser) blockOrExpr() ast.Stmt {
 	if blockErr == nil {
 		return b
 	}
-	var s ast.Stmt
-	if failed := p.attempt(func() { s = p.exprOrAssign() }); failed != nil {
-		// Report whichever reading got further.
-		if blockErr.Line > failed.Line || (blockErr.Line == failed.Line && blockErr.Column >= failed.Column) {
-			panic(bailout{blockErr})
-		}
-		panic(bailout{failed})
-	}
+	s := p.exprOrAssign()
 	p.semicolon()
 	return s
 }

@@ -279,7 +279,7 @@ func TestSyntaxErrors(t *testing.T) {
 		{"(1 2)", 1, 4, "expected ')' or ','"},
 		{"{ let a := 1", 1, 13, "expected '}' to close the block opened at line 1, column 1"},
 		{"a.", 1, 3, "expected a property name or index"},
-		{"print(x between 1)", 1, 9, "expected ')' after arguments, got 'between'"},
+		{"print(x between 1)", 1, 18, "expected 'and' in 'between … and …', got ')'"},
 		{"fun (a) {}", 1, 5, "expected a name after 'fun'"},
 		{"fun f(a) return a", 1, 10, "expected '{'"},
 		{"try {} catch (e: ) {}", 1, 18, "expected a name for the error type"},
@@ -312,6 +312,8 @@ func TestSpeculativeParsingIsNotExponential(t *testing.T) {
 		strings.Repeat("x between (", 60) + "1" + strings.Repeat(")", 60),
 		strings.Repeat("y -> { x between f(", 40) + "1" + strings.Repeat(") ; 2 }", 40),
 		strings.Repeat("{ a, b -> { ", 40) + "1" + strings.Repeat(" } ; 'k': 2 }", 40),
+		strings.Repeat("a and (b or (not (c like (", 30) + "d" + strings.Repeat(" and ))))", 30),
+		strings.Repeat("case when (interval (x between (", 30) + "1" + strings.Repeat(" like )))", 30),
 	} {
 		_, _ = parser.ParseProgram(src)
 	}

@@ -1,0 +1,350 @@
+package capture
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/types/known/structpb"
+)
+
+// maxDepth bounds nesting as encoding/json does, so hostile input cannot
+// exhaust the stack.
+const maxDepth = 10000
+
+// parseJSON decodes JSON text straight into a structpb.Value. Events end up
+// as Structs anyway; going through map[string]any first would build every
+// payload twice. It accepts exactly what encoding/json accepts and decodes
+// to the same values: invalid UTF-8 and lone surrogates become U+FFFD,
+// later duplicate keys win, and numbers beyond float64 are errors.
+func parseJSON(data []byte) (*structpb.Value, error) {
+	p := parser{data: data}
+	p.skipSpace()
+	v, err := p.value()
+	if err != nil {
+		return nil, err
+	}
+	p.skipSpace()
+	if p.pos != len(p.data) {
+		return nil, p.errorf("unexpected %q after the top-level value", p.data[p.pos])
+	}
+	return v, nil
+}
+
+type parser struct {
+	data  []byte
+	pos   int
+	depth int
+}
+
+func (p *parser) errorf(format string, args ...any) error {
+	return fmt.Errorf("invalid JSON at offset %d: %s", p.pos, fmt.Sprintf(format, args...))
+}
+
+var errEnd = errors.New("invalid JSON: unexpected end of input")
+
+func (p *parser) skipSpace() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *parser) value() (*structpb.Value, error) {
+	if p.pos >= len(p.data) {
+		return nil, errEnd
+	}
+	switch c := p.data[p.pos]; {
+	case c == '{':
+		s, err := p.object()
+		if err != nil {
+			return nil, err
+		}
+		return structpb.NewStructValue(s), nil
+	case c == '[':
+		return p.array()
+	case c == '"':
+		s, err := p.string()
+		if err != nil {
+			return nil, err
+		}
+		return structpb.NewStringValue(s), nil
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	case c == 't':
+		return p.literal("true", structpb.NewBoolValue(true))
+	case c == 'f':
+		return p.literal("false", structpb.NewBoolValue(false))
+	case c == 'n':
+		return p.literal("null", structpb.NewNullValue())
+	default:
+		return nil, p.errorf("unexpected %q", c)
+	}
+}
+
+func (p *parser) literal(word string, v *structpb.Value) (*structpb.Value, error) {
+	if len(p.data)-p.pos < len(word) || string(p.data[p.pos:p.pos+len(word)]) != word {
+		return nil, p.errorf("invalid literal")
+	}
+	p.pos += len(word)
+	return v, nil
+}
+
+func (p *parser) enter() error {
+	p.depth++
+	if p.depth > maxDepth {
+		return p.errorf("nested deeper than %d", maxDepth)
+	}
+	return nil
+}
+
+func (p *parser) object() (*structpb.Struct, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	defer func() { p.depth-- }()
+	p.pos++ // {
+	s := &structpb.Struct{Fields: map[string]*structpb.Value{}}
+	p.skipSpace()
+	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+		p.pos++
+		return s, nil
+	}
+	for {
+		if p.pos >= len(p.data) {
+			return nil, errEnd
+		}
+		if p.data[p.pos] != '"' {
+			return nil, p.errorf("expected a string key")
+		}
+		key, err := p.string()
+		if err != nil {
+			return nil, err
+		}
+		p.skipSpace()
+		if p.pos >= len(p.data) {
+			return nil, errEnd
+		}
+		if p.data[p.pos] != ':' {
+			return nil, p.errorf("expected ':'")
+		}
+		p.pos++
+		p.skipSpace()
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		s.Fields[key] = v
+		p.skipSpace()
+		if p.pos >= len(p.data) {
+			return nil, errEnd
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+			p.skipSpace()
+		case '}':
+			p.pos++
+			return s, nil
+		default:
+			return nil, p.errorf("expected ',' or '}'")
+		}
+	}
+}
+
+func (p *parser) array() (*structpb.Value, error) {
+	if err := p.enter(); err != nil {
+		return nil, err
+	}
+	defer func() { p.depth-- }()
+	p.pos++ // [
+	list := &structpb.ListValue{}
+	p.skipSpace()
+	if p.pos < len(p.data) && p.data[p.pos] == ']' {
+		p.pos++
+		return structpb.NewListValue(list), nil
+	}
+	for {
+		v, err := p.value()
+		if err != nil {
+			return nil, err
+		}
+		list.Values = append(list.Values, v)
+		p.skipSpace()
+		if p.pos >= len(p.data) {
+			return nil, errEnd
+		}
+		switch p.data[p.pos] {
+		case ',':
+			p.pos++
+			p.skipSpace()
+		case ']':
+			p.pos++
+			return structpb.NewListValue(list), nil
+		default:
+			return nil, p.errorf("expected ',' or ']'")
+		}
+	}
+}
+
+// number reads a JSON number, which float64 must be able to hold.
+func (p *parser) number() (*structpb.Value, error) {
+	start := p.pos
+	d := p.data
+	i := p.pos
+	if d[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+	case i < len(d) && d[i] >= '1' && d[i] <= '9':
+		for i < len(d) && isDigit(d[i]) {
+			i++
+		}
+	default:
+		p.pos = i
+		return nil, p.errorf("invalid number")
+	}
+	if i < len(d) && d[i] == '.' {
+		i++
+		if i >= len(d) || !isDigit(d[i]) {
+			p.pos = i
+			return nil, p.errorf("invalid number")
+		}
+		for i < len(d) && isDigit(d[i]) {
+			i++
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		if i >= len(d) || !isDigit(d[i]) {
+			p.pos = i
+			return nil, p.errorf("invalid number")
+		}
+		for i < len(d) && isDigit(d[i]) {
+			i++
+		}
+	}
+	p.pos = i
+	f, err := strconv.ParseFloat(string(d[start:i]), 64)
+	if err != nil {
+		return nil, fmt.Errorf("invalid JSON at offset %d: number %s does not fit a float64", start, d[start:i])
+	}
+	return structpb.NewNumberValue(f), nil
+}
+
+// string reads a quoted string, starting at its opening quote.
+func (p *parser) string() (string, error) {
+	p.pos++ // "
+	d := p.data
+	start := p.pos
+	// Fast path: no escapes, only printable ASCII.
+	for i := start; i < len(d); i++ {
+		c := d[i]
+		if c == '"' {
+			p.pos = i + 1
+			return string(d[start:i]), nil
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	buf := make([]byte, 0, 32)
+	i := start
+	for {
+		if i >= len(d) {
+			p.pos = i
+			return "", errEnd
+		}
+		c := d[i]
+		switch {
+		case c == '"':
+			p.pos = i + 1
+			return string(buf), nil
+		case c < 0x20:
+			p.pos = i
+			return "", p.errorf("control character in string")
+		case c == '\\':
+			if i+1 >= len(d) {
+				p.pos = i
+				return "", errEnd
+			}
+			switch e := d[i+1]; e {
+			case '"', '\\', '/':
+				buf = append(buf, e)
+				i += 2
+			case 'b':
+				buf, i = append(buf, '\b'), i+2
+			case 'f':
+				buf, i = append(buf, '\f'), i+2
+			case 'n':
+				buf, i = append(buf, '\n'), i+2
+			case 'r':
+				buf, i = append(buf, '\r'), i+2
+			case 't':
+				buf, i = append(buf, '\t'), i+2
+			case 'u':
+				r, ok := hex4(d, i+2)
+				if !ok {
+					p.pos = i
+					return "", p.errorf("invalid \\u escape")
+				}
+				i += 6
+				if utf16.IsSurrogate(r) {
+					r2, ok := rune(-1), false
+					if i+1 < len(d) && d[i] == '\\' && d[i+1] == 'u' {
+						r2, ok = hex4(d, i+2)
+					}
+					if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
+						r = dec
+						i += 6
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				buf = utf8.AppendRune(buf, r)
+			default:
+				p.pos = i
+				return "", p.errorf("invalid escape")
+			}
+		case c < utf8.RuneSelf:
+			buf = append(buf, c)
+			i++
+		default:
+			r, size := utf8.DecodeRune(d[i:])
+			buf = utf8.AppendRune(buf, r)
+			i += size
+		}
+	}
+}
+
+func hex4(d []byte, i int) (rune, bool) {
+	if i+4 > len(d) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range d[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
