@@ -33,6 +33,8 @@ func commands() []command {
 		{"destinations", "manage destinations: create, list, get, update, delete, enable, disable", runDestinations},
 		{"templates", "list destination templates and show one", runTemplates},
 		{"nodes", "list data-plane nodes", runNodes},
+		{"hog", "run or compile Hog: hog run FILE.hog|FILE.hoge, hog compile FILE.hog, hog repl", runHog},
+		{"events", "send events: events send", runEvents},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
 			fmt.Fprintln(stdout, "hogwire", version)
 			return nil

@@ -375,6 +375,9 @@ func (p *parser) postfix(e ast.Expr) ast.Expr {
 				p.failf(n, "expected a property name or index after %s, got %s", t.Kind, n.Describe())
 			}
 		case lexer.LParen:
+			if p.lambdaParams() {
+				return e
+			}
 			p.next()
 			e = &ast.ExprCall{At: atOf(e), Callee: e, Args: p.args()}
 		default:
@@ -648,7 +651,8 @@ func (p *parser) name() ast.Expr {
 		}
 	}
 	p.next()
-	if p.tok().Kind == lexer.LParen {
+	// f(x) -> y is f followed by a lambda, not a call.
+	if p.tok().Kind == lexer.LParen && !p.lambdaParams() {
 		p.next()
 		return &ast.Call{At: p.at(t), Name: t.Value, Args: p.args()}
 	}

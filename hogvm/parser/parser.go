@@ -114,6 +114,7 @@ const (
 	specBlock                      // a statement's {…} as a block
 	specOperator                   // a keyword operator and its right operand
 	specPrefix                     // a keyword that starts an expression (not, case, interval, trim)
+	specStatement                  // an if or for statement
 )
 
 type specKey struct {
@@ -159,9 +160,10 @@ func (p *parser) run(f func()) (err error) {
 			if !ok {
 				panic(r)
 			}
-			// When a speculative reading got further into the input
-			// before failing, its error points closer to the mistake.
-			if f := p.furthest; f != nil && after(f, b.err) {
+			// When a speculative reading got as far into the input
+			// before failing, its error points closer to the mistake
+			// (an if statement rather than a call of if()).
+			if f := p.furthest; f != nil && !after(b.err, f) {
 				err = f
 				return
 			}
@@ -292,16 +294,12 @@ func (p *parser) statement() ast.Stmt {
 	case isWord(t, "try"):
 		return p.tryCatch()
 	case isWord(t, "if") && p.peek(1).Kind == lexer.LParen && !p.parenHasComma(p.i+1):
-		p.next()
-		p.next()
-		s := &ast.If{At: p.at(t), Cond: p.expr(0)}
-		p.expect(lexer.RParen, "after the if condition")
-		s.Then = p.statementOrEmpty()
-		if p.isWord("else") {
-			p.next()
-			s.Else = p.statementOrEmpty()
+		// if and for are names too: when no statement parses, PostHog's
+		// parser reads a call such as if(a) or for(a in b).
+		var s ast.Stmt
+		if p.speculate(specStatement, func() { s = p.ifStmt() }) == nil {
+			return s
 		}
-		return s
 	case isWord(t, "while"):
 		p.next()
 		p.expect(lexer.LParen, "after 'while'")
@@ -311,7 +309,10 @@ func (p *parser) statement() ast.Stmt {
 		p.semicolon()
 		return s
 	case isWord(t, "for") && p.peek(1).Kind == lexer.LParen:
-		return p.forStmt()
+		var s ast.Stmt
+		if p.speculate(specStatement, func() { s = p.forStmt() }) == nil {
+			return s
+		}
 	case isWord(t, "fun") || isWord(t, "fn"):
 		p.next()
 		f := &ast.Function{At: p.at(t)}
@@ -326,6 +327,19 @@ func (p *parser) statement() ast.Stmt {
 	}
 	s := p.exprOrAssign()
 	p.semicolon()
+	return s
+}
+
+func (p *parser) ifStmt() ast.Stmt {
+	t := p.next() // if
+	p.next()      // (
+	s := &ast.If{At: p.at(t), Cond: p.expr(0)}
+	p.expect(lexer.RParen, "after the if condition")
+	s.Then = p.statementOrEmpty()
+	if p.isWord("else") {
+		p.next()
+		s.Else = p.statementOrEmpty()
+	}
 	return s
 }
 
