@@ -7,6 +7,10 @@ import (
 	"net/http"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
@@ -21,6 +25,10 @@ type deliverer struct {
 	// count and logf record telemetry for the destination.
 	count func(metric string, n int64)
 	logf  func(level hogwirev1.LogLevel, format string, args ...any)
+	// tracer and ctx (the invocation's) give each attempt a child span.
+	tracer trace.Tracer
+	ctx    context.Context
+	method string
 }
 
 func (d *deliverer) Fetch(ctx context.Context, req *executor.FetchRequest) (*executor.FetchResponse, error) {
@@ -32,6 +40,7 @@ func (d *deliverer) Fetch(ctx context.Context, req *executor.FetchRequest) (*exe
 	if req.Timeout > 0 {
 		p.Timeout = req.Timeout
 	}
+	d.method = req.Method
 	resp, err := d.client.Do(ctx, fetch.Request{Method: req.Method, URL: req.URL, Header: h, Body: req.Body}, p, d.observe)
 	if err != nil {
 		return nil, fetchError(err, p.Timeout)
@@ -45,9 +54,20 @@ func (d *deliverer) Fetch(ctx context.Context, req *executor.FetchRequest) (*exe
 	return out, nil
 }
 
-// observe counts each attempt by outcome and logs retries.
+// observe counts each attempt by outcome, logs retries and records the
+// attempt as a span under the invocation's.
 func (d *deliverer) observe(a fetch.Attempt) {
 	d.count("fetch_attempts", 1)
+	if d.tracer != nil {
+		end := time.Now()
+		_, span := d.tracer.Start(d.ctx, "fetch "+d.method, trace.WithTimestamp(end.Add(-a.Duration)),
+			trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.Int("hogwire.fetch.attempt", a.N), attribute.Int("http.response.status_code", a.Status)))
+		if a.Err != nil {
+			span.SetStatus(codes.Error, a.Err.Error())
+		}
+		span.End(trace.WithTimestamp(end))
+	}
 	var outcome string
 	switch {
 	case errors.Is(a.Err, fetch.ErrTimeout):

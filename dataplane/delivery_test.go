@@ -199,7 +199,7 @@ func TestNodeKilledMidRun(t *testing.T) {
 	node2, err := dataplane.New(dataplane.Config{
 		NodeID: "node-2", ControlPlane: cp, NATS: nc, Logger: quiet(),
 		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		EventLog: eventlog.Config{Memory: true, AckWait: 2 * time.Second}, ConsumeBatch: 20,
+		EventLog:    eventlog.Config{Memory: true, AckWait: 2 * time.Second}, ConsumeBatch: 20,
 	})
 	if err != nil {
 		t.Fatal(err)

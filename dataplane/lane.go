@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/dataplane/configsync"
 )
 
 // lane limits one destination's invocations in flight on this node. Work
@@ -29,6 +30,17 @@ func (n *Node) lane(d *hogwirev1.Destination) *lane {
 		n.lanes[d.Name] = l
 	}
 	return l
+}
+
+// pruneLanes forgets the lanes of destinations that no longer exist.
+func (n *Node) pruneLanes(cfg *configsync.Snapshot) {
+	n.lanesMu.Lock()
+	defer n.lanesMu.Unlock()
+	for name := range n.lanes {
+		if _, ok := cfg.Destinations[name]; !ok {
+			delete(n.lanes, name)
+		}
+	}
 }
 
 func (l *lane) acquire(ctx context.Context) error {

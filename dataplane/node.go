@@ -132,6 +132,7 @@ func New(cfg Config) (*Node, error) {
 		Conn: cfg.ControlPlane, NodeID: cfg.NodeID, Address: cfg.Address, Logger: cfg.Logger.With("component", "configsync"),
 		OnChange: func(_, next *configsync.Snapshot) {
 			n.routes.Store(buildRouting(n.routes.Load(), next, n.log))
+			n.pruneLanes(next)
 		},
 	})
 	n.tel = telemetry.New(telemetry.Config{NodeID: cfg.NodeID, Conn: cfg.ControlPlane, Logger: cfg.Logger.With("component", "telemetry"),
@@ -365,7 +366,7 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 	defer span.End()
 	invocationID := newInvocationID()
 	del := &deliverer{
-		client: n.fetcher, policy: n.cfg.FetchPolicy,
+		client: n.fetcher, policy: n.cfg.FetchPolicy, tracer: n.tracer, ctx: ctx,
 		count: func(metric string, k int64) { n.tel.Count(name, metric, k) },
 		logf: func(level hogwirev1.LogLevel, format string, args ...any) {
 			n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.Now(), Level: level, Message: fmt.Sprintf(format, args...),

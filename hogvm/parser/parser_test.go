@@ -314,6 +314,8 @@ func TestSpeculativeParsingIsNotExponential(t *testing.T) {
 		strings.Repeat("{ a, b -> { ", 40) + "1" + strings.Repeat(" } ; 'k': 2 }", 40),
 		strings.Repeat("a and (b or (not (c like (", 30) + "d" + strings.Repeat(" and ))))", 30),
 		strings.Repeat("case when (interval (x between (", 30) + "1" + strings.Repeat(" like )))", 30),
+		strings.Repeat("if (a) for (b in c) if (d) { ", 30) + "e" + strings.Repeat(" ; ) }", 30),
+		strings.Repeat("f(x) -> if (g(y) -> ", 30) + "1" + strings.Repeat(") {", 30),
 	} {
 		_, _ = parser.ParseProgram(src)
 	}
