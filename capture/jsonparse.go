@@ -41,54 +41,6 @@ type parser struct {
 	// repeat the same keys and many of the same values, and sharing them
 	// saves most of the parse's allocations.
 	interned map[string]string
-	// Values and their string and number kinds are carved from slabs: a
-	// batch holds thousands, and one allocation per slab instead of two
-	// per value halves the parse's allocations. A slab lives as long as
-	// any value in it, which is as long as the batch.
-	values  []structpb.Value
-	strings []structpb.Value_StringValue
-	numbers []structpb.Value_NumberValue
-	slab    int
-}
-
-func (p *parser) newValue() *structpb.Value {
-	if len(p.values) == 0 {
-		p.values = make([]structpb.Value, p.nextSlab())
-	}
-	v := &p.values[0]
-	p.values = p.values[1:]
-	return v
-}
-
-func (p *parser) stringValue(s string) *structpb.Value {
-	if len(p.strings) == 0 {
-		p.strings = make([]structpb.Value_StringValue, p.nextSlab())
-	}
-	k := &p.strings[0]
-	p.strings = p.strings[1:]
-	k.StringValue = s
-	v := p.newValue()
-	v.Kind = k
-	return v
-}
-
-func (p *parser) numberValue(f float64) *structpb.Value {
-	if len(p.numbers) == 0 {
-		p.numbers = make([]structpb.Value_NumberValue, p.nextSlab())
-	}
-	k := &p.numbers[0]
-	p.numbers = p.numbers[1:]
-	k.NumberValue = f
-	v := p.newValue()
-	v.Kind = k
-	return v
-}
-
-// nextSlab grows slabs from small, so a one-event request stays cheap,
-// to large, so a big batch needs few.
-func (p *parser) nextSlab() int {
-	p.slab = min(max(p.slab*2, 16), 1024)
-	return p.slab
 }
 
 // Strings up to internMax bytes are interned, in a table of at most
@@ -150,7 +102,7 @@ func (p *parser) value() (*structpb.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		return p.stringValue(s), nil
+		return structpb.NewStringValue(s), nil
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.number()
 	case c == 't':
@@ -173,10 +125,10 @@ func (p *parser) literal(word string, v *structpb.Value) (*structpb.Value, error
 }
 
 func (p *parser) enter() error {
-	p.depth++
-	if p.depth > maxDepth {
+	if p.depth == maxDepth {
 		return p.errorf("nested deeper than %d", maxDepth)
 	}
+	p.depth++
 	return nil
 }
 
@@ -316,7 +268,7 @@ func (p *parser) number() (*structpb.Value, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON at offset %d: number %s does not fit a float64", start, d[start:i])
 	}
-	return p.numberValue(f), nil
+	return structpb.NewNumberValue(f), nil
 }
 
 // string reads a quoted string, starting at its opening quote.

@@ -217,7 +217,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.stopElection = stopElection
 	go func() {
 		defer close(s.electionDone)
-		_ = cp.RunElection(ectx)
+		_ = cp.RunElection(ectx, cp.ResealJob)
 	}()
 	nctx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopNode, s.nodeDone = stopNode, make(chan error, 1)

@@ -218,7 +218,7 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	electionDone := make(chan struct{})
 	go func() {
 		defer close(electionDone)
-		_ = cp.RunElection(ctx)
+		_ = cp.RunElection(ctx, cp.ResealJob)
 	}()
 	defer func() { <-electionDone }()
 	gs := rpcserver.New(rpcserver.Options{

@@ -102,8 +102,18 @@ func (p *parser) expr(minPrec int) ast.Expr {
 				left = &ast.Call{At: atOf(left), Name: "concat", Args: append(concatArgs(left), concatArgs(right)...)}
 			}
 		case minPrec <= precMult && (t.Kind == lexer.Asterisk || t.Kind == lexer.Slash || t.Kind == lexer.Percent):
-			p.next()
-			right := p.expr(precMult + 1)
+			var right ast.Expr
+			if t.Kind == lexer.Asterisk {
+				// * is also a name (HogQL's "select *"): without a right
+				// operand, it starts the next statement.
+				var ok bool
+				if right, ok = p.wordOperand(1, precMult+1); !ok {
+					return left
+				}
+			} else {
+				p.next()
+				right = p.expr(precMult + 1)
+			}
 			op := ast.Mod
 			switch t.Kind {
 			case lexer.Asterisk:

@@ -205,6 +205,7 @@ var snippets = []string{
 	"for (let a in x, y) {}", "for (a in x) {}", "while () {}", "if () {}", "if (a) else b", "fun f(a b) {}",
 	"fun f(1) {}", "let 1 := 2", "let a.b := 1", "throw throw", "return return", "print(return)",
 	"x := 1 := 2", "a.1 := 2", "a?.b := 1", "a?.[1] := 2", "(a, b) := (1, 2)", "[a] := [1]",
+	"**", "****", "a * * * b", "-.0", "-0.0",
 	// Rejected by both.
 	"print(1", "let := 1", "a &&& b", "1 +", "f(1 2)", "{ let a := 1", "a.", "x between 1",
 	"fun (a) {}", "try {} catch (e: ) {}", "a ? b", "x is 1",
@@ -301,6 +302,9 @@ func canon(n ast.Node) string {
 		case int64:
 			return "n" + strconv.FormatInt(v, 10)
 		case float64:
+			if v == 0 {
+				v = 0 // JSON has no negative zero
+			}
 			b, err := json.Marshal(v)
 			if err != nil {
 				// The reference parser's JSON has no Infinity or NaN and

@@ -3,6 +3,7 @@ package vm_test
 import (
 	"context"
 	"errors"
+	"github.com/hogwire/hogwire/hogvm/compiler"
 	"strings"
 	"testing"
 
@@ -212,5 +213,43 @@ func TestRunAsyncPerformsSleep(t *testing.T) {
 	})
 	if err != nil || res.Value.AsNumber() != 1 {
 		t.Fatal(res, err)
+	}
+}
+
+// A run resumed after an async call reads its globals as before the pause,
+// also after the state went through JSON (another process).
+func TestResumeKeepsGlobals(t *testing.T) {
+	p, err := compiler.Compile("let r := fetch('u', {})\nreturn f'{inputs.a}-{r}'", compiler.Options{Functions: []string{"fetch"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prog, err := vm.Link(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := vm.New(vm.Options{AsyncFunctions: []string{"fetch"}})
+	globals := vm.FromGo(map[string]any{"inputs": map[string]any{"a": "x"}})
+	for _, viaJSON := range []bool{false, true} {
+		res, err := m.Run(context.Background(), prog, globals)
+		if err != nil || res.Async == nil {
+			t.Fatalf("run: %v %v", res, err)
+		}
+		st := res.Async.State
+		if viaJSON {
+			b, err := st.MarshalJSON()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st, err = vm.UnmarshalState(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err = m.Resume(context.Background(), st, vm.String("ok"))
+		if err != nil {
+			t.Fatalf("resume (via JSON %v): %v", viaJSON, err)
+		}
+		if got := res.Value.ToGo(); got != "x-ok" {
+			t.Errorf("resume (via JSON %v) returned %v, want x-ok", viaJSON, got)
+		}
 	}
 }

@@ -14,7 +14,10 @@ import (
 // of PostHog's VMState, so a run can be resumed in another process with
 // UnmarshalState and Machine.Resume. The JSON embeds the program.
 type State struct {
-	prog         *Program
+	prog *Program
+	// globals are the run's globals: a resumed run reads them as the
+	// paused one did (PostHog keeps them in bytecodes.root.globals).
+	globals      Value
 	stack        []Value
 	frames       []frame
 	tries        []tryFrame
@@ -38,6 +41,7 @@ func (s *State) Program() *Program { return s.prog }
 func (r *run) snapshot() *State {
 	s := &State{
 		prog:         r.prog,
+		globals:      r.globals,
 		stack:        slices.Clone(r.stack),
 		frames:       slices.Clone(r.frames),
 		tries:        slices.Clone(r.tries),
@@ -65,7 +69,7 @@ func (r *run) elapsed() time.Duration {
 
 func (r *run) load(s *State) error {
 	r.prog = s.prog
-	r.globals = Null
+	r.globals = s.globals
 	for _, v := range s.stack {
 		r.push(v)
 	}
@@ -182,8 +186,11 @@ func (s *State) MarshalJSON() ([]byte, error) {
 	for _, el := range s.prog.src.Code {
 		raw = append(raw, constValue(el))
 	}
-	root := NewDict(1)
+	root := NewDict(2)
 	root.SetString("bytecode", newArray(raw))
+	if s.globals.k != KindNull {
+		root.SetString("globals", s.globals)
+	}
 	bcs := NewDict(1)
 	bcs.SetString("root", DictValue(root))
 
@@ -251,10 +258,11 @@ func UnmarshalState(data []byte) (*State, error) {
 		return nil, errors.New("vm: state: not a JSON object")
 	}
 	get := func(d *Dict, k string) Value { x, _ := d.GetString(k); return x }
-	var rootCode Value
+	var rootCode, globals Value
 	if bcs := get(d, "bytecodes").AsDict(); bcs != nil {
 		if root := get(bcs, "root").AsDict(); root != nil {
 			rootCode = get(root, "bytecode")
+			globals = get(root, "globals")
 		}
 	}
 	if rootCode.k == KindNull {
@@ -277,7 +285,7 @@ func UnmarshalState(data []byte) (*State, error) {
 		return nil, fmt.Errorf("vm: state: %w", err)
 	}
 	dec := &stateDecoder{prog: prog, upvals: map[int]*upvalue{}}
-	s := &State{prog: prog}
+	s := &State{prog: prog, globals: globals}
 	intOf := func(v Value) (int, error) {
 		f := toNumber(v)
 		if f != math.Trunc(f) || f < -1 || f > maxOperand*4 {
