@@ -117,6 +117,7 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string) {
 // capture ingests one request's events.
 func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Request) (*okResponse, *apiError) {
 	log := h.cfg.Logger
+	span := trace.SpanFromContext(ctx)
 	env, aerr := h.readPayload(w, r)
 	if aerr != nil {
 		log.DebugContext(ctx, "capture: unreadable request", slog.String("path", r.URL.Path), slog.String("code", aerr.Code), slog.String("detail", aerr.Detail))
@@ -140,7 +141,7 @@ func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Re
 		return nil, &apiError{status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_api_key",
 			Detail: "Project API key invalid. You can find your project API key in PostHog project settings."}
 	}
-	trace.SpanFromContext(ctx).SetAttributes(attribute.String("hogwire.project", project))
+	span.SetAttributes(attribute.String("hogwire.project", project))
 	if len(req.events) == 0 {
 		return nil, validationError("invalid_payload", "request holds no event")
 	}
@@ -175,7 +176,6 @@ func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Re
 		ev.Project = project
 		events = append(events, ev)
 	}
-	span := trace.SpanFromContext(ctx)
 	span.SetAttributes(attribute.Int("hogwire.events.accepted", len(events)), attribute.Int("hogwire.events.rejected", len(rejected)))
 	if len(rejected) > 0 {
 		log.WarnContext(ctx, "capture: events rejected",

@@ -39,7 +39,7 @@ type parser struct {
 	depth int
 	// interned holds the short strings seen so far: the events of a batch
 	// repeat the same keys and many of the same values, and sharing them
-	// saves most of the parse's allocations.
+	// saves over a third of the parse's allocations.
 	interned map[string]string
 }
 

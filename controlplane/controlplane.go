@@ -40,6 +40,9 @@ type Config struct {
 	Templates Templates
 	// CompileFilters compiles destination filters; required.
 	CompileFilters FilterCompiler
+	// Telemetry stores what nodes report; without a NATS connection
+	// TelemetryService answers UNIMPLEMENTED.
+	Telemetry TelemetryConfig
 }
 
 // Sealer encrypts secret input values at rest. aad binds a sealed value to
@@ -79,11 +82,19 @@ type Server struct {
 	hogwirev1.UnimplementedMetricsServiceServer
 	hogwirev1.UnimplementedConfigServiceServer
 	hogwirev1.UnimplementedTelemetryServiceServer
+
+	telemetry *telemetryStore
 	hogwirev1.UnimplementedNodeServiceServer
 }
 
 // New returns a replica for cfg.
 func New(cfg Config) (*Server, error) {
+	return NewContext(context.Background(), cfg)
+}
+
+// NewContext is New with a context for the set-up calls (creating the
+// telemetry streams).
+func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Etcd == nil {
 		return nil, errors.New("controlplane: an etcd client is required")
 	}
@@ -109,8 +120,16 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, etcd: cfg.Etcd, keys: keys{cfg.Prefix}, now: cfg.Now,
-		replicaID: cfg.ReplicaID, sealer: cfg.Sealer, templates: cfg.Templates, compileFilters: cfg.CompileFilters}, nil
+	s := &Server{cfg: cfg, log: cfg.Logger, etcd: cfg.Etcd, keys: keys{cfg.Prefix}, now: cfg.Now,
+		replicaID: cfg.ReplicaID, sealer: cfg.Sealer, templates: cfg.Templates, compileFilters: cfg.CompileFilters}
+	if cfg.Telemetry.Conn != nil {
+		t, err := openTelemetry(ctx, cfg.Telemetry)
+		if err != nil {
+			return nil, err
+		}
+		s.telemetry = t
+	}
+	return s, nil
 }
 
 // Register adds the control plane's services to gs.

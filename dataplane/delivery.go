@@ -87,7 +87,7 @@ func (d *deliverer) observe(a fetch.Attempt) {
 		return
 	}
 	if a.WillRetry {
-		d.logf(hogwirev1.LogLevel_LOG_LEVEL_WARN, "retrying after %s, attempt %d/%d, in %s", outcome, a.N+1, a.Max, a.RetryIn.Round(time.Millisecond))
+		d.logf(hogwirev1.LogLevel_LOG_LEVEL_WARN, "retrying after %s, retry %d/%d in %s", outcome, a.N, a.Max-1, a.RetryIn.Round(time.Millisecond))
 	} else if a.Err != nil || a.Status >= 500 || a.Status == 429 || a.Status == 408 {
 		d.logf(hogwirev1.LogLevel_LOG_LEVEL_WARN, "fetch failed with %s after %d attempt(s)", outcome, a.N)
 	}

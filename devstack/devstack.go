@@ -137,6 +137,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.NATSURL = s.nats.ClientURL()
+	if s.natsConn, err = nats.Connect(s.NATSURL, nats.Name("hogwire-dev")); err != nil {
+		return nil, fmt.Errorf("devstack: NATS: %w", err)
+	}
 	if s.client, err = s.etcd.Client(); err != nil {
 		return nil, fmt.Errorf("devstack: etcd client: %w", err)
 	}
@@ -145,9 +148,10 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	cp, err := controlplane.New(controlplane.Config{
+	cp, err := controlplane.NewContext(ctx, controlplane.Config{
 		Etcd: s.client, Logger: log.With("component", "controlplane"), ReplicaID: "dev",
 		Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
+		Telemetry: controlplane.TelemetryConfig{Conn: s.natsConn, Memory: cfg.EventLog.Memory},
 	})
 	if err != nil {
 		return nil, err
@@ -163,10 +167,6 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.cpConn, err = rpcclient.Dial(s.GRPCAddr, rpcclient.Options{Token: s.NodeToken}); err != nil {
 		gl.Close()
 		return nil, err
-	}
-	if s.natsConn, err = nats.Connect(s.NATSURL, nats.Name("hogwire-dev")); err != nil {
-		gl.Close()
-		return nil, fmt.Errorf("devstack: NATS: %w", err)
 	}
 	dp, err := dataplane.New(dataplane.Config{
 		NodeID: "dev", Address: s.GRPCAddr, ControlPlane: s.cpConn, NATS: s.natsConn,

@@ -63,6 +63,10 @@ type Options struct {
 	// MaxIdleConnsPerHost is how many keep-alive connections are kept per
 	// destination host. Default 64.
 	MaxIdleConnsPerHost int
+	// MaxIdleConns bounds keep-alive connections across all hosts, so
+	// thousands of rarely used destinations cannot pin thousands of
+	// sockets. Default 1024.
+	MaxIdleConns int
 	// MaxConnsPerHost caps connections per host; 0 means no cap. Per
 	// destination concurrency is meant to be limited by the caller.
 	MaxConnsPerHost int
@@ -95,6 +99,9 @@ func New(opts Options) *Client {
 	if opts.MaxIdleConnsPerHost <= 0 {
 		opts.MaxIdleConnsPerHost = 64
 	}
+	if opts.MaxIdleConns <= 0 {
+		opts.MaxIdleConns = 1024
+	}
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 5 * time.Second
 	}
@@ -124,7 +131,7 @@ func New(opts Options) *Client {
 		TLSClientConfig:        tlsConf,
 		TLSHandshakeTimeout:    opts.TLSHandshakeTimeout,
 		ForceAttemptHTTP2:      true,
-		MaxIdleConns:           0, // bounded per host instead
+		MaxIdleConns:           opts.MaxIdleConns,
 		MaxIdleConnsPerHost:    opts.MaxIdleConnsPerHost,
 		MaxConnsPerHost:        opts.MaxConnsPerHost,
 		IdleConnTimeout:        opts.IdleConnTimeout,

@@ -15,6 +15,11 @@ import (
 	"time"
 )
 
+// phaseTimeout is the attempt timeout of tests that check which phase
+// timed out. It leaves a loaded, race-instrumented machine time to finish
+// the phases before the one under test.
+const phaseTimeout = 250 * time.Millisecond
+
 // fakeSleep records the waits Do asks for and returns at once, so retry
 // timing is checked without spending it.
 type fakeSleep struct {
@@ -268,7 +273,7 @@ func TestTimeoutWaitingForResponse(t *testing.T) {
 	})
 	c, _ := newTestClient(t)
 	var obs attempts
-	resp, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{Timeout: 100 * time.Millisecond, MaxRetries: 1}, obs.observe)
+	resp, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{Timeout: phaseTimeout, MaxRetries: 1}, obs.observe)
 	if resp != nil {
 		t.Fatalf("got a response (%d); a timeout must not look like a status", resp.Status)
 	}
@@ -276,8 +281,8 @@ func TestTimeoutWaitingForResponse(t *testing.T) {
 	if !errors.As(err, &te) || !errors.Is(err, ErrTimeout) {
 		t.Fatalf("error %v (%T), want *TimeoutError", err, err)
 	}
-	if te.Phase != PhaseResponse || te.After < 100*time.Millisecond {
-		t.Fatalf("timeout %+v, want phase response after ≥100ms", te)
+	if te.Phase != PhaseResponse || te.After < phaseTimeout {
+		t.Fatalf("timeout %+v, want phase response after ≥ the timeout", te)
 	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		t.Fatal("per-attempt timeout must not look like the caller's deadline")
@@ -308,7 +313,7 @@ func TestTimeoutReadingBody(t *testing.T) {
 		}
 	})
 	c, _ := newTestClient(t)
-	_, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{Timeout: 100 * time.Millisecond, MaxRetries: -1}, nil)
+	_, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{Timeout: phaseTimeout, MaxRetries: -1}, nil)
 	var te *TimeoutError
 	if !errors.As(err, &te) || te.Phase != PhaseBody {
 		t.Fatalf("error %v, want a timeout in the body phase", err)
@@ -322,23 +327,27 @@ func TestTimeoutInTLSHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	var conns sync.WaitGroup
-	conns.Go(func() {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
 		for {
 			conn, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			conns.Go(func() {
-				io.Copy(io.Discard, conn)
+			wg.Go(func() {
+				<-stop
 				conn.Close()
 			})
 		}
 	})
-	t.Cleanup(conns.Wait)
+	t.Cleanup(func() {
+		close(stop)
+		ln.Close()
+		wg.Wait()
+	})
 	c, _ := newTestClient(t)
-	_, err = c.Do(context.Background(), Request{URL: "https://" + ln.Addr().String()}, Policy{Timeout: 100 * time.Millisecond, MaxRetries: -1}, nil)
+	_, err = c.Do(context.Background(), Request{URL: "https://" + ln.Addr().String()}, Policy{Timeout: phaseTimeout, MaxRetries: -1}, nil)
 	var te *TimeoutError
 	if !errors.As(err, &te) || te.Phase != PhaseTLS {
 		t.Fatalf("error %v, want a timeout in the tls phase", err)
@@ -375,7 +384,7 @@ func TestCallerDeadlineIsATimeoutAndStopsRetries(t *testing.T) {
 		}
 	})
 	c, _ := newTestClient(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), phaseTimeout)
 	defer cancel()
 	_, err := c.Do(ctx, Request{URL: srv.URL}, Policy{}, nil)
 	var te *TimeoutError
@@ -721,4 +730,55 @@ func TestConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+func TestTimeoutWaitingForConnection(t *testing.T) {
+	busy := make(chan struct{})
+	srv, _ := blockingServer(t, func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
+		close(busy)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	// One connection per host, held by the first request: the second can
+	// only wait for it.
+	c := New(Options{AllowCIDRs: Loopback(), MaxConnsPerHost: 1})
+	t.Cleanup(c.CloseIdleConnections)
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.Do(ctx, Request{URL: srv.URL}, Policy{MaxRetries: -1}, nil)
+		first <- err
+	}()
+	<-busy
+	_, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{Timeout: 100 * time.Millisecond, MaxRetries: -1}, nil)
+	cancel()
+	<-first
+	var te *TimeoutError
+	if !errors.As(err, &te) || te.Phase != PhaseConnect {
+		t.Fatalf("error %v, want a timeout in the connect phase", err)
+	}
+}
+
+func TestDNSFailureIsAConnectionError(t *testing.T) {
+	var lookups atomic.Int32
+	c := New(Options{Resolver: &net.Resolver{
+		PreferGo: true,
+		Dial: func(context.Context, string, string) (net.Conn, error) {
+			lookups.Add(1)
+			return nil, errors.New("no DNS server in this test")
+		},
+	}})
+	t.Cleanup(c.CloseIdleConnections)
+	fs := &fakeSleep{}
+	c.sleep = fs.sleep
+	_, err := c.Do(context.Background(), Request{URL: "http://hogwire-fetch-test.example/"}, Policy{MaxRetries: 1}, nil)
+	var ce *ConnError
+	if !errors.As(err, &ce) || ce.Kind != ConnDNS || !errors.Is(err, ErrConnection) {
+		t.Fatalf("error %v, want a dns *ConnError", err)
+	}
+	if len(fs.recorded()) != 1 {
+		t.Fatalf("%d retries, want 1: DNS failures are retried", len(fs.recorded()))
+	}
 }

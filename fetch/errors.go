@@ -52,13 +52,13 @@ func (e *TimeoutError) Unwrap() error { return e.err }
 // Timeout reports true, as net.Error does for timeouts.
 func (e *TimeoutError) Timeout() bool { return true }
 
-// Kinds of [ConnError].
+// Kinds of [ConnError]. All are retried except ConnTLS.
 const (
 	ConnRefused  = "refused"
 	ConnReset    = "reset"
 	ConnDNS      = "dns"
-	ConnTLS      = "tls" // certificate or handshake failure; not retried
-	ConnProtocol = "protocol"
+	ConnTLS      = "tls"      // certificate or handshake failure; not retried
+	ConnProtocol = "protocol" // anything else that broke the exchange, e.g. a malformed response
 )
 
 // ConnError reports a failure to connect or to keep talking to the

@@ -209,8 +209,14 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	cp, err := controlplane.New(controlplane.Config{
+	nc, err := nats.Connect(natsURL, nats.Name("hogwire-controlplane"), nats.MaxReconnects(-1))
+	if err != nil {
+		return fmt.Errorf("NATS at %s: %w", natsURL, err)
+	}
+	defer nc.Close()
+	cp, err := controlplane.NewContext(ctx, controlplane.Config{
 		Etcd: etcd, Prefix: prefix, Logger: log, Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
+		Telemetry: controlplane.TelemetryConfig{Conn: nc},
 	})
 	if err != nil {
 		return err

@@ -311,7 +311,7 @@ func (p *parser) unary() ast.Expr {
 // In HogQL's grammar "1." and "1.5" are float literals even with spaces
 // around the dot (1 . 5), so an integer followed by a dot is a float.
 func (p *parser) fraction(n lexer.Token, neg bool) ast.Expr {
-	if p.tok().Kind != lexer.Dot {
+	if p.tok().Kind != lexer.Dot || strings.ContainsAny(n.Raw, "xX") {
 		return signed(p.at(n), n, neg)
 	}
 	p.next()
@@ -319,9 +319,6 @@ func (p *parser) fraction(n lexer.Token, neg bool) ast.Expr {
 	if f := p.tok(); f.Kind == lexer.Int && !strings.ContainsAny(f.Raw, "xX") {
 		p.next()
 		text += f.Raw
-	}
-	if strings.ContainsAny(n.Raw, "xX") {
-		text = strconv.FormatInt(n.Int, 10) + text[len(n.Raw):]
 	}
 	v, err := strconv.ParseFloat(text, 64)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/hogwire/hogwire/hogvm/ast"
+	"github.com/hogwire/hogwire/hogvm/lexer"
 	"github.com/hogwire/hogwire/hogvm/parser"
 )
 
@@ -43,10 +44,22 @@ func refParser(t *testing.T) (node, dir string) {
 
 // refDivergences are inputs on which we knowingly differ from PostHog's
 // parser, with the reason.
-var refDivergences = map[string]string{
-	"10000000000000000000": "PostHog's WebAssembly parser writes integers beyond 64 bits as strings in its JSON; " +
-		"we read them as floats, as a JavaScript VM does",
-	"0X10000000000000000": "as above, for a hexadecimal literal",
+var refDivergences = map[string]string{}
+
+// hasBigInt reports an integer literal beyond 64 bits. PostHog's WebAssembly
+// parser writes those as strings in its JSON; we read them as floats, as a
+// JavaScript VM does, so such programs are not compared.
+func hasBigInt(src string) bool {
+	toks, err := lexer.Tokenize(src, lexer.Options{})
+	if err != nil {
+		return false
+	}
+	for _, t := range toks {
+		if t.Kind == lexer.Float && !strings.ContainsAny(t.Raw, ".eE") || t.Kind == lexer.Float && strings.ContainsAny(t.Raw, "xX") {
+			return true
+		}
+	}
+	return false
 }
 
 // TestParserMatchesReference parses every test program, the fuzz corpus and
@@ -95,6 +108,9 @@ func TestParserMatchesReference(t *testing.T) {
 			if got != "error" {
 				t.Errorf("%.80q: PostHog's tree has %s; we accept it as %s", src, want, got)
 			}
+			continue
+		}
+		if i < programs && hasBigInt(src) {
 			continue
 		}
 		compared++
