@@ -18,10 +18,7 @@ var update = flag.Bool("update", false, "rewrite testdata/programs/*.stdout from
 // refVMBugs lists test programs whose expected output the reference VM
 // (npm @posthog/hogvm 1.0.71) does not produce because of a bug in it; the
 // expected output was written by hand.
-var refVMBugs = map[string]string{
-	"testdata/programs/loopClosures.hog": "captureUpValue reuses a closed upvalue left at the same stack slot, " +
-		"so closures made in a loop share the first iteration's variable",
-}
+var refVMBugs = map[string]string{}
 
 // refVM locates node and the reference HogVM installed by
 // testdata/refvm/install.sh, or skips the test.
