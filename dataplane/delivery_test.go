@@ -262,3 +262,48 @@ func waitFor(t *testing.T, f func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A node that loses the control plane keeps its last configuration and
+// keeps delivering.
+func TestNodeKeepsConfigWithoutControlPlane(t *testing.T) {
+	st := startStack(t)
+	p := st.project(t, "shop")
+	s := newSink(t, nil)
+	d := st.webhook(t, "shop", s.URL, nil)
+	st.waitConfig(t, 1)
+
+	cp, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.NodeToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(st.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	node2, err := dataplane.New(dataplane.Config{
+		NodeID: "node-2", ControlPlane: cp, NATS: nc, Logger: quiet(), ConsumeBatch: 5,
+		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		EventLog:    eventlog.Config{Memory: true, AckWait: 2 * time.Second},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx2, stop := context.WithCancel(context.Background())
+	done2 := make(chan error, 1)
+	go func() { done2 <- node2.Run(ctx2, 5*time.Second) }()
+	defer func() { stop(); <-done2 }()
+	<-node2.Ready()
+
+	cp.Close() // the control plane is gone for node 2
+	rev := node2.Syncer().Current().Revision
+	for i := 0; node2.Stat(d.Name, "succeeded") < 5; i++ {
+		if i > 2000 {
+			t.Fatal("node 2 stopped delivering without the control plane")
+		}
+		st.publish(t, p.CaptureToken, ev("e", fmt.Sprint("u", i)))
+	}
+	if cur := node2.Syncer().Current(); cur.Revision != rev || len(cur.Destinations) != 1 {
+		t.Errorf("node 2's configuration changed without a control plane: %+v", cur)
+	}
+}

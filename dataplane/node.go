@@ -67,6 +67,11 @@ type Config struct {
 	FetchPolicy fetch.Policy
 	// ConsumeBatch is how many events are pulled from the log at once.
 	ConsumeBatch int
+	// ShipDebugLogs also ships debug-level log entries (such as PostHog's
+	// per-invocation "Function completed in …" line) to the control plane.
+	// Off by default: at high rates they would cost a stored entry per
+	// invocation.
+	ShipDebugLogs bool
 	// Capture configures ingest limits (Tokens and Publisher are filled in).
 	Capture capture.Config
 	// Metrics receives the node's Prometheus metrics; nil keeps them
@@ -382,6 +387,9 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 		n.tel.Duration(name, res.Duration)
 	}
 	for _, e := range res.Logs {
+		if e.Level == hogwirev1.LogLevel_LOG_LEVEL_DEBUG && !n.cfg.ShipDebugLogs {
+			continue
+		}
 		n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.New(e.Time), Level: e.Level, Message: e.Message,
 			Destination: name, InvocationId: invocationID, EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
 	}

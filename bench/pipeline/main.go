@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,9 +43,20 @@ func main() {
 	storages := flag.String("storage", "memory,file", "JetStream storage kinds to measure")
 	senders := flag.Int("senders", 8, "concurrent capture senders (and raw client workers x8)")
 	latencyEvents := flag.Int("latency-events", 2000, "events sent at half rate for the latency figures")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*events, *dests, *storages, *senders, *latencyEvents); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
@@ -207,6 +219,8 @@ func setup(st *devstack.Stack, url string, n int) (string, error) {
 			Parent: p.Project.Name, FromTemplate: "templates/webhook",
 			Destination: &hogwirev1.Destination{
 				DisplayName: fmt.Sprint("sink ", i), Enabled: true,
+				// As many requests in flight as the raw client has workers.
+				Limits: &hogwirev1.ExecutionLimits{MaxConcurrency: 64},
 				Inputs: map[string]*hogwirev1.InputValue{"url": {Value: structpb.NewStringValue(url)}, "body": {Value: body}},
 			},
 		})
