@@ -90,7 +90,7 @@ func usage(w io.Writer, cmds []command) {
 	for _, c := range cmds {
 		fmt.Fprintf(w, "  %-14s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintln(w, "\nRun 'hogwire <command> -h' for a command's flags. Every flag can also be set\nwith the environment variable HOGWIRE_<FLAG>, e.g. HOGWIRE_NATS_URL.")
+	fmt.Fprintln(w, "\nRun 'hogwire <command> -h' for a command's flags. Flags of dev, controlplane\nand dataplane can also be set as HOGWIRE_<FLAG>, e.g. HOGWIRE_NATS_URL.")
 }
 
 // parseFlags parses args, then fills every flag not given on the command
