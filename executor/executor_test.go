@@ -680,3 +680,17 @@ func TestSharedGlobalsStayUnchanged(t *testing.T) {
 		}
 	}
 }
+
+// Bodies are encoded as JSON.stringify encodes them: no HTML escaping of
+// <, > and &, which encoding/json would add.
+func TestFetchBodyIsNotHTMLEscaped(t *testing.T) {
+	d := prepare(t, spec{hog: `fetch('https://example.com/', {'body': {'html': '<b>a & b</b>'}})`})
+	f := &recorder{}
+	res := invoke(t, d, event(t, nil), executor.Options{Fetcher: f})
+	if res.Status != executor.Succeeded || len(f.reqs) != 1 {
+		t.Fatal(dump(res))
+	}
+	if got, want := string(f.reqs[0].Body), `{"html":"<b>a & b</b>"}`; got != want {
+		t.Errorf("body = %s, want %s", got, want)
+	}
+}

@@ -2,7 +2,6 @@ package executor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -149,7 +148,7 @@ func newFetchRequest(args []vm.Value, timeout time.Duration) (*FetchRequest, err
 		if b.Kind() == vm.KindString {
 			req.Body = []byte(b.AsString())
 		} else {
-			enc, err := json.Marshal(b)
+			enc, err := b.MarshalJSON() // as JSON.stringify: no HTML escaping
 			if err != nil {
 				return nil, fmt.Errorf("fetch: encoding the body: %w", err)
 			}

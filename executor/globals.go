@@ -2,7 +2,6 @@ package executor
 
 import (
 	"cmp"
-	"encoding/json"
 	"regexp"
 	"slices"
 	"strconv"
@@ -301,7 +300,7 @@ func personName(props *vm.Dict, distinctID string) string {
 		if v.Kind() == vm.KindString {
 			return strings.TrimSpace(v.AsString())
 		}
-		if b, err := json.Marshal(v); err == nil {
+		if b, err := v.MarshalJSON(); err == nil {
 			return strings.TrimSpace(string(b))
 		}
 	}

@@ -2,7 +2,6 @@ package executor
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -344,7 +343,7 @@ func hostPrint(ctx context.Context, args []vm.Value) (vm.Value, error) {
 			b.WriteString(a.AsString())
 			continue
 		}
-		enc, err := json.Marshal(a)
+		enc, err := a.MarshalJSON() // as JSON.stringify: no HTML escaping
 		if err != nil {
 			return vm.Null, fmt.Errorf("print: %w", err)
 		}

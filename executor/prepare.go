@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -62,9 +61,33 @@ type input struct {
 	value  *template
 }
 
-// credentialKey matches the input keys and header names whose values
-// PostHog treats as credentials even when the input is not secret.
-var credentialKey = regexp.MustCompile(`(?i)authorization|cookie|token|secret|password|passcode|credential|api[-_ ]?key|private[-_ ]?key|signing[-_ ]?key`)
+// isCredentialKey reports whether an input key or header name is one whose
+// value PostHog treats as a credential even when the input is not secret:
+// it contains authorization, cookie, token, secret, password, passcode,
+// credential, or api/private/signing key (with or without a separator).
+// It runs for every key of every rendered dict input, so no regexp.
+func isCredentialKey(k string) bool {
+	var buf [64]byte
+	b := buf[:0]
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		switch {
+		case c >= 'A' && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		case c == '-' || c == '_' || c == ' ':
+		default:
+			b = append(b, c)
+		}
+	}
+	s := string(b)
+	for _, w := range [...]string{"authorization", "cookie", "token", "secret", "password", "passcode",
+		"credential", "apikey", "privatekey", "signingkey"} {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	return false
+}
 
 // appendSensitive appends the strings of v that redaction must hide: every
 // string of a secret input, and in other inputs the values under
@@ -80,7 +103,7 @@ func (in *input) appendSensitive(dst []string, v vm.Value) []string {
 	}
 	vals := d.Values()
 	for i, k := range d.Keys() {
-		if k.Kind() != vm.KindString || !credentialKey.MatchString(k.AsString()) {
+		if k.Kind() != vm.KindString || !isCredentialKey(k.AsString()) {
 			continue
 		}
 		dst = appendStrings(dst, vals[i])
@@ -172,7 +195,7 @@ func Prepare(d *hogwirev1.Destination) (*Destination, error) {
 		} else {
 			t = &template{kind: tmplLiteral, lit: protoValue(iv.GetValue())}
 		}
-		out.inputs = append(out.inputs, input{key: k, secret: secret[k] || credentialKey.MatchString(k), value: t})
+		out.inputs = append(out.inputs, input{key: k, secret: secret[k] || isCredentialKey(k), value: t})
 		out.secrets = out.inputs[len(out.inputs)-1].appendSensitive(out.secrets, protoValue(iv.GetValue()))
 	}
 
