@@ -43,6 +43,12 @@ type Config struct {
 	// Telemetry stores what nodes report; without a NATS connection
 	// TelemetryService answers UNIMPLEMENTED.
 	Telemetry TelemetryConfig
+	// Test configures TestService.Test: the fetch client and retry policy
+	// of its real fetch mode.
+	Test TestConfig
+	// Health tunes the health manager (HealthJob), which quarantines
+	// failing destinations; zero fields take PostHog's values.
+	Health HealthConfig
 }
 
 // Sealer encrypts secret input values at rest. aad binds a sealed value to

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -12,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/delivery"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
 )
@@ -32,26 +32,9 @@ type deliverer struct {
 }
 
 func (d *deliverer) Fetch(ctx context.Context, req *executor.FetchRequest) (*executor.FetchResponse, error) {
-	h := make(http.Header, len(req.Headers))
-	for k, v := range req.Headers {
-		h.Set(k, v)
-	}
-	p := d.policy
-	if req.Timeout > 0 {
-		p.Timeout = req.Timeout
-	}
 	d.method = req.Method
-	resp, err := d.client.Do(ctx, fetch.Request{Method: req.Method, URL: req.URL, Header: h, Body: req.Body}, p, d.observe)
-	if err != nil {
-		return nil, fetchError(err, p.Timeout)
-	}
-	out := &executor.FetchResponse{Status: resp.Status, Headers: make(map[string]string, len(resp.Header)), Body: resp.Body, Attempts: resp.Attempts}
-	for k, v := range resp.Header {
-		if len(v) > 0 {
-			out.Headers[k] = v[0]
-		}
-	}
-	return out, nil
+	f := delivery.Fetcher{Client: d.client, Policy: d.policy, Observe: d.observe}
+	return f.Fetch(ctx, req)
 }
 
 // observe counts each attempt by outcome, logs retries and records the
@@ -91,35 +74,4 @@ func (d *deliverer) observe(a fetch.Attempt) {
 	} else if a.Err != nil || a.Status >= 500 || a.Status == 429 || a.Status == 408 {
 		d.logf(hogwirev1.LogLevel_LOG_LEVEL_WARN, "fetch failed with %s after %d attempt(s)", outcome, a.N)
 	}
-}
-
-// fetchError turns the fetch package's typed errors into the executor's.
-func fetchError(err error, timeout time.Duration) error {
-	var te *fetch.TimeoutError
-	var ce *fetch.ConnError
-	switch {
-	case errors.As(err, &te):
-		return &executor.FetchError{Kind: executor.FetchTimeout, Phase: phaseWords(te.Phase), Timeout: timeout, Err: err}
-	case errors.Is(err, fetch.ErrEgressDenied):
-		return &executor.FetchError{Kind: executor.FetchDenied, Err: err}
-	case errors.As(err, &ce):
-		return &executor.FetchError{Kind: executor.FetchConnection, Phase: "connecting", Err: err}
-	}
-	return &executor.FetchError{Kind: executor.FetchFailed, Err: err}
-}
-
-func phaseWords(phase string) string {
-	switch phase {
-	case fetch.PhaseDNS:
-		return "resolving the host"
-	case fetch.PhaseConnect:
-		return "connecting"
-	case fetch.PhaseTLS:
-		return "in the TLS handshake"
-	case fetch.PhaseResponse:
-		return "waiting for the response"
-	case fetch.PhaseBody:
-		return "reading the response body"
-	}
-	return phase
 }

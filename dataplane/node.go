@@ -383,6 +383,9 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 	}
 	res := r.prep.Invoke(ctx, g, executor.Options{Fetcher: del, Redact: true})
 	n.tel.Count(name, res.Status.Metric(), 1)
+	if m := healthMetric(res); m != "" {
+		n.tel.Count(name, m, 1)
+	}
 	if res.Status != executor.Filtered {
 		n.tel.Duration(name, res.Duration)
 	}
@@ -397,6 +400,32 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 	if res.Status != executor.Succeeded && res.Status != executor.Filtered {
 		span.SetStatus(codes.Error, res.Error)
 	}
+}
+
+// healthMetric classifies an invocation for the control plane's health
+// manager: "health_errors" for a failure that says the destination is
+// unwell (a thrown error, an HTTP 5xx after retries, a timeout, a connection
+// error), "failed_client_error" for a failure caused by an HTTP 4xx
+// response, which the vendor answered and so never counts against health,
+// and "" otherwise. "failed" stays PostHog's count of every failure.
+func healthMetric(res *executor.Result) string {
+	var last *executor.FetchRecord
+	if len(res.Fetches) > 0 {
+		last = &res.Fetches[len(res.Fetches)-1]
+	}
+	switch res.Status {
+	case executor.Succeeded, executor.Filtered:
+		// A program may ignore a 5xx it got after every retry; the
+		// endpoint is failing all the same.
+		if last != nil && last.Response != nil && last.Response.Status >= 500 {
+			return "health_errors"
+		}
+		return ""
+	}
+	if last != nil && last.Response != nil && last.Response.Status >= 400 && last.Response.Status < 500 {
+		return "failed_client_error"
+	}
+	return "health_errors"
 }
 
 // tokens resolves capture tokens from the current configuration.

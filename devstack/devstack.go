@@ -24,6 +24,7 @@ import (
 	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/embedetcd"
 	"github.com/hogwire/hogwire/embednats"
+	"github.com/hogwire/hogwire/fetch"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/rpcserver"
@@ -49,6 +50,8 @@ type Config struct {
 	EventLog eventlog.Config
 	// ConsumeBatch is how many events the node pulls at once (default 500).
 	ConsumeBatch int
+	// Health tunes the health manager (tests shorten its windows).
+	Health controlplane.HealthConfig
 }
 
 // Stack is a running dev stack.
@@ -152,6 +155,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		Etcd: s.client, Logger: log.With("component", "controlplane"), ReplicaID: "dev",
 		Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
 		Telemetry: controlplane.TelemetryConfig{Conn: s.natsConn, Memory: cfg.EventLog.Memory},
+		Health:    cfg.Health,
+		// Tests with real fetch reach loopback sinks, as the dev node does.
+		Test: controlplane.TestConfig{FetchClient: fetch.New(fetch.Options{AllowCIDRs: fetch.Loopback()})},
 	})
 	if err != nil {
 		return nil, err
@@ -217,7 +223,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.stopElection = stopElection
 	go func() {
 		defer close(s.electionDone)
-		_ = cp.RunElection(ectx, cp.ResealJob)
+		_ = cp.RunElection(ectx, cp.ResealJob, cp.HealthJob)
 	}()
 	nctx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopNode, s.nodeDone = stopNode, make(chan error, 1)

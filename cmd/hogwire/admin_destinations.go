@@ -34,6 +34,8 @@ func destinationCommands() []subcommand {
 		{"delete", "delete a destination", destinationsDelete},
 		{"enable", "enable a destination and reset its health", destinationsEnable},
 		{"disable", "disable a destination", destinationsDisable},
+		{"reenable", "bring back a quarantined or disabled destination: enable it and reset its health", destinationsReenable},
+		{"test", "run a destination once on an event and show its logs and requests", destinationsTest},
 	}
 }
 

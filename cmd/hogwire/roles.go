@@ -29,6 +29,7 @@ import (
 	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
+	"github.com/hogwire/hogwire/fetch"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/rpcserver"
@@ -156,7 +157,7 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 		tf                                        tlsFlags
 		grpcAddr, endpoints, prefix, natsURL      string
 		adminTokenFile, nodeTokenFile, secretsKey string
-		metricsAddr                               string
+		metricsAddr, allowEgress                  string
 	)
 	fs.StringVar(&grpcAddr, "grpc-addr", ":7070", "gRPC API address")
 	fs.StringVar(&endpoints, "etcd-endpoints", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
@@ -166,6 +167,7 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	fs.StringVar(&nodeTokenFile, "node-token-file", "", "file holding the node token (or set HOGWIRE_NODE_TOKEN)")
 	fs.StringVar(&secretsKey, "secrets-key-file", "", "file of base64 AES-256 keys for secret inputs, newest first (or set HOGWIRE_SECRETS_KEY to one key)")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
+	fs.StringVar(&allowEgress, "allow-egress", "", "comma-separated CIDRs that a destination test with real fetch may reach although private or loopback")
 	lf.register(fs)
 	tf.register(fs)
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
@@ -174,6 +176,10 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	log, err := lf.logger(stderr)
 	if err != nil {
 		return err
+	}
+	egress, err := parseCIDRs(allowEgress)
+	if err != nil {
+		return usageError{fmt.Sprintf("--allow-egress: %v", err)}
 	}
 	adminToken, err := secretFromFileOrEnv(adminTokenFile, "HOGWIRE_ADMIN_TOKEN", "--admin-token-file")
 	if err != nil {
@@ -217,6 +223,8 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	cp, err := controlplane.NewContext(ctx, controlplane.Config{
 		Etcd: etcd, Prefix: prefix, Logger: log, Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
 		Telemetry: controlplane.TelemetryConfig{Conn: nc},
+		Test:      controlplane.TestConfig{FetchClient: fetch.New(fetch.Options{AllowCIDRs: egress})},
+		Health:    controlplane.HealthConfig{TracerProvider: tp},
 	})
 	if err != nil {
 		return err
@@ -224,7 +232,7 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	electionDone := make(chan struct{})
 	go func() {
 		defer close(electionDone)
-		_ = cp.RunElection(ctx, cp.ResealJob)
+		_ = cp.RunElection(ctx, cp.ResealJob, cp.HealthJob)
 	}()
 	defer func() { <-electionDone }()
 	gs := rpcserver.New(rpcserver.Options{

@@ -192,7 +192,9 @@ func (d *Dict) addIndex(key Value, i int) {
 func (d *Dict) reindex() {
 	d.sharedIndex = false
 	d.index = make(map[dictKey]int32)
-	d.strIndex = make(map[string]int32, len(d.keys))
+	// Size for the capacity the dict was made with, so filling a presized
+	// dict (globals from a 30-property event) does not regrow the map.
+	d.strIndex = make(map[string]int32, cap(d.keys))
 	for i, k := range d.keys {
 		d.addIndex(k, i)
 	}
