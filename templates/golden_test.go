@@ -1,0 +1,364 @@
+package templates_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+	"sigs.k8s.io/yaml"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/executor"
+	"github.com/hogwire/hogwire/filters"
+	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/templates"
+)
+
+// goldenFile is a template's tests.yaml: cases run through the same
+// execution path as the test interface and the data plane (package
+// executor), with fetch mocked and every request recorded.
+type goldenFile struct {
+	Cases []goldenCase `json:"cases"`
+}
+
+type goldenCase struct {
+	Name string `json:"name"`
+	// Inputs are the values a user gives; the others take their defaults.
+	Inputs map[string]any `json:"inputs"`
+	// Event and Person replace the sample ones (see sampleEvent).
+	Event  map[string]any `json:"event"`
+	Person map[string]any `json:"person"`
+	// Responses answer the fetches in order; missing ones are 200 {}.
+	Responses []goldenResponse `json:"responses"`
+	Expect    goldenExpect     `json:"expect"`
+}
+
+type goldenResponse struct {
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers"`
+	// Body is returned as JSON, or as text when it is a string.
+	Body any `json:"body"`
+}
+
+type goldenExpect struct {
+	// Status is succeeded (default), failed or filtered.
+	Status string `json:"status"`
+	// Error is a substring of the failure, for failed.
+	Error string `json:"error"`
+	// Requests are every fetch made, in order. Headers must match exactly;
+	// Body is compared as JSON, BodyText as text (form-encoded bodies).
+	Requests []goldenRequest `json:"requests"`
+	// Logs are substrings that some log line must contain.
+	Logs []string `json:"logs"`
+}
+
+type goldenRequest struct {
+	Method   string            `json:"method"`
+	URL      string            `json:"url"`
+	Headers  map[string]string `json:"headers"`
+	Body     any               `json:"body"`
+	BodyText *string           `json:"body_text"`
+}
+
+// sampleEvent is the event a case runs on unless it gives its own.
+func sampleEvent() map[string]any {
+	return map[string]any{
+		"uuid":        "0191f1a3-4b2c-7d8e-9f00-112233445566",
+		"event":       "$pageview",
+		"distinct_id": "user-42",
+		"timestamp":   "2024-05-03T12:00:00Z",
+		"properties": map[string]any{
+			"$current_url": "https://shop.example.com/pricing?plan=pro",
+			"$browser":     "Chrome",
+			"$os":          "Mac OS X",
+			"$ip":          "203.0.113.7",
+			"$referrer":    "https://www.google.com/",
+			"revenue":      49.5,
+			"currency":     "USD",
+			"plan":         "pro",
+		},
+	}
+}
+
+func samplePerson() map[string]any {
+	return map[string]any{
+		"id": "0191f1a3-0000-7000-8000-0000000000aa",
+		"properties": map[string]any{
+			"email": "ada@example.com", "name": "Ada Lovelace", "first_name": "Ada", "last_name": "Lovelace",
+			"phone": "+44 20 7946 0958", "company": "Analytical Engines", "plan": "pro",
+		},
+	}
+}
+
+// recordingFetcher answers with canned responses and records requests.
+type recordingFetcher struct {
+	mu        sync.Mutex
+	responses []goldenResponse
+	reqs      []*executor.FetchRequest
+}
+
+func (f *recordingFetcher) Fetch(_ context.Context, req *executor.FetchRequest) (*executor.FetchResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reqs = append(f.reqs, req)
+	r := goldenResponse{Status: 200, Body: map[string]any{}}
+	if i := len(f.reqs) - 1; i < len(f.responses) {
+		r = f.responses[i]
+	}
+	var body []byte
+	if s, ok := r.Body.(string); ok {
+		body = []byte(s)
+	} else if r.Body != nil {
+		body, _ = json.Marshal(r.Body)
+	}
+	h := map[string]string{"Content-Type": "application/json"}
+	for k, v := range r.Headers {
+		h[k] = v
+	}
+	return &executor.FetchResponse{Status: r.Status, Headers: h, Body: body}, nil
+}
+
+// destinationFor builds what the control plane would store for a
+// destination created from the template with the given inputs: bytecode for
+// the code, the filters and every templated string of every input.
+func destinationFor(t *testing.T, tpl *hogwirev1.Template, given map[string]any) *hogwirev1.Destination {
+	t.Helper()
+	prog, err := compiler.Compile(tpl.Hog, compiler.Options{Functions: templates.HostFunctions()})
+	if err != nil {
+		t.Fatalf("compile: %v", err)
+	}
+	bc, _ := json.Marshal(prog)
+	fb, err := filters.Compile(tpl.Filters)
+	if err != nil {
+		t.Fatalf("filters: %v", err)
+	}
+	d := &hogwirev1.Destination{
+		Name: "projects/acme/destinations/d1", DisplayName: tpl.DisplayName, Enabled: true, Hog: tpl.Hog, Bytecode: bc,
+		InputsSchema: tpl.InputsSchema, Inputs: map[string]*hogwirev1.InputValue{},
+		Filters: &hogwirev1.Filters{Events: tpl.GetFilters().GetEvents(), Properties: tpl.GetFilters().GetProperties(), Expression: tpl.GetFilters().GetExpression(), Bytecode: fb},
+	}
+	for k := range given {
+		if !slices.ContainsFunc(tpl.InputsSchema, func(s *hogwirev1.InputSchema) bool { return s.Key == k }) {
+			t.Fatalf("input %q is not in the template's inputs_schema", k)
+		}
+	}
+	for _, s := range tpl.InputsSchema {
+		var val *structpb.Value
+		if g, ok := given[s.Key]; ok {
+			if val, err = structpb.NewValue(g); err != nil {
+				t.Fatalf("input %s: %v", s.Key, err)
+			}
+		} else if s.Default != nil {
+			val = s.Default
+		} else {
+			if s.Required {
+				t.Fatalf("required input %q has no value in the case and no default", s.Key)
+			}
+			continue
+		}
+		iv := &hogwirev1.InputValue{Value: val, SecretSet: s.Secret}
+		if s.Templating == nil || *s.Templating {
+			iv.Bytecode = compileTemplates(t, s.Key, val)
+		}
+		d.Inputs[s.Key] = iv
+	}
+	return d
+}
+
+func compileTemplates(t *testing.T, key string, v *structpb.Value) *structpb.Value {
+	switch k := v.Kind.(type) {
+	case *structpb.Value_StringValue:
+		p, err := compiler.CompileTemplate(k.StringValue, compiler.Options{})
+		if err != nil {
+			t.Fatalf("input %s: %v", key, err)
+		}
+		b, _ := json.Marshal(p)
+		out := &structpb.Value{}
+		if err := out.UnmarshalJSON(b); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	case *structpb.Value_StructValue:
+		out := &structpb.Struct{Fields: map[string]*structpb.Value{}}
+		for f, e := range k.StructValue.Fields {
+			out.Fields[f] = compileTemplates(t, key, e)
+		}
+		return structpb.NewStructValue(out)
+	case *structpb.Value_ListValue:
+		out := &structpb.ListValue{}
+		for _, e := range k.ListValue.Values {
+			out.Values = append(out.Values, compileTemplates(t, key, e))
+		}
+		return structpb.NewListValue(out)
+	}
+	return v
+}
+
+func eventFor(t *testing.T, c goldenCase) *hogwirev1.Event {
+	t.Helper()
+	m := sampleEvent()
+	for k, v := range c.Event {
+		m[k] = v
+	}
+	person := samplePerson()
+	for k, v := range c.Person {
+		person[k] = v
+	}
+	b, _ := json.Marshal(m)
+	ev := &hogwirev1.Event{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(b, ev); err != nil {
+		t.Fatalf("event: %v", err)
+	}
+	if ev.Timestamp == nil {
+		ev.Timestamp = timestamppb.New(time.Date(2024, 5, 3, 12, 0, 0, 0, time.UTC))
+	}
+	pb, _ := json.Marshal(person)
+	ev.Person = &hogwirev1.Person{}
+	if err := (protojson.UnmarshalOptions{DiscardUnknown: true}).Unmarshal(pb, ev.Person); err != nil {
+		t.Fatalf("person: %v", err)
+	}
+	return ev
+}
+
+// TestGolden runs every template's tests.yaml. Every template must have
+// one, with at least one succeeding case.
+func TestGolden(t *testing.T) {
+	cat, err := templates.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	project := &hogwirev1.Project{Name: "projects/acme", DisplayName: "Acme", SiteUrl: "https://shop.example.com", TimeZone: "UTC"}
+	for _, tpl := range cat.List() {
+		id := strings.TrimPrefix(tpl.Name, "templates/")
+		t.Run(id, func(t *testing.T) {
+			raw, err := os.ReadFile(filepath.Join(id, "tests.yaml"))
+			if err != nil {
+				t.Fatalf("every template needs golden cases in %s/tests.yaml: %v", id, err)
+			}
+			js, err := yaml.YAMLToJSON(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var gf goldenFile
+			dec := json.NewDecoder(strings.NewReader(string(js)))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&gf); err != nil {
+				t.Fatalf("tests.yaml: %v", err)
+			}
+			succeeded := false
+			for _, c := range gf.Cases {
+				t.Run(c.Name, func(t *testing.T) {
+					runGolden(t, tpl, project, c)
+				})
+				succeeded = succeeded || c.Expect.Status == "" || c.Expect.Status == "succeeded"
+			}
+			if !succeeded {
+				t.Error("tests.yaml needs at least one case that succeeds")
+			}
+		})
+	}
+}
+
+func runGolden(t *testing.T, tpl *hogwirev1.Template, project *hogwirev1.Project, c goldenCase) {
+	d, err := executor.Prepare(destinationFor(t, tpl, c.Inputs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := executor.NewEvent(eventFor(t, c), project, executor.Source{URL: "https://hogwire.example.com"})
+	f := &recordingFetcher{responses: c.Responses}
+	res := d.Invoke(context.Background(), g, executor.Options{Fetcher: f})
+	want := c.Expect.Status
+	if want == "" {
+		want = "succeeded"
+	}
+	var logs []string
+	for _, l := range res.Logs {
+		logs = append(logs, l.Message)
+	}
+	if res.Status.Metric() != want {
+		t.Fatalf("status %s (%s), want %s; logs:\n%s", res.Status.Metric(), res.Error, want, strings.Join(logs, "\n"))
+	}
+	if c.Expect.Error != "" && !strings.Contains(res.Error, c.Expect.Error) {
+		t.Errorf("error %q does not contain %q", res.Error, c.Expect.Error)
+	}
+	if len(f.reqs) != len(c.Expect.Requests) {
+		var got []string
+		for _, r := range f.reqs {
+			got = append(got, r.Method+" "+r.URL+" "+string(r.Body))
+		}
+		t.Fatalf("%d requests, want %d:\n%s", len(f.reqs), len(c.Expect.Requests), strings.Join(got, "\n"))
+	}
+	for i, w := range c.Expect.Requests {
+		r := f.reqs[i]
+		if r.Method != w.Method || r.URL != w.URL {
+			t.Errorf("request %d: %s %s, want %s %s", i+1, r.Method, r.URL, w.Method, w.URL)
+		}
+		if w.Headers != nil && !reflect.DeepEqual(r.Headers, w.Headers) {
+			t.Errorf("request %d headers:\n got %v\nwant %v", i+1, r.Headers, w.Headers)
+		}
+		switch {
+		case w.BodyText != nil:
+			if string(r.Body) != *w.BodyText {
+				t.Errorf("request %d body:\n got %s\nwant %s", i+1, r.Body, *w.BodyText)
+			}
+		case w.Body != nil:
+			var got any
+			if err := json.Unmarshal(r.Body, &got); err != nil {
+				t.Errorf("request %d body is not JSON: %s", i+1, r.Body)
+			} else if !reflect.DeepEqual(normalize(got), normalize(w.Body)) {
+				gb, _ := json.Marshal(got)
+				wb, _ := json.Marshal(w.Body)
+				t.Errorf("request %d body:\n got %s\nwant %s", i+1, gb, wb)
+			}
+		default:
+			if len(r.Body) != 0 {
+				t.Errorf("request %d has body %s, want none", i+1, r.Body)
+			}
+		}
+	}
+	for _, want := range c.Expect.Logs {
+		if !slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, want) }) {
+			t.Errorf("no log line contains %q; logs:\n%s", want, strings.Join(logs, "\n"))
+		}
+	}
+	// Secret inputs never appear in the redacted output.
+	res.Redact()
+	for _, s := range tpl.InputsSchema {
+		v, ok := c.Inputs[s.Key].(string)
+		if !s.Secret || !ok || len(v) < 4 {
+			continue
+		}
+		for _, l := range res.Logs {
+			if strings.Contains(l.Message, v) {
+				t.Errorf("secret input %s appears in a log line after redaction: %s", s.Key, l.Message)
+			}
+		}
+		for _, fr := range res.Fetches {
+			all := fr.Request.URL + string(fr.Request.Body)
+			for _, hv := range fr.Request.Headers {
+				all += hv
+			}
+			if strings.Contains(all, v) {
+				t.Errorf("secret input %s appears in a redacted request", s.Key)
+			}
+		}
+	}
+}
+
+// normalize makes JSON numbers comparable (YAML integers vs JSON floats).
+func normalize(v any) any {
+	b, _ := json.Marshal(v)
+	var out any
+	_ = json.Unmarshal(b, &out)
+	return out
+}
