@@ -32,17 +32,10 @@ func (s *Server) casRetry(ctx context.Context, f func() error) error {
 	return storeErr(errConflict)
 }
 
-// casPut writes m at key if the key is still at revision rev, returning the
-// new revision, or errConflict.
-func (s *Server) casPut(ctx context.Context, key string, rev int64, m proto.Message, also ...clientv3.Op) (int64, error) {
-	val, err := proto.Marshal(m)
-	if err != nil {
-		return 0, status.Errorf(codes.Internal, "encoding: %v", err)
-	}
-	resp, err := s.etcd.Txn(ctx).
-		If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-		Then(append([]clientv3.Op{clientv3.OpPut(key, string(val))}, also...)...).
-		Commit()
+// casTxn runs ops if key is still at revision rev, returning the new
+// revision, or errConflict when another write came first.
+func (s *Server) casTxn(ctx context.Context, key string, rev int64, ops ...clientv3.Op) (int64, error) {
+	resp, err := s.etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).Then(ops...).Commit()
 	if err != nil {
 		return 0, storeErr(err)
 	}
@@ -50,6 +43,16 @@ func (s *Server) casPut(ctx context.Context, key string, rev int64, m proto.Mess
 		return 0, errConflict
 	}
 	return resp.Header.Revision, nil
+}
+
+// casPut writes m at key (and runs also) if the key is still at revision
+// rev, returning the new revision, or errConflict.
+func (s *Server) casPut(ctx context.Context, key string, rev int64, m proto.Message, also ...clientv3.Op) (int64, error) {
+	val, err := proto.Marshal(m)
+	if err != nil {
+		return 0, status.Errorf(codes.Internal, "encoding: %v", err)
+	}
+	return s.casTxn(ctx, key, rev, append([]clientv3.Op{clientv3.OpPut(key, string(val))}, also...)...)
 }
 
 // maskPaths returns the fields an update changes. With no mask, every

@@ -411,14 +411,9 @@ func (s *Server) mutate(ctx context.Context, name, etag string, resetHealth bool
 		if resetHealth {
 			ops = append(ops, clientv3.OpDelete(s.keys.health(p, id)))
 		}
-		resp, err := s.etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", st.rev)).Then(ops...).Commit()
-		if err != nil {
-			return storeErr(err)
+		if d.Revision, err = s.casTxn(ctx, key, st.rev, ops...); err != nil {
+			return err
 		}
-		if !resp.Succeeded {
-			return errConflict
-		}
-		d.Revision = resp.Header.Revision
 		var h *hogwirev1.DestinationHealth
 		if !resetHealth {
 			if h, err = s.getHealth(ctx, p, id); err != nil {
@@ -537,15 +532,8 @@ func (s *Server) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDes
 		}
 		p, _, _ := parseDestinationName(st.d.Name)
 		key := s.keys.destination(p, id)
-		resp, err := s.etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", st.rev)).
-			Then(clientv3.OpDelete(key), clientv3.OpDelete(s.keys.health(p, id))).Commit()
-		if err != nil {
-			return storeErr(err)
-		}
-		if !resp.Succeeded {
-			return errConflict
-		}
-		return nil
+		_, err = s.casTxn(ctx, key, st.rev, clientv3.OpDelete(key), clientv3.OpDelete(s.keys.health(p, id)))
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -555,25 +543,31 @@ func (s *Server) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDes
 }
 
 func (s *Server) EnableDestination(ctx context.Context, req *hogwirev1.EnableDestinationRequest) (*hogwirev1.EnableDestinationResponse, error) {
-	d, err := s.mutate(ctx, req.GetName(), req.GetEtag(), true, func(d *hogwirev1.Destination) error {
-		d.Enabled = true
-		return nil
-	})
+	d, err := s.setEnabled(ctx, req.GetName(), req.GetEtag(), true)
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("destination enabled", "destination", d.Name)
 	return &hogwirev1.EnableDestinationResponse{Destination: d}, nil
 }
 
 func (s *Server) DisableDestination(ctx context.Context, req *hogwirev1.DisableDestinationRequest) (*hogwirev1.DisableDestinationResponse, error) {
-	d, err := s.mutate(ctx, req.GetName(), req.GetEtag(), false, func(d *hogwirev1.Destination) error {
-		d.Enabled = false
+	d, err := s.setEnabled(ctx, req.GetName(), req.GetEtag(), false)
+	if err != nil {
+		return nil, err
+	}
+	return &hogwirev1.DisableDestinationResponse{Destination: d}, nil
+}
+
+// setEnabled enables or disables a destination. Enabling also resets its
+// health: it is how a user re-enables a quarantined or disabled one.
+func (s *Server) setEnabled(ctx context.Context, name, etag string, enabled bool) (*hogwirev1.Destination, error) {
+	d, err := s.mutate(ctx, name, etag, enabled, func(d *hogwirev1.Destination) error {
+		d.Enabled = enabled
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("destination disabled", "destination", d.Name)
-	return &hogwirev1.DisableDestinationResponse{Destination: d}, nil
+	s.log.Info("destination enabled changed", "destination", d.Name, "enabled", enabled)
+	return d, nil
 }

@@ -197,21 +197,13 @@ func (s *Server) DeleteProject(ctx context.Context, req *hogwirev1.DeleteProject
 			return status.Errorf(codes.FailedPrecondition, "project %s has %d destinations: delete them first or set force", req.GetName(), dests.Count)
 		}
 		pk := s.keys.project(id)
-		resp, err := s.etcd.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(pk), "=", rev)).
-			Then(
-				clientv3.OpDelete(pk),
-				clientv3.OpDelete(s.keys.token(cur.CaptureToken)),
-				clientv3.OpDelete(s.keys.destinations(id), clientv3.WithPrefix()),
-				clientv3.OpDelete(s.keys.allHealth()+id+"/", clientv3.WithPrefix()),
-			).Commit()
-		if err != nil {
-			return storeErr(err)
-		}
-		if !resp.Succeeded {
-			return errConflict
-		}
-		return nil
+		_, err = s.casTxn(ctx, pk, rev,
+			clientv3.OpDelete(pk),
+			clientv3.OpDelete(s.keys.token(cur.CaptureToken)),
+			clientv3.OpDelete(s.keys.destinations(id), clientv3.WithPrefix()),
+			clientv3.OpDelete(s.keys.allHealth()+id+"/", clientv3.WithPrefix()),
+		)
+		return err
 	})
 	if err != nil {
 		return nil, err
@@ -237,22 +229,12 @@ func (s *Server) RotateCaptureToken(ctx context.Context, req *hogwirev1.RotateCa
 		old := cur.CaptureToken
 		cur.CaptureToken = auth.NewToken("phc_")
 		cur.UpdateTime, cur.Etag = timestamppb.New(s.now()), ""
-		val, err := proto.Marshal(cur)
+		newRev, err := s.casPut(ctx, s.keys.project(id), rev, cur,
+			clientv3.OpDelete(s.keys.token(old)), clientv3.OpPut(s.keys.token(cur.CaptureToken), id))
 		if err != nil {
-			return status.Errorf(codes.Internal, "encoding project: %v", err)
+			return err
 		}
-		pk := s.keys.project(id)
-		resp, err := s.etcd.Txn(ctx).
-			If(clientv3.Compare(clientv3.ModRevision(pk), "=", rev)).
-			Then(clientv3.OpPut(pk, string(val)), clientv3.OpDelete(s.keys.token(old)), clientv3.OpPut(s.keys.token(cur.CaptureToken), id)).
-			Commit()
-		if err != nil {
-			return storeErr(err)
-		}
-		if !resp.Succeeded {
-			return errConflict
-		}
-		cur.Etag = etagOf(resp.Header.Revision)
+		cur.Etag = etagOf(newRev)
 		out = cur
 		return nil
 	})

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/refvm"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -76,21 +77,9 @@ func TestCorpusCompilerAndVM(t *testing.T) {
 // TestDifferentialReferenceVM runs the bytecode of our compiler on both our
 // VM and PostHog's @posthog/hogvm and requires identical output.
 func TestDifferentialReferenceVM(t *testing.T) {
-	node, err := exec.LookPath("node")
+	node, dir, err := refvm.Find(refvm.VM)
 	if err != nil {
-		t.Skip("node is not installed: the differential test needs it to run @posthog/hogvm")
-	}
-	dir := os.Getenv("HOGWIRE_REFVM_DIR")
-	if dir == "" {
-		cache := os.Getenv("XDG_CACHE_HOME")
-		if cache == "" {
-			home, _ := os.UserHomeDir()
-			cache = filepath.Join(home, ".cache")
-		}
-		dir = filepath.Join(cache, "hogwire-refvm")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@posthog", "hogvm", "package.json")); err != nil {
-		t.Skipf("@posthog/hogvm is not installed in %s: run hogvm/compiler/testdata/refvm/install.sh", dir)
+		t.Skip(err)
 	}
 	tmp := t.TempDir()
 	type prog struct{ name, file, ours string }

@@ -27,6 +27,7 @@ import (
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/refvm"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -49,9 +50,9 @@ func run(runs int, files []string) error {
 	if len(files) == 0 {
 		return fmt.Errorf("no programs: run from the repository root or name files")
 	}
-	dir := refDir()
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@posthog", "hogvm")); err != nil {
-		return fmt.Errorf("@posthog/hogvm is not installed in %s: run hogvm/compiler/testdata/refvm/install.sh", dir)
+	node, dir, err := refvm.Find(refvm.VM)
+	if err != nil {
+		return err
 	}
 	tmp, err := os.MkdirTemp("", "hogvm-bench-")
 	if err != nil {
@@ -103,7 +104,7 @@ func run(runs int, files []string) error {
 		// Node is much slower: fewer runs keep the whole bench short while
 		// still running long enough to be warmed up.
 		refRuns := max(5, n/20)
-		refs, err := timeRef(dir, refRuns, jf)
+		refs, err := timeRef(node, dir, refRuns, jf)
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}
@@ -137,8 +138,8 @@ func load(f string) (*bytecode.Program, error) {
 	return p, nil
 }
 
-func timeRef(dir string, runs int, file string) (float64, error) {
-	cmd := exec.Command("node", "bench/hogvm/ref.js", strconv.Itoa(runs), file)
+func timeRef(node, dir string, runs int, file string) (float64, error) {
+	cmd := exec.Command(node, "bench/hogvm/ref.js", strconv.Itoa(runs), file)
 	cmd.Env = append(os.Environ(), "HOGWIRE_REFVM_DIR="+dir)
 	out, err := cmd.Output()
 	if err != nil {
@@ -151,18 +152,6 @@ func timeRef(dir string, runs int, file string) (float64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no timing from node: %q", out)
-}
-
-func refDir() string {
-	if d := os.Getenv("HOGWIRE_REFVM_DIR"); d != "" {
-		return d
-	}
-	cache := os.Getenv("XDG_CACHE_HOME")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(cache, "hogwire-refvm")
 }
 
 func dur(ns float64) string {

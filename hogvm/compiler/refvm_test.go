@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"flag"
+	"github.com/hogwire/hogwire/hogvm/refvm"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,24 +25,9 @@ var refVMBugs = map[string]string{}
 // testdata/refvm/install.sh, or skips the test.
 func refVM(t *testing.T) (node, dir string) {
 	t.Helper()
-	node, err := exec.LookPath("node")
+	node, dir, err := refvm.Find(refvm.VM)
 	if err != nil {
-		t.Skip("node is not installed; the reference-VM conformance tests need it")
-	}
-	dir = os.Getenv("HOGWIRE_REFVM_DIR")
-	if dir == "" {
-		cache := os.Getenv("XDG_CACHE_HOME")
-		if cache == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				t.Skip("no home directory to find the reference VM in; set HOGWIRE_REFVM_DIR")
-			}
-			cache = filepath.Join(home, ".cache")
-		}
-		dir = filepath.Join(cache, "hogwire-refvm")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@posthog", "hogvm", "package.json")); err != nil {
-		t.Skipf("reference VM not installed in %s; run testdata/refvm/install.sh first", dir)
+		t.Skip(err)
 	}
 	return node, dir
 }

@@ -14,30 +14,16 @@ import (
 	"github.com/hogwire/hogwire/hogvm/ast"
 	"github.com/hogwire/hogwire/hogvm/lexer"
 	"github.com/hogwire/hogwire/hogvm/parser"
+	"github.com/hogwire/hogwire/hogvm/refvm"
 )
 
 // refParser locates node and PostHog's parser installed by
 // ../compiler/testdata/refvm/install.sh, or skips the test.
 func refParser(t *testing.T) (node, dir string) {
 	t.Helper()
-	node, err := exec.LookPath("node")
+	node, dir, err := refvm.Find(refvm.Parser)
 	if err != nil {
-		t.Skip("node is not installed; the reference-parser tests need it")
-	}
-	dir = os.Getenv("HOGWIRE_REFVM_DIR")
-	if dir == "" {
-		cache := os.Getenv("XDG_CACHE_HOME")
-		if cache == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				t.Skip("no home directory to find the reference parser in; set HOGWIRE_REFVM_DIR")
-			}
-			cache = filepath.Join(home, ".cache")
-		}
-		dir = filepath.Join(cache, "hogwire-refvm")
-	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@posthog", "hogql-parser", "package.json")); err != nil {
-		t.Skipf("reference parser not installed in %s; run ../compiler/testdata/refvm/install.sh first", dir)
+		t.Skip(err)
 	}
 	return node, dir
 }
