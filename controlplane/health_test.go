@@ -1,13 +1,23 @@
 package controlplane
 
 import (
+	"context"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/embedetcd"
+	"github.com/hogwire/hogwire/embednats"
 )
 
 const (
@@ -153,4 +163,228 @@ func TestHealthTrackerResumesStoredState(t *testing.T) {
 		t.Errorf("degraded resumes at %v with %.0f tokens", tr.state, tr.tokens)
 	}
 	mustStep(t, tr, now.Add(time.Second), healthy)
+}
+
+type plainSealer struct{}
+
+func (plainSealer) Seal(p, _ []byte) (string, error)        { return string(p), nil }
+func (plainSealer) Open(v string, _ []byte) ([]byte, error) { return []byte(v), nil }
+
+// healthHarness is a control plane on real etcd and NATS with the health
+// manager's windows shortened, and no data plane: the test reports
+// metrics as a node would.
+type healthHarness struct {
+	s      *Server
+	spans  *tracetest.SpanRecorder
+	events jetstream.Stream
+}
+
+func newHealthHarness(t *testing.T) *healthHarness {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	es, err := embedetcd.Start(ctx, embedetcd.Config{Dir: t.TempDir(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(es.Close)
+	etcd, err := es.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { etcd.Close() })
+	ns, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Close)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	s, err := NewContext(ctx, Config{
+		Etcd: etcd, Logger: quiet, Sealer: plainSealer{}, CompileFilters: func(*hogwirev1.Filters) ([]byte, error) { return nil, nil },
+		Telemetry: TelemetryConfig{Conn: nc, Memory: true},
+		Health: HealthConfig{BucketSize: 1000, ErrorCost: 100, RefillPerSecond: 1, QuarantineFor: 500 * time.Millisecond,
+			Tick: 20 * time.Millisecond, TracerProvider: tp},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"hogwire.events.>"}, Storage: jetstream.MemoryStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &healthHarness{s: s, spans: spans, events: events}
+}
+
+func (h *healthHarness) putDestination(t *testing.T, id string, d *hogwirev1.Destination) {
+	t.Helper()
+	b, _ := proto.Marshal(d)
+	if _, err := h.s.etcd.Put(context.Background(), h.s.keys.destination("p", id), string(b)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start runs the manager, as a new leader would, until the test ends or
+// the returned stop is called; it returns once the manager follows metrics.
+func (h *healthHarness) start(t *testing.T) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); h.s.HealthJob(ctx) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := h.s.telemetry.js.Stream(ctx, metricsStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Consumers > 0 {
+			return stop
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the health manager never started consuming metrics")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (h *healthHarness) report(t *testing.T, dest string, counters map[string]int64) {
+	t.Helper()
+	if err := h.s.telemetry.store(context.Background(), &hogwirev1.ReportRequest{NodeId: "n1", Metrics: []*hogwirev1.DestinationMetrics{{
+		Destination: dest, Minute: timestamppb.Now(), Counters: counters,
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stored returns the stored health of p/id and its revision (0: none).
+func (h *healthHarness) stored(t *testing.T, id string) (*hogwirev1.DestinationHealth, int64) {
+	t.Helper()
+	resp, err := h.s.etcd.Get(context.Background(), h.s.keys.health("p", id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, 0
+	}
+	dh := &hogwirev1.DestinationHealth{}
+	if err := proto.Unmarshal(resp.Kvs[0].Value, dh); err != nil {
+		t.Fatal(err)
+	}
+	return dh, resp.Kvs[0].ModRevision
+}
+
+func (h *healthHarness) waitStored(t *testing.T, id string, state hogwirev1.HealthState) *hogwirev1.DestinationHealth {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		dh, _ := h.stored(t, id)
+		if dh.GetState() == state {
+			return dh
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %v, want %v", id, dh.GetState(), state)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A quarantine is stored in etcd, logged on the destination, emitted as a
+// span event and sent to the notification destination's project as an
+// event; a user's reset is never overwritten; a new leader resumes a stored
+// quarantine and ends it on time.
+func TestHealthManager(t *testing.T) {
+	h := newHealthHarness(t)
+	h.putDestination(t, "d", &hogwirev1.Destination{DisplayName: "Orders", NotificationDestination: "projects/p/destinations/n"})
+	h.putDestination(t, "n", &hogwirev1.Destination{DisplayName: "Slack"})
+	stop := h.start(t)
+
+	const name = "projects/p/destinations/d"
+	h.report(t, name, map[string]int64{"failed": 40, "failed_client_error": 40}) // free
+	h.report(t, name, map[string]int64{"health_errors": 11, "fetch_failed_5xx": 44})
+	dh := h.waitStored(t, "d", quarantine)
+	if !strings.HasPrefix(dh.Reason, "quarantined for 500ms: 11 errors (fetch attempts: 44 HTTP 5xx)") || dh.QuarantineCount != 1 ||
+		dh.RetryTime.AsTime().Sub(dh.StateTime.AsTime()) != 500*time.Millisecond {
+		t.Errorf("stored %v", dh)
+	}
+
+	ctx := context.Background()
+	logs, err := h.s.telemetry.readLogs(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logs) != 1 || logs[0].Level != hogwirev1.LogLevel_LOG_LEVEL_ERROR || logs[0].Message != dh.Reason {
+		t.Errorf("destination log %v, want one error entry with the reason", logs)
+	}
+
+	var found bool
+	for _, sp := range h.spans.Ended() {
+		for _, e := range sp.Events() {
+			for _, a := range e.Attributes {
+				if e.Name == "hogwire.destination.health_changed" && a.Key == "hogwire.health.state" && a.Value.AsString() == "disabled_temporarily" {
+					found = true
+				}
+			}
+		}
+	}
+	if !found {
+		t.Error("no span event for the quarantine")
+	}
+
+	msg, err := h.events.GetLastMsgForSubject(ctx, "hogwire.events.p")
+	if err != nil {
+		t.Fatalf("no notification event: %v", err)
+	}
+	ev := &hogwirev1.Event{}
+	if err := proto.Unmarshal(msg.Data, ev); err != nil {
+		t.Fatal(err)
+	}
+	props := ev.Properties.AsMap()
+	if ev.Event != "$destination_state_changed" || ev.DistinctId != name || ev.Uuid == "" || props["destination_name"] != "Orders" ||
+		props["previous_state"] != "healthy" || props["state"] != "disabled_temporarily" || props["reason"] != dh.Reason || props["retry_time"] == "" {
+		t.Errorf("notification %v", ev)
+	}
+
+	// The user edits the destination, which deletes its health: the
+	// manager must not bring back the quarantine's end as "degraded".
+	h.putDestination(t, "d", &hogwirev1.Destination{DisplayName: "Orders, fixed"})
+	if _, err := h.s.etcd.Delete(ctx, h.s.keys.health("p", "d")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(800 * time.Millisecond) // past the quarantine's end: many manager ticks
+	if dh, _ := h.stored(t, "d"); dh != nil {
+		t.Fatalf("after a user's reset the manager wrote %v", dh)
+	}
+	// And the bucket was reset: 3 errors only degrade.
+	h.report(t, name, map[string]int64{"health_errors": 3})
+	h.waitStored(t, "d", degraded)
+
+	// A new leader resumes a stored quarantine and ends it on time.
+	stop()
+	now := time.Now()
+	b, _ := proto.Marshal(&hogwirev1.DestinationHealth{State: quarantine, StateTime: timestamppb.New(now),
+		RetryTime: timestamppb.New(now.Add(300 * time.Millisecond)), QuarantineCount: 1})
+	if _, err := h.s.etcd.Put(ctx, h.s.keys.health("p", "d"), string(b)); err != nil {
+		t.Fatal(err)
+	}
+	h.start(t)
+	dh = h.waitStored(t, "d", degraded)
+	if dh.StateTime.AsTime().Before(now.Add(300*time.Millisecond)) || !strings.Contains(dh.Reason, "probation") {
+		t.Errorf("resumed quarantine ended as %v", dh)
+	}
 }

@@ -1,7 +1,6 @@
 package controlplane
 
 import (
-	"fmt"
 	"context"
 	"errors"
 	"strconv"
@@ -381,7 +380,6 @@ func (s *Server) TailLogEntries(req *hogwirev1.TailLogEntriesRequest, stream hog
 // tailOnce sends what one pull brings.
 func (s *Server) tailOnce(ctx context.Context, c jetstream.Consumer, f logFilter, stream hogwirev1.LogService_TailLogEntriesServer) error {
 	batch, err := c.Fetch(500, jetstream.FetchContext(ctx))
-	println("DEBUG fetch", err != nil)
 	if err != nil {
 		return err
 	}
@@ -394,7 +392,6 @@ func (s *Server) tailOnce(ctx context.Context, c jetstream.Consumer, f logFilter
 			continue
 		}
 		e.Id = strconv.FormatUint(md.Sequence.Stream, 10)
-		println("DEBUG got", e.Message)
 		pending = append(pending, e)
 		// Send what has arrived together, without waiting for more.
 		if len(msgs) == 0 || len(pending) >= 100 {
@@ -409,7 +406,6 @@ func (s *Server) tailOnce(ctx context.Context, c jetstream.Consumer, f logFilter
 			return err
 		}
 	}
-	println("DEBUG batch end", fmt.Sprint(batch.Error()))
 	if err := batch.Error(); err != nil && ctx.Err() == nil && !errors.Is(err, jetstream.ErrNoMessages) {
 		return err
 	}

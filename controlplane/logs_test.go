@@ -363,7 +363,7 @@ func TestTailLogEntries(t *testing.T) {
 	for _, e := range fresh {
 		e.Message = "new " + e.Message
 	}
-	r.report(t, "n1", append(fresh[:4], sampleLogs("projects/p/destinations/other", time.Now(), 4)...), nil)
+	r.report(t, "n1", append(slices.Clone(fresh[:4]), sampleLogs("projects/p/destinations/other", time.Now(), 4)...), nil)
 	r.report(t, "n2", fresh[4:], nil)
 	var got []string
 	want := []string{"new line 2", "new line 3", "new line 6", "new line 7"}

@@ -57,6 +57,8 @@ func (s *Server) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hogwire
 	if err != nil {
 		return nil, err
 	}
+	// As capture stamps every event with its project.
+	ev.Project, _ = parseProjectName(project.GetName())
 	g := executor.NewEvent(ev, project, executor.Source{URL: s.cfg.Test.SourceURL})
 
 	rec := &attemptRecorder{now: s.now}

@@ -260,7 +260,7 @@ func TestTestService(t *testing.T) {
 				t.Errorf("log entry %v: want info, timed, with the event uuid and destination", l)
 			}
 		}
-		if resp.Event.GetUuid() != signup(t).Uuid || resp.Event.GetEvent() != "signup" {
+		if resp.Event.GetUuid() != signup(t).Uuid || resp.Event.GetEvent() != "signup" || resp.Event.GetProject() != "shop" {
 			t.Errorf("event %v, want the one given", resp.Event)
 		}
 		if resp.Duration == nil {
@@ -512,4 +512,47 @@ return event.event`
 			t.Errorf("%d metric batches were stored for project shop, want none", info.State.Msgs)
 		}
 	})
+}
+
+// BenchmarkTestMocked measures one Test RPC over gRPC, on a saved webhook
+// destination with mocked fetch: reading and unsealing it, compiling,
+// running and answering.
+func BenchmarkTestMocked(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := devstack.Start(ctx, devstack.Config{
+		DataDir: b.TempDir(), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
+		EventLog: eventlog.Config{Memory: true, AckWait: 2 * time.Second}, ConsumeBatch: 20,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	cc, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.AdminToken})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cc.Close()
+	if _, err := hogwirev1.NewProjectServiceClient(cc).CreateProject(ctx, &hogwirev1.CreateProjectRequest{
+		ProjectId: "shop", Project: &hogwirev1.Project{DisplayName: "Shop"},
+	}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := hogwirev1.NewDestinationServiceClient(cc).CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{
+		Parent: "projects/shop", DestinationId: "api", Destination: apiDestination("https://api.example.com/track"),
+	}); err != nil {
+		b.Fatal(err)
+	}
+	client := hogwirev1.NewTestServiceClient(cc)
+	req := &hogwirev1.TestRequest{Target: &hogwirev1.TestRequest_Destination{Destination: "projects/shop/destinations/api"}}
+	b.ReportAllocs()
+	for b.Loop() {
+		resp, err := client.Test(ctx, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if resp.Status != hogwirev1.InvocationStatus_INVOCATION_STATUS_SUCCEEDED {
+			b.Fatalf("status %v: %s", resp.Status, resp.Error)
+		}
+	}
 }

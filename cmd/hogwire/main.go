@@ -33,6 +33,8 @@ func commands() []command {
 		{"destinations", "manage destinations: create, list, get, update, delete, enable, disable", runDestinations},
 		{"templates", "list destination templates and show one", runTemplates},
 		{"nodes", "list data-plane nodes", runNodes},
+		{"logs", "print or follow a destination's log entries: logs ID [--follow] [--level warn]", runLogs},
+		{"metrics", "print a destination's or project's metrics as a table and sparklines: metrics ID [--since 1h]", runMetrics},
 		{"hog", "run or compile Hog: hog run FILE.hog|FILE.hoge, hog compile FILE.hog, hog repl", runHog},
 		{"events", "send events: events send", runEvents},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) error {
