@@ -1,6 +1,7 @@
 package templates_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -26,7 +27,7 @@ func TestCatalog(t *testing.T) {
 		if tpl.Hog == "" || tpl.DisplayName == "" || tpl.Description == "" || tpl.Category == "" || tpl.DocsUrl == "" || tpl.IconUrl == "" {
 			t.Errorf("%s: missing metadata: %v", tpl.Name, tpl)
 		}
-		if tpl.Status != hogwirev1.TemplateStatus_TEMPLATE_STATUS_STABLE {
+		if tpl.Status != hogwirev1.TemplateStatus_TEMPLATE_STATUS_STABLE && tpl.Status != hogwirev1.TemplateStatus_TEMPLATE_STATUS_BETA {
 			t.Errorf("%s: status %v", tpl.Name, tpl.Status)
 		}
 		for _, s := range tpl.InputsSchema {
@@ -35,9 +36,18 @@ func TestCatalog(t *testing.T) {
 			}
 		}
 	}
-	// Sorted by category ("Chat" < "Custom"), then name.
-	if got := strings.Join(names, " "); got != "templates/slack templates/webhook" {
-		t.Errorf("List = %s", got)
+	// Sorted by category, then name.
+	list := c.List()
+	for i := 1; i < len(list); i++ {
+		a, b := list[i-1], list[i]
+		if a.Category > b.Category || (a.Category == b.Category && strings.ToLower(a.DisplayName) > strings.ToLower(b.DisplayName)) {
+			t.Errorf("List is not sorted by category then name: %s (%s) before %s (%s)", a.Name, a.Category, b.Name, b.Category)
+		}
+	}
+	for _, want := range []string{"templates/slack", "templates/webhook"} {
+		if !slices.Contains(names, want) {
+			t.Errorf("List = %v, missing %s", names, want)
+		}
 	}
 	for _, id := range []string{"webhook", "templates/webhook"} {
 		tpl, ok := c.Get(id)
