@@ -80,7 +80,7 @@ func LoadFS(fsys fs.FS) (*Catalog, error) {
 		if c := strings.Compare(a.Category, b.Category); c != 0 {
 			return c
 		}
-		if c := strings.Compare(a.DisplayName, b.DisplayName); c != 0 {
+		if c := strings.Compare(strings.ToLower(a.DisplayName), strings.ToLower(b.DisplayName)); c != 0 {
 			return c
 		}
 		return strings.Compare(a.Name, b.Name)
