@@ -388,3 +388,51 @@ func TestHealthManager(t *testing.T) {
 		t.Errorf("resumed quarantine ended as %v", dh)
 	}
 }
+
+// A manager whose view is stale (another leader or a user wrote since it
+// last read) does not overwrite the stored health: it re-reads it instead.
+func TestHealthManagerStaleWriteLoses(t *testing.T) {
+	h := newHealthHarness(t)
+	h.putDestination(t, "d", &hogwirev1.Destination{DisplayName: "Orders"})
+	ctx := context.Background()
+	m := &healthManager{s: h.s, cfg: h.s.cfg.Health.withDefaults(), dests: map[string]*trackedDestination{}}
+	m.tracer = m.cfg.TracerProvider.Tracer("test")
+	td, err := m.track(ctx, "p", "d", time.Now())
+	if err != nil || td == nil {
+		t.Fatalf("track: %v, %v", td, err)
+	}
+	now := time.Now()
+	b, _ := proto.Marshal(&hogwirev1.DestinationHealth{State: disabled, StateTime: timestamppb.New(now), Reason: "by the other leader"})
+	if _, err := h.s.etcd.Put(ctx, h.s.keys.health("p", "d"), string(b)); err != nil {
+		t.Fatal(err)
+	}
+	errs(td.healthTracker, now, 3)
+	if err := m.step(ctx, td, now); err != nil {
+		t.Fatal(err)
+	}
+	if dh, _ := h.stored(t, "d"); dh.GetReason() != "by the other leader" {
+		t.Fatalf("the stale manager overwrote the health: %v", dh)
+	}
+	if got := m.dests["p/d"]; got == nil || got.state != disabled {
+		t.Fatalf("the manager did not adopt the stored state: %+v", got)
+	}
+}
+
+// BenchmarkHealthSignal measures what the leader spends on one node's
+// report for a destination that keeps failing.
+func BenchmarkHealthSignal(b *testing.B) {
+	cfg := HealthConfig{}.withDefaults()
+	m := &hogwirev1.DestinationMetrics{
+		Counters: map[string]int64{"succeeded": 40, "failed": 3, "health_errors": 1, "fetch_failed_5xx": 4},
+		Duration: &hogwirev1.Histogram{BoundsMs: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000},
+			Counts: []uint64{0, 0, 0, 10, 20, 10, 2, 0, 0, 0, 0, 0, 1, 0, 0, 0}},
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tr := newHealthTracker(&cfg, now)
+	for b.Loop() {
+		now = now.Add(time.Millisecond)
+		sig, cost := signalsOf(&cfg, m)
+		tr.charge(now, cost, sig)
+		tr.step(now)
+	}
+}

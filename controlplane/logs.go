@@ -21,6 +21,9 @@ const (
 	// maxLogScan bounds the messages one ListLogEntries call reads; past it
 	// the call returns what it has and a token to continue below.
 	maxLogScan = 50000
+	// maxLogWindows bounds the consumers one call creates, for a filter
+	// that matches little of a long stream.
+	maxLogWindows = 48
 	// storeSlack widens a time range mapped onto JetStream's storage times:
 	// nodes flush about every second but may send late after a reconnect,
 	// and their clocks are not ours.
@@ -189,7 +192,10 @@ func (t *telemetryStore) listLogs(ctx context.Context, subject string, f logFilt
 	if err != nil {
 		return nil, 0, err
 	}
-	lo, hi := info.State.FirstSeq, info.State.LastSeq+1
+	if info.State.Msgs == 0 {
+		return nil, 0, nil
+	}
+	lo, hi := max(info.State.FirstSeq, 1), info.State.LastSeq+1
 	if below > 0 && below < hi {
 		hi = below
 	}
@@ -218,12 +224,16 @@ func (t *telemetryStore) listLogs(ctx context.Context, subject string, f logFilt
 		e   *hogwirev1.LogEntry
 	}
 	var found []seqEntry
-	scanned := 0
+	scanned, windows := 0, 0
 	window := uint64(256)
-	for hi > lo && len(found) < size && scanned < maxLogScan {
+	for hi > lo && len(found) < size && scanned < maxLogScan && windows < maxLogWindows {
+		windows++
+		// A window holds at most its width in messages, so keeping it
+		// within the scan budget means it is always read whole.
+		w := min(window, uint64(maxLogScan-scanned))
 		from := lo
-		if hi-lo > window {
-			from = hi - window
+		if hi-lo > w {
+			from = hi - w
 		}
 		var batch []seqEntry
 		n, err := t.scan(ctx, logsStream, jetstream.ConsumerConfig{
@@ -388,13 +398,12 @@ func (s *Server) tailOnce(ctx context.Context, c jetstream.Consumer, f logFilter
 	for m := range msgs {
 		md, err := m.Metadata()
 		e := &hogwirev1.LogEntry{}
-		if err != nil || proto.Unmarshal(m.Data(), e) != nil || !f.match(e) {
-			continue
+		if err == nil && proto.Unmarshal(m.Data(), e) == nil && f.match(e) {
+			e.Id = strconv.FormatUint(md.Sequence.Stream, 10)
+			pending = append(pending, e)
 		}
-		e.Id = strconv.FormatUint(md.Sequence.Stream, 10)
-		pending = append(pending, e)
 		// Send what has arrived together, without waiting for more.
-		if len(msgs) == 0 || len(pending) >= 100 {
+		if len(pending) > 0 && (len(msgs) == 0 || len(pending) >= 100) {
 			if err := stream.Send(&hogwirev1.TailLogEntriesResponse{Entries: pending}); err != nil {
 				return err
 			}

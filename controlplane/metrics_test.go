@@ -1,6 +1,7 @@
 package controlplane_test
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -226,4 +227,41 @@ func TestTelemetrySurvivesRestartAndAgreesAcrossReplicas(t *testing.T) {
 	logsC, metricsC := answers(c)
 	same("logs before and after a restart", logsA, logsC)
 	same("metrics before and after a restart", metricsA, metricsC)
+}
+
+// BenchmarkQueryMetrics queries an hour of one destination that two nodes
+// reported every second (7,200 reports), stored among 9 other
+// destinations' reports (a minute each).
+func BenchmarkQueryMetrics(b *testing.B) {
+	e := startEtcd(b)
+	ns := startNATS(b, b.TempDir())
+	r := startTelemetryReplica(b, e.ClientURL(), ns.ClientURL())
+	end := time.Now().Truncate(time.Minute)
+	var batch []*hogwirev1.DestinationMetrics
+	flush := func() {
+		r.report(b, "n", nil, batch)
+		batch = nil
+	}
+	for m := range 60 {
+		minute := end.Add(time.Duration(m-60) * time.Minute)
+		for s := range 120 {
+			batch = append(batch, nodeMetrics("projects/p/destinations/busy", minute, map[string]int64{"succeeded": 10, "fetch_attempts": 10}, uint64(s), 5, 1, 0))
+		}
+		for d := range 9 {
+			batch = append(batch, nodeMetrics(fmt.Sprintf("projects/p/destinations/other%d", d), minute, map[string]int64{"succeeded": 1}))
+		}
+		flush()
+	}
+	req := &hogwirev1.QueryMetricsRequest{Parent: "projects/p/destinations/busy", StartTime: timestamppb.New(end.Add(-time.Hour)), EndTime: timestamppb.New(end)}
+	ctx := ctxT(b)
+	b.ResetTimer()
+	for b.Loop() {
+		resp, err := r.metrics().QueryMetrics(ctx, req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(resp.Series) == 0 || resp.Series[0].Points[0].Value != 1200 {
+			b.Fatalf("first point %v", resp.Series[0].Points[0])
+		}
+	}
 }

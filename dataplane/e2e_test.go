@@ -39,7 +39,7 @@ func startStack(t *testing.T) *stack {
 	defer cancel()
 	st, err := devstack.Start(ctx, devstack.Config{
 		DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: quiet(),
-		EventLog: eventlog.Config{Memory: true, AckWait: 2 * time.Second}, ConsumeBatch: 20,
+		EventLog: eventlog.Config{Memory: true, AckWait: 10 * time.Second}, ConsumeBatch: 20,
 	})
 	if err != nil {
 		t.Fatal(err)

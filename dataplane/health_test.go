@@ -3,6 +3,7 @@ package dataplane_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -248,18 +249,26 @@ func TestHealthQuarantineRecoveryAndDisable(t *testing.T) {
 	}
 }
 
-// A sink slower than the threshold gets its destination quarantined; a
-// sink answering 400 never does, however many invocations fail.
-func TestHealthSlownessCountsClientErrorsDoNot(t *testing.T) {
+// A sink slower than the threshold, or one nobody listens on, gets its
+// destination quarantined; a sink answering 400 never does, however many
+// invocations fail.
+func TestHealthSlowAndDeadQuarantinedClientErrorsNot(t *testing.T) {
 	st := startHealthStack(t)
 	p := st.project(t, "shop")
 	rejecting := newSink(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadRequest) })
 	slow := newSink(t, func(http.ResponseWriter, *http.Request) { time.Sleep(600 * time.Millisecond) })
 	good := newSink(t, nil)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "http://" + l.Addr().String() + "/"
+	l.Close()
 	r := st.hook(t, "shop", rejecting.URL, "rejected", "")
 	s := st.hook(t, "shop", slow.URL, "slow", "")
+	dead := st.hook(t, "shop", deadURL, "dead", "")
 	st.hook(t, "shop", good.URL, "order", "")
-	st.waitConfig(t, 3)
+	st.waitConfig(t, 4)
 
 	var events []*hogwirev1.Event
 	for i := range 30 {
@@ -276,12 +285,16 @@ func TestHealthSlownessCountsClientErrorsDoNot(t *testing.T) {
 
 	events = events[:0]
 	for i := range 20 {
-		events = append(events, ev("slow", fmt.Sprintf("s%d", i)), ev("order", fmt.Sprintf("o2-%d", i)))
+		events = append(events, ev("slow", fmt.Sprintf("s%d", i)), ev("dead", fmt.Sprintf("d%d", i)), ev("order", fmt.Sprintf("o2-%d", i)))
 	}
 	st.publish(t, p.CaptureToken, events...)
 	h := st.waitHealth(t, s.Name, hogwirev1.HealthState_HEALTH_STATE_DISABLED_TEMPORARILY, 15*time.Second)
 	if !strings.Contains(h.GetReason(), "slower than 250ms") {
 		t.Errorf("reason %q should name slowness", h.GetReason())
+	}
+	h = st.waitHealth(t, dead.Name, hogwirev1.HealthState_HEALTH_STATE_DISABLED_TEMPORARILY, 15*time.Second)
+	if !strings.Contains(h.GetReason(), "connection errors") {
+		t.Errorf("reason %q should name connection errors", h.GetReason())
 	}
 	// The 400s were reported before the slow invocations, so the manager
 	// has seen them by now.

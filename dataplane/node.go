@@ -284,7 +284,9 @@ func (n *Node) keepAlive(ctx context.Context) {
 	if n.events != nil {
 		wait = n.events.AckWait()
 	}
-	t := time.NewTicker(max(wait/3, 100*time.Millisecond))
+	// Several chances per AckWait, so one late tick under load does not
+	// make JetStream redeliver an event that is only slow.
+	t := time.NewTicker(max(wait/5, 100*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
@@ -404,8 +406,9 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 
 // healthMetric classifies an invocation for the control plane's health
 // manager: "health_errors" for a failure that says the destination is
-// unwell (a thrown error, an HTTP 5xx after retries, a timeout, a connection
-// error), "failed_client_error" for a failure caused by an HTTP 4xx
+// unwell (an error thrown by its code, filters or input templates, an HTTP
+// 5xx after retries, a timeout, a connection error), "failed_client_error"
+// for a failure caused by an HTTP 4xx
 // response, which the vendor answered and so never counts against health,
 // and "" otherwise. "failed" stays PostHog's count of every failure.
 func healthMetric(res *executor.Result) string {

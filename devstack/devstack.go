@@ -151,11 +151,15 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
+	health := cfg.Health
+	if health.TracerProvider == nil && cfg.Tracing != nil {
+		health.TracerProvider = cfg.Tracing.TracerProvider
+	}
 	cp, err := controlplane.NewContext(ctx, controlplane.Config{
 		Etcd: s.client, Logger: log.With("component", "controlplane"), ReplicaID: "dev",
 		Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
 		Telemetry: controlplane.TelemetryConfig{Conn: s.natsConn, Memory: cfg.EventLog.Memory},
-		Health:    cfg.Health,
+		Health:    health,
 		// Tests with real fetch reach loopback sinks, as the dev node does.
 		Test: controlplane.TestConfig{FetchClient: fetch.New(fetch.Options{AllowCIDRs: fetch.Loopback()})},
 	})

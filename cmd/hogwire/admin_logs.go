@@ -79,6 +79,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	// The newest entries, read newest first and printed oldest first.
+	listedAt := time.Now()
 	var entries []*hogwirev1.LogEntry
 	token := ""
 	for len(entries) < limit {
@@ -117,8 +118,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		_, err = fmt.Fprintf(c.env.stdout, "%s\n", compactJSON(b))
 		return err
 	}
-	// Ids are stream sequences: the tail starts at the last listed entry's
-	// time and skips what was already printed.
+	// Ids are stream sequences, so the tail can skip what was printed.
 	var seen uint64
 	for _, e := range entries {
 		if err := emit(e); err != nil {
@@ -128,8 +128,11 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			seen = max(seen, n)
 		}
 	}
-	if len(entries) > 0 {
-		filter.StartTime = entries[len(entries)-1].GetTime()
+	// Follow from a little before the listing, so that entries a node
+	// flushed late are not lost between the two calls; the ids weed out
+	// what was listed already.
+	if from := listedAt.Add(-time.Minute); filter.StartTime == nil || filter.StartTime.AsTime().Before(from) {
+		filter.StartTime = timestamppb.New(from)
 	}
 	stream, err := client.TailLogEntries(ctx, &hogwirev1.TailLogEntriesRequest{Parent: parent, Filter: filter})
 	if err != nil {
