@@ -242,7 +242,13 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	cp.Register(gs)
 	go watchReady(ctx, gs, cp.Ready, log)
 	log.Info("control plane starting", "grpc_addr", grpcAddr, "etcd", endpoints, "nats", natsURL, "tls", creds != nil)
-	return serve(ctx, log, gs, grpcAddr, nil, "", metricsAddr, newRegistry())
+	reg := newRegistry()
+	stopMetrics, err := tracing.Metrics(ctx, os.Getenv, "hogwire-controlplane", reg)
+	if err != nil {
+		return err
+	}
+	defer shutdownMetrics(stopMetrics, log)
+	return serve(ctx, log, gs, grpcAddr, nil, "", metricsAddr, reg)
 }
 
 func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error {
@@ -331,6 +337,11 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 	defer nc.Close()
 
 	reg := newRegistry()
+	stopMetrics, err := tracing.Metrics(ctx, os.Getenv, "hogwire-dataplane", reg)
+	if err != nil {
+		return err
+	}
+	defer shutdownMetrics(stopMetrics, log)
 	node, err := dataplane.New(dataplane.Config{
 		Metrics: reg,
 		NodeID:  nodeID, Address: grpcAddr, ControlPlane: cp, NATS: nc,
@@ -515,6 +526,14 @@ func splitList(s string) []string {
 		}
 	}
 	return out
+}
+
+func shutdownMetrics(stop func(context.Context) error, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := stop(ctx); err != nil {
+		log.Warn("flushing metrics", "err", err)
+	}
 }
 
 func shutdownTracing(tp *tracing.Provider, log *slog.Logger) {
