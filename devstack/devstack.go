@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 
@@ -50,6 +51,8 @@ type Config struct {
 	EventLog eventlog.Config
 	// ConsumeBatch is how many events the node pulls at once (default 500).
 	ConsumeBatch int
+	// Metrics receives the data plane's Prometheus metrics (nil: none).
+	Metrics prometheus.Registerer
 	// Health tunes the health manager (tests shorten its windows).
 	Health controlplane.HealthConfig
 }

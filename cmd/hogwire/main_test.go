@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"net/http"
 	"regexp"
 	"strings"
 	"sync"
@@ -76,9 +77,10 @@ func TestDevCommandServesAndStopsOnCancel(t *testing.T) {
 	defer cancel()
 	var stdout syncBuffer
 	done := make(chan error, 1)
+	metricsAddr := freeAddr(t)
 	go func() {
 		done <- run(ctx, []string{"dev", "--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0",
-			"--http-addr", "127.0.0.1:0", "--log-level", "error"}, &stdout, io.Discard)
+			"--http-addr", "127.0.0.1:0", "--metrics-addr", metricsAddr, "--log-level", "error"}, &stdout, io.Discard)
 	}()
 	addrRE := regexp.MustCompile(`gRPC API and ingest:\s+(\S+)`)
 	tokenRE := regexp.MustCompile(`admin token:\s+(hwa_\S+)`)
@@ -109,6 +111,15 @@ func TestDevCommandServesAndStopsOnCancel(t *testing.T) {
 	hr, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil || hr.Status != healthpb.HealthCheckResponse_SERVING {
 		t.Fatalf("health: %v %v", hr, err)
+	}
+	res, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), "go_goroutines") {
+		t.Errorf("GET /metrics = %d %.200s", res.StatusCode, body)
 	}
 	cancel() // what SIGINT does
 	select {

@@ -107,6 +107,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&cfg.DataDir, "data-dir", ".hogwire", "directory for etcd and NATS data, tokens and keys")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:7070", "gRPC API and ingest address")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "PostHog-compatible HTTP capture address")
+	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
 	lf.register(fs)
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
 		return err
@@ -120,7 +121,22 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer shutdownTracing(tp, log)
-	cfg.Logger, cfg.Tracing = log, tp
+	reg := newRegistry()
+	stopMetrics, err := tracing.Metrics(ctx, os.Getenv, "hogwire", reg)
+	if err != nil {
+		return err
+	}
+	defer shutdownMetrics(stopMetrics, log)
+	cfg.Logger, cfg.Tracing, cfg.Metrics = log, tp, reg
+	if *metricsAddr != "" {
+		ml, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("--metrics-addr: %w", err)
+		}
+		ms := &http.Server{Handler: metricsHandler(reg), ReadHeaderTimeout: 10 * time.Second}
+		go ms.Serve(ml)
+		defer ms.Close()
+	}
 
 	st, err := devstack.Start(ctx, cfg)
 	if err != nil {
