@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -41,12 +42,20 @@ func ev(name, user string) *hogwirev1.Event {
 	return &hogwirev1.Event{Event: name, DistinctId: user}
 }
 
+// waitStat waits for a destination's counter to reach want. The deadline is
+// generous because CI runs every package's tests at once under -race; on
+// failure it prints every counter, to tell a slow run from a wrong one.
 func waitStat(t *testing.T, st *stack, dest, metric string, want float64) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for st.Node.Stat(dest, metric) < want {
 		if time.Now().After(deadline) {
-			t.Fatalf("%s %s = %v, want %v", dest, metric, st.Node.Stat(dest, metric), want)
+			var all []string
+			for _, m := range []string{"succeeded", "failed", "filtered", "filtering_failed", "inputs_failed", "disabled",
+				"disabled_temporarily", "fetch_attempts", "fetch_failed_4xx", "fetch_failed_5xx", "fetch_timeouts", "fetch_errors", "health_errors"} {
+				all = append(all, fmt.Sprintf("%s=%v", m, st.Node.Stat(dest, m)))
+			}
+			t.Fatalf("%s %s = %v, want %v; counters: %s", dest, metric, st.Node.Stat(dest, metric), want, strings.Join(all, " "))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
