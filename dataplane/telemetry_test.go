@@ -41,17 +41,23 @@ func TestPrintedLinesAreStored(t *testing.T) {
 		if err == nil {
 			batch, err := c.FetchNoWait(100)
 			if err == nil {
+				var found *hogwirev1.LogEntry
+				// Read the whole batch: the fetch goroutine ends only when
+				// every message was taken.
 				for m := range batch.Messages() {
 					e := &hogwirev1.LogEntry{}
 					if err := proto.Unmarshal(m.Data(), e); err != nil {
 						t.Fatal(err)
 					}
 					if strings.Contains(e.Message, "hello u42") {
-						if e.InvocationId == "" || e.EventUuid == "" || e.NodeId != "dev" || e.Level != hogwirev1.LogLevel_LOG_LEVEL_INFO {
-							t.Fatalf("stored %v", e)
-						}
-						return
+						found = e
 					}
+				}
+				if e := found; e != nil {
+					if e.InvocationId == "" || e.EventUuid == "" || e.NodeId != "dev" || e.Level != hogwirev1.LogLevel_LOG_LEVEL_INFO {
+						t.Fatalf("stored %v", e)
+					}
+					return
 				}
 			}
 		}
