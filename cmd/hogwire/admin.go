@@ -371,3 +371,23 @@ func destinationName(arg string) string {
 func lastSegment(name string) string {
 	return name[strings.LastIndex(name, "/")+1:]
 }
+
+// callOne is the shape of most commands: one resource argument, one call,
+// and the response printed as JSON/YAML or, for humans, by text.
+func callOne[R proto.Message](ctx context.Context, c *adminCmd, args []string, op string,
+	call func(ctx context.Context, cc *grpc.ClientConn, arg string) (R, error),
+	text func(w io.Writer, resp R) error) error {
+	if err := c.parse(args, 1, 1); err != nil {
+		return err
+	}
+	ctx, cc, done, err := c.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer done()
+	resp, err := call(ctx, cc, c.args[0])
+	if err != nil {
+		return c.callErr(op, err)
+	}
+	return c.printMessage(resp, func(w io.Writer) error { return text(w, resp) })
+}

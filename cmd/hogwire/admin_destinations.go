@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"google.golang.org/grpc"
 	"io"
 	"slices"
 	"strconv"
@@ -537,81 +538,56 @@ func destinationsList(ctx context.Context, env *adminEnv, args []string) error {
 
 func destinationsGet(ctx context.Context, env *adminEnv, args []string) error {
 	c := newAdminCmd(env, "destinations get", "DESTINATION", "Shows a destination. DESTINATION is projects/P/destinations/ID or just ID.")
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	resp, err := hogwirev1.NewDestinationServiceClient(cc).GetDestination(ctx, &hogwirev1.GetDestinationRequest{Name: destinationName(c.args[0])})
-	if err != nil {
-		return c.callErr("get destination", err)
-	}
-	return c.printMessage(resp, func(w io.Writer) error { return writeDestination(w, resp.GetDestination()) })
+	return callOne(ctx, c, args, "get destination",
+		func(ctx context.Context, cc *grpc.ClientConn, arg string) (*hogwirev1.GetDestinationResponse, error) {
+			return hogwirev1.NewDestinationServiceClient(cc).GetDestination(ctx, &hogwirev1.GetDestinationRequest{Name: destinationName(arg)})
+		},
+		func(w io.Writer, resp *hogwirev1.GetDestinationResponse) error {
+			return writeDestination(w, resp.GetDestination())
+		})
 }
 
 func destinationsDelete(ctx context.Context, env *adminEnv, args []string) error {
 	c := newAdminCmd(env, "destinations delete", "DESTINATION", "Deletes a destination. DESTINATION is projects/P/destinations/ID or just ID.")
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	name := destinationName(c.args[0])
-	resp, err := hogwirev1.NewDestinationServiceClient(cc).DeleteDestination(ctx, &hogwirev1.DeleteDestinationRequest{Name: name})
-	if err != nil {
-		return c.callErr("delete destination", err)
-	}
-	return c.printMessage(resp, func(w io.Writer) error {
-		_, err := fmt.Fprintf(w, "Deleted %s.\n", name)
-		return err
-	})
+	return callOne(ctx, c, args, "delete destination",
+		func(ctx context.Context, cc *grpc.ClientConn, arg string) (*hogwirev1.DeleteDestinationResponse, error) {
+			return hogwirev1.NewDestinationServiceClient(cc).DeleteDestination(ctx, &hogwirev1.DeleteDestinationRequest{Name: destinationName(arg)})
+		},
+		func(w io.Writer, _ *hogwirev1.DeleteDestinationResponse) error {
+			_, err := fmt.Fprintf(w, "Deleted %s.\n", destinationName(c.args[0]))
+			return err
+		})
 }
 
 func destinationsEnable(ctx context.Context, env *adminEnv, args []string) error {
 	c := newAdminCmd(env, "destinations enable", "DESTINATION", "Enables a destination and resets its health: also how to bring back a quarantined or disabled one.")
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	resp, err := hogwirev1.NewDestinationServiceClient(cc).EnableDestination(ctx, &hogwirev1.EnableDestinationRequest{Name: destinationName(c.args[0])})
-	if err != nil {
-		return c.callErr("enable destination", err)
-	}
-	return c.printMessage(resp, func(w io.Writer) error {
-		d := resp.GetDestination()
-		_, err := fmt.Fprintf(w, "Enabled %s (health: %s).\n", d.GetName(), healthWord(d.GetHealth()))
-		return err
-	})
+	return enableDestination(ctx, c, args, "enable destination", "Enabled %s (health: %s).\n")
+}
+
+// enableDestination is enable and reenable: EnableDestination also resets
+// the health state.
+func enableDestination(ctx context.Context, c *adminCmd, args []string, op, format string) error {
+	return callOne(ctx, c, args, op,
+		func(ctx context.Context, cc *grpc.ClientConn, arg string) (*hogwirev1.EnableDestinationResponse, error) {
+			return hogwirev1.NewDestinationServiceClient(cc).EnableDestination(ctx, &hogwirev1.EnableDestinationRequest{Name: destinationName(arg)})
+		},
+		func(w io.Writer, resp *hogwirev1.EnableDestinationResponse) error {
+			d := resp.GetDestination()
+			_, err := fmt.Fprintf(w, format, d.GetName(), healthWord(d.GetHealth()))
+			return err
+		})
 }
 
 func destinationsDisable(ctx context.Context, env *adminEnv, args []string) error {
 	c := newAdminCmd(env, "destinations disable", "DESTINATION", "Disables a destination: events are no longer run for it.")
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	resp, err := hogwirev1.NewDestinationServiceClient(cc).DisableDestination(ctx, &hogwirev1.DisableDestinationRequest{Name: destinationName(c.args[0])})
-	if err != nil {
-		return c.callErr("disable destination", err)
-	}
-	return c.printMessage(resp, func(w io.Writer) error {
-		_, err := fmt.Fprintf(w, "Disabled %s.\n", resp.GetDestination().GetName())
-		return err
-	})
+	return callOne(ctx, c, args, "disable destination",
+		func(ctx context.Context, cc *grpc.ClientConn, arg string) (*hogwirev1.DisableDestinationResponse, error) {
+			return hogwirev1.NewDestinationServiceClient(cc).DisableDestination(ctx, &hogwirev1.DisableDestinationRequest{Name: destinationName(arg)})
+		},
+		func(w io.Writer, resp *hogwirev1.DisableDestinationResponse) error {
+			_, err := fmt.Fprintf(w, "Disabled %s.\n", resp.GetDestination().GetName())
+			return err
+		})
 }
 
 // writeDestination is the readable view of "destinations get".

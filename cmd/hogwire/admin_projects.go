@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"google.golang.org/grpc"
 	"io"
 	"text/tabwriter"
 
@@ -104,19 +105,11 @@ func projectsList(ctx context.Context, env *adminEnv, args []string) error {
 
 func projectsGet(ctx context.Context, env *adminEnv, args []string) error {
 	c := newAdminCmd(env, "projects get", "PROJECT", "Shows a project. PROJECT is projects/ID or ID.")
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	resp, err := hogwirev1.NewProjectServiceClient(cc).GetProject(ctx, &hogwirev1.GetProjectRequest{Name: projectName(c.args[0])})
-	if err != nil {
-		return c.callErr("get project", err)
-	}
-	return c.printMessage(resp, func(w io.Writer) error { return writeProject(w, resp.GetProject()) })
+	return callOne(ctx, c, args, "get project",
+		func(ctx context.Context, cc *grpc.ClientConn, arg string) (*hogwirev1.GetProjectResponse, error) {
+			return hogwirev1.NewProjectServiceClient(cc).GetProject(ctx, &hogwirev1.GetProjectRequest{Name: projectName(arg)})
+		},
+		func(w io.Writer, resp *hogwirev1.GetProjectResponse) error { return writeProject(w, resp.GetProject()) })
 }
 
 func projectsUpdate(ctx context.Context, env *adminEnv, args []string) error {
@@ -161,43 +154,26 @@ func projectsDelete(ctx context.Context, env *adminEnv, args []string) error {
 	c := newAdminCmd(env, "projects delete", "PROJECT", "Deletes a project. It must have no destinations unless --force is given.")
 	var force bool
 	c.fs.BoolVar(&force, "force", false, "also delete the project's destinations")
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	name := projectName(c.args[0])
-	resp, err := hogwirev1.NewProjectServiceClient(cc).DeleteProject(ctx, &hogwirev1.DeleteProjectRequest{Name: name, Force: force})
-	if err != nil {
-		return c.callErr("delete project", err)
-	}
-	return c.printMessage(resp, func(w io.Writer) error {
-		_, err := fmt.Fprintf(w, "Deleted %s.\n", name)
-		return err
-	})
+	return callOne(ctx, c, args, "delete project",
+		func(ctx context.Context, cc *grpc.ClientConn, arg string) (*hogwirev1.DeleteProjectResponse, error) {
+			return hogwirev1.NewProjectServiceClient(cc).DeleteProject(ctx, &hogwirev1.DeleteProjectRequest{Name: projectName(arg), Force: force})
+		},
+		func(w io.Writer, _ *hogwirev1.DeleteProjectResponse) error {
+			_, err := fmt.Fprintf(w, "Deleted %s.\n", projectName(c.args[0]))
+			return err
+		})
 }
 
 func projectsRotateToken(ctx context.Context, env *adminEnv, args []string) error {
 	c := newAdminCmd(env, "projects rotate-token", "PROJECT", "Replaces the capture token; the old one stops working as soon as nodes see the change.")
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	resp, err := hogwirev1.NewProjectServiceClient(cc).RotateCaptureToken(ctx, &hogwirev1.RotateCaptureTokenRequest{Name: projectName(c.args[0])})
-	if err != nil {
-		return c.callErr("rotate capture token", err)
-	}
-	return c.printMessage(resp, func(w io.Writer) error {
-		_, err := fmt.Fprintf(w, "New capture token of %s: %s\n", resp.GetProject().GetName(), resp.GetProject().GetCaptureToken())
-		return err
-	})
+	return callOne(ctx, c, args, "rotate capture token",
+		func(ctx context.Context, cc *grpc.ClientConn, arg string) (*hogwirev1.RotateCaptureTokenResponse, error) {
+			return hogwirev1.NewProjectServiceClient(cc).RotateCaptureToken(ctx, &hogwirev1.RotateCaptureTokenRequest{Name: projectName(arg)})
+		},
+		func(w io.Writer, resp *hogwirev1.RotateCaptureTokenResponse) error {
+			_, err := fmt.Fprintf(w, "New capture token of %s: %s\n", resp.GetProject().GetName(), resp.GetProject().GetCaptureToken())
+			return err
+		})
 }
 
 func writeProject(w io.Writer, p *hogwirev1.Project) error {

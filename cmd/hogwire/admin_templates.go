@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"google.golang.org/grpc"
 	"io"
 	"strings"
 	"text/tabwriter"
@@ -95,19 +96,13 @@ func writeTemplateList(w io.Writer, ts []*hogwirev1.Template) {
 
 func templatesShow(ctx context.Context, env *adminEnv, args []string) error {
 	c := newAdminCmd(env, "templates show", "TEMPLATE", "Shows a template's metadata, inputs and Hog code. TEMPLATE is templates/ID or ID.")
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	resp, err := hogwirev1.NewTemplateServiceClient(cc).GetTemplate(ctx, &hogwirev1.GetTemplateRequest{Name: templateName(c.args[0])})
-	if err != nil {
-		return c.callErr("get template", err)
-	}
-	return c.printMessage(resp, func(w io.Writer) error { return writeTemplate(w, resp.GetTemplate()) })
+	return callOne(ctx, c, args, "get template",
+		func(ctx context.Context, cc *grpc.ClientConn, arg string) (*hogwirev1.GetTemplateResponse, error) {
+			return hogwirev1.NewTemplateServiceClient(cc).GetTemplate(ctx, &hogwirev1.GetTemplateRequest{Name: templateName(arg)})
+		},
+		func(w io.Writer, resp *hogwirev1.GetTemplateResponse) error {
+			return writeTemplate(w, resp.GetTemplate())
+		})
 }
 
 func writeTemplate(w io.Writer, t *hogwirev1.Template) error {

@@ -149,21 +149,5 @@ func indentBody(body string) string {
 func destinationsReenable(ctx context.Context, env *adminEnv, args []string) error {
 	c := newAdminCmd(env, "destinations reenable", "DESTINATION",
 		"Brings back a quarantined or disabled destination: enables it and resets its health to healthy (the same as enable).")
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	resp, err := hogwirev1.NewDestinationServiceClient(cc).EnableDestination(ctx, &hogwirev1.EnableDestinationRequest{Name: destinationName(c.args[0])})
-	if err != nil {
-		return c.callErr("re-enable destination", err)
-	}
-	return c.printMessage(resp, func(w io.Writer) error {
-		d := resp.GetDestination()
-		_, err := fmt.Fprintf(w, "Re-enabled %s: health reset to %s.\n", d.GetName(), healthWord(d.GetHealth()))
-		return err
-	})
+	return enableDestination(ctx, c, args, "re-enable destination", "Re-enabled %s: health reset to %s.\n")
 }
