@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane"
@@ -354,5 +356,37 @@ func TestNodeKeepsConfigWithoutControlPlane(t *testing.T) {
 	}
 	if cur := node2.Syncer().Current(); cur.Revision != rev || len(cur.Destinations) != 1 {
 		t.Errorf("node 2's configuration changed without a control plane: %+v", cur)
+	}
+}
+
+// Masking lets one event per hash through within the TTL, whichever node
+// runs it, and counts the others as masked.
+func TestMasking(t *testing.T) {
+	st := startStack(t)
+	p := st.project(t, "shop")
+	s := newSink(t, nil)
+	body, _ := structpb.NewValue(map[string]any{"user": "{event.distinct_id}"})
+	resp, err := hogwirev1.NewDestinationServiceClient(st.admin).CreateDestination(context.Background(), &hogwirev1.CreateDestinationRequest{
+		Parent: p.Name, FromTemplate: "templates/webhook",
+		Destination: &hogwirev1.Destination{
+			DisplayName: "once per user", Enabled: true,
+			Inputs:  map[string]*hogwirev1.InputValue{"url": {Value: structpb.NewStringValue(s.URL)}, "body": {Value: body}},
+			Masking: &hogwirev1.Masking{Hash: "event.distinct_id", Ttl: durationpb.New(time.Minute), Threshold: 2},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := resp.Destination
+	st.waitConfig(t, 1)
+	for range 4 {
+		st.publish(t, p.CaptureToken, ev("e", "ada"))
+	}
+	st.publish(t, p.CaptureToken, ev("e", "grace"))
+	waitStat(t, st, d.Name, "succeeded", 3)
+	waitStat(t, st, d.Name, "masked", 2)
+	time.Sleep(200 * time.Millisecond)
+	if n := s.count(); n != 3 {
+		t.Errorf("sink got %d requests, want 3 (2 for ada, the threshold, and 1 for grace)", n)
 	}
 }

@@ -92,6 +92,7 @@ type Node struct {
 	sync    *configsync.Syncer
 	routes  atomic.Pointer[routing]
 	events  *eventlog.Log
+	masks   *masker
 	tel     *telemetry.Recorder
 	fetcher *fetch.Client
 	capture capture.Config
@@ -201,6 +202,9 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	}
 	var err error
 	if n.events, err = eventlog.Open(ctx, logCfg); err != nil {
+		return err
+	}
+	if n.masks, err = openMasker(ctx, n.cfg.NATS, logCfg.Memory); err != nil {
 		return err
 	}
 	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
@@ -383,12 +387,16 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 	if t := r.d.GetLimits().GetFetchTimeout(); t != nil {
 		del.policy.Timeout = t.AsDuration()
 	}
-	res := r.prep.Invoke(ctx, g, executor.Options{Fetcher: del, Redact: true})
+	opts := executor.Options{Fetcher: del, Redact: true}
+	if r.d.GetMasking() != nil {
+		opts.Mask = func(ctx context.Context, hash string) (bool, error) { return n.masks.mask(ctx, r.d, hash) }
+	}
+	res := r.prep.Invoke(ctx, g, opts)
 	n.tel.Count(name, res.Status.Metric(), 1)
 	if m := healthMetric(res); m != "" {
 		n.tel.Count(name, m, 1)
 	}
-	if res.Status != executor.Filtered {
+	if res.Status != executor.Filtered && res.Status != executor.Masked {
 		n.tel.Duration(name, res.Duration)
 	}
 	for _, e := range res.Logs {
@@ -399,7 +407,7 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 			Destination: name, InvocationId: invocationID, EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
 	}
 	span.SetAttributes(attribute.String("hogwire.status", res.Status.Metric()))
-	if res.Status != executor.Succeeded && res.Status != executor.Filtered {
+	if res.Status != executor.Succeeded && res.Status != executor.Filtered && res.Status != executor.Masked {
 		span.SetStatus(codes.Error, res.Error)
 	}
 }

@@ -24,6 +24,7 @@ const (
 	Filtered                       // the filters did not match: nothing ran
 	FilterFailed                   // the filters raised an error
 	InputsFailed                   // an input's template raised an error
+	Masked                         // the masking hash was seen too often lately: nothing ran
 )
 
 // Metric returns PostHog's app-metric name for the status.
@@ -39,6 +40,8 @@ func (s Status) Metric() string {
 		return "filtering_failed"
 	case InputsFailed:
 		return "inputs_failed"
+	case Masked:
+		return "masked"
 	}
 	return "unknown"
 }
@@ -56,6 +59,12 @@ type Options struct {
 	Fetcher Fetcher
 	// Redact applies Result.Redact before Invoke returns.
 	Redact bool
+	// Mask, when set and the destination has masking, is asked after the
+	// filters matched whether the event's masking hash was seen too often
+	// within the destination's TTL (and records this occurrence); true
+	// skips the event as Masked. An error is logged and the event runs:
+	// masking is a saving, not a guarantee.
+	Mask func(ctx context.Context, hash string) (masked bool, err error)
 	// MaxLogs caps print() per invocation (DefaultMaxLogs when zero).
 	MaxLogs int
 	// Now stamps log entries and captures; nil means time.Now.
@@ -173,6 +182,19 @@ func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Res
 		if !match {
 			res.Status = Filtered
 			return res
+		}
+	}
+	if opts.Mask != nil && d.masking != nil {
+		hash, ok, err := d.MaskingHash(ctx, g)
+		if err == nil && ok {
+			var masked bool
+			if masked, err = opts.Mask(ctx, hash); masked {
+				res.Status = Masked
+				return res.finish(start, opts)
+			}
+		}
+		if err != nil {
+			res.log(now, hogwirev1.LogLevel_LOG_LEVEL_WARN, "Masking failed, running the event anyway: "+err.Error())
 		}
 	}
 	d.invoke(ctx, res, g, now, opts)
