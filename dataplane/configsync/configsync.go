@@ -43,9 +43,10 @@ type Config struct {
 	// NodeID, Address and Version describe the node to the control plane.
 	NodeID, Address, Version string
 	Logger                   *slog.Logger
-	// OnChange, when set, is called (from the Syncer's goroutine) after each
-	// new snapshot is published, with the previous one, so that derived
-	// state can be rebuilt incrementally.
+	// OnChange, when set, is called (from the Syncer's goroutine) with the
+	// previous and the next snapshot, just before the next one becomes
+	// Current, so that derived state is rebuilt (incrementally) before
+	// anyone can see the snapshot it derives from.
 	OnChange func(prev, next *Snapshot)
 	// MaxBackoff caps the wait between reconnects (default 5s).
 	MaxBackoff time.Duration
@@ -132,12 +133,15 @@ func (s *Syncer) follow(ctx context.Context) error {
 		if m.More {
 			continue
 		}
-		next := apply(s.Current(), pending)
+		prev := s.Current()
+		next := apply(prev, pending)
 		pending = pending[:0]
-		prev := s.cur.Swap(next)
+		// Derived state first, then the snapshot: whoever sees a snapshot
+		// in Current can rely on what OnChange built from it.
 		if s.cfg.OnChange != nil {
 			s.cfg.OnChange(prev, next)
 		}
+		s.cur.Store(next)
 		if next.Revision > 0 {
 			s.once.Do(func() { close(s.ready) })
 		}
