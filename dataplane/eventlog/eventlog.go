@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -204,7 +205,9 @@ func (l *Log) Consume(ctx context.Context, batch int, handle func(*Message)) err
 		if md != nil && md.NumDelivered > 1 {
 			redelivered = md.NumDelivered - 1
 		}
-		project := ev.Project
+		// The subject names the project the event was published for; it
+		// wins over the event's own field.
+		project := strings.TrimPrefix(msg.Subject(), l.cfg.Subject+".")
 		handle(&Message{Event: ev, Header: msg.Headers(), Project: project, Redelivered: redelivered, msg: msg})
 	}, jetstream.PullMaxMessages(batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if ctx.Err() == nil {
