@@ -184,6 +184,18 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	fs.StringVar(&secretsKey, "secrets-key-file", "", "file of base64 AES-256 keys for secret inputs, newest first (or set HOGWIRE_SECRETS_KEY to one key)")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
 	fs.StringVar(&allowEgress, "allow-egress", "", "comma-separated CIDRs that a destination test with real fetch may reach although private or loopback")
+	var hc controlplane.HealthConfig
+	var tc controlplane.TelemetryConfig
+	fs.DurationVar(&tc.MaxAge, "telemetry-retention", 7*24*time.Hour, "keep destination metrics and logs this long")
+	fs.Int64Var(&tc.MaxLogsPerDestination, "logs-per-destination", 10000, "keep at most this many log entries per destination")
+	fs.BoolVar(&hc.Off, "health-off", false, "never quarantine destinations")
+	fs.Float64Var(&hc.BucketSize, "health-bucket", 10000, "health token bucket size per destination")
+	fs.Float64Var(&hc.RefillPerSecond, "health-refill", 10, "health tokens refilled per second")
+	fs.Float64Var(&hc.ErrorCost, "health-error-cost", 100, "tokens an error (thrown, 5xx after retries, timeout) costs")
+	fs.DurationVar(&hc.SlowThreshold, "health-slow", 5*time.Second, "invocations at least this slow cost tokens by duration")
+	fs.DurationVar(&hc.QuarantineFor, "health-quarantine", 10*time.Minute, "how long a quarantine lasts")
+	fs.IntVar(&hc.MaxQuarantines, "health-max-quarantines", 3, "quarantines within --health-window that disable a destination indefinitely")
+	fs.DurationVar(&hc.QuarantineWindow, "health-window", 24*time.Hour, "window for --health-max-quarantines")
 	lf.register(fs)
 	tf.register(fs)
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
@@ -238,9 +250,11 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	defer nc.Close()
 	cp, err := controlplane.NewContext(ctx, controlplane.Config{
 		Etcd: etcd, Prefix: prefix, Logger: log, Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
-		Telemetry: controlplane.TelemetryConfig{Conn: nc},
+		Telemetry: controlplane.TelemetryConfig{Conn: nc, MaxAge: tc.MaxAge, MaxLogsPerDestination: tc.MaxLogsPerDestination},
 		Test:      controlplane.TestConfig{FetchClient: fetch.New(fetch.Options{AllowCIDRs: egress})},
-		Health:    controlplane.HealthConfig{TracerProvider: tp},
+		Health: controlplane.HealthConfig{TracerProvider: tp, Off: hc.Off, BucketSize: hc.BucketSize, RefillPerSecond: hc.RefillPerSecond,
+			ErrorCost: hc.ErrorCost, SlowThreshold: hc.SlowThreshold, QuarantineFor: hc.QuarantineFor,
+			MaxQuarantines: hc.MaxQuarantines, QuarantineWindow: hc.QuarantineWindow},
 	})
 	if err != nil {
 		return err
