@@ -25,6 +25,7 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
+	"github.com/hogwire/hogwire/devstack/devstacktest"
 	"github.com/hogwire/hogwire/rpcclient"
 )
 
@@ -38,25 +39,7 @@ type testStack struct {
 
 func startTestStack(t *testing.T) *testStack {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	st, err := devstack.Start(ctx, devstack.Config{
-		DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler),
-		EventLog: eventlog.Config{Memory: true, AckWait: 2 * time.Second}, ConsumeBatch: 20,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.AdminToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cc.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		st.Close(ctx)
-	})
+	st, cc := devstacktest.Start(t, func(c *devstack.Config) { c.EventLog.AckWait = 2 * time.Second })
 	return &testStack{Stack: st, admin: cc}
 }
 

@@ -19,9 +19,8 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
-	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
-	"github.com/hogwire/hogwire/rpcclient"
+	"github.com/hogwire/hogwire/devstack/devstacktest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -35,25 +34,7 @@ type stack struct {
 
 func startStack(t *testing.T) *stack {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	st, err := devstack.Start(ctx, devstack.Config{
-		DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: quiet(),
-		EventLog: eventlog.Config{Memory: true, AckWait: 10 * time.Second}, ConsumeBatch: 20,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.AdminToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cc.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		st.Close(ctx)
-	})
+	st, cc := devstacktest.Start(t, nil)
 	return &stack{Stack: st, admin: cc}
 }
 

@@ -14,9 +14,8 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/controlplane"
-	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
-	"github.com/hogwire/hogwire/rpcclient"
+	"github.com/hogwire/hogwire/devstack/devstacktest"
 )
 
 // startHealthStack starts a dev stack whose health manager works on a
@@ -25,29 +24,13 @@ import (
 // disables for good.
 func startHealthStack(t *testing.T) *stack {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	st, err := devstack.Start(ctx, devstack.Config{
-		DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0", Logger: quiet(),
-		EventLog: eventlog.Config{Memory: true, AckWait: 5 * time.Second}, ConsumeBatch: 50,
-		Health: controlplane.HealthConfig{
+	st, cc := devstacktest.Start(t, func(c *devstack.Config) {
+		c.EventLog.AckWait, c.ConsumeBatch = 5*time.Second, 50
+		c.Health = controlplane.HealthConfig{
 			BucketSize: 1000, ErrorCost: 100, RefillPerSecond: 20, ResumeAt: 0.75,
 			QuarantineFor: 2 * time.Second, MaxQuarantines: 3, QuarantineWindow: time.Minute,
 			SlowThreshold: 250 * time.Millisecond, Tick: 50 * time.Millisecond,
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.AdminToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cc.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		st.Close(ctx)
+		}
 	})
 	return &stack{Stack: st, admin: cc}
 }
