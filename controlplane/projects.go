@@ -137,15 +137,7 @@ func (s *Server) UpdateProject(ctx context.Context, req *hogwirev1.UpdateProject
 	if err != nil {
 		return nil, err
 	}
-	var out *hogwirev1.Project
-	err = s.casRetry(ctx, func() error {
-		cur, rev, err := s.getProject(ctx, id)
-		if err != nil {
-			return err
-		}
-		if err := checkEtag(in.GetEtag(), rev); err != nil {
-			return err
-		}
+	out, err := s.modifyProject(ctx, id, in.GetEtag(), func(cur *hogwirev1.Project) ([]clientv3.Op, error) {
 		for _, p := range paths {
 			switch p {
 			case "display_name":
@@ -158,17 +150,7 @@ func (s *Server) UpdateProject(ctx context.Context, req *hogwirev1.UpdateProject
 		}
 		var v violations
 		validateProject(cur, "project.", &v)
-		if err := v.err(); err != nil {
-			return err
-		}
-		cur.UpdateTime, cur.Etag = timestamppb.New(s.now()), ""
-		newRev, err := s.casPut(ctx, s.keys.project(id), rev, cur)
-		if err != nil {
-			return err
-		}
-		cur.Etag = etagOf(newRev)
-		out = cur
-		return nil
+		return nil, v.err()
 	})
 	if err != nil {
 		return nil, err
@@ -217,26 +199,10 @@ func (s *Server) RotateCaptureToken(ctx context.Context, req *hogwirev1.RotateCa
 	if err != nil {
 		return nil, invalid("name", "%v", err)
 	}
-	var out *hogwirev1.Project
-	err = s.casRetry(ctx, func() error {
-		cur, rev, err := s.getProject(ctx, id)
-		if err != nil {
-			return err
-		}
-		if err := checkEtag(req.GetEtag(), rev); err != nil {
-			return err
-		}
+	out, err := s.modifyProject(ctx, id, req.GetEtag(), func(cur *hogwirev1.Project) ([]clientv3.Op, error) {
 		old := cur.CaptureToken
 		cur.CaptureToken = auth.NewToken("phc_")
-		cur.UpdateTime, cur.Etag = timestamppb.New(s.now()), ""
-		newRev, err := s.casPut(ctx, s.keys.project(id), rev, cur,
-			clientv3.OpDelete(s.keys.token(old)), clientv3.OpPut(s.keys.token(cur.CaptureToken), id))
-		if err != nil {
-			return err
-		}
-		cur.Etag = etagOf(newRev)
-		out = cur
-		return nil
+		return []clientv3.Op{clientv3.OpDelete(s.keys.token(old)), clientv3.OpPut(s.keys.token(cur.CaptureToken), id)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -255,4 +221,33 @@ func (s *Server) ProjectByToken(ctx context.Context, token string) (string, erro
 		return "", status.Error(codes.Unauthenticated, "unknown capture token")
 	}
 	return string(resp.Kvs[0].Value), nil
+}
+
+// modifyProject is a read-modify-write of one project: change edits it (and
+// may add operations to the same transaction), and the result is written
+// only if nobody wrote in between; a stale etag fails with ABORTED.
+func (s *Server) modifyProject(ctx context.Context, id, etag string, change func(*hogwirev1.Project) ([]clientv3.Op, error)) (*hogwirev1.Project, error) {
+	var out *hogwirev1.Project
+	err := s.casRetry(ctx, func() error {
+		cur, rev, err := s.getProject(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := checkEtag(etag, rev); err != nil {
+			return err
+		}
+		also, err := change(cur)
+		if err != nil {
+			return err
+		}
+		cur.UpdateTime, cur.Etag = timestamppb.New(s.now()), ""
+		newRev, err := s.casPut(ctx, s.keys.project(id), rev, cur, also...)
+		if err != nil {
+			return err
+		}
+		cur.Etag = etagOf(newRev)
+		out = cur
+		return nil
+	})
+	return out, err
 }
