@@ -323,7 +323,18 @@ func TestHealthManager(t *testing.T) {
 		t.Errorf("stored %v", dh)
 	}
 
+	// The transition is announced after it is stored: the notification
+	// event is the announcement's last step, so wait for it first.
 	ctx := context.Background()
+	var msg *jetstream.RawStreamMsg
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if msg, err = h.events.GetLastMsgForSubject(ctx, "hogwire.events.p"); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no notification event: %v", err)
+		}
+	}
 	logs, err := h.s.telemetry.readLogs(ctx, name)
 	if err != nil {
 		t.Fatal(err)
@@ -346,10 +357,6 @@ func TestHealthManager(t *testing.T) {
 		t.Error("no span event for the quarantine")
 	}
 
-	msg, err := h.events.GetLastMsgForSubject(ctx, "hogwire.events.p")
-	if err != nil {
-		t.Fatalf("no notification event: %v", err)
-	}
 	ev := &hogwirev1.Event{}
 	if err := proto.Unmarshal(msg.Data, ev); err != nil {
 		t.Fatal(err)
