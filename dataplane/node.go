@@ -104,6 +104,7 @@ type Node struct {
 	inflightMu sync.Mutex
 	inflight   map[*pending]struct{}
 	work       sync.WaitGroup
+	workers    *workers
 	// runCtx ends invocations when the node stops for good.
 	runCtx context.Context
 	ready  atomic.Bool
@@ -132,6 +133,7 @@ func New(cfg Config) (*Node, error) {
 		fetcher: fetch.New(fetch.Options{AllowCIDRs: cfg.AllowEgress}),
 		mux:     http.NewServeMux(),
 		runCtx:  context.Background(),
+		workers: newWorkers(time.Second),
 	}
 	n.routes.Store(&routing{projects: map[string]*projectRoutes{}, tokens: map[string]string{}, prepared: map[string]*route{}})
 	n.sync = configsync.New(configsync.Config{
@@ -240,6 +242,7 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 		stopRuns()
 		<-done
 	}
+	n.workers.Close()
 	stopTel()
 	bg.Wait()
 	n.fetcher.CloseIdleConnections()
@@ -348,24 +351,22 @@ func (n *Node) dispatch(link trace.SpanContext, r *route, g *executor.Globals, p
 		p.done()
 		return
 	}
-	l := n.lane(r.d)
 	n.work.Add(1)
-	go func() {
+	n.lane(r.d).submit(n.workers, func() {
 		defer n.work.Done()
 		ctx := n.runCtx
-		if err := l.acquire(ctx); err != nil {
+		if ctx.Err() != nil {
 			p.abandon()
 			return
 		}
 		n.invoke(ctx, link, r, g)
-		l.release()
 		if ctx.Err() != nil {
 			// Stopped mid-invocation: the event must run again elsewhere.
 			p.abandon()
 			return
 		}
 		p.done()
-	}()
+	})
 }
 
 // invoke runs one destination and records what happened.

@@ -61,11 +61,14 @@ type Options struct {
 	// UserAgent is sent when a request sets none. Default "hogwire".
 	UserAgent string
 	// MaxIdleConnsPerHost is how many keep-alive connections are kept per
-	// destination host. Default 64.
+	// destination host. Default 512: destinations that share a vendor's
+	// host (every project's Slack webhook) together keep hundreds of
+	// requests in flight, and a connection that finds no idle slot is
+	// closed, so the next request pays a new TCP and TLS handshake.
 	MaxIdleConnsPerHost int
 	// MaxIdleConns bounds keep-alive connections across all hosts, so
 	// thousands of rarely used destinations cannot pin thousands of
-	// sockets. Default 1024.
+	// sockets. Default 2048.
 	MaxIdleConns int
 	// MaxConnsPerHost caps connections per host; 0 means no cap. Per
 	// destination concurrency is meant to be limited by the caller.
@@ -97,10 +100,10 @@ func New(opts Options) *Client {
 		opts.UserAgent = "hogwire"
 	}
 	if opts.MaxIdleConnsPerHost <= 0 {
-		opts.MaxIdleConnsPerHost = 64
+		opts.MaxIdleConnsPerHost = 512
 	}
 	if opts.MaxIdleConns <= 0 {
-		opts.MaxIdleConns = 1024
+		opts.MaxIdleConns = 2048
 	}
 	if opts.DialTimeout <= 0 {
 		opts.DialTimeout = 5 * time.Second

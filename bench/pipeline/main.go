@@ -6,8 +6,9 @@
 //	go run ./bench/pipeline -events 20000 -destinations 1,10 -storage memory,file
 //
 // For each storage and destination count it prints deliveries per second
-// through hogwire, the raw client's requests per second, their ratio, and
-// the ingest-to-delivery latency (p50, p99) at half the measured rate.
+// through hogwire, the raw client's requests per second and their ratio
+// (medians over -rounds alternating runs, as the machines here are noisy),
+// and the ingest-to-delivery latency (p50, p99) at half the measured rate.
 package main
 
 import (
@@ -21,6 +22,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -42,23 +44,53 @@ func main() {
 	dests := flag.String("destinations", "1,10", "destination counts to measure")
 	storages := flag.String("storage", "memory,file", "JetStream storage kinds to measure")
 	senders := flag.Int("senders", 8, "concurrent capture senders (and raw client workers x8)")
+	rounds := flag.Int("rounds", 3, "alternating raw-client and hogwire runs per measurement; the median ratio is reported")
 	latencyEvents := flag.Int("latency-events", 2000, "events sent at half rate for the latency figures")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write CPU profiles of hogwire's throughput runs (not the raw client's) to FILE.<storage>-<dests>")
 	flag.Parse()
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "bench:", err)
-			os.Exit(1)
-		}
-		pprof.StartCPUProfile(f)
-		defer pprof.StopCPUProfile()
-	}
-	if err := run(*events, *dests, *storages, *senders, *latencyEvents); err != nil {
+	if err := run(*cpuProfile, *events, *dests, *storages, *senders, *rounds, *latencyEvents); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
-		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+}
+
+// profile runs f under a CPU profile written to path, or unprofiled when
+// path is empty. It also writes the heap profile before f to path.heap.base
+// and after it to path.heap, so that
+//
+//	go tool pprof -sample_index=alloc_space -base path.heap.base path.heap
+//
+// shows what f allocated.
+func profile(path string, f func() error) error {
+	if path == "" {
+		return f()
+	}
+	if err := writeHeap(path + ".heap.base"); err != nil {
+		return err
+	}
+	w, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	if err := pprof.StartCPUProfile(w); err != nil {
+		return err
+	}
+	err = f()
+	pprof.StopCPUProfile()
+	if err != nil {
+		return err
+	}
+	return writeHeap(path + ".heap")
+}
+
+func writeHeap(path string) error {
+	w, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	return pprof.Lookup("allocs").WriteTo(w, 0)
 }
 
 // sink counts deliveries and records latency from the event's sent_ns.
@@ -99,13 +131,13 @@ func newSink() (*sink, error) {
 	return s, nil
 }
 
-func run(events int, destList, storageList string, senders, latencyEvents int) error {
+func run(cpuProfile string, events int, destList, storageList string, senders, rounds, latencyEvents int) error {
 	s, err := newSink()
 	if err != nil {
 		return err
 	}
 	defer s.srv.Close()
-	fmt.Printf("hogwire pipeline benchmark: %d events per run, %d senders, GOMAXPROCS=%s\n\n", events, senders, os.Getenv("GOMAXPROCS"))
+	fmt.Printf("hogwire pipeline benchmark: %d events per run, %d senders, %d rounds (medians), %d CPUs\n\n", events, senders, rounds, runtime.GOMAXPROCS(0))
 	fmt.Printf("%-8s %-6s %14s %14s %7s %10s %10s\n", "storage", "dests", "hogwire/s", "raw client/s", "ratio", "p50", "p99")
 	for _, storage := range strings.Split(storageList, ",") {
 		for _, ds := range strings.Split(destList, ",") {
@@ -113,11 +145,15 @@ func run(events int, destList, storageList string, senders, latencyEvents int) e
 			if err != nil {
 				return err
 			}
-			r, err := measure(s, strings.TrimSpace(storage), n, events, senders, latencyEvents)
+			prof := ""
+			if cpuProfile != "" {
+				prof = fmt.Sprintf("%s.%s-%d", cpuProfile, strings.TrimSpace(storage), n)
+			}
+			r, err := measure(s, strings.TrimSpace(storage), n, events, senders, rounds, latencyEvents, prof)
 			if err != nil {
 				return err
 			}
-			fmt.Printf("%-8s %-6d %14.0f %14.0f %6.0f%% %10v %10v\n", storage, n, r.hogwire, r.raw, 100*r.hogwire/r.raw,
+			fmt.Printf("%-8s %-6d %14.0f %14.0f %6.0f%% %10v %10v\n", storage, n, r.hogwire, r.raw, 100*r.ratio,
 				r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond))
 		}
 	}
@@ -125,11 +161,11 @@ func run(events int, destList, storageList string, senders, latencyEvents int) e
 }
 
 type result struct {
-	hogwire, raw float64
-	p50, p99     time.Duration
+	hogwire, raw, ratio float64
+	p50, p99            time.Duration
 }
 
-func measure(s *sink, storage string, dests, events, senders, latencyEvents int) (result, error) {
+func measure(s *sink, storage string, dests, events, senders, rounds, latencyEvents int, cpuProfile string) (result, error) {
 	var r result
 	dir, err := os.MkdirTemp("", "hogwire-bench-")
 	if err != nil {
@@ -155,24 +191,40 @@ func measure(s *sink, storage string, dests, events, senders, latencyEvents int)
 		return r, err
 	}
 
-	// Raw client: the same number of deliveries, posted straight to the sink.
+	// Rounds alternate the raw client and hogwire so that both see the
+	// same machine; the ratio reported is the median of the rounds' ratios.
 	deliveries := events * dests
-	r.raw = rawRate(s, deliveries, senders*8)
+	var raws, hogs, ratios []float64
+	for round := range rounds {
+		// Raw client: the same number of deliveries, posted straight to the sink.
+		raw := rawRate(s, deliveries, senders*8)
 
-	// hogwire: events in batches of 100 to /batch/, deliveries counted at the sink.
-	base := s.count.Load()
-	start := time.Now()
-	if err := sendEvents(st.HTTPAddr, token, events, senders, 0); err != nil {
-		return r, err
-	}
-	for s.count.Load()-base < int64(deliveries) {
-		if time.Since(start) > 5*time.Minute {
-			return r, fmt.Errorf("only %d of %d deliveries arrived", s.count.Load()-base, deliveries)
+		// hogwire: events in batches of 100 to /batch/, deliveries counted at the sink.
+		base := s.count.Load()
+		start := time.Now()
+		prof := ""
+		if round == 0 {
+			prof = cpuProfile
 		}
-		time.Sleep(time.Millisecond)
+		err = profile(prof, func() error {
+			if err := sendEvents(st.HTTPAddr, token, events, senders, 0); err != nil {
+				return err
+			}
+			for s.count.Load()-base < int64(deliveries) {
+				if time.Since(start) > 5*time.Minute {
+					return fmt.Errorf("only %d of %d deliveries arrived", s.count.Load()-base, deliveries)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			return nil
+		})
+		if err != nil {
+			return r, err
+		}
+		hog := float64(deliveries) / time.Since(start).Seconds()
+		raws, hogs, ratios = append(raws, raw), append(hogs, hog), append(ratios, hog/raw)
 	}
-	elapsed := time.Since(start)
-	r.hogwire = float64(deliveries) / elapsed.Seconds()
+	r.raw, r.hogwire, r.ratio = median(raws), median(hogs), median(ratios)
 
 	// Latency at half the measured event rate.
 	half := r.hogwire / float64(dests) / 2
@@ -180,7 +232,7 @@ func measure(s *sink, storage string, dests, events, senders, latencyEvents int)
 	s.lat = s.lat[:0]
 	s.mu.Unlock()
 	s.track.Store(true)
-	base = s.count.Load()
+	base := s.count.Load()
 	if err := sendEvents(st.HTTPAddr, token, latencyEvents, 1, half); err != nil {
 		return r, err
 	}
@@ -197,6 +249,12 @@ func measure(s *sink, storage string, dests, events, senders, latencyEvents int)
 		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
 	}
 	return r, nil
+}
+
+func median(xs []float64) float64 {
+	xs = slices.Clone(xs)
+	slices.Sort(xs)
+	return xs[len(xs)/2]
 }
 
 // setup creates a project and n webhook destinations to the sink.
