@@ -143,7 +143,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	s.NATSURL = s.nats.ClientURL()
-	if s.natsConn, err = nats.Connect(s.NATSURL, nats.Name("hogwire-dev")); err != nil {
+	if s.natsConn, err = nats.Connect(s.NATSURL, nats.Name("hogwire-dev"), nats.InProcessServer(s.nats)); err != nil {
 		return nil, fmt.Errorf("devstack: NATS: %w", err)
 	}
 	if s.client, err = s.etcd.Client(); err != nil {

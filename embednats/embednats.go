@@ -80,6 +80,10 @@ func Start(cfg Config) (*Server, error) {
 // ClientURL is the nats:// URL clients connect to.
 func (s *Server) ClientURL() string { return s.srv.ClientURL() }
 
+// InProcessConn returns a connection to the server that stays in memory,
+// without a socket; nats.InProcessServer(s) makes a client use it.
+func (s *Server) InProcessConn() (net.Conn, error) { return s.srv.InProcessConn() }
+
 // Close shuts the server down and waits until it has stopped.
 func (s *Server) Close() {
 	s.srv.Shutdown()

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -35,7 +36,13 @@ var personDisplayProperties = [...]string{"email", "name", "username"}
 // per-destination part (source, inputs) in a dict of its own.
 type Globals struct {
 	event, person, groups, project vm.Value
-	filter                         vm.Value
+
+	// The filter globals are built on first use: they are as big as all
+	// the others together and an event whose destinations have no filters
+	// never needs them.
+	filterOnce  sync.Once
+	filter      vm.Value
+	filterParts filterParts
 
 	name       string // the event name
 	uuid       string
@@ -67,7 +74,20 @@ func (g *Globals) Value() vm.Value {
 
 // FilterValue returns the filter globals (see package filters). Callers must
 // not modify it.
-func (g *Globals) FilterValue() vm.Value { return g.filter }
+func (g *Globals) FilterValue() vm.Value {
+	g.filterOnce.Do(func() {
+		g.filter = filterGlobals(g, g.filterParts)
+		g.filterParts = filterParts{}
+	})
+	return g.filter
+}
+
+// filterParts is what filterGlobals needs beyond the Globals' own fields.
+type filterParts struct {
+	properties, personProps vm.Value
+	chain, timestamp        string
+	groupIDs                [5]string
+}
 
 // NewEvent builds the globals of one event.
 //
@@ -195,13 +215,14 @@ func NewEvent(ev *hogwirev1.Event, project *hogwirev1.Project, source Source) *G
 	}
 	g.groups = vm.DictValue(groups)
 
-	g.filter = filterGlobals(g, properties, personProps, elementsChain, timestamp, groupIDs)
+	g.filterParts = filterParts{properties: properties, personProps: personProps, chain: elementsChain, timestamp: timestamp, groupIDs: groupIDs}
 	return g
 }
 
 // filterGlobals builds the globals filters read, which mirror ClickHouse's
 // events table (see package filters).
-func filterGlobals(g *Globals, properties, personProps vm.Value, chain, timestamp string, groupIDs [5]string) vm.Value {
+func filterGlobals(g *Globals, p filterParts) vm.Value {
+	properties, personProps, chain, timestamp, groupIDs := p.properties, p.personProps, p.chain, p.timestamp, p.groupIDs
 	f := vm.NewDict(24)
 	f.SetString("event", vm.String(g.name))
 	f.SetString("uuid", vm.String(g.uuid))

@@ -255,7 +255,7 @@ func (d *Destination) match(ctx context.Context, g *Globals) (bool, error) {
 	if d.filter == nil {
 		return true, nil
 	}
-	out, err := d.exprMachine.Run(ctx, d.filter, g.filter)
+	out, err := d.exprMachine.Run(ctx, d.filter, g.FilterValue())
 	if err != nil {
 		return false, err
 	}
