@@ -160,6 +160,11 @@ func Prepare(d *hogwirev1.Destination) (*Destination, error) {
 		if out.filter, err = link(f.GetBytecode()); err != nil {
 			return nil, fmt.Errorf("destination %s: filters bytecode: %w", d.GetName(), err)
 		}
+		if filters.NamesDecide(f) {
+			// match compares the name without running the filters' VM or
+			// building the filter globals.
+			out.filter = nil
+		}
 	} else if len(f.GetEvents()) > 0 || len(f.GetProperties()) > 0 || f.GetExpression() != "" {
 		return nil, fmt.Errorf("destination %s: filters were not compiled (no bytecode)", d.GetName())
 	}

@@ -223,6 +223,22 @@ func EventNames(f *hogwirev1.Filters) (names []string, all bool) {
 	return slices.Compact(names), false
 }
 
+// NamesDecide reports whether the filters test nothing but the event's
+// name, so that EventNames decides a match exactly and the bytecode need
+// not run: no property filter, no expression, no event filter with
+// properties.
+func NamesDecide(f *hogwirev1.Filters) bool {
+	if len(f.GetProperties()) > 0 || f.GetExpression() != "" {
+		return false
+	}
+	for _, e := range f.GetEvents() {
+		if len(e.GetProperties()) > 0 {
+			return false
+		}
+	}
+	return true
+}
+
 var opNames = map[hogwirev1.PropertyOperator]string{
 	hogwirev1.PropertyOperator_PROPERTY_OPERATOR_EXACT:          "exact",
 	hogwirev1.PropertyOperator_PROPERTY_OPERATOR_IS_NOT:         "is_not",

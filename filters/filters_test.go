@@ -3,6 +3,7 @@ package filters_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -477,6 +478,38 @@ func BenchmarkCompile(b *testing.B) {
 	for b.Loop() {
 		if _, err := filters.Compile(f); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// When NamesDecide says the names decide, EventNames gives exactly the
+// compiled filters' answer for any event, so callers may skip the VM.
+func TestNamesDecide(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		f    *hogwirev1.Filters
+		want bool
+	}{
+		{"nil", nil, true},
+		{"empty", &hogwirev1.Filters{}, true},
+		{"names", &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "b"}, {Event: "a"}}}, true},
+		{"any event among names", &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "b"}, {}}}, true},
+		{"properties", props(prop(t, "a", isSet, nil)), false},
+		{"event properties", &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "a", Properties: []*hogwirev1.PropertyFilter{prop(t, "x", isSet, nil)}}}}, false},
+		{"expression", &hogwirev1.Filters{Expression: "event = 'a'"}, false},
+	} {
+		if got := filters.NamesDecide(tc.f); got != tc.want {
+			t.Errorf("%s: NamesDecide = %v, want %v", tc.name, got, tc.want)
+			continue
+		}
+		if !tc.want {
+			continue
+		}
+		names, all := filters.EventNames(tc.f)
+		for _, ev := range []string{"a", "b", "c", ""} {
+			if got, want := all || slices.Contains(names, ev), matches(t, tc.f, globals(ev, nil, nil)); got != want {
+				t.Errorf("%s: event %q: the names say %v, the bytecode %v", tc.name, ev, got, want)
+			}
 		}
 	}
 }
