@@ -388,7 +388,7 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 	if t := r.d.GetLimits().GetFetchTimeout(); t != nil {
 		del.policy.Timeout = t.AsDuration()
 	}
-	opts := executor.Options{Fetcher: del, Redact: true}
+	opts := executor.Options{Fetcher: del, Redact: true, NoDebugLogs: !n.cfg.ShipDebugLogs}
 	if r.d.GetMasking() != nil {
 		opts.Mask = func(ctx context.Context, hash string) (bool, error) { return n.masks.mask(ctx, r.d, hash) }
 	}

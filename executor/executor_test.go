@@ -208,6 +208,10 @@ return res.body`,
 		!strings.HasSuffix(logs[0], "Event: 'https://hogwire.example/projects/acme/events/0190f7f0-0000-7000-8000-000000000001/2024-05-03T12%3A00%3A00.000Z'") {
 		t.Errorf("completion log = %q", logs)
 	}
+	quiet := invoke(t, d, event(t, nil), executor.Options{Fetcher: f, NoDebugLogs: true})
+	if logs := messages(quiet, hogwirev1.LogLevel_LOG_LEVEL_DEBUG); quiet.Status != executor.Succeeded || len(logs) != 0 {
+		t.Errorf("NoDebugLogs: status %v, debug logs %q", quiet.Status, logs)
+	}
 	if m, _ := res.Value.ToGo().(map[string]any); m["ok"] != true {
 		t.Errorf("returned %v, want the parsed body", res.Value.ToGo())
 	}

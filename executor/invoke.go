@@ -69,6 +69,9 @@ type Options struct {
 	MaxLogs int
 	// Now stamps log entries and captures; nil means time.Now.
 	Now func() time.Time
+	// NoDebugLogs leaves out debug-level entries (such as the "Function
+	// completed in …" summary) for callers that would drop them anyway.
+	NoDebugLogs bool
 }
 
 // LogEntry is one line logged about the invocation.
@@ -242,6 +245,9 @@ func (d *Destination) invoke(ctx context.Context, res *Result, g *Globals, now f
 		return
 	}
 	res.Status = Succeeded
+	if opts.NoDebugLogs {
+		return
+	}
 	res.log(now, hogwirev1.LogLevel_LOG_LEVEL_DEBUG, fmt.Sprintf("Function completed in %sms. Sync: %sms. Mem: %skb. Ops: %d. Event: '%s'",
 		twoDigits(float64(time.Since(start).Microseconds())/1000), twoDigits(float64(res.VMTime.Microseconds())/1000),
 		twoDigits(float64(res.MemoryBytes)/1024), res.Ops, g.eventURL))

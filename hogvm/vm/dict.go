@@ -51,9 +51,30 @@ func keyOf(v Value) dictKey {
 	return dictKey{k: v.k, n: v.n, p: v.p}
 }
 
+// smallDict is the capacity of a dict allocated with its entries.
+const smallDict = 4
+
+// smallDictAlloc is a dict and room for its entries in one allocation:
+// most dicts a program makes (options, responses, globals) are this small,
+// and allocating three objects each cost more than the VM's work on them.
+type smallDictAlloc struct {
+	d   Dict
+	buf [2 * smallDict]Value
+}
+
 // NewDict returns an empty dict with room for n entries.
 func NewDict(n int) *Dict {
-	return &Dict{keys: make([]Value, 0, n), vals: make([]Value, 0, n), cost: costUnit}
+	if n <= 0 {
+		return &Dict{cost: costUnit}
+	}
+	if n <= smallDict {
+		a := &smallDictAlloc{}
+		a.d.keys, a.d.vals, a.d.cost = a.buf[:0:smallDict], a.buf[smallDict:smallDict:2*smallDict], costUnit
+		return &a.d
+	}
+	// Keys and values share one array; appending past n moves each out.
+	buf := make([]Value, 2*n)
+	return &Dict{keys: buf[:0:n], vals: buf[n:n:2*n], cost: costUnit}
 }
 
 // Len returns the number of entries.
