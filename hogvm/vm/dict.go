@@ -74,7 +74,7 @@ func NewDict(n int) *Dict {
 	}
 	// Keys and values share one array; appending past n moves each out.
 	buf := make([]Value, 2*n)
-	return &Dict{keys: buf[:0:n], vals: buf[n:n:2*n], cost: costUnit}
+	return &Dict{keys: buf[:0:n], vals: buf[n : n : 2*n], cost: costUnit}
 }
 
 // Len returns the number of entries.
