@@ -41,7 +41,9 @@ func (d *deliverer) Fetch(ctx context.Context, req *executor.FetchRequest) (*exe
 // attempt as a span under the invocation's.
 func (d *deliverer) observe(a fetch.Attempt) {
 	d.count("fetch_attempts", 1)
-	if d.tracer != nil {
+	// Without a recording invocation span (tracing off or not sampled) a
+	// child span would record nothing: skip building it.
+	if d.tracer != nil && trace.SpanFromContext(d.ctx).IsRecording() {
 		end := time.Now()
 		_, span := d.tracer.Start(d.ctx, "fetch "+d.method, trace.WithTimestamp(end.Add(-a.Duration)),
 			trace.WithSpanKind(trace.SpanKindClient),

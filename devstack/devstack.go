@@ -181,12 +181,16 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		gl.Close()
 		return nil, err
 	}
-	dp, err := dataplane.New(dataplane.Config{
+	dpCfg := dataplane.Config{
 		NodeID: "dev", Address: s.GRPCAddr, ControlPlane: s.cpConn, NATS: s.natsConn,
 		EventLog: cfg.EventLog, ConsumeBatch: cfg.ConsumeBatch,
 		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 		Logger:      log.With("component", "dataplane"),
-	})
+	}
+	if cfg.Tracing != nil {
+		dpCfg.TracerProvider, dpCfg.Propagator = cfg.Tracing.TracerProvider, cfg.Tracing.Propagator
+	}
+	dp, err := dataplane.New(dpCfg)
 	if err != nil {
 		gl.Close()
 		return nil, err
