@@ -14,12 +14,10 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"runtime"
@@ -43,12 +41,23 @@ func main() {
 	events := flag.Int("events", 20000, "events per measurement")
 	dests := flag.String("destinations", "1,10", "destination counts to measure")
 	storages := flag.String("storage", "memory,file", "JetStream storage kinds to measure")
-	senders := flag.Int("senders", 8, "concurrent capture senders (and raw client workers x8)")
+	senders := flag.Int("senders", 8, "concurrent capture senders")
+	rawWorkers := flag.Int("raw-workers", 64, "raw client workers")
+	concurrency := flag.Int("concurrency", 64, "each destination's max_concurrency")
 	rounds := flag.Int("rounds", 3, "alternating raw-client and hogwire runs per measurement; the median ratio is reported")
 	latencyEvents := flag.Int("latency-events", 2000, "events sent at half rate for the latency figures")
+	serveSink := flag.Bool("serve-sink", false, "internal: serve the sink in this process (the benchmark starts itself so)")
 	cpuProfile := flag.String("cpuprofile", "", "write CPU profiles of hogwire's throughput runs (not the raw client's) to FILE.<storage>-<dests>")
 	flag.Parse()
-	if err := run(*cpuProfile, *events, *dests, *storages, *senders, *rounds, *latencyEvents); err != nil {
+	if *serveSink {
+		if err := runSink(); err != nil {
+			fmt.Fprintln(os.Stderr, "sink:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	cfg := config{events: *events, senders: *senders, rawWorkers: *rawWorkers, concurrency: *concurrency, rounds: *rounds, latencyEvents: *latencyEvents, cpuProfile: *cpuProfile}
+	if err := run(cfg, *dests, *storages); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -93,51 +102,20 @@ func writeHeap(path string) error {
 	return pprof.Lookup("allocs").WriteTo(w, 0)
 }
 
-// sink counts deliveries and records latency from the event's sent_ns.
-type sink struct {
-	srv   *http.Server
-	url   string
-	count atomic.Int64
-	mu    sync.Mutex
-	lat   []time.Duration
-	track atomic.Bool
+// config is one invocation's settings, from the flags.
+type config struct {
+	events, senders, rawWorkers, concurrency, rounds, latencyEvents int
+	cpuProfile                                                      string
 }
 
-func newSink() (*sink, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	s := &sink{url: "http://" + l.Addr().String() + "/hook"}
-	s.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		if s.track.Load() {
-			var m struct {
-				Sent string `json:"sent"`
-			}
-			if json.Unmarshal(b, &m) == nil && m.Sent != "" {
-				if ns, err := strconv.ParseInt(m.Sent, 10, 64); err == nil {
-					d := time.Since(time.Unix(0, ns))
-					s.mu.Lock()
-					s.lat = append(s.lat, d)
-					s.mu.Unlock()
-				}
-			}
-		}
-		s.count.Add(1)
-		w.WriteHeader(http.StatusOK)
-	})}
-	go s.srv.Serve(l)
-	return s, nil
-}
-
-func run(cpuProfile string, events int, destList, storageList string, senders, rounds, latencyEvents int) error {
-	s, err := newSink()
+func run(cfg config, destList, storageList string) error {
+	s, err := startSink()
 	if err != nil {
 		return err
 	}
-	defer s.srv.Close()
-	fmt.Printf("hogwire pipeline benchmark: %d events per run, %d senders, %d rounds (medians), %d CPUs\n\n", events, senders, rounds, runtime.GOMAXPROCS(0))
+	defer s.close()
+	fmt.Printf("hogwire pipeline benchmark: %d events per run, %d capture senders, max_concurrency %d, %d raw client workers, %d rounds (medians), %d CPUs\n\n",
+		cfg.events, cfg.senders, cfg.concurrency, cfg.rawWorkers, cfg.rounds, runtime.GOMAXPROCS(0))
 	fmt.Printf("%-8s %-6s %14s %14s %7s %10s %10s\n", "storage", "dests", "hogwire/s", "raw client/s", "ratio", "p50", "p99")
 	for _, storage := range strings.Split(storageList, ",") {
 		for _, ds := range strings.Split(destList, ",") {
@@ -145,11 +123,7 @@ func run(cpuProfile string, events int, destList, storageList string, senders, r
 			if err != nil {
 				return err
 			}
-			prof := ""
-			if cpuProfile != "" {
-				prof = fmt.Sprintf("%s.%s-%d", cpuProfile, strings.TrimSpace(storage), n)
-			}
-			r, err := measure(s, strings.TrimSpace(storage), n, events, senders, rounds, latencyEvents, prof)
+			r, err := measure(s, cfg, strings.TrimSpace(storage), n)
 			if err != nil {
 				return err
 			}
@@ -165,7 +139,8 @@ type result struct {
 	p50, p99            time.Duration
 }
 
-func measure(s *sink, storage string, dests, events, senders, rounds, latencyEvents int, cpuProfile string) (result, error) {
+func measure(s *sinkClient, cfg config, storage string, dests int) (result, error) {
+	events, senders, latencyEvents := cfg.events, cfg.senders, cfg.latencyEvents
 	var r result
 	dir, err := os.MkdirTemp("", "hogwire-bench-")
 	if err != nil {
@@ -186,7 +161,7 @@ func measure(s *sink, storage string, dests, events, senders, rounds, latencyEve
 		defer cancel()
 		st.Close(cctx)
 	}()
-	token, err := setup(st, s.url, dests)
+	token, err := setup(st, s.hookURL(), dests, cfg.concurrency)
 	if err != nil {
 		return r, err
 	}
@@ -195,28 +170,25 @@ func measure(s *sink, storage string, dests, events, senders, rounds, latencyEve
 	// same machine; the ratio reported is the median of the rounds' ratios.
 	deliveries := events * dests
 	var raws, hogs, ratios []float64
-	for round := range rounds {
+	for round := range cfg.rounds {
 		// Raw client: the same number of deliveries, posted straight to the sink.
-		raw := rawRate(s, deliveries, senders*8)
+		raw := rawRate(s, deliveries, cfg.rawWorkers)
 
 		// hogwire: events in batches of 100 to /batch/, deliveries counted at the sink.
-		base := s.count.Load()
+		base, err := s.count()
+		if err != nil {
+			return r, err
+		}
 		start := time.Now()
 		prof := ""
-		if round == 0 {
-			prof = cpuProfile
+		if round == 0 && cfg.cpuProfile != "" {
+			prof = fmt.Sprintf("%s.%s-%d", cfg.cpuProfile, storage, dests)
 		}
 		err = profile(prof, func() error {
 			if err := sendEvents(st.HTTPAddr, token, events, senders, 0); err != nil {
 				return err
 			}
-			for s.count.Load()-base < int64(deliveries) {
-				if time.Since(start) > 5*time.Minute {
-					return fmt.Errorf("only %d of %d deliveries arrived", s.count.Load()-base, deliveries)
-				}
-				time.Sleep(time.Millisecond)
-			}
-			return nil
+			return s.await(base+int64(deliveries), 5*time.Minute)
 		})
 		if err != nil {
 			return r, err
@@ -228,22 +200,23 @@ func measure(s *sink, storage string, dests, events, senders, rounds, latencyEve
 
 	// Latency at half the measured event rate.
 	half := r.hogwire / float64(dests) / 2
-	s.mu.Lock()
-	s.lat = s.lat[:0]
-	s.mu.Unlock()
-	s.track.Store(true)
-	base := s.count.Load()
+	base, err := s.count()
+	if err != nil {
+		return r, err
+	}
+	if err := s.post("/latency/start"); err != nil {
+		return r, err
+	}
 	if err := sendEvents(st.HTTPAddr, token, latencyEvents, 1, half); err != nil {
 		return r, err
 	}
-	deadline := time.Now().Add(time.Minute)
-	for s.count.Load()-base < int64(latencyEvents*dests) && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
+	if err := s.await(base+int64(latencyEvents*dests), time.Minute); err != nil {
+		return r, err
 	}
-	s.track.Store(false)
-	s.mu.Lock()
-	lat := slices.Clone(s.lat)
-	s.mu.Unlock()
+	lat, err := s.latencies()
+	if err != nil {
+		return r, err
+	}
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
@@ -257,8 +230,9 @@ func median(xs []float64) float64 {
 	return xs[len(xs)/2]
 }
 
-// setup creates a project and n webhook destinations to the sink.
-func setup(st *devstack.Stack, url string, n int) (string, error) {
+// setup creates a project and n webhook destinations to the sink, each
+// allowed concurrency requests in flight.
+func setup(st *devstack.Stack, url string, n, concurrency int) (string, error) {
 	cc, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.AdminToken})
 	if err != nil {
 		return "", err
@@ -277,8 +251,7 @@ func setup(st *devstack.Stack, url string, n int) (string, error) {
 			Parent: p.Project.Name, FromTemplate: "templates/webhook",
 			Destination: &hogwirev1.Destination{
 				DisplayName: fmt.Sprint("sink ", i), Enabled: true,
-				// As many requests in flight as the raw client has workers.
-				Limits: &hogwirev1.ExecutionLimits{MaxConcurrency: 64},
+				Limits: &hogwirev1.ExecutionLimits{MaxConcurrency: int32(concurrency)},
 				Inputs: map[string]*hogwirev1.InputValue{"url": {Value: structpb.NewStringValue(url)}, "body": {Value: body}},
 			},
 		})
@@ -364,7 +337,7 @@ func sendEvents(addr, token string, events, senders int, rate float64) error {
 
 // rawRate posts n small JSON bodies to the sink from workers goroutines
 // with a keep-alive client and returns requests per second.
-func rawRate(s *sink, n, workers int) float64 {
+func rawRate(s *sinkClient, n, workers int) float64 {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers}}
 	var next atomic.Int64
 	start := time.Now()
@@ -375,7 +348,7 @@ func rawRate(s *sink, n, workers int) float64 {
 			defer wg.Done()
 			for next.Add(1) <= int64(n) {
 				body := `{"event":"e","user":"u","sent":""}`
-				resp, err := client.Post(s.url, "application/json", strings.NewReader(body))
+				resp, err := client.Post(s.hookURL(), "application/json", strings.NewReader(body))
 				if err != nil {
 					continue
 				}
