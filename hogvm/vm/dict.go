@@ -51,30 +51,48 @@ func keyOf(v Value) dictKey {
 	return dictKey{k: v.k, n: v.n, p: v.p}
 }
 
-// smallDict is the capacity of a dict allocated with its entries.
-const smallDict = 4
-
-// smallDictAlloc is a dict and room for its entries in one allocation:
-// most dicts a program makes (options, responses, globals) are this small,
-// and allocating three objects each cost more than the VM's work on them.
-type smallDictAlloc struct {
-	d   Dict
-	buf [2 * smallDict]Value
-}
+// Small dicts come in one allocation with room for their entries: most
+// dicts a program makes (options, responses, globals) hold one to four
+// entries, and allocating three objects for each cost more than the VM's
+// work on them.
+type (
+	dict1 struct {
+		d   Dict
+		buf [2]Value
+	}
+	dict2 struct {
+		d   Dict
+		buf [4]Value
+	}
+	dict4 struct {
+		d   Dict
+		buf [8]Value
+	}
+)
 
 // NewDict returns an empty dict with room for n entries.
 func NewDict(n int) *Dict {
-	if n <= 0 {
+	var d *Dict
+	var buf []Value
+	switch {
+	case n <= 0:
 		return &Dict{cost: costUnit}
+	case n == 1:
+		a := &dict1{}
+		d, buf = &a.d, a.buf[:]
+	case n == 2:
+		a := &dict2{}
+		d, buf = &a.d, a.buf[:]
+	case n <= 4:
+		a := &dict4{}
+		d, buf, n = &a.d, a.buf[:], 4
+	default:
+		// Keys and values share one array; appending past n moves each
+		// out.
+		d, buf = &Dict{}, make([]Value, 2*n)
 	}
-	if n <= smallDict {
-		a := &smallDictAlloc{}
-		a.d.keys, a.d.vals, a.d.cost = a.buf[:0:smallDict], a.buf[smallDict:smallDict:2*smallDict], costUnit
-		return &a.d
-	}
-	// Keys and values share one array; appending past n moves each out.
-	buf := make([]Value, 2*n)
-	return &Dict{keys: buf[:0:n], vals: buf[n : n : 2*n], cost: costUnit}
+	d.keys, d.vals, d.cost = buf[:0:n], buf[n:n:2*n], costUnit
+	return d
 }
 
 // Len returns the number of entries.
