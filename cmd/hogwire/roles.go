@@ -291,7 +291,7 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 		nodeTokenFile, metricsAddr, allowEgress     string
 		storage, cpCA                               string
 		cpTLS                                       bool
-		ackWait                                     time.Duration
+		ackWait, dupWindow                          time.Duration
 	)
 	fs.StringVar(&grpcAddr, "grpc-addr", ":7071", "gRPC ingest address")
 	fs.StringVar(&httpAddr, "http-addr", ":8080", "PostHog-compatible HTTP capture address")
@@ -302,6 +302,7 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (durable event log)")
 	fs.StringVar(&storage, "event-storage", "file", "JetStream storage of the event log: file or memory")
 	fs.DurationVar(&ackWait, "ack-wait", time.Minute, "redeliver an event held this long by a node that stopped answering")
+	fs.DurationVar(&dupWindow, "duplicate-window", 2*time.Minute, "drop a re-sent event whose uuid was stored this recently (costs NATS memory per event in the window)")
 	fs.StringVar(&nodeID, "node-id", "", "unique id of this node (default: the host name)")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
 	fs.StringVar(&allowEgress, "allow-egress", "", "comma-separated CIDRs that fetch may reach although private or loopback")
@@ -375,7 +376,7 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 	node, err := dataplane.New(dataplane.Config{
 		Metrics: reg,
 		NodeID:  nodeID, Address: grpcAddr, ControlPlane: cp, NATS: nc,
-		EventLog:    eventlog.Config{Memory: storage == "memory", AckWait: ackWait},
+		EventLog:    eventlog.Config{Memory: storage == "memory", AckWait: ackWait, DuplicateWindow: dupWindow},
 		AllowEgress: egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
 	})
 	if err != nil {
