@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
@@ -62,7 +64,8 @@ func TestControlPlaneAndDataPlaneRoles(t *testing.T) {
 	}()
 	go func() {
 		dpDone <- run(rctx, []string{"dataplane", "--grpc-addr", dpGRPC, "--http-addr", dpHTTP, "--controlplane-addr", cpAddr,
-			"--nats-url", ns.ClientURL(), "--node-id", "dp-1", "--event-storage", "memory", "--log-level", "error"}, io.Discard, io.Discard)
+			"--nats-url", ns.ClientURL(), "--node-id", "dp-1", "--event-storage", "memory", "--log-level", "error",
+			"--ack-wait", "40s", "--duplicate-window", "45s"}, io.Discard, io.Discard)
 	}()
 	defer func() {
 		stop()
@@ -130,5 +133,30 @@ func TestControlPlaneAndDataPlaneRoles(t *testing.T) {
 			t.Fatal(fmt.Sprint("publish through the data plane: ", resp, err))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+
+	// The event log has the flags' settings.
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, "HOGWIRE_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := stream.CachedInfo().Config.Duplicates; d != 45*time.Second {
+		t.Errorf("duplicate window %v, want 45s from --duplicate-window", d)
+	}
+	cons, err := stream.Consumer(ctx, "dataplane")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := cons.CachedInfo().Config.AckWait; w != 40*time.Second {
+		t.Errorf("ack wait %v, want 40s from --ack-wait", w)
 	}
 }
