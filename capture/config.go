@@ -51,7 +51,11 @@ type Config struct {
 	StreamWindow int
 	// Now is the server clock used for default timestamps and skew
 	// correction.
-	Now            func() time.Time
+	Now func() time.Time
+	// AnonymizeIPs leaves out the $ip property that HTTP capture otherwise
+	// sets from the client's address, as PostHog's project setting of the
+	// same name does.
+	AnonymizeIPs   bool
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
 }

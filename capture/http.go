@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -165,6 +167,12 @@ func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Re
 		}
 	}
 
+	var ip *structpb.Value
+	if !h.cfg.AnonymizeIPs {
+		if a := clientIP(r); a != "" {
+			ip = structpb.NewStringValue(a)
+		}
+	}
 	events := make([]*hogwirev1.Event, 0, len(req.events))
 	var rejected []Rejection
 	for i, raw := range req.events {
@@ -174,6 +182,9 @@ func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Re
 			continue
 		}
 		ev.Project = project
+		if ip != nil && ev.Properties.Fields["$ip"] == nil {
+			ev.Properties.Fields["$ip"] = ip
+		}
 		events = append(events, ev)
 	}
 	span.SetAttributes(attribute.Int("hogwire.events.accepted", len(events)), attribute.Int("hogwire.events.rejected", len(rejected)))
@@ -261,6 +272,26 @@ func stringField(m *structpb.Struct, keys ...string) string {
 		if s, ok := asString(m.Fields[k]); ok && strings.TrimSpace(s) != "" {
 			return s
 		}
+	}
+	return ""
+}
+
+// clientIP is the sender's address as PostHog records it in $ip: the first
+// address of X-Forwarded-For, which a load balancer in front of the node
+// sets, else the connection's peer.
+func clientIP(r *http.Request) string {
+	if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+		first, _, _ := strings.Cut(xff, ",")
+		if a, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
+			return a.Unmap().String()
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap().String()
 	}
 	return ""
 }

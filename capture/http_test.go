@@ -581,3 +581,44 @@ func TestTraceparentContinued(t *testing.T) {
 		t.Errorf("Publish did not run in the request span")
 	}
 }
+
+// HTTP capture records the sender's address in $ip as PostHog does (the
+// first X-Forwarded-For address, else the peer), keeps an $ip the sender
+// set, and records none when IPs are anonymized.
+func TestIPProperty(t *testing.T) {
+	body := []byte(`{"api_key":"phc_testtoken","batch":[
+	 {"event":"a","distinct_id":"u1"},
+	 {"event":"b","distinct_id":"u1","properties":{"$ip":"198.51.100.7"}}]}`)
+	for _, tc := range []struct {
+		name      string
+		header    map[string]string
+		anonymize bool
+		want      string
+	}{
+		{"peer", nil, false, "192.0.2.1"}, // httptest's RemoteAddr
+		{"forwarded", map[string]string{"X-Forwarded-For": " 203.0.113.9 , 10.0.0.1"}, false, "203.0.113.9"},
+		{"forwarded junk", map[string]string{"X-Forwarded-For": "unknown"}, false, "192.0.2.1"},
+		{"anonymized", map[string]string{"X-Forwarded-For": "203.0.113.9"}, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			pub := &memPublisher{}
+			cfg := testConfig(pub)
+			cfg.AnonymizeIPs = tc.anonymize
+			rec := do(t, capture.NewHandler(cfg), req{target: "/batch/", body: body, header: tc.header})
+			if rec.Code != 200 {
+				t.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+			evs := pub.all()
+			if len(evs) != 2 {
+				t.Fatalf("%d events", len(evs))
+			}
+			got, has := evs[0].Properties.Fields["$ip"]
+			if tc.want == "" && has || tc.want != "" && got.GetStringValue() != tc.want {
+				t.Errorf("$ip = %v, want %q", got, tc.want)
+			}
+			if ip := evs[1].Properties.Fields["$ip"].GetStringValue(); ip != "198.51.100.7" {
+				t.Errorf("the sender's $ip became %q", ip)
+			}
+		})
+	}
+}

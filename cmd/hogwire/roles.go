@@ -25,6 +25,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/hogwire/hogwire/auth"
+	"github.com/hogwire/hogwire/capture"
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
@@ -290,7 +291,7 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 		grpcAddr, httpAddr, cpAddr, natsURL, nodeID string
 		nodeTokenFile, metricsAddr, allowEgress     string
 		storage, cpCA                               string
-		cpTLS                                       bool
+		cpTLS, anonymizeIPs                         bool
 		ackWait, dupWindow                          time.Duration
 	)
 	fs.StringVar(&grpcAddr, "grpc-addr", ":7071", "gRPC ingest address")
@@ -302,6 +303,7 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (durable event log)")
 	fs.StringVar(&storage, "event-storage", "file", "JetStream storage of the event log: file or memory")
 	fs.DurationVar(&ackWait, "ack-wait", time.Minute, "redeliver an event held this long by a node that stopped answering")
+	fs.BoolVar(&anonymizeIPs, "anonymize-ips", false, "do not record the sender's address as $ip on captured events")
 	fs.DurationVar(&dupWindow, "duplicate-window", 2*time.Minute, "drop a re-sent event whose uuid was stored this recently (costs NATS memory per event in the window)")
 	fs.StringVar(&nodeID, "node-id", "", "unique id of this node (default: the host name)")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
@@ -378,6 +380,7 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 		NodeID:  nodeID, Address: grpcAddr, ControlPlane: cp, NATS: nc,
 		EventLog:    eventlog.Config{Memory: storage == "memory", AckWait: ackWait, DuplicateWindow: dupWindow},
 		AllowEgress: egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
+		Capture: capture.Config{AnonymizeIPs: anonymizeIPs},
 	})
 	if err != nil {
 		return err
