@@ -42,6 +42,11 @@
 // missing or unparsable timestamp becomes now. properties.$ignore_sent_at
 // disables the skew correction.
 //
+// An HTTP event without an $ip property gets the sender's address, the
+// first X-Forwarded-For address or else the connection's peer, as PostHog's
+// ingestion records it; Config.AnonymizeIPs leaves it out. gRPC ingest is
+// server to server and adds none: the sender sets $ip when it knows it.
+//
 // # Responses and partial acceptance
 //
 // Success is 200 with {"status": 1}, the body PostHog returns (204 and no
