@@ -390,3 +390,54 @@ func TestMasking(t *testing.T) {
 		t.Errorf("sink got %d requests, want 3 (2 for ada, the threshold, and 1 for grace)", n)
 	}
 }
+
+// An event captured with postHogCapture is stored in the project's event
+// log and runs through the destinations that match it, counted with an
+// execution count that stops capture loops.
+func TestPostHogCaptureIsIngested(t *testing.T) {
+	st := startStack(t)
+	p := st.project(t, "shop")
+	s := newSink(t, nil)
+	resp, err := hogwirev1.NewDestinationServiceClient(st.admin).CreateDestination(context.Background(), &hogwirev1.CreateDestinationRequest{
+		Parent: "projects/shop",
+		Destination: &hogwirev1.Destination{
+			DisplayName: "deriver", Enabled: true,
+			Hog:         `postHogCapture({'event': 'derived', 'distinct_id': event.distinct_id, 'properties': {'from': event.event}})`,
+			Filters:     &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "signed_up"}}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deriver := resp.Destination
+	body, _ := structpb.NewValue(map[string]any{
+		"event": "{event.event}", "user": "{event.distinct_id}", "from": "{event.properties.from}",
+		"count": "{event.properties.$hog_function_execution_count}",
+	})
+	if _, err := hogwirev1.NewDestinationServiceClient(st.admin).CreateDestination(context.Background(), &hogwirev1.CreateDestinationRequest{
+		Parent: "projects/shop", FromTemplate: "templates/webhook",
+		Destination: &hogwirev1.Destination{
+			DisplayName: "sink", Enabled: true,
+			Filters: &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "derived"}}},
+			Inputs: map[string]*hogwirev1.InputValue{
+				"url": {Value: structpb.NewStringValue(s.URL)}, "body": {Value: body},
+			},
+		},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	st.waitConfig(t, 2)
+	st.publish(t, p.CaptureToken, ev("signed_up", "u1"))
+	select {
+	case <-s.got:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the captured event never reached the sink")
+	}
+	s.mu.Lock()
+	got := s.bodies[0]
+	s.mu.Unlock()
+	if got["event"] != "derived" || got["user"] != "u1" || got["from"] != "signed_up" || got["count"] != float64(1) {
+		t.Errorf("sink got %v", got)
+	}
+	waitStat(t, st, deriver.Name, "captured", 1)
+}

@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/attribute"
@@ -31,6 +32,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
@@ -407,10 +409,49 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 		n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.New(e.Time), Level: e.Level, Message: e.Message,
 			Destination: name, InvocationId: invocationID, EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
 	}
+	if len(res.Captures) > 0 {
+		n.ingestCaptures(ctx, name, invocationID, g, res.Captures)
+	}
 	span.SetAttributes(attribute.String("hogwire.status", res.Status.Metric()))
 	if res.Status != executor.Succeeded && res.Status != executor.Filtered && res.Status != executor.Masked {
 		span.SetStatus(codes.Error, res.Error)
 	}
+}
+
+// ingestCaptures stores the events a destination's code captured with
+// postHogCapture in its project's event log, where every destination whose
+// filters match them runs on them as on any ingested event. The executor
+// counts $hog_function_execution_count up and refuses to capture past 10,
+// which stops capture loops.
+func (n *Node) ingestCaptures(ctx context.Context, dest, invocationID string, g *executor.Globals, caps []executor.Capture) {
+	project := projectOf(dest)
+	events := make([]*hogwirev1.Event, 0, len(caps))
+	for _, c := range caps {
+		id, err := uuid.NewV7()
+		if err != nil {
+			n.log.Error("capturing an event from a destination", "destination", dest, "err", err)
+			return
+		}
+		props, err := structpb.NewStruct(c.Properties)
+		if err != nil {
+			n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.Now(), Level: hogwirev1.LogLevel_LOG_LEVEL_ERROR,
+				Message:     "postHogCapture: the event's properties are not JSON: " + err.Error(),
+				Destination: dest, InvocationId: invocationID, EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
+			continue
+		}
+		events = append(events, &hogwirev1.Event{Uuid: id.String(), Event: c.Event, DistinctId: c.DistinctID,
+			Properties: props, Timestamp: timestamppb.New(c.Time), Project: project})
+	}
+	if len(events) == 0 {
+		return
+	}
+	if err := n.store(ctx, project, events); err != nil {
+		n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.Now(), Level: hogwirev1.LogLevel_LOG_LEVEL_ERROR,
+			Message:     "postHogCapture: the captured event could not be stored: " + err.Error(),
+			Destination: dest, InvocationId: invocationID, EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
+		return
+	}
+	n.tel.Count(dest, "captured", int64(len(events)))
 }
 
 // healthMetric classifies an invocation for the control plane's health
@@ -452,10 +493,16 @@ func (t tokens) Project(token string) (string, bool) {
 type publisher struct{ n *Node }
 
 func (p publisher) Publish(ctx context.Context, project string, events []*hogwirev1.Event) error {
-	if p.n.events == nil {
+	return p.n.store(ctx, project, events)
+}
+
+// store adds events of a project to the event log, with ctx's trace
+// context in their headers.
+func (n *Node) store(ctx context.Context, project string, events []*hogwirev1.Event) error {
+	if n.events == nil {
 		return errors.New("the event log is not open yet")
 	}
 	h := nats.Header{}
-	p.n.prop.Inject(ctx, propagation.HeaderCarrier(h))
-	return p.n.events.Publish(ctx, project, events, h)
+	n.prop.Inject(ctx, propagation.HeaderCarrier(h))
+	return n.events.Publish(ctx, project, events, h)
 }
