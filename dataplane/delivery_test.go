@@ -402,8 +402,8 @@ func TestPostHogCaptureIsIngested(t *testing.T) {
 		Parent: "projects/shop",
 		Destination: &hogwirev1.Destination{
 			DisplayName: "deriver", Enabled: true,
-			Hog:         `postHogCapture({'event': 'derived', 'distinct_id': event.distinct_id, 'properties': {'from': event.event}})`,
-			Filters:     &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "signed_up"}}},
+			Hog:     `postHogCapture({'event': 'derived', 'distinct_id': event.distinct_id, 'properties': {'from': event.event}})`,
+			Filters: &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "signed_up"}}},
 		},
 	})
 	if err != nil {
