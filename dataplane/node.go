@@ -410,7 +410,7 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 			Destination: name, InvocationId: invocationID, EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
 	}
 	if len(res.Captures) > 0 {
-		n.ingestCaptures(ctx, name, invocationID, g, res.Captures)
+		n.ingestCaptures(ctx, name, res.Captures, del.logf)
 	}
 	span.SetAttributes(attribute.String("hogwire.status", res.Status.Metric()))
 	if res.Status != executor.Succeeded && res.Status != executor.Filtered && res.Status != executor.Masked {
@@ -422,8 +422,8 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 // postHogCapture in its project's event log, where every destination whose
 // filters match them runs on them as on any ingested event. The executor
 // counts $hog_function_execution_count up and refuses to capture past 10,
-// which stops capture loops.
-func (n *Node) ingestCaptures(ctx context.Context, dest, invocationID string, g *executor.Globals, caps []executor.Capture) {
+// which stops capture loops. Failures are logged on the destination with logf.
+func (n *Node) ingestCaptures(ctx context.Context, dest string, caps []executor.Capture, logf func(hogwirev1.LogLevel, string, ...any)) {
 	project := projectOf(dest)
 	events := make([]*hogwirev1.Event, 0, len(caps))
 	for _, c := range caps {
@@ -434,9 +434,7 @@ func (n *Node) ingestCaptures(ctx context.Context, dest, invocationID string, g 
 		}
 		props, err := structpb.NewStruct(c.Properties)
 		if err != nil {
-			n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.Now(), Level: hogwirev1.LogLevel_LOG_LEVEL_ERROR,
-				Message:     "postHogCapture: the event's properties are not JSON: " + err.Error(),
-				Destination: dest, InvocationId: invocationID, EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
+			logf(hogwirev1.LogLevel_LOG_LEVEL_ERROR, "postHogCapture: the event's properties are not JSON: %v", err)
 			continue
 		}
 		events = append(events, &hogwirev1.Event{Uuid: id.String(), Event: c.Event, DistinctId: c.DistinctID,
@@ -446,9 +444,7 @@ func (n *Node) ingestCaptures(ctx context.Context, dest, invocationID string, g 
 		return
 	}
 	if err := n.store(ctx, project, events); err != nil {
-		n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.Now(), Level: hogwirev1.LogLevel_LOG_LEVEL_ERROR,
-			Message:     "postHogCapture: the captured event could not be stored: " + err.Error(),
-			Destination: dest, InvocationId: invocationID, EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
+		logf(hogwirev1.LogLevel_LOG_LEVEL_ERROR, "postHogCapture: the captured event could not be stored: %v", err)
 		return
 	}
 	n.tel.Count(dest, "captured", int64(len(events)))
