@@ -8,7 +8,9 @@
 // For each storage and destination count it prints deliveries per second
 // through hogwire, the raw client's requests per second and their ratio
 // (medians over -rounds alternating runs, as the machines here are noisy),
-// and the ingest-to-delivery latency (p50, p99) at half the measured rate.
+// the ingest-to-delivery latency (p50, p99) at half the measured rate, and
+// the CPU time per delivery of the benchmark and sink processes together
+// during each side's runs (Linux), which varies less than the rates.
 package main
 
 import (
@@ -116,7 +118,7 @@ func run(cfg config, destList, storageList string) error {
 	defer s.close()
 	fmt.Printf("hogwire pipeline benchmark: %d events per run, %d capture senders, max_concurrency %d, %d raw client workers, %d rounds (medians), %d CPUs\n\n",
 		cfg.events, cfg.senders, cfg.concurrency, cfg.rawWorkers, cfg.rounds, runtime.GOMAXPROCS(0))
-	fmt.Printf("%-8s %-6s %14s %14s %7s %10s %10s\n", "storage", "dests", "hogwire/s", "raw client/s", "ratio", "p50", "p99")
+	fmt.Printf("%-8s %-6s %14s %14s %7s %10s %10s %12s %12s\n", "storage", "dests", "hogwire/s", "raw client/s", "ratio", "p50", "p99", "hogwire cpu", "raw cpu")
 	for _, storage := range strings.Split(storageList, ",") {
 		for _, ds := range strings.Split(destList, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(ds))
@@ -127,8 +129,8 @@ func run(cfg config, destList, storageList string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Printf("%-8s %-6d %14.0f %14.0f %6.0f%% %10v %10v\n", storage, n, r.hogwire, r.raw, 100*r.ratio,
-				r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond))
+			fmt.Printf("%-8s %-6d %14.0f %14.0f %6.0f%% %10v %10v %12v %12v\n", storage, n, r.hogwire, r.raw, 100*r.ratio,
+				r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.hogCPU.Round(time.Microsecond), r.rawCPU.Round(time.Microsecond))
 		}
 	}
 	return nil
@@ -136,7 +138,10 @@ func run(cfg config, destList, storageList string) error {
 
 type result struct {
 	hogwire, raw, ratio float64
-	p50, p99            time.Duration
+	// CPU time per delivery of both processes (benchmark and sink): a
+	// measure of work that the machine's noise disturbs less than rates.
+	hogCPU, rawCPU time.Duration
+	p50, p99       time.Duration
 }
 
 func measure(s *sinkClient, cfg config, storage string, dests int) (result, error) {
@@ -169,10 +174,12 @@ func measure(s *sinkClient, cfg config, storage string, dests int) (result, erro
 	// Rounds alternate the raw client and hogwire so that both see the
 	// same machine; the ratio reported is the median of the rounds' ratios.
 	deliveries := events * dests
-	var raws, hogs, ratios []float64
+	var raws, hogs, ratios, rawCPU, hogCPU []float64
 	for round := range cfg.rounds {
 		// Raw client: the same number of deliveries, posted straight to the sink.
+		cpu0 := s.cpuTime()
 		raw := rawRate(s, deliveries, cfg.rawWorkers)
+		cpu1 := s.cpuTime()
 
 		// hogwire: events in batches of 100 to /batch/, deliveries counted at the sink.
 		base, err := s.count()
@@ -194,9 +201,13 @@ func measure(s *sinkClient, cfg config, storage string, dests int) (result, erro
 			return r, err
 		}
 		hog := float64(deliveries) / time.Since(start).Seconds()
+		cpu2 := s.cpuTime()
 		raws, hogs, ratios = append(raws, raw), append(hogs, hog), append(ratios, hog/raw)
+		rawCPU = append(rawCPU, float64(cpu1-cpu0)/float64(deliveries))
+		hogCPU = append(hogCPU, float64(cpu2-cpu1)/float64(deliveries))
 	}
 	r.raw, r.hogwire, r.ratio = median(raws), median(hogs), median(ratios)
+	r.rawCPU, r.hogCPU = time.Duration(median(rawCPU)), time.Duration(median(hogCPU))
 
 	// Latency at half the measured event rate.
 	half := r.hogwire / float64(dests) / 2

@@ -182,3 +182,35 @@ func (s *sinkClient) latencies() ([]time.Duration, error) {
 	}
 	return out, nil
 }
+
+// cpuTime is the user and system CPU time used so far by this process and
+// the sink's, or 0 where /proc cannot tell.
+func (s *sinkClient) cpuTime() time.Duration {
+	return procCPU("self") + procCPU(strconv.Itoa(s.cmd.Process.Pid))
+}
+
+// procCPU reads utime and stime from /proc/PID/stat.
+func procCPU(pid string) time.Duration {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, is parenthesised and may hold spaces:
+	// count fields after its closing parenthesis.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	// utime and stime are fields 14 and 15 of the line, 11 and 12 after
+	// the name, in clock ticks of 1/100 s on Linux.
+	if len(f) < 13 {
+		return 0
+	}
+	u, err1 := strconv.ParseInt(f[11], 10, 64)
+	st, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(u+st) * 10 * time.Millisecond
+}
