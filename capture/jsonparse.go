@@ -169,21 +169,33 @@ func (p *parser) object() (*structpb.Struct, error) {
 			return nil, err
 		}
 		s.Fields[key] = v
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, errEnd
+		closed, err := p.afterElement('}')
+		if err != nil {
+			return nil, err
 		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-			p.skipSpace()
-		case '}':
-			p.pos++
+		if closed {
 			return s, nil
-		default:
-			return nil, p.errorf("expected ',' or '}'")
 		}
 	}
+}
+
+// afterElement consumes the ',' or the closing byte that follows an element
+// of an object or array, and reports whether it was the closing byte.
+func (p *parser) afterElement(closing byte) (bool, error) {
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return false, errEnd
+	}
+	switch p.data[p.pos] {
+	case ',':
+		p.pos++
+		p.skipSpace()
+		return false, nil
+	case closing:
+		p.pos++
+		return true, nil
+	}
+	return false, p.errorf("expected ',' or '%c'", closing)
 }
 
 func (p *parser) array() (*structpb.Value, error) {
@@ -204,19 +216,12 @@ func (p *parser) array() (*structpb.Value, error) {
 			return nil, err
 		}
 		list.Values = append(list.Values, v)
-		p.skipSpace()
-		if p.pos >= len(p.data) {
-			return nil, errEnd
+		closed, err := p.afterElement(']')
+		if err != nil {
+			return nil, err
 		}
-		switch p.data[p.pos] {
-		case ',':
-			p.pos++
-			p.skipSpace()
-		case ']':
-			p.pos++
+		if closed {
 			return structpb.NewListValue(list), nil
-		default:
-			return nil, p.errorf("expected ',' or ']'")
 		}
 	}
 }

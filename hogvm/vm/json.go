@@ -590,26 +590,22 @@ func registerJSON() {
 		})
 	}
 	extract("JSONExtractBool", 1, func(v Value) Value { return Bool(v.k == KindBool && v.n != 0) })
-	extract("JSONExtractInt", 1, func(v Value) Value {
-		if v.k == 255 {
-			return Null
+	// number reads the found value's text as parse does, null when absent
+	// or not a number.
+	number := func(parse func(string) float64) func(Value) Value {
+		return func(v Value) Value {
+			if v.k == 255 {
+				return Null
+			}
+			f := parse(jsString(v))
+			if f != f {
+				return Null
+			}
+			return Number(f)
 		}
-		f := parseIntJS(jsString(v))
-		if f != f {
-			return Null
-		}
-		return Number(f)
-	})
-	extract("JSONExtractFloat", 1, func(v Value) Value {
-		if v.k == 255 {
-			return Null
-		}
-		f := parseFloatJS(jsString(v))
-		if f != f {
-			return Null
-		}
-		return Number(f)
-	})
+	}
+	extract("JSONExtractInt", 1, number(parseIntJS))
+	extract("JSONExtractFloat", 1, number(parseFloatJS))
 	extract("JSONExtractString", 1, func(v Value) Value {
 		if v.k == 255 || v.k == KindNull {
 			return Null
