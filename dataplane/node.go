@@ -403,9 +403,6 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 		n.tel.Duration(name, res.Duration)
 	}
 	for _, e := range res.Logs {
-		if e.Level == hogwirev1.LogLevel_LOG_LEVEL_DEBUG && !n.cfg.ShipDebugLogs {
-			continue
-		}
 		n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.New(e.Time), Level: e.Level, Message: e.Message,
 			Destination: name, InvocationId: invocationID, EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
 	}
