@@ -185,7 +185,11 @@ func TestHealthQuarantineRecoveryAndDisable(t *testing.T) {
 		h.GetRetryTime().AsTime().Sub(h.GetStateTime().AsTime()) != 2*time.Second {
 		t.Errorf("quarantine: %v", h)
 	}
-	// While quarantined the node skips the destination and counts it.
+	// While quarantined the node skips the destination and counts it, once
+	// the config stream has brought it the quarantine.
+	waitFor(t, func() bool {
+		return st.Node.Syncer().Current().Destinations[d.Name].GetHealth().GetState() == hogwirev1.HealthState_HEALTH_STATE_DISABLED_TEMPORARILY
+	})
 	st.orders(t, p.CaptureToken, 5, "skipped")
 	sent += 5
 	waitStat(t, st, d.Name, "disabled_temporarily", 5)
