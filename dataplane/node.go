@@ -67,8 +67,14 @@ type Config struct {
 	DefaultConcurrency int
 	// FetchPolicy is the retry policy of fetch (zero: the fetch defaults).
 	FetchPolicy fetch.Policy
-	// ConsumeBatch is how many events are pulled from the log at once.
+	// ConsumeBatch is how many messages are pulled from the log at once.
 	ConsumeBatch int
+	// MaxInflightEvents bounds the events this node holds at once (default
+	// 20000); past it, messages go back to the log for BusyRetry (default
+	// 1s), so a destination that stops answering cannot make the node
+	// queue events without bound.
+	MaxInflightEvents int
+	BusyRetry         time.Duration
 	// ShipDebugLogs also ships debug-level log entries (such as PostHog's
 	// per-invocation "Function completed in …" line) to the control plane.
 	// Off by default: at high rates they would cost a stored entry per
@@ -103,8 +109,9 @@ type Node struct {
 	lanesMu sync.Mutex
 	lanes   map[string]*lane
 
-	inflightMu sync.Mutex
-	inflight   map[*pending]struct{}
+	inflightMu     sync.Mutex
+	inflight       map[*pending]struct{}
+	inflightEvents int64
 	work       sync.WaitGroup
 	workers    *workers
 	// runCtx ends invocations when the node stops for good.
@@ -128,6 +135,12 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.DefaultConcurrency <= 0 {
 		cfg.DefaultConcurrency = 32
+	}
+	if cfg.MaxInflightEvents <= 0 {
+		cfg.MaxInflightEvents = 20000
+	}
+	if cfg.BusyRetry <= 0 {
+		cfg.BusyRetry = time.Second
 	}
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/hogwire/hogwire/dataplane"),
@@ -251,11 +264,12 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	return consumeErr
 }
 
-// pending is one event in flight: acknowledged when its last destination
-// is done.
+// pending is one message of the log in flight: acknowledged when the last
+// destination is done with the last of its events.
 type pending struct {
 	msg       *eventlog.Message
 	left      atomic.Int32
+	events    int64
 	abandoned atomic.Bool
 	n         *Node
 }
@@ -264,11 +278,9 @@ func (p *pending) done() {
 	if p.left.Add(-1) != 0 || p.abandoned.Load() {
 		return
 	}
-	p.n.inflightMu.Lock()
-	delete(p.n.inflight, p)
-	p.n.inflightMu.Unlock()
+	p.n.untrack(p)
 	if err := p.msg.Ack(); err != nil {
-		p.n.log.Warn("acknowledging an event", "uuid", p.msg.Event.Uuid, "err", err)
+		p.n.log.Warn("acknowledging events", "seq", p.msg.Seq, "err", err)
 	}
 }
 
@@ -280,10 +292,30 @@ func (p *pending) abandon() {
 	if !p.abandoned.CompareAndSwap(false, true) {
 		return
 	}
-	p.n.inflightMu.Lock()
-	delete(p.n.inflight, p)
-	p.n.inflightMu.Unlock()
+	p.n.untrack(p)
 	_ = p.msg.Nak(0)
+}
+
+// track counts p's events in flight; it reports false, leaving p
+// untracked, when the node already holds MaxInflightEvents.
+func (n *Node) track(p *pending) bool {
+	n.inflightMu.Lock()
+	defer n.inflightMu.Unlock()
+	if n.inflightEvents > 0 && n.inflightEvents+p.events > int64(n.cfg.MaxInflightEvents) {
+		return false
+	}
+	n.inflight[p] = struct{}{}
+	n.inflightEvents += p.events
+	return true
+}
+
+func (n *Node) untrack(p *pending) {
+	n.inflightMu.Lock()
+	if _, ok := n.inflight[p]; ok {
+		delete(n.inflight, p)
+		n.inflightEvents -= p.events
+	}
+	n.inflightMu.Unlock()
 }
 
 // keepAlive tells JetStream that events still in flight are being worked
@@ -315,7 +347,7 @@ func (n *Node) keepAlive(ctx context.Context) {
 	}
 }
 
-// handle routes one stored event to its destinations.
+// handle routes the events of one stored message to their destinations.
 func (n *Node) handle(m *eventlog.Message) {
 	rt := n.routes.Load()
 	pr := rt.projects[m.Project]
@@ -323,26 +355,35 @@ func (n *Node) handle(m *eventlog.Message) {
 		_ = m.Ack() // the project is gone: nothing can run
 		return
 	}
-	named, any := pr.forEvent(m.Event.Event)
-	if len(named)+len(any) == 0 {
-		_ = m.Ack()
+	p := &pending{msg: m, n: n, events: int64(len(m.Events))}
+	if !n.track(p) {
+		// The node holds as many events as it may: hand the message back
+		// for later, here or on a less busy node, rather than queue
+		// without bound behind a slow destination.
+		_ = m.Nak(n.cfg.BusyRetry)
 		return
 	}
 	if m.Redelivered > 0 {
-		n.log.Debug("event redelivered", "uuid", m.Event.Uuid, "times", m.Redelivered)
+		n.log.Debug("events redelivered", "seq", m.Seq, "events", len(m.Events), "times", m.Redelivered)
 	}
-	parent := n.prop.Extract(context.Background(), propagation.HeaderCarrier(m.Header))
-	g := executor.NewEvent(m.Event, pr.project, executor.Source{URL: n.cfg.SourceURL})
-	p := &pending{msg: m, n: n}
-	p.left.Store(int32(len(named) + len(any)))
-	n.inflightMu.Lock()
-	n.inflight[p] = struct{}{}
-	n.inflightMu.Unlock()
-	for _, list := range [][]*route{named, any} {
-		for _, r := range list {
-			n.dispatch(trace.SpanContextFromContext(parent), r, g, p)
+	link := trace.SpanContextFromContext(n.prop.Extract(context.Background(), propagation.HeaderCarrier(m.Header)))
+	// One count for handle itself, so the message cannot be acknowledged
+	// before every event is dispatched.
+	p.left.Store(1)
+	for _, ev := range m.Events {
+		named, any := pr.forEvent(ev.Event)
+		if len(named)+len(any) == 0 {
+			continue
+		}
+		p.left.Add(int32(len(named) + len(any)))
+		g := executor.NewEvent(ev, pr.project, executor.Source{URL: n.cfg.SourceURL})
+		for _, list := range [][]*route{named, any} {
+			for _, r := range list {
+				n.dispatch(link, r, g, p)
+			}
 		}
 	}
+	p.done()
 }
 
 // dispatch runs r on the event in r's lane.

@@ -1,21 +1,30 @@
 // Package eventlog is the data plane's durable event log on NATS
 // JetStream. Ingest publishes and returns only once JetStream has stored
-// every event; nodes consume as one work-queue group, and an event leaves
-// the log only when the node processing it acknowledges it.
+// every event; nodes consume as one work-queue group, and events leave the
+// log only when the node processing them acknowledges them.
+//
+// The events of one publish (a capture batch) are stored together, up to
+// MaxEventsPerMessage per JetStream message: JetStream's cost is per
+// message (store, publish ack, delivery, ack, removal), and it dominated
+// the cost of an event when every event was a message of its own. The
+// message is the unit of acknowledgement and redelivery.
 //
 // Delivery is at least once. Two windows can repeat an event:
-//   - a sender retrying a publish: events carry their uuid as the
-//     JetStream message id, so a repeat within DuplicateWindow (default
-//     2 minutes) is dropped by JetStream itself;
-//   - a node dying after delivering an event to some destinations but
-//     before acknowledging it: after AckWait (default 60s) JetStream
-//     redelivers it to another node, which runs every matching
-//     destination again. Long-running events are kept alive with progress
-//     acknowledgements, so only a dead node causes a redelivery.
+//   - a sender retrying a publish: a message's id is its event's uuid, or
+//     a digest of its events' uuids, so a retry of the same batch within
+//     DuplicateWindow (default 2 minutes) is dropped by JetStream itself;
+//   - a node dying after delivering some of a message's events but before
+//     acknowledging it: after AckWait (default 60s) JetStream redelivers
+//     the message to another node, which runs every matching destination
+//     on each of its events again. Long-running messages are kept alive
+//     with progress acknowledgements, so only a dead node causes a
+//     redelivery.
 package eventlog
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -24,6 +33,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
@@ -50,8 +60,12 @@ type Config struct {
 	// AckWait is how long a node may hold an event without a progress ack
 	// before JetStream redelivers it elsewhere (default 60s).
 	AckWait time.Duration
-	// MaxAckPending bounds events in flight across all nodes (default 20000).
+	// MaxAckPending bounds messages in flight across all nodes (default
+	// 20000).
 	MaxAckPending int
+	// MaxEventsPerMessage is how many events of one publish share a
+	// JetStream message (default 100). 1 stores every event alone.
+	MaxEventsPerMessage int
 	Logger        *slog.Logger
 }
 
@@ -92,6 +106,9 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if cfg.MaxAckPending <= 0 {
 		cfg.MaxAckPending = 20000
 	}
+	if cfg.MaxEventsPerMessage <= 0 {
+		cfg.MaxEventsPerMessage = 100
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -120,26 +137,38 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	return &Log{cfg: cfg, js: js, stream: st, log: cfg.Logger}, nil
 }
 
+// formatHeader marks messages that hold a sequence of events (protobuf
+// field 1, repeated, like a message with `repeated Event events = 1`).
+// Messages without it hold one Event: the format before events were
+// stored together, still read so that an upgrade loses nothing.
+const (
+	formatHeader = "Hogwire-Format"
+	formatEvents = "events"
+)
+
 // Publish stores events of one project and returns once JetStream has
 // acknowledged every one of them. Headers (e.g. trace context) are added to
 // each message.
 func (l *Log) Publish(ctx context.Context, project string, events []*hogwirev1.Event, header nats.Header) error {
 	subject := l.cfg.Subject + "." + project
-	futures := make([]jetstream.PubAckFuture, 0, len(events))
-	for _, ev := range events {
-		data, err := proto.Marshal(ev)
+	// Leave room for headers under the server's payload limit.
+	maxBytes := int(l.cfg.Conn.MaxPayload()) - 4096
+	var futures []jetstream.PubAckFuture
+	for first := 0; first < len(events); {
+		data, last, err := encode(events, first, l.cfg.MaxEventsPerMessage, maxBytes)
 		if err != nil {
-			return fmt.Errorf("eventlog: encoding event %s: %w", ev.Uuid, err)
+			return err
 		}
-		m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
+		m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{formatHeader: {formatEvents}}}
 		for k, v := range header {
 			m.Header[k] = v
 		}
-		f, err := l.js.PublishMsgAsync(m, jetstream.WithMsgID(ev.Uuid))
+		f, err := l.js.PublishMsgAsync(m, jetstream.WithMsgID(messageID(events[first:last])))
 		if err != nil {
 			return fmt.Errorf("eventlog: publish: %w", err)
 		}
 		futures = append(futures, f)
+		first = last
 	}
 	for _, f := range futures {
 		select {
@@ -153,30 +182,107 @@ func (l *Log) Publish(ctx context.Context, project string, events []*hogwirev1.E
 	return nil
 }
 
-// Message is one stored event handed to a consumer.
-type Message struct {
-	Event   *hogwirev1.Event
-	Header  nats.Header
-	Project string
-	// Redelivered counts earlier deliveries of the same event (a node died
-	// or was too slow).
-	Redelivered uint64
-	msg         jetstream.Msg
+// encode packs events[first:] into one message body, stopping before
+// maxEvents events or maxBytes bytes (but taking at least one event), and
+// returns the body and the index after the last event taken.
+func encode(events []*hogwirev1.Event, first, maxEvents, maxBytes int) ([]byte, int, error) {
+	var data []byte
+	i := first
+	for ; i < len(events) && i-first < maxEvents; i++ {
+		size := proto.Size(events[i])
+		if i > first && len(data)+size+protowire.SizeVarint(uint64(size))+1 > maxBytes {
+			break
+		}
+		data = protowire.AppendTag(data, 1, protowire.BytesType)
+		data = protowire.AppendVarint(data, uint64(size))
+		var err error
+		if data, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(data, events[i]); err != nil {
+			return nil, 0, fmt.Errorf("eventlog: encoding event %s: %w", events[i].Uuid, err)
+		}
+	}
+	return data, i, nil
 }
 
-// Ack removes the event from the log: every destination is done with it.
+// messageID is the JetStream deduplication id of a message: the event's
+// uuid for one event, else a digest of the uuids in order, so that a sender
+// retrying the same batch stores it once.
+func messageID(events []*hogwirev1.Event) string {
+	if len(events) == 1 {
+		return events[0].Uuid
+	}
+	h := sha256.New()
+	for _, ev := range events {
+		h.Write([]byte(ev.Uuid))
+		h.Write([]byte{0})
+	}
+	return "events-" + hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// decode reads the events of a message.
+func decode(msg jetstream.Msg) ([]*hogwirev1.Event, error) {
+	data := msg.Data()
+	if msg.Headers().Get(formatHeader) != formatEvents {
+		ev := &hogwirev1.Event{}
+		if err := proto.Unmarshal(data, ev); err != nil {
+			return nil, err
+		}
+		return []*hogwirev1.Event{ev}, nil
+	}
+	var events []*hogwirev1.Event
+	for len(data) > 0 {
+		num, typ, n := protowire.ConsumeTag(data)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		data = data[n:]
+		if num != 1 || typ != protowire.BytesType {
+			return nil, fmt.Errorf("unexpected field %d of type %d", num, typ)
+		}
+		b, n := protowire.ConsumeBytes(data)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		data = data[n:]
+		ev := &hogwirev1.Event{}
+		if err := proto.Unmarshal(b, ev); err != nil {
+			return nil, err
+		}
+		events = append(events, ev)
+	}
+	if len(events) == 0 {
+		return nil, errors.New("no events")
+	}
+	return events, nil
+}
+
+// Message is a stored message handed to a consumer: one or more events of
+// one project, published together.
+type Message struct {
+	Events  []*hogwirev1.Event
+	Header  nats.Header
+	Project string
+	// Redelivered counts earlier deliveries of the same message (a node
+	// died, was too slow or handed it back).
+	Redelivered uint64
+	// Seq is the message's sequence number in the stream.
+	Seq uint64
+	msg jetstream.Msg
+}
+
+// Ack removes the message's events from the log: every destination is
+// done with every one of them.
 func (m *Message) Ack() error { return m.msg.Ack() }
 
-// InProgress tells JetStream the event is still being worked on, resetting
-// its AckWait.
+// InProgress tells JetStream the message is still being worked on,
+// resetting its AckWait.
 func (m *Message) InProgress() error { return m.msg.InProgress() }
 
 // Nak asks for redelivery after delay.
 func (m *Message) Nak(delay time.Duration) error { return m.msg.NakWithDelay(delay) }
 
-// Consume delivers stored events to handle until ctx ends. handle owns the
-// message and must eventually Ack (or Nak) it. At most batch messages are
-// pulled at once.
+// Consume delivers stored messages to handle until ctx ends. handle owns
+// the message and must eventually Ack (or Nak) it. At most batch messages
+// are pulled at once.
 func (l *Log) Consume(ctx context.Context, batch int, handle func(*Message)) error {
 	cons, err := l.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       l.cfg.Consumer,
@@ -192,23 +298,26 @@ func (l *Log) Consume(ctx context.Context, batch int, handle func(*Message)) err
 		batch = 500
 	}
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		ev := &hogwirev1.Event{}
-		if err := proto.Unmarshal(msg.Data(), ev); err != nil {
+		events, err := decode(msg)
+		if err != nil {
 			// A message we cannot read will never become readable: drop it
 			// rather than redeliver it forever.
-			l.log.Error("dropping an unreadable event", "subject", msg.Subject(), "err", err)
+			l.log.Error("dropping an unreadable message", "subject", msg.Subject(), "err", err)
 			_ = msg.Term()
 			return
 		}
 		md, _ := msg.Metadata()
-		var redelivered uint64
-		if md != nil && md.NumDelivered > 1 {
-			redelivered = md.NumDelivered - 1
+		var redelivered, seq uint64
+		if md != nil {
+			seq = md.Sequence.Stream
+			if md.NumDelivered > 1 {
+				redelivered = md.NumDelivered - 1
+			}
 		}
 		// The subject names the project the event was published for; it
 		// wins over the event's own field.
 		project := strings.TrimPrefix(msg.Subject(), l.cfg.Subject+".")
-		handle(&Message{Event: ev, Header: msg.Headers(), Project: project, Redelivered: redelivered, msg: msg})
+		handle(&Message{Events: events, Header: msg.Headers(), Project: project, Redelivered: redelivered, Seq: seq, msg: msg})
 	}, jetstream.PullMaxMessages(batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if ctx.Err() == nil {
 			l.log.Warn("consuming events", "err", err)

@@ -2,10 +2,15 @@ package eventlog_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
@@ -43,13 +48,13 @@ func TestDuplicatesDroppedAndUnackedRedelivered(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- l.Consume(cctx, 10, func(m *eventlog.Message) { got <- m }) }()
 	first := <-got
-	if first.Project != "shop" || first.Event.Uuid != ev.Uuid || first.Redelivered != 0 {
+	if first.Project != "shop" || len(first.Events) != 1 || first.Events[0].Uuid != ev.Uuid || first.Redelivered != 0 {
 		t.Fatalf("first delivery %+v", first)
 	}
 	// Not acknowledged: redelivered after AckWait, and nothing else came.
 	select {
 	case again := <-got:
-		if again.Event.Uuid != ev.Uuid || again.Redelivered != 1 {
+		if again.Events[0].Uuid != ev.Uuid || again.Redelivered != 1 {
 			t.Fatalf("redelivery %+v", again)
 		}
 		if err := again.Ack(); err != nil {
@@ -66,5 +71,139 @@ func TestDuplicatesDroppedAndUnackedRedelivered(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// startLog opens a memory log on a fresh embedded NATS server.
+func startLog(t *testing.T, cfg eventlog.Config) (*eventlog.Log, *nats.Conn) {
+	t.Helper()
+	ns, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Close)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	cfg.Conn, cfg.Memory = nc, true
+	l, err := eventlog.Open(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, nc
+}
+
+// consumeAll acknowledges messages until want events arrived, then waits a
+// little for any extra message, and returns what came.
+func consumeAll(t *testing.T, l *eventlog.Log, want int) []*eventlog.Message {
+	t.Helper()
+	ctx, stop := context.WithCancel(context.Background())
+	got := make(chan *eventlog.Message, 1000)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Consume(ctx, 50, func(m *eventlog.Message) { _ = m.Ack(); got <- m })
+	}()
+	var msgs []*eventlog.Message
+	events := 0
+	deadline := time.After(20 * time.Second)
+	for events < want {
+		select {
+		case m := <-got:
+			msgs = append(msgs, m)
+			events += len(m.Events)
+		case <-deadline:
+			t.Fatalf("%d of %d events consumed", events, want)
+		}
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("more than %d events: message %d with %d", want, m.Seq, len(m.Events))
+	case <-time.After(500 * time.Millisecond):
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return msgs
+}
+
+// The events of one publish share messages of at most MaxEventsPerMessage
+// events, in order; publishing the same batch again (a sender retrying) is
+// dropped as a duplicate.
+func TestBatchesShareMessages(t *testing.T) {
+	l, _ := startLog(t, eventlog.Config{MaxEventsPerMessage: 100})
+	ctx := context.Background()
+	events := make([]*hogwirev1.Event, 250)
+	for i := range events {
+		events[i] = &hogwirev1.Event{Uuid: fmt.Sprintf("0191f1a3-0000-7000-8000-%012d", i), Event: "e", DistinctId: "u"}
+	}
+	for range 2 {
+		if err := l.Publish(ctx, "shop", events, nats.Header{"Traceparent": {"x"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := consumeAll(t, l, len(events))
+	var sizes []int
+	i := 0
+	for _, m := range msgs {
+		sizes = append(sizes, len(m.Events))
+		if m.Project != "shop" || m.Header.Get("Traceparent") != "x" {
+			t.Errorf("message %d: project %q, headers %v", m.Seq, m.Project, m.Header)
+		}
+		for _, ev := range m.Events {
+			if ev.Uuid != events[i].Uuid {
+				t.Fatalf("event %d is %s, want %s", i, ev.Uuid, events[i].Uuid)
+			}
+			i++
+		}
+	}
+	if fmt.Sprint(sizes) != "[100 100 50]" {
+		t.Errorf("events per message %v, want [100 100 50]", sizes)
+	}
+}
+
+// Messages stay under the server's payload limit: large events are split
+// over more messages, however many the count limit allows.
+func TestLargeEventsSplitBySize(t *testing.T) {
+	l, nc := startLog(t, eventlog.Config{})
+	big := strings.Repeat("x", int(nc.MaxPayload())/3)
+	events := make([]*hogwirev1.Event, 5)
+	for i := range events {
+		props, err := structpb.NewStruct(map[string]any{"blob": big})
+		if err != nil {
+			t.Fatal(err)
+		}
+		events[i] = &hogwirev1.Event{Uuid: fmt.Sprintf("0191f1a3-0000-7000-8000-%012d", i), Event: "e", Properties: props}
+	}
+	if err := l.Publish(context.Background(), "shop", events, nil); err != nil {
+		t.Fatal(err)
+	}
+	msgs := consumeAll(t, l, len(events))
+	if len(msgs) != 3 {
+		t.Errorf("%d messages, want 3 (two events of a third of the limit each, and one)", len(msgs))
+	}
+}
+
+// A message stored before events were grouped (one bare Event, no format
+// header) is still read, so an upgrade loses nothing in the log.
+func TestReadsSingleEventMessages(t *testing.T) {
+	l, nc := startLog(t, eventlog.Config{})
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := &hogwirev1.Event{Uuid: "0191f1a3-4b2c-7d8e-9f00-112233445566", Event: "old", DistinctId: "u"}
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(context.Background(), "hogwire.events.shop", data); err != nil {
+		t.Fatal(err)
+	}
+	msgs := consumeAll(t, l, 1)
+	if got := msgs[0].Events[0]; got.Uuid != ev.Uuid || got.Event != "old" || msgs[0].Project != "shop" {
+		t.Errorf("read %v", got)
 	}
 }
