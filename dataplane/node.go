@@ -112,8 +112,8 @@ type Node struct {
 	inflightMu     sync.Mutex
 	inflight       map[*pending]struct{}
 	inflightEvents int64
-	work       sync.WaitGroup
-	workers    *workers
+	work           sync.WaitGroup
+	workers        *workers
 	// runCtx ends invocations when the node stops for good.
 	runCtx context.Context
 	ready  atomic.Bool

@@ -66,7 +66,7 @@ type Config struct {
 	// MaxEventsPerMessage is how many events of one publish share a
 	// JetStream message (default 100). 1 stores every event alone.
 	MaxEventsPerMessage int
-	Logger        *slog.Logger
+	Logger              *slog.Logger
 }
 
 // Log is the durable event log.
