@@ -19,6 +19,8 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
+	"github.com/hogwire/hogwire/devstack"
+	"github.com/hogwire/hogwire/devstack/devstacktest"
 	"github.com/hogwire/hogwire/rpcclient"
 )
 
@@ -440,4 +442,39 @@ func TestPostHogCaptureIsIngested(t *testing.T) {
 		t.Errorf("sink got %v", got)
 	}
 	waitStat(t, st, deriver.Name, "captured", 1)
+}
+
+// A node holds at most MaxInflightEvents events: with a destination that
+// stops answering, the rest wait in the log, not in the node's memory, and
+// are delivered exactly once when it answers again.
+func TestInflightEventsAreBounded(t *testing.T) {
+	st, cc := devstacktest.Start(t, func(c *devstack.Config) { c.MaxInflightEvents = 5 })
+	s := &stack{Stack: st, admin: cc}
+	p := s.project(t, "shop")
+	release := make(chan struct{})
+	var calls atomic.Int32
+	sk := newSink(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	d := s.webhook(t, "shop", sk.URL, nil)
+	s.waitConfig(t, 1)
+	for i := range 20 {
+		s.publish(t, p.CaptureToken, ev("e", fmt.Sprint("u", i)))
+	}
+	waitFor(t, func() bool { return calls.Load() == 5 })
+	// The lane would allow 32 at once: only the bound stops the sixth.
+	time.Sleep(500 * time.Millisecond)
+	if n := calls.Load(); n != 5 {
+		t.Fatalf("%d requests in flight at once, want 5", n)
+	}
+	close(release)
+	waitStat(t, s, d.Name, "succeeded", 20)
+	time.Sleep(300 * time.Millisecond)
+	if n := calls.Load(); n != 20 {
+		t.Errorf("sink got %d requests for 20 events", n)
+	}
 }

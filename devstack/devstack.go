@@ -49,8 +49,10 @@ type Config struct {
 	// EventLog tunes the event stream, e.g. Memory storage or a short
 	// AckWait for tests.
 	EventLog eventlog.Config
-	// ConsumeBatch is how many events the node pulls at once (default 500).
+	// ConsumeBatch is how many messages the node pulls at once (default 500).
 	ConsumeBatch int
+	// MaxInflightEvents bounds the events the node holds (default 20000).
+	MaxInflightEvents int
 	// Metrics receives the data plane's Prometheus metrics (nil: none).
 	Metrics prometheus.Registerer
 	// Health tunes the health manager (tests shorten its windows).
@@ -183,7 +185,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	dpCfg := dataplane.Config{
 		NodeID: "dev", Address: s.GRPCAddr, ControlPlane: s.cpConn, NATS: s.natsConn,
-		EventLog: cfg.EventLog, ConsumeBatch: cfg.ConsumeBatch,
+		EventLog: cfg.EventLog, ConsumeBatch: cfg.ConsumeBatch, MaxInflightEvents: cfg.MaxInflightEvents,
 		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
 		Logger:      log.With("component", "dataplane"),
 	}

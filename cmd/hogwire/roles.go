@@ -293,6 +293,7 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 		storage, cpCA                               string
 		cpTLS, anonymizeIPs                         bool
 		ackWait, dupWindow                          time.Duration
+		maxInflight, perMessage                     int
 	)
 	fs.StringVar(&grpcAddr, "grpc-addr", ":7071", "gRPC ingest address")
 	fs.StringVar(&httpAddr, "http-addr", ":8080", "PostHog-compatible HTTP capture address")
@@ -305,6 +306,8 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.DurationVar(&ackWait, "ack-wait", time.Minute, "redeliver an event held this long by a node that stopped answering")
 	fs.BoolVar(&anonymizeIPs, "anonymize-ips", false, "do not record the sender's address as $ip on captured events")
 	fs.DurationVar(&dupWindow, "duplicate-window", 2*time.Minute, "drop a re-sent event whose uuid was stored this recently (costs NATS memory per event in the window)")
+	fs.IntVar(&maxInflight, "max-inflight-events", 20000, "events this node holds at once; past it, events wait in the log")
+	fs.IntVar(&perMessage, "events-per-message", 100, "events of one capture batch stored per JetStream message (1: each alone)")
 	fs.StringVar(&nodeID, "node-id", "", "unique id of this node (default: the host name)")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
 	fs.StringVar(&allowEgress, "allow-egress", "", "comma-separated CIDRs that fetch may reach although private or loopback")
@@ -378,8 +381,10 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 	node, err := dataplane.New(dataplane.Config{
 		Metrics: reg,
 		NodeID:  nodeID, Address: grpcAddr, ControlPlane: cp, NATS: nc,
-		EventLog:    eventlog.Config{Memory: storage == "memory", AckWait: ackWait, DuplicateWindow: dupWindow},
-		AllowEgress: egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
+		EventLog: eventlog.Config{Memory: storage == "memory", AckWait: ackWait, DuplicateWindow: dupWindow,
+			MaxEventsPerMessage: perMessage},
+		MaxInflightEvents: maxInflight,
+		AllowEgress:       egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
 		Capture: capture.Config{AnonymizeIPs: anonymizeIPs},
 	})
 	if err != nil {

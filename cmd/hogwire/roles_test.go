@@ -65,7 +65,7 @@ func TestControlPlaneAndDataPlaneRoles(t *testing.T) {
 	go func() {
 		dpDone <- run(rctx, []string{"dataplane", "--grpc-addr", dpGRPC, "--http-addr", dpHTTP, "--controlplane-addr", cpAddr,
 			"--nats-url", ns.ClientURL(), "--node-id", "dp-1", "--event-storage", "memory", "--log-level", "error",
-			"--ack-wait", "40s", "--duplicate-window", "45s"}, io.Discard, io.Discard)
+			"--ack-wait", "40s", "--duplicate-window", "45s", "--events-per-message", "2"}, io.Discard, io.Discard)
 	}()
 	defer func() {
 		stop()
@@ -158,5 +158,25 @@ func TestControlPlaneAndDataPlaneRoles(t *testing.T) {
 	}
 	if w := cons.CachedInfo().Config.AckWait; w != 40*time.Second {
 		t.Errorf("ack wait %v, want 40s from --ack-wait", w)
+	}
+	// A batch of 5 is stored as 3 messages with --events-per-message 2.
+	before, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := make([]*hogwirev1.Event, 5)
+	for i := range batch {
+		batch[i] = &hogwirev1.Event{Event: "viewed", DistinctId: "u1"}
+	}
+	if resp, err := hogwirev1.NewEventServiceClient(ingest).Publish(ctx, &hogwirev1.PublishRequest{
+		Token: p.Project.CaptureToken, Events: batch}); err != nil || resp.Accepted != 5 {
+		t.Fatal(fmt.Sprint("publish a batch: ", resp, err))
+	}
+	after, err := stream.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := after.State.LastSeq - before.State.LastSeq; n != 3 {
+		t.Errorf("a batch of 5 took %d messages, want 3 with --events-per-message 2", n)
 	}
 }
