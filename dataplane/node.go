@@ -415,7 +415,7 @@ func (n *Node) dispatch(link trace.SpanContext, r *route, g *executor.Globals, p
 // invoke runs one destination and records what happened.
 func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *executor.Globals) {
 	name := r.d.Name
-	ctx, span := n.tracer.Start(ctx, "invoke "+r.d.DisplayName,
+	ctx, span := n.tracer.Start(ctx, r.span,
 		trace.WithLinks(trace.Link{SpanContext: link}),
 		trace.WithAttributes(attribute.String("hogwire.destination", name), attribute.String("hogwire.event_uuid", g.UUID())))
 	defer span.End()
@@ -449,6 +449,9 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 	}
 	if len(res.Captures) > 0 {
 		n.ingestCaptures(ctx, name, res.Captures, del.logf)
+	}
+	if !span.IsRecording() {
+		return
 	}
 	span.SetAttributes(attribute.String("hogwire.status", res.Status.Metric()))
 	if res.Status != executor.Succeeded && res.Status != executor.Filtered && res.Status != executor.Masked {

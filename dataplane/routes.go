@@ -16,6 +16,8 @@ type route struct {
 	// skip is the metric to count instead of running ("" runs it):
 	// disabled destinations and quarantined ones are skipped.
 	skip string
+	// span names the invocation span; built once, not per invocation.
+	span string
 }
 
 // projectRoutes selects a project's destinations by event name, so that
@@ -69,7 +71,7 @@ func buildRouting(prev *routing, next *configsync.Snapshot, log *slog.Logger) *r
 			}
 			rt = &route{d: d, prep: prep}
 		}
-		rt.skip = skipMetric(d)
+		rt.skip, rt.span = skipMetric(d), "invoke "+d.DisplayName
 		r.prepared[name] = rt
 		names, all := filters.EventNames(d.Filters)
 		if all {

@@ -28,8 +28,11 @@ type Fetcher struct {
 // Fetch implements executor.Fetcher.
 func (f *Fetcher) Fetch(ctx context.Context, req *executor.FetchRequest) (*executor.FetchResponse, error) {
 	h := make(http.Header, len(req.Headers))
+	// One array holds every header's value (each header has one).
+	vals := make([]string, 0, len(req.Headers))
 	for k, v := range req.Headers {
-		h.Set(k, v)
+		vals = append(vals, v)
+		h[http.CanonicalHeaderKey(k)] = vals[len(vals)-1 : len(vals) : len(vals)]
 	}
 	p := f.Policy
 	if req.Timeout > 0 {

@@ -16,6 +16,8 @@ import (
 )
 
 // Request is one outbound HTTP request. An empty Method means GET.
+// Do reads Header's value slices without copying them: they must not
+// change until Do returns.
 type Request struct {
 	Method string
 	URL    string
@@ -250,7 +252,7 @@ func (c *Client) prepare(r Request) (*prepared, error) {
 				return nil, fmt.Errorf("%w: invalid value for header %q", ErrInvalidRequest, k)
 			}
 		}
-		h[http.CanonicalHeaderKey(k)] = append([]string(nil), vs...)
+		h[http.CanonicalHeaderKey(k)] = vs
 	}
 	if u.User != nil {
 		if h.Get("Authorization") == "" {
