@@ -355,7 +355,7 @@ func (n *Node) handle(m *eventlog.Message) {
 		_ = m.Ack() // the project is gone: nothing can run
 		return
 	}
-	p := &pending{msg: m, n: n, events: int64(len(m.Events))}
+	p := &pending{msg: m, n: n, events: int64(len(m.Data))}
 	if !n.track(p) {
 		// The node holds as many events as it may: hand the message back
 		// for later, here or on a less busy node, rather than queue
@@ -364,19 +364,30 @@ func (n *Node) handle(m *eventlog.Message) {
 		return
 	}
 	if m.Redelivered > 0 {
-		n.log.Debug("events redelivered", "seq", m.Seq, "events", len(m.Events), "times", m.Redelivered)
+		n.log.Debug("events redelivered", "seq", m.Seq, "events", len(m.Data), "times", m.Redelivered)
 	}
 	link := trace.SpanContextFromContext(n.prop.Extract(context.Background(), propagation.HeaderCarrier(m.Header)))
 	// One count for handle itself, so the message cannot be acknowledged
 	// before every event is dispatched.
 	p.left.Store(1)
-	for _, ev := range m.Events {
-		named, any := pr.forEvent(ev.Event)
+	for i, data := range m.Data {
+		// Only the name is read before routing: the rest of an event no
+		// destination wants is never decoded.
+		ev, err := executor.ParseEvent(data)
+		if err != nil {
+			n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
+			continue
+		}
+		named, any := pr.forEvent(ev.Name)
 		if len(named)+len(any) == 0 {
 			continue
 		}
+		g, err := executor.NewEventFromWire(ev, pr.project, executor.Source{URL: n.cfg.SourceURL})
+		if err != nil {
+			n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
+			continue
+		}
 		p.left.Add(int32(len(named) + len(any)))
-		g := executor.NewEvent(ev, pr.project, executor.Source{URL: n.cfg.SourceURL})
 		for _, list := range [][]*route{named, any} {
 			for _, r := range list {
 				n.dispatch(link, r, g, p)

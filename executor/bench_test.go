@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
@@ -38,6 +39,38 @@ func BenchmarkNewEvent(b *testing.B) {
 	for b.Loop() {
 		executor.NewEvent(ev, project, source)
 	}
+}
+
+// BenchmarkEventFromLog compares the two ways from an event stored in the
+// log to its globals: decoding the Event message then NewEvent, and
+// ParseEvent then NewEventFromWire.
+func BenchmarkEventFromLog(b *testing.B) {
+	data, err := proto.Marshal(typicalEvent(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("unmarshal+NewEvent", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			ev := &hogwirev1.Event{}
+			if err := proto.Unmarshal(data, ev); err != nil {
+				b.Fatal(err)
+			}
+			executor.NewEvent(ev, project, source)
+		}
+	})
+	b.Run("wire", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			w, err := executor.ParseEvent(data)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := executor.NewEventFromWire(w, project, source); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // A destination that does not want the event: the common case.

@@ -107,41 +107,79 @@ type filterParts struct {
 // group_N in filters and by the group's url) is its position among the
 // event's group type names in sorted order.
 func NewEvent(ev *hogwirev1.Event, project *hogwirev1.Project, source Source) *Globals {
-	g := &Globals{
-		name:       ev.GetEvent(),
-		uuid:       ev.GetUuid(),
-		distinctID: ev.GetDistinctId(),
+	p := eventParts{
+		uuid: ev.GetUuid(), name: ev.GetEvent(), distinctID: ev.GetDistinctId(), elementsChain: ev.GetElementsChain(),
+		props: dictFromFields(ev.GetProperties().GetFields(), 2),
 	}
+	if ts := ev.GetTimestamp(); ts != nil {
+		p.timestamp, p.hasTimestamp = ts.AsTime(), true
+	}
+	if s := ev.GetSet(); s != nil {
+		p.set = dictFromFields(s.GetFields(), 0)
+	}
+	if s := ev.GetSetOnce(); s != nil {
+		p.setOnce = dictFromFields(s.GetFields(), 0)
+	}
+	if pe := ev.GetPerson(); pe != nil {
+		p.hasPerson, p.personID = true, pe.GetId()
+		p.personProps = dictFromFields(pe.GetProperties().GetFields(), 0)
+	}
+	for t, key := range ev.GetGroups() {
+		p.groups = append(p.groups, [2]string{t, key})
+	}
+	return p.globals(project, source)
+}
+
+// eventParts is an event with its objects already Hog dicts: what NewEvent
+// reads from an Event message and NewEventFromWire from its encoding.
+type eventParts struct {
+	uuid, name, distinctID, elementsChain string
+	timestamp                             time.Time
+	hasTimestamp                          bool
+	// props has room for two more entries ($set and $set_once).
+	props *vm.Dict
+	// set and setOnce are the event's set and set_once fields (nil when
+	// absent), personProps the sender's person's properties (nil: none).
+	set, setOnce, personProps *vm.Dict
+	hasPerson                 bool
+	personID                  string
+	groups                    [][2]string // the groups field: type, key
+}
+
+// globals builds the Globals; it takes ownership of p's dicts.
+func (p *eventParts) globals(project *hogwirev1.Project, source Source) *Globals {
+	g := &Globals{name: p.name, uuid: p.uuid, distinctID: p.distinctID}
 	projectID := lastSegment(project.GetName())
 	if source.URL != "" && project.GetName() != "" {
 		g.projectURL = source.URL + "/" + project.GetName()
 	}
 	timestamp := ""
-	if ts := ev.GetTimestamp(); ts != nil {
-		timestamp = isoTimestamp(ts.AsTime())
+	if p.hasTimestamp {
+		timestamp = isoTimestamp(p.timestamp)
 	}
 
-	props := ev.GetProperties().GetFields()
-	propsDict := dictFromFields(props, 2)
+	propsDict := p.props
+	propSet, hasSet := propsDict.GetString("$set")
+	propSetOnce, hasSetOnce := propsDict.GetString("$set_once")
 	// PostHog's stored event keeps $set and $set_once among its properties;
 	// hogwire's API carries them apart, so put them back for code that reads
 	// event.properties.$set.
-	if s := ev.GetSet(); s != nil && props["$set"] == nil {
-		propsDict.SetString("$set", structValue(s))
+	if p.set != nil && !hasSet {
+		propsDict.SetString("$set", vm.DictValue(p.set))
 	}
-	if s := ev.GetSetOnce(); s != nil && props["$set_once"] == nil {
-		propsDict.SetString("$set_once", structValue(s))
+	if p.setOnce != nil && !hasSetOnce {
+		propsDict.SetString("$set_once", vm.DictValue(p.setOnce))
 	}
 	properties := vm.DictValue(propsDict)
-	if c := props["$hog_function_execution_count"]; c != nil {
-		if n, ok := c.GetKind().(*structpb.Value_NumberValue); ok {
-			g.execCount = n.NumberValue
-		}
+	if c, ok := propsDict.GetString("$hog_function_execution_count"); ok && c.Kind() == vm.KindNumber {
+		g.execCount = c.AsNumber()
 	}
 
-	elementsChain := ev.GetElementsChain()
+	elementsChain := p.elementsChain
 	if elementsChain == "" {
-		elementsChain = props["$elements_chain"].GetStringValue()
+		if c, ok := propsDict.GetString("$elements_chain"); ok && c.Kind() == vm.KindString {
+			elementsChain = c.AsString()
+		}
 	}
 	if g.projectURL != "" {
 		g.eventURL = g.projectURL + "/events/" + encodeURIComponent(g.uuid) + "/" + encodeURIComponent(timestamp)
@@ -159,11 +197,28 @@ func NewEvent(ev *hogwirev1.Event, project *hogwirev1.Project, source Source) *G
 
 	// Person.
 	g.personID = g.distinctID
-	if p := ev.GetPerson(); p != nil {
-		g.personID = p.GetId()
+	if p.hasPerson {
+		g.personID = p.personID
 	}
-	pd := dictFromFields(ev.GetPerson().GetProperties().GetFields(), 0)
-	applySet(pd, ev)
+	pd := p.personProps
+	if pd == nil {
+		pd = vm.NewDict(0)
+	}
+	// $set_once where a property is not set yet, then $set, each from the
+	// properties and from the event's own field.
+	for i, s := range [...]*vm.Dict{propSetOnce.AsDict(), p.setOnce, propSet.AsDict(), p.set} {
+		if s == nil {
+			continue
+		}
+		once := i < 2
+		vals := s.Values()
+		for j, k := range s.Keys() {
+			if _, ok := pd.Get(k); ok && once {
+				continue
+			}
+			pd.Set(k, vals[j])
+		}
+	}
 	personProps := vm.DictValue(pd)
 	personURL := ""
 	if g.projectURL != "" {
@@ -172,7 +227,7 @@ func NewEvent(ev *hogwirev1.Event, project *hogwirev1.Project, source Source) *G
 	person := vm.NewDict(4)
 	person.SetString("id", vm.String(g.personID))
 	person.SetString("properties", personProps)
-	person.SetString("name", vm.String(personName(personProps.AsDict(), g.distinctID)))
+	person.SetString("name", vm.String(personName(pd, g.distinctID)))
 	person.SetString("url", vm.String(personURL))
 	g.person = vm.DictValue(person)
 
@@ -187,8 +242,22 @@ func NewEvent(ev *hogwirev1.Event, project *hogwirev1.Project, source Source) *G
 	projectDict.SetString("url", vm.String(projectURL))
 	g.project = vm.DictValue(projectDict)
 
-	// Groups.
-	groupKeys := eventGroups(ev)
+	// Groups: the $groups property overlaid with the groups field.
+	groupKeys := map[string]string{}
+	if gs, ok := propsDict.GetString("$groups"); ok && gs.Kind() == vm.KindDict {
+		vals := gs.AsDict().Values()
+		for i, t := range gs.AsDict().Keys() {
+			switch v := vals[i]; {
+			case v.Kind() == vm.KindString:
+				groupKeys[t.AsString()] = v.AsString()
+			case v.Kind() == vm.KindNumber:
+				groupKeys[t.AsString()] = strconv.FormatFloat(v.AsNumber(), 'f', -1, 64)
+			}
+		}
+	}
+	for _, tk := range p.groups {
+		groupKeys[tk[0]] = tk[1]
+	}
 	types := make([]string, 0, len(groupKeys))
 	for t := range groupKeys {
 		types = append(types, t)
@@ -295,22 +364,6 @@ func elementsChainFields(chain string) (href string, texts, ids, elements []vm.V
 	return href, distinct(textRe), distinct(attrIDRe), distinct(elementRe)
 }
 
-// applySet updates person properties with what the event sets, as
-// PostHog's ingestion does before destinations see the event: $set_once
-// where a property is not set yet, then $set over everything.
-func applySet(d *vm.Dict, ev *hogwirev1.Event) {
-	props := ev.GetProperties().GetFields()
-	for i, s := range []*structpb.Struct{props["$set_once"].GetStructValue(), ev.GetSetOnce(), props["$set"].GetStructValue(), ev.GetSet()} {
-		once := i < 2
-		for _, k := range jsKeyOrder(s.GetFields()) {
-			if _, ok := d.GetString(k); ok && once {
-				continue
-			}
-			d.SetString(k, protoValue(s.GetFields()[k]))
-		}
-	}
-}
-
 // personName returns PostHog's display name of a person.
 func personName(props *vm.Dict, distinctID string) string {
 	for _, k := range personDisplayProperties {
@@ -328,23 +381,6 @@ func personName(props *vm.Dict, distinctID string) string {
 	return strings.TrimSpace(distinctID)
 }
 
-// eventGroups returns the event's groups (type → key): the $groups property
-// overlaid with the event's groups field.
-func eventGroups(ev *hogwirev1.Event) map[string]string {
-	out := map[string]string{}
-	for t, v := range ev.GetProperties().GetFields()["$groups"].GetStructValue().GetFields() {
-		switch k := v.GetKind().(type) {
-		case *structpb.Value_StringValue:
-			out[t] = k.StringValue
-		case *structpb.Value_NumberValue:
-			out[t] = strconv.FormatFloat(k.NumberValue, 'f', -1, 64)
-		}
-	}
-	for t, key := range ev.GetGroups() {
-		out[t] = key
-	}
-	return out
-}
 
 func lastSegment(name string) string {
 	if i := strings.LastIndexByte(name, '/'); i >= 0 {
@@ -408,20 +444,24 @@ func jsKeyOrder[V any](m map[string]V) []string {
 		slices.Sort(keys)
 		return keys
 	}
-	slices.SortFunc(keys, func(a, b string) int {
-		ai, aok := arrayIndex(a)
-		bi, bok := arrayIndex(b)
-		switch {
-		case aok && bok:
-			return cmp.Compare(ai, bi)
-		case aok:
-			return -1
-		case bok:
-			return 1
-		}
-		return strings.Compare(a, b)
-	})
+	slices.SortFunc(keys, compareJSKeys)
 	return keys
+}
+
+// compareJSKeys orders keys as JavaScript orders an object's keys, for
+// keys that were not inserted in a known order.
+func compareJSKeys(a, b string) int {
+	ai, aok := arrayIndex(a)
+	bi, bok := arrayIndex(b)
+	switch {
+	case aok && bok:
+		return cmp.Compare(ai, bi)
+	case aok:
+		return -1
+	case bok:
+		return 1
+	}
+	return strings.Compare(a, b)
 }
 
 // arrayIndex reports whether k is a canonical array index ("0", "12", not

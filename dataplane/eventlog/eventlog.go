@@ -218,17 +218,13 @@ func messageID(events []*hogwirev1.Event) string {
 	return "events-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-// decode reads the events of a message.
-func decode(msg jetstream.Msg) ([]*hogwirev1.Event, error) {
+// split returns the encoded events of a message.
+func split(msg jetstream.Msg) ([][]byte, error) {
 	data := msg.Data()
 	if msg.Headers().Get(formatHeader) != formatEvents {
-		ev := &hogwirev1.Event{}
-		if err := proto.Unmarshal(data, ev); err != nil {
-			return nil, err
-		}
-		return []*hogwirev1.Event{ev}, nil
+		return [][]byte{data}, nil
 	}
-	var events []*hogwirev1.Event
+	var events [][]byte
 	for len(data) > 0 {
 		num, typ, n := protowire.ConsumeTag(data)
 		if n < 0 {
@@ -243,11 +239,7 @@ func decode(msg jetstream.Msg) ([]*hogwirev1.Event, error) {
 			return nil, protowire.ParseError(n)
 		}
 		data = data[n:]
-		ev := &hogwirev1.Event{}
-		if err := proto.Unmarshal(b, ev); err != nil {
-			return nil, err
-		}
-		events = append(events, ev)
+		events = append(events, b)
 	}
 	if len(events) == 0 {
 		return nil, errors.New("no events")
@@ -258,7 +250,9 @@ func decode(msg jetstream.Msg) ([]*hogwirev1.Event, error) {
 // Message is a stored message handed to a consumer: one or more events of
 // one project, published together.
 type Message struct {
-	Events  []*hogwirev1.Event
+	// Data holds each event's protobuf encoding (a hogwire.v1.Event), left
+	// for the consumer to decode as far as it needs.
+	Data    [][]byte
 	Header  nats.Header
 	Project string
 	// Redelivered counts earlier deliveries of the same message (a node
@@ -267,6 +261,18 @@ type Message struct {
 	// Seq is the message's sequence number in the stream.
 	Seq uint64
 	msg jetstream.Msg
+}
+
+// Events decodes the message's events.
+func (m *Message) Events() ([]*hogwirev1.Event, error) {
+	events := make([]*hogwirev1.Event, len(m.Data))
+	for i, b := range m.Data {
+		events[i] = &hogwirev1.Event{}
+		if err := proto.Unmarshal(b, events[i]); err != nil {
+			return nil, fmt.Errorf("eventlog: event %d of message %d: %w", i, m.Seq, err)
+		}
+	}
+	return events, nil
 }
 
 // Ack removes the message's events from the log: every destination is
@@ -298,7 +304,7 @@ func (l *Log) Consume(ctx context.Context, batch int, handle func(*Message)) err
 		batch = 500
 	}
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		events, err := decode(msg)
+		events, err := split(msg)
 		if err != nil {
 			// A message we cannot read will never become readable: drop it
 			// rather than redeliver it forever.
@@ -317,7 +323,7 @@ func (l *Log) Consume(ctx context.Context, batch int, handle func(*Message)) err
 		// The subject names the project the event was published for; it
 		// wins over the event's own field.
 		project := strings.TrimPrefix(msg.Subject(), l.cfg.Subject+".")
-		handle(&Message{Events: events, Header: msg.Headers(), Project: project, Redelivered: redelivered, Seq: seq, msg: msg})
+		handle(&Message{Data: events, Header: msg.Headers(), Project: project, Redelivered: redelivered, Seq: seq, msg: msg})
 	}, jetstream.PullMaxMessages(batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if ctx.Err() == nil {
 			l.log.Warn("consuming events", "err", err)

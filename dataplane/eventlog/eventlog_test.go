@@ -48,13 +48,13 @@ func TestDuplicatesDroppedAndUnackedRedelivered(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- l.Consume(cctx, 10, func(m *eventlog.Message) { got <- m }) }()
 	first := <-got
-	if first.Project != "shop" || len(first.Events) != 1 || first.Events[0].Uuid != ev.Uuid || first.Redelivered != 0 {
+	if first.Project != "shop" || len(first.Data) != 1 || decoded(t, first)[0].Uuid != ev.Uuid || first.Redelivered != 0 {
 		t.Fatalf("first delivery %+v", first)
 	}
 	// Not acknowledged: redelivered after AckWait, and nothing else came.
 	select {
 	case again := <-got:
-		if again.Events[0].Uuid != ev.Uuid || again.Redelivered != 1 {
+		if decoded(t, again)[0].Uuid != ev.Uuid || again.Redelivered != 1 {
 			t.Fatalf("redelivery %+v", again)
 		}
 		if err := again.Ack(); err != nil {
@@ -72,6 +72,15 @@ func TestDuplicatesDroppedAndUnackedRedelivered(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+}
+
+func decoded(t *testing.T, m *eventlog.Message) []*hogwirev1.Event {
+	t.Helper()
+	events, err := m.Events()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return events
 }
 
 // startLog opens a memory log on a fresh embedded NATS server.
@@ -112,14 +121,14 @@ func consumeAll(t *testing.T, l *eventlog.Log, want int) []*eventlog.Message {
 		select {
 		case m := <-got:
 			msgs = append(msgs, m)
-			events += len(m.Events)
+			events += len(m.Data)
 		case <-deadline:
 			t.Fatalf("%d of %d events consumed", events, want)
 		}
 	}
 	select {
 	case m := <-got:
-		t.Fatalf("more than %d events: message %d with %d", want, m.Seq, len(m.Events))
+		t.Fatalf("more than %d events: message %d with %d", want, m.Seq, len(m.Data))
 	case <-time.After(500 * time.Millisecond):
 	}
 	stop()
@@ -148,11 +157,11 @@ func TestBatchesShareMessages(t *testing.T) {
 	var sizes []int
 	i := 0
 	for _, m := range msgs {
-		sizes = append(sizes, len(m.Events))
+		sizes = append(sizes, len(m.Data))
 		if m.Project != "shop" || m.Header.Get("Traceparent") != "x" {
 			t.Errorf("message %d: project %q, headers %v", m.Seq, m.Project, m.Header)
 		}
-		for _, ev := range m.Events {
+		for _, ev := range decoded(t, m) {
 			if ev.Uuid != events[i].Uuid {
 				t.Fatalf("event %d is %s, want %s", i, ev.Uuid, events[i].Uuid)
 			}
@@ -203,7 +212,7 @@ func TestReadsSingleEventMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	msgs := consumeAll(t, l, 1)
-	if got := msgs[0].Events[0]; got.Uuid != ev.Uuid || got.Event != "old" || msgs[0].Project != "shop" {
+	if got := decoded(t, msgs[0])[0]; got.Uuid != ev.Uuid || got.Event != "old" || msgs[0].Project != "shop" {
 		t.Errorf("read %v", got)
 	}
 }

@@ -1,0 +1,350 @@
+package executor
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/hogvm/vm"
+)
+
+// WireEvent is an Event read from its protobuf encoding as far as routing
+// needs: its name. Its objects stay encoded until NewEventFromWire turns
+// them straight into Hog values, without the google.protobuf.Struct
+// messages in between — on a typical event those cost more than the rest
+// of building the globals.
+type WireEvent struct {
+	// Name is the event's name.
+	Name string
+
+	uuid, distinctID, elementsChain string
+	timestamp                       time.Time
+	hasTimestamp                    bool
+	props, set, setOnce, person     string
+	hasSet, hasSetOnce, hasPerson   bool
+	groups                          [][2]string
+}
+
+// The Event fields read here, by number. Fields are looked up in the
+// generated descriptor so that the numbers cannot drift from the .proto.
+var (
+	eventFields  = (&hogwirev1.Event{}).ProtoReflect().Descriptor().Fields()
+	personFields = (&hogwirev1.Person{}).ProtoReflect().Descriptor().Fields()
+)
+
+func fieldNumber(fields protoreflect.FieldDescriptors, name protoreflect.Name) protowire.Number {
+	return fields.ByName(name).Number()
+}
+
+var (
+	fUUID          = fieldNumber(eventFields, "uuid")
+	fEvent         = fieldNumber(eventFields, "event")
+	fDistinctID    = fieldNumber(eventFields, "distinct_id")
+	fProperties    = fieldNumber(eventFields, "properties")
+	fTimestamp     = fieldNumber(eventFields, "timestamp")
+	fElementsChain = fieldNumber(eventFields, "elements_chain")
+	fPerson        = fieldNumber(eventFields, "person")
+	fGroups        = fieldNumber(eventFields, "groups")
+	fSet           = fieldNumber(eventFields, "set")
+	fSetOnce       = fieldNumber(eventFields, "set_once")
+	fPersonID      = fieldNumber(personFields, "id")
+	fPersonProps   = fieldNumber(personFields, "properties")
+)
+
+// ErrMalformedEvent reports an encoding that is not a valid Event.
+var ErrMalformedEvent = errors.New("malformed event encoding")
+
+// ParseEvent reads the top level of an encoded hogwire.v1.Event.
+func ParseEvent(data []byte) (*WireEvent, error) {
+	e := &WireEvent{}
+	err := eachField(string(data), func(num protowire.Number, typ protowire.Type, v string, _ uint64) error {
+		if typ != protowire.BytesType {
+			return nil // no field read here is a scalar
+		}
+		switch num {
+		case fUUID:
+			e.uuid = v
+		case fEvent:
+			e.Name = v
+		case fDistinctID:
+			e.distinctID = v
+		case fElementsChain:
+			e.elementsChain = v
+		case fProperties:
+			e.props = v
+		case fSet:
+			e.set, e.hasSet = v, true
+		case fSetOnce:
+			e.setOnce, e.hasSetOnce = v, true
+		case fPerson:
+			e.person, e.hasPerson = v, true
+		case fTimestamp:
+			var sec, nanos int64
+			err := eachField(v, func(num protowire.Number, typ protowire.Type, _ string, x uint64) error {
+				if typ == protowire.VarintType {
+					switch num {
+					case 1:
+						sec = int64(x)
+					case 2:
+						nanos = int64(int32(x))
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			e.timestamp, e.hasTimestamp = time.Unix(sec, nanos).UTC(), true
+		case fGroups:
+			k, val, err := mapEntry(v)
+			if err != nil {
+				return err
+			}
+			e.groups = append(e.groups, [2]string{k, val})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// NewEventFromWire builds the globals of an event read by ParseEvent; the
+// result is the same as NewEvent's on the decoded Event.
+func NewEventFromWire(e *WireEvent, project *hogwirev1.Project, source Source) (*Globals, error) {
+	p := eventParts{uuid: e.uuid, name: e.Name, distinctID: e.distinctID, elementsChain: e.elementsChain,
+		timestamp: e.timestamp, hasTimestamp: e.hasTimestamp, hasPerson: e.hasPerson, groups: e.groups}
+	var err error
+	if p.props, err = wireStruct(e.props, 2, 0); err != nil {
+		return nil, err
+	}
+	if e.hasSet {
+		if p.set, err = wireStruct(e.set, 0, 0); err != nil {
+			return nil, err
+		}
+	}
+	if e.hasSetOnce {
+		if p.setOnce, err = wireStruct(e.setOnce, 0, 0); err != nil {
+			return nil, err
+		}
+	}
+	if e.hasPerson {
+		var props string
+		err := eachField(e.person, func(num protowire.Number, typ protowire.Type, v string, _ uint64) error {
+			switch {
+			case typ != protowire.BytesType:
+			case num == fPersonID:
+				p.personID = v
+			case num == fPersonProps:
+				props = v
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if p.personProps, err = wireStruct(props, 0, 0); err != nil {
+			return nil, err
+		}
+	}
+	return p.globals(project, source), nil
+}
+
+// eachField calls f with every field of an encoded message: its number,
+// wire type, and its bytes (length-delimited fields) or value (varints and
+// fixed-size fields). It reads a string, not a []byte, so that the strings
+// of the message are substrings of one copy instead of one copy each.
+func eachField(b string, f func(num protowire.Number, typ protowire.Type, v string, x uint64) error) error {
+	for len(b) > 0 {
+		tag, n := varint(b)
+		if n <= 0 || tag>>3 == 0 || tag>>3 > uint64(protowire.MaxValidNumber) {
+			return fmt.Errorf("%w: bad field tag", ErrMalformedEvent)
+		}
+		b = b[n:]
+		num, typ := protowire.Number(tag>>3), protowire.Type(tag&7)
+		var v string
+		var x uint64
+		switch typ {
+		case protowire.VarintType:
+			if x, n = varint(b); n <= 0 {
+				return fmt.Errorf("%w: bad varint in field %d", ErrMalformedEvent, num)
+			}
+			b = b[n:]
+		case protowire.BytesType:
+			size, n := varint(b)
+			if n <= 0 || size > uint64(len(b)-n) {
+				return fmt.Errorf("%w: field %d overruns the message", ErrMalformedEvent, num)
+			}
+			v, b = b[n:n+int(size)], b[n+int(size):]
+		case protowire.Fixed64Type:
+			if len(b) < 8 {
+				return fmt.Errorf("%w: field %d overruns the message", ErrMalformedEvent, num)
+			}
+			for i := 7; i >= 0; i-- {
+				x = x<<8 | uint64(b[i])
+			}
+			b = b[8:]
+		case protowire.Fixed32Type:
+			if len(b) < 4 {
+				return fmt.Errorf("%w: field %d overruns the message", ErrMalformedEvent, num)
+			}
+			for i := 3; i >= 0; i-- {
+				x = x<<8 | uint64(b[i])
+			}
+			b = b[4:]
+		default:
+			// Groups are not used by any message read here.
+			return fmt.Errorf("%w: unexpected wire type %d in field %d", ErrMalformedEvent, typ, num)
+		}
+		if err := f(num, typ, v, x); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// varint decodes a base-128 varint at the start of b and returns it and
+// its length, or a length of 0 when b does not start with a valid one.
+func varint(b string) (uint64, int) {
+	var x uint64
+	for i := 0; i < len(b) && i < 10; i++ {
+		c := b[i]
+		if i == 9 && c > 1 {
+			return 0, 0
+		}
+		x |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			return x, i + 1
+		}
+	}
+	return 0, 0
+}
+
+// mapEntry reads a map<string, …> entry: its key and its value's bytes.
+func mapEntry(b string) (key string, val string, err error) {
+	err = eachField(b, func(num protowire.Number, typ protowire.Type, v string, _ uint64) error {
+		if typ == protowire.BytesType {
+			switch num {
+			case 1:
+				key = v
+			case 2:
+				val = v
+			}
+		}
+		return nil
+	})
+	return key, val, err
+}
+
+// maxWireDepth bounds nesting of decoded objects, as protobuf's own
+// decoder does (its default recursion limit is 10,000; Hog values this
+// deep serve nobody).
+const maxWireDepth = 100
+
+type wireEntry struct {
+	key string
+	val vm.Value
+}
+
+// wireStruct decodes a google.protobuf.Struct into a dict with room for
+// extra more entries, keys in JavaScript's order like dictFromFields.
+func wireStruct(b string, extra, depth int) (*vm.Dict, error) {
+	if depth > maxWireDepth {
+		return nil, fmt.Errorf("%w: objects nested too deep", ErrMalformedEvent)
+	}
+	count := 0
+	_ = eachField(b, func(num protowire.Number, _ protowire.Type, _ string, _ uint64) error {
+		if num == 1 {
+			count++
+		}
+		return nil
+	})
+	entries := make([]wireEntry, 0, count)
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v string, _ uint64) error {
+		if num != 1 || typ != protowire.BytesType {
+			return nil
+		}
+		k, val, err := mapEntry(v)
+		if err != nil {
+			return err
+		}
+		hv, err := wireValue(val, depth+1)
+		if err != nil {
+			return err
+		}
+		entries = append(entries, wireEntry{k, hv})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// A stable sort keeps repeated keys in wire order, so the last one
+	// wins, as when protobuf decodes a map.
+	slices.SortStableFunc(entries, func(a, b wireEntry) int { return compareJSKeys(a.key, b.key) })
+	d := vm.NewDict(len(entries) + extra)
+	for _, e := range entries {
+		d.SetString(e.key, e.val)
+	}
+	return d, nil
+}
+
+// wireValue decodes a google.protobuf.Value.
+func wireValue(b string, depth int) (vm.Value, error) {
+	out := vm.Null
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v string, x uint64) error {
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			out = vm.Null
+		case num == 2 && typ == protowire.Fixed64Type:
+			out = vm.Number(math.Float64frombits(x))
+		case num == 3 && typ == protowire.BytesType:
+			out = vm.String(v)
+		case num == 4 && typ == protowire.VarintType:
+			out = vm.Bool(x != 0)
+		case num == 5 && typ == protowire.BytesType:
+			d, err := wireStruct(v, 0, depth)
+			if err != nil {
+				return err
+			}
+			out = vm.DictValue(d)
+		case num == 6 && typ == protowire.BytesType:
+			a, err := wireList(v, depth)
+			if err != nil {
+				return err
+			}
+			out = a
+		}
+		return nil
+	})
+	return out, err
+}
+
+// wireList decodes a google.protobuf.ListValue.
+func wireList(b string, depth int) (vm.Value, error) {
+	if depth > maxWireDepth {
+		return vm.Null, fmt.Errorf("%w: lists nested too deep", ErrMalformedEvent)
+	}
+	elems := []vm.Value{}
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v string, _ uint64) error {
+		if num != 1 || typ != protowire.BytesType {
+			return nil
+		}
+		e, err := wireValue(v, depth+1)
+		if err != nil {
+			return err
+		}
+		elems = append(elems, e)
+		return nil
+	})
+	if err != nil {
+		return vm.Null, err
+	}
+	return vm.NewArray(elems), nil
+}
