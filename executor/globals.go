@@ -381,7 +381,6 @@ func personName(props *vm.Dict, distinctID string) string {
 	return strings.TrimSpace(distinctID)
 }
 
-
 func lastSegment(name string) string {
 	if i := strings.LastIndexByte(name, '/'); i >= 0 {
 		return name[i+1:]
