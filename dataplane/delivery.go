@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/delivery"
@@ -20,20 +21,36 @@ import (
 // the retry policy and egress guard come from package fetch, and every
 // attempt is counted and, when retried or failed, logged on the destination.
 type deliverer struct {
-	client *fetch.Client
+	n      *Node
 	policy fetch.Policy
-	// count and logf record telemetry for the destination.
-	count func(metric string, n int64)
-	logf  func(level hogwirev1.LogLevel, format string, args ...any)
-	// tracer and ctx (the invocation's) give each attempt a child span.
-	tracer trace.Tracer
+	// dest and event name the destination and the event's uuid in
+	// telemetry; id is the invocation's id, made for its first log entry.
+	dest, event, id string
+	// ctx (the invocation's) gives each attempt a child span.
 	ctx    context.Context
 	method string
 }
 
+// count adds k to one of the destination's counters.
+func (d *deliverer) count(metric string, k int64) { d.n.tel.Count(d.dest, metric, k) }
+
+// logf records a log entry on the destination for this invocation.
+func (d *deliverer) logf(level hogwirev1.LogLevel, format string, args ...any) {
+	d.log(time.Now(), level, fmt.Sprintf(format, args...))
+}
+
+func (d *deliverer) log(t time.Time, level hogwirev1.LogLevel, msg string) {
+	if d.id == "" {
+		// Most invocations log nothing: the id is made only when needed.
+		d.id = newInvocationID()
+	}
+	d.n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.New(t), Level: level, Message: msg,
+		Destination: d.dest, InvocationId: d.id, EventUuid: d.event, NodeId: d.n.cfg.NodeID})
+}
+
 func (d *deliverer) Fetch(ctx context.Context, req *executor.FetchRequest) (*executor.FetchResponse, error) {
 	d.method = req.Method
-	f := delivery.Fetcher{Client: d.client, Policy: d.policy, Observe: d.observe}
+	f := delivery.Fetcher{Client: d.n.fetcher, Policy: d.policy, Observe: d.observe}
 	return f.Fetch(ctx, req)
 }
 
@@ -43,9 +60,9 @@ func (d *deliverer) observe(a fetch.Attempt) {
 	d.count("fetch_attempts", 1)
 	// Without a recording invocation span (tracing off or not sampled) a
 	// child span would record nothing: skip building it.
-	if d.tracer != nil && trace.SpanFromContext(d.ctx).IsRecording() {
+	if trace.SpanFromContext(d.ctx).IsRecording() {
 		end := time.Now()
-		_, span := d.tracer.Start(d.ctx, "fetch "+d.method, trace.WithTimestamp(end.Add(-a.Duration)),
+		_, span := d.n.tracer.Start(d.ctx, "fetch "+d.method, trace.WithTimestamp(end.Add(-a.Duration)),
 			trace.WithSpanKind(trace.SpanKindClient),
 			trace.WithAttributes(attribute.Int("hogwire.fetch.attempt", a.N), attribute.Int("http.response.status_code", a.Status)))
 		if a.Err != nil {

@@ -430,15 +430,7 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 		trace.WithLinks(trace.Link{SpanContext: link}),
 		trace.WithAttributes(attribute.String("hogwire.destination", name), attribute.String("hogwire.event_uuid", g.UUID())))
 	defer span.End()
-	invocationID := newInvocationID()
-	del := &deliverer{
-		client: n.fetcher, policy: n.cfg.FetchPolicy, tracer: n.tracer, ctx: ctx,
-		count: func(metric string, k int64) { n.tel.Count(name, metric, k) },
-		logf: func(level hogwirev1.LogLevel, format string, args ...any) {
-			n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.Now(), Level: level, Message: fmt.Sprintf(format, args...),
-				Destination: name, InvocationId: invocationID, EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
-		},
-	}
+	del := &deliverer{n: n, policy: n.cfg.FetchPolicy, dest: name, event: g.UUID(), ctx: ctx}
 	if t := r.d.GetLimits().GetFetchTimeout(); t != nil {
 		del.policy.Timeout = t.AsDuration()
 	}
@@ -455,8 +447,7 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 		n.tel.Duration(name, res.Duration)
 	}
 	for _, e := range res.Logs {
-		n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.New(e.Time), Level: e.Level, Message: e.Message,
-			Destination: name, InvocationId: invocationID, EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
+		del.log(e.Time, e.Level, e.Message)
 	}
 	if len(res.Captures) > 0 {
 		n.ingestCaptures(ctx, name, res.Captures, del.logf)
