@@ -158,3 +158,18 @@ func benchConformance(b *testing.B, name string) {
 func BenchmarkMandelbrot(b *testing.B) { benchConformance(b, "mandelbrot") }
 func BenchmarkRecursion(b *testing.B)  { benchConformance(b, "recursion") }
 func BenchmarkStl(b *testing.B)        { benchConformance(b, "bytecodeStl") }
+
+// BenchmarkParseJSON parses a vendor's typical JSON response, as fetch does
+// for every response body.
+func BenchmarkParseJSON(b *testing.B) {
+	body := []byte(`{"id":"evt_01HZX8K2","status":"accepted","received_at":"2026-11-27T04:05:06.789Z",` +
+		`"events":[{"index":0,"ok":true},{"index":1,"ok":false,"error":{"code":"invalid_email","message":"Email \"x\" is not valid"}}],` +
+		`"usage":{"requests":1234,"limit":100000,"ratio":0.01234},"warnings":[],"trace":null}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := vm.ParseJSON(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

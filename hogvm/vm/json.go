@@ -2,14 +2,13 @@ package vm
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -19,79 +18,312 @@ import (
 // objects marked __hogDateTime__, __hogDate__ or __hogError__ become those
 // values. Use it to build globals straight from an event's JSON.
 func ParseJSON(data []byte) (Value, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	v, err := parseJSONValue(dec, 0)
+	p := jsonParser{data: data}
+	p.space()
+	v, err := p.value(0)
 	if err != nil {
 		return Null, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return Null, fmt.Errorf("vm: json: unexpected data after the value")
+	p.space()
+	if p.pos < len(p.data) {
+		return Null, p.errorf("unexpected data after the value")
 	}
 	return v, nil
 }
 
 const maxJSONDepth = 1000
 
-func parseJSONValue(dec *json.Decoder, depth int) (Value, error) {
+// jsonParser reads JSON by hand: encoding/json's token stream allocates
+// for every token, and a response body is parsed on every fetch. It
+// accepts exactly what encoding/json accepts and decodes strings the same
+// way (invalid UTF-8 and lone surrogates become U+FFFD).
+type jsonParser struct {
+	data []byte
+	pos  int
+}
+
+func (p *jsonParser) errorf(format string, args ...any) error {
+	return fmt.Errorf("vm: json: "+format+" (offset %d)", append(args, p.pos)...)
+}
+
+func (p *jsonParser) space() {
+	for p.pos < len(p.data) {
+		switch p.data[p.pos] {
+		case ' ', '\t', '\n', '\r':
+			p.pos++
+		default:
+			return
+		}
+	}
+}
+
+func (p *jsonParser) value(depth int) (Value, error) {
 	if depth > maxJSONDepth {
 		return Null, errors.New("vm: json: nested too deeply")
 	}
-	tok, err := dec.Token()
-	if err != nil {
-		if err == io.EOF {
-			return Null, errors.New("vm: json: unexpected end of input")
-		}
-		return Null, fmt.Errorf("vm: json: %w", err)
+	if p.pos >= len(p.data) {
+		return Null, errors.New("vm: json: unexpected end of input")
 	}
-	switch t := tok.(type) {
-	case nil:
-		return Null, nil
-	case bool:
-		return Bool(t), nil
-	case string:
-		return String(t), nil
-	case json.Number:
-		f, err := strconv.ParseFloat(string(t), 64)
-		if err != nil && !errors.Is(err, strconv.ErrRange) {
-			return Null, fmt.Errorf("vm: json: invalid number %q", t)
+	switch c := p.data[p.pos]; {
+	case c == '{':
+		return p.object(depth)
+	case c == '[':
+		return p.array(depth)
+	case c == '"':
+		s, err := p.string()
+		return String(s), err
+	case c == '-' || (c >= '0' && c <= '9'):
+		return p.number()
+	case c == 't':
+		return Bool(true), p.literal("true")
+	case c == 'f':
+		return Bool(false), p.literal("false")
+	case c == 'n':
+		return Null, p.literal("null")
+	default:
+		return Null, p.errorf("invalid character %q looking for beginning of value", c)
+	}
+}
+
+func (p *jsonParser) literal(word string) error {
+	if !bytes.HasPrefix(p.data[p.pos:], []byte(word)) {
+		return p.errorf("invalid literal, expected %s", word)
+	}
+	p.pos += len(word)
+	return nil
+}
+
+func (p *jsonParser) object(depth int) (Value, error) {
+	p.pos++ // {
+	d := NewDict(4)
+	p.space()
+	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+		p.pos++
+		return revive(d), nil
+	}
+	for {
+		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
+			return Null, p.errorf("expected a string key")
 		}
-		return Number(f), nil
-	case json.Delim:
-		if t == '[' {
-			elems := []Value{}
-			for dec.More() {
-				v, err := parseJSONValue(dec, depth+1)
-				if err != nil {
-					return Null, err
-				}
-				elems = append(elems, v)
-			}
-			if _, err := dec.Token(); err != nil {
-				return Null, fmt.Errorf("vm: json: %w", err)
-			}
-			return newArray(elems), nil
+		key, err := p.string()
+		if err != nil {
+			return Null, err
 		}
-		d := NewDict(4)
-		for dec.More() {
-			kt, err := dec.Token()
-			if err != nil {
-				return Null, fmt.Errorf("vm: json: %w", err)
-			}
-			key, _ := kt.(string)
-			v, err := parseJSONValue(dec, depth+1)
+		p.space()
+		if p.pos >= len(p.data) || p.data[p.pos] != ':' {
+			return Null, p.errorf("expected ':' after an object key")
+		}
+		p.pos++
+		p.space()
+		v, err := p.value(depth + 1)
+		if err != nil {
+			return Null, err
+		}
+		d.Set(String(key), v)
+		if done, err := p.next('}'); err != nil || done {
 			if err != nil {
 				return Null, err
 			}
-			d.Set(String(key), v)
+			break
 		}
-		if _, err := dec.Token(); err != nil {
-			return Null, fmt.Errorf("vm: json: %w", err)
-		}
-		jsOrder(d)
-		return revive(d), nil
 	}
-	return Null, errors.New("vm: json: unexpected token")
+	jsOrder(d)
+	return revive(d), nil
+}
+
+func (p *jsonParser) array(depth int) (Value, error) {
+	p.pos++ // [
+	elems := []Value{}
+	p.space()
+	if p.pos < len(p.data) && p.data[p.pos] == ']' {
+		p.pos++
+		return newArray(elems), nil
+	}
+	for {
+		v, err := p.value(depth + 1)
+		if err != nil {
+			return Null, err
+		}
+		elems = append(elems, v)
+		if done, err := p.next(']'); err != nil || done {
+			if err != nil {
+				return Null, err
+			}
+			return newArray(elems), nil
+		}
+	}
+}
+
+// next reads what follows an element: a comma (and the space before the
+// next element) or the closing bracket.
+func (p *jsonParser) next(closing byte) (bool, error) {
+	p.space()
+	if p.pos >= len(p.data) {
+		return false, errors.New("vm: json: unexpected end of input")
+	}
+	switch p.data[p.pos] {
+	case ',':
+		p.pos++
+		p.space()
+		return false, nil
+	case closing:
+		p.pos++
+		return true, nil
+	}
+	return false, p.errorf("invalid character %q after an element", p.data[p.pos])
+}
+
+func (p *jsonParser) number() (Value, error) {
+	start := p.pos
+	digits := func() int {
+		n := 0
+		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
+			p.pos++
+			n++
+		}
+		return n
+	}
+	if p.data[p.pos] == '-' {
+		p.pos++
+	}
+	if p.pos < len(p.data) && p.data[p.pos] == '0' {
+		p.pos++
+	} else if digits() == 0 {
+		return Null, p.errorf("invalid number")
+	}
+	if p.pos < len(p.data) && p.data[p.pos] == '.' {
+		p.pos++
+		if digits() == 0 {
+			return Null, p.errorf("invalid number")
+		}
+	}
+	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
+		p.pos++
+		if p.pos < len(p.data) && (p.data[p.pos] == '+' || p.data[p.pos] == '-') {
+			p.pos++
+		}
+		if digits() == 0 {
+			return Null, p.errorf("invalid number")
+		}
+	}
+	// The bytes are only read during the call.
+	f, err := strconv.ParseFloat(unsafe.String(&p.data[start], p.pos-start), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return Null, p.errorf("invalid number")
+	}
+	return Number(f), nil
+}
+
+// string reads a string literal. Without escapes or invalid UTF-8 it is
+// one copy of the input.
+func (p *jsonParser) string() (string, error) {
+	p.pos++ // "
+	start := p.pos
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		switch {
+		case c == '"':
+			s := string(p.data[start:p.pos])
+			p.pos++
+			return s, nil
+		case c == '\\' || c >= utf8.RuneSelf:
+			return p.slowString(start)
+		case c < 0x20:
+			return "", p.errorf("invalid character %q in string literal", c)
+		}
+		p.pos++
+	}
+	return "", errors.New("vm: json: unexpected end of input")
+}
+
+// slowString finishes a string that has escapes or non-ASCII bytes.
+func (p *jsonParser) slowString(start int) (string, error) {
+	buf := append([]byte(nil), p.data[start:p.pos]...)
+	for p.pos < len(p.data) {
+		c := p.data[p.pos]
+		switch {
+		case c == '"':
+			p.pos++
+			return string(buf), nil
+		case c < 0x20:
+			return "", p.errorf("invalid character %q in string literal", c)
+		case c == '\\':
+			if p.pos+1 >= len(p.data) {
+				return "", errors.New("vm: json: unexpected end of input")
+			}
+			esc := p.data[p.pos+1]
+			p.pos += 2
+			switch esc {
+			case '"', '\\', '/':
+				buf = append(buf, esc)
+			case 'b':
+				buf = append(buf, '\b')
+			case 'f':
+				buf = append(buf, '\f')
+			case 'n':
+				buf = append(buf, '\n')
+			case 'r':
+				buf = append(buf, '\r')
+			case 't':
+				buf = append(buf, '\t')
+			case 'u':
+				r, ok := p.hex4()
+				if !ok {
+					return "", p.errorf("invalid \\u escape in string literal")
+				}
+				if utf16.IsSurrogate(r) {
+					// A pair is decoded together; a lone half is U+FFFD
+					// and what follows it is read on its own.
+					if p.pos+1 < len(p.data) && p.data[p.pos] == '\\' && p.data[p.pos+1] == 'u' {
+						save := p.pos
+						p.pos += 2
+						r2, ok := p.hex4()
+						if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
+							r = dec
+						} else {
+							p.pos, r = save, utf8.RuneError
+						}
+					} else {
+						r = utf8.RuneError
+					}
+				}
+				buf = utf8.AppendRune(buf, r)
+			default:
+				return "", p.errorf("invalid escape character %q in string literal", esc)
+			}
+		case c < utf8.RuneSelf:
+			buf = append(buf, c)
+			p.pos++
+		default:
+			r, size := utf8.DecodeRune(p.data[p.pos:])
+			buf = utf8.AppendRune(buf, r) // RuneError for an invalid byte
+			p.pos += size
+		}
+	}
+	return "", errors.New("vm: json: unexpected end of input")
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func (p *jsonParser) hex4() (rune, bool) {
+	if p.pos+4 > len(p.data) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range p.data[p.pos : p.pos+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	p.pos += 4
+	return r, true
 }
 
 // revive turns PostHog's marker objects back into dates and errors.
