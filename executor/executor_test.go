@@ -136,6 +136,56 @@ func TestInputs(t *testing.T) {
 	}
 }
 
+// Templates that only read a global ({event.properties.x}) are looked up
+// without the VM; they must give what the VM gives, and the program must
+// still get its own copy of what they return.
+func TestPathTemplates(t *testing.T) {
+	str := hogwirev1.InputType_INPUT_TYPE_STRING
+	d := prepare(t, spec{
+		hog: `
+let ev := inputs.ev
+ev.properties.$browser := 'changed by the program'
+return {'inputs': inputs, 'browser': event.properties.$browser}`,
+		schema: []*hogwirev1.InputSchema{{Key: "path", Type: str}, {Key: "vm", Type: str}, {Key: "missing", Type: str},
+			{Key: "ev", Type: str}, {Key: "again", Type: str}},
+		inputs: map[string]any{
+			"path":    "{event.properties.$browser}",
+			"vm":      "{event.properties['$browser']}", // a property access: run by the VM
+			"missing": "{event.properties.nope.deeper}",
+			"ev":      "{event}",
+			"again":   "{inputs.path}",
+		},
+	})
+	g := executor.NewEvent(event(t, nil), project, source)
+	for range 2 { // the second run sees globals the first did not change
+		res := d.Invoke(context.Background(), g, executor.Options{})
+		if res.Status != executor.Succeeded {
+			t.Fatal(dump(res))
+		}
+		got := res.Value.ToGo().(map[string]any)
+		in := got["inputs"].(map[string]any)
+		if in["path"] != "Chrome" || in["vm"] != "Chrome" || in["again"] != "Chrome" || in["missing"] != nil {
+			t.Errorf("inputs %v", in)
+		}
+		if got["browser"] != "Chrome" {
+			t.Errorf("event.properties.$browser = %v after the program changed its copy of inputs.ev", got["browser"])
+		}
+		if b := in["ev"].(map[string]any)["properties"].(map[string]any)["$browser"]; b != "Chrome" {
+			t.Errorf("inputs.ev.properties.$browser = %v: the program's change reached the input", b)
+		}
+	}
+
+	unknown := prepare(t, spec{
+		hog:    "return inputs",
+		schema: []*hogwirev1.InputSchema{{Key: "x", Type: str}},
+		inputs: map[string]any{"x": "{nope.deeper}"},
+	})
+	res := invoke(t, unknown, event(t, nil), executor.Options{})
+	if res.Status == executor.Succeeded || !strings.Contains(res.Error, "Global variable not found: nope.deeper") {
+		t.Errorf("unknown global: %s", dump(res))
+	}
+}
+
 func TestInputError(t *testing.T) {
 	d := prepare(t, spec{
 		hog:    "fetch(inputs.url)",
