@@ -154,7 +154,7 @@ func New(cfg Config) (*Node, error) {
 	n.sync = configsync.New(configsync.Config{
 		Conn: cfg.ControlPlane, NodeID: cfg.NodeID, Address: cfg.Address, Logger: cfg.Logger.With("component", "configsync"),
 		OnChange: func(_, next *configsync.Snapshot) {
-			n.routes.Store(buildRouting(n.routes.Load(), next, n.log))
+			n.routes.Store(buildRouting(n.routes.Load(), next, executor.Source{URL: cfg.SourceURL}, n.log))
 			n.pruneLanes(next)
 		},
 	})
@@ -382,7 +382,7 @@ func (n *Node) handle(m *eventlog.Message) {
 		if len(named)+len(any) == 0 {
 			continue
 		}
-		g, err := executor.NewEventFromWire(ev, pr.project, executor.Source{URL: n.cfg.SourceURL})
+		g, err := executor.NewEventFromWire(ev, pr.globals)
 		if err != nil {
 			n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
 			continue

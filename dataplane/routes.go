@@ -23,7 +23,8 @@ type route struct {
 // projectRoutes selects a project's destinations by event name, so that
 // destinations whose filter cannot match an event cost nothing for it.
 type projectRoutes struct {
-	project *hogwirev1.Project
+	// globals is the project's part of every event's globals.
+	globals *executor.Project
 	byEvent map[string][]*route
 	// anyEvent match every event name (filters without an event list, or
 	// with an entry that matches all).
@@ -45,7 +46,7 @@ type routing struct {
 
 // buildRouting prepares every destination of next, reusing the routes of
 // prev whose destination did not change (same revision and health).
-func buildRouting(prev *routing, next *configsync.Snapshot, log *slog.Logger) *routing {
+func buildRouting(prev *routing, next *configsync.Snapshot, source executor.Source, log *slog.Logger) *routing {
 	r := &routing{
 		revision: next.Revision,
 		projects: make(map[string]*projectRoutes, len(next.Projects)),
@@ -53,7 +54,7 @@ func buildRouting(prev *routing, next *configsync.Snapshot, log *slog.Logger) *r
 		prepared: make(map[string]*route, len(next.Destinations)),
 	}
 	for id, p := range next.Projects {
-		r.projects[id] = &projectRoutes{project: p, byEvent: map[string][]*route{}}
+		r.projects[id] = &projectRoutes{globals: executor.NewProject(p, source), byEvent: map[string][]*route{}}
 	}
 	for name, d := range next.Destinations {
 		pr := r.projects[projectOf(name)]

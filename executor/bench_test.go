@@ -66,7 +66,7 @@ func BenchmarkEventFromLog(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			if _, err := executor.NewEventFromWire(w, project, source); err != nil {
+			if _, err := executor.NewEventFromWire(w, executor.NewProject(project, source)); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -89,6 +89,31 @@ type filterParts struct {
 	groupIDs                [5]string
 }
 
+// Project is the project part of the globals, the same for every event of
+// the project: build it once with NewProject.
+type Project struct {
+	value vm.Value // the project global
+	url   string   // the base of the event, person and group links
+}
+
+// NewProject builds the project part of the globals.
+func NewProject(project *hogwirev1.Project, source Source) *Project {
+	p := &Project{}
+	if source.URL != "" && project.GetName() != "" {
+		p.url = source.URL + "/" + project.GetName()
+	}
+	d := vm.NewDict(3)
+	d.SetString("id", vm.String(lastSegment(project.GetName())))
+	d.SetString("name", vm.String(project.GetDisplayName()))
+	siteURL := project.GetSiteUrl()
+	if siteURL == "" {
+		siteURL = p.url
+	}
+	d.SetString("url", vm.String(siteURL))
+	p.value = vm.DictValue(d)
+	return p
+}
+
 // NewEvent builds the globals of one event.
 //
 // The person is ev.person when the sender gave one; otherwise its id is the
@@ -127,7 +152,7 @@ func NewEvent(ev *hogwirev1.Event, project *hogwirev1.Project, source Source) *G
 	for t, key := range ev.GetGroups() {
 		p.groups = append(p.groups, [2]string{t, key})
 	}
-	return p.globals(project, source)
+	return p.globals(NewProject(project, source))
 }
 
 // eventParts is an event with its objects already Hog dicts: what NewEvent
@@ -147,12 +172,8 @@ type eventParts struct {
 }
 
 // globals builds the Globals; it takes ownership of p's dicts.
-func (p *eventParts) globals(project *hogwirev1.Project, source Source) *Globals {
-	g := &Globals{name: p.name, uuid: p.uuid, distinctID: p.distinctID}
-	projectID := lastSegment(project.GetName())
-	if source.URL != "" && project.GetName() != "" {
-		g.projectURL = source.URL + "/" + project.GetName()
-	}
+func (p *eventParts) globals(project *Project) *Globals {
+	g := &Globals{name: p.name, uuid: p.uuid, distinctID: p.distinctID, projectURL: project.url, project: project.value}
 	timestamp := ""
 	if p.hasTimestamp {
 		timestamp = isoTimestamp(p.timestamp)
@@ -230,17 +251,6 @@ func (p *eventParts) globals(project *hogwirev1.Project, source Source) *Globals
 	person.SetString("name", vm.String(personName(pd, g.distinctID)))
 	person.SetString("url", vm.String(personURL))
 	g.person = vm.DictValue(person)
-
-	// Project.
-	projectDict := vm.NewDict(3)
-	projectDict.SetString("id", vm.String(projectID))
-	projectDict.SetString("name", vm.String(project.GetDisplayName()))
-	projectURL := project.GetSiteUrl()
-	if projectURL == "" {
-		projectURL = g.projectURL
-	}
-	projectDict.SetString("url", vm.String(projectURL))
-	g.project = vm.DictValue(projectDict)
 
 	// Groups: the $groups property overlaid with the groups field.
 	groupKeys := map[string]string{}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
@@ -50,6 +51,15 @@ type Destination struct {
 	maxFetches   int
 	machine      *vm.Machine // the program, with the destination's limits
 	exprMachine  *vm.Machine // filters, inputs and masking
+
+	// source caches the source global, which depends only on the
+	// project's link base.
+	source atomic.Pointer[sourceGlobal]
+}
+
+type sourceGlobal struct {
+	projectURL string
+	value      vm.Value
 }
 
 // input is one input, in evaluation order.
@@ -474,6 +484,16 @@ func (d *Destination) globals(g *Globals, extra int) *vm.Dict {
 	out.SetString("person", g.person)
 	out.SetString("groups", g.groups)
 	out.SetString("project", g.project)
+	out.SetString("source", d.sourceGlobal(g.projectURL))
+	return out
+}
+
+// sourceGlobal returns the source global for a project link base. The VM
+// never changes globals, so invocations share it.
+func (d *Destination) sourceGlobal(projectURL string) vm.Value {
+	if c := d.source.Load(); c != nil && c.projectURL == projectURL {
+		return c.value
+	}
 	src := vm.NewDict(2)
 	name := d.displayName
 	if name == "" {
@@ -481,10 +501,11 @@ func (d *Destination) globals(g *Globals, extra int) *vm.Dict {
 	}
 	src.SetString("name", vm.String(name))
 	srcURL := ""
-	if g.projectURL != "" && d.name != "" {
-		srcURL = g.projectURL + "/destinations/" + lastSegment(d.name)
+	if projectURL != "" && d.name != "" {
+		srcURL = projectURL + "/destinations/" + lastSegment(d.name)
 	}
 	src.SetString("url", vm.String(srcURL))
-	out.SetString("source", vm.DictValue(src))
-	return out
+	c := &sourceGlobal{projectURL: projectURL, value: vm.DictValue(src)}
+	d.source.Store(c)
+	return c.value
 }

@@ -118,7 +118,7 @@ func ParseEvent(data []byte) (*WireEvent, error) {
 
 // NewEventFromWire builds the globals of an event read by ParseEvent; the
 // result is the same as NewEvent's on the decoded Event.
-func NewEventFromWire(e *WireEvent, project *hogwirev1.Project, source Source) (*Globals, error) {
+func NewEventFromWire(e *WireEvent, project *Project) (*Globals, error) {
 	p := eventParts{uuid: e.uuid, name: e.Name, distinctID: e.distinctID, elementsChain: e.elementsChain,
 		timestamp: e.timestamp, hasTimestamp: e.hasTimestamp, hasPerson: e.hasPerson, groups: e.groups}
 	var err error
@@ -154,7 +154,7 @@ func NewEventFromWire(e *WireEvent, project *hogwirev1.Project, source Source) (
 			return nil, err
 		}
 	}
-	return p.globals(project, source), nil
+	return p.globals(project), nil
 }
 
 // eachField calls f with every field of an encoded message: its number,

@@ -80,7 +80,7 @@ func TestNewEventFromWireMatchesNewEvent(t *testing.T) {
 				if w.Name != ev.Event {
 					t.Errorf("name %q, want %q", w.Name, ev.Event)
 				}
-				got, err := executor.NewEventFromWire(w, project, source)
+				got, err := executor.NewEventFromWire(w, executor.NewProject(project, source))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -105,7 +105,7 @@ func TestParseEventRejectsMalformed(t *testing.T) {
 	for n := range len(data) {
 		w, err := executor.ParseEvent(data[:n])
 		if err == nil {
-			_, err = executor.NewEventFromWire(w, project, source)
+			_, err = executor.NewEventFromWire(w, executor.NewProject(project, source))
 		}
 		if err != nil {
 			failures++
@@ -136,7 +136,7 @@ func TestParseEventRejectsMalformed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := executor.NewEventFromWire(w, project, source); err == nil || !errors.Is(err, executor.ErrMalformedEvent) {
+	if _, err := executor.NewEventFromWire(w, executor.NewProject(project, source)); err == nil || !errors.Is(err, executor.ErrMalformedEvent) {
 		t.Errorf("200 nested lists: %v, want ErrMalformedEvent", err)
 	}
 }
