@@ -41,6 +41,14 @@ type parser struct {
 	// repeat the same keys and many of the same values, and sharing them
 	// saves over a third of the parse's allocations.
 	interned map[string]string
+	// fields collects the entries of the objects being read, so that each
+	// object's map is made at its final size instead of growing.
+	fields []field
+}
+
+type field struct {
+	key string
+	val *structpb.Value
 }
 
 // Strings up to internMax bytes are interned, in a table of at most
@@ -138,12 +146,13 @@ func (p *parser) object() (*structpb.Struct, error) {
 	}
 	defer func() { p.depth-- }()
 	p.pos++ // {
-	s := &structpb.Struct{Fields: map[string]*structpb.Value{}}
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
-		return s, nil
+		return &structpb.Struct{Fields: map[string]*structpb.Value{}}, nil
 	}
+	first := len(p.fields)
+	defer func() { p.fields = p.fields[:first] }()
 	for {
 		if p.pos >= len(p.data) {
 			return nil, errEnd
@@ -168,15 +177,21 @@ func (p *parser) object() (*structpb.Struct, error) {
 		if err != nil {
 			return nil, err
 		}
-		s.Fields[key] = v
+		p.fields = append(p.fields, field{key, v})
 		closed, err := p.afterElement('}')
 		if err != nil {
 			return nil, err
 		}
 		if closed {
-			return s, nil
+			break
 		}
 	}
+	entries := p.fields[first:]
+	m := make(map[string]*structpb.Value, len(entries))
+	for _, f := range entries {
+		m[f.key] = f.val // a repeated key keeps its last value
+	}
+	return &structpb.Struct{Fields: m}, nil
 }
 
 // afterElement consumes the ',' or the closing byte that follows an element
