@@ -2,14 +2,16 @@
 // matching destinations' Hog code and delivers what it fetches.
 //
 // The flow of one event: the capture API or EventService stores it in the
-// durable event log (package eventlog) and only then answers the sender; a
-// node pulls it from the log (all nodes share one work queue), selects the
-// project's destinations by event name, builds the Hog globals once, and
-// runs every selected destination in that destination's own lane — a
-// concurrency-limited queue per destination, so a slow or dead destination
-// delays only its own work. When every destination is done with the event
-// (delivered, failed after retries, filtered out, or skipped as disabled)
-// the node acknowledges it and it leaves the log.
+// durable event log (package eventlog), together with the other events of
+// its request, and only then answers the sender; a node pulls the stored
+// message from the log (all nodes share one work queue), reads each
+// event's name, selects the project's destinations by that name, builds
+// the Hog globals once, and runs every selected destination in that
+// destination's own lane — a concurrency-limited queue per destination, so
+// a slow or dead destination delays only its own work. When every
+// destination is done with every event of the message (delivered, failed
+// after retries, filtered out, or skipped as disabled) the node
+// acknowledges it and it leaves the log.
 package dataplane
 
 import (
