@@ -62,7 +62,10 @@ var ErrMalformedEvent = errors.New("malformed event encoding")
 
 // ParseEvent reads the top level of an encoded hogwire.v1.Event.
 func ParseEvent(data []byte) (*WireEvent, error) {
+	// A message field that occurs more than once is the merge of its
+	// occurrences, which is what decoding their concatenation gives.
 	e := &WireEvent{}
+	var ts string
 	err := eachField(string(data), func(num protowire.Number, typ protowire.Type, v string, _ uint64) error {
 		if typ != protowire.BytesType {
 			return nil // no field read here is a scalar
@@ -77,32 +80,17 @@ func ParseEvent(data []byte) (*WireEvent, error) {
 		case fElementsChain:
 			e.elementsChain = v
 		case fProperties:
-			e.props = v
+			e.props += v
 		case fSet:
-			e.set, e.hasSet = v, true
+			e.set, e.hasSet = e.set+v, true
 		case fSetOnce:
-			e.setOnce, e.hasSetOnce = v, true
+			e.setOnce, e.hasSetOnce = e.setOnce+v, true
 		case fPerson:
-			e.person, e.hasPerson = v, true
+			e.person, e.hasPerson = e.person+v, true
 		case fTimestamp:
-			var sec, nanos int64
-			err := eachField(v, func(num protowire.Number, typ protowire.Type, _ string, x uint64) error {
-				if typ == protowire.VarintType {
-					switch num {
-					case 1:
-						sec = int64(x)
-					case 2:
-						nanos = int64(int32(x))
-					}
-				}
-				return nil
-			})
-			if err != nil {
-				return err
-			}
-			e.timestamp, e.hasTimestamp = time.Unix(sec, nanos).UTC(), true
+			ts, e.hasTimestamp = ts+v, true
 		case fGroups:
-			k, val, err := mapEntry(v)
+			k, val, err := mapEntry(v, false)
 			if err != nil {
 				return err
 			}
@@ -112,6 +100,24 @@ func ParseEvent(data []byte) (*WireEvent, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if e.hasTimestamp {
+		var sec, nanos int64
+		err := eachField(ts, func(num protowire.Number, typ protowire.Type, _ string, x uint64) error {
+			if typ == protowire.VarintType {
+				switch num {
+				case 1:
+					sec = int64(x)
+				case 2:
+					nanos = int64(int32(x))
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.timestamp = time.Unix(sec, nanos).UTC()
 	}
 	return e, nil
 }
@@ -143,7 +149,7 @@ func NewEventFromWire(e *WireEvent, project *Project) (*Globals, error) {
 			case num == fPersonID:
 				p.personID = v
 			case num == fPersonProps:
-				props = v
+				props += v
 			}
 			return nil
 		})
@@ -228,13 +234,16 @@ func varint(b string) (uint64, int) {
 }
 
 // mapEntry reads a map<string, …> entry: its key and its value's bytes.
-func mapEntry(b string) (key string, val string, err error) {
+// A message value that occurs more than once is merged.
+func mapEntry(b string, message bool) (key string, val string, err error) {
 	err = eachField(b, func(num protowire.Number, typ protowire.Type, v string, _ uint64) error {
 		if typ == protowire.BytesType {
-			switch num {
-			case 1:
+			switch {
+			case num == 1:
 				key = v
-			case 2:
+			case num == 2 && message:
+				val += v
+			case num == 2:
 				val = v
 			}
 		}
@@ -271,7 +280,7 @@ func wireStruct(b string, extra, depth int) (*vm.Dict, error) {
 		if num != 1 || typ != protowire.BytesType {
 			return nil
 		}
-		k, val, err := mapEntry(v)
+		k, val, err := mapEntry(v, true)
 		if err != nil {
 			return err
 		}
@@ -295,35 +304,49 @@ func wireStruct(b string, extra, depth int) (*vm.Dict, error) {
 	return d, nil
 }
 
-// wireValue decodes a google.protobuf.Value.
+// wireValue decodes a google.protobuf.Value. Its kind is the last one on
+// the wire; a struct or list given more than once in a row is merged.
 func wireValue(b string, depth int) (vm.Value, error) {
-	out := vm.Null
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v string, x uint64) error {
+	var kind protowire.Number
+	var x uint64
+	var str, msg string
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v string, xv uint64) error {
 		switch {
 		case num == 1 && typ == protowire.VarintType:
-			out = vm.Null
-		case num == 2 && typ == protowire.Fixed64Type:
-			out = vm.Number(math.Float64frombits(x))
+			kind = num
+		case (num == 2 && typ == protowire.Fixed64Type) || (num == 4 && typ == protowire.VarintType):
+			kind, x = num, xv
 		case num == 3 && typ == protowire.BytesType:
-			out = vm.String(v)
-		case num == 4 && typ == protowire.VarintType:
-			out = vm.Bool(x != 0)
-		case num == 5 && typ == protowire.BytesType:
-			d, err := wireStruct(v, 0, depth)
-			if err != nil {
-				return err
+			kind, str = num, v
+		case (num == 5 || num == 6) && typ == protowire.BytesType:
+			if kind == num {
+				msg += v
+			} else {
+				kind, msg = num, v
 			}
-			out = vm.DictValue(d)
-		case num == 6 && typ == protowire.BytesType:
-			a, err := wireList(v, depth)
-			if err != nil {
-				return err
-			}
-			out = a
 		}
 		return nil
 	})
-	return out, err
+	if err != nil {
+		return vm.Null, err
+	}
+	switch kind {
+	case 2:
+		return vm.Number(math.Float64frombits(x)), nil
+	case 3:
+		return vm.String(str), nil
+	case 4:
+		return vm.Bool(x != 0), nil
+	case 5:
+		d, err := wireStruct(msg, 0, depth)
+		if err != nil {
+			return vm.Null, err
+		}
+		return vm.DictValue(d), nil
+	case 6:
+		return wireList(msg, depth)
+	}
+	return vm.Null, nil
 }
 
 // wireList decodes a google.protobuf.ListValue.

@@ -2,6 +2,7 @@ package executor_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 
 // wireCorpus covers every Event field NewEvent reads and every kind of
 // JSON value, including keys JavaScript orders as array indexes.
-func wireCorpus(t *testing.T) map[string]*hogwirev1.Event {
+func wireCorpus(t testing.TB) map[string]*hogwirev1.Event {
 	full := event(t, map[string]any{
 		"$browser": "Chrome", "n": 3, "f": -1.25, "big": 1e21, "ok": true, "no": false, "nothing": nil,
 		"list": []any{1, "two", nil, []any{}, map[string]any{"x": []any{true}}}, "empty": map[string]any{},
@@ -139,4 +140,40 @@ func TestParseEventRejectsMalformed(t *testing.T) {
 	if _, err := executor.NewEventFromWire(w, executor.NewProject(project, source)); err == nil || !errors.Is(err, executor.ErrMalformedEvent) {
 		t.Errorf("200 nested lists: %v, want ErrMalformedEvent", err)
 	}
+}
+
+// FuzzNewEventFromWire feeds arbitrary bytes to the decoder: it never
+// panics, and whatever protobuf's own decoder reads as an Event it reads
+// too, into the globals NewEvent builds from protobuf's result.
+func FuzzNewEventFromWire(f *testing.F) {
+	for _, ev := range wireCorpus(f) {
+		data, err := proto.Marshal(ev)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	p := executor.NewProject(project, source)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		w, err := executor.ParseEvent(data)
+		var got *executor.Globals
+		if err == nil {
+			got, err = executor.NewEventFromWire(w, p)
+		}
+		ev := &hogwirev1.Event{}
+		if proto.Unmarshal(data, ev) != nil {
+			return // not an Event: the decoder may say so or read what it can
+		}
+		if err != nil {
+			// Groups (a deprecated wire type no hogwire message uses) and
+			// objects nested past maxWireDepth are refused on purpose.
+			if msg := err.Error(); strings.Contains(msg, "wire type") || strings.Contains(msg, "too deep") {
+				return
+			}
+			t.Fatalf("protobuf reads %x but the decoder says %v", data, err)
+		}
+		if g, w := globalsJSON(t, got), globalsJSON(t, executor.NewEvent(ev, project, source)); g != w {
+			t.Fatalf("%x:\nfrom the encoding:\n%s\nfrom protobuf:\n%s", data, g, w)
+		}
+	})
 }
