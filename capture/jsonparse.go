@@ -41,6 +41,7 @@ type parser struct {
 	// repeat the same keys and many of the same values, and sharing them
 	// saves over a third of the parse's allocations.
 	interned map[string]string
+	slabs    slabs
 	// fields collects the entries of the objects being read, so that each
 	// object's map is made at its final size instead of growing.
 	fields []field
@@ -49,6 +50,56 @@ type parser struct {
 type field struct {
 	key string
 	val *structpb.Value
+}
+
+// Strings and numbers are most of a payload's values, and each would be
+// two allocations (the Value and its kind). They are carved from chunks
+// instead, which live as long as the request's events, as the values
+// would.
+type slabs struct {
+	values []structpb.Value
+	strs   []structpb.Value_StringValue
+	nums   []structpb.Value_NumberValue
+	size   int
+}
+
+// grow returns the next chunk size: small for small payloads, up to 256.
+func (s *slabs) grow() int {
+	s.size = min(max(2*s.size, 16), 256)
+	return s.size
+}
+
+func (p *parser) newValue() *structpb.Value {
+	if len(p.slabs.values) == 0 {
+		p.slabs.values = make([]structpb.Value, p.slabs.grow())
+	}
+	v := &p.slabs.values[0]
+	p.slabs.values = p.slabs.values[1:]
+	return v
+}
+
+func (p *parser) stringValue(str string) *structpb.Value {
+	if len(p.slabs.strs) == 0 {
+		p.slabs.strs = make([]structpb.Value_StringValue, p.slabs.grow())
+	}
+	k := &p.slabs.strs[0]
+	p.slabs.strs = p.slabs.strs[1:]
+	k.StringValue = str
+	v := p.newValue()
+	v.Kind = k
+	return v
+}
+
+func (p *parser) numberValue(f float64) *structpb.Value {
+	if len(p.slabs.nums) == 0 {
+		p.slabs.nums = make([]structpb.Value_NumberValue, p.slabs.grow())
+	}
+	k := &p.slabs.nums[0]
+	p.slabs.nums = p.slabs.nums[1:]
+	k.NumberValue = f
+	v := p.newValue()
+	v.Kind = k
+	return v
 }
 
 // Strings up to internMax bytes are interned, in a table of at most
@@ -110,7 +161,7 @@ func (p *parser) value() (*structpb.Value, error) {
 		if err != nil {
 			return nil, err
 		}
-		return structpb.NewStringValue(s), nil
+		return p.stringValue(s), nil
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.number()
 	case c == 't':
@@ -288,7 +339,7 @@ func (p *parser) number() (*structpb.Value, error) {
 	if err != nil {
 		return nil, fmt.Errorf("invalid JSON at offset %d: number %s does not fit a float64", start, d[start:i])
 	}
-	return structpb.NewNumberValue(f), nil
+	return p.numberValue(f), nil
 }
 
 // string reads a quoted string, starting at its opening quote.
