@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/dataplane/telemetry"
 	"github.com/hogwire/hogwire/delivery"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
@@ -29,10 +30,19 @@ type deliverer struct {
 	// ctx (the invocation's) gives each attempt a child span.
 	ctx    context.Context
 	method string
+	// metrics gathers the invocation's counts, recorded together when it
+	// ends (see Node.invoke).
+	metrics []telemetry.Metric
+	buf     [6]telemetry.Metric
 }
 
 // count adds k to one of the destination's counters.
-func (d *deliverer) count(metric string, k int64) { d.n.tel.Count(d.dest, metric, k) }
+func (d *deliverer) count(metric string, k int64) {
+	if d.metrics == nil {
+		d.metrics = d.buf[:0]
+	}
+	d.metrics = append(d.metrics, telemetry.Metric{Name: metric, N: k})
+}
 
 // logf records a log entry on the destination for this invocation.
 func (d *deliverer) logf(level hogwirev1.LogLevel, format string, args ...any) {

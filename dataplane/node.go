@@ -441,13 +441,15 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 		opts.Mask = func(ctx context.Context, hash string) (bool, error) { return n.masks.mask(ctx, r.d, hash) }
 	}
 	res := r.prep.Invoke(ctx, g, opts)
-	n.tel.Count(name, res.Status.Metric(), 1)
+	del.count(res.Status.Metric(), 1)
 	if m := healthMetric(res); m != "" {
-		n.tel.Count(name, m, 1)
+		del.count(m, 1)
 	}
+	dur := time.Duration(-1)
 	if res.Status != executor.Filtered && res.Status != executor.Masked {
-		n.tel.Duration(name, res.Duration)
+		dur = res.Duration
 	}
+	n.tel.Record(name, del.metrics, dur)
 	for _, e := range res.Logs {
 		del.log(e.Time, e.Level, e.Message)
 	}

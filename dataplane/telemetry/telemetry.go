@@ -71,6 +71,10 @@ type Recorder struct {
 
 	promCount    *prometheus.CounterVec
 	promDuration *prometheus.HistogramVec
+	// The vectors' children, looked up once: WithLabelValues hashes the
+	// labels on every call. Guarded by mu.
+	promCounters  map[[2]string]prometheus.Counter
+	promObservers map[string]prometheus.Observer
 
 	mu      sync.Mutex
 	buckets map[key]*bucket
@@ -92,7 +96,8 @@ func New(cfg Config) *Recorder {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Recorder{cfg: cfg, log: cfg.Logger, bounds: DurationBoundsMs(), buckets: map[key]*bucket{}}
+	r := &Recorder{cfg: cfg, log: cfg.Logger, bounds: DurationBoundsMs(), buckets: map[key]*bucket{},
+		promCounters: map[[2]string]prometheus.Counter{}, promObservers: map[string]prometheus.Observer{}}
 	r.promCount = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hogwire_destination_events_total",
 		Help: "Per destination, events by outcome (succeeded, failed, filtered, …) and fetch attempts by result.",
@@ -134,23 +139,54 @@ func (r *Recorder) bucketLocked(dest string) *bucket {
 
 // Count adds n to a destination's metric for the current minute.
 func (r *Recorder) Count(dest, metric string, n int64) {
-	r.promCount.WithLabelValues(dest, metric).Add(float64(n))
-	r.mu.Lock()
-	r.bucketLocked(dest).counters[metric] += n
-	r.mu.Unlock()
+	r.Record(dest, []Metric{{metric, n}}, -1)
 }
 
 // Duration records one invocation's wall time.
 func (r *Recorder) Duration(dest string, d time.Duration) {
-	r.promDuration.WithLabelValues(dest).Observe(d.Seconds())
-	ms := float64(d) / float64(time.Millisecond)
-	i := sort.SearchFloat64s(r.bounds, ms)
+	r.Record(dest, nil, d)
+}
+
+// Metric is an amount to add to one of a destination's counters.
+type Metric struct {
+	Name string
+	N    int64
+}
+
+// Record adds what one invocation did — counters and, unless d is
+// negative, its wall time — under one lock: the data plane records every
+// invocation, and one call costs less than one per counter.
+func (r *Recorder) Record(dest string, metrics []Metric, d time.Duration) {
+	var ms float64
+	var i int
+	if d >= 0 {
+		ms = float64(d) / float64(time.Millisecond)
+		i = sort.SearchFloat64s(r.bounds, ms)
+	}
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	b := r.bucketLocked(dest)
+	for _, m := range metrics {
+		b.counters[m.Name] += m.N
+		c := r.promCounters[[2]string{dest, m.Name}]
+		if c == nil {
+			c = r.promCount.WithLabelValues(dest, m.Name)
+			r.promCounters[[2]string{dest, m.Name}] = c
+		}
+		c.Add(float64(m.N))
+	}
+	if d < 0 {
+		return
+	}
 	b.hist[i]++
 	b.sumMs += ms
 	b.count++
-	r.mu.Unlock()
+	o := r.promObservers[dest]
+	if o == nil {
+		o = r.promDuration.WithLabelValues(dest)
+		r.promObservers[dest] = o
+	}
+	o.Observe(d.Seconds())
 }
 
 // Log buffers an entry; it reports false when the buffer is full and the
