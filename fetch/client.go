@@ -12,6 +12,8 @@ import (
 	"net/http/httptrace"
 	"net/netip"
 	"net/url"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -94,6 +96,21 @@ type Client struct {
 	// sleep waits between attempts; tests replace it to observe waits
 	// without spending them.
 	sleep func(ctx context.Context, d time.Duration) error
+
+	// targets caches parsed URLs: a destination sends to the same few
+	// URLs again and again. Bounded: it is emptied when full.
+	targetsMu sync.RWMutex
+	targets   map[string]*target
+}
+
+// maxTargets bounds the URL cache; URLs that differ per event (an id in
+// the path) only cycle through it.
+const maxTargets = 1024
+
+// target is a parsed, validated request URL.
+type target struct {
+	u    *url.URL // without userinfo; never modified
+	auth string   // Authorization from the URL's userinfo, or ""
 }
 
 // New returns a Client configured by opts.
@@ -217,8 +234,8 @@ func (c *Client) Do(ctx context.Context, req Request, p Policy, observe func(Att
 // prepared is a validated request, shared read-only by its attempts.
 type prepared struct {
 	method string
-	url    string // without userinfo
-	host   string // host[:port], for errors
+	target *url.URL // without userinfo; never modified
+	host   string   // host[:port], for errors
 	header http.Header
 	body   []byte
 }
@@ -231,16 +248,9 @@ func (c *Client) prepare(r Request) (*prepared, error) {
 	if !isToken(method) {
 		return nil, fmt.Errorf("%w: invalid method %q", ErrInvalidRequest, method)
 	}
-	u, err := url.Parse(r.URL)
+	t, err := c.target(r.URL)
 	if err != nil {
-		// The parse error quotes the URL, credentials included.
-		return nil, fmt.Errorf("%w: malformed URL", ErrInvalidRequest)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("%w: unsupported URL scheme %q", ErrInvalidRequest, u.Scheme)
-	}
-	if u.Hostname() == "" {
-		return nil, fmt.Errorf("%w: URL has no host", ErrInvalidRequest)
+		return nil, err
 	}
 	h := make(http.Header, len(r.Header)+2)
 	for k, vs := range r.Header {
@@ -254,18 +264,51 @@ func (c *Client) prepare(r Request) (*prepared, error) {
 		}
 		h[http.CanonicalHeaderKey(k)] = vs
 	}
-	if u.User != nil {
-		if h.Get("Authorization") == "" {
-			pw, _ := u.User.Password()
-			cred := u.User.Username() + ":" + pw
-			h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(cred)))
-		}
-		u.User = nil
+	if t.auth != "" && h.Get("Authorization") == "" {
+		h.Set("Authorization", t.auth)
 	}
 	if _, ok := h["User-Agent"]; !ok {
 		h.Set("User-Agent", c.userAgent)
 	}
-	return &prepared{method: method, url: u.String(), host: u.Host, header: h, body: r.Body}, nil
+	return &prepared{method: method, target: t.u, host: t.u.Host, header: h, body: r.Body}, nil
+}
+
+// target parses and validates a request URL, or returns it from the cache.
+func (c *Client) target(raw string) (*target, error) {
+	c.targetsMu.RLock()
+	t := c.targets[raw]
+	c.targetsMu.RUnlock()
+	if t != nil {
+		return t, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// The parse error quotes the URL, credentials included.
+		return nil, fmt.Errorf("%w: malformed URL", ErrInvalidRequest)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("%w: unsupported URL scheme %q", ErrInvalidRequest, u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, fmt.Errorf("%w: URL has no host", ErrInvalidRequest)
+	}
+	t = &target{}
+	if u.User != nil {
+		pw, _ := u.User.Password()
+		cred := u.User.Username() + ":" + pw
+		t.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cred))
+		u.User = nil
+	}
+	// As http.NewRequest does: "host:" is "host".
+	u.Host = strings.TrimSuffix(u.Host, ":")
+	t.u = u
+	c.targetsMu.Lock()
+	if len(c.targets) >= maxTargets || c.targets == nil {
+		c.targets = make(map[string]*target, 64)
+	}
+	c.targets[raw] = t
+	c.targetsMu.Unlock()
+	return t, nil
 }
 
 func (c *Client) attempt(ctx context.Context, pr *prepared, p Policy) (*Response, error) {
@@ -280,10 +323,14 @@ func (c *Client) attempt(ctx context.Context, pr *prepared, p Policy) (*Response
 	if len(pr.body) > 0 {
 		body = bytes.NewReader(pr.body)
 	}
-	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(actx, tr.clientTrace()), pr.method, pr.url, body)
+	// The URL was parsed once in prepare: the request gets a copy rather
+	// than parsing it again.
+	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(actx, tr.clientTrace()), pr.method, "", body)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
+	u := *pr.target
+	hreq.URL, hreq.Host = &u, u.Host
 	hreq.Header = pr.header
 	hresp, err := c.transport.RoundTrip(hreq)
 	if err != nil {

@@ -575,11 +575,13 @@ func TestUserinfoBecomesBasicAuthAndStaysOutOfErrors(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c, _ := newTestClient(t)
 	withCreds := strings.Replace(srv.URL, "http://", "http://apiuser:s3cr3t@", 1)
-	if _, err := c.Do(context.Background(), Request{URL: withCreds}, Policy{}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if got := <-user; got != [2]string{"apiuser", "s3cr3t"} {
-		t.Fatalf("server saw basic auth %v", got)
+	for range 2 { // parsed, then from the client's URL cache
+		if _, err := c.Do(context.Background(), Request{URL: withCreds}, Policy{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-user; got != [2]string{"apiuser", "s3cr3t"} {
+			t.Fatalf("server saw basic auth %v", got)
+		}
 	}
 
 	for _, raw := range []string{
@@ -597,6 +599,24 @@ func TestUserinfoBecomesBasicAuthAndStaysOutOfErrors(t *testing.T) {
 			if msg := e.Error(); strings.Contains(msg, "s3cr3t") || strings.Contains(msg, "apiuser") {
 				t.Errorf("error %q leaks credentials", msg)
 			}
+		}
+	}
+}
+
+// URLs are parsed once and cached; more distinct URLs than the cache holds
+// (an id in the path per event) all still go where they say.
+func TestManyDistinctURLs(t *testing.T) {
+	paths := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { paths <- r.URL.Path }))
+	t.Cleanup(srv.Close)
+	c, _ := newTestClient(t)
+	for i := range maxTargets + 50 {
+		want := fmt.Sprintf("/people/%d", i%(maxTargets+10))
+		if _, err := c.Do(context.Background(), Request{URL: srv.URL + want}, Policy{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-paths; got != want {
+			t.Fatalf("request %d went to %s, want %s", i, got, want)
 		}
 	}
 }
