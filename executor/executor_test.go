@@ -625,6 +625,32 @@ throw Error(f'failed with {inputs.apiKey}: {r.body}')`,
 	}
 }
 
+// A secret whose template renders differently per event is redacted in
+// each invocation, also when the previous one's redactor is cached; with
+// FetchStatusOnly the fetch records keep their status only.
+func TestRedactionPerEventAndStatusOnly(t *testing.T) {
+	d := prepare(t, spec{
+		hog:    `let r := fetch(f'https://x.test/?k={inputs.key}'); print('sent', inputs.key); throw Error(f'no {inputs.key}')`,
+		schema: []*hogwirev1.InputSchema{{Key: "key", Type: hogwirev1.InputType_INPUT_TYPE_STRING, Secret: true}},
+		inputs: map[string]any{"key": "{event.properties.token}"},
+	})
+	f := &recorder{respond: func(*executor.FetchRequest) (*executor.FetchResponse, error) {
+		return &executor.FetchResponse{Status: 202, Body: []byte(`{}`), Headers: map[string]string{"X-Id": "1"}}, nil
+	}}
+	for _, token := range []string{"tok-one", "tok-two", "tok-one"} {
+		res := invoke(t, d, event(t, map[string]any{"token": token}), executor.Options{Fetcher: f, Redact: true, FetchStatusOnly: true})
+		if strings.Contains(dump(res), token) || !strings.Contains(res.Error, executor.Redacted) {
+			t.Errorf("token %s not redacted: %s", token, dump(res))
+		}
+		if len(res.Fetches) != 1 || res.Fetches[0].Request != nil || res.Fetches[0].Response.Status != 202 || res.Fetches[0].Response.Body != nil {
+			t.Errorf("fetch records %+v, want the status only", res.Fetches)
+		}
+	}
+	if got := f.reqs[len(f.reqs)-1].URL; got != "https://x.test/?k=tok-one" {
+		t.Errorf("the fetch went to %s", got)
+	}
+}
+
 // One prepared destination serves many events at once.
 func TestConcurrentInvocations(t *testing.T) {
 	d := prepare(t, spec{

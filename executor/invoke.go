@@ -59,6 +59,10 @@ type Options struct {
 	Fetcher Fetcher
 	// Redact applies Result.Redact before Invoke returns.
 	Redact bool
+	// FetchStatusOnly keeps of each fetch only its response status and
+	// error, for callers that report nothing else: requests and response
+	// bodies are then neither kept nor redacted.
+	FetchStatusOnly bool
 	// Mask, when set and the destination has masking, is asked after the
 	// filters matched whether the event's masking hash was seen too often
 	// within the destination's TTL (and records this occurrence); true
@@ -120,6 +124,8 @@ type Result struct {
 
 	secrets  []string
 	redacted bool
+	// dest caches the redactor of its secrets.
+	dest *Destination
 }
 
 // invocation is the per-invocation state of a program run. It is the
@@ -135,6 +141,7 @@ type invocation struct {
 	now             func() time.Time
 	maxLogs         int
 	prints          int
+	statusOnly      bool // Options.FetchStatusOnly
 
 	start  time.Time
 	waited time.Duration // in fetches
@@ -163,7 +170,7 @@ func (inv *invocation) Err() error {
 // the Result (Status, Error and an error-level log entry).
 func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Result {
 	start := time.Now()
-	res := &Result{}
+	res := &Result{dest: d}
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -233,7 +240,8 @@ func (d *Destination) invoke(ctx context.Context, res *Result, g *Globals, now f
 		res.secrets = in.appendSensitive(slices.Clip(res.secrets), v)
 	}
 
-	inv := &invocation{Context: ctx, d: d, g: g, res: res, fetcher: opts.Fetcher, now: now, maxLogs: opts.MaxLogs}
+	inv := &invocation{Context: ctx, d: d, g: g, res: res, fetcher: opts.Fetcher, now: now, maxLogs: opts.MaxLogs,
+		statusOnly: opts.FetchStatusOnly}
 	if inv.maxLogs <= 0 {
 		inv.maxLogs = DefaultMaxLogs
 	}
@@ -330,10 +338,16 @@ func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
 	}
 	if err != nil {
 		rec.Err = err
+		if inv.statusOnly {
+			rec.Request = nil
+		}
 		inv.res.Fetches = append(inv.res.Fetches, rec)
 		return vm.Null, errors.New(describeFetchError(inv.Context, req.URL, inv.d.fetchTimeout, err))
 	}
 	rec.Response = resp
+	if inv.statusOnly {
+		rec.Request, rec.Response = nil, &FetchResponse{Status: resp.Status, Attempts: resp.Attempts}
+	}
 	inv.res.Fetches = append(inv.res.Fetches, rec)
 	return responseValue(resp), nil
 }

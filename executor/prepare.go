@@ -55,6 +55,8 @@ type Destination struct {
 	// source caches the source global, which depends only on the
 	// project's link base.
 	source atomic.Pointer[sourceGlobal]
+	// redact caches the last redactor built (see Destination.redactor).
+	redact atomic.Pointer[cachedRedactor]
 }
 
 type sourceGlobal struct {

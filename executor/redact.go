@@ -28,7 +28,15 @@ func (r *Result) Redact() *Result {
 		return r
 	}
 	r.redacted = true
-	rep := redactor(r.secrets)
+	if !r.hasText() {
+		return r
+	}
+	var rep *strings.Replacer
+	if r.dest != nil {
+		rep = r.dest.redactor(r.secrets)
+	} else {
+		rep = redactor(r.secrets)
+	}
 	if rep == nil {
 		return r
 	}
@@ -62,6 +70,40 @@ func (r *Result) Redact() *Result {
 		}
 	}
 	return r
+}
+
+// hasText reports whether r holds any text a secret could be in.
+func (r *Result) hasText() bool {
+	if r.Error != "" || len(r.Logs) > 0 {
+		return true
+	}
+	for _, f := range r.Fetches {
+		if f.Request != nil || f.Err != nil || (f.Response != nil && (f.Response.Headers != nil || f.Response.Body != nil)) {
+			return true
+		}
+	}
+	return false
+}
+
+// redactor returns the redactor of secrets, reusing the last one built
+// for the destination: its secrets are the same from one invocation to
+// the next unless a secret input's template renders differently.
+func (d *Destination) redactor(secrets []string) *strings.Replacer {
+	if len(secrets) == 0 {
+		return nil
+	}
+	key := strings.Join(secrets, "\x00")
+	if c := d.redact.Load(); c != nil && c.key == key {
+		return c.rep
+	}
+	c := &cachedRedactor{key: key, rep: redactor(secrets)}
+	d.redact.Store(c)
+	return c.rep
+}
+
+type cachedRedactor struct {
+	key string
+	rep *strings.Replacer
 }
 
 func redactHeaders(rep *strings.Replacer, h map[string]string) map[string]string {
