@@ -115,7 +115,11 @@ type Node struct {
 	inflight       map[*pending]struct{}
 	inflightEvents int64
 	work           sync.WaitGroup
-	workers        *workers
+	// handleMu and stopped keep handle from adding work once Run waits
+	// for the work in flight.
+	handleMu sync.RWMutex
+	stopped  bool
+	workers  *workers
 	// runCtx ends invocations when the node stops for good.
 	runCtx context.Context
 	ready  atomic.Bool
@@ -249,6 +253,12 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 		consumeErr = n.events.Consume(ctx, n.cfg.ConsumeBatch, n.handle)
 	}
 	n.ready.Store(false)
+	// The consumer may still be inside handle after Consume returns (a
+	// connection that died under it): wait for it, and let later calls
+	// hand their messages back, so no dispatch adds work past this point.
+	n.handleMu.Lock()
+	n.stopped = true
+	n.handleMu.Unlock()
 
 	done := make(chan struct{})
 	go func() { n.work.Wait(); close(done) }()
@@ -351,6 +361,12 @@ func (n *Node) keepAlive(ctx context.Context) {
 
 // handle routes the events of one stored message to their destinations.
 func (n *Node) handle(m *eventlog.Message) {
+	n.handleMu.RLock()
+	defer n.handleMu.RUnlock()
+	if n.stopped {
+		_ = m.Nak(0)
+		return
+	}
 	rt := n.routes.Load()
 	pr := rt.projects[m.Project]
 	if pr == nil {
@@ -436,7 +452,7 @@ func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *
 	if t := r.d.GetLimits().GetFetchTimeout(); t != nil {
 		del.policy.Timeout = t.AsDuration()
 	}
-	opts := executor.Options{Fetcher: del, Redact: true, NoDebugLogs: !n.cfg.ShipDebugLogs}
+	opts := executor.Options{Fetcher: del, Redact: true, FetchStatusOnly: true, NoDebugLogs: !n.cfg.ShipDebugLogs}
 	if r.d.GetMasking() != nil {
 		opts.Mask = func(ctx context.Context, hash string) (bool, error) { return n.masks.mask(ctx, r.d, hash) }
 	}
