@@ -4,10 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/hogwire/hogwire/jsonscan"
 )
 
 // maxDepth bounds nesting as encoding/json does, so hostile input cannot
@@ -295,155 +295,27 @@ func (p *parser) array() (*structpb.Value, error) {
 // number reads a JSON number, which float64 must be able to hold.
 func (p *parser) number() (*structpb.Value, error) {
 	start := p.pos
-	d := p.data
-	i := p.pos
-	if d[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(d) && d[i] == '0':
-		i++
-	case i < len(d) && d[i] >= '1' && d[i] <= '9':
-		for i < len(d) && isDigit(d[i]) {
-			i++
-		}
-	default:
-		p.pos = i
+	end, err := jsonscan.Number(p.data, start)
+	p.pos = end
+	if err != nil {
 		return nil, p.errorf("invalid number")
 	}
-	if i < len(d) && d[i] == '.' {
-		i++
-		if i >= len(d) || !isDigit(d[i]) {
-			p.pos = i
-			return nil, p.errorf("invalid number")
-		}
-		for i < len(d) && isDigit(d[i]) {
-			i++
-		}
-	}
-	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		i++
-		if i < len(d) && (d[i] == '+' || d[i] == '-') {
-			i++
-		}
-		if i >= len(d) || !isDigit(d[i]) {
-			p.pos = i
-			return nil, p.errorf("invalid number")
-		}
-		for i < len(d) && isDigit(d[i]) {
-			i++
-		}
-	}
-	p.pos = i
-	f, err := strconv.ParseFloat(string(d[start:i]), 64)
+	f, err := strconv.ParseFloat(string(p.data[start:end]), 64)
 	if err != nil {
-		return nil, fmt.Errorf("invalid JSON at offset %d: number %s does not fit a float64", start, d[start:i])
+		return nil, fmt.Errorf("invalid JSON at offset %d: number %s does not fit a float64", start, p.data[start:end])
 	}
 	return p.numberValue(f), nil
 }
 
 // string reads a quoted string, starting at its opening quote.
 func (p *parser) string() (string, error) {
-	p.pos++ // "
-	d := p.data
-	start := p.pos
-	// Fast path: no escapes, only printable ASCII.
-	for i := start; i < len(d); i++ {
-		c := d[i]
-		if c == '"' {
-			p.pos = i + 1
-			return p.intern(d[start:i]), nil
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
-		}
+	b, next, err := jsonscan.String(p.data, p.pos+1, nil)
+	p.pos = next
+	switch {
+	case errors.Is(err, jsonscan.ErrEnd):
+		return "", errEnd
+	case err != nil:
+		return "", p.errorf("%s", err.Error())
 	}
-	buf := make([]byte, 0, 32)
-	i := start
-	for {
-		if i >= len(d) {
-			p.pos = i
-			return "", errEnd
-		}
-		c := d[i]
-		switch {
-		case c == '"':
-			p.pos = i + 1
-			return p.intern(buf), nil
-		case c < 0x20:
-			p.pos = i
-			return "", p.errorf("control character in string")
-		case c == '\\':
-			if i+1 >= len(d) {
-				p.pos = i
-				return "", errEnd
-			}
-			switch e := d[i+1]; e {
-			case '"', '\\', '/':
-				buf = append(buf, e)
-				i += 2
-			case 'b':
-				buf, i = append(buf, '\b'), i+2
-			case 'f':
-				buf, i = append(buf, '\f'), i+2
-			case 'n':
-				buf, i = append(buf, '\n'), i+2
-			case 'r':
-				buf, i = append(buf, '\r'), i+2
-			case 't':
-				buf, i = append(buf, '\t'), i+2
-			case 'u':
-				r, ok := hex4(d, i+2)
-				if !ok {
-					p.pos = i
-					return "", p.errorf("invalid \\u escape")
-				}
-				i += 6
-				if utf16.IsSurrogate(r) {
-					r2, ok := rune(-1), false
-					if i+1 < len(d) && d[i] == '\\' && d[i+1] == 'u' {
-						r2, ok = hex4(d, i+2)
-					}
-					if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
-						r = dec
-						i += 6
-					} else {
-						r = utf8.RuneError
-					}
-				}
-				buf = utf8.AppendRune(buf, r)
-			default:
-				p.pos = i
-				return "", p.errorf("invalid escape")
-			}
-		case c < utf8.RuneSelf:
-			buf = append(buf, c)
-			i++
-		default:
-			r, size := utf8.DecodeRune(d[i:])
-			buf = utf8.AppendRune(buf, r)
-			i += size
-		}
-	}
-}
-
-func hex4(d []byte, i int) (rune, bool) {
-	if i+4 > len(d) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range d[i : i+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	return r, true
+	return p.intern(b), nil
 }

@@ -8,9 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/hogwire/hogwire/jsonscan"
 )
 
 // ParseJSON parses JSON into Hog values the way jsonParse() does: objects
@@ -175,155 +176,29 @@ func (p *jsonParser) next(closing byte) (bool, error) {
 
 func (p *jsonParser) number() (Value, error) {
 	start := p.pos
-	digits := func() int {
-		n := 0
-		for p.pos < len(p.data) && p.data[p.pos] >= '0' && p.data[p.pos] <= '9' {
-			p.pos++
-			n++
-		}
-		return n
-	}
-	if p.data[p.pos] == '-' {
-		p.pos++
-	}
-	if p.pos < len(p.data) && p.data[p.pos] == '0' {
-		p.pos++
-	} else if digits() == 0 {
+	end, err := jsonscan.Number(p.data, start)
+	p.pos = end
+	if err != nil {
 		return Null, p.errorf("invalid number")
 	}
-	if p.pos < len(p.data) && p.data[p.pos] == '.' {
-		p.pos++
-		if digits() == 0 {
-			return Null, p.errorf("invalid number")
-		}
-	}
-	if p.pos < len(p.data) && (p.data[p.pos] == 'e' || p.data[p.pos] == 'E') {
-		p.pos++
-		if p.pos < len(p.data) && (p.data[p.pos] == '+' || p.data[p.pos] == '-') {
-			p.pos++
-		}
-		if digits() == 0 {
-			return Null, p.errorf("invalid number")
-		}
-	}
 	// The bytes are only read during the call.
-	f, err := strconv.ParseFloat(unsafe.String(&p.data[start], p.pos-start), 64)
+	f, err := strconv.ParseFloat(unsafe.String(&p.data[start], end-start), 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return Null, p.errorf("invalid number")
 	}
 	return Number(f), nil
 }
 
-// string reads a string literal. Without escapes or invalid UTF-8 it is
-// one copy of the input.
 func (p *jsonParser) string() (string, error) {
-	p.pos++ // "
-	start := p.pos
-	for p.pos < len(p.data) {
-		c := p.data[p.pos]
-		switch {
-		case c == '"':
-			s := string(p.data[start:p.pos])
-			p.pos++
-			return s, nil
-		case c == '\\' || c >= utf8.RuneSelf:
-			return p.slowString(start)
-		case c < 0x20:
-			return "", p.errorf("invalid character %q in string literal", c)
-		}
-		p.pos++
+	b, next, err := jsonscan.String(p.data, p.pos+1, nil)
+	p.pos = next
+	switch {
+	case errors.Is(err, jsonscan.ErrEnd):
+		return "", errors.New("vm: json: unexpected end of input")
+	case err != nil:
+		return "", p.errorf("%s in string literal", err.Error())
 	}
-	return "", errors.New("vm: json: unexpected end of input")
-}
-
-// slowString finishes a string that has escapes or non-ASCII bytes.
-func (p *jsonParser) slowString(start int) (string, error) {
-	buf := append([]byte(nil), p.data[start:p.pos]...)
-	for p.pos < len(p.data) {
-		c := p.data[p.pos]
-		switch {
-		case c == '"':
-			p.pos++
-			return string(buf), nil
-		case c < 0x20:
-			return "", p.errorf("invalid character %q in string literal", c)
-		case c == '\\':
-			if p.pos+1 >= len(p.data) {
-				return "", errors.New("vm: json: unexpected end of input")
-			}
-			esc := p.data[p.pos+1]
-			p.pos += 2
-			switch esc {
-			case '"', '\\', '/':
-				buf = append(buf, esc)
-			case 'b':
-				buf = append(buf, '\b')
-			case 'f':
-				buf = append(buf, '\f')
-			case 'n':
-				buf = append(buf, '\n')
-			case 'r':
-				buf = append(buf, '\r')
-			case 't':
-				buf = append(buf, '\t')
-			case 'u':
-				r, ok := p.hex4()
-				if !ok {
-					return "", p.errorf("invalid \\u escape in string literal")
-				}
-				if utf16.IsSurrogate(r) {
-					// A pair is decoded together; a lone half is U+FFFD
-					// and what follows it is read on its own.
-					if p.pos+1 < len(p.data) && p.data[p.pos] == '\\' && p.data[p.pos+1] == 'u' {
-						save := p.pos
-						p.pos += 2
-						r2, ok := p.hex4()
-						if dec := utf16.DecodeRune(r, r2); ok && dec != utf8.RuneError {
-							r = dec
-						} else {
-							p.pos, r = save, utf8.RuneError
-						}
-					} else {
-						r = utf8.RuneError
-					}
-				}
-				buf = utf8.AppendRune(buf, r)
-			default:
-				return "", p.errorf("invalid escape character %q in string literal", esc)
-			}
-		case c < utf8.RuneSelf:
-			buf = append(buf, c)
-			p.pos++
-		default:
-			r, size := utf8.DecodeRune(p.data[p.pos:])
-			buf = utf8.AppendRune(buf, r) // RuneError for an invalid byte
-			p.pos += size
-		}
-	}
-	return "", errors.New("vm: json: unexpected end of input")
-}
-
-// hex4 reads the four hex digits of a \u escape.
-func (p *jsonParser) hex4() (rune, bool) {
-	if p.pos+4 > len(p.data) {
-		return 0, false
-	}
-	var r rune
-	for _, c := range p.data[p.pos : p.pos+4] {
-		switch {
-		case c >= '0' && c <= '9':
-			c -= '0'
-		case c >= 'a' && c <= 'f':
-			c = c - 'a' + 10
-		case c >= 'A' && c <= 'F':
-			c = c - 'A' + 10
-		default:
-			return 0, false
-		}
-		r = r<<4 | rune(c)
-	}
-	p.pos += 4
-	return r, true
+	return string(b), nil
 }
 
 // revive turns PostHog's marker objects back into dates and errors.

@@ -1,0 +1,62 @@
+package jsonscan_test
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+
+	"github.com/hogwire/hogwire/jsonscan"
+)
+
+// Strings decode as encoding/json decodes them; the position after the
+// closing quote or of the fault is returned.
+func TestString(t *testing.T) {
+	for _, c := range []struct {
+		in   string // the literal, quotes included
+		next int
+		err  error
+	}{
+		{`"plain"`, 7, nil},
+		{`"caf\u00e9 \ud83d\ude00 \/\b\f\n\r\t\"\\"`, 41, nil},
+		{"\"\xff\xfe\"", 4, nil},
+		{`"\ud800\u0041"`, 14, nil},
+		{`"\ud800"`, 8, nil},
+		{"\"a\x01\"", 2, jsonscan.ErrControl},
+		{`"\x"`, 1, jsonscan.ErrEscape},
+		{`"\u12"`, 1, jsonscan.ErrUnicodeEscape},
+		{`"open`, 5, jsonscan.ErrEnd},
+		{`"\`, 1, jsonscan.ErrEnd},
+	} {
+		s, next, err := jsonscan.String([]byte(c.in), 1, nil)
+		if next != c.next || !errors.Is(err, c.err) {
+			t.Errorf("%q: next %d, err %v; want %d, %v", c.in, next, err, c.next, c.err)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		var want string
+		if err := json.Unmarshal([]byte(c.in), &want); err != nil {
+			t.Fatal(err)
+		}
+		if string(s) != want {
+			t.Errorf("%q decoded to %q, encoding/json says %q", c.in, s, want)
+		}
+	}
+}
+
+func TestNumber(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		next int
+		ok   bool
+	}{
+		{"0", 1, true}, {"-12.5e+3,", 8, true}, {"01", 1, true}, {"1E9]", 3, true},
+		{"-", 1, false}, {"1.", 2, false}, {"1e", 2, false}, {".5", 0, false}, {"+1", 0, false},
+	} {
+		next, err := jsonscan.Number([]byte(c.in), 0)
+		if next != c.next || (err == nil) != c.ok {
+			t.Errorf("%q: next %d, err %v; want %d, ok %v", c.in, next, err, c.next, c.ok)
+		}
+	}
+}
