@@ -63,41 +63,30 @@ type slabs struct {
 	size   int
 }
 
-// grow returns the next chunk size: small for small payloads, up to 256.
-func (s *slabs) grow() int {
-	s.size = min(max(2*s.size, 16), 256)
-	return s.size
-}
-
-func (p *parser) newValue() *structpb.Value {
-	if len(p.slabs.values) == 0 {
-		p.slabs.values = make([]structpb.Value, p.slabs.grow())
+// carve takes the next element of a chunk, making a new chunk when it is
+// used up: small for small payloads, growing up to 256 elements.
+func carve[T any](chunk *[]T, size *int) *T {
+	if len(*chunk) == 0 {
+		*size = min(max(2**size, 16), 256)
+		*chunk = make([]T, *size)
 	}
-	v := &p.slabs.values[0]
-	p.slabs.values = p.slabs.values[1:]
-	return v
+	e := &(*chunk)[0]
+	*chunk = (*chunk)[1:]
+	return e
 }
 
 func (p *parser) stringValue(str string) *structpb.Value {
-	if len(p.slabs.strs) == 0 {
-		p.slabs.strs = make([]structpb.Value_StringValue, p.slabs.grow())
-	}
-	k := &p.slabs.strs[0]
-	p.slabs.strs = p.slabs.strs[1:]
+	k := carve(&p.slabs.strs, &p.slabs.size)
 	k.StringValue = str
-	v := p.newValue()
+	v := carve(&p.slabs.values, &p.slabs.size)
 	v.Kind = k
 	return v
 }
 
 func (p *parser) numberValue(f float64) *structpb.Value {
-	if len(p.slabs.nums) == 0 {
-		p.slabs.nums = make([]structpb.Value_NumberValue, p.slabs.grow())
-	}
-	k := &p.slabs.nums[0]
-	p.slabs.nums = p.slabs.nums[1:]
+	k := carve(&p.slabs.nums, &p.slabs.size)
 	k.NumberValue = f
-	v := p.newValue()
+	v := carve(&p.slabs.values, &p.slabs.size)
 	v.Kind = k
 	return v
 }

@@ -189,22 +189,18 @@ func eachField(b string, f func(num protowire.Number, typ protowire.Type, v stri
 				return fmt.Errorf("%w: field %d overruns the message", ErrMalformedEvent, num)
 			}
 			v, b = b[n:n+int(size)], b[n+int(size):]
-		case protowire.Fixed64Type:
-			if len(b) < 8 {
+		case protowire.Fixed64Type, protowire.Fixed32Type:
+			size := 8
+			if typ == protowire.Fixed32Type {
+				size = 4
+			}
+			if len(b) < size {
 				return fmt.Errorf("%w: field %d overruns the message", ErrMalformedEvent, num)
 			}
-			for i := 7; i >= 0; i-- {
+			for i := size - 1; i >= 0; i-- { // little-endian
 				x = x<<8 | uint64(b[i])
 			}
-			b = b[8:]
-		case protowire.Fixed32Type:
-			if len(b) < 4 {
-				return fmt.Errorf("%w: field %d overruns the message", ErrMalformedEvent, num)
-			}
-			for i := 3; i >= 0; i-- {
-				x = x<<8 | uint64(b[i])
-			}
-			b = b[4:]
+			b = b[size:]
 		default:
 			// Groups are not used by any message read here.
 			return fmt.Errorf("%w: unexpected wire type %d in field %d", ErrMalformedEvent, typ, num)

@@ -20,22 +20,9 @@ import (
 // A publish repeated with the same uuid (a sender retrying) is stored once;
 // a consumed event that is not acknowledged comes back after AckWait.
 func TestDuplicatesDroppedAndUnackedRedelivered(t *testing.T) {
-	ns, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	l, _ := startLog(t, eventlog.Config{AckWait: time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l, err := eventlog.Open(ctx, eventlog.Config{Conn: nc, Memory: true, AckWait: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
 	ev := &hogwirev1.Event{Uuid: "0191f1a3-4b2c-7d8e-9f00-112233445566", Event: "e", DistinctId: "u"}
 	for range 3 {
 		if err := l.Publish(ctx, "shop", []*hogwirev1.Event{ev}, nil); err != nil {
