@@ -133,11 +133,7 @@ func (in *input) appendSensitive(dst []string, v vm.Value) []string {
 // template is an input's value with its templates compiled: a literal, a
 // compiled template, or a container of templates.
 type template struct {
-	prog *vm.Program
-	// path is set when the program only reads a global, as most
-	// templates do ({event.properties.plan}): render then looks it up
-	// without starting the VM.
-	path   []string
+	prog   *vm.Program
 	lit    vm.Value
 	keys   []string // dict
 	vals   []*template
@@ -273,15 +269,11 @@ func compileTemplate(v *structpb.Value) (*template, error) {
 				if err != nil {
 					return nil, err
 				}
-				src, err := bytecode.Decode(b)
+				p, err := link(b)
 				if err != nil {
 					return nil, err
 				}
-				p, err := vm.Link(src)
-				if err != nil {
-					return nil, err
-				}
-				return &template{kind: tmplProgram, prog: p, path: globalPath(src)}, nil
+				return &template{kind: tmplProgram, prog: p}, nil
 			}
 		}
 		t := &template{kind: tmplList}
@@ -328,8 +320,8 @@ func compileTemplate(v *structpb.Value) (*template, error) {
 func (d *Destination) render(ctx context.Context, t *template, globals vm.Value, vmTime *time.Duration) (vm.Value, error) {
 	switch t.kind {
 	case tmplProgram:
-		if t.path != nil {
-			if v, ok := lookupPath(globals, t.path); ok {
+		if path := t.prog.GlobalPath(); path != nil {
+			if v, ok := lookupPath(globals, path); ok {
 				return v, nil
 			}
 		}
@@ -379,53 +371,13 @@ func (d *Destination) render(ctx context.Context, t *template, globals vm.Value,
 	return t.lit, nil
 }
 
-// globalPath returns the path a template reads when its program is
-// nothing else: STRING for each part, last part first, GET_GLOBAL, RETURN.
-func globalPath(p *bytecode.Program) []string {
-	c := p.Code
-	if len(c) < 5 || c[len(c)-1] != int64(bytecode.Return) || c[len(c)-3] != int64(bytecode.GetGlobal) {
-		return nil
-	}
-	n, ok := c[len(c)-2].(int64)
-	if !ok || n < 1 || int64(len(c)-3) != 2*n {
-		return nil
-	}
-	path := make([]string, n)
-	for i := range int(n) {
-		s, ok := c[2*i+1].(string)
-		if c[2*i] != int64(bytecode.String) || !ok {
-			return nil
-		}
-		path[int(n)-1-i] = s
-	}
-	return path
-}
-
-// lookupPath reads a global as GET_GLOBAL does, for the cases it can
-// answer alone: a root that exists and dicts (or null) along the path.
-// The value is not copied, as the VM would copy it: rendered inputs are
-// only ever read, and programs reach them through GET_GLOBAL, which
-// copies.
+// lookupPath reads a template that only reads a global, as most do
+// ({event.properties.plan}), without starting the VM. The value is not
+// copied, as the VM would copy it: rendered inputs are only ever read, and
+// programs reach them through GET_GLOBAL, which copies.
 func lookupPath(globals vm.Value, path []string) (vm.Value, bool) {
-	g := globals.AsDict()
-	if g == nil {
-		return vm.Null, false
-	}
-	v, ok := g.GetString(path[0])
-	if !ok {
-		return vm.Null, false // not a global: the VM says what it is
-	}
-	for _, key := range path[1:] {
-		switch v.Kind() {
-		case vm.KindDict:
-			v, _ = v.AsDict().GetString(key)
-		case vm.KindNull:
-			return vm.Null, true
-		default:
-			return vm.Null, false
-		}
-	}
-	if path[0] == "inputs" {
+	v, ok := vm.LookupGlobal(globals, path)
+	if ok && path[0] == "inputs" {
 		switch v.Kind() {
 		case vm.KindDict, vm.KindArray, vm.KindTuple:
 			// The inputs are still being rendered: an input holding
@@ -433,7 +385,7 @@ func lookupPath(globals vm.Value, path []string) (vm.Value, bool) {
 			return vm.Null, false
 		}
 	}
-	return v, true
+	return v, ok
 }
 
 // appendStrings appends every non-empty string in v (its leaves, for

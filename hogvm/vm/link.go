@@ -55,6 +55,37 @@ type chunk struct {
 type Program struct {
 	root *chunk
 	src  *bytecode.Program
+	// global is the path of the global the program only reads and
+	// returns, or nil (see GlobalPath).
+	global []string
+}
+
+// GlobalPath returns the path of the global the program does nothing but
+// read and return ("{event.properties.plan}" as a template), or nil.
+// Embedders that only read the value can look it up with LookupGlobal
+// instead of running the program.
+func (p *Program) GlobalPath() []string { return p.global }
+
+// globalPath recognises STRING for each part of the path, last part
+// first, then GET_GLOBAL and RETURN.
+func globalPath(code []any) []string {
+	n := len(code)
+	if n < 5 || code[n-1] != int64(bytecode.Return) || code[n-3] != int64(bytecode.GetGlobal) {
+		return nil
+	}
+	parts, ok := code[n-2].(int64)
+	if !ok || parts < 1 || int64(n-3) != 2*parts {
+		return nil
+	}
+	path := make([]string, parts)
+	for i := range int(parts) {
+		s, ok := code[2*i+1].(string)
+		if code[2*i] != int64(bytecode.String) || !ok {
+			return nil
+		}
+		path[int(parts)-1-i] = s
+	}
+	return path
 }
 
 // Source returns the bytecode the program was linked from.
@@ -70,7 +101,11 @@ func Link(p *bytecode.Program) (*Program, error) {
 	if p.Version < 0 || p.Version > bytecode.Version {
 		return nil, fmt.Errorf("vm: link: unsupported bytecode version %d", p.Version)
 	}
-	return &Program{root: linkChunk("root", p.Version, p.Code, true), src: p}, nil
+	prog := &Program{root: linkChunk("root", p.Version, p.Code, true), src: p}
+	if p.Version >= 1 {
+		prog.global = globalPath(p.Code)
+	}
+	return prog, nil
 }
 
 func intOperand(v any) (int64, bool) {

@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"regexp"
@@ -427,26 +428,14 @@ func (r *run) getGlobal(path []string) (Value, error) {
 	if len(path) == 0 {
 		return Null, rtErr("Global variable not found: ")
 	}
-	if g := r.globals.AsDict(); g != nil {
-		if v, ok := g.GetString(path[0]); ok {
-			for _, key := range path[1:] {
-				switch v.k {
-				case KindDict:
-					v, _ = v.dict().GetString(key)
-				case KindNull:
-					return Null, nil
-				default:
-					var err error
-					if v, err = getProperty(v, String(key)); err != nil {
-						return Null, err
-					}
-				}
-			}
-			if v.isObject() {
-				return deepCopy(v, 0), nil
-			}
-			return v, nil
+	if v, found, err := walkGlobal(r.globals, path, getProperty); found {
+		if err != nil {
+			return Null, err
 		}
+		if v.isObject() {
+			return deepCopy(v, 0), nil
+		}
+		return v, nil
 	}
 	if len(path) == 1 {
 		name := path[0]
@@ -461,6 +450,47 @@ func (r *run) getGlobal(path []string) (Value, error) {
 		}
 	}
 	return Null, rtErr("Global variable not found: " + strings.Join(path, "."))
+}
+
+// walkGlobal follows a GET_GLOBAL path from the globals' root: through
+// dicts, stopping at null, and through other values with prop. found is
+// false when the root is not a global.
+func walkGlobal(globals Value, path []string, prop func(Value, Value) (Value, error)) (v Value, found bool, err error) {
+	g := globals.AsDict()
+	if g == nil {
+		return Null, false, nil
+	}
+	if v, found = g.GetString(path[0]); !found {
+		return Null, false, nil
+	}
+	for _, key := range path[1:] {
+		switch v.k {
+		case KindDict:
+			v, _ = v.dict().GetString(key)
+		case KindNull:
+			return Null, true, nil
+		default:
+			if v, err = prop(v, String(key)); err != nil {
+				return Null, true, err
+			}
+		}
+	}
+	return v, true, nil
+}
+
+// errNotDict stops LookupGlobal at a value that is neither dict nor null.
+var errNotDict = errors.New("vm: not a dict")
+
+// LookupGlobal reads a global as GET_GLOBAL does, but without copying it,
+// for embedders that only read the value. ok is false when GET_GLOBAL
+// would do more than walk dicts: the root is not a global, or the path
+// goes through a value of another kind.
+func LookupGlobal(globals Value, path []string) (v Value, ok bool) {
+	if len(path) == 0 {
+		return Null, false
+	}
+	v, found, err := walkGlobal(globals, path, func(Value, Value) (Value, error) { return Null, errNotDict })
+	return v, found && err == nil
 }
 
 // maxCopyDepth bounds copies of (possibly cyclic) embedder data.

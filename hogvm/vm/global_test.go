@@ -1,0 +1,48 @@
+package vm_test
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/vm"
+)
+
+// A template that only reads a global says which; LookupGlobal reads it as
+// the program would, and declines what it cannot read without the VM.
+func TestGlobalPathAndLookup(t *testing.T) {
+	for tmpl, want := range map[string][]string{
+		"{event.properties.plan}":       {"event", "properties", "plan"},
+		"{event}":                       {"event"},
+		"{event.properties['plan']}":    nil,
+		"plan: {event.properties.plan}": nil,
+	} {
+		src, err := compiler.CompileTemplate(tmpl, compiler.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := vm.Link(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.GlobalPath(); !slices.Equal(got, want) {
+			t.Errorf("%s: GlobalPath %q, want %q", tmpl, got, want)
+		}
+	}
+	globals := vm.FromGo(map[string]any{"event": map[string]any{"properties": map[string]any{"plan": "pro"}, "tags": []any{"a"}}})
+	for _, c := range []struct {
+		path []string
+		want any
+		ok   bool
+	}{
+		{[]string{"event", "properties", "plan"}, "pro", true},
+		{[]string{"event", "properties", "missing", "deeper"}, nil, true},
+		{[]string{"event", "tags", "0"}, nil, false}, // a property of an array: the VM's job
+		{[]string{"nope"}, nil, false},
+	} {
+		v, ok := vm.LookupGlobal(globals, c.path)
+		if ok != c.ok || (ok && v.ToGo() != c.want) {
+			t.Errorf("%v: %v %v, want %v %v", c.path, v.ToGo(), ok, c.want, c.ok)
+		}
+	}
+}
