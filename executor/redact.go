@@ -92,18 +92,17 @@ func (d *Destination) redactor(secrets []string) *strings.Replacer {
 	if len(secrets) == 0 {
 		return nil
 	}
-	key := strings.Join(secrets, "\x00")
-	if c := d.redact.Load(); c != nil && c.key == key {
+	if c := d.redact.Load(); c != nil && slices.Equal(c.secrets, secrets) {
 		return c.rep
 	}
-	c := &cachedRedactor{key: key, rep: redactor(secrets)}
+	c := &cachedRedactor{secrets: slices.Clone(secrets), rep: redactor(secrets)}
 	d.redact.Store(c)
 	return c.rep
 }
 
 type cachedRedactor struct {
-	key string
-	rep *strings.Replacer
+	secrets []string
+	rep     *strings.Replacer
 }
 
 func redactHeaders(rep *strings.Replacer, h map[string]string) map[string]string {
