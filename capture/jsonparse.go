@@ -121,16 +121,7 @@ func (p *parser) errorf(format string, args ...any) error {
 
 var errEnd = errors.New("invalid JSON: unexpected end of input")
 
-func (p *parser) skipSpace() {
-	for p.pos < len(p.data) {
-		switch p.data[p.pos] {
-		case ' ', '\t', '\n', '\r':
-			p.pos++
-		default:
-			return
-		}
-	}
-}
+func (p *parser) skipSpace() { p.pos = jsonscan.Space(p.data, p.pos) }
 
 func (p *parser) value() (*structpb.Value, error) {
 	if p.pos >= len(p.data) {
@@ -237,20 +228,15 @@ func (p *parser) object() (*structpb.Struct, error) {
 // afterElement consumes the ',' or the closing byte that follows an element
 // of an object or array, and reports whether it was the closing byte.
 func (p *parser) afterElement(closing byte) (bool, error) {
-	p.skipSpace()
-	if p.pos >= len(p.data) {
+	next, closed, err := jsonscan.AfterElement(p.data, p.pos, closing)
+	p.pos = next
+	switch {
+	case errors.Is(err, jsonscan.ErrEnd):
 		return false, errEnd
+	case err != nil:
+		return false, p.errorf("expected ',' or '%c'", closing)
 	}
-	switch p.data[p.pos] {
-	case ',':
-		p.pos++
-		p.skipSpace()
-		return false, nil
-	case closing:
-		p.pos++
-		return true, nil
-	}
-	return false, p.errorf("expected ',' or '%c'", closing)
+	return closed, nil
 }
 
 func (p *parser) array() (*structpb.Value, error) {

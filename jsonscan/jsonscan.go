@@ -18,7 +18,40 @@ var (
 	ErrEscape        = errors.New("invalid escape")
 	ErrUnicodeEscape = errors.New(`invalid \u escape`)
 	ErrNumber        = errors.New("invalid number")
+	ErrSeparator     = errors.New("expected ',' or the closing bracket")
 )
+
+// Space returns the index of the first byte at or after i that is not
+// JSON whitespace.
+func Space(d []byte, i int) int {
+	for i < len(d) {
+		switch d[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// AfterElement reads what follows an array element or object member at
+// d[i]: whitespace, then a comma and the whitespace after it, or the
+// closing bracket, which closed reports. next is the index after what was
+// read or, on error, of the offending byte.
+func AfterElement(d []byte, i int, closing byte) (next int, closed bool, err error) {
+	i = Space(d, i)
+	if i >= len(d) {
+		return i, false, ErrEnd
+	}
+	switch d[i] {
+	case ',':
+		return Space(d, i+1), false, nil
+	case closing:
+		return i + 1, true, nil
+	}
+	return i, false, ErrSeparator
+}
 
 // String decodes a string literal whose contents start at d[i], just after
 // the opening quote. It returns the contents and the index after the

@@ -60,3 +60,19 @@ func TestNumber(t *testing.T) {
 		}
 	}
 }
+
+func TestAfterElement(t *testing.T) {
+	for _, c := range []struct {
+		in     string
+		next   int
+		closed bool
+		err    error
+	}{
+		{" , 2", 3, false, nil}, {"\n]", 2, true, nil}, {"}", 0, false, jsonscan.ErrSeparator}, {"  ", 2, false, jsonscan.ErrEnd},
+	} {
+		next, closed, err := jsonscan.AfterElement([]byte(c.in), 0, ']')
+		if next != c.next || closed != c.closed || !errors.Is(err, c.err) {
+			t.Errorf("%q: %d %v %v, want %d %v %v", c.in, next, closed, err, c.next, c.closed, c.err)
+		}
+	}
+}

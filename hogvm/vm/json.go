@@ -47,16 +47,7 @@ func (p *jsonParser) errorf(format string, args ...any) error {
 	return fmt.Errorf("vm: json: "+format+" (offset %d)", append(args, p.pos)...)
 }
 
-func (p *jsonParser) space() {
-	for p.pos < len(p.data) {
-		switch p.data[p.pos] {
-		case ' ', '\t', '\n', '\r':
-			p.pos++
-		default:
-			return
-		}
-	}
-}
+func (p *jsonParser) space() { p.pos = jsonscan.Space(p.data, p.pos) }
 
 func (p *jsonParser) value(depth int) (Value, error) {
 	if depth > maxJSONDepth {
@@ -158,20 +149,15 @@ func (p *jsonParser) array(depth int) (Value, error) {
 // next reads what follows an element: a comma (and the space before the
 // next element) or the closing bracket.
 func (p *jsonParser) next(closing byte) (bool, error) {
-	p.space()
-	if p.pos >= len(p.data) {
+	next, closed, err := jsonscan.AfterElement(p.data, p.pos, closing)
+	p.pos = next
+	switch {
+	case errors.Is(err, jsonscan.ErrEnd):
 		return false, errors.New("vm: json: unexpected end of input")
+	case err != nil:
+		return false, p.errorf("invalid character %q after an element", p.data[p.pos])
 	}
-	switch p.data[p.pos] {
-	case ',':
-		p.pos++
-		p.space()
-		return false, nil
-	case closing:
-		p.pos++
-		return true, nil
-	}
-	return false, p.errorf("invalid character %q after an element", p.data[p.pos])
+	return closed, nil
 }
 
 func (p *jsonParser) number() (Value, error) {
