@@ -35,6 +35,38 @@ func startHealthStack(t *testing.T) *stack {
 	return &stack{Stack: st, admin: cc}
 }
 
+// waitReported waits until the node has finished every one of a
+// destination's invocations and the control plane's metrics count as many
+// successes and failures as the node.
+func (st *stack) waitReported(t *testing.T, dest string, invocations int) {
+	t.Helper()
+	outcomes := []string{"succeeded", "failed", "disabled_temporarily", "disabled_permanently"}
+	waitFor(t, func() bool {
+		n := 0.0
+		for _, m := range outcomes {
+			n += st.Node.Stat(dest, m)
+		}
+		return n >= float64(invocations)
+	})
+	metrics := hogwirev1.NewMetricsServiceClient(st.admin)
+	waitFor(t, func() bool {
+		resp, err := metrics.QueryMetrics(context.Background(), &hogwirev1.QueryMetricsRequest{Parent: dest, Metrics: outcomes[:2]})
+		if err != nil {
+			return false
+		}
+		for _, s := range resp.Series {
+			total := 0.0
+			for _, p := range s.Points {
+				total += p.Value
+			}
+			if total != st.Node.Stat(dest, s.Metric) {
+				return false
+			}
+		}
+		return len(resp.Series) == 2
+	})
+}
+
 // hook creates a webhook destination for one event name, optionally naming
 // a notification destination.
 func (st *stack) hook(t *testing.T, project, url, event, notify string) *hogwirev1.Destination {
@@ -211,7 +243,10 @@ func TestHealthQuarantineRecoveryAndDisable(t *testing.T) {
 	waitCount(t, good, sent)
 
 	// Re-enabling resets the state, and the manager does not bring the old
-	// state back: the destination delivers again and stays healthy.
+	// state back: the destination delivers again and stays healthy. The
+	// last failing round's reports must have reached the control plane
+	// first, or they would count against the fresh state.
+	st.waitReported(t, d.Name, sent)
 	if _, err := hogwirev1.NewDestinationServiceClient(st.admin).EnableDestination(context.Background(),
 		&hogwirev1.EnableDestinationRequest{Name: d.Name}); err != nil {
 		t.Fatal(err)
