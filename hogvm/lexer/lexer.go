@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Options changes how the source is read.
@@ -112,6 +113,21 @@ func (l *lexer) pop() {
 	}
 }
 
+// spaceLen returns the length of the non-ASCII whitespace character that s
+// starts with, or 0. PostHog's grammar separates tokens with every Unicode
+// White_Space character and the byte-order mark, not only ASCII spaces: a
+// no-break space pasted from a rich editor (PostHog's own Customer.io code
+// has one) is whitespace, not an unexpected character.
+func spaceLen(s string) int {
+	r, n := utf8.DecodeRuneInString(s)
+	switch {
+	case r == 0x85, r == 0xA0, r == 0x1680, r >= 0x2000 && r <= 0x200A, r == 0x2028, r == 0x2029,
+		r == 0x202F, r == 0x205F, r == 0x3000, r == 0xFEFF:
+		return n
+	}
+	return 0
+}
+
 func isIdentStart(c byte) bool {
 	return c == '_' || c == '$' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
 }
@@ -150,6 +166,8 @@ func (l *lexer) code() error {
 		switch {
 		case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f':
 			l.advance(1)
+		case c >= 0x80 && spaceLen(l.src[l.off:]) > 0:
+			l.advance(spaceLen(l.src[l.off:]))
 		case (c == '/' && l.peekByte(1) == '/') || (c == '-' && l.peekByte(1) == '-'):
 			i := strings.IndexAny(l.src[l.off:], "\r\n")
 			if i < 0 {

@@ -107,6 +107,45 @@ func TestPositions(t *testing.T) {
 	}
 }
 
+// TestUnicodeWhitespace checks that every character PostHog's grammar treats
+// as whitespace (Unicode White_Space and the byte-order mark) separates
+// tokens, and that look-alikes outside that set are still errors.
+func TestUnicodeWhitespace(t *testing.T) {
+	spaces := []rune{0x85, 0xA0, 0x1680, 0x2000, 0x2001, 0x2002, 0x2003, 0x2004, 0x2005, 0x2006,
+		0x2007, 0x2008, 0x2009, 0x200A, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF}
+	for _, r := range spaces {
+		src := fmt.Sprintf("let%cx := 1%c+%c2%c", r, r, r, r)
+		toks, err := lexer.Tokenize(src, lexer.Options{})
+		if err != nil {
+			t.Errorf("U+%04X: %v", r, err)
+			continue
+		}
+		if got, want := summary(toks), "id(let) id(x) ':=' int(1) '+' int(2) EOF"; got != want {
+			t.Errorf("U+%04X: got %s, want %s", r, got, want)
+		}
+		// Inside strings it is text, as any other character.
+		toks, err = lexer.Tokenize(fmt.Sprintf("'a%cb'", r), lexer.Options{})
+		if err != nil || toks[0].Value != fmt.Sprintf("a%cb", r) {
+			t.Errorf("U+%04X in a string: %v %v", r, err, summary(toks))
+		}
+	}
+	// Columns count the space as one character.
+	toks, err := lexer.Tokenize("a\u00a0\u3000b", lexer.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := toks[1].Pos; p.Column != 4 || p.Offset != 6 {
+		t.Errorf("b at %+v, want column 4, offset 6", p)
+	}
+	// Zero-width space, Mongolian vowel separator and word joiner are not
+	// White_Space in Unicode, nor in PostHog's grammar.
+	for _, r := range []rune{0x200B, 0x180E, 0x2060} {
+		if _, err := lexer.Tokenize(fmt.Sprintf("a%cb", r), lexer.Options{}); err == nil {
+			t.Errorf("U+%04X accepted as whitespace", r)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	tests := []struct {
 		src          string

@@ -208,6 +208,9 @@ var snippets = []string{
 	"fun f(1) {}", "let 1 := 2", "let a.b := 1", "throw throw", "return return", "print(return)",
 	"x := 1 := 2", "a.1 := 2", "a?.b := 1", "a?.[1] := 2", "(a, b) := (1, 2)", "[a] := [1]",
 	"**", "****", "a * * * b", "-.0", "-0.0",
+	// Unicode whitespace separates tokens (PostHog's Customer.io code has a
+	// no-break space); a zero-width space does not.
+	"let\u00a0x := 1\u3000+\u20092", "\ufeffprint(1)", "a\u2028b\u2029c\u0085d\u1680e", "a\u200bb",
 	// Rejected by both.
 	"print(1", "let := 1", "a &&& b", "1 +", "f(1 2)", "{ let a := 1", "a.", "x between 1",
 	"fun (a) {}", "try {} catch (e: ) {}", "a ? b", "x is 1",
