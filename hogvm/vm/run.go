@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
@@ -64,17 +65,19 @@ type declaredFn struct {
 
 // run is the mutable state of one execution, pooled by Machine.
 type run struct {
-	m        *Machine
-	prog     *Program
-	globals  Value
-	stack    []Value
-	mem      []int32
-	memUsed  int64
-	maxMem   int64
-	frames   []frame
-	tries    []tryFrame
-	upvals   []*upvalue // creation order, id = index+1
-	sorted   []*upvalue // by stack location
+	m       *Machine
+	prog    *Program
+	globals Value
+	stack   []Value
+	mem     []int32
+	memUsed int64
+	maxMem  int64
+	frames  []frame
+	tries   []tryFrame
+	// open holds the upvalues still pointing into the stack, by location;
+	// closed ones live only in the closures that captured them.
+	open     []*upvalue
+	upvalID  int // id of the last upvalue created
 	declared map[string]declaredFn
 	ops      int64
 	// nextCheck is the op count at which to look at the clock next;
@@ -122,10 +125,9 @@ func (r *run) clear() {
 	clear(r.frames)
 	r.frames = r.frames[:0]
 	r.tries = r.tries[:0]
-	clear(r.upvals)
-	r.upvals = r.upvals[:0]
-	clear(r.sorted)
-	r.sorted = r.sorted[:0]
+	clear(r.open)
+	r.open = r.open[:0]
+	r.upvalID = 0
 	r.declared = nil
 	r.memUsed, r.maxMem, r.ops, r.async = 0, 0, 0, 0
 	r.prog, r.globals, r.ctx = nil, Null, nil
@@ -169,41 +171,39 @@ func (r *run) truncate(n int) {
 	r.mem = r.mem[:n]
 }
 
+// closeUpvalues closes the open upvalues at or above stack location n: each
+// keeps the slot's last value and stops following the stack.
 func (r *run) closeUpvalues(n int) {
-	for i := len(r.sorted) - 1; i >= 0; i-- {
-		u := r.sorted[i]
-		if u.location < n {
-			break
+	i := len(r.open)
+	for i > 0 && r.open[i-1].location >= n {
+		i--
+		u := r.open[i]
+		u.closed = true
+		if u.location < len(r.stack) {
+			u.value = r.stack[u.location]
 		}
-		if !u.closed {
-			u.closed = true
-			if u.location < len(r.stack) {
-				u.value = r.stack[u.location]
-			}
-		}
+		r.open[i] = nil
 	}
+	r.open = r.open[:i]
 }
 
+// captureUpvalue returns the open upvalue for stack location loc, creating
+// it if there is none. A closed upvalue is never reused: it belongs to a
+// variable whose scope has ended, and the slot now holds another one (the
+// next iteration's, or a later declaration's). PostHog's VMs do reuse it,
+// so closures made in a loop all see the first iteration's variable; see
+// docs/hog.md.
 func (r *run) captureUpvalue(loc int) *upvalue {
-	// PostHog's VMs reuse any upvalue created for the slot, closed or not.
-	for i := len(r.sorted) - 1; i >= 0; i-- {
-		u := r.sorted[i]
-		if u.location < loc {
-			break
+	i := len(r.open)
+	for i > 0 && r.open[i-1].location >= loc {
+		if r.open[i-1].location == loc {
+			return r.open[i-1]
 		}
-		if u.location == loc {
-			return u
-		}
-	}
-	u := &upvalue{id: len(r.upvals) + 1, location: loc}
-	r.upvals = append(r.upvals, u)
-	i := len(r.sorted)
-	r.sorted = append(r.sorted, u)
-	for i > 0 && r.sorted[i-1].location > loc {
-		r.sorted[i] = r.sorted[i-1]
 		i--
 	}
-	r.sorted[i] = u
+	r.upvalID++
+	u := &upvalue{id: r.upvalID, location: loc}
+	r.open = slices.Insert(r.open, i, u)
 	return u
 }
 

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 )
@@ -45,7 +46,7 @@ func (r *run) snapshot() *State {
 		stack:        slices.Clone(r.stack),
 		frames:       slices.Clone(r.frames),
 		tries:        slices.Clone(r.tries),
-		upvals:       slices.Clone(r.upvals),
+		upvals:       r.liveUpvalues(),
 		ops:          r.ops,
 		async:        r.async,
 		syncDuration: r.elapsed(),
@@ -58,6 +59,72 @@ func (r *run) snapshot() *State {
 		}
 	}
 	return s
+}
+
+// liveUpvalues returns the upvalues a snapshot must hold, by id: the open
+// ones and the closed ones that a closure reachable from the stack or the
+// call frames still refers to. Closed upvalues are not kept anywhere else,
+// so a loop making closures leaves nothing behind once they are dropped.
+func (r *run) liveUpvalues() []*upvalue {
+	seen := map[*upvalue]bool{}
+	objs := map[unsafe.Pointer]int{}
+	var out []*upvalue
+	var walk func(v Value, depth int)
+	addClosure := func(cl *Closure, depth int) {
+		for _, u := range cl.upvalues {
+			if !seen[u] {
+				seen[u] = true
+				out = append(out, u)
+				if u.closed {
+					walk(u.value, depth+1)
+				}
+			}
+		}
+	}
+	walk = func(v Value, depth int) {
+		if depth > maxCopyDepth || !v.isObject() {
+			return
+		}
+		switch v.k {
+		case KindClosure, KindArray, KindTuple, KindDict, KindError:
+		default:
+			return
+		}
+		// Shared objects are walked once, unless reached again closer to
+		// the top, where the depth bound leaves more of them to walk.
+		if d, ok := objs[v.p]; ok && d <= depth {
+			return
+		}
+		objs[v.p] = depth
+		switch v.k {
+		case KindClosure:
+			addClosure(v.closure(), depth)
+		case KindArray, KindTuple:
+			for _, x := range v.arr().Elems {
+				walk(x, depth+1)
+			}
+		case KindDict:
+			for _, x := range v.dict().vals {
+				walk(x, depth+1)
+			}
+		case KindError:
+			walk(v.AsError().Payload, depth+1)
+		}
+	}
+	for _, u := range r.open {
+		seen[u] = true
+		out = append(out, u)
+	}
+	for _, v := range r.stack {
+		walk(v, 0)
+	}
+	for _, f := range r.frames {
+		if f.closure != nil {
+			addClosure(f.closure, 0)
+		}
+	}
+	slices.SortFunc(out, func(a, b *upvalue) int { return a.id - b.id })
+	return out
 }
 
 func (r *run) elapsed() time.Duration {
@@ -75,9 +142,15 @@ func (r *run) load(s *State) error {
 	}
 	r.frames = append(r.frames[:0], s.frames...)
 	r.tries = append(r.tries[:0], s.tries...)
-	r.upvals = append(r.upvals[:0], s.upvals...)
-	r.sorted = append(r.sorted[:0], s.upvals...)
-	slices.SortStableFunc(r.sorted, func(a, b *upvalue) int { return a.location - b.location })
+	r.open = r.open[:0]
+	r.upvalID = 0
+	for _, u := range s.upvals {
+		if !u.closed {
+			r.open = append(r.open, u)
+		}
+		r.upvalID = max(r.upvalID, u.id)
+	}
+	slices.SortStableFunc(r.open, func(a, b *upvalue) int { return a.location - b.location })
 	if s.declared != nil {
 		r.declared = make(map[string]declaredFn, len(s.declared))
 		for k, v := range s.declared {
