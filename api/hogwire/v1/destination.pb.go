@@ -26,6 +26,65 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// TemplateLanguage is how the strings of a templated input are rendered.
+type TemplateLanguage int32
+
+const (
+	// The schema's template_language, else Hog.
+	TemplateLanguage_TEMPLATE_LANGUAGE_UNSPECIFIED TemplateLanguage = 0
+	// Hog string templates: "Hi {person.properties.name}"; a string that is
+	// exactly one placeholder, "{event.properties}", keeps its value's type.
+	TemplateLanguage_TEMPLATE_LANGUAGE_HOG TemplateLanguage = 1
+	// Liquid: "Hi {{ person.properties.name | default: 'there' }}", with
+	// PostHog's filters. Always renders to a string.
+	TemplateLanguage_TEMPLATE_LANGUAGE_LIQUID TemplateLanguage = 2
+	// Not templated: the value is used as written.
+	TemplateLanguage_TEMPLATE_LANGUAGE_NONE TemplateLanguage = 3
+)
+
+// Enum value maps for TemplateLanguage.
+var (
+	TemplateLanguage_name = map[int32]string{
+		0: "TEMPLATE_LANGUAGE_UNSPECIFIED",
+		1: "TEMPLATE_LANGUAGE_HOG",
+		2: "TEMPLATE_LANGUAGE_LIQUID",
+		3: "TEMPLATE_LANGUAGE_NONE",
+	}
+	TemplateLanguage_value = map[string]int32{
+		"TEMPLATE_LANGUAGE_UNSPECIFIED": 0,
+		"TEMPLATE_LANGUAGE_HOG":         1,
+		"TEMPLATE_LANGUAGE_LIQUID":      2,
+		"TEMPLATE_LANGUAGE_NONE":        3,
+	}
+)
+
+func (x TemplateLanguage) Enum() *TemplateLanguage {
+	p := new(TemplateLanguage)
+	*p = x
+	return p
+}
+
+func (x TemplateLanguage) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TemplateLanguage) Descriptor() protoreflect.EnumDescriptor {
+	return file_hogwire_v1_destination_proto_enumTypes[0].Descriptor()
+}
+
+func (TemplateLanguage) Type() protoreflect.EnumType {
+	return &file_hogwire_v1_destination_proto_enumTypes[0]
+}
+
+func (x TemplateLanguage) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TemplateLanguage.Descriptor instead.
+func (TemplateLanguage) EnumDescriptor() ([]byte, []int) {
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{0}
+}
+
 // InputType is the type of an input's value.
 type InputType int32
 
@@ -78,11 +137,11 @@ func (x InputType) String() string {
 }
 
 func (InputType) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[0].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[1].Descriptor()
 }
 
 func (InputType) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[0]
+	return &file_hogwire_v1_destination_proto_enumTypes[1]
 }
 
 func (x InputType) Number() protoreflect.EnumNumber {
@@ -91,7 +150,7 @@ func (x InputType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InputType.Descriptor instead.
 func (InputType) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{0}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{1}
 }
 
 // PropertyScope says where a property is read from.
@@ -129,11 +188,11 @@ func (x PropertyScope) String() string {
 }
 
 func (PropertyScope) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[1].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[2].Descriptor()
 }
 
 func (PropertyScope) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[1]
+	return &file_hogwire_v1_destination_proto_enumTypes[2]
 }
 
 func (x PropertyScope) Number() protoreflect.EnumNumber {
@@ -142,7 +201,7 @@ func (x PropertyScope) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PropertyScope.Descriptor instead.
 func (PropertyScope) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{1}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{2}
 }
 
 // PropertyOperator is PostHog's set of property filter operators.
@@ -215,11 +274,11 @@ func (x PropertyOperator) String() string {
 }
 
 func (PropertyOperator) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[2].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[3].Descriptor()
 }
 
 func (PropertyOperator) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[2]
+	return &file_hogwire_v1_destination_proto_enumTypes[3]
 }
 
 func (x PropertyOperator) Number() protoreflect.EnumNumber {
@@ -228,7 +287,7 @@ func (x PropertyOperator) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PropertyOperator.Descriptor instead.
 func (PropertyOperator) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{2}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{3}
 }
 
 // HealthState is where a destination stands with the health manager.
@@ -274,11 +333,11 @@ func (x HealthState) String() string {
 }
 
 func (HealthState) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[3].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[4].Descriptor()
 }
 
 func (HealthState) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[3]
+	return &file_hogwire_v1_destination_proto_enumTypes[4]
 }
 
 func (x HealthState) Number() protoreflect.EnumNumber {
@@ -287,7 +346,7 @@ func (x HealthState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HealthState.Descriptor instead.
 func (HealthState) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{3}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{4}
 }
 
 // A Destination is a Hog program with typed inputs and a filter. PostHog
@@ -502,15 +561,22 @@ type InputSchema struct {
 	// Secret values are encrypted at rest, never returned and redacted from
 	// logs and test output.
 	Secret bool `protobuf:"varint,6,opt,name=secret,proto3" json:"secret,omitempty"`
-	// Used when no value is given.
+	// Used when no value is given. A protobuf Struct cannot keep the order
+	// of object keys, so prefer default_json; the server returns both.
 	Default *structpb.Value `protobuf:"bytes,7,opt,name=default,proto3" json:"default,omitempty"`
 	// Allowed values of a CHOICE input.
 	Choices []*InputChoice `protobuf:"bytes,8,rep,name=choices,proto3" json:"choices,omitempty"`
 	// Whether strings in the value are templates ("Hi {event.properties.name}").
-	// Unset means true, as in PostHog.
-	Templating    *bool `protobuf:"varint,9,opt,name=templating,proto3,oneof" json:"templating,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// Unset means true, as in PostHog. False: values are taken literally,
+	// whatever their template_language says.
+	Templating *bool `protobuf:"varint,9,opt,name=templating,proto3,oneof" json:"templating,omitempty"`
+	// The default as JSON text, object keys in the order written. When both
+	// default and default_json are set they must be the same JSON value.
+	DefaultJson string `protobuf:"bytes,10,opt,name=default_json,json=defaultJson,proto3" json:"default_json,omitempty"`
+	// The template language of values that do not name one (unset: Hog).
+	TemplateLanguage TemplateLanguage `protobuf:"varint,11,opt,name=template_language,json=templateLanguage,proto3,enum=hogwire.v1.TemplateLanguage" json:"template_language,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *InputSchema) Reset() {
@@ -606,6 +672,20 @@ func (x *InputSchema) GetTemplating() bool {
 	return false
 }
 
+func (x *InputSchema) GetDefaultJson() string {
+	if x != nil {
+		return x.DefaultJson
+	}
+	return ""
+}
+
+func (x *InputSchema) GetTemplateLanguage() TemplateLanguage {
+	if x != nil {
+		return x.TemplateLanguage
+	}
+	return TemplateLanguage_TEMPLATE_LANGUAGE_UNSPECIFIED
+}
+
 type InputChoice struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Label         string                 `protobuf:"bytes,1,opt,name=label,proto3" json:"label,omitempty"`
@@ -659,18 +739,33 @@ func (x *InputChoice) GetValue() string {
 }
 
 // InputValue is the value given for one input.
+//
+// A value is JSON. value_json carries it as text, keeping the order of
+// object keys, which a webhook body or a signed request depends on;
+// value, a protobuf Struct, cannot keep it (its keys come back sorted) and
+// is kept for older clients. Send either; when both are set they must be
+// the same JSON value. The server returns both, and the same pair for the
+// compiled form (bytecode_json and bytecode).
 type InputValue struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The value. For secret inputs it is accepted on write and never returned.
 	Value *structpb.Value `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
 	// For secret inputs: whether a value is stored.
 	SecretSet bool `protobuf:"varint,2,opt,name=secret_set,json=secretSet,proto3" json:"secret_set,omitempty"`
-	// The value with every template compiled: the same JSON shape, in which
-	// each templated string is replaced by its bytecode array. Not returned for
-	// secret inputs.
-	Bytecode      *structpb.Value `protobuf:"bytes,3,opt,name=bytecode,proto3" json:"bytecode,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The value with every Hog template compiled: the same JSON shape, in
+	// which each templated string is replaced by its bytecode array. Not
+	// returned for secret inputs.
+	Bytecode *structpb.Value `protobuf:"bytes,3,opt,name=bytecode,proto3" json:"bytecode,omitempty"`
+	// The value as JSON text, object keys in their order, e.g.
+	// {"zeta": 1, "alpha": "{event.event}"}. Write-only for secret inputs.
+	ValueJson string `protobuf:"bytes,4,opt,name=value_json,json=valueJson,proto3" json:"value_json,omitempty"`
+	// bytecode as JSON text, object keys in the value's order.
+	BytecodeJson string `protobuf:"bytes,5,opt,name=bytecode_json,json=bytecodeJson,proto3" json:"bytecode_json,omitempty"`
+	// How the value's strings are rendered; unset: the schema's
+	// template_language. Ignored when the schema turns templating off.
+	TemplateLanguage TemplateLanguage `protobuf:"varint,6,opt,name=template_language,json=templateLanguage,proto3,enum=hogwire.v1.TemplateLanguage" json:"template_language,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *InputValue) Reset() {
@@ -722,6 +817,27 @@ func (x *InputValue) GetBytecode() *structpb.Value {
 		return x.Bytecode
 	}
 	return nil
+}
+
+func (x *InputValue) GetValueJson() string {
+	if x != nil {
+		return x.ValueJson
+	}
+	return ""
+}
+
+func (x *InputValue) GetBytecodeJson() string {
+	if x != nil {
+		return x.BytecodeJson
+	}
+	return ""
+}
+
+func (x *InputValue) GetTemplateLanguage() TemplateLanguage {
+	if x != nil {
+		return x.TemplateLanguage
+	}
+	return TemplateLanguage_TEMPLATE_LANGUAGE_UNSPECIFIED
 }
 
 // Filters select the events a destination runs for: an event matches when
@@ -1939,7 +2055,7 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\brevision\x18\x12 \x01(\x03B\x03\xe0A\x03R\brevision\x1aQ\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
-	"\x05value\x18\x02 \x01(\v2\x16.hogwire.v1.InputValueR\x05value:\x028\x01\"\xd9\x02\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.hogwire.v1.InputValueR\x05value:\x028\x01\"\xc7\x03\n" +
 	"\vInputSchema\x12\x15\n" +
 	"\x03key\x18\x01 \x01(\tB\x03\xe0A\x02R\x03key\x12.\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x15.hogwire.v1.InputTypeB\x03\xe0A\x02R\x04type\x12\x14\n" +
@@ -1951,17 +2067,24 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\achoices\x18\b \x03(\v2\x17.hogwire.v1.InputChoiceR\achoices\x12#\n" +
 	"\n" +
 	"templating\x18\t \x01(\bH\x00R\n" +
-	"templating\x88\x01\x01B\r\n" +
+	"templating\x88\x01\x01\x12!\n" +
+	"\fdefault_json\x18\n" +
+	" \x01(\tR\vdefaultJson\x12I\n" +
+	"\x11template_language\x18\v \x01(\x0e2\x1c.hogwire.v1.TemplateLanguageR\x10templateLanguageB\r\n" +
 	"\v_templating\"9\n" +
 	"\vInputChoice\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\tR\x05label\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value\"\x97\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xab\x02\n" +
 	"\n" +
 	"InputValue\x12,\n" +
 	"\x05value\x18\x01 \x01(\v2\x16.google.protobuf.ValueR\x05value\x12\"\n" +
 	"\n" +
 	"secret_set\x18\x02 \x01(\bB\x03\xe0A\x03R\tsecretSet\x127\n" +
-	"\bbytecode\x18\x03 \x01(\v2\x16.google.protobuf.ValueB\x03\xe0A\x03R\bbytecode\"\xb7\x01\n" +
+	"\bbytecode\x18\x03 \x01(\v2\x16.google.protobuf.ValueB\x03\xe0A\x03R\bbytecode\x12\x1d\n" +
+	"\n" +
+	"value_json\x18\x04 \x01(\tR\tvalueJson\x12(\n" +
+	"\rbytecode_json\x18\x05 \x01(\tB\x03\xe0A\x03R\fbytecodeJson\x12I\n" +
+	"\x11template_language\x18\x06 \x01(\x0e2\x1c.hogwire.v1.TemplateLanguageR\x10templateLanguage\"\xb7\x01\n" +
 	"\aFilters\x12/\n" +
 	"\x06events\x18\x01 \x03(\v2\x17.hogwire.v1.EventFilterR\x06events\x12:\n" +
 	"\n" +
@@ -2047,7 +2170,12 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\"W\n" +
 	"\x1aDisableDestinationResponse\x129\n" +
-	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination*\xca\x01\n" +
+	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination*\x8a\x01\n" +
+	"\x10TemplateLanguage\x12!\n" +
+	"\x1dTEMPLATE_LANGUAGE_UNSPECIFIED\x10\x00\x12\x19\n" +
+	"\x15TEMPLATE_LANGUAGE_HOG\x10\x01\x12\x1c\n" +
+	"\x18TEMPLATE_LANGUAGE_LIQUID\x10\x02\x12\x1a\n" +
+	"\x16TEMPLATE_LANGUAGE_NONE\x10\x03*\xca\x01\n" +
 	"\tInputType\x12\x1a\n" +
 	"\x16INPUT_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11INPUT_TYPE_STRING\x10\x01\x12\x15\n" +
@@ -2105,99 +2233,102 @@ func file_hogwire_v1_destination_proto_rawDescGZIP() []byte {
 	return file_hogwire_v1_destination_proto_rawDescData
 }
 
-var file_hogwire_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_hogwire_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_hogwire_v1_destination_proto_goTypes = []any{
-	(InputType)(0),                     // 0: hogwire.v1.InputType
-	(PropertyScope)(0),                 // 1: hogwire.v1.PropertyScope
-	(PropertyOperator)(0),              // 2: hogwire.v1.PropertyOperator
-	(HealthState)(0),                   // 3: hogwire.v1.HealthState
-	(*Destination)(nil),                // 4: hogwire.v1.Destination
-	(*InputSchema)(nil),                // 5: hogwire.v1.InputSchema
-	(*InputChoice)(nil),                // 6: hogwire.v1.InputChoice
-	(*InputValue)(nil),                 // 7: hogwire.v1.InputValue
-	(*Filters)(nil),                    // 8: hogwire.v1.Filters
-	(*EventFilter)(nil),                // 9: hogwire.v1.EventFilter
-	(*PropertyFilter)(nil),             // 10: hogwire.v1.PropertyFilter
-	(*Masking)(nil),                    // 11: hogwire.v1.Masking
-	(*ExecutionLimits)(nil),            // 12: hogwire.v1.ExecutionLimits
-	(*DestinationHealth)(nil),          // 13: hogwire.v1.DestinationHealth
-	(*CreateDestinationRequest)(nil),   // 14: hogwire.v1.CreateDestinationRequest
-	(*CreateDestinationResponse)(nil),  // 15: hogwire.v1.CreateDestinationResponse
-	(*GetDestinationRequest)(nil),      // 16: hogwire.v1.GetDestinationRequest
-	(*GetDestinationResponse)(nil),     // 17: hogwire.v1.GetDestinationResponse
-	(*ListDestinationsRequest)(nil),    // 18: hogwire.v1.ListDestinationsRequest
-	(*ListDestinationsResponse)(nil),   // 19: hogwire.v1.ListDestinationsResponse
-	(*UpdateDestinationRequest)(nil),   // 20: hogwire.v1.UpdateDestinationRequest
-	(*UpdateDestinationResponse)(nil),  // 21: hogwire.v1.UpdateDestinationResponse
-	(*DeleteDestinationRequest)(nil),   // 22: hogwire.v1.DeleteDestinationRequest
-	(*DeleteDestinationResponse)(nil),  // 23: hogwire.v1.DeleteDestinationResponse
-	(*EnableDestinationRequest)(nil),   // 24: hogwire.v1.EnableDestinationRequest
-	(*EnableDestinationResponse)(nil),  // 25: hogwire.v1.EnableDestinationResponse
-	(*DisableDestinationRequest)(nil),  // 26: hogwire.v1.DisableDestinationRequest
-	(*DisableDestinationResponse)(nil), // 27: hogwire.v1.DisableDestinationResponse
-	nil,                                // 28: hogwire.v1.Destination.InputsEntry
-	(*timestamppb.Timestamp)(nil),      // 29: google.protobuf.Timestamp
-	(*structpb.Value)(nil),             // 30: google.protobuf.Value
-	(*durationpb.Duration)(nil),        // 31: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),      // 32: google.protobuf.FieldMask
+	(TemplateLanguage)(0),              // 0: hogwire.v1.TemplateLanguage
+	(InputType)(0),                     // 1: hogwire.v1.InputType
+	(PropertyScope)(0),                 // 2: hogwire.v1.PropertyScope
+	(PropertyOperator)(0),              // 3: hogwire.v1.PropertyOperator
+	(HealthState)(0),                   // 4: hogwire.v1.HealthState
+	(*Destination)(nil),                // 5: hogwire.v1.Destination
+	(*InputSchema)(nil),                // 6: hogwire.v1.InputSchema
+	(*InputChoice)(nil),                // 7: hogwire.v1.InputChoice
+	(*InputValue)(nil),                 // 8: hogwire.v1.InputValue
+	(*Filters)(nil),                    // 9: hogwire.v1.Filters
+	(*EventFilter)(nil),                // 10: hogwire.v1.EventFilter
+	(*PropertyFilter)(nil),             // 11: hogwire.v1.PropertyFilter
+	(*Masking)(nil),                    // 12: hogwire.v1.Masking
+	(*ExecutionLimits)(nil),            // 13: hogwire.v1.ExecutionLimits
+	(*DestinationHealth)(nil),          // 14: hogwire.v1.DestinationHealth
+	(*CreateDestinationRequest)(nil),   // 15: hogwire.v1.CreateDestinationRequest
+	(*CreateDestinationResponse)(nil),  // 16: hogwire.v1.CreateDestinationResponse
+	(*GetDestinationRequest)(nil),      // 17: hogwire.v1.GetDestinationRequest
+	(*GetDestinationResponse)(nil),     // 18: hogwire.v1.GetDestinationResponse
+	(*ListDestinationsRequest)(nil),    // 19: hogwire.v1.ListDestinationsRequest
+	(*ListDestinationsResponse)(nil),   // 20: hogwire.v1.ListDestinationsResponse
+	(*UpdateDestinationRequest)(nil),   // 21: hogwire.v1.UpdateDestinationRequest
+	(*UpdateDestinationResponse)(nil),  // 22: hogwire.v1.UpdateDestinationResponse
+	(*DeleteDestinationRequest)(nil),   // 23: hogwire.v1.DeleteDestinationRequest
+	(*DeleteDestinationResponse)(nil),  // 24: hogwire.v1.DeleteDestinationResponse
+	(*EnableDestinationRequest)(nil),   // 25: hogwire.v1.EnableDestinationRequest
+	(*EnableDestinationResponse)(nil),  // 26: hogwire.v1.EnableDestinationResponse
+	(*DisableDestinationRequest)(nil),  // 27: hogwire.v1.DisableDestinationRequest
+	(*DisableDestinationResponse)(nil), // 28: hogwire.v1.DisableDestinationResponse
+	nil,                                // 29: hogwire.v1.Destination.InputsEntry
+	(*timestamppb.Timestamp)(nil),      // 30: google.protobuf.Timestamp
+	(*structpb.Value)(nil),             // 31: google.protobuf.Value
+	(*durationpb.Duration)(nil),        // 32: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),      // 33: google.protobuf.FieldMask
 }
 var file_hogwire_v1_destination_proto_depIdxs = []int32{
-	5,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
-	28, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
-	8,  // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
-	11, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
-	12, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
-	13, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
-	29, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
-	29, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
-	0,  // 8: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
-	30, // 9: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
-	6,  // 10: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
-	30, // 11: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
-	30, // 12: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
-	9,  // 13: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
-	10, // 14: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
-	10, // 15: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
-	1,  // 16: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
-	2,  // 17: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
-	30, // 18: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
-	31, // 19: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
-	31, // 20: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
-	31, // 21: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
-	3,  // 22: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
-	29, // 23: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
-	29, // 24: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
-	4,  // 25: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	4,  // 26: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	4,  // 27: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	3,  // 28: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
-	4,  // 29: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
-	4,  // 30: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	32, // 31: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	4,  // 32: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	4,  // 33: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	4,  // 34: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	7,  // 35: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
-	14, // 36: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
-	16, // 37: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
-	18, // 38: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
-	20, // 39: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
-	22, // 40: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
-	24, // 41: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
-	26, // 42: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
-	15, // 43: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
-	17, // 44: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
-	19, // 45: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
-	21, // 46: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
-	23, // 47: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
-	25, // 48: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
-	27, // 49: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
-	43, // [43:50] is the sub-list for method output_type
-	36, // [36:43] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	6,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
+	29, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
+	9,  // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
+	12, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
+	13, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
+	14, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
+	30, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
+	30, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
+	1,  // 8: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
+	31, // 9: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
+	7,  // 10: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
+	0,  // 11: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
+	31, // 12: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
+	31, // 13: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
+	0,  // 14: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
+	10, // 15: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
+	11, // 16: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
+	11, // 17: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
+	2,  // 18: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
+	3,  // 19: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
+	31, // 20: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
+	32, // 21: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
+	32, // 22: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
+	32, // 23: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
+	4,  // 24: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
+	30, // 25: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
+	30, // 26: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
+	5,  // 27: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	5,  // 28: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 29: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	4,  // 30: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
+	5,  // 31: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
+	5,  // 32: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	33, // 33: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,  // 34: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 35: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 36: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	8,  // 37: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
+	15, // 38: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
+	17, // 39: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
+	19, // 40: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
+	21, // 41: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
+	23, // 42: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
+	25, // 43: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
+	27, // 44: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
+	16, // 45: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
+	18, // 46: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
+	20, // 47: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
+	22, // 48: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
+	24, // 49: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
+	26, // 50: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
+	28, // 51: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
+	45, // [45:52] is the sub-list for method output_type
+	38, // [38:45] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_destination_proto_init() }
@@ -2212,7 +2343,7 @@ func file_hogwire_v1_destination_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hogwire_v1_destination_proto_rawDesc), len(file_hogwire_v1_destination_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
