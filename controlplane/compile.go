@@ -4,17 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"net/mail"
-	"slices"
 	"strings"
 	"time"
-
-	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/inputs"
 	"github.com/hogwire/hogwire/templates"
 )
 
@@ -135,7 +131,9 @@ func addCompileError(v *violations, field string, err error) {
 }
 
 // compileInputs checks the schema and each value against it, applies
-// defaults and compiles templated strings.
+// defaults and compiles templated strings. Values and defaults are read
+// from either of their forms (JSON text, which keeps key order, or the
+// protobuf Struct) and stored in both.
 func (s *Server) compileInputs(d *hogwirev1.Destination, v *violations) {
 	const p = "destination."
 	seen := map[string]bool{}
@@ -151,13 +149,23 @@ func (s *Server) compileInputs(d *hogwirev1.Destination, v *violations) {
 		if _, ok := hogwirev1.InputType_name[int32(sc.Type)]; !ok || sc.Type == hogwirev1.InputType_INPUT_TYPE_UNSPECIFIED {
 			v.add(f+".type", "is required (string, number, boolean, choice, dictionary, json or email)")
 		}
+		if _, ok := hogwirev1.TemplateLanguage_name[int32(sc.TemplateLanguage)]; !ok {
+			v.add(f+".template_language", "is not a template language")
+		}
 		if sc.Type == hogwirev1.InputType_INPUT_TYPE_CHOICE && len(sc.Choices) == 0 {
 			v.add(f+".choices", "a choice input needs choices")
 		}
-		if sc.Default != nil {
-			if msg := checkInputType(sc, sc.Default); msg != "" {
+		def, ok, err := inputs.DefaultOf(sc)
+		switch {
+		case err != nil:
+			v.add(f+".default_json", "%v", err)
+		case ok:
+			if msg := inputs.Check(sc, def); msg != "" && def.Kind != inputs.Null {
 				v.add(f+".default", "%s", msg)
+			} else if _, err := inputs.Compile(def, inputs.Language(sc, nil)); err != nil {
+				v.add(f+".default", "%v", err)
 			}
+			inputs.SetDefault(sc, def)
 		}
 	}
 	if d.Inputs == nil {
@@ -171,33 +179,41 @@ func (s *Server) compileInputs(d *hogwirev1.Destination, v *violations) {
 	for _, sc := range d.InputsSchema {
 		f := p + "inputs." + sc.Key
 		in := d.Inputs[sc.Key]
-		if in.GetValue() == nil || isNull(in.GetValue()) {
-			if sc.Default != nil && !isNull(sc.Default) {
-				in = &hogwirev1.InputValue{Value: sc.Default}
-				d.Inputs[sc.Key] = in
-			} else {
+		if _, ok := hogwirev1.TemplateLanguage_name[int32(in.GetTemplateLanguage())]; !ok {
+			v.add(f+".template_language", "is not a template language")
+			continue
+		}
+		val, ok, err := inputs.Of(in)
+		if err != nil {
+			v.add(f+".value_json", "%v", err)
+			continue
+		}
+		if !ok || val.Kind == inputs.Null {
+			def, hasDef, _ := inputs.DefaultOf(sc)
+			if !hasDef || def.Kind == inputs.Null {
 				if sc.Required {
 					v.add(f, "is required")
 				}
 				delete(d.Inputs, sc.Key)
 				continue
 			}
+			// The default, in the language the value chose, if any.
+			in = &hogwirev1.InputValue{TemplateLanguage: in.GetTemplateLanguage()}
+			d.Inputs[sc.Key] = in
+			val = def
 		}
 		in.SecretSet = sc.Secret
-		if msg := checkInputType(sc, in.Value); msg != "" {
+		inputs.SetValue(in, val)
+		if msg := inputs.Check(sc, val); msg != "" {
 			v.add(f, "%s", msg)
 			continue
 		}
-		if sc.Templating != nil && !*sc.Templating {
-			in.Bytecode = nil
-			continue
-		}
-		bc, err := compileValue(in.Value)
+		c, err := inputs.Compile(val, inputs.Language(sc, in))
 		if err != nil {
-			addCompileError(v, f, err)
+			v.add(f, "%v", err)
 			continue
 		}
-		in.Bytecode = bc
+		inputs.SetCompiled(in, c)
 	}
 }
 
@@ -216,103 +232,3 @@ func validInputKey(k string) bool {
 	return true
 }
 
-func isNull(v *structpb.Value) bool {
-	_, ok := v.GetKind().(*structpb.Value_NullValue)
-	return ok
-}
-
-// checkInputType returns what is wrong with val for the schema, or "".
-func checkInputType(sc *hogwirev1.InputSchema, val *structpb.Value) string {
-	switch sc.Type {
-	case hogwirev1.InputType_INPUT_TYPE_STRING:
-		if _, ok := val.Kind.(*structpb.Value_StringValue); !ok {
-			return "must be a string"
-		}
-	case hogwirev1.InputType_INPUT_TYPE_EMAIL:
-		s, ok := val.Kind.(*structpb.Value_StringValue)
-		if !ok {
-			return "must be a string"
-		}
-		// A template such as "{person.properties.email}" is checked at run time.
-		if !strings.Contains(s.StringValue, "{") {
-			if _, err := mail.ParseAddress(s.StringValue); err != nil {
-				return fmt.Sprintf("%q is not an email address", s.StringValue)
-			}
-		}
-	case hogwirev1.InputType_INPUT_TYPE_NUMBER:
-		n, ok := val.Kind.(*structpb.Value_NumberValue)
-		if !ok || math.IsNaN(n.NumberValue) || math.IsInf(n.NumberValue, 0) {
-			return "must be a number"
-		}
-	case hogwirev1.InputType_INPUT_TYPE_BOOLEAN:
-		if _, ok := val.Kind.(*structpb.Value_BoolValue); !ok {
-			return "must be true or false"
-		}
-	case hogwirev1.InputType_INPUT_TYPE_CHOICE:
-		s, ok := val.Kind.(*structpb.Value_StringValue)
-		if !ok {
-			return "must be one of the choices"
-		}
-		if !slices.ContainsFunc(sc.Choices, func(c *hogwirev1.InputChoice) bool { return c.Value == s.StringValue }) {
-			var vals []string
-			for _, c := range sc.Choices {
-				vals = append(vals, c.Value)
-			}
-			return fmt.Sprintf("%q is not one of %s", s.StringValue, strings.Join(vals, ", "))
-		}
-	case hogwirev1.InputType_INPUT_TYPE_DICTIONARY:
-		st, ok := val.Kind.(*structpb.Value_StructValue)
-		if !ok {
-			return "must be an object of strings"
-		}
-		for k, e := range st.StructValue.Fields {
-			if _, ok := e.Kind.(*structpb.Value_StringValue); !ok {
-				return fmt.Sprintf("value of %q must be a string", k)
-			}
-		}
-	}
-	return ""
-}
-
-// compileValue compiles every string in val as a template. The result has
-// val's shape with each string replaced by its bytecode array (which starts
-// with "_H", as in PostHog, so a reader can tell code from data).
-func compileValue(val *structpb.Value) (*structpb.Value, error) {
-	switch k := val.Kind.(type) {
-	case *structpb.Value_StringValue:
-		prog, err := compiler.CompileTemplate(k.StringValue, compiler.Options{})
-		if err != nil {
-			return nil, err
-		}
-		b, err := json.Marshal(prog)
-		if err != nil {
-			return nil, err
-		}
-		out := &structpb.Value{}
-		if err := out.UnmarshalJSON(b); err != nil {
-			return nil, err
-		}
-		return out, nil
-	case *structpb.Value_StructValue:
-		out := &structpb.Struct{Fields: map[string]*structpb.Value{}}
-		for key, e := range k.StructValue.Fields {
-			c, err := compileValue(e)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", key, err)
-			}
-			out.Fields[key] = c
-		}
-		return structpb.NewStructValue(out), nil
-	case *structpb.Value_ListValue:
-		out := &structpb.ListValue{}
-		for i, e := range k.ListValue.Values {
-			c, err := compileValue(e)
-			if err != nil {
-				return nil, fmt.Errorf("[%d]: %w", i, err)
-			}
-			out.Values = append(out.Values, c)
-		}
-		return structpb.NewListValue(out), nil
-	}
-	return val, nil
-}

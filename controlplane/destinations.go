@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/inputs"
 )
 
 // mutableDestinationFields are the fields UpdateDestination may change.
@@ -195,7 +196,7 @@ func (s *Server) present(d *hogwirev1.Destination, h *hogwirev1.DestinationHealt
 	out := proto.CloneOf(d)
 	for _, in := range out.Inputs {
 		if in.SecretSet {
-			in.Value, in.Bytecode = nil, nil
+			in.Value, in.Bytecode, in.ValueJson, in.BytecodeJson = nil, nil, "", ""
 		}
 	}
 	if h == nil {
@@ -223,22 +224,23 @@ func (s *Server) seal(d *hogwirev1.Destination) ([]byte, error) {
 		if !in.SecretSet || in.Value == nil {
 			continue
 		}
-		var si sealedInput
-		var err error
-		if si.Value, err = in.Value.MarshalJSON(); err != nil {
+		// The JSON forms keep the value's key order.
+		val, _, err := inputs.Of(in)
+		if err != nil {
 			return nil, status.Errorf(codes.Internal, "encoding input %s: %v", key, err)
 		}
-		if in.Bytecode != nil {
-			if si.Bytecode, err = in.Bytecode.MarshalJSON(); err != nil {
-				return nil, status.Errorf(codes.Internal, "encoding input %s: %v", key, err)
-			}
+		si := sealedInput{Value: json.RawMessage(val.JSON())}
+		if c, ok, err := inputs.CompiledOf(in); err != nil {
+			return nil, status.Errorf(codes.Internal, "encoding input %s: %v", key, err)
+		} else if ok {
+			si.Bytecode = json.RawMessage(c.JSON())
 		}
 		plain, _ := json.Marshal(si)
 		sealed, err := s.sealer.Seal(plain, aad(d.Name, key))
 		if err != nil {
 			return nil, status.Errorf(codes.Internal, "sealing input %s: %v", key, err)
 		}
-		in.Value, in.Bytecode = structpb.NewStringValue(sealed), nil
+		in.Value, in.Bytecode, in.ValueJson, in.BytecodeJson = structpb.NewStringValue(sealed), nil, "", ""
 	}
 	b, err := proto.Marshal(out)
 	if err != nil {
@@ -261,15 +263,18 @@ func (s *Server) unseal(d *hogwirev1.Destination) error {
 		if err := json.Unmarshal(plain, &si); err != nil {
 			return status.Errorf(codes.DataLoss, "secret input %s of %s: %v", key, d.Name, err)
 		}
-		in.Value, in.Bytecode = &structpb.Value{}, nil
-		if err := in.Value.UnmarshalJSON(si.Value); err != nil {
+		val, err := inputs.Parse(string(si.Value))
+		if err != nil {
 			return status.Errorf(codes.DataLoss, "secret input %s of %s: %v", key, d.Name, err)
 		}
+		inputs.SetValue(in, val)
+		inputs.SetCompiled(in, nil)
 		if len(si.Bytecode) > 0 {
-			in.Bytecode = &structpb.Value{}
-			if err := in.Bytecode.UnmarshalJSON(si.Bytecode); err != nil {
+			c, err := inputs.Parse(string(si.Bytecode))
+			if err != nil {
 				return status.Errorf(codes.DataLoss, "secret input %s of %s: %v", key, d.Name, err)
 			}
+			inputs.SetCompiled(in, &c)
 		}
 	}
 	return nil

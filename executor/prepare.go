@@ -11,13 +11,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/types/known/structpb"
-
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 	"github.com/hogwire/hogwire/hogvm/vm"
+	"github.com/hogwire/hogwire/inputs"
+	"github.com/hogwire/hogwire/liquid"
 )
 
 // Defaults for limits the destination leaves at zero.
@@ -139,6 +138,7 @@ type template struct {
 	vals   []*template
 	extend *template // $$_extend_object
 	elems  []*template
+	liq    *liquid.Template
 	kind   templateKind
 }
 
@@ -149,6 +149,7 @@ const (
 	tmplProgram
 	tmplDict
 	tmplList
+	tmplLiquid
 )
 
 // extendKey is PostHog's key for an object spread into an input's value.
@@ -188,10 +189,10 @@ func Prepare(d *hogwirev1.Destination) (*Destination, error) {
 	}
 
 	// Inputs in schema order, then any the schema does not declare.
-	secret := map[string]bool{}
+	schema := map[string]*hogwirev1.InputSchema{}
 	var keys []string
 	for _, s := range d.GetInputsSchema() {
-		secret[s.GetKey()] = s.GetSecret()
+		schema[s.GetKey()] = s
 		if _, ok := d.GetInputs()[s.GetKey()]; ok && !slices.Contains(keys, s.GetKey()) {
 			keys = append(keys, s.GetKey())
 		}
@@ -203,17 +204,16 @@ func Prepare(d *hogwirev1.Destination) (*Destination, error) {
 	}
 	for _, k := range keys {
 		iv := d.GetInputs()[k]
-		var t *template
-		if bc := iv.GetBytecode(); bc != nil {
-			t, err = compileTemplate(bc)
-			if err != nil {
-				return nil, fmt.Errorf("destination %s: input %q: %w", d.GetName(), k, err)
-			}
-		} else {
-			t = &template{kind: tmplLiteral, lit: protoValue(iv.GetValue())}
+		sc := schema[k]
+		if sc == nil {
+			sc = &hogwirev1.InputSchema{Key: k}
 		}
-		out.inputs = append(out.inputs, input{key: k, secret: secret[k] || isCredentialKey(k), value: t})
-		out.secrets = out.inputs[len(out.inputs)-1].appendSensitive(out.secrets, protoValue(iv.GetValue()))
+		t, lit, err := prepareInput(sc, iv)
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: input %q: %w", d.GetName(), k, err)
+		}
+		out.inputs = append(out.inputs, input{key: k, secret: sc.GetSecret() || isCredentialKey(k), value: t})
+		out.secrets = out.inputs[len(out.inputs)-1].appendSensitive(out.secrets, lit)
 	}
 
 	l := d.GetLimits()
@@ -257,28 +257,108 @@ func link(b []byte) (*vm.Program, error) {
 	return vm.Link(src)
 }
 
-// compileTemplate links an input's compiled value: the value's shape with
-// each templated string replaced by its bytecode array.
-func compileTemplate(v *structpb.Value) (*template, error) {
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_ListValue:
-		vals := k.ListValue.GetValues()
-		if len(vals) > 0 {
-			if h := vals[0].GetStringValue(); h == "_H" || h == "_h" {
-				b, err := protojson.Marshal(v)
-				if err != nil {
-					return nil, err
-				}
-				p, err := link(b)
-				if err != nil {
-					return nil, err
-				}
-				return &template{kind: tmplProgram, prog: p}, nil
+// prepareInput returns an input's template and its value as written. The
+// value is read in key order from the input's JSON forms when it has them
+// (and from the older protobuf Struct otherwise); Hog templates run their
+// compiled bytecode, Liquid strings are parsed here, once.
+func prepareInput(sc *hogwirev1.InputSchema, iv *hogwirev1.InputValue) (*template, vm.Value, error) {
+	val, _, err := inputs.Of(iv)
+	if err != nil {
+		return nil, vm.Null, err
+	}
+	lit := literalValue(val)
+	switch inputs.Language(sc, iv) {
+	case hogwirev1.TemplateLanguage_TEMPLATE_LANGUAGE_LIQUID:
+		t, err := liquidTemplate(val)
+		return t, lit, err
+	case hogwirev1.TemplateLanguage_TEMPLATE_LANGUAGE_NONE:
+		return &template{kind: tmplLiteral, lit: lit}, lit, nil
+	}
+	c, ok, err := inputs.CompiledOf(iv)
+	if err != nil {
+		return nil, vm.Null, err
+	}
+	if !ok {
+		return &template{kind: tmplLiteral, lit: lit}, lit, nil
+	}
+	t, err := compileTemplate(c)
+	return t, lit, err
+}
+
+// literalValue converts an input's value to a Hog value, keeping key order.
+func literalValue(v inputs.Value) vm.Value {
+	switch v.Kind {
+	case inputs.Bool:
+		return vm.Bool(v.Bool)
+	case inputs.Number:
+		return vm.Number(v.Number)
+	case inputs.String:
+		return vm.String(v.String)
+	case inputs.Array:
+		elems := make([]vm.Value, len(v.Elems))
+		for i, e := range v.Elems {
+			elems[i] = literalValue(e)
+		}
+		return vm.NewArray(elems)
+	case inputs.Object:
+		d := vm.NewDict(len(v.Keys))
+		for i, k := range v.Keys {
+			d.SetString(k, literalValue(v.Elems[i]))
+		}
+		return vm.DictValue(d)
+	}
+	return vm.Null
+}
+
+// liquidTemplate parses every string in v as Liquid.
+func liquidTemplate(v inputs.Value) (*template, error) {
+	switch v.Kind {
+	case inputs.String:
+		t, err := liquid.Parse(v.String)
+		if err != nil {
+			return nil, err
+		}
+		return &template{kind: tmplLiquid, liq: t}, nil
+	case inputs.Array:
+		t := &template{kind: tmplList}
+		for i, e := range v.Elems {
+			c, err := liquidTemplate(e)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
 			}
+			t.elems = append(t.elems, c)
+		}
+		return t, nil
+	case inputs.Object:
+		t := &template{kind: tmplDict}
+		for i, k := range v.Keys {
+			c, err := liquidTemplate(v.Elems[i])
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			t.keys = append(t.keys, k)
+			t.vals = append(t.vals, c)
+		}
+		return t, nil
+	}
+	return &template{kind: tmplLiteral, lit: literalValue(v)}, nil
+}
+
+// compileTemplate links an input's compiled value: the value's shape with
+// each templated string replaced by its bytecode array, keys in order.
+func compileTemplate(v inputs.Value) (*template, error) {
+	switch v.Kind {
+	case inputs.Array:
+		if inputs.IsProgram(v) {
+			p, err := link([]byte(v.JSON()))
+			if err != nil {
+				return nil, err
+			}
+			return &template{kind: tmplProgram, prog: p}, nil
 		}
 		t := &template{kind: tmplList}
 		literal := true
-		for i, e := range vals {
+		for i, e := range v.Elems {
 			c, err := compileTemplate(e)
 			if err != nil {
 				return nil, fmt.Errorf("[%d]: %w", i, err)
@@ -287,15 +367,14 @@ func compileTemplate(v *structpb.Value) (*template, error) {
 			t.elems = append(t.elems, c)
 		}
 		if literal {
-			return &template{kind: tmplLiteral, lit: protoValue(v)}, nil
+			return &template{kind: tmplLiteral, lit: literalValue(v)}, nil
 		}
 		return t, nil
-	case *structpb.Value_StructValue:
-		fields := k.StructValue.GetFields()
+	case inputs.Object:
 		t := &template{kind: tmplDict}
 		literal := true
-		for _, key := range jsKeyOrder(fields) {
-			c, err := compileTemplate(fields[key])
+		for i, key := range v.Keys {
+			c, err := compileTemplate(v.Elems[i])
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", key, err)
 			}
@@ -309,11 +388,11 @@ func compileTemplate(v *structpb.Value) (*template, error) {
 			t.vals = append(t.vals, c)
 		}
 		if literal {
-			return &template{kind: tmplLiteral, lit: protoValue(v)}, nil
+			return &template{kind: tmplLiteral, lit: literalValue(v)}, nil
 		}
 		return t, nil
 	}
-	return &template{kind: tmplLiteral, lit: protoValue(v)}, nil
+	return &template{kind: tmplLiteral, lit: literalValue(v)}, nil
 }
 
 // render evaluates t with the globals.
@@ -335,6 +414,8 @@ func (d *Destination) render(ctx context.Context, t *template, globals vm.Value,
 			return vm.Null, errors.New("the template did not finish")
 		}
 		return res.Value, nil
+	case tmplLiquid:
+		return renderLiquid(ctx, t.liq, globals, vmTime)
 	case tmplList:
 		elems := make([]vm.Value, len(t.elems))
 		for i, e := range t.elems {

@@ -22,6 +22,7 @@ import (
 	"github.com/osteele/liquid"
 	"github.com/osteele/liquid/parser"
 	"github.com/osteele/liquid/render"
+	yaml "gopkg.in/yaml.v2"
 )
 
 // MaxSource is the largest template accepted, as in PostHog.
@@ -339,3 +340,10 @@ func newEngine() *liquid.Engine {
 	})
 	return e
 }
+
+// Map is an object whose keys keep their order, as bindings should hold
+// objects (the engine's ordered map type).
+type Map = yaml.MapSlice
+
+// MapItem is one key of a Map.
+type MapItem = yaml.MapItem

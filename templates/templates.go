@@ -23,12 +23,13 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
+	yaml3 "go.yaml.in/yaml/v3"
 	"sigs.k8s.io/yaml"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/inputs"
 )
 
 //go:embed */template.hog */template.yaml
@@ -146,7 +147,10 @@ var (
 		"choice": "INPUT_TYPE_CHOICE", "dictionary": "INPUT_TYPE_DICTIONARY", "json": "INPUT_TYPE_JSON",
 		"email": "INPUT_TYPE_EMAIL",
 	}
-	scopes = map[string]string{"event": "PROPERTY_SCOPE_EVENT", "person": "PROPERTY_SCOPE_PERSON"}
+	scopes    = map[string]string{"event": "PROPERTY_SCOPE_EVENT", "person": "PROPERTY_SCOPE_PERSON"}
+	languages = map[string]string{
+		"hog": "TEMPLATE_LANGUAGE_HOG", "liquid": "TEMPLATE_LANGUAGE_LIQUID", "none": "TEMPLATE_LANGUAGE_NONE",
+	}
 )
 
 func operatorName(short string) (string, bool) {
@@ -198,6 +202,14 @@ func parseMeta(y []byte) (*hogwirev1.Template, error) {
 				if err := enum(im, "type", inputTypes, fmt.Sprintf("inputs_schema[%d].type", i)); err != nil {
 					return nil, err
 				}
+				// PostHog writes templating: hog or liquid for the language.
+				if l, ok := im["templating"].(string); ok {
+					delete(im, "templating")
+					im["template_language"] = l
+				}
+				if err := enum(im, "template_language", languages, fmt.Sprintf("inputs_schema[%d].templating", i)); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -214,7 +226,104 @@ func parseMeta(y []byte) (*hogwirev1.Template, error) {
 	if err := protojson.Unmarshal(j, t); err != nil {
 		return nil, err
 	}
+	// The JSON above has lost the order of the defaults' keys; read them
+	// again from the YAML, in order.
+	defaults, err := orderedDefaults(y)
+	if err != nil {
+		return nil, err
+	}
+	for i, v := range defaults {
+		if i < len(t.InputsSchema) {
+			inputs.SetDefault(t.InputsSchema[i], v)
+		}
+	}
 	return t, nil
+}
+
+// orderedDefaults returns the default of each inputs_schema item that has
+// one, by index, with object keys in the order written.
+func orderedDefaults(y []byte) (map[int]inputs.Value, error) {
+	var doc yaml3.Node
+	if err := yaml3.Unmarshal(y, &doc); err != nil {
+		return nil, err
+	}
+	out := map[int]inputs.Value{}
+	if len(doc.Content) == 0 {
+		return out, nil
+	}
+	list := mappingValue(doc.Content[0], "inputs_schema")
+	if list == nil || list.Kind != yaml3.SequenceNode {
+		return out, nil
+	}
+	for i, item := range list.Content {
+		if def := mappingValue(item, "default"); def != nil {
+			v, err := yamlValue(def)
+			if err != nil {
+				return nil, fmt.Errorf("inputs_schema[%d].default: %w", i, err)
+			}
+			out[i] = v
+		}
+	}
+	return out, nil
+}
+
+func mappingValue(n *yaml3.Node, key string) *yaml3.Node {
+	if n.Kind != yaml3.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func yamlValue(n *yaml3.Node) (inputs.Value, error) {
+	switch n.Kind {
+	case yaml3.AliasNode:
+		return yamlValue(n.Alias)
+	case yaml3.SequenceNode:
+		v := inputs.Value{Kind: inputs.Array}
+		for _, c := range n.Content {
+			e, err := yamlValue(c)
+			if err != nil {
+				return inputs.Value{}, err
+			}
+			v.Elems = append(v.Elems, e)
+		}
+		return v, nil
+	case yaml3.MappingNode:
+		v := inputs.Value{Kind: inputs.Object}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			e, err := yamlValue(n.Content[i+1])
+			if err != nil {
+				return inputs.Value{}, err
+			}
+			v.Keys = append(v.Keys, n.Content[i].Value)
+			v.Elems = append(v.Elems, e)
+		}
+		return v, nil
+	case yaml3.ScalarNode:
+		var x any
+		if err := n.Decode(&x); err != nil {
+			return inputs.Value{}, err
+		}
+		switch x := x.(type) {
+		case nil:
+			return inputs.Value{}, nil
+		case bool:
+			return inputs.Value{Kind: inputs.Bool, Bool: x}, nil
+		case int:
+			return inputs.Value{Kind: inputs.Number, Number: float64(x)}, nil
+		case float64:
+			return inputs.Value{Kind: inputs.Number, Number: x}, nil
+		case string:
+			return inputs.Str(x), nil
+		}
+		return inputs.Str(n.Value), nil
+	}
+	return inputs.Value{}, fmt.Errorf("unsupported YAML node")
 }
 
 // enum replaces the short name in m[key] with the API's enum name.
@@ -337,115 +446,18 @@ func checkInput(s *hogwirev1.InputSchema) error {
 	} else if len(s.Choices) > 0 {
 		return errors.New("choices: only choice inputs have choices")
 	}
-	if s.Default == nil {
-		return nil
-	}
-	if err := checkDefault(s, s.Default); err != nil {
+	def, ok, err := inputs.DefaultOf(s)
+	if err != nil {
 		return fmt.Errorf("default: %w", err)
 	}
-	return nil
-}
-
-// checkDefault checks that v fits the input's type and that its templates
-// compile.
-func checkDefault(s *hogwirev1.InputSchema, v *structpb.Value) error {
-	templated := s.Templating == nil || *s.Templating
-	switch s.Type {
-	case hogwirev1.InputType_INPUT_TYPE_STRING:
-		str, ok := v.Kind.(*structpb.Value_StringValue)
-		if !ok {
-			return errors.New("must be a string")
-		}
-		if templated {
-			return compileTemplate(str.StringValue, "")
-		}
-	case hogwirev1.InputType_INPUT_TYPE_NUMBER:
-		if _, ok := v.Kind.(*structpb.Value_NumberValue); !ok {
-			return errors.New("must be a number")
-		}
-	case hogwirev1.InputType_INPUT_TYPE_BOOLEAN:
-		if _, ok := v.Kind.(*structpb.Value_BoolValue); !ok {
-			return errors.New("must be true or false")
-		}
-	case hogwirev1.InputType_INPUT_TYPE_CHOICE:
-		str, ok := v.Kind.(*structpb.Value_StringValue)
-		if !ok || !slices.ContainsFunc(s.Choices, func(c *hogwirev1.InputChoice) bool { return c.Value == str.StringValue }) {
-			return fmt.Errorf("must be one of the choices")
-		}
-	case hogwirev1.InputType_INPUT_TYPE_DICTIONARY:
-		obj, ok := v.Kind.(*structpb.Value_StructValue)
-		if !ok {
-			return errors.New("must be an object")
-		}
-		for _, k := range slices.Sorted(maps.Keys(obj.StructValue.Fields)) {
-			str, ok := obj.StructValue.Fields[k].Kind.(*structpb.Value_StringValue)
-			if !ok {
-				return fmt.Errorf("%s: must be a string", k)
-			}
-			if templated {
-				if err := compileTemplate(str.StringValue, k); err != nil {
-					return err
-				}
-			}
-		}
-	case hogwirev1.InputType_INPUT_TYPE_JSON:
-		if templated {
-			return compileTemplates(v, "")
-		}
-	case hogwirev1.InputType_INPUT_TYPE_EMAIL:
-		obj, ok := v.Kind.(*structpb.Value_StructValue)
-		if !ok {
-			return errors.New("must be an object with from, to, subject and text or html")
-		}
-		f := obj.StructValue.Fields
-		for _, k := range []string{"from", "to", "subject"} {
-			if _, ok := f[k]; !ok {
-				return fmt.Errorf("%s: is required in an email", k)
-			}
-		}
-		if _, ok := f["text"]; !ok {
-			if _, ok := f["html"]; !ok {
-				return errors.New("an email needs text or html")
-			}
-		}
-		if templated {
-			return compileTemplates(v, "")
-		}
+	if !ok {
+		return nil
 	}
-	return nil
-}
-
-// compileTemplates compiles every string inside v as a template.
-func compileTemplates(v *structpb.Value, at string) error {
-	switch k := v.Kind.(type) {
-	case *structpb.Value_StringValue:
-		return compileTemplate(k.StringValue, at)
-	case *structpb.Value_ListValue:
-		for i, e := range k.ListValue.Values {
-			if err := compileTemplates(e, fmt.Sprintf("%s[%d]", at, i)); err != nil {
-				return err
-			}
-		}
-	case *structpb.Value_StructValue:
-		for _, key := range slices.Sorted(maps.Keys(k.StructValue.Fields)) {
-			sub := key
-			if at != "" {
-				sub = at + "." + key
-			}
-			if err := compileTemplates(k.StructValue.Fields[key], sub); err != nil {
-				return err
-			}
-		}
+	if msg := inputs.Check(s, def); msg != "" {
+		return fmt.Errorf("default: %s", msg)
 	}
-	return nil
-}
-
-func compileTemplate(s, at string) error {
-	if _, err := compiler.CompileTemplate(s, compiler.Options{}); err != nil {
-		if at != "" {
-			return fmt.Errorf("%s: template %q: %w", at, s, err)
-		}
-		return fmt.Errorf("template %q: %w", s, err)
+	if _, err := inputs.Compile(def, inputs.Language(s, nil)); err != nil {
+		return fmt.Errorf("default: template: %w", err)
 	}
 	return nil
 }
