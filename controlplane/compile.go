@@ -231,4 +231,3 @@ func validInputKey(k string) bool {
 	}
 	return true
 }
-
