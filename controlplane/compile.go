@@ -10,6 +10,7 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/kind"
 	"github.com/hogwire/hogwire/inputs"
 	"github.com/hogwire/hogwire/templates"
 )
@@ -51,7 +52,7 @@ func (s *Server) compileDestination(d *hogwirev1.Destination, v *violations) {
 	case len(d.Hog) > maxHogBytes:
 		v.add(p+"hog", "is longer than %d bytes", maxHogBytes)
 	default:
-		prog, err := compiler.Compile(d.Hog, compiler.Options{Functions: HostFunctions()})
+		prog, err := kind.Destination().Compile(d.Hog, nil)
 		if err != nil {
 			addCompileError(v, p+"hog", err)
 		} else if d.Bytecode, err = json.Marshal(prog); err != nil {

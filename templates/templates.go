@@ -28,20 +28,16 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/filters"
-	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/kind"
 	"github.com/hogwire/hogwire/inputs"
 )
 
 //go:embed */template.hog */template.yaml
 var files embed.FS
 
-// HostFunctions are the functions template code may call besides Hog's
-// standard library (print included); the data plane provides them.
-var hostFunctions = []string{"fetch", "postHogCapture"}
-
 // HostFunctions returns the functions template code may call besides
 // Hog's standard library.
-func HostFunctions() []string { return slices.Clone(hostFunctions) }
+func HostFunctions() []string { return kind.Destination().Functions }
 
 // Catalog is the set of shipped templates. It is immutable; List and Get
 // return copies.
@@ -394,7 +390,7 @@ func check(t *hogwirev1.Template) error {
 	case t.Status == hogwirev1.TemplateStatus_TEMPLATE_STATUS_UNSPECIFIED:
 		return errors.New("status: is required")
 	}
-	if _, err := compiler.Compile(t.Hog, compiler.Options{Functions: hostFunctions}); err != nil {
+	if _, err := kind.Destination().Compile(t.Hog, nil); err != nil {
 		return fmt.Errorf("template.hog: %w", err)
 	}
 	keys := map[string]bool{}
