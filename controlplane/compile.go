@@ -3,7 +3,6 @@ package controlplane
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -132,103 +131,12 @@ func addCompileError(v *violations, field string, err error) {
 }
 
 // compileInputs checks the schema and each value against it, applies
-// defaults and compiles templated strings. Values and defaults are read
-// from either of their forms (JSON text, which keeps key order, or the
-// protobuf Struct) and stored in both.
+// defaults and compiles templated strings (see inputs.Compile).
 func (s *Server) compileInputs(d *hogwirev1.Destination, v *violations) {
-	const p = "destination."
-	seen := map[string]bool{}
-	for i, sc := range d.InputsSchema {
-		f := fmt.Sprintf("%sinputs_schema[%d]", p, i)
-		switch {
-		case !validInputKey(sc.Key):
-			v.add(f+".key", "%q must be letters, digits and underscores, starting with a letter or underscore", sc.Key)
-		case seen[sc.Key]:
-			v.add(f+".key", "%q is declared twice", sc.Key)
-		}
-		seen[sc.Key] = true
-		if _, ok := hogwirev1.InputType_name[int32(sc.Type)]; !ok || sc.Type == hogwirev1.InputType_INPUT_TYPE_UNSPECIFIED {
-			v.add(f+".type", "is required (string, number, boolean, choice, dictionary, json or email)")
-		}
-		if _, ok := hogwirev1.TemplateLanguage_name[int32(sc.TemplateLanguage)]; !ok {
-			v.add(f+".template_language", "is not a template language")
-		}
-		if sc.Type == hogwirev1.InputType_INPUT_TYPE_CHOICE && len(sc.Choices) == 0 {
-			v.add(f+".choices", "a choice input needs choices")
-		}
-		def, ok, err := inputs.DefaultOf(sc)
-		switch {
-		case err != nil:
-			v.add(f+".default_json", "%v", err)
-		case ok:
-			if msg := inputs.Check(sc, def); msg != "" && def.Kind != inputs.Null {
-				v.add(f+".default", "%s", msg)
-			} else if _, err := inputs.Compile(def, inputs.Language(sc, nil)); err != nil {
-				v.add(f+".default", "%v", err)
-			}
-			inputs.SetDefault(sc, def)
-		}
-	}
 	if d.Inputs == nil {
 		d.Inputs = map[string]*hogwirev1.InputValue{}
 	}
-	for key := range d.Inputs {
-		if !seen[key] {
-			v.add(p+"inputs."+key, "is not declared in inputs_schema")
-		}
-	}
-	for _, sc := range d.InputsSchema {
-		f := p + "inputs." + sc.Key
-		in := d.Inputs[sc.Key]
-		if _, ok := hogwirev1.TemplateLanguage_name[int32(in.GetTemplateLanguage())]; !ok {
-			v.add(f+".template_language", "is not a template language")
-			continue
-		}
-		val, ok, err := inputs.Of(in)
-		if err != nil {
-			v.add(f+".value_json", "%v", err)
-			continue
-		}
-		if !ok || val.Kind == inputs.Null {
-			def, hasDef, _ := inputs.DefaultOf(sc)
-			if !hasDef || def.Kind == inputs.Null {
-				if sc.Required {
-					v.add(f, "is required")
-				}
-				delete(d.Inputs, sc.Key)
-				continue
-			}
-			// The default, in the language the value chose, if any.
-			in = &hogwirev1.InputValue{TemplateLanguage: in.GetTemplateLanguage()}
-			d.Inputs[sc.Key] = in
-			val = def
-		}
-		in.SecretSet = sc.Secret
-		inputs.SetValue(in, val)
-		if msg := inputs.Check(sc, val); msg != "" {
-			v.add(f, "%s", msg)
-			continue
-		}
-		c, err := inputs.Compile(val, inputs.Language(sc, in))
-		if err != nil {
-			v.add(f, "%v", err)
-			continue
-		}
-		inputs.SetCompiled(in, c)
-	}
-}
-
-func validInputKey(k string) bool {
-	if k == "" || len(k) > 100 {
-		return false
-	}
-	for i, c := range k {
-		switch {
-		case c == '_', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
+	inputs.CompileAll(d.InputsSchema, d.Inputs, func(field, msg string) {
+		v.add("destination."+field, "%s", msg)
+	})
 }

@@ -20,7 +20,8 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/filters"
-	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/kind"
+	"github.com/hogwire/hogwire/inputs"
 	"github.com/hogwire/hogwire/templates"
 )
 
@@ -133,7 +134,7 @@ func (f *recordingFetcher) Fetch(_ context.Context, req *executor.FetchRequest) 
 // the code, the filters and every templated string of every input.
 func destinationFor(t *testing.T, tpl *hogwirev1.Template, given map[string]any) *hogwirev1.Destination {
 	t.Helper()
-	prog, err := compiler.Compile(tpl.Hog, compiler.Options{Functions: templates.HostFunctions()})
+	prog, err := kind.Destination().Compile(tpl.Hog, nil)
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
@@ -152,56 +153,16 @@ func destinationFor(t *testing.T, tpl *hogwirev1.Template, given map[string]any)
 			t.Fatalf("input %q is not in the template's inputs_schema", k)
 		}
 	}
-	for _, s := range tpl.InputsSchema {
-		var val *structpb.Value
-		if g, ok := given[s.Key]; ok {
-			if val, err = structpb.NewValue(g); err != nil {
-				t.Fatalf("input %s: %v", s.Key, err)
-			}
-		} else if s.Default != nil {
-			val = s.Default
-		} else {
-			if s.Required {
-				t.Fatalf("required input %q has no value in the case and no default", s.Key)
-			}
-			continue
-		}
-		iv := &hogwirev1.InputValue{Value: val, SecretSet: s.Secret}
-		if s.Templating == nil || *s.Templating {
-			iv.Bytecode = compileTemplates(t, s.Key, val)
-		}
-		d.Inputs[s.Key] = iv
-	}
-	return d
-}
-
-func compileTemplates(t *testing.T, key string, v *structpb.Value) *structpb.Value {
-	switch k := v.Kind.(type) {
-	case *structpb.Value_StringValue:
-		p, err := compiler.CompileTemplate(k.StringValue, compiler.Options{})
+	for k, g := range given {
+		val, err := structpb.NewValue(g)
 		if err != nil {
-			t.Fatalf("input %s: %v", key, err)
+			t.Fatalf("input %s: %v", k, err)
 		}
-		b, _ := json.Marshal(p)
-		out := &structpb.Value{}
-		if err := out.UnmarshalJSON(b); err != nil {
-			t.Fatal(err)
-		}
-		return out
-	case *structpb.Value_StructValue:
-		out := &structpb.Struct{Fields: map[string]*structpb.Value{}}
-		for f, e := range k.StructValue.Fields {
-			out.Fields[f] = compileTemplates(t, key, e)
-		}
-		return structpb.NewStructValue(out)
-	case *structpb.Value_ListValue:
-		out := &structpb.ListValue{}
-		for _, e := range k.ListValue.Values {
-			out.Values = append(out.Values, compileTemplates(t, key, e))
-		}
-		return structpb.NewListValue(out)
+		d.Inputs[k] = &hogwirev1.InputValue{Value: val}
 	}
-	return v
+	// As the control plane does: defaults, both forms, compiled templates.
+	inputs.CompileAll(d.InputsSchema, d.Inputs, func(field, msg string) { t.Fatalf("%s: %s", field, msg) })
+	return d
 }
 
 func eventFor(t *testing.T, c goldenCase) *hogwirev1.Event {
