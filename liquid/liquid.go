@@ -76,7 +76,7 @@ func sourceError(err liquid.SourceError) *Error {
 	if c := err.Cause(); c != nil {
 		msg = c.Error()
 	}
-	msg = strings.TrimPrefix(msg, "Liquid error: ")
+	msg = liquidPrefix.ReplaceAllString(msg, "")
 	// The engine quotes the rewritten source; name the user's constructs.
 	msg = strings.ReplaceAll(msg, " | "+loopFilter+": "+budgetVar, "")
 	msg = strings.ReplaceAll(msg, " | escape }}", " }}")
@@ -90,6 +90,7 @@ var (
 	loopArgs     = regexp.MustCompile(`^\s*([\w-]+)\s+in\s+(.+?)\s*$`)
 	loopModifier = regexp.MustCompile(`\s+(reversed|(?:limit|offset|cols)\s*:\s*(?:[\w.\-\[\]]+|"[^"]*"|'[^']*'))\s*$`)
 	rawFilter    = regexp.MustCompile(`\|\s*raw\s*$`)
+	liquidPrefix = regexp.MustCompile(`^Liquid error(?: \(line \d+\))?: `)
 )
 
 // decodeEntities undoes the HTML escaping rich-text editors apply inside
