@@ -44,7 +44,7 @@ type caseFile struct {
 func sampleEvent() map[string]any {
 	return map[string]any{
 		"uuid": "0191f1a3-4b2c-7d8e-9f00-112233445566", "event": "signed_up", "distinct_id": "ada",
-		"timestamp": "2024-05-03T12:00:00Z",
+		"timestamp":  "2024-05-03T12:00:00Z",
 		"properties": map[string]any{"plan": "pro", "items": []any{"a", "b", "c"}, "note": "Tom & Jerry <3"},
 		"person":     map[string]any{"id": "0191f1a3-0000-7000-8000-0000000000aa", "properties": map[string]any{"name": "Ada", "email": "ada@example.com"}},
 	}
@@ -189,4 +189,3 @@ func transcript(t *testing.T, base string) string {
 	}
 	return b.String()
 }
-
