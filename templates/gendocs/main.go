@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 
+	"sigs.k8s.io/yaml"
+
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/templates"
 )
@@ -25,7 +27,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	doc := render(cat.List())
+	coverage, err := readCoverage("templates/posthog.yaml", cat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	doc := render(cat.List(), coverage)
 	if *check {
 		cur, _ := os.ReadFile(*out)
 		if !bytes.Equal(cur, doc) {
@@ -40,7 +47,45 @@ func main() {
 	}
 }
 
-func render(list []*hogwirev1.Template) []byte {
+// posthogTemplate is one entry of templates/posthog.yaml.
+type posthogTemplate struct {
+	PostHog string `json:"posthog"`
+	Name    string `json:"name"`
+	Status  string `json:"status"`
+	Hogwire string `json:"hogwire"`
+	Note    string `json:"note"`
+}
+
+var coverageStatus = map[string]string{
+	"shipped":        "shipped",
+	"todo":           "not yet",
+	"fetch-options":  "waits for fetch options",
+	"not-applicable": "not applicable",
+}
+
+// readCoverage reads templates/posthog.yaml and checks that every template
+// it names exists.
+func readCoverage(path string, cat *templates.Catalog) ([]posthogTemplate, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var list []posthogTemplate
+	if err := yaml.UnmarshalStrict(raw, &list); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	for _, t := range list {
+		if _, ok := coverageStatus[t.Status]; !ok {
+			return nil, fmt.Errorf("%s: %s: unknown status %q", path, t.PostHog, t.Status)
+		}
+		if _, ok := cat.Get(t.Hogwire); (t.Status == "shipped") != (t.Hogwire != "" && ok) {
+			return nil, fmt.Errorf("%s: %s: a shipped entry names an existing template, others none (%q)", path, t.PostHog, t.Hogwire)
+		}
+	}
+	return list, nil
+}
+
+func render(list []*hogwirev1.Template, coverage []posthogTemplate) []byte {
 	var b bytes.Buffer
 	b.WriteString("# Destination templates\n\n")
 	b.WriteString("Generated from `templates/*/template.yaml` by `go run ./templates/gendocs`; do not edit.\n")
@@ -56,6 +101,28 @@ func render(list []*hogwirev1.Template) []byte {
 	}
 	sort.Strings(cats)
 	fmt.Fprintf(&b, "%d templates.\n\n", len(list))
+	b.WriteString("| template | id | category | status |\n|---|---|---|---|\n")
+	for _, t := range list {
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", t.DisplayName, strings.TrimPrefix(t.Name, "templates/"), t.Category,
+			strings.ToLower(strings.TrimPrefix(t.Status.String(), "TEMPLATE_STATUS_")))
+	}
+	b.WriteString("\n## PostHog's destinations\n\n")
+	b.WriteString("Every realtime destination template PostHog ships (from `templates/posthog.yaml`) and where hogwire stands on it.\n\n")
+	counts := map[string]int{}
+	for _, t := range coverage {
+		counts[t.Status]++
+	}
+	fmt.Fprintf(&b, "%d shipped, %d not yet, %d waiting for fetch options, %d not applicable.\n\n",
+		counts["shipped"], counts["todo"], counts["fetch-options"], counts["not-applicable"])
+	b.WriteString("| PostHog template | name | in hogwire | note |\n|---|---|---|---|\n")
+	for _, t := range coverage {
+		where := coverageStatus[t.Status]
+		if t.Hogwire != "" {
+			where = "`" + t.Hogwire + "`"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", t.PostHog, t.Name, where, strings.ReplaceAll(t.Note, "|", "\\|"))
+	}
+	b.WriteString("\n")
 	for _, c := range cats {
 		fmt.Fprintf(&b, "## %s\n\n", c)
 		for _, t := range byCat[c] {
