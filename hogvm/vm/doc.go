@@ -48,6 +48,10 @@
 // at the right place; bytecode standard-library functions (arrayMap, …) can
 // be called through a variable. Regular expressions use Go's RE2.
 //
+// One deliberate difference from every PostHog VM: a closed upvalue is
+// never reused for a later capture of the same stack slot, so closures made
+// in a loop keep their own iteration's variables (docs/hog.md).
+//
 // Not supported: the `import` call and multi-chunk bytecode, printing HogQL
 // AST values as sql(...) (they print as dicts), PostHog's Python-only run().
 package vm
