@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"regexp"
@@ -13,17 +12,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hogwire/hogwire/rpcclient"
 )
 
-func TestParseFlagsFallsBackToEnv(t *testing.T) {
-	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+func TestFlagsFallBackToEnv(t *testing.T) {
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
 	a := fs.String("nats-url", "default", "")
 	b := fs.String("grpc-addr", "default", "")
 	env := map[string]string{"HOGWIRE_NATS_URL": "nats://env:4222", "HOGWIRE_GRPC_ADDR": "env:1"}
-	if err := parseFlags(fs, []string{"--grpc-addr", "flag:2"}, func(k string) string { return env[k] }); err != nil {
+	if err := fs.Parse([]string{"--grpc-addr", "flag:2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyEnv(fs, func(k string) string { return env[k] }, nil); err != nil {
 		t.Fatal(err)
 	}
 	if *a != "nats://env:4222" {
