@@ -53,7 +53,7 @@ func (s *Server) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hogwire
 	if err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "destination %s cannot run: %v", d.Name, err)
 	}
-	ev, err := s.testEvent(req.GetEvent())
+	ev, err := s.testEvent(req.GetEvent(), d.GetFilters())
 	if err != nil {
 		return nil, err
 	}
@@ -85,6 +85,9 @@ func (s *Server) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hogwire
 		Error:    res.Error,
 		Event:    ev,
 		Duration: durationpb.New(res.Duration),
+	}
+	if res.Status == executor.Filtered {
+		out.FilterExplanation = explainFiltered(ctx, d.GetFilters(), ev, g)
 	}
 	if res.Status == executor.Succeeded {
 		goValue := res.Value.ToGo()
@@ -160,10 +163,10 @@ func (s *Server) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*h
 }
 
 // testEvent returns the event to run on: a copy of ev with a uuid and a
-// timestamp filled in when it has none, or SampleEvent.
-func (s *Server) testEvent(ev *hogwirev1.Event) (*hogwirev1.Event, error) {
+// timestamp filled in when it has none, or a sample event that passes f.
+func (s *Server) testEvent(ev *hogwirev1.Event, f *hogwirev1.Filters) (*hogwirev1.Event, error) {
 	if ev == nil {
-		return SampleEvent(s.now()), nil
+		return sampleEventFor(f, s.now()), nil
 	}
 	ev = proto.CloneOf(ev)
 	var v violations

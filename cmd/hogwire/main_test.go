@@ -44,8 +44,8 @@ func TestUnknownCommandIsAUsageError(t *testing.T) {
 	if !errors.As(err, &ue) || exitCode(err) != 2 {
 		t.Fatalf("err = %v, want a usage error with exit code 2", err)
 	}
-	if !strings.Contains(stderr.String(), "dev") {
-		t.Errorf("usage does not list commands: %q", stderr.String())
+	if !strings.Contains(stderr.String(), "Run 'hogwire --help' for usage") {
+		t.Errorf("no hint to the help: %q", stderr.String())
 	}
 }
 
