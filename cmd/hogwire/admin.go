@@ -87,6 +87,8 @@ type adminCmd struct {
 	timeout                        time.Duration
 	output                         outputFormat
 	configPath, contextName        string
+	// captureToken is events send's --capture-token.
+	captureToken string
 }
 
 // newAdminCmd returns a command named by use ("get DESTINATION"); set

@@ -18,26 +18,29 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
 func (a *app) eventsCommand() *cobra.Command {
 	c := &adminCmd{app: a, cmd: &cobra.Command{
 		Use:   "send",
 		Short: "Send events to a project, over gRPC or the PostHog-compatible HTTP API",
-		Long: "Sends one event from flags, or many from a file of JSON lines, to the project whose capture token is given.\n" +
+		Long: "Sends one event from flags, or many from a file of JSON lines, to a project: --project looks its capture token\n" +
+			"up with the admin token; --capture-token gives it, as SDKs do.\n" +
 			"It goes to the gRPC ingest API at --server (or HOGWIRE_SERVER, or the context's server), or with --http to the\n" +
 			"PostHog-compatible capture API that SDKs use.",
-		Example: `  hogwire events send --token phc_… --event signed_up --distinct-id ada --prop plan=pro
-  hogwire events send --token phc_… --http http://127.0.0.1:8080 --file events.jsonl`,
+		Example: `  hogwire events send --project shop --event signed_up --distinct-id ada --prop plan=pro
+  hogwire events send --capture-token phc_… --http http://127.0.0.1:8080 --file events.jsonl`,
 		Args: noArgs,
 	}}
 	c.fs = c.cmd.Flags()
-	c.addConnFlags(c.fs, false)
+	c.addConnFlags(c.fs, true)
 	var props []string
-	var token, httpURL, name, distinct, file string
+	var project, httpURL, name, distinct, file string
 	var batch int
 	c.fs.StringVar(&httpURL, "http", "", "send over the PostHog-compatible HTTP API at this base URL instead, e.g. http://127.0.0.1:8080")
-	c.fs.StringVar(&token, "token", "", "the project's capture token, phc_… (default: $HOGWIRE_CAPTURE_TOKEN)")
+	c.fs.StringVar(&c.captureToken, "capture-token", "", "the project's capture token, phc_… (default: $HOGWIRE_CAPTURE_TOKEN)")
+	c.fs.StringVar(&project, "project", "", "send to this project, looking up its capture token with the admin token (instead of --capture-token)")
 	c.fs.StringVar(&name, "event", "", "event name, for a single event from flags")
 	c.fs.StringVar(&distinct, "distinct-id", "", "distinct id, for a single event from flags")
 	c.fs.StringArrayVar(&props, "prop", nil, "property key=value (value parsed as JSON when it is JSON); repeatable")
@@ -46,17 +49,15 @@ func (a *app) eventsCommand() *cobra.Command {
 	c.fs.Lookup("timeout").DefValue = "30s"
 	c.timeout = 30 * time.Second
 	c.runE(func(ctx context.Context) error {
-		return c.sendEvents(ctx, token, httpURL, name, distinct, file, props, batch)
+		return c.sendEvents(ctx, project, httpURL, name, distinct, file, props, batch)
 	})
 	return groupCommand("events", "Send events: events send", "", c.cmd)
 }
 
-func (c *adminCmd) sendEvents(ctx context.Context, token, httpURL, name, distinct, file string, props []string, batch int) error {
-	if token == "" {
-		token = c.app.getenv("HOGWIRE_CAPTURE_TOKEN")
-	}
-	if token == "" {
-		return usagef("--token or HOGWIRE_CAPTURE_TOKEN is required (the project's phc_… capture token)")
+func (c *adminCmd) sendEvents(ctx context.Context, project, httpURL, name, distinct, file string, props []string, batch int) error {
+	token, err := c.resolveCaptureToken(ctx, project)
+	if err != nil {
+		return err
 	}
 	var events []*hogwirev1.Event
 	switch {
@@ -124,6 +125,36 @@ func (c *adminCmd) sendEvents(ctx context.Context, token, httpURL, name, distinc
 	}
 	fmt.Fprintf(c.app.stdout, "sent %d event(s)\n", sent)
 	return nil
+}
+
+// resolveCaptureToken is --capture-token, else HOGWIRE_CAPTURE_TOKEN, else
+// the capture token of --project (or HOGWIRE_PROJECT, or the context's
+// project), read with the admin token.
+func (c *adminCmd) resolveCaptureToken(ctx context.Context, project string) (string, error) {
+	if c.captureToken != "" {
+		return c.captureToken, nil
+	}
+	if strings.HasPrefix(c.token, "phc_") {
+		// --token phc_… was how a capture token was given before
+		// --capture-token; a capture token is never an admin token.
+		return c.token, nil
+	}
+	if t := c.app.getenv("HOGWIRE_CAPTURE_TOKEN"); t != "" && !c.given("project") {
+		return t, nil
+	}
+	if project == "" {
+		return "", usagef("give --project (its capture token is looked up) or --capture-token (HOGWIRE_CAPTURE_TOKEN)")
+	}
+	ctx, cc, done, err := c.dial(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	resp, err := hogwirev1.NewProjectServiceClient(cc).GetProject(ctx, &hogwirev1.GetProjectRequest{Name: resourcename.ProjectArg(project)})
+	if err != nil {
+		return "", c.callErr("get project", err)
+	}
+	return resp.GetProject().GetCaptureToken(), nil
 }
 
 // readEventLines parses one JSON event per line, in the PostHog shape.
