@@ -182,12 +182,18 @@ func (e *destinationEdit) check() error {
 		}
 	}
 	if n > 1 {
-		return usageError{"only one of -f, --hog-file and --inputs-file can read stdin"}
+		return usagef("only one of -f, --hog-file and --inputs-file can read stdin")
 	}
 	for _, kv := range e.inputs {
 		if key, _, ok := strings.Cut(kv, "="); !ok || key == "" {
-			return usageError{fmt.Sprintf("--input %q: want key=value", kv)}
+			return usagef("--input %q: want key=value", kv)
 		}
+	}
+	if _, err := parseInputSchema(e.inputSchema); err != nil {
+		return err
+	}
+	if _, err := parseBytes(e.limits.maxMemory); err != nil {
+		return usagef("--max-memory: %v", err)
 	}
 	return nil
 }
@@ -289,14 +295,14 @@ func (e *destinationEdit) apply(c *adminCmd, d *hogwirev1.Destination, schema []
 	for _, kv := range e.inputs {
 		key, raw, ok := strings.Cut(kv, "=")
 		if !ok || key == "" {
-			return nil, usageError{fmt.Sprintf("--input %q: want key=value", kv)}
+			return nil, usagef("--input %q: want key=value", kv)
 		}
 		if c.given("input-schema") {
 			schema = d.InputsSchema
 		}
 		v, err := coerceInput(raw, inputType(schema, key))
 		if err != nil {
-			return nil, usageError{fmt.Sprintf("--input %s: %v", key, err)}
+			return nil, usagef("--input %s: %v", key, err)
 		}
 		setInput(key, v)
 	}
