@@ -99,13 +99,8 @@ type Server struct {
 	feed  configFeed
 }
 
-// New returns a replica for cfg.
-func New(cfg Config) (*Server, error) {
-	return NewContext(context.Background(), cfg)
-}
-
-// NewContext is New with a context for the set-up calls (creating the
-// telemetry streams).
+// NewContext returns a replica for cfg; ctx bounds the set-up calls
+// (creating the telemetry streams). Start also runs its background work.
 func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Etcd == nil {
 		return nil, errors.New("controlplane: an etcd client is required")

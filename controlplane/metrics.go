@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
 // metricNames are the series QueryMetrics knows, in the order it returns
@@ -120,8 +121,8 @@ func (s *Server) QueryMetrics(ctx context.Context, req *hogwirev1.QueryMetricsRe
 		return nil, status.Errorf(codes.Unavailable, "reading metrics: %v", err)
 	}
 	if sc.destination != "" && !q.aggregate {
-		if _, ok := buckets[destinationName(sc.project, sc.destination)]; !ok {
-			buckets[destinationName(sc.project, sc.destination)] = make([]bucket, points)
+		if _, ok := buckets[resourcename.Destination(sc.project, sc.destination)]; !ok {
+			buckets[resourcename.Destination(sc.project, sc.destination)] = make([]bucket, points)
 		}
 	}
 	if q.aggregate {

@@ -20,6 +20,7 @@ import (
 	"github.com/hogwire/hogwire/delivery"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
 // TestConfig configures TestService.Test.
@@ -58,7 +59,7 @@ func (s *Server) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hogwire
 		return nil, err
 	}
 	// As capture stamps every event with its project.
-	ev.Project, _ = parseProjectName(project.GetName())
+	ev.Project, _ = resourcename.ParseProject(project.GetName())
 	g := executor.NewEvent(ev, project, executor.Source{URL: s.cfg.Test.SourceURL})
 
 	rec := &attemptRecorder{now: s.now}
@@ -118,7 +119,7 @@ func (s *Server) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*h
 	var d *hogwirev1.Destination
 	switch t := req.GetTarget().(type) {
 	case *hogwirev1.TestRequest_Destination:
-		project, id, err := parseDestinationName(t.Destination)
+		project, id, err := resourcename.ParseDestination(t.Destination)
 		if err != nil {
 			return nil, nil, invalid("destination", "%v", err)
 		}
@@ -135,9 +136,9 @@ func (s *Server) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*h
 			return nil, nil, invalid("config", "is required")
 		}
 		d = proto.CloneOf(t.Config)
-		if p, err := parseProjectName(d.Name); err == nil {
-			d.Name = destinationName(p, unsavedID)
-		} else if _, _, err := parseDestinationName(d.Name); err != nil || strings.HasPrefix(d.Name, "projects/-/") {
+		if p, err := resourcename.ParseProject(d.Name); err == nil {
+			d.Name = resourcename.Destination(p, unsavedID)
+		} else if _, _, err := resourcename.ParseDestination(d.Name); err != nil || strings.HasPrefix(d.Name, "projects/-/") {
 			return nil, nil, invalid("config.name", "must name the project to run in: projects/{project} or projects/{project}/destinations/{destination}")
 		}
 		// Validated and compiled exactly as CreateDestination does; the
@@ -154,7 +155,7 @@ func (s *Server) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*h
 	default:
 		return nil, nil, invalid("target", "set destination (a saved destination's name) or config (an unsaved one)")
 	}
-	projectID, _, _ := parseDestinationName(d.Name)
+	projectID, _, _ := resourcename.ParseDestination(d.Name)
 	project, _, err := s.getProject(ctx, projectID)
 	if err != nil {
 		return nil, nil, err

@@ -136,7 +136,7 @@ func normalizeValue(fd protoreflect.FieldDescriptor, v any, at string) (any, err
 			if ed.FullName() == "google.protobuf.NullValue" {
 				return v, nil
 			}
-			return nil, fmt.Errorf("%s: %q is not one of %s", at, s, strings.Join(Words(ed), ", "))
+			return nil, fmt.Errorf("%s: %s is not one of %s", at, s, strings.Join(Words(ed), ", "))
 		}
 		return string(ed.Values().ByNumber(n).Name()), nil
 	case protoreflect.MessageKind, protoreflect.GroupKind:

@@ -81,7 +81,7 @@ func (en *env) serve(l net.Listener) {
 	if err != nil {
 		en.t.Fatal(err)
 	}
-	srv, err := controlplane.New(controlplane.Config{Etcd: cli, Sealer: en.sealer, CompileFilters: filters.Compile, Logger: quiet()})
+	srv, err := controlplane.NewContext(context.Background(), controlplane.Config{Etcd: cli, Sealer: en.sealer, CompileFilters: filters.Compile, Logger: quiet()})
 	if err != nil {
 		en.t.Fatal(err)
 	}
