@@ -159,4 +159,3 @@ func (s *Server) Report(stream hogwirev1.TelemetryService_ReportServer) error {
 		}
 	}
 }
-

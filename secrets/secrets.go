@@ -249,7 +249,6 @@ func (kr *Keyring) NeedsRotation(s string) bool {
 	return err == nil && id != kr.primary.id
 }
 
-
 func split(s string) (id string, data []byte, err error) {
 	rest, ok := strings.CutPrefix(s, prefix)
 	if !ok {
