@@ -125,16 +125,17 @@ func registerHealthFlags(fs *pflag.FlagSet, hc *controlplane.HealthConfig) {
 
 // roleCommand is dev, controlplane or dataplane: every flag may also be
 // set as HOGWIRE_<FLAG>.
-func roleCommand(use, short, long string, run func(ctx context.Context) error) *cobra.Command {
+func (a *app) roleCommand(use, short, long string, run func(ctx context.Context) error) *cobra.Command {
 	return &cobra.Command{Use: use, Short: short, Long: long, Args: noArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return run(cmd.Context()) }}
+		PreRunE: func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd.Flags(), a.getenv, nil) },
+		RunE:    func(cmd *cobra.Command, _ []string) error { return run(cmd.Context()) }}
 }
 
 func (a *app) devCommand() *cobra.Command {
 	var cfg devstack.Config
 	var lf logFlags
 	var metricsAddr string
-	cmd := roleCommand("dev", "Run everything in one process on embedded etcd and NATS",
+	cmd := a.roleCommand("dev", "Run everything in one process on embedded etcd and NATS",
 		"Runs the control plane, a data-plane node, etcd and NATS in one process, keeping data in --data-dir.\n"+
 			"It prints the admin token (also in <data-dir>/admin.token, where the other commands find it).\n"+
 			"Destinations may reach loopback addresses. Every flag may also be set as HOGWIRE_<FLAG>.",
@@ -146,7 +147,6 @@ func (a *app) devCommand() *cobra.Command {
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
 	registerHealthFlags(fs, &cfg.Health)
 	lf.register(fs)
-	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd.Flags(), a.getenv, nil) }
 	return cmd
 }
 
@@ -218,7 +218,7 @@ type controlPlaneFlags struct {
 
 func (a *app) controlPlaneCommand() *cobra.Command {
 	var f controlPlaneFlags
-	cmd := roleCommand("controlplane", "Run a control-plane replica against external etcd and NATS",
+	cmd := a.roleCommand("controlplane", "Run a control-plane replica against external etcd and NATS",
 		"Runs one control-plane replica: the admin API, the configuration and telemetry streams of the nodes,\n"+
 			"and, on the elected leader, the health manager. Every flag may also be set as HOGWIRE_<FLAG>.",
 		func(ctx context.Context) error { return a.runControlPlane(ctx, &f) })
@@ -238,7 +238,6 @@ func (a *app) controlPlaneCommand() *cobra.Command {
 	registerHealthFlags(fs, &f.health)
 	f.lf.register(fs)
 	f.tf.register(fs)
-	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd.Flags(), a.getenv, nil) }
 	return cmd
 }
 
@@ -331,7 +330,7 @@ type dataPlaneFlags struct {
 
 func (a *app) dataPlaneCommand() *cobra.Command {
 	var f dataPlaneFlags
-	cmd := roleCommand("dataplane", "Run a data-plane node",
+	cmd := a.roleCommand("dataplane", "Run a data-plane node",
 		"Runs one data-plane node: capture (HTTP and gRPC ingest) into the durable event log on NATS, and the\n"+
 			"destinations' Hog code on every event, with the configuration it follows from the control plane.\n"+
 			"Every flag may also be set as HOGWIRE_<FLAG>.",
@@ -355,7 +354,6 @@ func (a *app) dataPlaneCommand() *cobra.Command {
 	fs.StringVar(&f.allowEgress, "allow-egress", "", "comma-separated CIDRs that fetch may reach although private or loopback")
 	f.lf.register(fs)
 	f.tf.register(fs)
-	cmd.PreRunE = func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd.Flags(), a.getenv, nil) }
 	return cmd
 }
 
