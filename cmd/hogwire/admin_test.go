@@ -52,6 +52,9 @@ func startAdminStack(t testing.TB) *adminStack {
 		t.Setenv(k, "")
 	}
 	dir := t.TempDir()
+	// Nor may the user's config file.
+	t.Setenv("HOGWIRE_CONFIG", filepath.Join(dir, "no-config.yaml"))
+	t.Setenv("HOGWIRE_CONTEXT", "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st, err := devstack.Start(ctx, devstack.Config{
@@ -862,5 +865,49 @@ func TestAdminTimeout(t *testing.T) {
 	err := run(context.Background(), []string{"nodes", "list", "--server", addr, "--token", "hwa_t", "--timeout", "100ms"}, io.Discard, io.Discard)
 	if status.Code(err) != codes.DeadlineExceeded || !strings.Contains(err.Error(), "--timeout") {
 		t.Errorf("blocked call: %v, want DEADLINE_EXCEEDED with a hint", err)
+	}
+}
+
+// A context of the config file says where the server and the token are;
+// HOGWIRE_SERVER and flags win over it.
+func TestContexts(t *testing.T) {
+	s := startAdminStack(t)
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	t.Setenv("HOGWIRE_CONFIG", cfg)
+	if err := run(context.Background(), []string{"config", "set-context", "local", "--server", s.server, "--data-dir", s.dataDir, "--project", "shop"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"config", "set-context", "elsewhere", "--server", "127.0.0.1:1"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"config", "get-contexts"}, &stdout, io.Discard); err != nil ||
+		!regexp.MustCompile(`(?m)^\*\s+local\s+` + regexp.QuoteMeta(s.server) + `\s+shop$`).MatchString(stdout.String()) {
+		t.Fatalf("get-contexts: %v\n%s", err, stdout.String())
+	}
+	// The first context saved is the current one: no flag needed.
+	if err := run(context.Background(), []string{"projects", "create", "shop", "--name", "Shop"}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("projects create through the context: %v", err)
+	}
+	// Its project is the default --project.
+	if err := run(context.Background(), []string{"destinations", "create", "--template", "webhook", "--input", "url=https://example.com", "--id", "ctxhook"}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("destinations create with the context's project: %v", err)
+	}
+	if d := s.getDestination("ctxhook"); d.GetName() != "projects/shop/destinations/ctxhook" {
+		t.Errorf("created %s", d.GetName())
+	}
+	// --context picks another; HOGWIRE_SERVER beats the context.
+	if err := run(context.Background(), []string{"projects", "list", "--context", "elsewhere", "--timeout", "2s", "--data-dir", s.dataDir}, io.Discard, io.Discard); status.Code(err) != codes.Unavailable {
+		t.Errorf("--context elsewhere: %v, want Unavailable", err)
+	}
+	t.Setenv("HOGWIRE_SERVER", "127.0.0.1:1")
+	if err := run(context.Background(), []string{"projects", "list", "--timeout", "2s"}, io.Discard, io.Discard); status.Code(err) != codes.Unavailable {
+		t.Errorf("HOGWIRE_SERVER over the context: %v, want Unavailable", err)
+	}
+	if err := run(context.Background(), []string{"projects", "list", "--server", s.server}, io.Discard, io.Discard); err != nil {
+		t.Errorf("--server over HOGWIRE_SERVER: %v", err)
+	}
+	if err := run(context.Background(), []string{"projects", "list", "--context", "nope"}, io.Discard, io.Discard); exitCode(err) != 2 {
+		t.Errorf("an unknown context: %v, want a usage error", err)
 	}
 }

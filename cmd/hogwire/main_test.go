@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -78,12 +79,12 @@ func (s *syncBuffer) String() string {
 func TestDevCommandServesAndStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout syncBuffer
+	var stdout, logs syncBuffer
 	done := make(chan error, 1)
 	metricsAddr := freeAddr(t)
 	go func() {
 		done <- run(ctx, []string{"dev", "--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0",
-			"--http-addr", "127.0.0.1:0", "--metrics-addr", metricsAddr, "--log-level", "error"}, &stdout, io.Discard)
+			"--http-addr", "127.0.0.1:0", "--metrics-addr", metricsAddr, "--log-format", "json", "--health-off"}, &stdout, &logs)
 	}()
 	addrRE := regexp.MustCompile(`gRPC API and ingest:\s+(\S+)`)
 	tokenRE := regexp.MustCompile(`admin token:\s+(hwa_\S+)`)
@@ -133,4 +134,41 @@ func TestDevCommandServesAndStopsOnCancel(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("dev did not stop after cancel")
 	}
+	// Every JSON log line is an object without a repeated key (the roles'
+	// loggers once added a second "component").
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("dev logged %d lines", len(lines))
+	}
+	for _, line := range lines {
+		if key := repeatedKey(t, line); key != "" {
+			t.Errorf("log line repeats %q: %s", key, line)
+		}
+	}
+}
+
+// repeatedKey returns a top-level key that occurs twice in a JSON object.
+func repeatedKey(t *testing.T, line string) string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(line))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("not a JSON object: %s", line)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		key := tok.(string)
+		if seen[key] {
+			return key
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+	}
+	return ""
 }
