@@ -882,7 +882,7 @@ func TestContexts(t *testing.T) {
 	}
 	var stdout bytes.Buffer
 	if err := run(context.Background(), []string{"config", "get-contexts"}, &stdout, io.Discard); err != nil ||
-		!regexp.MustCompile(`(?m)^\*\s+local\s+` + regexp.QuoteMeta(s.server) + `\s+shop$`).MatchString(stdout.String()) {
+		!regexp.MustCompile(`(?m)^\*\s+local\s+`+regexp.QuoteMeta(s.server)+`\s+shop$`).MatchString(stdout.String()) {
 		t.Fatalf("get-contexts: %v\n%s", err, stdout.String())
 	}
 	// The first context saved is the current one: no flag needed.
