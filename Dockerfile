@@ -15,10 +15,15 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 COPY . .
 ARG TARGETOS
 ARG TARGETARCH
+# What `hogwire version` prints, e.g. --build-arg VERSION=v0.3.0
+# --build-arg COMMIT=$(git rev-parse HEAD) --build-arg DATE=$(date -u +%FT%TZ).
+ARG VERSION=dev
+ARG COMMIT=unknown
+ARG DATE=unknown
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     GOOS=$TARGETOS GOARCH=$TARGETARCH \
-    go build -trimpath -ldflags="-s -w" -o /hogwire ./cmd/hogwire
+    go build -trimpath -ldflags="-s -w -X main.version=$VERSION -X main.commit=$COMMIT -X main.date=$DATE" -o /hogwire ./cmd/hogwire
 
 # A static binary needs no libc or shell; distroless/static has CA
 # certificates and tzdata for outbound HTTPS from destinations.

@@ -17,6 +17,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/auth"
+	"github.com/hogwire/hogwire/configcache"
 )
 
 // Config configures a control-plane replica.
@@ -91,15 +92,15 @@ type Server struct {
 
 	telemetry *telemetryStore
 	hogwirev1.UnimplementedNodeServiceServer
+
+	// cache is the configuration every Watch stream reads; feed keeps it
+	// current while any stream is open.
+	cache *configcache.Cache
+	feed  configFeed
 }
 
-// New returns a replica for cfg.
-func New(cfg Config) (*Server, error) {
-	return NewContext(context.Background(), cfg)
-}
-
-// NewContext is New with a context for the set-up calls (creating the
-// telemetry streams).
+// NewContext returns a replica for cfg; ctx bounds the set-up calls
+// (creating the telemetry streams). Start also runs its background work.
 func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Etcd == nil {
 		return nil, errors.New("controlplane: an etcd client is required")
@@ -127,7 +128,8 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 		cfg.Now = time.Now
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, etcd: cfg.Etcd, keys: keys{cfg.Prefix}, now: cfg.Now,
-		replicaID: cfg.ReplicaID, sealer: cfg.Sealer, templates: cfg.Templates, compileFilters: cfg.CompileFilters}
+		replicaID: cfg.ReplicaID, sealer: cfg.Sealer, templates: cfg.Templates, compileFilters: cfg.CompileFilters,
+		cache: configcache.NewCache(0)}
 	if cfg.Telemetry.Conn != nil {
 		t, err := openTelemetry(ctx, cfg.Telemetry)
 		if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/inputs"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
 // mutableDestinationFields are the fields UpdateDestination may change.
@@ -31,7 +32,7 @@ type stored struct {
 }
 
 func (s *Server) CreateDestination(ctx context.Context, req *hogwirev1.CreateDestinationRequest) (*hogwirev1.CreateDestinationResponse, error) {
-	project, err := parseProjectName(req.GetParent())
+	project, err := resourcename.ParseProject(req.GetParent())
 	if err != nil {
 		return nil, invalid("parent", "%v", err)
 	}
@@ -42,7 +43,7 @@ func (s *Server) CreateDestination(ctx context.Context, req *hogwirev1.CreateDes
 	id := req.GetDestinationId()
 	if id == "" {
 		id = newID("d")
-	} else if !validID(id) {
+	} else if !resourcename.ValidID(id) {
 		return nil, invalid("destination_id", "must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter")
 	}
 	if t := req.GetFromTemplate(); t != "" {
@@ -59,7 +60,7 @@ func (s *Server) CreateDestination(ctx context.Context, req *hogwirev1.CreateDes
 		return nil, err
 	}
 	now := timestamppb.New(s.now())
-	d.Name = destinationName(project, id)
+	d.Name = resourcename.Destination(project, id)
 	d.CreateTime, d.UpdateTime, d.Etag, d.Revision, d.Health = now, now, "", 0, nil
 	var v violations
 	s.compileDestination(d, &v)
@@ -128,13 +129,13 @@ func (s *Server) checkNotification(ctx context.Context, d *hogwirev1.Destination
 		return
 	}
 	const f = "destination.notification_destination"
-	project, id, err := parseDestinationName(n)
-	myProject, myID, _ := parseDestinationName(d.Name)
+	project, id, err := resourcename.ParseDestination(n)
+	myProject, myID, _ := resourcename.ParseDestination(d.Name)
 	switch {
 	case err != nil:
 		v.add(f, "%v", err)
 	case project != myProject:
-		v.add(f, "must be a destination of the same project (%s)", projectName(myProject))
+		v.add(f, "must be a destination of the same project (%s)", resourcename.Project(myProject))
 	case id == myID:
 		v.add(f, "a destination cannot notify itself")
 	default:
@@ -157,14 +158,14 @@ func (s *Server) findDestination(ctx context.Context, project, id string) (*stor
 				return s.findDestination(ctx, p, id)
 			}
 		}
-		return nil, notFound("destination", destinationName(project, id))
+		return nil, notFound("destination", resourcename.Destination(project, id))
 	}
 	resp, err := s.etcd.Get(ctx, s.keys.destination(project, id))
 	if err != nil {
 		return nil, storeErr(err)
 	}
 	if len(resp.Kvs) == 0 {
-		return nil, notFound("destination", destinationName(project, id))
+		return nil, notFound("destination", resourcename.Destination(project, id))
 	}
 	d := &hogwirev1.Destination{}
 	if err := proto.Unmarshal(resp.Kvs[0].Value, d); err != nil {
@@ -281,7 +282,7 @@ func (s *Server) unseal(d *hogwirev1.Destination) error {
 }
 
 func (s *Server) GetDestination(ctx context.Context, req *hogwirev1.GetDestinationRequest) (*hogwirev1.GetDestinationResponse, error) {
-	project, id, err := parseDestinationName(req.GetName())
+	project, id, err := resourcename.ParseDestination(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
 	}
@@ -289,7 +290,7 @@ func (s *Server) GetDestination(ctx context.Context, req *hogwirev1.GetDestinati
 	if err != nil {
 		return nil, err
 	}
-	project, _, _ = parseDestinationName(st.d.Name)
+	project, _, _ = resourcename.ParseDestination(st.d.Name)
 	h, err := s.getHealth(ctx, project, id)
 	if err != nil {
 		return nil, err
@@ -302,7 +303,7 @@ func (s *Server) ListDestinations(ctx context.Context, req *hogwirev1.ListDestin
 	prefix := s.keys.allDestinations()
 	healthPrefix := s.keys.allHealth()
 	if parent != "projects/-" {
-		project, err := parseProjectName(parent)
+		project, err := resourcename.ParseProject(parent)
 		if err != nil {
 			return nil, invalid("parent", "%v", err)
 		}
@@ -349,7 +350,7 @@ func (s *Server) ListDestinations(ctx context.Context, req *hogwirev1.ListDestin
 			}
 			if len(out.Destinations) == n {
 				last := out.Destinations[n-1]
-				lp, lid, _ := parseDestinationName(last.Name)
+				lp, lid, _ := resourcename.ParseDestination(last.Name)
 				out.NextPageToken = encodePageToken("destinations", strings.TrimPrefix(s.keys.destination(lp, lid), prefix))
 				return out, nil
 			}
@@ -379,7 +380,7 @@ func matchesList(req *hogwirev1.ListDestinationsRequest, d *hogwirev1.Destinatio
 // written only if nobody wrote in between. resetHealth also clears the
 // health manager's decision.
 func (s *Server) mutate(ctx context.Context, name, etag string, resetHealth bool, f func(d *hogwirev1.Destination) error) (*hogwirev1.Destination, error) {
-	project, id, err := parseDestinationName(name)
+	project, id, err := resourcename.ParseDestination(name)
 	if err != nil {
 		return nil, invalid("name", "%v", err)
 	}
@@ -410,7 +411,7 @@ func (s *Server) mutate(ctx context.Context, name, etag string, resetHealth bool
 		if err != nil {
 			return err
 		}
-		p, _, _ := parseDestinationName(d.Name)
+		p, _, _ := resourcename.ParseDestination(d.Name)
 		key := s.keys.destination(p, id)
 		ops := []clientv3.Op{clientv3.OpPut(key, string(val))}
 		if resetHealth {
@@ -492,7 +493,7 @@ func (s *Server) UpdateDestination(ctx context.Context, req *hogwirev1.UpdateDes
 		return nil
 	}
 	if req.GetValidateOnly() {
-		project, id, err := parseDestinationName(in.GetName())
+		project, id, err := resourcename.ParseDestination(in.GetName())
 		if err != nil {
 			return nil, invalid("destination.name", "%v", err)
 		}
@@ -523,7 +524,7 @@ func (s *Server) UpdateDestination(ctx context.Context, req *hogwirev1.UpdateDes
 }
 
 func (s *Server) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDestinationRequest) (*hogwirev1.DeleteDestinationResponse, error) {
-	project, id, err := parseDestinationName(req.GetName())
+	project, id, err := resourcename.ParseDestination(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
 	}
@@ -535,7 +536,7 @@ func (s *Server) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDes
 		if err := checkEtag(req.GetEtag(), st.rev); err != nil {
 			return err
 		}
-		p, _, _ := parseDestinationName(st.d.Name)
+		p, _, _ := resourcename.ParseDestination(st.d.Name)
 		key := s.keys.destination(p, id)
 		_, err = s.casTxn(ctx, key, st.rev, clientv3.OpDelete(key), clientv3.OpDelete(s.keys.health(p, id)))
 		return err

@@ -118,7 +118,7 @@ func startReplica(t testing.TB, endpoints []string, o replicaOpts) *replica {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := controlplane.New(controlplane.Config{
+	srv, err := controlplane.NewContext(context.Background(), controlplane.Config{
 		Etcd: c, Logger: quiet(), Sealer: o.sealer, Templates: o.templates,
 		CompileFilters: filters.Compile, ReplicaID: o.id, LeaderTTL: time.Second,
 	})

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
 // HealthConfig tunes the health manager, which follows PostHog's 2024
@@ -493,7 +494,7 @@ func (m *healthManager) signal(ctx context.Context, dm *hogwirev1.DestinationMet
 	if cost <= 0 {
 		return nil
 	}
-	project, id, err := parseDestinationName(dm.Destination)
+	project, id, err := resourcename.ParseDestination(dm.Destination)
 	if err != nil {
 		return nil
 	}
@@ -569,7 +570,7 @@ func (m *healthManager) write(ctx context.Context, td *trackedDestination, tr he
 // destination's log, a span event and, for a quarantine or disable, the
 // notification destination.
 func (m *healthManager) announce(ctx context.Context, td *trackedDestination, tr healthTransition) {
-	name := destinationName(td.project, td.id)
+	name := resourcename.Destination(td.project, td.id)
 	from, to := healthStateWord(tr.from), healthStateWord(tr.to)
 	m.s.log.Info("destination health changed", "destination", name, "from", from, "to", to, "reason", tr.reason)
 
@@ -624,11 +625,11 @@ func (m *healthManager) notify(ctx context.Context, td *trackedDestination, tr h
 	if d.NotificationDestination == "" {
 		return nil
 	}
-	project, _, err := parseDestinationName(d.NotificationDestination)
+	project, _, err := resourcename.ParseDestination(d.NotificationDestination)
 	if err != nil || project == "-" {
 		return fmt.Errorf("notification destination %q: not a destination name", d.NotificationDestination)
 	}
-	name := destinationName(td.project, td.id)
+	name := resourcename.Destination(td.project, td.id)
 	retry := ""
 	if !tr.retry.IsZero() {
 		retry = tr.retry.UTC().Format(time.RFC3339)

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
 const (
@@ -49,7 +50,7 @@ func (sc telemetryScope) subject(prefix string) string {
 // destination stays readable until it expires.
 func (s *Server) resolveScope(ctx context.Context, parent string) (telemetryScope, error) {
 	if strings.Contains(strings.TrimPrefix(parent, "projects/"), "/") {
-		project, id, err := parseDestinationName(parent)
+		project, id, err := resourcename.ParseDestination(parent)
 		if err != nil {
 			return telemetryScope{}, invalid("parent", "%v", err)
 		}
@@ -58,13 +59,13 @@ func (s *Server) resolveScope(ctx context.Context, parent string) (telemetryScop
 			if err != nil {
 				return telemetryScope{}, err
 			}
-			if project, _, err = parseDestinationName(st.d.GetName()); err != nil {
+			if project, _, err = resourcename.ParseDestination(st.d.GetName()); err != nil {
 				return telemetryScope{}, status.Errorf(codes.Internal, "stored destination %s has a bad name: %v", id, err)
 			}
 		}
 		return telemetryScope{project: project, destination: id}, nil
 	}
-	project, err := parseProjectName(parent)
+	project, err := resourcename.ParseProject(parent)
 	if err != nil {
 		return telemetryScope{}, invalid("parent", "%v (or a destination name)", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
 // metricNames are the series QueryMetrics knows, in the order it returns
@@ -21,7 +22,7 @@ import (
 // merged histograms; the rest are counters.
 var metricNames = []string{
 	"succeeded", "failed", "filtered", "disabled_temporarily", "disabled_permanently", "masked",
-	"filtering_failed", "inputs_failed", "disabled",
+	"filtering_failed", "inputs_failed", "disabled", "health_errors", "failed_client_error", "captured",
 	"fetch_attempts", "fetch_failed_4xx", "fetch_failed_5xx", "fetch_timeouts", "fetch_errors",
 	"duration_p50_ms", "duration_p95_ms", "duration_p99_ms",
 }
@@ -120,8 +121,8 @@ func (s *Server) QueryMetrics(ctx context.Context, req *hogwirev1.QueryMetricsRe
 		return nil, status.Errorf(codes.Unavailable, "reading metrics: %v", err)
 	}
 	if sc.destination != "" && !q.aggregate {
-		if _, ok := buckets[destinationName(sc.project, sc.destination)]; !ok {
-			buckets[destinationName(sc.project, sc.destination)] = make([]bucket, points)
+		if _, ok := buckets[resourcename.Destination(sc.project, sc.destination)]; !ok {
+			buckets[resourcename.Destination(sc.project, sc.destination)] = make([]bucket, points)
 		}
 	}
 	if q.aggregate {

@@ -12,6 +12,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/auth"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
 func (s *Server) CreateProject(ctx context.Context, req *hogwirev1.CreateProjectRequest) (*hogwirev1.CreateProjectResponse, error) {
@@ -23,7 +24,7 @@ func (s *Server) CreateProject(ctx context.Context, req *hogwirev1.CreateProject
 	id := req.GetProjectId()
 	if id == "" {
 		id = newID("p")
-	} else if !validID(id) {
+	} else if !resourcename.ValidID(id) {
 		v.add("project_id", "must be 1 to 63 lowercase letters, digits or hyphens, starting with a letter")
 	}
 	validateProject(p, "project.", &v)
@@ -31,7 +32,7 @@ func (s *Server) CreateProject(ctx context.Context, req *hogwirev1.CreateProject
 		return nil, err
 	}
 	now := timestamppb.New(s.now())
-	p.Name = projectName(id)
+	p.Name = resourcename.Project(id)
 	p.CaptureToken = auth.NewToken("phc_")
 	p.CreateTime, p.UpdateTime, p.Etag = now, now, ""
 	val, err := proto.Marshal(p)
@@ -74,7 +75,7 @@ func (s *Server) getProject(ctx context.Context, id string) (*hogwirev1.Project,
 		return nil, 0, storeErr(err)
 	}
 	if len(resp.Kvs) == 0 {
-		return nil, 0, notFound("project", projectName(id))
+		return nil, 0, notFound("project", resourcename.Project(id))
 	}
 	p := &hogwirev1.Project{}
 	if err := proto.Unmarshal(resp.Kvs[0].Value, p); err != nil {
@@ -85,7 +86,7 @@ func (s *Server) getProject(ctx context.Context, id string) (*hogwirev1.Project,
 }
 
 func (s *Server) GetProject(ctx context.Context, req *hogwirev1.GetProjectRequest) (*hogwirev1.GetProjectResponse, error) {
-	id, err := parseProjectName(req.GetName())
+	id, err := resourcename.ParseProject(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
 	}
@@ -129,7 +130,7 @@ func (s *Server) ListProjects(ctx context.Context, req *hogwirev1.ListProjectsRe
 
 func (s *Server) UpdateProject(ctx context.Context, req *hogwirev1.UpdateProjectRequest) (*hogwirev1.UpdateProjectResponse, error) {
 	in := req.GetProject()
-	id, err := parseProjectName(in.GetName())
+	id, err := resourcename.ParseProject(in.GetName())
 	if err != nil {
 		return nil, invalid("project.name", "%v", err)
 	}
@@ -159,7 +160,7 @@ func (s *Server) UpdateProject(ctx context.Context, req *hogwirev1.UpdateProject
 }
 
 func (s *Server) DeleteProject(ctx context.Context, req *hogwirev1.DeleteProjectRequest) (*hogwirev1.DeleteProjectResponse, error) {
-	id, err := parseProjectName(req.GetName())
+	id, err := resourcename.ParseProject(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
 	}
@@ -195,7 +196,7 @@ func (s *Server) DeleteProject(ctx context.Context, req *hogwirev1.DeleteProject
 }
 
 func (s *Server) RotateCaptureToken(ctx context.Context, req *hogwirev1.RotateCaptureTokenRequest) (*hogwirev1.RotateCaptureTokenResponse, error) {
-	id, err := parseProjectName(req.GetName())
+	id, err := resourcename.ParseProject(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
 // TelemetryConfig says where node telemetry is stored: JetStream streams
@@ -76,7 +77,7 @@ func openTelemetry(ctx context.Context, cfg TelemetryConfig) (*telemetryStore, e
 // subjectOf turns "projects/p/destinations/d" into "p.d"; ok is false for
 // anything else (a node cannot write outside the destination namespace).
 func subjectOf(destination string) (string, bool) {
-	project, id, err := parseDestinationName(destination)
+	project, id, err := resourcename.ParseDestination(destination)
 	if err != nil || project == "-" {
 		return "", false
 	}
@@ -155,42 +156,6 @@ func (s *Server) Report(stream hogwirev1.TelemetryService_ReportServer) error {
 		}
 		if err := stream.Send(&hogwirev1.ReportResponse{AckedSequence: req.Sequence}); err != nil {
 			return err
-		}
-	}
-}
-
-// readLogs returns a destination's stored log entries, oldest first (for
-// tests until LogService lands).
-func (t *telemetryStore) readLogs(ctx context.Context, destination string) ([]*hogwirev1.LogEntry, error) {
-	sub, ok := subjectOf(destination)
-	if !ok {
-		return nil, fmt.Errorf("bad destination %q", destination)
-	}
-	c, err := t.js.OrderedConsumer(ctx, logsStream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{logsSubject + "." + sub}})
-	if err != nil {
-		return nil, err
-	}
-	var out []*hogwirev1.LogEntry
-	for {
-		info, err := c.Info(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if info.NumPending == 0 {
-			return out, nil
-		}
-		batch, err := c.FetchNoWait(int(min(info.NumPending, 1000)))
-		if err != nil {
-			return nil, err
-		}
-		for m := range batch.Messages() {
-			e := &hogwirev1.LogEntry{}
-			if proto.Unmarshal(m.Data(), e) == nil {
-				out = append(out, e)
-			}
-		}
-		if batch.Error() != nil {
-			return nil, batch.Error()
 		}
 	}
 }

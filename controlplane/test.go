@@ -20,6 +20,7 @@ import (
 	"github.com/hogwire/hogwire/delivery"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
 // TestConfig configures TestService.Test.
@@ -53,12 +54,12 @@ func (s *Server) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hogwire
 	if err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "destination %s cannot run: %v", d.Name, err)
 	}
-	ev, err := s.testEvent(req.GetEvent())
+	ev, err := s.testEvent(req.GetEvent(), d.GetFilters())
 	if err != nil {
 		return nil, err
 	}
 	// As capture stamps every event with its project.
-	ev.Project, _ = parseProjectName(project.GetName())
+	ev.Project, _ = resourcename.ParseProject(project.GetName())
 	g := executor.NewEvent(ev, project, executor.Source{URL: s.cfg.Test.SourceURL})
 
 	rec := &attemptRecorder{now: s.now}
@@ -85,6 +86,9 @@ func (s *Server) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hogwire
 		Error:    res.Error,
 		Event:    ev,
 		Duration: durationpb.New(res.Duration),
+	}
+	if res.Status == executor.Filtered {
+		out.FilterExplanation = explainFiltered(ctx, d.GetFilters(), ev, g)
 	}
 	if res.Status == executor.Succeeded {
 		goValue := res.Value.ToGo()
@@ -115,7 +119,7 @@ func (s *Server) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*h
 	var d *hogwirev1.Destination
 	switch t := req.GetTarget().(type) {
 	case *hogwirev1.TestRequest_Destination:
-		project, id, err := parseDestinationName(t.Destination)
+		project, id, err := resourcename.ParseDestination(t.Destination)
 		if err != nil {
 			return nil, nil, invalid("destination", "%v", err)
 		}
@@ -132,9 +136,9 @@ func (s *Server) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*h
 			return nil, nil, invalid("config", "is required")
 		}
 		d = proto.CloneOf(t.Config)
-		if p, err := parseProjectName(d.Name); err == nil {
-			d.Name = destinationName(p, unsavedID)
-		} else if _, _, err := parseDestinationName(d.Name); err != nil || strings.HasPrefix(d.Name, "projects/-/") {
+		if p, err := resourcename.ParseProject(d.Name); err == nil {
+			d.Name = resourcename.Destination(p, unsavedID)
+		} else if _, _, err := resourcename.ParseDestination(d.Name); err != nil || strings.HasPrefix(d.Name, "projects/-/") {
 			return nil, nil, invalid("config.name", "must name the project to run in: projects/{project} or projects/{project}/destinations/{destination}")
 		}
 		// Validated and compiled exactly as CreateDestination does; the
@@ -151,7 +155,7 @@ func (s *Server) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*h
 	default:
 		return nil, nil, invalid("target", "set destination (a saved destination's name) or config (an unsaved one)")
 	}
-	projectID, _, _ := parseDestinationName(d.Name)
+	projectID, _, _ := resourcename.ParseDestination(d.Name)
 	project, _, err := s.getProject(ctx, projectID)
 	if err != nil {
 		return nil, nil, err
@@ -160,10 +164,10 @@ func (s *Server) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*h
 }
 
 // testEvent returns the event to run on: a copy of ev with a uuid and a
-// timestamp filled in when it has none, or SampleEvent.
-func (s *Server) testEvent(ev *hogwirev1.Event) (*hogwirev1.Event, error) {
+// timestamp filled in when it has none, or a sample event that passes f.
+func (s *Server) testEvent(ev *hogwirev1.Event, f *hogwirev1.Filters) (*hogwirev1.Event, error) {
 	if ev == nil {
-		return SampleEvent(s.now()), nil
+		return sampleEventFor(f, s.now()), nil
 	}
 	ev = proto.CloneOf(ev)
 	var v violations

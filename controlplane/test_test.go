@@ -407,6 +407,47 @@ return event.event`
 		}
 	})
 
+	// Without an event, the sample is built to pass the filters (as
+	// PostHog's test panel does); a real event that does not pass is
+	// reported with the filter that excluded it.
+	t.Run("sample event matches the filters; exclusions are explained", func(t *testing.T) {
+		d := apiDestination("https://api.example.com/track")
+		d.Filters = &hogwirev1.Filters{
+			Events: []*hogwirev1.EventFilter{{Event: "purchase", Properties: []*hogwirev1.PropertyFilter{
+				{Key: "amount", Operator: hogwirev1.PropertyOperator_PROPERTY_OPERATOR_GT, Value: structpb.NewNumberValue(100)},
+			}}},
+			Properties: []*hogwirev1.PropertyFilter{
+				{Key: "plan", Scope: hogwirev1.PropertyScope_PROPERTY_SCOPE_PERSON, Operator: hogwirev1.PropertyOperator_PROPERTY_OPERATOR_EXACT, Value: mustValue(t, []any{"enterprise", "team"})},
+				{Key: "$browser", Operator: hogwirev1.PropertyOperator_PROPERTY_OPERATOR_IS_NOT, Value: structpb.NewStringValue("Chrome")},
+				{Key: "coupon", Operator: hogwirev1.PropertyOperator_PROPERTY_OPERATOR_IS_SET},
+				{Key: "$os", Operator: hogwirev1.PropertyOperator_PROPERTY_OPERATOR_ICONTAINS, Value: structpb.NewStringValue("linux")},
+			},
+		}
+		saved := st.create(t, &hogwirev1.CreateDestinationRequest{Parent: "projects/shop", DestinationId: "big-purchases", Destination: d})
+		tested = append(tested, saved.Name)
+		target := &hogwirev1.TestRequest_Destination{Destination: saved.Name}
+		resp := st.test(t, &hogwirev1.TestRequest{Target: target})
+		if resp.Status != hogwirev1.InvocationStatus_INVOCATION_STATUS_SUCCEEDED {
+			t.Fatalf("sample event: status %v (%s; %s), want succeeded; event %v", resp.Status, resp.Error, resp.FilterExplanation, resp.Event)
+		}
+		if resp.Event.GetEvent() != "purchase" {
+			t.Errorf("sample event named %q, want the filter's purchase", resp.Event.GetEvent())
+		}
+
+		resp = st.test(t, &hogwirev1.TestRequest{Target: target, Event: signup(t)})
+		if resp.Status != hogwirev1.InvocationStatus_INVOCATION_STATUS_FILTERED ||
+			resp.FilterExplanation != `filters.events: the event is "signup", not one of "purchase"` {
+			t.Errorf("signup: status %v, explanation %q", resp.Status, resp.FilterExplanation)
+		}
+		ev := resp.Event // now a purchase too small to pass
+		ev.Uuid, ev.Event = "", "purchase"
+		ev.Properties.Fields["amount"] = structpb.NewNumberValue(20)
+		resp = st.test(t, &hogwirev1.TestRequest{Target: target, Event: ev})
+		if want := `filters.events[0].properties[0]: event property "amount" gt 100 is false: it is 20`; resp.FilterExplanation != want {
+			t.Errorf("small purchase: explanation %q, want %q", resp.FilterExplanation, want)
+		}
+	})
+
 	// A thrown error and an input that fails to render are failures with
 	// their error.
 	t.Run("failures", func(t *testing.T) {

@@ -3,10 +3,12 @@ package controlplane
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
@@ -15,6 +17,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/configcache"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
 const (
@@ -27,16 +31,31 @@ const (
 	snapshotPage = 1000
 )
 
-// configState is what one stream has sent its node: the node's view of the
-// configuration, kept so that a change to one key can be sent as the whole
-// resource it affects.
+// configState is the configuration as etcd stores it, key by key: what
+// the config feed folds etcd's changes into, so that a change to one key
+// can be sent as the whole resource it affects.
 type configState struct {
 	projects     map[string]*hogwirev1.Project     // by project id
 	destinations map[string]*hogwirev1.Destination // by "project/id", without health
 	health       map[string]*hogwirev1.DestinationHealth
 }
 
-// Watch streams configuration to one data-plane node (see the proto).
+// snapshot is the state as nodes see it, at rev.
+func (st *configState) snapshot(rev int64) *configcache.Snapshot {
+	projects := make([]*hogwirev1.Project, 0, len(st.projects))
+	for _, p := range st.projects {
+		projects = append(projects, p)
+	}
+	dests := make([]*hogwirev1.Destination, 0, len(st.destinations))
+	for rel, d := range st.destinations {
+		dests = append(dests, withHealth(d, st.health[rel]))
+	}
+	return configcache.New(rev, projects, dests)
+}
+
+// Watch streams configuration to one data-plane node (see the proto). All
+// streams of a replica read one configcache.Cache, which one etcd watch
+// keeps current (see configFeed).
 func (s *Server) Watch(stream hogwirev1.ConfigService_WatchServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
@@ -60,7 +79,7 @@ func (s *Server) Watch(stream hogwirev1.ConfigService_WatchServer) error {
 	log.Info("node connected", "revision", sub.Revision, "address", sub.Address)
 	defer log.Info("node disconnected")
 
-	acks := make(chan int64, 16)
+	acks := make(chan *hogwirev1.WatchRequest_Ack, 16)
 	recvErr := make(chan error, 1)
 	go func() {
 		for {
@@ -71,7 +90,7 @@ func (s *Server) Watch(stream hogwirev1.ConfigService_WatchServer) error {
 			}
 			if a := m.GetAck(); a != nil {
 				select {
-				case acks <- a.Revision:
+				case acks <- a:
 				default: // a newer ack will follow; only the latest matters
 				}
 			}
@@ -82,8 +101,8 @@ func (s *Server) Watch(stream hogwirev1.ConfigService_WatchServer) error {
 			select {
 			case <-ctx.Done():
 				return
-			case rev := <-acks:
-				reg.ack(ctx, rev)
+			case a := <-acks:
+				reg.ack(ctx, a, log)
 			}
 		}
 	}()
@@ -93,41 +112,126 @@ func (s *Server) Watch(stream hogwirev1.ConfigService_WatchServer) error {
 	select {
 	case err := <-sendErr:
 		return err
-	case err := <-recvErr:
+	case <-recvErr:
+		// The node went away; it will reconnect.
 		cancel()
 		<-sendErr
-		if errors.Is(err, context.Canceled) || status.Code(err) == codes.Canceled {
-			return nil
-		}
-		return nil // the node went away; it will reconnect
+		return nil
 	}
 }
 
-// streamConfig sends a snapshot or the changes since rev, then every change.
+// errCatchUp means etcd no longer has (or does not yet have) the history a
+// node would resume from: it gets a snapshot.
+var errCatchUp = errors.New("cannot resume from the node's revision")
+
+// streamConfig sends what the node at rev misses, then every change.
 func (s *Server) streamConfig(ctx context.Context, stream hogwirev1.ConfigService_WatchServer, rev int64) error {
-	for {
-		st, at, err := s.loadState(ctx, rev)
-		snapshot := false
-		if rev <= 0 || errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, rpctypes.ErrFutureRev) {
-			// The node is new, further behind than etcd's history, or ahead
-			// of it (etcd was restored or replaced): send everything as of now.
-			if st, at, err = s.loadState(ctx, 0); err != nil {
-				return storeErr(err)
+	run, release := s.feed.subscribe(s)
+	defer release()
+	select {
+	case <-run.ready:
+	case <-run.broken:
+		return status.Error(codes.Unavailable, "the configuration feed from etcd broke; reconnect")
+	case <-ctx.Done():
+		return nil
+	}
+	if rev > 0 {
+		// A node that was connected to another replica may be a little
+		// ahead of this one: wait for this replica to catch up.
+		deadline := time.Now().Add(2 * time.Second)
+		for _, cur := s.cache.Range(); rev > cur && time.Now().Before(deadline); _, cur = s.cache.Range() {
+			run.requestProgress()
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(50 * time.Millisecond):
 			}
-			snapshot = true
-		} else if err != nil {
-			return storeErr(err)
 		}
-		if snapshot {
-			if err := sendSnapshot(stream, st, at); err != nil {
+		// A node further behind than the cache's history is brought up to
+		// the history's start from etcd's own history.
+		if base, _ := s.cache.Range(); rev < base {
+			var err error
+			if rev, err = s.catchUp(ctx, stream, rev, base); errors.Is(err, errCatchUp) {
+				rev = 0
+			} else if err != nil {
 				return err
 			}
 		}
-		err = s.followChanges(ctx, stream, st, at)
-		if !errors.Is(err, rpctypes.ErrCompacted) {
-			return err
+	}
+	for {
+		changes, snap, changed := s.cache.Since(rev)
+		if snap != nil {
+			if err := sendSnapshot(stream, snap); err != nil {
+				return err
+			}
+			rev = snap.Revision
 		}
-		rev = 0 // compacted while watching: start over with a snapshot
+		for _, m := range changes {
+			if err := stream.Send(m); err != nil {
+				return err
+			}
+			rev = m.Revision
+		}
+		select {
+		case <-changed:
+		case <-run.broken:
+			return status.Error(codes.Unavailable, "the configuration feed from etcd broke; reconnect")
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// catchUp sends, from etcd's history, the changes after rev up to until,
+// and returns until.
+func (s *Server) catchUp(ctx context.Context, stream hogwirev1.ConfigService_WatchServer, rev, until int64) (int64, error) {
+	st, _, err := s.loadState(ctx, rev)
+	if errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, rpctypes.ErrFutureRev) {
+		return 0, errCatchUp
+	}
+	if err != nil {
+		return 0, storeErr(err)
+	}
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	wch := s.etcd.Watch(wctx, s.keys.config(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-tick.C:
+			// Until etcd reports progress, the history may still be arriving.
+			_ = s.etcd.RequestProgress(wctx)
+		case resp, ok := <-wch:
+			if !ok {
+				return 0, status.Error(codes.Unavailable, "etcd watch ended")
+			}
+			if resp.CompactRevision != 0 {
+				return 0, errCatchUp
+			}
+			if err := resp.Err(); err != nil {
+				return 0, status.Errorf(codes.Unavailable, "watching etcd: %v", err)
+			}
+			if resp.IsProgressNotify() && resp.Header.Revision >= until {
+				return until, nil
+			}
+			for _, m := range s.changes(st, resp.Events) {
+				if m.err != nil {
+					return 0, m.err
+				}
+				if m.resp.Revision > until {
+					return until, nil
+				}
+				if err := stream.Send(m.resp); err != nil {
+					return 0, err
+				}
+				if m.resp.Revision == until {
+					return until, nil
+				}
+			}
+		}
 	}
 }
 
@@ -154,7 +258,7 @@ func (s *Server) loadState(ctx context.Context, rev int64) (*configState, int64,
 			rev = resp.Header.Revision
 		}
 		for _, kv := range resp.Kvs {
-			if err := s.applyKV(st, kv, false); err != nil {
+			if _, err := s.apply(st, string(kv.Key), kv.Value, kv.ModRevision, false); err != nil {
 				return nil, 0, err
 			}
 		}
@@ -163,13 +267,6 @@ func (s *Server) loadState(ctx context.Context, rev int64) (*configState, int64,
 		}
 		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
-}
-
-// applyKV folds one key into the state and returns the resource it changed
-// (a project or destination to send, or a deleted name).
-func (s *Server) applyKV(st *configState, kv *mvccpb.KeyValue, deleted bool) error {
-	_, err := s.apply(st, string(kv.Key), kv.Value, kv.ModRevision, deleted)
-	return err
 }
 
 type change struct {
@@ -184,7 +281,7 @@ func (s *Server) apply(st *configState, key string, val []byte, modRev int64, de
 		id := strings.TrimPrefix(key, s.keys.projects())
 		if deleted {
 			delete(st.projects, id)
-			return change{deleted: projectName(id)}, nil
+			return change{deleted: resourcename.Project(id)}, nil
 		}
 		p := &hogwirev1.Project{}
 		if err := proto.Unmarshal(val, p); err != nil {
@@ -200,7 +297,7 @@ func (s *Server) apply(st *configState, key string, val []byte, modRev int64, de
 			delete(st.destinations, rel)
 			if d == nil {
 				project, id, _ := strings.Cut(rel, "/")
-				return change{deleted: destinationName(project, id)}, nil
+				return change{deleted: resourcename.Destination(project, id)}, nil
 			}
 			return change{deleted: d.Name}, nil
 		}
@@ -243,22 +340,22 @@ func withHealth(d *hogwirev1.Destination, h *hogwirev1.DestinationHealth) *hogwi
 	return out
 }
 
-func sendSnapshot(stream hogwirev1.ConfigService_WatchServer, st *configState, rev int64) error {
+func sendSnapshot(stream hogwirev1.ConfigService_WatchServer, snap *configcache.Snapshot) error {
 	var all []*hogwirev1.WatchResponse
-	cur := &hogwirev1.WatchResponse{Revision: rev, Snapshot: true}
+	cur := &hogwirev1.WatchResponse{Revision: snap.Revision, Snapshot: true}
 	flush := func() {
 		all = append(all, cur)
-		cur = &hogwirev1.WatchResponse{Revision: rev, Snapshot: true}
+		cur = &hogwirev1.WatchResponse{Revision: snap.Revision, Snapshot: true}
 	}
 	n := 0
-	for _, p := range st.projects {
+	for _, p := range snap.Projects {
 		cur.Projects = append(cur.Projects, p)
 		if n++; n%snapshotChunk == 0 {
 			flush()
 		}
 	}
-	for rel, d := range st.destinations {
-		cur.Destinations = append(cur.Destinations, withHealth(d, st.health[rel]))
+	for _, d := range snap.Destinations {
+		cur.Destinations = append(cur.Destinations, d)
 		if n++; n%snapshotChunk == 0 {
 			flush()
 		}
@@ -275,52 +372,172 @@ func sendSnapshot(stream hogwirev1.ConfigService_WatchServer, st *configState, r
 	return nil
 }
 
-// followChanges sends one response per etcd revision after rev.
-func (s *Server) followChanges(ctx context.Context, stream hogwirev1.ConfigService_WatchServer, st *configState, rev int64) error {
+// revisionChange is the response for one etcd revision, or the error of
+// decoding it.
+type revisionChange struct {
+	resp *hogwirev1.WatchResponse
+	err  error
+}
+
+// changes folds etcd events into st and returns one response per revision.
+func (s *Server) changes(st *configState, events []*clientv3.Event) []revisionChange {
+	var out []revisionChange
+	var cur *hogwirev1.WatchResponse
+	for _, ev := range events {
+		if cur == nil || cur.Revision != ev.Kv.ModRevision {
+			cur = &hogwirev1.WatchResponse{Revision: ev.Kv.ModRevision}
+			out = append(out, revisionChange{resp: cur})
+		}
+		c, err := s.apply(st, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Type == clientv3.EventTypeDelete)
+		if err != nil {
+			return append(out, revisionChange{err: err})
+		}
+		switch {
+		case c.project != nil:
+			cur.Projects = append(cur.Projects, c.project)
+		case c.destination != nil:
+			cur.Destinations = append(cur.Destinations, c.destination)
+		case c.deleted != "":
+			cur.Deleted = append(cur.Deleted, c.deleted)
+		}
+	}
+	return out
+}
+
+// configFeed keeps the replica's config cache current with one etcd watch
+// while any node is connected, whatever the number of nodes.
+type configFeed struct {
+	mu       sync.Mutex
+	watchers int
+	run      atomic.Pointer[feedRun]
+	stop     context.CancelFunc
+	done     chan struct{}
+}
+
+// feedRun is one attempt of the feed: ready once the cache holds the
+// state of etcd, broken if the watch failed (streams then end, so that
+// nodes reconnect, possibly to a healthier replica).
+type feedRun struct {
+	ready, broken chan struct{}
+	progress      chan struct{}
+}
+
+func (r *feedRun) requestProgress() {
+	select {
+	case r.progress <- struct{}{}:
+	default:
+	}
+}
+
+// subscribe counts a stream in, starting the feed for the first one, and
+// returns the feed's current run and the stream's release.
+func (f *configFeed) subscribe(s *Server) (*feedRun, func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.watchers++
+	if f.watchers == 1 {
+		if f.done != nil {
+			<-f.done // the previous feed is stopping
+		}
+		ctx, stop := context.WithCancel(context.Background())
+		f.stop, f.done = stop, make(chan struct{})
+		run := newFeedRun()
+		f.run.Store(run)
+		go s.runFeed(ctx, run, f.done)
+	}
+	return f.run.Load(), func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		if f.watchers--; f.watchers == 0 {
+			f.stop()
+		}
+	}
+}
+
+func newFeedRun() *feedRun {
+	return &feedRun{ready: make(chan struct{}), broken: make(chan struct{}), progress: make(chan struct{}, 1)}
+}
+
+// runFeed follows etcd into the cache until ctx ends, starting over after
+// a failure.
+func (s *Server) runFeed(ctx context.Context, run *feedRun, done chan struct{}) {
+	defer close(done)
+	backoff := 100 * time.Millisecond
+	for {
+		err := s.feedOnce(ctx, run)
+		if ctx.Err() != nil {
+			return
+		}
+		close(run.broken)
+		s.log.Warn("config feed from etcd broke; starting over", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+		run = newFeedRun()
+		s.feed.run.Store(run)
+	}
+}
+
+// feedOnce loads the configuration into the cache, then applies every
+// change; after a compaction it loads again.
+func (s *Server) feedOnce(ctx context.Context, run *feedRun) error {
+	for {
+		st, rev, err := s.loadState(ctx, 0)
+		if err != nil {
+			return storeErr(err)
+		}
+		s.cache.Set(st.snapshot(rev))
+		select {
+		case <-run.ready:
+		default:
+			close(run.ready)
+		}
+		err = s.followChanges(ctx, run, st, rev)
+		if !errors.Is(err, rpctypes.ErrCompacted) {
+			return err
+		}
+	}
+}
+
+// followChanges applies etcd's changes after rev to the cache.
+func (s *Server) followChanges(ctx context.Context, run *feedRun, st *configState, rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := s.etcd.Watch(wctx, s.keys.config(), clientv3.WithPrefix(), clientv3.WithRev(rev+1))
-	for resp := range wch {
-		if resp.CompactRevision != 0 {
-			return rpctypes.ErrCompacted
-		}
-		if err := resp.Err(); err != nil {
-			return status.Errorf(codes.Unavailable, "watching etcd: %v", err)
-		}
-		var out *hogwirev1.WatchResponse
-		for _, ev := range resp.Events {
-			if out != nil && out.Revision != ev.Kv.ModRevision {
-				if err := stream.Send(out); err != nil {
-					return err
+	wch := s.etcd.Watch(wctx, s.keys.config(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-run.progress:
+			_ = s.etcd.RequestProgress(wctx)
+		case resp, ok := <-wch:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
 				}
-				out = nil
+				return status.Error(codes.Unavailable, "etcd watch ended")
 			}
-			if out == nil {
-				out = &hogwirev1.WatchResponse{Revision: ev.Kv.ModRevision}
+			if resp.CompactRevision != 0 {
+				return rpctypes.ErrCompacted
 			}
-			c, err := s.apply(st, string(ev.Kv.Key), ev.Kv.Value, ev.Kv.ModRevision, ev.Type == clientv3.EventTypeDelete)
-			if err != nil {
-				return err
+			if err := resp.Err(); err != nil {
+				return status.Errorf(codes.Unavailable, "watching etcd: %v", err)
 			}
-			switch {
-			case c.project != nil:
-				out.Projects = append(out.Projects, c.project)
-			case c.destination != nil:
-				out.Destinations = append(out.Destinations, c.destination)
-			case c.deleted != "":
-				out.Deleted = append(out.Deleted, c.deleted)
+			if resp.IsProgressNotify() {
+				s.cache.Advance(resp.Header.Revision)
+				continue
 			}
-		}
-		if out != nil {
-			if err := stream.Send(out); err != nil {
-				return err
+			for _, m := range s.changes(st, resp.Events) {
+				if m.err != nil {
+					return m.err
+				}
+				s.cache.Update(m.resp)
 			}
 		}
 	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	return status.Error(codes.Unavailable, "etcd watch ended")
 }
 
 // nodeRegistration is a node's entry in etcd, alive while its lease is.
@@ -366,11 +583,18 @@ func (r *nodeRegistration) put(ctx context.Context) error {
 	return storeErr(err)
 }
 
-func (r *nodeRegistration) ack(ctx context.Context, rev int64) {
-	if rev <= r.node.AckedRevision {
+// ack records what the node applied: its revision, and what it rejected
+// (a NACK), which is logged when it changes.
+func (r *nodeRegistration) ack(ctx context.Context, a *hogwirev1.WatchRequest_Ack, log *slog.Logger) {
+	rejected := a.GetErrorDetail()
+	if a.GetRevision() <= r.node.AckedRevision && proto.Equal(rejected, r.node.Rejected) {
 		return
 	}
-	r.node.AckedRevision = rev
+	if rejected != nil && !proto.Equal(rejected, r.node.Rejected) {
+		log.Warn("node rejected configuration", "revision", a.GetRevision(), "reason", rejected.GetMessage())
+	}
+	r.node.AckedRevision = max(r.node.AckedRevision, a.GetRevision())
+	r.node.Rejected = rejected
 	if err := r.put(ctx); err != nil && ctx.Err() == nil {
 		r.s.log.Warn("recording node ack", "node", r.node.NodeId, "err", err)
 	}

@@ -3,6 +3,7 @@ package controlplane_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -160,6 +161,10 @@ func TestWatchEveryChangeExactlyOnceAcrossRestart(t *testing.T) {
 	}
 	rev = snap.Revision
 	done := make(chan error, 1)
+	// A writer that fails ends the watcher's stream, so that the loop below
+	// reports it instead of waiting for changes that will never come.
+	var wMu sync.Mutex
+	var writeErr error
 	go func() {
 		for i := range changes {
 			_, err := writer.destinations().UpdateDestination(ctx, &hogwirev1.UpdateDestinationRequest{
@@ -167,6 +172,10 @@ func TestWatchEveryChangeExactlyOnceAcrossRestart(t *testing.T) {
 				UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"description"}},
 			})
 			if err != nil {
+				wMu.Lock()
+				writeErr = err
+				w.cancel()
+				wMu.Unlock()
 				done <- err
 				return
 			}
@@ -175,13 +184,25 @@ func TestWatchEveryChangeExactlyOnceAcrossRestart(t *testing.T) {
 	}()
 
 	for next < changes {
-		m, err := w.stream.Recv()
+		wMu.Lock()
+		cur := w
+		wMu.Unlock()
+		m, err := cur.stream.Recv()
 		if err != nil {
+			wMu.Lock()
+			failed := writeErr
+			wMu.Unlock()
+			if failed != nil {
+				t.Fatalf("writing change %d: %v", next, failed)
+			}
 			if !restarted {
 				t.Fatalf("stream broke before the restart: %v", err)
 			}
 			// Reconnect to the new replica, resuming from our revision.
-			w = watch(t, served, "node-1", rev)
+			nw := watch(t, served, "node-1", rev)
+			wMu.Lock()
+			w = nw
+			wMu.Unlock()
 			continue
 		}
 		if m.Revision <= rev {

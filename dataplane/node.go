@@ -159,6 +159,7 @@ func New(cfg Config) (*Node, error) {
 	n.routes.Store(&routing{projects: map[string]*projectRoutes{}, tokens: map[string]string{}, prepared: map[string]*route{}})
 	n.sync = configsync.New(configsync.Config{
 		Conn: cfg.ControlPlane, NodeID: cfg.NodeID, Address: cfg.Address, Logger: cfg.Logger.With("component", "configsync"),
+		Check: func(d *hogwirev1.Destination) error { _, err := executor.Prepare(d); return err },
 		OnChange: func(_, next *configsync.Snapshot) {
 			n.routes.Store(buildRouting(n.routes.Load(), next, executor.Source{URL: cfg.SourceURL}, n.log))
 			n.pruneLanes(next)

@@ -7,6 +7,7 @@ import (
 	"github.com/hogwire/hogwire/dataplane/configsync"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/filters"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
 // route is one destination ready to run.
@@ -114,16 +115,4 @@ func skipMetric(d *hogwirev1.Destination) string {
 	return ""
 }
 
-func projectOf(name string) string {
-	const p = "projects/"
-	if len(name) <= len(p) || name[:len(p)] != p {
-		return ""
-	}
-	rest := name[len(p):]
-	for i := 0; i < len(rest); i++ {
-		if rest[i] == '/' {
-			return rest[:i]
-		}
-	}
-	return rest
-}
+func projectOf(name string) string { return resourcename.ProjectOf(name) }

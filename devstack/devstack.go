@@ -7,9 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -57,6 +57,9 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Health tunes the health manager (tests shorten its windows).
 	Health controlplane.HealthConfig
+	// HTTPHandlers are mounted, by ServeMux pattern, on the HTTP server
+	// next to the capture API (a web console, say).
+	HTTPHandlers map[string]http.Handler
 }
 
 // Stack is a running dev stack.
@@ -81,12 +84,10 @@ type Stack struct {
 	http   *http.Server
 	served chan error
 
-	stopElection context.CancelFunc
-	electionDone chan struct{}
-	stopNode     context.CancelFunc
-	nodeDone     chan error
-	cpConn       *grpc.ClientConn
-	natsConn     *nats.Conn
+	cp       *controlplane.Replica
+	dp       *dataplane.Running
+	cpConn   *grpc.ClientConn
+	natsConn *nats.Conn
 
 	// Node is the data-plane node.
 	Node *dataplane.Node
@@ -113,6 +114,13 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s := &Stack{log: log, served: make(chan error, 2)}
 	defer func() {
 		if err != nil {
+			// Both stop idempotently, so after stopServers too.
+			if s.dp != nil {
+				s.dp.Stop()
+			}
+			if s.cp != nil {
+				s.cp.Stop()
+			}
 			s.closeStores()
 		}
 	}()
@@ -160,15 +168,16 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if health.TracerProvider == nil && cfg.Tracing != nil {
 		health.TracerProvider = cfg.Tracing.TracerProvider
 	}
-	cp, err := controlplane.NewContext(ctx, controlplane.Config{
-		Etcd: s.client, Logger: log.With("component", "controlplane"), ReplicaID: "dev",
+	// Each role logs as it would in a process of its own; its packages add
+	// their "component".
+	if s.cp, err = controlplane.Start(ctx, controlplane.Config{
+		Etcd: s.client, Logger: log.With("role", "controlplane"), ReplicaID: "dev",
 		Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
 		Telemetry: controlplane.TelemetryConfig{Conn: s.natsConn, Memory: cfg.EventLog.Memory},
 		Health:    health,
 		// Tests with real fetch reach loopback sinks, as the dev node does.
 		Test: controlplane.TestConfig{FetchClient: fetch.New(fetch.Options{AllowCIDRs: fetch.Loopback()})},
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, err
 	}
 
@@ -177,30 +186,37 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("devstack: gRPC listener: %w", err)
 	}
 	s.GRPCAddr = gl.Addr().String()
+	hl, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		gl.Close()
+		return nil, fmt.Errorf("devstack: HTTP listener: %w", err)
+	}
+	s.HTTPAddr = hl.Addr().String()
 	// The node reaches the control plane the way a separate process would:
-	// over gRPC with the node token.
+	// over gRPC with the node token. The listener queues its connection
+	// until the server below serves.
 	if s.cpConn, err = rpcclient.Dial(s.GRPCAddr, rpcclient.Options{Token: s.NodeToken}); err != nil {
 		gl.Close()
+		hl.Close()
 		return nil, err
 	}
 	dpCfg := dataplane.Config{
 		NodeID: "dev", Address: s.GRPCAddr, ControlPlane: s.cpConn, NATS: s.natsConn,
 		EventLog: cfg.EventLog, ConsumeBatch: cfg.ConsumeBatch, MaxInflightEvents: cfg.MaxInflightEvents,
-		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
-		Logger:      log.With("component", "dataplane"),
+		AllowEgress: fetch.Loopback(),
+		Logger:      log.With("role", "dataplane"),
+		Metrics:     cfg.Metrics,
 	}
 	if cfg.Tracing != nil {
 		dpCfg.TracerProvider, dpCfg.Propagator = cfg.Tracing.TracerProvider, cfg.Tracing.Propagator
 	}
-	dp, err := dataplane.New(dpCfg)
-	if err != nil {
+	if s.dp, err = dataplane.Start(ctx, dpCfg, 5*time.Second); err != nil {
 		gl.Close()
+		hl.Close()
 		return nil, err
 	}
 	roles := controlplane.Roles()
-	for k, v := range dataplane.Roles() {
-		roles[k] = v
-	}
+	maps.Copy(roles, dataplane.Roles())
 	opts := rpcserver.Options{
 		Logger: log,
 		Policy: &auth.Policy{Services: roles, AdminToken: s.AdminToken, NodeToken: s.NodeToken},
@@ -209,16 +225,16 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		opts.TracerProvider, opts.Propagator = cfg.Tracing.TracerProvider, cfg.Tracing.Propagator
 	}
 	s.grpc = rpcserver.New(opts)
-	cp.Register(s.grpc)
-	dp.Register(s.grpc)
+	s.cp.Register(s.grpc)
+	s.dp.Register(s.grpc)
 
-	hl, err := net.Listen("tcp", cfg.HTTPAddr)
-	if err != nil {
-		gl.Close()
-		return nil, fmt.Errorf("devstack: HTTP listener: %w", err)
+	mux := http.NewServeMux()
+	mux.Handle("/", s.dp.Handler())
+	mux.Handle("GET /readyz", s.cp.Mux)
+	for pattern, h := range cfg.HTTPHandlers {
+		mux.Handle(pattern, h)
 	}
-	s.HTTPAddr = hl.Addr().String()
-	s.http = &http.Server{Handler: dp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.served <- s.grpc.Serve(gl) }()
 	go func() {
 		if err := s.http.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
@@ -227,31 +243,21 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 		s.served <- nil
 	}()
-	if err := cp.Ready(ctx); err != nil {
+	if err := s.cp.Ready(ctx); err != nil {
 		s.stopServers(ctx)
 		return nil, err
 	}
-	ectx, stopElection := context.WithCancel(context.WithoutCancel(ctx))
-	s.electionDone = make(chan struct{})
-	s.stopElection = stopElection
-	go func() {
-		defer close(s.electionDone)
-		_ = cp.RunElection(ectx, cp.ResealJob, cp.HealthJob)
-	}()
-	nctx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
-	s.stopNode, s.nodeDone = stopNode, make(chan error, 1)
-	go func() { s.nodeDone <- dp.Run(nctx, 5*time.Second) }()
 	select {
-	case <-dp.Ready():
-	case err := <-s.nodeDone:
-		s.nodeDone <- err
+	case <-s.dp.Ready():
+	case <-s.dp.Exited():
+		err := s.dp.Err()
 		s.stopServers(ctx)
 		return nil, fmt.Errorf("devstack: data plane: %w", err)
 	case <-ctx.Done():
 		s.stopServers(ctx)
 		return nil, ctx.Err()
 	}
-	s.Node = dp
+	s.Node = s.dp.Node
 	s.grpc.SetServing(true)
 	return s, nil
 }
@@ -267,14 +273,10 @@ func (s *Stack) Close(ctx context.Context) error {
 }
 
 func (s *Stack) stopServers(ctx context.Context) {
-	if s.stopNode != nil {
-		s.stopNode()
-		<-s.nodeDone
+	if err := s.dp.Stop(); err != nil {
+		s.log.Warn("data plane stopped with an error", "err", err)
 	}
-	if s.stopElection != nil {
-		s.stopElection()
-		<-s.electionDone
-	}
+	s.cp.Stop()
 	s.grpc.Shutdown(ctx)
 	if err := s.http.Shutdown(ctx); err != nil {
 		s.http.Close()

@@ -126,11 +126,6 @@ func (s *Server) ClientURL() string {
 	return "http://" + s.etcd.Clients[0].Addr().String()
 }
 
-// PeerURL is the URL peers reach the member at, with the real port.
-func (s *Server) PeerURL() string {
-	return "http://" + s.etcd.Peers[0].Listener.Addr().String()
-}
-
 // Client returns a new client for this member; the caller closes it.
 func (s *Server) Client() (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
@@ -139,9 +134,6 @@ func (s *Server) Client() (*clientv3.Client, error) {
 		Logger:      zapslog.New(s.log.With("component", "etcd-client"), zapcore.ErrorLevel, nil),
 	})
 }
-
-// Err reports a fatal error of the running member.
-func (s *Server) Err() <-chan error { return s.etcd.Err() }
 
 // Close stops the member and waits until it has stopped.
 func (s *Server) Close() {

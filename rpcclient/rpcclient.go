@@ -23,6 +23,8 @@ type Options struct {
 	Creds          credentials.TransportCredentials
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
+	// More are further dial options, such as interceptors.
+	More []grpc.DialOption
 }
 
 // Dial returns a client connection to target ("host:port"). It connects
@@ -44,7 +46,7 @@ func Dial(target string, opts Options) (*grpc.ClientConn, error) {
 	if opts.Token != "" {
 		do = append(do, grpc.WithPerRPCCredentials(auth.Bearer{Token: opts.Token, Insecure: opts.Creds == nil}))
 	}
-	cc, err := grpc.NewClient(target, do...)
+	cc, err := grpc.NewClient(target, append(do, opts.More...)...)
 	if err != nil {
 		return nil, fmt.Errorf("rpcclient: %s: %w", target, err)
 	}

@@ -249,13 +249,6 @@ func (kr *Keyring) NeedsRotation(s string) bool {
 	return err == nil && id != kr.primary.id
 }
 
-// IsSealed reports whether s has the form of a sealed value. It does not
-// check that any key opens it.
-func IsSealed(s string) bool {
-	_, _, err := split(s)
-	return err == nil
-}
-
 func split(s string) (id string, data []byte, err error) {
 	rest, ok := strings.CutPrefix(s, prefix)
 	if !ok {

@@ -142,7 +142,7 @@ func TestLoadFSErrors(t *testing.T) {
 		{"bad status", strings.Replace(goodYAML, "status: beta", "status: great", 1), goodHog, "status: great is not one of beta, deprecated, stable"},
 		{"no description", strings.Replace(goodYAML, "description: d\n", "", 1), goodHog, "description: is required"},
 		{"no status", strings.Replace(goodYAML, "status: beta\n", "", 1), goodHog, "status: is required"},
-		{"unknown type", input("  - {key: n, type: integer, label: N}\n"), goodHog, "inputs_schema[1].type: integer is not one of"},
+		{"unknown type", input("  - {key: n, type: text, label: N}\n"), goodHog, "inputs_schema[1].type: text is not one of"},
 		{"duplicate key", input("  - {key: url, type: string, label: U}\n"), goodHog, `inputs_schema[1].key: "url" is declared twice`},
 		{"bad key", input("  - {key: 1x, type: string, label: U}\n"), goodHog, `inputs_schema[1].key: "1x"`},
 		{"no label", input("  - {key: num, type: number}\n"), goodHog, "inputs_schema[1] (num).label: is required"},
@@ -156,12 +156,12 @@ func TestLoadFSErrors(t *testing.T) {
 		{"untemplated string is not compiled", input("  - {key: s, type: string, label: S, templating: false, default: 'hi {person.'}\n"), goodHog, ""},
 		{"dictionary value", input("  - {key: h, type: dictionary, label: H, default: {a: 1}}\n"), goodHog, `(h).default: value of "a" must be a string`},
 		{"liquid default", input("  - {key: l, type: string, label: L, templating: liquid, default: 'Hi {{ person.name'}\n"), goodHog, `(l).default: template: line 1: "{{" is not closed`},
-		{"liquid language", input("  - {key: l, type: string, label: L, templating: mustache}\n"), goodHog, "inputs_schema[1].templating: mustache is not one of hog, liquid, none"},
+		{"liquid language", input("  - {key: l, type: string, label: L, templating: mustache}\n"), goodHog, "inputs_schema[1].template_language: mustache is not one of hog, liquid, none"},
 		{"dictionary template", input("  - {key: h, type: dictionary, label: H, default: {a: '{'}}\n"), goodHog, "(h).default: template: a: line 1, column 2"},
 		{"json template", input("  - {key: j, type: json, label: J, default: {a: [1, {b: '{event.'}]}}\n"), goodHog, "(j).default: template: a[1].b: line 1, column 8"},
 		{"email", input("  - {key: e, type: email, label: E, default: {from: a, to: b}}\n"), goodHog, "(e).default: an email needs subject"},
 		{"bad filter", goodYAML + "filters:\n  properties:\n    - {key: a, operator: regex, value: '('}\n", goodHog, "filters.properties[0].value: invalid regular expression"},
-		{"bad filter operator", goodYAML + "filters:\n  properties:\n    - {key: a, operator: equals, value: 1}\n", goodHog, `filters.properties[0].operator: unknown operator "equals"`},
+		{"bad filter operator", goodYAML + "filters:\n  properties:\n    - {key: a, operator: equals, value: 1}\n", goodHog, "filters.properties[0].operator: equals is not one of"},
 		{"bad filter scope", goodYAML + "filters:\n  events:\n    - event: a\n      properties:\n        - {key: a, operator: exact, value: 1, scope: group}\n", goodHog, "filters.events[0].properties[0].scope: group is not one of event, person"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"maps"
 	"path"
 	"regexp"
 	"slices"
@@ -27,6 +26,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/enumword"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/kind"
 	"github.com/hogwire/hogwire/inputs"
@@ -132,29 +132,6 @@ func load(fsys fs.FS, id string) (*hogwirev1.Template, error) {
 	return t, nil
 }
 
-// statuses and the other short names below are what template.yaml uses
-// for the API's enum values.
-var (
-	statuses = map[string]string{
-		"stable": "TEMPLATE_STATUS_STABLE", "beta": "TEMPLATE_STATUS_BETA", "deprecated": "TEMPLATE_STATUS_DEPRECATED",
-	}
-	inputTypes = map[string]string{
-		"string": "INPUT_TYPE_STRING", "number": "INPUT_TYPE_NUMBER", "boolean": "INPUT_TYPE_BOOLEAN",
-		"choice": "INPUT_TYPE_CHOICE", "dictionary": "INPUT_TYPE_DICTIONARY", "json": "INPUT_TYPE_JSON",
-		"email": "INPUT_TYPE_EMAIL",
-	}
-	scopes    = map[string]string{"event": "PROPERTY_SCOPE_EVENT", "person": "PROPERTY_SCOPE_PERSON"}
-	languages = map[string]string{
-		"hog": "TEMPLATE_LANGUAGE_HOG", "liquid": "TEMPLATE_LANGUAGE_LIQUID", "none": "TEMPLATE_LANGUAGE_NONE",
-	}
-)
-
-func operatorName(short string) (string, bool) {
-	full := "PROPERTY_OPERATOR_" + strings.ToUpper(short)
-	_, ok := hogwirev1.PropertyOperator_value[full]
-	return full, ok && short == strings.ToLower(short)
-}
-
 // parseMeta turns template.yaml into a Template: id and name become the
 // resource name and display name, and short enum names become the API's.
 // Unknown fields are errors, so a typo cannot silently drop metadata.
@@ -189,30 +166,20 @@ func parseMeta(y []byte) (*hogwirev1.Template, error) {
 		m["display_name"] = name
 	}
 	m["name"] = "templates/" + id
-	if err := enum(m, "status", statuses, "status"); err != nil {
-		return nil, err
-	}
+	// PostHog writes templating: hog or liquid for an input's language.
 	if list, ok := m["inputs_schema"].([]any); ok {
-		for i, item := range list {
+		for _, item := range list {
 			if im, ok := item.(map[string]any); ok {
-				if err := enum(im, "type", inputTypes, fmt.Sprintf("inputs_schema[%d].type", i)); err != nil {
-					return nil, err
-				}
-				// PostHog writes templating: hog or liquid for the language.
 				if l, ok := im["templating"].(string); ok {
 					delete(im, "templating")
 					im["template_language"] = l
 				}
-				if err := enum(im, "template_language", languages, fmt.Sprintf("inputs_schema[%d].templating", i)); err != nil {
-					return nil, err
-				}
 			}
 		}
 	}
-	if f, ok := m["filters"].(map[string]any); ok {
-		if err := shortFilterNames(f); err != nil {
-			return nil, err
-		}
+	// Enum values are words (status: beta, type: string, operator: exact).
+	if err := enumword.Normalize((&hogwirev1.Template{}).ProtoReflect().Descriptor(), m); err != nil {
+		return nil, err
 	}
 	j, err = json.Marshal(m)
 	if err != nil {
@@ -320,57 +287,6 @@ func yamlValue(n *yaml3.Node) (inputs.Value, error) {
 		return inputs.Str(n.Value), nil
 	}
 	return inputs.Value{}, fmt.Errorf("unsupported YAML node")
-}
-
-// enum replaces the short name in m[key] with the API's enum name.
-func enum(m map[string]any, key string, names map[string]string, field string) error {
-	v, ok := m[key]
-	if !ok {
-		return nil
-	}
-	s, _ := v.(string)
-	full, ok := names[s]
-	if !ok {
-		return fmt.Errorf("%s: %v is not one of %s", field, v, strings.Join(slices.Sorted(maps.Keys(names)), ", "))
-	}
-	m[key] = full
-	return nil
-}
-
-func shortFilterNames(f map[string]any) error {
-	fix := func(list any, path string) error {
-		ps, _ := list.([]any)
-		for i, p := range ps {
-			pm, ok := p.(map[string]any)
-			if !ok {
-				continue
-			}
-			field := fmt.Sprintf("%s[%d]", path, i)
-			if op, ok := pm["operator"].(string); ok {
-				full, ok := operatorName(op)
-				if !ok {
-					return fmt.Errorf("%s.operator: unknown operator %q", field, op)
-				}
-				pm["operator"] = full
-			}
-			if err := enum(pm, "scope", scopes, field+".scope"); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := fix(f["properties"], "filters.properties"); err != nil {
-		return err
-	}
-	evs, _ := f["events"].([]any)
-	for i, e := range evs {
-		if em, ok := e.(map[string]any); ok {
-			if err := fix(em["properties"], fmt.Sprintf("filters.events[%d].properties", i)); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
 }
 
 var (

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -24,7 +23,12 @@ import (
 	"google.golang.org/protobuf/proto"
 	"sigs.k8s.io/yaml"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/auth"
+	"github.com/hogwire/hogwire/resourcename"
 	"github.com/hogwire/hogwire/rpcclient"
 )
 
@@ -34,50 +38,6 @@ const (
 	defaultDataDir = ".hogwire"
 	adminTokenName = "admin.token"
 )
-
-// adminEnv is what an admin command reads and writes besides its
-// arguments, so that tests can supply it.
-type adminEnv struct {
-	getenv         func(string) string
-	stdin          io.Reader
-	stdout, stderr io.Writer
-}
-
-func newAdminEnv(stdout, stderr io.Writer) *adminEnv {
-	return &adminEnv{getenv: os.Getenv, stdin: os.Stdin, stdout: stdout, stderr: stderr}
-}
-
-// subcommand is one verb of an admin command group, e.g. "destinations get".
-type subcommand struct {
-	name, summary string
-	run           func(ctx context.Context, env *adminEnv, args []string) error
-}
-
-// runGroup dispatches "hogwire <group> <verb> ...".
-func runGroup(ctx context.Context, group string, subs []subcommand, args []string, env *adminEnv) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		groupUsage(env.stderr, group, subs)
-		if len(args) == 0 {
-			return usageError{fmt.Sprintf("%s: no subcommand given", group)}
-		}
-		return nil
-	}
-	for _, s := range subs {
-		if s.name == args[0] {
-			return s.run(ctx, env, args[1:])
-		}
-	}
-	groupUsage(env.stderr, group, subs)
-	return usageError{fmt.Sprintf("%s: unknown subcommand %q", group, args[0])}
-}
-
-func groupUsage(w io.Writer, group string, subs []subcommand) {
-	fmt.Fprintf(w, "Usage: hogwire %s <subcommand> [flags]\n\nSubcommands:\n", group)
-	for _, s := range subs {
-		fmt.Fprintf(w, "  %-14s %s\n", s.name, s.summary)
-	}
-	fmt.Fprintf(w, "\nRun 'hogwire %s <subcommand> -h' for its flags.\n", group)
-}
 
 // outputFormat is the -o flag.
 type outputFormat string
@@ -89,6 +49,7 @@ const (
 )
 
 func (o *outputFormat) String() string { return string(*o) }
+func (o *outputFormat) Type() string   { return "format" }
 
 func (o *outputFormat) Set(s string) error {
 	switch f := outputFormat(s); f {
@@ -99,138 +60,135 @@ func (o *outputFormat) Set(s string) error {
 	return fmt.Errorf("%q is not table, json or yaml", s)
 }
 
-// adminCmd is one invocation of an admin subcommand: its flags (the
-// connection and output flags shared by all, plus its own) and its
-// positional arguments once parsed.
+// addOutputFlag adds -o/--output to a command that prints a result.
+func addOutputFlag(fs *pflag.FlagSet, o *outputFormat) {
+	*o = outputTable
+	fs.VarP(o, "output", "o", "output format: table, json or yaml")
+}
+
+// adminEnvFlags may also be set with HOGWIRE_<FLAG> or by the config
+// file's context. Flags that describe a change (--name, --input, …) are
+// deliberately not among them: an exported HOGWIRE_NAME must not slip into
+// an update.
+var adminEnvFlags = []string{"server", "data-dir", "output", "tls", "ca-file", "timeout", "project", "context", "config"}
+
+// adminCmd is one admin command: the connection and output flags shared
+// by all, its own flags, and its positional arguments once parsed.
 type adminCmd struct {
-	env  *adminEnv
-	fs   *flag.FlagSet
+	app  *app
+	cmd  *cobra.Command
+	fs   *pflag.FlagSet
 	args []string
-	// given records the flags set on the command line, which is what
-	// updates build their field mask from.
-	given map[string]bool
+	// ctx is the selected context of the config file (nil: none).
+	ctx *cliContext
 
 	server, token, dataDir, caFile string
 	useTLS                         bool
 	timeout                        time.Duration
 	output                         outputFormat
+	configPath, contextName        string
+	// captureToken is events send's --capture-token.
+	captureToken string
 }
 
-// envFlags may also be set with HOGWIRE_<FLAG>. Flags that describe a
-// change (--name, --input, …) are deliberately not among them: an exported
-// HOGWIRE_NAME must not slip into an update.
-func envFlags() []string {
-	return []string{"server", "data-dir", "output", "tls", "ca-file", "timeout", "project"}
+// newAdminCmd returns a command named by use ("get DESTINATION"); set
+// its run with c.runE.
+func (a *app) newAdminCmd(use, short, long string, args cobra.PositionalArgs) *adminCmd {
+	c := &adminCmd{app: a, cmd: &cobra.Command{Use: use, Short: short, Long: long, Args: args}}
+	c.fs = c.cmd.Flags()
+	c.addConnFlags(c.fs, true)
+	addOutputFlag(c.fs, &c.output)
+	c.cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions([]string{"table", "json", "yaml"}, cobra.ShellCompDirectiveNoFileComp))
+	return c
 }
 
-func newAdminCmd(env *adminEnv, name, argsUsage, summary string) *adminCmd {
-	c := &adminCmd{env: env, output: outputTable, fs: flag.NewFlagSet(name, flag.ContinueOnError)}
-	fs := c.fs
-	fs.SetOutput(env.stderr)
+// addConnFlags adds the flags that say how to reach the control plane;
+// admin adds the admin token's.
+func (c *adminCmd) addConnFlags(fs *pflag.FlagSet, admin bool) {
 	fs.StringVar(&c.server, "server", defaultServer, "gRPC address of the control plane")
-	fs.StringVar(&c.token, "token", "", "admin token (default: $HOGWIRE_TOKEN, else the file <data-dir>/"+adminTokenName+")")
-	fs.StringVar(&c.dataDir, "data-dir", defaultDataDir, "data directory of 'hogwire dev', where its admin token is")
-	fs.Var(&c.output, "o", "output `format`: table, json or yaml")
-	fs.Var(&c.output, "output", "same as -o")
+	if admin {
+		fs.StringVar(&c.token, "token", "", "admin token (default: $HOGWIRE_TOKEN, the context's token, else the file <data-dir>/"+adminTokenName+")")
+		fs.StringVar(&c.dataDir, "data-dir", defaultDataDir, "data directory of 'hogwire dev', where its admin token is")
+	}
 	fs.BoolVar(&c.useTLS, "tls", false, "connect with TLS, verifying the server with the system roots")
 	fs.StringVar(&c.caFile, "ca-file", "", "connect with TLS, verifying the server with the CA in this PEM `file`")
 	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "time limit of the whole command")
-	fs.Usage = func() {
-		fmt.Fprintf(env.stderr, "Usage: %s\n\n%s\n\nFlags:\n", strings.TrimSpace("hogwire "+name+" [flags] "+argsUsage), summary)
-		fs.PrintDefaults()
+	fs.StringVar(&c.contextName, "context", "", "use this context of the config file (default: its current-context)")
+	fs.StringVar(&c.configPath, "config", "", "config file (default: $HOGWIRE_CONFIG, else ~/.config/hogwire/config.yaml)")
+}
+
+// runE makes fn the command's run: flags not given are filled from the
+// environment, then from the config file's context.
+func (c *adminCmd) runE(fn func(ctx context.Context) error) *adminCmd {
+	c.cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c.args = args
+		if err := c.resolve(); err != nil {
+			return err
+		}
+		return fn(cmd.Context())
 	}
 	return c
 }
 
-// parse parses flags, which may come before or after the positional
-// arguments, and checks the number of positional arguments.
-func (c *adminCmd) parse(args []string, minArgs, maxArgs int) error {
-	pos, err := parseInterspersed(c.fs, args)
-	if errors.Is(err, flag.ErrHelp) {
+// resolve applies HOGWIRE_<FLAG> and then the config file's context to
+// the connection flags not given on the command line.
+func (c *adminCmd) resolve() error {
+	if err := applyEnv(c.fs, c.app.getenv, adminEnvFlags); err != nil {
 		return err
 	}
+	cfg, path, err := loadCLIConfig(c.app.getenv, c.configPath)
 	if err != nil {
-		return usageError{err.Error()}
+		return err
 	}
-	c.given = map[string]bool{}
-	c.fs.Visit(func(f *flag.Flag) { c.given[f.Name] = true })
-	// -o is --output: either on the command line beats HOGWIRE_OUTPUT.
-	if c.given["o"] || c.given["output"] {
-		c.given["o"], c.given["output"] = true, true
+	if c.ctx, err = cfg.selected(c.contextName, path); err != nil || c.ctx == nil {
+		return err
 	}
-	for _, name := range envFlags() {
-		f := c.fs.Lookup(name)
-		if f == nil || c.given[name] {
-			continue
-		}
-		env := "HOGWIRE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-		if v := c.env.getenv(env); v != "" {
-			if err := f.Value.Set(v); err != nil {
-				return usageError{fmt.Sprintf("%s: %v", env, err)}
-			}
-		}
-	}
-	switch {
-	case len(pos) < minArgs && minArgs == maxArgs:
-		return usageError{fmt.Sprintf("%s: expects %d argument(s), got %d", c.fs.Name(), minArgs, len(pos))}
-	case len(pos) < minArgs:
-		return usageError{fmt.Sprintf("%s: expects at least %d argument(s), got %d", c.fs.Name(), minArgs, len(pos))}
-	case len(pos) > maxArgs:
-		return usageError{fmt.Sprintf("%s: unexpected arguments %q", c.fs.Name(), pos[maxArgs:])}
-	}
-	c.args = pos
-	return nil
+	return c.ctx.apply(c.fs)
 }
 
-// parseInterspersed lets flags follow positional arguments, as in
-// "destinations get hook -o json"; "--" ends the flags.
-func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
+// given reports whether a flag was set on the command line (or, for the
+// connection flags, by the environment or the context).
+func (c *adminCmd) given(name string) bool { return c.fs.Changed(name) }
 
 // errNoToken is returned when no admin token can be found.
 var errNoToken = errors.New("no admin token")
 
 // resolveToken finds the admin token: the flag, else $HOGWIRE_TOKEN, else
-// the file that `hogwire dev` writes into its data directory.
-func resolveToken(flagValue string, getenv func(string) string, dataDir string) (string, error) {
-	if t := strings.TrimSpace(flagValue); t != "" {
+// the config file's context, else the file that `hogwire dev` writes into
+// its data directory.
+func (c *adminCmd) resolveToken() (string, error) {
+	if t := strings.TrimSpace(c.token); t != "" {
 		return t, nil
 	}
-	if t := strings.TrimSpace(getenv("HOGWIRE_TOKEN")); t != "" {
+	if t := strings.TrimSpace(c.app.getenv("HOGWIRE_TOKEN")); t != "" {
 		return t, nil
 	}
-	path := filepath.Join(dataDir, adminTokenName)
+	if t, err := c.ctx.adminToken(); t != "" || err != nil {
+		return t, err
+	}
+	path := filepath.Join(c.dataDir, adminTokenName)
 	t, err := auth.ReadSecretFile(path)
 	if err == nil {
 		return t, nil
 	}
 	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("%w: pass --token, set HOGWIRE_TOKEN, or point --data-dir at the data directory of `hogwire dev` (%s does not exist)", errNoToken, path)
+		return "", usagef("%v: pass --token, set HOGWIRE_TOKEN, or point --data-dir at the data directory of `hogwire dev` (%s does not exist)", errNoToken, path)
 	}
-	return "", fmt.Errorf("%w: %w", errNoToken, err)
+	return "", usagef("%v: %v", errNoToken, err)
 }
 
-// dial connects to the server. The returned context carries --timeout.
+// dial connects to the server with the admin token. The returned context
+// carries --timeout.
 func (c *adminCmd) dial(ctx context.Context) (context.Context, *grpc.ClientConn, func(), error) {
-	token, err := resolveToken(c.token, c.env.getenv, c.dataDir)
+	token, err := c.resolveToken()
 	if err != nil {
-		return nil, nil, nil, usageError{err.Error()}
+		return nil, nil, nil, err
 	}
+	return c.connect(ctx, token)
+}
+
+// connect connects to the server with a bearer token ("" for none).
+func (c *adminCmd) connect(ctx context.Context, token string) (context.Context, *grpc.ClientConn, func(), error) {
 	var creds credentials.TransportCredentials
 	if c.useTLS || c.caFile != "" {
 		cfg := &tls.Config{MinVersion: tls.VersionTLS12}
@@ -248,7 +206,7 @@ func (c *adminCmd) dial(ctx context.Context) (context.Context, *grpc.ClientConn,
 	}
 	cc, err := rpcclient.Dial(c.server, rpcclient.Options{Token: token, Creds: creds})
 	if err != nil {
-		return nil, nil, nil, usageError{fmt.Sprintf("--server: %v", err)}
+		return nil, nil, nil, usagef("--server: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	return ctx, cc, func() { cancel(); cc.Close() }, nil
@@ -278,7 +236,7 @@ func (e *apiError) Error() string {
 	case codes.Unauthenticated:
 		b.WriteString("\nhint: check --token (or HOGWIRE_TOKEN); `hogwire dev` writes its admin token to <data-dir>/" + adminTokenName)
 	case codes.Unavailable:
-		fmt.Fprintf(&b, "\nhint: the server at %s is not reachable: is `hogwire dev` running, and are --server and --tls right?", e.server)
+		fmt.Fprintf(&b, "\nhint: the server at %s is not reachable: is `hogwire dev` running? Give the address with --server, HOGWIRE_SERVER or a context of the config file, and --tls for a TLS server", e.server)
 	case codes.Aborted:
 		b.WriteString("\nIt was changed by someone else after it was read, so nothing was written: run the command again to apply your change to the new version (with -f, get the destination again first).")
 	case codes.DeadlineExceeded:
@@ -298,88 +256,55 @@ func (c *adminCmd) callErr(op string, err error) error {
 
 // printMessage writes m as JSON or YAML, or calls table for -o table.
 func (c *adminCmd) printMessage(m proto.Message, table func(w io.Writer) error) error {
-	switch c.output {
-	case outputJSON, outputYAML:
-		b, err := marshalStable(m)
-		if err != nil {
-			return err
-		}
-		if c.output == outputYAML {
-			if b, err = yaml.JSONToYAML(b); err != nil {
-				return fmt.Errorf("encoding YAML: %w", err)
-			}
-			_, err = c.env.stdout.Write(b)
-			return err
-		}
-		_, err = fmt.Fprintf(c.env.stdout, "%s\n", b)
-		return err
-	}
-	return table(c.env.stdout)
+	return printMessage(c.app.stdout, c.output, m, table)
 }
 
-// marshalStable renders m as indented protojson. protojson varies its
-// whitespace on purpose, so the result is re-indented to be byte-stable for
-// scripts that diff it.
-func marshalStable(m proto.Message) ([]byte, error) {
-	raw, err := protojson.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encoding JSON: %w", err)
+func printMessage(w io.Writer, o outputFormat, m proto.Message, table func(w io.Writer) error) error {
+	switch o {
+	case outputJSON, outputYAML:
+		raw, err := protojson.Marshal(m)
+		if err != nil {
+			return fmt.Errorf("encoding JSON: %w", err)
+		}
+		if o == outputYAML {
+			b, err := yaml.JSONToYAML(raw)
+			if err != nil {
+				return fmt.Errorf("encoding YAML: %w", err)
+			}
+			_, err = w.Write(b)
+			return err
+		}
+		return writeIndentedJSON(w, raw)
 	}
+	return table(w)
+}
+
+// writeIndentedJSON writes JSON indented by two spaces and a newline.
+// protojson varies its whitespace on purpose, so its output is re-indented
+// to be byte-stable for scripts that diff it.
+func writeIndentedJSON(w io.Writer, raw []byte) error {
 	var out bytes.Buffer
 	if err := json.Indent(&out, raw, "", "  "); err != nil {
-		return nil, fmt.Errorf("encoding JSON: %w", err)
+		return fmt.Errorf("encoding JSON: %w", err)
 	}
-	return out.Bytes(), nil
+	out.WriteByte('\n')
+	_, err := w.Write(out.Bytes())
+	return err
 }
 
 // readInput reads a file, or stdin for "-".
 func (c *adminCmd) readInput(path string) ([]byte, error) {
 	if path == "-" {
-		return io.ReadAll(c.env.stdin)
+		return io.ReadAll(c.app.stdin)
 	}
 	return os.ReadFile(path)
 }
 
-// stringList is a repeatable string flag.
-type stringList []string
-
-func (l *stringList) String() string { return strings.Join(*l, ",") }
-
-func (l *stringList) Set(s string) error {
-	*l = append(*l, s)
-	return nil
-}
-
-// projectName accepts "projects/x" or "x".
-func projectName(arg string) string {
-	if strings.HasPrefix(arg, "projects/") {
-		return arg
-	}
-	return "projects/" + arg
-}
-
-// destinationName accepts a full resource name or a bare id, which names
-// the destination in whichever project it is (ids are unique).
-func destinationName(arg string) string {
-	if strings.Contains(arg, "/") {
-		return arg
-	}
-	return "projects/-/destinations/" + arg
-}
-
-// lastSegment returns the id at the end of a resource name.
-func lastSegment(name string) string {
-	return name[strings.LastIndex(name, "/")+1:]
-}
-
 // callOne is the shape of most commands: one resource argument, one call,
 // and the response printed as JSON/YAML or, for humans, by text.
-func callOne[R proto.Message](ctx context.Context, c *adminCmd, args []string, op string,
+func callOne[R proto.Message](ctx context.Context, c *adminCmd, op string,
 	call func(ctx context.Context, cc *grpc.ClientConn, arg string) (R, error),
 	text func(w io.Writer, resp R) error) error {
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
 	ctx, cc, done, err := c.dial(ctx)
 	if err != nil {
 		return err
@@ -390,4 +315,59 @@ func callOne[R proto.Message](ctx context.Context, c *adminCmd, args []string, o
 		return c.callErr(op, err)
 	}
 	return c.printMessage(resp, func(w io.Writer) error { return text(w, resp) })
+}
+
+// completeArgs completes the first positional argument with the names
+// list returns from the server, for shell completion.
+func (c *adminCmd) completeArgs(list func(ctx context.Context, cc *grpc.ClientConn) ([]string, error)) {
+	c.cmd.ValidArgsFunction = func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+		if len(args) > 0 {
+			return nil, cobra.ShellCompDirectiveNoFileComp
+		}
+		if err := c.resolve(); err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		ctx := cmd.Context()
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		ctx, cc, done, err := c.dial(ctx)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		defer done()
+		names, err := list(ctx, cc)
+		if err != nil {
+			return nil, cobra.ShellCompDirectiveError
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	}
+}
+
+func completeProjects(ctx context.Context, cc *grpc.ClientConn) ([]string, error) {
+	resp, err := hogwirev1.NewProjectServiceClient(cc).ListProjects(ctx, &hogwirev1.ListProjectsRequest{PageSize: 1000})
+	var ids []string
+	for _, p := range resp.GetProjects() {
+		ids = append(ids, resourcename.ID(p.GetName()))
+	}
+	return ids, err
+}
+
+func completeDestinations(ctx context.Context, cc *grpc.ClientConn) ([]string, error) {
+	resp, err := hogwirev1.NewDestinationServiceClient(cc).ListDestinations(ctx,
+		&hogwirev1.ListDestinationsRequest{Parent: resourcename.Project(resourcename.Wildcard), PageSize: 1000})
+	var ids []string
+	for _, d := range resp.GetDestinations() {
+		ids = append(ids, resourcename.ID(d.GetName()))
+	}
+	return ids, err
+}
+
+func completeTemplates(ctx context.Context, cc *grpc.ClientConn) ([]string, error) {
+	resp, err := hogwirev1.NewTemplateServiceClient(cc).ListTemplates(ctx, &hogwirev1.ListTemplatesRequest{PageSize: 1000})
+	var ids []string
+	for _, t := range resp.GetTemplates() {
+		ids = append(ids, resourcename.ID(t.GetName()))
+	}
+	return ids, err
 }

@@ -3,62 +3,174 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"google.golang.org/grpc"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/structpb"
 	"sigs.k8s.io/yaml"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/enumword"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
-func runDestinations(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return runGroup(ctx, "destinations", destinationCommands(), args, newAdminEnv(stdout, stderr))
-}
-
-func destinationCommands() []subcommand {
-	return []subcommand{
-		{"create", "create a destination, from flags, a template or a file", destinationsCreate},
-		{"list", "list destinations", destinationsList},
-		{"get", "show a destination", destinationsGet},
-		{"update", "change the fields given by flags or a file", destinationsUpdate},
-		{"delete", "delete a destination", destinationsDelete},
-		{"enable", "enable a destination and reset its health", destinationsEnable},
-		{"disable", "disable a destination", destinationsDisable},
-		{"reenable", "bring back a quarantined or disabled destination: enable it and reset its health", destinationsReenable},
-		{"test", "run a destination once on an event and show its logs and requests", destinationsTest},
-	}
+func (a *app) destinationsCommand() *cobra.Command {
+	return groupCommand("destinations", "Manage destinations: create, list, get, update, delete, enable, disable, test", "",
+		a.destinationsCreate(), a.destinationsList(), a.destinationsGet(), a.destinationsUpdate(), a.destinationsDelete(),
+		a.destinationsEnable(), a.destinationsDisable(), a.destinationsReenable(), a.destinationsTest())
 }
 
 // destinationEdit holds the flags that set a destination's fields, shared
 // by create and update.
 type destinationEdit struct {
 	name, description, hogFile, inputsFile, filterExpr, file string
-	inputs, filterEvents                                     stringList
+	inputs, filterEvents, inputSchema                        []string
 	enabled, validateOnly                                    bool
+	limits                                                   limitFlags
 }
 
-func (e *destinationEdit) register(fs *flag.FlagSet) {
+func (e *destinationEdit) register(fs *pflag.FlagSet) {
 	fs.StringVar(&e.name, "name", "", "display name")
 	fs.StringVar(&e.description, "description", "", "description")
 	fs.StringVar(&e.hogFile, "hog-file", "", "read the Hog code from this `file` (- for stdin)")
-	fs.Var(&e.inputs, "input", "set an input: `key=value`, repeatable; the value is read as the input's type (number, boolean, JSON for json and dictionary inputs)")
+	fs.StringArrayVar(&e.inputSchema, "input-schema", nil, "declare an input: `KEY:TYPE[:secret][:required]`, repeatable; TYPE is string, number, boolean, choice, dictionary, json or email (replaces the inputs schema)")
+	fs.StringArrayVar(&e.inputs, "input", nil, "set an input: `key=value`, repeatable; the value is read as the input's type (number, boolean, JSON for json and dictionary inputs)")
 	fs.StringVar(&e.inputsFile, "inputs-file", "", "set inputs from a YAML or JSON `file` mapping key to value (- for stdin)")
-	fs.Var(&e.filterEvents, "filter-event", "run only for this event `name`, repeatable; replaces the event filters (an empty name removes them)")
+	fs.StringArrayVar(&e.filterEvents, "filter-event", nil, "run only for this event `name`, repeatable; replaces the event filters (an empty name removes them)")
 	fs.StringVar(&e.filterExpr, "filter-expr", "", "run only for events where this Hog `expression` is true (empty removes it)")
 	fs.BoolVar(&e.enabled, "enabled", true, "whether the destination runs (--enabled=false to disable)")
-	fs.StringVar(&e.file, "f", "", "a whole Destination from this YAML or JSON `file` (protojson; - for stdin); flags override it")
+	fs.StringVarP(&e.file, "file", "f", "", "a whole Destination from this YAML or JSON `file` (input types may be words: string, json…; - for stdin); flags override it")
 	fs.BoolVar(&e.validateOnly, "validate-only", false, "validate and compile only; store nothing")
+	e.limits.register(fs)
+}
+
+// limitFlags set a destination's execution limits; zero leaves a limit at
+// the server's default.
+type limitFlags struct {
+	execTimeout, fetchTimeout time.Duration
+	maxFetches, concurrency   int32
+	maxSteps                  int64
+	maxMemory                 string
+}
+
+var limitFlagNames = []string{"exec-timeout", "fetch-timeout", "max-fetches", "max-concurrency", "max-steps", "max-memory"}
+
+func (l *limitFlags) register(fs *pflag.FlagSet) {
+	fs.DurationVar(&l.execTimeout, "exec-timeout", 0, "limit: wall time of the Hog code per invocation (server default 5s)")
+	fs.DurationVar(&l.fetchTimeout, "fetch-timeout", 0, "limit: timeout of one HTTP request made by fetch (server default 10s)")
+	fs.Int32Var(&l.maxFetches, "max-fetches", 0, "limit: fetch calls per invocation (server default 5)")
+	fs.Int32Var(&l.concurrency, "max-concurrency", 0, "limit: invocations in flight at once on one node (server default 32)")
+	fs.Int64Var(&l.maxSteps, "max-steps", 0, "limit: VM steps per invocation")
+	fs.StringVar(&l.maxMemory, "max-memory", "", "limit: VM memory per invocation, e.g. 64MiB (server default 64MiB)")
+}
+
+// apply sets the limits given on the command line on base (a copy) and
+// reports whether any was.
+func (l *limitFlags) apply(c *adminCmd, base *hogwirev1.ExecutionLimits) (*hogwirev1.ExecutionLimits, bool, error) {
+	out := &hogwirev1.ExecutionLimits{}
+	if base != nil {
+		out = proto.CloneOf(base)
+	}
+	any := false
+	for _, name := range limitFlagNames {
+		if !c.given(name) {
+			continue
+		}
+		any = true
+		switch name {
+		case "exec-timeout":
+			out.Timeout = durationOrNil(l.execTimeout)
+		case "fetch-timeout":
+			out.FetchTimeout = durationOrNil(l.fetchTimeout)
+		case "max-fetches":
+			out.MaxFetches = l.maxFetches
+		case "max-concurrency":
+			out.MaxConcurrency = l.concurrency
+		case "max-steps":
+			out.MaxSteps = l.maxSteps
+		case "max-memory":
+			n, err := parseBytes(l.maxMemory)
+			if err != nil {
+				return nil, false, usagef("--max-memory: %v", err)
+			}
+			out.MaxMemoryBytes = n
+		}
+	}
+	return out, any, nil
+}
+
+func durationOrNil(d time.Duration) *durationpb.Duration {
+	if d == 0 {
+		return nil
+	}
+	return durationpb.New(d)
+}
+
+// parseBytes reads a byte count: a number with an optional unit (B, KB,
+// KiB, MB, MiB, GB, GiB); "" is 0.
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, nil
+	}
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.TrimSpace(s[i:])
+	}
+	f, err := strconv.ParseFloat(num, 64)
+	mult, ok := map[string]float64{"": 1, "b": 1, "kb": 1e3, "kib": 1 << 10, "mb": 1e6, "mib": 1 << 20, "gb": 1e9, "gib": 1 << 30}[strings.ToLower(unit)]
+	if err != nil || !ok || f < 0 {
+		return 0, fmt.Errorf("%q is not a size such as 64MiB", s)
+	}
+	return int64(f * mult), nil
+}
+
+// parseInputSchema reads --input-schema KEY:TYPE[:secret][:required].
+func parseInputSchema(specs []string) ([]*hogwirev1.InputSchema, error) {
+	var out []*hogwirev1.InputSchema
+	seen := map[string]bool{}
+	for _, spec := range specs {
+		parts := strings.Split(spec, ":")
+		if len(parts) < 2 || parts[0] == "" {
+			return nil, usagef("--input-schema %q: want KEY:TYPE[:secret][:required]", spec)
+		}
+		if seen[parts[0]] {
+			return nil, usagef("--input-schema: %s is declared twice", parts[0])
+		}
+		seen[parts[0]] = true
+		ed := hogwirev1.InputType(0).Descriptor()
+		t, ok := enumword.Parse(ed, parts[1])
+		if !ok {
+			return nil, usagef("--input-schema %q: type %q is not one of %s", spec, parts[1], strings.Join(enumword.Words(ed), ", "))
+		}
+		s := &hogwirev1.InputSchema{Key: parts[0], Type: hogwirev1.InputType(t), Label: parts[0]}
+		for _, m := range parts[2:] {
+			switch m {
+			case "secret":
+				s.Secret = true
+			case "required":
+				s.Required = true
+			default:
+				return nil, usagef("--input-schema %q: %q is not secret or required", spec, m)
+			}
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // check catches what is wrong with the flags before anything is sent.
@@ -70,20 +182,26 @@ func (e *destinationEdit) check() error {
 		}
 	}
 	if n > 1 {
-		return usageError{"only one of -f, --hog-file and --inputs-file can read stdin"}
+		return usagef("only one of -f, --hog-file and --inputs-file can read stdin")
 	}
 	for _, kv := range e.inputs {
 		if key, _, ok := strings.Cut(kv, "="); !ok || key == "" {
-			return usageError{fmt.Sprintf("--input %q: want key=value", kv)}
+			return usagef("--input %q: want key=value", kv)
 		}
+	}
+	if _, err := parseInputSchema(e.inputSchema); err != nil {
+		return err
+	}
+	if _, err := parseBytes(e.limits.maxMemory); err != nil {
+		return usagef("--max-memory: %v", err)
 	}
 	return nil
 }
 
 // given reports whether any flag or file changes a field.
 func (e *destinationEdit) given(c *adminCmd) bool {
-	for _, f := range []string{"name", "description", "hog-file", "input", "inputs-file", "filter-event", "filter-expr", "enabled", "f"} {
-		if c.given[f] {
+	for _, f := range append([]string{"name", "description", "hog-file", "input", "inputs-file", "filter-event", "filter-expr", "enabled", "file", "input-schema"}, limitFlagNames...) {
+		if c.given(f) {
 			return true
 		}
 	}
@@ -95,19 +213,19 @@ func (e *destinationEdit) given(c *adminCmd) bool {
 // change when d has no filters of its own.
 func (e *destinationEdit) apply(c *adminCmd, d *hogwirev1.Destination, schema []*hogwirev1.InputSchema, baseFilters *hogwirev1.Filters) ([]string, error) {
 	var paths []string
-	if c.given["name"] {
+	if c.given("name") {
 		d.DisplayName = e.name
 		paths = append(paths, "display_name")
 	}
-	if c.given["description"] {
+	if c.given("description") {
 		d.Description = e.description
 		paths = append(paths, "description")
 	}
-	if c.given["enabled"] {
+	if c.given("enabled") {
 		d.Enabled = e.enabled
 		paths = append(paths, "enabled")
 	}
-	if c.given["hog-file"] {
+	if c.given("hog-file") {
 		b, err := c.readInput(e.hogFile)
 		if err != nil {
 			return nil, fmt.Errorf("--hog-file: %w", err)
@@ -115,7 +233,7 @@ func (e *destinationEdit) apply(c *adminCmd, d *hogwirev1.Destination, schema []
 		d.Hog = string(b)
 		paths = append(paths, "hog")
 	}
-	if c.given["filter-event"] || c.given["filter-expr"] {
+	if c.given("filter-event") || c.given("filter-expr") {
 		f := d.Filters
 		if f == nil {
 			f = &hogwirev1.Filters{}
@@ -124,7 +242,7 @@ func (e *destinationEdit) apply(c *adminCmd, d *hogwirev1.Destination, schema []
 			}
 		}
 		f.Bytecode = nil
-		if c.given["filter-event"] {
+		if c.given("filter-event") {
 			f.Events = nil
 			for _, ev := range e.filterEvents {
 				if ev != "" {
@@ -132,11 +250,27 @@ func (e *destinationEdit) apply(c *adminCmd, d *hogwirev1.Destination, schema []
 				}
 			}
 		}
-		if c.given["filter-expr"] {
+		if c.given("filter-expr") {
 			f.Expression = e.filterExpr
 		}
 		d.Filters = f
 		paths = append(paths, "filters")
+	}
+	if c.given("input-schema") {
+		schema, err := parseInputSchema(e.inputSchema)
+		if err != nil {
+			return nil, err
+		}
+		d.InputsSchema = schema
+		paths = append(paths, "inputs_schema")
+	}
+	limits, ok, err := e.limits.apply(c, d.GetLimits())
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		d.Limits = limits
+		paths = append(paths, "limits")
 	}
 	setInput := func(key string, v *structpb.Value) {
 		if d.Inputs == nil {
@@ -145,7 +279,7 @@ func (e *destinationEdit) apply(c *adminCmd, d *hogwirev1.Destination, schema []
 		d.Inputs[key] = &hogwirev1.InputValue{Value: v}
 		paths = append(paths, "inputs."+key)
 	}
-	if c.given["inputs-file"] {
+	if c.given("inputs-file") {
 		b, err := c.readInput(e.inputsFile)
 		if err != nil {
 			return nil, fmt.Errorf("--inputs-file: %w", err)
@@ -161,11 +295,14 @@ func (e *destinationEdit) apply(c *adminCmd, d *hogwirev1.Destination, schema []
 	for _, kv := range e.inputs {
 		key, raw, ok := strings.Cut(kv, "=")
 		if !ok || key == "" {
-			return nil, usageError{fmt.Sprintf("--input %q: want key=value", kv)}
+			return nil, usagef("--input %q: want key=value", kv)
+		}
+		if c.given("input-schema") {
+			schema = d.InputsSchema
 		}
 		v, err := coerceInput(raw, inputType(schema, key))
 		if err != nil {
-			return nil, usageError{fmt.Sprintf("--input %s: %v", key, err)}
+			return nil, usagef("--input %s: %v", key, err)
 		}
 		setInput(key, v)
 	}
@@ -233,35 +370,40 @@ func parseInputsFile(b []byte) (map[string]*structpb.Value, error) {
 }
 
 // readDestinationFile decodes a Destination from YAML or JSON in protojson
-// form, bare or wrapped as {"destination": …}. It also returns the proto names of the top-level fields the file
-// sets, since proto3 cannot tell "enabled: false" from no enabled at all.
+// form, bare or wrapped as {"destination": …}, with enum values as words
+// ("type: string") or full names. It also returns the proto names of the
+// top-level fields the file sets, since proto3 cannot tell "enabled: false"
+// from no enabled at all.
 func readDestinationFile(b []byte) (*hogwirev1.Destination, map[string]bool, error) {
 	j, err := yaml.YAMLToJSON(b)
 	if err != nil {
 		return nil, nil, err
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(j, &top); err != nil {
-		return nil, nil, fmt.Errorf("want a Destination object: %w", err)
+	var top map[string]any
+	if err := json.Unmarshal(j, &top); err != nil || top == nil {
+		return nil, nil, fmt.Errorf("want a Destination object")
 	}
 	// Accept what "destinations get -o yaml" prints: the response message
 	// that wraps the destination.
-	if inner, ok := top["destination"]; ok && len(top) == 1 {
-		j = inner
-		if err := json.Unmarshal(j, &top); err != nil {
-			return nil, nil, fmt.Errorf("want a Destination object: %w", err)
-		}
+	if inner, ok := top["destination"].(map[string]any); ok && len(top) == 1 {
+		top = inner
+	}
+	md := (&hogwirev1.Destination{}).ProtoReflect().Descriptor()
+	if err := enumword.Normalize(md, top); err != nil {
+		return nil, nil, err
+	}
+	if j, err = json.Marshal(top); err != nil {
+		return nil, nil, err
 	}
 	d := &hogwirev1.Destination{}
 	if err := protojson.Unmarshal(j, d); err != nil {
 		return nil, nil, err
 	}
-	fields := d.ProtoReflect().Descriptor().Fields()
 	keys := map[string]bool{}
 	for k := range top {
-		fd := fields.ByJSONName(k)
+		fd := md.Fields().ByJSONName(k)
 		if fd == nil {
-			fd = fields.ByName(protoreflect.Name(k))
+			fd = md.Fields().ByName(protoreflect.Name(k))
 		}
 		if fd != nil {
 			keys[string(fd.Name())] = true
@@ -277,90 +419,118 @@ func (c *adminCmd) readDestinationFile(path string) (*hogwirev1.Destination, map
 	}
 	d, keys, err := readDestinationFile(b)
 	if err != nil {
-		return nil, nil, usageError{fmt.Sprintf("-f %s: %v", path, err)}
+		return nil, nil, usagef("-f %s: %v", path, err)
 	}
 	return d, keys, nil
 }
 
-func destinationsCreate(ctx context.Context, env *adminEnv, args []string) error {
-	c := newAdminCmd(env, "destinations create", "", `Creates a destination. Start from a template (--template) and fill in its inputs,
-or give the Hog code and inputs schema in a file (-f). The destination is enabled
-unless --enabled=false (or the file says enabled: false).`)
+const createLong = `Creates a destination, enabled unless --enabled=false (or the file says enabled: false).
+Start from a template (--template) and fill in its inputs; or give your own Hog code with
+--hog-file, declaring its inputs with --input-schema; or give a whole destination in a
+YAML or JSON file (-f), such as one 'destinations get -o yaml' printed.`
+
+const createExample = `  # From a template:
+  hogwire destinations create --project shop --template webhook --input url=https://example.com/hook --id hook
+
+  # Your own code, no file needed for the inputs:
+  hogwire destinations create --project shop --id notify --name Notify --hog-file notify.hog \
+      --input-schema url:string:required --input-schema api_key:string:secret \
+      --input url=https://example.com/notify --input api_key=s3cret --filter-event signed_up --max-fetches 2`
+
+func (a *app) destinationsCreate() *cobra.Command {
+	c := a.newAdminCmd("create", "Create a destination from a template, your Hog code or a file", createLong, noArgs)
+	c.cmd.Example = createExample
 	var e destinationEdit
 	var project, id, template string
 	e.register(c.fs)
-	c.fs.StringVar(&project, "project", "", "project to create it in: projects/ID or ID")
+	c.fs.StringVar(&project, "project", "", "project to create it in: projects/ID or ID (default: $HOGWIRE_PROJECT or the context's)")
 	c.fs.StringVar(&id, "id", "", "destination id, unique across projects (default: generated)")
 	c.fs.StringVar(&template, "template", "", "start from this template (e.g. webhook): its code, inputs schema and filters fill what is not given")
-	if err := c.parse(args, 0, 0); err != nil {
-		return err
-	}
-	if err := e.check(); err != nil {
-		return err
-	}
-	d := &hogwirev1.Destination{}
-	fileKeys := map[string]bool{}
-	if e.file != "" {
-		var err error
-		if d, fileKeys, err = c.readDestinationFile(e.file); err != nil {
+	c.cmd.RegisterFlagCompletionFunc("template", func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+		return c.complete(cmd, completeTemplates)
+	})
+	c.cmd.RegisterFlagCompletionFunc("project", func(cmd *cobra.Command, _ []string, _ string) ([]string, cobra.ShellCompDirective) {
+		return c.complete(cmd, completeProjects)
+	})
+	return c.runE(func(ctx context.Context) error {
+		if err := e.check(); err != nil {
 			return err
 		}
-		// A file written by "destinations get -o yaml" names its project.
-		if parts := strings.Split(d.GetName(), "/"); len(parts) == 4 && parts[0] == "projects" {
-			if project == "" && parts[1] != "-" {
-				project = parts[1]
+		d := &hogwirev1.Destination{}
+		fileKeys := map[string]bool{}
+		if e.file != "" {
+			var err error
+			if d, fileKeys, err = c.readDestinationFile(e.file); err != nil {
+				return err
 			}
-			if id == "" {
-				id = parts[3]
+			// A file written by "destinations get -o yaml" names its project.
+			if p, fid, err := resourcename.ParseDestination(d.GetName()); err == nil {
+				if !c.given("project") && p != resourcename.Wildcard {
+					project = p
+				}
+				if id == "" {
+					id = fid
+				}
 			}
+			if template == "" {
+				template = d.GetTemplate()
+			}
+			d.Name, d.Etag, d.Template = "", "", ""
 		}
-		if template == "" {
-			template = d.GetTemplate()
+		if project == "" {
+			return usagef("destinations create: --project is required")
 		}
-		d.Name, d.Etag, d.Template = "", "", ""
-	}
-	if project == "" {
-		return usageError{"destinations create: --project is required"}
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	schema := d.GetInputsSchema()
-	var baseFilters *hogwirev1.Filters
-	if template != "" {
-		// The template's schema types the --input values.
-		t, err := hogwirev1.NewTemplateServiceClient(cc).GetTemplate(ctx, &hogwirev1.GetTemplateRequest{Name: templateName(template)})
+		if template == "" && !c.given("hog-file") && d.GetHog() == "" {
+			return usagef("destinations create: give --template, --hog-file or -f")
+		}
+		ctx, cc, done, err := c.dial(ctx)
 		if err != nil {
-			return c.callErr("get template", err)
+			return err
 		}
-		if len(schema) == 0 {
-			schema = t.GetTemplate().GetInputsSchema()
+		defer done()
+		schema := d.GetInputsSchema()
+		var baseFilters *hogwirev1.Filters
+		if template != "" {
+			// The template's schema types the --input values.
+			t, err := hogwirev1.NewTemplateServiceClient(cc).GetTemplate(ctx, &hogwirev1.GetTemplateRequest{Name: resourcename.TemplateArg(template)})
+			if err != nil {
+				return c.callErr("get template", err)
+			}
+			if len(schema) == 0 {
+				schema = t.GetTemplate().GetInputsSchema()
+			}
+			baseFilters = t.GetTemplate().GetFilters()
 		}
-		baseFilters = t.GetTemplate().GetFilters()
-	}
-	if _, err := e.apply(c, d, schema, baseFilters); err != nil {
-		return err
-	}
-	if !c.given["enabled"] && !fileKeys["enabled"] {
-		d.Enabled = true
-	}
-	resp, err := hogwirev1.NewDestinationServiceClient(cc).CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{
-		Parent: projectName(project), Destination: d, DestinationId: id,
-		FromTemplate: template, ValidateOnly: e.validateOnly,
-	})
-	if err != nil {
-		return c.callErr("create destination", err)
-	}
-	return c.printMessage(resp, func(w io.Writer) error {
-		if e.validateOnly {
-			fmt.Fprintf(w, "Valid; nothing was created.\n\n")
-		} else {
-			fmt.Fprintf(w, "Created %s.\n\n", resp.GetDestination().GetName())
+		if _, err := e.apply(c, d, schema, baseFilters); err != nil {
+			return err
 		}
-		return writeDestination(w, resp.GetDestination())
-	})
+		if !c.given("enabled") && !fileKeys["enabled"] {
+			d.Enabled = true
+		}
+		resp, err := hogwirev1.NewDestinationServiceClient(cc).CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{
+			Parent: resourcename.ProjectArg(project), Destination: d, DestinationId: id,
+			FromTemplate: template, ValidateOnly: e.validateOnly,
+		})
+		if err != nil {
+			return c.callErr("create destination", err)
+		}
+		return c.printMessage(resp, func(w io.Writer) error {
+			if e.validateOnly {
+				fmt.Fprintf(w, "Valid; nothing was created.\n\n")
+			} else {
+				fmt.Fprintf(w, "Created %s.\n\n", resp.GetDestination().GetName())
+			}
+			return writeDestination(w, resp.GetDestination())
+		})
+	}).cmd
+}
+
+// complete completes a flag's value with names from the server.
+func (c *adminCmd) complete(cmd *cobra.Command, list func(ctx context.Context, cc *grpc.ClientConn) ([]string, error)) ([]string, cobra.ShellCompDirective) {
+	saved := c.cmd.ValidArgsFunction
+	c.completeArgs(list)
+	defer func() { c.cmd.ValidArgsFunction = saved }()
+	return c.cmd.ValidArgsFunction(cmd, nil, "")
 }
 
 // updatableFromFile are the top-level fields an update takes from -f;
@@ -372,219 +542,245 @@ func updatableFromFile() []string {
 	}
 }
 
-func destinationsUpdate(ctx context.Context, env *adminEnv, args []string) error {
-	c := newAdminCmd(env, "destinations update", "DESTINATION", `Changes the fields given by flags (or set in the -f file) and nothing else.
+const updateLong = `Changes the fields given by flags (or set in the -f file) and nothing else.
 DESTINATION is projects/P/destinations/ID or just ID. The update carries the etag
 that was read (or the file's etag), so a concurrent edit is refused, not lost.
-Inputs are changed key by key; secret inputs not given keep their value.`)
+Inputs are changed key by key; secret inputs not given keep their value; limit
+flags change those limits and keep the others.`
+
+func (a *app) destinationsUpdate() *cobra.Command {
+	c := a.newAdminCmd("update DESTINATION", "Change the fields given by flags or a file", updateLong, exactArgs(1))
 	var e destinationEdit
 	e.register(c.fs)
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
-	if err := e.check(); err != nil {
-		return err
-	}
-	if !e.given(c) {
-		return usageError{"destinations update: nothing to update: give -f or flags such as --input, --name, --hog-file, --filter-expr, --enabled"}
-	}
-	var file *hogwirev1.Destination
-	var fileKeys map[string]bool
-	if e.file != "" {
-		var err error
-		if file, fileKeys, err = c.readDestinationFile(e.file); err != nil {
+	c.completeArgs(completeDestinations)
+	return c.runE(func(ctx context.Context) error {
+		if err := e.check(); err != nil {
 			return err
 		}
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	client := hogwirev1.NewDestinationServiceClient(cc)
-	got, err := client.GetDestination(ctx, &hogwirev1.GetDestinationRequest{Name: destinationName(c.args[0])})
-	if err != nil {
-		return c.callErr("get destination", err)
-	}
-	cur := got.GetDestination()
-	upd := &hogwirev1.Destination{Name: cur.GetName(), Etag: cur.GetEtag()}
-	var paths []string
-	if file != nil {
-		if file.GetName() != "" && lastSegment(file.GetName()) != lastSegment(cur.GetName()) {
-			return usageError{fmt.Sprintf("-f %s describes %s, not %s", e.file, file.GetName(), cur.GetName())}
+		if !e.given(c) {
+			return usagef("destinations update: nothing to update: give -f or flags such as --input, --name, --hog-file, --filter-expr, --enabled")
 		}
-		if file.GetEtag() != "" {
-			// The file came from an earlier read: refuse to overwrite what
-			// changed since then.
-			upd.Etag = file.GetEtag()
-		}
-		src, dst := file.ProtoReflect(), upd.ProtoReflect()
-		for _, name := range updatableFromFile() {
-			if fileKeys[name] {
-				fd := src.Descriptor().Fields().ByName(protoreflect.Name(name))
-				dst.Set(fd, src.Get(fd))
-				paths = append(paths, name)
+		var file *hogwirev1.Destination
+		var fileKeys map[string]bool
+		if e.file != "" {
+			var err error
+			if file, fileKeys, err = c.readDestinationFile(e.file); err != nil {
+				return err
 			}
 		}
-		for k, in := range file.GetInputs() {
-			// A secret input read back has no value: leave it as stored.
-			if in.GetValue() == nil {
-				continue
-			}
-			if upd.Inputs == nil {
-				upd.Inputs = map[string]*hogwirev1.InputValue{}
-			}
-			upd.Inputs[k] = &hogwirev1.InputValue{Value: in.GetValue()}
-			paths = append(paths, "inputs."+k)
+		ctx, cc, done, err := c.dial(ctx)
+		if err != nil {
+			return err
 		}
-	}
-	schema := cur.GetInputsSchema()
-	if fileKeys["inputs_schema"] {
-		schema = upd.GetInputsSchema()
-	}
-	more, err := e.apply(c, upd, schema, cur.GetFilters())
-	if err != nil {
-		return err
-	}
-	paths = sortedUnique(append(paths, more...))
-	if len(paths) == 0 {
-		return usageError{"destinations update: nothing to update"}
-	}
-	resp, err := client.UpdateDestination(ctx, &hogwirev1.UpdateDestinationRequest{
-		Destination: upd, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}, ValidateOnly: e.validateOnly,
-	})
-	if err != nil {
-		return c.callErr("update destination", err)
-	}
-	return c.printMessage(resp, func(w io.Writer) error {
-		if e.validateOnly {
-			fmt.Fprintf(w, "Valid; nothing was changed (%s).\n\n", strings.Join(paths, ", "))
-		} else {
-			fmt.Fprintf(w, "Updated %s (%s).\n\n", resp.GetDestination().GetName(), strings.Join(paths, ", "))
+		defer done()
+		client := hogwirev1.NewDestinationServiceClient(cc)
+		got, err := client.GetDestination(ctx, &hogwirev1.GetDestinationRequest{Name: resourcename.DestinationArg(c.args[0])})
+		if err != nil {
+			return c.callErr("get destination", err)
 		}
-		return writeDestination(w, resp.GetDestination())
-	})
+		cur := got.GetDestination()
+		upd := &hogwirev1.Destination{Name: cur.GetName(), Etag: cur.GetEtag()}
+		var paths []string
+		if file != nil {
+			if file.GetName() != "" && resourcename.ID(file.GetName()) != resourcename.ID(cur.GetName()) {
+				return usagef("-f %s describes %s, not %s", e.file, file.GetName(), cur.GetName())
+			}
+			if file.GetEtag() != "" {
+				// The file came from an earlier read: refuse to overwrite what
+				// changed since then.
+				upd.Etag = file.GetEtag()
+			}
+			src, dst := file.ProtoReflect(), upd.ProtoReflect()
+			for _, name := range updatableFromFile() {
+				if fileKeys[name] {
+					fd := src.Descriptor().Fields().ByName(protoreflect.Name(name))
+					dst.Set(fd, src.Get(fd))
+					paths = append(paths, name)
+				}
+			}
+			for k, in := range file.GetInputs() {
+				// A secret input read back has no value: leave it as stored.
+				if in.GetValue() == nil {
+					continue
+				}
+				if upd.Inputs == nil {
+					upd.Inputs = map[string]*hogwirev1.InputValue{}
+				}
+				upd.Inputs[k] = &hogwirev1.InputValue{Value: in.GetValue()}
+				paths = append(paths, "inputs."+k)
+			}
+		}
+		schema := cur.GetInputsSchema()
+		if fileKeys["inputs_schema"] {
+			schema = upd.GetInputsSchema()
+		}
+		if upd.Limits == nil {
+			// Limit flags change one limit and keep the others.
+			upd.Limits = cur.GetLimits()
+		}
+		more, err := e.apply(c, upd, schema, cur.GetFilters())
+		if err != nil {
+			return err
+		}
+		paths = sortedUnique(append(paths, more...))
+		if len(paths) == 0 {
+			return usagef("destinations update: nothing to update")
+		}
+		resp, err := client.UpdateDestination(ctx, &hogwirev1.UpdateDestinationRequest{
+			Destination: upd, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}, ValidateOnly: e.validateOnly,
+		})
+		if err != nil {
+			return c.callErr("update destination", err)
+		}
+		return c.printMessage(resp, func(w io.Writer) error {
+			if e.validateOnly {
+				fmt.Fprintf(w, "Valid; nothing was changed (%s).\n\n", strings.Join(paths, ", "))
+			} else {
+				fmt.Fprintf(w, "Updated %s (%s).\n\n", resp.GetDestination().GetName(), strings.Join(paths, ", "))
+			}
+			return writeDestination(w, resp.GetDestination())
+		})
+	}).cmd
 }
 
-func destinationsList(ctx context.Context, env *adminEnv, args []string) error {
-	c := newAdminCmd(env, "destinations list", "", "Lists the destinations of a project, or of every project.")
+func (a *app) destinationsList() *cobra.Command {
+	c := a.newAdminCmd("list", "List destinations", "Lists the destinations of a project, or of every project.", noArgs)
 	var project, template, enabled, health string
 	c.fs.StringVar(&project, "project", "", "only this project: projects/ID or ID (default: every project)")
 	c.fs.StringVar(&template, "template", "", "only destinations created from this template")
 	c.fs.StringVar(&enabled, "enabled", "", "only enabled (true) or disabled (false) destinations")
 	c.fs.StringVar(&health, "health", "", "only destinations in this health state: healthy, degraded, disabled-temporarily or disabled-indefinitely")
-	if err := c.parse(args, 0, 0); err != nil {
-		return err
-	}
-	req := &hogwirev1.ListDestinationsRequest{Parent: "projects/-", PageSize: 1000}
-	if project != "" && project != "-" {
-		req.Parent = projectName(project)
-	}
-	if template != "" {
-		req.Template = templateName(template)
-	}
-	if enabled != "" {
-		b, err := strconv.ParseBool(enabled)
+	return c.runE(func(ctx context.Context) error {
+		req := &hogwirev1.ListDestinationsRequest{Parent: resourcename.Project(resourcename.Wildcard), PageSize: 1000}
+		if project != "" && project != resourcename.Wildcard {
+			req.Parent = resourcename.ProjectArg(project)
+		}
+		if template != "" {
+			req.Template = resourcename.TemplateArg(template)
+		}
+		if enabled != "" {
+			b, err := strconv.ParseBool(enabled)
+			if err != nil {
+				return usagef("--enabled: %q is not true or false", enabled)
+			}
+			req.Enabled = &b
+		}
+		if health != "" {
+			ed := hogwirev1.HealthState(0).Descriptor()
+			v, ok := enumword.Parse(ed, health)
+			if !ok {
+				return usagef("--health: %q is not one of %s", health, strings.Join(enumword.Words(ed), ", "))
+			}
+			req.HealthState = hogwirev1.HealthState(v)
+		}
+		ctx, cc, done, err := c.dial(ctx)
 		if err != nil {
-			return usageError{fmt.Sprintf("--enabled: %q is not true or false", enabled)}
+			return err
 		}
-		req.Enabled = &b
-	}
-	if health != "" {
-		v, ok := hogwirev1.HealthState_value["HEALTH_STATE_"+strings.ToUpper(strings.ReplaceAll(health, "-", "_"))]
-		if !ok || v == 0 {
-			return usageError{fmt.Sprintf("--health: %q is not healthy, degraded, disabled-temporarily or disabled-indefinitely", health)}
+		defer done()
+		client := hogwirev1.NewDestinationServiceClient(cc)
+		all := &hogwirev1.ListDestinationsResponse{}
+		for {
+			resp, err := client.ListDestinations(ctx, req)
+			if err != nil {
+				return c.callErr("list destinations", err)
+			}
+			all.Destinations = append(all.Destinations, resp.GetDestinations()...)
+			if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+				break
+			}
 		}
-		req.HealthState = hogwirev1.HealthState(v)
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	client := hogwirev1.NewDestinationServiceClient(cc)
-	all := &hogwirev1.ListDestinationsResponse{}
-	for {
-		resp, err := client.ListDestinations(ctx, req)
-		if err != nil {
-			return c.callErr("list destinations", err)
-		}
-		all.Destinations = append(all.Destinations, resp.GetDestinations()...)
-		if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
-			break
-		}
-	}
-	everyProject := req.Parent == "projects/-"
-	return c.printMessage(all, func(w io.Writer) error {
-		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-		if everyProject {
-			fmt.Fprint(tw, "PROJECT\t")
-		}
-		fmt.Fprintln(tw, "ID\tNAME\tENABLED\tHEALTH\tTEMPLATE\tUPDATED")
-		for _, d := range all.Destinations {
+		everyProject := req.Parent == resourcename.Project(resourcename.Wildcard)
+		return c.printMessage(all, func(w io.Writer) error {
+			tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 			if everyProject {
-				fmt.Fprintf(tw, "%s\t", strings.Split(d.GetName(), "/")[1])
+				fmt.Fprint(tw, "PROJECT\t")
 			}
-			tpl := "-"
-			if d.GetTemplate() != "" {
-				tpl = lastSegment(d.GetTemplate())
+			fmt.Fprintln(tw, "ID\tNAME\tENABLED\tHEALTH\tTEMPLATE\tUPDATED")
+			for _, d := range all.Destinations {
+				if everyProject {
+					fmt.Fprintf(tw, "%s\t", resourcename.ProjectOf(d.GetName()))
+				}
+				tpl := "-"
+				if d.GetTemplate() != "" {
+					tpl = resourcename.ID(d.GetTemplate())
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", resourcename.ID(d.GetName()), d.GetDisplayName(),
+					yesNo(d.GetEnabled()), healthWord(d.GetHealth()), tpl, fmtTime(d.GetUpdateTime()))
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", lastSegment(d.GetName()), d.GetDisplayName(),
-				yesNo(d.GetEnabled()), healthWord(d.GetHealth()), tpl, fmtTime(d.GetUpdateTime()))
-		}
-		return tw.Flush()
-	})
+			return tw.Flush()
+		})
+	}).cmd
 }
 
-func destinationsGet(ctx context.Context, env *adminEnv, args []string) error {
-	c := newAdminCmd(env, "destinations get", "DESTINATION", "Shows a destination. DESTINATION is projects/P/destinations/ID or just ID.")
-	return callOne(ctx, c, args, "get destination",
-		func(ctx context.Context, cc *grpc.ClientConn, arg string) (*hogwirev1.GetDestinationResponse, error) {
-			return hogwirev1.NewDestinationServiceClient(cc).GetDestination(ctx, &hogwirev1.GetDestinationRequest{Name: destinationName(arg)})
+// destinationCall is a command that makes one call on one destination.
+func destinationCall[R proto.Message](a *app, use, short, long, op string,
+	call func(ctx context.Context, client hogwirev1.DestinationServiceClient, name string) (R, error),
+	text func(c *adminCmd, w io.Writer, resp R) error) *cobra.Command {
+	c := a.newAdminCmd(use+" DESTINATION", short, long+" DESTINATION is projects/P/destinations/ID or just ID.", exactArgs(1))
+	c.completeArgs(completeDestinations)
+	return c.runE(func(ctx context.Context) error {
+		return callOne(ctx, c, op,
+			func(ctx context.Context, cc *grpc.ClientConn, arg string) (R, error) {
+				return call(ctx, hogwirev1.NewDestinationServiceClient(cc), resourcename.DestinationArg(arg))
+			},
+			func(w io.Writer, resp R) error { return text(c, w, resp) })
+	}).cmd
+}
+
+func (a *app) destinationsGet() *cobra.Command {
+	return destinationCall(a, "get", "Show a destination: inputs, filters, health and its Hog code", "Shows a destination.", "get destination",
+		func(ctx context.Context, client hogwirev1.DestinationServiceClient, name string) (*hogwirev1.GetDestinationResponse, error) {
+			return client.GetDestination(ctx, &hogwirev1.GetDestinationRequest{Name: name})
 		},
-		func(w io.Writer, resp *hogwirev1.GetDestinationResponse) error {
+		func(_ *adminCmd, w io.Writer, resp *hogwirev1.GetDestinationResponse) error {
 			return writeDestination(w, resp.GetDestination())
 		})
 }
 
-func destinationsDelete(ctx context.Context, env *adminEnv, args []string) error {
-	c := newAdminCmd(env, "destinations delete", "DESTINATION", "Deletes a destination. DESTINATION is projects/P/destinations/ID or just ID.")
-	return callOne(ctx, c, args, "delete destination",
-		func(ctx context.Context, cc *grpc.ClientConn, arg string) (*hogwirev1.DeleteDestinationResponse, error) {
-			return hogwirev1.NewDestinationServiceClient(cc).DeleteDestination(ctx, &hogwirev1.DeleteDestinationRequest{Name: destinationName(arg)})
+func (a *app) destinationsDelete() *cobra.Command {
+	return destinationCall(a, "delete", "Delete a destination", "Deletes a destination.", "delete destination",
+		func(ctx context.Context, client hogwirev1.DestinationServiceClient, name string) (*hogwirev1.DeleteDestinationResponse, error) {
+			return client.DeleteDestination(ctx, &hogwirev1.DeleteDestinationRequest{Name: name})
 		},
-		func(w io.Writer, _ *hogwirev1.DeleteDestinationResponse) error {
-			_, err := fmt.Fprintf(w, "Deleted %s.\n", destinationName(c.args[0]))
+		func(c *adminCmd, w io.Writer, _ *hogwirev1.DeleteDestinationResponse) error {
+			_, err := fmt.Fprintf(w, "Deleted %s.\n", resourcename.DestinationArg(c.args[0]))
 			return err
 		})
 }
 
-func destinationsEnable(ctx context.Context, env *adminEnv, args []string) error {
-	c := newAdminCmd(env, "destinations enable", "DESTINATION", "Enables a destination and resets its health: also how to bring back a quarantined or disabled one.")
-	return enableDestination(ctx, c, args, "enable destination", "Enabled %s (health: %s).\n")
+func (a *app) destinationsEnable() *cobra.Command {
+	return enableDestination(a, "enable", "Enable a destination and reset its health",
+		"Enables a destination and resets its health: also how to bring back a quarantined or disabled one.",
+		"enable destination", "Enabled %s (health: %s).\n")
+}
+
+func (a *app) destinationsReenable() *cobra.Command {
+	return enableDestination(a, "reenable", "Bring back a quarantined or disabled destination",
+		"Brings back a quarantined or disabled destination: enables it and resets its health to healthy (the same as enable).",
+		"re-enable destination", "Re-enabled %s: health reset to %s.\n")
 }
 
 // enableDestination is enable and reenable: EnableDestination also resets
 // the health state.
-func enableDestination(ctx context.Context, c *adminCmd, args []string, op, format string) error {
-	return callOne(ctx, c, args, op,
-		func(ctx context.Context, cc *grpc.ClientConn, arg string) (*hogwirev1.EnableDestinationResponse, error) {
-			return hogwirev1.NewDestinationServiceClient(cc).EnableDestination(ctx, &hogwirev1.EnableDestinationRequest{Name: destinationName(arg)})
+func enableDestination(a *app, use, short, long, op, format string) *cobra.Command {
+	return destinationCall(a, use, short, long, op,
+		func(ctx context.Context, client hogwirev1.DestinationServiceClient, name string) (*hogwirev1.EnableDestinationResponse, error) {
+			return client.EnableDestination(ctx, &hogwirev1.EnableDestinationRequest{Name: name})
 		},
-		func(w io.Writer, resp *hogwirev1.EnableDestinationResponse) error {
+		func(_ *adminCmd, w io.Writer, resp *hogwirev1.EnableDestinationResponse) error {
 			d := resp.GetDestination()
 			_, err := fmt.Fprintf(w, format, d.GetName(), healthWord(d.GetHealth()))
 			return err
 		})
 }
 
-func destinationsDisable(ctx context.Context, env *adminEnv, args []string) error {
-	c := newAdminCmd(env, "destinations disable", "DESTINATION", "Disables a destination: events are no longer run for it.")
-	return callOne(ctx, c, args, "disable destination",
-		func(ctx context.Context, cc *grpc.ClientConn, arg string) (*hogwirev1.DisableDestinationResponse, error) {
-			return hogwirev1.NewDestinationServiceClient(cc).DisableDestination(ctx, &hogwirev1.DisableDestinationRequest{Name: destinationName(arg)})
+func (a *app) destinationsDisable() *cobra.Command {
+	return destinationCall(a, "disable", "Disable a destination", "Disables a destination: events are no longer run for it.", "disable destination",
+		func(ctx context.Context, client hogwirev1.DestinationServiceClient, name string) (*hogwirev1.DisableDestinationResponse, error) {
+			return client.DisableDestination(ctx, &hogwirev1.DisableDestinationRequest{Name: name})
 		},
-		func(w io.Writer, resp *hogwirev1.DisableDestinationResponse) error {
+		func(_ *adminCmd, w io.Writer, resp *hogwirev1.DisableDestinationResponse) error {
 			_, err := fmt.Fprintf(w, "Disabled %s.\n", resp.GetDestination().GetName())
 			return err
 		})
@@ -697,7 +893,7 @@ func propertyText(p *hogwirev1.PropertyFilter) string {
 	if p.GetScope() == hogwirev1.PropertyScope_PROPERTY_SCOPE_PERSON {
 		key = "person." + key
 	}
-	s := key + " " + enumWord(p.GetOperator().String(), "PROPERTY_OPERATOR_")
+	s := key + " " + word(p.GetOperator())
 	if p.GetValue() != nil {
 		b, _ := p.GetValue().MarshalJSON()
 		s += " " + compactJSON(b)
@@ -762,12 +958,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// templateName accepts "templates/x" or "x".
-func templateName(arg string) string {
-	if strings.HasPrefix(arg, "templates/") {
-		return arg
-	}
-	return "templates/" + arg
 }

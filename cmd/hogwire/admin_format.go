@@ -7,10 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/enumword"
 )
 
 func fmtTime(ts *timestamppb.Timestamp) string {
@@ -40,25 +42,17 @@ func sortedUnique(s []string) []string {
 	return slices.Compact(s)
 }
 
-// enumWord turns HEALTH_STATE_DISABLED_TEMPORARILY into
-// "disabled temporarily" for tables.
-func enumWord(name, prefix string) string {
-	w := strings.TrimPrefix(name, prefix)
-	if w == "UNSPECIFIED" {
-		return "-"
-	}
-	return strings.ToLower(strings.ReplaceAll(w, "_", " "))
+// word shows an enum value in a table: HEALTH_STATE_DISABLED_TEMPORARILY
+// as "disabled temporarily", the unspecified value as "-".
+func word(e protoreflect.Enum) string {
+	return orDash(strings.ReplaceAll(enumword.Of(e), "_", " "))
 }
 
 func healthWord(h *hogwirev1.DestinationHealth) string {
 	if h == nil {
 		return "-"
 	}
-	return enumWord(h.GetState().String(), "HEALTH_STATE_")
-}
-
-func inputTypeWord(t hogwirev1.InputType) string {
-	return enumWord(t.String(), "INPUT_TYPE_")
+	return word(h.GetState())
 }
 
 // valueText renders an input value on one line: strings as they are,

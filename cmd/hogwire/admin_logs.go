@@ -11,12 +11,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/enumword"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
 // logLevel is the --level flag.
@@ -26,22 +29,25 @@ func (l *logLevel) String() string {
 	if *l == 0 {
 		return ""
 	}
-	return strings.ToLower(strings.TrimPrefix(hogwirev1.LogLevel(*l).String(), "LOG_LEVEL_"))
+	return enumword.Of(hogwirev1.LogLevel(*l))
 }
 
+func (l *logLevel) Type() string { return "level" }
+
 func (l *logLevel) Set(s string) error {
-	v, ok := hogwirev1.LogLevel_value["LOG_LEVEL_"+strings.ToUpper(s)]
-	if !ok || v == 0 {
+	v, ok := enumword.Parse(hogwirev1.LogLevel(0).Descriptor(), s)
+	if !ok {
 		return fmt.Errorf("%q is not debug, info, warn or error", s)
 	}
 	*l = logLevel(v)
 	return nil
 }
 
-func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newAdminCmd(newAdminEnv(stdout, stderr), "logs", "DESTINATION",
+func (a *app) logsCommand() *cobra.Command {
+	c := a.newAdminCmd("logs DESTINATION", "Print or follow a destination's log entries",
 		"Prints a destination's log entries, oldest first: the code's print output, errors, fetch failures\n"+
-			"and health changes. DESTINATION is an id or a resource name; projects/ID shows a whole project.")
+			"and health changes. DESTINATION is an id or a resource name; projects/ID shows a whole project.", exactArgs(1))
+	c.cmd.Example = "  hogwire logs hook --follow --level warn"
 	var (
 		follow            bool
 		level             logLevel
@@ -49,21 +55,24 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		since             time.Duration
 		limit             int
 	)
-	c.fs.BoolVar(&follow, "follow", false, "keep printing new entries as they arrive (until interrupted; --timeout only if given)")
-	c.fs.BoolVar(&follow, "f", false, "same as --follow")
+	c.fs.BoolVarP(&follow, "follow", "f", false, "keep printing new entries as they arrive (until interrupted; --timeout only if given)")
 	c.fs.Var(&level, "level", "only entries at this `level` or above: debug, info, warn, error")
 	c.fs.StringVar(&search, "search", "", "only entries whose message contains this `text` (any case)")
 	c.fs.DurationVar(&since, "since", 0, "only entries of this last `duration`, e.g. 1h")
 	c.fs.StringVar(&invoc, "invocation", "", "only entries of this invocation `id`")
 	c.fs.StringVar(&ev, "event", "", "only entries about the event with this `uuid`")
 	c.fs.IntVar(&limit, "limit", 100, "print at most this many of the newest entries before following")
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
+	c.completeArgs(completeDestinations)
+	return c.runE(func(ctx context.Context) error {
+		return c.logs(ctx, follow, level, search, invoc, ev, since, limit)
+	}).cmd
+}
+
+func (c *adminCmd) logs(ctx context.Context, follow bool, level logLevel, search, invoc, ev string, since time.Duration, limit int) error {
 	if limit < 0 || since < 0 {
-		return usageError{"logs: --limit and --since must not be negative"}
+		return usagef("logs: --limit and --since must not be negative")
 	}
-	if follow && !c.given["timeout"] {
+	if follow && !c.given("timeout") {
 		c.timeout = math.MaxInt64
 	}
 	ctx, cc, done, err := c.dial(ctx)
@@ -72,7 +81,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer done()
 	client := hogwirev1.NewLogServiceClient(cc)
-	parent := destinationName(c.args[0])
+	parent := resourcename.DestinationArg(c.args[0])
 	filter := &hogwirev1.LogFilter{MinLevel: hogwirev1.LogLevel(level), Search: search, InvocationId: invoc, EventUuid: ev}
 	if since > 0 {
 		filter.StartTime = timestamppb.New(time.Now().Add(-since))
@@ -97,7 +106,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if !follow {
 		if c.output == outputTable {
 			for _, e := range entries {
-				writeLogLine(c.env.stdout, e)
+				writeLogLine(c.app.stdout, e)
 			}
 			return nil
 		}
@@ -107,7 +116,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 	emit := func(e *hogwirev1.LogEntry) error {
 		if c.output == outputTable {
-			writeLogLine(c.env.stdout, e)
+			writeLogLine(c.app.stdout, e)
 			return nil
 		}
 		// One JSON object a line, so the output can be followed by a program.
@@ -115,7 +124,7 @@ func runLogs(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		_, err = fmt.Fprintf(c.env.stdout, "%s\n", compactJSON(b))
+		_, err = fmt.Fprintf(c.app.stdout, "%s\n", compactJSON(b))
 		return err
 	}
 	// Ids are stream sequences, so the tail can skip what was printed.
@@ -166,9 +175,6 @@ func writeLogLine(w io.Writer, e *hogwirev1.LogEntry) {
 	if e.GetTime() != nil {
 		ts = e.GetTime().AsTime().UTC().Format("2006-01-02T15:04:05.000Z")
 	}
-	lvl := strings.ToUpper(strings.TrimPrefix(e.GetLevel().String(), "LOG_LEVEL_"))
-	if e.GetLevel() == hogwirev1.LogLevel_LOG_LEVEL_UNSPECIFIED {
-		lvl = "-"
-	}
+	lvl := strings.ToUpper(orDash(enumword.Of(e.GetLevel())))
 	fmt.Fprintf(w, "%s  %-5s  %-12s  %s\n", ts, lvl, orDash(e.GetInvocationId()), strings.ReplaceAll(e.GetMessage(), "\n", "\n    "))
 }

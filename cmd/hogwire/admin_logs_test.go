@@ -79,7 +79,7 @@ func (s *telemetryStack) send(events ...string) {
 	s.t.Helper()
 	for _, e := range events {
 		var out, errb bytes.Buffer
-		if err := run(s.ctx, []string{"events", "send", "--server", s.server, "--token", s.captureToken, "--event", e, "--distinct-id", "u1"}, &out, &errb); err != nil {
+		if err := run(s.ctx, []string{"events", "send", "--server", s.server, "--capture-token", s.captureToken, "--event", e, "--distinct-id", "u1"}, &out, &errb); err != nil {
 			s.t.Fatalf("sending %s: %v %s", e, err, errb.String())
 		}
 	}

@@ -10,14 +10,17 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/enumword"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
-// tableMetrics are the columns of the table when no --metric is given;
-// JSON and YAML output get every metric.
-var tableMetrics = []string{"succeeded", "failed", "filtered", "disabled_temporarily", "fetch_failed_4xx", "fetch_failed_5xx", "fetch_timeouts", "duration_p95_ms"}
+// tableMetrics are the columns of the table when neither --metric nor
+// --all is given; JSON and YAML output get every metric.
+var tableMetrics = []string{"succeeded", "failed", "filtered", "disabled_temporarily", "fetch_failed_4xx", "fetch_failed_5xx", "fetch_timeouts", "fetch_errors", "duration_p95_ms"}
 
 // metricInterval is the --interval flag.
 type metricInterval hogwirev1.MetricInterval
@@ -26,59 +29,67 @@ func (i *metricInterval) String() string {
 	if *i == 0 {
 		return ""
 	}
-	return strings.ToLower(strings.TrimPrefix(hogwirev1.MetricInterval(*i).String(), "METRIC_INTERVAL_"))
+	return enumword.Of(hogwirev1.MetricInterval(*i))
 }
 
+func (i *metricInterval) Type() string { return "interval" }
+
 func (i *metricInterval) Set(s string) error {
-	v, ok := hogwirev1.MetricInterval_value["METRIC_INTERVAL_"+strings.ToUpper(s)]
-	if !ok || v == 0 {
+	v, ok := enumword.Parse(hogwirev1.MetricInterval(0).Descriptor(), s)
+	if !ok {
 		return fmt.Errorf("%q is not minute, hour or day", s)
 	}
 	*i = metricInterval(v)
 	return nil
 }
 
-func runMetrics(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c := newAdminCmd(newAdminEnv(stdout, stderr), "metrics", "DESTINATION|projects/PROJECT",
+func (a *app) metricsCommand() *cobra.Command {
+	c := a.newAdminCmd("metrics DESTINATION|projects/PROJECT", "Print a destination's or project's metrics as a table and sparklines",
 		"Prints a destination's metrics, summed over every node, as a table (a row per interval) and a\n"+
-			"sparkline per metric. A project shows each of its destinations, or their sum with --aggregate.")
+			"sparkline per metric. A project shows each of its destinations, or their sum with --aggregate.\n"+
+			"The table shows the main metrics; --all shows every metric the system records (health_errors,\n"+
+			"failed_client_error, captured, fetch_attempts, …), as do -o json and -o yaml.", exactArgs(1))
+	c.cmd.Example = "  hogwire metrics hook --since 1h\n  hogwire metrics projects/shop --aggregate --all"
 	var (
 		since     time.Duration
 		interval  metricInterval
-		metrics   stringList
+		metrics   []string
 		aggregate bool
+		all       bool
 	)
 	c.fs.DurationVar(&since, "since", time.Hour, "show this last `duration`")
 	c.fs.Var(&interval, "interval", "width of a row: minute, hour or day (default: by the range)")
-	c.fs.Var(&metrics, "metric", "show this metric `name` (repeatable; default: the main ones, all with -o json)")
+	c.fs.StringArrayVar(&metrics, "metric", nil, "show this metric `name` (repeatable; default: the main ones, all with --all or -o json)")
+	c.fs.BoolVar(&all, "all", false, "show every metric")
 	c.fs.BoolVar(&aggregate, "aggregate", false, "sum a project's destinations")
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
-	if since <= 0 {
-		return usageError{"metrics: --since must be positive"}
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	names := []string(metrics)
-	if len(names) == 0 && c.output == outputTable {
-		names = tableMetrics
-	}
-	end := time.Now()
-	resp, err := hogwirev1.NewMetricsServiceClient(cc).QueryMetrics(ctx, &hogwirev1.QueryMetricsRequest{
-		Parent: destinationName(c.args[0]), Metrics: names, StartTime: timestamppb.New(end.Add(-since)), EndTime: timestamppb.New(end),
-		Interval: hogwirev1.MetricInterval(interval), Aggregate: aggregate,
-	})
-	if err != nil {
-		return c.callErr("query metrics", err)
-	}
-	return c.printMessage(resp, func(w io.Writer) error {
-		writeMetrics(w, resp)
-		return nil
-	})
+	c.cmd.MarkFlagsMutuallyExclusive("all", "metric")
+	c.completeArgs(completeDestinations)
+	return c.runE(func(ctx context.Context) error {
+		if since <= 0 {
+			return usagef("metrics: --since must be positive")
+		}
+		ctx, cc, done, err := c.dial(ctx)
+		if err != nil {
+			return err
+		}
+		defer done()
+		names := metrics
+		if len(names) == 0 && c.output == outputTable && !all {
+			names = tableMetrics
+		}
+		end := time.Now()
+		resp, err := hogwirev1.NewMetricsServiceClient(cc).QueryMetrics(ctx, &hogwirev1.QueryMetricsRequest{
+			Parent: resourcename.DestinationArg(c.args[0]), Metrics: names, StartTime: timestamppb.New(end.Add(-since)), EndTime: timestamppb.New(end),
+			Interval: hogwirev1.MetricInterval(interval), Aggregate: aggregate,
+		})
+		if err != nil {
+			return c.callErr("query metrics", err)
+		}
+		return c.printMessage(resp, func(w io.Writer) error {
+			writeMetrics(w, resp)
+			return nil
+		})
+	}).cmd
 }
 
 // writeMetrics prints, per destination, a table with a row per interval

@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"io"
 	"log/slog"
 	"math/big"
@@ -34,6 +33,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/devstack"
+	"github.com/hogwire/hogwire/enumword"
 )
 
 // adminStack is a real control plane (the dev stack) and a way to run CLI
@@ -52,6 +52,9 @@ func startAdminStack(t testing.TB) *adminStack {
 		t.Setenv(k, "")
 	}
 	dir := t.TempDir()
+	// Nor may the user's config file.
+	t.Setenv("HOGWIRE_CONFIG", filepath.Join(dir, "no-config.yaml"))
+	t.Setenv("HOGWIRE_CONTEXT", "")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st, err := devstack.Start(ctx, devstack.Config{
@@ -386,8 +389,8 @@ func TestAdminHogFromStdin(t *testing.T) {
 	s := startAdminStack(t)
 	s.ok("projects", "create", "shop", "--name", "Shop")
 	var stdout bytes.Buffer
-	env := &adminEnv{getenv: os.Getenv, stdin: strings.NewReader("print('from stdin')\n"), stdout: &stdout, stderr: &bytes.Buffer{}}
-	err := destinationsCreate(context.Background(), env, []string{"--project", "shop", "--id", "std", "--name", "Std",
+	a := &app{getenv: os.Getenv, stdin: strings.NewReader("print('from stdin')\n"), stdout: &stdout, stderr: &bytes.Buffer{}}
+	err := a.run(context.Background(), []string{"destinations", "create", "--project", "shop", "--id", "std", "--name", "Std",
 		"--hog-file", "-", "--server", s.server, "--data-dir", s.dataDir})
 	if err != nil {
 		t.Fatal(err)
@@ -407,7 +410,7 @@ func TestAdminTemplatesAndNodes(t *testing.T) {
 	nodes := &hogwirev1.ListNodesResponse{}
 	decodeJSON(t, s.ok("nodes", "list", "-o", "json"), nodes)
 	out := s.ok("nodes", "list")
-	if !regexp.MustCompile(`(?m)^NODE\s+ADDRESS\s+VERSION\s+REVISION\s+CONNECTED\s+CONTROL PLANE$`).MatchString(out) {
+	if !regexp.MustCompile(`(?m)^NODE\s+ADDRESS\s+VERSION\s+REVISION\s+CONNECTED\s+CONTROL PLANE\s+REJECTED$`).MatchString(out) {
 		t.Errorf("nodes list:\n%s", out)
 	}
 	for _, n := range nodes.Nodes {
@@ -444,7 +447,7 @@ func TestAdminTemplatesAndNodes(t *testing.T) {
 		t.Errorf("templates show:\n%s", out)
 	}
 	for _, in := range webhook.InputsSchema {
-		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(in.Key) + `\s+` + inputTypeWord(in.Type)).MatchString(out) {
+		if !regexp.MustCompile(`(?m)^  ` + regexp.QuoteMeta(in.Key) + `\s+` + enumword.Of(in.Type)).MatchString(out) {
 			t.Errorf("input %s missing from templates show:\n%s", in.Key, out)
 		}
 	}
@@ -602,62 +605,77 @@ func TestResolveTokenOrder(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "admin.token"), []byte("hwa_file\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	env := func(v string) func(string) string {
-		return func(k string) string {
+	ctxTokenFile := filepath.Join(t.TempDir(), "ctx.token")
+	if err := os.WriteFile(ctxTokenFile, []byte("hwa_ctxfile\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resolve := func(flag, env, dataDir string, ctx *cliContext) (string, error) {
+		c := &adminCmd{app: &app{getenv: func(k string) string {
 			if k == "HOGWIRE_TOKEN" {
-				return v
+				return env
 			}
 			return ""
-		}
+		}}, token: flag, dataDir: dataDir, ctx: ctx}
+		return c.resolveToken()
 	}
 	for _, tc := range []struct {
 		name, flag, env, dir, want string
+		ctx                        *cliContext
 	}{
-		{"flag wins", "hwa_flag", "hwa_env", dir, "hwa_flag"},
-		{"env before file", "", "hwa_env", dir, "hwa_env"},
-		{"file last, trimmed", "", "", dir, "hwa_file"},
-		{"blank flag and env are not tokens", "  ", " ", dir, "hwa_file"},
+		{"flag wins", "hwa_flag", "hwa_env", dir, "hwa_flag", &cliContext{Token: "hwa_ctx"}},
+		{"env before context", "", "hwa_env", dir, "hwa_env", &cliContext{Token: "hwa_ctx"}},
+		{"context before file", "", "", dir, "hwa_ctx", &cliContext{Token: "hwa_ctx"}},
+		{"context token file", "", "", dir, "hwa_ctxfile", &cliContext{TokenFile: ctxTokenFile}},
+		{"file last, trimmed", "", "", dir, "hwa_file", nil},
+		{"blank flag and env are not tokens", "  ", " ", dir, "hwa_file", nil},
 	} {
-		got, err := resolveToken(tc.flag, env(tc.env), tc.dir)
+		got, err := resolve(tc.flag, tc.env, tc.dir, tc.ctx)
 		if err != nil || got != tc.want {
 			t.Errorf("%s: %q, %v; want %q", tc.name, got, err, tc.want)
 		}
 	}
-	_, err := resolveToken("", env(""), t.TempDir())
-	if !errors.Is(err, errNoToken) || !strings.Contains(err.Error(), "admin.token does not exist") {
+	_, err := resolve("", "", t.TempDir(), nil)
+	if exitCode(err) != 2 || !strings.Contains(err.Error(), "no admin token") || !strings.Contains(err.Error(), "admin.token does not exist") {
 		t.Errorf("no token anywhere: %v", err)
 	}
 	empty := t.TempDir()
 	if err := os.WriteFile(filepath.Join(empty, "admin.token"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := resolveToken("", env(""), empty); !errors.Is(err, errNoToken) {
+	if _, err := resolve("", "", empty, nil); err == nil || !strings.Contains(err.Error(), "no admin token") {
 		t.Errorf("empty token file: %v", err)
 	}
 }
 
 func TestFlagsMayFollowArguments(t *testing.T) {
-	env := &adminEnv{getenv: func(k string) string {
-		return map[string]string{"HOGWIRE_SERVER": "env:1", "HOGWIRE_NAME": "from env", "HOGWIRE_OUTPUT": "yaml"}[k]
+	a := &app{getenv: func(k string) string {
+		return map[string]string{"HOGWIRE_SERVER": "env:1", "HOGWIRE_NAME": "from env", "HOGWIRE_OUTPUT": "yaml", "HOGWIRE_CONFIG": "/nonexistent"}[k]
 	}, stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}}
-	c := newAdminCmd(env, "x", "", "")
 	var e destinationEdit
+	var got *adminCmd
+	c := a.newAdminCmd("x A B", "", "", exactArgs(2))
 	e.register(c.fs)
-	if err := c.parse([]string{"hook", "-o", "json", "--input", "a=1", "--", "-odd"}, 2, 2); err != nil {
+	c.runE(func(context.Context) error { got = c; return nil })
+	c.cmd.SetArgs([]string{"hook", "-o", "json", "--input", "a=1", "--", "-odd"})
+	if err := c.cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(c.args, "|") != "hook|-odd" || c.output != outputJSON || e.inputs.String() != "a=1" {
-		t.Errorf("args %q output %q inputs %q", c.args, c.output, e.inputs)
+	if strings.Join(got.args, "|") != "hook|-odd" || got.output != outputJSON || strings.Join(e.inputs, ",") != "a=1" {
+		t.Errorf("args %q output %q inputs %q", got.args, got.output, e.inputs)
 	}
-	if c.server != "env:1" {
-		t.Errorf("server = %q, want HOGWIRE_SERVER", c.server)
+	if got.server != "env:1" {
+		t.Errorf("server = %q, want HOGWIRE_SERVER", got.server)
 	}
-	c = newAdminCmd(env, "y", "", "")
-	if err := c.parse(nil, 0, 0); err != nil || c.output != outputYAML {
+	c = a.newAdminCmd("y", "", "", noArgs)
+	e = destinationEdit{}
+	e.register(c.fs)
+	c.runE(func(context.Context) error { return nil })
+	c.cmd.SetArgs(nil)
+	if err := c.cmd.Execute(); err != nil || c.output != outputYAML {
 		t.Errorf("output = %q, %v; want HOGWIRE_OUTPUT when -o is not given", c.output, err)
 	}
 	// Flags that describe a change never come from the environment.
-	if e.name != "" || c.given["name"] {
+	if e.name != "" || c.given("name") {
 		t.Errorf("--name was taken from HOGWIRE_NAME: %q", e.name)
 	}
 }
@@ -746,13 +764,13 @@ Custom
 
 func TestJSONOutputIsStable(t *testing.T) {
 	m := &hogwirev1.ListProjectsResponse{Projects: []*hogwirev1.Project{{Name: "projects/a", DisplayName: "A"}}}
-	first, err := marshalStable(m)
-	if err != nil {
+	var first bytes.Buffer
+	if err := printMessage(&first, outputJSON, m, nil); err != nil {
 		t.Fatal(err)
 	}
-	want := "{\n  \"projects\": [\n    {\n      \"name\": \"projects/a\",\n      \"displayName\": \"A\"\n    }\n  ]\n}"
-	if string(first) != want {
-		t.Errorf("json:\n%s\nwant:\n%s", first, want)
+	want := "{\n  \"projects\": [\n    {\n      \"name\": \"projects/a\",\n      \"displayName\": \"A\"\n    }\n  ]\n}\n"
+	if first.String() != want {
+		t.Errorf("json:\n%s\nwant:\n%s", first.String(), want)
 	}
 }
 
@@ -822,7 +840,7 @@ func TestAdminTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`(?m)^n1\s+10\.0\.0\.1:7071\s+-\s+12\s+-\s+-$`).MatchString(stdout.String()) {
+	if !regexp.MustCompile(`(?m)^n1\s+10\.0\.0\.1:7071\s+-\s+12\s+-\s+-\s+-$`).MatchString(stdout.String()) {
 		t.Errorf("nodes list over TLS:\n%s", stdout.String())
 	}
 	if got := <-f.auth; got != "Bearer hwa_t" {
@@ -847,5 +865,49 @@ func TestAdminTimeout(t *testing.T) {
 	err := run(context.Background(), []string{"nodes", "list", "--server", addr, "--token", "hwa_t", "--timeout", "100ms"}, io.Discard, io.Discard)
 	if status.Code(err) != codes.DeadlineExceeded || !strings.Contains(err.Error(), "--timeout") {
 		t.Errorf("blocked call: %v, want DEADLINE_EXCEEDED with a hint", err)
+	}
+}
+
+// A context of the config file says where the server and the token are;
+// HOGWIRE_SERVER and flags win over it.
+func TestContexts(t *testing.T) {
+	s := startAdminStack(t)
+	cfg := filepath.Join(t.TempDir(), "config.yaml")
+	t.Setenv("HOGWIRE_CONFIG", cfg)
+	if err := run(context.Background(), []string{"config", "set-context", "local", "--server", s.server, "--data-dir", s.dataDir, "--project", "shop"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(context.Background(), []string{"config", "set-context", "elsewhere", "--server", "127.0.0.1:1"}, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	if err := run(context.Background(), []string{"config", "get-contexts"}, &stdout, io.Discard); err != nil ||
+		!regexp.MustCompile(`(?m)^\*\s+local\s+`+regexp.QuoteMeta(s.server)+`\s+shop$`).MatchString(stdout.String()) {
+		t.Fatalf("get-contexts: %v\n%s", err, stdout.String())
+	}
+	// The first context saved is the current one: no flag needed.
+	if err := run(context.Background(), []string{"projects", "create", "shop", "--name", "Shop"}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("projects create through the context: %v", err)
+	}
+	// Its project is the default --project.
+	if err := run(context.Background(), []string{"destinations", "create", "--template", "webhook", "--input", "url=https://example.com", "--id", "ctxhook"}, io.Discard, io.Discard); err != nil {
+		t.Fatalf("destinations create with the context's project: %v", err)
+	}
+	if d := s.getDestination("ctxhook"); d.GetName() != "projects/shop/destinations/ctxhook" {
+		t.Errorf("created %s", d.GetName())
+	}
+	// --context picks another; HOGWIRE_SERVER beats the context.
+	if err := run(context.Background(), []string{"projects", "list", "--context", "elsewhere", "--timeout", "2s", "--data-dir", s.dataDir}, io.Discard, io.Discard); status.Code(err) != codes.Unavailable {
+		t.Errorf("--context elsewhere: %v, want Unavailable", err)
+	}
+	t.Setenv("HOGWIRE_SERVER", "127.0.0.1:1")
+	if err := run(context.Background(), []string{"projects", "list", "--timeout", "2s"}, io.Discard, io.Discard); status.Code(err) != codes.Unavailable {
+		t.Errorf("HOGWIRE_SERVER over the context: %v, want Unavailable", err)
+	}
+	if err := run(context.Background(), []string{"projects", "list", "--server", s.server}, io.Discard, io.Discard); err != nil {
+		t.Errorf("--server over HOGWIRE_SERVER: %v", err)
+	}
+	if err := run(context.Background(), []string{"projects", "list", "--context", "nope"}, io.Discard, io.Discard); exitCode(err) != 2 {
+		t.Errorf("an unknown context: %v, want a usage error", err)
 	}
 }

@@ -9,52 +9,57 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 	"sigs.k8s.io/yaml"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/enumword"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
-func destinationsTest(ctx context.Context, env *adminEnv, args []string) error {
-	c := newAdminCmd(env, "destinations test", "DESTINATION",
+func (a *app) destinationsTest() *cobra.Command {
+	c := a.newAdminCmd("test DESTINATION", "Run a destination once on an event and show its logs and requests",
 		"Runs a destination once on an event and shows what it did: status, result, logs and every request with its response, secrets redacted.\n"+
 			"By default fetch is mocked (each request is answered 200 {} and shown, nothing is sent); --real sends the requests.\n"+
-			"Without --event it runs on a sample $pageview. Nothing is counted in the destination's metrics or health.")
+			"Without --event it runs on a sample event built to pass the destination's filters (the event name of its first\n"+
+			"event filter, properties that satisfy its property filters). When the filters exclude the event, the output says\n"+
+			"which filter did. Nothing is counted in the destination's metrics or health.", exactArgs(1))
 	var eventFile string
 	var real, skipFilters bool
-	c.fs.StringVar(&eventFile, "event", "", "run on the Event in this YAML or JSON `file` (protojson; - for stdin) instead of a sample $pageview")
+	c.fs.StringVar(&eventFile, "event", "", "run on the Event in this YAML or JSON `file` (protojson; - for stdin) instead of a sample event")
 	c.fs.BoolVar(&real, "real", false, "really send the requests (through the egress guard) instead of mocking them")
 	c.fs.BoolVar(&skipFilters, "skip-filters", false, "run even when the destination's filters do not match the event")
-	if err := c.parse(args, 1, 1); err != nil {
-		return err
-	}
-	req := &hogwirev1.TestRequest{
-		Target:      &hogwirev1.TestRequest_Destination{Destination: destinationName(c.args[0])},
-		FetchMode:   hogwirev1.FetchMode_FETCH_MODE_MOCK,
-		SkipFilters: skipFilters,
-	}
-	if real {
-		req.FetchMode = hogwirev1.FetchMode_FETCH_MODE_REAL
-	}
-	if eventFile != "" {
-		b, err := c.readInput(eventFile)
+	c.completeArgs(completeDestinations)
+	return c.runE(func(ctx context.Context) error {
+		req := &hogwirev1.TestRequest{
+			Target:      &hogwirev1.TestRequest_Destination{Destination: resourcename.DestinationArg(c.args[0])},
+			FetchMode:   hogwirev1.FetchMode_FETCH_MODE_MOCK,
+			SkipFilters: skipFilters,
+		}
+		if real {
+			req.FetchMode = hogwirev1.FetchMode_FETCH_MODE_REAL
+		}
+		if eventFile != "" {
+			b, err := c.readInput(eventFile)
+			if err != nil {
+				return fmt.Errorf("--event: %w", err)
+			}
+			if req.Event, err = readEventFile(b); err != nil {
+				return usagef("--event %s: %v", eventFile, err)
+			}
+		}
+		ctx, cc, done, err := c.dial(ctx)
 		if err != nil {
-			return fmt.Errorf("--event: %w", err)
+			return err
 		}
-		if req.Event, err = readEventFile(b); err != nil {
-			return usageError{fmt.Sprintf("--event %s: %v", eventFile, err)}
+		defer done()
+		resp, err := hogwirev1.NewTestServiceClient(cc).Test(ctx, req)
+		if err != nil {
+			return c.callErr("test destination", err)
 		}
-	}
-	ctx, cc, done, err := c.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer done()
-	resp, err := hogwirev1.NewTestServiceClient(cc).Test(ctx, req)
-	if err != nil {
-		return c.callErr("test destination", err)
-	}
-	return c.printMessage(resp, func(w io.Writer) error { return writeTestResult(w, resp, real) })
+		return c.printMessage(resp, func(w io.Writer) error { return writeTestResult(w, resp, real) })
+	}).cmd
 }
 
 // readEventFile reads an Event in protojson form, bare or wrapped as
@@ -83,7 +88,10 @@ func readEventFile(b []byte) (*hogwirev1.Event, error) {
 func writeTestResult(w io.Writer, resp *hogwirev1.TestResponse, real bool) error {
 	var b strings.Builder
 	ev := resp.GetEvent()
-	fmt.Fprintf(&b, "Status:   %s\n", enumWord(resp.GetStatus().String(), "INVOCATION_STATUS_"))
+	fmt.Fprintf(&b, "Status:   %s\n", orDash(enumword.Of(resp.GetStatus())))
+	if x := resp.GetFilterExplanation(); x != "" {
+		fmt.Fprintf(&b, "Filtered: %s\n", x)
+	}
 	if resp.GetError() != "" {
 		fmt.Fprintf(&b, "Error:    %s\n", resp.GetError())
 	}
@@ -96,7 +104,7 @@ func writeTestResult(w io.Writer, resp *hogwirev1.TestResponse, real bool) error
 		b.WriteString("\nLogs:\n")
 		for _, l := range resp.GetLogs() {
 			fmt.Fprintf(&b, "  %s %-5s %s\n", l.GetTime().AsTime().UTC().Format("15:04:05.000"),
-				enumWord(l.GetLevel().String(), "LOG_LEVEL_"), l.GetMessage())
+				orDash(enumword.Of(l.GetLevel())), l.GetMessage())
 		}
 	}
 	mode := "mocked: nothing was sent"
@@ -144,10 +152,4 @@ func indentBody(body string) string {
 		}
 	}
 	return "  " + strings.ReplaceAll(strings.TrimRight(body, "\n"), "\n", "\n  ")
-}
-
-func destinationsReenable(ctx context.Context, env *adminEnv, args []string) error {
-	c := newAdminCmd(env, "destinations reenable", "DESTINATION",
-		"Brings back a quarantined or disabled destination: enables it and resets its health to healthy (the same as enable).")
-	return enableDestination(ctx, c, args, "re-enable destination", "Re-enabled %s: health reset to %s.\n")
 }

@@ -4,6 +4,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -78,12 +80,22 @@ func TestAdminDestinationsTest(t *testing.T) {
 	}
 	mu.Unlock()
 
-	// The sample event is filtered out; --skip-filters runs it anyway.
-	if out := s.ok("destinations", "test", "keyhook"); !regexp.MustCompile(`(?m)^Status:\s+filtered$`).MatchString(out) ||
-		!strings.Contains(out, "Event:    $pageview ") || !strings.Contains(out, "No requests.") {
+	// The sample event is built to pass the filters (a signup here); an
+	// event they exclude says which filter did, and --skip-filters runs it
+	// anyway.
+	if out := s.ok("destinations", "test", "keyhook"); !regexp.MustCompile(`(?m)^Status:\s+succeeded$`).MatchString(out) ||
+		!strings.Contains(out, "Event:    signup ") {
 		t.Errorf("test on the sample event:\n%s", out)
 	}
-	if out := s.ok("destinations", "test", "keyhook", "--skip-filters"); !regexp.MustCompile(`(?m)^Status:\s+succeeded$`).MatchString(out) {
+	pageview := filepath.Join(t.TempDir(), "pageview.yaml")
+	if err := os.WriteFile(pageview, []byte("event: $pageview\ndistinct_id: ann\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := s.ok("destinations", "test", "keyhook", "--event", pageview); !regexp.MustCompile(`(?m)^Status:\s+filtered\nFiltered: filters.events: the event is "\$pageview", not one of "signup"$`).MatchString(out) ||
+		!strings.Contains(out, "No requests.") {
+		t.Errorf("test on a $pageview:\n%s", out)
+	}
+	if out := s.ok("destinations", "test", "keyhook", "--event", pageview, "--skip-filters"); !regexp.MustCompile(`(?m)^Status:\s+succeeded$`).MatchString(out) {
 		t.Errorf("test with --skip-filters:\n%s", out)
 	}
 

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -13,52 +12,59 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
-	"github.com/hogwire/hogwire/rpcclient"
+	"github.com/hogwire/hogwire/resourcename"
 )
 
-// kvFlag collects repeated key=value flags.
-type kvFlag []string
+func (a *app) eventsCommand() *cobra.Command {
+	c := &adminCmd{app: a, cmd: &cobra.Command{
+		Use:   "send",
+		Short: "Send events to a project, over gRPC or the PostHog-compatible HTTP API",
+		Long: "Sends one event from flags, or many from a file of JSON lines, to a project: --project looks its capture token\n" +
+			"up with the admin token; --capture-token gives it, as SDKs do.\n" +
+			"It goes to the gRPC ingest API at --server (or HOGWIRE_SERVER, or the context's server), or with --http to the\n" +
+			"PostHog-compatible capture API that SDKs use.",
+		Example: `  hogwire events send --project shop --event signed_up --distinct-id ada --prop plan=pro
+  hogwire events send --capture-token phc_… --http http://127.0.0.1:8080 --file events.jsonl`,
+		Args: noArgs,
+	}}
+	c.fs = c.cmd.Flags()
+	c.addConnFlags(c.fs, true)
+	var props []string
+	var project, httpURL, name, distinct, file string
+	var batch int
+	c.fs.StringVar(&httpURL, "http", "", "send over the PostHog-compatible HTTP API at this base URL instead, e.g. http://127.0.0.1:8080")
+	c.fs.StringVar(&c.captureToken, "capture-token", "", "the project's capture token, phc_… (default: $HOGWIRE_CAPTURE_TOKEN)")
+	c.fs.StringVar(&project, "project", "", "send to this project, looking up its capture token with the admin token (instead of --capture-token)")
+	c.fs.StringVar(&name, "event", "", "event name, for a single event from flags")
+	c.fs.StringVar(&distinct, "distinct-id", "", "distinct id, for a single event from flags")
+	c.fs.StringArrayVar(&props, "prop", nil, "property key=value (value parsed as JSON when it is JSON); repeatable")
+	c.fs.StringVar(&file, "file", "", "JSON lines of events ({\"event\":…, \"distinct_id\":…, \"properties\":{…}}); - for stdin")
+	c.fs.IntVar(&batch, "batch", 100, "events per request")
+	c.fs.Lookup("timeout").DefValue = "30s"
+	c.timeout = 30 * time.Second
+	c.runE(func(ctx context.Context) error {
+		return c.sendEvents(ctx, project, httpURL, name, distinct, file, props, batch)
+	})
+	return groupCommand("events", "Send events: events send", "", c.cmd)
+}
 
-func (k *kvFlag) String() string     { return strings.Join(*k, ",") }
-func (k *kvFlag) Set(v string) error { *k = append(*k, v); return nil }
-
-// runEvents is `hogwire events send`.
-func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "send" {
-		return usageError{"usage: hogwire events send [flags]"}
-	}
-	fs := flag.NewFlagSet("events send", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var props kvFlag
-	server := fs.String("server", "127.0.0.1:7070", "gRPC ingest address")
-	httpURL := fs.String("http", "", "send over the PostHog-compatible HTTP API at this base URL instead, e.g. http://127.0.0.1:8080")
-	token := fs.String("token", "", "the project's capture token (or set HOGWIRE_CAPTURE_TOKEN)")
-	name := fs.String("event", "", "event name, for a single event from flags")
-	distinct := fs.String("distinct-id", "", "distinct id, for a single event from flags")
-	fs.Var(&props, "prop", "property key=value (value parsed as JSON when it is JSON); repeatable")
-	file := fs.String("file", "", "JSON lines of events ({\"event\":…, \"distinct_id\":…, \"properties\":{…}}); - for stdin")
-	batch := fs.Int("batch", 100, "events per request")
-	timeout := fs.Duration("timeout", 30*time.Second, "timeout of the whole send")
-	if err := fs.Parse(args[1:]); err != nil {
+func (c *adminCmd) sendEvents(ctx context.Context, project, httpURL, name, distinct, file string, props []string, batch int) error {
+	token, err := c.resolveCaptureToken(ctx, project)
+	if err != nil {
 		return err
-	}
-	if *token == "" {
-		*token = os.Getenv("HOGWIRE_CAPTURE_TOKEN")
-	}
-	if *token == "" {
-		return usageError{"--token or HOGWIRE_CAPTURE_TOKEN is required (the project's phc_… capture token)"}
 	}
 	var events []*hogwirev1.Event
 	switch {
-	case *file != "":
-		var r io.Reader = os.Stdin
-		if *file != "-" {
-			f, err := os.Open(*file)
+	case file != "":
+		r := c.app.stdin
+		if file != "-" {
+			f, err := os.Open(file)
 			if err != nil {
 				return err
 			}
@@ -69,12 +75,12 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if events, err = readEventLines(r); err != nil {
 			return err
 		}
-	case *name != "" && *distinct != "":
-		ev := &hogwirev1.Event{Event: *name, DistinctId: *distinct, Timestamp: timestamppb.Now(), Properties: &structpb.Struct{Fields: map[string]*structpb.Value{}}}
+	case name != "" && distinct != "":
+		ev := &hogwirev1.Event{Event: name, DistinctId: distinct, Timestamp: timestamppb.Now(), Properties: &structpb.Struct{Fields: map[string]*structpb.Value{}}}
 		for _, kv := range props {
 			k, v, ok := strings.Cut(kv, "=")
 			if !ok || k == "" {
-				return usageError{fmt.Sprintf("--prop %q: want key=value", kv)}
+				return usagef("--prop %q: want key=value", kv)
 			}
 			var parsed any = v
 			if err := json.Unmarshal([]byte(v), &parsed); err != nil {
@@ -82,32 +88,73 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			}
 			pv, err := structpb.NewValue(parsed)
 			if err != nil {
-				return usageError{fmt.Sprintf("--prop %q: %v", kv, err)}
+				return usagef("--prop %q: %v", kv, err)
 			}
 			ev.Properties.Fields[k] = pv
 		}
 		events = []*hogwirev1.Event{ev}
 	default:
-		return usageError{"give --event and --distinct-id, or --file"}
+		return usagef("give --event and --distinct-id, or --file")
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
+	var client hogwirev1.EventServiceClient
+	if httpURL == "" {
+		cctx, cc, done, err := c.connect(ctx, "")
+		if err != nil {
+			return err
+		}
+		defer done()
+		ctx, client = cctx, hogwirev1.NewEventServiceClient(cc)
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
 	sent := 0
-	for start := 0; start < len(events); start += max(*batch, 1) {
-		chunk := events[start:min(start+max(*batch, 1), len(events))]
+	for start := 0; start < len(events); start += max(batch, 1) {
+		chunk := events[start:min(start+max(batch, 1), len(events))]
 		var err error
-		if *httpURL != "" {
-			err = sendHTTP(ctx, *httpURL, *token, chunk)
+		if client == nil {
+			err = sendHTTP(ctx, httpURL, token, chunk)
 		} else {
-			err = sendGRPC(ctx, *server, *token, chunk, stderr, start)
+			err = c.sendGRPC(ctx, client, token, chunk, start)
 		}
 		if err != nil {
 			return fmt.Errorf("after %d events sent: %w", sent, err)
 		}
 		sent += len(chunk)
 	}
-	fmt.Fprintf(stdout, "sent %d event(s)\n", sent)
+	fmt.Fprintf(c.app.stdout, "sent %d event(s)\n", sent)
 	return nil
+}
+
+// resolveCaptureToken is --capture-token, else HOGWIRE_CAPTURE_TOKEN, else
+// the capture token of --project (or HOGWIRE_PROJECT, or the context's
+// project), read with the admin token.
+func (c *adminCmd) resolveCaptureToken(ctx context.Context, project string) (string, error) {
+	if c.captureToken != "" {
+		return c.captureToken, nil
+	}
+	if strings.HasPrefix(c.token, "phc_") {
+		// --token phc_… was how a capture token was given before
+		// --capture-token; a capture token is never an admin token.
+		return c.token, nil
+	}
+	if t := c.app.getenv("HOGWIRE_CAPTURE_TOKEN"); t != "" && !c.given("project") {
+		return t, nil
+	}
+	if project == "" {
+		return "", usagef("give --project (its capture token is looked up) or --capture-token (HOGWIRE_CAPTURE_TOKEN)")
+	}
+	ctx, cc, done, err := c.dial(ctx)
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	resp, err := hogwirev1.NewProjectServiceClient(cc).GetProject(ctx, &hogwirev1.GetProjectRequest{Name: resourcename.ProjectArg(project)})
+	if err != nil {
+		return "", c.callErr("get project", err)
+	}
+	return resp.GetProject().GetCaptureToken(), nil
 }
 
 // readEventLines parses one JSON event per line, in the PostHog shape.
@@ -132,18 +179,13 @@ func readEventLines(r io.Reader) ([]*hogwirev1.Event, error) {
 	return out, sc.Err()
 }
 
-func sendGRPC(ctx context.Context, server, token string, events []*hogwirev1.Event, stderr io.Writer, offset int) error {
-	cc, err := rpcclient.Dial(server, rpcclient.Options{})
+func (c *adminCmd) sendGRPC(ctx context.Context, client hogwirev1.EventServiceClient, token string, events []*hogwirev1.Event, offset int) error {
+	resp, err := client.Publish(ctx, &hogwirev1.PublishRequest{Token: token, Events: events})
 	if err != nil {
-		return err
-	}
-	defer cc.Close()
-	resp, err := hogwirev1.NewEventServiceClient(cc).Publish(ctx, &hogwirev1.PublishRequest{Token: token, Events: events})
-	if err != nil {
-		return err
+		return c.callErr("publish", err)
 	}
 	for _, r := range resp.Rejected {
-		fmt.Fprintf(stderr, "event %d rejected: %s: %s\n", offset+int(r.Index), r.Field, r.Reason)
+		fmt.Fprintf(c.app.stderr, "event %d rejected: %s: %s\n", offset+int(r.Index), r.Field, r.Reason)
 	}
 	if len(resp.Rejected) > 0 {
 		return fmt.Errorf("%d event(s) rejected", len(resp.Rejected))

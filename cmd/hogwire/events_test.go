@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
@@ -20,7 +23,8 @@ import (
 func TestEventsSend(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	st, err := devstack.Start(ctx, devstack.Config{DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+	dataDir := t.TempDir()
+	st, err := devstack.Start(ctx, devstack.Config{DataDir: dataDir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), EventLog: eventlog.Config{Memory: true}})
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +46,7 @@ func TestEventsSend(t *testing.T) {
 	}
 
 	var out, errb bytes.Buffer
-	if err := run(ctx, []string{"events", "send", "--server", st.GRPCAddr, "--token", token, "--event", "signed_up", "--distinct-id", "u1", "--prop", "plan=\"pro\"", "--prop", "n=3"}, &out, &errb); err != nil {
+	if err := run(ctx, []string{"events", "send", "--server", st.GRPCAddr, "--capture-token", token, "--event", "signed_up", "--distinct-id", "u1", "--prop", "plan=\"pro\"", "--prop", "n=3"}, &out, &errb); err != nil {
 		t.Fatalf("gRPC send: %v %s", err, errb.String())
 	}
 	if !strings.Contains(out.String(), "sent 1 event") {
@@ -51,14 +55,23 @@ func TestEventsSend(t *testing.T) {
 	lines := filepath.Join(t.TempDir(), "events.jsonl")
 	os.WriteFile(lines, []byte(`{"event":"a","distinct_id":"u1","properties":{"x":1}}`+"\n"+`{"event":"b","distinct_id":"u2"}`+"\n"), 0o644)
 	out.Reset()
-	if err := run(ctx, []string{"events", "send", "--http", "http://" + st.HTTPAddr, "--token", token, "--file", lines}, &out, &errb); err != nil {
+	if err := run(ctx, []string{"events", "send", "--http", "http://" + st.HTTPAddr, "--capture-token", token, "--file", lines}, &out, &errb); err != nil {
 		t.Fatalf("HTTP send: %v %s", err, errb.String())
 	}
 	if !strings.Contains(out.String(), "sent 2 event") {
 		t.Errorf("output %q", out.String())
 	}
+	// --project looks the capture token up; HOGWIRE_SERVER says where.
+	t.Setenv("HOGWIRE_SERVER", st.GRPCAddr)
+	out.Reset()
+	if err := run(ctx, []string{"events", "send", "--project", "shop", "--data-dir", dataDir, "--event", "signed_up", "--distinct-id", "u3"}, &out, &errb); err != nil {
+		t.Fatalf("send with --project and HOGWIRE_SERVER: %v %s", err, errb.String())
+	}
+	if !strings.Contains(out.String(), "sent 1 event") {
+		t.Errorf("output %q", out.String())
+	}
 	err = run(ctx, []string{"events", "send", "--server", st.GRPCAddr, "--token", "phc_wrong", "--event", "e", "--distinct-id", "u"}, &out, &errb)
-	if err == nil || !strings.Contains(err.Error(), "Unauthenticated") {
+	if status.Code(err) != codes.Unauthenticated {
 		t.Errorf("a wrong token: %v", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -13,25 +12,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 	"github.com/hogwire/hogwire/hogvm/compiler"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
-// runHog is `hogwire hog run|compile|repl`.
-func runHog(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"hog: want run, compile or repl"}
-	}
-	switch args[0] {
-	case "run":
-		return hogRun(ctx, args[1:], stdout, stderr)
-	case "compile":
-		return hogCompile(args[1:], stdout, stderr)
-	case "repl":
-		return hogRepl(ctx, os.Stdin, stdout, stderr)
-	}
-	return usageError{fmt.Sprintf("hog: unknown command %q (want run, compile or repl)", args[0])}
+func (a *app) hogCommand() *cobra.Command {
+	return groupCommand("hog", "Run, compile or try Hog locally: hog run, hog compile, hog repl",
+		"Runs, compiles or tries Hog, PostHog's language, on this machine: nothing talks to a server.",
+		a.hogRun(), a.hogCompile(), a.hogRepl())
 }
 
 // loadProgram reads FILE.hog (compiling it) or FILE.hoge (bytecode JSON).
@@ -54,19 +45,36 @@ func loadProgram(path string) (*bytecode.Program, error) {
 	return p, nil
 }
 
-func hogRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("hog run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	repeat := fs.Int("repeat", 1, "run the program N times in one process, printing the first run's output, and write ms_per_run=X to stderr")
-	globalsFile := fs.String("globals", "", "JSON file whose object becomes the program's globals")
-	timeout := fs.Duration("timeout", 5*time.Second, "wall-time limit of one run")
-	if err := fs.Parse(args); err != nil {
-		return err
+func (a *app) hogRun() *cobra.Command {
+	var repeat int
+	var globalsFile string
+	var timeout time.Duration
+	var quiet bool
+	cmd := &cobra.Command{
+		Use:   "run FILE.hog|FILE.hoge",
+		Short: "Run a Hog program and print its output and return value",
+		Long: "Runs a Hog program (source, or bytecode from 'hog compile') and prints what it prints, then its\n" +
+			"return value when it returns one (as Hog prints values: strings quoted). fetch() and other async\n" +
+			"functions are not available.",
+		Example: "  echo \"print('hello'); return 1 + 2\" > program.hog\n  hogwire hog run program.hog",
+		Args:    exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if repeat < 1 {
+				return usagef("--repeat must be at least 1")
+			}
+			return runHogFile(cmd.Context(), a, args[0], globalsFile, timeout, repeat, !quiet)
+		},
 	}
-	if fs.NArg() != 1 || *repeat < 1 {
-		return usageError{"usage: hogwire hog run [--repeat N] [--globals FILE.json] FILE.hog|FILE.hoge"}
-	}
-	p, err := loadProgram(fs.Arg(0))
+	fs := cmd.Flags()
+	fs.IntVar(&repeat, "repeat", 1, "run the program N times in one process, printing the first run's output, and write ms_per_run=X to stderr")
+	fs.StringVar(&globalsFile, "globals", "", "JSON `file` whose object becomes the program's globals")
+	fs.DurationVar(&timeout, "timeout", 5*time.Second, "wall-time limit of one run")
+	fs.BoolVar(&quiet, "no-result", false, "do not print the return value")
+	return cmd
+}
+
+func runHogFile(ctx context.Context, a *app, path, globalsFile string, timeout time.Duration, repeat int, printResult bool) error {
+	p, err := loadProgram(path)
 	if err != nil {
 		return err
 	}
@@ -75,19 +83,19 @@ func hogRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	globals := vm.Null
-	if *globalsFile != "" {
-		b, err := os.ReadFile(*globalsFile)
+	if globalsFile != "" {
+		b, err := os.ReadFile(globalsFile)
 		if err != nil {
 			return err
 		}
 		if globals, err = vm.ParseJSON(b); err != nil {
-			return fmt.Errorf("%s: %w", *globalsFile, err)
+			return fmt.Errorf("%s: %w", globalsFile, err)
 		}
 	}
-	out := bufio.NewWriter(stdout)
+	out := bufio.NewWriter(a.stdout)
 	defer out.Flush()
 	printing := true
-	m := vm.New(vm.Options{Timeout: *timeout, Print: func(line string) {
+	m := vm.New(vm.Options{Timeout: timeout, Print: func(line string) {
 		if printing {
 			out.WriteString(line)
 			out.WriteByte('\n')
@@ -97,40 +105,58 @@ func hogRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return vm.Null, fmt.Errorf("%s() is not available in `hogwire hog run`", name)
 	}
 	start := time.Now()
-	for i := range *repeat {
+	var res vm.Result
+	for i := range repeat {
 		printing = i == 0
-		if _, err := m.RunAsync(ctx, prog, globals, noAsync); err != nil {
+		if res, err = m.RunAsync(ctx, prog, globals, noAsync); err != nil {
 			out.Flush()
 			return err
 		}
+		if i == 0 && printResult && !res.Value.IsNull() {
+			out.WriteString(vm.Format(res.Value))
+			out.WriteByte('\n')
+		}
 	}
-	if *repeat > 1 {
-		ms := float64(time.Since(start).Microseconds()) / 1000 / float64(*repeat)
-		fmt.Fprintf(stderr, "ms_per_run=%.4f\n", ms)
+	if repeat > 1 {
+		ms := float64(time.Since(start).Microseconds()) / 1000 / float64(repeat)
+		fmt.Fprintf(a.stderr, "ms_per_run=%.4f\n", ms)
 	}
 	return nil
 }
 
-func hogCompile(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("hog compile", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	outFile := fs.String("o", "", "write the bytecode to this file instead of stdout")
-	if err := fs.Parse(args); err != nil {
-		return err
+func (a *app) hogCompile() *cobra.Command {
+	var outFile string
+	cmd := &cobra.Command{
+		Use:   "compile FILE.hog",
+		Short: "Compile Hog to bytecode (PostHog's .hoge JSON)",
+		Args:  exactArgs(1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			p, err := loadProgram(args[0])
+			if err != nil {
+				return err
+			}
+			b := bytecode.Format(p)
+			if outFile != "" {
+				return os.WriteFile(outFile, b, 0o644)
+			}
+			_, err = a.stdout.Write(b)
+			return err
+		},
 	}
-	if fs.NArg() != 1 {
-		return usageError{"usage: hogwire hog compile [-o FILE.hoge] FILE.hog"}
+	cmd.Flags().StringVarP(&outFile, "output", "o", "", "write the bytecode to this `file` instead of stdout")
+	return cmd
+}
+
+func (a *app) hogRepl() *cobra.Command {
+	return &cobra.Command{
+		Use:   "repl",
+		Short: "Try Hog line by line",
+		Long:  "Reads Hog statements line by line and runs each with the variables of the lines before; an expression on its own shows its value.",
+		Args:  noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return hogRepl(cmd.Context(), a.stdin, a.stdout, a.stderr)
+		},
 	}
-	p, err := loadProgram(fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	b := bytecode.Format(p)
-	if *outFile != "" {
-		return os.WriteFile(*outFile, b, 0o644)
-	}
-	_, err = stdout.Write(b)
-	return err
 }
 
 // hogRepl reads statements line by line and runs each with the variables

@@ -3,8 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
-	"flag"
 	"io"
 	"net/http"
 	"regexp"
@@ -13,17 +13,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/pflag"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hogwire/hogwire/rpcclient"
 )
 
-func TestParseFlagsFallsBackToEnv(t *testing.T) {
-	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+func TestFlagsFallBackToEnv(t *testing.T) {
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
 	a := fs.String("nats-url", "default", "")
 	b := fs.String("grpc-addr", "default", "")
 	env := map[string]string{"HOGWIRE_NATS_URL": "nats://env:4222", "HOGWIRE_GRPC_ADDR": "env:1"}
-	if err := parseFlags(fs, []string{"--grpc-addr", "flag:2"}, func(k string) string { return env[k] }); err != nil {
+	if err := fs.Parse([]string{"--grpc-addr", "flag:2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyEnv(fs, func(k string) string { return env[k] }, nil); err != nil {
 		t.Fatal(err)
 	}
 	if *a != "nats://env:4222" {
@@ -41,8 +45,8 @@ func TestUnknownCommandIsAUsageError(t *testing.T) {
 	if !errors.As(err, &ue) || exitCode(err) != 2 {
 		t.Fatalf("err = %v, want a usage error with exit code 2", err)
 	}
-	if !strings.Contains(stderr.String(), "dev") {
-		t.Errorf("usage does not list commands: %q", stderr.String())
+	if !strings.Contains(stderr.String(), "Run 'hogwire --help' for usage") {
+		t.Errorf("no hint to the help: %q", stderr.String())
 	}
 }
 
@@ -75,12 +79,12 @@ func (s *syncBuffer) String() string {
 func TestDevCommandServesAndStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout syncBuffer
+	var stdout, logs syncBuffer
 	done := make(chan error, 1)
 	metricsAddr := freeAddr(t)
 	go func() {
 		done <- run(ctx, []string{"dev", "--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0",
-			"--http-addr", "127.0.0.1:0", "--metrics-addr", metricsAddr, "--log-level", "error"}, &stdout, io.Discard)
+			"--http-addr", "127.0.0.1:0", "--metrics-addr", metricsAddr, "--log-format", "json", "--health-off"}, &stdout, &logs)
 	}()
 	addrRE := regexp.MustCompile(`gRPC API and ingest:\s+(\S+)`)
 	tokenRE := regexp.MustCompile(`admin token:\s+(hwa_\S+)`)
@@ -130,4 +134,41 @@ func TestDevCommandServesAndStopsOnCancel(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("dev did not stop after cancel")
 	}
+	// Every JSON log line is an object without a repeated key (the roles'
+	// loggers once added a second "component").
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("dev logged %d lines", len(lines))
+	}
+	for _, line := range lines {
+		if key := repeatedKey(t, line); key != "" {
+			t.Errorf("log line repeats %q: %s", key, line)
+		}
+	}
+}
+
+// repeatedKey returns a top-level key that occurs twice in a JSON object.
+func repeatedKey(t *testing.T, line string) string {
+	t.Helper()
+	dec := json.NewDecoder(strings.NewReader(line))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		t.Fatalf("not a JSON object: %s", line)
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		key := tok.(string)
+		if seen[key] {
+			return key
+		}
+		seen[key] = true
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+	}
+	return ""
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc/credentials"
@@ -45,7 +46,7 @@ const shutdownGrace = 10 * time.Second
 
 type logFlags struct{ level, format string }
 
-func (l *logFlags) register(fs *flag.FlagSet) {
+func (l *logFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&l.level, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&l.format, "log-format", "text", "log format: text or json")
 }
@@ -53,7 +54,7 @@ func (l *logFlags) register(fs *flag.FlagSet) {
 func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	var lv slog.Level
 	if err := lv.UnmarshalText([]byte(l.level)); err != nil {
-		return nil, usageError{fmt.Sprintf("--log-level: %v", err)}
+		return nil, usagef("--log-level: %v", err)
 	}
 	o := &slog.HandlerOptions{Level: lv}
 	switch l.format {
@@ -62,12 +63,12 @@ func (l *logFlags) logger(w io.Writer) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, o)), nil
 	}
-	return nil, usageError{fmt.Sprintf("--log-format: %q is not text or json", l.format)}
+	return nil, usagef("--log-format: %q is not text or json", l.format)
 }
 
 type tlsFlags struct{ cert, key, clientCA string }
 
-func (t *tlsFlags) register(fs *flag.FlagSet) {
+func (t *tlsFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&t.cert, "tls-cert-file", "", "serve gRPC over TLS with this certificate (PEM)")
 	fs.StringVar(&t.key, "tls-key-file", "", "private key of --tls-cert-file (PEM)")
 	fs.StringVar(&t.clientCA, "tls-client-ca-file", "", "require client certificates signed by this CA (PEM)")
@@ -77,7 +78,7 @@ func (t *tlsFlags) register(fs *flag.FlagSet) {
 func (t *tlsFlags) creds() (credentials.TransportCredentials, error) {
 	if t.cert == "" && t.key == "" {
 		if t.clientCA != "" {
-			return nil, usageError{"--tls-client-ca-file needs --tls-cert-file and --tls-key-file"}
+			return nil, usagef("--tls-client-ca-file needs --tls-cert-file and --tls-key-file")
 		}
 		return nil, nil
 	}
@@ -87,50 +88,87 @@ func (t *tlsFlags) creds() (credentials.TransportCredentials, error) {
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if t.clientCA != "" {
-		pem, err := os.ReadFile(t.clientCA)
+		pool, err := readCertPool(t.clientCA, "--tls-client-ca-file")
 		if err != nil {
-			return nil, fmt.Errorf("TLS: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("TLS: no certificate in %s", t.clientCA)
+			return nil, err
 		}
 		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
 	}
 	return credentials.NewTLS(cfg), nil
 }
 
-func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dev", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// readCertPool reads a PEM file of CA certificates.
+func readCertPool(path, flag string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no certificate in %s", flag, path)
+	}
+	return pool, nil
+}
+
+// registerHealthFlags adds the health manager's flags, the same for
+// `hogwire dev` and `hogwire controlplane`.
+func registerHealthFlags(fs *pflag.FlagSet, hc *controlplane.HealthConfig) {
+	fs.BoolVar(&hc.Off, "health-off", false, "never quarantine destinations")
+	fs.Float64Var(&hc.BucketSize, "health-bucket", 10000, "health token bucket size per destination")
+	fs.Float64Var(&hc.RefillPerSecond, "health-refill", 10, "health tokens refilled per second")
+	fs.Float64Var(&hc.ErrorCost, "health-error-cost", 100, "tokens an error (thrown, 5xx after retries, timeout) costs")
+	fs.DurationVar(&hc.SlowThreshold, "health-slow", 5*time.Second, "invocations at least this slow cost tokens by duration")
+	fs.DurationVar(&hc.QuarantineFor, "health-quarantine", 10*time.Minute, "how long a quarantine lasts")
+	fs.IntVar(&hc.MaxQuarantines, "health-max-quarantines", 3, "quarantines within --health-window that disable a destination indefinitely")
+	fs.DurationVar(&hc.QuarantineWindow, "health-window", 24*time.Hour, "window for --health-max-quarantines")
+}
+
+// roleCommand is dev, controlplane or dataplane: every flag may also be
+// set as HOGWIRE_<FLAG>.
+func (a *app) roleCommand(use, short, long string, run func(ctx context.Context) error) *cobra.Command {
+	return &cobra.Command{Use: use, Short: short, Long: long, Args: noArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error { return applyEnv(cmd.Flags(), a.getenv, nil) },
+		RunE:    func(cmd *cobra.Command, _ []string) error { return run(cmd.Context()) }}
+}
+
+func (a *app) devCommand() *cobra.Command {
 	var cfg devstack.Config
 	var lf logFlags
-	fs.StringVar(&cfg.DataDir, "data-dir", ".hogwire", "directory for etcd and NATS data, tokens and keys")
-	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:7070", "gRPC API and ingest address")
+	var metricsAddr string
+	cmd := a.roleCommand("dev", "Run everything in one process on embedded etcd and NATS",
+		"Runs the control plane, a data-plane node, etcd and NATS in one process, keeping data in --data-dir.\n"+
+			"It prints the admin token (also in <data-dir>/admin.token, where the other commands find it).\n"+
+			"Destinations may reach loopback addresses. Every flag may also be set as HOGWIRE_<FLAG>.",
+		func(ctx context.Context) error { return a.runDev(ctx, cfg, lf, metricsAddr) })
+	fs := cmd.Flags()
+	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir, "directory for etcd and NATS data, tokens and keys")
+	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", defaultServer, "gRPC API and ingest address")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "PostHog-compatible HTTP capture address")
-	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
+	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
+	registerHealthFlags(fs, &cfg.Health)
 	lf.register(fs)
-	if err := parseFlags(fs, args, os.Getenv); err != nil {
-		return err
-	}
-	log, err := lf.logger(stderr)
+	return cmd
+}
+
+func (a *app) runDev(ctx context.Context, cfg devstack.Config, lf logFlags, metricsAddr string) error {
+	log, err := lf.logger(a.stderr)
 	if err != nil {
 		return err
 	}
-	tp, err := tracing.FromEnv(ctx, os.Getenv, "hogwire")
+	tp, err := tracing.FromEnv(ctx, a.getenv, "hogwire")
 	if err != nil {
 		return err
 	}
 	defer shutdownTracing(tp, log)
 	reg := newRegistry()
-	stopMetrics, err := tracing.Metrics(ctx, os.Getenv, "hogwire", reg)
+	stopMetrics, err := tracing.Metrics(ctx, a.getenv, "hogwire", reg)
 	if err != nil {
 		return err
 	}
 	defer shutdownMetrics(stopMetrics, log)
 	cfg.Logger, cfg.Tracing, cfg.Metrics = log, tp, reg
-	if *metricsAddr != "" {
-		ml, err := net.Listen("tcp", *metricsAddr)
+	if metricsAddr != "" {
+		ml, err := net.Listen("tcp", metricsAddr)
 		if err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
@@ -143,12 +181,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, `hogwire dev is running (data in %s)
+	fmt.Fprintf(a.stdout, `hogwire dev is running (data in %s)
   gRPC API and ingest:  %s
   HTTP capture API:     http://%s  (point PostHog SDKs here)
   admin token:          %s  (also in %s)
   embedded etcd:        %s
   embedded NATS:        %s
+The other commands (e.g. 'hogwire projects list') find this server and its token by default.
 Press Ctrl-C to stop.
 `, cfg.DataDir, st.GRPCAddr, st.HTTPAddr, st.AdminToken, st.AdminTokenFile, st.EtcdURL, st.NATSURL)
 
@@ -166,74 +205,75 @@ Press Ctrl-C to stop.
 	return runErr
 }
 
-func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := flag.NewFlagSet("controlplane", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		lf                                        logFlags
-		tf                                        tlsFlags
-		grpcAddr, endpoints, prefix, natsURL      string
-		adminTokenFile, nodeTokenFile, secretsKey string
-		metricsAddr, allowEgress                  string
-	)
-	fs.StringVar(&grpcAddr, "grpc-addr", ":7070", "gRPC API address")
-	fs.StringVar(&endpoints, "etcd-endpoints", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
-	fs.StringVar(&prefix, "etcd-prefix", "/hogwire/", "prefix of every etcd key")
-	fs.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (telemetry storage)")
-	fs.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the admin token (or set HOGWIRE_ADMIN_TOKEN)")
-	fs.StringVar(&nodeTokenFile, "node-token-file", "", "file holding the node token (or set HOGWIRE_NODE_TOKEN)")
-	fs.StringVar(&secretsKey, "secrets-key-file", "", "file of base64 AES-256 keys for secret inputs, newest first (or set HOGWIRE_SECRETS_KEY to one key)")
-	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
-	fs.StringVar(&allowEgress, "allow-egress", "", "comma-separated CIDRs that a destination test with real fetch may reach although private or loopback")
-	var hc controlplane.HealthConfig
-	var tc controlplane.TelemetryConfig
-	fs.DurationVar(&tc.MaxAge, "telemetry-retention", 7*24*time.Hour, "keep destination metrics and logs this long")
-	fs.Int64Var(&tc.MaxLogsPerDestination, "logs-per-destination", 10000, "keep at most this many log entries per destination")
-	fs.BoolVar(&hc.Off, "health-off", false, "never quarantine destinations")
-	fs.Float64Var(&hc.BucketSize, "health-bucket", 10000, "health token bucket size per destination")
-	fs.Float64Var(&hc.RefillPerSecond, "health-refill", 10, "health tokens refilled per second")
-	fs.Float64Var(&hc.ErrorCost, "health-error-cost", 100, "tokens an error (thrown, 5xx after retries, timeout) costs")
-	fs.DurationVar(&hc.SlowThreshold, "health-slow", 5*time.Second, "invocations at least this slow cost tokens by duration")
-	fs.DurationVar(&hc.QuarantineFor, "health-quarantine", 10*time.Minute, "how long a quarantine lasts")
-	fs.IntVar(&hc.MaxQuarantines, "health-max-quarantines", 3, "quarantines within --health-window that disable a destination indefinitely")
-	fs.DurationVar(&hc.QuarantineWindow, "health-window", 24*time.Hour, "window for --health-max-quarantines")
-	lf.register(fs)
-	tf.register(fs)
-	if err := parseFlags(fs, args, os.Getenv); err != nil {
-		return err
-	}
-	log, err := lf.logger(stderr)
+type controlPlaneFlags struct {
+	lf                                     logFlags
+	tf                                     tlsFlags
+	grpcAddr, httpAddr, endpoints, prefix  string
+	natsURL, adminTokenFile, nodeTokenFile string
+	secretsKey, metricsAddr, allowEgress   string
+	health                                 controlplane.HealthConfig
+	telemetryMaxAge                        time.Duration
+	logsPerDestination                     int64
+}
+
+func (a *app) controlPlaneCommand() *cobra.Command {
+	var f controlPlaneFlags
+	cmd := a.roleCommand("controlplane", "Run a control-plane replica against external etcd and NATS",
+		"Runs one control-plane replica: the admin API, the configuration and telemetry streams of the nodes,\n"+
+			"and, on the elected leader, the health manager. Every flag may also be set as HOGWIRE_<FLAG>.",
+		func(ctx context.Context) error { return a.runControlPlane(ctx, &f) })
+	fs := cmd.Flags()
+	fs.StringVar(&f.grpcAddr, "grpc-addr", ":7070", "gRPC API address")
+	fs.StringVar(&f.httpAddr, "http-addr", "", "serve HTTP (GET /readyz) here (off when empty)")
+	fs.StringVar(&f.endpoints, "etcd-endpoints", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
+	fs.StringVar(&f.prefix, "etcd-prefix", "/hogwire/", "prefix of every etcd key")
+	fs.StringVar(&f.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (telemetry storage)")
+	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the admin token (or set HOGWIRE_ADMIN_TOKEN)")
+	fs.StringVar(&f.nodeTokenFile, "node-token-file", "", "file holding the node token (or set HOGWIRE_NODE_TOKEN)")
+	fs.StringVar(&f.secretsKey, "secrets-key-file", "", "file of base64 AES-256 keys for secret inputs, newest first (or set HOGWIRE_SECRETS_KEY to one key)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
+	fs.StringVar(&f.allowEgress, "allow-egress", "", "comma-separated CIDRs that a destination test with real fetch may reach although private or loopback")
+	fs.DurationVar(&f.telemetryMaxAge, "telemetry-retention", 7*24*time.Hour, "keep destination metrics and logs this long")
+	fs.Int64Var(&f.logsPerDestination, "logs-per-destination", 10000, "keep at most this many log entries per destination")
+	registerHealthFlags(fs, &f.health)
+	f.lf.register(fs)
+	f.tf.register(fs)
+	return cmd
+}
+
+func (a *app) runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
+	log, err := f.lf.logger(a.stderr)
 	if err != nil {
 		return err
 	}
-	egress, err := parseCIDRs(allowEgress)
+	egress, err := parseCIDRs(f.allowEgress)
 	if err != nil {
-		return usageError{fmt.Sprintf("--allow-egress: %v", err)}
+		return usagef("--allow-egress: %v", err)
 	}
-	adminToken, err := secretFromFileOrEnv(adminTokenFile, "HOGWIRE_ADMIN_TOKEN", "--admin-token-file")
-	if err != nil {
-		return err
-	}
-	nodeToken, err := secretFromFileOrEnv(nodeTokenFile, "HOGWIRE_NODE_TOKEN", "--node-token-file")
+	adminToken, err := a.secretFromFileOrEnv(f.adminTokenFile, "HOGWIRE_ADMIN_TOKEN", "--admin-token-file")
 	if err != nil {
 		return err
 	}
-	keyring, err := loadKeyring(secretsKey)
+	nodeToken, err := a.secretFromFileOrEnv(f.nodeTokenFile, "HOGWIRE_NODE_TOKEN", "--node-token-file")
 	if err != nil {
 		return err
 	}
-	creds, err := tf.creds()
+	keyring, err := a.loadKeyring(f.secretsKey)
 	if err != nil {
 		return err
 	}
-	tp, err := tracing.FromEnv(ctx, os.Getenv, "hogwire-controlplane")
+	creds, err := f.tf.creds()
+	if err != nil {
+		return err
+	}
+	tp, err := tracing.FromEnv(ctx, a.getenv, "hogwire-controlplane")
 	if err != nil {
 		return err
 	}
 	defer shutdownTracing(tp, log)
 
 	etcd, err := clientv3.New(clientv3.Config{
-		Endpoints: splitList(endpoints), DialTimeout: 5 * time.Second,
+		Endpoints: splitList(f.endpoints), DialTimeout: 5 * time.Second,
 		Logger: zapslog.New(log.With("component", "etcd-client"), zapcore.ErrorLevel, nil),
 	})
 	if err != nil {
@@ -244,149 +284,147 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(natsURL, nats.Name("hogwire-controlplane"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(f.natsURL, nats.Name("hogwire-controlplane"), nats.MaxReconnects(-1))
 	if err != nil {
-		return fmt.Errorf("NATS at %s: %w", natsURL, err)
+		return fmt.Errorf("NATS at %s: %w", f.natsURL, err)
 	}
 	defer nc.Close()
-	cp, err := controlplane.NewContext(ctx, controlplane.Config{
-		Etcd: etcd, Prefix: prefix, Logger: log, Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
-		Telemetry: controlplane.TelemetryConfig{Conn: nc, MaxAge: tc.MaxAge, MaxLogsPerDestination: tc.MaxLogsPerDestination},
+	health := f.health
+	health.TracerProvider = tp
+	cp, err := controlplane.Start(ctx, controlplane.Config{
+		Etcd: etcd, Prefix: f.prefix, Logger: log, Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
+		Telemetry: controlplane.TelemetryConfig{Conn: nc, MaxAge: f.telemetryMaxAge, MaxLogsPerDestination: f.logsPerDestination},
 		Test:      controlplane.TestConfig{FetchClient: fetch.New(fetch.Options{AllowCIDRs: egress})},
-		Health: controlplane.HealthConfig{TracerProvider: tp, Off: hc.Off, BucketSize: hc.BucketSize, RefillPerSecond: hc.RefillPerSecond,
-			ErrorCost: hc.ErrorCost, SlowThreshold: hc.SlowThreshold, QuarantineFor: hc.QuarantineFor,
-			MaxQuarantines: hc.MaxQuarantines, QuarantineWindow: hc.QuarantineWindow},
+		Health:    health,
 	})
 	if err != nil {
 		return err
 	}
-	electionDone := make(chan struct{})
-	go func() {
-		defer close(electionDone)
-		_ = cp.RunElection(ctx, cp.ResealJob, cp.HealthJob)
-	}()
-	defer func() { <-electionDone }()
+	defer cp.Stop()
 	gs := rpcserver.New(rpcserver.Options{
 		Logger: log, TracerProvider: tp, Propagator: tp.Propagator, Creds: creds,
 		Policy: &auth.Policy{Services: controlplane.Roles(), AdminToken: adminToken, NodeToken: nodeToken},
 	})
 	cp.Register(gs)
 	go watchReady(ctx, gs, cp.Ready, log)
-	log.Info("control plane starting", "grpc_addr", grpcAddr, "etcd", endpoints, "nats", natsURL, "tls", creds != nil)
+	log.Info("control plane starting", "grpc_addr", f.grpcAddr, "etcd", f.endpoints, "nats", f.natsURL, "tls", creds != nil)
 	reg := newRegistry()
-	stopMetrics, err := tracing.Metrics(ctx, os.Getenv, "hogwire-controlplane", reg)
+	stopMetrics, err := tracing.Metrics(ctx, a.getenv, "hogwire-controlplane", reg)
 	if err != nil {
 		return err
 	}
 	defer shutdownMetrics(stopMetrics, log)
-	return serve(ctx, log, gs, grpcAddr, nil, "", metricsAddr, reg)
+	return serve(ctx, log, gs, f.grpcAddr, cp.Mux, f.httpAddr, f.metricsAddr, reg)
 }
 
-func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dataplane", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		lf                                          logFlags
-		tf                                          tlsFlags
-		grpcAddr, httpAddr, cpAddr, natsURL, nodeID string
-		nodeTokenFile, metricsAddr, allowEgress     string
-		storage, cpCA                               string
-		cpTLS, anonymizeIPs                         bool
-		ackWait, dupWindow                          time.Duration
-		maxInflight, perMessage                     int
-	)
-	fs.StringVar(&grpcAddr, "grpc-addr", ":7071", "gRPC ingest address")
-	fs.StringVar(&httpAddr, "http-addr", ":8080", "PostHog-compatible HTTP capture address")
-	fs.StringVar(&cpAddr, "controlplane-addr", "127.0.0.1:7070", "control plane gRPC address")
-	fs.BoolVar(&cpTLS, "controlplane-tls", false, "connect to the control plane over TLS")
-	fs.StringVar(&cpCA, "controlplane-ca-file", "", "CA certificate (PEM) to verify the control plane with (default: system roots)")
-	fs.StringVar(&nodeTokenFile, "node-token-file", "", "file holding the node token (or set HOGWIRE_NODE_TOKEN)")
-	fs.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (durable event log)")
-	fs.StringVar(&storage, "event-storage", "file", "JetStream storage of the event log: file or memory")
-	fs.DurationVar(&ackWait, "ack-wait", time.Minute, "redeliver an event held this long by a node that stopped answering")
-	fs.BoolVar(&anonymizeIPs, "anonymize-ips", false, "do not record the sender's address as $ip on captured events")
-	fs.DurationVar(&dupWindow, "duplicate-window", 2*time.Minute, "drop a re-sent event whose uuid was stored this recently (costs NATS memory per event in the window)")
-	fs.IntVar(&maxInflight, "max-inflight-events", 20000, "events this node holds at once; past it, events wait in the log")
-	fs.IntVar(&perMessage, "events-per-message", 100, "events of one capture batch stored per JetStream message (1: each alone)")
-	fs.StringVar(&nodeID, "node-id", "", "unique id of this node (default: the host name)")
-	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
-	fs.StringVar(&allowEgress, "allow-egress", "", "comma-separated CIDRs that fetch may reach although private or loopback")
-	lf.register(fs)
-	tf.register(fs)
-	if err := parseFlags(fs, args, os.Getenv); err != nil {
-		return err
-	}
-	log, err := lf.logger(stderr)
+type dataPlaneFlags struct {
+	lf                                          logFlags
+	tf                                          tlsFlags
+	grpcAddr, httpAddr, cpAddr, natsURL, nodeID string
+	nodeTokenFile, metricsAddr, allowEgress     string
+	storage, cpCA                               string
+	cpTLS, anonymizeIPs                         bool
+	ackWait, dupWindow                          time.Duration
+	maxInflight, perMessage                     int
+}
+
+func (a *app) dataPlaneCommand() *cobra.Command {
+	var f dataPlaneFlags
+	cmd := a.roleCommand("dataplane", "Run a data-plane node",
+		"Runs one data-plane node: capture (HTTP and gRPC ingest) into the durable event log on NATS, and the\n"+
+			"destinations' Hog code on every event, with the configuration it follows from the control plane.\n"+
+			"Every flag may also be set as HOGWIRE_<FLAG>.",
+		func(ctx context.Context) error { return a.runDataPlane(ctx, &f) })
+	fs := cmd.Flags()
+	fs.StringVar(&f.grpcAddr, "grpc-addr", ":7071", "gRPC ingest address")
+	fs.StringVar(&f.httpAddr, "http-addr", ":8080", "PostHog-compatible HTTP capture address")
+	fs.StringVar(&f.cpAddr, "controlplane-addr", defaultServer, "control plane gRPC address")
+	fs.BoolVar(&f.cpTLS, "controlplane-tls", false, "connect to the control plane over TLS")
+	fs.StringVar(&f.cpCA, "controlplane-ca-file", "", "CA certificate (PEM) to verify the control plane with (default: system roots)")
+	fs.StringVar(&f.nodeTokenFile, "node-token-file", "", "file holding the node token (or set HOGWIRE_NODE_TOKEN)")
+	fs.StringVar(&f.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (durable event log)")
+	fs.StringVar(&f.storage, "event-storage", "file", "JetStream storage of the event log: file or memory")
+	fs.DurationVar(&f.ackWait, "ack-wait", time.Minute, "redeliver an event held this long by a node that stopped answering")
+	fs.BoolVar(&f.anonymizeIPs, "anonymize-ips", false, "do not record the sender's address as $ip on captured events")
+	fs.DurationVar(&f.dupWindow, "duplicate-window", 2*time.Minute, "drop a re-sent event whose uuid was stored this recently (costs NATS memory per event in the window)")
+	fs.IntVar(&f.maxInflight, "max-inflight-events", 20000, "events this node holds at once; past it, events wait in the log")
+	fs.IntVar(&f.perMessage, "events-per-message", 100, "events of one capture batch stored per JetStream message (1: each alone)")
+	fs.StringVar(&f.nodeID, "node-id", "", "unique id of this node (default: the host name)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
+	fs.StringVar(&f.allowEgress, "allow-egress", "", "comma-separated CIDRs that fetch may reach although private or loopback")
+	f.lf.register(fs)
+	f.tf.register(fs)
+	return cmd
+}
+
+func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
+	log, err := f.lf.logger(a.stderr)
 	if err != nil {
 		return err
 	}
-	nodeToken, err := secretFromFileOrEnv(nodeTokenFile, "HOGWIRE_NODE_TOKEN", "--node-token-file")
+	nodeToken, err := a.secretFromFileOrEnv(f.nodeTokenFile, "HOGWIRE_NODE_TOKEN", "--node-token-file")
 	if err != nil {
 		return err
 	}
+	nodeID := f.nodeID
 	if nodeID == "" {
 		if nodeID, err = os.Hostname(); err != nil {
 			return fmt.Errorf("--node-id: %w", err)
 		}
 	}
-	egress, err := parseCIDRs(allowEgress)
+	egress, err := parseCIDRs(f.allowEgress)
 	if err != nil {
-		return usageError{fmt.Sprintf("--allow-egress: %v", err)}
+		return usagef("--allow-egress: %v", err)
 	}
-	if storage != "file" && storage != "memory" {
-		return usageError{fmt.Sprintf("--event-storage: %q is not file or memory", storage)}
+	if f.storage != "file" && f.storage != "memory" {
+		return usagef("--event-storage: %q is not file or memory", f.storage)
 	}
-	creds, err := tf.creds()
+	creds, err := f.tf.creds()
 	if err != nil {
 		return err
 	}
-	tp, err := tracing.FromEnv(ctx, os.Getenv, "hogwire-dataplane")
+	tp, err := tracing.FromEnv(ctx, a.getenv, "hogwire-dataplane")
 	if err != nil {
 		return err
 	}
 	defer shutdownTracing(tp, log)
 
 	copts := rpcclient.Options{Token: nodeToken, TracerProvider: tp, Propagator: tp.Propagator}
-	if cpTLS || cpCA != "" {
+	if f.cpTLS || f.cpCA != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
-		if cpCA != "" {
-			pem, err := os.ReadFile(cpCA)
-			if err != nil {
-				return fmt.Errorf("--controlplane-ca-file: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("--controlplane-ca-file: no certificate in %s", cpCA)
+		if f.cpCA != "" {
+			if tc.RootCAs, err = readCertPool(f.cpCA, "--controlplane-ca-file"); err != nil {
+				return err
 			}
 		}
 		copts.Creds = credentials.NewTLS(tc)
 	}
-	cp, err := rpcclient.Dial(cpAddr, copts)
+	cpConn, err := rpcclient.Dial(f.cpAddr, copts)
 	if err != nil {
 		return err
 	}
-	defer cp.Close()
-	nc, err := nats.Connect(natsURL, nats.Name("hogwire-dataplane-"+nodeID), nats.MaxReconnects(-1))
+	defer cpConn.Close()
+	nc, err := nats.Connect(f.natsURL, nats.Name("hogwire-dataplane-"+nodeID), nats.MaxReconnects(-1))
 	if err != nil {
-		return fmt.Errorf("NATS at %s: %w", natsURL, err)
+		return fmt.Errorf("NATS at %s: %w", f.natsURL, err)
 	}
 	defer nc.Close()
 
 	reg := newRegistry()
-	stopMetrics, err := tracing.Metrics(ctx, os.Getenv, "hogwire-dataplane", reg)
+	stopMetrics, err := tracing.Metrics(ctx, a.getenv, "hogwire-dataplane", reg)
 	if err != nil {
 		return err
 	}
 	defer shutdownMetrics(stopMetrics, log)
-	node, err := dataplane.New(dataplane.Config{
+	node, err := dataplane.Start(ctx, dataplane.Config{
 		Metrics: reg,
-		NodeID:  nodeID, Address: grpcAddr, ControlPlane: cp, NATS: nc,
-		EventLog: eventlog.Config{Memory: storage == "memory", AckWait: ackWait, DuplicateWindow: dupWindow,
-			MaxEventsPerMessage: perMessage},
-		MaxInflightEvents: maxInflight,
+		NodeID:  nodeID, Address: f.grpcAddr, ControlPlane: cpConn, NATS: nc,
+		EventLog: eventlog.Config{Memory: f.storage == "memory", AckWait: f.ackWait, DuplicateWindow: f.dupWindow,
+			MaxEventsPerMessage: f.perMessage},
+		MaxInflightEvents: f.maxInflight,
 		AllowEgress:       egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
-		Capture: capture.Config{AnonymizeIPs: anonymizeIPs},
-	})
+		Capture: capture.Config{AnonymizeIPs: f.anonymizeIPs},
+	}, shutdownGrace)
 	if err != nil {
 		return err
 	}
@@ -395,21 +433,21 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 		Policy: &auth.Policy{Services: dataplane.Roles()},
 	})
 	node.Register(gs)
-	nctx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
-	nodeDone := make(chan error, 1)
-	go func() { nodeDone <- node.Run(nctx, shutdownGrace) }()
+	sctx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
 	go func() {
 		select {
 		case <-node.Ready():
 			gs.SetServing(true)
-		case <-ctx.Done():
+		case <-node.Exited():
+			stopServing() // the node failed: stop serving, and say why below
+		case <-sctx.Done():
 		}
 	}()
-	log.Info("data plane starting", "node_id", nodeID, "grpc_addr", grpcAddr, "http_addr", httpAddr,
-		"controlplane", cpAddr, "nats", natsURL, "allow_egress", allowEgress)
-	err = serve(ctx, log, gs, grpcAddr, node.Handler(), httpAddr, metricsAddr, reg)
-	stopNode()
-	if nerr := <-nodeDone; err == nil {
+	log.Info("data plane starting", "node_id", nodeID, "grpc_addr", f.grpcAddr, "http_addr", f.httpAddr,
+		"controlplane", f.cpAddr, "nats", f.natsURL, "allow_egress", f.allowEgress)
+	err = serve(sctx, log, gs, f.grpcAddr, node.Handler(), f.httpAddr, f.metricsAddr, reg)
+	if nerr := node.Stop(); err == nil {
 		err = nerr
 	}
 	return err
@@ -458,7 +496,7 @@ func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr
 		return nil
 	}
 	var startErr error
-	if h != nil {
+	if h != nil && httpAddr != "" {
 		startErr = start(httpAddr, h)
 	}
 	if startErr == nil && metricsAddr != "" {
@@ -526,29 +564,29 @@ func watchReady(ctx context.Context, gs *rpcserver.Server, ready func(context.Co
 	}
 }
 
-func secretFromFileOrEnv(path, env, flagName string) (string, error) {
+func (a *app) secretFromFileOrEnv(path, env, flagName string) (string, error) {
 	if path != "" {
 		return auth.ReadSecretFile(path)
 	}
-	if v := strings.TrimSpace(os.Getenv(env)); v != "" {
+	if v := strings.TrimSpace(a.getenv(env)); v != "" {
 		return v, nil
 	}
-	return "", usageError{fmt.Sprintf("%s or %s is required", flagName, env)}
+	return "", usagef("%s or %s is required", flagName, env)
 }
 
 // loadKeyring reads the secrets keys: the file (primary key first, older
 // keys after it, for rotation), or the single key in HOGWIRE_SECRETS_KEY.
-func loadKeyring(path string) (*secrets.Keyring, error) {
+func (a *app) loadKeyring(path string) (*secrets.Keyring, error) {
 	var keys []string
 	if path != "" {
 		var err error
 		if keys, err = secrets.ReadKeyFile(path); err != nil {
 			return nil, err
 		}
-	} else if k := strings.TrimSpace(os.Getenv("HOGWIRE_SECRETS_KEY")); k != "" {
+	} else if k := strings.TrimSpace(a.getenv("HOGWIRE_SECRETS_KEY")); k != "" {
 		keys = []string{k}
 	} else {
-		return nil, usageError{"--secrets-key-file or HOGWIRE_SECRETS_KEY is required (generate a key with: openssl rand -base64 32)"}
+		return nil, usagef("--secrets-key-file or HOGWIRE_SECRETS_KEY is required (generate a key with: openssl rand -base64 32)")
 	}
 	kr, err := secrets.ParseKeyring(keys[0], keys[1:]...)
 	if err != nil {

@@ -6,35 +6,40 @@
 // never lock and never see half an update. When the control plane is
 // unreachable the node keeps serving the last snapshot and reconnects with
 // its revision, so it receives exactly the changes it missed.
+//
+// A destination the node cannot run (Config.Check fails: a version skew
+// between control plane and node, say) is rejected: the node keeps the
+// version it had, or none, and says so in its acks (a NACK carrying a
+// google.rpc.Status, as in Envoy's xDS), which the control plane shows
+// in ListNodes. A later version of the destination is checked again.
 package configsync
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/configcache"
 )
 
-// Snapshot is one consistent version of the configuration. It must not be
-// modified.
-type Snapshot struct {
-	// Revision is the etcd revision the snapshot reflects; 0 before the
-	// first snapshot arrived.
-	Revision int64
-	// Projects by id, and project id by capture token.
-	Projects map[string]*hogwirev1.Project
-	Tokens   map[string]string
-	// Destinations by resource name.
-	Destinations map[string]*hogwirev1.Destination
-}
+// Snapshot is one consistent version of the configuration; see package
+// configcache.
+type Snapshot = configcache.Snapshot
 
 // Config configures a Syncer.
 type Config struct {
@@ -48,6 +53,9 @@ type Config struct {
 	// Current, so that derived state is rebuilt (incrementally) before
 	// anyone can see the snapshot it derives from.
 	OnChange func(prev, next *Snapshot)
+	// Check, when set, says whether the node can run a destination it was
+	// sent; one it cannot is rejected (see the package doc).
+	Check func(*hogwirev1.Destination) error
 	// MaxBackoff caps the wait between reconnects (default 5s).
 	MaxBackoff time.Duration
 }
@@ -59,6 +67,15 @@ type Syncer struct {
 	cur   atomic.Pointer[Snapshot]
 	ready chan struct{}
 	once  sync.Once
+	// rejected are the destinations Check refused, by name; only the
+	// Syncer's goroutine uses it.
+	rejected map[string]rejection
+}
+
+// rejection is a destination version the node refused, and why.
+type rejection struct {
+	revision int64
+	err      error
 }
 
 // New returns a Syncer; call Run to start it.
@@ -69,11 +86,8 @@ func New(cfg Config) *Syncer {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 5 * time.Second
 	}
-	s := &Syncer{cfg: cfg, log: cfg.Logger, ready: make(chan struct{})}
-	s.cur.Store(&Snapshot{
-		Projects: map[string]*hogwirev1.Project{}, Tokens: map[string]string{},
-		Destinations: map[string]*hogwirev1.Destination{},
-	})
+	s := &Syncer{cfg: cfg, log: cfg.Logger, ready: make(chan struct{}), rejected: map[string]rejection{}}
+	s.cur.Store(configcache.Empty())
 	return s
 }
 
@@ -134,7 +148,7 @@ func (s *Syncer) follow(ctx context.Context) error {
 			continue
 		}
 		prev := s.Current()
-		next := apply(prev, pending)
+		next := s.check(prev, prev.Apply(pending...))
 		pending = pending[:0]
 		// Derived state first, then the snapshot: whoever sees a snapshot
 		// in Current can rely on what OnChange built from it.
@@ -145,53 +159,74 @@ func (s *Syncer) follow(ctx context.Context) error {
 		if next.Revision > 0 {
 			s.once.Do(func() { close(s.ready) })
 		}
-		if err := stream.Send(&hogwirev1.WatchRequest{Kind: &hogwirev1.WatchRequest_Ack_{Ack: &hogwirev1.WatchRequest_Ack{Revision: next.Revision}}}); err != nil {
+		ack := &hogwirev1.WatchRequest_Ack{Revision: next.Revision, ErrorDetail: s.nack()}
+		if err := stream.Send(&hogwirev1.WatchRequest{Kind: &hogwirev1.WatchRequest_Ack_{Ack: ack}}); err != nil {
 			return err
 		}
 	}
 }
 
-// apply returns a new snapshot: cur with the responses applied in order.
-func apply(cur *Snapshot, ms []*hogwirev1.WatchResponse) *Snapshot {
-	next := &Snapshot{Revision: cur.Revision}
-	if ms[0].Snapshot {
-		next.Projects = map[string]*hogwirev1.Project{}
-		next.Destinations = map[string]*hogwirev1.Destination{}
-	} else {
-		next.Projects = make(map[string]*hogwirev1.Project, len(cur.Projects))
-		for k, v := range cur.Projects {
-			next.Projects[k] = v
-		}
-		next.Destinations = make(map[string]*hogwirev1.Destination, len(cur.Destinations))
-		for k, v := range cur.Destinations {
-			next.Destinations[k] = v
+// check applies Config.Check to the destinations next brings, and returns
+// next with each rejected one replaced by prev's version (or removed).
+func (s *Syncer) check(prev, next *Snapshot) *Snapshot {
+	for name, r := range s.rejected {
+		if d, ok := next.Destinations[name]; !ok || d.Revision != r.revision {
+			delete(s.rejected, name) // deleted or replaced: check again below
 		}
 	}
-	for _, m := range ms {
-		next.Revision = max(next.Revision, m.Revision)
-		for _, p := range m.Projects {
-			next.Projects[projectID(p.Name)] = p
+	if s.cfg.Check == nil {
+		return next
+	}
+	var fixed map[string]*hogwirev1.Destination
+	for name, d := range next.Destinations {
+		old, had := prev.Destinations[name]
+		if had && (old == d || old.Revision == d.Revision) {
+			continue // unchanged, or only its health changed
 		}
-		for _, d := range m.Destinations {
-			next.Destinations[d.Name] = d
-		}
-		for _, name := range m.Deleted {
-			if id := projectID(name); id != "" && !isDestination(name) {
-				delete(next.Projects, id)
-				// Destinations of a deleted project go with it.
-				for dn := range next.Destinations {
-					if projectID(dn) == id {
-						delete(next.Destinations, dn)
-					}
-				}
+		r, known := s.rejected[name]
+		if !known {
+			err := s.cfg.Check(d)
+			if err == nil {
 				continue
 			}
-			delete(next.Destinations, name)
+			r = rejection{revision: d.Revision, err: err}
+			s.rejected[name] = r
+			s.log.Error("rejecting a destination this node cannot run; keeping its previous version",
+				"destination", name, "revision", d.Revision, "err", err, "previous_revision", old.GetRevision())
+		}
+		if fixed == nil {
+			fixed = maps.Clone(next.Destinations)
+		}
+		if had && old.Revision != r.revision {
+			fixed[name] = old
+		} else {
+			delete(fixed, name)
 		}
 	}
-	next.Tokens = make(map[string]string, len(next.Projects))
-	for id, p := range next.Projects {
-		next.Tokens[p.CaptureToken] = id
+	if fixed == nil {
+		return next
 	}
-	return next
+	out := *next
+	out.Destinations = fixed
+	return &out
+}
+
+// nack describes what the node rejects, for its acks; nil when nothing.
+func (s *Syncer) nack() *spb.Status {
+	if len(s.rejected) == 0 {
+		return nil
+	}
+	names := slices.Sorted(maps.Keys(s.rejected))
+	st := &spb.Status{Code: int32(codes.FailedPrecondition),
+		Message: fmt.Sprintf("%d destination(s) rejected; the node runs their previous version, if any: %s: %v",
+			len(names), names[0], s.rejected[names[0]].err)}
+	for _, name := range names {
+		r := s.rejected[name]
+		a, err := anypb.New(&errdetails.ResourceInfo{ResourceType: "hogwire.v1.Destination", ResourceName: name,
+			Description: fmt.Sprintf("revision %d: %v", r.revision, r.err)})
+		if err == nil {
+			st.Details = append(st.Details, a)
+		}
+	}
+	return st
 }

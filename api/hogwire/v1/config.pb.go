@@ -8,6 +8,7 @@ package hogwirev1
 
 import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
+	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -209,7 +210,10 @@ type Node struct {
 	AckedRevision int64                  `protobuf:"varint,4,opt,name=acked_revision,json=ackedRevision,proto3" json:"acked_revision,omitempty"`
 	ConnectTime   *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=connect_time,json=connectTime,proto3" json:"connect_time,omitempty"`
 	// Which control-plane replica the node is connected to.
-	Controlplane  string `protobuf:"bytes,6,opt,name=controlplane,proto3" json:"controlplane,omitempty"`
+	Controlplane string `protobuf:"bytes,6,opt,name=controlplane,proto3" json:"controlplane,omitempty"`
+	// What the node rejected of the configuration it acknowledged last (see
+	// WatchRequest.Ack.error_detail); unset when it rejected nothing.
+	Rejected      *status.Status `protobuf:"bytes,7,opt,name=rejected,proto3" json:"rejected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -284,6 +288,13 @@ func (x *Node) GetControlplane() string {
 		return x.Controlplane
 	}
 	return ""
+}
+
+func (x *Node) GetRejected() *status.Status {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
 }
 
 type ListNodesRequest struct {
@@ -440,8 +451,13 @@ func (x *WatchRequest_Subscribe) GetVersion() string {
 }
 
 type WatchRequest_Ack struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Revision      int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Revision int64                  `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Set when the node rejected resources it was sent (a NACK, as in
+	// Envoy's xDS): code and message say why, and a google.rpc.ResourceInfo
+	// detail names each rejected resource with the reason in its
+	// description. Unset when everything the node was sent is in use.
+	ErrorDetail   *status.Status `protobuf:"bytes,2,opt,name=error_detail,json=errorDetail,proto3" json:"error_detail,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -483,12 +499,19 @@ func (x *WatchRequest_Ack) GetRevision() int64 {
 	return 0
 }
 
+func (x *WatchRequest_Ack) GetErrorDetail() *status.Status {
+	if x != nil {
+		return x.ErrorDetail
+	}
+	return nil
+}
+
 var File_hogwire_v1_config_proto protoreflect.FileDescriptor
 
 const file_hogwire_v1_config_proto_rawDesc = "" +
 	"\n" +
 	"\x17hogwire/v1/config.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1chogwire/v1/destination.proto\x1a\x18hogwire/v1/project.proto\"\xaa\x02\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1chogwire/v1/destination.proto\x1a\x18hogwire/v1/project.proto\"\xe1\x02\n" +
 	"\fWatchRequest\x12B\n" +
 	"\tsubscribe\x18\x01 \x01(\v2\".hogwire.v1.WatchRequest.SubscribeH\x00R\tsubscribe\x120\n" +
 	"\x03ack\x18\x02 \x01(\v2\x1c.hogwire.v1.WatchRequest.AckH\x00R\x03ack\x1ay\n" +
@@ -496,9 +519,10 @@ const file_hogwire_v1_config_proto_rawDesc = "" +
 	"\anode_id\x18\x01 \x01(\tB\x03\xe0A\x02R\x06nodeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
 	"\brevision\x18\x03 \x01(\x03R\brevision\x12\x18\n" +
-	"\aversion\x18\x04 \x01(\tR\aversion\x1a!\n" +
+	"\aversion\x18\x04 \x01(\tR\aversion\x1aX\n" +
 	"\x03Ack\x12\x1a\n" +
-	"\brevision\x18\x01 \x01(\x03R\brevisionB\x06\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x125\n" +
+	"\ferror_detail\x18\x02 \x01(\v2\x12.google.rpc.StatusR\verrorDetailB\x06\n" +
 	"\x04kind\"\xe3\x01\n" +
 	"\rWatchResponse\x12\x1a\n" +
 	"\brevision\x18\x01 \x01(\x03R\brevision\x12\x1a\n" +
@@ -506,14 +530,15 @@ const file_hogwire_v1_config_proto_rawDesc = "" +
 	"\x04more\x18\x03 \x01(\bR\x04more\x12/\n" +
 	"\bprojects\x18\x04 \x03(\v2\x13.hogwire.v1.ProjectR\bprojects\x12;\n" +
 	"\fdestinations\x18\x05 \x03(\v2\x17.hogwire.v1.DestinationR\fdestinations\x12\x18\n" +
-	"\adeleted\x18\x06 \x03(\tR\adeleted\"\xdd\x01\n" +
+	"\adeleted\x18\x06 \x03(\tR\adeleted\"\x8d\x02\n" +
 	"\x04Node\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x18\n" +
 	"\aversion\x18\x03 \x01(\tR\aversion\x12%\n" +
 	"\x0eacked_revision\x18\x04 \x01(\x03R\rackedRevision\x12=\n" +
 	"\fconnect_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\vconnectTime\x12\"\n" +
-	"\fcontrolplane\x18\x06 \x01(\tR\fcontrolplane\"\x12\n" +
+	"\fcontrolplane\x18\x06 \x01(\tR\fcontrolplane\x12.\n" +
+	"\brejected\x18\a \x01(\v2\x12.google.rpc.StatusR\brejected\"\x12\n" +
 	"\x10ListNodesRequest\";\n" +
 	"\x11ListNodesResponse\x12&\n" +
 	"\x05nodes\x18\x01 \x03(\v2\x10.hogwire.v1.NodeR\x05nodes2Q\n" +
@@ -546,23 +571,26 @@ var file_hogwire_v1_config_proto_goTypes = []any{
 	(*Project)(nil),                // 7: hogwire.v1.Project
 	(*Destination)(nil),            // 8: hogwire.v1.Destination
 	(*timestamppb.Timestamp)(nil),  // 9: google.protobuf.Timestamp
+	(*status.Status)(nil),          // 10: google.rpc.Status
 }
 var file_hogwire_v1_config_proto_depIdxs = []int32{
-	5, // 0: hogwire.v1.WatchRequest.subscribe:type_name -> hogwire.v1.WatchRequest.Subscribe
-	6, // 1: hogwire.v1.WatchRequest.ack:type_name -> hogwire.v1.WatchRequest.Ack
-	7, // 2: hogwire.v1.WatchResponse.projects:type_name -> hogwire.v1.Project
-	8, // 3: hogwire.v1.WatchResponse.destinations:type_name -> hogwire.v1.Destination
-	9, // 4: hogwire.v1.Node.connect_time:type_name -> google.protobuf.Timestamp
-	2, // 5: hogwire.v1.ListNodesResponse.nodes:type_name -> hogwire.v1.Node
-	0, // 6: hogwire.v1.ConfigService.Watch:input_type -> hogwire.v1.WatchRequest
-	3, // 7: hogwire.v1.NodeService.ListNodes:input_type -> hogwire.v1.ListNodesRequest
-	1, // 8: hogwire.v1.ConfigService.Watch:output_type -> hogwire.v1.WatchResponse
-	4, // 9: hogwire.v1.NodeService.ListNodes:output_type -> hogwire.v1.ListNodesResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	5,  // 0: hogwire.v1.WatchRequest.subscribe:type_name -> hogwire.v1.WatchRequest.Subscribe
+	6,  // 1: hogwire.v1.WatchRequest.ack:type_name -> hogwire.v1.WatchRequest.Ack
+	7,  // 2: hogwire.v1.WatchResponse.projects:type_name -> hogwire.v1.Project
+	8,  // 3: hogwire.v1.WatchResponse.destinations:type_name -> hogwire.v1.Destination
+	9,  // 4: hogwire.v1.Node.connect_time:type_name -> google.protobuf.Timestamp
+	10, // 5: hogwire.v1.Node.rejected:type_name -> google.rpc.Status
+	2,  // 6: hogwire.v1.ListNodesResponse.nodes:type_name -> hogwire.v1.Node
+	10, // 7: hogwire.v1.WatchRequest.Ack.error_detail:type_name -> google.rpc.Status
+	0,  // 8: hogwire.v1.ConfigService.Watch:input_type -> hogwire.v1.WatchRequest
+	3,  // 9: hogwire.v1.NodeService.ListNodes:input_type -> hogwire.v1.ListNodesRequest
+	1,  // 10: hogwire.v1.ConfigService.Watch:output_type -> hogwire.v1.WatchResponse
+	4,  // 11: hogwire.v1.NodeService.ListNodes:output_type -> hogwire.v1.ListNodesResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_config_proto_init() }

@@ -32,8 +32,10 @@ const (
 type ConfigServiceClient interface {
 	// The node sends a WatchRequest with subscribe first, then an ack after
 	// applying each response. The server answers with a snapshot (or, when the
-	// node's revision is still in etcd's history, only what changed since),
-	// then a response for every change.
+	// node's revision is recent enough, only what changed since), then a
+	// response for every change. An ack with error_detail is a NACK: the node
+	// reached the revision but rejected some resources of it, and keeps
+	// running their previous version (or none).
 	Watch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WatchRequest, WatchResponse], error)
 }
 
@@ -68,8 +70,10 @@ type ConfigService_WatchClient = grpc.BidiStreamingClient[WatchRequest, WatchRes
 type ConfigServiceServer interface {
 	// The node sends a WatchRequest with subscribe first, then an ack after
 	// applying each response. The server answers with a snapshot (or, when the
-	// node's revision is still in etcd's history, only what changed since),
-	// then a response for every change.
+	// node's revision is recent enough, only what changed since), then a
+	// response for every change. An ack with error_detail is a NACK: the node
+	// reached the revision but rejected some resources of it, and keeps
+	// running their previous version (or none).
 	Watch(grpc.BidiStreamingServer[WatchRequest, WatchResponse]) error
 	mustEmbedUnimplementedConfigServiceServer()
 }

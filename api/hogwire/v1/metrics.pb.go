@@ -83,9 +83,11 @@ type QueryMetricsRequest struct {
 	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
 	// Metric names, PostHog's where they exist: succeeded, failed, filtered,
 	// disabled_temporarily, disabled_permanently, masked, filtering_failed,
-	// inputs_failed, fetch_attempts, fetch_failed_4xx, fetch_failed_5xx,
-	// fetch_timeouts, fetch_errors, duration_p50_ms, duration_p95_ms,
-	// duration_p99_ms. Empty means all.
+	// inputs_failed, disabled, health_errors (failures that count against
+	// health), failed_client_error (failures caused by an HTTP 4xx), captured
+	// (events the code captured with postHogCapture), fetch_attempts,
+	// fetch_failed_4xx, fetch_failed_5xx, fetch_timeouts, fetch_errors,
+	// duration_p50_ms, duration_p95_ms, duration_p99_ms. Empty means all.
 	Metrics []string `protobuf:"bytes,2,rep,name=metrics,proto3" json:"metrics,omitempty"`
 	// Default: one hour before end_time.
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`

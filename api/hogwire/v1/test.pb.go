@@ -142,7 +142,9 @@ type TestRequest struct {
 	//	*TestRequest_Destination
 	//	*TestRequest_Config
 	Target isTestRequest_Target `protobuf_oneof:"target"`
-	// The event to run on; a generated sample event when unset.
+	// The event to run on. When unset, a sample event built to pass the
+	// destination's filters: the event name of its first event filter and
+	// properties that satisfy its property filters, as PostHog's test panel does.
 	Event     *Event    `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
 	FetchMode FetchMode `protobuf:"varint,4,opt,name=fetch_mode,json=fetchMode,proto3,enum=hogwire.v1.FetchMode" json:"fetch_mode,omitempty"`
 	// Run even when the filter does not match.
@@ -256,10 +258,13 @@ type TestResponse struct {
 	// Every request fetch made, in order, with secret values redacted.
 	Requests []*HttpExchange `protobuf:"bytes,5,rep,name=requests,proto3" json:"requests,omitempty"`
 	// The event the destination ran on (the sample when none was given).
-	Event         *Event               `protobuf:"bytes,6,opt,name=event,proto3" json:"event,omitempty"`
-	Duration      *durationpb.Duration `protobuf:"bytes,7,opt,name=duration,proto3" json:"duration,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Event    *Event               `protobuf:"bytes,6,opt,name=event,proto3" json:"event,omitempty"`
+	Duration *durationpb.Duration `protobuf:"bytes,7,opt,name=duration,proto3" json:"duration,omitempty"`
+	// For FILTERED: which part of the filters excluded the event and why, e.g.
+	// "filters.events: the event is \"signed_up\", not one of \"$pageview\"".
+	FilterExplanation string `protobuf:"bytes,8,opt,name=filter_explanation,json=filterExplanation,proto3" json:"filter_explanation,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *TestResponse) Reset() {
@@ -339,6 +344,13 @@ func (x *TestResponse) GetDuration() *durationpb.Duration {
 		return x.Duration
 	}
 	return nil
+}
+
+func (x *TestResponse) GetFilterExplanation() string {
+	if x != nil {
+		return x.FilterExplanation
+	}
+	return ""
 }
 
 // HttpExchange is one request made by fetch and what came back.
@@ -474,7 +486,7 @@ const file_hogwire_v1_test_proto_rawDesc = "" +
 	"\n" +
 	"fetch_mode\x18\x04 \x01(\x0e2\x15.hogwire.v1.FetchModeR\tfetchMode\x12!\n" +
 	"\fskip_filters\x18\x05 \x01(\bR\vskipFiltersB\b\n" +
-	"\x06target\"\xca\x02\n" +
+	"\x06target\"\xf9\x02\n" +
 	"\fTestResponse\x124\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1c.hogwire.v1.InvocationStatusR\x06status\x12.\n" +
 	"\x06result\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x06result\x12\x14\n" +
@@ -482,7 +494,8 @@ const file_hogwire_v1_test_proto_rawDesc = "" +
 	"\x04logs\x18\x04 \x03(\v2\x14.hogwire.v1.LogEntryR\x04logs\x124\n" +
 	"\brequests\x18\x05 \x03(\v2\x18.hogwire.v1.HttpExchangeR\brequests\x12'\n" +
 	"\x05event\x18\x06 \x01(\v2\x11.hogwire.v1.EventR\x05event\x125\n" +
-	"\bduration\x18\a \x01(\v2\x19.google.protobuf.DurationR\bduration\"\x8b\x04\n" +
+	"\bduration\x18\a \x01(\v2\x19.google.protobuf.DurationR\bduration\x12-\n" +
+	"\x12filter_explanation\x18\b \x01(\tR\x11filterExplanation\"\x8b\x04\n" +
 	"\fHttpExchange\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12?\n" +
