@@ -1,0 +1,249 @@
+// Package eventlimits defines, once, what an event may be for the whole
+// pipeline: capture refuses what breaks these limits, so that nothing it
+// accepts is later dropped by the event log (message size) or by the
+// executor (nesting depth).
+package eventlimits
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+)
+
+// MaxDepth is how deeply objects and arrays may nest inside an event's
+// properties, $set, $set_once and person properties: the object itself is
+// level 0, a value nested MaxDepth levels below it is the deepest allowed.
+// The executor decodes events with this bound, so it is not configurable.
+const MaxDepth = 100
+
+// Defaults of Limits' zero fields.
+const (
+	// DefaultMaxEventBytes leaves room, under NATS's default 1 MiB
+	// max_payload, for the message's headers and framing.
+	DefaultMaxEventBytes  = 1_000_000
+	DefaultMaxBatchEvents = 10_000
+	DefaultMaxProperties  = 10_000
+	DefaultMaxStringBytes = 256 << 10
+)
+
+// Limits are the configurable limits. The zero value means the defaults.
+type Limits struct {
+	// MaxEventBytes caps an event's stored size: its protobuf encoding,
+	// which is what a JetStream message holds and close to its JSON size.
+	MaxEventBytes int
+	// MaxBatchEvents caps the events of one request.
+	MaxBatchEvents int
+	// MaxProperties caps the keys of an event's properties, $set,
+	// $set_once and person properties, counted at every level of nesting.
+	MaxProperties int
+	// MaxStringBytes caps every string of an event: its name, distinct id,
+	// uuid, property keys and string values (UTF-8 bytes).
+	MaxStringBytes int
+}
+
+// WithDefaults fills in zero fields.
+func (l Limits) WithDefaults() Limits {
+	if l.MaxEventBytes <= 0 {
+		l.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if l.MaxBatchEvents <= 0 {
+		l.MaxBatchEvents = DefaultMaxBatchEvents
+	}
+	if l.MaxProperties <= 0 {
+		l.MaxProperties = DefaultMaxProperties
+	}
+	if l.MaxStringBytes <= 0 {
+		l.MaxStringBytes = DefaultMaxStringBytes
+	}
+	return l
+}
+
+// Rule names a limit in errors, so clients can tell them apart.
+type Rule string
+
+// The rules an event or a request can break.
+const (
+	RuleEventBytes  Rule = "max_event_bytes"
+	RuleBatchEvents Rule = "max_batch_events"
+	RuleDepth       Rule = "max_depth"
+	RuleProperties  Rule = "max_properties"
+	RuleStringBytes Rule = "max_string_bytes"
+)
+
+// SizeRule reports whether breaking r means "too large" (HTTP 413, gRPC
+// RESOURCE_EXHAUSTED) rather than "malformed" (400, INVALID_ARGUMENT).
+func (r Rule) SizeRule() bool {
+	return r == RuleEventBytes || r == RuleBatchEvents || r == RuleStringBytes
+}
+
+// Violation is an event breaking a rule.
+type Violation struct {
+	Rule Rule
+	// Field is the path of the offending value within the event, e.g.
+	// "properties.$set.address"; empty for the event as a whole.
+	Field  string
+	Reason string
+}
+
+func (v *Violation) Error() string {
+	if v.Field == "" {
+		return string(v.Rule) + ": " + v.Reason
+	}
+	return string(v.Rule) + ": " + v.Field + ": " + v.Reason
+}
+
+// Check returns the first limit ev breaks, or nil. It also returns ev's
+// encoded size, which callers use to budget and group events.
+func (l Limits) Check(ev *hogwirev1.Event) (int, *Violation) {
+	c := checker{l: l.WithDefaults()}
+	if v := c.check(ev); v != nil {
+		return 0, v
+	}
+	size := proto.Size(ev)
+	if size > c.l.MaxEventBytes {
+		return size, &Violation{Rule: RuleEventBytes, Reason: fmt.Sprintf("the event is %d bytes stored; the limit is %d", size, c.l.MaxEventBytes)}
+	}
+	return size, nil
+}
+
+// checker walks an event. The path to the value in hand is kept as a
+// stack and only turned into a string for a violation: most events
+// break nothing, and building paths would cost an allocation per value.
+type checker struct {
+	l    Limits
+	keys int
+	path []step
+}
+
+// step is a key of an object (index -1) or an index of an array.
+type step struct {
+	key   string
+	index int
+}
+
+func key(k string) step { return step{key: k, index: -1} }
+
+func (c *checker) check(ev *hogwirev1.Event) *Violation {
+	for _, s := range [...]struct{ field, val string }{
+		{"event", ev.GetEvent()}, {"distinct_id", ev.GetDistinctId()}, {"uuid", ev.GetUuid()},
+		{"elements_chain", ev.GetElementsChain()}, {"person.id", ev.GetPerson().GetId()},
+	} {
+		c.path = append(c.path[:0], key(s.field))
+		if v := c.str(s.val); v != nil {
+			return v
+		}
+	}
+	for k, g := range ev.GetGroups() {
+		c.path = append(c.path[:0], key("groups"))
+		if v := c.str(k); v != nil {
+			return v
+		}
+		c.path = append(c.path, key(k))
+		if v := c.str(g); v != nil {
+			return v
+		}
+	}
+	for _, s := range [...]struct {
+		field string
+		val   *structpb.Struct
+	}{
+		{"properties", ev.GetProperties()}, {"set", ev.GetSet()}, {"set_once", ev.GetSetOnce()},
+		{"person.properties", ev.GetPerson().GetProperties()},
+	} {
+		c.path = append(c.path[:0], key(s.field))
+		if v := c.object(s.val, 0); v != nil {
+			return v
+		}
+	}
+	return nil
+}
+
+func (c *checker) str(s string) *Violation {
+	if len(s) > c.l.MaxStringBytes {
+		return c.violation(RuleStringBytes, fmt.Sprintf("a string of %d bytes exceeds the limit of %d", len(s), c.l.MaxStringBytes))
+	}
+	return nil
+}
+
+// object checks a Struct at depth (0 for the event's own objects).
+func (c *checker) object(s *structpb.Struct, depth int) *Violation {
+	if depth > MaxDepth {
+		return c.tooDeep()
+	}
+	c.keys += len(s.GetFields())
+	if c.keys > c.l.MaxProperties {
+		return c.violation(RuleProperties, fmt.Sprintf("more than %d properties (counting nested keys)", c.l.MaxProperties))
+	}
+	for k, v := range s.GetFields() {
+		if vi := c.str(k); vi != nil {
+			return vi
+		}
+		c.path = append(c.path, key(k))
+		if vi := c.value(v, depth+1); vi != nil {
+			return vi
+		}
+		c.path = c.path[:len(c.path)-1]
+	}
+	return nil
+}
+
+func (c *checker) value(v *structpb.Value, depth int) *Violation {
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StringValue:
+		return c.str(k.StringValue)
+	case *structpb.Value_StructValue:
+		return c.object(k.StructValue, depth)
+	case *structpb.Value_ListValue:
+		if depth > MaxDepth {
+			return c.tooDeep()
+		}
+		for i, e := range k.ListValue.GetValues() {
+			c.path = append(c.path, step{index: i})
+			if vi := c.value(e, depth+1); vi != nil {
+				return vi
+			}
+			c.path = c.path[:len(c.path)-1]
+		}
+	}
+	return nil
+}
+
+func (c *checker) tooDeep() *Violation {
+	return c.violation(RuleDepth, fmt.Sprintf("objects and arrays nest deeper than %d levels", MaxDepth))
+}
+
+func (c *checker) violation(rule Rule, reason string) *Violation {
+	return &Violation{Rule: rule, Field: c.field(), Reason: reason}
+}
+
+// field renders the path, cut short so that a path through a hostile
+// event stays readable in an error.
+func (c *checker) field() string {
+	const maxPath = 200
+	var b strings.Builder
+	for i, s := range c.path {
+		if b.Len() >= maxPath {
+			b.WriteString("…")
+			break
+		}
+		switch {
+		case s.index >= 0:
+			b.WriteString("[" + strconv.Itoa(s.index) + "]")
+		case i > 0:
+			b.WriteString(".")
+			fallthrough
+		default:
+			k := s.key
+			if len(k) > maxPath {
+				k = strings.ToValidUTF8(k[:maxPath], "") + "…"
+			}
+			b.WriteString(k)
+		}
+	}
+	return b.String()
+}
