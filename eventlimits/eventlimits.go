@@ -247,3 +247,20 @@ func (c *checker) field() string {
 	}
 	return b.String()
 }
+
+// TooLargeError reports that a request cannot be stored however it is
+// grouped: an event larger than the event log's messages (Index is its
+// position), or a request needing more messages than one atomic write
+// takes (Index is -1). Retrying cannot help.
+type TooLargeError struct {
+	Index int
+	// Size and Max are in bytes for an event, in messages for a request.
+	Size, Max int
+}
+
+func (e *TooLargeError) Error() string {
+	if e.Index < 0 {
+		return fmt.Sprintf("the request needs %d messages; one write takes at most %d", e.Size, e.Max)
+	}
+	return fmt.Sprintf("event %d is %d bytes; the event log's messages hold at most %d", e.Index, e.Size, e.Max)
+}
