@@ -37,7 +37,9 @@ func event() *hogwirev1.Event {
 func TestDepthMatchesExecutor(t *testing.T) {
 	put := map[string]func(*hogwirev1.Event, *structpb.Value){
 		"properties": func(ev *hogwirev1.Event, v *structpb.Value) { ev.Properties.Fields["deep"] = v },
-		"set":        func(ev *hogwirev1.Event, v *structpb.Value) { ev.Set = &structpb.Struct{Fields: map[string]*structpb.Value{"deep": v}} },
+		"set": func(ev *hogwirev1.Event, v *structpb.Value) {
+			ev.Set = &structpb.Struct{Fields: map[string]*structpb.Value{"deep": v}}
+		},
 		"set_once": func(ev *hogwirev1.Event, v *structpb.Value) {
 			ev.SetOnce = &structpb.Struct{Fields: map[string]*structpb.Value{"deep": v}}
 		},
