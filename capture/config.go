@@ -152,7 +152,15 @@ func (noPublisher) Publish(context.Context, string, []*hogwirev1.Event) error { 
 // byteSize is a flag of bytes written like "20MiB", "1MB" or "1048576".
 type byteSize int64
 
-func (b *byteSize) String() string { return humanize.IBytes(uint64(*b)) }
+func (b *byteSize) String() string { return formatSize(int64(*b)) }
+
+// formatSize writes n the way it was most likely given: "20 MiB", "1.0 MB".
+func formatSize(n int64) string {
+	if n%1024 == 0 {
+		return humanize.IBytes(uint64(n))
+	}
+	return humanize.Bytes(uint64(n))
+}
 
 func (b *byteSize) Set(s string) error {
 	n, err := humanize.ParseBytes(s)
@@ -169,7 +177,7 @@ func (b *byteSize) Set(s string) error {
 // intSize is a byteSize for an int field.
 type intSize int
 
-func (b *intSize) String() string { return humanize.IBytes(uint64(*b)) }
+func (b *intSize) String() string { return formatSize(int64(*b)) }
 
 func (b *intSize) Set(s string) error {
 	var v byteSize

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/hogwire/hogwire/auth"
+	"github.com/hogwire/hogwire/capture"
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
@@ -57,6 +58,9 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Health tunes the health manager (tests shorten its windows).
 	Health controlplane.HealthConfig
+	// Capture sets ingest limits and the HTTP server's timeouts (Tokens
+	// and Publisher are the node's).
+	Capture capture.Config
 }
 
 // Stack is a running dev stack.
@@ -187,7 +191,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		NodeID: "dev", Address: s.GRPCAddr, ControlPlane: s.cpConn, NATS: s.natsConn,
 		EventLog: cfg.EventLog, ConsumeBatch: cfg.ConsumeBatch, MaxInflightEvents: cfg.MaxInflightEvents,
 		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")},
-		Logger:      log.With("component", "dataplane"),
+		Logger:      log.With("component", "dataplane"), Capture: cfg.Capture,
 	}
 	if cfg.Tracing != nil {
 		dpCfg.TracerProvider, dpCfg.Propagator = cfg.Tracing.TracerProvider, cfg.Tracing.Propagator
@@ -218,7 +222,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("devstack: HTTP listener: %w", err)
 	}
 	s.HTTPAddr = hl.Addr().String()
-	s.http = &http.Server{Handler: dp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	s.http = capture.NewServer(dp.Handler(), cfg.Capture.Server)
 	go func() { s.served <- s.grpc.Serve(gl) }()
 	go func() {
 		if err := s.http.Serve(hl); !errors.Is(err, http.ErrServerClosed) {

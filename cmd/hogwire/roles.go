@@ -109,6 +109,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:7070", "gRPC API and ingest address")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "PostHog-compatible HTTP capture address")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
+	cfg.Capture.RegisterFlags(fs)
 	lf.register(fs)
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
 		return err
@@ -294,6 +295,7 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 		cpTLS, anonymizeIPs                         bool
 		ackWait, dupWindow                          time.Duration
 		maxInflight, perMessage                     int
+		capCfg                                      capture.Config
 	)
 	fs.StringVar(&grpcAddr, "grpc-addr", ":7071", "gRPC ingest address")
 	fs.StringVar(&httpAddr, "http-addr", ":8080", "PostHog-compatible HTTP capture address")
@@ -305,12 +307,13 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 	fs.StringVar(&storage, "event-storage", "file", "JetStream storage of the event log: file or memory")
 	fs.DurationVar(&ackWait, "ack-wait", time.Minute, "redeliver an event held this long by a node that stopped answering")
 	fs.BoolVar(&anonymizeIPs, "anonymize-ips", false, "do not record the sender's address as $ip on captured events")
-	fs.DurationVar(&dupWindow, "duplicate-window", 2*time.Minute, "drop a re-sent event whose uuid was stored this recently (costs NATS memory per event in the window)")
+	fs.DurationVar(&dupWindow, "duplicate-window", 2*time.Minute, "store nothing for a re-sent request (same events, same uuids) stored this recently (costs NATS memory per request in the window)")
 	fs.IntVar(&maxInflight, "max-inflight-events", 20000, "events this node holds at once; past it, events wait in the log")
 	fs.IntVar(&perMessage, "events-per-message", 100, "events of one capture batch stored per JetStream message (1: each alone)")
 	fs.StringVar(&nodeID, "node-id", "", "unique id of this node (default: the host name)")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
 	fs.StringVar(&allowEgress, "allow-egress", "", "comma-separated CIDRs that fetch may reach although private or loopback")
+	capCfg.RegisterFlags(fs)
 	lf.register(fs)
 	tf.register(fs)
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
@@ -378,6 +381,7 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 		return err
 	}
 	defer shutdownMetrics(stopMetrics, log)
+	capCfg.AnonymizeIPs = anonymizeIPs
 	node, err := dataplane.New(dataplane.Config{
 		Metrics: reg,
 		NodeID:  nodeID, Address: grpcAddr, ControlPlane: cp, NATS: nc,
@@ -385,7 +389,7 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 			MaxEventsPerMessage: perMessage},
 		MaxInflightEvents: maxInflight,
 		AllowEgress:       egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
-		Capture: capture.Config{AnonymizeIPs: anonymizeIPs},
+		Capture: capCfg,
 	})
 	if err != nil {
 		return err
@@ -407,7 +411,7 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 	}()
 	log.Info("data plane starting", "node_id", nodeID, "grpc_addr", grpcAddr, "http_addr", httpAddr,
 		"controlplane", cpAddr, "nats", natsURL, "allow_egress", allowEgress)
-	err = serve(ctx, log, gs, grpcAddr, node.Handler(), httpAddr, metricsAddr, reg)
+	err = serve(ctx, log, gs, grpcAddr, capture.NewServer(node.Handler(), capCfg.Server), httpAddr, metricsAddr, reg)
 	stopNode()
 	if nerr := <-nodeDone; err == nil {
 		err = nerr
@@ -429,7 +433,7 @@ func parseCIDRs(s string) ([]netip.Prefix, error) {
 
 // serve runs the gRPC server and the optional HTTP and metrics servers
 // until ctx ends or one of them fails, then stops all of them.
-func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr string, h http.Handler, httpAddr, metricsAddr string, reg *prometheus.Registry) error {
+func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr string, hs *http.Server, httpAddr, metricsAddr string, reg *prometheus.Registry) error {
 	errc := make(chan error, 3)
 	n := 0
 	gl, err := net.Listen("tcp", grpcAddr)
@@ -440,12 +444,11 @@ func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr
 	go func() { errc <- gs.Serve(gl) }()
 
 	var servers []*http.Server
-	start := func(addr string, h http.Handler) error {
+	start := func(addr string, srv *http.Server) error {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, srv)
 		n++
 		go func() {
@@ -458,11 +461,11 @@ func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr
 		return nil
 	}
 	var startErr error
-	if h != nil {
-		startErr = start(httpAddr, h)
+	if hs != nil {
+		startErr = start(httpAddr, hs)
 	}
 	if startErr == nil && metricsAddr != "" {
-		startErr = start(metricsAddr, metricsHandler(reg))
+		startErr = start(metricsAddr, &http.Server{Handler: metricsHandler(reg), ReadHeaderTimeout: 10 * time.Second})
 	}
 
 	var runErr error
