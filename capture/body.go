@@ -211,12 +211,12 @@ func readLimited(r io.Reader, limit int64, mem *lease, beforeRead func()) ([]byt
 			// Grow to at most one byte past the limit, which is enough
 			// to tell that the input is over it.
 			grown := min(max(2*int64(cap(buf)), firstRead), limit+1)
-			if err := mem.take(grown - int64(cap(buf))); err != nil {
+			// Both buffers exist while one is copied to the other.
+			if err := mem.take(grown); err != nil {
 				return nil, err
 			}
 			next := make([]byte, len(buf), grown)
 			copy(next, buf)
-			// The old buffer is garbage now; its reservation goes with it.
 			mem.give(int64(cap(buf)))
 			buf = next
 		}
