@@ -42,8 +42,7 @@ type handler struct {
 // without a trailing slash. Mount it at the server root or route those
 // paths to it.
 func NewHandler(cfg Config) http.Handler {
-	cfg = cfg.withDefaults()
-	h := &handler{cfg: cfg, mem: &memory{max: cfg.MemoryBytes}, tracer: cfg.TracerProvider.Tracer(tracerName)}
+	h := newHandler(cfg)
 	mux := http.NewServeMux()
 	for _, p := range Paths() {
 		route := p
@@ -52,6 +51,11 @@ func NewHandler(cfg Config) http.Handler {
 		mux.HandleFunc(p+"/{$}", serve)
 	}
 	return mux
+}
+
+func newHandler(cfg Config) *handler {
+	cfg = cfg.withDefaults()
+	return &handler{cfg: cfg, mem: &memory{max: cfg.MemoryBytes}, tracer: cfg.TracerProvider.Tracer(tracerName)}
 }
 
 type okResponse struct {

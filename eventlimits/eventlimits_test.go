@@ -134,3 +134,39 @@ func TestFieldPathBounded(t *testing.T) {
 		t.Fatalf("violation %+v", v)
 	}
 }
+
+// FuzzCheckMatchesExecutor: whatever event Check accepts, the executor
+// decodes; nothing capture stores is dropped later for its shape.
+func FuzzCheckMatchesExecutor(f *testing.F) {
+	for _, levels := range []int{0, 3, eventlimits.MaxDepth, eventlimits.MaxDepth + 1} {
+		ev := event()
+		ev.Properties.Fields["deep"] = nested(levels)
+		ev.Person = &hogwirev1.Person{Id: "p", Properties: ev.Properties}
+		b, err := proto.Marshal(ev)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	project := executor.NewProject(&hogwirev1.Project{}, executor.Source{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		ev := &hogwirev1.Event{}
+		if proto.Unmarshal(data, ev) != nil {
+			return
+		}
+		if _, v := (eventlimits.Limits{}).Check(ev); v != nil {
+			return
+		}
+		stored, err := proto.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := executor.ParseEvent(stored)
+		if err == nil {
+			_, err = executor.NewEventFromWire(w, project)
+		}
+		if err != nil {
+			t.Fatalf("Check accepted an event the executor refuses: %v", err)
+		}
+	})
+}
