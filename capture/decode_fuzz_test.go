@@ -214,4 +214,3 @@ func FuzzPublish(f *testing.F) {
 		}
 	})
 }
-
