@@ -158,7 +158,6 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request, mem *lease) (
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	defer r.Body.Close()
 	limit := h.cfg.MaxBodyBytes
 	rc := http.NewResponseController(w)
 	// The server's own deadline for the whole request, which a read's
@@ -172,14 +171,14 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request, mem *lease) (
 		}
 		_ = rc.SetReadDeadline(d)
 	})
-	// Back to the server's deadline, which it would have had all along.
-	_ = rc.SetReadDeadline(end)
 	var (
 		over    *overLimitError
 		tooSlow interface{ Timeout() bool }
 	)
 	switch {
 	case err == nil:
+		// Back to the server's deadline, which it would have had all along.
+		_ = rc.SetReadDeadline(end)
 		return buf, nil
 	case errors.As(err, &over):
 		return nil, tooLarge(fmt.Sprintf("request body exceeds the limit of %s", humanize.IBytes(uint64(limit))))

@@ -113,6 +113,11 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string) {
 	if status >= 500 {
 		span.SetStatus(codes.Error, http.StatusText(status))
 	}
+	if status >= 400 {
+		// The body may be unread, or stalled: without this the server
+		// would wait to read it before answering, to reuse the connection.
+		w.Header().Set("Connection", "close")
+	}
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(h.cfg.RetryAfter.Seconds()))))
 	}
@@ -146,6 +151,9 @@ func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Re
 	}
 	if r.ContentLength > h.cfg.MaxBodyBytes {
 		return nil, tooLarge(fmt.Sprintf("request body of %d bytes exceeds the limit of %s", r.ContentLength, humanize.IBytes(uint64(h.cfg.MaxBodyBytes))))
+	}
+	if r.ContentLength > h.mem.largeMax() {
+		return nil, h.memoryError(errTooBig)
 	}
 
 	mem := h.mem.lease()
