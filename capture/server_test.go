@@ -169,7 +169,9 @@ func TestMemoryBudget(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/batch/", func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, "/batch") })
 	addr := serve(t, mux, ServerConfig{})
-	padded := func(n int) string { return `{"api_key":"phc_t","batch":[` + strings.Repeat(" ", n) + `{"event":"e","distinct_id":"d"}]}` }
+	padded := func(n int) string {
+		return `{"api_key":"phc_t","batch":[` + strings.Repeat(" ", n) + `{"event":"e","distinct_id":"d"}]}`
+	}
 
 	// A client sends 3 MiB of a body and stalls, holding a 4 MiB buffer.
 	held := padded(5 << 20)
