@@ -424,7 +424,7 @@ func findCut(v *structpb.Value, path string) (string, bool) {
 		}
 	case *structpb.Value_ListValue:
 		for i, e := range k.ListValue.GetValues() {
-			if p, ok := findCut(e, path+"["+strconv.Itoa(i)+"]"); ok {
+			if p, ok := findCut(e, index(path, i)); ok {
 				return p, true
 			}
 		}
@@ -432,14 +432,25 @@ func findCut(v *structpb.Value, path string) (string, bool) {
 	return "", false
 }
 
-// join extends a path, which stops growing past 200 bytes: a path
-// through hostile nesting would be unreadable anyway.
+// maxPath is where a field path stops growing: a path through hostile
+// nesting would be unreadable anyway.
+const maxPath = 200
+
+// join extends a path with an object key.
 func join(path, key string) string {
 	switch {
 	case path == "":
 		return key
-	case len(path) >= 200:
+	case len(path) >= maxPath:
 		return path
 	}
 	return path + "." + key
+}
+
+// index extends a path with an array index.
+func index(path string, i int) string {
+	if len(path) >= maxPath {
+		return path
+	}
+	return path + "[" + strconv.Itoa(i) + "]"
 }
