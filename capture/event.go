@@ -409,48 +409,38 @@ func checkLimits(l eventlimits.Limits, ev *hogwirev1.Event, index int, rej *reje
 	return size
 }
 
-// findCut returns the path to the first container the parser cut in v
-// (see parseJSON), or false.
-func findCut(v *structpb.Value, path string) (string, bool) {
-	if v == cutValue {
-		return path, true
+// cutField returns the top-level field of a raw event that holds a
+// container the parser cut (see parseJSON), or false.
+func cutField(raw *structpb.Value) (string, bool) {
+	m, ok := asStruct(raw)
+	if !ok {
+		return "", holdsCut(raw)
 	}
-	switch k := v.GetKind().(type) {
-	case *structpb.Value_StructValue:
-		for key, e := range k.StructValue.GetFields() {
-			if p, ok := findCut(e, join(path, key)); ok {
-				return p, true
-			}
-		}
-	case *structpb.Value_ListValue:
-		for i, e := range k.ListValue.GetValues() {
-			if p, ok := findCut(e, index(path, i)); ok {
-				return p, true
-			}
+	for k, v := range m.Fields {
+		if holdsCut(v) {
+			return k, true
 		}
 	}
 	return "", false
 }
 
-// maxPath is where a field path stops growing: a path through hostile
-// nesting would be unreadable anyway.
-const maxPath = 200
-
-// join extends a path with an object key.
-func join(path, key string) string {
-	switch {
-	case path == "":
-		return key
-	case len(path) >= maxPath:
-		return path
+func holdsCut(v *structpb.Value) bool {
+	if v == cutValue {
+		return true
 	}
-	return path + "." + key
-}
-
-// index extends a path with an array index.
-func index(path string, i int) string {
-	if len(path) >= maxPath {
-		return path
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StructValue:
+		for _, e := range k.StructValue.GetFields() {
+			if holdsCut(e) {
+				return true
+			}
+		}
+	case *structpb.Value_ListValue:
+		for _, e := range k.ListValue.GetValues() {
+			if holdsCut(e) {
+				return true
+			}
+		}
 	}
-	return path + "[" + strconv.Itoa(i) + "]"
+	return false
 }

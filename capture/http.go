@@ -231,8 +231,11 @@ func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Re
 	)
 	for i, raw := range req.events {
 		if truncated {
-			if path, cut := findCut(raw, ""); cut {
-				rej.add(i, path, string(eventlimits.RuleDepth), fmt.Sprintf("objects and arrays nest deeper than %d levels", eventlimits.MaxDepth))
+			// A cut container in properties, $set or $set_once sits deeper
+			// than the limit, which checkLimits reports with its path; one
+			// anywhere else is refused here.
+			if field, cut := cutField(raw); cut && field != "properties" && field != "$set" && field != "$set_once" {
+				rej.add(i, field, string(eventlimits.RuleDepth), fmt.Sprintf("objects and arrays nest deeper than %d levels", eventlimits.MaxDepth))
 				continue
 			}
 		}

@@ -258,6 +258,8 @@ func TestErrors(t *testing.T) {
 		{"too many events", func(c *capture.Config) { c.Limits.MaxBatchEvents = 10 }, req{target: "/batch/", body: []byte(many)}, 413, "validation_error", "payload_too_large", []int{10}},
 		{"every event invalid", nil, req{target: "/batch/", body: []byte(`{"api_key":"phc_testtoken","batch":[{"event":"e"},{"distinct_id":"d"}]}`)},
 			400, "validation_error", "invalid_payload", []int{0, 1}},
+		{"distinct id nested too deep", nil, req{target: "/batch/", body: []byte(`{"api_key":"phc_testtoken","batch":[{"event":"e","distinct_id":` +
+			strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}]}`)}, 400, "validation_error", "invalid_payload", []int{0}},
 		{"publisher down", nil, req{target: "/batch/", body: []byte(serverBatch)}, 503, "server_error", "unavailable", nil},
 		{"wrong method", nil, req{method: http.MethodPut, target: "/batch/", body: []byte(serverBatch)}, 405, "invalid_request", "method_not_allowed", nil},
 	}
