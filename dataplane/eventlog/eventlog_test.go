@@ -73,7 +73,7 @@ func decoded(t *testing.T, m *eventlog.Message) []*hogwirev1.Event {
 }
 
 // startLog opens a memory log on a fresh embedded NATS server.
-func startLog(t *testing.T, cfg eventlog.Config) (*eventlog.Log, *nats.Conn) {
+func startLog(t testing.TB, cfg eventlog.Config) (*eventlog.Log, *nats.Conn) {
 	t.Helper()
 	ns, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
 	if err != nil {
@@ -362,5 +362,30 @@ func TestManyEventsRegrouped(t *testing.T) {
 	}
 	if got := uuids(t, msgs); len(got) != len(events) {
 		t.Errorf("%d events stored, want %d", len(got), len(events))
+	}
+}
+
+// BenchmarkPublish measures storing one request of 100 events (one
+// message) and of 250 (three messages, an atomic batch), in memory.
+func BenchmarkPublish(b *testing.B) {
+	for _, n := range []int{100, 250} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			l, _ := startLog(b, eventlog.Config{MaxEventsPerMessage: 100})
+			events := numbered(n, func(int) *structpb.Struct { return blob(200) })
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				// New uuids each time, so nothing is a duplicate.
+				for _, ev := range events {
+					ev.Uuid = fmt.Sprintf("0191f1a3-0000-7000-8000-%012d", i)
+					i++
+				}
+				if err := l.Publish(ctx, "shop", events, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
 }
