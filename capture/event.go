@@ -303,7 +303,7 @@ func eventTime(ts time.Time, hasTS bool, offset *float64, sentAt, now time.Time)
 	if t.Sub(now) > futureCutoff {
 		t = now
 	}
-	if y := t.Year(); y < 0 || y > 9999 {
+	if y := t.Year(); y < 1 || y > 9999 {
 		t = time.Unix(0, 0)
 	}
 	return t.UTC()

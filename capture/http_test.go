@@ -619,3 +619,17 @@ func TestIPProperty(t *testing.T) {
 		})
 	}
 }
+
+// A timestamp in year 0, which Go parses but protobuf cannot hold, is
+// replaced like any out-of-range time (found by FuzzEventTime).
+func TestYearZeroTimestamp(t *testing.T) {
+	pub := &memPublisher{}
+	rec := do(t, capture.NewHandler(testConfig(pub)), req{target: "/batch/",
+		body: []byte(`{"api_key":"phc_testtoken","batch":[{"event":"e","distinct_id":"d","timestamp":"0000-01-10"}]}`)})
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if evs := pub.all(); len(evs) != 1 || evs[0].Timestamp.CheckValid() != nil {
+		t.Fatalf("stored %v", evs)
+	}
+}
