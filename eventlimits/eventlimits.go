@@ -9,8 +9,9 @@ import (
 	"strconv"
 	"strings"
 
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 )
@@ -98,22 +99,25 @@ func (v *Violation) Error() string {
 }
 
 // Check returns the first limit ev breaks, or nil. It also returns ev's
-// encoded size, which callers use to budget and group events.
+// encoded size (what proto.Size returns), which callers use to budget
+// and group events.
 func (l Limits) Check(ev *hogwirev1.Event) (int, *Violation) {
 	c := checker{l: l.WithDefaults()}
-	if v := c.check(ev); v != nil {
+	size, v := c.check(ev)
+	if v != nil {
 		return 0, v
 	}
-	size := proto.Size(ev)
 	if size > c.l.MaxEventBytes {
 		return size, &Violation{Rule: RuleEventBytes, Reason: fmt.Sprintf("the event is %d bytes stored; the limit is %d", size, c.l.MaxEventBytes)}
 	}
 	return size, nil
 }
 
-// checker walks an event. The path to the value in hand is kept as a
-// stack and only turned into a string for a violation: most events
-// break nothing, and building paths would cost an allocation per value.
+// checker walks an event, checking it and adding up its protobuf size on
+// the way: proto.Size would walk it again, by reflection over every map.
+// The path to the value in hand is kept as a stack and only turned into a
+// string for a violation: most events break nothing, and building paths
+// would cost an allocation per value.
 type checker struct {
 	l    Limits
 	keys int
@@ -128,39 +132,87 @@ type step struct {
 
 func key(k string) step { return step{key: k, index: -1} }
 
-func (c *checker) check(ev *hogwirev1.Event) *Violation {
+// Sizes of protobuf fields. Every field of Event, Person, Struct, Value,
+// ListValue and Timestamp has a number under 16, so a one-byte tag.
+func sizeBytes(n int) int { return 1 + protowire.SizeBytes(n) }
+
+func sizeString(s string) int {
+	if s == "" {
+		return 0 // proto3 leaves empty strings out
+	}
+	return sizeBytes(len(s))
+}
+
+func sizeTimestamp(t *timestamppb.Timestamp) int {
+	if t == nil {
+		return 0
+	}
+	n := 0
+	if t.Seconds != 0 {
+		n += 1 + protowire.SizeVarint(uint64(t.Seconds))
+	}
+	if t.Nanos != 0 {
+		n += 1 + protowire.SizeVarint(uint64(int64(t.Nanos)))
+	}
+	return sizeBytes(n)
+}
+
+func (c *checker) check(ev *hogwirev1.Event) (int, *Violation) {
+	size := sizeTimestamp(ev.GetTimestamp())
 	for _, s := range [...]struct{ field, val string }{
-		{"event", ev.GetEvent()}, {"distinct_id", ev.GetDistinctId()}, {"uuid", ev.GetUuid()},
-		{"elements_chain", ev.GetElementsChain()}, {"person.id", ev.GetPerson().GetId()},
+		{"uuid", ev.GetUuid()}, {"event", ev.GetEvent()}, {"distinct_id", ev.GetDistinctId()},
+		{"elements_chain", ev.GetElementsChain()}, {"project", ev.GetProject()},
 	} {
 		c.path = append(c.path[:0], key(s.field))
 		if v := c.str(s.val); v != nil {
-			return v
+			return 0, v
 		}
+		size += sizeString(s.val)
 	}
 	for k, g := range ev.GetGroups() {
 		c.path = append(c.path[:0], key("groups"))
 		if v := c.str(k); v != nil {
-			return v
+			return 0, v
 		}
 		c.path = append(c.path, key(k))
 		if v := c.str(g); v != nil {
-			return v
+			return 0, v
 		}
+		// A map entry writes its key and value even when empty.
+		size += sizeBytes(sizeBytes(len(k)) + sizeBytes(len(g)))
 	}
 	for _, s := range [...]struct {
 		field string
 		val   *structpb.Struct
 	}{
 		{"properties", ev.GetProperties()}, {"set", ev.GetSet()}, {"set_once", ev.GetSetOnce()},
-		{"person.properties", ev.GetPerson().GetProperties()},
 	} {
 		c.path = append(c.path[:0], key(s.field))
-		if v := c.object(s.val, 0); v != nil {
-			return v
+		n, v := c.object(s.val, 0)
+		if v != nil {
+			return 0, v
+		}
+		if s.val != nil {
+			size += sizeBytes(n)
 		}
 	}
-	return nil
+	if p := ev.GetPerson(); p != nil {
+		c.path = append(c.path[:0], key("person.id"))
+		if v := c.str(p.GetId()); v != nil {
+			return 0, v
+		}
+		c.path = append(c.path[:0], key("person.properties"))
+		n, v := c.object(p.GetProperties(), 0)
+		if v != nil {
+			return 0, v
+		}
+		person := sizeString(p.GetId())
+		if p.GetProperties() != nil {
+			person += sizeBytes(n)
+		}
+		size += sizeBytes(person)
+	}
+	return size, nil
 }
 
 func (c *checker) str(s string) *Violation {
@@ -170,47 +222,63 @@ func (c *checker) str(s string) *Violation {
 	return nil
 }
 
-// object checks a Struct at depth (0 for the event's own objects).
-func (c *checker) object(s *structpb.Struct, depth int) *Violation {
+// object checks a Struct at depth (0 for the event's own objects) and
+// returns its encoded size.
+func (c *checker) object(s *structpb.Struct, depth int) (int, *Violation) {
 	if depth > MaxDepth {
-		return c.tooDeep()
+		return 0, c.tooDeep()
 	}
 	c.keys += len(s.GetFields())
 	if c.keys > c.l.MaxProperties {
-		return c.violation(RuleProperties, fmt.Sprintf("more than %d properties (counting nested keys)", c.l.MaxProperties))
+		return 0, c.violation(RuleProperties, fmt.Sprintf("more than %d properties (counting nested keys)", c.l.MaxProperties))
 	}
+	size := 0
 	for k, v := range s.GetFields() {
 		if vi := c.str(k); vi != nil {
-			return vi
+			return 0, vi
 		}
 		c.path = append(c.path, key(k))
-		if vi := c.value(v, depth+1); vi != nil {
-			return vi
+		n, vi := c.value(v, depth+1)
+		if vi != nil {
+			return 0, vi
 		}
 		c.path = c.path[:len(c.path)-1]
+		size += sizeBytes(sizeBytes(len(k)) + sizeBytes(n))
 	}
-	return nil
+	return size, nil
 }
 
-func (c *checker) value(v *structpb.Value, depth int) *Violation {
+// value checks a Value and returns its encoded size.
+func (c *checker) value(v *structpb.Value, depth int) (int, *Violation) {
 	switch k := v.GetKind().(type) {
+	case *structpb.Value_NullValue:
+		return 2, nil
+	case *structpb.Value_NumberValue:
+		return 9, nil
+	case *structpb.Value_BoolValue:
+		return 2, nil
 	case *structpb.Value_StringValue:
-		return c.str(k.StringValue)
+		return sizeBytes(len(k.StringValue)), c.str(k.StringValue)
 	case *structpb.Value_StructValue:
-		return c.object(k.StructValue, depth)
+		n, vi := c.object(k.StructValue, depth)
+		return sizeBytes(n), vi
 	case *structpb.Value_ListValue:
 		if depth > MaxDepth {
-			return c.tooDeep()
+			return 0, c.tooDeep()
 		}
+		size := 0
 		for i, e := range k.ListValue.GetValues() {
 			c.path = append(c.path, step{index: i})
-			if vi := c.value(e, depth+1); vi != nil {
-				return vi
+			n, vi := c.value(e, depth+1)
+			if vi != nil {
+				return 0, vi
 			}
 			c.path = c.path[:len(c.path)-1]
+			size += sizeBytes(n)
 		}
+		return sizeBytes(size), nil
 	}
-	return nil
+	return 0, nil
 }
 
 func (c *checker) tooDeep() *Violation {

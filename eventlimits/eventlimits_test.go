@@ -1,11 +1,14 @@
 package eventlimits_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/eventlimits"
@@ -154,8 +157,12 @@ func FuzzCheckMatchesExecutor(f *testing.F) {
 		if proto.Unmarshal(data, ev) != nil {
 			return
 		}
-		if _, v := (eventlimits.Limits{}).Check(ev); v != nil {
+		size, v := (eventlimits.Limits{}).Check(ev)
+		if v != nil {
 			return
+		}
+		if size != proto.Size(ev) {
+			t.Fatalf("Check sized the event %d bytes, protobuf %d", size, proto.Size(ev))
 		}
 		stored, err := proto.Marshal(ev)
 		if err != nil {
@@ -169,4 +176,61 @@ func FuzzCheckMatchesExecutor(f *testing.F) {
 			t.Fatalf("Check accepted an event the executor refuses: %v", err)
 		}
 	})
+}
+
+// Check adds up the size protobuf would encode, for every kind of value
+// and field, empty and absent ones included.
+func TestSizeMatchesProtobuf(t *testing.T) {
+	props := func() *structpb.Struct {
+		s, err := structpb.NewStruct(map[string]any{
+			"": "", "n": 0.0, "neg": -1.5, "t": true, "f": false, "null": nil, "s": strings.Repeat("é", 200),
+			"list": []any{1.0, "x", nil, []any{}, map[string]any{}}, "obj": map[string]any{"a": map[string]any{"b": []any{"c"}}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Fields["nilvalue"] = nil
+		s.Fields["nokind"] = &structpb.Value{}
+		s.Fields["nilstruct"] = &structpb.Value{Kind: &structpb.Value_StructValue{}}
+		s.Fields["nillist"] = &structpb.Value{Kind: &structpb.Value_ListValue{}}
+		return s
+	}
+	events := []*hogwirev1.Event{
+		{},
+		event(),
+		{Uuid: "u", Event: "e", DistinctId: "d", Properties: &structpb.Struct{}, Set: &structpb.Struct{}, SetOnce: &structpb.Struct{},
+			Timestamp: &timestamppb.Timestamp{}, Person: &hogwirev1.Person{}, Groups: map[string]string{"": ""}},
+		{Uuid: "0191f1a3-4b2c-7d8e-9f00-112233445566", Event: "$pageview", DistinctId: "d", Properties: props(), Set: props(), SetOnce: props(),
+			Timestamp: &timestamppb.Timestamp{Seconds: -62135596800, Nanos: 999999999}, ElementsChain: "a:b", Project: "p",
+			Person: &hogwirev1.Person{Id: "p", Properties: props()}, Groups: map[string]string{"company": "acme", "team": ""}},
+		{Timestamp: &timestamppb.Timestamp{Seconds: 1 << 40}, Person: &hogwirev1.Person{Properties: &structpb.Struct{}}},
+	}
+	for i, ev := range events {
+		size, v := (eventlimits.Limits{}).Check(ev)
+		if v != nil {
+			t.Fatalf("event %d: %v", i, v)
+		}
+		if want := proto.Size(ev); size != want {
+			t.Errorf("event %d: Check says %d bytes, protobuf %d", i, size, want)
+		}
+	}
+}
+
+// Check sizes events by their fields, which it knows by number: a new
+// field of Event or Person must be added there (and here).
+func TestKnowsEveryField(t *testing.T) {
+	for msg, want := range map[protoreflect.MessageDescriptor]string{
+		(&hogwirev1.Event{}).ProtoReflect().Descriptor():  "1:uuid 2:event 3:distinct_id 4:properties 5:timestamp 6:elements_chain 7:person 8:groups 9:set 10:set_once 11:project",
+		(&hogwirev1.Person{}).ProtoReflect().Descriptor(): "1:id 2:properties",
+	} {
+		var got []string
+		fields := msg.Fields()
+		for i := range fields.Len() {
+			f := fields.Get(i)
+			got = append(got, fmt.Sprintf("%d:%s", f.Number(), f.Name()))
+		}
+		if strings.Join(got, " ") != want {
+			t.Errorf("%s has fields %v; teach Check their sizes", msg.FullName(), got)
+		}
+	}
 }
