@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -143,11 +144,16 @@ func sizeString(s string) int {
 	return sizeBytes(len(s))
 }
 
+// unknown is the size of the fields a message was decoded with that this
+// build does not know (a newer client's); protobuf keeps and re-encodes
+// them, so they count like any other.
+func unknown(m protoreflect.ProtoMessage) int { return len(m.ProtoReflect().GetUnknown()) }
+
 func sizeTimestamp(t *timestamppb.Timestamp) int {
 	if t == nil {
 		return 0
 	}
-	n := 0
+	n := unknown(t)
 	if t.Seconds != 0 {
 		n += 1 + protowire.SizeVarint(uint64(t.Seconds))
 	}
@@ -158,7 +164,7 @@ func sizeTimestamp(t *timestamppb.Timestamp) int {
 }
 
 func (c *checker) check(ev *hogwirev1.Event) (int, *Violation) {
-	size := sizeTimestamp(ev.GetTimestamp())
+	size := sizeTimestamp(ev.GetTimestamp()) + unknown(ev)
 	for _, s := range [...]struct{ field, val string }{
 		{"uuid", ev.GetUuid()}, {"event", ev.GetEvent()}, {"distinct_id", ev.GetDistinctId()},
 		{"elements_chain", ev.GetElementsChain()}, {"project", ev.GetProject()},
@@ -206,7 +212,7 @@ func (c *checker) check(ev *hogwirev1.Event) (int, *Violation) {
 		if v != nil {
 			return 0, v
 		}
-		person := sizeString(p.GetId())
+		person := sizeString(p.GetId()) + unknown(p)
 		if p.GetProperties() != nil {
 			person += sizeBytes(n)
 		}
@@ -233,6 +239,9 @@ func (c *checker) object(s *structpb.Struct, depth int) (int, *Violation) {
 		return 0, c.violation(RuleProperties, fmt.Sprintf("more than %d properties (counting nested keys)", c.l.MaxProperties))
 	}
 	size := 0
+	if s != nil {
+		size = unknown(s)
+	}
 	for k, v := range s.GetFields() {
 		if vi := c.str(k); vi != nil {
 			return 0, vi
@@ -250,6 +259,14 @@ func (c *checker) object(s *structpb.Struct, depth int) (int, *Violation) {
 
 // value checks a Value and returns its encoded size.
 func (c *checker) value(v *structpb.Value, depth int) (int, *Violation) {
+	if v == nil {
+		return 0, nil
+	}
+	n, vi := c.kind(v, depth)
+	return n + unknown(v), vi
+}
+
+func (c *checker) kind(v *structpb.Value, depth int) (int, *Violation) {
 	switch k := v.GetKind().(type) {
 	case *structpb.Value_NullValue:
 		return 2, nil
@@ -267,6 +284,9 @@ func (c *checker) value(v *structpb.Value, depth int) (int, *Violation) {
 			return 0, c.tooDeep()
 		}
 		size := 0
+		if k.ListValue != nil {
+			size = unknown(k.ListValue)
+		}
 		for i, e := range k.ListValue.GetValues() {
 			c.path = append(c.path, step{index: i})
 			n, vi := c.value(e, depth+1)
