@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/dustin/go-humanize"
 )
 
 // apiError is an error response in PostHog's shape.
@@ -33,6 +36,19 @@ func tooLarge(detail string) *apiError {
 	return &apiError{status: http.StatusRequestEntityTooLarge, Type: "validation_error", Code: "payload_too_large", Detail: detail}
 }
 
+func unavailable(detail string) *apiError {
+	return &apiError{status: http.StatusServiceUnavailable, Type: "server_error", Code: "unavailable", Detail: detail}
+}
+
+// memoryError turns a refused reservation into the client's answer.
+func (h *handler) memoryError(err error) *apiError {
+	if errors.Is(err, errTooBig) {
+		return tooLarge(fmt.Sprintf("the request needs more than the %s capture gives one request (three quarters of --capture-memory); send smaller batches",
+			humanize.IBytes(uint64(h.mem.largeMax()))))
+	}
+	return unavailable("capture is at its memory limit; retry the request")
+}
+
 // envelope is what a request says besides its JSON payload.
 type envelope struct {
 	payload []byte
@@ -41,34 +57,30 @@ type envelope struct {
 }
 
 // readPayload returns the JSON text of a request, undoing the encodings
-// SDKs use: Content-Encoding gzip, form bodies, base64 and gzip-js.
-func (h *handler) readPayload(w http.ResponseWriter, r *http.Request) (envelope, *apiError) {
+// SDKs use: Content-Encoding gzip, form bodies, base64 and gzip-js. Every
+// buffer is reserved from the request's lease before it is allocated, and
+// given back when the next stage no longer needs it.
+func (h *handler) readPayload(w http.ResponseWriter, r *http.Request, mem *lease) (envelope, *apiError) {
 	var env envelope
-	limit := h.cfg.MaxBodyBytes
-	if r.ContentLength > limit {
-		return env, tooLarge(fmt.Sprintf("request body of %d bytes exceeds the limit of %d bytes", r.ContentLength, limit))
-	}
 	query := r.URL.Query()
-	raw, err := readBody(w, r, limit)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return env, tooLarge(fmt.Sprintf("request body exceeds the limit of %d bytes", limit))
-		}
-		return env, validationError("invalid_payload", "cannot read the request body: "+err.Error())
+	raw, aerr := h.readBody(w, r, mem)
+	if aerr != nil {
+		return env, aerr
 	}
 
 	fromText, inflated := false, false
 	if len(raw) == 0 {
 		if d := query.Get("data"); d != "" {
+			if err := mem.take(int64(len(d))); err != nil {
+				return env, h.memoryError(err)
+			}
 			raw, fromText = []byte(d), true
 		}
 	} else {
 		switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 		case "", "identity":
 		case "gzip", "x-gzip":
-			var aerr *apiError
-			if raw, aerr = h.gunzip(raw); aerr != nil {
+			if raw, aerr = h.gunzip(raw, mem); aerr != nil {
 				return env, aerr
 			}
 			inflated = true
@@ -79,10 +91,15 @@ func (h *handler) readPayload(w http.ResponseWriter, r *http.Request) (envelope,
 	compression := strings.ToLower(query.Get("compression"))
 
 	if !fromText && isForm(r.Header.Get("Content-Type"), raw) {
+		// Parsing copies the body about twice over.
+		if err := mem.take(2 * int64(len(raw))); err != nil {
+			return env, h.memoryError(err)
+		}
 		form, err := url.ParseQuery(string(raw))
 		if err != nil {
 			return env, validationError("invalid_payload", "malformed form body: "+err.Error())
 		}
+		mem.give(int64(cap(raw)))
 		raw, fromText = []byte(form.Get("data")), true
 		if c := form.Get("compression"); c != "" {
 			compression = strings.ToLower(c)
@@ -100,6 +117,9 @@ func (h *handler) readPayload(w http.ResponseWriter, r *http.Request) (envelope,
 		return env, validationError("unsupported_compression", "lz64 compression is not supported; use gzip-js or base64")
 	}
 	if looksBase64(raw) {
+		if err := mem.take(int64(base64.StdEncoding.DecodedLen(len(raw)))); err != nil {
+			return env, h.memoryError(err)
+		}
 		// Form and query decoding turned base64's '+' into spaces.
 		decoded, err := decodeBase64(bytes.ReplaceAll(raw, []byte{' '}, []byte{'+'}))
 		if err != nil {
@@ -108,8 +128,7 @@ func (h *handler) readPayload(w http.ResponseWriter, r *http.Request) (envelope,
 		raw = decoded
 	}
 	if bytes.HasPrefix(raw, []byte{0x1f, 0x8b}) {
-		var aerr *apiError
-		if raw, aerr = h.gunzip(raw); aerr != nil {
+		if raw, aerr = h.gunzip(raw, mem); aerr != nil {
 			return env, aerr
 		}
 	} else if (compression == "gzip" || compression == "gzip-js") && !inflated {
@@ -128,20 +147,93 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// readBody reads at most limit bytes of the body; more is a
-// *http.MaxBytesError.
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+// firstRead is the buffer a body starts in; it grows only as bytes
+// arrive, never to a size the client announces.
+const firstRead = 16 << 10
+
+// readBody reads at most MaxBodyBytes of the body. Each read must make
+// progress within BodyReadTimeout: a client that stalls mid-body is cut
+// off instead of holding its buffer until the whole-request timeout.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request, mem *lease) ([]byte, *apiError) {
 	if r.Body == nil || r.Body == http.NoBody {
 		return nil, nil
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	defer body.Close()
-	var buf bytes.Buffer
-	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength) + bytes.MinRead)
+	limit := h.cfg.MaxBodyBytes
+	rc := http.NewResponseController(w)
+	// The server's own deadline for the whole request, which a read's
+	// deadline must not extend: the headers were read just before.
+	end := time.Now().Add(h.cfg.Server.ReadTimeout)
+	buf, err := readLimited(r.Body, limit, mem, func() {
+		// Not every ResponseWriter has deadlines (tests' recorders do not).
+		d := time.Now().Add(h.cfg.Server.BodyReadTimeout)
+		if d.After(end) {
+			d = end
+		}
+		_ = rc.SetReadDeadline(d)
+	})
+	var (
+		over    *overLimitError
+		tooSlow interface{ Timeout() bool }
+	)
+	switch {
+	case err == nil:
+		// Back to the server's deadline, which it would have had all along.
+		_ = rc.SetReadDeadline(end)
+		return buf, nil
+	case errors.As(err, &over):
+		return nil, tooLarge(fmt.Sprintf("request body exceeds the limit of %s", humanize.IBytes(uint64(limit))))
+	case errors.Is(err, errBusy), errors.Is(err, errTooBig):
+		return nil, h.memoryError(err)
+	case errors.As(err, &tooSlow) && tooSlow.Timeout():
+		return nil, &apiError{status: http.StatusRequestTimeout, Type: "validation_error", Code: "request_timeout",
+			Detail: fmt.Sprintf("the request body stalled for %s", h.cfg.Server.BodyReadTimeout)}
+	default:
+		return nil, validationError("invalid_payload", "cannot read the request body: "+err.Error())
 	}
-	_, err := buf.ReadFrom(body)
-	return buf.Bytes(), err
+}
+
+// overLimitError is input beyond a read's limit.
+type overLimitError struct{}
+
+func (*overLimitError) Error() string { return "input exceeds the limit" }
+
+// readLimited reads r to its end into a buffer that grows as data
+// arrives, reserving each growth from mem first. More than limit bytes is
+// an *overLimitError. beforeRead, when set, runs before every read.
+func readLimited(r io.Reader, limit int64, mem *lease, beforeRead func()) ([]byte, error) {
+	var buf []byte
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > limit {
+				return nil, &overLimitError{}
+			}
+			// Grow to at most one byte past the limit, which is enough
+			// to tell that the input is over it.
+			grown := min(max(2*int64(cap(buf)), firstRead), limit+1)
+			// Both buffers exist while one is copied to the other.
+			if err := mem.take(grown); err != nil {
+				return nil, err
+			}
+			next := make([]byte, len(buf), grown)
+			copy(next, buf)
+			mem.give(int64(cap(buf)))
+			buf = next
+		}
+		if beforeRead != nil {
+			beforeRead()
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			if int64(len(buf)) > limit {
+				return nil, &overLimitError{}
+			}
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // isForm says whether a body is application/x-www-form-urlencoded, by its
@@ -153,6 +245,30 @@ func isForm(contentType string, body []byte) bool {
 		return len(t) == 0 || (t[0] != '{' && t[0] != '[')
 	}
 	return bytes.HasPrefix(body, []byte("data=")) || bytes.HasPrefix(body, []byte("ver="))
+}
+
+// acceptedContentType says whether a body of this media type can be an
+// event payload: what SDKs send (JSON, text/plain for gzip-js, forms,
+// binary), or nothing at all. Anything else (multipart uploads, images)
+// is refused before the body is read.
+func acceptedContentType(contentType string) bool {
+	if strings.TrimSpace(contentType) == "" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(mt, "text/"), strings.HasSuffix(mt, "+json"):
+		return true
+	}
+	switch mt {
+	case "application/json", "application/x-www-form-urlencoded", "application/octet-stream",
+		"application/gzip", "application/x-gzip", "application/javascript":
+		return true
+	}
+	return false
 }
 
 // looksBase64 says whether text is base64 rather than JSON: JSON payloads
@@ -191,24 +307,44 @@ func decodeBase64(b []byte) ([]byte, error) {
 	return base64.RawStdEncoding.DecodeString(s)
 }
 
-// gunzip inflates data, refusing to produce more than
-// MaxDecompressedBytes: a gzip bomb costs at most that much memory and
-// time.
-func (h *handler) gunzip(data []byte) ([]byte, *apiError) {
-	limit := h.cfg.MaxDecompressedBytes
+// ratioFloor is how far any body may inflate whatever its ratio: small
+// bodies of repetitive JSON compress very well.
+const ratioFloor = 1 << 20
+
+// inflateLimit is how large a body of n compressed bytes may inflate:
+// MaxDecompressionRatio times its size (but at least ratioFloor), and
+// never beyond MaxDecompressedBytes. It reports which of the two bound it.
+func (h *handler) inflateLimit(n int) (limit int64, byRatio bool) {
+	byRatioLimit := max(int64(n)*int64(h.cfg.MaxDecompressionRatio), ratioFloor)
+	if byRatioLimit < h.cfg.MaxDecompressedBytes {
+		return byRatioLimit, true
+	}
+	return h.cfg.MaxDecompressedBytes, false
+}
+
+// gunzip inflates data within inflateLimit, reserving the output as it
+// grows: a gzip bomb costs at most that much memory and the time to
+// produce it. The compressed input's reservation is given back.
+func (h *handler) gunzip(data []byte, mem *lease) ([]byte, *apiError) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, validationError("invalid_payload", "invalid gzip data: "+err.Error())
 	}
 	defer zr.Close()
-	var buf bytes.Buffer
-	buf.Grow(int(min(int64(len(data))*8, limit) + bytes.MinRead))
-	n, err := buf.ReadFrom(io.LimitReader(zr, limit+1))
-	if err != nil {
+	limit, byRatio := h.inflateLimit(len(data))
+	out, err := readLimited(zr, limit, mem, nil)
+	var over *overLimitError
+	switch {
+	case errors.As(err, &over) && byRatio:
+		return nil, tooLarge(fmt.Sprintf("gzip data inflates more than %d times its %d bytes; send less repetitive data or in smaller batches",
+			h.cfg.MaxDecompressionRatio, len(data)))
+	case errors.As(err, &over):
+		return nil, tooLarge(fmt.Sprintf("decompressed body exceeds the limit of %s", humanize.IBytes(uint64(limit))))
+	case errors.Is(err, errBusy), errors.Is(err, errTooBig):
+		return nil, h.memoryError(err)
+	case err != nil:
 		return nil, validationError("invalid_payload", "invalid gzip data: "+err.Error())
 	}
-	if n > limit {
-		return nil, tooLarge(fmt.Sprintf("decompressed body exceeds the limit of %d bytes", limit))
-	}
-	return buf.Bytes(), nil
+	mem.give(int64(cap(data)))
+	return out, nil
 }

@@ -2,13 +2,17 @@ package capture
 
 import (
 	"context"
+	"fmt"
+	flag "github.com/spf13/pflag"
 	"log/slog"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/eventlimits"
 )
 
 // Tokens resolves a capture token to its project id.
@@ -16,20 +20,23 @@ type Tokens interface {
 	Project(token string) (projectID string, ok bool)
 }
 
-// Publisher stores events durably. It returns only once every event is
-// stored (for JetStream: acknowledged); an error means none may be assumed
-// stored, and the caller reports a retryable failure. ctx carries the
-// request's span.
+// Publisher stores events durably: all of them or none. It returns only
+// once every event is stored (for JetStream: acknowledged); an error means
+// none is stored, and the caller reports a retryable failure, unless it is
+// an *eventlimits.TooLargeError, which retrying cannot cure. ctx carries
+// the request's span.
 type Publisher interface {
 	Publish(ctx context.Context, projectID string, events []*hogwirev1.Event) error
 }
 
 // Defaults for Config's zero values.
 const (
-	DefaultMaxBodyBytes         = 20 << 20
-	DefaultMaxDecompressedBytes = 100 << 20
-	DefaultMaxBatch             = 10_000
-	DefaultStreamWindow         = 16
+	DefaultMaxBodyBytes          = 20 << 20
+	DefaultMaxDecompressedBytes  = 20 << 20
+	DefaultMaxDecompressionRatio = 100
+	DefaultMemoryBytes           = 128 << 20
+	DefaultRetryAfter            = 2 * time.Second
+	DefaultStreamWindow          = 16
 )
 
 // Config configures the HTTP handler and the gRPC service. Tokens and
@@ -37,13 +44,24 @@ const (
 type Config struct {
 	Tokens    Tokens
 	Publisher Publisher
+	// Limits are the event limits enforced on both HTTP and gRPC.
+	Limits eventlimits.Limits
 	// MaxBodyBytes caps a request body as received, compressed or not.
 	MaxBodyBytes int64
 	// MaxDecompressedBytes caps a body after gzip or base64 decoding.
 	MaxDecompressedBytes int64
-	// MaxBatch caps the events of one request. PostHog itself limits
-	// bytes only; the cap keeps one request from monopolising a Publish.
-	MaxBatch int
+	// MaxDecompressionRatio caps how many times its size a gzip body may
+	// inflate (bodies may always inflate to 1 MiB).
+	MaxDecompressionRatio int
+	// MemoryBytes is the budget of bytes requests in flight may hold
+	// (bodies as received, decoded and parsed). Past it requests get 503
+	// with Retry-After; one request may hold at most three quarters of
+	// it, and requests that need more get 413.
+	MemoryBytes int64
+	// RetryAfter is what 503 answers tell clients to wait.
+	RetryAfter time.Duration
+	// Server configures the HTTP server NewServer returns.
+	Server ServerConfig
 	// StreamWindow is how many PublishStream requests of one stream may be
 	// publishing at once. Responses are always sent in request order, but
 	// batches in flight together may be stored in any order; 1 stores
@@ -67,15 +85,23 @@ func (c Config) withDefaults() Config {
 	if c.Tokens == nil || c.Publisher == nil {
 		panic("capture: Config.Tokens and Config.Publisher are required")
 	}
+	c.Limits = c.Limits.WithDefaults()
 	if c.MaxBodyBytes <= 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if c.MaxDecompressedBytes <= 0 {
 		c.MaxDecompressedBytes = DefaultMaxDecompressedBytes
 	}
-	if c.MaxBatch <= 0 {
-		c.MaxBatch = DefaultMaxBatch
+	if c.MaxDecompressionRatio <= 0 {
+		c.MaxDecompressionRatio = DefaultMaxDecompressionRatio
 	}
+	if c.MemoryBytes <= 0 {
+		c.MemoryBytes = DefaultMemoryBytes
+	}
+	if c.RetryAfter <= 0 {
+		c.RetryAfter = DefaultRetryAfter
+	}
+	c.Server = c.Server.withDefaults()
 	if c.StreamWindow <= 0 {
 		c.StreamWindow = DefaultStreamWindow
 	}
@@ -89,4 +115,82 @@ func (c Config) withDefaults() Config {
 		c.TracerProvider = noop.NewTracerProvider()
 	}
 	return c
+}
+
+// RegisterFlags adds the capture limits to fs, with c's values (or the
+// defaults) as the flags' defaults; parsing fs sets them in c.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	d := Config{Tokens: noTokens{}, Publisher: noPublisher{}}.withDefaults()
+	set := func(v *int64, def int64) *int64 {
+		if *v <= 0 {
+			*v = def
+		}
+		return v
+	}
+	l := &c.Limits
+	*l = l.WithDefaults()
+	fs.Var((*byteSize)(set(&c.MaxBodyBytes, d.MaxBodyBytes)), "max-body-size", "largest HTTP capture body as received, compressed or not (413 beyond)")
+	fs.Var((*byteSize)(set(&c.MaxDecompressedBytes, d.MaxDecompressedBytes)), "max-decompressed-size", "largest HTTP capture body after gzip or base64 decoding (413 beyond)")
+	fs.IntVar(&c.MaxDecompressionRatio, "max-decompression-ratio", d.MaxDecompressionRatio, "how many times its size a gzip body may inflate, above 1 MiB (413 beyond)")
+	fs.Var((*byteSize)(set(&c.MemoryBytes, d.MemoryBytes)), "capture-memory", "memory requests in flight may hold together (503 with Retry-After beyond; one request may hold three quarters)")
+	fs.DurationVar(&c.RetryAfter, "capture-retry-after", d.RetryAfter, "Retry-After of 503 answers")
+	fs.Var((*intSize)(&l.MaxEventBytes), "max-event-size", "largest event, as stored (413 beyond; must fit the NATS server's max_payload)")
+	fs.IntVar(&l.MaxBatchEvents, "max-batch-events", l.MaxBatchEvents, "most events in one request (413 beyond)")
+	fs.IntVar(&l.MaxProperties, "max-event-properties", l.MaxProperties, "most property keys of an event, nested keys included (400 beyond)")
+	fs.Var((*intSize)(&l.MaxStringBytes), "max-string-size", "longest string in an event: name, ids, keys and values (413 beyond)")
+	c.Server.registerFlags(fs)
+}
+
+type noTokens struct{}
+
+func (noTokens) Project(string) (string, bool) { return "", false }
+
+type noPublisher struct{}
+
+func (noPublisher) Publish(context.Context, string, []*hogwirev1.Event) error { return nil }
+
+// byteSize is a flag of bytes written like "20MiB", "1MB" or "1048576".
+type byteSize int64
+
+func (b *byteSize) String() string { return formatSize(int64(*b)) }
+
+func (*byteSize) Type() string { return "size" }
+
+// formatSize writes n the way it was most likely given: "20 MiB", "1.0 MB".
+func formatSize(n int64) string {
+	if n%1024 == 0 {
+		return humanize.IBytes(uint64(n))
+	}
+	return humanize.Bytes(uint64(n))
+}
+
+func (b *byteSize) Set(s string) error {
+	n, err := humanize.ParseBytes(s)
+	if err != nil {
+		return err
+	}
+	if n == 0 || n > 1<<50 {
+		return fmt.Errorf("%s is not a size between 1 byte and 1 PiB", s)
+	}
+	*b = byteSize(n)
+	return nil
+}
+
+// intSize is a byteSize for an int field.
+type intSize int
+
+func (b *intSize) String() string { return formatSize(int64(*b)) }
+
+func (*intSize) Type() string { return "size" }
+
+func (b *intSize) Set(s string) error {
+	var v byteSize
+	if err := v.Set(s); err != nil {
+		return err
+	}
+	if v > 1<<31-1 {
+		return fmt.Errorf("%s is too large", s)
+	}
+	*b = intSize(v)
+	return nil
 }

@@ -25,7 +25,9 @@
 //
 // The project token is taken from the body (api_key, token or $token), from a
 // form field, or from the events (token, $token, api_key or
-// properties.token); the events of one request must agree on it. Each event
+// properties.token), or else from the query (token or api_key) or an
+// "Authorization: Bearer" header; the events of one request must agree on
+// it, and with a token outside the body. Each event
 // needs a name ("event") and a distinct id ("distinct_id", "$distinct_id" or
 // properties.distinct_id; non-string ids are JSON-encoded and ids are cut to
 // 200 characters, as PostHog does). Its uuid is kept when valid and a UUIDv7
@@ -47,37 +49,46 @@
 // ingestion records it; Config.AnonymizeIPs leaves it out. gRPC ingest is
 // server to server and adds none: the sender sets $ip when it knows it.
 //
-// # Responses and partial acceptance
+// # Limits and responses
 //
-// Success is 200 with {"status": 1}, the body PostHog returns (204 and no
-// body for navigator.sendBeacon requests, which send beacon=1). Errors are
-// JSON in PostHog's shape, {"type": …, "code": …, "detail": …, "attr": …}:
-// 400 for a malformed body, 401 for a missing or unknown token, 405 for a
-// wrong method, 413 for a body or decompressed body over the limit or too
-// many events, 503 when the events could not be stored (SDKs retry).
+// A request is stored whole or not at all. Every event is checked against
+// Config.Limits, the eventlimits shared with the executor, and for its
+// shape (a name and a distinct id, fields of the right types); when one
+// event fails, nothing of the request is stored. Success is 200 with
+// {"status": 1}, the body PostHog returns (204 and no body for
+// navigator.sendBeacon requests, which send beacon=1). Errors are JSON in
+// PostHog's shape, {"type": …, "code": …, "detail": …, "attr": …}, and
+// refused events are listed by their zero-based index:
 //
-// When some events of a batch are invalid and others are not, the valid ones
-// are stored and the response is 200 with
+//	{…, "rejected": [{"index": 3, "field": "properties.a", "rule": "max_depth", "reason": "…"}]}
 //
-//	{"status": 1, "rejected": [{"index": 3, "field": "distinct_id", "reason": "…"}]}
+// 400 for a malformed body or events, 401 for a missing or unknown token,
+// 405 for a wrong method, 408 for a stalled body, 413 for a size limit
+// (body, decompressed body, decompression ratio, event, string, events per
+// request, or memory beyond what one request may hold), 415 for a content
+// type that is no payload, 503 with Retry-After when the memory budget is
+// spent or the events could not be stored (SDKs retry; a retry within the
+// event log's duplicate window stores nothing twice).
 //
-// listing every refused event by its zero-based index. PostHog SDKs only
-// look at the status code, and posthog-go and posthog-js retry any non-2xx
-// response: rejecting the whole batch would make them resend the valid
-// events (or, after their retries, drop them) because of one bad event, and
-// a retried bad event never becomes valid. The rejected events are also
-// logged. When no event of a request is valid nothing is stored and the
-// response is 400 with the same "rejected" list.
+// Memory is bounded: bodies are read in steps as bytes arrive, never into
+// a buffer sized by Content-Length; each step of reading, inflating and
+// parsing reserves its memory from a budget (Config.MemoryBytes) before
+// allocating. A token carried outside the body (?token=, ?api_key=,
+// Authorization: Bearer), the content type and a declared size are
+// checked before the body is read. NewServer returns the HTTP server with
+// header, body-stall, read and idle timeouts and a keep-alive limit.
+// docs/capture.md lists every limit, its default and its flag.
 //
 // # gRPC
 //
 // NewService implements hogwire.v1.EventService. The token comes from the
 // request or from "authorization: Bearer" metadata; a bad one is
-// UNAUTHENTICATED. A request without events or with more than MaxBatch is
-// INVALID_ARGUMENT with a google.rpc.BadRequest detail. Invalid events are
-// listed in the response's rejected field and the others are stored; an event
-// counts as accepted only after Publisher.Publish has returned. Event.project
-// is always set by the service.
+// UNAUTHENTICATED. A request breaking a rule is refused whole with
+// INVALID_ARGUMENT (RESOURCE_EXHAUSTED for size rules) and a
+// google.rpc.BadRequest naming each refused event's field
+// ("events[3].properties.a") and rule (reason "MAX_DEPTH"). A store
+// failure is UNAVAILABLE with a google.rpc.RetryInfo. An answer means every
+// event is stored. Event.project is always set by the service.
 //
 // # Tracing
 //

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/eventlimits"
 )
 
 // maxDistinctIDLen is where PostHog cuts distinct ids.
@@ -25,13 +27,24 @@ const futureCutoff = 23 * time.Hour
 
 // Rejection says why one event of a request was refused.
 type Rejection struct {
-	Index  int    `json:"index"`
-	Field  string `json:"field"`
+	Index int `json:"index"`
+	// Field is the path of the offending value in the event, e.g.
+	// "properties.cart.items" (empty for the event as a whole).
+	Field string `json:"field"`
+	// Rule is the rule broken: "required", "invalid", or one of the
+	// limits (eventlimits' rule names, e.g. "max_depth").
+	Rule   string `json:"rule"`
 	Reason string `json:"reason"`
 }
 
+// The rules of an event's shape, besides the limits.
+const (
+	ruleRequired = "required"
+	ruleInvalid  = "invalid"
+)
+
 // fieldError is an event's validation failure before its index is known.
-type fieldError struct{ field, reason string }
+type fieldError struct{ field, rule, reason string }
 
 // clock is what an event's timestamp is computed from.
 type clock struct {
@@ -88,20 +101,20 @@ func isNull(v *structpb.Value) bool {
 func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) {
 	m, ok := asStruct(raw)
 	if !ok {
-		return nil, &fieldError{"", "event is not a JSON object"}
+		return nil, &fieldError{"", ruleInvalid, "event is not a JSON object"}
 	}
 	f := m.Fields
 	name, ok := asString(f["event"])
 	if !ok || name == "" {
 		if !ok && !isNull(f["event"]) {
-			return nil, &fieldError{"event", "event name must be a string"}
+			return nil, &fieldError{"event", ruleInvalid, "event name must be a string"}
 		}
-		return nil, &fieldError{"event", "event name is missing or empty"}
+		return nil, &fieldError{"event", ruleRequired, "event name is missing or empty"}
 	}
 	props := &structpb.Struct{Fields: map[string]*structpb.Value{}}
 	if pv := f["properties"]; !isNull(pv) {
 		if props, ok = asStruct(pv); !ok {
-			return nil, &fieldError{"properties", "properties must be a JSON object"}
+			return nil, &fieldError{"properties", ruleInvalid, "properties must be a JSON object"}
 		}
 	}
 	pf := props.Fields
@@ -114,19 +127,19 @@ func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) 
 		distinctID = distinctIDOf(pf["distinct_id"])
 	}
 	if distinctID == "" {
-		return nil, &fieldError{"distinct_id", "distinct_id is missing or empty"}
+		return nil, &fieldError{"distinct_id", ruleRequired, "distinct_id is missing or empty"}
 	}
 
 	var id string
 	if uv := f["uuid"]; !isNull(uv) {
 		u, ok := asString(uv)
 		if !ok {
-			return nil, &fieldError{"uuid", "uuid must be a string"}
+			return nil, &fieldError{"uuid", ruleInvalid, "uuid must be a string"}
 		}
 		if u != "" {
 			parsed, err := uuid.Parse(u)
 			if err != nil {
-				return nil, &fieldError{"uuid", "uuid is not a valid UUID"}
+				return nil, &fieldError{"uuid", ruleInvalid, "uuid is not a valid UUID"}
 			}
 			id = parsed.String()
 		}
@@ -135,7 +148,7 @@ func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) 
 		v7, err := uuid.NewV7()
 		if err != nil {
 			// NewV7 fails only when crypto/rand does.
-			return nil, &fieldError{"uuid", "cannot generate a uuid: " + err.Error()}
+			return nil, &fieldError{"uuid", ruleInvalid, "cannot generate a uuid: " + err.Error()}
 		}
 		id = v7.String()
 	}
@@ -244,7 +257,7 @@ func objectOrNil(v *structpb.Value, field string) (*structpb.Struct, *fieldError
 	}
 	o, ok := asStruct(v)
 	if !ok {
-		return nil, &fieldError{field, field + " must be a JSON object"}
+		return nil, &fieldError{field, ruleInvalid, field + " must be a JSON object"}
 	}
 	return o, nil
 }
@@ -266,7 +279,7 @@ func groupsOf(v *structpb.Value) (map[string]string, *fieldError) {
 		case *structpb.Value_NumberValue:
 			groups[k] = strconv.FormatFloat(key.NumberValue, 'f', -1, 64)
 		default:
-			return nil, &fieldError{field, "group key of " + strconv.Quote(k) + " must be a string or a number"}
+			return nil, &fieldError{field, ruleInvalid, "group key of " + strconv.Quote(k) + " must be a string or a number"}
 		}
 	}
 	return groups, nil
@@ -290,7 +303,7 @@ func eventTime(ts time.Time, hasTS bool, offset *float64, sentAt, now time.Time)
 	if t.Sub(now) > futureCutoff {
 		t = now
 	}
-	if y := t.Year(); y < 0 || y > 9999 {
+	if y := t.Year(); y < 1 || y > 9999 {
 		t = time.Unix(0, 0)
 	}
 	return t.UTC()
@@ -349,4 +362,85 @@ func epochTime(f float64) (time.Time, bool) {
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)).UTC(), true
+}
+
+// maxListed bounds the rejections an answer lists, so that a batch of
+// ten thousand bad events does not make a huge answer.
+const maxListed = 100
+
+// rejections collects why the events of a request were refused.
+type rejections struct {
+	list []Rejection
+	// count is how many there are, listed or not; size says whether any
+	// breaks a size limit (413 rather than 400).
+	count int
+	size  bool
+}
+
+func (r *rejections) add(index int, field, rule, reason string) {
+	r.count++
+	r.size = r.size || eventlimits.Rule(rule).SizeRule()
+	if len(r.list) < maxListed {
+		r.list = append(r.list, Rejection{Index: index, Field: field, Rule: rule, Reason: reason})
+	}
+}
+
+// summary describes the rejections in one line, for errors and logs.
+func (r *rejections) summary() string {
+	first := r.list[0]
+	s := fmt.Sprintf("event %d", first.Index)
+	if first.Field != "" {
+		s += " (" + first.Field + ")"
+	}
+	s += " breaks " + first.Rule + ": " + first.Reason
+	if r.count > 1 {
+		s += fmt.Sprintf("; %d events are refused in all, listed in \"rejected\"", r.count)
+	}
+	return s + "; nothing was stored"
+}
+
+// checkLimits checks an event against the limits and returns its stored
+// size.
+func checkLimits(l eventlimits.Limits, ev *hogwirev1.Event, index int, rej *rejections) int {
+	size, v := l.Check(ev)
+	if v != nil {
+		rej.add(index, v.Field, string(v.Rule), v.Reason)
+	}
+	return size
+}
+
+// cutField returns the top-level field of a raw event that holds a
+// container the parser cut (see parseJSON), or false.
+func cutField(raw *structpb.Value) (string, bool) {
+	m, ok := asStruct(raw)
+	if !ok {
+		return "", holdsCut(raw)
+	}
+	for k, v := range m.Fields {
+		if holdsCut(v) {
+			return k, true
+		}
+	}
+	return "", false
+}
+
+func holdsCut(v *structpb.Value) bool {
+	if v == cutValue {
+		return true
+	}
+	switch k := v.GetKind().(type) {
+	case *structpb.Value_StructValue:
+		for _, e := range k.StructValue.GetFields() {
+			if holdsCut(e) {
+				return true
+			}
+		}
+	case *structpb.Value_ListValue:
+		for _, e := range k.ListValue.GetValues() {
+			if holdsCut(e) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -6,29 +6,36 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/auth"
+	"github.com/hogwire/hogwire/eventlimits"
 )
 
 type service struct {
 	hogwirev1.UnimplementedEventServiceServer
 	cfg Config
+	mem *memory
 }
 
 // NewService returns the gRPC EventService. Register it on a server whose
 // auth policy gives hogwire.v1.EventService the auth.Capture role: the
 // service checks capture tokens itself.
 func NewService(cfg Config) hogwirev1.EventServiceServer {
-	return &service{cfg: cfg.withDefaults()}
+	cfg = cfg.withDefaults()
+	return &service{cfg: cfg, mem: &memory{max: cfg.MemoryBytes}}
 }
 
 // Publish stores a batch.
@@ -168,22 +175,25 @@ func (s *service) project(ctx context.Context, token string) (string, error) {
 	return project, nil
 }
 
-// publish validates events and stores the valid ones. Events are changed
-// in place: they belong to this request.
+// publish validates events and stores them, all or none. Events are
+// changed in place: they belong to this request.
 func (s *service) publish(ctx context.Context, project string, events []*hogwirev1.Event) (int32, []*hogwirev1.RejectedEvent, error) {
-	switch {
+	switch limit := s.cfg.Limits.MaxBatchEvents; {
 	case len(events) == 0:
-		return 0, nil, badRequest("events", "a request must hold at least one event")
-	case len(events) > s.cfg.MaxBatch:
-		return 0, nil, badRequest("events", fmt.Sprintf("%d events exceed the limit of %d per request", len(events), s.cfg.MaxBatch))
+		return 0, nil, fieldViolations(codes.InvalidArgument, "a request must hold at least one event",
+			violation("events", ruleRequired, "a request must hold at least one event"))
+	case len(events) > limit:
+		desc := fmt.Sprintf("%d events exceed the limit of %d per request", len(events), limit)
+		return 0, nil, fieldViolations(codes.ResourceExhausted, desc, violation("events", string(eventlimits.RuleBatchEvents), desc))
 	}
 	now := timestamppb.New(s.cfg.Now())
-	valid := make([]*hogwirev1.Event, 0, len(events))
-	var rejected []*hogwirev1.RejectedEvent
+	var (
+		rej  rejections
+		size int64
+	)
 	for i, ev := range events {
-		field, reason := validate(ev)
-		if field != "" {
-			rejected = append(rejected, &hogwirev1.RejectedEvent{Index: int32(i), Field: field, Reason: reason})
+		if rule, field, reason := validate(ev); field != "" {
+			rej.add(i, field, rule, reason)
 			continue
 		}
 		if ev.Uuid == "" {
@@ -197,58 +207,109 @@ func (s *service) publish(ctx context.Context, project string, events []*hogwire
 			ev.Timestamp = now
 		}
 		ev.Project = project
-		valid = append(valid, ev)
+		size += int64(checkLimits(s.cfg.Limits, ev, i, &rej))
 	}
-	if len(rejected) > 0 {
-		s.cfg.Logger.WarnContext(ctx, "capture: events rejected",
-			slog.String("project", project), slog.Int("rejected", len(rejected)), slog.Int("accepted", len(valid)),
-			slog.String("first_field", rejected[0].Field), slog.String("first_reason", rejected[0].Reason))
+	if rej.count > 0 {
+		first := rej.list[0]
+		s.cfg.Logger.WarnContext(ctx, "capture: request refused",
+			slog.String("project", project), slog.Int("events", len(events)), slog.Int("rejected", rej.count),
+			slog.Int("first_index", first.Index), slog.String("first_field", first.Field), slog.String("first_rule", first.Rule))
+		code := codes.InvalidArgument
+		if rej.size {
+			code = codes.ResourceExhausted
+		}
+		vs := make([]*errdetails.BadRequest_FieldViolation, len(rej.list))
+		for i, r := range rej.list {
+			vs[i] = violation(eventPath(r.Index, r.Field), r.Rule, r.Reason)
+		}
+		return 0, nil, fieldViolations(code, rej.summary(), vs...)
 	}
-	if len(valid) == 0 {
-		return 0, rejected, nil
+	// A decoded request takes several times its encoded size.
+	mem := s.mem.lease()
+	defer mem.release()
+	if err := mem.take(decodedFactor * size); err != nil {
+		if errors.Is(err, errTooBig) {
+			return 0, nil, status.Error(codes.ResourceExhausted, "the request needs more memory than capture gives one request; send smaller batches")
+		}
+		return 0, nil, s.retryLater("capture is at its memory limit; retry the request")
 	}
-	if err := s.cfg.Publisher.Publish(ctx, project, valid); err != nil {
+	if err := s.cfg.Publisher.Publish(ctx, project, events); err != nil {
 		if ctx.Err() != nil {
 			return 0, nil, status.FromContextError(ctx.Err()).Err()
 		}
-		s.cfg.Logger.ErrorContext(ctx, "capture: publish failed", slog.String("project", project), slog.Int("events", len(valid)), slog.Any("error", err))
-		return 0, nil, status.Error(codes.Unavailable, "events could not be stored; retry the request")
+		var tl *eventlimits.TooLargeError
+		if errors.As(err, &tl) {
+			field := "events"
+			if tl.Index >= 0 {
+				field = eventPath(tl.Index, "")
+			}
+			return 0, nil, fieldViolations(codes.ResourceExhausted, err.Error()+"; nothing was stored",
+				violation(field, string(eventlimits.RuleEventBytes), err.Error()))
+		}
+		s.cfg.Logger.ErrorContext(ctx, "capture: publish failed", slog.String("project", project), slog.Int("events", len(events)), slog.Any("error", err))
+		return 0, nil, s.retryLater("events could not be stored; retry the request")
 	}
-	return int32(len(valid)), rejected, nil
+	return int32(len(events)), nil, nil
 }
 
-// validate returns the offending field and why, or "" when ev is valid.
-func validate(ev *hogwirev1.Event) (field, reason string) {
+// decodedFactor is how many times its encoded size a request's events
+// take once decoded, as gRPC hands them over.
+const decodedFactor = 8
+
+// retryLater is UNAVAILABLE with a RetryInfo detail: nothing was stored.
+func (s *service) retryLater(msg string) error {
+	st := status.New(codes.Unavailable, msg)
+	if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(s.cfg.RetryAfter)}); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// eventPath names a field of the index-th event of a request.
+func eventPath(index int, field string) string {
+	p := "events[" + strconv.Itoa(index) + "]"
+	if field != "" {
+		p += "." + field
+	}
+	return p
+}
+
+// validate returns the rule an event breaks, its field and why, or an
+// empty field when ev is valid.
+func validate(ev *hogwirev1.Event) (rule, field, reason string) {
 	switch {
 	case ev == nil:
-		return "event", "event is null"
+		return ruleRequired, "event", "event is null"
 	case ev.Event == "":
-		return "event", "event name is missing or empty"
+		return ruleRequired, "event", "event name is missing or empty"
 	case ev.DistinctId == "":
-		return "distinct_id", "distinct_id is missing or empty"
-	case len([]rune(ev.DistinctId)) > maxDistinctIDLen:
-		return "distinct_id", fmt.Sprintf("distinct_id is longer than %d characters", maxDistinctIDLen)
+		return ruleRequired, "distinct_id", "distinct_id is missing or empty"
+	case utf8.RuneCountInString(ev.DistinctId) > maxDistinctIDLen:
+		return ruleInvalid, "distinct_id", fmt.Sprintf("distinct_id is longer than %d characters", maxDistinctIDLen)
 	}
 	if ev.Uuid != "" {
 		id, err := uuid.Parse(ev.Uuid)
 		if err != nil {
-			return "uuid", "uuid is not a valid UUID"
+			return ruleInvalid, "uuid", "uuid is not a valid UUID"
 		}
 		ev.Uuid = id.String()
 	}
 	if ev.Timestamp != nil {
 		if err := ev.Timestamp.CheckValid(); err != nil {
-			return "timestamp", "timestamp is out of range"
+			return ruleInvalid, "timestamp", "timestamp is out of range"
 		}
 	}
-	return "", ""
+	return "", "", ""
 }
 
-func badRequest(field, description string) error {
-	st := status.New(codes.InvalidArgument, field+": "+description)
-	withDetails, err := st.WithDetails(&errdetails.BadRequest{
-		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: description}},
-	})
+func violation(field, rule, description string) *errdetails.BadRequest_FieldViolation {
+	return &errdetails.BadRequest_FieldViolation{Field: field, Description: description, Reason: strings.ToUpper(rule)}
+}
+
+// fieldViolations is a status with a google.rpc.BadRequest detail.
+func fieldViolations(code codes.Code, msg string, vs ...*errdetails.BadRequest_FieldViolation) error {
+	st := status.New(code, msg)
+	withDetails, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: vs})
 	if err != nil {
 		return st.Err()
 	}

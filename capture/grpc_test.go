@@ -53,26 +53,30 @@ func TestPublishUnary(t *testing.T) {
 	ctx := context.Background()
 	props, _ := structpb.NewStruct(map[string]any{"plan": "pro"})
 	when := timestamppb.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
-	resp, err := client.Publish(ctx, &hogwirev1.PublishRequest{Token: testToken, Events: []*hogwirev1.Event{
-		{Event: "a", DistinctId: "d1", Properties: props, Timestamp: when, Project: "someone-elses", Uuid: "0190E2F8-7A3B-7C3D-9E4F-0123456789AB"},
-		{Event: "", DistinctId: "d2"},
-		{Event: "c", DistinctId: "d3"},
-		{Event: "d", DistinctId: ""},
-		{Event: "e", DistinctId: "d5", Uuid: "nope"},
-	}})
+	good := func() []*hogwirev1.Event {
+		return []*hogwirev1.Event{
+			{Event: "a", DistinctId: "d1", Properties: props, Timestamp: when, Project: "someone-elses", Uuid: "0190E2F8-7A3B-7C3D-9E4F-0123456789AB"},
+			{Event: "c", DistinctId: "d3"},
+		}
+	}
+	// One invalid event refuses the request: every offending field is
+	// named, and nothing is stored.
+	bad := good()
+	bad = append(bad[:1], &hogwirev1.Event{Event: "", DistinctId: "d2"}, bad[1], &hogwirev1.Event{Event: "d"}, &hogwirev1.Event{Event: "e", DistinctId: "d5", Uuid: "nope"})
+	_, err := client.Publish(ctx, &hogwirev1.PublishRequest{Token: testToken, Events: bad})
+	want := []string{"events[1].event:REQUIRED", "events[3].distinct_id:REQUIRED", "events[4].uuid:INVALID"}
+	if got := violations(t, err, codes.InvalidArgument); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("violations %v, want %v", got, want)
+	}
+	if n := len(pub.all()); n != 0 {
+		t.Fatalf("%d events stored by a refused request", n)
+	}
+	resp, err := client.Publish(ctx, &hogwirev1.PublishRequest{Token: testToken, Events: good()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Accepted != 2 || len(resp.Rejected) != 3 {
+	if resp.Accepted != 2 || len(resp.Rejected) != 0 {
 		t.Fatalf("response %v", resp)
-	}
-	for i, want := range []struct {
-		index int32
-		field string
-	}{{1, "event"}, {3, "distinct_id"}, {4, "uuid"}} {
-		if r := resp.Rejected[i]; r.Index != want.index || r.Field != want.field || r.Reason == "" {
-			t.Errorf("rejected[%d] = %v, want index %d field %s", i, r, want.index, want.field)
-		}
 	}
 	evs := pub.all()
 	if len(evs) != 2 {
@@ -93,7 +97,7 @@ func TestPublishUnary(t *testing.T) {
 func TestPublishUnaryErrors(t *testing.T) {
 	pub := &memPublisher{}
 	cfg := testConfig(pub)
-	cfg.MaxBatch = 3
+	cfg.Limits.MaxBatchEvents = 3
 	client := grpcClient(t, cfg)
 	ctx := context.Background()
 	one := []*hogwirev1.Event{ev("e", "d")}
@@ -106,7 +110,7 @@ func TestPublishUnaryErrors(t *testing.T) {
 		{"no token", &hogwirev1.PublishRequest{Events: one}, codes.Unauthenticated, ""},
 		{"bad token", &hogwirev1.PublishRequest{Token: "phc_nope", Events: one}, codes.Unauthenticated, ""},
 		{"no events", &hogwirev1.PublishRequest{Token: testToken}, codes.InvalidArgument, "events"},
-		{"too many events", &hogwirev1.PublishRequest{Token: testToken, Events: []*hogwirev1.Event{ev("e", "d"), ev("e", "d"), ev("e", "d"), ev("e", "d")}}, codes.InvalidArgument, "events"},
+		{"too many events", &hogwirev1.PublishRequest{Token: testToken, Events: []*hogwirev1.Event{ev("e", "d"), ev("e", "d"), ev("e", "d"), ev("e", "d")}}, codes.ResourceExhausted, "events"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,7 +204,7 @@ func TestPublishStreamPipelined(t *testing.T) {
 	go func() {
 		for i := range requests {
 			r := &hogwirev1.PublishStreamRequest{Sequence: int64(1000 + i), Events: []*hogwirev1.Event{
-				ev(fmt.Sprintf("e%d", i), "d"), ev(fmt.Sprintf("e%d", i), ""),
+				ev(fmt.Sprintf("e%d", i), "d"), ev(fmt.Sprintf("e%d", i), "d"),
 			}}
 			if i == 0 {
 				r.Token = testToken
@@ -217,7 +221,7 @@ func TestPublishStreamPipelined(t *testing.T) {
 		if err != nil {
 			t.Fatalf("response %d: %v", i, err)
 		}
-		if resp.Sequence != int64(1000+i) || resp.Accepted != 1 || len(resp.Rejected) != 1 || resp.Rejected[0].Index != 1 || resp.Rejected[0].Field != "distinct_id" {
+		if resp.Sequence != int64(1000+i) || resp.Accepted != 2 || len(resp.Rejected) != 0 {
 			t.Fatalf("response %d = %v", i, resp)
 		}
 	}
@@ -228,8 +232,8 @@ func TestPublishStreamPipelined(t *testing.T) {
 		t.Fatal(err)
 	}
 	evs := pub.all()
-	if len(evs) != requests {
-		t.Fatalf("%d events stored, want %d", len(evs), requests)
+	if len(evs) != 2*requests {
+		t.Fatalf("%d events stored, want %d", len(evs), 2*requests)
 	}
 	for _, e := range evs {
 		if e.Project != testProject {
@@ -373,4 +377,26 @@ func TestPublishStreamCancelStopsPublishes(t *testing.T) {
 	if n := len(pub.all()); n != 0 {
 		t.Errorf("%d events stored after cancel", n)
 	}
+}
+
+// violations returns the field violations of a status with code, as
+// "field:REASON".
+func violations(t *testing.T, err error, code codes.Code) []string {
+	t.Helper()
+	st := status.Convert(err)
+	if st.Code() != code {
+		t.Fatalf("error %v, want %v", err, code)
+	}
+	var out []string
+	for _, d := range st.Details() {
+		if br, ok := d.(*errdetails.BadRequest); ok {
+			for _, v := range br.FieldViolations {
+				if v.Description == "" {
+					t.Errorf("violation of %s without a description", v.Field)
+				}
+				out = append(out, v.Field+":"+v.Reason)
+			}
+		}
+	}
+	return out
 }

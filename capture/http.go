@@ -3,8 +3,10 @@ package capture
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
@@ -12,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -19,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/eventlimits"
 )
 
 const tracerName = "github.com/hogwire/hogwire/capture"
@@ -29,6 +33,7 @@ func Paths() []string { return []string{"/batch", "/capture", "/e", "/i/v0/e", "
 
 type handler struct {
 	cfg    Config
+	mem    *memory
 	tracer trace.Tracer
 	prop   propagation.TraceContext
 }
@@ -37,8 +42,7 @@ type handler struct {
 // without a trailing slash. Mount it at the server root or route those
 // paths to it.
 func NewHandler(cfg Config) http.Handler {
-	cfg = cfg.withDefaults()
-	h := &handler{cfg: cfg, tracer: cfg.TracerProvider.Tracer(tracerName)}
+	h := newHandler(cfg)
 	mux := http.NewServeMux()
 	for _, p := range Paths() {
 		route := p
@@ -49,9 +53,13 @@ func NewHandler(cfg Config) http.Handler {
 	return mux
 }
 
+func newHandler(cfg Config) *handler {
+	cfg = cfg.withDefaults()
+	return &handler{cfg: cfg, mem: &memory{max: cfg.MemoryBytes}, tracer: cfg.TracerProvider.Tracer(tracerName)}
+}
+
 type okResponse struct {
-	Status   int         `json:"status"`
-	Rejected []Rejection `json:"rejected,omitempty"`
+	Status int `json:"status"`
 }
 
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string) {
@@ -105,6 +113,14 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string) {
 	if status >= 500 {
 		span.SetStatus(codes.Error, http.StatusText(status))
 	}
+	if status >= 400 {
+		// The body may be unread, or stalled: without this the server
+		// would wait to read it before answering, to reuse the connection.
+		w.Header().Set("Connection", "close")
+	}
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(h.cfg.RetryAfter.Seconds()))))
+	}
 	if body == nil {
 		w.WriteHeader(status)
 		return
@@ -116,39 +132,74 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string) {
 	}
 }
 
-// capture ingests one request's events.
+// capture ingests one request's events: all of them, or none.
 func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Request) (*okResponse, *apiError) {
 	log := h.cfg.Logger
 	span := trace.SpanFromContext(ctx)
-	env, aerr := h.readPayload(w, r)
+
+	// What can be refused without reading the body is refused first: a
+	// token the query or headers carry, the content type, the size.
+	early := requestToken(r)
+	if early != "" {
+		if _, ok := h.cfg.Tokens.Project(early); !ok {
+			return nil, invalidToken()
+		}
+	}
+	if ct := r.Header.Get("Content-Type"); !acceptedContentType(ct) {
+		return nil, &apiError{status: http.StatusUnsupportedMediaType, Type: "validation_error", Code: "unsupported_media_type",
+			Detail: "Content-Type " + ct + " is not a capture payload; send JSON, a form, or gzip"}
+	}
+	if r.ContentLength > h.cfg.MaxBodyBytes {
+		return nil, tooLarge(fmt.Sprintf("request body of %d bytes exceeds the limit of %s", r.ContentLength, humanize.IBytes(uint64(h.cfg.MaxBodyBytes))))
+	}
+	if r.ContentLength > h.mem.largeMax() {
+		return nil, h.memoryError(errTooBig)
+	}
+
+	mem := h.mem.lease()
+	defer mem.release()
+	env, aerr := h.readPayload(w, r, mem)
 	if aerr != nil {
 		log.DebugContext(ctx, "capture: unreadable request", slog.String("path", r.URL.Path), slog.String("code", aerr.Code), slog.String("detail", aerr.Detail))
 		return nil, aerr
 	}
-	data, err := parseJSON(env.payload)
-	if err != nil {
+	data, truncated, err := parseJSON(env.payload, payloadDepth, mem)
+	switch {
+	case errors.Is(err, errBusy), errors.Is(err, errTooBig):
+		return nil, h.memoryError(err)
+	case err != nil:
 		return nil, validationError("invalid_payload", "Malformed request data: "+err.Error())
 	}
+	// The values own copies of their strings: the text is garbage now.
+	mem.give(int64(cap(env.payload)))
+	env.payload = nil
 	req, aerr := splitPayload(data)
 	if aerr != nil {
 		return nil, aerr
 	}
 	token := firstNonEmpty(env.token, req.token)
-	if token == "" {
+	switch {
+	case token == "" && early == "":
 		return nil, &apiError{status: http.StatusUnauthorized, Type: "authentication_error", Code: "missing_api_key",
 			Detail: "API key not provided. You can find your project API key in PostHog project settings."}
+	case token == "":
+		token = early
+	case early != "" && token != early:
+		return nil, &apiError{status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_api_key",
+			Detail: "the request carries two different api keys"}
 	}
 	project, ok := h.cfg.Tokens.Project(token)
 	if !ok {
-		return nil, &apiError{status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_api_key",
-			Detail: "Project API key invalid. You can find your project API key in PostHog project settings."}
+		return nil, invalidToken()
 	}
 	span.SetAttributes(attribute.String("hogwire.project", project))
 	if len(req.events) == 0 {
 		return nil, validationError("invalid_payload", "request holds no event")
 	}
-	if len(req.events) > h.cfg.MaxBatch {
-		return nil, tooLarge(fmt.Sprintf("%d events exceed the limit of %d per request", len(req.events), h.cfg.MaxBatch))
+	if n, limit := len(req.events), h.cfg.Limits.MaxBatchEvents; n > limit {
+		e := tooLarge(fmt.Sprintf("%d events exceed the limit of %d per request", n, limit))
+		e.Rejected = []Rejection{{Index: limit, Rule: string(eventlimits.RuleBatchEvents), Reason: e.Detail}}
+		return nil, e
 	}
 
 	c := clock{now: h.cfg.Now()}
@@ -174,37 +225,81 @@ func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Re
 		}
 	}
 	events := make([]*hogwirev1.Event, 0, len(req.events))
-	var rejected []Rejection
+	var (
+		rej  rejections
+		size int64
+	)
 	for i, raw := range req.events {
+		if truncated {
+			// A cut container in properties, $set or $set_once sits deeper
+			// than the limit, which checkLimits reports with its path; one
+			// anywhere else is refused here.
+			if field, cut := cutField(raw); cut && field != "properties" && field != "$set" && field != "$set_once" {
+				rej.add(i, field, string(eventlimits.RuleDepth), fmt.Sprintf("objects and arrays nest deeper than %d levels", eventlimits.MaxDepth))
+				continue
+			}
+		}
 		ev, fe := convertEvent(raw, c)
 		if fe != nil {
-			rejected = append(rejected, Rejection{Index: i, Field: fe.field, Reason: fe.reason})
+			rej.add(i, fe.field, fe.rule, fe.reason)
 			continue
 		}
 		ev.Project = project
 		if ip != nil && ev.Properties.Fields["$ip"] == nil {
 			ev.Properties.Fields["$ip"] = ip
 		}
+		size += int64(checkLimits(h.cfg.Limits, ev, i, &rej))
 		events = append(events, ev)
 	}
-	span.SetAttributes(attribute.Int("hogwire.events.accepted", len(events)), attribute.Int("hogwire.events.rejected", len(rejected)))
-	if len(rejected) > 0 {
-		log.WarnContext(ctx, "capture: events rejected",
-			slog.String("project", project), slog.Int("rejected", len(rejected)), slog.Int("accepted", len(events)),
-			slog.Int("first_index", rejected[0].Index), slog.String("first_field", rejected[0].Field), slog.String("first_reason", rejected[0].Reason))
-	}
-	if len(events) == 0 {
-		e := validationError("invalid_payload", "no event in the request is valid")
-		e.Rejected = rejected
+	span.SetAttributes(attribute.Int("hogwire.events", len(req.events)), attribute.Int("hogwire.events.rejected", rej.count))
+	if rej.count > 0 {
+		first := rej.list[0]
+		log.WarnContext(ctx, "capture: request refused",
+			slog.String("project", project), slog.Int("events", len(req.events)), slog.Int("rejected", rej.count),
+			slog.Int("first_index", first.Index), slog.String("first_field", first.Field), slog.String("first_rule", first.Rule), slog.String("first_reason", first.Reason))
+		e := validationError("invalid_payload", rej.summary())
+		if rej.size {
+			e = tooLarge(rej.summary())
+		}
+		e.Rejected = rej.list
 		return nil, e
+	}
+	// Storing encodes the events once more.
+	if err := mem.take(size); err != nil {
+		return nil, h.memoryError(err)
 	}
 	if err := h.cfg.Publisher.Publish(ctx, project, events); err != nil {
 		span.RecordError(err)
+		var tl *eventlimits.TooLargeError
+		if errors.As(err, &tl) {
+			e := tooLarge(err.Error() + "; nothing was stored")
+			if tl.Index >= 0 {
+				e.Rejected = []Rejection{{Index: tl.Index, Rule: string(eventlimits.RuleEventBytes), Reason: err.Error()}}
+			}
+			return nil, e
+		}
 		log.ErrorContext(ctx, "capture: publish failed", slog.String("project", project), slog.Int("events", len(events)), slog.Any("error", err))
-		return nil, &apiError{status: http.StatusServiceUnavailable, Type: "server_error", Code: "unavailable",
-			Detail: "events could not be stored; retry the request"}
+		return nil, unavailable("events could not be stored; retry the request")
 	}
-	return &okResponse{Status: 1, Rejected: rejected}, nil
+	return &okResponse{Status: 1}, nil
+}
+
+func invalidToken() *apiError {
+	return &apiError{status: http.StatusUnauthorized, Type: "authentication_error", Code: "invalid_api_key",
+		Detail: "Project API key invalid. You can find your project API key in PostHog project settings."}
+}
+
+// requestToken is a token carried outside the body: ?token= or ?api_key=
+// in the query, or an "Authorization: Bearer" header.
+func requestToken(r *http.Request) string {
+	q := r.URL.Query()
+	if t := firstNonEmpty(q.Get("token"), q.Get("api_key")); t != "" {
+		return t
+	}
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	return ""
 }
 
 // request is a decoded payload before its events are converted.

@@ -255,9 +255,11 @@ func TestErrors(t *testing.T) {
 			body: formBody(map[string]string{"data": "N4IgDghgTg", "compression": "lz64"})}, 400, "validation_error", "unsupported_compression", nil},
 		{"brotli", nil, req{target: "/batch/", header: map[string]string{"Content-Encoding": "br"}, body: []byte("x")}, 400, "validation_error", "unsupported_compression", nil},
 		{"form without data", nil, req{target: "/e/", contentType: "application/x-www-form-urlencoded", body: []byte("ver=1.0")}, 400, "validation_error", "no_data", nil},
-		{"too many events", func(c *capture.Config) { c.MaxBatch = 10 }, req{target: "/batch/", body: []byte(many)}, 413, "validation_error", "payload_too_large", nil},
+		{"too many events", func(c *capture.Config) { c.Limits.MaxBatchEvents = 10 }, req{target: "/batch/", body: []byte(many)}, 413, "validation_error", "payload_too_large", []int{10}},
 		{"every event invalid", nil, req{target: "/batch/", body: []byte(`{"api_key":"phc_testtoken","batch":[{"event":"e"},{"distinct_id":"d"}]}`)},
 			400, "validation_error", "invalid_payload", []int{0, 1}},
+		{"distinct id nested too deep", nil, req{target: "/batch/", body: []byte(`{"api_key":"phc_testtoken","batch":[{"event":"e","distinct_id":` +
+			strings.Repeat("[", 200) + strings.Repeat("]", 200) + `}]}`)}, 400, "validation_error", "invalid_payload", []int{0}},
 		{"publisher down", nil, req{target: "/batch/", body: []byte(serverBatch)}, 503, "server_error", "unavailable", nil},
 		{"wrong method", nil, req{method: http.MethodPut, target: "/batch/", body: []byte(serverBatch)}, 405, "invalid_request", "method_not_allowed", nil},
 	}
@@ -297,7 +299,9 @@ func TestMethodNotAllowedSaysAllow(t *testing.T) {
 	}
 }
 
-func TestPartialBatch(t *testing.T) {
+// One invalid event refuses the whole request, naming every offending
+// event, its field and the rule; nothing is stored.
+func TestInvalidEventRefusesRequest(t *testing.T) {
 	pub := &memPublisher{}
 	body := `{"api_key":"phc_testtoken","batch":[
 	  {"event":"ok0","distinct_id":"d"},
@@ -313,31 +317,24 @@ func TestPartialBatch(t *testing.T) {
 	  {"event":"bad10","distinct_id":"d","properties":{"$groups":{"company":["a"]}}}
 	]}`
 	rec := do(t, capture.NewHandler(testConfig(pub)), req{target: "/batch/", body: []byte(body)})
-	if rec.Code != http.StatusOK {
+	if rec.Code != http.StatusBadRequest {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
 	}
-	var resp struct {
-		Status   int                 `json:"status"`
-		Rejected []capture.Rejection `json:"rejected"`
-	}
-	if err := json.Unmarshal(rec.Body.Bytes(), &resp); err != nil {
-		t.Fatal(err)
-	}
+	e := decodeErr(t, rec)
 	want := []capture.Rejection{
-		{Index: 1, Field: "distinct_id"}, {Index: 3, Field: "event"}, {Index: 4, Field: "uuid"},
-		{Index: 5, Field: "properties"}, {Index: 6, Field: ""}, {Index: 7, Field: "$set"},
-		{Index: 8, Field: "event"}, {Index: 9, Field: "event"}, {Index: 10, Field: "properties.$groups"},
+		{Index: 1, Field: "distinct_id", Rule: "required"}, {Index: 3, Field: "event", Rule: "required"}, {Index: 4, Field: "uuid", Rule: "invalid"},
+		{Index: 5, Field: "properties", Rule: "invalid"}, {Index: 6, Field: "", Rule: "invalid"}, {Index: 7, Field: "$set", Rule: "invalid"},
+		{Index: 8, Field: "event", Rule: "required"}, {Index: 9, Field: "event", Rule: "invalid"}, {Index: 10, Field: "properties.$groups", Rule: "invalid"},
 	}
-	if resp.Status != 1 || len(resp.Rejected) != len(want) {
+	if len(e.Rejected) != len(want) || !strings.Contains(e.Detail, "nothing was stored") {
 		t.Fatalf("response %s", rec.Body)
 	}
-	for i, r := range resp.Rejected {
-		if r.Index != want[i].Index || r.Field != want[i].Field || r.Reason == "" {
-			t.Errorf("rejected[%d] = %+v, want index %d field %q and a reason", i, r, want[i].Index, want[i].Field)
+	for i, r := range e.Rejected {
+		if r.Index != want[i].Index || r.Field != want[i].Field || r.Rule != want[i].Rule || r.Reason == "" {
+			t.Errorf("rejected[%d] = %+v, want %+v and a reason", i, r, want[i])
 		}
 	}
-	evs := pub.all()
-	if len(evs) != 2 || evs[0].Event != "ok0" || evs[1].Event != "ok2" {
+	if evs := pub.all(); len(evs) != 0 {
 		t.Errorf("stored %v", evs)
 	}
 }
@@ -620,5 +617,19 @@ func TestIPProperty(t *testing.T) {
 				t.Errorf("the sender's $ip became %q", ip)
 			}
 		})
+	}
+}
+
+// A timestamp in year 0, which Go parses but protobuf cannot hold, is
+// replaced like any out-of-range time (found by FuzzEventTime).
+func TestYearZeroTimestamp(t *testing.T) {
+	pub := &memPublisher{}
+	rec := do(t, capture.NewHandler(testConfig(pub)), req{target: "/batch/",
+		body: []byte(`{"api_key":"phc_testtoken","batch":[{"event":"e","distinct_id":"d","timestamp":"0000-01-10"}]}`)})
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if evs := pub.all(); len(evs) != 1 || evs[0].Timestamp.CheckValid() != nil {
+		t.Fatalf("stored %v", evs)
 	}
 }

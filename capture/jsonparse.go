@@ -7,36 +7,74 @@ import (
 
 	"google.golang.org/protobuf/types/known/structpb"
 
+	"github.com/hogwire/hogwire/eventlimits"
 	"github.com/hogwire/hogwire/jsonscan"
 )
 
-// maxDepth bounds nesting as encoding/json does, so hostile input cannot
-// exhaust the stack.
+// maxDepth bounds nesting as encoding/json does.
 const maxDepth = 10000
+
+// payloadDepth is the deepest an event's containers can be in a valid
+// payload: {"batch": [{"properties": …}]} puts properties at depth 4, and
+// their contents may nest eventlimits.MaxDepth deeper.
+const payloadDepth = 4 + eventlimits.MaxDepth
 
 // parseJSON decodes JSON text straight into a structpb.Value. Events end up
 // as Structs anyway; going through map[string]any first would build every
 // payload twice. It accepts exactly what encoding/json accepts and decodes
 // to the same values: invalid UTF-8 and lone surrogates become U+FFFD,
 // later duplicate keys win, and numbers beyond float64 are errors.
-func parseJSON(data []byte) (*structpb.Value, error) {
-	p := parser{data: data}
+//
+// Containers nested deeper than cut are checked but not built: each is
+// replaced by cutValue and truncated is set, so hostile nesting costs
+// neither stack nor memory, and the event holding it can still be named.
+// The memory the values take is reserved from mem as they are built (nil
+// mem reserves nothing); a refused reservation ends the parse with its
+// error.
+func parseJSON(data []byte, cut int, mem *lease) (v *structpb.Value, truncated bool, err error) {
+	p := parser{data: data, cut: cut, mem: mem}
+	defer p.settle()
 	p.skipSpace()
-	v, err := p.value()
-	if err != nil {
-		return nil, err
+	if v, err = p.value(); err != nil {
+		return nil, false, err
 	}
 	p.skipSpace()
 	if p.pos != len(p.data) {
-		return nil, p.errorf("unexpected %q after the top-level value", p.data[p.pos])
+		return nil, false, p.errorf("unexpected %q after the top-level value", p.data[p.pos])
 	}
-	return v, nil
+	return v, p.truncated, nil
 }
+
+// cutValue stands for a container nested too deeply to be built. It is an
+// empty array, so that anything walking the value sees a container where
+// the original had one.
+var cutValue = structpb.NewListValue(&structpb.ListValue{})
+
+// The estimated cost in bytes of what the parser builds, measured on
+// this implementation: a scalar's Value and kind carved from the slabs,
+// a container's Value, message and map or slice headers, and per entry
+// the map slot or slice element with its share of growth.
+const (
+	costScalar      = 64
+	costContainer   = 160
+	costListEntry   = 24
+	costObjectEntry = 48
+	costMapGroup    = 192
+	// reserveChunk is how much is reserved at a time.
+	reserveChunk = 64 << 10
+)
 
 type parser struct {
 	data  []byte
 	pos   int
 	depth int
+	// cut is the depth beyond which containers are skipped (see parseJSON).
+	cut       int
+	truncated bool
+	// mem is reserved from as values are built: cost is what they are
+	// estimated to take and reserved what has been reserved.
+	mem            *lease
+	cost, reserved int64
 	// interned holds the short strings seen so far: the events of a batch
 	// repeat the same keys and many of the same values, and sharing them
 	// saves over a third of the parse's allocations.
@@ -73,6 +111,28 @@ func carve[T any](chunk *[]T, size *int) *T {
 	e := &(*chunk)[0]
 	*chunk = (*chunk)[1:]
 	return e
+}
+
+// charge adds n bytes to the parse's cost, reserving more from mem when
+// the cost passes what is reserved.
+func (p *parser) charge(n int64) error {
+	p.cost += n
+	if p.mem == nil || p.cost <= p.reserved {
+		return nil
+	}
+	more := max(p.cost-p.reserved, reserveChunk)
+	if err := p.mem.take(more); err != nil {
+		return err
+	}
+	p.reserved += more
+	return nil
+}
+
+// settle gives back what was reserved beyond the final cost.
+func (p *parser) settle() {
+	if p.mem != nil && p.reserved > p.cost {
+		p.mem.give(p.reserved - p.cost)
+	}
 }
 
 func (p *parser) stringValue(str string) *structpb.Value {
@@ -127,7 +187,19 @@ func (p *parser) value() (*structpb.Value, error) {
 	if p.pos >= len(p.data) {
 		return nil, errEnd
 	}
-	switch c := p.data[p.pos]; {
+	c := p.data[p.pos]
+	if c == '{' || c == '[' {
+		if p.depth == p.cut {
+			p.truncated = true
+			return cutValue, p.skip()
+		}
+		if err := p.charge(costContainer); err != nil {
+			return nil, err
+		}
+	} else if err := p.charge(costScalar); err != nil {
+		return nil, err
+	}
+	switch {
 	case c == '{':
 		s, err := p.object()
 		if err != nil {
@@ -139,6 +211,9 @@ func (p *parser) value() (*structpb.Value, error) {
 	case c == '"':
 		s, err := p.string()
 		if err != nil {
+			return nil, err
+		}
+		if err := p.charge(int64(len(s))); err != nil {
 			return nil, err
 		}
 		return p.stringValue(s), nil
@@ -208,6 +283,9 @@ func (p *parser) object() (*structpb.Struct, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := p.charge(costObjectEntry + int64(len(key))); err != nil {
+			return nil, err
+		}
 		p.fields = append(p.fields, field{key, v})
 		closed, err := p.afterElement('}')
 		if err != nil {
@@ -218,6 +296,10 @@ func (p *parser) object() (*structpb.Struct, error) {
 		}
 	}
 	entries := p.fields[first:]
+	// A map's first slots come as a group, whatever it holds.
+	if err := p.charge(costMapGroup); err != nil {
+		return nil, err
+	}
 	m := make(map[string]*structpb.Value, len(entries))
 	for _, f := range entries {
 		m[f.key] = f.val // a repeated key keeps its last value
@@ -254,6 +336,9 @@ func (p *parser) array() (*structpb.Value, error) {
 	for {
 		v, err := p.value()
 		if err != nil {
+			return nil, err
+		}
+		if err := p.charge(costListEntry); err != nil {
 			return nil, err
 		}
 		list.Values = append(list.Values, v)
@@ -293,4 +378,123 @@ func (p *parser) string() (string, error) {
 		return "", p.errorf("%s", err.Error())
 	}
 	return p.intern(b), nil
+}
+
+// skip checks the container at p.pos without building it, as value would
+// (so the payload is accepted or refused exactly the same), keeping its
+// nesting on a heap stack rather than the goroutine's.
+func (p *parser) skip() error {
+	var closers []byte
+	for {
+		// A value starts at p.pos.
+		if p.pos >= len(p.data) {
+			return errEnd
+		}
+		switch c := p.data[p.pos]; {
+		case c == '{' || c == '[':
+			if p.depth+len(closers) >= maxDepth {
+				return p.errorf("nested deeper than %d", maxDepth)
+			}
+			closing := byte('}')
+			if c == '[' {
+				closing = ']'
+			}
+			closers = append(closers, closing)
+			p.pos++
+			p.skipSpace()
+			if p.pos < len(p.data) && p.data[p.pos] == closing {
+				p.pos++
+				closers = closers[:len(closers)-1]
+				break
+			}
+			if closing == '}' {
+				if err := p.skipKey(); err != nil {
+					return err
+				}
+			}
+			continue
+		case c == '"':
+			if err := p.skipString(); err != nil {
+				return err
+			}
+		case c == '-' || (c >= '0' && c <= '9'):
+			end, err := jsonscan.Number(p.data, p.pos)
+			p.pos = end
+			if err != nil {
+				return p.errorf("invalid number")
+			}
+		case c == 't':
+			if _, err := p.literal("true", nil); err != nil {
+				return err
+			}
+		case c == 'f':
+			if _, err := p.literal("false", nil); err != nil {
+				return err
+			}
+		case c == 'n':
+			if _, err := p.literal("null", nil); err != nil {
+				return err
+			}
+		default:
+			return p.errorf("unexpected %q", c)
+		}
+		// After a value: close containers, or move to the next element.
+		for len(closers) > 0 {
+			closing := closers[len(closers)-1]
+			closed, err := p.afterElement(closing)
+			if err != nil {
+				return err
+			}
+			if closed {
+				closers = closers[:len(closers)-1]
+				continue
+			}
+			if closing == '}' {
+				if err := p.skipKey(); err != nil {
+					return err
+				}
+			}
+			break
+		}
+		if len(closers) == 0 {
+			return nil
+		}
+	}
+}
+
+// skipString checks the string literal at p.pos.
+func (p *parser) skipString() error {
+	_, next, err := jsonscan.String(p.data, p.pos+1, nil)
+	p.pos = next
+	switch {
+	case errors.Is(err, jsonscan.ErrEnd):
+		return errEnd
+	case err != nil:
+		return p.errorf("%s", err.Error())
+	}
+	return nil
+}
+
+// skipKey checks an object member's key and colon, leaving p.pos at its
+// value.
+func (p *parser) skipKey() error {
+	if p.pos >= len(p.data) {
+		return errEnd
+	}
+	if p.data[p.pos] != '"' {
+		return p.errorf("expected a string key")
+	}
+	if err := p.skipString(); err != nil {
+		return err
+	}
+	p.skipSpace()
+	if p.pos >= len(p.data) {
+		return errEnd
+	}
+	if p.data[p.pos] != ':' {
+		return p.errorf("expected ':'")
+	}
+	p.pos++
+	p.skipSpace()
+	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/hogwire/hogwire/auth"
+	"github.com/hogwire/hogwire/capture"
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
@@ -60,6 +61,9 @@ type Config struct {
 	// HTTPHandlers are mounted, by ServeMux pattern, on the HTTP server
 	// next to the capture API (a web console, say).
 	HTTPHandlers map[string]http.Handler
+	// Capture sets ingest limits and the HTTP server's timeouts (Tokens
+	// and Publisher are the node's).
+	Capture capture.Config
 }
 
 // Stack is a running dev stack.
@@ -205,7 +209,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		EventLog: cfg.EventLog, ConsumeBatch: cfg.ConsumeBatch, MaxInflightEvents: cfg.MaxInflightEvents,
 		AllowEgress: fetch.Loopback(),
 		Logger:      log.With("role", "dataplane"),
-		Metrics:     cfg.Metrics,
+		Metrics:     cfg.Metrics, Capture: cfg.Capture,
 	}
 	if cfg.Tracing != nil {
 		dpCfg.TracerProvider, dpCfg.Propagator = cfg.Tracing.TracerProvider, cfg.Tracing.Propagator
@@ -234,7 +238,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	for pattern, h := range cfg.HTTPHandlers {
 		mux.Handle(pattern, h)
 	}
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http = capture.NewServer(mux, cfg.Capture.Server)
 	go func() { s.served <- s.grpc.Serve(gl) }()
 	go func() {
 		if err := s.http.Serve(hl); !errors.Is(err, http.ErrServerClosed) {

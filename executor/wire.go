@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/eventlimits"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -250,8 +251,8 @@ func mapEntry(b string, message bool) (key string, val string, err error) {
 
 // maxWireDepth bounds nesting of decoded objects, as protobuf's own
 // decoder does (its default recursion limit is 10,000; Hog values this
-// deep serve nobody).
-const maxWireDepth = 100
+// deep serve nobody). Capture refuses events nested deeper.
+const maxWireDepth = eventlimits.MaxDepth
 
 type wireEntry struct {
 	key string

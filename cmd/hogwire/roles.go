@@ -146,6 +146,7 @@ func (a *app) devCommand() *cobra.Command {
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "PostHog-compatible HTTP capture address")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
 	registerHealthFlags(fs, &cfg.Health)
+	cfg.Capture.RegisterFlags(fs)
 	lf.register(fs)
 	return cmd
 }
@@ -314,7 +315,11 @@ func (a *app) runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 		return err
 	}
 	defer shutdownMetrics(stopMetrics, log)
-	return serve(ctx, log, gs, f.grpcAddr, cp.Mux, f.httpAddr, f.metricsAddr, reg)
+	var hs *http.Server
+	if f.httpAddr != "" {
+		hs = &http.Server{Handler: cp.Mux, ReadHeaderTimeout: 10 * time.Second}
+	}
+	return serve(ctx, log, gs, f.grpcAddr, hs, f.httpAddr, f.metricsAddr, reg)
 }
 
 type dataPlaneFlags struct {
@@ -326,6 +331,7 @@ type dataPlaneFlags struct {
 	cpTLS, anonymizeIPs                         bool
 	ackWait, dupWindow                          time.Duration
 	maxInflight, perMessage                     int
+	capture                                     capture.Config
 }
 
 func (a *app) dataPlaneCommand() *cobra.Command {
@@ -346,12 +352,13 @@ func (a *app) dataPlaneCommand() *cobra.Command {
 	fs.StringVar(&f.storage, "event-storage", "file", "JetStream storage of the event log: file or memory")
 	fs.DurationVar(&f.ackWait, "ack-wait", time.Minute, "redeliver an event held this long by a node that stopped answering")
 	fs.BoolVar(&f.anonymizeIPs, "anonymize-ips", false, "do not record the sender's address as $ip on captured events")
-	fs.DurationVar(&f.dupWindow, "duplicate-window", 2*time.Minute, "drop a re-sent event whose uuid was stored this recently (costs NATS memory per event in the window)")
+	fs.DurationVar(&f.dupWindow, "duplicate-window", 2*time.Minute, "store nothing for a re-sent request (same events, same uuids) stored this recently (costs NATS memory per request in the window)")
 	fs.IntVar(&f.maxInflight, "max-inflight-events", 20000, "events this node holds at once; past it, events wait in the log")
 	fs.IntVar(&f.perMessage, "events-per-message", 100, "events of one capture batch stored per JetStream message (1: each alone)")
 	fs.StringVar(&f.nodeID, "node-id", "", "unique id of this node (default: the host name)")
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
 	fs.StringVar(&f.allowEgress, "allow-egress", "", "comma-separated CIDRs that fetch may reach although private or loopback")
+	f.capture.RegisterFlags(fs)
 	f.lf.register(fs)
 	f.tf.register(fs)
 	return cmd
@@ -416,6 +423,7 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 		return err
 	}
 	defer shutdownMetrics(stopMetrics, log)
+	f.capture.AnonymizeIPs = f.anonymizeIPs
 	node, err := dataplane.Start(ctx, dataplane.Config{
 		Metrics: reg,
 		NodeID:  nodeID, Address: f.grpcAddr, ControlPlane: cpConn, NATS: nc,
@@ -423,7 +431,7 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 			MaxEventsPerMessage: f.perMessage},
 		MaxInflightEvents: f.maxInflight,
 		AllowEgress:       egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
-		Capture: capture.Config{AnonymizeIPs: f.anonymizeIPs},
+		Capture: f.capture,
 	}, shutdownGrace)
 	if err != nil {
 		return err
@@ -446,7 +454,7 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 	}()
 	log.Info("data plane starting", "node_id", nodeID, "grpc_addr", f.grpcAddr, "http_addr", f.httpAddr,
 		"controlplane", f.cpAddr, "nats", f.natsURL, "allow_egress", f.allowEgress)
-	err = serve(sctx, log, gs, f.grpcAddr, node.Handler(), f.httpAddr, f.metricsAddr, reg)
+	err = serve(sctx, log, gs, f.grpcAddr, capture.NewServer(node.Handler(), f.capture.Server), f.httpAddr, f.metricsAddr, reg)
 	if nerr := node.Stop(); err == nil {
 		err = nerr
 	}
@@ -467,7 +475,7 @@ func parseCIDRs(s string) ([]netip.Prefix, error) {
 
 // serve runs the gRPC server and the optional HTTP and metrics servers
 // until ctx ends or one of them fails, then stops all of them.
-func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr string, h http.Handler, httpAddr, metricsAddr string, reg *prometheus.Registry) error {
+func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr string, hs *http.Server, httpAddr, metricsAddr string, reg *prometheus.Registry) error {
 	errc := make(chan error, 3)
 	n := 0
 	gl, err := net.Listen("tcp", grpcAddr)
@@ -478,12 +486,11 @@ func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr
 	go func() { errc <- gs.Serve(gl) }()
 
 	var servers []*http.Server
-	start := func(addr string, h http.Handler) error {
+	start := func(addr string, srv *http.Server) error {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return err
 		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		servers = append(servers, srv)
 		n++
 		go func() {
@@ -496,11 +503,11 @@ func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr
 		return nil
 	}
 	var startErr error
-	if h != nil && httpAddr != "" {
-		startErr = start(httpAddr, h)
+	if hs != nil {
+		startErr = start(httpAddr, hs)
 	}
 	if startErr == nil && metricsAddr != "" {
-		startErr = start(metricsAddr, metricsHandler(reg))
+		startErr = start(metricsAddr, &http.Server{Handler: metricsHandler(reg), ReadHeaderTimeout: 10 * time.Second})
 	}
 
 	var runErr error

@@ -7,12 +7,14 @@
 // MaxEventsPerMessage per JetStream message: JetStream's cost is per
 // message (store, publish ack, delivery, ack, removal), and it dominated
 // the cost of an event when every event was a message of its own. The
-// message is the unit of acknowledgement and redelivery.
+// message is the unit of acknowledgement and redelivery. A publish that
+// needs several messages is one JetStream atomic batch: stored whole or
+// not at all.
 //
 // Delivery is at least once. Two windows can repeat an event:
-//   - a sender retrying a publish: a message's id is its event's uuid, or
-//     a digest of its events' uuids, so a retry of the same batch within
-//     DuplicateWindow (default 2 minutes) is dropped by JetStream itself;
+//   - a sender retrying a publish: a publish's id is a digest of its
+//     project and its events' uuids, so a retry of the same batch within
+//     DuplicateWindow (default 2 minutes) stores nothing new;
 //   - a node dying after delivering some of a message's events but before
 //     acknowledging it: after AckWait (default 60s) JetStream redelivers
 //     the message to another node, which runs every matching destination
@@ -28,15 +30,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/eventlimits"
 )
 
 // Config configures the log.
@@ -52,8 +57,9 @@ type Config struct {
 	Replicas int
 	// MaxAge drops events nobody consumed after this long (default 7 days).
 	MaxAge time.Duration
-	// DuplicateWindow is how long JetStream remembers event uuids to drop
-	// repeated publishes (default 2 minutes).
+	// DuplicateWindow is how long JetStream remembers a publish's id (a
+	// digest of its events' uuids) to drop a repeated publish (default 2
+	// minutes).
 	DuplicateWindow time.Duration
 	// Consumer is the durable consumer all nodes share (default "dataplane").
 	Consumer string
@@ -130,9 +136,15 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		MaxAge:      cfg.MaxAge,
 		Duplicates:  cfg.DuplicateWindow,
 		Discard:     jetstream.DiscardOld,
+		// A request split over several messages is written as one
+		// atomic batch.
+		AllowAtomicPublish: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: stream %s: %w", cfg.Stream, err)
+	}
+	if !st.CachedInfo().Config.AllowAtomicPublish {
+		return nil, fmt.Errorf("eventlog: stream %s: the NATS server does not support atomic batch publishing; hogwire needs NATS 2.12 or later", cfg.Stream)
 	}
 	return &Log{cfg: cfg, js: js, stream: st, log: cfg.Logger}, nil
 }
@@ -146,40 +158,141 @@ const (
 	formatEvents = "events"
 )
 
-// Publish stores events of one project and returns once JetStream has
-// acknowledged every one of them. Headers (e.g. trace context) are added to
+// JetStream's atomic batch headers (ADR-50) and the error codes Publish
+// treats specially.
+const (
+	batchIDHeader     = "Nats-Batch-Id"
+	batchSeqHeader    = "Nats-Batch-Sequence"
+	batchCommitHeader = "Nats-Batch-Commit"
+
+	errBatchDuplicate jetstream.ErrorCode = 10201 // the batch holds a message id already stored
+	errBatchInflight  jetstream.ErrorCode = 10210 // too many batches open on the stream
+	errDupInProgress  jetstream.ErrorCode = 10158 // the same message id is being stored right now
+)
+
+// MaxMessagesPerWrite is how many messages one atomic write may hold:
+// the NATS server's default limit on an atomic batch.
+const MaxMessagesPerWrite = 1000
+
+// headerRoom is left under the server's payload limit for a message's
+// headers (format, trace context, message and batch ids).
+const headerRoom = 4096
+
+// MaxEventBytes is the largest encoded event a message can hold.
+func (l *Log) MaxEventBytes() int {
+	return int(l.cfg.Conn.MaxPayload()) - headerRoom - protowire.SizeTag(1) - protowire.SizeVarint(uint64(l.cfg.Conn.MaxPayload()))
+}
+
+// Publish stores events of one project, all of them or none, and returns
+// once JetStream has stored them. Headers (e.g. trace context) are added to
 // each message.
+//
+// Events are grouped into messages of up to MaxEventsPerMessage events and
+// the payload limit. A request that needs several messages is written as
+// one JetStream atomic batch, so a failure part-way stores nothing. Its
+// first message carries an id derived from the project and the events'
+// uuids in order: the same request published again within
+// DuplicateWindow (a client retrying after a lost answer) is recognised
+// and stores nothing new, however its events were grouped. An event too
+// large for any message is an *eventlimits.TooLargeError, and nothing is
+// stored.
 func (l *Log) Publish(ctx context.Context, project string, events []*hogwirev1.Event, header nats.Header) error {
-	subject := l.cfg.Subject + "." + project
-	// Leave room for headers under the server's payload limit.
-	maxBytes := int(l.cfg.Conn.MaxPayload()) - 4096
-	var futures []jetstream.PubAckFuture
-	for first := 0; first < len(events); {
-		data, last, err := encode(events, first, l.cfg.MaxEventsPerMessage, maxBytes)
-		if err != nil {
+	if len(events) == 0 {
+		return nil
+	}
+	msgs, err := l.messages(project, events, header)
+	if err != nil {
+		return err
+	}
+	if len(msgs) == 1 {
+		return l.publishOne(ctx, msgs[0])
+	}
+	// Batches open at once are limited per stream; when the server is
+	// at that limit, wait a little, as for any busy server.
+	wait := 20 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err := l.publishBatch(ctx, msgs)
+		var apiErr *jetstream.APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.ErrorCode != errBatchInflight || attempt == 5 {
 			return err
+		}
+		select {
+		case <-time.After(wait):
+			wait *= 2
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// messages groups events into message bodies and sets their headers. The
+// first message carries the request's id.
+func (l *Log) messages(project string, events []*hogwirev1.Event, header nats.Header) ([]*nats.Msg, error) {
+	subject := l.cfg.Subject + "." + project
+	maxBytes := int(l.cfg.Conn.MaxPayload()) - headerRoom
+	perMessage := max(l.cfg.MaxEventsPerMessage, (len(events)+MaxMessagesPerWrite-1)/MaxMessagesPerWrite)
+	var msgs []*nats.Msg
+	for first := 0; first < len(events); {
+		data, last, err := encode(events, first, perMessage, maxBytes)
+		if err != nil {
+			return nil, err
 		}
 		m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{formatHeader: {formatEvents}}}
 		for k, v := range header {
 			m.Header[k] = v
 		}
-		f, err := l.js.PublishMsgAsync(m, jetstream.WithMsgID(messageID(events[first:last])))
-		if err != nil {
-			return fmt.Errorf("eventlog: publish: %w", err)
-		}
-		futures = append(futures, f)
+		msgs = append(msgs, m)
 		first = last
 	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("eventlog: publish: %w", err)
-		case <-ctx.Done():
-			return ctx.Err()
+	if len(msgs) > MaxMessagesPerWrite {
+		return nil, &eventlimits.TooLargeError{Index: -1, Size: len(msgs), Max: MaxMessagesPerWrite}
+	}
+	msgs[0].Header.Set(jetstream.MsgIDHeader, requestID(project, events))
+	return msgs, nil
+}
+
+// publishOne stores a single message; JetStream drops it as a duplicate
+// when its id was stored within the window.
+func (l *Log) publishOne(ctx context.Context, m *nats.Msg) error {
+	f, err := l.js.PublishMsgAsync(m)
+	if err != nil {
+		return fmt.Errorf("eventlog: publish: %w", err)
+	}
+	select {
+	case <-f.Ok():
+		return nil
+	case err := <-f.Err():
+		return fmt.Errorf("eventlog: publish: %w", err)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// publishBatch stores messages as one atomic batch. Only the commit is
+// answered: a message lost on the way makes the server refuse the commit
+// (a gap in the batch's sequence), and a batch never committed is
+// discarded by the server after its batch timeout.
+func (l *Log) publishBatch(ctx context.Context, msgs []*nats.Msg) error {
+	id := nuid.Next()
+	for i, m := range msgs {
+		m.Header.Set(batchIDHeader, id)
+		m.Header.Set(batchSeqHeader, strconv.Itoa(i+1))
+		if i < len(msgs)-1 {
+			if err := l.cfg.Conn.PublishMsg(m); err != nil {
+				return fmt.Errorf("eventlog: publish: %w", err)
+			}
 		}
 	}
-	return nil
+	commit := msgs[len(msgs)-1]
+	commit.Header.Set(batchCommitHeader, "1")
+	err := l.publishOne(ctx, commit)
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == errBatchDuplicate {
+		// The request's id was stored within the window, and a batch is
+		// stored whole: this request is already in the log.
+		return nil
+	}
+	return err
 }
 
 // encode packs events[first:] into one message body, stopping before
@@ -190,7 +303,11 @@ func encode(events []*hogwirev1.Event, first, maxEvents, maxBytes int) ([]byte, 
 	i := first
 	for ; i < len(events) && i-first < maxEvents; i++ {
 		size := proto.Size(events[i])
-		if i > first && len(data)+size+protowire.SizeVarint(uint64(size))+1 > maxBytes {
+		framed := protowire.SizeTag(1) + protowire.SizeVarint(uint64(size)) + size
+		if framed > maxBytes {
+			return nil, 0, &eventlimits.TooLargeError{Index: i, Size: size, Max: maxBytes - (framed - size)}
+		}
+		if i > first && len(data)+framed > maxBytes {
 			break
 		}
 		data = protowire.AppendTag(data, 1, protowire.BytesType)
@@ -203,19 +320,18 @@ func encode(events []*hogwirev1.Event, first, maxEvents, maxBytes int) ([]byte, 
 	return data, i, nil
 }
 
-// messageID is the JetStream deduplication id of a message: the event's
-// uuid for one event, else a digest of the uuids in order, so that a sender
-// retrying the same batch stores it once.
-func messageID(events []*hogwirev1.Event) string {
-	if len(events) == 1 {
-		return events[0].Uuid
-	}
+// requestID is the JetStream deduplication id of a publish: a digest of
+// the project and the events' uuids in order. Two publishes share it only
+// when they hold the same events, so finding it stored means this request
+// is stored.
+func requestID(project string, events []*hogwirev1.Event) string {
 	h := sha256.New()
+	h.Write([]byte(project))
 	for _, ev := range events {
-		h.Write([]byte(ev.Uuid))
 		h.Write([]byte{0})
+		h.Write([]byte(ev.Uuid))
 	}
-	return "events-" + hex.EncodeToString(h.Sum(nil)[:16])
+	return "req-" + hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // split returns the encoded events of a message.

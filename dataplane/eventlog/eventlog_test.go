@@ -2,6 +2,7 @@ package eventlog_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/embednats"
+	"github.com/hogwire/hogwire/eventlimits"
 )
 
 // A publish repeated with the same uuid (a sender retrying) is stored once;
@@ -71,7 +73,7 @@ func decoded(t *testing.T, m *eventlog.Message) []*hogwirev1.Event {
 }
 
 // startLog opens a memory log on a fresh embedded NATS server.
-func startLog(t *testing.T, cfg eventlog.Config) (*eventlog.Log, *nats.Conn) {
+func startLog(t testing.TB, cfg eventlog.Config) (*eventlog.Log, *nats.Conn) {
 	t.Helper()
 	ns, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
 	if err != nil {
@@ -201,5 +203,189 @@ func TestReadsSingleEventMessages(t *testing.T) {
 	msgs := consumeAll(t, l, 1)
 	if got := decoded(t, msgs[0])[0]; got.Uuid != ev.Uuid || got.Event != "old" || msgs[0].Project != "shop" {
 		t.Errorf("read %v", got)
+	}
+}
+
+func numbered(n int, props func(i int) *structpb.Struct) []*hogwirev1.Event {
+	events := make([]*hogwirev1.Event, n)
+	for i := range events {
+		events[i] = &hogwirev1.Event{Uuid: fmt.Sprintf("0191f1a3-0000-7000-8000-%012d", i), Event: "e", DistinctId: "u"}
+		if props != nil {
+			events[i].Properties = props(i)
+		}
+	}
+	return events
+}
+
+func blob(n int) *structpb.Struct {
+	return &structpb.Struct{Fields: map[string]*structpb.Value{"blob": structpb.NewStringValue(strings.Repeat("x", n))}}
+}
+
+// uuids lists the events of the messages, in order.
+func uuids(t *testing.T, msgs []*eventlog.Message) []string {
+	t.Helper()
+	var out []string
+	for _, m := range msgs {
+		for _, ev := range decoded(t, m) {
+			out = append(out, ev.Uuid)
+		}
+	}
+	return out
+}
+
+// A publish that spans several messages is stored whole or not at all:
+// when the server refuses one of its messages, none is stored, and the
+// same publish retried later is stored exactly once.
+func TestMultiMessagePublishIsAtomic(t *testing.T) {
+	l, nc := startLog(t, eventlog.Config{MaxEventsPerMessage: 10})
+	ctx := context.Background()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	setMaxMsgSize := func(n int32) {
+		t.Helper()
+		st, err := js.Stream(ctx, "HOGWIRE_EVENTS")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := st.CachedInfo().Config
+		cfg.MaxMsgSize = n
+		if _, err := js.UpdateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Events 20–29 form the third message, too large for the stream's
+	// message size limit; the first two messages fit.
+	events := numbered(35, func(i int) *structpb.Struct {
+		if i >= 20 && i < 30 {
+			return blob(2000)
+		}
+		return nil
+	})
+	setMaxMsgSize(8000)
+	if err := l.Publish(ctx, "shop", events, nil); err == nil {
+		t.Fatal("a publish with a refused message succeeded")
+	}
+	setMaxMsgSize(-1)
+	if err := l.Publish(ctx, "shop", events, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Publish(ctx, "shop", events, nil); err != nil {
+		t.Fatalf("a retry of a stored publish: %v", err)
+	}
+	got := uuids(t, consumeAll(t, l, len(events)))
+	if len(got) != len(events) {
+		t.Fatalf("%d events stored, want %d", len(got), len(events))
+	}
+	for i, u := range got {
+		if u != events[i].Uuid {
+			t.Fatalf("event %d is %s, want %s", i, u, events[i].Uuid)
+		}
+	}
+}
+
+// An event too large for any message fails the publish before anything
+// is stored, with an error naming it.
+func TestOversizedEventStoresNothing(t *testing.T) {
+	l, nc := startLog(t, eventlog.Config{})
+	events := numbered(150, nil)
+	events[120].Properties = blob(int(nc.MaxPayload()))
+	err := l.Publish(context.Background(), "shop", events, nil)
+	var tl *eventlimits.TooLargeError
+	if !errors.As(err, &tl) || tl.Index != 120 || tl.Max > l.MaxEventBytes() {
+		t.Fatalf("error %v, want a TooLargeError for event 120", err)
+	}
+	// The rest, sent again without it, is stored exactly once.
+	rest := append(events[:120:120], events[121:]...)
+	for range 2 {
+		if err := l.Publish(context.Background(), "shop", rest, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := uuids(t, consumeAll(t, l, len(rest))); len(got) != len(rest) {
+		t.Fatalf("%d events stored, want %d", len(got), len(rest))
+	}
+	// An event exactly as large as MaxEventBytes fits.
+	big := numbered(1, nil)[0]
+	big.Uuid = "0191f1a3-0000-7000-8000-999999999999"
+	for n := l.MaxEventBytes() - 200; proto.Size(big) != l.MaxEventBytes(); n += l.MaxEventBytes() - proto.Size(big) {
+		big.Properties = blob(n)
+	}
+	if err := l.Publish(context.Background(), "shop", []*hogwirev1.Event{big}, nil); err != nil {
+		t.Fatalf("an event of MaxEventBytes: %v", err)
+	}
+}
+
+// A different publish that happens to share events with a stored one is
+// stored, not mistaken for a retry: nothing of it is lost.
+func TestOverlappingPublishesAreNotDuplicates(t *testing.T) {
+	l, _ := startLog(t, eventlog.Config{MaxEventsPerMessage: 100})
+	events := numbered(150, nil)
+	ctx := context.Background()
+	if err := l.Publish(ctx, "shop", events[:100], nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Publish(ctx, "shop", events, nil); err != nil {
+		t.Fatal(err)
+	}
+	got := uuids(t, consumeAll(t, l, 250))
+	seen := map[string]int{}
+	for _, u := range got {
+		seen[u]++
+	}
+	for i, ev := range events {
+		if want := 1 + btoi(i < 100); seen[ev.Uuid] != want {
+			t.Errorf("event %d stored %d times, want %d", i, seen[ev.Uuid], want)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// A publish that would need more messages than one atomic write takes is
+// grouped more densely instead.
+func TestManyEventsRegrouped(t *testing.T) {
+	l, _ := startLog(t, eventlog.Config{MaxEventsPerMessage: 1})
+	events := numbered(eventlog.MaxMessagesPerWrite+500, nil)
+	if err := l.Publish(context.Background(), "shop", events, nil); err != nil {
+		t.Fatal(err)
+	}
+	msgs := consumeAll(t, l, len(events))
+	if len(msgs) > eventlog.MaxMessagesPerWrite {
+		t.Errorf("%d messages", len(msgs))
+	}
+	if got := uuids(t, msgs); len(got) != len(events) {
+		t.Errorf("%d events stored, want %d", len(got), len(events))
+	}
+}
+
+// BenchmarkPublish measures storing one request of 100 events (one
+// message) and of 250 (three messages, an atomic batch), in memory.
+func BenchmarkPublish(b *testing.B) {
+	for _, n := range []int{100, 250} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			l, _ := startLog(b, eventlog.Config{MaxEventsPerMessage: 100})
+			events := numbered(n, func(int) *structpb.Struct { return blob(200) })
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				// New uuids each time, so nothing is a duplicate.
+				for _, ev := range events {
+					ev.Uuid = fmt.Sprintf("0191f1a3-0000-7000-8000-%012d", i)
+					i++
+				}
+				if err := l.Publish(ctx, "shop", events, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
 }

@@ -268,8 +268,8 @@ type PublishResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Events stored.
 	Accepted int32 `protobuf:"varint,1,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	// Events refused, by their index in the request. None is stored partly:
-	// every event not listed here was stored.
+	// Always empty: a request with a refused event fails whole, and its
+	// error's google.rpc.BadRequest names the refused events.
 	Rejected      []*RejectedEvent `protobuf:"bytes,2,rep,name=rejected,proto3" json:"rejected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -319,7 +319,8 @@ func (x *PublishResponse) GetRejected() []*RejectedEvent {
 	return nil
 }
 
-// RejectedEvent says why one event of a batch was refused.
+// RejectedEvent said why one event of a batch was refused; refusals are
+// now errors with field violations.
 type RejectedEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Zero-based position in the batch.
@@ -445,10 +446,11 @@ func (x *PublishStreamRequest) GetEvents() []*Event {
 }
 
 type PublishStreamResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Sequence      int64                  `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
-	Accepted      int32                  `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
-	Rejected      []*RejectedEvent       `protobuf:"bytes,3,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Sequence int64                  `protobuf:"varint,1,opt,name=sequence,proto3" json:"sequence,omitempty"`
+	Accepted int32                  `protobuf:"varint,2,opt,name=accepted,proto3" json:"accepted,omitempty"`
+	// Always empty, as in PublishResponse.
+	Rejected      []*RejectedEvent `protobuf:"bytes,3,rep,name=rejected,proto3" json:"rejected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }

@@ -29,14 +29,18 @@ const (
 //
 // EventService ingests events on a data-plane node. Calls carry the
 // project's capture token in the request or as "authorization: Bearer
-// <token>" metadata. A response counts an event as accepted only once it is
-// stored in the durable event log.
+// <token>" metadata. A request is stored whole or not at all: one event
+// breaking a rule refuses it with INVALID_ARGUMENT (RESOURCE_EXHAUSTED for
+// size limits) and a google.rpc.BadRequest naming each refused event
+// ("events[3].properties.a", reason "MAX_DEPTH"); a response means every
+// event is stored in the durable event log.
 type EventServiceClient interface {
 	// Ingests a batch.
 	Publish(ctx context.Context, in *PublishRequest, opts ...grpc.CallOption) (*PublishResponse, error)
 	// Ingests a stream of batches for high rates: each request is answered,
-	// in order, once its events are stored or rejected, so a client knows
-	// exactly what is durable and may keep many batches in flight.
+	// in order, once its events are stored, so a client knows exactly what is
+	// durable and may keep many batches in flight. A refused request ends the
+	// stream with its error, after the answers to every earlier request.
 	PublishStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[PublishStreamRequest, PublishStreamResponse], error)
 }
 
@@ -77,14 +81,18 @@ type EventService_PublishStreamClient = grpc.BidiStreamingClient[PublishStreamRe
 //
 // EventService ingests events on a data-plane node. Calls carry the
 // project's capture token in the request or as "authorization: Bearer
-// <token>" metadata. A response counts an event as accepted only once it is
-// stored in the durable event log.
+// <token>" metadata. A request is stored whole or not at all: one event
+// breaking a rule refuses it with INVALID_ARGUMENT (RESOURCE_EXHAUSTED for
+// size limits) and a google.rpc.BadRequest naming each refused event
+// ("events[3].properties.a", reason "MAX_DEPTH"); a response means every
+// event is stored in the durable event log.
 type EventServiceServer interface {
 	// Ingests a batch.
 	Publish(context.Context, *PublishRequest) (*PublishResponse, error)
 	// Ingests a stream of batches for high rates: each request is answered,
-	// in order, once its events are stored or rejected, so a client knows
-	// exactly what is durable and may keep many batches in flight.
+	// in order, once its events are stored, so a client knows exactly what is
+	// durable and may keep many batches in flight. A refused request ends the
+	// stream with its error, after the answers to every earlier request.
 	PublishStream(grpc.BidiStreamingServer[PublishStreamRequest, PublishStreamResponse]) error
 	mustEmbedUnimplementedEventServiceServer()
 }
