@@ -17,6 +17,7 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/bytecode"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -254,7 +255,7 @@ func link(b []byte) (*vm.Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return vm.Link(src)
+	return vm.Link(src, stl.Library())
 }
 
 // compileTemplate links an input's compiled value: the value's shape with

@@ -13,6 +13,7 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/bytecode"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -196,7 +197,7 @@ func run(t testing.TB, bc []byte, g map[string]any) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := vm.Link(bp)
+	p, err := vm.Link(bp, stl.Library())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -451,7 +452,7 @@ func BenchmarkFilter(b *testing.B) {
 		b.Fatal(err)
 	}
 	bp, _ := bytecode.Decode(bc)
-	p, _ := vm.Link(bp)
+	p, _ := vm.Link(bp, stl.Library())
 	m := vm.New(vm.Options{})
 	g := vm.FromGo(globals("$pageview", map[string]any{"$current_url": "https://example.com/pricing", "$browser": "Chrome", "a": 1, "b": "two"},
 		map[string]any{"plan": "pro", "email": "ann@example.com"}))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -70,7 +71,7 @@ func hogRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	prog, err := vm.Link(p)
+	prog, err := vm.Link(p, stl.Library())
 	if err != nil {
 		return err
 	}
@@ -159,7 +160,7 @@ func hogRepl(ctx context.Context, in io.Reader, stdout, stderr io.Writer) error 
 			fmt.Fprint(stdout, "hog> ")
 			continue
 		}
-		prog, err := vm.Link(p)
+		prog, err := vm.Link(p, stl.Library())
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			fmt.Fprint(stdout, "hog> ")
@@ -200,7 +201,7 @@ func printed(ctx context.Context, program []string) int {
 	if err != nil {
 		return 0
 	}
-	prog, err := vm.Link(p)
+	prog, err := vm.Link(p, stl.Library())
 	if err != nil {
 		return 0
 	}

@@ -60,7 +60,7 @@ func (r *run) call(in *instr, fr *frame) (Result, bool, error) {
 	}
 	b := in.ext.bstl
 	if b == nil {
-		b = bytecodeSTL()[name]
+		b = r.prog.lib.bytecodeFunc(name)
 	}
 	if b != nil {
 		if argc != b.argCount {
@@ -82,23 +82,23 @@ func (r *run) pushFrame(f frame) error {
 	return nil
 }
 
-func (r *run) callNative(f *builtin, argc int, pad bool) error {
-	if argc < f.min {
-		return rtErr(fmt.Sprintf("Function %s requires at least %d arguments", f.name, f.min))
+func (r *run) callNative(f *Native, argc int, pad bool) error {
+	if argc < f.Min {
+		return rtErr(fmt.Sprintf("Function %s requires at least %d arguments", f.Name, f.Min))
 	}
-	if f.max >= 0 && argc > f.max {
-		return rtErr(fmt.Sprintf("Function %s requires at most %d arguments", f.name, f.max))
+	if f.Max >= 0 && argc > f.Max {
+		return rtErr(fmt.Sprintf("Function %s requires at most %d arguments", f.Name, f.Max))
 	}
 	if pad {
 		// Functions called through a value get their optional arguments
 		// as explicit nulls, as in PostHog's VM.
-		for i := argc; i < f.max; i++ {
+		for i := argc; i < f.Max; i++ {
 			r.push(Null)
 			argc++
 		}
 	}
 	r.closeUpvalues(len(r.stack) - argc)
-	v, err := f.fn(r, r.args(argc))
+	v, err := f.Fn(Env{r}, r.args(argc))
 	if err != nil {
 		return err
 	}
@@ -145,10 +145,10 @@ func (r *run) callLocal(argc int, fr *frame) (Result, bool, error) {
 		if fr.chunk.version == 0 {
 			slices.Reverse(r.args(argc))
 		}
-		if f := stlFunctions[c.Name]; f != nil {
+		if f := r.prog.lib.native(c.Name); f != nil {
 			return Result{}, false, r.callNative(f, argc, true)
 		}
-		if b := bytecodeSTL()[c.Name]; b != nil {
+		if b := r.prog.lib.bytecodeFunc(c.Name); b != nil {
 			if argc != b.argCount {
 				return Result{}, false, rtErr(fmt.Sprintf("Function %s requires exactly %d arguments", c.Name, b.argCount))
 			}

@@ -2,11 +2,14 @@
 // filters and templates, with the output and semantics of PostHog's
 // reference TypeScript VM (@posthog/hogvm).
 //
-// Link a decoded program once, then run it as often as needed from any
-// number of goroutines:
+// The VM core knows no function by name: a program is linked against a
+// Library of native and bytecode functions (package stl builds Hog's
+// standard library) and calls the embedder's host functions. Link a
+// decoded program once, then run it as often as needed from any number of
+// goroutines:
 //
 //	src, err := bytecode.Decode(jsonBytes)        // ["_H", 1, ...]
-//	prog, err := vm.Link(src)                     // immutable, shareable
+//	prog, err := vm.Link(src, stl.Library())      // immutable, shareable
 //	m := vm.New(vm.Options{                       // limits, host functions, print
 //		Print:          func(line string) { log.Println(line) },
 //		AsyncFunctions: []string{"fetch"},

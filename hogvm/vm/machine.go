@@ -179,7 +179,7 @@ func (m *Machine) RunAsync(ctx context.Context, p *Program, globals Value, perfo
 func sleep(ctx context.Context, args []Value) error {
 	var d time.Duration
 	if len(args) > 0 {
-		d = time.Duration(toNumber(args[0]) * float64(time.Second))
+		d = time.Duration(ToNumber(args[0]) * float64(time.Second))
 	}
 	if d <= 0 {
 		return nil

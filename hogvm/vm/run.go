@@ -326,7 +326,7 @@ func (r *run) loop() (Result, error) {
 			if l.k == KindNumber && rt.k == KindNumber {
 				a, b = l.num(), rt.num()
 			} else {
-				a, b = toNumber(l), toNumber(rt)
+				a, b = ToNumber(l), ToNumber(rt)
 			}
 			var x float64
 			switch bytecode.Op(in.op) {
@@ -410,7 +410,7 @@ func (r *run) loop() (Result, error) {
 			path := make([]string, n)
 			for i := range path {
 				v := r.stack[len(r.stack)-1-i]
-				path[i] = jsString(v)
+				path[i] = JSString(v)
 			}
 			r.drop(n)
 			v, err := r.getGlobal(path)
@@ -482,7 +482,7 @@ func (r *run) loop() (Result, error) {
 			if n < 2 {
 				return Result{}, errStackEmpty
 			}
-			v, err := getProperty(r.stack[n-2], r.stack[n-1])
+			v, err := GetProperty(r.stack[n-2], r.stack[n-1])
 			if err != nil {
 				return Result{}, err
 			}
@@ -673,4 +673,19 @@ func (r *run) pop2() {
 	r.stack = r.stack[:n-2]
 	r.memUsed -= int64(r.mem[n-1]) + int64(r.mem[n-2])
 	r.mem = r.mem[:n-2]
+}
+
+// renderLimit bounds the text rendered for one value in this run.
+func (r *run) renderLimit() int {
+	if max := r.m.opts.MaxStringBytes; max > 0 && max < maxRender {
+		return max
+	}
+	return maxRender
+}
+
+func (r *run) newString(s string) (Value, error) {
+	if max := r.m.opts.MaxStringBytes; (max > 0 && len(s) > max) || len(s) > maxRender {
+		return Null, r.limitErr(ErrSizeLimit, "String length %d exceeds the limit of %d bytes", len(s), max)
+	}
+	return String(s), nil
 }
