@@ -193,6 +193,11 @@ var now = time.Date(2024, 5, 10, 12, 0, 0, 0, time.UTC)
 // as in the data plane.
 func run(t testing.TB, bc []byte, g map[string]any) bool {
 	t.Helper()
+	return runValue(t, bc, vm.FromGo(g))
+}
+
+func runValue(t testing.TB, bc []byte, g vm.Value) bool {
+	t.Helper()
 	bp, err := bytecode.Decode(bc)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +207,7 @@ func run(t testing.TB, bc []byte, g map[string]any) bool {
 		t.Fatal(err)
 	}
 	m := vm.New(vm.Options{Now: func() time.Time { return now }})
-	res, err := m.Run(context.Background(), p, vm.FromGo(g))
+	res, err := m.Run(context.Background(), p, g)
 	if err != nil {
 		t.Fatalf("running filter: %v", err)
 	}

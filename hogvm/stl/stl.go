@@ -30,6 +30,11 @@ var library = sync.OnceValue(func() *vm.Library {
 	l.registerJSON()
 	l.registerDates()
 	l.registerEncoding()
+	// These return their arguments' values in a new container: only the
+	// container is new memory.
+	l.shares("tuple", "keys", "values", "arrayPushBack", "arrayPushFront", "arrayPopBack", "arrayPopFront",
+		"arrayReverse", "arraySort", "arrayReverseSort", "splitByString", "JSONExtractArrayRaw", "JSONExtract",
+		"ifNull", "coalesce", "if", "multiIf", "min2")
 	funcs := make([]vm.BytecodeFunc, 0, len(bytecodeSource))
 	for name, src := range bytecodeSource {
 		funcs = append(funcs, vm.BytecodeFunc{Name: name, Args: src.args, Code: src.code})
@@ -42,6 +47,14 @@ type builder struct{ natives []vm.Native }
 
 func (l *builder) def(name string, min, max int, fn func(e vm.Env, args []vm.Value) (vm.Value, error)) {
 	l.natives = append(l.natives, vm.Native{Name: name, Min: min, Max: max, Fn: fn})
+}
+
+func (l *builder) shares(names ...string) {
+	for i := range l.natives {
+		if slices.Contains(names, l.natives[i].Name) {
+			l.natives[i].Shares = true
+		}
+	}
 }
 
 func arg(args []vm.Value, i int) vm.Value {
@@ -446,6 +459,9 @@ func (l *builder) registerCore() {
 		if err := e.CheckLength(n); err != nil {
 			return vm.Null, err
 		}
+		if err := e.Reserve(int64(n) * 16); err != nil {
+			return vm.Null, err
+		}
 		out := make([]vm.Value, n)
 		for i := range out {
 			out[i] = vm.Number(start + float64(i))
@@ -475,7 +491,17 @@ func (l *builder) registerCore() {
 
 func (l *builder) registerStrings() {
 	l.def("concat", 1, -1, func(e vm.Env, a []vm.Value) (vm.Value, error) {
+		// Strings are most of what concat builds: reserve them first, so
+		// that a memory limit stops a doubling string before it doubles.
+		var size int
+		for _, v := range a {
+			size += len(v.AsString())
+		}
+		if err := e.Reserve(int64(size)); err != nil {
+			return vm.Null, err
+		}
 		var sb strings.Builder
+		sb.Grow(size)
 		for _, v := range a {
 			if v.Kind() != vm.KindNull {
 				sb.WriteString(toStringValue(v))

@@ -43,12 +43,15 @@ func (r *run) call(in *instr, fr *frame) (Result, bool, error) {
 	if fr.chunk.version == 0 {
 		slices.Reverse(r.args(argc))
 	}
-	if f, ok := opts.Functions[name]; ok && f != nil {
+	if r.host != nil && r.m.hostFns[name] {
 		r.startClock()
-		v, err := f(r.ctx, r.args(argc))
+		r.reserved = 0
+		args := r.args(argc)
+		v, err := r.host.Call(name, args)
 		if err != nil {
 			return Result{}, false, &RuntimeError{Msg: fmt.Sprintf("%s: %v", name, err), Err: err}
 		}
+		r.countResult(v, args, false)
 		r.replaceArgs(argc, v)
 		return Result{}, false, nil
 	}
@@ -98,10 +101,13 @@ func (r *run) callNative(f *Native, argc int, pad bool) error {
 		}
 	}
 	r.closeUpvalues(len(r.stack) - argc)
-	v, err := f.Fn(Env{r}, r.args(argc))
+	r.reserved = 0
+	args := r.args(argc)
+	v, err := f.Fn(Env{r}, args)
 	if err != nil {
 		return err
 	}
+	r.countResult(v, args, f.Shares)
 	// Big results took real work: count it so the clock is read sooner.
 	switch v.k {
 	case KindString:
@@ -172,4 +178,37 @@ func (r *run) pause(name string, argc int) (Result, bool, error) {
 	r.async++
 	st := r.snapshot()
 	return Result{Async: &AsyncCall{Name: name, Args: args, State: st}}, true, nil
+}
+
+// countResult counts what a native or host function allocated to return
+// v from args: nothing when v is one of its arguments, else v's own
+// storage when shares (its elements are the arguments') and all of v
+// otherwise, less what the function reserved.
+func (r *run) countResult(v Value, args []Value, shares bool) {
+	reserved := r.reserved
+	r.reserved = 0
+	var n int64
+	switch v.k {
+	case KindNull, KindBool, KindNumber:
+		return
+	case KindString:
+		for _, a := range args {
+			if a.k == KindString && a.p == v.p && a.n == v.n {
+				return
+			}
+		}
+		n = costOf(v)
+	default:
+		for _, a := range args {
+			if a.isObject() && a.p == v.p {
+				return
+			}
+		}
+		if shares {
+			n = shallowCost(v)
+		} else {
+			n = costOf(v)
+		}
+	}
+	r.alloc += max(0, n-reserved)
 }

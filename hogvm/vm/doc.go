@@ -37,6 +37,24 @@
 // straight from JSON. Globals are never modified by a program: reading a
 // container from them yields a copy, reading a scalar copies nothing.
 //
+// An embedder that runs untrusted code under budgets of its own runs it
+// with a Host (RunHost): the program's host functions are the Host's Call,
+// and every few thousand instructions, and whenever the run has allocated
+// another 64 KiB, the run stops at a checkpoint and calls the Host's Yield
+// with its Usage. That is where an embedder measures time, enforces its
+// step and memory budgets, stops a run whose work is no longer wanted, and
+// lets other runs use the CPU; the Options limits apply at the same
+// checkpoints.
+//
+// Memory is what a run allocates, not what it holds at a given moment: every
+// string, array, tuple, dict and closure it creates counts, estimated from
+// its length, including the results of natives (less what they share with
+// their arguments) and values read from the globals (which are copies).
+// Garbage therefore counts too; in exchange no way of holding memory escapes
+// the count (a container nested in another and grown in place, an array
+// grown by index), and natives that build large strings or arrays reserve
+// them first, so that a limit stops the allocation before it happens.
+//
 // Errors: a *ThrownError is a Hog error thrown and not caught (its string
 // form is PostHog's, e.g. Error('boom')); a *LimitError reports an exceeded
 // limit and matches ErrTimeout, ErrMemoryLimit, ErrStepLimit, ErrCallDepth,

@@ -285,8 +285,9 @@ func (v Value) MarshalJSON() ([]byte, error) {
 // buffer sized for v.
 func AppendJSON(dst []byte, v Value, indent, limit int) []byte {
 	if dst == nil {
-		// The memory estimate of a value is close to its JSON length.
-		dst = make([]byte, 0, min(costOf(v)+16, 1<<20))
+		// Half the memory estimate of a value (two units for each entry,
+		// plus its strings) is close to its JSON length.
+		dst = make([]byte, 0, min(costOf(v)/2+16, 1<<20))
 	}
 	w := jsonWriter{buf: dst, indent: indent, limit: limit}
 	w.value(v, 0)

@@ -14,6 +14,10 @@ type Native struct {
 	Name     string
 	Min, Max int // argument counts; Max < 0: unbounded
 	Fn       func(e Env, args []Value) (Value, error)
+	// Shares says that the result's elements are the arguments' own
+	// (arrayPushBack, keys, …): only the result's own storage counts as
+	// allocated, not what its elements hold.
+	Shares bool
 }
 
 // BytecodeFunc is a standard-library function written in Hog, as PostHog
@@ -95,6 +99,11 @@ func (e Env) CheckLength(n int) error {
 	}
 	return nil
 }
+
+// Reserve counts n bytes the function is about to allocate, so that a
+// memory limit stops a large allocation before it happens; its result is
+// then counted less what it reserved.
+func (e Env) Reserve(n int64) error { return e.r.reserve(n) }
 
 // RenderLimit is the most text one value may render to in this run.
 func (e Env) RenderLimit() int { return e.r.renderLimit() }

@@ -380,7 +380,12 @@ func GetProperty(obj, key Value) (Value, error) {
 func (r *run) setProperty(obj, key, value Value) error {
 	switch obj.k {
 	case KindDict:
-		obj.dict().Set(key, value)
+		d := obj.dict()
+		n := d.Len()
+		d.Set(key, value)
+		if d.Len() > n {
+			r.alloc += 2 * costUnit
+		}
 		return nil
 	case KindArray, KindTuple:
 		if key.k != KindNumber {
@@ -399,6 +404,11 @@ func (r *run) setProperty(obj, key, value Value) error {
 				return r.limitErr(ErrSizeLimit, "Array length %s exceeds the limit of %d", formatNumber(f), max)
 			}
 			grow := int(f) - len(a.Elems)
+			err := r.reserve(int64(grow) * costUnit)
+			r.reserved = 0
+			if err != nil {
+				return err
+			}
 			a.Elems = append(a.Elems, make([]Value, grow)...)
 			a.cost += int64(grow) * costUnit
 		}
@@ -433,7 +443,8 @@ func (r *run) getGlobal(path []string) (Value, error) {
 			return Null, err
 		}
 		if v.isObject() {
-			return deepCopy(v, 0), nil
+			v = deepCopy(v, 0)
+			r.alloc += costOf(v)
 		}
 		return v, nil
 	}

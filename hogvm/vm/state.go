@@ -26,7 +26,7 @@ type State struct {
 	ops          int64
 	async        int
 	syncDuration time.Duration
-	maxMem       int64
+	alloc        int64
 }
 
 // AsyncSteps is the number of async calls made so far.
@@ -49,7 +49,7 @@ func (r *run) snapshot() *State {
 		ops:          r.ops,
 		async:        r.async,
 		syncDuration: r.elapsed(),
-		maxMem:       r.maxMem,
+		alloc:        r.alloc,
 	}
 	if r.declared != nil {
 		s.declared = make(map[string]declaredFn, len(r.declared))
@@ -84,7 +84,7 @@ func (r *run) load(s *State) error {
 			r.declared[k] = v
 		}
 	}
-	r.ops, r.async, r.maxMem = s.ops, s.async, s.maxMem
+	r.ops, r.async, r.alloc = s.ops, s.async, s.alloc
 	if len(r.frames) == 0 {
 		return rtErr("vm: resume: state has no call frames")
 	}
@@ -242,7 +242,9 @@ func (s *State) MarshalJSON() ([]byte, error) {
 	st.SetString("ops", Int(s.ops))
 	st.SetString("asyncSteps", Int(int64(s.async)))
 	st.SetString("syncDuration", Int(s.syncDuration.Milliseconds()))
-	st.SetString("maxMemUsed", Int(s.maxMem))
+	// PostHog's VM keeps its peak memory estimate here; ours is what the
+	// run allocated, which a limit also applies to across resumes.
+	st.SetString("maxMemUsed", Int(s.alloc))
 	return DictValue(st).MarshalJSON()
 }
 
@@ -404,7 +406,7 @@ func UnmarshalState(data []byte, lib *Library) (*State, error) {
 	s.ops = int64(ToNumber(get(d, "ops")))
 	s.async = int(ToNumber(get(d, "asyncSteps")))
 	s.syncDuration = time.Duration(ToNumber(get(d, "syncDuration"))) * time.Millisecond
-	s.maxMem = int64(ToNumber(get(d, "maxMemUsed")))
+	s.alloc = int64(ToNumber(get(d, "maxMemUsed")))
 	return s, nil
 }
 
