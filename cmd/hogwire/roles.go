@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -109,6 +110,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:7070", "gRPC API and ingest address")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "PostHog-compatible HTTP capture address")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
+	fs.Var((*byteSize)(&cfg.HogMemory), "hog-memory", hogMemoryUsage)
+	fs.IntVar(&cfg.HogSlots, "hog-slots", 0, hogSlotsUsage)
 	lf.register(fs)
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
 		return err
@@ -293,8 +296,11 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 		storage, cpCA                               string
 		cpTLS, anonymizeIPs                         bool
 		ackWait, dupWindow                          time.Duration
-		maxInflight, perMessage                     int
+		maxInflight, perMessage, hogSlots           int
+		hogMemory                                   int64
 	)
+	fs.Var((*byteSize)(&hogMemory), "hog-memory", hogMemoryUsage)
+	fs.IntVar(&hogSlots, "hog-slots", 0, hogSlotsUsage)
 	fs.StringVar(&grpcAddr, "grpc-addr", ":7071", "gRPC ingest address")
 	fs.StringVar(&httpAddr, "http-addr", ":8080", "PostHog-compatible HTTP capture address")
 	fs.StringVar(&cpAddr, "controlplane-addr", "127.0.0.1:7070", "control plane gRPC address")
@@ -383,8 +389,8 @@ func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error
 		NodeID:  nodeID, Address: grpcAddr, ControlPlane: cp, NATS: nc,
 		EventLog: eventlog.Config{Memory: storage == "memory", AckWait: ackWait, DuplicateWindow: dupWindow,
 			MaxEventsPerMessage: perMessage},
-		MaxInflightEvents: maxInflight,
-		AllowEgress:       egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
+		MaxInflightEvents: maxInflight, HogMemory: hogMemory, HogSlots: hogSlots,
+		AllowEgress: egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
 		Capture: capture.Config{AnonymizeIPs: anonymizeIPs},
 	})
 	if err != nil {
@@ -581,4 +587,33 @@ func shutdownTracing(tp *tracing.Provider, log *slog.Logger) {
 	if err := tp.Shutdown(ctx); err != nil {
 		log.Warn("flushing traces", "err", err)
 	}
+}
+
+const (
+	hogMemoryUsage = "Hog memory budget of this node: what all running destinations may allocate together, e.g. 512MiB (default: a quarter of the container's memory limit, or 256MiB)"
+	hogSlotsUsage  = "destinations running Hog at once, shared round robin (default: the number of CPUs)"
+)
+
+// byteSize is a flag of bytes, with an optional KiB, MiB or GiB suffix.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(s string) error {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		n      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
+		if rest, ok := strings.CutSuffix(s, u.suffix); ok {
+			s, mult = rest, u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q is not a size such as 512MiB", s)
+	}
+	*b = byteSize(n * mult)
+	return nil
 }
