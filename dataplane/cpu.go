@@ -10,19 +10,22 @@ import (
 
 // cpu shares the node's processors between destinations. Hog runs only
 // in a turn: a fixed number of invocations run Hog at once (slots), and
-// when more want to, destinations are served round robin, one turn each,
-// so a destination that always wants the CPU (an infinite loop, say)
-// gets its share and no more; what it wants beyond that waits in its own
-// queue. An invocation holds its turn while it runs Hog, for at most a
-// quantum once others wait (the VM checks in every few thousand steps),
-// and gives it up while it waits for a fetch.
+// when more want to, the destination that has used the least CPU time is
+// served first (start-time fair queueing: each destination's used time
+// counts from the least of those waiting when it starts to wait, so one
+// that was idle gets no credit for it). A destination that always wants
+// the CPU (an infinite loop, say) therefore gets an equal share of time
+// with the others that want it, and no more; what it wants beyond that
+// waits in its own queue, while short invocations of other destinations
+// pass it at once. An invocation holds its turn while it runs Hog, for at
+// most a quantum once others wait (the VM checks in every few thousand
+// steps), and gives it up while it waits for a fetch.
 type cpu struct {
 	quantum time.Duration
 
 	mu   sync.Mutex
 	free int
-	// ring lists the destinations with invocations waiting, in the order
-	// they are served.
+	// ring lists the destinations with invocations waiting.
 	ring []*destination
 	// waiting counts the invocations waiting, for a look without the lock.
 	waiting atomic.Int32
@@ -34,6 +37,9 @@ type cpu struct {
 type cpuQueue struct {
 	waiters []*invocation
 	inRing  bool
+	// used is the destination's virtual time: the CPU time its turns took,
+	// from where it started to wait last.
+	used time.Duration
 }
 
 func newCPU(slots int, quantum time.Duration) *cpu {
@@ -55,10 +61,18 @@ func (c *cpu) acquire(ctx context.Context, inv *invocation) error {
 }
 
 // release ends inv's turn and hands it to the next destination waiting.
-func (c *cpu) release() {
+func (c *cpu) release(inv *invocation) {
 	c.mu.Lock()
+	c.charge(inv, time.Now())
 	c.handOn()
 	c.mu.Unlock()
+}
+
+// charge adds the time of inv's turn so far to its destination. c.mu is
+// held.
+func (c *cpu) charge(inv *invocation, now time.Time) {
+	inv.dest.cpu.used += now.Sub(inv.turnStart)
+	inv.turnStart = now
 }
 
 // yield passes inv's turn on when it has lasted a quantum and another
@@ -70,14 +84,11 @@ func (c *cpu) yield(ctx context.Context, inv *invocation) error {
 	if now.Sub(inv.turnStart) < c.quantum {
 		return nil
 	}
-	inv.turnStart = now
-	if c.waiting.Load() == 0 {
-		runtime.Gosched()
-		return nil
-	}
 	c.mu.Lock()
+	c.charge(inv, now)
 	if len(c.ring) == 0 || (len(c.ring) == 1 && c.ring[0] == inv.dest) {
-		// Only this destination's own later work waits: it goes on.
+		// Only this destination's own later work waits: it goes on, and
+		// lets the node's other goroutines (fetches, ingest) run.
 		c.mu.Unlock()
 		runtime.Gosched()
 		return nil
@@ -101,6 +112,15 @@ func (c *cpu) enqueue(inv *invocation, front bool) {
 	}
 	if !q.inRing {
 		q.inRing = true
+		// Idle time earns no credit: start from the least used time of
+		// those waiting.
+		if len(c.ring) > 0 {
+			least := c.ring[0].cpu.used
+			for _, d := range c.ring[1:] {
+				least = min(least, d.cpu.used)
+			}
+			q.used = max(q.used, least)
+		}
 		c.ring = append(c.ring, inv.dest)
 	}
 	c.waiting.Add(1)
@@ -113,20 +133,22 @@ func (c *cpu) handOn() {
 		c.free++
 		return
 	}
-	d := c.ring[0]
-	c.ring = c.ring[1:]
+	// The destination that has used the least CPU goes first.
+	at := 0
+	for i, d := range c.ring {
+		if d.cpu.used < c.ring[at].cpu.used {
+			at = i
+		}
+	}
+	d := c.ring[at]
 	q := &d.cpu
 	next := q.waiters[0]
 	q.waiters[0] = nil
 	q.waiters = q.waiters[1:]
-	if len(q.waiters) > 0 {
-		c.ring = append(c.ring, d)
-	} else {
+	if len(q.waiters) == 0 {
 		q.inRing = false
 		q.waiters = q.waiters[:0:0]
-	}
-	if len(c.ring) == 0 {
-		c.ring = c.ring[:0:0]
+		c.ring = append(c.ring[:at], c.ring[at+1:]...)
 	}
 	c.waiting.Add(-1)
 	next.granted = true

@@ -70,6 +70,7 @@ func (inv *invocation) free() {
 // run runs inv in its lane, as its destination now stands.
 func (n *Node) run(inv *invocation) {
 	defer n.work.Done()
+	defer inv.dest.held.Add(-1)
 	p := inv.p
 	ctx := n.runCtx
 	for {
@@ -143,7 +144,7 @@ func (inv *invocation) Acquire(ctx context.Context) error {
 		return err
 	}
 	if err := inv.check(); err != nil {
-		n.cpu.release()
+		n.cpu.release(inv)
 		return err
 	}
 	return nil
@@ -162,7 +163,7 @@ func (inv *invocation) Yield(ctx context.Context, allocated int64) error {
 
 // Release implements executor.Scheduler.
 func (inv *invocation) Release() error {
-	inv.n.cpu.release()
+	inv.n.cpu.release(inv)
 	return inv.check()
 }
 

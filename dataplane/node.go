@@ -19,6 +19,8 @@ package dataplane
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,7 +80,7 @@ type Config struct {
 	// GOMAXPROCS); destinations share these turns round robin.
 	HogSlots int
 	// HogQuantum is how long a turn lasts at most while other
-	// destinations wait for one (default 500µs).
+	// destinations wait for one (default 250µs).
 	HogQuantum time.Duration
 	// FetchPolicy is the retry policy of fetch (zero: the fetch defaults).
 	FetchPolicy fetch.Policy
@@ -90,6 +92,13 @@ type Config struct {
 	// queue events without bound.
 	MaxInflightEvents int
 	BusyRetry         time.Duration
+	// MaxQueuedPerDestination bounds the events one destination holds on
+	// this node (default half of MaxInflightEvents). Past it, its further
+	// events are stored in the event log again, for it alone, and come
+	// back when it has caught up: a destination that cannot keep up (an
+	// infinite loop, a dead endpoint) holds at most this much of the node,
+	// and the others keep flowing.
+	MaxQueuedPerDestination int
 	// ShipDebugLogs also ships debug-level log entries (such as PostHog's
 	// per-invocation "Function completed in …" line) to the control plane.
 	// Off by default: at high rates they would cost a stored entry per
@@ -161,6 +170,9 @@ func New(cfg Config) (*Node, error) {
 	if cfg.BusyRetry <= 0 {
 		cfg.BusyRetry = time.Second
 	}
+	if cfg.MaxQueuedPerDestination <= 0 {
+		cfg.MaxQueuedPerDestination = max(cfg.MaxInflightEvents/2, 1)
+	}
 	if cfg.HogMemory <= 0 {
 		cfg.HogMemory = defaultHogMemory()
 	}
@@ -168,7 +180,7 @@ func New(cfg Config) (*Node, error) {
 		cfg.HogSlots = goruntime.GOMAXPROCS(0)
 	}
 	if cfg.HogQuantum <= 0 {
-		cfg.HogQuantum = 500 * time.Microsecond
+		cfg.HogQuantum = 250 * time.Microsecond
 	}
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/hogwire/hogwire/dataplane"),
@@ -313,6 +325,16 @@ type pending struct {
 	events    int64
 	abandoned atomic.Bool
 	n         *Node
+	// overflow gathers, while the message is routed, the events of
+	// destinations that hold as many as they may (see
+	// MaxQueuedPerDestination).
+	overflow map[*destination]*overflow
+}
+
+// overflow is one destination's events to store in the log again.
+type overflow struct {
+	data  [][]byte
+	uuids []string
 }
 
 func (p *pending) done() {
@@ -402,6 +424,10 @@ func (n *Node) handle(m *eventlog.Message) {
 		_ = m.Ack() // the project is gone: nothing can run
 		return
 	}
+	if dest := m.Header.Get(overflowHeader); dest != "" {
+		n.handleOverflow(m, pr, rt.prepared[dest])
+		return
+	}
 	p := &pending{msg: m, n: n, events: int64(len(m.Data))}
 	if !n.track(p) {
 		// The node holds as many events as it may: hand the message back
@@ -441,9 +467,90 @@ func (n *Node) handle(m *eventlog.Message) {
 		}
 		for _, list := range [][]*route{named, any} {
 			for _, r := range list {
-				n.route(r, g, p, link)
+				n.route(r, g, p, link, data)
 			}
 		}
+	}
+	n.storeOverflow(p)
+	p.done()
+}
+
+// overflowHeader marks a message of events stored again for the one
+// destination it names.
+const overflowHeader = "Hogwire-Destination"
+
+// storeOverflow stores the events of destinations that hold as many as
+// they may in the event log again, each destination's apart, off the
+// goroutine that reads the log; the message is done for them once they
+// are stored. If the log cannot take them, the whole message goes back to
+// the log.
+func (n *Node) storeOverflow(p *pending) {
+	for d, o := range p.overflow {
+		h := sha256.New()
+		h.Write([]byte(d.name))
+		for _, u := range o.uuids {
+			h.Write([]byte{0})
+			h.Write([]byte(u))
+		}
+		id := "overflow-" + hex.EncodeToString(h.Sum(nil)[:16])
+		p.left.Add(1)
+		n.work.Add(1)
+		go func() {
+			defer n.work.Done()
+			ctx, cancel := context.WithTimeout(n.runCtx, 10*time.Second)
+			err := n.events.Republish(ctx, p.msg.Project, o.data, nats.Header{overflowHeader: {d.name}}, id)
+			cancel()
+			if err != nil {
+				n.log.Warn("storing a slow destination's events in the log again; the message will be redelivered", "destination", d.name, "err", err)
+				p.abandon()
+				return
+			}
+			n.tel.Count(d.name, "overflowed", int64(len(o.data)))
+			p.done()
+		}()
+	}
+	p.overflow = nil
+}
+
+// handleOverflow runs a message of events stored again for one
+// destination, once it has room for them; its filters matched already.
+func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) {
+	switch {
+	case r == nil:
+		for range m.Data {
+			n.skip(m.Header.Get(overflowHeader), skipDeleted, nil)
+		}
+		_ = m.Ack()
+		return
+	case r.skip != "":
+		for range m.Data {
+			n.skip(r.dest.name, r.skip, nil)
+		}
+		_ = m.Ack()
+		return
+	case r.dest.held.Load() >= int64(n.cfg.MaxQueuedPerDestination):
+		// Still full: come back later, later each time, so that a stuck
+		// destination's events cost the log little.
+		_ = m.Nak(min(n.cfg.BusyRetry<<min(m.Redelivered, 5), 30*time.Second))
+		return
+	}
+	p := &pending{msg: m, n: n, events: int64(len(m.Data))}
+	if !n.track(p) {
+		_ = m.Nak(n.cfg.BusyRetry)
+		return
+	}
+	link := trace.SpanContextFromContext(n.prop.Extract(context.Background(), propagation.HeaderCarrier(m.Header)))
+	p.left.Store(1)
+	for i, data := range m.Data {
+		ev, err := executor.ParseEvent(data)
+		if err == nil {
+			var g *executor.Globals
+			if g, err = executor.NewEventFromWire(ev, pr.globals); err == nil {
+				n.queue(r, g, p, link)
+				continue
+			}
+		}
+		n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
 	}
 	p.done()
 }
@@ -452,7 +559,7 @@ func (n *Node) handle(m *eventlog.Message) {
 // and queues an invocation in r's lane when they match. Destinations
 // whose filters do not match cost nothing more: they are counted as
 // filtered in bulk (see flushFiltered). pr.rt.mu is held.
-func (n *Node) route(r *route, g *executor.Globals, p *pending, link trace.SpanContext) {
+func (n *Node) route(r *route, g *executor.Globals, p *pending, link trace.SpanContext, data []byte) {
 	match, err := r.prep.Match(g)
 	if err != nil {
 		r.dest.selected++
@@ -470,8 +577,26 @@ func (n *Node) route(r *route, g *executor.Globals, p *pending, link trace.SpanC
 		n.skip(r.dest.name, r.skip, g)
 		return
 	}
+	if r.dest.held.Load() >= int64(n.cfg.MaxQueuedPerDestination) {
+		if p.overflow == nil {
+			p.overflow = map[*destination]*overflow{}
+		}
+		o := p.overflow[r.dest]
+		if o == nil {
+			o = &overflow{}
+			p.overflow[r.dest] = o
+		}
+		o.data, o.uuids = append(o.data, data), append(o.uuids, g.UUID())
+		return
+	}
+	n.queue(r, g, p, link)
+}
+
+// queue queues an invocation of r on the event in r's lane.
+func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanContext) {
 	p.left.Add(1)
 	n.work.Add(1)
+	r.dest.held.Add(1)
 	r.dest.lane.submit(n.workers, n.newInvocation(r.dest, g, p, link), r.concurrency, n.run)
 }
 

@@ -37,6 +37,8 @@ type destination struct {
 	cur  atomic.Pointer[route]
 	lane lane
 	cpu  cpuQueue
+	// held counts the destination's invocations queued or running.
+	held atomic.Int64
 	// selected counts events the filters let through (or failed on), and
 	// flushed what of it and of the project's events was last turned into
 	// the "filtered" count (see Node.flushFiltered). Both are guarded by

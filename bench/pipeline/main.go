@@ -11,6 +11,13 @@
 // the ingest-to-delivery latency (p50, p99) at half the measured rate, and
 // the CPU time per delivery of the benchmark and sink processes together
 // during each side's runs (Linux), which varies less than the rates.
+//
+//	go run ./bench/pipeline -hostile
+//
+// measures isolation instead: the webhook destinations' delivery rate and
+// latency alone, and beside a destination in the same project whose code
+// is an infinite loop (enabled and disabled in alternating rounds of one
+// run), with the health manager off so that the loop keeps running.
 package main
 
 import (
@@ -50,6 +57,8 @@ func main() {
 	latencyEvents := flag.Int("latency-events", 2000, "events sent at half rate for the latency figures")
 	serveSink := flag.Bool("serve-sink", false, "internal: serve the sink in this process (the benchmark starts itself so)")
 	cpuProfile := flag.String("cpuprofile", "", "write CPU profiles of hogwire's throughput runs (not the raw client's) to FILE.<storage>-<dests>")
+	hogSlots := flag.Int("hog-slots", 0, "the node's Hog slots (0: its default)")
+	hostile := flag.Bool("hostile", false, "measure the destinations alone and beside an infinite-loop destination, instead of against the raw client")
 	flag.Parse()
 	if *serveSink {
 		if err := runSink(); err != nil {
@@ -58,8 +67,12 @@ func main() {
 		}
 		return
 	}
-	cfg := config{events: *events, senders: *senders, rawWorkers: *rawWorkers, concurrency: *concurrency, rounds: *rounds, latencyEvents: *latencyEvents, cpuProfile: *cpuProfile}
-	if err := run(cfg, *dests, *storages); err != nil {
+	cfg := config{events: *events, senders: *senders, rawWorkers: *rawWorkers, concurrency: *concurrency, rounds: *rounds, latencyEvents: *latencyEvents, cpuProfile: *cpuProfile, hogSlots: *hogSlots}
+	runFn := run
+	if *hostile {
+		runFn = runHostile
+	}
+	if err := runFn(cfg, *dests, *storages); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -107,6 +120,7 @@ func writeHeap(path string) error {
 // config is one invocation's settings, from the flags.
 type config struct {
 	events, senders, rawWorkers, concurrency, rounds, latencyEvents int
+	hogSlots                                                        int
 	cpuProfile                                                      string
 }
 
@@ -157,6 +171,7 @@ func measure(s *sinkClient, cfg config, storage string, dests int) (result, erro
 		DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		EventLog: eventlog.Config{Memory: storage == "memory"},
+		HogSlots: cfg.hogSlots,
 	})
 	if err != nil {
 		return r, err

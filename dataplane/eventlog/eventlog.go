@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -169,6 +170,47 @@ func (l *Log) Publish(ctx context.Context, project string, events []*hogwirev1.E
 		}
 		futures = append(futures, f)
 		first = last
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			return fmt.Errorf("eventlog: publish: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// Republish stores already encoded events (as Message.Data holds them)
+// again, with header, in messages of at most MaxEventsPerMessage events.
+// id deduplicates: the same id within the duplicate window stores nothing
+// again (each message gets id and its index).
+func (l *Log) Republish(ctx context.Context, project string, events [][]byte, header nats.Header, id string) error {
+	subject := l.cfg.Subject + "." + project
+	maxBytes := int(l.cfg.Conn.MaxPayload()) - 4096
+	var futures []jetstream.PubAckFuture
+	for first, part := 0, 0; first < len(events); part++ {
+		var data []byte
+		i := first
+		for ; i < len(events) && i-first < l.cfg.MaxEventsPerMessage; i++ {
+			if i > first && len(data)+len(events[i])+16 > maxBytes {
+				break
+			}
+			data = protowire.AppendTag(data, 1, protowire.BytesType)
+			data = protowire.AppendBytes(data, events[i])
+		}
+		m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{formatHeader: {formatEvents}}}
+		for k, v := range header {
+			m.Header[k] = v
+		}
+		f, err := l.js.PublishMsgAsync(m, jetstream.WithMsgID(id+"-"+strconv.Itoa(part)))
+		if err != nil {
+			return fmt.Errorf("eventlog: publish: %w", err)
+		}
+		futures = append(futures, f)
+		first = i
 	}
 	for _, f := range futures {
 		select {
