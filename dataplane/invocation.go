@@ -69,15 +69,8 @@ func (inv *invocation) free() {
 
 // run runs inv in its lane, as its destination now stands.
 func (n *Node) run(inv *invocation) {
-	defer n.work.Done()
-	defer inv.dest.held.Add(-1)
-	p := inv.p
 	ctx := n.runCtx
-	for {
-		if ctx.Err() != nil {
-			p.abandon()
-			break
-		}
+	for ctx.Err() == nil {
 		r := inv.dest.cur.Load()
 		switch {
 		case r == nil:
@@ -91,14 +84,22 @@ func (n *Node) run(inv *invocation) {
 				continue
 			}
 		}
-		if ctx.Err() != nil {
-			// Stopped mid-invocation: the event must run again elsewhere.
-			p.abandon()
-		} else {
-			p.done()
-		}
 		break
 	}
+	inv.finish()
+}
+
+// finish lets go of inv's event: done with it, or, when the node is
+// stopping, handed back to the log to run again elsewhere.
+func (inv *invocation) finish() {
+	n := inv.n
+	if n.runCtx.Err() != nil {
+		inv.p.abandon()
+	} else {
+		inv.p.done()
+	}
+	inv.dest.held.Add(-1)
+	n.work.Done()
 	inv.free()
 }
 
@@ -115,9 +116,44 @@ func (n *Node) skip(dest, reason string, _ *executor.Globals) {
 	n.tel.Count(dest, reason, 1)
 }
 
+// stop makes a destination that may no longer run let go of its work at
+// once: what waits in its lane is skipped without waiting for a worker,
+// and the invocations running are cancelled, so that even a fetch in
+// flight (or its retries) ends now; they end skipped too.
+func (n *Node) stop(d *destination, reason string) {
+	stop := &executor.Stop{Reason: reason}
+	d.runningMu.Lock()
+	for _, cancel := range d.running {
+		cancel(stop)
+	}
+	d.runningMu.Unlock()
+	for _, inv := range d.lane.drain() {
+		n.skip(d.name, reason, inv.g)
+		inv.finish()
+	}
+}
+
 // invoke runs the executor.
 func (inv *invocation) invoke(ctx context.Context, r *route) {
 	n := inv.n
+	ctx, cancel := context.WithCancelCause(ctx)
+	d := inv.dest
+	d.runningMu.Lock()
+	if d.running == nil {
+		d.running = map[*invocation]context.CancelCauseFunc{}
+	}
+	d.running[inv] = cancel
+	d.runningMu.Unlock()
+	defer func() {
+		d.runningMu.Lock()
+		delete(d.running, inv)
+		d.runningMu.Unlock()
+		cancel(nil)
+	}()
+	if _, stop := r.check(); stop != nil {
+		// Stopped between the lane and here: the cancel above came too late.
+		cancel(stop)
+	}
 	inv.route = r
 	inv.ctx, inv.span = n.tracer.Start(ctx, r.span,
 		trace.WithLinks(trace.Link{SpanContext: inv.link}),

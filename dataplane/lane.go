@@ -33,6 +33,15 @@ func (l *lane) submit(w *workers, inv *invocation, limit int, run func(*invocati
 	}
 }
 
+// drain empties the queue and returns what it held.
+func (l *lane) drain() []*invocation {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.queue
+	l.queue = nil
+	return q
+}
+
 // work runs queued invocations until none is left.
 func (l *lane) work(run func(*invocation)) {
 	for {

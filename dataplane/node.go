@@ -197,7 +197,11 @@ func New(cfg Config) (*Node, error) {
 	n.sync = configsync.New(configsync.Config{
 		Conn: cfg.ControlPlane, NodeID: cfg.NodeID, Address: cfg.Address, Logger: cfg.Logger.With("component", "configsync"),
 		OnChange: func(_, next *configsync.Snapshot) {
-			n.routes.Store(n.rt.buildRouting(n.routes.Load(), next, executor.Source{URL: cfg.SourceURL}, cfg.DefaultConcurrency, n.log))
+			r, stops := n.rt.buildRouting(n.routes.Load(), next, executor.Source{URL: cfg.SourceURL}, cfg.DefaultConcurrency, n.log)
+			n.routes.Store(r)
+			for _, s := range stops {
+				n.stop(s.dest, s.reason)
+			}
 		},
 	})
 	n.tel = telemetry.New(telemetry.Config{NodeID: cfg.NodeID, Conn: cfg.ControlPlane, Logger: cfg.Logger.With("component", "telemetry"),

@@ -1,6 +1,7 @@
 package dataplane
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,10 @@ type destination struct {
 	cpu  cpuQueue
 	// held counts the destination's invocations queued or running.
 	held atomic.Int64
+	// running holds the cancel functions of the invocations running, so
+	// that disabling the destination stops their fetches at once.
+	runningMu sync.Mutex
+	running   map[*invocation]context.CancelCauseFunc
 	// selected counts events the filters let through (or failed on), and
 	// flushed what of it and of the project's events was last turned into
 	// the "filtered" count (see Node.flushFiltered). Both are guarded by
@@ -93,11 +98,19 @@ type registry struct {
 	projects map[string]*project
 }
 
+// stopped is a destination that must no longer run, and why.
+type stopped struct {
+	dest   *destination
+	reason string
+}
+
 // buildRouting prepares every destination of next, reusing the code of
 // prev's routes whose destination did not change (same revision), and
 // points each destination's current route at its new one: work already
-// queued obeys the new configuration from now on.
-func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, source executor.Source, defaultConcurrency int, log *slog.Logger) *routing {
+// queued obeys the new configuration from now on. It returns the
+// destinations that may no longer run and did before.
+func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, source executor.Source, defaultConcurrency int, log *slog.Logger) (*routing, []stopped) {
+	var stops []stopped
 	r := &routing{
 		revision: next.Revision,
 		projects: make(map[string]*projectRoutes, len(next.Projects)),
@@ -153,7 +166,9 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 			}
 		}
 		r.prepared[name] = rte
-		dest.cur.Store(rte)
+		if old := dest.cur.Swap(rte); rte.skip != "" && (old == nil || old.skip == "") {
+			stops = append(stops, stopped{dest, rte.skip})
+		}
 		if !d.Enabled || rte.prep == nil {
 			// A disabled destination is not routed: its filters do not run
 			// and its events count nothing.
@@ -174,9 +189,10 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 			// Deleted: what is queued for it is skipped.
 			dest.cur.Store(nil)
 			delete(rt.dests, name)
+			stops = append(stops, stopped{dest, skipDeleted})
 		}
 	}
-	return r
+	return r, stops
 }
 
 // reuse returns prev's prepared code for d if d is unchanged.

@@ -336,7 +336,7 @@ func (inv *invocation) mask() bool {
 // for a Stop, else Failed.
 func (inv *invocation) stopped(err error) {
 	var stop *Stop
-	if errors.As(err, &stop) {
+	if errors.As(err, &stop) || (inv.ctx.Err() != nil && errors.As(context.Cause(inv.ctx), &stop)) {
 		inv.res.Status, inv.res.SkipReason = Skipped, stop.Reason
 		inv.end(StateSkipped)
 		return

@@ -81,7 +81,10 @@ type Scheduler interface {
 
 // Stop is the error a Scheduler returns to stop an invocation that must
 // not go on: its destination was disabled, quarantined, deleted or edited
-// since it was queued. The invocation ends skipped (Status Skipped) with the reason.
+// since it was queued. It may also be the cause with which the
+// invocation's context was cancelled (context.WithCancelCause), to stop it
+// in the middle of a fetch. The invocation ends skipped (Status Skipped)
+// with the reason.
 type Stop struct {
 	// Reason is the metric the invocation is counted under, e.g.
 	// "disabled_temporarily".
