@@ -11,14 +11,6 @@ import (
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 )
 
-// Comparison operators, named for use outside the dispatch loop.
-const (
-	opGt   = bytecode.Gt
-	opGtEq = bytecode.GtEq
-	opLt   = bytecode.Lt
-	opLtEq = bytecode.LtEq
-)
-
 // SameValueZero is JavaScript's SameValueZero, used by Array.includes and
 // Map keys: numbers by value (NaN equals NaN), strings by content, other
 // values by identity.
