@@ -45,6 +45,24 @@ func (st *stack) code(t *testing.T, project, name, hog string, limits *hogwirev1
 	return resp.Destination
 }
 
+// waitLog waits until a log entry of dest stored by the control plane
+// contains text.
+func (st *stack) waitLog(t *testing.T, dest, text string) {
+	t.Helper()
+	waitFor(t, func() bool {
+		logs, err := hogwirev1.NewLogServiceClient(st.admin).ListLogEntries(context.Background(), &hogwirev1.ListLogEntriesRequest{Parent: dest})
+		if err != nil {
+			return false
+		}
+		for _, e := range logs.Entries {
+			if strings.Contains(e.Message, text) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
 // events publishes n events named name, tagged so that they are distinct.
 func (st *stack) events(t *testing.T, token, name, tag string, n int) {
 	t.Helper()
@@ -195,18 +213,7 @@ func TestMemoryHogBesideHealthy(t *testing.T) {
 		t.Errorf("the healthy destination is %v: %s", h.GetState(), h.GetReason())
 	}
 	// The hog's failures are memory errors.
-	waitFor(t, func() bool {
-		logs, err := hogwirev1.NewLogServiceClient(s.admin).ListLogEntries(context.Background(), &hogwirev1.ListLogEntriesRequest{Parent: hog.Name})
-		if err != nil {
-			return false
-		}
-		for _, e := range logs.Entries {
-			if strings.Contains(e.Message, "Memory limit") {
-				return true
-			}
-		}
-		return false
-	})
+	s.waitLog(t, hog.Name, "Memory limit")
 }
 
 // gate is a sink that holds every request until it is opened.
@@ -354,18 +361,7 @@ func TestEgressRefusedStaysHealthy(t *testing.T) {
 	if h := st.health(t, d.Name); h.GetState() != hogwirev1.HealthState_HEALTH_STATE_HEALTHY {
 		t.Errorf("the destination is %v: %s", h.GetState(), h.GetReason())
 	}
-	waitFor(t, func() bool {
-		logs, err := hogwirev1.NewLogServiceClient(st.admin).ListLogEntries(context.Background(), &hogwirev1.ListLogEntriesRequest{Parent: d.Name})
-		if err != nil {
-			return false
-		}
-		for _, e := range logs.Entries {
-			if strings.Contains(e.Message, "egress_refused") {
-				return true
-			}
-		}
-		return false
-	})
+	st.waitLog(t, d.Name, "egress_refused")
 }
 
 // Events a destination's filters do not select count as filtered, by

@@ -283,7 +283,8 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	go func() { defer bg.Done(); _ = n.sync.Run(ctx) }()
 	go func() { defer bg.Done(); _ = n.tel.Run(telCtx) }()
 	go func() { defer bg.Done(); n.keepAlive(ctx) }()
-	go func() { defer bg.Done(); n.countFiltered(telCtx) }()
+	// The routing counts become the "filtered" metric every second.
+	go func() { defer bg.Done(); every(telCtx, time.Second, n.flushFiltered) }()
 
 	// Pull events only once the configuration is known, so that no event
 	// meets an empty routing table after a restart.
@@ -394,14 +395,7 @@ func (n *Node) keepAlive(ctx context.Context) {
 	}
 	// Several chances per AckWait, so one late tick under load does not
 	// make JetStream redeliver an event that is only slow.
-	t := time.NewTicker(max(wait/5, 100*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, max(wait/5, 100*time.Millisecond), func() {
 		n.inflightMu.Lock()
 		msgs := make([]*eventlog.Message, 0, len(n.inflight))
 		for p := range n.inflight {
@@ -410,6 +404,20 @@ func (n *Node) keepAlive(ctx context.Context) {
 		n.inflightMu.Unlock()
 		for _, m := range msgs {
 			_ = m.InProgress()
+		}
+	})
+}
+
+// every calls f every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
 		}
 	}
 }
@@ -602,21 +610,6 @@ func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanC
 	n.work.Add(1)
 	r.dest.held.Add(1)
 	r.dest.lane.submit(n.workers, n.newInvocation(r.dest, g, p, link), r.concurrency, n.run)
-}
-
-// countFiltered turns the routing counts into the "filtered" metric every
-// second until ctx ends.
-func (n *Node) countFiltered(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n.flushFiltered()
-		}
-	}
 }
 
 // flushFiltered counts, for every routed destination, the events of its

@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"runtime"
 	"slices"
 	"strconv"
@@ -16,8 +13,6 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/controlplane"
-	"github.com/hogwire/hogwire/dataplane/eventlog"
-	"github.com/hogwire/hogwire/devstack"
 	"github.com/hogwire/hogwire/rpcclient"
 )
 
@@ -58,31 +53,12 @@ type hostileResult struct {
 
 func measureHostile(s *sinkClient, cfg config, storage string, dests int) (hostileResult, error) {
 	var r hostileResult
-	dir, err := os.MkdirTemp("", "hogwire-bench-")
-	if err != nil {
-		return r, err
-	}
-	defer os.RemoveAll(dir)
 	ctx := context.Background()
-	st, err := devstack.Start(ctx, devstack.Config{
-		DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		EventLog: eventlog.Config{Memory: storage == "memory"},
-		Health:   controlplane.HealthConfig{Off: true},
-		HogSlots: cfg.hogSlots,
-	})
+	st, token, stop, err := startBench(s, cfg, storage, dests, controlplane.HealthConfig{Off: true})
 	if err != nil {
 		return r, err
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		st.Close(cctx)
-	}()
-	token, err := setup(st, s.hookURL(), dests, cfg.concurrency)
-	if err != nil {
-		return r, err
-	}
+	defer stop()
 	cc, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.AdminToken})
 	if err != nil {
 		return r, err

@@ -41,6 +41,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
 	"github.com/hogwire/hogwire/rpcclient"
@@ -161,30 +162,11 @@ type result struct {
 func measure(s *sinkClient, cfg config, storage string, dests int) (result, error) {
 	events, senders, latencyEvents := cfg.events, cfg.senders, cfg.latencyEvents
 	var r result
-	dir, err := os.MkdirTemp("", "hogwire-bench-")
+	st, token, stop, err := startBench(s, cfg, storage, dests, controlplane.HealthConfig{})
 	if err != nil {
 		return r, err
 	}
-	defer os.RemoveAll(dir)
-	ctx := context.Background()
-	st, err := devstack.Start(ctx, devstack.Config{
-		DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		EventLog: eventlog.Config{Memory: storage == "memory"},
-		HogSlots: cfg.hogSlots,
-	})
-	if err != nil {
-		return r, err
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		st.Close(cctx)
-	}()
-	token, err := setup(st, s.hookURL(), dests, cfg.concurrency)
-	if err != nil {
-		return r, err
-	}
+	defer stop()
 
 	// Rounds alternate the raw client and hogwire so that both see the
 	// same machine; the ratio reported is the median of the rounds' ratios.
@@ -254,6 +236,39 @@ func median(xs []float64) float64 {
 	xs = slices.Clone(xs)
 	slices.Sort(xs)
 	return xs[len(xs)/2]
+}
+
+// startBench starts a stack in a temporary directory with n webhook
+// destinations to the sink, and returns it with the project's capture
+// token and a function that stops it.
+func startBench(s *sinkClient, cfg config, storage string, n int, health controlplane.HealthConfig) (*devstack.Stack, string, func(), error) {
+	dir, err := os.MkdirTemp("", "hogwire-bench-")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	st, err := devstack.Start(context.Background(), devstack.Config{
+		DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		EventLog: eventlog.Config{Memory: storage == "memory"},
+		Health:   health,
+		HogSlots: cfg.hogSlots,
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", nil, err
+	}
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		st.Close(ctx)
+		os.RemoveAll(dir)
+	}
+	token, err := setup(st, s.hookURL(), n, cfg.concurrency)
+	if err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	return st, token, stop, nil
 }
 
 // setup creates a project and n webhook destinations to the sink, each

@@ -171,16 +171,7 @@ func (l *Log) Publish(ctx context.Context, project string, events []*hogwirev1.E
 		futures = append(futures, f)
 		first = last
 	}
-	for _, f := range futures {
-		select {
-		case <-f.Ok():
-		case err := <-f.Err():
-			return fmt.Errorf("eventlog: publish: %w", err)
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
+	return awaitAcks(ctx, futures)
 }
 
 // Republish stores already encoded events (as Message.Data holds them)
@@ -212,6 +203,11 @@ func (l *Log) Republish(ctx context.Context, project string, events [][]byte, he
 		futures = append(futures, f)
 		first = i
 	}
+	return awaitAcks(ctx, futures)
+}
+
+// awaitAcks waits until JetStream has stored every message published.
+func awaitAcks(ctx context.Context, futures []jetstream.PubAckFuture) error {
 	for _, f := range futures {
 		select {
 		case <-f.Ok():

@@ -218,7 +218,7 @@ func trimChar(args []vm.Value, left, right bool) (vm.Value, error) {
 	if c := arg(args, 1); c.Kind() != vm.KindNull {
 		ch = vm.JSString(c)
 	}
-	if utf16Len(ch) != 1 {
+	if vm.UTF16Len(ch) != 1 {
 		return vm.String(""), nil
 	}
 	str := s.AsString()
@@ -238,9 +238,9 @@ func trimChar(args []vm.Value, left, right bool) (vm.Value, error) {
 func splitJS(s, sep string, limit int) []vm.Value {
 	var parts []string
 	if sep == "" {
-		units := utf16Units(s)
+		units := vm.UTF16Units(s)
 		for i := range units {
-			parts = append(parts, fromUTF16(units[i:i+1]))
+			parts = append(parts, vm.FromUTF16(units[i:i+1]))
 		}
 	} else {
 		parts = strings.Split(s, sep)
@@ -512,7 +512,7 @@ func (l *builder) registerStrings() {
 	l.def("length", 1, 1, pure(func(a []vm.Value) vm.Value {
 		switch a[0].Kind() {
 		case vm.KindString:
-			return vm.Int(int64(utf16Len(a[0].AsString())))
+			return vm.Int(int64(vm.UTF16Len(a[0].AsString())))
 		case vm.KindArray, vm.KindTuple:
 			return vm.Int(int64(len(a[0].AsArray().Elems)))
 		}
@@ -532,9 +532,9 @@ func (l *builder) registerStrings() {
 	strFn("lower", strings.ToLower)
 	strFn("upper", strings.ToUpper)
 	strFn("reverse", func(s string) string {
-		u := utf16Units(s)
+		u := vm.UTF16Units(s)
 		slices.Reverse(u)
-		return fromUTF16(u)
+		return vm.FromUTF16(u)
 	})
 	l.def("trim", 1, 2, func(_ vm.Env, a []vm.Value) (vm.Value, error) { return trimChar(a, true, true) })
 	l.def("trimLeft", 1, 2, func(_ vm.Env, a []vm.Value) (vm.Value, error) { return trimChar(a, true, false) })
@@ -579,7 +579,7 @@ func (l *builder) registerStrings() {
 			if fold {
 				s, sub = strings.ToLower(s), strings.ToLower(sub)
 			}
-			return vm.Int(int64(indexUTF16(s, sub, strings.Index(s, sub)) + 1))
+			return vm.Int(int64(vm.IndexUTF16(s, sub, strings.Index(s, sub)) + 1))
 		}))
 	}
 	position("position", false)
@@ -589,7 +589,7 @@ func (l *builder) registerStrings() {
 			return vm.String("")
 		}
 		s := a[0].AsString()
-		n := float64(utf16Len(s))
+		n := float64(vm.UTF16Len(s))
 		start := vm.ToNumber(a[1]) - 1
 		length := n - start
 		if l := arg(a, 2); l.Kind() == vm.KindNumber {
@@ -599,7 +599,7 @@ func (l *builder) registerStrings() {
 			return vm.String("")
 		}
 		end := math.Min(start+length, n)
-		return vm.String(sliceUTF16(s, int(start), int(end)))
+		return vm.String(vm.SliceUTF16(s, int(start), int(end)))
 	}))
 	l.def("startsWith", 2, 2, pure(func(a []vm.Value) vm.Value {
 		return vm.Bool(a[0].Kind() == vm.KindString && a[1].Kind() == vm.KindString && strings.HasPrefix(a[0].AsString(), a[1].AsString()))

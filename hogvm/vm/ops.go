@@ -188,7 +188,7 @@ func CompareStrings(a, b string) int {
 	if isASCII(a) && isASCII(b) {
 		return strings.Compare(a, b)
 	}
-	ua, ub := utf16Units(a), utf16Units(b)
+	ua, ub := UTF16Units(a), UTF16Units(b)
 	for i := 0; i < len(ua) && i < len(ub); i++ {
 		if ua[i] != ub[i] {
 			if ua[i] < ub[i] {
