@@ -197,6 +197,8 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 	fs.Float64Var(&hc.RefillPerSecond, "health-refill", 10, "health tokens refilled per second")
 	fs.Float64Var(&hc.ErrorCost, "health-error-cost", 100, "tokens an error (thrown, 5xx after retries, timeout) costs")
 	fs.DurationVar(&hc.SlowThreshold, "health-slow", 5*time.Second, "invocations at least this slow cost tokens by duration")
+	fs.DurationVar(&hc.CPUAllowance, "health-cpu-allowance", 100*time.Millisecond, "VM time per invocation that costs no tokens")
+	fs.Float64Var(&hc.CPUCost, "health-cpu-cost", 500, "tokens each second of VM time beyond the allowance costs")
 	fs.DurationVar(&hc.QuarantineFor, "health-quarantine", 10*time.Minute, "how long a quarantine lasts")
 	fs.IntVar(&hc.MaxQuarantines, "health-max-quarantines", 3, "quarantines within --health-window that disable a destination indefinitely")
 	fs.DurationVar(&hc.QuarantineWindow, "health-window", 24*time.Hour, "window for --health-max-quarantines")
