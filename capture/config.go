@@ -2,12 +2,11 @@ package capture
 
 import (
 	"context"
-	"fmt"
 	flag "github.com/spf13/pflag"
 	"log/slog"
 	"time"
 
-	"github.com/dustin/go-humanize"
+	"github.com/hogwire/hogwire/bytesize"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -129,15 +128,15 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	}
 	l := &c.Limits
 	*l = l.WithDefaults()
-	fs.Var((*byteSize)(set(&c.MaxBodyBytes, d.MaxBodyBytes)), "max-body-size", "largest HTTP capture body as received, compressed or not (413 beyond)")
-	fs.Var((*byteSize)(set(&c.MaxDecompressedBytes, d.MaxDecompressedBytes)), "max-decompressed-size", "largest HTTP capture body after gzip or base64 decoding (413 beyond)")
+	fs.Var((*bytesize.Int64)(set(&c.MaxBodyBytes, d.MaxBodyBytes)), "max-body-size", "largest HTTP capture body as received, compressed or not (413 beyond)")
+	fs.Var((*bytesize.Int64)(set(&c.MaxDecompressedBytes, d.MaxDecompressedBytes)), "max-decompressed-size", "largest HTTP capture body after gzip or base64 decoding (413 beyond)")
 	fs.IntVar(&c.MaxDecompressionRatio, "max-decompression-ratio", d.MaxDecompressionRatio, "how many times its size a gzip body may inflate, above 1 MiB (413 beyond)")
-	fs.Var((*byteSize)(set(&c.MemoryBytes, d.MemoryBytes)), "capture-memory", "memory requests in flight may hold together (503 with Retry-After beyond; one request may hold three quarters)")
+	fs.Var((*bytesize.Int64)(set(&c.MemoryBytes, d.MemoryBytes)), "capture-memory", "memory requests in flight may hold together (503 with Retry-After beyond; one request may hold three quarters)")
 	fs.DurationVar(&c.RetryAfter, "capture-retry-after", d.RetryAfter, "Retry-After of 503 answers")
-	fs.Var((*intSize)(&l.MaxEventBytes), "max-event-size", "largest event, as stored (413 beyond; must fit the NATS server's max_payload)")
+	fs.Var((*bytesize.Int)(&l.MaxEventBytes), "max-event-size", "largest event, as stored (413 beyond; must fit the NATS server's max_payload)")
 	fs.IntVar(&l.MaxBatchEvents, "max-batch-events", l.MaxBatchEvents, "most events in one request (413 beyond)")
 	fs.IntVar(&l.MaxProperties, "max-event-properties", l.MaxProperties, "most property keys of an event, nested keys included (400 beyond)")
-	fs.Var((*intSize)(&l.MaxStringBytes), "max-string-size", "longest string in an event: name, ids, keys and values (413 beyond)")
+	fs.Var((*bytesize.Int)(&l.MaxStringBytes), "max-string-size", "longest string in an event: name, ids, keys and values (413 beyond)")
 	c.Server.registerFlags(fs)
 }
 
@@ -148,49 +147,3 @@ func (noTokens) Project(string) (string, bool) { return "", false }
 type noPublisher struct{}
 
 func (noPublisher) Publish(context.Context, string, []*hogwirev1.Event) error { return nil }
-
-// byteSize is a flag of bytes written like "20MiB", "1MB" or "1048576".
-type byteSize int64
-
-func (b *byteSize) String() string { return formatSize(int64(*b)) }
-
-func (*byteSize) Type() string { return "size" }
-
-// formatSize writes n the way it was most likely given: "20 MiB", "1.0 MB".
-func formatSize(n int64) string {
-	if n%1024 == 0 {
-		return humanize.IBytes(uint64(n))
-	}
-	return humanize.Bytes(uint64(n))
-}
-
-func (b *byteSize) Set(s string) error {
-	n, err := humanize.ParseBytes(s)
-	if err != nil {
-		return err
-	}
-	if n == 0 || n > 1<<50 {
-		return fmt.Errorf("%s is not a size between 1 byte and 1 PiB", s)
-	}
-	*b = byteSize(n)
-	return nil
-}
-
-// intSize is a byteSize for an int field.
-type intSize int
-
-func (b *intSize) String() string { return formatSize(int64(*b)) }
-
-func (*intSize) Type() string { return "size" }
-
-func (b *intSize) Set(s string) error {
-	var v byteSize
-	if err := v.Set(s); err != nil {
-		return err
-	}
-	if v > 1<<31-1 {
-		return fmt.Errorf("%s is too large", s)
-	}
-	*b = intSize(v)
-	return nil
-}

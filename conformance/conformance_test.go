@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +20,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/executor"
+	"github.com/hogwire/hogwire/fetch"
 	"github.com/hogwire/hogwire/hogvm/kind"
 	"github.com/hogwire/hogwire/hogvm/vm"
 	"github.com/hogwire/hogwire/inputs"
@@ -50,18 +52,23 @@ func sampleEvent() map[string]any {
 	}
 }
 
+// fetcher answers with the case's responses in turn, then like
+// executor.MockFetcher.
 type fetcher struct {
-	responses []executor.FetchResponse
+	responses []fetch.Response
 	n         int
 }
 
-func (f *fetcher) Fetch(_ context.Context, req *executor.FetchRequest) (*executor.FetchResponse, error) {
+func (f *fetcher) Do(ctx context.Context, req fetch.Request, p fetch.Policy, observe func(fetch.Attempt)) (*fetch.Response, error) {
 	f.n++
 	if f.n <= len(f.responses) {
 		r := f.responses[f.n-1]
+		if observe != nil {
+			observe(fetch.Attempt{N: 1, Max: 1, Status: r.Status})
+		}
 		return &r, nil
 	}
-	return &executor.FetchResponse{Status: 200, Headers: map[string]string{"Content-Type": "application/json"}, Body: []byte("{}")}, nil
+	return executor.MockFetcher{}.Do(ctx, req, p, observe)
 }
 
 func TestCorpus(t *testing.T) {
@@ -160,7 +167,7 @@ func transcript(t *testing.T, base string) string {
 	g := executor.NewEvent(ev, project, executor.Source{URL: "https://hogwire.example.com"})
 	f := &fetcher{}
 	for _, r := range cf.Responses {
-		f.responses = append(f.responses, executor.FetchResponse{Status: r.Status, Headers: map[string]string{"Content-Type": "application/json"}, Body: []byte(r.Body)})
+		f.responses = append(f.responses, fetch.Response{Status: r.Status, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(r.Body), Attempts: 1})
 	}
 	res := prep.Invoke(context.Background(), g, executor.Options{Fetcher: f, NoDebugLogs: true})
 
@@ -177,8 +184,8 @@ func transcript(t *testing.T, base string) string {
 			continue
 		}
 		fmt.Fprintf(&b, "request %d: %s %s\n", i+1, r.Request.Method, r.Request.URL)
-		for _, k := range slices.Sorted(maps.Keys(r.Request.Headers)) {
-			fmt.Fprintf(&b, "  %s: %s\n", k, r.Request.Headers[k])
+		for _, k := range slices.Sorted(maps.Keys(r.Request.Header)) {
+			fmt.Fprintf(&b, "  %s: %s\n", k, strings.Join(r.Request.Header[k], ", "))
 		}
 		if r.Request.Body != nil {
 			fmt.Fprintf(&b, "  body: %s\n", r.Request.Body)

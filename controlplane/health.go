@@ -38,10 +38,18 @@ import (
 // the node's "health_errors" counter) costs ErrorCost. An invocation that
 // took SlowThreshold or longer costs ErrorCost × duration / (2 ×
 // SlowThreshold), at most ErrorCost: half an error at the threshold, a full
-// error at twice the threshold. Durations come from the nodes' histogram, so
-// an invocation counts as slow only when its whole bucket lies at or above
-// SlowThreshold, and its duration is taken as the bucket's lower bound. An
-// HTTP 4xx never costs anything: the vendor rejected the data, the
+// error at twice the threshold. Durations are the invocation's own time —
+// its VM time and its own fetches, never the time it waited for the CPU
+// behind other destinations — and come from the nodes' histogram, so an
+// invocation counts as slow only when its whole bucket lies at or above
+// SlowThreshold, and its duration is taken as the bucket's lower bound.
+// CPU is what a runaway destination takes from all the others: VM time
+// beyond CPUAllowance per invocation (averaged over each node's report)
+// costs CPUCost per second, so that a destination whose code loops until
+// its time limit is quarantined within seconds of its first timeouts, while
+// one that uses a millisecond of VM time per event never pays. An HTTP 4xx,
+// or a request the egress guard refused, never costs anything: the vendor
+// rejected the data, or the configuration points where it may not; the
 // destination itself is fine.
 //
 // Zero fields take PostHog's values.
@@ -64,6 +72,11 @@ type HealthConfig struct {
 	// SlowThreshold is the invocation duration from which slowness costs
 	// (default 5s).
 	SlowThreshold time.Duration
+	// CPUAllowance is the VM time per invocation that costs nothing
+	// (default 100ms), and CPUCost what each second beyond it costs
+	// (default 500 tokens: five errors).
+	CPUAllowance time.Duration
+	CPUCost      float64
 	// QuarantineFor is how long a quarantine lasts (default 10m).
 	QuarantineFor time.Duration
 	// MaxQuarantines within QuarantineWindow disable a destination
@@ -92,6 +105,10 @@ func (c HealthConfig) withDefaults() HealthConfig {
 	def(&c.DegradedAt, 0.8)
 	def(&c.ResumeAt, 0.6)
 	def(&c.ErrorCost, 100)
+	def(&c.CPUCost, 500)
+	if c.CPUAllowance <= 0 {
+		c.CPUAllowance = 100 * time.Millisecond
+	}
 	c.ResumeAt = min(c.ResumeAt, c.DegradedAt)
 	if c.SlowThreshold <= 0 {
 		c.SlowThreshold = 5 * time.Second
@@ -121,11 +138,14 @@ func (c HealthConfig) withDefaults() HealthConfig {
 type healthSignals struct {
 	errors, slow                int64
 	fetch5xx, timeouts, connErr int64
+	// cpu is the VM time beyond the allowance.
+	cpu time.Duration
 }
 
 func (s *healthSignals) add(o healthSignals) {
 	s.errors += o.errors
 	s.slow += o.slow
+	s.cpu += o.cpu
 	s.fetch5xx += o.fetch5xx
 	s.timeouts += o.timeouts
 	s.connErr += o.connErr
@@ -150,6 +170,11 @@ func signalsOf(cfg *HealthConfig, m *hogwirev1.DestinationMetrics) (healthSignal
 		}
 		sig.slow += int64(n)
 		cost += float64(n) * min(cfg.ErrorCost, cfg.ErrorCost*lower/(2*thr))
+	}
+	ran := c["succeeded"] + c["failed"] + c["inputs_failed"]
+	if over := time.Duration(c["vm_time_us"])*time.Microsecond - time.Duration(ran)*cfg.CPUAllowance; over > 0 {
+		sig.cpu = over
+		cost += over.Seconds() * cfg.CPUCost
 	}
 	return sig, cost
 }
@@ -316,6 +341,9 @@ func (t *healthTracker) describe(now time.Time) string {
 	}
 	if t.sig.slow > 0 {
 		parts = append(parts, fmt.Sprintf("%d invocations slower than %s", t.sig.slow, t.cfg.SlowThreshold))
+	}
+	if t.sig.cpu > 0 {
+		parts = append(parts, fmt.Sprintf("%s of VM time beyond %s per invocation", t.sig.cpu.Round(time.Millisecond), t.cfg.CPUAllowance))
 	}
 	if len(parts) == 0 {
 		parts = append(parts, "errors and slowness")

@@ -145,6 +145,29 @@ func TestHealthSignalCost(t *testing.T) {
 	}
 }
 
+// VM time costs only beyond the allowance per invocation: a busy healthy
+// destination pays nothing, one that loops until its time limit pays for
+// every second.
+func TestHealthCPUCost(t *testing.T) {
+	cfg := HealthConfig{}.withDefaults() // 100ms allowance, 500 per second beyond
+	busy := &hogwirev1.DestinationMetrics{Counters: map[string]int64{"succeeded": 20000, "vm_time_us": 20000 * 50}}
+	if _, cost := signalsOf(&cfg, busy); cost != 0 {
+		t.Errorf("a busy healthy destination costs %v", cost)
+	}
+	// Two invocations that each ran 5 s of VM time and timed out.
+	loop := &hogwirev1.DestinationMetrics{Counters: map[string]int64{"failed": 2, "health_errors": 2, "vm_time_us": 10_000_000}}
+	sig, cost := signalsOf(&cfg, loop)
+	if want := 2*cfg.ErrorCost + 9.8*cfg.CPUCost; cost != want || sig.cpu != 9800*time.Millisecond {
+		t.Errorf("cost %v (cpu %v), want %v", cost, sig.cpu, want)
+	}
+	tr := newHealthTracker(&cfg, time.Unix(0, 0))
+	tr.charge(time.Unix(0, 0), cost*2, sig)
+	if got, ok := tr.step(time.Unix(0, 0)); !ok || got.to != hogwirev1.HealthState_HEALTH_STATE_DISABLED_TEMPORARILY ||
+		!strings.Contains(got.reason, "of VM time beyond 100ms per invocation") {
+		t.Errorf("after 4 runaway invocations: %+v", got)
+	}
+}
+
 // A new leader resumes each destination from its stored state.
 func TestHealthTrackerResumesStoredState(t *testing.T) {
 	cfg := testHealthConfig()

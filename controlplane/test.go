@@ -3,9 +3,9 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -17,7 +17,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
-	"github.com/hogwire/hogwire/delivery"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
 	"github.com/hogwire/hogwire/resourcename"
@@ -62,7 +61,6 @@ func (s *Server) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hogwire
 	ev.Project, _ = resourcename.ParseProject(project.GetName())
 	g := executor.NewEvent(ev, project, executor.Source{URL: s.cfg.Test.SourceURL})
 
-	rec := &attemptRecorder{now: s.now}
 	var fetcher executor.Fetcher = executor.MockFetcher{}
 	if req.GetFetchMode() == hogwirev1.FetchMode_FETCH_MODE_REAL {
 		client := s.cfg.Test.FetchClient
@@ -70,13 +68,10 @@ func (s *Server) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hogwire
 			client = fetch.New(fetch.Options{})
 			defer client.CloseIdleConnections()
 		}
-		policy := s.cfg.Test.FetchPolicy
-		if t := d.GetLimits().GetFetchTimeout(); t != nil {
-			policy.Timeout = t.AsDuration()
-		}
-		fetcher = &delivery.Fetcher{Client: client, Policy: policy, Observe: rec.observe}
+		fetcher = client
 	}
-	res := prep.Invoke(ctx, g, executor.Options{Fetcher: fetcher, SkipFilters: req.GetSkipFilters(), Redact: true, Now: s.now})
+	res := prep.Invoke(ctx, g, executor.Options{Fetcher: fetcher, FetchPolicy: s.cfg.Test.FetchPolicy,
+		SkipFilters: req.GetSkipFilters(), Redact: true, Now: s.now})
 	if err := ctx.Err(); err != nil {
 		return nil, status.FromContextError(err).Err()
 	}
@@ -99,9 +94,7 @@ func (s *Server) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hogwire
 		}
 		out.Result = redactValue(v, secretReplacer(d))
 	}
-	logs := slices.Concat(res.Logs, rec.logs())
-	slices.SortStableFunc(logs, func(a, b executor.LogEntry) int { return a.Time.Compare(b.Time) })
-	for _, e := range logs {
+	for _, e := range res.Logs {
 		out.Logs = append(out.Logs, &hogwirev1.LogEntry{
 			Time: timestamppb.New(e.Time), Level: e.Level, Message: e.Message,
 			Destination: d.Name, EventUuid: ev.Uuid,
@@ -316,10 +309,10 @@ func redactValue(v *structpb.Value, rep *strings.Replacer) *structpb.Value {
 func exchange(f executor.FetchRecord) *hogwirev1.HttpExchange {
 	x := &hogwirev1.HttpExchange{Attempt: 1, Duration: durationpb.New(f.Duration)}
 	if r := f.Request; r != nil {
-		x.Method, x.Url, x.Headers, x.Body = r.Method, r.URL, r.Headers, string(r.Body)
+		x.Method, x.Url, x.Headers, x.Body = r.Method, r.URL, firstValues(r.Header), string(r.Body)
 	}
 	if r := f.Response; r != nil {
-		x.Status, x.ResponseHeaders, x.ResponseBody = int32(r.Status), r.Headers, string(r.Body)
+		x.Status, x.ResponseHeaders, x.ResponseBody = int32(r.Status), firstValues(r.Header), string(r.Body)
 		x.Attempt = int32(max(r.Attempts, 1))
 	}
 	if f.Err != nil {
@@ -328,35 +321,16 @@ func exchange(f executor.FetchRecord) *hogwirev1.HttpExchange {
 	return x
 }
 
-// attemptRecorder logs the retries of real fetches, so that a test shows
-// them as the destination's logs would.
-type attemptRecorder struct {
-	now     func() time.Time
-	mu      sync.Mutex
-	entries []executor.LogEntry
-}
-
-func (r *attemptRecorder) observe(a fetch.Attempt) {
-	var outcome string
-	switch {
-	case a.Err != nil:
-		outcome = a.Err.Error()
-	case a.Status >= 400:
-		outcome = fmt.Sprintf("HTTP %d", a.Status)
-	default:
-		return
+// firstValues flattens headers to their first values, as PostHog shows them.
+func firstValues(h http.Header) map[string]string {
+	if h == nil {
+		return nil
 	}
-	msg := fmt.Sprintf("fetch attempt %d/%d failed with %s", a.N, a.Max, outcome)
-	if a.WillRetry {
-		msg += fmt.Sprintf(", retrying in %s", a.RetryIn.Round(time.Millisecond))
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		if len(v) > 0 {
+			out[k] = v[0]
+		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.entries = append(r.entries, executor.LogEntry{Time: r.now(), Level: hogwirev1.LogLevel_LOG_LEVEL_WARN, Message: msg})
-}
-
-func (r *attemptRecorder) logs() []executor.LogEntry {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.entries)
+	return out
 }

@@ -349,7 +349,7 @@ func TestTestService(t *testing.T) {
 		}
 		var warned bool
 		for _, l := range resp.Logs {
-			warned = warned || (l.Level == hogwirev1.LogLevel_LOG_LEVEL_WARN && strings.HasPrefix(l.Message, "fetch attempt 1/4 failed with HTTP 503, retrying in "))
+			warned = warned || (l.Level == hogwirev1.LogLevel_LOG_LEVEL_WARN && strings.HasPrefix(l.Message, "retrying after HTTP 503, retry 1/3 in "))
 			if l.Destination != cfg.Name {
 				t.Errorf("log of %s, want %s", l.Destination, cfg.Name)
 			}

@@ -18,6 +18,7 @@ import (
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -236,7 +237,7 @@ func holds(ctx context.Context, f *hogwirev1.Filters, g *executor.Globals) (bool
 	if err != nil {
 		return false, err
 	}
-	prog, err := vm.Link(p)
+	prog, err := vm.Link(p, stl.Library())
 	if err != nil {
 		return false, err
 	}

@@ -4,69 +4,46 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"sync"
-
-	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
-	"github.com/hogwire/hogwire/dataplane/configsync"
 )
 
-// lane runs one destination's invocations, at most limit at a time on
-// this node. Work beyond the limit waits in the lane's own queue, not on a
-// goroutine of its own, so a slow destination costs its waiting events
+// lane holds one destination's invocations on this node: at most limit
+// are started at once, the rest wait in the lane's own queue, not on a
+// goroutine of their own, so a slow destination costs its waiting events
 // only memory, and other lanes are unaffected.
 type lane struct {
-	limit int
 	mu    sync.Mutex
-	queue []func()
-	// running counts the lane's workers: each runs queued tasks one after
-	// another until the queue is empty.
+	queue []*invocation
+	// running counts the lane's workers: each runs queued invocations one
+	// after another until the queue is empty.
 	running int
 }
 
-func (n *Node) lane(d *hogwirev1.Destination) *lane {
-	size := int(d.GetLimits().GetMaxConcurrency())
-	if size <= 0 {
-		size = n.cfg.DefaultConcurrency
-	}
-	n.lanesMu.Lock()
-	defer n.lanesMu.Unlock()
-	l := n.lanes[d.Name]
-	if l == nil || l.limit != size {
-		// A changed limit takes effect for new work; work queued in the
-		// old lane finishes there.
-		l = &lane{limit: size}
-		n.lanes[d.Name] = l
-	}
-	return l
-}
-
-// pruneLanes forgets the lanes of destinations that no longer exist.
-func (n *Node) pruneLanes(cfg *configsync.Snapshot) {
-	n.lanesMu.Lock()
-	defer n.lanesMu.Unlock()
-	for name := range n.lanes {
-		if _, ok := cfg.Destinations[name]; !ok {
-			delete(n.lanes, name)
-		}
-	}
-}
-
-// submit queues task and starts a worker on w if the lane has fewer than
-// its limit.
-func (l *lane) submit(w *workers, task func()) {
+// submit queues inv and starts a worker on w if the lane has fewer than
+// limit. run runs one invocation.
+func (l *lane) submit(w *workers, inv *invocation, limit int, run func(*invocation)) {
 	l.mu.Lock()
-	l.queue = append(l.queue, task)
-	start := l.running < l.limit
+	l.queue = append(l.queue, inv)
+	start := l.running < limit
 	if start {
 		l.running++
 	}
 	l.mu.Unlock()
 	if start {
-		w.Go(l.work)
+		w.Go(func() { l.work(run) })
 	}
 }
 
-// work runs queued tasks until none is left.
-func (l *lane) work() {
+// drain empties the queue and returns what it held.
+func (l *lane) drain() []*invocation {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	q := l.queue
+	l.queue = nil
+	return q
+}
+
+// work runs queued invocations until none is left.
+func (l *lane) work(run func(*invocation)) {
 	for {
 		l.mu.Lock()
 		if len(l.queue) == 0 {
@@ -75,11 +52,11 @@ func (l *lane) work() {
 			l.mu.Unlock()
 			return
 		}
-		task := l.queue[0]
+		inv := l.queue[0]
 		l.queue[0] = nil
 		l.queue = l.queue[1:]
 		l.mu.Unlock()
-		task()
+		run(inv)
 	}
 }
 

@@ -13,30 +13,36 @@ import (
 func TestLaneLimitsAndIsolates(t *testing.T) {
 	w := newWorkers(10 * time.Millisecond)
 	defer w.Close()
-	slow, fast := &lane{limit: 3}, &lane{limit: 3}
+	slow, fast := &lane{}, &lane{}
 
 	release := make(chan struct{})
 	var running, peak atomic.Int32
 	var mu sync.Mutex
 	var order []int
 	var wg sync.WaitGroup
+	ids := map[*invocation]int{}
+	run := func(inv *invocation) {
+		defer wg.Done()
+		mu.Lock()
+		order = append(order, ids[inv])
+		mu.Unlock()
+		n := running.Add(1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		<-release
+		running.Add(-1)
+	}
 	for i := range 50 {
 		wg.Add(1)
-		slow.submit(w, func() {
-			defer wg.Done()
-			mu.Lock()
-			order = append(order, i)
-			mu.Unlock()
-			n := running.Add(1)
-			for {
-				p := peak.Load()
-				if n <= p || peak.CompareAndSwap(p, n) {
-					break
-				}
-			}
-			<-release
-			running.Add(-1)
-		})
+		inv := &invocation{}
+		mu.Lock()
+		ids[inv] = i
+		mu.Unlock()
+		slow.submit(w, inv, 3, run)
 	}
 
 	// Once the slow lane is full, with 47 tasks queued, the fast lane's
@@ -47,7 +53,7 @@ func TestLaneLimitsAndIsolates(t *testing.T) {
 		}
 	}
 	ran := make(chan struct{})
-	fast.submit(w, func() { close(ran) })
+	fast.submit(w, &invocation{}, 3, func(*invocation) { close(ran) })
 	select {
 	case <-ran:
 	case <-time.After(10 * time.Second):

@@ -6,21 +6,27 @@
 // its request, and only then answers the sender; a node pulls the stored
 // message from the log (all nodes share one work queue), reads each
 // event's name, selects the project's destinations by that name, builds
-// the Hog globals once, and runs every selected destination in that
-// destination's own lane — a concurrency-limited queue per destination, so
-// a slow or dead destination delays only its own work. When every
-// destination is done with every event of the message (delivered, failed
-// after retries, filtered out, or skipped as disabled) the node
-// acknowledges it and it leaves the log.
+// the Hog globals once, and runs the selected destinations' filters right
+// there. Only the destinations whose filters match are queued, each in its
+// own lane — a concurrency-limited queue per destination, so a slow or
+// dead destination delays only its own work. Hog runs in turns shared
+// fairly between destinations (see cpu) and under a node-wide memory
+// budget (see memory); before and while it runs, an invocation obeys its
+// destination's current state. When every destination is done with every
+// event of the message (delivered, failed after retries, filtered out, or
+// skipped as disabled) the node acknowledges it and it leaves the log.
 package dataplane
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	goruntime "runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,8 +34,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -67,6 +71,17 @@ type Config struct {
 	// DefaultConcurrency caps a destination's invocations in flight on this
 	// node when its limits do not say (default 32).
 	DefaultConcurrency int
+	// HogMemory is the node's Hog memory budget in bytes: what all
+	// invocations running at once may allocate together. Zero derives it
+	// from the memory limit of the process's cgroup (a quarter of it), or
+	// 256 MiB without one.
+	HogMemory int64
+	// HogSlots is how many invocations run Hog at once (default
+	// GOMAXPROCS); destinations share these turns round robin.
+	HogSlots int
+	// HogQuantum is how long a turn lasts at most while other
+	// destinations wait for one (default 250µs).
+	HogQuantum time.Duration
 	// FetchPolicy is the retry policy of fetch (zero: the fetch defaults).
 	FetchPolicy fetch.Policy
 	// ConsumeBatch is how many messages are pulled from the log at once.
@@ -77,6 +92,13 @@ type Config struct {
 	// queue events without bound.
 	MaxInflightEvents int
 	BusyRetry         time.Duration
+	// MaxQueuedPerDestination bounds the events one destination holds on
+	// this node (default half of MaxInflightEvents). Past it, its further
+	// events are stored in the event log again, for it alone, and come
+	// back when it has caught up: a destination that cannot keep up (an
+	// infinite loop, a dead endpoint) holds at most this much of the node,
+	// and the others keep flowing.
+	MaxQueuedPerDestination int
 	// ShipDebugLogs also ships debug-level log entries (such as PostHog's
 	// per-invocation "Function completed in …" line) to the control plane.
 	// Off by default: at high rates they would cost a stored entry per
@@ -101,15 +123,15 @@ type Node struct {
 
 	sync    *configsync.Syncer
 	routes  atomic.Pointer[routing]
+	rt      registry
+	cpu     *cpu
+	memory  *memory
 	events  *eventlog.Log
 	masks   *masker
 	tel     *telemetry.Recorder
 	fetcher *fetch.Client
 	capture capture.Config
 	mux     *http.ServeMux
-
-	lanesMu sync.Mutex
-	lanes   map[string]*lane
 
 	inflightMu     sync.Mutex
 	inflight       map[*pending]struct{}
@@ -148,9 +170,24 @@ func New(cfg Config) (*Node, error) {
 	if cfg.BusyRetry <= 0 {
 		cfg.BusyRetry = time.Second
 	}
+	if cfg.MaxQueuedPerDestination <= 0 {
+		cfg.MaxQueuedPerDestination = max(cfg.MaxInflightEvents/2, 1)
+	}
+	if cfg.HogMemory <= 0 {
+		cfg.HogMemory = defaultHogMemory()
+	}
+	if cfg.HogSlots <= 0 {
+		cfg.HogSlots = goruntime.GOMAXPROCS(0)
+	}
+	if cfg.HogQuantum <= 0 {
+		cfg.HogQuantum = 250 * time.Microsecond
+	}
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/hogwire/hogwire/dataplane"),
-		prop: cfg.Propagator, lanes: map[string]*lane{}, inflight: map[*pending]struct{}{},
+		prop: cfg.Propagator, inflight: map[*pending]struct{}{},
+		rt:      registry{dests: map[string]*destination{}, projects: map[string]*project{}},
+		cpu:     newCPU(cfg.HogSlots, cfg.HogQuantum),
+		memory:  newMemory(cfg.HogMemory),
 		fetcher: fetch.New(fetch.Options{AllowCIDRs: cfg.AllowEgress}),
 		mux:     http.NewServeMux(),
 		runCtx:  context.Background(),
@@ -161,8 +198,11 @@ func New(cfg Config) (*Node, error) {
 		Conn: cfg.ControlPlane, NodeID: cfg.NodeID, Address: cfg.Address, Logger: cfg.Logger.With("component", "configsync"),
 		Check: func(d *hogwirev1.Destination) error { _, err := executor.Prepare(d); return err },
 		OnChange: func(_, next *configsync.Snapshot) {
-			n.routes.Store(buildRouting(n.routes.Load(), next, executor.Source{URL: cfg.SourceURL}, n.log))
-			n.pruneLanes(next)
+			r, stops := n.rt.buildRouting(n.routes.Load(), next, executor.Source{URL: cfg.SourceURL}, cfg.DefaultConcurrency, n.log)
+			n.routes.Store(r)
+			for _, s := range stops {
+				n.stop(s.dest, s.reason)
+			}
 		},
 	})
 	n.tel = telemetry.New(telemetry.Config{NodeID: cfg.NodeID, Conn: cfg.ControlPlane, Logger: cfg.Logger.With("component", "telemetry"),
@@ -209,7 +249,10 @@ func (n *Node) Ready() <-chan struct{} { return n.sync.Ready() }
 
 // Stat returns how many times metric (succeeded, failed, filtered,
 // fetch_attempts, …) was counted for a destination since the node started.
-func (n *Node) Stat(destination, metric string) float64 { return n.tel.Total(destination, metric) }
+func (n *Node) Stat(destination, metric string) float64 {
+	n.flushFiltered()
+	return n.tel.Total(destination, metric)
+}
 
 // Syncer exposes the configuration the node runs with.
 func (n *Node) Syncer() *configsync.Syncer { return n.sync }
@@ -237,10 +280,12 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 
 	var bg sync.WaitGroup
 	telCtx, stopTel := context.WithCancel(context.WithoutCancel(ctx))
-	bg.Add(3)
+	bg.Add(4)
 	go func() { defer bg.Done(); _ = n.sync.Run(ctx) }()
 	go func() { defer bg.Done(); _ = n.tel.Run(telCtx) }()
 	go func() { defer bg.Done(); n.keepAlive(ctx) }()
+	// The routing counts become the "filtered" metric every second.
+	go func() { defer bg.Done(); every(telCtx, time.Second, n.flushFiltered) }()
 
 	// Pull events only once the configuration is known, so that no event
 	// meets an empty routing table after a restart.
@@ -271,6 +316,7 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 		<-done
 	}
 	n.workers.Close()
+	n.flushFiltered()
 	stopTel()
 	bg.Wait()
 	n.fetcher.CloseIdleConnections()
@@ -285,6 +331,16 @@ type pending struct {
 	events    int64
 	abandoned atomic.Bool
 	n         *Node
+	// overflow gathers, while the message is routed, the events of
+	// destinations that hold as many as they may (see
+	// MaxQueuedPerDestination).
+	overflow map[*destination]*overflow
+}
+
+// overflow is one destination's events to store in the log again.
+type overflow struct {
+	data  [][]byte
+	uuids []string
 }
 
 func (p *pending) done() {
@@ -340,14 +396,7 @@ func (n *Node) keepAlive(ctx context.Context) {
 	}
 	// Several chances per AckWait, so one late tick under load does not
 	// make JetStream redeliver an event that is only slow.
-	t := time.NewTicker(max(wait/5, 100*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, max(wait/5, 100*time.Millisecond), func() {
 		n.inflightMu.Lock()
 		msgs := make([]*eventlog.Message, 0, len(n.inflight))
 		for p := range n.inflight {
@@ -356,6 +405,20 @@ func (n *Node) keepAlive(ctx context.Context) {
 		n.inflightMu.Unlock()
 		for _, m := range msgs {
 			_ = m.InProgress()
+		}
+	})
+}
+
+// every calls f every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			f()
 		}
 	}
 }
@@ -374,6 +437,10 @@ func (n *Node) handle(m *eventlog.Message) {
 		_ = m.Ack() // the project is gone: nothing can run
 		return
 	}
+	if dest := m.Header.Get(overflowHeader); dest != "" {
+		n.handleOverflow(m, pr, rt.prepared[dest])
+		return
+	}
 	p := &pending{msg: m, n: n, events: int64(len(m.Data))}
 	if !n.track(p) {
 		// The node holds as many events as it may: hand the message back
@@ -389,6 +456,10 @@ func (n *Node) handle(m *eventlog.Message) {
 	// One count for handle itself, so the message cannot be acknowledged
 	// before every event is dispatched.
 	p.left.Store(1)
+	// The project's lock keeps the flush of filtered counts from seeing an
+	// event without its selections.
+	pr.rt.mu.Lock()
+	defer pr.rt.mu.Unlock()
 	for i, data := range m.Data {
 		// Only the name is read before routing: the rest of an event no
 		// destination wants is never decoded.
@@ -397,6 +468,7 @@ func (n *Node) handle(m *eventlog.Message) {
 			n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
 			continue
 		}
+		pr.rt.events++
 		named, any := pr.forEvent(ev.Name)
 		if len(named)+len(any) == 0 {
 			continue
@@ -406,79 +478,155 @@ func (n *Node) handle(m *eventlog.Message) {
 			n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
 			continue
 		}
-		p.left.Add(int32(len(named) + len(any)))
 		for _, list := range [][]*route{named, any} {
 			for _, r := range list {
-				n.dispatch(link, r, g, p)
+				n.route(r, g, p, link, data)
 			}
 		}
+	}
+	n.storeOverflow(p)
+	p.done()
+}
+
+// overflowHeader marks a message of events stored again for the one
+// destination it names.
+const overflowHeader = "Hogwire-Destination"
+
+// storeOverflow stores the events of destinations that hold as many as
+// they may in the event log again, each destination's apart, off the
+// goroutine that reads the log; the message is done for them once they
+// are stored. If the log cannot take them, the whole message goes back to
+// the log.
+func (n *Node) storeOverflow(p *pending) {
+	for d, o := range p.overflow {
+		h := sha256.New()
+		h.Write([]byte(d.name))
+		for _, u := range o.uuids {
+			h.Write([]byte{0})
+			h.Write([]byte(u))
+		}
+		id := "overflow-" + hex.EncodeToString(h.Sum(nil)[:16])
+		p.left.Add(1)
+		n.work.Add(1)
+		go func() {
+			defer n.work.Done()
+			ctx, cancel := context.WithTimeout(n.runCtx, 10*time.Second)
+			err := n.events.Republish(ctx, p.msg.Project, o.data, nats.Header{overflowHeader: {d.name}}, id)
+			cancel()
+			if err != nil {
+				n.log.Warn("storing a slow destination's events in the log again; the message will be redelivered", "destination", d.name, "err", err)
+				p.abandon()
+				return
+			}
+			n.tel.Count(d.name, "overflowed", int64(len(o.data)))
+			p.done()
+		}()
+	}
+	p.overflow = nil
+}
+
+// handleOverflow runs a message of events stored again for one
+// destination, once it has room for them; its filters matched already.
+func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) {
+	switch {
+	case r == nil:
+		for range m.Data {
+			n.skip(m.Header.Get(overflowHeader), skipDeleted, nil)
+		}
+		_ = m.Ack()
+		return
+	case r.skip != "":
+		for range m.Data {
+			n.skip(r.dest.name, r.skip, nil)
+		}
+		_ = m.Ack()
+		return
+	case r.dest.held.Load() >= int64(n.cfg.MaxQueuedPerDestination):
+		// Still full: come back later, later each time, so that a stuck
+		// destination's events cost the log little.
+		_ = m.Nak(min(n.cfg.BusyRetry<<min(m.Redelivered, 3), 10*time.Second))
+		return
+	}
+	p := &pending{msg: m, n: n, events: int64(len(m.Data))}
+	if !n.track(p) {
+		_ = m.Nak(n.cfg.BusyRetry)
+		return
+	}
+	link := trace.SpanContextFromContext(n.prop.Extract(context.Background(), propagation.HeaderCarrier(m.Header)))
+	p.left.Store(1)
+	for i, data := range m.Data {
+		ev, err := executor.ParseEvent(data)
+		if err == nil {
+			var g *executor.Globals
+			if g, err = executor.NewEventFromWire(ev, pr.globals); err == nil {
+				n.queue(r, g, p, link)
+				continue
+			}
+		}
+		n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
 	}
 	p.done()
 }
 
-// dispatch runs r on the event in r's lane.
-func (n *Node) dispatch(link trace.SpanContext, r *route, g *executor.Globals, p *pending) {
-	name := r.d.Name
-	if r.skip != "" {
-		n.tel.Count(name, r.skip, 1)
-		p.done()
+// route runs r's filters on the event, on the goroutine that reads it,
+// and queues an invocation in r's lane when they match. Destinations
+// whose filters do not match cost nothing more: they are counted as
+// filtered in bulk (see flushFiltered). pr.rt.mu is held.
+func (n *Node) route(r *route, g *executor.Globals, p *pending, link trace.SpanContext, data []byte) {
+	match, err := r.prep.Match(g)
+	if err != nil {
+		r.dest.selected++
+		n.tel.Record(r.dest.name, []telemetry.Metric{{Name: "filtering_failed", N: 1}, {Name: "health_errors", N: 1}}, -1)
+		n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.Now(), Level: hogwirev1.LogLevel_LOG_LEVEL_ERROR,
+			Message: "Error filtering event " + g.UUID() + ": " + err.Error(), Destination: r.dest.name,
+			InvocationId: newInvocationID(), EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
 		return
 	}
-	n.work.Add(1)
-	n.lane(r.d).submit(n.workers, func() {
-		defer n.work.Done()
-		ctx := n.runCtx
-		if ctx.Err() != nil {
-			p.abandon()
-			return
+	if !match {
+		return
+	}
+	r.dest.selected++
+	if r.skip != "" {
+		n.skip(r.dest.name, r.skip, g)
+		return
+	}
+	if r.dest.held.Load() >= int64(n.cfg.MaxQueuedPerDestination) {
+		if p.overflow == nil {
+			p.overflow = map[*destination]*overflow{}
 		}
-		n.invoke(ctx, link, r, g)
-		if ctx.Err() != nil {
-			// Stopped mid-invocation: the event must run again elsewhere.
-			p.abandon()
-			return
+		o := p.overflow[r.dest]
+		if o == nil {
+			o = &overflow{}
+			p.overflow[r.dest] = o
 		}
-		p.done()
-	})
+		o.data, o.uuids = append(o.data, data), append(o.uuids, g.UUID())
+		return
+	}
+	n.queue(r, g, p, link)
 }
 
-// invoke runs one destination and records what happened.
-func (n *Node) invoke(ctx context.Context, link trace.SpanContext, r *route, g *executor.Globals) {
-	name := r.d.Name
-	ctx, span := n.tracer.Start(ctx, r.span,
-		trace.WithLinks(trace.Link{SpanContext: link}),
-		trace.WithAttributes(attribute.String("hogwire.destination", name), attribute.String("hogwire.event_uuid", g.UUID())))
-	defer span.End()
-	del := &deliverer{n: n, policy: n.cfg.FetchPolicy, dest: name, event: g.UUID(), ctx: ctx}
-	if t := r.d.GetLimits().GetFetchTimeout(); t != nil {
-		del.policy.Timeout = t.AsDuration()
-	}
-	opts := executor.Options{Fetcher: del, Redact: true, FetchStatusOnly: true, NoDebugLogs: !n.cfg.ShipDebugLogs}
-	if r.d.GetMasking() != nil {
-		opts.Mask = func(ctx context.Context, hash string) (bool, error) { return n.masks.mask(ctx, r.d, hash) }
-	}
-	res := r.prep.Invoke(ctx, g, opts)
-	del.count(res.Status.Metric(), 1)
-	if m := healthMetric(res); m != "" {
-		del.count(m, 1)
-	}
-	dur := time.Duration(-1)
-	if res.Status != executor.Filtered && res.Status != executor.Masked {
-		dur = res.Duration
-	}
-	n.tel.Record(name, del.metrics, dur)
-	for _, e := range res.Logs {
-		del.log(e.Time, e.Level, e.Message)
-	}
-	if len(res.Captures) > 0 {
-		n.ingestCaptures(ctx, name, res.Captures, del.logf)
-	}
-	if !span.IsRecording() {
-		return
-	}
-	span.SetAttributes(attribute.String("hogwire.status", res.Status.Metric()))
-	if res.Status != executor.Succeeded && res.Status != executor.Filtered && res.Status != executor.Masked {
-		span.SetStatus(codes.Error, res.Error)
+// queue queues an invocation of r on the event in r's lane.
+func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanContext) {
+	p.left.Add(1)
+	n.work.Add(1)
+	r.dest.held.Add(1)
+	r.dest.lane.submit(n.workers, n.newInvocation(r.dest, g, p, link), r.concurrency, n.run)
+}
+
+// flushFiltered counts, for every routed destination, the events of its
+// project that it was not selected for since the last flush: events whose
+// name no filter of it names are filtered too, and counting them one by
+// one would make every event cost something for every destination.
+func (n *Node) flushFiltered() {
+	for _, pr := range n.routes.Load().projects {
+		pr.rt.mu.Lock()
+		for _, d := range pr.routed {
+			if filtered := (pr.rt.events - d.flushedProject) - (d.selected - d.flushedSel); filtered > 0 {
+				n.tel.Count(d.name, "filtered", filtered)
+			}
+			d.flushedProject, d.flushedSel = pr.rt.events, d.selected
+		}
+		pr.rt.mu.Unlock()
 	}
 }
 
@@ -512,33 +660,6 @@ func (n *Node) ingestCaptures(ctx context.Context, dest string, caps []executor.
 		return
 	}
 	n.tel.Count(dest, "captured", int64(len(events)))
-}
-
-// healthMetric classifies an invocation for the control plane's health
-// manager: "health_errors" for a failure that says the destination is
-// unwell (an error thrown by its code, filters or input templates, an HTTP
-// 5xx after retries, a timeout, a connection error), "failed_client_error"
-// for a failure caused by an HTTP 4xx
-// response, which the vendor answered and so never counts against health,
-// and "" otherwise. "failed" stays PostHog's count of every failure.
-func healthMetric(res *executor.Result) string {
-	var last *executor.FetchRecord
-	if len(res.Fetches) > 0 {
-		last = &res.Fetches[len(res.Fetches)-1]
-	}
-	switch res.Status {
-	case executor.Succeeded, executor.Filtered:
-		// A program may ignore a 5xx it got after every retry; the
-		// endpoint is failing all the same.
-		if last != nil && last.Response != nil && last.Response.Status >= 500 {
-			return "health_errors"
-		}
-		return ""
-	}
-	if last != nil && last.Response != nil && last.Response.Status >= 400 && last.Response.Status < 500 {
-		return "failed_client_error"
-	}
-	return "health_errors"
 }
 
 // tokens resolves capture tokens from the current configuration.

@@ -1,7 +1,10 @@
 package dataplane
 
 import (
+	"context"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane/configsync"
@@ -10,26 +13,69 @@ import (
 	"github.com/hogwire/hogwire/resourcename"
 )
 
-// route is one destination ready to run.
+// route is one destination as one configuration has it.
 type route struct {
-	d    *hogwirev1.Destination
+	d *hogwirev1.Destination
+	// prep is the prepared code; nil for a destination that does not run
+	// (disabled), which is never prepared.
 	prep *executor.Destination
+	dest *destination
 	// skip is the metric to count instead of running ("" runs it):
 	// disabled destinations and quarantined ones are skipped.
 	skip string
 	// span names the invocation span; built once, not per invocation.
 	span string
+	// concurrency is the lane's limit.
+	concurrency int
+}
+
+// destination is what a node keeps of a destination across configuration
+// changes: its lane, its place in the CPU's queue, and its current route,
+// which queued and running invocations read to obey a change at once.
+type destination struct {
+	name    string
+	project *project
+	// cur is the current route; nil once the destination is deleted.
+	cur  atomic.Pointer[route]
+	lane lane
+	cpu  cpuQueue
+	// held counts the destination's invocations queued or running.
+	held atomic.Int64
+	// running holds the cancel functions of the invocations running, so
+	// that disabling the destination stops their fetches at once.
+	runningMu sync.Mutex
+	running   map[*invocation]context.CancelCauseFunc
+	// selected counts events the filters let through (or failed on), and
+	// flushed what of it and of the project's events was last turned into
+	// the "filtered" count (see Node.flushFiltered). Both are guarded by
+	// the project's mu.
+	selected                   int64
+	flushedSel, flushedProject int64
+}
+
+// project is what a node keeps of a project across configuration changes.
+type project struct {
+	// mu is held while a message of the project is routed, and while its
+	// filtered counts are flushed, so that the flush sees every event with
+	// its selections.
+	mu sync.Mutex
+	// events counts the project's events routed by this node.
+	events int64
 }
 
 // projectRoutes selects a project's destinations by event name, so that
 // destinations whose filter cannot match an event cost nothing for it.
 type projectRoutes struct {
+	rt *project
 	// globals is the project's part of every event's globals.
 	globals *executor.Project
 	byEvent map[string][]*route
 	// anyEvent match every event name (filters without an event list, or
 	// with an entry that matches all).
 	anyEvent []*route
+	// routed lists the destinations the index holds, for the filtered
+	// counts.
+	routed []*destination
 }
 
 func (p *projectRoutes) forEvent(name string) (named, any []*route) {
@@ -45,50 +91,113 @@ type routing struct {
 	prepared map[string]*route
 }
 
-// buildRouting prepares every destination of next, reusing the routes of
-// prev whose destination did not change (same revision and health).
-func buildRouting(prev *routing, next *configsync.Snapshot, source executor.Source, log *slog.Logger) *routing {
+// registry holds the destinations and projects a node keeps across
+// configuration changes.
+type registry struct {
+	mu       sync.Mutex
+	dests    map[string]*destination
+	projects map[string]*project
+}
+
+// stopped is a destination that must no longer run, and why.
+type stopped struct {
+	dest   *destination
+	reason string
+}
+
+// buildRouting prepares every destination of next, reusing the code of
+// prev's routes whose destination did not change (same revision), and
+// points each destination's current route at its new one: work already
+// queued obeys the new configuration from now on. It returns the
+// destinations that may no longer run and did before.
+func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, source executor.Source, defaultConcurrency int, log *slog.Logger) (*routing, []stopped) {
+	var stops []stopped
 	r := &routing{
 		revision: next.Revision,
 		projects: make(map[string]*projectRoutes, len(next.Projects)),
 		tokens:   next.Tokens,
 		prepared: make(map[string]*route, len(next.Destinations)),
 	}
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
 	for id, p := range next.Projects {
-		r.projects[id] = &projectRoutes{globals: executor.NewProject(p, source), byEvent: map[string][]*route{}}
+		pr := rt.projects[id]
+		if pr == nil {
+			pr = &project{}
+			rt.projects[id] = pr
+		}
+		r.projects[id] = &projectRoutes{rt: pr, globals: executor.NewProject(p, source), byEvent: map[string][]*route{}}
+	}
+	for id := range rt.projects {
+		if _, ok := next.Projects[id]; !ok {
+			delete(rt.projects, id)
+		}
 	}
 	for name, d := range next.Destinations {
 		pr := r.projects[projectOf(name)]
 		if pr == nil {
 			continue
 		}
-		rt := prev.reuse(d)
-		if rt == nil {
-			prep, err := executor.Prepare(d)
-			if err != nil {
-				// The control plane compiled it, so this is a version skew or
-				// a bug; skip the destination loudly rather than crash.
-				log.Error("cannot prepare destination; skipping it", "destination", name, "err", err)
-				continue
-			}
-			rt = &route{d: d, prep: prep}
+		dest := rt.dests[name]
+		if dest == nil || dest.project != pr.rt {
+			dest = &destination{name: name, project: pr.rt}
+			// Filtered counts start from the project's events now.
+			pr.rt.mu.Lock()
+			dest.flushedProject = pr.rt.events
+			pr.rt.mu.Unlock()
+			rt.dests[name] = dest
 		}
-		rt.skip, rt.span = skipMetric(d), "invoke "+d.DisplayName
-		r.prepared[name] = rt
+		rte := &route{d: d, dest: dest, skip: skipMetric(d), span: "invoke " + d.DisplayName,
+			concurrency: int(d.GetLimits().GetMaxConcurrency())}
+		if rte.concurrency <= 0 {
+			rte.concurrency = defaultConcurrency
+		}
+		if d.Enabled {
+			rte.prep = prev.reuse(d)
+			if rte.prep == nil {
+				prep, err := executor.Prepare(d)
+				if err != nil {
+					// The control plane compiled it, so this is a version
+					// skew or a bug; skip the destination loudly rather than
+					// crash.
+					log.Error("cannot prepare destination; skipping it", "destination", name, "err", err)
+					rte.skip = "disabled"
+				}
+				rte.prep = prep
+			}
+		}
+		r.prepared[name] = rte
+		if old := dest.cur.Swap(rte); rte.skip != "" && (old == nil || old.skip == "") {
+			stops = append(stops, stopped{dest, rte.skip})
+		}
+		if !d.Enabled || rte.prep == nil {
+			// A disabled destination is not routed: its filters do not run
+			// and its events count nothing.
+			continue
+		}
+		pr.routed = append(pr.routed, dest)
 		names, all := filters.EventNames(d.Filters)
 		if all {
-			pr.anyEvent = append(pr.anyEvent, rt)
+			pr.anyEvent = append(pr.anyEvent, rte)
 			continue
 		}
 		for _, n := range names {
-			pr.byEvent[n] = append(pr.byEvent[n], rt)
+			pr.byEvent[n] = append(pr.byEvent[n], rte)
 		}
 	}
-	return r
+	for name, dest := range rt.dests {
+		if _, ok := next.Destinations[name]; !ok || r.prepared[name] == nil {
+			// Deleted: what is queued for it is skipped.
+			dest.cur.Store(nil)
+			delete(rt.dests, name)
+			stops = append(stops, stopped{dest, skipDeleted})
+		}
+	}
+	return r, stops
 }
 
-// reuse returns prev's route for d if d is unchanged.
-func (r *routing) reuse(d *hogwirev1.Destination) *route {
+// reuse returns prev's prepared code for d if d is unchanged.
+func (r *routing) reuse(d *hogwirev1.Destination) *executor.Destination {
 	if r == nil {
 		return nil
 	}
@@ -98,7 +207,7 @@ func (r *routing) reuse(d *hogwirev1.Destination) *route {
 	}
 	// Health changes arrive as the same revision of the destination with a
 	// new health; the prepared code is still valid.
-	return &route{d: d, prep: old.prep}
+	return old.prep
 }
 
 // skipMetric says why a destination does not run, as the metric to count.
@@ -113,6 +222,32 @@ func skipMetric(d *hogwirev1.Destination) string {
 		return "disabled_permanently"
 	}
 	return ""
+}
+
+// skipDeleted is the metric of work whose destination was deleted.
+const skipDeleted = "disabled_permanently"
+
+// skipEdited stops a running invocation whose destination's code changed:
+// it runs again with the new code when it has not fetched yet.
+const skipEdited = "edited"
+
+// check says whether an invocation that started with r may go on under
+// its destination's current route, and returns that route: a Stop when
+// the destination was deleted, disabled, quarantined or edited since.
+func (r *route) check() (*route, *executor.Stop) {
+	cur := r.dest.cur.Load()
+	switch {
+	case cur == r:
+		return r, nil
+	case cur == nil:
+		return nil, &executor.Stop{Reason: skipDeleted}
+	case cur.skip != "":
+		return nil, &executor.Stop{Reason: cur.skip}
+	case cur.prep != r.prep:
+		return nil, &executor.Stop{Reason: skipEdited}
+	}
+	// Another change (its health, say): the code that runs is the same.
+	return cur, nil
 }
 
 func projectOf(name string) string { return resourcename.ProjectOf(name) }

@@ -54,6 +54,10 @@ type Config struct {
 	ConsumeBatch int
 	// MaxInflightEvents bounds the events the node holds (default 20000).
 	MaxInflightEvents int
+	// HogMemory and HogSlots are the node's Hog memory budget and
+	// concurrent Hog runs (see dataplane.Config; zero: its defaults).
+	HogMemory int64
+	HogSlots  int
 	// Metrics receives the data plane's Prometheus metrics (nil: none).
 	Metrics prometheus.Registerer
 	// Health tunes the health manager (tests shorten its windows).
@@ -207,6 +211,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	dpCfg := dataplane.Config{
 		NodeID: "dev", Address: s.GRPCAddr, ControlPlane: s.cpConn, NATS: s.natsConn,
 		EventLog: cfg.EventLog, ConsumeBatch: cfg.ConsumeBatch, MaxInflightEvents: cfg.MaxInflightEvents,
+		HogMemory: cfg.HogMemory, HogSlots: cfg.HogSlots,
 		AllowEgress: fetch.Loopback(),
 		Logger:      log.With("role", "dataplane"),
 		Metrics:     cfg.Metrics, Capture: cfg.Capture,

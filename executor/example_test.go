@@ -58,7 +58,7 @@ print('status', res.status)`, compiler.Options{Functions: []string{"fetch", "pos
 	res := dest.Invoke(context.Background(), g, executor.Options{Fetcher: executor.MockFetcher{}})
 	fmt.Println(res.Status)
 	req := res.Fetches[0].Request
-	fmt.Println(req.Method, req.URL, req.Headers, string(req.Body))
+	fmt.Println(req.Method, req.URL, flat(req.Header), string(req.Body))
 	fmt.Println(res.Logs[0].Message)
 	// Output:
 	// succeeded

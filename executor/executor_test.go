@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/netip"
 	"reflect"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/executor"
+	"github.com/hogwire/hogwire/fetch"
 )
 
 var (
@@ -241,17 +244,17 @@ return res.body`,
 	if req.Method != "POST" || req.URL != "https://hooks.example.com/acme" {
 		t.Errorf("request line = %s %s", req.Method, req.URL)
 	}
-	if want := map[string]string{"Content-Type": "application/json", "X-Distinct": "user-1"}; !reflect.DeepEqual(req.Headers, want) {
-		t.Errorf("headers = %v, want %v", req.Headers, want)
+	if want := map[string]string{"Content-Type": "application/json", "X-Distinct": "user-1"}; !reflect.DeepEqual(flat(req.Header), want) {
+		t.Errorf("headers = %v, want %v", flat(req.Header), want)
 	}
 	const body = `{"event":"$pageview","person":"0190f7f0-0000-7000-8000-0000000000aa","props":{"$browser":"Chrome","$current_url":"https://acme.example/pricing"}}`
 	if string(req.Body) != body {
 		t.Errorf("body = %s\nwant   %s", req.Body, body)
 	}
-	if req.Timeout != executor.DefaultFetchTimeout {
-		t.Errorf("timeout = %v", req.Timeout)
+	if f.policies[0].Timeout != executor.DefaultFetchTimeout {
+		t.Errorf("timeout = %v", f.policies[0].Timeout)
 	}
-	if res.Fetches[0].Response.Status != 200 || res.Fetches[0].Request != req {
+	if res.Fetches[0].Response.Status != 200 || res.Fetches[0].Request.URL != req.URL {
 		t.Errorf("record = %+v", res.Fetches[0])
 	}
 	if logs := messages(res, hogwirev1.LogLevel_LOG_LEVEL_DEBUG); len(logs) != 1 || !strings.HasPrefix(logs[0], "Function completed in ") ||
@@ -267,8 +270,8 @@ return res.body`,
 	}
 
 	// A 4xx reaches the code, which throws.
-	f.respond = func(*executor.FetchRequest) (*executor.FetchResponse, error) {
-		return &executor.FetchResponse{Status: 404, Body: []byte("not here")}, nil
+	f.respond = func(*fetch.Request) (*fetch.Response, error) {
+		return &fetch.Response{Status: 404, Body: []byte("not here")}, nil
 	}
 	res = invoke(t, d, event(t, nil), executor.Options{Fetcher: f})
 	if res.Status != executor.Failed || res.Error != "Error('Webhook failed with status 404: not here')" {
@@ -306,8 +309,8 @@ func TestFetchNormalisation(t *testing.T) {
 			if req.Body != nil {
 				body = string(req.Body)
 			}
-			if req.Method != c.method || !reflect.DeepEqual(req.Headers, c.headers) || body != c.body || req.URL != "https://x.test" {
-				t.Errorf("request = %s %s %v %s, want %s %v %s", req.Method, req.URL, req.Headers, body, c.method, c.headers, c.body)
+			if req.Method != c.method || !reflect.DeepEqual(flat(req.Header), c.headers) || body != c.body || req.URL != "https://x.test" {
+				t.Errorf("request = %s %s %v %s, want %s %v %s", req.Method, req.URL, flat(req.Header), body, c.method, c.headers, c.body)
 			}
 		})
 	}
@@ -333,8 +336,8 @@ func TestFetchResponse(t *testing.T) {
 		{`not json`, `[201,"not json","string",null]`},
 		{``, `[201,"","string",null]`},
 	} {
-		f := &recorder{respond: func(*executor.FetchRequest) (*executor.FetchResponse, error) {
-			return &executor.FetchResponse{Status: 201, Headers: map[string]string{"X": "y"}, Body: []byte(c.body)}, nil
+		f := &recorder{respond: func(*fetch.Request) (*fetch.Response, error) {
+			return &fetch.Response{Status: 201, Header: http.Header{"X": {"y"}}, Body: []byte(c.body)}, nil
 		}}
 		res := invoke(t, d, event(t, nil), executor.Options{Fetcher: f})
 		got, _ := json.Marshal(res.Value)
@@ -360,18 +363,18 @@ fetch('https://never.example')`})
 		err  error
 		want string
 	}{
-		{"timeout with phase", &executor.FetchError{Kind: executor.FetchTimeout, Phase: "waiting for the response", Timeout: 10 * time.Second, Err: context.DeadlineExceeded},
+		{"timeout with phase", &fetch.TimeoutError{Phase: fetch.PhaseResponse, After: 10 * time.Second},
 			"fetch to https://slow.example/hook timed out while waiting for the response after 10s"},
-		{"connection", &executor.FetchError{Kind: executor.FetchConnection, Phase: "connecting", Err: errors.New("connection refused")},
-			"fetch to https://slow.example/hook could not connect while connecting: connection refused"},
-		{"egress guard", &executor.FetchError{Kind: executor.FetchDenied, Err: errors.New("127.0.0.1 is a loopback address")},
-			"fetch to https://slow.example/hook was refused by the egress guard: 127.0.0.1 is a loopback address"},
+		{"connection", &fetch.ConnError{Kind: fetch.ConnRefused, Addr: "slow.example:443", Err: errors.New("connection refused")},
+			"fetch to https://slow.example/hook could not connect while connecting: connection error (refused) to slow.example:443: connection refused"},
+		{"egress guard", &fetch.EgressError{Addr: netip.MustParseAddr("127.0.0.1"), Reason: "loopback"},
+			"fetch to https://slow.example/hook was refused by the egress guard (egress_refused): egress to 127.0.0.1 denied (loopback address)"},
 		{"plain deadline", fmt.Errorf("dial: %w", context.DeadlineExceeded),
 			"fetch to https://slow.example/hook timed out after 10s: dial: context deadline exceeded"},
 		{"other", errors.New("boom"), "fetch to https://slow.example/hook failed: boom"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			f := &recorder{respond: func(*executor.FetchRequest) (*executor.FetchResponse, error) { return nil, c.err }}
+			f := &recorder{respond: func(*fetch.Request) (*fetch.Response, error) { return nil, c.err }}
 			res := invoke(t, d, event(t, nil), executor.Options{Fetcher: f})
 			if res.Status != executor.Failed || res.Error != c.want {
 				t.Fatalf("got %s\nwant error %q", dump(res), c.want)
@@ -459,9 +462,9 @@ func TestLimits(t *testing.T) {
 
 	// Time spent waiting for fetches is not VM time.
 	d = prepare(t, spec{hog: `fetch('https://x.test'); fetch('https://x.test'); return 1`, limits: &hogwirev1.ExecutionLimits{Timeout: durationpb.New(50 * time.Millisecond)}})
-	slow := &recorder{respond: func(*executor.FetchRequest) (*executor.FetchResponse, error) {
+	slow := &recorder{respond: func(*fetch.Request) (*fetch.Response, error) {
 		time.Sleep(40 * time.Millisecond)
-		return &executor.FetchResponse{Status: 200}, nil
+		return &fetch.Response{Status: 200}, nil
 	}}
 	if res := invoke(t, d, event(t, nil), executor.Options{Fetcher: slow}); res.Status != executor.Succeeded || res.Duration < 80*time.Millisecond || res.VMTime > res.Duration {
 		t.Errorf("slow fetches: %s duration %v vm %v", dump(res), res.Duration, res.VMTime)
@@ -482,8 +485,8 @@ func TestLimits(t *testing.T) {
 	d = prepare(t, spec{hog: `fetch('https://x.test')`, limits: &hogwirev1.ExecutionLimits{FetchTimeout: durationpb.New(3 * time.Second)}})
 	f := &recorder{}
 	invoke(t, d, event(t, nil), executor.Options{Fetcher: f})
-	if f.reqs[0].Timeout != 3*time.Second {
-		t.Errorf("fetch timeout = %v", f.reqs[0].Timeout)
+	if f.policies[0].Timeout != 3*time.Second {
+		t.Errorf("fetch timeout = %v", f.policies[0].Timeout)
 	}
 }
 
@@ -496,7 +499,7 @@ func TestAsyncFunctionsOtherThanFetch(t *testing.T) {
 
 func TestCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &recorder{respond: func(*executor.FetchRequest) (*executor.FetchResponse, error) {
+	f := &recorder{respond: func(*fetch.Request) (*fetch.Response, error) {
 		cancel()
 		return nil, context.Canceled
 	}}
@@ -554,8 +557,8 @@ throw Error(f'failed with {inputs.apiKey}: {r.body}')`,
 			"public": "visible",
 		},
 	})
-	f := &recorder{respond: func(req *executor.FetchRequest) (*executor.FetchResponse, error) {
-		return &executor.FetchResponse{Status: 500, Headers: map[string]string{"X-Echo": "sk-user-1-42"}, Body: []byte("echo sk-user-1-42")}, nil
+	f := &recorder{respond: func(req *fetch.Request) (*fetch.Response, error) {
+		return &fetch.Response{Status: 500, Header: http.Header{"X-Echo": {"sk-user-1-42"}}, Body: []byte("echo sk-user-1-42")}, nil
 	}}
 	res := invoke(t, d, event(t, nil), executor.Options{Fetcher: f})
 	if res.Status != executor.Failed || !strings.Contains(res.Error, "sk-user-1-42") {
@@ -568,7 +571,7 @@ throw Error(f'failed with {inputs.apiKey}: {r.body}')`,
 	all = append(all, res.Error)
 	all = append(all, messages(res, 0)...)
 	req := res.Fetches[0].Request
-	all = append(all, req.URL, req.Headers["Authorization"], string(req.Body), res.Fetches[0].Response.Headers["X-Echo"], string(res.Fetches[0].Response.Body))
+	all = append(all, req.URL, req.Header.Get("Authorization"), string(req.Body), res.Fetches[0].Response.Header.Get("X-Echo"), string(res.Fetches[0].Response.Body))
 	for _, s := range all {
 		for _, secret := range secrets {
 			if strings.Contains(s, secret) {
@@ -576,9 +579,9 @@ throw Error(f'failed with {inputs.apiKey}: {r.body}')`,
 			}
 		}
 	}
-	if req.URL != "https://api.example/v1?key=<redacted>" || req.Headers["Authorization"] != "Bearer <redacted>" ||
+	if req.URL != "https://api.example/v1?key=<redacted>" || req.Header.Get("Authorization") != "Bearer <redacted>" ||
 		string(req.Body) != `{"key":"<redacted>","quote":"<redacted>"}` || res.Error != "Error('failed with <redacted>: echo <redacted>')" {
-		t.Errorf("redacted: %s %v %s %q", req.URL, req.Headers, req.Body, res.Error)
+		t.Errorf("redacted: %s %v %s %q", req.URL, flat(req.Header), req.Body, res.Error)
 	}
 	if got := messages(res, info)[0]; got != `key is, <redacted>, auth, {"quoted":"<redacted>","token":"<redacted>"}` {
 		t.Errorf("print = %q", got)
@@ -606,11 +609,11 @@ throw Error(f'failed with {inputs.apiKey}: {r.body}')`,
 	if got := messages(res, info); len(got) != 1 || got[0] != `{"Accept":"application/json","Authorization":"<redacted>","X-Api-Key":"<redacted>"}, <redacted>` {
 		t.Errorf("credential names: %q", got)
 	}
-	if h := res.Fetches[0].Request.Headers; h["Authorization"] != "<redacted>" || h["Accept"] != "application/json" {
+	if h := flat(res.Fetches[0].Request.Header); h["Authorization"] != "<redacted>" || h["Accept"] != "application/json" {
 		t.Errorf("headers = %v", h)
 	}
-	if f.reqs[0].Headers["Authorization"] != "Bearer abc123" {
-		t.Errorf("the request sent was changed: %v", f.reqs[0].Headers)
+	if f.reqs[0].Header.Get("Authorization") != "Bearer abc123" {
+		t.Errorf("the request sent was changed: %v", f.reqs[0].Header)
 	}
 
 	// Options.Redact does it before returning; a non-secret input is kept.
@@ -634,8 +637,8 @@ func TestRedactionPerEventAndStatusOnly(t *testing.T) {
 		schema: []*hogwirev1.InputSchema{{Key: "key", Type: hogwirev1.InputType_INPUT_TYPE_STRING, Secret: true}},
 		inputs: map[string]any{"key": "{event.properties.token}"},
 	})
-	f := &recorder{respond: func(*executor.FetchRequest) (*executor.FetchResponse, error) {
-		return &executor.FetchResponse{Status: 202, Body: []byte(`{}`), Headers: map[string]string{"X-Id": "1"}}, nil
+	f := &recorder{respond: func(*fetch.Request) (*fetch.Response, error) {
+		return &fetch.Response{Status: 202, Body: []byte(`{}`), Header: http.Header{"X-Id": {"1"}}}, nil
 	}}
 	for _, token := range []string{"tok-one", "tok-two", "tok-one"} {
 		res := invoke(t, d, event(t, map[string]any{"token": token}), executor.Options{Fetcher: f, Redact: true, FetchStatusOnly: true})
@@ -658,11 +661,11 @@ func TestConcurrentInvocations(t *testing.T) {
 		schema: []*hogwirev1.InputSchema{{Key: "url", Type: hogwirev1.InputType_INPUT_TYPE_STRING}},
 		inputs: map[string]any{"url": "https://x.test/{event.distinct_id}"},
 	})
-	f := &recorder{respond: func(req *executor.FetchRequest) (*executor.FetchResponse, error) {
+	f := &recorder{respond: func(req *fetch.Request) (*fetch.Response, error) {
 		var body map[string]string
 		_ = json.Unmarshal(req.Body, &body)
 		b, _ := json.Marshal(map[string]string{"echo": body["id"]})
-		return &executor.FetchResponse{Status: 200, Body: b}, nil
+		return &fetch.Response{Status: 200, Body: b}, nil
 	}}
 	var wg sync.WaitGroup
 	for i := range 16 {

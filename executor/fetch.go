@@ -4,89 +4,73 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
+	"github.com/hogwire/hogwire/fetch"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
-// Fetcher performs the HTTP requests of Hog's fetch(). The data plane's
-// implementation applies the egress guard, the per-request timeout and the
-// retry policy; the executor calls it once per fetch() and gives Hog the
-// final response.
+// Fetcher performs the HTTP requests of Hog's fetch(): *fetch.Client is
+// the real one, with the egress guard and retries. The executor calls it
+// once per fetch() and gives Hog the final response.
 type Fetcher interface {
-	// Fetch performs req. An HTTP response of any status is a response, not
-	// an error. An error means no response came: return a *FetchError to say
-	// which kind of failure it was and in which phase.
-	Fetch(ctx context.Context, req *FetchRequest) (*FetchResponse, error)
+	// Do performs req under policy p, calling observe after every attempt.
+	// An HTTP response of any status is a response, not an error; an error
+	// is one of package fetch's typed errors.
+	Do(ctx context.Context, req fetch.Request, p fetch.Policy, observe func(fetch.Attempt)) (*fetch.Response, error)
 }
 
-// FetchRequest is a fetch() call, normalised as PostHog normalises it.
-type FetchRequest struct {
-	Method  string
-	URL     string
-	Headers map[string]string
-	Body    []byte // nil: no body
-	// Timeout is the destination's per-request timeout (limits.fetch_timeout,
-	// 10 s by default), for the Fetcher to apply to each attempt.
-	Timeout time.Duration
+// MockFetcher answers every request with status 200 and an empty JSON
+// object, like PostHog's test endpoint with mocked async functions.
+type MockFetcher struct{}
+
+// Do implements Fetcher.
+func (MockFetcher) Do(_ context.Context, _ fetch.Request, _ fetch.Policy, observe func(fetch.Attempt)) (*fetch.Response, error) {
+	if observe != nil {
+		observe(fetch.Attempt{N: 1, Max: 1, Status: 200})
+	}
+	return &fetch.Response{Status: 200, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte("{}"), Attempts: 1}, nil
 }
 
-// FetchResponse is what came back. Headers keep the first value of each
-// header, as PostHog flattens them.
-type FetchResponse struct {
-	Status  int
-	Headers map[string]string
-	Body    []byte
-	// Attempts is how many tries the Fetcher made (0 is read as 1).
-	Attempts int
-}
-
-// FetchErrorKind classifies a fetch that got no HTTP response.
-type FetchErrorKind int
-
-// The kinds of fetch failures.
-const (
-	FetchFailed     FetchErrorKind = iota // anything else
-	FetchTimeout                          // a deadline passed
-	FetchConnection                       // DNS, connect, TLS, reset
-	FetchDenied                           // refused by the egress guard
-)
-
-// FetchError is a fetch that got no HTTP response.
+// FetchError is a fetch() that got no HTTP response. It reads as the
+// destination's owner needs it, e.g. "fetch to https://… timed out while
+// waiting for the response after 10s"; Err is package fetch's typed error.
 type FetchError struct {
-	Kind FetchErrorKind
-	// Phase, if known, is where it failed, e.g. "connecting" or "waiting
-	// for the response".
-	Phase string
-	// Timeout is the deadline that passed, for FetchTimeout.
-	Timeout time.Duration
+	URL     string
+	Timeout time.Duration // the per-attempt timeout
 	Err     error
 }
 
-// Error describes the failure so that it reads after "fetch to <url> ".
 func (e *FetchError) Error() string {
+	var te *fetch.TimeoutError
+	var ce *fetch.ConnError
 	var b strings.Builder
-	switch e.Kind {
-	case FetchTimeout:
-		b.WriteString("timed out")
-	case FetchConnection:
-		b.WriteString("could not connect")
-	case FetchDenied:
-		b.WriteString("was refused by the egress guard")
+	b.WriteString("fetch to ")
+	b.WriteString(e.URL)
+	switch {
+	case errors.As(e.Err, &te):
+		b.WriteString(" timed out while ")
+		b.WriteString(phaseWords(te.Phase))
+		if e.Timeout > 0 {
+			b.WriteString(" after ")
+			b.WriteString(e.Timeout.String())
+		}
+	case errors.Is(e.Err, fetch.ErrEgressDenied):
+		b.WriteString(" was refused by the egress guard (" + string(KindEgressRefused) + "): ")
+		b.WriteString(e.Err.Error())
+	case errors.As(e.Err, &ce):
+		b.WriteString(" could not connect while connecting: ")
+		b.WriteString(e.Err.Error())
+	case errors.Is(e.Err, context.Canceled):
+		b.WriteString(" was cancelled: ")
+		b.WriteString(e.Err.Error())
+	case errors.Is(e.Err, context.DeadlineExceeded):
+		b.WriteString(" timed out after " + e.Timeout.String() + ": ")
+		b.WriteString(e.Err.Error())
 	default:
-		b.WriteString("failed")
-	}
-	if e.Phase != "" {
-		b.WriteString(" while ")
-		b.WriteString(e.Phase)
-	}
-	if e.Kind == FetchTimeout && e.Timeout > 0 {
-		b.WriteString(" after ")
-		b.WriteString(e.Timeout.String())
-	}
-	if e.Err != nil && e.Kind != FetchTimeout {
-		b.WriteString(": ")
+		b.WriteString(" failed: ")
 		b.WriteString(e.Err.Error())
 	}
 	return b.String()
@@ -94,13 +78,35 @@ func (e *FetchError) Error() string {
 
 func (e *FetchError) Unwrap() error { return e.Err }
 
-// MockFetcher answers every request with status 200 and an empty JSON
-// object, like PostHog's test endpoint with mocked async functions.
-type MockFetcher struct{}
+// Kind classifies the failure.
+func (e *FetchError) Kind() ErrorKind {
+	switch {
+	case errors.Is(e.Err, fetch.ErrEgressDenied):
+		return KindEgressRefused
+	case errors.Is(e.Err, fetch.ErrTimeout):
+		return KindFetchTimeout
+	case errors.Is(e.Err, fetch.ErrConnection):
+		return KindFetchConnection
+	case errors.Is(e.Err, fetch.ErrInvalidRequest):
+		return KindFetchInvalid
+	}
+	return KindFetchFailed
+}
 
-// Fetch implements Fetcher.
-func (MockFetcher) Fetch(context.Context, *FetchRequest) (*FetchResponse, error) {
-	return &FetchResponse{Status: 200, Headers: map[string]string{"Content-Type": "application/json"}, Body: []byte("{}")}, nil
+func phaseWords(phase string) string {
+	switch phase {
+	case fetch.PhaseDNS:
+		return "resolving the host"
+	case fetch.PhaseConnect:
+		return "connecting"
+	case fetch.PhaseTLS:
+		return "in the TLS handshake"
+	case fetch.PhaseResponse:
+		return "waiting for the response"
+	case fetch.PhaseBody:
+		return "reading the response body"
+	}
+	return phase
 }
 
 // newFetchRequest normalises fetch(url, options) as PostHog's fetch handler
@@ -108,7 +114,7 @@ func (MockFetcher) Fetch(context.Context, *FetchRequest) (*FetchResponse, error)
 // {Content-Type: application/json} when none are given and keep only string
 // values; a body that is not a string is JSON-encoded; a falsy body, or any
 // body of a GET or HEAD, is not sent.
-func newFetchRequest(args []vm.Value, timeout time.Duration) (*FetchRequest, error) {
+func newFetchRequest(args []vm.Value) (*fetch.Request, error) {
 	if len(args) == 0 || args[0].Kind() != vm.KindString {
 		kind := "nothing"
 		if len(args) > 0 {
@@ -116,7 +122,7 @@ func newFetchRequest(args []vm.Value, timeout time.Duration) (*FetchRequest, err
 		}
 		return nil, fmt.Errorf("fetch: the url must be a string, got %s", kind)
 	}
-	req := &FetchRequest{Method: "POST", URL: args[0].AsString(), Timeout: timeout}
+	req := &fetch.Request{Method: "POST", URL: args[0].AsString()}
 	var opts *vm.Dict
 	if len(args) > 1 {
 		opts = args[1].AsDict()
@@ -132,17 +138,20 @@ func newFetchRequest(args []vm.Value, timeout time.Duration) (*FetchRequest, err
 	}
 	h, ok := opts.GetString("headers")
 	if hd := h.AsDict(); ok && h.Truthy() && hd != nil {
-		req.Headers = make(map[string]string, hd.Len())
-		vals := hd.Values()
+		req.Header = make(http.Header, hd.Len())
+		// One array holds every header's value (each header has one).
+		vals := make([]string, 0, hd.Len())
+		hv := hd.Values()
 		for i, k := range hd.Keys() {
-			if k.Kind() == vm.KindString && vals[i].Kind() == vm.KindString {
-				req.Headers[k.AsString()] = vals[i].AsString()
+			if k.Kind() == vm.KindString && hv[i].Kind() == vm.KindString {
+				vals = append(vals, hv[i].AsString())
+				req.Header[http.CanonicalHeaderKey(k.AsString())] = vals[len(vals)-1 : len(vals) : len(vals)]
 			}
 		}
 	} else if !ok || !h.Truthy() {
-		req.Headers = map[string]string{"Content-Type": "application/json"}
+		req.Header = http.Header{"Content-Type": {"application/json"}}
 	} else {
-		req.Headers = map[string]string{}
+		req.Header = http.Header{}
 	}
 	if b, ok := opts.GetString("body"); ok && b.Truthy() && req.Method != "GET" && req.Method != "HEAD" {
 		if b.Kind() == vm.KindString {
@@ -160,7 +169,7 @@ func newFetchRequest(args []vm.Value, timeout time.Duration) (*FetchRequest, err
 
 // responseValue is what fetch() returns to Hog: {status, body}, the body
 // parsed when it is JSON and text otherwise. PostHog gives no headers.
-func responseValue(resp *FetchResponse) vm.Value {
+func responseValue(resp *fetch.Response) vm.Value {
 	body := vm.String(string(resp.Body))
 	if len(resp.Body) > 0 {
 		if v, err := vm.ParseJSON(resp.Body); err == nil {
@@ -173,18 +182,27 @@ func responseValue(resp *FetchResponse) vm.Value {
 	return vm.DictValue(d)
 }
 
-// describeFetchError says why a fetch got no response, in words meant for
-// the destination's owner.
-func describeFetchError(ctx context.Context, rawURL string, timeout time.Duration, err error) string {
-	var fe *FetchError
-	var te interface{ Timeout() bool }
+// attemptLog is the destination's warning for a fetch attempt that failed
+// in a way worth telling, or "".
+func attemptLog(a fetch.Attempt) string {
+	var outcome string
 	switch {
-	case errors.As(err, &fe):
-		return "fetch to " + rawURL + " " + fe.Error()
-	case ctx.Err() != nil:
-		return "fetch to " + rawURL + " was cancelled: " + context.Cause(ctx).Error()
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &te) && te.Timeout():
-		return fmt.Sprintf("fetch to %s timed out after %s: %v", rawURL, timeout, err)
+	case errors.Is(a.Err, fetch.ErrEgressDenied):
+		outcome = "a refusal by the egress guard (" + string(KindEgressRefused) + ")"
+	case errors.Is(a.Err, fetch.ErrTimeout):
+		outcome = "a timeout"
+	case a.Err != nil:
+		outcome = "a connection error"
+	case a.Status >= 400:
+		outcome = fmt.Sprintf("HTTP %d", a.Status)
+	default:
+		return ""
 	}
-	return "fetch to " + rawURL + " failed: " + err.Error()
+	if a.WillRetry {
+		return fmt.Sprintf("retrying after %s, retry %d/%d in %s", outcome, a.N, a.Max-1, a.RetryIn.Round(time.Millisecond))
+	}
+	if a.Err != nil || a.Status >= 500 || a.Status == 429 || a.Status == 408 {
+		return fmt.Sprintf("fetch failed with %s after %d attempt(s)", outcome, a.N)
+	}
+	return ""
 }

@@ -2,7 +2,6 @@ package executor
 
 import (
 	"cmp"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -298,80 +298,14 @@ func (p *eventParts) globals(project *Project) *Globals {
 	return g
 }
 
-// filterGlobals builds the globals filters read, which mirror ClickHouse's
-// events table (see package filters).
+// filterGlobals builds the globals filters read (see package filters).
 func filterGlobals(g *Globals, p filterParts) vm.Value {
-	properties, personProps, chain, timestamp, groupIDs := p.properties, p.personProps, p.chain, p.timestamp, p.groupIDs
-	f := vm.NewDict(24)
-	f.SetString("event", vm.String(g.name))
-	f.SetString("uuid", vm.String(g.uuid))
-	f.SetString("distinct_id", vm.String(g.distinctID))
-	f.SetString("timestamp", vm.String(timestamp))
-	f.SetString("properties", properties)
-	f.SetString("elements_chain", vm.String(chain))
-	href, texts, ids, elements := "", []vm.Value{}, []vm.Value{}, []vm.Value{}
-	if chain != "" {
-		href, texts, ids, elements = elementsChainFields(chain)
-	}
-	f.SetString("elements_chain_href", vm.String(href))
-	f.SetString("elements_chain_texts", vm.NewArray(texts))
-	f.SetString("elements_chain_ids", vm.NewArray(ids))
-	f.SetString("elements_chain_elements", vm.NewArray(elements))
-	fp := vm.NewDict(2)
-	fp.SetString("id", vm.String(g.personID))
-	fp.SetString("properties", personProps)
-	f.SetString("person", vm.DictValue(fp))
-	pdi := vm.NewDict(3)
-	pdi.SetString("distinct_id", vm.String(g.distinctID))
-	pdi.SetString("person_id", vm.String(g.personID))
-	pdi.SetString("person", vm.DictValue(fp))
-	f.SetString("pdi", vm.DictValue(pdi))
-	for i, id := range groupIDs {
-		f.SetString(groupKeyNames[i], vm.String(id))
-	}
-	// hogwire keeps no group properties, so the five group_N entries can
-	// share one value: the VM never lets a program change globals.
-	gp := vm.NewDict(1)
-	gp.SetString("properties", vm.DictValue(vm.NewDict(0)))
-	for i := range groupIDs {
-		f.SetString(groupNames[i], vm.DictValue(gp))
-	}
-	f.SetString("variables", vm.Null)
-	return vm.DictValue(f)
-}
-
-var (
-	groupKeyNames = [5]string{"$group_0", "$group_1", "$group_2", "$group_3", "$group_4"}
-	groupNames    = [5]string{"group_0", "group_1", "group_2", "group_3", "group_4"}
-)
-
-// The regular expressions of ClickHouse's materialized elements_chain_*
-// columns, which PostHog also uses to build filter globals.
-var (
-	hrefRe    = regexp.MustCompile(`(?::|")href="(.*?)"`)
-	textRe    = regexp.MustCompile(`(?::|")text="(.*?)"`)
-	attrIDRe  = regexp.MustCompile(`(?::|")attr_id="(.*?)"`)
-	elementRe = regexp.MustCompile(`(?:^|;)(a|button|form|input|select|textarea|label)(?:\.|$|:)`)
-)
-
-// elementsChainFields computes elements_chain_href (the first href, as
-// ClickHouse's extract does), and the distinct texts, ids and element tags.
-func elementsChainFields(chain string) (href string, texts, ids, elements []vm.Value) {
-	if m := hrefRe.FindStringSubmatch(chain); m != nil {
-		href = m[1]
-	}
-	distinct := func(re *regexp.Regexp) []vm.Value {
-		out := []vm.Value{}
-		var seen []string
-		for _, m := range re.FindAllStringSubmatch(chain, -1) {
-			if !slices.Contains(seen, m[1]) {
-				seen = append(seen, m[1])
-				out = append(out, vm.String(m[1]))
-			}
-		}
-		return out
-	}
-	return href, distinct(textRe), distinct(attrIDRe), distinct(elementRe)
+	return filters.Globals(&filters.Event{
+		UUID: g.uuid, Name: g.name, DistinctID: g.distinctID, Timestamp: p.timestamp,
+		Properties: p.properties, ElementsChain: p.chain,
+		Person: &filters.Person{ID: g.personID, Properties: p.personProps},
+		Groups: p.groupIDs,
+	})
 }
 
 // personName returns PostHog's display name of a person.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/executor"
+	"github.com/hogwire/hogwire/fetch"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/compiler"
 )
@@ -159,19 +161,41 @@ func mustStruct(t testing.TB, m map[string]any) *structpb.Struct {
 
 // recorder is a Fetcher that records requests and answers with respond.
 type recorder struct {
-	mu      sync.Mutex
-	reqs    []*executor.FetchRequest
-	respond func(*executor.FetchRequest) (*executor.FetchResponse, error)
+	mu       sync.Mutex
+	reqs     []*fetch.Request
+	policies []fetch.Policy
+	respond  func(*fetch.Request) (*fetch.Response, error)
 }
 
-func (r *recorder) Fetch(_ context.Context, req *executor.FetchRequest) (*executor.FetchResponse, error) {
+func (r *recorder) Do(_ context.Context, req fetch.Request, p fetch.Policy, observe func(fetch.Attempt)) (*fetch.Response, error) {
 	r.mu.Lock()
-	r.reqs = append(r.reqs, req)
+	r.reqs = append(r.reqs, &req)
+	r.policies = append(r.policies, p)
 	r.mu.Unlock()
+	resp, err := &fetch.Response{Status: 200, Body: []byte(`{"ok":true}`)}, error(nil)
 	if r.respond != nil {
-		return r.respond(req)
+		resp, err = r.respond(&req)
 	}
-	return &executor.FetchResponse{Status: 200, Body: []byte(`{"ok":true}`)}, nil
+	if observe != nil {
+		a := fetch.Attempt{N: 1, Max: 1, Err: err}
+		if resp != nil {
+			a.Status = resp.Status
+		}
+		observe(a)
+	}
+	return resp, err
+}
+
+// flat is h with one value per header, as the tests write headers.
+func flat(h http.Header) map[string]string {
+	if h == nil {
+		return nil
+	}
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[k] = v[0]
+	}
+	return out
 }
 
 // messages returns the log messages of res at the given level (all levels

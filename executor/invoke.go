@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/fetch"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -25,6 +26,7 @@ const (
 	FilterFailed                   // the filters raised an error
 	InputsFailed                   // an input's template raised an error
 	Masked                         // the masking hash was seen too often lately: nothing ran
+	Skipped                        // stopped by the Scheduler (Result.SkipReason)
 )
 
 // Metric returns PostHog's app-metric name for the status.
@@ -42,22 +44,53 @@ func (s Status) Metric() string {
 		return "inputs_failed"
 	case Masked:
 		return "masked"
+	case Skipped:
+		return "skipped"
 	}
 	return "unknown"
 }
 
 func (s Status) String() string { return s.Metric() }
 
+// ErrorKind classifies a failure, for metrics, health and records.
+type ErrorKind string
+
+// The kinds of failures.
+const (
+	KindHogError        ErrorKind = "hog_error"        // thrown by the code, or a runtime error
+	KindTimeout         ErrorKind = "timeout"          // the VM time limit
+	KindMemory          ErrorKind = "memory"           // the memory limit, or the node's memory budget
+	KindSteps           ErrorKind = "steps"            // the step limit
+	KindLimit           ErrorKind = "limit"            // another VM limit (call depth, sizes, …)
+	KindFetchTimeout    ErrorKind = "fetch_timeout"    // a fetch timed out after its retries
+	KindFetchConnection ErrorKind = "fetch_connection" // a fetch could not connect after its retries
+	KindEgressRefused   ErrorKind = "egress_refused"   // the egress guard refused a fetch's address
+	KindFetchInvalid    ErrorKind = "fetch_invalid"    // a request that could never be sent
+	KindFetchFailed     ErrorKind = "fetch_failed"     // a fetch failed otherwise
+	KindFetchLimit      ErrorKind = "fetch_limit"      // more fetches than limits.max_fetches
+	KindInputs          ErrorKind = "inputs"           // an input's template failed
+	KindFilter          ErrorKind = "filter"           // the filters failed
+)
+
 // maxLogMessage is PostHog's cap on one log message, in characters.
 const maxLogMessage = 10000
 
 // Options configure one invocation.
 type Options struct {
-	// SkipFilters runs the destination whatever its filters say.
+	// SkipFilters runs the destination whatever its filters say (the data
+	// plane has run them, with Match, before queueing the invocation).
 	SkipFilters bool
 	// Fetcher performs fetch(). Nil makes every fetch() fail the invocation.
 	Fetcher Fetcher
-	// Redact applies Result.Redact before Invoke returns.
+	// FetchPolicy is fetch's retry policy (zero: fetch's defaults); the
+	// destination's limits.fetch_timeout replaces its Timeout.
+	FetchPolicy fetch.Policy
+	// Scheduler shares the node with other invocations (nil: none).
+	Scheduler Scheduler
+	// Observer receives everything the invocation does (nil: nothing).
+	Observer Observer
+	// Redact applies Result.Redact before the Result is returned, and
+	// redacts log entries before the Observer sees them.
 	Redact bool
 	// FetchStatusOnly keeps of each fetch only its response status and
 	// error, for callers that report nothing else: requests and response
@@ -87,8 +120,8 @@ type LogEntry struct {
 
 // FetchRecord is one fetch() call: the request, and the response or the error.
 type FetchRecord struct {
-	Request  *FetchRequest
-	Response *FetchResponse // nil when Err is set
+	Request  *fetch.Request
+	Response *fetch.Response // nil when Err is set
 	Err      error
 	Duration time.Duration
 }
@@ -105,22 +138,29 @@ type Capture struct {
 // Result is everything an invocation did.
 type Result struct {
 	Status Status
-	// Error is set for every status but Succeeded and Filtered, e.g.
-	// "Error('boom')" for a thrown error.
-	Error string
+	// Error is set for every status but Succeeded, Filtered, Masked and
+	// Skipped, e.g. "Error('boom')" for a thrown error; ErrorKind
+	// classifies it.
+	Error     string
+	ErrorKind ErrorKind
+	// SkipReason is the Scheduler's reason, for Skipped.
+	SkipReason string
 	// Value is the program's return value (null when it returns nothing).
 	Value    vm.Value
 	Logs     []LogEntry
 	Fetches  []FetchRecord
 	Captures []Capture
-	// Duration is the invocation's wall time, fetches included; VMTime the
-	// part spent running Hog (filters, inputs and program).
-	Duration time.Duration
-	VMTime   time.Duration
-	// Ops and MemoryBytes are the program's instruction count and peak
-	// estimated memory.
-	Ops         int64
-	MemoryBytes int64
+	// Duration is the invocation's wall time, from its start to its end,
+	// waits included. VMTime is the part spent running Hog (filters,
+	// inputs and program) and FetchTime the part spent in fetches: the
+	// invocation's own cost, without the time it waited for the CPU.
+	Duration  time.Duration
+	VMTime    time.Duration
+	FetchTime time.Duration
+	// Ops and Allocated are the instructions executed and the estimated
+	// bytes allocated, over filters, inputs and program.
+	Ops       int64
+	Allocated int64
 
 	secrets  []string
 	redacted bool
@@ -128,253 +168,371 @@ type Result struct {
 	dest *Destination
 }
 
-// invocation is the per-invocation state of a program run. It is the
-// context the VM passes to host functions, and it keeps the VM's clock:
-// Err reports a timeout once the run has spent its budget of VM time, not
-// counting the time spent waiting for fetches.
-type invocation struct {
-	context.Context // the caller's
-	d               *Destination
-	g               *Globals
-	res             *Result
-	fetcher         Fetcher
-	now             func() time.Time
-	maxLogs         int
-	prints          int
-	statusOnly      bool // Options.FetchStatusOnly
-
-	start  time.Time
-	waited time.Duration // in fetches
-	// failure is a fetch failure, reported as it is rather than in the VM's
-	// wrapping of host function errors.
-	failure error
-}
-
-// errVMTimeout ends a program that spent its VM time.
-var errVMTimeout = errors.New("hog: VM time exceeded")
-
-// Err implements context.Context. Only the goroutine running the program
-// calls it.
-func (inv *invocation) Err() error {
-	if err := inv.Context.Err(); err != nil {
-		return err
-	}
-	if time.Since(inv.start)-inv.waited > inv.d.timeout {
-		return errVMTimeout
-	}
-	return nil
-}
+// OwnTime is the time the invocation itself took: VM time and fetches.
+func (r *Result) OwnTime() time.Duration { return r.VMTime + r.FetchTime }
 
 // Invoke runs the destination on one event: filters, inputs, then the
 // program with its fetches. It never returns nil, and every failure is in
-// the Result (Status, Error and an error-level log entry).
+// the Result (Status, Error and an error-level log entry). The Result it
+// returns is the one given to the Observer's Done.
 func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Result {
-	start := time.Now()
-	res := &Result{dest: d}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
+	inv := &invocation{ctx: ctx, d: d, g: g, opts: opts, sched: opts.Scheduler, obs: opts.Observer, now: opts.Now,
+		maxLogs: opts.MaxLogs, start: time.Now()}
+	inv.res = &Result{dest: d, secrets: d.secrets}
+	if inv.now == nil {
+		inv.now = time.Now
 	}
-	if !opts.SkipFilters {
-		// Most events are filtered out, so this path reads the clock twice
-		// only: its VM time is its duration.
-		match, err := d.match(ctx, g)
-		if d.filter != nil {
-			res.VMTime = time.Since(start)
+	if inv.maxLogs <= 0 {
+		inv.maxLogs = DefaultMaxLogs
+	}
+	inv.run()
+	res := inv.res
+	res.Duration = time.Since(inv.start)
+	if opts.Redact {
+		res.Redact()
+	}
+	if inv.sched != nil {
+		inv.sched.End()
+	}
+	if inv.obs != nil {
+		inv.obs.Done(res)
+	}
+	return res
+}
+
+// invocation is the state of one Invoke, and the VM's Host while Hog
+// runs: it applies the destination's budgets of VM time, steps and memory
+// at every checkpoint, where it also takes its turns on the Scheduler.
+type invocation struct {
+	ctx     context.Context
+	d       *Destination
+	g       *Globals
+	res     *Result
+	opts    Options
+	sched   Scheduler
+	obs     Observer
+	now     func() time.Time
+	maxLogs int
+	prints  int
+
+	start time.Time
+	state State
+	// turn is when the current turn on the CPU began (zero: none).
+	turn time.Time
+	// done* are the steps and bytes of the VM runs that finished; a run in
+	// progress reports its own at checkpoints.
+	doneSteps, doneAlloc int64
+}
+
+func (inv *invocation) run() {
+	res, g := inv.res, inv.g
+	if !inv.opts.SkipFilters {
+		// Most events are filtered out, so this path reads the clock
+		// twice only: its VM time is its duration.
+		match, err := inv.d.Match(g)
+		if inv.d.filter != nil {
+			res.VMTime = time.Since(inv.start)
 		}
-		res.Duration = time.Since(start)
 		if err != nil {
-			res.Status = FilterFailed
-			res.Error = err.Error()
-			res.log(now, hogwirev1.LogLevel_LOG_LEVEL_ERROR, "Error filtering event "+g.uuid+": "+res.Error)
-			return res.finish(start, opts)
+			inv.fail(FilterFailed, KindFilter, err.Error(), "Error filtering event "+g.uuid+": ")
+			return
 		}
 		if !match {
 			res.Status = Filtered
-			return res
+			inv.to(StateSkipped)
+			return
 		}
 	}
-	if opts.Mask != nil && d.masking != nil {
-		hash, ok, err := d.MaskingHash(ctx, g)
-		if err == nil && ok {
-			var masked bool
-			if masked, err = opts.Mask(ctx, hash); masked {
-				res.Status = Masked
-				return res.finish(start, opts)
-			}
+	if err := inv.acquire(); err != nil {
+		inv.stopped(err)
+		return
+	}
+	if inv.opts.Mask != nil && inv.d.masking != nil {
+		if masked := inv.mask(); masked {
+			res.Status = Masked
+			inv.end(StateSkipped)
+			return
 		}
-		if err != nil {
-			res.log(now, hogwirev1.LogLevel_LOG_LEVEL_WARN, "Masking failed, running the event anyway: "+err.Error())
+		if inv.state != StateRunning {
+			return // stopped while waiting for the masking store
 		}
 	}
-	d.invoke(ctx, res, g, now, opts)
-	return res.finish(start, opts)
+	inv.program()
 }
 
-func (r *Result) finish(start time.Time, opts Options) *Result {
-	r.Duration = time.Since(start)
-	if opts.Redact {
-		r.Redact()
+// to moves to state s, telling the observer.
+func (inv *invocation) to(s State) {
+	if inv.obs != nil && s != inv.state {
+		inv.obs.Transition(inv.state, s)
 	}
-	return r
+	inv.state = s
 }
 
-// invoke renders the inputs and runs the program.
-func (d *Destination) invoke(ctx context.Context, res *Result, g *Globals, now func() time.Time, opts Options) {
-	start := time.Now()
+// acquire starts a turn on the CPU.
+func (inv *invocation) acquire() error {
+	if inv.sched != nil {
+		if err := inv.sched.Acquire(inv.ctx); err != nil {
+			return err
+		}
+	}
+	inv.turn = time.Now()
+	inv.to(StateRunning)
+	return nil
+}
 
-	globals := d.globals(g, 1)
+// release ends the turn; wait reports that the invocation goes on to wait
+// (and so may be stopped here), rather than end.
+func (inv *invocation) release(wait bool) error {
+	if inv.turn.IsZero() {
+		return nil
+	}
+	inv.res.VMTime += time.Since(inv.turn)
+	inv.turn = time.Time{}
+	if inv.sched == nil {
+		if wait {
+			inv.to(StateWaiting)
+		}
+		return nil
+	}
+	err := inv.sched.Release()
+	if wait && err == nil {
+		inv.to(StateWaiting)
+	}
+	return err
+}
+
+// end releases the CPU and moves to the final state s.
+func (inv *invocation) end(s State) {
+	_ = inv.release(false)
+	inv.to(s)
+}
+
+// mask evaluates the masking hash and asks Options.Mask about it, off the
+// CPU. It reports whether the event is masked.
+func (inv *invocation) mask() bool {
+	hash, ok, err := inv.d.MaskingHash(inv.ctx, inv.g)
+	if err == nil && ok {
+		if err = inv.release(true); err != nil {
+			inv.stopped(err)
+			return false
+		}
+		var masked bool
+		masked, err = inv.opts.Mask(inv.ctx, hash)
+		if aerr := inv.acquire(); aerr != nil {
+			inv.stopped(aerr)
+			return false
+		}
+		if masked {
+			return true
+		}
+	}
+	if err != nil {
+		inv.log(hogwirev1.LogLevel_LOG_LEVEL_WARN, "Masking failed, running the event anyway: "+err.Error())
+	}
+	return false
+}
+
+// stopped ends the invocation after an error from the Scheduler: Skipped
+// for a Stop, else Failed.
+func (inv *invocation) stopped(err error) {
+	var stop *Stop
+	if errors.As(err, &stop) || (inv.ctx.Err() != nil && errors.As(context.Cause(inv.ctx), &stop)) {
+		inv.res.Status, inv.res.SkipReason = Skipped, stop.Reason
+		inv.end(StateSkipped)
+		return
+	}
+	inv.fail(Failed, kindOf(err), describe(err), "Error executing function on event "+inv.g.uuid+": ")
+}
+
+// fail ends the invocation with status s and logs msg after prefix.
+func (inv *invocation) fail(s Status, kind ErrorKind, msg, prefix string) {
+	inv.res.Status, inv.res.ErrorKind, inv.res.Error = s, kind, msg
+	inv.log(hogwirev1.LogLevel_LOG_LEVEL_ERROR, prefix+msg)
+	inv.end(StateFailed)
+}
+
+// program renders the inputs and runs the program with its fetches.
+func (inv *invocation) program() {
+	d, res := inv.d, inv.res
+	globals := d.globals(inv.g, 1)
 	inputs := vm.NewDict(len(d.inputs))
 	globals.SetString("inputs", vm.DictValue(inputs))
-	res.secrets = d.secrets
 	gv := vm.DictValue(globals)
 	for _, in := range d.inputs {
-		v, err := d.render(ctx, in.value, gv, &res.VMTime)
+		v, err := d.render(inv, in.value, gv)
 		if err != nil {
-			res.Status = InputsFailed
-			res.Error = "Could not execute bytecode for input field: " + in.key + ": " + err.Error()
-			res.log(now, hogwirev1.LogLevel_LOG_LEVEL_ERROR, "Error building inputs: "+res.Error)
+			if isStop(err) {
+				inv.stopped(err)
+				return
+			}
+			inv.fail(InputsFailed, KindInputs, "Could not execute bytecode for input field: "+in.key+": "+err.Error(), "Error building inputs: ")
 			return
 		}
 		inputs.SetString(in.key, v)
 		res.secrets = in.appendSensitive(slices.Clip(res.secrets), v)
 	}
 
-	inv := &invocation{Context: ctx, d: d, g: g, res: res, fetcher: opts.Fetcher, now: now, maxLogs: opts.MaxLogs,
-		statusOnly: opts.FetchStatusOnly}
-	if inv.maxLogs <= 0 {
-		inv.maxLogs = DefaultMaxLogs
+	out, err := d.machine.RunHost(inv.ctx, inv, d.program, gv)
+	for err == nil && out.Async != nil {
+		if out.Async.Name != "fetch" {
+			err = fmt.Errorf("the program paused in async function %s, which destinations cannot call", out.Async.Name)
+			break
+		}
+		var v vm.Value
+		if v, err = inv.fetch(out.Async.Args); err != nil {
+			break
+		}
+		out, err = d.machine.ResumeHost(inv.ctx, inv, out.Async.State, v)
 	}
-	err := inv.run(gv)
+	inv.doneSteps += out.Ops
+	inv.doneAlloc += out.Allocated
+	res.Ops, res.Allocated = inv.doneSteps, inv.doneAlloc
 	if err != nil {
-		res.Status = Failed
-		res.Error = err.Error()
-		res.log(now, hogwirev1.LogLevel_LOG_LEVEL_ERROR, "Error executing function on event "+g.uuid+": "+res.Error)
+		inv.stopped(err)
 		return
 	}
+	res.Value = out.Value
 	res.Status = Succeeded
-	if opts.NoDebugLogs {
+	inv.end(StateSucceeded)
+	if inv.opts.NoDebugLogs {
 		return
 	}
-	res.log(now, hogwirev1.LogLevel_LOG_LEVEL_DEBUG, fmt.Sprintf("Function completed in %sms. Sync: %sms. Mem: %skb. Ops: %d. Event: '%s'",
-		twoDigits(float64(time.Since(start).Microseconds())/1000), twoDigits(float64(res.VMTime.Microseconds())/1000),
-		twoDigits(float64(res.MemoryBytes)/1024), res.Ops, g.eventURL))
+	inv.log(hogwirev1.LogLevel_LOG_LEVEL_DEBUG, fmt.Sprintf("Function completed in %sms. Sync: %sms. Mem: %skb. Ops: %d. Event: '%s'",
+		twoDigits(float64(time.Since(inv.start).Microseconds())/1000), twoDigits(float64(res.VMTime.Microseconds())/1000),
+		twoDigits(float64(res.Allocated)/1024), res.Ops, inv.g.eventURL))
 }
 
-// match runs the filters; only an exact true matches, as in PostHog.
-func (d *Destination) match(ctx context.Context, g *Globals) (bool, error) {
-	if !d.allEvents && !slices.Contains(d.eventNames, g.name) {
-		return false, nil
-	}
-	if d.filter == nil {
-		return true, nil
-	}
-	out, err := d.exprMachine.Run(ctx, d.filter, g.FilterValue())
+// runExpr runs an input template (or another expression) in the
+// invocation's turn, under its budgets.
+func (inv *invocation) runExpr(p *vm.Program, globals vm.Value) (vm.Value, error) {
+	out, err := inv.d.exprMachine.RunHost(inv.ctx, inv, p, globals)
+	inv.doneSteps += out.Ops
+	inv.doneAlloc += out.Allocated
 	if err != nil {
-		return false, err
+		return vm.Null, err
 	}
 	if !out.Finished {
-		return false, errors.New("the filter did not finish")
+		return vm.Null, errors.New("the template did not finish")
 	}
-	return out.Value.Kind() == vm.KindBool && out.Value.AsBool(), nil
+	return out.Value, nil
 }
 
-// run runs the program. fetch() is a host function that blocks while the
-// Fetcher works: the VM's own pause and resume would do, but vm.Resume does
-// not give the resumed run its globals back.
-func (inv *invocation) run(globals vm.Value) error {
-	inv.start = time.Now()
-	out, err := inv.d.machine.Run(inv, inv.d.program, globals)
-	inv.res.VMTime += time.Since(inv.start) - inv.waited
-	inv.res.Ops, inv.res.MemoryBytes = out.Ops, out.MaxMemory
-	switch {
-	case inv.failure != nil:
-		return inv.failure
-	case errors.Is(err, errVMTimeout):
-		return &vm.LimitError{Limit: vm.ErrTimeout, Msg: "Execution timed out after " + strconv.FormatFloat(inv.d.timeout.Seconds(), 'f', -1, 64) + " seconds."}
-	case err != nil:
-		return err
-	case !out.Finished:
-		return fmt.Errorf("the program paused in async function %s, which destinations cannot call", out.Async.Name)
+// Call implements vm.Host: the synchronous host functions.
+func (inv *invocation) Call(name string, args []vm.Value) (vm.Value, error) {
+	switch name {
+	case "print":
+		return vm.Null, inv.print(args)
+	case "postHogCapture":
+		return vm.Null, inv.capture(args)
 	}
-	inv.res.Value = out.Value
-	return nil
+	return vm.Null, fmt.Errorf("%s is not a host function", name)
 }
 
-// hostFetch performs fetch(url, options).
-func hostFetch(ctx context.Context, args []vm.Value) (vm.Value, error) {
-	inv, ok := ctx.(*invocation)
-	if !ok {
-		return vm.Null, errors.New("fetch is only available to destination code")
+// Yield implements vm.Host: the destination's budgets, then the
+// Scheduler's turn.
+func (inv *invocation) Yield(u vm.Usage) error {
+	d := inv.d
+	steps, alloc := inv.doneSteps+u.Steps, inv.doneAlloc+u.Allocated
+	if vmTime := inv.res.VMTime + time.Since(inv.turn); vmTime > d.timeout {
+		return &vm.LimitError{Limit: vm.ErrTimeout, Msg: "Execution timed out after " + strconv.FormatFloat(d.timeout.Seconds(), 'f', -1, 64) + " seconds."}
 	}
-	resp, err := inv.fetch(args)
-	if err != nil {
-		inv.failure = err
-		return vm.Null, err
+	if d.maxSteps > 0 && steps > d.maxSteps {
+		return &vm.LimitError{Limit: vm.ErrStepLimit, Msg: fmt.Sprintf("Exceeded maximum number of steps: %d", d.maxSteps)}
 	}
-	return resp, nil
+	if alloc > d.maxMemory {
+		return vm.MemoryLimitError(d.maxMemory, alloc)
+	}
+	if inv.sched == nil {
+		return nil
+	}
+	// A turn passed to another destination is time not spent running:
+	// it does not count as VM time.
+	inv.res.VMTime += time.Since(inv.turn)
+	err := inv.sched.Yield(inv.ctx, alloc)
+	inv.turn = time.Now()
+	return err
 }
 
+// fetch performs fetch(url, options) off the CPU.
 func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
-	if len(inv.res.Fetches) >= inv.d.maxFetches {
-		return vm.Null, fmt.Errorf("too many fetches (limits.max_fetches): Exceeded maximum number of async steps: %d", inv.d.maxFetches)
+	d, res := inv.d, inv.res
+	if len(res.Fetches) >= d.maxFetches {
+		return vm.Null, &kindError{KindFetchLimit, fmt.Errorf("too many fetches (limits.max_fetches): Exceeded maximum number of async steps: %d", d.maxFetches)}
 	}
-	req, err := newFetchRequest(args, inv.d.fetchTimeout)
+	req, err := newFetchRequest(args)
 	if err != nil {
-		return vm.Null, err
+		return vm.Null, &kindError{KindFetchInvalid, err}
 	}
 	rec := FetchRecord{Request: req}
-	if inv.fetcher == nil {
+	if inv.opts.Fetcher == nil {
 		rec.Err = errors.New("no fetcher is configured")
-		inv.res.Fetches = append(inv.res.Fetches, rec)
-		return vm.Null, fmt.Errorf("fetch to %s failed: %w", req.URL, rec.Err)
+		res.Fetches = append(res.Fetches, rec)
+		return vm.Null, &kindError{KindFetchFailed, fmt.Errorf("fetch to %s failed: %w", req.URL, rec.Err)}
 	}
+	if err := inv.release(true); err != nil {
+		return vm.Null, err
+	}
+	policy := inv.opts.FetchPolicy
+	policy.Timeout = d.fetchTimeout
 	start := time.Now()
-	resp, err := inv.fetcher.Fetch(inv.Context, req)
+	resp, err := inv.opts.Fetcher.Do(inv.ctx, *req, policy, func(a fetch.Attempt) { inv.attempt(req, a) })
 	rec.Duration = time.Since(start)
-	inv.waited += rec.Duration
+	res.FetchTime += rec.Duration
 	if err == nil && resp == nil {
 		err = errors.New("the fetcher returned no response")
 	}
+	if inv.opts.FetchStatusOnly {
+		rec.Request = nil
+	}
+	rec.Err, rec.Response = err, resp
+	if inv.opts.FetchStatusOnly && resp != nil {
+		rec.Response = &fetch.Response{Status: resp.Status, Attempts: resp.Attempts}
+	}
+	res.Fetches = append(res.Fetches, rec)
+	if aerr := inv.acquire(); aerr != nil {
+		return vm.Null, aerr
+	}
 	if err != nil {
-		rec.Err = err
-		if inv.statusOnly {
-			rec.Request = nil
-		}
-		inv.res.Fetches = append(inv.res.Fetches, rec)
-		return vm.Null, errors.New(describeFetchError(inv.Context, req.URL, inv.d.fetchTimeout, err))
+		return vm.Null, &FetchError{URL: req.URL, Timeout: d.fetchTimeout, Err: err}
 	}
-	rec.Response = resp
-	if inv.statusOnly {
-		rec.Request, rec.Response = nil, &FetchResponse{Status: resp.Status, Attempts: resp.Attempts}
-	}
-	inv.res.Fetches = append(inv.res.Fetches, rec)
 	return responseValue(resp), nil
 }
 
-func (r *Result) log(now func() time.Time, level hogwirev1.LogLevel, msg string) {
-	r.Logs = append(r.Logs, LogEntry{Time: now(), Level: level, Message: truncate(msg)})
+// attempt reports one attempt of a fetch and logs the failures worth
+// telling the destination's owner about.
+func (inv *invocation) attempt(req *fetch.Request, a fetch.Attempt) {
+	if inv.obs != nil {
+		inv.obs.Attempt(req, a)
+	}
+	if msg := attemptLog(a); msg != "" {
+		inv.log(hogwirev1.LogLevel_LOG_LEVEL_WARN, msg)
+	}
 }
 
-func invocationFrom(ctx context.Context) *invocation {
-	inv, _ := ctx.(*invocation)
-	return inv
+// log records a log entry and reports it.
+func (inv *invocation) log(level hogwirev1.LogLevel, msg string) {
+	e := LogEntry{Time: inv.now(), Level: level, Message: truncate(msg)}
+	inv.res.Logs = append(inv.res.Logs, e)
+	if inv.obs == nil {
+		return
+	}
+	if inv.opts.Redact {
+		if rep := inv.d.redactor(inv.res.secrets); rep != nil {
+			e.Message = rep.Replace(e.Message)
+		}
+	}
+	inv.obs.Log(e)
 }
 
 // print logs its arguments at info level, as PostHog's executor does:
 // strings as they are, other values JSON-encoded, joined with ", ".
-func hostPrint(ctx context.Context, args []vm.Value) (vm.Value, error) {
-	inv := invocationFrom(ctx)
-	if inv == nil {
-		return vm.Null, nil
-	}
+func (inv *invocation) print(args []vm.Value) error {
 	inv.prints++
 	if inv.prints == inv.maxLogs {
-		inv.res.log(inv.now, hogwirev1.LogLevel_LOG_LEVEL_WARN,
-			"Function exceeded maximum log entries. No more logs will be collected. Event: "+inv.g.uuid)
+		inv.log(hogwirev1.LogLevel_LOG_LEVEL_WARN, "Function exceeded maximum log entries. No more logs will be collected. Event: "+inv.g.uuid)
 	}
 	if inv.prints >= inv.maxLogs {
-		return vm.Null, nil
+		return nil
 	}
 	var b strings.Builder
 	for i, a := range args {
@@ -387,21 +545,18 @@ func hostPrint(ctx context.Context, args []vm.Value) (vm.Value, error) {
 		}
 		enc, err := a.MarshalJSON() // as JSON.stringify: no HTML escaping
 		if err != nil {
-			return vm.Null, fmt.Errorf("print: %w", err)
+			return fmt.Errorf("print: %w", err)
 		}
 		b.Write(enc)
 	}
-	inv.res.log(inv.now, hogwirev1.LogLevel_LOG_LEVEL_INFO, b.String())
-	return vm.Null, nil
+	inv.log(hogwirev1.LogLevel_LOG_LEVEL_INFO, b.String())
+	return nil
 }
 
-// hostPostHogCapture records an event to capture, with PostHog's checks and
-// loop guard.
-func hostPostHogCapture(ctx context.Context, args []vm.Value) (vm.Value, error) {
-	inv := invocationFrom(ctx)
-	if inv == nil {
-		return vm.Null, nil
-	}
+// capture records an event to capture, with PostHog's checks and loop
+// guard.
+func (inv *invocation) capture(args []vm.Value) error {
+	g := inv.g
 	var ev *vm.Dict
 	if len(args) > 0 {
 		ev = args[0].AsDict()
@@ -413,23 +568,23 @@ func hostPostHogCapture(ctx context.Context, args []vm.Value) (vm.Value, error) 
 	distinctID := ""
 	if v, _ := ev.GetString("distinct_id"); v.Truthy() {
 		distinctID = vm.FormatOutput(v)
-	} else if inv.g.distinctID != "" {
-		distinctID = inv.g.distinctID
+	} else if g.distinctID != "" {
+		distinctID = g.distinctID
 	} else {
-		distinctID = inv.g.personID
+		distinctID = g.personID
 	}
 	if name.Kind() != vm.KindString {
-		return vm.Null, errors.New("[HogFunction] - postHogCapture call missing 'event' property")
+		return errors.New("[HogFunction] - postHogCapture call missing 'event' property")
 	}
 	if distinctID == "" {
-		return vm.Null, errors.New("[HogFunction] - postHogCapture call missing 'distinct_id' property")
+		return errors.New("[HogFunction] - postHogCapture call missing 'distinct_id' property")
 	}
 	if len(inv.res.Captures) > 0 {
-		return vm.Null, errors.New("postHogCapture was called more than once. Only one call is allowed per function")
+		return errors.New("postHogCapture was called more than once. Only one call is allowed per function")
 	}
-	if inv.g.execCount > 9 {
-		inv.res.log(inv.now, hogwirev1.LogLevel_LOG_LEVEL_WARN, "postHogCapture was called from an event that already executed this function 10 times previously. To prevent unbounded infinite loops, the event was not captured.")
-		return vm.Null, nil
+	if g.execCount > 9 {
+		inv.log(hogwirev1.LogLevel_LOG_LEVEL_WARN, "postHogCapture was called from an event that already executed this function 10 times previously. To prevent unbounded infinite loops, the event was not captured.")
+		return nil
 	}
 	props := map[string]any{}
 	if p, _ := ev.GetString("properties"); p.AsDict() != nil {
@@ -437,9 +592,77 @@ func hostPostHogCapture(ctx context.Context, args []vm.Value) (vm.Value, error) 
 			props = m
 		}
 	}
-	props["$hog_function_execution_count"] = int64(inv.g.execCount) + 1
+	props["$hog_function_execution_count"] = int64(g.execCount) + 1
 	inv.res.Captures = append(inv.res.Captures, Capture{Event: name.AsString(), DistinctID: distinctID, Properties: props, Time: inv.now().UTC()})
-	return vm.Null, nil
+	return nil
+}
+
+// Match runs the destination's filters against an event; only an exact
+// true matches, as in PostHog. Filters that test only event names are
+// decided without the VM. It runs on the caller's goroutine under the
+// filters' own limits, and allocates nothing for a filter that only reads
+// the event (the event's filter globals are built once, on first use).
+func (d *Destination) Match(g *Globals) (bool, error) {
+	if !d.allEvents && !slices.Contains(d.eventNames, g.name) {
+		return false, nil
+	}
+	if d.filter == nil {
+		return true, nil
+	}
+	out, err := d.filterMachine.Run(context.Background(), d.filter, g.FilterValue())
+	if err != nil {
+		return false, err
+	}
+	if !out.Finished {
+		return false, errors.New("the filter did not finish")
+	}
+	return out.Value.Kind() == vm.KindBool && out.Value.AsBool(), nil
+}
+
+// kindError gives an error its kind.
+type kindError struct {
+	kind ErrorKind
+	err  error
+}
+
+func (e *kindError) Error() string { return e.err.Error() }
+func (e *kindError) Unwrap() error { return e.err }
+
+func isStop(err error) bool {
+	var stop *Stop
+	return errors.As(err, &stop)
+}
+
+// kindOf classifies a failure.
+func kindOf(err error) ErrorKind {
+	var ke *kindError
+	var fe *FetchError
+	var le *vm.LimitError
+	switch {
+	case errors.As(err, &ke):
+		return ke.kind
+	case errors.As(err, &fe):
+		return fe.Kind()
+	case errors.Is(err, vm.ErrTimeout):
+		return KindTimeout
+	case errors.Is(err, vm.ErrMemoryLimit):
+		return KindMemory
+	case errors.Is(err, vm.ErrStepLimit):
+		return KindSteps
+	case errors.As(err, &le):
+		return KindLimit
+	}
+	return KindHogError
+}
+
+// describe is the invocation's error message for err.
+func describe(err error) string {
+	var re *vm.RuntimeError
+	var fe *FetchError
+	if (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) && !errors.As(err, &re) && !errors.As(err, &fe) {
+		return "Execution cancelled: " + err.Error()
+	}
+	return err.Error()
 }
 
 // truncate caps a log message at PostHog's length, without splitting a

@@ -15,9 +15,9 @@ const liquidRenderTime = 500 * time.Millisecond
 
 // renderLiquid renders a Liquid input string against the globals built so
 // far (inputs included).
-func renderLiquid(ctx context.Context, t *liquid.Template, globals vm.Value, vmTime *time.Duration) (vm.Value, error) {
-	start := time.Now()
-	deadline := start.Add(liquidRenderTime)
+func renderLiquid(ctx context.Context, t *liquid.Template, globals vm.Value) (vm.Value, error) {
+	// The time counts toward the invocation's turn, as the VM's does.
+	deadline := time.Now().Add(liquidRenderTime)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
@@ -29,7 +29,6 @@ func renderLiquid(ctx context.Context, t *liquid.Template, globals vm.Value, vmT
 		}
 	}
 	out, err := t.Render(bindings, liquid.Limits{Deadline: deadline})
-	*vmTime += time.Since(start)
 	if err != nil {
 		return vm.Null, err
 	}

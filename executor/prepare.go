@@ -14,6 +14,7 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/bytecode"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 	"github.com/hogwire/hogwire/inputs"
 	"github.com/hogwire/hogwire/liquid"
@@ -28,8 +29,17 @@ const (
 	// DefaultMaxLogs is PostHog's MAX_HOG_LOGS: the print() call that reaches
 	// it is replaced by a warning and later ones are dropped.
 	DefaultMaxLogs = 25
+	// DefaultMaxMemory is limits.max_memory_bytes' default: what one
+	// invocation may allocate.
+	DefaultMaxMemory = 64 << 20
 	// maskingTimeout bounds the masking hash, as in PostHog.
 	maskingTimeout = 50 * time.Millisecond
+	// Filters run on the goroutine that reads events, before any
+	// invocation is queued: they must be quick. These bound a filter
+	// written to be slow; PostHog's filters take a few dozen steps.
+	filterMaxSteps  = 100_000
+	filterMaxMemory = 16 << 20
+	filterTimeout   = 100 * time.Millisecond
 )
 
 // Destination is a destination ready to run: every bytecode decoded and
@@ -45,11 +55,16 @@ type Destination struct {
 	masking     *vm.Program
 	secrets     []string // configured values of sensitive inputs
 
-	timeout      time.Duration // VM time of the program
+	timeout      time.Duration // VM time of an invocation
 	fetchTimeout time.Duration
 	maxFetches   int
-	machine      *vm.Machine // the program, with the destination's limits
-	exprMachine  *vm.Machine // filters, inputs and masking
+	maxSteps     int64 // 0: unlimited
+	maxMemory    int64
+	// The invocation applies the limits above as the VM's host; the
+	// filters and the masking hash, which run without one, have their own.
+	machine       *vm.Machine // the program
+	exprMachine   *vm.Machine // input templates
+	filterMachine *vm.Machine // filters and masking hash
 
 	// source caches the source global, which depends only on the
 	// project's link base.
@@ -220,26 +235,22 @@ func Prepare(d *hogwirev1.Destination) (*Destination, error) {
 	out.timeout = orDefault(l.GetTimeout().AsDuration(), DefaultTimeout)
 	out.fetchTimeout = orDefault(l.GetFetchTimeout().AsDuration(), DefaultFetchTimeout)
 	out.maxFetches = int(orDefault(l.GetMaxFetches(), DefaultMaxFetches))
+	out.maxSteps = max(l.GetMaxSteps(), 0)
+	out.maxMemory = orDefault(l.GetMaxMemoryBytes(), DefaultMaxMemory)
+	// The invocation keeps the time (VM time only, not waits), steps and
+	// memory of all its runs together: the machines' own limits are off.
 	out.machine = vm.New(vm.Options{
-		Functions: map[string]vm.Func{
-			"print":          hostPrint,
-			"postHogCapture": hostPostHogCapture,
-			"fetch":          hostFetch,
-		},
-		// The invocation's context keeps the VM time, which excludes the
-		// time spent waiting for fetches; the VM's clock counts wall time.
-		Timeout:     -1,
-		MaxSteps:    l.GetMaxSteps(),
-		MemoryLimit: l.GetMaxMemoryBytes(),
+		HostFunctions:  []string{"print", "postHogCapture"},
+		AsyncFunctions: []string{"fetch"},
+		Timeout:        -1,
+		MemoryLimit:    -1,
 	})
-	out.exprMachine = vm.New(vm.Options{
-		MaxSteps:    l.GetMaxSteps(),
-		MemoryLimit: l.GetMaxMemoryBytes(),
-	})
+	out.exprMachine = vm.New(vm.Options{Timeout: -1, MemoryLimit: -1})
+	out.filterMachine = vm.New(vm.Options{Timeout: filterTimeout, MaxSteps: filterMaxSteps, MemoryLimit: filterMaxMemory})
 	return out, nil
 }
 
-func orDefault[T int32 | time.Duration](v, def T) T {
+func orDefault[T int32 | int64 | time.Duration](v, def T) T {
 	if v <= 0 {
 		return def
 	}
@@ -254,7 +265,7 @@ func link(b []byte) (*vm.Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return vm.Link(src)
+	return vm.Link(src, stl.Library())
 }
 
 // prepareInput returns an input's template and its value as written. The
@@ -395,8 +406,8 @@ func compileTemplate(v inputs.Value) (*template, error) {
 	return &template{kind: tmplLiteral, lit: literalValue(v)}, nil
 }
 
-// render evaluates t with the globals.
-func (d *Destination) render(ctx context.Context, t *template, globals vm.Value, vmTime *time.Duration) (vm.Value, error) {
+// render evaluates t with the globals, in inv's turn.
+func (d *Destination) render(inv *invocation, t *template, globals vm.Value) (vm.Value, error) {
 	switch t.kind {
 	case tmplProgram:
 		if path := t.prog.GlobalPath(); path != nil {
@@ -404,22 +415,13 @@ func (d *Destination) render(ctx context.Context, t *template, globals vm.Value,
 				return v, nil
 			}
 		}
-		start := time.Now()
-		res, err := d.exprMachine.Run(ctx, t.prog, globals)
-		*vmTime += time.Since(start)
-		if err != nil {
-			return vm.Null, err
-		}
-		if !res.Finished {
-			return vm.Null, errors.New("the template did not finish")
-		}
-		return res.Value, nil
+		return inv.runExpr(t.prog, globals)
 	case tmplLiquid:
-		return renderLiquid(ctx, t.liq, globals, vmTime)
+		return renderLiquid(inv.ctx, t.liq, globals)
 	case tmplList:
 		elems := make([]vm.Value, len(t.elems))
 		for i, e := range t.elems {
-			v, err := d.render(ctx, e, globals, vmTime)
+			v, err := d.render(inv, e, globals)
 			if err != nil {
 				return vm.Null, err
 			}
@@ -429,7 +431,7 @@ func (d *Destination) render(ctx context.Context, t *template, globals vm.Value,
 	case tmplDict:
 		out := vm.NewDict(len(t.keys))
 		if t.extend != nil {
-			v, err := d.render(ctx, t.extend, globals, vmTime)
+			v, err := d.render(inv, t.extend, globals)
 			if err != nil {
 				return vm.Null, err
 			}
@@ -441,7 +443,7 @@ func (d *Destination) render(ctx context.Context, t *template, globals vm.Value,
 			}
 		}
 		for i, k := range t.keys {
-			v, err := d.render(ctx, t.vals[i], globals, vmTime)
+			v, err := d.render(inv, t.vals[i], globals)
 			if err != nil {
 				return vm.Null, err
 			}
@@ -500,7 +502,7 @@ func (d *Destination) MaskingHash(ctx context.Context, g *Globals) (hash string,
 	ctx, cancel := context.WithTimeout(ctx, maskingTimeout)
 	defer cancel()
 	globals := d.globals(g, 2)
-	res, err := d.exprMachine.Run(ctx, d.masking, vm.DictValue(globals))
+	res, err := d.filterMachine.Run(ctx, d.masking, vm.DictValue(globals))
 	if err != nil {
 		return "", false, fmt.Errorf("masking hash: %w", err)
 	}

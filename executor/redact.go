@@ -4,7 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
-	"maps"
+	"net/http"
 	"slices"
 	"strings"
 )
@@ -49,7 +49,7 @@ func (r *Result) Redact() *Result {
 		if f.Request != nil {
 			req := *f.Request
 			req.URL = rep.Replace(req.URL)
-			req.Headers = redactHeaders(rep, req.Headers)
+			req.Header = redactHeader(rep, req.Header)
 			if req.Body != nil {
 				req.Body = []byte(rep.Replace(string(req.Body)))
 			}
@@ -57,7 +57,7 @@ func (r *Result) Redact() *Result {
 		}
 		if f.Response != nil {
 			resp := *f.Response
-			resp.Headers = redactHeaders(rep, resp.Headers)
+			resp.Header = redactHeader(rep, resp.Header)
 			if resp.Body != nil {
 				resp.Body = []byte(rep.Replace(string(resp.Body)))
 			}
@@ -78,7 +78,7 @@ func (r *Result) hasText() bool {
 		return true
 	}
 	for _, f := range r.Fetches {
-		if f.Request != nil || f.Err != nil || (f.Response != nil && (f.Response.Headers != nil || f.Response.Body != nil)) {
+		if f.Request != nil || f.Err != nil || (f.Response != nil && (f.Response.Header != nil || f.Response.Body != nil)) {
 			return true
 		}
 	}
@@ -105,13 +105,17 @@ type cachedRedactor struct {
 	rep     *strings.Replacer
 }
 
-func redactHeaders(rep *strings.Replacer, h map[string]string) map[string]string {
+func redactHeader(rep *strings.Replacer, h http.Header) http.Header {
 	if h == nil {
 		return nil
 	}
-	out := maps.Clone(h)
-	for k, v := range out {
-		out[k] = rep.Replace(v)
+	out := make(http.Header, len(h))
+	for k, vs := range h {
+		rv := make([]string, len(vs))
+		for i, v := range vs {
+			rv[i] = rep.Replace(v)
+		}
+		out[k] = rv
 	}
 	return out
 }

@@ -13,6 +13,7 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/bytecode"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -192,16 +193,21 @@ var now = time.Date(2024, 5, 10, 12, 0, 0, 0, time.UTC)
 // as in the data plane.
 func run(t testing.TB, bc []byte, g map[string]any) bool {
 	t.Helper()
+	return runValue(t, bc, vm.FromGo(g))
+}
+
+func runValue(t testing.TB, bc []byte, g vm.Value) bool {
+	t.Helper()
 	bp, err := bytecode.Decode(bc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := vm.Link(bp)
+	p, err := vm.Link(bp, stl.Library())
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := vm.New(vm.Options{Now: func() time.Time { return now }})
-	res, err := m.Run(context.Background(), p, vm.FromGo(g))
+	res, err := m.Run(context.Background(), p, g)
 	if err != nil {
 		t.Fatalf("running filter: %v", err)
 	}
@@ -451,7 +457,7 @@ func BenchmarkFilter(b *testing.B) {
 		b.Fatal(err)
 	}
 	bp, _ := bytecode.Decode(bc)
-	p, _ := vm.Link(bp)
+	p, _ := vm.Link(bp, stl.Library())
 	m := vm.New(vm.Options{})
 	g := vm.FromGo(globals("$pageview", map[string]any{"$current_url": "https://example.com/pricing", "$browser": "Chrome", "a": 1, "b": "two"},
 		map[string]any{"plan": "pro", "email": "ann@example.com"}))

@@ -6,6 +6,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/filters"
+	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
 const chain = `button.btn.primary:attr__class="btn primary"attr_id="signup"nth-child="1"text="Sign up";a:href="/pricing"attr_id="nav"text="Pricing";a:href="/about"text="Sign up";div:nth-child="2"`
@@ -13,10 +14,11 @@ const chain = `button.btn.primary:attr__class="btn primary"attr_id="signup"nth-c
 func TestGlobals(t *testing.T) {
 	g := filters.Globals(&filters.Event{
 		UUID: "u", Name: "$autocapture", DistinctID: "d1", Timestamp: "2024-05-03T12:00:00Z",
-		Properties: map[string]any{"$elements_chain": chain, "$group_0": "acme", "$group_2": 7},
-		Person:     &filters.Person{ID: "p1", Properties: map[string]any{"plan": "pro"}},
+		Properties: vm.FromGo(map[string]any{"$elements_chain": chain, "$group_0": "acme", "$group_2": 7}),
+		Person:     &filters.Person{ID: "p1", Properties: vm.FromGo(map[string]any{"plan": "pro"})},
+		Groups:     [5]string{"acme"},
 	})
-	got, err := json.Marshal(g)
+	got, err := json.Marshal(g.ToGo())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +34,7 @@ func TestGlobals(t *testing.T) {
 		t.Errorf("Globals =\n  %s\nwant\n  %s", got, want)
 	}
 
-	empty := filters.Globals(&filters.Event{Name: "e"})
+	empty := filters.Globals(&filters.Event{Name: "e"}).ToGo().(map[string]any)
 	if empty["person"] != nil || empty["pdi"] != nil || empty["elements_chain"] != "" || len(empty["elements_chain_texts"].([]any)) != 0 {
 		t.Errorf("Globals without person or chain = %v", empty)
 	}
@@ -47,7 +49,7 @@ func mustJSON(v any) string {
 // Globals' output.
 func TestFiltersOnGlobals(t *testing.T) {
 	g := filters.Globals(&filters.Event{Name: "$autocapture", DistinctID: "d1", ElementsChain: chain,
-		Person: &filters.Person{ID: "p1", Properties: map[string]any{"plan": "pro"}}})
+		Person: &filters.Person{ID: "p1", Properties: vm.FromGo(map[string]any{"plan": "pro"})}})
 	for _, tc := range []struct {
 		f    *hogwirev1.Filters
 		want bool
@@ -58,7 +60,7 @@ func TestFiltersOnGlobals(t *testing.T) {
 		{props(prop(t, "$elements_chain", icontains, "attr_id=\"signup\"")), true},
 		{props(personProp(t, "plan", exact, "pro"), personProp(t, "distinct_id", exact, "d1")), true},
 	} {
-		if got := run(t, mustCompile(t, tc.f), g); got != tc.want {
+		if got := runValue(t, mustCompile(t, tc.f), g); got != tc.want {
 			src, _ := filters.Source(tc.f)
 			t.Errorf("%s: match = %v, want %v", src, got, tc.want)
 		}

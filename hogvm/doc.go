@@ -16,7 +16,7 @@
 // A typical embedding compiles at save time and runs many times:
 //
 //	p, err := compiler.Compile(src, compiler.Options{Functions: []string{"fetch"}})
-//	prog, err := vm.Link(p)
+//	prog, err := vm.Link(p, stl.Library())
 //	m := vm.New(vm.Options{AsyncFunctions: []string{"fetch"}, Print: logLine})
 //	res, err := m.Run(ctx, prog, globals)
 //

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hogwire/hogwire/hogvm/compiler"
 	"github.com/hogwire/hogwire/hogvm/refvm"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -47,7 +48,7 @@ func runOurs(t *testing.T, src string) (string, []byte, error) {
 	if err != nil {
 		return "", nil, err
 	}
-	prog, err := vm.Link(p)
+	prog, err := vm.Link(p, stl.Library())
 	if err != nil {
 		return "", bc, err
 	}

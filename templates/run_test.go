@@ -9,6 +9,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 	"github.com/hogwire/hogwire/templates"
 )
@@ -67,7 +68,7 @@ func render(t *testing.T, v any, globals map[string]any) any {
 		if err != nil {
 			t.Fatalf("template %q: %v", x, err)
 		}
-		linked, err := vm.Link(p)
+		linked, err := vm.Link(p, stl.Library())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,7 +124,7 @@ func invoke(t *testing.T, id string, given map[string]any, responses ...response
 	if err != nil {
 		t.Fatal(err)
 	}
-	linked, err := vm.Link(p)
+	linked, err := vm.Link(p, stl.Library())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,7 +343,7 @@ func BenchmarkWebhook(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	linked, _ := vm.Link(p)
+	linked, _ := vm.Link(p, stl.Library())
 	g := sampleGlobals()
 	g["inputs"] = map[string]any{
 		"url": "https://example.com/hook", "method": "POST", "headers": map[string]any{"Content-Type": "application/json"},

@@ -28,6 +28,7 @@ import (
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 	"github.com/hogwire/hogwire/hogvm/compiler"
 	"github.com/hogwire/hogwire/hogvm/refvm"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -71,7 +72,7 @@ func run(runs int, files []string) error {
 		if err != nil {
 			return err
 		}
-		prog, err := vm.Link(p)
+		prog, err := vm.Link(p, stl.Library())
 		if err != nil {
 			return fmt.Errorf("%s: %w", f, err)
 		}

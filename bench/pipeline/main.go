@@ -11,6 +11,13 @@
 // the ingest-to-delivery latency (p50, p99) at half the measured rate, and
 // the CPU time per delivery of the benchmark and sink processes together
 // during each side's runs (Linux), which varies less than the rates.
+//
+//	go run ./bench/pipeline -hostile
+//
+// measures isolation instead: the webhook destinations' delivery rate and
+// latency alone, and beside a destination in the same project whose code
+// is an infinite loop (enabled and disabled in alternating rounds of one
+// run), with the health manager off so that the loop keeps running.
 package main
 
 import (
@@ -34,6 +41,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
 	"github.com/hogwire/hogwire/rpcclient"
@@ -50,6 +58,8 @@ func main() {
 	latencyEvents := flag.Int("latency-events", 2000, "events sent at half rate for the latency figures")
 	serveSink := flag.Bool("serve-sink", false, "internal: serve the sink in this process (the benchmark starts itself so)")
 	cpuProfile := flag.String("cpuprofile", "", "write CPU profiles of hogwire's throughput runs (not the raw client's) to FILE.<storage>-<dests>")
+	hogSlots := flag.Int("hog-slots", 0, "the node's Hog slots (0: its default)")
+	hostile := flag.Bool("hostile", false, "measure the destinations alone and beside an infinite-loop destination, instead of against the raw client")
 	flag.Parse()
 	if *serveSink {
 		if err := runSink(); err != nil {
@@ -58,8 +68,12 @@ func main() {
 		}
 		return
 	}
-	cfg := config{events: *events, senders: *senders, rawWorkers: *rawWorkers, concurrency: *concurrency, rounds: *rounds, latencyEvents: *latencyEvents, cpuProfile: *cpuProfile}
-	if err := run(cfg, *dests, *storages); err != nil {
+	cfg := config{events: *events, senders: *senders, rawWorkers: *rawWorkers, concurrency: *concurrency, rounds: *rounds, latencyEvents: *latencyEvents, cpuProfile: *cpuProfile, hogSlots: *hogSlots}
+	runFn := run
+	if *hostile {
+		runFn = runHostile
+	}
+	if err := runFn(cfg, *dests, *storages); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -107,6 +121,7 @@ func writeHeap(path string) error {
 // config is one invocation's settings, from the flags.
 type config struct {
 	events, senders, rawWorkers, concurrency, rounds, latencyEvents int
+	hogSlots                                                        int
 	cpuProfile                                                      string
 }
 
@@ -147,29 +162,11 @@ type result struct {
 func measure(s *sinkClient, cfg config, storage string, dests int) (result, error) {
 	events, senders, latencyEvents := cfg.events, cfg.senders, cfg.latencyEvents
 	var r result
-	dir, err := os.MkdirTemp("", "hogwire-bench-")
+	st, token, stop, err := startBench(s, cfg, storage, dests, controlplane.HealthConfig{})
 	if err != nil {
 		return r, err
 	}
-	defer os.RemoveAll(dir)
-	ctx := context.Background()
-	st, err := devstack.Start(ctx, devstack.Config{
-		DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		EventLog: eventlog.Config{Memory: storage == "memory"},
-	})
-	if err != nil {
-		return r, err
-	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		defer cancel()
-		st.Close(cctx)
-	}()
-	token, err := setup(st, s.hookURL(), dests, cfg.concurrency)
-	if err != nil {
-		return r, err
-	}
+	defer stop()
 
 	// Rounds alternate the raw client and hogwire so that both see the
 	// same machine; the ratio reported is the median of the rounds' ratios.
@@ -239,6 +236,39 @@ func median(xs []float64) float64 {
 	xs = slices.Clone(xs)
 	slices.Sort(xs)
 	return xs[len(xs)/2]
+}
+
+// startBench starts a stack in a temporary directory with n webhook
+// destinations to the sink, and returns it with the project's capture
+// token and a function that stops it.
+func startBench(s *sinkClient, cfg config, storage string, n int, health controlplane.HealthConfig) (*devstack.Stack, string, func(), error) {
+	dir, err := os.MkdirTemp("", "hogwire-bench-")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	st, err := devstack.Start(context.Background(), devstack.Config{
+		DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
+		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		EventLog: eventlog.Config{Memory: storage == "memory"},
+		Health:   health,
+		HogSlots: cfg.hogSlots,
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, "", nil, err
+	}
+	stop := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		st.Close(ctx)
+		os.RemoveAll(dir)
+	}
+	token, err := setup(st, s.hookURL(), n, cfg.concurrency)
+	if err != nil {
+		stop()
+		return nil, "", nil, err
+	}
+	return st, token, stop, nil
 }
 
 // setup creates a project and n webhook destinations to the sink, each

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -78,7 +79,7 @@ func runHogFile(ctx context.Context, a *app, path, globalsFile string, timeout t
 	if err != nil {
 		return err
 	}
-	prog, err := vm.Link(p)
+	prog, err := vm.Link(p, stl.Library())
 	if err != nil {
 		return err
 	}
@@ -185,7 +186,7 @@ func hogRepl(ctx context.Context, in io.Reader, stdout, stderr io.Writer) error 
 			fmt.Fprint(stdout, "hog> ")
 			continue
 		}
-		prog, err := vm.Link(p)
+		prog, err := vm.Link(p, stl.Library())
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			fmt.Fprint(stdout, "hog> ")
@@ -226,7 +227,7 @@ func printed(ctx context.Context, program []string) int {
 	if err != nil {
 		return 0
 	}
-	prog, err := vm.Link(p)
+	prog, err := vm.Link(p, stl.Library())
 	if err != nil {
 		return 0
 	}

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/hogwire/hogwire/auth"
+	"github.com/hogwire/hogwire/bytesize"
 	"github.com/hogwire/hogwire/capture"
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane"
@@ -118,6 +119,8 @@ func registerHealthFlags(fs *pflag.FlagSet, hc *controlplane.HealthConfig) {
 	fs.Float64Var(&hc.RefillPerSecond, "health-refill", 10, "health tokens refilled per second")
 	fs.Float64Var(&hc.ErrorCost, "health-error-cost", 100, "tokens an error (thrown, 5xx after retries, timeout) costs")
 	fs.DurationVar(&hc.SlowThreshold, "health-slow", 5*time.Second, "invocations at least this slow cost tokens by duration")
+	fs.DurationVar(&hc.CPUAllowance, "health-cpu-allowance", 100*time.Millisecond, "VM time per invocation that costs no tokens")
+	fs.Float64Var(&hc.CPUCost, "health-cpu-cost", 500, "tokens each second of VM time beyond the allowance costs")
 	fs.DurationVar(&hc.QuarantineFor, "health-quarantine", 10*time.Minute, "how long a quarantine lasts")
 	fs.IntVar(&hc.MaxQuarantines, "health-max-quarantines", 3, "quarantines within --health-window that disable a destination indefinitely")
 	fs.DurationVar(&hc.QuarantineWindow, "health-window", 24*time.Hour, "window for --health-max-quarantines")
@@ -147,6 +150,8 @@ func (a *app) devCommand() *cobra.Command {
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
 	registerHealthFlags(fs, &cfg.Health)
 	cfg.Capture.RegisterFlags(fs)
+	fs.Var((*bytesize.Int64)(&cfg.HogMemory), "hog-memory", hogMemoryUsage)
+	fs.IntVar(&cfg.HogSlots, "hog-slots", 0, hogSlotsUsage)
 	lf.register(fs)
 	return cmd
 }
@@ -330,7 +335,8 @@ type dataPlaneFlags struct {
 	storage, cpCA                               string
 	cpTLS, anonymizeIPs                         bool
 	ackWait, dupWindow                          time.Duration
-	maxInflight, perMessage                     int
+	maxInflight, perMessage, hogSlots           int
+	hogMemory                                   int64
 	capture                                     capture.Config
 }
 
@@ -359,6 +365,8 @@ func (a *app) dataPlaneCommand() *cobra.Command {
 	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
 	fs.StringVar(&f.allowEgress, "allow-egress", "", "comma-separated CIDRs that fetch may reach although private or loopback")
 	f.capture.RegisterFlags(fs)
+	fs.Var((*bytesize.Int64)(&f.hogMemory), "hog-memory", hogMemoryUsage)
+	fs.IntVar(&f.hogSlots, "hog-slots", 0, hogSlotsUsage)
 	f.lf.register(fs)
 	f.tf.register(fs)
 	return cmd
@@ -429,8 +437,8 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 		NodeID:  nodeID, Address: f.grpcAddr, ControlPlane: cpConn, NATS: nc,
 		EventLog: eventlog.Config{Memory: f.storage == "memory", AckWait: f.ackWait, DuplicateWindow: f.dupWindow,
 			MaxEventsPerMessage: f.perMessage},
-		MaxInflightEvents: f.maxInflight,
-		AllowEgress:       egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
+		MaxInflightEvents: f.maxInflight, HogMemory: f.hogMemory, HogSlots: f.hogSlots,
+		AllowEgress: egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
 		Capture: f.capture,
 	}, shutdownGrace)
 	if err != nil {
@@ -627,3 +635,8 @@ func shutdownTracing(tp *tracing.Provider, log *slog.Logger) {
 		log.Warn("flushing traces", "err", err)
 	}
 }
+
+const (
+	hogMemoryUsage = "Hog memory budget of this node: what all running destinations may allocate together, e.g. 512MiB (default: a quarter of the container's memory limit, or 256MiB)"
+	hogSlotsUsage  = "destinations running Hog at once, shared round robin (default: the number of CPUs)"
+)

@@ -204,6 +204,48 @@ func (l *Log) Publish(ctx context.Context, project string, events []*hogwirev1.E
 	if err != nil {
 		return err
 	}
+	return l.write(ctx, msgs)
+}
+
+// Republish stores already encoded events (as Message.Data holds them)
+// again, all of them or none, with header, grouped as Publish groups
+// events. id deduplicates: the same id within the duplicate window stores
+// nothing again.
+func (l *Log) Republish(ctx context.Context, project string, events [][]byte, header nats.Header, id string) error {
+	if len(events) == 0 {
+		return nil
+	}
+	subject := l.cfg.Subject + "." + project
+	maxBytes := int(l.cfg.Conn.MaxPayload()) - headerRoom
+	perMessage := max(l.cfg.MaxEventsPerMessage, (len(events)+MaxMessagesPerWrite-1)/MaxMessagesPerWrite)
+	var msgs []*nats.Msg
+	for first := 0; first < len(events); {
+		var data []byte
+		i := first
+		for ; i < len(events) && i-first < perMessage; i++ {
+			if i > first && len(data)+len(events[i])+16 > maxBytes {
+				break
+			}
+			data = protowire.AppendTag(data, 1, protowire.BytesType)
+			data = protowire.AppendBytes(data, events[i])
+		}
+		m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{formatHeader: {formatEvents}}}
+		for k, v := range header {
+			m.Header[k] = v
+		}
+		msgs = append(msgs, m)
+		first = i
+	}
+	if len(msgs) > MaxMessagesPerWrite {
+		return &eventlimits.TooLargeError{Index: -1, Size: len(msgs), Max: MaxMessagesPerWrite}
+	}
+	msgs[0].Header.Set(jetstream.MsgIDHeader, id)
+	return l.write(ctx, msgs)
+}
+
+// write stores msgs, the first carrying the write's deduplication id, as
+// one message or one atomic batch.
+func (l *Log) write(ctx context.Context, msgs []*nats.Msg) error {
 	if len(msgs) == 1 {
 		return l.publishOne(ctx, msgs[0])
 	}

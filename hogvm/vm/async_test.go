@@ -3,9 +3,11 @@ package vm_test
 import (
 	"context"
 	"errors"
-	"github.com/hogwire/hogwire/hogvm/compiler"
 	"strings"
 	"testing"
+
+	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/stl"
 
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
@@ -49,7 +51,7 @@ func TestAsyncPauseResumeAcrossProcesses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := vm.UnmarshalState(data)
+	st, err := vm.UnmarshalState(data, stl.Library())
 	if err != nil {
 		t.Fatalf("unmarshal state: %v\n%s", err, data)
 	}
@@ -123,7 +125,7 @@ func TestAsyncThroughVariable(t *testing.T) {
 		t.Fatalf("res=%+v err=%v", res, err)
 	}
 	data, _ := res.Async.State.MarshalJSON()
-	st, err := vm.UnmarshalState(data)
+	st, err := vm.UnmarshalState(data, stl.Library())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +163,7 @@ func TestStateWithClosuresAndTry(t *testing.T) {
 		t.Fatalf("res=%+v err=%v", res, err)
 	}
 	data, _ := res.Async.State.MarshalJSON()
-	st, err := vm.UnmarshalState(data)
+	st, err := vm.UnmarshalState(data, stl.Library())
 	if err != nil {
 		t.Fatalf("%v\n%s", err, data)
 	}
@@ -192,7 +194,7 @@ func TestAsyncInsideBytecodeSTL(t *testing.T) {
 		if merr != nil {
 			t.Fatal(merr)
 		}
-		st, uerr := vm.UnmarshalState(data)
+		st, uerr := vm.UnmarshalState(data, stl.Library())
 		if uerr != nil {
 			t.Fatalf("%v\n%s", uerr, data)
 		}
@@ -223,7 +225,7 @@ func TestResumeKeepsGlobals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prog, err := vm.Link(p)
+	prog, err := vm.Link(p, stl.Library())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +242,7 @@ func TestResumeKeepsGlobals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st, err = vm.UnmarshalState(b); err != nil {
+			if st, err = vm.UnmarshalState(b, stl.Library()); err != nil {
 				t.Fatal(err)
 			}
 		}

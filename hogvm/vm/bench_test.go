@@ -6,12 +6,13 @@ import (
 	"testing"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
 func mustLink(tb testing.TB, code ...any) *vm.Program {
 	tb.Helper()
-	p, err := vm.Link(&bytecode.Program{Version: 1, Code: code})
+	p, err := vm.Link(&bytecode.Program{Version: 1, Code: code}, stl.Library())
 	if err != nil {
 		tb.Fatal(err)
 	}

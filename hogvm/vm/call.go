@@ -43,12 +43,15 @@ func (r *run) call(in *instr, fr *frame) (Result, bool, error) {
 	if fr.chunk.version == 0 {
 		slices.Reverse(r.args(argc))
 	}
-	if f, ok := opts.Functions[name]; ok && f != nil {
+	if r.host != nil && r.m.hostFns[name] {
 		r.startClock()
-		v, err := f(r.ctx, r.args(argc))
+		r.reserved = 0
+		args := r.args(argc)
+		v, err := r.host.Call(name, args)
 		if err != nil {
 			return Result{}, false, &RuntimeError{Msg: fmt.Sprintf("%s: %v", name, err), Err: err}
 		}
+		r.countResult(v, args, false)
 		r.replaceArgs(argc, v)
 		return Result{}, false, nil
 	}
@@ -60,7 +63,7 @@ func (r *run) call(in *instr, fr *frame) (Result, bool, error) {
 	}
 	b := in.ext.bstl
 	if b == nil {
-		b = bytecodeSTL()[name]
+		b = r.prog.lib.bytecodeFunc(name)
 	}
 	if b != nil {
 		if argc != b.argCount {
@@ -82,26 +85,29 @@ func (r *run) pushFrame(f frame) error {
 	return nil
 }
 
-func (r *run) callNative(f *builtin, argc int, pad bool) error {
-	if argc < f.min {
-		return rtErr(fmt.Sprintf("Function %s requires at least %d arguments", f.name, f.min))
+func (r *run) callNative(f *Native, argc int, pad bool) error {
+	if argc < f.Min {
+		return rtErr(fmt.Sprintf("Function %s requires at least %d arguments", f.Name, f.Min))
 	}
-	if f.max >= 0 && argc > f.max {
-		return rtErr(fmt.Sprintf("Function %s requires at most %d arguments", f.name, f.max))
+	if f.Max >= 0 && argc > f.Max {
+		return rtErr(fmt.Sprintf("Function %s requires at most %d arguments", f.Name, f.Max))
 	}
 	if pad {
 		// Functions called through a value get their optional arguments
 		// as explicit nulls, as in PostHog's VM.
-		for i := argc; i < f.max; i++ {
+		for i := argc; i < f.Max; i++ {
 			r.push(Null)
 			argc++
 		}
 	}
 	r.closeUpvalues(len(r.stack) - argc)
-	v, err := f.fn(r, r.args(argc))
+	r.reserved = 0
+	args := r.args(argc)
+	v, err := f.Fn(Env{r}, args)
 	if err != nil {
 		return err
 	}
+	r.countResult(v, args, f.Shares)
 	// Big results took real work: count it so the clock is read sooner.
 	switch v.k {
 	case KindString:
@@ -145,10 +151,10 @@ func (r *run) callLocal(argc int, fr *frame) (Result, bool, error) {
 		if fr.chunk.version == 0 {
 			slices.Reverse(r.args(argc))
 		}
-		if f := stlFunctions[c.Name]; f != nil {
+		if f := r.prog.lib.native(c.Name); f != nil {
 			return Result{}, false, r.callNative(f, argc, true)
 		}
-		if b := bytecodeSTL()[c.Name]; b != nil {
+		if b := r.prog.lib.bytecodeFunc(c.Name); b != nil {
 			if argc != b.argCount {
 				return Result{}, false, rtErr(fmt.Sprintf("Function %s requires exactly %d arguments", c.Name, b.argCount))
 			}
@@ -172,4 +178,37 @@ func (r *run) pause(name string, argc int) (Result, bool, error) {
 	r.async++
 	st := r.snapshot()
 	return Result{Async: &AsyncCall{Name: name, Args: args, State: st}}, true, nil
+}
+
+// countResult counts what a native or host function allocated to return
+// v from args: nothing when v is one of its arguments, else v's own
+// storage when shares (its elements are the arguments') and all of v
+// otherwise, less what the function reserved.
+func (r *run) countResult(v Value, args []Value, shares bool) {
+	reserved := r.reserved
+	r.reserved = 0
+	var n int64
+	switch v.k {
+	case KindNull, KindBool, KindNumber:
+		return
+	case KindString:
+		for _, a := range args {
+			if a.k == KindString && a.p == v.p && a.n == v.n {
+				return
+			}
+		}
+		n = costOf(v)
+	default:
+		for _, a := range args {
+			if a.isObject() && a.p == v.p {
+				return
+			}
+		}
+		if shares {
+			n = shallowCost(v)
+		} else {
+			n = costOf(v)
+		}
+	}
+	r.alloc += max(0, n-reserved)
 }

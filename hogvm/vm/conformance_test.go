@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -21,7 +22,7 @@ func loadProgram(t testing.TB, path string) *vm.Program {
 	if err != nil {
 		t.Fatalf("decode %s: %v", path, err)
 	}
-	p, err := vm.Link(src)
+	p, err := vm.Link(src, stl.Library())
 	if err != nil {
 		t.Fatalf("link %s: %v", path, err)
 	}

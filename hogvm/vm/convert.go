@@ -142,10 +142,10 @@ func toGo(v Value, depth int) any {
 		for i, k := range d.keys {
 			e := d.vals[i]
 			if e.isObject() && e.p == v.p {
-				out[jsString(k)] = nil
+				out[JSString(k)] = nil
 				continue
 			}
-			out[jsString(k)] = toGo(e, depth+1)
+			out[JSString(k)] = toGo(e, depth+1)
 		}
 		return out
 	case KindDateTime:

@@ -109,13 +109,13 @@ func (d *Dict) find(key Value) int {
 		return d.findString(key.str())
 	}
 	if d.index != nil {
-		if i, ok := d.index[keyOf(key)]; ok && int(i) < len(d.keys) && sameValueZero(d.keys[i], key) {
+		if i, ok := d.index[keyOf(key)]; ok && int(i) < len(d.keys) && SameValueZero(d.keys[i], key) {
 			return int(i)
 		}
 		return -1
 	}
 	for i := range d.keys {
-		if sameValueZero(d.keys[i], key) {
+		if SameValueZero(d.keys[i], key) {
 			return i
 		}
 	}

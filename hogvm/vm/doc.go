@@ -2,11 +2,14 @@
 // filters and templates, with the output and semantics of PostHog's
 // reference TypeScript VM (@posthog/hogvm).
 //
-// Link a decoded program once, then run it as often as needed from any
-// number of goroutines:
+// The VM core knows no function by name: a program is linked against a
+// Library of native and bytecode functions (package stl builds Hog's
+// standard library) and calls the embedder's host functions. Link a
+// decoded program once, then run it as often as needed from any number of
+// goroutines:
 //
 //	src, err := bytecode.Decode(jsonBytes)        // ["_H", 1, ...]
-//	prog, err := vm.Link(src)                     // immutable, shareable
+//	prog, err := vm.Link(src, stl.Library())      // immutable, shareable
 //	m := vm.New(vm.Options{                       // limits, host functions, print
 //		Print:          func(line string) { log.Println(line) },
 //		AsyncFunctions: []string{"fetch"},
@@ -33,6 +36,24 @@
 // FromGo and Value.ToGo convert JSON-like Go data; ParseJSON builds values
 // straight from JSON. Globals are never modified by a program: reading a
 // container from them yields a copy, reading a scalar copies nothing.
+//
+// An embedder that runs untrusted code under budgets of its own runs it
+// with a Host (RunHost): the program's host functions are the Host's Call,
+// and every few thousand instructions, and whenever the run has allocated
+// another 64 KiB, the run stops at a checkpoint and calls the Host's Yield
+// with its Usage. That is where an embedder measures time, enforces its
+// step and memory budgets, stops a run whose work is no longer wanted, and
+// lets other runs use the CPU; the Options limits apply at the same
+// checkpoints.
+//
+// Memory is what a run allocates, not what it holds at a given moment: every
+// string, array, tuple, dict and closure it creates counts, estimated from
+// its length, including the results of natives (less what they share with
+// their arguments) and values read from the globals (which are copies).
+// Garbage therefore counts too; in exchange no way of holding memory escapes
+// the count (a container nested in another and grown in place, an array
+// grown by index), and natives that build large strings or arrays reserve
+// them first, so that a limit stops the allocation before it happens.
 //
 // Errors: a *ThrownError is a Hog error thrown and not caught (its string
 // form is PostHog's, e.g. Error('boom')); a *LimitError reports an exceeded

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -15,7 +16,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	filter, err := vm.Link(src) // immutable; share it between goroutines
+	filter, err := vm.Link(src, stl.Library()) // immutable; share it between goroutines
 	if err != nil {
 		panic(err)
 	}
@@ -32,7 +33,7 @@ func ExampleMachine_Resume() {
 	// let res := fetch('https://example.com'); print(res.status)
 	src, _ := bytecode.Decode([]byte(`["_H", 1, 32, "https://example.com", 2, "fetch", 1,
 		36, 0, 32, "status", 45, 2, "print", 1, 35, 35]`))
-	prog, _ := vm.Link(src)
+	prog, _ := vm.Link(src, stl.Library())
 	m := vm.New(vm.Options{
 		AsyncFunctions: []string{"fetch"},
 		Print:          func(line string) { fmt.Println(line) },
@@ -41,7 +42,7 @@ func ExampleMachine_Resume() {
 	fmt.Println(res.Async.Name, vm.Format(vm.NewArray(res.Async.Args)))
 
 	saved, _ := res.Async.State.MarshalJSON() // store it anywhere
-	state, _ := vm.UnmarshalState(saved)
+	state, _ := vm.UnmarshalState(saved, stl.Library())
 	response := vm.FromGo(map[string]any{"status": 200, "body": "ok"})
 	res, err := m.Resume(context.Background(), state, response)
 	fmt.Println(res.Finished, err)
@@ -54,7 +55,7 @@ func ExampleMachine_Resume() {
 // Errors thrown by Hog code and not caught come back as *vm.ThrownError.
 func ExampleThrownError() {
 	src, _ := bytecode.Decode([]byte(`["_H", 1, 32, "bad input", 2, "Error", 1, 49]`))
-	prog, _ := vm.Link(src)
+	prog, _ := vm.Link(src, stl.Library())
 	_, err := vm.New(vm.Options{}).Run(context.Background(), prog, vm.Null)
 	fmt.Println(err)
 	// Output: Error('bad input')

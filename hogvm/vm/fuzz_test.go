@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -40,7 +41,7 @@ func FuzzExec(f *testing.F) {
 		if err != nil {
 			return
 		}
-		p, err := vm.Link(src)
+		p, err := vm.Link(src, stl.Library())
 		if err != nil {
 			return
 		}
@@ -51,7 +52,7 @@ func FuzzExec(f *testing.F) {
 			if merr != nil {
 				t.Fatalf("marshal state: %v", merr)
 			}
-			st, uerr := vm.UnmarshalState(js)
+			st, uerr := vm.UnmarshalState(js, stl.Library())
 			if uerr != nil {
 				t.Fatalf("unmarshal own state: %v\n%s", uerr, js)
 			}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -21,7 +22,7 @@ func TestGlobalPathAndLookup(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := vm.Link(src)
+		p, err := vm.Link(src, stl.Library())
 		if err != nil {
 			t.Fatal(err)
 		}

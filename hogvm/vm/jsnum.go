@@ -173,8 +173,8 @@ func decimalPrefix(s string) int {
 	return i
 }
 
-// parseFloatJS is JavaScript's parseFloat applied to a string.
-func parseFloatJS(s string) float64 {
+// ParseFloatJS is JavaScript's parseFloat applied to a string.
+func ParseFloatJS(s string) float64 {
 	s = strings.TrimLeftFunc(s, isJSSpace)
 	sign := 1.0
 	body := s
@@ -198,8 +198,8 @@ func parseFloatJS(s string) float64 {
 	return sign * f
 }
 
-// parseIntJS is JavaScript's parseInt(s) with no radix.
-func parseIntJS(s string) float64 {
+// ParseIntJS is JavaScript's parseInt(s) with no radix.
+func ParseIntJS(s string) float64 {
 	s = strings.TrimLeftFunc(s, isJSSpace)
 	sign := 1.0
 	if s != "" && (s[0] == '+' || s[0] == '-') {
@@ -229,8 +229,8 @@ func parseIntJS(s string) float64 {
 	return sign * f
 }
 
-// toNumber is JavaScript's Number(v) for Hog values.
-func toNumber(v Value) float64 {
+// ToNumber is JavaScript's Number(v) for Hog values.
+func ToNumber(v Value) float64 {
 	switch v.k {
 	case KindNumber:
 		return v.num()
@@ -245,14 +245,14 @@ func toNumber(v Value) float64 {
 		return stringToNumber(v.str())
 	case KindArray, KindTuple:
 		// Number([]) is 0, Number([x]) is Number(String(x)).
-		return stringToNumber(jsString(v))
+		return stringToNumber(JSString(v))
 	}
 	return math.NaN()
 }
 
-// jsString is JavaScript's String(v), used where PostHog's VM relies on
+// JSString is JavaScript's String(v), used where PostHog's VM relies on
 // implicit conversion (join, template concatenation of raw values).
-func jsString(v Value) string {
+func JSString(v Value) string {
 	switch v.k {
 	case KindNull:
 		return "null"
@@ -266,7 +266,7 @@ func jsString(v Value) string {
 	case KindString:
 		return v.str()
 	case KindArray, KindTuple:
-		return joinJS(v.arr().Elems, ",", 0)
+		return JoinJS(v.arr().Elems, ",", 0)
 	case KindDict:
 		return "[object Map]"
 	}
@@ -277,7 +277,7 @@ func jsString(v Value) string {
 // nested arrays): shared references can make them exponentially long.
 const maxJoin = 1 << 20
 
-func joinJS(elems []Value, sep string, depth int) string {
+func JoinJS(elems []Value, sep string, depth int) string {
 	if depth > 64 {
 		return ""
 	}
@@ -292,9 +292,9 @@ func joinJS(elems []Value, sep string, depth int) string {
 		switch e.k {
 		case KindNull:
 		case KindArray, KindTuple:
-			sb.WriteString(joinJS(e.arr().Elems, ",", depth+1))
+			sb.WriteString(JoinJS(e.arr().Elems, ",", depth+1))
 		default:
-			sb.WriteString(jsString(e))
+			sb.WriteString(JSString(e))
 		}
 	}
 	return sb.String()

@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf8"
 	"unsafe"
 
@@ -194,13 +193,13 @@ func revive(d *Dict) Value {
 	case get("__hogDateTime__").Truthy():
 		zone := "UTC"
 		if z := get("zone"); z.Truthy() {
-			zone = jsString(z)
+			zone = JSString(z)
 		}
-		return NewDateTime(toNumber(get("dt")), zone)
+		return NewDateTime(ToNumber(get("dt")), zone)
 	case get("__hogDate__").Truthy():
-		return NewDate(int(toNumber(get("year"))), int(toNumber(get("month"))), int(toNumber(get("day"))))
+		return NewDate(int(ToNumber(get("year"))), int(ToNumber(get("month"))), int(ToNumber(get("day"))))
 	case get("__hogError__").Truthy():
-		return hogError(get("type"), get("message"), get("payload"))
+		return errorValue(get("type"), get("message"), get("payload"))
 	}
 	return DictValue(d)
 }
@@ -278,6 +277,21 @@ func (v Value) MarshalJSON() ([]byte, error) {
 	w := jsonWriter{}
 	w.value(v, 0)
 	return w.buf, nil
+}
+
+// AppendJSON appends v as jsonStringify(v, indent) renders it to dst,
+// stopping once the output passes limit bytes (0: the VM's own cap), so a
+// caller compares the length with limit to detect that. A nil dst gets a
+// buffer sized for v.
+func AppendJSON(dst []byte, v Value, indent, limit int) []byte {
+	if dst == nil {
+		// Half the memory estimate of a value (two units for each entry,
+		// plus its strings) is close to its JSON length.
+		dst = make([]byte, 0, min(costOf(v)/2+16, 1<<20))
+	}
+	w := jsonWriter{buf: dst, indent: indent, limit: limit}
+	w.value(v, 0)
+	return w.buf
 }
 
 func (w *jsonWriter) newline(depth int) {
@@ -369,7 +383,7 @@ func (w *jsonWriter) value(v Value, depth int) {
 				// as in a JavaScript object, the last value wins.
 				keys, vals = keys[:0], make([]Value, 0, d.Len())
 				for i, k := range d.keys {
-					ks := jsString(k)
+					ks := JSString(k)
 					if j := slices.Index(keys, ks); j >= 0 {
 						vals[j] = d.vals[i]
 						continue
@@ -551,170 +565,4 @@ func appendJSONEscape(b []byte, c byte) []byte {
 		return append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
 	}
 	return append(b, c)
-}
-
-// nestedGet walks a JSON path: strings are keys, numbers 1-based indexes.
-func nestedGet(v Value, path []Value) (Value, error) {
-	for _, key := range path {
-		if v.k == KindNull {
-			return Null, nil
-		}
-		var err error
-		if v, err = getProperty(v, key); err != nil {
-			return Null, err
-		}
-	}
-	return v, nil
-}
-
-// jsonInput parses string arguments of the JSONExtract family.
-func jsonInput(v Value) (Value, bool) {
-	if v.k != KindString {
-		return v, true
-	}
-	p, err := ParseJSON([]byte(v.str()))
-	return p, err == nil
-}
-
-func registerJSON() {
-	def("jsonParse", 1, 1, func(_ *run, a []Value) (Value, error) {
-		v, err := ParseJSON([]byte(jsString(a[0])))
-		if err != nil {
-			return Null, &RuntimeError{Msg: "jsonParse: invalid JSON: " + err.Error(), Err: err}
-		}
-		return v, nil
-	})
-	def("jsonStringify", 1, 2, func(r *run, a []Value) (Value, error) {
-		// The memory estimate of a value is close to its JSON length.
-		w := jsonWriter{limit: r.renderLimit(), buf: make([]byte, 0, min(costOf(a[0])+16, 1<<20))}
-		if ind := arg(a, 1); ind.k == KindNumber && ind.num() > 0 {
-			w.indent = int(min(ind.num(), 10))
-		}
-		w.value(a[0], 0)
-		if len(w.buf) == 0 {
-			return String(""), nil
-		}
-		// w.buf is not used again, so the string can share its memory.
-		return r.newString(unsafe.String(&w.buf[0], len(w.buf)))
-	})
-	def("isValidJSON", 1, 1, pure(func(a []Value) Value {
-		_, err := ParseJSON([]byte(jsString(a[0])))
-		return Bool(err == nil)
-	}))
-	def("JSONHas", 1, -1, pure(func(a []Value) Value {
-		cur := a[0]
-		for _, key := range a[1:] {
-			p, ok := jsonInput(cur)
-			if !ok {
-				return Bool(false)
-			}
-			switch p.k {
-			case KindDict:
-				v, ok := p.dict().Get(key)
-				if !ok {
-					return Bool(false)
-				}
-				cur = v
-			case KindArray, KindTuple:
-				elems := p.arr().Elems
-				if key.k != KindNumber {
-					return Bool(false)
-				}
-				i := key.num()
-				switch {
-				case i < 0 && -i <= float64(len(elems)):
-					cur = elems[len(elems)+int(i)]
-				case i > 0 && i <= float64(len(elems)):
-					cur = elems[int(i)-1]
-				default:
-					return Bool(false)
-				}
-			default:
-				return Bool(false)
-			}
-		}
-		return Bool(true)
-	}))
-	def("JSONLength", 1, -1, func(_ *run, a []Value) (Value, error) {
-		obj, ok := jsonInput(a[0])
-		if !ok {
-			return Int(0), nil
-		}
-		v, err := nestedGet(obj, a[1:])
-		if err != nil {
-			return Null, err
-		}
-		switch v.k {
-		case KindArray, KindTuple:
-			return Int(int64(len(v.arr().Elems))), nil
-		case KindDict:
-			return Int(int64(v.dict().Len())), nil
-		case KindNull:
-			if obj.isObject() {
-				return Null, rtErr("JSONLength: Cannot convert undefined or null to object")
-			}
-		}
-		return Int(0), nil
-	})
-	extract := func(name string, min int, conv func(Value) Value) {
-		def(name, min, -1, func(_ *run, a []Value) (Value, error) {
-			obj, ok := jsonInput(a[0])
-			if !ok {
-				return conv(Value{k: 255}), nil
-			}
-			if name == "JSONExtractString" && a[0].k == KindString {
-				// Parsed JSON objects are plain JavaScript objects in
-				// PostHog's VM, so they stringify as [object Object].
-				v, err := nestedGet(obj, a[1:])
-				if err != nil || v.k == KindNull {
-					return Null, err
-				}
-				return String(strings.ReplaceAll(jsString(v), "[object Map]", "[object Object]")), nil
-			}
-			path := a[1:]
-			if name == "JSONExtract" {
-				path = a[1 : len(a)-1]
-			}
-			v, err := nestedGet(obj, path)
-			if err != nil {
-				return Null, err
-			}
-			return conv(v), nil
-		})
-	}
-	extract("JSONExtractBool", 1, func(v Value) Value { return Bool(v.k == KindBool && v.n != 0) })
-	// number reads the found value's text as parse does, null when absent
-	// or not a number.
-	number := func(parse func(string) float64) func(Value) Value {
-		return func(v Value) Value {
-			if v.k == 255 {
-				return Null
-			}
-			f := parse(jsString(v))
-			if f != f {
-				return Null
-			}
-			return Number(f)
-		}
-	}
-	extract("JSONExtractInt", 1, number(parseIntJS))
-	extract("JSONExtractFloat", 1, number(parseFloatJS))
-	extract("JSONExtractString", 1, func(v Value) Value {
-		if v.k == 255 || v.k == KindNull {
-			return Null
-		}
-		return String(jsString(v))
-	})
-	extract("JSONExtractArrayRaw", 1, func(v Value) Value {
-		if v.k == KindArray || v.k == KindTuple {
-			return v
-		}
-		return Null
-	})
-	extract("JSONExtract", 2, func(v Value) Value {
-		if v.k == 255 {
-			return Null
-		}
-		return v
-	})
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -15,7 +16,7 @@ func printed(t *testing.T, src string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prog, err := vm.Link(p)
+	prog, err := vm.Link(p, stl.Library())
 	if err != nil {
 		t.Fatal(err)
 	}

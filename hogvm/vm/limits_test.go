@@ -183,24 +183,72 @@ func TestNativeErrorsAreNotCatchable(t *testing.T) {
 	}
 }
 
+// testHost serves host functions from a map and records checkpoints;
+// stop, when set, ends the run at the first checkpoint past it.
+type testHost struct {
+	funcs  map[string]func([]vm.Value) (vm.Value, error)
+	yields []vm.Usage
+	stop   func(vm.Usage) error
+}
+
+func (h *testHost) Call(name string, args []vm.Value) (vm.Value, error) { return h.funcs[name](args) }
+
+func (h *testHost) Yield(u vm.Usage) error {
+	h.yields = append(h.yields, u)
+	if h.stop != nil {
+		return h.stop(u)
+	}
+	return nil
+}
+
 func TestHostFunctions(t *testing.T) {
 	var got []vm.Value
-	m := vm.New(vm.Options{Functions: map[string]vm.Func{
-		"double": func(_ context.Context, args []vm.Value) (vm.Value, error) {
+	h := &testHost{funcs: map[string]func([]vm.Value) (vm.Value, error){
+		"double": func(args []vm.Value) (vm.Value, error) {
 			got = append(got, args...)
 			return vm.Number(args[0].AsNumber() * 2), nil
 		},
-		"fail": func(context.Context, []vm.Value) (vm.Value, error) { return vm.Null, errors.New("boom") },
+		"fail": func([]vm.Value) (vm.Value, error) { return vm.Null, errors.New("boom") },
 		// A host function overrides the standard library.
-		"length": func(context.Context, []vm.Value) (vm.Value, error) { return vm.String("host"), nil },
-	}})
-	res, err := m.Run(context.Background(), mustLink(t, int64(33), int64(21), int64(2), "double", int64(1), int64(32), "x", int64(2), "length", int64(1), int64(43), int64(2), int64(38)), vm.Null)
+		"length": func([]vm.Value) (vm.Value, error) { return vm.String("host"), nil },
+	}}
+	m := vm.New(vm.Options{HostFunctions: []string{"double", "fail", "length"}})
+	res, err := m.RunHost(context.Background(), h, mustLink(t, int64(33), int64(21), int64(2), "double", int64(1), int64(32), "x", int64(2), "length", int64(1), int64(43), int64(2), int64(38)), vm.Null)
 	if err != nil || vm.Format(res.Value) != "[42, 'host']" || len(got) != 1 {
 		t.Fatalf("res=%s err=%v", vm.Format(res.Value), err)
 	}
-	_, err = m.Run(context.Background(), mustLink(t, int64(2), "fail", int64(0)), vm.Null)
+	_, err = m.RunHost(context.Background(), h, mustLink(t, int64(2), "fail", int64(0)), vm.Null)
 	if err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("err = %v", err)
+	}
+	// Without a host, the standard library answers.
+	res, err = m.Run(context.Background(), mustLink(t, int64(32), "x", int64(2), "length", int64(1), int64(38)), vm.Null)
+	if err != nil || res.Value.AsNumber() != 1 {
+		t.Fatalf("res=%s err=%v", vm.Format(res.Value), err)
+	}
+}
+
+// An infinite loop reaches its host every few thousand steps, and the
+// host's error ends it.
+func TestHostYield(t *testing.T) {
+	stop := errors.New("stop")
+	h := &testHost{stop: func(u vm.Usage) error {
+		if u.Steps > 50000 {
+			return stop
+		}
+		return nil
+	}}
+	_, err := vm.New(vm.Options{Timeout: -1}).RunHost(context.Background(), h, mustLink(t, infinite...), vm.Null)
+	if !errors.Is(err, stop) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(h.yields); n < 10 || n > 100 {
+		t.Fatalf("%d yields for 50000 steps", n)
+	}
+	for i := 1; i < len(h.yields); i++ {
+		if h.yields[i].Steps <= h.yields[i-1].Steps {
+			t.Fatalf("steps went back: %v", h.yields)
+		}
 	}
 }
 
@@ -280,10 +328,11 @@ func TestPrintAndFormat(t *testing.T) {
 }
 
 func TestPanickingHostFunctionIsContained(t *testing.T) {
-	m := vm.New(vm.Options{Functions: map[string]vm.Func{
-		"bad": func(context.Context, []vm.Value) (vm.Value, error) { panic("host bug") },
-	}})
-	_, err := m.Run(context.Background(), mustLink(t, int64(2), "bad", int64(0)), vm.Null)
+	h := &testHost{funcs: map[string]func([]vm.Value) (vm.Value, error){
+		"bad": func([]vm.Value) (vm.Value, error) { panic("host bug") },
+	}}
+	m := vm.New(vm.Options{HostFunctions: []string{"bad"}})
+	_, err := m.RunHost(context.Background(), h, mustLink(t, int64(2), "bad", int64(0)), vm.Null)
 	if !errors.Is(err, vm.ErrInternal) || !strings.Contains(err.Error(), "host bug") {
 		t.Fatalf("err = %v", err)
 	}

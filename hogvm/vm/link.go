@@ -34,8 +34,8 @@ type instrExt struct {
 	upvalues int32    // CALLABLE upvalue count
 	pairs    []int32  // CLOSURE (isLocal, index) pairs
 	path     []string // fused GET_GLOBAL path, root first
-	stl      *builtin // CALL_GLOBAL resolved to a native function
-	bstl     *bcSTL   // CALL_GLOBAL resolved to a bytecode STL function
+	stl      *Native  // CALL_GLOBAL resolved to a native function
+	bstl     *bcFunc  // CALL_GLOBAL resolved to a bytecode STL function
 	err      string   // opTrap message
 	chunkPos int32    // DECLARE_FN: element position of the body
 }
@@ -55,6 +55,7 @@ type chunk struct {
 type Program struct {
 	root *chunk
 	src  *bytecode.Program
+	lib  *Library
 	// global is the path of the global the program only reads and
 	// returns, or nil (see GlobalPath).
 	global []string
@@ -91,23 +92,6 @@ func globalPath(code []any) []string {
 // Source returns the bytecode the program was linked from.
 func (p *Program) Source() *bytecode.Program { return p.src }
 
-// Link validates and pre-decodes a program once. Malformed instructions do
-// not fail the link: like PostHog's VM, the run fails only if it reaches
-// them. Link returns an error only for an unsupported version.
-func Link(p *bytecode.Program) (*Program, error) {
-	if p == nil {
-		return nil, fmt.Errorf("vm: link: nil program")
-	}
-	if p.Version < 0 || p.Version > bytecode.Version {
-		return nil, fmt.Errorf("vm: link: unsupported bytecode version %d", p.Version)
-	}
-	prog := &Program{root: linkChunk("root", p.Version, p.Code, true), src: p}
-	if p.Version >= 1 {
-		prog.global = globalPath(p.Code)
-	}
-	return prog, nil
-}
-
 func intOperand(v any) (int64, bool) {
 	switch x := v.(type) {
 	case int64:
@@ -143,9 +127,10 @@ type jumpFix struct {
 	target int64 // element position
 }
 
-// linkChunk pre-decodes raw. resolveSTL resolves calls to the bytecode
-// standard library up front; it is false while linking that library itself.
-func linkChunk(name string, version int, raw []any, resolveSTL bool) *chunk {
+// linkChunk pre-decodes raw, resolving calls to the library's functions.
+// resolveSTL resolves calls to its bytecode functions up front; it is
+// false while linking those functions themselves.
+func (l *Library) linkChunk(name string, version int, raw []any, resolveSTL bool) *chunk {
 	c := &chunk{name: name, version: version, raw: raw, posIdx: make([]int32, len(raw)+1)}
 	for i := range c.posIdx {
 		c.posIdx[i] = -1
@@ -215,11 +200,9 @@ func linkChunk(name string, version int, raw []any, resolveSTL bool) *chunk {
 			}
 			in.b = count(ops[1])
 			in.ext = &instrExt{name: nm}
-			if f := stlFunctions[nm]; f != nil {
-				in.ext.stl = f
-			}
+			in.ext.stl = l.native(nm)
 			if resolveSTL {
-				in.ext.bstl = bytecodeSTL()[nm]
+				in.ext.bstl = l.bytecodeFunc(nm)
 			}
 		case bytecode.DeclareFn:
 			nm, _ := ops[0].(string)

@@ -8,10 +8,32 @@ import (
 	"time"
 )
 
-// Func is a host function callable from Hog by name. args is only valid
-// during the call: copy it to keep it. A returned error ends the run (Hog
-// code cannot catch it).
-type Func func(ctx context.Context, args []Value) (Value, error)
+// Host is the embedder's side of a run (see Machine.RunHost): the host
+// functions a program calls by name, and the checkpoints where the
+// embedder applies its budgets of time, steps and memory and shares the
+// CPU with other runs.
+type Host interface {
+	// Call performs the host function name (one of Options.HostFunctions).
+	// args is valid only during the call: copy it to keep it. A returned
+	// error ends the run; Hog code cannot catch it.
+	Call(name string, args []Value) (Value, error)
+	// Yield is called every few thousand instructions, and as soon as the
+	// run has allocated another few dozen kilobytes, with what the run has
+	// used so far (cumulative across resumes). It may block, to let other
+	// work use the CPU. A returned error ends the run with that error.
+	Yield(u Usage) error
+}
+
+// Usage is what a run has used so far, cumulative across resumes.
+type Usage struct {
+	// Steps counts executed instructions (natives that build large values
+	// count extra).
+	Steps int64
+	// Allocated estimates the bytes the run has allocated: every string,
+	// array, tuple, dict and closure it created, whether or not it still
+	// holds them.
+	Allocated int64
+}
 
 // Default limits, as in PostHog's VM.
 const (
@@ -27,9 +49,9 @@ const (
 // Options configure a Machine. Zero values select the defaults; a negative
 // limit disables it.
 type Options struct {
-	// Functions are synchronous host functions, looked up by CALL_GLOBAL
-	// before the standard library.
-	Functions map[string]Func
+	// HostFunctions name the functions a program calls on its Host (see
+	// RunHost), looked up by CALL_GLOBAL before the standard library.
+	HostFunctions []string
 	// AsyncFunctions names the host functions (such as "fetch") whose calls
 	// pause the run: Run returns Result.Async and the embedder resumes the
 	// state with the function's result. "sleep" is always async.
@@ -40,10 +62,11 @@ type Options struct {
 	// Now returns the current time for now(), today(); nil means time.Now.
 	Now func() time.Time
 
-	// Limits. Time and steps are checked every few hundred instructions
-	// and at the end of each large native operation.
+	// Limits. Time, steps and memory are checked every few thousand
+	// instructions, after each large native operation, and whenever the
+	// run has allocated another few dozen kilobytes.
 	Timeout        time.Duration // wall time, cumulative across resumes (5 s)
-	MemoryLimit    int64         // estimated bytes held on the stack (64 MiB)
+	MemoryLimit    int64         // estimated bytes allocated, cumulative (64 MiB)
 	MaxSteps       int64         // executed instructions, cumulative (unlimited)
 	MaxAsyncSteps  int           // async calls per run (100)
 	MaxCallDepth   int           // frames (1000)
@@ -57,6 +80,7 @@ type Options struct {
 type Machine struct {
 	opts    Options
 	async   map[string]bool
+	hostFns map[string]bool
 	pool    sync.Pool
 	regexes regexCache
 }
@@ -83,9 +107,12 @@ func New(opts Options) *Machine {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	m := &Machine{opts: opts, async: map[string]bool{"sleep": true}}
+	m := &Machine{opts: opts, async: map[string]bool{"sleep": true}, hostFns: map[string]bool{}}
 	for _, name := range opts.AsyncFunctions {
 		m.async[name] = true
+	}
+	for _, name := range opts.HostFunctions {
+		m.hostFns[name] = true
 	}
 	m.pool.New = func() any { return &run{m: m} }
 	return m
@@ -101,8 +128,9 @@ type Result struct {
 	Async *AsyncCall
 	// Ops is the number of instructions executed so far (across resumes).
 	Ops int64
-	// MaxMemory is the peak estimated memory use in bytes.
-	MaxMemory int64
+	// Allocated is the estimated bytes allocated so far (across resumes):
+	// see Usage.
+	Allocated int64
 }
 
 // AsyncCall describes a paused run: the function to perform, its
@@ -115,13 +143,20 @@ type AsyncCall struct {
 
 // Run executes p with the given globals (a dict, or null for none).
 // Globals are read-only for the program: reads return copies of containers.
-func (m *Machine) Run(ctx context.Context, p *Program, globals Value) (res Result, err error) {
+func (m *Machine) Run(ctx context.Context, p *Program, globals Value) (Result, error) {
+	return m.RunHost(ctx, nil, p, globals)
+}
+
+// RunHost is Run with a host: the program calls h for the host functions,
+// and h.Yield at every checkpoint. A nil h is Run.
+func (m *Machine) RunHost(ctx context.Context, h Host, p *Program, globals Value) (res Result, err error) {
 	if p == nil {
 		return Result{}, rtErr("vm: run: nil program")
 	}
 	r := m.pool.Get().(*run)
 	defer m.recoverRun(r, &err)
 	r.reset(p, globals)
+	r.host = h
 	res, err = r.execute(ctx, 0)
 	m.release(r)
 	return res, err
@@ -139,7 +174,12 @@ func (m *Machine) recoverRun(r *run, err *error) {
 // Resume continues a paused run, with result as the value returned by the
 // async function. A State can be resumed once; to resume again, decode it
 // again from its JSON.
-func (m *Machine) Resume(ctx context.Context, s *State, result Value) (res Result, err error) {
+func (m *Machine) Resume(ctx context.Context, s *State, result Value) (Result, error) {
+	return m.ResumeHost(ctx, nil, s, result)
+}
+
+// ResumeHost is Resume with a host, as RunHost.
+func (m *Machine) ResumeHost(ctx context.Context, h Host, s *State, result Value) (res Result, err error) {
 	if s == nil || s.prog == nil {
 		return Result{}, rtErr("vm: resume: empty state")
 	}
@@ -149,6 +189,9 @@ func (m *Machine) Resume(ctx context.Context, s *State, result Value) (res Resul
 		m.release(r)
 		return Result{}, err
 	}
+	r.host = h
+	// The result is new to the run, as a native's would be.
+	r.alloc += costOf(result)
 	r.push(result)
 	res, err = r.execute(ctx, s.syncDuration)
 	m.release(r)
@@ -179,7 +222,7 @@ func (m *Machine) RunAsync(ctx context.Context, p *Program, globals Value, perfo
 func sleep(ctx context.Context, args []Value) error {
 	var d time.Duration
 	if len(args) > 0 {
-		d = time.Duration(toNumber(args[0]) * float64(time.Second))
+		d = time.Duration(ToNumber(args[0]) * float64(time.Second))
 	}
 	if d <= 0 {
 		return nil

@@ -11,18 +11,10 @@ import (
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 )
 
-// Comparison operators, named for use outside the dispatch loop.
-const (
-	opGt   = bytecode.Gt
-	opGtEq = bytecode.GtEq
-	opLt   = bytecode.Lt
-	opLtEq = bytecode.LtEq
-)
-
-// sameValueZero is JavaScript's SameValueZero, used by Array.includes and
+// SameValueZero is JavaScript's SameValueZero, used by Array.includes and
 // Map keys: numbers by value (NaN equals NaN), strings by content, other
 // values by identity.
-func sameValueZero(a, b Value) bool {
+func SameValueZero(a, b Value) bool {
 	if a.k != b.k {
 		return false
 	}
@@ -40,12 +32,12 @@ func sameValueZero(a, b Value) bool {
 	return a.p == b.p
 }
 
-// strictEquals is JavaScript's ===.
-func strictEquals(a, b Value) bool {
+// StrictEquals is JavaScript's ===.
+func StrictEquals(a, b Value) bool {
 	if a.k == KindNumber && b.k == KindNumber {
 		return a.num() == b.num()
 	}
-	return sameValueZero(a, b)
+	return SameValueZero(a, b)
 }
 
 func temporalSeconds(v Value) (float64, bool) {
@@ -54,7 +46,7 @@ func temporalSeconds(v Value) (float64, bool) {
 		return v.AsDateTime().Seconds, true
 	case KindDate:
 		d := v.AsDate()
-		return dateToSeconds(d), true
+		return d.Seconds(), true
 	}
 	return 0, false
 }
@@ -149,26 +141,26 @@ func compareValues(l, r Value, op bytecode.Op) bool {
 	}
 	switch op {
 	case bytecode.Eq:
-		return strictEquals(l, r)
+		return StrictEquals(l, r)
 	case bytecode.NotEq:
-		return !strictEquals(l, r)
+		return !StrictEquals(l, r)
 	}
-	return relational(l, r, op)
+	return Relational(l, r, op)
 }
 
-// toPrimitive is JavaScript's ToPrimitive for relational comparison.
-func toPrimitive(v Value) Value {
+// ToPrimitive is JavaScript's ToPrimitive for Relational comparison.
+func ToPrimitive(v Value) Value {
 	if v.isObject() {
-		return String(jsString(v))
+		return String(JSString(v))
 	}
 	return v
 }
 
-// relational is JavaScript's <, <=, >, >= on arbitrary values.
-func relational(l, r Value, op bytecode.Op) bool {
-	l, r = toPrimitive(l), toPrimitive(r)
+// Relational is JavaScript's <, <=, >, >= on arbitrary values.
+func Relational(l, r Value, op bytecode.Op) bool {
+	l, r = ToPrimitive(l), ToPrimitive(r)
 	if l.k == KindString && r.k == KindString {
-		c := compareUTF16(l.str(), r.str())
+		c := CompareStrings(l.str(), r.str())
 		switch op {
 		case bytecode.Gt:
 			return c > 0
@@ -179,7 +171,7 @@ func relational(l, r Value, op bytecode.Op) bool {
 		}
 		return c <= 0
 	}
-	a, b := toNumber(l), toNumber(r)
+	a, b := ToNumber(l), ToNumber(r)
 	switch op {
 	case bytecode.Gt:
 		return a > b
@@ -191,12 +183,12 @@ func relational(l, r Value, op bytecode.Op) bool {
 	return a <= b
 }
 
-// compareUTF16 orders strings by UTF-16 code units, as JavaScript does.
-func compareUTF16(a, b string) int {
+// CompareStrings orders strings by UTF-16 code units, as JavaScript does.
+func CompareStrings(a, b string) int {
 	if isASCII(a) && isASCII(b) {
 		return strings.Compare(a, b)
 	}
-	ua, ub := utf16Units(a), utf16Units(b)
+	ua, ub := UTF16Units(a), UTF16Units(b)
 	for i := 0; i < len(ua) && i < len(ub); i++ {
 		if ua[i] != ub[i] {
 			if ua[i] < ub[i] {
@@ -213,15 +205,15 @@ func includes(haystack, needle Value) (bool, error) {
 	switch haystack.k {
 	case KindArray, KindTuple:
 		for _, e := range haystack.arr().Elems {
-			if sameValueZero(e, needle) {
+			if SameValueZero(e, needle) {
 				return true, nil
 			}
 		}
 		return false, nil
 	case KindString:
-		return strings.Contains(haystack.str(), jsString(needle)), nil
+		return strings.Contains(haystack.str(), JSString(needle)), nil
 	}
-	return false, rtErr(fmt.Sprintf("Can not use IN on a value of type %s", typeOf(haystack)))
+	return false, rtErr(fmt.Sprintf("Can not use IN on a value of type %s", TypeOf(haystack)))
 }
 
 // likePattern converts a SQL LIKE pattern to an unanchored regex.
@@ -247,11 +239,11 @@ func likePattern(pattern string, ci bool) string {
 }
 
 func (r *run) like(s, pattern Value, ci bool) (bool, error) {
-	re, err := r.m.regexes.get(likePattern(jsString(pattern), ci))
+	re, err := r.m.regexes.get(likePattern(JSString(pattern), ci))
 	if err != nil {
 		return false, err
 	}
-	return re.MatchString(jsString(s)), nil
+	return re.MatchString(JSString(s)), nil
 }
 
 // regexOp is `value =~ pattern`: false when either side is falsy.
@@ -260,7 +252,7 @@ func (r *run) regexOp(pattern, value Value, ci bool) (bool, error) {
 		if !value.Truthy() {
 			return false, nil
 		}
-		pattern = String("(?i)" + jsString(pattern))
+		pattern = String("(?i)" + JSString(pattern))
 	}
 	return r.match(pattern, value)
 }
@@ -269,11 +261,11 @@ func (r *run) match(pattern, value Value) (bool, error) {
 	if !pattern.Truthy() || !value.Truthy() {
 		return false, nil
 	}
-	re, err := r.m.regexes.get(jsString(pattern))
+	re, err := r.m.regexes.get(JSString(pattern))
 	if err != nil {
 		return false, err
 	}
-	return re.MatchString(jsString(value)), nil
+	return re.MatchString(JSString(value)), nil
 }
 
 // regexCache keeps compiled regular expressions: programs usually match
@@ -307,9 +299,9 @@ func (c *regexCache) get(pattern string) (*regexp.Regexp, error) {
 
 var errIndexZero = rtErr("Hog arrays start from index 1")
 
-// getProperty is obj[key] with Hog's rules: 1-based and negative array
+// GetProperty is obj[key] with Hog's rules: 1-based and negative array
 // indexes, null for anything missing, null on non-objects.
-func getProperty(obj, key Value) (Value, error) {
+func GetProperty(obj, key Value) (Value, error) {
 	switch obj.k {
 	case KindDict:
 		v, _ := obj.dict().Get(key)
@@ -380,11 +372,16 @@ func getProperty(obj, key Value) (Value, error) {
 func (r *run) setProperty(obj, key, value Value) error {
 	switch obj.k {
 	case KindDict:
-		obj.dict().Set(key, value)
+		d := obj.dict()
+		n := d.Len()
+		d.Set(key, value)
+		if d.Len() > n {
+			r.alloc += 2 * costUnit
+		}
 		return nil
 	case KindArray, KindTuple:
 		if key.k != KindNumber {
-			return rtErr(fmt.Sprintf("Can not set %s on element of type object", jsString(key)))
+			return rtErr(fmt.Sprintf("Can not set %s on element of type object", JSString(key)))
 		}
 		f := key.num()
 		if f <= 0 {
@@ -399,6 +396,11 @@ func (r *run) setProperty(obj, key, value Value) error {
 				return r.limitErr(ErrSizeLimit, "Array length %s exceeds the limit of %d", formatNumber(f), max)
 			}
 			grow := int(f) - len(a.Elems)
+			err := r.reserve(int64(grow) * costUnit)
+			r.reserved = 0
+			if err != nil {
+				return err
+			}
 			a.Elems = append(a.Elems, make([]Value, grow)...)
 			a.cost += int64(grow) * costUnit
 		}
@@ -416,9 +418,9 @@ func (r *run) setProperty(obj, key, value Value) error {
 		case KindString:
 			t = "string"
 		}
-		return rtErr(fmt.Sprintf("Can not set %s on non-object: %s", jsString(key), t))
+		return rtErr(fmt.Sprintf("Can not set %s on non-object: %s", JSString(key), t))
 	}
-	return rtErr(fmt.Sprintf("Can not set %s on element of type object", jsString(key)))
+	return rtErr(fmt.Sprintf("Can not set %s on element of type object", JSString(key)))
 }
 
 // getGlobal resolves a GET_GLOBAL path: a global value (containers are
@@ -428,12 +430,13 @@ func (r *run) getGlobal(path []string) (Value, error) {
 	if len(path) == 0 {
 		return Null, rtErr("Global variable not found: ")
 	}
-	if v, found, err := walkGlobal(r.globals, path, getProperty); found {
+	if v, found, err := walkGlobal(r.globals, path, GetProperty); found {
 		if err != nil {
 			return Null, err
 		}
 		if v.isObject() {
-			return deepCopy(v, 0), nil
+			v = deepCopy(v, 0)
+			r.alloc += costOf(v)
 		}
 		return v, nil
 	}
@@ -442,10 +445,10 @@ func (r *run) getGlobal(path []string) (Value, error) {
 		if r.m.async[name] {
 			return Value{k: KindClosure, p: ptr(&Closure{Callable: &Callable{Name: name, kind: callAsync, ip: -1}})}, nil
 		}
-		if f := stlFunctions[name]; f != nil {
-			return Value{k: KindClosure, p: ptr(&Closure{Callable: &Callable{Name: name, ArgCount: max(f.max, 0), kind: callSTL, ip: -1}})}, nil
+		if f := r.prog.lib.native(name); f != nil {
+			return Value{k: KindClosure, p: ptr(&Closure{Callable: &Callable{Name: name, ArgCount: max(f.Max, 0), kind: callSTL, ip: -1}})}, nil
 		}
-		if b := bytecodeSTL()[name]; b != nil {
+		if b := r.prog.lib.bytecodeFunc(name); b != nil {
 			return Value{k: KindClosure, p: ptr(&Closure{Callable: &Callable{Name: name, ArgCount: b.argCount, kind: callSTL, chunk: b.chunk}})}, nil
 		}
 	}

@@ -21,7 +21,7 @@ func FormatOutput(v Value) string {
 	return Format(v)
 }
 
-func appendOutput(b []byte, v Value, limit int) []byte {
+func AppendOutput(b []byte, v Value, limit int) []byte {
 	if v.k == KindString {
 		return append(b, v.str()...)
 	}

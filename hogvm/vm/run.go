@@ -69,9 +69,6 @@ type run struct {
 	prog    *Program
 	globals Value
 	stack   []Value
-	mem     []int32
-	memUsed int64
-	maxMem  int64
 	frames  []frame
 	tries   []tryFrame
 	// open holds the upvalues still pointing into the stack, by location;
@@ -80,21 +77,43 @@ type run struct {
 	upvalID  int // id of the last upvalue created
 	declared map[string]declaredFn
 	ops      int64
-	// nextCheck is the op count at which to look at the clock next;
-	// natives that produce large values advance ops to bring it closer.
+	// nextCheck is the op count of the next checkpoint; natives that
+	// produce large values advance ops to bring it closer.
 	nextCheck int64
-	async     int
-	deadline  time.Time
-	ctx       context.Context
-	start     time.Time
-	prior     time.Duration
-	line      []byte // print buffer
+	// alloc is Usage.Allocated; allocCheck the count at which the next
+	// checkpoint comes.
+	alloc, allocCheck int64
+	// reserved counts what natives reserved during the current call, so
+	// that their result is not counted twice.
+	reserved int64
+	host     Host
+	async    int
+	deadline time.Time
+	ctx      context.Context
+	start    time.Time
+	prior    time.Duration
+	line     []byte // print buffer
 }
 
-const costUnit = 8
+// costUnit is the estimated size of one value slot: a Value is 24 bytes,
+// but many slots share what they point to.
+const costUnit = 16
 
-// costOf estimates the memory held by v as PostHog's VM does: 8 per value,
-// plus string length, plus the contents of containers (cached in them).
+// shallowCost estimates the memory of v's own storage, without what its
+// elements point to: what creating v from existing values allocates.
+func shallowCost(v Value) int64 {
+	switch v.k {
+	case KindArray, KindTuple:
+		return costUnit * int64(1+len(v.arr().Elems))
+	case KindDict:
+		return costUnit * int64(1+2*v.dict().Len())
+	}
+	return costOf(v)
+}
+
+// costOf estimates the memory held by v as PostHog's VM does: a unit per
+// value, plus string length, plus the contents of containers (cached in
+// them).
 func costOf(v Value) int64 {
 	switch v.k {
 	case KindString:
@@ -121,7 +140,6 @@ func (r *run) reset(p *Program, globals Value) {
 func (r *run) clear() {
 	clear(r.stack)
 	r.stack = r.stack[:0]
-	r.mem = r.mem[:0]
 	clear(r.frames)
 	r.frames = r.frames[:0]
 	r.tries = r.tries[:0]
@@ -129,20 +147,12 @@ func (r *run) clear() {
 	r.open = r.open[:0]
 	r.upvalID = 0
 	r.declared = nil
-	r.memUsed, r.maxMem, r.ops, r.async = 0, 0, 0, 0
-	r.prog, r.globals, r.ctx = nil, Null, nil
+	r.alloc, r.reserved, r.ops, r.async = 0, 0, 0, 0
+	r.prog, r.globals, r.ctx, r.host = nil, Null, nil, nil
 	r.prior = 0
 }
 
-func (r *run) push(v Value) {
-	c := costOf(v)
-	r.stack = append(r.stack, v)
-	r.mem = append(r.mem, int32(min(c, math.MaxInt32)))
-	r.memUsed += c
-	if r.memUsed > r.maxMem {
-		r.maxMem = r.memUsed
-	}
-}
+func (r *run) push(v Value) { r.stack = append(r.stack, v) }
 
 var errStackEmpty = rtErr("Invalid HogQL bytecode, stack is empty, can not pop")
 
@@ -154,8 +164,6 @@ func (r *run) pop() (Value, error) {
 	v := r.stack[n]
 	r.stack[n] = Null
 	r.stack = r.stack[:n]
-	r.memUsed -= int64(r.mem[n])
-	r.mem = r.mem[:n]
 	return v, nil
 }
 
@@ -163,12 +171,8 @@ func (r *run) pop() (Value, error) {
 // down to n elements.
 func (r *run) truncate(n int) {
 	r.closeUpvalues(n)
-	for i := n; i < len(r.stack); i++ {
-		r.memUsed -= int64(r.mem[i])
-		r.stack[i] = Null
-	}
+	clear(r.stack[n:])
 	r.stack = r.stack[:n]
-	r.mem = r.mem[:n]
 }
 
 // closeUpvalues closes the open upvalues at or above stack location n: each
@@ -211,16 +215,53 @@ func (r *run) limitErr(limit error, format string, args ...any) error {
 	return &LimitError{Limit: limit, Msg: fmt.Sprintf(format, args...)}
 }
 
-func (r *run) memErr() error {
-	return r.limitErr(ErrMemoryLimit, "Memory limit of %d bytes exceeded. Tried to allocate %d bytes.", r.m.opts.MemoryLimit, r.memUsed)
+// MemoryLimitError reports an allocation over a memory limit of limit
+// bytes, in PostHog's words; embedders that keep their own budgets use it
+// too.
+func MemoryLimitError(limit, allocated int64) error {
+	return &LimitError{Limit: ErrMemoryLimit, Msg: fmt.Sprintf("Memory limit of %d bytes exceeded. Tried to allocate %d bytes.", limit, allocated)}
 }
 
-// clockEvery is how many instructions run between wall-clock checks.
-// Reading the clock costs more than a short filter takes to run, so a run
-// starts its clock lazily at the first check (or host call) and the
+// checkEvery is how many instructions run between checkpoints. Reading
+// the clock costs more than a short filter takes to run, so a run starts
+// its clock lazily at the first checkpoint (or host call) and the
 // instructions before that go unmeasured.
-const clockEvery = 512
+const checkEvery = 1024
 
+// allocEvery is how many bytes a run allocates between checkpoints.
+const allocEvery = 64 << 10
+
+// checkpoint applies the limits and lets the host apply its own.
+func (r *run) checkpoint() error {
+	r.nextCheck = r.ops + checkEvery
+	r.allocCheck = r.alloc + allocEvery
+	opts := &r.m.opts
+	if opts.MemoryLimit > 0 && r.alloc > opts.MemoryLimit {
+		return MemoryLimitError(opts.MemoryLimit, r.alloc)
+	}
+	if opts.MaxSteps > 0 && r.ops > opts.MaxSteps {
+		return r.limitErr(ErrStepLimit, "Exceeded maximum number of steps: %d", opts.MaxSteps)
+	}
+	if err := r.checkTime(); err != nil {
+		return err
+	}
+	if r.host != nil {
+		return r.host.Yield(Usage{Steps: r.ops, Allocated: r.alloc})
+	}
+	return nil
+}
+
+// reserve counts n bytes a native is about to allocate, with a checkpoint
+// first when they take the run past its next one, so that a limit stops
+// a huge allocation before it happens.
+func (r *run) reserve(n int64) error {
+	r.alloc += n
+	r.reserved += n
+	if r.alloc >= r.allocCheck {
+		return r.checkpoint()
+	}
+	return nil
+}
 func (r *run) startClock() {
 	if r.start.IsZero() {
 		r.start = time.Now()
@@ -243,13 +284,14 @@ func (r *run) execute(ctx context.Context, prior time.Duration) (Result, error) 
 	r.ctx = ctx
 	r.start = time.Time{}
 	r.prior = prior
-	r.nextCheck = r.ops + clockEvery
+	r.nextCheck = r.ops + checkEvery
+	r.allocCheck = r.alloc + allocEvery
 	if prior >= r.m.opts.Timeout && r.m.opts.Timeout > 0 {
 		return Result{}, r.limitErr(ErrTimeout, "Execution timed out after %s seconds. Performed %d ops.", formatNumber(r.m.opts.Timeout.Seconds()), r.ops)
 	}
 	res, err := r.loop()
 	res.Ops = r.ops
-	res.MaxMemory = r.maxMem
+	res.Allocated = r.alloc
 	return res, err
 }
 
@@ -267,21 +309,13 @@ func (r *run) loop() (Result, error) {
 	fr := &r.frames[len(r.frames)-1]
 	code := fr.chunk.code
 	ip := fr.ip
-	opts := &r.m.opts
 	for {
-		if r.memUsed > opts.MemoryLimit && opts.MemoryLimit > 0 {
-			return Result{}, r.memErr()
-		}
 		in := &code[ip]
 		ip++
 		r.ops++
-		if r.ops >= r.nextCheck {
-			r.nextCheck = r.ops + clockEvery
-			if err := r.checkTime(); err != nil {
+		if r.ops >= r.nextCheck || r.alloc >= r.allocCheck {
+			if err := r.checkpoint(); err != nil {
 				return Result{}, err
-			}
-			if opts.MaxSteps > 0 && r.ops > opts.MaxSteps {
-				return Result{}, r.limitErr(ErrStepLimit, "Exceeded maximum number of steps: %d", opts.MaxSteps)
 			}
 		}
 		switch in.op {
@@ -326,7 +360,7 @@ func (r *run) loop() (Result, error) {
 			if l.k == KindNumber && rt.k == KindNumber {
 				a, b = l.num(), rt.num()
 			} else {
-				a, b = toNumber(l), toNumber(rt)
+				a, b = ToNumber(l), ToNumber(rt)
 			}
 			var x float64
 			switch bytecode.Op(in.op) {
@@ -410,7 +444,7 @@ func (r *run) loop() (Result, error) {
 			path := make([]string, n)
 			for i := range path {
 				v := r.stack[len(r.stack)-1-i]
-				path[i] = jsString(v)
+				path[i] = JSString(v)
 			}
 			r.drop(n)
 			v, err := r.getGlobal(path)
@@ -470,19 +504,13 @@ func (r *run) loop() (Result, error) {
 			if i >= len(r.stack) {
 				return Result{}, rtErr(fmt.Sprintf("Invalid local index: %d", in.a))
 			}
-			c := costOf(v)
-			r.memUsed += c - int64(r.mem[i])
-			r.mem[i] = int32(min(c, math.MaxInt32))
 			r.stack[i] = v
-			if r.memUsed > r.maxMem {
-				r.maxMem = r.memUsed
-			}
 		case uint8(bytecode.GetProperty), uint8(bytecode.GetPropertyNullish):
 			n := len(r.stack)
 			if n < 2 {
 				return Result{}, errStackEmpty
 			}
-			v, err := getProperty(r.stack[n-2], r.stack[n-1])
+			v, err := GetProperty(r.stack[n-2], r.stack[n-1])
 			if err != nil {
 				return Result{}, err
 			}
@@ -507,6 +535,7 @@ func (r *run) loop() (Result, error) {
 			for i := 0; i < n; i += 2 {
 				d.Set(els[i], els[i+1])
 			}
+			r.alloc += shallowCost(DictValue(d))
 			r.drop(n)
 			r.push(DictValue(d))
 		case uint8(bytecode.Array), uint8(bytecode.Tuple):
@@ -517,16 +546,13 @@ func (r *run) loop() (Result, error) {
 			start := len(r.stack) - n
 			elems := make([]Value, n)
 			copy(elems, r.stack[start:])
-			var cost int64 = costUnit
-			for _, c := range r.mem[start:] {
-				cost += int64(c)
-			}
-			kind := KindArray
+			v := newArray(elems)
 			if in.op == uint8(bytecode.Tuple) {
-				kind = KindTuple
+				v.k = KindTuple
 			}
+			r.alloc += shallowCost(v)
 			r.drop(n)
-			r.push(arrayOrTuple(kind, &Array{Elems: elems, cost: cost}))
+			r.push(v)
 		case uint8(bytecode.Jump):
 			ip = in.a
 		case uint8(bytecode.JumpIfFalse):
@@ -549,6 +575,7 @@ func (r *run) loop() (Result, error) {
 			ip = in.a
 		case uint8(bytecode.Callable):
 			c := &Callable{Name: in.ext.name, ArgCount: int(in.b), kind: callLocal, upvalueCount: int(in.ext.upvalues), ip: ip, chunk: fr.chunk}
+			r.alloc += 4 * costUnit
 			r.push(Value{k: KindCallable, p: ptr(c)})
 			ip = in.a
 		case uint8(bytecode.Closure):
@@ -576,6 +603,7 @@ func (r *run) loop() (Result, error) {
 					ups[i] = fr.closure.upvalues[idx]
 				}
 			}
+			r.alloc += int64(4+len(ups)) * costUnit
 			r.push(Value{k: KindClosure, p: ptr(&Closure{Callable: c, upvalues: ups})})
 		case uint8(bytecode.GetUpvalue), uint8(bytecode.SetUpvalue):
 			idx := int(in.a)
@@ -603,9 +631,6 @@ func (r *run) loop() (Result, error) {
 				u.value = v
 			case u.location < len(r.stack):
 				r.stack[u.location] = v
-				c := costOf(v)
-				r.memUsed += c - int64(r.mem[u.location])
-				r.mem[u.location] = int32(min(c, math.MaxInt32))
 			}
 		case uint8(bytecode.CallGlobal), uint8(bytecode.CallLocal):
 			fr.ip = ip
@@ -659,18 +684,27 @@ func (r *run) loop() (Result, error) {
 // drop pops n values without closing upvalues, as PostHog's plain pops do.
 func (r *run) drop(n int) {
 	k := len(r.stack) - n
-	for i := k; i < len(r.stack); i++ {
-		r.memUsed -= int64(r.mem[i])
-		r.stack[i] = Null
-	}
+	clear(r.stack[k:])
 	r.stack = r.stack[:k]
-	r.mem = r.mem[:k]
 }
 
 func (r *run) pop2() {
 	n := len(r.stack)
 	r.stack[n-1], r.stack[n-2] = Null, Null
 	r.stack = r.stack[:n-2]
-	r.memUsed -= int64(r.mem[n-1]) + int64(r.mem[n-2])
-	r.mem = r.mem[:n-2]
+}
+
+// renderLimit bounds the text rendered for one value in this run.
+func (r *run) renderLimit() int {
+	if max := r.m.opts.MaxStringBytes; max > 0 && max < maxRender {
+		return max
+	}
+	return maxRender
+}
+
+func (r *run) newString(s string) (Value, error) {
+	if max := r.m.opts.MaxStringBytes; (max > 0 && len(s) > max) || len(s) > maxRender {
+		return Null, r.limitErr(ErrSizeLimit, "String length %d exceeds the limit of %d bytes", len(s), max)
+	}
+	return String(s), nil
 }

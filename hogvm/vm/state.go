@@ -27,7 +27,7 @@ type State struct {
 	ops          int64
 	async        int
 	syncDuration time.Duration
-	maxMem       int64
+	alloc        int64
 }
 
 // AsyncSteps is the number of async calls made so far.
@@ -50,7 +50,7 @@ func (r *run) snapshot() *State {
 		ops:          r.ops,
 		async:        r.async,
 		syncDuration: r.elapsed(),
-		maxMem:       r.maxMem,
+		alloc:        r.alloc,
 	}
 	if r.declared != nil {
 		s.declared = make(map[string]declaredFn, len(r.declared))
@@ -157,7 +157,7 @@ func (r *run) load(s *State) error {
 			r.declared[k] = v
 		}
 	}
-	r.ops, r.async, r.maxMem = s.ops, s.async, s.maxMem
+	r.ops, r.async, r.alloc = s.ops, s.async, s.alloc
 	if len(r.frames) == 0 {
 		return rtErr("vm: resume: state has no call frames")
 	}
@@ -237,7 +237,7 @@ func (e stateEncoder) value(v Value, depth int) Value {
 			if x.isObject() && x.p == v.p {
 				x = Null
 			}
-			out.Set(String(jsString(k)), e.value(x, depth+1))
+			out.Set(String(JSString(k)), e.value(x, depth+1))
 		}
 		return DictValue(out)
 	case KindError:
@@ -315,13 +315,15 @@ func (s *State) MarshalJSON() ([]byte, error) {
 	st.SetString("ops", Int(s.ops))
 	st.SetString("asyncSteps", Int(int64(s.async)))
 	st.SetString("syncDuration", Int(s.syncDuration.Milliseconds()))
-	st.SetString("maxMemUsed", Int(s.maxMem))
+	// PostHog's VM keeps its peak memory estimate here; ours is what the
+	// run allocated, which a limit also applies to across resumes.
+	st.SetString("maxMemUsed", Int(s.alloc))
 	return DictValue(st).MarshalJSON()
 }
 
 // UnmarshalState decodes a state written by State.MarshalJSON, linking
-// the bytecode it carries.
-func UnmarshalState(data []byte) (*State, error) {
+// the bytecode it carries against lib.
+func UnmarshalState(data []byte, lib *Library) (*State, error) {
 	v, err := ParseJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("vm: state: %w", err)
@@ -353,14 +355,14 @@ func UnmarshalState(data []byte) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("vm: state: %w", err)
 	}
-	prog, err := Link(src)
+	prog, err := Link(src, lib)
 	if err != nil {
 		return nil, fmt.Errorf("vm: state: %w", err)
 	}
 	dec := &stateDecoder{prog: prog, upvals: map[int]*upvalue{}}
 	s := &State{prog: prog, globals: globals}
 	intOf := func(v Value) (int, error) {
-		f := toNumber(v)
+		f := ToNumber(v)
 		if f != math.Trunc(f) || f < -1 || f > maxOperand*4 {
 			return 0, fmt.Errorf("vm: state: invalid number %s", Format(v))
 		}
@@ -402,7 +404,7 @@ func UnmarshalState(data []byte) (*State, error) {
 		if fd == nil {
 			return nil, errors.New("vm: state: invalid frame")
 		}
-		c, err := dec.chunk(jsString(get(fd, "chunk")))
+		c, err := dec.chunk(JSString(get(fd, "chunk")))
 		if err != nil {
 			return nil, err
 		}
@@ -471,13 +473,13 @@ func UnmarshalState(data []byte) (*State, error) {
 			if err != nil {
 				return nil, err
 			}
-			s.declared[jsString(k)] = declaredFn{ip: ip, argCount: int32(argc)}
+			s.declared[JSString(k)] = declaredFn{ip: ip, argCount: int32(argc)}
 		}
 	}
-	s.ops = int64(toNumber(get(d, "ops")))
-	s.async = int(toNumber(get(d, "asyncSteps")))
-	s.syncDuration = time.Duration(toNumber(get(d, "syncDuration"))) * time.Millisecond
-	s.maxMem = int64(toNumber(get(d, "maxMemUsed")))
+	s.ops = int64(ToNumber(get(d, "ops")))
+	s.async = int(ToNumber(get(d, "asyncSteps")))
+	s.syncDuration = time.Duration(ToNumber(get(d, "syncDuration"))) * time.Millisecond
+	s.alloc = int64(ToNumber(get(d, "maxMemUsed")))
 	return s, nil
 }
 
@@ -491,7 +493,7 @@ func (d *stateDecoder) chunk(name string) (*chunk, error) {
 		return d.prog.root, nil
 	}
 	if len(name) > 4 && name[:4] == "stl/" {
-		if b := bytecodeSTL()[name[4:]]; b != nil {
+		if b := d.prog.lib.bytecodeFunc(name[4:]); b != nil {
 			return b.chunk, nil
 		}
 	}
@@ -507,11 +509,11 @@ func (d *stateDecoder) ip(c *chunk, pos int) (int32, error) {
 
 func (d *stateDecoder) callable(cd *Dict) (*Callable, error) {
 	get := func(k string) Value { x, _ := cd.GetString(k); return x }
-	c := &Callable{Name: jsString(get("name")), ArgCount: int(toNumber(get("argCount"))), upvalueCount: int(toNumber(get("upvalueCount")))}
+	c := &Callable{Name: JSString(get("name")), ArgCount: int(ToNumber(get("argCount"))), upvalueCount: int(ToNumber(get("upvalueCount")))}
 	if c.ArgCount < 0 || c.ArgCount > maxOperand || c.upvalueCount < 0 || c.upvalueCount > maxOperand {
 		return nil, errors.New("vm: state: invalid callable")
 	}
-	switch jsString(get("__hogCallable__")) {
+	switch JSString(get("__hogCallable__")) {
 	case "local":
 		c.kind = callLocal
 	case "stl":
@@ -523,7 +525,7 @@ func (d *stateDecoder) callable(cd *Dict) (*Callable, error) {
 	default:
 		return nil, errors.New("vm: state: invalid callable kind")
 	}
-	chunkName := jsString(get("chunk"))
+	chunkName := JSString(get("chunk"))
 	if c.kind == callSTL && chunkName == "stl" {
 		c.ip = -1
 		return c, nil
@@ -533,7 +535,7 @@ func (d *stateDecoder) callable(cd *Dict) (*Callable, error) {
 		return nil, err
 	}
 	c.chunk = ch
-	c.ip, err = d.ip(ch, int(toNumber(get("ip"))))
+	c.ip, err = d.ip(ch, int(ToNumber(get("ip"))))
 	return c, err
 }
 
@@ -566,7 +568,7 @@ func (d *stateDecoder) value(v Value, depth int) (Value, error) {
 			idList, _ := elemsOf(ids)
 			cl := &Closure{Callable: c}
 			for _, id := range idList {
-				u := d.upvals[int(toNumber(id))]
+				u := d.upvals[int(ToNumber(id))]
 				if u == nil {
 					return Null, errors.New("vm: state: closure refers to an unknown upvalue")
 				}

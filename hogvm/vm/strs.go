@@ -14,13 +14,14 @@ func isASCII(s string) bool {
 	return true
 }
 
-// utf16Units converts s to UTF-16, the unit JavaScript strings count in.
-func utf16Units(s string) []uint16 { return utf16.Encode([]rune(s)) }
+// UTF16Units converts s to UTF-16, the unit JavaScript strings count in.
+func UTF16Units(s string) []uint16 { return utf16.Encode([]rune(s)) }
 
-func fromUTF16(u []uint16) string { return string(utf16.Decode(u)) }
+// FromUTF16 converts UTF-16 units to a string.
+func FromUTF16(u []uint16) string { return string(utf16.Decode(u)) }
 
-// utf16Len is JavaScript's string length.
-func utf16Len(s string) int {
+// UTF16Len is JavaScript's string length.
+func UTF16Len(s string) int {
 	if isASCII(s) {
 		return len(s)
 	}
@@ -35,22 +36,22 @@ func utf16Len(s string) int {
 	return n
 }
 
-// sliceUTF16 is s.slice(start, end) on UTF-16 units, with bounds already
+// SliceUTF16 is s.slice(start, end) on UTF-16 units, with bounds already
 // clamped to [0, length].
-func sliceUTF16(s string, start, end int) string {
+func SliceUTF16(s string, start, end int) string {
 	if start >= end {
 		return ""
 	}
 	if isASCII(s) {
 		return s[start:end]
 	}
-	return fromUTF16(utf16Units(s)[start:end])
+	return FromUTF16(UTF16Units(s)[start:end])
 }
 
-// indexUTF16 is s.indexOf(sub) counted in UTF-16 units.
-func indexUTF16(s, sub string, byteIndex int) int {
+// IndexUTF16 is s.indexOf(sub) counted in UTF-16 units.
+func IndexUTF16(s, sub string, byteIndex int) int {
 	if byteIndex < 0 {
 		return -1
 	}
-	return utf16Len(s[:byteIndex])
+	return UTF16Len(s[:byteIndex])
 }

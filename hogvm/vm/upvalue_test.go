@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -19,7 +20,7 @@ func runAcrossFetches(t *testing.T, src string) (string, []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prog, err := vm.Link(p)
+	prog, err := vm.Link(p, stl.Library())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +37,7 @@ func runAcrossFetches(t *testing.T, src string) (string, []string) {
 			t.Fatal(merr)
 		}
 		states = append(states, string(data))
-		st, uerr := vm.UnmarshalState(data)
+		st, uerr := vm.UnmarshalState(data, stl.Library())
 		if uerr != nil {
 			t.Fatalf("unmarshal: %v\n%s", uerr, data)
 		}

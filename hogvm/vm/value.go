@@ -223,3 +223,71 @@ func (v Value) Truthy() bool {
 	}
 	return true
 }
+
+// errorValue builds an error from Hog values, as Error(message, payload)
+// and HogError(type, message, payload) do: falsy parts take the defaults.
+func errorValue(typ, msg, payload Value) Value {
+	t, m := "", ""
+	if typ.Truthy() {
+		t = JSString(typ)
+	}
+	if msg.Truthy() {
+		m = JSString(msg)
+	}
+	return NewError(t, m, payload)
+}
+
+// newArray wraps elems (owned by the array from now on) and prices it.
+func newArray(elems []Value) Value {
+	var cost int64 = costUnit
+	for _, e := range elems {
+		cost += costOf(e)
+	}
+	return arrayOrTuple(KindArray, &Array{Elems: elems, cost: cost})
+}
+
+func elemsOf(v Value) ([]Value, bool) {
+	if v.k == KindArray || v.k == KindTuple {
+		return v.arr().Elems, true
+	}
+	return nil, false
+}
+
+// TypeOf is Hog's typeof(v): "null", "boolean", "integer", "float",
+// "string", "array", "tuple", "object", "datetime", "date", "error",
+// "function", or "sql" for a HogQL AST.
+func TypeOf(v Value) string {
+	switch v.k {
+	case KindNull:
+		return "null"
+	case KindBool:
+		return "boolean"
+	case KindNumber:
+		if f := v.num(); f == math.Trunc(f) {
+			return "integer"
+		}
+		return "float"
+	case KindString:
+		return "string"
+	case KindArray:
+		return "array"
+	case KindTuple:
+		return "tuple"
+	case KindDict:
+		if d := v.dict(); d.Len() > 0 {
+			if ast, ok := d.GetString("__hx_ast"); ok && ast.Truthy() {
+				return "sql"
+			}
+		}
+		return "object"
+	case KindDateTime:
+		return "datetime"
+	case KindDate:
+		return "date"
+	case KindError:
+		return "error"
+	case KindClosure, KindCallable:
+		return "function"
+	}
+	return "unknown"
+}

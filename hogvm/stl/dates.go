@@ -1,33 +1,14 @@
-package vm
+package stl
 
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 	_ "time/tzdata" // Hog programs name IANA zones; do not depend on the host's zoneinfo.
+
+	"github.com/hogwire/hogwire/hogvm/vm"
 )
-
-// locations caches loaded time zones; loading one parses tzdata.
-var locations sync.Map // string → *time.Location
-
-func loadZone(name string) (*time.Location, error) {
-	if name == "" || name == "UTC" {
-		return time.UTC, nil
-	}
-	if l, ok := locations.Load(name); ok {
-		return l.(*time.Location), nil
-	}
-	l, err := time.LoadLocation(name)
-	if err != nil {
-		return nil, rtErr("Invalid time zone: " + name)
-	}
-	locations.Store(name, l)
-	return l, nil
-}
 
 // toTime converts epoch seconds to a time with millisecond precision, as
 // Luxon keeps it.
@@ -38,64 +19,13 @@ func toTime(seconds float64, loc *time.Location) time.Time {
 
 func timeSeconds(t time.Time) float64 { return float64(t.UnixMilli()) / 1000 }
 
-func dateToSeconds(d *Date) float64 {
-	return float64(time.Date(d.Year, time.Month(d.Month), d.Day, 0, 0, 0, 0, time.UTC).Unix())
-}
-
-// dateLike is the date-like string grammar shared by PostHog's VMs.
-var dateLike = regexp.MustCompile(`^([0-9]{4})-([0-9]{2})-([0-9]{2})(?:[Tt ]((?:[01][0-9]|2[0-3])):([0-5][0-9])(?::([0-5][0-9])(?:[.,]([0-9]{1,9}))?)?(Z|z|[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?)?)?$`)
-
-func parseDateLike(s string, zone string) (time.Time, bool) {
-	m := dateLike.FindStringSubmatch(strings.TrimFunc(s, isJSSpace))
-	if m == nil || m[1] == "0000" {
-		return time.Time{}, false
-	}
-	num := func(s string) int { n, _ := strconv.Atoi(s); return n }
-	y, mo, d := num(m[1]), num(m[2]), num(m[3])
-	if mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) {
-		return time.Time{}, false
-	}
-	h, mi, sec, ms := num(m[4]), num(m[5]), num(m[6]), 0
-	if m[7] != "" {
-		f := (m[7] + "00")[:3]
-		ms = num(f)
-	}
-	loc, err := loadZone(zone)
-	if err != nil {
-		return time.Time{}, false
-	}
-	if off := m[8]; off != "" {
-		secs := 0
-		if off != "Z" && off != "z" {
-			digits := strings.ReplaceAll(off[1:], ":", "")
-			secs = num(digits[:2]) * 3600
-			if len(digits) > 2 {
-				secs += num(digits[2:]) * 60
-			}
-			if off[0] == '-' {
-				secs = -secs
-			}
-		}
-		loc = time.FixedZone("", secs)
-	}
-	return time.Date(y, time.Month(mo), d, h, mi, sec, ms*1e6, loc), true
-}
-
 func daysIn(y, m int) int {
 	return time.Date(y, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day()
 }
 
-func dateStringToSeconds(s string) (float64, bool) {
-	t, ok := parseDateLike(s, "")
-	if !ok {
-		return 0, false
-	}
-	return timeSeconds(t), true
-}
-
 // isoDateTime is Luxon's toISO(): milliseconds and the zone's offset, Z for UTC.
-func isoDateTime(dt *DateTime) string {
-	loc, err := loadZone(dt.Zone)
+func isoDateTime(dt *vm.DateTime) string {
+	loc, err := vm.LoadZone(dt.Zone)
 	if err != nil || math.IsNaN(dt.Seconds) || math.IsInf(dt.Seconds, 0) {
 		return "null"
 	}
@@ -107,26 +37,26 @@ func isoDateTime(dt *DateTime) string {
 }
 
 // hogTime converts a DateTime, Date or date-like string to a time.
-func hogTime(v Value) (time.Time, bool) {
-	switch v.k {
-	case KindDateTime:
+func hogTime(v vm.Value) (time.Time, bool) {
+	switch v.Kind() {
+	case vm.KindDateTime:
 		dt := v.AsDateTime()
-		loc, err := loadZone(dt.Zone)
+		loc, err := vm.LoadZone(dt.Zone)
 		if err != nil || dt.Seconds != dt.Seconds {
 			return time.Time{}, false
 		}
 		return toTime(dt.Seconds, loc), true
-	case KindDate:
+	case vm.KindDate:
 		d := v.AsDate()
 		return time.Date(d.Year, time.Month(d.Month), d.Day, 0, 0, 0, 0, time.UTC), true
-	case KindString:
-		return parseDateLike(v.str(), "")
+	case vm.KindString:
+		return vm.ParseDate(v.AsString(), "")
 	}
 	return time.Time{}, false
 }
 
-func dateTimeOf(t time.Time, zone string) Value {
-	return NewDateTime(timeSeconds(t), zone)
+func dateTimeOf(t time.Time, zone string) vm.Value {
+	return vm.NewDateTime(timeSeconds(t), zone)
 }
 
 func pad(b []byte, n, width int) []byte {
@@ -250,8 +180,8 @@ func ampm(t time.Time) string {
 	return "PM"
 }
 
-func expectDateTime(v Value) (*DateTime, error) {
-	if v.k != KindDateTime {
+func expectDateTime(v vm.Value) (*vm.DateTime, error) {
+	if v.Kind() != vm.KindDateTime {
 		return nil, rtErr("Expected a DateTime")
 	}
 	return v.AsDateTime(), nil
@@ -287,10 +217,10 @@ func addMonths(t time.Time, n int) time.Time {
 	return time.Date(ny, time.Month(nm+1), d, t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
 }
 
-func applyInterval(base Value, amount float64, unit string) (Value, error) {
+func applyInterval(base vm.Value, amount float64, unit string) (vm.Value, error) {
 	t, ok := hogTime(base)
-	if !ok || (base.k != KindDateTime && base.k != KindDate) {
-		return Null, rtErr("Expected a Date or DateTime")
+	if !ok || (base.Kind() != vm.KindDateTime && base.Kind() != vm.KindDate) {
+		return vm.Null, rtErr("Expected a Date or DateTime")
 	}
 	n := int(amount)
 	switch unit {
@@ -309,151 +239,151 @@ func applyInterval(base Value, amount float64, unit string) (Value, error) {
 	case "year":
 		t = addMonths(t, 12*n)
 	default:
-		return Null, rtErr("Unsupported interval unit: " + unit)
+		return vm.Null, rtErr("Unsupported interval unit: " + unit)
 	}
-	if base.k == KindDateTime {
+	if base.Kind() == vm.KindDateTime {
 		return dateTimeOf(t, base.AsDateTime().Zone), nil
 	}
-	return NewDate(t.Year(), int(t.Month()), t.Day()), nil
+	return vm.NewDate(t.Year(), int(t.Month()), t.Day()), nil
 }
 
-func interval(value Value, unit string) Value {
-	d := NewDict(3)
-	d.SetString("__hogInterval__", Bool(true))
+func interval(value vm.Value, unit string) vm.Value {
+	d := vm.NewDict(3)
+	d.SetString("__hogInterval__", vm.Bool(true))
 	d.SetString("value", value)
-	d.SetString("unit", String(unit))
-	return DictValue(d)
+	d.SetString("unit", vm.String(unit))
+	return vm.DictValue(d)
 }
 
-func extractPart(part string, v Value) (Value, error) {
+func extractPart(part string, v vm.Value) (vm.Value, error) {
 	t, ok := hogTime(v)
 	if !ok {
-		return Number(math.NaN()), nil
+		return vm.Number(math.NaN()), nil
 	}
 	switch part {
 	case "year":
-		return Int(int64(t.Year())), nil
+		return vm.Int(int64(t.Year())), nil
 	case "month":
-		return Int(int64(t.Month())), nil
+		return vm.Int(int64(t.Month())), nil
 	case "day":
-		return Int(int64(t.Day())), nil
+		return vm.Int(int64(t.Day())), nil
 	case "hour":
-		return Int(int64(t.Hour())), nil
+		return vm.Int(int64(t.Hour())), nil
 	case "minute":
-		return Int(int64(t.Minute())), nil
+		return vm.Int(int64(t.Minute())), nil
 	case "second":
-		return Int(int64(t.Second())), nil
+		return vm.Int(int64(t.Second())), nil
 	}
-	return Null, rtErr("Unknown extract part: " + part)
+	return vm.Null, rtErr("Unknown extract part: " + part)
 }
 
-func startOf(v Value, unit string) (Value, error) {
-	if v.k == KindDate {
+func startOf(v vm.Value, unit string) (vm.Value, error) {
+	if v.Kind() == vm.KindDate {
 		d := v.AsDate()
-		v = NewDateTime(dateToSeconds(d), "UTC")
+		v = vm.NewDateTime(d.Seconds(), "UTC")
 	}
 	dt, err := expectDateTime(v)
 	if err != nil {
-		return Null, rtErr("Expected a DateTime for dateTrunc")
+		return vm.Null, rtErr("Expected a DateTime for dateTrunc")
 	}
 	t, _ := hogTime(v)
 	t, err = truncTime(t, unit)
 	if err != nil {
-		return Null, err
+		return vm.Null, err
 	}
 	return dateTimeOf(t, dt.Zone), nil
 }
 
-func registerDates() {
-	def("now", 0, 1, func(r *run, _ []Value) (Value, error) {
-		return NewDateTime(float64(r.m.opts.Now().UnixMilli())/1000, "UTC"), nil
+func (l *builder) registerDates() {
+	l.def("now", 0, 1, func(e vm.Env, _ []vm.Value) (vm.Value, error) {
+		return vm.NewDateTime(float64(e.Now().UnixMilli())/1000, "UTC"), nil
 	})
-	def("today", 0, 0, func(r *run, _ []Value) (Value, error) {
-		t := r.m.opts.Now().UTC()
-		return NewDate(t.Year(), int(t.Month()), t.Day()), nil
+	l.def("today", 0, 0, func(e vm.Env, _ []vm.Value) (vm.Value, error) {
+		t := e.Now().UTC()
+		return vm.NewDate(t.Year(), int(t.Month()), t.Day()), nil
 	})
-	def("toUnixTimestamp", 1, 2, func(_ *run, a []Value) (Value, error) {
-		return Number(unixSeconds(a[0], arg(a, 1))), nil
+	l.def("toUnixTimestamp", 1, 2, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
+		return vm.Number(unixSeconds(a[0], arg(a, 1))), nil
 	})
-	def("toUnixTimestampMilli", 1, 2, func(_ *run, a []Value) (Value, error) {
-		return Number(unixSeconds(a[0], arg(a, 1)) * 1000), nil
+	l.def("toUnixTimestampMilli", 1, 2, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
+		return vm.Number(unixSeconds(a[0], arg(a, 1)) * 1000), nil
 	})
-	def("fromUnixTimestamp", 1, 1, pure(func(a []Value) Value { return NewDateTime(toNumber(a[0]), "UTC") }))
-	def("fromUnixTimestampMilli", 1, 1, pure(func(a []Value) Value { return NewDateTime(toNumber(a[0])/1000, "UTC") }))
-	def("toTimeZone", 2, 2, func(_ *run, a []Value) (Value, error) {
+	l.def("fromUnixTimestamp", 1, 1, pure(func(a []vm.Value) vm.Value { return vm.NewDateTime(vm.ToNumber(a[0]), "UTC") }))
+	l.def("fromUnixTimestampMilli", 1, 1, pure(func(a []vm.Value) vm.Value { return vm.NewDateTime(vm.ToNumber(a[0])/1000, "UTC") }))
+	l.def("toTimeZone", 2, 2, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
 		dt, err := expectDateTime(a[0])
 		if err != nil {
-			return Null, err
+			return vm.Null, err
 		}
-		return NewDateTime(dt.Seconds, jsString(a[1])), nil
+		return vm.NewDateTime(dt.Seconds, vm.JSString(a[1])), nil
 	})
-	def("toDate", 1, 1, func(_ *run, a []Value) (Value, error) {
+	l.def("toDate", 1, 1, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
 		var t time.Time
-		switch a[0].k {
-		case KindNumber:
-			t = toTime(a[0].num(), time.UTC)
-		case KindString:
+		switch a[0].Kind() {
+		case vm.KindNumber:
+			t = toTime(a[0].AsNumber(), time.UTC)
+		case vm.KindString:
 			var ok bool
-			if t, ok = parseDateLike(a[0].str(), ""); !ok {
-				return Null, nil
+			if t, ok = vm.ParseDate(a[0].AsString(), ""); !ok {
+				return vm.Null, nil
 			}
 		default:
-			return Null, nil
+			return vm.Null, nil
 		}
-		return NewDate(t.Year(), int(t.Month()), t.Day()), nil
+		return vm.NewDate(t.Year(), int(t.Month()), t.Day()), nil
 	})
-	def("toDateTime", 1, 2, func(_ *run, a []Value) (Value, error) {
+	l.def("toDateTime", 1, 2, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
 		zone := "UTC"
 		if z := arg(a, 1); z.Truthy() {
-			zone = jsString(z)
+			zone = vm.JSString(z)
 		}
-		if a[0].k == KindNumber {
-			return NewDateTime(a[0].num(), zone), nil
+		if a[0].Kind() == vm.KindNumber {
+			return vm.NewDateTime(a[0].AsNumber(), zone), nil
 		}
 		secs := math.NaN()
-		if a[0].k == KindString {
-			if t, ok := parseDateLike(a[0].str(), zone); ok {
+		if a[0].Kind() == vm.KindString {
+			if t, ok := vm.ParseDate(a[0].AsString(), zone); ok {
 				secs = timeSeconds(t)
 			}
 		}
-		return NewDateTime(secs, zone), nil
+		return vm.NewDateTime(secs, zone), nil
 	})
-	def("formatDateTime", 2, 3, func(_ *run, a []Value) (Value, error) {
+	l.def("formatDateTime", 2, 3, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
 		dt, err := expectDateTime(a[0])
 		if err != nil {
-			return Null, err
+			return vm.Null, err
 		}
 		if !a[1].Truthy() {
-			return Null, rtErr("formatDateTime requires at least 2 arguments")
+			return vm.Null, rtErr("formatDateTime requires at least 2 arguments")
 		}
 		zone := dt.Zone
 		if z := arg(a, 2); z.Truthy() {
-			zone = jsString(z)
+			zone = vm.JSString(z)
 		}
-		loc, err := loadZone(zone)
+		loc, err := vm.LoadZone(zone)
 		if err != nil {
-			return Null, err
+			return vm.Null, err
 		}
-		return String(formatDateTime(toTime(dt.Seconds, loc), jsString(a[1]))), nil
+		return vm.String(formatDateTime(toTime(dt.Seconds, loc), vm.JSString(a[1]))), nil
 	})
-	def("toYear", 1, 1, func(_ *run, a []Value) (Value, error) { return extractPart("year", a[0]) })
-	def("toMonth", 1, 1, func(_ *run, a []Value) (Value, error) { return extractPart("month", a[0]) })
-	def("extract", 2, 2, func(_ *run, a []Value) (Value, error) { return extractPart(jsString(a[0]), a[1]) })
-	def("toYYYYMM", 1, 1, func(_ *run, a []Value) (Value, error) {
+	l.def("toYear", 1, 1, func(_ vm.Env, a []vm.Value) (vm.Value, error) { return extractPart("year", a[0]) })
+	l.def("toMonth", 1, 1, func(_ vm.Env, a []vm.Value) (vm.Value, error) { return extractPart("month", a[0]) })
+	l.def("extract", 2, 2, func(_ vm.Env, a []vm.Value) (vm.Value, error) { return extractPart(vm.JSString(a[0]), a[1]) })
+	l.def("toYYYYMM", 1, 1, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
 		y, err := extractPart("year", a[0])
 		if err != nil {
-			return Null, err
+			return vm.Null, err
 		}
 		m, _ := extractPart("month", a[0])
-		return Number(y.num()*100 + m.num()), nil
+		return vm.Number(y.AsNumber()*100 + m.AsNumber()), nil
 	})
-	def("toStartOfDay", 1, 2, func(_ *run, a []Value) (Value, error) { return startOf(a[0], "day") })
-	def("toStartOfHour", 1, 1, func(_ *run, a []Value) (Value, error) { return startOf(a[0], "hour") })
-	def("toStartOfMonth", 1, 1, func(_ *run, a []Value) (Value, error) { return startOf(a[0], "month") })
-	def("toStartOfWeek", 1, 2, func(_ *run, a []Value) (Value, error) {
+	l.def("toStartOfDay", 1, 2, func(_ vm.Env, a []vm.Value) (vm.Value, error) { return startOf(a[0], "day") })
+	l.def("toStartOfHour", 1, 1, func(_ vm.Env, a []vm.Value) (vm.Value, error) { return startOf(a[0], "hour") })
+	l.def("toStartOfMonth", 1, 1, func(_ vm.Env, a []vm.Value) (vm.Value, error) { return startOf(a[0], "month") })
+	l.def("toStartOfWeek", 1, 2, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
 		t, ok := hogTime(a[0])
-		if !ok || (a[0].k != KindDateTime && a[0].k != KindDate) {
-			return Null, rtErr("Expected a Date or DateTime")
+		if !ok || (a[0].Kind() != vm.KindDateTime && a[0].Kind() != vm.KindDate) {
+			return vm.Null, rtErr("Expected a Date or DateTime")
 		}
 		zone := "UTC"
 		if dt := a[0].AsDateTime(); dt != nil {
@@ -463,61 +393,61 @@ func registerDates() {
 		t, _ = truncTime(t.AddDate(0, 0, -wd), "day")
 		return dateTimeOf(t, zone), nil
 	})
-	def("dateTrunc", 2, 3, func(_ *run, a []Value) (Value, error) {
-		if a[1].k != KindDateTime {
-			return Null, rtErr("Expected a DateTime for dateTrunc")
+	l.def("dateTrunc", 2, 3, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
+		if a[1].Kind() != vm.KindDateTime {
+			return vm.Null, rtErr("Expected a DateTime for dateTrunc")
 		}
-		return startOf(a[1], jsString(a[0]))
+		return startOf(a[1], vm.JSString(a[0]))
 	})
-	def("dateAdd", 3, 3, func(_ *run, a []Value) (Value, error) {
-		return applyInterval(a[2], toNumber(a[1]), jsString(a[0]))
+	l.def("dateAdd", 3, 3, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
+		return applyInterval(a[2], vm.ToNumber(a[1]), vm.JSString(a[0]))
 	})
-	def("addDays", 2, 2, func(_ *run, a []Value) (Value, error) {
-		return applyInterval(a[0], toNumber(a[1]), "day")
+	l.def("addDays", 2, 2, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
+		return applyInterval(a[0], vm.ToNumber(a[1]), "day")
 	})
-	def("dateDiff", 3, 3, func(_ *run, a []Value) (Value, error) {
+	l.def("dateDiff", 3, 3, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
 		s, ok1 := hogTime(a[1])
 		e, ok2 := hogTime(a[2])
 		if !ok1 || !ok2 {
-			return Number(math.NaN()), nil
+			return vm.Number(math.NaN()), nil
 		}
 		ms := float64(e.UnixMilli() - s.UnixMilli())
-		switch unit := jsString(a[0]); unit {
+		switch unit := vm.JSString(a[0]); unit {
 		case "day":
-			return Number(math.Floor(ms / 86400000)), nil
+			return vm.Number(math.Floor(ms / 86400000)), nil
 		case "hour":
-			return Number(math.Floor(casualDiff(s, e) / 3600000)), nil
+			return vm.Number(math.Floor(casualDiff(s, e) / 3600000)), nil
 		case "minute":
-			return Number(math.Floor(casualDiff(s, e) / 60000)), nil
+			return vm.Number(math.Floor(casualDiff(s, e) / 60000)), nil
 		case "second":
-			return Number(math.Floor(casualDiff(s, e) / 1000)), nil
+			return vm.Number(math.Floor(casualDiff(s, e) / 1000)), nil
 		case "week":
-			return Number(math.Floor(casualDiff(s, e) / 86400000 / 7)), nil
+			return vm.Number(math.Floor(casualDiff(s, e) / 86400000 / 7)), nil
 		case "month":
-			return Int(int64((e.Year()-s.Year())*12 + int(e.Month()) - int(s.Month()))), nil
+			return vm.Int(int64((e.Year()-s.Year())*12 + int(e.Month()) - int(s.Month()))), nil
 		case "year":
-			return Int(int64(e.Year() - s.Year())), nil
+			return vm.Int(int64(e.Year() - s.Year())), nil
 		default:
-			return Null, rtErr(fmt.Sprintf("Unsupported unit for dateDiff: %s", unit))
+			return vm.Null, rtErr(fmt.Sprintf("Unsupported unit for dateDiff: %s", unit))
 		}
 	})
 	for unit, name := range map[string]string{"day": "toIntervalDay", "hour": "toIntervalHour", "minute": "toIntervalMinute", "month": "toIntervalMonth"} {
-		def(name, 1, 1, pure(func(a []Value) Value { return interval(a[0], unit) }))
+		l.def(name, 1, 1, pure(func(a []vm.Value) vm.Value { return interval(a[0], unit) }))
 	}
 }
 
-func unixSeconds(v, zone Value) float64 {
-	switch v.k {
-	case KindDateTime:
+func unixSeconds(v, zone vm.Value) float64 {
+	switch v.Kind() {
+	case vm.KindDateTime:
 		return v.AsDateTime().Seconds
-	case KindDate:
-		return dateToSeconds(v.AsDate())
-	case KindString:
+	case vm.KindDate:
+		return v.AsDate().Seconds()
+	case vm.KindString:
 		z := ""
 		if zone.Truthy() {
-			z = jsString(zone)
+			z = vm.JSString(zone)
 		}
-		if t, ok := parseDateLike(v.str(), z); ok {
+		if t, ok := vm.ParseDate(v.AsString(), z); ok {
 			return timeSeconds(t)
 		}
 	}

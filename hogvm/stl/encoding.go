@@ -1,4 +1,4 @@
-package vm
+package stl
 
 import (
 	"crypto/hmac"
@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
 // decodeBase64Lenient decodes like Node's Buffer.from(s, 'base64'): both
@@ -125,51 +127,51 @@ func encodeDigest(sum []byte, enc string) (string, error) {
 	return "", rtErr("Unknown digest encoding: " + enc)
 }
 
-func hashFn(name string, newHash func() hash.Hash, withEncoding bool) {
+func (l *builder) hashFn(name string, newHash func() hash.Hash, withEncoding bool) {
 	max := 1
 	if withEncoding {
 		max = 2
 	}
-	def(name, 1, max, func(_ *run, a []Value) (Value, error) {
-		if a[0].k == KindNull {
-			return Null, nil
+	l.def(name, 1, max, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
+		if a[0].Kind() == vm.KindNull {
+			return vm.Null, nil
 		}
-		if a[0].k != KindString {
-			return Null, typeError(name, a[0])
+		if a[0].Kind() != vm.KindString {
+			return vm.Null, typeError(name, a[0])
 		}
 		h := newHash()
-		h.Write([]byte(a[0].str()))
+		h.Write([]byte(a[0].AsString()))
 		enc := ""
-		if withEncoding && arg(a, 1).k != KindNull {
-			enc = jsString(a[1])
+		if withEncoding && arg(a, 1).Kind() != vm.KindNull {
+			enc = vm.JSString(a[1])
 		}
 		s, err := encodeDigest(h.Sum(nil), enc)
-		return String(s), err
+		return vm.String(s), err
 	})
 }
 
-func hmacChainFn(name string, newHash func() hash.Hash, withEncoding bool) {
+func (l *builder) hmacChainFn(name string, newHash func() hash.Hash, withEncoding bool) {
 	max := 1
 	if withEncoding {
 		max = 2
 	}
-	def(name, 1, max, func(_ *run, a []Value) (Value, error) {
+	l.def(name, 1, max, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
 		elems, ok := elemsOf(a[0])
 		if !ok || len(elems) < 2 {
-			return Null, rtErr("Data array must contain at least two elements.")
+			return vm.Null, rtErr("Data array must contain at least two elements.")
 		}
-		mac := hmac.New(newHash, []byte(jsString(elems[0])))
-		mac.Write([]byte(jsString(elems[1])))
+		mac := hmac.New(newHash, []byte(vm.JSString(elems[0])))
+		mac.Write([]byte(vm.JSString(elems[1])))
 		for _, e := range elems[2:] {
 			mac = hmac.New(newHash, mac.Sum(nil))
-			mac.Write([]byte(jsString(e)))
+			mac.Write([]byte(vm.JSString(e)))
 		}
 		enc := ""
-		if withEncoding && arg(a, 1).k != KindNull {
-			enc = jsString(a[1])
+		if withEncoding && arg(a, 1).Kind() != vm.KindNull {
+			enc = vm.JSString(a[1])
 		}
 		s, err := encodeDigest(mac.Sum(nil), enc)
-		return String(s), err
+		return vm.String(s), err
 	})
 }
 
@@ -235,7 +237,7 @@ func ipBytes(ip string, v4 bool) []byte {
 
 func hexPrefix(s string) string {
 	i := 0
-	for i < len(s) && digitVal(rune(s[i])) < 16 {
+	for i < len(s) && strings.IndexByte("0123456789abcdefABCDEF", s[i]) >= 0 {
 		i++
 	}
 	return s[:i]
@@ -250,7 +252,7 @@ func ipInRange(address, prefix string) bool {
 		return false
 	}
 	net, mask := parts[0], parts[1]
-	cidrF := stringToNumber(mask)
+	cidrF := vm.ToNumber(vm.String(mask))
 	if cidrF != cidrF || cidrF < 0 {
 		return false
 	}
@@ -279,54 +281,54 @@ func ipInRange(address, prefix string) bool {
 	return true
 }
 
-func registerEncoding() {
-	def("base64Encode", 1, 1, func(_ *run, a []Value) (Value, error) {
-		if a[0].k != KindString {
-			return Null, typeError("base64Encode", a[0])
+func (l *builder) registerEncoding() {
+	l.def("base64Encode", 1, 1, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
+		if a[0].Kind() != vm.KindString {
+			return vm.Null, typeError("base64Encode", a[0])
 		}
-		return String(base64.StdEncoding.EncodeToString([]byte(a[0].str()))), nil
+		return vm.String(base64.StdEncoding.EncodeToString([]byte(a[0].AsString()))), nil
 	})
-	def("base64Decode", 1, 1, func(_ *run, a []Value) (Value, error) {
-		if a[0].k != KindString {
-			return Null, typeError("base64Decode", a[0])
+	l.def("base64Decode", 1, 1, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
+		if a[0].Kind() != vm.KindString {
+			return vm.Null, typeError("base64Decode", a[0])
 		}
-		return String(utf8Lossy(decodeBase64Lenient(a[0].str()))), nil
+		return vm.String(utf8Lossy(decodeBase64Lenient(a[0].AsString()))), nil
 	})
-	def("tryBase64Decode", 1, 1, pure(func(a []Value) Value {
-		if a[0].k != KindString {
-			return String("")
+	l.def("tryBase64Decode", 1, 1, pure(func(a []vm.Value) vm.Value {
+		if a[0].Kind() != vm.KindString {
+			return vm.String("")
 		}
-		return String(utf8Lossy(decodeBase64Lenient(a[0].str())))
+		return vm.String(utf8Lossy(decodeBase64Lenient(a[0].AsString())))
 	}))
-	def("encodeURLComponent", 1, 1, pure(func(a []Value) Value { return String(encodeURIComponent(jsString(a[0]))) }))
-	def("decodeURLComponent", 1, 1, func(_ *run, a []Value) (Value, error) {
-		s, ok := decodeURIComponent(jsString(a[0]))
+	l.def("encodeURLComponent", 1, 1, pure(func(a []vm.Value) vm.Value { return vm.String(encodeURIComponent(vm.JSString(a[0]))) }))
+	l.def("decodeURLComponent", 1, 1, func(_ vm.Env, a []vm.Value) (vm.Value, error) {
+		s, ok := decodeURIComponent(vm.JSString(a[0]))
 		if !ok {
-			return Null, rtErr("URIError: URI malformed")
+			return vm.Null, rtErr("URIError: URI malformed")
 		}
-		return String(s), nil
+		return vm.String(s), nil
 	})
-	def("tryDecodeURLComponent", 1, 1, pure(func(a []Value) Value {
-		s, ok := decodeURIComponent(jsString(a[0]))
+	l.def("tryDecodeURLComponent", 1, 1, pure(func(a []vm.Value) vm.Value {
+		s, ok := decodeURIComponent(vm.JSString(a[0]))
 		if !ok {
-			return Null
+			return vm.Null
 		}
-		return String(s)
+		return vm.String(s)
 	}))
-	hashFn("md5Hex", md5.New, false)
-	hashFn("md5", md5.New, true)
-	hashFn("sha1Hex", sha1.New, false)
-	hashFn("sha1", sha1.New, true)
-	hashFn("sha256Hex", sha256.New, false)
-	hashFn("sha256", sha256.New, true)
-	hmacChainFn("sha1HmacChainHex", sha1.New, false)
-	hmacChainFn("sha1HmacChain", sha1.New, true)
-	hmacChainFn("sha256HmacChainHex", sha256.New, false)
-	hmacChainFn("sha256HmacChain", sha256.New, true)
-	def("isIPAddressInRange", 2, 2, pure(func(a []Value) Value {
-		if a[0].k != KindString || a[1].k != KindString {
-			return Bool(false)
+	l.hashFn("md5Hex", md5.New, false)
+	l.hashFn("md5", md5.New, true)
+	l.hashFn("sha1Hex", sha1.New, false)
+	l.hashFn("sha1", sha1.New, true)
+	l.hashFn("sha256Hex", sha256.New, false)
+	l.hashFn("sha256", sha256.New, true)
+	l.hmacChainFn("sha1HmacChainHex", sha1.New, false)
+	l.hmacChainFn("sha1HmacChain", sha1.New, true)
+	l.hmacChainFn("sha256HmacChainHex", sha256.New, false)
+	l.hmacChainFn("sha256HmacChain", sha256.New, true)
+	l.def("isIPAddressInRange", 2, 2, pure(func(a []vm.Value) vm.Value {
+		if a[0].Kind() != vm.KindString || a[1].Kind() != vm.KindString {
+			return vm.Bool(false)
 		}
-		return Bool(ipInRange(a[0].str(), a[1].str()))
+		return vm.Bool(ipInRange(a[0].AsString(), a[1].AsString()))
 	}))
 }

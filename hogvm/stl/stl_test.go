@@ -1,4 +1,4 @@
-package vm_test
+package stl_test
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
+	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
 
@@ -68,7 +69,7 @@ func TestSTLAgainstReference(t *testing.T) {
 	for _, c := range cases {
 		var out strings.Builder
 		m := vm.New(vm.Options{Print: func(s string) { out.WriteString(s) }, Now: func() time.Time { return now }})
-		p, err := vm.Link(&bytecode.Program{Version: 1, Code: normalizeCode(c.Code)})
+		p, err := vm.Link(&bytecode.Program{Version: 1, Code: normalizeCode(c.Code)}, stl.Library())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,9 +1,9 @@
-package vm
+package stl
 
-// bytecodeSTLSource holds the bytecode of PostHog's standard-library functions
+// bytecodeSource holds the bytecode of PostHog's standard-library functions
 // that are written in Hog (arrayMap, arrayFilter, …), as compiled by PostHog
 // (header-less, version 1). Callbacks come first in their arguments.
-var bytecodeSTLSource = map[string]struct {
+var bytecodeSource = map[string]struct {
 	args int
 	code []any
 }{

@@ -1,0 +1,195 @@
+package dataplane
+
+import (
+	"context"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// cpu shares the node's processors between destinations. Hog runs only
+// in a turn: a fixed number of invocations run Hog at once (slots), and
+// when more want to, the destination that has used the least CPU time is
+// served first (start-time fair queueing: each destination's used time
+// counts from the least of those waiting when it starts to wait, so one
+// that was idle gets no credit for it). A destination that always wants
+// the CPU (an infinite loop, say) therefore gets an equal share of time
+// with the others that want it, and no more; what it wants beyond that
+// waits in its own queue, while short invocations of other destinations
+// pass it at once. An invocation holds its turn while it runs Hog, for at
+// most a quantum once others wait (the VM checks in every few thousand
+// steps), and gives it up while it waits for a fetch.
+type cpu struct {
+	quantum time.Duration
+
+	mu   sync.Mutex
+	free int
+	// ring lists the destinations with invocations waiting.
+	ring []*destination
+	// waiting counts the invocations waiting, for a look without the lock.
+	waiting atomic.Int32
+}
+
+// cpuQueue is one destination's invocations waiting for a turn: the
+// oldest first, so that a destination's share finishes its work in order
+// rather than spreading over everything it has started.
+type cpuQueue struct {
+	waiters []*invocation
+	inRing  bool
+	// used is the destination's virtual time: the CPU time its turns took,
+	// from where it started to wait last.
+	used time.Duration
+}
+
+func newCPU(slots int, quantum time.Duration) *cpu {
+	return &cpu{free: slots, quantum: quantum}
+}
+
+// acquire waits for a turn for inv.
+func (c *cpu) acquire(ctx context.Context, inv *invocation) error {
+	c.mu.Lock()
+	if c.free > 0 && len(c.ring) == 0 {
+		c.free--
+		c.mu.Unlock()
+		inv.turnStart = time.Now()
+		return nil
+	}
+	c.enqueue(inv, false)
+	c.mu.Unlock()
+	return c.wait(ctx, inv)
+}
+
+// release ends inv's turn and hands it to the next destination waiting.
+func (c *cpu) release(inv *invocation) {
+	c.mu.Lock()
+	c.charge(inv, time.Now())
+	c.handOn()
+	c.mu.Unlock()
+}
+
+// charge adds the time of inv's turn so far to its destination. c.mu is
+// held.
+func (c *cpu) charge(inv *invocation, now time.Time) {
+	inv.dest.cpu.used += now.Sub(inv.turnStart)
+	inv.turnStart = now
+}
+
+// yield passes inv's turn on when it has lasted a quantum and another
+// destination waits, and waits for the next one; otherwise it lets other
+// goroutines of the node run (the fetches and ingest of every destination
+// need the processors the VM would keep).
+func (c *cpu) yield(ctx context.Context, inv *invocation) error {
+	now := time.Now()
+	if now.Sub(inv.turnStart) < c.quantum {
+		return nil
+	}
+	c.mu.Lock()
+	c.charge(inv, now)
+	if len(c.ring) == 0 || (len(c.ring) == 1 && c.ring[0] == inv.dest) {
+		// Only this destination's own later work waits: it goes on, and
+		// lets the node's other goroutines (fetches, ingest) run.
+		c.mu.Unlock()
+		runtime.Gosched()
+		return nil
+	}
+	c.enqueue(inv, true)
+	c.handOn()
+	c.mu.Unlock()
+	return c.wait(ctx, inv)
+}
+
+// enqueue adds inv to its destination's queue (in front when it already
+// had a turn) and the destination to the ring.
+func (c *cpu) enqueue(inv *invocation, front bool) {
+	q := &inv.dest.cpu
+	if front {
+		q.waiters = append(q.waiters, nil)
+		copy(q.waiters[1:], q.waiters)
+		q.waiters[0] = inv
+	} else {
+		q.waiters = append(q.waiters, inv)
+	}
+	if !q.inRing {
+		q.inRing = true
+		// Idle time earns no credit: start from the least used time of
+		// those waiting.
+		if len(c.ring) > 0 {
+			least := c.ring[0].cpu.used
+			for _, d := range c.ring[1:] {
+				least = min(least, d.cpu.used)
+			}
+			q.used = max(q.used, least)
+		}
+		c.ring = append(c.ring, inv.dest)
+	}
+	c.waiting.Add(1)
+}
+
+// handOn gives a free turn to the first waiter of the next destination,
+// or frees it. c.mu is held.
+func (c *cpu) handOn() {
+	if len(c.ring) == 0 {
+		c.free++
+		return
+	}
+	// The destination that has used the least CPU goes first.
+	at := 0
+	for i, d := range c.ring {
+		if d.cpu.used < c.ring[at].cpu.used {
+			at = i
+		}
+	}
+	d := c.ring[at]
+	q := &d.cpu
+	next := q.waiters[0]
+	q.waiters[0] = nil
+	q.waiters = q.waiters[1:]
+	if len(q.waiters) == 0 {
+		q.inRing = false
+		q.waiters = q.waiters[:0:0]
+		c.ring = append(c.ring[:at], c.ring[at+1:]...)
+	}
+	c.waiting.Add(-1)
+	next.granted = true
+	next.turnStart = time.Now()
+	next.wake <- struct{}{}
+}
+
+// wait blocks until inv is given a turn or ctx ends.
+func (c *cpu) wait(ctx context.Context, inv *invocation) error {
+	select {
+	case <-inv.wake:
+		inv.granted = false
+		return nil
+	case <-ctx.Done():
+	}
+	c.mu.Lock()
+	if inv.granted {
+		// The turn came as ctx ended: take it, and pass it on.
+		<-inv.wake
+		inv.granted = false
+		c.handOn()
+		c.mu.Unlock()
+		return ctx.Err()
+	}
+	q := &inv.dest.cpu
+	for i, w := range q.waiters {
+		if w == inv {
+			q.waiters = append(q.waiters[:i], q.waiters[i+1:]...)
+			c.waiting.Add(-1)
+			break
+		}
+	}
+	if len(q.waiters) == 0 && q.inRing {
+		q.inRing = false
+		for i, d := range c.ring {
+			if d == inv.dest {
+				c.ring = append(c.ring[:i], c.ring[i+1:]...)
+				break
+			}
+		}
+	}
+	c.mu.Unlock()
+	return ctx.Err()
+}

@@ -1,0 +1,356 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/dataplane/telemetry"
+	"github.com/hogwire/hogwire/executor"
+	"github.com/hogwire/hogwire/fetch"
+)
+
+// invocation is one destination to run on one event: queued in the
+// destination's lane, then run by the executor, for which it is both the
+// Scheduler (the node's CPU turns and memory, and the destination's
+// current state) and the Observer (metrics, logs and traces).
+type invocation struct {
+	n    *Node
+	dest *destination
+	g    *executor.Globals
+	p    *pending
+	link trace.SpanContext
+
+	// route is the configuration the invocation runs with.
+	route *route
+
+	// CPU (see cpu): wake receives the turn; granted and turnStart are
+	// the cpu's.
+	wake      chan struct{}
+	granted   bool
+	turnStart time.Time
+	// admitted is set once the memory budget let the invocation start;
+	// loan is what it borrowed of it.
+	admitted bool
+	loan     int64
+
+	// Observer state.
+	ctx     context.Context
+	span    trace.Span
+	id      string // made for the first log entry
+	metrics []telemetry.Metric
+	buf     [8]telemetry.Metric
+	// rerun is set when the invocation was stopped by an edit of its
+	// destination before it did anything: it runs again with the new code.
+	rerun bool
+}
+
+var invocationPool = sync.Pool{New: func() any { return &invocation{wake: make(chan struct{}, 1)} }}
+
+func (n *Node) newInvocation(dest *destination, g *executor.Globals, p *pending, link trace.SpanContext) *invocation {
+	inv := invocationPool.Get().(*invocation)
+	inv.n, inv.dest, inv.g, inv.p, inv.link = n, dest, g, p, link
+	return inv
+}
+
+func (inv *invocation) free() {
+	wake := inv.wake
+	*inv = invocation{wake: wake}
+	invocationPool.Put(inv)
+}
+
+// run runs inv in its lane, as its destination now stands.
+func (n *Node) run(inv *invocation) {
+	ctx := n.runCtx
+	for ctx.Err() == nil {
+		r := inv.dest.cur.Load()
+		switch {
+		case r == nil:
+			n.skip(inv.dest.name, skipDeleted, inv.g)
+		case r.skip != "":
+			n.skip(inv.dest.name, r.skip, inv.g)
+		default:
+			inv.invoke(ctx, r)
+			if inv.rerun {
+				inv.rerun, inv.admitted, inv.metrics, inv.id = false, false, nil, ""
+				continue
+			}
+		}
+		break
+	}
+	inv.finish()
+}
+
+// finish lets go of inv's event: done with it, or, when the node is
+// stopping, handed back to the log to run again elsewhere.
+func (inv *invocation) finish() {
+	n := inv.n
+	if n.runCtx.Err() != nil {
+		inv.p.abandon()
+	} else {
+		inv.p.done()
+	}
+	inv.dest.held.Add(-1)
+	n.work.Done()
+	inv.free()
+}
+
+// skip is where work that must not run ends: its destination was
+// disabled, quarantined or deleted, before or while it ran. It is counted
+// under reason, and the event is let go.
+//
+// This is the one place to keep a quarantined destination's events for
+// later instead (the backlog of durable delivery): every skip, whether
+// decided when the event was routed or when a queued or running
+// invocation found its destination's new state, comes through here with
+// the event.
+func (n *Node) skip(dest, reason string, _ *executor.Globals) {
+	n.tel.Count(dest, reason, 1)
+}
+
+// stop makes a destination that may no longer run let go of its work at
+// once: what waits in its lane is skipped without waiting for a worker,
+// and the invocations running are cancelled, so that even a fetch in
+// flight (or its retries) ends now; they end skipped too.
+func (n *Node) stop(d *destination, reason string) {
+	stop := &executor.Stop{Reason: reason}
+	d.runningMu.Lock()
+	for _, cancel := range d.running {
+		cancel(stop)
+	}
+	d.runningMu.Unlock()
+	for _, inv := range d.lane.drain() {
+		n.skip(d.name, reason, inv.g)
+		inv.finish()
+	}
+}
+
+// invoke runs the executor.
+func (inv *invocation) invoke(ctx context.Context, r *route) {
+	n := inv.n
+	ctx, cancel := context.WithCancelCause(ctx)
+	d := inv.dest
+	d.runningMu.Lock()
+	if d.running == nil {
+		d.running = map[*invocation]context.CancelCauseFunc{}
+	}
+	d.running[inv] = cancel
+	d.runningMu.Unlock()
+	defer func() {
+		d.runningMu.Lock()
+		delete(d.running, inv)
+		d.runningMu.Unlock()
+		cancel(nil)
+	}()
+	if _, stop := r.check(); stop != nil {
+		// Stopped between the lane and here: the cancel above came too late.
+		cancel(stop)
+	}
+	inv.route = r
+	inv.ctx, inv.span = n.tracer.Start(ctx, r.span,
+		trace.WithLinks(trace.Link{SpanContext: inv.link}),
+		trace.WithAttributes(attribute.String("hogwire.destination", inv.dest.name), attribute.String("hogwire.event_uuid", inv.g.UUID())))
+	opts := executor.Options{SkipFilters: true, Fetcher: n.fetcher, FetchPolicy: n.cfg.FetchPolicy, Scheduler: inv, Observer: inv,
+		Redact: true, FetchStatusOnly: true, NoDebugLogs: !n.cfg.ShipDebugLogs}
+	if r.d.GetMasking() != nil {
+		opts.Mask = func(ctx context.Context, hash string) (bool, error) { return n.masks.mask(ctx, r.d, hash) }
+	}
+	r.prep.Invoke(inv.ctx, inv.g, opts)
+}
+
+// Acquire implements executor.Scheduler: the memory budget admits a new
+// invocation, then it waits for a turn, then it checks its destination.
+func (inv *invocation) Acquire(ctx context.Context) error {
+	n := inv.n
+	if !inv.admitted {
+		if err := n.memory.admit(ctx); err != nil {
+			return err
+		}
+		inv.admitted = true
+	}
+	if err := n.cpu.acquire(ctx, inv); err != nil {
+		return err
+	}
+	if err := inv.check(); err != nil {
+		n.cpu.release(inv)
+		return err
+	}
+	return nil
+}
+
+// Yield implements executor.Scheduler.
+func (inv *invocation) Yield(ctx context.Context, allocated int64) error {
+	if err := inv.check(); err != nil {
+		return err
+	}
+	if err := inv.n.memory.grow(inv, allocated); err != nil {
+		return err
+	}
+	return inv.n.cpu.yield(ctx, inv)
+}
+
+// Release implements executor.Scheduler.
+func (inv *invocation) Release() error {
+	inv.n.cpu.release(inv)
+	return inv.check()
+}
+
+// End implements executor.Scheduler.
+func (inv *invocation) End() { inv.n.memory.giveBack(inv) }
+
+// check stops the invocation when its destination changed since it began.
+func (inv *invocation) check() error {
+	r, stop := inv.route.check()
+	if stop != nil {
+		return stop
+	}
+	inv.route = r
+	return nil
+}
+
+// count adds k to one of the destination's counters, recorded with the
+// rest when the invocation ends.
+func (inv *invocation) count(metric string, k int64) {
+	if inv.metrics == nil {
+		inv.metrics = inv.buf[:0]
+	}
+	inv.metrics = append(inv.metrics, telemetry.Metric{Name: metric, N: k})
+}
+
+// Transition implements executor.Observer.
+func (inv *invocation) Transition(_, _ executor.State) {}
+
+// Log implements executor.Observer.
+func (inv *invocation) Log(e executor.LogEntry) {
+	inv.log(e.Time, e.Level, e.Message)
+}
+
+func (inv *invocation) log(t time.Time, level hogwirev1.LogLevel, msg string) {
+	if inv.id == "" {
+		// Most invocations log nothing: the id is made only when needed.
+		inv.id = newInvocationID()
+	}
+	inv.n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.New(t), Level: level, Message: msg,
+		Destination: inv.dest.name, InvocationId: inv.id, EventUuid: inv.g.UUID(), NodeId: inv.n.cfg.NodeID})
+}
+
+// Attempt implements executor.Observer: each attempt is counted by
+// outcome and, when traced, recorded as a span under the invocation's.
+func (inv *invocation) Attempt(req *fetch.Request, a fetch.Attempt) {
+	inv.count("fetch_attempts", 1)
+	if inv.span != nil && inv.span.IsRecording() {
+		end := time.Now()
+		_, span := inv.n.tracer.Start(inv.ctx, "fetch "+req.Method, trace.WithTimestamp(end.Add(-a.Duration)),
+			trace.WithSpanKind(trace.SpanKindClient),
+			trace.WithAttributes(attribute.Int("hogwire.fetch.attempt", a.N), attribute.Int("http.response.status_code", a.Status)))
+		if a.Err != nil {
+			span.SetStatus(codes.Error, a.Err.Error())
+		}
+		span.End(trace.WithTimestamp(end))
+	}
+	switch {
+	case errors.Is(a.Err, fetch.ErrEgressDenied):
+		inv.count(string(executor.KindEgressRefused), 1)
+	case errors.Is(a.Err, fetch.ErrTimeout):
+		inv.count("fetch_timeouts", 1)
+	case a.Err != nil:
+		inv.count("fetch_errors", 1)
+	case a.Status >= 500:
+		inv.count("fetch_failed_5xx", 1)
+	case a.Status >= 400:
+		inv.count("fetch_failed_4xx", 1)
+	}
+}
+
+// Done implements executor.Observer: the invocation's counts, its own
+// time (VM time and fetches, not the waits for the CPU, which are other
+// destinations' doing), its captures and its span.
+func (inv *invocation) Done(res *executor.Result) {
+	n := inv.n
+	defer func() {
+		if inv.span != nil {
+			inv.span.End()
+			inv.span = nil
+		}
+	}()
+	if res.Status == executor.Skipped {
+		if res.SkipReason == skipEdited && len(res.Fetches) == 0 && len(res.Captures) == 0 {
+			inv.rerun = true
+			return
+		}
+		if res.SkipReason == skipEdited {
+			// It had begun to deliver: what it did stands, the rest is lost.
+			inv.log(time.Now(), hogwirev1.LogLevel_LOG_LEVEL_WARN, fmt.Sprintf(
+				"Stopped: the destination was edited while this invocation ran, after %d fetch(es); the event was not run again", len(res.Fetches)))
+			inv.count("failed", 1)
+		}
+		n.tel.Record(inv.dest.name, inv.metrics, -1)
+		if res.SkipReason != skipEdited {
+			n.skip(inv.dest.name, res.SkipReason, inv.g)
+		}
+		return
+	}
+	inv.count(res.Status.Metric(), 1)
+	if m := healthMetric(res); m != "" {
+		inv.count(m, 1)
+	}
+	dur := time.Duration(-1)
+	if res.Status != executor.Filtered && res.Status != executor.Masked {
+		dur = res.OwnTime()
+		if us := res.VMTime.Microseconds(); us > 0 {
+			inv.count("vm_time_us", us)
+		}
+	}
+	n.tel.Record(inv.dest.name, inv.metrics, dur)
+	if len(res.Captures) > 0 {
+		n.ingestCaptures(inv.ctx, inv.dest.name, res.Captures, func(level hogwirev1.LogLevel, format string, args ...any) {
+			inv.log(time.Now(), level, fmt.Sprintf(format, args...))
+		})
+	}
+	if inv.span == nil || !inv.span.IsRecording() {
+		return
+	}
+	inv.span.SetAttributes(attribute.String("hogwire.status", res.Status.Metric()))
+	if res.Status != executor.Succeeded && res.Status != executor.Filtered && res.Status != executor.Masked {
+		inv.span.SetStatus(codes.Error, res.Error)
+	}
+}
+
+// healthMetric classifies an invocation for the control plane's health
+// manager: "health_errors" for a failure that says the destination is
+// unwell (an error thrown by its code, filters or input templates, an HTTP
+// 5xx after retries, a timeout, a connection error), "failed_client_error"
+// for a failure caused by an HTTP 4xx response or a request the egress
+// guard refused — the vendor answered, or the destination's configuration
+// points where it may not, and neither counts against health — and ""
+// otherwise. "failed" stays PostHog's count of every failure.
+func healthMetric(res *executor.Result) string {
+	var last *executor.FetchRecord
+	if len(res.Fetches) > 0 {
+		last = &res.Fetches[len(res.Fetches)-1]
+	}
+	switch res.Status {
+	case executor.Succeeded, executor.Filtered, executor.Masked:
+		// A program may ignore a 5xx it got after every retry; the
+		// endpoint is failing all the same.
+		if last != nil && last.Response != nil && last.Response.Status >= 500 {
+			return "health_errors"
+		}
+		return ""
+	}
+	if res.ErrorKind == executor.KindEgressRefused {
+		return "failed_client_error"
+	}
+	if last != nil && last.Response != nil && last.Response.Status >= 400 && last.Response.Status < 500 {
+		return "failed_client_error"
+	}
+	return "health_errors"
+}

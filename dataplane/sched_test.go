@@ -1,0 +1,148 @@
+package dataplane
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hogwire/hogwire/hogvm/vm"
+)
+
+func testInvocation(d *destination) *invocation {
+	return &invocation{dest: d, wake: make(chan struct{}, 1)}
+}
+
+// A destination that always wants the CPU gets its share and no more: a
+// destination asking for short turns is served at the next hand-off each
+// time, however long the greedy one's queue.
+func TestCPUServesTheLeastUsedFirst(t *testing.T) {
+	c := newCPU(1, 0) // every checkpoint may hand the turn on
+	ctx := context.Background()
+	greedy, short := &destination{name: "greedy"}, &destination{name: "short"}
+
+	var yields atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	// The greedy destination runs four invocations at once that never end.
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inv := testInvocation(greedy)
+			if err := c.acquire(ctx, inv); err != nil {
+				t.Error(err)
+				return
+			}
+			for {
+				select {
+				case <-stop:
+					c.release(inv)
+					return
+				default:
+				}
+				// A little work per turn, as a loop does between checkpoints.
+				time.Sleep(50 * time.Microsecond)
+				yields.Add(1)
+				if err := c.yield(ctx, inv); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for yields.Load() < 20 {
+		time.Sleep(time.Millisecond)
+	}
+	// The short destination asks for 200 turns, one after another.
+	before := yields.Load()
+	for range 200 {
+		inv := testInvocation(short)
+		if err := c.acquire(ctx, inv); err != nil {
+			t.Fatal(err)
+		}
+		c.release(inv)
+	}
+	during := yields.Load() - before
+	close(stop)
+	wg.Wait()
+	// Each of its turns waited for at most one greedy turn to end (the
+	// greedy one has used more CPU), so the greedy destination checked in
+	// about once per short turn; served in turn order behind four
+	// invocations it would have been four times that.
+	if during > 2*200 {
+		t.Errorf("the greedy destination had %d turns while the short one had 200", during)
+	}
+	if short.cpu.used >= greedy.cpu.used {
+		t.Errorf("CPU used: short %v, greedy %v", short.cpu.used, greedy.cpu.used)
+	}
+}
+
+// A waiter whose context ends leaves the queue, and a turn handed to it
+// as it gives up is passed on.
+func TestCPUWaiterCancelled(t *testing.T) {
+	c := newCPU(1, 0)
+	a, b := &destination{name: "a"}, &destination{name: "b"}
+	holder := testInvocation(a)
+	if err := c.acquire(context.Background(), holder); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- c.acquire(ctx, testInvocation(b)) }()
+	for c.waiting.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	c.release(holder)
+	// The slot is free again.
+	next := testInvocation(b)
+	if err := c.acquire(context.Background(), next); err != nil {
+		t.Fatal(err)
+	}
+	c.release(next)
+	if c.free != 1 || len(c.ring) != 0 || c.waiting.Load() != 0 {
+		t.Errorf("free %d, ring %d, waiting %d", c.free, len(c.ring), c.waiting.Load())
+	}
+}
+
+// The memory budget fails the destination holding the most when it is
+// spent, lets the others use a reserve, and makes new invocations wait
+// until memory comes back.
+func TestMemoryBudget(t *testing.T) {
+	m := newMemory(1 << 20)
+	hog, other := &destination{name: "hog"}, &destination{name: "other"}
+	h := &invocation{dest: hog}
+	for alloc := int64(memoryChunk); alloc <= 1<<20; alloc += memoryChunk {
+		if err := m.grow(h, alloc); err != nil {
+			t.Fatalf("grow to %d: %v", alloc, err)
+		}
+	}
+	if err := m.grow(h, 1<<20+1); !errors.Is(err, vm.ErrMemoryLimit) {
+		t.Fatalf("the hog grew past the budget: %v", err)
+	}
+	o := &invocation{dest: other}
+	if err := m.grow(o, 100<<10); err != nil {
+		t.Fatalf("another destination could not use the reserve: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := m.admit(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("admitted with the budget spent: %v", err)
+	}
+	admitted := make(chan error, 1)
+	go func() { admitted <- m.admit(context.Background()) }()
+	m.giveBack(h)
+	if err := <-admitted; err != nil {
+		t.Fatal(err)
+	}
+	m.giveBack(o)
+	if m.used != 0 || len(m.byDest) != 0 {
+		t.Errorf("used %d by %v after everything was given back", m.used, m.byDest)
+	}
+}
