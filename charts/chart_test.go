@@ -1066,10 +1066,13 @@ func TestSidecarExample(t *testing.T) {
 	}) {
 		t.Error("sidecar node id is not the pod name")
 	}
-	grpcPort := portOf(t, flags["--grpc-addr"])
-	for kind, p := range map[string]*corev1.Probe{"startup": sidecar.StartupProbe, "readiness": sidecar.ReadinessProbe, "liveness": sidecar.LivenessProbe} {
-		if p == nil || p.GRPC == nil || fmt.Sprint(p.GRPC.Port) != grpcPort {
-			t.Errorf("sidecar %s probe is not a gRPC probe on %s", kind, grpcPort)
+	metricsPort := portOf(t, flags["--metrics-addr"])
+	// The app starts once the sidecar is ready; liveness must not follow
+	// readiness, or a NATS outage would restart every sidecar.
+	for kind, want := range map[string]string{"startup": "/readyz", "readiness": "/readyz", "liveness": "/livez"} {
+		p := map[string]*corev1.Probe{"startup": sidecar.StartupProbe, "readiness": sidecar.ReadinessProbe, "liveness": sidecar.LivenessProbe}[kind]
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != want || fmt.Sprint(resolvePort(t, sidecar, p.HTTPGet.Port)) != metricsPort {
+			t.Errorf("sidecar %s probe is not GET %s on the metrics port %s", kind, want, metricsPort)
 		}
 	}
 
