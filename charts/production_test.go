@@ -1,6 +1,7 @@
 package charts_test
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -290,3 +291,48 @@ func TestSchemaRejectsBadStoreSettings(t *testing.T) {
 }
 
 func intstrFromName(port string) intstr.IntOrString { return intstr.FromString(port) }
+
+// The dashboard ships as valid Grafana JSON in a ConfigMap the Grafana
+// sidecar finds, and its queries use the data source variable.
+func TestGrafanaDashboardConfigMap(t *testing.T) {
+	r := render(t, renderOpts{values: map[string]any{"metrics": map[string]any{"grafanaDashboard": map[string]any{"enabled": true}}}})
+	cm := find[*corev1.ConfigMap](t, r, "hogwire-dashboard")
+	if cm.Labels["grafana_dashboard"] != "1" {
+		t.Errorf("labels %v lack grafana_dashboard", cm.Labels)
+	}
+	var d struct {
+		UID    string `json:"uid"`
+		Panels []struct {
+			Type       string `json:"type"`
+			Title      string `json:"title"`
+			Datasource struct {
+				UID string `json:"uid"`
+			} `json:"datasource"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal([]byte(cm.Data["hogwire.json"]), &d); err != nil {
+		t.Fatalf("dashboard JSON: %v", err)
+	}
+	if d.UID == "" || len(d.Panels) == 0 {
+		t.Fatalf("dashboard has no uid or panels")
+	}
+	for _, p := range d.Panels {
+		if p.Type == "row" {
+			continue
+		}
+		if p.Datasource.UID != "${datasource}" || len(p.Targets) == 0 {
+			t.Errorf("panel %q: datasource %q, %d queries", p.Title, p.Datasource.UID, len(p.Targets))
+		}
+		for _, q := range p.Targets {
+			if !strings.Contains(q.Expr, `namespace=~"$namespace"`) {
+				t.Errorf("panel %q: query ignores the namespace variable: %s", p.Title, q.Expr)
+			}
+		}
+	}
+	if n := len(objectsOf[*corev1.ConfigMap](render(t, renderOpts{}))); n != 2 {
+		t.Errorf("dashboard off by default, yet %d ConfigMaps", n)
+	}
+}

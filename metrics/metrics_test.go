@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -158,4 +161,56 @@ func TestStreamLagAndPendingPerConsumer(t *testing.T) {
 		`hogwire_stream_consumer_ack_pending{consumer="nodes",stream="EVENTS"} 3`,
 		`hogwire_stream_messages{stream="EVENTS"} 10`,
 	)
+}
+
+// Every hogwire_* series the Grafana dashboard queries is one these
+// instruments produce, under that exact name.
+func TestDashboardQueriesExistingMetrics(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "charts", "hogwire", "dashboards", "hogwire.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mp, reg := meters(t)
+	ctx := context.Background()
+	in, _ := metrics.NewIngest(mp)
+	in.Record(ctx, "/batch/", metrics.StatusAccepted, 1, 1)
+	inv, _ := metrics.NewInvocations(mp)
+	inv.Start(ctx, "d")()
+	inv.Attempt(ctx, "d", metrics.AttemptOK)
+	inv.Outcome(ctx, "d", metrics.OutcomeSucceeded, "", time.Millisecond)
+
+	srv, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}, Storage: jetstream.MemoryStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := metrics.ObserveStreams(mp, js, nil, "S")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Unregister()
+
+	got := scrape(t, reg)
+	names := regexp.MustCompile(`hogwire_[a-z_]+`).FindAllString(string(b), -1)
+	if len(names) < 10 {
+		t.Fatalf("only %d metric references in the dashboard", len(names))
+	}
+	for _, n := range names {
+		if !regexp.MustCompile(`(?m)^` + n + `[{ ]`).MatchString(got) {
+			t.Errorf("the dashboard queries %s, which no instrument produces", n)
+		}
+	}
 }
