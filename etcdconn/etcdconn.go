@@ -12,6 +12,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap/zapcore"
@@ -82,11 +83,8 @@ func (c Config) ClientConfig(getenv func(string) string) (clientv3.Config, error
 	}
 	endpoints := c.Endpoints
 	if len(endpoints) == 0 {
-		for _, e := range strings.Split(c.endpoints, ",") {
-			if e = strings.TrimSpace(e); e != "" {
-				endpoints = append(endpoints, e)
-			}
-		}
+		// URLs hold neither commas nor spaces.
+		endpoints = strings.FieldsFunc(c.endpoints, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
 	}
 	if len(endpoints) == 0 {
 		return clientv3.Config{}, errors.New("etcd: no endpoints")

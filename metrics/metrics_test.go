@@ -58,6 +58,26 @@ func wantLines(t *testing.T, got string, lines ...string) {
 	}
 }
 
+// jetStream starts a real NATS server and returns a JetStream client.
+func jetStream(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	srv, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // An event that fails twice and then succeeds is one success and three
 // attempts; in-flight invocations go up and back down.
 func TestOutcomesSeparateFromAttempts(t *testing.T) {
@@ -109,20 +129,7 @@ func TestIngestByEndpointAndStatus(t *testing.T) {
 
 // Lag and pending come from the real JetStream consumer state.
 func TestStreamLagAndPendingPerConsumer(t *testing.T) {
-	srv, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := jetStream(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"ev.>"}, Storage: jetstream.MemoryStorage})
@@ -179,17 +186,7 @@ func TestDashboardQueriesExistingMetrics(t *testing.T) {
 	inv.Attempt(ctx, "d", metrics.AttemptOK)
 	inv.Outcome(ctx, "d", metrics.OutcomeSucceeded, "", time.Millisecond)
 
-	srv, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
+	js := jetStream(t)
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}, Storage: jetstream.MemoryStorage})
 	if err != nil {
 		t.Fatal(err)

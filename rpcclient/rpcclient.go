@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
 
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/propagation"
@@ -72,7 +73,9 @@ func Dial(target string, opts Options) (*grpc.ClientConn, error) {
 		do = append(do, grpc.WithPerRPCCredentials(auth.Bearer{Token: opts.Token, Insecure: opts.Creds == nil}))
 	}
 	dialTarget := target
-	switch addrs := splitList(target); {
+	// Addresses hold neither commas nor spaces.
+	addrs := strings.FieldsFunc(target, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	switch {
 	case len(addrs) == 0:
 		return nil, fmt.Errorf("rpcclient: no address in %q", target)
 	case len(addrs) > 1:
@@ -91,14 +94,4 @@ func Dial(target string, opts Options) (*grpc.ClientConn, error) {
 		return nil, fmt.Errorf("rpcclient: %s: %w", target, err)
 	}
 	return cc, nil
-}
-
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
