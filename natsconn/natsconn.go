@@ -170,3 +170,17 @@ func redact(urls string) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// Check reports whether nc can be used now: an error while it is
+// disconnected or reconnecting, for readiness checks.
+func Check(nc *nats.Conn) func(context.Context) error {
+	return func(context.Context) error {
+		if s := nc.Status(); s != nats.CONNECTED {
+			if err := nc.LastError(); err != nil {
+				return fmt.Errorf("NATS %s: %w", strings.ToLower(s.String()), err)
+			}
+			return fmt.Errorf("NATS %s", strings.ToLower(s.String()))
+		}
+		return nil
+	}
+}

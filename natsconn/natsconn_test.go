@@ -231,6 +231,10 @@ func TestOneWarningPerOutage(t *testing.T) {
 	}
 	defer nc.Close()
 
+	check := natsconn.Check(nc)
+	if err := check(context.Background()); err != nil {
+		t.Fatalf("check while connected: %v", err)
+	}
 	s.Shutdown()
 	s.WaitForShutdown()
 	// Several reconnect attempts fail (ReconnectWait is about a second).
@@ -239,6 +243,9 @@ func TestOneWarningPerOutage(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(3 * time.Second)
+	if err := check(context.Background()); err == nil {
+		t.Error("check passes while the server is down")
+	}
 	startServer(t, ca, port, auth)
 	for !nc.IsConnected() && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)
