@@ -33,11 +33,9 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	"k8s.io/client-go/dynamic"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/yaml"
 )
@@ -54,9 +52,6 @@ type renderOpts struct {
 	release     string
 	values      map[string]any
 	apiVersions []string
-	// cluster answers the chart's lookup calls; nil renders as
-	// `helm template` does, where lookup finds nothing.
-	cluster engine.ClientProvider
 }
 
 // release is the decoded output of one render.
@@ -124,9 +119,6 @@ func renderValues(t *testing.T, o renderOpts) (map[string]string, error) {
 	}, capabilities(o.apiVersions))
 	if err != nil {
 		return nil, err
-	}
-	if o.cluster != nil {
-		return engine.RenderWithClientProvider(c, vals, o.cluster)
 	}
 	return engine.Render(c, vals)
 }
@@ -413,37 +405,49 @@ func portOf(t *testing.T, addr string) string {
 	return port
 }
 
-func TestProbesUseGRPCHealthOnTheServingPort(t *testing.T) {
-	r := render(t, renderOpts{})
-	for _, tc := range []struct{ deployment, container string }{
-		{"hogwire-controlplane", "controlplane"},
-		{"hogwire-dataplane", "dataplane"},
-	} {
-		d := find[*appsv1.Deployment](t, r, tc.deployment)
-		c := container(t, &d.Spec.Template.Spec, tc.container)
-		listen := portOf(t, settings(t, r, c)["HOGWIRE_GRPC_ADDR"])
-		var grpcPort int32
-		for _, p := range c.Ports {
-			if p.Name == "grpc" {
-				grpcPort = p.ContainerPort
+// Liveness asks whether the process runs, readiness whether it can serve:
+// a store outage must take pods out of the Services, not restart them.
+// Both are HTTP on the metrics port, which is plain HTTP even when gRPC
+// uses TLS (the kubelet's gRPC probes cannot speak TLS).
+func TestProbesSeparateLivenessFromReadiness(t *testing.T) {
+	for name, opts := range valueSets(t) {
+		r := render(t, opts)
+		for _, d := range objectsOf[*appsv1.Deployment](r) {
+			if d.Labels["app.kubernetes.io/part-of"] != "hogwire" {
+				continue
 			}
-		}
-		if fmt.Sprint(grpcPort) != listen {
-			t.Errorf("%s: container port grpc=%d but the server listens on %s", tc.container, grpcPort, listen)
-		}
-		for kind, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-			switch {
-			case p == nil:
-				t.Errorf("%s: no %s probe", tc.container, kind)
-			case p.GRPC == nil:
-				t.Errorf("%s: %s probe is not a gRPC probe: %+v", tc.container, kind, p.ProbeHandler)
-			case fmt.Sprint(p.GRPC.Port) != listen:
-				t.Errorf("%s: %s probe checks port %d, the server listens on %s", tc.container, kind, p.GRPC.Port, listen)
-			case p.GRPC.Service != nil && *p.GRPC.Service != "":
-				t.Errorf("%s: %s probe asks for service %q; the overall server status is \"\"", tc.container, kind, *p.GRPC.Service)
+			component := d.Labels["app.kubernetes.io/component"]
+			c := container(t, &d.Spec.Template.Spec, component)
+			listen := portOf(t, settings(t, r, c)["HOGWIRE_METRICS_ADDR"])
+			for kind, want := range map[string]string{"startup": "/livez", "readiness": "/readyz", "liveness": "/livez"} {
+				p := map[string]*corev1.Probe{"startup": c.StartupProbe, "readiness": c.ReadinessProbe, "liveness": c.LivenessProbe}[kind]
+				switch {
+				case p == nil:
+					t.Errorf("%s: %s: no %s probe", name, component, kind)
+				case p.HTTPGet == nil:
+					t.Errorf("%s: %s: %s probe is not an HTTP probe: %+v", name, component, kind, p.ProbeHandler)
+				case p.HTTPGet.Path != want:
+					t.Errorf("%s: %s: %s probe asks %s, want %s", name, component, kind, p.HTTPGet.Path, want)
+				case fmt.Sprint(resolvePort(t, c, p.HTTPGet.Port)) != listen:
+					t.Errorf("%s: %s: %s probe checks port %v, the metrics server listens on %s", name, component, kind, p.HTTPGet.Port, listen)
+				}
 			}
 		}
 	}
+}
+
+func resolvePort(t *testing.T, c *corev1.Container, p intstr.IntOrString) int32 {
+	t.Helper()
+	if p.Type == intstr.Int {
+		return p.IntVal
+	}
+	for _, cp := range c.Ports {
+		if cp.Name == p.StrVal {
+			return cp.ContainerPort
+		}
+	}
+	t.Fatalf("%s has no port named %s", c.Name, p.StrVal)
+	return 0
 }
 
 // TestSecretFilesMountedWhereFlagsPoint follows every *_FILE setting to the
@@ -577,38 +581,30 @@ func TestGeneratedSecretHoldsUsableCredentials(t *testing.T) {
 	}
 }
 
-// fakeCluster answers lookup from an in-memory API server.
-type fakeCluster struct{ client dynamic.Interface }
-
-func (f fakeCluster) GetClientFor(apiVersion, kind string) (dynamic.NamespaceableResourceInterface, bool, error) {
-	if apiVersion != "v1" || kind != "Secret" {
-		return nil, false, fmt.Errorf("unexpected lookup of %s %s", apiVersion, kind)
+// The generated Secret is made once, at install, by a hook: upgrades do
+// not render it again, so nothing needs to read the cluster (lookup) to
+// keep tokens and the secrets key stable, and GitOps renderers see no
+// lookup whose empty answer would regenerate them.
+func TestGeneratedSecretIsMadeOnceWithoutLookup(t *testing.T) {
+	s := find[*corev1.Secret](t, render(t, renderOpts{}), "hogwire")
+	if s.Annotations["helm.sh/hook"] != "pre-install" {
+		t.Errorf("generated Secret annotations %v: want a pre-install hook", s.Annotations)
 	}
-	return f.client.Resource(schema.GroupVersionResource{Version: "v1", Resource: "secrets"}), true, nil
-}
-
-func TestUpgradeKeepsExistingCredentials(t *testing.T) {
-	existing := &corev1.Secret{
-		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
-		ObjectMeta: metav1.ObjectMeta{Name: "hogwire", Namespace: namespace},
-		Data: map[string][]byte{
-			"admin-token": []byte("admin-from-first-install"),
-			"node-token":  []byte("node-from-first-install"),
-			// No secrets-key: an install from before the key existed.
-		},
-	}
-	cluster := fakeCluster{client: dynamicfake.NewSimpleDynamicClient(scheme.Scheme, existing)}
-	r := render(t, renderOpts{cluster: cluster})
-	s := find[*corev1.Secret](t, r, "hogwire")
-	if got := string(s.Data["admin-token"]); got != "admin-from-first-install" {
-		t.Errorf("admin-token = %q after upgrade, want the existing one", got)
-	}
-	if got := string(s.Data["node-token"]); got != "node-from-first-install" {
-		t.Errorf("node-token = %q after upgrade, want the existing one", got)
-	}
-	key, err := base64.StdEncoding.DecodeString(string(s.Data["secrets-key"]))
-	if err != nil || len(key) != 32 {
-		t.Errorf("missing secrets-key was not generated: %q (%v)", s.Data["secrets-key"], err)
+	err := filepath.WalkDir(filepath.Join(chartDir, "templates"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if strings.Contains(string(b), "lookup ") || strings.Contains(string(b), "(lookup") {
+			t.Errorf("%s calls lookup", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -622,7 +618,11 @@ func TestDataplaneConnectsToControlplaneService(t *testing.T) {
 			}
 			dp := find[*appsv1.Deployment](t, r, prefix+"-dataplane")
 			addr := settings(t, r, container(t, &dp.Spec.Template.Spec, "dataplane"))["HOGWIRE_CONTROLPLANE_ADDR"]
-			host, port, err := net.SplitHostPort(addr)
+			target, ok := strings.CutPrefix(addr, "dns:///")
+			if !ok {
+				t.Fatalf("HOGWIRE_CONTROLPLANE_ADDR %q: want a dns:/// target, so nodes balance over every replica", addr)
+			}
+			host, port, err := net.SplitHostPort(target)
 			if err != nil {
 				t.Fatalf("HOGWIRE_CONTROLPLANE_ADDR %q: %v", addr, err)
 			}
@@ -631,6 +631,9 @@ func TestDataplaneConnectsToControlplaneService(t *testing.T) {
 				t.Errorf("control plane address %q is not in the release namespace", addr)
 			}
 			svc := find[*corev1.Service](t, r, svcName)
+			if svc.Spec.ClusterIP != corev1.ClusterIPNone {
+				t.Errorf("Service %s is not headless: its name resolves to one virtual IP, not to every replica", svcName)
+			}
 			cp := find[*appsv1.Deployment](t, r, prefix+"-controlplane")
 			if !selects(svc.Spec.Selector, cp.Spec.Template.Labels) {
 				t.Errorf("Service %s selector %v does not select control plane pods %v", svcName, svc.Spec.Selector, cp.Spec.Template.Labels)
@@ -1063,10 +1066,13 @@ func TestSidecarExample(t *testing.T) {
 	}) {
 		t.Error("sidecar node id is not the pod name")
 	}
-	grpcPort := portOf(t, flags["--grpc-addr"])
-	for kind, p := range map[string]*corev1.Probe{"startup": sidecar.StartupProbe, "readiness": sidecar.ReadinessProbe, "liveness": sidecar.LivenessProbe} {
-		if p == nil || p.GRPC == nil || fmt.Sprint(p.GRPC.Port) != grpcPort {
-			t.Errorf("sidecar %s probe is not a gRPC probe on %s", kind, grpcPort)
+	metricsPort := portOf(t, flags["--metrics-addr"])
+	// The app starts once the sidecar is ready; liveness must not follow
+	// readiness, or a NATS outage would restart every sidecar.
+	for kind, want := range map[string]string{"startup": "/readyz", "readiness": "/readyz", "liveness": "/livez"} {
+		p := map[string]*corev1.Probe{"startup": sidecar.StartupProbe, "readiness": sidecar.ReadinessProbe, "liveness": sidecar.LivenessProbe}[kind]
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != want || fmt.Sprint(resolvePort(t, sidecar, p.HTTPGet.Port)) != metricsPort {
+			t.Errorf("sidecar %s probe is not GET %s on the metrics port %s", kind, want, metricsPort)
 		}
 	}
 

@@ -60,6 +60,7 @@ func TestRPCsAreTracedThroughOTELEnv(t *testing.T) {
 
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+l.Addr().String())
 	t.Setenv("OTEL_EXPORTER_OTLP_INSECURE", "true")
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc") // the receiver speaks OTLP/gRPC; the default is http/protobuf
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	tp, err := tracing.FromEnv(ctx, nil, "hogwire-test")

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap/zapcore"
@@ -41,6 +42,23 @@ type Config struct {
 	LogLevel slog.Leveler
 	// StartTimeout bounds the wait until the member serves clients (default 30s).
 	StartTimeout time.Duration
+	// ClientTLS and PeerTLS, when set, serve clients and peers over TLS
+	// (the URLs must then be https://).
+	ClientTLS, PeerTLS *TLS
+	// BcryptCost, when set, is the cost of hashing user passwords (etcd's
+	// default is 10; tests use bcrypt's minimum, 4, to keep logins fast).
+	BcryptCost uint
+}
+
+// TLS is a member's certificate, and the CA that verifies the other side
+// when ClientCertAuth asks for client certificates. PEM files.
+type TLS struct {
+	CertFile, KeyFile, CAFile string
+	ClientCertAuth            bool
+}
+
+func (t *TLS) info() transport.TLSInfo {
+	return transport.TLSInfo{CertFile: t.CertFile, KeyFile: t.KeyFile, TrustedCAFile: t.CAFile, ClientCertAuth: t.ClientCertAuth}
 }
 
 // Server is a running member.
@@ -48,6 +66,7 @@ type Server struct {
 	etcd    *embed.Etcd
 	closing *atomic.Bool
 	log     *slog.Logger
+	scheme  string
 }
 
 // Start starts a member and waits until it is ready to serve clients.
@@ -75,6 +94,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	ec.ListenClientUrls, ec.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
 	ec.ListenPeerUrls, ec.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	if cfg.BcryptCost != 0 {
+		ec.BcryptCost = cfg.BcryptCost
+	}
+	if cfg.ClientTLS != nil {
+		ec.ClientTLSInfo = cfg.ClientTLS.info()
+	}
+	if cfg.PeerTLS != nil {
+		ec.PeerTLSInfo = cfg.PeerTLS.info()
+	}
 	if cfg.InitialCluster != "" {
 		ec.InitialCluster = cfg.InitialCluster
 	} else {
@@ -107,7 +135,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	defer t.Stop()
 	select {
 	case <-e.Server.ReadyNotify():
-		return &Server{etcd: e, closing: closing, log: log}, nil
+		scheme := "http://"
+		if cfg.ClientTLS != nil {
+			scheme = "https://"
+		}
+		return &Server{etcd: e, closing: closing, log: log, scheme: scheme}, nil
 	case err := <-e.Err():
 		e.Close()
 		return nil, fmt.Errorf("embedetcd: %w", err)
@@ -123,10 +155,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 // ClientURL is the URL clients reach the member at, with the real port.
 func (s *Server) ClientURL() string {
-	return "http://" + s.etcd.Clients[0].Addr().String()
+	return s.scheme + s.etcd.Clients[0].Addr().String()
 }
 
-// Client returns a new client for this member; the caller closes it.
+// PeerURL is the URL peers reach the member at, with the real port.
+func (s *Server) PeerURL() string {
+	return s.etcd.Config().AdvertisePeerUrls[0].Scheme + "://" + s.etcd.Peers[0].Listener.Addr().String()
+}
+
+// Client returns a new client for this member; the caller closes it. It
+// speaks plaintext: for a member with ClientTLS, build a client with the
+// etcdconn package.
 func (s *Server) Client() (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
 		Endpoints:   []string{s.ClientURL()},
@@ -135,9 +174,15 @@ func (s *Server) Client() (*clientv3.Client, error) {
 	})
 }
 
-// Close stops the member and waits until it has stopped.
+// Err reports a fatal error of the running member.
+func (s *Server) Err() <-chan error { return s.etcd.Err() }
+
+// Close stops the member and waits until it has stopped. Closing again
+// does nothing.
 func (s *Server) Close() {
-	s.closing.Store(true)
+	if s.closing.Swap(true) {
+		return
+	}
 	s.etcd.Close()
 	<-s.etcd.Server.StopNotify()
 }

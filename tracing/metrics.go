@@ -2,56 +2,117 @@ package tracing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
 
-	otelprom "go.opentelemetry.io/contrib/bridges/prometheus"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
-	"go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/resource"
-	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
-
 	"github.com/prometheus/client_golang/prometheus"
+	promBridge "go.opentelemetry.io/contrib/bridges/prometheus"
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/exporters/stdout/stdoutmetric"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 )
 
-// Metrics exports a process's Prometheus metrics (the per-destination
-// counters and histograms, Go runtime and process metrics) as
-// OpenTelemetry metrics over OTLP/gRPC as well, when the standard OTEL_*
-// variables ask for it: OTEL_EXPORTER_OTLP_ENDPOINT or
-// OTEL_EXPORTER_OTLP_METRICS_ENDPOINT set and OTEL_METRICS_EXPORTER not
-// "none". The Prometheus /metrics endpoint serves the same numbers either
-// way. The returned shutdown flushes and stops the exporter; it is a no-op
-// when nothing is exported.
+func errorf(format string, args ...any) error { return fmt.Errorf("tracing: "+format, args...) }
+
+// Meters is a process's meter provider: every instrument made from it is
+// served on the Prometheus /metrics endpoint and, when the OTEL_* variables
+// ask for it, pushed to an OTLP receiver (or the console) too. One set of
+// instruments, two ways out; no bridge from Prometheus to OpenTelemetry.
+type Meters struct {
+	metric.MeterProvider
+	shutdown func(context.Context) error
+}
+
+// Shutdown flushes the last collection to the exporter and stops it.
+func (m *Meters) Shutdown(ctx context.Context) error { return m.shutdown(ctx) }
+
+// NewMeters builds the meter provider. reg receives the instruments for
+// Prometheus scrapes (nil: no scrape endpoint); getenv decides whether to
+// push as well (nil: os.Getenv), and the exporter reads the process
+// environment (OTEL_METRICS_EXPORTER, OTEL_EXPORTER_OTLP_*,
+// OTEL_METRIC_EXPORT_INTERVAL).
+func NewMeters(ctx context.Context, getenv Getenv, serviceName string, reg prometheus.Registerer) (*Meters, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	res, err := newResource(ctx, serviceName)
+	if err != nil {
+		return nil, errorf("resource: %w", err)
+	}
+	opts := []sdkmetric.Option{sdkmetric.WithResource(res)}
+	if reg != nil {
+		// Scrapes see the names Prometheus users expect (hogwire_…_total,
+		// _seconds); the resource and scope belong in OTLP, not in every
+		// series.
+		pe, err := otelprom.New(otelprom.WithRegisterer(reg), otelprom.WithoutScopeInfo(), otelprom.WithoutTargetInfo())
+		if err != nil {
+			return nil, errorf("prometheus exporter: %w", err)
+		}
+		opts = append(opts, sdkmetric.WithReader(pe))
+	}
+	if exports(getenv, "METRICS") {
+		r, err := autoexport.NewMetricReader(ctx)
+		if err != nil {
+			return nil, errorf("metric exporter: %w", err)
+		}
+		if !autoexport.IsNoneMetricReader(r) {
+			opts = append(opts, sdkmetric.WithReader(r))
+		}
+	}
+	mp := sdkmetric.NewMeterProvider(opts...)
+	return &Meters{MeterProvider: mp, shutdown: func(ctx context.Context) error {
+		err := mp.Shutdown(ctx)
+		if errors.Is(err, sdkmetric.ErrReaderShutdown) {
+			return nil
+		}
+		return err
+	}}, nil
+}
+
+// Metrics pushes the metrics of a Prometheus registry over OTLP as well,
+// through the Prometheus bridge, when the OTEL_* variables ask for it.
+//
+// Deprecated: make instruments from NewMeters instead; this remains only
+// while metrics defined with the Prometheus client still exist.
 func Metrics(ctx context.Context, getenv Getenv, serviceName string, g prometheus.Gatherer) (shutdown func(context.Context) error, err error) {
 	if getenv == nil {
 		getenv = os.Getenv
 	}
 	none := func(context.Context) error { return nil }
-	kind := strings.ToLower(strings.TrimSpace(getenv("OTEL_METRICS_EXPORTER")))
-	endpoint := getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") + getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
-	if kind == "none" || (endpoint == "" && kind != "otlp") {
+	if !exports(getenv, "METRICS") {
 		return none, nil
 	}
-	if kind != "" && kind != "otlp" {
-		return nil, fmt.Errorf("tracing: OTEL_METRICS_EXPORTER=%q is not supported (use otlp or none)", kind)
+	proto := getenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL")
+	if proto == "" {
+		proto = getenv("OTEL_EXPORTER_OTLP_PROTOCOL")
 	}
-	exp, err := otlpmetricgrpc.New(ctx)
+	var exp sdkmetric.Exporter
+	switch kind := strings.ToLower(strings.TrimSpace(getenv("OTEL_METRICS_EXPORTER"))); {
+	case kind == "console":
+		exp, err = stdoutmetric.New()
+	case kind != "" && kind != "otlp":
+		return nil, errorf("OTEL_METRICS_EXPORTER=%q is not supported (use otlp, console or none)", kind)
+	case proto == "grpc":
+		exp, err = otlpmetricgrpc.New(ctx)
+	case proto == "" || proto == "http/protobuf":
+		exp, err = otlpmetrichttp.New(ctx)
+	default:
+		return nil, errorf("OTEL_EXPORTER_OTLP_PROTOCOL=%q is not supported (use grpc or http/protobuf)", proto)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("tracing: OTLP metric exporter: %w", err)
+		return nil, errorf("metric exporter: %w", err)
 	}
-	res, err := resource.New(ctx,
-		resource.WithAttributes(semconv.ServiceName(serviceName)),
-		resource.WithFromEnv(),
-		resource.WithHost(),
-		resource.WithProcessPID(),
-	)
+	res, err := newResource(ctx, serviceName)
 	if err != nil {
-		return nil, fmt.Errorf("tracing: resource: %w", err)
+		return nil, errorf("resource: %w", err)
 	}
-	// The periodic reader pulls from the Prometheus registry through the
-	// bridge, so every metric is defined once, with Prometheus' client.
-	reader := metric.NewPeriodicReader(exp, metric.WithProducer(otelprom.NewMetricProducer(otelprom.WithGatherer(g))))
-	mp := metric.NewMeterProvider(metric.WithReader(reader), metric.WithResource(res))
+	reader := sdkmetric.NewPeriodicReader(exp, sdkmetric.WithProducer(promBridge.NewMetricProducer(promBridge.WithGatherer(g))))
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader), sdkmetric.WithResource(res))
 	return mp.Shutdown, nil
 }

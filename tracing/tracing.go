@@ -1,14 +1,18 @@
-// Package tracing sets up OpenTelemetry tracing from the standard OTEL_*
-// environment variables.
+// Package tracing sets up OpenTelemetry traces and metrics from the
+// standard OTEL_* environment variables, through the contrib autoexport
+// package: OTEL_TRACES_EXPORTER and OTEL_METRICS_EXPORTER pick otlp,
+// console or none, OTEL_EXPORTER_OTLP_PROTOCOL picks grpc or
+// http/protobuf, and the exporters read the other OTEL_EXPORTER_OTLP_*
+// variables themselves. With none of them set nothing is exported and
+// spans cost next to nothing.
 package tracing
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
+	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -35,40 +39,53 @@ func (p *Provider) Shutdown(ctx context.Context) error {
 // Getenv reads an environment variable; os.Getenv in production, a map in tests.
 type Getenv func(string) string
 
-// FromEnv builds a provider. Spans are exported over OTLP/gRPC when
-// OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set
-// (the exporter reads the other OTEL_EXPORTER_OTLP_* variables itself) and
-// OTEL_TRACES_EXPORTER is not "none"; otherwise no exporter runs and spans
-// cost next to nothing. serviceName applies unless OTEL_SERVICE_NAME is set.
-func FromEnv(ctx context.Context, getenv Getenv, serviceName string) (*Provider, error) {
-	if getenv == nil {
-		getenv = os.Getenv
+// exports reports whether a signal ("TRACES", "METRICS") is to be exported:
+// its OTEL_<SIGNAL>_EXPORTER names an exporter other than none, or it is
+// unset and an OTLP endpoint is configured. Unlike the specification's
+// default (otlp to localhost), an unconfigured process exports nothing: a
+// hogwire without a collector must not log export errors forever.
+func exports(getenv Getenv, signal string) bool {
+	kind := strings.ToLower(strings.TrimSpace(getenv("OTEL_" + signal + "_EXPORTER")))
+	if kind != "" {
+		return kind != "none"
 	}
-	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
-	exporterKind := strings.ToLower(strings.TrimSpace(getenv("OTEL_TRACES_EXPORTER")))
-	endpoint := getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") + getenv("OTEL_EXPORTER_OTLP_ENDPOINT")
-	if exporterKind == "none" || (endpoint == "" && exporterKind != "otlp") {
-		return &Provider{TracerProvider: noop.NewTracerProvider(), Propagator: prop}, nil
-	}
-	if exporterKind != "" && exporterKind != "otlp" {
-		return nil, fmt.Errorf("tracing: OTEL_TRACES_EXPORTER=%q is not supported (use otlp or none)", exporterKind)
-	}
-	exp, err := otlptracegrpc.New(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
-	}
-	res, err := resource.New(ctx,
+	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_"+signal+"_ENDPOINT") != ""
+}
+
+// newResource describes the process: serviceName unless OTEL_SERVICE_NAME
+// says otherwise, OTEL_RESOURCE_ATTRIBUTES, host and process id.
+func newResource(ctx context.Context, serviceName string) (*resource.Resource, error) {
+	return resource.New(ctx,
 		resource.WithAttributes(semconv.ServiceName(serviceName)),
 		resource.WithFromEnv(), // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES win
 		resource.WithHost(),
 		resource.WithProcessPID(),
 	)
-	if err != nil {
-		return nil, fmt.Errorf("tracing: resource: %w", err)
+}
+
+// FromEnv builds a tracer provider. getenv decides whether traces are
+// exported at all (nil: os.Getenv); the exporter itself reads the process
+// environment. serviceName applies unless OTEL_SERVICE_NAME is set. The
+// sampler follows OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
+func FromEnv(ctx context.Context, getenv Getenv, serviceName string) (*Provider, error) {
+	if getenv == nil {
+		getenv = os.Getenv
 	}
-	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
-		sdktrace.WithResource(res),
-	)
+	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+	if !exports(getenv, "TRACES") {
+		return &Provider{TracerProvider: noop.NewTracerProvider(), Propagator: prop}, nil
+	}
+	exp, err := autoexport.NewSpanExporter(ctx)
+	if err != nil {
+		return nil, errorf("span exporter: %w", err)
+	}
+	if autoexport.IsNoneSpanExporter(exp) {
+		return &Provider{TracerProvider: noop.NewTracerProvider(), Propagator: prop}, nil
+	}
+	res, err := newResource(ctx, serviceName)
+	if err != nil {
+		return nil, errorf("resource: %w", err)
+	}
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))
 	return &Provider{TracerProvider: tp, Propagator: prop, shutdown: tp.Shutdown}, nil
 }

@@ -1,0 +1,187 @@
+// Package metrics defines hogwire's pipeline metrics as OpenTelemetry
+// instruments: what comes in (ingest, by endpoint and status), what waits
+// (JetStream stream lag and pending per consumer), what runs (in-flight
+// invocations) and what comes out (invocation outcomes, kept apart from
+// delivery attempts: one event that succeeds on its third try is one
+// success and three attempts). Made from the process's meter provider
+// (tracing.NewMeters), they are served on /metrics and pushed over OTLP
+// alike. Prometheus sees them as hogwire_ingest_events_total,
+// hogwire_stream_consumer_pending and so on; charts/dashboards builds on
+// those names.
+package metrics
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Scope is the instrumentation scope of every instrument here.
+const Scope = "github.com/hogwire/hogwire"
+
+// Ingest counts what the capture endpoints receive.
+type Ingest struct {
+	events, bytes metric.Int64Counter
+}
+
+// Ingest statuses.
+const (
+	StatusAccepted     = "accepted"     // stored in the event log
+	StatusInvalid      = "invalid"      // malformed request or event (4xx)
+	StatusUnauthorized = "unauthorized" // unknown project token
+	StatusTooLarge     = "too_large"    // over a size limit
+	StatusUnavailable  = "unavailable"  // the event log could not take it (5xx)
+	StatusDuplicate    = "duplicate"    // dropped as a re-send of a stored event
+)
+
+// NewIngest makes the ingest instruments.
+func NewIngest(mp metric.MeterProvider) (*Ingest, error) {
+	m := mp.Meter(Scope)
+	events, err := m.Int64Counter("hogwire.ingest.events", metric.WithUnit("{event}"),
+		metric.WithDescription("Events received by the capture API and gRPC ingest, by endpoint and status."))
+	if err != nil {
+		return nil, err
+	}
+	bytes, err := m.Int64Counter("hogwire.ingest.request.size", metric.WithUnit("By"),
+		metric.WithDescription("Request bytes received by the capture API and gRPC ingest (as sent, before decompression), by endpoint and status."))
+	if err != nil {
+		return nil, err
+	}
+	return &Ingest{events: events, bytes: bytes}, nil
+}
+
+// Record counts one request: its endpoint (e.g. "/batch/", "grpc"), its
+// status, the events in it and its size.
+func (i *Ingest) Record(ctx context.Context, endpoint, status string, events int, size int64) {
+	if i == nil {
+		return
+	}
+	attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("endpoint", endpoint), attribute.String("status", status)))
+	if events > 0 {
+		i.events.Add(ctx, int64(events), attrs)
+	}
+	if size > 0 {
+		i.bytes.Add(ctx, size, attrs)
+	}
+}
+
+// Invocation outcomes: what became of one event at one destination, once,
+// however many delivery attempts it took.
+const (
+	OutcomeSucceeded = "succeeded"
+	OutcomeFailed    = "failed"   // with a reason
+	OutcomeFiltered  = "filtered" // the destination's filters did not match
+	OutcomeSkipped   = "skipped"  // the destination was disabled or quarantined
+)
+
+// Failure reasons of OutcomeFailed.
+const (
+	ReasonHogError  = "hog_error"  // the code threw or broke a limit
+	ReasonHTTPError = "http_error" // the destination kept answering with an error
+	ReasonTimeout   = "timeout"
+	ReasonNetwork   = "network"
+	ReasonBlocked   = "blocked" // the egress guard refused the address
+)
+
+// Delivery attempt results: each fetch a destination's code makes.
+const (
+	AttemptOK        = "ok"
+	AttemptHTTP4xx   = "http_4xx"
+	AttemptHTTP5xx   = "http_5xx"
+	AttemptTimeout   = "timeout"
+	AttemptNetwork   = "network_error"
+	AttemptBlocked   = "blocked"
+	AttemptThrottled = "throttled" // 429
+)
+
+// Invocations measures destination invocations.
+type Invocations struct {
+	outcomes, attempts metric.Int64Counter
+	duration           metric.Float64Histogram
+	inflight           metric.Int64UpDownCounter
+}
+
+// NewInvocations makes the invocation instruments.
+func NewInvocations(mp metric.MeterProvider) (*Invocations, error) {
+	m := mp.Meter(Scope)
+	outcomes, err := m.Int64Counter("hogwire.invocation.outcomes", metric.WithUnit("{invocation}"),
+		metric.WithDescription("Events finished at a destination, by outcome (succeeded, failed, filtered, skipped) and, for failures, reason; once per event however many attempts it took."))
+	if err != nil {
+		return nil, err
+	}
+	attempts, err := m.Int64Counter("hogwire.delivery.attempts", metric.WithUnit("{attempt}"),
+		metric.WithDescription("HTTP requests destinations made, retries included, by result."))
+	if err != nil {
+		return nil, err
+	}
+	duration, err := m.Float64Histogram("hogwire.invocation.duration", metric.WithUnit("s"),
+		metric.WithDescription("Wall time of destination invocations, fetches and retries included."),
+		metric.WithExplicitBucketBoundaries(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+	if err != nil {
+		return nil, err
+	}
+	inflight, err := m.Int64UpDownCounter("hogwire.invocations.inflight", metric.WithUnit("{invocation}"),
+		metric.WithDescription("Destination invocations running now, fetches and retry waits included."))
+	if err != nil {
+		return nil, err
+	}
+	return &Invocations{outcomes: outcomes, attempts: attempts, duration: duration, inflight: inflight}, nil
+}
+
+func destAttr(destination string) attribute.KeyValue {
+	return attribute.String("destination", destination)
+}
+
+// Start counts an invocation as in flight until done is called.
+func (m *Invocations) Start(ctx context.Context, destination string) (done func()) {
+	if m == nil {
+		return func() {}
+	}
+	attrs := metric.WithAttributes(destAttr(destination))
+	m.inflight.Add(ctx, 1, attrs)
+	return func() { m.inflight.Add(context.WithoutCancel(ctx), -1, attrs) }
+}
+
+// Outcome records how an invocation ended; reason is for OutcomeFailed and
+// empty otherwise. d is its wall time (zero for filtered and skipped
+// events, which are not timed).
+func (m *Invocations) Outcome(ctx context.Context, destination, outcome, reason string, d time.Duration) {
+	if m == nil {
+		return
+	}
+	kv := []attribute.KeyValue{destAttr(destination), attribute.String("outcome", outcome)}
+	if reason != "" {
+		kv = append(kv, attribute.String("reason", reason))
+	}
+	m.outcomes.Add(ctx, 1, metric.WithAttributes(kv...))
+	if d > 0 {
+		m.duration.Record(ctx, d.Seconds(), metric.WithAttributes(destAttr(destination), attribute.String("outcome", outcome)))
+	}
+}
+
+// Attempt records one delivery request and its result.
+func (m *Invocations) Attempt(ctx context.Context, destination, result string) {
+	if m == nil {
+		return
+	}
+	m.attempts.Add(ctx, 1, metric.WithAttributes(destAttr(destination), attribute.String("result", result)))
+}
+
+// AttemptResult classifies an HTTP status (0: no response, with err).
+func AttemptResult(status int, timedOut bool) string {
+	switch {
+	case timedOut:
+		return AttemptTimeout
+	case status == 0:
+		return AttemptNetwork
+	case status == 429:
+		return AttemptThrottled
+	case status >= 500:
+		return AttemptHTTP5xx
+	case status >= 400:
+		return AttemptHTTP4xx
+	}
+	return AttemptOK
+}
