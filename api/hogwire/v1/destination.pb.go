@@ -1909,6 +1909,204 @@ func (x *DisableDestinationResponse) GetDestination() *Destination {
 	return nil
 }
 
+// DestinationRevision is a destination's configuration as one write left it.
+type DestinationRevision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "projects/{project}/destinations/{destination}/revisions/{revision}".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The etcd revision of the write, as Destination.revision was after it.
+	Revision   int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The fields this write changed, e.g. "hog", "enabled", "inputs.url" (a
+	// secret input counts as changed whenever a new value was written). Empty
+	// for the revision that created the destination.
+	ChangedFields []string `protobuf:"bytes,4,rep,name=changed_fields,json=changedFields,proto3" json:"changed_fields,omitempty"`
+	// The destination as it was after the write: secret values omitted,
+	// health unset.
+	Destination   *Destination `protobuf:"bytes,5,opt,name=destination,proto3" json:"destination,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DestinationRevision) Reset() {
+	*x = DestinationRevision{}
+	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DestinationRevision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DestinationRevision) ProtoMessage() {}
+
+func (x *DestinationRevision) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DestinationRevision.ProtoReflect.Descriptor instead.
+func (*DestinationRevision) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DestinationRevision) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DestinationRevision) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *DestinationRevision) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *DestinationRevision) GetChangedFields() []string {
+	if x != nil {
+		return x.ChangedFields
+	}
+	return nil
+}
+
+func (x *DestinationRevision) GetDestination() *Destination {
+	if x != nil {
+		return x.Destination
+	}
+	return nil
+}
+
+type ListDestinationRevisionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "projects/{project}/destinations/{destination}"; the project may be "-".
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// At most this many (default 50, maximum 1000).
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDestinationRevisionsRequest) Reset() {
+	*x = ListDestinationRevisionsRequest{}
+	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDestinationRevisionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDestinationRevisionsRequest) ProtoMessage() {}
+
+func (x *ListDestinationRevisionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDestinationRevisionsRequest.ProtoReflect.Descriptor instead.
+func (*ListDestinationRevisionsRequest) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListDestinationRevisionsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListDestinationRevisionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDestinationRevisionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListDestinationRevisionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revisions     []*DestinationRevision `protobuf:"bytes,1,rep,name=revisions,proto3" json:"revisions,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDestinationRevisionsResponse) Reset() {
+	*x = ListDestinationRevisionsResponse{}
+	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDestinationRevisionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDestinationRevisionsResponse) ProtoMessage() {}
+
+func (x *ListDestinationRevisionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDestinationRevisionsResponse.ProtoReflect.Descriptor instead.
+func (*ListDestinationRevisionsResponse) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListDestinationRevisionsResponse) GetRevisions() []*DestinationRevision {
+	if x != nil {
+		return x.Revisions
+	}
+	return nil
+}
+
+func (x *ListDestinationRevisionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_hogwire_v1_destination_proto protoreflect.FileDescriptor
 
 const file_hogwire_v1_destination_proto_rawDesc = "" +
@@ -2047,7 +2245,22 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\"W\n" +
 	"\x1aDisableDestinationResponse\x129\n" +
-	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination*\xca\x01\n" +
+	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\"\xfd\x01\n" +
+	"\x13DestinationRevision\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1f\n" +
+	"\brevision\x18\x02 \x01(\x03B\x03\xe0A\x03R\brevision\x12@\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12*\n" +
+	"\x0echanged_fields\x18\x04 \x03(\tB\x03\xe0A\x03R\rchangedFields\x12>\n" +
+	"\vdestination\x18\x05 \x01(\v2\x17.hogwire.v1.DestinationB\x03\xe0A\x03R\vdestination\"z\n" +
+	"\x1fListDestinationRevisionsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x89\x01\n" +
+	" ListDestinationRevisionsResponse\x12=\n" +
+	"\trevisions\x18\x01 \x03(\v2\x1f.hogwire.v1.DestinationRevisionR\trevisions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\xca\x01\n" +
 	"\tInputType\x12\x1a\n" +
 	"\x16INPUT_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11INPUT_TYPE_STRING\x10\x01\x12\x15\n" +
@@ -2083,7 +2296,7 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x14HEALTH_STATE_HEALTHY\x10\x01\x12\x19\n" +
 	"\x15HEALTH_STATE_DEGRADED\x10\x02\x12%\n" +
 	"!HEALTH_STATE_DISABLED_TEMPORARILY\x10\x03\x12&\n" +
-	"\"HEALTH_STATE_DISABLED_INDEFINITELY\x10\x042\xb9\x05\n" +
+	"\"HEALTH_STATE_DISABLED_INDEFINITELY\x10\x042\xb0\x06\n" +
 	"\x12DestinationService\x12`\n" +
 	"\x11CreateDestination\x12$.hogwire.v1.CreateDestinationRequest\x1a%.hogwire.v1.CreateDestinationResponse\x12W\n" +
 	"\x0eGetDestination\x12!.hogwire.v1.GetDestinationRequest\x1a\".hogwire.v1.GetDestinationResponse\x12]\n" +
@@ -2091,7 +2304,8 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x11UpdateDestination\x12$.hogwire.v1.UpdateDestinationRequest\x1a%.hogwire.v1.UpdateDestinationResponse\x12`\n" +
 	"\x11DeleteDestination\x12$.hogwire.v1.DeleteDestinationRequest\x1a%.hogwire.v1.DeleteDestinationResponse\x12`\n" +
 	"\x11EnableDestination\x12$.hogwire.v1.EnableDestinationRequest\x1a%.hogwire.v1.EnableDestinationResponse\x12c\n" +
-	"\x12DisableDestination\x12%.hogwire.v1.DisableDestinationRequest\x1a&.hogwire.v1.DisableDestinationResponseB5Z3github.com/hogwire/hogwire/api/hogwire/v1;hogwirev1b\x06proto3"
+	"\x12DisableDestination\x12%.hogwire.v1.DisableDestinationRequest\x1a&.hogwire.v1.DisableDestinationResponse\x12u\n" +
+	"\x18ListDestinationRevisions\x12+.hogwire.v1.ListDestinationRevisionsRequest\x1a,.hogwire.v1.ListDestinationRevisionsResponseB5Z3github.com/hogwire/hogwire/api/hogwire/v1;hogwirev1b\x06proto3"
 
 var (
 	file_hogwire_v1_destination_proto_rawDescOnce sync.Once
@@ -2106,98 +2320,106 @@ func file_hogwire_v1_destination_proto_rawDescGZIP() []byte {
 }
 
 var file_hogwire_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_hogwire_v1_destination_proto_goTypes = []any{
-	(InputType)(0),                     // 0: hogwire.v1.InputType
-	(PropertyScope)(0),                 // 1: hogwire.v1.PropertyScope
-	(PropertyOperator)(0),              // 2: hogwire.v1.PropertyOperator
-	(HealthState)(0),                   // 3: hogwire.v1.HealthState
-	(*Destination)(nil),                // 4: hogwire.v1.Destination
-	(*InputSchema)(nil),                // 5: hogwire.v1.InputSchema
-	(*InputChoice)(nil),                // 6: hogwire.v1.InputChoice
-	(*InputValue)(nil),                 // 7: hogwire.v1.InputValue
-	(*Filters)(nil),                    // 8: hogwire.v1.Filters
-	(*EventFilter)(nil),                // 9: hogwire.v1.EventFilter
-	(*PropertyFilter)(nil),             // 10: hogwire.v1.PropertyFilter
-	(*Masking)(nil),                    // 11: hogwire.v1.Masking
-	(*ExecutionLimits)(nil),            // 12: hogwire.v1.ExecutionLimits
-	(*DestinationHealth)(nil),          // 13: hogwire.v1.DestinationHealth
-	(*CreateDestinationRequest)(nil),   // 14: hogwire.v1.CreateDestinationRequest
-	(*CreateDestinationResponse)(nil),  // 15: hogwire.v1.CreateDestinationResponse
-	(*GetDestinationRequest)(nil),      // 16: hogwire.v1.GetDestinationRequest
-	(*GetDestinationResponse)(nil),     // 17: hogwire.v1.GetDestinationResponse
-	(*ListDestinationsRequest)(nil),    // 18: hogwire.v1.ListDestinationsRequest
-	(*ListDestinationsResponse)(nil),   // 19: hogwire.v1.ListDestinationsResponse
-	(*UpdateDestinationRequest)(nil),   // 20: hogwire.v1.UpdateDestinationRequest
-	(*UpdateDestinationResponse)(nil),  // 21: hogwire.v1.UpdateDestinationResponse
-	(*DeleteDestinationRequest)(nil),   // 22: hogwire.v1.DeleteDestinationRequest
-	(*DeleteDestinationResponse)(nil),  // 23: hogwire.v1.DeleteDestinationResponse
-	(*EnableDestinationRequest)(nil),   // 24: hogwire.v1.EnableDestinationRequest
-	(*EnableDestinationResponse)(nil),  // 25: hogwire.v1.EnableDestinationResponse
-	(*DisableDestinationRequest)(nil),  // 26: hogwire.v1.DisableDestinationRequest
-	(*DisableDestinationResponse)(nil), // 27: hogwire.v1.DisableDestinationResponse
-	nil,                                // 28: hogwire.v1.Destination.InputsEntry
-	(*timestamppb.Timestamp)(nil),      // 29: google.protobuf.Timestamp
-	(*structpb.Value)(nil),             // 30: google.protobuf.Value
-	(*durationpb.Duration)(nil),        // 31: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),      // 32: google.protobuf.FieldMask
+	(InputType)(0),                           // 0: hogwire.v1.InputType
+	(PropertyScope)(0),                       // 1: hogwire.v1.PropertyScope
+	(PropertyOperator)(0),                    // 2: hogwire.v1.PropertyOperator
+	(HealthState)(0),                         // 3: hogwire.v1.HealthState
+	(*Destination)(nil),                      // 4: hogwire.v1.Destination
+	(*InputSchema)(nil),                      // 5: hogwire.v1.InputSchema
+	(*InputChoice)(nil),                      // 6: hogwire.v1.InputChoice
+	(*InputValue)(nil),                       // 7: hogwire.v1.InputValue
+	(*Filters)(nil),                          // 8: hogwire.v1.Filters
+	(*EventFilter)(nil),                      // 9: hogwire.v1.EventFilter
+	(*PropertyFilter)(nil),                   // 10: hogwire.v1.PropertyFilter
+	(*Masking)(nil),                          // 11: hogwire.v1.Masking
+	(*ExecutionLimits)(nil),                  // 12: hogwire.v1.ExecutionLimits
+	(*DestinationHealth)(nil),                // 13: hogwire.v1.DestinationHealth
+	(*CreateDestinationRequest)(nil),         // 14: hogwire.v1.CreateDestinationRequest
+	(*CreateDestinationResponse)(nil),        // 15: hogwire.v1.CreateDestinationResponse
+	(*GetDestinationRequest)(nil),            // 16: hogwire.v1.GetDestinationRequest
+	(*GetDestinationResponse)(nil),           // 17: hogwire.v1.GetDestinationResponse
+	(*ListDestinationsRequest)(nil),          // 18: hogwire.v1.ListDestinationsRequest
+	(*ListDestinationsResponse)(nil),         // 19: hogwire.v1.ListDestinationsResponse
+	(*UpdateDestinationRequest)(nil),         // 20: hogwire.v1.UpdateDestinationRequest
+	(*UpdateDestinationResponse)(nil),        // 21: hogwire.v1.UpdateDestinationResponse
+	(*DeleteDestinationRequest)(nil),         // 22: hogwire.v1.DeleteDestinationRequest
+	(*DeleteDestinationResponse)(nil),        // 23: hogwire.v1.DeleteDestinationResponse
+	(*EnableDestinationRequest)(nil),         // 24: hogwire.v1.EnableDestinationRequest
+	(*EnableDestinationResponse)(nil),        // 25: hogwire.v1.EnableDestinationResponse
+	(*DisableDestinationRequest)(nil),        // 26: hogwire.v1.DisableDestinationRequest
+	(*DisableDestinationResponse)(nil),       // 27: hogwire.v1.DisableDestinationResponse
+	(*DestinationRevision)(nil),              // 28: hogwire.v1.DestinationRevision
+	(*ListDestinationRevisionsRequest)(nil),  // 29: hogwire.v1.ListDestinationRevisionsRequest
+	(*ListDestinationRevisionsResponse)(nil), // 30: hogwire.v1.ListDestinationRevisionsResponse
+	nil,                                      // 31: hogwire.v1.Destination.InputsEntry
+	(*timestamppb.Timestamp)(nil),            // 32: google.protobuf.Timestamp
+	(*structpb.Value)(nil),                   // 33: google.protobuf.Value
+	(*durationpb.Duration)(nil),              // 34: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),            // 35: google.protobuf.FieldMask
 }
 var file_hogwire_v1_destination_proto_depIdxs = []int32{
 	5,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
-	28, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
+	31, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
 	8,  // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
 	11, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
 	12, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
 	13, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
-	29, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
-	29, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
+	32, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
+	32, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
 	0,  // 8: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
-	30, // 9: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
+	33, // 9: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
 	6,  // 10: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
-	30, // 11: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
-	30, // 12: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
+	33, // 11: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
+	33, // 12: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
 	9,  // 13: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
 	10, // 14: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
 	10, // 15: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
 	1,  // 16: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
 	2,  // 17: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
-	30, // 18: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
-	31, // 19: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
-	31, // 20: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
-	31, // 21: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
+	33, // 18: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
+	34, // 19: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
+	34, // 20: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
+	34, // 21: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
 	3,  // 22: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
-	29, // 23: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
-	29, // 24: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
+	32, // 23: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
+	32, // 24: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
 	4,  // 25: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
 	4,  // 26: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
 	4,  // 27: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
 	3,  // 28: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
 	4,  // 29: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
 	4,  // 30: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	32, // 31: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	35, // 31: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
 	4,  // 32: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
 	4,  // 33: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
 	4,  // 34: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	7,  // 35: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
-	14, // 36: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
-	16, // 37: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
-	18, // 38: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
-	20, // 39: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
-	22, // 40: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
-	24, // 41: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
-	26, // 42: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
-	15, // 43: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
-	17, // 44: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
-	19, // 45: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
-	21, // 46: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
-	23, // 47: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
-	25, // 48: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
-	27, // 49: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
-	43, // [43:50] is the sub-list for method output_type
-	36, // [36:43] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	32, // 35: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
+	4,  // 36: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
+	28, // 37: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
+	7,  // 38: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
+	14, // 39: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
+	16, // 40: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
+	18, // 41: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
+	20, // 42: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
+	22, // 43: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
+	24, // 44: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
+	26, // 45: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
+	29, // 46: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
+	15, // 47: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
+	17, // 48: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
+	19, // 49: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
+	21, // 50: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
+	23, // 51: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
+	25, // 52: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
+	27, // 53: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
+	30, // 54: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
+	47, // [47:55] is the sub-list for method output_type
+	39, // [39:47] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_destination_proto_init() }
@@ -2213,7 +2435,7 @@ func file_hogwire_v1_destination_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hogwire_v1_destination_proto_rawDesc), len(file_hogwire_v1_destination_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
