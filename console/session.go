@@ -123,15 +123,15 @@ func (c *console) signOut(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// whoami answers 204 with a valid session and 401 without, so the app can
-// choose between the sign-in form and the console without an API call.
+// whoami says whether the request carries a valid session, so the app
+// can choose between the sign-in form and the console. It answers 200
+// either way: a missing session is not an error of the request.
 func (c *console) whoami(w http.ResponseWriter, r *http.Request) {
+	ck, err := r.Cookie(sessionCookie(r))
+	signedIn := err == nil && c.sessions.valid(ck.Value)
 	w.Header().Set("Cache-Control", "no-store")
-	if ck, err := r.Cookie(sessionCookie(r)); err == nil && c.sessions.valid(ck.Value) {
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	writeJSONError(w, http.StatusUnauthorized, "session", "sign in with the admin token")
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]bool{"signed_in": signedIn})
 }
 
 // writeJSONError writes an HTTP error with a JSON body naming the field.

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/hogwire/hogwire/auth"
+	"github.com/hogwire/hogwire/console"
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
@@ -41,7 +42,8 @@ type Config struct {
 	DataDir string
 	// GRPCAddr serves the control plane's API and the data plane's gRPC
 	// ingest (default "127.0.0.1:7070"); HTTPAddr serves the PostHog-compatible
-	// capture API (default "127.0.0.1:8080"). Port 0 picks a free port.
+	// capture API and the web console under /console/ (default
+	// "127.0.0.1:8080"). Port 0 picks a free port.
 	GRPCAddr, HTTPAddr string
 	Logger             *slog.Logger
 	// Tracing; nil disables tracing.
@@ -218,7 +220,16 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("devstack: HTTP listener: %w", err)
 	}
 	s.HTTPAddr = hl.Addr().String()
-	s.http = &http.Server{Handler: dp.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	ui, err := console.New(console.Options{GRPC: s.grpc.Server, Roles: roles, AdminToken: s.AdminToken, Logger: log.With("component", "console")})
+	if err != nil {
+		gl.Close()
+		hl.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(console.Prefix, ui)
+	mux.Handle("/", dp.Handler())
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { s.served <- s.grpc.Serve(gl) }()
 	go func() {
 		if err := s.http.Serve(hl); !errors.Is(err, http.ErrServerClosed) {

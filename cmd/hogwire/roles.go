@@ -26,6 +26,7 @@ import (
 
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/capture"
+	"github.com/hogwire/hogwire/console"
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
@@ -107,7 +108,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	var lf logFlags
 	fs.StringVar(&cfg.DataDir, "data-dir", ".hogwire", "directory for etcd and NATS data, tokens and keys")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", "127.0.0.1:7070", "gRPC API and ingest address")
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "PostHog-compatible HTTP capture address")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "PostHog-compatible HTTP capture address; also serves the web console at /console/")
 	metricsAddr := fs.String("metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
 	lf.register(fs)
 	if err := parseFlags(fs, args, os.Getenv); err != nil {
@@ -146,11 +147,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fmt.Fprintf(stdout, `hogwire dev is running (data in %s)
   gRPC API and ingest:  %s
   HTTP capture API:     http://%s  (point PostHog SDKs here)
+  web console:          http://%s/console/  (sign in with the admin token)
   admin token:          %s  (also in %s)
   embedded etcd:        %s
   embedded NATS:        %s
 Press Ctrl-C to stop.
-`, cfg.DataDir, st.GRPCAddr, st.HTTPAddr, st.AdminToken, st.AdminTokenFile, st.EtcdURL, st.NATSURL)
+`, cfg.DataDir, st.GRPCAddr, st.HTTPAddr, st.HTTPAddr, st.AdminToken, st.AdminTokenFile, st.EtcdURL, st.NATSURL)
 
 	var runErr error
 	select {
@@ -174,9 +176,10 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 		tf                                        tlsFlags
 		grpcAddr, endpoints, prefix, natsURL      string
 		adminTokenFile, nodeTokenFile, secretsKey string
-		metricsAddr, allowEgress                  string
+		metricsAddr, allowEgress, consoleAddr     string
 	)
 	fs.StringVar(&grpcAddr, "grpc-addr", ":7070", "gRPC API address")
+	fs.StringVar(&consoleAddr, "http-addr", ":7080", "web console address, at /console/ (off when empty)")
 	fs.StringVar(&endpoints, "etcd-endpoints", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
 	fs.StringVar(&prefix, "etcd-prefix", "/hogwire/", "prefix of every etcd key")
 	fs.StringVar(&natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (telemetry storage)")
@@ -271,15 +274,21 @@ func runControlPlane(ctx context.Context, args []string, _, stderr io.Writer) er
 		Policy: &auth.Policy{Services: controlplane.Roles(), AdminToken: adminToken, NodeToken: nodeToken},
 	})
 	cp.Register(gs)
+	var ui http.Handler
+	if consoleAddr != "" {
+		if ui, err = console.New(console.Options{GRPC: gs.Server, Roles: controlplane.Roles(), AdminToken: adminToken, Logger: log.With("component", "console")}); err != nil {
+			return err
+		}
+	}
 	go watchReady(ctx, gs, cp.Ready, log)
-	log.Info("control plane starting", "grpc_addr", grpcAddr, "etcd", endpoints, "nats", natsURL, "tls", creds != nil)
+	log.Info("control plane starting", "grpc_addr", grpcAddr, "console_addr", consoleAddr, "etcd", endpoints, "nats", natsURL, "tls", creds != nil)
 	reg := newRegistry()
 	stopMetrics, err := tracing.Metrics(ctx, os.Getenv, "hogwire-controlplane", reg)
 	if err != nil {
 		return err
 	}
 	defer shutdownMetrics(stopMetrics, log)
-	return serve(ctx, log, gs, grpcAddr, nil, "", metricsAddr, reg)
+	return serve(ctx, log, gs, grpcAddr, ui, consoleAddr, metricsAddr, reg)
 }
 
 func runDataPlane(ctx context.Context, args []string, _, stderr io.Writer) error {

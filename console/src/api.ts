@@ -60,7 +60,8 @@ export async function signOut() {
 
 export async function hasSession(): Promise<boolean> {
   const r = await fetch(import.meta.env.BASE_URL + 'session')
-  return r.ok
+  if (!r.ok) throw new Error(`HTTP ${r.status}`)
+  return (await r.json()).signed_in === true
 }
 
 /**

@@ -3,12 +3,27 @@
 import { EditorState, Compartment, type Extension } from '@codemirror/state'
 import { EditorView, keymap, lineNumbers, highlightActiveLine, highlightActiveLineGutter, drawSelection, highlightSpecialChars } from '@codemirror/view'
 import { defaultKeymap, history, historyKeymap, indentWithTab } from '@codemirror/commands'
-import { bracketMatching, foldGutter, foldKeymap, indentOnInput, syntaxHighlighting, defaultHighlightStyle } from '@codemirror/language'
+import { bracketMatching, foldGutter, foldKeymap, indentOnInput, syntaxHighlighting, HighlightStyle } from '@codemirror/language'
+import { tags as t } from '@lezer/highlight'
 import { closeBrackets, closeBracketsKeymap } from '@codemirror/autocomplete'
 import { searchKeymap, highlightSelectionMatches } from '@codemirror/search'
 import { linter, lintGutter, lintKeymap, type Diagnostic } from '@codemirror/lint'
 import { unifiedMergeView } from '@codemirror/merge'
 import { hog } from './hog/language'
+
+// Colours with at least 4.5:1 contrast on white (WCAG AA), unlike
+// CodeMirror's default style.
+const hogHighlightStyle = HighlightStyle.define([
+  { tag: [t.keyword, t.controlKeyword, t.definitionKeyword, t.operatorKeyword], color: '#8250df', fontWeight: '600' },
+  { tag: [t.string, t.special(t.string)], color: '#0a3069' },
+  { tag: [t.number, t.bool, t.null], color: '#0550ae' },
+  { tag: [t.lineComment, t.blockComment], color: '#57606a', fontStyle: 'italic' },
+  { tag: t.function(t.variableName), color: '#6639ba' },
+  { tag: t.definition(t.variableName), color: '#953800' },
+  { tag: t.propertyName, color: '#116329' },
+  { tag: [t.compareOperator, t.arithmeticOperator, t.definitionOperator, t.operator], color: '#cf222e' },
+  { tag: t.invalid, color: '#82071e' },
+])
 
 export { EditorView, EditorState, Compartment, unifiedMergeView }
 export type { Diagnostic }
@@ -27,14 +42,15 @@ export function hogEditor(opts: { label: string; check?: (src: string) => Promis
     foldGutter(),
     drawSelection(),
     indentOnInput(),
-    syntaxHighlighting(defaultHighlightStyle, { fallback: true }),
+    syntaxHighlighting(hogHighlightStyle),
     bracketMatching(),
     closeBrackets(),
     highlightActiveLine(),
     highlightSelectionMatches(),
     keymap.of([indentWithTab, ...closeBracketsKeymap, ...defaultKeymap, ...searchKeymap, ...historyKeymap, ...foldKeymap, ...lintKeymap]),
     hog(),
-    EditorView.contentAttributes.of({ 'aria-label': opts.label }),
+    // Focusable even when read-only, so the keyboard can scroll it.
+    EditorView.contentAttributes.of({ 'aria-label': opts.label, tabindex: '0' }),
     EditorState.tabSize.of(2),
   ]
   if (opts.readOnly) ext.push(EditorState.readOnly.of(true), EditorView.editable.of(false))

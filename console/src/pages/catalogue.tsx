@@ -87,6 +87,7 @@ function CreateForm(props: { project: string; template: string; t: NonNullable<A
   const [busy, setBusy] = useState(false)
   return (
     <form
+      noValidate
       class="card"
       aria-label="Destination settings"
       onSubmit={async (e) => {

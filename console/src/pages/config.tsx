@@ -112,7 +112,7 @@ export function ConfigurationTab({ d, onSaved }: TabProps) {
   }
 
   return (
-    <form onSubmit={save} aria-label="Configuration">
+    <form onSubmit={save} aria-label="Configuration" noValidate>
       <ErrorBanner error={error} />
       {Object.keys(errors).length > 0 && (
         <p class="banner error" role="alert">

@@ -115,7 +115,8 @@ function ChartSection(props: { chart: Chart; cur: MetricSeries[]; prev: MetricSe
   const shown = chart.metrics.filter((m) => values(props.cur, m.name))
   useEffect(() => {
     const first = values(props.cur, shown[0]?.name)
-    if (!host.current || !first) return
+    const el = host.current
+    if (!el || !first) return
     const xs = first.points.map((p) => timestampDate(p.time!).getTime() / 1000)
     const data: (number | null)[][] = [xs]
     const series: uPlot.Series[] = [{}]
@@ -132,14 +133,15 @@ function ChartSection(props: { chart: Chart; cur: MetricSeries[]; prev: MetricSe
         series.push({ label: m.label + ' (before)', stroke: m.color, width: 1, dash: [4, 4], points: { show: false }, show: m.name === 'succeeded' || m.name === 'failed' || !chart.sum })
       }
     }
-    const width = () => Math.max(280, host.current!.clientWidth)
+    const width = () => Math.max(280, el.clientWidth)
     const plot = new uPlot(
-      { width: width(), height: 220, series, scales: { x: { time: true } }, axes: [{}, { label: chart.unit, size: 60 }], legend: { live: false } },
+      { width: width(), height: 220, series, scales: { x: { time: true } }, axes: [{}, { label: chart.unit, size: 60 }], // The table under the chart is its legend, with the figures.
+        legend: { show: false } },
       data as uPlot.AlignedData,
-      host.current,
+      el,
     )
     const ro = new ResizeObserver(() => plot.setSize({ width: width(), height: 220 }))
-    ro.observe(host.current)
+    ro.observe(el)
     return () => {
       ro.disconnect()
       plot.destroy()

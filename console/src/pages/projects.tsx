@@ -77,6 +77,7 @@ function NewProject(props: { onCreated: (id: string) => void }) {
   const [error, setError] = useState<unknown>(null)
   return (
     <form
+      noValidate
       class="card"
       aria-labelledby="new-project"
       onSubmit={async (e) => {
