@@ -173,7 +173,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	shot := func(name string) {
 		t.Helper()
 		time.Sleep(150 * time.Millisecond) // let the last frame paint
-		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
 		if err != nil {
 			t.Fatalf("screenshot %s: %v", name, err)
 		}
