@@ -2,6 +2,9 @@ module github.com/hogwire/hogwire
 
 go 1.26.8
 
+// The web console's npm packages.
+ignore ./console/node_modules
+
 require (
 	connectrpc.com/vanguard v0.4.0
 	github.com/chromedp/cdproto v0.160.1
