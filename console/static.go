@@ -11,12 +11,15 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 )
 
-// asset is one embedded file, held in memory with its gzip form (made once
-// at start: the bundle is a few hundred kilobytes).
+// asset is one embedded file, with its gzip form made on first request
+// (not at start: every dev stack and test would pay for it).
 type asset struct {
-	body, gz    []byte
+	body        []byte
+	gzipOnce    sync.Once
+	gz          []byte
 	contentType string
 	etag        string
 	// immutable assets have a content hash in their name.
@@ -50,13 +53,6 @@ func newStatic(root fs.FS) (*static, error) {
 		if a.contentType == "" {
 			a.contentType = http.DetectContentType(b)
 		}
-		if compressible(a.contentType) && len(b) > 1024 {
-			var buf bytes.Buffer
-			zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-			zw.Write(b)
-			zw.Close()
-			a.gz = buf.Bytes()
-		}
 		s.files[p] = a
 		return nil
 	})
@@ -67,6 +63,21 @@ func newStatic(root fs.FS) (*static, error) {
 		return nil, fmt.Errorf("console: the embedded build has no index.html (run npm run build in console/)")
 	}
 	return s, nil
+}
+
+// gzipped returns the gzip form of a text asset, or nil.
+func (a *asset) gzipped() []byte {
+	a.gzipOnce.Do(func() {
+		if !compressible(a.contentType) || len(a.body) <= 1024 {
+			return
+		}
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		zw.Write(a.body)
+		zw.Close()
+		a.gz = buf.Bytes()
+	})
+	return a.gz
 }
 
 func compressible(ct string) bool {
@@ -103,9 +114,9 @@ func (s *static) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body := a.body
-	if a.gz != nil && acceptsGzip(r) {
+	if gz := a.gzipped(); gz != nil && acceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
-		body = a.gz
+		body = gz
 	}
 	h.Set("Content-Length", fmt.Sprint(len(body)))
 	if r.Method == http.MethodHead {
