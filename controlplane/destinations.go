@@ -76,10 +76,14 @@ func (s *Server) CreateDestination(ctx context.Context, req *hogwirev1.CreateDes
 		return nil, err
 	}
 	key := s.keys.destination(project, id)
+	history, err := s.historyOps(ctx, project, id, 0, nil, d)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := s.etcd.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
 			clientv3.Compare(clientv3.CreateRevision(s.keys.project(project)), ">", 0)).
-		Then(clientv3.OpPut(key, string(val)), clientv3.OpDelete(s.keys.health(project, id))).
+		Then(append([]clientv3.Op{clientv3.OpPut(key, string(val)), clientv3.OpDelete(s.keys.health(project, id))}, history...)...).
 		Commit()
 	if err != nil {
 		return nil, storeErr(err)
@@ -397,6 +401,7 @@ func (s *Server) mutate(ctx context.Context, name, etag string, resetHealth bool
 		if err := s.unseal(d); err != nil {
 			return err
 		}
+		before := proto.CloneOf(d)
 		if err := f(d); err != nil {
 			return err
 		}
@@ -414,6 +419,11 @@ func (s *Server) mutate(ctx context.Context, name, etag string, resetHealth bool
 		p, _, _ := resourcename.ParseDestination(d.Name)
 		key := s.keys.destination(p, id)
 		ops := []clientv3.Op{clientv3.OpPut(key, string(val))}
+		history, err := s.historyOps(ctx, p, id, st.rev, before, d)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, history...)
 		if resetHealth {
 			ops = append(ops, clientv3.OpDelete(s.keys.health(p, id)))
 		}
@@ -538,7 +548,7 @@ func (s *Server) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDes
 		}
 		p, _, _ := resourcename.ParseDestination(st.d.Name)
 		key := s.keys.destination(p, id)
-		_, err = s.casTxn(ctx, key, st.rev, clientv3.OpDelete(key), clientv3.OpDelete(s.keys.health(p, id)))
+		_, err = s.casTxn(ctx, key, st.rev, clientv3.OpDelete(key), clientv3.OpDelete(s.keys.health(p, id)), s.historyDelete(p, id))
 		return err
 	})
 	if err != nil {

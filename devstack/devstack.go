@@ -21,6 +21,7 @@ import (
 
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/capture"
+	"github.com/hogwire/hogwire/console"
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
@@ -42,7 +43,8 @@ type Config struct {
 	DataDir string
 	// GRPCAddr serves the control plane's API and the data plane's gRPC
 	// ingest (default "127.0.0.1:7070"); HTTPAddr serves the PostHog-compatible
-	// capture API (default "127.0.0.1:8080"). Port 0 picks a free port.
+	// capture API and the web console under /console/ (default
+	// "127.0.0.1:8080"). Port 0 picks a free port.
 	GRPCAddr, HTTPAddr string
 	Logger             *slog.Logger
 	// Tracing; nil disables tracing.
@@ -243,6 +245,13 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	for pattern, h := range cfg.HTTPHandlers {
 		mux.Handle(pattern, h)
 	}
+	ui, err := console.New(console.Options{GRPC: s.grpc.Server, Roles: roles, AdminToken: s.AdminToken, Logger: log.With("component", "console")})
+	if err != nil {
+		gl.Close()
+		hl.Close()
+		return nil, err
+	}
+	mux.Handle(console.Prefix, ui)
 	s.http = capture.NewServer(mux, cfg.Capture.Server)
 	go func() { s.served <- s.grpc.Serve(gl) }()
 	go func() {

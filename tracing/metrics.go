@@ -77,9 +77,8 @@ func NewMeters(ctx context.Context, getenv Getenv, serviceName string, reg prome
 
 // Metrics pushes the metrics of a Prometheus registry over OTLP as well,
 // through the Prometheus bridge, when the OTEL_* variables ask for it.
-//
-// Deprecated: make instruments from NewMeters instead; this remains only
-// while metrics defined with the Prometheus client still exist.
+// New instruments belong in NewMeters; this bridges those still defined
+// with the Prometheus client, which is most of them.
 func Metrics(ctx context.Context, getenv Getenv, serviceName string, g prometheus.Gatherer) (shutdown func(context.Context) error, err error) {
 	if getenv == nil {
 		getenv = os.Getenv

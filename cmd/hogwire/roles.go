@@ -28,6 +28,7 @@ import (
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/bytesize"
 	"github.com/hogwire/hogwire/capture"
+	"github.com/hogwire/hogwire/console"
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
@@ -146,7 +147,7 @@ func (a *app) devCommand() *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir, "directory for etcd and NATS data, tokens and keys")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", defaultServer, "gRPC API and ingest address")
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "PostHog-compatible HTTP capture address")
+	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "PostHog-compatible HTTP capture address; also serves the web console at /console/")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
 	registerHealthFlags(fs, &cfg.Health)
 	cfg.Capture.RegisterFlags(fs)
@@ -190,12 +191,13 @@ func (a *app) runDev(ctx context.Context, cfg devstack.Config, lf logFlags, metr
 	fmt.Fprintf(a.stdout, `hogwire dev is running (data in %s)
   gRPC API and ingest:  %s
   HTTP capture API:     http://%s  (point PostHog SDKs here)
+  web console:          http://%s/console/  (sign in with the admin token)
   admin token:          %s  (also in %s)
   embedded etcd:        %s
   embedded NATS:        %s
 The other commands (e.g. 'hogwire projects list') find this server and its token by default.
 Press Ctrl-C to stop.
-`, cfg.DataDir, st.GRPCAddr, st.HTTPAddr, st.AdminToken, st.AdminTokenFile, st.EtcdURL, st.NATSURL)
+`, cfg.DataDir, st.GRPCAddr, st.HTTPAddr, st.HTTPAddr, st.AdminToken, st.AdminTokenFile, st.EtcdURL, st.NATSURL)
 
 	var runErr error
 	select {
@@ -230,7 +232,7 @@ func (a *app) controlPlaneCommand() *cobra.Command {
 		func(ctx context.Context) error { return a.runControlPlane(ctx, &f) })
 	fs := cmd.Flags()
 	fs.StringVar(&f.grpcAddr, "grpc-addr", ":7070", "gRPC API address")
-	fs.StringVar(&f.httpAddr, "http-addr", "", "serve HTTP (GET /readyz) here (off when empty)")
+	fs.StringVar(&f.httpAddr, "http-addr", ":7080", "web console address, at /console/, and GET /readyz (off when empty)")
 	fs.StringVar(&f.endpoints, "etcd-endpoints", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
 	fs.StringVar(&f.prefix, "etcd-prefix", "/hogwire/", "prefix of every etcd key")
 	fs.StringVar(&f.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (telemetry storage)")
@@ -313,7 +315,7 @@ func (a *app) runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	})
 	cp.Register(gs)
 	go watchReady(ctx, gs, cp.Ready, log)
-	log.Info("control plane starting", "grpc_addr", f.grpcAddr, "etcd", f.endpoints, "nats", f.natsURL, "tls", creds != nil)
+	log.Info("control plane starting", "grpc_addr", f.grpcAddr, "console_addr", f.httpAddr, "etcd", f.endpoints, "nats", f.natsURL, "tls", creds != nil)
 	reg := newRegistry()
 	stopMetrics, err := tracing.Metrics(ctx, a.getenv, "hogwire-controlplane", reg)
 	if err != nil {
@@ -322,7 +324,14 @@ func (a *app) runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	defer shutdownMetrics(stopMetrics, log)
 	var hs *http.Server
 	if f.httpAddr != "" {
-		hs = &http.Server{Handler: cp.Mux, ReadHeaderTimeout: 10 * time.Second}
+		ui, err := console.New(console.Options{GRPC: gs.Server, Roles: controlplane.Roles(), AdminToken: adminToken, Logger: log.With("component", "console")})
+		if err != nil {
+			return err
+		}
+		mux := http.NewServeMux()
+		mux.Handle(console.Prefix, ui)
+		mux.Handle("/", cp.Mux)
+		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
 	return serve(ctx, log, gs, f.grpcAddr, hs, f.httpAddr, f.metricsAddr, reg)
 }

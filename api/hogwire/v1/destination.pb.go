@@ -2025,6 +2025,204 @@ func (x *DisableDestinationResponse) GetDestination() *Destination {
 	return nil
 }
 
+// DestinationRevision is a destination's configuration as one write left it.
+type DestinationRevision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "projects/{project}/destinations/{destination}/revisions/{revision}".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The etcd revision of the write, as Destination.revision was after it.
+	Revision   int64                  `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// The fields this write changed, e.g. "hog", "enabled", "inputs.url" (a
+	// secret input counts as changed whenever a new value was written). Empty
+	// for the revision that created the destination.
+	ChangedFields []string `protobuf:"bytes,4,rep,name=changed_fields,json=changedFields,proto3" json:"changed_fields,omitempty"`
+	// The destination as it was after the write: secret values omitted,
+	// health unset.
+	Destination   *Destination `protobuf:"bytes,5,opt,name=destination,proto3" json:"destination,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DestinationRevision) Reset() {
+	*x = DestinationRevision{}
+	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DestinationRevision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DestinationRevision) ProtoMessage() {}
+
+func (x *DestinationRevision) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DestinationRevision.ProtoReflect.Descriptor instead.
+func (*DestinationRevision) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *DestinationRevision) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DestinationRevision) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *DestinationRevision) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *DestinationRevision) GetChangedFields() []string {
+	if x != nil {
+		return x.ChangedFields
+	}
+	return nil
+}
+
+func (x *DestinationRevision) GetDestination() *Destination {
+	if x != nil {
+		return x.Destination
+	}
+	return nil
+}
+
+type ListDestinationRevisionsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "projects/{project}/destinations/{destination}"; the project may be "-".
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// At most this many (default 50, maximum 1000).
+	PageSize      int32  `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDestinationRevisionsRequest) Reset() {
+	*x = ListDestinationRevisionsRequest{}
+	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDestinationRevisionsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDestinationRevisionsRequest) ProtoMessage() {}
+
+func (x *ListDestinationRevisionsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDestinationRevisionsRequest.ProtoReflect.Descriptor instead.
+func (*ListDestinationRevisionsRequest) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListDestinationRevisionsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *ListDestinationRevisionsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListDestinationRevisionsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListDestinationRevisionsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revisions     []*DestinationRevision `protobuf:"bytes,1,rep,name=revisions,proto3" json:"revisions,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListDestinationRevisionsResponse) Reset() {
+	*x = ListDestinationRevisionsResponse{}
+	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListDestinationRevisionsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListDestinationRevisionsResponse) ProtoMessage() {}
+
+func (x *ListDestinationRevisionsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListDestinationRevisionsResponse.ProtoReflect.Descriptor instead.
+func (*ListDestinationRevisionsResponse) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListDestinationRevisionsResponse) GetRevisions() []*DestinationRevision {
+	if x != nil {
+		return x.Revisions
+	}
+	return nil
+}
+
+func (x *ListDestinationRevisionsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_hogwire_v1_destination_proto protoreflect.FileDescriptor
 
 const file_hogwire_v1_destination_proto_rawDesc = "" +
@@ -2170,7 +2368,22 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\"W\n" +
 	"\x1aDisableDestinationResponse\x129\n" +
-	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination*\x8a\x01\n" +
+	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\"\xfd\x01\n" +
+	"\x13DestinationRevision\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1f\n" +
+	"\brevision\x18\x02 \x01(\x03B\x03\xe0A\x03R\brevision\x12@\n" +
+	"\vcreate_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12*\n" +
+	"\x0echanged_fields\x18\x04 \x03(\tB\x03\xe0A\x03R\rchangedFields\x12>\n" +
+	"\vdestination\x18\x05 \x01(\v2\x17.hogwire.v1.DestinationB\x03\xe0A\x03R\vdestination\"z\n" +
+	"\x1fListDestinationRevisionsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\x89\x01\n" +
+	" ListDestinationRevisionsResponse\x12=\n" +
+	"\trevisions\x18\x01 \x03(\v2\x1f.hogwire.v1.DestinationRevisionR\trevisions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x8a\x01\n" +
 	"\x10TemplateLanguage\x12!\n" +
 	"\x1dTEMPLATE_LANGUAGE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15TEMPLATE_LANGUAGE_HOG\x10\x01\x12\x1c\n" +
@@ -2211,7 +2424,7 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x14HEALTH_STATE_HEALTHY\x10\x01\x12\x19\n" +
 	"\x15HEALTH_STATE_DEGRADED\x10\x02\x12%\n" +
 	"!HEALTH_STATE_DISABLED_TEMPORARILY\x10\x03\x12&\n" +
-	"\"HEALTH_STATE_DISABLED_INDEFINITELY\x10\x042\xb9\x05\n" +
+	"\"HEALTH_STATE_DISABLED_INDEFINITELY\x10\x042\xb0\x06\n" +
 	"\x12DestinationService\x12`\n" +
 	"\x11CreateDestination\x12$.hogwire.v1.CreateDestinationRequest\x1a%.hogwire.v1.CreateDestinationResponse\x12W\n" +
 	"\x0eGetDestination\x12!.hogwire.v1.GetDestinationRequest\x1a\".hogwire.v1.GetDestinationResponse\x12]\n" +
@@ -2219,7 +2432,8 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x11UpdateDestination\x12$.hogwire.v1.UpdateDestinationRequest\x1a%.hogwire.v1.UpdateDestinationResponse\x12`\n" +
 	"\x11DeleteDestination\x12$.hogwire.v1.DeleteDestinationRequest\x1a%.hogwire.v1.DeleteDestinationResponse\x12`\n" +
 	"\x11EnableDestination\x12$.hogwire.v1.EnableDestinationRequest\x1a%.hogwire.v1.EnableDestinationResponse\x12c\n" +
-	"\x12DisableDestination\x12%.hogwire.v1.DisableDestinationRequest\x1a&.hogwire.v1.DisableDestinationResponseB5Z3github.com/hogwire/hogwire/api/hogwire/v1;hogwirev1b\x06proto3"
+	"\x12DisableDestination\x12%.hogwire.v1.DisableDestinationRequest\x1a&.hogwire.v1.DisableDestinationResponse\x12u\n" +
+	"\x18ListDestinationRevisions\x12+.hogwire.v1.ListDestinationRevisionsRequest\x1a,.hogwire.v1.ListDestinationRevisionsResponseB5Z3github.com/hogwire/hogwire/api/hogwire/v1;hogwirev1b\x06proto3"
 
 var (
 	file_hogwire_v1_destination_proto_rawDescOnce sync.Once
@@ -2234,101 +2448,109 @@ func file_hogwire_v1_destination_proto_rawDescGZIP() []byte {
 }
 
 var file_hogwire_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_hogwire_v1_destination_proto_goTypes = []any{
-	(TemplateLanguage)(0),              // 0: hogwire.v1.TemplateLanguage
-	(InputType)(0),                     // 1: hogwire.v1.InputType
-	(PropertyScope)(0),                 // 2: hogwire.v1.PropertyScope
-	(PropertyOperator)(0),              // 3: hogwire.v1.PropertyOperator
-	(HealthState)(0),                   // 4: hogwire.v1.HealthState
-	(*Destination)(nil),                // 5: hogwire.v1.Destination
-	(*InputSchema)(nil),                // 6: hogwire.v1.InputSchema
-	(*InputChoice)(nil),                // 7: hogwire.v1.InputChoice
-	(*InputValue)(nil),                 // 8: hogwire.v1.InputValue
-	(*Filters)(nil),                    // 9: hogwire.v1.Filters
-	(*EventFilter)(nil),                // 10: hogwire.v1.EventFilter
-	(*PropertyFilter)(nil),             // 11: hogwire.v1.PropertyFilter
-	(*Masking)(nil),                    // 12: hogwire.v1.Masking
-	(*ExecutionLimits)(nil),            // 13: hogwire.v1.ExecutionLimits
-	(*DestinationHealth)(nil),          // 14: hogwire.v1.DestinationHealth
-	(*CreateDestinationRequest)(nil),   // 15: hogwire.v1.CreateDestinationRequest
-	(*CreateDestinationResponse)(nil),  // 16: hogwire.v1.CreateDestinationResponse
-	(*GetDestinationRequest)(nil),      // 17: hogwire.v1.GetDestinationRequest
-	(*GetDestinationResponse)(nil),     // 18: hogwire.v1.GetDestinationResponse
-	(*ListDestinationsRequest)(nil),    // 19: hogwire.v1.ListDestinationsRequest
-	(*ListDestinationsResponse)(nil),   // 20: hogwire.v1.ListDestinationsResponse
-	(*UpdateDestinationRequest)(nil),   // 21: hogwire.v1.UpdateDestinationRequest
-	(*UpdateDestinationResponse)(nil),  // 22: hogwire.v1.UpdateDestinationResponse
-	(*DeleteDestinationRequest)(nil),   // 23: hogwire.v1.DeleteDestinationRequest
-	(*DeleteDestinationResponse)(nil),  // 24: hogwire.v1.DeleteDestinationResponse
-	(*EnableDestinationRequest)(nil),   // 25: hogwire.v1.EnableDestinationRequest
-	(*EnableDestinationResponse)(nil),  // 26: hogwire.v1.EnableDestinationResponse
-	(*DisableDestinationRequest)(nil),  // 27: hogwire.v1.DisableDestinationRequest
-	(*DisableDestinationResponse)(nil), // 28: hogwire.v1.DisableDestinationResponse
-	nil,                                // 29: hogwire.v1.Destination.InputsEntry
-	(*timestamppb.Timestamp)(nil),      // 30: google.protobuf.Timestamp
-	(*structpb.Value)(nil),             // 31: google.protobuf.Value
-	(*durationpb.Duration)(nil),        // 32: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),      // 33: google.protobuf.FieldMask
+	(TemplateLanguage)(0),                    // 0: hogwire.v1.TemplateLanguage
+	(InputType)(0),                           // 1: hogwire.v1.InputType
+	(PropertyScope)(0),                       // 2: hogwire.v1.PropertyScope
+	(PropertyOperator)(0),                    // 3: hogwire.v1.PropertyOperator
+	(HealthState)(0),                         // 4: hogwire.v1.HealthState
+	(*Destination)(nil),                      // 5: hogwire.v1.Destination
+	(*InputSchema)(nil),                      // 6: hogwire.v1.InputSchema
+	(*InputChoice)(nil),                      // 7: hogwire.v1.InputChoice
+	(*InputValue)(nil),                       // 8: hogwire.v1.InputValue
+	(*Filters)(nil),                          // 9: hogwire.v1.Filters
+	(*EventFilter)(nil),                      // 10: hogwire.v1.EventFilter
+	(*PropertyFilter)(nil),                   // 11: hogwire.v1.PropertyFilter
+	(*Masking)(nil),                          // 12: hogwire.v1.Masking
+	(*ExecutionLimits)(nil),                  // 13: hogwire.v1.ExecutionLimits
+	(*DestinationHealth)(nil),                // 14: hogwire.v1.DestinationHealth
+	(*CreateDestinationRequest)(nil),         // 15: hogwire.v1.CreateDestinationRequest
+	(*CreateDestinationResponse)(nil),        // 16: hogwire.v1.CreateDestinationResponse
+	(*GetDestinationRequest)(nil),            // 17: hogwire.v1.GetDestinationRequest
+	(*GetDestinationResponse)(nil),           // 18: hogwire.v1.GetDestinationResponse
+	(*ListDestinationsRequest)(nil),          // 19: hogwire.v1.ListDestinationsRequest
+	(*ListDestinationsResponse)(nil),         // 20: hogwire.v1.ListDestinationsResponse
+	(*UpdateDestinationRequest)(nil),         // 21: hogwire.v1.UpdateDestinationRequest
+	(*UpdateDestinationResponse)(nil),        // 22: hogwire.v1.UpdateDestinationResponse
+	(*DeleteDestinationRequest)(nil),         // 23: hogwire.v1.DeleteDestinationRequest
+	(*DeleteDestinationResponse)(nil),        // 24: hogwire.v1.DeleteDestinationResponse
+	(*EnableDestinationRequest)(nil),         // 25: hogwire.v1.EnableDestinationRequest
+	(*EnableDestinationResponse)(nil),        // 26: hogwire.v1.EnableDestinationResponse
+	(*DisableDestinationRequest)(nil),        // 27: hogwire.v1.DisableDestinationRequest
+	(*DisableDestinationResponse)(nil),       // 28: hogwire.v1.DisableDestinationResponse
+	(*DestinationRevision)(nil),              // 29: hogwire.v1.DestinationRevision
+	(*ListDestinationRevisionsRequest)(nil),  // 30: hogwire.v1.ListDestinationRevisionsRequest
+	(*ListDestinationRevisionsResponse)(nil), // 31: hogwire.v1.ListDestinationRevisionsResponse
+	nil,                                      // 32: hogwire.v1.Destination.InputsEntry
+	(*timestamppb.Timestamp)(nil),            // 33: google.protobuf.Timestamp
+	(*structpb.Value)(nil),                   // 34: google.protobuf.Value
+	(*durationpb.Duration)(nil),              // 35: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),            // 36: google.protobuf.FieldMask
 }
 var file_hogwire_v1_destination_proto_depIdxs = []int32{
 	6,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
-	29, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
+	32, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
 	9,  // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
 	12, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
 	13, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
 	14, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
-	30, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
-	30, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
+	33, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
+	33, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
 	1,  // 8: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
-	31, // 9: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
+	34, // 9: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
 	7,  // 10: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
 	0,  // 11: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
-	31, // 12: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
-	31, // 13: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
+	34, // 12: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
+	34, // 13: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
 	0,  // 14: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
 	10, // 15: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
 	11, // 16: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
 	11, // 17: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
 	2,  // 18: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
 	3,  // 19: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
-	31, // 20: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
-	32, // 21: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
-	32, // 22: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
-	32, // 23: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
+	34, // 20: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
+	35, // 21: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
+	35, // 22: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
+	35, // 23: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
 	4,  // 24: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
-	30, // 25: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
-	30, // 26: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
+	33, // 25: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
+	33, // 26: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
 	5,  // 27: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
 	5,  // 28: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
 	5,  // 29: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
 	4,  // 30: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
 	5,  // 31: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
 	5,  // 32: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	33, // 33: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	36, // 33: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
 	5,  // 34: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
 	5,  // 35: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
 	5,  // 36: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	8,  // 37: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
-	15, // 38: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
-	17, // 39: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
-	19, // 40: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
-	21, // 41: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
-	23, // 42: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
-	25, // 43: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
-	27, // 44: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
-	16, // 45: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
-	18, // 46: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
-	20, // 47: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
-	22, // 48: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
-	24, // 49: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
-	26, // 50: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
-	28, // 51: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
-	45, // [45:52] is the sub-list for method output_type
-	38, // [38:45] is the sub-list for method input_type
-	38, // [38:38] is the sub-list for extension type_name
-	38, // [38:38] is the sub-list for extension extendee
-	0,  // [0:38] is the sub-list for field type_name
+	33, // 37: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 38: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
+	29, // 39: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
+	8,  // 40: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
+	15, // 41: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
+	17, // 42: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
+	19, // 43: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
+	21, // 44: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
+	23, // 45: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
+	25, // 46: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
+	27, // 47: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
+	30, // 48: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
+	16, // 49: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
+	18, // 50: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
+	20, // 51: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
+	22, // 52: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
+	24, // 53: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
+	26, // 54: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
+	28, // 55: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
+	31, // 56: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
+	49, // [49:57] is the sub-list for method output_type
+	41, // [41:49] is the sub-list for method input_type
+	41, // [41:41] is the sub-list for extension type_name
+	41, // [41:41] is the sub-list for extension extendee
+	0,  // [0:41] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_destination_proto_init() }
@@ -2344,7 +2566,7 @@ func file_hogwire_v1_destination_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hogwire_v1_destination_proto_rawDesc), len(file_hogwire_v1_destination_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   25,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

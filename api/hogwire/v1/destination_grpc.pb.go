@@ -19,13 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	DestinationService_CreateDestination_FullMethodName  = "/hogwire.v1.DestinationService/CreateDestination"
-	DestinationService_GetDestination_FullMethodName     = "/hogwire.v1.DestinationService/GetDestination"
-	DestinationService_ListDestinations_FullMethodName   = "/hogwire.v1.DestinationService/ListDestinations"
-	DestinationService_UpdateDestination_FullMethodName  = "/hogwire.v1.DestinationService/UpdateDestination"
-	DestinationService_DeleteDestination_FullMethodName  = "/hogwire.v1.DestinationService/DeleteDestination"
-	DestinationService_EnableDestination_FullMethodName  = "/hogwire.v1.DestinationService/EnableDestination"
-	DestinationService_DisableDestination_FullMethodName = "/hogwire.v1.DestinationService/DisableDestination"
+	DestinationService_CreateDestination_FullMethodName        = "/hogwire.v1.DestinationService/CreateDestination"
+	DestinationService_GetDestination_FullMethodName           = "/hogwire.v1.DestinationService/GetDestination"
+	DestinationService_ListDestinations_FullMethodName         = "/hogwire.v1.DestinationService/ListDestinations"
+	DestinationService_UpdateDestination_FullMethodName        = "/hogwire.v1.DestinationService/UpdateDestination"
+	DestinationService_DeleteDestination_FullMethodName        = "/hogwire.v1.DestinationService/DeleteDestination"
+	DestinationService_EnableDestination_FullMethodName        = "/hogwire.v1.DestinationService/EnableDestination"
+	DestinationService_DisableDestination_FullMethodName       = "/hogwire.v1.DestinationService/DisableDestination"
+	DestinationService_ListDestinationRevisions_FullMethodName = "/hogwire.v1.DestinationService/ListDestinationRevisions"
 )
 
 // DestinationServiceClient is the client API for DestinationService service.
@@ -54,6 +55,11 @@ type DestinationServiceClient interface {
 	EnableDestination(ctx context.Context, in *EnableDestinationRequest, opts ...grpc.CallOption) (*EnableDestinationResponse, error)
 	// Disables a destination: events are no longer run for it.
 	DisableDestination(ctx context.Context, in *DisableDestinationRequest, opts ...grpc.CallOption) (*DisableDestinationResponse, error)
+	// Lists a destination's configuration revisions, newest first: one for
+	// its creation and one for every change made through this API since.
+	// Secret input values are never returned. Deleting a destination deletes
+	// its revisions.
+	ListDestinationRevisions(ctx context.Context, in *ListDestinationRevisionsRequest, opts ...grpc.CallOption) (*ListDestinationRevisionsResponse, error)
 }
 
 type destinationServiceClient struct {
@@ -134,6 +140,16 @@ func (c *destinationServiceClient) DisableDestination(ctx context.Context, in *D
 	return out, nil
 }
 
+func (c *destinationServiceClient) ListDestinationRevisions(ctx context.Context, in *ListDestinationRevisionsRequest, opts ...grpc.CallOption) (*ListDestinationRevisionsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListDestinationRevisionsResponse)
+	err := c.cc.Invoke(ctx, DestinationService_ListDestinationRevisions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DestinationServiceServer is the server API for DestinationService service.
 // All implementations must embed UnimplementedDestinationServiceServer
 // for forward compatibility.
@@ -160,6 +176,11 @@ type DestinationServiceServer interface {
 	EnableDestination(context.Context, *EnableDestinationRequest) (*EnableDestinationResponse, error)
 	// Disables a destination: events are no longer run for it.
 	DisableDestination(context.Context, *DisableDestinationRequest) (*DisableDestinationResponse, error)
+	// Lists a destination's configuration revisions, newest first: one for
+	// its creation and one for every change made through this API since.
+	// Secret input values are never returned. Deleting a destination deletes
+	// its revisions.
+	ListDestinationRevisions(context.Context, *ListDestinationRevisionsRequest) (*ListDestinationRevisionsResponse, error)
 	mustEmbedUnimplementedDestinationServiceServer()
 }
 
@@ -190,6 +211,9 @@ func (UnimplementedDestinationServiceServer) EnableDestination(context.Context, 
 }
 func (UnimplementedDestinationServiceServer) DisableDestination(context.Context, *DisableDestinationRequest) (*DisableDestinationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DisableDestination not implemented")
+}
+func (UnimplementedDestinationServiceServer) ListDestinationRevisions(context.Context, *ListDestinationRevisionsRequest) (*ListDestinationRevisionsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListDestinationRevisions not implemented")
 }
 func (UnimplementedDestinationServiceServer) mustEmbedUnimplementedDestinationServiceServer() {}
 func (UnimplementedDestinationServiceServer) testEmbeddedByValue()                            {}
@@ -338,6 +362,24 @@ func _DestinationService_DisableDestination_Handler(srv interface{}, ctx context
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DestinationService_ListDestinationRevisions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListDestinationRevisionsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DestinationServiceServer).ListDestinationRevisions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DestinationService_ListDestinationRevisions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DestinationServiceServer).ListDestinationRevisions(ctx, req.(*ListDestinationRevisionsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DestinationService_ServiceDesc is the grpc.ServiceDesc for DestinationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -372,6 +414,10 @@ var DestinationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DisableDestination",
 			Handler:    _DestinationService_DisableDestination_Handler,
+		},
+		{
+			MethodName: "ListDestinationRevisions",
+			Handler:    _DestinationService_ListDestinationRevisions_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

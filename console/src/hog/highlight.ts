@@ -1,0 +1,31 @@
+import { styleTags, tags as t } from '@lezer/highlight'
+
+// Which highlighting tag each node of the Hog grammar gets.
+export const hogHighlighting = styleTags({
+  'let fun fn': t.definitionKeyword,
+  'if else while for in return throw try catch finally': t.controlKeyword,
+  'and or not like ilike is between': t.operatorKeyword,
+  null: t.null,
+  Boolean: t.bool,
+  Number: t.number,
+  String: t.string,
+  TemplateString: t.special(t.string),
+  LineComment: t.lineComment,
+  BlockComment: t.blockComment,
+  VariableName: t.variableName,
+  'VariableDefinition FunctionDeclaration/VariableDefinition': t.definition(t.variableName),
+  'CallExpression/VariableName': t.function(t.variableName),
+  PropertyName: t.propertyName,
+  'Property/VariableName': t.propertyName,
+  ArithOp: t.arithmeticOperator,
+  '-': t.arithmeticOperator,
+  ConcatOp: t.operator,
+  CompareOp: t.compareOperator,
+  ':=': t.definitionOperator,
+  '-> ?? ?': t.operator,
+  '( )': t.paren,
+  '[ ]': t.squareBracket,
+  '{ }': t.brace,
+  '. ?.': t.derefOperator,
+  ', ;': t.separator,
+})

@@ -1,0 +1,154 @@
+import { useState } from 'preact/hooks'
+import { fromJson, toJson } from '@bufbuild/protobuf'
+import { ValueSchema } from '@bufbuild/protobuf/wkt'
+import { api, fieldErrors } from '../api'
+import { EventSchema } from '../gen/hogwire/v1/event_pb'
+import { FetchMode, InvocationStatus, type TestResponse } from '../gen/hogwire/v1/test_pb'
+import { LogLevel } from '../gen/hogwire/v1/log_pb'
+import { ErrorBanner, Field, fmtTime } from '../ui'
+import type { TabProps } from './destination'
+
+const statusText: Record<number, [string, string]> = {
+  [InvocationStatus.SUCCEEDED]: ['Succeeded', 'ok'],
+  [InvocationStatus.FAILED]: ['Failed', 'bad'],
+  [InvocationStatus.FILTERED]: ['Filtered out: the filters do not match this event', 'warn'],
+  [InvocationStatus.MASKED]: ['Masked', 'warn'],
+  [InvocationStatus.DISABLED]: ['Disabled', 'off'],
+}
+
+export function TestTab({ d }: TabProps) {
+  const [source, setSource] = useState<'sample' | 'custom'>('sample')
+  const [eventText, setEventText] = useState('')
+  const [mode, setMode] = useState(FetchMode.MOCK)
+  const [skipFilters, setSkipFilters] = useState(true)
+  const [result, setResult] = useState<TestResponse | null>(null)
+  const [error, setError] = useState<unknown>(null)
+  const [busy, setBusy] = useState(false)
+
+  const run = async (e: Event) => {
+    e.preventDefault()
+    setError(null)
+    let event
+    if (source === 'custom') {
+      try {
+        event = fromJson(EventSchema, JSON.parse(eventText))
+      } catch (err) {
+        setError(new Error('The event is not valid: ' + (err as Error).message))
+        return
+      }
+    }
+    setBusy(true)
+    try {
+      const r = await api.tests.test({ target: { case: 'destination', value: d.name }, event, fetchMode: mode, skipFilters })
+      setResult(r)
+      if (source === 'sample' && r.event) setEventText(JSON.stringify(toJson(EventSchema, r.event, { useProtoFieldName: true }), null, 2))
+    } catch (err) {
+      const fe = Object.entries(fieldErrors(err))
+      setError(fe.length ? new Error(fe.map(([k, v]) => `${k}: ${v}`).join('; ')) : err)
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  const [st, cls] = result ? statusText[result.status] ?? ['Unknown', ''] : ['', '']
+  return (
+    <>
+      <form onSubmit={run} class="card" aria-label="Test run">
+        <p class="muted">Runs the saved destination once, with the same code the data plane runs. A test changes no metrics, logs or health.</p>
+        <fieldset class="radios">
+          <legend>Event</legend>
+          <label>
+            <input type="radio" name="source" checked={source === 'sample'} onChange={() => setSource('sample')} /> A sample page view
+          </label>
+          <label>
+            <input
+              type="radio"
+              name="source"
+              checked={source === 'custom'}
+              onChange={() => {
+                setSource('custom')
+                if (!eventText && result?.event) setEventText(JSON.stringify(toJson(EventSchema, result.event, { useProtoFieldName: true }), null, 2))
+              }}
+            />{' '}
+            An event I write
+          </label>
+        </fieldset>
+        {source === 'custom' && (
+          <Field id="test-event" label="Event (JSON)" hint='For example {"event": "signed_up", "distinct_id": "ada", "properties": {"plan": "pro"}}. Run once with the sample to start from it.'>
+            {(a) => <textarea {...a} class="code" rows={10} spellcheck={false} value={eventText} onInput={(e) => setEventText(e.currentTarget.value)} />}
+          </Field>
+        )}
+        <fieldset class="radios">
+          <legend>Requests</legend>
+          <label>
+            <input type="radio" name="mode" checked={mode === FetchMode.MOCK} onChange={() => setMode(FetchMode.MOCK)} /> Mocked: record them, answer 200
+          </label>
+          <label>
+            <input type="radio" name="mode" checked={mode === FetchMode.REAL} onChange={() => setMode(FetchMode.REAL)} /> Real: send them
+          </label>
+        </fieldset>
+        <div class="field check">
+          <input type="checkbox" id="test-skip" checked={skipFilters} onChange={(e) => setSkipFilters(e.currentTarget.checked)} />
+          <label for="test-skip">Run even if the filters do not match</label>
+        </div>
+        <button type="submit" class="primary" disabled={busy}>
+          {busy ? 'Running…' : 'Run test'}
+        </button>
+      </form>
+      <ErrorBanner error={error} />
+      {result && (
+        <section aria-labelledby="test-result" class="result" data-testid="test-result">
+          <h2 id="test-result">
+            Result: <span class={'badge ' + cls}>{st}</span>
+          </h2>
+          <p class="muted small">
+            Took {(Number(result.duration?.seconds ?? 0n) * 1000 + (result.duration?.nanos ?? 0) / 1e6).toFixed(1)} ms on event <code>{result.event?.event}</code> ({result.event?.uuid})
+          </p>
+          {result.error && <pre class="error-text">{result.error}</pre>}
+          {result.result && (
+            <>
+              <h3>Returned</h3>
+              <pre>{JSON.stringify(toJson(ValueSchema, result.result), null, 2)}</pre>
+            </>
+          )}
+          <h3>Logs</h3>
+          {result.logs.length === 0 ? (
+            <p class="muted">Nothing logged.</p>
+          ) : (
+            <ul class="logs">
+              {result.logs.map((l) => (
+                <li class={'log ' + LogLevel[l.level].toLowerCase()}>
+                  <span class="time">{fmtTime(l.time)}</span> <span class="level">{LogLevel[l.level]}</span> <span class="msg">{l.message}</span>
+                </li>
+              ))}
+            </ul>
+          )}
+          <h3>Requests</h3>
+          {result.requests.length === 0 ? (
+            <p class="muted">No requests.</p>
+          ) : (
+            result.requests.map((x, i) => (
+              <details class="request" key={i}>
+                <summary>
+                  <code>
+                    {x.method} {x.url}
+                  </code>{' '}
+                  → {x.status ? <span class={x.status < 400 ? 'ok-text' : 'bad-text'}>{x.status}</span> : <span class="bad-text">{x.error || 'no response'}</span>}
+                  {x.attempt > 1 ? ` (attempt ${x.attempt})` : ''}
+                </summary>
+                <h4>Request headers</h4>
+                <pre>{Object.entries(x.headers).map(([k, v]) => `${k}: ${v}`).join('\n') || '—'}</pre>
+                <h4>Request body</h4>
+                <pre>{x.body || '—'}</pre>
+                <h4>Response headers</h4>
+                <pre>{Object.entries(x.responseHeaders).map(([k, v]) => `${k}: ${v}`).join('\n') || '—'}</pre>
+                <h4>Response body</h4>
+                <pre>{x.responseBody || '—'}</pre>
+              </details>
+            ))
+          )}
+        </section>
+      )}
+    </>
+  )
+}

@@ -1,0 +1,224 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/resourcename"
+)
+
+// Destination history: every write of a destination through the API also
+// writes, in the same etcd transaction, a DestinationRevision under
+//
+//	history/{project}/{destination}/{previous revision, 20 digits}
+//
+// outside "config/", so data-plane nodes never receive it. The key is named
+// after the revision the write replaced (0 for the creation): the
+// destination key is compare-and-swapped on that revision, so each name is
+// written at most once, and the keys sort in write order. The record's own
+// mod revision is the destination's revision after the write.
+//
+// Records hold no secret values (only whether one is set) and no bytecode,
+// so they are small, need no re-sealing when keys rotate, and leak nothing.
+
+// maxRevisions bounds the revisions kept per destination; the oldest go
+// first.
+const maxRevisions = 100
+
+func (k keys) history(project, id string) string {
+	return k.prefix + "history/" + project + "/" + id + "/"
+}
+
+// historyOps returns the operations that record the write of next, which
+// replaces the destination stored at prevRev (0: it is created), or nil when
+// the write changes nothing a user set. before is the plaintext destination
+// as it was (nil on creation), next the plaintext as it will be.
+func (s *Server) historyOps(ctx context.Context, project, id string, prevRev int64, before, next *hogwirev1.Destination) ([]clientv3.Op, error) {
+	var changed []string
+	if before != nil {
+		if changed = changedFields(before, next); len(changed) == 0 {
+			return nil, nil
+		}
+	}
+	rec := &hogwirev1.DestinationRevision{
+		CreateTime:    next.UpdateTime,
+		ChangedFields: changed,
+		Destination:   revisionSnapshot(next),
+	}
+	val, err := proto.Marshal(rec)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encoding revision: %v", err)
+	}
+	prefix := s.keys.history(project, id)
+	ops := []clientv3.Op{clientv3.OpPut(prefix+revisionKey(prevRev), string(val))}
+	if prevRev == 0 {
+		return ops, nil
+	}
+	// Keep maxRevisions including this one: find the oldest of the newest
+	// maxRevisions-1 and delete everything before it.
+	resp, err := s.etcd.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(maxRevisions-1))
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	if len(resp.Kvs) == maxRevisions-1 && resp.More {
+		oldestKept := string(resp.Kvs[len(resp.Kvs)-1].Key)
+		ops = append(ops, clientv3.OpDelete(prefix, clientv3.WithRange(oldestKept)))
+	}
+	return ops, nil
+}
+
+// historyDelete removes every revision of a destination.
+func (s *Server) historyDelete(project, id string) clientv3.Op {
+	return clientv3.OpDelete(s.keys.history(project, id), clientv3.WithPrefix())
+}
+
+func revisionKey(prevRev int64) string { return fmt.Sprintf("%020d", prevRev) }
+
+// revisionSnapshot is d without secrets, bytecode and server state.
+func revisionSnapshot(d *hogwirev1.Destination) *hogwirev1.Destination {
+	out := proto.CloneOf(d)
+	out.Bytecode, out.Health, out.Etag, out.Revision = nil, nil, "", 0
+	for _, in := range out.Inputs {
+		in.Bytecode = nil
+		if in.SecretSet {
+			in.Value = nil
+		}
+	}
+	if out.Filters != nil {
+		out.Filters.Bytecode = nil
+	}
+	if out.Masking != nil {
+		out.Masking.Bytecode = nil
+	}
+	return out
+}
+
+// changedFields names the user-settable fields that differ between two
+// plaintext versions of a destination, inputs by key.
+func changedFields(plainA, plainB *hogwirev1.Destination) []string {
+	a, b := revisionSnapshot(plainA), revisionSnapshot(plainB)
+	var out []string
+	add := func(field string, same bool) {
+		if !same {
+			out = append(out, field)
+		}
+	}
+	add("display_name", a.DisplayName == b.DisplayName)
+	add("description", a.Description == b.Description)
+	add("enabled", a.Enabled == b.Enabled)
+	add("hog", a.Hog == b.Hog)
+	add("inputs_schema", equalSchemas(a.InputsSchema, b.InputsSchema))
+	// The snapshots have no secret values: compare the plaintexts.
+	for _, key := range inputKeys(a, b) {
+		ia, ib := plainA.Inputs[key], plainB.Inputs[key]
+		add("inputs."+key, proto.Equal(ia.GetValue(), ib.GetValue()) && ia.GetSecretSet() == ib.GetSecretSet())
+	}
+	add("filters", proto.Equal(a.Filters, b.Filters))
+	add("masking", proto.Equal(a.Masking, b.Masking))
+	add("limits", proto.Equal(a.Limits, b.Limits))
+	add("notification_destination", a.NotificationDestination == b.NotificationDestination)
+	return out
+}
+
+func equalSchemas(a, b []*hogwirev1.InputSchema) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if !proto.Equal(a[i], b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// inputKeys returns the input keys of a and b, in schema order and then any
+// others in sorted order.
+func inputKeys(a, b *hogwirev1.Destination) []string {
+	seen := map[string]bool{}
+	var keys []string
+	for _, d := range []*hogwirev1.Destination{a, b} {
+		for _, sc := range d.InputsSchema {
+			if !seen[sc.Key] {
+				seen[sc.Key] = true
+				keys = append(keys, sc.Key)
+			}
+		}
+	}
+	var rest []string
+	for _, d := range []*hogwirev1.Destination{a, b} {
+		for k := range d.Inputs {
+			if !seen[k] {
+				seen[k] = true
+				rest = append(rest, k)
+			}
+		}
+	}
+	slices.Sort(rest)
+	return append(keys, rest...)
+}
+
+func (s *Server) ListDestinationRevisions(ctx context.Context, req *hogwirev1.ListDestinationRevisionsRequest) (*hogwirev1.ListDestinationRevisionsResponse, error) {
+	project, id, err := resourcename.ParseDestination(req.GetParent())
+	if err != nil {
+		return nil, invalid("parent", "%v", err)
+	}
+	if project == "-" {
+		st, err := s.findDestination(ctx, project, id)
+		if err != nil {
+			return nil, err
+		}
+		project, _, _ = resourcename.ParseDestination(st.d.Name)
+	}
+	after, ok := decodePageToken("revisions", req.GetPageToken())
+	if !ok {
+		return nil, invalid("page_token", "is not a token from a previous ListDestinationRevisions call with the same parent")
+	}
+	prefix := s.keys.history(project, id)
+	n := pageSize(req.GetPageSize())
+	opts := []clientv3.OpOption{clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(n))}
+	if after == "" {
+		opts = append(opts, clientv3.WithPrefix())
+	} else {
+		opts = append(opts, clientv3.WithRange(prefix+after))
+	}
+	resp, err := s.etcd.Get(ctx, prefix, opts...)
+	if err != nil {
+		return nil, storeErr(err)
+	}
+	if len(resp.Kvs) == 0 && after == "" {
+		// No history: say whether that is because the destination does not
+		// exist (or was created before revisions were kept).
+		if _, err := s.findDestination(ctx, project, id); err != nil {
+			return nil, err
+		}
+	}
+	name := resourcename.Destination(project, id)
+	out := &hogwirev1.ListDestinationRevisionsResponse{}
+	for _, kv := range resp.Kvs {
+		rec := &hogwirev1.DestinationRevision{}
+		if err := proto.Unmarshal(kv.Value, rec); err != nil {
+			return nil, status.Errorf(codes.DataLoss, "decoding %s: %v", kv.Key, err)
+		}
+		rec.Revision = kv.ModRevision
+		rec.Name = name + "/revisions/" + strconv.FormatInt(kv.ModRevision, 10)
+		if rec.Destination != nil {
+			rec.Destination.Name, rec.Destination.Revision = name, kv.ModRevision
+		}
+		out.Revisions = append(out.Revisions, rec)
+	}
+	if resp.More && len(resp.Kvs) > 0 {
+		out.NextPageToken = encodePageToken("revisions", strings.TrimPrefix(string(resp.Kvs[len(resp.Kvs)-1].Key), prefix))
+	}
+	return out, nil
+}
