@@ -194,16 +194,22 @@ func (s *Server) getHealth(ctx context.Context, project, id string) (*hogwirev1.
 	return h, nil
 }
 
+// redactSecrets removes the value of every secret input of d, in every
+// form it may be held in, leaving secret_set to say one is set.
+func redactSecrets(d *hogwirev1.Destination) {
+	for _, in := range d.Inputs {
+		if in.SecretSet {
+			in.Value, in.Bytecode, in.ValueJson, in.BytecodeJson = nil, nil, "", ""
+		}
+	}
+}
+
 // present returns the API view of a destination: secrets redacted, health
 // filled in (healthy since its last write when the health manager has not
 // said otherwise), etag set.
 func (s *Server) present(d *hogwirev1.Destination, h *hogwirev1.DestinationHealth) *hogwirev1.Destination {
 	out := proto.CloneOf(d)
-	for _, in := range out.Inputs {
-		if in.SecretSet {
-			in.Value, in.Bytecode, in.ValueJson, in.BytecodeJson = nil, nil, "", ""
-		}
-	}
+	redactSecrets(out)
 	if h == nil {
 		h = &hogwirev1.DestinationHealth{State: hogwirev1.HealthState_HEALTH_STATE_HEALTHY, StateTime: out.UpdateTime}
 	}

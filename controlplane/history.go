@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/inputs"
 	"github.com/hogwire/hogwire/resourcename"
 )
 
@@ -88,11 +89,9 @@ func revisionKey(prevRev int64) string { return fmt.Sprintf("%020d", prevRev) }
 func revisionSnapshot(d *hogwirev1.Destination) *hogwirev1.Destination {
 	out := proto.CloneOf(d)
 	out.Bytecode, out.Health, out.Etag, out.Revision = nil, nil, "", 0
+	redactSecrets(out)
 	for _, in := range out.Inputs {
-		in.Bytecode = nil
-		if in.SecretSet {
-			in.Value = nil
-		}
+		in.Bytecode, in.BytecodeJson = nil, ""
 	}
 	if out.Filters != nil {
 		out.Filters.Bytecode = nil
@@ -101,6 +100,16 @@ func revisionSnapshot(d *hogwirev1.Destination) *hogwirev1.Destination {
 		out.Masking.Bytecode = nil
 	}
 	return out
+}
+
+// inputText is an input's value as JSON, in its declared key order,
+// whichever form it is stored in.
+func inputText(in *hogwirev1.InputValue) string {
+	v, ok, err := inputs.Of(in)
+	if !ok || err != nil {
+		return ""
+	}
+	return v.JSON()
 }
 
 // changedFields names the user-settable fields that differ between two
@@ -121,7 +130,7 @@ func changedFields(plainA, plainB *hogwirev1.Destination) []string {
 	// The snapshots have no secret values: compare the plaintexts.
 	for _, key := range inputKeys(a, b) {
 		ia, ib := plainA.Inputs[key], plainB.Inputs[key]
-		add("inputs."+key, proto.Equal(ia.GetValue(), ib.GetValue()) && ia.GetSecretSet() == ib.GetSecretSet())
+		add("inputs."+key, inputText(ia) == inputText(ib) && ia.GetSecretSet() == ib.GetSecretSet())
 	}
 	add("filters", proto.Equal(a.Filters, b.Filters))
 	add("masking", proto.Equal(a.Masking, b.Masking))

@@ -127,7 +127,8 @@ func (en *env) destination(id, hog string) *hogwirev1.Destination {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := hogwirev1.NewDestinationServiceClient(en.admin).CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{
-		Parent: "projects/shop", DestinationId: id, Destination: &hogwirev1.Destination{DisplayName: id, Hog: hog, Enabled: true}})
+		Parent: "projects/shop", DestinationId: id, Destination: &hogwirev1.Destination{DisplayName: id, Hog: hog, Enabled: true}},
+		grpc.WaitForReady(true)) // the admin connection may still be reconnecting after restart
 	if err != nil {
 		en.t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func (en *env) setHog(name, hog string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if _, err := hogwirev1.NewDestinationServiceClient(en.admin).UpdateDestination(ctx, &hogwirev1.UpdateDestinationRequest{
-		Destination: &hogwirev1.Destination{Name: name, Hog: hog}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"hog"}}}); err != nil {
+		Destination: &hogwirev1.Destination{Name: name, Hog: hog}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"hog"}}}, grpc.WaitForReady(true)); err != nil {
 		en.t.Fatal(err)
 	}
 }
