@@ -12,8 +12,11 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf16"
 
 	"github.com/dustin/go-humanize"
+
+	"github.com/hogwire/hogwire/lzstring"
 )
 
 // apiError is an error response in PostHog's shape.
@@ -114,9 +117,10 @@ func (h *handler) readPayload(w http.ResponseWriter, r *http.Request, mem *lease
 	// Other unknown compression values are ignored, as PostHog does: the
 	// bytes say what they are.
 	if compression == "lz64" || compression == "lz-string" {
-		return env, validationError("unsupported_compression", "lz64 compression is not supported; use gzip-js or base64")
-	}
-	if looksBase64(raw) {
+		if raw, aerr = h.lzDecode(raw, mem); aerr != nil {
+			return env, aerr
+		}
+	} else if looksBase64(raw) {
 		if err := mem.take(int64(base64.StdEncoding.DecodedLen(len(raw)))); err != nil {
 			return env, h.memoryError(err)
 		}
@@ -325,6 +329,40 @@ func (h *handler) inflateLimit(n int) (limit int64, byRatio bool) {
 // gunzip inflates data within inflateLimit, reserving the output as it
 // grows: a gzip bomb costs at most that much memory and the time to
 // produce it. The compressed input's reservation is given back.
+// lzDecode decodes lz-string's base64 form (compression=lz64, sent by
+// older posthog-js versions), within the decompression limits and the
+// request's memory lease.
+func (h *handler) lzDecode(data []byte, mem *lease) ([]byte, *apiError) {
+	limit, byRatio := h.inflateLimit(len(data))
+	var reserved int64
+	reserve := func(n int64) error {
+		if err := mem.take(n); err != nil {
+			return err
+		}
+		reserved += n
+		return nil
+	}
+	// A code unit becomes at most 3 bytes of UTF-8 (a pair of them 4).
+	units, err := lzstring.Decode(data, int(limit/3), reserve)
+	switch {
+	case errors.Is(err, lzstring.ErrTooLarge) && byRatio:
+		return nil, tooLarge(fmt.Sprintf("lz64 data inflates more than %d times its %d bytes; send less repetitive data or in smaller batches",
+			h.cfg.MaxDecompressionRatio, len(data)))
+	case errors.Is(err, lzstring.ErrTooLarge):
+		return nil, tooLarge(fmt.Sprintf("decompressed body exceeds the limit of %s", humanize.IBytes(uint64(limit))))
+	case errors.Is(err, errBusy), errors.Is(err, errTooBig):
+		return nil, h.memoryError(err)
+	case err != nil:
+		return nil, validationError("invalid_payload", "invalid lz64 data: "+err.Error())
+	}
+	if err := reserve(7 * int64(len(units))); err != nil { // the runes and the text
+		return nil, h.memoryError(err)
+	}
+	out := []byte(string(utf16.Decode(units)))
+	mem.give(reserved - int64(len(out)) + int64(cap(data)))
+	return out, nil
+}
+
 func (h *handler) gunzip(data []byte, mem *lease) ([]byte, *apiError) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {

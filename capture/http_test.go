@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	lzs "github.com/daku10/go-lz-string"
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -130,6 +131,10 @@ func TestBodyVariants(t *testing.T) {
 			[]string{"$pageview", "clicked"}, []string{"u1", "u2"}},
 		{"form without content type", req{target: "/e/",
 			body: formBody(map[string]string{"data": b64([]byte(jsArray))})}, []string{"$pageview", "clicked"}, []string{"u1", "u2"}},
+		{"form data lz64 (older posthog-js)", req{target: "/e/?compression=lz64", contentType: form,
+			body: []byte("data=" + url.QueryEscape(lz64(t, tricky)))}, []string{"e>>>?"}, []string{"ü~~~?"}},
+		{"form data lz64, compression field, + left unescaped", req{target: "/e/", contentType: form,
+			body: []byte("compression=lz64&data=" + lz64(t, jsArray))}, []string{"$pageview", "clicked"}, []string{"u1", "u2"}},
 		{"form api_key field", req{target: "/capture/", contentType: form,
 			body: formBody(map[string]string{"data": `{"event":"x","distinct_id":"d"}`, "api_key": testToken})}, []string{"x"}, []string{"d"}},
 		{"JSON labelled as a form", req{target: "/batch/", contentType: form, body: []byte(serverBatch)},
@@ -251,8 +256,10 @@ func TestErrors(t *testing.T) {
 		{"invalid gzip", nil, req{target: "/batch/", header: map[string]string{"Content-Encoding": "gzip"}, body: []byte("not gzip")}, 400, "validation_error", "invalid_payload", nil},
 		{"truncated gzip", nil, req{target: "/e/?compression=gzip-js", body: gz(t, []byte(jsArray))[:20]}, 400, "validation_error", "invalid_payload", nil},
 		{"gzip-js but not gzip", nil, req{target: "/e/?compression=gzip-js", body: []byte(jsArray)}, 400, "validation_error", "invalid_payload", nil},
-		{"lz64", nil, req{target: "/e/", contentType: "application/x-www-form-urlencoded",
-			body: formBody(map[string]string{"data": "N4IgDghgTg", "compression": "lz64"})}, 400, "validation_error", "unsupported_compression", nil},
+		{"lz64 garbage", nil, req{target: "/e/", contentType: "application/x-www-form-urlencoded",
+			body: formBody(map[string]string{"data": "N4IgDghgTg", "compression": "lz64"})}, 400, "validation_error", "invalid_payload", nil},
+		{"lz64 bomb", func(c *capture.Config) { c.MaxDecompressedBytes = 8 << 10 }, req{target: "/e/?compression=lz64", contentType: "application/x-www-form-urlencoded",
+			body: formBody(map[string]string{"data": lz64(t, strings.Repeat("a", 32<<10))})}, 413, "validation_error", "payload_too_large", nil},
 		{"brotli", nil, req{target: "/batch/", header: map[string]string{"Content-Encoding": "br"}, body: []byte("x")}, 400, "validation_error", "unsupported_compression", nil},
 		{"form without data", nil, req{target: "/e/", contentType: "application/x-www-form-urlencoded", body: []byte("ver=1.0")}, 400, "validation_error", "no_data", nil},
 		{"too many events", func(c *capture.Config) { c.Limits.MaxBatchEvents = 10 }, req{target: "/batch/", body: []byte(many)}, 413, "validation_error", "payload_too_large", []int{10}},
@@ -632,4 +639,15 @@ func TestYearZeroTimestamp(t *testing.T) {
 	if evs := pub.all(); len(evs) != 1 || evs[0].Timestamp.CheckValid() != nil {
 		t.Fatalf("stored %v", evs)
 	}
+}
+
+// lz64 compresses text as older posthog-js does (lz-string's
+// compressToBase64), with an implementation independent of ours.
+func lz64(t *testing.T, text string) string {
+	t.Helper()
+	enc, err := lzs.CompressToBase64(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return enc
 }
