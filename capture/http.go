@@ -39,17 +39,25 @@ type handler struct {
 }
 
 // NewHandler returns the HTTP capture API: every path of Paths, with and
-// without a trailing slash. Mount it at the server root or route those
+// without a trailing slash, and the endpoints PostHog's SDKs read their
+// settings from (see sdk.go). Mount it at the server root or route those
 // paths to it.
 func NewHandler(cfg Config) http.Handler {
 	h := newHandler(cfg)
 	mux := http.NewServeMux()
-	for _, p := range Paths() {
-		route := p
-		serve := func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, route) }
-		mux.HandleFunc(p, serve)
-		mux.HandleFunc(p+"/{$}", serve)
+	route := func(pattern string, ep endpoint) {
+		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, pattern, ep) })
 	}
+	for _, p := range Paths() {
+		route(p, h.capture)
+		route(p+"/{$}", h.capture)
+	}
+	for _, p := range []string{"/flags", "/decide"} {
+		route(p, h.flags)
+		route(p+"/{$}", h.flags)
+	}
+	route("/array/{token}/config", h.remoteConfig)
+	route("/array/{token}/config.js", h.remoteConfigJS)
 	return mux
 }
 
@@ -62,7 +70,16 @@ type okResponse struct {
 	Status int `json:"status"`
 }
 
-func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string) {
+// An endpoint answers a GET or POST with a status and a body: JSON, a
+// script, or nothing (nil).
+type endpoint func(ctx context.Context, w http.ResponseWriter, r *http.Request) (status int, body any, aerr *apiError)
+
+// script is a JavaScript response body.
+type script []byte
+
+// serve runs ep with what every endpoint shares: a span, CORS for
+// browsers, the preflight, and the answer's encoding.
+func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string, ep endpoint) {
 	ctx := h.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 	ctx, span := h.tracer.Start(ctx, r.Method+" "+route,
 		trace.WithSpanKind(trace.SpanKindServer),
@@ -86,15 +103,9 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string) {
 	)
 	switch r.Method {
 	case http.MethodGet, http.MethodPost:
-		resp, aerr := h.capture(ctx, w, r)
-		switch {
-		case aerr != nil:
+		var aerr *apiError
+		if status, body, aerr = ep(ctx, w, r); aerr != nil {
 			status, body = aerr.status, aerr
-		case r.URL.Query().Get("beacon") == "1":
-			// sendBeacon cannot read a response; PostHog answers 204.
-			status = http.StatusNoContent
-		default:
-			status, body = http.StatusOK, resp
 		}
 	case http.MethodOptions:
 		w.Header().Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
@@ -121,19 +132,37 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string) {
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(h.cfg.RetryAfter.Seconds()))))
 	}
-	if body == nil {
+	switch b := body.(type) {
+	case nil:
 		w.WriteHeader(status)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	if err := json.NewEncoder(w).Encode(body); err != nil {
-		h.cfg.Logger.DebugContext(ctx, "capture: writing response", slog.Any("error", err))
+	case script:
+		w.Header().Set("Content-Type", "application/javascript")
+		w.WriteHeader(status)
+		_, _ = w.Write(b)
+	default:
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		if err := json.NewEncoder(w).Encode(body); err != nil {
+			h.cfg.Logger.DebugContext(ctx, "capture: writing response", slog.Any("error", err))
+		}
 	}
 }
 
-// capture ingests one request's events: all of them, or none.
-func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Request) (*okResponse, *apiError) {
+// capture is the capture endpoint.
+func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, any, *apiError) {
+	resp, aerr := h.ingest(ctx, w, r)
+	switch {
+	case aerr != nil:
+		return 0, nil, aerr
+	case r.URL.Query().Get("beacon") == "1":
+		// sendBeacon cannot read a response; PostHog answers 204.
+		return http.StatusNoContent, nil, nil
+	}
+	return http.StatusOK, resp, nil
+}
+
+// ingest ingests one request's events: all of them, or none.
+func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Request) (*okResponse, *apiError) {
 	log := h.cfg.Logger
 	span := trace.SpanFromContext(ctx)
 

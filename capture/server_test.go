@@ -167,7 +167,7 @@ func TestMemoryBudget(t *testing.T) {
 	cfg.MemoryBytes, cfg.MaxBodyBytes = 8<<20, 20<<20
 	h := newHandler(cfg)
 	mux := http.NewServeMux()
-	mux.HandleFunc("/batch/", func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, "/batch") })
+	mux.HandleFunc("/batch/", func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, "/batch", h.capture) })
 	addr := serve(t, mux, ServerConfig{})
 	padded := func(n int) string {
 		return `{"api_key":"phc_t","batch":[` + strings.Repeat(" ", n) + `{"event":"e","distinct_id":"d"}]}`
