@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,12 +20,12 @@ import (
 	"github.com/chromedp/cdproto/cdp"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/browsertest"
 	"github.com/hogwire/hogwire/devstack/devstacktest"
 )
 
@@ -34,20 +33,6 @@ import (
 // docs/console, where docs/console.md shows them; otherwise they go to a
 // temporary directory, so that a test run changes nothing in the tree.
 var updateShots = flag.Bool("screenshots", false, "rewrite docs/console/*.png")
-
-// chromium finds Debian's chromium (or $HOGWIRE_CHROMIUM).
-func chromium(t *testing.T) string {
-	if p := os.Getenv("HOGWIRE_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	t.Skip("no chromium on PATH: install Debian's (apt-get install chromium; .ci/run does) or set HOGWIRE_CHROMIUM to run the console's browser test")
-	return ""
-}
 
 // sink is a webhook receiver that records the bodies it gets.
 type sink struct {
@@ -70,24 +55,6 @@ func (s *sink) count() int {
 	return len(s.bodies)
 }
 
-// browserErrors collects what the page reports as errors.
-type browserErrors struct {
-	mu   sync.Mutex
-	errs []string
-}
-
-func (b *browserErrors) add(format string, args ...any) {
-	b.mu.Lock()
-	b.errs = append(b.errs, fmt.Sprintf(format, args...))
-	b.mu.Unlock()
-}
-
-func (b *browserErrors) list() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.errs...)
-}
-
 // TestConsoleInBrowser drives the console in headless Chromium against a
 // whole dev stack: sign in, create a project and a webhook destination from
 // the template, edit its code (compile errors shown as you type), run a
@@ -95,7 +62,7 @@ func (b *browserErrors) list() []string {
 // at the history, and disable the destination. Every page is checked with
 // axe-core, screenshotted into docs/console, and must log no error.
 func TestConsoleInBrowser(t *testing.T) {
-	exe := chromium(t)
+	browsertest.Exec(t)
 	axeSrc, axeErr := os.ReadFile("node_modules/axe-core/axe.min.js")
 	if axeErr != nil {
 		t.Logf("accessibility checks off: %v (run npm ci in console/; .ci/run does)", axeErr)
@@ -109,52 +76,12 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-
-	errs := &browserErrors{}
-	if err := chromedp.Listen(bctx, func(ev any) {
-		switch e := ev.(type) {
-		case *runtime.EventExceptionThrown:
-			d := e.ExceptionDetails
-			desc := d.Text
-			if d.Exception != nil {
-				desc += " " + d.Exception.Description
-			}
-			errs.add("exception at %s:%d: %s", d.URL, d.LineNumber+1, desc)
-		case *runtime.EventConsoleAPICalled:
-			if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeAssert {
-				var parts []string
-				for _, a := range e.Args {
-					parts = append(parts, string(a.Value)+a.Description)
-				}
-				errs.add("console.%s: %s", e.Type, strings.Join(parts, " "))
-			}
-		case *cdplog.EventEntryAdded:
-			// Answers that the app shows, such as the compile check's 400
-			// for code with errors or a wrong token's 401, are logged by the
-			// browser as failed loads; they are the API working.
-			answered := e.Entry.Source == cdplog.EntrySourceNetwork &&
-				(strings.Contains(e.Entry.URL, "/console/api/") || strings.HasSuffix(e.Entry.URL, "/console/session"))
-			if e.Entry.Level == cdplog.EntryLevelError && !answered {
-				errs.add("log (%s): %s %s", e.Entry.Source, e.Entry.Text, e.Entry.URL)
-			}
-		}
-	}); err != nil {
-		t.Fatal(err)
-	}
+	// Answers that the app shows, such as the compile check's 400 for
+	// code with errors or a wrong token's 401, are logged by the browser
+	// as failed loads; they are the API working.
+	bctx, errs := browsertest.New(ctx, t, browsertest.Options{Expected: func(url string) bool {
+		return strings.Contains(url, "/console/api/") || strings.HasSuffix(url, "/console/session")
+	}})
 
 	screenshots := t.TempDir()
 	if *updateShots {
@@ -436,7 +363,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	phone("12-phone-destinations", "projects/shop", "Webhook")
 	phone("13-phone-configuration", "projects/shop/destinations/hook/configuration", "Would match")
 
-	for _, e := range errs.list() {
+	for _, e := range errs.List() {
 		t.Errorf("browser: %s", e)
 	}
 }
