@@ -25,6 +25,8 @@ type Request struct {
 	URL    string
 	Header http.Header
 	Body   []byte
+	// Signer, when set, authenticates every attempt (see [Signer]).
+	Signer Signer
 }
 
 // Response is the last response received. Status may be any code,
@@ -238,6 +240,7 @@ type prepared struct {
 	host   string   // host[:port], for errors
 	header http.Header
 	body   []byte
+	signer Signer
 }
 
 func (c *Client) prepare(r Request) (*prepared, error) {
@@ -270,7 +273,7 @@ func (c *Client) prepare(r Request) (*prepared, error) {
 	if _, ok := h["User-Agent"]; !ok {
 		h.Set("User-Agent", c.userAgent)
 	}
-	return &prepared{method: method, target: t.u, host: t.u.Host, header: h, body: r.Body}, nil
+	return &prepared{method: method, target: t.u, host: t.u.Host, header: h, body: r.Body, signer: r.Signer}, nil
 }
 
 // target parses and validates a request URL, or returns it from the cache.
@@ -332,6 +335,12 @@ func (c *Client) attempt(ctx context.Context, pr *prepared, p Policy) (*Response
 	u := *pr.target
 	hreq.URL, hreq.Host = &u, u.Host
 	hreq.Header = pr.header
+	if pr.signer != nil {
+		hreq.Header = pr.header.Clone()
+		if err := pr.signer.Sign(hreq, pr.body); err != nil {
+			return nil, fmt.Errorf("%w: signing: %w", ErrInvalidRequest, err)
+		}
+	}
 	hresp, err := c.transport.RoundTrip(hreq)
 	if err != nil {
 		return nil, fail(err)
