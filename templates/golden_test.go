@@ -103,6 +103,9 @@ func samplePerson() map[string]any {
 	}
 }
 
+// goldenNow is the clock of golden cases.
+var goldenNow = time.Date(2024, 5, 3, 12, 0, 0, 0, time.UTC)
+
 // recordingFetcher answers with canned responses and records requests.
 type recordingFetcher struct {
 	mu        sync.Mutex
@@ -113,6 +116,13 @@ type recordingFetcher struct {
 func (f *recordingFetcher) Do(_ context.Context, req fetch.Request, _ fetch.Policy, _ func(fetch.Attempt)) (*fetch.Response, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// The request as the endpoint sees it: with what the host's signer
+	// (aws_sigv4, standard_webhooks) adds.
+	sent, err := fetch.SignedHeader(req)
+	if err != nil {
+		return nil, err
+	}
+	req.Header, req.Signer = sent, nil
 	f.reqs = append(f.reqs, &req)
 	r := goldenResponse{Status: 200, Body: map[string]any{}}
 	if i := len(f.reqs) - 1; i < len(f.responses) {
@@ -248,7 +258,9 @@ func runGolden(t *testing.T, tpl *hogwirev1.Template, project *hogwirev1.Project
 	}
 	g := executor.NewEvent(eventFor(t, c), project, executor.Source{URL: "https://hogwire.example.com"})
 	f := &recordingFetcher{responses: c.Responses}
-	res := d.Invoke(context.Background(), g, executor.Options{Fetcher: f})
+	// A fixed clock makes the signatures of aws_sigv4 and
+	// standard_webhooks reproducible: the time of the sample event.
+	res := d.Invoke(context.Background(), g, executor.Options{Fetcher: f, Now: func() time.Time { return goldenNow }})
 	want := c.Expect.Status
 	if want == "" {
 		want = "succeeded"
