@@ -86,6 +86,3 @@ func TestWebhookStandardWebhooksVerifiedByReferenceLibrary(t *testing.T) {
 		}
 	}
 }
-
-
-
