@@ -169,7 +169,11 @@ func transcript(t *testing.T, base string) string {
 	for _, r := range cf.Responses {
 		f.responses = append(f.responses, fetch.Response{Status: r.Status, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(r.Body), Attempts: 1})
 	}
-	res := prep.Invoke(context.Background(), g, executor.Options{Fetcher: f, NoDebugLogs: true})
+	// A fixed clock makes the host's signatures (aws_sigv4,
+	// standard_webhooks) reproducible; redaction shows what logs and
+	// traces keep of the secrets.
+	now := func() time.Time { return time.Date(2024, 5, 3, 12, 0, 0, 0, time.UTC) }
+	res := prep.Invoke(context.Background(), g, executor.Options{Fetcher: f, NoDebugLogs: true, Now: now, Redact: true})
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "status: %s\n", res.Status.Metric())
@@ -184,8 +188,13 @@ func transcript(t *testing.T, base string) string {
 			continue
 		}
 		fmt.Fprintf(&b, "request %d: %s %s\n", i+1, r.Request.Method, r.Request.URL)
-		for _, k := range slices.Sorted(maps.Keys(r.Request.Header)) {
-			fmt.Fprintf(&b, "  %s: %s\n", k, strings.Join(r.Request.Header[k], ", "))
+		// The header as sent: with what the host's signer adds.
+		h, err := fetch.SignedHeader(*r.Request)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range slices.Sorted(maps.Keys(h)) {
+			fmt.Fprintf(&b, "  %s: %s\n", k, strings.Join(h[k], ", "))
 		}
 		if r.Request.Body != nil {
 			fmt.Fprintf(&b, "  body: %s\n", r.Request.Body)
