@@ -210,3 +210,27 @@ func TestFetchStandardWebhooks(t *testing.T) {
 		t.Errorf("webhook-signature %q, want one signature", sig)
 	}
 }
+
+// A credential header the code derived from secrets (Basic base64 of a key
+// pair) holds no secret verbatim, yet redaction hides it, keeping the
+// scheme; other headers keep their values.
+func TestRedactDerivedCredentialHeaders(t *testing.T) {
+	rec := &recorder{}
+	d := prepare(t, spec{hog: `fetch('https://api.example.com/', {'headers': {
+			'Authorization': f'Basic {base64Encode(f'{inputs.key}:{inputs.secret}')}',
+			'X-Api-Key': upper(inputs.key),
+			'X-Request': 'r-1'}})`,
+		schema: []*hogwirev1.InputSchema{{Key: "secret", Type: hogwirev1.InputType_INPUT_TYPE_STRING, Secret: true}},
+		inputs: map[string]any{"key": "pub-1", "secret": "priv-2"}})
+	res := invoke(t, d, event(t, nil), executor.Options{Fetcher: rec, Redact: true})
+	if res.Status != executor.Succeeded {
+		t.Fatal(dump(res))
+	}
+	if got := rec.reqs[0].Header.Get("Authorization"); got != "Basic cHViLTE6cHJpdi0y" {
+		t.Fatalf("sent Authorization %q", got)
+	}
+	h := res.Fetches[0].Request.Header
+	if h.Get("Authorization") != "Basic "+executor.Redacted || h.Get("X-Api-Key") != executor.Redacted || h.Get("X-Request") != "r-1" {
+		t.Errorf("redacted headers %v", h)
+	}
+}
