@@ -234,3 +234,14 @@ func TestRedactDerivedCredentialHeaders(t *testing.T) {
 		t.Errorf("redacted headers %v", h)
 	}
 }
+
+// Without any secret input, credential headers are still hidden.
+func TestRedactCredentialHeadersWithoutSecrets(t *testing.T) {
+	d := prepare(t, spec{hog: `fetch('https://api.example.com/', {'headers': {'X-Api-Key': inputs.k, 'X-Request': 'r-1'}})`,
+		inputs: map[string]any{"k": "plain-value-1"}})
+	res := invoke(t, d, event(t, nil), executor.Options{Fetcher: &recorder{}, Redact: true})
+	h := res.Fetches[0].Request.Header
+	if h.Get("X-Api-Key") != executor.Redacted || h.Get("X-Request") != "r-1" {
+		t.Errorf("redacted headers %v", h)
+	}
+}

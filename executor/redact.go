@@ -39,7 +39,18 @@ func (r *Result) Redact() *Result {
 	}
 	if rep == nil {
 		// No secret to replace, but credential headers are still hidden.
-		rep = strings.NewReplacer()
+		var none *strings.Replacer
+		for i := range r.Fetches {
+			if f := &r.Fetches[i]; f.Request != nil && hasCredentialHeader(f.Request.Header) {
+				if none == nil {
+					none = strings.NewReplacer()
+				}
+				req := *f.Request
+				req.Header = redactHeader(none, req.Header)
+				f.Request = &req
+			}
+		}
+		return r
 	}
 	r.Error = rep.Replace(r.Error)
 	for i := range r.Logs {
@@ -104,6 +115,15 @@ func (d *Destination) redactor(secrets []string) *strings.Replacer {
 type cachedRedactor struct {
 	secrets []string
 	rep     *strings.Replacer
+}
+
+func hasCredentialHeader(h http.Header) bool {
+	for k := range h {
+		if isCredentialKey(k) {
+			return true
+		}
+	}
+	return false
 }
 
 func redactHeader(rep *strings.Replacer, h http.Header) http.Header {
