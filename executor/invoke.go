@@ -506,7 +506,7 @@ func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
 		return vm.Null, aerr
 	}
 	if err != nil {
-		return vm.Null, &FetchError{URL: req.URL, Timeout: d.fetchTimeout, Err: err}
+		return vm.Null, &FetchError{URL: req.URL, Timeout: policy.Timeout, Err: err}
 	}
 	return responseValue(resp), nil
 }
