@@ -169,11 +169,20 @@ func transcript(t *testing.T, base string) string {
 	for _, r := range cf.Responses {
 		f.responses = append(f.responses, fetch.Response{Status: r.Status, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(r.Body), Attempts: 1})
 	}
-	// A fixed clock makes the host's signatures (aws_sigv4,
-	// standard_webhooks) reproducible; redaction shows what logs and
-	// traces keep of the secrets.
-	now := func() time.Time { return time.Date(2024, 5, 3, 12, 0, 0, 0, time.UTC) }
-	res := prep.Invoke(context.Background(), g, executor.Options{Fetcher: f, NoDebugLogs: true, Now: now, Redact: true})
+	res := prep.Invoke(context.Background(), g, executor.Options{Fetcher: f, NoDebugLogs: true})
+	// The requests as sent, with what the host's signing adds (at a fixed
+	// time, so that signatures are reproducible), then redacted as logs
+	// and traces keep them.
+	for i := range res.Fetches {
+		if r := res.Fetches[i].Request; r != nil {
+			h, err := fetch.SignedHeader(*r, time.Date(2024, 5, 3, 12, 0, 0, 0, time.UTC))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Header, r.Sign = h, nil
+		}
+	}
+	res.Redact()
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "status: %s\n", res.Status.Metric())
@@ -188,11 +197,7 @@ func transcript(t *testing.T, base string) string {
 			continue
 		}
 		fmt.Fprintf(&b, "request %d: %s %s\n", i+1, r.Request.Method, r.Request.URL)
-		// The header as sent: with what the host's signer adds.
-		h, err := fetch.SignedHeader(*r.Request)
-		if err != nil {
-			t.Fatal(err)
-		}
+		h := r.Request.Header
 		for _, k := range slices.Sorted(maps.Keys(h)) {
 			fmt.Fprintf(&b, "  %s: %s\n", k, strings.Join(h[k], ", "))
 		}

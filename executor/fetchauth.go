@@ -141,10 +141,11 @@ func (inv *invocation) authorize(req *fetch.Request, a fetchAuth, n int) error {
 				return err
 			}
 		}
-		req.Signer = fetch.NewAWSSigV4(id, key, token, o.region, o.service, inv.now)
+		req.Sign = &fetch.Signing{AWSSigV4: &fetch.AWSSigV4{AccessKeyID: id, SecretAccessKey: key, SessionToken: token,
+			Region: o.region, Service: o.service}}
 	}
 	if o := a.webhooks; o != nil {
-		s := &fetch.StandardWebhooks{ID: inv.webhookID(n), Now: inv.now}
+		s := &fetch.StandardWebhooks{ID: inv.webhookID(n)}
 		for i, in := range o.keyInputs {
 			option := "standard_webhooks.secret_input"
 			if i > 0 {
@@ -157,13 +158,13 @@ func (inv *invocation) authorize(req *fetch.Request, a fetchAuth, n int) error {
 			if raw == "" {
 				continue // no rotation under way
 			}
-			k, err := fetch.ParseWebhookKey(raw)
-			if err != nil {
+			// Checked here, so a bad key fails before anything is sent.
+			if _, err := fetch.ParseWebhookKey(raw); err != nil {
 				return fmt.Errorf("fetch: %s: input %q: %w", option, in, err)
 			}
-			s.Keys = append(s.Keys, k)
+			s.Keys = append(s.Keys, raw)
 		}
-		req.Signer = s
+		req.Sign = &fetch.Signing{StandardWebhooks: s}
 	}
 	return nil
 }

@@ -115,7 +115,8 @@ func TestFetchAWSSigV4(t *testing.T) {
 			'region': 'eu-west-1', 'service': 'kinesis'}})`,
 		schema: []*hogwirev1.InputSchema{{Key: "secret_key", Type: hogwirev1.InputType_INPUT_TYPE_STRING, Secret: true}},
 		inputs: map[string]any{"url": srv.URL, "key_id": keyID, "secret_key": secret, "token": token}})
-	res := invoke(t, d, event(t, nil), executor.Options{Fetcher: loopback(), Now: func() time.Time { return at }})
+	client := fetch.New(fetch.Options{AllowCIDRs: fetch.Loopback(), Now: func() time.Time { return at }})
+	res := invoke(t, d, event(t, nil), executor.Options{Fetcher: client})
 	if res.Status != executor.Succeeded {
 		t.Fatal(dump(res))
 	}
@@ -168,7 +169,8 @@ func TestFetchStandardWebhooks(t *testing.T) {
 		now = now.Add(3 * time.Second)
 		return now
 	}
-	opts := executor.Options{Fetcher: loopback(), FetchPolicy: fetch.Policy{BackoffBase: time.Millisecond}, Now: clock, Redact: true}
+	client := fetch.New(fetch.Options{AllowCIDRs: fetch.Loopback(), Now: clock})
+	opts := executor.Options{Fetcher: client, FetchPolicy: fetch.Policy{BackoffBase: time.Millisecond}, Redact: true}
 	res := invoke(t, d, event(t, nil), opts)
 	if res.Status != executor.Succeeded || len(seen) != 2 {
 		t.Fatalf("%s, %d attempts", dump(res), len(seen))

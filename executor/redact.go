@@ -47,6 +47,7 @@ func (r *Result) Redact() *Result {
 				}
 				req := *f.Request
 				req.Header = redactHeader(none, req.Header)
+				req.Sign = nil
 				f.Request = &req
 			}
 		}
@@ -60,6 +61,8 @@ func (r *Result) Redact() *Result {
 		f := &r.Fetches[i]
 		if f.Request != nil {
 			req := *f.Request
+			// The signing credentials go, with the rest of the secrets.
+			req.Sign = nil
 			req.URL = rep.Replace(req.URL)
 			req.Header = redactHeader(rep, req.Header)
 			if req.Body != nil {

@@ -35,13 +35,15 @@
 //
 // # Signing
 //
-// A [Request] may carry a [Signer], which Do calls before every attempt on a
-// copy of the header: [AWSSigV4] (AWS Signature Version 4, with the AWS SDK's
-// signer) and [StandardWebhooks] (the Standard Webhooks specification's
-// HMAC-SHA256 and ed25519 schemes, with several keys during a rotation).
-// Signing per attempt keeps a retry's signature and timestamp fresh, which
-// AWS and webhook receivers require; [SignedHeader] shows what a request
-// sends, for fetchers that only record it.
+// A [Request] may carry a [Signing], which Do applies before every attempt,
+// on a copy of the header: [AWSSigV4] (AWS Signature Version 4, with the AWS
+// SDK's signer) or [StandardWebhooks] (the Standard Webhooks
+// specification's HMAC-SHA256 and ed25519 schemes, several keys during a
+// rotation). Signing per attempt keeps a retry's signature and timestamp
+// fresh, as AWS and webhook receivers require. A Signing is data, so a
+// request stored for a later retry keeps it (and its webhook-id);
+// [SignedHeader] shows what a request sends, for fetchers that only record
+// it.
 //
 // Credentials in a URL's userinfo are sent as HTTP basic auth and never
 // appear in errors; errors name only the host.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -13,22 +14,53 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 )
 
-// Signer authenticates one attempt of a request. Do calls it before every
-// attempt on a copy of the request's header, so a signature that covers
-// the time (AWS Signature V4, Standard Webhooks) is made afresh on each
-// retry instead of going stale. The signer holds the credentials itself:
-// they never pass through the program that built the request.
-type Signer interface {
-	// Sign adds its headers to r, whose body is body.
-	Sign(r *http.Request, body []byte) error
+// Signing is how every attempt of a request is authenticated; at most one
+// of its fields is set. Do signs each attempt afresh, on a copy of the
+// header, so that a signature covering the time (AWS Signature V4,
+// Standard Webhooks) never goes stale on a retry. It is plain data, the
+// credentials included: a request stored to be retried later (it marshals
+// to JSON) is signed again when it is sent again, and the program that
+// built the request never handles the credentials.
+type Signing struct {
+	AWSSigV4         *AWSSigV4         `json:"aws_sigv4,omitempty"`
+	StandardWebhooks *StandardWebhooks `json:"standard_webhooks,omitempty"`
 }
 
-// SignedHeader returns the header an attempt of req sends: req's own
-// header, and what req.Signer adds when it is set. Fetchers other than
-// [Client] (mocks that record requests) use it to see the request as the
+// AWSSigV4 signs with AWS Signature Version 4, as AWS's APIs (Kinesis,
+// SQS, Lambda URLs, API Gateway with IAM auth) require. It sets
+// X-Amz-Date, Authorization and, with a session token,
+// X-Amz-Security-Token; every header but User-Agent and the hop-by-hop
+// ones is signed, with the body's SHA-256.
+type AWSSigV4 struct {
+	AccessKeyID     string `json:"access_key_id"`
+	SecretAccessKey string `json:"secret_access_key"`
+	SessionToken    string `json:"session_token,omitempty"` // temporary (STS) credentials only
+	Region          string `json:"region"`                  // e.g. us-east-1
+	Service         string `json:"service"`                 // the signing name, e.g. kinesis
+}
+
+// sign signs r (whose body is body) as of now.
+func (s *Signing) sign(r *http.Request, body []byte, now time.Time) error {
+	switch {
+	case s.AWSSigV4 != nil && s.StandardWebhooks != nil:
+		return errors.New("a request is signed one way: AWS Signature V4 or Standard Webhooks")
+	case s.AWSSigV4 != nil:
+		a := s.AWSSigV4
+		sum := sha256.Sum256(body)
+		creds := aws.Credentials{AccessKeyID: a.AccessKeyID, SecretAccessKey: a.SecretAccessKey, SessionToken: a.SessionToken}
+		return v4.NewSigner().SignHTTP(context.Background(), creds, r, hex.EncodeToString(sum[:]), a.Service, a.Region, now.UTC())
+	case s.StandardWebhooks != nil:
+		return s.StandardWebhooks.sign(r.Header, body, now)
+	}
+	return nil
+}
+
+// SignedHeader returns the header an attempt of req made at now sends:
+// req's own header, with what req.Sign adds. Fetchers other than [Client]
+// (mocks that record requests) use it to see the request as its
 // destination would.
-func SignedHeader(req Request) (http.Header, error) {
-	if req.Signer == nil {
+func SignedHeader(req Request, now time.Time) (http.Header, error) {
+	if req.Sign == nil {
 		return req.Header, nil
 	}
 	u, err := url.Parse(req.URL)
@@ -43,46 +75,8 @@ func SignedHeader(req Request) (http.Header, error) {
 	if hr.Header == nil {
 		hr.Header = http.Header{}
 	}
-	if err := req.Signer.Sign(hr, req.Body); err != nil {
+	if err := req.Sign.sign(hr, req.Body, now); err != nil {
 		return nil, fmt.Errorf("%w: signing: %w", ErrInvalidRequest, err)
 	}
 	return hr.Header, nil
-}
-
-// AWSSigV4 signs requests with AWS Signature Version 4, as AWS's APIs
-// (Kinesis, SQS, Lambda URLs, API Gateway with IAM auth) require.
-type AWSSigV4 struct {
-	AccessKeyID     string
-	SecretAccessKey string
-	SessionToken    string // temporary (STS) credentials only
-	Region          string // e.g. us-east-1
-	Service         string // the signing name, e.g. kinesis
-	// Now is the signing time; nil means time.Now. AWS refuses signatures
-	// more than five minutes off its clock.
-	Now func() time.Time
-
-	signer *v4.Signer
-}
-
-// NewAWSSigV4 returns a signer for the given credentials and scope.
-func NewAWSSigV4(accessKeyID, secretAccessKey, sessionToken, region, service string, now func() time.Time) *AWSSigV4 {
-	return &AWSSigV4{AccessKeyID: accessKeyID, SecretAccessKey: secretAccessKey, SessionToken: sessionToken,
-		Region: region, Service: service, Now: now, signer: v4.NewSigner()}
-}
-
-// Sign implements Signer: it sets X-Amz-Date, Authorization and, with a
-// session token, X-Amz-Security-Token. Every header of r but User-Agent
-// and the hop-by-hop ones is signed.
-func (s *AWSSigV4) Sign(r *http.Request, body []byte) error {
-	signer := s.signer
-	if signer == nil {
-		signer = v4.NewSigner()
-	}
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	sum := sha256.Sum256(body)
-	creds := aws.Credentials{AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey, SessionToken: s.SessionToken}
-	return signer.SignHTTP(context.Background(), creds, r, hex.EncodeToString(sum[:]), s.Service, s.Region, now().UTC())
 }

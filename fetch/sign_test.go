@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -18,8 +19,8 @@ import (
 // credentials, scope and time, and the signature AWS lists for them.
 func TestAWSSigV4PublishedVector(t *testing.T) {
 	at := time.Date(2015, 8, 30, 12, 36, 0, 0, time.UTC)
-	s := NewAWSSigV4("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "", "us-east-1", "service", func() time.Time { return at })
-	h, err := SignedHeader(Request{Method: "GET", URL: "https://example.amazonaws.com/", Header: http.Header{}, Signer: s})
+	s := &Signing{AWSSigV4: &AWSSigV4{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", Region: "us-east-1", Service: "service"}}
+	h, err := SignedHeader(Request{Method: "GET", URL: "https://example.amazonaws.com/", Header: http.Header{}, Sign: s}, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,10 +35,10 @@ func TestAWSSigV4PublishedVector(t *testing.T) {
 
 func TestAWSSigV4SessionTokenAndBody(t *testing.T) {
 	at := time.Date(2015, 8, 30, 12, 36, 0, 0, time.UTC)
-	s := NewAWSSigV4("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "TOKEN", "eu-west-1", "kinesis", func() time.Time { return at })
+	s := &Signing{AWSSigV4: &AWSSigV4{AccessKeyID: "AKIDEXAMPLE", SecretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", SessionToken: "TOKEN", Region: "eu-west-1", Service: "kinesis"}}
 	req := Request{Method: "POST", URL: "https://kinesis.eu-west-1.amazonaws.com/", Body: []byte(`{"a":1}`),
-		Header: http.Header{"Content-Type": {"application/x-amz-json-1.1"}, "X-Amz-Target": {"Kinesis_20131202.PutRecord"}}, Signer: s}
-	h, err := SignedHeader(req)
+		Header: http.Header{"Content-Type": {"application/x-amz-json-1.1"}, "X-Amz-Target": {"Kinesis_20131202.PutRecord"}}, Sign: s}
+	h, err := SignedHeader(req, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +54,7 @@ func TestAWSSigV4SessionTokenAndBody(t *testing.T) {
 	}
 	// The body is covered: another body, another signature.
 	req.Body = []byte(`{"a":2}`)
-	h2, err := SignedHeader(req)
+	h2, err := SignedHeader(req, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,8 +72,8 @@ func TestStandardWebhooksPublishedVector(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &StandardWebhooks{ID: "msg_p5jXN8AQM9LWM0D4loKWxJek", Keys: []WebhookKey{k}, Now: func() time.Time { return time.Unix(1614265330, 0) }}
-	h, err := SignedHeader(Request{Method: "POST", URL: "https://example.com/hook", Body: []byte(`{"test": 2432232314}`), Signer: s})
+	s := &Signing{StandardWebhooks: &StandardWebhooks{ID: "msg_p5jXN8AQM9LWM0D4loKWxJek", Keys: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}
+	h, err := SignedHeader(Request{Method: "POST", URL: "https://example.com/hook", Body: []byte(`{"test": 2432232314}`), Sign: s}, time.Unix(1614265330, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,18 +95,15 @@ func TestStandardWebhooksRotationAndEd25519(t *testing.T) {
 	for i := range seed {
 		seed[i] = byte(i)
 	}
-	edKey, err := ParseWebhookKey(WebhookSigningKeyPrefix + base64.StdEncoding.EncodeToString(seed))
+	edRaw := WebhookSigningKeyPrefix + base64.StdEncoding.EncodeToString(seed)
+	edKey, err := ParseWebhookKey(edRaw)
 	if err != nil {
 		t.Fatal(err)
 	}
 	oldSecret := []byte("an old secret of 24 bytes")
-	oldKey, err := ParseWebhookKey(WebhookSecretPrefix + base64.StdEncoding.EncodeToString(oldSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &StandardWebhooks{ID: "msg_1", Keys: []WebhookKey{edKey, oldKey}, Now: func() time.Time { return time.Unix(1700000000, 0) }}
+	s := &Signing{StandardWebhooks: &StandardWebhooks{ID: "msg_1", Keys: []string{edRaw, WebhookSecretPrefix + base64.StdEncoding.EncodeToString(oldSecret)}}}
 	body := []byte(`{"event":"signup"}`)
-	h, err := SignedHeader(Request{Method: "POST", URL: "https://example.com/", Body: body, Signer: s})
+	h, err := SignedHeader(Request{Method: "POST", URL: "https://example.com/", Body: body, Sign: s}, time.Unix(1700000000, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +146,6 @@ func TestClientSignsEveryAttempt(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c, _ := newTestClient(t)
-	k, err := ParseWebhookKey("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var clock sync.Mutex
 	now := time.Unix(1614265330, 0)
 	tick := func() time.Time {
@@ -161,8 +154,20 @@ func TestClientSignsEveryAttempt(t *testing.T) {
 		now = now.Add(7 * time.Second)
 		return now
 	}
+	c, _ := newTestClient(t)
+	c.now = tick
 	req := Request{Method: "POST", URL: srv.URL, Body: []byte(`{}`), Header: http.Header{"Content-Type": {"application/json"}},
-		Signer: &StandardWebhooks{ID: "msg_retry", Keys: []WebhookKey{k}, Now: tick}}
+		Sign: &Signing{StandardWebhooks: &StandardWebhooks{ID: "msg_retry", Keys: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}}}
+	// The request survives a trip through JSON (a delivery stored for a
+	// later retry) with its signing.
+	enc, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req = Request{}
+	if err := json.Unmarshal(enc, &req); err != nil {
+		t.Fatal(err)
+	}
 	resp, err := c.Do(context.Background(), req, Policy{MaxRetries: 2}, nil)
 	if err != nil || resp.Status != 200 {
 		t.Fatalf("Do: %v, %+v", err, resp)
@@ -181,8 +186,8 @@ func TestClientSignsEveryAttempt(t *testing.T) {
 	}
 
 	// A signer that fails makes the request invalid, without retries.
-	bad := &StandardWebhooks{ID: "msg"}
-	if _, err := c.Do(context.Background(), Request{URL: srv.URL, Signer: bad}, Policy{}, nil); err == nil || !strings.Contains(err.Error(), "no signing key") {
+	bad := &Signing{StandardWebhooks: &StandardWebhooks{ID: "msg"}}
+	if _, err := c.Do(context.Background(), Request{URL: srv.URL, Sign: bad}, Policy{}, nil); err == nil || !strings.Contains(err.Error(), "no signing key") {
 		t.Errorf("Do with a failing signer: %v", err)
 	}
 }

@@ -77,37 +77,36 @@ func (k WebhookKey) sign(content []byte) string {
 	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
-// StandardWebhooks signs requests as the Standard Webhooks specification
-// describes: webhook-id names the message and is the same on every
-// attempt (receivers deduplicate with it), webhook-timestamp is the
-// attempt's time in Unix seconds, and webhook-signature has one signature
-// of "id.timestamp.body" per key, space-separated, so that during a
-// rotation a receiver holding either the old or the new key accepts it.
+// StandardWebhooks signs as the Standard Webhooks specification
+// describes: webhook-id names the message and is the same on every attempt
+// (receivers deduplicate with it), webhook-timestamp is the attempt's time
+// in Unix seconds, and webhook-signature has one signature of
+// "id.timestamp.body" per key, space-separated, so that during a rotation a
+// receiver holding either the old or the new key accepts it.
 type StandardWebhooks struct {
-	ID   string
-	Keys []WebhookKey
-	// Now is the attempt's time; nil means time.Now.
-	Now func() time.Time
+	ID string `json:"id"`
+	// Keys are whsec_… secrets or whsk_… signing keys (see
+	// [ParseWebhookKey]), the current one first.
+	Keys []string `json:"keys"`
 }
 
-// Sign implements Signer.
-func (s *StandardWebhooks) Sign(r *http.Request, body []byte) error {
+func (s *StandardWebhooks) sign(h http.Header, body []byte, now time.Time) error {
 	if len(s.Keys) == 0 {
 		return errors.New("standard webhooks: no signing key")
 	}
-	now := time.Now
-	if s.Now != nil {
-		now = s.Now
-	}
-	ts := strconv.FormatInt(now().Unix(), 10)
+	ts := strconv.FormatInt(now.Unix(), 10)
 	content := make([]byte, 0, len(s.ID)+len(ts)+len(body)+2)
 	content = append(append(append(append(append(content, s.ID...), '.'), ts...), '.'), body...)
 	sigs := make([]string, len(s.Keys))
-	for i, k := range s.Keys {
+	for i, raw := range s.Keys {
+		k, err := ParseWebhookKey(raw)
+		if err != nil {
+			return fmt.Errorf("standard webhooks: key %d: %w", i+1, err)
+		}
 		sigs[i] = k.sign(content)
 	}
-	r.Header.Set("Webhook-Id", s.ID)
-	r.Header.Set("Webhook-Timestamp", ts)
-	r.Header.Set("Webhook-Signature", strings.Join(sigs, " "))
+	h.Set("Webhook-Id", s.ID)
+	h.Set("Webhook-Timestamp", ts)
+	h.Set("Webhook-Signature", strings.Join(sigs, " "))
 	return nil
 }

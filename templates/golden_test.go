@@ -103,7 +103,9 @@ func samplePerson() map[string]any {
 	}
 }
 
-// goldenNow is the clock of golden cases.
+// goldenNow is when golden requests are signed (aws_sigv4,
+// standard_webhooks), so their signatures are reproducible: the time of
+// the sample event.
 var goldenNow = time.Date(2024, 5, 3, 12, 0, 0, 0, time.UTC)
 
 // recordingFetcher answers with canned responses and records requests.
@@ -118,11 +120,11 @@ func (f *recordingFetcher) Do(_ context.Context, req fetch.Request, _ fetch.Poli
 	defer f.mu.Unlock()
 	// The request as the endpoint sees it: with what the host's signer
 	// (aws_sigv4, standard_webhooks) adds.
-	sent, err := fetch.SignedHeader(req)
+	sent, err := fetch.SignedHeader(req, goldenNow)
 	if err != nil {
 		return nil, err
 	}
-	req.Header, req.Signer = sent, nil
+	req.Header, req.Sign = sent, nil
 	f.reqs = append(f.reqs, &req)
 	r := goldenResponse{Status: 200, Body: map[string]any{}}
 	if i := len(f.reqs) - 1; i < len(f.responses) {
@@ -258,9 +260,7 @@ func runGolden(t *testing.T, tpl *hogwirev1.Template, project *hogwirev1.Project
 	}
 	g := executor.NewEvent(eventFor(t, c), project, executor.Source{URL: "https://hogwire.example.com"})
 	f := &recordingFetcher{responses: c.Responses}
-	// A fixed clock makes the signatures of aws_sigv4 and
-	// standard_webhooks reproducible: the time of the sample event.
-	res := d.Invoke(context.Background(), g, executor.Options{Fetcher: f, Now: func() time.Time { return goldenNow }})
+	res := d.Invoke(context.Background(), g, executor.Options{Fetcher: f})
 	want := c.Expect.Status
 	if want == "" {
 		want = "succeeded"
