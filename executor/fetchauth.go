@@ -116,6 +116,9 @@ func describeValue(v vm.Value) string {
 // and sets the header or the per-attempt signer. n is the fetch's index in
 // the invocation.
 func (inv *invocation) authorize(req *fetch.Request, a fetchAuth, n int) error {
+	// timeout_ms can shorten the destination's limits.fetch_timeout, not
+	// exceed it (the client takes the shorter).
+	req.Timeout = a.timeout
 	if a.bearerInput != "" {
 		tok, err := inv.secretInput("bearer_token_input", a.bearerInput, true)
 		if err != nil {
@@ -167,6 +170,15 @@ func (inv *invocation) authorize(req *fetch.Request, a fetchAuth, n int) error {
 		req.Sign = &fetch.Signing{StandardWebhooks: s}
 	}
 	return nil
+}
+
+// attemptTimeout is the per-attempt timeout of req under the
+// destination's limit.
+func attemptTimeout(req *fetch.Request, limit time.Duration) time.Duration {
+	if req.Timeout > 0 && req.Timeout < limit {
+		return req.Timeout
+	}
+	return limit
 }
 
 // secretInput returns the rendered string value of the input named key,

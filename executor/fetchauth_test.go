@@ -66,20 +66,33 @@ func TestFetchAuthOptionErrors(t *testing.T) {
 	}
 }
 
-// timeout_ms shortens one fetch's timeout; it cannot exceed the
-// destination's limits.fetch_timeout.
+// timeout_ms shortens one fetch's timeout, with the real client; it
+// cannot exceed the destination's limits.fetch_timeout.
 func TestFetchTimeoutMs(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer slow.Close()
+	d := prepare(t, spec{hog: `fetch(inputs.url, {'method': 'GET', 'timeout_ms': 50})`, inputs: map[string]any{"url": slow.URL},
+		limits: &hogwirev1.ExecutionLimits{FetchTimeout: durationpb.New(4 * time.Second)}})
+	res := invoke(t, d, event(t, nil), executor.Options{Fetcher: loopback(), FetchPolicy: fetch.Policy{MaxRetries: -1}})
+	if res.ErrorKind != executor.KindFetchTimeout || !strings.Contains(res.Error, "timed out while waiting for the response after 50ms") {
+		t.Errorf("%s, kind %s: want a timeout after 50ms", dump(res), res.ErrorKind)
+	}
+
 	rec := &recorder{}
-	d := prepare(t, spec{hog: `fetch('https://a.example/', {'timeout_ms': 1500}); fetch('https://b.example/', {'timeout_ms': 60000}); fetch('https://c.example/')`,
+	d = prepare(t, spec{hog: `fetch('https://a.example/', {'timeout_ms': 1500}); fetch('https://b.example/', {'timeout_ms': 60000}); fetch('https://c.example/')`,
 		limits: &hogwirev1.ExecutionLimits{FetchTimeout: durationpb.New(5 * time.Second), MaxFetches: 5}})
-	res := invoke(t, d, event(t, nil), executor.Options{Fetcher: rec})
-	if res.Status != executor.Succeeded {
+	if res := invoke(t, d, event(t, nil), executor.Options{Fetcher: rec}); res.Status != executor.Succeeded {
 		t.Fatal(dump(res))
 	}
-	want := []time.Duration{1500 * time.Millisecond, 5 * time.Second, 5 * time.Second}
-	for i, p := range rec.policies {
-		if p.Timeout != want[i] {
-			t.Errorf("fetch %d timeout %s, want %s", i+1, p.Timeout, want[i])
+	want := []time.Duration{1500 * time.Millisecond, 60 * time.Second, 0}
+	for i, r := range rec.reqs {
+		if r.Timeout != want[i] || rec.policies[i].Timeout != 5*time.Second {
+			t.Errorf("fetch %d: request timeout %s, policy %s; want %s under the 5s limit", i+1, r.Timeout, rec.policies[i].Timeout, want[i])
 		}
 	}
 }

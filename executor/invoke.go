@@ -483,10 +483,6 @@ func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
 	}
 	policy := inv.opts.FetchPolicy
 	policy.Timeout = d.fetchTimeout
-	if auth.timeout > 0 {
-		// timeout_ms can shorten the destination's limit, not exceed it.
-		policy.Timeout = min(auth.timeout, d.fetchTimeout)
-	}
 	start := time.Now()
 	resp, err := inv.opts.Fetcher.Do(inv.ctx, *req, policy, func(a fetch.Attempt) { inv.attempt(req, a) })
 	rec.Duration = time.Since(start)
@@ -506,7 +502,7 @@ func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
 		return vm.Null, aerr
 	}
 	if err != nil {
-		return vm.Null, &FetchError{URL: req.URL, Timeout: policy.Timeout, Err: err}
+		return vm.Null, &FetchError{URL: req.URL, Timeout: attemptTimeout(req, d.fetchTimeout), Err: err}
 	}
 	return responseValue(resp), nil
 }

@@ -27,6 +27,9 @@ type Request struct {
 	Body   []byte
 	// Sign, when set, authenticates every attempt (see [Signing]).
 	Sign *Signing `json:",omitempty"`
+	// Timeout, when set and shorter than the Policy's, bounds each attempt
+	// of this request instead.
+	Timeout time.Duration `json:",omitempty"`
 }
 
 // Response is the last response received. Status may be any code,
@@ -196,6 +199,9 @@ func (c *Client) Do(ctx context.Context, req Request, p Policy, observe func(Att
 		return nil, err
 	}
 	p = p.withDefaults()
+	if req.Timeout > 0 && req.Timeout < p.Timeout {
+		p.Timeout = req.Timeout
+	}
 	maxAttempts := p.MaxRetries + 1
 	for n := 1; ; n++ {
 		start := time.Now()
