@@ -170,6 +170,19 @@ func transcript(t *testing.T, base string) string {
 		f.responses = append(f.responses, fetch.Response{Status: r.Status, Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(r.Body), Attempts: 1})
 	}
 	res := prep.Invoke(context.Background(), g, executor.Options{Fetcher: f, NoDebugLogs: true})
+	// The requests as sent, with what the host's signing adds (at a fixed
+	// time, so that signatures are reproducible), then redacted as logs
+	// and traces keep them.
+	for i := range res.Fetches {
+		if r := res.Fetches[i].Request; r != nil {
+			h, err := fetch.SignedHeader(*r, time.Date(2024, 5, 3, 12, 0, 0, 0, time.UTC))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Header, r.Sign = h, nil
+		}
+	}
+	res.Redact()
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "status: %s\n", res.Status.Metric())
@@ -184,8 +197,9 @@ func transcript(t *testing.T, base string) string {
 			continue
 		}
 		fmt.Fprintf(&b, "request %d: %s %s\n", i+1, r.Request.Method, r.Request.URL)
-		for _, k := range slices.Sorted(maps.Keys(r.Request.Header)) {
-			fmt.Fprintf(&b, "  %s: %s\n", k, strings.Join(r.Request.Header[k], ", "))
+		h := r.Request.Header
+		for _, k := range slices.Sorted(maps.Keys(h)) {
+			fmt.Fprintf(&b, "  %s: %s\n", k, strings.Join(h[k], ", "))
 		}
 		if r.Request.Body != nil {
 			fmt.Fprintf(&b, "  body: %s\n", r.Request.Body)

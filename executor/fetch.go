@@ -113,14 +113,16 @@ func phaseWords(phase string) string {
 // does: method defaults to POST and is upper-cased; headers default to
 // {Content-Type: application/json} when none are given and keep only string
 // values; a body that is not a string is JSON-encoded; a falsy body, or any
-// body of a GET or HEAD, is not sent.
-func newFetchRequest(args []vm.Value) (*fetch.Request, error) {
+// body of a GET or HEAD, is not sent. The options the host resolves
+// (timeout_ms, bearer_token_input, aws_sigv4, standard_webhooks) come back
+// apart, for the invocation to apply.
+func newFetchRequest(args []vm.Value) (*fetch.Request, fetchAuth, error) {
 	if len(args) == 0 || args[0].Kind() != vm.KindString {
 		kind := "nothing"
 		if len(args) > 0 {
 			kind = args[0].Kind().String()
 		}
-		return nil, fmt.Errorf("fetch: the url must be a string, got %s", kind)
+		return nil, fetchAuth{}, fmt.Errorf("fetch: the url must be a string, got %s", kind)
 	}
 	req := &fetch.Request{Method: "POST", URL: args[0].AsString()}
 	var opts *vm.Dict
@@ -132,7 +134,7 @@ func newFetchRequest(args []vm.Value) (*fetch.Request, error) {
 	}
 	if m, ok := opts.GetString("method"); ok && m.Truthy() {
 		if m.Kind() != vm.KindString {
-			return nil, fmt.Errorf("fetch: the method must be a string, got %s", m.Kind())
+			return nil, fetchAuth{}, fmt.Errorf("fetch: the method must be a string, got %s", m.Kind())
 		}
 		req.Method = strings.ToUpper(m.AsString())
 	}
@@ -159,12 +161,16 @@ func newFetchRequest(args []vm.Value) (*fetch.Request, error) {
 		} else {
 			enc, err := b.MarshalJSON() // as JSON.stringify: no HTML escaping
 			if err != nil {
-				return nil, fmt.Errorf("fetch: encoding the body: %w", err)
+				return nil, fetchAuth{}, fmt.Errorf("fetch: encoding the body: %w", err)
 			}
 			req.Body = enc
 		}
 	}
-	return req, nil
+	auth, err := parseFetchAuth(opts)
+	if err != nil {
+		return nil, fetchAuth{}, err
+	}
+	return req, auth, nil
 }
 
 // responseValue is what fetch() returns to Hog: {status, body}, the body

@@ -214,6 +214,10 @@ type invocation struct {
 	now     func() time.Time
 	maxLogs int
 	prints  int
+	// inputVals are the rendered inputs, in d.inputs' order, as the host
+	// keeps them for fetch options that name an input (bearer_token_input,
+	// aws_sigv4, standard_webhooks), whatever the program does to inputs.
+	inputVals []vm.Value
 
 	start time.Time
 	state State
@@ -358,6 +362,7 @@ func (inv *invocation) program() {
 	inputs := vm.NewDict(len(d.inputs))
 	globals.SetString("inputs", vm.DictValue(inputs))
 	gv := vm.DictValue(globals)
+	inv.inputVals = make([]vm.Value, 0, len(d.inputs))
 	for _, in := range d.inputs {
 		v, err := d.render(inv, in.value, gv)
 		if err != nil {
@@ -369,6 +374,7 @@ func (inv *invocation) program() {
 			return
 		}
 		inputs.SetString(in.key, v)
+		inv.inputVals = append(inv.inputVals, v)
 		res.secrets = in.appendSensitive(slices.Clip(res.secrets), v)
 	}
 
@@ -459,7 +465,10 @@ func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
 	if len(res.Fetches) >= d.maxFetches {
 		return vm.Null, &kindError{KindFetchLimit, fmt.Errorf("too many fetches (limits.max_fetches): Exceeded maximum number of async steps: %d", d.maxFetches)}
 	}
-	req, err := newFetchRequest(args)
+	req, auth, err := newFetchRequest(args)
+	if err == nil {
+		err = inv.authorize(req, auth, len(res.Fetches))
+	}
 	if err != nil {
 		return vm.Null, &kindError{KindFetchInvalid, err}
 	}
@@ -493,7 +502,7 @@ func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
 		return vm.Null, aerr
 	}
 	if err != nil {
-		return vm.Null, &FetchError{URL: req.URL, Timeout: d.fetchTimeout, Err: err}
+		return vm.Null, &FetchError{URL: req.URL, Timeout: attemptTimeout(req, d.fetchTimeout), Err: err}
 	}
 	return responseValue(resp), nil
 }

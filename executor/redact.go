@@ -38,6 +38,19 @@ func (r *Result) Redact() *Result {
 		rep = redactor(r.secrets)
 	}
 	if rep == nil {
+		// No secret to replace, but credential headers are still hidden.
+		var none *strings.Replacer
+		for i := range r.Fetches {
+			if f := &r.Fetches[i]; f.Request != nil && hasCredentialHeader(f.Request.Header) {
+				if none == nil {
+					none = strings.NewReplacer()
+				}
+				req := *f.Request
+				req.Header = redactHeader(none, req.Header)
+				req.Sign = nil
+				f.Request = &req
+			}
+		}
 		return r
 	}
 	r.Error = rep.Replace(r.Error)
@@ -48,6 +61,8 @@ func (r *Result) Redact() *Result {
 		f := &r.Fetches[i]
 		if f.Request != nil {
 			req := *f.Request
+			// The signing credentials go, with the rest of the secrets.
+			req.Sign = nil
 			req.URL = rep.Replace(req.URL)
 			req.Header = redactHeader(rep, req.Header)
 			if req.Body != nil {
@@ -105,6 +120,15 @@ type cachedRedactor struct {
 	rep     *strings.Replacer
 }
 
+func hasCredentialHeader(h http.Header) bool {
+	for k := range h {
+		if isCredentialKey(k) {
+			return true
+		}
+	}
+	return false
+}
+
 func redactHeader(rep *strings.Replacer, h http.Header) http.Header {
 	if h == nil {
 		return nil
@@ -112,8 +136,15 @@ func redactHeader(rep *strings.Replacer, h http.Header) http.Header {
 	out := make(http.Header, len(h))
 	for k, vs := range h {
 		rv := make([]string, len(vs))
+		cred := isCredentialKey(k)
 		for i, v := range vs {
 			rv[i] = rep.Replace(v)
+			if cred && rv[i] == v {
+				// A credential the code derived from a secret (Basic
+				// base64(key:secret), a signature) contains no secret
+				// verbatim, yet is one: hide it, keeping its scheme.
+				rv[i] = redactCredential(v)
+			}
 		}
 		out[k] = rv
 	}
@@ -153,4 +184,32 @@ func jsonEscape(s string, html bool) string {
 	}
 	out := strings.TrimSuffix(b.String(), "\n")
 	return out[1 : len(out)-1]
+}
+
+// redactCredential hides a credential header's value, keeping a leading
+// auth scheme ("Basic", "Bearer", "AWS4-HMAC-SHA256") so the log still
+// says how the request authenticated.
+func redactCredential(v string) string {
+	if v == "" {
+		return v
+	}
+	if scheme, _, ok := strings.Cut(v, " "); ok && isAuthScheme(scheme) {
+		return scheme + " " + Redacted
+	}
+	return Redacted
+}
+
+// isAuthScheme reports whether s looks like an auth scheme: letters,
+// digits and dashes.
+func isAuthScheme(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
 }

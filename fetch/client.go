@@ -25,6 +25,11 @@ type Request struct {
 	URL    string
 	Header http.Header
 	Body   []byte
+	// Sign, when set, authenticates every attempt (see [Signing]).
+	Sign *Signing `json:",omitempty"`
+	// Timeout, when set and shorter than the Policy's, bounds each attempt
+	// of this request instead.
+	Timeout time.Duration `json:",omitempty"`
 }
 
 // Response is the last response received. Status may be any code,
@@ -60,6 +65,9 @@ type Options struct {
 	// TLSConfig is cloned and used for https destinations; nil means the
 	// system roots with TLS 1.2 as the minimum.
 	TLSConfig *tls.Config
+	// Now is the clock requests are signed with (see [Signing]); nil
+	// means time.Now. Tests set it to reproduce signatures.
+	Now func() time.Time
 	// Resolver resolves destination hostnames; nil means net.DefaultResolver.
 	Resolver *net.Resolver
 	// UserAgent is sent when a request sets none. Default "hogwire".
@@ -96,6 +104,7 @@ type Client struct {
 	// sleep waits between attempts; tests replace it to observe waits
 	// without spending them.
 	sleep func(ctx context.Context, d time.Duration) error
+	now   func() time.Time
 
 	// targets caches parsed URLs: a destination sends to the same few
 	// URLs again and again. Bounded: it is emptied when full.
@@ -166,7 +175,10 @@ func New(opts Options) *Client {
 			PingTimeout:     15 * time.Second,
 		},
 	}
-	return &Client{transport: t, userAgent: opts.UserAgent, sleep: sleepCtx}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Client{transport: t, userAgent: opts.UserAgent, sleep: sleepCtx, now: opts.Now}
 }
 
 // CloseIdleConnections closes keep-alive connections not in use.
@@ -187,6 +199,9 @@ func (c *Client) Do(ctx context.Context, req Request, p Policy, observe func(Att
 		return nil, err
 	}
 	p = p.withDefaults()
+	if req.Timeout > 0 && req.Timeout < p.Timeout {
+		p.Timeout = req.Timeout
+	}
 	maxAttempts := p.MaxRetries + 1
 	for n := 1; ; n++ {
 		start := time.Now()
@@ -238,6 +253,7 @@ type prepared struct {
 	host   string   // host[:port], for errors
 	header http.Header
 	body   []byte
+	sign   *Signing
 }
 
 func (c *Client) prepare(r Request) (*prepared, error) {
@@ -270,7 +286,7 @@ func (c *Client) prepare(r Request) (*prepared, error) {
 	if _, ok := h["User-Agent"]; !ok {
 		h.Set("User-Agent", c.userAgent)
 	}
-	return &prepared{method: method, target: t.u, host: t.u.Host, header: h, body: r.Body}, nil
+	return &prepared{method: method, target: t.u, host: t.u.Host, header: h, body: r.Body, sign: r.Sign}, nil
 }
 
 // target parses and validates a request URL, or returns it from the cache.
@@ -332,6 +348,12 @@ func (c *Client) attempt(ctx context.Context, pr *prepared, p Policy) (*Response
 	u := *pr.target
 	hreq.URL, hreq.Host = &u, u.Host
 	hreq.Header = pr.header
+	if pr.sign != nil {
+		hreq.Header = pr.header.Clone()
+		if err := pr.sign.sign(hreq, pr.body, c.now()); err != nil {
+			return nil, fmt.Errorf("%w: signing: %w", ErrInvalidRequest, err)
+		}
+	}
 	hresp, err := c.transport.RoundTrip(hreq)
 	if err != nil {
 		return nil, fail(err)

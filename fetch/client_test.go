@@ -802,3 +802,25 @@ func TestDNSFailureIsAConnectionError(t *testing.T) {
 		t.Fatalf("%d retries, want 1: DNS failures are retried", len(fs.recorded()))
 	}
 }
+
+// Request.Timeout shortens the policy's per-attempt timeout, never
+// lengthens it.
+func TestRequestTimeout(t *testing.T) {
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	defer slow.Close()
+	c, _ := newTestClient(t)
+	_, err := c.Do(context.Background(), Request{URL: slow.URL, Timeout: 30 * time.Millisecond}, Policy{MaxRetries: -1, Timeout: 4 * time.Second}, nil)
+	var te *TimeoutError
+	if !errors.As(err, &te) {
+		t.Fatalf("Do: %v, want a timeout", err)
+	}
+	_, err = c.Do(context.Background(), Request{URL: slow.URL, Timeout: time.Hour}, Policy{MaxRetries: -1, Timeout: 30 * time.Millisecond}, nil)
+	if !errors.As(err, &te) {
+		t.Fatalf("Do with a longer request timeout: %v, want the policy's timeout", err)
+	}
+}

@@ -33,6 +33,18 @@
 // ignored on purpose: a proxy would let a destination reach the proxy's
 // network and would hide the real address from the guard.
 //
+// # Signing
+//
+// A [Request] may carry a [Signing], which Do applies before every attempt,
+// on a copy of the header: [AWSSigV4] (AWS Signature Version 4, with the AWS
+// SDK's signer) or [StandardWebhooks] (the Standard Webhooks
+// specification's HMAC-SHA256 and ed25519 schemes, several keys during a
+// rotation). Signing per attempt keeps a retry's signature and timestamp
+// fresh, as AWS and webhook receivers require. A Signing is data, so a
+// request stored for a later retry keeps it (and its webhook-id);
+// [SignedHeader] shows what a request sends, for fetchers that only record
+// it.
+//
 // Credentials in a URL's userinfo are sent as HTTP basic auth and never
 // appear in errors; errors name only the host.
 package fetch

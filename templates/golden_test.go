@@ -103,6 +103,11 @@ func samplePerson() map[string]any {
 	}
 }
 
+// goldenNow is when golden requests are signed (aws_sigv4,
+// standard_webhooks), so their signatures are reproducible: the time of
+// the sample event.
+var goldenNow = time.Date(2024, 5, 3, 12, 0, 0, 0, time.UTC)
+
 // recordingFetcher answers with canned responses and records requests.
 type recordingFetcher struct {
 	mu        sync.Mutex
@@ -113,6 +118,13 @@ type recordingFetcher struct {
 func (f *recordingFetcher) Do(_ context.Context, req fetch.Request, _ fetch.Policy, _ func(fetch.Attempt)) (*fetch.Response, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// The request as the endpoint sees it: with what the host's signer
+	// (aws_sigv4, standard_webhooks) adds.
+	sent, err := fetch.SignedHeader(req, goldenNow)
+	if err != nil {
+		return nil, err
+	}
+	req.Header, req.Sign = sent, nil
 	f.reqs = append(f.reqs, &req)
 	r := goldenResponse{Status: 200, Body: map[string]any{}}
 	if i := len(f.reqs) - 1; i < len(f.responses) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 	"github.com/hogwire/hogwire/hogvm/compiler"
+	"github.com/hogwire/hogwire/hogvm/kind"
 	"github.com/hogwire/hogwire/hogvm/stl"
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
@@ -28,6 +29,12 @@ func (a *app) hogCommand() *cobra.Command {
 
 // loadProgram reads FILE.hog (compiling it) or FILE.hoge (bytecode JSON).
 func loadProgram(path string) (*bytecode.Program, error) {
+	return loadProgramAs(path, nil, nil)
+}
+
+// loadProgramAs is loadProgram compiling source as code of kind k (nil:
+// plain Hog, no host functions); warn receives the compiler's warnings.
+func loadProgramAs(path string, k *kind.Kind, warn func(compiler.Warning)) (*bytecode.Program, error) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -39,7 +46,12 @@ func loadProgram(path string) (*bytecode.Program, error) {
 		}
 		return p, nil
 	}
-	p, err := compiler.Compile(string(src), compiler.Options{})
+	var p *bytecode.Program
+	if k != nil {
+		p, err = k.Compile(string(src), warn)
+	} else {
+		p, err = compiler.Compile(string(src), compiler.Options{Warn: warn})
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -126,13 +138,29 @@ func runHogFile(ctx context.Context, a *app, path, globalsFile string, timeout t
 }
 
 func (a *app) hogCompile() *cobra.Command {
-	var outFile string
+	var outFile, kindName string
 	cmd := &cobra.Command{
 		Use:   "compile FILE.hog",
 		Short: "Compile Hog to bytecode (PostHog's .hoge JSON)",
-		Args:  exactArgs(1),
+		Long: "Compiles Hog to bytecode. Plain Hog may call the standard library only; --kind compiles the code\n" +
+			"of a destination (fetch, postHogCapture and the invocation globals), a transformation or a filter\n" +
+			"expression, and warns on stderr about globals that kind does not have.",
+		Example: "  hogwire hog compile --kind destination templates/webhook/template.hog",
+		Args:    exactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
-			p, err := loadProgram(args[0])
+			var k *kind.Kind
+			var warn func(compiler.Warning)
+			if kindName != "" {
+				kk, err := kind.Lookup(kindName)
+				if err != nil {
+					return usagef("--kind: %v", err)
+				}
+				k = &kk
+				warn = func(w compiler.Warning) {
+					fmt.Fprintf(a.stderr, "%s:%d:%d: warning: %s\n", args[0], w.Line, w.Column, w.Msg)
+				}
+			}
+			p, err := loadProgramAs(args[0], k, warn)
 			if err != nil {
 				return err
 			}
@@ -145,6 +173,7 @@ func (a *app) hogCompile() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&outFile, "output", "o", "", "write the bytecode to this `file` instead of stdout")
+	cmd.Flags().StringVar(&kindName, "kind", "", "compile as the code of a `kind`: destination, transformation or filter")
 	return cmd
 }
 
