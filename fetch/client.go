@@ -199,14 +199,20 @@ func (c *Client) Do(ctx context.Context, req Request, p Policy, observe func(Att
 			if err != nil {
 				a.WillRetry = retriable(err)
 			} else {
-				a.WillRetry = retriableStatus(resp.Status)
+				a.WillRetry = RetriableStatus(resp.Status)
 			}
 		}
 		if a.WillRetry {
 			a.RetryIn = p.backoff(n)
 			if resp != nil {
 				if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-					a.RetryIn = min(ra, p.MaxRetryAfter)
+					a.RetryIn = ra
+					if ra > p.MaxRetryAfter {
+						// Retrying sooner than the server asked would be
+						// hammering it: give the response back, for the
+						// caller to retry later (the data plane parks it).
+						a.WillRetry, a.RetryIn = false, 0
+					}
 				}
 			}
 			if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= a.RetryIn {
