@@ -50,6 +50,9 @@ type Attempt struct {
 	Duration  time.Duration // time the attempt took
 	WillRetry bool
 	RetryIn   time.Duration // the wait before the next attempt, when WillRetry
+	// RetryAfter is the response's Retry-After, read (0 when it has none,
+	// or an unreadable one).
+	RetryAfter time.Duration
 }
 
 // Options configure a [Client]. The zero value is a production client that
@@ -194,6 +197,9 @@ func (c *Client) Do(ctx context.Context, req Request, p Policy, observe func(Att
 		a := Attempt{N: n, Max: maxAttempts, Err: err, Duration: time.Since(start)}
 		if resp != nil {
 			a.Status = resp.Status
+			if resp.Status >= 400 {
+				a.RetryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+			}
 		}
 		if n < maxAttempts && ctx.Err() == nil {
 			if err != nil {
@@ -205,7 +211,7 @@ func (c *Client) Do(ctx context.Context, req Request, p Policy, observe func(Att
 		if a.WillRetry {
 			a.RetryIn = p.backoff(n)
 			if resp != nil {
-				if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
+				if ra := a.RetryAfter; ra > 0 || resp.Header.Get("Retry-After") == "0" {
 					a.RetryIn = ra
 					if ra > p.MaxRetryAfter {
 						// Retrying sooner than the server asked would be

@@ -79,15 +79,21 @@ func (p Policy) backoff(n int) time.Duration {
 // min(limit, base·2^(n-1))]. Spreading retries over the whole interval
 // keeps the clients of an endpoint that recovers from hitting it at once.
 func FullJitter(base, limit time.Duration, n int) time.Duration {
-	ceil := base
-	for i := 1; i < n && ceil < limit; i++ {
-		ceil *= 2
-	}
-	ceil = min(ceil, limit)
+	ceil := Ceiling(base, limit, n)
 	if ceil <= 0 {
 		return 0
 	}
 	return time.Duration(rand.Int64N(int64(ceil) + 1))
+}
+
+// Ceiling is the longest wait before retry n (1-based) of a schedule that
+// doubles from base up to limit: min(limit, base·2^(n-1)).
+func Ceiling(base, limit time.Duration, n int) time.Duration {
+	ceil := base
+	for i := 1; i < n && ceil < limit; i++ {
+		ceil *= 2
+	}
+	return min(ceil, limit)
 }
 
 // RetriableStatus reports whether a response status is worth retrying:
