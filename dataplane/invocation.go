@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -82,6 +83,8 @@ func (n *Node) run(inv *invocation) {
 		switch {
 		case r == nil:
 			n.skip(inv.dest.name, skipDeleted, inv.g)
+		case n.keeps(r.skip):
+			inv.waitQuarantine()
 		case r.skip != "":
 			n.skip(inv.dest.name, r.skip, inv.g)
 		default:
@@ -141,7 +144,18 @@ func (n *Node) stop(d *destination, reason string) {
 		cancel(stop)
 	}
 	d.runningMu.Unlock()
-	for _, inv := range d.lane.drain() {
+	drained := d.lane.drain()
+	if n.keeps(reason) {
+		// Parking stores each event: off the configuration's goroutine.
+		go func() {
+			for _, inv := range drained {
+				inv.waitQuarantine()
+				inv.finish()
+			}
+		}()
+		return
+	}
+	for _, inv := range drained {
 		n.skip(d.name, reason, inv.g)
 		inv.finish()
 	}
@@ -316,9 +330,12 @@ func (inv *invocation) Done(res *executor.Result) {
 		return
 	}
 	if res.Status == executor.Parked {
-		// The endpoint is failing all the same: health sees it.
-		if m := healthMetric(res); m != "" {
-			inv.count(m, 1)
+		// A failing endpoint is failing all the same: health sees it. A
+		// 429 or a pause is the vendor pacing us, not a failure.
+		if p := res.Parked; p.Deferred.IsZero() && p.Status != http.StatusTooManyRequests {
+			if m := healthMetric(res); m != "" {
+				inv.count(m, 1)
+			}
 		}
 		if !inv.park(res.Parked, time.Time{}, res.Parked.Reason) && !inv.lost {
 			inv.count("failed", 1)

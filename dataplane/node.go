@@ -555,7 +555,7 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) 
 		}
 		_ = m.Ack()
 		return
-	case r.skip != "":
+	case r.skip != "" && !n.keeps(r.skip):
 		for range m.Data {
 			n.skip(r.dest.name, r.skip, nil)
 		}
@@ -606,7 +606,7 @@ func (n *Node) route(r *route, g *executor.Globals, p *pending, link trace.SpanC
 		return
 	}
 	r.dest.selected++
-	if r.skip != "" {
+	if r.skip != "" && !n.keeps(r.skip) {
 		n.skip(r.dest.name, r.skip, g)
 		return
 	}

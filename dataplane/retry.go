@@ -187,6 +187,11 @@ func (n *Node) handleParked(m *eventlog.Message) {
 		n.skip(rec.Destination, skipDeleted, nil)
 		_ = m.Ack()
 		return
+	case r.skip == skipQuarantined:
+		// Quarantined by the health manager: what is parked waits for it
+		// to come back rather than being dropped.
+		_ = m.Nak(n.cfg.Retry.wait(1))
+		return
 	case r.skip != "":
 		n.skip(r.dest.name, r.skip, nil)
 		_ = m.Ack()
@@ -289,4 +294,17 @@ func (n *Node) observeBacklog() {
 			n.gauges.parked.WithLabelValues(name).Set(float64(c))
 		}
 	}
+}
+
+// keeps reports whether work skipped for reason waits in the parked stream
+// rather than being dropped: a quarantine by the health manager is a
+// pause, not a loss.
+func (n *Node) keeps(reason string) bool { return reason == skipQuarantined && !n.cfg.Retry.Off }
+
+// waitQuarantine parks the invocation while its destination is
+// quarantined; the parked stream offers it again every Retry.Base or so
+// until the quarantine ends.
+func (inv *invocation) waitQuarantine() {
+	inv.n.tel.Count(inv.dest.name, "quarantine_waits", 1)
+	inv.park(nil, time.Now().Add(inv.n.cfg.Retry.wait(2)), "the destination is quarantined")
 }
