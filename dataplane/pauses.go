@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,8 +23,11 @@ type pauses struct {
 	kv  jetstream.KeyValue
 	log *slog.Logger
 
-	mu    sync.Mutex
-	byKey map[string]pause
+	// active counts the pauses known, so that the check every fetch makes
+	// costs one atomic load while no destination is paused.
+	active atomic.Int32
+	mu     sync.Mutex
+	byName map[string]pause
 }
 
 type pause struct {
@@ -33,7 +37,8 @@ type pause struct {
 }
 
 // pausesBucket holds one key per paused destination (its
-// eventlog.DestinationKey).
+// eventlog.DestinationKey; destination names may hold characters keys may
+// not).
 const pausesBucket = "HOGWIRE_PAUSES"
 
 func openPauses(ctx context.Context, nc *nats.Conn, memory bool, log *slog.Logger) (*pauses, error) {
@@ -57,17 +62,17 @@ func openPauses(ctx context.Context, nc *nats.Conn, memory bool, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("dataplane: pauses bucket: %w", err)
 	}
-	return &pauses{kv: kv, log: log, byKey: map[string]pause{}}, nil
+	return &pauses{kv: kv, log: log, byName: map[string]pause{}}, nil
 }
 
 // until returns when the destination's pause ends and why, or zero when it
 // is not paused at now.
 func (p *pauses) until(dest string, now time.Time) (time.Time, string) {
-	if p == nil {
+	if p == nil || p.active.Load() == 0 {
 		return time.Time{}, ""
 	}
 	p.mu.Lock()
-	ps, ok := p.byKey[eventlog.DestinationKey(dest)]
+	ps, ok := p.byName[dest]
 	p.mu.Unlock()
 	if !ok || !ps.Until.After(now) {
 		return time.Time{}, ""
@@ -77,28 +82,28 @@ func (p *pauses) until(dest string, now time.Time) (time.Time, string) {
 
 // note keeps ps unless a pause of the destination lasting longer is known;
 // it reports whether ps was kept.
-func (p *pauses) note(key string, ps pause) bool {
+func (p *pauses) note(ps pause) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if cur, ok := p.byKey[key]; ok && !ps.Until.After(cur.Until) {
+	if cur, ok := p.byName[ps.Destination]; ok && !ps.Until.After(cur.Until) {
 		return false
 	}
-	p.byKey[key] = ps
+	p.byName[ps.Destination] = ps
+	p.active.Store(int32(len(p.byName)))
 	return true
 }
 
 // set pauses the destination until then on every node; it reports false
 // when it was already paused as long.
 func (p *pauses) set(ctx context.Context, dest string, until time.Time, reason string) bool {
-	key := eventlog.DestinationKey(dest)
 	ps := pause{Destination: dest, Until: until, Reason: reason}
-	if !p.note(key, ps) {
+	if !p.note(ps) {
 		return false
 	}
 	b, err := json.Marshal(ps)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_, err = p.kv.Put(ctx, key, b)
+		_, err = p.kv.Put(ctx, eventlog.DestinationKey(dest), b)
 		cancel()
 	}
 	if err != nil {
@@ -126,8 +131,8 @@ func (p *pauses) watch(ctx context.Context) {
 				continue
 			}
 			var ps pause
-			if json.Unmarshal(e.Value(), &ps) == nil {
-				p.note(e.Key(), ps)
+			if json.Unmarshal(e.Value(), &ps) == nil && ps.Destination != "" {
+				p.note(ps)
 			}
 		}
 		_ = w.Stop()
@@ -138,19 +143,20 @@ func (p *pauses) watch(ctx context.Context) {
 func (p *pauses) sweep(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for k, ps := range p.byKey {
+	for k, ps := range p.byName {
 		if !ps.Until.After(now) {
-			delete(p.byKey, k)
+			delete(p.byName, k)
 		}
 	}
+	p.active.Store(int32(len(p.byName)))
 }
 
 // all returns the pauses known.
 func (p *pauses) all() []pause {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]pause, 0, len(p.byKey))
-	for _, ps := range p.byKey {
+	out := make([]pause, 0, len(p.byName))
+	for _, ps := range p.byName {
 		out = append(out, ps)
 	}
 	return out

@@ -273,3 +273,41 @@ func (st *stack) hogDestination(t *testing.T, project, hog string) *hogwirev1.De
 	}
 	return resp.Destination
 }
+
+// A Retry-After beyond --max-retry-after is clamped to it, and one that
+// cannot be read pauses nothing; a paused destination does not hold up
+// another.
+func TestRetryAfterClampedAndGarbageIgnored(t *testing.T) {
+	st, cc := devstacktest.Start(t, func(c *devstack.Config) {
+		c.Retry = fastRetries
+		c.Retry.MaxRetryAfter = time.Second
+	})
+	s := &stack{Stack: st, admin: cc}
+	p := s.project(t, "shop")
+	limited := func(value string) (*httptest.Server, *deliveries, *atomic.Int32) {
+		var calls atomic.Int32
+		srv, got := newCountingSink(t, func(w http.ResponseWriter) bool {
+			if calls.Add(1) == 1 {
+				w.Header().Set("Retry-After", value)
+				w.WriteHeader(http.StatusTooManyRequests)
+				return false
+			}
+			return true
+		})
+		return srv, got, &calls
+	}
+	long, longGot, _ := limited("86400")
+	garbage, garbageGot, _ := limited("soon")
+	dl := s.webhook(t, "shop", long.URL, nil)
+	dg := s.webhook(t, "shop", garbage.URL, nil)
+	s.waitConfig(t, 2)
+	publishUsers(t, s, p.CaptureToken, 1)
+	waitDelivered(t, s, garbageGot, dg.Name, 1)
+	waitDelivered(t, s, longGot, dl.Name, 1)
+	if w := s.Node.Stat(dg.Name, "paused_waits") + s.Node.Stat(dg.Name, "parked"); w != 0 {
+		t.Errorf("the unreadable Retry-After made the event wait %v times; fetch's own retry should deliver it", w)
+	}
+	if s.Node.Stat(dl.Name, "parked") != 1 {
+		t.Errorf("parked = %v, want 1 for the day-long Retry-After, clamped to a second", s.Node.Stat(dl.Name, "parked"))
+	}
+}
