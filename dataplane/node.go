@@ -13,8 +13,9 @@
 // fairly between destinations (see cpu) and under a node-wide memory
 // budget (see memory); before and while it runs, an invocation obeys its
 // destination's current state. When every destination is done with every
-// event of the message (delivered, failed after retries, filtered out, or
-// skipped as disabled) the node acknowledges it and it leaves the log.
+// event of the message (delivered, parked to be retried later — see
+// RetrySchedule — failed for good, filtered out, or skipped as disabled)
+// the node acknowledges it and it leaves the log.
 package dataplane
 
 import (

@@ -134,6 +134,12 @@ func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) 
 	if until.After(due) {
 		due = until
 	}
+	if due.After(now) && s == nil {
+		// The events that waited for the end of a pause are spread over
+		// Retry.Base after it, so that they do not all hit the endpoint
+		// in the same instant.
+		due = due.Add(rand.N(sched.Base))
+	}
 	rec.Due = due
 	body, err := json.Marshal(&rec)
 	if err == nil {
