@@ -65,6 +65,21 @@ func (s RetrySchedule) withDefaults() RetrySchedule {
 	return s
 }
 
+// forDestination is the schedule of a destination: its limits' retry
+// fields, where set, over the node's.
+func (s RetrySchedule) forDestination(l *hogwirev1.ExecutionLimits) RetrySchedule {
+	if d := l.GetRetryBase().AsDuration(); d > 0 {
+		s.Base = d
+	}
+	if d := l.GetRetryMax().AsDuration(); d > 0 {
+		s.Max = d
+	}
+	if d := l.GetRetryGiveUp().AsDuration(); d > 0 {
+		s.GiveUp = d
+	}
+	return s.withDefaults()
+}
+
 // wait is the wait before durable retry n (1-based).
 func (s RetrySchedule) wait(n int) time.Duration {
 	ceil := fetch.Ceiling(s.Base, s.Max, n)
@@ -107,6 +122,9 @@ func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) 
 		rec.ID = newInvocationID() + newInvocationID()
 	}
 	sched := n.cfg.Retry
+	if r := inv.dest.cur.Load(); r != nil {
+		sched = sched.forDestination(r.d.GetLimits())
+	}
 	due := now
 	cause := ""
 	if s != nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane"
@@ -309,5 +311,41 @@ func TestRetryAfterClampedAndGarbageIgnored(t *testing.T) {
 	}
 	if s.Node.Stat(dl.Name, "parked") != 1 {
 		t.Errorf("parked = %v, want 1 for the day-long Retry-After, clamped to a second", s.Node.Stat(dl.Name, "parked"))
+	}
+}
+
+// A destination's own schedule (limits.retry_*) wins over the node's: one
+// that gives up after a second fails its event after durable retries.
+func TestRetryGivesUpPerDestination(t *testing.T) {
+	st := startRetryStack(t)
+	p := st.project(t, "shop")
+	var calls atomic.Int32
+	s, _ := newCountingSink(t, func(w http.ResponseWriter) bool {
+		calls.Add(1)
+		w.WriteHeader(http.StatusBadGateway)
+		return false
+	})
+	body, _ := structpb.NewValue(map[string]any{"user": "{event.distinct_id}"})
+	resp, err := hogwirev1.NewDestinationServiceClient(st.admin).CreateDestination(context.Background(), &hogwirev1.CreateDestinationRequest{
+		Parent: "projects/shop", FromTemplate: "templates/webhook",
+		Destination: &hogwirev1.Destination{
+			DisplayName: "sink", Enabled: true,
+			Inputs: map[string]*hogwirev1.InputValue{"url": {Value: structpb.NewStringValue(s.URL)}, "body": {Value: body}},
+			Limits: &hogwirev1.ExecutionLimits{RetryBase: durationpb.New(50 * time.Millisecond), RetryMax: durationpb.New(100 * time.Millisecond),
+				RetryGiveUp: durationpb.New(time.Second)},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := resp.Destination
+	st.waitConfig(t, 1)
+	st.publish(t, p.CaptureToken, ev("e", "u1"))
+	waitStat(t, st, d.Name, "failed", 1)
+	if st.Node.Stat(d.Name, "parked") < 2 || st.Node.Stat(d.Name, "retried") < 2 {
+		t.Errorf("parked %v, retried %v; want several durable retries before giving up", st.Node.Stat(d.Name, "parked"), st.Node.Stat(d.Name, "retried"))
+	}
+	if st.Node.Stat(d.Name, "succeeded") != 0 {
+		t.Error("an event that never got through counted as succeeded")
 	}
 }
