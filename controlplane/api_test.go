@@ -6,11 +6,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -179,6 +181,23 @@ func TestDestinationValidationNamesFieldLineAndColumn(t *testing.T) {
 		if fields[f] == "" {
 			t.Errorf("no violation for %s in %v", f, fields)
 		}
+	}
+
+	// The durable retry schedule is bounded, and its longest wait is not
+	// shorter than its first.
+	d = webhookDestination("retries")
+	d.Limits = &hogwirev1.ExecutionLimits{RetryBase: durationpb.New(time.Minute), RetryMax: durationpb.New(time.Second),
+		RetryGiveUp: durationpb.New(30 * 24 * time.Hour)}
+	_, err = r.destinations().CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{Parent: p.Name, Destination: d})
+	fields = badRequest(t, err)
+	for _, f := range []string{"destination.limits.retry_max", "destination.limits.retry_give_up"} {
+		if fields[f] == "" {
+			t.Errorf("no violation for %s in %v", f, fields)
+		}
+	}
+	d.Limits = &hogwirev1.ExecutionLimits{RetryBase: durationpb.New(time.Second), RetryMax: durationpb.New(time.Minute), RetryGiveUp: durationpb.New(time.Hour)}
+	if _, err := r.destinations().CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{Parent: p.Name, Destination: d}); err != nil {
+		t.Errorf("a valid retry schedule: %v", err)
 	}
 }
 

@@ -33,6 +33,10 @@ const (
 	maxMemoryBytes  = 256 << 20
 	maxMaskingTTL   = 7 * 24 * time.Hour
 	maxHogBytes     = 256 << 10
+	// The durable retry schedule: the parked stream keeps an invocation
+	// 8 days (eventlog.MaxParkedAge).
+	maxRetryWait   = 24 * time.Hour
+	maxRetryGiveUp = 7 * 24 * time.Hour
 )
 
 // compileDestination validates d in place and fills every server-computed
@@ -116,6 +120,12 @@ func (s *Server) compileDestination(d *hogwirev1.Destination, v *violations) {
 		}
 		if l.MaxMemoryBytes < 0 || l.MaxMemoryBytes > maxMemoryBytes {
 			v.add(p+"limits.max_memory_bytes", "must be between 0 (the default) and %d", maxMemoryBytes)
+		}
+		checkDur("retry_base", l.RetryBase.AsDuration(), maxRetryWait)
+		checkDur("retry_max", l.RetryMax.AsDuration(), maxRetryWait)
+		checkDur("retry_give_up", l.RetryGiveUp.AsDuration(), maxRetryGiveUp)
+		if b, m := l.RetryBase.AsDuration(), l.RetryMax.AsDuration(); b > 0 && m > 0 && m < b {
+			v.add(p+"limits.retry_max", "must not be shorter than retry_base (%s)", b)
 		}
 	}
 }

@@ -217,16 +217,21 @@ func TestHealthQuarantineRecoveryAndDisable(t *testing.T) {
 		h.GetRetryTime().AsTime().Sub(h.GetStateTime().AsTime()) != 2*time.Second {
 		t.Errorf("quarantine: %v", h)
 	}
-	// While quarantined the node skips the destination and counts it, once
-	// the config stream has brought it the quarantine.
+	// While quarantined the node keeps the destination's events waiting in
+	// the parked stream, once the config stream has brought it the
+	// quarantine, and delivers them when the quarantine ends.
 	waitFor(t, func() bool {
 		return st.Node.Syncer().Current().Destinations[d.Name].GetHealth().GetState() == hogwirev1.HealthState_HEALTH_STATE_DISABLED_TEMPORARILY
 	})
 	st.orders(t, p.CaptureToken, 5, "skipped")
 	sent += 5
-	waitStat(t, st, d.Name, "disabled_temporarily", 5)
+	waitStat(t, st, d.Name, "quarantine_waits", 5)
 
 	st.waitHealth(t, d.Name, hogwirev1.HealthState_HEALTH_STATE_DEGRADED, 10*time.Second)
+	for i := range 5 {
+		user := fmt.Sprintf("skipped-%d", i)
+		waitBody(t, bad, "an event sent while quarantined", func(b map[string]any) bool { return b["user"] == user })
+	}
 	st.waitHealth(t, d.Name, hogwirev1.HealthState_HEALTH_STATE_HEALTHY, 15*time.Second)
 
 	quarantineRound(2, hogwirev1.HealthState_HEALTH_STATE_DISABLED_TEMPORARILY)

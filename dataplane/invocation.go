@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -31,6 +32,13 @@ type invocation struct {
 
 	// route is the configuration the invocation runs with.
 	route *route
+	// data is the event's wire encoding, kept to park the invocation;
+	// parked is set when it was parked before.
+	data   []byte
+	parked *parked
+	// lost is set when it could not be parked: its message goes back to
+	// the log.
+	lost bool
 
 	// CPU (see cpu): wake receives the turn; granted and turnStart are
 	// the cpu's.
@@ -75,9 +83,18 @@ func (n *Node) run(inv *invocation) {
 		switch {
 		case r == nil:
 			n.skip(inv.dest.name, skipDeleted, inv.g)
+		case n.keeps(r.skip):
+			inv.waitQuarantine()
 		case r.skip != "":
 			n.skip(inv.dest.name, r.skip, inv.g)
 		default:
+			if until, reason := n.pauses.until(inv.dest.name, time.Now()); !until.IsZero() && !n.cfg.Retry.Off {
+				// Its destination asked for a pause: the event waits in
+				// the parked stream, not on this node.
+				n.tel.Count(inv.dest.name, "paused_waits", 1)
+				inv.park(nil, until, reason)
+				break
+			}
 			inv.invoke(ctx, r)
 			if inv.rerun {
 				inv.rerun, inv.admitted, inv.metrics, inv.id = false, false, nil, ""
@@ -93,7 +110,7 @@ func (n *Node) run(inv *invocation) {
 // stopping, handed back to the log to run again elsewhere.
 func (inv *invocation) finish() {
 	n := inv.n
-	if n.runCtx.Err() != nil {
+	if n.runCtx.Err() != nil || inv.lost {
 		inv.p.abandon()
 	} else {
 		inv.p.done()
@@ -127,7 +144,18 @@ func (n *Node) stop(d *destination, reason string) {
 		cancel(stop)
 	}
 	d.runningMu.Unlock()
-	for _, inv := range d.lane.drain() {
+	drained := d.lane.drain()
+	if n.keeps(reason) {
+		// Parking stores each event: off the configuration's goroutine.
+		go func() {
+			for _, inv := range drained {
+				inv.waitQuarantine()
+				inv.finish()
+			}
+		}()
+		return
+	}
+	for _, inv := range drained {
 		n.skip(d.name, reason, inv.g)
 		inv.finish()
 	}
@@ -158,8 +186,11 @@ func (inv *invocation) invoke(ctx context.Context, r *route) {
 	inv.ctx, inv.span = n.tracer.Start(ctx, r.span,
 		trace.WithLinks(trace.Link{SpanContext: inv.link}),
 		trace.WithAttributes(attribute.String("hogwire.destination", inv.dest.name), attribute.String("hogwire.event_uuid", inv.g.UUID())))
-	opts := executor.Options{SkipFilters: true, Fetcher: n.fetcher, FetchPolicy: n.cfg.FetchPolicy, Scheduler: inv, Observer: inv,
-		Redact: true, FetchStatusOnly: true, NoDebugLogs: !n.cfg.ShipDebugLogs}
+	opts := executor.Options{SkipFilters: true, Fetcher: inv, FetchPolicy: n.cfg.FetchPolicy, Scheduler: inv, Observer: inv,
+		Redact: true, FetchStatusOnly: true, NoDebugLogs: !n.cfg.ShipDebugLogs, Park: !n.cfg.Retry.Off}
+	if inv.parked != nil {
+		opts.Resume = inv.parked.Suspended
+	}
 	if r.d.GetMasking() != nil {
 		opts.Mask = func(ctx context.Context, hash string) (bool, error) { return n.masks.mask(ctx, r.d, hash) }
 	}
@@ -296,6 +327,20 @@ func (inv *invocation) Done(res *executor.Result) {
 		if res.SkipReason != skipEdited {
 			n.skip(inv.dest.name, res.SkipReason, inv.g)
 		}
+		return
+	}
+	if res.Status == executor.Parked {
+		// A failing endpoint is failing all the same: health sees it. A
+		// 429 or a pause is the vendor pacing us, not a failure.
+		if p := res.Parked; p.Deferred.IsZero() && p.Status != http.StatusTooManyRequests {
+			if m := healthMetric(res); m != "" {
+				inv.count(m, 1)
+			}
+		}
+		if !inv.park(res.Parked, time.Time{}, res.Parked.Reason) && !inv.lost {
+			inv.count("failed", 1)
+		}
+		n.tel.Record(inv.dest.name, inv.metrics, res.OwnTime())
 		return
 	}
 	inv.count(res.Status.Metric(), 1)

@@ -13,8 +13,9 @@
 // fairly between destinations (see cpu) and under a node-wide memory
 // budget (see memory); before and while it runs, an invocation obeys its
 // destination's current state. When every destination is done with every
-// event of the message (delivered, failed after retries, filtered out, or
-// skipped as disabled) the node acknowledges it and it leaves the log.
+// event of the message (delivered, parked to be retried later — see
+// RetrySchedule — failed for good, filtered out, or skipped as disabled)
+// the node acknowledges it and it leaves the log.
 package dataplane
 
 import (
@@ -84,6 +85,9 @@ type Config struct {
 	HogQuantum time.Duration
 	// FetchPolicy is the retry policy of fetch (zero: the fetch defaults).
 	FetchPolicy fetch.Policy
+	// Retry is the durable retry schedule of invocations whose fetch
+	// still fails after fetch's own retries (zero: the defaults).
+	Retry RetrySchedule
 	// ConsumeBatch is how many messages are pulled from the log at once.
 	ConsumeBatch int
 	// MaxInflightEvents bounds the events this node holds at once (default
@@ -128,6 +132,8 @@ type Node struct {
 	memory  *memory
 	events  *eventlog.Log
 	masks   *masker
+	pauses  *pauses
+	gauges  *backlogGauges
 	tel     *telemetry.Recorder
 	fetcher *fetch.Client
 	capture capture.Config
@@ -182,6 +188,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.HogQuantum <= 0 {
 		cfg.HogQuantum = 250 * time.Microsecond
 	}
+	cfg.Retry = cfg.Retry.withDefaults()
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/hogwire/hogwire/dataplane"),
 		prop: cfg.Propagator, inflight: map[*pending]struct{}{},
@@ -192,6 +199,7 @@ func New(cfg Config) (*Node, error) {
 		mux:     http.NewServeMux(),
 		runCtx:  context.Background(),
 		workers: newWorkers(time.Second),
+		gauges:  newBacklogGauges(cfg.Metrics),
 	}
 	n.routes.Store(&routing{projects: map[string]*projectRoutes{}, tokens: map[string]string{}, prepared: map[string]*route{}})
 	n.sync = configsync.New(configsync.Config{
@@ -274,14 +282,19 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	if n.masks, err = openMasker(ctx, n.cfg.NATS, logCfg.Memory); err != nil {
 		return err
 	}
+	if n.pauses, err = openPauses(ctx, n.cfg.NATS, logCfg.Memory, n.log.With("component", "pauses")); err != nil {
+		return err
+	}
 	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRuns()
 	n.runCtx = runCtx
 
 	var bg sync.WaitGroup
 	telCtx, stopTel := context.WithCancel(context.WithoutCancel(ctx))
-	bg.Add(4)
+	bg.Add(6)
 	go func() { defer bg.Done(); _ = n.sync.Run(ctx) }()
+	go func() { defer bg.Done(); n.pauses.watch(ctx) }()
+	go func() { defer bg.Done(); every(telCtx, 5*time.Second, n.observeBacklog) }()
 	go func() { defer bg.Done(); _ = n.tel.Run(telCtx) }()
 	go func() { defer bg.Done(); n.keepAlive(ctx) }()
 	// The routing counts become the "filtered" metric every second.
@@ -296,7 +309,15 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	var consumeErr error
 	if ctx.Err() == nil {
 		n.ready.Store(true)
+		parkedDone := make(chan struct{})
+		go func() {
+			defer close(parkedDone)
+			if err := n.events.ConsumeParked(ctx, n.cfg.ConsumeBatch, n.handleParked); err != nil {
+				n.log.Error("consuming parked invocations", "err", err)
+			}
+		}()
 		consumeErr = n.events.Consume(ctx, n.cfg.ConsumeBatch, n.handle)
+		<-parkedDone
 	}
 	n.ready.Store(false)
 	// The consumer may still be inside handle after Consume returns (a
@@ -535,7 +556,7 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) 
 		}
 		_ = m.Ack()
 		return
-	case r.skip != "":
+	case r.skip != "" && !n.keeps(r.skip):
 		for range m.Data {
 			n.skip(r.dest.name, r.skip, nil)
 		}
@@ -559,7 +580,7 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) 
 		if err == nil {
 			var g *executor.Globals
 			if g, err = executor.NewEventFromWire(ev, pr.globals); err == nil {
-				n.queue(r, g, p, link)
+				n.queue(r, g, p, link, data, nil)
 				continue
 			}
 		}
@@ -586,7 +607,7 @@ func (n *Node) route(r *route, g *executor.Globals, p *pending, link trace.SpanC
 		return
 	}
 	r.dest.selected++
-	if r.skip != "" {
+	if r.skip != "" && !n.keeps(r.skip) {
 		n.skip(r.dest.name, r.skip, g)
 		return
 	}
@@ -602,15 +623,18 @@ func (n *Node) route(r *route, g *executor.Globals, p *pending, link trace.SpanC
 		o.data, o.uuids = append(o.data, data), append(o.uuids, g.UUID())
 		return
 	}
-	n.queue(r, g, p, link)
+	n.queue(r, g, p, link, data, nil)
 }
 
-// queue queues an invocation of r on the event in r's lane.
-func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanContext) {
+// queue queues an invocation of r on the event (data is its wire
+// encoding) in r's lane; rec is set when it was parked.
+func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanContext, data []byte, rec *parked) {
 	p.left.Add(1)
 	n.work.Add(1)
 	r.dest.held.Add(1)
-	r.dest.lane.submit(n.workers, n.newInvocation(r.dest, g, p, link), r.concurrency, n.run)
+	inv := n.newInvocation(r.dest, g, p, link)
+	inv.data, inv.parked = data, rec
+	r.dest.lane.submit(n.workers, inv, r.concurrency, n.run)
 }
 
 // flushFiltered counts, for every routed destination, the events of its

@@ -217,12 +217,16 @@ func skipMetric(d *hogwirev1.Destination) string {
 	}
 	switch d.GetHealth().GetState() {
 	case hogwirev1.HealthState_HEALTH_STATE_DISABLED_TEMPORARILY:
-		return "disabled_temporarily"
+		return skipQuarantined
 	case hogwirev1.HealthState_HEALTH_STATE_DISABLED_INDEFINITELY:
 		return "disabled_permanently"
 	}
 	return ""
 }
+
+// skipQuarantined is the metric of work whose destination the health
+// manager quarantined for a while.
+const skipQuarantined = "disabled_temporarily"
 
 // skipDeleted is the metric of work whose destination was deleted.
 const skipDeleted = "disabled_permanently"

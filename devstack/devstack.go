@@ -64,6 +64,8 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// Health tunes the health manager (tests shorten its windows).
 	Health controlplane.HealthConfig
+	// Retry is the data plane's durable retry schedule (tests shorten it).
+	Retry dataplane.RetrySchedule
 	// HTTPHandlers are mounted, by ServeMux pattern, on the HTTP server
 	// next to the capture API (a web console, say).
 	HTTPHandlers map[string]http.Handler
@@ -213,7 +215,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	dpCfg := dataplane.Config{
 		NodeID: "dev", Address: s.GRPCAddr, ControlPlane: s.cpConn, NATS: s.natsConn,
 		EventLog: cfg.EventLog, ConsumeBatch: cfg.ConsumeBatch, MaxInflightEvents: cfg.MaxInflightEvents,
-		HogMemory: cfg.HogMemory, HogSlots: cfg.HogSlots,
+		HogMemory: cfg.HogMemory, HogSlots: cfg.HogSlots, Retry: cfg.Retry,
 		AllowEgress: fetch.Loopback(),
 		Logger:      log.With("role", "dataplane"),
 		Metrics:     cfg.Metrics, Capture: cfg.Capture,

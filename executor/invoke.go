@@ -27,6 +27,7 @@ const (
 	InputsFailed                   // an input's template raised an error
 	Masked                         // the masking hash was seen too often lately: nothing ran
 	Skipped                        // stopped by the Scheduler (Result.SkipReason)
+	Parked                         // suspended at a fetch to retry later (Result.Parked; Options.Park)
 )
 
 // Metric returns PostHog's app-metric name for the status.
@@ -46,6 +47,8 @@ func (s Status) Metric() string {
 		return "masked"
 	case Skipped:
 		return "skipped"
+	case Parked:
+		return "parked"
 	}
 	return "unknown"
 }
@@ -109,6 +112,14 @@ type Options struct {
 	// NoDebugLogs leaves out debug-level entries (such as the "Function
 	// completed in …" summary) for callers that would drop them anyway.
 	NoDebugLogs bool
+	// Park suspends the invocation, instead of giving Hog the failure, at
+	// a fetch whose retries ended in a failure worth retrying later (a
+	// 5xx, 408 or 429, a timeout, a connection error) or that the Fetcher
+	// deferred (DeferError): it ends Parked, with Result.Parked to resume.
+	Park bool
+	// Resume runs a parked invocation from its fetch on, instead of the
+	// filters, inputs and program from the start.
+	Resume *Suspended
 }
 
 // LogEntry is one line logged about the invocation.
@@ -145,6 +156,8 @@ type Result struct {
 	ErrorKind ErrorKind
 	// SkipReason is the Scheduler's reason, for Skipped.
 	SkipReason string
+	// Parked is the suspended invocation, for Parked.
+	Parked *Suspended
 	// Value is the program's return value (null when it returns nothing).
 	Value    vm.Value
 	Logs     []LogEntry
@@ -226,6 +239,8 @@ type invocation struct {
 	// done* are the steps and bytes of the VM runs that finished; a run in
 	// progress reports its own at checkpoints.
 	doneSteps, doneAlloc int64
+	// fetchBase counts the fetches made before a parked invocation resumed.
+	fetchBase int
 }
 
 func (inv *invocation) run() {
@@ -249,6 +264,10 @@ func (inv *invocation) run() {
 	}
 	if err := inv.acquire(); err != nil {
 		inv.stopped(err)
+		return
+	}
+	if inv.opts.Resume != nil {
+		inv.resume(inv.opts.Resume)
 		return
 	}
 	if inv.opts.Mask != nil && inv.d.masking != nil {
@@ -379,6 +398,13 @@ func (inv *invocation) program() {
 	}
 
 	out, err := d.machine.RunHost(inv.ctx, inv, d.program, gv)
+	inv.loop(out, err)
+}
+
+// loop performs the program's fetches and resumes it with their results
+// until it ends or parks.
+func (inv *invocation) loop(out vm.Result, err error) {
+	d, res := inv.d, inv.res
 	for err == nil && out.Async != nil {
 		if out.Async.Name != "fetch" {
 			err = fmt.Errorf("the program paused in async function %s, which destinations cannot call", out.Async.Name)
@@ -386,6 +412,15 @@ func (inv *invocation) program() {
 		}
 		var v vm.Value
 		if v, err = inv.fetch(out.Async.Args); err != nil {
+			var pe *parkError
+			if errors.As(err, &pe) {
+				state, merr := out.Async.State.MarshalJSON()
+				if merr != nil {
+					err = fmt.Errorf("parking the invocation: %w", merr)
+					break
+				}
+				pe.p.State = state
+			}
 			break
 		}
 		out, err = d.machine.ResumeHost(inv.ctx, inv, out.Async.State, v)
@@ -394,6 +429,11 @@ func (inv *invocation) program() {
 	inv.doneAlloc += out.Allocated
 	res.Ops, res.Allocated = inv.doneSteps, inv.doneAlloc
 	if err != nil {
+		var pe *parkError
+		if errors.As(err, &pe) {
+			inv.park(pe.p)
+			return
+		}
 		inv.stopped(err)
 		return
 	}
@@ -461,8 +501,8 @@ func (inv *invocation) Yield(u vm.Usage) error {
 
 // fetch performs fetch(url, options) off the CPU.
 func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
-	d, res := inv.d, inv.res
-	if len(res.Fetches) >= d.maxFetches {
+	d := inv.d
+	if inv.fetchBase+len(inv.res.Fetches) >= d.maxFetches {
 		return vm.Null, &kindError{KindFetchLimit, fmt.Errorf("too many fetches (limits.max_fetches): Exceeded maximum number of async steps: %d", d.maxFetches)}
 	}
 	req, auth, err := newFetchRequest(args)
@@ -472,6 +512,13 @@ func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
 	if err != nil {
 		return vm.Null, &kindError{KindFetchInvalid, err}
 	}
+	return inv.do(req)
+}
+
+// do performs a fetch request off the CPU. With Options.Park, a failure
+// worth retrying later is a *parkError.
+func (inv *invocation) do(req *fetch.Request) (vm.Value, error) {
+	d, res := inv.d, inv.res
 	rec := FetchRecord{Request: req}
 	if inv.opts.Fetcher == nil {
 		rec.Err = errors.New("no fetcher is configured")
@@ -500,6 +547,12 @@ func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
 	res.Fetches = append(res.Fetches, rec)
 	if aerr := inv.acquire(); aerr != nil {
 		return vm.Null, aerr
+	}
+	if inv.opts.Park {
+		if p := parkable(req, resp, err); p != nil {
+			p.Fetches = inv.fetchBase + len(res.Fetches) - 1
+			return vm.Null, &parkError{p}
+		}
 	}
 	if err != nil {
 		return vm.Null, &FetchError{URL: req.URL, Timeout: attemptTimeout(req, d.fetchTimeout), Err: err}

@@ -55,6 +55,9 @@ type Attempt struct {
 	Duration  time.Duration // time the attempt took
 	WillRetry bool
 	RetryIn   time.Duration // the wait before the next attempt, when WillRetry
+	// RetryAfter is the response's Retry-After, read (0 when it has none,
+	// or an unreadable one).
+	RetryAfter time.Duration
 }
 
 // Options configure a [Client]. The zero value is a production client that
@@ -209,19 +212,28 @@ func (c *Client) Do(ctx context.Context, req Request, p Policy, observe func(Att
 		a := Attempt{N: n, Max: maxAttempts, Err: err, Duration: time.Since(start)}
 		if resp != nil {
 			a.Status = resp.Status
+			if resp.Status >= 400 {
+				a.RetryAfter, _ = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+			}
 		}
 		if n < maxAttempts && ctx.Err() == nil {
 			if err != nil {
 				a.WillRetry = retriable(err)
 			} else {
-				a.WillRetry = retriableStatus(resp.Status)
+				a.WillRetry = RetriableStatus(resp.Status)
 			}
 		}
 		if a.WillRetry {
 			a.RetryIn = p.backoff(n)
 			if resp != nil {
-				if ra, ok := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok {
-					a.RetryIn = min(ra, p.MaxRetryAfter)
+				if ra := a.RetryAfter; ra > 0 || resp.Header.Get("Retry-After") == "0" {
+					a.RetryIn = ra
+					if ra > p.MaxRetryAfter {
+						// Retrying sooner than the server asked would be
+						// hammering it: give the response back, for the
+						// caller to retry later (the data plane parks it).
+						a.WillRetry, a.RetryIn = false, 0
+					}
 				}
 			}
 			if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= a.RetryIn {

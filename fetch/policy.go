@@ -32,8 +32,10 @@ type Policy struct {
 	// random duration in [0, min(BackoffCap, BackoffBase·2^(n-1))].
 	BackoffBase time.Duration
 	BackoffCap  time.Duration
-	// MaxRetryAfter clamps a server's Retry-After, so a destination cannot
-	// park a delivery for an hour.
+	// MaxRetryAfter is the longest Retry-After a call waits for before
+	// its next attempt. A server asking for a longer wait gets it: the
+	// call returns that response instead of retrying early, and the
+	// caller retries later (the data plane parks the invocation).
 	MaxRetryAfter time.Duration
 	// MaxResponseBytes caps how much of a response body is kept; the rest
 	// is discarded and Response.Truncated is set.
@@ -69,17 +71,45 @@ func (p Policy) withDefaults() Policy {
 // jitter so that destinations recovering from an outage are not hit by
 // every node at the same instant.
 func (p Policy) backoff(n int) time.Duration {
-	ceil := p.BackoffBase
-	for i := 1; i < n && ceil < p.BackoffCap; i++ {
-		ceil *= 2
+	return FullJitter(p.BackoffBase, p.BackoffCap, n)
+}
+
+// FullJitter is the wait before retry n (1-based) of a schedule that
+// doubles from base up to limit: a uniform random duration in [0,
+// min(limit, base·2^(n-1))]. Spreading retries over the whole interval
+// keeps the clients of an endpoint that recovers from hitting it at once.
+func FullJitter(base, limit time.Duration, n int) time.Duration {
+	ceil := Ceiling(base, limit, n)
+	if ceil <= 0 {
+		return 0
 	}
-	ceil = min(ceil, p.BackoffCap)
 	return time.Duration(rand.Int64N(int64(ceil) + 1))
 }
 
-// retriableStatus reports whether a response status is worth retrying.
-func retriableStatus(code int) bool {
+// Ceiling is the longest wait before retry n (1-based) of a schedule that
+// doubles from base up to limit: min(limit, base·2^(n-1)).
+func Ceiling(base, limit time.Duration, n int) time.Duration {
+	ceil := base
+	for i := 1; i < n && ceil < limit; i++ {
+		ceil *= 2
+	}
+	return min(ceil, limit)
+}
+
+// RetriableStatus reports whether a response status is worth retrying:
+// a 5xx, 408 or 429.
+func RetriableStatus(code int) bool {
 	return code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests
+}
+
+// Retriable reports whether an error of [Client.Do] (a failure that got no
+// response: a timeout, a connection error) is worth retrying later.
+func Retriable(err error) bool { return retriable(err) }
+
+// RetryAfter reads a response's Retry-After header (delay-seconds or an
+// HTTP date) relative to now; false when it is absent or unreadable.
+func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	return parseRetryAfter(h.Get("Retry-After"), now)
 }
 
 // parseRetryAfter reads a Retry-After value, either delay-seconds or an

@@ -80,8 +80,8 @@ func TestRetriableStatus(t *testing.T) {
 		400: false, 401: false, 403: false, 404: false, 409: false, 422: false,
 		408: true, 429: true, 500: true, 501: true, 502: true, 503: true, 504: true, 599: true,
 	} {
-		if retriableStatus(code) != want {
-			t.Errorf("retriableStatus(%d) = %v, want %v", code, !want, want)
+		if RetriableStatus(code) != want {
+			t.Errorf("RetriableStatus(%d) = %v, want %v", code, !want, want)
 		}
 	}
 }

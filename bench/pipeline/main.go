@@ -18,6 +18,14 @@
 // latency alone, and beside a destination in the same project whose code
 // is an infinite loop (enabled and disabled in alternating rounds of one
 // run), with the health manager off so that the loop keeps running.
+//
+//	go run ./bench/pipeline -outage -events 100000 -destinations 1 -storage memory
+//
+// measures recovery: the normal delivery rate, then the same events sent
+// while the sink answers 429 with Retry-After (the destination is paused
+// and every event is parked in JetStream), and the rate at which that
+// backlog drains once the sink is back, from its first delivery to its
+// last.
 package main
 
 import (
@@ -42,6 +50,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/controlplane"
+	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
 	"github.com/hogwire/hogwire/rpcclient"
@@ -60,6 +69,7 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write CPU profiles of hogwire's throughput runs (not the raw client's) to FILE.<storage>-<dests>")
 	hogSlots := flag.Int("hog-slots", 0, "the node's Hog slots (0: its default)")
 	hostile := flag.Bool("hostile", false, "measure the destinations alone and beside an infinite-loop destination, instead of against the raw client")
+	outage := flag.Bool("outage", false, "measure the drain rate of a parked backlog after an outage beside the normal delivery rate, instead of against the raw client")
 	flag.Parse()
 	if *serveSink {
 		if err := runSink(); err != nil {
@@ -72,6 +82,9 @@ func main() {
 	runFn := run
 	if *hostile {
 		runFn = runHostile
+	}
+	if *outage {
+		runFn = runOutage
 	}
 	if err := runFn(cfg, *dests, *storages); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -123,6 +136,7 @@ type config struct {
 	events, senders, rawWorkers, concurrency, rounds, latencyEvents int
 	hogSlots                                                        int
 	cpuProfile                                                      string
+	retry                                                           dataplane.RetrySchedule
 }
 
 func run(cfg config, destList, storageList string) error {
@@ -252,6 +266,7 @@ func startBench(s *sinkClient, cfg config, storage string, n int, health control
 		EventLog: eventlog.Config{Memory: storage == "memory"},
 		Health:   health,
 		HogSlots: cfg.hogSlots,
+		Retry:    cfg.retry,
 	})
 	if err != nil {
 		os.RemoveAll(dir)

@@ -22,7 +22,9 @@ import (
 // pay garbage-collection assists for hogwire's heap during hogwire's runs
 // but not during the raw client's, which is not the comparison we want.
 //
-// It counts POSTs to /hook and, between /latency/start and
+// It counts POSTs to /hook it accepts (between /down and /up it answers
+// them 429 with Retry-After: 31, a rate limit fetch does not wait for
+// within an invocation) and, between /latency/start and
 // /latency/stop, records each delivery's latency from the "sent" field
 // (nanoseconds since the epoch) of its JSON body.
 func runSink() error {
@@ -33,12 +35,18 @@ func runSink() error {
 	var (
 		count atomic.Int64
 		track atomic.Bool
+		down  atomic.Bool
 		mu    sync.Mutex
 		lat   []int64
 	)
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /hook", func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
+		if down.Load() {
+			w.Header().Set("Retry-After", "31")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
 		if track.Load() {
 			var m struct {
 				Sent string `json:"sent"`
@@ -54,6 +62,8 @@ func runSink() error {
 		}
 		count.Add(1)
 	})
+	mux.HandleFunc("POST /down", func(http.ResponseWriter, *http.Request) { down.Store(true) })
+	mux.HandleFunc("POST /up", func(http.ResponseWriter, *http.Request) { down.Store(false) })
 	mux.HandleFunc("GET /count", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, count.Load())
 	})

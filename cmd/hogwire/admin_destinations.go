@@ -60,13 +60,15 @@ func (e *destinationEdit) register(fs *pflag.FlagSet) {
 // limitFlags set a destination's execution limits; zero leaves a limit at
 // the server's default.
 type limitFlags struct {
-	execTimeout, fetchTimeout time.Duration
-	maxFetches, concurrency   int32
-	maxSteps                  int64
-	maxMemory                 string
+	execTimeout, fetchTimeout        time.Duration
+	maxFetches, concurrency          int32
+	maxSteps                         int64
+	maxMemory                        string
+	retryBase, retryMax, retryGiveUp time.Duration
 }
 
-var limitFlagNames = []string{"exec-timeout", "fetch-timeout", "max-fetches", "max-concurrency", "max-steps", "max-memory"}
+var limitFlagNames = []string{"exec-timeout", "fetch-timeout", "max-fetches", "max-concurrency", "max-steps", "max-memory",
+	"retry-base", "retry-max", "retry-give-up"}
 
 func (l *limitFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&l.execTimeout, "exec-timeout", 0, "limit: wall time of the Hog code per invocation (server default 5s)")
@@ -75,6 +77,9 @@ func (l *limitFlags) register(fs *pflag.FlagSet) {
 	fs.Int32Var(&l.concurrency, "max-concurrency", 0, "limit: invocations in flight at once on one node (server default 32)")
 	fs.Int64Var(&l.maxSteps, "max-steps", 0, "limit: VM steps per invocation")
 	fs.StringVar(&l.maxMemory, "max-memory", "", "limit: VM memory per invocation, e.g. 64MiB (server default 64MiB)")
+	fs.DurationVar(&l.retryBase, "retry-base", 0, "durable retries: first wait before retrying an event whose delivery failed (node default 5s)")
+	fs.DurationVar(&l.retryMax, "retry-max", 0, "durable retries: longest wait between retries (node default 1h)")
+	fs.DurationVar(&l.retryGiveUp, "retry-give-up", 0, "durable retries: give an event up this long after its first failure (node default 24h)")
 }
 
 // apply sets the limits given on the command line on base (a copy) and
@@ -101,6 +106,12 @@ func (l *limitFlags) apply(c *adminCmd, base *hogwirev1.ExecutionLimits) (*hogwi
 			out.MaxConcurrency = l.concurrency
 		case "max-steps":
 			out.MaxSteps = l.maxSteps
+		case "retry-base":
+			out.RetryBase = durationOrNil(l.retryBase)
+		case "retry-max":
+			out.RetryMax = durationOrNil(l.retryMax)
+		case "retry-give-up":
+			out.RetryGiveUp = durationOrNil(l.retryGiveUp)
 		case "max-memory":
 			n, err := parseBytes(l.maxMemory)
 			if err != nil {
@@ -921,6 +932,10 @@ func limitsText(l *hogwirev1.ExecutionLimits) string {
 	if n := l.GetMaxMemoryBytes(); n != 0 {
 		parts = append(parts, fmt.Sprintf("%d bytes of memory", n))
 	}
+	if l.GetRetryBase() != nil || l.GetRetryMax() != nil || l.GetRetryGiveUp() != nil {
+		parts = append(parts, fmt.Sprintf("retries every %s up to %s, for %s", orNode(l.GetRetryBase(), "5s"),
+			orNode(l.GetRetryMax(), "1h"), orNode(l.GetRetryGiveUp(), "24h")))
+	}
 	if len(parts) == 0 {
 		return "server defaults"
 	}
@@ -958,4 +973,12 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// orNode formats a duration limit, or the node's default when unset.
+func orNode(d *durationpb.Duration, def string) string {
+	if d == nil {
+		return def + " (node default)"
+	}
+	return d.AsDuration().String()
 }

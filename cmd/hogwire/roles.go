@@ -344,6 +344,7 @@ type dataPlaneFlags struct {
 	storage, cpCA                               string
 	cpTLS, anonymizeIPs                         bool
 	ackWait, dupWindow                          time.Duration
+	retry                                       dataplane.RetrySchedule
 	maxInflight, perMessage, hogSlots           int
 	hogMemory                                   int64
 	capture                                     capture.Config
@@ -367,6 +368,11 @@ func (a *app) dataPlaneCommand() *cobra.Command {
 	fs.StringVar(&f.storage, "event-storage", "file", "JetStream storage of the event log: file or memory")
 	fs.DurationVar(&f.ackWait, "ack-wait", time.Minute, "redeliver an event held this long by a node that stopped answering")
 	fs.BoolVar(&f.anonymizeIPs, "anonymize-ips", false, "do not record the sender's address as $ip on captured events")
+	fs.DurationVar(&f.retry.Base, "retry-base", dataplane.DefaultRetryBase, "first wait before retrying a parked invocation (a fetch still failing with a 5xx, 408, 429, timeout or connection error after its own retries); doubles per retry, with full jitter")
+	fs.DurationVar(&f.retry.Max, "retry-max", dataplane.DefaultRetryMax, "longest wait between retries of a parked invocation")
+	fs.DurationVar(&f.retry.GiveUp, "retry-give-up", dataplane.DefaultRetryGiveUp, "fail a parked invocation still failing this long after it was first parked")
+	fs.DurationVar(&f.retry.MaxRetryAfter, "max-retry-after", dataplane.DefaultRetryMaxRetryAfter, "clamp a destination's Retry-After (the pause of the whole destination it causes) to this")
+	fs.BoolVar(&f.retry.Off, "no-durable-retries", false, "fail invocations after fetch's own retries instead of parking them for later")
 	fs.DurationVar(&f.dupWindow, "duplicate-window", 2*time.Minute, "store nothing for a re-sent request (same events, same uuids) stored this recently (costs NATS memory per request in the window)")
 	fs.IntVar(&f.maxInflight, "max-inflight-events", 20000, "events this node holds at once; past it, events wait in the log")
 	fs.IntVar(&f.perMessage, "events-per-message", 100, "events of one capture batch stored per JetStream message (1: each alone)")
@@ -446,7 +452,7 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 		NodeID:  nodeID, Address: f.grpcAddr, ControlPlane: cpConn, NATS: nc,
 		EventLog: eventlog.Config{Memory: f.storage == "memory", AckWait: f.ackWait, DuplicateWindow: f.dupWindow,
 			MaxEventsPerMessage: f.perMessage},
-		MaxInflightEvents: f.maxInflight, HogMemory: f.hogMemory, HogSlots: f.hogSlots,
+		MaxInflightEvents: f.maxInflight, HogMemory: f.hogMemory, HogSlots: f.hogSlots, Retry: f.retry,
 		AllowEgress: egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
 		Capture: f.capture,
 	}, shutdownGrace)

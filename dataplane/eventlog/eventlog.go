@@ -80,6 +80,7 @@ type Log struct {
 	cfg    Config
 	js     jetstream.JetStream
 	stream jetstream.Stream
+	parked jetstream.Stream
 	log    *slog.Logger
 }
 
@@ -146,7 +147,11 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 	if !st.CachedInfo().Config.AllowAtomicPublish {
 		return nil, fmt.Errorf("eventlog: stream %s: the NATS server does not support atomic batch publishing; hogwire needs NATS 2.12 or later", cfg.Stream)
 	}
-	return &Log{cfg: cfg, js: js, stream: st, log: cfg.Logger}, nil
+	l := &Log{cfg: cfg, js: js, stream: st, log: cfg.Logger}
+	if l.parked, err = l.openParked(ctx, storage); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // formatHeader marks messages that hold a sequence of events (protobuf
@@ -448,15 +453,22 @@ func (m *Message) Nak(delay time.Duration) error { return m.msg.NakWithDelay(del
 // the message and must eventually Ack (or Nak) it. At most batch messages
 // are pulled at once.
 func (l *Log) Consume(ctx context.Context, batch int, handle func(*Message)) error {
-	cons, err := l.stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+	return l.consume(ctx, l.stream, jetstream.ConsumerConfig{
 		Durable:       l.cfg.Consumer,
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       l.cfg.AckWait,
 		MaxAckPending: l.cfg.MaxAckPending,
 		MaxDeliver:    -1,
-	})
+	}, l.cfg.Subject, batch, split, handle)
+}
+
+// consume delivers the messages of a consumer of st to handle until ctx
+// ends; subject is the prefix of the stream's subjects before the project.
+func (l *Log) consume(ctx context.Context, st jetstream.Stream, cfg jetstream.ConsumerConfig, subject string, batch int,
+	split func(jetstream.Msg) ([][]byte, error), handle func(*Message)) error {
+	cons, err := st.CreateOrUpdateConsumer(ctx, cfg)
 	if err != nil {
-		return fmt.Errorf("eventlog: consumer %s: %w", l.cfg.Consumer, err)
+		return fmt.Errorf("eventlog: consumer %s: %w", cfg.Durable, err)
 	}
 	if batch <= 0 {
 		batch = 500
@@ -480,7 +492,7 @@ func (l *Log) Consume(ctx context.Context, batch int, handle func(*Message)) err
 		}
 		// The subject names the project the event was published for; it
 		// wins over the event's own field.
-		project := strings.TrimPrefix(msg.Subject(), l.cfg.Subject+".")
+		project, _, _ := strings.Cut(strings.TrimPrefix(msg.Subject(), subject+"."), ".")
 		handle(&Message{Data: events, Header: msg.Headers(), Project: project, Redelivered: redelivered, Seq: seq, msg: msg})
 	}, jetstream.PullMaxMessages(batch), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		if ctx.Err() == nil {

@@ -1128,8 +1128,18 @@ type ExecutionLimits struct {
 	MaxSteps int64 `protobuf:"varint,5,opt,name=max_steps,json=maxSteps,proto3" json:"max_steps,omitempty"`
 	// VM memory estimate per invocation, in bytes (default 64 MiB).
 	MaxMemoryBytes int64 `protobuf:"varint,6,opt,name=max_memory_bytes,json=maxMemoryBytes,proto3" json:"max_memory_bytes,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Durable retries: an invocation whose fetch still fails after its own
+	// retries (5xx, 408, 429, timeout, connection error) is parked at that
+	// fetch and retried later, waiting between retry_base and
+	// min(retry_max, retry_base·2^(n-1)) before retry n, and fails for good
+	// retry_give_up after it was first parked. Zero takes the data plane's
+	// defaults (--retry-base 5s, --retry-max 1h, --retry-give-up 24h);
+	// retry_give_up is at most 7 days.
+	RetryBase     *durationpb.Duration `protobuf:"bytes,7,opt,name=retry_base,json=retryBase,proto3" json:"retry_base,omitempty"`
+	RetryMax      *durationpb.Duration `protobuf:"bytes,8,opt,name=retry_max,json=retryMax,proto3" json:"retry_max,omitempty"`
+	RetryGiveUp   *durationpb.Duration `protobuf:"bytes,9,opt,name=retry_give_up,json=retryGiveUp,proto3" json:"retry_give_up,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecutionLimits) Reset() {
@@ -1202,6 +1212,27 @@ func (x *ExecutionLimits) GetMaxMemoryBytes() int64 {
 		return x.MaxMemoryBytes
 	}
 	return 0
+}
+
+func (x *ExecutionLimits) GetRetryBase() *durationpb.Duration {
+	if x != nil {
+		return x.RetryBase
+	}
+	return nil
+}
+
+func (x *ExecutionLimits) GetRetryMax() *durationpb.Duration {
+	if x != nil {
+		return x.RetryMax
+	}
+	return nil
+}
+
+func (x *ExecutionLimits) GetRetryGiveUp() *durationpb.Duration {
+	if x != nil {
+		return x.RetryGiveUp
+	}
+	return nil
 }
 
 type DestinationHealth struct {
@@ -2306,7 +2337,7 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x04hash\x18\x01 \x01(\tB\x03\xe0A\x02R\x04hash\x120\n" +
 	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x03\xe0A\x02R\x03ttl\x12\x1c\n" +
 	"\tthreshold\x18\x03 \x01(\x03R\tthreshold\x12\x1f\n" +
-	"\bbytecode\x18\x04 \x01(\fB\x03\xe0A\x03R\bbytecode\"\x97\x02\n" +
+	"\bbytecode\x18\x04 \x01(\fB\x03\xe0A\x03R\bbytecode\"\xc8\x03\n" +
 	"\x0fExecutionLimits\x123\n" +
 	"\atimeout\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12>\n" +
 	"\rfetch_timeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\ffetchTimeout\x12\x1f\n" +
@@ -2314,7 +2345,11 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"maxFetches\x12'\n" +
 	"\x0fmax_concurrency\x18\x04 \x01(\x05R\x0emaxConcurrency\x12\x1b\n" +
 	"\tmax_steps\x18\x05 \x01(\x03R\bmaxSteps\x12(\n" +
-	"\x10max_memory_bytes\x18\x06 \x01(\x03R\x0emaxMemoryBytes\"\xfb\x01\n" +
+	"\x10max_memory_bytes\x18\x06 \x01(\x03R\x0emaxMemoryBytes\x128\n" +
+	"\n" +
+	"retry_base\x18\a \x01(\v2\x19.google.protobuf.DurationR\tretryBase\x126\n" +
+	"\tretry_max\x18\b \x01(\v2\x19.google.protobuf.DurationR\bretryMax\x12=\n" +
+	"\rretry_give_up\x18\t \x01(\v2\x19.google.protobuf.DurationR\vretryGiveUp\"\xfb\x01\n" +
 	"\x11DestinationHealth\x12-\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x17.hogwire.v1.HealthStateR\x05state\x129\n" +
 	"\n" +
@@ -2513,44 +2548,47 @@ var file_hogwire_v1_destination_proto_depIdxs = []int32{
 	35, // 21: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
 	35, // 22: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
 	35, // 23: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
-	4,  // 24: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
-	33, // 25: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
-	33, // 26: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
-	5,  // 27: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	5,  // 28: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 29: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	4,  // 30: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
-	5,  // 31: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
-	5,  // 32: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	36, // 33: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 34: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 35: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 36: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	33, // 37: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
-	5,  // 38: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
-	29, // 39: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
-	8,  // 40: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
-	15, // 41: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
-	17, // 42: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
-	19, // 43: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
-	21, // 44: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
-	23, // 45: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
-	25, // 46: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
-	27, // 47: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
-	30, // 48: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
-	16, // 49: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
-	18, // 50: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
-	20, // 51: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
-	22, // 52: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
-	24, // 53: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
-	26, // 54: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
-	28, // 55: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
-	31, // 56: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
-	49, // [49:57] is the sub-list for method output_type
-	41, // [41:49] is the sub-list for method input_type
-	41, // [41:41] is the sub-list for extension type_name
-	41, // [41:41] is the sub-list for extension extendee
-	0,  // [0:41] is the sub-list for field type_name
+	35, // 24: hogwire.v1.ExecutionLimits.retry_base:type_name -> google.protobuf.Duration
+	35, // 25: hogwire.v1.ExecutionLimits.retry_max:type_name -> google.protobuf.Duration
+	35, // 26: hogwire.v1.ExecutionLimits.retry_give_up:type_name -> google.protobuf.Duration
+	4,  // 27: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
+	33, // 28: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
+	33, // 29: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
+	5,  // 30: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	5,  // 31: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 32: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	4,  // 33: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
+	5,  // 34: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
+	5,  // 35: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	36, // 36: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,  // 37: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 38: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 39: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	33, // 40: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 41: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
+	29, // 42: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
+	8,  // 43: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
+	15, // 44: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
+	17, // 45: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
+	19, // 46: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
+	21, // 47: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
+	23, // 48: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
+	25, // 49: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
+	27, // 50: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
+	30, // 51: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
+	16, // 52: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
+	18, // 53: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
+	20, // 54: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
+	22, // 55: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
+	24, // 56: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
+	26, // 57: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
+	28, // 58: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
+	31, // 59: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
+	52, // [52:60] is the sub-list for method output_type
+	44, // [44:52] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_destination_proto_init() }

@@ -1,0 +1,163 @@
+package dataplane
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hogwire/hogwire/dataplane/eventlog"
+)
+
+// pauses are the destinations no request may go to until a time a server
+// gave in Retry-After. They live in a JetStream key-value bucket every
+// node watches, so that a pause one node meets holds on all of them
+// within a round trip; each node keeps its own copy to read without I/O.
+type pauses struct {
+	kv  jetstream.KeyValue
+	log *slog.Logger
+
+	// active counts the pauses known, so that the check every fetch makes
+	// costs one atomic load while no destination is paused.
+	active atomic.Int32
+	mu     sync.Mutex
+	byName map[string]pause
+}
+
+type pause struct {
+	Destination string    `json:"destination"`
+	Until       time.Time `json:"until"`
+	Reason      string    `json:"reason"`
+}
+
+// pausesBucket holds one key per paused destination (its
+// eventlog.DestinationKey; destination names may hold characters keys may
+// not).
+const pausesBucket = "HOGWIRE_PAUSES"
+
+func openPauses(ctx context.Context, nc *nats.Conn, memory bool, log *slog.Logger) (*pauses, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	storage := jetstream.FileStorage
+	if memory {
+		storage = jetstream.MemoryStorage
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      pausesBucket,
+		Description: "destinations paused by Retry-After, until when",
+		History:     1,
+		// Longer than any pause (Retry-After is clamped to an hour by
+		// default), so that ended pauses leave nothing behind.
+		TTL:     6 * time.Hour,
+		Storage: storage,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: pauses bucket: %w", err)
+	}
+	return &pauses{kv: kv, log: log, byName: map[string]pause{}}, nil
+}
+
+// until returns when the destination's pause ends and why, or zero when it
+// is not paused at now.
+func (p *pauses) until(dest string, now time.Time) (time.Time, string) {
+	if p == nil || p.active.Load() == 0 {
+		return time.Time{}, ""
+	}
+	p.mu.Lock()
+	ps, ok := p.byName[dest]
+	p.mu.Unlock()
+	if !ok || !ps.Until.After(now) {
+		return time.Time{}, ""
+	}
+	return ps.Until, ps.Reason
+}
+
+// note keeps ps unless a pause of the destination lasting longer is known;
+// it reports whether ps was kept.
+func (p *pauses) note(ps pause) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if cur, ok := p.byName[ps.Destination]; ok && !ps.Until.After(cur.Until) {
+		return false
+	}
+	p.byName[ps.Destination] = ps
+	p.active.Store(int32(len(p.byName)))
+	return true
+}
+
+// set pauses the destination until then on every node; it reports false
+// when it was already paused as long.
+func (p *pauses) set(ctx context.Context, dest string, until time.Time, reason string) bool {
+	ps := pause{Destination: dest, Until: until, Reason: reason}
+	if !p.note(ps) {
+		return false
+	}
+	b, err := json.Marshal(ps)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		_, err = p.kv.Put(ctx, eventlog.DestinationKey(dest), b)
+		cancel()
+	}
+	if err != nil {
+		// This node still holds the pause; other nodes learn of it from
+		// their own responses.
+		p.log.Warn("sharing a destination's pause", "destination", dest, "err", err)
+	}
+	return true
+}
+
+// watch follows the other nodes' pauses until ctx ends.
+func (p *pauses) watch(ctx context.Context) {
+	for ctx.Err() == nil {
+		w, err := p.kv.WatchAll(ctx)
+		if err != nil {
+			p.log.Warn("watching destination pauses", "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		for e := range w.Updates() {
+			if e == nil || e.Operation() != jetstream.KeyValuePut {
+				continue
+			}
+			var ps pause
+			if json.Unmarshal(e.Value(), &ps) == nil && ps.Destination != "" {
+				p.note(ps)
+			}
+		}
+		_ = w.Stop()
+	}
+}
+
+// sweep forgets pauses that ended.
+func (p *pauses) sweep(now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, ps := range p.byName {
+		if !ps.Until.After(now) {
+			delete(p.byName, k)
+		}
+	}
+	p.active.Store(int32(len(p.byName)))
+}
+
+// all returns the pauses known.
+func (p *pauses) all() []pause {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]pause, 0, len(p.byName))
+	for _, ps := range p.byName {
+		out = append(out, ps)
+	}
+	return out
+}
