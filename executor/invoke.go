@@ -507,7 +507,7 @@ func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
 	}
 	req, auth, err := newFetchRequest(args)
 	if err == nil {
-		err = inv.authorize(req, auth, len(res.Fetches))
+		err = inv.authorize(req, auth, inv.fetchBase+len(inv.res.Fetches))
 	}
 	if err != nil {
 		return vm.Null, &kindError{KindFetchInvalid, err}
