@@ -212,3 +212,13 @@ export function errorsUnder(errors: Record<string, string>, prefix: string): Rec
   for (const [k, v] of Object.entries(errors)) if (k.startsWith(prefix)) out[k.slice(prefix.length)] = v
   return out
 }
+
+// Pre is preformatted text in a box that scrolls past its maximum height;
+// it is focusable so keyboard users can scroll it too.
+export function Pre(props: { class?: string; children: ComponentChildren }) {
+  return (
+    <pre class={props.class} tabIndex={0}>
+      {props.children}
+    </pre>
+  )
+}

@@ -2,7 +2,7 @@ import { useEffect, useRef, useState } from 'preact/hooks'
 import { create, toJson } from '@bufbuild/protobuf'
 import { api, Code, isCode, valueToJson } from '../api'
 import { DestinationSchema, FiltersSchema, type DestinationRevision } from '../gen/hogwire/v1/destination_pb'
-import { ErrorBanner, Loading, fmtTime, useAsync } from '../ui'
+import { ErrorBanner, Loading, Pre, fmtTime, useAsync } from '../ui'
 import type { TabProps } from './destination'
 
 export function HistoryTab({ d, onSaved }: TabProps) {
@@ -69,7 +69,7 @@ export function HistoryTab({ d, onSaved }: TabProps) {
               <h3>Code{before && before.destination?.hog !== r.destination?.hog ? ', against the revision before' : ''}</h3>
               <CodeDiff key={r.name} now={r.destination?.hog ?? ''} before={before?.destination?.hog} />
               <h3>Inputs and filters</h3>
-              <pre>
+              <Pre>
                 {JSON.stringify(
                   {
                     enabled: r.destination?.enabled,
@@ -81,7 +81,7 @@ export function HistoryTab({ d, onSaved }: TabProps) {
                   null,
                   2,
                 )}
-              </pre>
+              </Pre>
             </section>
           )}
         </div>

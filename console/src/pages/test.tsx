@@ -5,7 +5,7 @@ import { api, fieldErrors } from '../api'
 import { EventSchema } from '../gen/hogwire/v1/event_pb'
 import { FetchMode, InvocationStatus, type TestResponse } from '../gen/hogwire/v1/test_pb'
 import { LogLevel } from '../gen/hogwire/v1/log_pb'
-import { ErrorBanner, Field, fmtTime } from '../ui'
+import { ErrorBanner, Field, Pre, fmtTime } from '../ui'
 import type { TabProps } from './destination'
 
 const statusText: Record<number, [string, string]> = {
@@ -104,11 +104,11 @@ export function TestTab({ d }: TabProps) {
           <p class="muted small">
             Took {(Number(result.duration?.seconds ?? 0n) * 1000 + (result.duration?.nanos ?? 0) / 1e6).toFixed(1)} ms on event <code>{result.event?.event}</code> ({result.event?.uuid})
           </p>
-          {result.error && <pre class="error-text">{result.error}</pre>}
+          {result.error && <Pre class="error-text">{result.error}</Pre>}
           {result.result && (
             <>
               <h3>Returned</h3>
-              <pre>{JSON.stringify(toJson(ValueSchema, result.result), null, 2)}</pre>
+              <Pre>{JSON.stringify(toJson(ValueSchema, result.result), null, 2)}</Pre>
             </>
           )}
           <h3>Logs</h3>
@@ -137,13 +137,13 @@ export function TestTab({ d }: TabProps) {
                   {x.attempt > 1 ? ` (attempt ${x.attempt})` : ''}
                 </summary>
                 <h4>Request headers</h4>
-                <pre>{Object.entries(x.headers).map(([k, v]) => `${k}: ${v}`).join('\n') || '—'}</pre>
+                <Pre>{Object.entries(x.headers).map(([k, v]) => `${k}: ${v}`).join('\n') || '—'}</Pre>
                 <h4>Request body</h4>
-                <pre>{x.body || '—'}</pre>
+                <Pre>{x.body || '—'}</Pre>
                 <h4>Response headers</h4>
-                <pre>{Object.entries(x.responseHeaders).map(([k, v]) => `${k}: ${v}`).join('\n') || '—'}</pre>
+                <Pre>{Object.entries(x.responseHeaders).map(([k, v]) => `${k}: ${v}`).join('\n') || '—'}</Pre>
                 <h4>Response body</h4>
-                <pre>{x.responseBody || '—'}</pre>
+                <Pre>{x.responseBody || '—'}</Pre>
               </details>
             ))
           )}
