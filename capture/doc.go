@@ -18,10 +18,9 @@
 //     of gzip> and optional compression=, api_key= and sent_at= fields, as
 //     posthog-js sends with compression=base64 and as older SDKs do.
 //
-// lz64 (lz-string) bodies are refused with 400 code "unsupported_compression":
-// current posthog-js versions only send gzip-js, base64 or plain JSON, and an
-// lz-string decoder would be a second decompression-bomb surface for a
-// format no supported SDK produces.
+// lz64 bodies (compression=lz64 or lz-string: lz-string's base64 form, sent
+// by older posthog-js) are decoded by package lzstring under the same
+// decompressed-size, ratio and memory limits as gzip.
 //
 // The project token is taken from the body (api_key, token or $token), from a
 // form field, or from the events (token, $token, api_key or

@@ -11,6 +11,8 @@ import (
 	"strconv"
 
 	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/hogwire/hogwire/jsonscan"
 )
 
 // Kind is the JSON type of a Value.
@@ -164,7 +166,7 @@ func (v Value) AppendJSON(b []byte) []byte {
 	case Number:
 		return appendNumber(b, v.Number)
 	case String:
-		return appendString(b, v.String)
+		return jsonscan.AppendString(b, v.String)
 	case Array:
 		b = append(b, '[')
 		for i, e := range v.Elems {
@@ -180,7 +182,7 @@ func (v Value) AppendJSON(b []byte) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendString(b, k)
+			b = jsonscan.AppendString(b, k)
 			b = append(b, ':')
 			b = v.Elems[i].AppendJSON(b)
 		}
@@ -197,16 +199,6 @@ func appendNumber(b []byte, f float64) []byte {
 		return append(b, "null"...)
 	}
 	return append(b, j...)
-}
-
-// appendString writes s as a JSON string without escaping HTML
-// characters, so that a value reads back as it was written.
-func appendString(b []byte, s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return append(b, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
 }
 
 // FromProto converts a protobuf Value. A Struct has no key order, so

@@ -1,5 +1,6 @@
 // Package jsonscan reads the literals of JSON text, strings and numbers,
-// accepting and decoding exactly what encoding/json does. It serves the
+// accepting and decoding exactly what encoding/json does, and writes string
+// literals as JavaScript's JSON.stringify does. It serves the
 // hand-written parsers that build their own values from JSON (capture's
 // protobuf values, the Hog VM's values) without going through
 // encoding/json's token stream.

@@ -3,6 +3,7 @@ package jsonscan_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/hogwire/hogwire/jsonscan"
@@ -73,6 +74,31 @@ func TestAfterElement(t *testing.T) {
 		next, closed, err := jsonscan.AfterElement([]byte(c.in), 0, ']')
 		if next != c.next || closed != c.closed || !errors.Is(err, c.err) {
 			t.Errorf("%q: %d %v %v, want %d %v %v", c.in, next, closed, err, c.next, c.closed, c.err)
+		}
+	}
+}
+
+// Strings are written as JSON.stringify writes them, and read back as
+// they were (invalid UTF-8 as U+FFFD).
+func TestAppendString(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"", `""`},
+		{"plain <b>&</b> text", `"plain <b>&</b> text"`},
+		{"q\"b\\n\nt\tc\x01\x1f", `"q\"b\\n\nt\tc\u0001\u001f"`},
+		{"\b\f\r", `"\b\f\r"`},
+		{"é 😀 \u2028\u2029", "\"é 😀 \u2028\u2029\""},
+		{"bad \xff byte\n", `"bad \ufffd byte\n"`},
+	} {
+		got := string(jsonscan.AppendString([]byte("x"), c.in))
+		if got != "x"+c.want {
+			t.Errorf("AppendString(%q) = %s, want x%s", c.in, got, c.want)
+		}
+		var back string
+		if err := json.Unmarshal([]byte(got[1:]), &back); err != nil {
+			t.Fatalf("%s does not decode: %v", got[1:], err)
+		}
+		if want := strings.ToValidUTF8(c.in, "\ufffd"); back != want {
+			t.Errorf("%s decodes to %q, want %q", got[1:], back, want)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package liquid
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -15,6 +14,8 @@ import (
 	"github.com/osteele/liquid"
 	"github.com/osteele/tuesday"
 	yaml "gopkg.in/yaml.v2"
+
+	"github.com/hogwire/hogwire/jsonscan"
 )
 
 // filterNames are the filters a template may use: the engine's standard
@@ -253,21 +254,11 @@ func appendJSON(b []byte, v any) []byte {
 	case time.Time:
 		return appendJSON(b, v.UTC().Format("2006-01-02T15:04:05.000Z"))
 	case string:
-		return appendString(b, v)
+		return jsonscan.AppendString(b, v)
 	}
 	j, err := json.Marshal(v)
 	if err != nil {
 		return append(b, "null"...)
 	}
 	return append(b, j...)
-}
-
-// appendString writes a JSON string without escaping HTML characters, as
-// JSON.stringify does.
-func appendString(b []byte, s string) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(s)
-	return append(b, bytes.TrimRight(buf.Bytes(), "\n")...)
 }

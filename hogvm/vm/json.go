@@ -7,7 +7,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/hogwire/hogwire/jsonscan"
@@ -325,7 +324,7 @@ func (w *jsonWriter) value(v Value, depth int) {
 			w.buf = appendNumber(w.buf, f)
 		}
 	case KindString:
-		w.buf = appendJSONString(w.buf, v.str())
+		w.buf = jsonscan.AppendString(w.buf, v.str())
 	case KindClosure, KindCallable:
 		var b []byte
 		var c *Callable
@@ -339,7 +338,7 @@ func (w *jsonWriter) value(v Value, depth int) {
 			name = "lambda"
 		}
 		b = fmt.Appendf(b, "fn<%s(%d)>", name, c.ArgCount)
-		w.buf = appendJSONString(w.buf, string(b))
+		w.buf = jsonscan.AppendString(w.buf, string(b))
 	case KindDateTime:
 		dt := v.AsDateTime()
 		w.object(depth, []string{"__hogDateTime__", "dt", "zone"}, []Value{Bool(true), Number(dt.Seconds), String(dt.Zone)})
@@ -439,7 +438,7 @@ func (w *jsonWriter) plainObject(d *Dict, depth int) {
 			w.buf = append(w.buf, ',')
 		}
 		w.newline(depth + 1)
-		w.buf = appendJSONString(w.buf, d.keys[i].str())
+		w.buf = jsonscan.AppendString(w.buf, d.keys[i].str())
 		w.buf = append(w.buf, ':')
 		if w.indent > 0 {
 			w.buf = append(w.buf, ' ')
@@ -488,7 +487,7 @@ func (w *jsonWriter) object(depth int, keys []string, vals []Value) {
 			w.buf = append(w.buf, ',')
 		}
 		w.newline(depth + 1)
-		w.buf = appendJSONString(w.buf, keys[i])
+		w.buf = jsonscan.AppendString(w.buf, keys[i])
 		w.buf = append(w.buf, ':')
 		if w.indent > 0 {
 			w.buf = append(w.buf, ' ')
@@ -497,72 +496,4 @@ func (w *jsonWriter) object(depth int, keys []string, vals []Value) {
 	}
 	w.newline(depth)
 	w.buf = append(w.buf, '}')
-}
-
-// jsonSafe marks the ASCII bytes that JSON.stringify copies unchanged.
-var jsonSafe = func() (t [128]bool) {
-	for c := 0x20; c < 128; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-func appendJSONString(b []byte, s string) []byte {
-	b = append(b, '"')
-	if utf8.ValidString(s) {
-		// Copy runs of bytes that need no escaping in one go; valid
-		// non-ASCII text is copied as is.
-		start := 0
-		for i := 0; i < len(s); i++ {
-			if c := s[i]; c >= utf8.RuneSelf || jsonSafe[c] {
-				continue
-			}
-			b = append(b, s[start:i]...)
-			b = appendJSONEscape(b, s[i])
-			start = i + 1
-		}
-		b = append(b, s[start:]...)
-		return append(b, '"')
-	}
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, size := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && size == 1 {
-				b = append(b, `\ufffd`...)
-			} else {
-				b = append(b, s[i:i+size]...)
-			}
-			i += size
-			continue
-		}
-		b = appendJSONEscape(b, c)
-		i++
-	}
-	return append(b, '"')
-}
-
-// appendJSONEscape writes one ASCII byte as JSON.stringify does.
-func appendJSONEscape(b []byte, c byte) []byte {
-	const hex = "0123456789abcdef"
-	switch c {
-	case '"':
-		return append(b, `\"`...)
-	case '\\':
-		return append(b, `\\`...)
-	case '\b':
-		return append(b, `\b`...)
-	case '\f':
-		return append(b, `\f`...)
-	case '\n':
-		return append(b, `\n`...)
-	case '\r':
-		return append(b, `\r`...)
-	case '\t':
-		return append(b, `\t`...)
-	}
-	if c < 0x20 {
-		return append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
-	}
-	return append(b, c)
 }
