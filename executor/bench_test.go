@@ -99,6 +99,32 @@ func BenchmarkFilterOnly(b *testing.B) {
 	}
 }
 
+// Match is what the data plane runs before it queues an invocation: a
+// destination whose filter does not match costs only this.
+func BenchmarkMatch(b *testing.B) {
+	g := executor.NewEvent(typicalEvent(b), project, source)
+	for _, c := range []struct {
+		name    string
+		filters *hogwirev1.Filters
+	}{
+		{"property", &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "$pageview", Properties: []*hogwirev1.PropertyFilter{
+			{Key: "$browser", Operator: hogwirev1.PropertyOperator_PROPERTY_OPERATOR_EXACT, Value: structpb.NewStringValue("Safari")},
+		}}}}},
+		{"event name", &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "signed_up"}}}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			d := prepare(b, spec{hog: "return 1", filters: c.filters})
+			if ok, err := d.Match(g); ok || err != nil {
+				b.Fatalf("Match = %v, %v; want false", ok, err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				d.Match(g)
+			}
+		})
+	}
+}
+
 // The webhook template end to end: filter, inputs, program, one fetch.
 func BenchmarkWebhookInvoke(b *testing.B) {
 	d := prepare(b, spec{
