@@ -7,10 +7,10 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/dataplane/eventlog"
 )
 
 // masker remembers masking hashes in a JetStream key-value bucket shared by
@@ -23,25 +23,16 @@ type masker struct {
 // maskingBucket holds the hashes; its keys carry their own TTL.
 const maskingBucket = "HOGWIRE_MASKING"
 
-func openMasker(ctx context.Context, nc *nats.Conn, memory bool) (*masker, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	storage := jetstream.FileStorage
-	if memory {
-		storage = jetstream.MemoryStorage
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+func openMasker(ctx context.Context, cfg eventlog.Config) (*masker, error) {
+	kv, err := eventlog.OpenBucket(ctx, cfg, jetstream.KeyValueConfig{
 		Bucket:         maskingBucket,
 		Description:    "masking hashes of destinations, each expiring after its destination's TTL",
 		History:        1,
 		TTL:            7 * 24 * time.Hour, // the longest masking TTL the API accepts
-		Storage:        storage,
 		LimitMarkerTTL: time.Minute,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dataplane: masking bucket: %w", err)
+		return nil, fmt.Errorf("dataplane: masking: %w", err)
 	}
 	return &masker{kv: kv}, nil
 }

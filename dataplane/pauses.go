@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hogwire/hogwire/dataplane/eventlog"
@@ -41,26 +40,17 @@ type pause struct {
 // not).
 const pausesBucket = "HOGWIRE_PAUSES"
 
-func openPauses(ctx context.Context, nc *nats.Conn, memory bool, log *slog.Logger) (*pauses, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	storage := jetstream.FileStorage
-	if memory {
-		storage = jetstream.MemoryStorage
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+func openPauses(ctx context.Context, cfg eventlog.Config, log *slog.Logger) (*pauses, error) {
+	kv, err := eventlog.OpenBucket(ctx, cfg, jetstream.KeyValueConfig{
 		Bucket:      pausesBucket,
 		Description: "destinations paused by Retry-After, until when",
 		History:     1,
 		// Longer than any pause (Retry-After is clamped to an hour by
 		// default), so that ended pauses leave nothing behind.
-		TTL:     6 * time.Hour,
-		Storage: storage,
+		TTL: 6 * time.Hour,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dataplane: pauses bucket: %w", err)
+		return nil, fmt.Errorf("dataplane: pauses: %w", err)
 	}
 	return &pauses{kv: kv, log: log, byName: map[string]pause{}}, nil
 }

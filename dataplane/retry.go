@@ -255,6 +255,12 @@ func (inv *invocation) Do(ctx context.Context, req fetch.Request, p fetch.Policy
 	if until, reason := n.pauses.until(inv.dest.name, time.Now()); !until.IsZero() {
 		return nil, &executor.DeferError{Until: until, Reason: reason}
 	}
+	// Retries inside the call wait for pauses set meanwhile (by this
+	// invocation's own 429 or another's), so no retry lands inside one.
+	p.NotBefore = func() time.Time {
+		until, _ := n.pauses.until(inv.dest.name, time.Now())
+		return until
+	}
 	return n.fetcher.Do(ctx, req, p, func(a fetch.Attempt) {
 		if (a.Status == http.StatusTooManyRequests || a.Status == http.StatusServiceUnavailable) && a.RetryAfter > 0 {
 			until := time.Now().Add(min(a.RetryAfter, n.cfg.Retry.MaxRetryAfter))

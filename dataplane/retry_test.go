@@ -125,9 +125,6 @@ func TestRetryAfterPausesTheDestination(t *testing.T) {
 	if f := st.Node.Stat(d.Name, "failed"); f != 0 {
 		t.Errorf("failed = %v, want 0", f)
 	}
-	if st.Node.Stat(d.Name, "paused_waits")+st.Node.Stat(d.Name, "parked") == 0 {
-		t.Error("no event waited for the pause")
-	}
 	mu.Lock()
 	defer mu.Unlock()
 	// Requests in flight when a 429 was answered may arrive just after
@@ -144,7 +141,11 @@ func TestRetryAfterPausesTheDestination(t *testing.T) {
 	if early > 0 {
 		t.Errorf("%d requests arrived while a Retry-After of %v ran (%d requests, %d answered 429)", early, retryAfter, len(arrivals), len(limited))
 	}
-	t.Logf("%d requests for %d events, %d answered 429", len(arrivals), total, len(limited))
+	// Which way events waited depends on timing: an invocation that started
+	// before the first 429 came back waits inside its fetch's retries, a
+	// later one parks or waits for the pause before it starts.
+	t.Logf("%d requests for %d events, %d answered 429; %v waited for the pause before starting, %v parked",
+		len(arrivals), total, len(limited), st.Node.Stat(d.Name, "paused_waits"), st.Node.Stat(d.Name, "parked"))
 }
 
 // A sink down (503) for a while, then up: every event is delivered, and

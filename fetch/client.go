@@ -236,6 +236,14 @@ func (c *Client) Do(ctx context.Context, req Request, p Policy, observe func(Att
 					}
 				}
 			}
+			if a.WillRetry && p.NotBefore != nil {
+				if wait := time.Until(p.NotBefore()); wait > a.RetryIn {
+					a.RetryIn = wait
+					if wait > p.MaxRetryAfter {
+						a.WillRetry, a.RetryIn = false, 0
+					}
+				}
+			}
 			if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= a.RetryIn {
 				// The next attempt could not finish in time; waiting would
 				// only turn a real answer into a context error.
@@ -245,15 +253,31 @@ func (c *Client) Do(ctx context.Context, req Request, p Policy, observe func(Att
 		if observe != nil {
 			observe(a)
 		}
-		if !a.WillRetry {
+		giveBack := func() (*Response, error) {
 			if err != nil {
 				return nil, fmt.Errorf("fetch %s %s: attempt %d/%d: %w", pr.method, pr.host, n, maxAttempts, err)
 			}
 			resp.Attempts = n
 			return resp, nil
 		}
+		if !a.WillRetry {
+			return giveBack()
+		}
 		if err := c.sleep(ctx, a.RetryIn); err != nil {
 			return nil, fmt.Errorf("fetch %s %s: waiting to retry after attempt %d/%d: %w", pr.method, pr.host, n, maxAttempts, err)
+		}
+		// A pause may have been set or lengthened while this call slept.
+		for waited := a.RetryIn; p.NotBefore != nil; {
+			wait := time.Until(p.NotBefore())
+			if wait <= 0 {
+				break
+			}
+			if waited += wait; waited > p.MaxRetryAfter {
+				return giveBack()
+			}
+			if err := c.sleep(ctx, wait); err != nil {
+				return nil, fmt.Errorf("fetch %s %s: waiting to retry after attempt %d/%d: %w", pr.method, pr.host, n, maxAttempts, err)
+			}
 		}
 	}
 }

@@ -223,6 +223,83 @@ func TestRetryAfterBeyondTheWaitIsReturned(t *testing.T) {
 	}
 }
 
+// A pause shared with other requests (Policy.NotBefore) holds a retry
+// until it ends, however short the backoff; one longer than MaxRetryAfter
+// returns the response instead.
+func TestRetryWaitsForNotBefore(t *testing.T) {
+	srv, hits := statusSequence(t, nil, 500, 200)
+	c, fs := newTestClient(t)
+	var obs attempts
+	pause := time.Now().Add(5 * time.Second)
+	// The fake sleep does not move the clock: the pause ends with the
+	// first wait.
+	p := Policy{BackoffBase: time.Millisecond, NotBefore: func() time.Time {
+		if len(fs.recorded()) > 0 {
+			return time.Time{}
+		}
+		return pause
+	}}
+	resp, err := c.Do(context.Background(), Request{URL: srv.URL}, p, obs.observe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 200 || hits.Load() != 2 {
+		t.Fatalf("got %d after %d requests", resp.Status, hits.Load())
+	}
+	if w := fs.recorded(); len(w) != 1 || w[0] < 4*time.Second || w[0] > 5*time.Second {
+		t.Fatalf("waited %v, want about 5s (the pause)", w)
+	}
+	if a := obs.list()[0]; a.RetryIn != fs.recorded()[0] {
+		t.Fatalf("attempt reported RetryIn %v, waited %v", a.RetryIn, fs.recorded()[0])
+	}
+
+	srv, hits = statusSequence(t, nil, 500, 200)
+	c, fs = newTestClient(t)
+	pause = time.Now().Add(time.Hour)
+	resp, err = c.Do(context.Background(), Request{URL: srv.URL}, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 500 || hits.Load() != 1 {
+		t.Fatalf("with an hour's pause: got %d after %d requests, want the 500 after 1", resp.Status, hits.Load())
+	}
+}
+
+// A pause set while a call waits to retry (by another request's 429)
+// holds the retry until it ends; one that grows past MaxRetryAfter gives
+// the response back.
+func TestRetryWaitsForAPauseSetWhileWaiting(t *testing.T) {
+	srv, hits := statusSequence(t, nil, 500, 200)
+	c, fs := newTestClient(t)
+	var calls int
+	pause := time.Now().Add(3 * time.Second)
+	p := Policy{BackoffBase: time.Millisecond, MaxRetryAfter: 10 * time.Second, NotBefore: func() time.Time {
+		calls++
+		if calls == 2 { // after the backoff wait: another request paused meanwhile
+			return pause
+		}
+		return time.Time{}
+	}}
+	resp, err := c.Do(context.Background(), Request{URL: srv.URL}, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := fs.recorded(); resp.Status != 200 || hits.Load() != 2 || len(w) != 2 || w[1] < 2*time.Second {
+		t.Fatalf("got %d after %d requests, waits %v; want 200 after 2, the second wait the pause", resp.Status, hits.Load(), w)
+	}
+
+	srv, hits = statusSequence(t, nil, 500, 200)
+	c, _ = newTestClient(t)
+	p.NotBefore = func() time.Time { return time.Now().Add(4 * time.Second) } // a pause that keeps growing
+	resp, err = c.Do(context.Background(), Request{URL: srv.URL}, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 500 || hits.Load() != 1 {
+		t.Fatalf("with a growing pause: got %d after %d requests, want the 500 after 1", resp.Status, hits.Load())
+	}
+}
+
 func TestRedirectIsReturnedNotFollowed(t *testing.T) {
 	var followed atomic.Int32
 	mux := http.NewServeMux()

@@ -40,6 +40,12 @@ type Policy struct {
 	// MaxResponseBytes caps how much of a response body is kept; the rest
 	// is discarded and Response.Truncated is set.
 	MaxResponseBytes int64
+	// NotBefore, when set, returns a time before which no retry may start:
+	// a pause shared with the caller's other requests (the data plane's
+	// destination-wide Retry-After). It is read after each failed attempt;
+	// a retry it would delay past MaxRetryAfter is not made, and the
+	// response (or error) is returned for the caller to retry later.
+	NotBefore func() time.Time
 }
 
 func (p Policy) withDefaults() Policy {

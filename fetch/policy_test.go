@@ -2,6 +2,7 @@ package fetch
 
 import (
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -16,7 +17,7 @@ func TestPolicyDefaults(t *testing.T) {
 		MaxRetryAfter:    30 * time.Second,
 		MaxResponseBytes: 1 << 20,
 	}
-	if p != want {
+	if !reflect.DeepEqual(p, want) {
 		t.Fatalf("defaults %+v, want %+v", p, want)
 	}
 	if got := (Policy{MaxRetries: -1}).withDefaults().MaxRetries; got != 0 {
