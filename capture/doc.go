@@ -16,12 +16,16 @@
 //     its magic bytes;
 //   - application/x-www-form-urlencoded with data=<JSON, or base64 of JSON or
 //     of gzip> and optional compression=, api_key= and sent_at= fields, as
-//     posthog-js sends with compression=base64 and as older SDKs do.
+//     posthog-js sends with compression=base64 and as older SDKs do;
+//   - lz64 (lz-string, older posthog-js), announced by compression=lz64 or
+//     lz-string in the query or the form, and decoded under the same limits
+//     as gzip.
 //
-// lz64 (lz-string) bodies are refused with 400 code "unsupported_compression":
-// current posthog-js versions only send gzip-js, base64 or plain JSON, and an
-// lz-string decoder would be a second decompression-bomb surface for a
-// format no supported SDK produces.
+// The endpoints SDKs read their settings from are served beside capture:
+// feature flags (/flags v1 and v2, /decide; none are set), posthog-js's
+// remote config (/array/<token>/config and config.js), and a 404 that
+// says why for posthog-js's lazily loaded scripts (/static/...). Every
+// endpoint answers CORS preflights and carries CORS headers.
 //
 // The project token is taken from the body (api_key, token or $token), from a
 // form field, or from the events (token, $token, api_key or
