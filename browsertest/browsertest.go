@@ -12,6 +12,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
@@ -58,6 +61,11 @@ type Options struct {
 	// Expected says whether a failed load of url is an answer the page
 	// handles (an API's 4xx, say), not an error.
 	Expected func(url string) bool
+	// Human makes the browser look like a person's, not automation's: no
+	// "HeadlessChrome" in its user agent and navigator.webdriver false.
+	// Analytics SDKs (posthog-js) drop every event of a browser that looks
+	// automated, as a bot's.
+	Human bool
 }
 
 // New starts a headless Chromium for t, stopped when ctx ends or the test
@@ -78,6 +86,9 @@ func New(ctx context.Context, t testing.TB, o Options) (context.Context, *Errors
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(o.Width, o.Height),
 	)
+	if o.Human {
+		opts = append(opts, chromedp.Flag("disable-blink-features", "AutomationControlled"))
+	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
@@ -107,6 +118,16 @@ func New(ctx context.Context, t testing.TB, o Options) (context.Context, *Errors
 		}
 	}); err != nil {
 		t.Fatal(err)
+	}
+	if o.Human {
+		v, err := chromedp.CallBrowser(bctx, browser.GetVersion, cdp.Empty{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ua := strings.Replace(v.UserAgent, "HeadlessChrome/", "Chrome/", 1)
+		if _, err := chromedp.Call(bctx, emulation.SetUserAgentOverride, emulation.SetUserAgentOverrideParams{UserAgent: ua}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return bctx, errs
 }

@@ -16,11 +16,16 @@
 //     its magic bytes;
 //   - application/x-www-form-urlencoded with data=<JSON, or base64 of JSON or
 //     of gzip> and optional compression=, api_key= and sent_at= fields, as
-//     posthog-js sends with compression=base64 and as older SDKs do.
+//     posthog-js sends with compression=base64 and as older SDKs do;
+//   - lz64 (lz-string, older posthog-js), announced by compression=lz64 or
+//     lz-string in the query or the form, and decoded under the same limits
+//     as gzip.
 //
-// lz64 bodies (compression=lz64 or lz-string: lz-string's base64 form, sent
-// by older posthog-js) are decoded by package lzstring under the same
-// decompressed-size, ratio and memory limits as gzip.
+// The endpoints SDKs read their settings from are served beside capture:
+// feature flags (/flags v1 and v2, /decide; none are set), posthog-js's
+// remote config (/array/<token>/config and config.js), and a 404 that
+// says why for posthog-js's lazily loaded scripts (/static/...). Every
+// endpoint answers CORS preflights and carries CORS headers.
 //
 // The project token is taken from the body (api_key, token or $token), from a
 // form field, or from the events (token, $token, api_key or

@@ -58,6 +58,7 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	route("/array/{token}/config", h.remoteConfig)
 	route("/array/{token}/config.js", h.remoteConfigJS)
+	route("/static/", h.staticScript)
 	return mux
 }
 

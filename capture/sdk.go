@@ -22,6 +22,10 @@ import (
 
 // remoteSettings is the remote config posthog-js applies: what it turns
 // off stays off, and hasFeatureFlags false spares it a /flags request.
+// Every product whose code posthog-js would fetch from /static/ is off,
+// and surveys is left out, not false: posthog-js (1.449) still loads its
+// surveys script when told surveys is false, and only a missing value
+// keeps it from asking.
 func remoteSettings(token string) map[string]any {
 	return map[string]any{
 		"token":                 token,
@@ -35,7 +39,6 @@ func remoteSettings(token string) map[string]any {
 		"elementsChainAsString": true,
 		"heatmaps":              false,
 		"sessionRecording":      false,
-		"surveys":               false,
 		"siteApps":              []any{},
 	}
 }
@@ -66,6 +69,20 @@ func (h *handler) remoteConfigJS(_ context.Context, w http.ResponseWriter, r *ht
 		string(key) + "]=" + string(settings) + ";})();\n"
 	w.Header().Set("Cache-Control", "public, max-age=60")
 	return http.StatusOK, script(js), nil
+}
+
+// staticScript answers posthog-js's requests for the scripts it loads
+// lazily (/static/surveys.js, /static/<version>/recorder.js, ...) from its
+// asset host, which is api_host unless set. hogwire does not serve
+// PostHog's code; the remote config keeps posthog-js from asking, so a
+// request here comes from a feature turned on in posthog.init, and the
+// answer says how to get the script. The CORS headers let the page see
+// this 404 rather than a CORS failure.
+func (h *handler) staticScript(_ context.Context, _ http.ResponseWriter, r *http.Request) (int, any, *apiError) {
+	return 0, nil, &apiError{status: http.StatusNotFound, Type: "invalid_request", Code: "not_found",
+		Detail: "hogwire does not serve posthog-js's scripts (" + r.URL.Path + "): set asset_host in posthog.init " +
+			"to a host that does (PostHog's is https://us-assets.i.posthog.com), load posthog-js's full bundle " +
+			"(array.full.js), or turn the feature off"}
 }
 
 func unknownConfig() *apiError {

@@ -3,6 +3,7 @@ package capture_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -88,6 +89,10 @@ func TestRemoteConfig(t *testing.T) {
 	if m["token"] != "phc_testtoken" || m["hasFeatureFlags"] != false || m["autocapture_opt_out"] != false {
 		t.Errorf("config %v", m)
 	}
+	// posthog-js loads its surveys script unless surveys is missing.
+	if v, ok := m["surveys"]; ok {
+		t.Errorf("config says surveys %v; want it left out", v)
+	}
 	rec = do(t, h, req{method: http.MethodGet, target: "/array/phc_testtoken/config.js"})
 	js := rec.Body.String()
 	if rec.Code != 200 || rec.Header().Get("Content-Type") != "application/javascript" ||
@@ -97,6 +102,21 @@ func TestRemoteConfig(t *testing.T) {
 	for _, target := range []string{"/array/phc_nope/config", "/array/phc_nope/config.js"} {
 		if rec := do(t, h, req{method: http.MethodGet, target: target}); rec.Code != 404 {
 			t.Errorf("%s: %d, want 404", target, rec.Code)
+		}
+	}
+}
+
+// posthog-js's lazily loaded scripts are not served, with an answer the
+// page can read and that says what to do.
+func TestStaticScripts(t *testing.T) {
+	h := capture.NewHandler(testConfig(&memPublisher{}))
+	for _, target := range []string{"/static/surveys.js?v=1.449.2", "/static/1.449.2/recorder.js"} {
+		rec := do(t, h, req{method: http.MethodGet, target: target, header: map[string]string{"Origin": "https://shop.example"}})
+		if rec.Code != 404 || rec.Header().Get("Access-Control-Allow-Origin") != "https://shop.example" {
+			t.Errorf("%s: %d %v", target, rec.Code, rec.Header())
+		}
+		if m := decodeJSON(t, rec.Body.Bytes()); !strings.Contains(fmt.Sprint(m["detail"]), "asset_host") {
+			t.Errorf("%s: %v", target, m)
 		}
 	}
 }
