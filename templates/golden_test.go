@@ -63,6 +63,15 @@ type goldenExpect struct {
 	Requests []goldenRequest `json:"requests"`
 	// Logs are substrings that some log line must contain.
 	Logs []string `json:"logs"`
+	// Captures are the events postHogCapture asked to capture, in order;
+	// when absent, none may be.
+	Captures []goldenCapture `json:"captures"`
+}
+
+type goldenCapture struct {
+	Event      string         `json:"event"`
+	DistinctID string         `json:"distinct_id"`
+	Properties map[string]any `json:"properties"`
 }
 
 type goldenRequest struct {
@@ -324,6 +333,15 @@ func runGolden(t *testing.T, tpl *hogwirev1.Template, project *hogwirev1.Project
 		if !slices.ContainsFunc(logs, func(l string) bool { return strings.Contains(l, want) }) {
 			t.Errorf("no log line contains %q; logs:\n%s", want, strings.Join(logs, "\n"))
 		}
+	}
+	var captures []goldenCapture
+	for _, c := range res.Captures {
+		captures = append(captures, goldenCapture{Event: c.Event, DistinctID: c.DistinctID, Properties: c.Properties})
+	}
+	if got, want := normalize(captures), normalize(c.Expect.Captures); !reflect.DeepEqual(got, want) {
+		gb, _ := json.Marshal(got)
+		wb, _ := json.Marshal(want)
+		t.Errorf("captures:\n got %s\nwant %s", gb, wb)
 	}
 	// Secret inputs never appear in the redacted output.
 	res.Redact()
