@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/dataplane/eventlog"
 )
 
 // masker remembers masking hashes in a JetStream key-value bucket shared by
@@ -23,27 +24,36 @@ type masker struct {
 // maskingBucket holds the hashes; its keys carry their own TTL.
 const maskingBucket = "HOGWIRE_MASKING"
 
-func openMasker(ctx context.Context, nc *nats.Conn, memory bool) (*masker, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	storage := jetstream.FileStorage
-	if memory {
-		storage = jetstream.MemoryStorage
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+func openMasker(ctx context.Context, nc *nats.Conn, lc eventlog.Config) (*masker, error) {
+	kv, err := openBucket(ctx, nc, lc, jetstream.KeyValueConfig{
 		Bucket:         maskingBucket,
 		Description:    "masking hashes of destinations, each expiring after its destination's TTL",
 		History:        1,
 		TTL:            7 * 24 * time.Hour, // the longest masking TTL the API accepts
-		Storage:        storage,
 		LimitMarkerTTL: time.Minute,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dataplane: masking bucket: %w", err)
+		return nil, err
 	}
 	return &masker{kv: kv}, nil
+}
+
+// openBucket creates or updates one of the node's key-value buckets, with
+// the event log's storage and replicas.
+func openBucket(ctx context.Context, nc *nats.Conn, lc eventlog.Config, kc jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	kc.Storage, kc.Replicas = jetstream.FileStorage, max(lc.Replicas, 1)
+	if lc.Memory {
+		kc.Storage = jetstream.MemoryStorage
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, kc)
+	if err != nil {
+		return nil, fmt.Errorf("dataplane: bucket %s: %w", kc.Bucket, err)
+	}
+	return kv, nil
 }
 
 // mask reports whether an event with this hash was already let through

@@ -279,10 +279,10 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	if n.events, err = eventlog.Open(ctx, logCfg); err != nil {
 		return err
 	}
-	if n.masks, err = openMasker(ctx, n.cfg.NATS, logCfg.Memory); err != nil {
+	if n.masks, err = openMasker(ctx, n.cfg.NATS, logCfg); err != nil {
 		return err
 	}
-	if n.pauses, err = openPauses(ctx, n.cfg.NATS, logCfg.Memory, n.log.With("component", "pauses")); err != nil {
+	if n.pauses, err = openPauses(ctx, n.cfg.NATS, logCfg, n.log.With("component", "pauses")); err != nil {
 		return err
 	}
 	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))

@@ -3,7 +3,6 @@ package dataplane
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -41,26 +40,17 @@ type pause struct {
 // not).
 const pausesBucket = "HOGWIRE_PAUSES"
 
-func openPauses(ctx context.Context, nc *nats.Conn, memory bool, log *slog.Logger) (*pauses, error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	storage := jetstream.FileStorage
-	if memory {
-		storage = jetstream.MemoryStorage
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+func openPauses(ctx context.Context, nc *nats.Conn, lc eventlog.Config, log *slog.Logger) (*pauses, error) {
+	kv, err := openBucket(ctx, nc, lc, jetstream.KeyValueConfig{
 		Bucket:      pausesBucket,
 		Description: "destinations paused by Retry-After, until when",
 		History:     1,
 		// Longer than any pause (Retry-After is clamped to an hour by
 		// default), so that ended pauses leave nothing behind.
-		TTL:     6 * time.Hour,
-		Storage: storage,
+		TTL: 6 * time.Hour,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dataplane: pauses bucket: %w", err)
+		return nil, err
 	}
 	return &pauses{kv: kv, log: log, byName: map[string]pause{}}, nil
 }
