@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -23,6 +24,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/eventlimits"
+	"github.com/hogwire/hogwire/metrics"
 )
 
 const tracerName = "github.com/hogwire/hogwire/capture"
@@ -49,8 +51,9 @@ func NewHandler(cfg Config) http.Handler {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, pattern, ep) })
 	}
 	for _, p := range Paths() {
-		route(p, h.capture)
-		route(p+"/{$}", h.capture)
+		ep := h.captureAt(p)
+		route(p, ep)
+		route(p+"/{$}", ep)
 	}
 	for _, p := range []string{"/flags", "/decide"} {
 		route(p, h.flags)
@@ -148,9 +151,61 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string, ep
 	}
 }
 
+// captureAt is the capture endpoint at path, counted under that name.
+func (h *handler) captureAt(path string) endpoint {
+	if h.cfg.Metrics == nil {
+		return h.capture
+	}
+	return func(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, any, *apiError) {
+		body := &countingBody{ReadCloser: r.Body}
+		r.Body = body
+		var events int
+		status, resp, aerr := h.captureCounting(ctx, w, r, &events)
+		code := status
+		if aerr != nil {
+			code = aerr.status
+		}
+		h.cfg.Metrics.Record(ctx, path, ingestStatus(code), events, body.n)
+		return status, resp, aerr
+	}
+}
+
+// ingestStatus is the metrics status of an HTTP answer.
+func ingestStatus(code int) string {
+	switch {
+	case code < 300:
+		return metrics.StatusAccepted
+	case code == http.StatusUnauthorized:
+		return metrics.StatusUnauthorized
+	case code == http.StatusRequestEntityTooLarge:
+		return metrics.StatusTooLarge
+	case code >= 500:
+		return metrics.StatusUnavailable
+	}
+	return metrics.StatusInvalid
+}
+
+// countingBody counts the bytes read of a request body.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
 // capture is the capture endpoint.
 func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, any, *apiError) {
-	resp, aerr := h.ingest(ctx, w, r)
+	return h.captureCounting(ctx, w, r, new(int))
+}
+
+// captureCounting is capture, setting *events to the request's events
+// once they are known.
+func (h *handler) captureCounting(ctx context.Context, w http.ResponseWriter, r *http.Request, events *int) (int, any, *apiError) {
+	resp, aerr := h.ingest(ctx, w, r, events)
 	switch {
 	case aerr != nil:
 		return 0, nil, aerr
@@ -162,7 +217,7 @@ func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Re
 }
 
 // ingest ingests one request's events: all of them, or none.
-func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Request) (*okResponse, *apiError) {
+func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Request, nevents *int) (*okResponse, *apiError) {
 	log := h.cfg.Logger
 	span := trace.SpanFromContext(ctx)
 
@@ -206,6 +261,7 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if aerr != nil {
 		return nil, aerr
 	}
+	*nevents = len(req.events)
 	token := firstNonEmpty(env.token, req.token)
 	switch {
 	case token == "" && early == "":

@@ -34,7 +34,9 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -50,6 +52,7 @@ import (
 	"github.com/hogwire/hogwire/dataplane/telemetry"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
+	"github.com/hogwire/hogwire/metrics"
 )
 
 // Config configures a node.
@@ -112,7 +115,11 @@ type Config struct {
 	Capture capture.Config
 	// Metrics receives the node's Prometheus metrics; nil keeps them
 	// private to the node (see Node.Stats).
-	Metrics        prometheus.Registerer
+	Metrics prometheus.Registerer
+	// Meters makes the node's OpenTelemetry instruments: ingest, in-flight
+	// invocations, outcomes apart from delivery attempts, and the event
+	// log's lag (package metrics). Nil: none.
+	Meters         metric.MeterProvider
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
@@ -135,6 +142,7 @@ type Node struct {
 	pauses  *pauses
 	gauges  *backlogGauges
 	tel     *telemetry.Recorder
+	im      *metrics.Invocations
 	fetcher *fetch.Client
 	capture capture.Config
 	mux     *http.ServeMux
@@ -217,6 +225,17 @@ func New(cfg Config) (*Node, error) {
 		Registerer: cfg.Metrics})
 
 	n.capture = cfg.Capture
+	if cfg.Meters != nil {
+		var err error
+		if n.im, err = metrics.NewInvocations(cfg.Meters); err != nil {
+			return nil, fmt.Errorf("dataplane: metrics: %w", err)
+		}
+		if n.capture.Metrics == nil {
+			if n.capture.Metrics, err = metrics.NewIngest(cfg.Meters); err != nil {
+				return nil, fmt.Errorf("dataplane: metrics: %w", err)
+			}
+		}
+	}
 	n.capture.Tokens = tokens{n}
 	n.capture.Publisher = publisher{n}
 	if n.capture.Logger == nil {
@@ -284,6 +303,17 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	}
 	if n.pauses, err = openPauses(ctx, n.cfg.NATS, logCfg, n.log.With("component", "pauses")); err != nil {
 		return err
+	}
+	if n.cfg.Meters != nil {
+		js, err := jetstream.New(n.cfg.NATS)
+		if err != nil {
+			return err
+		}
+		reg, err := metrics.ObserveStreams(n.cfg.Meters, js, n.log.With("component", "metrics"), n.events.Streams()...)
+		if err != nil {
+			return fmt.Errorf("dataplane: stream metrics: %w", err)
+		}
+		defer reg.Unregister()
 	}
 	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRuns()
@@ -647,6 +677,7 @@ func (n *Node) flushFiltered() {
 		for _, d := range pr.routed {
 			if filtered := (pr.rt.events - d.flushedProject) - (d.selected - d.flushedSel); filtered > 0 {
 				n.tel.Count(d.name, "filtered", filtered)
+				n.im.Outcomes(context.Background(), d.name, metrics.OutcomeFiltered, "", filtered, 0)
 			}
 			d.flushedProject, d.flushedSel = pr.rt.events, d.selected
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 
 	"github.com/hogwire/hogwire/auth"
@@ -64,6 +65,8 @@ type Config struct {
 	HogSlots  int
 	// Metrics receives the data plane's Prometheus metrics (nil: none).
 	Metrics prometheus.Registerer
+	// Meters makes the data plane's OpenTelemetry instruments (nil: none).
+	Meters metric.MeterProvider
 	// Health tunes the health manager (tests shorten its windows).
 	Health controlplane.HealthConfig
 	// Retry is the data plane's durable retry schedule (tests shorten it).
@@ -226,7 +229,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		HogMemory: cfg.HogMemory, HogSlots: cfg.HogSlots, Retry: cfg.Retry,
 		AllowEgress: fetch.Loopback(),
 		Logger:      log.With("role", "dataplane"),
-		Metrics:     cfg.Metrics, Capture: cfg.Capture,
+		Metrics:     cfg.Metrics, Meters: cfg.Meters, Capture: cfg.Capture,
 	}
 	if cfg.Tracing != nil {
 		dpCfg.TracerProvider, dpCfg.Propagator = cfg.Tracing.TracerProvider, cfg.Tracing.Propagator

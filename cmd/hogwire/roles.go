@@ -168,13 +168,12 @@ func (a *app) runDev(ctx context.Context, cfg devstack.Config, lf logFlags, metr
 		return err
 	}
 	defer shutdownTracing(tp, log)
-	reg := newRegistry()
-	stopMetrics, err := tracing.Metrics(ctx, a.getenv, "hogwire", reg)
+	pm, err := a.startMetrics(ctx, "hogwire")
 	if err != nil {
 		return err
 	}
-	defer shutdownMetrics(stopMetrics, log)
-	cfg.Logger, cfg.Tracing, cfg.Metrics = log, tp, reg
+	defer pm.shutdown(log)
+	cfg.Logger, cfg.Tracing, cfg.Metrics, cfg.Meters = log, tp, pm.legacy, pm.Meters
 	var ml net.Listener
 	if metricsAddr != "" {
 		// Listen before starting, so a taken port fails fast.
@@ -189,7 +188,7 @@ func (a *app) runDev(ctx context.Context, cfg devstack.Config, lf logFlags, metr
 		return err
 	}
 	if ml != nil {
-		ms := &http.Server{Handler: opsHandler(reg, st.Health), ReadHeaderTimeout: 10 * time.Second}
+		ms := &http.Server{Handler: opsHandler(pm.gatherer(), st.Health), ReadHeaderTimeout: 10 * time.Second}
 		go ms.Serve(ml)
 		defer ms.Close()
 	}
@@ -322,12 +321,11 @@ func (a *app) runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	go hc.Run(ctx, healthInterval)
 	log.Info("control plane starting", "grpc_addr", f.grpcAddr, "console_addr", f.httpAddr,
 		"etcd", strings.Join(etcd.Endpoints(), ","), "nats", nc.ConnectedUrlRedacted(), "tls", creds != nil)
-	reg := newRegistry()
-	stopMetrics, err := tracing.Metrics(ctx, a.getenv, "hogwire-controlplane", reg)
+	pm, err := a.startMetrics(ctx, "hogwire-controlplane")
 	if err != nil {
 		return err
 	}
-	defer shutdownMetrics(stopMetrics, log)
+	defer pm.shutdown(log)
 	var hs *http.Server
 	if f.httpAddr != "" {
 		ui, err := console.New(console.Options{GRPC: gs.Server, Roles: controlplane.Roles(), AdminToken: adminToken, Logger: log.With("component", "console")})
@@ -339,7 +337,7 @@ func (a *app) runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 		mux.Handle("/", hc.Handler())
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
-	return serve(ctx, log, gs, f.grpcAddr, hs, f.httpAddr, f.metricsAddr, opsHandler(reg, hc))
+	return serve(ctx, log, gs, f.grpcAddr, hs, f.httpAddr, f.metricsAddr, opsHandler(pm.gatherer(), hc))
 }
 
 type dataPlaneFlags struct {
@@ -447,16 +445,15 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 	}
 	defer nc.Close()
 
-	reg := newRegistry()
-	stopMetrics, err := tracing.Metrics(ctx, a.getenv, "hogwire-dataplane", reg)
+	pm, err := a.startMetrics(ctx, "hogwire-dataplane")
 	if err != nil {
 		return err
 	}
-	defer shutdownMetrics(stopMetrics, log)
+	defer pm.shutdown(log)
 	f.capture.AnonymizeIPs = f.anonymizeIPs
 	node, err := dataplane.Start(ctx, dataplane.Config{
-		Metrics: reg,
-		NodeID:  nodeID, Address: f.grpcAddr, ControlPlane: cpConn, NATS: nc,
+		Metrics: pm.legacy, Meters: pm.Meters,
+		NodeID: nodeID, Address: f.grpcAddr, ControlPlane: cpConn, NATS: nc,
 		EventLog: eventlog.Config{Memory: f.storage == "memory", AckWait: f.ackWait, DuplicateWindow: f.dupWindow,
 			MaxEventsPerMessage: f.perMessage, Replicas: f.nats.Replicas},
 		MaxInflightEvents: f.maxInflight, HogMemory: f.hogMemory, HogSlots: f.hogSlots, Retry: f.retry,
@@ -489,7 +486,7 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 	}()
 	log.Info("data plane starting", "node_id", nodeID, "grpc_addr", f.grpcAddr, "http_addr", f.httpAddr,
 		"controlplane", f.cpAddr, "nats", nc.ConnectedUrlRedacted(), "allow_egress", f.allowEgress)
-	err = serve(sctx, log, gs, f.grpcAddr, capture.NewServer(node.Handler(), f.capture.Server), f.httpAddr, f.metricsAddr, opsHandler(reg, hc))
+	err = serve(sctx, log, gs, f.grpcAddr, capture.NewServer(node.Handler(), f.capture.Server), f.httpAddr, f.metricsAddr, opsHandler(pm.gatherer(), hc))
 	if nerr := node.Stop(); err == nil {
 		err = nerr
 	}
@@ -570,18 +567,49 @@ func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr
 	return runErr
 }
 
-// newRegistry returns a Prometheus registry with the Go and process
-// collectors, for one process's /metrics.
-func newRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
+// processMetrics are a process's metrics: the OpenTelemetry instruments
+// (package metrics, served on /metrics and pushed over OTLP when the
+// OTEL_* variables ask for it), and the Prometheus-client ones not yet
+// ported (the Go runtime's and process's, hogwire_destination_*), pushed
+// through the Prometheus bridge. Each series goes out once each way.
+type processMetrics struct {
+	*tracing.Meters
+	legacy, native *prometheus.Registry
+	stopBridge     func(context.Context) error
+}
+
+func (a *app) startMetrics(ctx context.Context, service string) (*processMetrics, error) {
+	pm := &processMetrics{legacy: prometheus.NewRegistry(), native: prometheus.NewRegistry()}
+	pm.legacy.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	if pm.Meters, err = tracing.NewMeters(ctx, a.getenv, service, pm.native); err != nil {
+		return nil, err
+	}
+	if pm.stopBridge, err = tracing.Metrics(ctx, a.getenv, service, pm.legacy); err != nil {
+		pm.Meters.Shutdown(ctx)
+		return nil, err
+	}
+	return pm, nil
+}
+
+// gatherer is what /metrics serves: both kinds.
+func (pm *processMetrics) gatherer() prometheus.Gatherer {
+	return prometheus.Gatherers{pm.legacy, pm.native}
+}
+
+// shutdown pushes the last collection and stops the exporters.
+func (pm *processMetrics) shutdown(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := errors.Join(pm.stopBridge(ctx), pm.Meters.Shutdown(ctx)); err != nil {
+		log.Warn("flushing metrics", "err", err)
+	}
 }
 
 // opsHandler serves what operators and orchestrators poll on the metrics
 // port: GET /metrics for scrapes, GET /livez and /readyz for probes (hc
 // nil: /metrics alone).
-func opsHandler(reg *prometheus.Registry, hc *health.Checker) http.Handler {
+func opsHandler(reg prometheus.Gatherer, hc *health.Checker) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if hc != nil {
@@ -686,14 +714,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-func shutdownMetrics(stop func(context.Context) error, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := stop(ctx); err != nil {
-		log.Warn("flushing metrics", "err", err)
-	}
 }
 
 func shutdownTracing(tp *tracing.Provider, log *slog.Logger) {
