@@ -20,11 +20,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/rpcclient"
 )
 
 // DurationBoundsMs are the upper bounds of the invocation duration
@@ -252,35 +251,21 @@ func (r *Recorder) giveBack(req *hogwirev1.ReportRequest) {
 	r.dropped += req.DroppedLogs
 }
 
-// Run ships reports every Interval until ctx ends, reconnecting as needed,
-// and makes a last attempt to ship what is left when ctx ends.
+// Run ships reports every Interval until ctx ends, reconnecting with
+// backoff and jitter (one warning per outage, rpcclient.Keep) and
+// buffering, bounded, meanwhile; then it makes a last attempt to ship what
+// is left.
 func (r *Recorder) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		err := r.stream(ctx)
-		if ctx.Err() != nil {
-			break
-		}
-		wait := r.cfg.Interval
-		if status.Code(err) == codes.Unimplemented {
-			// An older control plane: keep aggregating (bounded) and ask
-			// again now and then.
-			wait = 30 * time.Second
-			r.log.Debug("the control plane does not take telemetry", "err", err)
-		} else {
-			r.log.Warn("telemetry stream broken; buffering (bounded) and retrying", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-	}
+	rpcclient.Keep(ctx, r.log, "telemetry stream", rpcclient.KeepOptions{Initial: r.cfg.Interval, Max: 30 * time.Second}, r.stream)
 	fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = r.flushOnce(fctx)
 	return nil
 }
 
-func (r *Recorder) stream(ctx context.Context) error {
+// stream ships reports on one stream until it breaks; connected is called
+// at each acknowledged report.
+func (r *Recorder) stream(ctx context.Context, connected func()) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s, err := hogwirev1.NewTelemetryServiceClient(r.cfg.Conn).Report(sctx)
@@ -319,6 +304,7 @@ func (r *Recorder) stream(ctx context.Context) error {
 			}
 			return err
 		}
+		connected()
 	}
 }
 
