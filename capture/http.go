@@ -16,9 +16,11 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -27,17 +29,13 @@ import (
 	"github.com/hogwire/hogwire/metrics"
 )
 
-const tracerName = "github.com/hogwire/hogwire/capture"
-
 // Paths returns the capture endpoints PostHog SDKs post to; each is
 // served with and without a trailing slash.
 func Paths() []string { return []string{"/batch", "/capture", "/e", "/i/v0/e", "/track"} }
 
 type handler struct {
-	cfg    Config
-	mem    *memory
-	tracer trace.Tracer
-	prop   propagation.TraceContext
+	cfg Config
+	mem *memory
 }
 
 // NewHandler returns the HTTP capture API: every path of Paths, with and
@@ -61,12 +59,18 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	route("/array/{token}/config", h.remoteConfig)
 	route("/array/{token}/config.js", h.remoteConfigJS)
-	return mux
+	// otelhttp makes each request's server span, with the HTTP semantic
+	// conventions, continuing a sender's traceparent; serve names it by
+	// route.
+	return otelhttp.NewHandler(mux, "capture",
+		otelhttp.WithTracerProvider(h.cfg.TracerProvider),
+		otelhttp.WithPropagators(propagation.TraceContext{}),
+		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()))
 }
 
 func newHandler(cfg Config) *handler {
 	cfg = cfg.withDefaults()
-	return &handler{cfg: cfg, mem: &memory{max: cfg.MemoryBytes}, tracer: cfg.TracerProvider.Tracer(tracerName)}
+	return &handler{cfg: cfg, mem: &memory{max: cfg.MemoryBytes}}
 }
 
 type okResponse struct {
@@ -83,15 +87,11 @@ type script []byte
 // serve runs ep with what every endpoint shares: a span, CORS for
 // browsers, the preflight, and the answer's encoding.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string, ep endpoint) {
-	ctx := h.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := h.tracer.Start(ctx, r.Method+" "+route,
-		trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(
-			attribute.String("http.request.method", r.Method),
-			attribute.String("http.route", route),
-			attribute.String("url.path", r.URL.Path),
-		))
-	defer span.End()
+	ctx := r.Context()
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetName(r.Method + " " + route)
+		span.SetAttributes(semconv.HTTPRoute(route))
+	}
 
 	// Browsers send posthog-js's requests cross-origin with credentials.
 	if origin := r.Header.Get("Origin"); origin != "" {
@@ -123,10 +123,6 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string, ep
 		body = &apiError{Type: "invalid_request", Code: "method_not_allowed", Detail: "method " + r.Method + " is not allowed; use POST"}
 	}
 
-	span.SetAttributes(attribute.Int("http.response.status_code", status))
-	if status >= 500 {
-		span.SetStatus(codes.Error, http.StatusText(status))
-	}
 	if status >= 400 {
 		// The body may be unread, or stalled: without this the server
 		// would wait to read it before answering, to reuse the connection.
