@@ -35,7 +35,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -113,12 +112,10 @@ type Config struct {
 	ShipDebugLogs bool
 	// Capture configures ingest limits (Tokens and Publisher are filled in).
 	Capture capture.Config
-	// Metrics receives the node's Prometheus metrics; nil keeps them
-	// private to the node (see Node.Stats).
-	Metrics prometheus.Registerer
 	// Meters makes the node's OpenTelemetry instruments: ingest, in-flight
-	// invocations, outcomes apart from delivery attempts, and the event
-	// log's lag (package metrics). Nil: none.
+	// invocations, outcomes apart from delivery attempts, the event log's
+	// lag (package metrics), and the per-destination counts (package
+	// telemetry). Nil: none (Node.Stat still counts).
 	Meters         metric.MeterProvider
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
@@ -207,7 +204,6 @@ func New(cfg Config) (*Node, error) {
 		mux:     http.NewServeMux(),
 		runCtx:  context.Background(),
 		workers: newWorkers(time.Second),
-		gauges:  newBacklogGauges(cfg.Metrics),
 	}
 	n.routes.Store(&routing{projects: map[string]*projectRoutes{}, tokens: map[string]string{}, prepared: map[string]*route{}})
 	n.sync = configsync.New(configsync.Config{
@@ -222,11 +218,14 @@ func New(cfg Config) (*Node, error) {
 		},
 	})
 	n.tel = telemetry.New(telemetry.Config{NodeID: cfg.NodeID, Conn: cfg.ControlPlane, Logger: cfg.Logger.With("component", "telemetry"),
-		Registerer: cfg.Metrics})
+		Meters: cfg.Meters})
+	var err error
+	if n.gauges, err = newBacklogGauges(cfg.Meters); err != nil {
+		return nil, fmt.Errorf("dataplane: metrics: %w", err)
+	}
 
 	n.capture = cfg.Capture
 	if cfg.Meters != nil {
-		var err error
 		if n.im, err = metrics.NewInvocations(cfg.Meters); err != nil {
 			return nil, fmt.Errorf("dataplane: metrics: %w", err)
 		}

@@ -86,7 +86,7 @@ func TestInvocationAndFetchSpans(t *testing.T) {
 		strs := map[string]string{}
 		for _, a := range f.Attributes() {
 			attrs[string(a.Key)] = a.Value.AsInt64()
-			strs[string(a.Key)] = a.Value.Emit()
+			strs[string(a.Key)] = a.Value.String()
 		}
 		wantStatus := map[int64]int64{1: 503, 2: 200}[attrs["hogwire.fetch.attempt"]]
 		if wantStatus == 0 || attrs["http.response.status_code"] != wantStatus {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
@@ -63,9 +62,7 @@ type Config struct {
 	// concurrent Hog runs (see dataplane.Config; zero: its defaults).
 	HogMemory int64
 	HogSlots  int
-	// Metrics receives the data plane's Prometheus metrics (nil: none).
-	Metrics prometheus.Registerer
-	// Meters makes the data plane's OpenTelemetry instruments (nil: none).
+	// Meters makes the data plane's metrics (nil: none).
 	Meters metric.MeterProvider
 	// Health tunes the health manager (tests shorten its windows).
 	Health controlplane.HealthConfig
@@ -229,7 +226,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		HogMemory: cfg.HogMemory, HogSlots: cfg.HogSlots, Retry: cfg.Retry,
 		AllowEgress: fetch.Loopback(),
 		Logger:      log.With("role", "dataplane"),
-		Metrics:     cfg.Metrics, Meters: cfg.Meters, Capture: cfg.Capture,
+		Meters:      cfg.Meters, Capture: cfg.Capture,
 	}
 	if cfg.Tracing != nil {
 		dpCfg.TracerProvider, dpCfg.Propagator = cfg.Tracing.TracerProvider, cfg.Tracing.Propagator

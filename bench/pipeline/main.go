@@ -275,11 +275,10 @@ func startBench(s *sinkClient, cfg config, storage string, n int, health control
 	var meters *tracing.Meters
 	if !cfg.noMetrics {
 		// As in `hogwire dev`: every instrument registered for scrapes.
-		reg := prometheus.NewRegistry()
-		if meters, err = tracing.NewMeters(context.Background(), func(string) string { return "" }, "bench", reg); err != nil {
+		if meters, err = tracing.NewMeters(context.Background(), func(string) string { return "" }, "bench", prometheus.NewRegistry()); err != nil {
 			return nil, "", nil, err
 		}
-		dc.Metrics, dc.Meters = reg, meters
+		dc.Meters = meters
 	}
 	st, err := devstack.Start(context.Background(), dc)
 	if err != nil {

@@ -93,6 +93,8 @@ func TestDevExportsPipelineMetrics(t *testing.T) {
 		`hogwire_invocations_inflight{destination="projects/shop/destinations/hook"} 0`,
 		`hogwire_stream_consumer_pending{consumer="dataplane",stream="HOGWIRE_EVENTS"} 0`,
 		`hogwire_stream_messages{stream="HOGWIRE_EVENTS"}`,
+		`hogwire_destination_events_total{destination="projects/shop/destinations/hook",metric="succeeded"}`,
+		`hogwire_destination_duration_seconds_count{destination="projects/shop/destinations/hook"}`,
 		`go_goroutines`,
 	}
 	post := func(body string) int {

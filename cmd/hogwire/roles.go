@@ -173,7 +173,7 @@ func (a *app) runDev(ctx context.Context, cfg devstack.Config, lf logFlags, metr
 		return err
 	}
 	defer pm.shutdown(log)
-	cfg.Logger, cfg.Tracing, cfg.Metrics, cfg.Meters = log, tp, pm.legacy, pm.Meters
+	cfg.Logger, cfg.Tracing, cfg.Meters = log, tp, pm.Meters
 	var ml net.Listener
 	if metricsAddr != "" {
 		// Listen before starting, so a taken port fails fast.
@@ -452,7 +452,7 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 	defer pm.shutdown(log)
 	f.capture.AnonymizeIPs = f.anonymizeIPs
 	node, err := dataplane.Start(ctx, dataplane.Config{
-		Metrics: pm.legacy, Meters: pm.Meters,
+		Meters: pm.Meters,
 		NodeID: nodeID, Address: f.grpcAddr, ControlPlane: cpConn, NATS: nc,
 		EventLog: eventlog.Config{Memory: f.storage == "memory", AckWait: f.ackWait, DuplicateWindow: f.dupWindow,
 			MaxEventsPerMessage: f.perMessage, Replicas: f.nats.Replicas},
@@ -567,11 +567,11 @@ func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr
 	return runErr
 }
 
-// processMetrics are a process's metrics: the OpenTelemetry instruments
-// (package metrics, served on /metrics and pushed over OTLP when the
-// OTEL_* variables ask for it), and the Prometheus-client ones not yet
-// ported (the Go runtime's and process's, hogwire_destination_*), pushed
-// through the Prometheus bridge. Each series goes out once each way.
+// processMetrics are a process's metrics: hogwire's, OpenTelemetry
+// instruments served on /metrics and pushed over OTLP when the OTEL_*
+// variables ask for it; and the Go runtime's and process's, Prometheus
+// collectors pushed through the Prometheus bridge. Each series goes out
+// once each way.
 type processMetrics struct {
 	*tracing.Meters
 	legacy, native *prometheus.Registry
