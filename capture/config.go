@@ -12,6 +12,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/eventlimits"
+	"github.com/hogwire/hogwire/metrics"
 )
 
 // Tokens resolves a capture token to its project id.
@@ -72,7 +73,10 @@ type Config struct {
 	// AnonymizeIPs leaves out the $ip property that HTTP capture otherwise
 	// sets from the client's address, as PostHog's project setting of the
 	// same name does.
-	AnonymizeIPs   bool
+	AnonymizeIPs bool
+	// Metrics counts requests' events and bytes by endpoint and status
+	// (nil: not counted).
+	Metrics        *metrics.Ingest
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
 }

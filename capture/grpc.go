@@ -16,12 +16,14 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/eventlimits"
+	"github.com/hogwire/hogwire/metrics"
 )
 
 type service struct {
@@ -41,14 +43,39 @@ func NewService(cfg Config) hogwirev1.EventServiceServer {
 // Publish stores a batch.
 func (s *service) Publish(ctx context.Context, req *hogwirev1.PublishRequest) (*hogwirev1.PublishResponse, error) {
 	project, err := s.project(ctx, req.GetToken())
-	if err != nil {
-		return nil, err
+	if err == nil {
+		var accepted int32
+		var rejected []*hogwirev1.RejectedEvent
+		if accepted, rejected, err = s.publish(ctx, project, req.GetEvents()); err == nil {
+			s.record(ctx, "grpc", req, nil)
+			return &hogwirev1.PublishResponse{Accepted: accepted, Rejected: rejected}, nil
+		}
 	}
-	accepted, rejected, err := s.publish(ctx, project, req.GetEvents())
-	if err != nil {
-		return nil, err
+	s.record(ctx, "grpc", req, err)
+	return nil, err
+}
+
+// record counts a request in the ingest metrics.
+func (s *service) record(ctx context.Context, endpoint string, req interface {
+	proto.Message
+	GetEvents() []*hogwirev1.Event
+}, err error) {
+	if s.cfg.Metrics == nil {
+		return
 	}
-	return &hogwirev1.PublishResponse{Accepted: accepted, Rejected: rejected}, nil
+	st := metrics.StatusAccepted
+	switch status.Code(err) {
+	case codes.OK:
+	case codes.Unauthenticated, codes.PermissionDenied:
+		st = metrics.StatusUnauthorized
+	case codes.ResourceExhausted:
+		st = metrics.StatusTooLarge
+	case codes.Unavailable, codes.Internal, codes.DeadlineExceeded, codes.Canceled:
+		st = metrics.StatusUnavailable
+	default:
+		st = metrics.StatusInvalid
+	}
+	s.cfg.Metrics.Record(ctx, endpoint, st, len(req.GetEvents()), int64(proto.Size(req)))
 }
 
 // PublishStream answers each request, in order, once its events are stored.
@@ -137,6 +164,7 @@ func (s *service) PublishStream(stream grpc.BidiStreamingServer[hogwirev1.Publis
 				defer publishing.Done()
 				defer close(p.done)
 				accepted, rejected, err := s.publish(ctx, project, req.GetEvents())
+				s.record(ctx, "grpc_stream", req, err)
 				if err != nil {
 					p.err = err
 					return

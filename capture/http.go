@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -15,27 +16,26 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/eventlimits"
+	"github.com/hogwire/hogwire/metrics"
 )
-
-const tracerName = "github.com/hogwire/hogwire/capture"
 
 // Paths returns the capture endpoints PostHog SDKs post to; each is
 // served with and without a trailing slash.
 func Paths() []string { return []string{"/batch", "/capture", "/e", "/i/v0/e", "/track"} }
 
 type handler struct {
-	cfg    Config
-	mem    *memory
-	tracer trace.Tracer
-	prop   propagation.TraceContext
+	cfg Config
+	mem *memory
 }
 
 // NewHandler returns the HTTP capture API: every path of Paths, with and
@@ -49,8 +49,9 @@ func NewHandler(cfg Config) http.Handler {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, pattern, ep) })
 	}
 	for _, p := range Paths() {
-		route(p, h.capture)
-		route(p+"/{$}", h.capture)
+		ep := h.captureAt(p)
+		route(p, ep)
+		route(p+"/{$}", ep)
 	}
 	for _, p := range []string{"/flags", "/decide"} {
 		route(p, h.flags)
@@ -59,12 +60,18 @@ func NewHandler(cfg Config) http.Handler {
 	route("/array/{token}/config", h.remoteConfig)
 	route("/array/{token}/config.js", h.remoteConfigJS)
 	route("/static/", h.staticScript)
-	return mux
+	// otelhttp makes each request's server span, with the HTTP semantic
+	// conventions, continuing a sender's traceparent; serve names it by
+	// route.
+	return otelhttp.NewHandler(mux, "capture",
+		otelhttp.WithTracerProvider(h.cfg.TracerProvider),
+		otelhttp.WithPropagators(propagation.TraceContext{}),
+		otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()))
 }
 
 func newHandler(cfg Config) *handler {
 	cfg = cfg.withDefaults()
-	return &handler{cfg: cfg, mem: &memory{max: cfg.MemoryBytes}, tracer: cfg.TracerProvider.Tracer(tracerName)}
+	return &handler{cfg: cfg, mem: &memory{max: cfg.MemoryBytes}}
 }
 
 type okResponse struct {
@@ -81,15 +88,11 @@ type script []byte
 // serve runs ep with what every endpoint shares: a span, CORS for
 // browsers, the preflight, and the answer's encoding.
 func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string, ep endpoint) {
-	ctx := h.prop.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := h.tracer.Start(ctx, r.Method+" "+route,
-		trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(
-			attribute.String("http.request.method", r.Method),
-			attribute.String("http.route", route),
-			attribute.String("url.path", r.URL.Path),
-		))
-	defer span.End()
+	ctx := r.Context()
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetName(r.Method + " " + route)
+		span.SetAttributes(semconv.HTTPRoute(route))
+	}
 
 	// Browsers send posthog-js's requests cross-origin with credentials.
 	if origin := r.Header.Get("Origin"); origin != "" {
@@ -121,10 +124,6 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string, ep
 		body = &apiError{Type: "invalid_request", Code: "method_not_allowed", Detail: "method " + r.Method + " is not allowed; use POST"}
 	}
 
-	span.SetAttributes(attribute.Int("http.response.status_code", status))
-	if status >= 500 {
-		span.SetStatus(codes.Error, http.StatusText(status))
-	}
 	if status >= 400 {
 		// The body may be unread, or stalled: without this the server
 		// would wait to read it before answering, to reuse the connection.
@@ -149,9 +148,61 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string, ep
 	}
 }
 
+// captureAt is the capture endpoint at path, counted under that name.
+func (h *handler) captureAt(path string) endpoint {
+	if h.cfg.Metrics == nil {
+		return h.capture
+	}
+	return func(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, any, *apiError) {
+		body := &countingBody{ReadCloser: r.Body}
+		r.Body = body
+		var events int
+		status, resp, aerr := h.captureCounting(ctx, w, r, &events)
+		code := status
+		if aerr != nil {
+			code = aerr.status
+		}
+		h.cfg.Metrics.Record(ctx, path, ingestStatus(code), events, body.n)
+		return status, resp, aerr
+	}
+}
+
+// ingestStatus is the metrics status of an HTTP answer.
+func ingestStatus(code int) string {
+	switch {
+	case code < 300:
+		return metrics.StatusAccepted
+	case code == http.StatusUnauthorized:
+		return metrics.StatusUnauthorized
+	case code == http.StatusRequestEntityTooLarge:
+		return metrics.StatusTooLarge
+	case code >= 500:
+		return metrics.StatusUnavailable
+	}
+	return metrics.StatusInvalid
+}
+
+// countingBody counts the bytes read of a request body.
+type countingBody struct {
+	io.ReadCloser
+	n int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	b.n += int64(n)
+	return n, err
+}
+
 // capture is the capture endpoint.
 func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Request) (int, any, *apiError) {
-	resp, aerr := h.ingest(ctx, w, r)
+	return h.captureCounting(ctx, w, r, new(int))
+}
+
+// captureCounting is capture, setting *events to the request's events
+// once they are known.
+func (h *handler) captureCounting(ctx context.Context, w http.ResponseWriter, r *http.Request, events *int) (int, any, *apiError) {
+	resp, aerr := h.ingest(ctx, w, r, events)
 	switch {
 	case aerr != nil:
 		return 0, nil, aerr
@@ -163,7 +214,7 @@ func (h *handler) capture(ctx context.Context, w http.ResponseWriter, r *http.Re
 }
 
 // ingest ingests one request's events: all of them, or none.
-func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Request) (*okResponse, *apiError) {
+func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Request, nevents *int) (*okResponse, *apiError) {
 	log := h.cfg.Logger
 	span := trace.SpanFromContext(ctx)
 
@@ -207,6 +258,7 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if aerr != nil {
 		return nil, aerr
 	}
+	*nevents = len(req.events)
 	token := firstNonEmpty(env.token, req.token)
 	switch {
 	case token == "" && early == "":

@@ -20,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
+	oteltrace "go.opentelemetry.io/otel/trace"
 
 	"github.com/hogwire/hogwire/capture"
 )
@@ -583,6 +584,15 @@ func TestTraceparentContinued(t *testing.T) {
 	calls := pub.calls()
 	if len(calls) != 1 || calls[0].span.SpanID() != s.SpanContext().SpanID() {
 		t.Errorf("Publish did not run in the request span")
+	}
+	// A server span with the HTTP semantic conventions, named by route.
+	attrs := map[string]string{}
+	for _, a := range s.Attributes() {
+		attrs[string(a.Key)] = a.Value.String()
+	}
+	if s.Name() != "POST /batch/{$}" || s.SpanKind() != oteltrace.SpanKindServer || attrs["http.route"] != "/batch/{$}" ||
+		attrs["http.request.method"] != "POST" || attrs["http.response.status_code"] != "200" || attrs["url.path"] != "/batch/" {
+		t.Errorf("span %q kind %v attributes %v", s.Name(), s.SpanKind(), attrs)
 	}
 }
 

@@ -11,12 +11,7 @@ import (
 	"github.com/hogwire/hogwire/hogvm/compiler"
 	"github.com/hogwire/hogwire/hogvm/kind"
 	"github.com/hogwire/hogwire/inputs"
-	"github.com/hogwire/hogwire/templates"
 )
-
-// HostFunctions are the functions destination code may call besides Hog's
-// standard library; the data plane provides them.
-func HostFunctions() []string { return templates.HostFunctions() }
 
 // FilterCompiler compiles a destination's filters to one expression's
 // bytecode (PostHog's JSON form), normally filters.Compile. Errors of type

@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"net/http"
 	"sync"
 )
 
@@ -12,10 +11,6 @@ import (
 // and `hogwire controlplane` both run one this way.
 type Replica struct {
 	*Server
-	// Mux is the replica's HTTP handler: GET /readyz answers 200 while
-	// etcd does. Mount more handlers on it before serving it (a web
-	// console, say).
-	Mux *http.ServeMux
 
 	stop context.CancelFunc
 	wg   sync.WaitGroup
@@ -29,16 +24,7 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	rctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	r := &Replica{Server: s, Mux: http.NewServeMux(), stop: stop}
-	r.Mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, req *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if err := s.Ready(req.Context()); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte(`{"status":"unavailable"}` + "\n"))
-			return
-		}
-		w.Write([]byte(`{"status":"ok"}` + "\n"))
-	})
+	r := &Replica{Server: s, stop: stop}
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()

@@ -30,6 +30,8 @@ type TelemetryConfig struct {
 	MaxLogsPerDestination int64
 	// Memory stores telemetry in memory (tests and benchmarks).
 	Memory bool
+	// Replicas of the telemetry streams in a NATS cluster (default 1).
+	Replicas int
 }
 
 const (
@@ -61,13 +63,14 @@ func openTelemetry(ctx context.Context, cfg TelemetryConfig) (*telemetryStore, e
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: metricsStream, Description: "per-destination metrics, one message per node, destination and minute",
 		Subjects: []string{metricsSubject + ".>"}, Storage: storage, MaxAge: cfg.MaxAge, Discard: jetstream.DiscardOld,
+		Replicas: max(cfg.Replicas, 1),
 	}); err != nil {
 		return nil, fmt.Errorf("controlplane: stream %s: %w", metricsStream, err)
 	}
 	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name: logsStream, Description: "destination log entries",
 		Subjects: []string{logsSubject + ".>"}, Storage: storage, MaxAge: cfg.MaxAge, Discard: jetstream.DiscardOld,
-		MaxMsgsPerSubject: cfg.MaxLogsPerDestination,
+		MaxMsgsPerSubject: cfg.MaxLogsPerDestination, Replicas: max(cfg.Replicas, 1),
 	}); err != nil {
 		return nil, fmt.Errorf("controlplane: stream %s: %w", logsStream, err)
 	}

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -17,6 +20,7 @@ import (
 	"github.com/hogwire/hogwire/dataplane/telemetry"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
+	"github.com/hogwire/hogwire/metrics"
 )
 
 // invocation is one destination to run on one event: queued in the
@@ -131,6 +135,7 @@ func (inv *invocation) finish() {
 // the event.
 func (n *Node) skip(dest, reason string, _ *executor.Globals) {
 	n.tel.Count(dest, reason, 1)
+	n.im.Outcome(context.Background(), dest, metrics.OutcomeSkipped, reason, 0)
 }
 
 // stop makes a destination that may no longer run let go of its work at
@@ -183,6 +188,8 @@ func (inv *invocation) invoke(ctx context.Context, r *route) {
 		cancel(stop)
 	}
 	inv.route = r
+	n.im.Inflight(context.Background(), d.name, 1)
+	defer n.im.Inflight(context.Background(), d.name, -1)
 	inv.ctx, inv.span = n.tracer.Start(ctx, r.span,
 		trace.WithLinks(trace.Link{SpanContext: inv.link}),
 		trace.WithAttributes(attribute.String("hogwire.destination", inv.dest.name), attribute.String("hogwire.event_uuid", inv.g.UUID())))
@@ -279,13 +286,24 @@ func (inv *invocation) Attempt(req *fetch.Request, a fetch.Attempt) {
 	inv.count("fetch_attempts", 1)
 	if inv.span != nil && inv.span.IsRecording() {
 		end := time.Now()
-		_, span := inv.n.tracer.Start(inv.ctx, "fetch "+req.Method, trace.WithTimestamp(end.Add(-a.Duration)),
-			trace.WithSpanKind(trace.SpanKindClient),
-			trace.WithAttributes(attribute.Int("hogwire.fetch.attempt", a.N), attribute.Int("http.response.status_code", a.Status)))
-		if a.Err != nil {
+		_, span := inv.n.tracer.Start(inv.ctx, req.Method, trace.WithTimestamp(end.Add(-a.Duration)),
+			trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(fetchAttributes(req, a)...))
+		switch {
+		case a.Err != nil:
 			span.SetStatus(codes.Error, a.Err.Error())
+		case a.Status >= 500:
+			// A server error fails the attempt (a 4xx is the request's
+			// fault, the span's outcome is the client's to judge).
+			span.SetStatus(codes.Error, "")
 		}
 		span.End(trace.WithTimestamp(end))
+	}
+	if inv.n.im != nil {
+		result := metrics.AttemptResult(a.Status, errors.Is(a.Err, fetch.ErrTimeout))
+		if errors.Is(a.Err, fetch.ErrEgressDenied) {
+			result = metrics.AttemptBlocked
+		}
+		inv.n.im.Attempt(context.Background(), inv.dest.name, result)
 	}
 	switch {
 	case errors.Is(a.Err, fetch.ErrEgressDenied):
@@ -322,6 +340,7 @@ func (inv *invocation) Done(res *executor.Result) {
 			inv.log(time.Now(), hogwirev1.LogLevel_LOG_LEVEL_WARN, fmt.Sprintf(
 				"Stopped: the destination was edited while this invocation ran, after %d fetch(es); the event was not run again", len(res.Fetches)))
 			inv.count("failed", 1)
+			n.im.Outcome(context.Background(), inv.dest.name, metrics.OutcomeFailed, skipEdited, 0)
 		}
 		n.tel.Record(inv.dest.name, inv.metrics, -1)
 		if res.SkipReason != skipEdited {
@@ -339,6 +358,7 @@ func (inv *invocation) Done(res *executor.Result) {
 		}
 		if !inv.park(res.Parked, time.Time{}, res.Parked.Reason) && !inv.lost {
 			inv.count("failed", 1)
+			n.im.Outcome(context.Background(), inv.dest.name, metrics.OutcomeFailed, failureReason(res), res.OwnTime())
 		}
 		n.tel.Record(inv.dest.name, inv.metrics, res.OwnTime())
 		return
@@ -352,6 +372,16 @@ func (inv *invocation) Done(res *executor.Result) {
 		dur = res.OwnTime()
 		if us := res.VMTime.Microseconds(); us > 0 {
 			inv.count("vm_time_us", us)
+		}
+	}
+	if n.im != nil {
+		switch res.Status {
+		case executor.Succeeded:
+			n.im.Outcome(context.Background(), inv.dest.name, metrics.OutcomeSucceeded, "", dur)
+		case executor.Filtered, executor.Masked:
+			n.im.Outcome(context.Background(), inv.dest.name, metrics.OutcomeFiltered, "", 0)
+		default:
+			n.im.Outcome(context.Background(), inv.dest.name, metrics.OutcomeFailed, failureReason(res), dur)
 		}
 	}
 	n.tel.Record(inv.dest.name, inv.metrics, dur)
@@ -377,6 +407,50 @@ func (inv *invocation) Done(res *executor.Result) {
 // guard refused — the vendor answered, or the destination's configuration
 // points where it may not, and neither counts against health — and ""
 // otherwise. "failed" stays PostHog's count of every failure.
+// fetchAttributes describe a fetch attempt as OpenTelemetry's HTTP client
+// conventions ask: method, URL without its query or credentials (they may
+// hold secrets), server, status, and error type.
+func fetchAttributes(req *fetch.Request, a fetch.Attempt) []attribute.KeyValue {
+	kv := make([]attribute.KeyValue, 0, 8)
+	kv = append(kv, semconv.HTTPRequestMethodKey.String(req.Method), attribute.Int("hogwire.fetch.attempt", a.N))
+	if a.N > 1 {
+		kv = append(kv, semconv.HTTPRequestResendCount(a.N-1))
+	}
+	if u, err := url.Parse(req.URL); err == nil {
+		safe := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+		kv = append(kv, semconv.URLFull(safe.String()), semconv.ServerAddress(u.Hostname()))
+		port, _ := strconv.Atoi(u.Port())
+		if port == 0 {
+			port = map[string]int{"http": 80, "https": 443}[u.Scheme]
+		}
+		if port != 0 {
+			kv = append(kv, semconv.ServerPort(port))
+		}
+	}
+	switch {
+	case errors.Is(a.Err, fetch.ErrTimeout):
+		kv = append(kv, semconv.ErrorTypeKey.String("timeout"))
+	case errors.Is(a.Err, fetch.ErrEgressDenied):
+		kv = append(kv, semconv.ErrorTypeKey.String("egress_refused"))
+	case a.Err != nil:
+		kv = append(kv, semconv.ErrorTypeKey.String("connection_error"))
+	case a.Status > 0:
+		kv = append(kv, semconv.HTTPResponseStatusCode(a.Status))
+		if a.Status >= 500 {
+			kv = append(kv, semconv.ErrorTypeKey.String(strconv.Itoa(a.Status)))
+		}
+	}
+	return kv
+}
+
+// failureReason is the reason label of a failed invocation's outcome.
+func failureReason(res *executor.Result) string {
+	if res.ErrorKind != "" {
+		return string(res.ErrorKind)
+	}
+	return res.Status.Metric() // filtering_failed, inputs_failed
+}
+
 func healthMetric(res *executor.Result) string {
 	var last *executor.FetchRecord
 	if len(res.Fetches) > 0 {

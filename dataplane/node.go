@@ -34,7 +34,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -50,6 +51,7 @@ import (
 	"github.com/hogwire/hogwire/dataplane/telemetry"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
+	"github.com/hogwire/hogwire/metrics"
 )
 
 // Config configures a node.
@@ -110,9 +112,11 @@ type Config struct {
 	ShipDebugLogs bool
 	// Capture configures ingest limits (Tokens and Publisher are filled in).
 	Capture capture.Config
-	// Metrics receives the node's Prometheus metrics; nil keeps them
-	// private to the node (see Node.Stats).
-	Metrics        prometheus.Registerer
+	// Meters makes the node's OpenTelemetry instruments: ingest, in-flight
+	// invocations, outcomes apart from delivery attempts, the event log's
+	// lag (package metrics), and the per-destination counts (package
+	// telemetry). Nil: none (Node.Stat still counts).
+	Meters         metric.MeterProvider
 	Logger         *slog.Logger
 	TracerProvider trace.TracerProvider
 	Propagator     propagation.TextMapPropagator
@@ -135,6 +139,7 @@ type Node struct {
 	pauses  *pauses
 	gauges  *backlogGauges
 	tel     *telemetry.Recorder
+	im      *metrics.Invocations
 	fetcher *fetch.Client
 	capture capture.Config
 	mux     *http.ServeMux
@@ -199,7 +204,6 @@ func New(cfg Config) (*Node, error) {
 		mux:     http.NewServeMux(),
 		runCtx:  context.Background(),
 		workers: newWorkers(time.Second),
-		gauges:  newBacklogGauges(cfg.Metrics),
 	}
 	n.routes.Store(&routing{projects: map[string]*projectRoutes{}, tokens: map[string]string{}, prepared: map[string]*route{}})
 	n.sync = configsync.New(configsync.Config{
@@ -214,9 +218,23 @@ func New(cfg Config) (*Node, error) {
 		},
 	})
 	n.tel = telemetry.New(telemetry.Config{NodeID: cfg.NodeID, Conn: cfg.ControlPlane, Logger: cfg.Logger.With("component", "telemetry"),
-		Registerer: cfg.Metrics})
+		Meters: cfg.Meters})
+	var err error
+	if n.gauges, err = newBacklogGauges(cfg.Meters); err != nil {
+		return nil, fmt.Errorf("dataplane: metrics: %w", err)
+	}
 
 	n.capture = cfg.Capture
+	if cfg.Meters != nil {
+		if n.im, err = metrics.NewInvocations(cfg.Meters); err != nil {
+			return nil, fmt.Errorf("dataplane: metrics: %w", err)
+		}
+		if n.capture.Metrics == nil {
+			if n.capture.Metrics, err = metrics.NewIngest(cfg.Meters); err != nil {
+				return nil, fmt.Errorf("dataplane: metrics: %w", err)
+			}
+		}
+	}
 	n.capture.Tokens = tokens{n}
 	n.capture.Publisher = publisher{n}
 	if n.capture.Logger == nil {
@@ -284,6 +302,17 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	}
 	if n.pauses, err = openPauses(ctx, logCfg, n.log.With("component", "pauses")); err != nil {
 		return err
+	}
+	if n.cfg.Meters != nil {
+		js, err := jetstream.New(n.cfg.NATS)
+		if err != nil {
+			return err
+		}
+		reg, err := metrics.ObserveStreams(n.cfg.Meters, js, n.log.With("component", "metrics"), n.events.Streams()...)
+		if err != nil {
+			return fmt.Errorf("dataplane: stream metrics: %w", err)
+		}
+		defer reg.Unregister()
 	}
 	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRuns()
@@ -647,6 +676,7 @@ func (n *Node) flushFiltered() {
 		for _, d := range pr.routed {
 			if filtered := (pr.rt.events - d.flushedProject) - (d.selected - d.flushedSel); filtered > 0 {
 				n.tel.Count(d.name, "filtered", filtered)
+				n.im.Outcomes(context.Background(), d.name, metrics.OutcomeFiltered, "", filtered, 0)
 			}
 			d.flushedProject, d.flushedSel = pr.rt.events, d.selected
 		}

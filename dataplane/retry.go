@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
@@ -276,27 +278,43 @@ func (inv *invocation) Do(ctx context.Context, req fetch.Request, p fetch.Policy
 }
 
 // backlogGauges are the parked stream's depth and the pauses, per
-// destination, for Prometheus.
+// destination, as observable gauges: each collection reports what
+// observeBacklog found last, so ended pauses and emptied backlogs
+// disappear instead of staying at their last value.
 type backlogGauges struct {
-	parked      *prometheus.GaugeVec
-	pausedUntil *prometheus.GaugeVec
+	mu          sync.Mutex
+	parked      map[string]int64
+	pausedUntil map[string]float64
 }
 
-func newBacklogGauges(reg prometheus.Registerer) *backlogGauges {
-	g := &backlogGauges{
-		parked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hogwire_destination_parked",
-			Help: "Per destination, invocations parked in the event log awaiting a retry or the end of a pause (all nodes).",
-		}, []string{"destination"}),
-		pausedUntil: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hogwire_destination_paused_until_seconds",
-			Help: "Per destination, the Unix time its Retry-After pause ends (absent when not paused).",
-		}, []string{"destination"}),
+func newBacklogGauges(mp metric.MeterProvider) (*backlogGauges, error) {
+	g := &backlogGauges{}
+	if mp == nil {
+		return g, nil
 	}
-	if reg != nil {
-		reg.MustRegister(g.parked, g.pausedUntil)
+	m := mp.Meter("github.com/hogwire/hogwire/dataplane")
+	parked, err := m.Int64ObservableGauge("hogwire.destination.parked", metric.WithUnit("{invocation}"),
+		metric.WithDescription("Per destination, invocations parked in the event log awaiting a retry or the end of a pause (all nodes)."))
+	if err != nil {
+		return nil, err
 	}
-	return g
+	paused, err := m.Float64ObservableGauge("hogwire.destination.paused_until", metric.WithUnit("s"),
+		metric.WithDescription("Per destination, the Unix time its Retry-After pause ends (absent when not paused)."))
+	if err != nil {
+		return nil, err
+	}
+	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		for d, n := range g.parked {
+			o.ObserveInt64(parked, n, metric.WithAttributes(attribute.String("destination", d)))
+		}
+		for d, t := range g.pausedUntil {
+			o.ObserveFloat64(paused, t, metric.WithAttributes(attribute.String("destination", d)))
+		}
+		return nil
+	}, parked, paused)
+	return g, err
 }
 
 // observeBacklog forgets ended pauses and updates the gauges.
@@ -307,10 +325,13 @@ func (n *Node) observeBacklog() {
 	for name := range n.routes.Load().prepared {
 		names[eventlog.DestinationKey(name)] = name
 	}
-	n.gauges.pausedUntil.Reset()
+	paused := map[string]float64{}
 	for _, ps := range n.pauses.all() {
-		n.gauges.pausedUntil.WithLabelValues(ps.Destination).Set(float64(ps.Until.UnixMilli()) / 1000)
+		paused[ps.Destination] = float64(ps.Until.UnixMilli()) / 1000
 	}
+	n.gauges.mu.Lock()
+	n.gauges.pausedUntil = paused
+	n.gauges.mu.Unlock()
 	ctx, cancel := context.WithTimeout(n.runCtx, 5*time.Second)
 	depth, err := n.events.ParkedDepth(ctx)
 	cancel()
@@ -318,12 +339,15 @@ func (n *Node) observeBacklog() {
 		n.log.Debug("counting parked invocations", "err", err)
 		return
 	}
-	n.gauges.parked.Reset()
+	parked := map[string]int64{}
 	for key, c := range depth {
 		if name, ok := names[key]; ok {
-			n.gauges.parked.WithLabelValues(name).Set(float64(c))
+			parked[name] = int64(c)
 		}
 	}
+	n.gauges.mu.Lock()
+	n.gauges.parked = parked
+	n.gauges.mu.Unlock()
 }
 
 // keeps reports whether work skipped for reason waits in the parked stream

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -34,7 +35,7 @@ func TestInvocationAndFetchSpans(t *testing.T) {
 			w.WriteHeader(http.StatusServiceUnavailable)
 		}
 	})
-	d := s.webhook(t, "shop", sk.URL, nil)
+	d := s.webhook(t, "shop", sk.URL+"/hook?token=s3cret", nil)
 	s.waitConfig(t, 1)
 
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -63,7 +64,7 @@ func TestInvocationAndFetchSpans(t *testing.T) {
 			switch {
 			case sp.Name() == "invoke sink":
 				invoke = sp
-			case sp.Name() == "fetch POST":
+			case sp.Name() == "POST":
 				fetches = append(fetches, sp)
 			}
 		}
@@ -82,12 +83,22 @@ func TestInvocationAndFetchSpans(t *testing.T) {
 			t.Errorf("fetch span %d is not a child of the invocation span", i)
 		}
 		attrs := map[string]int64{}
+		strs := map[string]string{}
 		for _, a := range f.Attributes() {
 			attrs[string(a.Key)] = a.Value.AsInt64()
+			strs[string(a.Key)] = a.Value.String()
 		}
 		wantStatus := map[int64]int64{1: 503, 2: 200}[attrs["hogwire.fetch.attempt"]]
 		if wantStatus == 0 || attrs["http.response.status_code"] != wantStatus {
 			t.Errorf("fetch span %d attributes %v", i, attrs)
+		}
+		// The client conventions, without the query (it may hold secrets).
+		if strs["http.request.method"] != "POST" || strs["url.full"] != sk.URL+"/hook" || strs["server.address"] != "127.0.0.1" || attrs["server.port"] == 0 {
+			t.Errorf("fetch span %d attributes %v", i, strs)
+		}
+		// A 5xx fails the attempt.
+		if wantErr := wantStatus >= 500; (f.Status().Code == codes.Error) != wantErr || (strs["error.type"] == "503") != wantErr {
+			t.Errorf("fetch span %d with HTTP %d: status %v, error.type %q", i, wantStatus, f.Status(), strs["error.type"])
 		}
 	}
 }

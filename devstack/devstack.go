@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 
 	"github.com/hogwire/hogwire/auth"
@@ -29,6 +29,8 @@ import (
 	"github.com/hogwire/hogwire/embednats"
 	"github.com/hogwire/hogwire/fetch"
 	"github.com/hogwire/hogwire/filters"
+	"github.com/hogwire/hogwire/health"
+	"github.com/hogwire/hogwire/natsconn"
 	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/rpcserver"
 	"github.com/hogwire/hogwire/secrets"
@@ -60,8 +62,8 @@ type Config struct {
 	// concurrent Hog runs (see dataplane.Config; zero: its defaults).
 	HogMemory int64
 	HogSlots  int
-	// Metrics receives the data plane's Prometheus metrics (nil: none).
-	Metrics prometheus.Registerer
+	// Meters makes the data plane's metrics (nil: none).
+	Meters metric.MeterProvider
 	// Health tunes the health manager (tests shorten its windows).
 	Health controlplane.HealthConfig
 	// Retry is the data plane's durable retry schedule (tests shorten it).
@@ -87,6 +89,9 @@ type Stack struct {
 	EtcdURL, NATSURL string
 	// AdminTokenFile is the path of the admin token.
 	AdminTokenFile string
+	// Health answers /livez and /readyz (on the HTTP address too) from
+	// checks of etcd, NATS and the node's configuration.
+	Health *health.Checker
 
 	log    *slog.Logger
 	etcd   *embedetcd.Server
@@ -95,6 +100,9 @@ type Stack struct {
 	grpc   *rpcserver.Server
 	http   *http.Server
 	served chan error
+
+	stopHealth context.CancelFunc
+	healthDone chan struct{}
 
 	cp       *controlplane.Replica
 	dp       *dataplane.Running
@@ -176,9 +184,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	health := cfg.Health
-	if health.TracerProvider == nil && cfg.Tracing != nil {
-		health.TracerProvider = cfg.Tracing.TracerProvider
+	hcfg := cfg.Health
+	if hcfg.TracerProvider == nil && cfg.Tracing != nil {
+		hcfg.TracerProvider = cfg.Tracing.TracerProvider
 	}
 	// Each role logs as it would in a process of its own; its packages add
 	// their "component".
@@ -186,7 +194,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		Etcd: s.client, Logger: log.With("role", "controlplane"), ReplicaID: "dev",
 		Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
 		Telemetry: controlplane.TelemetryConfig{Conn: s.natsConn, Memory: cfg.EventLog.Memory},
-		Health:    health,
+		Health:    hcfg,
 		// Tests with real fetch reach loopback sinks, as the dev node does.
 		Test: controlplane.TestConfig{FetchClient: fetch.New(fetch.Options{AllowCIDRs: fetch.Loopback()})},
 	}); err != nil {
@@ -218,7 +226,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		HogMemory: cfg.HogMemory, HogSlots: cfg.HogSlots, Retry: cfg.Retry,
 		AllowEgress: fetch.Loopback(),
 		Logger:      log.With("role", "dataplane"),
-		Metrics:     cfg.Metrics, Capture: cfg.Capture,
+		Meters:      cfg.Meters, Capture: cfg.Capture,
 	}
 	if cfg.Tracing != nil {
 		dpCfg.TracerProvider, dpCfg.Propagator = cfg.Tracing.TracerProvider, cfg.Tracing.Propagator
@@ -241,9 +249,22 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.cp.Register(s.grpc)
 	s.dp.Register(s.grpc)
 
+	s.Health = health.New(log.With("component", "health"), 0)
+	s.Health.Add("etcd", s.cp.Ready)
+	s.Health.Add("nats", natsconn.Check(s.natsConn))
+	s.Health.Add("config", func(context.Context) error {
+		select {
+		case <-s.dp.Ready():
+			return nil
+		default:
+			return errors.New("waiting for the configuration from the control plane")
+		}
+	})
+	hh := s.Health.Handler()
 	mux := http.NewServeMux()
 	mux.Handle("/", s.dp.Handler())
-	mux.Handle("GET /readyz", s.cp.Mux)
+	mux.Handle("GET /livez", hh)
+	mux.Handle("GET /readyz", hh)
 	for pattern, h := range cfg.HTTPHandlers {
 		mux.Handle(pattern, h)
 	}
@@ -278,7 +299,12 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, ctx.Err()
 	}
 	s.Node = s.dp.Node
-	s.grpc.SetServing(true)
+	s.Health.OnChange(s.grpc.SetServing)
+	s.Health.CheckNow(ctx)
+	hctx, stopHealth := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopHealth = stopHealth
+	s.healthDone = make(chan struct{})
+	go func() { defer close(s.healthDone); s.Health.Run(hctx, 5*time.Second) }()
 	return s, nil
 }
 
@@ -293,6 +319,10 @@ func (s *Stack) Close(ctx context.Context) error {
 }
 
 func (s *Stack) stopServers(ctx context.Context) {
+	if s.stopHealth != nil {
+		s.stopHealth()
+		<-s.healthDone
+	}
 	if err := s.dp.Stop(); err != nil {
 		s.log.Warn("data plane stopped with an error", "err", err)
 	}

@@ -158,11 +158,6 @@ func (s *Server) ClientURL() string {
 	return s.scheme + s.etcd.Clients[0].Addr().String()
 }
 
-// PeerURL is the URL peers reach the member at, with the real port.
-func (s *Server) PeerURL() string {
-	return s.etcd.Config().AdvertisePeerUrls[0].Scheme + "://" + s.etcd.Peers[0].Listener.Addr().String()
-}
-
 // Client returns a new client for this member; the caller closes it. It
 // speaks plaintext: for a member with ClientTLS, build a client with the
 // etcdconn package.
@@ -173,9 +168,6 @@ func (s *Server) Client() (*clientv3.Client, error) {
 		Logger:      zapslog.New(s.log.With("component", "etcd-client"), zapcore.ErrorLevel, nil),
 	})
 }
-
-// Err reports a fatal error of the running member.
-func (s *Server) Err() <-chan error { return s.etcd.Err() }
 
 // Close stops the member and waits until it has stopped. Closing again
 // does nothing.

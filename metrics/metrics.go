@@ -12,6 +12,7 @@ package metrics
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -24,6 +25,9 @@ const Scope = "github.com/hogwire/hogwire"
 // Ingest counts what the capture endpoints receive.
 type Ingest struct {
 	events, bytes metric.Int64Counter
+
+	mu    sync.Mutex
+	attrs map[[2]string]metric.MeasurementOption
 }
 
 // Ingest statuses.
@@ -49,7 +53,7 @@ func NewIngest(mp metric.MeterProvider) (*Ingest, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Ingest{events: events, bytes: bytes}, nil
+	return &Ingest{events: events, bytes: bytes, attrs: map[[2]string]metric.MeasurementOption{}}, nil
 }
 
 // Record counts one request: its endpoint (e.g. "/batch/", "grpc"), its
@@ -58,7 +62,9 @@ func (i *Ingest) Record(ctx context.Context, endpoint, status string, events int
 	if i == nil {
 		return
 	}
-	attrs := metric.WithAttributeSet(attribute.NewSet(attribute.String("endpoint", endpoint), attribute.String("status", status)))
+	attrs := option(&i.mu, i.attrs, [2]string{endpoint, status}, func() []attribute.KeyValue {
+		return []attribute.KeyValue{attribute.String("endpoint", endpoint), attribute.String("status", status)}
+	})
 	if events > 0 {
 		i.events.Add(ctx, int64(events), attrs)
 	}
@@ -96,11 +102,26 @@ const (
 	AttemptThrottled = "throttled" // 429
 )
 
-// Invocations measures destination invocations.
+// Invocations measures destination invocations. Its methods run once or
+// more per event, so each destination's attribute sets are made once and
+// kept: recording allocates nothing after a destination's first events.
 type Invocations struct {
 	outcomes, attempts metric.Int64Counter
 	duration           metric.Float64Histogram
 	inflight           metric.Int64UpDownCounter
+
+	mu    sync.RWMutex
+	dests map[string]*destOptions
+}
+
+// destOptions are one destination's attribute sets, by outcome and
+// reason, and by attempt result.
+type destOptions struct {
+	inflight metric.MeasurementOption
+	mu       sync.Mutex
+	outcomes map[[2]string]metric.MeasurementOption
+	timed    map[string]metric.MeasurementOption
+	attempts map[string]metric.MeasurementOption
 }
 
 // NewInvocations makes the invocation instruments.
@@ -127,11 +148,45 @@ func NewInvocations(mp metric.MeterProvider) (*Invocations, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Invocations{outcomes: outcomes, attempts: attempts, duration: duration, inflight: inflight}, nil
+	return &Invocations{outcomes: outcomes, attempts: attempts, duration: duration, inflight: inflight,
+		dests: map[string]*destOptions{}}, nil
 }
 
 func destAttr(destination string) attribute.KeyValue {
 	return attribute.String("destination", destination)
+}
+
+func (m *Invocations) optionsOf(destination string) *destOptions {
+	m.mu.RLock()
+	d := m.dests[destination]
+	m.mu.RUnlock()
+	if d != nil {
+		return d
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if d = m.dests[destination]; d == nil {
+		d = &destOptions{
+			inflight: metric.WithAttributeSet(attribute.NewSet(destAttr(destination))),
+			outcomes: map[[2]string]metric.MeasurementOption{},
+			timed:    map[string]metric.MeasurementOption{},
+			attempts: map[string]metric.MeasurementOption{},
+		}
+		m.dests[destination] = d
+	}
+	return d
+}
+
+// option returns cache[k], an attribute set made by mk on first use.
+func option[K comparable](mu *sync.Mutex, cache map[K]metric.MeasurementOption, k K, mk func() []attribute.KeyValue) metric.MeasurementOption {
+	mu.Lock()
+	defer mu.Unlock()
+	o, ok := cache[k]
+	if !ok {
+		o = metric.WithAttributeSet(attribute.NewSet(mk()...))
+		cache[k] = o
+	}
+	return o
 }
 
 // Start counts an invocation as in flight until done is called.
@@ -139,25 +194,43 @@ func (m *Invocations) Start(ctx context.Context, destination string) (done func(
 	if m == nil {
 		return func() {}
 	}
-	attrs := metric.WithAttributes(destAttr(destination))
-	m.inflight.Add(ctx, 1, attrs)
-	return func() { m.inflight.Add(context.WithoutCancel(ctx), -1, attrs) }
+	m.Inflight(ctx, destination, 1)
+	return func() { m.Inflight(context.WithoutCancel(ctx), destination, -1) }
+}
+
+// Inflight adds delta to the invocations of destination running now.
+func (m *Invocations) Inflight(ctx context.Context, destination string, delta int64) {
+	if m == nil {
+		return
+	}
+	m.inflight.Add(ctx, delta, m.optionsOf(destination).inflight)
 }
 
 // Outcome records how an invocation ended; reason is for OutcomeFailed and
 // empty otherwise. d is its wall time (zero for filtered and skipped
 // events, which are not timed).
 func (m *Invocations) Outcome(ctx context.Context, destination, outcome, reason string, d time.Duration) {
-	if m == nil {
+	m.Outcomes(ctx, destination, outcome, reason, 1, d)
+}
+
+// Outcomes records n invocations that ended alike (events filtered out in
+// bulk, say); d, when positive, is the wall time of one.
+func (m *Invocations) Outcomes(ctx context.Context, destination, outcome, reason string, n int64, d time.Duration) {
+	if m == nil || n <= 0 {
 		return
 	}
-	kv := []attribute.KeyValue{destAttr(destination), attribute.String("outcome", outcome)}
-	if reason != "" {
-		kv = append(kv, attribute.String("reason", reason))
-	}
-	m.outcomes.Add(ctx, 1, metric.WithAttributes(kv...))
+	do := m.optionsOf(destination)
+	m.outcomes.Add(ctx, n, option(&do.mu, do.outcomes, [2]string{outcome, reason}, func() []attribute.KeyValue {
+		kv := []attribute.KeyValue{destAttr(destination), attribute.String("outcome", outcome)}
+		if reason != "" {
+			kv = append(kv, attribute.String("reason", reason))
+		}
+		return kv
+	}))
 	if d > 0 {
-		m.duration.Record(ctx, d.Seconds(), metric.WithAttributes(destAttr(destination), attribute.String("outcome", outcome)))
+		m.duration.Record(ctx, d.Seconds(), option(&do.mu, do.timed, outcome, func() []attribute.KeyValue {
+			return []attribute.KeyValue{destAttr(destination), attribute.String("outcome", outcome)}
+		}))
 	}
 }
 
@@ -166,7 +239,10 @@ func (m *Invocations) Attempt(ctx context.Context, destination, result string) {
 	if m == nil {
 		return
 	}
-	m.attempts.Add(ctx, 1, metric.WithAttributes(destAttr(destination), attribute.String("result", result)))
+	do := m.optionsOf(destination)
+	m.attempts.Add(ctx, 1, option(&do.mu, do.attempts, result, func() []attribute.KeyValue {
+		return []attribute.KeyValue{destAttr(destination), attribute.String("result", result)}
+	}))
 }
 
 // AttemptResult classifies an HTTP status (0: no response, with err).

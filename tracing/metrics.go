@@ -77,8 +77,10 @@ func NewMeters(ctx context.Context, getenv Getenv, serviceName string, reg prome
 
 // Metrics pushes the metrics of a Prometheus registry over OTLP as well,
 // through the Prometheus bridge, when the OTEL_* variables ask for it.
-// New instruments belong in NewMeters; this bridges those still defined
-// with the Prometheus client, which is most of them.
+// hogwire's own instruments come from NewMeters; this carries the Go
+// runtime's and process's collectors, which have no OpenTelemetry
+// counterpart here. Give it a registry without NewMeters' instruments, or
+// they would be pushed twice.
 func Metrics(ctx context.Context, getenv Getenv, serviceName string, g prometheus.Gatherer) (shutdown func(context.Context) error, err error) {
 	if getenv == nil {
 		getenv = os.Getenv

@@ -46,6 +46,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
@@ -54,6 +55,7 @@ import (
 	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
 	"github.com/hogwire/hogwire/rpcclient"
+	"github.com/hogwire/hogwire/tracing"
 )
 
 func main() {
@@ -70,6 +72,7 @@ func main() {
 	hogSlots := flag.Int("hog-slots", 0, "the node's Hog slots (0: its default)")
 	hostile := flag.Bool("hostile", false, "measure the destinations alone and beside an infinite-loop destination, instead of against the raw client")
 	outage := flag.Bool("outage", false, "measure the drain rate of a parked backlog after an outage beside the normal delivery rate, instead of against the raw client")
+	noMetrics := flag.Bool("no-metrics", false, "run the node without its OpenTelemetry and Prometheus metrics (hogwire dev has them)")
 	flag.Parse()
 	if *serveSink {
 		if err := runSink(); err != nil {
@@ -78,7 +81,7 @@ func main() {
 		}
 		return
 	}
-	cfg := config{events: *events, senders: *senders, rawWorkers: *rawWorkers, concurrency: *concurrency, rounds: *rounds, latencyEvents: *latencyEvents, cpuProfile: *cpuProfile, hogSlots: *hogSlots}
+	cfg := config{events: *events, senders: *senders, rawWorkers: *rawWorkers, concurrency: *concurrency, rounds: *rounds, latencyEvents: *latencyEvents, cpuProfile: *cpuProfile, hogSlots: *hogSlots, noMetrics: *noMetrics}
 	runFn := run
 	if *hostile {
 		runFn = runHostile
@@ -135,6 +138,7 @@ func writeHeap(path string) error {
 type config struct {
 	events, senders, rawWorkers, concurrency, rounds, latencyEvents int
 	hogSlots                                                        int
+	noMetrics                                                       bool
 	cpuProfile                                                      string
 	retry                                                           dataplane.RetrySchedule
 }
@@ -260,14 +264,23 @@ func startBench(s *sinkClient, cfg config, storage string, n int, health control
 	if err != nil {
 		return nil, "", nil, err
 	}
-	st, err := devstack.Start(context.Background(), devstack.Config{
+	dc := devstack.Config{
 		DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 		EventLog: eventlog.Config{Memory: storage == "memory"},
 		Health:   health,
 		HogSlots: cfg.hogSlots,
 		Retry:    cfg.retry,
-	})
+	}
+	var meters *tracing.Meters
+	if !cfg.noMetrics {
+		// As in `hogwire dev`: every instrument registered for scrapes.
+		if meters, err = tracing.NewMeters(context.Background(), func(string) string { return "" }, "bench", prometheus.NewRegistry()); err != nil {
+			return nil, "", nil, err
+		}
+		dc.Meters = meters
+	}
+	st, err := devstack.Start(context.Background(), dc)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, "", nil, err
@@ -276,6 +289,9 @@ func startBench(s *sinkClient, cfg config, storage string, n int, health control
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		st.Close(ctx)
+		if meters != nil {
+			meters.Shutdown(ctx)
+		}
 		os.RemoveAll(dir)
 	}
 	token, err := setup(st, s.hookURL(), n, cfg.concurrency)

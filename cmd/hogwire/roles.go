@@ -22,7 +22,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.uber.org/zap/zapcore"
 	"google.golang.org/grpc/credentials"
 
 	"github.com/hogwire/hogwire/auth"
@@ -33,14 +32,16 @@ import (
 	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
+	"github.com/hogwire/hogwire/etcdconn"
 	"github.com/hogwire/hogwire/fetch"
 	"github.com/hogwire/hogwire/filters"
+	"github.com/hogwire/hogwire/health"
+	"github.com/hogwire/hogwire/natsconn"
 	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/rpcserver"
 	"github.com/hogwire/hogwire/secrets"
 	"github.com/hogwire/hogwire/templates"
 	"github.com/hogwire/hogwire/tracing"
-	"github.com/hogwire/hogwire/zapslog"
 )
 
 // shutdownGrace bounds a graceful stop after SIGINT/SIGTERM.
@@ -148,7 +149,7 @@ func (a *app) devCommand() *cobra.Command {
 	fs.StringVar(&cfg.DataDir, "data-dir", defaultDataDir, "directory for etcd and NATS data, tokens and keys")
 	fs.StringVar(&cfg.GRPCAddr, "grpc-addr", defaultServer, "gRPC API and ingest address")
 	fs.StringVar(&cfg.HTTPAddr, "http-addr", "127.0.0.1:8080", "PostHog-compatible HTTP capture address; also serves the web console at /console/")
-	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
+	fs.StringVar(&metricsAddr, "metrics-addr", "", metricsAddrUsage)
 	registerHealthFlags(fs, &cfg.Health)
 	cfg.Capture.RegisterFlags(fs)
 	fs.Var((*bytesize.Int64)(&cfg.HogMemory), "hog-memory", hogMemoryUsage)
@@ -167,26 +168,29 @@ func (a *app) runDev(ctx context.Context, cfg devstack.Config, lf logFlags, metr
 		return err
 	}
 	defer shutdownTracing(tp, log)
-	reg := newRegistry()
-	stopMetrics, err := tracing.Metrics(ctx, a.getenv, "hogwire", reg)
+	pm, err := a.startMetrics(ctx, "hogwire")
 	if err != nil {
 		return err
 	}
-	defer shutdownMetrics(stopMetrics, log)
-	cfg.Logger, cfg.Tracing, cfg.Metrics = log, tp, reg
+	defer pm.shutdown(log)
+	cfg.Logger, cfg.Tracing, cfg.Meters = log, tp, pm.Meters
+	var ml net.Listener
 	if metricsAddr != "" {
-		ml, err := net.Listen("tcp", metricsAddr)
-		if err != nil {
+		// Listen before starting, so a taken port fails fast.
+		if ml, err = net.Listen("tcp", metricsAddr); err != nil {
 			return fmt.Errorf("--metrics-addr: %w", err)
 		}
-		ms := &http.Server{Handler: metricsHandler(reg), ReadHeaderTimeout: 10 * time.Second}
-		go ms.Serve(ml)
-		defer ms.Close()
+		defer ml.Close()
 	}
 
 	st, err := devstack.Start(ctx, cfg)
 	if err != nil {
 		return err
+	}
+	if ml != nil {
+		ms := &http.Server{Handler: opsHandler(pm.gatherer(), st.Health), ReadHeaderTimeout: 10 * time.Second}
+		go ms.Serve(ml)
+		defer ms.Close()
 	}
 	fmt.Fprintf(a.stdout, `hogwire dev is running (data in %s)
   gRPC API and ingest:  %s
@@ -214,14 +218,16 @@ Press Ctrl-C to stop.
 }
 
 type controlPlaneFlags struct {
-	lf                                     logFlags
-	tf                                     tlsFlags
-	grpcAddr, httpAddr, endpoints, prefix  string
-	natsURL, adminTokenFile, nodeTokenFile string
-	secretsKey, metricsAddr, allowEgress   string
-	health                                 controlplane.HealthConfig
-	telemetryMaxAge                        time.Duration
-	logsPerDestination                     int64
+	lf                                   logFlags
+	tf                                   tlsFlags
+	etcd                                 etcdconn.Config
+	nats                                 natsconn.Config
+	grpcAddr, httpAddr, prefix           string
+	adminTokenFile, nodeTokenFile        string
+	secretsKey, metricsAddr, allowEgress string
+	health                               controlplane.HealthConfig
+	telemetryMaxAge                      time.Duration
+	logsPerDestination                   int64
 }
 
 func (a *app) controlPlaneCommand() *cobra.Command {
@@ -232,14 +238,14 @@ func (a *app) controlPlaneCommand() *cobra.Command {
 		func(ctx context.Context) error { return a.runControlPlane(ctx, &f) })
 	fs := cmd.Flags()
 	fs.StringVar(&f.grpcAddr, "grpc-addr", ":7070", "gRPC API address")
-	fs.StringVar(&f.httpAddr, "http-addr", ":7080", "web console address, at /console/, and GET /readyz (off when empty)")
-	fs.StringVar(&f.endpoints, "etcd-endpoints", "http://127.0.0.1:2379", "comma-separated etcd client URLs")
+	fs.StringVar(&f.httpAddr, "http-addr", ":7080", "web console address, at /console/, and GET /livez and /readyz (off when empty)")
+	f.etcd.RegisterFlags(fs, "http://127.0.0.1:2379")
 	fs.StringVar(&f.prefix, "etcd-prefix", "/hogwire/", "prefix of every etcd key")
-	fs.StringVar(&f.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (telemetry storage)")
+	f.nats.RegisterFlags(fs, "nats://127.0.0.1:4222")
 	fs.StringVar(&f.adminTokenFile, "admin-token-file", "", "file holding the admin token (or set HOGWIRE_ADMIN_TOKEN)")
 	fs.StringVar(&f.nodeTokenFile, "node-token-file", "", "file holding the node token (or set HOGWIRE_NODE_TOKEN)")
 	fs.StringVar(&f.secretsKey, "secrets-key-file", "", "file of base64 AES-256 keys for secret inputs, newest first (or set HOGWIRE_SECRETS_KEY to one key)")
-	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", metricsAddrUsage)
 	fs.StringVar(&f.allowEgress, "allow-egress", "", "comma-separated CIDRs that a destination test with real fetch may reach although private or loopback")
 	fs.DurationVar(&f.telemetryMaxAge, "telemetry-retention", 7*24*time.Hour, "keep destination metrics and logs this long")
 	fs.Int64Var(&f.logsPerDestination, "logs-per-destination", 10000, "keep at most this many log entries per destination")
@@ -280,30 +286,24 @@ func (a *app) runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	}
 	defer shutdownTracing(tp, log)
 
-	etcd, err := clientv3.New(clientv3.Config{
-		Endpoints: splitList(f.endpoints), DialTimeout: 5 * time.Second,
-		Logger: zapslog.New(log.With("component", "etcd-client"), zapcore.ErrorLevel, nil),
-	})
-	if err != nil {
-		return fmt.Errorf("etcd: %w", err)
-	}
-	defer etcd.Close()
 	catalog, err := templates.Load()
 	if err != nil {
 		return err
 	}
-	nc, err := nats.Connect(f.natsURL, nats.Name("hogwire-controlplane"), nats.MaxReconnects(-1))
+	etcd, nc, err := a.connectStores(ctx, log, &f.etcd, &f.nats, "hogwire-controlplane")
 	if err != nil {
-		return fmt.Errorf("NATS at %s: %w", f.natsURL, err)
+		return err
 	}
+	defer etcd.Close()
 	defer nc.Close()
-	health := f.health
-	health.TracerProvider = tp
+	hcfg := f.health
+	hcfg.TracerProvider = tp
 	cp, err := controlplane.Start(ctx, controlplane.Config{
 		Etcd: etcd, Prefix: f.prefix, Logger: log, Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
-		Telemetry: controlplane.TelemetryConfig{Conn: nc, MaxAge: f.telemetryMaxAge, MaxLogsPerDestination: f.logsPerDestination},
-		Test:      controlplane.TestConfig{FetchClient: fetch.New(fetch.Options{AllowCIDRs: egress})},
-		Health:    health,
+		Telemetry: controlplane.TelemetryConfig{Conn: nc, MaxAge: f.telemetryMaxAge, MaxLogsPerDestination: f.logsPerDestination,
+			Replicas: f.nats.Replicas},
+		Test:   controlplane.TestConfig{FetchClient: fetch.New(fetch.Options{AllowCIDRs: egress})},
+		Health: hcfg,
 	})
 	if err != nil {
 		return err
@@ -314,14 +314,18 @@ func (a *app) runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 		Policy: &auth.Policy{Services: controlplane.Roles(), AdminToken: adminToken, NodeToken: nodeToken},
 	})
 	cp.Register(gs)
-	go watchReady(ctx, gs, cp.Ready, log)
-	log.Info("control plane starting", "grpc_addr", f.grpcAddr, "console_addr", f.httpAddr, "etcd", f.endpoints, "nats", f.natsURL, "tls", creds != nil)
-	reg := newRegistry()
-	stopMetrics, err := tracing.Metrics(ctx, a.getenv, "hogwire-controlplane", reg)
+	hc := health.New(log.With("component", "health"), 0)
+	hc.Add("etcd", cp.Ready)
+	hc.Add("nats", natsconn.Check(nc))
+	hc.OnChange(gs.SetServing)
+	go hc.Run(ctx, healthInterval)
+	log.Info("control plane starting", "grpc_addr", f.grpcAddr, "console_addr", f.httpAddr,
+		"etcd", strings.Join(etcd.Endpoints(), ","), "nats", nc.ConnectedUrlRedacted(), "tls", creds != nil)
+	pm, err := a.startMetrics(ctx, "hogwire-controlplane")
 	if err != nil {
 		return err
 	}
-	defer shutdownMetrics(stopMetrics, log)
+	defer pm.shutdown(log)
 	var hs *http.Server
 	if f.httpAddr != "" {
 		ui, err := console.New(console.Options{GRPC: gs.Server, Roles: controlplane.Roles(), AdminToken: adminToken, Logger: log.With("component", "console")})
@@ -330,24 +334,25 @@ func (a *app) runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 		}
 		mux := http.NewServeMux()
 		mux.Handle(console.Prefix, ui)
-		mux.Handle("/", cp.Mux)
+		mux.Handle("/", hc.Handler())
 		hs = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	}
-	return serve(ctx, log, gs, f.grpcAddr, hs, f.httpAddr, f.metricsAddr, reg)
+	return serve(ctx, log, gs, f.grpcAddr, hs, f.httpAddr, f.metricsAddr, opsHandler(pm.gatherer(), hc))
 }
 
 type dataPlaneFlags struct {
-	lf                                          logFlags
-	tf                                          tlsFlags
-	grpcAddr, httpAddr, cpAddr, natsURL, nodeID string
-	nodeTokenFile, metricsAddr, allowEgress     string
-	storage, cpCA                               string
-	cpTLS, anonymizeIPs                         bool
-	ackWait, dupWindow                          time.Duration
-	retry                                       dataplane.RetrySchedule
-	maxInflight, perMessage, hogSlots           int
-	hogMemory                                   int64
-	capture                                     capture.Config
+	lf                                      logFlags
+	tf                                      tlsFlags
+	nats                                    natsconn.Config
+	grpcAddr, httpAddr, cpAddr, nodeID      string
+	nodeTokenFile, metricsAddr, allowEgress string
+	storage, cpCA                           string
+	cpTLS, anonymizeIPs                     bool
+	ackWait, dupWindow                      time.Duration
+	retry                                   dataplane.RetrySchedule
+	maxInflight, perMessage, hogSlots       int
+	hogMemory                               int64
+	capture                                 capture.Config
 }
 
 func (a *app) dataPlaneCommand() *cobra.Command {
@@ -360,11 +365,11 @@ func (a *app) dataPlaneCommand() *cobra.Command {
 	fs := cmd.Flags()
 	fs.StringVar(&f.grpcAddr, "grpc-addr", ":7071", "gRPC ingest address")
 	fs.StringVar(&f.httpAddr, "http-addr", ":8080", "PostHog-compatible HTTP capture address")
-	fs.StringVar(&f.cpAddr, "controlplane-addr", defaultServer, "control plane gRPC address")
+	fs.StringVar(&f.cpAddr, "controlplane-addr", defaultServer, "control plane gRPC addresses: host:port, a comma-separated list of them, or a dns:///host:port target whose every address is used (load-balanced, with failover)")
 	fs.BoolVar(&f.cpTLS, "controlplane-tls", false, "connect to the control plane over TLS")
 	fs.StringVar(&f.cpCA, "controlplane-ca-file", "", "CA certificate (PEM) to verify the control plane with (default: system roots)")
 	fs.StringVar(&f.nodeTokenFile, "node-token-file", "", "file holding the node token (or set HOGWIRE_NODE_TOKEN)")
-	fs.StringVar(&f.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server URL (durable event log)")
+	f.nats.RegisterFlags(fs, "nats://127.0.0.1:4222")
 	fs.StringVar(&f.storage, "event-storage", "file", "JetStream storage of the event log: file or memory")
 	fs.DurationVar(&f.ackWait, "ack-wait", time.Minute, "redeliver an event held this long by a node that stopped answering")
 	fs.BoolVar(&f.anonymizeIPs, "anonymize-ips", false, "do not record the sender's address as $ip on captured events")
@@ -377,7 +382,7 @@ func (a *app) dataPlaneCommand() *cobra.Command {
 	fs.IntVar(&f.maxInflight, "max-inflight-events", 20000, "events this node holds at once; past it, events wait in the log")
 	fs.IntVar(&f.perMessage, "events-per-message", 100, "events of one capture batch stored per JetStream message (1: each alone)")
 	fs.StringVar(&f.nodeID, "node-id", "", "unique id of this node (default: the host name)")
-	fs.StringVar(&f.metricsAddr, "metrics-addr", "", "serve Prometheus /metrics here (off when empty)")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "", metricsAddrUsage)
 	fs.StringVar(&f.allowEgress, "allow-egress", "", "comma-separated CIDRs that fetch may reach although private or loopback")
 	f.capture.RegisterFlags(fs)
 	fs.Var((*bytesize.Int64)(&f.hogMemory), "hog-memory", hogMemoryUsage)
@@ -434,24 +439,23 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 		return err
 	}
 	defer cpConn.Close()
-	nc, err := nats.Connect(f.natsURL, nats.Name("hogwire-dataplane-"+nodeID), nats.MaxReconnects(-1))
-	if err != nil {
-		return fmt.Errorf("NATS at %s: %w", f.natsURL, err)
-	}
-	defer nc.Close()
-
-	reg := newRegistry()
-	stopMetrics, err := tracing.Metrics(ctx, a.getenv, "hogwire-dataplane", reg)
+	_, nc, err := a.connectStores(ctx, log, nil, &f.nats, "hogwire-dataplane-"+nodeID)
 	if err != nil {
 		return err
 	}
-	defer shutdownMetrics(stopMetrics, log)
+	defer nc.Close()
+
+	pm, err := a.startMetrics(ctx, "hogwire-dataplane")
+	if err != nil {
+		return err
+	}
+	defer pm.shutdown(log)
 	f.capture.AnonymizeIPs = f.anonymizeIPs
 	node, err := dataplane.Start(ctx, dataplane.Config{
-		Metrics: reg,
-		NodeID:  nodeID, Address: f.grpcAddr, ControlPlane: cpConn, NATS: nc,
+		Meters: pm.Meters,
+		NodeID: nodeID, Address: f.grpcAddr, ControlPlane: cpConn, NATS: nc,
 		EventLog: eventlog.Config{Memory: f.storage == "memory", AckWait: f.ackWait, DuplicateWindow: f.dupWindow,
-			MaxEventsPerMessage: f.perMessage},
+			MaxEventsPerMessage: f.perMessage, Replicas: f.nats.Replicas},
 		MaxInflightEvents: f.maxInflight, HogMemory: f.hogMemory, HogSlots: f.hogSlots, Retry: f.retry,
 		AllowEgress: egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
 		Capture: f.capture,
@@ -464,20 +468,25 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 		Policy: &auth.Policy{Services: dataplane.Roles()},
 	})
 	node.Register(gs)
+	hc := health.New(log.With("component", "health"), 0)
+	hc.Add("nats", natsconn.Check(nc))
+	hc.Add("config", nodeCheck(node))
+	hc.OnChange(gs.SetServing)
 	sctx, stopServing := context.WithCancel(ctx)
 	defer stopServing()
+	go hc.Run(sctx, healthInterval)
 	go func() {
 		select {
 		case <-node.Ready():
-			gs.SetServing(true)
+			hc.CheckNow(sctx) // ready now, not at the next tick
 		case <-node.Exited():
 			stopServing() // the node failed: stop serving, and say why below
 		case <-sctx.Done():
 		}
 	}()
 	log.Info("data plane starting", "node_id", nodeID, "grpc_addr", f.grpcAddr, "http_addr", f.httpAddr,
-		"controlplane", f.cpAddr, "nats", f.natsURL, "allow_egress", f.allowEgress)
-	err = serve(sctx, log, gs, f.grpcAddr, capture.NewServer(node.Handler(), f.capture.Server), f.httpAddr, f.metricsAddr, reg)
+		"controlplane", f.cpAddr, "nats", nc.ConnectedUrlRedacted(), "allow_egress", f.allowEgress)
+	err = serve(sctx, log, gs, f.grpcAddr, capture.NewServer(node.Handler(), f.capture.Server), f.httpAddr, f.metricsAddr, opsHandler(pm.gatherer(), hc))
 	if nerr := node.Stop(); err == nil {
 		err = nerr
 	}
@@ -498,7 +507,7 @@ func parseCIDRs(s string) ([]netip.Prefix, error) {
 
 // serve runs the gRPC server and the optional HTTP and metrics servers
 // until ctx ends or one of them fails, then stops all of them.
-func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr string, hs *http.Server, httpAddr, metricsAddr string, reg *prometheus.Registry) error {
+func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr string, hs *http.Server, httpAddr, metricsAddr string, ops http.Handler) error {
 	errc := make(chan error, 3)
 	n := 0
 	gl, err := net.Listen("tcp", grpcAddr)
@@ -530,7 +539,7 @@ func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr
 		startErr = start(httpAddr, hs)
 	}
 	if startErr == nil && metricsAddr != "" {
-		startErr = start(metricsAddr, &http.Server{Handler: metricsHandler(reg), ReadHeaderTimeout: 10 * time.Second})
+		startErr = start(metricsAddr, &http.Server{Handler: ops, ReadHeaderTimeout: 10 * time.Second})
 	}
 
 	var runErr error
@@ -558,40 +567,112 @@ func serve(ctx context.Context, log *slog.Logger, gs *rpcserver.Server, grpcAddr
 	return runErr
 }
 
-// newRegistry returns a Prometheus registry with the Go and process
-// collectors, for one process's /metrics.
-func newRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
+// processMetrics are a process's metrics: hogwire's, OpenTelemetry
+// instruments served on /metrics and pushed over OTLP when the OTEL_*
+// variables ask for it; and the Go runtime's and process's, Prometheus
+// collectors pushed through the Prometheus bridge. Each series goes out
+// once each way.
+type processMetrics struct {
+	*tracing.Meters
+	legacy, native *prometheus.Registry
+	stopBridge     func(context.Context) error
 }
 
-func metricsHandler(reg *prometheus.Registry) http.Handler {
+func (a *app) startMetrics(ctx context.Context, service string) (*processMetrics, error) {
+	pm := &processMetrics{legacy: prometheus.NewRegistry(), native: prometheus.NewRegistry()}
+	pm.legacy.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var err error
+	if pm.Meters, err = tracing.NewMeters(ctx, a.getenv, service, pm.native); err != nil {
+		return nil, err
+	}
+	if pm.stopBridge, err = tracing.Metrics(ctx, a.getenv, service, pm.legacy); err != nil {
+		pm.Meters.Shutdown(ctx)
+		return nil, err
+	}
+	return pm, nil
+}
+
+// gatherer is what /metrics serves: both kinds.
+func (pm *processMetrics) gatherer() prometheus.Gatherer {
+	return prometheus.Gatherers{pm.legacy, pm.native}
+}
+
+// shutdown pushes the last collection and stops the exporters.
+func (pm *processMetrics) shutdown(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := errors.Join(pm.stopBridge(ctx), pm.Meters.Shutdown(ctx)); err != nil {
+		log.Warn("flushing metrics", "err", err)
+	}
+}
+
+// opsHandler serves what operators and orchestrators poll on the metrics
+// port: GET /metrics for scrapes, GET /livez and /readyz for probes (hc
+// nil: /metrics alone).
+func opsHandler(reg prometheus.Gatherer, hc *health.Checker) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if hc != nil {
+		h := hc.Handler()
+		mux.Handle("GET /livez", h)
+		mux.Handle("GET /readyz", h)
+	}
 	return mux
 }
 
-// watchReady keeps the health status in step with a readiness check.
-func watchReady(ctx context.Context, gs *rpcserver.Server, ready func(context.Context) error, log *slog.Logger) {
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
-	was := false
-	for {
-		err := ready(ctx)
-		if now := err == nil; now != was {
-			gs.SetServing(now)
-			if !now {
-				log.Warn("not ready", "err", err)
-			}
-			was = now
+// healthInterval is how often a role checks what it depends on; a probe
+// sees the last result, so it never waits on a store that hangs.
+const healthInterval = 5 * time.Second
+
+// nodeCheck makes a data-plane node ready once it has its configuration
+// and the event log is open, and unready for good if it stops.
+func nodeCheck(node *dataplane.Running) health.Check {
+	return func(context.Context) error {
+		select {
+		case <-node.Exited():
+			return fmt.Errorf("data plane stopped: %w", node.Err())
+		default:
 		}
 		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+		case <-node.Ready():
+			return nil
+		default:
+			return errors.New("waiting for the configuration from the control plane")
 		}
 	}
+}
+
+// connectStores connects to etcd (when ec is not nil) and NATS with the
+// operator's TLS and authentication settings; passwords not given in a file
+// come from HOGWIRE_ETCD_PASSWORD and HOGWIRE_NATS_PASSWORD.
+func (a *app) connectStores(ctx context.Context, log *slog.Logger, ec *etcdconn.Config, nc *natsconn.Config, name string) (*clientv3.Client, *nats.Conn, error) {
+	var etcd *clientv3.Client
+	if ec != nil {
+		if ec.Password == "" {
+			ec.Password = a.getenv(etcdconn.PasswordEnv)
+		}
+		cctx, cancel := context.WithTimeout(ctx, max(ec.DialTimeout, 5*time.Second))
+		var err error
+		etcd, err = etcdconn.Client(cctx, *ec, log)
+		cancel()
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	if nc.Password == "" {
+		nc.Password = a.getenv(natsconn.PasswordEnv)
+	}
+	nc.Name = name
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	conn, err := natsconn.Connect(cctx, *nc, log)
+	if err != nil {
+		if etcd != nil {
+			etcd.Close()
+		}
+		return nil, nil, err
+	}
+	return etcd, conn, nil
 }
 
 func (a *app) secretFromFileOrEnv(path, env, flagName string) (string, error) {
@@ -635,14 +716,6 @@ func splitList(s string) []string {
 	return out
 }
 
-func shutdownMetrics(stop func(context.Context) error, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := stop(ctx); err != nil {
-		log.Warn("flushing metrics", "err", err)
-	}
-}
-
 func shutdownTracing(tp *tracing.Provider, log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -652,6 +725,7 @@ func shutdownTracing(tp *tracing.Provider, log *slog.Logger) {
 }
 
 const (
-	hogMemoryUsage = "Hog memory budget of this node: what all running destinations may allocate together, e.g. 512MiB (default: a quarter of the container's memory limit, or 256MiB)"
-	hogSlotsUsage  = "destinations running Hog at once, shared round robin (default: the number of CPUs)"
+	metricsAddrUsage = "serve GET /metrics (Prometheus), /livez (the process runs) and /readyz (it can serve: stores reachable, configuration loaded) here (off when empty)"
+	hogMemoryUsage   = "Hog memory budget of this node: what all running destinations may allocate together, e.g. 512MiB (default: a quarter of the container's memory limit, or 256MiB)"
+	hogSlotsUsage    = "destinations running Hog at once, shared round robin (default: the number of CPUs)"
 )

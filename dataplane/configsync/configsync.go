@@ -21,7 +21,6 @@ import (
 	"io"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -35,6 +34,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/configcache"
+	"github.com/hogwire/hogwire/rpcclient"
 )
 
 // Snapshot is one consistent version of the configuration; see package
@@ -97,31 +97,17 @@ func (s *Syncer) Current() *Snapshot { return s.cur.Load() }
 // Ready is closed once the first full snapshot has been applied.
 func (s *Syncer) Ready() <-chan struct{} { return s.ready }
 
-// Run follows the control plane until ctx ends, reconnecting as needed.
+// Run follows the control plane until ctx ends, reconnecting with backoff
+// and jitter, and keeping the last configuration meanwhile. An outage is
+// logged once (rpcclient.Keep), not at every retry.
 func (s *Syncer) Run(ctx context.Context) error {
-	backoff := 100 * time.Millisecond
-	for {
-		start := time.Now()
-		err := s.follow(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if time.Since(start) > 10*time.Second {
-			backoff = 100 * time.Millisecond
-		}
-		s.log.Warn("config stream broken; keeping the last configuration and reconnecting",
-			"err", err, "revision", s.Current().Revision, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
-		}
-		backoff = min(backoff*2, s.cfg.MaxBackoff)
-	}
+	rpcclient.Keep(ctx, s.log, "config stream", rpcclient.KeepOptions{Initial: 100 * time.Millisecond, Max: s.cfg.MaxBackoff}, s.follow)
+	return nil
 }
 
-// follow runs one Watch stream until it breaks.
-func (s *Syncer) follow(ctx context.Context) error {
+// follow runs one Watch stream until it breaks; connected is called at
+// its first message.
+func (s *Syncer) follow(ctx context.Context, connected func()) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stream, err := hogwirev1.NewConfigServiceClient(s.cfg.Conn).Watch(ctx)
@@ -142,6 +128,9 @@ func (s *Syncer) follow(ctx context.Context) error {
 				return errors.New("control plane closed the stream")
 			}
 			return err
+		}
+		if len(pending) == 0 {
+			connected()
 		}
 		pending = append(pending, m)
 		if m.More {

@@ -27,10 +27,16 @@ import (
 // any retry schedule may last.
 const MaxParkedAge = 8 * 24 * time.Hour
 
+// Streams names the log's JetStream streams: events, and parked
+// invocations.
+func (l *Log) Streams() []string { return []string{l.cfg.Stream, l.parkedStream()} }
+
+func (l *Log) parkedStream() string { return l.cfg.Stream + "_PARKED" }
+
 func (l *Log) parkedSubject() string { return l.cfg.Subject + "_parked" }
 
 func (l *Log) openParked(ctx context.Context, storage jetstream.StorageType) (jetstream.Stream, error) {
-	name := l.cfg.Stream + "_PARKED"
+	name := l.parkedStream()
 	st, err := l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        name,
 		Description: "hogwire invocations waiting to be retried",

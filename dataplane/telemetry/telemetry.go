@@ -17,14 +17,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/noop"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/rpcclient"
 )
 
 // DurationBoundsMs are the upper bounds of the invocation duration
@@ -44,11 +44,11 @@ type Config struct {
 	MaxLogs int
 	Logger  *slog.Logger
 	Now     func() time.Time
-	// Registerer, when set, also receives the counts as Prometheus metrics
+	// Meters, when set, also makes the counts OpenTelemetry metrics
 	// (hogwire_destination_events_total{destination,metric} and
-	// hogwire_destination_duration_seconds{destination}), cumulative since
-	// the process started.
-	Registerer prometheus.Registerer
+	// hogwire_destination_duration_seconds{destination} in Prometheus),
+	// cumulative since the process started.
+	Meters metric.MeterProvider
 }
 
 type key struct {
@@ -69,12 +69,13 @@ type Recorder struct {
 	log    *slog.Logger
 	bounds []float64
 
-	promCount    *prometheus.CounterVec
-	promDuration *prometheus.HistogramVec
-	// The vectors' children, looked up once: WithLabelValues hashes the
-	// labels on every call. Guarded by mu.
-	promCounters  map[[2]string]prometheus.Counter
-	promObservers map[string]prometheus.Observer
+	events   metric.Int64Counter
+	duration metric.Float64Histogram
+	// Each destination's attribute sets, made once (guarded by mu), and
+	// the totals since the process started.
+	counterAttrs map[[2]string]metric.MeasurementOption
+	destAttrs    map[string]metric.MeasurementOption
+	totals       map[[2]string]int64
 
 	mu      sync.Mutex
 	buckets map[key]*bucket
@@ -97,22 +98,25 @@ func New(cfg Config) *Recorder {
 		cfg.Now = time.Now
 	}
 	r := &Recorder{cfg: cfg, log: cfg.Logger, bounds: DurationBoundsMs(), buckets: map[key]*bucket{},
-		promCounters: map[[2]string]prometheus.Counter{}, promObservers: map[string]prometheus.Observer{}}
-	r.promCount = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hogwire_destination_events_total",
-		Help: "Per destination, events by outcome (succeeded, failed, filtered, …) and fetch attempts by result.",
-	}, []string{"destination", "metric"})
+		counterAttrs: map[[2]string]metric.MeasurementOption{}, destAttrs: map[string]metric.MeasurementOption{}, totals: map[[2]string]int64{}}
+	mp := cfg.Meters
+	if mp == nil {
+		mp = noop.NewMeterProvider()
+	}
+	m := mp.Meter("github.com/hogwire/hogwire/dataplane/telemetry")
+	var err error
+	if r.events, err = m.Int64Counter("hogwire.destination.events", metric.WithUnit("{event}"),
+		metric.WithDescription("Per destination, events by outcome (succeeded, failed, filtered, …) and fetch attempts by result.")); err != nil {
+		r.log.Error("making a metric", "err", err)
+	}
 	buckets := make([]float64, len(r.bounds))
 	for i, ms := range r.bounds {
 		buckets[i] = ms / 1000
 	}
-	r.promDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "hogwire_destination_duration_seconds",
-		Help:    "Wall time of destination invocations, fetches included.",
-		Buckets: buckets,
-	}, []string{"destination"})
-	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(r.promCount, r.promDuration)
+	if r.duration, err = m.Float64Histogram("hogwire.destination.duration", metric.WithUnit("s"),
+		metric.WithDescription("Wall time of destination invocations, fetches included."),
+		metric.WithExplicitBucketBoundaries(buckets...)); err != nil {
+		r.log.Error("making a metric", "err", err)
 	}
 	return r
 }
@@ -120,11 +124,9 @@ func New(cfg Config) *Recorder {
 // Total returns the count of a destination's metric since the process
 // started.
 func (r *Recorder) Total(dest, metric string) float64 {
-	m := &dto.Metric{}
-	if err := r.promCount.WithLabelValues(dest, metric).Write(m); err != nil {
-		return 0
-	}
-	return m.GetCounter().GetValue()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return float64(r.totals[[2]string{dest, metric}])
 }
 
 func (r *Recorder) bucketLocked(dest string) *bucket {
@@ -168,12 +170,14 @@ func (r *Recorder) Record(dest string, metrics []Metric, d time.Duration) {
 	b := r.bucketLocked(dest)
 	for _, m := range metrics {
 		b.counters[m.Name] += m.N
-		c := r.promCounters[[2]string{dest, m.Name}]
-		if c == nil {
-			c = r.promCount.WithLabelValues(dest, m.Name)
-			r.promCounters[[2]string{dest, m.Name}] = c
+		k := [2]string{dest, m.Name}
+		r.totals[k] += m.N
+		o := r.counterAttrs[k]
+		if o == nil {
+			o = metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", dest), attribute.String("metric", m.Name)))
+			r.counterAttrs[k] = o
 		}
-		c.Add(float64(m.N))
+		r.events.Add(context.Background(), m.N, o)
 	}
 	if d < 0 {
 		return
@@ -181,12 +185,12 @@ func (r *Recorder) Record(dest string, metrics []Metric, d time.Duration) {
 	b.hist[i]++
 	b.sumMs += ms
 	b.count++
-	o := r.promObservers[dest]
+	o := r.destAttrs[dest]
 	if o == nil {
-		o = r.promDuration.WithLabelValues(dest)
-		r.promObservers[dest] = o
+		o = metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", dest)))
+		r.destAttrs[dest] = o
 	}
-	o.Observe(d.Seconds())
+	r.duration.Record(context.Background(), d.Seconds(), o)
 }
 
 // Log buffers an entry; it reports false when the buffer is full and the
@@ -252,35 +256,21 @@ func (r *Recorder) giveBack(req *hogwirev1.ReportRequest) {
 	r.dropped += req.DroppedLogs
 }
 
-// Run ships reports every Interval until ctx ends, reconnecting as needed,
-// and makes a last attempt to ship what is left when ctx ends.
+// Run ships reports every Interval until ctx ends, reconnecting with
+// backoff and jitter (one warning per outage, rpcclient.Keep) and
+// buffering, bounded, meanwhile; then it makes a last attempt to ship what
+// is left.
 func (r *Recorder) Run(ctx context.Context) error {
-	for ctx.Err() == nil {
-		err := r.stream(ctx)
-		if ctx.Err() != nil {
-			break
-		}
-		wait := r.cfg.Interval
-		if status.Code(err) == codes.Unimplemented {
-			// An older control plane: keep aggregating (bounded) and ask
-			// again now and then.
-			wait = 30 * time.Second
-			r.log.Debug("the control plane does not take telemetry", "err", err)
-		} else {
-			r.log.Warn("telemetry stream broken; buffering (bounded) and retrying", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(wait):
-		}
-	}
+	rpcclient.Keep(ctx, r.log, "telemetry stream", rpcclient.KeepOptions{Initial: r.cfg.Interval, Max: 30 * time.Second}, r.stream)
 	fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = r.flushOnce(fctx)
 	return nil
 }
 
-func (r *Recorder) stream(ctx context.Context) error {
+// stream ships reports on one stream until it breaks; connected is called
+// at each acknowledged report.
+func (r *Recorder) stream(ctx context.Context, connected func()) error {
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	s, err := hogwirev1.NewTelemetryServiceClient(r.cfg.Conn).Report(sctx)
@@ -319,6 +309,7 @@ func (r *Recorder) stream(ctx context.Context) error {
 			}
 			return err
 		}
+		connected()
 	}
 }
 
