@@ -72,6 +72,12 @@ type Config struct {
 	// Capture sets ingest limits and the HTTP server's timeouts (Tokens
 	// and Publisher are the node's).
 	Capture capture.Config
+	// Persons keeps person profiles (see dataplane.Config.Persons); `hogwire
+	// dev` turns it on.
+	Persons bool
+	// SourceURL is the base of the links in the Hog globals (see
+	// dataplane.Config.SourceURL).
+	SourceURL string
 }
 
 // Stack is a running dev stack.
@@ -219,6 +225,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		AllowEgress: fetch.Loopback(),
 		Logger:      log.With("role", "dataplane"),
 		Metrics:     cfg.Metrics, Capture: cfg.Capture,
+		Persons: cfg.Persons, SourceURL: cfg.SourceURL,
 	}
 	if cfg.Tracing != nil {
 		dpCfg.TracerProvider, dpCfg.Propagator = cfg.Tracing.TracerProvider, cfg.Tracing.Propagator

@@ -15,7 +15,7 @@ func (s *Store) Get(ctx context.Context, project, personID string) (*Person, err
 	if !validPersonID(personID) {
 		return nil, ErrNotFound
 	}
-	kv, err := s.bucket(ctx, project)
+	kv, err := s.bucket(ctx, project, false)
 	if err != nil {
 		return nil, err
 	}
@@ -44,7 +44,7 @@ func (s *Store) Get(ctx context.Context, project, personID string) (*Person, err
 // Lookup returns the stored person of a distinct id; ErrNotFound when
 // there is none.
 func (s *Store) Lookup(ctx context.Context, project, distinctID string) (*Person, error) {
-	kv, err := s.bucket(ctx, project)
+	kv, err := s.bucket(ctx, project, false)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +71,10 @@ func (s *Store) List(ctx context.Context, project string, size int, token string
 		}
 		from = n
 	}
-	kv, err := s.bucket(ctx, project)
+	kv, err := s.bucket(ctx, project, false)
+	if errors.Is(err, ErrNotFound) {
+		return nil, "", nil
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -129,7 +132,7 @@ func (s *Store) Delete(ctx context.Context, project, personID string) (*Person, 
 	if err != nil {
 		return nil, err
 	}
-	kv, err := s.bucket(ctx, project)
+	kv, err := s.bucket(ctx, project, false)
 	if err != nil {
 		return nil, err
 	}

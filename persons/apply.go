@@ -32,7 +32,7 @@ type Profile struct {
 // the order their writes land. An event applied already (redelivered)
 // changes nothing.
 func (s *Store) Process(ctx context.Context, project string, ev *Event, read bool) (*Profile, error) {
-	kv, err := s.bucket(ctx, project)
+	kv, err := s.bucket(ctx, project, true)
 	if err != nil {
 		return nil, err
 	}

@@ -368,7 +368,7 @@ func TestMergeFinishedByAnotherNode(t *testing.T) {
 	process(t, a, ev("e", "user", obj("$set", obj("y", 2.0))))
 	o, tg := lookup(t, a, "anon"), lookup(t, a, "user")
 	// Node a marks the merge and dies before finishing it.
-	kv, err := a.bucket(ctx, "shop")
+	kv, err := a.bucket(ctx, "shop", false)
 	if err != nil {
 		t.Fatal(err)
 	}

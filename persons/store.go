@@ -102,8 +102,10 @@ func New(cfg Config) (*Store, error) {
 // ErrNotFound reports a person or distinct id the store does not hold.
 var ErrNotFound = errors.New("person not found")
 
-// bucket returns the project's bucket, making it on first use.
-func (s *Store) bucket(ctx context.Context, project string) (jetstream.KeyValue, error) {
+// bucket returns the project's bucket, making it on first use when
+// create is set; without, ErrNotFound when there is none yet. An existing
+// bucket is used as it is: whoever made it chose its replicas.
+func (s *Store) bucket(ctx context.Context, project string, create bool) (jetstream.KeyValue, error) {
 	s.mu.Lock()
 	kv := s.buckets[project]
 	s.mu.Unlock()
@@ -113,17 +115,27 @@ func (s *Store) bucket(ctx context.Context, project string) (jetstream.KeyValue,
 	if project == "" || strings.Trim(project, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != "" {
 		return nil, fmt.Errorf("persons: invalid project id %q", project)
 	}
-	storage := jetstream.FileStorage
-	if s.cfg.Memory {
-		storage = jetstream.MemoryStorage
+	name := s.cfg.Bucket + project
+	kv, err := s.js.KeyValue(ctx, name)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		if !create {
+			return nil, ErrNotFound
+		}
+		storage := jetstream.FileStorage
+		if s.cfg.Memory {
+			storage = jetstream.MemoryStorage
+		}
+		kv, err = s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:      name,
+			Description: "hogwire person and group profiles of project " + project,
+			History:     1,
+			Storage:     storage,
+			Replicas:    s.cfg.Replicas,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			kv, err = s.js.KeyValue(ctx, name)
+		}
 	}
-	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      s.cfg.Bucket + project,
-		Description: "hogwire person and group profiles of project " + project,
-		History:     1,
-		Storage:     storage,
-		Replicas:    s.cfg.Replicas,
-	})
 	if err != nil {
 		return nil, fmt.Errorf("persons: bucket of project %s: %w", project, err)
 	}
