@@ -112,6 +112,8 @@ type Config struct {
 	// JetStream and gives destinations the stored person; off, the person
 	// is made from each event alone.
 	Persons bool
+	// PersonsNATS is the connection of the person store (default NATS).
+	PersonsNATS *nats.Conn
 	// Capture configures ingest limits (Tokens and Publisher are filled in).
 	Capture capture.Config
 	// Metrics receives the node's Prometheus metrics; nil keeps them

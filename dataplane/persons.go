@@ -2,6 +2,9 @@ package dataplane
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hogwire/hogwire/dataplane/eventlog"
@@ -23,19 +26,30 @@ func openPersons(cfg Config) (personStore, error) {
 	if !cfg.Persons {
 		return nil, nil
 	}
-	return persons.New(persons.Config{Conn: cfg.NATS, Memory: cfg.EventLog.Memory, Replicas: cfg.EventLog.Replicas,
+	conn := cfg.NATS
+	if cfg.PersonsNATS != nil {
+		conn = cfg.PersonsNATS
+	}
+	return persons.New(persons.Config{Conn: conn, Memory: cfg.EventLog.Memory, Replicas: cfg.EventLog.Replicas,
 		Logger: cfg.Logger.With("component", "persons")})
 }
 
+// personWorkers bounds the events of one message whose persons are
+// updated at once.
+const personWorkers = 16
+
 // parseMessage reads the events of a message and, with persons on,
-// applies their person updates in order and gives each event that goes to
-// a destination its stored person. Unreadable events are logged and left
-// nil. It reports false when the store failed: nothing of the message
-// has run then, and it is redelivered whole (the updates already applied
-// are recognised and not applied again).
+// applies their person updates and gives each event that goes to a
+// destination its stored person. Events of one distinct id are applied in
+// their order in the message, those of different distinct ids at once;
+// a message holding a merge ($identify, an alias) is applied in order
+// whole, as a merge joins two distinct ids. Unreadable events are logged
+// and left nil. It reports false when the store failed: nothing of the
+// message has run then, and it is redelivered whole (the updates already
+// applied are recognised and not applied again).
 func (n *Node) parseMessage(m *eventlog.Message, pr *projectRoutes) ([]*executor.WireEvent, bool) {
 	evs := make([]*executor.WireEvent, len(m.Data))
-	var ctx context.Context
+	merges := false
 	for i, data := range m.Data {
 		ev, err := executor.ParseEvent(data)
 		if err != nil {
@@ -43,20 +57,76 @@ func (n *Node) parseMessage(m *eventlog.Message, pr *projectRoutes) ([]*executor
 			continue
 		}
 		evs[i] = ev
-		if n.persons == nil {
-			continue
+		switch ev.Name {
+		case "$identify", "$create_alias", "$merge_dangerously":
+			merges = true
 		}
-		if ctx == nil {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeout(n.runCtx, personTimeout)
-			defer cancel()
-		}
+	}
+	if n.persons == nil {
+		return evs, true
+	}
+	ctx, cancel := context.WithTimeout(n.runCtx, personTimeout)
+	defer cancel()
+	apply := func(i int) error {
+		ev := evs[i]
 		named, any := pr.forEvent(ev.Name)
 		if err := n.applyPerson(ctx, m.Project, ev, len(named)+len(any) > 0); err != nil {
-			n.log.Warn("updating a person failed; the events will be redelivered", "seq", m.Seq, "index", i,
-				"distinct_id", ev.DistinctID(), "err", err)
-			return nil, false
+			return fmt.Errorf("event %d (distinct id %q): %w", i, ev.DistinctID(), err)
 		}
+		return nil
+	}
+	// The events of each distinct id, in order; all in one when the
+	// message holds a merge.
+	var runs [][]int
+	byID := map[string]int{}
+	for i, ev := range evs {
+		if ev == nil {
+			continue
+		}
+		key := ev.DistinctID()
+		if merges {
+			key = ""
+		}
+		r, ok := byID[key]
+		if !ok {
+			r = len(runs)
+			byID[key] = r
+			runs = append(runs, nil)
+		}
+		runs[r] = append(runs[r], i)
+	}
+	var (
+		mu       sync.Mutex
+		firstErr error
+		next     atomic.Int64
+		wg       sync.WaitGroup
+	)
+	work := func() {
+		defer wg.Done()
+		for r := int(next.Add(1) - 1); r < len(runs); r = int(next.Add(1) - 1) {
+			for _, i := range runs[r] {
+				if err := apply(i); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					cancel()
+					return
+				}
+			}
+		}
+	}
+	workers := min(len(runs), personWorkers)
+	wg.Add(workers)
+	for range workers - 1 {
+		go work()
+	}
+	work()
+	wg.Wait()
+	if firstErr != nil {
+		n.log.Warn("updating a person failed; the message will be redelivered", "seq", m.Seq, "err", firstErr)
+		return nil, false
 	}
 	return evs, true
 }
@@ -102,3 +172,4 @@ func (n *Node) storedPerson(project string, ev *executor.WireEvent) {
 	}
 	ev.SetPerson(&executor.Person{ID: prof.Person.ID, Properties: prof.Person.Properties, Groups: prof.Groups})
 }
+

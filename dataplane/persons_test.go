@@ -63,7 +63,7 @@ func TestPersonsInThePipeline(t *testing.T) {
 		Parent: "projects/shop", FromTemplate: "templates/webhook",
 		Destination: &hogwirev1.Destination{DisplayName: "sink", Enabled: true,
 			Filters: &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "$pageview"}, {Event: "$identify"}, {Event: "bought"}}},
-			Inputs: map[string]*hogwirev1.InputValue{"url": {Value: structpb.NewStringValue(s.URL)}, "body": {Value: body}}},
+			Inputs:  map[string]*hogwirev1.InputValue{"url": {Value: structpb.NewStringValue(s.URL)}, "body": {Value: body}}},
 	})
 	if err != nil {
 		t.Fatal(err)

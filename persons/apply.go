@@ -129,6 +129,8 @@ func (s *Store) resolve(ctx context.Context, kv jetstream.KeyValue, project, dis
 		if !cached {
 			s.ids.put(ck, pid)
 		}
+		// The cache keeps a copy: callers may modify what they read.
+		s.people.put(project, e.v.clone(), e.rev)
 		return e, nil
 	}
 	return entry[Person]{}, fmt.Errorf("persons: distinct id %q: %w", distinctID, errConflict)
@@ -137,14 +139,22 @@ func (s *Store) resolve(ctx context.Context, kv jetstream.KeyValue, project, dis
 // update applies change to the person of a distinct id, creating the
 // person when none is stored, as one compare-and-swap retried on conflict.
 func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, distinctID, uuid string, change func(*Person) bool) (*Person, error) {
-	for range maxAttempts {
-		e, err := s.resolve(ctx, kv, project, distinctID)
-		if err != nil {
-			return nil, err
+	for attempt := range maxAttempts {
+		var e entry[Person]
+		if attempt == 0 {
+			e = s.cached(project, distinctID)
 		}
-		p := e.v
-		if p == nil {
+		if e.v == nil {
+			var err error
+			if e, err = s.resolve(ctx, kv, project, distinctID); err != nil {
+				return nil, err
+			}
+		}
+		var p *Person
+		if e.v == nil {
 			p = s.empty(project, distinctID)
+		} else {
+			p = e.v.clone()
 		}
 		if applied(p.Applied, uuid) || !change(p) {
 			return p, nil
@@ -157,14 +167,31 @@ func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, dist
 		}
 		p.Version++
 		p.Applied = markApplied(p.Applied, uuid)
-		if _, err := put(ctx, kv, personKey(p.ID), p, e.rev); err == errConflict {
+		rev, err := put(ctx, kv, personKey(p.ID), p, e.rev)
+		if err == errConflict {
+			s.people.drop(project, p.ID)
 			continue
 		} else if err != nil {
 			return nil, err
 		}
+		s.people.put(project, p, rev)
 		return p, nil
 	}
 	return nil, fmt.Errorf("persons: updating distinct id %q: %w", distinctID, errConflict)
+}
+
+// cached returns the person of a distinct id as this store last saw it,
+// if it did: a guess that the compare-and-swap checks.
+func (s *Store) cached(project, distinctID string) entry[Person] {
+	pid, ok := s.ids.get(cacheKey(project, distinctID))
+	if !ok {
+		return entry[Person]{}
+	}
+	e, ok := s.people.get(project, pid)
+	if !ok || e.v.MergedInto != "" || !slices.Contains(e.v.DistinctIDs, distinctID) {
+		return entry[Person]{}
+	}
+	return e
 }
 
 // link points distinct ids at a person. A distinct id is linked before a

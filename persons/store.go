@@ -30,6 +30,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -70,6 +72,12 @@ type Store struct {
 	buckets map[string]jetstream.KeyValue
 
 	ids idCache
+	// people remembers the persons this store last read or wrote, with
+	// their revisions, so that an update can try its compare-and-swap
+	// without reading first; a person changed elsewhere since fails the
+	// swap and is read again. Reads that destinations see never come
+	// from it.
+	people personCache
 }
 
 // New returns a store on cfg.Conn; buckets are made on first use.
@@ -96,7 +104,8 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persons: %w", err)
 	}
-	return &Store{cfg: cfg, js: js, log: cfg.Logger, buckets: map[string]jetstream.KeyValue{}, ids: idCache{max: cfg.CacheSize}}, nil
+	return &Store{cfg: cfg, js: js, log: cfg.Logger, buckets: map[string]jetstream.KeyValue{}, ids: idCache{max: cfg.CacheSize},
+		people: personCache{max: max(cfg.CacheSize/10, 1)}}, nil
 }
 
 // ErrNotFound reports a person or distinct id the store does not hold.
@@ -188,13 +197,15 @@ func get[T any](ctx context.Context, kv jetstream.KeyValue, key string) (entry[T
 	return entry[T]{v, e.Revision()}, nil
 }
 
+func encode(v any) ([]byte, error) { return json.Marshal(v) }
+
 // errConflict is a compare-and-swap that lost to another writer.
 var errConflict = errors.New("persons: concurrent update")
 
 // put writes v over the revision read (0: create), reporting errConflict
 // when another writer came first.
 func put[T any](ctx context.Context, kv jetstream.KeyValue, key string, v *T, rev uint64) (uint64, error) {
-	b, err := json.Marshal(v)
+	b, err := encode(v)
 	if err != nil {
 		return 0, err
 	}
@@ -250,4 +261,44 @@ func (c *idCache) drop(k string) {
 func eventMark(uuid string) string {
 	h := sha256.Sum256([]byte(uuid))
 	return base64.RawURLEncoding.EncodeToString(h[:9])
+}
+
+// personCache holds persons by project and id, each with the revision it
+// was read or written at. Cached persons are never modified: an update
+// works on a copy.
+type personCache struct {
+	max int
+	mu  sync.Mutex
+	m   map[string]entry[Person]
+}
+
+func (c *personCache) get(project, id string) (entry[Person], bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[cacheKey(project, id)]
+	return e, ok
+}
+
+func (c *personCache) put(project string, p *Person, rev uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= c.max {
+		c.m = make(map[string]entry[Person], min(c.max, 1024))
+	}
+	c.m[cacheKey(project, p.ID)] = entry[Person]{p, rev}
+}
+
+func (c *personCache) drop(project, id string) {
+	c.mu.Lock()
+	delete(c.m, cacheKey(project, id))
+	c.mu.Unlock()
+}
+
+// clone returns a copy of p that may be modified.
+func (p *Person) clone() *Person {
+	c := *p
+	c.Properties = maps.Clone(p.Properties)
+	c.DistinctIDs = slices.Clone(p.DistinctIDs)
+	c.Applied = slices.Clone(p.Applied)
+	return &c
 }
