@@ -172,4 +172,3 @@ func (n *Node) storedPerson(project string, ev *executor.WireEvent) {
 	}
 	ev.SetPerson(&executor.Person{ID: prof.Person.ID, Properties: prof.Person.Properties, Groups: prof.Groups})
 }
-
