@@ -16,7 +16,7 @@ import (
 // persons): applying an event's person updates and reading the profile
 // destinations see.
 type personStore interface {
-	Process(ctx context.Context, project string, ev *persons.Event, read bool) (*persons.Profile, error)
+	ProcessRun(ctx context.Context, project string, evs []*persons.Event, reads []bool) ([]*persons.Profile, error)
 }
 
 // personTimeout bounds the person store's work for one message.
@@ -34,14 +34,15 @@ func openPersons(cfg Config) (personStore, error) {
 		Logger: cfg.Logger.With("component", "persons")})
 }
 
-// personWorkers bounds the events of one message whose persons are
+// personWorkers bounds the distinct ids of one message whose persons are
 // updated at once.
 const personWorkers = 16
 
 // parseMessage reads the events of a message and, with persons on,
 // applies their person updates and gives each event that goes to a
 // destination its stored person. Events of one distinct id are applied in
-// their order in the message, those of different distinct ids at once;
+// their order in the message, with one write for all of them (see
+// persons.Store.ProcessRun), those of different distinct ids at once;
 // a message holding a merge ($identify, an alias) is applied in order
 // whole, as a merge joins two distinct ids. Unreadable events are logged
 // and left nil. It reports false when the store failed: nothing of the
@@ -67,11 +68,26 @@ func (n *Node) parseMessage(m *eventlog.Message, pr *projectRoutes) ([]*executor
 	}
 	ctx, cancel := context.WithTimeout(n.runCtx, personTimeout)
 	defer cancel()
-	apply := func(i int) error {
-		ev := evs[i]
-		named, any := pr.forEvent(ev.Name)
-		if err := n.applyPerson(ctx, m.Project, ev, len(named)+len(any) > 0); err != nil {
-			return fmt.Errorf("event %d (distinct id %q): %w", i, ev.DistinctID(), err)
+	// apply processes the events of one distinct id (or, with a merge,
+	// all of them) in order.
+	apply := func(run []int) error {
+		pes, reads, idx := make([]*persons.Event, 0, len(run)), make([]bool, 0, len(run)), make([]int, 0, len(run))
+		for _, i := range run {
+			pe, ok := personEvent(evs[i])
+			if !ok {
+				continue // routing drops it as unreadable
+			}
+			named, any := pr.forEvent(pe.Name)
+			pes, reads, idx = append(pes, pe), append(reads, len(named)+len(any) > 0), append(idx, i)
+		}
+		profs, err := n.persons.ProcessRun(ctx, m.Project, pes, reads)
+		if err != nil {
+			return fmt.Errorf("distinct id %q: %w", pes[0].DistinctID, err)
+		}
+		for j, prof := range profs {
+			if prof != nil {
+				evs[idx[j]].SetPerson(&executor.Person{ID: prof.Person.ID, Properties: prof.Person.Properties, Groups: prof.Groups})
+			}
 		}
 		return nil
 	}
@@ -104,16 +120,14 @@ func (n *Node) parseMessage(m *eventlog.Message, pr *projectRoutes) ([]*executor
 	work := func() {
 		defer wg.Done()
 		for r := int(next.Add(1) - 1); r < len(runs); r = int(next.Add(1) - 1) {
-			for _, i := range runs[r] {
-				if err := apply(i); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					cancel()
-					return
+			if err := apply(runs[r]); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
 				}
+				mu.Unlock()
+				cancel()
+				return
 			}
 		}
 	}
@@ -131,21 +145,15 @@ func (n *Node) parseMessage(m *eventlog.Message, pr *projectRoutes) ([]*executor
 	return evs, true
 }
 
-// applyPerson applies ev's person updates and, when read is set, gives ev
-// its stored person.
-func (n *Node) applyPerson(ctx context.Context, project string, ev *executor.WireEvent, read bool) error {
+// personEvent is what the person store reads of ev; false when its
+// properties cannot be read.
+func personEvent(ev *executor.WireEvent) (*persons.Event, bool) {
 	pe := &persons.Event{UUID: ev.UUID(), Name: ev.Name, DistinctID: ev.DistinctID()}
 	var err error
 	if pe.Properties, pe.Set, pe.SetOnce, pe.Groups, err = ev.PersonFields(); err != nil {
-		// Routing drops it as unreadable.
-		return nil
+		return nil, false
 	}
-	prof, err := n.persons.Process(ctx, project, pe, read)
-	if err != nil || prof == nil {
-		return err
-	}
-	ev.SetPerson(&executor.Person{ID: prof.Person.ID, Properties: prof.Person.Properties, Groups: prof.Groups})
-	return nil
+	return pe, true
 }
 
 // storedPerson gives an event read again (parked, or stored again for a
@@ -158,17 +166,18 @@ func (n *Node) storedPerson(project string, ev *executor.WireEvent) {
 	}
 	ctx, cancel := context.WithTimeout(n.runCtx, personTimeout)
 	defer cancel()
-	pe := &persons.Event{UUID: ev.UUID(), Name: ev.Name, DistinctID: ev.DistinctID(),
-		Properties: map[string]any{"$process_person_profile": false}}
 	_, _, _, groups, err := ev.PersonFields()
 	if err != nil {
 		return
 	}
-	pe.Groups = groups
-	prof, err := n.persons.Process(ctx, project, pe, true)
+	// Read as a personless event: its updates were applied when it was
+	// first processed.
+	pe := &persons.Event{UUID: ev.UUID(), Name: ev.Name, DistinctID: ev.DistinctID(),
+		Properties: map[string]any{"$process_person_profile": false}, Groups: groups}
+	profs, err := n.persons.ProcessRun(ctx, project, []*persons.Event{pe}, []bool{true})
 	if err != nil {
 		n.log.Warn("reading a person failed; running with the event's own", "distinct_id", ev.DistinctID(), "err", err)
 		return
 	}
-	ev.SetPerson(&executor.Person{ID: prof.Person.ID, Properties: prof.Person.Properties, Groups: prof.Groups})
+	ev.SetPerson(&executor.Person{ID: profs[0].Person.ID, Properties: profs[0].Person.Properties, Groups: profs[0].Groups})
 }

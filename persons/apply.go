@@ -32,19 +32,64 @@ type Profile struct {
 // the order their writes land. An event applied already (redelivered)
 // changes nothing.
 func (s *Store) Process(ctx context.Context, project string, ev *Event, read bool) (*Profile, error) {
+	profs, err := s.ProcessRun(ctx, project, []*Event{ev}, []bool{read})
+	if err != nil {
+		return nil, err
+	}
+	return profs[0], nil
+}
+
+// ProcessRun processes events in order, as Process would one after
+// another, and returns their profiles (nil where reads[i] is not set).
+// When the events are all of one distinct id and only set and unset
+// properties (a browser's batch of one user's events), they cost one
+// compare-and-swap together.
+func (s *Store) ProcessRun(ctx context.Context, project string, evs []*Event, reads []bool) ([]*Profile, error) {
 	kv, err := s.bucket(ctx, project, true)
 	if err != nil {
 		return nil, err
 	}
-	pl := planOf(ev, s.log)
+	plans := make([]plan, len(evs))
+	together := len(evs) > 1
+	for i, ev := range evs {
+		plans[i] = planOf(ev, s.log)
+		if pl := &plans[i]; pl.merge != nil || pl.group != nil || pl.personless || ev.DistinctID != evs[0].DistinctID {
+			together = false
+		}
+	}
+	out := make([]*Profile, len(evs))
+	if together {
+		ps, err := s.updateRun(ctx, kv, project, evs, plans, reads)
+		if err != nil {
+			return nil, err
+		}
+		for i, p := range ps {
+			if reads[i] {
+				if out[i], err = s.profile(ctx, kv, evs[i], p); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return out, nil
+	}
+	for i, ev := range evs {
+		if out[i], err = s.process(ctx, kv, project, ev, &plans[i], reads[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) process(ctx context.Context, kv jetstream.KeyValue, project string, ev *Event, pl *plan, read bool) (*Profile, error) {
 	var p *Person
+	var err error
 	switch {
 	case pl.personless:
 		if read {
 			p, err = s.lookup(ctx, kv, project, ev.DistinctID)
 		}
 	case pl.merge != nil:
-		p, err = s.merge(ctx, kv, project, ev, &pl)
+		p, err = s.merge(ctx, kv, project, ev, pl)
 	case pl.changes.any():
 		p, err = s.update(ctx, kv, project, ev.DistinctID, ev.UUID, pl.changes.apply)
 	case read:
@@ -61,6 +106,12 @@ func (s *Store) Process(ctx context.Context, project string, ev *Event, read boo
 	if !read {
 		return nil, nil
 	}
+	return s.profile(ctx, kv, ev, p)
+}
+
+// profile is what destinations see of ev with its person p: p and the
+// stored properties of ev's groups.
+func (s *Store) profile(ctx context.Context, kv jetstream.KeyValue, ev *Event, p *Person) (*Profile, error) {
 	prof := &Profile{Person: p}
 	if len(ev.Groups) > 0 {
 		prof.Groups = make(map[[2]string]map[string]any, len(ev.Groups))
@@ -75,6 +126,62 @@ func (s *Store) Process(ctx context.Context, project string, ev *Event, read boo
 		}
 	}
 	return prof, nil
+}
+
+// updateRun applies the property changes of events of one distinct id in
+// order with one compare-and-swap, and returns the person after each.
+func (s *Store) updateRun(ctx context.Context, kv jetstream.KeyValue, project string, evs []*Event, plans []plan, reads []bool) ([]*Person, error) {
+	d := evs[0].DistinctID
+	after := make([]*Person, len(evs))
+	for attempt := range maxAttempts {
+		var e entry[Person]
+		if attempt == 0 {
+			e = s.cached(project, d)
+		}
+		if e.v == nil {
+			var err error
+			if e, err = s.resolve(ctx, kv, project, d); err != nil {
+				return nil, err
+			}
+		}
+		var p *Person
+		if e.v == nil {
+			p = s.empty(project, d)
+			p.CreatedAt = s.cfg.Now().UTC()
+		} else {
+			p = e.v.clone()
+		}
+		changed := false
+		for i, ev := range evs {
+			if !applied(p.Applied, ev.UUID) && plans[i].changes.apply(p) {
+				p.Version++
+				p.Applied = markApplied(p.Applied, ev.UUID)
+				changed = true
+			}
+			after[i] = p
+			if reads[i] && i < len(evs)-1 {
+				after[i] = p.clone()
+			}
+		}
+		if !changed {
+			return after, nil
+		}
+		if e.v == nil {
+			if err := s.link(ctx, kv, project, p.ID, d); err != nil {
+				return nil, err
+			}
+		}
+		rev, err := put(ctx, kv, personKey(p.ID), p, e.rev)
+		if err == errConflict {
+			s.people.drop(project, p.ID)
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		s.people.put(project, p, rev)
+		return after, nil
+	}
+	return nil, fmt.Errorf("persons: updating distinct id %q: %w", d, errConflict)
 }
 
 // lookup returns the person of a distinct id (the empty one when none is

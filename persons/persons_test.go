@@ -456,3 +456,54 @@ func TestConcurrentNodesFloodOnePerson(t *testing.T) {
 		t.Fatalf("first = %v: $set_once not from the first event of either node", first)
 	}
 }
+
+// A run of one distinct id's events costs one write and gives each event
+// the person as it is after that event.
+func TestProcessRun(t *testing.T) {
+	s := newHarness(t).store(nil)
+	ctx := context.Background()
+	process(t, s, ev("e", "u", obj("$set", obj("n", 0.0))))
+	run := []*Event{
+		ev("e", "u", obj("$set", obj("n", 1.0))),
+		ev("e", "u", nil),
+		ev("e", "u", obj("$set_once", obj("first", 2.0), "$set", obj("n", 2.0))),
+		ev("e", "u", obj("$unset", []any{"first"})),
+	}
+	profs, err := s.ProcessRun(ctx, "shop", run, []bool{true, true, false, true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if profs[0].Person.Properties["n"] != 1.0 || profs[1].Person.Properties["n"] != 1.0 || profs[2] != nil ||
+		profs[3].Person.Properties["n"] != 2.0 || profs[3].Person.Properties["first"] != nil {
+		t.Fatalf("profiles: %+v %+v %+v", profs[0].Person, profs[1].Person, profs[3].Person)
+	}
+	kv, err := s.bucket(ctx, "shop", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := kv.Status(ctx)
+	p := lookup(t, s, "u")
+	if p.Version != 4 || p.Properties["n"] != 2.0 {
+		t.Fatalf("after the run: %+v", p)
+	}
+	// Again (redelivered): nothing changes, nothing is written.
+	if _, err := s.ProcessRun(ctx, "shop", run, []bool{false, false, false, false}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := kv.Status(ctx)
+	if p := lookup(t, s, "u"); p.Version != 4 || after.Bytes() != before.Bytes() {
+		t.Fatalf("a redelivered run wrote: %+v", p)
+	}
+	// A run with a merge is applied event by event.
+	profs, err = s.ProcessRun(ctx, "shop", []*Event{
+		ev("e", "anon", obj("$set", obj("a", true))),
+		ev("$identify", "u", obj("$anon_distinct_id", "anon")),
+		ev("e", "anon", obj("$set", obj("b", true))),
+	}, []bool{true, true, true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := profs[2].Person; got.ID != p.ID || got.Properties["a"] != true || got.Properties["b"] != true {
+		t.Fatalf("after the merge: %+v", got)
+	}
+}

@@ -75,6 +75,7 @@ func main() {
 	hostile := flag.Bool("hostile", false, "measure the destinations alone and beside an infinite-loop destination, instead of against the raw client")
 	personsModes := flag.String("persons", "off", "person profiles off, on, or both side by side (off,on); with on, every event also $set's a property of its person")
 	users := flag.Int("users", 0, "distinct ids the events cycle through (0: a new one per event)")
+	clientBatches := flag.Bool("client-batches", false, "every capture batch holds one distinct id's events, as a browser SDK sends them (default: a distinct id per event, as a server SDK relaying many users)")
 	outage := flag.Bool("outage", false, "measure the drain rate of a parked backlog after an outage beside the normal delivery rate, instead of against the raw client")
 	flag.Parse()
 	if *serveSink {
@@ -85,7 +86,7 @@ func main() {
 		return
 	}
 	cfg := config{events: *events, senders: *senders, rawWorkers: *rawWorkers, concurrency: *concurrency, rounds: *rounds, latencyEvents: *latencyEvents, cpuProfile: *cpuProfile, hogSlots: *hogSlots,
-		users: *users, personsModes: *personsModes, personSets: strings.Contains(*personsModes, "on")}
+		users: *users, clientBatches: *clientBatches, personsModes: *personsModes, personSets: strings.Contains(*personsModes, "on")}
 	runFn := run
 	if *hostile {
 		runFn = runHostile
@@ -147,10 +148,11 @@ type config struct {
 	// users is how many distinct ids the events cycle through (0: one per
 	// event); personSets adds a $set to every event; persons turns person
 	// profiles on; personsModes lists the modes to measure.
-	users        int
-	personSets   bool
-	persons      bool
-	personsModes string
+	users         int
+	clientBatches bool
+	personSets    bool
+	persons       bool
+	personsModes  string
 }
 
 func run(cfg config, destList, storageList string) error {
@@ -370,6 +372,9 @@ func sendEvents(addr, token string, events, senders int, rate float64, cfg confi
 						b.WriteByte(',')
 					}
 					user := i
+					if cfg.clientBatches {
+						user = first
+					}
 					if cfg.users > 0 {
 						user = i % cfg.users
 					}
