@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 )
@@ -36,14 +37,24 @@ func (e *WireEvent) DistinctID() string { return e.distinctID }
 // encoded properties hold none of them has nothing for it there.
 var personKeys = [...]string{"$set", "$unset", "$groups", "$process_person_profile", "$anon_distinct_id", "alias", "$group_"}
 
-// PersonFields returns what a person store reads of the event: its
-// properties (nil when they hold nothing a store reads, so that ordinary
-// events are not decoded twice), its set and set_once fields, and its
-// groups (the groups field over the $groups property).
+// isPersonKey reports the properties PersonFields returns.
+func isPersonKey(k string) bool {
+	switch k {
+	case "$set", "$set_once", "$unset", "$groups", "$process_person_profile", "$anon_distinct_id", "alias",
+		"$group_type", "$group_key", "$group_set":
+		return true
+	}
+	return false
+}
+
+// PersonFields returns what a person store reads of the event: those of
+// its properties a store reads (nil when there are none; the others are
+// not decoded here), its set and set_once fields, and its groups (the
+// groups field over the $groups property).
 func (e *WireEvent) PersonFields() (props, set, setOnce map[string]any, groups map[string]string, err error) {
 	for _, k := range personKeys {
 		if strings.Contains(e.props, k) {
-			if props, err = wireMap(e.props); err != nil {
+			if props, err = wirePersonProps(e.props); err != nil {
 				return nil, nil, nil, nil, err
 			}
 			break
@@ -77,6 +88,28 @@ func (e *WireEvent) PersonFields() (props, set, setOnce map[string]any, groups m
 		groups[tk[0]] = tk[1]
 	}
 	return props, set, setOnce, groups, nil
+}
+
+// wirePersonProps decodes the entries of an encoded Struct that
+// isPersonKey names.
+func wirePersonProps(b string) (map[string]any, error) {
+	props := map[string]any{}
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v string, _ uint64) error {
+		if num != 1 || typ != protowire.BytesType {
+			return nil
+		}
+		k, val, err := mapEntry(v, true)
+		if err != nil || !isPersonKey(k) {
+			return err
+		}
+		var pv structpb.Value
+		if err := proto.Unmarshal([]byte(val), &pv); err != nil {
+			return fmt.Errorf("%w: %w", ErrMalformedEvent, err)
+		}
+		props[k] = pv.AsInterface()
+		return nil
+	})
+	return props, err
 }
 
 func wireMap(b string) (map[string]any, error) {
