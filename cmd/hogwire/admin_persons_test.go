@@ -49,7 +49,7 @@ func TestAdminPersons(t *testing.T) {
 	}
 	out = s.ok("persons", "list", "--project", "shop")
 	if !regexp.MustCompile(`(?m)^ID\s+NAME\s+DISTINCT IDS\s+IDENTIFIED\s+CREATED$`).MatchString(out) ||
-		!regexp.MustCompile(`(?m)^` + p.GetId() + `\s+ada@example.com\s+anon-1,ada@example.com\s+true\s+\d{4}-`).MatchString(out) {
+		!regexp.MustCompile(`(?m)^`+p.GetId()+`\s+ada@example.com\s+anon-1,ada@example.com\s+true\s+\d{4}-`).MatchString(out) {
 		t.Errorf("list:\n%s", out)
 	}
 
