@@ -153,14 +153,12 @@ func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) 
 		id = v7.String()
 	}
 
-	set, fe := mergedObject(pf, f, "$set")
-	if fe != nil {
-		return nil, fe
+	if pf == nil {
+		pf = map[string]*structpb.Value{}
+		props.Fields = pf
 	}
-	setOnce, fe := mergedObject(pf, f, "$set_once")
-	if fe != nil {
-		return nil, fe
-	}
+	set := mergedObject(pf, f, "$set")
+	setOnce := mergedObject(pf, f, "$set_once")
 	groups, fe := groupsOf(pf["$groups"])
 	if fe != nil {
 		return nil, fe
@@ -232,23 +230,30 @@ func distinctIDOf(v *structpb.Value) string {
 // mergedObject merges properties[key] and event[key] (the latter winning
 // per key, as PostHog's ingestion does) into a new Struct that shares no
 // values with the properties; nil when neither is present.
-func mergedObject(props, event map[string]*structpb.Value, key string) (*structpb.Struct, *fieldError) {
+// A $set or $set_once that is not an object is left out of the event's
+// set fields but not refused, as PostHog accepts it: it stays in (or, at
+// the top level, moves to) the properties, where the person store reports
+// and ignores it.
+func mergedObject(props, event map[string]*structpb.Value, key string) *structpb.Struct {
 	inProps, fe := objectOrNil(props[key], "properties."+key)
 	if fe != nil {
-		return nil, fe
+		inProps = nil
 	}
 	top, fe := objectOrNil(event[key], key)
 	if fe != nil {
-		return nil, fe
+		if _, ok := props[key]; !ok && props != nil {
+			props[key] = event[key]
+		}
+		top = nil
 	}
 	if inProps == nil {
-		return top, nil
+		return top
 	}
 	merged := proto.Clone(inProps).(*structpb.Struct)
 	for k, v := range top.GetFields() {
 		merged.Fields[k] = v
 	}
-	return merged, nil
+	return merged
 }
 
 func objectOrNil(v *structpb.Value, field string) (*structpb.Struct, *fieldError) {

@@ -319,7 +319,7 @@ func TestInvalidEventRefusesRequest(t *testing.T) {
 	  {"event":"bad4","distinct_id":"d","uuid":"not-a-uuid"},
 	  {"event":"bad5","distinct_id":"d","properties":[1]},
 	  "not an event",
-	  {"event":"bad7","distinct_id":"d","$set":"x"},
+	  {"event":"ok7","distinct_id":"d","$set":"x"},
 	  {"event":null,"distinct_id":"d"},
 	  {"event":7,"distinct_id":"d"},
 	  {"event":"bad10","distinct_id":"d","properties":{"$groups":{"company":["a"]}}}
@@ -331,7 +331,7 @@ func TestInvalidEventRefusesRequest(t *testing.T) {
 	e := decodeErr(t, rec)
 	want := []capture.Rejection{
 		{Index: 1, Field: "distinct_id", Rule: "required"}, {Index: 3, Field: "event", Rule: "required"}, {Index: 4, Field: "uuid", Rule: "invalid"},
-		{Index: 5, Field: "properties", Rule: "invalid"}, {Index: 6, Field: "", Rule: "invalid"}, {Index: 7, Field: "$set", Rule: "invalid"},
+		{Index: 5, Field: "properties", Rule: "invalid"}, {Index: 6, Field: "", Rule: "invalid"},
 		{Index: 8, Field: "event", Rule: "required"}, {Index: 9, Field: "event", Rule: "invalid"}, {Index: 10, Field: "properties.$groups", Rule: "invalid"},
 	}
 	if len(e.Rejected) != len(want) || !strings.Contains(e.Detail, "nothing was stored") {
@@ -344,6 +344,32 @@ func TestInvalidEventRefusesRequest(t *testing.T) {
 	}
 	if evs := pub.all(); len(evs) != 0 {
 		t.Errorf("stored %v", evs)
+	}
+}
+
+// A $set or $set_once that is not an object is accepted, as PostHog
+// accepts it: it is not a set field, and stays in the properties, where
+// the person store reports and ignores it.
+func TestMalformedSetIsAccepted(t *testing.T) {
+	pub := &memPublisher{}
+	body := `{"api_key":"phc_testtoken","batch":[
+	  {"event":"a","distinct_id":"d","$set":"x","properties":{"$set_once":[1]}},
+	  {"event":"b","distinct_id":"d","$set":{"ok":true},"properties":{"$set":7}}
+	]}`
+	rec := do(t, capture.NewHandler(testConfig(pub)), req{target: "/batch/", body: []byte(body)})
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	evs := pub.all()
+	if len(evs) != 2 {
+		t.Fatalf("stored %d events", len(evs))
+	}
+	p := evs[0].GetProperties().GetFields()
+	if evs[0].GetSet() != nil || evs[0].GetSetOnce() != nil || p["$set"].GetStringValue() != "x" || len(p["$set_once"].GetListValue().GetValues()) != 1 {
+		t.Errorf("event a: %v", evs[0])
+	}
+	if !evs[1].GetSet().GetFields()["ok"].GetBoolValue() || evs[1].GetProperties().GetFields()["$set"].GetNumberValue() != 7 {
+		t.Errorf("event b: %v", evs[1])
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/configcache"
+	"github.com/hogwire/hogwire/persons"
 )
 
 // Config configures a control-plane replica.
@@ -44,6 +45,10 @@ type Config struct {
 	// Telemetry stores what nodes report; without a NATS connection
 	// TelemetryService answers UNIMPLEMENTED.
 	Telemetry TelemetryConfig
+	// Persons is the person store PersonService serves; nil makes one on
+	// the Telemetry connection (without one, PersonService answers
+	// UNIMPLEMENTED).
+	Persons PersonStore
 	// Test configures TestService.Test: the fetch client and retry policy
 	// of its real fetch mode.
 	Test TestConfig
@@ -91,6 +96,7 @@ type Server struct {
 	hogwirev1.UnimplementedTelemetryServiceServer
 
 	telemetry *telemetryStore
+	persons   personServer
 	hogwirev1.UnimplementedNodeServiceServer
 
 	// cache is the configuration every Watch stream reads; feed keeps it
@@ -137,6 +143,14 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.telemetry = t
 	}
+	s.persons = personServer{s: s, store: cfg.Persons}
+	if cfg.Persons == nil && cfg.Telemetry.Conn != nil {
+		ps, err := persons.New(persons.Config{Conn: cfg.Telemetry.Conn, Memory: cfg.Telemetry.Memory, Logger: cfg.Logger.With("component", "persons")})
+		if err != nil {
+			return nil, err
+		}
+		s.persons.store = ps
+	}
 	return s, nil
 }
 
@@ -151,6 +165,7 @@ func (s *Server) Register(gs grpc.ServiceRegistrar) {
 	hogwirev1.RegisterConfigServiceServer(gs, s)
 	hogwirev1.RegisterTelemetryServiceServer(gs, s)
 	hogwirev1.RegisterNodeServiceServer(gs, s)
+	hogwirev1.RegisterPersonServiceServer(gs, &s.persons)
 }
 
 // Roles says which token each control-plane service requires.
@@ -163,6 +178,7 @@ func Roles() map[string]auth.Role {
 		hogwirev1.LogService_ServiceDesc.ServiceName:         auth.Admin,
 		hogwirev1.MetricsService_ServiceDesc.ServiceName:     auth.Admin,
 		hogwirev1.NodeService_ServiceDesc.ServiceName:        auth.Admin,
+		hogwirev1.PersonService_ServiceDesc.ServiceName:      auth.Admin,
 		hogwirev1.ConfigService_ServiceDesc.ServiceName:      auth.NodeRole,
 		hogwirev1.TelemetryService_ServiceDesc.ServiceName:   auth.NodeRole,
 	}

@@ -86,6 +86,7 @@ type logFilter struct {
 	start, end time.Time
 	invocation string
 	event      string
+	person     string
 }
 
 func parseLogFilter(f *hogwirev1.LogFilter, v *violations) logFilter {
@@ -94,6 +95,7 @@ func parseLogFilter(f *hogwirev1.LogFilter, v *violations) logFilter {
 		search:     strings.ToLower(f.GetSearch()),
 		invocation: f.GetInvocationId(),
 		event:      f.GetEventUuid(),
+		person:     f.GetPersonId(),
 	}
 	if _, ok := hogwirev1.LogLevel_name[int32(out.minLevel)]; !ok {
 		v.add("filter.min_level", "unknown level %d", out.minLevel)
@@ -124,6 +126,9 @@ func (f logFilter) match(e *hogwirev1.LogEntry) bool {
 		return false
 	}
 	if f.event != "" && e.GetEventUuid() != f.event {
+		return false
+	}
+	if f.person != "" && e.GetPersonId() != f.person {
 		return false
 	}
 	t := e.GetTime().AsTime()

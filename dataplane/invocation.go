@@ -192,7 +192,8 @@ func (inv *invocation) invoke(ctx context.Context, r *route) {
 	defer n.im.Inflight(context.Background(), d.name, -1)
 	inv.ctx, inv.span = n.tracer.Start(ctx, r.span,
 		trace.WithLinks(trace.Link{SpanContext: inv.link}),
-		trace.WithAttributes(attribute.String("hogwire.destination", inv.dest.name), attribute.String("hogwire.event_uuid", inv.g.UUID())))
+		trace.WithAttributes(attribute.String("hogwire.destination", inv.dest.name), attribute.String("hogwire.event_uuid", inv.g.UUID()),
+			attribute.String("hogwire.person_id", inv.g.PersonID())))
 	opts := executor.Options{SkipFilters: true, Fetcher: inv, FetchPolicy: n.cfg.FetchPolicy, Scheduler: inv, Observer: inv,
 		Redact: true, FetchStatusOnly: true, NoDebugLogs: !n.cfg.ShipDebugLogs, Park: !n.cfg.Retry.Off}
 	if inv.parked != nil {
@@ -277,7 +278,7 @@ func (inv *invocation) log(t time.Time, level hogwirev1.LogLevel, msg string) {
 		inv.id = newInvocationID()
 	}
 	inv.n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.New(t), Level: level, Message: msg,
-		Destination: inv.dest.name, InvocationId: inv.id, EventUuid: inv.g.UUID(), NodeId: inv.n.cfg.NodeID})
+		Destination: inv.dest.name, InvocationId: inv.id, EventUuid: inv.g.UUID(), PersonId: inv.g.PersonID(), NodeId: inv.n.cfg.NodeID})
 }
 
 // Attempt implements executor.Observer: each attempt is counted by

@@ -110,6 +110,12 @@ type Config struct {
 	// Off by default: at high rates they would cost a stored entry per
 	// invocation.
 	ShipDebugLogs bool
+	// Persons keeps person and group profiles (package persons) in
+	// JetStream and gives destinations the stored person; off, the person
+	// is made from each event alone.
+	Persons bool
+	// PersonsNATS is the connection of the person store (default NATS).
+	PersonsNATS *nats.Conn
 	// Capture configures ingest limits (Tokens and Publisher are filled in).
 	Capture capture.Config
 	// Meters makes the node's OpenTelemetry instruments: ingest, in-flight
@@ -137,6 +143,7 @@ type Node struct {
 	events  *eventlog.Log
 	masks   *masker
 	pauses  *pauses
+	persons personStore
 	gauges  *backlogGauges
 	tel     *telemetry.Recorder
 	im      *metrics.Invocations
@@ -205,6 +212,10 @@ func New(cfg Config) (*Node, error) {
 		runCtx:  context.Background(),
 		workers: newWorkers(time.Second),
 	}
+	var err error
+	if n.persons, err = openPersons(cfg); err != nil {
+		return nil, err
+	}
 	n.routes.Store(&routing{projects: map[string]*projectRoutes{}, tokens: map[string]string{}, prepared: map[string]*route{}})
 	n.sync = configsync.New(configsync.Config{
 		Conn: cfg.ControlPlane, NodeID: cfg.NodeID, Address: cfg.Address, Logger: cfg.Logger.With("component", "configsync"),
@@ -219,7 +230,6 @@ func New(cfg Config) (*Node, error) {
 	})
 	n.tel = telemetry.New(telemetry.Config{NodeID: cfg.NodeID, Conn: cfg.ControlPlane, Logger: cfg.Logger.With("component", "telemetry"),
 		Meters: cfg.Meters})
-	var err error
 	if n.gauges, err = newBacklogGauges(cfg.Meters); err != nil {
 		return nil, fmt.Errorf("dataplane: metrics: %w", err)
 	}
@@ -502,6 +512,12 @@ func (n *Node) handle(m *eventlog.Message) {
 	if m.Redelivered > 0 {
 		n.log.Debug("events redelivered", "seq", m.Seq, "events", len(m.Data), "times", m.Redelivered)
 	}
+	evs, ok := n.parseMessage(m, pr)
+	if !ok {
+		n.untrack(p)
+		_ = m.Nak(n.cfg.BusyRetry)
+		return
+	}
 	link := trace.SpanContextFromContext(n.prop.Extract(context.Background(), propagation.HeaderCarrier(m.Header)))
 	// One count for handle itself, so the message cannot be acknowledged
 	// before every event is dispatched.
@@ -511,11 +527,11 @@ func (n *Node) handle(m *eventlog.Message) {
 	pr.rt.mu.Lock()
 	defer pr.rt.mu.Unlock()
 	for i, data := range m.Data {
-		// Only the name is read before routing: the rest of an event no
-		// destination wants is never decoded.
-		ev, err := executor.ParseEvent(data)
-		if err != nil {
-			n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
+		// Only the name (and what the person store reads) is read before
+		// routing: the rest of an event no destination wants is never
+		// decoded.
+		ev := evs[i]
+		if ev == nil {
 			continue
 		}
 		pr.rt.events++
@@ -607,6 +623,7 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) 
 	for i, data := range m.Data {
 		ev, err := executor.ParseEvent(data)
 		if err == nil {
+			n.storedPerson(m.Project, ev)
 			var g *executor.Globals
 			if g, err = executor.NewEventFromWire(ev, pr.globals); err == nil {
 				n.queue(r, g, p, link, data, nil)
@@ -629,7 +646,7 @@ func (n *Node) route(r *route, g *executor.Globals, p *pending, link trace.SpanC
 		n.tel.Record(r.dest.name, []telemetry.Metric{{Name: "filtering_failed", N: 1}, {Name: "health_errors", N: 1}}, -1)
 		n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.Now(), Level: hogwirev1.LogLevel_LOG_LEVEL_ERROR,
 			Message: "Error filtering event " + g.UUID() + ": " + err.Error(), Destination: r.dest.name,
-			InvocationId: newInvocationID(), EventUuid: g.UUID(), NodeId: n.cfg.NodeID})
+			InvocationId: newInvocationID(), EventUuid: g.UUID(), PersonId: g.PersonID(), NodeId: n.cfg.NodeID})
 		return
 	}
 	if !match {

@@ -229,6 +229,7 @@ func (n *Node) handleParked(m *eventlog.Message) {
 	ev, err := executor.ParseEvent(rec.Event)
 	var g *executor.Globals
 	if err == nil {
+		n.storedPerson(m.Project, ev)
 		g, err = executor.NewEventFromWire(ev, pr.globals)
 	}
 	if err != nil {

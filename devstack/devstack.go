@@ -74,6 +74,12 @@ type Config struct {
 	// Capture sets ingest limits and the HTTP server's timeouts (Tokens
 	// and Publisher are the node's).
 	Capture capture.Config
+	// Persons keeps person profiles (see dataplane.Config.Persons); `hogwire
+	// dev` turns it on.
+	Persons bool
+	// SourceURL is the base of the links in the Hog globals (see
+	// dataplane.Config.SourceURL).
+	SourceURL string
 }
 
 // Stack is a running dev stack.
@@ -108,6 +114,8 @@ type Stack struct {
 	dp       *dataplane.Running
 	cpConn   *grpc.ClientConn
 	natsConn *nats.Conn
+	// personsConn is the person store's own connection.
+	personsConn *nats.Conn
 
 	// Node is the data-plane node.
 	Node *dataplane.Node
@@ -176,6 +184,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.natsConn, err = nats.Connect(s.NATSURL, nats.Name("hogwire-dev"), nats.InProcessServer(s.nats)); err != nil {
 		return nil, fmt.Errorf("devstack: NATS: %w", err)
 	}
+	if cfg.Persons {
+		if s.personsConn, err = nats.Connect(s.NATSURL, nats.Name("hogwire-dev-persons"), nats.InProcessServer(s.nats)); err != nil {
+			return nil, fmt.Errorf("devstack: NATS: %w", err)
+		}
+	}
 	if s.client, err = s.etcd.Client(); err != nil {
 		return nil, fmt.Errorf("devstack: etcd client: %w", err)
 	}
@@ -227,6 +240,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		AllowEgress: fetch.Loopback(),
 		Logger:      log.With("role", "dataplane"),
 		Meters:      cfg.Meters, Capture: cfg.Capture,
+		Persons: cfg.Persons, SourceURL: cfg.SourceURL, PersonsNATS: s.personsConn,
 	}
 	if cfg.Tracing != nil {
 		dpCfg.TracerProvider, dpCfg.Propagator = cfg.Tracing.TracerProvider, cfg.Tracing.Propagator
@@ -338,6 +352,9 @@ func (s *Stack) stopServers(ctx context.Context) {
 func (s *Stack) closeStores() {
 	if s.cpConn != nil {
 		s.cpConn.Close()
+	}
+	if s.personsConn != nil {
+		s.personsConn.Close()
 	}
 	if s.natsConn != nil {
 		s.natsConn.Close()

@@ -117,6 +117,7 @@ func TestShellBlocks(t *testing.T) {
 	st, err := devstack.Start(ctx, devstack.Config{
 		DataDir: filepath.Join(work, ".hogwire"), GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), EventLog: eventlog.Config{Memory: true},
+		Persons: true, // as `hogwire dev`
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -169,6 +169,8 @@ type eventParts struct {
 	hasPerson                 bool
 	personID                  string
 	groups                    [][2]string // the groups field: type, key
+	// stored is the person and groups from a person store (nil: none).
+	stored *Person
 }
 
 // globals builds the Globals; it takes ownership of p's dicts.
@@ -222,6 +224,10 @@ func (p *eventParts) globals(project *Project) *Globals {
 		g.personID = p.personID
 	}
 	pd := p.personProps
+	if !p.hasPerson && p.stored != nil {
+		g.personID = p.stored.ID
+		pd = vm.FromGo(p.stored.Properties).AsDict()
+	}
 	if pd == nil {
 		pd = vm.NewDict(0)
 	}
@@ -286,7 +292,11 @@ func (p *eventParts) globals(project *Project) *Globals {
 		gd.SetString("type", vm.String(t))
 		gd.SetString("index", vm.Int(int64(i)))
 		gd.SetString("url", vm.String(groupURL))
-		gd.SetString("properties", vm.DictValue(vm.NewDict(0)))
+		gprops := vm.DictValue(vm.NewDict(0))
+		if props, ok := p.stored.groupProperties(t, key); ok {
+			gprops = vm.FromGo(props)
+		}
+		gd.SetString("properties", gprops)
 		groups.SetString(t, vm.DictValue(gd))
 		if i < len(groupIDs) {
 			groupIDs[i] = key

@@ -30,6 +30,7 @@ type WireEvent struct {
 	props, set, setOnce, person     string
 	hasSet, hasSetOnce, hasPerson   bool
 	groups                          [][2]string
+	stored                          *Person // see SetPerson
 }
 
 // The Event fields read here, by number. Fields are looked up in the
@@ -127,7 +128,7 @@ func ParseEvent(data []byte) (*WireEvent, error) {
 // result is the same as NewEvent's on the decoded Event.
 func NewEventFromWire(e *WireEvent, project *Project) (*Globals, error) {
 	p := eventParts{uuid: e.uuid, name: e.Name, distinctID: e.distinctID, elementsChain: e.elementsChain,
-		timestamp: e.timestamp, hasTimestamp: e.hasTimestamp, hasPerson: e.hasPerson, groups: e.groups}
+		timestamp: e.timestamp, hasTimestamp: e.hasTimestamp, hasPerson: e.hasPerson, groups: e.groups, stored: e.stored}
 	var err error
 	if p.props, err = wireStruct(e.props, 2, 0); err != nil {
 		return nil, err

@@ -100,7 +100,7 @@ func measureHostile(s *sinkClient, cfg config, storage string, dests int) (hosti
 			return 0, err
 		}
 		start := time.Now()
-		if err := sendEvents(st.HTTPAddr, token, cfg.events, cfg.senders, 0); err != nil {
+		if err := sendEvents(st.HTTPAddr, token, cfg.events, cfg.senders, 0, cfg); err != nil {
 			return 0, err
 		}
 		if err := s.await(base+int64(deliveries), 5*time.Minute); err != nil {
@@ -116,7 +116,7 @@ func measureHostile(s *sinkClient, cfg config, storage string, dests int) (hosti
 		if err := s.post("/latency/start"); err != nil {
 			return 0, err
 		}
-		if err := sendEvents(st.HTTPAddr, token, cfg.latencyEvents, 1, eventRate); err != nil {
+		if err := sendEvents(st.HTTPAddr, token, cfg.latencyEvents, 1, eventRate, cfg); err != nil {
 			return 0, err
 		}
 		if err := s.await(base+int64(cfg.latencyEvents*dests), time.Minute); err != nil {

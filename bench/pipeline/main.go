@@ -5,6 +5,10 @@
 //
 //	go run ./bench/pipeline -events 20000 -destinations 1,10 -storage memory,file
 //
+// -persons off,on measures each case with person profiles off and on, side
+// by side; every event then also $set's a property of its person (-users
+// bounds the distinct ids the events cycle through).
+//
 // For each storage and destination count it prints deliveries per second
 // through hogwire, the raw client's requests per second and their ratio
 // (medians over -rounds alternating runs, as the machines here are noisy),
@@ -71,6 +75,9 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write CPU profiles of hogwire's throughput runs (not the raw client's) to FILE.<storage>-<dests>")
 	hogSlots := flag.Int("hog-slots", 0, "the node's Hog slots (0: its default)")
 	hostile := flag.Bool("hostile", false, "measure the destinations alone and beside an infinite-loop destination, instead of against the raw client")
+	personsModes := flag.String("persons", "off", "person profiles off, on, or both side by side (off,on); with on, every event also $set's a property of its person")
+	users := flag.Int("users", 0, "distinct ids the events cycle through (0: a new one per event)")
+	clientBatches := flag.Bool("client-batches", false, "every capture batch holds one distinct id's events, as a browser SDK sends them (default: a distinct id per event, as a server SDK relaying many users)")
 	outage := flag.Bool("outage", false, "measure the drain rate of a parked backlog after an outage beside the normal delivery rate, instead of against the raw client")
 	noMetrics := flag.Bool("no-metrics", false, "run the node without its OpenTelemetry and Prometheus metrics (hogwire dev has them)")
 	flag.Parse()
@@ -81,7 +88,8 @@ func main() {
 		}
 		return
 	}
-	cfg := config{events: *events, senders: *senders, rawWorkers: *rawWorkers, concurrency: *concurrency, rounds: *rounds, latencyEvents: *latencyEvents, cpuProfile: *cpuProfile, hogSlots: *hogSlots, noMetrics: *noMetrics}
+	cfg := config{events: *events, senders: *senders, rawWorkers: *rawWorkers, concurrency: *concurrency, rounds: *rounds, latencyEvents: *latencyEvents, cpuProfile: *cpuProfile, hogSlots: *hogSlots, noMetrics: *noMetrics,
+		users: *users, clientBatches: *clientBatches, personsModes: *personsModes, personSets: strings.Contains(*personsModes, "on")}
 	runFn := run
 	if *hostile {
 		runFn = runHostile
@@ -141,6 +149,14 @@ type config struct {
 	noMetrics                                                       bool
 	cpuProfile                                                      string
 	retry                                                           dataplane.RetrySchedule
+	// users is how many distinct ids the events cycle through (0: one per
+	// event); personSets adds a $set to every event; persons turns person
+	// profiles on; personsModes lists the modes to measure.
+	users         int
+	clientBatches bool
+	personSets    bool
+	persons       bool
+	personsModes  string
 }
 
 func run(cfg config, destList, storageList string) error {
@@ -151,19 +167,26 @@ func run(cfg config, destList, storageList string) error {
 	defer s.close()
 	fmt.Printf("hogwire pipeline benchmark: %d events per run, %d capture senders, max_concurrency %d, %d raw client workers, %d rounds (medians), %d CPUs\n\n",
 		cfg.events, cfg.senders, cfg.concurrency, cfg.rawWorkers, cfg.rounds, runtime.GOMAXPROCS(0))
-	fmt.Printf("%-8s %-6s %14s %14s %7s %10s %10s %12s %12s\n", "storage", "dests", "hogwire/s", "raw client/s", "ratio", "p50", "p99", "hogwire cpu", "raw cpu")
+	fmt.Printf("%-8s %-6s %-8s %14s %14s %7s %10s %10s %12s %12s\n", "storage", "dests", "persons", "hogwire/s", "raw client/s", "ratio", "p50", "p99", "hogwire cpu", "raw cpu")
 	for _, storage := range strings.Split(storageList, ",") {
 		for _, ds := range strings.Split(destList, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(ds))
 			if err != nil {
 				return err
 			}
-			r, err := measure(s, cfg, strings.TrimSpace(storage), n)
-			if err != nil {
-				return err
+			for _, mode := range strings.Split(cfg.personsModes, ",") {
+				mode = strings.TrimSpace(mode)
+				if mode != "on" && mode != "off" {
+					return fmt.Errorf("-persons: %q is not on or off", mode)
+				}
+				cfg.persons = mode == "on"
+				r, err := measure(s, cfg, strings.TrimSpace(storage), n)
+				if err != nil {
+					return err
+				}
+				fmt.Printf("%-8s %-6d %-8s %14.0f %14.0f %6.0f%% %10v %10v %12v %12v\n", storage, n, mode, r.hogwire, r.raw, 100*r.ratio,
+					r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.hogCPU.Round(time.Microsecond), r.rawCPU.Round(time.Microsecond))
 			}
-			fmt.Printf("%-8s %-6d %14.0f %14.0f %6.0f%% %10v %10v %12v %12v\n", storage, n, r.hogwire, r.raw, 100*r.ratio,
-				r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.hogCPU.Round(time.Microsecond), r.rawCPU.Round(time.Microsecond))
 		}
 	}
 	return nil
@@ -207,7 +230,7 @@ func measure(s *sinkClient, cfg config, storage string, dests int) (result, erro
 			prof = fmt.Sprintf("%s.%s-%d", cfg.cpuProfile, storage, dests)
 		}
 		err = profile(prof, func() error {
-			if err := sendEvents(st.HTTPAddr, token, events, senders, 0); err != nil {
+			if err := sendEvents(st.HTTPAddr, token, events, senders, 0, cfg); err != nil {
 				return err
 			}
 			return s.await(base+int64(deliveries), 5*time.Minute)
@@ -233,7 +256,7 @@ func measure(s *sinkClient, cfg config, storage string, dests int) (result, erro
 	if err := s.post("/latency/start"); err != nil {
 		return r, err
 	}
-	if err := sendEvents(st.HTTPAddr, token, latencyEvents, 1, half); err != nil {
+	if err := sendEvents(st.HTTPAddr, token, latencyEvents, 1, half, cfg); err != nil {
 		return r, err
 	}
 	if err := s.await(base+int64(latencyEvents*dests), time.Minute); err != nil {
@@ -271,6 +294,7 @@ func startBench(s *sinkClient, cfg config, storage string, n int, health control
 		Health:   health,
 		HogSlots: cfg.hogSlots,
 		Retry:    cfg.retry,
+		Persons:  cfg.persons,
 	}
 	var meters *tracing.Meters
 	if !cfg.noMetrics {
@@ -343,7 +367,7 @@ func setup(st *devstack.Stack, url string, n, concurrency int) (string, error) {
 
 // sendEvents posts events to /batch/ in batches of 100 from senders
 // goroutines; rate > 0 paces single events at that many per second.
-func sendEvents(addr, token string, events, senders int, rate float64) error {
+func sendEvents(addr, token string, events, senders int, rate float64, cfg config) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders + 1}}
 	batch := 100
 	if rate > 0 {
@@ -363,7 +387,18 @@ func sendEvents(addr, token string, events, senders int, rate float64) error {
 					if i > first {
 						b.WriteByte(',')
 					}
-					fmt.Fprintf(&b, `{"event":"e","distinct_id":"u%d","properties":{"sent":"%d"}}`, i, time.Now().UnixNano())
+					user := i
+					if cfg.clientBatches {
+						user = first
+					}
+					if cfg.users > 0 {
+						user = i % cfg.users
+					}
+					set := ""
+					if cfg.personSets {
+						set = fmt.Sprintf(`,"$set":{"seen":%d}`, i)
+					}
+					fmt.Fprintf(&b, `{"event":"e","distinct_id":"u%d","properties":{"sent":"%d"%s}}`, user, time.Now().UnixNano(), set)
 				}
 				b.WriteString("]}")
 				resp, err := client.Post("http://"+addr+"/batch/", "application/json", &b)

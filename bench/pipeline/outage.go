@@ -56,7 +56,7 @@ func measureOutage(s *sinkClient, cfg config, storage string, dests int) (normal
 		return 0, 0, 0, err
 	}
 	start := time.Now()
-	if err := sendEvents(st.HTTPAddr, token, cfg.events, cfg.senders, 0); err != nil {
+	if err := sendEvents(st.HTTPAddr, token, cfg.events, cfg.senders, 0, cfg); err != nil {
 		return 0, 0, 0, err
 	}
 	if err := s.await(base+int64(deliveries), 5*time.Minute); err != nil {
@@ -69,7 +69,7 @@ func measureOutage(s *sinkClient, cfg config, storage string, dests int) (normal
 		return 0, 0, 0, err
 	}
 	start = time.Now()
-	if err := sendEvents(st.HTTPAddr, token, cfg.events, cfg.senders, 0); err != nil {
+	if err := sendEvents(st.HTTPAddr, token, cfg.events, cfg.senders, 0, cfg); err != nil {
 		return 0, 0, 0, err
 	}
 	deadline := time.Now().Add(5 * time.Minute)

@@ -52,6 +52,7 @@ func (a *app) logsCommand() *cobra.Command {
 		follow            bool
 		level             logLevel
 		search, invoc, ev string
+		person            string
 		since             time.Duration
 		limit             int
 	)
@@ -61,14 +62,16 @@ func (a *app) logsCommand() *cobra.Command {
 	c.fs.DurationVar(&since, "since", 0, "only entries of this last `duration`, e.g. 1h")
 	c.fs.StringVar(&invoc, "invocation", "", "only entries of this invocation `id`")
 	c.fs.StringVar(&ev, "event", "", "only entries about the event with this `uuid`")
+	c.fs.StringVar(&person, "person", "", "only entries about events of the person with this `id`")
 	c.fs.IntVar(&limit, "limit", 100, "print at most this many of the newest entries before following")
 	c.completeArgs(completeDestinations)
 	return c.runE(func(ctx context.Context) error {
-		return c.logs(ctx, follow, level, search, invoc, ev, since, limit)
+		filter := &hogwirev1.LogFilter{MinLevel: hogwirev1.LogLevel(level), Search: search, InvocationId: invoc, EventUuid: ev, PersonId: person}
+		return c.logs(ctx, follow, filter, since, limit)
 	}).cmd
 }
 
-func (c *adminCmd) logs(ctx context.Context, follow bool, level logLevel, search, invoc, ev string, since time.Duration, limit int) error {
+func (c *adminCmd) logs(ctx context.Context, follow bool, filter *hogwirev1.LogFilter, since time.Duration, limit int) error {
 	if limit < 0 || since < 0 {
 		return usagef("logs: --limit and --since must not be negative")
 	}
@@ -82,7 +85,6 @@ func (c *adminCmd) logs(ctx context.Context, follow bool, level logLevel, search
 	defer done()
 	client := hogwirev1.NewLogServiceClient(cc)
 	parent := resourcename.DestinationArg(c.args[0])
-	filter := &hogwirev1.LogFilter{MinLevel: hogwirev1.LogLevel(level), Search: search, InvocationId: invoc, EventUuid: ev}
 	if since > 0 {
 		filter.StartTime = timestamppb.New(time.Now().Add(-since))
 	}

@@ -59,7 +59,8 @@ func startAdminStack(t testing.TB) *adminStack {
 	defer cancel()
 	st, err := devstack.Start(ctx, devstack.Config{
 		DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.DiscardHandler),
+		Logger:  slog.New(slog.DiscardHandler),
+		Persons: true, // as `hogwire dev`
 	})
 	if err != nil {
 		t.Fatalf("starting the dev stack: %v", err)

@@ -154,9 +154,17 @@ func (a *app) devCommand() *cobra.Command {
 	cfg.Capture.RegisterFlags(fs)
 	fs.Var((*bytesize.Int64)(&cfg.HogMemory), "hog-memory", hogMemoryUsage)
 	fs.IntVar(&cfg.HogSlots, "hog-slots", 0, hogSlotsUsage)
+	fs.BoolVar(&cfg.Persons, "persons", true, personsUsage)
+	fs.StringVar(&cfg.SourceURL, "source-url", "", sourceURLUsage)
 	lf.register(fs)
 	return cmd
 }
+
+const (
+	personsUsage = "keep person profiles from events' $set, $set_once, $unset, $identify and aliases, and give destinations the stored person " +
+		"(--persons=false: person is made from each event alone)"
+	sourceURLUsage = "base `URL` of the links in Hog globals: person.url is <URL>/projects/<project>/person/<distinct_id> (empty: no links)"
+)
 
 func (a *app) runDev(ctx context.Context, cfg devstack.Config, lf logFlags, metricsAddr string) error {
 	log, err := lf.logger(a.stderr)
@@ -346,8 +354,8 @@ type dataPlaneFlags struct {
 	nats                                    natsconn.Config
 	grpcAddr, httpAddr, cpAddr, nodeID      string
 	nodeTokenFile, metricsAddr, allowEgress string
-	storage, cpCA                           string
-	cpTLS, anonymizeIPs                     bool
+	storage, cpCA, sourceURL                string
+	cpTLS, anonymizeIPs, persons            bool
 	ackWait, dupWindow                      time.Duration
 	retry                                   dataplane.RetrySchedule
 	maxInflight, perMessage, hogSlots       int
@@ -387,6 +395,8 @@ func (a *app) dataPlaneCommand() *cobra.Command {
 	f.capture.RegisterFlags(fs)
 	fs.Var((*bytesize.Int64)(&f.hogMemory), "hog-memory", hogMemoryUsage)
 	fs.IntVar(&f.hogSlots, "hog-slots", 0, hogSlotsUsage)
+	fs.BoolVar(&f.persons, "persons", true, personsUsage)
+	fs.StringVar(&f.sourceURL, "source-url", "", sourceURLUsage)
 	f.lf.register(fs)
 	f.tf.register(fs)
 	return cmd
@@ -458,7 +468,7 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 			MaxEventsPerMessage: f.perMessage, Replicas: f.nats.Replicas},
 		MaxInflightEvents: f.maxInflight, HogMemory: f.hogMemory, HogSlots: f.hogSlots, Retry: f.retry,
 		AllowEgress: egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
-		Capture: f.capture,
+		Capture: f.capture, Persons: f.persons, SourceURL: f.sourceURL,
 	}, shutdownGrace)
 	if err != nil {
 		return err

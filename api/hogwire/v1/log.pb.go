@@ -94,7 +94,10 @@ type LogEntry struct {
 	NodeId string `protobuf:"bytes,7,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	// Unique within the destination; orders entries written in the same
 	// instant and pages through them.
-	Id            string `protobuf:"bytes,8,opt,name=id,proto3" json:"id,omitempty"`
+	Id string `protobuf:"bytes,8,opt,name=id,proto3" json:"id,omitempty"`
+	// The id of the event's person (see PersonService); empty for entries
+	// not about one event.
+	PersonId      string `protobuf:"bytes,9,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -185,6 +188,13 @@ func (x *LogEntry) GetId() string {
 	return ""
 }
 
+func (x *LogEntry) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
+	}
+	return ""
+}
+
 // LogFilter selects log entries.
 type LogFilter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -196,6 +206,7 @@ type LogFilter struct {
 	EndTime       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	InvocationId  string                 `protobuf:"bytes,5,opt,name=invocation_id,json=invocationId,proto3" json:"invocation_id,omitempty"`
 	EventUuid     string                 `protobuf:"bytes,6,opt,name=event_uuid,json=eventUuid,proto3" json:"event_uuid,omitempty"`
+	PersonId      string                 `protobuf:"bytes,7,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -268,6 +279,13 @@ func (x *LogFilter) GetInvocationId() string {
 func (x *LogFilter) GetEventUuid() string {
 	if x != nil {
 		return x.EventUuid
+	}
+	return ""
+}
+
+func (x *LogFilter) GetPersonId() string {
+	if x != nil {
+		return x.PersonId
 	}
 	return ""
 }
@@ -496,7 +514,7 @@ var File_hogwire_v1_log_proto protoreflect.FileDescriptor
 const file_hogwire_v1_log_proto_rawDesc = "" +
 	"\n" +
 	"\x14hogwire/v1/log.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x02\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x02\n" +
 	"\bLogEntry\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12*\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x14.hogwire.v1.LogLevelR\x05level\x12\x18\n" +
@@ -506,7 +524,8 @@ const file_hogwire_v1_log_proto_rawDesc = "" +
 	"\n" +
 	"event_uuid\x18\x06 \x01(\tR\teventUuid\x12\x17\n" +
 	"\anode_id\x18\a \x01(\tR\x06nodeId\x12\x13\n" +
-	"\x02id\x18\b \x01(\tB\x03\xe0A\x03R\x02id\"\x8c\x02\n" +
+	"\x02id\x18\b \x01(\tB\x03\xe0A\x03R\x02id\x12\x1b\n" +
+	"\tperson_id\x18\t \x01(\tR\bpersonId\"\xa9\x02\n" +
 	"\tLogFilter\x121\n" +
 	"\tmin_level\x18\x01 \x01(\x0e2\x14.hogwire.v1.LogLevelR\bminLevel\x12\x16\n" +
 	"\x06search\x18\x02 \x01(\tR\x06search\x129\n" +
@@ -515,7 +534,8 @@ const file_hogwire_v1_log_proto_rawDesc = "" +
 	"\bend_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12#\n" +
 	"\rinvocation_id\x18\x05 \x01(\tR\finvocationId\x12\x1d\n" +
 	"\n" +
-	"event_uuid\x18\x06 \x01(\tR\teventUuid\"\x9f\x01\n" +
+	"event_uuid\x18\x06 \x01(\tR\teventUuid\x12\x1b\n" +
+	"\tperson_id\x18\a \x01(\tR\bpersonId\"\x9f\x01\n" +
 	"\x15ListLogEntriesRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12-\n" +
 	"\x06filter\x18\x02 \x01(\v2\x15.hogwire.v1.LogFilterR\x06filter\x12\x1b\n" +

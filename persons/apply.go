@@ -1,0 +1,527 @@
+package persons
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Profile is what destinations see of an event's person and groups.
+type Profile struct {
+	// Person is never nil: a distinct id nothing was stored for has the
+	// empty person of its DerivedID.
+	Person *Person
+	// Groups holds the stored properties of the event's groups, by type
+	// and key; nil unless asked for.
+	Groups map[[2]string]map[string]any
+}
+
+// Process applies what ev asks of its person and groups, and, when read
+// is set, returns the profile destinations see: the person with ev's own
+// updates applied, and the stored properties of ev's groups.
+//
+// Events of one distinct id must be processed one after another to apply
+// in order; events of different distinct ids may be processed at once,
+// on any number of nodes. Each update is one compare-and-swap, so
+// concurrent updates of one person (from its several distinct ids, or
+// from nodes racing on redelivered work) all apply, one after another, in
+// the order their writes land. An event applied already (redelivered)
+// changes nothing.
+func (s *Store) Process(ctx context.Context, project string, ev *Event, read bool) (*Profile, error) {
+	profs, err := s.ProcessRun(ctx, project, []*Event{ev}, []bool{read})
+	if err != nil {
+		return nil, err
+	}
+	return profs[0], nil
+}
+
+// ProcessRun processes events in order, as Process would one after
+// another, and returns their profiles (nil where reads[i] is not set).
+// When the events are all of one distinct id and only set and unset
+// properties (a browser's batch of one user's events), they cost one
+// compare-and-swap together.
+func (s *Store) ProcessRun(ctx context.Context, project string, evs []*Event, reads []bool) ([]*Profile, error) {
+	kv, err := s.bucket(ctx, project, true)
+	if err != nil {
+		return nil, err
+	}
+	plans := make([]plan, len(evs))
+	together := len(evs) > 1
+	for i, ev := range evs {
+		plans[i] = planOf(ev, s.log)
+		if pl := &plans[i]; pl.merge != nil || pl.group != nil || pl.personless || ev.DistinctID != evs[0].DistinctID {
+			together = false
+		}
+	}
+	out := make([]*Profile, len(evs))
+	if together {
+		ps, err := s.updateRun(ctx, kv, project, evs, plans, reads)
+		if err != nil {
+			return nil, err
+		}
+		for i, p := range ps {
+			if reads[i] {
+				if out[i], err = s.profile(ctx, kv, evs[i], p); err != nil {
+					return nil, err
+				}
+			}
+		}
+		return out, nil
+	}
+	for i, ev := range evs {
+		if out[i], err = s.process(ctx, kv, project, ev, &plans[i], reads[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) process(ctx context.Context, kv jetstream.KeyValue, project string, ev *Event, pl *plan, read bool) (*Profile, error) {
+	var p *Person
+	var err error
+	switch {
+	case pl.personless:
+		if read {
+			p, err = s.lookup(ctx, kv, project, ev.DistinctID)
+		}
+	case pl.merge != nil:
+		p, err = s.merge(ctx, kv, project, ev, pl)
+	case pl.changes.any():
+		p, err = s.update(ctx, kv, project, ev.DistinctID, ev.UUID, pl.changes.apply)
+	case read:
+		p, err = s.lookup(ctx, kv, project, ev.DistinctID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if pl.group != nil && !pl.personless {
+		if err := s.updateGroup(ctx, kv, ev.UUID, pl.group); err != nil {
+			return nil, err
+		}
+	}
+	if !read {
+		return nil, nil
+	}
+	return s.profile(ctx, kv, ev, p)
+}
+
+// profile is what destinations see of ev with its person p: p and the
+// stored properties of ev's groups.
+func (s *Store) profile(ctx context.Context, kv jetstream.KeyValue, ev *Event, p *Person) (*Profile, error) {
+	prof := &Profile{Person: p}
+	if len(ev.Groups) > 0 {
+		prof.Groups = make(map[[2]string]map[string]any, len(ev.Groups))
+		for typ, key := range ev.Groups {
+			g, err := get[Group](ctx, kv, groupKey(typ, key))
+			if err != nil {
+				return nil, fmt.Errorf("persons: reading group %s %s: %w", typ, key, err)
+			}
+			if g.v != nil {
+				prof.Groups[[2]string{typ, key}] = g.v.Properties
+			}
+		}
+	}
+	return prof, nil
+}
+
+// updateRun applies the property changes of events of one distinct id in
+// order with one compare-and-swap, and returns the person after each.
+func (s *Store) updateRun(ctx context.Context, kv jetstream.KeyValue, project string, evs []*Event, plans []plan, reads []bool) ([]*Person, error) {
+	d := evs[0].DistinctID
+	after := make([]*Person, len(evs))
+	for attempt := range maxAttempts {
+		var e entry[Person]
+		if attempt == 0 {
+			e = s.cached(project, d)
+		}
+		if e.v == nil {
+			var err error
+			if e, err = s.resolve(ctx, kv, project, d); err != nil {
+				return nil, err
+			}
+		}
+		var p *Person
+		if e.v == nil {
+			p = s.empty(project, d)
+			p.CreatedAt = s.cfg.Now().UTC()
+		} else {
+			p = e.v.clone()
+		}
+		changed := false
+		for i, ev := range evs {
+			if !applied(p.Applied, ev.UUID) && plans[i].changes.apply(p) {
+				p.Version++
+				p.Applied = markApplied(p.Applied, ev.UUID)
+				changed = true
+			}
+			after[i] = p
+			if reads[i] && i < len(evs)-1 {
+				after[i] = p.clone()
+			}
+		}
+		if !changed {
+			return after, nil
+		}
+		if e.v == nil {
+			if err := s.link(ctx, kv, project, p.ID, d); err != nil {
+				return nil, err
+			}
+		}
+		rev, err := put(ctx, kv, personKey(p.ID), p, e.rev)
+		if err == errConflict {
+			s.people.drop(project, p.ID)
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		s.people.put(project, p, rev)
+		return after, nil
+	}
+	return nil, fmt.Errorf("persons: updating distinct id %q: %w", d, errConflict)
+}
+
+// lookup returns the person of a distinct id (the empty one when none is
+// stored).
+func (s *Store) lookup(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (*Person, error) {
+	e, err := s.resolve(ctx, kv, project, distinctID)
+	if err != nil {
+		return nil, err
+	}
+	if e.v == nil {
+		return s.empty(project, distinctID), nil
+	}
+	return e.v, nil
+}
+
+func (s *Store) empty(project, distinctID string) *Person {
+	return &Person{ID: DerivedID(project, distinctID), Properties: map[string]any{}, DistinctIDs: []string{distinctID}}
+}
+
+// resolve reads the stored person of a distinct id (nil when none),
+// finishing a merge it meets on the way.
+func (s *Store) resolve(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (entry[Person], error) {
+	ck := cacheKey(project, distinctID)
+	for range maxAttempts {
+		pid, cached := s.ids.get(ck)
+		if !cached {
+			m, err := get[string](ctx, kv, distinctKey(distinctID))
+			if err != nil || m.v == nil {
+				return entry[Person]{}, err
+			}
+			pid = *m.v
+		}
+		e, err := get[Person](ctx, kv, personKey(pid))
+		if err != nil {
+			return entry[Person]{}, err
+		}
+		switch {
+		case e.v != nil && e.v.MergedInto != "":
+			if err := s.finishMerge(ctx, kv, project, e, 0, nil); err != nil {
+				return entry[Person]{}, err
+			}
+			s.ids.drop(ck)
+			continue
+		case e.v == nil || !slices.Contains(e.v.DistinctIDs, distinctID):
+			// Merged away or deleted since the mapping was read.
+			s.ids.drop(ck)
+			if cached {
+				continue
+			}
+			return entry[Person]{}, nil
+		}
+		if !cached {
+			s.ids.put(ck, pid)
+		}
+		// The cache keeps a copy: callers may modify what they read.
+		s.people.put(project, e.v.clone(), e.rev)
+		return e, nil
+	}
+	return entry[Person]{}, fmt.Errorf("persons: distinct id %q: %w", distinctID, errConflict)
+}
+
+// update applies change to the person of a distinct id, creating the
+// person when none is stored, as one compare-and-swap retried on conflict.
+func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, distinctID, uuid string, change func(*Person) bool) (*Person, error) {
+	for attempt := range maxAttempts {
+		var e entry[Person]
+		if attempt == 0 {
+			e = s.cached(project, distinctID)
+		}
+		if e.v == nil {
+			var err error
+			if e, err = s.resolve(ctx, kv, project, distinctID); err != nil {
+				return nil, err
+			}
+		}
+		var p *Person
+		if e.v == nil {
+			p = s.empty(project, distinctID)
+		} else {
+			p = e.v.clone()
+		}
+		if applied(p.Applied, uuid) || !change(p) {
+			return p, nil
+		}
+		if e.v == nil {
+			if err := s.link(ctx, kv, project, p.ID, distinctID); err != nil {
+				return nil, err
+			}
+			p.CreatedAt = s.cfg.Now().UTC()
+		}
+		p.Version++
+		p.Applied = markApplied(p.Applied, uuid)
+		rev, err := put(ctx, kv, personKey(p.ID), p, e.rev)
+		if err == errConflict {
+			s.people.drop(project, p.ID)
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		s.people.put(project, p, rev)
+		return p, nil
+	}
+	return nil, fmt.Errorf("persons: updating distinct id %q: %w", distinctID, errConflict)
+}
+
+// cached returns the person of a distinct id as this store last saw it,
+// if it did: a guess that the compare-and-swap checks.
+func (s *Store) cached(project, distinctID string) entry[Person] {
+	pid, ok := s.ids.get(cacheKey(project, distinctID))
+	if !ok {
+		return entry[Person]{}
+	}
+	e, ok := s.people.get(project, pid)
+	if !ok || e.v.MergedInto != "" || !slices.Contains(e.v.DistinctIDs, distinctID) {
+		return entry[Person]{}
+	}
+	return e
+}
+
+// link points distinct ids at a person. A distinct id is linked before a
+// new person is written, so a crash between the two leaves a link to no
+// person, which reads as no person.
+func (s *Store) link(ctx context.Context, kv jetstream.KeyValue, project, personID string, distinctIDs ...string) error {
+	b := []byte(`"` + personID + `"`)
+	for _, d := range distinctIDs {
+		if _, err := kv.Put(ctx, distinctKey(d), b); err != nil {
+			return fmt.Errorf("persons: linking distinct id %q: %w", d, err)
+		}
+		s.ids.put(cacheKey(project, d), personID)
+	}
+	return nil
+}
+
+// merge applies an $identify, $create_alias or $merge_dangerously: the
+// person of the other distinct id joins the person of the event's one.
+func (s *Store) merge(ctx context.Context, kv jetstream.KeyValue, project string, ev *Event, pl *plan) (*Person, error) {
+	d, a := ev.DistinctID, pl.merge.other
+	for range maxAttempts {
+		t, err := s.resolve(ctx, kv, project, d)
+		if err != nil {
+			return nil, err
+		}
+		o, err := s.resolve(ctx, kv, project, a)
+		if err != nil {
+			return nil, err
+		}
+		var p *Person
+		var rev uint64
+		var link []string
+		switch {
+		case t.v == nil && o.v == nil:
+			// A new person with both distinct ids.
+			p, link = s.empty(project, d), []string{d, a}
+			p.DistinctIDs = []string{d, a}
+			p.IsIdentified = pl.identify
+		case o.v == nil:
+			p, rev = t.v, t.rev
+			if !applied(p.Applied, ev.UUID) {
+				p.DistinctIDs, link = append(p.DistinctIDs, a), []string{a}
+			}
+		case t.v == nil:
+			// The other's person takes on the event's distinct id: an
+			// anonymous user identifying.
+			p, rev = o.v, o.rev
+			if !applied(p.Applied, ev.UUID) {
+				p.DistinctIDs, link = append(p.DistinctIDs, d), []string{d}
+			}
+		case t.v.ID == o.v.ID:
+			return s.update(ctx, kv, project, d, ev.UUID, pl.changes.apply)
+		case o.v.IsIdentified && !pl.merge.dangerous:
+			s.log.Warn("refusing to merge an already identified person; send $merge_dangerously to merge it",
+				"event", ev.Name, "event_uuid", ev.UUID, "distinct_id", d, "other_distinct_id", a,
+				"person_id", t.v.ID, "other_person_id", o.v.ID)
+			return s.update(ctx, kv, project, d, ev.UUID, pl.changes.apply)
+		default:
+			// Mark the other person as merging into the target first:
+			// whoever meets the mark finishes the merge, so a crash
+			// half-way loses nothing.
+			o.v.MergedInto = t.v.ID
+			if _, err := put(ctx, kv, personKey(o.v.ID), o.v, o.rev); err == errConflict {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+			var out *Person
+			err := s.finishMerge(ctx, kv, project, entry[Person]{v: o.v}, 0, func(p *Person) {
+				if !applied(p.Applied, ev.UUID) {
+					pl.changes.apply(p)
+					p.Applied = markApplied(p.Applied, ev.UUID)
+				}
+				out = p
+			})
+			if err != nil {
+				return nil, err
+			}
+			return out, nil
+		}
+		if applied(p.Applied, ev.UUID) {
+			return p, nil
+		}
+		if len(link) > 0 {
+			if err := s.link(ctx, kv, project, p.ID, link...); err != nil {
+				return nil, err
+			}
+		}
+		pl.changes.apply(p)
+		if rev == 0 {
+			p.CreatedAt = s.cfg.Now().UTC()
+		}
+		p.Version++
+		p.Applied = markApplied(p.Applied, ev.UUID)
+		if _, err := put(ctx, kv, personKey(p.ID), p, rev); err == errConflict {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		return p, nil
+	}
+	return nil, fmt.Errorf("persons: merging distinct id %q into %q: %w", a, d, errConflict)
+}
+
+// finishMerge completes the merge of o (marked MergedInto) into its
+// target: the target takes o's distinct ids, and o's properties where it
+// has none of its own (the target's win, as in PostHog); o's distinct ids
+// are linked to the target; o is removed. then, when set, also changes
+// the target in the same write. Every step is idempotent, so any node may
+// finish a merge another began.
+func (s *Store) finishMerge(ctx context.Context, kv jetstream.KeyValue, project string, o entry[Person], depth int, then func(*Person)) error {
+	from := o.v
+	if depth > maxMergeChain {
+		// Two persons merging into each other at once (opposite
+		// $identify calls racing): undo this half, the other completes.
+		s.log.Warn("two persons were merging into each other; undoing one merge", "person_id", from.ID, "into", from.MergedInto)
+		from.MergedInto = ""
+		if _, err := put(ctx, kv, personKey(from.ID), from, o.rev); err != nil && err != errConflict {
+			return err
+		}
+		return nil
+	}
+	for range maxAttempts {
+		t, err := get[Person](ctx, kv, personKey(from.MergedInto))
+		if err != nil {
+			return err
+		}
+		if t.v == nil {
+			// The target was deleted meanwhile: so is what joined it.
+			return s.remove(ctx, kv, project, from)
+		}
+		if t.v.MergedInto != "" {
+			if err := s.finishMerge(ctx, kv, project, t, depth+1, nil); err != nil {
+				return err
+			}
+			from.MergedInto = t.v.MergedInto
+			continue
+		}
+		p := t.v
+		changed := false
+		for _, d := range from.DistinctIDs {
+			if !slices.Contains(p.DistinctIDs, d) {
+				p.DistinctIDs, changed = append(p.DistinctIDs, d), true
+			}
+		}
+		if changed {
+			props := maps.Clone(from.Properties)
+			if props == nil {
+				props = map[string]any{}
+			}
+			maps.Copy(props, p.Properties)
+			p.Properties = props
+			if !from.CreatedAt.IsZero() && from.CreatedAt.Before(p.CreatedAt) {
+				p.CreatedAt = from.CreatedAt
+			}
+			p.IsIdentified = true
+			for _, m := range from.Applied {
+				if !slices.Contains(p.Applied, m) {
+					p.Applied = append(p.Applied, m)
+				}
+			}
+			if len(p.Applied) > keepApplied {
+				p.Applied = slices.Clone(p.Applied[len(p.Applied)-keepApplied:])
+			}
+		}
+		before := len(p.Applied)
+		if then != nil {
+			then(p)
+		}
+		if changed || len(p.Applied) != before {
+			p.Version++
+			if _, err := put(ctx, kv, personKey(p.ID), p, t.rev); err == errConflict {
+				continue
+			} else if err != nil {
+				return err
+			}
+		}
+		if err := s.link(ctx, kv, project, p.ID, from.DistinctIDs...); err != nil {
+			return err
+		}
+		if err := kv.Delete(ctx, personKey(from.ID)); err != nil {
+			return fmt.Errorf("persons: removing merged person %s: %w", from.ID, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("persons: merging person %s: %w", from.ID, errConflict)
+}
+
+// maxMergeChain bounds how many merges in a row finishMerge follows.
+const maxMergeChain = 8
+
+// updateGroup applies a $groupidentify.
+func (s *Store) updateGroup(ctx context.Context, kv jetstream.KeyValue, uuid string, u *groupUpdate) error {
+	key := groupKey(u.typ, u.key)
+	for range maxAttempts {
+		e, err := get[Group](ctx, kv, key)
+		if err != nil {
+			return err
+		}
+		g := e.v
+		if g == nil {
+			g = &Group{Type: u.typ, Key: u.key, Properties: map[string]any{}, CreatedAt: s.cfg.Now().UTC()}
+		}
+		if applied(g.Applied, uuid) {
+			return nil
+		}
+		changed := e.v == nil
+		for k, v := range u.set {
+			if old, ok := g.Properties[k]; !ok || !reflect.DeepEqual(old, v) {
+				g.Properties[k], changed = v, true
+			}
+		}
+		if !changed {
+			return nil
+		}
+		g.Version++
+		g.Applied = markApplied(g.Applied, uuid)
+		if _, err := put(ctx, kv, key, g, e.rev); err == errConflict {
+			continue
+		} else if err != nil {
+			return err
+		}
+		return nil
+	}
+	return fmt.Errorf("persons: group %s %s: %w", u.typ, u.key, errConflict)
+}

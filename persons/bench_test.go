@@ -1,0 +1,146 @@
+package persons
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hogwire/hogwire/embednats"
+)
+
+var benchPersons = flag.Int("persons.n", 10_000, "persons stored before the benchmarks measure (e.g. 1000000)")
+
+// benchStore is one store with *benchPersons persons, shared by the
+// benchmarks of a run: filling it is the slow part.
+var benchStore struct {
+	once sync.Once
+	s    *Store
+	err  error
+	took time.Duration
+}
+
+// fill stores n persons, each with one distinct id ("u<i>") and a few
+// properties, writing their keys directly from many goroutines (as
+// Process would, without its reads and checks).
+func fill(b *testing.B) *Store {
+	benchStore.once.Do(func() {
+		ns, err := embednats.Start(embednats.Config{StoreDir: b.TempDir()})
+		if err != nil {
+			benchStore.err = err
+			return
+		}
+		nc, err := nats.Connect(ns.ClientURL())
+		if err != nil {
+			benchStore.err = err
+			return
+		}
+		s, err := New(Config{Conn: nc, Memory: true})
+		if err != nil {
+			benchStore.err = err
+			return
+		}
+		ctx := context.Background()
+		kv, err := s.bucket(ctx, "bench", true)
+		if err != nil {
+			benchStore.err = err
+			return
+		}
+		start := time.Now()
+		// The machine may be busy: a slow acknowledgement is not a failure.
+		js, _ := jetstream.New(nc, jetstream.WithDefaultTimeout(time.Minute))
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		errs := make(chan error, 1)
+		for range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := next.Add(1) - 1; i < int64(*benchPersons); i = next.Add(1) - 1 {
+					d := fmt.Sprintf("u%d", i)
+					p := &Person{ID: DerivedID("bench", d), DistinctIDs: []string{d}, Version: 1, CreatedAt: start,
+						Properties: map[string]any{"email": d + "@example.com", "plan": "free", "n": float64(i)}}
+					b, _ := encode(p)
+					if _, err := js.Publish(ctx, "$KV."+s.cfg.Bucket+"bench."+distinctKey(d), []byte(`"`+p.ID+`"`)); err != nil {
+						trySend(errs, err)
+						return
+					}
+					if _, err := js.Publish(ctx, "$KV."+s.cfg.Bucket+"bench."+personKey(p.ID), b); err != nil {
+						trySend(errs, err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		select {
+		case benchStore.err = <-errs:
+			return
+		default:
+		}
+		st, err := kv.Status(ctx)
+		if err != nil || st.Values() != uint64(2**benchPersons) {
+			benchStore.err = fmt.Errorf("stored %v keys (%v), want %d", st, err, 2**benchPersons)
+			return
+		}
+		benchStore.s, benchStore.took = s, time.Since(start)
+	})
+	if benchStore.err != nil {
+		b.Fatal(benchStore.err)
+	}
+	b.Logf("%d persons stored (filled in %v)", *benchPersons, benchStore.took.Round(time.Millisecond))
+	return benchStore.s
+}
+
+func trySend(c chan error, err error) {
+	select {
+	case c <- err:
+	default:
+	}
+}
+
+// BenchmarkLookup reads the person of a random stored distinct id, as a
+// node does for an event that changes nothing, from 16 goroutines.
+func BenchmarkLookup(b *testing.B) {
+	s := fill(b)
+	var i atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			n := (i.Add(7919) * 104729) % int64(*benchPersons)
+			ev := &Event{UUID: fmt.Sprint(n), Name: "e", DistinctID: fmt.Sprintf("u%d", n)}
+			if _, err := s.Process(context.Background(), "bench", ev, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
+}
+
+// BenchmarkUpdate applies a $set to a random stored person and reads the
+// result, as a node does for an event with a $set, from 16 goroutines.
+func BenchmarkUpdate(b *testing.B) {
+	s := fill(b)
+	var i atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k := i.Add(1)
+			n := (k * 104729) % int64(*benchPersons)
+			ev := &Event{UUID: fmt.Sprintf("e%d", k), Name: "e", DistinctID: fmt.Sprintf("u%d", n),
+				Properties: map[string]any{"$set": map[string]any{"seen": float64(k)}}}
+			if _, err := s.Process(context.Background(), "bench", ev, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+}

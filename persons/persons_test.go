@@ -1,0 +1,509 @@
+package persons
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hogwire/hogwire/embednats"
+)
+
+// logBuf collects a store's log lines.
+type logBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuf) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuf) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+type harness struct {
+	t   *testing.T
+	url string
+	ns  *embednats.Server
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	ns, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Close)
+	return &harness{t: t, url: ns.ClientURL(), ns: ns}
+}
+
+// store returns a store on a connection of its own, as a node has.
+func (h *harness) store(logs *logBuf) *Store {
+	h.t.Helper()
+	nc, err := nats.Connect(h.url)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(nc.Close)
+	var w bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&w, nil))
+	if logs != nil {
+		log = slog.New(slog.NewTextHandler(logs, nil))
+	}
+	s, err := New(Config{Conn: nc, Memory: true, Logger: log})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return s
+}
+
+var seq int
+
+func ev(name, distinctID string, props map[string]any) *Event {
+	seq++
+	return &Event{UUID: fmt.Sprintf("00000000-0000-4000-8000-%012d", seq), Name: name, DistinctID: distinctID, Properties: props}
+}
+
+func process(t *testing.T, s *Store, e *Event) *Person {
+	t.Helper()
+	prof, err := s.Process(context.Background(), "shop", e, true)
+	if err != nil {
+		t.Fatalf("Process(%s %s): %v", e.Name, e.DistinctID, err)
+	}
+	return prof.Person
+}
+
+func lookup(t *testing.T, s *Store, distinctID string) *Person {
+	t.Helper()
+	p, err := s.Lookup(context.Background(), "shop", distinctID)
+	if err != nil {
+		t.Fatalf("Lookup(%s): %v", distinctID, err)
+	}
+	return p
+}
+
+func obj(kv ...any) map[string]any {
+	m := map[string]any{}
+	for i := 0; i < len(kv); i += 2 {
+		m[kv[i].(string)] = kv[i+1]
+	}
+	return m
+}
+
+func TestSetSetOnceUnset(t *testing.T) {
+	s := newHarness(t).store(nil)
+	p := process(t, s, ev("$pageview", "u1", nil))
+	if p.Stored() || p.ID != DerivedID("shop", "u1") || len(p.Properties) != 0 {
+		t.Fatalf("a distinct id with nothing stored: got %+v, want the empty person of its derived id", p)
+	}
+	p = process(t, s, ev("$pageview", "u1", obj("$set", obj("plan", "free", "email", "a@x.io"), "$set_once", obj("first_seen", "mon"))))
+	if p.ID != DerivedID("shop", "u1") || p.Properties["plan"] != "free" || p.Properties["first_seen"] != "mon" || p.Version != 1 {
+		t.Fatalf("after the first $set: %+v", p)
+	}
+	// $set_once does not overwrite; $set does; $unset removes; the
+	// event's set fields apply after the properties.
+	e := ev("upgrade", "u1", obj("$set", obj("plan", "pro"), "$set_once", obj("first_seen", "tue", "ref", "ad"), "$unset", []any{"email"}))
+	e.Set = obj("seats", 3.0)
+	p = process(t, s, e)
+	want := obj("plan", "pro", "first_seen", "mon", "ref", "ad", "seats", 3.0)
+	if fmt.Sprint(p.Properties) != fmt.Sprint(want) || p.Version != 2 {
+		t.Fatalf("got %v (version %d), want %v (version 2)", p.Properties, p.Version, want)
+	}
+	if got := lookup(t, s, "u1"); fmt.Sprint(got.Properties) != fmt.Sprint(want) || got.CreatedAt.IsZero() {
+		t.Fatalf("stored: %+v", got)
+	}
+	// An event that changes nothing writes nothing.
+	if p = process(t, s, ev("x", "u1", obj("$set", obj("plan", "pro")))); p.Version != 2 {
+		t.Fatalf("a no-op $set wrote a version: %d", p.Version)
+	}
+}
+
+func TestRedeliveryChangesNothing(t *testing.T) {
+	s := newHarness(t).store(nil)
+	first := ev("e", "u1", obj("$set", obj("plan", "free")))
+	process(t, s, first)
+	process(t, s, ev("e", "u1", obj("$set", obj("plan", "pro"))))
+	// The first event again (a node died before acknowledging it): it
+	// must not undo the later $set.
+	p := process(t, s, first)
+	if p.Properties["plan"] != "pro" || p.Version != 2 {
+		t.Fatalf("redelivery changed the person: %+v", p)
+	}
+	// Also for merges and groups.
+	id := ev("$identify", "user", obj("$anon_distinct_id", "u1", "$set", obj("n", 1.0)))
+	process(t, s, id)
+	process(t, s, ev("e", "user", obj("$set", obj("n", 2.0))))
+	p = process(t, s, id)
+	if p.Properties["n"] != 2.0 || len(p.DistinctIDs) != 2 || p.Version != 4 {
+		t.Fatalf("redelivered $identify changed the person: %+v", p)
+	}
+	g := ev("$groupidentify", "user", obj("$group_type", "company", "$group_key", "acme", "$group_set", obj("size", 1.0)))
+	process(t, s, g)
+	process(t, s, ev("$groupidentify", "user", obj("$group_type", "company", "$group_key", "acme", "$group_set", obj("size", 2.0))))
+	process(t, s, g)
+	e := ev("e", "user", nil)
+	e.Groups = map[string]string{"company": "acme"}
+	prof, err := s.Process(context.Background(), "shop", e, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := prof.Groups[[2]string{"company", "acme"}]["size"]; got != 2.0 {
+		t.Fatalf("redelivered $groupidentify: size = %v, want 2", got)
+	}
+}
+
+func TestIdentifyAnonymous(t *testing.T) {
+	s := newHarness(t).store(nil)
+	process(t, s, ev("$pageview", "anon-1", obj("$set_once", obj("landing", "/pricing"), "$set", obj("plan", "free"))))
+	anon := lookup(t, s, "anon-1")
+	// The anonymous person takes on the identified distinct id, and the
+	// $identify's own $set is applied in the same step.
+	p := process(t, s, ev("$identify", "alice@x.io", obj("$anon_distinct_id", "anon-1", "$set", obj("email", "alice@x.io", "plan", "pro"))))
+	if p.ID != anon.ID || !p.IsIdentified || p.Properties["email"] != "alice@x.io" || p.Properties["plan"] != "pro" || p.Properties["landing"] != "/pricing" {
+		t.Fatalf("after $identify: %+v (anonymous person %s)", p, anon.ID)
+	}
+	if !slices.Equal(p.DistinctIDs, []string{"anon-1", "alice@x.io"}) {
+		t.Fatalf("distinct ids: %v", p.DistinctIDs)
+	}
+	if a, b := lookup(t, s, "anon-1"), lookup(t, s, "alice@x.io"); a.ID != b.ID || b.ID != p.ID {
+		t.Fatalf("the two distinct ids lead to %s and %s", a.ID, b.ID)
+	}
+
+	// Neither stored: one new identified person with both ids.
+	p = process(t, s, ev("$identify", "bob", obj("$anon_distinct_id", "anon-2")))
+	if !p.IsIdentified || p.ID != DerivedID("shop", "bob") || lookup(t, s, "anon-2").ID != p.ID {
+		t.Fatalf("identify of two new distinct ids: %+v", p)
+	}
+}
+
+func TestIdentifyMergesTwoPersons(t *testing.T) {
+	s := newHarness(t).store(nil)
+	process(t, s, ev("e", "anon", obj("$set", obj("plan", "free", "device", "ios"))))
+	process(t, s, ev("e", "user", obj("$set", obj("plan", "pro"))))
+	time.Sleep(time.Millisecond)
+	target := lookup(t, s, "user")
+	other := lookup(t, s, "anon")
+	p := process(t, s, ev("$identify", "user", obj("$anon_distinct_id", "anon")))
+	// The target's properties win; the other's fill in what it lacks.
+	if p.ID != target.ID || p.Properties["plan"] != "pro" || p.Properties["device"] != "ios" || !p.IsIdentified {
+		t.Fatalf("merged: %+v", p)
+	}
+	if !p.CreatedAt.Equal(other.CreatedAt) {
+		t.Fatalf("created_at %v, want the older %v", p.CreatedAt, other.CreatedAt)
+	}
+	// The merged-away person is gone, as in PostHog.
+	if _, err := s.Get(context.Background(), "shop", other.ID); err != ErrNotFound {
+		t.Fatalf("Get of the merged-away person: %v, want ErrNotFound", err)
+	}
+	if lookup(t, s, "anon").ID != target.ID {
+		t.Fatal("the anonymous distinct id does not lead to the merged person")
+	}
+}
+
+func TestMergeRefusals(t *testing.T) {
+	logs := &logBuf{}
+	s := newHarness(t).store(logs)
+	process(t, s, ev("$identify", "alice", obj("$set", obj("name", "Alice"))))
+	process(t, s, ev("$identify", "bob", obj("$set", obj("name", "Bob"))))
+	alice, bob := lookup(t, s, "alice"), lookup(t, s, "bob")
+
+	// Bob is identified: an $identify or alias may not merge him.
+	p := process(t, s, ev("$identify", "alice", obj("$anon_distinct_id", "bob", "$set", obj("seen", true))))
+	if p.ID != alice.ID || p.Properties["seen"] != true || lookup(t, s, "bob").ID != bob.ID {
+		t.Fatalf("an identified person was merged: %+v", p)
+	}
+	if !strings.Contains(logs.String(), "refusing to merge an already identified person") {
+		t.Fatalf("no log line for the refused merge:\n%s", logs)
+	}
+	process(t, s, ev("$create_alias", "alice", obj("alias", "bob")))
+	if lookup(t, s, "bob").ID != bob.ID {
+		t.Fatal("$create_alias merged an identified person")
+	}
+
+	// Aliasing a distinct id to itself is ignored, with a log line.
+	p = process(t, s, ev("$create_alias", "alice", obj("alias", "alice", "$set", obj("x", 1.0))))
+	if p.ID != alice.ID || p.Properties["x"] != 1.0 || !strings.Contains(logs.String(), "alias of a distinct id to itself") {
+		t.Fatalf("alias to itself: %+v\n%s", p, logs)
+	}
+	// Illegal distinct ids are not merged on.
+	process(t, s, ev("$identify", "alice", obj("$anon_distinct_id", "undefined")))
+	if got := lookup(t, s, "alice"); slices.Contains(got.DistinctIDs, "undefined") {
+		t.Fatal("merged on an illegal distinct id")
+	}
+
+	// $merge_dangerously merges even an identified person.
+	p = process(t, s, ev("$merge_dangerously", "alice", obj("alias", "bob")))
+	if p.ID != alice.ID || !slices.Contains(p.DistinctIDs, "bob") || lookup(t, s, "bob").ID != alice.ID || p.Properties["name"] != "Alice" {
+		t.Fatalf("$merge_dangerously: %+v", p)
+	}
+	// $create_alias of a new distinct id joins it to the person.
+	process(t, s, ev("$create_alias", "alice", obj("alias", "alice-2")))
+	if lookup(t, s, "alice-2").ID != alice.ID {
+		t.Fatal("$create_alias did not join the alias")
+	}
+}
+
+func TestMalformedInputIsLoggedAndIgnored(t *testing.T) {
+	logs := &logBuf{}
+	s := newHarness(t).store(logs)
+	p := process(t, s, ev("e", "u", obj("$set", "plan=pro", "$set_once", obj("ok", true), "$unset", "email")))
+	if p.Properties["ok"] != true || len(p.Properties) != 1 {
+		t.Fatalf("a malformed $set must be ignored and the rest applied: %+v", p)
+	}
+	for _, want := range []string{"ignoring a malformed $set: not an object", "ignoring a malformed $unset"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Fatalf("no log line %q:\n%s", want, logs)
+		}
+	}
+	process(t, s, ev("$create_alias", "u", obj("alias", 5.0)))
+	process(t, s, ev("$groupidentify", "u", obj("$group_type", "company")))
+	for _, want := range []string{"without an alias", "without a $group_key"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Fatalf("no log line %q:\n%s", want, logs)
+		}
+	}
+}
+
+func TestPersonless(t *testing.T) {
+	s := newHarness(t).store(nil)
+	process(t, s, ev("e", "u", obj("$set", obj("a", 1.0))))
+	p := process(t, s, ev("e", "u", obj("$process_person_profile", false, "$set", obj("a", 2.0))))
+	if p.Properties["a"] != 1.0 {
+		t.Fatalf("a personless event wrote the person: %+v", p)
+	}
+}
+
+func TestGroups(t *testing.T) {
+	s := newHarness(t).store(nil)
+	process(t, s, ev("$groupidentify", "u", obj("$group_type", "company", "$group_key", "acme", "$group_set", obj("name", "Acme", "size", 10.0))))
+	process(t, s, ev("$groupidentify", "u", obj("$group_type", "company", "$group_key", "acme", "$group_set", obj("size", 12.0))))
+	process(t, s, ev("$groupidentify", "u", obj("$group_type", "project", "$group_key", 42.0)))
+	e := ev("e", "u", nil)
+	e.Groups = map[string]string{"company": "acme", "project": "42", "team": "none"}
+	prof, err := s.Process(context.Background(), "shop", e, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := prof.Groups[[2]string{"company", "acme"}]; got["name"] != "Acme" || got["size"] != 12.0 {
+		t.Fatalf("company acme: %v", got)
+	}
+	if _, ok := prof.Groups[[2]string{"project", "42"}]; !ok || len(prof.Groups) != 2 {
+		t.Fatalf("groups: %v", prof.Groups)
+	}
+}
+
+func TestDeleteAndList(t *testing.T) {
+	s := newHarness(t).store(nil)
+	ctx := context.Background()
+	for i := range 25 {
+		process(t, s, ev("e", fmt.Sprintf("u%d", i), obj("$set", obj("i", float64(i)))))
+	}
+	process(t, s, ev("$identify", "u0-user", obj("$anon_distinct_id", "u0", "$set", obj("email", "u0@x.io"))))
+	var all []*Person
+	token := ""
+	for pages := 0; ; pages++ {
+		page, next, err := s.List(ctx, "shop", 10, token)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, page...)
+		if next == "" {
+			break
+		}
+		if pages > 5 {
+			t.Fatal("List does not end")
+		}
+		token = next
+	}
+	if len(all) != 25 {
+		t.Fatalf("listed %d persons, want 25", len(all))
+	}
+	if _, _, err := s.List(ctx, "shop", 10, "x"); err == nil {
+		t.Fatal("a bad page token was accepted")
+	}
+
+	p := lookup(t, s, "u0-user")
+	if _, err := s.Delete(ctx, "shop", p.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"u0", "u0-user"} {
+		if _, err := s.Lookup(ctx, "shop", d); err != ErrNotFound {
+			t.Fatalf("Lookup(%s) after delete: %v, want ErrNotFound", d, err)
+		}
+	}
+	if _, err := s.Get(ctx, "shop", p.ID); err != ErrNotFound {
+		t.Fatalf("Get after delete: %v", err)
+	}
+	if _, err := s.Delete(ctx, "shop", p.ID); err != ErrNotFound {
+		t.Fatalf("second delete: %v", err)
+	}
+	// A later event starts an empty person.
+	if p := process(t, s, ev("e", "u0", obj("$set", obj("b", true)))); p.Properties["email"] != nil || p.Properties["b"] != true {
+		t.Fatalf("after delete: %+v", p)
+	}
+	// Another store (node) with a stale cache sees the deletion too.
+	if got := lookup(t, s, "u1"); got.Properties["i"] != 1.0 {
+		t.Fatalf("u1: %+v", got)
+	}
+}
+
+func TestMergeFinishedByAnotherNode(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.store(nil), h.store(nil)
+	ctx := context.Background()
+	process(t, a, ev("e", "anon", obj("$set", obj("x", 1.0))))
+	process(t, a, ev("e", "user", obj("$set", obj("y", 2.0))))
+	o, tg := lookup(t, a, "anon"), lookup(t, a, "user")
+	// Node a marks the merge and dies before finishing it.
+	kv, err := a.bucket(ctx, "shop", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := get[Person](ctx, kv, personKey(o.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.v.MergedInto = tg.ID
+	if _, err := put(ctx, kv, personKey(o.ID), e.v, e.rev); err != nil {
+		t.Fatal(err)
+	}
+	// Node b meets the mark on its next read of either distinct id.
+	p := lookup(t, b, "anon")
+	if p.ID != tg.ID || p.Properties["x"] != 1.0 || p.Properties["y"] != 2.0 || !slices.Contains(p.DistinctIDs, "anon") {
+		t.Fatalf("merge finished by another node: %+v", p)
+	}
+	if _, err := get[Person](ctx, kv, personKey(o.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := get[Person](ctx, kv, personKey(o.ID)); got.v != nil {
+		t.Fatal("the merged-away person is still stored")
+	}
+}
+
+// TestConcurrentNodesFloodOnePerson is the ordering guarantee: two nodes
+// (two stores on their own connections to one NATS) each apply a sequence
+// of conflicting $set's to one person, one event after another, both at
+// once. The result must be a sequential application of all events in some
+// interleaving that keeps each node's order: every event applied exactly
+// once (version), none lost (every per-event key), each node's last value
+// last (its counter), and the shared key holding one node's last value.
+func TestConcurrentNodesFloodOnePerson(t *testing.T) {
+	h := newHarness(t)
+	const n = 60
+	nodes := []*Store{h.store(nil), h.store(nil)}
+	// Two distinct ids of one person, so that the nodes also race through
+	// the distinct id mapping.
+	process(t, nodes[0], ev("$identify", "user", obj("$anon_distinct_id", "anon")))
+	start := lookup(t, nodes[0], "user")
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for i, s := range nodes {
+		name := string(rune('a' + i))
+		distinct := []string{"user", "anon"}[i]
+		events := make([]*Event, n)
+		for j := range events {
+			events[j] = ev("e", distinct, obj(
+				"$set", obj("last", fmt.Sprintf("%s-%d", name, j), name, float64(j), fmt.Sprintf("%s_%d", name, j), true),
+				"$set_once", obj("first", fmt.Sprintf("%s-%d", name, j))))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, e := range events {
+				if _, err := s.Process(context.Background(), "shop", e, false); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	p := lookup(t, h.store(nil), "anon")
+	if p.ID != start.ID || p.Version != start.Version+2*n {
+		t.Fatalf("version %d, want %d: every event applied exactly once", p.Version, start.Version+2*n)
+	}
+	for _, name := range []string{"a", "b"} {
+		if p.Properties[name] != float64(n-1) {
+			t.Fatalf("%s = %v, want %d: a node's events applied out of its order", name, p.Properties[name], n-1)
+		}
+		for j := range n {
+			if p.Properties[fmt.Sprintf("%s_%d", name, j)] != true {
+				t.Fatalf("%s's event %d was lost", name, j)
+			}
+		}
+	}
+	if last := p.Properties["last"]; last != fmt.Sprintf("a-%d", n-1) && last != fmt.Sprintf("b-%d", n-1) {
+		t.Fatalf("last = %v: not the last event of either node", last)
+	}
+	if first := p.Properties["first"]; first != "a-0" && first != "b-0" {
+		t.Fatalf("first = %v: $set_once not from the first event of either node", first)
+	}
+}
+
+// A run of one distinct id's events costs one write and gives each event
+// the person as it is after that event.
+func TestProcessRun(t *testing.T) {
+	s := newHarness(t).store(nil)
+	ctx := context.Background()
+	process(t, s, ev("e", "u", obj("$set", obj("n", 0.0))))
+	run := []*Event{
+		ev("e", "u", obj("$set", obj("n", 1.0))),
+		ev("e", "u", nil),
+		ev("e", "u", obj("$set_once", obj("first", 2.0), "$set", obj("n", 2.0))),
+		ev("e", "u", obj("$unset", []any{"first"})),
+	}
+	profs, err := s.ProcessRun(ctx, "shop", run, []bool{true, true, false, true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if profs[0].Person.Properties["n"] != 1.0 || profs[1].Person.Properties["n"] != 1.0 || profs[2] != nil ||
+		profs[3].Person.Properties["n"] != 2.0 || profs[3].Person.Properties["first"] != nil {
+		t.Fatalf("profiles: %+v %+v %+v", profs[0].Person, profs[1].Person, profs[3].Person)
+	}
+	kv, err := s.bucket(ctx, "shop", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := kv.Status(ctx)
+	p := lookup(t, s, "u")
+	if p.Version != 4 || p.Properties["n"] != 2.0 {
+		t.Fatalf("after the run: %+v", p)
+	}
+	// Again (redelivered): nothing changes, nothing is written.
+	if _, err := s.ProcessRun(ctx, "shop", run, []bool{false, false, false, false}); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := kv.Status(ctx)
+	if p := lookup(t, s, "u"); p.Version != 4 || after.Bytes() != before.Bytes() {
+		t.Fatalf("a redelivered run wrote: %+v", p)
+	}
+	// A run with a merge is applied event by event.
+	profs, err = s.ProcessRun(ctx, "shop", []*Event{
+		ev("e", "anon", obj("$set", obj("a", true))),
+		ev("$identify", "u", obj("$anon_distinct_id", "anon")),
+		ev("e", "anon", obj("$set", obj("b", true))),
+	}, []bool{true, true, true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := profs[2].Person; got.ID != p.ID || got.Properties["a"] != true || got.Properties["b"] != true {
+		t.Fatalf("after the merge: %+v", got)
+	}
+}
