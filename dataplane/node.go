@@ -326,6 +326,7 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	n.handleMu.Lock()
 	n.stopped = true
 	n.handleMu.Unlock()
+	n.flushBatches()
 
 	done := make(chan struct{})
 	go func() { n.work.Wait(); close(done) }()
@@ -634,6 +635,10 @@ func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanC
 	r.dest.held.Add(1)
 	inv := n.newInvocation(r.dest, g, p, link)
 	inv.data, inv.parked = data, rec
+	if l, ok := batchOf(r.d); ok {
+		n.addToBatch(r, inv, l)
+		return
+	}
 	r.dest.lane.submit(n.workers, inv, r.concurrency, n.run)
 }
 
