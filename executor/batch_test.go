@@ -63,7 +63,7 @@ func statuses(res *executor.Result) []string {
 func TestInvokeBatch(t *testing.T) {
 	d := prepare(t, spec{hog: batchCode,
 		filters: &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "$pageview"}}}, schema: batchSchema,
-		inputs:  map[string]any{"url": "https://sink.example/{event.distinct_id}", "body": map[string]any{"user": "{event.distinct_id}", "plan": "{event.properties.plan}"}}})
+		inputs: map[string]any{"url": "https://sink.example/{event.distinct_id}", "body": map[string]any{"user": "{event.distinct_id}", "plan": "{event.properties.plan}"}}})
 	rec := &recorder{}
 	res := d.InvokeBatch(context.Background(), batchEvents(t, "u0", "other", "refused", "u3"), executor.Options{Fetcher: rec})
 	if res.Status != executor.Succeeded {
