@@ -137,6 +137,17 @@ func (n *Node) flushBatches() {
 	}
 }
 
+// flushEdited queues the partial batches of destinations edited between
+// prev and next: they run as the destination now stands (its new batch
+// settings, or event by event), rather than waiting for the old max_wait.
+func (n *Node) flushEdited(prev, next *routing) {
+	for name, r := range next.prepared {
+		if old := prev.prepared[name]; old != nil && old.d.Revision != r.d.Revision && old.dest == r.dest {
+			n.flushBatch(r.dest, anyBatch)
+		}
+	}
+}
+
 // submitBatch queues a batch invocation in its destination's lane.
 func (n *Node) submitBatch(lead *invocation) {
 	if lead == nil {
@@ -160,6 +171,30 @@ func (n *Node) queueBatch(r *route, gs []*executor.Globals, p *pending, events [
 		lead.members = append(lead.members, m)
 	}
 	r.dest.lane.submit(n.workers, lead, r.concurrency, n.run)
+}
+
+// rebatch fits inv to its destination's delivery when that changed since
+// it was queued: an event queued alone joins a batch, and a batch whose
+// destination no longer batches is queued again event by event. It
+// reports whether inv was handed on. Parked invocations resume as they
+// were parked, with the code they ran.
+func (n *Node) rebatch(inv *invocation, r *route) bool {
+	if inv.parked != nil {
+		return false
+	}
+	l, batches := batchOf(r.d)
+	switch {
+	case batches && inv.members == nil:
+		n.addToBatch(r, inv, l)
+		return true
+	case !batches && inv.members != nil:
+		for _, m := range inv.members {
+			r.dest.lane.submit(n.workers, m, r.concurrency, n.run)
+		}
+		inv.free()
+		return true
+	}
+	return false
 }
 
 // size is how many events the invocation delivers.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
@@ -257,5 +258,34 @@ func TestBatchFlushedWhenNodeStops(t *testing.T) {
 		if c != 1 {
 			t.Errorf("user %s delivered %d times", u, c)
 		}
+	}
+}
+
+// An edit of a destination sends its partial batch at once, as the
+// destination now stands: here with a shorter max_wait.
+func TestBatchSentWhenDestinationEdited(t *testing.T) {
+	st := startStack(t)
+	p := st.project(t, "shop")
+	s := newBatchSink(t, nil)
+	d := st.batchWebhook(t, "shop", s.URL, &hogwirev1.BatchDelivery{MaxEvents: 1000, MaxWait: durationpb.New(60 * time.Second)}, nil)
+	probe := st.webhook(t, "shop", s.URL, &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "never"}}})
+	st.waitConfig(t, 2)
+	publishNamed(t, st, p.CaptureToken, "order", "u", 5, 5)
+	// The probe counts the events routed: they wait in the batch.
+	waitStat(t, st, probe.Name, "filtered", 5)
+	if _, users := s.seen(); len(users) != 0 {
+		t.Fatalf("%d events delivered before max_wait", len(users))
+	}
+	_, err := hogwirev1.NewDestinationServiceClient(st.admin).UpdateDestination(context.Background(), &hogwirev1.UpdateDestinationRequest{
+		Destination: &hogwirev1.Destination{Name: d.Name, Batch: &hogwirev1.BatchDelivery{MaxEvents: 1000, MaxWait: durationpb.New(time.Second)}},
+		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"batch"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches, _ := s.waitUsers(t, 5)
+	waitStat(t, st, d.Name, "succeeded", 5)
+	if len(batches) != 1 {
+		t.Errorf("batches %v: want one", batches)
 	}
 }

@@ -91,6 +91,9 @@ func (n *Node) run(inv *invocation) {
 		case r.skip != "":
 			inv.skip(r.skip)
 		default:
+			if n.rebatch(inv, r) {
+				return
+			}
 			if until, reason := n.pauses.until(inv.dest.name, time.Now()); !until.IsZero() && !n.cfg.Retry.Off {
 				// Its destination asked for a pause: the event waits in
 				// the parked stream, not on this node.

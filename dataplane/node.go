@@ -206,8 +206,10 @@ func New(cfg Config) (*Node, error) {
 		Conn: cfg.ControlPlane, NodeID: cfg.NodeID, Address: cfg.Address, Logger: cfg.Logger.With("component", "configsync"),
 		Check: func(d *hogwirev1.Destination) error { _, err := executor.Prepare(d); return err },
 		OnChange: func(_, next *configsync.Snapshot) {
-			r, stops := n.rt.buildRouting(n.routes.Load(), next, executor.Source{URL: cfg.SourceURL}, cfg.DefaultConcurrency, n.log)
+			prev := n.routes.Load()
+			r, stops := n.rt.buildRouting(prev, next, executor.Source{URL: cfg.SourceURL}, cfg.DefaultConcurrency, n.log)
 			n.routes.Store(r)
+			n.flushEdited(prev, r)
 			for _, s := range stops {
 				n.stop(s.dest, s.reason)
 			}
