@@ -637,7 +637,8 @@ func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanC
 	r.dest.held.Add(1)
 	inv := n.newInvocation(r.dest, g, p, link)
 	inv.data, inv.parked = data, rec
-	if l, ok := batchOf(r.d); ok {
+	if l, ok := batchOf(r.d); ok && rec == nil {
+		// A parked event resumes alone, with the code it ran.
 		n.addToBatch(r, inv, l)
 		return
 	}
