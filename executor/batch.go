@@ -55,7 +55,8 @@ func (inv *invocation) runBatch() {
 		res.Items[i].UUID = g.uuid
 	}
 	defer inv.settleItems()
-	if !inv.opts.SkipFilters {
+	// A resumed batch holds the events it was parked with: they passed.
+	if !inv.opts.SkipFilters && inv.opts.Resume == nil {
 		for i, g := range inv.batch {
 			match, err := inv.d.Match(g)
 			switch {
