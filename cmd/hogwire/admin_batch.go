@@ -65,7 +65,20 @@ func batchText(b *hogwirev1.BatchDelivery) string {
 	if b.GetMaxWait() != nil {
 		wait = b.GetMaxWait().AsDuration().String()
 	}
-	var s strings.Builder
-	fmt.Fprintf(&s, "up to %d events or %s per request, waiting at most %s for a batch to fill", b.GetMaxEvents(), bytes, wait)
-	return s.String()
+	return fmt.Sprintf("up to %d events or %s per request, waiting at most %s for a batch to fill", b.GetMaxEvents(), bytes, wait)
+}
+
+// batchCaps shows the most a destination may set of a template's batch.
+func batchCaps(t *hogwirev1.TemplateBatch) string {
+	var caps []string
+	if t.GetMaxEvents() > 0 {
+		caps = append(caps, fmt.Sprintf("%d events", t.GetMaxEvents()))
+	}
+	if t.GetMaxBytes() > 0 {
+		caps = append(caps, fmt.Sprintf("%d bytes", t.GetMaxBytes()))
+	}
+	if len(caps) == 0 {
+		return ""
+	}
+	return " (a destination may set at most " + strings.Join(caps, " and ") + ")"
 }
