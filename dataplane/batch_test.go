@@ -87,6 +87,16 @@ func (s *batchSink) waitUsers(t *testing.T, want int) ([][]string, map[string]in
 	}
 }
 
+// onceEach fails for a user delivered more than once.
+func onceEach(t *testing.T, users map[string]int) {
+	t.Helper()
+	for u, c := range users {
+		if c != 1 {
+			t.Errorf("user %s delivered %d times", u, c)
+		}
+	}
+}
+
 // batchWebhook creates a destination from the webhook-batch template
 // whose events are {user}.
 func (st *stack) batchWebhook(t *testing.T, project, url string, b *hogwirev1.BatchDelivery, filters *hogwirev1.Filters) *hogwirev1.Destination {
@@ -149,9 +159,10 @@ func TestBatchWebhookThousandEvents(t *testing.T) {
 			t.Errorf("request %d holds %d events, want at most 100", i, len(b))
 		}
 	}
-	for u, c := range users {
-		if c != 1 || u[0] != 'u' {
-			t.Errorf("user %s delivered %d times", u, c)
+	onceEach(t, users)
+	for u := range users {
+		if u[0] != 'u' {
+			t.Errorf("user %s was filtered out but delivered", u)
 		}
 	}
 	waitStat(t, st, d.Name, "filtered", 200)
@@ -179,11 +190,7 @@ func TestBatchRetriedWhole(t *testing.T) {
 	if len(batches) != 1 || len(batches[0]) != total {
 		t.Errorf("batches %v: want the whole batch in one request", batches)
 	}
-	for u, c := range users {
-		if c != 1 {
-			t.Errorf("user %s delivered %d times", u, c)
-		}
-	}
+	onceEach(t, users)
 	if r := st.Node.Stat(d.Name, "retried"); r < total || int(r)%total != 0 {
 		t.Errorf("retried = %v, want a multiple of %d", r, total)
 	}
@@ -254,11 +261,7 @@ func TestBatchFlushedWhenNodeStops(t *testing.T) {
 	if delivered == 0 || int(delivered) != len(users) {
 		t.Fatalf("node-2 delivered %v events when it stopped; the sink has %d", delivered, len(users))
 	}
-	for u, c := range users {
-		if c != 1 {
-			t.Errorf("user %s delivered %d times", u, c)
-		}
-	}
+	onceEach(t, users)
 }
 
 // An edit of a destination sends its partial batch at once, as the
