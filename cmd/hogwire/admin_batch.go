@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/bytesize"
 )
 
 // batchFlags set a destination's batch delivery; a flag left out keeps
@@ -58,9 +59,9 @@ func (b *batchFlags) apply(c *adminCmd, base *hogwirev1.BatchDelivery) (*hogwire
 
 // batchText shows a destination's batch delivery, defaults spelt out.
 func batchText(b *hogwirev1.BatchDelivery) string {
-	bytes, wait := "1MiB", "1s"
+	bytes, wait := "1 MiB", "1s"
 	if b.GetMaxBytes() > 0 {
-		bytes = fmt.Sprintf("%d bytes", b.GetMaxBytes())
+		bytes = bytesize.Format(b.GetMaxBytes())
 	}
 	if b.GetMaxWait() != nil {
 		wait = b.GetMaxWait().AsDuration().String()
@@ -75,7 +76,7 @@ func batchCaps(t *hogwirev1.TemplateBatch) string {
 		caps = append(caps, fmt.Sprintf("%d events", t.GetMaxEvents()))
 	}
 	if t.GetMaxBytes() > 0 {
-		caps = append(caps, fmt.Sprintf("%d bytes", t.GetMaxBytes()))
+		caps = append(caps, bytesize.Format(t.GetMaxBytes()))
 	}
 	if len(caps) == 0 {
 		return ""

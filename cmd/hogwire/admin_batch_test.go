@@ -15,7 +15,7 @@ func TestAdminBatchDelivery(t *testing.T) {
 	s := startAdminStack(t)
 	s.ok("projects", "create", "shop", "--name", "Shop")
 
-	if out := s.ok("templates", "show", "braze"); !strings.Contains(out, "Batch:         up to 75 events or 1048576 bytes per request, waiting at most 1s for a batch to fill (a destination may set at most 75 events)") {
+	if out := s.ok("templates", "show", "braze"); !strings.Contains(out, "Batch:         up to 75 events or 1.0 MiB per request, waiting at most 1s for a batch to fill (a destination may set at most 75 events)") {
 		t.Errorf("templates show braze:\n%s", out)
 	}
 	s.ok("destinations", "create", "--project", "shop", "--id", "bulk", "--template", "webhook-batch",
@@ -29,7 +29,7 @@ func TestAdminBatchDelivery(t *testing.T) {
 	if b := d.GetBatch(); b.GetMaxEvents() != 500 || b.GetMaxBytes() != 512<<10 || b.GetMaxWait().AsDuration() != 250*time.Millisecond {
 		t.Errorf("updated batch %v", b)
 	}
-	if out := s.ok("destinations", "get", "bulk"); !strings.Contains(out, "Batch: up to 500 events or 524288 bytes per request, waiting at most 250ms for a batch to fill") {
+	if out := s.ok("destinations", "get", "bulk"); !strings.Contains(out, "Batch: up to 500 events or 512 KiB per request, waiting at most 250ms for a batch to fill") {
 		t.Errorf("get:\n%s", out)
 	}
 	out := s.fails(codes.InvalidArgument, "destinations", "update", "bulk", "--batch-max-events", "1001")

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/bytesize"
 	"github.com/hogwire/hogwire/templates"
 )
 
@@ -163,7 +164,7 @@ func batchText(bt *hogwirev1.TemplateBatch) string {
 	d := bt.GetDefaults()
 	s := fmt.Sprintf("by default up to %d events", d.GetMaxEvents())
 	if d.GetMaxBytes() > 0 {
-		s += fmt.Sprintf(" or %d KiB", d.GetMaxBytes()>>10)
+		s += " or " + bytesize.Format(d.GetMaxBytes())
 	}
 	wait := "1s"
 	if d.GetMaxWait() != nil {
@@ -176,7 +177,7 @@ func batchText(bt *hogwirev1.TemplateBatch) string {
 			caps = append(caps, fmt.Sprintf("%d events", bt.GetMaxEvents()))
 		}
 		if bt.GetMaxBytes() > 0 {
-			caps = append(caps, fmt.Sprintf("%d KiB", bt.GetMaxBytes()>>10))
+			caps = append(caps, bytesize.Format(bt.GetMaxBytes()))
 		}
 		s += "; a destination may set at most " + strings.Join(caps, " and ")
 	}
