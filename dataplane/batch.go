@@ -64,7 +64,8 @@ type batcher struct {
 	gen   uint64
 }
 
-// add puts inv in its destination's batch, which it queues once full.
+// addToBatch puts inv in its destination's batch, which it queues once
+// full.
 func (n *Node) addToBatch(r *route, inv *invocation, l batchLimits) {
 	b := &r.dest.batch
 	b.mu.Lock()
@@ -106,8 +107,9 @@ func (b *batcher) cut() *invocation {
 	return lead
 }
 
-// flushBatch queues d's partial batch now: its max_wait passed (gen is
-// the batch's generation), or, with any gen, the node is stopping.
+// flushBatch queues d's partial batch: its max_wait passed (gen is the
+// batch's generation), or, with anyBatch, whatever it holds now (the node
+// stops, or the destination was edited or stopped).
 func (n *Node) flushBatch(d *destination, gen uint64) {
 	b := &d.batch
 	b.mu.Lock()
