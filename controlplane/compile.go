@@ -58,6 +58,7 @@ func (s *Server) compileDestination(d *hogwirev1.Destination, v *violations) {
 		}
 	}
 	s.compileInputs(d, v)
+	s.checkBatch(d, v)
 	if d.Filters == nil {
 		d.Filters = &hogwirev1.Filters{}
 	}

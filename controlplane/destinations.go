@@ -21,7 +21,7 @@ import (
 func mutableDestinationFields() []string {
 	return []string{
 		"display_name", "description", "enabled", "hog", "inputs_schema", "inputs",
-		"filters", "masking", "limits", "notification_destination",
+		"filters", "masking", "limits", "notification_destination", "batch",
 	}
 }
 
@@ -122,6 +122,7 @@ func (s *Server) applyTemplate(d *hogwirev1.Destination, name string) error {
 	if d.Filters == nil && t.Filters != nil {
 		d.Filters = proto.CloneOf(t.Filters)
 	}
+	applyTemplateBatch(d, t)
 	return nil
 }
 
@@ -492,6 +493,8 @@ func (s *Server) UpdateDestination(ctx context.Context, req *hogwirev1.UpdateDes
 				d.Masking = in.Masking
 			case "limits":
 				d.Limits = in.Limits
+			case "batch":
+				d.Batch = in.Batch
 			case "notification_destination":
 				d.NotificationDestination = in.NotificationDestination
 			default: // "inputs.<key>"

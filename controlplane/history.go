@@ -135,6 +135,7 @@ func changedFields(plainA, plainB *hogwirev1.Destination) []string {
 	add("filters", proto.Equal(a.Filters, b.Filters))
 	add("masking", proto.Equal(a.Masking, b.Masking))
 	add("limits", proto.Equal(a.Limits, b.Limits))
+	add("batch", proto.Equal(a.Batch, b.Batch))
 	add("notification_destination", a.NotificationDestination == b.NotificationDestination)
 	return out
 }

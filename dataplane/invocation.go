@@ -43,6 +43,9 @@ type invocation struct {
 	// lost is set when it could not be parked: its message goes back to
 	// the log.
 	lost bool
+	// members are the events of a batch invocation, each an invocation
+	// holding its message (see batcher); nil for one event.
+	members []*invocation
 
 	// CPU (see cpu): wake receives the turn; granted and turnStart are
 	// the cpu's.
@@ -86,16 +89,19 @@ func (n *Node) run(inv *invocation) {
 		r := inv.dest.cur.Load()
 		switch {
 		case r == nil:
-			n.skip(inv.dest.name, skipDeleted, inv.g)
+			inv.skip(skipDeleted)
 		case n.keeps(r.skip):
 			inv.waitQuarantine()
 		case r.skip != "":
-			n.skip(inv.dest.name, r.skip, inv.g)
+			inv.skip(r.skip)
 		default:
+			if n.rebatch(inv, r) {
+				return
+			}
 			if until, reason := n.pauses.until(inv.dest.name, time.Now()); !until.IsZero() && !n.cfg.Retry.Off {
 				// Its destination asked for a pause: the event waits in
 				// the parked stream, not on this node.
-				n.tel.Count(inv.dest.name, "paused_waits", 1)
+				n.tel.Count(inv.dest.name, "paused_waits", int64(inv.size()))
 				inv.park(nil, until, reason)
 				break
 			}
@@ -113,6 +119,10 @@ func (n *Node) run(inv *invocation) {
 // finish lets go of inv's event: done with it, or, when the node is
 // stopping, handed back to the log to run again elsewhere.
 func (inv *invocation) finish() {
+	if inv.members != nil {
+		inv.finishBatch()
+		return
+	}
 	n := inv.n
 	if n.runCtx.Err() != nil || inv.lost {
 		inv.p.abandon()
@@ -149,6 +159,7 @@ func (n *Node) stop(d *destination, reason string) {
 		cancel(stop)
 	}
 	d.runningMu.Unlock()
+	n.flushBatch(d, anyBatch)
 	drained := d.lane.drain()
 	if n.keeps(reason) {
 		// Parking stores each event: off the configuration's goroutine.
@@ -161,7 +172,7 @@ func (n *Node) stop(d *destination, reason string) {
 		return
 	}
 	for _, inv := range drained {
-		n.skip(d.name, reason, inv.g)
+		inv.skip(reason)
 		inv.finish()
 	}
 }
@@ -201,6 +212,10 @@ func (inv *invocation) invoke(ctx context.Context, r *route) {
 	}
 	if r.d.GetMasking() != nil {
 		opts.Mask = func(ctx context.Context, hash string) (bool, error) { return n.masks.mask(ctx, r.d, hash) }
+	}
+	if inv.members != nil {
+		r.prep.InvokeBatch(inv.ctx, inv.globals(), opts)
+		return
 	}
 	r.prep.Invoke(inv.ctx, inv.g, opts)
 }
@@ -340,12 +355,12 @@ func (inv *invocation) Done(res *executor.Result) {
 			// It had begun to deliver: what it did stands, the rest is lost.
 			inv.log(time.Now(), hogwirev1.LogLevel_LOG_LEVEL_WARN, fmt.Sprintf(
 				"Stopped: the destination was edited while this invocation ran, after %d fetch(es); the event was not run again", len(res.Fetches)))
-			inv.count("failed", 1)
-			n.im.Outcome(context.Background(), inv.dest.name, metrics.OutcomeFailed, skipEdited, 0)
+			inv.count("failed", int64(inv.size()))
+			n.im.Outcomes(context.Background(), inv.dest.name, metrics.OutcomeFailed, skipEdited, int64(inv.size()), 0)
 		}
 		n.tel.Record(inv.dest.name, inv.metrics, -1)
 		if res.SkipReason != skipEdited {
-			n.skip(inv.dest.name, res.SkipReason, inv.g)
+			inv.skip(res.SkipReason)
 		}
 		return
 	}
@@ -358,13 +373,17 @@ func (inv *invocation) Done(res *executor.Result) {
 			}
 		}
 		if !inv.park(res.Parked, time.Time{}, res.Parked.Reason) && !inv.lost {
-			inv.count("failed", 1)
-			n.im.Outcome(context.Background(), inv.dest.name, metrics.OutcomeFailed, failureReason(res), res.OwnTime())
+			inv.count("failed", int64(inv.size()))
+			n.im.Outcomes(context.Background(), inv.dest.name, metrics.OutcomeFailed, failureReason(res), int64(inv.size()), res.OwnTime())
 		}
 		n.tel.Record(inv.dest.name, inv.metrics, res.OwnTime())
 		return
 	}
-	inv.count(res.Status.Metric(), 1)
+	if res.Items != nil {
+		inv.countItems(res)
+	} else {
+		inv.count(res.Status.Metric(), 1)
+	}
 	if m := healthMetric(res); m != "" {
 		inv.count(m, 1)
 	}

@@ -221,8 +221,10 @@ func New(cfg Config) (*Node, error) {
 		Conn: cfg.ControlPlane, NodeID: cfg.NodeID, Address: cfg.Address, Logger: cfg.Logger.With("component", "configsync"),
 		Check: func(d *hogwirev1.Destination) error { _, err := executor.Prepare(d); return err },
 		OnChange: func(_, next *configsync.Snapshot) {
-			r, stops := n.rt.buildRouting(n.routes.Load(), next, executor.Source{URL: cfg.SourceURL}, cfg.DefaultConcurrency, n.log)
+			prev := n.routes.Load()
+			r, stops := n.rt.buildRouting(prev, next, executor.Source{URL: cfg.SourceURL}, cfg.DefaultConcurrency, n.log)
 			n.routes.Store(r)
+			n.flushEdited(prev, r)
 			for _, s := range stops {
 				n.stop(s.dest, s.reason)
 			}
@@ -365,6 +367,7 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	n.handleMu.Lock()
 	n.stopped = true
 	n.handleMu.Unlock()
+	n.flushBatches()
 
 	done := make(chan struct{})
 	go func() { n.work.Wait(); close(done) }()
@@ -680,6 +683,11 @@ func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanC
 	r.dest.held.Add(1)
 	inv := n.newInvocation(r.dest, g, p, link)
 	inv.data, inv.parked = data, rec
+	if l, ok := batchOf(r.d); ok && rec == nil {
+		// A parked event resumes alone, with the code it ran.
+		n.addToBatch(r, inv, l)
+		return
+	}
 	r.dest.lane.submit(n.workers, inv, r.concurrency, n.run)
 }
 

@@ -94,7 +94,9 @@ type parked struct {
 	ID          string `json:"id"`
 	Destination string `json:"destination"`
 	// Event is the event's wire encoding, as the event log holds it.
-	Event []byte `json:"event"`
+	Event []byte `json:"event,omitempty"`
+	// Events are the events of a batch invocation, in its order.
+	Events [][]byte `json:"events,omitempty"`
 	// Suspended is the invocation at its failing fetch; nil runs it from
 	// the start (it never ran: its destination was paused).
 	Suspended *executor.Suspended `json:"suspended,omitempty"`
@@ -114,6 +116,9 @@ type parked struct {
 func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) bool {
 	n, now := inv.n, time.Now()
 	rec := parked{Destination: inv.dest.name, Event: inv.data, Suspended: s, First: now, Reason: why}
+	if inv.members != nil {
+		rec.Event, rec.Events = nil, inv.eventData()
+	}
 	if prev := inv.parked; prev != nil {
 		rec.ID, rec.First, rec.Retries = prev.ID, prev.First, prev.Retries
 		if s == nil {
@@ -172,7 +177,7 @@ func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) 
 		inv.lost = true
 		return false
 	}
-	n.tel.Count(inv.dest.name, "parked", 1)
+	n.tel.Count(inv.dest.name, "parked", int64(inv.size()))
 	msg := fmt.Sprintf("Parked until %s by %s", due.UTC().Format("15:04:05.000"), cause)
 	if s == nil {
 		msg = fmt.Sprintf("Waiting until %s: %s", due.UTC().Format("15:04:05.000"), cause)
@@ -226,27 +231,37 @@ func (n *Node) handleParked(m *eventlog.Message) {
 		_ = m.Nak(n.cfg.BusyRetry)
 		return
 	}
-	ev, err := executor.ParseEvent(rec.Event)
-	var g *executor.Globals
-	if err == nil {
-		n.storedPerson(m.Project, ev)
-		g, err = executor.NewEventFromWire(ev, pr.globals)
+	events := rec.Events
+	if events == nil {
+		events = [][]byte{rec.Event}
 	}
-	if err != nil {
-		n.log.Error("dropping an unreadable parked event", "seq", m.Seq, "destination", rec.Destination, "err", err)
-		_ = m.Ack()
-		return
+	gs := make([]*executor.Globals, len(events))
+	for i, data := range events {
+		ev, err := executor.ParseEvent(data)
+		if err == nil {
+			n.storedPerson(m.Project, ev)
+			gs[i], err = executor.NewEventFromWire(ev, pr.globals)
+		}
+		if err != nil {
+			n.log.Error("dropping an unreadable parked event", "seq", m.Seq, "destination", rec.Destination, "err", err)
+			_ = m.Ack()
+			return
+		}
 	}
-	p := &pending{msg: m, n: n, events: 1}
+	p := &pending{msg: m, n: n, events: int64(len(events))}
 	if !n.track(p) {
 		_ = m.Nak(n.cfg.BusyRetry)
 		return
 	}
 	p.left.Store(1)
 	if rec.Suspended != nil {
-		n.tel.Count(rec.Destination, "retried", 1)
+		n.tel.Count(rec.Destination, "retried", int64(len(events)))
 	}
-	n.queue(r, g, p, trace.SpanContext{}, rec.Event, &rec)
+	if rec.Events != nil {
+		n.queueBatch(r, gs, p, events, &rec)
+	} else {
+		n.queue(r, gs[0], p, trace.SpanContext{}, rec.Event, &rec)
+	}
 	p.done()
 }
 

@@ -36,9 +36,10 @@ type destination struct {
 	name    string
 	project *project
 	// cur is the current route; nil once the destination is deleted.
-	cur  atomic.Pointer[route]
-	lane lane
-	cpu  cpuQueue
+	cur   atomic.Pointer[route]
+	lane  lane
+	batch batcher
+	cpu   cpuQueue
 	// held counts the destination's invocations queued or running.
 	held atomic.Int64
 	// running holds the cancel functions of the invocations running, so

@@ -216,6 +216,12 @@ func (inv *invocation) webhookID(n int) string {
 	h.Write([]byte{0})
 	h.Write([]byte(inv.g.uuid))
 	h.Write([]byte{0})
+	for _, g := range inv.batch[min(1, len(inv.batch)):] {
+		// A batch is named by all its events: a batch retried later
+		// holds the same events, so it sends the same id.
+		h.Write([]byte(g.uuid))
+		h.Write([]byte{0})
+	}
 	h.Write([]byte(strconv.Itoa(n)))
 	sum := h.Sum(nil)
 	return "msg_" + strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:16]))

@@ -158,6 +158,8 @@ type Result struct {
 	SkipReason string
 	// Parked is the suspended invocation, for Parked.
 	Parked *Suspended
+	// Items has one entry per event of a batch invocation (InvokeBatch).
+	Items []BatchItem
 	// Value is the program's return value (null when it returns nothing).
 	Value    vm.Value
 	Logs     []LogEntry
@@ -189,7 +191,12 @@ func (r *Result) OwnTime() time.Duration { return r.VMTime + r.FetchTime }
 // the Result (Status, Error and an error-level log entry). The Result it
 // returns is the one given to the Observer's Done.
 func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Result {
-	inv := &invocation{ctx: ctx, d: d, g: g, opts: opts, sched: opts.Scheduler, obs: opts.Observer, now: opts.Now,
+	return d.invoke(ctx, g, nil, opts)
+}
+
+// invoke runs an invocation on g, or on batch (g is its first event).
+func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, opts Options) *Result {
+	inv := &invocation{ctx: ctx, d: d, g: g, batch: batch, opts: opts, sched: opts.Scheduler, obs: opts.Observer, now: opts.Now,
 		maxLogs: opts.MaxLogs, start: time.Now()}
 	inv.res = &Result{dest: d, secrets: d.secrets}
 	if inv.now == nil {
@@ -198,7 +205,11 @@ func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Res
 	if inv.maxLogs <= 0 {
 		inv.maxLogs = DefaultMaxLogs
 	}
-	inv.run()
+	if batch != nil {
+		inv.runBatch()
+	} else {
+		inv.run()
+	}
 	res := inv.res
 	res.Duration = time.Since(inv.start)
 	if opts.Redact {
@@ -217,9 +228,11 @@ func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Res
 // runs: it applies the destination's budgets of VM time, steps and memory
 // at every checkpoint, where it also takes its turns on the Scheduler.
 type invocation struct {
-	ctx     context.Context
-	d       *Destination
-	g       *Globals
+	ctx context.Context
+	d   *Destination
+	g   *Globals
+	// batch is set for a batch invocation (see InvokeBatch).
+	batch   []*Globals
 	res     *Result
 	opts    Options
 	sched   Scheduler
@@ -271,7 +284,7 @@ func (inv *invocation) run() {
 		return
 	}
 	if inv.opts.Mask != nil && inv.d.masking != nil {
-		if masked := inv.mask(); masked {
+		if masked := inv.mask(inv.g); masked {
 			res.Status = Masked
 			inv.end(StateSkipped)
 			return
@@ -332,8 +345,8 @@ func (inv *invocation) end(s State) {
 
 // mask evaluates the masking hash and asks Options.Mask about it, off the
 // CPU. It reports whether the event is masked.
-func (inv *invocation) mask() bool {
-	hash, ok, err := inv.d.MaskingHash(inv.ctx, inv.g)
+func (inv *invocation) mask(g *Globals) bool {
+	hash, ok, err := inv.d.MaskingHash(inv.ctx, g)
 	if err == nil && ok {
 		if err = inv.release(true); err != nil {
 			inv.stopped(err)
@@ -376,29 +389,39 @@ func (inv *invocation) fail(s Status, kind ErrorKind, msg, prefix string) {
 
 // program renders the inputs and runs the program with its fetches.
 func (inv *invocation) program() {
-	d, res := inv.d, inv.res
+	d := inv.d
 	globals := d.globals(inv.g, 1)
+	gv := vm.DictValue(globals)
+	inputs, ok := inv.inputs(globals)
+	if !ok {
+		return
+	}
+	inv.inputVals = slices.Clone(inputs.Values())
+	out, err := d.machine.RunHost(inv.ctx, inv, d.program, gv)
+	inv.loop(out, err)
+}
+
+// inputs renders the inputs with globals, into which it sets them; on
+// failure it ends the invocation and reports false.
+func (inv *invocation) inputs(globals *vm.Dict) (*vm.Dict, bool) {
+	d, res := inv.d, inv.res
 	inputs := vm.NewDict(len(d.inputs))
 	globals.SetString("inputs", vm.DictValue(inputs))
 	gv := vm.DictValue(globals)
-	inv.inputVals = make([]vm.Value, 0, len(d.inputs))
 	for _, in := range d.inputs {
 		v, err := d.render(inv, in.value, gv)
 		if err != nil {
 			if isStop(err) {
 				inv.stopped(err)
-				return
+				return nil, false
 			}
 			inv.fail(InputsFailed, KindInputs, "Could not execute bytecode for input field: "+in.key+": "+err.Error(), "Error building inputs: ")
-			return
+			return nil, false
 		}
 		inputs.SetString(in.key, v)
-		inv.inputVals = append(inv.inputVals, v)
 		res.secrets = in.appendSensitive(slices.Clip(res.secrets), v)
 	}
-
-	out, err := d.machine.RunHost(inv.ctx, inv, d.program, gv)
-	inv.loop(out, err)
+	return inputs, true
 }
 
 // loop performs the program's fetches and resumes it with their results

@@ -41,6 +41,10 @@ type goldenCase struct {
 	// Event and Person replace the sample ones (see sampleEvent).
 	Event  map[string]any `json:"event"`
 	Person map[string]any `json:"person"`
+	// Events are the batch a template that delivers in batches runs on,
+	// each given as changes to the sample event (with its person's under
+	// "person"); without them, the batch is the one event above.
+	Events []map[string]any `json:"events"`
 	// Responses answer the fetches in order; missing ones are 200 {}.
 	Responses []goldenResponse `json:"responses"`
 	Expect    goldenExpect     `json:"expect"`
@@ -63,6 +67,9 @@ type goldenExpect struct {
 	Requests []goldenRequest `json:"requests"`
 	// Logs are substrings that some log line must contain.
 	Logs []string `json:"logs"`
+	// Items are the statuses of a batch's events, in order (unset: every
+	// event ends as the batch does).
+	Items []string `json:"items"`
 	// Captures are the events postHogCapture asked to capture, in order;
 	// when absent, none may be.
 	Captures []goldenCapture `json:"captures"`
@@ -214,6 +221,30 @@ func eventFor(t *testing.T, c goldenCase) *hogwirev1.Event {
 	return ev
 }
 
+// batchFor returns the events of a case's batch.
+func batchFor(t *testing.T, c goldenCase) []*hogwirev1.Event {
+	t.Helper()
+	if len(c.Events) == 0 {
+		return []*hogwirev1.Event{eventFor(t, c)}
+	}
+	var out []*hogwirev1.Event
+	for _, e := range c.Events {
+		ec := c
+		ec.Event, ec.Person = map[string]any{}, map[string]any{}
+		for k, v := range c.Event {
+			ec.Event[k] = v
+		}
+		for k, v := range e {
+			ec.Event[k] = v
+		}
+		if pm, ok := e["person"].(map[string]any); ok {
+			ec.Person = pm
+		}
+		out = append(out, eventFor(t, ec))
+	}
+	return out
+}
+
 // TestGolden runs every template's tests.yaml. Every template must have
 // one, with at least one succeeding case.
 //
@@ -267,9 +298,18 @@ func runGolden(t *testing.T, tpl *hogwirev1.Template, project *hogwirev1.Project
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := executor.NewEvent(eventFor(t, c), project, executor.Source{URL: "https://hogwire.example.com"})
+	src := executor.Source{URL: "https://hogwire.example.com"}
 	f := &recordingFetcher{responses: c.Responses}
-	res := d.Invoke(context.Background(), g, executor.Options{Fetcher: f})
+	var res *executor.Result
+	if tpl.Batch != nil {
+		var gs []*executor.Globals
+		for _, e := range batchFor(t, c) {
+			gs = append(gs, executor.NewEvent(e, project, src))
+		}
+		res = d.InvokeBatch(context.Background(), gs, executor.Options{Fetcher: f})
+	} else {
+		res = d.Invoke(context.Background(), executor.NewEvent(eventFor(t, c), project, src), executor.Options{Fetcher: f})
+	}
 	want := c.Expect.Status
 	if want == "" {
 		want = "succeeded"
@@ -283,6 +323,15 @@ func runGolden(t *testing.T, tpl *hogwirev1.Template, project *hogwirev1.Project
 	}
 	if c.Expect.Error != "" && !strings.Contains(res.Error, c.Expect.Error) {
 		t.Errorf("error %q does not contain %q", res.Error, c.Expect.Error)
+	}
+	if c.Expect.Items != nil {
+		var got []string
+		for _, it := range res.Items {
+			got = append(got, it.Status.Metric())
+		}
+		if !slices.Equal(got, c.Expect.Items) {
+			t.Errorf("items %v, want %v; logs:\n%s", got, c.Expect.Items, strings.Join(logs, "\n"))
+		}
 	}
 	if len(f.reqs) != len(c.Expect.Requests) {
 		var got []string

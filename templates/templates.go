@@ -28,6 +28,7 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/enumword"
 	"github.com/hogwire/hogwire/filters"
+	"github.com/hogwire/hogwire/hogvm/compiler"
 	"github.com/hogwire/hogwire/hogvm/kind"
 	"github.com/hogwire/hogwire/inputs"
 )
@@ -334,7 +335,46 @@ func check(t *hogwirev1.Template) error {
 			return err
 		}
 	}
+	return checkBatch(t)
+}
+
+// checkBatch checks a template that delivers in batches: defaults within
+// its own caps, and code that reads events, which per-event code must not.
+func checkBatch(t *hogwirev1.Template) error {
+	b := t.Batch
+	readsEvents, err := readsGlobal(t.Hog, "events")
+	if err != nil {
+		return fmt.Errorf("template.hog: %w", err)
+	}
+	if b == nil {
+		if readsEvents {
+			return errors.New("template.hog: reads events, which only code that delivers in batches has (declare batch:)")
+		}
+		return nil
+	}
+	def := b.GetDefaults()
+	switch {
+	case def == nil || def.MaxEvents < 1:
+		return errors.New("batch.defaults.max_events: is required (at least 1)")
+	case b.MaxEvents > 0 && def.MaxEvents > b.MaxEvents:
+		return fmt.Errorf("batch.defaults.max_events: %d is more than batch.max_events %d", def.MaxEvents, b.MaxEvents)
+	case b.MaxBytes > 0 && def.MaxBytes > b.MaxBytes:
+		return fmt.Errorf("batch.defaults.max_bytes: %d is more than batch.max_bytes %d", def.MaxBytes, b.MaxBytes)
+	case !readsEvents:
+		return errors.New("template.hog: a template that delivers in batches must read events")
+	}
 	return nil
+}
+
+// readsGlobal reports whether code reads the global name: compiled as
+// destination code that lacks it, it warns of the unknown global.
+func readsGlobal(code, name string) (bool, error) {
+	k := kind.Destination()
+	k.Globals = slices.DeleteFunc(k.Globals, func(g string) bool { return g == name })
+	reads := false
+	want := fmt.Sprintf("unknown global variable '%s'", name)
+	_, err := k.Compile(code, func(w compiler.Warning) { reads = reads || w.Msg == want })
+	return reads, err
 }
 
 func checkInput(s *hogwirev1.InputSchema) error {

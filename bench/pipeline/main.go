@@ -30,6 +30,12 @@
 // and every event is parked in JetStream), and the rate at which that
 // backlog drains once the sink is back, from its first delivery to its
 // last.
+//
+//	go run ./bench/pipeline -batch 100 -events 20000 -destinations 1 -storage memory
+//
+// measures batch delivery: events per second delivered by the webhook
+// template (a request per event) and by webhook-batch (a request per
+// batch of up to -batch events), in alternating rounds of one run.
 package main
 
 import (
@@ -80,6 +86,7 @@ func main() {
 	clientBatches := flag.Bool("client-batches", false, "every capture batch holds one distinct id's events, as a browser SDK sends them (default: a distinct id per event, as a server SDK relaying many users)")
 	outage := flag.Bool("outage", false, "measure the drain rate of a parked backlog after an outage beside the normal delivery rate, instead of against the raw client")
 	noMetrics := flag.Bool("no-metrics", false, "run the node without its OpenTelemetry and Prometheus metrics (hogwire dev has them)")
+	batch := flag.Int("batch", 0, "measure per-event webhook delivery beside webhook-batch delivery in batches of this many events, instead of against the raw client")
 	flag.Parse()
 	if *serveSink {
 		if err := runSink(); err != nil {
@@ -96,6 +103,10 @@ func main() {
 	}
 	if *outage {
 		runFn = runOutage
+	}
+	if *batch > 0 {
+		cfg.batchEvents = *batch
+		runFn = runBatch
 	}
 	if err := runFn(cfg, *dests, *storages); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -157,6 +168,10 @@ type config struct {
 	personSets    bool
 	persons       bool
 	personsModes  string
+	// batch, when set, makes the destinations webhook-batch ones with it.
+	batch *hogwirev1.BatchDelivery
+	// batchEvents is -batch.
+	batchEvents int
 }
 
 func run(cfg config, destList, storageList string) error {
@@ -318,7 +333,7 @@ func startBench(s *sinkClient, cfg config, storage string, n int, health control
 		}
 		os.RemoveAll(dir)
 	}
-	token, err := setup(st, s.hookURL(), n, cfg.concurrency)
+	token, err := setup(st, s.hookURL(), n, cfg.concurrency, cfg.batch)
 	if err != nil {
 		stop()
 		return nil, "", nil, err
@@ -327,8 +342,8 @@ func startBench(s *sinkClient, cfg config, storage string, n int, health control
 }
 
 // setup creates a project and n webhook destinations to the sink, each
-// allowed concurrency requests in flight.
-func setup(st *devstack.Stack, url string, n, concurrency int) (string, error) {
+// allowed concurrency requests in flight; with batch, webhook-batch ones.
+func setup(st *devstack.Stack, url string, n, concurrency int, batch *hogwirev1.BatchDelivery) (string, error) {
 	cc, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.AdminToken})
 	if err != nil {
 		return "", err
@@ -342,11 +357,15 @@ func setup(st *devstack.Stack, url string, n, concurrency int) (string, error) {
 		return "", err
 	}
 	body, _ := structpb.NewValue(map[string]any{"event": "{event.event}", "user": "{event.distinct_id}", "sent": "{event.properties.sent}"})
+	template := "templates/webhook"
+	if batch != nil {
+		template = "templates/webhook-batch"
+	}
 	for i := range n {
 		_, err := hogwirev1.NewDestinationServiceClient(cc).CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{
-			Parent: p.Project.Name, FromTemplate: "templates/webhook",
+			Parent: p.Project.Name, FromTemplate: template,
 			Destination: &hogwirev1.Destination{
-				DisplayName: fmt.Sprint("sink ", i), Enabled: true,
+				DisplayName: fmt.Sprint("sink ", i), Enabled: true, Batch: batch,
 				Limits: &hogwirev1.ExecutionLimits{MaxConcurrency: int32(concurrency)},
 				Inputs: map[string]*hogwirev1.InputValue{"url": {Value: structpb.NewStringValue(url)}, "body": {Value: body}},
 			},

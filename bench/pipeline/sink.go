@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +23,8 @@ import (
 // pay garbage-collection assists for hogwire's heap during hogwire's runs
 // but not during the raw client's, which is not the comparison we want.
 //
-// It counts POSTs to /hook it accepts (between /down and /up it answers
+// It counts the events of POSTs to /hook it accepts (one per request, or
+// the length of a webhook-batch request's batch) (between /down and /up it answers
 // them 429 with Retry-After: 31, a rate limit fetch does not wait for
 // within an invocation) and, between /latency/start and
 // /latency/stop, records each delivery's latency from the "sent" field
@@ -60,6 +62,14 @@ func runSink() error {
 				}
 			}
 		}
+		if bytes.HasPrefix(b, batchPrefix) {
+			// A webhook-batch request: it delivers every event it holds.
+			var m struct{ Batch []json.RawMessage }
+			if json.Unmarshal(b, &m) == nil {
+				count.Add(int64(len(m.Batch)))
+				return
+			}
+		}
 		count.Add(1)
 	})
 	mux.HandleFunc("POST /down", func(http.ResponseWriter, *http.Request) { down.Store(true) })
@@ -92,6 +102,9 @@ func runSink() error {
 	}
 	return err
 }
+
+// batchPrefix starts the body of a webhook-batch request.
+var batchPrefix = []byte(`{"batch":[`)
 
 // sinkClient starts the sink process and talks to it.
 type sinkClient struct {

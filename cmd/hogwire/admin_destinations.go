@@ -40,6 +40,7 @@ type destinationEdit struct {
 	inputs, filterEvents, inputSchema                        []string
 	enabled, validateOnly                                    bool
 	limits                                                   limitFlags
+	batch                                                    batchFlags
 }
 
 func (e *destinationEdit) register(fs *pflag.FlagSet) {
@@ -55,6 +56,7 @@ func (e *destinationEdit) register(fs *pflag.FlagSet) {
 	fs.StringVarP(&e.file, "file", "f", "", "a whole Destination from this YAML or JSON `file` (input types may be words: string, json…; - for stdin); flags override it")
 	fs.BoolVar(&e.validateOnly, "validate-only", false, "validate and compile only; store nothing")
 	e.limits.register(fs)
+	e.batch.register(fs)
 }
 
 // limitFlags set a destination's execution limits; zero leaves a limit at
@@ -206,12 +208,15 @@ func (e *destinationEdit) check() error {
 	if _, err := parseBytes(e.limits.maxMemory); err != nil {
 		return usagef("--max-memory: %v", err)
 	}
+	if _, err := parseBytes(e.batch.maxBytes); err != nil {
+		return usagef("--batch-max-bytes: %v", err)
+	}
 	return nil
 }
 
 // given reports whether any flag or file changes a field.
 func (e *destinationEdit) given(c *adminCmd) bool {
-	for _, f := range append([]string{"name", "description", "hog-file", "input", "inputs-file", "filter-event", "filter-expr", "enabled", "file", "input-schema"}, limitFlagNames...) {
+	for _, f := range append([]string{"name", "description", "hog-file", "input", "inputs-file", "filter-event", "filter-expr", "enabled", "file", "input-schema"}, append(limitFlagNames, batchFlagNames...)...) {
 		if c.given(f) {
 			return true
 		}
@@ -282,6 +287,14 @@ func (e *destinationEdit) apply(c *adminCmd, d *hogwirev1.Destination, schema []
 	if ok {
 		d.Limits = limits
 		paths = append(paths, "limits")
+	}
+	batch, ok, err := e.batch.apply(c, d.GetBatch())
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		d.Batch = batch
+		paths = append(paths, "batch")
 	}
 	setInput := func(key string, v *structpb.Value) {
 		if d.Inputs == nil {
@@ -549,7 +562,7 @@ func (c *adminCmd) complete(cmd *cobra.Command, list func(ctx context.Context, c
 func updatableFromFile() []string {
 	return []string{
 		"display_name", "description", "enabled", "hog", "inputs_schema",
-		"filters", "masking", "limits", "notification_destination",
+		"filters", "masking", "limits", "notification_destination", "batch",
 	}
 }
 
@@ -628,6 +641,9 @@ func (a *app) destinationsUpdate() *cobra.Command {
 		if upd.Limits == nil {
 			// Limit flags change one limit and keep the others.
 			upd.Limits = cur.GetLimits()
+		}
+		if upd.Batch == nil {
+			upd.Batch = cur.GetBatch()
 		}
 		more, err := e.apply(c, upd, schema, cur.GetFilters())
 		if err != nil {
@@ -852,6 +868,9 @@ func writeDestination(w io.Writer, d *hogwirev1.Destination) error {
 	}
 	if l := d.GetLimits(); l != nil {
 		fmt.Fprintf(w, "\nLimits: %s\n", limitsText(l))
+	}
+	if b := d.GetBatch(); b != nil {
+		fmt.Fprintf(w, "\nBatch: %s\n", batchText(b))
 	}
 	fmt.Fprintln(w, "\nHog:")
 	fmt.Fprint(w, indent(d.GetHog(), "  "))

@@ -118,6 +118,9 @@ func writeTemplate(w io.Writer, t *hogwirev1.Template) error {
 	if t.GetDocsUrl() != "" {
 		fmt.Fprintf(tw, "Docs:\t%s\n", t.GetDocsUrl())
 	}
+	if b := t.GetBatch(); b != nil {
+		fmt.Fprintf(tw, "Batch:\t%s%s\n", batchText(b.GetDefaults()), batchCaps(b))
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -2,8 +2,9 @@
 // runs, each with its own globals and host functions:
 //
 //   - destination: a program run for every matching event, with the
-//     invocation globals (event, person, groups, project, source, inputs)
-//     and the host functions fetch and postHogCapture, as PostHog's
+//     invocation globals (event, person, groups, project, source, inputs;
+//     events instead of event, person and groups for code that delivers
+//     in batches) and the host functions fetch and postHogCapture, as PostHog's
 //     compile_hog allows for destinations;
 //   - transformation: a program that returns the changed event (or null
 //     to drop it), with event, project and inputs and no host functions:
@@ -45,7 +46,7 @@ type Kind struct {
 func Destination() Kind {
 	return Kind{
 		Name:      "destination",
-		Globals:   []string{"event", "person", "groups", "project", "source", "inputs"},
+		Globals:   []string{"event", "events", "person", "groups", "project", "source", "inputs"},
 		Functions: []string{"fetch", "postHogCapture"},
 	}
 }

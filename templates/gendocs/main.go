@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/bytesize"
 	"github.com/hogwire/hogwire/templates"
 )
 
@@ -101,10 +102,13 @@ func render(list []*hogwirev1.Template, coverage []posthogTemplate) []byte {
 	}
 	sort.Strings(cats)
 	fmt.Fprintf(&b, "%d templates.\n\n", len(list))
-	b.WriteString("| template | id | category | status |\n|---|---|---|---|\n")
+	b.WriteString("Templates marked *batches* deliver events in batches (see [batching](dataplane.md#batch-delivery)):\n")
+	b.WriteString("their code reads `events`, one request carries many events, and a destination may change the batch\n")
+	b.WriteString("with `--batch-max-events`, `--batch-max-bytes` and `--batch-max-wait` up to the template's caps.\n\n")
+	b.WriteString("| template | id | category | status | delivery |\n|---|---|---|---|---|\n")
 	for _, t := range list {
-		fmt.Fprintf(&b, "| %s | `%s` | %s | %s |\n", t.DisplayName, strings.TrimPrefix(t.Name, "templates/"), t.Category,
-			strings.ToLower(strings.TrimPrefix(t.Status.String(), "TEMPLATE_STATUS_")))
+		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", t.DisplayName, strings.TrimPrefix(t.Name, "templates/"), t.Category,
+			strings.ToLower(strings.TrimPrefix(t.Status.String(), "TEMPLATE_STATUS_")), delivery(t))
 	}
 	b.WriteString("\n## PostHog's destinations\n\n")
 	b.WriteString("Every realtime destination template PostHog ships (from `templates/posthog.yaml`) and where hogwire stands on it.\n\n")
@@ -132,6 +136,9 @@ func render(list []*hogwirev1.Template, coverage []posthogTemplate) []byte {
 			if t.DocsUrl != "" {
 				fmt.Fprintf(&b, "Vendor API: <%s>\n\n", t.DocsUrl)
 			}
+			if bt := t.GetBatch(); bt != nil {
+				fmt.Fprintf(&b, "Delivers in batches: %s.\n\n", batchText(bt))
+			}
 			b.WriteString("| input | type | required | secret | description |\n|---|---|---|---|---|\n")
 			for _, in := range t.InputsSchema {
 				typ := strings.ToLower(strings.TrimPrefix(in.Type.String(), "INPUT_TYPE_"))
@@ -142,6 +149,39 @@ func render(list []*hogwirev1.Template, coverage []posthogTemplate) []byte {
 		}
 	}
 	return b.Bytes()
+}
+
+// delivery says how a template delivers: per event or in batches.
+func delivery(t *hogwirev1.Template) string {
+	if t.GetBatch() == nil {
+		return "per event"
+	}
+	return "batches"
+}
+
+// batchText describes a template's batches: its defaults and caps.
+func batchText(bt *hogwirev1.TemplateBatch) string {
+	d := bt.GetDefaults()
+	s := fmt.Sprintf("by default up to %d events", d.GetMaxEvents())
+	if d.GetMaxBytes() > 0 {
+		s += " or " + bytesize.Format(d.GetMaxBytes())
+	}
+	wait := "1s"
+	if d.GetMaxWait() != nil {
+		wait = d.GetMaxWait().AsDuration().String()
+	}
+	s += fmt.Sprintf(" per request, after waiting at most %s for a batch to fill", wait)
+	if bt.GetMaxEvents() > 0 || bt.GetMaxBytes() > 0 {
+		var caps []string
+		if bt.GetMaxEvents() > 0 {
+			caps = append(caps, fmt.Sprintf("%d events", bt.GetMaxEvents()))
+		}
+		if bt.GetMaxBytes() > 0 {
+			caps = append(caps, bytesize.Format(bt.GetMaxBytes()))
+		}
+		s += "; a destination may set at most " + strings.Join(caps, " and ")
+	}
+	return s
 }
 
 func yes(v bool) string {

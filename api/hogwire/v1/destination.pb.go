@@ -388,7 +388,13 @@ type Destination struct {
 	// Opaque version for optimistic concurrency (AIP-154).
 	Etag string `protobuf:"bytes,17,opt,name=etag,proto3" json:"etag,omitempty"`
 	// The etcd revision of the last write.
-	Revision      int64 `protobuf:"varint,18,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision int64 `protobuf:"varint,18,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Batch delivery: the program runs on batches of events (the global
+	// events) instead of one event at a time. Set from the template's batch
+	// when created from a template that declares one; a destination may
+	// change it within the template's limits (see TemplateBatch), and may
+	// not clear it while its code reads events.
+	Batch         *BatchDelivery `protobuf:"bytes,25,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -549,6 +555,81 @@ func (x *Destination) GetRevision() int64 {
 	return 0
 }
 
+func (x *Destination) GetBatch() *BatchDelivery {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+// BatchDelivery gathers a destination's matching events into batches: a
+// batch is delivered when it holds max_events events or max_bytes bytes
+// of events, or max_wait after its first event arrived, whichever comes
+// first, and when the data-plane node stops.
+type BatchDelivery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Events per batch at most: 1 to 1000 (and at most the template's).
+	MaxEvents int32 `protobuf:"varint,1,opt,name=max_events,json=maxEvents,proto3" json:"max_events,omitempty"`
+	// Bytes of events per batch at most, as the event log stores them: 0 is
+	// 1 MiB; at most 16 MiB (and at most the template's).
+	MaxBytes int64 `protobuf:"varint,2,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	// How long a partial batch waits for more events: 0 is 1s; at most 60s.
+	MaxWait       *durationpb.Duration `protobuf:"bytes,3,opt,name=max_wait,json=maxWait,proto3" json:"max_wait,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BatchDelivery) Reset() {
+	*x = BatchDelivery{}
+	mi := &file_hogwire_v1_destination_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BatchDelivery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BatchDelivery) ProtoMessage() {}
+
+func (x *BatchDelivery) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_destination_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BatchDelivery.ProtoReflect.Descriptor instead.
+func (*BatchDelivery) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BatchDelivery) GetMaxEvents() int32 {
+	if x != nil {
+		return x.MaxEvents
+	}
+	return 0
+}
+
+func (x *BatchDelivery) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+func (x *BatchDelivery) GetMaxWait() *durationpb.Duration {
+	if x != nil {
+		return x.MaxWait
+	}
+	return nil
+}
+
 // InputSchema declares one input of a destination or template.
 type InputSchema struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -581,7 +662,7 @@ type InputSchema struct {
 
 func (x *InputSchema) Reset() {
 	*x = InputSchema{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[1]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -593,7 +674,7 @@ func (x *InputSchema) String() string {
 func (*InputSchema) ProtoMessage() {}
 
 func (x *InputSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[1]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -606,7 +687,7 @@ func (x *InputSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputSchema.ProtoReflect.Descriptor instead.
 func (*InputSchema) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{1}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *InputSchema) GetKey() string {
@@ -696,7 +777,7 @@ type InputChoice struct {
 
 func (x *InputChoice) Reset() {
 	*x = InputChoice{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[2]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +789,7 @@ func (x *InputChoice) String() string {
 func (*InputChoice) ProtoMessage() {}
 
 func (x *InputChoice) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[2]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +802,7 @@ func (x *InputChoice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputChoice.ProtoReflect.Descriptor instead.
 func (*InputChoice) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{2}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *InputChoice) GetLabel() string {
@@ -770,7 +851,7 @@ type InputValue struct {
 
 func (x *InputValue) Reset() {
 	*x = InputValue{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[3]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -782,7 +863,7 @@ func (x *InputValue) String() string {
 func (*InputValue) ProtoMessage() {}
 
 func (x *InputValue) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[3]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -795,7 +876,7 @@ func (x *InputValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputValue.ProtoReflect.Descriptor instead.
 func (*InputValue) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{3}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *InputValue) GetValue() *structpb.Value {
@@ -858,7 +939,7 @@ type Filters struct {
 
 func (x *Filters) Reset() {
 	*x = Filters{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[4]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -870,7 +951,7 @@ func (x *Filters) String() string {
 func (*Filters) ProtoMessage() {}
 
 func (x *Filters) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[4]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -883,7 +964,7 @@ func (x *Filters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filters.ProtoReflect.Descriptor instead.
 func (*Filters) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{4}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Filters) GetEvents() []*EventFilter {
@@ -927,7 +1008,7 @@ type EventFilter struct {
 
 func (x *EventFilter) Reset() {
 	*x = EventFilter{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[5]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1020,7 @@ func (x *EventFilter) String() string {
 func (*EventFilter) ProtoMessage() {}
 
 func (x *EventFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[5]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1033,7 @@ func (x *EventFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventFilter.ProtoReflect.Descriptor instead.
 func (*EventFilter) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{5}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *EventFilter) GetEvent() string {
@@ -985,7 +1066,7 @@ type PropertyFilter struct {
 
 func (x *PropertyFilter) Reset() {
 	*x = PropertyFilter{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[6]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -997,7 +1078,7 @@ func (x *PropertyFilter) String() string {
 func (*PropertyFilter) ProtoMessage() {}
 
 func (x *PropertyFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[6]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1010,7 +1091,7 @@ func (x *PropertyFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PropertyFilter.ProtoReflect.Descriptor instead.
 func (*PropertyFilter) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{6}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PropertyFilter) GetKey() string {
@@ -1057,7 +1138,7 @@ type Masking struct {
 
 func (x *Masking) Reset() {
 	*x = Masking{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[7]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1069,7 +1150,7 @@ func (x *Masking) String() string {
 func (*Masking) ProtoMessage() {}
 
 func (x *Masking) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[7]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1082,7 +1163,7 @@ func (x *Masking) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Masking.ProtoReflect.Descriptor instead.
 func (*Masking) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{7}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Masking) GetHash() string {
@@ -1144,7 +1225,7 @@ type ExecutionLimits struct {
 
 func (x *ExecutionLimits) Reset() {
 	*x = ExecutionLimits{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[8]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1237,7 @@ func (x *ExecutionLimits) String() string {
 func (*ExecutionLimits) ProtoMessage() {}
 
 func (x *ExecutionLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[8]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1250,7 @@ func (x *ExecutionLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionLimits.ProtoReflect.Descriptor instead.
 func (*ExecutionLimits) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{8}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExecutionLimits) GetTimeout() *durationpb.Duration {
@@ -1252,7 +1333,7 @@ type DestinationHealth struct {
 
 func (x *DestinationHealth) Reset() {
 	*x = DestinationHealth{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[9]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1345,7 @@ func (x *DestinationHealth) String() string {
 func (*DestinationHealth) ProtoMessage() {}
 
 func (x *DestinationHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[9]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1358,7 @@ func (x *DestinationHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestinationHealth.ProtoReflect.Descriptor instead.
 func (*DestinationHealth) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{9}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DestinationHealth) GetState() HealthState {
@@ -1334,7 +1415,7 @@ type CreateDestinationRequest struct {
 
 func (x *CreateDestinationRequest) Reset() {
 	*x = CreateDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1346,7 +1427,7 @@ func (x *CreateDestinationRequest) String() string {
 func (*CreateDestinationRequest) ProtoMessage() {}
 
 func (x *CreateDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1359,7 +1440,7 @@ func (x *CreateDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDestinationRequest.ProtoReflect.Descriptor instead.
 func (*CreateDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{10}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateDestinationRequest) GetParent() string {
@@ -1406,7 +1487,7 @@ type CreateDestinationResponse struct {
 
 func (x *CreateDestinationResponse) Reset() {
 	*x = CreateDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1499,7 @@ func (x *CreateDestinationResponse) String() string {
 func (*CreateDestinationResponse) ProtoMessage() {}
 
 func (x *CreateDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1512,7 @@ func (x *CreateDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDestinationResponse.ProtoReflect.Descriptor instead.
 func (*CreateDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{11}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateDestinationResponse) GetDestination() *Destination {
@@ -1450,7 +1531,7 @@ type GetDestinationRequest struct {
 
 func (x *GetDestinationRequest) Reset() {
 	*x = GetDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1543,7 @@ func (x *GetDestinationRequest) String() string {
 func (*GetDestinationRequest) ProtoMessage() {}
 
 func (x *GetDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1556,7 @@ func (x *GetDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDestinationRequest.ProtoReflect.Descriptor instead.
 func (*GetDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{12}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetDestinationRequest) GetName() string {
@@ -1494,7 +1575,7 @@ type GetDestinationResponse struct {
 
 func (x *GetDestinationResponse) Reset() {
 	*x = GetDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1587,7 @@ func (x *GetDestinationResponse) String() string {
 func (*GetDestinationResponse) ProtoMessage() {}
 
 func (x *GetDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1600,7 @@ func (x *GetDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDestinationResponse.ProtoReflect.Descriptor instead.
 func (*GetDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{13}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetDestinationResponse) GetDestination() *Destination {
@@ -1548,7 +1629,7 @@ type ListDestinationsRequest struct {
 
 func (x *ListDestinationsRequest) Reset() {
 	*x = ListDestinationsRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1641,7 @@ func (x *ListDestinationsRequest) String() string {
 func (*ListDestinationsRequest) ProtoMessage() {}
 
 func (x *ListDestinationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1654,7 @@ func (x *ListDestinationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationsRequest.ProtoReflect.Descriptor instead.
 func (*ListDestinationsRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{14}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListDestinationsRequest) GetParent() string {
@@ -1628,7 +1709,7 @@ type ListDestinationsResponse struct {
 
 func (x *ListDestinationsResponse) Reset() {
 	*x = ListDestinationsResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1721,7 @@ func (x *ListDestinationsResponse) String() string {
 func (*ListDestinationsResponse) ProtoMessage() {}
 
 func (x *ListDestinationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1734,7 @@ func (x *ListDestinationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationsResponse.ProtoReflect.Descriptor instead.
 func (*ListDestinationsResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{15}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListDestinationsResponse) GetDestinations() []*Destination {
@@ -1683,7 +1764,7 @@ type UpdateDestinationRequest struct {
 
 func (x *UpdateDestinationRequest) Reset() {
 	*x = UpdateDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +1776,7 @@ func (x *UpdateDestinationRequest) String() string {
 func (*UpdateDestinationRequest) ProtoMessage() {}
 
 func (x *UpdateDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +1789,7 @@ func (x *UpdateDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDestinationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{16}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateDestinationRequest) GetDestination() *Destination {
@@ -1741,7 +1822,7 @@ type UpdateDestinationResponse struct {
 
 func (x *UpdateDestinationResponse) Reset() {
 	*x = UpdateDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1834,7 @@ func (x *UpdateDestinationResponse) String() string {
 func (*UpdateDestinationResponse) ProtoMessage() {}
 
 func (x *UpdateDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1847,7 @@ func (x *UpdateDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDestinationResponse.ProtoReflect.Descriptor instead.
 func (*UpdateDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{17}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateDestinationResponse) GetDestination() *Destination {
@@ -1786,7 +1867,7 @@ type DeleteDestinationRequest struct {
 
 func (x *DeleteDestinationRequest) Reset() {
 	*x = DeleteDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1798,7 +1879,7 @@ func (x *DeleteDestinationRequest) String() string {
 func (*DeleteDestinationRequest) ProtoMessage() {}
 
 func (x *DeleteDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1811,7 +1892,7 @@ func (x *DeleteDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDestinationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{18}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteDestinationRequest) GetName() string {
@@ -1836,7 +1917,7 @@ type DeleteDestinationResponse struct {
 
 func (x *DeleteDestinationResponse) Reset() {
 	*x = DeleteDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1848,7 +1929,7 @@ func (x *DeleteDestinationResponse) String() string {
 func (*DeleteDestinationResponse) ProtoMessage() {}
 
 func (x *DeleteDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1861,7 +1942,7 @@ func (x *DeleteDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDestinationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{19}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{20}
 }
 
 type EnableDestinationRequest struct {
@@ -1874,7 +1955,7 @@ type EnableDestinationRequest struct {
 
 func (x *EnableDestinationRequest) Reset() {
 	*x = EnableDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +1967,7 @@ func (x *EnableDestinationRequest) String() string {
 func (*EnableDestinationRequest) ProtoMessage() {}
 
 func (x *EnableDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +1980,7 @@ func (x *EnableDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableDestinationRequest.ProtoReflect.Descriptor instead.
 func (*EnableDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{20}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EnableDestinationRequest) GetName() string {
@@ -1925,7 +2006,7 @@ type EnableDestinationResponse struct {
 
 func (x *EnableDestinationResponse) Reset() {
 	*x = EnableDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1937,7 +2018,7 @@ func (x *EnableDestinationResponse) String() string {
 func (*EnableDestinationResponse) ProtoMessage() {}
 
 func (x *EnableDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1950,7 +2031,7 @@ func (x *EnableDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableDestinationResponse.ProtoReflect.Descriptor instead.
 func (*EnableDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{21}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EnableDestinationResponse) GetDestination() *Destination {
@@ -1970,7 +2051,7 @@ type DisableDestinationRequest struct {
 
 func (x *DisableDestinationRequest) Reset() {
 	*x = DisableDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2063,7 @@ func (x *DisableDestinationRequest) String() string {
 func (*DisableDestinationRequest) ProtoMessage() {}
 
 func (x *DisableDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2076,7 @@ func (x *DisableDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableDestinationRequest.ProtoReflect.Descriptor instead.
 func (*DisableDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{22}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DisableDestinationRequest) GetName() string {
@@ -2021,7 +2102,7 @@ type DisableDestinationResponse struct {
 
 func (x *DisableDestinationResponse) Reset() {
 	*x = DisableDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2033,7 +2114,7 @@ func (x *DisableDestinationResponse) String() string {
 func (*DisableDestinationResponse) ProtoMessage() {}
 
 func (x *DisableDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2046,7 +2127,7 @@ func (x *DisableDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableDestinationResponse.ProtoReflect.Descriptor instead.
 func (*DisableDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{23}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DisableDestinationResponse) GetDestination() *Destination {
@@ -2077,7 +2158,7 @@ type DestinationRevision struct {
 
 func (x *DestinationRevision) Reset() {
 	*x = DestinationRevision{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2089,7 +2170,7 @@ func (x *DestinationRevision) String() string {
 func (*DestinationRevision) ProtoMessage() {}
 
 func (x *DestinationRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2102,7 +2183,7 @@ func (x *DestinationRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestinationRevision.ProtoReflect.Descriptor instead.
 func (*DestinationRevision) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{24}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DestinationRevision) GetName() string {
@@ -2153,7 +2234,7 @@ type ListDestinationRevisionsRequest struct {
 
 func (x *ListDestinationRevisionsRequest) Reset() {
 	*x = ListDestinationRevisionsRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2246,7 @@ func (x *ListDestinationRevisionsRequest) String() string {
 func (*ListDestinationRevisionsRequest) ProtoMessage() {}
 
 func (x *ListDestinationRevisionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2259,7 @@ func (x *ListDestinationRevisionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationRevisionsRequest.ProtoReflect.Descriptor instead.
 func (*ListDestinationRevisionsRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{25}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListDestinationRevisionsRequest) GetParent() string {
@@ -2212,7 +2293,7 @@ type ListDestinationRevisionsResponse struct {
 
 func (x *ListDestinationRevisionsResponse) Reset() {
 	*x = ListDestinationRevisionsResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2305,7 @@ func (x *ListDestinationRevisionsResponse) String() string {
 func (*ListDestinationRevisionsResponse) ProtoMessage() {}
 
 func (x *ListDestinationRevisionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2318,7 @@ func (x *ListDestinationRevisionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationRevisionsResponse.ProtoReflect.Descriptor instead.
 func (*ListDestinationRevisionsResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{26}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListDestinationRevisionsResponse) GetRevisions() []*DestinationRevision {
@@ -2259,7 +2340,7 @@ var File_hogwire_v1_destination_proto protoreflect.FileDescriptor
 const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\n" +
 	"\x1chogwire/v1/destination.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\x06\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\a\n" +
 	"\vDestination\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vdisplayName\x12 \n" +
@@ -2281,10 +2362,16 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\vupdate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\x11 \x01(\tR\x04etag\x12\x1f\n" +
-	"\brevision\x18\x12 \x01(\x03B\x03\xe0A\x03R\brevision\x1aQ\n" +
+	"\brevision\x18\x12 \x01(\x03B\x03\xe0A\x03R\brevision\x12/\n" +
+	"\x05batch\x18\x19 \x01(\v2\x19.hogwire.v1.BatchDeliveryR\x05batch\x1aQ\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
-	"\x05value\x18\x02 \x01(\v2\x16.hogwire.v1.InputValueR\x05value:\x028\x01\"\xc7\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.hogwire.v1.InputValueR\x05value:\x028\x01\"\x81\x01\n" +
+	"\rBatchDelivery\x12\x1d\n" +
+	"\n" +
+	"max_events\x18\x01 \x01(\x05R\tmaxEvents\x12\x1b\n" +
+	"\tmax_bytes\x18\x02 \x01(\x03R\bmaxBytes\x124\n" +
+	"\bmax_wait\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\amaxWait\"\xc7\x03\n" +
 	"\vInputSchema\x12\x15\n" +
 	"\x03key\x18\x01 \x01(\tB\x03\xe0A\x02R\x03key\x12.\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x15.hogwire.v1.InputTypeB\x03\xe0A\x02R\x04type\x12\x14\n" +
@@ -2483,7 +2570,7 @@ func file_hogwire_v1_destination_proto_rawDescGZIP() []byte {
 }
 
 var file_hogwire_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_hogwire_v1_destination_proto_goTypes = []any{
 	(TemplateLanguage)(0),                    // 0: hogwire.v1.TemplateLanguage
 	(InputType)(0),                           // 1: hogwire.v1.InputType
@@ -2491,104 +2578,107 @@ var file_hogwire_v1_destination_proto_goTypes = []any{
 	(PropertyOperator)(0),                    // 3: hogwire.v1.PropertyOperator
 	(HealthState)(0),                         // 4: hogwire.v1.HealthState
 	(*Destination)(nil),                      // 5: hogwire.v1.Destination
-	(*InputSchema)(nil),                      // 6: hogwire.v1.InputSchema
-	(*InputChoice)(nil),                      // 7: hogwire.v1.InputChoice
-	(*InputValue)(nil),                       // 8: hogwire.v1.InputValue
-	(*Filters)(nil),                          // 9: hogwire.v1.Filters
-	(*EventFilter)(nil),                      // 10: hogwire.v1.EventFilter
-	(*PropertyFilter)(nil),                   // 11: hogwire.v1.PropertyFilter
-	(*Masking)(nil),                          // 12: hogwire.v1.Masking
-	(*ExecutionLimits)(nil),                  // 13: hogwire.v1.ExecutionLimits
-	(*DestinationHealth)(nil),                // 14: hogwire.v1.DestinationHealth
-	(*CreateDestinationRequest)(nil),         // 15: hogwire.v1.CreateDestinationRequest
-	(*CreateDestinationResponse)(nil),        // 16: hogwire.v1.CreateDestinationResponse
-	(*GetDestinationRequest)(nil),            // 17: hogwire.v1.GetDestinationRequest
-	(*GetDestinationResponse)(nil),           // 18: hogwire.v1.GetDestinationResponse
-	(*ListDestinationsRequest)(nil),          // 19: hogwire.v1.ListDestinationsRequest
-	(*ListDestinationsResponse)(nil),         // 20: hogwire.v1.ListDestinationsResponse
-	(*UpdateDestinationRequest)(nil),         // 21: hogwire.v1.UpdateDestinationRequest
-	(*UpdateDestinationResponse)(nil),        // 22: hogwire.v1.UpdateDestinationResponse
-	(*DeleteDestinationRequest)(nil),         // 23: hogwire.v1.DeleteDestinationRequest
-	(*DeleteDestinationResponse)(nil),        // 24: hogwire.v1.DeleteDestinationResponse
-	(*EnableDestinationRequest)(nil),         // 25: hogwire.v1.EnableDestinationRequest
-	(*EnableDestinationResponse)(nil),        // 26: hogwire.v1.EnableDestinationResponse
-	(*DisableDestinationRequest)(nil),        // 27: hogwire.v1.DisableDestinationRequest
-	(*DisableDestinationResponse)(nil),       // 28: hogwire.v1.DisableDestinationResponse
-	(*DestinationRevision)(nil),              // 29: hogwire.v1.DestinationRevision
-	(*ListDestinationRevisionsRequest)(nil),  // 30: hogwire.v1.ListDestinationRevisionsRequest
-	(*ListDestinationRevisionsResponse)(nil), // 31: hogwire.v1.ListDestinationRevisionsResponse
-	nil,                                      // 32: hogwire.v1.Destination.InputsEntry
-	(*timestamppb.Timestamp)(nil),            // 33: google.protobuf.Timestamp
-	(*structpb.Value)(nil),                   // 34: google.protobuf.Value
+	(*BatchDelivery)(nil),                    // 6: hogwire.v1.BatchDelivery
+	(*InputSchema)(nil),                      // 7: hogwire.v1.InputSchema
+	(*InputChoice)(nil),                      // 8: hogwire.v1.InputChoice
+	(*InputValue)(nil),                       // 9: hogwire.v1.InputValue
+	(*Filters)(nil),                          // 10: hogwire.v1.Filters
+	(*EventFilter)(nil),                      // 11: hogwire.v1.EventFilter
+	(*PropertyFilter)(nil),                   // 12: hogwire.v1.PropertyFilter
+	(*Masking)(nil),                          // 13: hogwire.v1.Masking
+	(*ExecutionLimits)(nil),                  // 14: hogwire.v1.ExecutionLimits
+	(*DestinationHealth)(nil),                // 15: hogwire.v1.DestinationHealth
+	(*CreateDestinationRequest)(nil),         // 16: hogwire.v1.CreateDestinationRequest
+	(*CreateDestinationResponse)(nil),        // 17: hogwire.v1.CreateDestinationResponse
+	(*GetDestinationRequest)(nil),            // 18: hogwire.v1.GetDestinationRequest
+	(*GetDestinationResponse)(nil),           // 19: hogwire.v1.GetDestinationResponse
+	(*ListDestinationsRequest)(nil),          // 20: hogwire.v1.ListDestinationsRequest
+	(*ListDestinationsResponse)(nil),         // 21: hogwire.v1.ListDestinationsResponse
+	(*UpdateDestinationRequest)(nil),         // 22: hogwire.v1.UpdateDestinationRequest
+	(*UpdateDestinationResponse)(nil),        // 23: hogwire.v1.UpdateDestinationResponse
+	(*DeleteDestinationRequest)(nil),         // 24: hogwire.v1.DeleteDestinationRequest
+	(*DeleteDestinationResponse)(nil),        // 25: hogwire.v1.DeleteDestinationResponse
+	(*EnableDestinationRequest)(nil),         // 26: hogwire.v1.EnableDestinationRequest
+	(*EnableDestinationResponse)(nil),        // 27: hogwire.v1.EnableDestinationResponse
+	(*DisableDestinationRequest)(nil),        // 28: hogwire.v1.DisableDestinationRequest
+	(*DisableDestinationResponse)(nil),       // 29: hogwire.v1.DisableDestinationResponse
+	(*DestinationRevision)(nil),              // 30: hogwire.v1.DestinationRevision
+	(*ListDestinationRevisionsRequest)(nil),  // 31: hogwire.v1.ListDestinationRevisionsRequest
+	(*ListDestinationRevisionsResponse)(nil), // 32: hogwire.v1.ListDestinationRevisionsResponse
+	nil,                                      // 33: hogwire.v1.Destination.InputsEntry
+	(*timestamppb.Timestamp)(nil),            // 34: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),              // 35: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),            // 36: google.protobuf.FieldMask
+	(*structpb.Value)(nil),                   // 36: google.protobuf.Value
+	(*fieldmaskpb.FieldMask)(nil),            // 37: google.protobuf.FieldMask
 }
 var file_hogwire_v1_destination_proto_depIdxs = []int32{
-	6,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
-	32, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
-	9,  // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
-	12, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
-	13, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
-	14, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
-	33, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
-	33, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 8: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
-	34, // 9: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
-	7,  // 10: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
-	0,  // 11: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
-	34, // 12: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
-	34, // 13: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
-	0,  // 14: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
-	10, // 15: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
-	11, // 16: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
-	11, // 17: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
-	2,  // 18: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
-	3,  // 19: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
-	34, // 20: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
-	35, // 21: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
-	35, // 22: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
-	35, // 23: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
-	35, // 24: hogwire.v1.ExecutionLimits.retry_base:type_name -> google.protobuf.Duration
-	35, // 25: hogwire.v1.ExecutionLimits.retry_max:type_name -> google.protobuf.Duration
-	35, // 26: hogwire.v1.ExecutionLimits.retry_give_up:type_name -> google.protobuf.Duration
-	4,  // 27: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
-	33, // 28: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
-	33, // 29: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
-	5,  // 30: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	5,  // 31: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 32: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	4,  // 33: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
-	5,  // 34: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
-	5,  // 35: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	36, // 36: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 37: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 38: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 39: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	33, // 40: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
-	5,  // 41: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
-	29, // 42: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
-	8,  // 43: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
-	15, // 44: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
-	17, // 45: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
-	19, // 46: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
-	21, // 47: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
-	23, // 48: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
-	25, // 49: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
-	27, // 50: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
-	30, // 51: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
-	16, // 52: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
-	18, // 53: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
-	20, // 54: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
-	22, // 55: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
-	24, // 56: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
-	26, // 57: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
-	28, // 58: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
-	31, // 59: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
-	52, // [52:60] is the sub-list for method output_type
-	44, // [44:52] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	7,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
+	33, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
+	10, // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
+	13, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
+	14, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
+	15, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
+	34, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
+	34, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
+	6,  // 8: hogwire.v1.Destination.batch:type_name -> hogwire.v1.BatchDelivery
+	35, // 9: hogwire.v1.BatchDelivery.max_wait:type_name -> google.protobuf.Duration
+	1,  // 10: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
+	36, // 11: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
+	8,  // 12: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
+	0,  // 13: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
+	36, // 14: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
+	36, // 15: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
+	0,  // 16: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
+	11, // 17: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
+	12, // 18: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
+	12, // 19: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
+	2,  // 20: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
+	3,  // 21: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
+	36, // 22: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
+	35, // 23: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
+	35, // 24: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
+	35, // 25: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
+	35, // 26: hogwire.v1.ExecutionLimits.retry_base:type_name -> google.protobuf.Duration
+	35, // 27: hogwire.v1.ExecutionLimits.retry_max:type_name -> google.protobuf.Duration
+	35, // 28: hogwire.v1.ExecutionLimits.retry_give_up:type_name -> google.protobuf.Duration
+	4,  // 29: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
+	34, // 30: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
+	34, // 31: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
+	5,  // 32: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	5,  // 33: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 34: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	4,  // 35: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
+	5,  // 36: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
+	5,  // 37: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	37, // 38: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,  // 39: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 40: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 41: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	34, // 42: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 43: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
+	30, // 44: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
+	9,  // 45: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
+	16, // 46: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
+	18, // 47: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
+	20, // 48: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
+	22, // 49: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
+	24, // 50: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
+	26, // 51: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
+	28, // 52: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
+	31, // 53: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
+	17, // 54: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
+	19, // 55: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
+	21, // 56: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
+	23, // 57: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
+	25, // 58: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
+	27, // 59: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
+	29, // 60: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
+	32, // 61: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
+	54, // [54:62] is the sub-list for method output_type
+	46, // [46:54] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_destination_proto_init() }
@@ -2596,15 +2686,15 @@ func file_hogwire_v1_destination_proto_init() {
 	if File_hogwire_v1_destination_proto != nil {
 		return
 	}
-	file_hogwire_v1_destination_proto_msgTypes[1].OneofWrappers = []any{}
-	file_hogwire_v1_destination_proto_msgTypes[14].OneofWrappers = []any{}
+	file_hogwire_v1_destination_proto_msgTypes[2].OneofWrappers = []any{}
+	file_hogwire_v1_destination_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hogwire_v1_destination_proto_rawDesc), len(file_hogwire_v1_destination_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -94,7 +94,10 @@ type Template struct {
 	// Filters a destination starts with.
 	Filters *Filters `protobuf:"bytes,9,opt,name=filters,proto3" json:"filters,omitempty"`
 	// The vendor API documentation the template follows.
-	DocsUrl       string `protobuf:"bytes,10,opt,name=docs_url,json=docsUrl,proto3" json:"docs_url,omitempty"`
+	DocsUrl string `protobuf:"bytes,10,opt,name=docs_url,json=docsUrl,proto3" json:"docs_url,omitempty"`
+	// Set when the template's code delivers events in batches (it reads the
+	// global events, not event).
+	Batch         *TemplateBatch `protobuf:"bytes,20,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -199,6 +202,77 @@ func (x *Template) GetDocsUrl() string {
 	return ""
 }
 
+func (x *Template) GetBatch() *TemplateBatch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+// TemplateBatch is how a template delivers in batches.
+type TemplateBatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What a destination created from the template starts with.
+	Defaults *BatchDelivery `protobuf:"bytes,1,opt,name=defaults,proto3" json:"defaults,omitempty"`
+	// The most a destination may set: the vendor API's caps per request (0:
+	// the server's caps, 1000 events and 16 MiB).
+	MaxEvents     int32 `protobuf:"varint,2,opt,name=max_events,json=maxEvents,proto3" json:"max_events,omitempty"`
+	MaxBytes      int64 `protobuf:"varint,3,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TemplateBatch) Reset() {
+	*x = TemplateBatch{}
+	mi := &file_hogwire_v1_template_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TemplateBatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TemplateBatch) ProtoMessage() {}
+
+func (x *TemplateBatch) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_template_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TemplateBatch.ProtoReflect.Descriptor instead.
+func (*TemplateBatch) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *TemplateBatch) GetDefaults() *BatchDelivery {
+	if x != nil {
+		return x.Defaults
+	}
+	return nil
+}
+
+func (x *TemplateBatch) GetMaxEvents() int32 {
+	if x != nil {
+		return x.MaxEvents
+	}
+	return 0
+}
+
+func (x *TemplateBatch) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
 type ListTemplatesRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	PageSize  int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
@@ -211,7 +285,7 @@ type ListTemplatesRequest struct {
 
 func (x *ListTemplatesRequest) Reset() {
 	*x = ListTemplatesRequest{}
-	mi := &file_hogwire_v1_template_proto_msgTypes[1]
+	mi := &file_hogwire_v1_template_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -223,7 +297,7 @@ func (x *ListTemplatesRequest) String() string {
 func (*ListTemplatesRequest) ProtoMessage() {}
 
 func (x *ListTemplatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_template_proto_msgTypes[1]
+	mi := &file_hogwire_v1_template_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -236,7 +310,7 @@ func (x *ListTemplatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTemplatesRequest.ProtoReflect.Descriptor instead.
 func (*ListTemplatesRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{1}
+	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ListTemplatesRequest) GetPageSize() int32 {
@@ -270,7 +344,7 @@ type ListTemplatesResponse struct {
 
 func (x *ListTemplatesResponse) Reset() {
 	*x = ListTemplatesResponse{}
-	mi := &file_hogwire_v1_template_proto_msgTypes[2]
+	mi := &file_hogwire_v1_template_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -282,7 +356,7 @@ func (x *ListTemplatesResponse) String() string {
 func (*ListTemplatesResponse) ProtoMessage() {}
 
 func (x *ListTemplatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_template_proto_msgTypes[2]
+	mi := &file_hogwire_v1_template_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -295,7 +369,7 @@ func (x *ListTemplatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTemplatesResponse.ProtoReflect.Descriptor instead.
 func (*ListTemplatesResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{2}
+	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListTemplatesResponse) GetTemplates() []*Template {
@@ -322,7 +396,7 @@ type GetTemplateRequest struct {
 
 func (x *GetTemplateRequest) Reset() {
 	*x = GetTemplateRequest{}
-	mi := &file_hogwire_v1_template_proto_msgTypes[3]
+	mi := &file_hogwire_v1_template_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +408,7 @@ func (x *GetTemplateRequest) String() string {
 func (*GetTemplateRequest) ProtoMessage() {}
 
 func (x *GetTemplateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_template_proto_msgTypes[3]
+	mi := &file_hogwire_v1_template_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +421,7 @@ func (x *GetTemplateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTemplateRequest.ProtoReflect.Descriptor instead.
 func (*GetTemplateRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{3}
+	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetTemplateRequest) GetName() string {
@@ -366,7 +440,7 @@ type GetTemplateResponse struct {
 
 func (x *GetTemplateResponse) Reset() {
 	*x = GetTemplateResponse{}
-	mi := &file_hogwire_v1_template_proto_msgTypes[4]
+	mi := &file_hogwire_v1_template_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -378,7 +452,7 @@ func (x *GetTemplateResponse) String() string {
 func (*GetTemplateResponse) ProtoMessage() {}
 
 func (x *GetTemplateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_template_proto_msgTypes[4]
+	mi := &file_hogwire_v1_template_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -391,7 +465,7 @@ func (x *GetTemplateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTemplateResponse.ProtoReflect.Descriptor instead.
 func (*GetTemplateResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{4}
+	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetTemplateResponse) GetTemplate() *Template {
@@ -406,7 +480,7 @@ var File_hogwire_v1_template_proto protoreflect.FileDescriptor
 const file_hogwire_v1_template_proto_rawDesc = "" +
 	"\n" +
 	"\x19hogwire/v1/template.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1chogwire/v1/destination.proto\"\xed\x02\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1chogwire/v1/destination.proto\"\x9e\x03\n" +
 	"\bTemplate\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
@@ -418,7 +492,13 @@ const file_hogwire_v1_template_proto_rawDesc = "" +
 	"\rinputs_schema\x18\b \x03(\v2\x17.hogwire.v1.InputSchemaR\finputsSchema\x12-\n" +
 	"\afilters\x18\t \x01(\v2\x13.hogwire.v1.FiltersR\afilters\x12\x19\n" +
 	"\bdocs_url\x18\n" +
-	" \x01(\tR\adocsUrl\"n\n" +
+	" \x01(\tR\adocsUrl\x12/\n" +
+	"\x05batch\x18\x14 \x01(\v2\x19.hogwire.v1.TemplateBatchR\x05batch\"\x82\x01\n" +
+	"\rTemplateBatch\x125\n" +
+	"\bdefaults\x18\x01 \x01(\v2\x19.hogwire.v1.BatchDeliveryR\bdefaults\x12\x1d\n" +
+	"\n" +
+	"max_events\x18\x02 \x01(\x05R\tmaxEvents\x12\x1b\n" +
+	"\tmax_bytes\x18\x03 \x01(\x03R\bmaxBytes\"n\n" +
 	"\x14ListTemplatesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -453,32 +533,36 @@ func file_hogwire_v1_template_proto_rawDescGZIP() []byte {
 }
 
 var file_hogwire_v1_template_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hogwire_v1_template_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_hogwire_v1_template_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_hogwire_v1_template_proto_goTypes = []any{
 	(TemplateStatus)(0),           // 0: hogwire.v1.TemplateStatus
 	(*Template)(nil),              // 1: hogwire.v1.Template
-	(*ListTemplatesRequest)(nil),  // 2: hogwire.v1.ListTemplatesRequest
-	(*ListTemplatesResponse)(nil), // 3: hogwire.v1.ListTemplatesResponse
-	(*GetTemplateRequest)(nil),    // 4: hogwire.v1.GetTemplateRequest
-	(*GetTemplateResponse)(nil),   // 5: hogwire.v1.GetTemplateResponse
-	(*InputSchema)(nil),           // 6: hogwire.v1.InputSchema
-	(*Filters)(nil),               // 7: hogwire.v1.Filters
+	(*TemplateBatch)(nil),         // 2: hogwire.v1.TemplateBatch
+	(*ListTemplatesRequest)(nil),  // 3: hogwire.v1.ListTemplatesRequest
+	(*ListTemplatesResponse)(nil), // 4: hogwire.v1.ListTemplatesResponse
+	(*GetTemplateRequest)(nil),    // 5: hogwire.v1.GetTemplateRequest
+	(*GetTemplateResponse)(nil),   // 6: hogwire.v1.GetTemplateResponse
+	(*InputSchema)(nil),           // 7: hogwire.v1.InputSchema
+	(*Filters)(nil),               // 8: hogwire.v1.Filters
+	(*BatchDelivery)(nil),         // 9: hogwire.v1.BatchDelivery
 }
 var file_hogwire_v1_template_proto_depIdxs = []int32{
 	0, // 0: hogwire.v1.Template.status:type_name -> hogwire.v1.TemplateStatus
-	6, // 1: hogwire.v1.Template.inputs_schema:type_name -> hogwire.v1.InputSchema
-	7, // 2: hogwire.v1.Template.filters:type_name -> hogwire.v1.Filters
-	1, // 3: hogwire.v1.ListTemplatesResponse.templates:type_name -> hogwire.v1.Template
-	1, // 4: hogwire.v1.GetTemplateResponse.template:type_name -> hogwire.v1.Template
-	2, // 5: hogwire.v1.TemplateService.ListTemplates:input_type -> hogwire.v1.ListTemplatesRequest
-	4, // 6: hogwire.v1.TemplateService.GetTemplate:input_type -> hogwire.v1.GetTemplateRequest
-	3, // 7: hogwire.v1.TemplateService.ListTemplates:output_type -> hogwire.v1.ListTemplatesResponse
-	5, // 8: hogwire.v1.TemplateService.GetTemplate:output_type -> hogwire.v1.GetTemplateResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	7, // 1: hogwire.v1.Template.inputs_schema:type_name -> hogwire.v1.InputSchema
+	8, // 2: hogwire.v1.Template.filters:type_name -> hogwire.v1.Filters
+	2, // 3: hogwire.v1.Template.batch:type_name -> hogwire.v1.TemplateBatch
+	9, // 4: hogwire.v1.TemplateBatch.defaults:type_name -> hogwire.v1.BatchDelivery
+	1, // 5: hogwire.v1.ListTemplatesResponse.templates:type_name -> hogwire.v1.Template
+	1, // 6: hogwire.v1.GetTemplateResponse.template:type_name -> hogwire.v1.Template
+	3, // 7: hogwire.v1.TemplateService.ListTemplates:input_type -> hogwire.v1.ListTemplatesRequest
+	5, // 8: hogwire.v1.TemplateService.GetTemplate:input_type -> hogwire.v1.GetTemplateRequest
+	4, // 9: hogwire.v1.TemplateService.ListTemplates:output_type -> hogwire.v1.ListTemplatesResponse
+	6, // 10: hogwire.v1.TemplateService.GetTemplate:output_type -> hogwire.v1.GetTemplateResponse
+	9, // [9:11] is the sub-list for method output_type
+	7, // [7:9] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_template_proto_init() }
@@ -493,7 +577,7 @@ func file_hogwire_v1_template_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hogwire_v1_template_proto_rawDesc), len(file_hogwire_v1_template_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

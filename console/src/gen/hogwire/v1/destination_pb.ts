@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hogwire/v1/destination.proto.
  */
 export const file_hogwire_v1_destination: GenFile = /*@__PURE__*/
-  fileDesc("Chxob2d3aXJlL3YxL2Rlc3RpbmF0aW9uLnByb3RvEgpob2d3aXJlLnYxIq0FCgtEZXN0aW5hdGlvbhIRCgRuYW1lGAEgASgJQgPgQQgSGQoMZGlzcGxheV9uYW1lGAIgASgJQgPgQQISEwoLZGVzY3JpcHRpb24YAyABKAkSDwoHZW5hYmxlZBgEIAEoCBIVCgh0ZW1wbGF0ZRgFIAEoCUID4EEFEhAKA2hvZxgGIAEoCUID4EECEi4KDWlucHV0c19zY2hlbWEYByADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEjMKBmlucHV0cxgIIAMoCzIjLmhvZ3dpcmUudjEuRGVzdGluYXRpb24uSW5wdXRzRW50cnkSJAoHZmlsdGVycxgJIAEoCzITLmhvZ3dpcmUudjEuRmlsdGVycxIkCgdtYXNraW5nGAogASgLMhMuaG9nd2lyZS52MS5NYXNraW5nEisKBmxpbWl0cxgLIAEoCzIbLmhvZ3dpcmUudjEuRXhlY3V0aW9uTGltaXRzEjIKBmhlYWx0aBgMIAEoCzIdLmhvZ3dpcmUudjEuRGVzdGluYXRpb25IZWFsdGhCA+BBAxIgChhub3RpZmljYXRpb25fZGVzdGluYXRpb24YDSABKAkSFQoIYnl0ZWNvZGUYDiABKAxCA+BBAxI0CgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIMCgRldGFnGBEgASgJEhUKCHJldmlzaW9uGBIgASgDQgPgQQMaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuaG9nd2lyZS52MS5JbnB1dFZhbHVlOgI4ASLZAgoLSW5wdXRTY2hlbWESEAoDa2V5GAEgASgJQgPgQQISKAoEdHlwZRgCIAEoDjIVLmhvZ3dpcmUudjEuSW5wdXRUeXBlQgPgQQISDQoFbGFiZWwYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSEAoIcmVxdWlyZWQYBSABKAgSDgoGc2VjcmV0GAYgASgIEicKB2RlZmF1bHQYByABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSKAoHY2hvaWNlcxgIIAMoCzIXLmhvZ3dpcmUudjEuSW5wdXRDaG9pY2USFwoKdGVtcGxhdGluZxgJIAEoCEgAiAEBEhQKDGRlZmF1bHRfanNvbhgKIAEoCRI3ChF0ZW1wbGF0ZV9sYW5ndWFnZRgLIAEoDjIcLmhvZ3dpcmUudjEuVGVtcGxhdGVMYW5ndWFnZUINCgtfdGVtcGxhdGluZyIrCgtJbnB1dENob2ljZRINCgVsYWJlbBgBIAEoCRINCgV2YWx1ZRgCIAEoCSLkAQoKSW5wdXRWYWx1ZRIlCgV2YWx1ZRgBIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIXCgpzZWNyZXRfc2V0GAIgASgIQgPgQQMSLQoIYnl0ZWNvZGUYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWVCA+BBAxISCgp2YWx1ZV9qc29uGAQgASgJEhoKDWJ5dGVjb2RlX2pzb24YBSABKAlCA+BBAxI3ChF0ZW1wbGF0ZV9sYW5ndWFnZRgGIAEoDjIcLmhvZ3dpcmUudjEuVGVtcGxhdGVMYW5ndWFnZSKNAQoHRmlsdGVycxInCgZldmVudHMYASADKAsyFy5ob2d3aXJlLnYxLkV2ZW50RmlsdGVyEi4KCnByb3BlcnRpZXMYAiADKAsyGi5ob2d3aXJlLnYxLlByb3BlcnR5RmlsdGVyEhIKCmV4cHJlc3Npb24YAyABKAkSFQoIYnl0ZWNvZGUYBCABKAxCA+BBAyJMCgtFdmVudEZpbHRlchINCgVldmVudBgBIAEoCRIuCgpwcm9wZXJ0aWVzGAIgAygLMhouaG9nd2lyZS52MS5Qcm9wZXJ0eUZpbHRlciKoAQoOUHJvcGVydHlGaWx0ZXISEAoDa2V5GAEgASgJQgPgQQISKAoFc2NvcGUYAiABKA4yGS5ob2d3aXJlLnYxLlByb3BlcnR5U2NvcGUSMwoIb3BlcmF0b3IYAyABKA4yHC5ob2d3aXJlLnYxLlByb3BlcnR5T3BlcmF0b3JCA+BBAhIlCgV2YWx1ZRgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSJzCgdNYXNraW5nEhEKBGhhc2gYASABKAlCA+BBAhIrCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CA+BBAhIRCgl0aHJlc2hvbGQYAyABKAMSFQoIYnl0ZWNvZGUYBCABKAxCA+BBAyLZAgoPRXhlY3V0aW9uTGltaXRzEioKB3RpbWVvdXQYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMAoNZmV0Y2hfdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhITCgttYXhfZmV0Y2hlcxgDIAEoBRIXCg9tYXhfY29uY3VycmVuY3kYBCABKAUSEQoJbWF4X3N0ZXBzGAUgASgDEhgKEG1heF9tZW1vcnlfYnl0ZXMYBiABKAMSLQoKcmV0cnlfYmFzZRgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIsCglyZXRyeV9tYXgYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMAoNcmV0cnlfZ2l2ZV91cBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLFAQoRRGVzdGluYXRpb25IZWFsdGgSJgoFc3RhdGUYASABKA4yFy5ob2d3aXJlLnYxLkhlYWx0aFN0YXRlEi4KCnN0YXRlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCRIuCgpyZXRyeV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBxdWFyYW50aW5lX2NvdW50GAUgASgFIqgBChhDcmVhdGVEZXN0aW5hdGlvblJlcXVlc3QSEwoGcGFyZW50GAEgASgJQgPgQQISMQoLZGVzdGluYXRpb24YAiABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uQgPgQQISFgoOZGVzdGluYXRpb25faWQYAyABKAkSFQoNZnJvbV90ZW1wbGF0ZRgEIAEoCRIVCg12YWxpZGF0ZV9vbmx5GAUgASgIIkkKGUNyZWF0ZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIioKFUdldERlc3RpbmF0aW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQIiRgoWR2V0RGVzdGluYXRpb25SZXNwb25zZRIsCgtkZXN0aW5hdGlvbhgBIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24iuAEKF0xpc3REZXN0aW5hdGlvbnNSZXF1ZXN0EhMKBnBhcmVudBgBIAEoCUID4EECEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEhQKB2VuYWJsZWQYBCABKAhIAIgBARItCgxoZWFsdGhfc3RhdGUYBSABKA4yFy5ob2d3aXJlLnYxLkhlYWx0aFN0YXRlEhAKCHRlbXBsYXRlGAYgASgJQgoKCF9lbmFibGVkImIKGExpc3REZXN0aW5hdGlvbnNSZXNwb25zZRItCgxkZXN0aW5hdGlvbnMYASADKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKVAQoYVXBkYXRlRGVzdGluYXRpb25SZXF1ZXN0EjEKC2Rlc3RpbmF0aW9uGAEgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbkID4EECEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIVCg12YWxpZGF0ZV9vbmx5GAMgASgIIkkKGVVwZGF0ZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIjsKGERlbGV0ZURlc3RpbmF0aW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQISDAoEZXRhZxgCIAEoCSIbChlEZWxldGVEZXN0aW5hdGlvblJlc3BvbnNlIjsKGEVuYWJsZURlc3RpbmF0aW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQISDAoEZXRhZxgCIAEoCSJJChlFbmFibGVEZXN0aW5hdGlvblJlc3BvbnNlEiwKC2Rlc3RpbmF0aW9uGAEgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbiI8ChlEaXNhYmxlRGVzdGluYXRpb25SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAhIMCgRldGFnGAIgASgJIkoKGkRpc2FibGVEZXN0aW5hdGlvblJlc3BvbnNlEiwKC2Rlc3RpbmF0aW9uGAEgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbiLFAQoTRGVzdGluYXRpb25SZXZpc2lvbhIRCgRuYW1lGAEgASgJQgPgQQgSFQoIcmV2aXNpb24YAiABKANCA+BBAxI0CgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIbCg5jaGFuZ2VkX2ZpZWxkcxgEIAMoCUID4EEDEjEKC2Rlc3RpbmF0aW9uGAUgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbkID4EEDIl0KH0xpc3REZXN0aW5hdGlvblJldmlzaW9uc1JlcXVlc3QSEwoGcGFyZW50GAEgASgJQgPgQQISEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkibwogTGlzdERlc3RpbmF0aW9uUmV2aXNpb25zUmVzcG9uc2USMgoJcmV2aXNpb25zGAEgAygLMh8uaG9nd2lyZS52MS5EZXN0aW5hdGlvblJldmlzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSqKAQoQVGVtcGxhdGVMYW5ndWFnZRIhCh1URU1QTEFURV9MQU5HVUFHRV9VTlNQRUNJRklFRBAAEhkKFVRFTVBMQVRFX0xBTkdVQUdFX0hPRxABEhwKGFRFTVBMQVRFX0xBTkdVQUdFX0xJUVVJRBACEhoKFlRFTVBMQVRFX0xBTkdVQUdFX05PTkUQAyrKAQoJSW5wdXRUeXBlEhoKFklOUFVUX1RZUEVfVU5TUEVDSUZJRUQQABIVChFJTlBVVF9UWVBFX1NUUklORxABEhUKEUlOUFVUX1RZUEVfTlVNQkVSEAISFgoSSU5QVVRfVFlQRV9CT09MRUFOEAMSFQoRSU5QVVRfVFlQRV9DSE9JQ0UQBBIZChVJTlBVVF9UWVBFX0RJQ1RJT05BUlkQBRITCg9JTlBVVF9UWVBFX0pTT04QBhIUChBJTlBVVF9UWVBFX0VNQUlMEAcqZAoNUHJvcGVydHlTY29wZRIeChpQUk9QRVJUWV9TQ09QRV9VTlNQRUNJRklFRBAAEhgKFFBST1BFUlRZX1NDT1BFX0VWRU5UEAESGQoVUFJPUEVSVFlfU0NPUEVfUEVSU09OEAIq6QMKEFByb3BlcnR5T3BlcmF0b3ISIQodUFJPUEVSVFlfT1BFUkFUT1JfVU5TUEVDSUZJRUQQABIbChdQUk9QRVJUWV9PUEVSQVRPUl9FWEFDVBABEhwKGFBST1BFUlRZX09QRVJBVE9SX0lTX05PVBACEh8KG1BST1BFUlRZX09QRVJBVE9SX0lDT05UQUlOUxADEiMKH1BST1BFUlRZX09QRVJBVE9SX05PVF9JQ09OVEFJTlMQBBIbChdQUk9QRVJUWV9PUEVSQVRPUl9SRUdFWBAFEh8KG1BST1BFUlRZX09QRVJBVE9SX05PVF9SRUdFWBAGEhgKFFBST1BFUlRZX09QRVJBVE9SX0dUEAcSGQoVUFJPUEVSVFlfT1BFUkFUT1JfR1RFEAgSGAoUUFJPUEVSVFlfT1BFUkFUT1JfTFQQCRIZChVQUk9QRVJUWV9PUEVSQVRPUl9MVEUQChIcChhQUk9QRVJUWV9PUEVSQVRPUl9JU19TRVQQCxIgChxQUk9QRVJUWV9PUEVSQVRPUl9JU19OT1RfU0VUEAwSJAogUFJPUEVSVFlfT1BFUkFUT1JfSVNfREFURV9CRUZPUkUQDRIjCh9QUk9QRVJUWV9PUEVSQVRPUl9JU19EQVRFX0FGVEVSEA4qrwEKC0hlYWx0aFN0YXRlEhwKGEhFQUxUSF9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEhFQUxUSF9TVEFURV9IRUFMVEhZEAESGQoVSEVBTFRIX1NUQVRFX0RFR1JBREVEEAISJQohSEVBTFRIX1NUQVRFX0RJU0FCTEVEX1RFTVBPUkFSSUxZEAMSJgoiSEVBTFRIX1NUQVRFX0RJU0FCTEVEX0lOREVGSU5JVEVMWRAEMrAGChJEZXN0aW5hdGlvblNlcnZpY2USYAoRQ3JlYXRlRGVzdGluYXRpb24SJC5ob2d3aXJlLnYxLkNyZWF0ZURlc3RpbmF0aW9uUmVxdWVzdBolLmhvZ3dpcmUudjEuQ3JlYXRlRGVzdGluYXRpb25SZXNwb25zZRJXCg5HZXREZXN0aW5hdGlvbhIhLmhvZ3dpcmUudjEuR2V0RGVzdGluYXRpb25SZXF1ZXN0GiIuaG9nd2lyZS52MS5HZXREZXN0aW5hdGlvblJlc3BvbnNlEl0KEExpc3REZXN0aW5hdGlvbnMSIy5ob2d3aXJlLnYxLkxpc3REZXN0aW5hdGlvbnNSZXF1ZXN0GiQuaG9nd2lyZS52MS5MaXN0RGVzdGluYXRpb25zUmVzcG9uc2USYAoRVXBkYXRlRGVzdGluYXRpb24SJC5ob2d3aXJlLnYxLlVwZGF0ZURlc3RpbmF0aW9uUmVxdWVzdBolLmhvZ3dpcmUudjEuVXBkYXRlRGVzdGluYXRpb25SZXNwb25zZRJgChFEZWxldGVEZXN0aW5hdGlvbhIkLmhvZ3dpcmUudjEuRGVsZXRlRGVzdGluYXRpb25SZXF1ZXN0GiUuaG9nd2lyZS52MS5EZWxldGVEZXN0aW5hdGlvblJlc3BvbnNlEmAKEUVuYWJsZURlc3RpbmF0aW9uEiQuaG9nd2lyZS52MS5FbmFibGVEZXN0aW5hdGlvblJlcXVlc3QaJS5ob2d3aXJlLnYxLkVuYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USYwoSRGlzYWJsZURlc3RpbmF0aW9uEiUuaG9nd2lyZS52MS5EaXNhYmxlRGVzdGluYXRpb25SZXF1ZXN0GiYuaG9nd2lyZS52MS5EaXNhYmxlRGVzdGluYXRpb25SZXNwb25zZRJ1ChhMaXN0RGVzdGluYXRpb25SZXZpc2lvbnMSKy5ob2d3aXJlLnYxLkxpc3REZXN0aW5hdGlvblJldmlzaW9uc1JlcXVlc3QaLC5ob2d3aXJlLnYxLkxpc3REZXN0aW5hdGlvblJldmlzaW9uc1Jlc3BvbnNlQjVaM2dpdGh1Yi5jb20vaG9nd2lyZS9ob2d3aXJlL2FwaS9ob2d3aXJlL3YxO2hvZ3dpcmV2MWIGcHJvdG8z", [file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Chxob2d3aXJlL3YxL2Rlc3RpbmF0aW9uLnByb3RvEgpob2d3aXJlLnYxItcFCgtEZXN0aW5hdGlvbhIRCgRuYW1lGAEgASgJQgPgQQgSGQoMZGlzcGxheV9uYW1lGAIgASgJQgPgQQISEwoLZGVzY3JpcHRpb24YAyABKAkSDwoHZW5hYmxlZBgEIAEoCBIVCgh0ZW1wbGF0ZRgFIAEoCUID4EEFEhAKA2hvZxgGIAEoCUID4EECEi4KDWlucHV0c19zY2hlbWEYByADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEjMKBmlucHV0cxgIIAMoCzIjLmhvZ3dpcmUudjEuRGVzdGluYXRpb24uSW5wdXRzRW50cnkSJAoHZmlsdGVycxgJIAEoCzITLmhvZ3dpcmUudjEuRmlsdGVycxIkCgdtYXNraW5nGAogASgLMhMuaG9nd2lyZS52MS5NYXNraW5nEisKBmxpbWl0cxgLIAEoCzIbLmhvZ3dpcmUudjEuRXhlY3V0aW9uTGltaXRzEjIKBmhlYWx0aBgMIAEoCzIdLmhvZ3dpcmUudjEuRGVzdGluYXRpb25IZWFsdGhCA+BBAxIgChhub3RpZmljYXRpb25fZGVzdGluYXRpb24YDSABKAkSFQoIYnl0ZWNvZGUYDiABKAxCA+BBAxI0CgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIMCgRldGFnGBEgASgJEhUKCHJldmlzaW9uGBIgASgDQgPgQQMSKAoFYmF0Y2gYGSABKAsyGS5ob2d3aXJlLnYxLkJhdGNoRGVsaXZlcnkaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuaG9nd2lyZS52MS5JbnB1dFZhbHVlOgI4ASJjCg1CYXRjaERlbGl2ZXJ5EhIKCm1heF9ldmVudHMYASABKAUSEQoJbWF4X2J5dGVzGAIgASgDEisKCG1heF93YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItkCCgtJbnB1dFNjaGVtYRIQCgNrZXkYASABKAlCA+BBAhIoCgR0eXBlGAIgASgOMhUuaG9nd2lyZS52MS5JbnB1dFR5cGVCA+BBAhINCgVsYWJlbBgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIQCghyZXF1aXJlZBgFIAEoCBIOCgZzZWNyZXQYBiABKAgSJwoHZGVmYXVsdBgHIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIoCgdjaG9pY2VzGAggAygLMhcuaG9nd2lyZS52MS5JbnB1dENob2ljZRIXCgp0ZW1wbGF0aW5nGAkgASgISACIAQESFAoMZGVmYXVsdF9qc29uGAogASgJEjcKEXRlbXBsYXRlX2xhbmd1YWdlGAsgASgOMhwuaG9nd2lyZS52MS5UZW1wbGF0ZUxhbmd1YWdlQg0KC190ZW1wbGF0aW5nIisKC0lucHV0Q2hvaWNlEg0KBWxhYmVsGAEgASgJEg0KBXZhbHVlGAIgASgJIuQBCgpJbnB1dFZhbHVlEiUKBXZhbHVlGAEgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhcKCnNlY3JldF9zZXQYAiABKAhCA+BBAxItCghieXRlY29kZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZUID4EEDEhIKCnZhbHVlX2pzb24YBCABKAkSGgoNYnl0ZWNvZGVfanNvbhgFIAEoCUID4EEDEjcKEXRlbXBsYXRlX2xhbmd1YWdlGAYgASgOMhwuaG9nd2lyZS52MS5UZW1wbGF0ZUxhbmd1YWdlIo0BCgdGaWx0ZXJzEicKBmV2ZW50cxgBIAMoCzIXLmhvZ3dpcmUudjEuRXZlbnRGaWx0ZXISLgoKcHJvcGVydGllcxgCIAMoCzIaLmhvZ3dpcmUudjEuUHJvcGVydHlGaWx0ZXISEgoKZXhwcmVzc2lvbhgDIAEoCRIVCghieXRlY29kZRgEIAEoDEID4EEDIkwKC0V2ZW50RmlsdGVyEg0KBWV2ZW50GAEgASgJEi4KCnByb3BlcnRpZXMYAiADKAsyGi5ob2d3aXJlLnYxLlByb3BlcnR5RmlsdGVyIqgBCg5Qcm9wZXJ0eUZpbHRlchIQCgNrZXkYASABKAlCA+BBAhIoCgVzY29wZRgCIAEoDjIZLmhvZ3dpcmUudjEuUHJvcGVydHlTY29wZRIzCghvcGVyYXRvchgDIAEoDjIcLmhvZ3dpcmUudjEuUHJvcGVydHlPcGVyYXRvckID4EECEiUKBXZhbHVlGAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlInMKB01hc2tpbmcSEQoEaGFzaBgBIAEoCUID4EECEisKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkID4EECEhEKCXRocmVzaG9sZBgDIAEoAxIVCghieXRlY29kZRgEIAEoDEID4EEDItkCCg9FeGVjdXRpb25MaW1pdHMSKgoHdGltZW91dBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1mZXRjaF90aW1lb3V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhMKC21heF9mZXRjaGVzGAMgASgFEhcKD21heF9jb25jdXJyZW5jeRgEIAEoBRIRCgltYXhfc3RlcHMYBSABKAMSGAoQbWF4X21lbW9yeV9ieXRlcxgGIAEoAxItCgpyZXRyeV9iYXNlGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKCXJldHJ5X21heBgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1yZXRyeV9naXZlX3VwGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIsUBChFEZXN0aW5hdGlvbkhlYWx0aBImCgVzdGF0ZRgBIAEoDjIXLmhvZ3dpcmUudjEuSGVhbHRoU3RhdGUSLgoKc3RhdGVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAMgASgJEi4KCnJldHJ5X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEHF1YXJhbnRpbmVfY291bnQYBSABKAUiqAEKGENyZWF0ZURlc3RpbmF0aW9uUmVxdWVzdBITCgZwYXJlbnQYASABKAlCA+BBAhIxCgtkZXN0aW5hdGlvbhgCIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb25CA+BBAhIWCg5kZXN0aW5hdGlvbl9pZBgDIAEoCRIVCg1mcm9tX3RlbXBsYXRlGAQgASgJEhUKDXZhbGlkYXRlX29ubHkYBSABKAgiSQoZQ3JlYXRlRGVzdGluYXRpb25SZXNwb25zZRIsCgtkZXN0aW5hdGlvbhgBIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24iKgoVR2V0RGVzdGluYXRpb25SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAiJGChZHZXREZXN0aW5hdGlvblJlc3BvbnNlEiwKC2Rlc3RpbmF0aW9uGAEgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbiK4AQoXTGlzdERlc3RpbmF0aW9uc1JlcXVlc3QSEwoGcGFyZW50GAEgASgJQgPgQQISEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSFAoHZW5hYmxlZBgEIAEoCEgAiAEBEi0KDGhlYWx0aF9zdGF0ZRgFIAEoDjIXLmhvZ3dpcmUudjEuSGVhbHRoU3RhdGUSEAoIdGVtcGxhdGUYBiABKAlCCgoIX2VuYWJsZWQiYgoYTGlzdERlc3RpbmF0aW9uc1Jlc3BvbnNlEi0KDGRlc3RpbmF0aW9ucxgBIAMoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIpUBChhVcGRhdGVEZXN0aW5hdGlvblJlcXVlc3QSMQoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uQgPgQQISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEhUKDXZhbGlkYXRlX29ubHkYAyABKAgiSQoZVXBkYXRlRGVzdGluYXRpb25SZXNwb25zZRIsCgtkZXN0aW5hdGlvbhgBIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24iOwoYRGVsZXRlRGVzdGluYXRpb25SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAhIMCgRldGFnGAIgASgJIhsKGURlbGV0ZURlc3RpbmF0aW9uUmVzcG9uc2UiOwoYRW5hYmxlRGVzdGluYXRpb25SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAhIMCgRldGFnGAIgASgJIkkKGUVuYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIjwKGURpc2FibGVEZXN0aW5hdGlvblJlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECEgwKBGV0YWcYAiABKAkiSgoaRGlzYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIsUBChNEZXN0aW5hdGlvblJldmlzaW9uEhEKBG5hbWUYASABKAlCA+BBCBIVCghyZXZpc2lvbhgCIAEoA0ID4EEDEjQKC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEhsKDmNoYW5nZWRfZmllbGRzGAQgAygJQgPgQQMSMQoLZGVzdGluYXRpb24YBSABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uQgPgQQMiXQofTGlzdERlc3RpbmF0aW9uUmV2aXNpb25zUmVxdWVzdBITCgZwYXJlbnQYASABKAlCA+BBAhIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJvCiBMaXN0RGVzdGluYXRpb25SZXZpc2lvbnNSZXNwb25zZRIyCglyZXZpc2lvbnMYASADKAsyHy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uUmV2aXNpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKooBChBUZW1wbGF0ZUxhbmd1YWdlEiEKHVRFTVBMQVRFX0xBTkdVQUdFX1VOU1BFQ0lGSUVEEAASGQoVVEVNUExBVEVfTEFOR1VBR0VfSE9HEAESHAoYVEVNUExBVEVfTEFOR1VBR0VfTElRVUlEEAISGgoWVEVNUExBVEVfTEFOR1VBR0VfTk9ORRADKsoBCglJbnB1dFR5cGUSGgoWSU5QVVRfVFlQRV9VTlNQRUNJRklFRBAAEhUKEUlOUFVUX1RZUEVfU1RSSU5HEAESFQoRSU5QVVRfVFlQRV9OVU1CRVIQAhIWChJJTlBVVF9UWVBFX0JPT0xFQU4QAxIVChFJTlBVVF9UWVBFX0NIT0lDRRAEEhkKFUlOUFVUX1RZUEVfRElDVElPTkFSWRAFEhMKD0lOUFVUX1RZUEVfSlNPThAGEhQKEElOUFVUX1RZUEVfRU1BSUwQBypkCg1Qcm9wZXJ0eVNjb3BlEh4KGlBST1BFUlRZX1NDT1BFX1VOU1BFQ0lGSUVEEAASGAoUUFJPUEVSVFlfU0NPUEVfRVZFTlQQARIZChVQUk9QRVJUWV9TQ09QRV9QRVJTT04QAirpAwoQUHJvcGVydHlPcGVyYXRvchIhCh1QUk9QRVJUWV9PUEVSQVRPUl9VTlNQRUNJRklFRBAAEhsKF1BST1BFUlRZX09QRVJBVE9SX0VYQUNUEAESHAoYUFJPUEVSVFlfT1BFUkFUT1JfSVNfTk9UEAISHwobUFJPUEVSVFlfT1BFUkFUT1JfSUNPTlRBSU5TEAMSIwofUFJPUEVSVFlfT1BFUkFUT1JfTk9UX0lDT05UQUlOUxAEEhsKF1BST1BFUlRZX09QRVJBVE9SX1JFR0VYEAUSHwobUFJPUEVSVFlfT1BFUkFUT1JfTk9UX1JFR0VYEAYSGAoUUFJPUEVSVFlfT1BFUkFUT1JfR1QQBxIZChVQUk9QRVJUWV9PUEVSQVRPUl9HVEUQCBIYChRQUk9QRVJUWV9PUEVSQVRPUl9MVBAJEhkKFVBST1BFUlRZX09QRVJBVE9SX0xURRAKEhwKGFBST1BFUlRZX09QRVJBVE9SX0lTX1NFVBALEiAKHFBST1BFUlRZX09QRVJBVE9SX0lTX05PVF9TRVQQDBIkCiBQUk9QRVJUWV9PUEVSQVRPUl9JU19EQVRFX0JFRk9SRRANEiMKH1BST1BFUlRZX09QRVJBVE9SX0lTX0RBVEVfQUZURVIQDiqvAQoLSGVhbHRoU3RhdGUSHAoYSEVBTFRIX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUSEVBTFRIX1NUQVRFX0hFQUxUSFkQARIZChVIRUFMVEhfU1RBVEVfREVHUkFERUQQAhIlCiFIRUFMVEhfU1RBVEVfRElTQUJMRURfVEVNUE9SQVJJTFkQAxImCiJIRUFMVEhfU1RBVEVfRElTQUJMRURfSU5ERUZJTklURUxZEAQysAYKEkRlc3RpbmF0aW9uU2VydmljZRJgChFDcmVhdGVEZXN0aW5hdGlvbhIkLmhvZ3dpcmUudjEuQ3JlYXRlRGVzdGluYXRpb25SZXF1ZXN0GiUuaG9nd2lyZS52MS5DcmVhdGVEZXN0aW5hdGlvblJlc3BvbnNlElcKDkdldERlc3RpbmF0aW9uEiEuaG9nd2lyZS52MS5HZXREZXN0aW5hdGlvblJlcXVlc3QaIi5ob2d3aXJlLnYxLkdldERlc3RpbmF0aW9uUmVzcG9uc2USXQoQTGlzdERlc3RpbmF0aW9ucxIjLmhvZ3dpcmUudjEuTGlzdERlc3RpbmF0aW9uc1JlcXVlc3QaJC5ob2d3aXJlLnYxLkxpc3REZXN0aW5hdGlvbnNSZXNwb25zZRJgChFVcGRhdGVEZXN0aW5hdGlvbhIkLmhvZ3dpcmUudjEuVXBkYXRlRGVzdGluYXRpb25SZXF1ZXN0GiUuaG9nd2lyZS52MS5VcGRhdGVEZXN0aW5hdGlvblJlc3BvbnNlEmAKEURlbGV0ZURlc3RpbmF0aW9uEiQuaG9nd2lyZS52MS5EZWxldGVEZXN0aW5hdGlvblJlcXVlc3QaJS5ob2d3aXJlLnYxLkRlbGV0ZURlc3RpbmF0aW9uUmVzcG9uc2USYAoRRW5hYmxlRGVzdGluYXRpb24SJC5ob2d3aXJlLnYxLkVuYWJsZURlc3RpbmF0aW9uUmVxdWVzdBolLmhvZ3dpcmUudjEuRW5hYmxlRGVzdGluYXRpb25SZXNwb25zZRJjChJEaXNhYmxlRGVzdGluYXRpb24SJS5ob2d3aXJlLnYxLkRpc2FibGVEZXN0aW5hdGlvblJlcXVlc3QaJi5ob2d3aXJlLnYxLkRpc2FibGVEZXN0aW5hdGlvblJlc3BvbnNlEnUKGExpc3REZXN0aW5hdGlvblJldmlzaW9ucxIrLmhvZ3dpcmUudjEuTGlzdERlc3RpbmF0aW9uUmV2aXNpb25zUmVxdWVzdBosLmhvZ3dpcmUudjEuTGlzdERlc3RpbmF0aW9uUmV2aXNpb25zUmVzcG9uc2VCNVozZ2l0aHViLmNvbS9ob2d3aXJlL2hvZ3dpcmUvYXBpL2hvZ3dpcmUvdjE7aG9nd2lyZXYxYgZwcm90bzM", [file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A Destination is a Hog program with typed inputs and a filter. PostHog
@@ -143,6 +143,17 @@ export type Destination = Message<"hogwire.v1.Destination"> & {
    * @generated from field: int64 revision = 18;
    */
   revision: bigint;
+
+  /**
+   * Batch delivery: the program runs on batches of events (the global
+   * events) instead of one event at a time. Set from the template's batch
+   * when created from a template that declares one; a destination may
+   * change it within the template's limits (see TemplateBatch), and may
+   * not clear it while its code reads events.
+   *
+   * @generated from field: hogwire.v1.BatchDelivery batch = 25;
+   */
+  batch?: BatchDelivery | undefined;
 };
 
 /**
@@ -151,6 +162,45 @@ export type Destination = Message<"hogwire.v1.Destination"> & {
  */
 export const DestinationSchema: GenMessage<Destination> = /*@__PURE__*/
   messageDesc(file_hogwire_v1_destination, 0);
+
+/**
+ * BatchDelivery gathers a destination's matching events into batches: a
+ * batch is delivered when it holds max_events events or max_bytes bytes
+ * of events, or max_wait after its first event arrived, whichever comes
+ * first, and when the data-plane node stops.
+ *
+ * @generated from message hogwire.v1.BatchDelivery
+ */
+export type BatchDelivery = Message<"hogwire.v1.BatchDelivery"> & {
+  /**
+   * Events per batch at most: 1 to 1000 (and at most the template's).
+   *
+   * @generated from field: int32 max_events = 1;
+   */
+  maxEvents: number;
+
+  /**
+   * Bytes of events per batch at most, as the event log stores them: 0 is
+   * 1 MiB; at most 16 MiB (and at most the template's).
+   *
+   * @generated from field: int64 max_bytes = 2;
+   */
+  maxBytes: bigint;
+
+  /**
+   * How long a partial batch waits for more events: 0 is 1s; at most 60s.
+   *
+   * @generated from field: google.protobuf.Duration max_wait = 3;
+   */
+  maxWait?: Duration | undefined;
+};
+
+/**
+ * Describes the message hogwire.v1.BatchDelivery.
+ * Use `create(BatchDeliverySchema)` to create a new message.
+ */
+export const BatchDeliverySchema: GenMessage<BatchDelivery> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_destination, 1);
 
 /**
  * InputSchema declares one input of a destination or template.
@@ -238,7 +288,7 @@ export type InputSchema = Message<"hogwire.v1.InputSchema"> & {
  * Use `create(InputSchemaSchema)` to create a new message.
  */
 export const InputSchemaSchema: GenMessage<InputSchema> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 1);
+  messageDesc(file_hogwire_v1_destination, 2);
 
 /**
  * @generated from message hogwire.v1.InputChoice
@@ -260,7 +310,7 @@ export type InputChoice = Message<"hogwire.v1.InputChoice"> & {
  * Use `create(InputChoiceSchema)` to create a new message.
  */
 export const InputChoiceSchema: GenMessage<InputChoice> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 2);
+  messageDesc(file_hogwire_v1_destination, 3);
 
 /**
  * InputValue is the value given for one input.
@@ -327,7 +377,7 @@ export type InputValue = Message<"hogwire.v1.InputValue"> & {
  * Use `create(InputValueSchema)` to create a new message.
  */
 export const InputValueSchema: GenMessage<InputValue> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 3);
+  messageDesc(file_hogwire_v1_destination, 4);
 
 /**
  * Filters select the events a destination runs for: an event matches when
@@ -368,7 +418,7 @@ export type Filters = Message<"hogwire.v1.Filters"> & {
  * Use `create(FiltersSchema)` to create a new message.
  */
 export const FiltersSchema: GenMessage<Filters> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 4);
+  messageDesc(file_hogwire_v1_destination, 5);
 
 /**
  * EventFilter matches one event name, optionally with property filters that
@@ -395,7 +445,7 @@ export type EventFilter = Message<"hogwire.v1.EventFilter"> & {
  * Use `create(EventFilterSchema)` to create a new message.
  */
 export const EventFilterSchema: GenMessage<EventFilter> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 5);
+  messageDesc(file_hogwire_v1_destination, 6);
 
 /**
  * PropertyFilter compares one property with a value.
@@ -434,7 +484,7 @@ export type PropertyFilter = Message<"hogwire.v1.PropertyFilter"> & {
  * Use `create(PropertyFilterSchema)` to create a new message.
  */
 export const PropertyFilterSchema: GenMessage<PropertyFilter> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 6);
+  messageDesc(file_hogwire_v1_destination, 7);
 
 /**
  * Masking drops events whose hash was seen more than threshold times within
@@ -473,7 +523,7 @@ export type Masking = Message<"hogwire.v1.Masking"> & {
  * Use `create(MaskingSchema)` to create a new message.
  */
 export const MaskingSchema: GenMessage<Masking> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 7);
+  messageDesc(file_hogwire_v1_destination, 8);
 
 /**
  * ExecutionLimits bound one destination's work. Zero means the server default.
@@ -552,7 +602,7 @@ export type ExecutionLimits = Message<"hogwire.v1.ExecutionLimits"> & {
  * Use `create(ExecutionLimitsSchema)` to create a new message.
  */
 export const ExecutionLimitsSchema: GenMessage<ExecutionLimits> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 8);
+  messageDesc(file_hogwire_v1_destination, 9);
 
 /**
  * @generated from message hogwire.v1.DestinationHealth
@@ -597,7 +647,7 @@ export type DestinationHealth = Message<"hogwire.v1.DestinationHealth"> & {
  * Use `create(DestinationHealthSchema)` to create a new message.
  */
 export const DestinationHealthSchema: GenMessage<DestinationHealth> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 9);
+  messageDesc(file_hogwire_v1_destination, 10);
 
 /**
  * @generated from message hogwire.v1.CreateDestinationRequest
@@ -644,7 +694,7 @@ export type CreateDestinationRequest = Message<"hogwire.v1.CreateDestinationRequ
  * Use `create(CreateDestinationRequestSchema)` to create a new message.
  */
 export const CreateDestinationRequestSchema: GenMessage<CreateDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 10);
+  messageDesc(file_hogwire_v1_destination, 11);
 
 /**
  * @generated from message hogwire.v1.CreateDestinationResponse
@@ -661,7 +711,7 @@ export type CreateDestinationResponse = Message<"hogwire.v1.CreateDestinationRes
  * Use `create(CreateDestinationResponseSchema)` to create a new message.
  */
 export const CreateDestinationResponseSchema: GenMessage<CreateDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 11);
+  messageDesc(file_hogwire_v1_destination, 12);
 
 /**
  * @generated from message hogwire.v1.GetDestinationRequest
@@ -678,7 +728,7 @@ export type GetDestinationRequest = Message<"hogwire.v1.GetDestinationRequest"> 
  * Use `create(GetDestinationRequestSchema)` to create a new message.
  */
 export const GetDestinationRequestSchema: GenMessage<GetDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 12);
+  messageDesc(file_hogwire_v1_destination, 13);
 
 /**
  * @generated from message hogwire.v1.GetDestinationResponse
@@ -695,7 +745,7 @@ export type GetDestinationResponse = Message<"hogwire.v1.GetDestinationResponse"
  * Use `create(GetDestinationResponseSchema)` to create a new message.
  */
 export const GetDestinationResponseSchema: GenMessage<GetDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 13);
+  messageDesc(file_hogwire_v1_destination, 14);
 
 /**
  * @generated from message hogwire.v1.ListDestinationsRequest
@@ -747,7 +797,7 @@ export type ListDestinationsRequest = Message<"hogwire.v1.ListDestinationsReques
  * Use `create(ListDestinationsRequestSchema)` to create a new message.
  */
 export const ListDestinationsRequestSchema: GenMessage<ListDestinationsRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 14);
+  messageDesc(file_hogwire_v1_destination, 15);
 
 /**
  * @generated from message hogwire.v1.ListDestinationsResponse
@@ -769,7 +819,7 @@ export type ListDestinationsResponse = Message<"hogwire.v1.ListDestinationsRespo
  * Use `create(ListDestinationsResponseSchema)` to create a new message.
  */
 export const ListDestinationsResponseSchema: GenMessage<ListDestinationsResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 15);
+  messageDesc(file_hogwire_v1_destination, 16);
 
 /**
  * @generated from message hogwire.v1.UpdateDestinationRequest
@@ -800,7 +850,7 @@ export type UpdateDestinationRequest = Message<"hogwire.v1.UpdateDestinationRequ
  * Use `create(UpdateDestinationRequestSchema)` to create a new message.
  */
 export const UpdateDestinationRequestSchema: GenMessage<UpdateDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 16);
+  messageDesc(file_hogwire_v1_destination, 17);
 
 /**
  * @generated from message hogwire.v1.UpdateDestinationResponse
@@ -817,7 +867,7 @@ export type UpdateDestinationResponse = Message<"hogwire.v1.UpdateDestinationRes
  * Use `create(UpdateDestinationResponseSchema)` to create a new message.
  */
 export const UpdateDestinationResponseSchema: GenMessage<UpdateDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 17);
+  messageDesc(file_hogwire_v1_destination, 18);
 
 /**
  * @generated from message hogwire.v1.DeleteDestinationRequest
@@ -839,7 +889,7 @@ export type DeleteDestinationRequest = Message<"hogwire.v1.DeleteDestinationRequ
  * Use `create(DeleteDestinationRequestSchema)` to create a new message.
  */
 export const DeleteDestinationRequestSchema: GenMessage<DeleteDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 18);
+  messageDesc(file_hogwire_v1_destination, 19);
 
 /**
  * @generated from message hogwire.v1.DeleteDestinationResponse
@@ -852,7 +902,7 @@ export type DeleteDestinationResponse = Message<"hogwire.v1.DeleteDestinationRes
  * Use `create(DeleteDestinationResponseSchema)` to create a new message.
  */
 export const DeleteDestinationResponseSchema: GenMessage<DeleteDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 19);
+  messageDesc(file_hogwire_v1_destination, 20);
 
 /**
  * @generated from message hogwire.v1.EnableDestinationRequest
@@ -874,7 +924,7 @@ export type EnableDestinationRequest = Message<"hogwire.v1.EnableDestinationRequ
  * Use `create(EnableDestinationRequestSchema)` to create a new message.
  */
 export const EnableDestinationRequestSchema: GenMessage<EnableDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 20);
+  messageDesc(file_hogwire_v1_destination, 21);
 
 /**
  * @generated from message hogwire.v1.EnableDestinationResponse
@@ -891,7 +941,7 @@ export type EnableDestinationResponse = Message<"hogwire.v1.EnableDestinationRes
  * Use `create(EnableDestinationResponseSchema)` to create a new message.
  */
 export const EnableDestinationResponseSchema: GenMessage<EnableDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 21);
+  messageDesc(file_hogwire_v1_destination, 22);
 
 /**
  * @generated from message hogwire.v1.DisableDestinationRequest
@@ -913,7 +963,7 @@ export type DisableDestinationRequest = Message<"hogwire.v1.DisableDestinationRe
  * Use `create(DisableDestinationRequestSchema)` to create a new message.
  */
 export const DisableDestinationRequestSchema: GenMessage<DisableDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 22);
+  messageDesc(file_hogwire_v1_destination, 23);
 
 /**
  * @generated from message hogwire.v1.DisableDestinationResponse
@@ -930,7 +980,7 @@ export type DisableDestinationResponse = Message<"hogwire.v1.DisableDestinationR
  * Use `create(DisableDestinationResponseSchema)` to create a new message.
  */
 export const DisableDestinationResponseSchema: GenMessage<DisableDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 23);
+  messageDesc(file_hogwire_v1_destination, 24);
 
 /**
  * DestinationRevision is a destination's configuration as one write left it.
@@ -980,7 +1030,7 @@ export type DestinationRevision = Message<"hogwire.v1.DestinationRevision"> & {
  * Use `create(DestinationRevisionSchema)` to create a new message.
  */
 export const DestinationRevisionSchema: GenMessage<DestinationRevision> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 24);
+  messageDesc(file_hogwire_v1_destination, 25);
 
 /**
  * @generated from message hogwire.v1.ListDestinationRevisionsRequest
@@ -1011,7 +1061,7 @@ export type ListDestinationRevisionsRequest = Message<"hogwire.v1.ListDestinatio
  * Use `create(ListDestinationRevisionsRequestSchema)` to create a new message.
  */
 export const ListDestinationRevisionsRequestSchema: GenMessage<ListDestinationRevisionsRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 25);
+  messageDesc(file_hogwire_v1_destination, 26);
 
 /**
  * @generated from message hogwire.v1.ListDestinationRevisionsResponse
@@ -1033,7 +1083,7 @@ export type ListDestinationRevisionsResponse = Message<"hogwire.v1.ListDestinati
  * Use `create(ListDestinationRevisionsResponseSchema)` to create a new message.
  */
 export const ListDestinationRevisionsResponseSchema: GenMessage<ListDestinationRevisionsResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 26);
+  messageDesc(file_hogwire_v1_destination, 27);
 
 /**
  * TemplateLanguage is how the strings of a templated input are rendered.

@@ -5,7 +5,7 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
-import type { Filters, InputSchema } from "./destination_pb";
+import type { BatchDelivery, Filters, InputSchema } from "./destination_pb";
 import { file_hogwire_v1_destination } from "./destination_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hogwire/v1/template.proto.
  */
 export const file_hogwire_v1_template: GenFile = /*@__PURE__*/
-  fileDesc("Chlob2d3aXJlL3YxL3RlbXBsYXRlLnByb3RvEgpob2d3aXJlLnYxIo0CCghUZW1wbGF0ZRIRCgRuYW1lGAEgASgJQgPgQQgSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhAKCGNhdGVnb3J5GAQgASgJEhAKCGljb25fdXJsGAUgASgJEioKBnN0YXR1cxgGIAEoDjIaLmhvZ3dpcmUudjEuVGVtcGxhdGVTdGF0dXMSCwoDaG9nGAcgASgJEi4KDWlucHV0c19zY2hlbWEYCCADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEiQKB2ZpbHRlcnMYCSABKAsyEy5ob2d3aXJlLnYxLkZpbHRlcnMSEAoIZG9jc191cmwYCiABKAkiTwoUTGlzdFRlbXBsYXRlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEAoIY2F0ZWdvcnkYAyABKAkiWQoVTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEicKCXRlbXBsYXRlcxgBIAMoCzIULmhvZ3dpcmUudjEuVGVtcGxhdGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIicKEkdldFRlbXBsYXRlUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQIiPQoTR2V0VGVtcGxhdGVSZXNwb25zZRImCgh0ZW1wbGF0ZRgBIAEoCzIULmhvZ3dpcmUudjEuVGVtcGxhdGUqhwEKDlRlbXBsYXRlU3RhdHVzEh8KG1RFTVBMQVRFX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFlRFTVBMQVRFX1NUQVRVU19TVEFCTEUQARIYChRURU1QTEFURV9TVEFUVVNfQkVUQRACEh4KGlRFTVBMQVRFX1NUQVRVU19ERVBSRUNBVEVEEAMytwEKD1RlbXBsYXRlU2VydmljZRJUCg1MaXN0VGVtcGxhdGVzEiAuaG9nd2lyZS52MS5MaXN0VGVtcGxhdGVzUmVxdWVzdBohLmhvZ3dpcmUudjEuTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEk4KC0dldFRlbXBsYXRlEh4uaG9nd2lyZS52MS5HZXRUZW1wbGF0ZVJlcXVlc3QaHy5ob2d3aXJlLnYxLkdldFRlbXBsYXRlUmVzcG9uc2VCNVozZ2l0aHViLmNvbS9ob2d3aXJlL2hvZ3dpcmUvYXBpL2hvZ3dpcmUvdjE7aG9nd2lyZXYxYgZwcm90bzM", [file_google_api_field_behavior, file_hogwire_v1_destination]);
+  fileDesc("Chlob2d3aXJlL3YxL3RlbXBsYXRlLnByb3RvEgpob2d3aXJlLnYxIrcCCghUZW1wbGF0ZRIRCgRuYW1lGAEgASgJQgPgQQgSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhAKCGNhdGVnb3J5GAQgASgJEhAKCGljb25fdXJsGAUgASgJEioKBnN0YXR1cxgGIAEoDjIaLmhvZ3dpcmUudjEuVGVtcGxhdGVTdGF0dXMSCwoDaG9nGAcgASgJEi4KDWlucHV0c19zY2hlbWEYCCADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEiQKB2ZpbHRlcnMYCSABKAsyEy5ob2d3aXJlLnYxLkZpbHRlcnMSEAoIZG9jc191cmwYCiABKAkSKAoFYmF0Y2gYFCABKAsyGS5ob2d3aXJlLnYxLlRlbXBsYXRlQmF0Y2giYwoNVGVtcGxhdGVCYXRjaBIrCghkZWZhdWx0cxgBIAEoCzIZLmhvZ3dpcmUudjEuQmF0Y2hEZWxpdmVyeRISCgptYXhfZXZlbnRzGAIgASgFEhEKCW1heF9ieXRlcxgDIAEoAyJPChRMaXN0VGVtcGxhdGVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIQCghjYXRlZ29yeRgDIAEoCSJZChVMaXN0VGVtcGxhdGVzUmVzcG9uc2USJwoJdGVtcGxhdGVzGAEgAygLMhQuaG9nd2lyZS52MS5UZW1wbGF0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJwoSR2V0VGVtcGxhdGVSZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAiI9ChNHZXRUZW1wbGF0ZVJlc3BvbnNlEiYKCHRlbXBsYXRlGAEgASgLMhQuaG9nd2lyZS52MS5UZW1wbGF0ZSqHAQoOVGVtcGxhdGVTdGF0dXMSHwobVEVNUExBVEVfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGgoWVEVNUExBVEVfU1RBVFVTX1NUQUJMRRABEhgKFFRFTVBMQVRFX1NUQVRVU19CRVRBEAISHgoaVEVNUExBVEVfU1RBVFVTX0RFUFJFQ0FURUQQAzK3AQoPVGVtcGxhdGVTZXJ2aWNlElQKDUxpc3RUZW1wbGF0ZXMSIC5ob2d3aXJlLnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0GiEuaG9nd2lyZS52MS5MaXN0VGVtcGxhdGVzUmVzcG9uc2USTgoLR2V0VGVtcGxhdGUSHi5ob2d3aXJlLnYxLkdldFRlbXBsYXRlUmVxdWVzdBofLmhvZ3dpcmUudjEuR2V0VGVtcGxhdGVSZXNwb25zZUI1WjNnaXRodWIuY29tL2hvZ3dpcmUvaG9nd2lyZS9hcGkvaG9nd2lyZS92MTtob2d3aXJldjFiBnByb3RvMw", [file_google_api_field_behavior, file_hogwire_v1_destination]);
 
 /**
  * A Template is a ready-made destination: code, inputs schema and default
@@ -83,6 +83,14 @@ export type Template = Message<"hogwire.v1.Template"> & {
    * @generated from field: string docs_url = 10;
    */
   docsUrl: string;
+
+  /**
+   * Set when the template's code delivers events in batches (it reads the
+   * global events, not event).
+   *
+   * @generated from field: hogwire.v1.TemplateBatch batch = 20;
+   */
+  batch?: TemplateBatch | undefined;
 };
 
 /**
@@ -91,6 +99,40 @@ export type Template = Message<"hogwire.v1.Template"> & {
  */
 export const TemplateSchema: GenMessage<Template> = /*@__PURE__*/
   messageDesc(file_hogwire_v1_template, 0);
+
+/**
+ * TemplateBatch is how a template delivers in batches.
+ *
+ * @generated from message hogwire.v1.TemplateBatch
+ */
+export type TemplateBatch = Message<"hogwire.v1.TemplateBatch"> & {
+  /**
+   * What a destination created from the template starts with.
+   *
+   * @generated from field: hogwire.v1.BatchDelivery defaults = 1;
+   */
+  defaults?: BatchDelivery | undefined;
+
+  /**
+   * The most a destination may set: the vendor API's caps per request (0:
+   * the server's caps, 1000 events and 16 MiB).
+   *
+   * @generated from field: int32 max_events = 2;
+   */
+  maxEvents: number;
+
+  /**
+   * @generated from field: int64 max_bytes = 3;
+   */
+  maxBytes: bigint;
+};
+
+/**
+ * Describes the message hogwire.v1.TemplateBatch.
+ * Use `create(TemplateBatchSchema)` to create a new message.
+ */
+export const TemplateBatchSchema: GenMessage<TemplateBatch> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_template, 1);
 
 /**
  * @generated from message hogwire.v1.ListTemplatesRequest
@@ -119,7 +161,7 @@ export type ListTemplatesRequest = Message<"hogwire.v1.ListTemplatesRequest"> & 
  * Use `create(ListTemplatesRequestSchema)` to create a new message.
  */
 export const ListTemplatesRequestSchema: GenMessage<ListTemplatesRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_template, 1);
+  messageDesc(file_hogwire_v1_template, 2);
 
 /**
  * @generated from message hogwire.v1.ListTemplatesResponse
@@ -141,7 +183,7 @@ export type ListTemplatesResponse = Message<"hogwire.v1.ListTemplatesResponse"> 
  * Use `create(ListTemplatesResponseSchema)` to create a new message.
  */
 export const ListTemplatesResponseSchema: GenMessage<ListTemplatesResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_template, 2);
+  messageDesc(file_hogwire_v1_template, 3);
 
 /**
  * @generated from message hogwire.v1.GetTemplateRequest
@@ -160,7 +202,7 @@ export type GetTemplateRequest = Message<"hogwire.v1.GetTemplateRequest"> & {
  * Use `create(GetTemplateRequestSchema)` to create a new message.
  */
 export const GetTemplateRequestSchema: GenMessage<GetTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_template, 3);
+  messageDesc(file_hogwire_v1_template, 4);
 
 /**
  * @generated from message hogwire.v1.GetTemplateResponse
@@ -177,7 +219,7 @@ export type GetTemplateResponse = Message<"hogwire.v1.GetTemplateResponse"> & {
  * Use `create(GetTemplateResponseSchema)` to create a new message.
  */
 export const GetTemplateResponseSchema: GenMessage<GetTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_template, 4);
+  messageDesc(file_hogwire_v1_template, 5);
 
 /**
  * TemplateStatus is how far a template can be relied on.
