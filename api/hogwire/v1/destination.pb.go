@@ -388,7 +388,9 @@ type Destination struct {
 	// Opaque version for optimistic concurrency (AIP-154).
 	Etag string `protobuf:"bytes,17,opt,name=etag,proto3" json:"etag,omitempty"`
 	// The etcd revision of the last write.
-	Revision      int64 `protobuf:"varint,18,opt,name=revision,proto3" json:"revision,omitempty"`
+	Revision int64 `protobuf:"varint,18,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Pause and backlog on the data plane (Get only).
+	Delivery      *DeliveryState `protobuf:"bytes,19,opt,name=delivery,proto3" json:"delivery,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -547,6 +549,13 @@ func (x *Destination) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *Destination) GetDelivery() *DeliveryState {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
 }
 
 // InputSchema declares one input of a destination or template.
@@ -1135,11 +1144,30 @@ type ExecutionLimits struct {
 	// retry_give_up after it was first parked. Zero takes the data plane's
 	// defaults (--retry-base 5s, --retry-max 1h, --retry-give-up 24h);
 	// retry_give_up is at most 7 days.
-	RetryBase     *durationpb.Duration `protobuf:"bytes,7,opt,name=retry_base,json=retryBase,proto3" json:"retry_base,omitempty"`
-	RetryMax      *durationpb.Duration `protobuf:"bytes,8,opt,name=retry_max,json=retryMax,proto3" json:"retry_max,omitempty"`
-	RetryGiveUp   *durationpb.Duration `protobuf:"bytes,9,opt,name=retry_give_up,json=retryGiveUp,proto3" json:"retry_give_up,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RetryBase   *durationpb.Duration `protobuf:"bytes,7,opt,name=retry_base,json=retryBase,proto3" json:"retry_base,omitempty"`
+	RetryMax    *durationpb.Duration `protobuf:"bytes,8,opt,name=retry_max,json=retryMax,proto3" json:"retry_max,omitempty"`
+	RetryGiveUp *durationpb.Duration `protobuf:"bytes,9,opt,name=retry_give_up,json=retryGiveUp,proto3" json:"retry_give_up,omitempty"`
+	// Requests per second sent to the destination's endpoint, across all
+	// data-plane nodes together (0: no limit). Every fetch attempt counts,
+	// retries included. Defaulted by the template when it declares one.
+	MaxRate float64 `protobuf:"fixed64,10,opt,name=max_rate,json=maxRate,proto3" json:"max_rate,omitempty"`
+	// HTTP requests to the endpoint in flight at once, across all data-plane
+	// nodes together (0: no limit beyond max_concurrency per node); each node
+	// takes an equal share. Adaptive concurrency keeps each node's requests
+	// in flight at or under its share.
+	MaxRequestsInFlight int32 `protobuf:"varint,11,opt,name=max_requests_in_flight,json=maxRequestsInFlight,proto3" json:"max_requests_in_flight,omitempty"`
+	// The backlog: invocations parked awaiting a retry, the end of a pause or
+	// the end of a quarantine. Past max_backlog events or about
+	// max_backlog_bytes, further events are dropped (counted
+	// backlog_overflowed and logged with their ids); an event older than
+	// max_backlog_age is dropped (backlog_expired). Zero takes the data
+	// plane's defaults (--max-backlog 1000000, --max-backlog-bytes 1GiB,
+	// --max-backlog-age 24h); max_backlog_age is at most 7 days.
+	MaxBacklog      int64                `protobuf:"varint,12,opt,name=max_backlog,json=maxBacklog,proto3" json:"max_backlog,omitempty"`
+	MaxBacklogBytes int64                `protobuf:"varint,13,opt,name=max_backlog_bytes,json=maxBacklogBytes,proto3" json:"max_backlog_bytes,omitempty"`
+	MaxBacklogAge   *durationpb.Duration `protobuf:"bytes,14,opt,name=max_backlog_age,json=maxBacklogAge,proto3" json:"max_backlog_age,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ExecutionLimits) Reset() {
@@ -1235,6 +1263,132 @@ func (x *ExecutionLimits) GetRetryGiveUp() *durationpb.Duration {
 	return nil
 }
 
+func (x *ExecutionLimits) GetMaxRate() float64 {
+	if x != nil {
+		return x.MaxRate
+	}
+	return 0
+}
+
+func (x *ExecutionLimits) GetMaxRequestsInFlight() int32 {
+	if x != nil {
+		return x.MaxRequestsInFlight
+	}
+	return 0
+}
+
+func (x *ExecutionLimits) GetMaxBacklog() int64 {
+	if x != nil {
+		return x.MaxBacklog
+	}
+	return 0
+}
+
+func (x *ExecutionLimits) GetMaxBacklogBytes() int64 {
+	if x != nil {
+		return x.MaxBacklogBytes
+	}
+	return 0
+}
+
+func (x *ExecutionLimits) GetMaxBacklogAge() *durationpb.Duration {
+	if x != nil {
+		return x.MaxBacklogAge
+	}
+	return nil
+}
+
+// DeliveryState is how a destination's delivery stands on the data plane,
+// as the data-plane nodes last published it (every few seconds).
+type DeliveryState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The destination is paused until then: no request goes to it.
+	PausedUntil *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=paused_until,json=pausedUntil,proto3" json:"paused_until,omitempty"`
+	// Why: "Retry-After from HTTP 429", "circuit open after 10 failed requests".
+	PauseReason string `protobuf:"bytes,2,opt,name=pause_reason,json=pauseReason,proto3" json:"pause_reason,omitempty"`
+	// Invocations parked (the backlog), and about how many bytes they hold.
+	BacklogEvents int64 `protobuf:"varint,3,opt,name=backlog_events,json=backlogEvents,proto3" json:"backlog_events,omitempty"`
+	BacklogBytes  int64 `protobuf:"varint,4,opt,name=backlog_bytes,json=backlogBytes,proto3" json:"backlog_bytes,omitempty"`
+	// When the oldest parked invocation was first parked.
+	BacklogOldestTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=backlog_oldest_time,json=backlogOldestTime,proto3" json:"backlog_oldest_time,omitempty"`
+	// When the nodes last published the backlog.
+	ObserveTime   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=observe_time,json=observeTime,proto3" json:"observe_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliveryState) Reset() {
+	*x = DeliveryState{}
+	mi := &file_hogwire_v1_destination_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliveryState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliveryState) ProtoMessage() {}
+
+func (x *DeliveryState) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_destination_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliveryState.ProtoReflect.Descriptor instead.
+func (*DeliveryState) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *DeliveryState) GetPausedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PausedUntil
+	}
+	return nil
+}
+
+func (x *DeliveryState) GetPauseReason() string {
+	if x != nil {
+		return x.PauseReason
+	}
+	return ""
+}
+
+func (x *DeliveryState) GetBacklogEvents() int64 {
+	if x != nil {
+		return x.BacklogEvents
+	}
+	return 0
+}
+
+func (x *DeliveryState) GetBacklogBytes() int64 {
+	if x != nil {
+		return x.BacklogBytes
+	}
+	return 0
+}
+
+func (x *DeliveryState) GetBacklogOldestTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BacklogOldestTime
+	}
+	return nil
+}
+
+func (x *DeliveryState) GetObserveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObserveTime
+	}
+	return nil
+}
+
 type DestinationHealth struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	State HealthState            `protobuf:"varint,1,opt,name=state,proto3,enum=hogwire.v1.HealthState" json:"state,omitempty"`
@@ -1252,7 +1406,7 @@ type DestinationHealth struct {
 
 func (x *DestinationHealth) Reset() {
 	*x = DestinationHealth{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[9]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1264,7 +1418,7 @@ func (x *DestinationHealth) String() string {
 func (*DestinationHealth) ProtoMessage() {}
 
 func (x *DestinationHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[9]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1277,7 +1431,7 @@ func (x *DestinationHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestinationHealth.ProtoReflect.Descriptor instead.
 func (*DestinationHealth) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{9}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DestinationHealth) GetState() HealthState {
@@ -1334,7 +1488,7 @@ type CreateDestinationRequest struct {
 
 func (x *CreateDestinationRequest) Reset() {
 	*x = CreateDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1346,7 +1500,7 @@ func (x *CreateDestinationRequest) String() string {
 func (*CreateDestinationRequest) ProtoMessage() {}
 
 func (x *CreateDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1359,7 +1513,7 @@ func (x *CreateDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDestinationRequest.ProtoReflect.Descriptor instead.
 func (*CreateDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{10}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateDestinationRequest) GetParent() string {
@@ -1406,7 +1560,7 @@ type CreateDestinationResponse struct {
 
 func (x *CreateDestinationResponse) Reset() {
 	*x = CreateDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1418,7 +1572,7 @@ func (x *CreateDestinationResponse) String() string {
 func (*CreateDestinationResponse) ProtoMessage() {}
 
 func (x *CreateDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1431,7 +1585,7 @@ func (x *CreateDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDestinationResponse.ProtoReflect.Descriptor instead.
 func (*CreateDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{11}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateDestinationResponse) GetDestination() *Destination {
@@ -1450,7 +1604,7 @@ type GetDestinationRequest struct {
 
 func (x *GetDestinationRequest) Reset() {
 	*x = GetDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1616,7 @@ func (x *GetDestinationRequest) String() string {
 func (*GetDestinationRequest) ProtoMessage() {}
 
 func (x *GetDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1629,7 @@ func (x *GetDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDestinationRequest.ProtoReflect.Descriptor instead.
 func (*GetDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{12}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetDestinationRequest) GetName() string {
@@ -1494,7 +1648,7 @@ type GetDestinationResponse struct {
 
 func (x *GetDestinationResponse) Reset() {
 	*x = GetDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1660,7 @@ func (x *GetDestinationResponse) String() string {
 func (*GetDestinationResponse) ProtoMessage() {}
 
 func (x *GetDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1673,7 @@ func (x *GetDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDestinationResponse.ProtoReflect.Descriptor instead.
 func (*GetDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{13}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetDestinationResponse) GetDestination() *Destination {
@@ -1548,7 +1702,7 @@ type ListDestinationsRequest struct {
 
 func (x *ListDestinationsRequest) Reset() {
 	*x = ListDestinationsRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1714,7 @@ func (x *ListDestinationsRequest) String() string {
 func (*ListDestinationsRequest) ProtoMessage() {}
 
 func (x *ListDestinationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1727,7 @@ func (x *ListDestinationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationsRequest.ProtoReflect.Descriptor instead.
 func (*ListDestinationsRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{14}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListDestinationsRequest) GetParent() string {
@@ -1628,7 +1782,7 @@ type ListDestinationsResponse struct {
 
 func (x *ListDestinationsResponse) Reset() {
 	*x = ListDestinationsResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1794,7 @@ func (x *ListDestinationsResponse) String() string {
 func (*ListDestinationsResponse) ProtoMessage() {}
 
 func (x *ListDestinationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1807,7 @@ func (x *ListDestinationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationsResponse.ProtoReflect.Descriptor instead.
 func (*ListDestinationsResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{15}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListDestinationsResponse) GetDestinations() []*Destination {
@@ -1683,7 +1837,7 @@ type UpdateDestinationRequest struct {
 
 func (x *UpdateDestinationRequest) Reset() {
 	*x = UpdateDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +1849,7 @@ func (x *UpdateDestinationRequest) String() string {
 func (*UpdateDestinationRequest) ProtoMessage() {}
 
 func (x *UpdateDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +1862,7 @@ func (x *UpdateDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDestinationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{16}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UpdateDestinationRequest) GetDestination() *Destination {
@@ -1741,7 +1895,7 @@ type UpdateDestinationResponse struct {
 
 func (x *UpdateDestinationResponse) Reset() {
 	*x = UpdateDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1753,7 +1907,7 @@ func (x *UpdateDestinationResponse) String() string {
 func (*UpdateDestinationResponse) ProtoMessage() {}
 
 func (x *UpdateDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1766,7 +1920,7 @@ func (x *UpdateDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDestinationResponse.ProtoReflect.Descriptor instead.
 func (*UpdateDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{17}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateDestinationResponse) GetDestination() *Destination {
@@ -1786,7 +1940,7 @@ type DeleteDestinationRequest struct {
 
 func (x *DeleteDestinationRequest) Reset() {
 	*x = DeleteDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1798,7 +1952,7 @@ func (x *DeleteDestinationRequest) String() string {
 func (*DeleteDestinationRequest) ProtoMessage() {}
 
 func (x *DeleteDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1811,7 +1965,7 @@ func (x *DeleteDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDestinationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{18}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DeleteDestinationRequest) GetName() string {
@@ -1829,14 +1983,17 @@ func (x *DeleteDestinationRequest) GetEtag() string {
 }
 
 type DeleteDestinationResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events that waited in the destination's backlog (as the data plane
+	// last counted them): deleting drops them.
+	DroppedBacklogEvents int64 `protobuf:"varint,1,opt,name=dropped_backlog_events,json=droppedBacklogEvents,proto3" json:"dropped_backlog_events,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *DeleteDestinationResponse) Reset() {
 	*x = DeleteDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1848,7 +2005,7 @@ func (x *DeleteDestinationResponse) String() string {
 func (*DeleteDestinationResponse) ProtoMessage() {}
 
 func (x *DeleteDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1861,7 +2018,14 @@ func (x *DeleteDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDestinationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{19}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DeleteDestinationResponse) GetDroppedBacklogEvents() int64 {
+	if x != nil {
+		return x.DroppedBacklogEvents
+	}
+	return 0
 }
 
 type EnableDestinationRequest struct {
@@ -1874,7 +2038,7 @@ type EnableDestinationRequest struct {
 
 func (x *EnableDestinationRequest) Reset() {
 	*x = EnableDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +2050,7 @@ func (x *EnableDestinationRequest) String() string {
 func (*EnableDestinationRequest) ProtoMessage() {}
 
 func (x *EnableDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +2063,7 @@ func (x *EnableDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableDestinationRequest.ProtoReflect.Descriptor instead.
 func (*EnableDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{20}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *EnableDestinationRequest) GetName() string {
@@ -1925,7 +2089,7 @@ type EnableDestinationResponse struct {
 
 func (x *EnableDestinationResponse) Reset() {
 	*x = EnableDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1937,7 +2101,7 @@ func (x *EnableDestinationResponse) String() string {
 func (*EnableDestinationResponse) ProtoMessage() {}
 
 func (x *EnableDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1950,7 +2114,7 @@ func (x *EnableDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableDestinationResponse.ProtoReflect.Descriptor instead.
 func (*EnableDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{21}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EnableDestinationResponse) GetDestination() *Destination {
@@ -1970,7 +2134,7 @@ type DisableDestinationRequest struct {
 
 func (x *DisableDestinationRequest) Reset() {
 	*x = DisableDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1982,7 +2146,7 @@ func (x *DisableDestinationRequest) String() string {
 func (*DisableDestinationRequest) ProtoMessage() {}
 
 func (x *DisableDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1995,7 +2159,7 @@ func (x *DisableDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableDestinationRequest.ProtoReflect.Descriptor instead.
 func (*DisableDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{22}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *DisableDestinationRequest) GetName() string {
@@ -2013,15 +2177,18 @@ func (x *DisableDestinationRequest) GetEtag() string {
 }
 
 type DisableDestinationResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Destination   *Destination           `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Destination *Destination           `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`
+	// The events that waited in the destination's backlog (as the data plane
+	// last counted them): disabling drops them.
+	DroppedBacklogEvents int64 `protobuf:"varint,2,opt,name=dropped_backlog_events,json=droppedBacklogEvents,proto3" json:"dropped_backlog_events,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *DisableDestinationResponse) Reset() {
 	*x = DisableDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2033,7 +2200,7 @@ func (x *DisableDestinationResponse) String() string {
 func (*DisableDestinationResponse) ProtoMessage() {}
 
 func (x *DisableDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2046,7 +2213,7 @@ func (x *DisableDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableDestinationResponse.ProtoReflect.Descriptor instead.
 func (*DisableDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{23}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DisableDestinationResponse) GetDestination() *Destination {
@@ -2054,6 +2221,13 @@ func (x *DisableDestinationResponse) GetDestination() *Destination {
 		return x.Destination
 	}
 	return nil
+}
+
+func (x *DisableDestinationResponse) GetDroppedBacklogEvents() int64 {
+	if x != nil {
+		return x.DroppedBacklogEvents
+	}
+	return 0
 }
 
 // DestinationRevision is a destination's configuration as one write left it.
@@ -2077,7 +2251,7 @@ type DestinationRevision struct {
 
 func (x *DestinationRevision) Reset() {
 	*x = DestinationRevision{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2089,7 +2263,7 @@ func (x *DestinationRevision) String() string {
 func (*DestinationRevision) ProtoMessage() {}
 
 func (x *DestinationRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2102,7 +2276,7 @@ func (x *DestinationRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestinationRevision.ProtoReflect.Descriptor instead.
 func (*DestinationRevision) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{24}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DestinationRevision) GetName() string {
@@ -2153,7 +2327,7 @@ type ListDestinationRevisionsRequest struct {
 
 func (x *ListDestinationRevisionsRequest) Reset() {
 	*x = ListDestinationRevisionsRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2165,7 +2339,7 @@ func (x *ListDestinationRevisionsRequest) String() string {
 func (*ListDestinationRevisionsRequest) ProtoMessage() {}
 
 func (x *ListDestinationRevisionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2178,7 +2352,7 @@ func (x *ListDestinationRevisionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationRevisionsRequest.ProtoReflect.Descriptor instead.
 func (*ListDestinationRevisionsRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{25}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListDestinationRevisionsRequest) GetParent() string {
@@ -2212,7 +2386,7 @@ type ListDestinationRevisionsResponse struct {
 
 func (x *ListDestinationRevisionsResponse) Reset() {
 	*x = ListDestinationRevisionsResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +2398,7 @@ func (x *ListDestinationRevisionsResponse) String() string {
 func (*ListDestinationRevisionsResponse) ProtoMessage() {}
 
 func (x *ListDestinationRevisionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +2411,7 @@ func (x *ListDestinationRevisionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationRevisionsResponse.ProtoReflect.Descriptor instead.
 func (*ListDestinationRevisionsResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{26}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListDestinationRevisionsResponse) GetRevisions() []*DestinationRevision {
@@ -2259,7 +2433,7 @@ var File_hogwire_v1_destination_proto protoreflect.FileDescriptor
 const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\n" +
 	"\x1chogwire/v1/destination.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf4\x06\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb0\a\n" +
 	"\vDestination\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vdisplayName\x12 \n" +
@@ -2281,7 +2455,8 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\vupdate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\x11 \x01(\tR\x04etag\x12\x1f\n" +
-	"\brevision\x18\x12 \x01(\x03B\x03\xe0A\x03R\brevision\x1aQ\n" +
+	"\brevision\x18\x12 \x01(\x03B\x03\xe0A\x03R\brevision\x12:\n" +
+	"\bdelivery\x18\x13 \x01(\v2\x19.hogwire.v1.DeliveryStateB\x03\xe0A\x03R\bdelivery\x1aQ\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.hogwire.v1.InputValueR\x05value:\x028\x01\"\xc7\x03\n" +
@@ -2337,7 +2512,7 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x04hash\x18\x01 \x01(\tB\x03\xe0A\x02R\x04hash\x120\n" +
 	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x03\xe0A\x02R\x03ttl\x12\x1c\n" +
 	"\tthreshold\x18\x03 \x01(\x03R\tthreshold\x12\x1f\n" +
-	"\bbytecode\x18\x04 \x01(\fB\x03\xe0A\x03R\bbytecode\"\xc8\x03\n" +
+	"\bbytecode\x18\x04 \x01(\fB\x03\xe0A\x03R\bbytecode\"\xa8\x05\n" +
 	"\x0fExecutionLimits\x123\n" +
 	"\atimeout\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12>\n" +
 	"\rfetch_timeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\ffetchTimeout\x12\x1f\n" +
@@ -2349,7 +2524,21 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\n" +
 	"retry_base\x18\a \x01(\v2\x19.google.protobuf.DurationR\tretryBase\x126\n" +
 	"\tretry_max\x18\b \x01(\v2\x19.google.protobuf.DurationR\bretryMax\x12=\n" +
-	"\rretry_give_up\x18\t \x01(\v2\x19.google.protobuf.DurationR\vretryGiveUp\"\xfb\x01\n" +
+	"\rretry_give_up\x18\t \x01(\v2\x19.google.protobuf.DurationR\vretryGiveUp\x12\x19\n" +
+	"\bmax_rate\x18\n" +
+	" \x01(\x01R\amaxRate\x123\n" +
+	"\x16max_requests_in_flight\x18\v \x01(\x05R\x13maxRequestsInFlight\x12\x1f\n" +
+	"\vmax_backlog\x18\f \x01(\x03R\n" +
+	"maxBacklog\x12*\n" +
+	"\x11max_backlog_bytes\x18\r \x01(\x03R\x0fmaxBacklogBytes\x12A\n" +
+	"\x0fmax_backlog_age\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\rmaxBacklogAge\"\xc8\x02\n" +
+	"\rDeliveryState\x12=\n" +
+	"\fpaused_until\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vpausedUntil\x12!\n" +
+	"\fpause_reason\x18\x02 \x01(\tR\vpauseReason\x12%\n" +
+	"\x0ebacklog_events\x18\x03 \x01(\x03R\rbacklogEvents\x12#\n" +
+	"\rbacklog_bytes\x18\x04 \x01(\x03R\fbacklogBytes\x12J\n" +
+	"\x13backlog_oldest_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x11backlogOldestTime\x12=\n" +
+	"\fobserve_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vobserveTime\"\xfb\x01\n" +
 	"\x11DestinationHealth\x12-\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x17.hogwire.v1.HealthStateR\x05state\x129\n" +
 	"\n" +
@@ -2392,8 +2581,9 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\"G\n" +
 	"\x18DeleteDestinationRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x1b\n" +
-	"\x19DeleteDestinationResponse\"G\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"Q\n" +
+	"\x19DeleteDestinationResponse\x124\n" +
+	"\x16dropped_backlog_events\x18\x01 \x01(\x03R\x14droppedBacklogEvents\"G\n" +
 	"\x18EnableDestinationRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\"V\n" +
@@ -2401,9 +2591,10 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\"H\n" +
 	"\x19DisableDestinationRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\"W\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x8d\x01\n" +
 	"\x1aDisableDestinationResponse\x129\n" +
-	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\"\xfd\x01\n" +
+	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\x124\n" +
+	"\x16dropped_backlog_events\x18\x02 \x01(\x03R\x14droppedBacklogEvents\"\xfd\x01\n" +
 	"\x13DestinationRevision\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1f\n" +
 	"\brevision\x18\x02 \x01(\x03B\x03\xe0A\x03R\brevision\x12@\n" +
@@ -2483,7 +2674,7 @@ func file_hogwire_v1_destination_proto_rawDescGZIP() []byte {
 }
 
 var file_hogwire_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_hogwire_v1_destination_proto_goTypes = []any{
 	(TemplateLanguage)(0),                    // 0: hogwire.v1.TemplateLanguage
 	(InputType)(0),                           // 1: hogwire.v1.InputType
@@ -2499,96 +2690,102 @@ var file_hogwire_v1_destination_proto_goTypes = []any{
 	(*PropertyFilter)(nil),                   // 11: hogwire.v1.PropertyFilter
 	(*Masking)(nil),                          // 12: hogwire.v1.Masking
 	(*ExecutionLimits)(nil),                  // 13: hogwire.v1.ExecutionLimits
-	(*DestinationHealth)(nil),                // 14: hogwire.v1.DestinationHealth
-	(*CreateDestinationRequest)(nil),         // 15: hogwire.v1.CreateDestinationRequest
-	(*CreateDestinationResponse)(nil),        // 16: hogwire.v1.CreateDestinationResponse
-	(*GetDestinationRequest)(nil),            // 17: hogwire.v1.GetDestinationRequest
-	(*GetDestinationResponse)(nil),           // 18: hogwire.v1.GetDestinationResponse
-	(*ListDestinationsRequest)(nil),          // 19: hogwire.v1.ListDestinationsRequest
-	(*ListDestinationsResponse)(nil),         // 20: hogwire.v1.ListDestinationsResponse
-	(*UpdateDestinationRequest)(nil),         // 21: hogwire.v1.UpdateDestinationRequest
-	(*UpdateDestinationResponse)(nil),        // 22: hogwire.v1.UpdateDestinationResponse
-	(*DeleteDestinationRequest)(nil),         // 23: hogwire.v1.DeleteDestinationRequest
-	(*DeleteDestinationResponse)(nil),        // 24: hogwire.v1.DeleteDestinationResponse
-	(*EnableDestinationRequest)(nil),         // 25: hogwire.v1.EnableDestinationRequest
-	(*EnableDestinationResponse)(nil),        // 26: hogwire.v1.EnableDestinationResponse
-	(*DisableDestinationRequest)(nil),        // 27: hogwire.v1.DisableDestinationRequest
-	(*DisableDestinationResponse)(nil),       // 28: hogwire.v1.DisableDestinationResponse
-	(*DestinationRevision)(nil),              // 29: hogwire.v1.DestinationRevision
-	(*ListDestinationRevisionsRequest)(nil),  // 30: hogwire.v1.ListDestinationRevisionsRequest
-	(*ListDestinationRevisionsResponse)(nil), // 31: hogwire.v1.ListDestinationRevisionsResponse
-	nil,                                      // 32: hogwire.v1.Destination.InputsEntry
-	(*timestamppb.Timestamp)(nil),            // 33: google.protobuf.Timestamp
-	(*structpb.Value)(nil),                   // 34: google.protobuf.Value
-	(*durationpb.Duration)(nil),              // 35: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),            // 36: google.protobuf.FieldMask
+	(*DeliveryState)(nil),                    // 14: hogwire.v1.DeliveryState
+	(*DestinationHealth)(nil),                // 15: hogwire.v1.DestinationHealth
+	(*CreateDestinationRequest)(nil),         // 16: hogwire.v1.CreateDestinationRequest
+	(*CreateDestinationResponse)(nil),        // 17: hogwire.v1.CreateDestinationResponse
+	(*GetDestinationRequest)(nil),            // 18: hogwire.v1.GetDestinationRequest
+	(*GetDestinationResponse)(nil),           // 19: hogwire.v1.GetDestinationResponse
+	(*ListDestinationsRequest)(nil),          // 20: hogwire.v1.ListDestinationsRequest
+	(*ListDestinationsResponse)(nil),         // 21: hogwire.v1.ListDestinationsResponse
+	(*UpdateDestinationRequest)(nil),         // 22: hogwire.v1.UpdateDestinationRequest
+	(*UpdateDestinationResponse)(nil),        // 23: hogwire.v1.UpdateDestinationResponse
+	(*DeleteDestinationRequest)(nil),         // 24: hogwire.v1.DeleteDestinationRequest
+	(*DeleteDestinationResponse)(nil),        // 25: hogwire.v1.DeleteDestinationResponse
+	(*EnableDestinationRequest)(nil),         // 26: hogwire.v1.EnableDestinationRequest
+	(*EnableDestinationResponse)(nil),        // 27: hogwire.v1.EnableDestinationResponse
+	(*DisableDestinationRequest)(nil),        // 28: hogwire.v1.DisableDestinationRequest
+	(*DisableDestinationResponse)(nil),       // 29: hogwire.v1.DisableDestinationResponse
+	(*DestinationRevision)(nil),              // 30: hogwire.v1.DestinationRevision
+	(*ListDestinationRevisionsRequest)(nil),  // 31: hogwire.v1.ListDestinationRevisionsRequest
+	(*ListDestinationRevisionsResponse)(nil), // 32: hogwire.v1.ListDestinationRevisionsResponse
+	nil,                                      // 33: hogwire.v1.Destination.InputsEntry
+	(*timestamppb.Timestamp)(nil),            // 34: google.protobuf.Timestamp
+	(*structpb.Value)(nil),                   // 35: google.protobuf.Value
+	(*durationpb.Duration)(nil),              // 36: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),            // 37: google.protobuf.FieldMask
 }
 var file_hogwire_v1_destination_proto_depIdxs = []int32{
 	6,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
-	32, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
+	33, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
 	9,  // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
 	12, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
 	13, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
-	14, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
-	33, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
-	33, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 8: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
-	34, // 9: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
-	7,  // 10: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
-	0,  // 11: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
-	34, // 12: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
-	34, // 13: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
-	0,  // 14: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
-	10, // 15: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
-	11, // 16: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
-	11, // 17: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
-	2,  // 18: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
-	3,  // 19: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
-	34, // 20: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
-	35, // 21: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
-	35, // 22: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
-	35, // 23: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
-	35, // 24: hogwire.v1.ExecutionLimits.retry_base:type_name -> google.protobuf.Duration
-	35, // 25: hogwire.v1.ExecutionLimits.retry_max:type_name -> google.protobuf.Duration
-	35, // 26: hogwire.v1.ExecutionLimits.retry_give_up:type_name -> google.protobuf.Duration
-	4,  // 27: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
-	33, // 28: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
-	33, // 29: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
-	5,  // 30: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	5,  // 31: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 32: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	4,  // 33: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
-	5,  // 34: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
-	5,  // 35: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	36, // 36: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 37: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 38: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 39: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	33, // 40: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
-	5,  // 41: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
-	29, // 42: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
-	8,  // 43: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
-	15, // 44: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
-	17, // 45: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
-	19, // 46: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
-	21, // 47: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
-	23, // 48: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
-	25, // 49: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
-	27, // 50: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
-	30, // 51: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
-	16, // 52: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
-	18, // 53: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
-	20, // 54: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
-	22, // 55: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
-	24, // 56: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
-	26, // 57: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
-	28, // 58: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
-	31, // 59: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
-	52, // [52:60] is the sub-list for method output_type
-	44, // [44:52] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	15, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
+	34, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
+	34, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
+	14, // 8: hogwire.v1.Destination.delivery:type_name -> hogwire.v1.DeliveryState
+	1,  // 9: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
+	35, // 10: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
+	7,  // 11: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
+	0,  // 12: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
+	35, // 13: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
+	35, // 14: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
+	0,  // 15: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
+	10, // 16: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
+	11, // 17: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
+	11, // 18: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
+	2,  // 19: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
+	3,  // 20: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
+	35, // 21: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
+	36, // 22: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
+	36, // 23: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
+	36, // 24: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
+	36, // 25: hogwire.v1.ExecutionLimits.retry_base:type_name -> google.protobuf.Duration
+	36, // 26: hogwire.v1.ExecutionLimits.retry_max:type_name -> google.protobuf.Duration
+	36, // 27: hogwire.v1.ExecutionLimits.retry_give_up:type_name -> google.protobuf.Duration
+	36, // 28: hogwire.v1.ExecutionLimits.max_backlog_age:type_name -> google.protobuf.Duration
+	34, // 29: hogwire.v1.DeliveryState.paused_until:type_name -> google.protobuf.Timestamp
+	34, // 30: hogwire.v1.DeliveryState.backlog_oldest_time:type_name -> google.protobuf.Timestamp
+	34, // 31: hogwire.v1.DeliveryState.observe_time:type_name -> google.protobuf.Timestamp
+	4,  // 32: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
+	34, // 33: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
+	34, // 34: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
+	5,  // 35: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	5,  // 36: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 37: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	4,  // 38: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
+	5,  // 39: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
+	5,  // 40: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	37, // 41: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,  // 42: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 43: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 44: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	34, // 45: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 46: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
+	30, // 47: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
+	8,  // 48: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
+	16, // 49: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
+	18, // 50: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
+	20, // 51: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
+	22, // 52: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
+	24, // 53: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
+	26, // 54: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
+	28, // 55: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
+	31, // 56: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
+	17, // 57: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
+	19, // 58: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
+	21, // 59: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
+	23, // 60: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
+	25, // 61: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
+	27, // 62: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
+	29, // 63: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
+	32, // 64: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
+	57, // [57:65] is the sub-list for method output_type
+	49, // [49:57] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_destination_proto_init() }
@@ -2597,14 +2794,14 @@ func file_hogwire_v1_destination_proto_init() {
 		return
 	}
 	file_hogwire_v1_destination_proto_msgTypes[1].OneofWrappers = []any{}
-	file_hogwire_v1_destination_proto_msgTypes[14].OneofWrappers = []any{}
+	file_hogwire_v1_destination_proto_msgTypes[15].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hogwire_v1_destination_proto_rawDesc), len(file_hogwire_v1_destination_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   28,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

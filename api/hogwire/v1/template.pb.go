@@ -94,7 +94,10 @@ type Template struct {
 	// Filters a destination starts with.
 	Filters *Filters `protobuf:"bytes,9,opt,name=filters,proto3" json:"filters,omitempty"`
 	// The vendor API documentation the template follows.
-	DocsUrl       string `protobuf:"bytes,10,opt,name=docs_url,json=docsUrl,proto3" json:"docs_url,omitempty"`
+	DocsUrl string `protobuf:"bytes,10,opt,name=docs_url,json=docsUrl,proto3" json:"docs_url,omitempty"`
+	// Limits a destination created from the template starts with (such as
+	// the vendor's documented max_rate); the destination may change them.
+	Limits        *ExecutionLimits `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -197,6 +200,13 @@ func (x *Template) GetDocsUrl() string {
 		return x.DocsUrl
 	}
 	return ""
+}
+
+func (x *Template) GetLimits() *ExecutionLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
 }
 
 type ListTemplatesRequest struct {
@@ -406,7 +416,7 @@ var File_hogwire_v1_template_proto protoreflect.FileDescriptor
 const file_hogwire_v1_template_proto_rawDesc = "" +
 	"\n" +
 	"\x19hogwire/v1/template.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1chogwire/v1/destination.proto\"\xed\x02\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1chogwire/v1/destination.proto\"\xa2\x03\n" +
 	"\bTemplate\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
@@ -418,7 +428,8 @@ const file_hogwire_v1_template_proto_rawDesc = "" +
 	"\rinputs_schema\x18\b \x03(\v2\x17.hogwire.v1.InputSchemaR\finputsSchema\x12-\n" +
 	"\afilters\x18\t \x01(\v2\x13.hogwire.v1.FiltersR\afilters\x12\x19\n" +
 	"\bdocs_url\x18\n" +
-	" \x01(\tR\adocsUrl\"n\n" +
+	" \x01(\tR\adocsUrl\x123\n" +
+	"\x06limits\x18\v \x01(\v2\x1b.hogwire.v1.ExecutionLimitsR\x06limits\"n\n" +
 	"\x14ListTemplatesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -463,22 +474,24 @@ var file_hogwire_v1_template_proto_goTypes = []any{
 	(*GetTemplateResponse)(nil),   // 5: hogwire.v1.GetTemplateResponse
 	(*InputSchema)(nil),           // 6: hogwire.v1.InputSchema
 	(*Filters)(nil),               // 7: hogwire.v1.Filters
+	(*ExecutionLimits)(nil),       // 8: hogwire.v1.ExecutionLimits
 }
 var file_hogwire_v1_template_proto_depIdxs = []int32{
 	0, // 0: hogwire.v1.Template.status:type_name -> hogwire.v1.TemplateStatus
 	6, // 1: hogwire.v1.Template.inputs_schema:type_name -> hogwire.v1.InputSchema
 	7, // 2: hogwire.v1.Template.filters:type_name -> hogwire.v1.Filters
-	1, // 3: hogwire.v1.ListTemplatesResponse.templates:type_name -> hogwire.v1.Template
-	1, // 4: hogwire.v1.GetTemplateResponse.template:type_name -> hogwire.v1.Template
-	2, // 5: hogwire.v1.TemplateService.ListTemplates:input_type -> hogwire.v1.ListTemplatesRequest
-	4, // 6: hogwire.v1.TemplateService.GetTemplate:input_type -> hogwire.v1.GetTemplateRequest
-	3, // 7: hogwire.v1.TemplateService.ListTemplates:output_type -> hogwire.v1.ListTemplatesResponse
-	5, // 8: hogwire.v1.TemplateService.GetTemplate:output_type -> hogwire.v1.GetTemplateResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	8, // 3: hogwire.v1.Template.limits:type_name -> hogwire.v1.ExecutionLimits
+	1, // 4: hogwire.v1.ListTemplatesResponse.templates:type_name -> hogwire.v1.Template
+	1, // 5: hogwire.v1.GetTemplateResponse.template:type_name -> hogwire.v1.Template
+	2, // 6: hogwire.v1.TemplateService.ListTemplates:input_type -> hogwire.v1.ListTemplatesRequest
+	4, // 7: hogwire.v1.TemplateService.GetTemplate:input_type -> hogwire.v1.GetTemplateRequest
+	3, // 8: hogwire.v1.TemplateService.ListTemplates:output_type -> hogwire.v1.ListTemplatesResponse
+	5, // 9: hogwire.v1.TemplateService.GetTemplate:output_type -> hogwire.v1.GetTemplateResponse
+	8, // [8:10] is the sub-list for method output_type
+	6, // [6:8] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_template_proto_init() }

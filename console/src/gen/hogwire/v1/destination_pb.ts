@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hogwire/v1/destination.proto.
  */
 export const file_hogwire_v1_destination: GenFile = /*@__PURE__*/
-  fileDesc("Chxob2d3aXJlL3YxL2Rlc3RpbmF0aW9uLnByb3RvEgpob2d3aXJlLnYxIq0FCgtEZXN0aW5hdGlvbhIRCgRuYW1lGAEgASgJQgPgQQgSGQoMZGlzcGxheV9uYW1lGAIgASgJQgPgQQISEwoLZGVzY3JpcHRpb24YAyABKAkSDwoHZW5hYmxlZBgEIAEoCBIVCgh0ZW1wbGF0ZRgFIAEoCUID4EEFEhAKA2hvZxgGIAEoCUID4EECEi4KDWlucHV0c19zY2hlbWEYByADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEjMKBmlucHV0cxgIIAMoCzIjLmhvZ3dpcmUudjEuRGVzdGluYXRpb24uSW5wdXRzRW50cnkSJAoHZmlsdGVycxgJIAEoCzITLmhvZ3dpcmUudjEuRmlsdGVycxIkCgdtYXNraW5nGAogASgLMhMuaG9nd2lyZS52MS5NYXNraW5nEisKBmxpbWl0cxgLIAEoCzIbLmhvZ3dpcmUudjEuRXhlY3V0aW9uTGltaXRzEjIKBmhlYWx0aBgMIAEoCzIdLmhvZ3dpcmUudjEuRGVzdGluYXRpb25IZWFsdGhCA+BBAxIgChhub3RpZmljYXRpb25fZGVzdGluYXRpb24YDSABKAkSFQoIYnl0ZWNvZGUYDiABKAxCA+BBAxI0CgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIMCgRldGFnGBEgASgJEhUKCHJldmlzaW9uGBIgASgDQgPgQQMaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuaG9nd2lyZS52MS5JbnB1dFZhbHVlOgI4ASLZAgoLSW5wdXRTY2hlbWESEAoDa2V5GAEgASgJQgPgQQISKAoEdHlwZRgCIAEoDjIVLmhvZ3dpcmUudjEuSW5wdXRUeXBlQgPgQQISDQoFbGFiZWwYAyABKAkSEwoLZGVzY3JpcHRpb24YBCABKAkSEAoIcmVxdWlyZWQYBSABKAgSDgoGc2VjcmV0GAYgASgIEicKB2RlZmF1bHQYByABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSKAoHY2hvaWNlcxgIIAMoCzIXLmhvZ3dpcmUudjEuSW5wdXRDaG9pY2USFwoKdGVtcGxhdGluZxgJIAEoCEgAiAEBEhQKDGRlZmF1bHRfanNvbhgKIAEoCRI3ChF0ZW1wbGF0ZV9sYW5ndWFnZRgLIAEoDjIcLmhvZ3dpcmUudjEuVGVtcGxhdGVMYW5ndWFnZUINCgtfdGVtcGxhdGluZyIrCgtJbnB1dENob2ljZRINCgVsYWJlbBgBIAEoCRINCgV2YWx1ZRgCIAEoCSLkAQoKSW5wdXRWYWx1ZRIlCgV2YWx1ZRgBIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIXCgpzZWNyZXRfc2V0GAIgASgIQgPgQQMSLQoIYnl0ZWNvZGUYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWVCA+BBAxISCgp2YWx1ZV9qc29uGAQgASgJEhoKDWJ5dGVjb2RlX2pzb24YBSABKAlCA+BBAxI3ChF0ZW1wbGF0ZV9sYW5ndWFnZRgGIAEoDjIcLmhvZ3dpcmUudjEuVGVtcGxhdGVMYW5ndWFnZSKNAQoHRmlsdGVycxInCgZldmVudHMYASADKAsyFy5ob2d3aXJlLnYxLkV2ZW50RmlsdGVyEi4KCnByb3BlcnRpZXMYAiADKAsyGi5ob2d3aXJlLnYxLlByb3BlcnR5RmlsdGVyEhIKCmV4cHJlc3Npb24YAyABKAkSFQoIYnl0ZWNvZGUYBCABKAxCA+BBAyJMCgtFdmVudEZpbHRlchINCgVldmVudBgBIAEoCRIuCgpwcm9wZXJ0aWVzGAIgAygLMhouaG9nd2lyZS52MS5Qcm9wZXJ0eUZpbHRlciKoAQoOUHJvcGVydHlGaWx0ZXISEAoDa2V5GAEgASgJQgPgQQISKAoFc2NvcGUYAiABKA4yGS5ob2d3aXJlLnYxLlByb3BlcnR5U2NvcGUSMwoIb3BlcmF0b3IYAyABKA4yHC5ob2d3aXJlLnYxLlByb3BlcnR5T3BlcmF0b3JCA+BBAhIlCgV2YWx1ZRgEIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSJzCgdNYXNraW5nEhEKBGhhc2gYASABKAlCA+BBAhIrCgN0dGwYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25CA+BBAhIRCgl0aHJlc2hvbGQYAyABKAMSFQoIYnl0ZWNvZGUYBCABKAxCA+BBAyLZAgoPRXhlY3V0aW9uTGltaXRzEioKB3RpbWVvdXQYASABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMAoNZmV0Y2hfdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhITCgttYXhfZmV0Y2hlcxgDIAEoBRIXCg9tYXhfY29uY3VycmVuY3kYBCABKAUSEQoJbWF4X3N0ZXBzGAUgASgDEhgKEG1heF9tZW1vcnlfYnl0ZXMYBiABKAMSLQoKcmV0cnlfYmFzZRgHIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIsCglyZXRyeV9tYXgYCCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SMAoNcmV0cnlfZ2l2ZV91cBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLFAQoRRGVzdGluYXRpb25IZWFsdGgSJgoFc3RhdGUYASABKA4yFy5ob2d3aXJlLnYxLkhlYWx0aFN0YXRlEi4KCnN0YXRlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCRIuCgpyZXRyeV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBxdWFyYW50aW5lX2NvdW50GAUgASgFIqgBChhDcmVhdGVEZXN0aW5hdGlvblJlcXVlc3QSEwoGcGFyZW50GAEgASgJQgPgQQISMQoLZGVzdGluYXRpb24YAiABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uQgPgQQISFgoOZGVzdGluYXRpb25faWQYAyABKAkSFQoNZnJvbV90ZW1wbGF0ZRgEIAEoCRIVCg12YWxpZGF0ZV9vbmx5GAUgASgIIkkKGUNyZWF0ZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIioKFUdldERlc3RpbmF0aW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQIiRgoWR2V0RGVzdGluYXRpb25SZXNwb25zZRIsCgtkZXN0aW5hdGlvbhgBIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24iuAEKF0xpc3REZXN0aW5hdGlvbnNSZXF1ZXN0EhMKBnBhcmVudBgBIAEoCUID4EECEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEhQKB2VuYWJsZWQYBCABKAhIAIgBARItCgxoZWFsdGhfc3RhdGUYBSABKA4yFy5ob2d3aXJlLnYxLkhlYWx0aFN0YXRlEhAKCHRlbXBsYXRlGAYgASgJQgoKCF9lbmFibGVkImIKGExpc3REZXN0aW5hdGlvbnNSZXNwb25zZRItCgxkZXN0aW5hdGlvbnMYASADKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKVAQoYVXBkYXRlRGVzdGluYXRpb25SZXF1ZXN0EjEKC2Rlc3RpbmF0aW9uGAEgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbkID4EECEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIVCg12YWxpZGF0ZV9vbmx5GAMgASgIIkkKGVVwZGF0ZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIjsKGERlbGV0ZURlc3RpbmF0aW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQISDAoEZXRhZxgCIAEoCSIbChlEZWxldGVEZXN0aW5hdGlvblJlc3BvbnNlIjsKGEVuYWJsZURlc3RpbmF0aW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQISDAoEZXRhZxgCIAEoCSJJChlFbmFibGVEZXN0aW5hdGlvblJlc3BvbnNlEiwKC2Rlc3RpbmF0aW9uGAEgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbiI8ChlEaXNhYmxlRGVzdGluYXRpb25SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAhIMCgRldGFnGAIgASgJIkoKGkRpc2FibGVEZXN0aW5hdGlvblJlc3BvbnNlEiwKC2Rlc3RpbmF0aW9uGAEgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbiLFAQoTRGVzdGluYXRpb25SZXZpc2lvbhIRCgRuYW1lGAEgASgJQgPgQQgSFQoIcmV2aXNpb24YAiABKANCA+BBAxI0CgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIbCg5jaGFuZ2VkX2ZpZWxkcxgEIAMoCUID4EEDEjEKC2Rlc3RpbmF0aW9uGAUgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbkID4EEDIl0KH0xpc3REZXN0aW5hdGlvblJldmlzaW9uc1JlcXVlc3QSEwoGcGFyZW50GAEgASgJQgPgQQISEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkibwogTGlzdERlc3RpbmF0aW9uUmV2aXNpb25zUmVzcG9uc2USMgoJcmV2aXNpb25zGAEgAygLMh8uaG9nd2lyZS52MS5EZXN0aW5hdGlvblJldmlzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSqKAQoQVGVtcGxhdGVMYW5ndWFnZRIhCh1URU1QTEFURV9MQU5HVUFHRV9VTlNQRUNJRklFRBAAEhkKFVRFTVBMQVRFX0xBTkdVQUdFX0hPRxABEhwKGFRFTVBMQVRFX0xBTkdVQUdFX0xJUVVJRBACEhoKFlRFTVBMQVRFX0xBTkdVQUdFX05PTkUQAyrKAQoJSW5wdXRUeXBlEhoKFklOUFVUX1RZUEVfVU5TUEVDSUZJRUQQABIVChFJTlBVVF9UWVBFX1NUUklORxABEhUKEUlOUFVUX1RZUEVfTlVNQkVSEAISFgoSSU5QVVRfVFlQRV9CT09MRUFOEAMSFQoRSU5QVVRfVFlQRV9DSE9JQ0UQBBIZChVJTlBVVF9UWVBFX0RJQ1RJT05BUlkQBRITCg9JTlBVVF9UWVBFX0pTT04QBhIUChBJTlBVVF9UWVBFX0VNQUlMEAcqZAoNUHJvcGVydHlTY29wZRIeChpQUk9QRVJUWV9TQ09QRV9VTlNQRUNJRklFRBAAEhgKFFBST1BFUlRZX1NDT1BFX0VWRU5UEAESGQoVUFJPUEVSVFlfU0NPUEVfUEVSU09OEAIq6QMKEFByb3BlcnR5T3BlcmF0b3ISIQodUFJPUEVSVFlfT1BFUkFUT1JfVU5TUEVDSUZJRUQQABIbChdQUk9QRVJUWV9PUEVSQVRPUl9FWEFDVBABEhwKGFBST1BFUlRZX09QRVJBVE9SX0lTX05PVBACEh8KG1BST1BFUlRZX09QRVJBVE9SX0lDT05UQUlOUxADEiMKH1BST1BFUlRZX09QRVJBVE9SX05PVF9JQ09OVEFJTlMQBBIbChdQUk9QRVJUWV9PUEVSQVRPUl9SRUdFWBAFEh8KG1BST1BFUlRZX09QRVJBVE9SX05PVF9SRUdFWBAGEhgKFFBST1BFUlRZX09QRVJBVE9SX0dUEAcSGQoVUFJPUEVSVFlfT1BFUkFUT1JfR1RFEAgSGAoUUFJPUEVSVFlfT1BFUkFUT1JfTFQQCRIZChVQUk9QRVJUWV9PUEVSQVRPUl9MVEUQChIcChhQUk9QRVJUWV9PUEVSQVRPUl9JU19TRVQQCxIgChxQUk9QRVJUWV9PUEVSQVRPUl9JU19OT1RfU0VUEAwSJAogUFJPUEVSVFlfT1BFUkFUT1JfSVNfREFURV9CRUZPUkUQDRIjCh9QUk9QRVJUWV9PUEVSQVRPUl9JU19EQVRFX0FGVEVSEA4qrwEKC0hlYWx0aFN0YXRlEhwKGEhFQUxUSF9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEhFQUxUSF9TVEFURV9IRUFMVEhZEAESGQoVSEVBTFRIX1NUQVRFX0RFR1JBREVEEAISJQohSEVBTFRIX1NUQVRFX0RJU0FCTEVEX1RFTVBPUkFSSUxZEAMSJgoiSEVBTFRIX1NUQVRFX0RJU0FCTEVEX0lOREVGSU5JVEVMWRAEMrAGChJEZXN0aW5hdGlvblNlcnZpY2USYAoRQ3JlYXRlRGVzdGluYXRpb24SJC5ob2d3aXJlLnYxLkNyZWF0ZURlc3RpbmF0aW9uUmVxdWVzdBolLmhvZ3dpcmUudjEuQ3JlYXRlRGVzdGluYXRpb25SZXNwb25zZRJXCg5HZXREZXN0aW5hdGlvbhIhLmhvZ3dpcmUudjEuR2V0RGVzdGluYXRpb25SZXF1ZXN0GiIuaG9nd2lyZS52MS5HZXREZXN0aW5hdGlvblJlc3BvbnNlEl0KEExpc3REZXN0aW5hdGlvbnMSIy5ob2d3aXJlLnYxLkxpc3REZXN0aW5hdGlvbnNSZXF1ZXN0GiQuaG9nd2lyZS52MS5MaXN0RGVzdGluYXRpb25zUmVzcG9uc2USYAoRVXBkYXRlRGVzdGluYXRpb24SJC5ob2d3aXJlLnYxLlVwZGF0ZURlc3RpbmF0aW9uUmVxdWVzdBolLmhvZ3dpcmUudjEuVXBkYXRlRGVzdGluYXRpb25SZXNwb25zZRJgChFEZWxldGVEZXN0aW5hdGlvbhIkLmhvZ3dpcmUudjEuRGVsZXRlRGVzdGluYXRpb25SZXF1ZXN0GiUuaG9nd2lyZS52MS5EZWxldGVEZXN0aW5hdGlvblJlc3BvbnNlEmAKEUVuYWJsZURlc3RpbmF0aW9uEiQuaG9nd2lyZS52MS5FbmFibGVEZXN0aW5hdGlvblJlcXVlc3QaJS5ob2d3aXJlLnYxLkVuYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USYwoSRGlzYWJsZURlc3RpbmF0aW9uEiUuaG9nd2lyZS52MS5EaXNhYmxlRGVzdGluYXRpb25SZXF1ZXN0GiYuaG9nd2lyZS52MS5EaXNhYmxlRGVzdGluYXRpb25SZXNwb25zZRJ1ChhMaXN0RGVzdGluYXRpb25SZXZpc2lvbnMSKy5ob2d3aXJlLnYxLkxpc3REZXN0aW5hdGlvblJldmlzaW9uc1JlcXVlc3QaLC5ob2d3aXJlLnYxLkxpc3REZXN0aW5hdGlvblJldmlzaW9uc1Jlc3BvbnNlQjVaM2dpdGh1Yi5jb20vaG9nd2lyZS9ob2d3aXJlL2FwaS9ob2d3aXJlL3YxO2hvZ3dpcmV2MWIGcHJvdG8z", [file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Chxob2d3aXJlL3YxL2Rlc3RpbmF0aW9uLnByb3RvEgpob2d3aXJlLnYxIt8FCgtEZXN0aW5hdGlvbhIRCgRuYW1lGAEgASgJQgPgQQgSGQoMZGlzcGxheV9uYW1lGAIgASgJQgPgQQISEwoLZGVzY3JpcHRpb24YAyABKAkSDwoHZW5hYmxlZBgEIAEoCBIVCgh0ZW1wbGF0ZRgFIAEoCUID4EEFEhAKA2hvZxgGIAEoCUID4EECEi4KDWlucHV0c19zY2hlbWEYByADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEjMKBmlucHV0cxgIIAMoCzIjLmhvZ3dpcmUudjEuRGVzdGluYXRpb24uSW5wdXRzRW50cnkSJAoHZmlsdGVycxgJIAEoCzITLmhvZ3dpcmUudjEuRmlsdGVycxIkCgdtYXNraW5nGAogASgLMhMuaG9nd2lyZS52MS5NYXNraW5nEisKBmxpbWl0cxgLIAEoCzIbLmhvZ3dpcmUudjEuRXhlY3V0aW9uTGltaXRzEjIKBmhlYWx0aBgMIAEoCzIdLmhvZ3dpcmUudjEuRGVzdGluYXRpb25IZWFsdGhCA+BBAxIgChhub3RpZmljYXRpb25fZGVzdGluYXRpb24YDSABKAkSFQoIYnl0ZWNvZGUYDiABKAxCA+BBAxI0CgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIMCgRldGFnGBEgASgJEhUKCHJldmlzaW9uGBIgASgDQgPgQQMSMAoIZGVsaXZlcnkYEyABKAsyGS5ob2d3aXJlLnYxLkRlbGl2ZXJ5U3RhdGVCA+BBAxpFCgtJbnB1dHNFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5ob2d3aXJlLnYxLklucHV0VmFsdWU6AjgBItkCCgtJbnB1dFNjaGVtYRIQCgNrZXkYASABKAlCA+BBAhIoCgR0eXBlGAIgASgOMhUuaG9nd2lyZS52MS5JbnB1dFR5cGVCA+BBAhINCgVsYWJlbBgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIQCghyZXF1aXJlZBgFIAEoCBIOCgZzZWNyZXQYBiABKAgSJwoHZGVmYXVsdBgHIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIoCgdjaG9pY2VzGAggAygLMhcuaG9nd2lyZS52MS5JbnB1dENob2ljZRIXCgp0ZW1wbGF0aW5nGAkgASgISACIAQESFAoMZGVmYXVsdF9qc29uGAogASgJEjcKEXRlbXBsYXRlX2xhbmd1YWdlGAsgASgOMhwuaG9nd2lyZS52MS5UZW1wbGF0ZUxhbmd1YWdlQg0KC190ZW1wbGF0aW5nIisKC0lucHV0Q2hvaWNlEg0KBWxhYmVsGAEgASgJEg0KBXZhbHVlGAIgASgJIuQBCgpJbnB1dFZhbHVlEiUKBXZhbHVlGAEgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhcKCnNlY3JldF9zZXQYAiABKAhCA+BBAxItCghieXRlY29kZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZUID4EEDEhIKCnZhbHVlX2pzb24YBCABKAkSGgoNYnl0ZWNvZGVfanNvbhgFIAEoCUID4EEDEjcKEXRlbXBsYXRlX2xhbmd1YWdlGAYgASgOMhwuaG9nd2lyZS52MS5UZW1wbGF0ZUxhbmd1YWdlIo0BCgdGaWx0ZXJzEicKBmV2ZW50cxgBIAMoCzIXLmhvZ3dpcmUudjEuRXZlbnRGaWx0ZXISLgoKcHJvcGVydGllcxgCIAMoCzIaLmhvZ3dpcmUudjEuUHJvcGVydHlGaWx0ZXISEgoKZXhwcmVzc2lvbhgDIAEoCRIVCghieXRlY29kZRgEIAEoDEID4EEDIkwKC0V2ZW50RmlsdGVyEg0KBWV2ZW50GAEgASgJEi4KCnByb3BlcnRpZXMYAiADKAsyGi5ob2d3aXJlLnYxLlByb3BlcnR5RmlsdGVyIqgBCg5Qcm9wZXJ0eUZpbHRlchIQCgNrZXkYASABKAlCA+BBAhIoCgVzY29wZRgCIAEoDjIZLmhvZ3dpcmUudjEuUHJvcGVydHlTY29wZRIzCghvcGVyYXRvchgDIAEoDjIcLmhvZ3dpcmUudjEuUHJvcGVydHlPcGVyYXRvckID4EECEiUKBXZhbHVlGAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlInMKB01hc2tpbmcSEQoEaGFzaBgBIAEoCUID4EECEisKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkID4EECEhEKCXRocmVzaG9sZBgDIAEoAxIVCghieXRlY29kZRgEIAEoDEID4EEDIu8DCg9FeGVjdXRpb25MaW1pdHMSKgoHdGltZW91dBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1mZXRjaF90aW1lb3V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhMKC21heF9mZXRjaGVzGAMgASgFEhcKD21heF9jb25jdXJyZW5jeRgEIAEoBRIRCgltYXhfc3RlcHMYBSABKAMSGAoQbWF4X21lbW9yeV9ieXRlcxgGIAEoAxItCgpyZXRyeV9iYXNlGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKCXJldHJ5X21heBgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1yZXRyeV9naXZlX3VwGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCG1heF9yYXRlGAogASgBEh4KFm1heF9yZXF1ZXN0c19pbl9mbGlnaHQYCyABKAUSEwoLbWF4X2JhY2tsb2cYDCABKAMSGQoRbWF4X2JhY2tsb2dfYnl0ZXMYDSABKAMSMgoPbWF4X2JhY2tsb2dfYWdlGA4gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIvEBCg1EZWxpdmVyeVN0YXRlEjAKDHBhdXNlZF91bnRpbBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcGF1c2VfcmVhc29uGAIgASgJEhYKDmJhY2tsb2dfZXZlbnRzGAMgASgDEhUKDWJhY2tsb2dfYnl0ZXMYBCABKAMSNwoTYmFja2xvZ19vbGRlc3RfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMb2JzZXJ2ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLFAQoRRGVzdGluYXRpb25IZWFsdGgSJgoFc3RhdGUYASABKA4yFy5ob2d3aXJlLnYxLkhlYWx0aFN0YXRlEi4KCnN0YXRlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCRIuCgpyZXRyeV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBxdWFyYW50aW5lX2NvdW50GAUgASgFIqgBChhDcmVhdGVEZXN0aW5hdGlvblJlcXVlc3QSEwoGcGFyZW50GAEgASgJQgPgQQISMQoLZGVzdGluYXRpb24YAiABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uQgPgQQISFgoOZGVzdGluYXRpb25faWQYAyABKAkSFQoNZnJvbV90ZW1wbGF0ZRgEIAEoCRIVCg12YWxpZGF0ZV9vbmx5GAUgASgIIkkKGUNyZWF0ZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIioKFUdldERlc3RpbmF0aW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQIiRgoWR2V0RGVzdGluYXRpb25SZXNwb25zZRIsCgtkZXN0aW5hdGlvbhgBIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24iuAEKF0xpc3REZXN0aW5hdGlvbnNSZXF1ZXN0EhMKBnBhcmVudBgBIAEoCUID4EECEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEhQKB2VuYWJsZWQYBCABKAhIAIgBARItCgxoZWFsdGhfc3RhdGUYBSABKA4yFy5ob2d3aXJlLnYxLkhlYWx0aFN0YXRlEhAKCHRlbXBsYXRlGAYgASgJQgoKCF9lbmFibGVkImIKGExpc3REZXN0aW5hdGlvbnNSZXNwb25zZRItCgxkZXN0aW5hdGlvbnMYASADKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKVAQoYVXBkYXRlRGVzdGluYXRpb25SZXF1ZXN0EjEKC2Rlc3RpbmF0aW9uGAEgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbkID4EECEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIVCg12YWxpZGF0ZV9vbmx5GAMgASgIIkkKGVVwZGF0ZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIjsKGERlbGV0ZURlc3RpbmF0aW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQISDAoEZXRhZxgCIAEoCSI7ChlEZWxldGVEZXN0aW5hdGlvblJlc3BvbnNlEh4KFmRyb3BwZWRfYmFja2xvZ19ldmVudHMYASABKAMiOwoYRW5hYmxlRGVzdGluYXRpb25SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAhIMCgRldGFnGAIgASgJIkkKGUVuYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIjwKGURpc2FibGVEZXN0aW5hdGlvblJlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECEgwKBGV0YWcYAiABKAkiagoaRGlzYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uEh4KFmRyb3BwZWRfYmFja2xvZ19ldmVudHMYAiABKAMixQEKE0Rlc3RpbmF0aW9uUmV2aXNpb24SEQoEbmFtZRgBIAEoCUID4EEIEhUKCHJldmlzaW9uGAIgASgDQgPgQQMSNAoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMSGwoOY2hhbmdlZF9maWVsZHMYBCADKAlCA+BBAxIxCgtkZXN0aW5hdGlvbhgFIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb25CA+BBAyJdCh9MaXN0RGVzdGluYXRpb25SZXZpc2lvbnNSZXF1ZXN0EhMKBnBhcmVudBgBIAEoCUID4EECEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIm8KIExpc3REZXN0aW5hdGlvblJldmlzaW9uc1Jlc3BvbnNlEjIKCXJldmlzaW9ucxgBIAMoCzIfLmhvZ3dpcmUudjEuRGVzdGluYXRpb25SZXZpc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqigEKEFRlbXBsYXRlTGFuZ3VhZ2USIQodVEVNUExBVEVfTEFOR1VBR0VfVU5TUEVDSUZJRUQQABIZChVURU1QTEFURV9MQU5HVUFHRV9IT0cQARIcChhURU1QTEFURV9MQU5HVUFHRV9MSVFVSUQQAhIaChZURU1QTEFURV9MQU5HVUFHRV9OT05FEAMqygEKCUlucHV0VHlwZRIaChZJTlBVVF9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRSU5QVVRfVFlQRV9TVFJJTkcQARIVChFJTlBVVF9UWVBFX05VTUJFUhACEhYKEklOUFVUX1RZUEVfQk9PTEVBThADEhUKEUlOUFVUX1RZUEVfQ0hPSUNFEAQSGQoVSU5QVVRfVFlQRV9ESUNUSU9OQVJZEAUSEwoPSU5QVVRfVFlQRV9KU09OEAYSFAoQSU5QVVRfVFlQRV9FTUFJTBAHKmQKDVByb3BlcnR5U2NvcGUSHgoaUFJPUEVSVFlfU0NPUEVfVU5TUEVDSUZJRUQQABIYChRQUk9QRVJUWV9TQ09QRV9FVkVOVBABEhkKFVBST1BFUlRZX1NDT1BFX1BFUlNPThACKukDChBQcm9wZXJ0eU9wZXJhdG9yEiEKHVBST1BFUlRZX09QRVJBVE9SX1VOU1BFQ0lGSUVEEAASGwoXUFJPUEVSVFlfT1BFUkFUT1JfRVhBQ1QQARIcChhQUk9QRVJUWV9PUEVSQVRPUl9JU19OT1QQAhIfChtQUk9QRVJUWV9PUEVSQVRPUl9JQ09OVEFJTlMQAxIjCh9QUk9QRVJUWV9PUEVSQVRPUl9OT1RfSUNPTlRBSU5TEAQSGwoXUFJPUEVSVFlfT1BFUkFUT1JfUkVHRVgQBRIfChtQUk9QRVJUWV9PUEVSQVRPUl9OT1RfUkVHRVgQBhIYChRQUk9QRVJUWV9PUEVSQVRPUl9HVBAHEhkKFVBST1BFUlRZX09QRVJBVE9SX0dURRAIEhgKFFBST1BFUlRZX09QRVJBVE9SX0xUEAkSGQoVUFJPUEVSVFlfT1BFUkFUT1JfTFRFEAoSHAoYUFJPUEVSVFlfT1BFUkFUT1JfSVNfU0VUEAsSIAocUFJPUEVSVFlfT1BFUkFUT1JfSVNfTk9UX1NFVBAMEiQKIFBST1BFUlRZX09QRVJBVE9SX0lTX0RBVEVfQkVGT1JFEA0SIwofUFJPUEVSVFlfT1BFUkFUT1JfSVNfREFURV9BRlRFUhAOKq8BCgtIZWFsdGhTdGF0ZRIcChhIRUFMVEhfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRIRUFMVEhfU1RBVEVfSEVBTFRIWRABEhkKFUhFQUxUSF9TVEFURV9ERUdSQURFRBACEiUKIUhFQUxUSF9TVEFURV9ESVNBQkxFRF9URU1QT1JBUklMWRADEiYKIkhFQUxUSF9TVEFURV9ESVNBQkxFRF9JTkRFRklOSVRFTFkQBDKwBgoSRGVzdGluYXRpb25TZXJ2aWNlEmAKEUNyZWF0ZURlc3RpbmF0aW9uEiQuaG9nd2lyZS52MS5DcmVhdGVEZXN0aW5hdGlvblJlcXVlc3QaJS5ob2d3aXJlLnYxLkNyZWF0ZURlc3RpbmF0aW9uUmVzcG9uc2USVwoOR2V0RGVzdGluYXRpb24SIS5ob2d3aXJlLnYxLkdldERlc3RpbmF0aW9uUmVxdWVzdBoiLmhvZ3dpcmUudjEuR2V0RGVzdGluYXRpb25SZXNwb25zZRJdChBMaXN0RGVzdGluYXRpb25zEiMuaG9nd2lyZS52MS5MaXN0RGVzdGluYXRpb25zUmVxdWVzdBokLmhvZ3dpcmUudjEuTGlzdERlc3RpbmF0aW9uc1Jlc3BvbnNlEmAKEVVwZGF0ZURlc3RpbmF0aW9uEiQuaG9nd2lyZS52MS5VcGRhdGVEZXN0aW5hdGlvblJlcXVlc3QaJS5ob2d3aXJlLnYxLlVwZGF0ZURlc3RpbmF0aW9uUmVzcG9uc2USYAoRRGVsZXRlRGVzdGluYXRpb24SJC5ob2d3aXJlLnYxLkRlbGV0ZURlc3RpbmF0aW9uUmVxdWVzdBolLmhvZ3dpcmUudjEuRGVsZXRlRGVzdGluYXRpb25SZXNwb25zZRJgChFFbmFibGVEZXN0aW5hdGlvbhIkLmhvZ3dpcmUudjEuRW5hYmxlRGVzdGluYXRpb25SZXF1ZXN0GiUuaG9nd2lyZS52MS5FbmFibGVEZXN0aW5hdGlvblJlc3BvbnNlEmMKEkRpc2FibGVEZXN0aW5hdGlvbhIlLmhvZ3dpcmUudjEuRGlzYWJsZURlc3RpbmF0aW9uUmVxdWVzdBomLmhvZ3dpcmUudjEuRGlzYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USdQoYTGlzdERlc3RpbmF0aW9uUmV2aXNpb25zEisuaG9nd2lyZS52MS5MaXN0RGVzdGluYXRpb25SZXZpc2lvbnNSZXF1ZXN0GiwuaG9nd2lyZS52MS5MaXN0RGVzdGluYXRpb25SZXZpc2lvbnNSZXNwb25zZUI1WjNnaXRodWIuY29tL2hvZ3dpcmUvaG9nd2lyZS9hcGkvaG9nd2lyZS92MTtob2d3aXJldjFiBnByb3RvMw", [file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A Destination is a Hog program with typed inputs and a filter. PostHog
@@ -143,6 +143,13 @@ export type Destination = Message<"hogwire.v1.Destination"> & {
    * @generated from field: int64 revision = 18;
    */
   revision: bigint;
+
+  /**
+   * Pause and backlog on the data plane (Get only).
+   *
+   * @generated from field: hogwire.v1.DeliveryState delivery = 19;
+   */
+  delivery?: DeliveryState | undefined;
 };
 
 /**
@@ -545,6 +552,48 @@ export type ExecutionLimits = Message<"hogwire.v1.ExecutionLimits"> & {
    * @generated from field: google.protobuf.Duration retry_give_up = 9;
    */
   retryGiveUp?: Duration | undefined;
+
+  /**
+   * Requests per second sent to the destination's endpoint, across all
+   * data-plane nodes together (0: no limit). Every fetch attempt counts,
+   * retries included. Defaulted by the template when it declares one.
+   *
+   * @generated from field: double max_rate = 10;
+   */
+  maxRate: number;
+
+  /**
+   * HTTP requests to the endpoint in flight at once, across all data-plane
+   * nodes together (0: no limit beyond max_concurrency per node); each node
+   * takes an equal share. Adaptive concurrency keeps each node's requests
+   * in flight at or under its share.
+   *
+   * @generated from field: int32 max_requests_in_flight = 11;
+   */
+  maxRequestsInFlight: number;
+
+  /**
+   * The backlog: invocations parked awaiting a retry, the end of a pause or
+   * the end of a quarantine. Past max_backlog events or about
+   * max_backlog_bytes, further events are dropped (counted
+   * backlog_overflowed and logged with their ids); an event older than
+   * max_backlog_age is dropped (backlog_expired). Zero takes the data
+   * plane's defaults (--max-backlog 1000000, --max-backlog-bytes 1GiB,
+   * --max-backlog-age 24h); max_backlog_age is at most 7 days.
+   *
+   * @generated from field: int64 max_backlog = 12;
+   */
+  maxBacklog: bigint;
+
+  /**
+   * @generated from field: int64 max_backlog_bytes = 13;
+   */
+  maxBacklogBytes: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Duration max_backlog_age = 14;
+   */
+  maxBacklogAge?: Duration | undefined;
 };
 
 /**
@@ -553,6 +602,61 @@ export type ExecutionLimits = Message<"hogwire.v1.ExecutionLimits"> & {
  */
 export const ExecutionLimitsSchema: GenMessage<ExecutionLimits> = /*@__PURE__*/
   messageDesc(file_hogwire_v1_destination, 8);
+
+/**
+ * DeliveryState is how a destination's delivery stands on the data plane,
+ * as the data-plane nodes last published it (every few seconds).
+ *
+ * @generated from message hogwire.v1.DeliveryState
+ */
+export type DeliveryState = Message<"hogwire.v1.DeliveryState"> & {
+  /**
+   * The destination is paused until then: no request goes to it.
+   *
+   * @generated from field: google.protobuf.Timestamp paused_until = 1;
+   */
+  pausedUntil?: Timestamp | undefined;
+
+  /**
+   * Why: "Retry-After from HTTP 429", "circuit open after 10 failed requests".
+   *
+   * @generated from field: string pause_reason = 2;
+   */
+  pauseReason: string;
+
+  /**
+   * Invocations parked (the backlog), and about how many bytes they hold.
+   *
+   * @generated from field: int64 backlog_events = 3;
+   */
+  backlogEvents: bigint;
+
+  /**
+   * @generated from field: int64 backlog_bytes = 4;
+   */
+  backlogBytes: bigint;
+
+  /**
+   * When the oldest parked invocation was first parked.
+   *
+   * @generated from field: google.protobuf.Timestamp backlog_oldest_time = 5;
+   */
+  backlogOldestTime?: Timestamp | undefined;
+
+  /**
+   * When the nodes last published the backlog.
+   *
+   * @generated from field: google.protobuf.Timestamp observe_time = 6;
+   */
+  observeTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message hogwire.v1.DeliveryState.
+ * Use `create(DeliveryStateSchema)` to create a new message.
+ */
+export const DeliveryStateSchema: GenMessage<DeliveryState> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_destination, 9);
 
 /**
  * @generated from message hogwire.v1.DestinationHealth
@@ -597,7 +701,7 @@ export type DestinationHealth = Message<"hogwire.v1.DestinationHealth"> & {
  * Use `create(DestinationHealthSchema)` to create a new message.
  */
 export const DestinationHealthSchema: GenMessage<DestinationHealth> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 9);
+  messageDesc(file_hogwire_v1_destination, 10);
 
 /**
  * @generated from message hogwire.v1.CreateDestinationRequest
@@ -644,7 +748,7 @@ export type CreateDestinationRequest = Message<"hogwire.v1.CreateDestinationRequ
  * Use `create(CreateDestinationRequestSchema)` to create a new message.
  */
 export const CreateDestinationRequestSchema: GenMessage<CreateDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 10);
+  messageDesc(file_hogwire_v1_destination, 11);
 
 /**
  * @generated from message hogwire.v1.CreateDestinationResponse
@@ -661,7 +765,7 @@ export type CreateDestinationResponse = Message<"hogwire.v1.CreateDestinationRes
  * Use `create(CreateDestinationResponseSchema)` to create a new message.
  */
 export const CreateDestinationResponseSchema: GenMessage<CreateDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 11);
+  messageDesc(file_hogwire_v1_destination, 12);
 
 /**
  * @generated from message hogwire.v1.GetDestinationRequest
@@ -678,7 +782,7 @@ export type GetDestinationRequest = Message<"hogwire.v1.GetDestinationRequest"> 
  * Use `create(GetDestinationRequestSchema)` to create a new message.
  */
 export const GetDestinationRequestSchema: GenMessage<GetDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 12);
+  messageDesc(file_hogwire_v1_destination, 13);
 
 /**
  * @generated from message hogwire.v1.GetDestinationResponse
@@ -695,7 +799,7 @@ export type GetDestinationResponse = Message<"hogwire.v1.GetDestinationResponse"
  * Use `create(GetDestinationResponseSchema)` to create a new message.
  */
 export const GetDestinationResponseSchema: GenMessage<GetDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 13);
+  messageDesc(file_hogwire_v1_destination, 14);
 
 /**
  * @generated from message hogwire.v1.ListDestinationsRequest
@@ -747,7 +851,7 @@ export type ListDestinationsRequest = Message<"hogwire.v1.ListDestinationsReques
  * Use `create(ListDestinationsRequestSchema)` to create a new message.
  */
 export const ListDestinationsRequestSchema: GenMessage<ListDestinationsRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 14);
+  messageDesc(file_hogwire_v1_destination, 15);
 
 /**
  * @generated from message hogwire.v1.ListDestinationsResponse
@@ -769,7 +873,7 @@ export type ListDestinationsResponse = Message<"hogwire.v1.ListDestinationsRespo
  * Use `create(ListDestinationsResponseSchema)` to create a new message.
  */
 export const ListDestinationsResponseSchema: GenMessage<ListDestinationsResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 15);
+  messageDesc(file_hogwire_v1_destination, 16);
 
 /**
  * @generated from message hogwire.v1.UpdateDestinationRequest
@@ -800,7 +904,7 @@ export type UpdateDestinationRequest = Message<"hogwire.v1.UpdateDestinationRequ
  * Use `create(UpdateDestinationRequestSchema)` to create a new message.
  */
 export const UpdateDestinationRequestSchema: GenMessage<UpdateDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 16);
+  messageDesc(file_hogwire_v1_destination, 17);
 
 /**
  * @generated from message hogwire.v1.UpdateDestinationResponse
@@ -817,7 +921,7 @@ export type UpdateDestinationResponse = Message<"hogwire.v1.UpdateDestinationRes
  * Use `create(UpdateDestinationResponseSchema)` to create a new message.
  */
 export const UpdateDestinationResponseSchema: GenMessage<UpdateDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 17);
+  messageDesc(file_hogwire_v1_destination, 18);
 
 /**
  * @generated from message hogwire.v1.DeleteDestinationRequest
@@ -839,12 +943,19 @@ export type DeleteDestinationRequest = Message<"hogwire.v1.DeleteDestinationRequ
  * Use `create(DeleteDestinationRequestSchema)` to create a new message.
  */
 export const DeleteDestinationRequestSchema: GenMessage<DeleteDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 18);
+  messageDesc(file_hogwire_v1_destination, 19);
 
 /**
  * @generated from message hogwire.v1.DeleteDestinationResponse
  */
 export type DeleteDestinationResponse = Message<"hogwire.v1.DeleteDestinationResponse"> & {
+  /**
+   * The events that waited in the destination's backlog (as the data plane
+   * last counted them): deleting drops them.
+   *
+   * @generated from field: int64 dropped_backlog_events = 1;
+   */
+  droppedBacklogEvents: bigint;
 };
 
 /**
@@ -852,7 +963,7 @@ export type DeleteDestinationResponse = Message<"hogwire.v1.DeleteDestinationRes
  * Use `create(DeleteDestinationResponseSchema)` to create a new message.
  */
 export const DeleteDestinationResponseSchema: GenMessage<DeleteDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 19);
+  messageDesc(file_hogwire_v1_destination, 20);
 
 /**
  * @generated from message hogwire.v1.EnableDestinationRequest
@@ -874,7 +985,7 @@ export type EnableDestinationRequest = Message<"hogwire.v1.EnableDestinationRequ
  * Use `create(EnableDestinationRequestSchema)` to create a new message.
  */
 export const EnableDestinationRequestSchema: GenMessage<EnableDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 20);
+  messageDesc(file_hogwire_v1_destination, 21);
 
 /**
  * @generated from message hogwire.v1.EnableDestinationResponse
@@ -891,7 +1002,7 @@ export type EnableDestinationResponse = Message<"hogwire.v1.EnableDestinationRes
  * Use `create(EnableDestinationResponseSchema)` to create a new message.
  */
 export const EnableDestinationResponseSchema: GenMessage<EnableDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 21);
+  messageDesc(file_hogwire_v1_destination, 22);
 
 /**
  * @generated from message hogwire.v1.DisableDestinationRequest
@@ -913,7 +1024,7 @@ export type DisableDestinationRequest = Message<"hogwire.v1.DisableDestinationRe
  * Use `create(DisableDestinationRequestSchema)` to create a new message.
  */
 export const DisableDestinationRequestSchema: GenMessage<DisableDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 22);
+  messageDesc(file_hogwire_v1_destination, 23);
 
 /**
  * @generated from message hogwire.v1.DisableDestinationResponse
@@ -923,6 +1034,14 @@ export type DisableDestinationResponse = Message<"hogwire.v1.DisableDestinationR
    * @generated from field: hogwire.v1.Destination destination = 1;
    */
   destination?: Destination | undefined;
+
+  /**
+   * The events that waited in the destination's backlog (as the data plane
+   * last counted them): disabling drops them.
+   *
+   * @generated from field: int64 dropped_backlog_events = 2;
+   */
+  droppedBacklogEvents: bigint;
 };
 
 /**
@@ -930,7 +1049,7 @@ export type DisableDestinationResponse = Message<"hogwire.v1.DisableDestinationR
  * Use `create(DisableDestinationResponseSchema)` to create a new message.
  */
 export const DisableDestinationResponseSchema: GenMessage<DisableDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 23);
+  messageDesc(file_hogwire_v1_destination, 24);
 
 /**
  * DestinationRevision is a destination's configuration as one write left it.
@@ -980,7 +1099,7 @@ export type DestinationRevision = Message<"hogwire.v1.DestinationRevision"> & {
  * Use `create(DestinationRevisionSchema)` to create a new message.
  */
 export const DestinationRevisionSchema: GenMessage<DestinationRevision> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 24);
+  messageDesc(file_hogwire_v1_destination, 25);
 
 /**
  * @generated from message hogwire.v1.ListDestinationRevisionsRequest
@@ -1011,7 +1130,7 @@ export type ListDestinationRevisionsRequest = Message<"hogwire.v1.ListDestinatio
  * Use `create(ListDestinationRevisionsRequestSchema)` to create a new message.
  */
 export const ListDestinationRevisionsRequestSchema: GenMessage<ListDestinationRevisionsRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 25);
+  messageDesc(file_hogwire_v1_destination, 26);
 
 /**
  * @generated from message hogwire.v1.ListDestinationRevisionsResponse
@@ -1033,7 +1152,7 @@ export type ListDestinationRevisionsResponse = Message<"hogwire.v1.ListDestinati
  * Use `create(ListDestinationRevisionsResponseSchema)` to create a new message.
  */
 export const ListDestinationRevisionsResponseSchema: GenMessage<ListDestinationRevisionsResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 26);
+  messageDesc(file_hogwire_v1_destination, 27);
 
 /**
  * TemplateLanguage is how the strings of a templated input are rendered.

@@ -5,7 +5,7 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
-import type { Filters, InputSchema } from "./destination_pb";
+import type { ExecutionLimits, Filters, InputSchema } from "./destination_pb";
 import { file_hogwire_v1_destination } from "./destination_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hogwire/v1/template.proto.
  */
 export const file_hogwire_v1_template: GenFile = /*@__PURE__*/
-  fileDesc("Chlob2d3aXJlL3YxL3RlbXBsYXRlLnByb3RvEgpob2d3aXJlLnYxIo0CCghUZW1wbGF0ZRIRCgRuYW1lGAEgASgJQgPgQQgSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhAKCGNhdGVnb3J5GAQgASgJEhAKCGljb25fdXJsGAUgASgJEioKBnN0YXR1cxgGIAEoDjIaLmhvZ3dpcmUudjEuVGVtcGxhdGVTdGF0dXMSCwoDaG9nGAcgASgJEi4KDWlucHV0c19zY2hlbWEYCCADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEiQKB2ZpbHRlcnMYCSABKAsyEy5ob2d3aXJlLnYxLkZpbHRlcnMSEAoIZG9jc191cmwYCiABKAkiTwoUTGlzdFRlbXBsYXRlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEAoIY2F0ZWdvcnkYAyABKAkiWQoVTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEicKCXRlbXBsYXRlcxgBIAMoCzIULmhvZ3dpcmUudjEuVGVtcGxhdGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIicKEkdldFRlbXBsYXRlUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQIiPQoTR2V0VGVtcGxhdGVSZXNwb25zZRImCgh0ZW1wbGF0ZRgBIAEoCzIULmhvZ3dpcmUudjEuVGVtcGxhdGUqhwEKDlRlbXBsYXRlU3RhdHVzEh8KG1RFTVBMQVRFX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFlRFTVBMQVRFX1NUQVRVU19TVEFCTEUQARIYChRURU1QTEFURV9TVEFUVVNfQkVUQRACEh4KGlRFTVBMQVRFX1NUQVRVU19ERVBSRUNBVEVEEAMytwEKD1RlbXBsYXRlU2VydmljZRJUCg1MaXN0VGVtcGxhdGVzEiAuaG9nd2lyZS52MS5MaXN0VGVtcGxhdGVzUmVxdWVzdBohLmhvZ3dpcmUudjEuTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEk4KC0dldFRlbXBsYXRlEh4uaG9nd2lyZS52MS5HZXRUZW1wbGF0ZVJlcXVlc3QaHy5ob2d3aXJlLnYxLkdldFRlbXBsYXRlUmVzcG9uc2VCNVozZ2l0aHViLmNvbS9ob2d3aXJlL2hvZ3dpcmUvYXBpL2hvZ3dpcmUvdjE7aG9nd2lyZXYxYgZwcm90bzM", [file_google_api_field_behavior, file_hogwire_v1_destination]);
+  fileDesc("Chlob2d3aXJlL3YxL3RlbXBsYXRlLnByb3RvEgpob2d3aXJlLnYxIroCCghUZW1wbGF0ZRIRCgRuYW1lGAEgASgJQgPgQQgSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhAKCGNhdGVnb3J5GAQgASgJEhAKCGljb25fdXJsGAUgASgJEioKBnN0YXR1cxgGIAEoDjIaLmhvZ3dpcmUudjEuVGVtcGxhdGVTdGF0dXMSCwoDaG9nGAcgASgJEi4KDWlucHV0c19zY2hlbWEYCCADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEiQKB2ZpbHRlcnMYCSABKAsyEy5ob2d3aXJlLnYxLkZpbHRlcnMSEAoIZG9jc191cmwYCiABKAkSKwoGbGltaXRzGAsgASgLMhsuaG9nd2lyZS52MS5FeGVjdXRpb25MaW1pdHMiTwoUTGlzdFRlbXBsYXRlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEAoIY2F0ZWdvcnkYAyABKAkiWQoVTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEicKCXRlbXBsYXRlcxgBIAMoCzIULmhvZ3dpcmUudjEuVGVtcGxhdGUSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIicKEkdldFRlbXBsYXRlUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQIiPQoTR2V0VGVtcGxhdGVSZXNwb25zZRImCgh0ZW1wbGF0ZRgBIAEoCzIULmhvZ3dpcmUudjEuVGVtcGxhdGUqhwEKDlRlbXBsYXRlU3RhdHVzEh8KG1RFTVBMQVRFX1NUQVRVU19VTlNQRUNJRklFRBAAEhoKFlRFTVBMQVRFX1NUQVRVU19TVEFCTEUQARIYChRURU1QTEFURV9TVEFUVVNfQkVUQRACEh4KGlRFTVBMQVRFX1NUQVRVU19ERVBSRUNBVEVEEAMytwEKD1RlbXBsYXRlU2VydmljZRJUCg1MaXN0VGVtcGxhdGVzEiAuaG9nd2lyZS52MS5MaXN0VGVtcGxhdGVzUmVxdWVzdBohLmhvZ3dpcmUudjEuTGlzdFRlbXBsYXRlc1Jlc3BvbnNlEk4KC0dldFRlbXBsYXRlEh4uaG9nd2lyZS52MS5HZXRUZW1wbGF0ZVJlcXVlc3QaHy5ob2d3aXJlLnYxLkdldFRlbXBsYXRlUmVzcG9uc2VCNVozZ2l0aHViLmNvbS9ob2d3aXJlL2hvZ3dpcmUvYXBpL2hvZ3dpcmUvdjE7aG9nd2lyZXYxYgZwcm90bzM", [file_google_api_field_behavior, file_hogwire_v1_destination]);
 
 /**
  * A Template is a ready-made destination: code, inputs schema and default
@@ -83,6 +83,14 @@ export type Template = Message<"hogwire.v1.Template"> & {
    * @generated from field: string docs_url = 10;
    */
   docsUrl: string;
+
+  /**
+   * Limits a destination created from the template starts with (such as
+   * the vendor's documented max_rate); the destination may change them.
+   *
+   * @generated from field: hogwire.v1.ExecutionLimits limits = 11;
+   */
+  limits?: ExecutionLimits | undefined;
 };
 
 /**
