@@ -34,6 +34,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -105,6 +106,13 @@ type Config struct {
 	MaxQueuedPerDestination int
 	// ShipDebugLogs also ships debug-level log entries (such as PostHog's
 	// per-invocation "Function completed in …" line) to the control plane.
+	// Backlog bounds each destination's parked invocations (zero: the
+	// defaults); a destination's limits override it.
+	Backlog BacklogLimits
+	// BreakerFailures is how many failed requests in a row to a
+	// destination open its circuit breaker (default
+	// DefaultBreakerFailures; negative: never).
+	BreakerFailures int
 	// Off by default: at high rates they would cost a stored entry per
 	// invocation.
 	ShipDebugLogs bool
@@ -125,15 +133,22 @@ type Node struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 
-	sync    *configsync.Syncer
-	routes  atomic.Pointer[routing]
-	rt      registry
-	cpu     *cpu
-	memory  *memory
-	events  *eventlog.Log
-	masks   *masker
-	pauses  *pauses
-	gauges  *backlogGauges
+	sync   *configsync.Syncer
+	routes atomic.Pointer[routing]
+	rt     registry
+	cpu    *cpu
+	memory *memory
+	events *eventlog.Log
+	masks  *masker
+	pauses *pauses
+	rates  *rates
+	gauges *backlogGauges
+	// backlogKV is where the backlogs are published; backlogs holds what
+	// the node knows of each destination's (name to *backlog).
+	backlogKV jetstream.KeyValue
+	backlogs  sync.Map
+	// purges are the backlogs being dropped, waited for by Run.
+	purges  sync.WaitGroup
 	tel     *telemetry.Recorder
 	fetcher *fetch.Client
 	capture capture.Config
@@ -189,6 +204,10 @@ func New(cfg Config) (*Node, error) {
 		cfg.HogQuantum = 250 * time.Microsecond
 	}
 	cfg.Retry = cfg.Retry.withDefaults()
+	cfg.Backlog = cfg.Backlog.withDefaults()
+	if cfg.BreakerFailures == 0 {
+		cfg.BreakerFailures = DefaultBreakerFailures
+	}
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/hogwire/hogwire/dataplane"),
 		prop: cfg.Propagator, inflight: map[*pending]struct{}{},
@@ -210,6 +229,10 @@ func New(cfg Config) (*Node, error) {
 			n.routes.Store(r)
 			for _, s := range stops {
 				n.stop(s.dest, s.reason)
+				if s.byUser {
+					n.chores.Add(1)
+					go func() { defer n.chores.Done(); n.purgeBacklog(s.dest.name, s.reason, next.Revision) }()
+				}
 			}
 		},
 	})
@@ -282,7 +305,10 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	if n.masks, err = openMasker(ctx, n.cfg.NATS, logCfg.Memory); err != nil {
 		return err
 	}
-	if n.pauses, err = openPauses(ctx, n.cfg.NATS, logCfg.Memory, n.log.With("component", "pauses")); err != nil {
+	if n.pauses, n.backlogKV, err = openPauses(ctx, n.cfg.NATS, logCfg.Memory, n.log.With("component", "pauses")); err != nil {
+		return err
+	}
+	if n.rates, err = openRates(ctx, n.cfg.NATS, n.log.With("component", "rates")); err != nil {
 		return err
 	}
 	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
@@ -291,10 +317,11 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 
 	var bg sync.WaitGroup
 	telCtx, stopTel := context.WithCancel(context.WithoutCancel(ctx))
-	bg.Add(6)
+	bg.Add(7)
 	go func() { defer bg.Done(); _ = n.sync.Run(ctx) }()
 	go func() { defer bg.Done(); n.pauses.watch(ctx) }()
-	go func() { defer bg.Done(); every(telCtx, 5*time.Second, n.observeBacklog) }()
+	go func() { defer bg.Done(); n.rates.heartbeat(ctx, n.cfg.NodeID) }()
+	go func() { defer bg.Done(); every(telCtx, observeEvery, n.observeBacklog) }()
 	go func() { defer bg.Done(); _ = n.tel.Run(telCtx) }()
 	go func() { defer bg.Done(); n.keepAlive(ctx) }()
 	// The routing counts become the "filtered" metric every second.
@@ -338,6 +365,7 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	}
 	n.workers.Close()
 	n.flushFiltered()
+	n.chores.Wait()
 	stopTel()
 	bg.Wait()
 	n.fetcher.CloseIdleConnections()
@@ -634,6 +662,12 @@ func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanC
 	r.dest.held.Add(1)
 	inv := n.newInvocation(r.dest, g, p, link)
 	inv.data, inv.parked = data, rec
+	if n.keeps(r.skip) {
+		// Parked for the quarantine one at a time, in the order the
+		// events came, so that they come back in that order.
+		r.dest.parkLane.submit(n.workers, inv, 1, n.run)
+		return
+	}
 	r.dest.lane.submit(n.workers, inv, r.concurrency, n.run)
 }
 

@@ -3,16 +3,18 @@ package dataplane
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
+	"github.com/hogwire/hogwire/dataplane/telemetry"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
 )
@@ -96,8 +98,12 @@ type parked struct {
 	// Suspended is the invocation at its failing fetch; nil runs it from
 	// the start (it never ran: its destination was paused).
 	Suspended *executor.Suspended `json:"suspended,omitempty"`
-	// Retries counts the durable retries made so far.
+	// Retries counts the durable retries made so far; Parks the times it
+	// was parked, retries and waits for a pause alike, which names each
+	// parked message for deduplication: the same message handled twice
+	// (redelivered) parks the same next one, once.
 	Retries int `json:"retries"`
+	Parks   int `json:"parks"`
 	// First is when it was first parked; Due when it may run again.
 	First  time.Time `json:"first"`
 	Due    time.Time `json:"due"`
@@ -113,13 +119,16 @@ func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) 
 	n, now := inv.n, time.Now()
 	rec := parked{Destination: inv.dest.name, Event: inv.data, Suspended: s, First: now, Reason: why}
 	if prev := inv.parked; prev != nil {
-		rec.ID, rec.First, rec.Retries = prev.ID, prev.First, prev.Retries
+		rec.ID, rec.First, rec.Retries, rec.Parks = prev.ID, prev.First, prev.Retries, prev.Parks
 		if s == nil {
 			// Paused again before it ran: it keeps its place at the fetch.
 			rec.Suspended = prev.Suspended
 		}
 	} else {
 		rec.ID = newInvocationID() + newInvocationID()
+		if !inv.admitBacklog(len(inv.data)) {
+			return false
+		}
 	}
 	sched := n.cfg.Retry
 	if r := inv.dest.cur.Load(); r != nil {
@@ -150,27 +159,34 @@ func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) 
 		due, cause = p, reason
 	}
 	if until.After(due) {
-		due = until
+		due, cause = until, why
 	}
-	if due.After(now) && s == nil {
+	if due.After(now) && s == nil && why != quarantineCause {
 		// The events that waited for the end of a pause are spread over
 		// Retry.Base after it, so that they do not all hit the endpoint
 		// in the same instant.
 		due = due.Add(rand.N(sched.Base))
 	}
 	rec.Due = due
+	rec.Parks++
 	body, err := json.Marshal(&rec)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(n.runCtx, 10*time.Second)
-		err = n.events.Park(ctx, projectOf(inv.dest.name), inv.dest.name, body, nil, fmt.Sprintf("%s-%d", rec.ID, rec.Retries))
+		err = n.events.Park(ctx, projectOf(inv.dest.name), inv.dest.name, body, nil, fmt.Sprintf("%s-%d", rec.ID, rec.Parks))
 		cancel()
 	}
 	if err != nil {
+		if inv.parked == nil {
+			n.leaveBacklog(inv.dest.name)
+		}
 		n.log.Warn("parking an invocation failed; its events will be redelivered", "destination", inv.dest.name, "event", inv.g.UUID(), "err", err)
 		inv.lost = true
 		return false
 	}
 	n.tel.Count(inv.dest.name, "parked", 1)
+	if inv.parked == nil {
+		n.backlogOf(inv.dest.name).noteSize(len(body))
+	}
 	msg := fmt.Sprintf("Parked until %s by %s", due.UTC().Format("15:04:05.000"), cause)
 	if s == nil {
 		msg = fmt.Sprintf("Waiting until %s: %s", due.UTC().Format("15:04:05.000"), cause)
@@ -182,7 +198,10 @@ func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) 
 
 // handleParked runs a parked invocation whose time has come, and hands
 // back one whose time has not, for as long as it must still wait.
-func (n *Node) handleParked(m *eventlog.Message) {
+func (n *Node) handleParked(m *eventlog.Message) { n.runParked(m, false) }
+
+// runParked is handleParked; inOrder is set once reorder put m in order.
+func (n *Node) runParked(m *eventlog.Message, inOrder bool) {
 	n.handleMu.RLock()
 	defer n.handleMu.RUnlock()
 	if n.stopped {
@@ -211,10 +230,13 @@ func (n *Node) handleParked(m *eventlog.Message) {
 		n.skip(rec.Destination, skipDeleted, nil)
 		_ = m.Ack()
 		return
-	case r.skip == skipQuarantined:
+	case n.expired(r, &rec, now):
+		_ = m.Ack()
+		return
+	case n.keeps(r.skip):
 		// Quarantined by the health manager: what is parked waits for it
 		// to come back rather than being dropped.
-		_ = m.Nak(n.cfg.Retry.wait(1))
+		_ = m.Nak(time.Until(quarantineTick(now, n.cfg.Retry.Base)))
 		return
 	case r.skip != "":
 		n.skip(r.dest.name, r.skip, nil)
@@ -222,6 +244,11 @@ func (n *Node) handleParked(m *eventlog.Message) {
 		return
 	case r.dest.held.Load() >= int64(n.cfg.MaxQueuedPerDestination):
 		_ = m.Nak(n.cfg.BusyRetry)
+		return
+	case rec.Reason == quarantineCause && !inOrder:
+		// The backlog of a quarantine comes back in the order it was
+		// parked: see reorder.
+		n.reorder(r.dest, m, func(m *eventlog.Message) { n.runParked(m, true) })
 		return
 	}
 	ev, err := executor.ParseEvent(rec.Event)
@@ -241,94 +268,125 @@ func (n *Node) handleParked(m *eventlog.Message) {
 	}
 	p.left.Store(1)
 	if rec.Suspended != nil {
-		n.tel.Count(rec.Destination, "retried", 1)
+		n.tel.Record(rec.Destination, []telemetry.Metric{{Name: "retried", N: 1}, {Name: retriedMetric(rec.Retries), N: 1}}, -1)
 	}
 	n.queue(r, g, p, trace.SpanContext{}, rec.Event, &rec)
 	p.done()
 }
 
+// eventUUID reads an event's id from its wire encoding, for logs.
+func eventUUID(data []byte) string {
+	var e hogwirev1.Event
+	if err := proto.Unmarshal(data, &e); err != nil {
+		return "(unreadable)"
+	}
+	return e.GetUuid()
+}
+
+// retriedMetric counts durable retries by attempt: retried_1 … retried_9,
+// then retried_10+.
+func retriedMetric(n int) string {
+	if n >= 10 {
+		return "retried_10+"
+	}
+	return fmt.Sprintf("retried_%d", n)
+}
+
 // Do implements executor.Fetcher for the invocation: no request goes to a
-// paused destination (the invocation parks until the pause ends), and a
-// 429 or 503 with Retry-After pauses it on every node.
+// paused destination (the invocation parks until the pause ends), requests
+// wait for their place under the destination's concurrency and rate
+// limits (see flow), and a 429 or 503 with Retry-After, or a run of
+// failures (the circuit breaker), pauses it on every node.
 func (inv *invocation) Do(ctx context.Context, req fetch.Request, p fetch.Policy, observe func(fetch.Attempt)) (*fetch.Response, error) {
 	n := inv.n
 	if until, reason := n.pauses.until(inv.dest.name, time.Now()); !until.IsZero() {
 		return nil, &executor.DeferError{Until: until, Reason: reason}
 	}
-	return n.fetcher.Do(ctx, req, p, func(a fetch.Attempt) {
+	r := inv.route
+	release, err := inv.acquire(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rate := r.d.GetLimits().GetMaxRate()
+	fctx, cut := context.WithCancelCause(ctx)
+	defer cut(nil)
+	var last fetch.Attempt
+	resp, err := n.fetcher.Do(fctx, req, p, func(a fetch.Attempt) {
+		last = a
 		if (a.Status == http.StatusTooManyRequests || a.Status == http.StatusServiceUnavailable) && a.RetryAfter > 0 {
 			until := time.Now().Add(min(a.RetryAfter, n.cfg.Retry.MaxRetryAfter))
 			reason := fmt.Sprintf("Retry-After from HTTP %d", a.Status)
-			if n.pauses.set(inv.ctx, inv.dest.name, until, reason) {
+			if n.pauses.set(inv.ctx, pause{Destination: inv.dest.name, Until: until, Reason: reason}) {
 				msg := fmt.Sprintf("Destination paused until %s by %s", until.UTC().Format("15:04:05.000"), reason)
 				inv.log(time.Now(), hogwirev1.LogLevel_LOG_LEVEL_WARN, msg)
 				n.log.Info("destination paused", "destination", inv.dest.name, "until", until, "reason", reason)
 			}
 		}
-		observe(a)
-	})
-}
-
-// backlogGauges are the parked stream's depth and the pauses, per
-// destination, for Prometheus.
-type backlogGauges struct {
-	parked      *prometheus.GaugeVec
-	pausedUntil *prometheus.GaugeVec
-}
-
-func newBacklogGauges(reg prometheus.Registerer) *backlogGauges {
-	g := &backlogGauges{
-		parked: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hogwire_destination_parked",
-			Help: "Per destination, invocations parked in the event log awaiting a retry or the end of a pause (all nodes).",
-		}, []string{"destination"}),
-		pausedUntil: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "hogwire_destination_paused_until_seconds",
-			Help: "Per destination, the Unix time its Retry-After pause ends (absent when not paused).",
-		}, []string{"destination"}),
-	}
-	if reg != nil {
-		reg.MustRegister(g.parked, g.pausedUntil)
-	}
-	return g
-}
-
-// observeBacklog forgets ended pauses and updates the gauges.
-func (n *Node) observeBacklog() {
-	now := time.Now()
-	n.pauses.sweep(now)
-	names := map[string]string{}
-	for name := range n.routes.Load().prepared {
-		names[eventlog.DestinationKey(name)] = name
-	}
-	n.gauges.pausedUntil.Reset()
-	for _, ps := range n.pauses.all() {
-		n.gauges.pausedUntil.WithLabelValues(ps.Destination).Set(float64(ps.Until.UnixMilli()) / 1000)
-	}
-	ctx, cancel := context.WithTimeout(n.runCtx, 5*time.Second)
-	depth, err := n.events.ParkedDepth(ctx)
-	cancel()
-	if err != nil {
-		n.log.Debug("counting parked invocations", "err", err)
-		return
-	}
-	n.gauges.parked.Reset()
-	for key, c := range depth {
-		if name, ok := names[key]; ok {
-			n.gauges.parked.WithLabelValues(name).Set(float64(c))
+		if t := inv.dest.flow.observe(a, n.cfg.BreakerFailures); t.open {
+			inv.openBreaker(inv.ctx, t)
 		}
+		observe(a)
+		if !a.WillRetry {
+			return
+		}
+		if now := time.Now(); !n.cfg.Retry.Off && (n.pauses.paused(inv.dest.name, now) || n.pauses.paused(inv.dest.name, now.Add(a.RetryIn))) {
+			// Paused (by this response's Retry-After, another's, or the
+			// breaker): fetch's retry would not see a pause that grows
+			// while it sleeps. The attempt's outcome stands and the
+			// invocation parks until the pause ends, however long it
+			// becomes.
+			cut(errPausedRetry)
+			return
+		}
+		if rate > 0 {
+			// fetch waits RetryIn before the retry; its slot in the rate
+			// limit may be later.
+			if err := inv.waitRate(fctx, rate, a.RetryIn); err != nil {
+				return
+			}
+		}
+	})
+	if err != nil && errors.Is(context.Cause(fctx), errPausedRetry) && ctx.Err() == nil {
+		if last.Err != nil {
+			return nil, last.Err
+		}
+		h := http.Header{}
+		if last.RetryAfter > 0 {
+			h.Set("Retry-After", fmt.Sprint(int(last.RetryAfter.Round(time.Second).Seconds())))
+		}
+		return &fetch.Response{Status: last.Status, Header: h, Attempts: last.N}, nil
 	}
+	return resp, err
 }
+
+// errPausedRetry cuts fetch's retries short when the destination was
+// paused between its attempts.
+var errPausedRetry = errors.New("the destination was paused")
 
 // keeps reports whether work skipped for reason waits in the parked stream
-// rather than being dropped: a quarantine by the health manager is a
-// pause, not a loss.
-func (n *Node) keeps(reason string) bool { return reason == skipQuarantined && !n.cfg.Retry.Off }
+// rather than being dropped: a quarantine or a disable by the health
+// manager is a pause, not a loss; only a user's disable or delete drops
+// the backlog. (A deleted destination has no route: callers tell it apart.)
+func (n *Node) keeps(reason string) bool {
+	return (reason == skipQuarantined || reason == skipDisabledByHealth) && !n.cfg.Retry.Off
+}
 
 // waitQuarantine parks the invocation while its destination is
-// quarantined; the parked stream offers it again every Retry.Base or so
+// quarantined; the parked stream offers it again at every quarantineTick
 // until the quarantine ends.
 func (inv *invocation) waitQuarantine() {
 	inv.n.tel.Count(inv.dest.name, "quarantine_waits", 1)
-	inv.park(nil, time.Now().Add(inv.n.cfg.Retry.wait(2)), "the destination is quarantined")
+	inv.park(nil, quarantineTick(time.Now(), inv.n.cfg.Retry.Base), quarantineCause)
+}
+
+const quarantineCause = "the destination is quarantined"
+
+// quarantineTick is the next multiple of every after now (at least every
+// later), the same instant on every node: a quarantined destination's
+// parked invocations all fall due at once, and JetStream hands back
+// messages that fall due together in the order they were stored, so the
+// backlog comes back in the order it was parked.
+func quarantineTick(now time.Time, every time.Duration) time.Time {
+	return now.Add(every).Truncate(every).Add(every)
 }
