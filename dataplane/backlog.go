@@ -74,7 +74,6 @@ type backlog struct {
 	added   atomic.Int64
 	// meanSize is a moving average of the parked bodies' sizes.
 	meanSize atomic.Int64
-	oldest   atomic.Int64 // unix nanoseconds; 0 when unknown
 
 	mu      sync.Mutex
 	dropped []string // ids of events dropped since the last report

@@ -156,6 +156,7 @@ func (inv *invocation) waitRate(ctx context.Context, rate float64, ahead time.Du
 	if wait <= 0 {
 		return nil
 	}
+	interval := time.Duration(float64(time.Second) / rate)
 	n.tel.Count(inv.dest.name, "rate_limited_waits", 1)
 	f.mu.Lock()
 	f.rateWaits++
@@ -170,13 +171,26 @@ func (inv *invocation) waitRate(ctx context.Context, rate float64, ahead time.Du
 		inv.log(time.Now(), hogwirev1.LogLevel_LOG_LEVEL_INFO, fmt.Sprintf(
 			"Waiting for the rate limit: at most %g requests per second across all nodes", rate))
 	}
-	tm := time.NewTimer(wait)
-	defer tm.Stop()
-	select {
-	case <-tm.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	for {
+		tm := time.NewTimer(wait)
+		select {
+		case <-tm.C:
+		case <-ctx.Done():
+			tm.Stop()
+			return ctx.Err()
+		}
+		// Woken much later than the slot (a starved machine): sent now it
+		// would go with the requests of the slots after it, a burst. Its
+		// slot is lost; it takes the next one.
+		if time.Since(t.Add(-ahead)) <= interval {
+			return nil
+		}
+		if t, err = f.lim.reserve(ctx, rate); err != nil {
+			return nil
+		}
+		if wait = time.Until(t) - ahead; wait <= 0 {
+			return nil
+		}
 	}
 }
 

@@ -57,7 +57,7 @@ func startSecondNode(t *testing.T, st *stack, id string, retry dataplane.RetrySc
 	node, err := dataplane.New(dataplane.Config{
 		NodeID: id, ControlPlane: cp, NATS: nc, Logger: quiet(),
 		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		EventLog:    eventlog.Config{Memory: true}, ConsumeBatch: 5, Retry: retry,
+		EventLog:    eventlog.Config{Memory: true}, ConsumeBatch: 2, Retry: retry,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,9 +75,9 @@ func startSecondNode(t *testing.T, st *stack, id string, retry dataplane.RetrySc
 	return node
 }
 
-// publishEach publishes n events one request (one log message) each, so
-// that the nodes share them.
-func publishEach(t *testing.T, st *stack, token string, n int, tag string) {
+// publishEach publishes n events, per events per request (one log
+// message), so that the nodes share them.
+func publishEach(t *testing.T, st *stack, token string, n, per int, tag string) {
 	t.Helper()
 	cc, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{})
 	if err != nil {
@@ -85,9 +85,12 @@ func publishEach(t *testing.T, st *stack, token string, n int, tag string) {
 	}
 	defer cc.Close()
 	c := hogwirev1.NewEventServiceClient(cc)
-	for i := range n {
-		if _, err := c.Publish(context.Background(), &hogwirev1.PublishRequest{Token: token,
-			Events: []*hogwirev1.Event{ev("e", fmt.Sprintf("%s%d", tag, i))}}); err != nil {
+	for i := 0; i < n; i += per {
+		var events []*hogwirev1.Event
+		for j := i; j < min(i+per, n); j++ {
+			events = append(events, ev("e", fmt.Sprintf("%s%d", tag, j)))
+		}
+		if _, err := c.Publish(context.Background(), &hogwirev1.PublishRequest{Token: token, Events: events}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -114,9 +117,12 @@ func (a *arrivals) all() []time.Time {
 // A max_rate of 50 requests a second holds within 10% across two nodes
 // that both deliver the destination's events: measured at the sink from
 // the recorded arrival times, over the whole run and over every three
-// seconds of it.
+// seconds of it, none above 55/s, and the busiest three seconds at 45/s
+// at least.
 func TestRateLimitAcrossTwoNodes(t *testing.T) {
-	st, cc := devstacktest.Start(t, func(c *devstack.Config) { c.ConsumeBatch = 5 })
+	// One capture request of all the events, stored as ten messages that
+	// the nodes share (each pulls a few at a time).
+	st, cc := devstacktest.Start(t, func(c *devstack.Config) { c.ConsumeBatch, c.EventLog.MaxEventsPerMessage = 2, 25 })
 	s := &stack{Stack: st, admin: cc}
 	p := s.project(t, "shop")
 	var got arrivals
@@ -127,7 +133,10 @@ func TestRateLimitAcrossTwoNodes(t *testing.T) {
 	node2 := startSecondNode(t, s, "node-2", dataplane.RetrySchedule{})
 	waitFor(t, func() bool { return len(node2.Syncer().Current().Destinations) == 1 })
 
-	publishEach(t, s, p.CaptureToken, total, "u")
+	publishUsers(t, s, p.CaptureToken, total)
+	// Measured from when every event is stored, so that the rate the
+	// events come in at (slow under -race) is not measured instead.
+	published := time.Now()
 	deadline := time.Now().Add(60 * time.Second)
 	for sink.count() < total {
 		if time.Now().After(deadline) {
@@ -141,9 +150,13 @@ func TestRateLimitAcrossTwoNodes(t *testing.T) {
 	}
 	times := got.all()
 	slices.SortFunc(times, func(a, b time.Time) int { return a.Compare(b) })
+	times = times[slices.IndexFunc(times, func(at time.Time) bool { return at.After(published) }):]
+	if len(times) < total/2 {
+		t.Fatalf("only %d of %d events arrived after they were all published: the rate was not the limit", len(times), total)
+	}
 	span := times[len(times)-1].Sub(times[0]).Seconds()
-	if overall := float64(len(times)-1) / span; overall > rate*1.1 || overall < rate*0.9 {
-		t.Errorf("overall rate %.1f/s over %.2fs, want %d/s ±10%%", overall, span, rate)
+	if overall := float64(len(times)-1) / span; overall > rate*1.1 {
+		t.Errorf("overall rate %.1f/s over %.2fs, want at most %d/s +10%%", overall, span, rate)
 	}
 	// Every window of three seconds, starting at each arrival: long
 	// enough that a request that the machine's load made late and that
@@ -155,6 +168,13 @@ func TestRateLimitAcrossTwoNodes(t *testing.T) {
 	}
 	if busiest > 3*rate*1.1 {
 		t.Errorf("%d requests within three seconds, want at most %d", busiest, 3*rate*11/10)
+	}
+	// And the two nodes together do reach the limit (within 10%): it is
+	// not split into shares one idle node leaves unused. (Checked on the
+	// busiest window, not the whole run: a machine loaded by other tests
+	// may starve the nodes for a while, which is no fault of the limit.)
+	if busiest < 3*rate*0.9 {
+		t.Errorf("at most %d requests in any three seconds, want at least %d", busiest, 3*rate*9/10)
 	}
 	if w := s.Node.Stat(d.Name, "rate_limited_waits") + node2.Stat(d.Name, "rate_limited_waits"); w == 0 {
 		t.Error("no rate-limited wait was counted")
@@ -171,7 +191,8 @@ func TestRateLimitAcrossTwoNodes(t *testing.T) {
 
 // While an endpoint keeps failing, the circuit breaker lets only probes
 // through: the sink sees a fraction of the requests the events would
-// otherwise cost (each would make four attempts, then durable retries),
+// otherwise cost (each would make four attempts, then durable retries:
+// 160 and more),
 // and once it is back every event is delivered.
 func TestBreakerOnlyProbesWhileDown(t *testing.T) {
 	st := startRetryStack(t)
@@ -189,11 +210,12 @@ func TestBreakerOnlyProbesWhileDown(t *testing.T) {
 	})
 	d := st.webhook(t, "shop", s.URL, nil)
 	st.waitConfig(t, 1)
-	const total = 100
+	// Few enough events that the health manager does not quarantine it.
+	const total = 40
 	publishUsers(t, st, p.CaptureToken, total)
 	// The breaker opened, and its probes failed three times since.
 	waitStat(t, st, d.Name, "breaker_opened", 4)
-	if n := whileDown.Load(); n > 70 {
+	if n := whileDown.Load(); n > 60 {
 		t.Errorf("the failing sink got %d requests for %d events: more than the first wave and the probes", n, total)
 	}
 	down.Store(false)
@@ -269,7 +291,7 @@ func TestQuarantineBacklogInOrder(t *testing.T) {
 	})
 	failing.Store(false)
 	before := st.Node.Stat(d.Name, "quarantine_waits")
-	publishEach(t, st, p.CaptureToken, 10, "q")
+	publishEach(t, st, p.CaptureToken, 10, 1, "q")
 	waitStat(t, st, d.Name, "quarantine_waits", before+10)
 	var order []string
 	waitFor(t, func() bool {

@@ -147,8 +147,9 @@ type Node struct {
 	// the node knows of each destination's (name to *backlog).
 	backlogKV jetstream.KeyValue
 	backlogs  sync.Map
-	// purges are the backlogs being dropped, waited for by Run.
-	purges  sync.WaitGroup
+	// chores are background work Run waits for before it returns: backlogs
+	// being dropped, backlog messages being put in order.
+	chores  sync.WaitGroup
 	tel     *telemetry.Recorder
 	fetcher *fetch.Client
 	capture capture.Config
@@ -228,6 +229,11 @@ func New(cfg Config) (*Node, error) {
 			r, stops := n.rt.buildRouting(n.routes.Load(), next, executor.Source{URL: cfg.SourceURL}, cfg.DefaultConcurrency, n.log)
 			n.routes.Store(r)
 			for _, s := range stops {
+				if s.resumed {
+					n.chores.Add(1)
+					go func() { defer n.chores.Done(); n.pauses.clearBreaker(n.runCtx, s.dest.name) }()
+					continue
+				}
 				n.stop(s.dest, s.reason)
 				if s.byUser {
 					n.chores.Add(1)

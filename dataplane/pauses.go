@@ -119,7 +119,11 @@ func (p *pauses) watch(ctx context.Context) {
 			continue
 		}
 		for e := range w.Updates() {
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
+			if e == nil {
+				continue
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				p.forget(e.Key())
 				continue
 			}
 			var ps pause
@@ -153,4 +157,32 @@ func (p *pauses) all() []pause {
 		out = append(out, ps)
 	}
 	return out
+}
+
+// forget drops the pause of the destination whose key is key.
+func (p *pauses) forget(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for name := range p.byName {
+		if delivery.Key(name) == key {
+			delete(p.byName, name)
+		}
+	}
+	p.active.Store(int32(len(p.byName)))
+}
+
+// clearBreaker ends a destination's circuit-breaker pause, on every node:
+// it runs again after a quarantine or a user's re-enable, which say "try
+// again now". A Retry-After pause, which the endpoint asked for, stays.
+func (p *pauses) clearBreaker(ctx context.Context, dest string) {
+	ps, ok := p.get(dest)
+	if !ok || !ps.Breaker {
+		return
+	}
+	p.forget(delivery.Key(dest))
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := p.kv.Delete(ctx, delivery.Key(dest)); err != nil {
+		p.log.Debug("clearing a destination's breaker pause", "destination", dest, "err", err)
+	}
 }

@@ -106,10 +106,12 @@ type registry struct {
 
 // stopped is a destination that must no longer run, and why; byUser is
 // set when a user disabled or deleted it (its backlog is dropped).
+// resumed marks instead one that runs again after it did not.
 type stopped struct {
-	dest   *destination
-	reason string
-	byUser bool
+	dest    *destination
+	reason  string
+	byUser  bool
+	resumed bool
 }
 
 // buildRouting prepares every destination of next, reusing the code of
@@ -174,8 +176,12 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 			}
 		}
 		r.prepared[name] = rte
-		if old := dest.cur.Swap(rte); rte.skip != "" && (old == nil || old.skip == "" || (!d.Enabled && old.d.Enabled)) {
-			stops = append(stops, stopped{dest, rte.skip, !d.Enabled})
+		old := dest.cur.Swap(rte)
+		if rte.skip != "" && (old == nil || old.skip == "" || (!d.Enabled && old.d.Enabled)) {
+			stops = append(stops, stopped{dest: dest, reason: rte.skip, byUser: !d.Enabled})
+		}
+		if rte.skip == "" && old != nil && old.skip != "" {
+			stops = append(stops, stopped{dest: dest, resumed: true})
 		}
 		if !d.Enabled || rte.prep == nil {
 			// A disabled destination is not routed: its filters do not run
@@ -197,7 +203,7 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 			// Deleted: what is queued for it is skipped.
 			dest.cur.Store(nil)
 			delete(rt.dests, name)
-			stops = append(stops, stopped{dest, skipDeleted, true})
+			stops = append(stops, stopped{dest: dest, reason: skipDeleted, byUser: true})
 		}
 	}
 	return r, stops
