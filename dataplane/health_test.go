@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -275,9 +276,20 @@ func TestHealthQuarantineRecoveryAndDisable(t *testing.T) {
 	st.orders(t, p.CaptureToken, 5, "reenabled")
 	waitStat(t, st, d.Name, "succeeded", succeeded+5)
 	waitBody(t, bad, "the events sent after re-enabling", func(b map[string]any) bool { return b["user"] == "reenabled-4" })
-	for i := range 5 {
-		user := fmt.Sprintf("disabled-%d", i)
-		waitBody(t, bad, "an event kept while disabled by the health manager", func(b map[string]any) bool { return b["user"] == user })
+	// They come back at the next tick of the backlog (--retry-base, 5s).
+	deadline = time.Now().Add(45 * time.Second)
+	for i := 0; i < 5; {
+		bad.mu.Lock()
+		found := slices.ContainsFunc(bad.bodies, func(b map[string]any) bool { return b["user"] == fmt.Sprintf("disabled-%d", i) })
+		bad.mu.Unlock()
+		if found {
+			i++
+			continue
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("disabled-%d, kept while the health manager disabled the destination, was not delivered after it was re-enabled", i)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // a few manager ticks
 	if h := st.health(t, d.Name); h.GetState() != hogwirev1.HealthState_HEALTH_STATE_HEALTHY {

@@ -155,7 +155,9 @@ func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) 
 			due, cause = s.Deferred, s.Reason
 		}
 	}
-	if p, reason := n.pauses.until(inv.dest.name, now); p.After(due) {
+	if p, reason := n.pauses.until(inv.dest.name, now); p.After(due) && why != quarantineCause {
+		// (A quarantine's backlog waits for its ticks, not for a pause
+		// that a re-enable may clear.)
 		due, cause = p, reason
 	}
 	if until.After(due) {
@@ -215,6 +217,19 @@ func (n *Node) runParked(m *eventlog.Message, inOrder bool) {
 		return
 	}
 	now := time.Now()
+	rt := n.routes.Load()
+	pr, r := rt.projects[m.Project], rt.prepared[rec.Destination]
+	if pr != nil && r != nil && n.expired(r, &rec, now) {
+		_ = m.Ack()
+		return
+	}
+	if r != nil && n.keeps(r.skip) {
+		// Quarantined: everything it holds waits for the next tick,
+		// whatever its own time or a pause, so that it all comes back
+		// together, in order, soon after the quarantine ends.
+		_ = m.Nak(time.Until(quarantineTick(now, n.cfg.Retry.Base)))
+		return
+	}
 	due := rec.Due
 	if p, _ := n.pauses.until(rec.Destination, now); p.After(due) {
 		due = p
@@ -223,20 +238,10 @@ func (n *Node) runParked(m *eventlog.Message, inOrder bool) {
 		_ = m.Nak(wait)
 		return
 	}
-	rt := n.routes.Load()
-	pr, r := rt.projects[m.Project], rt.prepared[rec.Destination]
 	switch {
 	case pr == nil || r == nil:
 		n.skip(rec.Destination, skipDeleted, nil)
 		_ = m.Ack()
-		return
-	case n.expired(r, &rec, now):
-		_ = m.Ack()
-		return
-	case n.keeps(r.skip):
-		// Quarantined by the health manager: what is parked waits for it
-		// to come back rather than being dropped.
-		_ = m.Nak(time.Until(quarantineTick(now, n.cfg.Retry.Base)))
 		return
 	case r.skip != "":
 		n.skip(r.dest.name, r.skip, nil)
