@@ -26,7 +26,7 @@ import (
 // so a healthy destination never starts slow. Every window (about one
 // round trip, at least 50 ms) it is cut to 90% when a response said the
 // endpoint is overloaded (429, 503, a timeout) or the window's mean round
-// trip rose well above its moving average (twice it, and by 50 ms at
+// trip rose well above its moving average (twice it, and by 250 ms at
 // least: a busy node's own scheduling delays are no signal), and grows by one when the
 // window used the whole limit without either. After any pause
 // (Retry-After or the breaker) it starts again from one request, so a
@@ -63,7 +63,7 @@ const (
 	// aimdRTTSlack at least, so that loopback noise is not a signal)
 	// counts as the endpoint slowing down.
 	aimdRTTRise  = 2
-	aimdRTTSlack = 50 * time.Millisecond
+	aimdRTTSlack = 250 * time.Millisecond
 )
 
 // ceilingOf is the most requests of r's destination this node may have in
