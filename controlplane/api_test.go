@@ -199,6 +199,24 @@ func TestDestinationValidationNamesFieldLineAndColumn(t *testing.T) {
 	if _, err := r.destinations().CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{Parent: p.Name, Destination: d}); err != nil {
 		t.Errorf("a valid retry schedule: %v", err)
 	}
+
+	// Rate and backlog limits are bounded.
+	d = webhookDestination("rates")
+	d.Limits = &hogwirev1.ExecutionLimits{MaxRate: -1, MaxRequestsInFlight: -2, MaxBacklog: -3, MaxBacklogBytes: -4,
+		MaxBacklogAge: durationpb.New(30 * 24 * time.Hour)}
+	_, err = r.destinations().CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{Parent: p.Name, Destination: d})
+	fields = badRequest(t, err)
+	for _, f := range []string{"destination.limits.max_rate", "destination.limits.max_requests_in_flight", "destination.limits.max_backlog",
+		"destination.limits.max_backlog_bytes", "destination.limits.max_backlog_age"} {
+		if fields[f] == "" {
+			t.Errorf("no violation for %s in %v", f, fields)
+		}
+	}
+	d.Limits = &hogwirev1.ExecutionLimits{MaxRate: 0.5, MaxRequestsInFlight: 8, MaxBacklog: 1000, MaxBacklogBytes: 1 << 20,
+		MaxBacklogAge: durationpb.New(time.Hour)}
+	if _, err := r.destinations().CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{Parent: p.Name, Destination: d}); err != nil {
+		t.Errorf("valid rate and backlog limits: %v", err)
+	}
 }
 
 func TestDestinationCompilesAndRedactsSecrets(t *testing.T) {
@@ -290,6 +308,7 @@ func TestCreateFromTemplate(t *testing.T) {
 		Name: "templates/ping", DisplayName: "Ping", Description: "pings", Hog: `fetch(inputs.url, {})`,
 		InputsSchema: []*hogwirev1.InputSchema{{Key: "url", Type: hogwirev1.InputType_INPUT_TYPE_STRING, Required: true}},
 		Filters:      &hogwirev1.Filters{Expression: "event = '$pageview'"},
+		Limits:       &hogwirev1.ExecutionLimits{MaxRate: 10, MaxConcurrency: 4},
 	}
 	r := startReplica(t, []string{e.ClientURL()}, replicaOpts{templates: templates{"ping": tpl}})
 	ctx := ctxT(t)
@@ -305,12 +324,27 @@ func TestCreateFromTemplate(t *testing.T) {
 	if d.Template != "templates/ping" || d.Hog != tpl.Hog || d.DisplayName != "Ping" || d.Filters.GetExpression() != tpl.Filters.Expression {
 		t.Errorf("from template: %v", d)
 	}
+	if d.Limits.GetMaxRate() != 10 || d.Limits.GetMaxConcurrency() != 4 {
+		t.Errorf("the template's limits are not the destination's defaults: %v", d.Limits)
+	}
+	// A limit the destination sets wins over the template's.
+	resp, err = r.destinations().CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{
+		Parent: p.Name, FromTemplate: "templates/ping",
+		Destination: &hogwirev1.Destination{Inputs: map[string]*hogwirev1.InputValue{"url": {Value: strValue("https://example.invalid")}},
+			Limits: &hogwirev1.ExecutionLimits{MaxRate: 3}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := resp.Destination.Limits; l.GetMaxRate() != 3 || l.GetMaxConcurrency() != 4 {
+		t.Errorf("limits over the template's: %v", l)
+	}
 	_, err = r.destinations().CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{Parent: p.Name, FromTemplate: "templates/nope", Destination: &hogwirev1.Destination{}})
 	if fields := badRequest(t, err); fields["from_template"] == "" {
 		t.Errorf("unknown template: %v", fields)
 	}
 	list, err := r.destinations().ListDestinations(ctx, &hogwirev1.ListDestinationsRequest{Parent: p.Name, Template: "templates/ping"})
-	if err != nil || len(list.Destinations) != 1 {
+	if err != nil || len(list.Destinations) != 2 {
 		t.Errorf("list by template: %v %v", list, err)
 	}
 }

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"time"
 
@@ -32,6 +33,11 @@ const (
 	// 8 days (eventlog.MaxParkedAge).
 	maxRetryWait   = 24 * time.Hour
 	maxRetryGiveUp = 7 * 24 * time.Hour
+	// Rate and backlog limits: bounded so that a typo is caught, not so
+	// that they bind.
+	maxRate             = 1e6
+	maxRequestsInFlight = 1 << 20
+	maxBacklogAge       = 7 * 24 * time.Hour
 )
 
 // compileDestination validates d in place and fills every server-computed
@@ -123,6 +129,21 @@ func (s *Server) compileDestination(d *hogwirev1.Destination, v *violations) {
 		if b, m := l.RetryBase.AsDuration(), l.RetryMax.AsDuration(); b > 0 && m > 0 && m < b {
 			v.add(p+"limits.retry_max", "must not be shorter than retry_base (%s)", b)
 		}
+		if r := l.MaxRate; math.IsNaN(r) || r < 0 || r > maxRate {
+			v.add(p+"limits.max_rate", "must be between 0 (no limit) and %g requests per second", float64(maxRate))
+		} else if r > 0 && r < 0.001 {
+			v.add(p+"limits.max_rate", "must be at least 0.001 requests per second (one every 1000 s) when set")
+		}
+		if l.MaxRequestsInFlight < 0 || l.MaxRequestsInFlight > maxRequestsInFlight {
+			v.add(p+"limits.max_requests_in_flight", "must be between 0 (no limit) and %d", maxRequestsInFlight)
+		}
+		if l.MaxBacklog < 0 {
+			v.add(p+"limits.max_backlog", "must not be negative")
+		}
+		if l.MaxBacklogBytes < 0 {
+			v.add(p+"limits.max_backlog_bytes", "must not be negative")
+		}
+		checkDur("max_backlog_age", l.MaxBacklogAge.AsDuration(), maxBacklogAge)
 	}
 }
 

@@ -123,6 +123,15 @@ func (s *Server) applyTemplate(d *hogwirev1.Destination, name string) error {
 		d.Filters = proto.CloneOf(t.Filters)
 	}
 	applyTemplateBatch(d, t)
+	if t.Limits != nil {
+		// The template's limits (a vendor's documented rate limit, say)
+		// are defaults: each one the destination sets wins.
+		l := proto.CloneOf(t.Limits)
+		if d.Limits != nil {
+			proto.Merge(l, d.Limits)
+		}
+		d.Limits = l
+	}
 	return nil
 }
 
@@ -306,7 +315,9 @@ func (s *Server) GetDestination(ctx context.Context, req *hogwirev1.GetDestinati
 	if err != nil {
 		return nil, err
 	}
-	return &hogwirev1.GetDestinationResponse{Destination: s.present(st.d, h)}, nil
+	out := s.present(st.d, h)
+	out.Delivery = s.deliveryState(ctx, out.Name)
+	return &hogwirev1.GetDestinationResponse{Destination: out}, nil
 }
 
 func (s *Server) ListDestinations(ctx context.Context, req *hogwirev1.ListDestinationsRequest) (*hogwirev1.ListDestinationsResponse, error) {
@@ -547,6 +558,7 @@ func (s *Server) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDes
 	if err != nil {
 		return nil, invalid("name", "%v", err)
 	}
+	var backlog int64
 	err = s.casRetry(ctx, func() error {
 		st, err := s.findDestination(ctx, project, id)
 		if err != nil {
@@ -555,6 +567,7 @@ func (s *Server) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDes
 		if err := checkEtag(req.GetEtag(), st.rev); err != nil {
 			return err
 		}
+		backlog = s.deliveryState(ctx, st.d.Name).GetBacklogEvents()
 		p, _, _ := resourcename.ParseDestination(st.d.Name)
 		key := s.keys.destination(p, id)
 		_, err = s.casTxn(ctx, key, st.rev, clientv3.OpDelete(key), clientv3.OpDelete(s.keys.health(p, id)), s.historyDelete(p, id))
@@ -563,8 +576,8 @@ func (s *Server) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDes
 	if err != nil {
 		return nil, err
 	}
-	s.log.Info("destination deleted", "destination", req.GetName())
-	return &hogwirev1.DeleteDestinationResponse{}, nil
+	s.log.Info("destination deleted", "destination", req.GetName(), "backlog_dropped", backlog)
+	return &hogwirev1.DeleteDestinationResponse{DroppedBacklogEvents: backlog}, nil
 }
 
 func (s *Server) EnableDestination(ctx context.Context, req *hogwirev1.EnableDestinationRequest) (*hogwirev1.EnableDestinationResponse, error) {
@@ -576,11 +589,18 @@ func (s *Server) EnableDestination(ctx context.Context, req *hogwirev1.EnableDes
 }
 
 func (s *Server) DisableDestination(ctx context.Context, req *hogwirev1.DisableDestinationRequest) (*hogwirev1.DisableDestinationResponse, error) {
+	// The backlog as it stands before the data plane drops it.
+	var backlog int64
+	if project, id, err := resourcename.ParseDestination(req.GetName()); err == nil {
+		if st, err := s.findDestination(ctx, project, id); err == nil && st.d.Enabled {
+			backlog = s.deliveryState(ctx, st.d.Name).GetBacklogEvents()
+		}
+	}
 	d, err := s.setEnabled(ctx, req.GetName(), req.GetEtag(), false)
 	if err != nil {
 		return nil, err
 	}
-	return &hogwirev1.DisableDestinationResponse{Destination: d}, nil
+	return &hogwirev1.DisableDestinationResponse{Destination: d, DroppedBacklogEvents: backlog}, nil
 }
 
 // setEnabled enables or disables a destination. Enabling also resets its

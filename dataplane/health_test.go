@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -240,9 +241,12 @@ func TestHealthQuarantineRecoveryAndDisable(t *testing.T) {
 	if !strings.Contains(h.GetReason(), "after 3 quarantines within 1m0s") || h.GetRetryTime() != nil {
 		t.Errorf("disabled: %v", h)
 	}
+	// Disabled by the health manager, not by a user: its events wait in
+	// its backlog too, to be delivered once a user brings it back.
+	waits := st.Node.Stat(d.Name, "quarantine_waits")
 	st.orders(t, p.CaptureToken, 5, "disabled")
 	sent += 5
-	waitStat(t, st, d.Name, "disabled_permanently", 5)
+	waitStat(t, st, d.Name, "quarantine_waits", waits+5)
 
 	// The healthy destination delivered every event, none twice.
 	waitCount(t, good, sent)
@@ -251,7 +255,9 @@ func TestHealthQuarantineRecoveryAndDisable(t *testing.T) {
 	// state back: the destination delivers again and stays healthy. The
 	// last failing round's reports must have reached the control plane
 	// first, or they would count against the fresh state.
-	st.waitReported(t, d.Name, sent)
+	// (The failing rounds' events wait in the backlog; what ran is
+	// reported.)
+	st.waitReported(t, d.Name, 0)
 	if _, err := hogwirev1.NewDestinationServiceClient(st.admin).EnableDestination(context.Background(),
 		&hogwirev1.EnableDestinationRequest{Name: d.Name}); err != nil {
 		t.Fatal(err)
@@ -270,6 +276,21 @@ func TestHealthQuarantineRecoveryAndDisable(t *testing.T) {
 	st.orders(t, p.CaptureToken, 5, "reenabled")
 	waitStat(t, st, d.Name, "succeeded", succeeded+5)
 	waitBody(t, bad, "the events sent after re-enabling", func(b map[string]any) bool { return b["user"] == "reenabled-4" })
+	// They come back at the next tick of the backlog (--retry-base, 5s).
+	deadline = time.Now().Add(45 * time.Second)
+	for i := 0; i < 5; {
+		bad.mu.Lock()
+		found := slices.ContainsFunc(bad.bodies, func(b map[string]any) bool { return b["user"] == fmt.Sprintf("disabled-%d", i) })
+		bad.mu.Unlock()
+		if found {
+			i++
+			continue
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("disabled-%d, kept while the health manager disabled the destination, was not delivered after it was re-enabled", i)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	time.Sleep(300 * time.Millisecond) // a few manager ticks
 	if h := st.health(t, d.Name); h.GetState() != hogwirev1.HealthState_HEALTH_STATE_HEALTHY {
 		t.Fatalf("after re-enabling and delivering: %v", h)

@@ -102,6 +102,9 @@ func (n *Node) run(inv *invocation) {
 				// Its destination asked for a pause: the event waits in
 				// the parked stream, not on this node.
 				n.tel.Count(inv.dest.name, "paused_waits", int64(inv.size()))
+				if inv.firstBreakerWait() {
+					n.tel.Count(inv.dest.name, "health_errors", 1)
+				}
 				inv.park(nil, until, reason)
 				break
 			}
@@ -161,7 +164,7 @@ func (n *Node) stop(d *destination, reason string) {
 	d.runningMu.Unlock()
 	n.flushBatch(d, anyBatch)
 	drained := d.lane.drain()
-	if n.keeps(reason) {
+	if n.keeps(reason) && d.cur.Load() != nil {
 		// Parking stores each event: off the configuration's goroutine.
 		go func() {
 			for _, inv := range drained {
@@ -367,7 +370,7 @@ func (inv *invocation) Done(res *executor.Result) {
 	if res.Status == executor.Parked {
 		// A failing endpoint is failing all the same: health sees it. A
 		// 429 or a pause is the vendor pacing us, not a failure.
-		if p := res.Parked; p.Deferred.IsZero() && p.Status != http.StatusTooManyRequests {
+		if p := res.Parked; p.Status != http.StatusTooManyRequests && (p.Deferred.IsZero() || inv.firstBreakerWait()) {
 			if m := healthMetric(res); m != "" {
 				inv.count(m, 1)
 			}

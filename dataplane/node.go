@@ -107,6 +107,13 @@ type Config struct {
 	MaxQueuedPerDestination int
 	// ShipDebugLogs also ships debug-level log entries (such as PostHog's
 	// per-invocation "Function completed in …" line) to the control plane.
+	// Backlog bounds each destination's parked invocations (zero: the
+	// defaults); a destination's limits override it.
+	Backlog BacklogLimits
+	// BreakerFailures is how many failed requests in a row to a
+	// destination open its circuit breaker (default
+	// DefaultBreakerFailures; negative: never).
+	BreakerFailures int
 	// Off by default: at high rates they would cost a stored entry per
 	// invocation.
 	ShipDebugLogs bool
@@ -143,8 +150,16 @@ type Node struct {
 	events  *eventlog.Log
 	masks   *masker
 	pauses  *pauses
+	rates   *rates
 	persons personStore
 	gauges  *backlogGauges
+	// backlogKV is where the backlogs are published; backlogs holds what
+	// the node knows of each destination's (name to *backlog).
+	backlogKV jetstream.KeyValue
+	backlogs  sync.Map
+	// chores are background work Run waits for before it returns: backlogs
+	// being dropped, backlog messages being put in order.
+	chores  sync.WaitGroup
 	tel     *telemetry.Recorder
 	im      *metrics.Invocations
 	fetcher *fetch.Client
@@ -201,6 +216,10 @@ func New(cfg Config) (*Node, error) {
 		cfg.HogQuantum = 250 * time.Microsecond
 	}
 	cfg.Retry = cfg.Retry.withDefaults()
+	cfg.Backlog = cfg.Backlog.withDefaults()
+	if cfg.BreakerFailures == 0 {
+		cfg.BreakerFailures = DefaultBreakerFailures
+	}
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/hogwire/hogwire/dataplane"),
 		prop: cfg.Propagator, inflight: map[*pending]struct{}{},
@@ -226,7 +245,16 @@ func New(cfg Config) (*Node, error) {
 			n.routes.Store(r)
 			n.flushEdited(prev, r)
 			for _, s := range stops {
+				if s.resumed {
+					n.chores.Add(1)
+					go func() { defer n.chores.Done(); n.pauses.clearBreaker(n.runCtx, s.dest.name) }()
+					continue
+				}
 				n.stop(s.dest, s.reason)
+				if s.byUser {
+					n.chores.Add(1)
+					go func() { defer n.chores.Done(); n.purgeBacklog(s.dest.name, s.reason, next.Revision) }()
+				}
 			}
 		},
 	})
@@ -312,7 +340,10 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	if n.masks, err = openMasker(ctx, logCfg); err != nil {
 		return err
 	}
-	if n.pauses, err = openPauses(ctx, logCfg, n.log.With("component", "pauses")); err != nil {
+	if n.pauses, n.backlogKV, err = openPauses(ctx, logCfg, n.log.With("component", "pauses")); err != nil {
+		return err
+	}
+	if n.rates, err = openRates(ctx, n.cfg.NATS, n.log.With("component", "rates")); err != nil {
 		return err
 	}
 	if n.cfg.Meters != nil {
@@ -332,10 +363,11 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 
 	var bg sync.WaitGroup
 	telCtx, stopTel := context.WithCancel(context.WithoutCancel(ctx))
-	bg.Add(6)
+	bg.Add(7)
 	go func() { defer bg.Done(); _ = n.sync.Run(ctx) }()
 	go func() { defer bg.Done(); n.pauses.watch(ctx) }()
-	go func() { defer bg.Done(); every(telCtx, 5*time.Second, n.observeBacklog) }()
+	go func() { defer bg.Done(); n.rates.heartbeat(ctx, n.cfg.NodeID) }()
+	go func() { defer bg.Done(); every(telCtx, observeEvery, n.observeBacklog) }()
 	go func() { defer bg.Done(); _ = n.tel.Run(telCtx) }()
 	go func() { defer bg.Done(); n.keepAlive(ctx) }()
 	// The routing counts become the "filtered" metric every second.
@@ -380,6 +412,7 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	}
 	n.workers.Close()
 	n.flushFiltered()
+	n.chores.Wait()
 	stopTel()
 	bg.Wait()
 	n.fetcher.CloseIdleConnections()
@@ -683,6 +716,12 @@ func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanC
 	r.dest.held.Add(1)
 	inv := n.newInvocation(r.dest, g, p, link)
 	inv.data, inv.parked = data, rec
+	if n.keeps(r.skip) {
+		// Parked for the quarantine one at a time, in the order the
+		// events came, so that they come back in that order.
+		r.dest.parkLane.submit(n.workers, inv, 1, n.run)
+		return
+	}
 	if l, ok := batchOf(r.d); ok && rec == nil {
 		// A parked event resumes alone, with the code it ran.
 		n.addToBatch(r, inv, l)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hogwire/hogwire/dataplane/eventlog"
+	"github.com/hogwire/hogwire/delivery"
 )
 
 // pauses are the destinations no request may go to until a time a server
@@ -29,45 +30,44 @@ type pauses struct {
 	byName map[string]pause
 }
 
-type pause struct {
-	Destination string    `json:"destination"`
-	Until       time.Time `json:"until"`
-	Reason      string    `json:"reason"`
-}
+type pause = delivery.Pause
 
-// pausesBucket holds one key per paused destination (its
-// eventlog.DestinationKey; destination names may hold characters keys may
-// not).
-const pausesBucket = "HOGWIRE_PAUSES"
-
-func openPauses(ctx context.Context, cfg eventlog.Config, log *slog.Logger) (*pauses, error) {
-	kv, err := eventlog.OpenBucket(ctx, cfg, jetstream.KeyValueConfig{
-		Bucket:      pausesBucket,
-		Description: "destinations paused by Retry-After, until when",
-		History:     1,
-		// Longer than any pause (Retry-After is clamped to an hour by
-		// default), so that ended pauses leave nothing behind.
-		TTL: 6 * time.Hour,
+func openPauses(ctx context.Context, cfg eventlog.Config, log *slog.Logger) (*pauses, jetstream.KeyValue, error) {
+	kv, backlog, err := delivery.Open(ctx, func(ctx context.Context, kc jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+		return eventlog.OpenBucket(ctx, cfg, kc)
 	})
 	if err != nil {
-		return nil, fmt.Errorf("dataplane: pauses: %w", err)
+		return nil, nil, fmt.Errorf("dataplane: %w", err)
 	}
-	return &pauses{kv: kv, log: log, byName: map[string]pause{}}, nil
+	return &pauses{kv: kv, log: log, byName: map[string]pause{}}, backlog, nil
 }
 
 // until returns when the destination's pause ends and why, or zero when it
 // is not paused at now.
 func (p *pauses) until(dest string, now time.Time) (time.Time, string) {
-	if p == nil || p.active.Load() == 0 {
-		return time.Time{}, ""
-	}
-	p.mu.Lock()
-	ps, ok := p.byName[dest]
-	p.mu.Unlock()
+	ps, ok := p.get(dest)
 	if !ok || !ps.Until.After(now) {
 		return time.Time{}, ""
 	}
 	return ps.Until, ps.Reason
+}
+
+// paused reports whether the destination is paused at t.
+func (p *pauses) paused(dest string, t time.Time) bool {
+	until, _ := p.until(dest, t)
+	return !until.IsZero()
+}
+
+// get returns the destination's last pause known, ended or not (until
+// sweep forgets it).
+func (p *pauses) get(dest string) (pause, bool) {
+	if p == nil || p.active.Load() == 0 {
+		return pause{}, false
+	}
+	p.mu.Lock()
+	ps, ok := p.byName[dest]
+	p.mu.Unlock()
+	return ps, ok
 }
 
 // note keeps ps unless a pause of the destination lasting longer is known;
@@ -85,15 +85,15 @@ func (p *pauses) note(ps pause) bool {
 
 // set pauses the destination until then on every node; it reports false
 // when it was already paused as long.
-func (p *pauses) set(ctx context.Context, dest string, until time.Time, reason string) bool {
-	ps := pause{Destination: dest, Until: until, Reason: reason}
+func (p *pauses) set(ctx context.Context, ps pause) bool {
+	dest := ps.Destination
 	if !p.note(ps) {
 		return false
 	}
 	b, err := json.Marshal(ps)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_, err = p.kv.Put(ctx, eventlog.DestinationKey(dest), b)
+		_, err = p.kv.Put(ctx, delivery.Key(dest), b)
 		cancel()
 	}
 	if err != nil {
@@ -117,7 +117,11 @@ func (p *pauses) watch(ctx context.Context) {
 			continue
 		}
 		for e := range w.Updates() {
-			if e == nil || e.Operation() != jetstream.KeyValuePut {
+			if e == nil {
+				continue
+			}
+			if e.Operation() != jetstream.KeyValuePut {
+				p.forget(e.Key())
 				continue
 			}
 			var ps pause
@@ -129,12 +133,13 @@ func (p *pauses) watch(ctx context.Context) {
 	}
 }
 
-// sweep forgets pauses that ended.
+// sweep forgets pauses that ended a while ago (the breaker reads the last
+// one's trips just after it ends).
 func (p *pauses) sweep(now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for k, ps := range p.byName {
-		if !ps.Until.After(now) {
+		if !ps.Until.After(now.Add(-breakerMemory)) {
 			delete(p.byName, k)
 		}
 	}
@@ -150,4 +155,32 @@ func (p *pauses) all() []pause {
 		out = append(out, ps)
 	}
 	return out
+}
+
+// forget drops the pause of the destination whose key is key.
+func (p *pauses) forget(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for name := range p.byName {
+		if delivery.Key(name) == key {
+			delete(p.byName, name)
+		}
+	}
+	p.active.Store(int32(len(p.byName)))
+}
+
+// clearBreaker ends a destination's circuit-breaker pause, on every node:
+// it runs again after a quarantine or a user's re-enable, which say "try
+// again now". A Retry-After pause, which the endpoint asked for, stays.
+func (p *pauses) clearBreaker(ctx context.Context, dest string) {
+	ps, ok := p.get(dest)
+	if !ok || !ps.Breaker {
+		return
+	}
+	p.forget(delivery.Key(dest))
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := p.kv.Delete(ctx, delivery.Key(dest)); err != nil {
+		p.log.Debug("clearing a destination's breaker pause", "destination", dest, "err", err)
+	}
 }

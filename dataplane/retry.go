@@ -3,18 +3,18 @@ package dataplane
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"sync"
 	"time"
 
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
+	"github.com/hogwire/hogwire/dataplane/telemetry"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
 )
@@ -100,8 +100,12 @@ type parked struct {
 	// Suspended is the invocation at its failing fetch; nil runs it from
 	// the start (it never ran: its destination was paused).
 	Suspended *executor.Suspended `json:"suspended,omitempty"`
-	// Retries counts the durable retries made so far.
+	// Retries counts the durable retries made so far; Parks the times it
+	// was parked, retries and waits for a pause alike, which names each
+	// parked message for deduplication: the same message handled twice
+	// (redelivered) parks the same next one, once.
 	Retries int `json:"retries"`
+	Parks   int `json:"parks"`
 	// First is when it was first parked; Due when it may run again.
 	First  time.Time `json:"first"`
 	Due    time.Time `json:"due"`
@@ -120,13 +124,16 @@ func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) 
 		rec.Event, rec.Events = nil, inv.eventData()
 	}
 	if prev := inv.parked; prev != nil {
-		rec.ID, rec.First, rec.Retries = prev.ID, prev.First, prev.Retries
+		rec.ID, rec.First, rec.Retries, rec.Parks = prev.ID, prev.First, prev.Retries, prev.Parks
 		if s == nil {
 			// Paused again before it ran: it keeps its place at the fetch.
 			rec.Suspended = prev.Suspended
 		}
 	} else {
 		rec.ID = newInvocationID() + newInvocationID()
+		if !inv.admitBacklog(len(inv.data)) {
+			return false
+		}
 	}
 	sched := n.cfg.Retry
 	if r := inv.dest.cur.Load(); r != nil {
@@ -153,31 +160,40 @@ func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) 
 			due, cause = s.Deferred, s.Reason
 		}
 	}
-	if p, reason := n.pauses.until(inv.dest.name, now); p.After(due) {
+	if p, reason := n.pauses.until(inv.dest.name, now); p.After(due) && why != quarantineCause {
+		// (A quarantine's backlog waits for its ticks, not for a pause
+		// that a re-enable may clear.)
 		due, cause = p, reason
 	}
 	if until.After(due) {
-		due = until
+		due, cause = until, why
 	}
-	if due.After(now) && s == nil {
+	if due.After(now) && s == nil && why != quarantineCause {
 		// The events that waited for the end of a pause are spread over
 		// Retry.Base after it, so that they do not all hit the endpoint
 		// in the same instant.
 		due = due.Add(rand.N(sched.Base))
 	}
 	rec.Due = due
+	rec.Parks++
 	body, err := json.Marshal(&rec)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(n.runCtx, 10*time.Second)
-		err = n.events.Park(ctx, projectOf(inv.dest.name), inv.dest.name, body, nil, fmt.Sprintf("%s-%d", rec.ID, rec.Retries))
+		err = n.events.Park(ctx, projectOf(inv.dest.name), inv.dest.name, body, nil, fmt.Sprintf("%s-%d", rec.ID, rec.Parks))
 		cancel()
 	}
 	if err != nil {
+		if inv.parked == nil {
+			n.leaveBacklog(inv.dest.name)
+		}
 		n.log.Warn("parking an invocation failed; its events will be redelivered", "destination", inv.dest.name, "event", inv.g.UUID(), "err", err)
 		inv.lost = true
 		return false
 	}
 	n.tel.Count(inv.dest.name, "parked", int64(inv.size()))
+	if inv.parked == nil {
+		n.backlogOf(inv.dest.name).noteSize(len(body))
+	}
 	msg := fmt.Sprintf("Parked until %s by %s", due.UTC().Format("15:04:05.000"), cause)
 	if s == nil {
 		msg = fmt.Sprintf("Waiting until %s: %s", due.UTC().Format("15:04:05.000"), cause)
@@ -189,7 +205,10 @@ func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) 
 
 // handleParked runs a parked invocation whose time has come, and hands
 // back one whose time has not, for as long as it must still wait.
-func (n *Node) handleParked(m *eventlog.Message) {
+func (n *Node) handleParked(m *eventlog.Message) { n.runParked(m, false) }
+
+// runParked is handleParked; inOrder is set once reorder put m in order.
+func (n *Node) runParked(m *eventlog.Message, inOrder bool) {
 	n.handleMu.RLock()
 	defer n.handleMu.RUnlock()
 	if n.stopped {
@@ -203,6 +222,19 @@ func (n *Node) handleParked(m *eventlog.Message) {
 		return
 	}
 	now := time.Now()
+	rt := n.routes.Load()
+	pr, r := rt.projects[m.Project], rt.prepared[rec.Destination]
+	if pr != nil && r != nil && n.expired(r, &rec, now) {
+		_ = m.Ack()
+		return
+	}
+	if r != nil && n.keeps(r.skip) {
+		// Quarantined: everything it holds waits for the next tick,
+		// whatever its own time or a pause, so that it all comes back
+		// together, in order, soon after the quarantine ends.
+		_ = m.Nak(time.Until(quarantineTick(now, n.cfg.Retry.Base)))
+		return
+	}
 	due := rec.Due
 	if p, _ := n.pauses.until(rec.Destination, now); p.After(due) {
 		due = p
@@ -211,17 +243,10 @@ func (n *Node) handleParked(m *eventlog.Message) {
 		_ = m.Nak(wait)
 		return
 	}
-	rt := n.routes.Load()
-	pr, r := rt.projects[m.Project], rt.prepared[rec.Destination]
 	switch {
 	case pr == nil || r == nil:
 		n.skip(rec.Destination, skipDeleted, nil)
 		_ = m.Ack()
-		return
-	case r.skip == skipQuarantined:
-		// Quarantined by the health manager: what is parked waits for it
-		// to come back rather than being dropped.
-		_ = m.Nak(n.cfg.Retry.wait(1))
 		return
 	case r.skip != "":
 		n.skip(r.dest.name, r.skip, nil)
@@ -229,6 +254,11 @@ func (n *Node) handleParked(m *eventlog.Message) {
 		return
 	case r.dest.held.Load() >= int64(n.cfg.MaxQueuedPerDestination):
 		_ = m.Nak(n.cfg.BusyRetry)
+		return
+	case rec.Reason == quarantineCause && !inOrder:
+		// The backlog of a quarantine comes back in the order it was
+		// parked: see reorder.
+		n.reorder(r.dest, m, func(m *eventlog.Message) { n.runParked(m, true) })
 		return
 	}
 	events := rec.Events
@@ -255,7 +285,7 @@ func (n *Node) handleParked(m *eventlog.Message) {
 	}
 	p.left.Store(1)
 	if rec.Suspended != nil {
-		n.tel.Count(rec.Destination, "retried", int64(len(events)))
+		n.tel.Record(rec.Destination, []telemetry.Metric{{Name: "retried", N: int64(len(events))}, {Name: retriedMetric(rec.Retries), N: int64(len(events))}}, -1)
 	}
 	if rec.Events != nil {
 		n.queueBatch(r, gs, p, events, &rec)
@@ -265,116 +295,126 @@ func (n *Node) handleParked(m *eventlog.Message) {
 	p.done()
 }
 
+// eventUUID reads an event's id from its wire encoding, for logs.
+func eventUUID(data []byte) string {
+	var e hogwirev1.Event
+	if err := proto.Unmarshal(data, &e); err != nil {
+		return "(unreadable)"
+	}
+	return e.GetUuid()
+}
+
+// retriedMetric counts durable retries by attempt: retried_1 … retried_9,
+// then retried_10+.
+func retriedMetric(n int) string {
+	if n >= 10 {
+		return "retried_10+"
+	}
+	return fmt.Sprintf("retried_%d", n)
+}
+
 // Do implements executor.Fetcher for the invocation: no request goes to a
-// paused destination (the invocation parks until the pause ends), and a
-// 429 or 503 with Retry-After pauses it on every node.
+// paused destination (the invocation parks until the pause ends), requests
+// wait for their place under the destination's concurrency and rate
+// limits (see flow), and a 429 or 503 with Retry-After, or a run of
+// failures (the circuit breaker), pauses it on every node.
 func (inv *invocation) Do(ctx context.Context, req fetch.Request, p fetch.Policy, observe func(fetch.Attempt)) (*fetch.Response, error) {
 	n := inv.n
 	if until, reason := n.pauses.until(inv.dest.name, time.Now()); !until.IsZero() {
 		return nil, &executor.DeferError{Until: until, Reason: reason}
 	}
+	r := inv.route
+	release, err := inv.acquire(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	rate := r.d.GetLimits().GetMaxRate()
+	fctx, cut := context.WithCancelCause(ctx)
+	defer cut(nil)
+	var last fetch.Attempt
 	// Retries inside the call wait for pauses set meanwhile (by this
-	// invocation's own 429 or another's), so no retry lands inside one.
+	// invocation's own 429 or another's), so no retry lands inside one
+	// even where durable retries are off and the call is not cut short.
 	p.NotBefore = func() time.Time {
 		until, _ := n.pauses.until(inv.dest.name, time.Now())
 		return until
 	}
-	return n.fetcher.Do(ctx, req, p, func(a fetch.Attempt) {
+	resp, err := n.fetcher.Do(fctx, req, p, func(a fetch.Attempt) {
+		last = a
 		if (a.Status == http.StatusTooManyRequests || a.Status == http.StatusServiceUnavailable) && a.RetryAfter > 0 {
 			until := time.Now().Add(min(a.RetryAfter, n.cfg.Retry.MaxRetryAfter))
 			reason := fmt.Sprintf("Retry-After from HTTP %d", a.Status)
-			if n.pauses.set(inv.ctx, inv.dest.name, until, reason) {
+			if n.pauses.set(inv.ctx, pause{Destination: inv.dest.name, Until: until, Reason: reason}) {
 				msg := fmt.Sprintf("Destination paused until %s by %s", until.UTC().Format("15:04:05.000"), reason)
 				inv.log(time.Now(), hogwirev1.LogLevel_LOG_LEVEL_WARN, msg)
 				n.log.Info("destination paused", "destination", inv.dest.name, "until", until, "reason", reason)
 			}
 		}
+		if t := inv.dest.flow.observe(a, n.cfg.BreakerFailures); t.open {
+			inv.openBreaker(inv.ctx, t)
+		}
 		observe(a)
+		if !a.WillRetry {
+			return
+		}
+		if now := time.Now(); !n.cfg.Retry.Off && (n.pauses.paused(inv.dest.name, now) || n.pauses.paused(inv.dest.name, now.Add(a.RetryIn))) {
+			// Paused (by this response's Retry-After, another's, or the
+			// breaker): fetch's retry would not see a pause that grows
+			// while it sleeps. The attempt's outcome stands and the
+			// invocation parks until the pause ends, however long it
+			// becomes.
+			cut(errPausedRetry)
+			return
+		}
+		if rate > 0 {
+			// fetch waits RetryIn before the retry; its slot in the rate
+			// limit may be later.
+			if err := inv.waitRate(fctx, rate, a.RetryIn); err != nil {
+				return
+			}
+		}
 	})
+	if err != nil && errors.Is(context.Cause(fctx), errPausedRetry) && ctx.Err() == nil {
+		if last.Err != nil {
+			return nil, last.Err
+		}
+		h := http.Header{}
+		if last.RetryAfter > 0 {
+			h.Set("Retry-After", fmt.Sprint(int(last.RetryAfter.Round(time.Second).Seconds())))
+		}
+		return &fetch.Response{Status: last.Status, Header: h, Attempts: last.N}, nil
+	}
+	return resp, err
 }
 
-// backlogGauges are the parked stream's depth and the pauses, per
-// destination, as observable gauges: each collection reports what
-// observeBacklog found last, so ended pauses and emptied backlogs
-// disappear instead of staying at their last value.
-type backlogGauges struct {
-	mu          sync.Mutex
-	parked      map[string]int64
-	pausedUntil map[string]float64
-}
-
-func newBacklogGauges(mp metric.MeterProvider) (*backlogGauges, error) {
-	g := &backlogGauges{}
-	if mp == nil {
-		return g, nil
-	}
-	m := mp.Meter("github.com/hogwire/hogwire/dataplane")
-	parked, err := m.Int64ObservableGauge("hogwire.destination.parked", metric.WithUnit("{invocation}"),
-		metric.WithDescription("Per destination, invocations parked in the event log awaiting a retry or the end of a pause (all nodes)."))
-	if err != nil {
-		return nil, err
-	}
-	paused, err := m.Float64ObservableGauge("hogwire.destination.paused_until", metric.WithUnit("s"),
-		metric.WithDescription("Per destination, the Unix time its Retry-After pause ends (absent when not paused)."))
-	if err != nil {
-		return nil, err
-	}
-	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		g.mu.Lock()
-		defer g.mu.Unlock()
-		for d, n := range g.parked {
-			o.ObserveInt64(parked, n, metric.WithAttributes(attribute.String("destination", d)))
-		}
-		for d, t := range g.pausedUntil {
-			o.ObserveFloat64(paused, t, metric.WithAttributes(attribute.String("destination", d)))
-		}
-		return nil
-	}, parked, paused)
-	return g, err
-}
-
-// observeBacklog forgets ended pauses and updates the gauges.
-func (n *Node) observeBacklog() {
-	now := time.Now()
-	n.pauses.sweep(now)
-	names := map[string]string{}
-	for name := range n.routes.Load().prepared {
-		names[eventlog.DestinationKey(name)] = name
-	}
-	paused := map[string]float64{}
-	for _, ps := range n.pauses.all() {
-		paused[ps.Destination] = float64(ps.Until.UnixMilli()) / 1000
-	}
-	n.gauges.mu.Lock()
-	n.gauges.pausedUntil = paused
-	n.gauges.mu.Unlock()
-	ctx, cancel := context.WithTimeout(n.runCtx, 5*time.Second)
-	depth, err := n.events.ParkedDepth(ctx)
-	cancel()
-	if err != nil {
-		n.log.Debug("counting parked invocations", "err", err)
-		return
-	}
-	parked := map[string]int64{}
-	for key, c := range depth {
-		if name, ok := names[key]; ok {
-			parked[name] = int64(c)
-		}
-	}
-	n.gauges.mu.Lock()
-	n.gauges.parked = parked
-	n.gauges.mu.Unlock()
-}
+// errPausedRetry cuts fetch's retries short when the destination was
+// paused between its attempts.
+var errPausedRetry = errors.New("the destination was paused")
 
 // keeps reports whether work skipped for reason waits in the parked stream
-// rather than being dropped: a quarantine by the health manager is a
-// pause, not a loss.
-func (n *Node) keeps(reason string) bool { return reason == skipQuarantined && !n.cfg.Retry.Off }
+// rather than being dropped: a quarantine or a disable by the health
+// manager is a pause, not a loss; only a user's disable or delete drops
+// the backlog. (A deleted destination has no route: callers tell it apart.)
+func (n *Node) keeps(reason string) bool {
+	return (reason == skipQuarantined || reason == skipDisabledByHealth) && !n.cfg.Retry.Off
+}
 
 // waitQuarantine parks the invocation while its destination is
-// quarantined; the parked stream offers it again every Retry.Base or so
+// quarantined; the parked stream offers it again at every quarantineTick
 // until the quarantine ends.
 func (inv *invocation) waitQuarantine() {
 	inv.n.tel.Count(inv.dest.name, "quarantine_waits", 1)
-	inv.park(nil, time.Now().Add(inv.n.cfg.Retry.wait(2)), "the destination is quarantined")
+	inv.park(nil, quarantineTick(time.Now(), inv.n.cfg.Retry.Base), quarantineCause)
+}
+
+const quarantineCause = "the destination is quarantined"
+
+// quarantineTick is the next multiple of every after now (at least every
+// later), the same instant on every node: a quarantined destination's
+// parked invocations all fall due at once, and JetStream hands back
+// messages that fall due together in the order they were stored, so the
+// backlog comes back in the order it was parked.
+func quarantineTick(now time.Time, every time.Duration) time.Time {
+	return now.Add(every).Truncate(every).Add(every)
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -80,8 +81,21 @@ func waitDelivered(t *testing.T, st *stack, s *deliveries, dest string, total in
 	deadline := time.Now().Add(60 * time.Second)
 	for len(s.users()) < total {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d events delivered; parked=%v retried=%v failed=%v", len(s.users()), total,
-				st.Node.Stat(dest, "parked"), st.Node.Stat(dest, "retried"), st.Node.Stat(dest, "failed"))
+			var all []string
+			for _, m := range []string{"parked", "retried", "failed", "succeeded", "paused_waits", "breaker_opened",
+				"quarantine_waits", "disabled_permanently", "disabled_temporarily", "backlog_overflowed", "backlog_expired"} {
+				all = append(all, fmt.Sprintf("%s=%v", m, st.Node.Stat(dest, m)))
+			}
+			seen := s.users()
+			var missing []string
+			for i := range total {
+				if seen[fmt.Sprint("u", i)] == 0 {
+					missing = append(missing, fmt.Sprint("u", i))
+				}
+			}
+			all = append(all, fmt.Sprintf("missing=%v", missing))
+			t.Fatalf("%d of %d events delivered; health %v; %s", len(s.users()), total,
+				st.Node.Syncer().Current().Destinations[dest].GetHealth().GetState(), strings.Join(all, " "))
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -140,6 +154,11 @@ func TestRetryAfterPausesTheDestination(t *testing.T) {
 	}
 	if early > 0 {
 		t.Errorf("%d requests arrived while a Retry-After of %v ran (%d requests, %d answered 429)", early, retryAfter, len(arrivals), len(limited))
+		var at []int64
+		for _, a := range arrivals {
+			at = append(at, a.Sub(start).Milliseconds())
+		}
+		t.Logf("arrivals (ms after the first): %v", at)
 	}
 	// Which way events waited depends on timing: an invocation that started
 	// before the first 429 came back waits inside its fetch's retries, a
@@ -260,6 +279,8 @@ func TestParkedSurviveANodeStopping(t *testing.T) {
 	nc.Close()
 	kill()
 	<-done2
+	t.Logf("node 2: parked %v succeeded %v paused %v breaker %v", node2.Stat(d.Name, "parked"), node2.Stat(d.Name, "succeeded"),
+		node2.Stat(d.Name, "paused_waits"), node2.Stat(d.Name, "breaker_opened"))
 	down.Store(false)
 	waitDelivered(t, st, got, d.Name, total)
 }

@@ -39,7 +39,12 @@ type destination struct {
 	cur   atomic.Pointer[route]
 	lane  lane
 	batch batcher
-	cpu   cpuQueue
+	// parkLane parks the events that arrive while the destination is
+	// quarantined, one at a time, in order.
+	parkLane lane
+	reorder  reorderBuf
+	cpu      cpuQueue
+	flow     flow
 	// held counts the destination's invocations queued or running.
 	held atomic.Int64
 	// running holds the cancel functions of the invocations running, so
@@ -100,10 +105,14 @@ type registry struct {
 	projects map[string]*project
 }
 
-// stopped is a destination that must no longer run, and why.
+// stopped is a destination that must no longer run, and why; byUser is
+// set when a user disabled or deleted it (its backlog is dropped).
+// resumed marks instead one that runs again after it did not.
 type stopped struct {
-	dest   *destination
-	reason string
+	dest    *destination
+	reason  string
+	byUser  bool
+	resumed bool
 }
 
 // buildRouting prepares every destination of next, reusing the code of
@@ -168,8 +177,12 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 			}
 		}
 		r.prepared[name] = rte
-		if old := dest.cur.Swap(rte); rte.skip != "" && (old == nil || old.skip == "") {
-			stops = append(stops, stopped{dest, rte.skip})
+		old := dest.cur.Swap(rte)
+		if rte.skip != "" && (old == nil || old.skip == "" || (!d.Enabled && old.d.Enabled)) {
+			stops = append(stops, stopped{dest: dest, reason: rte.skip, byUser: !d.Enabled})
+		}
+		if rte.skip == "" && old != nil && old.skip != "" {
+			stops = append(stops, stopped{dest: dest, resumed: true})
 		}
 		if !d.Enabled || rte.prep == nil {
 			// A disabled destination is not routed: its filters do not run
@@ -191,7 +204,7 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 			// Deleted: what is queued for it is skipped.
 			dest.cur.Store(nil)
 			delete(rt.dests, name)
-			stops = append(stops, stopped{dest, skipDeleted})
+			stops = append(stops, stopped{dest: dest, reason: skipDeleted, byUser: true})
 		}
 	}
 	return r, stops
@@ -231,6 +244,11 @@ const skipQuarantined = "disabled_temporarily"
 
 // skipDeleted is the metric of work whose destination was deleted.
 const skipDeleted = "disabled_permanently"
+
+// skipDisabledByHealth is the metric of work whose destination the health
+// manager disabled until a user brings it back (the same as a deletion's,
+// PostHog's "disabled_permanently").
+const skipDisabledByHealth = skipDeleted
 
 // skipEdited stops a running invocation whose destination's code changed:
 // it runs again with the new code when it has not fetched yet.

@@ -68,6 +68,10 @@ type Config struct {
 	Health controlplane.HealthConfig
 	// Retry is the data plane's durable retry schedule (tests shorten it).
 	Retry dataplane.RetrySchedule
+	// Backlog and BreakerFailures are the data plane's (zero: its
+	// defaults).
+	Backlog         dataplane.BacklogLimits
+	BreakerFailures int
 	// HTTPHandlers are mounted, by ServeMux pattern, on the HTTP server
 	// next to the capture API (a web console, say).
 	HTTPHandlers map[string]http.Handler
@@ -237,6 +241,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		NodeID: "dev", Address: s.GRPCAddr, ControlPlane: s.cpConn, NATS: s.natsConn,
 		EventLog: cfg.EventLog, ConsumeBatch: cfg.ConsumeBatch, MaxInflightEvents: cfg.MaxInflightEvents,
 		HogMemory: cfg.HogMemory, HogSlots: cfg.HogSlots, Retry: cfg.Retry,
+		Backlog: cfg.Backlog, BreakerFailures: cfg.BreakerFailures,
 		AllowEgress: fetch.Loopback(),
 		Logger:      log.With("role", "dataplane"),
 		Meters:      cfg.Meters, Capture: cfg.Capture,

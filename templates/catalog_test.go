@@ -191,3 +191,20 @@ func TestLoadFSBadDirectory(t *testing.T) {
 		t.Errorf("missing hog: err = %v", err)
 	}
 }
+
+// Ad platforms that rate-limit their conversion APIs ship a default
+// max_rate; no template's limits are negative.
+func TestTemplateRateLimits(t *testing.T) {
+	c := mustLoad(t)
+	for _, id := range []string{"snapchat-conversions", "reddit-conversions"} {
+		tpl, ok := c.Get(id)
+		if !ok || tpl.GetLimits().GetMaxRate() <= 0 {
+			t.Errorf("%s: no default max_rate (%v)", id, tpl.GetLimits())
+		}
+	}
+	for _, tpl := range c.List() {
+		if l := tpl.GetLimits(); l.GetMaxRate() < 0 || l.GetMaxRequestsInFlight() < 0 || l.GetMaxConcurrency() < 0 {
+			t.Errorf("%s: negative limits %v", tpl.Name, l)
+		}
+	}
+}

@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/bytesize"
 	"github.com/hogwire/hogwire/enumword"
 	"github.com/hogwire/hogwire/resourcename"
 )
@@ -67,10 +68,15 @@ type limitFlags struct {
 	maxSteps                         int64
 	maxMemory                        string
 	retryBase, retryMax, retryGiveUp time.Duration
+	maxRate                          float64
+	maxInFlight                      int32
+	maxBacklog                       int64
+	maxBacklogBytes                  string
+	maxBacklogAge                    time.Duration
 }
 
 var limitFlagNames = []string{"exec-timeout", "fetch-timeout", "max-fetches", "max-concurrency", "max-steps", "max-memory",
-	"retry-base", "retry-max", "retry-give-up"}
+	"retry-base", "retry-max", "retry-give-up", "max-rate", "max-requests-in-flight", "max-backlog", "max-backlog-bytes", "max-backlog-age"}
 
 func (l *limitFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&l.execTimeout, "exec-timeout", 0, "limit: wall time of the Hog code per invocation (server default 5s)")
@@ -82,6 +88,11 @@ func (l *limitFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&l.retryBase, "retry-base", 0, "durable retries: first wait before retrying an event whose delivery failed (node default 5s)")
 	fs.DurationVar(&l.retryMax, "retry-max", 0, "durable retries: longest wait between retries (node default 1h)")
 	fs.DurationVar(&l.retryGiveUp, "retry-give-up", 0, "durable retries: give an event up this long after its first failure (node default 24h)")
+	fs.Float64Var(&l.maxRate, "max-rate", 0, "limit: requests per second to the endpoint, across all data-plane nodes (0: none, or the template's)")
+	fs.Int32Var(&l.maxInFlight, "max-requests-in-flight", 0, "limit: requests to the endpoint in flight at once, across all data-plane nodes (0: none)")
+	fs.Int64Var(&l.maxBacklog, "max-backlog", 0, "backlog: events parked for later at most; further events are dropped and logged (node default 1000000)")
+	fs.StringVar(&l.maxBacklogBytes, "max-backlog-bytes", "", "backlog: about how many bytes of parked events at most, e.g. 512MiB (node default 1GiB)")
+	fs.DurationVar(&l.maxBacklogAge, "max-backlog-age", 0, "backlog: drop a parked event waiting this long (node default 24h)")
 }
 
 // apply sets the limits given on the command line on base (a copy) and
@@ -114,6 +125,20 @@ func (l *limitFlags) apply(c *adminCmd, base *hogwirev1.ExecutionLimits) (*hogwi
 			out.RetryMax = durationOrNil(l.retryMax)
 		case "retry-give-up":
 			out.RetryGiveUp = durationOrNil(l.retryGiveUp)
+		case "max-rate":
+			out.MaxRate = l.maxRate
+		case "max-requests-in-flight":
+			out.MaxRequestsInFlight = l.maxInFlight
+		case "max-backlog":
+			out.MaxBacklog = l.maxBacklog
+		case "max-backlog-age":
+			out.MaxBacklogAge = durationOrNil(l.maxBacklogAge)
+		case "max-backlog-bytes":
+			n, err := parseBytes(l.maxBacklogBytes)
+			if err != nil {
+				return nil, false, usagef("--max-backlog-bytes: %v", err)
+			}
+			out.MaxBacklogBytes = n
 		case "max-memory":
 			n, err := parseBytes(l.maxMemory)
 			if err != nil {
@@ -770,8 +795,8 @@ func (a *app) destinationsDelete() *cobra.Command {
 		func(ctx context.Context, client hogwirev1.DestinationServiceClient, name string) (*hogwirev1.DeleteDestinationResponse, error) {
 			return client.DeleteDestination(ctx, &hogwirev1.DeleteDestinationRequest{Name: name})
 		},
-		func(c *adminCmd, w io.Writer, _ *hogwirev1.DeleteDestinationResponse) error {
-			_, err := fmt.Fprintf(w, "Deleted %s.\n", resourcename.DestinationArg(c.args[0]))
+		func(c *adminCmd, w io.Writer, resp *hogwirev1.DeleteDestinationResponse) error {
+			_, err := fmt.Fprintf(w, "Deleted %s.%s\n", resourcename.DestinationArg(c.args[0]), droppedText(resp.GetDroppedBacklogEvents()))
 			return err
 		})
 }
@@ -808,9 +833,17 @@ func (a *app) destinationsDisable() *cobra.Command {
 			return client.DisableDestination(ctx, &hogwirev1.DisableDestinationRequest{Name: name})
 		},
 		func(_ *adminCmd, w io.Writer, resp *hogwirev1.DisableDestinationResponse) error {
-			_, err := fmt.Fprintf(w, "Disabled %s.\n", resp.GetDestination().GetName())
+			_, err := fmt.Fprintf(w, "Disabled %s.%s\n", resp.GetDestination().GetName(), droppedText(resp.GetDroppedBacklogEvents()))
 			return err
 		})
+}
+
+// droppedText says how many backlogged events a disable or delete drops.
+func droppedText(n int64) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" Dropped its backlog of %d events waiting for delivery.", n)
 }
 
 // writeDestination is the readable view of "destinations get".
@@ -830,6 +863,18 @@ func writeDestination(w io.Writer, d *hogwirev1.Destination) error {
 		}
 		if h.GetRetryTime() != nil {
 			fmt.Fprintf(tw, "Retry at:\t%s\n", fmtTime(h.GetRetryTime()))
+		}
+	}
+	if dl := d.GetDelivery(); dl != nil {
+		if p := dl.GetPausedUntil(); p != nil {
+			fmt.Fprintf(tw, "Paused until:\t%s (%s)\n", fmtTime(p), oneLine(dl.GetPauseReason()))
+		}
+		if n := dl.GetBacklogEvents(); n > 0 {
+			line := fmt.Sprintf("%d events, about %s", n, bytesize.Format(dl.GetBacklogBytes()))
+			if o := dl.GetBacklogOldestTime(); o != nil {
+				line += ", oldest since " + fmtTime(o)
+			}
+			fmt.Fprintf(tw, "Backlog:\t%s (counted %s)\n", line, fmtTime(dl.GetObserveTime()))
 		}
 	}
 	if n := d.GetNotificationDestination(); n != "" {
@@ -954,6 +999,21 @@ func limitsText(l *hogwirev1.ExecutionLimits) string {
 	if l.GetRetryBase() != nil || l.GetRetryMax() != nil || l.GetRetryGiveUp() != nil {
 		parts = append(parts, fmt.Sprintf("retries every %s up to %s, for %s", orNode(l.GetRetryBase(), "5s"),
 			orNode(l.GetRetryMax(), "1h"), orNode(l.GetRetryGiveUp(), "24h")))
+	}
+	if r := l.GetMaxRate(); r != 0 {
+		parts = append(parts, fmt.Sprintf("%g requests/s", r))
+	}
+	if n := l.GetMaxRequestsInFlight(); n != 0 {
+		parts = append(parts, fmt.Sprintf("%d requests in flight", n))
+	}
+	if n := l.GetMaxBacklog(); n != 0 {
+		parts = append(parts, fmt.Sprintf("backlog of %d events", n))
+	}
+	if n := l.GetMaxBacklogBytes(); n != 0 {
+		parts = append(parts, fmt.Sprintf("backlog of %d bytes", n))
+	}
+	if l.GetMaxBacklogAge() != nil {
+		parts = append(parts, "backlog age "+l.GetMaxBacklogAge().AsDuration().String())
 	}
 	if len(parts) == 0 {
 		return "server defaults"

@@ -304,6 +304,17 @@ func TestAdminDestinations(t *testing.T) {
 		t.Error("get printed the secret")
 	}
 
+	// Rate and backlog limits are set by flags and shown by get.
+	s.ok("destinations", "update", "hook", "--max-rate", "50", "--max-requests-in-flight", "4", "--max-backlog", "100",
+		"--max-backlog-bytes", "1MiB", "--max-backlog-age", "2h")
+	if l := s.getDestination("hook").Limits; l.GetMaxRate() != 50 || l.GetMaxRequestsInFlight() != 4 || l.GetMaxBacklog() != 100 ||
+		l.GetMaxBacklogBytes() != 1<<20 || l.GetMaxBacklogAge().AsDuration() != 2*time.Hour {
+		t.Errorf("limits after update: %v", l)
+	}
+	if out := s.ok("destinations", "get", "hook"); !strings.Contains(out, "50 requests/s, 4 requests in flight, backlog of 100 events") {
+		t.Errorf("get does not show the rate and backlog limits:\n%s", out)
+	}
+
 	// Updating one input changes only that input: the mask names it alone,
 	// and the secret stays set.
 	out = s.ok("destinations", "update", "hook", "--input", "url=https://example.invalid/v2")

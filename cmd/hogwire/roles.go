@@ -358,6 +358,8 @@ type dataPlaneFlags struct {
 	cpTLS, anonymizeIPs, persons            bool
 	ackWait, dupWindow                      time.Duration
 	retry                                   dataplane.RetrySchedule
+	backlog                                 dataplane.BacklogLimits
+	breakerFailures                         int
 	maxInflight, perMessage, hogSlots       int
 	hogMemory                               int64
 	capture                                 capture.Config
@@ -386,6 +388,11 @@ func (a *app) dataPlaneCommand() *cobra.Command {
 	fs.DurationVar(&f.retry.GiveUp, "retry-give-up", dataplane.DefaultRetryGiveUp, "fail a parked invocation still failing this long after it was first parked")
 	fs.DurationVar(&f.retry.MaxRetryAfter, "max-retry-after", dataplane.DefaultRetryMaxRetryAfter, "clamp a destination's Retry-After (the pause of the whole destination it causes) to this")
 	fs.BoolVar(&f.retry.Off, "no-durable-retries", false, "fail invocations after fetch's own retries instead of parking them for later")
+	fs.Int64Var(&f.backlog.MaxEvents, "max-backlog", dataplane.DefaultMaxBacklog, "a destination's parked invocations at most (its limits.max_backlog overrides); past it, its further events are dropped, counted and logged")
+	f.backlog.MaxBytes = dataplane.DefaultMaxBacklogBytes
+	fs.Var((*bytesize.Int64)(&f.backlog.MaxBytes), "max-backlog-bytes", "about how many bytes a destination's parked invocations hold at most (its limits.max_backlog_bytes overrides)")
+	fs.DurationVar(&f.backlog.MaxAge, "max-backlog-age", dataplane.DefaultMaxBacklogAge, "drop a parked invocation waiting this long since it was first parked (its limits.max_backlog_age overrides)")
+	fs.IntVar(&f.breakerFailures, "breaker-failures", dataplane.DefaultBreakerFailures, "failed requests in a row that open a destination's circuit breaker (a pause of it on every node; -1: never)")
 	fs.DurationVar(&f.dupWindow, "duplicate-window", 2*time.Minute, "store nothing for a re-sent request (same events, same uuids) stored this recently (costs NATS memory per request in the window)")
 	fs.IntVar(&f.maxInflight, "max-inflight-events", 20000, "events this node holds at once; past it, events wait in the log")
 	fs.IntVar(&f.perMessage, "events-per-message", 100, "events of one capture batch stored per JetStream message (1: each alone)")
@@ -467,6 +474,7 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 		EventLog: eventlog.Config{Memory: f.storage == "memory", AckWait: f.ackWait, DuplicateWindow: f.dupWindow,
 			MaxEventsPerMessage: f.perMessage, Replicas: f.nats.Replicas},
 		MaxInflightEvents: f.maxInflight, HogMemory: f.hogMemory, HogSlots: f.hogSlots, Retry: f.retry,
+		Backlog: f.backlog, BreakerFailures: f.breakerFailures,
 		AllowEgress: egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
 		Capture: f.capture, Persons: f.persons, SourceURL: f.sourceURL,
 	}, shutdownGrace)

@@ -2,14 +2,15 @@ package eventlog
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hogwire/hogwire/delivery"
 )
 
 // The parked stream holds invocations waiting to be retried later (a
@@ -56,10 +57,7 @@ func (l *Log) openParked(ctx context.Context, storage jetstream.StorageType) (je
 
 // DestinationKey is the subject token of a destination in the parked
 // stream.
-func DestinationKey(destination string) string {
-	h := sha256.Sum256([]byte(destination))
-	return hex.EncodeToString(h[:8])
-}
+func DestinationKey(destination string) string { return delivery.Key(destination) }
 
 // Park stores one parked invocation of a destination of project; id
 // deduplicates within the duplicate window.
@@ -98,4 +96,35 @@ func (l *Log) ParkedDepth(ctx context.Context) (map[string]uint64, error) {
 		out[subj[strings.LastIndexByte(subj, '.')+1:]] += n
 	}
 	return out, nil
+}
+
+func (l *Log) parkedDestSubject(project, destination string) string {
+	return l.parkedSubject() + "." + project + "." + DestinationKey(destination)
+}
+
+// PurgeParked drops every parked message of a destination and returns about
+// how many there were (messages parked meanwhile may be counted or not).
+func (l *Log) PurgeParked(ctx context.Context, project, destination string) (uint64, error) {
+	subj := l.parkedDestSubject(project, destination)
+	info, err := l.parked.Info(ctx, jetstream.WithSubjectFilter(subj))
+	if err != nil {
+		return 0, fmt.Errorf("eventlog: parked stream: %w", err)
+	}
+	if err := l.parked.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+		return 0, fmt.Errorf("eventlog: purging parked messages: %w", err)
+	}
+	return info.State.Subjects[subj], nil
+}
+
+// OldestParked returns the body of a destination's parked message stored
+// first, or nil when it has none.
+func (l *Log) OldestParked(ctx context.Context, project, destination string) ([]byte, error) {
+	m, err := l.parked.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(l.parkedDestSubject(project, destination)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m.Data, nil
 }

@@ -389,6 +389,8 @@ type Destination struct {
 	Etag string `protobuf:"bytes,17,opt,name=etag,proto3" json:"etag,omitempty"`
 	// The etcd revision of the last write.
 	Revision int64 `protobuf:"varint,18,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Pause and backlog on the data plane (Get only).
+	Delivery *DeliveryState `protobuf:"bytes,19,opt,name=delivery,proto3" json:"delivery,omitempty"`
 	// Batch delivery: the program runs on batches of events (the global
 	// events) instead of one event at a time. Set from the template's batch
 	// when created from a template that declares one; a destination may
@@ -553,6 +555,13 @@ func (x *Destination) GetRevision() int64 {
 		return x.Revision
 	}
 	return 0
+}
+
+func (x *Destination) GetDelivery() *DeliveryState {
+	if x != nil {
+		return x.Delivery
+	}
+	return nil
 }
 
 func (x *Destination) GetBatch() *BatchDelivery {
@@ -1216,11 +1225,30 @@ type ExecutionLimits struct {
 	// retry_give_up after it was first parked. Zero takes the data plane's
 	// defaults (--retry-base 5s, --retry-max 1h, --retry-give-up 24h);
 	// retry_give_up is at most 7 days.
-	RetryBase     *durationpb.Duration `protobuf:"bytes,7,opt,name=retry_base,json=retryBase,proto3" json:"retry_base,omitempty"`
-	RetryMax      *durationpb.Duration `protobuf:"bytes,8,opt,name=retry_max,json=retryMax,proto3" json:"retry_max,omitempty"`
-	RetryGiveUp   *durationpb.Duration `protobuf:"bytes,9,opt,name=retry_give_up,json=retryGiveUp,proto3" json:"retry_give_up,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RetryBase   *durationpb.Duration `protobuf:"bytes,7,opt,name=retry_base,json=retryBase,proto3" json:"retry_base,omitempty"`
+	RetryMax    *durationpb.Duration `protobuf:"bytes,8,opt,name=retry_max,json=retryMax,proto3" json:"retry_max,omitempty"`
+	RetryGiveUp *durationpb.Duration `protobuf:"bytes,9,opt,name=retry_give_up,json=retryGiveUp,proto3" json:"retry_give_up,omitempty"`
+	// Requests per second sent to the destination's endpoint, across all
+	// data-plane nodes together (0: no limit). Every fetch attempt counts,
+	// retries included. Defaulted by the template when it declares one.
+	MaxRate float64 `protobuf:"fixed64,10,opt,name=max_rate,json=maxRate,proto3" json:"max_rate,omitempty"`
+	// HTTP requests to the endpoint in flight at once, across all data-plane
+	// nodes together (0: no limit beyond max_concurrency per node); each node
+	// takes an equal share. Adaptive concurrency keeps each node's requests
+	// in flight at or under its share.
+	MaxRequestsInFlight int32 `protobuf:"varint,11,opt,name=max_requests_in_flight,json=maxRequestsInFlight,proto3" json:"max_requests_in_flight,omitempty"`
+	// The backlog: invocations parked awaiting a retry, the end of a pause or
+	// the end of a quarantine. Past max_backlog events or about
+	// max_backlog_bytes, further events are dropped (counted
+	// backlog_overflowed and logged with their ids); an event older than
+	// max_backlog_age is dropped (backlog_expired). Zero takes the data
+	// plane's defaults (--max-backlog 1000000, --max-backlog-bytes 1GiB,
+	// --max-backlog-age 24h); max_backlog_age is at most 7 days.
+	MaxBacklog      int64                `protobuf:"varint,12,opt,name=max_backlog,json=maxBacklog,proto3" json:"max_backlog,omitempty"`
+	MaxBacklogBytes int64                `protobuf:"varint,13,opt,name=max_backlog_bytes,json=maxBacklogBytes,proto3" json:"max_backlog_bytes,omitempty"`
+	MaxBacklogAge   *durationpb.Duration `protobuf:"bytes,14,opt,name=max_backlog_age,json=maxBacklogAge,proto3" json:"max_backlog_age,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ExecutionLimits) Reset() {
@@ -1316,6 +1344,132 @@ func (x *ExecutionLimits) GetRetryGiveUp() *durationpb.Duration {
 	return nil
 }
 
+func (x *ExecutionLimits) GetMaxRate() float64 {
+	if x != nil {
+		return x.MaxRate
+	}
+	return 0
+}
+
+func (x *ExecutionLimits) GetMaxRequestsInFlight() int32 {
+	if x != nil {
+		return x.MaxRequestsInFlight
+	}
+	return 0
+}
+
+func (x *ExecutionLimits) GetMaxBacklog() int64 {
+	if x != nil {
+		return x.MaxBacklog
+	}
+	return 0
+}
+
+func (x *ExecutionLimits) GetMaxBacklogBytes() int64 {
+	if x != nil {
+		return x.MaxBacklogBytes
+	}
+	return 0
+}
+
+func (x *ExecutionLimits) GetMaxBacklogAge() *durationpb.Duration {
+	if x != nil {
+		return x.MaxBacklogAge
+	}
+	return nil
+}
+
+// DeliveryState is how a destination's delivery stands on the data plane,
+// as the data-plane nodes last published it (every few seconds).
+type DeliveryState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The destination is paused until then: no request goes to it.
+	PausedUntil *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=paused_until,json=pausedUntil,proto3" json:"paused_until,omitempty"`
+	// Why: "Retry-After from HTTP 429", "circuit open after 10 failed requests".
+	PauseReason string `protobuf:"bytes,2,opt,name=pause_reason,json=pauseReason,proto3" json:"pause_reason,omitempty"`
+	// Invocations parked (the backlog), and about how many bytes they hold.
+	BacklogEvents int64 `protobuf:"varint,3,opt,name=backlog_events,json=backlogEvents,proto3" json:"backlog_events,omitempty"`
+	BacklogBytes  int64 `protobuf:"varint,4,opt,name=backlog_bytes,json=backlogBytes,proto3" json:"backlog_bytes,omitempty"`
+	// When the oldest parked invocation was first parked.
+	BacklogOldestTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=backlog_oldest_time,json=backlogOldestTime,proto3" json:"backlog_oldest_time,omitempty"`
+	// When the nodes last published the backlog.
+	ObserveTime   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=observe_time,json=observeTime,proto3" json:"observe_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliveryState) Reset() {
+	*x = DeliveryState{}
+	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliveryState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliveryState) ProtoMessage() {}
+
+func (x *DeliveryState) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliveryState.ProtoReflect.Descriptor instead.
+func (*DeliveryState) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DeliveryState) GetPausedUntil() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PausedUntil
+	}
+	return nil
+}
+
+func (x *DeliveryState) GetPauseReason() string {
+	if x != nil {
+		return x.PauseReason
+	}
+	return ""
+}
+
+func (x *DeliveryState) GetBacklogEvents() int64 {
+	if x != nil {
+		return x.BacklogEvents
+	}
+	return 0
+}
+
+func (x *DeliveryState) GetBacklogBytes() int64 {
+	if x != nil {
+		return x.BacklogBytes
+	}
+	return 0
+}
+
+func (x *DeliveryState) GetBacklogOldestTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.BacklogOldestTime
+	}
+	return nil
+}
+
+func (x *DeliveryState) GetObserveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ObserveTime
+	}
+	return nil
+}
+
 type DestinationHealth struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	State HealthState            `protobuf:"varint,1,opt,name=state,proto3,enum=hogwire.v1.HealthState" json:"state,omitempty"`
@@ -1333,7 +1487,7 @@ type DestinationHealth struct {
 
 func (x *DestinationHealth) Reset() {
 	*x = DestinationHealth{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1345,7 +1499,7 @@ func (x *DestinationHealth) String() string {
 func (*DestinationHealth) ProtoMessage() {}
 
 func (x *DestinationHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1358,7 +1512,7 @@ func (x *DestinationHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestinationHealth.ProtoReflect.Descriptor instead.
 func (*DestinationHealth) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{10}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DestinationHealth) GetState() HealthState {
@@ -1415,7 +1569,7 @@ type CreateDestinationRequest struct {
 
 func (x *CreateDestinationRequest) Reset() {
 	*x = CreateDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1581,7 @@ func (x *CreateDestinationRequest) String() string {
 func (*CreateDestinationRequest) ProtoMessage() {}
 
 func (x *CreateDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1594,7 @@ func (x *CreateDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDestinationRequest.ProtoReflect.Descriptor instead.
 func (*CreateDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{11}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateDestinationRequest) GetParent() string {
@@ -1487,7 +1641,7 @@ type CreateDestinationResponse struct {
 
 func (x *CreateDestinationResponse) Reset() {
 	*x = CreateDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1653,7 @@ func (x *CreateDestinationResponse) String() string {
 func (*CreateDestinationResponse) ProtoMessage() {}
 
 func (x *CreateDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1666,7 @@ func (x *CreateDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDestinationResponse.ProtoReflect.Descriptor instead.
 func (*CreateDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{12}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateDestinationResponse) GetDestination() *Destination {
@@ -1531,7 +1685,7 @@ type GetDestinationRequest struct {
 
 func (x *GetDestinationRequest) Reset() {
 	*x = GetDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1543,7 +1697,7 @@ func (x *GetDestinationRequest) String() string {
 func (*GetDestinationRequest) ProtoMessage() {}
 
 func (x *GetDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1556,7 +1710,7 @@ func (x *GetDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDestinationRequest.ProtoReflect.Descriptor instead.
 func (*GetDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{13}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetDestinationRequest) GetName() string {
@@ -1575,7 +1729,7 @@ type GetDestinationResponse struct {
 
 func (x *GetDestinationResponse) Reset() {
 	*x = GetDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1587,7 +1741,7 @@ func (x *GetDestinationResponse) String() string {
 func (*GetDestinationResponse) ProtoMessage() {}
 
 func (x *GetDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1600,7 +1754,7 @@ func (x *GetDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDestinationResponse.ProtoReflect.Descriptor instead.
 func (*GetDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{14}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetDestinationResponse) GetDestination() *Destination {
@@ -1629,7 +1783,7 @@ type ListDestinationsRequest struct {
 
 func (x *ListDestinationsRequest) Reset() {
 	*x = ListDestinationsRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1641,7 +1795,7 @@ func (x *ListDestinationsRequest) String() string {
 func (*ListDestinationsRequest) ProtoMessage() {}
 
 func (x *ListDestinationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1654,7 +1808,7 @@ func (x *ListDestinationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationsRequest.ProtoReflect.Descriptor instead.
 func (*ListDestinationsRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{15}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListDestinationsRequest) GetParent() string {
@@ -1709,7 +1863,7 @@ type ListDestinationsResponse struct {
 
 func (x *ListDestinationsResponse) Reset() {
 	*x = ListDestinationsResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1721,7 +1875,7 @@ func (x *ListDestinationsResponse) String() string {
 func (*ListDestinationsResponse) ProtoMessage() {}
 
 func (x *ListDestinationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1734,7 +1888,7 @@ func (x *ListDestinationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationsResponse.ProtoReflect.Descriptor instead.
 func (*ListDestinationsResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{16}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListDestinationsResponse) GetDestinations() []*Destination {
@@ -1764,7 +1918,7 @@ type UpdateDestinationRequest struct {
 
 func (x *UpdateDestinationRequest) Reset() {
 	*x = UpdateDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1776,7 +1930,7 @@ func (x *UpdateDestinationRequest) String() string {
 func (*UpdateDestinationRequest) ProtoMessage() {}
 
 func (x *UpdateDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1789,7 +1943,7 @@ func (x *UpdateDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDestinationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{17}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateDestinationRequest) GetDestination() *Destination {
@@ -1822,7 +1976,7 @@ type UpdateDestinationResponse struct {
 
 func (x *UpdateDestinationResponse) Reset() {
 	*x = UpdateDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1834,7 +1988,7 @@ func (x *UpdateDestinationResponse) String() string {
 func (*UpdateDestinationResponse) ProtoMessage() {}
 
 func (x *UpdateDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1847,7 +2001,7 @@ func (x *UpdateDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDestinationResponse.ProtoReflect.Descriptor instead.
 func (*UpdateDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{18}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateDestinationResponse) GetDestination() *Destination {
@@ -1867,7 +2021,7 @@ type DeleteDestinationRequest struct {
 
 func (x *DeleteDestinationRequest) Reset() {
 	*x = DeleteDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +2033,7 @@ func (x *DeleteDestinationRequest) String() string {
 func (*DeleteDestinationRequest) ProtoMessage() {}
 
 func (x *DeleteDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +2046,7 @@ func (x *DeleteDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDestinationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{19}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DeleteDestinationRequest) GetName() string {
@@ -1910,14 +2064,17 @@ func (x *DeleteDestinationRequest) GetEtag() string {
 }
 
 type DeleteDestinationResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events that waited in the destination's backlog (as the data plane
+	// last counted them): deleting drops them.
+	DroppedBacklogEvents int64 `protobuf:"varint,1,opt,name=dropped_backlog_events,json=droppedBacklogEvents,proto3" json:"dropped_backlog_events,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *DeleteDestinationResponse) Reset() {
 	*x = DeleteDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1929,7 +2086,7 @@ func (x *DeleteDestinationResponse) String() string {
 func (*DeleteDestinationResponse) ProtoMessage() {}
 
 func (x *DeleteDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1942,7 +2099,14 @@ func (x *DeleteDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDestinationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{20}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *DeleteDestinationResponse) GetDroppedBacklogEvents() int64 {
+	if x != nil {
+		return x.DroppedBacklogEvents
+	}
+	return 0
 }
 
 type EnableDestinationRequest struct {
@@ -1955,7 +2119,7 @@ type EnableDestinationRequest struct {
 
 func (x *EnableDestinationRequest) Reset() {
 	*x = EnableDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1967,7 +2131,7 @@ func (x *EnableDestinationRequest) String() string {
 func (*EnableDestinationRequest) ProtoMessage() {}
 
 func (x *EnableDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1980,7 +2144,7 @@ func (x *EnableDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableDestinationRequest.ProtoReflect.Descriptor instead.
 func (*EnableDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{21}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *EnableDestinationRequest) GetName() string {
@@ -2006,7 +2170,7 @@ type EnableDestinationResponse struct {
 
 func (x *EnableDestinationResponse) Reset() {
 	*x = EnableDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2018,7 +2182,7 @@ func (x *EnableDestinationResponse) String() string {
 func (*EnableDestinationResponse) ProtoMessage() {}
 
 func (x *EnableDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2031,7 +2195,7 @@ func (x *EnableDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableDestinationResponse.ProtoReflect.Descriptor instead.
 func (*EnableDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{22}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EnableDestinationResponse) GetDestination() *Destination {
@@ -2051,7 +2215,7 @@ type DisableDestinationRequest struct {
 
 func (x *DisableDestinationRequest) Reset() {
 	*x = DisableDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2063,7 +2227,7 @@ func (x *DisableDestinationRequest) String() string {
 func (*DisableDestinationRequest) ProtoMessage() {}
 
 func (x *DisableDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2076,7 +2240,7 @@ func (x *DisableDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableDestinationRequest.ProtoReflect.Descriptor instead.
 func (*DisableDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{23}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DisableDestinationRequest) GetName() string {
@@ -2094,15 +2258,18 @@ func (x *DisableDestinationRequest) GetEtag() string {
 }
 
 type DisableDestinationResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Destination   *Destination           `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Destination *Destination           `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`
+	// The events that waited in the destination's backlog (as the data plane
+	// last counted them): disabling drops them.
+	DroppedBacklogEvents int64 `protobuf:"varint,2,opt,name=dropped_backlog_events,json=droppedBacklogEvents,proto3" json:"dropped_backlog_events,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *DisableDestinationResponse) Reset() {
 	*x = DisableDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2114,7 +2281,7 @@ func (x *DisableDestinationResponse) String() string {
 func (*DisableDestinationResponse) ProtoMessage() {}
 
 func (x *DisableDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2127,7 +2294,7 @@ func (x *DisableDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableDestinationResponse.ProtoReflect.Descriptor instead.
 func (*DisableDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{24}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DisableDestinationResponse) GetDestination() *Destination {
@@ -2135,6 +2302,13 @@ func (x *DisableDestinationResponse) GetDestination() *Destination {
 		return x.Destination
 	}
 	return nil
+}
+
+func (x *DisableDestinationResponse) GetDroppedBacklogEvents() int64 {
+	if x != nil {
+		return x.DroppedBacklogEvents
+	}
+	return 0
 }
 
 // DestinationRevision is a destination's configuration as one write left it.
@@ -2158,7 +2332,7 @@ type DestinationRevision struct {
 
 func (x *DestinationRevision) Reset() {
 	*x = DestinationRevision{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2170,7 +2344,7 @@ func (x *DestinationRevision) String() string {
 func (*DestinationRevision) ProtoMessage() {}
 
 func (x *DestinationRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2183,7 +2357,7 @@ func (x *DestinationRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestinationRevision.ProtoReflect.Descriptor instead.
 func (*DestinationRevision) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{25}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DestinationRevision) GetName() string {
@@ -2234,7 +2408,7 @@ type ListDestinationRevisionsRequest struct {
 
 func (x *ListDestinationRevisionsRequest) Reset() {
 	*x = ListDestinationRevisionsRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2420,7 @@ func (x *ListDestinationRevisionsRequest) String() string {
 func (*ListDestinationRevisionsRequest) ProtoMessage() {}
 
 func (x *ListDestinationRevisionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2433,7 @@ func (x *ListDestinationRevisionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationRevisionsRequest.ProtoReflect.Descriptor instead.
 func (*ListDestinationRevisionsRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{26}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListDestinationRevisionsRequest) GetParent() string {
@@ -2293,7 +2467,7 @@ type ListDestinationRevisionsResponse struct {
 
 func (x *ListDestinationRevisionsResponse) Reset() {
 	*x = ListDestinationRevisionsResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[27]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2305,7 +2479,7 @@ func (x *ListDestinationRevisionsResponse) String() string {
 func (*ListDestinationRevisionsResponse) ProtoMessage() {}
 
 func (x *ListDestinationRevisionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[27]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2318,7 +2492,7 @@ func (x *ListDestinationRevisionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationRevisionsResponse.ProtoReflect.Descriptor instead.
 func (*ListDestinationRevisionsResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{27}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListDestinationRevisionsResponse) GetRevisions() []*DestinationRevision {
@@ -2340,7 +2514,7 @@ var File_hogwire_v1_destination_proto protoreflect.FileDescriptor
 const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\n" +
 	"\x1chogwire/v1/destination.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa5\a\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\a\n" +
 	"\vDestination\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vdisplayName\x12 \n" +
@@ -2362,7 +2536,8 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\vupdate_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"updateTime\x12\x12\n" +
 	"\x04etag\x18\x11 \x01(\tR\x04etag\x12\x1f\n" +
-	"\brevision\x18\x12 \x01(\x03B\x03\xe0A\x03R\brevision\x12/\n" +
+	"\brevision\x18\x12 \x01(\x03B\x03\xe0A\x03R\brevision\x12:\n" +
+	"\bdelivery\x18\x13 \x01(\v2\x19.hogwire.v1.DeliveryStateB\x03\xe0A\x03R\bdelivery\x12/\n" +
 	"\x05batch\x18\x19 \x01(\v2\x19.hogwire.v1.BatchDeliveryR\x05batch\x1aQ\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
@@ -2424,7 +2599,7 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x04hash\x18\x01 \x01(\tB\x03\xe0A\x02R\x04hash\x120\n" +
 	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationB\x03\xe0A\x02R\x03ttl\x12\x1c\n" +
 	"\tthreshold\x18\x03 \x01(\x03R\tthreshold\x12\x1f\n" +
-	"\bbytecode\x18\x04 \x01(\fB\x03\xe0A\x03R\bbytecode\"\xc8\x03\n" +
+	"\bbytecode\x18\x04 \x01(\fB\x03\xe0A\x03R\bbytecode\"\xa8\x05\n" +
 	"\x0fExecutionLimits\x123\n" +
 	"\atimeout\x18\x01 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12>\n" +
 	"\rfetch_timeout\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\ffetchTimeout\x12\x1f\n" +
@@ -2436,7 +2611,21 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\n" +
 	"retry_base\x18\a \x01(\v2\x19.google.protobuf.DurationR\tretryBase\x126\n" +
 	"\tretry_max\x18\b \x01(\v2\x19.google.protobuf.DurationR\bretryMax\x12=\n" +
-	"\rretry_give_up\x18\t \x01(\v2\x19.google.protobuf.DurationR\vretryGiveUp\"\xfb\x01\n" +
+	"\rretry_give_up\x18\t \x01(\v2\x19.google.protobuf.DurationR\vretryGiveUp\x12\x19\n" +
+	"\bmax_rate\x18\n" +
+	" \x01(\x01R\amaxRate\x123\n" +
+	"\x16max_requests_in_flight\x18\v \x01(\x05R\x13maxRequestsInFlight\x12\x1f\n" +
+	"\vmax_backlog\x18\f \x01(\x03R\n" +
+	"maxBacklog\x12*\n" +
+	"\x11max_backlog_bytes\x18\r \x01(\x03R\x0fmaxBacklogBytes\x12A\n" +
+	"\x0fmax_backlog_age\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\rmaxBacklogAge\"\xc8\x02\n" +
+	"\rDeliveryState\x12=\n" +
+	"\fpaused_until\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\vpausedUntil\x12!\n" +
+	"\fpause_reason\x18\x02 \x01(\tR\vpauseReason\x12%\n" +
+	"\x0ebacklog_events\x18\x03 \x01(\x03R\rbacklogEvents\x12#\n" +
+	"\rbacklog_bytes\x18\x04 \x01(\x03R\fbacklogBytes\x12J\n" +
+	"\x13backlog_oldest_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x11backlogOldestTime\x12=\n" +
+	"\fobserve_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vobserveTime\"\xfb\x01\n" +
 	"\x11DestinationHealth\x12-\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x17.hogwire.v1.HealthStateR\x05state\x129\n" +
 	"\n" +
@@ -2479,8 +2668,9 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\"G\n" +
 	"\x18DeleteDestinationRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x1b\n" +
-	"\x19DeleteDestinationResponse\"G\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"Q\n" +
+	"\x19DeleteDestinationResponse\x124\n" +
+	"\x16dropped_backlog_events\x18\x01 \x01(\x03R\x14droppedBacklogEvents\"G\n" +
 	"\x18EnableDestinationRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
 	"\x04etag\x18\x02 \x01(\tR\x04etag\"V\n" +
@@ -2488,9 +2678,10 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\"H\n" +
 	"\x19DisableDestinationRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x12\n" +
-	"\x04etag\x18\x02 \x01(\tR\x04etag\"W\n" +
+	"\x04etag\x18\x02 \x01(\tR\x04etag\"\x8d\x01\n" +
 	"\x1aDisableDestinationResponse\x129\n" +
-	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\"\xfd\x01\n" +
+	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\x124\n" +
+	"\x16dropped_backlog_events\x18\x02 \x01(\x03R\x14droppedBacklogEvents\"\xfd\x01\n" +
 	"\x13DestinationRevision\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x1f\n" +
 	"\brevision\x18\x02 \x01(\x03B\x03\xe0A\x03R\brevision\x12@\n" +
@@ -2570,7 +2761,7 @@ func file_hogwire_v1_destination_proto_rawDescGZIP() []byte {
 }
 
 var file_hogwire_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_hogwire_v1_destination_proto_goTypes = []any{
 	(TemplateLanguage)(0),                    // 0: hogwire.v1.TemplateLanguage
 	(InputType)(0),                           // 1: hogwire.v1.InputType
@@ -2587,98 +2778,104 @@ var file_hogwire_v1_destination_proto_goTypes = []any{
 	(*PropertyFilter)(nil),                   // 12: hogwire.v1.PropertyFilter
 	(*Masking)(nil),                          // 13: hogwire.v1.Masking
 	(*ExecutionLimits)(nil),                  // 14: hogwire.v1.ExecutionLimits
-	(*DestinationHealth)(nil),                // 15: hogwire.v1.DestinationHealth
-	(*CreateDestinationRequest)(nil),         // 16: hogwire.v1.CreateDestinationRequest
-	(*CreateDestinationResponse)(nil),        // 17: hogwire.v1.CreateDestinationResponse
-	(*GetDestinationRequest)(nil),            // 18: hogwire.v1.GetDestinationRequest
-	(*GetDestinationResponse)(nil),           // 19: hogwire.v1.GetDestinationResponse
-	(*ListDestinationsRequest)(nil),          // 20: hogwire.v1.ListDestinationsRequest
-	(*ListDestinationsResponse)(nil),         // 21: hogwire.v1.ListDestinationsResponse
-	(*UpdateDestinationRequest)(nil),         // 22: hogwire.v1.UpdateDestinationRequest
-	(*UpdateDestinationResponse)(nil),        // 23: hogwire.v1.UpdateDestinationResponse
-	(*DeleteDestinationRequest)(nil),         // 24: hogwire.v1.DeleteDestinationRequest
-	(*DeleteDestinationResponse)(nil),        // 25: hogwire.v1.DeleteDestinationResponse
-	(*EnableDestinationRequest)(nil),         // 26: hogwire.v1.EnableDestinationRequest
-	(*EnableDestinationResponse)(nil),        // 27: hogwire.v1.EnableDestinationResponse
-	(*DisableDestinationRequest)(nil),        // 28: hogwire.v1.DisableDestinationRequest
-	(*DisableDestinationResponse)(nil),       // 29: hogwire.v1.DisableDestinationResponse
-	(*DestinationRevision)(nil),              // 30: hogwire.v1.DestinationRevision
-	(*ListDestinationRevisionsRequest)(nil),  // 31: hogwire.v1.ListDestinationRevisionsRequest
-	(*ListDestinationRevisionsResponse)(nil), // 32: hogwire.v1.ListDestinationRevisionsResponse
-	nil,                                      // 33: hogwire.v1.Destination.InputsEntry
-	(*timestamppb.Timestamp)(nil),            // 34: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),              // 35: google.protobuf.Duration
-	(*structpb.Value)(nil),                   // 36: google.protobuf.Value
-	(*fieldmaskpb.FieldMask)(nil),            // 37: google.protobuf.FieldMask
+	(*DeliveryState)(nil),                    // 15: hogwire.v1.DeliveryState
+	(*DestinationHealth)(nil),                // 16: hogwire.v1.DestinationHealth
+	(*CreateDestinationRequest)(nil),         // 17: hogwire.v1.CreateDestinationRequest
+	(*CreateDestinationResponse)(nil),        // 18: hogwire.v1.CreateDestinationResponse
+	(*GetDestinationRequest)(nil),            // 19: hogwire.v1.GetDestinationRequest
+	(*GetDestinationResponse)(nil),           // 20: hogwire.v1.GetDestinationResponse
+	(*ListDestinationsRequest)(nil),          // 21: hogwire.v1.ListDestinationsRequest
+	(*ListDestinationsResponse)(nil),         // 22: hogwire.v1.ListDestinationsResponse
+	(*UpdateDestinationRequest)(nil),         // 23: hogwire.v1.UpdateDestinationRequest
+	(*UpdateDestinationResponse)(nil),        // 24: hogwire.v1.UpdateDestinationResponse
+	(*DeleteDestinationRequest)(nil),         // 25: hogwire.v1.DeleteDestinationRequest
+	(*DeleteDestinationResponse)(nil),        // 26: hogwire.v1.DeleteDestinationResponse
+	(*EnableDestinationRequest)(nil),         // 27: hogwire.v1.EnableDestinationRequest
+	(*EnableDestinationResponse)(nil),        // 28: hogwire.v1.EnableDestinationResponse
+	(*DisableDestinationRequest)(nil),        // 29: hogwire.v1.DisableDestinationRequest
+	(*DisableDestinationResponse)(nil),       // 30: hogwire.v1.DisableDestinationResponse
+	(*DestinationRevision)(nil),              // 31: hogwire.v1.DestinationRevision
+	(*ListDestinationRevisionsRequest)(nil),  // 32: hogwire.v1.ListDestinationRevisionsRequest
+	(*ListDestinationRevisionsResponse)(nil), // 33: hogwire.v1.ListDestinationRevisionsResponse
+	nil,                                      // 34: hogwire.v1.Destination.InputsEntry
+	(*timestamppb.Timestamp)(nil),            // 35: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),              // 36: google.protobuf.Duration
+	(*structpb.Value)(nil),                   // 37: google.protobuf.Value
+	(*fieldmaskpb.FieldMask)(nil),            // 38: google.protobuf.FieldMask
 }
 var file_hogwire_v1_destination_proto_depIdxs = []int32{
 	7,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
-	33, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
+	34, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
 	10, // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
 	13, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
 	14, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
-	15, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
-	34, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
-	34, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
-	6,  // 8: hogwire.v1.Destination.batch:type_name -> hogwire.v1.BatchDelivery
-	35, // 9: hogwire.v1.BatchDelivery.max_wait:type_name -> google.protobuf.Duration
-	1,  // 10: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
-	36, // 11: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
-	8,  // 12: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
-	0,  // 13: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
-	36, // 14: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
-	36, // 15: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
-	0,  // 16: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
-	11, // 17: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
-	12, // 18: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
-	12, // 19: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
-	2,  // 20: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
-	3,  // 21: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
-	36, // 22: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
-	35, // 23: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
-	35, // 24: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
-	35, // 25: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
-	35, // 26: hogwire.v1.ExecutionLimits.retry_base:type_name -> google.protobuf.Duration
-	35, // 27: hogwire.v1.ExecutionLimits.retry_max:type_name -> google.protobuf.Duration
-	35, // 28: hogwire.v1.ExecutionLimits.retry_give_up:type_name -> google.protobuf.Duration
-	4,  // 29: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
-	34, // 30: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
-	34, // 31: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
-	5,  // 32: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	5,  // 33: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 34: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	4,  // 35: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
-	5,  // 36: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
-	5,  // 37: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	37, // 38: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 39: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 40: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 41: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	34, // 42: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
-	5,  // 43: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
-	30, // 44: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
-	9,  // 45: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
-	16, // 46: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
-	18, // 47: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
-	20, // 48: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
-	22, // 49: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
-	24, // 50: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
-	26, // 51: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
-	28, // 52: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
-	31, // 53: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
-	17, // 54: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
-	19, // 55: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
-	21, // 56: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
-	23, // 57: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
-	25, // 58: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
-	27, // 59: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
-	29, // 60: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
-	32, // 61: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
-	54, // [54:62] is the sub-list for method output_type
-	46, // [46:54] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	16, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
+	35, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
+	35, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
+	15, // 8: hogwire.v1.Destination.delivery:type_name -> hogwire.v1.DeliveryState
+	6,  // 9: hogwire.v1.Destination.batch:type_name -> hogwire.v1.BatchDelivery
+	36, // 10: hogwire.v1.BatchDelivery.max_wait:type_name -> google.protobuf.Duration
+	1,  // 11: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
+	37, // 12: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
+	8,  // 13: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
+	0,  // 14: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
+	37, // 15: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
+	37, // 16: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
+	0,  // 17: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
+	11, // 18: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
+	12, // 19: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
+	12, // 20: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
+	2,  // 21: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
+	3,  // 22: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
+	37, // 23: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
+	36, // 24: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
+	36, // 25: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
+	36, // 26: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
+	36, // 27: hogwire.v1.ExecutionLimits.retry_base:type_name -> google.protobuf.Duration
+	36, // 28: hogwire.v1.ExecutionLimits.retry_max:type_name -> google.protobuf.Duration
+	36, // 29: hogwire.v1.ExecutionLimits.retry_give_up:type_name -> google.protobuf.Duration
+	36, // 30: hogwire.v1.ExecutionLimits.max_backlog_age:type_name -> google.protobuf.Duration
+	35, // 31: hogwire.v1.DeliveryState.paused_until:type_name -> google.protobuf.Timestamp
+	35, // 32: hogwire.v1.DeliveryState.backlog_oldest_time:type_name -> google.protobuf.Timestamp
+	35, // 33: hogwire.v1.DeliveryState.observe_time:type_name -> google.protobuf.Timestamp
+	4,  // 34: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
+	35, // 35: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
+	35, // 36: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
+	5,  // 37: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	5,  // 38: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 39: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	4,  // 40: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
+	5,  // 41: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
+	5,  // 42: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	38, // 43: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,  // 44: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 45: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 46: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	35, // 47: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 48: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
+	31, // 49: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
+	9,  // 50: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
+	17, // 51: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
+	19, // 52: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
+	21, // 53: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
+	23, // 54: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
+	25, // 55: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
+	27, // 56: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
+	29, // 57: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
+	32, // 58: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
+	18, // 59: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
+	20, // 60: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
+	22, // 61: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
+	24, // 62: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
+	26, // 63: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
+	28, // 64: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
+	30, // 65: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
+	33, // 66: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
+	59, // [59:67] is the sub-list for method output_type
+	51, // [51:59] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_destination_proto_init() }
@@ -2687,14 +2884,14 @@ func file_hogwire_v1_destination_proto_init() {
 		return
 	}
 	file_hogwire_v1_destination_proto_msgTypes[2].OneofWrappers = []any{}
-	file_hogwire_v1_destination_proto_msgTypes[15].OneofWrappers = []any{}
+	file_hogwire_v1_destination_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hogwire_v1_destination_proto_rawDesc), len(file_hogwire_v1_destination_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -95,6 +95,9 @@ type Template struct {
 	Filters *Filters `protobuf:"bytes,9,opt,name=filters,proto3" json:"filters,omitempty"`
 	// The vendor API documentation the template follows.
 	DocsUrl string `protobuf:"bytes,10,opt,name=docs_url,json=docsUrl,proto3" json:"docs_url,omitempty"`
+	// Limits a destination created from the template starts with (such as
+	// the vendor's documented max_rate); the destination may change them.
+	Limits *ExecutionLimits `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
 	// Set when the template's code delivers events in batches (it reads the
 	// global events, not event).
 	Batch         *TemplateBatch `protobuf:"bytes,20,opt,name=batch,proto3" json:"batch,omitempty"`
@@ -200,6 +203,13 @@ func (x *Template) GetDocsUrl() string {
 		return x.DocsUrl
 	}
 	return ""
+}
+
+func (x *Template) GetLimits() *ExecutionLimits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
 }
 
 func (x *Template) GetBatch() *TemplateBatch {
@@ -480,7 +490,7 @@ var File_hogwire_v1_template_proto protoreflect.FileDescriptor
 const file_hogwire_v1_template_proto_rawDesc = "" +
 	"\n" +
 	"\x19hogwire/v1/template.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1chogwire/v1/destination.proto\"\x9e\x03\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1chogwire/v1/destination.proto\"\xd3\x03\n" +
 	"\bTemplate\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
@@ -492,7 +502,8 @@ const file_hogwire_v1_template_proto_rawDesc = "" +
 	"\rinputs_schema\x18\b \x03(\v2\x17.hogwire.v1.InputSchemaR\finputsSchema\x12-\n" +
 	"\afilters\x18\t \x01(\v2\x13.hogwire.v1.FiltersR\afilters\x12\x19\n" +
 	"\bdocs_url\x18\n" +
-	" \x01(\tR\adocsUrl\x12/\n" +
+	" \x01(\tR\adocsUrl\x123\n" +
+	"\x06limits\x18\v \x01(\v2\x1b.hogwire.v1.ExecutionLimitsR\x06limits\x12/\n" +
 	"\x05batch\x18\x14 \x01(\v2\x19.hogwire.v1.TemplateBatchR\x05batch\"\x82\x01\n" +
 	"\rTemplateBatch\x125\n" +
 	"\bdefaults\x18\x01 \x01(\v2\x19.hogwire.v1.BatchDeliveryR\bdefaults\x12\x1d\n" +
@@ -544,25 +555,27 @@ var file_hogwire_v1_template_proto_goTypes = []any{
 	(*GetTemplateResponse)(nil),   // 6: hogwire.v1.GetTemplateResponse
 	(*InputSchema)(nil),           // 7: hogwire.v1.InputSchema
 	(*Filters)(nil),               // 8: hogwire.v1.Filters
-	(*BatchDelivery)(nil),         // 9: hogwire.v1.BatchDelivery
+	(*ExecutionLimits)(nil),       // 9: hogwire.v1.ExecutionLimits
+	(*BatchDelivery)(nil),         // 10: hogwire.v1.BatchDelivery
 }
 var file_hogwire_v1_template_proto_depIdxs = []int32{
-	0, // 0: hogwire.v1.Template.status:type_name -> hogwire.v1.TemplateStatus
-	7, // 1: hogwire.v1.Template.inputs_schema:type_name -> hogwire.v1.InputSchema
-	8, // 2: hogwire.v1.Template.filters:type_name -> hogwire.v1.Filters
-	2, // 3: hogwire.v1.Template.batch:type_name -> hogwire.v1.TemplateBatch
-	9, // 4: hogwire.v1.TemplateBatch.defaults:type_name -> hogwire.v1.BatchDelivery
-	1, // 5: hogwire.v1.ListTemplatesResponse.templates:type_name -> hogwire.v1.Template
-	1, // 6: hogwire.v1.GetTemplateResponse.template:type_name -> hogwire.v1.Template
-	3, // 7: hogwire.v1.TemplateService.ListTemplates:input_type -> hogwire.v1.ListTemplatesRequest
-	5, // 8: hogwire.v1.TemplateService.GetTemplate:input_type -> hogwire.v1.GetTemplateRequest
-	4, // 9: hogwire.v1.TemplateService.ListTemplates:output_type -> hogwire.v1.ListTemplatesResponse
-	6, // 10: hogwire.v1.TemplateService.GetTemplate:output_type -> hogwire.v1.GetTemplateResponse
-	9, // [9:11] is the sub-list for method output_type
-	7, // [7:9] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	0,  // 0: hogwire.v1.Template.status:type_name -> hogwire.v1.TemplateStatus
+	7,  // 1: hogwire.v1.Template.inputs_schema:type_name -> hogwire.v1.InputSchema
+	8,  // 2: hogwire.v1.Template.filters:type_name -> hogwire.v1.Filters
+	9,  // 3: hogwire.v1.Template.limits:type_name -> hogwire.v1.ExecutionLimits
+	2,  // 4: hogwire.v1.Template.batch:type_name -> hogwire.v1.TemplateBatch
+	10, // 5: hogwire.v1.TemplateBatch.defaults:type_name -> hogwire.v1.BatchDelivery
+	1,  // 6: hogwire.v1.ListTemplatesResponse.templates:type_name -> hogwire.v1.Template
+	1,  // 7: hogwire.v1.GetTemplateResponse.template:type_name -> hogwire.v1.Template
+	3,  // 8: hogwire.v1.TemplateService.ListTemplates:input_type -> hogwire.v1.ListTemplatesRequest
+	5,  // 9: hogwire.v1.TemplateService.GetTemplate:input_type -> hogwire.v1.GetTemplateRequest
+	4,  // 10: hogwire.v1.TemplateService.ListTemplates:output_type -> hogwire.v1.ListTemplatesResponse
+	6,  // 11: hogwire.v1.TemplateService.GetTemplate:output_type -> hogwire.v1.GetTemplateResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_template_proto_init() }

@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hogwire/v1/destination.proto.
  */
 export const file_hogwire_v1_destination: GenFile = /*@__PURE__*/
-  fileDesc("Chxob2d3aXJlL3YxL2Rlc3RpbmF0aW9uLnByb3RvEgpob2d3aXJlLnYxItcFCgtEZXN0aW5hdGlvbhIRCgRuYW1lGAEgASgJQgPgQQgSGQoMZGlzcGxheV9uYW1lGAIgASgJQgPgQQISEwoLZGVzY3JpcHRpb24YAyABKAkSDwoHZW5hYmxlZBgEIAEoCBIVCgh0ZW1wbGF0ZRgFIAEoCUID4EEFEhAKA2hvZxgGIAEoCUID4EECEi4KDWlucHV0c19zY2hlbWEYByADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEjMKBmlucHV0cxgIIAMoCzIjLmhvZ3dpcmUudjEuRGVzdGluYXRpb24uSW5wdXRzRW50cnkSJAoHZmlsdGVycxgJIAEoCzITLmhvZ3dpcmUudjEuRmlsdGVycxIkCgdtYXNraW5nGAogASgLMhMuaG9nd2lyZS52MS5NYXNraW5nEisKBmxpbWl0cxgLIAEoCzIbLmhvZ3dpcmUudjEuRXhlY3V0aW9uTGltaXRzEjIKBmhlYWx0aBgMIAEoCzIdLmhvZ3dpcmUudjEuRGVzdGluYXRpb25IZWFsdGhCA+BBAxIgChhub3RpZmljYXRpb25fZGVzdGluYXRpb24YDSABKAkSFQoIYnl0ZWNvZGUYDiABKAxCA+BBAxI0CgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIMCgRldGFnGBEgASgJEhUKCHJldmlzaW9uGBIgASgDQgPgQQMSKAoFYmF0Y2gYGSABKAsyGS5ob2d3aXJlLnYxLkJhdGNoRGVsaXZlcnkaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuaG9nd2lyZS52MS5JbnB1dFZhbHVlOgI4ASJjCg1CYXRjaERlbGl2ZXJ5EhIKCm1heF9ldmVudHMYASABKAUSEQoJbWF4X2J5dGVzGAIgASgDEisKCG1heF93YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItkCCgtJbnB1dFNjaGVtYRIQCgNrZXkYASABKAlCA+BBAhIoCgR0eXBlGAIgASgOMhUuaG9nd2lyZS52MS5JbnB1dFR5cGVCA+BBAhINCgVsYWJlbBgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIQCghyZXF1aXJlZBgFIAEoCBIOCgZzZWNyZXQYBiABKAgSJwoHZGVmYXVsdBgHIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIoCgdjaG9pY2VzGAggAygLMhcuaG9nd2lyZS52MS5JbnB1dENob2ljZRIXCgp0ZW1wbGF0aW5nGAkgASgISACIAQESFAoMZGVmYXVsdF9qc29uGAogASgJEjcKEXRlbXBsYXRlX2xhbmd1YWdlGAsgASgOMhwuaG9nd2lyZS52MS5UZW1wbGF0ZUxhbmd1YWdlQg0KC190ZW1wbGF0aW5nIisKC0lucHV0Q2hvaWNlEg0KBWxhYmVsGAEgASgJEg0KBXZhbHVlGAIgASgJIuQBCgpJbnB1dFZhbHVlEiUKBXZhbHVlGAEgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhcKCnNlY3JldF9zZXQYAiABKAhCA+BBAxItCghieXRlY29kZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZUID4EEDEhIKCnZhbHVlX2pzb24YBCABKAkSGgoNYnl0ZWNvZGVfanNvbhgFIAEoCUID4EEDEjcKEXRlbXBsYXRlX2xhbmd1YWdlGAYgASgOMhwuaG9nd2lyZS52MS5UZW1wbGF0ZUxhbmd1YWdlIo0BCgdGaWx0ZXJzEicKBmV2ZW50cxgBIAMoCzIXLmhvZ3dpcmUudjEuRXZlbnRGaWx0ZXISLgoKcHJvcGVydGllcxgCIAMoCzIaLmhvZ3dpcmUudjEuUHJvcGVydHlGaWx0ZXISEgoKZXhwcmVzc2lvbhgDIAEoCRIVCghieXRlY29kZRgEIAEoDEID4EEDIkwKC0V2ZW50RmlsdGVyEg0KBWV2ZW50GAEgASgJEi4KCnByb3BlcnRpZXMYAiADKAsyGi5ob2d3aXJlLnYxLlByb3BlcnR5RmlsdGVyIqgBCg5Qcm9wZXJ0eUZpbHRlchIQCgNrZXkYASABKAlCA+BBAhIoCgVzY29wZRgCIAEoDjIZLmhvZ3dpcmUudjEuUHJvcGVydHlTY29wZRIzCghvcGVyYXRvchgDIAEoDjIcLmhvZ3dpcmUudjEuUHJvcGVydHlPcGVyYXRvckID4EECEiUKBXZhbHVlGAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlInMKB01hc2tpbmcSEQoEaGFzaBgBIAEoCUID4EECEisKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkID4EECEhEKCXRocmVzaG9sZBgDIAEoAxIVCghieXRlY29kZRgEIAEoDEID4EEDItkCCg9FeGVjdXRpb25MaW1pdHMSKgoHdGltZW91dBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1mZXRjaF90aW1lb3V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhMKC21heF9mZXRjaGVzGAMgASgFEhcKD21heF9jb25jdXJyZW5jeRgEIAEoBRIRCgltYXhfc3RlcHMYBSABKAMSGAoQbWF4X21lbW9yeV9ieXRlcxgGIAEoAxItCgpyZXRyeV9iYXNlGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKCXJldHJ5X21heBgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1yZXRyeV9naXZlX3VwGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIsUBChFEZXN0aW5hdGlvbkhlYWx0aBImCgVzdGF0ZRgBIAEoDjIXLmhvZ3dpcmUudjEuSGVhbHRoU3RhdGUSLgoKc3RhdGVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAMgASgJEi4KCnJldHJ5X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEHF1YXJhbnRpbmVfY291bnQYBSABKAUiqAEKGENyZWF0ZURlc3RpbmF0aW9uUmVxdWVzdBITCgZwYXJlbnQYASABKAlCA+BBAhIxCgtkZXN0aW5hdGlvbhgCIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb25CA+BBAhIWCg5kZXN0aW5hdGlvbl9pZBgDIAEoCRIVCg1mcm9tX3RlbXBsYXRlGAQgASgJEhUKDXZhbGlkYXRlX29ubHkYBSABKAgiSQoZQ3JlYXRlRGVzdGluYXRpb25SZXNwb25zZRIsCgtkZXN0aW5hdGlvbhgBIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24iKgoVR2V0RGVzdGluYXRpb25SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAiJGChZHZXREZXN0aW5hdGlvblJlc3BvbnNlEiwKC2Rlc3RpbmF0aW9uGAEgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbiK4AQoXTGlzdERlc3RpbmF0aW9uc1JlcXVlc3QSEwoGcGFyZW50GAEgASgJQgPgQQISEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSFAoHZW5hYmxlZBgEIAEoCEgAiAEBEi0KDGhlYWx0aF9zdGF0ZRgFIAEoDjIXLmhvZ3dpcmUudjEuSGVhbHRoU3RhdGUSEAoIdGVtcGxhdGUYBiABKAlCCgoIX2VuYWJsZWQiYgoYTGlzdERlc3RpbmF0aW9uc1Jlc3BvbnNlEi0KDGRlc3RpbmF0aW9ucxgBIAMoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIpUBChhVcGRhdGVEZXN0aW5hdGlvblJlcXVlc3QSMQoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uQgPgQQISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEhUKDXZhbGlkYXRlX29ubHkYAyABKAgiSQoZVXBkYXRlRGVzdGluYXRpb25SZXNwb25zZRIsCgtkZXN0aW5hdGlvbhgBIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24iOwoYRGVsZXRlRGVzdGluYXRpb25SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAhIMCgRldGFnGAIgASgJIhsKGURlbGV0ZURlc3RpbmF0aW9uUmVzcG9uc2UiOwoYRW5hYmxlRGVzdGluYXRpb25SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAhIMCgRldGFnGAIgASgJIkkKGUVuYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIjwKGURpc2FibGVEZXN0aW5hdGlvblJlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECEgwKBGV0YWcYAiABKAkiSgoaRGlzYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIsUBChNEZXN0aW5hdGlvblJldmlzaW9uEhEKBG5hbWUYASABKAlCA+BBCBIVCghyZXZpc2lvbhgCIAEoA0ID4EEDEjQKC2NyZWF0ZV90aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEhsKDmNoYW5nZWRfZmllbGRzGAQgAygJQgPgQQMSMQoLZGVzdGluYXRpb24YBSABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uQgPgQQMiXQofTGlzdERlc3RpbmF0aW9uUmV2aXNpb25zUmVxdWVzdBITCgZwYXJlbnQYASABKAlCA+BBAhIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJvCiBMaXN0RGVzdGluYXRpb25SZXZpc2lvbnNSZXNwb25zZRIyCglyZXZpc2lvbnMYASADKAsyHy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uUmV2aXNpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJKooBChBUZW1wbGF0ZUxhbmd1YWdlEiEKHVRFTVBMQVRFX0xBTkdVQUdFX1VOU1BFQ0lGSUVEEAASGQoVVEVNUExBVEVfTEFOR1VBR0VfSE9HEAESHAoYVEVNUExBVEVfTEFOR1VBR0VfTElRVUlEEAISGgoWVEVNUExBVEVfTEFOR1VBR0VfTk9ORRADKsoBCglJbnB1dFR5cGUSGgoWSU5QVVRfVFlQRV9VTlNQRUNJRklFRBAAEhUKEUlOUFVUX1RZUEVfU1RSSU5HEAESFQoRSU5QVVRfVFlQRV9OVU1CRVIQAhIWChJJTlBVVF9UWVBFX0JPT0xFQU4QAxIVChFJTlBVVF9UWVBFX0NIT0lDRRAEEhkKFUlOUFVUX1RZUEVfRElDVElPTkFSWRAFEhMKD0lOUFVUX1RZUEVfSlNPThAGEhQKEElOUFVUX1RZUEVfRU1BSUwQBypkCg1Qcm9wZXJ0eVNjb3BlEh4KGlBST1BFUlRZX1NDT1BFX1VOU1BFQ0lGSUVEEAASGAoUUFJPUEVSVFlfU0NPUEVfRVZFTlQQARIZChVQUk9QRVJUWV9TQ09QRV9QRVJTT04QAirpAwoQUHJvcGVydHlPcGVyYXRvchIhCh1QUk9QRVJUWV9PUEVSQVRPUl9VTlNQRUNJRklFRBAAEhsKF1BST1BFUlRZX09QRVJBVE9SX0VYQUNUEAESHAoYUFJPUEVSVFlfT1BFUkFUT1JfSVNfTk9UEAISHwobUFJPUEVSVFlfT1BFUkFUT1JfSUNPTlRBSU5TEAMSIwofUFJPUEVSVFlfT1BFUkFUT1JfTk9UX0lDT05UQUlOUxAEEhsKF1BST1BFUlRZX09QRVJBVE9SX1JFR0VYEAUSHwobUFJPUEVSVFlfT1BFUkFUT1JfTk9UX1JFR0VYEAYSGAoUUFJPUEVSVFlfT1BFUkFUT1JfR1QQBxIZChVQUk9QRVJUWV9PUEVSQVRPUl9HVEUQCBIYChRQUk9QRVJUWV9PUEVSQVRPUl9MVBAJEhkKFVBST1BFUlRZX09QRVJBVE9SX0xURRAKEhwKGFBST1BFUlRZX09QRVJBVE9SX0lTX1NFVBALEiAKHFBST1BFUlRZX09QRVJBVE9SX0lTX05PVF9TRVQQDBIkCiBQUk9QRVJUWV9PUEVSQVRPUl9JU19EQVRFX0JFRk9SRRANEiMKH1BST1BFUlRZX09QRVJBVE9SX0lTX0RBVEVfQUZURVIQDiqvAQoLSGVhbHRoU3RhdGUSHAoYSEVBTFRIX1NUQVRFX1VOU1BFQ0lGSUVEEAASGAoUSEVBTFRIX1NUQVRFX0hFQUxUSFkQARIZChVIRUFMVEhfU1RBVEVfREVHUkFERUQQAhIlCiFIRUFMVEhfU1RBVEVfRElTQUJMRURfVEVNUE9SQVJJTFkQAxImCiJIRUFMVEhfU1RBVEVfRElTQUJMRURfSU5ERUZJTklURUxZEAQysAYKEkRlc3RpbmF0aW9uU2VydmljZRJgChFDcmVhdGVEZXN0aW5hdGlvbhIkLmhvZ3dpcmUudjEuQ3JlYXRlRGVzdGluYXRpb25SZXF1ZXN0GiUuaG9nd2lyZS52MS5DcmVhdGVEZXN0aW5hdGlvblJlc3BvbnNlElcKDkdldERlc3RpbmF0aW9uEiEuaG9nd2lyZS52MS5HZXREZXN0aW5hdGlvblJlcXVlc3QaIi5ob2d3aXJlLnYxLkdldERlc3RpbmF0aW9uUmVzcG9uc2USXQoQTGlzdERlc3RpbmF0aW9ucxIjLmhvZ3dpcmUudjEuTGlzdERlc3RpbmF0aW9uc1JlcXVlc3QaJC5ob2d3aXJlLnYxLkxpc3REZXN0aW5hdGlvbnNSZXNwb25zZRJgChFVcGRhdGVEZXN0aW5hdGlvbhIkLmhvZ3dpcmUudjEuVXBkYXRlRGVzdGluYXRpb25SZXF1ZXN0GiUuaG9nd2lyZS52MS5VcGRhdGVEZXN0aW5hdGlvblJlc3BvbnNlEmAKEURlbGV0ZURlc3RpbmF0aW9uEiQuaG9nd2lyZS52MS5EZWxldGVEZXN0aW5hdGlvblJlcXVlc3QaJS5ob2d3aXJlLnYxLkRlbGV0ZURlc3RpbmF0aW9uUmVzcG9uc2USYAoRRW5hYmxlRGVzdGluYXRpb24SJC5ob2d3aXJlLnYxLkVuYWJsZURlc3RpbmF0aW9uUmVxdWVzdBolLmhvZ3dpcmUudjEuRW5hYmxlRGVzdGluYXRpb25SZXNwb25zZRJjChJEaXNhYmxlRGVzdGluYXRpb24SJS5ob2d3aXJlLnYxLkRpc2FibGVEZXN0aW5hdGlvblJlcXVlc3QaJi5ob2d3aXJlLnYxLkRpc2FibGVEZXN0aW5hdGlvblJlc3BvbnNlEnUKGExpc3REZXN0aW5hdGlvblJldmlzaW9ucxIrLmhvZ3dpcmUudjEuTGlzdERlc3RpbmF0aW9uUmV2aXNpb25zUmVxdWVzdBosLmhvZ3dpcmUudjEuTGlzdERlc3RpbmF0aW9uUmV2aXNpb25zUmVzcG9uc2VCNVozZ2l0aHViLmNvbS9ob2d3aXJlL2hvZ3dpcmUvYXBpL2hvZ3dpcmUvdjE7aG9nd2lyZXYxYgZwcm90bzM", [file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Chxob2d3aXJlL3YxL2Rlc3RpbmF0aW9uLnByb3RvEgpob2d3aXJlLnYxIokGCgtEZXN0aW5hdGlvbhIRCgRuYW1lGAEgASgJQgPgQQgSGQoMZGlzcGxheV9uYW1lGAIgASgJQgPgQQISEwoLZGVzY3JpcHRpb24YAyABKAkSDwoHZW5hYmxlZBgEIAEoCBIVCgh0ZW1wbGF0ZRgFIAEoCUID4EEFEhAKA2hvZxgGIAEoCUID4EECEi4KDWlucHV0c19zY2hlbWEYByADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEjMKBmlucHV0cxgIIAMoCzIjLmhvZ3dpcmUudjEuRGVzdGluYXRpb24uSW5wdXRzRW50cnkSJAoHZmlsdGVycxgJIAEoCzITLmhvZ3dpcmUudjEuRmlsdGVycxIkCgdtYXNraW5nGAogASgLMhMuaG9nd2lyZS52MS5NYXNraW5nEisKBmxpbWl0cxgLIAEoCzIbLmhvZ3dpcmUudjEuRXhlY3V0aW9uTGltaXRzEjIKBmhlYWx0aBgMIAEoCzIdLmhvZ3dpcmUudjEuRGVzdGluYXRpb25IZWFsdGhCA+BBAxIgChhub3RpZmljYXRpb25fZGVzdGluYXRpb24YDSABKAkSFQoIYnl0ZWNvZGUYDiABKAxCA+BBAxI0CgtjcmVhdGVfdGltZRgPIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxI0Cgt1cGRhdGVfdGltZRgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIMCgRldGFnGBEgASgJEhUKCHJldmlzaW9uGBIgASgDQgPgQQMSMAoIZGVsaXZlcnkYEyABKAsyGS5ob2d3aXJlLnYxLkRlbGl2ZXJ5U3RhdGVCA+BBAxIoCgViYXRjaBgZIAEoCzIZLmhvZ3dpcmUudjEuQmF0Y2hEZWxpdmVyeRpFCgtJbnB1dHNFbnRyeRILCgNrZXkYASABKAkSJQoFdmFsdWUYAiABKAsyFi5ob2d3aXJlLnYxLklucHV0VmFsdWU6AjgBImMKDUJhdGNoRGVsaXZlcnkSEgoKbWF4X2V2ZW50cxgBIAEoBRIRCgltYXhfYnl0ZXMYAiABKAMSKwoIbWF4X3dhaXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i2QIKC0lucHV0U2NoZW1hEhAKA2tleRgBIAEoCUID4EECEigKBHR5cGUYAiABKA4yFS5ob2d3aXJlLnYxLklucHV0VHlwZUID4EECEg0KBWxhYmVsGAMgASgJEhMKC2Rlc2NyaXB0aW9uGAQgASgJEhAKCHJlcXVpcmVkGAUgASgIEg4KBnNlY3JldBgGIAEoCBInCgdkZWZhdWx0GAcgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEigKB2Nob2ljZXMYCCADKAsyFy5ob2d3aXJlLnYxLklucHV0Q2hvaWNlEhcKCnRlbXBsYXRpbmcYCSABKAhIAIgBARIUCgxkZWZhdWx0X2pzb24YCiABKAkSNwoRdGVtcGxhdGVfbGFuZ3VhZ2UYCyABKA4yHC5ob2d3aXJlLnYxLlRlbXBsYXRlTGFuZ3VhZ2VCDQoLX3RlbXBsYXRpbmciKwoLSW5wdXRDaG9pY2USDQoFbGFiZWwYASABKAkSDQoFdmFsdWUYAiABKAki5AEKCklucHV0VmFsdWUSJQoFdmFsdWUYASABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSFwoKc2VjcmV0X3NldBgCIAEoCEID4EEDEi0KCGJ5dGVjb2RlGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlQgPgQQMSEgoKdmFsdWVfanNvbhgEIAEoCRIaCg1ieXRlY29kZV9qc29uGAUgASgJQgPgQQMSNwoRdGVtcGxhdGVfbGFuZ3VhZ2UYBiABKA4yHC5ob2d3aXJlLnYxLlRlbXBsYXRlTGFuZ3VhZ2UijQEKB0ZpbHRlcnMSJwoGZXZlbnRzGAEgAygLMhcuaG9nd2lyZS52MS5FdmVudEZpbHRlchIuCgpwcm9wZXJ0aWVzGAIgAygLMhouaG9nd2lyZS52MS5Qcm9wZXJ0eUZpbHRlchISCgpleHByZXNzaW9uGAMgASgJEhUKCGJ5dGVjb2RlGAQgASgMQgPgQQMiTAoLRXZlbnRGaWx0ZXISDQoFZXZlbnQYASABKAkSLgoKcHJvcGVydGllcxgCIAMoCzIaLmhvZ3dpcmUudjEuUHJvcGVydHlGaWx0ZXIiqAEKDlByb3BlcnR5RmlsdGVyEhAKA2tleRgBIAEoCUID4EECEigKBXNjb3BlGAIgASgOMhkuaG9nd2lyZS52MS5Qcm9wZXJ0eVNjb3BlEjMKCG9wZXJhdG9yGAMgASgOMhwuaG9nd2lyZS52MS5Qcm9wZXJ0eU9wZXJhdG9yQgPgQQISJQoFdmFsdWUYBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUicwoHTWFza2luZxIRCgRoYXNoGAEgASgJQgPgQQISKwoDdHRsGAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uQgPgQQISEQoJdGhyZXNob2xkGAMgASgDEhUKCGJ5dGVjb2RlGAQgASgMQgPgQQMi7wMKD0V4ZWN1dGlvbkxpbWl0cxIqCgd0aW1lb3V0GAEgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDWZldGNoX3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEwoLbWF4X2ZldGNoZXMYAyABKAUSFwoPbWF4X2NvbmN1cnJlbmN5GAQgASgFEhEKCW1heF9zdGVwcxgFIAEoAxIYChBtYXhfbWVtb3J5X2J5dGVzGAYgASgDEi0KCnJldHJ5X2Jhc2UYByABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJcmV0cnlfbWF4GAggASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjAKDXJldHJ5X2dpdmVfdXAYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SEAoIbWF4X3JhdGUYCiABKAESHgoWbWF4X3JlcXVlc3RzX2luX2ZsaWdodBgLIAEoBRITCgttYXhfYmFja2xvZxgMIAEoAxIZChFtYXhfYmFja2xvZ19ieXRlcxgNIAEoAxIyCg9tYXhfYmFja2xvZ19hZ2UYDiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24i8QEKDURlbGl2ZXJ5U3RhdGUSMAoMcGF1c2VkX3VudGlsGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxwYXVzZV9yZWFzb24YAiABKAkSFgoOYmFja2xvZ19ldmVudHMYAyABKAMSFQoNYmFja2xvZ19ieXRlcxgEIAEoAxI3ChNiYWNrbG9nX29sZGVzdF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxvYnNlcnZlX3RpbWUYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIsUBChFEZXN0aW5hdGlvbkhlYWx0aBImCgVzdGF0ZRgBIAEoDjIXLmhvZ3dpcmUudjEuSGVhbHRoU3RhdGUSLgoKc3RhdGVfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcmVhc29uGAMgASgJEi4KCnJldHJ5X3RpbWUYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhgKEHF1YXJhbnRpbmVfY291bnQYBSABKAUiqAEKGENyZWF0ZURlc3RpbmF0aW9uUmVxdWVzdBITCgZwYXJlbnQYASABKAlCA+BBAhIxCgtkZXN0aW5hdGlvbhgCIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb25CA+BBAhIWCg5kZXN0aW5hdGlvbl9pZBgDIAEoCRIVCg1mcm9tX3RlbXBsYXRlGAQgASgJEhUKDXZhbGlkYXRlX29ubHkYBSABKAgiSQoZQ3JlYXRlRGVzdGluYXRpb25SZXNwb25zZRIsCgtkZXN0aW5hdGlvbhgBIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24iKgoVR2V0RGVzdGluYXRpb25SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAiJGChZHZXREZXN0aW5hdGlvblJlc3BvbnNlEiwKC2Rlc3RpbmF0aW9uGAEgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbiK4AQoXTGlzdERlc3RpbmF0aW9uc1JlcXVlc3QSEwoGcGFyZW50GAEgASgJQgPgQQISEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkSFAoHZW5hYmxlZBgEIAEoCEgAiAEBEi0KDGhlYWx0aF9zdGF0ZRgFIAEoDjIXLmhvZ3dpcmUudjEuSGVhbHRoU3RhdGUSEAoIdGVtcGxhdGUYBiABKAlCCgoIX2VuYWJsZWQiYgoYTGlzdERlc3RpbmF0aW9uc1Jlc3BvbnNlEi0KDGRlc3RpbmF0aW9ucxgBIAMoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24SFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIpUBChhVcGRhdGVEZXN0aW5hdGlvblJlcXVlc3QSMQoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uQgPgQQISLwoLdXBkYXRlX21hc2sYAiABKAsyGi5nb29nbGUucHJvdG9idWYuRmllbGRNYXNrEhUKDXZhbGlkYXRlX29ubHkYAyABKAgiSQoZVXBkYXRlRGVzdGluYXRpb25SZXNwb25zZRIsCgtkZXN0aW5hdGlvbhgBIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24iOwoYRGVsZXRlRGVzdGluYXRpb25SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAhIMCgRldGFnGAIgASgJIjsKGURlbGV0ZURlc3RpbmF0aW9uUmVzcG9uc2USHgoWZHJvcHBlZF9iYWNrbG9nX2V2ZW50cxgBIAEoAyI7ChhFbmFibGVEZXN0aW5hdGlvblJlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECEgwKBGV0YWcYAiABKAkiSQoZRW5hYmxlRGVzdGluYXRpb25SZXNwb25zZRIsCgtkZXN0aW5hdGlvbhgBIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24iPAoZRGlzYWJsZURlc3RpbmF0aW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQISDAoEZXRhZxgCIAEoCSJqChpEaXNhYmxlRGVzdGluYXRpb25SZXNwb25zZRIsCgtkZXN0aW5hdGlvbhgBIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24SHgoWZHJvcHBlZF9iYWNrbG9nX2V2ZW50cxgCIAEoAyLFAQoTRGVzdGluYXRpb25SZXZpc2lvbhIRCgRuYW1lGAEgASgJQgPgQQgSFQoIcmV2aXNpb24YAiABKANCA+BBAxI0CgtjcmVhdGVfdGltZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBCA+BBAxIbCg5jaGFuZ2VkX2ZpZWxkcxgEIAMoCUID4EEDEjEKC2Rlc3RpbmF0aW9uGAUgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbkID4EEDIl0KH0xpc3REZXN0aW5hdGlvblJldmlzaW9uc1JlcXVlc3QSEwoGcGFyZW50GAEgASgJQgPgQQISEQoJcGFnZV9zaXplGAIgASgFEhIKCnBhZ2VfdG9rZW4YAyABKAkibwogTGlzdERlc3RpbmF0aW9uUmV2aXNpb25zUmVzcG9uc2USMgoJcmV2aXNpb25zGAEgAygLMh8uaG9nd2lyZS52MS5EZXN0aW5hdGlvblJldmlzaW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSqKAQoQVGVtcGxhdGVMYW5ndWFnZRIhCh1URU1QTEFURV9MQU5HVUFHRV9VTlNQRUNJRklFRBAAEhkKFVRFTVBMQVRFX0xBTkdVQUdFX0hPRxABEhwKGFRFTVBMQVRFX0xBTkdVQUdFX0xJUVVJRBACEhoKFlRFTVBMQVRFX0xBTkdVQUdFX05PTkUQAyrKAQoJSW5wdXRUeXBlEhoKFklOUFVUX1RZUEVfVU5TUEVDSUZJRUQQABIVChFJTlBVVF9UWVBFX1NUUklORxABEhUKEUlOUFVUX1RZUEVfTlVNQkVSEAISFgoSSU5QVVRfVFlQRV9CT09MRUFOEAMSFQoRSU5QVVRfVFlQRV9DSE9JQ0UQBBIZChVJTlBVVF9UWVBFX0RJQ1RJT05BUlkQBRITCg9JTlBVVF9UWVBFX0pTT04QBhIUChBJTlBVVF9UWVBFX0VNQUlMEAcqZAoNUHJvcGVydHlTY29wZRIeChpQUk9QRVJUWV9TQ09QRV9VTlNQRUNJRklFRBAAEhgKFFBST1BFUlRZX1NDT1BFX0VWRU5UEAESGQoVUFJPUEVSVFlfU0NPUEVfUEVSU09OEAIq6QMKEFByb3BlcnR5T3BlcmF0b3ISIQodUFJPUEVSVFlfT1BFUkFUT1JfVU5TUEVDSUZJRUQQABIbChdQUk9QRVJUWV9PUEVSQVRPUl9FWEFDVBABEhwKGFBST1BFUlRZX09QRVJBVE9SX0lTX05PVBACEh8KG1BST1BFUlRZX09QRVJBVE9SX0lDT05UQUlOUxADEiMKH1BST1BFUlRZX09QRVJBVE9SX05PVF9JQ09OVEFJTlMQBBIbChdQUk9QRVJUWV9PUEVSQVRPUl9SRUdFWBAFEh8KG1BST1BFUlRZX09QRVJBVE9SX05PVF9SRUdFWBAGEhgKFFBST1BFUlRZX09QRVJBVE9SX0dUEAcSGQoVUFJPUEVSVFlfT1BFUkFUT1JfR1RFEAgSGAoUUFJPUEVSVFlfT1BFUkFUT1JfTFQQCRIZChVQUk9QRVJUWV9PUEVSQVRPUl9MVEUQChIcChhQUk9QRVJUWV9PUEVSQVRPUl9JU19TRVQQCxIgChxQUk9QRVJUWV9PUEVSQVRPUl9JU19OT1RfU0VUEAwSJAogUFJPUEVSVFlfT1BFUkFUT1JfSVNfREFURV9CRUZPUkUQDRIjCh9QUk9QRVJUWV9PUEVSQVRPUl9JU19EQVRFX0FGVEVSEA4qrwEKC0hlYWx0aFN0YXRlEhwKGEhFQUxUSF9TVEFURV9VTlNQRUNJRklFRBAAEhgKFEhFQUxUSF9TVEFURV9IRUFMVEhZEAESGQoVSEVBTFRIX1NUQVRFX0RFR1JBREVEEAISJQohSEVBTFRIX1NUQVRFX0RJU0FCTEVEX1RFTVBPUkFSSUxZEAMSJgoiSEVBTFRIX1NUQVRFX0RJU0FCTEVEX0lOREVGSU5JVEVMWRAEMrAGChJEZXN0aW5hdGlvblNlcnZpY2USYAoRQ3JlYXRlRGVzdGluYXRpb24SJC5ob2d3aXJlLnYxLkNyZWF0ZURlc3RpbmF0aW9uUmVxdWVzdBolLmhvZ3dpcmUudjEuQ3JlYXRlRGVzdGluYXRpb25SZXNwb25zZRJXCg5HZXREZXN0aW5hdGlvbhIhLmhvZ3dpcmUudjEuR2V0RGVzdGluYXRpb25SZXF1ZXN0GiIuaG9nd2lyZS52MS5HZXREZXN0aW5hdGlvblJlc3BvbnNlEl0KEExpc3REZXN0aW5hdGlvbnMSIy5ob2d3aXJlLnYxLkxpc3REZXN0aW5hdGlvbnNSZXF1ZXN0GiQuaG9nd2lyZS52MS5MaXN0RGVzdGluYXRpb25zUmVzcG9uc2USYAoRVXBkYXRlRGVzdGluYXRpb24SJC5ob2d3aXJlLnYxLlVwZGF0ZURlc3RpbmF0aW9uUmVxdWVzdBolLmhvZ3dpcmUudjEuVXBkYXRlRGVzdGluYXRpb25SZXNwb25zZRJgChFEZWxldGVEZXN0aW5hdGlvbhIkLmhvZ3dpcmUudjEuRGVsZXRlRGVzdGluYXRpb25SZXF1ZXN0GiUuaG9nd2lyZS52MS5EZWxldGVEZXN0aW5hdGlvblJlc3BvbnNlEmAKEUVuYWJsZURlc3RpbmF0aW9uEiQuaG9nd2lyZS52MS5FbmFibGVEZXN0aW5hdGlvblJlcXVlc3QaJS5ob2d3aXJlLnYxLkVuYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USYwoSRGlzYWJsZURlc3RpbmF0aW9uEiUuaG9nd2lyZS52MS5EaXNhYmxlRGVzdGluYXRpb25SZXF1ZXN0GiYuaG9nd2lyZS52MS5EaXNhYmxlRGVzdGluYXRpb25SZXNwb25zZRJ1ChhMaXN0RGVzdGluYXRpb25SZXZpc2lvbnMSKy5ob2d3aXJlLnYxLkxpc3REZXN0aW5hdGlvblJldmlzaW9uc1JlcXVlc3QaLC5ob2d3aXJlLnYxLkxpc3REZXN0aW5hdGlvblJldmlzaW9uc1Jlc3BvbnNlQjVaM2dpdGh1Yi5jb20vaG9nd2lyZS9ob2d3aXJlL2FwaS9ob2d3aXJlL3YxO2hvZ3dpcmV2MWIGcHJvdG8z", [file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A Destination is a Hog program with typed inputs and a filter. PostHog
@@ -143,6 +143,13 @@ export type Destination = Message<"hogwire.v1.Destination"> & {
    * @generated from field: int64 revision = 18;
    */
   revision: bigint;
+
+  /**
+   * Pause and backlog on the data plane (Get only).
+   *
+   * @generated from field: hogwire.v1.DeliveryState delivery = 19;
+   */
+  delivery?: DeliveryState | undefined;
 
   /**
    * Batch delivery: the program runs on batches of events (the global
@@ -595,6 +602,48 @@ export type ExecutionLimits = Message<"hogwire.v1.ExecutionLimits"> & {
    * @generated from field: google.protobuf.Duration retry_give_up = 9;
    */
   retryGiveUp?: Duration | undefined;
+
+  /**
+   * Requests per second sent to the destination's endpoint, across all
+   * data-plane nodes together (0: no limit). Every fetch attempt counts,
+   * retries included. Defaulted by the template when it declares one.
+   *
+   * @generated from field: double max_rate = 10;
+   */
+  maxRate: number;
+
+  /**
+   * HTTP requests to the endpoint in flight at once, across all data-plane
+   * nodes together (0: no limit beyond max_concurrency per node); each node
+   * takes an equal share. Adaptive concurrency keeps each node's requests
+   * in flight at or under its share.
+   *
+   * @generated from field: int32 max_requests_in_flight = 11;
+   */
+  maxRequestsInFlight: number;
+
+  /**
+   * The backlog: invocations parked awaiting a retry, the end of a pause or
+   * the end of a quarantine. Past max_backlog events or about
+   * max_backlog_bytes, further events are dropped (counted
+   * backlog_overflowed and logged with their ids); an event older than
+   * max_backlog_age is dropped (backlog_expired). Zero takes the data
+   * plane's defaults (--max-backlog 1000000, --max-backlog-bytes 1GiB,
+   * --max-backlog-age 24h); max_backlog_age is at most 7 days.
+   *
+   * @generated from field: int64 max_backlog = 12;
+   */
+  maxBacklog: bigint;
+
+  /**
+   * @generated from field: int64 max_backlog_bytes = 13;
+   */
+  maxBacklogBytes: bigint;
+
+  /**
+   * @generated from field: google.protobuf.Duration max_backlog_age = 14;
+   */
+  maxBacklogAge?: Duration | undefined;
 };
 
 /**
@@ -603,6 +652,61 @@ export type ExecutionLimits = Message<"hogwire.v1.ExecutionLimits"> & {
  */
 export const ExecutionLimitsSchema: GenMessage<ExecutionLimits> = /*@__PURE__*/
   messageDesc(file_hogwire_v1_destination, 9);
+
+/**
+ * DeliveryState is how a destination's delivery stands on the data plane,
+ * as the data-plane nodes last published it (every few seconds).
+ *
+ * @generated from message hogwire.v1.DeliveryState
+ */
+export type DeliveryState = Message<"hogwire.v1.DeliveryState"> & {
+  /**
+   * The destination is paused until then: no request goes to it.
+   *
+   * @generated from field: google.protobuf.Timestamp paused_until = 1;
+   */
+  pausedUntil?: Timestamp | undefined;
+
+  /**
+   * Why: "Retry-After from HTTP 429", "circuit open after 10 failed requests".
+   *
+   * @generated from field: string pause_reason = 2;
+   */
+  pauseReason: string;
+
+  /**
+   * Invocations parked (the backlog), and about how many bytes they hold.
+   *
+   * @generated from field: int64 backlog_events = 3;
+   */
+  backlogEvents: bigint;
+
+  /**
+   * @generated from field: int64 backlog_bytes = 4;
+   */
+  backlogBytes: bigint;
+
+  /**
+   * When the oldest parked invocation was first parked.
+   *
+   * @generated from field: google.protobuf.Timestamp backlog_oldest_time = 5;
+   */
+  backlogOldestTime?: Timestamp | undefined;
+
+  /**
+   * When the nodes last published the backlog.
+   *
+   * @generated from field: google.protobuf.Timestamp observe_time = 6;
+   */
+  observeTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message hogwire.v1.DeliveryState.
+ * Use `create(DeliveryStateSchema)` to create a new message.
+ */
+export const DeliveryStateSchema: GenMessage<DeliveryState> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_destination, 10);
 
 /**
  * @generated from message hogwire.v1.DestinationHealth
@@ -647,7 +751,7 @@ export type DestinationHealth = Message<"hogwire.v1.DestinationHealth"> & {
  * Use `create(DestinationHealthSchema)` to create a new message.
  */
 export const DestinationHealthSchema: GenMessage<DestinationHealth> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 10);
+  messageDesc(file_hogwire_v1_destination, 11);
 
 /**
  * @generated from message hogwire.v1.CreateDestinationRequest
@@ -694,7 +798,7 @@ export type CreateDestinationRequest = Message<"hogwire.v1.CreateDestinationRequ
  * Use `create(CreateDestinationRequestSchema)` to create a new message.
  */
 export const CreateDestinationRequestSchema: GenMessage<CreateDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 11);
+  messageDesc(file_hogwire_v1_destination, 12);
 
 /**
  * @generated from message hogwire.v1.CreateDestinationResponse
@@ -711,7 +815,7 @@ export type CreateDestinationResponse = Message<"hogwire.v1.CreateDestinationRes
  * Use `create(CreateDestinationResponseSchema)` to create a new message.
  */
 export const CreateDestinationResponseSchema: GenMessage<CreateDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 12);
+  messageDesc(file_hogwire_v1_destination, 13);
 
 /**
  * @generated from message hogwire.v1.GetDestinationRequest
@@ -728,7 +832,7 @@ export type GetDestinationRequest = Message<"hogwire.v1.GetDestinationRequest"> 
  * Use `create(GetDestinationRequestSchema)` to create a new message.
  */
 export const GetDestinationRequestSchema: GenMessage<GetDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 13);
+  messageDesc(file_hogwire_v1_destination, 14);
 
 /**
  * @generated from message hogwire.v1.GetDestinationResponse
@@ -745,7 +849,7 @@ export type GetDestinationResponse = Message<"hogwire.v1.GetDestinationResponse"
  * Use `create(GetDestinationResponseSchema)` to create a new message.
  */
 export const GetDestinationResponseSchema: GenMessage<GetDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 14);
+  messageDesc(file_hogwire_v1_destination, 15);
 
 /**
  * @generated from message hogwire.v1.ListDestinationsRequest
@@ -797,7 +901,7 @@ export type ListDestinationsRequest = Message<"hogwire.v1.ListDestinationsReques
  * Use `create(ListDestinationsRequestSchema)` to create a new message.
  */
 export const ListDestinationsRequestSchema: GenMessage<ListDestinationsRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 15);
+  messageDesc(file_hogwire_v1_destination, 16);
 
 /**
  * @generated from message hogwire.v1.ListDestinationsResponse
@@ -819,7 +923,7 @@ export type ListDestinationsResponse = Message<"hogwire.v1.ListDestinationsRespo
  * Use `create(ListDestinationsResponseSchema)` to create a new message.
  */
 export const ListDestinationsResponseSchema: GenMessage<ListDestinationsResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 16);
+  messageDesc(file_hogwire_v1_destination, 17);
 
 /**
  * @generated from message hogwire.v1.UpdateDestinationRequest
@@ -850,7 +954,7 @@ export type UpdateDestinationRequest = Message<"hogwire.v1.UpdateDestinationRequ
  * Use `create(UpdateDestinationRequestSchema)` to create a new message.
  */
 export const UpdateDestinationRequestSchema: GenMessage<UpdateDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 17);
+  messageDesc(file_hogwire_v1_destination, 18);
 
 /**
  * @generated from message hogwire.v1.UpdateDestinationResponse
@@ -867,7 +971,7 @@ export type UpdateDestinationResponse = Message<"hogwire.v1.UpdateDestinationRes
  * Use `create(UpdateDestinationResponseSchema)` to create a new message.
  */
 export const UpdateDestinationResponseSchema: GenMessage<UpdateDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 18);
+  messageDesc(file_hogwire_v1_destination, 19);
 
 /**
  * @generated from message hogwire.v1.DeleteDestinationRequest
@@ -889,12 +993,19 @@ export type DeleteDestinationRequest = Message<"hogwire.v1.DeleteDestinationRequ
  * Use `create(DeleteDestinationRequestSchema)` to create a new message.
  */
 export const DeleteDestinationRequestSchema: GenMessage<DeleteDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 19);
+  messageDesc(file_hogwire_v1_destination, 20);
 
 /**
  * @generated from message hogwire.v1.DeleteDestinationResponse
  */
 export type DeleteDestinationResponse = Message<"hogwire.v1.DeleteDestinationResponse"> & {
+  /**
+   * The events that waited in the destination's backlog (as the data plane
+   * last counted them): deleting drops them.
+   *
+   * @generated from field: int64 dropped_backlog_events = 1;
+   */
+  droppedBacklogEvents: bigint;
 };
 
 /**
@@ -902,7 +1013,7 @@ export type DeleteDestinationResponse = Message<"hogwire.v1.DeleteDestinationRes
  * Use `create(DeleteDestinationResponseSchema)` to create a new message.
  */
 export const DeleteDestinationResponseSchema: GenMessage<DeleteDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 20);
+  messageDesc(file_hogwire_v1_destination, 21);
 
 /**
  * @generated from message hogwire.v1.EnableDestinationRequest
@@ -924,7 +1035,7 @@ export type EnableDestinationRequest = Message<"hogwire.v1.EnableDestinationRequ
  * Use `create(EnableDestinationRequestSchema)` to create a new message.
  */
 export const EnableDestinationRequestSchema: GenMessage<EnableDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 21);
+  messageDesc(file_hogwire_v1_destination, 22);
 
 /**
  * @generated from message hogwire.v1.EnableDestinationResponse
@@ -941,7 +1052,7 @@ export type EnableDestinationResponse = Message<"hogwire.v1.EnableDestinationRes
  * Use `create(EnableDestinationResponseSchema)` to create a new message.
  */
 export const EnableDestinationResponseSchema: GenMessage<EnableDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 22);
+  messageDesc(file_hogwire_v1_destination, 23);
 
 /**
  * @generated from message hogwire.v1.DisableDestinationRequest
@@ -963,7 +1074,7 @@ export type DisableDestinationRequest = Message<"hogwire.v1.DisableDestinationRe
  * Use `create(DisableDestinationRequestSchema)` to create a new message.
  */
 export const DisableDestinationRequestSchema: GenMessage<DisableDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 23);
+  messageDesc(file_hogwire_v1_destination, 24);
 
 /**
  * @generated from message hogwire.v1.DisableDestinationResponse
@@ -973,6 +1084,14 @@ export type DisableDestinationResponse = Message<"hogwire.v1.DisableDestinationR
    * @generated from field: hogwire.v1.Destination destination = 1;
    */
   destination?: Destination | undefined;
+
+  /**
+   * The events that waited in the destination's backlog (as the data plane
+   * last counted them): disabling drops them.
+   *
+   * @generated from field: int64 dropped_backlog_events = 2;
+   */
+  droppedBacklogEvents: bigint;
 };
 
 /**
@@ -980,7 +1099,7 @@ export type DisableDestinationResponse = Message<"hogwire.v1.DisableDestinationR
  * Use `create(DisableDestinationResponseSchema)` to create a new message.
  */
 export const DisableDestinationResponseSchema: GenMessage<DisableDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 24);
+  messageDesc(file_hogwire_v1_destination, 25);
 
 /**
  * DestinationRevision is a destination's configuration as one write left it.
@@ -1030,7 +1149,7 @@ export type DestinationRevision = Message<"hogwire.v1.DestinationRevision"> & {
  * Use `create(DestinationRevisionSchema)` to create a new message.
  */
 export const DestinationRevisionSchema: GenMessage<DestinationRevision> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 25);
+  messageDesc(file_hogwire_v1_destination, 26);
 
 /**
  * @generated from message hogwire.v1.ListDestinationRevisionsRequest
@@ -1061,7 +1180,7 @@ export type ListDestinationRevisionsRequest = Message<"hogwire.v1.ListDestinatio
  * Use `create(ListDestinationRevisionsRequestSchema)` to create a new message.
  */
 export const ListDestinationRevisionsRequestSchema: GenMessage<ListDestinationRevisionsRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 26);
+  messageDesc(file_hogwire_v1_destination, 27);
 
 /**
  * @generated from message hogwire.v1.ListDestinationRevisionsResponse
@@ -1083,7 +1202,7 @@ export type ListDestinationRevisionsResponse = Message<"hogwire.v1.ListDestinati
  * Use `create(ListDestinationRevisionsResponseSchema)` to create a new message.
  */
 export const ListDestinationRevisionsResponseSchema: GenMessage<ListDestinationRevisionsResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 27);
+  messageDesc(file_hogwire_v1_destination, 28);
 
 /**
  * TemplateLanguage is how the strings of a templated input are rendered.
