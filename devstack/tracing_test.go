@@ -78,11 +78,23 @@ func TestRPCsAreTracedThroughOTELEnv(t *testing.T) {
 	defer stop(t, st)
 
 	_, _ = hogwirev1.NewProjectServiceClient(dial(t, st.GRPCAddr, st.AdminToken)).ListProjects(ctx, &hogwirev1.ListProjectsRequest{})
-	if err := tp.Shutdown(ctx); err != nil { // flushes the batch
-		t.Fatal(err)
+	// The server's span ends after its answer is on the way, so it may end
+	// after the client has it: flush until it arrives.
+	flusher, ok := tp.TracerProvider.(interface{ ForceFlush(context.Context) error })
+	if !ok {
+		t.Fatalf("the OTEL_* environment gave no SDK tracer provider (%T)", tp.TracerProvider)
 	}
-	if !rcv.has("hogwire.v1.ProjectService/ListProjects") {
-		t.Fatalf("receiver got spans %v, want the server span of ListProjects", rcv.names)
+	for !rcv.has("hogwire.v1.ProjectService/ListProjects") {
+		if ctx.Err() != nil {
+			t.Fatalf("receiver got spans %v, want the server span of ListProjects", rcv.names)
+		}
+		if err := flusher.ForceFlush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := tp.Shutdown(ctx); err != nil {
+		t.Fatal(err)
 	}
 }
 
