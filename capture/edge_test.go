@@ -13,12 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/capture"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
-	"github.com/hogwire/hogwire/embednats"
+	"github.com/hogwire/hogwire/embednats/natstest"
 )
 
 // logPublisher stores in a real event log.
@@ -37,16 +35,7 @@ type edge struct {
 
 func startEdge(t *testing.T, edit func(*capture.Config), logCfg eventlog.Config) *edge {
 	t.Helper()
-	ns, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Close)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := natstest.Connect(t)
 	logCfg.Conn, logCfg.Memory = nc, true
 	logCfg.Logger = slog.New(slog.DiscardHandler)
 	l, err := eventlog.Open(context.Background(), logCfg)

@@ -5,26 +5,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
-	"github.com/hogwire/hogwire/embednats"
+	"github.com/hogwire/hogwire/embednats/natstest"
 )
 
 // Stored logs are bounded per destination, and a node cannot write outside
 // the destination namespace.
 func TestTelemetryStoreBoundsLogs(t *testing.T) {
-	ns, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := natstest.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	st, err := openTelemetry(ctx, TelemetryConfig{Conn: nc, MaxLogsPerDestination: 5})

@@ -6,22 +6,17 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane"
-	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/fetch"
-	"github.com/hogwire/hogwire/rpcclient"
 )
 
 // batchSink records the users of each batch it accepts.
@@ -101,21 +96,8 @@ func onceEach(t *testing.T, users map[string]int) {
 // whose events are {user}.
 func (st *stack) batchWebhook(t *testing.T, project, url string, b *hogwirev1.BatchDelivery, filters *hogwirev1.Filters) *hogwirev1.Destination {
 	t.Helper()
-	body, _ := structpb.NewValue(map[string]any{"user": "{event.distinct_id}"})
-	resp, err := hogwirev1.NewDestinationServiceClient(st.admin).CreateDestination(context.Background(), &hogwirev1.CreateDestinationRequest{
-		Parent: "projects/" + project, FromTemplate: "templates/webhook-batch",
-		Destination: &hogwirev1.Destination{
-			DisplayName: "batch sink", Enabled: true, Filters: filters, Batch: b,
-			Inputs: map[string]*hogwirev1.InputValue{
-				"url":  {Value: structpb.NewStringValue(url)},
-				"body": {Value: body},
-			},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.Destination
+	return st.fromTemplate(t, project, "webhook-batch", url, map[string]any{"user": "{event.distinct_id}"},
+		&hogwirev1.Destination{DisplayName: "batch sink", Filters: filters, Batch: b})
 }
 
 func publishNamed(t *testing.T, st *stack, token, name, prefix string, total, perMessage int) {
@@ -224,36 +206,17 @@ func TestBatchFlushedWhenNodeStops(t *testing.T) {
 	probe := st.webhook(t, "shop", s.URL, &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "never"}}})
 	st.waitConfig(t, 2)
 
-	cp, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.NodeToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cp.Close()
-	nc, err := nats.Connect(st.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	node2, err := dataplane.New(dataplane.Config{
-		NodeID: "node-2", ControlPlane: cp, NATS: nc, Logger: quiet(),
-		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		EventLog:    eventlog.Config{Memory: true, AckWait: 10 * time.Second}, ConsumeBatch: 5,
-		FetchPolicy: fetch.Policy{MaxRetries: -1},
+	node2 := st.startNode(t, 20*time.Second, func(c *dataplane.Config) {
+		c.EventLog.AckWait = 10 * time.Second
+		c.ConsumeBatch = 5
+		c.FetchPolicy = fetch.Policy{MaxRetries: -1}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx2, stop := context.WithCancel(context.Background())
-	done2 := make(chan error, 1)
-	go func() { done2 <- node2.Run(ctx2, 20*time.Second) }()
-	<-node2.Ready()
 
 	for i := 0; i < 40; i++ {
 		publishNamed(t, st, p.CaptureToken, "order", fmt.Sprint("u", i, "-"), 5, 5)
 	}
 	waitFor(t, func() bool { return node2.Stat(probe.Name, "filtered") > 0 })
-	stop()
-	if err := <-done2; err != nil {
+	if err := node2.shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	delivered := node2.Stat(d.Name, "succeeded")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -12,13 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane"
-	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
 	"github.com/hogwire/hogwire/devstack/devstacktest"
 	"github.com/hogwire/hogwire/rpcclient"
@@ -239,28 +235,7 @@ func TestNodeKilledMidRun(t *testing.T) {
 	d := st.webhook(t, "shop", s.URL, nil)
 	st.waitConfig(t, 1)
 
-	// A second node, as another process would run it.
-	cp, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.NodeToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cp.Close()
-	nc, err := nats.Connect(st.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node2, err := dataplane.New(dataplane.Config{
-		NodeID: "node-2", ControlPlane: cp, NATS: nc, Logger: quiet(),
-		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		EventLog:    eventlog.Config{Memory: true, AckWait: 2 * time.Second}, ConsumeBatch: 20,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx2, kill := context.WithCancel(context.Background())
-	done2 := make(chan error, 1)
-	go func() { done2 <- node2.Run(ctx2, 0) }()
-	<-node2.Ready()
+	node2 := st.startNode(t, 0, nil)
 
 	const total = 400
 	for i := 0; i < total; i += 50 {
@@ -272,9 +247,7 @@ func TestNodeKilledMidRun(t *testing.T) {
 	}
 	// Kill node 2 once it has delivered some, without a goodbye.
 	waitFor(t, func() bool { return node2.Stat(d.Name, "succeeded") >= 20 })
-	nc.Close()
-	kill()
-	<-done2
+	node2.kill()
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -325,30 +298,8 @@ func TestNodeKeepsConfigWithoutControlPlane(t *testing.T) {
 	d := st.webhook(t, "shop", s.URL, nil)
 	st.waitConfig(t, 1)
 
-	cp, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.NodeToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(st.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	node2, err := dataplane.New(dataplane.Config{
-		NodeID: "node-2", ControlPlane: cp, NATS: nc, Logger: quiet(), ConsumeBatch: 5,
-		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		EventLog:    eventlog.Config{Memory: true, AckWait: 2 * time.Second},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx2, stop := context.WithCancel(context.Background())
-	done2 := make(chan error, 1)
-	go func() { done2 <- node2.Run(ctx2, 5*time.Second) }()
-	defer func() { stop(); <-done2 }()
-	<-node2.Ready()
-
-	cp.Close() // the control plane is gone for node 2
+	node2 := st.startNode(t, 5*time.Second, func(c *dataplane.Config) { c.ConsumeBatch = 5 })
+	node2.cp.Close() // the control plane is gone for node 2
 	rev := node2.Syncer().Current().Revision
 	for i := 0; node2.Stat(d.Name, "succeeded") < 5; i++ {
 		if i > 2000 {
@@ -367,19 +318,10 @@ func TestMasking(t *testing.T) {
 	st := startStack(t)
 	p := st.project(t, "shop")
 	s := newSink(t, nil)
-	body, _ := structpb.NewValue(map[string]any{"user": "{event.distinct_id}"})
-	resp, err := hogwirev1.NewDestinationServiceClient(st.admin).CreateDestination(context.Background(), &hogwirev1.CreateDestinationRequest{
-		Parent: p.Name, FromTemplate: "templates/webhook",
-		Destination: &hogwirev1.Destination{
-			DisplayName: "once per user", Enabled: true,
-			Inputs:  map[string]*hogwirev1.InputValue{"url": {Value: structpb.NewStringValue(s.URL)}, "body": {Value: body}},
-			Masking: &hogwirev1.Masking{Hash: "event.distinct_id", Ttl: durationpb.New(time.Minute), Threshold: 2},
-		},
+	d := st.fromTemplate(t, "shop", "webhook", s.URL, map[string]any{"user": "{event.distinct_id}"}, &hogwirev1.Destination{
+		DisplayName: "once per user",
+		Masking:     &hogwirev1.Masking{Hash: "event.distinct_id", Ttl: durationpb.New(time.Minute), Threshold: 2},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := resp.Destination
 	st.waitConfig(t, 1)
 	for range 4 {
 		st.publish(t, p.CaptureToken, ev("e", "ada"))
@@ -412,22 +354,13 @@ func TestPostHogCaptureIsIngested(t *testing.T) {
 		t.Fatal(err)
 	}
 	deriver := resp.Destination
-	body, _ := structpb.NewValue(map[string]any{
+	st.fromTemplate(t, "shop", "webhook", s.URL, map[string]any{
 		"event": "{event.event}", "user": "{event.distinct_id}", "from": "{event.properties.from}",
 		"count": "{event.properties.$hog_function_execution_count}",
+	}, &hogwirev1.Destination{
+		DisplayName: "sink",
+		Filters:     &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "derived"}}},
 	})
-	if _, err := hogwirev1.NewDestinationServiceClient(st.admin).CreateDestination(context.Background(), &hogwirev1.CreateDestinationRequest{
-		Parent: "projects/shop", FromTemplate: "templates/webhook",
-		Destination: &hogwirev1.Destination{
-			DisplayName: "sink", Enabled: true,
-			Filters: &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "derived"}}},
-			Inputs: map[string]*hogwirev1.InputValue{
-				"url": {Value: structpb.NewStringValue(s.URL)}, "body": {Value: body},
-			},
-		},
-	}); err != nil {
-		t.Fatal(err)
-	}
 	st.waitConfig(t, 2)
 	st.publish(t, p.CaptureToken, ev("signed_up", "u1"))
 	select {

@@ -9,18 +9,23 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/posthog/posthog-go"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/dataplane"
+	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
 	"github.com/hogwire/hogwire/devstack/devstacktest"
+	"github.com/hogwire/hogwire/rpcclient"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -83,18 +88,26 @@ func (st *stack) project(t *testing.T, id string) *hogwirev1.Project {
 
 func (st *stack) webhook(t *testing.T, project, url string, filters *hogwirev1.Filters) *hogwirev1.Destination {
 	t.Helper()
-	body, _ := structpb.NewValue(map[string]any{
+	return st.fromTemplate(t, project, "webhook", url, map[string]any{
 		"event": "{event.event}", "user": "{event.distinct_id}", "plan": "{person.properties.plan}", "n": "{event.properties.n}",
-	})
+	}, &hogwirev1.Destination{DisplayName: "sink", Filters: filters})
+}
+
+// fromTemplate creates an enabled destination from a template whose inputs
+// are a url and a body, as the webhook templates' are; d holds the rest.
+func (st *stack) fromTemplate(t *testing.T, project, template, url string, body map[string]any, d *hogwirev1.Destination) *hogwirev1.Destination {
+	t.Helper()
+	b, err := structpb.NewValue(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Enabled = true
+	d.Inputs = map[string]*hogwirev1.InputValue{
+		"url":  {Value: structpb.NewStringValue(url)},
+		"body": {Value: b},
+	}
 	resp, err := hogwirev1.NewDestinationServiceClient(st.admin).CreateDestination(context.Background(), &hogwirev1.CreateDestinationRequest{
-		Parent: "projects/" + project, FromTemplate: "templates/webhook",
-		Destination: &hogwirev1.Destination{
-			DisplayName: "sink", Enabled: true, Filters: filters,
-			Inputs: map[string]*hogwirev1.InputValue{
-				"url":  {Value: structpb.NewStringValue(url)},
-				"body": {Value: body},
-			},
-		},
+		Parent: "projects/" + project, FromTemplate: "templates/" + template, Destination: d,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -174,4 +187,67 @@ func TestPostHogSDKToSink(t *testing.T) {
 	if len(seen) != 500 {
 		t.Errorf("%d distinct users delivered, want 500", len(seen))
 	}
+}
+
+// otherNode is a second data-plane node on the stack's control plane and
+// NATS, as another process would run it.
+type otherNode struct {
+	*dataplane.Node
+	cp   *grpc.ClientConn
+	nc   *nats.Conn
+	stop context.CancelFunc
+	done chan error
+}
+
+// startNode starts node-2 with the stack's egress allowance, a memory
+// event log and the given changes to its configuration; it runs with the
+// given grace to drain on stop. The test's cleanup stops it if the test
+// did not.
+func (st *stack) startNode(t *testing.T, grace time.Duration, edit func(*dataplane.Config)) *otherNode {
+	t.Helper()
+	cp, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.NodeToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cp.Close() })
+	nc, err := nats.Connect(st.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	cfg := dataplane.Config{
+		NodeID: "node-2", ControlPlane: cp, NATS: nc, Logger: quiet(),
+		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		EventLog:    eventlog.Config{Memory: true, AckWait: 2 * time.Second}, ConsumeBatch: 20,
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	node, err := dataplane.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	n := &otherNode{Node: node, cp: cp, nc: nc, stop: stop, done: make(chan error, 1)}
+	go func() { n.done <- node.Run(ctx, grace) }()
+	t.Cleanup(func() { n.shutdown() })
+	<-node.Ready()
+	return n
+}
+
+// shutdown stops the node as an orderly exit does and returns what Run
+// returned; later calls return nil.
+func (n *otherNode) shutdown() error {
+	n.stop()
+	err, ok := <-n.done
+	if ok {
+		close(n.done)
+	}
+	return err
+}
+
+// kill stops the node without a goodbye: its NATS connection drops first.
+func (n *otherNode) kill() {
+	n.nc.Close()
+	n.shutdown()
 }

@@ -4,19 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"google.golang.org/protobuf/types/known/structpb"
-
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane"
-	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
 	"github.com/hogwire/hogwire/devstack/devstacktest"
 	"github.com/hogwire/hogwire/rpcclient"
@@ -25,54 +20,8 @@ import (
 // limitedWebhook creates a webhook destination with limits.
 func (st *stack) limitedWebhook(t *testing.T, project, url string, limits *hogwirev1.ExecutionLimits) *hogwirev1.Destination {
 	t.Helper()
-	body, _ := structpb.NewValue(map[string]any{"event": "{event.event}", "user": "{event.distinct_id}"})
-	resp, err := hogwirev1.NewDestinationServiceClient(st.admin).CreateDestination(context.Background(), &hogwirev1.CreateDestinationRequest{
-		Parent: "projects/" + project, FromTemplate: "templates/webhook",
-		Destination: &hogwirev1.Destination{
-			DisplayName: "limited", Enabled: true, Limits: limits,
-			Inputs: map[string]*hogwirev1.InputValue{
-				"url":  {Value: structpb.NewStringValue(url)},
-				"body": {Value: body},
-			},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.Destination
-}
-
-// startSecondNode runs another data-plane node on st's control plane and
-// NATS until the test ends.
-func startSecondNode(t *testing.T, st *stack, id string, retry dataplane.RetrySchedule) *dataplane.Node {
-	t.Helper()
-	cp, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.NodeToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := nats.Connect(st.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node, err := dataplane.New(dataplane.Config{
-		NodeID: id, ControlPlane: cp, NATS: nc, Logger: quiet(),
-		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		EventLog:    eventlog.Config{Memory: true}, ConsumeBatch: 2, Retry: retry,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- node.Run(ctx, time.Second) }()
-	t.Cleanup(func() {
-		stop()
-		<-done
-		nc.Close()
-		cp.Close()
-	})
-	<-node.Ready()
-	return node
+	return st.fromTemplate(t, project, "webhook", url, map[string]any{"event": "{event.event}", "user": "{event.distinct_id}"},
+		&hogwirev1.Destination{DisplayName: "limited", Limits: limits})
 }
 
 // publishEach publishes n events, per events per request (one log
@@ -130,7 +79,7 @@ func TestRateLimitAcrossTwoNodes(t *testing.T) {
 	const rate, total = 50, 250
 	d := s.limitedWebhook(t, "shop", sink.URL, &hogwirev1.ExecutionLimits{MaxRate: rate})
 	s.waitConfig(t, 1)
-	node2 := startSecondNode(t, s, "node-2", dataplane.RetrySchedule{})
+	node2 := s.startNode(t, time.Second, func(c *dataplane.Config) { c.ConsumeBatch = 2; c.EventLog.AckWait = 0 })
 	waitFor(t, func() bool { return len(node2.Syncer().Current().Destinations) == 1 })
 
 	publishUsers(t, s, p.CaptureToken, total)
@@ -197,17 +146,7 @@ func TestRateLimitAcrossTwoNodes(t *testing.T) {
 func TestBreakerOnlyProbesWhileDown(t *testing.T) {
 	st := startRetryStack(t)
 	p := st.project(t, "shop")
-	var down atomic.Bool
-	var whileDown atomic.Int64
-	down.Store(true)
-	s, got := newCountingSink(t, func(w http.ResponseWriter) bool {
-		if down.Load() {
-			whileDown.Add(1)
-			w.WriteHeader(http.StatusInternalServerError)
-			return false
-		}
-		return true
-	})
+	s, got, sink := newDownSink(t, http.StatusInternalServerError)
 	d := st.webhook(t, "shop", s.URL, nil)
 	st.waitConfig(t, 1)
 	// Few enough events that the health manager does not quarantine it.
@@ -215,15 +154,15 @@ func TestBreakerOnlyProbesWhileDown(t *testing.T) {
 	publishUsers(t, st, p.CaptureToken, total)
 	// The breaker opened, and its probes failed three times since.
 	waitStat(t, st, d.Name, "breaker_opened", 4)
-	if n := whileDown.Load(); n > 60 {
+	if n := sink.refused.Load(); n > 60 {
 		t.Errorf("the failing sink got %d requests for %d events: more than the first wave and the probes", n, total)
 	}
-	down.Store(false)
+	sink.down.Store(false)
 	waitDelivered(t, st, got, d.Name, total)
 	if f := st.Node.Stat(d.Name, "failed"); f != 0 {
 		t.Errorf("failed = %v", f)
 	}
-	t.Logf("requests while down: %d; breaker opened %v times; paused waits %v", whileDown.Load(),
+	t.Logf("requests while down: %d; breaker opened %v times; paused waits %v", sink.refused.Load(),
 		st.Node.Stat(d.Name, "breaker_opened"), st.Node.Stat(d.Name, "paused_waits"))
 }
 

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/protobuf/types/known/structpb"
-
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/devstack"
@@ -72,25 +70,13 @@ func (st *stack) waitReported(t *testing.T, dest string, invocations int) {
 // a notification destination.
 func (st *stack) hook(t *testing.T, project, url, event, notify string) *hogwirev1.Destination {
 	t.Helper()
-	body, _ := structpb.NewValue(map[string]any{
+	return st.fromTemplate(t, project, "webhook", url, map[string]any{
 		"event": "{event.event}", "user": "{event.distinct_id}", "destination": "{event.properties.destination}",
 		"state": "{event.properties.state}", "previous": "{event.properties.previous_state}", "reason": "{event.properties.reason}",
+	}, &hogwirev1.Destination{
+		DisplayName: event + " hook", NotificationDestination: notify,
+		Filters: &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: event}}},
 	})
-	resp, err := hogwirev1.NewDestinationServiceClient(st.admin).CreateDestination(context.Background(), &hogwirev1.CreateDestinationRequest{
-		Parent: "projects/" + project, FromTemplate: "templates/webhook",
-		Destination: &hogwirev1.Destination{
-			DisplayName: event + " hook", Enabled: true, NotificationDestination: notify,
-			Filters: &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: event}}},
-			Inputs: map[string]*hogwirev1.InputValue{
-				"url":  {Value: structpb.NewStringValue(url)},
-				"body": {Value: body},
-			},
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.Destination
 }
 
 func (st *stack) health(t *testing.T, name string) *hogwirev1.DestinationHealth {

@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/devstack"
@@ -55,19 +54,13 @@ func TestPersonsInThePipeline(t *testing.T) {
 	st := &stack{Stack: st0, admin: cc}
 	p := st.project(t, "shop")
 	s := newSink(t, nil)
-	body, _ := structpb.NewValue(map[string]any{
+	st.fromTemplate(t, "shop", "webhook", s.URL, map[string]any{
 		"event": "{event.event}", "pid": "{person.id}", "plan": "{person.properties.plan}",
 		"email": "{person.properties.email}", "name": "{person.name}", "company": "{groups.company.properties.name}",
+	}, &hogwirev1.Destination{
+		DisplayName: "sink",
+		Filters:     &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "$pageview"}, {Event: "$identify"}, {Event: "bought"}}},
 	})
-	_, err := hogwirev1.NewDestinationServiceClient(st.admin).CreateDestination(context.Background(), &hogwirev1.CreateDestinationRequest{
-		Parent: "projects/shop", FromTemplate: "templates/webhook",
-		Destination: &hogwirev1.Destination{DisplayName: "sink", Enabled: true,
-			Filters: &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "$pageview"}, {Event: "$identify"}, {Event: "bought"}}},
-			Inputs:  map[string]*hogwirev1.InputValue{"url": {Value: structpb.NewStringValue(s.URL)}, "body": {Value: body}}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	printer, err := hogwirev1.NewDestinationServiceClient(st.admin).CreateDestination(context.Background(), &hogwirev1.CreateDestinationRequest{
 		Parent: "projects/shop", Destination: &hogwirev1.Destination{DisplayName: "printer", Enabled: true,
 			Hog:     `print(f'person {person.id}')`,

@@ -7,24 +7,19 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane"
-	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
 	"github.com/hogwire/hogwire/devstack/devstacktest"
 	"github.com/hogwire/hogwire/fetch"
-	"github.com/hogwire/hogwire/rpcclient"
 )
 
 // fastRetries shortens the durable retry schedule so the tests stay short.
@@ -58,6 +53,29 @@ func newCountingSink(t *testing.T, h func(w http.ResponseWriter) bool) (*httptes
 	}))
 	t.Cleanup(srv.Close)
 	return srv, d
+}
+
+// outage is a sink's switch: while down, it answers status and counts the
+// requests it refused.
+type outage struct {
+	down    atomic.Bool
+	refused atomic.Int64
+}
+
+// newDownSink starts a counting sink that is down (answering status) until
+// the test brings it up with o.down.Store(false).
+func newDownSink(t *testing.T, status int) (*httptest.Server, *deliveries, *outage) {
+	o := &outage{}
+	o.down.Store(true)
+	s, got := newCountingSink(t, func(w http.ResponseWriter) bool {
+		if o.down.Load() {
+			o.refused.Add(1)
+			w.WriteHeader(status)
+			return false
+		}
+		return true
+	})
+	return s, got, o
 }
 
 func (d *deliveries) users() map[string]int {
@@ -172,22 +190,14 @@ func TestRetryAfterPausesTheDestination(t *testing.T) {
 func TestSinkDownThenUpDeliversEverything(t *testing.T) {
 	st := startRetryStack(t)
 	p := st.project(t, "shop")
-	var down atomic.Bool
-	down.Store(true)
-	s, got := newCountingSink(t, func(w http.ResponseWriter) bool {
-		if down.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return false
-		}
-		return true
-	})
+	s, got, sink := newDownSink(t, http.StatusServiceUnavailable)
 	d := st.webhook(t, "shop", s.URL, nil)
 	st.waitConfig(t, 1)
 	const total = 30
 	publishUsers(t, st, p.CaptureToken, total)
 	// Every event was parked at least once before the sink comes back.
 	waitStat(t, st, d.Name, "parked", total)
-	down.Store(false)
+	sink.down.Store(false)
 	waitDelivered(t, st, got, d.Name, total)
 	if f := st.Node.Stat(d.Name, "failed"); f != 0 {
 		t.Errorf("failed = %v, want 0", f)
@@ -237,51 +247,23 @@ func TestRetryResumesAtTheFailingFetch(t *testing.T) {
 func TestParkedSurviveANodeStopping(t *testing.T) {
 	st := startRetryStack(t)
 	p := st.project(t, "shop")
-	var down atomic.Bool
-	down.Store(true)
-	s, got := newCountingSink(t, func(w http.ResponseWriter) bool {
-		if down.Load() {
-			w.WriteHeader(http.StatusInternalServerError)
-			return false
-		}
-		return true
-	})
+	s, got, sink := newDownSink(t, http.StatusInternalServerError)
 	d := st.webhook(t, "shop", s.URL, nil)
 	st.waitConfig(t, 1)
 
-	cp, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{Token: st.NodeToken})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cp.Close()
-	nc, err := nats.Connect(st.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	node2, err := dataplane.New(dataplane.Config{
-		NodeID: "node-2", ControlPlane: cp, NATS: nc, Logger: quiet(),
-		AllowEgress: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		EventLog:    eventlog.Config{Memory: true, AckWait: 2 * time.Second}, ConsumeBatch: 20,
-		FetchPolicy: fetch.Policy{MaxRetries: -1}, Retry: fastRetries,
+	node2 := st.startNode(t, 0, func(c *dataplane.Config) {
+		c.FetchPolicy = fetch.Policy{MaxRetries: -1}
+		c.Retry = fastRetries
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx2, kill := context.WithCancel(context.Background())
-	done2 := make(chan error, 1)
-	go func() { done2 <- node2.Run(ctx2, 0) }()
-	<-node2.Ready()
 
 	const total = 60
 	publishUsers(t, st, p.CaptureToken, total)
 	waitFor(t, func() bool { return node2.Stat(d.Name, "parked") >= 5 })
 	// Stopped without a goodbye while it holds parked invocations.
-	nc.Close()
-	kill()
-	<-done2
+	node2.kill()
 	t.Logf("node 2: parked %v succeeded %v paused %v breaker %v", node2.Stat(d.Name, "parked"), node2.Stat(d.Name, "succeeded"),
 		node2.Stat(d.Name, "paused_waits"), node2.Stat(d.Name, "breaker_opened"))
-	down.Store(false)
+	sink.down.Store(false)
 	waitDelivered(t, st, got, d.Name, total)
 }
 
@@ -347,20 +329,11 @@ func TestRetryGivesUpPerDestination(t *testing.T) {
 		w.WriteHeader(http.StatusBadGateway)
 		return false
 	})
-	body, _ := structpb.NewValue(map[string]any{"user": "{event.distinct_id}"})
-	resp, err := hogwirev1.NewDestinationServiceClient(st.admin).CreateDestination(context.Background(), &hogwirev1.CreateDestinationRequest{
-		Parent: "projects/shop", FromTemplate: "templates/webhook",
-		Destination: &hogwirev1.Destination{
-			DisplayName: "sink", Enabled: true,
-			Inputs: map[string]*hogwirev1.InputValue{"url": {Value: structpb.NewStringValue(s.URL)}, "body": {Value: body}},
-			Limits: &hogwirev1.ExecutionLimits{RetryBase: durationpb.New(50 * time.Millisecond), RetryMax: durationpb.New(100 * time.Millisecond),
-				RetryGiveUp: durationpb.New(2 * time.Second)},
-		},
+	d := st.fromTemplate(t, "shop", "webhook", s.URL, map[string]any{"user": "{event.distinct_id}"}, &hogwirev1.Destination{
+		DisplayName: "sink",
+		Limits: &hogwirev1.ExecutionLimits{RetryBase: durationpb.New(50 * time.Millisecond), RetryMax: durationpb.New(100 * time.Millisecond),
+			RetryGiveUp: durationpb.New(2 * time.Second)},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := resp.Destination
 	st.waitConfig(t, 1)
 	st.publish(t, p.CaptureToken, ev("e", "u1"))
 	waitStat(t, st, d.Name, "failed", 1)

@@ -13,12 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/hogwire/hogwire/embednats"
+	"github.com/hogwire/hogwire/embednats/natstest"
 	"github.com/hogwire/hogwire/metrics"
 	"github.com/hogwire/hogwire/tracing"
 )
@@ -61,17 +60,7 @@ func wantLines(t *testing.T, got string, lines ...string) {
 // jetStream starts a real NATS server and returns a JetStream client.
 func jetStream(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	srv, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Close)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(natstest.Connect(t))
 	if err != nil {
 		t.Fatal(err)
 	}

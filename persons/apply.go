@@ -1,6 +1,8 @@
 package persons
 
 import (
+	"time"
+
 	"context"
 	"fmt"
 	"maps"
@@ -134,22 +136,9 @@ func (s *Store) updateRun(ctx context.Context, kv jetstream.KeyValue, project st
 	d := evs[0].DistinctID
 	after := make([]*Person, len(evs))
 	for attempt := range maxAttempts {
-		var e entry[Person]
-		if attempt == 0 {
-			e = s.cached(project, d)
-		}
-		if e.v == nil {
-			var err error
-			if e, err = s.resolve(ctx, kv, project, d); err != nil {
-				return nil, err
-			}
-		}
-		var p *Person
-		if e.v == nil {
-			p = s.empty(project, d)
-			p.CreatedAt = s.cfg.Now().UTC()
-		} else {
-			p = e.v.clone()
+		e, p, err := s.working(ctx, kv, project, d, attempt)
+		if err != nil {
+			return nil, err
 		}
 		changed := false
 		for i, ev := range evs {
@@ -166,19 +155,11 @@ func (s *Store) updateRun(ctx context.Context, kv jetstream.KeyValue, project st
 		if !changed {
 			return after, nil
 		}
-		if e.v == nil {
-			if err := s.link(ctx, kv, project, p.ID, d); err != nil {
-				return nil, err
-			}
-		}
-		rev, err := put(ctx, kv, personKey(p.ID), p, e.rev)
-		if err == errConflict {
-			s.people.drop(project, p.ID)
+		if err := s.save(ctx, kv, project, d, e, p); err == errConflict {
 			continue
 		} else if err != nil {
 			return nil, err
 		}
-		s.people.put(project, p, rev)
 		return after, nil
 	}
 	return nil, fmt.Errorf("persons: updating distinct id %q: %w", d, errConflict)
@@ -247,44 +228,68 @@ func (s *Store) resolve(ctx context.Context, kv jetstream.KeyValue, project, dis
 // person when none is stored, as one compare-and-swap retried on conflict.
 func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, distinctID, uuid string, change func(*Person) bool) (*Person, error) {
 	for attempt := range maxAttempts {
-		var e entry[Person]
-		if attempt == 0 {
-			e = s.cached(project, distinctID)
-		}
-		if e.v == nil {
-			var err error
-			if e, err = s.resolve(ctx, kv, project, distinctID); err != nil {
-				return nil, err
-			}
-		}
-		var p *Person
-		if e.v == nil {
-			p = s.empty(project, distinctID)
-		} else {
-			p = e.v.clone()
+		e, p, err := s.working(ctx, kv, project, distinctID, attempt)
+		if err != nil {
+			return nil, err
 		}
 		if applied(p.Applied, uuid) || !change(p) {
-			return p, nil
-		}
-		if e.v == nil {
-			if err := s.link(ctx, kv, project, p.ID, distinctID); err != nil {
-				return nil, err
+			if e.v == nil {
+				p.CreatedAt = time.Time{}
 			}
-			p.CreatedAt = s.cfg.Now().UTC()
+			return p, nil
 		}
 		p.Version++
 		p.Applied = markApplied(p.Applied, uuid)
-		rev, err := put(ctx, kv, personKey(p.ID), p, e.rev)
-		if err == errConflict {
-			s.people.drop(project, p.ID)
+		if err := s.save(ctx, kv, project, distinctID, e, p); err == errConflict {
 			continue
 		} else if err != nil {
 			return nil, err
 		}
-		s.people.put(project, p, rev)
 		return p, nil
 	}
 	return nil, fmt.Errorf("persons: updating distinct id %q: %w", distinctID, errConflict)
+}
+
+// working returns the stored person of a distinct id (the entry, nil when
+// none is stored) and a copy to change: a new person when none is. The
+// first attempt trusts this store's cache; a retry after a conflict reads.
+func (s *Store) working(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, attempt int) (entry[Person], *Person, error) {
+	var e entry[Person]
+	if attempt == 0 {
+		e = s.cached(project, distinctID)
+	}
+	if e.v == nil {
+		var err error
+		if e, err = s.resolve(ctx, kv, project, distinctID); err != nil {
+			return e, nil, err
+		}
+	}
+	if e.v == nil {
+		p := s.empty(project, distinctID)
+		p.CreatedAt = s.cfg.Now().UTC()
+		return e, p, nil
+	}
+	return e, e.v.clone(), nil
+}
+
+// save stores p over e with a compare-and-swap, linking the distinct id
+// first when the person is new. It returns errConflict when another writer
+// came first, and drops the cached copy then.
+func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, e entry[Person], p *Person) error {
+	if e.v == nil {
+		if err := s.link(ctx, kv, project, p.ID, distinctID); err != nil {
+			return err
+		}
+	}
+	rev, err := put(ctx, kv, personKey(p.ID), p, e.rev)
+	if err == errConflict {
+		s.people.drop(project, p.ID)
+		return err
+	} else if err != nil {
+		return err
+	}
+	s.people.put(project, p, rev)
+	return nil
 }
 
 // cached returns the person of a distinct id as this store last saw it,

@@ -16,7 +16,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/embedetcd"
-	"github.com/hogwire/hogwire/embednats"
+	"github.com/hogwire/hogwire/embednats/natstest"
 	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/secrets"
 )
@@ -42,11 +42,7 @@ func TestControlPlaneAndDataPlaneRoles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer etcd.Close()
-	ns, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
+	ns := natstest.Start(t)
 
 	dir := t.TempDir()
 	key, _ := secrets.GenerateKey()

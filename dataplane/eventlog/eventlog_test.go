@@ -15,7 +15,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
-	"github.com/hogwire/hogwire/embednats"
+	"github.com/hogwire/hogwire/embednats/natstest"
 	"github.com/hogwire/hogwire/eventlimits"
 )
 
@@ -75,16 +75,7 @@ func decoded(t *testing.T, m *eventlog.Message) []*hogwirev1.Event {
 // startLog opens a memory log on a fresh embedded NATS server.
 func startLog(t testing.TB, cfg eventlog.Config) (*eventlog.Log, *nats.Conn) {
 	t.Helper()
-	ns, err := embednats.Start(embednats.Config{StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Close)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := natstest.Connect(t)
 	cfg.Conn, cfg.Memory = nc, true
 	l, err := eventlog.Open(context.Background(), cfg)
 	if err != nil {
