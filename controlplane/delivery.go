@@ -7,7 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
-	"github.com/hogwire/hogwire/delivery"
+	"github.com/hogwire/hogwire/deliverystate"
 )
 
 // deliveryState reads a destination's pause and backlog as the data-plane
@@ -20,7 +20,7 @@ func (s *Server) deliveryState(ctx context.Context, name string) *hogwirev1.Deli
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	p, b, err := delivery.Read(ctx, s.telemetry.js, name)
+	p, b, err := deliverystate.Read(ctx, s.telemetry.js, name)
 	if err != nil {
 		s.log.Debug("reading a destination's delivery state", "destination", name, "err", err)
 		return nil

@@ -17,7 +17,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
-	"github.com/hogwire/hogwire/delivery"
+	"github.com/hogwire/hogwire/deliverystate"
 )
 
 // BacklogLimits bound a destination's backlog: the invocations parked in
@@ -185,7 +185,7 @@ func (n *Node) purgeBacklog(dest, reason string, revision int64) {
 	}
 	ctx, cancel := context.WithTimeout(n.runCtx, 10*time.Second)
 	defer cancel()
-	claim := fmt.Sprintf("purge.%s.%d", delivery.Key(dest), revision)
+	claim := fmt.Sprintf("purge.%s.%d", deliverystate.Key(dest), revision)
 	if _, err := n.backlogKV.Create(ctx, claim, []byte(n.cfg.NodeID)); err != nil {
 		return // another node does it (or NATS is away: the parked stream drops them as they come)
 	}
@@ -194,7 +194,7 @@ func (n *Node) purgeBacklog(dest, reason string, revision int64) {
 		n.log.Warn("dropping a disabled destination's backlog", "destination", dest, "err", err)
 		return
 	}
-	_ = n.backlogKV.Delete(ctx, delivery.Key(dest))
+	_ = n.backlogKV.Delete(ctx, deliverystate.Key(dest))
 	n.backlogOf(dest).counted.Store(0)
 	if purged == 0 {
 		return
@@ -334,14 +334,14 @@ func (n *Node) observeBacklog() {
 				ageGauge[name] = now.Sub(oldest).Seconds()
 			}
 		}
-		n.publishBacklog(ctx, delivery.Backlog{Destination: name, Events: int64(c), Bytes: int64(c) * b.meanSize.Load(),
+		n.publishBacklog(ctx, deliverystate.Backlog{Destination: name, Events: int64(c), Bytes: int64(c) * b.meanSize.Load(),
 			Oldest: oldest, Observed: now})
 	}
 	n.backlogs.Range(func(k, v any) bool {
 		name, b := k.(string), v.(*backlog)
 		if !seen[name] && b.counted.Swap(0) != 0 {
 			// Drained: say so once.
-			n.publishBacklog(ctx, delivery.Backlog{Destination: name, Observed: now})
+			n.publishBacklog(ctx, deliverystate.Backlog{Destination: name, Observed: now})
 		}
 		b.added.Store(0)
 		if _, ok := routes[name]; !ok && !seen[name] {
@@ -351,7 +351,7 @@ func (n *Node) observeBacklog() {
 	})
 }
 
-func (n *Node) publishBacklog(ctx context.Context, b delivery.Backlog) {
+func (n *Node) publishBacklog(ctx context.Context, b deliverystate.Backlog) {
 	if n.backlogKV == nil {
 		return
 	}
@@ -359,7 +359,7 @@ func (n *Node) publishBacklog(ctx context.Context, b delivery.Backlog) {
 	if err != nil {
 		return
 	}
-	if _, err := n.backlogKV.Put(ctx, delivery.Key(b.Destination), body); err != nil {
+	if _, err := n.backlogKV.Put(ctx, deliverystate.Key(b.Destination), body); err != nil {
 		n.log.Debug("publishing a backlog", "destination", b.Destination, "err", err)
 	}
 }

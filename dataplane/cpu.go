@@ -20,8 +20,17 @@ import (
 // pass it at once. An invocation holds its turn while it runs Hog, for at
 // most a quantum once others wait (the VM checks in every few thousand
 // steps), and gives it up while it waits for a fetch.
+//
+// No destination holds more than half the turns (at least one): on a node
+// of two processors an infinite loop keeps one of them at most, and the
+// other stays for what Hog turns do not cover — ingest, the fetches and
+// telemetry of every destination — which is most of a delivery's cost.
+// Without it, a loop holding every turn starves healthy destinations of
+// processors even though their Hog is served first.
 type cpu struct {
 	quantum time.Duration
+	// perDest is the most turns one destination holds at once.
+	perDest int
 
 	mu   sync.Mutex
 	free int
@@ -40,22 +49,27 @@ type cpuQueue struct {
 	// used is the destination's virtual time: the CPU time its turns took,
 	// from where it started to wait last.
 	used time.Duration
+	// held counts the turns the destination holds.
+	held int
 }
 
 func newCPU(slots int, quantum time.Duration) *cpu {
-	return &cpu{free: slots, quantum: quantum}
+	return &cpu{free: slots, quantum: quantum, perDest: max(1, slots/2)}
 }
 
 // acquire waits for a turn for inv.
 func (c *cpu) acquire(ctx context.Context, inv *invocation) error {
 	c.mu.Lock()
-	if c.free > 0 && len(c.ring) == 0 {
+	q := &inv.dest.cpu
+	if c.free > 0 && len(c.ring) == 0 && q.held < c.perDest {
 		c.free--
+		q.held++
 		c.mu.Unlock()
 		inv.turnStart = time.Now()
 		return nil
 	}
 	c.enqueue(inv, false)
+	c.handOn()
 	c.mu.Unlock()
 	return c.wait(ctx, inv)
 }
@@ -64,8 +78,15 @@ func (c *cpu) acquire(ctx context.Context, inv *invocation) error {
 func (c *cpu) release(inv *invocation) {
 	c.mu.Lock()
 	c.charge(inv, time.Now())
+	c.giveBack(inv)
 	c.handOn()
 	c.mu.Unlock()
+}
+
+// giveBack frees inv's turn. c.mu is held.
+func (c *cpu) giveBack(inv *invocation) {
+	inv.dest.cpu.held--
+	c.free++
 }
 
 // charge adds the time of inv's turn so far to its destination. c.mu is
@@ -94,6 +115,7 @@ func (c *cpu) yield(ctx context.Context, inv *invocation) error {
 		return nil
 	}
 	c.enqueue(inv, true)
+	c.giveBack(inv)
 	c.handOn()
 	c.mu.Unlock()
 	return c.wait(ctx, inv)
@@ -126,34 +148,37 @@ func (c *cpu) enqueue(inv *invocation, front bool) {
 	c.waiting.Add(1)
 }
 
-// handOn gives a free turn to the first waiter of the next destination,
-// or frees it. c.mu is held.
+// handOn gives the free turns to the first waiters of the destinations
+// that have used the least CPU and hold fewer than their most. c.mu is
+// held.
 func (c *cpu) handOn() {
-	if len(c.ring) == 0 {
-		c.free++
-		return
-	}
-	// The destination that has used the least CPU goes first.
-	at := 0
-	for i, d := range c.ring {
-		if d.cpu.used < c.ring[at].cpu.used {
-			at = i
+	for c.free > 0 {
+		at := -1
+		for i, d := range c.ring {
+			if d.cpu.held < c.perDest && (at < 0 || d.cpu.used < c.ring[at].cpu.used) {
+				at = i
+			}
 		}
+		if at < 0 {
+			return
+		}
+		d := c.ring[at]
+		q := &d.cpu
+		next := q.waiters[0]
+		q.waiters[0] = nil
+		q.waiters = q.waiters[1:]
+		if len(q.waiters) == 0 {
+			q.inRing = false
+			q.waiters = q.waiters[:0:0]
+			c.ring = append(c.ring[:at], c.ring[at+1:]...)
+		}
+		c.waiting.Add(-1)
+		c.free--
+		q.held++
+		next.granted = true
+		next.turnStart = time.Now()
+		next.wake <- struct{}{}
 	}
-	d := c.ring[at]
-	q := &d.cpu
-	next := q.waiters[0]
-	q.waiters[0] = nil
-	q.waiters = q.waiters[1:]
-	if len(q.waiters) == 0 {
-		q.inRing = false
-		q.waiters = q.waiters[:0:0]
-		c.ring = append(c.ring[:at], c.ring[at+1:]...)
-	}
-	c.waiting.Add(-1)
-	next.granted = true
-	next.turnStart = time.Now()
-	next.wake <- struct{}{}
 }
 
 // wait blocks until inv is given a turn or ctx ends.
@@ -169,6 +194,7 @@ func (c *cpu) wait(ctx context.Context, inv *invocation) error {
 		// The turn came as ctx ended: take it, and pass it on.
 		<-inv.wake
 		inv.granted = false
+		c.giveBack(inv)
 		c.handOn()
 		c.mu.Unlock()
 		return ctx.Err()

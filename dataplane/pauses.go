@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hogwire/hogwire/dataplane/eventlog"
-	"github.com/hogwire/hogwire/delivery"
+	"github.com/hogwire/hogwire/deliverystate"
 )
 
 // pauses are the destinations no request may go to until a time a server
@@ -30,10 +30,10 @@ type pauses struct {
 	byName map[string]pause
 }
 
-type pause = delivery.Pause
+type pause = deliverystate.Pause
 
 func openPauses(ctx context.Context, cfg eventlog.Config, log *slog.Logger) (*pauses, jetstream.KeyValue, error) {
-	kv, backlog, err := delivery.Open(ctx, func(ctx context.Context, kc jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, backlog, err := deliverystate.Open(ctx, func(ctx context.Context, kc jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
 		return eventlog.OpenBucket(ctx, cfg, kc)
 	})
 	if err != nil {
@@ -93,7 +93,7 @@ func (p *pauses) set(ctx context.Context, ps pause) bool {
 	b, err := json.Marshal(ps)
 	if err == nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		_, err = p.kv.Put(ctx, delivery.Key(dest), b)
+		_, err = p.kv.Put(ctx, deliverystate.Key(dest), b)
 		cancel()
 	}
 	if err != nil {
@@ -162,7 +162,7 @@ func (p *pauses) forget(key string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for name := range p.byName {
-		if delivery.Key(name) == key {
+		if deliverystate.Key(name) == key {
 			delete(p.byName, name)
 		}
 	}
@@ -177,10 +177,10 @@ func (p *pauses) clearBreaker(ctx context.Context, dest string) {
 	if !ok || !ps.Breaker {
 		return
 	}
-	p.forget(delivery.Key(dest))
+	p.forget(deliverystate.Key(dest))
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if err := p.kv.Delete(ctx, delivery.Key(dest)); err != nil {
+	if err := p.kv.Delete(ctx, deliverystate.Key(dest)); err != nil {
 		p.log.Debug("clearing a destination's breaker pause", "destination", dest, "err", err)
 	}
 }

@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hogwire/hogwire/delivery"
+	"github.com/hogwire/hogwire/deliverystate"
 )
 
 // A destination's max_rate holds across every node because the nodes
@@ -114,7 +114,7 @@ type limiter struct {
 }
 
 func (r *rates) limiter(dest string) *limiter {
-	return &limiter{r: r, key: "r." + delivery.Key(dest)}
+	return &limiter{r: r, key: "r." + deliverystate.Key(dest)}
 }
 
 // reserve returns the time this node's next request may go at rate

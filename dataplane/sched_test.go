@@ -80,6 +80,58 @@ func TestCPUServesTheLeastUsedFirst(t *testing.T) {
 	}
 }
 
+// One destination holds at most half the turns: a loop wanting them all
+// leaves the other half to other destinations and the node's other work,
+// even when nobody else waits for one yet.
+func TestCPUHalfTheTurnsAtMost(t *testing.T) {
+	c := newCPU(4, time.Hour) // no turn ends by quantum here
+	ctx := context.Background()
+	greedy, other := &destination{name: "greedy"}, &destination{name: "other"}
+	var holding []*invocation
+	for range 2 {
+		inv := testInvocation(greedy)
+		if err := c.acquire(ctx, inv); err != nil {
+			t.Fatal(err)
+		}
+		holding = append(holding, inv)
+	}
+	third := testInvocation(greedy)
+	got := make(chan error, 1)
+	go func() { got <- c.acquire(ctx, third) }()
+	for c.waiting.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-got:
+		t.Fatalf("a third turn for the same destination (err %v) with 2 of 4 held", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	c.mu.Lock()
+	free := c.free
+	c.mu.Unlock()
+	if free != 2 {
+		t.Errorf("free = %d, want the 2 the greedy destination may not take", free)
+	}
+	// Another destination gets a free turn at once, twice.
+	for range 2 {
+		inv := testInvocation(other)
+		if err := c.acquire(ctx, inv); err != nil {
+			t.Fatal(err)
+		}
+		defer c.release(inv)
+	}
+	// One of the greedy turns ends: its waiting invocation takes it.
+	c.release(holding[0])
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	c.release(holding[1])
+	c.release(third)
+	if greedy.cpu.held != 0 || c.waiting.Load() != 0 {
+		t.Errorf("held %d, waiting %d", greedy.cpu.held, c.waiting.Load())
+	}
+}
+
 // A waiter whose context ends leaves the queue, and a turn handed to it
 // as it gives up is passed on.
 func TestCPUWaiterCancelled(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hogwire/hogwire/delivery"
+	"github.com/hogwire/hogwire/deliverystate"
 )
 
 // The parked stream holds invocations waiting to be retried later (a
@@ -57,7 +57,7 @@ func (l *Log) openParked(ctx context.Context, storage jetstream.StorageType) (je
 
 // DestinationKey is the subject token of a destination in the parked
 // stream.
-func DestinationKey(destination string) string { return delivery.Key(destination) }
+func DestinationKey(destination string) string { return deliverystate.Key(destination) }
 
 // Park stores one parked invocation of a destination of project; id
 // deduplicates within the duplicate window.

@@ -1,9 +1,9 @@
-// Package delivery is the shared record of how each destination's delivery
-// stands: its pause (no request may go to it until a time) and its backlog
-// (invocations parked in the event log). Data-plane nodes write both to
+// Package deliverystate is the shared record of how each destination's
+// delivery stands: its pause (no request may go to it until a time) and its
+// backlog (invocations parked in the event log). Data-plane nodes write both to
 // JetStream key-value buckets; every node watches the pauses, and the
 // control plane reads both to show them ("hogwire destinations get").
-package delivery
+package deliverystate
 
 import (
 	"context"
