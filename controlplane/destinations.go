@@ -138,6 +138,7 @@ func (s *Server) applyTemplate(d *hogwirev1.Destination, name string) error {
 // checkNotification validates notification_destination: another destination
 // of the same project.
 func (s *Server) checkNotification(ctx context.Context, d *hogwirev1.Destination, v *violations) {
+	//lint:ignore SA1019 a deprecated field is still validated when set
 	n := d.NotificationDestination
 	if n == "" {
 		return
@@ -507,6 +508,7 @@ func (s *Server) UpdateDestination(ctx context.Context, req *hogwirev1.UpdateDes
 			case "batch":
 				d.Batch = in.Batch
 			case "notification_destination":
+				//lint:ignore SA1019 a deprecated field can still be set
 				d.NotificationDestination = in.NotificationDestination
 			default: // "inputs.<key>"
 				key := strings.TrimPrefix(p, "inputs.")

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/resourcename"
 )
 
@@ -627,17 +628,15 @@ func (m *healthManager) announce(ctx context.Context, td *trackedDestination, tr
 	))
 	span.End()
 
-	if tr.to != hogwirev1.HealthState_HEALTH_STATE_DISABLED_TEMPORARILY && tr.to != hogwirev1.HealthState_HEALTH_STATE_DISABLED_INDEFINITELY {
-		return
-	}
 	if err := m.notify(sctx, td, tr); err != nil {
 		m.s.log.Warn("notifying of a health transition", "destination", name, "err", err)
 	}
 }
 
 // notify publishes a $destination_state_changed event into the event log
-// of the notification destination's project, where that destination's
-// filters pick it up like any other event.
+// of the destination's project, where the destinations whose filters name
+// that event pick it up (a Slack destination telling the team, say); the
+// data plane gives it to no destination that matches every event.
 func (m *healthManager) notify(ctx context.Context, td *trackedDestination, tr healthTransition) error {
 	resp, err := m.s.etcd.Get(ctx, m.s.keys.destination(td.project, td.id))
 	if err != nil {
@@ -650,13 +649,7 @@ func (m *healthManager) notify(ctx context.Context, td *trackedDestination, tr h
 	if err := proto.Unmarshal(resp.Kvs[0].Value, d); err != nil {
 		return err
 	}
-	if d.NotificationDestination == "" {
-		return nil
-	}
-	project, _, err := resourcename.ParseDestination(d.NotificationDestination)
-	if err != nil || project == "-" {
-		return fmt.Errorf("notification destination %q: not a destination name", d.NotificationDestination)
-	}
+	project := td.project
 	name := resourcename.Destination(td.project, td.id)
 	retry := ""
 	if !tr.retry.IsZero() {
@@ -674,7 +667,7 @@ func (m *healthManager) notify(ctx context.Context, td *trackedDestination, tr h
 	if err != nil {
 		return err
 	}
-	ev := &hogwirev1.Event{Uuid: id.String(), Event: "$destination_state_changed", DistinctId: name,
+	ev := &hogwirev1.Event{Uuid: id.String(), Event: executor.HealthEvent, DistinctId: name,
 		Properties: props, Timestamp: timestamppb.New(tr.at), Project: project}
 	b, err := proto.Marshal(ev)
 	if err != nil {

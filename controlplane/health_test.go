@@ -323,7 +323,7 @@ func (h *healthHarness) waitStored(t *testing.T, id string, state hogwirev1.Heal
 // quarantine and ends it on time.
 func TestHealthManager(t *testing.T) {
 	h := newHealthHarness(t)
-	h.putDestination(t, "d", &hogwirev1.Destination{DisplayName: "Orders", NotificationDestination: "projects/p/destinations/n"})
+	h.putDestination(t, "d", &hogwirev1.Destination{DisplayName: "Orders"})
 	h.putDestination(t, "n", &hogwirev1.Destination{DisplayName: "Slack"})
 	stop := h.start(t)
 

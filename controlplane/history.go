@@ -136,6 +136,7 @@ func changedFields(plainA, plainB *hogwirev1.Destination) []string {
 	add("masking", proto.Equal(a.Masking, b.Masking))
 	add("limits", proto.Equal(a.Limits, b.Limits))
 	add("batch", proto.Equal(a.Batch, b.Batch))
+	//lint:ignore SA1019 a deprecated field still changes
 	add("notification_destination", a.NotificationDestination == b.NotificationDestination)
 	return out
 }

@@ -68,13 +68,13 @@ func (st *stack) waitReported(t *testing.T, dest string, invocations int) {
 
 // hook creates a webhook destination for one event name, optionally naming
 // a notification destination.
-func (st *stack) hook(t *testing.T, project, url, event, notify string) *hogwirev1.Destination {
+func (st *stack) hook(t *testing.T, project, url, event string) *hogwirev1.Destination {
 	t.Helper()
 	return st.fromTemplate(t, project, "webhook", url, map[string]any{
 		"event": "{event.event}", "user": "{event.distinct_id}", "destination": "{event.properties.destination}",
 		"state": "{event.properties.state}", "previous": "{event.properties.previous_state}", "reason": "{event.properties.reason}",
 	}, &hogwirev1.Destination{
-		DisplayName: event + " hook", NotificationDestination: notify,
+		DisplayName: event + " hook",
 		Filters: &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: event}}},
 	})
 }
@@ -174,11 +174,14 @@ func TestHealthQuarantineRecoveryAndDisable(t *testing.T) {
 			w.WriteHeader(http.StatusInternalServerError)
 		}
 	})
-	good, notified := newSink(t, nil), newSink(t, nil)
-	n := st.hook(t, "shop", notified.URL, "$destination_state_changed", "")
-	d := st.hook(t, "shop", bad.URL, "order", n.Name)
-	st.hook(t, "shop", good.URL, "order", "")
-	st.waitConfig(t, 3)
+	good, notified, everything := newSink(t, nil), newSink(t, nil), newSink(t, nil)
+	// Every health change is announced in the project, to the destinations
+	// that name the event; one that takes every event does not get it.
+	st.hook(t, "shop", notified.URL, "$destination_state_changed")
+	d := st.hook(t, "shop", bad.URL, "order")
+	st.hook(t, "shop", good.URL, "order")
+	st.webhook(t, "shop", everything.URL, nil)
+	st.waitConfig(t, 4)
 	sent := 0
 
 	quarantineRound := func(round int, want hogwirev1.HealthState) *hogwirev1.DestinationHealth {
@@ -215,6 +218,9 @@ func TestHealthQuarantineRecoveryAndDisable(t *testing.T) {
 	waitStat(t, st, d.Name, "quarantine_waits", 5)
 
 	st.waitHealth(t, d.Name, hogwirev1.HealthState_HEALTH_STATE_DEGRADED, 10*time.Second)
+	waitBody(t, notified, "$destination_state_changed to degraded", func(b map[string]any) bool {
+		return b["destination"] == d.Name && b["state"] == "degraded" && b["previous"] == "disabled_temporarily"
+	})
 	for i := range 5 {
 		user := fmt.Sprintf("skipped-%d", i)
 		waitBody(t, bad, "an event sent while quarantined", func(b map[string]any) bool { return b["user"] == user })
@@ -234,8 +240,17 @@ func TestHealthQuarantineRecoveryAndDisable(t *testing.T) {
 	sent += 5
 	waitStat(t, st, d.Name, "quarantine_waits", waits+5)
 
-	// The healthy destination delivered every event, none twice.
+	// The healthy destination delivered every event, none twice; so did
+	// the one taking every event, which got no health notice.
 	waitCount(t, good, sent)
+	waitCount(t, everything, sent)
+	everything.mu.Lock()
+	for _, b := range everything.bodies {
+		if b["event"] != "order" {
+			t.Errorf("the destination without filters got %v", b)
+		}
+	}
+	everything.mu.Unlock()
 
 	// Re-enabling resets the state, and the manager does not bring the old
 	// state back: the destination delivers again and stays healthy. The
@@ -298,10 +313,10 @@ func TestHealthSlowAndDeadQuarantinedClientErrorsNot(t *testing.T) {
 	}
 	deadURL := "http://" + l.Addr().String() + "/"
 	l.Close()
-	r := st.hook(t, "shop", rejecting.URL, "rejected", "")
-	s := st.hook(t, "shop", slow.URL, "slow", "")
-	dead := st.hook(t, "shop", deadURL, "dead", "")
-	st.hook(t, "shop", good.URL, "order", "")
+	r := st.hook(t, "shop", rejecting.URL, "rejected")
+	s := st.hook(t, "shop", slow.URL, "slow")
+	dead := st.hook(t, "shop", deadURL, "dead")
+	st.hook(t, "shop", good.URL, "order")
 	st.waitConfig(t, 4)
 
 	var events []*hogwirev1.Event

@@ -84,7 +84,15 @@ type projectRoutes struct {
 	routed []*destination
 }
 
+// forEvent returns the destinations whose event filter names the event and
+// those that match any event name. The events hogwire itself emits into a
+// project reach only the destinations that name them: a destination
+// sending every event to an analytics tool must not send it hogwire's own
+// health notices.
 func (p *projectRoutes) forEvent(name string) (named, any []*route) {
+	if name == executor.HealthEvent {
+		return p.byEvent[name], nil
+	}
 	return p.byEvent[name], p.anyEvent
 }
 

@@ -63,3 +63,8 @@
 // in the error, logs and fetches by Result.Redact (or Options.Redact).
 // PostHog writes "***REDACTED***" instead.
 package executor
+
+// HealthEvent is the event the control plane emits into a destination's
+// project when the destination's health state changes. It reaches only the
+// destinations whose filters name it.
+const HealthEvent = "$destination_state_changed"

@@ -877,9 +877,6 @@ func writeDestination(w io.Writer, d *hogwirev1.Destination) error {
 			fmt.Fprintf(tw, "Backlog:\t%s (counted %s)\n", line, fmtTime(dl.GetObserveTime()))
 		}
 	}
-	if n := d.GetNotificationDestination(); n != "" {
-		fmt.Fprintf(tw, "Notifies:\t%s\n", n)
-	}
 	fmt.Fprintf(tw, "Created:\t%s\n", fmtTime(d.GetCreateTime()))
 	fmt.Fprintf(tw, "Updated:\t%s\n", fmtTime(d.GetUpdateTime()))
 	fmt.Fprintf(tw, "Etag:\t%s\n", d.GetEtag())

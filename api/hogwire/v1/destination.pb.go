@@ -377,9 +377,13 @@ type Destination struct {
 	Limits *ExecutionLimits `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
 	// Health as decided by the health manager.
 	Health *DestinationHealth `protobuf:"bytes,12,opt,name=health,proto3" json:"health,omitempty"`
-	// Another destination of the same project that receives a
-	// "$destination_state_changed" event whenever this one is quarantined or
-	// disabled: "projects/{project}/destinations/{destination}".
+	// Deprecated: every change of a destination's health state is now a
+	// "$destination_state_changed" event in its project, which every
+	// destination whose filters name that event receives. The field is still
+	// validated (another destination of the same project) and stored, and has
+	// no other effect.
+	//
+	// Deprecated: Marked as deprecated in hogwire/v1/destination.proto.
 	NotificationDestination string `protobuf:"bytes,13,opt,name=notification_destination,json=notificationDestination,proto3" json:"notification_destination,omitempty"`
 	// Compiled program in PostHog's bytecode JSON (["_H", 1, ...]).
 	Bytecode   []byte                 `protobuf:"bytes,14,opt,name=bytecode,proto3" json:"bytecode,omitempty"`
@@ -515,6 +519,7 @@ func (x *Destination) GetHealth() *DestinationHealth {
 	return nil
 }
 
+// Deprecated: Marked as deprecated in hogwire/v1/destination.proto.
 func (x *Destination) GetNotificationDestination() string {
 	if x != nil {
 		return x.NotificationDestination
@@ -2514,7 +2519,7 @@ var File_hogwire_v1_destination_proto protoreflect.FileDescriptor
 const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\n" +
 	"\x1chogwire/v1/destination.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe1\a\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\a\n" +
 	"\vDestination\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vdisplayName\x12 \n" +
@@ -2528,8 +2533,8 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\amasking\x18\n" +
 	" \x01(\v2\x13.hogwire.v1.MaskingR\amasking\x123\n" +
 	"\x06limits\x18\v \x01(\v2\x1b.hogwire.v1.ExecutionLimitsR\x06limits\x12:\n" +
-	"\x06health\x18\f \x01(\v2\x1d.hogwire.v1.DestinationHealthB\x03\xe0A\x03R\x06health\x129\n" +
-	"\x18notification_destination\x18\r \x01(\tR\x17notificationDestination\x12\x1f\n" +
+	"\x06health\x18\f \x01(\v2\x1d.hogwire.v1.DestinationHealthB\x03\xe0A\x03R\x06health\x12=\n" +
+	"\x18notification_destination\x18\r \x01(\tB\x02\x18\x01R\x17notificationDestination\x12\x1f\n" +
 	"\bbytecode\x18\x0e \x01(\fB\x03\xe0A\x03R\bbytecode\x12@\n" +
 	"\vcreate_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
