@@ -18,6 +18,7 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/configcache"
+	"github.com/hogwire/hogwire/controlplane/store"
 	"github.com/hogwire/hogwire/persons"
 )
 
@@ -59,10 +60,7 @@ type Config struct {
 
 // Sealer encrypts secret input values at rest. aad binds a sealed value to
 // its place (destination and input), so it cannot be moved elsewhere.
-type Sealer interface {
-	Seal(plaintext, aad []byte) (string, error)
-	Open(sealed string, aad []byte) ([]byte, error)
-}
+type Sealer = store.Sealer
 
 // Templates is the catalogue of shipped destination templates.
 type Templates interface {
@@ -74,14 +72,12 @@ type Templates interface {
 
 // Server is one control-plane replica.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	etcd *clientv3.Client
-	keys keys
-	now  func() time.Time
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	now   func() time.Time
 
 	replicaID      string
-	sealer         Sealer
 	leader         atomic.Bool
 	templates      Templates
 	compileFilters FilterCompiler
@@ -133,8 +129,8 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, etcd: cfg.Etcd, keys: keys{cfg.Prefix}, now: cfg.Now,
-		replicaID: cfg.ReplicaID, sealer: cfg.Sealer, templates: cfg.Templates, compileFilters: cfg.CompileFilters,
+	s := &Server{cfg: cfg, log: cfg.Logger, store: store.New(cfg.Etcd, cfg.Prefix, cfg.Sealer), now: cfg.Now,
+		replicaID: cfg.ReplicaID, templates: cfg.Templates, compileFilters: cfg.CompileFilters,
 		cache: configcache.NewCache(0)}
 	if cfg.Telemetry.Conn != nil {
 		t, err := openTelemetry(ctx, cfg.Telemetry)

@@ -55,11 +55,11 @@ func (s *Server) resolveScope(ctx context.Context, parent string) (telemetryScop
 			return telemetryScope{}, invalid("parent", "%v", err)
 		}
 		if project == "-" {
-			st, err := s.findDestination(ctx, project, id)
+			st, err := s.store.Destination(ctx, project, id)
 			if err != nil {
 				return telemetryScope{}, err
 			}
-			if project, _, err = resourcename.ParseDestination(st.d.GetName()); err != nil {
+			if project, _, err = resourcename.ParseDestination(st.D.GetName()); err != nil {
 				return telemetryScope{}, status.Errorf(codes.Internal, "stored destination %s has a bad name: %v", id, err)
 			}
 		}

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/controlplane/store"
 	"github.com/hogwire/hogwire/persons"
 	"github.com/hogwire/hogwire/resourcename"
 )
@@ -51,7 +52,7 @@ func (p *personServer) person(ctx context.Context, parent, personID, distinctID 
 	if err := v.err(); err != nil {
 		return "", nil, err
 	}
-	if _, _, err := p.s.getProject(ctx, project); err != nil {
+	if _, _, err := p.s.store.Project(ctx, project); err != nil {
 		return "", nil, err
 	}
 	var pe *persons.Person
@@ -62,7 +63,7 @@ func (p *personServer) person(ctx context.Context, parent, personID, distinctID 
 	}
 	switch {
 	case errors.Is(err, persons.ErrNotFound) && personID != "":
-		return "", nil, notFound("person", resourcename.Project(project)+"/persons/"+personID)
+		return "", nil, store.NotFound("person", resourcename.Project(project)+"/persons/"+personID)
 	case errors.Is(err, persons.ErrNotFound):
 		return "", nil, status.Errorf(codes.NotFound, "no person has distinct id %q in %s", distinctID, resourcename.Project(project))
 	case err != nil:
@@ -87,7 +88,7 @@ func (p *personServer) DeletePerson(ctx context.Context, req *hogwirev1.DeletePe
 	deleted, err := p.store.Delete(ctx, project, pe.ID)
 	switch {
 	case errors.Is(err, persons.ErrNotFound):
-		return nil, notFound("person", resourcename.Project(project)+"/persons/"+pe.ID)
+		return nil, store.NotFound("person", resourcename.Project(project)+"/persons/"+pe.ID)
 	case err != nil:
 		return nil, status.Errorf(codes.Unavailable, "deleting from the person store: %v", err)
 	}
@@ -103,15 +104,15 @@ func (p *personServer) ListPersons(ctx context.Context, req *hogwirev1.ListPerso
 	if err != nil {
 		return nil, invalid("parent", "%v", err)
 	}
-	if _, _, err := p.s.getProject(ctx, project); err != nil {
+	if _, _, err := p.s.store.Project(ctx, project); err != nil {
 		return nil, err
 	}
 	size := int(req.GetPageSize())
 	switch {
 	case size <= 0:
 		size = 100
-	case size > maxPageSize:
-		size = maxPageSize
+	case size > store.MaxPageSize:
+		size = store.MaxPageSize
 	}
 	list, next, err := p.store.List(ctx, project, size, req.GetPageToken())
 	switch {

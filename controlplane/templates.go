@@ -5,10 +5,11 @@ import (
 	"strings"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/controlplane/store"
 )
 
 func (s *Server) ListTemplates(_ context.Context, req *hogwirev1.ListTemplatesRequest) (*hogwirev1.ListTemplatesResponse, error) {
-	after, ok := decodePageToken("templates", req.GetPageToken())
+	after, ok := store.DecodePageToken("templates", req.GetPageToken())
 	if !ok {
 		return nil, invalid("page_token", "is not a token from a previous ListTemplates call")
 	}
@@ -16,7 +17,7 @@ func (s *Server) ListTemplates(_ context.Context, req *hogwirev1.ListTemplatesRe
 	if s.templates != nil {
 		all = s.templates.List()
 	}
-	n := pageSize(req.GetPageSize())
+	n := store.PageSize(req.GetPageSize())
 	out := &hogwirev1.ListTemplatesResponse{}
 	started := after == ""
 	for _, t := range all {
@@ -28,7 +29,7 @@ func (s *Server) ListTemplates(_ context.Context, req *hogwirev1.ListTemplatesRe
 			continue
 		}
 		if len(out.Templates) == n {
-			out.NextPageToken = encodePageToken("templates", out.Templates[n-1].Name)
+			out.NextPageToken = store.EncodePageToken("templates", out.Templates[n-1].Name)
 			break
 		}
 		out.Templates = append(out.Templates, t)
@@ -46,5 +47,5 @@ func (s *Server) GetTemplate(_ context.Context, req *hogwirev1.GetTemplateReques
 			return &hogwirev1.GetTemplateResponse{Template: t}, nil
 		}
 	}
-	return nil, notFound("template", req.GetName())
+	return nil, store.NotFound("template", req.GetName())
 }

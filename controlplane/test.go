@@ -116,12 +116,12 @@ func (s *Server) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*h
 		if err != nil {
 			return nil, nil, invalid("destination", "%v", err)
 		}
-		st, err := s.findDestination(ctx, project, id)
+		st, err := s.store.Destination(ctx, project, id)
 		if err != nil {
 			return nil, nil, err
 		}
-		d = st.d
-		if err := s.unseal(d); err != nil {
+		d = st.D
+		if err := s.store.Unseal(d); err != nil {
 			return nil, nil, err
 		}
 	case *hogwirev1.TestRequest_Config:
@@ -149,7 +149,7 @@ func (s *Server) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*h
 		return nil, nil, invalid("target", "set destination (a saved destination's name) or config (an unsaved one)")
 	}
 	projectID, _, _ := resourcename.ParseDestination(d.Name)
-	project, _, err := s.getProject(ctx, projectID)
+	project, _, err := s.store.Project(ctx, projectID)
 	if err != nil {
 		return nil, nil, err
 	}

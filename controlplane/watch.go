@@ -18,6 +18,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/configcache"
+	"github.com/hogwire/hogwire/controlplane/store"
 	"github.com/hogwire/hogwire/resourcename"
 )
 
@@ -190,11 +191,11 @@ func (s *Server) catchUp(ctx context.Context, stream hogwirev1.ConfigService_Wat
 		return 0, errCatchUp
 	}
 	if err != nil {
-		return 0, storeErr(err)
+		return 0, store.Err(err)
 	}
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := s.etcd.Watch(wctx, s.keys.config(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	wch := s.store.Etcd.Watch(wctx, s.store.Keys.Config(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -203,7 +204,7 @@ func (s *Server) catchUp(ctx context.Context, stream hogwirev1.ConfigService_Wat
 			return 0, ctx.Err()
 		case <-tick.C:
 			// Until etcd reports progress, the history may still be arriving.
-			_ = s.etcd.RequestProgress(wctx)
+			_ = s.store.Etcd.RequestProgress(wctx)
 		case resp, ok := <-wch:
 			if !ok {
 				return 0, status.Error(codes.Unavailable, "etcd watch ended")
@@ -242,7 +243,7 @@ func (s *Server) loadState(ctx context.Context, rev int64) (*configState, int64,
 		destinations: map[string]*hogwirev1.Destination{},
 		health:       map[string]*hogwirev1.DestinationHealth{},
 	}
-	prefix := s.keys.config()
+	prefix := s.store.Keys.Config()
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	from := prefix
 	for {
@@ -250,7 +251,7 @@ func (s *Server) loadState(ctx context.Context, rev int64) (*configState, int64,
 		if rev > 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
-		resp, err := s.etcd.Get(ctx, from, opts...)
+		resp, err := s.store.Etcd.Get(ctx, from, opts...)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -277,8 +278,8 @@ type change struct {
 
 func (s *Server) apply(st *configState, key string, val []byte, modRev int64, deleted bool) (change, error) {
 	switch {
-	case strings.HasPrefix(key, s.keys.projects()):
-		id := strings.TrimPrefix(key, s.keys.projects())
+	case strings.HasPrefix(key, s.store.Keys.Projects()):
+		id := strings.TrimPrefix(key, s.store.Keys.Projects())
 		if deleted {
 			delete(st.projects, id)
 			return change{deleted: resourcename.Project(id)}, nil
@@ -287,11 +288,11 @@ func (s *Server) apply(st *configState, key string, val []byte, modRev int64, de
 		if err := proto.Unmarshal(val, p); err != nil {
 			return change{}, status.Errorf(codes.DataLoss, "decoding %s: %v", key, err)
 		}
-		p.Etag = etagOf(modRev)
+		p.Etag = store.Etag(modRev)
 		st.projects[id] = p
 		return change{project: p}, nil
-	case strings.HasPrefix(key, s.keys.allDestinations()):
-		rel := strings.TrimPrefix(key, s.keys.allDestinations())
+	case strings.HasPrefix(key, s.store.Keys.AllDestinations()):
+		rel := strings.TrimPrefix(key, s.store.Keys.AllDestinations())
 		if deleted {
 			d := st.destinations[rel]
 			delete(st.destinations, rel)
@@ -306,13 +307,13 @@ func (s *Server) apply(st *configState, key string, val []byte, modRev int64, de
 			return change{}, status.Errorf(codes.DataLoss, "decoding %s: %v", key, err)
 		}
 		d.Revision = modRev
-		if err := s.unseal(d); err != nil {
+		if err := s.store.Unseal(d); err != nil {
 			return change{}, err
 		}
 		st.destinations[rel] = d
 		return change{destination: withHealth(d, st.health[rel])}, nil
-	case strings.HasPrefix(key, s.keys.allHealth()):
-		rel := strings.TrimPrefix(key, s.keys.allHealth())
+	case strings.HasPrefix(key, s.store.Keys.AllHealth()):
+		rel := strings.TrimPrefix(key, s.store.Keys.AllHealth())
 		if deleted {
 			delete(st.health, rel)
 		} else {
@@ -336,7 +337,7 @@ func withHealth(d *hogwirev1.Destination, h *hogwirev1.DestinationHealth) *hogwi
 		h = &hogwirev1.DestinationHealth{State: hogwirev1.HealthState_HEALTH_STATE_HEALTHY, StateTime: d.UpdateTime}
 	}
 	out.Health = h
-	out.Etag = etagOf(d.Revision)
+	out.Etag = store.Etag(d.Revision)
 	return out
 }
 
@@ -487,7 +488,7 @@ func (s *Server) feedOnce(ctx context.Context, run *feedRun) error {
 	for {
 		st, rev, err := s.loadState(ctx, 0)
 		if err != nil {
-			return storeErr(err)
+			return store.Err(err)
 		}
 		s.cache.Set(st.snapshot(rev))
 		select {
@@ -506,13 +507,13 @@ func (s *Server) feedOnce(ctx context.Context, run *feedRun) error {
 func (s *Server) followChanges(ctx context.Context, run *feedRun, st *configState, rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := s.etcd.Watch(wctx, s.keys.config(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	wch := s.store.Etcd.Watch(wctx, s.store.Keys.Config(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-run.progress:
-			_ = s.etcd.RequestProgress(wctx)
+			_ = s.store.Etcd.RequestProgress(wctx)
 		case resp, ok := <-wch:
 			if !ok {
 				if ctx.Err() != nil {
@@ -549,15 +550,15 @@ type nodeRegistration struct {
 }
 
 func (s *Server) registerNode(ctx context.Context, sub *hogwirev1.WatchRequest_Subscribe) (*nodeRegistration, error) {
-	lease, err := s.etcd.Grant(ctx, nodeTTL)
+	lease, err := s.store.Etcd.Grant(ctx, nodeTTL)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, store.Err(err)
 	}
 	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	ka, err := s.etcd.KeepAlive(kctx, lease.ID)
+	ka, err := s.store.Etcd.KeepAlive(kctx, lease.ID)
 	if err != nil {
 		stop()
-		return nil, storeErr(err)
+		return nil, store.Err(err)
 	}
 	go func() {
 		for range ka { // drain until kctx ends
@@ -579,8 +580,8 @@ func (r *nodeRegistration) put(ctx context.Context) error {
 	if err != nil {
 		return status.Errorf(codes.Internal, "encoding node: %v", err)
 	}
-	_, err = r.s.etcd.Put(ctx, r.s.keys.node(r.node.NodeId), string(b), clientv3.WithLease(r.lease))
-	return storeErr(err)
+	_, err = r.s.store.Etcd.Put(ctx, r.s.store.Keys.Node(r.node.NodeId), string(b), clientv3.WithLease(r.lease))
+	return store.Err(err)
 }
 
 // ack records what the node applied: its revision, and what it rejected
@@ -606,15 +607,15 @@ func (r *nodeRegistration) close() {
 	r.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := r.s.etcd.Revoke(ctx, r.lease); err != nil {
+	if _, err := r.s.store.Etcd.Revoke(ctx, r.lease); err != nil {
 		r.s.log.Debug("revoking node lease", "node", r.node.NodeId, "err", err)
 	}
 }
 
 func (s *Server) ListNodes(ctx context.Context, _ *hogwirev1.ListNodesRequest) (*hogwirev1.ListNodesResponse, error) {
-	resp, err := s.etcd.Get(ctx, s.keys.nodes(), clientv3.WithPrefix())
+	resp, err := s.store.Etcd.Get(ctx, s.store.Keys.Nodes(), clientv3.WithPrefix())
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, store.Err(err)
 	}
 	out := &hogwirev1.ListNodesResponse{}
 	for _, kv := range resp.Kvs {
