@@ -2,7 +2,9 @@ package controlplane
 
 import (
 	"context"
+	"log/slog"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
@@ -15,6 +17,21 @@ import (
 	"github.com/hogwire/hogwire/resourcename"
 )
 
+// destinationServer serves DestinationService: destinations are validated
+// and compiled (compile.go, batch.go) on every write, stored with secret
+// inputs sealed, and each write is recorded in their history (history.go).
+type destinationServer struct {
+	hogwirev1.UnimplementedDestinationServiceServer
+	store          *store.Store
+	log            *slog.Logger
+	now            func() time.Time
+	templates      Templates
+	compileFilters FilterCompiler
+	// telemetry, when there is NATS, holds what nodes publish of each
+	// destination's delivery (delivery.go).
+	telemetry *telemetryStore
+}
+
 // mutableDestinationFields are the fields UpdateDestination may change.
 func mutableDestinationFields() []string {
 	return []string{
@@ -23,7 +40,7 @@ func mutableDestinationFields() []string {
 	}
 }
 
-func (s *Server) CreateDestination(ctx context.Context, req *hogwirev1.CreateDestinationRequest) (*hogwirev1.CreateDestinationResponse, error) {
+func (s *destinationServer) CreateDestination(ctx context.Context, req *hogwirev1.CreateDestinationRequest) (*hogwirev1.CreateDestinationResponse, error) {
 	project, err := resourcename.ParseProject(req.GetParent())
 	if err != nil {
 		return nil, invalid("parent", "%v", err)
@@ -89,7 +106,7 @@ func (s *Server) CreateDestination(ctx context.Context, req *hogwirev1.CreateDes
 }
 
 // applyTemplate fills what d leaves empty from the template.
-func (s *Server) applyTemplate(d *hogwirev1.Destination, name string) error {
+func (s *destinationServer) applyTemplate(d *hogwirev1.Destination, name string) error {
 	id := strings.TrimPrefix(name, "templates/")
 	if s.templates == nil {
 		return invalid("from_template", "no templates are available")
@@ -129,7 +146,7 @@ func (s *Server) applyTemplate(d *hogwirev1.Destination, name string) error {
 
 // checkNotification validates notification_destination: another destination
 // of the same project.
-func (s *Server) checkNotification(ctx context.Context, d *hogwirev1.Destination, v *violations) {
+func (s *destinationServer) checkNotification(ctx context.Context, d *hogwirev1.Destination, v *violations) {
 	n := d.NotificationDestination
 	if n == "" {
 		return
@@ -164,7 +181,7 @@ func redactSecrets(d *hogwirev1.Destination) {
 // present returns the API view of a destination: secrets redacted, health
 // filled in (healthy since its last write when the health manager has not
 // said otherwise), etag set.
-func (s *Server) present(d *hogwirev1.Destination, h *hogwirev1.DestinationHealth) *hogwirev1.Destination {
+func (s *destinationServer) present(d *hogwirev1.Destination, h *hogwirev1.DestinationHealth) *hogwirev1.Destination {
 	out := proto.CloneOf(d)
 	redactSecrets(out)
 	if h == nil {
@@ -175,7 +192,7 @@ func (s *Server) present(d *hogwirev1.Destination, h *hogwirev1.DestinationHealt
 	return out
 }
 
-func (s *Server) GetDestination(ctx context.Context, req *hogwirev1.GetDestinationRequest) (*hogwirev1.GetDestinationResponse, error) {
+func (s *destinationServer) GetDestination(ctx context.Context, req *hogwirev1.GetDestinationRequest) (*hogwirev1.GetDestinationResponse, error) {
 	project, id, err := resourcename.ParseDestination(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
@@ -194,7 +211,7 @@ func (s *Server) GetDestination(ctx context.Context, req *hogwirev1.GetDestinati
 	return &hogwirev1.GetDestinationResponse{Destination: out}, nil
 }
 
-func (s *Server) ListDestinations(ctx context.Context, req *hogwirev1.ListDestinationsRequest) (*hogwirev1.ListDestinationsResponse, error) {
+func (s *destinationServer) ListDestinations(ctx context.Context, req *hogwirev1.ListDestinationsRequest) (*hogwirev1.ListDestinationsResponse, error) {
 	parent := req.GetParent()
 	prefix := s.store.Keys.AllDestinations()
 	healthPrefix := s.store.Keys.AllHealth()
@@ -275,7 +292,7 @@ func matchesList(req *hogwirev1.ListDestinationsRequest, d *hogwirev1.Destinatio
 // plaintext destination; the result is validated, compiled, sealed and
 // written only if nobody wrote in between. resetHealth also clears the
 // health manager's decision.
-func (s *Server) mutate(ctx context.Context, name, etag string, resetHealth bool, f func(d *hogwirev1.Destination) error) (*hogwirev1.Destination, error) {
+func (s *destinationServer) mutate(ctx context.Context, name, etag string, resetHealth bool, f func(d *hogwirev1.Destination) error) (*hogwirev1.Destination, error) {
 	project, id, err := resourcename.ParseDestination(name)
 	if err != nil {
 		return nil, invalid("name", "%v", err)
@@ -334,7 +351,7 @@ func (s *Server) mutate(ctx context.Context, name, etag string, resetHealth bool
 	return out, err
 }
 
-func (s *Server) UpdateDestination(ctx context.Context, req *hogwirev1.UpdateDestinationRequest) (*hogwirev1.UpdateDestinationResponse, error) {
+func (s *destinationServer) UpdateDestination(ctx context.Context, req *hogwirev1.UpdateDestinationRequest) (*hogwirev1.UpdateDestinationResponse, error) {
 	in := req.GetDestination()
 	if in == nil {
 		return nil, invalid("destination", "is required")
@@ -427,7 +444,7 @@ func (s *Server) UpdateDestination(ctx context.Context, req *hogwirev1.UpdateDes
 	return &hogwirev1.UpdateDestinationResponse{Destination: d}, nil
 }
 
-func (s *Server) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDestinationRequest) (*hogwirev1.DeleteDestinationResponse, error) {
+func (s *destinationServer) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDestinationRequest) (*hogwirev1.DeleteDestinationResponse, error) {
 	project, id, err := resourcename.ParseDestination(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
@@ -454,7 +471,7 @@ func (s *Server) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDes
 	return &hogwirev1.DeleteDestinationResponse{DroppedBacklogEvents: backlog}, nil
 }
 
-func (s *Server) EnableDestination(ctx context.Context, req *hogwirev1.EnableDestinationRequest) (*hogwirev1.EnableDestinationResponse, error) {
+func (s *destinationServer) EnableDestination(ctx context.Context, req *hogwirev1.EnableDestinationRequest) (*hogwirev1.EnableDestinationResponse, error) {
 	d, err := s.setEnabled(ctx, req.GetName(), req.GetEtag(), true)
 	if err != nil {
 		return nil, err
@@ -462,7 +479,7 @@ func (s *Server) EnableDestination(ctx context.Context, req *hogwirev1.EnableDes
 	return &hogwirev1.EnableDestinationResponse{Destination: d}, nil
 }
 
-func (s *Server) DisableDestination(ctx context.Context, req *hogwirev1.DisableDestinationRequest) (*hogwirev1.DisableDestinationResponse, error) {
+func (s *destinationServer) DisableDestination(ctx context.Context, req *hogwirev1.DisableDestinationRequest) (*hogwirev1.DisableDestinationResponse, error) {
 	// The backlog as it stands before the data plane drops it.
 	var backlog int64
 	if project, id, err := resourcename.ParseDestination(req.GetName()); err == nil {
@@ -479,7 +496,7 @@ func (s *Server) DisableDestination(ctx context.Context, req *hogwirev1.DisableD
 
 // setEnabled enables or disables a destination. Enabling also resets its
 // health: it is how a user re-enables a quarantined or disabled one.
-func (s *Server) setEnabled(ctx context.Context, name, etag string, enabled bool) (*hogwirev1.Destination, error) {
+func (s *destinationServer) setEnabled(ctx context.Context, name, etag string, enabled bool) (*hogwirev1.Destination, error) {
 	d, err := s.mutate(ctx, name, etag, enabled, func(d *hogwirev1.Destination) error {
 		d.Enabled = enabled
 		return nil

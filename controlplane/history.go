@@ -40,7 +40,7 @@ const maxRevisions = 100
 // replaces the destination stored at prevRev (0: it is created), or nil when
 // the write changes nothing a user set. before is the plaintext destination
 // as it was (nil on creation), next the plaintext as it will be.
-func (s *Server) historyOps(ctx context.Context, project, id string, prevRev int64, before, next *hogwirev1.Destination) ([]clientv3.Op, error) {
+func (s *destinationServer) historyOps(ctx context.Context, project, id string, prevRev int64, before, next *hogwirev1.Destination) ([]clientv3.Op, error) {
 	var changed []string
 	if before != nil {
 		if changed = changedFields(before, next); len(changed) == 0 {
@@ -76,7 +76,7 @@ func (s *Server) historyOps(ctx context.Context, project, id string, prevRev int
 }
 
 // historyDelete removes every revision of a destination.
-func (s *Server) historyDelete(project, id string) clientv3.Op {
+func (s *destinationServer) historyDelete(project, id string) clientv3.Op {
 	return clientv3.OpDelete(s.store.Keys.History(project, id), clientv3.WithPrefix())
 }
 
@@ -175,7 +175,7 @@ func inputKeys(a, b *hogwirev1.Destination) []string {
 	return append(keys, rest...)
 }
 
-func (s *Server) ListDestinationRevisions(ctx context.Context, req *hogwirev1.ListDestinationRevisionsRequest) (*hogwirev1.ListDestinationRevisionsResponse, error) {
+func (s *destinationServer) ListDestinationRevisions(ctx context.Context, req *hogwirev1.ListDestinationRevisionsRequest) (*hogwirev1.ListDestinationRevisionsResponse, error) {
 	project, id, err := resourcename.ParseDestination(req.GetParent())
 	if err != nil {
 		return nil, invalid("parent", "%v", err)

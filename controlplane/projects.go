@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -16,7 +17,15 @@ import (
 	"github.com/hogwire/hogwire/resourcename"
 )
 
-func (s *Server) CreateProject(ctx context.Context, req *hogwirev1.CreateProjectRequest) (*hogwirev1.CreateProjectResponse, error) {
+// projectServer serves ProjectService: projects and their capture tokens.
+type projectServer struct {
+	hogwirev1.UnimplementedProjectServiceServer
+	store *store.Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+func (s *projectServer) CreateProject(ctx context.Context, req *hogwirev1.CreateProjectRequest) (*hogwirev1.CreateProjectResponse, error) {
 	p := proto.Clone(req.GetProject()).(*hogwirev1.Project)
 	if p == nil {
 		return nil, invalid("project", "is required")
@@ -69,7 +78,7 @@ func validateProject(p *hogwirev1.Project, prefix string, v *violations) {
 	}
 }
 
-func (s *Server) GetProject(ctx context.Context, req *hogwirev1.GetProjectRequest) (*hogwirev1.GetProjectResponse, error) {
+func (s *projectServer) GetProject(ctx context.Context, req *hogwirev1.GetProjectRequest) (*hogwirev1.GetProjectResponse, error) {
 	id, err := resourcename.ParseProject(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
@@ -81,7 +90,7 @@ func (s *Server) GetProject(ctx context.Context, req *hogwirev1.GetProjectReques
 	return &hogwirev1.GetProjectResponse{Project: p}, nil
 }
 
-func (s *Server) ListProjects(ctx context.Context, req *hogwirev1.ListProjectsRequest) (*hogwirev1.ListProjectsResponse, error) {
+func (s *projectServer) ListProjects(ctx context.Context, req *hogwirev1.ListProjectsRequest) (*hogwirev1.ListProjectsResponse, error) {
 	after, ok := store.DecodePageToken("projects", req.GetPageToken())
 	if !ok {
 		return nil, invalid("page_token", "is not a token from a previous ListProjects call")
@@ -112,7 +121,7 @@ func (s *Server) ListProjects(ctx context.Context, req *hogwirev1.ListProjectsRe
 	return out, nil
 }
 
-func (s *Server) UpdateProject(ctx context.Context, req *hogwirev1.UpdateProjectRequest) (*hogwirev1.UpdateProjectResponse, error) {
+func (s *projectServer) UpdateProject(ctx context.Context, req *hogwirev1.UpdateProjectRequest) (*hogwirev1.UpdateProjectResponse, error) {
 	in := req.GetProject()
 	id, err := resourcename.ParseProject(in.GetName())
 	if err != nil {
@@ -143,7 +152,7 @@ func (s *Server) UpdateProject(ctx context.Context, req *hogwirev1.UpdateProject
 	return &hogwirev1.UpdateProjectResponse{Project: out}, nil
 }
 
-func (s *Server) DeleteProject(ctx context.Context, req *hogwirev1.DeleteProjectRequest) (*hogwirev1.DeleteProjectResponse, error) {
+func (s *projectServer) DeleteProject(ctx context.Context, req *hogwirev1.DeleteProjectRequest) (*hogwirev1.DeleteProjectResponse, error) {
 	id, err := resourcename.ParseProject(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
@@ -179,7 +188,7 @@ func (s *Server) DeleteProject(ctx context.Context, req *hogwirev1.DeleteProject
 	return &hogwirev1.DeleteProjectResponse{}, nil
 }
 
-func (s *Server) RotateCaptureToken(ctx context.Context, req *hogwirev1.RotateCaptureTokenRequest) (*hogwirev1.RotateCaptureTokenResponse, error) {
+func (s *projectServer) RotateCaptureToken(ctx context.Context, req *hogwirev1.RotateCaptureTokenRequest) (*hogwirev1.RotateCaptureTokenResponse, error) {
 	id, err := resourcename.ParseProject(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
@@ -211,7 +220,7 @@ func (s *Server) ProjectByToken(ctx context.Context, token string) (string, erro
 // modifyProject is a read-modify-write of one project: change edits it (and
 // may add operations to the same transaction), and the result is written
 // only if nobody wrote in between; a stale etag fails with ABORTED.
-func (s *Server) modifyProject(ctx context.Context, id, etag string, change func(*hogwirev1.Project) ([]clientv3.Op, error)) (*hogwirev1.Project, error) {
+func (s *projectServer) modifyProject(ctx context.Context, id, etag string, change func(*hogwirev1.Project) ([]clientv3.Op, error)) (*hogwirev1.Project, error) {
 	var out *hogwirev1.Project
 	err := s.store.Retry(ctx, func() error {
 		cur, rev, err := s.store.Project(ctx, id)

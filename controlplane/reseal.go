@@ -21,6 +21,10 @@ type rotator interface {
 // the old key after it) the leader runs it at start; once it has run, the
 // old key can be removed from the file.
 func (s *Server) ResealSecrets(ctx context.Context) (int, error) {
+	return s.destinations.resealSecrets(ctx)
+}
+
+func (s *destinationServer) resealSecrets(ctx context.Context) (int, error) {
 	rot, ok := s.store.Sealer.(rotator)
 	if !ok {
 		return 0, nil

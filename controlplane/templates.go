@@ -8,7 +8,13 @@ import (
 	"github.com/hogwire/hogwire/controlplane/store"
 )
 
-func (s *Server) ListTemplates(_ context.Context, req *hogwirev1.ListTemplatesRequest) (*hogwirev1.ListTemplatesResponse, error) {
+// templateServer serves TemplateService from the shipped catalogue.
+type templateServer struct {
+	hogwirev1.UnimplementedTemplateServiceServer
+	templates Templates
+}
+
+func (s *templateServer) ListTemplates(_ context.Context, req *hogwirev1.ListTemplatesRequest) (*hogwirev1.ListTemplatesResponse, error) {
 	after, ok := store.DecodePageToken("templates", req.GetPageToken())
 	if !ok {
 		return nil, invalid("page_token", "is not a token from a previous ListTemplates call")
@@ -37,7 +43,7 @@ func (s *Server) ListTemplates(_ context.Context, req *hogwirev1.ListTemplatesRe
 	return out, nil
 }
 
-func (s *Server) GetTemplate(_ context.Context, req *hogwirev1.GetTemplateRequest) (*hogwirev1.GetTemplateResponse, error) {
+func (s *templateServer) GetTemplate(_ context.Context, req *hogwirev1.GetTemplateRequest) (*hogwirev1.GetTemplateResponse, error) {
 	id, ok := strings.CutPrefix(req.GetName(), "templates/")
 	if !ok || id == "" {
 		return nil, invalid("name", "%q is not a template name (templates/{template})", req.GetName())

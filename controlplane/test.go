@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/controlplane/store"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
 	"github.com/hogwire/hogwire/resourcename"
@@ -37,6 +38,16 @@ type TestConfig struct {
 	SourceURL string
 }
 
+// testServer serves TestService: it runs a saved or unsaved destination
+// once, validated as DestinationService validates it.
+type testServer struct {
+	hogwirev1.UnimplementedTestServiceServer
+	store *store.Store
+	dests *destinationServer
+	cfg   TestConfig
+	now   func() time.Time
+}
+
 // unsavedID names an unsaved destination whose config has only a project
 // name, so that templates reading the destination's name see a valid one.
 const unsavedID = "unsaved"
@@ -44,7 +55,7 @@ const unsavedID = "unsaved"
 // Test runs a destination once with the data plane's execution code
 // (executor.Prepare, executor.NewEvent, Invoke) and reports everything it
 // did, secrets redacted. It writes nothing: no metrics, no logs, no health.
-func (s *Server) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hogwirev1.TestResponse, error) {
+func (s *testServer) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hogwirev1.TestResponse, error) {
 	d, project, err := s.testTarget(ctx, req)
 	if err != nil {
 		return nil, err
@@ -59,18 +70,18 @@ func (s *Server) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hogwire
 	}
 	// As capture stamps every event with its project.
 	ev.Project, _ = resourcename.ParseProject(project.GetName())
-	g := executor.NewEvent(ev, project, executor.Source{URL: s.cfg.Test.SourceURL})
+	g := executor.NewEvent(ev, project, executor.Source{URL: s.cfg.SourceURL})
 
 	var fetcher executor.Fetcher = executor.MockFetcher{}
 	if req.GetFetchMode() == hogwirev1.FetchMode_FETCH_MODE_REAL {
-		client := s.cfg.Test.FetchClient
+		client := s.cfg.FetchClient
 		if client == nil {
 			client = fetch.New(fetch.Options{})
 			defer client.CloseIdleConnections()
 		}
 		fetcher = client
 	}
-	res := prep.Invoke(ctx, g, executor.Options{Fetcher: fetcher, FetchPolicy: s.cfg.Test.FetchPolicy,
+	res := prep.Invoke(ctx, g, executor.Options{Fetcher: fetcher, FetchPolicy: s.cfg.FetchPolicy,
 		SkipFilters: req.GetSkipFilters(), Redact: true, Now: s.now})
 	if err := ctx.Err(); err != nil {
 		return nil, status.FromContextError(err).Err()
@@ -108,7 +119,7 @@ func (s *Server) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hogwire
 
 // testTarget returns the destination to run, plaintext secrets included,
 // and its project.
-func (s *Server) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*hogwirev1.Destination, *hogwirev1.Project, error) {
+func (s *testServer) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*hogwirev1.Destination, *hogwirev1.Project, error) {
 	var d *hogwirev1.Destination
 	switch t := req.GetTarget().(type) {
 	case *hogwirev1.TestRequest_Destination:
@@ -137,8 +148,8 @@ func (s *Server) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*h
 		// Validated and compiled exactly as CreateDestination does; the
 		// violations name the request's field.
 		var v violations
-		s.compileDestination(d, &v)
-		s.checkNotification(ctx, d, &v)
+		s.dests.compileDestination(d, &v)
+		s.dests.checkNotification(ctx, d, &v)
 		for _, fv := range v {
 			fv.Field = "config." + strings.TrimPrefix(fv.Field, "destination.")
 		}
@@ -158,7 +169,7 @@ func (s *Server) testTarget(ctx context.Context, req *hogwirev1.TestRequest) (*h
 
 // testEvent returns the event to run on: a copy of ev with a uuid and a
 // timestamp filled in when it has none, or a sample event that passes f.
-func (s *Server) testEvent(ev *hogwirev1.Event, f *hogwirev1.Filters) (*hogwirev1.Event, error) {
+func (s *testServer) testEvent(ev *hogwirev1.Event, f *hogwirev1.Filters) (*hogwirev1.Event, error) {
 	if ev == nil {
 		return sampleEventFor(f, s.now()), nil
 	}

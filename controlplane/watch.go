@@ -32,6 +32,26 @@ const (
 	snapshotPage = 1000
 )
 
+// configServer serves ConfigService: configuration streamed to data-plane
+// nodes, each registered in etcd while its stream is open.
+type configServer struct {
+	hogwirev1.UnimplementedConfigServiceServer
+	store     *store.Store
+	log       *slog.Logger
+	now       func() time.Time
+	replicaID string
+	// cache is the configuration every Watch stream reads; feed keeps it
+	// current while any stream is open.
+	cache *configcache.Cache
+	feed  configFeed
+}
+
+// nodeServer serves NodeService: the nodes registered by ConfigService.
+type nodeServer struct {
+	hogwirev1.UnimplementedNodeServiceServer
+	store *store.Store
+}
+
 // configState is the configuration as etcd stores it, key by key: what
 // the config feed folds etcd's changes into, so that a change to one key
 // can be sent as the whole resource it affects.
@@ -57,7 +77,7 @@ func (st *configState) snapshot(rev int64) *configcache.Snapshot {
 // Watch streams configuration to one data-plane node (see the proto). All
 // streams of a replica read one configcache.Cache, which one etcd watch
 // keeps current (see configFeed).
-func (s *Server) Watch(stream hogwirev1.ConfigService_WatchServer) error {
+func (s *configServer) Watch(stream hogwirev1.ConfigService_WatchServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	first, err := stream.Recv()
@@ -126,7 +146,7 @@ func (s *Server) Watch(stream hogwirev1.ConfigService_WatchServer) error {
 var errCatchUp = errors.New("cannot resume from the node's revision")
 
 // streamConfig sends what the node at rev misses, then every change.
-func (s *Server) streamConfig(ctx context.Context, stream hogwirev1.ConfigService_WatchServer, rev int64) error {
+func (s *configServer) streamConfig(ctx context.Context, stream hogwirev1.ConfigService_WatchServer, rev int64) error {
 	run, release := s.feed.subscribe(s)
 	defer release()
 	select {
@@ -185,7 +205,7 @@ func (s *Server) streamConfig(ctx context.Context, stream hogwirev1.ConfigServic
 
 // catchUp sends, from etcd's history, the changes after rev up to until,
 // and returns until.
-func (s *Server) catchUp(ctx context.Context, stream hogwirev1.ConfigService_WatchServer, rev, until int64) (int64, error) {
+func (s *configServer) catchUp(ctx context.Context, stream hogwirev1.ConfigService_WatchServer, rev, until int64) (int64, error) {
 	st, _, err := s.loadState(ctx, rev)
 	if errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, rpctypes.ErrFutureRev) {
 		return 0, errCatchUp
@@ -237,7 +257,7 @@ func (s *Server) catchUp(ctx context.Context, stream hogwirev1.ConfigService_Wat
 }
 
 // loadState reads the configuration as of revision rev (0: now).
-func (s *Server) loadState(ctx context.Context, rev int64) (*configState, int64, error) {
+func (s *configServer) loadState(ctx context.Context, rev int64) (*configState, int64, error) {
 	st := &configState{
 		projects:     map[string]*hogwirev1.Project{},
 		destinations: map[string]*hogwirev1.Destination{},
@@ -276,7 +296,7 @@ type change struct {
 	deleted     string
 }
 
-func (s *Server) apply(st *configState, key string, val []byte, modRev int64, deleted bool) (change, error) {
+func (s *configServer) apply(st *configState, key string, val []byte, modRev int64, deleted bool) (change, error) {
 	switch {
 	case strings.HasPrefix(key, s.store.Keys.Projects()):
 		id := strings.TrimPrefix(key, s.store.Keys.Projects())
@@ -381,7 +401,7 @@ type revisionChange struct {
 }
 
 // changes folds etcd events into st and returns one response per revision.
-func (s *Server) changes(st *configState, events []*clientv3.Event) []revisionChange {
+func (s *configServer) changes(st *configState, events []*clientv3.Event) []revisionChange {
 	var out []revisionChange
 	var cur *hogwirev1.WatchResponse
 	for _, ev := range events {
@@ -432,7 +452,7 @@ func (r *feedRun) requestProgress() {
 
 // subscribe counts a stream in, starting the feed for the first one, and
 // returns the feed's current run and the stream's release.
-func (f *configFeed) subscribe(s *Server) (*feedRun, func()) {
+func (f *configFeed) subscribe(s *configServer) (*feedRun, func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.watchers++
@@ -461,7 +481,7 @@ func newFeedRun() *feedRun {
 
 // runFeed follows etcd into the cache until ctx ends, starting over after
 // a failure.
-func (s *Server) runFeed(ctx context.Context, run *feedRun, done chan struct{}) {
+func (s *configServer) runFeed(ctx context.Context, run *feedRun, done chan struct{}) {
 	defer close(done)
 	backoff := 100 * time.Millisecond
 	for {
@@ -484,7 +504,7 @@ func (s *Server) runFeed(ctx context.Context, run *feedRun, done chan struct{}) 
 
 // feedOnce loads the configuration into the cache, then applies every
 // change; after a compaction it loads again.
-func (s *Server) feedOnce(ctx context.Context, run *feedRun) error {
+func (s *configServer) feedOnce(ctx context.Context, run *feedRun) error {
 	for {
 		st, rev, err := s.loadState(ctx, 0)
 		if err != nil {
@@ -504,7 +524,7 @@ func (s *Server) feedOnce(ctx context.Context, run *feedRun) error {
 }
 
 // followChanges applies etcd's changes after rev to the cache.
-func (s *Server) followChanges(ctx context.Context, run *feedRun, st *configState, rev int64) error {
+func (s *configServer) followChanges(ctx context.Context, run *feedRun, st *configState, rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := s.store.Etcd.Watch(wctx, s.store.Keys.Config(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
@@ -543,13 +563,13 @@ func (s *Server) followChanges(ctx context.Context, run *feedRun, st *configStat
 
 // nodeRegistration is a node's entry in etcd, alive while its lease is.
 type nodeRegistration struct {
-	s     *Server
+	s     *configServer
 	node  *hogwirev1.Node
 	lease clientv3.LeaseID
 	stop  context.CancelFunc
 }
 
-func (s *Server) registerNode(ctx context.Context, sub *hogwirev1.WatchRequest_Subscribe) (*nodeRegistration, error) {
+func (s *configServer) registerNode(ctx context.Context, sub *hogwirev1.WatchRequest_Subscribe) (*nodeRegistration, error) {
 	lease, err := s.store.Etcd.Grant(ctx, nodeTTL)
 	if err != nil {
 		return nil, store.Err(err)
@@ -612,7 +632,7 @@ func (r *nodeRegistration) close() {
 	}
 }
 
-func (s *Server) ListNodes(ctx context.Context, _ *hogwirev1.ListNodesRequest) (*hogwirev1.ListNodesResponse, error) {
+func (s *nodeServer) ListNodes(ctx context.Context, _ *hogwirev1.ListNodesRequest) (*hogwirev1.ListNodesResponse, error) {
 	resp, err := s.store.Etcd.Get(ctx, s.store.Keys.Nodes(), clientv3.WithPrefix())
 	if err != nil {
 		return nil, store.Err(err)
