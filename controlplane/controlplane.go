@@ -19,6 +19,7 @@ import (
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/configcache"
 	"github.com/hogwire/hogwire/controlplane/store"
+	"github.com/hogwire/hogwire/controlplane/testrun"
 	"github.com/hogwire/hogwire/persons"
 )
 
@@ -147,7 +148,7 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 	s.destinations = &destinationServer{store: s.store, log: s.log, now: s.now, templates: cfg.Templates,
 		compileFilters: cfg.CompileFilters, telemetry: s.telemetry}
 	s.templates = &templateServer{templates: cfg.Templates}
-	s.tests = &testServer{store: s.store, dests: s.destinations, cfg: cfg.Test, now: s.now}
+	s.tests = &testServer{store: s.store, dests: s.destinations, run: testrun.New(cfg.Test, s.now)}
 	s.logs = &logServer{telemetryReader: reader}
 	s.metrics = &metricsServer{telemetryReader: reader, now: s.now}
 	s.config = &configServer{store: s.store, log: s.log, now: s.now, replicaID: cfg.ReplicaID, cache: configcache.NewCache(0)}
