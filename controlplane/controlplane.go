@@ -1,6 +1,12 @@
 // Package controlplane serves hogwire's admin API and the streams that
 // data-plane nodes use: configuration out, telemetry in. State lives in
 // etcd, so any number of replicas can serve side by side.
+//
+// Each gRPC service is one type, declared in the file that holds its
+// methods (projectServer in projects.go, destinationServer in
+// destinations.go, …); they share the storage layer, package store, and
+// the request errors of errors.go. Server builds them and registers them,
+// and runs the leader's jobs: re-sealing secrets and the health manager.
 package controlplane
 
 import (
