@@ -88,7 +88,7 @@ func (s *telemetryReader) resolveScope(ctx context.Context, parent string) (tele
 
 func (s *telemetryReader) telemetryStore() (*telemetryStore, error) {
 	if s.telemetry == nil {
-		return nil, status.Error(codes.Unimplemented, "this control plane has no telemetry storage (no NATS configured)")
+		return nil, errNoTelemetry
 	}
 	return s.telemetry, nil
 }

@@ -49,6 +49,10 @@ type telemetryServer struct {
 	log       *slog.Logger
 }
 
+// errNoTelemetry is the answer of the services that need the telemetry
+// streams when there is no NATS connection.
+var errNoTelemetry = status.Error(codes.Unimplemented, "this control plane has no telemetry storage (no NATS configured)")
+
 type telemetryStore struct {
 	js jetstream.JetStream
 }
@@ -146,7 +150,7 @@ func (t *telemetryStore) store(ctx context.Context, req *hogwirev1.ReportRequest
 // Report stores each batch a node sends and acknowledges it.
 func (s *telemetryServer) Report(stream hogwirev1.TelemetryService_ReportServer) error {
 	if s.telemetry == nil {
-		return status.Error(codes.Unimplemented, "this control plane has no telemetry storage (no NATS configured)")
+		return errNoTelemetry
 	}
 	for {
 		req, err := stream.Recv()
