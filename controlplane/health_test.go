@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -15,7 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
-	"github.com/hogwire/hogwire/embedetcd"
+	"github.com/hogwire/hogwire/embedetcd/etcdtest"
 	"github.com/hogwire/hogwire/embednats/natstest"
 )
 
@@ -205,17 +204,8 @@ func newHealthHarness(t *testing.T) *healthHarness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	es, err := embedetcd.Start(ctx, embedetcd.Config{Dir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(es.Close)
-	etcd, err := es.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { etcd.Close() })
+	quiet := slog.New(slog.DiscardHandler)
+	etcd := etcdtest.Client(t)
 	nc := natstest.Connect(t)
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
