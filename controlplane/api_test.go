@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/embedetcd/etcdtest"
 )
 
 func strValue(s string) *structpb.Value { return structpb.NewStringValue(s) }
@@ -42,7 +43,7 @@ func badRequest(t *testing.T, err error) map[string]string {
 }
 
 func TestProjectLifecycle(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	r := startReplica(t, []string{e.ClientURL()}, replicaOpts{})
 	ctx := ctxT(t)
 
@@ -141,7 +142,7 @@ func TestProjectLifecycle(t *testing.T) {
 }
 
 func TestDestinationValidationNamesFieldLineAndColumn(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	r := startReplica(t, []string{e.ClientURL()}, replicaOpts{})
 	ctx := ctxT(t)
 	p := mustProject(t, r, "shop")
@@ -220,7 +221,7 @@ func TestDestinationValidationNamesFieldLineAndColumn(t *testing.T) {
 }
 
 func TestDestinationCompilesAndRedactsSecrets(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	r := startReplica(t, []string{e.ClientURL()}, replicaOpts{})
 	ctx := ctxT(t)
 	p := mustProject(t, r, "shop")
@@ -303,7 +304,7 @@ func TestDestinationCompilesAndRedactsSecrets(t *testing.T) {
 }
 
 func TestCreateFromTemplate(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	tpl := &hogwirev1.Template{
 		Name: "templates/ping", DisplayName: "Ping", Description: "pings", Hog: `fetch(inputs.url, {})`,
 		InputsSchema: []*hogwirev1.InputSchema{{Key: "url", Type: hogwirev1.InputType_INPUT_TYPE_STRING, Required: true}},
@@ -350,7 +351,7 @@ func TestCreateFromTemplate(t *testing.T) {
 }
 
 func TestListDestinationsFiltersAndPages(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	r := startReplica(t, []string{e.ClientURL()}, replicaOpts{})
 	ctx := ctxT(t)
 	p := mustProject(t, r, "shop")
@@ -405,7 +406,7 @@ func TestListDestinationsFiltersAndPages(t *testing.T) {
 }
 
 func TestReplicasRacingUpdatesNeverLoseOne(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	sealer := newTestSealer(t)
 	a := startReplica(t, []string{e.ClientURL()}, replicaOpts{sealer: sealer})
 	b := startReplica(t, []string{e.ClientURL()}, replicaOpts{sealer: sealer})
@@ -459,7 +460,7 @@ func TestReplicasRacingUpdatesNeverLoseOne(t *testing.T) {
 }
 
 func TestEnableResetsHealthAndDisable(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	r := startReplica(t, []string{e.ClientURL()}, replicaOpts{})
 	ctx := ctxT(t)
 	p := mustProject(t, r, "shop")

@@ -40,7 +40,7 @@ func applyTemplateBatch(d *hogwirev1.Destination, t *hogwirev1.Template) {
 // checkBatch validates d's batch delivery against the server's caps and
 // those of its template: a template's code that reads events needs a
 // batch, and the vendor's caps per request bound it.
-func (s *Server) checkBatch(d *hogwirev1.Destination, v *violations) {
+func (s *destinationServer) checkBatch(d *hogwirev1.Destination, v *violations) {
 	const p = "destination.batch"
 	var tb *hogwirev1.TemplateBatch
 	if s.templates != nil && d.Template != "" {

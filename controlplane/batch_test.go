@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/embedetcd/etcdtest"
 )
 
 // A destination created from a template that delivers in batches takes
@@ -15,7 +16,7 @@ import (
 // batch past the template's or the server's caps, and clearing the batch
 // of code that reads events.
 func TestBatchDeliveryFromTemplate(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	tpl := &hogwirev1.Template{
 		Name: "templates/bulk", DisplayName: "Bulk", Description: "posts batches",
 		Hog:          `fetch(inputs.url, {'body': events})`,

@@ -9,13 +9,14 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/embedetcd/etcdtest"
 )
 
 // BenchmarkConfigChangeToNode measures the time from an UpdateDestination
 // call to the change arriving at a watching node, through a real etcd and
 // real gRPC on loopback. It reports the p50 and p99 of that latency.
 func BenchmarkConfigChangeToNode(b *testing.B) {
-	e := startEtcd(b)
+	e := etcdtest.Start(b)
 	r := startReplica(b, []string{e.ClientURL()}, replicaOpts{})
 	ctx := ctxT(b)
 	p := mustProject(b, r, "shop")

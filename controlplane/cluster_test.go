@@ -11,6 +11,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/embedetcd"
+	"github.com/hogwire/hogwire/embedetcd/etcdtest"
 )
 
 func freePort(t testing.TB) int {
@@ -116,7 +117,7 @@ func TestAPIKeepsWorkingWithOneEtcdMemberDown(t *testing.T) {
 }
 
 func TestLeaderFailover(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	a := startReplica(t, []string{e.ClientURL()}, replicaOpts{id: "a"})
 	b := startReplica(t, []string{e.ClientURL()}, replicaOpts{id: "b"})
 	actx, acancel := context.WithCancel(context.Background())

@@ -43,7 +43,7 @@ const (
 // compileDestination validates d in place and fills every server-computed
 // field: the program's bytecode, each input's compiled templates and the
 // filters' and masking's bytecode. Input values are plaintext here.
-func (s *Server) compileDestination(d *hogwirev1.Destination, v *violations) {
+func (s *destinationServer) compileDestination(d *hogwirev1.Destination, v *violations) {
 	const p = "destination."
 	if strings.TrimSpace(d.DisplayName) == "" {
 		v.add(p+"display_name", "is required")
@@ -159,7 +159,7 @@ func addCompileError(v *violations, field string, err error) {
 
 // compileInputs checks the schema and each value against it, applies
 // defaults and compiles templated strings (see inputs.Compile).
-func (s *Server) compileInputs(d *hogwirev1.Destination, v *violations) {
+func (s *destinationServer) compileInputs(d *hogwirev1.Destination, v *violations) {
 	if d.Inputs == nil {
 		d.Inputs = map[string]*hogwirev1.InputValue{}
 	}

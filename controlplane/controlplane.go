@@ -1,6 +1,12 @@
 // Package controlplane serves hogwire's admin API and the streams that
 // data-plane nodes use: configuration out, telemetry in. State lives in
 // etcd, so any number of replicas can serve side by side.
+//
+// Each gRPC service is one type, declared in the file that holds its
+// methods (projectServer in projects.go, destinationServer in
+// destinations.go, …); they share the storage layer, package store, and
+// the request errors of errors.go. Server builds them and registers them,
+// and runs the leader's jobs: re-sealing secrets and the health manager.
 package controlplane
 
 import (
@@ -18,6 +24,8 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/configcache"
+	"github.com/hogwire/hogwire/controlplane/store"
+	"github.com/hogwire/hogwire/controlplane/testrun"
 	"github.com/hogwire/hogwire/persons"
 )
 
@@ -59,10 +67,7 @@ type Config struct {
 
 // Sealer encrypts secret input values at rest. aad binds a sealed value to
 // its place (destination and input), so it cannot be moved elsewhere.
-type Sealer interface {
-	Seal(plaintext, aad []byte) (string, error)
-	Open(sealed string, aad []byte) ([]byte, error)
-}
+type Sealer = store.Sealer
 
 // Templates is the catalogue of shipped destination templates.
 type Templates interface {
@@ -72,37 +77,31 @@ type Templates interface {
 	Get(id string) (*hogwirev1.Template, bool)
 }
 
-// Server is one control-plane replica.
+// Server is one control-plane replica: it builds the services over one
+// store and registers them (Register); the leader's jobs (leader.go,
+// reseal.go, health.go) run on it too.
 type Server struct {
-	cfg  Config
-	log  *slog.Logger
-	etcd *clientv3.Client
-	keys keys
-	now  func() time.Time
+	cfg   Config
+	log   *slog.Logger
+	store *store.Store
+	now   func() time.Time
 
-	replicaID      string
-	sealer         Sealer
-	leader         atomic.Bool
-	templates      Templates
-	compileFilters FilterCompiler
-
-	hogwirev1.UnimplementedProjectServiceServer
-	hogwirev1.UnimplementedDestinationServiceServer
-	hogwirev1.UnimplementedTemplateServiceServer
-	hogwirev1.UnimplementedTestServiceServer
-	hogwirev1.UnimplementedLogServiceServer
-	hogwirev1.UnimplementedMetricsServiceServer
-	hogwirev1.UnimplementedConfigServiceServer
-	hogwirev1.UnimplementedTelemetryServiceServer
-
+	replicaID string
+	leader    atomic.Bool
+	// telemetry is nil without NATS; the services reading it answer
+	// UNIMPLEMENTED then.
 	telemetry *telemetryStore
-	persons   personServer
-	hogwirev1.UnimplementedNodeServiceServer
 
-	// cache is the configuration every Watch stream reads; feed keeps it
-	// current while any stream is open.
-	cache *configcache.Cache
-	feed  configFeed
+	projects     *projectServer
+	destinations *destinationServer
+	templates    *templateServer
+	tests        *testServer
+	logs         *logServer
+	metrics      *metricsServer
+	config       *configServer
+	reports      *telemetryServer
+	nodes        *nodeServer
+	persons      *personServer
 }
 
 // NewContext returns a replica for cfg; ctx bounds the set-up calls
@@ -133,9 +132,8 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, etcd: cfg.Etcd, keys: keys{cfg.Prefix}, now: cfg.Now,
-		replicaID: cfg.ReplicaID, sealer: cfg.Sealer, templates: cfg.Templates, compileFilters: cfg.CompileFilters,
-		cache: configcache.NewCache(0)}
+	s := &Server{cfg: cfg, log: cfg.Logger, store: store.New(cfg.Etcd, cfg.Prefix, cfg.Sealer), now: cfg.Now,
+		replicaID: cfg.ReplicaID}
 	if cfg.Telemetry.Conn != nil {
 		t, err := openTelemetry(ctx, cfg.Telemetry)
 		if err != nil {
@@ -143,29 +141,41 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.telemetry = t
 	}
-	s.persons = personServer{s: s, store: cfg.Persons}
-	if cfg.Persons == nil && cfg.Telemetry.Conn != nil {
+	people := cfg.Persons
+	if people == nil && cfg.Telemetry.Conn != nil {
 		ps, err := persons.New(persons.Config{Conn: cfg.Telemetry.Conn, Memory: cfg.Telemetry.Memory, Logger: cfg.Logger.With("component", "persons")})
 		if err != nil {
 			return nil, err
 		}
-		s.persons.store = ps
+		people = ps
 	}
+	reader := telemetryReader{store: s.store, telemetry: s.telemetry}
+	s.projects = &projectServer{store: s.store, log: s.log, now: s.now}
+	s.destinations = &destinationServer{store: s.store, log: s.log, now: s.now, templates: cfg.Templates,
+		compileFilters: cfg.CompileFilters, telemetry: s.telemetry}
+	s.templates = &templateServer{templates: cfg.Templates}
+	s.tests = &testServer{store: s.store, dests: s.destinations, run: testrun.New(cfg.Test, s.now)}
+	s.logs = &logServer{telemetryReader: reader}
+	s.metrics = &metricsServer{telemetryReader: reader, now: s.now}
+	s.config = &configServer{store: s.store, log: s.log, now: s.now, replicaID: cfg.ReplicaID, cache: configcache.NewCache(0)}
+	s.reports = &telemetryServer{telemetry: s.telemetry, log: s.log}
+	s.nodes = &nodeServer{store: s.store}
+	s.persons = &personServer{store: s.store, log: s.log, people: people}
 	return s, nil
 }
 
 // Register adds the control plane's services to gs.
 func (s *Server) Register(gs grpc.ServiceRegistrar) {
-	hogwirev1.RegisterProjectServiceServer(gs, s)
-	hogwirev1.RegisterDestinationServiceServer(gs, s)
-	hogwirev1.RegisterTemplateServiceServer(gs, s)
-	hogwirev1.RegisterTestServiceServer(gs, s)
-	hogwirev1.RegisterLogServiceServer(gs, s)
-	hogwirev1.RegisterMetricsServiceServer(gs, s)
-	hogwirev1.RegisterConfigServiceServer(gs, s)
-	hogwirev1.RegisterTelemetryServiceServer(gs, s)
-	hogwirev1.RegisterNodeServiceServer(gs, s)
-	hogwirev1.RegisterPersonServiceServer(gs, &s.persons)
+	hogwirev1.RegisterProjectServiceServer(gs, s.projects)
+	hogwirev1.RegisterDestinationServiceServer(gs, s.destinations)
+	hogwirev1.RegisterTemplateServiceServer(gs, s.templates)
+	hogwirev1.RegisterTestServiceServer(gs, s.tests)
+	hogwirev1.RegisterLogServiceServer(gs, s.logs)
+	hogwirev1.RegisterMetricsServiceServer(gs, s.metrics)
+	hogwirev1.RegisterConfigServiceServer(gs, s.config)
+	hogwirev1.RegisterTelemetryServiceServer(gs, s.reports)
+	hogwirev1.RegisterNodeServiceServer(gs, s.nodes)
+	hogwirev1.RegisterPersonServiceServer(gs, s.persons)
 }
 
 // Roles says which token each control-plane service requires.

@@ -14,7 +14,7 @@ import (
 // nodes published them in JetStream; nil when there is neither, or no
 // NATS to read them from. It never fails the call it is part of: the
 // destination is shown without it.
-func (s *Server) deliveryState(ctx context.Context, name string) *hogwirev1.DeliveryState {
+func (s *destinationServer) deliveryState(ctx context.Context, name string) *hogwirev1.DeliveryState {
 	if s.telemetry == nil {
 		return nil
 	}

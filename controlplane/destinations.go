@@ -2,20 +2,35 @@ package controlplane
 
 import (
 	"context"
-	"encoding/json"
+	"log/slog"
 	"strings"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
-	"github.com/hogwire/hogwire/inputs"
+	"github.com/hogwire/hogwire/controlplane/store"
 	"github.com/hogwire/hogwire/resourcename"
 )
+
+// destinationServer serves DestinationService: destinations are validated
+// and compiled (compile.go, batch.go) on every write, stored with secret
+// inputs sealed, and each write is recorded in their history (history.go).
+type destinationServer struct {
+	hogwirev1.UnimplementedDestinationServiceServer
+	store          *store.Store
+	log            *slog.Logger
+	now            func() time.Time
+	templates      Templates
+	compileFilters FilterCompiler
+	// telemetry, when there is NATS, holds what nodes publish of each
+	// destination's delivery (delivery.go).
+	telemetry *telemetryStore
+}
 
 // mutableDestinationFields are the fields UpdateDestination may change.
 func mutableDestinationFields() []string {
@@ -25,13 +40,7 @@ func mutableDestinationFields() []string {
 	}
 }
 
-// stored is a destination as it is in etcd: secret inputs sealed.
-type stored struct {
-	d   *hogwirev1.Destination
-	rev int64
-}
-
-func (s *Server) CreateDestination(ctx context.Context, req *hogwirev1.CreateDestinationRequest) (*hogwirev1.CreateDestinationResponse, error) {
+func (s *destinationServer) CreateDestination(ctx context.Context, req *hogwirev1.CreateDestinationRequest) (*hogwirev1.CreateDestinationResponse, error) {
 	project, err := resourcename.ParseProject(req.GetParent())
 	if err != nil {
 		return nil, invalid("parent", "%v", err)
@@ -51,11 +60,11 @@ func (s *Server) CreateDestination(ctx context.Context, req *hogwirev1.CreateDes
 			return nil, err
 		}
 	}
-	if _, _, err := s.getProject(ctx, project); err != nil {
+	if _, _, err := s.store.Project(ctx, project); err != nil {
 		return nil, err
 	}
-	if clash, err := s.findDestination(ctx, "-", id); err == nil {
-		return nil, status.Errorf(codes.AlreadyExists, "destination id %q is taken (by %s)", id, clash.d.Name)
+	if clash, err := s.store.Destination(ctx, "-", id); err == nil {
+		return nil, status.Errorf(codes.AlreadyExists, "destination id %q is taken (by %s)", id, clash.D.Name)
 	} else if status.Code(err) != codes.NotFound {
 		return nil, err
 	}
@@ -71,22 +80,22 @@ func (s *Server) CreateDestination(ctx context.Context, req *hogwirev1.CreateDes
 	if req.GetValidateOnly() {
 		return &hogwirev1.CreateDestinationResponse{Destination: s.present(d, nil)}, nil
 	}
-	val, err := s.seal(d)
+	val, err := s.store.Seal(d)
 	if err != nil {
 		return nil, err
 	}
-	key := s.keys.destination(project, id)
+	key := s.store.Keys.Destination(project, id)
 	history, err := s.historyOps(ctx, project, id, 0, nil, d)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := s.etcd.Txn(ctx).
+	resp, err := s.store.Etcd.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0),
-			clientv3.Compare(clientv3.CreateRevision(s.keys.project(project)), ">", 0)).
-		Then(append([]clientv3.Op{clientv3.OpPut(key, string(val)), clientv3.OpDelete(s.keys.health(project, id))}, history...)...).
+			clientv3.Compare(clientv3.CreateRevision(s.store.Keys.Project(project)), ">", 0)).
+		Then(append([]clientv3.Op{clientv3.OpPut(key, string(val)), clientv3.OpDelete(s.store.Keys.Health(project, id))}, history...)...).
 		Commit()
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, store.Err(err)
 	}
 	if !resp.Succeeded {
 		return nil, status.Errorf(codes.Aborted, "destination %s was created, or its project deleted, concurrently", d.Name)
@@ -97,7 +106,7 @@ func (s *Server) CreateDestination(ctx context.Context, req *hogwirev1.CreateDes
 }
 
 // applyTemplate fills what d leaves empty from the template.
-func (s *Server) applyTemplate(d *hogwirev1.Destination, name string) error {
+func (s *destinationServer) applyTemplate(d *hogwirev1.Destination, name string) error {
 	id := strings.TrimPrefix(name, "templates/")
 	if s.templates == nil {
 		return invalid("from_template", "no templates are available")
@@ -137,7 +146,7 @@ func (s *Server) applyTemplate(d *hogwirev1.Destination, name string) error {
 
 // checkNotification validates notification_destination: another destination
 // of the same project.
-func (s *Server) checkNotification(ctx context.Context, d *hogwirev1.Destination, v *violations) {
+func (s *destinationServer) checkNotification(ctx context.Context, d *hogwirev1.Destination, v *violations) {
 	//lint:ignore SA1019 a deprecated field is still validated when set
 	n := d.NotificationDestination
 	if n == "" {
@@ -154,55 +163,10 @@ func (s *Server) checkNotification(ctx context.Context, d *hogwirev1.Destination
 	case id == myID:
 		v.add(f, "a destination cannot notify itself")
 	default:
-		if _, err := s.findDestination(ctx, project, id); err != nil {
+		if _, err := s.store.Destination(ctx, project, id); err != nil {
 			v.add(f, "destination %s does not exist", n)
 		}
 	}
-}
-
-// findDestination reads a stored destination. project may be "-".
-func (s *Server) findDestination(ctx context.Context, project, id string) (*stored, error) {
-	if project == "-" {
-		resp, err := s.etcd.Get(ctx, s.keys.allDestinations(), clientv3.WithPrefix(), clientv3.WithKeysOnly())
-		if err != nil {
-			return nil, storeErr(err)
-		}
-		for _, kv := range resp.Kvs {
-			if strings.HasSuffix(string(kv.Key), "/"+id) {
-				p := strings.TrimSuffix(strings.TrimPrefix(string(kv.Key), s.keys.allDestinations()), "/"+id)
-				return s.findDestination(ctx, p, id)
-			}
-		}
-		return nil, notFound("destination", resourcename.Destination(project, id))
-	}
-	resp, err := s.etcd.Get(ctx, s.keys.destination(project, id))
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	if len(resp.Kvs) == 0 {
-		return nil, notFound("destination", resourcename.Destination(project, id))
-	}
-	d := &hogwirev1.Destination{}
-	if err := proto.Unmarshal(resp.Kvs[0].Value, d); err != nil {
-		return nil, status.Errorf(codes.DataLoss, "decoding destination %s: %v", id, err)
-	}
-	d.Revision = resp.Kvs[0].ModRevision
-	return &stored{d: d, rev: resp.Kvs[0].ModRevision}, nil
-}
-
-func (s *Server) getHealth(ctx context.Context, project, id string) (*hogwirev1.DestinationHealth, error) {
-	resp, err := s.etcd.Get(ctx, s.keys.health(project, id))
-	if err != nil {
-		return nil, storeErr(err)
-	}
-	if len(resp.Kvs) == 0 {
-		return nil, nil
-	}
-	h := &hogwirev1.DestinationHealth{}
-	if err := proto.Unmarshal(resp.Kvs[0].Value, h); err != nil {
-		return nil, status.Errorf(codes.DataLoss, "decoding health of %s: %v", id, err)
-	}
-	return h, nil
 }
 
 // redactSecrets removes the value of every secret input of d, in every
@@ -218,134 +182,61 @@ func redactSecrets(d *hogwirev1.Destination) {
 // present returns the API view of a destination: secrets redacted, health
 // filled in (healthy since its last write when the health manager has not
 // said otherwise), etag set.
-func (s *Server) present(d *hogwirev1.Destination, h *hogwirev1.DestinationHealth) *hogwirev1.Destination {
+func (s *destinationServer) present(d *hogwirev1.Destination, h *hogwirev1.DestinationHealth) *hogwirev1.Destination {
 	out := proto.CloneOf(d)
 	redactSecrets(out)
 	if h == nil {
 		h = &hogwirev1.DestinationHealth{State: hogwirev1.HealthState_HEALTH_STATE_HEALTHY, StateTime: out.UpdateTime}
 	}
 	out.Health = h
-	out.Etag = etagOf(out.Revision)
+	out.Etag = store.Etag(out.Revision)
 	return out
 }
 
-// sealedInput is what a secret input's stored value decrypts to.
-type sealedInput struct {
-	Value    json.RawMessage `json:"value"`
-	Bytecode json.RawMessage `json:"bytecode,omitempty"`
-}
-
-func aad(destination, key string) []byte { return []byte(destination + "\x00inputs\x00" + key) }
-
-// seal encodes d for etcd with every secret input's value and compiled
-// templates encrypted into one string.
-func (s *Server) seal(d *hogwirev1.Destination) ([]byte, error) {
-	out := proto.CloneOf(d)
-	out.Health, out.Etag, out.Revision = nil, "", 0
-	for key, in := range out.Inputs {
-		if !in.SecretSet || in.Value == nil {
-			continue
-		}
-		// The JSON forms keep the value's key order.
-		val, _, err := inputs.Of(in)
-		if err != nil {
-			return nil, status.Errorf(codes.Internal, "encoding input %s: %v", key, err)
-		}
-		si := sealedInput{Value: json.RawMessage(val.JSON())}
-		if c, ok, err := inputs.CompiledOf(in); err != nil {
-			return nil, status.Errorf(codes.Internal, "encoding input %s: %v", key, err)
-		} else if ok {
-			si.Bytecode = json.RawMessage(c.JSON())
-		}
-		plain, _ := json.Marshal(si)
-		sealed, err := s.sealer.Seal(plain, aad(d.Name, key))
-		if err != nil {
-			return nil, status.Errorf(codes.Internal, "sealing input %s: %v", key, err)
-		}
-		in.Value, in.Bytecode, in.ValueJson, in.BytecodeJson = structpb.NewStringValue(sealed), nil, "", ""
-	}
-	b, err := proto.Marshal(out)
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "encoding destination: %v", err)
-	}
-	return b, nil
-}
-
-// unseal decrypts the secret inputs of a stored destination in place.
-func (s *Server) unseal(d *hogwirev1.Destination) error {
-	for key, in := range d.Inputs {
-		if !in.SecretSet || in.Value == nil {
-			continue
-		}
-		plain, err := s.sealer.Open(in.Value.GetStringValue(), aad(d.Name, key))
-		if err != nil {
-			return status.Errorf(codes.DataLoss, "secret input %s of %s cannot be decrypted (is the secrets key right?): %v", key, d.Name, err)
-		}
-		var si sealedInput
-		if err := json.Unmarshal(plain, &si); err != nil {
-			return status.Errorf(codes.DataLoss, "secret input %s of %s: %v", key, d.Name, err)
-		}
-		val, err := inputs.Parse(string(si.Value))
-		if err != nil {
-			return status.Errorf(codes.DataLoss, "secret input %s of %s: %v", key, d.Name, err)
-		}
-		inputs.SetValue(in, val)
-		inputs.SetCompiled(in, nil)
-		if len(si.Bytecode) > 0 {
-			c, err := inputs.Parse(string(si.Bytecode))
-			if err != nil {
-				return status.Errorf(codes.DataLoss, "secret input %s of %s: %v", key, d.Name, err)
-			}
-			inputs.SetCompiled(in, &c)
-		}
-	}
-	return nil
-}
-
-func (s *Server) GetDestination(ctx context.Context, req *hogwirev1.GetDestinationRequest) (*hogwirev1.GetDestinationResponse, error) {
+func (s *destinationServer) GetDestination(ctx context.Context, req *hogwirev1.GetDestinationRequest) (*hogwirev1.GetDestinationResponse, error) {
 	project, id, err := resourcename.ParseDestination(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
 	}
-	st, err := s.findDestination(ctx, project, id)
+	st, err := s.store.Destination(ctx, project, id)
 	if err != nil {
 		return nil, err
 	}
-	project, _, _ = resourcename.ParseDestination(st.d.Name)
-	h, err := s.getHealth(ctx, project, id)
+	project, _, _ = resourcename.ParseDestination(st.D.Name)
+	h, err := s.store.Health(ctx, project, id)
 	if err != nil {
 		return nil, err
 	}
-	out := s.present(st.d, h)
+	out := s.present(st.D, h)
 	out.Delivery = s.deliveryState(ctx, out.Name)
 	return &hogwirev1.GetDestinationResponse{Destination: out}, nil
 }
 
-func (s *Server) ListDestinations(ctx context.Context, req *hogwirev1.ListDestinationsRequest) (*hogwirev1.ListDestinationsResponse, error) {
+func (s *destinationServer) ListDestinations(ctx context.Context, req *hogwirev1.ListDestinationsRequest) (*hogwirev1.ListDestinationsResponse, error) {
 	parent := req.GetParent()
-	prefix := s.keys.allDestinations()
-	healthPrefix := s.keys.allHealth()
+	prefix := s.store.Keys.AllDestinations()
+	healthPrefix := s.store.Keys.AllHealth()
 	if parent != "projects/-" {
 		project, err := resourcename.ParseProject(parent)
 		if err != nil {
 			return nil, invalid("parent", "%v", err)
 		}
-		prefix, healthPrefix = s.keys.destinations(project), healthPrefix+project+"/"
+		prefix, healthPrefix = s.store.Keys.Destinations(project), s.store.Keys.ProjectHealth(project)
 	}
-	after, ok := decodePageToken("destinations", req.GetPageToken())
+	after, ok := store.DecodePageToken("destinations", req.GetPageToken())
 	if !ok {
 		return nil, invalid("page_token", "is not a token from a previous ListDestinations call with the same parent")
 	}
-	n := pageSize(req.GetPageSize())
-	healthResp, err := s.etcd.Get(ctx, healthPrefix, clientv3.WithPrefix())
+	n := store.PageSize(req.GetPageSize())
+	healthResp, err := s.store.Etcd.Get(ctx, healthPrefix, clientv3.WithPrefix())
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, store.Err(err)
 	}
 	health := map[string]*hogwirev1.DestinationHealth{}
 	for _, kv := range healthResp.Kvs {
 		h := &hogwirev1.DestinationHealth{}
 		if proto.Unmarshal(kv.Value, h) == nil {
-			health[strings.TrimPrefix(string(kv.Key), s.keys.allHealth())] = h
+			health[strings.TrimPrefix(string(kv.Key), s.store.Keys.AllHealth())] = h
 		}
 	}
 	out := &hogwirev1.ListDestinationsResponse{}
@@ -355,12 +246,12 @@ func (s *Server) ListDestinations(ctx context.Context, req *hogwirev1.ListDestin
 	}
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	for {
-		resp, err := s.etcd.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(int64(n+1)))
+		resp, err := s.store.Etcd.Get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(int64(n+1)))
 		if err != nil {
-			return nil, storeErr(err)
+			return nil, store.Err(err)
 		}
 		for _, kv := range resp.Kvs {
-			rel := strings.TrimPrefix(string(kv.Key), s.keys.allDestinations())
+			rel := strings.TrimPrefix(string(kv.Key), s.store.Keys.AllDestinations())
 			from = string(kv.Key) + "\x00"
 			d := &hogwirev1.Destination{}
 			if err := proto.Unmarshal(kv.Value, d); err != nil {
@@ -374,7 +265,7 @@ func (s *Server) ListDestinations(ctx context.Context, req *hogwirev1.ListDestin
 			if len(out.Destinations) == n {
 				last := out.Destinations[n-1]
 				lp, lid, _ := resourcename.ParseDestination(last.Name)
-				out.NextPageToken = encodePageToken("destinations", strings.TrimPrefix(s.keys.destination(lp, lid), prefix))
+				out.NextPageToken = store.EncodePageToken("destinations", strings.TrimPrefix(s.store.Keys.Destination(lp, lid), prefix))
 				return out, nil
 			}
 			out.Destinations = append(out.Destinations, v)
@@ -402,22 +293,22 @@ func matchesList(req *hogwirev1.ListDestinationsRequest, d *hogwirev1.Destinatio
 // plaintext destination; the result is validated, compiled, sealed and
 // written only if nobody wrote in between. resetHealth also clears the
 // health manager's decision.
-func (s *Server) mutate(ctx context.Context, name, etag string, resetHealth bool, f func(d *hogwirev1.Destination) error) (*hogwirev1.Destination, error) {
+func (s *destinationServer) mutate(ctx context.Context, name, etag string, resetHealth bool, f func(d *hogwirev1.Destination) error) (*hogwirev1.Destination, error) {
 	project, id, err := resourcename.ParseDestination(name)
 	if err != nil {
 		return nil, invalid("name", "%v", err)
 	}
 	var out *hogwirev1.Destination
-	err = s.casRetry(ctx, func() error {
-		st, err := s.findDestination(ctx, project, id)
+	err = s.store.Retry(ctx, func() error {
+		st, err := s.store.Destination(ctx, project, id)
 		if err != nil {
 			return err
 		}
-		if err := checkEtag(etag, st.rev); err != nil {
+		if err := store.CheckEtag(etag, st.Rev); err != nil {
 			return err
 		}
-		d := st.d
-		if err := s.unseal(d); err != nil {
+		d := st.D
+		if err := s.store.Unseal(d); err != nil {
 			return err
 		}
 		before := proto.CloneOf(d)
@@ -431,27 +322,27 @@ func (s *Server) mutate(ctx context.Context, name, etag string, resetHealth bool
 		if err := v.err(); err != nil {
 			return err
 		}
-		val, err := s.seal(d)
+		val, err := s.store.Seal(d)
 		if err != nil {
 			return err
 		}
 		p, _, _ := resourcename.ParseDestination(d.Name)
-		key := s.keys.destination(p, id)
+		key := s.store.Keys.Destination(p, id)
 		ops := []clientv3.Op{clientv3.OpPut(key, string(val))}
-		history, err := s.historyOps(ctx, p, id, st.rev, before, d)
+		history, err := s.historyOps(ctx, p, id, st.Rev, before, d)
 		if err != nil {
 			return err
 		}
 		ops = append(ops, history...)
 		if resetHealth {
-			ops = append(ops, clientv3.OpDelete(s.keys.health(p, id)))
+			ops = append(ops, clientv3.OpDelete(s.store.Keys.Health(p, id)))
 		}
-		if d.Revision, err = s.casTxn(ctx, key, st.rev, ops...); err != nil {
+		if d.Revision, err = s.store.Txn(ctx, key, st.Rev, ops...); err != nil {
 			return err
 		}
 		var h *hogwirev1.DestinationHealth
 		if !resetHealth {
-			if h, err = s.getHealth(ctx, p, id); err != nil {
+			if h, err = s.store.Health(ctx, p, id); err != nil {
 				return err
 			}
 		}
@@ -461,7 +352,7 @@ func (s *Server) mutate(ctx context.Context, name, etag string, resetHealth bool
 	return out, err
 }
 
-func (s *Server) UpdateDestination(ctx context.Context, req *hogwirev1.UpdateDestinationRequest) (*hogwirev1.UpdateDestinationResponse, error) {
+func (s *destinationServer) UpdateDestination(ctx context.Context, req *hogwirev1.UpdateDestinationRequest) (*hogwirev1.UpdateDestinationResponse, error) {
 	in := req.GetDestination()
 	if in == nil {
 		return nil, invalid("destination", "is required")
@@ -529,21 +420,21 @@ func (s *Server) UpdateDestination(ctx context.Context, req *hogwirev1.UpdateDes
 		if err != nil {
 			return nil, invalid("destination.name", "%v", err)
 		}
-		st, err := s.findDestination(ctx, project, id)
+		st, err := s.store.Destination(ctx, project, id)
 		if err != nil {
 			return nil, err
 		}
-		if err := s.unseal(st.d); err != nil {
+		if err := s.store.Unseal(st.D); err != nil {
 			return nil, err
 		}
-		_ = apply(st.d)
+		_ = apply(st.D)
 		var v violations
-		s.compileDestination(st.d, &v)
-		s.checkNotification(ctx, st.d, &v)
+		s.compileDestination(st.D, &v)
+		s.checkNotification(ctx, st.D, &v)
 		if err := v.err(); err != nil {
 			return nil, err
 		}
-		return &hogwirev1.UpdateDestinationResponse{Destination: s.present(st.d, nil)}, nil
+		return &hogwirev1.UpdateDestinationResponse{Destination: s.present(st.D, nil)}, nil
 	}
 	// Any user edit resets the health state: a fixed destination deserves a
 	// fresh start, and a user edit is the documented way out of a disable.
@@ -555,24 +446,24 @@ func (s *Server) UpdateDestination(ctx context.Context, req *hogwirev1.UpdateDes
 	return &hogwirev1.UpdateDestinationResponse{Destination: d}, nil
 }
 
-func (s *Server) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDestinationRequest) (*hogwirev1.DeleteDestinationResponse, error) {
+func (s *destinationServer) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDestinationRequest) (*hogwirev1.DeleteDestinationResponse, error) {
 	project, id, err := resourcename.ParseDestination(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
 	}
 	var backlog int64
-	err = s.casRetry(ctx, func() error {
-		st, err := s.findDestination(ctx, project, id)
+	err = s.store.Retry(ctx, func() error {
+		st, err := s.store.Destination(ctx, project, id)
 		if err != nil {
 			return err
 		}
-		if err := checkEtag(req.GetEtag(), st.rev); err != nil {
+		if err := store.CheckEtag(req.GetEtag(), st.Rev); err != nil {
 			return err
 		}
-		backlog = s.deliveryState(ctx, st.d.Name).GetBacklogEvents()
-		p, _, _ := resourcename.ParseDestination(st.d.Name)
-		key := s.keys.destination(p, id)
-		_, err = s.casTxn(ctx, key, st.rev, clientv3.OpDelete(key), clientv3.OpDelete(s.keys.health(p, id)), s.historyDelete(p, id))
+		backlog = s.deliveryState(ctx, st.D.Name).GetBacklogEvents()
+		p, _, _ := resourcename.ParseDestination(st.D.Name)
+		key := s.store.Keys.Destination(p, id)
+		_, err = s.store.Txn(ctx, key, st.Rev, clientv3.OpDelete(key), clientv3.OpDelete(s.store.Keys.Health(p, id)), s.historyDelete(p, id))
 		return err
 	})
 	if err != nil {
@@ -582,7 +473,7 @@ func (s *Server) DeleteDestination(ctx context.Context, req *hogwirev1.DeleteDes
 	return &hogwirev1.DeleteDestinationResponse{DroppedBacklogEvents: backlog}, nil
 }
 
-func (s *Server) EnableDestination(ctx context.Context, req *hogwirev1.EnableDestinationRequest) (*hogwirev1.EnableDestinationResponse, error) {
+func (s *destinationServer) EnableDestination(ctx context.Context, req *hogwirev1.EnableDestinationRequest) (*hogwirev1.EnableDestinationResponse, error) {
 	d, err := s.setEnabled(ctx, req.GetName(), req.GetEtag(), true)
 	if err != nil {
 		return nil, err
@@ -590,12 +481,12 @@ func (s *Server) EnableDestination(ctx context.Context, req *hogwirev1.EnableDes
 	return &hogwirev1.EnableDestinationResponse{Destination: d}, nil
 }
 
-func (s *Server) DisableDestination(ctx context.Context, req *hogwirev1.DisableDestinationRequest) (*hogwirev1.DisableDestinationResponse, error) {
+func (s *destinationServer) DisableDestination(ctx context.Context, req *hogwirev1.DisableDestinationRequest) (*hogwirev1.DisableDestinationResponse, error) {
 	// The backlog as it stands before the data plane drops it.
 	var backlog int64
 	if project, id, err := resourcename.ParseDestination(req.GetName()); err == nil {
-		if st, err := s.findDestination(ctx, project, id); err == nil && st.d.Enabled {
-			backlog = s.deliveryState(ctx, st.d.Name).GetBacklogEvents()
+		if st, err := s.store.Destination(ctx, project, id); err == nil && st.D.Enabled {
+			backlog = s.deliveryState(ctx, st.D.Name).GetBacklogEvents()
 		}
 	}
 	d, err := s.setEnabled(ctx, req.GetName(), req.GetEtag(), false)
@@ -607,7 +498,7 @@ func (s *Server) DisableDestination(ctx context.Context, req *hogwirev1.DisableD
 
 // setEnabled enables or disables a destination. Enabling also resets its
 // health: it is how a user re-enables a quarantined or disabled one.
-func (s *Server) setEnabled(ctx context.Context, name, etag string, enabled bool) (*hogwirev1.Destination, error) {
+func (s *destinationServer) setEnabled(ctx context.Context, name, etag string, enabled bool) (*hogwirev1.Destination, error) {
 	d, err := s.mutate(ctx, name, etag, enabled, func(d *hogwirev1.Destination) error {
 		d.Enabled = enabled
 		return nil

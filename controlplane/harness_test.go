@@ -22,7 +22,6 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/controlplane"
-	"github.com/hogwire/hogwire/embedetcd"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/rpcserver"
@@ -77,19 +76,6 @@ func (t templates) List() []*hogwirev1.Template {
 func (t templates) Get(id string) (*hogwirev1.Template, bool) { v, ok := t[id]; return v, ok }
 
 func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// startEtcd starts a single embedded member for the test.
-func startEtcd(t testing.TB) *embedetcd.Server {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	e, err := embedetcd.Start(ctx, embedetcd.Config{Dir: t.TempDir(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	return e
-}
 
 // replica is one control plane serving gRPC on loopback.
 type replica struct {

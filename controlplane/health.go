@@ -398,15 +398,15 @@ func (s *Server) HealthJob(ctx context.Context) {
 func (m *healthManager) run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	keys := m.s.keys
-	resp, err := m.s.etcd.Get(ctx, keys.allHealth(), clientv3.WithPrefix())
+	keys := m.s.store.Keys
+	resp, err := m.s.store.Etcd.Get(ctx, keys.AllHealth(), clientv3.WithPrefix())
 	if err != nil {
 		return fmt.Errorf("reading health: %w", err)
 	}
 	now := m.s.now()
 	m.dests = map[string]*trackedDestination{}
 	for _, kv := range resp.Kvs {
-		rel := strings.TrimPrefix(string(kv.Key), keys.allHealth())
+		rel := strings.TrimPrefix(string(kv.Key), keys.AllHealth())
 		project, id, ok := strings.Cut(rel, "/")
 		if !ok {
 			continue
@@ -415,7 +415,7 @@ func (m *healthManager) run(ctx context.Context) error {
 			return err
 		}
 	}
-	watch := m.s.etcd.Watch(clientv3.WithRequireLeader(ctx), keys.allHealth(), clientv3.WithPrefix(),
+	watch := m.s.store.Etcd.Watch(clientv3.WithRequireLeader(ctx), keys.AllHealth(), clientv3.WithPrefix(),
 		clientv3.WithRev(resp.Header.Revision+1))
 
 	msgs := make(chan *hogwirev1.DestinationMetrics, 1024)
@@ -473,8 +473,8 @@ func (m *healthManager) run(ctx context.Context) error {
 // track (re)reads a destination and its health and tracks it from there;
 // it returns nil when the destination does not exist.
 func (m *healthManager) track(ctx context.Context, project, id string, now time.Time) (*trackedDestination, error) {
-	keys := m.s.keys
-	resp, err := m.s.etcd.Txn(ctx).Then(clientv3.OpGet(keys.destination(project, id)), clientv3.OpGet(keys.health(project, id))).Commit()
+	keys := m.s.store.Keys
+	resp, err := m.s.store.Etcd.Txn(ctx).Then(clientv3.OpGet(keys.Destination(project, id)), clientv3.OpGet(keys.Health(project, id))).Commit()
 	if err != nil {
 		return nil, fmt.Errorf("reading destination %s/%s: %w", project, id, err)
 	}
@@ -501,7 +501,7 @@ func (m *healthManager) track(ctx context.Context, project, id string, now time.
 // observe follows writes to health keys that are not the manager's own: a
 // deleted key is a user's edit or re-enable, which resets the bucket.
 func (m *healthManager) observe(ctx context.Context, ev *clientv3.Event) error {
-	rel := strings.TrimPrefix(string(ev.Kv.Key), m.s.keys.allHealth())
+	rel := strings.TrimPrefix(string(ev.Kv.Key), m.s.store.Keys.AllHealth())
 	td := m.dests[rel]
 	if td != nil && ev.Type == clientv3.EventTypePut && ev.Kv.ModRevision == td.healthRev {
 		return nil
@@ -579,8 +579,8 @@ func (m *healthManager) write(ctx context.Context, td *trackedDestination, tr he
 	if err != nil {
 		return false, err
 	}
-	hk, dk := m.s.keys.health(td.project, td.id), m.s.keys.destination(td.project, td.id)
-	resp, err := m.s.etcd.Txn(ctx).
+	hk, dk := m.s.store.Keys.Health(td.project, td.id), m.s.store.Keys.Destination(td.project, td.id)
+	resp, err := m.s.store.Etcd.Txn(ctx).
 		If(clientv3.Compare(clientv3.ModRevision(hk), "=", td.healthRev), clientv3.Compare(clientv3.ModRevision(dk), "=", td.destRev)).
 		Then(clientv3.OpPut(hk, string(val))).
 		Commit()
@@ -638,7 +638,7 @@ func (m *healthManager) announce(ctx context.Context, td *trackedDestination, tr
 // that event pick it up (a Slack destination telling the team, say); the
 // data plane gives it to no destination that matches every event.
 func (m *healthManager) notify(ctx context.Context, td *trackedDestination, tr healthTransition) error {
-	resp, err := m.s.etcd.Get(ctx, m.s.keys.destination(td.project, td.id))
+	resp, err := m.s.store.Etcd.Get(ctx, m.s.store.Keys.Destination(td.project, td.id))
 	if err != nil {
 		return err
 	}

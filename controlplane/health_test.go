@@ -2,7 +2,6 @@ package controlplane
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -15,7 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
-	"github.com/hogwire/hogwire/embedetcd"
+	"github.com/hogwire/hogwire/embedetcd/etcdtest"
 	"github.com/hogwire/hogwire/embednats/natstest"
 )
 
@@ -205,17 +204,8 @@ func newHealthHarness(t *testing.T) *healthHarness {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	es, err := embedetcd.Start(ctx, embedetcd.Config{Dir: t.TempDir(), Logger: quiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(es.Close)
-	etcd, err := es.Client()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { etcd.Close() })
+	quiet := slog.New(slog.DiscardHandler)
+	etcd := etcdtest.Client(t)
 	nc := natstest.Connect(t)
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
@@ -242,7 +232,7 @@ func newHealthHarness(t *testing.T) *healthHarness {
 func (h *healthHarness) putDestination(t *testing.T, id string, d *hogwirev1.Destination) {
 	t.Helper()
 	b, _ := proto.Marshal(d)
-	if _, err := h.s.etcd.Put(context.Background(), h.s.keys.destination("p", id), string(b)); err != nil {
+	if _, err := h.s.store.Etcd.Put(context.Background(), h.s.store.Keys.Destination("p", id), string(b)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -288,7 +278,7 @@ func (h *healthHarness) report(t *testing.T, dest string, counters map[string]in
 // stored returns the stored health of p/id and its revision (0: none).
 func (h *healthHarness) stored(t *testing.T, id string) (*hogwirev1.DestinationHealth, int64) {
 	t.Helper()
-	resp, err := h.s.etcd.Get(context.Background(), h.s.keys.health("p", id))
+	resp, err := h.s.store.Etcd.Get(context.Background(), h.s.store.Keys.Health("p", id))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -383,7 +373,7 @@ func TestHealthManager(t *testing.T) {
 	// The user edits the destination, which deletes its health: the
 	// manager must not bring back the quarantine's end as "degraded".
 	h.putDestination(t, "d", &hogwirev1.Destination{DisplayName: "Orders, fixed"})
-	if _, err := h.s.etcd.Delete(ctx, h.s.keys.health("p", "d")); err != nil {
+	if _, err := h.s.store.Etcd.Delete(ctx, h.s.store.Keys.Health("p", "d")); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(800 * time.Millisecond) // past the quarantine's end: many manager ticks
@@ -399,7 +389,7 @@ func TestHealthManager(t *testing.T) {
 	now := time.Now()
 	b, _ := proto.Marshal(&hogwirev1.DestinationHealth{State: quarantine, StateTime: timestamppb.New(now),
 		RetryTime: timestamppb.New(now.Add(300 * time.Millisecond)), QuarantineCount: 1})
-	if _, err := h.s.etcd.Put(ctx, h.s.keys.health("p", "d"), string(b)); err != nil {
+	if _, err := h.s.store.Etcd.Put(ctx, h.s.store.Keys.Health("p", "d"), string(b)); err != nil {
 		t.Fatal(err)
 	}
 	h.start(t)
@@ -423,7 +413,7 @@ func TestHealthManagerStaleWriteLoses(t *testing.T) {
 	}
 	now := time.Now()
 	b, _ := proto.Marshal(&hogwirev1.DestinationHealth{State: disabled, StateTime: timestamppb.New(now), Reason: "by the other leader"})
-	if _, err := h.s.etcd.Put(ctx, h.s.keys.health("p", "d"), string(b)); err != nil {
+	if _, err := h.s.store.Etcd.Put(ctx, h.s.store.Keys.Health("p", "d"), string(b)); err != nil {
 		t.Fatal(err)
 	}
 	errs(td.healthTracker, now, 3)

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/controlplane/store"
 	"github.com/hogwire/hogwire/inputs"
 	"github.com/hogwire/hogwire/resourcename"
 )
@@ -35,15 +36,11 @@ import (
 // first.
 const maxRevisions = 100
 
-func (k keys) history(project, id string) string {
-	return k.prefix + "history/" + project + "/" + id + "/"
-}
-
 // historyOps returns the operations that record the write of next, which
 // replaces the destination stored at prevRev (0: it is created), or nil when
 // the write changes nothing a user set. before is the plaintext destination
 // as it was (nil on creation), next the plaintext as it will be.
-func (s *Server) historyOps(ctx context.Context, project, id string, prevRev int64, before, next *hogwirev1.Destination) ([]clientv3.Op, error) {
+func (s *destinationServer) historyOps(ctx context.Context, project, id string, prevRev int64, before, next *hogwirev1.Destination) ([]clientv3.Op, error) {
 	var changed []string
 	if before != nil {
 		if changed = changedFields(before, next); len(changed) == 0 {
@@ -59,17 +56,17 @@ func (s *Server) historyOps(ctx context.Context, project, id string, prevRev int
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "encoding revision: %v", err)
 	}
-	prefix := s.keys.history(project, id)
+	prefix := s.store.Keys.History(project, id)
 	ops := []clientv3.Op{clientv3.OpPut(prefix+revisionKey(prevRev), string(val))}
 	if prevRev == 0 {
 		return ops, nil
 	}
 	// Keep maxRevisions including this one: find the oldest of the newest
 	// maxRevisions-1 and delete everything before it.
-	resp, err := s.etcd.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+	resp, err := s.store.Etcd.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
 		clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(maxRevisions-1))
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, store.Err(err)
 	}
 	if len(resp.Kvs) == maxRevisions-1 && resp.More {
 		oldestKept := string(resp.Kvs[len(resp.Kvs)-1].Key)
@@ -79,8 +76,8 @@ func (s *Server) historyOps(ctx context.Context, project, id string, prevRev int
 }
 
 // historyDelete removes every revision of a destination.
-func (s *Server) historyDelete(project, id string) clientv3.Op {
-	return clientv3.OpDelete(s.keys.history(project, id), clientv3.WithPrefix())
+func (s *destinationServer) historyDelete(project, id string) clientv3.Op {
+	return clientv3.OpDelete(s.store.Keys.History(project, id), clientv3.WithPrefix())
 }
 
 func revisionKey(prevRev int64) string { return fmt.Sprintf("%020d", prevRev) }
@@ -179,38 +176,38 @@ func inputKeys(a, b *hogwirev1.Destination) []string {
 	return append(keys, rest...)
 }
 
-func (s *Server) ListDestinationRevisions(ctx context.Context, req *hogwirev1.ListDestinationRevisionsRequest) (*hogwirev1.ListDestinationRevisionsResponse, error) {
+func (s *destinationServer) ListDestinationRevisions(ctx context.Context, req *hogwirev1.ListDestinationRevisionsRequest) (*hogwirev1.ListDestinationRevisionsResponse, error) {
 	project, id, err := resourcename.ParseDestination(req.GetParent())
 	if err != nil {
 		return nil, invalid("parent", "%v", err)
 	}
 	if project == "-" {
-		st, err := s.findDestination(ctx, project, id)
+		st, err := s.store.Destination(ctx, project, id)
 		if err != nil {
 			return nil, err
 		}
-		project, _, _ = resourcename.ParseDestination(st.d.Name)
+		project, _, _ = resourcename.ParseDestination(st.D.Name)
 	}
-	after, ok := decodePageToken("revisions", req.GetPageToken())
+	after, ok := store.DecodePageToken("revisions", req.GetPageToken())
 	if !ok {
 		return nil, invalid("page_token", "is not a token from a previous ListDestinationRevisions call with the same parent")
 	}
-	prefix := s.keys.history(project, id)
-	n := pageSize(req.GetPageSize())
+	prefix := s.store.Keys.History(project, id)
+	n := store.PageSize(req.GetPageSize())
 	opts := []clientv3.OpOption{clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(int64(n))}
 	if after == "" {
 		opts = append(opts, clientv3.WithPrefix())
 	} else {
 		opts = append(opts, clientv3.WithRange(prefix+after))
 	}
-	resp, err := s.etcd.Get(ctx, prefix, opts...)
+	resp, err := s.store.Etcd.Get(ctx, prefix, opts...)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, store.Err(err)
 	}
 	if len(resp.Kvs) == 0 && after == "" {
 		// No history: say whether that is because the destination does not
 		// exist (or was created before revisions were kept).
-		if _, err := s.findDestination(ctx, project, id); err != nil {
+		if _, err := s.store.Destination(ctx, project, id); err != nil {
 			return nil, err
 		}
 	}
@@ -229,7 +226,7 @@ func (s *Server) ListDestinationRevisions(ctx context.Context, req *hogwirev1.Li
 		out.Revisions = append(out.Revisions, rec)
 	}
 	if resp.More && len(resp.Kvs) > 0 {
-		out.NextPageToken = encodePageToken("revisions", strings.TrimPrefix(string(resp.Kvs[len(resp.Kvs)-1].Key), prefix))
+		out.NextPageToken = store.EncodePageToken("revisions", strings.TrimPrefix(string(resp.Kvs[len(resp.Kvs)-1].Key), prefix))
 	}
 	return out, nil
 }

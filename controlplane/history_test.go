@@ -12,10 +12,11 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/embedetcd/etcdtest"
 )
 
 func TestDestinationRevisions(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	r := startReplica(t, []string{e.ClientURL()}, replicaOpts{})
 	ctx := ctxT(t)
 	mustProject(t, r, "shop")
@@ -169,7 +170,7 @@ func TestDestinationRevisions(t *testing.T) {
 }
 
 func TestDestinationRevisionsAreBounded(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	r := startReplica(t, []string{e.ClientURL()}, replicaOpts{})
 	ctx := ctxT(t)
 	mustProject(t, r, "shop")

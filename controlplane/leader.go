@@ -7,6 +7,8 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/hogwire/hogwire/controlplane/store"
 )
 
 // LeaderJob runs on the leader only, with a context that ends when
@@ -35,12 +37,12 @@ func (s *Server) RunElection(ctx context.Context, jobs ...LeaderJob) error {
 }
 
 func (s *Server) lead(ctx context.Context, ttl int, jobs []LeaderJob) error {
-	sess, err := concurrency.NewSession(s.etcd, concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+	sess, err := concurrency.NewSession(s.store.Etcd, concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
 	if err != nil {
 		return err
 	}
 	defer sess.Close()
-	el := concurrency.NewElection(sess, s.keys.leader())
+	el := concurrency.NewElection(sess, s.store.Keys.Leader())
 	if err := el.Campaign(ctx, s.replicaID); err != nil {
 		return err
 	}
@@ -80,9 +82,9 @@ func (s *Server) IsLeader() bool { return s.leader.Load() }
 
 // Leader returns the id of the current leader, or "" when there is none.
 func (s *Server) Leader(ctx context.Context) (string, error) {
-	resp, err := s.etcd.Get(ctx, s.keys.leader(), clientv3.WithFirstCreate()...)
+	resp, err := s.store.Etcd.Get(ctx, s.store.Keys.Leader(), clientv3.WithFirstCreate()...)
 	if err != nil {
-		return "", storeErr(err)
+		return "", store.Err(err)
 	}
 	if len(resp.Kvs) == 0 {
 		return "", nil

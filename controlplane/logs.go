@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/controlplane/store"
 	"github.com/hogwire/hogwire/resourcename"
 )
 
@@ -31,6 +32,19 @@ const (
 	storeSlack = 5 * time.Minute
 )
 
+// logServer serves LogService from the logs stream.
+type logServer struct {
+	hogwirev1.UnimplementedLogServiceServer
+	telemetryReader
+}
+
+// telemetryReader is what the services reading node telemetry share: the
+// streams (nil without NATS) and the store, to resolve a parent.
+type telemetryReader struct {
+	store     *store.Store
+	telemetry *telemetryStore
+}
+
 // telemetryScope is what a parent names: one destination, or every
 // destination of a project (destination empty).
 type telemetryScope struct {
@@ -48,18 +62,18 @@ func (sc telemetryScope) subject(prefix string) string {
 // resolveScope parses a parent. A destination in project "-" is looked up;
 // one in a named project is not, so that the telemetry of a deleted
 // destination stays readable until it expires.
-func (s *Server) resolveScope(ctx context.Context, parent string) (telemetryScope, error) {
+func (s *telemetryReader) resolveScope(ctx context.Context, parent string) (telemetryScope, error) {
 	if strings.Contains(strings.TrimPrefix(parent, "projects/"), "/") {
 		project, id, err := resourcename.ParseDestination(parent)
 		if err != nil {
 			return telemetryScope{}, invalid("parent", "%v", err)
 		}
 		if project == "-" {
-			st, err := s.findDestination(ctx, project, id)
+			st, err := s.store.Destination(ctx, project, id)
 			if err != nil {
 				return telemetryScope{}, err
 			}
-			if project, _, err = resourcename.ParseDestination(st.d.GetName()); err != nil {
+			if project, _, err = resourcename.ParseDestination(st.D.GetName()); err != nil {
 				return telemetryScope{}, status.Errorf(codes.Internal, "stored destination %s has a bad name: %v", id, err)
 			}
 		}
@@ -72,9 +86,9 @@ func (s *Server) resolveScope(ctx context.Context, parent string) (telemetryScop
 	return telemetryScope{project: project}, nil
 }
 
-func (s *Server) telemetryStore() (*telemetryStore, error) {
+func (s *telemetryReader) telemetryStore() (*telemetryStore, error) {
 	if s.telemetry == nil {
-		return nil, status.Error(codes.Unimplemented, "this control plane has no telemetry storage (no NATS configured)")
+		return nil, errNoTelemetry
 	}
 	return s.telemetry, nil
 }
@@ -143,7 +157,7 @@ func (f logFilter) match(e *hogwirev1.LogEntry) bool {
 
 // ListLogEntries returns entries newest first. The page token is the
 // stream sequence below which the next page starts.
-func (s *Server) ListLogEntries(ctx context.Context, req *hogwirev1.ListLogEntriesRequest) (*hogwirev1.ListLogEntriesResponse, error) {
+func (s *logServer) ListLogEntries(ctx context.Context, req *hogwirev1.ListLogEntriesRequest) (*hogwirev1.ListLogEntriesResponse, error) {
 	t, err := s.telemetryStore()
 	if err != nil {
 		return nil, err
@@ -350,7 +364,7 @@ func (t *telemetryStore) deleteConsumer(ctx context.Context, streamName string, 
 // TailLogEntries sends the entries since start_time (default: now) that
 // match the filter, then new ones as they are stored, until the client
 // goes away.
-func (s *Server) TailLogEntries(req *hogwirev1.TailLogEntriesRequest, stream hogwirev1.LogService_TailLogEntriesServer) error {
+func (s *logServer) TailLogEntries(req *hogwirev1.TailLogEntriesRequest, stream hogwirev1.LogService_TailLogEntriesServer) error {
 	t, err := s.telemetryStore()
 	if err != nil {
 		return err
@@ -394,7 +408,7 @@ func (s *Server) TailLogEntries(req *hogwirev1.TailLogEntriesRequest, stream hog
 }
 
 // tailOnce sends what one pull brings.
-func (s *Server) tailOnce(ctx context.Context, c jetstream.Consumer, f logFilter, stream hogwirev1.LogService_TailLogEntriesServer) error {
+func (s *logServer) tailOnce(ctx context.Context, c jetstream.Consumer, f logFilter, stream hogwirev1.LogService_TailLogEntriesServer) error {
 	batch, err := c.Fetch(500, jetstream.FetchContext(ctx))
 	if err != nil {
 		return err

@@ -23,6 +23,7 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/auth"
 	"github.com/hogwire/hogwire/controlplane"
+	"github.com/hogwire/hogwire/embedetcd/etcdtest"
 	"github.com/hogwire/hogwire/embednats"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/rpcclient"
@@ -170,7 +171,7 @@ func wantNewestFirst(es []*hogwirev1.LogEntry, keep func(i int, e *hogwirev1.Log
 }
 
 func TestListLogEntries(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	ns := startNATS(t, t.TempDir())
 	r := startTelemetryReplica(t, e.ClientURL(), ns.ClientURL())
 	ctx := ctxT(t)
@@ -312,7 +313,7 @@ func assertBadRequest(t *testing.T, err error) {
 // Paging stays within the scan bound, and a page never repeats or skips an
 // entry, across many destinations interleaved in the stream.
 func TestListLogEntriesInterleaved(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	ns := startNATS(t, t.TempDir())
 	r := startTelemetryReplica(t, e.ClientURL(), ns.ClientURL())
 	ctx := ctxT(t)
@@ -347,7 +348,7 @@ func TestListLogEntriesInterleaved(t *testing.T) {
 }
 
 func TestTailLogEntries(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	ns := startNATS(t, t.TempDir())
 	r := startTelemetryReplica(t, e.ClientURL(), ns.ClientURL())
 	base := time.Now().Add(-time.Minute)
@@ -458,7 +459,7 @@ func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
 // BenchmarkListLogEntries lists the newest page of one destination whose
 // 1,000 entries are interleaved with 9 other destinations' 9,000.
 func BenchmarkListLogEntries(b *testing.B) {
-	e := startEtcd(b)
+	e := etcdtest.Start(b)
 	ns := startNATS(b, b.TempDir())
 	r := startTelemetryReplica(b, e.ClientURL(), ns.ClientURL())
 	base := time.Now().Add(-time.Hour)

@@ -29,6 +29,13 @@ var metricNames = []string{
 
 var percentileOf = map[string]float64{"duration_p50_ms": 0.50, "duration_p95_ms": 0.95, "duration_p99_ms": 0.99}
 
+// metricsServer serves MetricsService from the metrics stream.
+type metricsServer struct {
+	hogwirev1.UnimplementedMetricsServiceServer
+	telemetryReader
+	now func() time.Time
+}
+
 const (
 	// maxMetricPoints bounds one series (a week of minutes fits).
 	maxMetricPoints = 20000
@@ -53,7 +60,7 @@ func intervalWidth(iv hogwirev1.MetricInterval) time.Duration {
 // QueryMetrics sums what every node reported into one series per
 // destination (or per project with aggregate) and metric, with every
 // interval of the range present.
-func (s *Server) QueryMetrics(ctx context.Context, req *hogwirev1.QueryMetricsRequest) (*hogwirev1.QueryMetricsResponse, error) {
+func (s *metricsServer) QueryMetrics(ctx context.Context, req *hogwirev1.QueryMetricsRequest) (*hogwirev1.QueryMetricsResponse, error) {
 	t, err := s.telemetryStore()
 	if err != nil {
 		return nil, err

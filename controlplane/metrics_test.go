@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/embedetcd/etcdtest"
 )
 
 var testBounds = []float64{10, 100, 1000}
@@ -41,7 +42,7 @@ func seriesValues(resp *hogwirev1.QueryMetricsResponse) map[string][]float64 {
 }
 
 func TestQueryMetrics(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	ns := startNATS(t, t.TempDir())
 	r := startTelemetryReplica(t, e.ClientURL(), ns.ClientURL())
 	ctx := ctxT(t)
@@ -177,7 +178,7 @@ func TestQueryMetrics(t *testing.T) {
 // What nodes reported is stored outside the control plane: a replica
 // started later answers the same as one that was running, and both agree.
 func TestTelemetrySurvivesRestartAndAgreesAcrossReplicas(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	ns := startNATS(t, t.TempDir())
 	a := startTelemetryReplica(t, e.ClientURL(), ns.ClientURL())
 	b := startTelemetryReplica(t, e.ClientURL(), ns.ClientURL())
@@ -233,7 +234,7 @@ func TestTelemetrySurvivesRestartAndAgreesAcrossReplicas(t *testing.T) {
 // reported every second (7,200 reports), stored among 9 other
 // destinations' reports (a minute each).
 func BenchmarkQueryMetrics(b *testing.B) {
-	e := startEtcd(b)
+	e := etcdtest.Start(b)
 	ns := startNATS(b, b.TempDir())
 	r := startTelemetryReplica(b, e.ClientURL(), ns.ClientURL())
 	end := time.Now().Truncate(time.Minute)

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"errors"
+	"log/slog"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -10,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/controlplane/store"
 	"github.com/hogwire/hogwire/persons"
 	"github.com/hogwire/hogwire/resourcename"
 )
@@ -27,14 +29,15 @@ type PersonStore interface {
 // store.
 type personServer struct {
 	hogwirev1.UnimplementedPersonServiceServer
-	s     *Server
-	store PersonStore
+	store  *store.Store
+	log    *slog.Logger
+	people PersonStore
 }
 
 // personRef reads a request's project and person (by id or by distinct
 // id), checking the project exists.
 func (p *personServer) person(ctx context.Context, parent, personID, distinctID string) (string, *persons.Person, error) {
-	if p.store == nil {
+	if p.people == nil {
 		return "", nil, status.Error(codes.Unimplemented, "person profiles are not served: the control plane has no NATS connection")
 	}
 	var v violations
@@ -51,18 +54,18 @@ func (p *personServer) person(ctx context.Context, parent, personID, distinctID 
 	if err := v.err(); err != nil {
 		return "", nil, err
 	}
-	if _, _, err := p.s.getProject(ctx, project); err != nil {
+	if _, _, err := p.store.Project(ctx, project); err != nil {
 		return "", nil, err
 	}
 	var pe *persons.Person
 	if personID != "" {
-		pe, err = p.store.Get(ctx, project, personID)
+		pe, err = p.people.Get(ctx, project, personID)
 	} else {
-		pe, err = p.store.Lookup(ctx, project, distinctID)
+		pe, err = p.people.Lookup(ctx, project, distinctID)
 	}
 	switch {
 	case errors.Is(err, persons.ErrNotFound) && personID != "":
-		return "", nil, notFound("person", resourcename.Project(project)+"/persons/"+personID)
+		return "", nil, store.NotFound("person", resourcename.Project(project)+"/persons/"+personID)
 	case errors.Is(err, persons.ErrNotFound):
 		return "", nil, status.Errorf(codes.NotFound, "no person has distinct id %q in %s", distinctID, resourcename.Project(project))
 	case err != nil:
@@ -84,36 +87,36 @@ func (p *personServer) DeletePerson(ctx context.Context, req *hogwirev1.DeletePe
 	if err != nil {
 		return nil, err
 	}
-	deleted, err := p.store.Delete(ctx, project, pe.ID)
+	deleted, err := p.people.Delete(ctx, project, pe.ID)
 	switch {
 	case errors.Is(err, persons.ErrNotFound):
-		return nil, notFound("person", resourcename.Project(project)+"/persons/"+pe.ID)
+		return nil, store.NotFound("person", resourcename.Project(project)+"/persons/"+pe.ID)
 	case err != nil:
 		return nil, status.Errorf(codes.Unavailable, "deleting from the person store: %v", err)
 	}
-	p.s.log.Info("person deleted", "project", project, "person_id", deleted.ID, "distinct_ids", len(deleted.DistinctIDs))
+	p.log.Info("person deleted", "project", project, "person_id", deleted.ID, "distinct_ids", len(deleted.DistinctIDs))
 	return &hogwirev1.DeletePersonResponse{Person: personProfile(project, deleted)}, nil
 }
 
 func (p *personServer) ListPersons(ctx context.Context, req *hogwirev1.ListPersonsRequest) (*hogwirev1.ListPersonsResponse, error) {
-	if p.store == nil {
+	if p.people == nil {
 		return nil, status.Error(codes.Unimplemented, "person profiles are not served: the control plane has no NATS connection")
 	}
 	project, err := resourcename.ParseProject(req.GetParent())
 	if err != nil {
 		return nil, invalid("parent", "%v", err)
 	}
-	if _, _, err := p.s.getProject(ctx, project); err != nil {
+	if _, _, err := p.store.Project(ctx, project); err != nil {
 		return nil, err
 	}
 	size := int(req.GetPageSize())
 	switch {
 	case size <= 0:
 		size = 100
-	case size > maxPageSize:
-		size = maxPageSize
+	case size > store.MaxPageSize:
+		size = store.MaxPageSize
 	}
-	list, next, err := p.store.List(ctx, project, size, req.GetPageToken())
+	list, next, err := p.people.List(ctx, project, size, req.GetPageToken())
 	switch {
 	case errors.Is(err, persons.ErrBadToken):
 		return nil, invalid("page_token", "is not a token from a previous ListPersons call")

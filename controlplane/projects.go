@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -12,10 +13,19 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/auth"
+	"github.com/hogwire/hogwire/controlplane/store"
 	"github.com/hogwire/hogwire/resourcename"
 )
 
-func (s *Server) CreateProject(ctx context.Context, req *hogwirev1.CreateProjectRequest) (*hogwirev1.CreateProjectResponse, error) {
+// projectServer serves ProjectService: projects and their capture tokens.
+type projectServer struct {
+	hogwirev1.UnimplementedProjectServiceServer
+	store *store.Store
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+func (s *projectServer) CreateProject(ctx context.Context, req *hogwirev1.CreateProjectRequest) (*hogwirev1.CreateProjectResponse, error) {
 	p := proto.Clone(req.GetProject()).(*hogwirev1.Project)
 	if p == nil {
 		return nil, invalid("project", "is required")
@@ -39,18 +49,18 @@ func (s *Server) CreateProject(ctx context.Context, req *hogwirev1.CreateProject
 	if err != nil {
 		return nil, status.Errorf(codes.Internal, "encoding project: %v", err)
 	}
-	key := s.keys.project(id)
-	resp, err := s.etcd.Txn(ctx).
+	key := s.store.Keys.Project(id)
+	resp, err := s.store.Etcd.Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
-		Then(clientv3.OpPut(key, string(val)), clientv3.OpPut(s.keys.token(p.CaptureToken), id)).
+		Then(clientv3.OpPut(key, string(val)), clientv3.OpPut(s.store.Keys.Token(p.CaptureToken), id)).
 		Commit()
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, store.Err(err)
 	}
 	if !resp.Succeeded {
 		return nil, status.Errorf(codes.AlreadyExists, "project %q already exists", p.Name)
 	}
-	p.Etag = etagOf(resp.Header.Revision)
+	p.Etag = store.Etag(resp.Header.Revision)
 	s.log.Info("project created", "project", p.Name)
 	return &hogwirev1.CreateProjectResponse{Project: p}, nil
 }
@@ -68,67 +78,50 @@ func validateProject(p *hogwirev1.Project, prefix string, v *violations) {
 	}
 }
 
-// getProject reads a project with its etag.
-func (s *Server) getProject(ctx context.Context, id string) (*hogwirev1.Project, int64, error) {
-	resp, err := s.etcd.Get(ctx, s.keys.project(id))
-	if err != nil {
-		return nil, 0, storeErr(err)
-	}
-	if len(resp.Kvs) == 0 {
-		return nil, 0, notFound("project", resourcename.Project(id))
-	}
-	p := &hogwirev1.Project{}
-	if err := proto.Unmarshal(resp.Kvs[0].Value, p); err != nil {
-		return nil, 0, status.Errorf(codes.DataLoss, "decoding project %s: %v", id, err)
-	}
-	p.Etag = etagOf(resp.Kvs[0].ModRevision)
-	return p, resp.Kvs[0].ModRevision, nil
-}
-
-func (s *Server) GetProject(ctx context.Context, req *hogwirev1.GetProjectRequest) (*hogwirev1.GetProjectResponse, error) {
+func (s *projectServer) GetProject(ctx context.Context, req *hogwirev1.GetProjectRequest) (*hogwirev1.GetProjectResponse, error) {
 	id, err := resourcename.ParseProject(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
 	}
-	p, _, err := s.getProject(ctx, id)
+	p, _, err := s.store.Project(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	return &hogwirev1.GetProjectResponse{Project: p}, nil
 }
 
-func (s *Server) ListProjects(ctx context.Context, req *hogwirev1.ListProjectsRequest) (*hogwirev1.ListProjectsResponse, error) {
-	after, ok := decodePageToken("projects", req.GetPageToken())
+func (s *projectServer) ListProjects(ctx context.Context, req *hogwirev1.ListProjectsRequest) (*hogwirev1.ListProjectsResponse, error) {
+	after, ok := store.DecodePageToken("projects", req.GetPageToken())
 	if !ok {
 		return nil, invalid("page_token", "is not a token from a previous ListProjects call")
 	}
-	n := pageSize(req.GetPageSize())
-	prefix := s.keys.projects()
+	n := store.PageSize(req.GetPageSize())
+	prefix := s.store.Keys.Projects()
 	from := prefix
 	if after != "" {
 		from = prefix + after + "\x00"
 	}
-	resp, err := s.etcd.Get(ctx, from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)), clientv3.WithLimit(int64(n+1)))
+	resp, err := s.store.Etcd.Get(ctx, from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(prefix)), clientv3.WithLimit(int64(n+1)))
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, store.Err(err)
 	}
 	out := &hogwirev1.ListProjectsResponse{}
 	for i, kv := range resp.Kvs {
 		if i == n {
-			out.NextPageToken = encodePageToken("projects", string(resp.Kvs[i-1].Key[len(prefix):]))
+			out.NextPageToken = store.EncodePageToken("projects", string(resp.Kvs[i-1].Key[len(prefix):]))
 			break
 		}
 		p := &hogwirev1.Project{}
 		if err := proto.Unmarshal(kv.Value, p); err != nil {
 			return nil, status.Errorf(codes.DataLoss, "decoding %s: %v", kv.Key, err)
 		}
-		p.Etag = etagOf(kv.ModRevision)
+		p.Etag = store.Etag(kv.ModRevision)
 		out.Projects = append(out.Projects, p)
 	}
 	return out, nil
 }
 
-func (s *Server) UpdateProject(ctx context.Context, req *hogwirev1.UpdateProjectRequest) (*hogwirev1.UpdateProjectResponse, error) {
+func (s *projectServer) UpdateProject(ctx context.Context, req *hogwirev1.UpdateProjectRequest) (*hogwirev1.UpdateProjectResponse, error) {
 	in := req.GetProject()
 	id, err := resourcename.ParseProject(in.GetName())
 	if err != nil {
@@ -159,32 +152,32 @@ func (s *Server) UpdateProject(ctx context.Context, req *hogwirev1.UpdateProject
 	return &hogwirev1.UpdateProjectResponse{Project: out}, nil
 }
 
-func (s *Server) DeleteProject(ctx context.Context, req *hogwirev1.DeleteProjectRequest) (*hogwirev1.DeleteProjectResponse, error) {
+func (s *projectServer) DeleteProject(ctx context.Context, req *hogwirev1.DeleteProjectRequest) (*hogwirev1.DeleteProjectResponse, error) {
 	id, err := resourcename.ParseProject(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
 	}
-	err = s.casRetry(ctx, func() error {
-		cur, rev, err := s.getProject(ctx, id)
+	err = s.store.Retry(ctx, func() error {
+		cur, rev, err := s.store.Project(ctx, id)
 		if err != nil {
 			return err
 		}
-		if err := checkEtag(req.GetEtag(), rev); err != nil {
+		if err := store.CheckEtag(req.GetEtag(), rev); err != nil {
 			return err
 		}
-		dests, err := s.etcd.Get(ctx, s.keys.destinations(id), clientv3.WithPrefix(), clientv3.WithCountOnly())
+		dests, err := s.store.Etcd.Get(ctx, s.store.Keys.Destinations(id), clientv3.WithPrefix(), clientv3.WithCountOnly())
 		if err != nil {
-			return storeErr(err)
+			return store.Err(err)
 		}
 		if dests.Count > 0 && !req.GetForce() {
 			return status.Errorf(codes.FailedPrecondition, "project %s has %d destinations: delete them first or set force", req.GetName(), dests.Count)
 		}
-		pk := s.keys.project(id)
-		_, err = s.casTxn(ctx, pk, rev,
+		pk := s.store.Keys.Project(id)
+		_, err = s.store.Txn(ctx, pk, rev,
 			clientv3.OpDelete(pk),
-			clientv3.OpDelete(s.keys.token(cur.CaptureToken)),
-			clientv3.OpDelete(s.keys.destinations(id), clientv3.WithPrefix()),
-			clientv3.OpDelete(s.keys.allHealth()+id+"/", clientv3.WithPrefix()),
+			clientv3.OpDelete(s.store.Keys.Token(cur.CaptureToken)),
+			clientv3.OpDelete(s.store.Keys.Destinations(id), clientv3.WithPrefix()),
+			clientv3.OpDelete(s.store.Keys.ProjectHealth(id), clientv3.WithPrefix()),
 		)
 		return err
 	})
@@ -195,7 +188,7 @@ func (s *Server) DeleteProject(ctx context.Context, req *hogwirev1.DeleteProject
 	return &hogwirev1.DeleteProjectResponse{}, nil
 }
 
-func (s *Server) RotateCaptureToken(ctx context.Context, req *hogwirev1.RotateCaptureTokenRequest) (*hogwirev1.RotateCaptureTokenResponse, error) {
+func (s *projectServer) RotateCaptureToken(ctx context.Context, req *hogwirev1.RotateCaptureTokenRequest) (*hogwirev1.RotateCaptureTokenResponse, error) {
 	id, err := resourcename.ParseProject(req.GetName())
 	if err != nil {
 		return nil, invalid("name", "%v", err)
@@ -203,7 +196,7 @@ func (s *Server) RotateCaptureToken(ctx context.Context, req *hogwirev1.RotateCa
 	out, err := s.modifyProject(ctx, id, req.GetEtag(), func(cur *hogwirev1.Project) ([]clientv3.Op, error) {
 		old := cur.CaptureToken
 		cur.CaptureToken = auth.NewToken("phc_")
-		return []clientv3.Op{clientv3.OpDelete(s.keys.token(old)), clientv3.OpPut(s.keys.token(cur.CaptureToken), id)}, nil
+		return []clientv3.Op{clientv3.OpDelete(s.store.Keys.Token(old)), clientv3.OpPut(s.store.Keys.Token(cur.CaptureToken), id)}, nil
 	})
 	if err != nil {
 		return nil, err
@@ -214,9 +207,9 @@ func (s *Server) RotateCaptureToken(ctx context.Context, req *hogwirev1.RotateCa
 
 // ProjectByToken resolves a capture token to its project id.
 func (s *Server) ProjectByToken(ctx context.Context, token string) (string, error) {
-	resp, err := s.etcd.Get(ctx, s.keys.token(token))
+	resp, err := s.store.Etcd.Get(ctx, s.store.Keys.Token(token))
 	if err != nil {
-		return "", storeErr(err)
+		return "", store.Err(err)
 	}
 	if len(resp.Kvs) == 0 {
 		return "", status.Error(codes.Unauthenticated, "unknown capture token")
@@ -227,14 +220,14 @@ func (s *Server) ProjectByToken(ctx context.Context, token string) (string, erro
 // modifyProject is a read-modify-write of one project: change edits it (and
 // may add operations to the same transaction), and the result is written
 // only if nobody wrote in between; a stale etag fails with ABORTED.
-func (s *Server) modifyProject(ctx context.Context, id, etag string, change func(*hogwirev1.Project) ([]clientv3.Op, error)) (*hogwirev1.Project, error) {
+func (s *projectServer) modifyProject(ctx context.Context, id, etag string, change func(*hogwirev1.Project) ([]clientv3.Op, error)) (*hogwirev1.Project, error) {
 	var out *hogwirev1.Project
-	err := s.casRetry(ctx, func() error {
-		cur, rev, err := s.getProject(ctx, id)
+	err := s.store.Retry(ctx, func() error {
+		cur, rev, err := s.store.Project(ctx, id)
 		if err != nil {
 			return err
 		}
-		if err := checkEtag(etag, rev); err != nil {
+		if err := store.CheckEtag(etag, rev); err != nil {
 			return err
 		}
 		also, err := change(cur)
@@ -242,11 +235,11 @@ func (s *Server) modifyProject(ctx context.Context, id, etag string, change func
 			return err
 		}
 		cur.UpdateTime, cur.Etag = timestamppb.New(s.now()), ""
-		newRev, err := s.casPut(ctx, s.keys.project(id), rev, cur, also...)
+		newRev, err := s.store.Put(ctx, s.store.Keys.Project(id), rev, cur, also...)
 		if err != nil {
 			return err
 		}
-		cur.Etag = etagOf(newRev)
+		cur.Etag = store.Etag(newRev)
 		out = cur
 		return nil
 	})

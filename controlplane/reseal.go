@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/controlplane/store"
 )
 
 // rotator is implemented by Sealers that know older keys (secrets.Keyring).
@@ -20,13 +21,17 @@ type rotator interface {
 // the old key after it) the leader runs it at start; once it has run, the
 // old key can be removed from the file.
 func (s *Server) ResealSecrets(ctx context.Context) (int, error) {
-	rot, ok := s.sealer.(rotator)
+	return s.destinations.resealSecrets(ctx)
+}
+
+func (s *destinationServer) resealSecrets(ctx context.Context) (int, error) {
+	rot, ok := s.store.Sealer.(rotator)
 	if !ok {
 		return 0, nil
 	}
-	resp, err := s.etcd.Get(ctx, s.keys.allDestinations(), clientv3.WithPrefix())
+	resp, err := s.store.Etcd.Get(ctx, s.store.Keys.AllDestinations(), clientv3.WithPrefix())
 	if err != nil {
-		return 0, storeErr(err)
+		return 0, store.Err(err)
 	}
 	n := 0
 	for _, kv := range resp.Kvs {

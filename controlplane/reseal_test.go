@@ -7,6 +7,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/embedetcd/etcdtest"
 	"github.com/hogwire/hogwire/secrets"
 )
 
@@ -20,7 +21,7 @@ func TestKeyRotationReseals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	r := startReplica(t, []string{e.ClientURL()}, replicaOpts{sealer: before})
 	ctx := ctxT(t)
 	p := mustProject(t, r, "shop")

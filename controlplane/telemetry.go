@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -40,6 +41,17 @@ const (
 	metricsSubject = "hogwire.metrics"
 	logsSubject    = "hogwire.logs"
 )
+
+// telemetryServer serves TelemetryService: it stores what nodes report.
+type telemetryServer struct {
+	hogwirev1.UnimplementedTelemetryServiceServer
+	telemetry *telemetryStore
+	log       *slog.Logger
+}
+
+// errNoTelemetry is the answer of the services that need the telemetry
+// streams when there is no NATS connection.
+var errNoTelemetry = status.Error(codes.Unimplemented, "this control plane has no telemetry storage (no NATS configured)")
 
 type telemetryStore struct {
 	js jetstream.JetStream
@@ -136,9 +148,9 @@ func (t *telemetryStore) store(ctx context.Context, req *hogwirev1.ReportRequest
 }
 
 // Report stores each batch a node sends and acknowledges it.
-func (s *Server) Report(stream hogwirev1.TelemetryService_ReportServer) error {
+func (s *telemetryServer) Report(stream hogwirev1.TelemetryService_ReportServer) error {
 	if s.telemetry == nil {
-		return status.Error(codes.Unimplemented, "this control plane has no telemetry storage (no NATS configured)")
+		return errNoTelemetry
 	}
 	for {
 		req, err := stream.Recv()

@@ -5,10 +5,17 @@ import (
 	"strings"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/controlplane/store"
 )
 
-func (s *Server) ListTemplates(_ context.Context, req *hogwirev1.ListTemplatesRequest) (*hogwirev1.ListTemplatesResponse, error) {
-	after, ok := decodePageToken("templates", req.GetPageToken())
+// templateServer serves TemplateService from the shipped catalogue.
+type templateServer struct {
+	hogwirev1.UnimplementedTemplateServiceServer
+	templates Templates
+}
+
+func (s *templateServer) ListTemplates(_ context.Context, req *hogwirev1.ListTemplatesRequest) (*hogwirev1.ListTemplatesResponse, error) {
+	after, ok := store.DecodePageToken("templates", req.GetPageToken())
 	if !ok {
 		return nil, invalid("page_token", "is not a token from a previous ListTemplates call")
 	}
@@ -16,7 +23,7 @@ func (s *Server) ListTemplates(_ context.Context, req *hogwirev1.ListTemplatesRe
 	if s.templates != nil {
 		all = s.templates.List()
 	}
-	n := pageSize(req.GetPageSize())
+	n := store.PageSize(req.GetPageSize())
 	out := &hogwirev1.ListTemplatesResponse{}
 	started := after == ""
 	for _, t := range all {
@@ -28,7 +35,7 @@ func (s *Server) ListTemplates(_ context.Context, req *hogwirev1.ListTemplatesRe
 			continue
 		}
 		if len(out.Templates) == n {
-			out.NextPageToken = encodePageToken("templates", out.Templates[n-1].Name)
+			out.NextPageToken = store.EncodePageToken("templates", out.Templates[n-1].Name)
 			break
 		}
 		out.Templates = append(out.Templates, t)
@@ -36,7 +43,7 @@ func (s *Server) ListTemplates(_ context.Context, req *hogwirev1.ListTemplatesRe
 	return out, nil
 }
 
-func (s *Server) GetTemplate(_ context.Context, req *hogwirev1.GetTemplateRequest) (*hogwirev1.GetTemplateResponse, error) {
+func (s *templateServer) GetTemplate(_ context.Context, req *hogwirev1.GetTemplateRequest) (*hogwirev1.GetTemplateResponse, error) {
 	id, ok := strings.CutPrefix(req.GetName(), "templates/")
 	if !ok || id == "" {
 		return nil, invalid("name", "%q is not a template name (templates/{template})", req.GetName())
@@ -46,5 +53,5 @@ func (s *Server) GetTemplate(_ context.Context, req *hogwirev1.GetTemplateReques
 			return &hogwirev1.GetTemplateResponse{Template: t}, nil
 		}
 	}
-	return nil, notFound("template", req.GetName())
+	return nil, store.NotFound("template", req.GetName())
 }

@@ -18,6 +18,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/configcache"
+	"github.com/hogwire/hogwire/controlplane/store"
 	"github.com/hogwire/hogwire/resourcename"
 )
 
@@ -30,6 +31,26 @@ const (
 	// snapshotPage bounds the keys read from etcd at once for a snapshot.
 	snapshotPage = 1000
 )
+
+// configServer serves ConfigService: configuration streamed to data-plane
+// nodes, each registered in etcd while its stream is open.
+type configServer struct {
+	hogwirev1.UnimplementedConfigServiceServer
+	store     *store.Store
+	log       *slog.Logger
+	now       func() time.Time
+	replicaID string
+	// cache is the configuration every Watch stream reads; feed keeps it
+	// current while any stream is open.
+	cache *configcache.Cache
+	feed  configFeed
+}
+
+// nodeServer serves NodeService: the nodes registered by ConfigService.
+type nodeServer struct {
+	hogwirev1.UnimplementedNodeServiceServer
+	store *store.Store
+}
 
 // configState is the configuration as etcd stores it, key by key: what
 // the config feed folds etcd's changes into, so that a change to one key
@@ -56,7 +77,7 @@ func (st *configState) snapshot(rev int64) *configcache.Snapshot {
 // Watch streams configuration to one data-plane node (see the proto). All
 // streams of a replica read one configcache.Cache, which one etcd watch
 // keeps current (see configFeed).
-func (s *Server) Watch(stream hogwirev1.ConfigService_WatchServer) error {
+func (s *configServer) Watch(stream hogwirev1.ConfigService_WatchServer) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	first, err := stream.Recv()
@@ -125,7 +146,7 @@ func (s *Server) Watch(stream hogwirev1.ConfigService_WatchServer) error {
 var errCatchUp = errors.New("cannot resume from the node's revision")
 
 // streamConfig sends what the node at rev misses, then every change.
-func (s *Server) streamConfig(ctx context.Context, stream hogwirev1.ConfigService_WatchServer, rev int64) error {
+func (s *configServer) streamConfig(ctx context.Context, stream hogwirev1.ConfigService_WatchServer, rev int64) error {
 	run, release := s.feed.subscribe(s)
 	defer release()
 	select {
@@ -184,17 +205,17 @@ func (s *Server) streamConfig(ctx context.Context, stream hogwirev1.ConfigServic
 
 // catchUp sends, from etcd's history, the changes after rev up to until,
 // and returns until.
-func (s *Server) catchUp(ctx context.Context, stream hogwirev1.ConfigService_WatchServer, rev, until int64) (int64, error) {
+func (s *configServer) catchUp(ctx context.Context, stream hogwirev1.ConfigService_WatchServer, rev, until int64) (int64, error) {
 	st, _, err := s.loadState(ctx, rev)
 	if errors.Is(err, rpctypes.ErrCompacted) || errors.Is(err, rpctypes.ErrFutureRev) {
 		return 0, errCatchUp
 	}
 	if err != nil {
-		return 0, storeErr(err)
+		return 0, store.Err(err)
 	}
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := s.etcd.Watch(wctx, s.keys.config(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	wch := s.store.Etcd.Watch(wctx, s.store.Keys.Config(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -203,7 +224,7 @@ func (s *Server) catchUp(ctx context.Context, stream hogwirev1.ConfigService_Wat
 			return 0, ctx.Err()
 		case <-tick.C:
 			// Until etcd reports progress, the history may still be arriving.
-			_ = s.etcd.RequestProgress(wctx)
+			_ = s.store.Etcd.RequestProgress(wctx)
 		case resp, ok := <-wch:
 			if !ok {
 				return 0, status.Error(codes.Unavailable, "etcd watch ended")
@@ -236,13 +257,13 @@ func (s *Server) catchUp(ctx context.Context, stream hogwirev1.ConfigService_Wat
 }
 
 // loadState reads the configuration as of revision rev (0: now).
-func (s *Server) loadState(ctx context.Context, rev int64) (*configState, int64, error) {
+func (s *configServer) loadState(ctx context.Context, rev int64) (*configState, int64, error) {
 	st := &configState{
 		projects:     map[string]*hogwirev1.Project{},
 		destinations: map[string]*hogwirev1.Destination{},
 		health:       map[string]*hogwirev1.DestinationHealth{},
 	}
-	prefix := s.keys.config()
+	prefix := s.store.Keys.Config()
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	from := prefix
 	for {
@@ -250,7 +271,7 @@ func (s *Server) loadState(ctx context.Context, rev int64) (*configState, int64,
 		if rev > 0 {
 			opts = append(opts, clientv3.WithRev(rev))
 		}
-		resp, err := s.etcd.Get(ctx, from, opts...)
+		resp, err := s.store.Etcd.Get(ctx, from, opts...)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -275,10 +296,10 @@ type change struct {
 	deleted     string
 }
 
-func (s *Server) apply(st *configState, key string, val []byte, modRev int64, deleted bool) (change, error) {
+func (s *configServer) apply(st *configState, key string, val []byte, modRev int64, deleted bool) (change, error) {
 	switch {
-	case strings.HasPrefix(key, s.keys.projects()):
-		id := strings.TrimPrefix(key, s.keys.projects())
+	case strings.HasPrefix(key, s.store.Keys.Projects()):
+		id := strings.TrimPrefix(key, s.store.Keys.Projects())
 		if deleted {
 			delete(st.projects, id)
 			return change{deleted: resourcename.Project(id)}, nil
@@ -287,11 +308,11 @@ func (s *Server) apply(st *configState, key string, val []byte, modRev int64, de
 		if err := proto.Unmarshal(val, p); err != nil {
 			return change{}, status.Errorf(codes.DataLoss, "decoding %s: %v", key, err)
 		}
-		p.Etag = etagOf(modRev)
+		p.Etag = store.Etag(modRev)
 		st.projects[id] = p
 		return change{project: p}, nil
-	case strings.HasPrefix(key, s.keys.allDestinations()):
-		rel := strings.TrimPrefix(key, s.keys.allDestinations())
+	case strings.HasPrefix(key, s.store.Keys.AllDestinations()):
+		rel := strings.TrimPrefix(key, s.store.Keys.AllDestinations())
 		if deleted {
 			d := st.destinations[rel]
 			delete(st.destinations, rel)
@@ -306,13 +327,13 @@ func (s *Server) apply(st *configState, key string, val []byte, modRev int64, de
 			return change{}, status.Errorf(codes.DataLoss, "decoding %s: %v", key, err)
 		}
 		d.Revision = modRev
-		if err := s.unseal(d); err != nil {
+		if err := s.store.Unseal(d); err != nil {
 			return change{}, err
 		}
 		st.destinations[rel] = d
 		return change{destination: withHealth(d, st.health[rel])}, nil
-	case strings.HasPrefix(key, s.keys.allHealth()):
-		rel := strings.TrimPrefix(key, s.keys.allHealth())
+	case strings.HasPrefix(key, s.store.Keys.AllHealth()):
+		rel := strings.TrimPrefix(key, s.store.Keys.AllHealth())
 		if deleted {
 			delete(st.health, rel)
 		} else {
@@ -336,7 +357,7 @@ func withHealth(d *hogwirev1.Destination, h *hogwirev1.DestinationHealth) *hogwi
 		h = &hogwirev1.DestinationHealth{State: hogwirev1.HealthState_HEALTH_STATE_HEALTHY, StateTime: d.UpdateTime}
 	}
 	out.Health = h
-	out.Etag = etagOf(d.Revision)
+	out.Etag = store.Etag(d.Revision)
 	return out
 }
 
@@ -380,7 +401,7 @@ type revisionChange struct {
 }
 
 // changes folds etcd events into st and returns one response per revision.
-func (s *Server) changes(st *configState, events []*clientv3.Event) []revisionChange {
+func (s *configServer) changes(st *configState, events []*clientv3.Event) []revisionChange {
 	var out []revisionChange
 	var cur *hogwirev1.WatchResponse
 	for _, ev := range events {
@@ -431,7 +452,7 @@ func (r *feedRun) requestProgress() {
 
 // subscribe counts a stream in, starting the feed for the first one, and
 // returns the feed's current run and the stream's release.
-func (f *configFeed) subscribe(s *Server) (*feedRun, func()) {
+func (f *configFeed) subscribe(s *configServer) (*feedRun, func()) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.watchers++
@@ -460,7 +481,7 @@ func newFeedRun() *feedRun {
 
 // runFeed follows etcd into the cache until ctx ends, starting over after
 // a failure.
-func (s *Server) runFeed(ctx context.Context, run *feedRun, done chan struct{}) {
+func (s *configServer) runFeed(ctx context.Context, run *feedRun, done chan struct{}) {
 	defer close(done)
 	backoff := 100 * time.Millisecond
 	for {
@@ -483,11 +504,11 @@ func (s *Server) runFeed(ctx context.Context, run *feedRun, done chan struct{}) 
 
 // feedOnce loads the configuration into the cache, then applies every
 // change; after a compaction it loads again.
-func (s *Server) feedOnce(ctx context.Context, run *feedRun) error {
+func (s *configServer) feedOnce(ctx context.Context, run *feedRun) error {
 	for {
 		st, rev, err := s.loadState(ctx, 0)
 		if err != nil {
-			return storeErr(err)
+			return store.Err(err)
 		}
 		s.cache.Set(st.snapshot(rev))
 		select {
@@ -503,16 +524,16 @@ func (s *Server) feedOnce(ctx context.Context, run *feedRun) error {
 }
 
 // followChanges applies etcd's changes after rev to the cache.
-func (s *Server) followChanges(ctx context.Context, run *feedRun, st *configState, rev int64) error {
+func (s *configServer) followChanges(ctx context.Context, run *feedRun, st *configState, rev int64) error {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	wch := s.etcd.Watch(wctx, s.keys.config(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	wch := s.store.Etcd.Watch(wctx, s.store.Keys.Config(), clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-run.progress:
-			_ = s.etcd.RequestProgress(wctx)
+			_ = s.store.Etcd.RequestProgress(wctx)
 		case resp, ok := <-wch:
 			if !ok {
 				if ctx.Err() != nil {
@@ -542,22 +563,22 @@ func (s *Server) followChanges(ctx context.Context, run *feedRun, st *configStat
 
 // nodeRegistration is a node's entry in etcd, alive while its lease is.
 type nodeRegistration struct {
-	s     *Server
+	s     *configServer
 	node  *hogwirev1.Node
 	lease clientv3.LeaseID
 	stop  context.CancelFunc
 }
 
-func (s *Server) registerNode(ctx context.Context, sub *hogwirev1.WatchRequest_Subscribe) (*nodeRegistration, error) {
-	lease, err := s.etcd.Grant(ctx, nodeTTL)
+func (s *configServer) registerNode(ctx context.Context, sub *hogwirev1.WatchRequest_Subscribe) (*nodeRegistration, error) {
+	lease, err := s.store.Etcd.Grant(ctx, nodeTTL)
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, store.Err(err)
 	}
 	kctx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	ka, err := s.etcd.KeepAlive(kctx, lease.ID)
+	ka, err := s.store.Etcd.KeepAlive(kctx, lease.ID)
 	if err != nil {
 		stop()
-		return nil, storeErr(err)
+		return nil, store.Err(err)
 	}
 	go func() {
 		for range ka { // drain until kctx ends
@@ -579,8 +600,8 @@ func (r *nodeRegistration) put(ctx context.Context) error {
 	if err != nil {
 		return status.Errorf(codes.Internal, "encoding node: %v", err)
 	}
-	_, err = r.s.etcd.Put(ctx, r.s.keys.node(r.node.NodeId), string(b), clientv3.WithLease(r.lease))
-	return storeErr(err)
+	_, err = r.s.store.Etcd.Put(ctx, r.s.store.Keys.Node(r.node.NodeId), string(b), clientv3.WithLease(r.lease))
+	return store.Err(err)
 }
 
 // ack records what the node applied: its revision, and what it rejected
@@ -606,15 +627,15 @@ func (r *nodeRegistration) close() {
 	r.stop()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	if _, err := r.s.etcd.Revoke(ctx, r.lease); err != nil {
+	if _, err := r.s.store.Etcd.Revoke(ctx, r.lease); err != nil {
 		r.s.log.Debug("revoking node lease", "node", r.node.NodeId, "err", err)
 	}
 }
 
-func (s *Server) ListNodes(ctx context.Context, _ *hogwirev1.ListNodesRequest) (*hogwirev1.ListNodesResponse, error) {
-	resp, err := s.etcd.Get(ctx, s.keys.nodes(), clientv3.WithPrefix())
+func (s *nodeServer) ListNodes(ctx context.Context, _ *hogwirev1.ListNodesRequest) (*hogwirev1.ListNodesResponse, error) {
+	resp, err := s.store.Etcd.Get(ctx, s.store.Keys.Nodes(), clientv3.WithPrefix())
 	if err != nil {
-		return nil, storeErr(err)
+		return nil, store.Err(err)
 	}
 	out := &hogwirev1.ListNodesResponse{}
 	for _, kv := range resp.Kvs {

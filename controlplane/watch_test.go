@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/embedetcd/etcdtest"
 )
 
 // watcher is a minimal data-plane config client: it applies responses and
@@ -44,7 +45,7 @@ func (w *watcher) ack(rev int64) error {
 }
 
 func TestWatchSnapshotThenChanges(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	r := startReplica(t, []string{e.ClientURL()}, replicaOpts{})
 	ctx := ctxT(t)
 	p := mustProject(t, r, "shop")
@@ -140,7 +141,7 @@ func TestWatchSnapshotThenChanges(t *testing.T) {
 // restart, sees every change exactly once and in order.
 func TestWatchEveryChangeExactlyOnceAcrossRestart(t *testing.T) {
 	const changes = 1000
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	sealer := newTestSealer(t)
 	writer := startReplica(t, []string{e.ClientURL()}, replicaOpts{sealer: sealer})
 	served := startReplica(t, []string{e.ClientURL()}, replicaOpts{sealer: sealer})
@@ -234,7 +235,7 @@ func TestWatchEveryChangeExactlyOnceAcrossRestart(t *testing.T) {
 }
 
 func TestWatchAfterCompactionSendsSnapshot(t *testing.T) {
-	e := startEtcd(t)
+	e := etcdtest.Start(t)
 	r := startReplica(t, []string{e.ClientURL()}, replicaOpts{})
 	ctx := ctxT(t)
 	p := mustProject(t, r, "shop")

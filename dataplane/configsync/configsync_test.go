@@ -21,6 +21,7 @@ import (
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/dataplane/configsync"
 	"github.com/hogwire/hogwire/embedetcd"
+	"github.com/hogwire/hogwire/embedetcd/etcdtest"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/rpcserver"
@@ -45,13 +46,7 @@ type env struct {
 
 func startEnv(t *testing.T) *env {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	e, err := embedetcd.Start(ctx, embedetcd.Config{Dir: t.TempDir(), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
+	e := etcdtest.Start(t)
 	key, err := secrets.GenerateKey()
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package controlplane
+package testrun
 
 import (
 	"bytes"

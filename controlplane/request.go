@@ -1,59 +1,13 @@
 package controlplane
 
 import (
-	"context"
 	"crypto/rand"
-	"errors"
 	"strings"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
-
-// casAttempts bounds read-modify-write retries when writes race and the
-// client sent no etag.
-const casAttempts = 8
-
-// casRetry runs a read-modify-write until it does not lose a race.
-func (s *Server) casRetry(ctx context.Context, f func() error) error {
-	for range casAttempts {
-		err := f()
-		if !errors.Is(err, errConflict) {
-			return err
-		}
-		if ctx.Err() != nil {
-			return storeErr(ctx.Err())
-		}
-	}
-	return storeErr(errConflict)
-}
-
-// casTxn runs ops if key is still at revision rev, returning the new
-// revision, or errConflict when another write came first.
-func (s *Server) casTxn(ctx context.Context, key string, rev int64, ops ...clientv3.Op) (int64, error) {
-	resp, err := s.etcd.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).Then(ops...).Commit()
-	if err != nil {
-		return 0, storeErr(err)
-	}
-	if !resp.Succeeded {
-		return 0, errConflict
-	}
-	return resp.Header.Revision, nil
-}
-
-// casPut writes m at key (and runs also) if the key is still at revision
-// rev, returning the new revision, or errConflict.
-func (s *Server) casPut(ctx context.Context, key string, rev int64, m proto.Message, also ...clientv3.Op) (int64, error) {
-	val, err := proto.Marshal(m)
-	if err != nil {
-		return 0, status.Errorf(codes.Internal, "encoding: %v", err)
-	}
-	return s.casTxn(ctx, key, rev, append([]clientv3.Op{clientv3.OpPut(key, string(val))}, also...)...)
-}
 
 // maskPaths returns the fields an update changes. With no mask, every
 // allowed field that msg sets is implied (AIP-134); "*" means every allowed
