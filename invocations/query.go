@@ -2,7 +2,6 @@ package invocations
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -26,7 +25,8 @@ var ErrNotFound = errors.New("invocations: not found")
 // the writer's batching), and nodes' clocks are not ours.
 const Slack = 5 * time.Minute
 
-// maxIndexEntries bounds the index entries one lookup reads.
+// maxIndexEntries bounds the index entries one lookup reads (each may
+// point at many records).
 const maxIndexEntries = 100000
 
 // Filter selects records; zero fields select all.
@@ -201,15 +201,7 @@ func (s *Store) lookup(ctx context.Context, project string, kind byte, key strin
 			return nil, err
 		}
 		from = m.Sequence + 1
-		d := m.Data
-		if len(d) < 2 || d[0] != what {
-			continue
-		}
-		seq, n := binary.Uvarint(d[1:])
-		if n <= 0 || string(d[1+n:]) != key {
-			continue
-		}
-		seqs = append(seqs, seq)
+		seqs = decodeEntry(m.Data, what, key, seqs)
 	}
 	slices.Sort(seqs)
 	return slices.Compact(seqs), nil

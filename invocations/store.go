@@ -174,8 +174,7 @@ func indexSubject(project string, kind byte, key string) string {
 	return indexPrefix + project + "." + string(kind) + "." + strconv.FormatUint(h.Sum64()>>(64-bucketBits), 16)
 }
 
-// index entries: one byte saying what the sequence points at, the
-// sequence as a uvarint, then the key.
+// What an index entry's sequences point at (see encodeEntry).
 const (
 	entryRecord = 'r'
 	entryEvent  = 'v'

@@ -237,25 +237,39 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 		}
 		pending = append(pending, p)
 	}
-	var acks []jetstream.PubAckFuture
+	// One index entry per key and batch: the records of one event (one
+	// per destination) and of one person usually end close together.
+	type group struct {
+		subject string
+		seqs    []uint64
+	}
+	groups := map[indexEntry]*group{}
+	var order []indexEntry
 	for i := range pending {
 		p := &pending[i]
 		select {
 		case ack := <-p.f.Ok():
 			for _, e := range p.entries[:p.n] {
-				buf := make([]byte, 1, 1+binary.MaxVarintLen64+len(e.key))
-				buf[0] = e.what
-				buf = binary.AppendUvarint(buf, ack.Sequence)
-				buf = append(buf, e.key...)
-				if f := publish(e.subject, buf); f != nil {
-					acks = append(acks, f)
+				g := groups[e]
+				if g == nil {
+					g = &group{subject: e.subject}
+					groups[e] = g
+					order = append(order, e)
 				}
+				g.seqs = append(g.seqs, ack.Sequence)
 			}
 		case <-p.f.Err():
 			w.failed.Add(1)
 		case <-ctx.Done():
 			w.failed.Add(int64(len(pending) - i))
 			return
+		}
+	}
+	acks := make([]jetstream.PubAckFuture, 0, len(order))
+	for _, e := range order {
+		g := groups[e]
+		if f := publish(g.subject, encodeEntry(e.what, e.key, g.seqs)); f != nil {
+			acks = append(acks, f)
 		}
 	}
 	for _, f := range acks {
@@ -267,6 +281,46 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 			return
 		}
 	}
+}
+
+// encodeEntry makes an index entry: what the sequences point at (a
+// record or an event), the key, and the sequences, ascending.
+func encodeEntry(what byte, key string, seqs []uint64) []byte {
+	buf := make([]byte, 0, 2+len(key)+len(seqs)*binary.MaxVarintLen32)
+	buf = append(buf, what)
+	buf = binary.AppendUvarint(buf, uint64(len(key)))
+	buf = append(buf, key...)
+	var prev uint64
+	for _, s := range seqs {
+		buf = binary.AppendUvarint(buf, s-prev)
+		prev = s
+	}
+	return buf
+}
+
+// decodeEntry reads an entry encodeEntry made, appending its sequences to
+// seqs when it is of what and key.
+func decodeEntry(d []byte, what byte, key string, seqs []uint64) []uint64 {
+	if len(d) < 2 || d[0] != what {
+		return seqs
+	}
+	d = d[1:]
+	n, k := binary.Uvarint(d)
+	if k <= 0 || uint64(len(d)-k) < n || string(d[k:k+int(n)]) != key {
+		return seqs
+	}
+	d = d[k+int(n):]
+	var prev uint64
+	for len(d) > 0 {
+		delta, k := binary.Uvarint(d)
+		if k <= 0 {
+			break
+		}
+		prev += delta
+		seqs = append(seqs, prev)
+		d = d[k:]
+	}
+	return seqs
 }
 
 // proto is the stored form of r; name and id are set when it is read.
