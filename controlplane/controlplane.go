@@ -95,8 +95,9 @@ type Server struct {
 	hogwirev1.UnimplementedConfigServiceServer
 	hogwirev1.UnimplementedTelemetryServiceServer
 
-	telemetry *telemetryStore
-	persons   personServer
+	telemetry   *telemetryStore
+	persons     personServer
+	invocations *invocationServer
 	hogwirev1.UnimplementedNodeServiceServer
 
 	// cache is the configuration every Watch stream reads; feed keeps it
@@ -143,6 +144,11 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		s.telemetry = t
 	}
+	is, err := newInvocationServer(ctx, s, cfg.Telemetry)
+	if err != nil {
+		return nil, err
+	}
+	s.invocations = is
 	s.persons = personServer{s: s, store: cfg.Persons}
 	if cfg.Persons == nil && cfg.Telemetry.Conn != nil {
 		ps, err := persons.New(persons.Config{Conn: cfg.Telemetry.Conn, Memory: cfg.Telemetry.Memory, Logger: cfg.Logger.With("component", "persons")})
@@ -166,6 +172,7 @@ func (s *Server) Register(gs grpc.ServiceRegistrar) {
 	hogwirev1.RegisterTelemetryServiceServer(gs, s)
 	hogwirev1.RegisterNodeServiceServer(gs, s)
 	hogwirev1.RegisterPersonServiceServer(gs, &s.persons)
+	hogwirev1.RegisterInvocationServiceServer(gs, s.invocations)
 }
 
 // Roles says which token each control-plane service requires.
@@ -179,6 +186,7 @@ func Roles() map[string]auth.Role {
 		hogwirev1.MetricsService_ServiceDesc.ServiceName:     auth.Admin,
 		hogwirev1.NodeService_ServiceDesc.ServiceName:        auth.Admin,
 		hogwirev1.PersonService_ServiceDesc.ServiceName:      auth.Admin,
+		hogwirev1.InvocationService_ServiceDesc.ServiceName:  auth.Admin,
 		hogwirev1.ConfigService_ServiceDesc.ServiceName:      auth.NodeRole,
 		hogwirev1.TelemetryService_ServiceDesc.ServiceName:   auth.NodeRole,
 	}
