@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -101,13 +100,13 @@ func (is *invocationServer) ListInvocations(ctx context.Context, req *hogwirev1.
 	case size > maxInvocationPageSize:
 		size = maxInvocationPageSize
 	}
-	var after uint64
+	var from invocations.Cursor
 	if tok := req.GetPageToken(); tok != "" {
-		n, err := strconv.ParseUint(strings.TrimPrefix(tok, "i"), 10, 64)
-		if err != nil || !strings.HasPrefix(tok, "i") || n == 0 {
+		c, ok := invocations.ParseCursor(strings.TrimPrefix(tok, "i"))
+		if !ok || !strings.HasPrefix(tok, "i") {
 			v.add("page_token", "is not a token this service returned")
 		}
-		after = n
+		from = c
 	}
 	if err := v.err(); err != nil {
 		return nil, err
@@ -120,13 +119,13 @@ func (is *invocationServer) ListInvocations(ctx context.Context, req *hogwirev1.
 		return nil, err
 	}
 	filter.Destination = sc.destination
-	out, next, err := st.List(ctx, sc.project, filter, size, after)
+	out, next, err := st.List(ctx, sc.project, filter, size, from)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "reading invocation records: %v", err)
 	}
 	resp := &hogwirev1.ListInvocationsResponse{Invocations: out}
-	if next > 0 {
-		resp.NextPageToken = "i" + strconv.FormatUint(next, 10)
+	if next != (invocations.Cursor{}) {
+		resp.NextPageToken = "i" + next.String()
 	}
 	return resp, nil
 }

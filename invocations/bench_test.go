@@ -121,7 +121,7 @@ func BenchmarkQueryDestinationTimeStatus(b *testing.B) {
 		hour := bench.end.Sub(bench.start) / 24
 		start := bench.start.Add(time.Duration(i%24) * hour)
 		out, _, err := s.List(ctx, "shop", Filter{Destination: fmt.Sprintf("d%02d", i%20), Start: start, End: start.Add(hour),
-			Statuses: []hogwirev1.InvocationStatus{failed}}, 100, 0)
+			Statuses: []hogwirev1.InvocationStatus{failed}}, 100, Cursor{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -136,7 +136,7 @@ func BenchmarkQueryErrorKind(b *testing.B) {
 	ctx := context.Background()
 	n := 0
 	for b.Loop() {
-		out, _, err := s.List(ctx, "shop", Filter{Statuses: []hogwirev1.InvocationStatus{failed}, ErrorKind: "hog_error"}, 100, 0)
+		out, _, err := s.List(ctx, "shop", Filter{Statuses: []hogwirev1.InvocationStatus{failed}, ErrorKind: "hog_error"}, 100, Cursor{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func BenchmarkLookupEventUUID(b *testing.B) {
 	n := 0
 	for i := 0; b.Loop(); i++ {
 		uuid := fmt.Sprintf("01900000-0000-7000-8000-%012d", (i*7919)%(*benchRecords/10))
-		out, _, err := s.List(ctx, "shop", Filter{EventUUID: uuid}, 100, 0)
+		out, _, err := s.List(ctx, "shop", Filter{EventUUID: uuid}, 100, Cursor{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -167,7 +167,7 @@ func BenchmarkLookupDistinctID(b *testing.B) {
 	ctx := context.Background()
 	n := 0
 	for i := 0; b.Loop(); i++ {
-		out, _, err := s.List(ctx, "shop", Filter{DistinctID: fmt.Sprintf("user-%d", (i*7919)%10000)}, 100, 0)
+		out, _, err := s.List(ctx, "shop", Filter{DistinctID: fmt.Sprintf("user-%d", (i*7919)%10000)}, 100, Cursor{})
 		if err != nil {
 			b.Fatal(err)
 		}

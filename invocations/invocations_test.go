@@ -61,15 +61,15 @@ func TestWriteListGetAndLookups(t *testing.T) {
 		t.Fatalf("dropped %d", d)
 	}
 
-	list := func(f Filter, size int, after uint64) ([]*hogwirev1.Invocation, uint64) {
+	list := func(f Filter, size int, from Cursor) ([]*hogwirev1.Invocation, Cursor) {
 		t.Helper()
-		out, next, err := s.List(ctx, "shop", f, size, after)
+		out, next, err := s.List(ctx, "shop", f, size, from)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return out, next
 	}
-	fails, _ := list(Filter{Destination: "hook", Statuses: []hogwirev1.InvocationStatus{failed}}, 100, 0)
+	fails, _ := list(Filter{Destination: "hook", Statuses: []hogwirev1.InvocationStatus{failed}}, 100, Cursor{})
 	if len(fails) != 7 {
 		t.Fatalf("hook failures: got %d, want 7", len(fails))
 	}
@@ -80,24 +80,24 @@ func TestWriteListGetAndLookups(t *testing.T) {
 		}
 	}
 	// Time range: events 5..9 only.
-	ranged, _ := list(Filter{Destination: "hook", Start: base.Add(5 * time.Second), End: base.Add(10 * time.Second)}, 100, 0)
+	ranged, _ := list(Filter{Destination: "hook", Start: base.Add(5 * time.Second), End: base.Add(10 * time.Second)}, 100, Cursor{})
 	if len(ranged) != 5 {
 		t.Fatalf("time range: got %d, want 5", len(ranged))
 	}
-	byKind, _ := list(Filter{ErrorKind: "disabled_temporarily"}, 100, 0)
+	byKind, _ := list(Filter{ErrorKind: "disabled_temporarily"}, 100, Cursor{})
 	if len(byKind) != 1 || byKind[0].GetStatus() != skipped || byKind[0].GetEventUuid() != "0190-0019" {
 		t.Fatalf("by error kind: %v", byKind)
 	}
 	// Paging through all 60 of the project in pages of 25.
 	var all []*hogwirev1.Invocation
-	var after uint64
+	var from Cursor
 	for range 10 {
-		page, next := list(Filter{}, 25, after)
+		page, next := list(Filter{}, 25, from)
 		all = append(all, page...)
-		if next == 0 {
+		if next == (Cursor{}) {
 			break
 		}
-		after = next
+		from = next
 	}
 	if len(all) != 60 {
 		t.Fatalf("paged: got %d, want 60", len(all))
@@ -111,7 +111,7 @@ func TestWriteListGetAndLookups(t *testing.T) {
 	}
 
 	// By event uuid, across destinations.
-	byEvent, _ := list(Filter{EventUUID: "0190-0003"}, 100, 0)
+	byEvent, _ := list(Filter{EventUUID: "0190-0003"}, 100, Cursor{})
 	if len(byEvent) != 3 {
 		t.Fatalf("by event: got %d, want 3", len(byEvent))
 	}
@@ -124,14 +124,14 @@ func TestWriteListGetAndLookups(t *testing.T) {
 	}
 	// By distinct id (with characters no subject may hold), paged.
 	var bob []*hogwirev1.Invocation
-	after = 0
+	from = Cursor{}
 	for range 10 {
-		page, next := list(Filter{DistinctID: "bob.smith@example.com"}, 7, after)
+		page, next := list(Filter{DistinctID: "bob.smith@example.com"}, 7, from)
 		bob = append(bob, page...)
-		if next == 0 {
+		if next == (Cursor{}) {
 			break
 		}
-		after = next
+		from = next
 	}
 	if len(bob) != 30 {
 		t.Fatalf("by distinct id: got %d, want 30", len(bob))
@@ -141,14 +141,15 @@ func TestWriteListGetAndLookups(t *testing.T) {
 			t.Fatalf("by distinct id: %v", r)
 		}
 	}
-	failedBob, _ := list(Filter{DistinctID: "bob.smith@example.com", Statuses: []hogwirev1.InvocationStatus{failed}}, 100, 0)
+	failedBob, _ := list(Filter{DistinctID: "bob.smith@example.com", Statuses: []hogwirev1.InvocationStatus{failed}}, 100, Cursor{})
 	if len(failedBob) != 3 { // events 3, 9, 15
 		t.Fatalf("bob's failures: got %d, want 3", len(failedBob))
 	}
 
 	// Get by id, and not from another project.
 	got, err := s.Get(ctx, "shop", fails[0].GetId())
-	if err != nil || got.GetEventUuid() != fails[0].GetEventUuid() || got.GetName() != "projects/shop/invocations/"+fails[0].GetId() {
+	if err != nil || got.GetEventUuid() != fails[0].GetEventUuid() || got.GetName() != "projects/shop/invocations/"+fails[0].GetId() ||
+		got.GetId() != fails[0].GetId() {
 		t.Fatalf("get: %v, %v", got, err)
 	}
 	if _, err := s.Get(ctx, "other", fails[0].GetId()); err != ErrNotFound {
@@ -194,7 +195,7 @@ func TestRunWritesAndDrainsOnStop(t *testing.T) {
 	}
 	cancel() // the interval never came: stopping writes what waits
 	<-done
-	out, _, err := s.List(context.Background(), "shop", Filter{}, 100, 0)
+	out, _, err := s.List(context.Background(), "shop", Filter{}, 100, Cursor{})
 	if err != nil || len(out) != 10 {
 		t.Fatalf("got %d records, %v", len(out), err)
 	}

@@ -92,105 +92,150 @@ func (f *Filter) subjects(project string) []string {
 	return slices.Compact(out)
 }
 
+// Cursor is a place in the stream: a record's message and its place in
+// it. As a record's id it names the record; as where a List goes on, the
+// first record to read. The zero Cursor is the start.
+type Cursor struct {
+	Seq  uint64
+	Item int
+}
+
+func (c Cursor) String() string { return strconv.FormatUint(c.Seq, 10) + "-" + strconv.Itoa(c.Item) }
+
+// ParseCursor reads a Cursor's String (a record's id).
+func ParseCursor(s string) (Cursor, bool) {
+	a, b, ok := strings.Cut(s, "-")
+	if !ok {
+		return Cursor{}, false
+	}
+	seq, err1 := strconv.ParseUint(a, 10, 64)
+	item, err2 := strconv.Atoi(b)
+	if err1 != nil || err2 != nil || seq == 0 || item < 0 {
+		return Cursor{}, false
+	}
+	return Cursor{seq, item}, true
+}
+
+// reached reports whether the record at seq and item is at c or after.
+func (c Cursor) reached(seq uint64, item int) bool {
+	return seq > c.Seq || seq == c.Seq && item >= c.Item
+}
+
 // List returns up to size records of project that f selects, in the order
-// they were stored, starting after the sequence after (0 for the start),
-// and the sequence to continue after (0 when there are no more).
+// they were stored, starting at the cursor from, and the cursor to go on
+// from (zero when there are no more).
 //
 // With an event uuid or a distinct id, the index answers; otherwise a
 // consumer filtered on the record subjects, started at f.Start, reads only
-// what it selects. At most scan records are read per call: past them, the
-// page may be short, with a token to go on.
-func (s *Store) List(ctx context.Context, project string, f Filter, size int, after uint64) ([]*hogwirev1.Invocation, uint64, error) {
+// what it selects. A call reads a bounded number of messages: past them,
+// the page may be short, with a cursor to go on.
+func (s *Store) List(ctx context.Context, project string, f Filter, size int, from Cursor) ([]*hogwirev1.Invocation, Cursor, error) {
 	if size <= 0 {
-		return nil, 0, nil
+		return nil, Cursor{}, nil
 	}
 	if f.EventUUID != "" || f.DistinctID != "" {
-		return s.listIndexed(ctx, project, f, size, after)
+		return s.listIndexed(ctx, project, f, size, from)
 	}
 	subjects := f.subjects(project)
 	if len(subjects) == 0 {
-		return nil, 0, nil
+		return nil, Cursor{}, nil
 	}
 	cfg := jetstream.ConsumerConfig{FilterSubjects: subjects, DeliverPolicy: jetstream.DeliverAllPolicy}
 	if len(subjects) == 1 {
 		cfg = jetstream.ConsumerConfig{FilterSubject: subjects[0], DeliverPolicy: jetstream.DeliverAllPolicy}
 	}
-	if after > 0 {
-		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, after+1
+	if from.Seq > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, from.Seq
 	} else if !f.Start.IsZero() {
 		since := f.Start.Add(-Slack)
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &since
 	}
 	var out []*hogwirev1.Invocation
-	var next uint64
+	var next Cursor
 	stopAt := time.Time{}
 	if !f.End.IsZero() {
 		stopAt = f.End.Add(Slack)
 	}
-	const maxScan = 200000
+	const maxScan = 20000
 	_, err := s.scan(ctx, cfg, maxScan, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
-		next = md.Sequence.Stream
+		seq := md.Sequence.Stream
 		if !stopAt.IsZero() && md.Timestamp.After(stopAt) {
-			next = 0
+			next = Cursor{}
 			return false
 		}
-		r, dest, ok := decode(project, m.Subject(), m.Data(), md.Sequence.Stream)
-		if ok && f.match(r, dest) {
-			out = append(out, r)
+		full := false
+		unpack(m.Data(), func(i int, item []byte) bool {
+			if !from.reached(seq, i) {
+				return true
+			}
+			if len(out) == size {
+				full, next = true, Cursor{seq, i}
+				return false
+			}
+			if r, dest, ok := decode(project, m.Subject(), item, seq, i); ok && f.match(r, dest) {
+				out = append(out, r)
+			}
+			return true
+		})
+		if full {
+			return false
 		}
+		next = Cursor{seq + 1, 0}
 		if md.NumPending == 0 {
-			next = 0
+			next = Cursor{}
 		}
 		return len(out) < size
 	})
 	if err != nil {
-		return nil, 0, err
+		return nil, Cursor{}, err
 	}
 	return out, next, nil
 }
 
 // listIndexed answers a lookup by event uuid or distinct id from the
 // index.
-func (s *Store) listIndexed(ctx context.Context, project string, f Filter, size int, after uint64) ([]*hogwirev1.Invocation, uint64, error) {
+func (s *Store) listIndexed(ctx context.Context, project string, f Filter, size int, from Cursor) ([]*hogwirev1.Invocation, Cursor, error) {
 	kind, key := byte(indexDistinct), f.DistinctID
 	if f.EventUUID != "" {
 		kind, key = indexEvent, f.EventUUID
 	}
-	seqs, err := s.lookup(ctx, project, kind, key, entryRecord)
+	refs, err := s.lookup(ctx, project, kind, key, false)
 	if err != nil {
-		return nil, 0, err
+		return nil, Cursor{}, err
 	}
 	var out []*hogwirev1.Invocation
-	for i, seq := range seqs {
-		if seq <= after {
+	var m *jetstream.RawStreamMsg
+	for i, r := range refs {
+		if !from.reached(r.seq, r.item) {
 			continue
 		}
 		if len(out) == size {
-			return out, seqs[i-1], nil
+			return out, Cursor{refs[i].seq, refs[i].item}, nil
 		}
-		r, dest, err := s.get(ctx, project, seq)
-		if errors.Is(err, ErrNotFound) {
-			continue // expired since the index entry was read
+		if m == nil || m.Sequence != r.seq {
+			if m, err = s.msg(ctx, r.seq); errors.Is(err, ErrNotFound) {
+				m = nil
+				continue // expired since the index entry was read
+			} else if err != nil {
+				return nil, Cursor{}, err
+			}
 		}
-		if err != nil {
-			return nil, 0, err
-		}
-		if f.match(r, dest) {
-			out = append(out, r)
+		if rec, dest, ok := decodeItem(project, m, r.item); ok && f.match(rec, dest) {
+			out = append(out, rec)
 		}
 	}
-	return out, 0, nil
+	return out, Cursor{}, nil
 }
 
-// lookup returns the sequences, ascending, that the index of kind holds
-// for key and entries of what.
-func (s *Store) lookup(ctx context.Context, project string, kind byte, key string, what byte) ([]uint64, error) {
+// lookup returns where the index of kind says key's records (or stored
+// events) are, in stream order.
+func (s *Store) lookup(ctx context.Context, project string, kind byte, key string, events bool) ([]ref, error) {
 	st, err := s.js.Stream(ctx, StreamName)
 	if err != nil {
 		return nil, err
 	}
 	subject := indexSubject(project, kind, key)
-	var seqs []uint64
+	var refs []ref
 	var from uint64 = 1
 	for range maxIndexEntries {
 		m, err := st.GetMsg(ctx, from, jetstream.WithGetMsgSubject(subject))
@@ -201,68 +246,99 @@ func (s *Store) lookup(ctx context.Context, project string, kind byte, key strin
 			return nil, err
 		}
 		from = m.Sequence + 1
-		seqs = decodeEntry(m.Data, what, key, seqs)
+		refs = decodeEntry(m.Data, key, refs)
 	}
-	slices.Sort(seqs)
-	return slices.Compact(seqs), nil
+	refs = slices.DeleteFunc(refs, func(r ref) bool { return r.event != events })
+	slices.SortFunc(refs, func(a, b ref) int {
+		if a.before(b) {
+			return -1
+		}
+		if b.before(a) {
+			return 1
+		}
+		return 0
+	})
+	return slices.Compact(refs), nil
 }
 
 // Get returns a record of project by id.
 func (s *Store) Get(ctx context.Context, project, id string) (*hogwirev1.Invocation, error) {
-	seq, err := strconv.ParseUint(id, 10, 64)
-	if err != nil || seq == 0 {
+	c, ok := ParseCursor(id)
+	if !ok {
 		return nil, ErrNotFound
 	}
-	r, _, err := s.get(ctx, project, seq)
-	return r, err
+	m, err := s.msg(ctx, c.Seq)
+	if err != nil {
+		return nil, err
+	}
+	r, _, ok := decodeItem(project, m, c.Item)
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return r, nil
 }
 
-func (s *Store) get(ctx context.Context, project string, seq uint64) (*hogwirev1.Invocation, string, error) {
+func (s *Store) msg(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, error) {
 	st, err := s.js.Stream(ctx, StreamName)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	m, err := st.GetMsg(ctx, seq)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, "", ErrNotFound
+		return nil, ErrNotFound
 	}
-	if err != nil {
-		return nil, "", err
-	}
-	r, dest, ok := decode(project, m.Subject, m.Data, seq)
-	if !ok {
-		return nil, "", ErrNotFound
-	}
-	return r, dest, nil
+	return m, err
 }
 
 // Event returns the stored wire encoding of one of project's events.
 func (s *Store) Event(ctx context.Context, project, uuid string) ([]byte, error) {
-	seqs, err := s.lookup(ctx, project, indexEvent, uuid, entryEvent)
+	refs, err := s.lookup(ctx, project, indexEvent, uuid, true)
 	if err != nil {
 		return nil, err
 	}
-	st, err := s.js.Stream(ctx, StreamName)
-	if err != nil {
-		return nil, err
-	}
-	for _, seq := range slices.Backward(seqs) {
-		m, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
+	for _, r := range slices.Backward(refs) {
+		m, err := s.msg(ctx, r.seq)
+		if errors.Is(err, ErrNotFound) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		if m.Subject == eventPrefix+project {
-			return m.Data, nil
+		if m.Subject != eventPrefix+project {
+			continue
+		}
+		var data []byte
+		unpack(m.Data, func(i int, item []byte) bool {
+			if i == r.item {
+				data = item
+				return false
+			}
+			return true
+		})
+		if data != nil {
+			return data, nil
 		}
 	}
 	return nil, ErrNotFound
 }
 
+// decodeItem reads the record at item of a stored message.
+func decodeItem(project string, m *jetstream.RawStreamMsg, item int) (*hogwirev1.Invocation, string, bool) {
+	var r *hogwirev1.Invocation
+	var dest string
+	ok := false
+	unpack(m.Data, func(i int, data []byte) bool {
+		if i == item {
+			r, dest, ok = decode(project, m.Subject, data, m.Sequence, i)
+			return false
+		}
+		return true
+	})
+	return r, dest, ok
+}
+
 // decode reads a stored record of project; ok is false for anything else.
-func decode(project, subject string, data []byte, seq uint64) (*hogwirev1.Invocation, string, bool) {
+func decode(project, subject string, data []byte, seq uint64, item int) (*hogwirev1.Invocation, string, bool) {
 	rest, ok := strings.CutPrefix(subject, recordPrefix+project+".")
 	if !ok {
 		return nil, "", false
@@ -272,7 +348,7 @@ func decode(project, subject string, data []byte, seq uint64) (*hogwirev1.Invoca
 	if proto.Unmarshal(data, r) != nil {
 		return nil, "", false
 	}
-	r.Id = strconv.FormatUint(seq, 10)
+	r.Id = Cursor{seq, item}.String()
 	r.Name = resourcename.Project(project) + "/invocations/" + r.Id
 	if r.Destination == "" {
 		r.Destination = resourcename.Destination(project, dest)

@@ -6,15 +6,18 @@
 // invocation's goroutine; the control plane reads with List, Get and
 // Event. The stream's subjects make the common questions cheap:
 //
-//	invocations.r.<project>.<destination>.<status>.<kind>   one record
-//	invocations.v.<project>                                 one stored event
+//	invocations.r.<project>.<destination>.<status>.<kind>   records
+//	invocations.v.<project>                                 stored events
 //	invocations.x.<project>.<e|d>.<bucket>                  index entries
 //
-// A query by destination, status and error kind is a subject filter, and a
-// time range a start time, both served by the server's own indexes. A
-// lookup by event uuid or distinct id reads the index subject of the key's
-// hash bucket: a few entries, each naming the sequence of a record (or of
-// the stored event), which are then read directly.
+// The Writer packs what one batch holds for one subject into one message
+// (a record is "<sequence>-<place>"), so that a busy node stores a few
+// messages a second, not one per invocation. A query by destination,
+// status and error kind is a subject filter, and a time range a start
+// time, both served by the server's own indexes. A lookup by event uuid or
+// distinct id reads the index subject of the key's hash bucket: a few
+// entries, each naming where records (or the stored event) are, which are
+// then read directly.
 package invocations
 
 import (
@@ -173,9 +176,3 @@ func indexSubject(project string, kind byte, key string) string {
 	h.Write([]byte(key))
 	return indexPrefix + project + "." + string(kind) + "." + strconv.FormatUint(h.Sum64()>>(64-bucketBits), 16)
 }
-
-// What an index entry's sequences point at (see encodeEntry).
-const (
-	entryRecord = 'r'
-	entryEvent  = 'v'
-)

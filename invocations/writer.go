@@ -175,41 +175,57 @@ func (w *Writer) Flush(ctx context.Context) {
 	}
 }
 
-// indexEntry points the index subject's key at what f stored.
-type indexEntry struct {
+// maxPack bounds a stored message's size; an item larger than this is
+// stored alone (NATS refuses what exceeds its max_payload).
+const maxPack = 256 << 10
+
+// pack is one message of the batch: every record of a batch with the same
+// subject (destination, status, kind), or every event of a project.
+type pack struct {
 	subject string
-	what    byte
-	key     string
-}
-
-type published struct {
-	f       jetstream.PubAckFuture
-	entries [2]indexEntry
+	buf     []byte
 	n       int
+	refs    []packRef
+	f       jetstream.PubAckFuture
 }
 
-// write stores a batch: records and events first, then, once their
-// sequences are known, the index entries pointing at them.
+// packRef says which index key points at an item of a pack.
+type packRef struct {
+	index string // index subject
+	key   string
+	item  int
+	event bool
+}
+
+// refKey is one index entry of a batch.
+type refKey struct{ index, key string }
+
+// write stores a batch: records and events packed by subject first, then,
+// once their sequences are known, one index entry per key pointing at
+// them.
 func (w *Writer) write(ctx context.Context, batch []item) {
 	js := w.s.js
-	pending := make([]published, 0, len(batch))
-	publish := func(subject string, data []byte) jetstream.PubAckFuture {
-		f, err := js.PublishAsync(subject, data)
-		if err != nil {
-			w.failed.Add(1)
-			return nil
+	open := map[string]*pack{}
+	var packs []*pack
+	add := func(subject string, data []byte) *pack {
+		p := open[subject]
+		if p == nil || (p.n > 0 && len(p.buf)+len(data) > maxPack) {
+			p = &pack{subject: subject}
+			open[subject] = p
+			packs = append(packs, p)
 		}
-		return f
+		p.buf = binary.AppendUvarint(p.buf, uint64(len(data)))
+		p.buf = append(p.buf, data...)
+		p.n++
+		return p
 	}
 	for _, it := range batch {
 		if it.rec == nil {
 			if !resourcename.ValidID(it.project) {
 				continue
 			}
-			if f := publish(eventPrefix+it.project, it.data); f != nil {
-				pending = append(pending, published{f: f, n: 1,
-					entries: [2]indexEntry{{subject: indexSubject(it.project, indexEvent, it.uuid), what: entryEvent, key: it.uuid}}})
-			}
+			p := add(eventPrefix+it.project, it.data)
+			p.refs = append(p.refs, packRef{index: indexSubject(it.project, indexEvent, it.uuid), key: it.uuid, item: p.n - 1, event: true})
 			continue
 		}
 		project, dest, err := resourcename.ParseDestination(it.rec.Destination)
@@ -222,55 +238,56 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 			w.failed.Add(1)
 			continue
 		}
-		f := publish(recordSubject(project, dest, pb), data)
-		if f == nil {
-			continue
-		}
-		p := published{f: f}
+		p := add(recordSubject(project, dest, pb), data)
 		if k := it.rec.EventUUID; k != "" {
-			p.entries[p.n] = indexEntry{subject: indexSubject(project, indexEvent, k), what: entryRecord, key: k}
-			p.n++
+			p.refs = append(p.refs, packRef{index: indexSubject(project, indexEvent, k), key: k, item: p.n - 1})
 		}
 		if k := it.rec.DistinctID; k != "" {
-			p.entries[p.n] = indexEntry{subject: indexSubject(project, indexDistinct, k), what: entryRecord, key: k}
-			p.n++
+			p.refs = append(p.refs, packRef{index: indexSubject(project, indexDistinct, k), key: k, item: p.n - 1})
 		}
-		pending = append(pending, p)
+	}
+	for _, p := range packs {
+		f, err := js.PublishAsync(p.subject, p.buf)
+		if err != nil {
+			w.failed.Add(int64(p.n))
+			continue
+		}
+		p.f = f
 	}
 	// One index entry per key and batch: the records of one event (one
 	// per destination) and of one person usually end close together.
-	type group struct {
-		subject string
-		seqs    []uint64
-	}
-	groups := map[indexEntry]*group{}
-	var order []indexEntry
-	for i := range pending {
-		p := &pending[i]
+	entries := map[refKey][]ref{}
+	var order []refKey
+	for i, p := range packs {
+		if p.f == nil {
+			continue
+		}
 		select {
 		case ack := <-p.f.Ok():
-			for _, e := range p.entries[:p.n] {
-				g := groups[e]
-				if g == nil {
-					g = &group{subject: e.subject}
-					groups[e] = g
-					order = append(order, e)
+			for _, r := range p.refs {
+				k := refKey{r.index, r.key}
+				if _, ok := entries[k]; !ok {
+					order = append(order, k)
 				}
-				g.seqs = append(g.seqs, ack.Sequence)
+				entries[k] = append(entries[k], ref{seq: ack.Sequence, item: r.item, event: r.event})
 			}
 		case <-p.f.Err():
-			w.failed.Add(1)
+			w.failed.Add(int64(p.n))
 		case <-ctx.Done():
-			w.failed.Add(int64(len(pending) - i))
+			for _, p := range packs[i:] {
+				w.failed.Add(int64(p.n))
+			}
 			return
 		}
 	}
 	acks := make([]jetstream.PubAckFuture, 0, len(order))
-	for _, e := range order {
-		g := groups[e]
-		if f := publish(g.subject, encodeEntry(e.what, e.key, g.seqs)); f != nil {
-			acks = append(acks, f)
+	for _, k := range order {
+		f, err := js.PublishAsync(k.index, encodeEntry(k.key, entries[k]))
+		if err != nil {
+			w.failed.Add(1)
+			continue
 		}
+		acks = append(acks, f)
 	}
 	for _, f := range acks {
 		select {
@@ -283,44 +300,73 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 	}
 }
 
-// encodeEntry makes an index entry: what the sequences point at (a
-// record or an event), the key, and the sequences, ascending.
-func encodeEntry(what byte, key string, seqs []uint64) []byte {
-	buf := make([]byte, 0, 2+len(key)+len(seqs)*binary.MaxVarintLen32)
-	buf = append(buf, what)
+// ref is where an item is stored: the message's sequence, and its place
+// in the message.
+type ref struct {
+	seq   uint64
+	item  int
+	event bool
+}
+
+func (r ref) before(o ref) bool { return r.seq < o.seq || r.seq == o.seq && r.item < o.item }
+
+// encodeEntry makes an index entry: the key, then each item's sequence
+// (as the difference from the previous one) and place, and whether it
+// is an event.
+func encodeEntry(key string, refs []ref) []byte {
+	buf := make([]byte, 0, 1+len(key)+len(refs)*6)
 	buf = binary.AppendUvarint(buf, uint64(len(key)))
 	buf = append(buf, key...)
 	var prev uint64
-	for _, s := range seqs {
-		buf = binary.AppendUvarint(buf, s-prev)
-		prev = s
+	for _, r := range refs {
+		buf = binary.AppendUvarint(buf, r.seq-prev)
+		v := uint64(r.item) << 1
+		if r.event {
+			v |= 1
+		}
+		buf = binary.AppendUvarint(buf, v)
+		prev = r.seq
 	}
 	return buf
 }
 
-// decodeEntry reads an entry encodeEntry made, appending its sequences to
-// seqs when it is of what and key.
-func decodeEntry(d []byte, what byte, key string, seqs []uint64) []uint64 {
-	if len(d) < 2 || d[0] != what {
-		return seqs
-	}
-	d = d[1:]
+// decodeEntry appends to refs those of an entry encodeEntry made for key.
+func decodeEntry(d []byte, key string, refs []ref) []ref {
 	n, k := binary.Uvarint(d)
 	if k <= 0 || uint64(len(d)-k) < n || string(d[k:k+int(n)]) != key {
-		return seqs
+		return refs
 	}
 	d = d[k+int(n):]
 	var prev uint64
 	for len(d) > 0 {
-		delta, k := binary.Uvarint(d)
-		if k <= 0 {
+		delta, k1 := binary.Uvarint(d)
+		if k1 <= 0 {
+			break
+		}
+		v, k2 := binary.Uvarint(d[k1:])
+		if k2 <= 0 {
 			break
 		}
 		prev += delta
-		seqs = append(seqs, prev)
-		d = d[k:]
+		refs = append(refs, ref{seq: prev, item: int(v >> 1), event: v&1 == 1})
+		d = d[k1+k2:]
 	}
-	return seqs
+	return refs
+}
+
+// unpack calls fn with each item of a stored message, in order, until fn
+// returns false.
+func unpack(data []byte, fn func(i int, item []byte) bool) {
+	for i := 0; len(data) > 0; i++ {
+		n, k := binary.Uvarint(data)
+		if k <= 0 || uint64(len(data)-k) < n {
+			return
+		}
+		if !fn(i, data[k:k+int(n)]) {
+			return
+		}
+		data = data[k+int(n):]
+	}
 }
 
 // proto is the stored form of r; name and id are set when it is read.
