@@ -148,12 +148,12 @@ type Node struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 
-	sync    *configsync.Syncer
-	routes  atomic.Pointer[routing]
-	rt      registry
-	cpu     *cpu
-	memory  *memory
-	events  *eventlog.Log
+	sync   *configsync.Syncer
+	routes atomic.Pointer[routing]
+	rt     registry
+	cpu    *cpu
+	memory *memory
+	events *eventlog.Log
 	// records is nil when Config.NoRecords is set.
 	records *invocations.Writer
 	masks   *masker
