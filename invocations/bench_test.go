@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/embednats"
@@ -92,7 +95,7 @@ func benchStore(b *testing.B) *Store {
 				w.Flush(ctx)
 			}
 			if i%10 == 0 {
-				for !w.Event("shop", r.EventUUID, []byte(`{"uuid":"`+r.EventUUID+`","event":"$pageview","properties":{"$current_url":"https://example.com/pricing","plan":"pro"}}`)) {
+				for !w.Event("shop", r.EventUUID, pageview(b, r.EventUUID, r.DistinctID)) {
 					w.Flush(ctx)
 				}
 			}
@@ -102,12 +105,43 @@ func benchStore(b *testing.B) *Store {
 		st, _ := s.js.Stream(ctx, StreamName)
 		info, _ := st.Info(ctx)
 		fmt.Printf("stored %d records (%d messages, %d bytes) in %v\n", *benchRecords, info.State.Msgs, info.State.Bytes, bench.end.Sub(bench.start).Round(time.Millisecond))
+		rb, eb, ib := w.Stored()
+		ev := pageview(b, "01900000-0000-7000-8000-000000000000", "user-0")
+		fmt.Printf("payload: records %d bytes (%d per record), index %d bytes (%d per record), events %d bytes (%d per event; a %d-byte posthog-js $pageview)\n",
+			rb, rb/int64(*benchRecords), ib, ib/int64(*benchRecords), eb, eb/int64(max(*benchRecords/10, 1)), len(ev))
 		bench.s = s
 	})
 	if bench.err != nil {
 		b.Fatal(bench.err)
 	}
 	return bench.s
+}
+
+// pageview is the wire encoding of a $pageview as posthog-js sends it: its
+// usual properties and a $set_once of the initial ones.
+func pageview(b *testing.B, uuid, distinct string) []byte {
+	props, err := structpb.NewStruct(map[string]any{
+		"$os": "Mac OS X", "$os_version": "14.5.0", "$browser": "Chrome", "$browser_version": 126, "$device_type": "Desktop",
+		"$current_url": "https://shop.example.com/pricing?plan=pro", "$host": "shop.example.com", "$pathname": "/pricing",
+		"$raw_user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
+		"$screen_height": 1117, "$screen_width": 1728, "$viewport_height": 959, "$viewport_width": 1728, "$lib": "web", "$lib_version": "1.139.2",
+		"$insert_id": "k3rb8qkyl6n0xz1c", "$time": 1.7195e9, "distinct_id": distinct, "$device_id": "01900000-0000-7000-8000-0000000000d1",
+		"$session_id": "01900000-0000-7000-8000-0000000000e1", "$window_id": "01900000-0000-7000-8000-0000000000f1",
+		"$pageview_id": "01900000-0000-7000-8000-000000000011", "$referrer": "https://www.google.com/", "$referring_domain": "www.google.com",
+		"$is_identified": true, "$process_person_profile": true, "token": "phc_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG",
+		"$set_once": map[string]any{"$initial_referrer": "https://www.google.com/", "$initial_referring_domain": "www.google.com",
+			"$initial_current_url": "https://shop.example.com/", "$initial_pathname": "/", "$initial_browser": "Chrome", "$initial_os": "Mac OS X"},
+		"title": "Pricing — Example Shop", "$configured_session_timeout_ms": 1800000, "$sent_at": "2024-06-28T09:01:02.345Z",
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := proto.Marshal(&hogwirev1.Event{Uuid: uuid, Event: "$pageview", DistinctId: distinct, Properties: props,
+		Timestamp: timestamppb.Now()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return data
 }
 
 // BenchmarkQueryDestinationTimeStatus: one destination's failures in a

@@ -3,6 +3,7 @@ package invocations
 import (
 	"context"
 	"encoding/binary"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -73,6 +74,14 @@ type Writer struct {
 	ch      chan item
 	dropped atomic.Int64
 	failed  atomic.Int64
+	// Bytes stored, by kind (see Stored).
+	recordBytes, eventBytes, indexBytes atomic.Int64
+}
+
+// Stored returns the bytes of payload written so far: records, events and
+// index entries.
+func (w *Writer) Stored() (records, events, index int64) {
+	return w.recordBytes.Load(), w.eventBytes.Load(), w.indexBytes.Load()
 }
 
 // NewWriter returns a Writer; Run writes what it is given.
@@ -253,6 +262,11 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 			continue
 		}
 		p.f = f
+		if strings.HasPrefix(p.subject, eventPrefix) {
+			w.eventBytes.Add(int64(len(p.buf)))
+		} else {
+			w.recordBytes.Add(int64(len(p.buf)))
+		}
 	}
 	// One index entry per key and batch: the records of one event (one
 	// per destination) and of one person usually end close together.
@@ -282,11 +296,13 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 	}
 	acks := make([]jetstream.PubAckFuture, 0, len(order))
 	for _, k := range order {
-		f, err := js.PublishAsync(k.index, encodeEntry(k.key, entries[k]))
+		e := encodeEntry(k.key, entries[k])
+		f, err := js.PublishAsync(k.index, e)
 		if err != nil {
 			w.failed.Add(1)
 			continue
 		}
+		w.indexBytes.Add(int64(len(e)))
 		acks = append(acks, f)
 	}
 	for _, f := range acks {
