@@ -137,9 +137,17 @@ func (w *Writer) Dropped() int64 { return w.dropped.Load() + w.failed.Load() }
 func (w *Writer) Run(ctx context.Context) {
 	t := time.NewTicker(w.cfg.Interval)
 	defer t.Stop()
+	warn := time.NewTicker(time.Minute)
+	defer warn.Stop()
+	var warned int64
 	batch := make([]item, 0, w.cfg.Batch)
 	for {
 		select {
+		case <-warn.C:
+			if d := w.Dropped(); d > warned {
+				w.s.log.Warn("invocation records were not kept: the buffer was full or NATS refused them", "lost", d-warned, "total", d)
+				warned = d
+			}
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
