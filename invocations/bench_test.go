@@ -124,7 +124,7 @@ func pageview(b *testing.B, uuid, distinct string) []byte {
 		"$os": "Mac OS X", "$os_version": "14.5.0", "$browser": "Chrome", "$browser_version": 126, "$device_type": "Desktop",
 		"$current_url": "https://shop.example.com/pricing?plan=pro", "$host": "shop.example.com", "$pathname": "/pricing",
 		"$raw_user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0.0.0 Safari/537.36",
-		"$screen_height": 1117, "$screen_width": 1728, "$viewport_height": 959, "$viewport_width": 1728, "$lib": "web", "$lib_version": "1.139.2",
+		"$screen_height":  1117, "$screen_width": 1728, "$viewport_height": 959, "$viewport_width": 1728, "$lib": "web", "$lib_version": "1.139.2",
 		"$insert_id": "k3rb8qkyl6n0xz1c", "$time": 1.7195e9, "distinct_id": distinct, "$device_id": "01900000-0000-7000-8000-0000000000d1",
 		"$session_id": "01900000-0000-7000-8000-0000000000e1", "$window_id": "01900000-0000-7000-8000-0000000000f1",
 		"$pageview_id": "01900000-0000-7000-8000-000000000011", "$referrer": "https://www.google.com/", "$referring_domain": "www.google.com",

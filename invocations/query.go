@@ -14,6 +14,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/resourcename"
+	"github.com/hogwire/hogwire/streamscan"
 )
 
 // ErrNotFound is returned for a record or event that is not stored (never
@@ -356,50 +357,11 @@ func decode(project, subject string, data []byte, seq uint64, item int) (*hogwir
 	return r, dest, true
 }
 
-// scan delivers the stored messages cfg selects, in stream order, to fn
-// until fn returns false, limit messages were delivered or there are no
-// more, and returns how many fn saw. The consumer is ephemeral, unacked,
-// and deleted afterwards.
+// scan reads what cfg selects of the stream (see streamscan.Scan).
 func (s *Store) scan(ctx context.Context, cfg jetstream.ConsumerConfig, limit int, fn func(jetstream.Msg, *jetstream.MsgMetadata) bool) (int, error) {
-	cfg.AckPolicy = jetstream.AckNonePolicy
-	cfg.MemoryStorage = true
-	cfg.InactiveThreshold = time.Minute
-	c, err := s.js.CreateConsumer(ctx, StreamName, cfg)
+	n, err := streamscan.Scan(ctx, s.js, StreamName, cfg, limit, fn)
 	if err != nil {
-		return 0, fmt.Errorf("invocations: reading: %w", err)
-	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = s.js.DeleteConsumer(dctx, StreamName, c.CachedInfo().Name)
-	}()
-	n := 0
-	for n < limit {
-		batch, err := c.FetchNoWait(min(limit-n, 1000))
-		if err != nil {
-			return n, err
-		}
-		got, more := 0, true
-		for m := range batch.Messages() {
-			got++
-			if !more {
-				continue // drain
-			}
-			md, err := m.Metadata()
-			if err != nil {
-				continue
-			}
-			n++
-			if !fn(m, md) || md.NumPending == 0 || n >= limit {
-				more = false
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return n, err
-		}
-		if !more || got == 0 {
-			return n, nil
-		}
+		return n, fmt.Errorf("invocations: reading: %w", err)
 	}
 	return n, nil
 }
