@@ -220,3 +220,26 @@ func BenchmarkStoredEvent(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkWrite: the cost of recording, per invocation of a one-destination
+// pipeline (a record, its event, a new person each), NATS in the process
+// and in memory as in the pipeline benchmark.
+func BenchmarkWrite(b *testing.B) {
+	s := openStore(b, true)
+	w := s.NewWriter(WriterConfig{})
+	ctx := context.Background()
+	ev := pageview(b, "01900000-0000-7000-8000-000000000000", "user-0")
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		uuid := fmt.Sprintf("01900000-0000-7000-8000-%012d", i)
+		r := &Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: uuid, EventName: "$pageview",
+			DistinctID: fmt.Sprintf("user-%d", i), PersonID: "p", Start: time.Now(), Duration: time.Millisecond,
+			Fetches: []Fetch{{Method: "POST", URL: "https://api.example.com/v1/track", Status: 200, Duration: time.Millisecond, Attempt: 1}}}
+		w.Event("shop", uuid, ev)
+		w.Record(r)
+		if i%1000 == 999 {
+			w.Flush(ctx)
+		}
+	}
+	w.Flush(ctx)
+}

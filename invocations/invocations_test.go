@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/embednats/natstest"
 )
@@ -198,5 +200,33 @@ func TestRunWritesAndDrainsOnStop(t *testing.T) {
 	out, _, err := s.List(context.Background(), "shop", Filter{}, 100, Cursor{})
 	if err != nil || len(out) != 10 {
 		t.Fatalf("got %d records, %v", len(out), err)
+	}
+}
+
+// A node that starts first makes the stream with its event log's storage;
+// the control plane then sets the retention without failing on it.
+func TestOpenKeepsStorageSetsRetention(t *testing.T) {
+	ctx := context.Background()
+	nc := natstest.Connect(t)
+	if _, err := Open(ctx, Config{Conn: nc, Memory: true, Attach: true}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, Config{Conn: nc, MaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.CachedInfo().Config; c.MaxAge != time.Hour || c.Storage != jetstream.MemoryStorage {
+		t.Fatalf("stream config %+v", c)
+	}
+	// A node attaching later changes nothing.
+	if _, err := Open(ctx, Config{Conn: nc, Attach: true}); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.Info(ctx); err != nil || info.Config.MaxAge != time.Hour {
+		t.Fatalf("after a node attached: %v, %v", info, err)
 	}
 }

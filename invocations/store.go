@@ -116,6 +116,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			err = nil
 		}
 	} else {
+		if st, err := js.Stream(ctx, StreamName); err == nil && st.CachedInfo().Config.Storage != sc.Storage {
+			// A node made it first, with its event log's storage; JetStream
+			// cannot change it in place, and the retention still applies.
+			s.log.Warn("the invocation stream keeps the storage it was created with", "stream", StreamName,
+				"storage", st.CachedInfo().Config.Storage.String())
+			sc.Storage = st.CachedInfo().Config.Storage
+		}
 		_, err = js.CreateOrUpdateStream(ctx, sc)
 	}
 	if err != nil {

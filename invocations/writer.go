@@ -200,10 +200,13 @@ const maxPack = 256 << 10
 // subject (destination, status, kind), or every event of a project.
 type pack struct {
 	subject string
-	buf     []byte
-	n       int
-	refs    []packRef
-	f       jetstream.PubAckFuture
+	// items are gathered first, then copied once into a message of the
+	// size they add up to.
+	items [][]byte
+	size  int
+	n     int
+	refs  []packRef
+	f     jetstream.PubAckFuture
 }
 
 // packRef says which index key points at an item of a pack.
@@ -226,13 +229,13 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 	var packs []*pack
 	add := func(subject string, data []byte) *pack {
 		p := open[subject]
-		if p == nil || (p.n > 0 && len(p.buf)+len(data) > maxPack) {
+		if p == nil || (p.n > 0 && p.size+len(data) > maxPack) {
 			p = &pack{subject: subject}
 			open[subject] = p
 			packs = append(packs, p)
 		}
-		p.buf = binary.AppendUvarint(p.buf, uint64(len(data)))
-		p.buf = append(p.buf, data...)
+		p.items = append(p.items, data)
+		p.size += binary.MaxVarintLen32 + len(data)
 		p.n++
 		return p
 	}
@@ -264,16 +267,22 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 		}
 	}
 	for _, p := range packs {
-		f, err := js.PublishAsync(p.subject, p.buf)
+		buf := make([]byte, 0, p.size)
+		for _, it := range p.items {
+			buf = binary.AppendUvarint(buf, uint64(len(it)))
+			buf = append(buf, it...)
+		}
+		p.items = nil
+		f, err := js.PublishAsync(p.subject, buf)
 		if err != nil {
 			w.failed.Add(int64(p.n))
 			continue
 		}
 		p.f = f
 		if strings.HasPrefix(p.subject, eventPrefix) {
-			w.eventBytes.Add(int64(len(p.buf)))
+			w.eventBytes.Add(int64(len(buf)))
 		} else {
-			w.recordBytes.Add(int64(len(p.buf)))
+			w.recordBytes.Add(int64(len(buf)))
 		}
 	}
 	// One index entry per key and batch: the records of one event (one
