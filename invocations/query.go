@@ -157,7 +157,10 @@ func (s *Store) List(ctx context.Context, project string, f Filter, size int, fr
 	if !f.End.IsZero() {
 		stopAt = f.End.Add(Slack)
 	}
-	const maxScan = 20000
+	// A call reads at most maxScan messages and about maxScanBytes: a
+	// page may be short then, and its cursor goes on.
+	const maxScan, maxScanBytes = 20000, 32 << 20
+	scanned := 0
 	_, err := s.scan(ctx, cfg, maxScan, func(m jetstream.Msg, md *jetstream.MsgMetadata) bool {
 		seq := md.Sequence.Stream
 		if !stopAt.IsZero() && md.Timestamp.After(stopAt) {
@@ -185,7 +188,8 @@ func (s *Store) List(ctx context.Context, project string, f Filter, size int, fr
 		if md.NumPending == 0 {
 			next = Cursor{}
 		}
-		return len(out) < size
+		scanned += len(m.Data())
+		return len(out) < size && scanned < maxScanBytes
 	})
 	if err != nil {
 		return nil, Cursor{}, err
@@ -200,7 +204,7 @@ func (s *Store) listIndexed(ctx context.Context, project string, f Filter, size 
 	if f.EventUUID != "" {
 		kind, key = indexEvent, f.EventUUID
 	}
-	refs, err := s.lookup(ctx, project, kind, key, false)
+	refs, err := s.lookup(ctx, project, kind, key, false, from.Seq)
 	if err != nil {
 		return nil, Cursor{}, err
 	}
@@ -229,15 +233,17 @@ func (s *Store) listIndexed(ctx context.Context, project string, f Filter, size 
 }
 
 // lookup returns where the index of kind says key's records (or stored
-// events) are, in stream order.
-func (s *Store) lookup(ctx context.Context, project string, kind byte, key string, events bool) ([]ref, error) {
+// events) are, in stream order, reading the index from the sequence from:
+// an entry is stored after what it points at, so the entries before a
+// cursor point only before it.
+func (s *Store) lookup(ctx context.Context, project string, kind byte, key string, events bool, from uint64) ([]ref, error) {
 	st, err := s.js.Stream(ctx, StreamName)
 	if err != nil {
 		return nil, err
 	}
 	subject := indexSubject(project, kind, key)
 	var refs []ref
-	var from uint64 = 1
+	from = max(from, 1)
 	for range maxIndexEntries {
 		m, err := st.GetMsg(ctx, from, jetstream.WithGetMsgSubject(subject))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -293,7 +299,7 @@ func (s *Store) msg(ctx context.Context, seq uint64) (*jetstream.RawStreamMsg, e
 
 // Event returns the stored wire encoding of one of project's events.
 func (s *Store) Event(ctx context.Context, project, uuid string) ([]byte, error) {
-	refs, err := s.lookup(ctx, project, indexEvent, uuid, true)
+	refs, err := s.lookup(ctx, project, indexEvent, uuid, true, 0)
 	if err != nil {
 		return nil, err
 	}
