@@ -138,7 +138,7 @@ func (a *app) invocationsList() *cobra.Command {
 			for _, r := range all.Invocations {
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.GetId(), fmtTime(r.GetStartTime()), shortDestination(r.GetDestination()),
 					enumword.Of(r.GetStatus()), orDash(r.GetErrorKind()), r.GetEventUuid(), orDash(r.GetDistinctId()),
-					r.GetDuration().AsDuration().Round(time.Microsecond), len(r.GetFetches()))
+					shortDuration(r.GetDuration().AsDuration()), len(r.GetFetches()))
 			}
 			if all.NextPageToken != "" {
 				fmt.Fprintln(tw, "(more: raise --limit)")
@@ -193,7 +193,7 @@ func writeInvocation(w io.Writer, resp *hogwirev1.GetInvocationResponse) error {
 	fmt.Fprintf(tw, "Distinct id:\t%s\n", orDash(r.GetDistinctId()))
 	fmt.Fprintf(tw, "Person:\t%s\n", orDash(r.GetPersonId()))
 	fmt.Fprintf(tw, "Started:\t%s\n", fmtTime(r.GetStartTime()))
-	fmt.Fprintf(tw, "Duration:\t%s\n", r.GetDuration().AsDuration())
+	fmt.Fprintf(tw, "Duration:\t%s\n", shortDuration(r.GetDuration().AsDuration()))
 	if r.GetRetries() > 0 {
 		fmt.Fprintf(tw, "Retries:\t%d\n", r.GetRetries())
 	}
@@ -213,7 +213,7 @@ func writeInvocation(w io.Writer, resp *hogwirev1.GetInvocationResponse) error {
 			if f.GetStatus() > 0 {
 				st = fmt.Sprint(f.GetStatus())
 			}
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", f.GetAttempt(), f.GetMethod(), f.GetUrl(), st, f.GetDuration().AsDuration().Round(time.Microsecond), orDash(f.GetError()))
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\n", f.GetAttempt(), f.GetMethod(), f.GetUrl(), st, shortDuration(f.GetDuration().AsDuration()), orDash(f.GetError()))
 		}
 		if err := tw.Flush(); err != nil {
 			return err
@@ -226,6 +226,17 @@ func writeInvocation(w io.Writer, resp *hogwirev1.GetInvocationResponse) error {
 		}
 	}
 	return nil
+}
+
+// shortDuration keeps three significant digits or so: 1.37s, 348.5ms, 12µs.
+func shortDuration(d time.Duration) string {
+	switch {
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond).String()
+	case d >= time.Millisecond:
+		return d.Round(100 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
 }
 
 // shortDestination is a destination's id, for tables.
