@@ -68,6 +68,10 @@ if (r.status >= 400) { throw Error(f'refused with {r.status}') }`
 		}},
 		{"egress", func(d *hogwirev1.Destination) { d.Hog = `fetch('http://10.255.255.1/hook', {'method': 'POST'})` }},
 		{"down", func(d *hogwirev1.Destination) { d.Hog = `fetch('` + sink.URL + `/down', {'method': 'POST'})` }},
+		{"badfilter", func(d *hogwirev1.Destination) {
+			d.Hog = `print('never runs')`
+			d.Filters = &hogwirev1.Filters{Expression: "jsonParse('not json') = 1"}
+		}},
 		{"masked", func(d *hogwirev1.Destination) {
 			d.Hog = `print('once per person')`
 			d.Masking = &hogwirev1.Masking{Hash: "event.distinct_id", Ttl: durationpb.New(time.Hour), Threshold: 1}
@@ -99,7 +103,7 @@ if (r.status >= 400) { throw Error(f'refused with {r.status}') }`
 	}
 	s.ok("events", "send", "--project", "shop", "--file", events)
 
-	// Each of the 7 destinations records each of the 3 events ("down"
+	// Each of the 8 destinations records each of the 3 events ("down"
 	// more: it parks, is retried, parks again).
 	list := func(args ...string) *hogwirev1.ListInvocationsResponse {
 		t.Helper()
@@ -111,7 +115,7 @@ if (r.status >= 400) { throw Error(f'refused with {r.status}') }`
 	var all *hogwirev1.ListInvocationsResponse
 	pollUntil(t, func() bool {
 		all = list("projects/shop", "--limit", "0")
-		return len(all.GetInvocations()) >= 21
+		return len(all.GetInvocations()) >= 24
 	})
 	type outcome struct{ status, kind string }
 	got := map[string]map[outcome]int{}
@@ -128,6 +132,7 @@ if (r.status >= 400) { throw Error(f'refused with {r.status}') }`
 	for d, want := range map[string]outcome{
 		"ok": {"succeeded", ""}, "refused": {"failed", "http_4xx"}, "boom": {"failed", "hog_error"},
 		"inputs": {"failed", "inputs"}, "egress": {"failed", "egress_refused"}, "masked": {"succeeded", ""},
+		"badfilter": {"failed", "filter"},
 	} {
 		if got[d][want] != 3 || len(got[d]) != 1 {
 			t.Errorf("%s: outcomes %v, want 3 of %v", d, got[d], want)
@@ -178,13 +183,13 @@ if (r.status >= 400) { throw Error(f'refused with {r.status}') }`
 	}
 	// By event, across every destination.
 	byEvent := list("projects/shop", "--event", "01900000-0000-7000-8000-00000000b001")
-	if n := len(distinctDestinations(byEvent)); n != 7 {
-		t.Errorf("--event: records of %d destinations, want 7: %v", n, byEvent)
+	if n := len(distinctDestinations(byEvent)); n != 8 {
+		t.Errorf("--event: records of %d destinations, want 8: %v", n, byEvent)
 	}
 	// By distinct id.
 	bob := list("projects/shop", "--distinct-id", "bob")
-	if n := len(distinctDestinations(bob)); n != 7 {
-		t.Errorf("--distinct-id bob: records of %d destinations, want 7", n)
+	if n := len(distinctDestinations(bob)); n != 8 {
+		t.Errorf("--distinct-id bob: records of %d destinations, want 8", n)
 	}
 	for _, r := range bob.GetInvocations() {
 		if r.GetDistinctId() != "bob" || r.GetEventUuid() != "01900000-0000-7000-8000-00000000b001" {
