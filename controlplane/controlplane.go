@@ -102,6 +102,7 @@ type Server struct {
 	reports      *telemetryServer
 	nodes        *nodeServer
 	persons      *personServer
+	invocations  *invocationServer
 }
 
 // NewContext returns a replica for cfg; ctx bounds the set-up calls
@@ -161,6 +162,11 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 	s.reports = &telemetryServer{telemetry: s.telemetry, log: s.log}
 	s.nodes = &nodeServer{store: s.store}
 	s.persons = &personServer{store: s.store, log: s.log, people: people}
+	is, err := newInvocationServer(ctx, reader, s.log, cfg.Telemetry)
+	if err != nil {
+		return nil, err
+	}
+	s.invocations = is
 	return s, nil
 }
 
@@ -176,6 +182,7 @@ func (s *Server) Register(gs grpc.ServiceRegistrar) {
 	hogwirev1.RegisterTelemetryServiceServer(gs, s.reports)
 	hogwirev1.RegisterNodeServiceServer(gs, s.nodes)
 	hogwirev1.RegisterPersonServiceServer(gs, s.persons)
+	hogwirev1.RegisterInvocationServiceServer(gs, s.invocations)
 }
 
 // Roles says which token each control-plane service requires.
@@ -189,6 +196,7 @@ func Roles() map[string]auth.Role {
 		hogwirev1.MetricsService_ServiceDesc.ServiceName:     auth.Admin,
 		hogwirev1.NodeService_ServiceDesc.ServiceName:        auth.Admin,
 		hogwirev1.PersonService_ServiceDesc.ServiceName:      auth.Admin,
+		hogwirev1.InvocationService_ServiceDesc.ServiceName:  auth.Admin,
 		hogwirev1.ConfigService_ServiceDesc.ServiceName:      auth.NodeRole,
 		hogwirev1.TelemetryService_ServiceDesc.ServiceName:   auth.NodeRole,
 	}

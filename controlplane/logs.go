@@ -15,6 +15,7 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/controlplane/store"
 	"github.com/hogwire/hogwire/resourcename"
+	"github.com/hogwire/hogwire/streamscan"
 )
 
 const (
@@ -307,58 +308,9 @@ func (t *telemetryStore) firstSeqSince(ctx context.Context, streamName, subject 
 	return seq, err
 }
 
-// scan delivers the stored messages cfg selects, in stream order, to fn
-// until fn returns false, limit messages were delivered or the stream has
-// no more. It returns how many fn saw. The consumer is ephemeral, unacked
-// and deleted afterwards.
+// scan reads what cfg selects of a telemetry stream (see streamscan.Scan).
 func (t *telemetryStore) scan(ctx context.Context, streamName string, cfg jetstream.ConsumerConfig, limit int, fn func(jetstream.Msg, *jetstream.MsgMetadata) bool) (int, error) {
-	if limit <= 0 {
-		return 0, nil
-	}
-	cfg.AckPolicy = jetstream.AckNonePolicy
-	cfg.MemoryStorage = true
-	cfg.InactiveThreshold = time.Minute
-	c, err := t.js.CreateConsumer(ctx, streamName, cfg)
-	if err != nil {
-		return 0, err
-	}
-	defer t.deleteConsumer(ctx, streamName, c)
-	n := 0
-	for n < limit {
-		batch, err := c.FetchNoWait(min(limit-n, 1000))
-		if err != nil {
-			return n, err
-		}
-		got, more := 0, true
-		for m := range batch.Messages() {
-			got++
-			if !more {
-				continue // drain
-			}
-			md, err := m.Metadata()
-			if err != nil {
-				continue
-			}
-			n++
-			if !fn(m, md) || md.NumPending == 0 || n >= limit {
-				more = false
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return n, err
-		}
-		if !more || got == 0 {
-			return n, nil
-		}
-	}
-	return n, nil
-}
-
-func (t *telemetryStore) deleteConsumer(ctx context.Context, streamName string, c jetstream.Consumer) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	// A consumer left behind expires after its inactive threshold.
-	_ = t.js.DeleteConsumer(ctx, streamName, c.CachedInfo().Name)
+	return streamscan.Scan(ctx, t.js, streamName, cfg, limit, fn)
 }
 
 // TailLogEntries sends the entries since start_time (default: now) that
@@ -391,7 +343,7 @@ func (s *logServer) TailLogEntries(req *hogwirev1.TailLogEntriesRequest, stream 
 	if err != nil {
 		return status.Errorf(codes.Unavailable, "following logs: %v", err)
 	}
-	defer t.deleteConsumer(ctx, logsStream, c)
+	defer streamscan.Delete(ctx, t.js, logsStream, c)
 	for ctx.Err() == nil {
 		// Each pull is short so that the consumer never looks inactive.
 		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)

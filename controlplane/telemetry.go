@@ -26,6 +26,9 @@ type TelemetryConfig struct {
 	Conn *nats.Conn
 	// MaxAge of metrics and logs (default 7 days).
 	MaxAge time.Duration
+	// InvocationMaxAge is how long the record of each invocation, and the
+	// events they ran on, are kept (package invocations; default 7 days).
+	InvocationMaxAge time.Duration
 	// MaxLogsPerDestination keeps only the newest entries of each
 	// destination (default 10,000).
 	MaxLogsPerDestination int64

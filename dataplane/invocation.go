@@ -63,6 +63,11 @@ type invocation struct {
 	id      string // made for the first log entry
 	metrics []telemetry.Metric
 	buf     [8]telemetry.Metric
+	// attempts are the fetch attempts, for the invocation's record; res
+	// is its result once Done has it.
+	attempts []attempt
+	abuf     [4]attempt
+	res      *executor.Result
 	// rerun is set when the invocation was stopped by an edit of its
 	// destination before it did anything: it runs again with the new code.
 	rerun bool
@@ -110,7 +115,7 @@ func (n *Node) run(inv *invocation) {
 			}
 			inv.invoke(ctx, r)
 			if inv.rerun {
-				inv.rerun, inv.admitted, inv.metrics, inv.id = false, false, nil, ""
+				inv.rerun, inv.admitted, inv.metrics, inv.id, inv.attempts, inv.res = false, false, nil, "", nil, nil
 				continue
 			}
 		}
@@ -146,8 +151,9 @@ func (inv *invocation) finish() {
 // decided when the event was routed or when a queued or running
 // invocation found its destination's new state, comes through here with
 // the event.
-func (n *Node) skip(dest, reason string, _ *executor.Globals) {
+func (n *Node) skip(dest, reason string, g *executor.Globals) {
 	n.tel.Count(dest, reason, 1)
+	n.recordSkip(dest, reason, g)
 	n.im.Outcome(context.Background(), dest, metrics.OutcomeSkipped, reason, 0)
 }
 
@@ -303,6 +309,12 @@ func (inv *invocation) log(t time.Time, level hogwirev1.LogLevel, msg string) {
 // outcome and, when traced, recorded as a span under the invocation's.
 func (inv *invocation) Attempt(req *fetch.Request, a fetch.Attempt) {
 	inv.count("fetch_attempts", 1)
+	if inv.n.records != nil {
+		if inv.attempts == nil {
+			inv.attempts = inv.abuf[:0]
+		}
+		inv.attempts = append(inv.attempts, attempt{n: a.N, status: a.Status, dur: a.Duration, err: attemptError(a.Err)})
+	}
 	if inv.span != nil && inv.span.IsRecording() {
 		end := time.Now()
 		_, span := inv.n.tracer.Start(inv.ctx, req.Method, trace.WithTimestamp(end.Add(-a.Duration)),
@@ -343,6 +355,7 @@ func (inv *invocation) Attempt(req *fetch.Request, a fetch.Attempt) {
 // destinations' doing), its captures and its span.
 func (inv *invocation) Done(res *executor.Result) {
 	n := inv.n
+	inv.res = res
 	defer func() {
 		if inv.span != nil {
 			inv.span.End()
@@ -360,6 +373,7 @@ func (inv *invocation) Done(res *executor.Result) {
 				"Stopped: the destination was edited while this invocation ran, after %d fetch(es); the event was not run again", len(res.Fetches)))
 			inv.count("failed", int64(inv.size()))
 			n.im.Outcomes(context.Background(), inv.dest.name, metrics.OutcomeFailed, skipEdited, int64(inv.size()), 0)
+			inv.record(statusFailed, skipEdited, res, time.Time{})
 		}
 		n.tel.Record(inv.dest.name, inv.metrics, -1)
 		if res.SkipReason != skipEdited {
@@ -378,6 +392,7 @@ func (inv *invocation) Done(res *executor.Result) {
 		if !inv.park(res.Parked, time.Time{}, res.Parked.Reason) && !inv.lost {
 			inv.count("failed", int64(inv.size()))
 			n.im.Outcomes(context.Background(), inv.dest.name, metrics.OutcomeFailed, failureReason(res), int64(inv.size()), res.OwnTime())
+			inv.record(statusFailed, recordKind(res), res, time.Time{})
 		}
 		n.tel.Record(inv.dest.name, inv.metrics, res.OwnTime())
 		return
@@ -408,6 +423,7 @@ func (inv *invocation) Done(res *executor.Result) {
 		}
 	}
 	n.tel.Record(inv.dest.name, inv.metrics, dur)
+	inv.recordDone(res)
 	if len(res.Captures) > 0 {
 		n.ingestCaptures(inv.ctx, inv.dest.name, res.Captures, func(level hogwirev1.LogLevel, format string, args ...any) {
 			inv.log(time.Now(), level, fmt.Sprintf(format, args...))
@@ -440,8 +456,7 @@ func fetchAttributes(req *fetch.Request, a fetch.Attempt) []attribute.KeyValue {
 		kv = append(kv, semconv.HTTPRequestResendCount(a.N-1))
 	}
 	if u, err := url.Parse(req.URL); err == nil {
-		safe := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
-		kv = append(kv, semconv.URLFull(safe.String()), semconv.ServerAddress(u.Hostname()))
+		kv = append(kv, semconv.URLFull(safeURL(req.URL)), semconv.ServerAddress(u.Hostname()))
 		port, _ := strconv.Atoi(u.Port())
 		if port == 0 {
 			port = map[string]int{"http": 80, "https": 443}[u.Scheme]

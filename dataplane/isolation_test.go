@@ -292,6 +292,12 @@ func TestStateChangesReachQueuedWork(t *testing.T) {
 		if st.Node.Stat(d.Name, "succeeded") != 0 {
 			t.Errorf("counts: %s", counts(d))
 		}
+		// Each event has its record: skipped, and why.
+		for _, r := range waitRecords(t, st, d.Name, skipped("disabled"), n) {
+			if r.GetEventUuid() == "" || r.GetDestination() != d.Name {
+				t.Errorf("record %v", r)
+			}
+		}
 	})
 
 	t.Run("delete", func(t *testing.T) {
@@ -305,6 +311,8 @@ func TestStateChangesReachQueuedWork(t *testing.T) {
 		if got := g.arrived.Load(); got != 2 {
 			t.Errorf("the sink got %d requests, want the 2 in flight", got)
 		}
+		// The records outlive the destination.
+		waitRecords(t, st, d.Name, skipped("disabled_permanently"), n)
 	})
 
 	t.Run("edit", func(t *testing.T) {

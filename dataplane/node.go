@@ -51,6 +51,7 @@ import (
 	"github.com/hogwire/hogwire/dataplane/telemetry"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
+	"github.com/hogwire/hogwire/invocations"
 	"github.com/hogwire/hogwire/metrics"
 )
 
@@ -123,6 +124,11 @@ type Config struct {
 	Persons bool
 	// PersonsNATS is the connection of the person store (default NATS).
 	PersonsNATS *nats.Conn
+	// Records configures the record kept of every invocation, and of the
+	// events they ran on, in the event log's NATS (package invocations);
+	// NoRecords keeps none. The control plane sets their retention.
+	Records   invocations.WriterConfig
+	NoRecords bool
 	// Capture configures ingest limits (Tokens and Publisher are filled in).
 	Capture capture.Config
 	// Meters makes the node's OpenTelemetry instruments: ingest, in-flight
@@ -142,12 +148,14 @@ type Node struct {
 	tracer trace.Tracer
 	prop   propagation.TextMapPropagator
 
-	sync    *configsync.Syncer
-	routes  atomic.Pointer[routing]
-	rt      registry
-	cpu     *cpu
-	memory  *memory
-	events  *eventlog.Log
+	sync   *configsync.Syncer
+	routes atomic.Pointer[routing]
+	rt     registry
+	cpu    *cpu
+	memory *memory
+	events *eventlog.Log
+	// records is nil when Config.NoRecords is set.
+	records *invocations.Writer
 	masks   *masker
 	pauses  *pauses
 	rates   *rates
@@ -346,6 +354,14 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	if n.rates, err = openRates(ctx, n.cfg.NATS, n.log.With("component", "rates")); err != nil {
 		return err
 	}
+	if !n.cfg.NoRecords {
+		st, err := invocations.Open(ctx, invocations.Config{Conn: n.cfg.NATS, Memory: logCfg.Memory, Replicas: logCfg.Replicas,
+			Attach: true, Logger: n.log.With("component", "invocations")})
+		if err != nil {
+			return err
+		}
+		n.records = st.NewWriter(n.cfg.Records)
+	}
 	if n.cfg.Meters != nil {
 		js, err := jetstream.New(n.cfg.NATS)
 		if err != nil {
@@ -363,12 +379,18 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 
 	var bg sync.WaitGroup
 	telCtx, stopTel := context.WithCancel(context.WithoutCancel(ctx))
-	bg.Add(7)
+	bg.Add(8)
 	go func() { defer bg.Done(); _ = n.sync.Run(ctx) }()
 	go func() { defer bg.Done(); n.pauses.watch(ctx) }()
 	go func() { defer bg.Done(); n.rates.heartbeat(ctx, n.cfg.NodeID) }()
 	go func() { defer bg.Done(); every(telCtx, observeEvery, n.observeBacklog) }()
 	go func() { defer bg.Done(); _ = n.tel.Run(telCtx) }()
+	go func() {
+		defer bg.Done()
+		if n.records != nil {
+			n.records.Run(telCtx)
+		}
+	}()
 	go func() { defer bg.Done(); n.keepAlive(ctx) }()
 	// The routing counts become the "filtered" metric every second.
 	go func() { defer bg.Done(); every(telCtx, time.Second, n.flushFiltered) }()
@@ -580,10 +602,16 @@ func (n *Node) handle(m *eventlog.Message) {
 			n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
 			continue
 		}
+		wanted := false
 		for _, list := range [][]*route{named, any} {
 			for _, r := range list {
-				n.route(r, g, p, link, data)
+				wanted = n.route(r, g, p, link, data) || wanted
 			}
+		}
+		if wanted {
+			// Kept once, whatever the number of its destinations, for as
+			// long as their records (see package invocations).
+			n.records.Event(m.Project, g.UUID(), data)
 		}
 	}
 	n.storeOverflow(p)
@@ -674,24 +702,27 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) 
 // route runs r's filters on the event, on the goroutine that reads it,
 // and queues an invocation in r's lane when they match. Destinations
 // whose filters do not match cost nothing more: they are counted as
-// filtered in bulk (see flushFiltered). pr.rt.mu is held.
-func (n *Node) route(r *route, g *executor.Globals, p *pending, link trace.SpanContext, data []byte) {
+// filtered in bulk (see flushFiltered). pr.rt.mu is held. It reports
+// whether the event is for r: its filters matched, or failed.
+func (n *Node) route(r *route, g *executor.Globals, p *pending, link trace.SpanContext, data []byte) bool {
 	match, err := r.prep.Match(g)
 	if err != nil {
 		r.dest.selected++
 		n.tel.Record(r.dest.name, []telemetry.Metric{{Name: "filtering_failed", N: 1}, {Name: "health_errors", N: 1}}, -1)
+		id := newInvocationID()
 		n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.Now(), Level: hogwirev1.LogLevel_LOG_LEVEL_ERROR,
 			Message: "Error filtering event " + g.UUID() + ": " + err.Error(), Destination: r.dest.name,
-			InvocationId: newInvocationID(), EventUuid: g.UUID(), PersonId: g.PersonID(), NodeId: n.cfg.NodeID})
-		return
+			InvocationId: id, EventUuid: g.UUID(), PersonId: g.PersonID(), NodeId: n.cfg.NodeID})
+		n.recordFilterError(r.dest.name, g, err, id)
+		return true
 	}
 	if !match {
-		return
+		return false
 	}
 	r.dest.selected++
 	if r.skip != "" && !n.keeps(r.skip) {
 		n.skip(r.dest.name, r.skip, g)
-		return
+		return true
 	}
 	if r.dest.held.Load() >= int64(n.cfg.MaxQueuedPerDestination) {
 		if p.overflow == nil {
@@ -703,9 +734,10 @@ func (n *Node) route(r *route, g *executor.Globals, p *pending, link trace.SpanC
 			p.overflow[r.dest] = o
 		}
 		o.data, o.uuids = append(o.data, data), append(o.uuids, g.UUID())
-		return
+		return true
 	}
 	n.queue(r, g, p, link, data, nil)
+	return true
 }
 
 // queue queues an invocation of r on the event (data is its wire

@@ -191,6 +191,7 @@ func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) 
 		return false
 	}
 	n.tel.Count(inv.dest.name, "parked", int64(inv.size()))
+	inv.record(statusParked, parkKind(s, why), inv.res, due)
 	if inv.parked == nil {
 		n.backlogOf(inv.dest.name).noteSize(len(body))
 	}

@@ -84,6 +84,9 @@ type Config struct {
 	// SourceURL is the base of the links in the Hog globals (see
 	// dataplane.Config.SourceURL).
 	SourceURL string
+	// NoRecords keeps no record of invocations (see
+	// dataplane.Config.NoRecords).
+	NoRecords bool
 }
 
 // Stack is a running dev stack.
@@ -246,6 +249,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		Logger:      log.With("role", "dataplane"),
 		Meters:      cfg.Meters, Capture: cfg.Capture,
 		Persons: cfg.Persons, SourceURL: cfg.SourceURL, PersonsNATS: s.personsConn,
+		NoRecords: cfg.NoRecords,
 	}
 	if cfg.Tracing != nil {
 		dpCfg.TracerProvider, dpCfg.Propagator = cfg.Tracing.TracerProvider, cfg.Tracing.Propagator

@@ -630,7 +630,8 @@ throw Error(f'failed with {inputs.apiKey}: {r.body}')`,
 
 // A secret whose template renders differently per event is redacted in
 // each invocation, also when the previous one's redactor is cached; with
-// FetchStatusOnly the fetch records keep their status only.
+// FetchStatusOnly the fetch records keep their status, method and
+// redacted URL only.
 func TestRedactionPerEventAndStatusOnly(t *testing.T) {
 	d := prepare(t, spec{
 		hog:    `let r := fetch(f'https://x.test/?k={inputs.key}'); print('sent', inputs.key); throw Error(f'no {inputs.key}')`,
@@ -645,8 +646,11 @@ func TestRedactionPerEventAndStatusOnly(t *testing.T) {
 		if strings.Contains(dump(res), token) || !strings.Contains(res.Error, executor.Redacted) {
 			t.Errorf("token %s not redacted: %s", token, dump(res))
 		}
-		if len(res.Fetches) != 1 || res.Fetches[0].Request != nil || res.Fetches[0].Response.Status != 202 || res.Fetches[0].Response.Body != nil {
+		if len(res.Fetches) != 1 || res.Fetches[0].Response.Status != 202 || res.Fetches[0].Response.Body != nil {
 			t.Errorf("fetch records %+v, want the status only", res.Fetches)
+		} else if req := res.Fetches[0].Request; req == nil || req.Method != "POST" || req.URL != "https://x.test/?k="+executor.Redacted ||
+			len(req.Header) != 0 || len(req.Body) != 0 {
+			t.Errorf("fetch request %+v, want the method and the redacted URL only", req)
 		}
 	}
 	if got := f.reqs[len(f.reqs)-1].URL; got != "https://x.test/?k=tok-one" {

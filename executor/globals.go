@@ -61,6 +61,9 @@ func (g *Globals) Event() string { return g.name }
 // UUID returns the event's uuid.
 func (g *Globals) UUID() string { return g.uuid }
 
+// DistinctID returns the event's distinct_id.
+func (g *Globals) DistinctID() string { return g.distinctID }
+
 // Value returns the invocation globals without the per-destination part:
 // {event, person, groups, project}. Callers must not modify it.
 func (g *Globals) Value() vm.Value {

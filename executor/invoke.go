@@ -95,8 +95,8 @@ type Options struct {
 	// Redact applies Result.Redact before the Result is returned, and
 	// redacts log entries before the Observer sees them.
 	Redact bool
-	// FetchStatusOnly keeps of each fetch only its response status and
-	// error, for callers that report nothing else: requests and response
+	// FetchStatusOnly keeps of each fetch only its method, URL, response
+	// status and error, for callers that report nothing else: headers and
 	// bodies are then neither kept nor redacted.
 	FetchStatusOnly bool
 	// Mask, when set and the destination has masking, is asked after the
@@ -561,7 +561,9 @@ func (inv *invocation) do(req *fetch.Request) (vm.Value, error) {
 		err = errors.New("the fetcher returned no response")
 	}
 	if inv.opts.FetchStatusOnly {
-		rec.Request = nil
+		// The method and URL stay, for records; Redact hides secrets in
+		// the URL.
+		rec.Request = &fetch.Request{Method: req.Method, URL: req.URL}
 	}
 	rec.Err, rec.Response = err, resp
 	if inv.opts.FetchStatusOnly && resp != nil {

@@ -86,6 +86,7 @@ func main() {
 	clientBatches := flag.Bool("client-batches", false, "every capture batch holds one distinct id's events, as a browser SDK sends them (default: a distinct id per event, as a server SDK relaying many users)")
 	outage := flag.Bool("outage", false, "measure the drain rate of a parked backlog after an outage beside the normal delivery rate, instead of against the raw client")
 	noMetrics := flag.Bool("no-metrics", false, "run the node without its OpenTelemetry and Prometheus metrics (hogwire dev has them)")
+	records := flag.String("records", "on", "invocation records on, off, or both side by side (off,on)")
 	batch := flag.Int("batch", 0, "measure per-event webhook delivery beside webhook-batch delivery in batches of this many events, instead of against the raw client")
 	flag.Parse()
 	if *serveSink {
@@ -96,7 +97,8 @@ func main() {
 		return
 	}
 	cfg := config{events: *events, senders: *senders, rawWorkers: *rawWorkers, concurrency: *concurrency, rounds: *rounds, latencyEvents: *latencyEvents, cpuProfile: *cpuProfile, hogSlots: *hogSlots, noMetrics: *noMetrics,
-		users: *users, clientBatches: *clientBatches, personsModes: *personsModes, personSets: strings.Contains(*personsModes, "on")}
+		users: *users, clientBatches: *clientBatches, personsModes: *personsModes, personSets: strings.Contains(*personsModes, "on"),
+		records: *records != "off", recordsModes: *records}
 	runFn := run
 	if *hostile {
 		runFn = runHostile
@@ -168,6 +170,10 @@ type config struct {
 	personSets    bool
 	persons       bool
 	personsModes  string
+	// records keeps invocation records; recordsModes lists the modes to
+	// measure.
+	records      bool
+	recordsModes string
 	// batch, when set, makes the destinations webhook-batch ones with it.
 	batch *hogwirev1.BatchDelivery
 	// batchEvents is -batch.
@@ -182,7 +188,7 @@ func run(cfg config, destList, storageList string) error {
 	defer s.close()
 	fmt.Printf("hogwire pipeline benchmark: %d events per run, %d capture senders, max_concurrency %d, %d raw client workers, %d rounds (medians), %d CPUs\n\n",
 		cfg.events, cfg.senders, cfg.concurrency, cfg.rawWorkers, cfg.rounds, runtime.GOMAXPROCS(0))
-	fmt.Printf("%-8s %-6s %-8s %14s %14s %7s %10s %10s %12s %12s\n", "storage", "dests", "persons", "hogwire/s", "raw client/s", "ratio", "p50", "p99", "hogwire cpu", "raw cpu")
+	fmt.Printf("%-8s %-6s %-8s %-8s %14s %14s %7s %10s %10s %12s %12s\n", "storage", "dests", "persons", "records", "hogwire/s", "raw client/s", "ratio", "p50", "p99", "hogwire cpu", "raw cpu")
 	for _, storage := range strings.Split(storageList, ",") {
 		for _, ds := range strings.Split(destList, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(ds))
@@ -195,12 +201,19 @@ func run(cfg config, destList, storageList string) error {
 					return fmt.Errorf("-persons: %q is not on or off", mode)
 				}
 				cfg.persons = mode == "on"
-				r, err := measure(s, cfg, strings.TrimSpace(storage), n)
-				if err != nil {
-					return err
+				for _, rec := range strings.Split(cfg.recordsModes, ",") {
+					rec = strings.TrimSpace(rec)
+					if rec != "on" && rec != "off" {
+						return fmt.Errorf("-records: %q is not on or off", rec)
+					}
+					cfg.records = rec == "on"
+					r, err := measure(s, cfg, strings.TrimSpace(storage), n)
+					if err != nil {
+						return err
+					}
+					fmt.Printf("%-8s %-6d %-8s %-8s %14.0f %14.0f %6.0f%% %10v %10v %12v %12v\n", storage, n, mode, rec, r.hogwire, r.raw, 100*r.ratio,
+						r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.hogCPU.Round(time.Microsecond), r.rawCPU.Round(time.Microsecond))
 				}
-				fmt.Printf("%-8s %-6d %-8s %14.0f %14.0f %6.0f%% %10v %10v %12v %12v\n", storage, n, mode, r.hogwire, r.raw, 100*r.ratio,
-					r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.hogCPU.Round(time.Microsecond), r.rawCPU.Round(time.Microsecond))
 			}
 		}
 	}
@@ -304,12 +317,13 @@ func startBench(s *sinkClient, cfg config, storage string, n int, health control
 	}
 	dc := devstack.Config{
 		DataDir: dir, GRPCAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		Logger:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-		EventLog: eventlog.Config{Memory: storage == "memory"},
-		Health:   health,
-		HogSlots: cfg.hogSlots,
-		Retry:    cfg.retry,
-		Persons:  cfg.persons,
+		Logger:    slog.New(slog.NewTextHandler(io.Discard, nil)),
+		EventLog:  eventlog.Config{Memory: storage == "memory"},
+		Health:    health,
+		HogSlots:  cfg.hogSlots,
+		Retry:     cfg.retry,
+		Persons:   cfg.persons,
+		NoRecords: !cfg.records,
 	}
 	var meters *tracing.Meters
 	if !cfg.noMetrics {

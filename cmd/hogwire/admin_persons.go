@@ -15,8 +15,8 @@ import (
 )
 
 func (a *app) personsCommand() *cobra.Command {
-	return groupCommand("persons", "Show and delete person profiles: get, list, delete", "",
-		a.personsGet(), a.personsList(), a.personsDelete())
+	return groupCommand("persons", "Show and delete person profiles, trace what destinations did: get, list, delete, trace", "",
+		a.personsGet(), a.personsList(), a.personsDelete(), a.personsTrace())
 }
 
 // personRef is the flags and argument that name one person.

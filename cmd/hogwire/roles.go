@@ -36,6 +36,7 @@ import (
 	"github.com/hogwire/hogwire/fetch"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/health"
+	"github.com/hogwire/hogwire/invocations"
 	"github.com/hogwire/hogwire/natsconn"
 	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/rpcserver"
@@ -235,6 +236,7 @@ type controlPlaneFlags struct {
 	secretsKey, metricsAddr, allowEgress string
 	health                               controlplane.HealthConfig
 	telemetryMaxAge                      time.Duration
+	invocationMaxAge                     time.Duration
 	logsPerDestination                   int64
 }
 
@@ -257,6 +259,7 @@ func (a *app) controlPlaneCommand() *cobra.Command {
 	fs.StringVar(&f.allowEgress, "allow-egress", "", "comma-separated CIDRs that a destination test with real fetch may reach although private or loopback")
 	fs.DurationVar(&f.telemetryMaxAge, "telemetry-retention", 7*24*time.Hour, "keep destination metrics and logs this long")
 	fs.Int64Var(&f.logsPerDestination, "logs-per-destination", 10000, "keep at most this many log entries per destination")
+	fs.DurationVar(&f.invocationMaxAge, "invocation-retention", invocations.DefaultMaxAge, "keep the record of every invocation, and the events they ran on, this long")
 	registerHealthFlags(fs, &f.health)
 	f.lf.register(fs)
 	f.tf.register(fs)
@@ -309,7 +312,7 @@ func (a *app) runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	cp, err := controlplane.Start(ctx, controlplane.Config{
 		Etcd: etcd, Prefix: f.prefix, Logger: log, Sealer: keyring, CompileFilters: filters.Compile, Templates: catalog,
 		Telemetry: controlplane.TelemetryConfig{Conn: nc, MaxAge: f.telemetryMaxAge, MaxLogsPerDestination: f.logsPerDestination,
-			Replicas: f.nats.Replicas},
+			Replicas: f.nats.Replicas, InvocationMaxAge: f.invocationMaxAge},
 		Test:   controlplane.TestConfig{FetchClient: fetch.New(fetch.Options{AllowCIDRs: egress})},
 		Health: hcfg,
 	})
@@ -356,6 +359,7 @@ type dataPlaneFlags struct {
 	nodeTokenFile, metricsAddr, allowEgress string
 	storage, cpCA, sourceURL                string
 	cpTLS, anonymizeIPs, persons            bool
+	noRecords                               bool
 	ackWait, dupWindow                      time.Duration
 	retry                                   dataplane.RetrySchedule
 	backlog                                 dataplane.BacklogLimits
@@ -403,6 +407,7 @@ func (a *app) dataPlaneCommand() *cobra.Command {
 	fs.Var((*bytesize.Int64)(&f.hogMemory), "hog-memory", hogMemoryUsage)
 	fs.IntVar(&f.hogSlots, "hog-slots", 0, hogSlotsUsage)
 	fs.BoolVar(&f.persons, "persons", true, personsUsage)
+	fs.BoolVar(&f.noRecords, "no-invocation-records", false, "keep no record of invocations and their events (InvocationService then finds none from this node)")
 	fs.StringVar(&f.sourceURL, "source-url", "", sourceURLUsage)
 	f.lf.register(fs)
 	f.tf.register(fs)
@@ -476,7 +481,7 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 		MaxInflightEvents: f.maxInflight, HogMemory: f.hogMemory, HogSlots: f.hogSlots, Retry: f.retry,
 		Backlog: f.backlog, BreakerFailures: f.breakerFailures,
 		AllowEgress: egress, Logger: log, TracerProvider: tp, Propagator: tp.Propagator,
-		Capture: f.capture, Persons: f.persons, SourceURL: f.sourceURL,
+		Capture: f.capture, Persons: f.persons, SourceURL: f.sourceURL, NoRecords: f.noRecords,
 	}, shutdownGrace)
 	if err != nil {
 		return err

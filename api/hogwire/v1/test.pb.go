@@ -86,6 +86,12 @@ const (
 	InvocationStatus_INVOCATION_STATUS_FILTERED InvocationStatus = 3
 	InvocationStatus_INVOCATION_STATUS_MASKED   InvocationStatus = 4
 	InvocationStatus_INVOCATION_STATUS_DISABLED InvocationStatus = 5
+	// Recorded invocations (InvocationService) only: it did not run, its
+	// destination was quarantined, disabled or deleted.
+	InvocationStatus_INVOCATION_STATUS_SKIPPED InvocationStatus = 6
+	// Recorded invocations only: a fetch failed in a way worth retrying, so
+	// it was parked to run again later; that run is recorded too.
+	InvocationStatus_INVOCATION_STATUS_PARKED InvocationStatus = 7
 )
 
 // Enum value maps for InvocationStatus.
@@ -97,6 +103,8 @@ var (
 		3: "INVOCATION_STATUS_FILTERED",
 		4: "INVOCATION_STATUS_MASKED",
 		5: "INVOCATION_STATUS_DISABLED",
+		6: "INVOCATION_STATUS_SKIPPED",
+		7: "INVOCATION_STATUS_PARKED",
 	}
 	InvocationStatus_value = map[string]int32{
 		"INVOCATION_STATUS_UNSPECIFIED": 0,
@@ -105,6 +113,8 @@ var (
 		"INVOCATION_STATUS_FILTERED":    3,
 		"INVOCATION_STATUS_MASKED":      4,
 		"INVOCATION_STATUS_DISABLED":    5,
+		"INVOCATION_STATUS_SKIPPED":     6,
+		"INVOCATION_STATUS_PARKED":      7,
 	}
 )
 
@@ -517,14 +527,16 @@ const file_hogwire_v1_test_proto_rawDesc = "" +
 	"\tFetchMode\x12\x1a\n" +
 	"\x16FETCH_MODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fFETCH_MODE_MOCK\x10\x01\x12\x13\n" +
-	"\x0fFETCH_MODE_REAL\x10\x02*\xd2\x01\n" +
+	"\x0fFETCH_MODE_REAL\x10\x02*\x8f\x02\n" +
 	"\x10InvocationStatus\x12!\n" +
 	"\x1dINVOCATION_STATUS_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bINVOCATION_STATUS_SUCCEEDED\x10\x01\x12\x1c\n" +
 	"\x18INVOCATION_STATUS_FAILED\x10\x02\x12\x1e\n" +
 	"\x1aINVOCATION_STATUS_FILTERED\x10\x03\x12\x1c\n" +
 	"\x18INVOCATION_STATUS_MASKED\x10\x04\x12\x1e\n" +
-	"\x1aINVOCATION_STATUS_DISABLED\x10\x052H\n" +
+	"\x1aINVOCATION_STATUS_DISABLED\x10\x05\x12\x1d\n" +
+	"\x19INVOCATION_STATUS_SKIPPED\x10\x06\x12\x1c\n" +
+	"\x18INVOCATION_STATUS_PARKED\x10\a2H\n" +
 	"\vTestService\x129\n" +
 	"\x04Test\x12\x17.hogwire.v1.TestRequest\x1a\x18.hogwire.v1.TestResponseB5Z3github.com/hogwire/hogwire/api/hogwire/v1;hogwirev1b\x06proto3"
 

@@ -1,0 +1,232 @@
+package invocations
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/embednats/natstest"
+)
+
+const (
+	succeeded = hogwirev1.InvocationStatus_INVOCATION_STATUS_SUCCEEDED
+	failed    = hogwirev1.InvocationStatus_INVOCATION_STATUS_FAILED
+	skipped   = hogwirev1.InvocationStatus_INVOCATION_STATUS_SKIPPED
+)
+
+func openStore(t testing.TB, memory bool) *Store {
+	t.Helper()
+	nc := natstest.Connect(t)
+	s, err := Open(context.Background(), Config{Conn: nc, Memory: memory})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestWriteListGetAndLookups(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, false)
+	w := s.NewWriter(WriterConfig{})
+	base := time.Now().Add(-time.Minute).Truncate(time.Second)
+	// Three destinations, twenty events of two persons; hook fails every
+	// third event.
+	for i := range 20 {
+		uuid := fmt.Sprintf("0190-%04d", i)
+		distinct := []string{"ada", "bob.smith@example.com"}[i%2]
+		if !w.Event("shop", uuid, []byte(`{"uuid":"`+uuid+`"}`)) {
+			t.Fatal("event dropped")
+		}
+		for _, d := range []string{"hook", "slack", "crm"} {
+			r := &Record{Destination: "projects/shop/destinations/" + d, Status: succeeded, EventUUID: uuid, EventName: "signed_up",
+				DistinctID: distinct, PersonID: "p-" + distinct, Start: base.Add(time.Duration(i) * time.Second), Duration: time.Millisecond,
+				Fetches: []Fetch{{Method: "POST", URL: "https://example.com/" + d, Status: 200, Duration: time.Millisecond, Attempt: 1}}}
+			if d == "hook" && i%3 == 0 {
+				r.Status, r.ErrorKind, r.Error = failed, "http_5xx", "HTTP 503"
+				r.Fetches[0].Status = 503
+			}
+			if d == "crm" && i == 19 {
+				r.Status, r.ErrorKind = skipped, "disabled_temporarily"
+				r.Fetches = nil
+			}
+			w.Record(r)
+		}
+	}
+	// Another project's records are never seen from this one.
+	w.Record(&Record{Destination: "projects/other/destinations/hook", Status: failed, ErrorKind: "http_5xx", EventUUID: "0190-0000", DistinctID: "ada", Start: base})
+	w.Flush(ctx)
+	if d := w.Dropped(); d != 0 {
+		t.Fatalf("dropped %d", d)
+	}
+
+	list := func(f Filter, size int, from Cursor) ([]*hogwirev1.Invocation, Cursor) {
+		t.Helper()
+		out, next, err := s.List(ctx, "shop", f, size, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out, next
+	}
+	fails, _ := list(Filter{Destination: "hook", Statuses: []hogwirev1.InvocationStatus{failed}}, 100, Cursor{})
+	if len(fails) != 7 {
+		t.Fatalf("hook failures: got %d, want 7", len(fails))
+	}
+	for _, r := range fails {
+		if r.GetStatus() != failed || r.GetErrorKind() != "http_5xx" || r.GetDestination() != "projects/shop/destinations/hook" ||
+			len(r.GetFetches()) != 1 || r.GetFetches()[0].GetStatus() != 503 {
+			t.Fatalf("bad record %v", r)
+		}
+	}
+	// Time range: events 5..9 only.
+	ranged, _ := list(Filter{Destination: "hook", Start: base.Add(5 * time.Second), End: base.Add(10 * time.Second)}, 100, Cursor{})
+	if len(ranged) != 5 {
+		t.Fatalf("time range: got %d, want 5", len(ranged))
+	}
+	byKind, _ := list(Filter{ErrorKind: "disabled_temporarily"}, 100, Cursor{})
+	if len(byKind) != 1 || byKind[0].GetStatus() != skipped || byKind[0].GetEventUuid() != "0190-0019" {
+		t.Fatalf("by error kind: %v", byKind)
+	}
+	// Paging through all 60 of the project in pages of 25.
+	var all []*hogwirev1.Invocation
+	var from Cursor
+	for range 10 {
+		page, next := list(Filter{}, 25, from)
+		all = append(all, page...)
+		if next == (Cursor{}) {
+			break
+		}
+		from = next
+	}
+	if len(all) != 60 {
+		t.Fatalf("paged: got %d, want 60", len(all))
+	}
+	seen := map[string]bool{}
+	for _, r := range all {
+		if seen[r.GetId()] {
+			t.Fatalf("record %s listed twice", r.GetId())
+		}
+		seen[r.GetId()] = true
+	}
+
+	// By event uuid, across destinations.
+	byEvent, _ := list(Filter{EventUUID: "0190-0003"}, 100, Cursor{})
+	if len(byEvent) != 3 {
+		t.Fatalf("by event: got %d, want 3", len(byEvent))
+	}
+	dests := map[string]hogwirev1.InvocationStatus{}
+	for _, r := range byEvent {
+		dests[r.GetDestination()] = r.GetStatus()
+	}
+	if dests["projects/shop/destinations/hook"] != failed || dests["projects/shop/destinations/slack"] != succeeded {
+		t.Fatalf("by event: %v", dests)
+	}
+	// By distinct id (with characters no subject may hold), paged.
+	var bob []*hogwirev1.Invocation
+	from = Cursor{}
+	for range 10 {
+		page, next := list(Filter{DistinctID: "bob.smith@example.com"}, 7, from)
+		bob = append(bob, page...)
+		if next == (Cursor{}) {
+			break
+		}
+		from = next
+	}
+	if len(bob) != 30 {
+		t.Fatalf("by distinct id: got %d, want 30", len(bob))
+	}
+	for _, r := range bob {
+		if r.GetDistinctId() != "bob.smith@example.com" {
+			t.Fatalf("by distinct id: %v", r)
+		}
+	}
+	failedBob, _ := list(Filter{DistinctID: "bob.smith@example.com", Statuses: []hogwirev1.InvocationStatus{failed}}, 100, Cursor{})
+	if len(failedBob) != 3 { // events 3, 9, 15
+		t.Fatalf("bob's failures: got %d, want 3", len(failedBob))
+	}
+
+	// Get by id, and not from another project.
+	got, err := s.Get(ctx, "shop", fails[0].GetId())
+	if err != nil || got.GetEventUuid() != fails[0].GetEventUuid() || got.GetName() != "projects/shop/invocations/"+fails[0].GetId() ||
+		got.GetId() != fails[0].GetId() {
+		t.Fatalf("get: %v, %v", got, err)
+	}
+	if _, err := s.Get(ctx, "other", fails[0].GetId()); err != ErrNotFound {
+		t.Fatalf("get from another project: %v", err)
+	}
+	if _, err := s.Get(ctx, "shop", "nope"); err != ErrNotFound {
+		t.Fatalf("get bad id: %v", err)
+	}
+
+	// The event, stored once.
+	ev, err := s.Event(ctx, "shop", "0190-0007")
+	if err != nil || string(ev) != `{"uuid":"0190-0007"}` {
+		t.Fatalf("event: %q, %v", ev, err)
+	}
+	if _, err := s.Event(ctx, "other", "0190-0007"); err != ErrNotFound {
+		t.Fatalf("event of another project: %v", err)
+	}
+}
+
+func TestWriterDropsWhenFullAndNeverBlocks(t *testing.T) {
+	s := openStore(t, true)
+	w := s.NewWriter(WriterConfig{MaxBuffered: 3})
+	for range 5 {
+		w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded})
+	}
+	if d := w.Dropped(); d != 2 {
+		t.Fatalf("dropped %d, want 2", d)
+	}
+	var nilWriter *Writer
+	if nilWriter.Record(&Record{}) {
+		t.Fatal("a nil writer recorded")
+	}
+}
+
+func TestRunWritesAndDrainsOnStop(t *testing.T) {
+	s := openStore(t, true)
+	w := s.NewWriter(WriterConfig{Interval: time.Hour})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.Run(ctx) }()
+	for i := range 10 {
+		w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: fmt.Sprint(i), Start: time.Now()})
+	}
+	cancel() // the interval never came: stopping writes what waits
+	<-done
+	out, _, err := s.List(context.Background(), "shop", Filter{}, 100, Cursor{})
+	if err != nil || len(out) != 10 {
+		t.Fatalf("got %d records, %v", len(out), err)
+	}
+}
+
+// A node that starts first makes the stream with its event log's storage;
+// the control plane then sets the retention without failing on it.
+func TestOpenKeepsStorageSetsRetention(t *testing.T) {
+	ctx := context.Background()
+	nc := natstest.Connect(t)
+	if _, err := Open(ctx, Config{Conn: nc, Memory: true, Attach: true}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, Config{Conn: nc, MaxAge: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := st.CachedInfo().Config; c.MaxAge != time.Hour || c.Storage != jetstream.MemoryStorage {
+		t.Fatalf("stream config %+v", c)
+	}
+	// A node attaching later changes nothing.
+	if _, err := Open(ctx, Config{Conn: nc, Attach: true}); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := st.Info(ctx); err != nil || info.Config.MaxAge != time.Hour {
+		t.Fatalf("after a node attached: %v, %v", info, err)
+	}
+}

@@ -1,0 +1,185 @@
+// Package invocations keeps a record of every run of a destination on an
+// event — how it ended, why, its fetches and durations — and the event
+// itself, in one JetStream stream, for as long as the retention says.
+//
+// Data-plane nodes write through a Writer, which batches records off the
+// invocation's goroutine; the control plane reads with List, Get and
+// Event. The stream's subjects make the common questions cheap:
+//
+//	invocations.r.<project>.<destination>.<status>.<kind>   records
+//	invocations.v.<project>                                 stored events
+//	invocations.x.<project>.<e|d>.<bucket>                  index entries
+//
+// The Writer packs what one batch holds for one subject into one message
+// (a record is "<sequence>-<place>"), so that a busy node stores a few
+// messages a second, not one per invocation. A query by destination,
+// status and error kind is a subject filter, and a time range a start
+// time, both served by the server's own indexes. A lookup by event uuid or
+// distinct id reads the index subject of the key's hash bucket: a few
+// entries, each naming where records (or the stored event) are, which are
+// then read directly.
+package invocations
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+)
+
+// DefaultMaxAge is how long records and events are kept by default.
+const DefaultMaxAge = 7 * 24 * time.Hour
+
+// StreamName is the JetStream stream of records, events and index.
+const StreamName = "HOGWIRE_INVOCATIONS"
+
+const (
+	prefix        = "invocations"
+	recordPrefix  = prefix + ".r."
+	eventPrefix   = prefix + ".v."
+	indexPrefix   = prefix + ".x."
+	noKind        = "none"
+	indexEvent    = 'e' // index by event uuid
+	indexDistinct = 'd' // index by distinct id
+	// bucketBits is the width of an index bucket's hash. More buckets hold
+	// fewer entries each (a lookup reads one bucket) but cost the server
+	// memory per subject: 2^20 per project and index bounds that memory,
+	// and still holds about one entry per bucket at a million records.
+	bucketBits = 20
+)
+
+// Config configures a Store.
+type Config struct {
+	Conn *nats.Conn
+	// MaxAge of records and events (default DefaultMaxAge).
+	MaxAge time.Duration
+	// Memory keeps the stream in memory (tests and benchmarks).
+	Memory bool
+	// Replicas of the stream in a NATS cluster (default 1).
+	Replicas int
+	// Attach uses the stream as it is when it exists, creating it only
+	// when it does not: data-plane nodes attach, and the control plane,
+	// which owns the retention setting, creates or updates it.
+	Attach bool
+	Logger *slog.Logger
+}
+
+// Store reads and writes the invocation stream.
+type Store struct {
+	js  jetstream.JetStream
+	log *slog.Logger
+}
+
+// Open makes sure the stream exists and returns a Store on it.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Conn == nil {
+		return nil, errors.New("invocations: a NATS connection is required")
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = DefaultMaxAge
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	js, err := jetstream.New(cfg.Conn)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{js: js, log: cfg.Logger}
+	if cfg.Attach {
+		if _, err := js.Stream(ctx, StreamName); err == nil {
+			return s, nil
+		} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("invocations: stream %s: %w", StreamName, err)
+		}
+	}
+	storage := jetstream.FileStorage
+	if cfg.Memory {
+		storage = jetstream.MemoryStorage
+	}
+	sc := jetstream.StreamConfig{
+		Name: StreamName, Description: "a record per destination invocation, the events they ran on, and their index",
+		Subjects: []string{prefix + ".>"}, Storage: storage, MaxAge: cfg.MaxAge, Discard: jetstream.DiscardOld,
+		Replicas: max(cfg.Replicas, 1), AllowDirect: true,
+	}
+	if cfg.Attach {
+		_, err = js.CreateStream(ctx, sc)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			err = nil
+		}
+	} else {
+		if st, err := js.Stream(ctx, StreamName); err == nil && st.CachedInfo().Config.Storage != sc.Storage {
+			// A node made it first, with its event log's storage; JetStream
+			// cannot change it in place, and the retention still applies.
+			s.log.Warn("the invocation stream keeps the storage it was created with", "stream", StreamName,
+				"storage", st.CachedInfo().Config.Storage.String())
+			sc.Storage = st.CachedInfo().Config.Storage
+		}
+		_, err = js.CreateOrUpdateStream(ctx, sc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("invocations: stream %s: %w", StreamName, err)
+	}
+	return s, nil
+}
+
+// statusWord is a status's subject token.
+func statusWord(s hogwirev1.InvocationStatus) string {
+	switch s {
+	case hogwirev1.InvocationStatus_INVOCATION_STATUS_SUCCEEDED:
+		return "succeeded"
+	case hogwirev1.InvocationStatus_INVOCATION_STATUS_FAILED:
+		return "failed"
+	case hogwirev1.InvocationStatus_INVOCATION_STATUS_SKIPPED:
+		return "skipped"
+	case hogwirev1.InvocationStatus_INVOCATION_STATUS_MASKED:
+		return "masked"
+	case hogwirev1.InvocationStatus_INVOCATION_STATUS_PARKED:
+		return "parked"
+	}
+	return ""
+}
+
+// token makes s safe as one subject token: the kinds and reasons hogwire
+// writes are already, anything else is replaced.
+func token(s string) string {
+	if s == "" {
+		return noKind
+	}
+	ok := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			ok = false
+			break
+		}
+	}
+	if ok {
+		return s
+	}
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+func recordSubject(project, dest string, r *hogwirev1.Invocation) string {
+	return recordPrefix + project + "." + dest + "." + statusWord(r.GetStatus()) + "." + token(r.GetErrorKind())
+}
+
+func indexSubject(project string, kind byte, key string) string {
+	h := fnv.New64a()
+	h.Write([]byte(key))
+	return indexPrefix + project + "." + string(kind) + "." + strconv.FormatUint(h.Sum64()>>(64-bucketBits), 16)
+}

@@ -1,0 +1,426 @@
+package invocations
+
+import (
+	"context"
+	"encoding/binary"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
+	"github.com/hogwire/hogwire/resourcename"
+)
+
+// Record is what a data-plane node knows of one invocation when it ends;
+// the Writer makes the stored record of it off the invocation's goroutine.
+type Record struct {
+	// Destination is "projects/{project}/destinations/{id}".
+	Destination string
+	Status      hogwirev1.InvocationStatus
+	ErrorKind   string
+	// Error must already be redacted.
+	Error                string
+	EventUUID, EventName string
+	DistinctID, PersonID string
+	Start                time.Time
+	Duration             time.Duration
+	Retries              int
+	RetryTime            time.Time
+	Fetches              []Fetch
+	LogInvocationID      string
+	NodeID               string
+}
+
+// Fetch is one HTTP request of an invocation.
+type Fetch struct {
+	Method string
+	// URL must be free of secrets already.
+	URL      string
+	Status   int
+	Duration time.Duration
+	Error    string
+	Attempt  int
+}
+
+// WriterConfig configures a Writer.
+type WriterConfig struct {
+	// MaxBuffered bounds the records and events waiting to be written
+	// (default 100,000); past it they are dropped and counted, so a slow
+	// or absent NATS never holds up delivery.
+	MaxBuffered int
+	// Batch is how many are written at once at most (default 1000);
+	// Interval how long one waits for company (default 200ms).
+	Batch    int
+	Interval time.Duration
+}
+
+type item struct {
+	rec *Record
+	// An event, when rec is nil.
+	project, uuid string
+	data          []byte
+}
+
+// Writer writes records and events in batches; Record and Event never
+// block.
+type Writer struct {
+	s       *Store
+	cfg     WriterConfig
+	ch      chan item
+	dropped atomic.Int64
+	failed  atomic.Int64
+	// Bytes stored, by kind (see Stored).
+	recordBytes, eventBytes, indexBytes atomic.Int64
+}
+
+// Stored returns the bytes of payload written so far: records, events and
+// index entries.
+func (w *Writer) Stored() (records, events, index int64) {
+	return w.recordBytes.Load(), w.eventBytes.Load(), w.indexBytes.Load()
+}
+
+// NewWriter returns a Writer; Run writes what it is given.
+func (s *Store) NewWriter(cfg WriterConfig) *Writer {
+	if cfg.MaxBuffered <= 0 {
+		cfg.MaxBuffered = 100000
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 1000
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 200 * time.Millisecond
+	}
+	return &Writer{s: s, cfg: cfg, ch: make(chan item, cfg.MaxBuffered)}
+}
+
+// Record queues a record; false when the buffer was full and it was
+// dropped. A nil Writer records nothing.
+func (w *Writer) Record(r *Record) bool {
+	if w == nil {
+		return false
+	}
+	select {
+	case w.ch <- item{rec: r}:
+		return true
+	default:
+		w.dropped.Add(1)
+		return false
+	}
+}
+
+// Event queues an event's wire encoding to be kept with its records, once
+// per event whatever the number of its destinations.
+func (w *Writer) Event(project, uuid string, data []byte) bool {
+	if w == nil || uuid == "" {
+		return false
+	}
+	select {
+	case w.ch <- item{project: project, uuid: uuid, data: data}:
+		return true
+	default:
+		w.dropped.Add(1)
+		return false
+	}
+}
+
+// Dropped counts what was not written: dropped for a full buffer, or
+// refused by NATS.
+func (w *Writer) Dropped() int64 { return w.dropped.Load() + w.failed.Load() }
+
+// Run writes batches until ctx ends, then what is still buffered (for at
+// most 5 seconds).
+func (w *Writer) Run(ctx context.Context) {
+	t := time.NewTicker(w.cfg.Interval)
+	defer t.Stop()
+	warn := time.NewTicker(time.Minute)
+	defer warn.Stop()
+	var warned int64
+	batch := make([]item, 0, w.cfg.Batch)
+	for {
+		select {
+		case <-warn.C:
+			if d := w.Dropped(); d > warned {
+				w.s.log.Warn("invocation records were not kept: the buffer was full or NATS refused them", "lost", d-warned, "total", d)
+				warned = d
+			}
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if len(batch) > 0 {
+				w.write(fctx, batch)
+			}
+			w.Flush(fctx)
+			return
+		case it := <-w.ch:
+			batch = append(batch, it)
+			if len(batch) >= w.cfg.Batch {
+				w.write(ctx, batch)
+				batch = batch[:0]
+			}
+		case <-t.C:
+			if len(batch) > 0 {
+				w.write(ctx, batch)
+				batch = batch[:0]
+			}
+		}
+	}
+}
+
+// Flush writes what is buffered now; for tests and shutdown.
+func (w *Writer) Flush(ctx context.Context) {
+	batch := make([]item, 0, w.cfg.Batch)
+	for {
+		batch = batch[:0]
+	drain:
+		for len(batch) < w.cfg.Batch {
+			select {
+			case it := <-w.ch:
+				batch = append(batch, it)
+			default:
+				break drain
+			}
+		}
+		if len(batch) == 0 || ctx.Err() != nil {
+			return
+		}
+		w.write(ctx, batch)
+	}
+}
+
+// maxPack bounds a stored message's size; an item larger than this is
+// stored alone (NATS refuses what exceeds its max_payload).
+const maxPack = 256 << 10
+
+// pack is one message of the batch: every record of a batch with the same
+// subject (destination, status, kind), or every event of a project.
+type pack struct {
+	subject string
+	// items are gathered first, then copied once into a message of the
+	// size they add up to.
+	items [][]byte
+	size  int
+	n     int
+	refs  []packRef
+	f     jetstream.PubAckFuture
+}
+
+// packRef says which index key points at an item of a pack.
+type packRef struct {
+	index string // index subject
+	key   string
+	item  int
+	event bool
+}
+
+// refKey is one index entry of a batch.
+type refKey struct{ index, key string }
+
+// write stores a batch: records and events packed by subject first, then,
+// once their sequences are known, one index entry per key pointing at
+// them.
+func (w *Writer) write(ctx context.Context, batch []item) {
+	js := w.s.js
+	open := map[string]*pack{}
+	var packs []*pack
+	add := func(subject string, data []byte) *pack {
+		p := open[subject]
+		if p == nil || (p.n > 0 && p.size+len(data) > maxPack) {
+			p = &pack{subject: subject}
+			open[subject] = p
+			packs = append(packs, p)
+		}
+		p.items = append(p.items, data)
+		p.size += binary.MaxVarintLen32 + len(data)
+		p.n++
+		return p
+	}
+	for _, it := range batch {
+		if it.rec == nil {
+			if !resourcename.ValidID(it.project) {
+				continue
+			}
+			p := add(eventPrefix+it.project, it.data)
+			p.refs = append(p.refs, packRef{index: indexSubject(it.project, indexEvent, it.uuid), key: it.uuid, item: p.n - 1, event: true})
+			continue
+		}
+		project, dest, err := resourcename.ParseDestination(it.rec.Destination)
+		if err != nil || project == resourcename.Wildcard {
+			continue
+		}
+		pb := it.rec.proto()
+		data, err := proto.Marshal(pb)
+		if err != nil {
+			w.failed.Add(1)
+			continue
+		}
+		p := add(recordSubject(project, dest, pb), data)
+		if k := it.rec.EventUUID; k != "" {
+			p.refs = append(p.refs, packRef{index: indexSubject(project, indexEvent, k), key: k, item: p.n - 1})
+		}
+		if k := it.rec.DistinctID; k != "" {
+			p.refs = append(p.refs, packRef{index: indexSubject(project, indexDistinct, k), key: k, item: p.n - 1})
+		}
+	}
+	for _, p := range packs {
+		buf := make([]byte, 0, p.size)
+		for _, it := range p.items {
+			buf = binary.AppendUvarint(buf, uint64(len(it)))
+			buf = append(buf, it...)
+		}
+		p.items = nil
+		f, err := js.PublishAsync(p.subject, buf)
+		if err != nil {
+			w.failed.Add(int64(p.n))
+			continue
+		}
+		p.f = f
+		if strings.HasPrefix(p.subject, eventPrefix) {
+			w.eventBytes.Add(int64(len(buf)))
+		} else {
+			w.recordBytes.Add(int64(len(buf)))
+		}
+	}
+	// One index entry per key and batch: the records of one event (one
+	// per destination) and of one person usually end close together.
+	entries := map[refKey][]ref{}
+	var order []refKey
+	for i, p := range packs {
+		if p.f == nil {
+			continue
+		}
+		select {
+		case ack := <-p.f.Ok():
+			for _, r := range p.refs {
+				k := refKey{r.index, r.key}
+				if _, ok := entries[k]; !ok {
+					order = append(order, k)
+				}
+				entries[k] = append(entries[k], ref{seq: ack.Sequence, item: r.item, event: r.event})
+			}
+		case <-p.f.Err():
+			w.failed.Add(int64(p.n))
+		case <-ctx.Done():
+			for _, p := range packs[i:] {
+				w.failed.Add(int64(p.n))
+			}
+			return
+		}
+	}
+	acks := make([]jetstream.PubAckFuture, 0, len(order))
+	for _, k := range order {
+		e := encodeEntry(k.key, entries[k])
+		f, err := js.PublishAsync(k.index, e)
+		if err != nil {
+			w.failed.Add(1)
+			continue
+		}
+		w.indexBytes.Add(int64(len(e)))
+		acks = append(acks, f)
+	}
+	for _, f := range acks {
+		select {
+		case <-f.Ok():
+		case <-f.Err():
+			w.failed.Add(1)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// ref is where an item is stored: the message's sequence, and its place
+// in the message.
+type ref struct {
+	seq   uint64
+	item  int
+	event bool
+}
+
+func (r ref) before(o ref) bool { return r.seq < o.seq || r.seq == o.seq && r.item < o.item }
+
+// encodeEntry makes an index entry: the key, then each item's sequence
+// (as the difference from the previous one) and place, and whether it
+// is an event.
+func encodeEntry(key string, refs []ref) []byte {
+	buf := make([]byte, 0, 1+len(key)+len(refs)*6)
+	buf = binary.AppendUvarint(buf, uint64(len(key)))
+	buf = append(buf, key...)
+	var prev uint64
+	for _, r := range refs {
+		buf = binary.AppendUvarint(buf, r.seq-prev)
+		v := uint64(r.item) << 1
+		if r.event {
+			v |= 1
+		}
+		buf = binary.AppendUvarint(buf, v)
+		prev = r.seq
+	}
+	return buf
+}
+
+// decodeEntry appends to refs those of an entry encodeEntry made for key.
+func decodeEntry(d []byte, key string, refs []ref) []ref {
+	n, k := binary.Uvarint(d)
+	if k <= 0 || uint64(len(d)-k) < n || string(d[k:k+int(n)]) != key {
+		return refs
+	}
+	d = d[k+int(n):]
+	var prev uint64
+	for len(d) > 0 {
+		delta, k1 := binary.Uvarint(d)
+		if k1 <= 0 {
+			break
+		}
+		v, k2 := binary.Uvarint(d[k1:])
+		if k2 <= 0 {
+			break
+		}
+		prev += delta
+		refs = append(refs, ref{seq: prev, item: int(v >> 1), event: v&1 == 1})
+		d = d[k1+k2:]
+	}
+	return refs
+}
+
+// unpack calls fn with each item of a stored message, in order, until fn
+// returns false.
+func unpack(data []byte, fn func(i int, item []byte) bool) {
+	for i := 0; len(data) > 0; i++ {
+		n, k := binary.Uvarint(data)
+		if k <= 0 || uint64(len(data)-k) < n {
+			return
+		}
+		if !fn(i, data[k:k+int(n)]) {
+			return
+		}
+		data = data[k+int(n):]
+	}
+}
+
+// proto is the stored form of r; name and id are set when it is read.
+func (r *Record) proto() *hogwirev1.Invocation {
+	pb := &hogwirev1.Invocation{
+		Destination: r.Destination, Status: r.Status, ErrorKind: r.ErrorKind, Error: r.Error,
+		EventUuid: r.EventUUID, EventName: r.EventName, DistinctId: r.DistinctID, PersonId: r.PersonID,
+		Retries: int32(r.Retries), LogInvocationId: r.LogInvocationID, NodeId: r.NodeID,
+	}
+	if !r.Start.IsZero() {
+		pb.StartTime = timestamppb.New(r.Start)
+	}
+	if r.Duration > 0 {
+		pb.Duration = durationpb.New(r.Duration)
+	}
+	if !r.RetryTime.IsZero() {
+		pb.RetryTime = timestamppb.New(r.RetryTime)
+	}
+	for _, f := range r.Fetches {
+		pb.Fetches = append(pb.Fetches, &hogwirev1.FetchAttempt{Method: f.Method, Url: f.URL, Status: int32(f.Status),
+			Duration: durationpb.New(f.Duration), Error: f.Error, Attempt: int32(f.Attempt)})
+	}
+	return pb
+}
