@@ -562,6 +562,7 @@ func (n *Node) handle(m *eventlog.Message) {
 	// event without its selections.
 	pr.rt.mu.Lock()
 	defer pr.rt.mu.Unlock()
+	var cands []*route
 	for i, data := range m.Data {
 		// Only the name (and what the person store reads) is read before
 		// routing: the rest of an event no destination wants is never
@@ -571,8 +572,7 @@ func (n *Node) handle(m *eventlog.Message) {
 			continue
 		}
 		pr.rt.events++
-		named, any := pr.forEvent(ev.Name)
-		if len(named)+len(any) == 0 {
+		if !pr.wants(ev.Name) {
 			continue
 		}
 		g, err := executor.NewEventFromWire(ev, pr.globals)
@@ -580,10 +580,9 @@ func (n *Node) handle(m *eventlog.Message) {
 			n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
 			continue
 		}
-		for _, list := range [][]*route{named, any} {
-			for _, r := range list {
-				n.route(r, g, p, link, data)
-			}
+		cands = pr.candidates(cands[:0], g)
+		for _, r := range cands {
+			n.route(r, g, p, link, data)
 		}
 	}
 	n.storeOverflow(p)

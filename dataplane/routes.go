@@ -69,23 +69,35 @@ type project struct {
 	events int64
 }
 
-// projectRoutes selects a project's destinations by event name, so that
+// projectRoutes selects a project's destinations by event name, then by
+// the property tests of their filters (see filters.Index), so that
 // destinations whose filter cannot match an event cost nothing for it.
 type projectRoutes struct {
 	rt *project
 	// globals is the project's part of every event's globals.
 	globals *executor.Project
-	byEvent map[string][]*route
+	byEvent map[string]*filters.Index[*route]
 	// anyEvent match every event name (filters without an event list, or
 	// with an entry that matches all).
-	anyEvent []*route
+	anyEvent filters.Index[*route]
 	// routed lists the destinations the index holds, for the filtered
 	// counts.
 	routed []*destination
 }
 
-func (p *projectRoutes) forEvent(name string) (named, any []*route) {
-	return p.byEvent[name], p.anyEvent
+// wants reports whether a destination may want events of this name.
+func (p *projectRoutes) wants(name string) bool {
+	return p.byEvent[name] != nil || p.anyEvent.Len() > 0
+}
+
+// candidates appends to dst the routes whose filters an event may match:
+// their filters must still run on it.
+func (p *projectRoutes) candidates(dst []*route, g *executor.Globals) []*route {
+	props, person := g.PropertyDicts()
+	if named := p.byEvent[g.Event()]; named != nil {
+		dst = named.Candidates(dst, props, person)
+	}
+	return p.anyEvent.Candidates(dst, props, person)
 }
 
 // routing is an immutable view built from one config snapshot.
@@ -136,7 +148,7 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 			pr = &project{}
 			rt.projects[id] = pr
 		}
-		r.projects[id] = &projectRoutes{rt: pr, globals: executor.NewProject(p, source), byEvent: map[string][]*route{}}
+		r.projects[id] = &projectRoutes{rt: pr, globals: executor.NewProject(p, source), byEvent: map[string]*filters.Index[*route]{}}
 	}
 	for id := range rt.projects {
 		if _, ok := next.Projects[id]; !ok {
@@ -192,11 +204,16 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 		pr.routed = append(pr.routed, dest)
 		names, all := filters.EventNames(d.Filters)
 		if all {
-			pr.anyEvent = append(pr.anyEvent, rte)
+			pr.anyEvent.Add(d.Filters, rte)
 			continue
 		}
 		for _, n := range names {
-			pr.byEvent[n] = append(pr.byEvent[n], rte)
+			ix := pr.byEvent[n]
+			if ix == nil {
+				ix = &filters.Index[*route]{}
+				pr.byEvent[n] = ix
+			}
+			ix.Add(d.Filters, rte)
 		}
 	}
 	for name, dest := range rt.dests {
