@@ -223,7 +223,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/hogwire/hogwire/dataplane"),
 		prop: cfg.Propagator, inflight: map[*pending]struct{}{},
-		rt:      registry{dests: map[string]*destination{}, projects: map[string]*project{}},
+		rt:      newRegistry(),
 		cpu:     newCPU(cfg.HogSlots, cfg.HogQuantum),
 		memory:  newMemory(cfg.HogMemory),
 		fetcher: fetch.New(fetch.Options{AllowCIDRs: cfg.AllowEgress}),

@@ -115,6 +115,13 @@ type registry struct {
 	mu       sync.Mutex
 	dests    map[string]*destination
 	projects map[string]*project
+	// filterVM runs every destination's filters, so that routing an event
+	// through many of them runs on one warm run state.
+	filterVM *executor.FilterVM
+}
+
+func newRegistry() registry {
+	return registry{dests: map[string]*destination{}, projects: map[string]*project{}, filterVM: executor.NewFilterVM()}
 }
 
 // stopped is a destination that must no longer run, and why; byUser is
@@ -177,7 +184,7 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 		if d.Enabled {
 			rte.prep = prev.reuse(d)
 			if rte.prep == nil {
-				prep, err := executor.Prepare(d)
+				prep, err := executor.Prepare(d, executor.WithFilterVM(rt.filterVM))
 				if err != nil {
 					// The control plane compiled it, so this is a version
 					// skew or a bug; skip the destination loudly rather than
