@@ -27,6 +27,11 @@ type route struct {
 	span string
 	// concurrency is the lane's limit.
 	concurrency int
+	// events lists, while a message is routed, the indexes of its events
+	// the route may want, and results what its filters said of each (see
+	// Node.handle); guarded by the project's mu.
+	events  []int32
+	results []filterResult
 }
 
 // destination is what a node keeps of a destination across configuration
