@@ -2,6 +2,7 @@ package dataplane_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
@@ -101,5 +102,35 @@ func TestPropertyFiltersRoute(t *testing.T) {
 	waitStat(t, st, pro.Name, "filtered", 4)
 	if got := st.Node.Stat(pro.Name, "succeeded"); got != 3 {
 		t.Errorf("after the change: succeeded = %v, want 3", got)
+	}
+}
+
+// Many destinations' filters on a message of many events run spread over
+// goroutines (under -race, this checks they share the event's globals
+// safely); each destination still gets exactly the events it matches.
+func TestManyFiltersOnOneMessage(t *testing.T) {
+	st := startStack(t)
+	p := st.project(t, "shop")
+	sink := newSink(t, nil)
+	const dests, events = 24, 72
+	ds := make([]*hogwirev1.Destination, dests)
+	for i := range ds {
+		ds[i] = st.webhook(t, "shop", sink.URL, &hogwirev1.Filters{Expression: fmt.Sprintf("properties.k = %d", i)})
+	}
+	st.waitConfig(t, dests)
+	evs := make([]*hogwirev1.Event, events)
+	for j := range evs {
+		evs[j] = ev("e", fmt.Sprint("u", j))
+		evs[j].Properties = &structpb.Struct{Fields: map[string]*structpb.Value{"k": structpb.NewNumberValue(float64(j % dests))}}
+	}
+	st.publish(t, p.CaptureToken, evs...)
+	for _, d := range ds {
+		waitStat(t, st, d.Name, "succeeded", events/dests)
+		waitStat(t, st, d.Name, "filtered", events-events/dests)
+	}
+	for _, d := range ds {
+		if got := st.Node.Stat(d.Name, "succeeded"); got != events/dests {
+			t.Errorf("%s: succeeded = %v, want %d", d.Name, got, events/dests)
+		}
 	}
 }
