@@ -173,8 +173,9 @@ const extendKey = "$$_extend_object"
 // FilterVM runs destinations' filters and masking hashes. Destinations
 // prepared with the same FilterVM (see WithFilterVM) share its run state:
 // a node routing each event through thousands of filters then runs them
-// all on state its CPU caches hold, about three times as fast as on a run
-// state per destination. It is safe for concurrent use.
+// all on one run state its CPU caches hold, rather than on thousands of
+// them for the caches and the garbage collector to go through. It is safe
+// for concurrent use.
 type FilterVM struct{ m *vm.Machine }
 
 // NewFilterVM returns a FilterVM with the limits of filters.
