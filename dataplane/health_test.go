@@ -75,7 +75,7 @@ func (st *stack) hook(t *testing.T, project, url, event string) *hogwirev1.Desti
 		"state": "{event.properties.state}", "previous": "{event.properties.previous_state}", "reason": "{event.properties.reason}",
 	}, &hogwirev1.Destination{
 		DisplayName: event + " hook",
-		Filters: &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: event}}},
+		Filters:     &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: event}}},
 	})
 }
 

@@ -231,7 +231,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/hogwire/hogwire/dataplane"),
 		prop: cfg.Propagator, inflight: map[*pending]struct{}{},
-		rt:      registry{dests: map[string]*destination{}, projects: map[string]*project{}},
+		rt:      newRegistry(),
 		cpu:     newCPU(cfg.HogSlots, cfg.HogQuantum),
 		memory:  newMemory(cfg.HogMemory),
 		fetcher: fetch.New(fetch.Options{AllowCIDRs: cfg.AllowEgress}),
@@ -584,7 +584,14 @@ func (n *Node) handle(m *eventlog.Message) {
 	// event without its selections.
 	pr.rt.mu.Lock()
 	defer pr.rt.mu.Unlock()
-	for i, data := range m.Data {
+	// Each destination's filter runs on all the message's events it may
+	// want, one after the other, rather than every filter on each event in
+	// turn: a project with thousands of filters then reads each filter's
+	// code and state from memory once per message, not once per event.
+	// Each destination still sees the events in their order.
+	gs := make([]*executor.Globals, len(m.Data))
+	var cands, touched []*route
+	for i := range m.Data {
 		// Only the name (and what the person store reads) is read before
 		// routing: the rest of an event no destination wants is never
 		// decoded.
@@ -593,8 +600,7 @@ func (n *Node) handle(m *eventlog.Message) {
 			continue
 		}
 		pr.rt.events++
-		named, any := pr.forEvent(ev.Name)
-		if len(named)+len(any) == 0 {
+		if !pr.wants(ev.Name) {
 			continue
 		}
 		g, err := executor.NewEventFromWire(ev, pr.globals)
@@ -602,16 +608,33 @@ func (n *Node) handle(m *eventlog.Message) {
 			n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
 			continue
 		}
-		wanted := false
-		for _, list := range [][]*route{named, any} {
-			for _, r := range list {
-				wanted = n.route(r, g, p, link, data) || wanted
+		gs[i] = g
+		cands = pr.candidates(cands[:0], g)
+		for _, r := range cands {
+			if len(r.events) == 0 {
+				touched = append(touched, r)
+			}
+			r.events = append(r.events, int32(i))
+		}
+	}
+	matchAll(touched, gs)
+	var wanted []bool
+	for _, r := range touched {
+		for j, i := range r.events {
+			if n.route(r, gs[i], r.results[j], p, link, m.Data[i]) {
+				if wanted == nil {
+					wanted = make([]bool, len(m.Data))
+				}
+				wanted[i] = true
 			}
 		}
-		if wanted {
+		r.events, r.results = r.events[:0], r.results[:0]
+	}
+	for i, w := range wanted {
+		if w {
 			// Kept once, whatever the number of its destinations, for as
 			// long as their records (see package invocations).
-			n.records.Event(m.Project, g.UUID(), data)
+			n.records.Event(m.Project, gs[i].UUID(), m.Data[i])
 		}
 	}
 	n.storeOverflow(p)
@@ -699,13 +722,55 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) 
 	p.done()
 }
 
-// route runs r's filters on the event, on the goroutine that reads it,
-// and queues an invocation in r's lane when they match. Destinations
-// whose filters do not match cost nothing more: they are counted as
-// filtered in bulk (see flushFiltered). pr.rt.mu is held. It reports
-// whether the event is for r: its filters matched, or failed.
-func (n *Node) route(r *route, g *executor.Globals, p *pending, link trace.SpanContext, data []byte) bool {
-	match, err := r.prep.Match(g)
+// minMatchesPerWorker is the number of filter runs of a message below
+// which matchAll does not spread them over several goroutines.
+const minMatchesPerWorker = 512
+
+// matchAll runs the filters of the routes on the events each lists,
+// before anything is queued, setting their results: spread over the
+// machine's CPUs when there are many, as a project with thousands of
+// filters would otherwise route on one CPU only. pr.rt.mu is held.
+func matchAll(routes []*route, gs []*executor.Globals) {
+	total := 0
+	for _, r := range routes {
+		total += len(r.events)
+	}
+	var next atomic.Int64
+	work := func() {
+		for k := next.Add(1) - 1; k < int64(len(routes)); k = next.Add(1) - 1 {
+			r := routes[k]
+			for _, i := range r.events {
+				ok, err := r.prep.Match(gs[i])
+				r.results = append(r.results, filterResult{match: ok, err: err})
+			}
+		}
+	}
+	workers := min(goruntime.GOMAXPROCS(0), len(routes), total/minMatchesPerWorker)
+	var wg sync.WaitGroup
+	for range workers - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
+	wg.Wait()
+}
+
+// filterResult is what a destination's filters said of one event.
+type filterResult struct {
+	match bool
+	err   error
+}
+
+// route queues an invocation in r's lane for the event when its filters
+// matched (res). Destinations whose filters do not match cost nothing
+// more: they are counted as filtered in bulk (see flushFiltered).
+// pr.rt.mu is held. It reports whether the event is for r: its filters
+// matched, or failed.
+func (n *Node) route(r *route, g *executor.Globals, res filterResult, p *pending, link trace.SpanContext, data []byte) bool {
+	match, err := res.match, res.err
 	if err != nil {
 		r.dest.selected++
 		n.tel.Record(r.dest.name, []telemetry.Metric{{Name: "filtering_failed", N: 1}, {Name: "health_errors", N: 1}}, -1)

@@ -77,8 +77,7 @@ func (n *Node) parseMessage(m *eventlog.Message, pr *projectRoutes) ([]*executor
 			if !ok {
 				continue // routing drops it as unreadable
 			}
-			named, any := pr.forEvent(pe.Name)
-			pes, reads, idx = append(pes, pe), append(reads, len(named)+len(any) > 0), append(idx, i)
+			pes, reads, idx = append(pes, pe), append(reads, pr.wants(pe.Name)), append(idx, i)
 		}
 		profs, err := n.persons.ProcessRun(ctx, m.Project, pes, reads)
 		if err != nil {

@@ -27,6 +27,11 @@ type route struct {
 	span string
 	// concurrency is the lane's limit.
 	concurrency int
+	// events lists, while a message is routed, the indexes of its events
+	// the route may want, and results what its filters said of each (see
+	// Node.handle); guarded by the project's mu.
+	events  []int32
+	results []filterResult
 }
 
 // destination is what a node keeps of a destination across configuration
@@ -69,31 +74,41 @@ type project struct {
 	events int64
 }
 
-// projectRoutes selects a project's destinations by event name, so that
+// projectRoutes selects a project's destinations by event name, then by
+// the property tests of their filters (see filters.Index), so that
 // destinations whose filter cannot match an event cost nothing for it.
 type projectRoutes struct {
 	rt *project
 	// globals is the project's part of every event's globals.
 	globals *executor.Project
-	byEvent map[string][]*route
+	byEvent map[string]*filters.Index[*route]
 	// anyEvent match every event name (filters without an event list, or
 	// with an entry that matches all).
-	anyEvent []*route
+	anyEvent filters.Index[*route]
 	// routed lists the destinations the index holds, for the filtered
 	// counts.
 	routed []*destination
 }
 
-// forEvent returns the destinations whose event filter names the event and
-// those that match any event name. The events hogwire itself emits into a
-// project reach only the destinations that name them: a destination
-// sending every event to an analytics tool must not send it hogwire's own
-// health notices.
-func (p *projectRoutes) forEvent(name string) (named, any []*route) {
-	if name == executor.HealthEvent {
-		return p.byEvent[name], nil
+// wants reports whether a destination may want events of this name.
+func (p *projectRoutes) wants(name string) bool {
+	return p.byEvent[name] != nil || (p.anyEvent.Len() > 0 && name != executor.HealthEvent)
+}
+
+// candidates appends to dst the routes whose filters an event may match:
+// their filters must still run on it. The events hogwire itself emits
+// into a project reach only the destinations that name them: a
+// destination sending every event to an analytics tool must not send it
+// hogwire's own health notices.
+func (p *projectRoutes) candidates(dst []*route, g *executor.Globals) []*route {
+	props, person := g.PropertyDicts()
+	if named := p.byEvent[g.Event()]; named != nil {
+		dst = named.Candidates(dst, props, person)
 	}
-	return p.byEvent[name], p.anyEvent
+	if g.Event() == executor.HealthEvent {
+		return dst
+	}
+	return p.anyEvent.Candidates(dst, props, person)
 }
 
 // routing is an immutable view built from one config snapshot.
@@ -111,6 +126,13 @@ type registry struct {
 	mu       sync.Mutex
 	dests    map[string]*destination
 	projects map[string]*project
+	// filterVM runs every destination's filters, so that routing an event
+	// through many of them runs on one warm run state.
+	filterVM *executor.FilterVM
+}
+
+func newRegistry() registry {
+	return registry{dests: map[string]*destination{}, projects: map[string]*project{}, filterVM: executor.NewFilterVM()}
 }
 
 // stopped is a destination that must no longer run, and why; byUser is
@@ -144,7 +166,7 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 			pr = &project{}
 			rt.projects[id] = pr
 		}
-		r.projects[id] = &projectRoutes{rt: pr, globals: executor.NewProject(p, source), byEvent: map[string][]*route{}}
+		r.projects[id] = &projectRoutes{rt: pr, globals: executor.NewProject(p, source), byEvent: map[string]*filters.Index[*route]{}}
 	}
 	for id := range rt.projects {
 		if _, ok := next.Projects[id]; !ok {
@@ -173,7 +195,7 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 		if d.Enabled {
 			rte.prep = prev.reuse(d)
 			if rte.prep == nil {
-				prep, err := executor.Prepare(d)
+				prep, err := executor.Prepare(d, executor.WithFilterVM(rt.filterVM))
 				if err != nil {
 					// The control plane compiled it, so this is a version
 					// skew or a bug; skip the destination loudly rather than
@@ -200,11 +222,16 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 		pr.routed = append(pr.routed, dest)
 		names, all := filters.EventNames(d.Filters)
 		if all {
-			pr.anyEvent = append(pr.anyEvent, rte)
+			pr.anyEvent.Add(d.Filters, rte)
 			continue
 		}
 		for _, n := range names {
-			pr.byEvent[n] = append(pr.byEvent[n], rte)
+			ix := pr.byEvent[n]
+			if ix == nil {
+				ix = &filters.Index[*route]{}
+				pr.byEvent[n] = ix
+			}
+			ix.Add(d.Filters, rte)
 		}
 	}
 	for name, dest := range rt.dests {

@@ -44,6 +44,10 @@ type Globals struct {
 	filter      vm.Value
 	filterParts filterParts
 
+	// props and personProps are the event's and its person's properties,
+	// which routing reads before any filter runs.
+	props, personProps *vm.Dict
+
 	name       string // the event name
 	uuid       string
 	distinctID string
@@ -63,6 +67,10 @@ func (g *Globals) UUID() string { return g.uuid }
 
 // DistinctID returns the event's distinct_id.
 func (g *Globals) DistinctID() string { return g.distinctID }
+
+// PropertyDicts returns the event's properties and its person's, as the
+// filter globals hold them. Callers must not modify them.
+func (g *Globals) PropertyDicts() (event, person *vm.Dict) { return g.props, g.personProps }
 
 // Value returns the invocation globals without the per-destination part:
 // {event, person, groups, project}. Callers must not modify it.
@@ -307,6 +315,7 @@ func (p *eventParts) globals(project *Project) *Globals {
 	}
 	g.groups = vm.DictValue(groups)
 
+	g.props, g.personProps = propsDict, pd
 	g.filterParts = filterParts{properties: properties, personProps: personProps, chain: elementsChain, timestamp: timestamp, groupIDs: groupIDs}
 	return g
 }

@@ -36,6 +36,14 @@
 // measures batch delivery: events per second delivered by the webhook
 // template (a request per event) and by webhook-batch (a request per
 // batch of up to -batch events), in alternating rounds of one run.
+//
+//	go run ./bench/pipeline -nonmatching 2000 -filter name,property -events 20000 -storage memory
+//
+// measures the cost of destinations that do not match: one destination's
+// delivery rate alone, beside its rate in a project that also holds
+// -nonmatching destinations whose filters (-filter: event name, property
+// equality, free Hog expression) never match the events, in alternating
+// rounds of one run.
 package main
 
 import (
@@ -88,6 +96,8 @@ func main() {
 	noMetrics := flag.Bool("no-metrics", false, "run the node without its OpenTelemetry and Prometheus metrics (hogwire dev has them)")
 	records := flag.String("records", "on", "invocation records on, off, or both side by side (off,on)")
 	batch := flag.Int("batch", 0, "measure per-event webhook delivery beside webhook-batch delivery in batches of this many events, instead of against the raw client")
+	nonmatching := flag.Int("nonmatching", 0, "measure one destination's rate alone beside its rate in a project with this many destinations whose filters do not match, instead of against the raw client")
+	filterKinds := flag.String("filter", "name", "with -nonmatching, the non-matching destinations' filters, shared evenly: name, property, expr (e.g. name,property)")
 	flag.Parse()
 	if *serveSink {
 		if err := runSink(); err != nil {
@@ -109,6 +119,10 @@ func main() {
 	if *batch > 0 {
 		cfg.batchEvents = *batch
 		runFn = runBatch
+	}
+	if *nonmatching > 0 {
+		cfg.nonmatching, cfg.filterKinds = *nonmatching, *filterKinds
+		runFn = runNonmatching
 	}
 	if err := runFn(cfg, *dests, *storages); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -178,6 +192,11 @@ type config struct {
 	batch *hogwirev1.BatchDelivery
 	// batchEvents is -batch.
 	batchEvents int
+	// nonmatching and filterKinds are -nonmatching and -filter; plan gives
+	// every event the property plan "free", which those filters read.
+	nonmatching int
+	filterKinds string
+	plan        bool
 }
 
 func run(cfg config, destList, storageList string) error {
@@ -430,6 +449,9 @@ func sendEvents(addr, token string, events, senders int, rate float64, cfg confi
 					set := ""
 					if cfg.personSets {
 						set = fmt.Sprintf(`,"$set":{"seen":%d}`, i)
+					}
+					if cfg.plan {
+						set += `,"plan":"free"`
 					}
 					fmt.Fprintf(&b, `{"event":"e","distinct_id":"u%d","properties":{"sent":"%d"%s}}`, user, time.Now().UnixNano(), set)
 				}
