@@ -28,7 +28,7 @@ func startHealthStack(t *testing.T) *stack {
 		c.Health = controlplane.HealthConfig{
 			BucketSize: 1000, ErrorCost: 100, RefillPerSecond: 20, ResumeAt: 0.75,
 			QuarantineFor: 2 * time.Second, MaxQuarantines: 3, QuarantineWindow: time.Minute,
-			SlowThreshold: time.Second, Tick: 50 * time.Millisecond,
+			SlowThreshold: 500 * time.Millisecond, Tick: 50 * time.Millisecond,
 		}
 	})
 	return &stack{Stack: st, admin: cc}
@@ -305,7 +305,7 @@ func TestHealthSlowAndDeadQuarantinedClientErrorsNot(t *testing.T) {
 	st := startHealthStack(t)
 	p := st.project(t, "shop")
 	rejecting := newSink(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadRequest) })
-	slow := newSink(t, func(http.ResponseWriter, *http.Request) { time.Sleep(2400 * time.Millisecond) })
+	slow := newSink(t, func(http.ResponseWriter, *http.Request) { time.Sleep(1200 * time.Millisecond) })
 	good := newSink(t, nil)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -338,7 +338,7 @@ func TestHealthSlowAndDeadQuarantinedClientErrorsNot(t *testing.T) {
 	}
 	st.publish(t, p.CaptureToken, events...)
 	h := st.waitHealth(t, s.Name, hogwirev1.HealthState_HEALTH_STATE_DISABLED_TEMPORARILY, 15*time.Second)
-	if !strings.Contains(h.GetReason(), "slower than 1s") {
+	if !strings.Contains(h.GetReason(), "slower than 500ms") {
 		t.Errorf("reason %q should name slowness", h.GetReason())
 	}
 	h = st.waitHealth(t, dead.Name, hogwirev1.HealthState_HEALTH_STATE_DISABLED_TEMPORARILY, 60*time.Second)
