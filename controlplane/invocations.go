@@ -78,21 +78,7 @@ func (is *invocationServer) ListInvocations(ctx context.Context, req *hogwirev1.
 	}
 	filter.Statuses = f.GetStatuses()
 	filter.ErrorKind, filter.EventUUID, filter.DistinctID = f.GetErrorKind(), f.GetEventUuid(), f.GetDistinctId()
-	if ts := f.GetStartTime(); ts != nil {
-		if err := ts.CheckValid(); err != nil {
-			v.add("filter.start_time", "%v", err)
-		}
-		filter.Start = ts.AsTime()
-	}
-	if ts := f.GetEndTime(); ts != nil {
-		if err := ts.CheckValid(); err != nil {
-			v.add("filter.end_time", "%v", err)
-		}
-		filter.End = ts.AsTime()
-	}
-	if !filter.Start.IsZero() && !filter.End.IsZero() && filter.End.Before(filter.Start) {
-		v.add("filter.end_time", "is before start_time")
-	}
+	filter.Start, filter.End = v.timeRange("filter.", f.GetStartTime(), f.GetEndTime())
 	size := int(req.GetPageSize())
 	switch {
 	case size < 0:

@@ -115,21 +115,7 @@ func parseLogFilter(f *hogwirev1.LogFilter, v *violations) logFilter {
 	if _, ok := hogwirev1.LogLevel_name[int32(out.minLevel)]; !ok {
 		v.add("filter.min_level", "unknown level %d", out.minLevel)
 	}
-	if ts := f.GetStartTime(); ts != nil {
-		if err := ts.CheckValid(); err != nil {
-			v.add("filter.start_time", "%v", err)
-		}
-		out.start = ts.AsTime()
-	}
-	if ts := f.GetEndTime(); ts != nil {
-		if err := ts.CheckValid(); err != nil {
-			v.add("filter.end_time", "%v", err)
-		}
-		out.end = ts.AsTime()
-	}
-	if !out.start.IsZero() && !out.end.IsZero() && out.end.Before(out.start) {
-		v.add("filter.end_time", "is before start_time")
-	}
+	out.start, out.end = v.timeRange("filter.", f.GetStartTime(), f.GetEndTime())
 	return out
 }
 
