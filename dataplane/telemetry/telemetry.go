@@ -73,8 +73,10 @@ type Recorder struct {
 	duration metric.Float64Histogram
 	// Each destination's attribute sets, made once (guarded by mu), and
 	// the totals since the process started.
-	counterAttrs map[[2]string]metric.MeasurementOption
-	destAttrs    map[string]metric.MeasurementOption
+	// Kept as the option slices the instruments take, so that feeding
+	// them allocates nothing.
+	counterAttrs map[[2]string][]metric.AddOption
+	destAttrs    map[string][]metric.RecordOption
 	totals       map[[2]string]int64
 
 	mu      sync.Mutex
@@ -98,7 +100,7 @@ func New(cfg Config) *Recorder {
 		cfg.Now = time.Now
 	}
 	r := &Recorder{cfg: cfg, log: cfg.Logger, bounds: DurationBoundsMs(), buckets: map[key]*bucket{},
-		counterAttrs: map[[2]string]metric.MeasurementOption{}, destAttrs: map[string]metric.MeasurementOption{}, totals: map[[2]string]int64{}}
+		counterAttrs: map[[2]string][]metric.AddOption{}, destAttrs: map[string][]metric.RecordOption{}, totals: map[[2]string]int64{}}
 	mp := cfg.Meters
 	if mp == nil {
 		mp = noop.NewMeterProvider()
@@ -129,8 +131,11 @@ func (r *Recorder) Total(dest, metric string) float64 {
 	return float64(r.totals[[2]string{dest, metric}])
 }
 
-func (r *Recorder) bucketLocked(dest string) *bucket {
-	k := key{dest, r.cfg.Now().Truncate(time.Minute).Unix()}
+// minute is the current minute's bucket time; read outside the lock.
+func (r *Recorder) minute() int64 { return r.cfg.Now().Truncate(time.Minute).Unix() }
+
+func (r *Recorder) bucketAtLocked(dest string, minute int64) *bucket {
+	k := key{dest, minute}
 	b := r.buckets[k]
 	if b == nil {
 		b = &bucket{counters: map[string]int64{}, hist: make([]uint64, len(r.bounds)+1)}
@@ -157,7 +162,10 @@ type Metric struct {
 
 // Record adds what one invocation did — counters and, unless d is
 // negative, its wall time — under one lock: the data plane records every
-// invocation, and one call costs less than one per counter.
+// invocation, and one call costs less than one per counter. The lock
+// covers only the node's own maps; the clock is read before it and the
+// OpenTelemetry instruments, safe for concurrent use, are fed after it,
+// so deliveries on other cores do not queue behind them.
 func (r *Recorder) Record(dest string, metrics []Metric, d time.Duration) {
 	var ms float64
 	var i int
@@ -165,32 +173,40 @@ func (r *Recorder) Record(dest string, metrics []Metric, d time.Duration) {
 		ms = float64(d) / float64(time.Millisecond)
 		i = sort.SearchFloat64s(r.bounds, ms)
 	}
+	minute := r.minute()
+	var obuf [8][]metric.AddOption
+	opts := obuf[:0]
+	var do []metric.RecordOption
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	b := r.bucketLocked(dest)
+	b := r.bucketAtLocked(dest, minute)
 	for _, m := range metrics {
 		b.counters[m.Name] += m.N
 		k := [2]string{dest, m.Name}
 		r.totals[k] += m.N
 		o := r.counterAttrs[k]
 		if o == nil {
-			o = metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", dest), attribute.String("metric", m.Name)))
+			o = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", dest), attribute.String("metric", m.Name)))}
 			r.counterAttrs[k] = o
 		}
-		r.events.Add(context.Background(), m.N, o)
+		opts = append(opts, o)
 	}
-	if d < 0 {
-		return
+	if d >= 0 {
+		b.hist[i]++
+		b.sumMs += ms
+		b.count++
+		do = r.destAttrs[dest]
+		if do == nil {
+			do = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", dest)))}
+			r.destAttrs[dest] = do
+		}
 	}
-	b.hist[i]++
-	b.sumMs += ms
-	b.count++
-	o := r.destAttrs[dest]
-	if o == nil {
-		o = metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", dest)))
-		r.destAttrs[dest] = o
+	r.mu.Unlock()
+	for k, m := range metrics {
+		r.events.Add(context.Background(), m.N, opts[k]...)
 	}
-	r.duration.Record(context.Background(), d.Seconds(), o)
+	if do != nil {
+		r.duration.Record(context.Background(), d.Seconds(), do...)
+	}
 }
 
 // Log buffers an entry; it reports false when the buffer is full and the
