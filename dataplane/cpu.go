@@ -27,10 +27,23 @@ import (
 // telemetry of every destination — which is most of a delivery's cost.
 // Without it, a loop holding every turn starves healthy destinations of
 // processors even though their Hog is served first.
+//
+// Nor does a destination keep its processor to itself while others are
+// active: one whose turn lasts a whole quantum while another destination
+// took a turn lately (within activeWindow) rests for a quantum before its
+// next turn, so it runs at most half the time. The turns alone cannot
+// share the CPU fairly here, as most of a healthy destination's cost is
+// outside them (ingest, fetch, telemetry): an infinite loop holding one
+// processor of two without a break left that work one processor, and the
+// healthy destination's tail latency several times its latency alone. A
+// destination alone on the node, or whose turns are short, never rests.
 type cpu struct {
 	quantum time.Duration
 	// perDest is the most turns one destination holds at once.
 	perDest int
+	// window is how lately another destination must have taken a turn
+	// for a destination running whole quanta to rest.
+	window time.Duration
 
 	mu   sync.Mutex
 	free int
@@ -38,7 +51,21 @@ type cpu struct {
 	ring []*destination
 	// waiting counts the invocations waiting, for a look without the lock.
 	waiting atomic.Int32
+	// recent holds the last two destinations to take a turn, the latest
+	// first, and when each last took one: enough to tell whether any
+	// destination but a given one took a turn lately.
+	recent [2]struct {
+		d  *destination
+		at time.Time
+	}
+	// wakeAt is when restTimer runs handOn next (zero: not armed).
+	wakeAt    time.Time
+	restTimer *time.Timer
 }
+
+// activeWindow is how many quanta back another destination's turn makes
+// a destination running whole quanta rest.
+const activeWindow = 100
 
 // cpuQueue is one destination's invocations waiting for a turn: the
 // oldest first, so that a destination's share finishes its work in order
@@ -51,21 +78,26 @@ type cpuQueue struct {
 	used time.Duration
 	// held counts the turns the destination holds.
 	held int
+	// restUntil is when the destination may take a turn again after a
+	// rest.
+	restUntil time.Time
 }
 
 func newCPU(slots int, quantum time.Duration) *cpu {
-	return &cpu{free: slots, quantum: quantum, perDest: max(1, slots/2)}
+	return &cpu{free: slots, quantum: quantum, perDest: max(1, slots/2), window: activeWindow * quantum}
 }
 
 // acquire waits for a turn for inv.
 func (c *cpu) acquire(ctx context.Context, inv *invocation) error {
+	now := time.Now()
 	c.mu.Lock()
+	c.noteTurn(inv.dest, now)
 	q := &inv.dest.cpu
-	if c.free > 0 && len(c.ring) == 0 && q.held < c.perDest {
+	if c.free > 0 && len(c.ring) == 0 && q.held < c.perDest && !now.Before(q.restUntil) {
 		c.free--
 		q.held++
 		c.mu.Unlock()
-		inv.turnStart = time.Now()
+		inv.turnStart = now
 		return nil
 	}
 	c.enqueue(inv, false)
@@ -107,6 +139,15 @@ func (c *cpu) yield(ctx context.Context, inv *invocation) error {
 	}
 	c.mu.Lock()
 	c.charge(inv, now)
+	if c.window > 0 && c.othersActive(inv.dest, now) {
+		// A whole quantum while others are active: rest for one.
+		inv.dest.cpu.restUntil = now.Add(c.quantum)
+		c.enqueue(inv, true)
+		c.giveBack(inv)
+		c.handOn()
+		c.mu.Unlock()
+		return c.wait(ctx, inv)
+	}
 	if len(c.ring) == 0 || (len(c.ring) == 1 && c.ring[0] == inv.dest) {
 		// Only this destination's own later work waits: it goes on, and
 		// lets the node's other goroutines (fetches, ingest) run.
@@ -148,18 +189,57 @@ func (c *cpu) enqueue(inv *invocation, front bool) {
 	c.waiting.Add(1)
 }
 
+// noteTurn records that d takes a turn at now. c.mu is held.
+func (c *cpu) noteTurn(d *destination, now time.Time) {
+	if c.recent[0].d != d {
+		c.recent[1] = c.recent[0]
+		c.recent[0].d = d
+	}
+	c.recent[0].at = now
+}
+
+// othersActive reports whether a destination other than d took a turn
+// within the window. c.mu is held.
+func (c *cpu) othersActive(d *destination, now time.Time) bool {
+	for _, r := range c.recent {
+		if r.d != nil && r.d != d && now.Sub(r.at) < c.window {
+			return true
+		}
+	}
+	return false
+}
+
 // handOn gives the free turns to the first waiters of the destinations
-// that have used the least CPU and hold fewer than their most. c.mu is
-// held.
+// that have used the least CPU, hold fewer than their most and are not
+// resting. c.mu is held.
 func (c *cpu) handOn() {
+	var now time.Time
 	for c.free > 0 {
 		at := -1
+		var wake time.Time
 		for i, d := range c.ring {
-			if d.cpu.held < c.perDest && (at < 0 || d.cpu.used < c.ring[at].cpu.used) {
+			if d.cpu.held >= c.perDest {
+				continue
+			}
+			if !d.cpu.restUntil.IsZero() {
+				if now.IsZero() {
+					now = time.Now()
+				}
+				if now.Before(d.cpu.restUntil) {
+					if wake.IsZero() || d.cpu.restUntil.Before(wake) {
+						wake = d.cpu.restUntil
+					}
+					continue
+				}
+			}
+			if at < 0 || d.cpu.used < c.ring[at].cpu.used {
 				at = i
 			}
 		}
 		if at < 0 {
+			if !wake.IsZero() {
+				c.wakeAfterRest(wake)
+			}
 			return
 		}
 		d := c.ring[at]
@@ -179,6 +259,26 @@ func (c *cpu) handOn() {
 		next.turnStart = time.Now()
 		next.wake <- struct{}{}
 	}
+}
+
+// wakeAfterRest makes sure handOn runs at t, when a destination's rest
+// ends with a turn free for it. c.mu is held.
+func (c *cpu) wakeAfterRest(t time.Time) {
+	if !c.wakeAt.IsZero() && !t.Before(c.wakeAt) {
+		return
+	}
+	c.wakeAt = t
+	d := time.Until(t)
+	if c.restTimer == nil {
+		c.restTimer = time.AfterFunc(d, func() {
+			c.mu.Lock()
+			c.wakeAt = time.Time{}
+			c.handOn()
+			c.mu.Unlock()
+		})
+		return
+	}
+	c.restTimer.Reset(d)
 }
 
 // wait blocks until inv is given a turn or ctx ends.
