@@ -84,6 +84,7 @@ func (is *invocationServer) ListInvocations(ctx context.Context, req *hogwirev1.
 	}
 	filter.Statuses = f.GetStatuses()
 	filter.ErrorKind, filter.EventUUID, filter.DistinctID = f.GetErrorKind(), f.GetEventUuid(), f.GetDistinctId()
+	filter.Rerun = filterRerun(&v, f)
 	filter.Start, filter.End = v.timeRange("filter.", f.GetStartTime(), f.GetEndTime())
 	size := int(req.GetPageSize())
 	switch {
@@ -283,13 +284,7 @@ func (is *invocationServer) rerunFilter(v *violations, f *hogwirev1.InvocationFi
 		filter.Statuses = []hogwirev1.InvocationStatus{hogwirev1.InvocationStatus_INVOCATION_STATUS_FAILED}
 	}
 	filter.ErrorKind, filter.EventUUID, filter.DistinctID = f.GetErrorKind(), f.GetEventUuid(), f.GetDistinctId()
-	if f.GetRerun() != "" {
-		if _, id, ok := invocations.ParseRerunName(f.GetRerun()); ok {
-			filter.Rerun = id
-		} else {
-			v.add("filter.rerun", "want projects/{project}/reruns/{id}, got %q", f.GetRerun())
-		}
-	}
+	filter.Rerun = filterRerun(v, f)
 	filter.Start, filter.End = v.timeRange("filter.", f.GetStartTime(), f.GetEndTime())
 	if filter.End.IsZero() {
 		filter.End = time.Now()
@@ -432,4 +427,16 @@ func (is *invocationServer) CancelRerun(ctx context.Context, req *hogwirev1.Canc
 		return nil, err
 	}
 	return &hogwirev1.CancelRerunResponse{Rerun: j.proto()}, nil
+}
+
+// filterRerun reads a filter's rerun name; its id, or "".
+func filterRerun(v *violations, f *hogwirev1.InvocationFilter) string {
+	if f.GetRerun() == "" {
+		return ""
+	}
+	_, id, ok := invocations.ParseRerunName(f.GetRerun())
+	if !ok {
+		v.add("filter.rerun", "want projects/{project}/reruns/{id}, got %q", f.GetRerun())
+	}
+	return id
 }
