@@ -207,6 +207,38 @@ func TestRerun(t *testing.T) {
 		t.Errorf("other destination has %d records, want %d", n, events)
 	}
 
+	// A rerun does not get past a disabled destination: each is recorded
+	// skipped, linked to what it ran again.
+	off, err := dests.UpdateDestination(ctx, &hogwirev1.UpdateDestinationRequest{
+		Destination: &hogwirev1.Destination{Name: "projects/shop/destinations/other", Enabled: false},
+		UpdateMask:  &fieldmaskpb.FieldMask{Paths: []string{"enabled"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitAcked(t, ctx, cc, off.GetDestination().GetRevision())
+	skipped, err := inv.RerunInvocations(ctx, &hogwirev1.RerunInvocationsRequest{Parent: "projects/shop/destinations/other",
+		Filter: &hogwirev1.InvocationFilter{StartTime: hour}, MaxPerSecond: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr := skipped.GetRerun()
+	waitFor(t, time.Minute, func() bool {
+		g, err := inv.GetRerun(ctx, &hogwirev1.GetRerunRequest{Name: sr.GetName()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sr = g.GetRerun()
+		return sr.GetState() != hogwirev1.RerunState_RERUN_STATE_RUNNING
+	})
+	if sr.GetTotal() != events || sr.GetSkipped() != events {
+		t.Fatalf("rerun on a disabled destination: %v, want %d skipped", sr, events)
+	}
+	for _, rec := range list("projects/shop", &hogwirev1.InvocationFilter{Rerun: sr.GetName()}) {
+		if rec.GetStatus() != hogwirev1.InvocationStatus_INVOCATION_STATUS_SKIPPED || rec.GetRerunOf() == "" {
+			t.Errorf("rerun on a disabled destination: %v", rec)
+		}
+	}
+
 	// Cancelled at once, a slow rerun of the same invocations (allowed:
 	// the first one ended) starts no more of them.
 	slow, err := inv.RerunInvocations(ctx, &hogwirev1.RerunInvocationsRequest{Parent: "projects/shop", InvocationIds: ids, MaxPerSecond: 1})
@@ -238,7 +270,7 @@ func TestRerun(t *testing.T) {
 		t.Fatalf("rerun after a cancel: %v", err)
 	}
 	l, err := inv.ListReruns(ctx, &hogwirev1.ListRerunsRequest{Parent: "projects/shop"})
-	if err != nil || len(l.GetReruns()) != 3 || l.GetReruns()[0].GetName() != again.GetRerun().GetName() {
+	if err != nil || len(l.GetReruns()) != 4 || l.GetReruns()[0].GetName() != again.GetRerun().GetName() {
 		t.Fatalf("list reruns: %v %v", l, err)
 	}
 }
