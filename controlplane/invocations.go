@@ -252,13 +252,12 @@ func (is *invocationServer) RerunInvocations(ctx context.Context, req *hogwirev1
 	if f != nil {
 		j.Filter, _ = proto.Marshal(f)
 	}
-	if req.GetValidateOnly() {
+	if req.GetValidateOnly() || len(items) == 0 {
+		// Nothing to run is not an error: a script rerunning the last
+		// hour's failures finds none on a good day.
 		pb := j.proto()
 		pb.Name, pb.State, pb.CreateTime = "", hogwirev1.RerunState_RERUN_STATE_UNSPECIFIED, nil
 		return &hogwirev1.RerunInvocationsResponse{Rerun: pb}, nil
-	}
-	if len(items) == 0 {
-		return nil, status.Error(codes.FailedPrecondition, "no invocation matches: there is nothing to run again")
 	}
 	j.ID = newRerunID(now)
 	if err := rr.create(ctx, j, items); err != nil {

@@ -104,6 +104,12 @@ func (a *app) invocationsRerun() *cobra.Command {
 				return nil
 			})
 		}
+		if r.GetName() == "" {
+			return c.printMessage(resp, func(w io.Writer) error {
+				_, err := fmt.Fprintln(w, "No invocation matches: nothing runs again.")
+				return err
+			})
+		}
 		if wait {
 			if r, err = followRerun(ctx, c, client, r); err != nil {
 				return err
@@ -231,26 +237,69 @@ func (a *app) invocationsReruns() *cobra.Command {
 }
 
 func (a *app) invocationsCancelRerun() *cobra.Command {
-	c := a.newAdminCmd("cancel-rerun RERUN", "Stop a rerun",
-		"Stops a rerun: none of its invocations starts any more (those already handed to a node\n"+
-			"still run), and its invocations may be rerun again.", exactArgs(1))
-	c.cmd.Example = "  hogwire invocations cancel-rerun --project shop r1a2b3c-0d1e2f3a"
+	c := a.newAdminCmd("cancel-rerun [RERUN]", "Stop a rerun, or every running one",
+		"Stops a rerun (an id with --project, or a name projects/ID/reruns/ID), or with --all every\n"+
+			"rerun of the project still running: none of their invocations starts any more (those\n"+
+			"already handed to a node still run), and their invocations may be rerun again.", rangeArgs(0, 1))
+	c.cmd.Example = "  hogwire invocations cancel-rerun --project shop r1a2b3c-0d1e2f3a\n" +
+		"  hogwire invocations cancel-rerun --project shop --all"
 	var project string
+	var all bool
 	c.fs.StringVar(&project, "project", "", "the rerun's project: projects/ID or ID (default: $HOGWIRE_PROJECT or the context's)")
+	c.fs.BoolVar(&all, "all", false, "stop every rerun of the project still running")
 	return c.runE(func(ctx context.Context) error {
-		name, err := rerunName(project, c.args[0])
-		if err != nil {
-			return err
+		var names []string
+		switch {
+		case len(c.args) == 1 && all:
+			return usagef("invocations cancel-rerun: give RERUN or --all, not both")
+		case len(c.args) == 1:
+			name, err := rerunName(project, c.args[0])
+			if err != nil {
+				return err
+			}
+			names = append(names, name)
+		case !all:
+			return usagef("invocations cancel-rerun: give RERUN, or --all")
+		case project == "":
+			return usagef("invocations cancel-rerun: --all needs --project")
 		}
 		ctx, cc, done, err := c.dial(ctx)
 		if err != nil {
 			return err
 		}
 		defer done()
-		resp, err := hogwirev1.NewInvocationServiceClient(cc).CancelRerun(ctx, &hogwirev1.CancelRerunRequest{Name: name})
-		if err != nil {
-			return c.callErr("cancel rerun", err)
+		client := hogwirev1.NewInvocationServiceClient(cc)
+		if all {
+			l, err := client.ListReruns(ctx, &hogwirev1.ListRerunsRequest{Parent: resourcename.ProjectArg(project)})
+			if err != nil {
+				return c.callErr("list reruns", err)
+			}
+			for _, r := range l.GetReruns() {
+				if r.GetState() == hogwirev1.RerunState_RERUN_STATE_RUNNING {
+					names = append(names, r.GetName())
+				}
+			}
 		}
-		return c.printMessage(resp, func(w io.Writer) error { return writeRerun(w, resp.GetRerun()) })
+		out := &hogwirev1.ListRerunsResponse{}
+		for _, name := range names {
+			resp, err := client.CancelRerun(ctx, &hogwirev1.CancelRerunRequest{Name: name})
+			if err != nil {
+				return c.callErr("cancel rerun", err)
+			}
+			out.Reruns = append(out.Reruns, resp.GetRerun())
+		}
+		if len(c.args) == 1 {
+			return c.printMessage(out.Reruns[0], func(w io.Writer) error { return writeRerun(w, out.Reruns[0]) })
+		}
+		return c.printMessage(out, func(w io.Writer) error {
+			if len(out.Reruns) == 0 {
+				_, err := fmt.Fprintln(w, "No rerun is running.")
+				return err
+			}
+			for _, r := range out.Reruns {
+				fmt.Fprintf(w, "Cancelled %s: %s\n", r.GetName(), rerunProgress(r))
+			}
+			return nil
+		})
 	}).cmd
 }

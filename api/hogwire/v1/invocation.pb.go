@@ -789,7 +789,8 @@ func (x *RerunInvocationsRequest) GetMaxPerSecond() int32 {
 // invocation is recorded like any other, with rerun_of and rerun set.
 type Rerun struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "projects/{project}/reruns/{id}"; empty for validate_only.
+	// "projects/{project}/reruns/{id}"; empty for validate_only, and when
+	// nothing matched (total 0): then nothing is stored or run.
 	Name  string     `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	State RerunState `protobuf:"varint,2,opt,name=state,proto3,enum=hogwire.v1.RerunState" json:"state,omitempty"`
 	// The parent and filter (or ids) it was made with.

@@ -433,7 +433,8 @@ export const RerunInvocationsRequestSchema: GenMessage<RerunInvocationsRequest> 
  */
 export type Rerun = Message<"hogwire.v1.Rerun"> & {
   /**
-   * "projects/{project}/reruns/{id}"; empty for validate_only.
+   * "projects/{project}/reruns/{id}"; empty for validate_only, and when
+   * nothing matched (total 0): then nothing is stored or run.
    *
    * @generated from field: string name = 1;
    */
