@@ -28,7 +28,7 @@ func Start(ctx context.Context, cfg Config) (*Replica, error) {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		_ = s.RunElection(rctx, s.ResealJob, s.HealthJob)
+		_ = s.RunElection(rctx, s.ResealJob, s.HealthJob, s.RerunJob)
 	}()
 	return r, nil
 }

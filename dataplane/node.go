@@ -449,6 +449,8 @@ type pending struct {
 	events    int64
 	abandoned atomic.Bool
 	n         *Node
+	// rerun is set for a rerun's message (see handleRerun).
+	rerun rerunLink
 	// overflow gathers, while the message is routed, the events of
 	// destinations that hold as many as they may (see
 	// MaxQueuedPerDestination).
@@ -556,6 +558,10 @@ func (n *Node) handle(m *eventlog.Message) {
 		return
 	}
 	if dest := m.Header.Get(overflowHeader); dest != "" {
+		if rerun, of, ok := invocations.ParseRerunHeader(m.Header.Get(invocations.RerunHeader)); ok {
+			n.handleRerun(m, pr, rt.prepared[dest], rerun, of)
+			return
+		}
 		n.handleOverflow(m, pr, rt.prepared[dest])
 		return
 	}
@@ -643,7 +649,7 @@ func (n *Node) handle(m *eventlog.Message) {
 
 // overflowHeader marks a message of events stored again for the one
 // destination it names.
-const overflowHeader = "Hogwire-Destination"
+const overflowHeader = invocations.DestinationHeader
 
 // storeOverflow stores the events of destinations that hold as many as
 // they may in the event log again, each destination's apart, off the

@@ -94,6 +94,8 @@ func (inv *invocation) record(status hogwirev1.InvocationStatus, kind string, re
 	if inv.members == nil {
 		g := inv.g
 		r.EventUUID, r.EventName, r.DistinctID, r.PersonID = g.UUID(), g.Event(), g.DistinctID(), g.PersonID()
+		l := inv.rerunLink()
+		r.Rerun, r.RerunOf = l.rerun, l.of
 		n.records.Record(&r)
 		return
 	}
@@ -101,6 +103,8 @@ func (inv *invocation) record(status hogwirev1.InvocationStatus, kind string, re
 		mr := r
 		g := m.g
 		mr.EventUUID, mr.EventName, mr.DistinctID, mr.PersonID = g.UUID(), g.Event(), g.DistinctID(), g.PersonID()
+		l := m.rerunLink()
+		mr.Rerun, mr.RerunOf = l.rerun, l.of
 		if res != nil && len(res.Items) == len(inv.members) {
 			it := res.Items[i]
 			switch it.Status {

@@ -110,6 +110,9 @@ type parked struct {
 	First  time.Time `json:"first"`
 	Due    time.Time `json:"due"`
 	Reason string    `json:"reason"`
+	// Rerun and RerunOf link a rerun's invocation (see handleRerun).
+	Rerun   string `json:"rerun,omitempty"`
+	RerunOf string `json:"rerun_of,omitempty"`
 }
 
 // park stores inv to run again later: at its failing fetch when s is
@@ -120,6 +123,9 @@ type parked struct {
 func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) bool {
 	n, now := inv.n, time.Now()
 	rec := parked{Destination: inv.dest.name, Event: inv.data, Suspended: s, First: now, Reason: why}
+	if l := inv.rerunLink(); l.rerun != "" {
+		rec.Rerun, rec.RerunOf = l.rerun, l.of
+	}
 	if inv.members != nil {
 		rec.Event, rec.Events = nil, inv.eventData()
 	}

@@ -42,6 +42,8 @@ type Filter struct {
 	ErrorKind  string
 	EventUUID  string
 	DistinctID string
+	// Rerun selects the records of one rerun (by its id).
+	Rerun string
 }
 
 func (f *Filter) match(r *hogwirev1.Invocation, dest string) bool {
@@ -58,6 +60,9 @@ func (f *Filter) match(r *hogwirev1.Invocation, dest string) bool {
 		return false
 	}
 	if f.DistinctID != "" && r.GetDistinctId() != f.DistinctID {
+		return false
+	}
+	if f.Rerun != "" && !strings.HasSuffix(r.GetRerun(), "/reruns/"+f.Rerun) {
 		return false
 	}
 	t := r.GetStartTime().AsTime()
@@ -134,7 +139,7 @@ func (s *Store) List(ctx context.Context, project string, f Filter, size int, fr
 	if size <= 0 {
 		return nil, Cursor{}, nil
 	}
-	if f.EventUUID != "" || f.DistinctID != "" {
+	if f.EventUUID != "" || f.DistinctID != "" || f.Rerun != "" {
 		return s.listIndexed(ctx, project, f, size, from)
 	}
 	subjects := f.subjects(project)
@@ -201,8 +206,11 @@ func (s *Store) List(ctx context.Context, project string, f Filter, size int, fr
 // index.
 func (s *Store) listIndexed(ctx context.Context, project string, f Filter, size int, from Cursor) ([]*hogwirev1.Invocation, Cursor, error) {
 	kind, key := byte(indexDistinct), f.DistinctID
-	if f.EventUUID != "" {
+	switch {
+	case f.EventUUID != "":
 		kind, key = indexEvent, f.EventUUID
+	case f.Rerun != "":
+		kind, key = indexRerun, f.Rerun
 	}
 	refs, err := s.lookup(ctx, project, kind, key, false, from.Seq)
 	if err != nil {

@@ -8,14 +8,14 @@
 //
 //	invocations.r.<project>.<destination>.<status>.<kind>   records
 //	invocations.v.<project>                                 stored events
-//	invocations.x.<project>.<e|d>.<bucket>                  index entries
+//	invocations.x.<project>.<e|d|r>.<bucket>                index entries
 //
 // The Writer packs what one batch holds for one subject into one message
 // (a record is "<sequence>-<place>"), so that a busy node stores a few
 // messages a second, not one per invocation. A query by destination,
 // status and error kind is a subject filter, and a time range a start
 // time, both served by the server's own indexes. A lookup by event uuid or
-// distinct id reads the index subject of the key's hash bucket: a few
+// distinct id (or the records of one rerun) reads the index subject of the key's hash bucket: a few
 // entries, each naming where records (or the stored event) are, which are
 // then read directly.
 package invocations
@@ -49,6 +49,7 @@ const (
 	noKind        = "none"
 	indexEvent    = 'e' // index by event uuid
 	indexDistinct = 'd' // index by distinct id
+	indexRerun    = 'r' // index by rerun id
 	// bucketBits is the width of an index bucket's hash. More buckets hold
 	// fewer entries each (a lookup reads one bucket) but cost the server
 	// memory per subject: 2^20 per project and index bounds that memory,

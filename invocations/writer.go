@@ -34,6 +34,9 @@ type Record struct {
 	Fetches              []Fetch
 	LogInvocationID      string
 	NodeID               string
+	// RerunOf is, for a rerun, the id of the invocation it ran again, and
+	// Rerun the rerun's id (its records are indexed by it).
+	RerunOf, Rerun string
 }
 
 // Fetch is one HTTP request of an invocation.
@@ -265,6 +268,9 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 		if k := it.rec.DistinctID; k != "" {
 			p.refs = append(p.refs, packRef{index: indexSubject(project, indexDistinct, k), key: k, item: p.n - 1})
 		}
+		if k := it.rec.Rerun; k != "" {
+			p.refs = append(p.refs, packRef{index: indexSubject(project, indexRerun, k), key: k, item: p.n - 1})
+		}
 	}
 	for _, p := range packs {
 		buf := make([]byte, 0, p.size)
@@ -407,7 +413,10 @@ func (r *Record) proto() *hogwirev1.Invocation {
 	pb := &hogwirev1.Invocation{
 		Destination: r.Destination, Status: r.Status, ErrorKind: r.ErrorKind, Error: r.Error,
 		EventUuid: r.EventUUID, EventName: r.EventName, DistinctId: r.DistinctID, PersonId: r.PersonID,
-		Retries: int32(r.Retries), LogInvocationId: r.LogInvocationID, NodeId: r.NodeID,
+		Retries: int32(r.Retries), LogInvocationId: r.LogInvocationID, NodeId: r.NodeID, RerunOf: r.RerunOf,
+	}
+	if r.Rerun != "" {
+		pb.Rerun = RerunName(projectOf(r.Destination), r.Rerun)
 	}
 	if !r.Start.IsZero() {
 		pb.StartTime = timestamppb.New(r.Start)

@@ -20,8 +20,8 @@ import (
 )
 
 func (a *app) invocationsCommand() *cobra.Command {
-	return groupCommand("invocations", "Search the record of every invocation: list, get", "",
-		a.invocationsList(), a.invocationsGet())
+	return groupCommand("invocations", "Search the record of every invocation and run them again: list, get, rerun", "",
+		a.invocationsList(), a.invocationsGet(), a.invocationsRerun(), a.invocationsReruns(), a.invocationsCancelRerun())
 }
 
 // invocationStatuses is the repeatable --status flag.
@@ -112,9 +112,10 @@ func (a *app) invocationsList() *cobra.Command {
 		"  hogwire invocations list projects/shop --event 0190a1b2-…\n" +
 		"  hogwire invocations list projects/shop --distinct-id ada@example.com"
 	var q invocationQuery
-	var event, distinct string
+	var event, distinct, rerun string
 	q.register(c)
 	c.fs.StringVar(&event, "event", "", "only invocations on the event with this `uuid`, on every destination of the project")
+	c.fs.StringVar(&rerun, "rerun", "", "only the invocations of this rerun (its id, or projects/ID/reruns/ID)")
 	c.fs.StringVar(&distinct, "distinct-id", "", "only invocations on events of this distinct `id`")
 	c.completeArgs(completeDestinations)
 	return c.runE(func(ctx context.Context) error {
@@ -123,6 +124,13 @@ func (a *app) invocationsList() *cobra.Command {
 			return err
 		}
 		f.EventUuid, f.DistinctId = event, distinct
+		if rerun != "" {
+			parent := resourcename.DestinationArg(c.args[0])
+			project, _, _ := strings.Cut(strings.TrimPrefix(parent, "projects/"), "/")
+			if f.Rerun, err = rerunName(project, rerun); err != nil {
+				return err
+			}
+		}
 		ctx, cc, done, err := c.dial(ctx)
 		if err != nil {
 			return err
@@ -201,6 +209,10 @@ func writeInvocation(w io.Writer, resp *hogwirev1.GetInvocationResponse) error {
 		fmt.Fprintf(tw, "Runs again:\t%s\n", fmtTime(r.GetRetryTime()))
 	}
 	fmt.Fprintf(tw, "Node:\t%s\n", orDash(r.GetNodeId()))
+	if r.GetRerunOf() != "" {
+		fmt.Fprintf(tw, "Rerun of:\t%s\n", r.GetRerunOf())
+		fmt.Fprintf(tw, "Rerun:\t%s\n", r.GetRerun())
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

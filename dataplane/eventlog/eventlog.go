@@ -93,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (*Log, error) {
 		cfg.Stream = "HOGWIRE_EVENTS"
 	}
 	if cfg.Subject == "" {
-		cfg.Subject = "hogwire.events"
+		cfg.Subject = DefaultSubject
 	}
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
@@ -210,6 +210,25 @@ func (l *Log) Publish(ctx context.Context, project string, events []*hogwirev1.E
 		return err
 	}
 	return l.write(ctx, msgs)
+}
+
+// DefaultSubject is the subjects' prefix unless Config.Subject says.
+const DefaultSubject = "hogwire.events"
+
+// NewMessage returns a message of already encoded events of project, for
+// the default subject, as Republish stores them: the control plane, which
+// does not open the log, hands reruns to nodes with it.
+func NewMessage(project string, events [][]byte, header nats.Header) *nats.Msg {
+	var data []byte
+	for _, ev := range events {
+		data = protowire.AppendTag(data, 1, protowire.BytesType)
+		data = protowire.AppendBytes(data, ev)
+	}
+	m := &nats.Msg{Subject: DefaultSubject + "." + project, Data: data, Header: nats.Header{formatHeader: {formatEvents}}}
+	for k, v := range header {
+		m.Header[k] = v
+	}
+	return m
 }
 
 // Republish stores already encoded events (as Message.Data holds them)

@@ -24,6 +24,62 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// RerunState is where a rerun is.
+type RerunState int32
+
+const (
+	RerunState_RERUN_STATE_UNSPECIFIED RerunState = 0
+	// Its invocations are being handed to data-plane nodes, or still run.
+	RerunState_RERUN_STATE_RUNNING RerunState = 1
+	// Every invocation ran again (each has its record).
+	RerunState_RERUN_STATE_SUCCEEDED RerunState = 2
+	// Cancelled: no further invocation of it starts.
+	RerunState_RERUN_STATE_CANCELLED RerunState = 3
+)
+
+// Enum value maps for RerunState.
+var (
+	RerunState_name = map[int32]string{
+		0: "RERUN_STATE_UNSPECIFIED",
+		1: "RERUN_STATE_RUNNING",
+		2: "RERUN_STATE_SUCCEEDED",
+		3: "RERUN_STATE_CANCELLED",
+	}
+	RerunState_value = map[string]int32{
+		"RERUN_STATE_UNSPECIFIED": 0,
+		"RERUN_STATE_RUNNING":     1,
+		"RERUN_STATE_SUCCEEDED":   2,
+		"RERUN_STATE_CANCELLED":   3,
+	}
+)
+
+func (x RerunState) Enum() *RerunState {
+	p := new(RerunState)
+	*p = x
+	return p
+}
+
+func (x RerunState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (RerunState) Descriptor() protoreflect.EnumDescriptor {
+	return file_hogwire_v1_invocation_proto_enumTypes[0].Descriptor()
+}
+
+func (RerunState) Type() protoreflect.EnumType {
+	return &file_hogwire_v1_invocation_proto_enumTypes[0]
+}
+
+func (x RerunState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use RerunState.Descriptor instead.
+func (RerunState) EnumDescriptor() ([]byte, []int) {
+	return file_hogwire_v1_invocation_proto_rawDescGZIP(), []int{0}
+}
+
 // FetchAttempt is one HTTP request an invocation sent.
 type FetchAttempt struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -151,7 +207,11 @@ type Invocation struct {
 	// logged nothing.
 	LogInvocationId string `protobuf:"bytes,16,opt,name=log_invocation_id,json=logInvocationId,proto3" json:"log_invocation_id,omitempty"`
 	// The data-plane node that ran it.
-	NodeId        string `protobuf:"bytes,17,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	NodeId string `protobuf:"bytes,17,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// For a rerun: the id of the invocation it ran again.
+	RerunOf string `protobuf:"bytes,18,opt,name=rerun_of,json=rerunOf,proto3" json:"rerun_of,omitempty"`
+	// For a rerun: "projects/{project}/reruns/{rerun}".
+	Rerun         string `protobuf:"bytes,19,opt,name=rerun,proto3" json:"rerun,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -305,6 +365,20 @@ func (x *Invocation) GetNodeId() string {
 	return ""
 }
 
+func (x *Invocation) GetRerunOf() string {
+	if x != nil {
+		return x.RerunOf
+	}
+	return ""
+}
+
+func (x *Invocation) GetRerun() string {
+	if x != nil {
+		return x.Rerun
+	}
+	return ""
+}
+
 // InvocationFilter selects invocations; empty fields select all.
 type InvocationFilter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -312,10 +386,12 @@ type InvocationFilter struct {
 	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
 	EndTime   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Any of these statuses.
-	Statuses      []InvocationStatus `protobuf:"varint,3,rep,packed,name=statuses,proto3,enum=hogwire.v1.InvocationStatus" json:"statuses,omitempty"`
-	ErrorKind     string             `protobuf:"bytes,4,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
-	EventUuid     string             `protobuf:"bytes,5,opt,name=event_uuid,json=eventUuid,proto3" json:"event_uuid,omitempty"`
-	DistinctId    string             `protobuf:"bytes,6,opt,name=distinct_id,json=distinctId,proto3" json:"distinct_id,omitempty"`
+	Statuses   []InvocationStatus `protobuf:"varint,3,rep,packed,name=statuses,proto3,enum=hogwire.v1.InvocationStatus" json:"statuses,omitempty"`
+	ErrorKind  string             `protobuf:"bytes,4,opt,name=error_kind,json=errorKind,proto3" json:"error_kind,omitempty"`
+	EventUuid  string             `protobuf:"bytes,5,opt,name=event_uuid,json=eventUuid,proto3" json:"event_uuid,omitempty"`
+	DistinctId string             `protobuf:"bytes,6,opt,name=distinct_id,json=distinctId,proto3" json:"distinct_id,omitempty"`
+	// The invocations of one rerun: "projects/{project}/reruns/{rerun}".
+	Rerun         string `protobuf:"bytes,7,opt,name=rerun,proto3" json:"rerun,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -388,6 +464,13 @@ func (x *InvocationFilter) GetEventUuid() string {
 func (x *InvocationFilter) GetDistinctId() string {
 	if x != nil {
 		return x.DistinctId
+	}
+	return ""
+}
+
+func (x *InvocationFilter) GetRerun() string {
+	if x != nil {
+		return x.Rerun
 	}
 	return ""
 }
@@ -613,6 +696,575 @@ func (x *GetInvocationResponse) GetLogs() []*LogEntry {
 	return nil
 }
 
+type RerunInvocationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "projects/{project}", or "projects/{project}/destinations/{destination}"
+	// to rerun only that destination's invocations.
+	Parent string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	// The invocations to run again (ids or names); or give filter.
+	InvocationIds []string `protobuf:"bytes,2,rep,name=invocation_ids,json=invocationIds,proto3" json:"invocation_ids,omitempty"`
+	// Selects the invocations to run again, over at most 30 days (default:
+	// the last 7 days) and by default only FAILED ones; PARKED ones run again
+	// on their own and cannot be selected. At most max_invocations (10,000)
+	// of the oldest selected are run; Rerun.truncated says when more
+	// matched. An event selected more than once for one destination runs
+	// once.
+	Filter *InvocationFilter `protobuf:"bytes,3,opt,name=filter,proto3" json:"filter,omitempty"`
+	// Only count what would run again; start nothing.
+	ValidateOnly bool `protobuf:"varint,4,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	// How many invocations the rerun starts per second at most (default 50,
+	// maximum 1000); it also keeps at most twice that many unfinished, so
+	// that a slow destination is not flooded and live events keep flowing.
+	MaxPerSecond  int32 `protobuf:"varint,5,opt,name=max_per_second,json=maxPerSecond,proto3" json:"max_per_second,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RerunInvocationsRequest) Reset() {
+	*x = RerunInvocationsRequest{}
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RerunInvocationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RerunInvocationsRequest) ProtoMessage() {}
+
+func (x *RerunInvocationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RerunInvocationsRequest.ProtoReflect.Descriptor instead.
+func (*RerunInvocationsRequest) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_invocation_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *RerunInvocationsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *RerunInvocationsRequest) GetInvocationIds() []string {
+	if x != nil {
+		return x.InvocationIds
+	}
+	return nil
+}
+
+func (x *RerunInvocationsRequest) GetFilter() *InvocationFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *RerunInvocationsRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
+}
+
+func (x *RerunInvocationsRequest) GetMaxPerSecond() int32 {
+	if x != nil {
+		return x.MaxPerSecond
+	}
+	return 0
+}
+
+// Rerun is a background run of stored invocations again. Each rerun
+// invocation is recorded like any other, with rerun_of and rerun set.
+type Rerun struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "projects/{project}/reruns/{id}"; empty for validate_only, and when
+	// nothing matched (total 0): then nothing is stored or run.
+	Name  string     `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	State RerunState `protobuf:"varint,2,opt,name=state,proto3,enum=hogwire.v1.RerunState" json:"state,omitempty"`
+	// The parent and filter (or ids) it was made with.
+	Parent string            `protobuf:"bytes,3,opt,name=parent,proto3" json:"parent,omitempty"`
+	Filter *InvocationFilter `protobuf:"bytes,4,opt,name=filter,proto3" json:"filter,omitempty"`
+	// How many invocations it runs again (for validate_only, would run).
+	Total int32 `protobuf:"varint,5,opt,name=total,proto3" json:"total,omitempty"`
+	// More than max_invocations matched; only the oldest of them are rerun.
+	Truncated bool `protobuf:"varint,6,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// The cap on one rerun's invocations: 10,000.
+	MaxInvocations int32 `protobuf:"varint,7,opt,name=max_invocations,json=maxInvocations,proto3" json:"max_invocations,omitempty"`
+	// Handed to data-plane nodes so far.
+	Started int32 `protobuf:"varint,8,opt,name=started,proto3" json:"started,omitempty"`
+	// Finished, by how: their rerun's record says.
+	Succeeded int32 `protobuf:"varint,9,opt,name=succeeded,proto3" json:"succeeded,omitempty"`
+	Failed    int32 `protobuf:"varint,10,opt,name=failed,proto3" json:"failed,omitempty"`
+	// Skipped (the destination is disabled, quarantined or deleted, or its
+	// filters now leave the event out) or masked.
+	Skipped int32 `protobuf:"varint,11,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	// Not run: their stored event had expired.
+	Missing       int32                  `protobuf:"varint,12,opt,name=missing,proto3" json:"missing,omitempty"`
+	MaxPerSecond  int32                  `protobuf:"varint,13,opt,name=max_per_second,json=maxPerSecond,proto3" json:"max_per_second,omitempty"`
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rerun) Reset() {
+	*x = Rerun{}
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rerun) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rerun) ProtoMessage() {}
+
+func (x *Rerun) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rerun.ProtoReflect.Descriptor instead.
+func (*Rerun) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_invocation_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Rerun) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Rerun) GetState() RerunState {
+	if x != nil {
+		return x.State
+	}
+	return RerunState_RERUN_STATE_UNSPECIFIED
+}
+
+func (x *Rerun) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+func (x *Rerun) GetFilter() *InvocationFilter {
+	if x != nil {
+		return x.Filter
+	}
+	return nil
+}
+
+func (x *Rerun) GetTotal() int32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *Rerun) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *Rerun) GetMaxInvocations() int32 {
+	if x != nil {
+		return x.MaxInvocations
+	}
+	return 0
+}
+
+func (x *Rerun) GetStarted() int32 {
+	if x != nil {
+		return x.Started
+	}
+	return 0
+}
+
+func (x *Rerun) GetSucceeded() int32 {
+	if x != nil {
+		return x.Succeeded
+	}
+	return 0
+}
+
+func (x *Rerun) GetFailed() int32 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *Rerun) GetSkipped() int32 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+func (x *Rerun) GetMissing() int32 {
+	if x != nil {
+		return x.Missing
+	}
+	return 0
+}
+
+func (x *Rerun) GetMaxPerSecond() int32 {
+	if x != nil {
+		return x.MaxPerSecond
+	}
+	return 0
+}
+
+func (x *Rerun) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Rerun) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+type RerunInvocationsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rerun         *Rerun                 `protobuf:"bytes,1,opt,name=rerun,proto3" json:"rerun,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RerunInvocationsResponse) Reset() {
+	*x = RerunInvocationsResponse{}
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RerunInvocationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RerunInvocationsResponse) ProtoMessage() {}
+
+func (x *RerunInvocationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RerunInvocationsResponse.ProtoReflect.Descriptor instead.
+func (*RerunInvocationsResponse) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_invocation_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RerunInvocationsResponse) GetRerun() *Rerun {
+	if x != nil {
+		return x.Rerun
+	}
+	return nil
+}
+
+type GetRerunResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rerun         *Rerun                 `protobuf:"bytes,1,opt,name=rerun,proto3" json:"rerun,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRerunResponse) Reset() {
+	*x = GetRerunResponse{}
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRerunResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRerunResponse) ProtoMessage() {}
+
+func (x *GetRerunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRerunResponse.ProtoReflect.Descriptor instead.
+func (*GetRerunResponse) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_invocation_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetRerunResponse) GetRerun() *Rerun {
+	if x != nil {
+		return x.Rerun
+	}
+	return nil
+}
+
+type CancelRerunResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rerun         *Rerun                 `protobuf:"bytes,1,opt,name=rerun,proto3" json:"rerun,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelRerunResponse) Reset() {
+	*x = CancelRerunResponse{}
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelRerunResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelRerunResponse) ProtoMessage() {}
+
+func (x *CancelRerunResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelRerunResponse.ProtoReflect.Descriptor instead.
+func (*CancelRerunResponse) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_invocation_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CancelRerunResponse) GetRerun() *Rerun {
+	if x != nil {
+		return x.Rerun
+	}
+	return nil
+}
+
+type GetRerunRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "projects/{project}/reruns/{id}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRerunRequest) Reset() {
+	*x = GetRerunRequest{}
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRerunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRerunRequest) ProtoMessage() {}
+
+func (x *GetRerunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRerunRequest.ProtoReflect.Descriptor instead.
+func (*GetRerunRequest) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_invocation_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetRerunRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type ListRerunsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "projects/{project}".
+	Parent        string `protobuf:"bytes,1,opt,name=parent,proto3" json:"parent,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRerunsRequest) Reset() {
+	*x = ListRerunsRequest{}
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRerunsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRerunsRequest) ProtoMessage() {}
+
+func (x *ListRerunsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRerunsRequest.ProtoReflect.Descriptor instead.
+func (*ListRerunsRequest) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_invocation_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListRerunsRequest) GetParent() string {
+	if x != nil {
+		return x.Parent
+	}
+	return ""
+}
+
+type ListRerunsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reruns        []*Rerun               `protobuf:"bytes,1,rep,name=reruns,proto3" json:"reruns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRerunsResponse) Reset() {
+	*x = ListRerunsResponse{}
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRerunsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRerunsResponse) ProtoMessage() {}
+
+func (x *ListRerunsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRerunsResponse.ProtoReflect.Descriptor instead.
+func (*ListRerunsResponse) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_invocation_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ListRerunsResponse) GetReruns() []*Rerun {
+	if x != nil {
+		return x.Reruns
+	}
+	return nil
+}
+
+type CancelRerunRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "projects/{project}/reruns/{id}".
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelRerunRequest) Reset() {
+	*x = CancelRerunRequest{}
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelRerunRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelRerunRequest) ProtoMessage() {}
+
+func (x *CancelRerunRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_invocation_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelRerunRequest.ProtoReflect.Descriptor instead.
+func (*CancelRerunRequest) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_invocation_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CancelRerunRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 var File_hogwire_v1_invocation_proto protoreflect.FileDescriptor
 
 const file_hogwire_v1_invocation_proto_rawDesc = "" +
@@ -625,7 +1277,7 @@ const file_hogwire_v1_invocation_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x05R\x06status\x125\n" +
 	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12\x18\n" +
-	"\aattempt\x18\x06 \x01(\x05R\aattempt\"\x83\x05\n" +
+	"\aattempt\x18\x06 \x01(\x05R\aattempt\"\xb4\x05\n" +
 	"\n" +
 	"Invocation\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x03R\x04name\x12\x13\n" +
@@ -651,7 +1303,9 @@ const file_hogwire_v1_invocation_proto_rawDesc = "" +
 	"retry_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tretryTime\x122\n" +
 	"\afetches\x18\x0f \x03(\v2\x18.hogwire.v1.FetchAttemptR\afetches\x12*\n" +
 	"\x11log_invocation_id\x18\x10 \x01(\tR\x0flogInvocationId\x12\x17\n" +
-	"\anode_id\x18\x11 \x01(\tR\x06nodeId\"\x9d\x02\n" +
+	"\anode_id\x18\x11 \x01(\tR\x06nodeId\x12\x19\n" +
+	"\brerun_of\x18\x12 \x01(\tR\arerunOf\x12\x14\n" +
+	"\x05rerun\x18\x13 \x01(\tR\x05rerun\"\xb3\x02\n" +
 	"\x10InvocationFilter\x129\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
@@ -662,7 +1316,8 @@ const file_hogwire_v1_invocation_proto_rawDesc = "" +
 	"\n" +
 	"event_uuid\x18\x05 \x01(\tR\teventUuid\x12\x1f\n" +
 	"\vdistinct_id\x18\x06 \x01(\tR\n" +
-	"distinctId\"\xa7\x01\n" +
+	"distinctId\x12\x14\n" +
+	"\x05rerun\x18\a \x01(\tR\x05rerun\"\xa7\x01\n" +
 	"\x16ListInvocationsRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x124\n" +
 	"\x06filter\x18\x02 \x01(\v2\x1c.hogwire.v1.InvocationFilterR\x06filter\x12\x1b\n" +
@@ -678,10 +1333,59 @@ const file_hogwire_v1_invocation_proto_rawDesc = "" +
 	"\n" +
 	"invocation\x18\x01 \x01(\v2\x16.hogwire.v1.InvocationR\n" +
 	"invocation\x12(\n" +
-	"\x04logs\x18\x02 \x03(\v2\x14.hogwire.v1.LogEntryR\x04logs2\xc5\x01\n" +
+	"\x04logs\x18\x02 \x03(\v2\x14.hogwire.v1.LogEntryR\x04logs\"\xde\x01\n" +
+	"\x17RerunInvocationsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12%\n" +
+	"\x0einvocation_ids\x18\x02 \x03(\tR\rinvocationIds\x124\n" +
+	"\x06filter\x18\x03 \x01(\v2\x1c.hogwire.v1.InvocationFilterR\x06filter\x12#\n" +
+	"\rvalidate_only\x18\x04 \x01(\bR\fvalidateOnly\x12$\n" +
+	"\x0emax_per_second\x18\x05 \x01(\x05R\fmaxPerSecond\"\xce\x04\n" +
+	"\x05Rerun\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x03R\x04name\x121\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x16.hogwire.v1.RerunStateB\x03\xe0A\x03R\x05state\x12\x16\n" +
+	"\x06parent\x18\x03 \x01(\tR\x06parent\x124\n" +
+	"\x06filter\x18\x04 \x01(\v2\x1c.hogwire.v1.InvocationFilterR\x06filter\x12\x19\n" +
+	"\x05total\x18\x05 \x01(\x05B\x03\xe0A\x03R\x05total\x12!\n" +
+	"\ttruncated\x18\x06 \x01(\bB\x03\xe0A\x03R\ttruncated\x12,\n" +
+	"\x0fmax_invocations\x18\a \x01(\x05B\x03\xe0A\x03R\x0emaxInvocations\x12\x1d\n" +
+	"\astarted\x18\b \x01(\x05B\x03\xe0A\x03R\astarted\x12!\n" +
+	"\tsucceeded\x18\t \x01(\x05B\x03\xe0A\x03R\tsucceeded\x12\x1b\n" +
+	"\x06failed\x18\n" +
+	" \x01(\x05B\x03\xe0A\x03R\x06failed\x12\x1d\n" +
+	"\askipped\x18\v \x01(\x05B\x03\xe0A\x03R\askipped\x12\x1d\n" +
+	"\amissing\x18\f \x01(\x05B\x03\xe0A\x03R\amissing\x12$\n" +
+	"\x0emax_per_second\x18\r \x01(\x05R\fmaxPerSecond\x12@\n" +
+	"\vcreate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\x12:\n" +
+	"\bend_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\aendTime\"C\n" +
+	"\x18RerunInvocationsResponse\x12'\n" +
+	"\x05rerun\x18\x01 \x01(\v2\x11.hogwire.v1.RerunR\x05rerun\";\n" +
+	"\x10GetRerunResponse\x12'\n" +
+	"\x05rerun\x18\x01 \x01(\v2\x11.hogwire.v1.RerunR\x05rerun\">\n" +
+	"\x13CancelRerunResponse\x12'\n" +
+	"\x05rerun\x18\x01 \x01(\v2\x11.hogwire.v1.RerunR\x05rerun\"*\n" +
+	"\x0fGetRerunRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"0\n" +
+	"\x11ListRerunsRequest\x12\x1b\n" +
+	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\"?\n" +
+	"\x12ListRerunsResponse\x12)\n" +
+	"\x06reruns\x18\x01 \x03(\v2\x11.hogwire.v1.RerunR\x06reruns\"-\n" +
+	"\x12CancelRerunRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name*x\n" +
+	"\n" +
+	"RerunState\x12\x1b\n" +
+	"\x17RERUN_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13RERUN_STATE_RUNNING\x10\x01\x12\x19\n" +
+	"\x15RERUN_STATE_SUCCEEDED\x10\x02\x12\x19\n" +
+	"\x15RERUN_STATE_CANCELLED\x10\x032\x88\x04\n" +
 	"\x11InvocationService\x12Z\n" +
 	"\x0fListInvocations\x12\".hogwire.v1.ListInvocationsRequest\x1a#.hogwire.v1.ListInvocationsResponse\x12T\n" +
-	"\rGetInvocation\x12 .hogwire.v1.GetInvocationRequest\x1a!.hogwire.v1.GetInvocationResponseB5Z3github.com/hogwire/hogwire/api/hogwire/v1;hogwirev1b\x06proto3"
+	"\rGetInvocation\x12 .hogwire.v1.GetInvocationRequest\x1a!.hogwire.v1.GetInvocationResponse\x12]\n" +
+	"\x10RerunInvocations\x12#.hogwire.v1.RerunInvocationsRequest\x1a$.hogwire.v1.RerunInvocationsResponse\x12E\n" +
+	"\bGetRerun\x12\x1b.hogwire.v1.GetRerunRequest\x1a\x1c.hogwire.v1.GetRerunResponse\x12K\n" +
+	"\n" +
+	"ListReruns\x12\x1d.hogwire.v1.ListRerunsRequest\x1a\x1e.hogwire.v1.ListRerunsResponse\x12N\n" +
+	"\vCancelRerun\x12\x1e.hogwire.v1.CancelRerunRequest\x1a\x1f.hogwire.v1.CancelRerunResponseB5Z3github.com/hogwire/hogwire/api/hogwire/v1;hogwirev1b\x06proto3"
 
 var (
 	file_hogwire_v1_invocation_proto_rawDescOnce sync.Once
@@ -695,43 +1399,71 @@ func file_hogwire_v1_invocation_proto_rawDescGZIP() []byte {
 	return file_hogwire_v1_invocation_proto_rawDescData
 }
 
-var file_hogwire_v1_invocation_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_hogwire_v1_invocation_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_hogwire_v1_invocation_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_hogwire_v1_invocation_proto_goTypes = []any{
-	(*FetchAttempt)(nil),            // 0: hogwire.v1.FetchAttempt
-	(*Invocation)(nil),              // 1: hogwire.v1.Invocation
-	(*InvocationFilter)(nil),        // 2: hogwire.v1.InvocationFilter
-	(*ListInvocationsRequest)(nil),  // 3: hogwire.v1.ListInvocationsRequest
-	(*ListInvocationsResponse)(nil), // 4: hogwire.v1.ListInvocationsResponse
-	(*GetInvocationRequest)(nil),    // 5: hogwire.v1.GetInvocationRequest
-	(*GetInvocationResponse)(nil),   // 6: hogwire.v1.GetInvocationResponse
-	(*durationpb.Duration)(nil),     // 7: google.protobuf.Duration
-	(InvocationStatus)(0),           // 8: hogwire.v1.InvocationStatus
-	(*timestamppb.Timestamp)(nil),   // 9: google.protobuf.Timestamp
-	(*LogEntry)(nil),                // 10: hogwire.v1.LogEntry
+	(RerunState)(0),                  // 0: hogwire.v1.RerunState
+	(*FetchAttempt)(nil),             // 1: hogwire.v1.FetchAttempt
+	(*Invocation)(nil),               // 2: hogwire.v1.Invocation
+	(*InvocationFilter)(nil),         // 3: hogwire.v1.InvocationFilter
+	(*ListInvocationsRequest)(nil),   // 4: hogwire.v1.ListInvocationsRequest
+	(*ListInvocationsResponse)(nil),  // 5: hogwire.v1.ListInvocationsResponse
+	(*GetInvocationRequest)(nil),     // 6: hogwire.v1.GetInvocationRequest
+	(*GetInvocationResponse)(nil),    // 7: hogwire.v1.GetInvocationResponse
+	(*RerunInvocationsRequest)(nil),  // 8: hogwire.v1.RerunInvocationsRequest
+	(*Rerun)(nil),                    // 9: hogwire.v1.Rerun
+	(*RerunInvocationsResponse)(nil), // 10: hogwire.v1.RerunInvocationsResponse
+	(*GetRerunResponse)(nil),         // 11: hogwire.v1.GetRerunResponse
+	(*CancelRerunResponse)(nil),      // 12: hogwire.v1.CancelRerunResponse
+	(*GetRerunRequest)(nil),          // 13: hogwire.v1.GetRerunRequest
+	(*ListRerunsRequest)(nil),        // 14: hogwire.v1.ListRerunsRequest
+	(*ListRerunsResponse)(nil),       // 15: hogwire.v1.ListRerunsResponse
+	(*CancelRerunRequest)(nil),       // 16: hogwire.v1.CancelRerunRequest
+	(*durationpb.Duration)(nil),      // 17: google.protobuf.Duration
+	(InvocationStatus)(0),            // 18: hogwire.v1.InvocationStatus
+	(*timestamppb.Timestamp)(nil),    // 19: google.protobuf.Timestamp
+	(*LogEntry)(nil),                 // 20: hogwire.v1.LogEntry
 }
 var file_hogwire_v1_invocation_proto_depIdxs = []int32{
-	7,  // 0: hogwire.v1.FetchAttempt.duration:type_name -> google.protobuf.Duration
-	8,  // 1: hogwire.v1.Invocation.status:type_name -> hogwire.v1.InvocationStatus
-	9,  // 2: hogwire.v1.Invocation.start_time:type_name -> google.protobuf.Timestamp
-	7,  // 3: hogwire.v1.Invocation.duration:type_name -> google.protobuf.Duration
-	9,  // 4: hogwire.v1.Invocation.retry_time:type_name -> google.protobuf.Timestamp
-	0,  // 5: hogwire.v1.Invocation.fetches:type_name -> hogwire.v1.FetchAttempt
-	9,  // 6: hogwire.v1.InvocationFilter.start_time:type_name -> google.protobuf.Timestamp
-	9,  // 7: hogwire.v1.InvocationFilter.end_time:type_name -> google.protobuf.Timestamp
-	8,  // 8: hogwire.v1.InvocationFilter.statuses:type_name -> hogwire.v1.InvocationStatus
-	2,  // 9: hogwire.v1.ListInvocationsRequest.filter:type_name -> hogwire.v1.InvocationFilter
-	1,  // 10: hogwire.v1.ListInvocationsResponse.invocations:type_name -> hogwire.v1.Invocation
-	1,  // 11: hogwire.v1.GetInvocationResponse.invocation:type_name -> hogwire.v1.Invocation
-	10, // 12: hogwire.v1.GetInvocationResponse.logs:type_name -> hogwire.v1.LogEntry
-	3,  // 13: hogwire.v1.InvocationService.ListInvocations:input_type -> hogwire.v1.ListInvocationsRequest
-	5,  // 14: hogwire.v1.InvocationService.GetInvocation:input_type -> hogwire.v1.GetInvocationRequest
-	4,  // 15: hogwire.v1.InvocationService.ListInvocations:output_type -> hogwire.v1.ListInvocationsResponse
-	6,  // 16: hogwire.v1.InvocationService.GetInvocation:output_type -> hogwire.v1.GetInvocationResponse
-	15, // [15:17] is the sub-list for method output_type
-	13, // [13:15] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	17, // 0: hogwire.v1.FetchAttempt.duration:type_name -> google.protobuf.Duration
+	18, // 1: hogwire.v1.Invocation.status:type_name -> hogwire.v1.InvocationStatus
+	19, // 2: hogwire.v1.Invocation.start_time:type_name -> google.protobuf.Timestamp
+	17, // 3: hogwire.v1.Invocation.duration:type_name -> google.protobuf.Duration
+	19, // 4: hogwire.v1.Invocation.retry_time:type_name -> google.protobuf.Timestamp
+	1,  // 5: hogwire.v1.Invocation.fetches:type_name -> hogwire.v1.FetchAttempt
+	19, // 6: hogwire.v1.InvocationFilter.start_time:type_name -> google.protobuf.Timestamp
+	19, // 7: hogwire.v1.InvocationFilter.end_time:type_name -> google.protobuf.Timestamp
+	18, // 8: hogwire.v1.InvocationFilter.statuses:type_name -> hogwire.v1.InvocationStatus
+	3,  // 9: hogwire.v1.ListInvocationsRequest.filter:type_name -> hogwire.v1.InvocationFilter
+	2,  // 10: hogwire.v1.ListInvocationsResponse.invocations:type_name -> hogwire.v1.Invocation
+	2,  // 11: hogwire.v1.GetInvocationResponse.invocation:type_name -> hogwire.v1.Invocation
+	20, // 12: hogwire.v1.GetInvocationResponse.logs:type_name -> hogwire.v1.LogEntry
+	3,  // 13: hogwire.v1.RerunInvocationsRequest.filter:type_name -> hogwire.v1.InvocationFilter
+	0,  // 14: hogwire.v1.Rerun.state:type_name -> hogwire.v1.RerunState
+	3,  // 15: hogwire.v1.Rerun.filter:type_name -> hogwire.v1.InvocationFilter
+	19, // 16: hogwire.v1.Rerun.create_time:type_name -> google.protobuf.Timestamp
+	19, // 17: hogwire.v1.Rerun.end_time:type_name -> google.protobuf.Timestamp
+	9,  // 18: hogwire.v1.RerunInvocationsResponse.rerun:type_name -> hogwire.v1.Rerun
+	9,  // 19: hogwire.v1.GetRerunResponse.rerun:type_name -> hogwire.v1.Rerun
+	9,  // 20: hogwire.v1.CancelRerunResponse.rerun:type_name -> hogwire.v1.Rerun
+	9,  // 21: hogwire.v1.ListRerunsResponse.reruns:type_name -> hogwire.v1.Rerun
+	4,  // 22: hogwire.v1.InvocationService.ListInvocations:input_type -> hogwire.v1.ListInvocationsRequest
+	6,  // 23: hogwire.v1.InvocationService.GetInvocation:input_type -> hogwire.v1.GetInvocationRequest
+	8,  // 24: hogwire.v1.InvocationService.RerunInvocations:input_type -> hogwire.v1.RerunInvocationsRequest
+	13, // 25: hogwire.v1.InvocationService.GetRerun:input_type -> hogwire.v1.GetRerunRequest
+	14, // 26: hogwire.v1.InvocationService.ListReruns:input_type -> hogwire.v1.ListRerunsRequest
+	16, // 27: hogwire.v1.InvocationService.CancelRerun:input_type -> hogwire.v1.CancelRerunRequest
+	5,  // 28: hogwire.v1.InvocationService.ListInvocations:output_type -> hogwire.v1.ListInvocationsResponse
+	7,  // 29: hogwire.v1.InvocationService.GetInvocation:output_type -> hogwire.v1.GetInvocationResponse
+	10, // 30: hogwire.v1.InvocationService.RerunInvocations:output_type -> hogwire.v1.RerunInvocationsResponse
+	11, // 31: hogwire.v1.InvocationService.GetRerun:output_type -> hogwire.v1.GetRerunResponse
+	15, // 32: hogwire.v1.InvocationService.ListReruns:output_type -> hogwire.v1.ListRerunsResponse
+	12, // 33: hogwire.v1.InvocationService.CancelRerun:output_type -> hogwire.v1.CancelRerunResponse
+	28, // [28:34] is the sub-list for method output_type
+	22, // [22:28] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_invocation_proto_init() }
@@ -746,13 +1478,14 @@ func file_hogwire_v1_invocation_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hogwire_v1_invocation_proto_rawDesc), len(file_hogwire_v1_invocation_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   7,
+			NumEnums:      1,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_hogwire_v1_invocation_proto_goTypes,
 		DependencyIndexes: file_hogwire_v1_invocation_proto_depIdxs,
+		EnumInfos:         file_hogwire_v1_invocation_proto_enumTypes,
 		MessageInfos:      file_hogwire_v1_invocation_proto_msgTypes,
 	}.Build()
 	File_hogwire_v1_invocation_proto = out.File

@@ -19,8 +19,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	InvocationService_ListInvocations_FullMethodName = "/hogwire.v1.InvocationService/ListInvocations"
-	InvocationService_GetInvocation_FullMethodName   = "/hogwire.v1.InvocationService/GetInvocation"
+	InvocationService_ListInvocations_FullMethodName  = "/hogwire.v1.InvocationService/ListInvocations"
+	InvocationService_GetInvocation_FullMethodName    = "/hogwire.v1.InvocationService/GetInvocation"
+	InvocationService_RerunInvocations_FullMethodName = "/hogwire.v1.InvocationService/RerunInvocations"
+	InvocationService_GetRerun_FullMethodName         = "/hogwire.v1.InvocationService/GetRerun"
+	InvocationService_ListReruns_FullMethodName       = "/hogwire.v1.InvocationService/ListReruns"
+	InvocationService_CancelRerun_FullMethodName      = "/hogwire.v1.InvocationService/CancelRerun"
 )
 
 // InvocationServiceClient is the client API for InvocationService service.
@@ -35,6 +39,17 @@ type InvocationServiceClient interface {
 	ListInvocations(ctx context.Context, in *ListInvocationsRequest, opts ...grpc.CallOption) (*ListInvocationsResponse, error)
 	// Gets one invocation with its log entries.
 	GetInvocation(ctx context.Context, in *GetInvocationRequest, opts ...grpc.CallOption) (*GetInvocationResponse, error)
+	// Runs invocations again, chosen by id or by filter, on their stored
+	// events with the destination's current code and inputs. With
+	// validate_only it only counts them. The rerun goes on in the
+	// background, at a bounded rate: follow it with GetRerun.
+	RerunInvocations(ctx context.Context, in *RerunInvocationsRequest, opts ...grpc.CallOption) (*RerunInvocationsResponse, error)
+	// Gets a rerun and its progress.
+	GetRerun(ctx context.Context, in *GetRerunRequest, opts ...grpc.CallOption) (*GetRerunResponse, error)
+	// Lists a project's reruns, newest first.
+	ListReruns(ctx context.Context, in *ListRerunsRequest, opts ...grpc.CallOption) (*ListRerunsResponse, error)
+	// Stops a rerun: no further invocation of it starts.
+	CancelRerun(ctx context.Context, in *CancelRerunRequest, opts ...grpc.CallOption) (*CancelRerunResponse, error)
 }
 
 type invocationServiceClient struct {
@@ -65,6 +80,46 @@ func (c *invocationServiceClient) GetInvocation(ctx context.Context, in *GetInvo
 	return out, nil
 }
 
+func (c *invocationServiceClient) RerunInvocations(ctx context.Context, in *RerunInvocationsRequest, opts ...grpc.CallOption) (*RerunInvocationsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RerunInvocationsResponse)
+	err := c.cc.Invoke(ctx, InvocationService_RerunInvocations_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *invocationServiceClient) GetRerun(ctx context.Context, in *GetRerunRequest, opts ...grpc.CallOption) (*GetRerunResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRerunResponse)
+	err := c.cc.Invoke(ctx, InvocationService_GetRerun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *invocationServiceClient) ListReruns(ctx context.Context, in *ListRerunsRequest, opts ...grpc.CallOption) (*ListRerunsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRerunsResponse)
+	err := c.cc.Invoke(ctx, InvocationService_ListReruns_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *invocationServiceClient) CancelRerun(ctx context.Context, in *CancelRerunRequest, opts ...grpc.CallOption) (*CancelRerunResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelRerunResponse)
+	err := c.cc.Invoke(ctx, InvocationService_CancelRerun_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // InvocationServiceServer is the server API for InvocationService service.
 // All implementations must embed UnimplementedInvocationServiceServer
 // for forward compatibility.
@@ -77,6 +132,17 @@ type InvocationServiceServer interface {
 	ListInvocations(context.Context, *ListInvocationsRequest) (*ListInvocationsResponse, error)
 	// Gets one invocation with its log entries.
 	GetInvocation(context.Context, *GetInvocationRequest) (*GetInvocationResponse, error)
+	// Runs invocations again, chosen by id or by filter, on their stored
+	// events with the destination's current code and inputs. With
+	// validate_only it only counts them. The rerun goes on in the
+	// background, at a bounded rate: follow it with GetRerun.
+	RerunInvocations(context.Context, *RerunInvocationsRequest) (*RerunInvocationsResponse, error)
+	// Gets a rerun and its progress.
+	GetRerun(context.Context, *GetRerunRequest) (*GetRerunResponse, error)
+	// Lists a project's reruns, newest first.
+	ListReruns(context.Context, *ListRerunsRequest) (*ListRerunsResponse, error)
+	// Stops a rerun: no further invocation of it starts.
+	CancelRerun(context.Context, *CancelRerunRequest) (*CancelRerunResponse, error)
 	mustEmbedUnimplementedInvocationServiceServer()
 }
 
@@ -92,6 +158,18 @@ func (UnimplementedInvocationServiceServer) ListInvocations(context.Context, *Li
 }
 func (UnimplementedInvocationServiceServer) GetInvocation(context.Context, *GetInvocationRequest) (*GetInvocationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetInvocation not implemented")
+}
+func (UnimplementedInvocationServiceServer) RerunInvocations(context.Context, *RerunInvocationsRequest) (*RerunInvocationsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RerunInvocations not implemented")
+}
+func (UnimplementedInvocationServiceServer) GetRerun(context.Context, *GetRerunRequest) (*GetRerunResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRerun not implemented")
+}
+func (UnimplementedInvocationServiceServer) ListReruns(context.Context, *ListRerunsRequest) (*ListRerunsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListReruns not implemented")
+}
+func (UnimplementedInvocationServiceServer) CancelRerun(context.Context, *CancelRerunRequest) (*CancelRerunResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelRerun not implemented")
 }
 func (UnimplementedInvocationServiceServer) mustEmbedUnimplementedInvocationServiceServer() {}
 func (UnimplementedInvocationServiceServer) testEmbeddedByValue()                           {}
@@ -150,6 +228,78 @@ func _InvocationService_GetInvocation_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _InvocationService_RerunInvocations_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RerunInvocationsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InvocationServiceServer).RerunInvocations(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InvocationService_RerunInvocations_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InvocationServiceServer).RerunInvocations(ctx, req.(*RerunInvocationsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InvocationService_GetRerun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRerunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InvocationServiceServer).GetRerun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InvocationService_GetRerun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InvocationServiceServer).GetRerun(ctx, req.(*GetRerunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InvocationService_ListReruns_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRerunsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InvocationServiceServer).ListReruns(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InvocationService_ListReruns_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InvocationServiceServer).ListReruns(ctx, req.(*ListRerunsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _InvocationService_CancelRerun_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelRerunRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(InvocationServiceServer).CancelRerun(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: InvocationService_CancelRerun_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(InvocationServiceServer).CancelRerun(ctx, req.(*CancelRerunRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // InvocationService_ServiceDesc is the grpc.ServiceDesc for InvocationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -164,6 +314,22 @@ var InvocationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetInvocation",
 			Handler:    _InvocationService_GetInvocation_Handler,
+		},
+		{
+			MethodName: "RerunInvocations",
+			Handler:    _InvocationService_RerunInvocations_Handler,
+		},
+		{
+			MethodName: "GetRerun",
+			Handler:    _InvocationService_GetRerun_Handler,
+		},
+		{
+			MethodName: "ListReruns",
+			Handler:    _InvocationService_ListReruns_Handler,
+		},
+		{
+			MethodName: "CancelRerun",
+			Handler:    _InvocationService_CancelRerun_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

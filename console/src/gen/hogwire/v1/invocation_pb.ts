@@ -2,8 +2,8 @@
 // @generated from file hogwire/v1/invocation.proto (package hogwire.v1, syntax proto3)
 /* eslint-disable */
 
-import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
+import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hogwire/v1/invocation.proto.
  */
 export const file_hogwire_v1_invocation: GenFile = /*@__PURE__*/
-  fileDesc("Chtob2d3aXJlL3YxL2ludm9jYXRpb24ucHJvdG8SCmhvZ3dpcmUudjEiiAEKDEZldGNoQXR0ZW1wdBIOCgZtZXRob2QYASABKAkSCwoDdXJsGAIgASgJEg4KBnN0YXR1cxgDIAEoBRIrCghkdXJhdGlvbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVlcnJvchgFIAEoCRIPCgdhdHRlbXB0GAYgASgFItsDCgpJbnZvY2F0aW9uEhEKBG5hbWUYASABKAlCA+BBAxIPCgJpZBgCIAEoCUID4EEDEhMKC2Rlc3RpbmF0aW9uGAMgASgJEiwKBnN0YXR1cxgEIAEoDjIcLmhvZ3dpcmUudjEuSW52b2NhdGlvblN0YXR1cxISCgplcnJvcl9raW5kGAUgASgJEg0KBWVycm9yGAYgASgJEhIKCmV2ZW50X3V1aWQYByABKAkSEgoKZXZlbnRfbmFtZRgIIAEoCRITCgtkaXN0aW5jdF9pZBgJIAEoCRIRCglwZXJzb25faWQYCiABKAkSLgoKc3RhcnRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIZHVyYXRpb24YDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDwoHcmV0cmllcxgNIAEoBRIuCgpyZXRyeV90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgdmZXRjaGVzGA8gAygLMhguaG9nd2lyZS52MS5GZXRjaEF0dGVtcHQSGQoRbG9nX2ludm9jYXRpb25faWQYECABKAkSDwoHbm9kZV9pZBgRIAEoCSLdAQoQSW52b2NhdGlvbkZpbHRlchIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoIc3RhdHVzZXMYAyADKA4yHC5ob2d3aXJlLnYxLkludm9jYXRpb25TdGF0dXMSEgoKZXJyb3Jfa2luZBgEIAEoCRISCgpldmVudF91dWlkGAUgASgJEhMKC2Rpc3RpbmN0X2lkGAYgASgJIoIBChZMaXN0SW52b2NhdGlvbnNSZXF1ZXN0EhMKBnBhcmVudBgBIAEoCUID4EECEiwKBmZpbHRlchgCIAEoCzIcLmhvZ3dpcmUudjEuSW52b2NhdGlvbkZpbHRlchIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJfChdMaXN0SW52b2NhdGlvbnNSZXNwb25zZRIrCgtpbnZvY2F0aW9ucxgBIAMoCzIWLmhvZ3dpcmUudjEuSW52b2NhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKQoUR2V0SW52b2NhdGlvblJlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECImcKFUdldEludm9jYXRpb25SZXNwb25zZRIqCgppbnZvY2F0aW9uGAEgASgLMhYuaG9nd2lyZS52MS5JbnZvY2F0aW9uEiIKBGxvZ3MYAiADKAsyFC5ob2d3aXJlLnYxLkxvZ0VudHJ5MsUBChFJbnZvY2F0aW9uU2VydmljZRJaCg9MaXN0SW52b2NhdGlvbnMSIi5ob2d3aXJlLnYxLkxpc3RJbnZvY2F0aW9uc1JlcXVlc3QaIy5ob2d3aXJlLnYxLkxpc3RJbnZvY2F0aW9uc1Jlc3BvbnNlElQKDUdldEludm9jYXRpb24SIC5ob2d3aXJlLnYxLkdldEludm9jYXRpb25SZXF1ZXN0GiEuaG9nd2lyZS52MS5HZXRJbnZvY2F0aW9uUmVzcG9uc2VCNVozZ2l0aHViLmNvbS9ob2d3aXJlL2hvZ3dpcmUvYXBpL2hvZ3dpcmUvdjE7aG9nd2lyZXYxYgZwcm90bzM", [file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_timestamp, file_hogwire_v1_log, file_hogwire_v1_test]);
+  fileDesc("Chtob2d3aXJlL3YxL2ludm9jYXRpb24ucHJvdG8SCmhvZ3dpcmUudjEiiAEKDEZldGNoQXR0ZW1wdBIOCgZtZXRob2QYASABKAkSCwoDdXJsGAIgASgJEg4KBnN0YXR1cxgDIAEoBRIrCghkdXJhdGlvbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhINCgVlcnJvchgFIAEoCRIPCgdhdHRlbXB0GAYgASgFIvwDCgpJbnZvY2F0aW9uEhEKBG5hbWUYASABKAlCA+BBAxIPCgJpZBgCIAEoCUID4EEDEhMKC2Rlc3RpbmF0aW9uGAMgASgJEiwKBnN0YXR1cxgEIAEoDjIcLmhvZ3dpcmUudjEuSW52b2NhdGlvblN0YXR1cxISCgplcnJvcl9raW5kGAUgASgJEg0KBWVycm9yGAYgASgJEhIKCmV2ZW50X3V1aWQYByABKAkSEgoKZXZlbnRfbmFtZRgIIAEoCRITCgtkaXN0aW5jdF9pZBgJIAEoCRIRCglwZXJzb25faWQYCiABKAkSLgoKc3RhcnRfdGltZRgLIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASKwoIZHVyYXRpb24YDCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDwoHcmV0cmllcxgNIAEoBRIuCgpyZXRyeV90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIpCgdmZXRjaGVzGA8gAygLMhguaG9nd2lyZS52MS5GZXRjaEF0dGVtcHQSGQoRbG9nX2ludm9jYXRpb25faWQYECABKAkSDwoHbm9kZV9pZBgRIAEoCRIQCghyZXJ1bl9vZhgSIAEoCRINCgVyZXJ1bhgTIAEoCSLsAQoQSW52b2NhdGlvbkZpbHRlchIuCgpzdGFydF90aW1lGAEgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIsCghlbmRfdGltZRgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoIc3RhdHVzZXMYAyADKA4yHC5ob2d3aXJlLnYxLkludm9jYXRpb25TdGF0dXMSEgoKZXJyb3Jfa2luZBgEIAEoCRISCgpldmVudF91dWlkGAUgASgJEhMKC2Rpc3RpbmN0X2lkGAYgASgJEg0KBXJlcnVuGAcgASgJIoIBChZMaXN0SW52b2NhdGlvbnNSZXF1ZXN0EhMKBnBhcmVudBgBIAEoCUID4EECEiwKBmZpbHRlchgCIAEoCzIcLmhvZ3dpcmUudjEuSW52b2NhdGlvbkZpbHRlchIRCglwYWdlX3NpemUYAyABKAUSEgoKcGFnZV90b2tlbhgEIAEoCSJfChdMaXN0SW52b2NhdGlvbnNSZXNwb25zZRIrCgtpbnZvY2F0aW9ucxgBIAMoCzIWLmhvZ3dpcmUudjEuSW52b2NhdGlvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiKQoUR2V0SW52b2NhdGlvblJlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECImcKFUdldEludm9jYXRpb25SZXNwb25zZRIqCgppbnZvY2F0aW9uGAEgASgLMhYuaG9nd2lyZS52MS5JbnZvY2F0aW9uEiIKBGxvZ3MYAiADKAsyFC5ob2d3aXJlLnYxLkxvZ0VudHJ5IqMBChdSZXJ1bkludm9jYXRpb25zUmVxdWVzdBITCgZwYXJlbnQYASABKAlCA+BBAhIWCg5pbnZvY2F0aW9uX2lkcxgCIAMoCRIsCgZmaWx0ZXIYAyABKAsyHC5ob2d3aXJlLnYxLkludm9jYXRpb25GaWx0ZXISFQoNdmFsaWRhdGVfb25seRgEIAEoCBIWCg5tYXhfcGVyX3NlY29uZBgFIAEoBSK+AwoFUmVydW4SEQoEbmFtZRgBIAEoCUID4EEDEioKBXN0YXRlGAIgASgOMhYuaG9nd2lyZS52MS5SZXJ1blN0YXRlQgPgQQMSDgoGcGFyZW50GAMgASgJEiwKBmZpbHRlchgEIAEoCzIcLmhvZ3dpcmUudjEuSW52b2NhdGlvbkZpbHRlchISCgV0b3RhbBgFIAEoBUID4EEDEhYKCXRydW5jYXRlZBgGIAEoCEID4EEDEhwKD21heF9pbnZvY2F0aW9ucxgHIAEoBUID4EEDEhQKB3N0YXJ0ZWQYCCABKAVCA+BBAxIWCglzdWNjZWVkZWQYCSABKAVCA+BBAxITCgZmYWlsZWQYCiABKAVCA+BBAxIUCgdza2lwcGVkGAsgASgFQgPgQQMSFAoHbWlzc2luZxgMIAEoBUID4EEDEhYKDm1heF9wZXJfc2Vjb25kGA0gASgFEjQKC2NyZWF0ZV90aW1lGA4gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDEjEKCGVuZF90aW1lGA8gASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEID4EEDIjwKGFJlcnVuSW52b2NhdGlvbnNSZXNwb25zZRIgCgVyZXJ1bhgBIAEoCzIRLmhvZ3dpcmUudjEuUmVydW4iNAoQR2V0UmVydW5SZXNwb25zZRIgCgVyZXJ1bhgBIAEoCzIRLmhvZ3dpcmUudjEuUmVydW4iNwoTQ2FuY2VsUmVydW5SZXNwb25zZRIgCgVyZXJ1bhgBIAEoCzIRLmhvZ3dpcmUudjEuUmVydW4iJAoPR2V0UmVydW5SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAiIoChFMaXN0UmVydW5zUmVxdWVzdBITCgZwYXJlbnQYASABKAlCA+BBAiI3ChJMaXN0UmVydW5zUmVzcG9uc2USIQoGcmVydW5zGAEgAygLMhEuaG9nd2lyZS52MS5SZXJ1biInChJDYW5jZWxSZXJ1blJlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECKngKClJlcnVuU3RhdGUSGwoXUkVSVU5fU1RBVEVfVU5TUEVDSUZJRUQQABIXChNSRVJVTl9TVEFURV9SVU5OSU5HEAESGQoVUkVSVU5fU1RBVEVfU1VDQ0VFREVEEAISGQoVUkVSVU5fU1RBVEVfQ0FOQ0VMTEVEEAMyiAQKEUludm9jYXRpb25TZXJ2aWNlEloKD0xpc3RJbnZvY2F0aW9ucxIiLmhvZ3dpcmUudjEuTGlzdEludm9jYXRpb25zUmVxdWVzdBojLmhvZ3dpcmUudjEuTGlzdEludm9jYXRpb25zUmVzcG9uc2USVAoNR2V0SW52b2NhdGlvbhIgLmhvZ3dpcmUudjEuR2V0SW52b2NhdGlvblJlcXVlc3QaIS5ob2d3aXJlLnYxLkdldEludm9jYXRpb25SZXNwb25zZRJdChBSZXJ1bkludm9jYXRpb25zEiMuaG9nd2lyZS52MS5SZXJ1bkludm9jYXRpb25zUmVxdWVzdBokLmhvZ3dpcmUudjEuUmVydW5JbnZvY2F0aW9uc1Jlc3BvbnNlEkUKCEdldFJlcnVuEhsuaG9nd2lyZS52MS5HZXRSZXJ1blJlcXVlc3QaHC5ob2d3aXJlLnYxLkdldFJlcnVuUmVzcG9uc2USSwoKTGlzdFJlcnVucxIdLmhvZ3dpcmUudjEuTGlzdFJlcnVuc1JlcXVlc3QaHi5ob2d3aXJlLnYxLkxpc3RSZXJ1bnNSZXNwb25zZRJOCgtDYW5jZWxSZXJ1bhIeLmhvZ3dpcmUudjEuQ2FuY2VsUmVydW5SZXF1ZXN0Gh8uaG9nd2lyZS52MS5DYW5jZWxSZXJ1blJlc3BvbnNlQjVaM2dpdGh1Yi5jb20vaG9nd2lyZS9ob2d3aXJlL2FwaS9ob2d3aXJlL3YxO2hvZ3dpcmV2MWIGcHJvdG8z", [file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_timestamp, file_hogwire_v1_log, file_hogwire_v1_test]);
 
 /**
  * FetchAttempt is one HTTP request an invocation sent.
@@ -190,6 +190,20 @@ export type Invocation = Message<"hogwire.v1.Invocation"> & {
    * @generated from field: string node_id = 17;
    */
   nodeId: string;
+
+  /**
+   * For a rerun: the id of the invocation it ran again.
+   *
+   * @generated from field: string rerun_of = 18;
+   */
+  rerunOf: string;
+
+  /**
+   * For a rerun: "projects/{project}/reruns/{rerun}".
+   *
+   * @generated from field: string rerun = 19;
+   */
+  rerun: string;
 };
 
 /**
@@ -238,6 +252,13 @@ export type InvocationFilter = Message<"hogwire.v1.InvocationFilter"> & {
    * @generated from field: string distinct_id = 6;
    */
   distinctId: string;
+
+  /**
+   * The invocations of one rerun: "projects/{project}/reruns/{rerun}".
+   *
+   * @generated from field: string rerun = 7;
+   */
+  rerun: string;
 };
 
 /**
@@ -350,6 +371,335 @@ export const GetInvocationResponseSchema: GenMessage<GetInvocationResponse> = /*
   messageDesc(file_hogwire_v1_invocation, 6);
 
 /**
+ * @generated from message hogwire.v1.RerunInvocationsRequest
+ */
+export type RerunInvocationsRequest = Message<"hogwire.v1.RerunInvocationsRequest"> & {
+  /**
+   * "projects/{project}", or "projects/{project}/destinations/{destination}"
+   * to rerun only that destination's invocations.
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+
+  /**
+   * The invocations to run again (ids or names); or give filter.
+   *
+   * @generated from field: repeated string invocation_ids = 2;
+   */
+  invocationIds: string[];
+
+  /**
+   * Selects the invocations to run again, over at most 30 days (default:
+   * the last 7 days) and by default only FAILED ones; PARKED ones run again
+   * on their own and cannot be selected. At most max_invocations (10,000)
+   * of the oldest selected are run; Rerun.truncated says when more
+   * matched. An event selected more than once for one destination runs
+   * once.
+   *
+   * @generated from field: hogwire.v1.InvocationFilter filter = 3;
+   */
+  filter?: InvocationFilter | undefined;
+
+  /**
+   * Only count what would run again; start nothing.
+   *
+   * @generated from field: bool validate_only = 4;
+   */
+  validateOnly: boolean;
+
+  /**
+   * How many invocations the rerun starts per second at most (default 50,
+   * maximum 1000); it also keeps at most twice that many unfinished, so
+   * that a slow destination is not flooded and live events keep flowing.
+   *
+   * @generated from field: int32 max_per_second = 5;
+   */
+  maxPerSecond: number;
+};
+
+/**
+ * Describes the message hogwire.v1.RerunInvocationsRequest.
+ * Use `create(RerunInvocationsRequestSchema)` to create a new message.
+ */
+export const RerunInvocationsRequestSchema: GenMessage<RerunInvocationsRequest> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_invocation, 7);
+
+/**
+ * Rerun is a background run of stored invocations again. Each rerun
+ * invocation is recorded like any other, with rerun_of and rerun set.
+ *
+ * @generated from message hogwire.v1.Rerun
+ */
+export type Rerun = Message<"hogwire.v1.Rerun"> & {
+  /**
+   * "projects/{project}/reruns/{id}"; empty for validate_only, and when
+   * nothing matched (total 0): then nothing is stored or run.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * @generated from field: hogwire.v1.RerunState state = 2;
+   */
+  state: RerunState;
+
+  /**
+   * The parent and filter (or ids) it was made with.
+   *
+   * @generated from field: string parent = 3;
+   */
+  parent: string;
+
+  /**
+   * @generated from field: hogwire.v1.InvocationFilter filter = 4;
+   */
+  filter?: InvocationFilter | undefined;
+
+  /**
+   * How many invocations it runs again (for validate_only, would run).
+   *
+   * @generated from field: int32 total = 5;
+   */
+  total: number;
+
+  /**
+   * More than max_invocations matched; only the oldest of them are rerun.
+   *
+   * @generated from field: bool truncated = 6;
+   */
+  truncated: boolean;
+
+  /**
+   * The cap on one rerun's invocations: 10,000.
+   *
+   * @generated from field: int32 max_invocations = 7;
+   */
+  maxInvocations: number;
+
+  /**
+   * Handed to data-plane nodes so far.
+   *
+   * @generated from field: int32 started = 8;
+   */
+  started: number;
+
+  /**
+   * Finished, by how: their rerun's record says.
+   *
+   * @generated from field: int32 succeeded = 9;
+   */
+  succeeded: number;
+
+  /**
+   * @generated from field: int32 failed = 10;
+   */
+  failed: number;
+
+  /**
+   * Skipped (the destination is disabled, quarantined or deleted, or its
+   * filters now leave the event out) or masked.
+   *
+   * @generated from field: int32 skipped = 11;
+   */
+  skipped: number;
+
+  /**
+   * Not run: their stored event had expired.
+   *
+   * @generated from field: int32 missing = 12;
+   */
+  missing: number;
+
+  /**
+   * @generated from field: int32 max_per_second = 13;
+   */
+  maxPerSecond: number;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp create_time = 14;
+   */
+  createTime?: Timestamp | undefined;
+
+  /**
+   * @generated from field: google.protobuf.Timestamp end_time = 15;
+   */
+  endTime?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message hogwire.v1.Rerun.
+ * Use `create(RerunSchema)` to create a new message.
+ */
+export const RerunSchema: GenMessage<Rerun> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_invocation, 8);
+
+/**
+ * @generated from message hogwire.v1.RerunInvocationsResponse
+ */
+export type RerunInvocationsResponse = Message<"hogwire.v1.RerunInvocationsResponse"> & {
+  /**
+   * @generated from field: hogwire.v1.Rerun rerun = 1;
+   */
+  rerun?: Rerun | undefined;
+};
+
+/**
+ * Describes the message hogwire.v1.RerunInvocationsResponse.
+ * Use `create(RerunInvocationsResponseSchema)` to create a new message.
+ */
+export const RerunInvocationsResponseSchema: GenMessage<RerunInvocationsResponse> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_invocation, 9);
+
+/**
+ * @generated from message hogwire.v1.GetRerunResponse
+ */
+export type GetRerunResponse = Message<"hogwire.v1.GetRerunResponse"> & {
+  /**
+   * @generated from field: hogwire.v1.Rerun rerun = 1;
+   */
+  rerun?: Rerun | undefined;
+};
+
+/**
+ * Describes the message hogwire.v1.GetRerunResponse.
+ * Use `create(GetRerunResponseSchema)` to create a new message.
+ */
+export const GetRerunResponseSchema: GenMessage<GetRerunResponse> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_invocation, 10);
+
+/**
+ * @generated from message hogwire.v1.CancelRerunResponse
+ */
+export type CancelRerunResponse = Message<"hogwire.v1.CancelRerunResponse"> & {
+  /**
+   * @generated from field: hogwire.v1.Rerun rerun = 1;
+   */
+  rerun?: Rerun | undefined;
+};
+
+/**
+ * Describes the message hogwire.v1.CancelRerunResponse.
+ * Use `create(CancelRerunResponseSchema)` to create a new message.
+ */
+export const CancelRerunResponseSchema: GenMessage<CancelRerunResponse> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_invocation, 11);
+
+/**
+ * @generated from message hogwire.v1.GetRerunRequest
+ */
+export type GetRerunRequest = Message<"hogwire.v1.GetRerunRequest"> & {
+  /**
+   * "projects/{project}/reruns/{id}".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message hogwire.v1.GetRerunRequest.
+ * Use `create(GetRerunRequestSchema)` to create a new message.
+ */
+export const GetRerunRequestSchema: GenMessage<GetRerunRequest> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_invocation, 12);
+
+/**
+ * @generated from message hogwire.v1.ListRerunsRequest
+ */
+export type ListRerunsRequest = Message<"hogwire.v1.ListRerunsRequest"> & {
+  /**
+   * "projects/{project}".
+   *
+   * @generated from field: string parent = 1;
+   */
+  parent: string;
+};
+
+/**
+ * Describes the message hogwire.v1.ListRerunsRequest.
+ * Use `create(ListRerunsRequestSchema)` to create a new message.
+ */
+export const ListRerunsRequestSchema: GenMessage<ListRerunsRequest> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_invocation, 13);
+
+/**
+ * @generated from message hogwire.v1.ListRerunsResponse
+ */
+export type ListRerunsResponse = Message<"hogwire.v1.ListRerunsResponse"> & {
+  /**
+   * @generated from field: repeated hogwire.v1.Rerun reruns = 1;
+   */
+  reruns: Rerun[];
+};
+
+/**
+ * Describes the message hogwire.v1.ListRerunsResponse.
+ * Use `create(ListRerunsResponseSchema)` to create a new message.
+ */
+export const ListRerunsResponseSchema: GenMessage<ListRerunsResponse> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_invocation, 14);
+
+/**
+ * @generated from message hogwire.v1.CancelRerunRequest
+ */
+export type CancelRerunRequest = Message<"hogwire.v1.CancelRerunRequest"> & {
+  /**
+   * "projects/{project}/reruns/{id}".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message hogwire.v1.CancelRerunRequest.
+ * Use `create(CancelRerunRequestSchema)` to create a new message.
+ */
+export const CancelRerunRequestSchema: GenMessage<CancelRerunRequest> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_invocation, 15);
+
+/**
+ * RerunState is where a rerun is.
+ *
+ * @generated from enum hogwire.v1.RerunState
+ */
+export enum RerunState {
+  /**
+   * @generated from enum value: RERUN_STATE_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * Its invocations are being handed to data-plane nodes, or still run.
+   *
+   * @generated from enum value: RERUN_STATE_RUNNING = 1;
+   */
+  RUNNING = 1,
+
+  /**
+   * Every invocation ran again (each has its record).
+   *
+   * @generated from enum value: RERUN_STATE_SUCCEEDED = 2;
+   */
+  SUCCEEDED = 2,
+
+  /**
+   * Cancelled: no further invocation of it starts.
+   *
+   * @generated from enum value: RERUN_STATE_CANCELLED = 3;
+   */
+  CANCELLED = 3,
+}
+
+/**
+ * Describes the enum hogwire.v1.RerunState.
+ */
+export const RerunStateSchema: GenEnum<RerunState> = /*@__PURE__*/
+  enumDesc(file_hogwire_v1_invocation, 0);
+
+/**
  * InvocationService serves the record data-plane nodes keep of every run
  * of a destination on an event: see docs/invocations.md.
  *
@@ -376,6 +726,49 @@ export const InvocationService: GenService<{
     methodKind: "unary";
     input: typeof GetInvocationRequestSchema;
     output: typeof GetInvocationResponseSchema;
+  },
+  /**
+   * Runs invocations again, chosen by id or by filter, on their stored
+   * events with the destination's current code and inputs. With
+   * validate_only it only counts them. The rerun goes on in the
+   * background, at a bounded rate: follow it with GetRerun.
+   *
+   * @generated from rpc hogwire.v1.InvocationService.RerunInvocations
+   */
+  rerunInvocations: {
+    methodKind: "unary";
+    input: typeof RerunInvocationsRequestSchema;
+    output: typeof RerunInvocationsResponseSchema;
+  },
+  /**
+   * Gets a rerun and its progress.
+   *
+   * @generated from rpc hogwire.v1.InvocationService.GetRerun
+   */
+  getRerun: {
+    methodKind: "unary";
+    input: typeof GetRerunRequestSchema;
+    output: typeof GetRerunResponseSchema;
+  },
+  /**
+   * Lists a project's reruns, newest first.
+   *
+   * @generated from rpc hogwire.v1.InvocationService.ListReruns
+   */
+  listReruns: {
+    methodKind: "unary";
+    input: typeof ListRerunsRequestSchema;
+    output: typeof ListRerunsResponseSchema;
+  },
+  /**
+   * Stops a rerun: no further invocation of it starts.
+   *
+   * @generated from rpc hogwire.v1.InvocationService.CancelRerun
+   */
+  cancelRerun: {
+    methodKind: "unary";
+    input: typeof CancelRerunRequestSchema;
+    output: typeof CancelRerunResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hogwire_v1_invocation, 0);
