@@ -318,6 +318,38 @@ func TestConsoleInBrowser(t *testing.T) {
 	axe("logs")
 	shot("10-logs")
 
+	// Invocations: the delivery's record (records are written in batches:
+	// refresh until it is there), searched by person, opened.
+	run("invocations tab", chromedp.Click(css("#tab-invocations")))
+	poll("delivery recorded", `(() => {
+		const t = document.querySelector('[data-testid=invocations]')
+		if (t && t.textContent.includes('signed_up')) return true
+		const b = [...document.querySelectorAll('button')].find(b => b.textContent === 'Refresh'); b && b.click(); return false
+	})()`, 45*time.Second)
+	waitText("[data-testid=invocations]", "Succeeded")
+	axe("invocations")
+	shot("14-invocations")
+	run("search nobody", setValue("#inv-distinct", "nobody"))
+	waitText("[data-testid=invocations-status]", "No invocations")
+	run("search ada", setValue("#inv-distinct", "ada"))
+	waitText("[data-testid=invocations]", "signed_up")
+	run("open invocation", chromedp.Click(css("[data-testid=invocations] tbody a")))
+	waitText("[data-testid=invocation]", "ada")
+	waitText("[data-testid=fetch-attempts]", "200")
+	waitText("[data-testid=invocation] ul.logs", "sent by the console test")
+	axe("invocation")
+	shot("15-invocation")
+
+	// Test on that recent event.
+	run("test on it", chromedp.Click(`//a[text()="Test on this event"]`))
+	waitURL("/hook/test")
+	waitText("#test-recent", "signed_up")
+	run("run on recent", chromedp.Click(`//button[text()="Run test"]`))
+	waitText("[data-testid=test-result]", "Succeeded")
+	waitText("[data-testid=test-result]", "signed_up")
+	axe("test on a recent event")
+	shot("16-test-recent")
+
 	// History: the creation and the code change.
 	run("history tab", chromedp.Click(css("#tab-history")))
 	waitText("ol.revisions", "Changed hog")

@@ -167,6 +167,9 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.invocations = is
+	if is.records != nil {
+		s.tests.events = is.records
+	}
 	return s, nil
 }
 

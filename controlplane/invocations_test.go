@@ -8,6 +8,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
@@ -48,6 +50,13 @@ func TestInvocationService(t *testing.T) {
 		}
 		w.Record(rec)
 	}
+	// The event of e0, kept for reruns and tests.
+	props, _ := structpb.NewStruct(map[string]any{"plan": "pro"})
+	stored, err := proto.Marshal(&hogwirev1.Event{Uuid: "e0", Event: "signed_up", DistinctId: "ada", Properties: props})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Event("shop", "e0", stored)
 	w.Flush(ctx)
 	r.report(t, "n1", []*hogwirev1.LogEntry{
 		{Time: timestamppb.New(start.Add(3 * time.Second)), Level: hogwirev1.LogLevel_LOG_LEVEL_INFO, Message: "about to fail",
@@ -126,5 +135,28 @@ func TestInvocationService(t *testing.T) {
 		if _, err := client.GetInvocation(ctx, &hogwirev1.GetInvocationRequest{Name: name}); status.Code(err) != codes.NotFound {
 			t.Errorf("get %q: %v, want NOT_FOUND", name, err)
 		}
+	}
+
+	// TestService runs on a stored event, given its uuid.
+	tests := hogwirev1.NewTestServiceClient(r.admin)
+	cfg := &hogwirev1.Destination{Name: "projects/shop", DisplayName: "Plan", Hog: "return f'{event.event} {event.properties.plan}'"}
+	resp, err := tests.Test(ctx, &hogwirev1.TestRequest{Target: &hogwirev1.TestRequest_Config{Config: cfg}, EventUuid: "e0", SkipFilters: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetResult().GetStringValue() != "signed_up pro" || resp.GetEvent().GetUuid() != "e0" {
+		t.Errorf("test on the stored event: result %v, event %v", resp.GetResult(), resp.GetEvent())
+	}
+	if _, err := tests.Test(ctx, &hogwirev1.TestRequest{Target: &hogwirev1.TestRequest_Config{Config: cfg}, EventUuid: "e1"}); status.Code(err) != codes.NotFound {
+		t.Errorf("test on an event not kept: %v, want NOT_FOUND", err)
+	}
+	cfg.Name = "projects/other"
+	if _, err := tests.Test(ctx, &hogwirev1.TestRequest{Target: &hogwirev1.TestRequest_Config{Config: cfg}, EventUuid: "e0"}); status.Code(err) != codes.NotFound {
+		t.Errorf("test on another project's event: %v, want NOT_FOUND", err)
+	}
+	cfg.Name = "projects/shop"
+	_, err = tests.Test(ctx, &hogwirev1.TestRequest{Target: &hogwirev1.TestRequest_Config{Config: cfg}, EventUuid: "e0", Event: &hogwirev1.Event{Event: "x", DistinctId: "y"}})
+	if v := badRequest(t, err); v["event_uuid"] == "" {
+		t.Errorf("event and event_uuid: violations %v", v)
 	}
 }

@@ -2,13 +2,17 @@ package controlplane
 
 import (
 	"context"
+	"errors"
 	"strings"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/controlplane/store"
 	"github.com/hogwire/hogwire/controlplane/testrun"
+	"github.com/hogwire/hogwire/invocations"
 	"github.com/hogwire/hogwire/resourcename"
 )
 
@@ -23,6 +27,15 @@ type testServer struct {
 	store *store.Store
 	dests *destinationServer
 	run   *testrun.Runner
+	// events holds the events kept with invocation records (for
+	// event_uuid); nil when the control plane keeps none.
+	events storedEvents
+}
+
+// storedEvents reads the events kept with invocation records
+// (*invocations.Store).
+type storedEvents interface {
+	Event(ctx context.Context, project, uuid string) ([]byte, error)
 }
 
 // unsavedID names an unsaved destination whose config has only a project
@@ -37,7 +50,15 @@ func (s *testServer) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hog
 	if err != nil {
 		return nil, err
 	}
-	if ev := req.GetEvent(); ev != nil {
+	event := req.GetEvent()
+	if uuid := req.GetEventUuid(); uuid != "" {
+		if event != nil {
+			return nil, invalid("event_uuid", "set event or event_uuid, not both")
+		}
+		if event, err = s.storedEvent(ctx, project.GetName(), uuid); err != nil {
+			return nil, err
+		}
+	} else if ev := event; ev != nil {
 		var v violations
 		if ev.Event == "" {
 			v.add("event.event", "is required")
@@ -49,7 +70,7 @@ func (s *testServer) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hog
 			return nil, err
 		}
 	}
-	return s.run.Run(ctx, testrun.Request{Destination: d, Project: project, Event: req.GetEvent(),
+	return s.run.Run(ctx, testrun.Request{Destination: d, Project: project, Event: event,
 		RealFetch: req.GetFetchMode() == hogwirev1.FetchMode_FETCH_MODE_REAL, SkipFilters: req.GetSkipFilters()})
 }
 
@@ -101,4 +122,28 @@ func (s *testServer) testTarget(ctx context.Context, req *hogwirev1.TestRequest)
 		return nil, nil, err
 	}
 	return d, project, nil
+}
+
+// storedEvent returns the event of uuid kept with project's invocation
+// records.
+func (s *testServer) storedEvent(ctx context.Context, project, uuid string) (*hogwirev1.Event, error) {
+	if s.events == nil {
+		return nil, status.Error(codes.Unimplemented, "stored events are not served: the control plane has no NATS connection")
+	}
+	id, err := resourcename.ParseProject(project)
+	if err != nil {
+		return nil, err
+	}
+	data, err := s.events.Event(ctx, id, uuid)
+	if errors.Is(err, invocations.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "event_uuid: no event %q is kept in project %q (events are kept as long as invocation records)", uuid, id)
+	}
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "reading the stored event: %v", err)
+	}
+	ev := &hogwirev1.Event{}
+	if err := proto.Unmarshal(data, ev); err != nil {
+		return nil, status.Errorf(codes.DataLoss, "the stored event %q is unreadable: %v", uuid, err)
+	}
+	return ev, nil
 }

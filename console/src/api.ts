@@ -11,6 +11,8 @@ import { TemplateService } from './gen/hogwire/v1/template_pb'
 import { TestService } from './gen/hogwire/v1/test_pb'
 import { LogService } from './gen/hogwire/v1/log_pb'
 import { MetricsService } from './gen/hogwire/v1/metrics_pb'
+import { InvocationService } from './gen/hogwire/v1/invocation_pb'
+import { PersonService } from './gen/hogwire/v1/person_pb'
 
 let unauthenticated: () => void = () => {}
 
@@ -40,6 +42,8 @@ export const api = {
   tests: createClient(TestService, transport),
   logs: createClient(LogService, transport),
   metrics: createClient(MetricsService, transport),
+  invocations: createClient(InvocationService, transport),
+  persons: createClient(PersonService, transport),
 }
 
 /** Session: sign in with the admin token; the server sets an HttpOnly cookie. */

@@ -80,7 +80,7 @@ function Shell(props: { onSignOut: () => void }) {
     if (parts.length === 2) page = <DestinationsPage project={project} />
     else if (parts[2] === 'new' && parts.length === 3) page = <CataloguePage project={project} />
     else if (parts[2] === 'new' && parts[3]) page = <CreatePage project={project} template={decodeURIComponent(parts[3])} />
-    else if (parts[2] === 'destinations' && parts[3]) page = <DestinationPage project={project} id={decodeURIComponent(parts[3])} tab={parts[4] ?? 'configuration'} />
+    else if (parts[2] === 'destinations' && parts[3]) page = <DestinationPage project={project} id={decodeURIComponent(parts[3])} tab={parts[4] ?? 'configuration'} sub={parts[5] && decodeURIComponent(parts[5])} />
   } else if (parts.length === 0 || (parts[0] === 'projects' && parts.length === 1)) {
     page = <ProjectsPage />
   }

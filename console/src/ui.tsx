@@ -1,10 +1,11 @@
 // Shared pieces of the console's pages.
 import type { ComponentChildren } from 'preact'
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
-import { timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt'
+import { timestampDate, type Duration, type Timestamp } from '@bufbuild/protobuf/wkt'
 import { href, linkClick, navigate } from './router'
 import { errorText } from './api'
 import { HealthState, type DestinationHealth } from './gen/hogwire/v1/destination_pb'
+import { LogLevel, type LogEntry } from './gen/hogwire/v1/log_pb'
 
 export function Link(props: { to: string; class?: string; children: ComponentChildren; 'aria-current'?: 'page' }) {
   return (
@@ -106,6 +107,23 @@ export function HealthBadge(props: { health?: DestinationHealth; enabled: boolea
 export function fmtTime(ts?: Timestamp): string {
   if (!ts) return ''
   return timestampDate(ts).toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium' })
+}
+
+/** "12.3 ms", "1.52 s". */
+export function fmtDuration(d?: Duration): string {
+  const ms = Number(d?.seconds ?? 0n) * 1000 + (d?.nanos ?? 0) / 1e6
+  return ms < 1000 ? `${ms.toFixed(1)} ms` : `${(ms / 1000).toFixed(2)} s`
+}
+
+/** One log entry, as the Logs tab, the test result and an invocation show it. */
+export function LogLine(props: { entry: LogEntry; children?: ComponentChildren }) {
+  const l = props.entry
+  return (
+    <li class={'log ' + LogLevel[l.level].toLowerCase()}>
+      <span class="time">{fmtTime(l.time)}</span> <span class="level">{LogLevel[l.level]}</span> <span class="msg">{l.message}</span>
+      {props.children}
+    </li>
+  )
 }
 
 export function fmtNumber(n: number): string {

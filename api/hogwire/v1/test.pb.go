@@ -158,7 +158,13 @@ type TestRequest struct {
 	Event     *Event    `protobuf:"bytes,3,opt,name=event,proto3" json:"event,omitempty"`
 	FetchMode FetchMode `protobuf:"varint,4,opt,name=fetch_mode,json=fetchMode,proto3,enum=hogwire.v1.FetchMode" json:"fetch_mode,omitempty"`
 	// Run even when the filter does not match.
-	SkipFilters   bool `protobuf:"varint,5,opt,name=skip_filters,json=skipFilters,proto3" json:"skip_filters,omitempty"`
+	SkipFilters bool `protobuf:"varint,5,opt,name=skip_filters,json=skipFilters,proto3" json:"skip_filters,omitempty"`
+	// Run on a recent event instead: the uuid of one the data plane kept
+	// with its invocation records (an Invocation's event_uuid), in the
+	// target's project. Set event or event_uuid, not both. NOT_FOUND once the
+	// records' retention has passed; UNIMPLEMENTED where the control plane
+	// keeps no records.
+	EventUuid     string `protobuf:"bytes,6,opt,name=event_uuid,json=eventUuid,proto3" json:"event_uuid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -237,6 +243,13 @@ func (x *TestRequest) GetSkipFilters() bool {
 		return x.SkipFilters
 	}
 	return false
+}
+
+func (x *TestRequest) GetEventUuid() string {
+	if x != nil {
+		return x.EventUuid
+	}
+	return ""
 }
 
 type isTestRequest_Target interface {
@@ -488,14 +501,16 @@ var File_hogwire_v1_test_proto protoreflect.FileDescriptor
 const file_hogwire_v1_test_proto_rawDesc = "" +
 	"\n" +
 	"\x15hogwire/v1/test.proto\x12\n" +
-	"hogwire.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1chogwire/v1/destination.proto\x1a\x16hogwire/v1/event.proto\x1a\x14hogwire/v1/log.proto\"\xf0\x01\n" +
+	"hogwire.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1chogwire/v1/destination.proto\x1a\x16hogwire/v1/event.proto\x1a\x14hogwire/v1/log.proto\"\x8f\x02\n" +
 	"\vTestRequest\x12\"\n" +
 	"\vdestination\x18\x01 \x01(\tH\x00R\vdestination\x121\n" +
 	"\x06config\x18\x02 \x01(\v2\x17.hogwire.v1.DestinationH\x00R\x06config\x12'\n" +
 	"\x05event\x18\x03 \x01(\v2\x11.hogwire.v1.EventR\x05event\x124\n" +
 	"\n" +
 	"fetch_mode\x18\x04 \x01(\x0e2\x15.hogwire.v1.FetchModeR\tfetchMode\x12!\n" +
-	"\fskip_filters\x18\x05 \x01(\bR\vskipFiltersB\b\n" +
+	"\fskip_filters\x18\x05 \x01(\bR\vskipFilters\x12\x1d\n" +
+	"\n" +
+	"event_uuid\x18\x06 \x01(\tR\teventUuidB\b\n" +
 	"\x06target\"\xf9\x02\n" +
 	"\fTestResponse\x124\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1c.hogwire.v1.InvocationStatusR\x06status\x12.\n" +

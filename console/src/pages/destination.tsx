@@ -7,19 +7,19 @@ import { ConfigurationTab } from './config'
 import { TestTab } from './test'
 import { LogsTab } from './logs'
 import { HistoryTab } from './history'
+import { InvocationsTab } from './invocations'
 
 // The editor and the charts are big; they load with their tabs.
 const CodeTab = lazy(() => import('./code').then((m) => m.CodeTab))
 const MetricsTab = lazy(() => import('./metrics').then((m) => m.MetricsTab))
 
-// Invocations (list, search by person, rerun) come as a tab here once
-// invocation records exist: add {id: 'invocations', …} and its component.
 const tabs = [
   { id: 'configuration', label: 'Configuration' },
   { id: 'code', label: 'Code' },
   { id: 'test', label: 'Test' },
   { id: 'metrics', label: 'Metrics' },
   { id: 'logs', label: 'Logs' },
+  { id: 'invocations', label: 'Invocations' },
   { id: 'history', label: 'History' },
 ]
 
@@ -29,7 +29,7 @@ export interface TabProps {
   onSaved: (d: Destination) => void
 }
 
-export function DestinationPage(props: { project: string; id: string; tab: string }) {
+export function DestinationPage(props: { project: string; id: string; tab: string; sub?: string }) {
   const name = `projects/${props.project}/destinations/${props.id}`
   const got = useAsync(() => api.destinations.getDestination({ name }), [name])
   const [d, setD] = useState<Destination | undefined>()
@@ -87,6 +87,7 @@ export function DestinationPage(props: { project: string; id: string; tab: strin
               {tab === 'test' && <TestTab d={d} onSaved={setD} />}
               {tab === 'metrics' && <MetricsTab d={d} onSaved={setD} />}
               {tab === 'logs' && <LogsTab d={d} onSaved={setD} />}
+              {tab === 'invocations' && <InvocationsTab d={d} onSaved={setD} sub={props.sub} />}
               {tab === 'history' && <HistoryTab d={d} onSaved={setD} />}
             </Suspense>
           </section>

@@ -2,7 +2,7 @@ import { useEffect, useState } from 'preact/hooks'
 import { timestampFromDate } from '@bufbuild/protobuf/wkt'
 import { api, errorText } from '../api'
 import { LogLevel, type LogEntry } from '../gen/hogwire/v1/log_pb'
-import { ErrorBanner, fmtTime, useDebounced } from '../ui'
+import { ErrorBanner, LogLine, useDebounced } from '../ui'
 import type { TabProps } from './destination'
 
 const maxShown = 500
@@ -96,10 +96,9 @@ export function LogsTab({ d }: TabProps) {
       ) : (
         <ul class="logs" aria-label="Log entries" data-testid="log-entries">
           {entries.map((l) => (
-            <li key={l.id || l.time?.seconds + l.message} class={'log ' + LogLevel[l.level].toLowerCase()}>
-              <span class="time">{fmtTime(l.time)}</span> <span class="level">{LogLevel[l.level]}</span> <span class="msg">{l.message}</span>
+            <LogLine key={l.id || l.time?.seconds + l.message} entry={l}>
               {l.invocationId && <span class="small muted"> · invocation {l.invocationId}</span>}
-            </li>
+            </LogLine>
           ))}
         </ul>
       )}

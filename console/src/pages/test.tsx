@@ -1,11 +1,12 @@
-import { useState } from 'preact/hooks'
+import { useEffect, useState } from 'preact/hooks'
 import { fromJson, toJson } from '@bufbuild/protobuf'
 import { ValueSchema } from '@bufbuild/protobuf/wkt'
 import { api, fieldErrors } from '../api'
 import { EventSchema } from '../gen/hogwire/v1/event_pb'
 import { FetchMode, InvocationStatus, type TestResponse } from '../gen/hogwire/v1/test_pb'
-import { LogLevel } from '../gen/hogwire/v1/log_pb'
-import { ErrorBanner, Field, Pre, fmtTime } from '../ui'
+import { ErrorBanner, Field, LogLine, Pre, fmtDuration, fmtTime } from '../ui'
+import { recentEvents } from './invocations'
+import type { Invocation } from '../gen/hogwire/v1/invocation_pb'
 import type { TabProps } from './destination'
 
 const statusText: Record<number, [string, string]> = {
@@ -17,7 +18,26 @@ const statusText: Record<number, [string, string]> = {
 }
 
 export function TestTab({ d }: TabProps) {
-  const [source, setSource] = useState<'sample' | 'custom'>('sample')
+  // "Test on this event" links here with ?event=UUID.
+  const linked = new URLSearchParams(location.search).get('event') ?? ''
+  const [source, setSource] = useState<'sample' | 'recent' | 'custom'>(linked ? 'recent' : 'sample')
+  const [recentUuid, setRecentUuid] = useState(linked)
+  const [projectWide, setProjectWide] = useState(false)
+  const [recent, setRecent] = useState<Invocation[] | null>(null)
+  useEffect(() => {
+    if (source !== 'recent') return
+    const ctl = new AbortController()
+    setRecent(null)
+    const parent = projectWide ? d.name.split('/destinations/')[0] : d.name
+    recentEvents(parent, ctl.signal).then(
+      (rs) => {
+        setRecent(rs)
+        setRecentUuid((u) => u || rs[0]?.eventUuid || '')
+      },
+      (e) => !ctl.signal.aborted && setError(e),
+    )
+    return () => ctl.abort()
+  }, [source, projectWide, d.name])
   const [eventText, setEventText] = useState('')
   const [mode, setMode] = useState(FetchMode.MOCK)
   const [skipFilters, setSkipFilters] = useState(true)
@@ -39,9 +59,11 @@ export function TestTab({ d }: TabProps) {
     }
     setBusy(true)
     try {
-      const r = await api.tests.test({ target: { case: 'destination', value: d.name }, event, fetchMode: mode, skipFilters })
+      if (source === 'recent' && !recentUuid) throw new Error('Choose a recent event.')
+      const eventUuid = source === 'recent' ? recentUuid : ''
+      const r = await api.tests.test({ target: { case: 'destination', value: d.name }, event, eventUuid, fetchMode: mode, skipFilters })
       setResult(r)
-      if (source === 'sample' && r.event) setEventText(JSON.stringify(toJson(EventSchema, r.event, { useProtoFieldName: true }), null, 2))
+      if (source !== 'custom' && r.event) setEventText(JSON.stringify(toJson(EventSchema, r.event, { useProtoFieldName: true }), null, 2))
     } catch (err) {
       const fe = Object.entries(fieldErrors(err))
       setError(fe.length ? new Error(fe.map(([k, v]) => `${k}: ${v}`).join('; ')) : err)
@@ -61,6 +83,9 @@ export function TestTab({ d }: TabProps) {
             <input type="radio" name="source" checked={source === 'sample'} onChange={() => setSource('sample')} /> A sample page view
           </label>
           <label>
+            <input type="radio" name="source" checked={source === 'recent'} onChange={() => setSource('recent')} /> A recent event
+          </label>
+          <label>
             <input
               type="radio"
               name="source"
@@ -73,6 +98,33 @@ export function TestTab({ d }: TabProps) {
             An event I write
           </label>
         </fieldset>
+        {source === 'recent' && (
+          <>
+            <Field id="test-recent" label="Recent event" hint="Events the data plane kept with their invocation records, newest first.">
+              {(a) => (
+                <select {...a} value={recentUuid} onChange={(e) => setRecentUuid(e.currentTarget.value)} disabled={!recent}>
+                  {recentUuid && !recent?.some((r) => r.eventUuid === recentUuid) && <option value={recentUuid}>{recentUuid}</option>}
+                  {recent?.map((r) => (
+                    <option value={r.eventUuid}>
+                      {r.eventName} · {r.distinctId} · {fmtTime(r.startTime)} · {r.eventUuid}
+                    </option>
+                  ))}
+                </select>
+              )}
+            </Field>
+            {recent === null ? (
+              <p class="muted small" role="status">
+                Loading recent events…
+              </p>
+            ) : (
+              recent.length === 0 && <p class="muted small" role="status">No recorded events in the last 7 days.</p>
+            )}
+            <div class="field check">
+              <input type="checkbox" id="test-project-wide" checked={projectWide} onChange={(e) => setProjectWide(e.currentTarget.checked)} />
+              <label for="test-project-wide">Events of any destination of the project</label>
+            </div>
+          </>
+        )}
         {source === 'custom' && (
           <Field id="test-event" label="Event (JSON)" hint='For example {"event": "signed_up", "distinct_id": "ada", "properties": {"plan": "pro"}}. Run once with the sample to start from it.'>
             {(a) => <textarea {...a} class="code" rows={10} spellcheck={false} value={eventText} onInput={(e) => setEventText(e.currentTarget.value)} />}
@@ -102,7 +154,7 @@ export function TestTab({ d }: TabProps) {
             Result: <span class={'badge ' + cls}>{st}</span>
           </h2>
           <p class="muted small">
-            Took {(Number(result.duration?.seconds ?? 0n) * 1000 + (result.duration?.nanos ?? 0) / 1e6).toFixed(1)} ms on event <code>{result.event?.event}</code> ({result.event?.uuid})
+            Took {fmtDuration(result.duration)} on event <code>{result.event?.event}</code> ({result.event?.uuid})
           </p>
           {result.error && <Pre class="error-text">{result.error}</Pre>}
           {result.result && (
@@ -117,9 +169,7 @@ export function TestTab({ d }: TabProps) {
           ) : (
             <ul class="logs">
               {result.logs.map((l) => (
-                <li class={'log ' + LogLevel[l.level].toLowerCase()}>
-                  <span class="time">{fmtTime(l.time)}</span> <span class="level">{LogLevel[l.level]}</span> <span class="msg">{l.message}</span>
-                </li>
+                <LogLine entry={l} />
               ))}
             </ul>
           )}
