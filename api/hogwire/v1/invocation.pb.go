@@ -151,7 +151,9 @@ type Invocation struct {
 	// logged nothing.
 	LogInvocationId string `protobuf:"bytes,16,opt,name=log_invocation_id,json=logInvocationId,proto3" json:"log_invocation_id,omitempty"`
 	// The data-plane node that ran it.
-	NodeId        string `protobuf:"bytes,17,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	NodeId string `protobuf:"bytes,17,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The destination's mapping this invocation ran (empty without mappings).
+	Mapping       string `protobuf:"bytes,20,opt,name=mapping,proto3" json:"mapping,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -301,6 +303,13 @@ func (x *Invocation) GetLogInvocationId() string {
 func (x *Invocation) GetNodeId() string {
 	if x != nil {
 		return x.NodeId
+	}
+	return ""
+}
+
+func (x *Invocation) GetMapping() string {
+	if x != nil {
+		return x.Mapping
 	}
 	return ""
 }
@@ -625,7 +634,7 @@ const file_hogwire_v1_invocation_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x05R\x06status\x125\n" +
 	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12\x18\n" +
-	"\aattempt\x18\x06 \x01(\x05R\aattempt\"\x83\x05\n" +
+	"\aattempt\x18\x06 \x01(\x05R\aattempt\"\x9d\x05\n" +
 	"\n" +
 	"Invocation\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x03R\x04name\x12\x13\n" +
@@ -651,7 +660,8 @@ const file_hogwire_v1_invocation_proto_rawDesc = "" +
 	"retry_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tretryTime\x122\n" +
 	"\afetches\x18\x0f \x03(\v2\x18.hogwire.v1.FetchAttemptR\afetches\x12*\n" +
 	"\x11log_invocation_id\x18\x10 \x01(\tR\x0flogInvocationId\x12\x17\n" +
-	"\anode_id\x18\x11 \x01(\tR\x06nodeId\"\x9d\x02\n" +
+	"\anode_id\x18\x11 \x01(\tR\x06nodeId\x12\x18\n" +
+	"\amapping\x18\x14 \x01(\tR\amapping\"\x9d\x02\n" +
 	"\x10InvocationFilter\x129\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
