@@ -56,7 +56,7 @@ type Destination struct {
 	// invocation runs one of them (Options.Mapping).
 	mappings []*mapping
 	masking  *vm.Program
-	secrets     []string // configured values of sensitive inputs
+	secrets  []string // configured values of sensitive inputs
 
 	timeout      time.Duration // VM time of an invocation
 	fetchTimeout time.Duration

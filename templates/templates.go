@@ -324,6 +324,12 @@ func check(t *hogwirev1.Template) error {
 			return fmt.Errorf("%s (%s).%w", field, s.Key, err)
 		}
 	}
+	// A mapping's inputs are read as inputs.<key> too.
+	for _, mt := range t.MappingTemplates {
+		for _, s := range mt.InputsSchema {
+			keys[s.Key] = true
+		}
+	}
 	// A misspelt input would read as null at run time; catch it here.
 	for _, m := range inputRefs.FindAllStringSubmatch(t.Hog, -1) {
 		if !keys[m[1]] {
@@ -334,6 +340,25 @@ func check(t *hogwirev1.Template) error {
 		if _, err := filters.Compile(t.Filters); err != nil {
 			return err
 		}
+	}
+	for i, mt := range t.MappingTemplates {
+		field := fmt.Sprintf("mapping_templates[%d]", i)
+		if strings.TrimSpace(mt.Name) == "" {
+			return fmt.Errorf("%s.name: is required", field)
+		}
+		if mt.Filters != nil {
+			if _, err := filters.Compile(mt.Filters); err != nil {
+				return fmt.Errorf("%s.%w", field, err)
+			}
+		}
+		for j, s := range mt.InputsSchema {
+			if err := checkInput(s); err != nil {
+				return fmt.Errorf("%s.inputs_schema[%d] (%s).%w", field, j, s.Key, err)
+			}
+		}
+	}
+	if len(t.MappingTemplates) > 0 && t.Batch != nil {
+		return errors.New("mapping_templates: a template that delivers in batches cannot have mappings")
 	}
 	return checkBatch(t)
 }
