@@ -24,6 +24,7 @@ type mapping struct {
 // prepareMappings prepares d's enabled mappings into out; disabled ones
 // are left out, as they never run.
 func prepareMappings(out *Destination, d *hogwirev1.Destination) error {
+	out.hasMappings = len(d.GetMappings()) > 0
 	for _, m := range d.GetMappings() {
 		if m.GetDisabled() {
 			continue
@@ -78,7 +79,7 @@ func MappingInputs(dest, own map[string]*hogwirev1.InputValue) map[string]*hogwi
 
 // HasMappings reports whether the destination runs per mapping: each
 // invocation then names one (Options.Mapping).
-func (d *Destination) HasMappings() bool { return len(d.mappings) > 0 }
+func (d *Destination) HasMappings() bool { return d.hasMappings }
 
 // MappingNames returns the names of the destination's enabled mappings,
 // in order.

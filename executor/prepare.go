@@ -55,8 +55,11 @@ type Destination struct {
 	// mappings are the enabled mappings; when there are any, every
 	// invocation runs one of them (Options.Mapping).
 	mappings []*mapping
-	masking  *vm.Program
-	secrets  []string // configured values of sensitive inputs
+	// hasMappings is set when the destination has mappings, even if none
+	// is enabled: it then runs for no event.
+	hasMappings bool
+	masking     *vm.Program
+	secrets     []string // configured values of sensitive inputs
 
 	timeout      time.Duration // VM time of an invocation
 	fetchTimeout time.Duration

@@ -34,6 +34,8 @@ type Record struct {
 	Fetches              []Fetch
 	LogInvocationID      string
 	NodeID               string
+	// Mapping is the destination's mapping the invocation ran.
+	Mapping string
 }
 
 // Fetch is one HTTP request of an invocation.
@@ -407,7 +409,7 @@ func (r *Record) proto() *hogwirev1.Invocation {
 	pb := &hogwirev1.Invocation{
 		Destination: r.Destination, Status: r.Status, ErrorKind: r.ErrorKind, Error: r.Error,
 		EventUuid: r.EventUUID, EventName: r.EventName, DistinctId: r.DistinctID, PersonId: r.PersonID,
-		Retries: int32(r.Retries), LogInvocationId: r.LogInvocationID, NodeId: r.NodeID,
+		Retries: int32(r.Retries), LogInvocationId: r.LogInvocationID, NodeId: r.NodeID, Mapping: r.Mapping,
 	}
 	if !r.Start.IsZero() {
 		pb.StartTime = timestamppb.New(r.Start)
