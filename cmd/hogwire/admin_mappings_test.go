@@ -34,6 +34,14 @@ func TestAdminMappings(t *testing.T) {
 	if !strings.Contains(out, "Mapping 1: Sign-up") || !strings.Contains(out, "Mapping 2: Pro (disabled)") {
 		t.Errorf("get shows:\n%s", out)
 	}
+	ev := writeFile(t, "ev.yaml", "{event: signed_up, distinct_id: ada}")
+	out = s.ok("destinations", "test", "ads", "--event", ev)
+	if !strings.Contains(out, "== Mapping 1 of 1: Sign-up") || !strings.Contains(out, `"kind": "signup"`) {
+		t.Errorf("test shows:\n%s", out)
+	}
+	if msg := s.fails(codes.InvalidArgument, "destinations", "test", "ads", "--mapping", "Pro", "--event", ev); !strings.Contains(msg, `"Pro" is not an enabled mapping`) {
+		t.Errorf("test of a disabled mapping: %s", msg)
+	}
 	bad := writeFile(t, "bad.yaml", `[{name: X, inputs: {nope: 1}}]`)
 	msg := s.fails(codes.InvalidArgument, "destinations", "update", "ads", "--mappings-file", bad)
 	if !strings.Contains(msg, "mappings[0].inputs.nope") {
