@@ -40,9 +40,6 @@ type Suspended struct {
 	RetryAfter time.Duration `json:"retry_after,omitempty"`
 	// Deferred is the time a DeferError asked to wait until.
 	Deferred time.Time `json:"deferred,omitzero"`
-	// Mapping is the mapping the invocation ran (Options.Mapping), to
-	// resume it with.
-	Mapping string `json:"mapping,omitempty"`
 }
 
 // DeferError is what a Fetcher returns, without sending the request, when
@@ -88,9 +85,6 @@ func parkable(req *fetch.Request, resp *fetch.Response, err error) *Suspended {
 // park ends the invocation Parked at a fetch.
 func (inv *invocation) park(p *Suspended) {
 	p.Secrets = inv.res.secrets
-	if inv.m != nil {
-		p.Mapping = inv.m.name
-	}
 	inv.res.Status, inv.res.Parked = Parked, p
 	inv.end(StateParked)
 }
