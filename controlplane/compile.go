@@ -8,7 +8,6 @@ import (
 	"time"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
-	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/compiler"
 	"github.com/hogwire/hogwire/hogvm/kind"
 	"github.com/hogwire/hogwire/inputs"
@@ -71,19 +70,12 @@ func (s *destinationServer) compileDestination(d *hogwirev1.Destination, v *viol
 	if s.compileFilters != nil {
 		bc, err := s.compileFilters(d.Filters)
 		if err != nil {
-			var fe *filters.FieldError
-			switch {
-			case errors.As(err, &fe) && fe.Line > 0:
-				v.add(p+fe.Field, "line %d, column %d: %s", fe.Line, fe.Column, fe.Msg)
-			case errors.As(err, &fe):
-				v.add(p+fe.Field, "%s", fe.Msg)
-			default:
-				v.add(p+"filters", "%v", err)
-			}
+			addFilterError(v, p, err)
 		} else {
 			d.Filters.Bytecode = bc
 		}
 	}
+	s.compileMappings(d, v)
 	if m := d.Masking; m != nil {
 		switch {
 		case strings.TrimSpace(m.Hash) == "":

@@ -37,6 +37,7 @@ func mutableDestinationFields() []string {
 	return []string{
 		"display_name", "description", "enabled", "hog", "inputs_schema", "inputs",
 		"filters", "masking", "limits", "notification_destination", "batch",
+		"mappings",
 	}
 }
 
@@ -132,6 +133,9 @@ func (s *destinationServer) applyTemplate(d *hogwirev1.Destination, name string)
 		d.Filters = proto.CloneOf(t.Filters)
 	}
 	applyTemplateBatch(d, t)
+	if len(d.Mappings) == 0 {
+		d.Mappings = templateMappings(t)
+	}
 	if t.Limits != nil {
 		// The template's limits (a vendor's documented rate limit, say)
 		// are defaults: each one the destination sets wins.
@@ -398,6 +402,8 @@ func (s *destinationServer) UpdateDestination(ctx context.Context, req *hogwirev
 				d.Limits = in.Limits
 			case "batch":
 				d.Batch = in.Batch
+			case "mappings":
+				d.Mappings = in.Mappings
 			case "notification_destination":
 				//lint:ignore SA1019 a deprecated field can still be set
 				d.NotificationDestination = in.NotificationDestination

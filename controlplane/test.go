@@ -71,7 +71,7 @@ func (s *testServer) Test(ctx context.Context, req *hogwirev1.TestRequest) (*hog
 		}
 	}
 	return s.run.Run(ctx, testrun.Request{Destination: d, Project: project, Event: event,
-		RealFetch: req.GetFetchMode() == hogwirev1.FetchMode_FETCH_MODE_REAL, SkipFilters: req.GetSkipFilters()})
+		RealFetch: req.GetFetchMode() == hogwirev1.FetchMode_FETCH_MODE_REAL, SkipFilters: req.GetSkipFilters(), Mapping: req.GetMapping()})
 }
 
 // testTarget returns the destination to run, plaintext secrets included,

@@ -36,6 +36,8 @@ type invocation struct {
 
 	// route is the configuration the invocation runs with.
 	route *route
+	// mapping is the destination's mapping it runs ("": none).
+	mapping string
 	// data is the event's wire encoding, kept to park the invocation;
 	// parked is set when it was parked before.
 	data   []byte
@@ -213,9 +215,9 @@ func (inv *invocation) invoke(ctx context.Context, r *route) {
 	inv.ctx, inv.span = n.tracer.Start(ctx, r.span,
 		trace.WithLinks(trace.Link{SpanContext: inv.link}),
 		trace.WithAttributes(attribute.String("hogwire.destination", inv.dest.name), attribute.String("hogwire.event_uuid", inv.g.UUID()),
-			attribute.String("hogwire.person_id", inv.g.PersonID())))
+			attribute.String("hogwire.person_id", inv.g.PersonID()), attribute.String("hogwire.mapping", inv.mapping)))
 	opts := executor.Options{SkipFilters: true, Fetcher: inv, FetchPolicy: n.cfg.FetchPolicy, Scheduler: inv, Observer: inv,
-		Redact: true, FetchStatusOnly: true, NoDebugLogs: !n.cfg.ShipDebugLogs, Park: !n.cfg.Retry.Off}
+		Redact: true, FetchStatusOnly: true, NoDebugLogs: !n.cfg.ShipDebugLogs, Park: !n.cfg.Retry.Off, Mapping: inv.mapping}
 	if inv.parked != nil {
 		opts.Resume = inv.parked.Suspended
 	}
@@ -302,7 +304,8 @@ func (inv *invocation) log(t time.Time, level hogwirev1.LogLevel, msg string) {
 		inv.id = newInvocationID()
 	}
 	inv.n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.New(t), Level: level, Message: msg,
-		Destination: inv.dest.name, InvocationId: inv.id, EventUuid: inv.g.UUID(), PersonId: inv.g.PersonID(), NodeId: inv.n.cfg.NodeID})
+		Destination: inv.dest.name, InvocationId: inv.id, EventUuid: inv.g.UUID(), PersonId: inv.g.PersonID(), NodeId: inv.n.cfg.NodeID,
+		Mapping: inv.mapping})
 }
 
 // Attempt implements executor.Observer: each attempt is counted by

@@ -719,8 +719,14 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) 
 			n.storedPerson(m.Project, ev)
 			var g *executor.Globals
 			if g, err = executor.NewEventFromWire(ev, pr.globals); err == nil {
-				n.queue(r, g, p, link, data, nil)
-				continue
+				// Its mappings' filters run here: only the destination's
+				// ran before it was stored again.
+				names, merr := r.mappings(g)
+				if merr == nil {
+					n.queueMappings(r, g, p, link, data, names)
+					continue
+				}
+				err = merr
 			}
 		}
 		n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
@@ -777,6 +783,11 @@ type filterResult struct {
 // matched, or failed.
 func (n *Node) route(r *route, g *executor.Globals, res filterResult, p *pending, link trace.SpanContext, data []byte) bool {
 	match, err := res.match, res.err
+	var mappings []string
+	if match && err == nil {
+		mappings, err = r.mappings(g)
+		match = err == nil && (mappings == nil || len(mappings) > 0)
+	}
 	if err != nil {
 		r.dest.selected++
 		n.tel.Record(r.dest.name, []telemetry.Metric{{Name: "filtering_failed", N: 1}, {Name: "health_errors", N: 1}}, -1)
@@ -807,18 +818,30 @@ func (n *Node) route(r *route, g *executor.Globals, res filterResult, p *pending
 		o.data, o.uuids = append(o.data, data), append(o.uuids, g.UUID())
 		return true
 	}
-	n.queue(r, g, p, link, data, nil)
+	n.queueMappings(r, g, p, link, data, mappings)
 	return true
+}
+
+// queueMappings queues one invocation of r on the event per mapping
+// named (one without mappings: names is nil).
+func (n *Node) queueMappings(r *route, g *executor.Globals, p *pending, link trace.SpanContext, data []byte, names []string) {
+	if names == nil {
+		n.queue(r, g, p, link, data, nil, "")
+		return
+	}
+	for _, m := range names {
+		n.queue(r, g, p, link, data, nil, m)
+	}
 }
 
 // queue queues an invocation of r on the event (data is its wire
 // encoding) in r's lane; rec is set when it was parked.
-func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanContext, data []byte, rec *parked) {
+func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanContext, data []byte, rec *parked, mapping string) {
 	p.left.Add(1)
 	n.work.Add(1)
 	r.dest.held.Add(1)
 	inv := n.newInvocation(r.dest, g, p, link)
-	inv.data, inv.parked = data, rec
+	inv.data, inv.parked, inv.mapping = data, rec, mapping
 	if n.keeps(r.skip) {
 		// Parked for the quarantine one at a time, in the order the
 		// events came, so that they come back in that order.

@@ -79,7 +79,7 @@ func (inv *invocation) record(status hogwirev1.InvocationStatus, kind string, re
 		return
 	}
 	r := invocations.Record{Destination: inv.dest.name, Status: status, ErrorKind: kind, RetryTime: due,
-		LogInvocationID: inv.id, NodeID: n.cfg.NodeID, Start: time.Now()}
+		LogInvocationID: inv.id, NodeID: n.cfg.NodeID, Start: time.Now(), Mapping: inv.mapping}
 	if inv.parked != nil {
 		r.Retries = inv.parked.Retries
 	}

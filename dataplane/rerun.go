@@ -77,18 +77,26 @@ func (n *Node) handleRerun(m *eventlog.Message, pr *projectRoutes, r *route, rer
 			// (a filter error is rerun too), or may now leave it out.
 			pr.rt.mu.Lock()
 			match, err := r.prep.Match(g)
+			var names []string
+			if match && err == nil {
+				names, err = r.mappings(g)
+			}
 			pr.rt.mu.Unlock()
 			if err != nil {
 				n.recordRerun(link, &invocations.Record{Destination: r.dest.name, Status: statusFailed,
 					ErrorKind: string(executor.KindFilter), Error: err.Error()}, g)
 				continue
 			}
-			if !match {
+			if !match || (names != nil && len(names) == 0) {
 				n.recordRerun(link, &invocations.Record{Destination: r.dest.name, Status: statusSkipped, ErrorKind: "filtered"}, g)
 				continue
 			}
+			// A destination with mappings reruns each mapping its current
+			// filters select.
+			n.queueMappings(r, g, p, tl, data, names)
+			continue
 		}
-		n.queue(r, g, p, tl, data, nil)
+		n.queue(r, g, p, tl, data, nil, "")
 	}
 	p.done()
 }

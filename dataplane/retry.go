@@ -100,6 +100,8 @@ type parked struct {
 	// Suspended is the invocation at its failing fetch; nil runs it from
 	// the start (it never ran: its destination was paused).
 	Suspended *executor.Suspended `json:"suspended,omitempty"`
+	// Mapping is the destination's mapping the invocation runs.
+	Mapping string `json:"mapping,omitempty"`
 	// Retries counts the durable retries made so far; Parks the times it
 	// was parked, retries and waits for a pause alike, which names each
 	// parked message for deduplication: the same message handled twice
@@ -122,7 +124,7 @@ type parked struct {
 // handed back to the log: at least once).
 func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) bool {
 	n, now := inv.n, time.Now()
-	rec := parked{Destination: inv.dest.name, Event: inv.data, Suspended: s, First: now, Reason: why}
+	rec := parked{Destination: inv.dest.name, Event: inv.data, Suspended: s, First: now, Reason: why, Mapping: inv.mapping}
 	if l := inv.rerunLink(); l.rerun != "" {
 		rec.Rerun, rec.RerunOf = l.rerun, l.of
 	}
@@ -297,7 +299,7 @@ func (n *Node) runParked(m *eventlog.Message, inOrder bool) {
 	if rec.Events != nil {
 		n.queueBatch(r, gs, p, events, &rec)
 	} else {
-		n.queue(r, gs[0], p, trace.SpanContext{}, rec.Event, &rec)
+		n.queue(r, gs[0], p, trace.SpanContext{}, rec.Event, &rec, rec.Mapping)
 	}
 	p.done()
 }

@@ -3,6 +3,7 @@ package dataplane
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -220,7 +221,7 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 			continue
 		}
 		pr.routed = append(pr.routed, dest)
-		names, all := filters.EventNames(d.Filters)
+		names, all := eventNames(d)
 		if all {
 			pr.anyEvent.Add(d.Filters, rte)
 			continue
@@ -306,6 +307,48 @@ func (r *route) check() (*route, *executor.Stop) {
 	}
 	// Another change (its health, say): the code that runs is the same.
 	return cur, nil
+}
+
+// mappings returns the names of the route's mappings that match an event
+// its destination's filters matched: nil for a destination without
+// mappings, which runs once.
+func (r *route) mappings(g *executor.Globals) ([]string, error) {
+	if r.prep == nil || !r.prep.HasMappings() {
+		return nil, nil
+	}
+	return r.prep.MatchMappings(make([]string, 0, 2), g)
+}
+
+// eventNames are the event names a destination may run for (all: every
+// name): its filters', narrowed to its enabled mappings' when its filters
+// name none, so that the index passes an event to a destination with
+// mappings only when one of them may match it.
+func eventNames(d *hogwirev1.Destination) (names []string, all bool) {
+	names, all = filters.EventNames(d.Filters)
+	if !all {
+		return names, false
+	}
+	var union []string
+	enabled := 0
+	for _, m := range d.GetMappings() {
+		if m.GetDisabled() {
+			continue
+		}
+		enabled++
+		mn, mall := filters.EventNames(m.GetFilters())
+		if mall {
+			return nil, true
+		}
+		for _, n := range mn {
+			if !slices.Contains(union, n) {
+				union = append(union, n)
+			}
+		}
+	}
+	if enabled == 0 && len(d.GetMappings()) == 0 {
+		return nil, true
+	}
+	return union, false
 }
 
 func projectOf(name string) string { return resourcename.ProjectOf(name) }

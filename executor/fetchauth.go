@@ -184,7 +184,7 @@ func attemptTimeout(req *fetch.Request, limit time.Duration) time.Duration {
 // secretInput returns the rendered string value of the input named key,
 // remembering it as a secret. option names the fetch option, for errors.
 func (inv *invocation) secretInput(option, key string, required bool) (string, error) {
-	for i, in := range inv.d.inputs {
+	for i, in := range inv.ins {
 		if in.key != key || i >= len(inv.inputVals) {
 			continue
 		}

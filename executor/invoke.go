@@ -120,6 +120,11 @@ type Options struct {
 	// Resume runs a parked invocation from its fetch on, instead of the
 	// filters, inputs and program from the start.
 	Resume *Suspended
+	// Mapping names the mapping to run, for a destination with mappings
+	// (see MatchMappings): its filters apply beside the destination's
+	// (unless SkipFilters) and its inputs over the destination's. It must
+	// name an enabled mapping; it is ignored without mappings.
+	Mapping string
 }
 
 // LogEntry is one line logged about the invocation.
@@ -199,15 +204,25 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 	inv := &invocation{ctx: ctx, d: d, g: g, batch: batch, opts: opts, sched: opts.Scheduler, obs: opts.Observer, now: opts.Now,
 		maxLogs: opts.MaxLogs, start: time.Now()}
 	inv.res = &Result{dest: d, secrets: d.secrets}
+	inv.ins = d.inputs
+	if d.HasMappings() && batch == nil {
+		inv.m = d.mapping(opts.Mapping)
+		if inv.m != nil {
+			inv.ins, inv.res.secrets = inv.m.inputs, inv.m.secrets
+		}
+	}
 	if inv.now == nil {
 		inv.now = time.Now
 	}
 	if inv.maxLogs <= 0 {
 		inv.maxLogs = DefaultMaxLogs
 	}
-	if batch != nil {
+	switch {
+	case batch != nil:
 		inv.runBatch()
-	} else {
+	case d.HasMappings() && inv.m == nil:
+		inv.fail(Failed, KindInputs, fmt.Sprintf("%v: %q (the destination's are %q)", ErrNoMapping, opts.Mapping, d.MappingNames()), "Error executing function on event "+g.uuid+": ")
+	default:
 		inv.run()
 	}
 	res := inv.res
@@ -240,7 +255,11 @@ type invocation struct {
 	now     func() time.Time
 	maxLogs int
 	prints  int
-	// inputVals are the rendered inputs, in d.inputs' order, as the host
+	// m is the mapping run (nil: none), and ins the inputs: the
+	// mapping's, or the destination's.
+	m   *mapping
+	ins []input
+	// inputVals are the rendered inputs, in ins' order, as the host
 	// keeps them for fetch options that name an input (bearer_token_input,
 	// aws_sigv4, standard_webhooks), whatever the program does to inputs.
 	inputVals []vm.Value
@@ -262,7 +281,10 @@ func (inv *invocation) run() {
 		// Most events are filtered out, so this path reads the clock
 		// twice only: its VM time is its duration.
 		match, err := inv.d.Match(g)
-		if inv.d.filter != nil {
+		if err == nil && match && inv.m != nil {
+			match, err = inv.d.matchMapping(inv.m, g)
+		}
+		if inv.d.filter != nil || inv.m != nil {
 			res.VMTime = time.Since(inv.start)
 		}
 		if err != nil {
@@ -405,10 +427,10 @@ func (inv *invocation) program() {
 // failure it ends the invocation and reports false.
 func (inv *invocation) inputs(globals *vm.Dict) (*vm.Dict, bool) {
 	d, res := inv.d, inv.res
-	inputs := vm.NewDict(len(d.inputs))
+	inputs := vm.NewDict(len(inv.ins))
 	globals.SetString("inputs", vm.DictValue(inputs))
 	gv := vm.DictValue(globals)
-	for _, in := range d.inputs {
+	for _, in := range inv.ins {
 		v, err := d.render(inv, in.value, gv)
 		if err != nil {
 			if isStop(err) {
@@ -690,13 +712,19 @@ func (inv *invocation) capture(args []vm.Value) error {
 // filters' own limits, and allocates nothing for a filter that only reads
 // the event (the event's filter globals are built once, on first use).
 func (d *Destination) Match(g *Globals) (bool, error) {
-	if !d.allEvents && !slices.Contains(d.eventNames, g.name) {
+	return d.match(d.eventNames, d.allEvents, d.filter, g)
+}
+
+// match runs one set of filters: the event names, then the program (nil:
+// the names decide).
+func (d *Destination) match(names []string, all bool, filter *vm.Program, g *Globals) (bool, error) {
+	if !all && !slices.Contains(names, g.name) {
 		return false, nil
 	}
-	if d.filter == nil {
+	if filter == nil {
 		return true, nil
 	}
-	out, err := d.filterMachine.Run(context.Background(), d.filter, g.FilterValue())
+	out, err := d.filterMachine.Run(context.Background(), filter, g.FilterValue())
 	if err != nil {
 		return false, err
 	}

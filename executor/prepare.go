@@ -52,6 +52,12 @@ type Destination struct {
 	eventNames  []string    // nil with allEvents
 	allEvents   bool
 	inputs      []input
+	// mappings are the enabled mappings; when there are any, every
+	// invocation runs one of them (Options.Mapping).
+	mappings []*mapping
+	// hasMappings is set when the destination has mappings, even if none
+	// is enabled: it then runs for no event.
+	hasMappings bool
 	masking     *vm.Program
 	secrets     []string // configured values of sensitive inputs
 
@@ -225,32 +231,11 @@ func Prepare(d *hogwirev1.Destination, opts ...PrepareOption) (*Destination, err
 		}
 	}
 
-	// Inputs in schema order, then any the schema does not declare.
-	schema := map[string]*hogwirev1.InputSchema{}
-	var keys []string
-	for _, s := range d.GetInputsSchema() {
-		schema[s.GetKey()] = s
-		if _, ok := d.GetInputs()[s.GetKey()]; ok && !slices.Contains(keys, s.GetKey()) {
-			keys = append(keys, s.GetKey())
-		}
+	if out.inputs, out.secrets, err = prepareInputs(d.GetInputsSchema(), d.GetInputs()); err != nil {
+		return nil, fmt.Errorf("destination %s: %w", d.GetName(), err)
 	}
-	for _, k := range jsKeyOrder(d.GetInputs()) {
-		if !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
-	for _, k := range keys {
-		iv := d.GetInputs()[k]
-		sc := schema[k]
-		if sc == nil {
-			sc = &hogwirev1.InputSchema{Key: k}
-		}
-		t, lit, err := prepareInput(sc, iv)
-		if err != nil {
-			return nil, fmt.Errorf("destination %s: input %q: %w", d.GetName(), k, err)
-		}
-		out.inputs = append(out.inputs, input{key: k, secret: sc.GetSecret() || isCredentialKey(k), value: t})
-		out.secrets = out.inputs[len(out.inputs)-1].appendSensitive(out.secrets, lit)
+	if err := prepareMappings(out, d); err != nil {
+		return nil, err
 	}
 
 	l := d.GetLimits()
@@ -276,6 +261,39 @@ func Prepare(d *hogwirev1.Destination, opts ...PrepareOption) (*Destination, err
 		out.filterMachine = NewFilterVM().m
 	}
 	return out, nil
+}
+
+// prepareInputs prepares input values in schema order, then any the
+// schema does not declare, and returns the strings redaction must hide.
+func prepareInputs(schemas []*hogwirev1.InputSchema, values map[string]*hogwirev1.InputValue) ([]input, []string, error) {
+	schema := map[string]*hogwirev1.InputSchema{}
+	var keys []string
+	for _, s := range schemas {
+		schema[s.GetKey()] = s
+		if _, ok := values[s.GetKey()]; ok && !slices.Contains(keys, s.GetKey()) {
+			keys = append(keys, s.GetKey())
+		}
+	}
+	for _, k := range jsKeyOrder(values) {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	var ins []input
+	var secrets []string
+	for _, k := range keys {
+		sc := schema[k]
+		if sc == nil {
+			sc = &hogwirev1.InputSchema{Key: k}
+		}
+		t, lit, err := prepareInput(sc, values[k])
+		if err != nil {
+			return nil, nil, fmt.Errorf("input %q: %w", k, err)
+		}
+		ins = append(ins, input{key: k, secret: sc.GetSecret() || isCredentialKey(k), value: t})
+		secrets = ins[len(ins)-1].appendSensitive(secrets, lit)
+	}
+	return ins, secrets, nil
 }
 
 func orDefault[T int32 | int64 | time.Duration](v, def T) T {

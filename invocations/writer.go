@@ -37,6 +37,8 @@ type Record struct {
 	// RerunOf is, for a rerun, the id of the invocation it ran again, and
 	// Rerun the rerun's id (its records are indexed by it).
 	RerunOf, Rerun string
+	// Mapping is the destination's mapping the invocation ran.
+	Mapping string
 }
 
 // Fetch is one HTTP request of an invocation.
@@ -413,7 +415,7 @@ func (r *Record) proto() *hogwirev1.Invocation {
 	pb := &hogwirev1.Invocation{
 		Destination: r.Destination, Status: r.Status, ErrorKind: r.ErrorKind, Error: r.Error,
 		EventUuid: r.EventUUID, EventName: r.EventName, DistinctId: r.DistinctID, PersonId: r.PersonID,
-		Retries: int32(r.Retries), LogInvocationId: r.LogInvocationID, NodeId: r.NodeID, RerunOf: r.RerunOf,
+		Retries: int32(r.Retries), LogInvocationId: r.LogInvocationID, NodeId: r.NodeID, RerunOf: r.RerunOf, Mapping: r.Mapping,
 	}
 	if r.Rerun != "" {
 		pb.Rerun = RerunName(projectOf(r.Destination), r.Rerun)

@@ -45,6 +45,11 @@ type goldenCase struct {
 	// each given as changes to the sample event (with its person's under
 	// "person"); without them, the batch is the one event above.
 	Events []map[string]any `json:"events"`
+	// Mapping runs the template's mapping template of this name, as a
+	// destination created from the template has it (its inputs at their
+	// defaults but for MappingInputs), filters and all.
+	Mapping       string         `json:"mapping"`
+	MappingInputs map[string]any `json:"mapping_inputs"`
 	// Responses answer the fetches in order; missing ones are 200 {}.
 	Responses []goldenResponse `json:"responses"`
 	Expect    goldenExpect     `json:"expect"`
@@ -195,6 +200,32 @@ func destinationFor(t *testing.T, tpl *hogwirev1.Template, given map[string]any)
 	return d
 }
 
+// addMapping gives d the template's mapping template of this name, as a
+// destination created from the template has it, with the given inputs.
+func addMapping(t *testing.T, tpl *hogwirev1.Template, d *hogwirev1.Destination, name string, given map[string]any) {
+	t.Helper()
+	i := slices.IndexFunc(tpl.MappingTemplates, func(mt *hogwirev1.MappingTemplate) bool { return mt.Name == name })
+	if i < 0 {
+		t.Fatalf("the template has no mapping template %q", name)
+	}
+	mt := tpl.MappingTemplates[i]
+	fb, err := filters.Compile(mt.GetFilters())
+	if err != nil {
+		t.Fatalf("mapping filters: %v", err)
+	}
+	m := &hogwirev1.Mapping{Name: name, InputsSchema: mt.InputsSchema, Inputs: map[string]*hogwirev1.InputValue{},
+		Filters: &hogwirev1.Filters{Events: mt.GetFilters().GetEvents(), Properties: mt.GetFilters().GetProperties(), Expression: mt.GetFilters().GetExpression(), Bytecode: fb}}
+	for k, g := range given {
+		val, err := structpb.NewValue(g)
+		if err != nil {
+			t.Fatalf("mapping input %s: %v", k, err)
+		}
+		m.Inputs[k] = &hogwirev1.InputValue{Value: val}
+	}
+	inputs.CompileAll(m.InputsSchema, m.Inputs, func(field, msg string) { t.Fatalf("mapping %s: %s", field, msg) })
+	d.Mappings = append(d.Mappings, m)
+}
+
 func eventFor(t *testing.T, c goldenCase) *hogwirev1.Event {
 	t.Helper()
 	m := sampleEvent()
@@ -280,7 +311,9 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("tests.yaml: %v", err)
 			}
 			succeeded := false
+			mapped := map[string]bool{}
 			for _, c := range gf.Cases {
+				mapped[c.Mapping] = true
 				t.Run(c.Name, func(t *testing.T) {
 					runGolden(t, tpl, project, c)
 				})
@@ -289,12 +322,21 @@ func TestGolden(t *testing.T) {
 			if !succeeded {
 				t.Error("tests.yaml needs at least one case that succeeds")
 			}
+			for _, mt := range tpl.MappingTemplates {
+				if !mapped[mt.Name] {
+					t.Errorf("tests.yaml needs a case for the mapping template %q", mt.Name)
+				}
+			}
 		})
 	}
 }
 
 func runGolden(t *testing.T, tpl *hogwirev1.Template, project *hogwirev1.Project, c goldenCase) {
-	d, err := executor.Prepare(destinationFor(t, tpl, c.Inputs))
+	dest := destinationFor(t, tpl, c.Inputs)
+	if c.Mapping != "" {
+		addMapping(t, tpl, dest, c.Mapping, c.MappingInputs)
+	}
+	d, err := executor.Prepare(dest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +350,7 @@ func runGolden(t *testing.T, tpl *hogwirev1.Template, project *hogwirev1.Project
 		}
 		res = d.InvokeBatch(context.Background(), gs, executor.Options{Fetcher: f})
 	} else {
-		res = d.Invoke(context.Background(), executor.NewEvent(eventFor(t, c), project, src), executor.Options{Fetcher: f})
+		res = d.Invoke(context.Background(), executor.NewEvent(eventFor(t, c), project, src), executor.Options{Fetcher: f, Mapping: c.Mapping})
 	}
 	want := c.Expect.Status
 	if want == "" {

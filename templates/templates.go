@@ -196,36 +196,59 @@ func parseMeta(y []byte) (*hogwirev1.Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	for i, v := range defaults {
+	for i, v := range defaults[-1] {
 		if i < len(t.InputsSchema) {
 			inputs.SetDefault(t.InputsSchema[i], v)
+		}
+	}
+	for j, mt := range t.MappingTemplates {
+		for i, v := range defaults[j] {
+			if i < len(mt.InputsSchema) {
+				inputs.SetDefault(mt.InputsSchema[i], v)
+			}
 		}
 	}
 	return t, nil
 }
 
 // orderedDefaults returns the default of each inputs_schema item that has
-// one, by index, with object keys in the order written.
-func orderedDefaults(y []byte) (map[int]inputs.Value, error) {
+// one, by index, with object keys in the order written: the template's
+// under -1, mapping_templates[j]'s under j.
+func orderedDefaults(y []byte) (map[int]map[int]inputs.Value, error) {
 	var doc yaml3.Node
 	if err := yaml3.Unmarshal(y, &doc); err != nil {
 		return nil, err
 	}
-	out := map[int]inputs.Value{}
+	out := map[int]map[int]inputs.Value{}
 	if len(doc.Content) == 0 {
 		return out, nil
 	}
-	list := mappingValue(doc.Content[0], "inputs_schema")
-	if list == nil || list.Kind != yaml3.SequenceNode {
-		return out, nil
-	}
-	for i, item := range list.Content {
-		if def := mappingValue(item, "default"); def != nil {
-			v, err := yamlValue(def)
-			if err != nil {
-				return nil, fmt.Errorf("inputs_schema[%d].default: %w", i, err)
+	schemaDefaults := func(n *yaml3.Node, field string) (map[int]inputs.Value, error) {
+		m := map[int]inputs.Value{}
+		list := mappingValue(n, "inputs_schema")
+		if list == nil || list.Kind != yaml3.SequenceNode {
+			return m, nil
+		}
+		for i, item := range list.Content {
+			if def := mappingValue(item, "default"); def != nil {
+				v, err := yamlValue(def)
+				if err != nil {
+					return nil, fmt.Errorf("%sinputs_schema[%d].default: %w", field, i, err)
+				}
+				m[i] = v
 			}
-			out[i] = v
+		}
+		return m, nil
+	}
+	var err error
+	if out[-1], err = schemaDefaults(doc.Content[0], ""); err != nil {
+		return nil, err
+	}
+	if mts := mappingValue(doc.Content[0], "mapping_templates"); mts != nil && mts.Kind == yaml3.SequenceNode {
+		for j, mt := range mts.Content {
+			if out[j], err = schemaDefaults(mt, fmt.Sprintf("mapping_templates[%d].", j)); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return out, nil
@@ -324,6 +347,12 @@ func check(t *hogwirev1.Template) error {
 			return fmt.Errorf("%s (%s).%w", field, s.Key, err)
 		}
 	}
+	// A mapping's inputs are read as inputs.<key> too.
+	for _, mt := range t.MappingTemplates {
+		for _, s := range mt.InputsSchema {
+			keys[s.Key] = true
+		}
+	}
 	// A misspelt input would read as null at run time; catch it here.
 	for _, m := range inputRefs.FindAllStringSubmatch(t.Hog, -1) {
 		if !keys[m[1]] {
@@ -334,6 +363,25 @@ func check(t *hogwirev1.Template) error {
 		if _, err := filters.Compile(t.Filters); err != nil {
 			return err
 		}
+	}
+	for i, mt := range t.MappingTemplates {
+		field := fmt.Sprintf("mapping_templates[%d]", i)
+		if strings.TrimSpace(mt.Name) == "" {
+			return fmt.Errorf("%s.name: is required", field)
+		}
+		if mt.Filters != nil {
+			if _, err := filters.Compile(mt.Filters); err != nil {
+				return fmt.Errorf("%s.%w", field, err)
+			}
+		}
+		for j, s := range mt.InputsSchema {
+			if err := checkInput(s); err != nil {
+				return fmt.Errorf("%s.inputs_schema[%d] (%s).%w", field, j, s.Key, err)
+			}
+		}
+	}
+	if len(t.MappingTemplates) > 0 && t.Batch != nil {
+		return errors.New("mapping_templates: a template that delivers in batches cannot have mappings")
 	}
 	return checkBatch(t)
 }

@@ -38,6 +38,7 @@ func (a *app) destinationsCommand() *cobra.Command {
 // by create and update.
 type destinationEdit struct {
 	name, description, hogFile, inputsFile, filterExpr, file string
+	mappingsFile                                             string
 	inputs, filterEvents, inputSchema                        []string
 	enabled, validateOnly                                    bool
 	limits                                                   limitFlags
@@ -51,6 +52,7 @@ func (e *destinationEdit) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&e.inputSchema, "input-schema", nil, "declare an input: `KEY:TYPE[:secret][:required]`, repeatable; TYPE is string, number, boolean, choice, dictionary, json or email (replaces the inputs schema)")
 	fs.StringArrayVar(&e.inputs, "input", nil, "set an input: `key=value`, repeatable; the value is read as the input's type (number, boolean, JSON for json and dictionary inputs)")
 	fs.StringVar(&e.inputsFile, "inputs-file", "", "set inputs from a YAML or JSON `file` mapping key to value (- for stdin)")
+	fs.StringVar(&e.mappingsFile, "mappings-file", "", "set the mappings from a YAML or JSON `file`: a list of {name, filters, inputs_schema, inputs (key to value, as in --inputs-file), disabled}; replaces them (- for stdin; an empty list removes them)")
 	fs.StringArrayVar(&e.filterEvents, "filter-event", nil, "run only for this event `name`, repeatable; replaces the event filters (an empty name removes them)")
 	fs.StringVar(&e.filterExpr, "filter-expr", "", "run only for events where this Hog `expression` is true (empty removes it)")
 	fs.BoolVar(&e.enabled, "enabled", true, "whether the destination runs (--enabled=false to disable)")
@@ -214,13 +216,13 @@ func parseInputSchema(specs []string) ([]*hogwirev1.InputSchema, error) {
 // check catches what is wrong with the flags before anything is sent.
 func (e *destinationEdit) check() error {
 	n := 0
-	for _, p := range []string{e.file, e.hogFile, e.inputsFile} {
+	for _, p := range []string{e.file, e.hogFile, e.inputsFile, e.mappingsFile} {
 		if p == "-" {
 			n++
 		}
 	}
 	if n > 1 {
-		return usagef("only one of -f, --hog-file and --inputs-file can read stdin")
+		return usagef("only one of -f, --hog-file, --inputs-file and --mappings-file can read stdin")
 	}
 	for _, kv := range e.inputs {
 		if key, _, ok := strings.Cut(kv, "="); !ok || key == "" {
@@ -241,7 +243,7 @@ func (e *destinationEdit) check() error {
 
 // given reports whether any flag or file changes a field.
 func (e *destinationEdit) given(c *adminCmd) bool {
-	for _, f := range append([]string{"name", "description", "hog-file", "input", "inputs-file", "filter-event", "filter-expr", "enabled", "file", "input-schema"}, append(limitFlagNames, batchFlagNames...)...) {
+	for _, f := range append([]string{"name", "description", "hog-file", "input", "inputs-file", "filter-event", "filter-expr", "enabled", "file", "input-schema", "mappings-file"}, append(limitFlagNames, batchFlagNames...)...) {
 		if c.given(f) {
 			return true
 		}
@@ -321,6 +323,16 @@ func (e *destinationEdit) apply(c *adminCmd, d *hogwirev1.Destination, schema []
 		d.Batch = batch
 		paths = append(paths, "batch")
 	}
+	if c.given("mappings-file") {
+		b, err := c.readInput(e.mappingsFile)
+		if err != nil {
+			return nil, fmt.Errorf("--mappings-file: %w", err)
+		}
+		if d.Mappings, err = parseMappingsFile(b); err != nil {
+			return nil, usagef("--mappings-file %s: %v", e.mappingsFile, err)
+		}
+		paths = append(paths, "mappings")
+	}
 	setInput := func(key string, v *structpb.Value) {
 		if d.Inputs == nil {
 			d.Inputs = map[string]*hogwirev1.InputValue{}
@@ -398,6 +410,52 @@ func coerceInput(raw string, t hogwirev1.InputType) (*structpb.Value, error) {
 }
 
 // parseInputsFile reads a YAML or JSON map of input key to value.
+// parseMappingsFile decodes a list of mappings (bare, or as {mappings:
+// […]}) in protojson form, enum values as words, each mapping's inputs
+// mapping key to value as --inputs-file does.
+func parseMappingsFile(b []byte) ([]*hogwirev1.Mapping, error) {
+	j, err := yaml.YAMLToJSON(b)
+	if err != nil {
+		return nil, err
+	}
+	var list []any
+	if err := json.Unmarshal(j, &list); err != nil {
+		var top struct {
+			Mappings []any `json:"mappings"`
+		}
+		if err := json.Unmarshal(j, &top); err != nil {
+			return nil, fmt.Errorf("want a list of mappings: %w", err)
+		}
+		list = top.Mappings
+	}
+	for i, m := range list {
+		mm, ok := m.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("mappings[%d]: want an object", i)
+		}
+		if ins, ok := mm["inputs"].(map[string]any); ok {
+			for k, v := range ins {
+				ins[k] = map[string]any{"value": v}
+			}
+		}
+	}
+	top := map[string]any{"mappings": list}
+	if err := enumword.Normalize((&hogwirev1.Destination{}).ProtoReflect().Descriptor(), top); err != nil {
+		return nil, err
+	}
+	if j, err = json.Marshal(top); err != nil {
+		return nil, err
+	}
+	d := &hogwirev1.Destination{}
+	if err := protojson.Unmarshal(j, d); err != nil {
+		return nil, err
+	}
+	if d.Mappings == nil {
+		d.Mappings = []*hogwirev1.Mapping{}
+	}
+	return d.Mappings, nil
+}
+
 func parseInputsFile(b []byte) (map[string]*structpb.Value, error) {
 	j, err := yaml.YAMLToJSON(b)
 	if err != nil {
@@ -587,7 +645,7 @@ func (c *adminCmd) complete(cmd *cobra.Command, list func(ctx context.Context, c
 func updatableFromFile() []string {
 	return []string{
 		"display_name", "description", "enabled", "hog", "inputs_schema",
-		"filters", "masking", "limits", "notification_destination", "batch",
+		"filters", "masking", "limits", "notification_destination", "batch", "mappings",
 	}
 }
 
@@ -905,6 +963,17 @@ func writeDestination(w io.Writer, d *hogwirev1.Destination) error {
 
 	fmt.Fprintln(w, "\nFilters:")
 	writeFilters(w, d.GetFilters())
+	for i, m := range d.GetMappings() {
+		state := ""
+		if m.GetDisabled() {
+			state = " (disabled)"
+		}
+		fmt.Fprintf(w, "\nMapping %d: %s%s\n", i+1, m.GetName(), state)
+		writeFilters(w, m.GetFilters())
+		for _, k := range sortedKeys(m.GetInputs()) {
+			fmt.Fprintf(w, "  inputs.%s: %s\n", k, inputText(m.GetInputs()[k], false))
+		}
+	}
 	if m := d.GetMasking(); m != nil {
 		fmt.Fprintf(w, "\nMasking: at most %d per %s of %s\n", max(m.GetThreshold(), 1), m.GetTtl().AsDuration(), m.GetHash())
 	}

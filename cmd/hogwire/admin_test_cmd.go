@@ -27,12 +27,15 @@ func (a *app) destinationsTest() *cobra.Command {
 			"which filter did. Nothing is counted in the destination's metrics or health.", exactArgs(1))
 	var eventFile string
 	var real, skipFilters bool
+	var mapping string
 	c.fs.StringVar(&eventFile, "event", "", "run on the Event in this YAML or JSON `file` (protojson; - for stdin) instead of a sample event")
 	c.fs.BoolVar(&real, "real", false, "really send the requests (through the egress guard) instead of mocking them")
 	c.fs.BoolVar(&skipFilters, "skip-filters", false, "run even when the destination's filters do not match the event")
+	c.fs.StringVar(&mapping, "mapping", "", "for a destination with mappings, run only the mapping of this `name` (default: every mapping whose filters match)")
 	c.completeArgs(completeDestinations)
 	return c.runE(func(ctx context.Context) error {
 		req := &hogwirev1.TestRequest{
+			Mapping:     mapping,
 			Target:      &hogwirev1.TestRequest_Destination{Destination: resourcename.DestinationArg(c.args[0])},
 			FetchMode:   hogwirev1.FetchMode_FETCH_MODE_MOCK,
 			SkipFilters: skipFilters,
@@ -86,6 +89,26 @@ func readEventFile(b []byte) (*hogwirev1.Event, error) {
 // writeTestResult renders a test for a person: the outcome first, then the
 // logs, then each request and its response in HTTP's own layout.
 func writeTestResult(w io.Writer, resp *hogwirev1.TestResponse, real bool) error {
+	if len(resp.GetMappingRuns()) == 0 {
+		return writeTestRun(w, resp, real)
+	}
+	for i, run := range resp.GetMappingRuns() {
+		sep := "\n"
+		if i == 0 {
+			sep = ""
+		}
+		if _, err := fmt.Fprintf(w, "%s== Mapping %d of %d: %s\n", sep, i+1, len(resp.GetMappingRuns()), run.GetMapping()); err != nil {
+			return err
+		}
+		if err := writeTestRun(w, run, real); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTestRun renders one run of a test.
+func writeTestRun(w io.Writer, resp *hogwirev1.TestResponse, real bool) error {
 	var b strings.Builder
 	ev := resp.GetEvent()
 	fmt.Fprintf(&b, "Status:   %s\n", orDash(enumword.Of(resp.GetStatus())))

@@ -70,6 +70,9 @@ type Request struct {
 	// rather than answering each with a mocked 200.
 	RealFetch   bool
 	SkipFilters bool
+	// Mapping, for a destination with mappings, runs that mapping only;
+	// empty runs every enabled mapping whose filters match.
+	Mapping string
 }
 
 // Run runs req.Destination once and reports what it did.
@@ -79,7 +82,7 @@ func (r *Runner) Run(ctx context.Context, req Request) (*hogwirev1.TestResponse,
 	if err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "destination %s cannot run: %v", d.Name, err)
 	}
-	ev := r.event(req.Event, d.GetFilters())
+	ev := r.event(req.Event, sampleFilters(d, req.Mapping))
 	// As capture stamps every event with its project.
 	ev.Project, _ = resourcename.ParseProject(req.Project.GetName())
 	g := executor.NewEvent(ev, req.Project, executor.Source{URL: r.cfg.SourceURL})
@@ -93,8 +96,90 @@ func (r *Runner) Run(ctx context.Context, req Request) (*hogwirev1.TestResponse,
 		}
 		fetcher = client
 	}
-	res := prep.Invoke(ctx, g, executor.Options{Fetcher: fetcher, FetchPolicy: r.cfg.FetchPolicy,
-		SkipFilters: req.SkipFilters, Redact: true, Now: r.now})
+	opts := executor.Options{Fetcher: fetcher, FetchPolicy: r.cfg.FetchPolicy,
+		SkipFilters: req.SkipFilters, Redact: true, Now: r.now}
+	if !prep.HasMappings() {
+		return r.report(ctx, d, ev, g, prep.Invoke(ctx, g, opts))
+	}
+	names, err := r.mappingsToRun(prep, req, g)
+	if err != nil {
+		return nil, err
+	}
+	var runs []*hogwirev1.TestResponse
+	for _, name := range names {
+		opts.Mapping = name
+		run, err := r.report(ctx, d, ev, g, prep.Invoke(ctx, g, opts))
+		if err != nil {
+			return nil, err
+		}
+		run.Mapping = name
+		runs = append(runs, run)
+	}
+	if len(runs) == 0 {
+		out := &hogwirev1.TestResponse{Status: hogwirev1.InvocationStatus_INVOCATION_STATUS_FILTERED, Event: ev,
+			FilterExplanation: "mappings: no enabled mapping's filters match the event"}
+		if ok, ferr := prep.Match(g); ferr == nil && !ok && !req.SkipFilters {
+			out.FilterExplanation = explainFiltered(ctx, d.GetFilters(), ev, g)
+		}
+		return out, nil
+	}
+	out := proto.CloneOf(runs[0])
+	out.MappingRuns = runs
+	return out, nil
+}
+
+// sampleFilters are the filters a sample event is made to pass: the
+// destination's, and for a destination with mappings those of the mapping
+// named (or of its first enabled one).
+func sampleFilters(d *hogwirev1.Destination, mapping string) *hogwirev1.Filters {
+	for _, m := range d.GetMappings() {
+		if m.GetDisabled() || (mapping != "" && m.GetName() != mapping) {
+			continue
+		}
+		f := proto.CloneOf(d.GetFilters())
+		if f == nil {
+			f = &hogwirev1.Filters{}
+		}
+		if len(f.Events) == 0 {
+			f.Events = m.GetFilters().GetEvents()
+		}
+		f.Properties = append(f.Properties, m.GetFilters().GetProperties()...)
+		return f
+	}
+	return d.GetFilters()
+}
+
+// mappingsToRun returns the mappings a test of a destination with
+// mappings runs: the one named, or every enabled one whose filters match
+// (all of them with SkipFilters), none when the destination's filters do
+// not match.
+func (r *Runner) mappingsToRun(prep *executor.Destination, req Request, g *executor.Globals) ([]string, error) {
+	if req.Mapping != "" {
+		if !slices.Contains(prep.MappingNames(), req.Mapping) {
+			return nil, status.Errorf(codes.InvalidArgument, "mapping: %q is not an enabled mapping of the destination (its mappings: %q)", req.Mapping, prep.MappingNames())
+		}
+		return []string{req.Mapping}, nil
+	}
+	if req.SkipFilters {
+		return prep.MappingNames(), nil
+	}
+	first := prep.MappingNames()[:min(1, len(prep.MappingNames()))]
+	ok, err := prep.Match(g)
+	switch {
+	case err != nil:
+		return first, nil // its run reports the filters' error
+	case !ok:
+		return nil, nil
+	}
+	names, err := prep.MatchMappings(nil, g)
+	if err != nil {
+		return first, nil
+	}
+	return names, nil
+}
+
+// report turns one run's result into the response.
+func (r *Runner) report(ctx context.Context, d *hogwirev1.Destination, ev *hogwirev1.Event, g *executor.Globals, res *executor.Result) (*hogwirev1.TestResponse, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, status.FromContextError(err).Err()
 	}

@@ -400,7 +400,13 @@ type Destination struct {
 	// when created from a template that declares one; a destination may
 	// change it within the template's limits (see TemplateBatch), and may
 	// not clear it while its code reads events.
-	Batch         *BatchDelivery `protobuf:"bytes,25,opt,name=batch,proto3" json:"batch,omitempty"`
+	Batch *BatchDelivery `protobuf:"bytes,25,opt,name=batch,proto3" json:"batch,omitempty"`
+	// Mappings: one event → payload mapping each, as ad-platform templates
+	// ship them. When set, every enabled mapping whose filters match an
+	// event the destination's filters match runs the program once, with the
+	// mapping's inputs over the destination's. Without mappings the
+	// destination runs once per matching event. At most 50; not with batch.
+	Mappings      []*Mapping `protobuf:"bytes,26,rep,name=mappings,proto3" json:"mappings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -576,6 +582,101 @@ func (x *Destination) GetBatch() *BatchDelivery {
 	return nil
 }
 
+func (x *Destination) GetMappings() []*Mapping {
+	if x != nil {
+		return x.Mappings
+	}
+	return nil
+}
+
+// A Mapping is one of a destination's event → payload mappings (PostHog's
+// HogFunction mappings): its own filters and inputs over the destination's.
+type Mapping struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Unique within the destination, e.g. "Purchase"; invocation records,
+	// logs and tests name the mapping by it. At most 100 bytes.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Which events the mapping runs for. An event must match the
+	// destination's filters and these; unset matches every event the
+	// destination's filters match.
+	Filters *Filters `protobuf:"bytes,2,opt,name=filters,proto3" json:"filters,omitempty"`
+	// Inputs the mapping declares, beside the destination's inputs_schema;
+	// the program reads both as inputs.<key>.
+	InputsSchema []*InputSchema `protobuf:"bytes,3,rep,name=inputs_schema,json=inputsSchema,proto3" json:"inputs_schema,omitempty"`
+	// Values of the mapping's inputs, and of any of the destination's
+	// inputs it overrides for this mapping (keys of either schema).
+	Inputs map[string]*InputValue `protobuf:"bytes,4,rep,name=inputs,proto3" json:"inputs,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// A disabled mapping runs for no event.
+	Disabled      bool `protobuf:"varint,5,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Mapping) Reset() {
+	*x = Mapping{}
+	mi := &file_hogwire_v1_destination_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Mapping) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Mapping) ProtoMessage() {}
+
+func (x *Mapping) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_destination_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Mapping.ProtoReflect.Descriptor instead.
+func (*Mapping) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Mapping) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Mapping) GetFilters() *Filters {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+func (x *Mapping) GetInputsSchema() []*InputSchema {
+	if x != nil {
+		return x.InputsSchema
+	}
+	return nil
+}
+
+func (x *Mapping) GetInputs() map[string]*InputValue {
+	if x != nil {
+		return x.Inputs
+	}
+	return nil
+}
+
+func (x *Mapping) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
 // BatchDelivery gathers a destination's matching events into batches: a
 // batch is delivered when it holds max_events events or max_bytes bytes
 // of events, or max_wait after its first event arrived, whichever comes
@@ -595,7 +696,7 @@ type BatchDelivery struct {
 
 func (x *BatchDelivery) Reset() {
 	*x = BatchDelivery{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[1]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -607,7 +708,7 @@ func (x *BatchDelivery) String() string {
 func (*BatchDelivery) ProtoMessage() {}
 
 func (x *BatchDelivery) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[1]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -620,7 +721,7 @@ func (x *BatchDelivery) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchDelivery.ProtoReflect.Descriptor instead.
 func (*BatchDelivery) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{1}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *BatchDelivery) GetMaxEvents() int32 {
@@ -676,7 +777,7 @@ type InputSchema struct {
 
 func (x *InputSchema) Reset() {
 	*x = InputSchema{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[2]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +789,7 @@ func (x *InputSchema) String() string {
 func (*InputSchema) ProtoMessage() {}
 
 func (x *InputSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[2]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +802,7 @@ func (x *InputSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputSchema.ProtoReflect.Descriptor instead.
 func (*InputSchema) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{2}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *InputSchema) GetKey() string {
@@ -791,7 +892,7 @@ type InputChoice struct {
 
 func (x *InputChoice) Reset() {
 	*x = InputChoice{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[3]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -803,7 +904,7 @@ func (x *InputChoice) String() string {
 func (*InputChoice) ProtoMessage() {}
 
 func (x *InputChoice) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[3]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -816,7 +917,7 @@ func (x *InputChoice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputChoice.ProtoReflect.Descriptor instead.
 func (*InputChoice) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{3}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *InputChoice) GetLabel() string {
@@ -865,7 +966,7 @@ type InputValue struct {
 
 func (x *InputValue) Reset() {
 	*x = InputValue{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[4]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +978,7 @@ func (x *InputValue) String() string {
 func (*InputValue) ProtoMessage() {}
 
 func (x *InputValue) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[4]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +991,7 @@ func (x *InputValue) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InputValue.ProtoReflect.Descriptor instead.
 func (*InputValue) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{4}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *InputValue) GetValue() *structpb.Value {
@@ -953,7 +1054,7 @@ type Filters struct {
 
 func (x *Filters) Reset() {
 	*x = Filters{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[5]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -965,7 +1066,7 @@ func (x *Filters) String() string {
 func (*Filters) ProtoMessage() {}
 
 func (x *Filters) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[5]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -978,7 +1079,7 @@ func (x *Filters) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filters.ProtoReflect.Descriptor instead.
 func (*Filters) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{5}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Filters) GetEvents() []*EventFilter {
@@ -1022,7 +1123,7 @@ type EventFilter struct {
 
 func (x *EventFilter) Reset() {
 	*x = EventFilter{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[6]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1135,7 @@ func (x *EventFilter) String() string {
 func (*EventFilter) ProtoMessage() {}
 
 func (x *EventFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[6]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1148,7 @@ func (x *EventFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventFilter.ProtoReflect.Descriptor instead.
 func (*EventFilter) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{6}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *EventFilter) GetEvent() string {
@@ -1080,7 +1181,7 @@ type PropertyFilter struct {
 
 func (x *PropertyFilter) Reset() {
 	*x = PropertyFilter{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[7]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1092,7 +1193,7 @@ func (x *PropertyFilter) String() string {
 func (*PropertyFilter) ProtoMessage() {}
 
 func (x *PropertyFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[7]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1105,7 +1206,7 @@ func (x *PropertyFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PropertyFilter.ProtoReflect.Descriptor instead.
 func (*PropertyFilter) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{7}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PropertyFilter) GetKey() string {
@@ -1152,7 +1253,7 @@ type Masking struct {
 
 func (x *Masking) Reset() {
 	*x = Masking{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[8]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1164,7 +1265,7 @@ func (x *Masking) String() string {
 func (*Masking) ProtoMessage() {}
 
 func (x *Masking) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[8]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1177,7 +1278,7 @@ func (x *Masking) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Masking.ProtoReflect.Descriptor instead.
 func (*Masking) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{8}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Masking) GetHash() string {
@@ -1258,7 +1359,7 @@ type ExecutionLimits struct {
 
 func (x *ExecutionLimits) Reset() {
 	*x = ExecutionLimits{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[9]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1270,7 +1371,7 @@ func (x *ExecutionLimits) String() string {
 func (*ExecutionLimits) ProtoMessage() {}
 
 func (x *ExecutionLimits) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[9]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1283,7 +1384,7 @@ func (x *ExecutionLimits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecutionLimits.ProtoReflect.Descriptor instead.
 func (*ExecutionLimits) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{9}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ExecutionLimits) GetTimeout() *durationpb.Duration {
@@ -1405,7 +1506,7 @@ type DeliveryState struct {
 
 func (x *DeliveryState) Reset() {
 	*x = DeliveryState{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1417,7 +1518,7 @@ func (x *DeliveryState) String() string {
 func (*DeliveryState) ProtoMessage() {}
 
 func (x *DeliveryState) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[10]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1430,7 +1531,7 @@ func (x *DeliveryState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeliveryState.ProtoReflect.Descriptor instead.
 func (*DeliveryState) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{10}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DeliveryState) GetPausedUntil() *timestamppb.Timestamp {
@@ -1492,7 +1593,7 @@ type DestinationHealth struct {
 
 func (x *DestinationHealth) Reset() {
 	*x = DestinationHealth{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1605,7 @@ func (x *DestinationHealth) String() string {
 func (*DestinationHealth) ProtoMessage() {}
 
 func (x *DestinationHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[11]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1618,7 @@ func (x *DestinationHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestinationHealth.ProtoReflect.Descriptor instead.
 func (*DestinationHealth) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{11}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DestinationHealth) GetState() HealthState {
@@ -1574,7 +1675,7 @@ type CreateDestinationRequest struct {
 
 func (x *CreateDestinationRequest) Reset() {
 	*x = CreateDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1586,7 +1687,7 @@ func (x *CreateDestinationRequest) String() string {
 func (*CreateDestinationRequest) ProtoMessage() {}
 
 func (x *CreateDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[12]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1599,7 +1700,7 @@ func (x *CreateDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDestinationRequest.ProtoReflect.Descriptor instead.
 func (*CreateDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{12}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateDestinationRequest) GetParent() string {
@@ -1646,7 +1747,7 @@ type CreateDestinationResponse struct {
 
 func (x *CreateDestinationResponse) Reset() {
 	*x = CreateDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1658,7 +1759,7 @@ func (x *CreateDestinationResponse) String() string {
 func (*CreateDestinationResponse) ProtoMessage() {}
 
 func (x *CreateDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[13]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +1772,7 @@ func (x *CreateDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDestinationResponse.ProtoReflect.Descriptor instead.
 func (*CreateDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{13}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CreateDestinationResponse) GetDestination() *Destination {
@@ -1690,7 +1791,7 @@ type GetDestinationRequest struct {
 
 func (x *GetDestinationRequest) Reset() {
 	*x = GetDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1803,7 @@ func (x *GetDestinationRequest) String() string {
 func (*GetDestinationRequest) ProtoMessage() {}
 
 func (x *GetDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[14]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1816,7 @@ func (x *GetDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDestinationRequest.ProtoReflect.Descriptor instead.
 func (*GetDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{14}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetDestinationRequest) GetName() string {
@@ -1734,7 +1835,7 @@ type GetDestinationResponse struct {
 
 func (x *GetDestinationResponse) Reset() {
 	*x = GetDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1746,7 +1847,7 @@ func (x *GetDestinationResponse) String() string {
 func (*GetDestinationResponse) ProtoMessage() {}
 
 func (x *GetDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[15]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1759,7 +1860,7 @@ func (x *GetDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDestinationResponse.ProtoReflect.Descriptor instead.
 func (*GetDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{15}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetDestinationResponse) GetDestination() *Destination {
@@ -1788,7 +1889,7 @@ type ListDestinationsRequest struct {
 
 func (x *ListDestinationsRequest) Reset() {
 	*x = ListDestinationsRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1800,7 +1901,7 @@ func (x *ListDestinationsRequest) String() string {
 func (*ListDestinationsRequest) ProtoMessage() {}
 
 func (x *ListDestinationsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[16]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1813,7 +1914,7 @@ func (x *ListDestinationsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationsRequest.ProtoReflect.Descriptor instead.
 func (*ListDestinationsRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{16}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ListDestinationsRequest) GetParent() string {
@@ -1868,7 +1969,7 @@ type ListDestinationsResponse struct {
 
 func (x *ListDestinationsResponse) Reset() {
 	*x = ListDestinationsResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1880,7 +1981,7 @@ func (x *ListDestinationsResponse) String() string {
 func (*ListDestinationsResponse) ProtoMessage() {}
 
 func (x *ListDestinationsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[17]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1893,7 +1994,7 @@ func (x *ListDestinationsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationsResponse.ProtoReflect.Descriptor instead.
 func (*ListDestinationsResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{17}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListDestinationsResponse) GetDestinations() []*Destination {
@@ -1923,7 +2024,7 @@ type UpdateDestinationRequest struct {
 
 func (x *UpdateDestinationRequest) Reset() {
 	*x = UpdateDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1935,7 +2036,7 @@ func (x *UpdateDestinationRequest) String() string {
 func (*UpdateDestinationRequest) ProtoMessage() {}
 
 func (x *UpdateDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[18]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1948,7 +2049,7 @@ func (x *UpdateDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDestinationRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{18}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateDestinationRequest) GetDestination() *Destination {
@@ -1981,7 +2082,7 @@ type UpdateDestinationResponse struct {
 
 func (x *UpdateDestinationResponse) Reset() {
 	*x = UpdateDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1993,7 +2094,7 @@ func (x *UpdateDestinationResponse) String() string {
 func (*UpdateDestinationResponse) ProtoMessage() {}
 
 func (x *UpdateDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[19]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2006,7 +2107,7 @@ func (x *UpdateDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDestinationResponse.ProtoReflect.Descriptor instead.
 func (*UpdateDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{19}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateDestinationResponse) GetDestination() *Destination {
@@ -2026,7 +2127,7 @@ type DeleteDestinationRequest struct {
 
 func (x *DeleteDestinationRequest) Reset() {
 	*x = DeleteDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2038,7 +2139,7 @@ func (x *DeleteDestinationRequest) String() string {
 func (*DeleteDestinationRequest) ProtoMessage() {}
 
 func (x *DeleteDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[20]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2051,7 +2152,7 @@ func (x *DeleteDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDestinationRequest.ProtoReflect.Descriptor instead.
 func (*DeleteDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{20}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DeleteDestinationRequest) GetName() string {
@@ -2079,7 +2180,7 @@ type DeleteDestinationResponse struct {
 
 func (x *DeleteDestinationResponse) Reset() {
 	*x = DeleteDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2091,7 +2192,7 @@ func (x *DeleteDestinationResponse) String() string {
 func (*DeleteDestinationResponse) ProtoMessage() {}
 
 func (x *DeleteDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[21]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2104,7 +2205,7 @@ func (x *DeleteDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteDestinationResponse.ProtoReflect.Descriptor instead.
 func (*DeleteDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{21}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DeleteDestinationResponse) GetDroppedBacklogEvents() int64 {
@@ -2124,7 +2225,7 @@ type EnableDestinationRequest struct {
 
 func (x *EnableDestinationRequest) Reset() {
 	*x = EnableDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2237,7 @@ func (x *EnableDestinationRequest) String() string {
 func (*EnableDestinationRequest) ProtoMessage() {}
 
 func (x *EnableDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[22]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2250,7 @@ func (x *EnableDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableDestinationRequest.ProtoReflect.Descriptor instead.
 func (*EnableDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{22}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *EnableDestinationRequest) GetName() string {
@@ -2175,7 +2276,7 @@ type EnableDestinationResponse struct {
 
 func (x *EnableDestinationResponse) Reset() {
 	*x = EnableDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2187,7 +2288,7 @@ func (x *EnableDestinationResponse) String() string {
 func (*EnableDestinationResponse) ProtoMessage() {}
 
 func (x *EnableDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[23]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2200,7 +2301,7 @@ func (x *EnableDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EnableDestinationResponse.ProtoReflect.Descriptor instead.
 func (*EnableDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{23}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *EnableDestinationResponse) GetDestination() *Destination {
@@ -2220,7 +2321,7 @@ type DisableDestinationRequest struct {
 
 func (x *DisableDestinationRequest) Reset() {
 	*x = DisableDestinationRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2232,7 +2333,7 @@ func (x *DisableDestinationRequest) String() string {
 func (*DisableDestinationRequest) ProtoMessage() {}
 
 func (x *DisableDestinationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[24]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2245,7 +2346,7 @@ func (x *DisableDestinationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableDestinationRequest.ProtoReflect.Descriptor instead.
 func (*DisableDestinationRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{24}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DisableDestinationRequest) GetName() string {
@@ -2274,7 +2375,7 @@ type DisableDestinationResponse struct {
 
 func (x *DisableDestinationResponse) Reset() {
 	*x = DisableDestinationResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2286,7 +2387,7 @@ func (x *DisableDestinationResponse) String() string {
 func (*DisableDestinationResponse) ProtoMessage() {}
 
 func (x *DisableDestinationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[25]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2299,7 +2400,7 @@ func (x *DisableDestinationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DisableDestinationResponse.ProtoReflect.Descriptor instead.
 func (*DisableDestinationResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{25}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *DisableDestinationResponse) GetDestination() *Destination {
@@ -2337,7 +2438,7 @@ type DestinationRevision struct {
 
 func (x *DestinationRevision) Reset() {
 	*x = DestinationRevision{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2450,7 @@ func (x *DestinationRevision) String() string {
 func (*DestinationRevision) ProtoMessage() {}
 
 func (x *DestinationRevision) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[26]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2463,7 @@ func (x *DestinationRevision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestinationRevision.ProtoReflect.Descriptor instead.
 func (*DestinationRevision) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{26}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *DestinationRevision) GetName() string {
@@ -2413,7 +2514,7 @@ type ListDestinationRevisionsRequest struct {
 
 func (x *ListDestinationRevisionsRequest) Reset() {
 	*x = ListDestinationRevisionsRequest{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[27]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2425,7 +2526,7 @@ func (x *ListDestinationRevisionsRequest) String() string {
 func (*ListDestinationRevisionsRequest) ProtoMessage() {}
 
 func (x *ListDestinationRevisionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[27]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2438,7 +2539,7 @@ func (x *ListDestinationRevisionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationRevisionsRequest.ProtoReflect.Descriptor instead.
 func (*ListDestinationRevisionsRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{27}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListDestinationRevisionsRequest) GetParent() string {
@@ -2472,7 +2573,7 @@ type ListDestinationRevisionsResponse struct {
 
 func (x *ListDestinationRevisionsResponse) Reset() {
 	*x = ListDestinationRevisionsResponse{}
-	mi := &file_hogwire_v1_destination_proto_msgTypes[28]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2484,7 +2585,7 @@ func (x *ListDestinationRevisionsResponse) String() string {
 func (*ListDestinationRevisionsResponse) ProtoMessage() {}
 
 func (x *ListDestinationRevisionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_destination_proto_msgTypes[28]
+	mi := &file_hogwire_v1_destination_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2497,7 +2598,7 @@ func (x *ListDestinationRevisionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDestinationRevisionsResponse.ProtoReflect.Descriptor instead.
 func (*ListDestinationRevisionsResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{28}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListDestinationRevisionsResponse) GetRevisions() []*DestinationRevision {
@@ -2519,7 +2620,7 @@ var File_hogwire_v1_destination_proto protoreflect.FileDescriptor
 const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\n" +
 	"\x1chogwire/v1/destination.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\a\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\b\n" +
 	"\vDestination\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vdisplayName\x12 \n" +
@@ -2543,7 +2644,17 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x04etag\x18\x11 \x01(\tR\x04etag\x12\x1f\n" +
 	"\brevision\x18\x12 \x01(\x03B\x03\xe0A\x03R\brevision\x12:\n" +
 	"\bdelivery\x18\x13 \x01(\v2\x19.hogwire.v1.DeliveryStateB\x03\xe0A\x03R\bdelivery\x12/\n" +
-	"\x05batch\x18\x19 \x01(\v2\x19.hogwire.v1.BatchDeliveryR\x05batch\x1aQ\n" +
+	"\x05batch\x18\x19 \x01(\v2\x19.hogwire.v1.BatchDeliveryR\x05batch\x12/\n" +
+	"\bmappings\x18\x1a \x03(\v2\x13.hogwire.v1.MappingR\bmappings\x1aQ\n" +
+	"\vInputsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
+	"\x05value\x18\x02 \x01(\v2\x16.hogwire.v1.InputValueR\x05value:\x028\x01\"\xb7\x02\n" +
+	"\aMapping\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12-\n" +
+	"\afilters\x18\x02 \x01(\v2\x13.hogwire.v1.FiltersR\afilters\x12<\n" +
+	"\rinputs_schema\x18\x03 \x03(\v2\x17.hogwire.v1.InputSchemaR\finputsSchema\x127\n" +
+	"\x06inputs\x18\x04 \x03(\v2\x1f.hogwire.v1.Mapping.InputsEntryR\x06inputs\x12\x1a\n" +
+	"\bdisabled\x18\x05 \x01(\bR\bdisabled\x1aQ\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.hogwire.v1.InputValueR\x05value:\x028\x01\"\x81\x01\n" +
@@ -2766,7 +2877,7 @@ func file_hogwire_v1_destination_proto_rawDescGZIP() []byte {
 }
 
 var file_hogwire_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_hogwire_v1_destination_proto_goTypes = []any{
 	(TemplateLanguage)(0),                    // 0: hogwire.v1.TemplateLanguage
 	(InputType)(0),                           // 1: hogwire.v1.InputType
@@ -2774,113 +2885,120 @@ var file_hogwire_v1_destination_proto_goTypes = []any{
 	(PropertyOperator)(0),                    // 3: hogwire.v1.PropertyOperator
 	(HealthState)(0),                         // 4: hogwire.v1.HealthState
 	(*Destination)(nil),                      // 5: hogwire.v1.Destination
-	(*BatchDelivery)(nil),                    // 6: hogwire.v1.BatchDelivery
-	(*InputSchema)(nil),                      // 7: hogwire.v1.InputSchema
-	(*InputChoice)(nil),                      // 8: hogwire.v1.InputChoice
-	(*InputValue)(nil),                       // 9: hogwire.v1.InputValue
-	(*Filters)(nil),                          // 10: hogwire.v1.Filters
-	(*EventFilter)(nil),                      // 11: hogwire.v1.EventFilter
-	(*PropertyFilter)(nil),                   // 12: hogwire.v1.PropertyFilter
-	(*Masking)(nil),                          // 13: hogwire.v1.Masking
-	(*ExecutionLimits)(nil),                  // 14: hogwire.v1.ExecutionLimits
-	(*DeliveryState)(nil),                    // 15: hogwire.v1.DeliveryState
-	(*DestinationHealth)(nil),                // 16: hogwire.v1.DestinationHealth
-	(*CreateDestinationRequest)(nil),         // 17: hogwire.v1.CreateDestinationRequest
-	(*CreateDestinationResponse)(nil),        // 18: hogwire.v1.CreateDestinationResponse
-	(*GetDestinationRequest)(nil),            // 19: hogwire.v1.GetDestinationRequest
-	(*GetDestinationResponse)(nil),           // 20: hogwire.v1.GetDestinationResponse
-	(*ListDestinationsRequest)(nil),          // 21: hogwire.v1.ListDestinationsRequest
-	(*ListDestinationsResponse)(nil),         // 22: hogwire.v1.ListDestinationsResponse
-	(*UpdateDestinationRequest)(nil),         // 23: hogwire.v1.UpdateDestinationRequest
-	(*UpdateDestinationResponse)(nil),        // 24: hogwire.v1.UpdateDestinationResponse
-	(*DeleteDestinationRequest)(nil),         // 25: hogwire.v1.DeleteDestinationRequest
-	(*DeleteDestinationResponse)(nil),        // 26: hogwire.v1.DeleteDestinationResponse
-	(*EnableDestinationRequest)(nil),         // 27: hogwire.v1.EnableDestinationRequest
-	(*EnableDestinationResponse)(nil),        // 28: hogwire.v1.EnableDestinationResponse
-	(*DisableDestinationRequest)(nil),        // 29: hogwire.v1.DisableDestinationRequest
-	(*DisableDestinationResponse)(nil),       // 30: hogwire.v1.DisableDestinationResponse
-	(*DestinationRevision)(nil),              // 31: hogwire.v1.DestinationRevision
-	(*ListDestinationRevisionsRequest)(nil),  // 32: hogwire.v1.ListDestinationRevisionsRequest
-	(*ListDestinationRevisionsResponse)(nil), // 33: hogwire.v1.ListDestinationRevisionsResponse
-	nil,                                      // 34: hogwire.v1.Destination.InputsEntry
-	(*timestamppb.Timestamp)(nil),            // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),              // 36: google.protobuf.Duration
-	(*structpb.Value)(nil),                   // 37: google.protobuf.Value
-	(*fieldmaskpb.FieldMask)(nil),            // 38: google.protobuf.FieldMask
+	(*Mapping)(nil),                          // 6: hogwire.v1.Mapping
+	(*BatchDelivery)(nil),                    // 7: hogwire.v1.BatchDelivery
+	(*InputSchema)(nil),                      // 8: hogwire.v1.InputSchema
+	(*InputChoice)(nil),                      // 9: hogwire.v1.InputChoice
+	(*InputValue)(nil),                       // 10: hogwire.v1.InputValue
+	(*Filters)(nil),                          // 11: hogwire.v1.Filters
+	(*EventFilter)(nil),                      // 12: hogwire.v1.EventFilter
+	(*PropertyFilter)(nil),                   // 13: hogwire.v1.PropertyFilter
+	(*Masking)(nil),                          // 14: hogwire.v1.Masking
+	(*ExecutionLimits)(nil),                  // 15: hogwire.v1.ExecutionLimits
+	(*DeliveryState)(nil),                    // 16: hogwire.v1.DeliveryState
+	(*DestinationHealth)(nil),                // 17: hogwire.v1.DestinationHealth
+	(*CreateDestinationRequest)(nil),         // 18: hogwire.v1.CreateDestinationRequest
+	(*CreateDestinationResponse)(nil),        // 19: hogwire.v1.CreateDestinationResponse
+	(*GetDestinationRequest)(nil),            // 20: hogwire.v1.GetDestinationRequest
+	(*GetDestinationResponse)(nil),           // 21: hogwire.v1.GetDestinationResponse
+	(*ListDestinationsRequest)(nil),          // 22: hogwire.v1.ListDestinationsRequest
+	(*ListDestinationsResponse)(nil),         // 23: hogwire.v1.ListDestinationsResponse
+	(*UpdateDestinationRequest)(nil),         // 24: hogwire.v1.UpdateDestinationRequest
+	(*UpdateDestinationResponse)(nil),        // 25: hogwire.v1.UpdateDestinationResponse
+	(*DeleteDestinationRequest)(nil),         // 26: hogwire.v1.DeleteDestinationRequest
+	(*DeleteDestinationResponse)(nil),        // 27: hogwire.v1.DeleteDestinationResponse
+	(*EnableDestinationRequest)(nil),         // 28: hogwire.v1.EnableDestinationRequest
+	(*EnableDestinationResponse)(nil),        // 29: hogwire.v1.EnableDestinationResponse
+	(*DisableDestinationRequest)(nil),        // 30: hogwire.v1.DisableDestinationRequest
+	(*DisableDestinationResponse)(nil),       // 31: hogwire.v1.DisableDestinationResponse
+	(*DestinationRevision)(nil),              // 32: hogwire.v1.DestinationRevision
+	(*ListDestinationRevisionsRequest)(nil),  // 33: hogwire.v1.ListDestinationRevisionsRequest
+	(*ListDestinationRevisionsResponse)(nil), // 34: hogwire.v1.ListDestinationRevisionsResponse
+	nil,                                      // 35: hogwire.v1.Destination.InputsEntry
+	nil,                                      // 36: hogwire.v1.Mapping.InputsEntry
+	(*timestamppb.Timestamp)(nil),            // 37: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),              // 38: google.protobuf.Duration
+	(*structpb.Value)(nil),                   // 39: google.protobuf.Value
+	(*fieldmaskpb.FieldMask)(nil),            // 40: google.protobuf.FieldMask
 }
 var file_hogwire_v1_destination_proto_depIdxs = []int32{
-	7,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
-	34, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
-	10, // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
-	13, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
-	14, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
-	16, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
-	35, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
-	35, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
-	15, // 8: hogwire.v1.Destination.delivery:type_name -> hogwire.v1.DeliveryState
-	6,  // 9: hogwire.v1.Destination.batch:type_name -> hogwire.v1.BatchDelivery
-	36, // 10: hogwire.v1.BatchDelivery.max_wait:type_name -> google.protobuf.Duration
-	1,  // 11: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
-	37, // 12: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
-	8,  // 13: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
-	0,  // 14: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
-	37, // 15: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
-	37, // 16: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
-	0,  // 17: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
-	11, // 18: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
-	12, // 19: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
-	12, // 20: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
-	2,  // 21: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
-	3,  // 22: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
-	37, // 23: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
-	36, // 24: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
-	36, // 25: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
-	36, // 26: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
-	36, // 27: hogwire.v1.ExecutionLimits.retry_base:type_name -> google.protobuf.Duration
-	36, // 28: hogwire.v1.ExecutionLimits.retry_max:type_name -> google.protobuf.Duration
-	36, // 29: hogwire.v1.ExecutionLimits.retry_give_up:type_name -> google.protobuf.Duration
-	36, // 30: hogwire.v1.ExecutionLimits.max_backlog_age:type_name -> google.protobuf.Duration
-	35, // 31: hogwire.v1.DeliveryState.paused_until:type_name -> google.protobuf.Timestamp
-	35, // 32: hogwire.v1.DeliveryState.backlog_oldest_time:type_name -> google.protobuf.Timestamp
-	35, // 33: hogwire.v1.DeliveryState.observe_time:type_name -> google.protobuf.Timestamp
-	4,  // 34: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
-	35, // 35: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
-	35, // 36: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
-	5,  // 37: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	5,  // 38: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 39: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	4,  // 40: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
-	5,  // 41: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
-	5,  // 42: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	38, // 43: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 44: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 45: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 46: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	35, // 47: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
-	5,  // 48: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
-	31, // 49: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
-	9,  // 50: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
-	17, // 51: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
-	19, // 52: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
-	21, // 53: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
-	23, // 54: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
-	25, // 55: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
-	27, // 56: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
-	29, // 57: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
-	32, // 58: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
-	18, // 59: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
-	20, // 60: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
-	22, // 61: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
-	24, // 62: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
-	26, // 63: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
-	28, // 64: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
-	30, // 65: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
-	33, // 66: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
-	59, // [59:67] is the sub-list for method output_type
-	51, // [51:59] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	8,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
+	35, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
+	11, // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
+	14, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
+	15, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
+	17, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
+	37, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
+	37, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
+	16, // 8: hogwire.v1.Destination.delivery:type_name -> hogwire.v1.DeliveryState
+	7,  // 9: hogwire.v1.Destination.batch:type_name -> hogwire.v1.BatchDelivery
+	6,  // 10: hogwire.v1.Destination.mappings:type_name -> hogwire.v1.Mapping
+	11, // 11: hogwire.v1.Mapping.filters:type_name -> hogwire.v1.Filters
+	8,  // 12: hogwire.v1.Mapping.inputs_schema:type_name -> hogwire.v1.InputSchema
+	36, // 13: hogwire.v1.Mapping.inputs:type_name -> hogwire.v1.Mapping.InputsEntry
+	38, // 14: hogwire.v1.BatchDelivery.max_wait:type_name -> google.protobuf.Duration
+	1,  // 15: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
+	39, // 16: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
+	9,  // 17: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
+	0,  // 18: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
+	39, // 19: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
+	39, // 20: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
+	0,  // 21: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
+	12, // 22: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
+	13, // 23: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
+	13, // 24: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
+	2,  // 25: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
+	3,  // 26: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
+	39, // 27: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
+	38, // 28: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
+	38, // 29: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
+	38, // 30: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
+	38, // 31: hogwire.v1.ExecutionLimits.retry_base:type_name -> google.protobuf.Duration
+	38, // 32: hogwire.v1.ExecutionLimits.retry_max:type_name -> google.protobuf.Duration
+	38, // 33: hogwire.v1.ExecutionLimits.retry_give_up:type_name -> google.protobuf.Duration
+	38, // 34: hogwire.v1.ExecutionLimits.max_backlog_age:type_name -> google.protobuf.Duration
+	37, // 35: hogwire.v1.DeliveryState.paused_until:type_name -> google.protobuf.Timestamp
+	37, // 36: hogwire.v1.DeliveryState.backlog_oldest_time:type_name -> google.protobuf.Timestamp
+	37, // 37: hogwire.v1.DeliveryState.observe_time:type_name -> google.protobuf.Timestamp
+	4,  // 38: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
+	37, // 39: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
+	37, // 40: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
+	5,  // 41: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	5,  // 42: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 43: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	4,  // 44: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
+	5,  // 45: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
+	5,  // 46: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	40, // 47: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	5,  // 48: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 49: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 50: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	37, // 51: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
+	5,  // 52: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
+	32, // 53: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
+	10, // 54: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
+	10, // 55: hogwire.v1.Mapping.InputsEntry.value:type_name -> hogwire.v1.InputValue
+	18, // 56: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
+	20, // 57: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
+	22, // 58: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
+	24, // 59: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
+	26, // 60: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
+	28, // 61: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
+	30, // 62: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
+	33, // 63: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
+	19, // 64: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
+	21, // 65: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
+	23, // 66: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
+	25, // 67: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
+	27, // 68: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
+	29, // 69: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
+	31, // 70: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
+	34, // 71: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
+	64, // [64:72] is the sub-list for method output_type
+	56, // [56:64] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_destination_proto_init() }
@@ -2888,15 +3006,15 @@ func file_hogwire_v1_destination_proto_init() {
 	if File_hogwire_v1_destination_proto != nil {
 		return
 	}
-	file_hogwire_v1_destination_proto_msgTypes[2].OneofWrappers = []any{}
-	file_hogwire_v1_destination_proto_msgTypes[16].OneofWrappers = []any{}
+	file_hogwire_v1_destination_proto_msgTypes[3].OneofWrappers = []any{}
+	file_hogwire_v1_destination_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hogwire_v1_destination_proto_rawDesc), len(file_hogwire_v1_destination_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   30,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

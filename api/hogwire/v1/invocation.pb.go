@@ -211,7 +211,9 @@ type Invocation struct {
 	// For a rerun: the id of the invocation it ran again.
 	RerunOf string `protobuf:"bytes,18,opt,name=rerun_of,json=rerunOf,proto3" json:"rerun_of,omitempty"`
 	// For a rerun: "projects/{project}/reruns/{rerun}".
-	Rerun         string `protobuf:"bytes,19,opt,name=rerun,proto3" json:"rerun,omitempty"`
+	Rerun string `protobuf:"bytes,19,opt,name=rerun,proto3" json:"rerun,omitempty"`
+	// The destination's mapping this invocation ran (empty without mappings).
+	Mapping       string `protobuf:"bytes,20,opt,name=mapping,proto3" json:"mapping,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -375,6 +377,13 @@ func (x *Invocation) GetRerunOf() string {
 func (x *Invocation) GetRerun() string {
 	if x != nil {
 		return x.Rerun
+	}
+	return ""
+}
+
+func (x *Invocation) GetMapping() string {
+	if x != nil {
+		return x.Mapping
 	}
 	return ""
 }
@@ -1277,7 +1286,7 @@ const file_hogwire_v1_invocation_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x05R\x06status\x125\n" +
 	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12\x18\n" +
-	"\aattempt\x18\x06 \x01(\x05R\aattempt\"\xb4\x05\n" +
+	"\aattempt\x18\x06 \x01(\x05R\aattempt\"\xce\x05\n" +
 	"\n" +
 	"Invocation\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x03R\x04name\x12\x13\n" +
@@ -1305,7 +1314,8 @@ const file_hogwire_v1_invocation_proto_rawDesc = "" +
 	"\x11log_invocation_id\x18\x10 \x01(\tR\x0flogInvocationId\x12\x17\n" +
 	"\anode_id\x18\x11 \x01(\tR\x06nodeId\x12\x19\n" +
 	"\brerun_of\x18\x12 \x01(\tR\arerunOf\x12\x14\n" +
-	"\x05rerun\x18\x13 \x01(\tR\x05rerun\"\xb3\x02\n" +
+	"\x05rerun\x18\x13 \x01(\tR\x05rerun\x12\x18\n" +
+	"\amapping\x18\x14 \x01(\tR\amapping\"\xb3\x02\n" +
 	"\x10InvocationFilter\x129\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +

@@ -97,7 +97,9 @@ type LogEntry struct {
 	Id string `protobuf:"bytes,8,opt,name=id,proto3" json:"id,omitempty"`
 	// The id of the event's person (see PersonService); empty for entries
 	// not about one event.
-	PersonId      string `protobuf:"bytes,9,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	PersonId string `protobuf:"bytes,9,opt,name=person_id,json=personId,proto3" json:"person_id,omitempty"`
+	// The destination's mapping the invocation ran, if it has mappings.
+	Mapping       string `protobuf:"bytes,10,opt,name=mapping,proto3" json:"mapping,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -191,6 +193,13 @@ func (x *LogEntry) GetId() string {
 func (x *LogEntry) GetPersonId() string {
 	if x != nil {
 		return x.PersonId
+	}
+	return ""
+}
+
+func (x *LogEntry) GetMapping() string {
+	if x != nil {
+		return x.Mapping
 	}
 	return ""
 }
@@ -514,7 +523,7 @@ var File_hogwire_v1_log_proto protoreflect.FileDescriptor
 const file_hogwire_v1_log_proto_rawDesc = "" +
 	"\n" +
 	"\x14hogwire/v1/log.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb1\x02\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x02\n" +
 	"\bLogEntry\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12*\n" +
 	"\x05level\x18\x02 \x01(\x0e2\x14.hogwire.v1.LogLevelR\x05level\x12\x18\n" +
@@ -525,7 +534,9 @@ const file_hogwire_v1_log_proto_rawDesc = "" +
 	"event_uuid\x18\x06 \x01(\tR\teventUuid\x12\x17\n" +
 	"\anode_id\x18\a \x01(\tR\x06nodeId\x12\x13\n" +
 	"\x02id\x18\b \x01(\tB\x03\xe0A\x03R\x02id\x12\x1b\n" +
-	"\tperson_id\x18\t \x01(\tR\bpersonId\"\xa9\x02\n" +
+	"\tperson_id\x18\t \x01(\tR\bpersonId\x12\x18\n" +
+	"\amapping\x18\n" +
+	" \x01(\tR\amapping\"\xa9\x02\n" +
 	"\tLogFilter\x121\n" +
 	"\tmin_level\x18\x01 \x01(\x0e2\x14.hogwire.v1.LogLevelR\bminLevel\x12\x16\n" +
 	"\x06search\x18\x02 \x01(\tR\x06search\x129\n" +

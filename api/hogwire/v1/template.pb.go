@@ -100,9 +100,13 @@ type Template struct {
 	Limits *ExecutionLimits `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
 	// Set when the template's code delivers events in batches (it reads the
 	// global events, not event).
-	Batch         *TemplateBatch `protobuf:"bytes,20,opt,name=batch,proto3" json:"batch,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Batch *TemplateBatch `protobuf:"bytes,20,opt,name=batch,proto3" json:"batch,omitempty"`
+	// The mappings the template offers (PostHog's mapping_templates); a
+	// destination created from the template starts with those included by
+	// default.
+	MappingTemplates []*MappingTemplate `protobuf:"bytes,21,rep,name=mapping_templates,json=mappingTemplates,proto3" json:"mapping_templates,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Template) Reset() {
@@ -219,6 +223,86 @@ func (x *Template) GetBatch() *TemplateBatch {
 	return nil
 }
 
+func (x *Template) GetMappingTemplates() []*MappingTemplate {
+	if x != nil {
+		return x.MappingTemplates
+	}
+	return nil
+}
+
+// MappingTemplate is a mapping a template offers.
+type MappingTemplate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The mapping's name, e.g. "Purchase".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Whether a destination created from the template starts with it.
+	IncludeByDefault bool `protobuf:"varint,2,opt,name=include_by_default,json=includeByDefault,proto3" json:"include_by_default,omitempty"`
+	// The mapping's filters.
+	Filters *Filters `protobuf:"bytes,3,opt,name=filters,proto3" json:"filters,omitempty"`
+	// The mapping's inputs; their defaults are its values.
+	InputsSchema  []*InputSchema `protobuf:"bytes,4,rep,name=inputs_schema,json=inputsSchema,proto3" json:"inputs_schema,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MappingTemplate) Reset() {
+	*x = MappingTemplate{}
+	mi := &file_hogwire_v1_template_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MappingTemplate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MappingTemplate) ProtoMessage() {}
+
+func (x *MappingTemplate) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_template_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MappingTemplate.ProtoReflect.Descriptor instead.
+func (*MappingTemplate) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MappingTemplate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MappingTemplate) GetIncludeByDefault() bool {
+	if x != nil {
+		return x.IncludeByDefault
+	}
+	return false
+}
+
+func (x *MappingTemplate) GetFilters() *Filters {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+func (x *MappingTemplate) GetInputsSchema() []*InputSchema {
+	if x != nil {
+		return x.InputsSchema
+	}
+	return nil
+}
+
 // TemplateBatch is how a template delivers in batches.
 type TemplateBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -234,7 +318,7 @@ type TemplateBatch struct {
 
 func (x *TemplateBatch) Reset() {
 	*x = TemplateBatch{}
-	mi := &file_hogwire_v1_template_proto_msgTypes[1]
+	mi := &file_hogwire_v1_template_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -246,7 +330,7 @@ func (x *TemplateBatch) String() string {
 func (*TemplateBatch) ProtoMessage() {}
 
 func (x *TemplateBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_template_proto_msgTypes[1]
+	mi := &file_hogwire_v1_template_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -259,7 +343,7 @@ func (x *TemplateBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TemplateBatch.ProtoReflect.Descriptor instead.
 func (*TemplateBatch) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{1}
+	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *TemplateBatch) GetDefaults() *BatchDelivery {
@@ -295,7 +379,7 @@ type ListTemplatesRequest struct {
 
 func (x *ListTemplatesRequest) Reset() {
 	*x = ListTemplatesRequest{}
-	mi := &file_hogwire_v1_template_proto_msgTypes[2]
+	mi := &file_hogwire_v1_template_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -307,7 +391,7 @@ func (x *ListTemplatesRequest) String() string {
 func (*ListTemplatesRequest) ProtoMessage() {}
 
 func (x *ListTemplatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_template_proto_msgTypes[2]
+	mi := &file_hogwire_v1_template_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -320,7 +404,7 @@ func (x *ListTemplatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTemplatesRequest.ProtoReflect.Descriptor instead.
 func (*ListTemplatesRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{2}
+	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ListTemplatesRequest) GetPageSize() int32 {
@@ -354,7 +438,7 @@ type ListTemplatesResponse struct {
 
 func (x *ListTemplatesResponse) Reset() {
 	*x = ListTemplatesResponse{}
-	mi := &file_hogwire_v1_template_proto_msgTypes[3]
+	mi := &file_hogwire_v1_template_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -366,7 +450,7 @@ func (x *ListTemplatesResponse) String() string {
 func (*ListTemplatesResponse) ProtoMessage() {}
 
 func (x *ListTemplatesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_template_proto_msgTypes[3]
+	mi := &file_hogwire_v1_template_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -379,7 +463,7 @@ func (x *ListTemplatesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTemplatesResponse.ProtoReflect.Descriptor instead.
 func (*ListTemplatesResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{3}
+	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ListTemplatesResponse) GetTemplates() []*Template {
@@ -406,7 +490,7 @@ type GetTemplateRequest struct {
 
 func (x *GetTemplateRequest) Reset() {
 	*x = GetTemplateRequest{}
-	mi := &file_hogwire_v1_template_proto_msgTypes[4]
+	mi := &file_hogwire_v1_template_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -418,7 +502,7 @@ func (x *GetTemplateRequest) String() string {
 func (*GetTemplateRequest) ProtoMessage() {}
 
 func (x *GetTemplateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_template_proto_msgTypes[4]
+	mi := &file_hogwire_v1_template_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -431,7 +515,7 @@ func (x *GetTemplateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTemplateRequest.ProtoReflect.Descriptor instead.
 func (*GetTemplateRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{4}
+	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *GetTemplateRequest) GetName() string {
@@ -450,7 +534,7 @@ type GetTemplateResponse struct {
 
 func (x *GetTemplateResponse) Reset() {
 	*x = GetTemplateResponse{}
-	mi := &file_hogwire_v1_template_proto_msgTypes[5]
+	mi := &file_hogwire_v1_template_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -462,7 +546,7 @@ func (x *GetTemplateResponse) String() string {
 func (*GetTemplateResponse) ProtoMessage() {}
 
 func (x *GetTemplateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_template_proto_msgTypes[5]
+	mi := &file_hogwire_v1_template_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -475,7 +559,7 @@ func (x *GetTemplateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTemplateResponse.ProtoReflect.Descriptor instead.
 func (*GetTemplateResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{5}
+	return file_hogwire_v1_template_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *GetTemplateResponse) GetTemplate() *Template {
@@ -490,7 +574,7 @@ var File_hogwire_v1_template_proto protoreflect.FileDescriptor
 const file_hogwire_v1_template_proto_rawDesc = "" +
 	"\n" +
 	"\x19hogwire/v1/template.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1chogwire/v1/destination.proto\"\xd3\x03\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1chogwire/v1/destination.proto\"\x9d\x04\n" +
 	"\bTemplate\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
@@ -504,7 +588,13 @@ const file_hogwire_v1_template_proto_rawDesc = "" +
 	"\bdocs_url\x18\n" +
 	" \x01(\tR\adocsUrl\x123\n" +
 	"\x06limits\x18\v \x01(\v2\x1b.hogwire.v1.ExecutionLimitsR\x06limits\x12/\n" +
-	"\x05batch\x18\x14 \x01(\v2\x19.hogwire.v1.TemplateBatchR\x05batch\"\x82\x01\n" +
+	"\x05batch\x18\x14 \x01(\v2\x19.hogwire.v1.TemplateBatchR\x05batch\x12H\n" +
+	"\x11mapping_templates\x18\x15 \x03(\v2\x1b.hogwire.v1.MappingTemplateR\x10mappingTemplates\"\xc0\x01\n" +
+	"\x0fMappingTemplate\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
+	"\x12include_by_default\x18\x02 \x01(\bR\x10includeByDefault\x12-\n" +
+	"\afilters\x18\x03 \x01(\v2\x13.hogwire.v1.FiltersR\afilters\x12<\n" +
+	"\rinputs_schema\x18\x04 \x03(\v2\x17.hogwire.v1.InputSchemaR\finputsSchema\"\x82\x01\n" +
 	"\rTemplateBatch\x125\n" +
 	"\bdefaults\x18\x01 \x01(\v2\x19.hogwire.v1.BatchDeliveryR\bdefaults\x12\x1d\n" +
 	"\n" +
@@ -544,38 +634,42 @@ func file_hogwire_v1_template_proto_rawDescGZIP() []byte {
 }
 
 var file_hogwire_v1_template_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_hogwire_v1_template_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_hogwire_v1_template_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_hogwire_v1_template_proto_goTypes = []any{
 	(TemplateStatus)(0),           // 0: hogwire.v1.TemplateStatus
 	(*Template)(nil),              // 1: hogwire.v1.Template
-	(*TemplateBatch)(nil),         // 2: hogwire.v1.TemplateBatch
-	(*ListTemplatesRequest)(nil),  // 3: hogwire.v1.ListTemplatesRequest
-	(*ListTemplatesResponse)(nil), // 4: hogwire.v1.ListTemplatesResponse
-	(*GetTemplateRequest)(nil),    // 5: hogwire.v1.GetTemplateRequest
-	(*GetTemplateResponse)(nil),   // 6: hogwire.v1.GetTemplateResponse
-	(*InputSchema)(nil),           // 7: hogwire.v1.InputSchema
-	(*Filters)(nil),               // 8: hogwire.v1.Filters
-	(*ExecutionLimits)(nil),       // 9: hogwire.v1.ExecutionLimits
-	(*BatchDelivery)(nil),         // 10: hogwire.v1.BatchDelivery
+	(*MappingTemplate)(nil),       // 2: hogwire.v1.MappingTemplate
+	(*TemplateBatch)(nil),         // 3: hogwire.v1.TemplateBatch
+	(*ListTemplatesRequest)(nil),  // 4: hogwire.v1.ListTemplatesRequest
+	(*ListTemplatesResponse)(nil), // 5: hogwire.v1.ListTemplatesResponse
+	(*GetTemplateRequest)(nil),    // 6: hogwire.v1.GetTemplateRequest
+	(*GetTemplateResponse)(nil),   // 7: hogwire.v1.GetTemplateResponse
+	(*InputSchema)(nil),           // 8: hogwire.v1.InputSchema
+	(*Filters)(nil),               // 9: hogwire.v1.Filters
+	(*ExecutionLimits)(nil),       // 10: hogwire.v1.ExecutionLimits
+	(*BatchDelivery)(nil),         // 11: hogwire.v1.BatchDelivery
 }
 var file_hogwire_v1_template_proto_depIdxs = []int32{
 	0,  // 0: hogwire.v1.Template.status:type_name -> hogwire.v1.TemplateStatus
-	7,  // 1: hogwire.v1.Template.inputs_schema:type_name -> hogwire.v1.InputSchema
-	8,  // 2: hogwire.v1.Template.filters:type_name -> hogwire.v1.Filters
-	9,  // 3: hogwire.v1.Template.limits:type_name -> hogwire.v1.ExecutionLimits
-	2,  // 4: hogwire.v1.Template.batch:type_name -> hogwire.v1.TemplateBatch
-	10, // 5: hogwire.v1.TemplateBatch.defaults:type_name -> hogwire.v1.BatchDelivery
-	1,  // 6: hogwire.v1.ListTemplatesResponse.templates:type_name -> hogwire.v1.Template
-	1,  // 7: hogwire.v1.GetTemplateResponse.template:type_name -> hogwire.v1.Template
-	3,  // 8: hogwire.v1.TemplateService.ListTemplates:input_type -> hogwire.v1.ListTemplatesRequest
-	5,  // 9: hogwire.v1.TemplateService.GetTemplate:input_type -> hogwire.v1.GetTemplateRequest
-	4,  // 10: hogwire.v1.TemplateService.ListTemplates:output_type -> hogwire.v1.ListTemplatesResponse
-	6,  // 11: hogwire.v1.TemplateService.GetTemplate:output_type -> hogwire.v1.GetTemplateResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	8,  // 1: hogwire.v1.Template.inputs_schema:type_name -> hogwire.v1.InputSchema
+	9,  // 2: hogwire.v1.Template.filters:type_name -> hogwire.v1.Filters
+	10, // 3: hogwire.v1.Template.limits:type_name -> hogwire.v1.ExecutionLimits
+	3,  // 4: hogwire.v1.Template.batch:type_name -> hogwire.v1.TemplateBatch
+	2,  // 5: hogwire.v1.Template.mapping_templates:type_name -> hogwire.v1.MappingTemplate
+	9,  // 6: hogwire.v1.MappingTemplate.filters:type_name -> hogwire.v1.Filters
+	8,  // 7: hogwire.v1.MappingTemplate.inputs_schema:type_name -> hogwire.v1.InputSchema
+	11, // 8: hogwire.v1.TemplateBatch.defaults:type_name -> hogwire.v1.BatchDelivery
+	1,  // 9: hogwire.v1.ListTemplatesResponse.templates:type_name -> hogwire.v1.Template
+	1,  // 10: hogwire.v1.GetTemplateResponse.template:type_name -> hogwire.v1.Template
+	4,  // 11: hogwire.v1.TemplateService.ListTemplates:input_type -> hogwire.v1.ListTemplatesRequest
+	6,  // 12: hogwire.v1.TemplateService.GetTemplate:input_type -> hogwire.v1.GetTemplateRequest
+	5,  // 13: hogwire.v1.TemplateService.ListTemplates:output_type -> hogwire.v1.ListTemplatesResponse
+	7,  // 14: hogwire.v1.TemplateService.GetTemplate:output_type -> hogwire.v1.GetTemplateResponse
+	13, // [13:15] is the sub-list for method output_type
+	11, // [11:13] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_template_proto_init() }
@@ -590,7 +684,7 @@ func file_hogwire_v1_template_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hogwire_v1_template_proto_rawDesc), len(file_hogwire_v1_template_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -164,7 +164,11 @@ type TestRequest struct {
 	// target's project. Set event or event_uuid, not both. NOT_FOUND once the
 	// records' retention has passed; UNIMPLEMENTED where the control plane
 	// keeps no records.
-	EventUuid     string `protobuf:"bytes,6,opt,name=event_uuid,json=eventUuid,proto3" json:"event_uuid,omitempty"`
+	EventUuid string `protobuf:"bytes,6,opt,name=event_uuid,json=eventUuid,proto3" json:"event_uuid,omitempty"`
+	// For a destination with mappings: run only the mapping of this name
+	// (its filters still apply unless skip_filters). Empty runs every
+	// enabled mapping whose filters match.
+	Mapping       string `protobuf:"bytes,7,opt,name=mapping,proto3" json:"mapping,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -252,6 +256,13 @@ func (x *TestRequest) GetEventUuid() string {
 	return ""
 }
 
+func (x *TestRequest) GetMapping() string {
+	if x != nil {
+		return x.Mapping
+	}
+	return ""
+}
+
 type isTestRequest_Target interface {
 	isTestRequest_Target()
 }
@@ -286,8 +297,14 @@ type TestResponse struct {
 	// For FILTERED: which part of the filters excluded the event and why, e.g.
 	// "filters.events: the event is \"signed_up\", not one of \"$pageview\"".
 	FilterExplanation string `protobuf:"bytes,8,opt,name=filter_explanation,json=filterExplanation,proto3" json:"filter_explanation,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The mapping this run used (empty for a destination without mappings).
+	Mapping string `protobuf:"bytes,9,opt,name=mapping,proto3" json:"mapping,omitempty"`
+	// For a destination with mappings: one run per mapping that ran, in the
+	// destination's order; the fields above are the first run's. When no
+	// mapping matched, status is FILTERED and this is empty.
+	MappingRuns   []*TestResponse `protobuf:"bytes,10,rep,name=mapping_runs,json=mappingRuns,proto3" json:"mapping_runs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TestResponse) Reset() {
@@ -374,6 +391,20 @@ func (x *TestResponse) GetFilterExplanation() string {
 		return x.FilterExplanation
 	}
 	return ""
+}
+
+func (x *TestResponse) GetMapping() string {
+	if x != nil {
+		return x.Mapping
+	}
+	return ""
+}
+
+func (x *TestResponse) GetMappingRuns() []*TestResponse {
+	if x != nil {
+		return x.MappingRuns
+	}
+	return nil
 }
 
 // HttpExchange is one request made by fetch and what came back.
@@ -501,7 +532,7 @@ var File_hogwire_v1_test_proto protoreflect.FileDescriptor
 const file_hogwire_v1_test_proto_rawDesc = "" +
 	"\n" +
 	"\x15hogwire/v1/test.proto\x12\n" +
-	"hogwire.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1chogwire/v1/destination.proto\x1a\x16hogwire/v1/event.proto\x1a\x14hogwire/v1/log.proto\"\x8f\x02\n" +
+	"hogwire.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1chogwire/v1/destination.proto\x1a\x16hogwire/v1/event.proto\x1a\x14hogwire/v1/log.proto\"\xa9\x02\n" +
 	"\vTestRequest\x12\"\n" +
 	"\vdestination\x18\x01 \x01(\tH\x00R\vdestination\x121\n" +
 	"\x06config\x18\x02 \x01(\v2\x17.hogwire.v1.DestinationH\x00R\x06config\x12'\n" +
@@ -510,8 +541,9 @@ const file_hogwire_v1_test_proto_rawDesc = "" +
 	"fetch_mode\x18\x04 \x01(\x0e2\x15.hogwire.v1.FetchModeR\tfetchMode\x12!\n" +
 	"\fskip_filters\x18\x05 \x01(\bR\vskipFilters\x12\x1d\n" +
 	"\n" +
-	"event_uuid\x18\x06 \x01(\tR\teventUuidB\b\n" +
-	"\x06target\"\xf9\x02\n" +
+	"event_uuid\x18\x06 \x01(\tR\teventUuid\x12\x18\n" +
+	"\amapping\x18\a \x01(\tR\amappingB\b\n" +
+	"\x06target\"\xd0\x03\n" +
 	"\fTestResponse\x124\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1c.hogwire.v1.InvocationStatusR\x06status\x12.\n" +
 	"\x06result\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x06result\x12\x14\n" +
@@ -520,7 +552,10 @@ const file_hogwire_v1_test_proto_rawDesc = "" +
 	"\brequests\x18\x05 \x03(\v2\x18.hogwire.v1.HttpExchangeR\brequests\x12'\n" +
 	"\x05event\x18\x06 \x01(\v2\x11.hogwire.v1.EventR\x05event\x125\n" +
 	"\bduration\x18\a \x01(\v2\x19.google.protobuf.DurationR\bduration\x12-\n" +
-	"\x12filter_explanation\x18\b \x01(\tR\x11filterExplanation\"\x8b\x04\n" +
+	"\x12filter_explanation\x18\b \x01(\tR\x11filterExplanation\x12\x18\n" +
+	"\amapping\x18\t \x01(\tR\amapping\x12;\n" +
+	"\fmapping_runs\x18\n" +
+	" \x03(\v2\x18.hogwire.v1.TestResponseR\vmappingRuns\"\x8b\x04\n" +
 	"\fHttpExchange\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x10\n" +
 	"\x03url\x18\x02 \x01(\tR\x03url\x12?\n" +
@@ -593,16 +628,17 @@ var file_hogwire_v1_test_proto_depIdxs = []int32{
 	4,  // 6: hogwire.v1.TestResponse.requests:type_name -> hogwire.v1.HttpExchange
 	8,  // 7: hogwire.v1.TestResponse.event:type_name -> hogwire.v1.Event
 	11, // 8: hogwire.v1.TestResponse.duration:type_name -> google.protobuf.Duration
-	5,  // 9: hogwire.v1.HttpExchange.headers:type_name -> hogwire.v1.HttpExchange.HeadersEntry
-	6,  // 10: hogwire.v1.HttpExchange.response_headers:type_name -> hogwire.v1.HttpExchange.ResponseHeadersEntry
-	11, // 11: hogwire.v1.HttpExchange.duration:type_name -> google.protobuf.Duration
-	2,  // 12: hogwire.v1.TestService.Test:input_type -> hogwire.v1.TestRequest
-	3,  // 13: hogwire.v1.TestService.Test:output_type -> hogwire.v1.TestResponse
-	13, // [13:14] is the sub-list for method output_type
-	12, // [12:13] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	3,  // 9: hogwire.v1.TestResponse.mapping_runs:type_name -> hogwire.v1.TestResponse
+	5,  // 10: hogwire.v1.HttpExchange.headers:type_name -> hogwire.v1.HttpExchange.HeadersEntry
+	6,  // 11: hogwire.v1.HttpExchange.response_headers:type_name -> hogwire.v1.HttpExchange.ResponseHeadersEntry
+	11, // 12: hogwire.v1.HttpExchange.duration:type_name -> google.protobuf.Duration
+	2,  // 13: hogwire.v1.TestService.Test:input_type -> hogwire.v1.TestRequest
+	3,  // 14: hogwire.v1.TestService.Test:output_type -> hogwire.v1.TestResponse
+	14, // [14:15] is the sub-list for method output_type
+	13, // [13:14] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_test_proto_init() }

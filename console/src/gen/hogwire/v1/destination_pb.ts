@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hogwire/v1/destination.proto.
  */
 export const file_hogwire_v1_destination: GenFile = /*@__PURE__*/
-  fileDesc("Chxob2d3aXJlL3YxL2Rlc3RpbmF0aW9uLnByb3RvEgpob2d3aXJlLnYxIo0GCgtEZXN0aW5hdGlvbhIRCgRuYW1lGAEgASgJQgPgQQgSGQoMZGlzcGxheV9uYW1lGAIgASgJQgPgQQISEwoLZGVzY3JpcHRpb24YAyABKAkSDwoHZW5hYmxlZBgEIAEoCBIVCgh0ZW1wbGF0ZRgFIAEoCUID4EEFEhAKA2hvZxgGIAEoCUID4EECEi4KDWlucHV0c19zY2hlbWEYByADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEjMKBmlucHV0cxgIIAMoCzIjLmhvZ3dpcmUudjEuRGVzdGluYXRpb24uSW5wdXRzRW50cnkSJAoHZmlsdGVycxgJIAEoCzITLmhvZ3dpcmUudjEuRmlsdGVycxIkCgdtYXNraW5nGAogASgLMhMuaG9nd2lyZS52MS5NYXNraW5nEisKBmxpbWl0cxgLIAEoCzIbLmhvZ3dpcmUudjEuRXhlY3V0aW9uTGltaXRzEjIKBmhlYWx0aBgMIAEoCzIdLmhvZ3dpcmUudjEuRGVzdGluYXRpb25IZWFsdGhCA+BBAxIkChhub3RpZmljYXRpb25fZGVzdGluYXRpb24YDSABKAlCAhgBEhUKCGJ5dGVjb2RlGA4gASgMQgPgQQMSNAoLY3JlYXRlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMSNAoLdXBkYXRlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMSDAoEZXRhZxgRIAEoCRIVCghyZXZpc2lvbhgSIAEoA0ID4EEDEjAKCGRlbGl2ZXJ5GBMgASgLMhkuaG9nd2lyZS52MS5EZWxpdmVyeVN0YXRlQgPgQQMSKAoFYmF0Y2gYGSABKAsyGS5ob2d3aXJlLnYxLkJhdGNoRGVsaXZlcnkaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuaG9nd2lyZS52MS5JbnB1dFZhbHVlOgI4ASJjCg1CYXRjaERlbGl2ZXJ5EhIKCm1heF9ldmVudHMYASABKAUSEQoJbWF4X2J5dGVzGAIgASgDEisKCG1heF93YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItkCCgtJbnB1dFNjaGVtYRIQCgNrZXkYASABKAlCA+BBAhIoCgR0eXBlGAIgASgOMhUuaG9nd2lyZS52MS5JbnB1dFR5cGVCA+BBAhINCgVsYWJlbBgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIQCghyZXF1aXJlZBgFIAEoCBIOCgZzZWNyZXQYBiABKAgSJwoHZGVmYXVsdBgHIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIoCgdjaG9pY2VzGAggAygLMhcuaG9nd2lyZS52MS5JbnB1dENob2ljZRIXCgp0ZW1wbGF0aW5nGAkgASgISACIAQESFAoMZGVmYXVsdF9qc29uGAogASgJEjcKEXRlbXBsYXRlX2xhbmd1YWdlGAsgASgOMhwuaG9nd2lyZS52MS5UZW1wbGF0ZUxhbmd1YWdlQg0KC190ZW1wbGF0aW5nIisKC0lucHV0Q2hvaWNlEg0KBWxhYmVsGAEgASgJEg0KBXZhbHVlGAIgASgJIuQBCgpJbnB1dFZhbHVlEiUKBXZhbHVlGAEgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhcKCnNlY3JldF9zZXQYAiABKAhCA+BBAxItCghieXRlY29kZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZUID4EEDEhIKCnZhbHVlX2pzb24YBCABKAkSGgoNYnl0ZWNvZGVfanNvbhgFIAEoCUID4EEDEjcKEXRlbXBsYXRlX2xhbmd1YWdlGAYgASgOMhwuaG9nd2lyZS52MS5UZW1wbGF0ZUxhbmd1YWdlIo0BCgdGaWx0ZXJzEicKBmV2ZW50cxgBIAMoCzIXLmhvZ3dpcmUudjEuRXZlbnRGaWx0ZXISLgoKcHJvcGVydGllcxgCIAMoCzIaLmhvZ3dpcmUudjEuUHJvcGVydHlGaWx0ZXISEgoKZXhwcmVzc2lvbhgDIAEoCRIVCghieXRlY29kZRgEIAEoDEID4EEDIkwKC0V2ZW50RmlsdGVyEg0KBWV2ZW50GAEgASgJEi4KCnByb3BlcnRpZXMYAiADKAsyGi5ob2d3aXJlLnYxLlByb3BlcnR5RmlsdGVyIqgBCg5Qcm9wZXJ0eUZpbHRlchIQCgNrZXkYASABKAlCA+BBAhIoCgVzY29wZRgCIAEoDjIZLmhvZ3dpcmUudjEuUHJvcGVydHlTY29wZRIzCghvcGVyYXRvchgDIAEoDjIcLmhvZ3dpcmUudjEuUHJvcGVydHlPcGVyYXRvckID4EECEiUKBXZhbHVlGAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlInMKB01hc2tpbmcSEQoEaGFzaBgBIAEoCUID4EECEisKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkID4EECEhEKCXRocmVzaG9sZBgDIAEoAxIVCghieXRlY29kZRgEIAEoDEID4EEDIu8DCg9FeGVjdXRpb25MaW1pdHMSKgoHdGltZW91dBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1mZXRjaF90aW1lb3V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhMKC21heF9mZXRjaGVzGAMgASgFEhcKD21heF9jb25jdXJyZW5jeRgEIAEoBRIRCgltYXhfc3RlcHMYBSABKAMSGAoQbWF4X21lbW9yeV9ieXRlcxgGIAEoAxItCgpyZXRyeV9iYXNlGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKCXJldHJ5X21heBgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1yZXRyeV9naXZlX3VwGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCG1heF9yYXRlGAogASgBEh4KFm1heF9yZXF1ZXN0c19pbl9mbGlnaHQYCyABKAUSEwoLbWF4X2JhY2tsb2cYDCABKAMSGQoRbWF4X2JhY2tsb2dfYnl0ZXMYDSABKAMSMgoPbWF4X2JhY2tsb2dfYWdlGA4gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIvEBCg1EZWxpdmVyeVN0YXRlEjAKDHBhdXNlZF91bnRpbBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcGF1c2VfcmVhc29uGAIgASgJEhYKDmJhY2tsb2dfZXZlbnRzGAMgASgDEhUKDWJhY2tsb2dfYnl0ZXMYBCABKAMSNwoTYmFja2xvZ19vbGRlc3RfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMb2JzZXJ2ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLFAQoRRGVzdGluYXRpb25IZWFsdGgSJgoFc3RhdGUYASABKA4yFy5ob2d3aXJlLnYxLkhlYWx0aFN0YXRlEi4KCnN0YXRlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCRIuCgpyZXRyeV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBxdWFyYW50aW5lX2NvdW50GAUgASgFIqgBChhDcmVhdGVEZXN0aW5hdGlvblJlcXVlc3QSEwoGcGFyZW50GAEgASgJQgPgQQISMQoLZGVzdGluYXRpb24YAiABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uQgPgQQISFgoOZGVzdGluYXRpb25faWQYAyABKAkSFQoNZnJvbV90ZW1wbGF0ZRgEIAEoCRIVCg12YWxpZGF0ZV9vbmx5GAUgASgIIkkKGUNyZWF0ZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIioKFUdldERlc3RpbmF0aW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQIiRgoWR2V0RGVzdGluYXRpb25SZXNwb25zZRIsCgtkZXN0aW5hdGlvbhgBIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24iuAEKF0xpc3REZXN0aW5hdGlvbnNSZXF1ZXN0EhMKBnBhcmVudBgBIAEoCUID4EECEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEhQKB2VuYWJsZWQYBCABKAhIAIgBARItCgxoZWFsdGhfc3RhdGUYBSABKA4yFy5ob2d3aXJlLnYxLkhlYWx0aFN0YXRlEhAKCHRlbXBsYXRlGAYgASgJQgoKCF9lbmFibGVkImIKGExpc3REZXN0aW5hdGlvbnNSZXNwb25zZRItCgxkZXN0aW5hdGlvbnMYASADKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKVAQoYVXBkYXRlRGVzdGluYXRpb25SZXF1ZXN0EjEKC2Rlc3RpbmF0aW9uGAEgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbkID4EECEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIVCg12YWxpZGF0ZV9vbmx5GAMgASgIIkkKGVVwZGF0ZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIjsKGERlbGV0ZURlc3RpbmF0aW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQISDAoEZXRhZxgCIAEoCSI7ChlEZWxldGVEZXN0aW5hdGlvblJlc3BvbnNlEh4KFmRyb3BwZWRfYmFja2xvZ19ldmVudHMYASABKAMiOwoYRW5hYmxlRGVzdGluYXRpb25SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAhIMCgRldGFnGAIgASgJIkkKGUVuYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIjwKGURpc2FibGVEZXN0aW5hdGlvblJlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECEgwKBGV0YWcYAiABKAkiagoaRGlzYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uEh4KFmRyb3BwZWRfYmFja2xvZ19ldmVudHMYAiABKAMixQEKE0Rlc3RpbmF0aW9uUmV2aXNpb24SEQoEbmFtZRgBIAEoCUID4EEIEhUKCHJldmlzaW9uGAIgASgDQgPgQQMSNAoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMSGwoOY2hhbmdlZF9maWVsZHMYBCADKAlCA+BBAxIxCgtkZXN0aW5hdGlvbhgFIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb25CA+BBAyJdCh9MaXN0RGVzdGluYXRpb25SZXZpc2lvbnNSZXF1ZXN0EhMKBnBhcmVudBgBIAEoCUID4EECEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIm8KIExpc3REZXN0aW5hdGlvblJldmlzaW9uc1Jlc3BvbnNlEjIKCXJldmlzaW9ucxgBIAMoCzIfLmhvZ3dpcmUudjEuRGVzdGluYXRpb25SZXZpc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqigEKEFRlbXBsYXRlTGFuZ3VhZ2USIQodVEVNUExBVEVfTEFOR1VBR0VfVU5TUEVDSUZJRUQQABIZChVURU1QTEFURV9MQU5HVUFHRV9IT0cQARIcChhURU1QTEFURV9MQU5HVUFHRV9MSVFVSUQQAhIaChZURU1QTEFURV9MQU5HVUFHRV9OT05FEAMqygEKCUlucHV0VHlwZRIaChZJTlBVVF9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRSU5QVVRfVFlQRV9TVFJJTkcQARIVChFJTlBVVF9UWVBFX05VTUJFUhACEhYKEklOUFVUX1RZUEVfQk9PTEVBThADEhUKEUlOUFVUX1RZUEVfQ0hPSUNFEAQSGQoVSU5QVVRfVFlQRV9ESUNUSU9OQVJZEAUSEwoPSU5QVVRfVFlQRV9KU09OEAYSFAoQSU5QVVRfVFlQRV9FTUFJTBAHKmQKDVByb3BlcnR5U2NvcGUSHgoaUFJPUEVSVFlfU0NPUEVfVU5TUEVDSUZJRUQQABIYChRQUk9QRVJUWV9TQ09QRV9FVkVOVBABEhkKFVBST1BFUlRZX1NDT1BFX1BFUlNPThACKukDChBQcm9wZXJ0eU9wZXJhdG9yEiEKHVBST1BFUlRZX09QRVJBVE9SX1VOU1BFQ0lGSUVEEAASGwoXUFJPUEVSVFlfT1BFUkFUT1JfRVhBQ1QQARIcChhQUk9QRVJUWV9PUEVSQVRPUl9JU19OT1QQAhIfChtQUk9QRVJUWV9PUEVSQVRPUl9JQ09OVEFJTlMQAxIjCh9QUk9QRVJUWV9PUEVSQVRPUl9OT1RfSUNPTlRBSU5TEAQSGwoXUFJPUEVSVFlfT1BFUkFUT1JfUkVHRVgQBRIfChtQUk9QRVJUWV9PUEVSQVRPUl9OT1RfUkVHRVgQBhIYChRQUk9QRVJUWV9PUEVSQVRPUl9HVBAHEhkKFVBST1BFUlRZX09QRVJBVE9SX0dURRAIEhgKFFBST1BFUlRZX09QRVJBVE9SX0xUEAkSGQoVUFJPUEVSVFlfT1BFUkFUT1JfTFRFEAoSHAoYUFJPUEVSVFlfT1BFUkFUT1JfSVNfU0VUEAsSIAocUFJPUEVSVFlfT1BFUkFUT1JfSVNfTk9UX1NFVBAMEiQKIFBST1BFUlRZX09QRVJBVE9SX0lTX0RBVEVfQkVGT1JFEA0SIwofUFJPUEVSVFlfT1BFUkFUT1JfSVNfREFURV9BRlRFUhAOKq8BCgtIZWFsdGhTdGF0ZRIcChhIRUFMVEhfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRIRUFMVEhfU1RBVEVfSEVBTFRIWRABEhkKFUhFQUxUSF9TVEFURV9ERUdSQURFRBACEiUKIUhFQUxUSF9TVEFURV9ESVNBQkxFRF9URU1QT1JBUklMWRADEiYKIkhFQUxUSF9TVEFURV9ESVNBQkxFRF9JTkRFRklOSVRFTFkQBDKwBgoSRGVzdGluYXRpb25TZXJ2aWNlEmAKEUNyZWF0ZURlc3RpbmF0aW9uEiQuaG9nd2lyZS52MS5DcmVhdGVEZXN0aW5hdGlvblJlcXVlc3QaJS5ob2d3aXJlLnYxLkNyZWF0ZURlc3RpbmF0aW9uUmVzcG9uc2USVwoOR2V0RGVzdGluYXRpb24SIS5ob2d3aXJlLnYxLkdldERlc3RpbmF0aW9uUmVxdWVzdBoiLmhvZ3dpcmUudjEuR2V0RGVzdGluYXRpb25SZXNwb25zZRJdChBMaXN0RGVzdGluYXRpb25zEiMuaG9nd2lyZS52MS5MaXN0RGVzdGluYXRpb25zUmVxdWVzdBokLmhvZ3dpcmUudjEuTGlzdERlc3RpbmF0aW9uc1Jlc3BvbnNlEmAKEVVwZGF0ZURlc3RpbmF0aW9uEiQuaG9nd2lyZS52MS5VcGRhdGVEZXN0aW5hdGlvblJlcXVlc3QaJS5ob2d3aXJlLnYxLlVwZGF0ZURlc3RpbmF0aW9uUmVzcG9uc2USYAoRRGVsZXRlRGVzdGluYXRpb24SJC5ob2d3aXJlLnYxLkRlbGV0ZURlc3RpbmF0aW9uUmVxdWVzdBolLmhvZ3dpcmUudjEuRGVsZXRlRGVzdGluYXRpb25SZXNwb25zZRJgChFFbmFibGVEZXN0aW5hdGlvbhIkLmhvZ3dpcmUudjEuRW5hYmxlRGVzdGluYXRpb25SZXF1ZXN0GiUuaG9nd2lyZS52MS5FbmFibGVEZXN0aW5hdGlvblJlc3BvbnNlEmMKEkRpc2FibGVEZXN0aW5hdGlvbhIlLmhvZ3dpcmUudjEuRGlzYWJsZURlc3RpbmF0aW9uUmVxdWVzdBomLmhvZ3dpcmUudjEuRGlzYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USdQoYTGlzdERlc3RpbmF0aW9uUmV2aXNpb25zEisuaG9nd2lyZS52MS5MaXN0RGVzdGluYXRpb25SZXZpc2lvbnNSZXF1ZXN0GiwuaG9nd2lyZS52MS5MaXN0RGVzdGluYXRpb25SZXZpc2lvbnNSZXNwb25zZUI1WjNnaXRodWIuY29tL2hvZ3dpcmUvaG9nd2lyZS9hcGkvaG9nd2lyZS92MTtob2d3aXJldjFiBnByb3RvMw", [file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("Chxob2d3aXJlL3YxL2Rlc3RpbmF0aW9uLnByb3RvEgpob2d3aXJlLnYxIrQGCgtEZXN0aW5hdGlvbhIRCgRuYW1lGAEgASgJQgPgQQgSGQoMZGlzcGxheV9uYW1lGAIgASgJQgPgQQISEwoLZGVzY3JpcHRpb24YAyABKAkSDwoHZW5hYmxlZBgEIAEoCBIVCgh0ZW1wbGF0ZRgFIAEoCUID4EEFEhAKA2hvZxgGIAEoCUID4EECEi4KDWlucHV0c19zY2hlbWEYByADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEjMKBmlucHV0cxgIIAMoCzIjLmhvZ3dpcmUudjEuRGVzdGluYXRpb24uSW5wdXRzRW50cnkSJAoHZmlsdGVycxgJIAEoCzITLmhvZ3dpcmUudjEuRmlsdGVycxIkCgdtYXNraW5nGAogASgLMhMuaG9nd2lyZS52MS5NYXNraW5nEisKBmxpbWl0cxgLIAEoCzIbLmhvZ3dpcmUudjEuRXhlY3V0aW9uTGltaXRzEjIKBmhlYWx0aBgMIAEoCzIdLmhvZ3dpcmUudjEuRGVzdGluYXRpb25IZWFsdGhCA+BBAxIkChhub3RpZmljYXRpb25fZGVzdGluYXRpb24YDSABKAlCAhgBEhUKCGJ5dGVjb2RlGA4gASgMQgPgQQMSNAoLY3JlYXRlX3RpbWUYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMSNAoLdXBkYXRlX3RpbWUYECABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMSDAoEZXRhZxgRIAEoCRIVCghyZXZpc2lvbhgSIAEoA0ID4EEDEjAKCGRlbGl2ZXJ5GBMgASgLMhkuaG9nd2lyZS52MS5EZWxpdmVyeVN0YXRlQgPgQQMSKAoFYmF0Y2gYGSABKAsyGS5ob2d3aXJlLnYxLkJhdGNoRGVsaXZlcnkSJQoIbWFwcGluZ3MYGiADKAsyEy5ob2d3aXJlLnYxLk1hcHBpbmcaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuaG9nd2lyZS52MS5JbnB1dFZhbHVlOgI4ASL8AQoHTWFwcGluZxIRCgRuYW1lGAEgASgJQgPgQQISJAoHZmlsdGVycxgCIAEoCzITLmhvZ3dpcmUudjEuRmlsdGVycxIuCg1pbnB1dHNfc2NoZW1hGAMgAygLMhcuaG9nd2lyZS52MS5JbnB1dFNjaGVtYRIvCgZpbnB1dHMYBCADKAsyHy5ob2d3aXJlLnYxLk1hcHBpbmcuSW5wdXRzRW50cnkSEAoIZGlzYWJsZWQYBSABKAgaRQoLSW5wdXRzRW50cnkSCwoDa2V5GAEgASgJEiUKBXZhbHVlGAIgASgLMhYuaG9nd2lyZS52MS5JbnB1dFZhbHVlOgI4ASJjCg1CYXRjaERlbGl2ZXJ5EhIKCm1heF9ldmVudHMYASABKAUSEQoJbWF4X2J5dGVzGAIgASgDEisKCG1heF93YWl0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uItkCCgtJbnB1dFNjaGVtYRIQCgNrZXkYASABKAlCA+BBAhIoCgR0eXBlGAIgASgOMhUuaG9nd2lyZS52MS5JbnB1dFR5cGVCA+BBAhINCgVsYWJlbBgDIAEoCRITCgtkZXNjcmlwdGlvbhgEIAEoCRIQCghyZXF1aXJlZBgFIAEoCBIOCgZzZWNyZXQYBiABKAgSJwoHZGVmYXVsdBgHIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIoCgdjaG9pY2VzGAggAygLMhcuaG9nd2lyZS52MS5JbnB1dENob2ljZRIXCgp0ZW1wbGF0aW5nGAkgASgISACIAQESFAoMZGVmYXVsdF9qc29uGAogASgJEjcKEXRlbXBsYXRlX2xhbmd1YWdlGAsgASgOMhwuaG9nd2lyZS52MS5UZW1wbGF0ZUxhbmd1YWdlQg0KC190ZW1wbGF0aW5nIisKC0lucHV0Q2hvaWNlEg0KBWxhYmVsGAEgASgJEg0KBXZhbHVlGAIgASgJIuQBCgpJbnB1dFZhbHVlEiUKBXZhbHVlGAEgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhcKCnNlY3JldF9zZXQYAiABKAhCA+BBAxItCghieXRlY29kZRgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZUID4EEDEhIKCnZhbHVlX2pzb24YBCABKAkSGgoNYnl0ZWNvZGVfanNvbhgFIAEoCUID4EEDEjcKEXRlbXBsYXRlX2xhbmd1YWdlGAYgASgOMhwuaG9nd2lyZS52MS5UZW1wbGF0ZUxhbmd1YWdlIo0BCgdGaWx0ZXJzEicKBmV2ZW50cxgBIAMoCzIXLmhvZ3dpcmUudjEuRXZlbnRGaWx0ZXISLgoKcHJvcGVydGllcxgCIAMoCzIaLmhvZ3dpcmUudjEuUHJvcGVydHlGaWx0ZXISEgoKZXhwcmVzc2lvbhgDIAEoCRIVCghieXRlY29kZRgEIAEoDEID4EEDIkwKC0V2ZW50RmlsdGVyEg0KBWV2ZW50GAEgASgJEi4KCnByb3BlcnRpZXMYAiADKAsyGi5ob2d3aXJlLnYxLlByb3BlcnR5RmlsdGVyIqgBCg5Qcm9wZXJ0eUZpbHRlchIQCgNrZXkYASABKAlCA+BBAhIoCgVzY29wZRgCIAEoDjIZLmhvZ3dpcmUudjEuUHJvcGVydHlTY29wZRIzCghvcGVyYXRvchgDIAEoDjIcLmhvZ3dpcmUudjEuUHJvcGVydHlPcGVyYXRvckID4EECEiUKBXZhbHVlGAQgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlInMKB01hc2tpbmcSEQoEaGFzaBgBIAEoCUID4EECEisKA3R0bBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkID4EECEhEKCXRocmVzaG9sZBgDIAEoAxIVCghieXRlY29kZRgEIAEoDEID4EEDIu8DCg9FeGVjdXRpb25MaW1pdHMSKgoHdGltZW91dBgBIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1mZXRjaF90aW1lb3V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhMKC21heF9mZXRjaGVzGAMgASgFEhcKD21heF9jb25jdXJyZW5jeRgEIAEoBRIRCgltYXhfc3RlcHMYBSABKAMSGAoQbWF4X21lbW9yeV9ieXRlcxgGIAEoAxItCgpyZXRyeV9iYXNlGAcgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKCXJldHJ5X21heBgIIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCg1yZXRyeV9naXZlX3VwGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhAKCG1heF9yYXRlGAogASgBEh4KFm1heF9yZXF1ZXN0c19pbl9mbGlnaHQYCyABKAUSEwoLbWF4X2JhY2tsb2cYDCABKAMSGQoRbWF4X2JhY2tsb2dfYnl0ZXMYDSABKAMSMgoPbWF4X2JhY2tsb2dfYWdlGA4gASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIvEBCg1EZWxpdmVyeVN0YXRlEjAKDHBhdXNlZF91bnRpbBgBIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMcGF1c2VfcmVhc29uGAIgASgJEhYKDmJhY2tsb2dfZXZlbnRzGAMgASgDEhUKDWJhY2tsb2dfYnl0ZXMYBCABKAMSNwoTYmFja2xvZ19vbGRlc3RfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMb2JzZXJ2ZV90aW1lGAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCLFAQoRRGVzdGluYXRpb25IZWFsdGgSJgoFc3RhdGUYASABKA4yFy5ob2d3aXJlLnYxLkhlYWx0aFN0YXRlEi4KCnN0YXRlX3RpbWUYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnJlYXNvbhgDIAEoCRIuCgpyZXRyeV90aW1lGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIYChBxdWFyYW50aW5lX2NvdW50GAUgASgFIqgBChhDcmVhdGVEZXN0aW5hdGlvblJlcXVlc3QSEwoGcGFyZW50GAEgASgJQgPgQQISMQoLZGVzdGluYXRpb24YAiABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uQgPgQQISFgoOZGVzdGluYXRpb25faWQYAyABKAkSFQoNZnJvbV90ZW1wbGF0ZRgEIAEoCRIVCg12YWxpZGF0ZV9vbmx5GAUgASgIIkkKGUNyZWF0ZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIioKFUdldERlc3RpbmF0aW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQIiRgoWR2V0RGVzdGluYXRpb25SZXNwb25zZRIsCgtkZXN0aW5hdGlvbhgBIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb24iuAEKF0xpc3REZXN0aW5hdGlvbnNSZXF1ZXN0EhMKBnBhcmVudBgBIAEoCUID4EECEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJEhQKB2VuYWJsZWQYBCABKAhIAIgBARItCgxoZWFsdGhfc3RhdGUYBSABKA4yFy5ob2d3aXJlLnYxLkhlYWx0aFN0YXRlEhAKCHRlbXBsYXRlGAYgASgJQgoKCF9lbmFibGVkImIKGExpc3REZXN0aW5hdGlvbnNSZXNwb25zZRItCgxkZXN0aW5hdGlvbnMYASADKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSKVAQoYVXBkYXRlRGVzdGluYXRpb25SZXF1ZXN0EjEKC2Rlc3RpbmF0aW9uGAEgASgLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbkID4EECEi8KC3VwZGF0ZV9tYXNrGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLkZpZWxkTWFzaxIVCg12YWxpZGF0ZV9vbmx5GAMgASgIIkkKGVVwZGF0ZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIjsKGERlbGV0ZURlc3RpbmF0aW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQISDAoEZXRhZxgCIAEoCSI7ChlEZWxldGVEZXN0aW5hdGlvblJlc3BvbnNlEh4KFmRyb3BwZWRfYmFja2xvZ19ldmVudHMYASABKAMiOwoYRW5hYmxlRGVzdGluYXRpb25SZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAhIMCgRldGFnGAIgASgJIkkKGUVuYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIjwKGURpc2FibGVEZXN0aW5hdGlvblJlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECEgwKBGV0YWcYAiABKAkiagoaRGlzYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uEh4KFmRyb3BwZWRfYmFja2xvZ19ldmVudHMYAiABKAMixQEKE0Rlc3RpbmF0aW9uUmV2aXNpb24SEQoEbmFtZRgBIAEoCUID4EEIEhUKCHJldmlzaW9uGAIgASgDQgPgQQMSNAoLY3JlYXRlX3RpbWUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wQgPgQQMSGwoOY2hhbmdlZF9maWVsZHMYBCADKAlCA+BBAxIxCgtkZXN0aW5hdGlvbhgFIAEoCzIXLmhvZ3dpcmUudjEuRGVzdGluYXRpb25CA+BBAyJdCh9MaXN0RGVzdGluYXRpb25SZXZpc2lvbnNSZXF1ZXN0EhMKBnBhcmVudBgBIAEoCUID4EECEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIm8KIExpc3REZXN0aW5hdGlvblJldmlzaW9uc1Jlc3BvbnNlEjIKCXJldmlzaW9ucxgBIAMoCzIfLmhvZ3dpcmUudjEuRGVzdGluYXRpb25SZXZpc2lvbhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqigEKEFRlbXBsYXRlTGFuZ3VhZ2USIQodVEVNUExBVEVfTEFOR1VBR0VfVU5TUEVDSUZJRUQQABIZChVURU1QTEFURV9MQU5HVUFHRV9IT0cQARIcChhURU1QTEFURV9MQU5HVUFHRV9MSVFVSUQQAhIaChZURU1QTEFURV9MQU5HVUFHRV9OT05FEAMqygEKCUlucHV0VHlwZRIaChZJTlBVVF9UWVBFX1VOU1BFQ0lGSUVEEAASFQoRSU5QVVRfVFlQRV9TVFJJTkcQARIVChFJTlBVVF9UWVBFX05VTUJFUhACEhYKEklOUFVUX1RZUEVfQk9PTEVBThADEhUKEUlOUFVUX1RZUEVfQ0hPSUNFEAQSGQoVSU5QVVRfVFlQRV9ESUNUSU9OQVJZEAUSEwoPSU5QVVRfVFlQRV9KU09OEAYSFAoQSU5QVVRfVFlQRV9FTUFJTBAHKmQKDVByb3BlcnR5U2NvcGUSHgoaUFJPUEVSVFlfU0NPUEVfVU5TUEVDSUZJRUQQABIYChRQUk9QRVJUWV9TQ09QRV9FVkVOVBABEhkKFVBST1BFUlRZX1NDT1BFX1BFUlNPThACKukDChBQcm9wZXJ0eU9wZXJhdG9yEiEKHVBST1BFUlRZX09QRVJBVE9SX1VOU1BFQ0lGSUVEEAASGwoXUFJPUEVSVFlfT1BFUkFUT1JfRVhBQ1QQARIcChhQUk9QRVJUWV9PUEVSQVRPUl9JU19OT1QQAhIfChtQUk9QRVJUWV9PUEVSQVRPUl9JQ09OVEFJTlMQAxIjCh9QUk9QRVJUWV9PUEVSQVRPUl9OT1RfSUNPTlRBSU5TEAQSGwoXUFJPUEVSVFlfT1BFUkFUT1JfUkVHRVgQBRIfChtQUk9QRVJUWV9PUEVSQVRPUl9OT1RfUkVHRVgQBhIYChRQUk9QRVJUWV9PUEVSQVRPUl9HVBAHEhkKFVBST1BFUlRZX09QRVJBVE9SX0dURRAIEhgKFFBST1BFUlRZX09QRVJBVE9SX0xUEAkSGQoVUFJPUEVSVFlfT1BFUkFUT1JfTFRFEAoSHAoYUFJPUEVSVFlfT1BFUkFUT1JfSVNfU0VUEAsSIAocUFJPUEVSVFlfT1BFUkFUT1JfSVNfTk9UX1NFVBAMEiQKIFBST1BFUlRZX09QRVJBVE9SX0lTX0RBVEVfQkVGT1JFEA0SIwofUFJPUEVSVFlfT1BFUkFUT1JfSVNfREFURV9BRlRFUhAOKq8BCgtIZWFsdGhTdGF0ZRIcChhIRUFMVEhfU1RBVEVfVU5TUEVDSUZJRUQQABIYChRIRUFMVEhfU1RBVEVfSEVBTFRIWRABEhkKFUhFQUxUSF9TVEFURV9ERUdSQURFRBACEiUKIUhFQUxUSF9TVEFURV9ESVNBQkxFRF9URU1QT1JBUklMWRADEiYKIkhFQUxUSF9TVEFURV9ESVNBQkxFRF9JTkRFRklOSVRFTFkQBDKwBgoSRGVzdGluYXRpb25TZXJ2aWNlEmAKEUNyZWF0ZURlc3RpbmF0aW9uEiQuaG9nd2lyZS52MS5DcmVhdGVEZXN0aW5hdGlvblJlcXVlc3QaJS5ob2d3aXJlLnYxLkNyZWF0ZURlc3RpbmF0aW9uUmVzcG9uc2USVwoOR2V0RGVzdGluYXRpb24SIS5ob2d3aXJlLnYxLkdldERlc3RpbmF0aW9uUmVxdWVzdBoiLmhvZ3dpcmUudjEuR2V0RGVzdGluYXRpb25SZXNwb25zZRJdChBMaXN0RGVzdGluYXRpb25zEiMuaG9nd2lyZS52MS5MaXN0RGVzdGluYXRpb25zUmVxdWVzdBokLmhvZ3dpcmUudjEuTGlzdERlc3RpbmF0aW9uc1Jlc3BvbnNlEmAKEVVwZGF0ZURlc3RpbmF0aW9uEiQuaG9nd2lyZS52MS5VcGRhdGVEZXN0aW5hdGlvblJlcXVlc3QaJS5ob2d3aXJlLnYxLlVwZGF0ZURlc3RpbmF0aW9uUmVzcG9uc2USYAoRRGVsZXRlRGVzdGluYXRpb24SJC5ob2d3aXJlLnYxLkRlbGV0ZURlc3RpbmF0aW9uUmVxdWVzdBolLmhvZ3dpcmUudjEuRGVsZXRlRGVzdGluYXRpb25SZXNwb25zZRJgChFFbmFibGVEZXN0aW5hdGlvbhIkLmhvZ3dpcmUudjEuRW5hYmxlRGVzdGluYXRpb25SZXF1ZXN0GiUuaG9nd2lyZS52MS5FbmFibGVEZXN0aW5hdGlvblJlc3BvbnNlEmMKEkRpc2FibGVEZXN0aW5hdGlvbhIlLmhvZ3dpcmUudjEuRGlzYWJsZURlc3RpbmF0aW9uUmVxdWVzdBomLmhvZ3dpcmUudjEuRGlzYWJsZURlc3RpbmF0aW9uUmVzcG9uc2USdQoYTGlzdERlc3RpbmF0aW9uUmV2aXNpb25zEisuaG9nd2lyZS52MS5MaXN0RGVzdGluYXRpb25SZXZpc2lvbnNSZXF1ZXN0GiwuaG9nd2lyZS52MS5MaXN0RGVzdGluYXRpb25SZXZpc2lvbnNSZXNwb25zZUI1WjNnaXRodWIuY29tL2hvZ3dpcmUvaG9nd2lyZS9hcGkvaG9nd2lyZS92MTtob2d3aXJldjFiBnByb3RvMw", [file_google_api_field_behavior, file_google_protobuf_duration, file_google_protobuf_field_mask, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * A Destination is a Hog program with typed inputs and a filter. PostHog
@@ -164,6 +164,17 @@ export type Destination = Message<"hogwire.v1.Destination"> & {
    * @generated from field: hogwire.v1.BatchDelivery batch = 25;
    */
   batch?: BatchDelivery | undefined;
+
+  /**
+   * Mappings: one event → payload mapping each, as ad-platform templates
+   * ship them. When set, every enabled mapping whose filters match an
+   * event the destination's filters match runs the program once, with the
+   * mapping's inputs over the destination's. Without mappings the
+   * destination runs once per matching event. At most 50; not with batch.
+   *
+   * @generated from field: repeated hogwire.v1.Mapping mappings = 26;
+   */
+  mappings: Mapping[];
 };
 
 /**
@@ -172,6 +183,61 @@ export type Destination = Message<"hogwire.v1.Destination"> & {
  */
 export const DestinationSchema: GenMessage<Destination> = /*@__PURE__*/
   messageDesc(file_hogwire_v1_destination, 0);
+
+/**
+ * A Mapping is one of a destination's event → payload mappings (PostHog's
+ * HogFunction mappings): its own filters and inputs over the destination's.
+ *
+ * @generated from message hogwire.v1.Mapping
+ */
+export type Mapping = Message<"hogwire.v1.Mapping"> & {
+  /**
+   * Unique within the destination, e.g. "Purchase"; invocation records,
+   * logs and tests name the mapping by it. At most 100 bytes.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Which events the mapping runs for. An event must match the
+   * destination's filters and these; unset matches every event the
+   * destination's filters match.
+   *
+   * @generated from field: hogwire.v1.Filters filters = 2;
+   */
+  filters?: Filters | undefined;
+
+  /**
+   * Inputs the mapping declares, beside the destination's inputs_schema;
+   * the program reads both as inputs.<key>.
+   *
+   * @generated from field: repeated hogwire.v1.InputSchema inputs_schema = 3;
+   */
+  inputsSchema: InputSchema[];
+
+  /**
+   * Values of the mapping's inputs, and of any of the destination's
+   * inputs it overrides for this mapping (keys of either schema).
+   *
+   * @generated from field: map<string, hogwire.v1.InputValue> inputs = 4;
+   */
+  inputs: { [key: string]: InputValue };
+
+  /**
+   * A disabled mapping runs for no event.
+   *
+   * @generated from field: bool disabled = 5;
+   */
+  disabled: boolean;
+};
+
+/**
+ * Describes the message hogwire.v1.Mapping.
+ * Use `create(MappingSchema)` to create a new message.
+ */
+export const MappingSchema: GenMessage<Mapping> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_destination, 1);
 
 /**
  * BatchDelivery gathers a destination's matching events into batches: a
@@ -210,7 +276,7 @@ export type BatchDelivery = Message<"hogwire.v1.BatchDelivery"> & {
  * Use `create(BatchDeliverySchema)` to create a new message.
  */
 export const BatchDeliverySchema: GenMessage<BatchDelivery> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 1);
+  messageDesc(file_hogwire_v1_destination, 2);
 
 /**
  * InputSchema declares one input of a destination or template.
@@ -298,7 +364,7 @@ export type InputSchema = Message<"hogwire.v1.InputSchema"> & {
  * Use `create(InputSchemaSchema)` to create a new message.
  */
 export const InputSchemaSchema: GenMessage<InputSchema> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 2);
+  messageDesc(file_hogwire_v1_destination, 3);
 
 /**
  * @generated from message hogwire.v1.InputChoice
@@ -320,7 +386,7 @@ export type InputChoice = Message<"hogwire.v1.InputChoice"> & {
  * Use `create(InputChoiceSchema)` to create a new message.
  */
 export const InputChoiceSchema: GenMessage<InputChoice> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 3);
+  messageDesc(file_hogwire_v1_destination, 4);
 
 /**
  * InputValue is the value given for one input.
@@ -387,7 +453,7 @@ export type InputValue = Message<"hogwire.v1.InputValue"> & {
  * Use `create(InputValueSchema)` to create a new message.
  */
 export const InputValueSchema: GenMessage<InputValue> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 4);
+  messageDesc(file_hogwire_v1_destination, 5);
 
 /**
  * Filters select the events a destination runs for: an event matches when
@@ -428,7 +494,7 @@ export type Filters = Message<"hogwire.v1.Filters"> & {
  * Use `create(FiltersSchema)` to create a new message.
  */
 export const FiltersSchema: GenMessage<Filters> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 5);
+  messageDesc(file_hogwire_v1_destination, 6);
 
 /**
  * EventFilter matches one event name, optionally with property filters that
@@ -455,7 +521,7 @@ export type EventFilter = Message<"hogwire.v1.EventFilter"> & {
  * Use `create(EventFilterSchema)` to create a new message.
  */
 export const EventFilterSchema: GenMessage<EventFilter> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 6);
+  messageDesc(file_hogwire_v1_destination, 7);
 
 /**
  * PropertyFilter compares one property with a value.
@@ -494,7 +560,7 @@ export type PropertyFilter = Message<"hogwire.v1.PropertyFilter"> & {
  * Use `create(PropertyFilterSchema)` to create a new message.
  */
 export const PropertyFilterSchema: GenMessage<PropertyFilter> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 7);
+  messageDesc(file_hogwire_v1_destination, 8);
 
 /**
  * Masking drops events whose hash was seen more than threshold times within
@@ -533,7 +599,7 @@ export type Masking = Message<"hogwire.v1.Masking"> & {
  * Use `create(MaskingSchema)` to create a new message.
  */
 export const MaskingSchema: GenMessage<Masking> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 8);
+  messageDesc(file_hogwire_v1_destination, 9);
 
 /**
  * ExecutionLimits bound one destination's work. Zero means the server default.
@@ -654,7 +720,7 @@ export type ExecutionLimits = Message<"hogwire.v1.ExecutionLimits"> & {
  * Use `create(ExecutionLimitsSchema)` to create a new message.
  */
 export const ExecutionLimitsSchema: GenMessage<ExecutionLimits> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 9);
+  messageDesc(file_hogwire_v1_destination, 10);
 
 /**
  * DeliveryState is how a destination's delivery stands on the data plane,
@@ -709,7 +775,7 @@ export type DeliveryState = Message<"hogwire.v1.DeliveryState"> & {
  * Use `create(DeliveryStateSchema)` to create a new message.
  */
 export const DeliveryStateSchema: GenMessage<DeliveryState> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 10);
+  messageDesc(file_hogwire_v1_destination, 11);
 
 /**
  * @generated from message hogwire.v1.DestinationHealth
@@ -754,7 +820,7 @@ export type DestinationHealth = Message<"hogwire.v1.DestinationHealth"> & {
  * Use `create(DestinationHealthSchema)` to create a new message.
  */
 export const DestinationHealthSchema: GenMessage<DestinationHealth> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 11);
+  messageDesc(file_hogwire_v1_destination, 12);
 
 /**
  * @generated from message hogwire.v1.CreateDestinationRequest
@@ -801,7 +867,7 @@ export type CreateDestinationRequest = Message<"hogwire.v1.CreateDestinationRequ
  * Use `create(CreateDestinationRequestSchema)` to create a new message.
  */
 export const CreateDestinationRequestSchema: GenMessage<CreateDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 12);
+  messageDesc(file_hogwire_v1_destination, 13);
 
 /**
  * @generated from message hogwire.v1.CreateDestinationResponse
@@ -818,7 +884,7 @@ export type CreateDestinationResponse = Message<"hogwire.v1.CreateDestinationRes
  * Use `create(CreateDestinationResponseSchema)` to create a new message.
  */
 export const CreateDestinationResponseSchema: GenMessage<CreateDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 13);
+  messageDesc(file_hogwire_v1_destination, 14);
 
 /**
  * @generated from message hogwire.v1.GetDestinationRequest
@@ -835,7 +901,7 @@ export type GetDestinationRequest = Message<"hogwire.v1.GetDestinationRequest"> 
  * Use `create(GetDestinationRequestSchema)` to create a new message.
  */
 export const GetDestinationRequestSchema: GenMessage<GetDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 14);
+  messageDesc(file_hogwire_v1_destination, 15);
 
 /**
  * @generated from message hogwire.v1.GetDestinationResponse
@@ -852,7 +918,7 @@ export type GetDestinationResponse = Message<"hogwire.v1.GetDestinationResponse"
  * Use `create(GetDestinationResponseSchema)` to create a new message.
  */
 export const GetDestinationResponseSchema: GenMessage<GetDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 15);
+  messageDesc(file_hogwire_v1_destination, 16);
 
 /**
  * @generated from message hogwire.v1.ListDestinationsRequest
@@ -904,7 +970,7 @@ export type ListDestinationsRequest = Message<"hogwire.v1.ListDestinationsReques
  * Use `create(ListDestinationsRequestSchema)` to create a new message.
  */
 export const ListDestinationsRequestSchema: GenMessage<ListDestinationsRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 16);
+  messageDesc(file_hogwire_v1_destination, 17);
 
 /**
  * @generated from message hogwire.v1.ListDestinationsResponse
@@ -926,7 +992,7 @@ export type ListDestinationsResponse = Message<"hogwire.v1.ListDestinationsRespo
  * Use `create(ListDestinationsResponseSchema)` to create a new message.
  */
 export const ListDestinationsResponseSchema: GenMessage<ListDestinationsResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 17);
+  messageDesc(file_hogwire_v1_destination, 18);
 
 /**
  * @generated from message hogwire.v1.UpdateDestinationRequest
@@ -957,7 +1023,7 @@ export type UpdateDestinationRequest = Message<"hogwire.v1.UpdateDestinationRequ
  * Use `create(UpdateDestinationRequestSchema)` to create a new message.
  */
 export const UpdateDestinationRequestSchema: GenMessage<UpdateDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 18);
+  messageDesc(file_hogwire_v1_destination, 19);
 
 /**
  * @generated from message hogwire.v1.UpdateDestinationResponse
@@ -974,7 +1040,7 @@ export type UpdateDestinationResponse = Message<"hogwire.v1.UpdateDestinationRes
  * Use `create(UpdateDestinationResponseSchema)` to create a new message.
  */
 export const UpdateDestinationResponseSchema: GenMessage<UpdateDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 19);
+  messageDesc(file_hogwire_v1_destination, 20);
 
 /**
  * @generated from message hogwire.v1.DeleteDestinationRequest
@@ -996,7 +1062,7 @@ export type DeleteDestinationRequest = Message<"hogwire.v1.DeleteDestinationRequ
  * Use `create(DeleteDestinationRequestSchema)` to create a new message.
  */
 export const DeleteDestinationRequestSchema: GenMessage<DeleteDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 20);
+  messageDesc(file_hogwire_v1_destination, 21);
 
 /**
  * @generated from message hogwire.v1.DeleteDestinationResponse
@@ -1016,7 +1082,7 @@ export type DeleteDestinationResponse = Message<"hogwire.v1.DeleteDestinationRes
  * Use `create(DeleteDestinationResponseSchema)` to create a new message.
  */
 export const DeleteDestinationResponseSchema: GenMessage<DeleteDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 21);
+  messageDesc(file_hogwire_v1_destination, 22);
 
 /**
  * @generated from message hogwire.v1.EnableDestinationRequest
@@ -1038,7 +1104,7 @@ export type EnableDestinationRequest = Message<"hogwire.v1.EnableDestinationRequ
  * Use `create(EnableDestinationRequestSchema)` to create a new message.
  */
 export const EnableDestinationRequestSchema: GenMessage<EnableDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 22);
+  messageDesc(file_hogwire_v1_destination, 23);
 
 /**
  * @generated from message hogwire.v1.EnableDestinationResponse
@@ -1055,7 +1121,7 @@ export type EnableDestinationResponse = Message<"hogwire.v1.EnableDestinationRes
  * Use `create(EnableDestinationResponseSchema)` to create a new message.
  */
 export const EnableDestinationResponseSchema: GenMessage<EnableDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 23);
+  messageDesc(file_hogwire_v1_destination, 24);
 
 /**
  * @generated from message hogwire.v1.DisableDestinationRequest
@@ -1077,7 +1143,7 @@ export type DisableDestinationRequest = Message<"hogwire.v1.DisableDestinationRe
  * Use `create(DisableDestinationRequestSchema)` to create a new message.
  */
 export const DisableDestinationRequestSchema: GenMessage<DisableDestinationRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 24);
+  messageDesc(file_hogwire_v1_destination, 25);
 
 /**
  * @generated from message hogwire.v1.DisableDestinationResponse
@@ -1102,7 +1168,7 @@ export type DisableDestinationResponse = Message<"hogwire.v1.DisableDestinationR
  * Use `create(DisableDestinationResponseSchema)` to create a new message.
  */
 export const DisableDestinationResponseSchema: GenMessage<DisableDestinationResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 25);
+  messageDesc(file_hogwire_v1_destination, 26);
 
 /**
  * DestinationRevision is a destination's configuration as one write left it.
@@ -1152,7 +1218,7 @@ export type DestinationRevision = Message<"hogwire.v1.DestinationRevision"> & {
  * Use `create(DestinationRevisionSchema)` to create a new message.
  */
 export const DestinationRevisionSchema: GenMessage<DestinationRevision> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 26);
+  messageDesc(file_hogwire_v1_destination, 27);
 
 /**
  * @generated from message hogwire.v1.ListDestinationRevisionsRequest
@@ -1183,7 +1249,7 @@ export type ListDestinationRevisionsRequest = Message<"hogwire.v1.ListDestinatio
  * Use `create(ListDestinationRevisionsRequestSchema)` to create a new message.
  */
 export const ListDestinationRevisionsRequestSchema: GenMessage<ListDestinationRevisionsRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 27);
+  messageDesc(file_hogwire_v1_destination, 28);
 
 /**
  * @generated from message hogwire.v1.ListDestinationRevisionsResponse
@@ -1205,7 +1271,7 @@ export type ListDestinationRevisionsResponse = Message<"hogwire.v1.ListDestinati
  * Use `create(ListDestinationRevisionsResponseSchema)` to create a new message.
  */
 export const ListDestinationRevisionsResponseSchema: GenMessage<ListDestinationRevisionsResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_destination, 28);
+  messageDesc(file_hogwire_v1_destination, 29);
 
 /**
  * TemplateLanguage is how the strings of a templated input are rendered.

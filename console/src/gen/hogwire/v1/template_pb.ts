@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hogwire/v1/template.proto.
  */
 export const file_hogwire_v1_template: GenFile = /*@__PURE__*/
-  fileDesc("Chlob2d3aXJlL3YxL3RlbXBsYXRlLnByb3RvEgpob2d3aXJlLnYxIuQCCghUZW1wbGF0ZRIRCgRuYW1lGAEgASgJQgPgQQgSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhAKCGNhdGVnb3J5GAQgASgJEhAKCGljb25fdXJsGAUgASgJEioKBnN0YXR1cxgGIAEoDjIaLmhvZ3dpcmUudjEuVGVtcGxhdGVTdGF0dXMSCwoDaG9nGAcgASgJEi4KDWlucHV0c19zY2hlbWEYCCADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEiQKB2ZpbHRlcnMYCSABKAsyEy5ob2d3aXJlLnYxLkZpbHRlcnMSEAoIZG9jc191cmwYCiABKAkSKwoGbGltaXRzGAsgASgLMhsuaG9nd2lyZS52MS5FeGVjdXRpb25MaW1pdHMSKAoFYmF0Y2gYFCABKAsyGS5ob2d3aXJlLnYxLlRlbXBsYXRlQmF0Y2giYwoNVGVtcGxhdGVCYXRjaBIrCghkZWZhdWx0cxgBIAEoCzIZLmhvZ3dpcmUudjEuQmF0Y2hEZWxpdmVyeRISCgptYXhfZXZlbnRzGAIgASgFEhEKCW1heF9ieXRlcxgDIAEoAyJPChRMaXN0VGVtcGxhdGVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIQCghjYXRlZ29yeRgDIAEoCSJZChVMaXN0VGVtcGxhdGVzUmVzcG9uc2USJwoJdGVtcGxhdGVzGAEgAygLMhQuaG9nd2lyZS52MS5UZW1wbGF0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJwoSR2V0VGVtcGxhdGVSZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAiI9ChNHZXRUZW1wbGF0ZVJlc3BvbnNlEiYKCHRlbXBsYXRlGAEgASgLMhQuaG9nd2lyZS52MS5UZW1wbGF0ZSqHAQoOVGVtcGxhdGVTdGF0dXMSHwobVEVNUExBVEVfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGgoWVEVNUExBVEVfU1RBVFVTX1NUQUJMRRABEhgKFFRFTVBMQVRFX1NUQVRVU19CRVRBEAISHgoaVEVNUExBVEVfU1RBVFVTX0RFUFJFQ0FURUQQAzK3AQoPVGVtcGxhdGVTZXJ2aWNlElQKDUxpc3RUZW1wbGF0ZXMSIC5ob2d3aXJlLnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0GiEuaG9nd2lyZS52MS5MaXN0VGVtcGxhdGVzUmVzcG9uc2USTgoLR2V0VGVtcGxhdGUSHi5ob2d3aXJlLnYxLkdldFRlbXBsYXRlUmVxdWVzdBofLmhvZ3dpcmUudjEuR2V0VGVtcGxhdGVSZXNwb25zZUI1WjNnaXRodWIuY29tL2hvZ3dpcmUvaG9nd2lyZS9hcGkvaG9nd2lyZS92MTtob2d3aXJldjFiBnByb3RvMw", [file_google_api_field_behavior, file_hogwire_v1_destination]);
+  fileDesc("Chlob2d3aXJlL3YxL3RlbXBsYXRlLnByb3RvEgpob2d3aXJlLnYxIpwDCghUZW1wbGF0ZRIRCgRuYW1lGAEgASgJQgPgQQgSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhAKCGNhdGVnb3J5GAQgASgJEhAKCGljb25fdXJsGAUgASgJEioKBnN0YXR1cxgGIAEoDjIaLmhvZ3dpcmUudjEuVGVtcGxhdGVTdGF0dXMSCwoDaG9nGAcgASgJEi4KDWlucHV0c19zY2hlbWEYCCADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEiQKB2ZpbHRlcnMYCSABKAsyEy5ob2d3aXJlLnYxLkZpbHRlcnMSEAoIZG9jc191cmwYCiABKAkSKwoGbGltaXRzGAsgASgLMhsuaG9nd2lyZS52MS5FeGVjdXRpb25MaW1pdHMSKAoFYmF0Y2gYFCABKAsyGS5ob2d3aXJlLnYxLlRlbXBsYXRlQmF0Y2gSNgoRbWFwcGluZ190ZW1wbGF0ZXMYFSADKAsyGy5ob2d3aXJlLnYxLk1hcHBpbmdUZW1wbGF0ZSKRAQoPTWFwcGluZ1RlbXBsYXRlEgwKBG5hbWUYASABKAkSGgoSaW5jbHVkZV9ieV9kZWZhdWx0GAIgASgIEiQKB2ZpbHRlcnMYAyABKAsyEy5ob2d3aXJlLnYxLkZpbHRlcnMSLgoNaW5wdXRzX3NjaGVtYRgEIAMoCzIXLmhvZ3dpcmUudjEuSW5wdXRTY2hlbWEiYwoNVGVtcGxhdGVCYXRjaBIrCghkZWZhdWx0cxgBIAEoCzIZLmhvZ3dpcmUudjEuQmF0Y2hEZWxpdmVyeRISCgptYXhfZXZlbnRzGAIgASgFEhEKCW1heF9ieXRlcxgDIAEoAyJPChRMaXN0VGVtcGxhdGVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIQCghjYXRlZ29yeRgDIAEoCSJZChVMaXN0VGVtcGxhdGVzUmVzcG9uc2USJwoJdGVtcGxhdGVzGAEgAygLMhQuaG9nd2lyZS52MS5UZW1wbGF0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJwoSR2V0VGVtcGxhdGVSZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAiI9ChNHZXRUZW1wbGF0ZVJlc3BvbnNlEiYKCHRlbXBsYXRlGAEgASgLMhQuaG9nd2lyZS52MS5UZW1wbGF0ZSqHAQoOVGVtcGxhdGVTdGF0dXMSHwobVEVNUExBVEVfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGgoWVEVNUExBVEVfU1RBVFVTX1NUQUJMRRABEhgKFFRFTVBMQVRFX1NUQVRVU19CRVRBEAISHgoaVEVNUExBVEVfU1RBVFVTX0RFUFJFQ0FURUQQAzK3AQoPVGVtcGxhdGVTZXJ2aWNlElQKDUxpc3RUZW1wbGF0ZXMSIC5ob2d3aXJlLnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0GiEuaG9nd2lyZS52MS5MaXN0VGVtcGxhdGVzUmVzcG9uc2USTgoLR2V0VGVtcGxhdGUSHi5ob2d3aXJlLnYxLkdldFRlbXBsYXRlUmVxdWVzdBofLmhvZ3dpcmUudjEuR2V0VGVtcGxhdGVSZXNwb25zZUI1WjNnaXRodWIuY29tL2hvZ3dpcmUvaG9nd2lyZS9hcGkvaG9nd2lyZS92MTtob2d3aXJldjFiBnByb3RvMw", [file_google_api_field_behavior, file_hogwire_v1_destination]);
 
 /**
  * A Template is a ready-made destination: code, inputs schema and default
@@ -99,6 +99,15 @@ export type Template = Message<"hogwire.v1.Template"> & {
    * @generated from field: hogwire.v1.TemplateBatch batch = 20;
    */
   batch?: TemplateBatch | undefined;
+
+  /**
+   * The mappings the template offers (PostHog's mapping_templates); a
+   * destination created from the template starts with those included by
+   * default.
+   *
+   * @generated from field: repeated hogwire.v1.MappingTemplate mapping_templates = 21;
+   */
+  mappingTemplates: MappingTemplate[];
 };
 
 /**
@@ -107,6 +116,48 @@ export type Template = Message<"hogwire.v1.Template"> & {
  */
 export const TemplateSchema: GenMessage<Template> = /*@__PURE__*/
   messageDesc(file_hogwire_v1_template, 0);
+
+/**
+ * MappingTemplate is a mapping a template offers.
+ *
+ * @generated from message hogwire.v1.MappingTemplate
+ */
+export type MappingTemplate = Message<"hogwire.v1.MappingTemplate"> & {
+  /**
+   * The mapping's name, e.g. "Purchase".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Whether a destination created from the template starts with it.
+   *
+   * @generated from field: bool include_by_default = 2;
+   */
+  includeByDefault: boolean;
+
+  /**
+   * The mapping's filters.
+   *
+   * @generated from field: hogwire.v1.Filters filters = 3;
+   */
+  filters?: Filters | undefined;
+
+  /**
+   * The mapping's inputs; their defaults are its values.
+   *
+   * @generated from field: repeated hogwire.v1.InputSchema inputs_schema = 4;
+   */
+  inputsSchema: InputSchema[];
+};
+
+/**
+ * Describes the message hogwire.v1.MappingTemplate.
+ * Use `create(MappingTemplateSchema)` to create a new message.
+ */
+export const MappingTemplateSchema: GenMessage<MappingTemplate> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_template, 1);
 
 /**
  * TemplateBatch is how a template delivers in batches.
@@ -140,7 +191,7 @@ export type TemplateBatch = Message<"hogwire.v1.TemplateBatch"> & {
  * Use `create(TemplateBatchSchema)` to create a new message.
  */
 export const TemplateBatchSchema: GenMessage<TemplateBatch> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_template, 1);
+  messageDesc(file_hogwire_v1_template, 2);
 
 /**
  * @generated from message hogwire.v1.ListTemplatesRequest
@@ -169,7 +220,7 @@ export type ListTemplatesRequest = Message<"hogwire.v1.ListTemplatesRequest"> & 
  * Use `create(ListTemplatesRequestSchema)` to create a new message.
  */
 export const ListTemplatesRequestSchema: GenMessage<ListTemplatesRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_template, 2);
+  messageDesc(file_hogwire_v1_template, 3);
 
 /**
  * @generated from message hogwire.v1.ListTemplatesResponse
@@ -191,7 +242,7 @@ export type ListTemplatesResponse = Message<"hogwire.v1.ListTemplatesResponse"> 
  * Use `create(ListTemplatesResponseSchema)` to create a new message.
  */
 export const ListTemplatesResponseSchema: GenMessage<ListTemplatesResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_template, 3);
+  messageDesc(file_hogwire_v1_template, 4);
 
 /**
  * @generated from message hogwire.v1.GetTemplateRequest
@@ -210,7 +261,7 @@ export type GetTemplateRequest = Message<"hogwire.v1.GetTemplateRequest"> & {
  * Use `create(GetTemplateRequestSchema)` to create a new message.
  */
 export const GetTemplateRequestSchema: GenMessage<GetTemplateRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_template, 4);
+  messageDesc(file_hogwire_v1_template, 5);
 
 /**
  * @generated from message hogwire.v1.GetTemplateResponse
@@ -227,7 +278,7 @@ export type GetTemplateResponse = Message<"hogwire.v1.GetTemplateResponse"> & {
  * Use `create(GetTemplateResponseSchema)` to create a new message.
  */
 export const GetTemplateResponseSchema: GenMessage<GetTemplateResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_template, 5);
+  messageDesc(file_hogwire_v1_template, 6);
 
 /**
  * TemplateStatus is how far a template can be relied on.
