@@ -120,6 +120,9 @@ type Options struct {
 	// Resume runs a parked invocation from its fetch on, instead of the
 	// filters, inputs and program from the start.
 	Resume *Suspended
+	// GeoIP answers a transformation's geoipLookup() (nil: it returns
+	// null).
+	GeoIP GeoIP
 }
 
 // LogEntry is one line logged about the invocation.
@@ -493,6 +496,8 @@ func (inv *invocation) Call(name string, args []vm.Value) (vm.Value, error) {
 		return vm.Null, inv.print(args)
 	case "postHogCapture":
 		return vm.Null, inv.capture(args)
+	case geoipLookup:
+		return inv.geoip(args)
 	}
 	return vm.Null, fmt.Errorf("%s is not a host function", name)
 }

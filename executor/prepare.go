@@ -261,12 +261,16 @@ func Prepare(d *hogwirev1.Destination, opts ...PrepareOption) (*Destination, err
 	out.maxMemory = orDefault(l.GetMaxMemoryBytes(), DefaultMaxMemory)
 	// The invocation keeps the time (VM time only, not waits), steps and
 	// memory of all its runs together: the machines' own limits are off.
-	out.machine = vm.New(vm.Options{
+	mo := vm.Options{
 		HostFunctions:  []string{"print", "postHogCapture"},
 		AsyncFunctions: []string{"fetch"},
 		Timeout:        -1,
 		MemoryLimit:    -1,
-	})
+	}
+	if IsTransformation(d) {
+		mo.HostFunctions, mo.AsyncFunctions = []string{"print", geoipLookup}, nil
+	}
+	out.machine = vm.New(mo)
 	out.exprMachine = vm.New(vm.Options{Timeout: -1, MemoryLimit: -1})
 	out.filterMachine = nil
 	for _, o := range opts {

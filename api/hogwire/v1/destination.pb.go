@@ -26,6 +26,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// FunctionKind says where a Hog function runs, as PostHog's HogFunction
+// type does.
+type FunctionKind int32
+
+const (
+	// A destination (also what a destination stored before kinds existed
+	// reads as).
+	FunctionKind_FUNCTION_KIND_UNSPECIFIED FunctionKind = 0
+	// Runs for every matching event and delivers it with fetch().
+	FunctionKind_FUNCTION_KIND_DESTINATION FunctionKind = 1
+	// Runs on the data plane before every destination, on the event as
+	// captured, in its project's order: returns the event to pass on
+	// (changed or not), or null to drop it. It cannot fetch; an error or a
+	// limit passes the event on unchanged.
+	FunctionKind_FUNCTION_KIND_TRANSFORMATION FunctionKind = 2
+)
+
+// Enum value maps for FunctionKind.
+var (
+	FunctionKind_name = map[int32]string{
+		0: "FUNCTION_KIND_UNSPECIFIED",
+		1: "FUNCTION_KIND_DESTINATION",
+		2: "FUNCTION_KIND_TRANSFORMATION",
+	}
+	FunctionKind_value = map[string]int32{
+		"FUNCTION_KIND_UNSPECIFIED":    0,
+		"FUNCTION_KIND_DESTINATION":    1,
+		"FUNCTION_KIND_TRANSFORMATION": 2,
+	}
+)
+
+func (x FunctionKind) Enum() *FunctionKind {
+	p := new(FunctionKind)
+	*p = x
+	return p
+}
+
+func (x FunctionKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FunctionKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_hogwire_v1_destination_proto_enumTypes[0].Descriptor()
+}
+
+func (FunctionKind) Type() protoreflect.EnumType {
+	return &file_hogwire_v1_destination_proto_enumTypes[0]
+}
+
+func (x FunctionKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FunctionKind.Descriptor instead.
+func (FunctionKind) EnumDescriptor() ([]byte, []int) {
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{0}
+}
+
 // TemplateLanguage is how the strings of a templated input are rendered.
 type TemplateLanguage int32
 
@@ -69,11 +127,11 @@ func (x TemplateLanguage) String() string {
 }
 
 func (TemplateLanguage) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[0].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[1].Descriptor()
 }
 
 func (TemplateLanguage) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[0]
+	return &file_hogwire_v1_destination_proto_enumTypes[1]
 }
 
 func (x TemplateLanguage) Number() protoreflect.EnumNumber {
@@ -82,7 +140,7 @@ func (x TemplateLanguage) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TemplateLanguage.Descriptor instead.
 func (TemplateLanguage) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{0}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{1}
 }
 
 // InputType is the type of an input's value.
@@ -137,11 +195,11 @@ func (x InputType) String() string {
 }
 
 func (InputType) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[1].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[2].Descriptor()
 }
 
 func (InputType) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[1]
+	return &file_hogwire_v1_destination_proto_enumTypes[2]
 }
 
 func (x InputType) Number() protoreflect.EnumNumber {
@@ -150,7 +208,7 @@ func (x InputType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InputType.Descriptor instead.
 func (InputType) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{1}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{2}
 }
 
 // PropertyScope says where a property is read from.
@@ -188,11 +246,11 @@ func (x PropertyScope) String() string {
 }
 
 func (PropertyScope) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[2].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[3].Descriptor()
 }
 
 func (PropertyScope) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[2]
+	return &file_hogwire_v1_destination_proto_enumTypes[3]
 }
 
 func (x PropertyScope) Number() protoreflect.EnumNumber {
@@ -201,7 +259,7 @@ func (x PropertyScope) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PropertyScope.Descriptor instead.
 func (PropertyScope) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{2}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{3}
 }
 
 // PropertyOperator is PostHog's set of property filter operators.
@@ -274,11 +332,11 @@ func (x PropertyOperator) String() string {
 }
 
 func (PropertyOperator) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[3].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[4].Descriptor()
 }
 
 func (PropertyOperator) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[3]
+	return &file_hogwire_v1_destination_proto_enumTypes[4]
 }
 
 func (x PropertyOperator) Number() protoreflect.EnumNumber {
@@ -287,7 +345,7 @@ func (x PropertyOperator) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PropertyOperator.Descriptor instead.
 func (PropertyOperator) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{3}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{4}
 }
 
 // HealthState is where a destination stands with the health manager.
@@ -333,11 +391,11 @@ func (x HealthState) String() string {
 }
 
 func (HealthState) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[4].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[5].Descriptor()
 }
 
 func (HealthState) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[4]
+	return &file_hogwire_v1_destination_proto_enumTypes[5]
 }
 
 func (x HealthState) Number() protoreflect.EnumNumber {
@@ -346,7 +404,7 @@ func (x HealthState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HealthState.Descriptor instead.
 func (HealthState) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{4}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{5}
 }
 
 // A Destination is a Hog program with typed inputs and a filter. PostHog
@@ -400,7 +458,14 @@ type Destination struct {
 	// when created from a template that declares one; a destination may
 	// change it within the template's limits (see TemplateBatch), and may
 	// not clear it while its code reads events.
-	Batch         *BatchDelivery `protobuf:"bytes,25,opt,name=batch,proto3" json:"batch,omitempty"`
+	Batch *BatchDelivery `protobuf:"bytes,25,opt,name=batch,proto3" json:"batch,omitempty"`
+	// What the code is: a destination (the default) or a transformation.
+	// Set on creation (or from the template); it cannot change.
+	Kind FunctionKind `protobuf:"varint,30,opt,name=kind,proto3,enum=hogwire.v1.FunctionKind" json:"kind,omitempty"`
+	// Transformations only: where it runs among its project's
+	// transformations, lowest first (ties by name). Must be 0 for
+	// destinations.
+	Order         int32 `protobuf:"varint,31,opt,name=order,proto3" json:"order,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -574,6 +639,20 @@ func (x *Destination) GetBatch() *BatchDelivery {
 		return x.Batch
 	}
 	return nil
+}
+
+func (x *Destination) GetKind() FunctionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FunctionKind_FUNCTION_KIND_UNSPECIFIED
+}
+
+func (x *Destination) GetOrder() int32 {
+	if x != nil {
+		return x.Order
+	}
+	return 0
 }
 
 // BatchDelivery gathers a destination's matching events into batches: a
@@ -1781,7 +1860,9 @@ type ListDestinationsRequest struct {
 	// Only destinations in this health state.
 	HealthState HealthState `protobuf:"varint,5,opt,name=health_state,json=healthState,proto3,enum=hogwire.v1.HealthState" json:"health_state,omitempty"`
 	// Only destinations created from this template ("templates/{template}").
-	Template      string `protobuf:"bytes,6,opt,name=template,proto3" json:"template,omitempty"`
+	Template string `protobuf:"bytes,6,opt,name=template,proto3" json:"template,omitempty"`
+	// Only functions of this kind (unspecified: every kind).
+	Kind          FunctionKind `protobuf:"varint,30,opt,name=kind,proto3,enum=hogwire.v1.FunctionKind" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1856,6 +1937,13 @@ func (x *ListDestinationsRequest) GetTemplate() string {
 		return x.Template
 	}
 	return ""
+}
+
+func (x *ListDestinationsRequest) GetKind() FunctionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FunctionKind_FUNCTION_KIND_UNSPECIFIED
 }
 
 type ListDestinationsResponse struct {
@@ -2519,7 +2607,7 @@ var File_hogwire_v1_destination_proto protoreflect.FileDescriptor
 const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\n" +
 	"\x1chogwire/v1/destination.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe5\a\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xae\b\n" +
 	"\vDestination\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vdisplayName\x12 \n" +
@@ -2543,7 +2631,9 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x04etag\x18\x11 \x01(\tR\x04etag\x12\x1f\n" +
 	"\brevision\x18\x12 \x01(\x03B\x03\xe0A\x03R\brevision\x12:\n" +
 	"\bdelivery\x18\x13 \x01(\v2\x19.hogwire.v1.DeliveryStateB\x03\xe0A\x03R\bdelivery\x12/\n" +
-	"\x05batch\x18\x19 \x01(\v2\x19.hogwire.v1.BatchDeliveryR\x05batch\x1aQ\n" +
+	"\x05batch\x18\x19 \x01(\v2\x19.hogwire.v1.BatchDeliveryR\x05batch\x121\n" +
+	"\x04kind\x18\x1e \x01(\x0e2\x18.hogwire.v1.FunctionKindB\x03\xe0A\x05R\x04kind\x12\x14\n" +
+	"\x05order\x18\x1f \x01(\x05R\x05order\x1aQ\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.hogwire.v1.InputValueR\x05value:\x028\x01\"\x81\x01\n" +
@@ -2650,7 +2740,7 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x15GetDestinationRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"S\n" +
 	"\x16GetDestinationResponse\x129\n" +
-	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\"\xf5\x01\n" +
+	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\"\xa3\x02\n" +
 	"\x17ListDestinationsRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -2658,7 +2748,8 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x1d\n" +
 	"\aenabled\x18\x04 \x01(\bH\x00R\aenabled\x88\x01\x01\x12:\n" +
 	"\fhealth_state\x18\x05 \x01(\x0e2\x17.hogwire.v1.HealthStateR\vhealthState\x12\x1a\n" +
-	"\btemplate\x18\x06 \x01(\tR\btemplateB\n" +
+	"\btemplate\x18\x06 \x01(\tR\btemplate\x12,\n" +
+	"\x04kind\x18\x1e \x01(\x0e2\x18.hogwire.v1.FunctionKindR\x04kindB\n" +
 	"\n" +
 	"\b_enabled\"\x7f\n" +
 	"\x18ListDestinationsResponse\x12;\n" +
@@ -2701,7 +2792,11 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x89\x01\n" +
 	" ListDestinationRevisionsResponse\x12=\n" +
 	"\trevisions\x18\x01 \x03(\v2\x1f.hogwire.v1.DestinationRevisionR\trevisions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x8a\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*n\n" +
+	"\fFunctionKind\x12\x1d\n" +
+	"\x19FUNCTION_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19FUNCTION_KIND_DESTINATION\x10\x01\x12 \n" +
+	"\x1cFUNCTION_KIND_TRANSFORMATION\x10\x02*\x8a\x01\n" +
 	"\x10TemplateLanguage\x12!\n" +
 	"\x1dTEMPLATE_LANGUAGE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15TEMPLATE_LANGUAGE_HOG\x10\x01\x12\x1c\n" +
@@ -2765,122 +2860,125 @@ func file_hogwire_v1_destination_proto_rawDescGZIP() []byte {
 	return file_hogwire_v1_destination_proto_rawDescData
 }
 
-var file_hogwire_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_hogwire_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
 var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_hogwire_v1_destination_proto_goTypes = []any{
-	(TemplateLanguage)(0),                    // 0: hogwire.v1.TemplateLanguage
-	(InputType)(0),                           // 1: hogwire.v1.InputType
-	(PropertyScope)(0),                       // 2: hogwire.v1.PropertyScope
-	(PropertyOperator)(0),                    // 3: hogwire.v1.PropertyOperator
-	(HealthState)(0),                         // 4: hogwire.v1.HealthState
-	(*Destination)(nil),                      // 5: hogwire.v1.Destination
-	(*BatchDelivery)(nil),                    // 6: hogwire.v1.BatchDelivery
-	(*InputSchema)(nil),                      // 7: hogwire.v1.InputSchema
-	(*InputChoice)(nil),                      // 8: hogwire.v1.InputChoice
-	(*InputValue)(nil),                       // 9: hogwire.v1.InputValue
-	(*Filters)(nil),                          // 10: hogwire.v1.Filters
-	(*EventFilter)(nil),                      // 11: hogwire.v1.EventFilter
-	(*PropertyFilter)(nil),                   // 12: hogwire.v1.PropertyFilter
-	(*Masking)(nil),                          // 13: hogwire.v1.Masking
-	(*ExecutionLimits)(nil),                  // 14: hogwire.v1.ExecutionLimits
-	(*DeliveryState)(nil),                    // 15: hogwire.v1.DeliveryState
-	(*DestinationHealth)(nil),                // 16: hogwire.v1.DestinationHealth
-	(*CreateDestinationRequest)(nil),         // 17: hogwire.v1.CreateDestinationRequest
-	(*CreateDestinationResponse)(nil),        // 18: hogwire.v1.CreateDestinationResponse
-	(*GetDestinationRequest)(nil),            // 19: hogwire.v1.GetDestinationRequest
-	(*GetDestinationResponse)(nil),           // 20: hogwire.v1.GetDestinationResponse
-	(*ListDestinationsRequest)(nil),          // 21: hogwire.v1.ListDestinationsRequest
-	(*ListDestinationsResponse)(nil),         // 22: hogwire.v1.ListDestinationsResponse
-	(*UpdateDestinationRequest)(nil),         // 23: hogwire.v1.UpdateDestinationRequest
-	(*UpdateDestinationResponse)(nil),        // 24: hogwire.v1.UpdateDestinationResponse
-	(*DeleteDestinationRequest)(nil),         // 25: hogwire.v1.DeleteDestinationRequest
-	(*DeleteDestinationResponse)(nil),        // 26: hogwire.v1.DeleteDestinationResponse
-	(*EnableDestinationRequest)(nil),         // 27: hogwire.v1.EnableDestinationRequest
-	(*EnableDestinationResponse)(nil),        // 28: hogwire.v1.EnableDestinationResponse
-	(*DisableDestinationRequest)(nil),        // 29: hogwire.v1.DisableDestinationRequest
-	(*DisableDestinationResponse)(nil),       // 30: hogwire.v1.DisableDestinationResponse
-	(*DestinationRevision)(nil),              // 31: hogwire.v1.DestinationRevision
-	(*ListDestinationRevisionsRequest)(nil),  // 32: hogwire.v1.ListDestinationRevisionsRequest
-	(*ListDestinationRevisionsResponse)(nil), // 33: hogwire.v1.ListDestinationRevisionsResponse
-	nil,                                      // 34: hogwire.v1.Destination.InputsEntry
-	(*timestamppb.Timestamp)(nil),            // 35: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),              // 36: google.protobuf.Duration
-	(*structpb.Value)(nil),                   // 37: google.protobuf.Value
-	(*fieldmaskpb.FieldMask)(nil),            // 38: google.protobuf.FieldMask
+	(FunctionKind)(0),                        // 0: hogwire.v1.FunctionKind
+	(TemplateLanguage)(0),                    // 1: hogwire.v1.TemplateLanguage
+	(InputType)(0),                           // 2: hogwire.v1.InputType
+	(PropertyScope)(0),                       // 3: hogwire.v1.PropertyScope
+	(PropertyOperator)(0),                    // 4: hogwire.v1.PropertyOperator
+	(HealthState)(0),                         // 5: hogwire.v1.HealthState
+	(*Destination)(nil),                      // 6: hogwire.v1.Destination
+	(*BatchDelivery)(nil),                    // 7: hogwire.v1.BatchDelivery
+	(*InputSchema)(nil),                      // 8: hogwire.v1.InputSchema
+	(*InputChoice)(nil),                      // 9: hogwire.v1.InputChoice
+	(*InputValue)(nil),                       // 10: hogwire.v1.InputValue
+	(*Filters)(nil),                          // 11: hogwire.v1.Filters
+	(*EventFilter)(nil),                      // 12: hogwire.v1.EventFilter
+	(*PropertyFilter)(nil),                   // 13: hogwire.v1.PropertyFilter
+	(*Masking)(nil),                          // 14: hogwire.v1.Masking
+	(*ExecutionLimits)(nil),                  // 15: hogwire.v1.ExecutionLimits
+	(*DeliveryState)(nil),                    // 16: hogwire.v1.DeliveryState
+	(*DestinationHealth)(nil),                // 17: hogwire.v1.DestinationHealth
+	(*CreateDestinationRequest)(nil),         // 18: hogwire.v1.CreateDestinationRequest
+	(*CreateDestinationResponse)(nil),        // 19: hogwire.v1.CreateDestinationResponse
+	(*GetDestinationRequest)(nil),            // 20: hogwire.v1.GetDestinationRequest
+	(*GetDestinationResponse)(nil),           // 21: hogwire.v1.GetDestinationResponse
+	(*ListDestinationsRequest)(nil),          // 22: hogwire.v1.ListDestinationsRequest
+	(*ListDestinationsResponse)(nil),         // 23: hogwire.v1.ListDestinationsResponse
+	(*UpdateDestinationRequest)(nil),         // 24: hogwire.v1.UpdateDestinationRequest
+	(*UpdateDestinationResponse)(nil),        // 25: hogwire.v1.UpdateDestinationResponse
+	(*DeleteDestinationRequest)(nil),         // 26: hogwire.v1.DeleteDestinationRequest
+	(*DeleteDestinationResponse)(nil),        // 27: hogwire.v1.DeleteDestinationResponse
+	(*EnableDestinationRequest)(nil),         // 28: hogwire.v1.EnableDestinationRequest
+	(*EnableDestinationResponse)(nil),        // 29: hogwire.v1.EnableDestinationResponse
+	(*DisableDestinationRequest)(nil),        // 30: hogwire.v1.DisableDestinationRequest
+	(*DisableDestinationResponse)(nil),       // 31: hogwire.v1.DisableDestinationResponse
+	(*DestinationRevision)(nil),              // 32: hogwire.v1.DestinationRevision
+	(*ListDestinationRevisionsRequest)(nil),  // 33: hogwire.v1.ListDestinationRevisionsRequest
+	(*ListDestinationRevisionsResponse)(nil), // 34: hogwire.v1.ListDestinationRevisionsResponse
+	nil,                                      // 35: hogwire.v1.Destination.InputsEntry
+	(*timestamppb.Timestamp)(nil),            // 36: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),              // 37: google.protobuf.Duration
+	(*structpb.Value)(nil),                   // 38: google.protobuf.Value
+	(*fieldmaskpb.FieldMask)(nil),            // 39: google.protobuf.FieldMask
 }
 var file_hogwire_v1_destination_proto_depIdxs = []int32{
-	7,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
-	34, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
-	10, // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
-	13, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
-	14, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
-	16, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
-	35, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
-	35, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
-	15, // 8: hogwire.v1.Destination.delivery:type_name -> hogwire.v1.DeliveryState
-	6,  // 9: hogwire.v1.Destination.batch:type_name -> hogwire.v1.BatchDelivery
-	36, // 10: hogwire.v1.BatchDelivery.max_wait:type_name -> google.protobuf.Duration
-	1,  // 11: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
-	37, // 12: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
-	8,  // 13: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
-	0,  // 14: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
-	37, // 15: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
-	37, // 16: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
-	0,  // 17: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
-	11, // 18: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
-	12, // 19: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
-	12, // 20: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
-	2,  // 21: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
-	3,  // 22: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
-	37, // 23: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
-	36, // 24: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
-	36, // 25: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
-	36, // 26: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
-	36, // 27: hogwire.v1.ExecutionLimits.retry_base:type_name -> google.protobuf.Duration
-	36, // 28: hogwire.v1.ExecutionLimits.retry_max:type_name -> google.protobuf.Duration
-	36, // 29: hogwire.v1.ExecutionLimits.retry_give_up:type_name -> google.protobuf.Duration
-	36, // 30: hogwire.v1.ExecutionLimits.max_backlog_age:type_name -> google.protobuf.Duration
-	35, // 31: hogwire.v1.DeliveryState.paused_until:type_name -> google.protobuf.Timestamp
-	35, // 32: hogwire.v1.DeliveryState.backlog_oldest_time:type_name -> google.protobuf.Timestamp
-	35, // 33: hogwire.v1.DeliveryState.observe_time:type_name -> google.protobuf.Timestamp
-	4,  // 34: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
-	35, // 35: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
-	35, // 36: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
-	5,  // 37: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	5,  // 38: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 39: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	4,  // 40: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
-	5,  // 41: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
-	5,  // 42: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	38, // 43: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 44: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 45: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 46: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	35, // 47: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
-	5,  // 48: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
-	31, // 49: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
-	9,  // 50: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
-	17, // 51: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
-	19, // 52: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
-	21, // 53: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
-	23, // 54: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
-	25, // 55: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
-	27, // 56: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
-	29, // 57: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
-	32, // 58: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
-	18, // 59: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
-	20, // 60: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
-	22, // 61: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
-	24, // 62: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
-	26, // 63: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
-	28, // 64: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
-	30, // 65: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
-	33, // 66: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
-	59, // [59:67] is the sub-list for method output_type
-	51, // [51:59] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	8,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
+	35, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
+	11, // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
+	14, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
+	15, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
+	17, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
+	36, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
+	36, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
+	16, // 8: hogwire.v1.Destination.delivery:type_name -> hogwire.v1.DeliveryState
+	7,  // 9: hogwire.v1.Destination.batch:type_name -> hogwire.v1.BatchDelivery
+	0,  // 10: hogwire.v1.Destination.kind:type_name -> hogwire.v1.FunctionKind
+	37, // 11: hogwire.v1.BatchDelivery.max_wait:type_name -> google.protobuf.Duration
+	2,  // 12: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
+	38, // 13: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
+	9,  // 14: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
+	1,  // 15: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
+	38, // 16: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
+	38, // 17: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
+	1,  // 18: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
+	12, // 19: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
+	13, // 20: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
+	13, // 21: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
+	3,  // 22: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
+	4,  // 23: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
+	38, // 24: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
+	37, // 25: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
+	37, // 26: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
+	37, // 27: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
+	37, // 28: hogwire.v1.ExecutionLimits.retry_base:type_name -> google.protobuf.Duration
+	37, // 29: hogwire.v1.ExecutionLimits.retry_max:type_name -> google.protobuf.Duration
+	37, // 30: hogwire.v1.ExecutionLimits.retry_give_up:type_name -> google.protobuf.Duration
+	37, // 31: hogwire.v1.ExecutionLimits.max_backlog_age:type_name -> google.protobuf.Duration
+	36, // 32: hogwire.v1.DeliveryState.paused_until:type_name -> google.protobuf.Timestamp
+	36, // 33: hogwire.v1.DeliveryState.backlog_oldest_time:type_name -> google.protobuf.Timestamp
+	36, // 34: hogwire.v1.DeliveryState.observe_time:type_name -> google.protobuf.Timestamp
+	5,  // 35: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
+	36, // 36: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
+	36, // 37: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
+	6,  // 38: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	6,  // 39: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	6,  // 40: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 41: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
+	0,  // 42: hogwire.v1.ListDestinationsRequest.kind:type_name -> hogwire.v1.FunctionKind
+	6,  // 43: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
+	6,  // 44: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	39, // 45: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 46: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	6,  // 47: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	6,  // 48: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	36, // 49: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
+	6,  // 50: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
+	32, // 51: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
+	10, // 52: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
+	18, // 53: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
+	20, // 54: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
+	22, // 55: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
+	24, // 56: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
+	26, // 57: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
+	28, // 58: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
+	30, // 59: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
+	33, // 60: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
+	19, // 61: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
+	21, // 62: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
+	23, // 63: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
+	25, // 64: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
+	27, // 65: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
+	29, // 66: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
+	31, // 67: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
+	34, // 68: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
+	61, // [61:69] is the sub-list for method output_type
+	53, // [53:61] is the sub-list for method input_type
+	53, // [53:53] is the sub-list for extension type_name
+	53, // [53:53] is the sub-list for extension extendee
+	0,  // [0:53] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_destination_proto_init() }
@@ -2895,7 +2993,7 @@ func file_hogwire_v1_destination_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hogwire_v1_destination_proto_rawDesc), len(file_hogwire_v1_destination_proto_rawDesc)),
-			NumEnums:      5,
+			NumEnums:      6,
 			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,

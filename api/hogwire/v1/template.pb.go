@@ -100,7 +100,10 @@ type Template struct {
 	Limits *ExecutionLimits `protobuf:"bytes,11,opt,name=limits,proto3" json:"limits,omitempty"`
 	// Set when the template's code delivers events in batches (it reads the
 	// global events, not event).
-	Batch         *TemplateBatch `protobuf:"bytes,20,opt,name=batch,proto3" json:"batch,omitempty"`
+	Batch *TemplateBatch `protobuf:"bytes,20,opt,name=batch,proto3" json:"batch,omitempty"`
+	// What a function created from the template is: a destination or a
+	// transformation.
+	Kind          FunctionKind `protobuf:"varint,30,opt,name=kind,proto3,enum=hogwire.v1.FunctionKind" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -219,6 +222,13 @@ func (x *Template) GetBatch() *TemplateBatch {
 	return nil
 }
 
+func (x *Template) GetKind() FunctionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FunctionKind_FUNCTION_KIND_UNSPECIFIED
+}
+
 // TemplateBatch is how a template delivers in batches.
 type TemplateBatch struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -288,7 +298,9 @@ type ListTemplatesRequest struct {
 	PageSize  int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only templates in this category.
-	Category      string `protobuf:"bytes,3,opt,name=category,proto3" json:"category,omitempty"`
+	Category string `protobuf:"bytes,3,opt,name=category,proto3" json:"category,omitempty"`
+	// Only templates of this kind (unspecified: every kind).
+	Kind          FunctionKind `protobuf:"varint,30,opt,name=kind,proto3,enum=hogwire.v1.FunctionKind" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -342,6 +354,13 @@ func (x *ListTemplatesRequest) GetCategory() string {
 		return x.Category
 	}
 	return ""
+}
+
+func (x *ListTemplatesRequest) GetKind() FunctionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FunctionKind_FUNCTION_KIND_UNSPECIFIED
 }
 
 type ListTemplatesResponse struct {
@@ -490,7 +509,7 @@ var File_hogwire_v1_template_proto protoreflect.FileDescriptor
 const file_hogwire_v1_template_proto_rawDesc = "" +
 	"\n" +
 	"\x19hogwire/v1/template.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1chogwire/v1/destination.proto\"\xd3\x03\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1chogwire/v1/destination.proto\"\x81\x04\n" +
 	"\bTemplate\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
@@ -504,17 +523,19 @@ const file_hogwire_v1_template_proto_rawDesc = "" +
 	"\bdocs_url\x18\n" +
 	" \x01(\tR\adocsUrl\x123\n" +
 	"\x06limits\x18\v \x01(\v2\x1b.hogwire.v1.ExecutionLimitsR\x06limits\x12/\n" +
-	"\x05batch\x18\x14 \x01(\v2\x19.hogwire.v1.TemplateBatchR\x05batch\"\x82\x01\n" +
+	"\x05batch\x18\x14 \x01(\v2\x19.hogwire.v1.TemplateBatchR\x05batch\x12,\n" +
+	"\x04kind\x18\x1e \x01(\x0e2\x18.hogwire.v1.FunctionKindR\x04kind\"\x82\x01\n" +
 	"\rTemplateBatch\x125\n" +
 	"\bdefaults\x18\x01 \x01(\v2\x19.hogwire.v1.BatchDeliveryR\bdefaults\x12\x1d\n" +
 	"\n" +
 	"max_events\x18\x02 \x01(\x05R\tmaxEvents\x12\x1b\n" +
-	"\tmax_bytes\x18\x03 \x01(\x03R\bmaxBytes\"n\n" +
+	"\tmax_bytes\x18\x03 \x01(\x03R\bmaxBytes\"\x9c\x01\n" +
 	"\x14ListTemplatesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x1a\n" +
-	"\bcategory\x18\x03 \x01(\tR\bcategory\"s\n" +
+	"\bcategory\x18\x03 \x01(\tR\bcategory\x12,\n" +
+	"\x04kind\x18\x1e \x01(\x0e2\x18.hogwire.v1.FunctionKindR\x04kind\"s\n" +
 	"\x15ListTemplatesResponse\x122\n" +
 	"\ttemplates\x18\x01 \x03(\v2\x14.hogwire.v1.TemplateR\ttemplates\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"-\n" +
@@ -556,7 +577,8 @@ var file_hogwire_v1_template_proto_goTypes = []any{
 	(*InputSchema)(nil),           // 7: hogwire.v1.InputSchema
 	(*Filters)(nil),               // 8: hogwire.v1.Filters
 	(*ExecutionLimits)(nil),       // 9: hogwire.v1.ExecutionLimits
-	(*BatchDelivery)(nil),         // 10: hogwire.v1.BatchDelivery
+	(FunctionKind)(0),             // 10: hogwire.v1.FunctionKind
+	(*BatchDelivery)(nil),         // 11: hogwire.v1.BatchDelivery
 }
 var file_hogwire_v1_template_proto_depIdxs = []int32{
 	0,  // 0: hogwire.v1.Template.status:type_name -> hogwire.v1.TemplateStatus
@@ -564,18 +586,20 @@ var file_hogwire_v1_template_proto_depIdxs = []int32{
 	8,  // 2: hogwire.v1.Template.filters:type_name -> hogwire.v1.Filters
 	9,  // 3: hogwire.v1.Template.limits:type_name -> hogwire.v1.ExecutionLimits
 	2,  // 4: hogwire.v1.Template.batch:type_name -> hogwire.v1.TemplateBatch
-	10, // 5: hogwire.v1.TemplateBatch.defaults:type_name -> hogwire.v1.BatchDelivery
-	1,  // 6: hogwire.v1.ListTemplatesResponse.templates:type_name -> hogwire.v1.Template
-	1,  // 7: hogwire.v1.GetTemplateResponse.template:type_name -> hogwire.v1.Template
-	3,  // 8: hogwire.v1.TemplateService.ListTemplates:input_type -> hogwire.v1.ListTemplatesRequest
-	5,  // 9: hogwire.v1.TemplateService.GetTemplate:input_type -> hogwire.v1.GetTemplateRequest
-	4,  // 10: hogwire.v1.TemplateService.ListTemplates:output_type -> hogwire.v1.ListTemplatesResponse
-	6,  // 11: hogwire.v1.TemplateService.GetTemplate:output_type -> hogwire.v1.GetTemplateResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	10, // 5: hogwire.v1.Template.kind:type_name -> hogwire.v1.FunctionKind
+	11, // 6: hogwire.v1.TemplateBatch.defaults:type_name -> hogwire.v1.BatchDelivery
+	10, // 7: hogwire.v1.ListTemplatesRequest.kind:type_name -> hogwire.v1.FunctionKind
+	1,  // 8: hogwire.v1.ListTemplatesResponse.templates:type_name -> hogwire.v1.Template
+	1,  // 9: hogwire.v1.GetTemplateResponse.template:type_name -> hogwire.v1.Template
+	3,  // 10: hogwire.v1.TemplateService.ListTemplates:input_type -> hogwire.v1.ListTemplatesRequest
+	5,  // 11: hogwire.v1.TemplateService.GetTemplate:input_type -> hogwire.v1.GetTemplateRequest
+	4,  // 12: hogwire.v1.TemplateService.ListTemplates:output_type -> hogwire.v1.ListTemplatesResponse
+	6,  // 13: hogwire.v1.TemplateService.GetTemplate:output_type -> hogwire.v1.GetTemplateResponse
+	12, // [12:14] is the sub-list for method output_type
+	10, // [10:12] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_template_proto_init() }
