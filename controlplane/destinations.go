@@ -36,7 +36,7 @@ type destinationServer struct {
 func mutableDestinationFields() []string {
 	return []string{
 		"display_name", "description", "enabled", "hog", "inputs_schema", "inputs",
-		"filters", "masking", "limits", "notification_destination", "batch",
+		"filters", "masking", "limits", "notification_destination", "batch", "order",
 	}
 }
 
@@ -59,6 +59,9 @@ func (s *destinationServer) CreateDestination(ctx context.Context, req *hogwirev
 		if err := s.applyTemplate(d, t); err != nil {
 			return nil, err
 		}
+	}
+	if d.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_UNSPECIFIED {
+		d.Kind = hogwirev1.FunctionKind_FUNCTION_KIND_DESTINATION
 	}
 	if _, _, err := s.store.Project(ctx, project); err != nil {
 		return nil, err
@@ -116,6 +119,11 @@ func (s *destinationServer) applyTemplate(d *hogwirev1.Destination, name string)
 		return invalid("from_template", "template %q does not exist", name)
 	}
 	d.Template = "templates/" + id
+	if tk := functionKind(t.Kind); d.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_UNSPECIFIED {
+		d.Kind = tk
+	} else if d.Kind != tk {
+		return invalid("destination.kind", "is %s but template %q makes a %s", kindWord(d.Kind), name, kindWord(tk))
+	}
 	if d.DisplayName == "" {
 		d.DisplayName = t.DisplayName
 	}
@@ -286,6 +294,9 @@ func matchesList(req *hogwirev1.ListDestinationsRequest, d *hogwirev1.Destinatio
 	if t := req.GetTemplate(); t != "" && d.Template != t && d.Template != "templates/"+t {
 		return false
 	}
+	if k := req.GetKind(); k != hogwirev1.FunctionKind_FUNCTION_KIND_UNSPECIFIED && functionKind(d.Kind) != k {
+		return false
+	}
 	return true
 }
 
@@ -398,6 +409,8 @@ func (s *destinationServer) UpdateDestination(ctx context.Context, req *hogwirev
 				d.Limits = in.Limits
 			case "batch":
 				d.Batch = in.Batch
+			case "order":
+				d.Order = in.Order
 			case "notification_destination":
 				//lint:ignore SA1019 a deprecated field can still be set
 				d.NotificationDestination = in.NotificationDestination
