@@ -5,7 +5,7 @@
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import { file_google_api_field_behavior } from "../../google/api/field_behavior_pb";
-import type { BatchDelivery, ExecutionLimits, Filters, InputSchema } from "./destination_pb";
+import type { BatchDelivery, ExecutionLimits, Filters, FunctionKind, InputSchema } from "./destination_pb";
 import { file_hogwire_v1_destination } from "./destination_pb";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -13,7 +13,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hogwire/v1/template.proto.
  */
 export const file_hogwire_v1_template: GenFile = /*@__PURE__*/
-  fileDesc("Chlob2d3aXJlL3YxL3RlbXBsYXRlLnByb3RvEgpob2d3aXJlLnYxIuQCCghUZW1wbGF0ZRIRCgRuYW1lGAEgASgJQgPgQQgSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhAKCGNhdGVnb3J5GAQgASgJEhAKCGljb25fdXJsGAUgASgJEioKBnN0YXR1cxgGIAEoDjIaLmhvZ3dpcmUudjEuVGVtcGxhdGVTdGF0dXMSCwoDaG9nGAcgASgJEi4KDWlucHV0c19zY2hlbWEYCCADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEiQKB2ZpbHRlcnMYCSABKAsyEy5ob2d3aXJlLnYxLkZpbHRlcnMSEAoIZG9jc191cmwYCiABKAkSKwoGbGltaXRzGAsgASgLMhsuaG9nd2lyZS52MS5FeGVjdXRpb25MaW1pdHMSKAoFYmF0Y2gYFCABKAsyGS5ob2d3aXJlLnYxLlRlbXBsYXRlQmF0Y2giYwoNVGVtcGxhdGVCYXRjaBIrCghkZWZhdWx0cxgBIAEoCzIZLmhvZ3dpcmUudjEuQmF0Y2hEZWxpdmVyeRISCgptYXhfZXZlbnRzGAIgASgFEhEKCW1heF9ieXRlcxgDIAEoAyJPChRMaXN0VGVtcGxhdGVzUmVxdWVzdBIRCglwYWdlX3NpemUYASABKAUSEgoKcGFnZV90b2tlbhgCIAEoCRIQCghjYXRlZ29yeRgDIAEoCSJZChVMaXN0VGVtcGxhdGVzUmVzcG9uc2USJwoJdGVtcGxhdGVzGAEgAygLMhQuaG9nd2lyZS52MS5UZW1wbGF0ZRIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiJwoSR2V0VGVtcGxhdGVSZXF1ZXN0EhEKBG5hbWUYASABKAlCA+BBAiI9ChNHZXRUZW1wbGF0ZVJlc3BvbnNlEiYKCHRlbXBsYXRlGAEgASgLMhQuaG9nd2lyZS52MS5UZW1wbGF0ZSqHAQoOVGVtcGxhdGVTdGF0dXMSHwobVEVNUExBVEVfU1RBVFVTX1VOU1BFQ0lGSUVEEAASGgoWVEVNUExBVEVfU1RBVFVTX1NUQUJMRRABEhgKFFRFTVBMQVRFX1NUQVRVU19CRVRBEAISHgoaVEVNUExBVEVfU1RBVFVTX0RFUFJFQ0FURUQQAzK3AQoPVGVtcGxhdGVTZXJ2aWNlElQKDUxpc3RUZW1wbGF0ZXMSIC5ob2d3aXJlLnYxLkxpc3RUZW1wbGF0ZXNSZXF1ZXN0GiEuaG9nd2lyZS52MS5MaXN0VGVtcGxhdGVzUmVzcG9uc2USTgoLR2V0VGVtcGxhdGUSHi5ob2d3aXJlLnYxLkdldFRlbXBsYXRlUmVxdWVzdBofLmhvZ3dpcmUudjEuR2V0VGVtcGxhdGVSZXNwb25zZUI1WjNnaXRodWIuY29tL2hvZ3dpcmUvaG9nd2lyZS9hcGkvaG9nd2lyZS92MTtob2d3aXJldjFiBnByb3RvMw", [file_google_api_field_behavior, file_hogwire_v1_destination]);
+  fileDesc("Chlob2d3aXJlL3YxL3RlbXBsYXRlLnByb3RvEgpob2d3aXJlLnYxIowDCghUZW1wbGF0ZRIRCgRuYW1lGAEgASgJQgPgQQgSFAoMZGlzcGxheV9uYW1lGAIgASgJEhMKC2Rlc2NyaXB0aW9uGAMgASgJEhAKCGNhdGVnb3J5GAQgASgJEhAKCGljb25fdXJsGAUgASgJEioKBnN0YXR1cxgGIAEoDjIaLmhvZ3dpcmUudjEuVGVtcGxhdGVTdGF0dXMSCwoDaG9nGAcgASgJEi4KDWlucHV0c19zY2hlbWEYCCADKAsyFy5ob2d3aXJlLnYxLklucHV0U2NoZW1hEiQKB2ZpbHRlcnMYCSABKAsyEy5ob2d3aXJlLnYxLkZpbHRlcnMSEAoIZG9jc191cmwYCiABKAkSKwoGbGltaXRzGAsgASgLMhsuaG9nd2lyZS52MS5FeGVjdXRpb25MaW1pdHMSKAoFYmF0Y2gYFCABKAsyGS5ob2d3aXJlLnYxLlRlbXBsYXRlQmF0Y2gSJgoEa2luZBgeIAEoDjIYLmhvZ3dpcmUudjEuRnVuY3Rpb25LaW5kImMKDVRlbXBsYXRlQmF0Y2gSKwoIZGVmYXVsdHMYASABKAsyGS5ob2d3aXJlLnYxLkJhdGNoRGVsaXZlcnkSEgoKbWF4X2V2ZW50cxgCIAEoBRIRCgltYXhfYnl0ZXMYAyABKAMidwoUTGlzdFRlbXBsYXRlc1JlcXVlc3QSEQoJcGFnZV9zaXplGAEgASgFEhIKCnBhZ2VfdG9rZW4YAiABKAkSEAoIY2F0ZWdvcnkYAyABKAkSJgoEa2luZBgeIAEoDjIYLmhvZ3dpcmUudjEuRnVuY3Rpb25LaW5kIlkKFUxpc3RUZW1wbGF0ZXNSZXNwb25zZRInCgl0ZW1wbGF0ZXMYASADKAsyFC5ob2d3aXJlLnYxLlRlbXBsYXRlEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSInChJHZXRUZW1wbGF0ZVJlcXVlc3QSEQoEbmFtZRgBIAEoCUID4EECIj0KE0dldFRlbXBsYXRlUmVzcG9uc2USJgoIdGVtcGxhdGUYASABKAsyFC5ob2d3aXJlLnYxLlRlbXBsYXRlKocBCg5UZW1wbGF0ZVN0YXR1cxIfChtURU1QTEFURV9TVEFUVVNfVU5TUEVDSUZJRUQQABIaChZURU1QTEFURV9TVEFUVVNfU1RBQkxFEAESGAoUVEVNUExBVEVfU1RBVFVTX0JFVEEQAhIeChpURU1QTEFURV9TVEFUVVNfREVQUkVDQVRFRBADMrcBCg9UZW1wbGF0ZVNlcnZpY2USVAoNTGlzdFRlbXBsYXRlcxIgLmhvZ3dpcmUudjEuTGlzdFRlbXBsYXRlc1JlcXVlc3QaIS5ob2d3aXJlLnYxLkxpc3RUZW1wbGF0ZXNSZXNwb25zZRJOCgtHZXRUZW1wbGF0ZRIeLmhvZ3dpcmUudjEuR2V0VGVtcGxhdGVSZXF1ZXN0Gh8uaG9nd2lyZS52MS5HZXRUZW1wbGF0ZVJlc3BvbnNlQjVaM2dpdGh1Yi5jb20vaG9nd2lyZS9ob2d3aXJlL2FwaS9ob2d3aXJlL3YxO2hvZ3dpcmV2MWIGcHJvdG8z", [file_google_api_field_behavior, file_hogwire_v1_destination]);
 
 /**
  * A Template is a ready-made destination: code, inputs schema and default
@@ -99,6 +99,14 @@ export type Template = Message<"hogwire.v1.Template"> & {
    * @generated from field: hogwire.v1.TemplateBatch batch = 20;
    */
   batch?: TemplateBatch | undefined;
+
+  /**
+   * What a function created from the template is: a destination or a
+   * transformation.
+   *
+   * @generated from field: hogwire.v1.FunctionKind kind = 30;
+   */
+  kind: FunctionKind;
 };
 
 /**
@@ -162,6 +170,13 @@ export type ListTemplatesRequest = Message<"hogwire.v1.ListTemplatesRequest"> & 
    * @generated from field: string category = 3;
    */
   category: string;
+
+  /**
+   * Only templates of this kind (unspecified: every kind).
+   *
+   * @generated from field: hogwire.v1.FunctionKind kind = 30;
+   */
+  kind: FunctionKind;
 };
 
 /**
