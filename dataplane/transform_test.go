@@ -125,6 +125,15 @@ func TestTransformations(t *testing.T) {
 		t.Errorf("person.properties.email = %v, want the SHA-256 of ada@example.com", e)
 	}
 
+	// A message whose every event is dropped is acknowledged like any
+	// other, and nothing reaches the destination.
+	st.publish(t, p.CaptureToken, &hogwirev1.Event{Event: "$pageview", DistinctId: "bot-2", Properties: bot})
+	waitStat(t, st, bots.Name, "dropped", 2)
+	time.Sleep(200 * time.Millisecond)
+	if n := st.Node.Stat(hook.Name, "succeeded"); n != 1 {
+		t.Errorf("the destination ran %v times, want 1", n)
+	}
+
 	// The failures are in the transformations' logs.
 	for _, c := range []struct{ name, want string }{{throws.Name, "boom"}, {loops.Name, "steps"}} {
 		waitLog(t, st, c.name, c.want)
