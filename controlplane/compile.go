@@ -9,7 +9,6 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/hogvm/compiler"
-	"github.com/hogwire/hogwire/hogvm/kind"
 	"github.com/hogwire/hogwire/inputs"
 )
 
@@ -55,7 +54,7 @@ func (s *destinationServer) compileDestination(d *hogwirev1.Destination, v *viol
 	case len(d.Hog) > maxHogBytes:
 		v.add(p+"hog", "is longer than %d bytes", maxHogBytes)
 	default:
-		prog, err := kind.Destination().Compile(d.Hog, nil)
+		prog, err := codeKind(d).Compile(d.Hog, nil)
 		if err != nil {
 			addCompileError(v, p+"hog", err)
 		} else if d.Bytecode, err = json.Marshal(prog); err != nil {
@@ -63,6 +62,7 @@ func (s *destinationServer) compileDestination(d *hogwirev1.Destination, v *viol
 		}
 	}
 	s.compileInputs(d, v)
+	checkKind(d, v)
 	s.checkBatch(d, v)
 	if d.Filters == nil {
 		d.Filters = &hogwirev1.Filters{}

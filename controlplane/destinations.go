@@ -37,7 +37,7 @@ func mutableDestinationFields() []string {
 	return []string{
 		"display_name", "description", "enabled", "hog", "inputs_schema", "inputs",
 		"filters", "masking", "limits", "notification_destination", "batch",
-		"mappings",
+		"mappings", "order",
 	}
 }
 
@@ -60,6 +60,9 @@ func (s *destinationServer) CreateDestination(ctx context.Context, req *hogwirev
 		if err := s.applyTemplate(d, t); err != nil {
 			return nil, err
 		}
+	}
+	if d.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_UNSPECIFIED {
+		d.Kind = hogwirev1.FunctionKind_FUNCTION_KIND_DESTINATION
 	}
 	if _, _, err := s.store.Project(ctx, project); err != nil {
 		return nil, err
@@ -117,6 +120,11 @@ func (s *destinationServer) applyTemplate(d *hogwirev1.Destination, name string)
 		return invalid("from_template", "template %q does not exist", name)
 	}
 	d.Template = "templates/" + id
+	if tk := functionKind(t.Kind); d.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_UNSPECIFIED {
+		d.Kind = tk
+	} else if d.Kind != tk {
+		return invalid("destination.kind", "is %s but template %q makes a %s", kindWord(d.Kind), name, kindWord(tk))
+	}
 	if d.DisplayName == "" {
 		d.DisplayName = t.DisplayName
 	}
@@ -290,6 +298,9 @@ func matchesList(req *hogwirev1.ListDestinationsRequest, d *hogwirev1.Destinatio
 	if t := req.GetTemplate(); t != "" && d.Template != t && d.Template != "templates/"+t {
 		return false
 	}
+	if k := req.GetKind(); k != hogwirev1.FunctionKind_FUNCTION_KIND_UNSPECIFIED && functionKind(d.Kind) != k {
+		return false
+	}
 	return true
 }
 
@@ -404,6 +415,8 @@ func (s *destinationServer) UpdateDestination(ctx context.Context, req *hogwirev
 				d.Batch = in.Batch
 			case "mappings":
 				d.Mappings = in.Mappings
+			case "order":
+				d.Order = in.Order
 			case "notification_destination":
 				//lint:ignore SA1019 a deprecated field can still be set
 				d.NotificationDestination = in.NotificationDestination

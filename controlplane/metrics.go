@@ -21,7 +21,7 @@ import (
 // them when asked for all. The duration_* ones are computed from the
 // merged histograms; the rest are counters.
 var metricNames = []string{
-	"succeeded", "failed", "filtered", "disabled_temporarily", "disabled_permanently", "masked",
+	"succeeded", "failed", "filtered", "dropped", "disabled_temporarily", "disabled_permanently", "masked",
 	"filtering_failed", "inputs_failed", "disabled", "health_errors", "failed_client_error", "captured",
 	"fetch_attempts", "fetch_failed_4xx", "fetch_failed_5xx", "fetch_timeouts", "fetch_errors",
 	"duration_p50_ms", "duration_p95_ms", "duration_p99_ms",

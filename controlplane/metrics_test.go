@@ -94,7 +94,7 @@ func TestQueryMetrics(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", m, g, w)
 		}
 	}
-	if len(resp.Series) != 20 {
+	if len(resp.Series) != 21 { // every metric, dropped (transformations) included
 		t.Errorf("%d series, want every metric", len(resp.Series))
 	}
 	for _, s := range resp.Series {

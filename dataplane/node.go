@@ -131,6 +131,8 @@ type Config struct {
 	NoRecords bool
 	// Capture configures ingest limits (Tokens and Publisher are filled in).
 	Capture capture.Config
+	// GeoIP answers transformations' geoipLookup() (nil: it returns null).
+	GeoIP executor.GeoIP
 	// Meters makes the node's OpenTelemetry instruments: ingest, in-flight
 	// invocations, outcomes apart from delivery attempts, the event log's
 	// lag (package metrics), and the per-destination counts (package
@@ -575,6 +577,9 @@ func (n *Node) handle(m *eventlog.Message) {
 	}
 	if m.Redelivered > 0 {
 		n.log.Debug("events redelivered", "seq", m.Seq, "events", len(m.Data), "times", m.Redelivered)
+	}
+	if len(pr.transforms) > 0 {
+		n.transformMessage(m, pr)
 	}
 	evs, ok := n.parseMessage(m, pr)
 	if !ok {

@@ -130,6 +130,9 @@ func (n *Node) parseMessage(m *eventlog.Message, pr *projectRoutes) ([]*executor
 			}
 		}
 	}
+	if len(runs) == 0 {
+		return evs, true // every event was dropped (by a transformation) or unreadable
+	}
 	workers := min(len(runs), personWorkers)
 	wg.Add(workers)
 	for range workers - 1 {

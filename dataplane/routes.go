@@ -89,6 +89,9 @@ type projectRoutes struct {
 	// routed lists the destinations the index holds, for the filtered
 	// counts.
 	routed []*destination
+	// transforms are the project's transformations, in order (see
+	// transform.go).
+	transforms []*transform
 }
 
 // wants reports whether a destination may want events of this name.
@@ -117,8 +120,10 @@ type routing struct {
 	revision int64
 	projects map[string]*projectRoutes
 	tokens   map[string]string
-	// prepared is kept to reuse unchanged destinations on the next build.
-	prepared map[string]*route
+	// prepared is kept to reuse unchanged destinations on the next build,
+	// transforms the same for transformations.
+	prepared   map[string]*route
+	transforms map[string]*transform
 }
 
 // registry holds the destinations and projects a node keeps across
@@ -154,10 +159,11 @@ type stopped struct {
 func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, source executor.Source, defaultConcurrency int, log *slog.Logger) (*routing, []stopped) {
 	var stops []stopped
 	r := &routing{
-		revision: next.Revision,
-		projects: make(map[string]*projectRoutes, len(next.Projects)),
-		tokens:   next.Tokens,
-		prepared: make(map[string]*route, len(next.Destinations)),
+		revision:   next.Revision,
+		projects:   make(map[string]*projectRoutes, len(next.Projects)),
+		tokens:     next.Tokens,
+		prepared:   make(map[string]*route, len(next.Destinations)),
+		transforms: map[string]*transform{},
 	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -177,6 +183,12 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 	for name, d := range next.Destinations {
 		pr := r.projects[projectOf(name)]
 		if pr == nil {
+			continue
+		}
+		if executor.IsTransformation(d) {
+			if t := pr.addTransform(prev, d, rt.filterVM, log); t != nil {
+				r.transforms[name] = t
+			}
 			continue
 		}
 		dest := rt.dests[name]
@@ -234,6 +246,9 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 			}
 			ix.Add(d.Filters, rte)
 		}
+	}
+	for _, pr := range r.projects {
+		pr.sortTransforms()
 	}
 	for name, dest := range rt.dests {
 		if _, ok := next.Destinations[name]; !ok || r.prepared[name] == nil {

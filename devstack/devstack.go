@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hogwire/hogwire/geoip"
 	"log/slog"
 	"maps"
 	"net"
@@ -40,6 +41,9 @@ import (
 
 // Config configures the stack. Zero values take the defaults of `hogwire dev`.
 type Config struct {
+	// GeoIPDB is the path of a MaxMind-format city database that
+	// transformations' geoipLookup() reads (empty: none).
+	GeoIPDB string
 	// DataDir holds etcd's and NATS's data and the generated admin token,
 	// node token and secrets key (default "./.hogwire").
 	DataDir string
@@ -123,6 +127,7 @@ type Stack struct {
 	natsConn *nats.Conn
 	// personsConn is the person store's own connection.
 	personsConn *nats.Conn
+	geoip       *geoip.DB
 
 	// Node is the data-plane node.
 	Node *dataplane.Node
@@ -251,12 +256,24 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		Persons: cfg.Persons, SourceURL: cfg.SourceURL, PersonsNATS: s.personsConn,
 		NoRecords: cfg.NoRecords,
 	}
+	if cfg.GeoIPDB != "" {
+		db, err := geoip.Open(cfg.GeoIPDB)
+		if err != nil {
+			gl.Close()
+			hl.Close()
+			return nil, err
+		}
+		s.geoip, dpCfg.GeoIP = db, db
+	}
 	if cfg.Tracing != nil {
 		dpCfg.TracerProvider, dpCfg.Propagator = cfg.Tracing.TracerProvider, cfg.Tracing.Propagator
 	}
 	if s.dp, err = dataplane.Start(ctx, dpCfg, 5*time.Second); err != nil {
 		gl.Close()
 		hl.Close()
+		if s.geoip != nil {
+			_ = s.geoip.Close()
+		}
 		return nil, err
 	}
 	roles := controlplane.Roles()
@@ -359,6 +376,9 @@ func (s *Stack) stopServers(ctx context.Context) {
 }
 
 func (s *Stack) closeStores() {
+	if s.geoip != nil {
+		_ = s.geoip.Close()
+	}
 	if s.cpConn != nil {
 		s.cpConn.Close()
 	}

@@ -143,27 +143,7 @@ func NewProject(project *hogwirev1.Project, source Source) *Project {
 // group_N in filters and by the group's url) is its position among the
 // event's group type names in sorted order.
 func NewEvent(ev *hogwirev1.Event, project *hogwirev1.Project, source Source) *Globals {
-	p := eventParts{
-		uuid: ev.GetUuid(), name: ev.GetEvent(), distinctID: ev.GetDistinctId(), elementsChain: ev.GetElementsChain(),
-		props: dictFromFields(ev.GetProperties().GetFields(), 2),
-	}
-	if ts := ev.GetTimestamp(); ts != nil {
-		p.timestamp, p.hasTimestamp = ts.AsTime(), true
-	}
-	if s := ev.GetSet(); s != nil {
-		p.set = dictFromFields(s.GetFields(), 0)
-	}
-	if s := ev.GetSetOnce(); s != nil {
-		p.setOnce = dictFromFields(s.GetFields(), 0)
-	}
-	if pe := ev.GetPerson(); pe != nil {
-		p.hasPerson, p.personID = true, pe.GetId()
-		p.personProps = dictFromFields(pe.GetProperties().GetFields(), 0)
-	}
-	for t, key := range ev.GetGroups() {
-		p.groups = append(p.groups, [2]string{t, key})
-	}
-	return p.globals(NewProject(project, source))
+	return newEventGlobals(ev, NewProject(project, source))
 }
 
 // eventParts is an event with its objects already Hog dicts: what NewEvent

@@ -125,6 +125,9 @@ type Options struct {
 	// (unless SkipFilters) and its inputs over the destination's. It must
 	// name an enabled mapping; it is ignored without mappings.
 	Mapping string
+	// GeoIP answers a transformation's geoipLookup() (nil: it returns
+	// null).
+	GeoIP GeoIP
 }
 
 // LogEntry is one line logged about the invocation.
@@ -515,6 +518,8 @@ func (inv *invocation) Call(name string, args []vm.Value) (vm.Value, error) {
 		return vm.Null, inv.print(args)
 	case "postHogCapture":
 		return vm.Null, inv.capture(args)
+	case geoipLookup:
+		return inv.geoip(args)
 	}
 	return vm.Null, fmt.Errorf("%s is not a host function", name)
 }

@@ -22,8 +22,11 @@ import (
 
 // Defaults for limits the destination leaves at zero.
 const (
-	DefaultTimeout      = 5 * time.Second  // VM time of the program
-	DefaultFetchTimeout = 10 * time.Second // per request
+	DefaultTimeout = 5 * time.Second // VM time of the program
+	// DefaultTransformTimeout is a transformation's: it runs on every
+	// event of its project, before any destination.
+	DefaultTransformTimeout = 100 * time.Millisecond
+	DefaultFetchTimeout     = 10 * time.Second // per request
 	// DefaultMaxFetches is PostHog's MAX_ASYNC_STEPS.
 	DefaultMaxFetches = 5
 	// DefaultMaxLogs is PostHog's MAX_HOG_LOGS: the print() call that reaches
@@ -240,18 +243,25 @@ func Prepare(d *hogwirev1.Destination, opts ...PrepareOption) (*Destination, err
 
 	l := d.GetLimits()
 	out.timeout = orDefault(l.GetTimeout().AsDuration(), DefaultTimeout)
+	if IsTransformation(d) {
+		out.timeout = orDefault(l.GetTimeout().AsDuration(), DefaultTransformTimeout)
+	}
 	out.fetchTimeout = orDefault(l.GetFetchTimeout().AsDuration(), DefaultFetchTimeout)
 	out.maxFetches = int(orDefault(l.GetMaxFetches(), DefaultMaxFetches))
 	out.maxSteps = max(l.GetMaxSteps(), 0)
 	out.maxMemory = orDefault(l.GetMaxMemoryBytes(), DefaultMaxMemory)
 	// The invocation keeps the time (VM time only, not waits), steps and
 	// memory of all its runs together: the machines' own limits are off.
-	out.machine = vm.New(vm.Options{
+	mo := vm.Options{
 		HostFunctions:  []string{"print", "postHogCapture"},
 		AsyncFunctions: []string{"fetch"},
 		Timeout:        -1,
 		MemoryLimit:    -1,
-	})
+	}
+	if IsTransformation(d) {
+		mo.HostFunctions, mo.AsyncFunctions = []string{"print", geoipLookup}, nil
+	}
+	out.machine = vm.New(mo)
 	out.exprMachine = vm.New(vm.Options{Timeout: -1, MemoryLimit: -1})
 	out.filterMachine = nil
 	for _, o := range opts {

@@ -78,6 +78,12 @@ type goldenExpect struct {
 	// Captures are the events postHogCapture asked to capture, in order;
 	// when absent, none may be.
 	Captures []goldenCapture `json:"captures"`
+	// Transformations only. Event is the event passed on: its event,
+	// distinct_id and properties (each compared when given; a failed or
+	// filtered case must leave the event as it was). Dropped: the code
+	// returned null.
+	Event   map[string]any `json:"event"`
+	Dropped bool           `json:"dropped"`
 }
 
 type goldenCapture struct {
@@ -169,7 +175,11 @@ func (f *recordingFetcher) Do(_ context.Context, req fetch.Request, _ fetch.Poli
 // the code, the filters and every templated string of every input.
 func destinationFor(t *testing.T, tpl *hogwirev1.Template, given map[string]any) *hogwirev1.Destination {
 	t.Helper()
-	prog, err := kind.Destination().Compile(tpl.Hog, nil)
+	k := kind.Destination()
+	if tpl.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION {
+		k = kind.Transformation()
+	}
+	prog, err := k.Compile(tpl.Hog, nil)
 	if err != nil {
 		t.Fatalf("compile: %v", err)
 	}
@@ -179,7 +189,7 @@ func destinationFor(t *testing.T, tpl *hogwirev1.Template, given map[string]any)
 		t.Fatalf("filters: %v", err)
 	}
 	d := &hogwirev1.Destination{
-		Name: "projects/acme/destinations/d1", DisplayName: tpl.DisplayName, Enabled: true, Hog: tpl.Hog, Bytecode: bc,
+		Name: "projects/acme/destinations/d1", DisplayName: tpl.DisplayName, Enabled: true, Hog: tpl.Hog, Bytecode: bc, Kind: tpl.Kind,
 		InputsSchema: tpl.InputsSchema, Inputs: map[string]*hogwirev1.InputValue{},
 		Filters: &hogwirev1.Filters{Events: tpl.GetFilters().GetEvents(), Properties: tpl.GetFilters().GetProperties(), Expression: tpl.GetFilters().GetExpression(), Bytecode: fb},
 	}
@@ -339,6 +349,10 @@ func runGolden(t *testing.T, tpl *hogwirev1.Template, project *hogwirev1.Project
 	d, err := executor.Prepare(dest)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if tpl.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION {
+		runGoldenTransform(t, d, project, c)
+		return
 	}
 	src := executor.Source{URL: "https://hogwire.example.com"}
 	f := &recordingFetcher{responses: c.Responses}

@@ -36,9 +36,18 @@ import (
 //go:embed */template.hog */template.yaml
 var files embed.FS
 
-// HostFunctions returns the functions template code may call besides
-// Hog's standard library.
+// HostFunctions returns the functions destination template code may call
+// besides Hog's standard library.
 func HostFunctions() []string { return kind.Destination().Functions }
+
+// codeKind is the Hog kind of a template's code: a destination's unless
+// the template says kind: transformation.
+func codeKind(t *hogwirev1.Template) kind.Kind {
+	if t.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION {
+		return kind.Transformation()
+	}
+	return kind.Destination()
+}
 
 // Catalog is the set of shipped templates. It is immutable; List and Get
 // return copies.
@@ -330,7 +339,7 @@ func check(t *hogwirev1.Template) error {
 	case t.Status == hogwirev1.TemplateStatus_TEMPLATE_STATUS_UNSPECIFIED:
 		return errors.New("status: is required")
 	}
-	if _, err := kind.Destination().Compile(t.Hog, nil); err != nil {
+	if _, err := codeKind(t).Compile(t.Hog, nil); err != nil {
 		return fmt.Errorf("template.hog: %w", err)
 	}
 	keys := map[string]bool{}
@@ -390,6 +399,12 @@ func check(t *hogwirev1.Template) error {
 // its own caps, and code that reads events, which per-event code must not.
 func checkBatch(t *hogwirev1.Template) error {
 	b := t.Batch
+	if t.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION {
+		if b != nil {
+			return errors.New("batch: a transformation runs on one event at a time")
+		}
+		return nil
+	}
 	readsEvents, err := readsGlobal(t.Hog, "events")
 	if err != nil {
 		return fmt.Errorf("template.hog: %w", err)

@@ -44,6 +44,12 @@
 // -nonmatching destinations whose filters (-filter: event name, property
 // equality, free Hog expression) never match the events, in alternating
 // rounds of one run.
+//
+//	go run ./bench/pipeline -transform -events 20000 -storage memory
+//
+// measures the cost of a transformation: one destination's delivery rate
+// alone, after one no-op transformation, and beside a second destination,
+// in alternating rounds of one run, with the cost per event of each.
 package main
 
 import (
@@ -98,6 +104,7 @@ func main() {
 	batch := flag.Int("batch", 0, "measure per-event webhook delivery beside webhook-batch delivery in batches of this many events, instead of against the raw client")
 	nonmatching := flag.Int("nonmatching", 0, "measure one destination's rate alone beside its rate in a project with this many destinations whose filters do not match, instead of against the raw client")
 	filterKinds := flag.String("filter", "name", "with -nonmatching, the non-matching destinations' filters, shared evenly: name, property, expr (e.g. name,property)")
+	transform := flag.Bool("transform", false, "measure one destination's rate alone beside its rate after one no-op transformation and beside a second destination, instead of against the raw client")
 	flag.Parse()
 	if *serveSink {
 		if err := runSink(); err != nil {
@@ -123,6 +130,9 @@ func main() {
 	if *nonmatching > 0 {
 		cfg.nonmatching, cfg.filterKinds = *nonmatching, *filterKinds
 		runFn = runNonmatching
+	}
+	if *transform {
+		runFn = runTransform
 	}
 	if err := runFn(cfg, *dests, *storages); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

@@ -548,8 +548,11 @@ func (a *app) destinationsCreate() *cobra.Command {
 	c := a.newAdminCmd("create", "Create a destination from a template, your Hog code or a file", createLong, noArgs)
 	c.cmd.Example = createExample
 	var e destinationEdit
-	var project, id, template string
+	var project, id, template, kindWord string
+	var order int32
 	e.register(c.fs)
+	c.fs.StringVar(&kindWord, "kind", "", "what it is: destination or transformation (default: the template's, else destination); see docs/transformations.md")
+	c.fs.Int32Var(&order, "order", 0, "transformations: where it runs among its project's, lowest first")
 	c.fs.StringVar(&project, "project", "", "project to create it in: projects/ID or ID (default: $HOGWIRE_PROJECT or the context's)")
 	c.fs.StringVar(&id, "id", "", "destination id, unique across projects (default: generated)")
 	c.fs.StringVar(&template, "template", "", "start from this template (e.g. webhook): its code, inputs schema and filters fill what is not given")
@@ -613,6 +616,16 @@ func (a *app) destinationsCreate() *cobra.Command {
 		}
 		if !c.given("enabled") && !fileKeys["enabled"] {
 			d.Enabled = true
+		}
+		if kindWord != "" {
+			v, ok := enumword.Parse(hogwirev1.FunctionKind(0).Descriptor(), kindWord)
+			if !ok {
+				return usagef("--kind: %q is not destination or transformation", kindWord)
+			}
+			d.Kind = hogwirev1.FunctionKind(v)
+		}
+		if c.given("order") {
+			d.Order = order
 		}
 		resp, err := hogwirev1.NewDestinationServiceClient(cc).CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{
 			Parent: resourcename.ProjectArg(project), Destination: d, DestinationId: id,
@@ -758,6 +771,8 @@ func (a *app) destinationsList() *cobra.Command {
 	var project, template, enabled, health string
 	c.fs.StringVar(&project, "project", "", "only this project: projects/ID or ID (default: every project)")
 	c.fs.StringVar(&template, "template", "", "only destinations created from this template")
+	var kindWord string
+	c.fs.StringVar(&kindWord, "kind", "", "only destinations or only transformations (destination, transformation)")
 	c.fs.StringVar(&enabled, "enabled", "", "only enabled (true) or disabled (false) destinations")
 	c.fs.StringVar(&health, "health", "", "only destinations in this health state: healthy, degraded, disabled-temporarily or disabled-indefinitely")
 	return c.runE(func(ctx context.Context) error {
@@ -767,6 +782,13 @@ func (a *app) destinationsList() *cobra.Command {
 		}
 		if template != "" {
 			req.Template = resourcename.TemplateArg(template)
+		}
+		if kindWord != "" {
+			v, ok := enumword.Parse(hogwirev1.FunctionKind(0).Descriptor(), kindWord)
+			if !ok {
+				return usagef("--kind: %q is not destination or transformation", kindWord)
+			}
+			req.Kind = hogwirev1.FunctionKind(v)
 		}
 		if enabled != "" {
 			b, err := strconv.ParseBool(enabled)

@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/hogwire/hogwire/executor"
+	"github.com/hogwire/hogwire/geoip"
 	"io"
 	"log/slog"
 	"net"
@@ -157,6 +159,7 @@ func (a *app) devCommand() *cobra.Command {
 	fs.IntVar(&cfg.HogSlots, "hog-slots", 0, hogSlotsUsage)
 	fs.BoolVar(&cfg.Persons, "persons", true, personsUsage)
 	fs.StringVar(&cfg.SourceURL, "source-url", "", sourceURLUsage)
+	fs.StringVar(&cfg.GeoIPDB, "geoip-db", "", geoipUsage)
 	lf.register(fs)
 	return cmd
 }
@@ -165,6 +168,7 @@ const (
 	personsUsage = "keep person profiles from events' $set, $set_once, $unset, $identify and aliases, and give destinations the stored person " +
 		"(--persons=false: person is made from each event alone)"
 	sourceURLUsage = "base `URL` of the links in Hog globals: person.url is <URL>/projects/<project>/person/<distinct_id> (empty: no links)"
+	geoipUsage     = "MaxMind-format city database (`path` to an .mmdb: GeoLite2-City, DB-IP City Lite…) that transformations' geoipLookup() reads (empty: it returns null)"
 )
 
 func (a *app) runDev(ctx context.Context, cfg devstack.Config, lf logFlags, metricsAddr string) error {
@@ -357,7 +361,7 @@ type dataPlaneFlags struct {
 	nats                                    natsconn.Config
 	grpcAddr, httpAddr, cpAddr, nodeID      string
 	nodeTokenFile, metricsAddr, allowEgress string
-	storage, cpCA, sourceURL                string
+	storage, cpCA, sourceURL, geoipDB       string
 	cpTLS, anonymizeIPs, persons            bool
 	noRecords                               bool
 	ackWait, dupWindow                      time.Duration
@@ -409,6 +413,7 @@ func (a *app) dataPlaneCommand() *cobra.Command {
 	fs.BoolVar(&f.persons, "persons", true, personsUsage)
 	fs.BoolVar(&f.noRecords, "no-invocation-records", false, "keep no record of invocations and their events (InvocationService then finds none from this node)")
 	fs.StringVar(&f.sourceURL, "source-url", "", sourceURLUsage)
+	fs.StringVar(&f.geoipDB, "geoip-db", "", geoipUsage)
 	f.lf.register(fs)
 	f.tf.register(fs)
 	return cmd
@@ -473,7 +478,15 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 	}
 	defer pm.shutdown(log)
 	f.capture.AnonymizeIPs = f.anonymizeIPs
+	geo, err := openGeoIP(f.geoipDB, log)
+	if err != nil {
+		return err
+	}
+	if geo != nil {
+		defer geo.Close()
+	}
 	node, err := dataplane.Start(ctx, dataplane.Config{
+		GeoIP:  geoIP(geo),
 		Meters: pm.Meters,
 		NodeID: nodeID, Address: f.grpcAddr, ControlPlane: cpConn, NATS: nc,
 		EventLog: eventlog.Config{Memory: f.storage == "memory", AckWait: f.ackWait, DuplicateWindow: f.dupWindow,
@@ -752,3 +765,24 @@ const (
 	hogMemoryUsage   = "Hog memory budget of this node: what all running destinations may allocate together, e.g. 512MiB (default: a quarter of the container's memory limit, or 256MiB)"
 	hogSlotsUsage    = "destinations running Hog at once, shared round robin (default: the number of CPUs)"
 )
+
+// openGeoIP opens the --geoip-db database; nil without one.
+func openGeoIP(path string, log *slog.Logger) (*geoip.DB, error) {
+	if path == "" {
+		return nil, nil
+	}
+	db, err := geoip.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("--geoip-db: %w", err)
+	}
+	log.Info("GeoIP database open", "path", path, "type", db.Type())
+	return db, nil
+}
+
+// geoIP is db as the data plane takes it: a nil interface without one.
+func geoIP(db *geoip.DB) executor.GeoIP {
+	if db == nil {
+		return nil
+	}
+	return db
+}

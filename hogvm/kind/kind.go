@@ -7,8 +7,9 @@
 //     in batches) and the host functions fetch and postHogCapture, as PostHog's
 //     compile_hog allows for destinations;
 //   - transformation: a program that returns the changed event (or null
-//     to drop it), with event, project and inputs and no host functions:
-//     it runs inside ingestion, where fetch is not available;
+//     to drop it), with event, project, source and inputs and the host
+//     function geoipLookup: it runs inside ingestion, where fetch is not
+//     available;
 //   - filter: an expression over the filter globals, which mirror
 //     ClickHouse's events table (see package filters), with no host
 //     functions.
@@ -54,8 +55,9 @@ func Destination() Kind {
 // Transformation is the code of a transformation.
 func Transformation() Kind {
 	return Kind{
-		Name:    "transformation",
-		Globals: []string{"event", "project", "inputs"},
+		Name:      "transformation",
+		Globals:   []string{"event", "project", "source", "inputs"},
+		Functions: []string{"geoipLookup"},
 	}
 }
 

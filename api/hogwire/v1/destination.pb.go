@@ -26,6 +26,64 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// FunctionKind says where a Hog function runs, as PostHog's HogFunction
+// type does.
+type FunctionKind int32
+
+const (
+	// A destination (also what a destination stored before kinds existed
+	// reads as).
+	FunctionKind_FUNCTION_KIND_UNSPECIFIED FunctionKind = 0
+	// Runs for every matching event and delivers it with fetch().
+	FunctionKind_FUNCTION_KIND_DESTINATION FunctionKind = 1
+	// Runs on the data plane before every destination, on the event as
+	// captured, in its project's order: returns the event to pass on
+	// (changed or not), or null to drop it. It cannot fetch; an error or a
+	// limit passes the event on unchanged.
+	FunctionKind_FUNCTION_KIND_TRANSFORMATION FunctionKind = 2
+)
+
+// Enum value maps for FunctionKind.
+var (
+	FunctionKind_name = map[int32]string{
+		0: "FUNCTION_KIND_UNSPECIFIED",
+		1: "FUNCTION_KIND_DESTINATION",
+		2: "FUNCTION_KIND_TRANSFORMATION",
+	}
+	FunctionKind_value = map[string]int32{
+		"FUNCTION_KIND_UNSPECIFIED":    0,
+		"FUNCTION_KIND_DESTINATION":    1,
+		"FUNCTION_KIND_TRANSFORMATION": 2,
+	}
+)
+
+func (x FunctionKind) Enum() *FunctionKind {
+	p := new(FunctionKind)
+	*p = x
+	return p
+}
+
+func (x FunctionKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FunctionKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_hogwire_v1_destination_proto_enumTypes[0].Descriptor()
+}
+
+func (FunctionKind) Type() protoreflect.EnumType {
+	return &file_hogwire_v1_destination_proto_enumTypes[0]
+}
+
+func (x FunctionKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FunctionKind.Descriptor instead.
+func (FunctionKind) EnumDescriptor() ([]byte, []int) {
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{0}
+}
+
 // TemplateLanguage is how the strings of a templated input are rendered.
 type TemplateLanguage int32
 
@@ -69,11 +127,11 @@ func (x TemplateLanguage) String() string {
 }
 
 func (TemplateLanguage) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[0].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[1].Descriptor()
 }
 
 func (TemplateLanguage) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[0]
+	return &file_hogwire_v1_destination_proto_enumTypes[1]
 }
 
 func (x TemplateLanguage) Number() protoreflect.EnumNumber {
@@ -82,7 +140,7 @@ func (x TemplateLanguage) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TemplateLanguage.Descriptor instead.
 func (TemplateLanguage) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{0}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{1}
 }
 
 // InputType is the type of an input's value.
@@ -137,11 +195,11 @@ func (x InputType) String() string {
 }
 
 func (InputType) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[1].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[2].Descriptor()
 }
 
 func (InputType) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[1]
+	return &file_hogwire_v1_destination_proto_enumTypes[2]
 }
 
 func (x InputType) Number() protoreflect.EnumNumber {
@@ -150,7 +208,7 @@ func (x InputType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use InputType.Descriptor instead.
 func (InputType) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{1}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{2}
 }
 
 // PropertyScope says where a property is read from.
@@ -188,11 +246,11 @@ func (x PropertyScope) String() string {
 }
 
 func (PropertyScope) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[2].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[3].Descriptor()
 }
 
 func (PropertyScope) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[2]
+	return &file_hogwire_v1_destination_proto_enumTypes[3]
 }
 
 func (x PropertyScope) Number() protoreflect.EnumNumber {
@@ -201,7 +259,7 @@ func (x PropertyScope) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PropertyScope.Descriptor instead.
 func (PropertyScope) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{2}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{3}
 }
 
 // PropertyOperator is PostHog's set of property filter operators.
@@ -274,11 +332,11 @@ func (x PropertyOperator) String() string {
 }
 
 func (PropertyOperator) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[3].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[4].Descriptor()
 }
 
 func (PropertyOperator) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[3]
+	return &file_hogwire_v1_destination_proto_enumTypes[4]
 }
 
 func (x PropertyOperator) Number() protoreflect.EnumNumber {
@@ -287,7 +345,7 @@ func (x PropertyOperator) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PropertyOperator.Descriptor instead.
 func (PropertyOperator) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{3}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{4}
 }
 
 // HealthState is where a destination stands with the health manager.
@@ -333,11 +391,11 @@ func (x HealthState) String() string {
 }
 
 func (HealthState) Descriptor() protoreflect.EnumDescriptor {
-	return file_hogwire_v1_destination_proto_enumTypes[4].Descriptor()
+	return file_hogwire_v1_destination_proto_enumTypes[5].Descriptor()
 }
 
 func (HealthState) Type() protoreflect.EnumType {
-	return &file_hogwire_v1_destination_proto_enumTypes[4]
+	return &file_hogwire_v1_destination_proto_enumTypes[5]
 }
 
 func (x HealthState) Number() protoreflect.EnumNumber {
@@ -346,7 +404,7 @@ func (x HealthState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use HealthState.Descriptor instead.
 func (HealthState) EnumDescriptor() ([]byte, []int) {
-	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{4}
+	return file_hogwire_v1_destination_proto_rawDescGZIP(), []int{5}
 }
 
 // A Destination is a Hog program with typed inputs and a filter. PostHog
@@ -406,7 +464,14 @@ type Destination struct {
 	// event the destination's filters match runs the program once, with the
 	// mapping's inputs over the destination's. Without mappings the
 	// destination runs once per matching event. At most 50; not with batch.
-	Mappings      []*Mapping `protobuf:"bytes,26,rep,name=mappings,proto3" json:"mappings,omitempty"`
+	Mappings []*Mapping `protobuf:"bytes,26,rep,name=mappings,proto3" json:"mappings,omitempty"`
+	// What the code is: a destination (the default) or a transformation.
+	// Set on creation (or from the template); it cannot change.
+	Kind FunctionKind `protobuf:"varint,30,opt,name=kind,proto3,enum=hogwire.v1.FunctionKind" json:"kind,omitempty"`
+	// Transformations only: where it runs among its project's
+	// transformations, lowest first (ties by name). Must be 0 for
+	// destinations.
+	Order         int32 `protobuf:"varint,31,opt,name=order,proto3" json:"order,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -587,6 +652,20 @@ func (x *Destination) GetMappings() []*Mapping {
 		return x.Mappings
 	}
 	return nil
+}
+
+func (x *Destination) GetKind() FunctionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FunctionKind_FUNCTION_KIND_UNSPECIFIED
+}
+
+func (x *Destination) GetOrder() int32 {
+	if x != nil {
+		return x.Order
+	}
+	return 0
 }
 
 // A Mapping is one of a destination's event → payload mappings (PostHog's
@@ -1882,7 +1961,9 @@ type ListDestinationsRequest struct {
 	// Only destinations in this health state.
 	HealthState HealthState `protobuf:"varint,5,opt,name=health_state,json=healthState,proto3,enum=hogwire.v1.HealthState" json:"health_state,omitempty"`
 	// Only destinations created from this template ("templates/{template}").
-	Template      string `protobuf:"bytes,6,opt,name=template,proto3" json:"template,omitempty"`
+	Template string `protobuf:"bytes,6,opt,name=template,proto3" json:"template,omitempty"`
+	// Only functions of this kind (unspecified: every kind).
+	Kind          FunctionKind `protobuf:"varint,30,opt,name=kind,proto3,enum=hogwire.v1.FunctionKind" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1957,6 +2038,13 @@ func (x *ListDestinationsRequest) GetTemplate() string {
 		return x.Template
 	}
 	return ""
+}
+
+func (x *ListDestinationsRequest) GetKind() FunctionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FunctionKind_FUNCTION_KIND_UNSPECIFIED
 }
 
 type ListDestinationsResponse struct {
@@ -2620,7 +2708,7 @@ var File_hogwire_v1_destination_proto protoreflect.FileDescriptor
 const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\n" +
 	"\x1chogwire/v1/destination.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x96\b\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a google/protobuf/field_mask.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdf\b\n" +
 	"\vDestination\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12&\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\x03\xe0A\x02R\vdisplayName\x12 \n" +
@@ -2645,7 +2733,9 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\brevision\x18\x12 \x01(\x03B\x03\xe0A\x03R\brevision\x12:\n" +
 	"\bdelivery\x18\x13 \x01(\v2\x19.hogwire.v1.DeliveryStateB\x03\xe0A\x03R\bdelivery\x12/\n" +
 	"\x05batch\x18\x19 \x01(\v2\x19.hogwire.v1.BatchDeliveryR\x05batch\x12/\n" +
-	"\bmappings\x18\x1a \x03(\v2\x13.hogwire.v1.MappingR\bmappings\x1aQ\n" +
+	"\bmappings\x18\x1a \x03(\v2\x13.hogwire.v1.MappingR\bmappings\x121\n" +
+	"\x04kind\x18\x1e \x01(\x0e2\x18.hogwire.v1.FunctionKindB\x03\xe0A\x05R\x04kind\x12\x14\n" +
+	"\x05order\x18\x1f \x01(\x05R\x05order\x1aQ\n" +
 	"\vInputsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12,\n" +
 	"\x05value\x18\x02 \x01(\v2\x16.hogwire.v1.InputValueR\x05value:\x028\x01\"\xb7\x02\n" +
@@ -2761,7 +2851,7 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"\x15GetDestinationRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\"S\n" +
 	"\x16GetDestinationResponse\x129\n" +
-	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\"\xf5\x01\n" +
+	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\"\xa3\x02\n" +
 	"\x17ListDestinationsRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
@@ -2769,7 +2859,8 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\x12\x1d\n" +
 	"\aenabled\x18\x04 \x01(\bH\x00R\aenabled\x88\x01\x01\x12:\n" +
 	"\fhealth_state\x18\x05 \x01(\x0e2\x17.hogwire.v1.HealthStateR\vhealthState\x12\x1a\n" +
-	"\btemplate\x18\x06 \x01(\tR\btemplateB\n" +
+	"\btemplate\x18\x06 \x01(\tR\btemplate\x12,\n" +
+	"\x04kind\x18\x1e \x01(\x0e2\x18.hogwire.v1.FunctionKindR\x04kindB\n" +
 	"\n" +
 	"\b_enabled\"\x7f\n" +
 	"\x18ListDestinationsResponse\x12;\n" +
@@ -2812,7 +2903,11 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x89\x01\n" +
 	" ListDestinationRevisionsResponse\x12=\n" +
 	"\trevisions\x18\x01 \x03(\v2\x1f.hogwire.v1.DestinationRevisionR\trevisions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x8a\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*n\n" +
+	"\fFunctionKind\x12\x1d\n" +
+	"\x19FUNCTION_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19FUNCTION_KIND_DESTINATION\x10\x01\x12 \n" +
+	"\x1cFUNCTION_KIND_TRANSFORMATION\x10\x02*\x8a\x01\n" +
 	"\x10TemplateLanguage\x12!\n" +
 	"\x1dTEMPLATE_LANGUAGE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15TEMPLATE_LANGUAGE_HOG\x10\x01\x12\x1c\n" +
@@ -2876,129 +2971,132 @@ func file_hogwire_v1_destination_proto_rawDescGZIP() []byte {
 	return file_hogwire_v1_destination_proto_rawDescData
 }
 
-var file_hogwire_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_hogwire_v1_destination_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
 var file_hogwire_v1_destination_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_hogwire_v1_destination_proto_goTypes = []any{
-	(TemplateLanguage)(0),                    // 0: hogwire.v1.TemplateLanguage
-	(InputType)(0),                           // 1: hogwire.v1.InputType
-	(PropertyScope)(0),                       // 2: hogwire.v1.PropertyScope
-	(PropertyOperator)(0),                    // 3: hogwire.v1.PropertyOperator
-	(HealthState)(0),                         // 4: hogwire.v1.HealthState
-	(*Destination)(nil),                      // 5: hogwire.v1.Destination
-	(*Mapping)(nil),                          // 6: hogwire.v1.Mapping
-	(*BatchDelivery)(nil),                    // 7: hogwire.v1.BatchDelivery
-	(*InputSchema)(nil),                      // 8: hogwire.v1.InputSchema
-	(*InputChoice)(nil),                      // 9: hogwire.v1.InputChoice
-	(*InputValue)(nil),                       // 10: hogwire.v1.InputValue
-	(*Filters)(nil),                          // 11: hogwire.v1.Filters
-	(*EventFilter)(nil),                      // 12: hogwire.v1.EventFilter
-	(*PropertyFilter)(nil),                   // 13: hogwire.v1.PropertyFilter
-	(*Masking)(nil),                          // 14: hogwire.v1.Masking
-	(*ExecutionLimits)(nil),                  // 15: hogwire.v1.ExecutionLimits
-	(*DeliveryState)(nil),                    // 16: hogwire.v1.DeliveryState
-	(*DestinationHealth)(nil),                // 17: hogwire.v1.DestinationHealth
-	(*CreateDestinationRequest)(nil),         // 18: hogwire.v1.CreateDestinationRequest
-	(*CreateDestinationResponse)(nil),        // 19: hogwire.v1.CreateDestinationResponse
-	(*GetDestinationRequest)(nil),            // 20: hogwire.v1.GetDestinationRequest
-	(*GetDestinationResponse)(nil),           // 21: hogwire.v1.GetDestinationResponse
-	(*ListDestinationsRequest)(nil),          // 22: hogwire.v1.ListDestinationsRequest
-	(*ListDestinationsResponse)(nil),         // 23: hogwire.v1.ListDestinationsResponse
-	(*UpdateDestinationRequest)(nil),         // 24: hogwire.v1.UpdateDestinationRequest
-	(*UpdateDestinationResponse)(nil),        // 25: hogwire.v1.UpdateDestinationResponse
-	(*DeleteDestinationRequest)(nil),         // 26: hogwire.v1.DeleteDestinationRequest
-	(*DeleteDestinationResponse)(nil),        // 27: hogwire.v1.DeleteDestinationResponse
-	(*EnableDestinationRequest)(nil),         // 28: hogwire.v1.EnableDestinationRequest
-	(*EnableDestinationResponse)(nil),        // 29: hogwire.v1.EnableDestinationResponse
-	(*DisableDestinationRequest)(nil),        // 30: hogwire.v1.DisableDestinationRequest
-	(*DisableDestinationResponse)(nil),       // 31: hogwire.v1.DisableDestinationResponse
-	(*DestinationRevision)(nil),              // 32: hogwire.v1.DestinationRevision
-	(*ListDestinationRevisionsRequest)(nil),  // 33: hogwire.v1.ListDestinationRevisionsRequest
-	(*ListDestinationRevisionsResponse)(nil), // 34: hogwire.v1.ListDestinationRevisionsResponse
-	nil,                                      // 35: hogwire.v1.Destination.InputsEntry
-	nil,                                      // 36: hogwire.v1.Mapping.InputsEntry
-	(*timestamppb.Timestamp)(nil),            // 37: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),              // 38: google.protobuf.Duration
-	(*structpb.Value)(nil),                   // 39: google.protobuf.Value
-	(*fieldmaskpb.FieldMask)(nil),            // 40: google.protobuf.FieldMask
+	(FunctionKind)(0),                        // 0: hogwire.v1.FunctionKind
+	(TemplateLanguage)(0),                    // 1: hogwire.v1.TemplateLanguage
+	(InputType)(0),                           // 2: hogwire.v1.InputType
+	(PropertyScope)(0),                       // 3: hogwire.v1.PropertyScope
+	(PropertyOperator)(0),                    // 4: hogwire.v1.PropertyOperator
+	(HealthState)(0),                         // 5: hogwire.v1.HealthState
+	(*Destination)(nil),                      // 6: hogwire.v1.Destination
+	(*Mapping)(nil),                          // 7: hogwire.v1.Mapping
+	(*BatchDelivery)(nil),                    // 8: hogwire.v1.BatchDelivery
+	(*InputSchema)(nil),                      // 9: hogwire.v1.InputSchema
+	(*InputChoice)(nil),                      // 10: hogwire.v1.InputChoice
+	(*InputValue)(nil),                       // 11: hogwire.v1.InputValue
+	(*Filters)(nil),                          // 12: hogwire.v1.Filters
+	(*EventFilter)(nil),                      // 13: hogwire.v1.EventFilter
+	(*PropertyFilter)(nil),                   // 14: hogwire.v1.PropertyFilter
+	(*Masking)(nil),                          // 15: hogwire.v1.Masking
+	(*ExecutionLimits)(nil),                  // 16: hogwire.v1.ExecutionLimits
+	(*DeliveryState)(nil),                    // 17: hogwire.v1.DeliveryState
+	(*DestinationHealth)(nil),                // 18: hogwire.v1.DestinationHealth
+	(*CreateDestinationRequest)(nil),         // 19: hogwire.v1.CreateDestinationRequest
+	(*CreateDestinationResponse)(nil),        // 20: hogwire.v1.CreateDestinationResponse
+	(*GetDestinationRequest)(nil),            // 21: hogwire.v1.GetDestinationRequest
+	(*GetDestinationResponse)(nil),           // 22: hogwire.v1.GetDestinationResponse
+	(*ListDestinationsRequest)(nil),          // 23: hogwire.v1.ListDestinationsRequest
+	(*ListDestinationsResponse)(nil),         // 24: hogwire.v1.ListDestinationsResponse
+	(*UpdateDestinationRequest)(nil),         // 25: hogwire.v1.UpdateDestinationRequest
+	(*UpdateDestinationResponse)(nil),        // 26: hogwire.v1.UpdateDestinationResponse
+	(*DeleteDestinationRequest)(nil),         // 27: hogwire.v1.DeleteDestinationRequest
+	(*DeleteDestinationResponse)(nil),        // 28: hogwire.v1.DeleteDestinationResponse
+	(*EnableDestinationRequest)(nil),         // 29: hogwire.v1.EnableDestinationRequest
+	(*EnableDestinationResponse)(nil),        // 30: hogwire.v1.EnableDestinationResponse
+	(*DisableDestinationRequest)(nil),        // 31: hogwire.v1.DisableDestinationRequest
+	(*DisableDestinationResponse)(nil),       // 32: hogwire.v1.DisableDestinationResponse
+	(*DestinationRevision)(nil),              // 33: hogwire.v1.DestinationRevision
+	(*ListDestinationRevisionsRequest)(nil),  // 34: hogwire.v1.ListDestinationRevisionsRequest
+	(*ListDestinationRevisionsResponse)(nil), // 35: hogwire.v1.ListDestinationRevisionsResponse
+	nil,                                      // 36: hogwire.v1.Destination.InputsEntry
+	nil,                                      // 37: hogwire.v1.Mapping.InputsEntry
+	(*timestamppb.Timestamp)(nil),            // 38: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),              // 39: google.protobuf.Duration
+	(*structpb.Value)(nil),                   // 40: google.protobuf.Value
+	(*fieldmaskpb.FieldMask)(nil),            // 41: google.protobuf.FieldMask
 }
 var file_hogwire_v1_destination_proto_depIdxs = []int32{
-	8,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
-	35, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
-	11, // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
-	14, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
-	15, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
-	17, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
-	37, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
-	37, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
-	16, // 8: hogwire.v1.Destination.delivery:type_name -> hogwire.v1.DeliveryState
-	7,  // 9: hogwire.v1.Destination.batch:type_name -> hogwire.v1.BatchDelivery
-	6,  // 10: hogwire.v1.Destination.mappings:type_name -> hogwire.v1.Mapping
-	11, // 11: hogwire.v1.Mapping.filters:type_name -> hogwire.v1.Filters
-	8,  // 12: hogwire.v1.Mapping.inputs_schema:type_name -> hogwire.v1.InputSchema
-	36, // 13: hogwire.v1.Mapping.inputs:type_name -> hogwire.v1.Mapping.InputsEntry
-	38, // 14: hogwire.v1.BatchDelivery.max_wait:type_name -> google.protobuf.Duration
-	1,  // 15: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
-	39, // 16: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
-	9,  // 17: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
-	0,  // 18: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
-	39, // 19: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
-	39, // 20: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
-	0,  // 21: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
-	12, // 22: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
-	13, // 23: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
-	13, // 24: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
-	2,  // 25: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
-	3,  // 26: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
-	39, // 27: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
-	38, // 28: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
-	38, // 29: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
-	38, // 30: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
-	38, // 31: hogwire.v1.ExecutionLimits.retry_base:type_name -> google.protobuf.Duration
-	38, // 32: hogwire.v1.ExecutionLimits.retry_max:type_name -> google.protobuf.Duration
-	38, // 33: hogwire.v1.ExecutionLimits.retry_give_up:type_name -> google.protobuf.Duration
-	38, // 34: hogwire.v1.ExecutionLimits.max_backlog_age:type_name -> google.protobuf.Duration
-	37, // 35: hogwire.v1.DeliveryState.paused_until:type_name -> google.protobuf.Timestamp
-	37, // 36: hogwire.v1.DeliveryState.backlog_oldest_time:type_name -> google.protobuf.Timestamp
-	37, // 37: hogwire.v1.DeliveryState.observe_time:type_name -> google.protobuf.Timestamp
-	4,  // 38: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
-	37, // 39: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
-	37, // 40: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
-	5,  // 41: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	5,  // 42: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 43: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	4,  // 44: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
-	5,  // 45: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
-	5,  // 46: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
-	40, // 47: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
-	5,  // 48: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 49: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	5,  // 50: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
-	37, // 51: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
-	5,  // 52: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
-	32, // 53: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
-	10, // 54: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
-	10, // 55: hogwire.v1.Mapping.InputsEntry.value:type_name -> hogwire.v1.InputValue
-	18, // 56: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
-	20, // 57: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
-	22, // 58: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
-	24, // 59: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
-	26, // 60: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
-	28, // 61: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
-	30, // 62: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
-	33, // 63: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
-	19, // 64: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
-	21, // 65: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
-	23, // 66: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
-	25, // 67: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
-	27, // 68: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
-	29, // 69: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
-	31, // 70: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
-	34, // 71: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
-	64, // [64:72] is the sub-list for method output_type
-	56, // [56:64] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	9,  // 0: hogwire.v1.Destination.inputs_schema:type_name -> hogwire.v1.InputSchema
+	36, // 1: hogwire.v1.Destination.inputs:type_name -> hogwire.v1.Destination.InputsEntry
+	12, // 2: hogwire.v1.Destination.filters:type_name -> hogwire.v1.Filters
+	15, // 3: hogwire.v1.Destination.masking:type_name -> hogwire.v1.Masking
+	16, // 4: hogwire.v1.Destination.limits:type_name -> hogwire.v1.ExecutionLimits
+	18, // 5: hogwire.v1.Destination.health:type_name -> hogwire.v1.DestinationHealth
+	38, // 6: hogwire.v1.Destination.create_time:type_name -> google.protobuf.Timestamp
+	38, // 7: hogwire.v1.Destination.update_time:type_name -> google.protobuf.Timestamp
+	17, // 8: hogwire.v1.Destination.delivery:type_name -> hogwire.v1.DeliveryState
+	8,  // 9: hogwire.v1.Destination.batch:type_name -> hogwire.v1.BatchDelivery
+	7,  // 10: hogwire.v1.Destination.mappings:type_name -> hogwire.v1.Mapping
+	0,  // 11: hogwire.v1.Destination.kind:type_name -> hogwire.v1.FunctionKind
+	12, // 12: hogwire.v1.Mapping.filters:type_name -> hogwire.v1.Filters
+	9,  // 13: hogwire.v1.Mapping.inputs_schema:type_name -> hogwire.v1.InputSchema
+	37, // 14: hogwire.v1.Mapping.inputs:type_name -> hogwire.v1.Mapping.InputsEntry
+	39, // 15: hogwire.v1.BatchDelivery.max_wait:type_name -> google.protobuf.Duration
+	2,  // 16: hogwire.v1.InputSchema.type:type_name -> hogwire.v1.InputType
+	40, // 17: hogwire.v1.InputSchema.default:type_name -> google.protobuf.Value
+	10, // 18: hogwire.v1.InputSchema.choices:type_name -> hogwire.v1.InputChoice
+	1,  // 19: hogwire.v1.InputSchema.template_language:type_name -> hogwire.v1.TemplateLanguage
+	40, // 20: hogwire.v1.InputValue.value:type_name -> google.protobuf.Value
+	40, // 21: hogwire.v1.InputValue.bytecode:type_name -> google.protobuf.Value
+	1,  // 22: hogwire.v1.InputValue.template_language:type_name -> hogwire.v1.TemplateLanguage
+	13, // 23: hogwire.v1.Filters.events:type_name -> hogwire.v1.EventFilter
+	14, // 24: hogwire.v1.Filters.properties:type_name -> hogwire.v1.PropertyFilter
+	14, // 25: hogwire.v1.EventFilter.properties:type_name -> hogwire.v1.PropertyFilter
+	3,  // 26: hogwire.v1.PropertyFilter.scope:type_name -> hogwire.v1.PropertyScope
+	4,  // 27: hogwire.v1.PropertyFilter.operator:type_name -> hogwire.v1.PropertyOperator
+	40, // 28: hogwire.v1.PropertyFilter.value:type_name -> google.protobuf.Value
+	39, // 29: hogwire.v1.Masking.ttl:type_name -> google.protobuf.Duration
+	39, // 30: hogwire.v1.ExecutionLimits.timeout:type_name -> google.protobuf.Duration
+	39, // 31: hogwire.v1.ExecutionLimits.fetch_timeout:type_name -> google.protobuf.Duration
+	39, // 32: hogwire.v1.ExecutionLimits.retry_base:type_name -> google.protobuf.Duration
+	39, // 33: hogwire.v1.ExecutionLimits.retry_max:type_name -> google.protobuf.Duration
+	39, // 34: hogwire.v1.ExecutionLimits.retry_give_up:type_name -> google.protobuf.Duration
+	39, // 35: hogwire.v1.ExecutionLimits.max_backlog_age:type_name -> google.protobuf.Duration
+	38, // 36: hogwire.v1.DeliveryState.paused_until:type_name -> google.protobuf.Timestamp
+	38, // 37: hogwire.v1.DeliveryState.backlog_oldest_time:type_name -> google.protobuf.Timestamp
+	38, // 38: hogwire.v1.DeliveryState.observe_time:type_name -> google.protobuf.Timestamp
+	5,  // 39: hogwire.v1.DestinationHealth.state:type_name -> hogwire.v1.HealthState
+	38, // 40: hogwire.v1.DestinationHealth.state_time:type_name -> google.protobuf.Timestamp
+	38, // 41: hogwire.v1.DestinationHealth.retry_time:type_name -> google.protobuf.Timestamp
+	6,  // 42: hogwire.v1.CreateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	6,  // 43: hogwire.v1.CreateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	6,  // 44: hogwire.v1.GetDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	5,  // 45: hogwire.v1.ListDestinationsRequest.health_state:type_name -> hogwire.v1.HealthState
+	0,  // 46: hogwire.v1.ListDestinationsRequest.kind:type_name -> hogwire.v1.FunctionKind
+	6,  // 47: hogwire.v1.ListDestinationsResponse.destinations:type_name -> hogwire.v1.Destination
+	6,  // 48: hogwire.v1.UpdateDestinationRequest.destination:type_name -> hogwire.v1.Destination
+	41, // 49: hogwire.v1.UpdateDestinationRequest.update_mask:type_name -> google.protobuf.FieldMask
+	6,  // 50: hogwire.v1.UpdateDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	6,  // 51: hogwire.v1.EnableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	6,  // 52: hogwire.v1.DisableDestinationResponse.destination:type_name -> hogwire.v1.Destination
+	38, // 53: hogwire.v1.DestinationRevision.create_time:type_name -> google.protobuf.Timestamp
+	6,  // 54: hogwire.v1.DestinationRevision.destination:type_name -> hogwire.v1.Destination
+	33, // 55: hogwire.v1.ListDestinationRevisionsResponse.revisions:type_name -> hogwire.v1.DestinationRevision
+	11, // 56: hogwire.v1.Destination.InputsEntry.value:type_name -> hogwire.v1.InputValue
+	11, // 57: hogwire.v1.Mapping.InputsEntry.value:type_name -> hogwire.v1.InputValue
+	19, // 58: hogwire.v1.DestinationService.CreateDestination:input_type -> hogwire.v1.CreateDestinationRequest
+	21, // 59: hogwire.v1.DestinationService.GetDestination:input_type -> hogwire.v1.GetDestinationRequest
+	23, // 60: hogwire.v1.DestinationService.ListDestinations:input_type -> hogwire.v1.ListDestinationsRequest
+	25, // 61: hogwire.v1.DestinationService.UpdateDestination:input_type -> hogwire.v1.UpdateDestinationRequest
+	27, // 62: hogwire.v1.DestinationService.DeleteDestination:input_type -> hogwire.v1.DeleteDestinationRequest
+	29, // 63: hogwire.v1.DestinationService.EnableDestination:input_type -> hogwire.v1.EnableDestinationRequest
+	31, // 64: hogwire.v1.DestinationService.DisableDestination:input_type -> hogwire.v1.DisableDestinationRequest
+	34, // 65: hogwire.v1.DestinationService.ListDestinationRevisions:input_type -> hogwire.v1.ListDestinationRevisionsRequest
+	20, // 66: hogwire.v1.DestinationService.CreateDestination:output_type -> hogwire.v1.CreateDestinationResponse
+	22, // 67: hogwire.v1.DestinationService.GetDestination:output_type -> hogwire.v1.GetDestinationResponse
+	24, // 68: hogwire.v1.DestinationService.ListDestinations:output_type -> hogwire.v1.ListDestinationsResponse
+	26, // 69: hogwire.v1.DestinationService.UpdateDestination:output_type -> hogwire.v1.UpdateDestinationResponse
+	28, // 70: hogwire.v1.DestinationService.DeleteDestination:output_type -> hogwire.v1.DeleteDestinationResponse
+	30, // 71: hogwire.v1.DestinationService.EnableDestination:output_type -> hogwire.v1.EnableDestinationResponse
+	32, // 72: hogwire.v1.DestinationService.DisableDestination:output_type -> hogwire.v1.DisableDestinationResponse
+	35, // 73: hogwire.v1.DestinationService.ListDestinationRevisions:output_type -> hogwire.v1.ListDestinationRevisionsResponse
+	66, // [66:74] is the sub-list for method output_type
+	58, // [58:66] is the sub-list for method input_type
+	58, // [58:58] is the sub-list for extension type_name
+	58, // [58:58] is the sub-list for extension extendee
+	0,  // [0:58] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_destination_proto_init() }
@@ -3013,7 +3111,7 @@ func file_hogwire_v1_destination_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hogwire_v1_destination_proto_rawDesc), len(file_hogwire_v1_destination_proto_rawDesc)),
-			NumEnums:      5,
+			NumEnums:      6,
 			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,

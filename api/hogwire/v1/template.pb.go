@@ -105,8 +105,11 @@ type Template struct {
 	// destination created from the template starts with those included by
 	// default.
 	MappingTemplates []*MappingTemplate `protobuf:"bytes,21,rep,name=mapping_templates,json=mappingTemplates,proto3" json:"mapping_templates,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// What a function created from the template is: a destination or a
+	// transformation.
+	Kind          FunctionKind `protobuf:"varint,30,opt,name=kind,proto3,enum=hogwire.v1.FunctionKind" json:"kind,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Template) Reset() {
@@ -228,6 +231,13 @@ func (x *Template) GetMappingTemplates() []*MappingTemplate {
 		return x.MappingTemplates
 	}
 	return nil
+}
+
+func (x *Template) GetKind() FunctionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FunctionKind_FUNCTION_KIND_UNSPECIFIED
 }
 
 // MappingTemplate is a mapping a template offers.
@@ -372,7 +382,9 @@ type ListTemplatesRequest struct {
 	PageSize  int32                  `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	PageToken string                 `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only templates in this category.
-	Category      string `protobuf:"bytes,3,opt,name=category,proto3" json:"category,omitempty"`
+	Category string `protobuf:"bytes,3,opt,name=category,proto3" json:"category,omitempty"`
+	// Only templates of this kind (unspecified: every kind).
+	Kind          FunctionKind `protobuf:"varint,30,opt,name=kind,proto3,enum=hogwire.v1.FunctionKind" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -426,6 +438,13 @@ func (x *ListTemplatesRequest) GetCategory() string {
 		return x.Category
 	}
 	return ""
+}
+
+func (x *ListTemplatesRequest) GetKind() FunctionKind {
+	if x != nil {
+		return x.Kind
+	}
+	return FunctionKind_FUNCTION_KIND_UNSPECIFIED
 }
 
 type ListTemplatesResponse struct {
@@ -574,7 +593,7 @@ var File_hogwire_v1_template_proto protoreflect.FileDescriptor
 const file_hogwire_v1_template_proto_rawDesc = "" +
 	"\n" +
 	"\x19hogwire/v1/template.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1chogwire/v1/destination.proto\"\x9d\x04\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1chogwire/v1/destination.proto\"\xcb\x04\n" +
 	"\bTemplate\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12!\n" +
 	"\fdisplay_name\x18\x02 \x01(\tR\vdisplayName\x12 \n" +
@@ -589,7 +608,8 @@ const file_hogwire_v1_template_proto_rawDesc = "" +
 	" \x01(\tR\adocsUrl\x123\n" +
 	"\x06limits\x18\v \x01(\v2\x1b.hogwire.v1.ExecutionLimitsR\x06limits\x12/\n" +
 	"\x05batch\x18\x14 \x01(\v2\x19.hogwire.v1.TemplateBatchR\x05batch\x12H\n" +
-	"\x11mapping_templates\x18\x15 \x03(\v2\x1b.hogwire.v1.MappingTemplateR\x10mappingTemplates\"\xc0\x01\n" +
+	"\x11mapping_templates\x18\x15 \x03(\v2\x1b.hogwire.v1.MappingTemplateR\x10mappingTemplates\x12,\n" +
+	"\x04kind\x18\x1e \x01(\x0e2\x18.hogwire.v1.FunctionKindR\x04kind\"\xc0\x01\n" +
 	"\x0fMappingTemplate\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\x12include_by_default\x18\x02 \x01(\bR\x10includeByDefault\x12-\n" +
@@ -599,12 +619,13 @@ const file_hogwire_v1_template_proto_rawDesc = "" +
 	"\bdefaults\x18\x01 \x01(\v2\x19.hogwire.v1.BatchDeliveryR\bdefaults\x12\x1d\n" +
 	"\n" +
 	"max_events\x18\x02 \x01(\x05R\tmaxEvents\x12\x1b\n" +
-	"\tmax_bytes\x18\x03 \x01(\x03R\bmaxBytes\"n\n" +
+	"\tmax_bytes\x18\x03 \x01(\x03R\bmaxBytes\"\x9c\x01\n" +
 	"\x14ListTemplatesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tR\tpageToken\x12\x1a\n" +
-	"\bcategory\x18\x03 \x01(\tR\bcategory\"s\n" +
+	"\bcategory\x18\x03 \x01(\tR\bcategory\x12,\n" +
+	"\x04kind\x18\x1e \x01(\x0e2\x18.hogwire.v1.FunctionKindR\x04kind\"s\n" +
 	"\x15ListTemplatesResponse\x122\n" +
 	"\ttemplates\x18\x01 \x03(\v2\x14.hogwire.v1.TemplateR\ttemplates\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"-\n" +
@@ -647,7 +668,8 @@ var file_hogwire_v1_template_proto_goTypes = []any{
 	(*InputSchema)(nil),           // 8: hogwire.v1.InputSchema
 	(*Filters)(nil),               // 9: hogwire.v1.Filters
 	(*ExecutionLimits)(nil),       // 10: hogwire.v1.ExecutionLimits
-	(*BatchDelivery)(nil),         // 11: hogwire.v1.BatchDelivery
+	(FunctionKind)(0),             // 11: hogwire.v1.FunctionKind
+	(*BatchDelivery)(nil),         // 12: hogwire.v1.BatchDelivery
 }
 var file_hogwire_v1_template_proto_depIdxs = []int32{
 	0,  // 0: hogwire.v1.Template.status:type_name -> hogwire.v1.TemplateStatus
@@ -656,20 +678,22 @@ var file_hogwire_v1_template_proto_depIdxs = []int32{
 	10, // 3: hogwire.v1.Template.limits:type_name -> hogwire.v1.ExecutionLimits
 	3,  // 4: hogwire.v1.Template.batch:type_name -> hogwire.v1.TemplateBatch
 	2,  // 5: hogwire.v1.Template.mapping_templates:type_name -> hogwire.v1.MappingTemplate
-	9,  // 6: hogwire.v1.MappingTemplate.filters:type_name -> hogwire.v1.Filters
-	8,  // 7: hogwire.v1.MappingTemplate.inputs_schema:type_name -> hogwire.v1.InputSchema
-	11, // 8: hogwire.v1.TemplateBatch.defaults:type_name -> hogwire.v1.BatchDelivery
-	1,  // 9: hogwire.v1.ListTemplatesResponse.templates:type_name -> hogwire.v1.Template
-	1,  // 10: hogwire.v1.GetTemplateResponse.template:type_name -> hogwire.v1.Template
-	4,  // 11: hogwire.v1.TemplateService.ListTemplates:input_type -> hogwire.v1.ListTemplatesRequest
-	6,  // 12: hogwire.v1.TemplateService.GetTemplate:input_type -> hogwire.v1.GetTemplateRequest
-	5,  // 13: hogwire.v1.TemplateService.ListTemplates:output_type -> hogwire.v1.ListTemplatesResponse
-	7,  // 14: hogwire.v1.TemplateService.GetTemplate:output_type -> hogwire.v1.GetTemplateResponse
-	13, // [13:15] is the sub-list for method output_type
-	11, // [11:13] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	11, // 6: hogwire.v1.Template.kind:type_name -> hogwire.v1.FunctionKind
+	9,  // 7: hogwire.v1.MappingTemplate.filters:type_name -> hogwire.v1.Filters
+	8,  // 8: hogwire.v1.MappingTemplate.inputs_schema:type_name -> hogwire.v1.InputSchema
+	12, // 9: hogwire.v1.TemplateBatch.defaults:type_name -> hogwire.v1.BatchDelivery
+	11, // 10: hogwire.v1.ListTemplatesRequest.kind:type_name -> hogwire.v1.FunctionKind
+	1,  // 11: hogwire.v1.ListTemplatesResponse.templates:type_name -> hogwire.v1.Template
+	1,  // 12: hogwire.v1.GetTemplateResponse.template:type_name -> hogwire.v1.Template
+	4,  // 13: hogwire.v1.TemplateService.ListTemplates:input_type -> hogwire.v1.ListTemplatesRequest
+	6,  // 14: hogwire.v1.TemplateService.GetTemplate:input_type -> hogwire.v1.GetTemplateRequest
+	5,  // 15: hogwire.v1.TemplateService.ListTemplates:output_type -> hogwire.v1.ListTemplatesResponse
+	7,  // 16: hogwire.v1.TemplateService.GetTemplate:output_type -> hogwire.v1.GetTemplateResponse
+	15, // [15:17] is the sub-list for method output_type
+	13, // [13:15] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_template_proto_init() }
