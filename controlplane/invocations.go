@@ -106,11 +106,8 @@ func (is *invocationServer) ListInvocations(ctx context.Context, req *hogwirev1.
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	sc, err := is.resolveScope(ctx, req.GetParent())
+	sc, err := is.existingScope(ctx, req.GetParent())
 	if err != nil {
-		return nil, err
-	}
-	if _, _, err := is.store.Project(ctx, sc.project); err != nil {
 		return nil, err
 	}
 	filter.Destination = sc.destination
@@ -221,11 +218,8 @@ func (is *invocationServer) RerunInvocations(ctx context.Context, req *hogwirev1
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	sc, err := is.resolveScope(ctx, req.GetParent())
+	sc, err := is.existingScope(ctx, req.GetParent())
 	if err != nil {
-		return nil, err
-	}
-	if _, _, err := is.store.Project(ctx, sc.project); err != nil {
 		return nil, err
 	}
 	if sc.destination != "" {
@@ -438,4 +432,17 @@ func filterRerun(v *violations, f *hogwirev1.InvocationFilter) string {
 		v.add("filter.rerun", "want projects/{project}/reruns/{id}, got %q", f.GetRerun())
 	}
 	return id
+}
+
+// existingScope is resolveScope, answering NotFound for a project that
+// does not exist.
+func (is *invocationServer) existingScope(ctx context.Context, parent string) (telemetryScope, error) {
+	sc, err := is.resolveScope(ctx, parent)
+	if err != nil {
+		return telemetryScope{}, err
+	}
+	if _, _, err := is.store.Project(ctx, sc.project); err != nil {
+		return telemetryScope{}, err
+	}
+	return sc, nil
 }

@@ -763,13 +763,15 @@ func matchAll(routes []*route, gs []*executor.Globals) {
 		}
 	}
 	workers := min(goruntime.GOMAXPROCS(0), len(routes), total/minMatchesPerWorker)
+	inParallel(workers, work)
+}
+
+// inParallel runs work on n goroutines, this one among them, and returns
+// when every one has returned.
+func inParallel(n int, work func()) {
 	var wg sync.WaitGroup
-	for range workers - 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work()
-		}()
+	for range n - 1 {
+		wg.Go(work)
 	}
 	work()
 	wg.Wait()

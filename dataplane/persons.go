@@ -114,10 +114,8 @@ func (n *Node) parseMessage(m *eventlog.Message, pr *projectRoutes) ([]*executor
 		mu       sync.Mutex
 		firstErr error
 		next     atomic.Int64
-		wg       sync.WaitGroup
 	)
 	work := func() {
-		defer wg.Done()
 		for r := int(next.Add(1) - 1); r < len(runs); r = int(next.Add(1) - 1) {
 			if err := apply(runs[r]); err != nil {
 				mu.Lock()
@@ -134,12 +132,7 @@ func (n *Node) parseMessage(m *eventlog.Message, pr *projectRoutes) ([]*executor
 		return evs, true // every event was dropped (by a transformation) or unreadable
 	}
 	workers := min(len(runs), personWorkers)
-	wg.Add(workers)
-	for range workers - 1 {
-		go work()
-	}
-	work()
-	wg.Wait()
+	inParallel(workers, work)
 	if firstErr != nil {
 		n.log.Warn("updating a person failed; the message will be redelivered", "seq", m.Seq, "err", firstErr)
 		return nil, false

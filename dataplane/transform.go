@@ -97,7 +97,6 @@ func (n *Node) transformMessage(m *eventlog.Message, pr *projectRoutes) {
 		next atomic.Int64
 		mu   sync.Mutex
 		all  = make([]transformCounts, len(pr.transforms))
-		wg   sync.WaitGroup
 	)
 	work := func() {
 		counts := make([]transformCounts, len(pr.transforms))
@@ -116,15 +115,7 @@ func (n *Node) transformMessage(m *eventlog.Message, pr *projectRoutes) {
 		}
 		mu.Unlock()
 	}
-	for range workers - 1 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			work()
-		}()
-	}
-	work()
-	wg.Wait()
+	inParallel(workers, work)
 	m.Data = slices.DeleteFunc(out, func(b []byte) bool { return b == nil })
 	for k, t := range pr.transforms {
 		c := all[k]
