@@ -34,6 +34,9 @@ func (s *templateServer) ListTemplates(_ context.Context, req *hogwirev1.ListTem
 		if c := req.GetCategory(); c != "" && !strings.EqualFold(t.Category, c) {
 			continue
 		}
+		if k := req.GetKind(); k != hogwirev1.FunctionKind_FUNCTION_KIND_UNSPECIFIED && functionKind(t.Kind) != k {
+			continue
+		}
 		if len(out.Templates) == n {
 			out.NextPageToken = store.EncodePageToken("templates", out.Templates[n-1].Name)
 			break

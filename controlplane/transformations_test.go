@@ -1,6 +1,7 @@
 package controlplane_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -81,5 +82,22 @@ func TestTransformationValidation(t *testing.T) {
 		if err != nil || len(l.Destinations) != want {
 			t.Errorf("list kind %v: %d destinations (%v), want %d", k, len(l.GetDestinations()), err, want)
 		}
+	}
+
+	// Templates by kind: the catalogue's transformation templates only, and
+	// nothing of the other kind.
+	tl, err := hogwirev1.NewTemplateServiceClient(r.cc).ListTemplates(ctx, &hogwirev1.ListTemplatesRequest{PageSize: 1000, Kind: kt})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tp := range tl.Templates {
+		if tp.Kind != kt {
+			t.Errorf("template %s of kind %v listed for %v", tp.Name, tp.Kind, kt)
+		}
+		names = append(names, tp.Name)
+	}
+	if !slices.Contains(names, "templates/geoip") || slices.Contains(names, "templates/webhook") {
+		t.Errorf("transformation templates: %v", names)
 	}
 }

@@ -617,12 +617,8 @@ func (a *app) destinationsCreate() *cobra.Command {
 		if !c.given("enabled") && !fileKeys["enabled"] {
 			d.Enabled = true
 		}
-		if kindWord != "" {
-			v, ok := enumword.Parse(hogwirev1.FunctionKind(0).Descriptor(), kindWord)
-			if !ok {
-				return usagef("--kind: %q is not destination or transformation", kindWord)
-			}
-			d.Kind = hogwirev1.FunctionKind(v)
+		if d.Kind, err = parseFunctionKind(kindWord); err != nil {
+			return err
 		}
 		if c.given("order") {
 			d.Order = order
@@ -783,12 +779,9 @@ func (a *app) destinationsList() *cobra.Command {
 		if template != "" {
 			req.Template = resourcename.TemplateArg(template)
 		}
-		if kindWord != "" {
-			v, ok := enumword.Parse(hogwirev1.FunctionKind(0).Descriptor(), kindWord)
-			if !ok {
-				return usagef("--kind: %q is not destination or transformation", kindWord)
-			}
-			req.Kind = hogwirev1.FunctionKind(v)
+		var err error
+		if req.Kind, err = parseFunctionKind(kindWord); err != nil {
+			return err
 		}
 		if enabled != "" {
 			b, err := strconv.ParseBool(enabled)
@@ -1148,4 +1141,17 @@ func orNode(d *durationpb.Duration, def string) string {
 		return def + " (node default)"
 	}
 	return d.AsDuration().String()
+}
+
+// parseFunctionKind reads a --kind flag: "" is unspecified (the server's
+// default, or every kind in a list).
+func parseFunctionKind(word string) (hogwirev1.FunctionKind, error) {
+	if word == "" {
+		return hogwirev1.FunctionKind_FUNCTION_KIND_UNSPECIFIED, nil
+	}
+	v, ok := enumword.Parse(hogwirev1.FunctionKind(0).Descriptor(), word)
+	if !ok {
+		return 0, usagef("--kind: %q is not destination or transformation", word)
+	}
+	return hogwirev1.FunctionKind(v), nil
 }

@@ -28,7 +28,13 @@ func (a *app) templatesList() *cobra.Command {
 	c := a.newAdminCmd("list", "List the destination templates by category", "Lists the destination templates, grouped by category.", noArgs)
 	var category string
 	c.fs.StringVar(&category, "category", "", "only this category")
+	var kindWord string
+	c.fs.StringVar(&kindWord, "kind", "", "only templates of destinations or of transformations (destination, transformation)")
 	return c.runE(func(ctx context.Context) error {
+		kind, err := parseFunctionKind(kindWord)
+		if err != nil {
+			return err
+		}
 		ctx, cc, done, err := c.dial(ctx)
 		if err != nil {
 			return err
@@ -37,7 +43,7 @@ func (a *app) templatesList() *cobra.Command {
 		client := hogwirev1.NewTemplateServiceClient(cc)
 		all := &hogwirev1.ListTemplatesResponse{}
 		for {
-			resp, err := client.ListTemplates(ctx, &hogwirev1.ListTemplatesRequest{PageSize: 1000, PageToken: all.NextPageToken, Category: category})
+			resp, err := client.ListTemplates(ctx, &hogwirev1.ListTemplatesRequest{PageSize: 1000, PageToken: all.NextPageToken, Category: category, Kind: kind})
 			if err != nil {
 				return c.callErr("list templates", err)
 			}
