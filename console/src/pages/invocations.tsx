@@ -183,15 +183,18 @@ function InvocationList({ d }: { d: TabProps['d'] }) {
               : ''}
         </p>
         <span class="spacer" />
-        <button
-          type="button"
-          ref={rerunButton}
-          aria-expanded={rerunOpen}
-          aria-controls={rerunOpen ? 'rerun-panel' : undefined}
-          onClick={() => setRerunOpen((o) => !o)}
-        >
-          Rerun…
-        </button>
+        {/* Without records (no NATS) there is nothing to rerun. */}
+        {!isCode(list.error, Code.Unimplemented) && (
+          <button
+            type="button"
+            ref={rerunButton}
+            aria-expanded={rerunOpen}
+            aria-controls={rerunOpen ? 'rerun-panel' : undefined}
+            onClick={() => setRerunOpen((o) => !o)}
+          >
+            Rerun…
+          </button>
+        )}
       </div>
       {rerunOpen && (
         <RerunPanel
