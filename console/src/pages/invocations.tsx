@@ -5,9 +5,9 @@ import { useEffect, useMemo, useRef, useState } from 'preact/hooks'
 import { create } from '@bufbuild/protobuf'
 import { timestampFromDate } from '@bufbuild/protobuf/wkt'
 import { api, Code, isCode, splitName } from '../api'
-import { InvocationFilterSchema, type Invocation, type InvocationFilter } from '../gen/hogwire/v1/invocation_pb'
+import { InvocationFilterSchema, RerunState, type Invocation, type InvocationFilter, type Rerun } from '../gen/hogwire/v1/invocation_pb'
 import { InvocationStatus } from '../gen/hogwire/v1/test_pb'
-import { ErrorBanner, Link, Loading, LogLine, Pre, fmtDuration, fmtTime, useAsync, useDebounced } from '../ui'
+import { ErrorBanner, Link, Loading, LogLine, Pre, fmtDuration, fmtNumber, fmtTime, useAsync, useDebounced } from '../ui'
 import type { TabProps } from './destination'
 
 // The statuses a record can have, as InvocationService's filter takes them.
@@ -110,6 +110,8 @@ function InvocationList({ d }: { d: TabProps['d'] }) {
   )
   const rows = list.data?.invocations ?? []
   const next = list.data?.nextPageToken ?? ''
+  const [rerunOpen, setRerunOpen] = useState(false)
+  const rerunButton = useRef<HTMLButtonElement>(null)
 
   return (
     <>
@@ -170,9 +172,6 @@ function InvocationList({ d }: { d: TabProps['d'] }) {
           <button type="submit">Refresh</button>
         </div>
       </form>
-      {/* Bulk actions on what the filter selects go in this toolbar: "Rerun
-          failures" (InvocationService.Rerun, a dry run for its count
-          first) takes {parent, filter} as they are here. */}
       <div class="toolbar">
         <p class="muted small" role="status" data-testid="invocations-status">
           {list.loading
@@ -183,7 +182,29 @@ function InvocationList({ d }: { d: TabProps['d'] }) {
                 }, oldest first.`
               : ''}
         </p>
+        <span class="spacer" />
+        {/* Without records (no NATS) there is nothing to rerun. */}
+        {!isCode(list.error, Code.Unimplemented) && (
+          <button
+            type="button"
+            ref={rerunButton}
+            aria-expanded={rerunOpen}
+            aria-controls={rerunOpen ? 'rerun-panel' : undefined}
+            onClick={() => setRerunOpen((o) => !o)}
+          >
+            Rerun…
+          </button>
+        )}
       </div>
+      {rerunOpen && (
+        <RerunPanel
+          parent={parent}
+          filter={filter}
+          where={all ? 'every destination of the project' : splitName(d.name)[1]}
+          onDone={list.reload}
+          onClose={() => (setRerunOpen(false), rerunButton.current?.focus())}
+        />
+      )}
       <ErrorBanner
         error={
           isCode(list.error, Code.Unimplemented) ? new Error('This control plane keeps no invocation records (it has no NATS connection).') : list.error
@@ -206,6 +227,161 @@ function InvocationList({ d }: { d: TabProps['d'] }) {
         </nav>
       )}
     </>
+  )
+}
+
+// The rerun's selection: the listing's filter, with the status failed
+// unless the search names one (RerunInvocations' own default, made visible).
+function rerunFilter(f: InvocationFilter): InvocationFilter {
+  return create(InvocationFilterSchema, { ...f, statuses: f.statuses.length ? f.statuses : [InvocationStatus.FAILED] })
+}
+
+const rerunStates: Record<number, string> = {
+  [RerunState.RUNNING]: 'Running',
+  [RerunState.SUCCEEDED]: 'Done',
+  [RerunState.CANCELLED]: 'Cancelled',
+}
+
+/**
+ * Reruns what the search selects: a dry run (validate_only) for the count
+ * first, then the rerun itself, followed with GetRerun until it ends. The
+ * rerun runs on in the background if the panel is closed.
+ */
+function RerunPanel(props: { parent: string; filter: InvocationFilter; where: string; onDone: () => void; onClose: () => void }) {
+  const filter = useMemo(() => rerunFilter(props.filter), [props.filter])
+  const heading = useRef<HTMLHeadingElement>(null)
+  useEffect(() => heading.current?.focus({ preventScroll: true }), [])
+  // The preview follows the search until a rerun is started.
+  const [rerun, setRerun] = useState<Rerun | null>(null)
+  const [error, setError] = useState<unknown>(null)
+  const [busy, setBusy] = useState(false)
+  const preview = useAsync(
+    () => (rerun ? Promise.resolve(undefined) : api.invocations.rerunInvocations({ parent: props.parent, filter, validateOnly: true })),
+    [props.parent, filter],
+  )
+  const count = preview.data?.rerun
+
+  const start = async () => {
+    setBusy(true)
+    setError(null)
+    try {
+      const r = await api.invocations.rerunInvocations({ parent: props.parent, filter })
+      setRerun(r.rerun ?? null)
+    } catch (e) {
+      setError(e)
+    } finally {
+      setBusy(false)
+    }
+  }
+  const cancel = async () => {
+    if (!rerun) return
+    setBusy(true)
+    setError(null)
+    try {
+      const r = await api.invocations.cancelRerun({ name: rerun.name })
+      if (r.rerun) setRerun(r.rerun)
+    } catch (e) {
+      setError(e)
+    } finally {
+      setBusy(false)
+    }
+  }
+
+  // Follow a running rerun; refresh the listing once it has ended, as its
+  // records are new invocations.
+  const running = !!rerun?.name && rerun.state === RerunState.RUNNING
+  useEffect(() => {
+    if (!rerun?.name) return
+    if (!running) {
+      props.onDone()
+      return
+    }
+    const ctl = new AbortController()
+    const t = setTimeout(async () => {
+      try {
+        const r = await api.invocations.getRerun({ name: rerun.name }, { signal: ctl.signal })
+        setError(null)
+        if (r.rerun) setRerun(r.rerun)
+        else setRerun({ ...rerun }) // poll again
+      } catch (e) {
+        if (ctl.signal.aborted) return
+        setError(e)
+        setRerun({ ...rerun }) // a passing failure: keep following
+      }
+    }, 1000)
+    return () => (clearTimeout(t), ctl.abort())
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [rerun])
+
+  const status = filter.statuses.map((st) => recorded.find(([s]) => s === st)?.[1].toLowerCase() ?? 'unknown').join(', ')
+  const done = rerun ? rerun.succeeded + rerun.failed + rerun.skipped + rerun.missing : 0
+  return (
+    <section
+      id="rerun-panel"
+      class="card rerun"
+      aria-labelledby="rerun-heading"
+      data-testid="rerun"
+      onKeyDown={(e) => e.key === 'Escape' && (e.preventDefault(), props.onClose())}
+    >
+      <h3 id="rerun-heading" tabIndex={-1} ref={heading}>
+        Rerun {status} invocations
+      </h3>
+      {!rerun ? (
+        <>
+          <p class="muted small">
+            Runs the {status} invocations of {props.where} that this search selects again, on their stored events, with each destination's current code,
+            inputs and filters; oldest first, at most 10,000. With no start time, the last 7 days are searched; at most 30 days can be.
+          </p>
+          <p role="status" data-testid="rerun-count">
+            {preview.loading
+              ? 'Counting…'
+              : count
+                ? `${fmtNumber(count.total)} ${count.total === 1 ? 'invocation' : 'invocations'} would run again${
+                    count.truncated ? ` (more matched: capped at ${fmtNumber(count.maxInvocations || 10000)}, the oldest first)` : ''
+                  }.`
+                : ''}
+          </p>
+          <ErrorBanner error={preview.error ?? error} />
+          <p class="row">
+            <button type="button" class="primary" disabled={busy || preview.loading || !count || count.total === 0} onClick={start}>
+              {count && count.total > 0 ? `Rerun ${fmtNumber(count.total)}` : 'Rerun'}
+            </button>
+            <button type="button" onClick={props.onClose}>
+              Close
+            </button>
+          </p>
+        </>
+      ) : (
+        <>
+          <p role="status" data-testid="rerun-progress">
+            {!rerun.name
+              ? 'Nothing matched any more: nothing ran.'
+              : `${rerunStates[rerun.state] ?? 'Unknown'}: ${fmtNumber(done)} of ${fmtNumber(rerun.total)} finished (${fmtNumber(rerun.succeeded)} succeeded, ${fmtNumber(
+                  rerun.failed,
+                )} failed, ${fmtNumber(rerun.skipped)} skipped, ${fmtNumber(rerun.missing)} no longer stored); ${fmtNumber(rerun.started)} started.`}
+          </p>
+          {rerun.name && <progress max={rerun.total || 1} value={done} aria-label="Rerun progress" />}
+          {rerun.name && (
+            <p class="muted small">
+              <span class="mono">{rerun.name}</span>
+              {rerun.truncated && ` — capped at ${fmtNumber(rerun.maxInvocations || 10000)}; more matched.`}
+            </p>
+          )}
+          <ErrorBanner error={error} />
+          <p class="row">
+            {running && (
+              <button type="button" class="bad-text" disabled={busy} onClick={cancel}>
+                Cancel rerun
+              </button>
+            )}
+            <button type="button" onClick={props.onClose}>
+              Close
+            </button>
+          </p>
+          {running && <p class="muted small">Closing this leaves the rerun running.</p>}
+        </>
+      )}
+    </section>
   )
 }
 
