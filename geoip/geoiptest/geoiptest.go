@@ -1,5 +1,6 @@
-// Package geoiptest writes a tiny MMDB city database for tests, with
-// mmdbwriter (MaxMind's writer), in the layout of GeoIP2 City.
+// Package geoiptest writes tiny MMDB databases for tests, with mmdbwriter
+// (MaxMind's writer): a city database in the layout of GeoIP2 City, and
+// one in the flat layout of ip-location-db's.
 package geoiptest
 
 import (
@@ -23,16 +24,15 @@ func names(en string) mmdbtype.Map {
 	return mmdbtype.Map{"en": mmdbtype.String(en)}
 }
 
-// Write writes the database to path.
+// record is the data of one network.
+type record struct {
+	cidr string
+	rec  mmdbtype.Map
+}
+
+// Write writes the city database to path.
 func Write(path string) error {
-	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "hogwire-Test-City", RecordSize: 24})
-	if err != nil {
-		return err
-	}
-	recs := []struct {
-		cidr string
-		rec  mmdbtype.Map
-	}{
+	return write(path, "hogwire-Test-City", []record{
 		{"81.2.69.0/24", mmdbtype.Map{
 			"city":      mmdbtype.Map{"geoname_id": mmdbtype.Uint32(2643743), "names": names("London")},
 			"continent": mmdbtype.Map{"code": mmdbtype.String("EU"), "geoname_id": mmdbtype.Uint32(6255148), "names": names("Europe")},
@@ -50,6 +50,37 @@ func Write(path string) error {
 			"location": mmdbtype.Map{"accuracy_radius": mmdbtype.Uint16(50), "latitude": mmdbtype.Float64(59.3294),
 				"longitude": mmdbtype.Float64(18.0686), "time_zone": mmdbtype.String("Europe/Stockholm")},
 		}},
+	})
+}
+
+// WriteFlat writes, of type "city ipvAll", LondonIP's network as
+// ip-location-db's city databases hold it (country_code, state1, city,
+// postcode, latitude, longitude, timezone; no state2), and StockholmIP's
+// with the unknown country code "ZZ" and empty strings for the rest.
+func WriteFlat(path string) error {
+	return write(path, "city ipvAll", []record{
+		{"81.2.69.0/24", mmdbtype.Map{
+			"country_code": mmdbtype.String("GB"), "state1": mmdbtype.String("England"),
+			"city": mmdbtype.String("London"), "postcode": mmdbtype.String("EC2V"),
+			"latitude": mmdbtype.Float64(51.5142), "longitude": mmdbtype.Float64(-0.0931),
+			"timezone": mmdbtype.String("Europe/London"),
+		}},
+		{"2001:218::/32", mmdbtype.Map{
+			"country_code": mmdbtype.String("ZZ"), "city": mmdbtype.String(""), "postcode": mmdbtype.String(""),
+		}},
+	})
+}
+
+// WriteType writes a database of type dbType whose one network,
+// LondonIP's, holds an empty map.
+func WriteType(path, dbType string) error {
+	return write(path, dbType, []record{{"81.2.69.0/24", mmdbtype.Map{}}})
+}
+
+func write(path, dbType string, recs []record) error {
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, RecordSize: 24})
+	if err != nil {
+		return err
 	}
 	for _, r := range recs {
 		_, network, err := net.ParseCIDR(r.cidr)
