@@ -140,6 +140,64 @@ func TestTransformations(t *testing.T) {
 	}
 }
 
+// With no --geoip-db, the node reads the country database built in: the
+// geoip template adds the country and continent of a public address to
+// the event a destination gets, and no city field (the database has
+// none); a private address gets nothing.
+func TestGeoIPEmbeddedDatabase(t *testing.T) {
+	s, cc := devstacktest.Start(t, nil)
+	st := &stack{Stack: s, admin: cc}
+	p := st.project(t, "shop")
+	sk := newSink(t, nil)
+	hook := st.fromTemplate(t, "shop", "webhook", sk.URL, map[string]any{
+		"who": "{event.distinct_id}", "props": "{event.properties}",
+	}, &hogwirev1.Destination{DisplayName: "sink"})
+	st.transformation(t, "shop", "geo", "geoip", &hogwirev1.Destination{Order: 1})
+	st.waitConfig(t, 2)
+
+	public, _ := structpb.NewStruct(map[string]any{"$ip": "8.8.8.8"})
+	private, _ := structpb.NewStruct(map[string]any{"$ip": "192.168.1.10"})
+	st.publish(t, p.CaptureToken,
+		&hogwirev1.Event{Event: "$pageview", DistinctId: "public", Properties: public},
+		&hogwirev1.Event{Event: "$pageview", DistinctId: "private", Properties: private})
+	waitStat(t, st, hook.Name, "succeeded", 2)
+
+	sk.mu.Lock()
+	bodies := sk.bodies
+	sk.mu.Unlock()
+	byWho := map[string]map[string]any{}
+	for _, b := range bodies {
+		props, _ := b["props"].(map[string]any)
+		byWho[b["who"].(string)] = props
+	}
+	pub := byWho["public"]
+	for k, want := range map[string]any{
+		"$geoip_country_code": "US", "$geoip_country_name": "United States",
+		"$geoip_continent_code": "NA", "$geoip_continent_name": "North America",
+	} {
+		if pub[k] != want {
+			t.Errorf("properties[%q] = %v, want %v (all: %v)", k, pub[k], want, pub)
+		}
+	}
+	if set, _ := pub["$set"].(map[string]any); set["$geoip_country_code"] != "US" {
+		t.Errorf("$set = %v, want $geoip_country_code US", pub["$set"])
+	}
+	for k := range pub {
+		if strings.HasPrefix(k, "$geoip_city") || strings.HasPrefix(k, "$geoip_latitude") || strings.HasPrefix(k, "$geoip_postal") {
+			t.Errorf("properties has %s from a country database: %v", k, pub)
+		}
+	}
+	priv, ok := byWho["private"]
+	if !ok {
+		t.Fatalf("the sink got no event of the private address: %v", bodies)
+	}
+	for k := range priv {
+		if strings.Contains(k, "geoip") {
+			t.Errorf("a private address got %s: %v", k, priv)
+		}
+	}
+}
+
 // waitLog waits for a log line of dest containing want.
 func waitLog(t *testing.T, st *stack, dest, want string) {
 	t.Helper()

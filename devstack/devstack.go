@@ -41,8 +41,10 @@ import (
 
 // Config configures the stack. Zero values take the defaults of `hogwire dev`.
 type Config struct {
-	// GeoIPDB is the path of a MaxMind-format city database that
-	// transformations' geoipLookup() reads (empty: none).
+	// GeoIPDB selects the database transformations' geoipLookup() reads,
+	// as --geoip-db does (geoip.Select): empty for the country database
+	// built in, "none" for none, else the path of a MaxMind-format city or
+	// country database.
 	GeoIPDB string
 	// DataDir holds etcd's and NATS's data and the generated admin token,
 	// node token and secrets key (default "./.hogwire").
@@ -256,13 +258,14 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		Persons: cfg.Persons, SourceURL: cfg.SourceURL, PersonsNATS: s.personsConn,
 		NoRecords: cfg.NoRecords,
 	}
-	if cfg.GeoIPDB != "" {
-		db, err := geoip.Open(cfg.GeoIPDB)
-		if err != nil {
-			gl.Close()
-			hl.Close()
-			return nil, err
-		}
+	db, err := geoip.Select(cfg.GeoIPDB)
+	if err != nil {
+		gl.Close()
+		hl.Close()
+		return nil, err
+	}
+	if db != nil {
+		log.Info("GeoIP database open", "source", db.Source(), "type", db.Type())
 		s.geoip, dpCfg.GeoIP = db, db
 	}
 	if cfg.Tracing != nil {

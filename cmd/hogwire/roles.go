@@ -168,7 +168,7 @@ const (
 	personsUsage = "keep person profiles from events' $set, $set_once, $unset, $identify and aliases, and give destinations the stored person " +
 		"(--persons=false: person is made from each event alone)"
 	sourceURLUsage = "base `URL` of the links in Hog globals: person.url is <URL>/projects/<project>/person/<distinct_id> (empty: no links)"
-	geoipUsage     = "MaxMind-format city database (`path` to an .mmdb: GeoLite2-City, DB-IP City Lite…) that transformations' geoipLookup() reads (empty: it returns null)"
+	geoipUsage     = "MaxMind-format city or country database (`path` to an .mmdb: GeoLite2-City, DB-IP City Lite…) that transformations' geoipLookup() reads (empty: the country database built in; none: geoipLookup() returns null)"
 )
 
 func (a *app) runDev(ctx context.Context, cfg devstack.Config, lf logFlags, metricsAddr string) error {
@@ -766,16 +766,17 @@ const (
 	hogSlotsUsage    = "destinations running Hog at once, shared round robin (default: the number of CPUs)"
 )
 
-// openGeoIP opens the --geoip-db database; nil without one.
-func openGeoIP(path string, log *slog.Logger) (*geoip.DB, error) {
-	if path == "" {
-		return nil, nil
-	}
-	db, err := geoip.Open(path)
+// openGeoIP opens the database --geoip-db selects; nil for none.
+func openGeoIP(setting string, log *slog.Logger) (*geoip.DB, error) {
+	db, err := geoip.Select(setting)
 	if err != nil {
 		return nil, fmt.Errorf("--geoip-db: %w", err)
 	}
-	log.Info("GeoIP database open", "path", path, "type", db.Type())
+	if db == nil {
+		log.Info("GeoIP off (--geoip-db=none): geoipLookup() returns null")
+		return nil, nil
+	}
+	log.Info("GeoIP database open", "source", db.Source(), "type", db.Type())
 	return db, nil
 }
 
