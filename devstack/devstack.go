@@ -265,7 +265,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, err
 	}
 	if db != nil {
-		log.Info("GeoIP database open", "source", db.Source(), "type", db.Type())
+		log.Info("GeoIP database open", "database", db.Source(), "type", db.Type())
 		s.geoip, dpCfg.GeoIP = db, db
 	}
 	if cfg.Tracing != nil {

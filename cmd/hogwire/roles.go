@@ -776,7 +776,7 @@ func openGeoIP(setting string, log *slog.Logger) (*geoip.DB, error) {
 		log.Info("GeoIP off (--geoip-db=none): geoipLookup() returns null")
 		return nil, nil
 	}
-	log.Info("GeoIP database open", "source", db.Source(), "type", db.Type())
+	log.Info("GeoIP database open", "database", db.Source(), "type", db.Type())
 	return db, nil
 }
 
