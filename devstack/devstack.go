@@ -258,14 +258,13 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		Persons: cfg.Persons, SourceURL: cfg.SourceURL, PersonsNATS: s.personsConn,
 		NoRecords: cfg.NoRecords,
 	}
-	db, err := geoip.Select(cfg.GeoIPDB)
+	db, err := geoip.Load(cfg.GeoIPDB, log)
 	if err != nil {
 		gl.Close()
 		hl.Close()
 		return nil, err
 	}
 	if db != nil {
-		log.Info("GeoIP database open", "database", db.Source(), "type", db.Type())
 		s.geoip, dpCfg.GeoIP = db, db
 	}
 	if cfg.Tracing != nil {

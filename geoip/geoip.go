@@ -12,6 +12,7 @@ package geoip
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 
@@ -43,6 +44,21 @@ func Select(setting string) (*DB, error) {
 	default:
 		return Open(setting)
 	}
+}
+
+// Load is Select for a process starting: it says in log which database
+// it uses, or that GeoIP is off, and names the setting in its error.
+func Load(setting string, log *slog.Logger) (*DB, error) {
+	db, err := Select(setting)
+	if err != nil {
+		return nil, fmt.Errorf("--geoip-db: %w", err)
+	}
+	if db == nil {
+		log.Info("GeoIP off (--geoip-db=none): geoipLookup() returns null")
+		return nil, nil
+	}
+	log.Info("GeoIP database open", "database", db.Source(), "type", db.Type())
+	return db, nil
 }
 
 // Open opens the database at path (memory-mapped).

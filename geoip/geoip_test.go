@@ -1,6 +1,8 @@
 package geoip_test
 
 import (
+	"bytes"
+	"log/slog"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -152,5 +154,32 @@ func TestOpenRefusesOtherKinds(t *testing.T) {
 	}
 	if _, err := geoip.Open(path); err == nil || !strings.Contains(err.Error(), "city or country") {
 		t.Errorf("Open(an ASN database) = %v; want refused", err)
+	}
+}
+
+// Load (--geoip-db): empty opens the built-in database and says so in the
+// log, none turns GeoIP off (also said), a bad path is an error naming
+// the flag and the file.
+func TestLoad(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	db, err := geoip.Load("", log)
+	if err != nil || db == nil {
+		t.Fatalf(`Load("") = %v, %v`, db, err)
+	}
+	_ = db.Close()
+	if want := `database="embedded iptoasn-country ` + countrydb.Version() + `"`; !strings.Contains(buf.String(), want) {
+		t.Errorf("log %q lacks %s", buf.String(), want)
+	}
+	buf.Reset()
+	if db, err := geoip.Load("none", log); db != nil || err != nil {
+		t.Errorf(`Load("none") = %v, %v; want nil, nil`, db, err)
+	}
+	if !strings.Contains(buf.String(), "GeoIP off") {
+		t.Errorf("log %q does not say GeoIP is off", buf.String())
+	}
+	missing := filepath.Join(t.TempDir(), "city.mmdb")
+	if _, err := geoip.Load(missing, log); err == nil || !strings.Contains(err.Error(), "--geoip-db") || !strings.Contains(err.Error(), missing) {
+		t.Errorf("Load(a missing file) = %v; want an error naming the flag and the file", err)
 	}
 }

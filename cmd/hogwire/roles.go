@@ -478,7 +478,7 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 	}
 	defer pm.shutdown(log)
 	f.capture.AnonymizeIPs = f.anonymizeIPs
-	geo, err := openGeoIP(f.geoipDB, log)
+	geo, err := geoip.Load(f.geoipDB, log)
 	if err != nil {
 		return err
 	}
@@ -765,20 +765,6 @@ const (
 	hogMemoryUsage   = "Hog memory budget of this node: what all running destinations may allocate together, e.g. 512MiB (default: a quarter of the container's memory limit, or 256MiB)"
 	hogSlotsUsage    = "destinations running Hog at once, shared round robin (default: the number of CPUs)"
 )
-
-// openGeoIP opens the database --geoip-db selects; nil for none.
-func openGeoIP(setting string, log *slog.Logger) (*geoip.DB, error) {
-	db, err := geoip.Select(setting)
-	if err != nil {
-		return nil, fmt.Errorf("--geoip-db: %w", err)
-	}
-	if db == nil {
-		log.Info("GeoIP off (--geoip-db=none): geoipLookup() returns null")
-		return nil, nil
-	}
-	log.Info("GeoIP database open", "database", db.Source(), "type", db.Type())
-	return db, nil
-}
 
 // geoIP is db as the data plane takes it: a nil interface without one.
 func geoIP(db *geoip.DB) executor.GeoIP {
