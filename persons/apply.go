@@ -296,8 +296,11 @@ func (s *Store) claim(ctx context.Context, kv jetstream.KeyValue, project, disti
 		return false, nil
 	}
 	pid := DerivedID(project, distinctID)
-	_, err := kv.Create(ctx, distinctKey(distinctID), []byte(`"`+pid+`"`))
-	if errors.Is(err, jetstream.ErrKeyExists) {
+	// Update over revision 0 fails when the key has any revision, in one
+	// request; Create would read the key then, to write over a deleted
+	// one. A distinct id deleted before goes the way of resolve and link.
+	_, err := kv.Update(ctx, distinctKey(distinctID), []byte(`"`+pid+`"`), 0)
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return false, nil
 	} else if err != nil {
 		return false, fmt.Errorf("persons: linking distinct id %q: %w", distinctID, err)

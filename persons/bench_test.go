@@ -144,3 +144,23 @@ func BenchmarkUpdate(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
 }
+
+// BenchmarkCreate applies a $set to a distinct id never seen before, which
+// stores a new person, and reads the result, from 16 goroutines.
+func BenchmarkCreate(b *testing.B) {
+	s := fill(b)
+	var i atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			k := i.Add(1)
+			ev := &Event{UUID: fmt.Sprintf("c%d-%d", time.Now().UnixNano(), k), Name: "e", DistinctID: fmt.Sprintf("new-%d-%d", time.Now().UnixNano(), k),
+				Properties: map[string]any{"$set": map[string]any{"seen": float64(k)}}}
+			if _, err := s.Process(context.Background(), "bench", ev, true); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "creates/s")
+}
