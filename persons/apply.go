@@ -191,6 +191,23 @@ func (s *Store) empty(project, distinctID string) *Person {
 // finishing a merge it meets on the way.
 func (s *Store) resolve(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (entry[Person], error) {
 	ck := cacheKey(project, distinctID)
+	if _, cached := s.ids.get(ck); !cached {
+		// Most persons keep the id derived from their first distinct id:
+		// reading that person first finds them with one read instead of
+		// the link's and the person's. It holds the distinct id only
+		// while the distinct id is its own (a merge away marks it first,
+		// then removes it).
+		pid := DerivedID(project, distinctID)
+		e, err := get[Person](ctx, kv, personKey(pid))
+		if err != nil {
+			return entry[Person]{}, err
+		}
+		if e.v != nil && e.v.MergedInto == "" && slices.Contains(e.v.DistinctIDs, distinctID) {
+			s.ids.put(ck, pid)
+			s.people.put(project, e.v.clone(), e.rev)
+			return e, nil
+		}
+	}
 	for range maxAttempts {
 		pid, cached := s.ids.get(ck)
 		if !cached {
