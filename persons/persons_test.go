@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hogwire/hogwire/embednats"
 	"github.com/hogwire/hogwire/embednats/natstest"
@@ -530,10 +531,7 @@ func TestNewDistinctIDWritesLinkAndPerson(t *testing.T) {
 	h := newHarness(t)
 	s := h.store(nil)
 	ctx := context.Background()
-	kv, err := s.bucket(ctx, "shop", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := shopBucket(t, s)
 	process(t, s, ev("e", "nobody", obj("$unset", []any{"plan"})))
 	if _, err := kv.Get(ctx, distinctKey("nobody")); err == nil {
 		t.Fatal("an $unset on an unknown distinct id linked it")
@@ -554,10 +552,7 @@ func TestClaimedLinkWithoutPerson(t *testing.T) {
 	h := newHarness(t)
 	s := h.store(nil)
 	ctx := context.Background()
-	kv, err := s.bucket(ctx, "shop", true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	kv := shopBucket(t, s)
 	if ok, err := s.claim(ctx, kv, "shop", "half"); err != nil || !ok {
 		t.Fatalf("claim: %v %v", ok, err)
 	}
@@ -568,4 +563,32 @@ func TestClaimedLinkWithoutPerson(t *testing.T) {
 	if p.ID != DerivedID("shop", "half") || p.Properties["plan"] != "pro" || !p.Stored() {
 		t.Fatalf("person after a half-made link: %+v", p)
 	}
+}
+
+// A node that has cached nothing reads a distinct id's derived person
+// first; once that person was merged into another, the distinct id must
+// lead to the other person, on this node too.
+func TestDerivedPersonMergedAwayIsNotRead(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.store(nil), h.store(nil)
+	process(t, b, ev("e", "anon-9", obj("$set", obj("plan", "free"))))
+	target := process(t, b, ev("e", "bob@example.com", obj("$set", obj("email", "bob@example.com"))))
+	process(t, b, ev("$identify", "bob@example.com", obj("$anon_distinct_id", "anon-9")))
+	got := process(t, a, ev("e", "anon-9", obj("$set", obj("city", "Oslo"))))
+	if got.ID != target.ID || got.Properties["plan"] != "free" || got.Properties["city"] != "Oslo" {
+		t.Fatalf("merged-away distinct id read as %+v, want person %s", got, target.ID)
+	}
+	if _, err := a.Lookup(context.Background(), "shop", "anon-9"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shopBucket is the bucket of project shop, made if needed.
+func shopBucket(t *testing.T, s *Store) jetstream.KeyValue {
+	t.Helper()
+	kv, err := s.bucket(context.Background(), "shop", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
 }
