@@ -1,10 +1,11 @@
 package persons
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"time"
 
-	"context"
-	"fmt"
 	"maps"
 	"reflect"
 	"slices"
@@ -93,7 +94,7 @@ func (s *Store) process(ctx context.Context, kv jetstream.KeyValue, project stri
 	case pl.merge != nil:
 		p, err = s.merge(ctx, kv, project, ev, pl)
 	case pl.changes.any():
-		p, err = s.update(ctx, kv, project, ev.DistinctID, ev.UUID, pl.changes.apply)
+		p, err = s.update(ctx, kv, project, ev.DistinctID, ev.UUID, &pl.changes)
 	case read:
 		p, err = s.lookup(ctx, kv, project, ev.DistinctID)
 	}
@@ -135,8 +136,12 @@ func (s *Store) profile(ctx context.Context, kv jetstream.KeyValue, ev *Event, p
 func (s *Store) updateRun(ctx context.Context, kv jetstream.KeyValue, project string, evs []*Event, plans []plan, reads []bool) ([]*Person, error) {
 	d := evs[0].DistinctID
 	after := make([]*Person, len(evs))
+	creates := false
+	for i := range plans {
+		creates = creates || plans[i].changes.creates()
+	}
 	for attempt := range maxAttempts {
-		e, p, err := s.working(ctx, kv, project, d, attempt)
+		e, p, linked, err := s.working(ctx, kv, project, d, attempt, creates)
 		if err != nil {
 			return nil, err
 		}
@@ -155,7 +160,7 @@ func (s *Store) updateRun(ctx context.Context, kv jetstream.KeyValue, project st
 		if !changed {
 			return after, nil
 		}
-		if err := s.save(ctx, kv, project, d, e, p); err == errConflict {
+		if err := s.save(ctx, kv, project, d, e, p, linked); err == errConflict {
 			continue
 		} else if err != nil {
 			return nil, err
@@ -186,6 +191,23 @@ func (s *Store) empty(project, distinctID string) *Person {
 // finishing a merge it meets on the way.
 func (s *Store) resolve(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (entry[Person], error) {
 	ck := cacheKey(project, distinctID)
+	if _, cached := s.ids.get(ck); !cached {
+		// Most persons keep the id derived from their first distinct id:
+		// reading that person first finds them with one read instead of
+		// the link's and the person's. It holds the distinct id only
+		// while the distinct id is its own (a merge away marks it first,
+		// then removes it).
+		pid := DerivedID(project, distinctID)
+		e, err := get[Person](ctx, kv, personKey(pid))
+		if err != nil {
+			return entry[Person]{}, err
+		}
+		if e.v != nil && e.v.MergedInto == "" && slices.Contains(e.v.DistinctIDs, distinctID) {
+			s.ids.put(ck, pid)
+			s.people.put(project, e.v.clone(), e.rev)
+			return e, nil
+		}
+	}
 	for range maxAttempts {
 		pid, cached := s.ids.get(ck)
 		if !cached {
@@ -226,13 +248,13 @@ func (s *Store) resolve(ctx context.Context, kv jetstream.KeyValue, project, dis
 
 // update applies change to the person of a distinct id, creating the
 // person when none is stored, as one compare-and-swap retried on conflict.
-func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, distinctID, uuid string, change func(*Person) bool) (*Person, error) {
+func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, distinctID, uuid string, c *changes) (*Person, error) {
 	for attempt := range maxAttempts {
-		e, p, err := s.working(ctx, kv, project, distinctID, attempt)
+		e, p, linked, err := s.working(ctx, kv, project, distinctID, attempt, c.creates())
 		if err != nil {
 			return nil, err
 		}
-		if applied(p.Applied, uuid) || !change(p) {
+		if applied(p.Applied, uuid) || !c.apply(p) {
 			if e.v == nil {
 				p.CreatedAt = time.Time{}
 			}
@@ -240,7 +262,7 @@ func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, dist
 		}
 		p.Version++
 		p.Applied = markApplied(p.Applied, uuid)
-		if err := s.save(ctx, kv, project, distinctID, e, p); err == errConflict {
+		if err := s.save(ctx, kv, project, distinctID, e, p, linked); err == errConflict {
 			continue
 		} else if err != nil {
 			return nil, err
@@ -253,30 +275,63 @@ func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, dist
 // working returns the stored person of a distinct id (the entry, nil when
 // none is stored) and a copy to change: a new person when none is. The
 // first attempt trusts this store's cache; a retry after a conflict reads.
-func (s *Store) working(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, attempt int) (entry[Person], *Person, error) {
-	var e entry[Person]
+//
+// With creates set (the caller's changes would store a new person), a
+// distinct id this store has not seen is first claimed: its link to its
+// derived person is created, which fails when the distinct id is linked
+// already. A new distinct id then costs two writes (the link and the
+// person) instead of a read and two writes; linked reports that the link
+// is made. A link left without its person (the person's write lost to
+// another node's, or the node stopped) reads as no person, as a link
+// always could.
+func (s *Store) working(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, attempt int, creates bool) (e entry[Person], p *Person, linked bool, err error) {
 	if attempt == 0 {
 		e = s.cached(project, distinctID)
+		if e.v == nil && creates {
+			if linked, err = s.claim(ctx, kv, project, distinctID); err != nil {
+				return e, nil, false, err
+			}
+		}
 	}
-	if e.v == nil {
-		var err error
+	if e.v == nil && !linked {
 		if e, err = s.resolve(ctx, kv, project, distinctID); err != nil {
-			return e, nil, err
+			return e, nil, false, err
 		}
 	}
 	if e.v == nil {
 		p := s.empty(project, distinctID)
 		p.CreatedAt = s.cfg.Now().UTC()
-		return e, p, nil
+		return e, p, linked, nil
 	}
-	return e, e.v.clone(), nil
+	return e, e.v.clone(), false, nil
+}
+
+// claim links a distinct id to its derived person unless it is linked
+// already (false then, or when another node linked it first).
+func (s *Store) claim(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (bool, error) {
+	if _, cached := s.ids.get(cacheKey(project, distinctID)); cached {
+		return false, nil
+	}
+	pid := DerivedID(project, distinctID)
+	// Update over revision 0 fails when the key has any revision, in one
+	// request; Create would read the key then, to write over a deleted
+	// one. A distinct id deleted before goes the way of resolve and link.
+	_, err := kv.Update(ctx, distinctKey(distinctID), []byte(`"`+pid+`"`), 0)
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return false, nil
+	} else if err != nil {
+		return false, fmt.Errorf("persons: linking distinct id %q: %w", distinctID, err)
+	}
+	s.ids.put(cacheKey(project, distinctID), pid)
+	return true, nil
 }
 
 // save stores p over e with a compare-and-swap, linking the distinct id
-// first when the person is new. It returns errConflict when another writer
-// came first, and drops the cached copy then.
-func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, e entry[Person], p *Person) error {
-	if e.v == nil {
+// first when the person is new and working has not linked it. It returns
+// errConflict when another writer came first, and drops the cached copy
+// then.
+func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, e entry[Person], p *Person, linked bool) error {
+	if e.v == nil && !linked {
 		if err := s.link(ctx, kv, project, p.ID, distinctID); err != nil {
 			return err
 		}
@@ -355,12 +410,12 @@ func (s *Store) merge(ctx context.Context, kv jetstream.KeyValue, project string
 				p.DistinctIDs, link = append(p.DistinctIDs, d), []string{d}
 			}
 		case t.v.ID == o.v.ID:
-			return s.update(ctx, kv, project, d, ev.UUID, pl.changes.apply)
+			return s.update(ctx, kv, project, d, ev.UUID, &pl.changes)
 		case o.v.IsIdentified && !pl.merge.dangerous:
 			s.log.Warn("refusing to merge an already identified person; send $merge_dangerously to merge it",
 				"event", ev.Name, "event_uuid", ev.UUID, "distinct_id", d, "other_distinct_id", a,
 				"person_id", t.v.ID, "other_person_id", o.v.ID)
-			return s.update(ctx, kv, project, d, ev.UUID, pl.changes.apply)
+			return s.update(ctx, kv, project, d, ev.UUID, &pl.changes)
 		default:
 			// Mark the other person as merging into the target first:
 			// whoever meets the mark finishes the merge, so a crash

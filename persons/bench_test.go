@@ -127,20 +127,33 @@ func BenchmarkLookup(b *testing.B) {
 // BenchmarkUpdate applies a $set to a random stored person and reads the
 // result, as a node does for an event with a $set, from 16 goroutines.
 func BenchmarkUpdate(b *testing.B) {
+	benchSets(b, "updates/s", func(k int64) string { return fmt.Sprintf("u%d", (k*104729)%int64(*benchPersons)) })
+}
+
+// BenchmarkCreate applies a $set to a distinct id never seen before, which
+// stores a new person, and reads the result, from 16 goroutines.
+func BenchmarkCreate(b *testing.B) {
+	run := time.Now().UnixNano()
+	benchSets(b, "creates/s", func(k int64) string { return fmt.Sprintf("new-%d-%d", run, k) })
+}
+
+// benchSets measures $set events on the distinct ids that distinct gives
+// for 1, 2, 3…, reporting them per second as unit.
+func benchSets(b *testing.B, unit string, distinct func(int64) string) {
 	s := fill(b)
+	run := time.Now().UnixNano()
 	var i atomic.Int64
 	b.SetParallelism(8)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			k := i.Add(1)
-			n := (k * 104729) % int64(*benchPersons)
-			ev := &Event{UUID: fmt.Sprintf("e%d", k), Name: "e", DistinctID: fmt.Sprintf("u%d", n),
+			ev := &Event{UUID: fmt.Sprintf("e%d-%d", run, k), Name: "e", DistinctID: distinct(k),
 				Properties: map[string]any{"$set": map[string]any{"seen": float64(k)}}}
 			if _, err := s.Process(context.Background(), "bench", ev, true); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "updates/s")
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 }

@@ -85,6 +85,13 @@ func (c *changes) any() bool {
 	return len(c.setOnce) > 0 || len(c.set) > 0 || len(c.unset) > 0 || c.identify
 }
 
+// creates reports whether the changes store a person that is not stored
+// yet: an empty person takes any $set, $set_once or identification (an
+// $unset alone changes nothing there).
+func (c *changes) creates() bool {
+	return len(c.setOnce) > 0 || len(c.set) > 0 || c.identify
+}
+
 // apply updates props as PostHog does: $set_once where a property is not
 // set, then $set, then $unset. It reports whether anything changed.
 func (c *changes) apply(p *Person) bool {

@@ -3,6 +3,7 @@ package persons
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hogwire/hogwire/embednats"
 	"github.com/hogwire/hogwire/embednats/natstest"
@@ -503,4 +505,90 @@ func TestProcessRun(t *testing.T) {
 	if got := profs[2].Person; got.ID != p.ID || got.Properties["a"] != true || got.Properties["b"] != true {
 		t.Fatalf("after the merge: %+v", got)
 	}
+}
+
+// A node claims a distinct id it has not seen by creating its link; when
+// another node linked it to another person first (an anonymous user's
+// person taking on the identified distinct id), the claim fails and the
+// update goes to that person, not to a new one.
+func TestClaimOfDistinctIDLinkedElsewhere(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.store(nil), h.store(nil)
+	anon := process(t, b, ev("$pageview", "anon-7", obj("$set", obj("plan", "free"))))
+	process(t, b, ev("$identify", "ada@example.com", obj("$anon_distinct_id", "anon-7")))
+	got := process(t, a, ev("e", "ada@example.com", obj("$set", obj("city", "Paris"))))
+	if got.ID != anon.ID || got.Properties["plan"] != "free" || got.Properties["city"] != "Paris" {
+		t.Fatalf("update of a distinct id linked by another node went to %+v, want person %s with both properties", got, anon.ID)
+	}
+	if p := lookup(t, b, "anon-7"); p.ID != anon.ID || p.Properties["city"] != "Paris" {
+		t.Fatalf("other node reads %+v", p)
+	}
+}
+
+// A new distinct id is stored with its link and its person, and an event
+// that would store nothing ($unset alone) stores neither.
+func TestNewDistinctIDWritesLinkAndPerson(t *testing.T) {
+	h := newHarness(t)
+	s := h.store(nil)
+	ctx := context.Background()
+	kv := shopBucket(t, s)
+	process(t, s, ev("e", "nobody", obj("$unset", []any{"plan"})))
+	if _, err := kv.Get(ctx, distinctKey("nobody")); err == nil {
+		t.Fatal("an $unset on an unknown distinct id linked it")
+	}
+	p := process(t, s, ev("e", "new-1", obj("$set", obj("plan", "pro"))))
+	if p.ID != DerivedID("shop", "new-1") || p.Version != 1 {
+		t.Fatalf("new person %+v", p)
+	}
+	// A second node, with nothing cached, reads the same person.
+	if got := lookup(t, h.store(nil), "new-1"); got.ID != p.ID || got.Properties["plan"] != "pro" {
+		t.Fatalf("other node reads %+v", got)
+	}
+}
+
+// A link whose person was never written (the node stopped between the
+// two writes) reads as no person, and the next update stores the person.
+func TestClaimedLinkWithoutPerson(t *testing.T) {
+	h := newHarness(t)
+	s := h.store(nil)
+	ctx := context.Background()
+	kv := shopBucket(t, s)
+	if ok, err := s.claim(ctx, kv, "shop", "half"); err != nil || !ok {
+		t.Fatalf("claim: %v %v", ok, err)
+	}
+	if p, err := h.store(nil).Lookup(ctx, "shop", "half"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a link without a person reads as %+v, %v", p, err)
+	}
+	p := process(t, h.store(nil), ev("e", "half", obj("$set", obj("plan", "pro"))))
+	if p.ID != DerivedID("shop", "half") || p.Properties["plan"] != "pro" || !p.Stored() {
+		t.Fatalf("person after a half-made link: %+v", p)
+	}
+}
+
+// A node that has cached nothing reads a distinct id's derived person
+// first; once that person was merged into another, the distinct id must
+// lead to the other person, on this node too.
+func TestDerivedPersonMergedAwayIsNotRead(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.store(nil), h.store(nil)
+	process(t, b, ev("e", "anon-9", obj("$set", obj("plan", "free"))))
+	target := process(t, b, ev("e", "bob@example.com", obj("$set", obj("email", "bob@example.com"))))
+	process(t, b, ev("$identify", "bob@example.com", obj("$anon_distinct_id", "anon-9")))
+	got := process(t, a, ev("e", "anon-9", obj("$set", obj("city", "Oslo"))))
+	if got.ID != target.ID || got.Properties["plan"] != "free" || got.Properties["city"] != "Oslo" {
+		t.Fatalf("merged-away distinct id read as %+v, want person %s", got, target.ID)
+	}
+	if _, err := a.Lookup(context.Background(), "shop", "anon-9"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// shopBucket is the bucket of project shop, made if needed.
+func shopBucket(t *testing.T, s *Store) jetstream.KeyValue {
+	t.Helper()
+	kv, err := s.bucket(context.Background(), "shop", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
 }
