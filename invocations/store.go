@@ -75,6 +75,7 @@ type Config struct {
 
 // Store reads and writes the invocation stream.
 type Store struct {
+	nc  *nats.Conn
 	js  jetstream.JetStream
 	log *slog.Logger
 }
@@ -94,7 +95,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{js: js, log: cfg.Logger}
+	s := &Store{nc: cfg.Conn, js: js, log: cfg.Logger}
 	if cfg.Attach {
 		if _, err := js.Stream(ctx, StreamName); err == nil {
 			return s, nil

@@ -319,24 +319,33 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 			return
 		}
 	}
-	acks := make([]jetstream.PubAckFuture, 0, len(order))
-	for _, k := range order {
+	// The index entries are many (about one per event and one per person
+	// of the batch) and small: acknowledging each cost the writer and the
+	// server more than storing it. They go out as plain NATS messages,
+	// which the stream stores all the same, and only the last one is
+	// acknowledged: the server handles one connection's messages in
+	// order, so its acknowledgement says that the stream took every entry
+	// before it too. What the stream refused without saying is not
+	// counted in Dropped.
+	for i, k := range order {
 		e := encodeEntry(k.key, entries[k])
+		w.indexBytes.Add(int64(len(e)))
+		if i < len(order)-1 {
+			if err := w.s.nc.Publish(k.index, e); err != nil {
+				w.failed.Add(1)
+			}
+			continue
+		}
 		f, err := js.PublishAsync(k.index, e)
 		if err != nil {
 			w.failed.Add(1)
-			continue
+			return
 		}
-		w.indexBytes.Add(int64(len(e)))
-		acks = append(acks, f)
-	}
-	for _, f := range acks {
 		select {
 		case <-f.Ok():
 		case <-f.Err():
 			w.failed.Add(1)
 		case <-ctx.Done():
-			return
 		}
 	}
 }

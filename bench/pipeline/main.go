@@ -92,7 +92,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "alternating raw-client and hogwire runs per measurement; the median ratio is reported")
 	latencyEvents := flag.Int("latency-events", 2000, "events sent at half rate for the latency figures")
 	serveSink := flag.Bool("serve-sink", false, "internal: serve the sink in this process (the benchmark starts itself so)")
-	cpuProfile := flag.String("cpuprofile", "", "write CPU profiles of hogwire's throughput runs (not the raw client's) to FILE.<storage>-<dests>")
+	cpuProfile := flag.String("cpuprofile", "", "write CPU profiles of hogwire's throughput runs (not the raw client's) to FILE.<storage>-<dests> (-records-<on|off> added when both are measured)")
 	hogSlots := flag.Int("hog-slots", 0, "the node's Hog slots (0: its default)")
 	hostile := flag.Bool("hostile", false, "measure the destinations alone and beside an infinite-loop destination, instead of against the raw client")
 	personsModes := flag.String("persons", "off", "person profiles off, on, or both side by side (off,on); with on, every event also $set's a property of its person")
@@ -285,6 +285,13 @@ func measure(s *sinkClient, cfg config, storage string, dests int) (result, erro
 		prof := ""
 		if round == 0 && cfg.cpuProfile != "" {
 			prof = fmt.Sprintf("%s.%s-%d", cfg.cpuProfile, storage, dests)
+			if strings.Contains(cfg.recordsModes, ",") {
+				rec := "off"
+				if cfg.records {
+					rec = "on"
+				}
+				prof += "-records-" + rec
+			}
 		}
 		err = profile(prof, func() error {
 			if err := sendEvents(st.HTTPAddr, token, events, senders, 0, cfg); err != nil {
