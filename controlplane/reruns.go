@@ -60,20 +60,20 @@ const (
 
 // rerunJob is a rerun as the bucket stores it, under "j.{project}.{id}".
 type rerunJob struct {
-	ID           string    `json:"id"`
-	Project      string    `json:"project"`
-	Parent       string    `json:"parent"`
-	Filter       []byte    `json:"filter,omitempty"` // an InvocationFilter
-	Total        int       `json:"total"`
-	Truncated    bool      `json:"truncated,omitempty"`
-	Chunks       int       `json:"chunks"`
-	MaxPerSecond int       `json:"max_per_second"`
-	State        int32     `json:"state"` // a RerunState
-	Started      int       `json:"started"`
-	Succeeded    int       `json:"succeeded"`
-	Failed       int       `json:"failed"`
-	Skipped      int       `json:"skipped"`
-	Missing      int       `json:"missing"`
+	ID           string `json:"id"`
+	Project      string `json:"project"`
+	Parent       string `json:"parent"`
+	Filter       []byte `json:"filter,omitempty"` // an InvocationFilter
+	Total        int    `json:"total"`
+	Truncated    bool   `json:"truncated,omitempty"`
+	Chunks       int    `json:"chunks"`
+	MaxPerSecond int    `json:"max_per_second"`
+	State        int32  `json:"state"` // a RerunState
+	Started      int    `json:"started"`
+	Succeeded    int    `json:"succeeded"`
+	Failed       int    `json:"failed"`
+	Skipped      int    `json:"skipped"`
+	Missing      int    `json:"missing"`
 	// OriginalRevision runs each item with its Rev (see rerunItem).
 	OriginalRevision bool `json:"original_revision,omitempty"`
 	// NotRerunnable counts the invocations selected but left out, and
@@ -81,7 +81,7 @@ type rerunJob struct {
 	NotRerunnable int       `json:"not_rerunnable,omitempty"`
 	Reasons       []string  `json:"reasons,omitempty"`
 	Created       time.Time `json:"created"`
-	Ended        time.Time `json:"ended,omitzero"`
+	Ended         time.Time `json:"ended,omitzero"`
 }
 
 // rerunItem is one invocation to run again: its id, its destination's id

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,10 +13,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/controlplane"
-	"github.com/hogwire/hogwire/devstack"
-	"github.com/hogwire/hogwire/devstack/devstacktest"
 	"github.com/hogwire/hogwire/filters"
-	"github.com/hogwire/hogwire/rpcclient"
 )
 
 // TestRerunSurvivesLeaderChange: the leader running a rerun stops leading
@@ -26,29 +21,17 @@ import (
 // runs the rest: every invocation runs again exactly once. A rerun
 // cancelled before the change stays cancelled under the new leader.
 func TestRerunSurvivesLeaderChange(t *testing.T) {
-	st, cc := devstacktest.Start(t, func(c *devstack.Config) { c.EventLog.AckWait = 2 * time.Second })
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	var mu sync.Mutex
-	delivered := map[string]int{}
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		delivered[r.URL.Query().Get("d")+" "+r.URL.Query().Get("uuid")]++
-		mu.Unlock()
-	}))
-	t.Cleanup(sink.Close)
+	st, cc, token := rerunShop(t, ctx)
+	sinkURL, counts := countingSink(t, func(r *http.Request) string { return r.URL.Query().Get("d") + " " + r.URL.Query().Get("uuid") })
 
-	p, err := hogwirev1.NewProjectServiceClient(cc).CreateProject(ctx, &hogwirev1.CreateProjectRequest{
-		ProjectId: "shop", Project: &hogwirev1.Project{DisplayName: "Shop"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	dests := hogwirev1.NewDestinationServiceClient(cc)
 	var rev int64
 	for _, id := range []string{"hook", "other"} {
 		d, err := dests.CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{Parent: "projects/shop", DestinationId: id,
 			Destination: &hogwirev1.Destination{DisplayName: id, Enabled: true,
-				Hog: fmt.Sprintf(`fetch(f'%s?d=%s&uuid={event.uuid}', {'method': 'POST'})`, sink.URL, id)}})
+				Hog: fmt.Sprintf(`fetch(f'%s?d=%s&uuid={event.uuid}', {'method': 'POST'})`, sinkURL, id)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,19 +39,7 @@ func TestRerunSurvivesLeaderChange(t *testing.T) {
 	}
 	waitAcked(t, ctx, cc, rev)
 	const events = 12
-	pub, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
-	var batch []*hogwirev1.Event
-	for i := range events {
-		batch = append(batch, &hogwirev1.Event{Event: "signed_up", DistinctId: fmt.Sprintf("user-%d", i),
-			Uuid: fmt.Sprintf("01900000-0000-7000-8000-%012d", i)})
-	}
-	if _, err := hogwirev1.NewEventServiceClient(pub).Publish(ctx, &hogwirev1.PublishRequest{Token: p.GetProject().GetCaptureToken(), Events: batch}); err != nil {
-		t.Fatal(err)
-	}
+	publishSignups(t, ctx, st, token, events)
 	inv := hogwirev1.NewInvocationServiceClient(cc)
 	succeeded := &hogwirev1.InvocationFilter{Statuses: []hogwirev1.InvocationStatus{hogwirev1.InvocationStatus_INVOCATION_STATUS_SUCCEEDED}}
 	waitFor(t, time.Minute, func() bool {
@@ -136,13 +107,12 @@ func TestRerunSurvivesLeaderChange(t *testing.T) {
 	if !next.IsLeader() {
 		t.Fatal("the second replica does not lead")
 	}
-	mu.Lock()
+	delivered := counts()
 	for i := range events {
-		if n := delivered[fmt.Sprintf("hook 01900000-0000-7000-8000-%012d", i)]; n != 2 {
+		if n := delivered["hook "+signupUUID(i)]; n != 2 {
 			t.Errorf("event %d reached hook %d times, want 2 (its first run and one rerun)", i, n)
 		}
 	}
-	mu.Unlock()
 	recs, err := inv.ListInvocations(ctx, &hogwirev1.ListInvocationsRequest{Parent: "projects/shop",
 		Filter: &hogwirev1.InvocationFilter{Rerun: name}, PageSize: 1000})
 	if err != nil {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,9 +12,6 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
-	"github.com/hogwire/hogwire/devstack"
-	"github.com/hogwire/hogwire/devstack/devstacktest"
-	"github.com/hogwire/hogwire/rpcclient"
 )
 
 // TestRerunOriginalRevision: invocations record the destination's
@@ -26,28 +21,12 @@ import (
 // that revision is pruned from the history, they are not rerunnable, and
 // the dry run says so.
 func TestRerunOriginalRevision(t *testing.T) {
-	st, cc := devstacktest.Start(t, func(c *devstack.Config) { c.EventLog.AckWait = 2 * time.Second })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var mu sync.Mutex
-	versions := map[string]int{}
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		versions[r.URL.Query().Get("v")+" "+r.Header.Get("Authorization")]++
-		mu.Unlock()
-	}))
-	t.Cleanup(sink.Close)
-	seen := func(key string) int {
-		mu.Lock()
-		defer mu.Unlock()
-		return versions[key]
-	}
+	st, cc, token := rerunShop(t, ctx)
+	sinkURL, counts := countingSink(t, func(r *http.Request) string { return r.URL.Query().Get("v") + " " + r.Header.Get("Authorization") })
+	seen := func(key string) int { return counts()[key] }
 
-	p, err := hogwirev1.NewProjectServiceClient(cc).CreateProject(ctx, &hogwirev1.CreateProjectRequest{
-		ProjectId: "shop", Project: &hogwirev1.Project{DisplayName: "Shop"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	dests := hogwirev1.NewDestinationServiceClient(cc)
 	code := func(v int) string {
 		return fmt.Sprintf(`fetch(f'{inputs.url}?v=%d', {'method': 'POST', 'headers': {'Authorization': inputs.key}})`, v)
@@ -56,7 +35,7 @@ func TestRerunOriginalRevision(t *testing.T) {
 		Destination: &hogwirev1.Destination{DisplayName: "hook", Enabled: true, Hog: code(1),
 			InputsSchema: []*hogwirev1.InputSchema{{Key: "url", Type: hogwirev1.InputType_INPUT_TYPE_STRING},
 				{Key: "key", Type: hogwirev1.InputType_INPUT_TYPE_STRING, Secret: true}},
-			Inputs: map[string]*hogwirev1.InputValue{"url": {Value: structpb.NewStringValue(sink.URL)},
+			Inputs: map[string]*hogwirev1.InputValue{"url": {Value: structpb.NewStringValue(sinkURL)},
 				"key": {Value: structpb.NewStringValue("s3cret")}}}})
 	if err != nil {
 		t.Fatal(err)
@@ -65,19 +44,7 @@ func TestRerunOriginalRevision(t *testing.T) {
 	waitAcked(t, ctx, cc, rev1)
 
 	const events = 2
-	pub, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
-	var batch []*hogwirev1.Event
-	for i := range events {
-		batch = append(batch, &hogwirev1.Event{Event: "signed_up", DistinctId: fmt.Sprintf("user-%d", i),
-			Uuid: fmt.Sprintf("01900000-0000-7000-8000-%012d", i)})
-	}
-	if _, err := hogwirev1.NewEventServiceClient(pub).Publish(ctx, &hogwirev1.PublishRequest{Token: p.GetProject().GetCaptureToken(), Events: batch}); err != nil {
-		t.Fatal(err)
-	}
+	publishSignups(t, ctx, st, token, events)
 	inv := hogwirev1.NewInvocationServiceClient(cc)
 	list := func(f *hogwirev1.InvocationFilter) []*hogwirev1.Invocation {
 		t.Helper()
@@ -123,7 +90,7 @@ func TestRerunOriginalRevision(t *testing.T) {
 		t.Fatalf("rerun: %v", r)
 	}
 	if n, m := seen("1 s3cret"), seen("2 s3cret"); n != 2*events || m != 0 {
-		t.Fatalf("the sink got %d requests of the first code with its secret (want %d) and %d of the new (want 0): %v", n, 2*events, m, versions)
+		t.Fatalf("the sink got %d requests of the first code with its secret (want %d) and %d of the new (want 0): %v", n, 2*events, m, counts())
 	}
 	for _, rec := range list(&hogwirev1.InvocationFilter{Rerun: r.GetName()}) {
 		if rec.GetDestinationRevision() != rev1 || rec.GetStatus() != hogwirev1.InvocationStatus_INVOCATION_STATUS_SUCCEEDED {
@@ -137,7 +104,7 @@ func TestRerunOriginalRevision(t *testing.T) {
 	}
 	waitRerun(t, ctx, inv, cur.GetRerun().GetName())
 	if seen("2 s3cret") != 1 {
-		t.Fatalf("a rerun without the flag: %v", versions)
+		t.Fatalf("a rerun without the flag: %v", counts())
 	}
 
 	// Enough changes prune the first revision: not rerunnable, and why.
