@@ -22,7 +22,9 @@ import (
 // bounded rate. It takes the path of any event: the destination's current
 // state (disabled, quarantined: skipped or parked), filters, code, inputs,
 // limits and retries. Only its records differ: they link to the rerun and
-// to the invocation it runs again.
+// to the invocation it runs again. With invocations.RevisionHeader, the
+// filters, code, inputs and mappings are a kept revision's instead (see
+// pinnedRoute); the state and lane are still the destination's.
 
 // rerunLink is the rerun an invocation belongs to, and the invocation it
 // runs again; zero for any other invocation.
@@ -50,7 +52,8 @@ func (n *Node) handleRerun(m *eventlog.Message, pr *projectRoutes, r *route, rer
 		return
 	}
 	var gone error // the revision to run cannot be had
-	if v := m.Header.Get(invocations.RevisionHeader); v != "" && r != nil && r.skip == "" {
+	// A quarantined destination parks the rerun pinned to its revision.
+	if v := m.Header.Get(invocations.RevisionHeader); v != "" && r != nil && (r.skip == "" || n.keeps(r.skip)) {
 		rev, _ := strconv.ParseInt(v, 10, 64)
 		pinned, err := n.pinnedRoute(r, rev)
 		switch c := status.Code(err); {
