@@ -158,7 +158,8 @@ func NewContext(ctx context.Context, cfg Config) (*Server, error) {
 	s.tests = &testServer{store: s.store, dests: s.destinations, run: testrun.New(cfg.Test, s.now)}
 	s.logs = &logServer{telemetryReader: reader}
 	s.metrics = &metricsServer{telemetryReader: reader, now: s.now}
-	s.config = &configServer{store: s.store, log: s.log, now: s.now, replicaID: cfg.ReplicaID, cache: configcache.NewCache(0)}
+	s.config = &configServer{store: s.store, log: s.log, now: s.now, replicaID: cfg.ReplicaID, cache: configcache.NewCache(0),
+		dests: s.destinations}
 	s.reports = &telemetryServer{telemetry: s.telemetry, log: s.log}
 	s.nodes = &nodeServer{store: s.store}
 	s.persons = &personServer{store: s.store, log: s.log, people: people}

@@ -230,3 +230,114 @@ func (s *destinationServer) ListDestinationRevisions(ctx context.Context, req *h
 	}
 	return out, nil
 }
+
+// revisionAt returns the kept revision of a destination in effect at rev
+// (a Destination.revision): the newest history record written at or
+// before it, its Revision set. Writes that change nothing a user sets
+// (a re-seal, say) move the destination's revision without a record, so
+// rev itself is often not a record's. FailedPrecondition, saying why,
+// when that record is no longer kept.
+func revisionAt(ctx context.Context, st *store.Store, project, id string, rev int64) (*hogwirev1.DestinationRevision, error) {
+	name := resourcename.Destination(project, id)
+	if rev <= 0 {
+		return nil, revisionGone("%s: the invocation recorded no revision of it (it was recorded before revisions were)", name)
+	}
+	prefix := st.Keys.History(project, id)
+	resp, err := st.Etcd.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly(),
+		clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+	if err != nil {
+		return nil, store.Err(err)
+	}
+	// Keys sort in write order, and so do their mod revisions.
+	var at []byte
+	for _, kv := range resp.Kvs {
+		if kv.ModRevision > rev {
+			break
+		}
+		at = kv.Key
+	}
+	if at == nil {
+		if len(resp.Kvs) == 0 {
+			return nil, revisionGone("revision %d of %s is no longer kept: the destination has no history", rev, name)
+		}
+		return nil, revisionGone("revision %d of %s is no longer kept in its history (the oldest kept is %d; at most %d are kept)",
+			rev, name, resp.Kvs[0].ModRevision, maxRevisions)
+	}
+	got, err := st.Etcd.Get(ctx, string(at))
+	if err != nil {
+		return nil, store.Err(err)
+	}
+	if len(got.Kvs) == 0 {
+		return nil, revisionGone("revision %d of %s is no longer kept in its history", rev, name)
+	}
+	rec := &hogwirev1.DestinationRevision{}
+	if err := proto.Unmarshal(got.Kvs[0].Value, rec); err != nil {
+		return nil, status.Errorf(codes.DataLoss, "decoding %s: %v", at, err)
+	}
+	rec.Revision = got.Kvs[0].ModRevision
+	rec.Name = name + "/revisions/" + strconv.FormatInt(rec.Revision, 10)
+	return rec, nil
+}
+
+// revisionGone is the error of a revision that cannot be run any more.
+func revisionGone(format string, args ...any) error {
+	return status.Errorf(codes.FailedPrecondition, format, args...)
+}
+
+// runnableRevision returns the destination as the kept revision in
+// effect at rev had it, ready to run: compiled, with its secret inputs at
+// their current values in the clear (revisions never keep secrets, as
+// restoring one keeps them too). FailedPrecondition when the revision is
+// no longer kept, or needs a secret the destination no longer has.
+func (s *destinationServer) runnableRevision(ctx context.Context, project, id string, rev int64) (*hogwirev1.Destination, error) {
+	rec, err := revisionAt(ctx, s.store, project, id, rev)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := s.store.Destination(ctx, project, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.Unseal(cur.D); err != nil {
+		return nil, err
+	}
+	d := rec.GetDestination()
+	if d == nil {
+		return nil, status.Errorf(codes.DataLoss, "%s holds no destination", rec.Name)
+	}
+	d.Name = resourcename.Destination(project, id)
+	for key, in := range d.Inputs {
+		if !in.GetSecretSet() {
+			continue
+		}
+		now := cur.D.Inputs[key]
+		if !now.GetSecretSet() || now.GetValue() == nil {
+			return nil, revisionGone("revision %d of %s has the secret input %s, which the destination no longer has", rec.Revision, d.Name, key)
+		}
+		d.Inputs[key] = proto.CloneOf(now)
+	}
+	var v violations
+	s.compileDestination(d, &v)
+	if err := v.err(); err != nil {
+		return nil, revisionGone("revision %d of %s no longer compiles: %v", rec.Revision, d.Name, status.Convert(err).Message())
+	}
+	d.Revision = rec.Revision
+	return d, nil
+}
+
+// GetDestinationRevision serves a destination's kept revision to a
+// data-plane node running a rerun with the original revision.
+func (s *configServer) GetDestinationRevision(ctx context.Context, req *hogwirev1.GetDestinationRevisionRequest) (*hogwirev1.GetDestinationRevisionResponse, error) {
+	project, id, err := resourcename.ParseDestination(req.GetName())
+	if err != nil {
+		return nil, invalid("name", "%v", err)
+	}
+	if req.GetRevision() <= 0 {
+		return nil, invalid("revision", "must be positive")
+	}
+	d, err := s.dests.runnableRevision(ctx, project, id, req.GetRevision())
+	if err != nil {
+		return nil, err
+	}
+	return &hogwirev1.GetDestinationRevisionResponse{Destination: d}, nil
+}

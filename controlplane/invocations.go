@@ -241,8 +241,14 @@ func (is *invocationServer) RerunInvocations(ctx context.Context, req *hogwirev1
 		return nil, err
 	}
 	now := rr.now()
-	j := &rerunJob{Project: sc.project, Parent: req.GetParent(), Total: len(items), Truncated: truncated,
-		MaxPerSecond: rate, State: rerunRunning, Created: now}
+	j := &rerunJob{Project: sc.project, Parent: req.GetParent(), Truncated: truncated,
+		MaxPerSecond: rate, State: rerunRunning, Created: now, OriginalRevision: req.GetOriginalRevision()}
+	if j.OriginalRevision {
+		if items, err = pinRevisions(ctx, is.store, j, items); err != nil {
+			return nil, err
+		}
+	}
+	j.Total = len(items)
 	if f != nil {
 		j.Filter, _ = proto.Marshal(f)
 	}
@@ -364,7 +370,53 @@ func rerunItemOf(rec *hogwirev1.Invocation) (rerunItem, bool) {
 	if err != nil || rec.GetEventUuid() == "" {
 		return rerunItem{}, false
 	}
-	return rerunItem{ID: rec.GetId(), Dest: dest, UUID: rec.GetEventUuid()}, true
+	return rerunItem{ID: rec.GetId(), Dest: dest, UUID: rec.GetEventUuid(), Rev: rec.GetDestinationRevision()}, true
+}
+
+// maxRerunReasons bounds the reasons a rerun lists for what it left out.
+const maxRerunReasons = 20
+
+// pinRevisions sets each item's revision to the kept revision in effect
+// when its invocation ran, and returns the items that have one; the
+// others are counted in j as not rerunnable, with the reason.
+func pinRevisions(ctx context.Context, st *store.Store, j *rerunJob, items []rerunItem) ([]rerunItem, error) {
+	type at struct {
+		dest string
+		rev  int64
+	}
+	kept := map[at]int64{}
+	gone := map[at]string{}
+	var order []string
+	counts := map[string]int{}
+	out := items[:0]
+	for _, it := range items {
+		k := at{it.Dest, it.Rev}
+		if _, ok := kept[k]; !ok && gone[k] == "" {
+			rec, err := revisionAt(ctx, st, j.Project, it.Dest, it.Rev)
+			switch {
+			case status.Code(err) == codes.FailedPrecondition:
+				gone[k] = status.Convert(err).Message()
+			case err != nil:
+				return nil, err
+			default:
+				kept[k] = rec.GetRevision()
+			}
+		}
+		if why := gone[k]; why != "" {
+			if counts[why] == 0 {
+				order = append(order, why)
+			}
+			counts[why]++
+			j.NotRerunnable++
+			continue
+		}
+		it.Rev = kept[k]
+		out = append(out, it)
+	}
+	for _, why := range order[:min(len(order), maxRerunReasons)] {
+		j.Reasons = append(j.Reasons, fmt.Sprintf("%s: %d invocation(s) not rerunnable", why, counts[why]))
+	}
+	return out, nil
 }
 
 func (is *invocationServer) GetRerun(ctx context.Context, req *hogwirev1.GetRerunRequest) (*hogwirev1.GetRerunResponse, error) {

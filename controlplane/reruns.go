@@ -60,31 +60,39 @@ const (
 
 // rerunJob is a rerun as the bucket stores it, under "j.{project}.{id}".
 type rerunJob struct {
-	ID           string    `json:"id"`
-	Project      string    `json:"project"`
-	Parent       string    `json:"parent"`
-	Filter       []byte    `json:"filter,omitempty"` // an InvocationFilter
-	Total        int       `json:"total"`
-	Truncated    bool      `json:"truncated,omitempty"`
-	Chunks       int       `json:"chunks"`
-	MaxPerSecond int       `json:"max_per_second"`
-	State        int32     `json:"state"` // a RerunState
-	Started      int       `json:"started"`
-	Succeeded    int       `json:"succeeded"`
-	Failed       int       `json:"failed"`
-	Skipped      int       `json:"skipped"`
-	Missing      int       `json:"missing"`
-	Created      time.Time `json:"created"`
-	Ended        time.Time `json:"ended,omitzero"`
+	ID           string `json:"id"`
+	Project      string `json:"project"`
+	Parent       string `json:"parent"`
+	Filter       []byte `json:"filter,omitempty"` // an InvocationFilter
+	Total        int    `json:"total"`
+	Truncated    bool   `json:"truncated,omitempty"`
+	Chunks       int    `json:"chunks"`
+	MaxPerSecond int    `json:"max_per_second"`
+	State        int32  `json:"state"` // a RerunState
+	Started      int    `json:"started"`
+	Succeeded    int    `json:"succeeded"`
+	Failed       int    `json:"failed"`
+	Skipped      int    `json:"skipped"`
+	Missing      int    `json:"missing"`
+	// OriginalRevision runs each item with its Rev (see rerunItem).
+	OriginalRevision bool `json:"original_revision,omitempty"`
+	// NotRerunnable counts the invocations selected but left out, and
+	// Reasons says why.
+	NotRerunnable int       `json:"not_rerunnable,omitempty"`
+	Reasons       []string  `json:"reasons,omitempty"`
+	Created       time.Time `json:"created"`
+	Ended         time.Time `json:"ended,omitzero"`
 }
 
 // rerunItem is one invocation to run again: its id, its destination's id
-// and its event's uuid. A rerun's items are stored in chunks under
-// "i.{project}.{id}.{n}".
+// and its event's uuid, and the destination's revision it ran with (for a
+// rerun with the original revision, the kept revision in effect then). A
+// rerun's items are stored in chunks under "i.{project}.{id}.{n}".
 type rerunItem struct {
 	ID   string `json:"i"`
 	Dest string `json:"d"`
 	UUID string `json:"u"`
+	Rev  int64  `json:"r,omitempty"`
 }
 
 // rerunLock is held, under "l.{project}.{destination}.{hash of uuid}", by
@@ -286,7 +294,8 @@ func (j *rerunJob) proto() *hogwirev1.Rerun {
 	pb := &hogwirev1.Rerun{Name: invocations.RerunName(j.Project, j.ID), State: hogwirev1.RerunState(j.State),
 		Parent: j.Parent, Total: int32(j.Total), Truncated: j.Truncated, MaxInvocations: maxRerun,
 		Started: int32(j.Started), Succeeded: int32(j.Succeeded), Failed: int32(j.Failed), Skipped: int32(j.Skipped),
-		Missing: int32(j.Missing), MaxPerSecond: int32(j.MaxPerSecond), CreateTime: timestamppb.New(j.Created)}
+		Missing: int32(j.Missing), MaxPerSecond: int32(j.MaxPerSecond), CreateTime: timestamppb.New(j.Created),
+		OriginalRevision: j.OriginalRevision, NotRerunnable: int32(j.NotRerunnable), NotRerunnableReasons: j.Reasons}
 	if len(j.Filter) > 0 {
 		pb.Filter = &hogwirev1.InvocationFilter{}
 		_ = proto.Unmarshal(j.Filter, pb.Filter)
@@ -469,11 +478,15 @@ func (r *reruns) handOver(ctx context.Context, st *invocations.Store, j *rerunJo
 			return false
 		}
 		if err == nil {
-			m := eventlog.NewMessage(j.Project, [][]byte{data}, nats.Header{
+			h := nats.Header{
 				invocations.DestinationHeader: {resourcename.Destination(j.Project, it.Dest)},
 				invocations.RerunHeader:       {invocations.RerunHeaderValue(j.ID, it.ID)},
 				jetstream.MsgIDHeader:         {"rerun-" + j.ID + "-" + it.ID},
-			})
+			}
+			if j.OriginalRevision {
+				h.Set(invocations.RevisionHeader, strconv.FormatInt(it.Rev, 10))
+			}
+			m := eventlog.NewMessage(j.Project, [][]byte{data}, h)
 			if _, err = r.js.PublishMsg(ctx, m); err == nil {
 				return true
 			}

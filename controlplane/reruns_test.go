@@ -3,6 +3,7 @@ package controlplane_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -32,32 +33,18 @@ import (
 // after which its invocations can be rerun again; bad requests are refused
 // field by field.
 func TestRerun(t *testing.T) {
-	st, cc := devstacktest.Start(t, func(c *devstack.Config) { c.EventLog.AckWait = 2 * time.Second })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	var mu sync.Mutex
-	delivered := map[string]int{}
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		delivered[r.URL.Query().Get("uuid")]++
-		mu.Unlock()
-	}))
-	t.Cleanup(sink.Close)
+	st, cc, token := rerunShop(t, ctx)
+	sinkURL, counts := countingSink(t, func(r *http.Request) string { return r.URL.Query().Get("uuid") })
 	deliveries := func() (total int, most int) {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, n := range delivered {
+		for _, n := range counts() {
 			total += n
 			most = max(most, n)
 		}
 		return total, most
 	}
 
-	p, err := hogwirev1.NewProjectServiceClient(cc).CreateProject(ctx, &hogwirev1.CreateProjectRequest{
-		ProjectId: "shop", Project: &hogwirev1.Project{DisplayName: "Shop"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	dests := hogwirev1.NewDestinationServiceClient(cc)
 	hook := &hogwirev1.Destination{DisplayName: "hook", Enabled: true,
 		Hog:          `fetch(f'{inputs.url}?uuid={event.uuid}', {'method': 'POST', 'body': event})`,
@@ -76,19 +63,7 @@ func TestRerun(t *testing.T) {
 	waitAcked(t, ctx, cc, max(created.GetDestination().GetRevision(), other.GetDestination().GetRevision()))
 
 	const events = 5
-	pub, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pub.Close() })
-	var batch []*hogwirev1.Event
-	for i := range events {
-		batch = append(batch, &hogwirev1.Event{Event: "signed_up", DistinctId: fmt.Sprintf("user-%d", i),
-			Uuid: fmt.Sprintf("01900000-0000-7000-8000-%012d", i)})
-	}
-	if _, err := hogwirev1.NewEventServiceClient(pub).Publish(ctx, &hogwirev1.PublishRequest{Token: p.GetProject().GetCaptureToken(), Events: batch}); err != nil {
-		t.Fatal(err)
-	}
+	publishSignups(t, ctx, st, token, events)
 
 	inv := hogwirev1.NewInvocationServiceClient(cc)
 	list := func(parent string, f *hogwirev1.InvocationFilter) []*hogwirev1.Invocation {
@@ -147,7 +122,7 @@ func TestRerun(t *testing.T) {
 	}
 
 	// The input is fixed; the rerun runs slowly enough to be seen running.
-	hook.Inputs["url"] = &hogwirev1.InputValue{Value: structpb.NewStringValue(sink.URL + "/hook")}
+	hook.Inputs["url"] = &hogwirev1.InputValue{Value: structpb.NewStringValue(sinkURL + "/hook")}
 	updated, err := dests.UpdateDestination(ctx, &hogwirev1.UpdateDestinationRequest{Destination: withName(hook, "projects/shop/destinations/hook"),
 		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"inputs.url"}}})
 	if err != nil {
@@ -272,6 +247,57 @@ func TestRerun(t *testing.T) {
 	l, err := inv.ListReruns(ctx, &hogwirev1.ListRerunsRequest{Parent: "projects/shop"})
 	if err != nil || len(l.GetReruns()) != 4 || l.GetReruns()[0].GetName() != again.GetRerun().GetName() {
 		t.Fatalf("list reruns: %v %v", l, err)
+	}
+}
+
+// rerunShop starts a stack with project shop, for the rerun tests; it
+// returns the project's capture token.
+func rerunShop(t *testing.T, ctx context.Context) (*devstack.Stack, *grpc.ClientConn, string) {
+	t.Helper()
+	st, cc := devstacktest.Start(t, func(c *devstack.Config) { c.EventLog.AckWait = 2 * time.Second })
+	p, err := hogwirev1.NewProjectServiceClient(cc).CreateProject(ctx, &hogwirev1.CreateProjectRequest{
+		ProjectId: "shop", Project: &hogwirev1.Project{DisplayName: "Shop"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, cc, p.GetProject().GetCaptureToken()
+}
+
+// signupUUID is the uuid of publishSignups' event i.
+func signupUUID(i int) string { return fmt.Sprintf("01900000-0000-7000-8000-%012d", i) }
+
+// publishSignups publishes n signed_up events, of user-0 to user-{n-1}.
+func publishSignups(t *testing.T, ctx context.Context, st *devstack.Stack, token string, n int) {
+	t.Helper()
+	pub, err := rpcclient.Dial(st.GRPCAddr, rpcclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close()
+	var batch []*hogwirev1.Event
+	for i := range n {
+		batch = append(batch, &hogwirev1.Event{Event: "signed_up", DistinctId: fmt.Sprintf("user-%d", i), Uuid: signupUUID(i)})
+	}
+	if _, err := hogwirev1.NewEventServiceClient(pub).Publish(ctx, &hogwirev1.PublishRequest{Token: token, Events: batch}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// countingSink is an HTTP sink that counts its requests by key(r); counts
+// returns a copy of the counts.
+func countingSink(t *testing.T, key func(*http.Request) string) (url string, counts func() map[string]int) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[key(r)]++
+		mu.Unlock()
+	}))
+	t.Cleanup(sink.Close)
+	return sink.URL, func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		return maps.Clone(seen)
 	}
 }
 

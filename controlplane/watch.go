@@ -44,6 +44,8 @@ type configServer struct {
 	// current while any stream is open.
 	cache *configcache.Cache
 	feed  configFeed
+	// dests serves kept revisions (GetDestinationRevision).
+	dests *destinationServer
 }
 
 // nodeServer serves NodeService: the nodes registered by ConfigService.

@@ -73,6 +73,9 @@ type invocation struct {
 	// rerun is set when the invocation was stopped by an edit of its
 	// destination before it did anything: it runs again with the new code.
 	rerun bool
+	// pin is the route of the kept revision a rerun runs it with (nil: the
+	// destination's current route).
+	pin *route
 }
 
 var invocationPool = sync.Pool{New: func() any { return &invocation{wake: make(chan struct{}, 1)} }}
@@ -102,7 +105,10 @@ func (n *Node) run(inv *invocation) {
 		case r.skip != "":
 			inv.skip(r.skip)
 		default:
-			if n.rebatch(inv, r) {
+			if inv.pin != nil {
+				// A rerun with the original revision runs it alone.
+				r = inv.pin
+			} else if n.rebatch(inv, r) {
 				return
 			}
 			if until, reason := n.pauses.until(inv.dest.name, time.Now()); !until.IsZero() && !n.cfg.Retry.Off {

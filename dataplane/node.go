@@ -188,6 +188,9 @@ type Node struct {
 	// runCtx ends invocations when the node stops for good.
 	runCtx context.Context
 	ready  atomic.Bool
+	// pins are the kept revisions reruns ran lately (see pinnedRoute).
+	pinsMu sync.Mutex
+	pins   map[pinKey]*route
 }
 
 // New returns a node for cfg; call Run to start it.
@@ -802,7 +805,7 @@ func (n *Node) route(r *route, g *executor.Globals, res filterResult, p *pending
 		n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.Now(), Level: hogwirev1.LogLevel_LOG_LEVEL_ERROR,
 			Message: "Error filtering event " + g.UUID() + ": " + err.Error(), Destination: r.dest.name,
 			InvocationId: id, EventUuid: g.UUID(), PersonId: g.PersonID(), NodeId: n.cfg.NodeID})
-		n.recordFilterError(r.dest.name, g, err, id)
+		n.recordFilterError(r, g, err, id)
 		return true
 	}
 	if !match {
@@ -849,13 +852,16 @@ func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanC
 	r.dest.held.Add(1)
 	inv := n.newInvocation(r.dest, g, p, link)
 	inv.data, inv.parked, inv.mapping = data, rec, mapping
+	if r.pinned {
+		inv.pin = r
+	}
 	if n.keeps(r.skip) {
 		// Parked for the quarantine one at a time, in the order the
 		// events came, so that they come back in that order.
 		r.dest.parkLane.submit(n.workers, inv, 1, n.run)
 		return
 	}
-	if l, ok := batchOf(r.d); ok && rec == nil {
+	if l, ok := batchOf(r.d); ok && rec == nil && !r.pinned {
 		// A parked event resumes alone, with the code it ran.
 		n.addToBatch(r, inv, l)
 		return

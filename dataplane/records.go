@@ -57,17 +57,40 @@ func (n *Node) recordSkip(dest, reason string, g *executor.Globals) {
 	}
 	n.records.Record(&invocations.Record{Destination: dest, Status: statusSkipped, ErrorKind: reason,
 		EventUUID: g.UUID(), EventName: g.Event(), DistinctID: g.DistinctID(), PersonID: g.PersonID(),
-		Start: time.Now(), NodeID: n.cfg.NodeID})
+		Start: time.Now(), NodeID: n.cfg.NodeID, Revision: n.revisionOf(dest)})
+}
+
+// revisionOf is the revision of dest the node runs now; 0 when it has
+// none.
+func (n *Node) revisionOf(dest string) int64 {
+	if r := n.routes.Load().prepared[dest]; r != nil {
+		return r.d.GetRevision()
+	}
+	return 0
+}
+
+// revision is the destination's revision inv runs with: the one it ran
+// first when it resumes from a park, else its route's.
+func (inv *invocation) revision() int64 {
+	switch {
+	case inv.parked != nil && inv.parked.Revision != 0 && (inv.parked.Suspended != nil || inv.pin != nil):
+		return inv.parked.Revision
+	case inv.route != nil:
+		return inv.route.d.GetRevision()
+	case inv.pin != nil:
+		return inv.pin.d.GetRevision()
+	}
+	return inv.n.revisionOf(inv.dest.name)
 }
 
 // recordFilterError records an event whose destination's filters failed.
-func (n *Node) recordFilterError(dest string, g *executor.Globals, err error, logID string) {
+func (n *Node) recordFilterError(r *route, g *executor.Globals, err error, logID string) {
 	if n.records == nil {
 		return
 	}
-	n.records.Record(&invocations.Record{Destination: dest, Status: statusFailed, ErrorKind: string(executor.KindFilter), Error: err.Error(),
+	n.records.Record(&invocations.Record{Destination: r.dest.name, Status: statusFailed, ErrorKind: string(executor.KindFilter), Error: err.Error(),
 		EventUUID: g.UUID(), EventName: g.Event(), DistinctID: g.DistinctID(), PersonID: g.PersonID(),
-		Start: time.Now(), LogInvocationID: logID, NodeID: n.cfg.NodeID})
+		Start: time.Now(), LogInvocationID: logID, NodeID: n.cfg.NodeID, Revision: r.d.GetRevision()})
 }
 
 // record records how inv ended; res is nil when it never ran (a pause or
@@ -79,7 +102,7 @@ func (inv *invocation) record(status hogwirev1.InvocationStatus, kind string, re
 		return
 	}
 	r := invocations.Record{Destination: inv.dest.name, Status: status, ErrorKind: kind, RetryTime: due,
-		LogInvocationID: inv.id, NodeID: n.cfg.NodeID, Start: time.Now(), Mapping: inv.mapping}
+		LogInvocationID: inv.id, NodeID: n.cfg.NodeID, Start: time.Now(), Mapping: inv.mapping, Revision: inv.revision()}
 	if inv.parked != nil {
 		r.Retries = inv.parked.Retries
 	}

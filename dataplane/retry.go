@@ -115,6 +115,10 @@ type parked struct {
 	// Rerun and RerunOf link a rerun's invocation (see handleRerun).
 	Rerun   string `json:"rerun,omitempty"`
 	RerunOf string `json:"rerun_of,omitempty"`
+	// Revision is the destination's revision it ran with; Pinned says a
+	// rerun runs it with that revision (see pinnedRoute), not the current.
+	Revision int64 `json:"revision,omitempty"`
+	Pinned   bool  `json:"pinned,omitempty"`
 }
 
 // park stores inv to run again later: at its failing fetch when s is
@@ -128,6 +132,7 @@ func (inv *invocation) park(s *executor.Suspended, until time.Time, why string) 
 	if l := inv.rerunLink(); l.rerun != "" {
 		rec.Rerun, rec.RerunOf = l.rerun, l.of
 	}
+	rec.Revision, rec.Pinned = inv.revision(), inv.pin != nil
 	if inv.members != nil {
 		rec.Event, rec.Events = nil, inv.eventData()
 	}
@@ -269,6 +274,16 @@ func (n *Node) runParked(m *eventlog.Message, inOrder bool) {
 		// parked: see reorder.
 		n.reorder(r.dest, m, func(m *eventlog.Message) { n.runParked(m, true) })
 		return
+	case rec.Pinned:
+		pinned, err := n.pinnedRoute(r, rec.Revision)
+		if err != nil {
+			// Its revision cannot be had now: the control plane is away,
+			// or pruned it. It waits, as long as any parked invocation.
+			n.log.Warn("cannot get a destination's revision for a parked rerun; retrying", "destination", r.dest.name, "revision", rec.Revision, "err", err)
+			_ = m.Nak(n.cfg.Retry.Base)
+			return
+		}
+		r = pinned
 	}
 	events := rec.Events
 	if events == nil {

@@ -28,6 +28,10 @@ type route struct {
 	span string
 	// concurrency is the lane's limit.
 	concurrency int
+	// pinned is set on a route of a kept revision that a rerun runs (see
+	// pinnedRoute): not the destination's current one, which it follows
+	// only for being deleted, disabled or quarantined.
+	pinned bool
 	// events lists, while a message is routed, the indexes of its events
 	// the route may want, and results what its filters said of each (see
 	// Node.handle); guarded by the project's mu.
@@ -317,6 +321,9 @@ func (r *route) check() (*route, *executor.Stop) {
 		return nil, &executor.Stop{Reason: skipDeleted}
 	case cur.skip != "":
 		return nil, &executor.Stop{Reason: cur.skip}
+	case r.pinned:
+		// It runs its revision's code whatever the current one is.
+		return r, nil
 	case cur.prep != r.prep:
 		return nil, &executor.Stop{Reason: skipEdited}
 	}

@@ -409,3 +409,8 @@ func newSecretsKey() string {
 	}
 	return k
 }
+
+// ControlPlane is the stack's control-plane replica: stopping it ends its
+// leadership (and the jobs only the leader runs) while its API goes on
+// serving, which tests use to hand leadership to another replica.
+func (s *Stack) ControlPlane() *controlplane.Replica { return s.cp }

@@ -13,9 +13,15 @@ import (
 // again. Any node takes it from the shared work queue, so a rerun is as
 // durable as any event, and runs under the destination's current state
 // (disabled, quarantined, limits, retries).
+//
+// A rerun with the original revision sets RevisionHeader too: the
+// destination's kept revision (a DestinationRevision.revision) whose code,
+// inputs, filters and mappings run the event, which the node gets from the
+// control plane (ConfigService.GetDestinationRevision).
 const (
 	DestinationHeader = "Hogwire-Destination"
 	RerunHeader       = "Hogwire-Rerun"
+	RevisionHeader    = "Hogwire-Revision"
 )
 
 // RerunHeaderValue is RerunHeader's value for the rerun of invocation of.

@@ -39,6 +39,9 @@ type Record struct {
 	RerunOf, Rerun string
 	// Mapping is the destination's mapping the invocation ran.
 	Mapping string
+	// Revision is the destination's revision the invocation ran with (for a
+	// rerun with the original revision, the kept revision it ran).
+	Revision int64
 }
 
 // Fetch is one HTTP request of an invocation.
@@ -425,6 +428,7 @@ func (r *Record) proto() *hogwirev1.Invocation {
 		Destination: r.Destination, Status: r.Status, ErrorKind: r.ErrorKind, Error: r.Error,
 		EventUuid: r.EventUUID, EventName: r.EventName, DistinctId: r.DistinctID, PersonId: r.PersonID,
 		Retries: int32(r.Retries), LogInvocationId: r.LogInvocationID, NodeId: r.NodeID, RerunOf: r.RerunOf, Mapping: r.Mapping,
+		DestinationRevision: r.Revision,
 	}
 	if r.Rerun != "" {
 		pb.Rerun = RerunName(projectOf(r.Destination), r.Rerun)

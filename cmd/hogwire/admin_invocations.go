@@ -209,6 +209,9 @@ func writeInvocation(w io.Writer, resp *hogwirev1.GetInvocationResponse) error {
 		fmt.Fprintf(tw, "Runs again:\t%s\n", fmtTime(r.GetRetryTime()))
 	}
 	fmt.Fprintf(tw, "Node:\t%s\n", orDash(r.GetNodeId()))
+	if r.GetDestinationRevision() > 0 {
+		fmt.Fprintf(tw, "Revision:\t%d\n", r.GetDestinationRevision())
+	}
 	if r.GetRerunOf() != "" {
 		fmt.Fprintf(tw, "Rerun of:\t%s\n", r.GetRerunOf())
 		fmt.Fprintf(tw, "Rerun:\t%s\n", r.GetRerun())

@@ -25,14 +25,18 @@ func (a *app) invocationsRerun() *cobra.Command {
 			"failed) and --error-kind. At most 10,000 invocations run, the oldest first; --dry-run\n"+
 			"only counts them. The rerun goes on in the background at --rate a second, each run\n"+
 			"recorded with a link to the invocation it ran again; follow it with invocations reruns,\n"+
-			"stop it with invocations cancel-rerun, or wait for it with --wait.", rangeArgs(0, 10000))
+			"stop it with invocations cancel-rerun, or wait for it with --wait. With --original-revision\n"+
+			"each event runs with the revision of the destination (code, inputs, filters, mappings;\n"+
+			"secret inputs at their current values) that the invocation ran with; an invocation\n"+
+			"whose revision is no longer kept in destinations history is not rerunnable, and is\n"+
+			"counted with the reason.", rangeArgs(0, 10000))
 	c.cmd.Example = "  hogwire invocations rerun --project shop --destination hook --since 6h --dry-run\n" +
 		"  hogwire invocations rerun --project shop --destination hook --since 6h --error-kind inputs\n" +
 		"  hogwire invocations rerun --project shop 1234-0 1234-1 --wait"
 	var project, dest, kind string
 	var since, until time.Duration
 	var statuses invocationStatuses
-	var dryRun, wait bool
+	var dryRun, wait, original bool
 	var rate int
 	c.fs.StringVar(&project, "project", "", "the invocations' project: projects/ID or ID (default: $HOGWIRE_PROJECT or the context's)")
 	c.fs.StringVar(&dest, "destination", "", "only invocations of this destination (an id or a resource name)")
@@ -43,8 +47,9 @@ func (a *app) invocationsRerun() *cobra.Command {
 	c.fs.BoolVar(&dryRun, "dry-run", false, "only count the invocations that would run again")
 	c.fs.IntVar(&rate, "rate", 0, "start at most this many a second (default 50, at most 1000)")
 	c.fs.BoolVar(&wait, "wait", false, "wait for the rerun to finish, showing its progress")
+	c.fs.BoolVar(&original, "original-revision", false, "run each invocation with the destination's revision it ran with, not the current one")
 	return c.runE(func(ctx context.Context) error {
-		req := &hogwirev1.RerunInvocationsRequest{ValidateOnly: dryRun, MaxPerSecond: int32(rate)}
+		req := &hogwirev1.RerunInvocationsRequest{ValidateOnly: dryRun, MaxPerSecond: int32(rate), OriginalRevision: original}
 		if project == "" {
 			switch {
 			case dest != "" && strings.HasPrefix(dest, "projects/"):
@@ -98,6 +103,7 @@ func (a *app) invocationsRerun() *cobra.Command {
 		if dryRun {
 			return c.printMessage(resp, func(w io.Writer) error {
 				fmt.Fprintf(w, "%d invocations would run again.\n", r.GetTotal())
+				writeNotRerunnable(w, r)
 				if r.GetTruncated() {
 					fmt.Fprintf(w, "More matched: a rerun runs at most %d, the oldest first; narrow the range to run the rest after.\n", r.GetMaxInvocations())
 				}
@@ -107,6 +113,7 @@ func (a *app) invocationsRerun() *cobra.Command {
 		if r.GetName() == "" {
 			return c.printMessage(resp, func(w io.Writer) error {
 				_, err := fmt.Fprintln(w, "No invocation matches: nothing runs again.")
+				writeNotRerunnable(w, r)
 				return err
 			})
 		}
@@ -162,6 +169,12 @@ func writeRerun(w io.Writer, r *hogwirev1.Rerun) error {
 	if r.GetTruncated() {
 		fmt.Fprintf(tw, "Truncated:\tmore matched; at most %d run, the oldest first\n", r.GetMaxInvocations())
 	}
+	if r.GetOriginalRevision() {
+		fmt.Fprintf(tw, "Revision:\teach invocation's original\n")
+	}
+	if n := r.GetNotRerunnable(); n > 0 {
+		fmt.Fprintf(tw, "Not rerunnable:\t%d\n", n)
+	}
 	fmt.Fprintf(tw, "Progress:\t%s\n", rerunProgress(r))
 	fmt.Fprintf(tw, "Rate:\t%d a second\n", r.GetMaxPerSecond())
 	fmt.Fprintf(tw, "Created:\t%s\n", fmtTime(r.GetCreateTime()))
@@ -169,6 +182,18 @@ func writeRerun(w io.Writer, r *hogwirev1.Rerun) error {
 		fmt.Fprintf(tw, "Ended:\t%s\n", fmtTime(r.GetEndTime()))
 	}
 	return tw.Flush()
+}
+
+// writeNotRerunnable says which selected invocations cannot run again, and
+// why.
+func writeNotRerunnable(w io.Writer, r *hogwirev1.Rerun) {
+	if r.GetNotRerunnable() == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%d invocations are not rerunnable:\n", r.GetNotRerunnable())
+	for _, why := range r.GetNotRerunnableReasons() {
+		fmt.Fprintf(w, "  %s\n", why)
+	}
 }
 
 // rerunName reads a rerun argument: a name, or an id with --project.

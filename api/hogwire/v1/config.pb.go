@@ -24,6 +24,108 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type GetDestinationRevisionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// "projects/{project}/destinations/{destination}".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// A revision the destination had (Destination.revision, or
+	// Invocation.destination_revision): the kept revision in effect then is
+	// returned.
+	Revision      int64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDestinationRevisionRequest) Reset() {
+	*x = GetDestinationRevisionRequest{}
+	mi := &file_hogwire_v1_config_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDestinationRevisionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDestinationRevisionRequest) ProtoMessage() {}
+
+func (x *GetDestinationRevisionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_config_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDestinationRevisionRequest.ProtoReflect.Descriptor instead.
+func (*GetDestinationRevisionRequest) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *GetDestinationRevisionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetDestinationRevisionRequest) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type GetDestinationRevisionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The destination as that revision had it; revision is the history's
+	// (DestinationRevision.revision), health unset.
+	Destination   *Destination `protobuf:"bytes,1,opt,name=destination,proto3" json:"destination,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDestinationRevisionResponse) Reset() {
+	*x = GetDestinationRevisionResponse{}
+	mi := &file_hogwire_v1_config_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDestinationRevisionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDestinationRevisionResponse) ProtoMessage() {}
+
+func (x *GetDestinationRevisionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hogwire_v1_config_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDestinationRevisionResponse.ProtoReflect.Descriptor instead.
+func (*GetDestinationRevisionResponse) Descriptor() ([]byte, []int) {
+	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *GetDestinationRevisionResponse) GetDestination() *Destination {
+	if x != nil {
+		return x.Destination
+	}
+	return nil
+}
+
 type WatchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Kind:
@@ -37,7 +139,7 @@ type WatchRequest struct {
 
 func (x *WatchRequest) Reset() {
 	*x = WatchRequest{}
-	mi := &file_hogwire_v1_config_proto_msgTypes[0]
+	mi := &file_hogwire_v1_config_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -49,7 +151,7 @@ func (x *WatchRequest) String() string {
 func (*WatchRequest) ProtoMessage() {}
 
 func (x *WatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_config_proto_msgTypes[0]
+	mi := &file_hogwire_v1_config_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -62,7 +164,7 @@ func (x *WatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest.ProtoReflect.Descriptor instead.
 func (*WatchRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{0}
+	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *WatchRequest) GetKind() isWatchRequest_Kind {
@@ -130,7 +232,7 @@ type WatchResponse struct {
 
 func (x *WatchResponse) Reset() {
 	*x = WatchResponse{}
-	mi := &file_hogwire_v1_config_proto_msgTypes[1]
+	mi := &file_hogwire_v1_config_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -142,7 +244,7 @@ func (x *WatchResponse) String() string {
 func (*WatchResponse) ProtoMessage() {}
 
 func (x *WatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_config_proto_msgTypes[1]
+	mi := &file_hogwire_v1_config_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -155,7 +257,7 @@ func (x *WatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchResponse.ProtoReflect.Descriptor instead.
 func (*WatchResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{1}
+	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *WatchResponse) GetRevision() int64 {
@@ -220,7 +322,7 @@ type Node struct {
 
 func (x *Node) Reset() {
 	*x = Node{}
-	mi := &file_hogwire_v1_config_proto_msgTypes[2]
+	mi := &file_hogwire_v1_config_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -232,7 +334,7 @@ func (x *Node) String() string {
 func (*Node) ProtoMessage() {}
 
 func (x *Node) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_config_proto_msgTypes[2]
+	mi := &file_hogwire_v1_config_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -245,7 +347,7 @@ func (x *Node) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Node.ProtoReflect.Descriptor instead.
 func (*Node) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{2}
+	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Node) GetNodeId() string {
@@ -305,7 +407,7 @@ type ListNodesRequest struct {
 
 func (x *ListNodesRequest) Reset() {
 	*x = ListNodesRequest{}
-	mi := &file_hogwire_v1_config_proto_msgTypes[3]
+	mi := &file_hogwire_v1_config_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -317,7 +419,7 @@ func (x *ListNodesRequest) String() string {
 func (*ListNodesRequest) ProtoMessage() {}
 
 func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_config_proto_msgTypes[3]
+	mi := &file_hogwire_v1_config_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -330,7 +432,7 @@ func (x *ListNodesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesRequest.ProtoReflect.Descriptor instead.
 func (*ListNodesRequest) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{3}
+	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{5}
 }
 
 type ListNodesResponse struct {
@@ -342,7 +444,7 @@ type ListNodesResponse struct {
 
 func (x *ListNodesResponse) Reset() {
 	*x = ListNodesResponse{}
-	mi := &file_hogwire_v1_config_proto_msgTypes[4]
+	mi := &file_hogwire_v1_config_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -354,7 +456,7 @@ func (x *ListNodesResponse) String() string {
 func (*ListNodesResponse) ProtoMessage() {}
 
 func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_config_proto_msgTypes[4]
+	mi := &file_hogwire_v1_config_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -367,7 +469,7 @@ func (x *ListNodesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListNodesResponse.ProtoReflect.Descriptor instead.
 func (*ListNodesResponse) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{4}
+	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListNodesResponse) GetNodes() []*Node {
@@ -394,7 +496,7 @@ type WatchRequest_Subscribe struct {
 
 func (x *WatchRequest_Subscribe) Reset() {
 	*x = WatchRequest_Subscribe{}
-	mi := &file_hogwire_v1_config_proto_msgTypes[5]
+	mi := &file_hogwire_v1_config_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -406,7 +508,7 @@ func (x *WatchRequest_Subscribe) String() string {
 func (*WatchRequest_Subscribe) ProtoMessage() {}
 
 func (x *WatchRequest_Subscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_config_proto_msgTypes[5]
+	mi := &file_hogwire_v1_config_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -419,7 +521,7 @@ func (x *WatchRequest_Subscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest_Subscribe.ProtoReflect.Descriptor instead.
 func (*WatchRequest_Subscribe) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{0, 0}
+	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{2, 0}
 }
 
 func (x *WatchRequest_Subscribe) GetNodeId() string {
@@ -464,7 +566,7 @@ type WatchRequest_Ack struct {
 
 func (x *WatchRequest_Ack) Reset() {
 	*x = WatchRequest_Ack{}
-	mi := &file_hogwire_v1_config_proto_msgTypes[6]
+	mi := &file_hogwire_v1_config_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -476,7 +578,7 @@ func (x *WatchRequest_Ack) String() string {
 func (*WatchRequest_Ack) ProtoMessage() {}
 
 func (x *WatchRequest_Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_hogwire_v1_config_proto_msgTypes[6]
+	mi := &file_hogwire_v1_config_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -489,7 +591,7 @@ func (x *WatchRequest_Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchRequest_Ack.ProtoReflect.Descriptor instead.
 func (*WatchRequest_Ack) Descriptor() ([]byte, []int) {
-	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{0, 1}
+	return file_hogwire_v1_config_proto_rawDescGZIP(), []int{2, 1}
 }
 
 func (x *WatchRequest_Ack) GetRevision() int64 {
@@ -511,7 +613,12 @@ var File_hogwire_v1_config_proto protoreflect.FileDescriptor
 const file_hogwire_v1_config_proto_rawDesc = "" +
 	"\n" +
 	"\x17hogwire/v1/config.proto\x12\n" +
-	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1chogwire/v1/destination.proto\x1a\x18hogwire/v1/project.proto\"\xe1\x02\n" +
+	"hogwire.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x1chogwire/v1/destination.proto\x1a\x18hogwire/v1/project.proto\"Y\n" +
+	"\x1dGetDestinationRevisionRequest\x12\x17\n" +
+	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x1f\n" +
+	"\brevision\x18\x02 \x01(\x03B\x03\xe0A\x02R\brevision\"[\n" +
+	"\x1eGetDestinationRevisionResponse\x129\n" +
+	"\vdestination\x18\x01 \x01(\v2\x17.hogwire.v1.DestinationR\vdestination\"\xe1\x02\n" +
 	"\fWatchRequest\x12B\n" +
 	"\tsubscribe\x18\x01 \x01(\v2\".hogwire.v1.WatchRequest.SubscribeH\x00R\tsubscribe\x120\n" +
 	"\x03ack\x18\x02 \x01(\v2\x1c.hogwire.v1.WatchRequest.AckH\x00R\x03ack\x1ay\n" +
@@ -541,9 +648,10 @@ const file_hogwire_v1_config_proto_rawDesc = "" +
 	"\brejected\x18\a \x01(\v2\x12.google.rpc.StatusR\brejected\"\x12\n" +
 	"\x10ListNodesRequest\";\n" +
 	"\x11ListNodesResponse\x12&\n" +
-	"\x05nodes\x18\x01 \x03(\v2\x10.hogwire.v1.NodeR\x05nodes2Q\n" +
+	"\x05nodes\x18\x01 \x03(\v2\x10.hogwire.v1.NodeR\x05nodes2\xc2\x01\n" +
 	"\rConfigService\x12@\n" +
-	"\x05Watch\x12\x18.hogwire.v1.WatchRequest\x1a\x19.hogwire.v1.WatchResponse(\x010\x012W\n" +
+	"\x05Watch\x12\x18.hogwire.v1.WatchRequest\x1a\x19.hogwire.v1.WatchResponse(\x010\x01\x12o\n" +
+	"\x16GetDestinationRevision\x12).hogwire.v1.GetDestinationRevisionRequest\x1a*.hogwire.v1.GetDestinationRevisionResponse2W\n" +
 	"\vNodeService\x12H\n" +
 	"\tListNodes\x12\x1c.hogwire.v1.ListNodesRequest\x1a\x1d.hogwire.v1.ListNodesResponseB5Z3github.com/hogwire/hogwire/api/hogwire/v1;hogwirev1b\x06proto3"
 
@@ -559,38 +667,43 @@ func file_hogwire_v1_config_proto_rawDescGZIP() []byte {
 	return file_hogwire_v1_config_proto_rawDescData
 }
 
-var file_hogwire_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_hogwire_v1_config_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_hogwire_v1_config_proto_goTypes = []any{
-	(*WatchRequest)(nil),           // 0: hogwire.v1.WatchRequest
-	(*WatchResponse)(nil),          // 1: hogwire.v1.WatchResponse
-	(*Node)(nil),                   // 2: hogwire.v1.Node
-	(*ListNodesRequest)(nil),       // 3: hogwire.v1.ListNodesRequest
-	(*ListNodesResponse)(nil),      // 4: hogwire.v1.ListNodesResponse
-	(*WatchRequest_Subscribe)(nil), // 5: hogwire.v1.WatchRequest.Subscribe
-	(*WatchRequest_Ack)(nil),       // 6: hogwire.v1.WatchRequest.Ack
-	(*Project)(nil),                // 7: hogwire.v1.Project
-	(*Destination)(nil),            // 8: hogwire.v1.Destination
-	(*timestamppb.Timestamp)(nil),  // 9: google.protobuf.Timestamp
-	(*status.Status)(nil),          // 10: google.rpc.Status
+	(*GetDestinationRevisionRequest)(nil),  // 0: hogwire.v1.GetDestinationRevisionRequest
+	(*GetDestinationRevisionResponse)(nil), // 1: hogwire.v1.GetDestinationRevisionResponse
+	(*WatchRequest)(nil),                   // 2: hogwire.v1.WatchRequest
+	(*WatchResponse)(nil),                  // 3: hogwire.v1.WatchResponse
+	(*Node)(nil),                           // 4: hogwire.v1.Node
+	(*ListNodesRequest)(nil),               // 5: hogwire.v1.ListNodesRequest
+	(*ListNodesResponse)(nil),              // 6: hogwire.v1.ListNodesResponse
+	(*WatchRequest_Subscribe)(nil),         // 7: hogwire.v1.WatchRequest.Subscribe
+	(*WatchRequest_Ack)(nil),               // 8: hogwire.v1.WatchRequest.Ack
+	(*Destination)(nil),                    // 9: hogwire.v1.Destination
+	(*Project)(nil),                        // 10: hogwire.v1.Project
+	(*timestamppb.Timestamp)(nil),          // 11: google.protobuf.Timestamp
+	(*status.Status)(nil),                  // 12: google.rpc.Status
 }
 var file_hogwire_v1_config_proto_depIdxs = []int32{
-	5,  // 0: hogwire.v1.WatchRequest.subscribe:type_name -> hogwire.v1.WatchRequest.Subscribe
-	6,  // 1: hogwire.v1.WatchRequest.ack:type_name -> hogwire.v1.WatchRequest.Ack
-	7,  // 2: hogwire.v1.WatchResponse.projects:type_name -> hogwire.v1.Project
-	8,  // 3: hogwire.v1.WatchResponse.destinations:type_name -> hogwire.v1.Destination
-	9,  // 4: hogwire.v1.Node.connect_time:type_name -> google.protobuf.Timestamp
-	10, // 5: hogwire.v1.Node.rejected:type_name -> google.rpc.Status
-	2,  // 6: hogwire.v1.ListNodesResponse.nodes:type_name -> hogwire.v1.Node
-	10, // 7: hogwire.v1.WatchRequest.Ack.error_detail:type_name -> google.rpc.Status
-	0,  // 8: hogwire.v1.ConfigService.Watch:input_type -> hogwire.v1.WatchRequest
-	3,  // 9: hogwire.v1.NodeService.ListNodes:input_type -> hogwire.v1.ListNodesRequest
-	1,  // 10: hogwire.v1.ConfigService.Watch:output_type -> hogwire.v1.WatchResponse
-	4,  // 11: hogwire.v1.NodeService.ListNodes:output_type -> hogwire.v1.ListNodesResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	9,  // 0: hogwire.v1.GetDestinationRevisionResponse.destination:type_name -> hogwire.v1.Destination
+	7,  // 1: hogwire.v1.WatchRequest.subscribe:type_name -> hogwire.v1.WatchRequest.Subscribe
+	8,  // 2: hogwire.v1.WatchRequest.ack:type_name -> hogwire.v1.WatchRequest.Ack
+	10, // 3: hogwire.v1.WatchResponse.projects:type_name -> hogwire.v1.Project
+	9,  // 4: hogwire.v1.WatchResponse.destinations:type_name -> hogwire.v1.Destination
+	11, // 5: hogwire.v1.Node.connect_time:type_name -> google.protobuf.Timestamp
+	12, // 6: hogwire.v1.Node.rejected:type_name -> google.rpc.Status
+	4,  // 7: hogwire.v1.ListNodesResponse.nodes:type_name -> hogwire.v1.Node
+	12, // 8: hogwire.v1.WatchRequest.Ack.error_detail:type_name -> google.rpc.Status
+	2,  // 9: hogwire.v1.ConfigService.Watch:input_type -> hogwire.v1.WatchRequest
+	0,  // 10: hogwire.v1.ConfigService.GetDestinationRevision:input_type -> hogwire.v1.GetDestinationRevisionRequest
+	5,  // 11: hogwire.v1.NodeService.ListNodes:input_type -> hogwire.v1.ListNodesRequest
+	3,  // 12: hogwire.v1.ConfigService.Watch:output_type -> hogwire.v1.WatchResponse
+	1,  // 13: hogwire.v1.ConfigService.GetDestinationRevision:output_type -> hogwire.v1.GetDestinationRevisionResponse
+	6,  // 14: hogwire.v1.NodeService.ListNodes:output_type -> hogwire.v1.ListNodesResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_hogwire_v1_config_proto_init() }
@@ -600,7 +713,7 @@ func file_hogwire_v1_config_proto_init() {
 	}
 	file_hogwire_v1_destination_proto_init()
 	file_hogwire_v1_project_proto_init()
-	file_hogwire_v1_config_proto_msgTypes[0].OneofWrappers = []any{
+	file_hogwire_v1_config_proto_msgTypes[2].OneofWrappers = []any{
 		(*WatchRequest_Subscribe_)(nil),
 		(*WatchRequest_Ack_)(nil),
 	}
@@ -610,7 +723,7 @@ func file_hogwire_v1_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hogwire_v1_config_proto_rawDesc), len(file_hogwire_v1_config_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

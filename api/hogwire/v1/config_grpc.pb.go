@@ -19,7 +19,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ConfigService_Watch_FullMethodName = "/hogwire.v1.ConfigService/Watch"
+	ConfigService_Watch_FullMethodName                  = "/hogwire.v1.ConfigService/Watch"
+	ConfigService_GetDestinationRevision_FullMethodName = "/hogwire.v1.ConfigService/GetDestinationRevision"
 )
 
 // ConfigServiceClient is the client API for ConfigService service.
@@ -37,6 +38,11 @@ type ConfigServiceClient interface {
 	// reached the revision but rejected some resources of it, and keeps
 	// running their previous version (or none).
 	Watch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[WatchRequest, WatchResponse], error)
+	// Gets a destination as one of its kept revisions had it, compiled, with
+	// its secret inputs in the clear (their current values: revisions never
+	// keep secrets), for a rerun with the original revision. NOT_FOUND when
+	// the revision is no longer kept in the destination's history.
+	GetDestinationRevision(ctx context.Context, in *GetDestinationRevisionRequest, opts ...grpc.CallOption) (*GetDestinationRevisionResponse, error)
 }
 
 type configServiceClient struct {
@@ -60,6 +66,16 @@ func (c *configServiceClient) Watch(ctx context.Context, opts ...grpc.CallOption
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ConfigService_WatchClient = grpc.BidiStreamingClient[WatchRequest, WatchResponse]
 
+func (c *configServiceClient) GetDestinationRevision(ctx context.Context, in *GetDestinationRevisionRequest, opts ...grpc.CallOption) (*GetDestinationRevisionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetDestinationRevisionResponse)
+	err := c.cc.Invoke(ctx, ConfigService_GetDestinationRevision_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConfigServiceServer is the server API for ConfigService service.
 // All implementations must embed UnimplementedConfigServiceServer
 // for forward compatibility.
@@ -75,6 +91,11 @@ type ConfigServiceServer interface {
 	// reached the revision but rejected some resources of it, and keeps
 	// running their previous version (or none).
 	Watch(grpc.BidiStreamingServer[WatchRequest, WatchResponse]) error
+	// Gets a destination as one of its kept revisions had it, compiled, with
+	// its secret inputs in the clear (their current values: revisions never
+	// keep secrets), for a rerun with the original revision. NOT_FOUND when
+	// the revision is no longer kept in the destination's history.
+	GetDestinationRevision(context.Context, *GetDestinationRevisionRequest) (*GetDestinationRevisionResponse, error)
 	mustEmbedUnimplementedConfigServiceServer()
 }
 
@@ -87,6 +108,9 @@ type UnimplementedConfigServiceServer struct{}
 
 func (UnimplementedConfigServiceServer) Watch(grpc.BidiStreamingServer[WatchRequest, WatchResponse]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedConfigServiceServer) GetDestinationRevision(context.Context, *GetDestinationRevisionRequest) (*GetDestinationRevisionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDestinationRevision not implemented")
 }
 func (UnimplementedConfigServiceServer) mustEmbedUnimplementedConfigServiceServer() {}
 func (UnimplementedConfigServiceServer) testEmbeddedByValue()                       {}
@@ -116,13 +140,36 @@ func _ConfigService_Watch_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ConfigService_WatchServer = grpc.BidiStreamingServer[WatchRequest, WatchResponse]
 
+func _ConfigService_GetDestinationRevision_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDestinationRevisionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConfigServiceServer).GetDestinationRevision(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ConfigService_GetDestinationRevision_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConfigServiceServer).GetDestinationRevision(ctx, req.(*GetDestinationRevisionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ConfigService_ServiceDesc is the grpc.ServiceDesc for ConfigService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var ConfigService_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "hogwire.v1.ConfigService",
 	HandlerType: (*ConfigServiceServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "GetDestinationRevision",
+			Handler:    _ConfigService_GetDestinationRevision_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Watch",

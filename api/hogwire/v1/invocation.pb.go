@@ -213,9 +213,14 @@ type Invocation struct {
 	// For a rerun: "projects/{project}/reruns/{rerun}".
 	Rerun string `protobuf:"bytes,19,opt,name=rerun,proto3" json:"rerun,omitempty"`
 	// The destination's mapping this invocation ran (empty without mappings).
-	Mapping       string `protobuf:"bytes,20,opt,name=mapping,proto3" json:"mapping,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Mapping string `protobuf:"bytes,20,opt,name=mapping,proto3" json:"mapping,omitempty"`
+	// The destination's revision (Destination.revision) it ran with: its
+	// code, inputs, filters and mappings as they were then. The kept
+	// revision in effect then is the newest of `destinations history` at or
+	// before it. 0 for records written before revisions were recorded.
+	DestinationRevision int64 `protobuf:"varint,21,opt,name=destination_revision,json=destinationRevision,proto3" json:"destination_revision,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Invocation) Reset() {
@@ -386,6 +391,13 @@ func (x *Invocation) GetMapping() string {
 		return x.Mapping
 	}
 	return ""
+}
+
+func (x *Invocation) GetDestinationRevision() int64 {
+	if x != nil {
+		return x.DestinationRevision
+	}
+	return 0
 }
 
 // InvocationFilter selects invocations; empty fields select all.
@@ -724,9 +736,16 @@ type RerunInvocationsRequest struct {
 	// How many invocations the rerun starts per second at most (default 50,
 	// maximum 1000); it also keeps at most twice that many unfinished, so
 	// that a slow destination is not flooded and live events keep flowing.
-	MaxPerSecond  int32 `protobuf:"varint,5,opt,name=max_per_second,json=maxPerSecond,proto3" json:"max_per_second,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	MaxPerSecond int32 `protobuf:"varint,5,opt,name=max_per_second,json=maxPerSecond,proto3" json:"max_per_second,omitempty"`
+	// Run each event with the code, inputs (secret ones at their current
+	// values: revisions never keep secrets), filters and mappings of the
+	// destination's revision that the invocation ran with, not the current
+	// ones. An invocation whose revision is no longer kept in the
+	// destination's history (see ListDestinationRevisions) is not rerunnable:
+	// it is counted in not_rerunnable, with the reason, and not run.
+	OriginalRevision bool `protobuf:"varint,6,opt,name=original_revision,json=originalRevision,proto3" json:"original_revision,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *RerunInvocationsRequest) Reset() {
@@ -794,6 +813,13 @@ func (x *RerunInvocationsRequest) GetMaxPerSecond() int32 {
 	return 0
 }
 
+func (x *RerunInvocationsRequest) GetOriginalRevision() bool {
+	if x != nil {
+		return x.OriginalRevision
+	}
+	return false
+}
+
 // Rerun is a background run of stored invocations again. Each rerun
 // invocation is recorded like any other, with rerun_of and rerun set.
 type Rerun struct {
@@ -820,12 +846,20 @@ type Rerun struct {
 	// filters now leave the event out) or masked.
 	Skipped int32 `protobuf:"varint,11,opt,name=skipped,proto3" json:"skipped,omitempty"`
 	// Not run: their stored event had expired.
-	Missing       int32                  `protobuf:"varint,12,opt,name=missing,proto3" json:"missing,omitempty"`
-	MaxPerSecond  int32                  `protobuf:"varint,13,opt,name=max_per_second,json=maxPerSecond,proto3" json:"max_per_second,omitempty"`
-	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
-	EndTime       *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Missing      int32                  `protobuf:"varint,12,opt,name=missing,proto3" json:"missing,omitempty"`
+	MaxPerSecond int32                  `protobuf:"varint,13,opt,name=max_per_second,json=maxPerSecond,proto3" json:"max_per_second,omitempty"`
+	CreateTime   *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	EndTime      *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Made with original_revision: each invocation runs with the revision it
+	// ran with first.
+	OriginalRevision bool `protobuf:"varint,16,opt,name=original_revision,json=originalRevision,proto3" json:"original_revision,omitempty"`
+	// Selected but not rerunnable, so not run and not in total: with
+	// original_revision, invocations whose revision is no longer kept.
+	NotRerunnable int32 `protobuf:"varint,17,opt,name=not_rerunnable,json=notRerunnable,proto3" json:"not_rerunnable,omitempty"`
+	// Why, one line per cause with its count (at most 20 lines).
+	NotRerunnableReasons []string `protobuf:"bytes,18,rep,name=not_rerunnable_reasons,json=notRerunnableReasons,proto3" json:"not_rerunnable_reasons,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Rerun) Reset() {
@@ -959,6 +993,27 @@ func (x *Rerun) GetCreateTime() *timestamppb.Timestamp {
 func (x *Rerun) GetEndTime() *timestamppb.Timestamp {
 	if x != nil {
 		return x.EndTime
+	}
+	return nil
+}
+
+func (x *Rerun) GetOriginalRevision() bool {
+	if x != nil {
+		return x.OriginalRevision
+	}
+	return false
+}
+
+func (x *Rerun) GetNotRerunnable() int32 {
+	if x != nil {
+		return x.NotRerunnable
+	}
+	return 0
+}
+
+func (x *Rerun) GetNotRerunnableReasons() []string {
+	if x != nil {
+		return x.NotRerunnableReasons
 	}
 	return nil
 }
@@ -1286,7 +1341,7 @@ const file_hogwire_v1_invocation_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x05R\x06status\x125\n" +
 	"\bduration\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\bduration\x12\x14\n" +
 	"\x05error\x18\x05 \x01(\tR\x05error\x12\x18\n" +
-	"\aattempt\x18\x06 \x01(\x05R\aattempt\"\xce\x05\n" +
+	"\aattempt\x18\x06 \x01(\x05R\aattempt\"\x81\x06\n" +
 	"\n" +
 	"Invocation\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x03R\x04name\x12\x13\n" +
@@ -1315,7 +1370,8 @@ const file_hogwire_v1_invocation_proto_rawDesc = "" +
 	"\anode_id\x18\x11 \x01(\tR\x06nodeId\x12\x19\n" +
 	"\brerun_of\x18\x12 \x01(\tR\arerunOf\x12\x14\n" +
 	"\x05rerun\x18\x13 \x01(\tR\x05rerun\x12\x18\n" +
-	"\amapping\x18\x14 \x01(\tR\amapping\"\xb3\x02\n" +
+	"\amapping\x18\x14 \x01(\tR\amapping\x121\n" +
+	"\x14destination_revision\x18\x15 \x01(\x03R\x13destinationRevision\"\xb3\x02\n" +
 	"\x10InvocationFilter\x129\n" +
 	"\n" +
 	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
@@ -1343,13 +1399,14 @@ const file_hogwire_v1_invocation_proto_rawDesc = "" +
 	"\n" +
 	"invocation\x18\x01 \x01(\v2\x16.hogwire.v1.InvocationR\n" +
 	"invocation\x12(\n" +
-	"\x04logs\x18\x02 \x03(\v2\x14.hogwire.v1.LogEntryR\x04logs\"\xde\x01\n" +
+	"\x04logs\x18\x02 \x03(\v2\x14.hogwire.v1.LogEntryR\x04logs\"\x8b\x02\n" +
 	"\x17RerunInvocationsRequest\x12\x1b\n" +
 	"\x06parent\x18\x01 \x01(\tB\x03\xe0A\x02R\x06parent\x12%\n" +
 	"\x0einvocation_ids\x18\x02 \x03(\tR\rinvocationIds\x124\n" +
 	"\x06filter\x18\x03 \x01(\v2\x1c.hogwire.v1.InvocationFilterR\x06filter\x12#\n" +
 	"\rvalidate_only\x18\x04 \x01(\bR\fvalidateOnly\x12$\n" +
-	"\x0emax_per_second\x18\x05 \x01(\x05R\fmaxPerSecond\"\xce\x04\n" +
+	"\x0emax_per_second\x18\x05 \x01(\x05R\fmaxPerSecond\x12+\n" +
+	"\x11original_revision\x18\x06 \x01(\bR\x10originalRevision\"\xe2\x05\n" +
 	"\x05Rerun\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x03R\x04name\x121\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x16.hogwire.v1.RerunStateB\x03\xe0A\x03R\x05state\x12\x16\n" +
@@ -1367,7 +1424,10 @@ const file_hogwire_v1_invocation_proto_rawDesc = "" +
 	"\x0emax_per_second\x18\r \x01(\x05R\fmaxPerSecond\x12@\n" +
 	"\vcreate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12:\n" +
-	"\bend_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\aendTime\"C\n" +
+	"\bend_time\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\aendTime\x12+\n" +
+	"\x11original_revision\x18\x10 \x01(\bR\x10originalRevision\x12*\n" +
+	"\x0enot_rerunnable\x18\x11 \x01(\x05B\x03\xe0A\x03R\rnotRerunnable\x129\n" +
+	"\x16not_rerunnable_reasons\x18\x12 \x03(\tB\x03\xe0A\x03R\x14notRerunnableReasons\"C\n" +
 	"\x18RerunInvocationsResponse\x12'\n" +
 	"\x05rerun\x18\x01 \x01(\v2\x11.hogwire.v1.RerunR\x05rerun\";\n" +
 	"\x10GetRerunResponse\x12'\n" +

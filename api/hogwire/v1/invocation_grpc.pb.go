@@ -40,7 +40,8 @@ type InvocationServiceClient interface {
 	// Gets one invocation with its log entries.
 	GetInvocation(ctx context.Context, in *GetInvocationRequest, opts ...grpc.CallOption) (*GetInvocationResponse, error)
 	// Runs invocations again, chosen by id or by filter, on their stored
-	// events with the destination's current code and inputs. With
+	// events with the destination's current code and inputs (or, with
+	// original_revision, those each invocation ran with). With
 	// validate_only it only counts them. The rerun goes on in the
 	// background, at a bounded rate: follow it with GetRerun.
 	RerunInvocations(ctx context.Context, in *RerunInvocationsRequest, opts ...grpc.CallOption) (*RerunInvocationsResponse, error)
@@ -133,7 +134,8 @@ type InvocationServiceServer interface {
 	// Gets one invocation with its log entries.
 	GetInvocation(context.Context, *GetInvocationRequest) (*GetInvocationResponse, error)
 	// Runs invocations again, chosen by id or by filter, on their stored
-	// events with the destination's current code and inputs. With
+	// events with the destination's current code and inputs (or, with
+	// original_revision, those each invocation ran with). With
 	// validate_only it only counts them. The rerun goes on in the
 	// background, at a bounded rate: follow it with GetRerun.
 	RerunInvocations(context.Context, *RerunInvocationsRequest) (*RerunInvocationsResponse, error)

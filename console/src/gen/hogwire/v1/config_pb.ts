@@ -19,7 +19,55 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file hogwire/v1/config.proto.
  */
 export const file_hogwire_v1_config: GenFile = /*@__PURE__*/
-  fileDesc("Chdob2d3aXJlL3YxL2NvbmZpZy5wcm90bxIKaG9nd2lyZS52MSKWAgoMV2F0Y2hSZXF1ZXN0EjcKCXN1YnNjcmliZRgBIAEoCzIiLmhvZ3dpcmUudjEuV2F0Y2hSZXF1ZXN0LlN1YnNjcmliZUgAEisKA2FjaxgCIAEoCzIcLmhvZ3dpcmUudjEuV2F0Y2hSZXF1ZXN0LkFja0gAGlUKCVN1YnNjcmliZRIUCgdub2RlX2lkGAEgASgJQgPgQQISDwoHYWRkcmVzcxgCIAEoCRIQCghyZXZpc2lvbhgDIAEoAxIPCgd2ZXJzaW9uGAQgASgJGkEKA0FjaxIQCghyZXZpc2lvbhgBIAEoAxIoCgxlcnJvcl9kZXRhaWwYAiABKAsyEi5nb29nbGUucnBjLlN0YXR1c0IGCgRraW5kIqgBCg1XYXRjaFJlc3BvbnNlEhAKCHJldmlzaW9uGAEgASgDEhAKCHNuYXBzaG90GAIgASgIEgwKBG1vcmUYAyABKAgSJQoIcHJvamVjdHMYBCADKAsyEy5ob2d3aXJlLnYxLlByb2plY3QSLQoMZGVzdGluYXRpb25zGAUgAygLMhcuaG9nd2lyZS52MS5EZXN0aW5hdGlvbhIPCgdkZWxldGVkGAYgAygJIr8BCgROb2RlEg8KB25vZGVfaWQYASABKAkSDwoHYWRkcmVzcxgCIAEoCRIPCgd2ZXJzaW9uGAMgASgJEhYKDmFja2VkX3JldmlzaW9uGAQgASgDEjAKDGNvbm5lY3RfdGltZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFAoMY29udHJvbHBsYW5lGAYgASgJEiQKCHJlamVjdGVkGAcgASgLMhIuZ29vZ2xlLnJwYy5TdGF0dXMiEgoQTGlzdE5vZGVzUmVxdWVzdCI0ChFMaXN0Tm9kZXNSZXNwb25zZRIfCgVub2RlcxgBIAMoCzIQLmhvZ3dpcmUudjEuTm9kZTJRCg1Db25maWdTZXJ2aWNlEkAKBVdhdGNoEhguaG9nd2lyZS52MS5XYXRjaFJlcXVlc3QaGS5ob2d3aXJlLnYxLldhdGNoUmVzcG9uc2UoATABMlcKC05vZGVTZXJ2aWNlEkgKCUxpc3ROb2RlcxIcLmhvZ3dpcmUudjEuTGlzdE5vZGVzUmVxdWVzdBodLmhvZ3dpcmUudjEuTGlzdE5vZGVzUmVzcG9uc2VCNVozZ2l0aHViLmNvbS9ob2d3aXJlL2hvZ3dpcmUvYXBpL2hvZ3dpcmUvdjE7aG9nd2lyZXYxYgZwcm90bzM", [file_google_api_field_behavior, file_google_protobuf_timestamp, file_google_rpc_status, file_hogwire_v1_destination, file_hogwire_v1_project]);
+  fileDesc("Chdob2d3aXJlL3YxL2NvbmZpZy5wcm90bxIKaG9nd2lyZS52MSJJCh1HZXREZXN0aW5hdGlvblJldmlzaW9uUmVxdWVzdBIRCgRuYW1lGAEgASgJQgPgQQISFQoIcmV2aXNpb24YAiABKANCA+BBAiJOCh5HZXREZXN0aW5hdGlvblJldmlzaW9uUmVzcG9uc2USLAoLZGVzdGluYXRpb24YASABKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uIpYCCgxXYXRjaFJlcXVlc3QSNwoJc3Vic2NyaWJlGAEgASgLMiIuaG9nd2lyZS52MS5XYXRjaFJlcXVlc3QuU3Vic2NyaWJlSAASKwoDYWNrGAIgASgLMhwuaG9nd2lyZS52MS5XYXRjaFJlcXVlc3QuQWNrSAAaVQoJU3Vic2NyaWJlEhQKB25vZGVfaWQYASABKAlCA+BBAhIPCgdhZGRyZXNzGAIgASgJEhAKCHJldmlzaW9uGAMgASgDEg8KB3ZlcnNpb24YBCABKAkaQQoDQWNrEhAKCHJldmlzaW9uGAEgASgDEigKDGVycm9yX2RldGFpbBgCIAEoCzISLmdvb2dsZS5ycGMuU3RhdHVzQgYKBGtpbmQiqAEKDVdhdGNoUmVzcG9uc2USEAoIcmV2aXNpb24YASABKAMSEAoIc25hcHNob3QYAiABKAgSDAoEbW9yZRgDIAEoCBIlCghwcm9qZWN0cxgEIAMoCzITLmhvZ3dpcmUudjEuUHJvamVjdBItCgxkZXN0aW5hdGlvbnMYBSADKAsyFy5ob2d3aXJlLnYxLkRlc3RpbmF0aW9uEg8KB2RlbGV0ZWQYBiADKAkivwEKBE5vZGUSDwoHbm9kZV9pZBgBIAEoCRIPCgdhZGRyZXNzGAIgASgJEg8KB3ZlcnNpb24YAyABKAkSFgoOYWNrZWRfcmV2aXNpb24YBCABKAMSMAoMY29ubmVjdF90aW1lGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIUCgxjb250cm9scGxhbmUYBiABKAkSJAoIcmVqZWN0ZWQYByABKAsyEi5nb29nbGUucnBjLlN0YXR1cyISChBMaXN0Tm9kZXNSZXF1ZXN0IjQKEUxpc3ROb2Rlc1Jlc3BvbnNlEh8KBW5vZGVzGAEgAygLMhAuaG9nd2lyZS52MS5Ob2RlMsIBCg1Db25maWdTZXJ2aWNlEkAKBVdhdGNoEhguaG9nd2lyZS52MS5XYXRjaFJlcXVlc3QaGS5ob2d3aXJlLnYxLldhdGNoUmVzcG9uc2UoATABEm8KFkdldERlc3RpbmF0aW9uUmV2aXNpb24SKS5ob2d3aXJlLnYxLkdldERlc3RpbmF0aW9uUmV2aXNpb25SZXF1ZXN0GiouaG9nd2lyZS52MS5HZXREZXN0aW5hdGlvblJldmlzaW9uUmVzcG9uc2UyVwoLTm9kZVNlcnZpY2USSAoJTGlzdE5vZGVzEhwuaG9nd2lyZS52MS5MaXN0Tm9kZXNSZXF1ZXN0Gh0uaG9nd2lyZS52MS5MaXN0Tm9kZXNSZXNwb25zZUI1WjNnaXRodWIuY29tL2hvZ3dpcmUvaG9nd2lyZS9hcGkvaG9nd2lyZS92MTtob2d3aXJldjFiBnByb3RvMw", [file_google_api_field_behavior, file_google_protobuf_timestamp, file_google_rpc_status, file_hogwire_v1_destination, file_hogwire_v1_project]);
+
+/**
+ * @generated from message hogwire.v1.GetDestinationRevisionRequest
+ */
+export type GetDestinationRevisionRequest = Message<"hogwire.v1.GetDestinationRevisionRequest"> & {
+  /**
+   * "projects/{project}/destinations/{destination}".
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * A revision the destination had (Destination.revision, or
+   * Invocation.destination_revision): the kept revision in effect then is
+   * returned.
+   *
+   * @generated from field: int64 revision = 2;
+   */
+  revision: bigint;
+};
+
+/**
+ * Describes the message hogwire.v1.GetDestinationRevisionRequest.
+ * Use `create(GetDestinationRevisionRequestSchema)` to create a new message.
+ */
+export const GetDestinationRevisionRequestSchema: GenMessage<GetDestinationRevisionRequest> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_config, 0);
+
+/**
+ * @generated from message hogwire.v1.GetDestinationRevisionResponse
+ */
+export type GetDestinationRevisionResponse = Message<"hogwire.v1.GetDestinationRevisionResponse"> & {
+  /**
+   * The destination as that revision had it; revision is the history's
+   * (DestinationRevision.revision), health unset.
+   *
+   * @generated from field: hogwire.v1.Destination destination = 1;
+   */
+  destination?: Destination | undefined;
+};
+
+/**
+ * Describes the message hogwire.v1.GetDestinationRevisionResponse.
+ * Use `create(GetDestinationRevisionResponseSchema)` to create a new message.
+ */
+export const GetDestinationRevisionResponseSchema: GenMessage<GetDestinationRevisionResponse> = /*@__PURE__*/
+  messageDesc(file_hogwire_v1_config, 1);
 
 /**
  * @generated from message hogwire.v1.WatchRequest
@@ -50,7 +98,7 @@ export type WatchRequest = Message<"hogwire.v1.WatchRequest"> & {
  * Use `create(WatchRequestSchema)` to create a new message.
  */
 export const WatchRequestSchema: GenMessage<WatchRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_config, 0);
+  messageDesc(file_hogwire_v1_config, 2);
 
 /**
  * Subscribe opens the stream.
@@ -92,7 +140,7 @@ export type WatchRequest_Subscribe = Message<"hogwire.v1.WatchRequest.Subscribe"
  * Use `create(WatchRequest_SubscribeSchema)` to create a new message.
  */
 export const WatchRequest_SubscribeSchema: GenMessage<WatchRequest_Subscribe> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_config, 0, 0);
+  messageDesc(file_hogwire_v1_config, 2, 0);
 
 /**
  * @generated from message hogwire.v1.WatchRequest.Ack
@@ -119,7 +167,7 @@ export type WatchRequest_Ack = Message<"hogwire.v1.WatchRequest.Ack"> & {
  * Use `create(WatchRequest_AckSchema)` to create a new message.
  */
 export const WatchRequest_AckSchema: GenMessage<WatchRequest_Ack> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_config, 0, 1);
+  messageDesc(file_hogwire_v1_config, 2, 1);
 
 /**
  * WatchResponse brings a node's configuration up to revision.
@@ -176,7 +224,7 @@ export type WatchResponse = Message<"hogwire.v1.WatchResponse"> & {
  * Use `create(WatchResponseSchema)` to create a new message.
  */
 export const WatchResponseSchema: GenMessage<WatchResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_config, 1);
+  messageDesc(file_hogwire_v1_config, 3);
 
 /**
  * A Node is a data-plane process registered with a lease.
@@ -232,7 +280,7 @@ export type Node = Message<"hogwire.v1.Node"> & {
  * Use `create(NodeSchema)` to create a new message.
  */
 export const NodeSchema: GenMessage<Node> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_config, 2);
+  messageDesc(file_hogwire_v1_config, 4);
 
 /**
  * @generated from message hogwire.v1.ListNodesRequest
@@ -245,7 +293,7 @@ export type ListNodesRequest = Message<"hogwire.v1.ListNodesRequest"> & {
  * Use `create(ListNodesRequestSchema)` to create a new message.
  */
 export const ListNodesRequestSchema: GenMessage<ListNodesRequest> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_config, 3);
+  messageDesc(file_hogwire_v1_config, 5);
 
 /**
  * @generated from message hogwire.v1.ListNodesResponse
@@ -262,7 +310,7 @@ export type ListNodesResponse = Message<"hogwire.v1.ListNodesResponse"> & {
  * Use `create(ListNodesResponseSchema)` to create a new message.
  */
 export const ListNodesResponseSchema: GenMessage<ListNodesResponse> = /*@__PURE__*/
-  messageDesc(file_hogwire_v1_config, 4);
+  messageDesc(file_hogwire_v1_config, 6);
 
 /**
  * ConfigService streams configuration to data-plane nodes, in the manner of
@@ -286,6 +334,19 @@ export const ConfigService: GenService<{
     methodKind: "bidi_streaming";
     input: typeof WatchRequestSchema;
     output: typeof WatchResponseSchema;
+  },
+  /**
+   * Gets a destination as one of its kept revisions had it, compiled, with
+   * its secret inputs in the clear (their current values: revisions never
+   * keep secrets), for a rerun with the original revision. NOT_FOUND when
+   * the revision is no longer kept in the destination's history.
+   *
+   * @generated from rpc hogwire.v1.ConfigService.GetDestinationRevision
+   */
+  getDestinationRevision: {
+    methodKind: "unary";
+    input: typeof GetDestinationRevisionRequestSchema;
+    output: typeof GetDestinationRevisionResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_hogwire_v1_config, 0);
