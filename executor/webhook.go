@@ -94,11 +94,11 @@ type Received struct {
 	// Result is the invocation's, as Invoke returns it; its Captures are
 	// the events to ingest, when it Succeeded.
 	*Result
-	// Status and Body are the answer the code chose by returning
-	// {httpResponse: {status, body}}; Status is 0 when it chose none.
-	// Body is a string, or a JSON value (maps, slices…).
-	Status int
-	Body   any
+	// HTTPStatus and HTTPBody are the answer the code chose by returning
+	// {httpResponse: {status, body}}; HTTPStatus is 0 when it chose none.
+	// HTTPBody is a string, or a JSON value (maps, slices…).
+	HTTPStatus int
+	HTTPBody   any
 }
 
 // Receive runs a source webhook's code on one request: its inputs, then
@@ -118,26 +118,26 @@ func (d *Destination) Receive(ctx context.Context, req *Request, project *Projec
 	}
 	if hr, ok := res.Value.AsDict().GetString("httpResponse"); ok && hr.AsDict() != nil {
 		// As PostHog: a status that is not a number is a 500.
-		out.Status = 500
+		out.HTTPStatus = 500
 		if s, ok := hr.AsDict().GetString("status"); ok && s.Kind() == vm.KindNumber {
-			out.Status = int(s.AsNumber())
+			out.HTTPStatus = int(s.AsNumber())
 		}
-		out.Body = ""
+		out.HTTPBody = ""
 		if b, ok := hr.AsDict().GetString("body"); ok {
-			out.Body = b.ToGo()
+			out.HTTPBody = b.ToGo()
 		}
-		if out.Status < 100 || out.Status > 599 {
-			out.Status = 500
+		if out.HTTPStatus < 100 || out.HTTPStatus > 599 {
+			out.HTTPStatus = 500
 		}
 		level := hogwirev1.LogLevel_LOG_LEVEL_INFO
-		if out.Status >= 400 {
+		if out.HTTPStatus >= 400 {
 			level = hogwirev1.LogLevel_LOG_LEVEL_WARN
 		}
 		at := time.Now()
 		if opts.Now != nil {
 			at = opts.Now()
 		}
-		res.Logs = append(res.Logs, LogEntry{Time: at, Level: level, Message: fmt.Sprintf("Responded with response status - %d", out.Status)})
+		res.Logs = append(res.Logs, LogEntry{Time: at, Level: level, Message: fmt.Sprintf("Responded with response status - %d", out.HTTPStatus)})
 	}
 	return out
 }
