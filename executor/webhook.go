@@ -116,7 +116,11 @@ func (d *Destination) Receive(ctx context.Context, req *Request, project *Projec
 	if res.Status != Succeeded {
 		return out
 	}
-	if hr, ok := res.Value.AsDict().GetString("httpResponse"); ok && hr.AsDict() != nil {
+	ret := res.Value.AsDict()
+	if ret == nil {
+		return out
+	}
+	if hr, ok := ret.GetString("httpResponse"); ok && hr.AsDict() != nil {
 		// As PostHog: a status that is not a number is a 500.
 		out.HTTPStatus = 500
 		if s, ok := hr.AsDict().GetString("status"); ok && s.Kind() == vm.KindNumber {
