@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
@@ -129,11 +130,34 @@ func TestSourceWebhooks(t *testing.T) {
 		t.Errorf("oversized body: %d, want 413", status)
 	}
 
+	if resp, err := http.Get("http://" + st.HTTPAddr + "/public/webhooks/github-in"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %v %v, want 405", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+
 	waitStat(t, st, stripe.Name, "succeeded", 1)
 	waitStat(t, st, github.Name, "succeeded", 2)
 	waitStat(t, st, hook.Name, "succeeded", 2)
 	time.Sleep(200 * time.Millisecond)
 	if n := sk.count(); n != 2 {
 		t.Errorf("the sink got %d requests, want 2 (the refused and the ping captured nothing)", n)
+	}
+
+	// A disabled webhook's URL is unknown.
+	if _, err := hogwirev1.NewDestinationServiceClient(st.admin).UpdateDestination(context.Background(), &hogwirev1.UpdateDestinationRequest{
+		Destination: &hogwirev1.Destination{Name: github.Name}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"enabled"}}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		status, _ := st.post(t, "github-in", nil, "{}")
+		if status == http.StatusNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a disabled webhook answers %d, want 404", status)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
