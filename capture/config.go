@@ -74,6 +74,9 @@ type Config struct {
 	// sets from the client's address, as PostHog's project setting of the
 	// same name does.
 	AnonymizeIPs bool
+	// Webhooks runs inbound webhooks at WebhookPath (nil: every id is
+	// unknown).
+	Webhooks Webhooks
 	// Metrics counts requests' events and bytes by endpoint and status
 	// (nil: not counted).
 	Metrics        *metrics.Ingest

@@ -60,6 +60,7 @@ func NewHandler(cfg Config) http.Handler {
 	route("/array/{token}/config", h.remoteConfig)
 	route("/array/{token}/config.js", h.remoteConfigJS)
 	route("/static/", h.staticScript)
+	route(WebhookPath+"{id}", h.webhook)
 	// otelhttp makes each request's server span, with the HTTP semantic
 	// conventions, continuing a sender's traceparent; serve names it by
 	// route.
@@ -139,6 +140,10 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, route string, ep
 		w.Header().Set("Content-Type", "application/javascript")
 		w.WriteHeader(status)
 		_, _ = w.Write(b)
+	case webhookText:
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(status)
+		_, _ = w.Write([]byte(b))
 	default:
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)

@@ -17,6 +17,9 @@ import (
 const (
 	maxTransformTimeout = time.Second
 	maxTransformOrder   = 1_000_000
+	// maxWebhookTimeout bounds a source webhook's VM time: its sender
+	// waits for the answer.
+	maxWebhookTimeout = 5 * time.Second
 )
 
 // functionKind is k, with the kind of what was stored before kinds
@@ -30,25 +33,33 @@ func functionKind(k hogwirev1.FunctionKind) hogwirev1.FunctionKind {
 
 // kindWord names a kind in messages.
 func kindWord(k hogwirev1.FunctionKind) string {
-	if functionKind(k) == hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION {
+	switch functionKind(k) {
+	case hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION:
 		return "a transformation"
+	case hogwirev1.FunctionKind_FUNCTION_KIND_SOURCE_WEBHOOK:
+		return "a source webhook"
 	}
 	return "a destination"
 }
 
 // codeKind is the Hog kind d's code compiles as.
 func codeKind(d *hogwirev1.Destination) kind.Kind {
-	if functionKind(d.Kind) == hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION {
+	switch functionKind(d.Kind) {
+	case hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION:
 		return kind.Transformation()
+	case hogwirev1.FunctionKind_FUNCTION_KIND_SOURCE_WEBHOOK:
+		return kind.SourceWebhook()
 	}
 	return kind.Destination()
 }
 
 // checkKind validates what depends on d's kind: order, and the fields a
-// transformation has no use for (it delivers nothing, so it neither
-// batches, masks nor fetches).
+// transformation or a source webhook has no use for (neither delivers, so
+// neither batches, masks nor fetches; a webhook runs on requests, not on
+// events, so it has no filters and no order).
 func checkKind(d *hogwirev1.Destination, v *violations) {
 	const p = "destination."
+	what, maxTimeout, defTimeout := "a transformation", maxTransformTimeout, executor.DefaultTransformTimeout
 	switch functionKind(d.Kind) {
 	case hogwirev1.FunctionKind_FUNCTION_KIND_DESTINATION:
 		if d.Order != 0 {
@@ -56,32 +67,40 @@ func checkKind(d *hogwirev1.Destination, v *violations) {
 		}
 		return
 	case hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION:
+		if d.Order < 0 || d.Order > maxTransformOrder {
+			v.add(p+"order", "must be between 0 and %d", maxTransformOrder)
+		}
+	case hogwirev1.FunctionKind_FUNCTION_KIND_SOURCE_WEBHOOK:
+		what, maxTimeout, defTimeout = "a source webhook", maxWebhookTimeout, executor.DefaultWebhookTimeout
+		if d.Order != 0 {
+			v.add(p+"order", "is for transformations only; a source webhook's must be 0")
+		}
+		if f := d.Filters; f != nil && (len(f.Events) > 0 || len(f.Properties) > 0 || f.Expression != "") {
+			v.add(p+"filters", "a source webhook runs on every request to its URL: filters must be unset")
+		}
 	default:
-		v.add(p+"kind", "must be FUNCTION_KIND_DESTINATION or FUNCTION_KIND_TRANSFORMATION")
+		v.add(p+"kind", "must be FUNCTION_KIND_DESTINATION, FUNCTION_KIND_TRANSFORMATION or FUNCTION_KIND_SOURCE_WEBHOOK")
 		return
 	}
-	if d.Order < 0 || d.Order > maxTransformOrder {
-		v.add(p+"order", "must be between 0 and %d", maxTransformOrder)
-	}
 	if d.Batch != nil {
-		v.add(p+"batch", "a transformation runs on one event at a time: batch must be unset")
+		v.add(p+"batch", "%s does not deliver events: batch must be unset", what)
 	}
 	if len(d.Mappings) > 0 {
-		v.add(p+"mappings", "a transformation runs once per event: mappings must be unset")
+		v.add(p+"mappings", "%s runs once: mappings must be unset", what)
 	}
 	if d.Masking != nil {
-		v.add(p+"masking", "a transformation cannot be masked: it runs on every matching event")
+		v.add(p+"masking", "%s cannot be masked", what)
 	}
 	//lint:ignore SA1019 a deprecated field is still validated when set
 	if d.NotificationDestination != "" {
-		v.add(p+"notification_destination", "must be unset for a transformation")
+		v.add(p+"notification_destination", "must be unset for %s", what)
 	}
 	l := d.Limits
 	if l == nil {
 		return
 	}
-	if t := l.Timeout.AsDuration(); t > maxTransformTimeout {
-		v.add(p+"limits.timeout", "must be between 0 (the default, %s) and %s for a transformation", executor.DefaultTransformTimeout, maxTransformTimeout)
+	if t := l.Timeout.AsDuration(); t > maxTimeout {
+		v.add(p+"limits.timeout", "must be between 0 (the default, %s) and %s for %s", defTimeout, maxTimeout, what)
 	}
 	for _, f := range [...]struct {
 		field string
@@ -93,7 +112,7 @@ func checkKind(d *hogwirev1.Destination, v *violations) {
 		{"max_backlog_bytes", l.MaxBacklogBytes != 0}, {"max_backlog_age", l.MaxBacklogAge != nil},
 	} {
 		if f.set {
-			v.add(p+"limits."+f.field, "is for destinations: a transformation does not fetch or deliver")
+			v.add(p+"limits."+f.field, "is for destinations: %s does not fetch or deliver", what)
 		}
 	}
 }

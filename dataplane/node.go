@@ -290,6 +290,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.capture.Tokens = tokens{n}
 	n.capture.Publisher = publisher{n}
+	n.capture.Webhooks = webhooks{n}
 	if n.capture.Logger == nil {
 		n.capture.Logger = cfg.Logger.With("component", "capture")
 	}
@@ -892,31 +893,39 @@ func (n *Node) flushFiltered() {
 // filters match them runs on them as on any ingested event. The executor
 // counts $hog_function_execution_count up and refuses to capture past 10,
 // which stops capture loops. Failures are logged on the destination with logf.
-func (n *Node) ingestCaptures(ctx context.Context, dest string, caps []executor.Capture, logf func(hogwirev1.LogLevel, string, ...any)) {
+//
+// It reports whether every event was stored.
+func (n *Node) ingestCaptures(ctx context.Context, dest string, caps []executor.Capture, logf func(hogwirev1.LogLevel, string, ...any)) bool {
 	project := projectOf(dest)
 	events := make([]*hogwirev1.Event, 0, len(caps))
 	for _, c := range caps {
 		id, err := uuid.NewV7()
 		if err != nil {
 			n.log.Error("capturing an event from a destination", "destination", dest, "err", err)
-			return
+			return false
 		}
 		props, err := structpb.NewStruct(c.Properties)
 		if err != nil {
 			logf(hogwirev1.LogLevel_LOG_LEVEL_ERROR, "postHogCapture: the event's properties are not JSON: %v", err)
-			continue
+			return false
 		}
-		events = append(events, &hogwirev1.Event{Uuid: id.String(), Event: c.Event, DistinctId: c.DistinctID,
-			Properties: props, Timestamp: timestamppb.New(c.Time), Project: project})
+		ev := &hogwirev1.Event{Uuid: id.String(), Event: c.Event, DistinctId: c.DistinctID,
+			Properties: props, Timestamp: timestamppb.New(c.Time), Project: project}
+		if _, viol := n.capture.Limits.WithDefaults().Check(ev); viol != nil {
+			logf(hogwirev1.LogLevel_LOG_LEVEL_ERROR, "postHogCapture: the captured event breaks a limit: %v", viol)
+			return false
+		}
+		events = append(events, ev)
 	}
 	if len(events) == 0 {
-		return
+		return true
 	}
 	if err := n.store(ctx, project, events); err != nil {
 		logf(hogwirev1.LogLevel_LOG_LEVEL_ERROR, "postHogCapture: the captured event could not be stored: %v", err)
-		return
+		return false
 	}
 	n.tel.Count(dest, "captured", int64(len(events)))
+	return true
 }
 
 // tokens resolves capture tokens from the current configuration.

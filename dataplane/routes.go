@@ -128,6 +128,8 @@ type routing struct {
 	// transforms the same for transformations.
 	prepared   map[string]*route
 	transforms map[string]*transform
+	// webhooks are the enabled source webhooks by id (see webhook.go).
+	webhooks map[string]*webhook
 }
 
 // registry holds the destinations and projects a node keeps across
@@ -168,6 +170,7 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 		tokens:     next.Tokens,
 		prepared:   make(map[string]*route, len(next.Destinations)),
 		transforms: map[string]*transform{},
+		webhooks:   map[string]*webhook{},
 	}
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
@@ -187,6 +190,12 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 	for name, d := range next.Destinations {
 		pr := r.projects[projectOf(name)]
 		if pr == nil {
+			continue
+		}
+		if executor.IsSourceWebhook(d) {
+			if wh := addWebhook(prev, d, pr, rt.filterVM, log); wh != nil {
+				r.webhooks[resourcename.ID(name)] = wh
+			}
 			continue
 		}
 		if executor.IsTransformation(d) {

@@ -158,7 +158,7 @@ func (n *Node) transformEvent(m *eventlog.Message, i int, pr *projectRoutes, cou
 		res := t.prep.Transform(n.runCtx, ev, pr.globals, n.capture.Limits,
 			executor.Options{GeoIP: n.cfg.GeoIP, Redact: true, NoDebugLogs: !n.cfg.ShipDebugLogs})
 		if len(res.Logs) > 0 {
-			n.shipTransformLogs(t, ev, res.Result)
+			n.shipFunctionLogs(t.name, ev.GetUuid(), res.Result)
 		}
 		switch {
 		case res.Status == executor.Filtered:
@@ -188,12 +188,12 @@ func (n *Node) transformEvent(m *eventlog.Message, i int, pr *projectRoutes, cou
 	return b
 }
 
-// shipTransformLogs sends what a transformation logged of one event
-// (print() output, its error) to the transformation's log.
-func (n *Node) shipTransformLogs(t *transform, ev *hogwirev1.Event, res *executor.Result) {
+// shipFunctionLogs sends what a transformation logged of one event, or a
+// source webhook of one request (print() output, its error), to its log.
+func (n *Node) shipFunctionLogs(name, eventUUID string, res *executor.Result) {
 	id := newInvocationID()
 	for _, l := range res.Logs {
 		n.tel.Log(&hogwirev1.LogEntry{Time: timestamppb.New(l.Time), Level: l.Level, Message: l.Message,
-			Destination: t.name, InvocationId: id, EventUuid: ev.GetUuid(), NodeId: n.cfg.NodeID})
+			Destination: name, InvocationId: id, EventUuid: eventUUID, NodeId: n.cfg.NodeID})
 	}
 }

@@ -54,6 +54,10 @@ type Globals struct {
 	personID   string
 	eventURL   string
 	projectURL string
+	// request is the request global of a source webhook's invocation, and
+	// req the request it shows (nil for an event).
+	request vm.Value
+	req     *Request
 	// execCount is the event's $hog_function_execution_count, which
 	// postHogCapture uses to stop capture loops.
 	execCount float64

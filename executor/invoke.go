@@ -520,6 +520,8 @@ func (inv *invocation) Call(name string, args []vm.Value) (vm.Value, error) {
 		return vm.Null, inv.capture(args)
 	case geoipLookup:
 		return inv.geoip(args)
+	case verifyWebhookSignature:
+		return inv.verifySignature(args)
 	}
 	return vm.Null, fmt.Errorf("%s is not a host function", name)
 }

@@ -26,7 +26,10 @@ const (
 	// DefaultTransformTimeout is a transformation's: it runs on every
 	// event of its project, before any destination.
 	DefaultTransformTimeout = 100 * time.Millisecond
-	DefaultFetchTimeout     = 10 * time.Second // per request
+	// DefaultWebhookTimeout is a source webhook's: its sender waits for
+	// the answer.
+	DefaultWebhookTimeout = time.Second
+	DefaultFetchTimeout   = 10 * time.Second // per request
 	// DefaultMaxFetches is PostHog's MAX_ASYNC_STEPS.
 	DefaultMaxFetches = 5
 	// DefaultMaxLogs is PostHog's MAX_HOG_LOGS: the print() call that reaches
@@ -243,8 +246,11 @@ func Prepare(d *hogwirev1.Destination, opts ...PrepareOption) (*Destination, err
 
 	l := d.GetLimits()
 	out.timeout = orDefault(l.GetTimeout().AsDuration(), DefaultTimeout)
-	if IsTransformation(d) {
+	switch {
+	case IsTransformation(d):
 		out.timeout = orDefault(l.GetTimeout().AsDuration(), DefaultTransformTimeout)
+	case IsSourceWebhook(d):
+		out.timeout = orDefault(l.GetTimeout().AsDuration(), DefaultWebhookTimeout)
 	}
 	out.fetchTimeout = orDefault(l.GetFetchTimeout().AsDuration(), DefaultFetchTimeout)
 	out.maxFetches = int(orDefault(l.GetMaxFetches(), DefaultMaxFetches))
@@ -258,8 +264,12 @@ func Prepare(d *hogwirev1.Destination, opts ...PrepareOption) (*Destination, err
 		Timeout:        -1,
 		MemoryLimit:    -1,
 	}
-	if IsTransformation(d) {
+	switch {
+	case IsTransformation(d):
 		mo.HostFunctions, mo.AsyncFunctions = []string{"print", geoipLookup}, nil
+	case IsSourceWebhook(d):
+		// The sender waits for the answer: no fetch.
+		mo.HostFunctions, mo.AsyncFunctions = []string{"print", "postHogCapture", verifyWebhookSignature}, nil
 	}
 	out.machine = vm.New(mo)
 	out.exprMachine = vm.New(vm.Options{Timeout: -1, MemoryLimit: -1})
@@ -572,6 +582,13 @@ func (d *Destination) MaskingHash(ctx context.Context, g *Globals) (hash string,
 // globals returns a new dict holding the event's globals and the
 // destination's source, with room for extra entries.
 func (d *Destination) globals(g *Globals, extra int) *vm.Dict {
+	if g.req != nil {
+		out := vm.NewDict(3 + extra)
+		out.SetString("request", g.request)
+		out.SetString("project", g.project)
+		out.SetString("source", d.sourceGlobal(g.projectURL))
+		return out
+	}
 	out := vm.NewDict(5 + extra)
 	out.SetString("event", g.event)
 	out.SetString("person", g.person)

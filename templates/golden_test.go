@@ -1,8 +1,10 @@
 package templates_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -45,6 +47,8 @@ type goldenCase struct {
 	// each given as changes to the sample event (with its person's under
 	// "person"); without them, the batch is the one event above.
 	Events []map[string]any `json:"events"`
+	// Request is what a source webhook's case receives.
+	Request *goldenWebhookRequest `json:"request"`
 	// Mapping runs the template's mapping template of this name, as a
 	// destination created from the template has it (its inputs at their
 	// defaults but for MappingInputs), filters and all.
@@ -84,6 +88,20 @@ type goldenExpect struct {
 	// returned null.
 	Event   map[string]any `json:"event"`
 	Dropped bool           `json:"dropped"`
+	// Source webhooks only: the answer the code chose (0: none) and its
+	// body.
+	HTTPStatus int `json:"http_status"`
+	HTTPBody   any `json:"http_body"`
+}
+
+// goldenWebhookRequest is a request to a source webhook; Body is sent as
+// JSON unless BodyText gives the raw text.
+type goldenWebhookRequest struct {
+	Method   string            `json:"method"`
+	Headers  map[string]string `json:"headers"`
+	Query    map[string]string `json:"query"`
+	Body     any               `json:"body"`
+	BodyText *string           `json:"body_text"`
 }
 
 type goldenCapture struct {
@@ -176,8 +194,11 @@ func (f *recordingFetcher) Do(_ context.Context, req fetch.Request, _ fetch.Poli
 func destinationFor(t *testing.T, tpl *hogwirev1.Template, given map[string]any) *hogwirev1.Destination {
 	t.Helper()
 	k := kind.Destination()
-	if tpl.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION {
+	switch tpl.Kind {
+	case hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION:
 		k = kind.Transformation()
+	case hogwirev1.FunctionKind_FUNCTION_KIND_SOURCE_WEBHOOK:
+		k = kind.SourceWebhook()
 	}
 	prog, err := k.Compile(tpl.Hog, nil)
 	if err != nil {
@@ -354,6 +375,10 @@ func runGolden(t *testing.T, tpl *hogwirev1.Template, project *hogwirev1.Project
 		runGoldenTransform(t, d, project, c)
 		return
 	}
+	if tpl.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_SOURCE_WEBHOOK {
+		runGoldenWebhook(t, d, project, c)
+		return
+	}
 	src := executor.Source{URL: "https://hogwire.example.com"}
 	f := &recordingFetcher{responses: c.Responses}
 	var res *executor.Result
@@ -478,4 +503,53 @@ func normalize(v any) any {
 	var out any
 	_ = json.Unmarshal(b, &out)
 	return out
+}
+
+// runGoldenWebhook runs a source webhook's case: the request, signed as
+// the case says, at goldenNow.
+func runGoldenWebhook(t *testing.T, d *executor.Destination, project *hogwirev1.Project, c goldenCase) {
+	t.Helper()
+	in := c.Request
+	if in == nil {
+		t.Fatal("a source webhook's case needs a request")
+	}
+	req := &executor.Request{Method: cmp.Or(in.Method, "POST"), Headers: map[string]string{}, Query: in.Query, IP: "203.0.113.7"}
+	for k, v := range in.Headers {
+		req.Headers[strings.ToLower(k)] = v
+	}
+	if in.BodyText != nil {
+		req.Body = []byte(*in.BodyText)
+	} else if in.Body != nil {
+		req.Body, _ = json.Marshal(in.Body)
+		req.ContentType = "application/json"
+	}
+	res := d.Receive(context.Background(), req, executor.NewProject(project, executor.Source{}), executor.Options{Now: func() time.Time { return goldenNow }})
+	var logs []string
+	for _, l := range res.Logs {
+		logs = append(logs, l.Message)
+	}
+	want := cmp.Or(c.Expect.Status, "succeeded")
+	if res.Status.Metric() != want {
+		t.Fatalf("status %s (%s), want %s; logs:\n%s", res.Status.Metric(), res.Error, want, strings.Join(logs, "\n"))
+	}
+	if c.Expect.Error != "" && !strings.Contains(res.Error, c.Expect.Error) {
+		t.Errorf("error %q does not contain %q", res.Error, c.Expect.Error)
+	}
+	if res.HTTPStatus != c.Expect.HTTPStatus {
+		t.Errorf("http status %d, want %d", res.HTTPStatus, c.Expect.HTTPStatus)
+	}
+	if c.Expect.HTTPBody != nil && !reflect.DeepEqual(normalize(res.HTTPBody), normalize(c.Expect.HTTPBody)) {
+		t.Errorf("http body %v, want %v", res.HTTPBody, c.Expect.HTTPBody)
+	}
+	var captures []goldenCapture
+	for _, c := range res.Captures {
+		props := maps.Clone(c.Properties)
+		delete(props, "$hog_function_execution_count")
+		captures = append(captures, goldenCapture{Event: c.Event, DistinctID: c.DistinctID, Properties: props})
+	}
+	if got, want := normalize(captures), normalize(c.Expect.Captures); !reflect.DeepEqual(got, want) {
+		gb, _ := json.Marshal(got)
+		wb, _ := json.Marshal(want)
+		t.Errorf("captures:\n got %s\nwant %s", gb, wb)
+	}
 }

@@ -43,8 +43,11 @@ func HostFunctions() []string { return kind.Destination().Functions }
 // codeKind is the Hog kind of a template's code: a destination's unless
 // the template says kind: transformation.
 func codeKind(t *hogwirev1.Template) kind.Kind {
-	if t.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION {
+	switch t.Kind {
+	case hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION:
 		return kind.Transformation()
+	case hogwirev1.FunctionKind_FUNCTION_KIND_SOURCE_WEBHOOK:
+		return kind.SourceWebhook()
 	}
 	return kind.Destination()
 }
@@ -399,9 +402,9 @@ func check(t *hogwirev1.Template) error {
 // its own caps, and code that reads events, which per-event code must not.
 func checkBatch(t *hogwirev1.Template) error {
 	b := t.Batch
-	if t.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION {
+	if t.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION || t.Kind == hogwirev1.FunctionKind_FUNCTION_KIND_SOURCE_WEBHOOK {
 		if b != nil {
-			return errors.New("batch: a transformation runs on one event at a time")
+			return errors.New("batch: only destinations deliver in batches")
 		}
 		return nil
 	}

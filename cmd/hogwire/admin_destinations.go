@@ -551,7 +551,7 @@ func (a *app) destinationsCreate() *cobra.Command {
 	var project, id, template, kindWord string
 	var order int32
 	e.register(c.fs)
-	c.fs.StringVar(&kindWord, "kind", "", "what it is: destination or transformation (default: the template's, else destination); see docs/transformations.md")
+	c.fs.StringVar(&kindWord, "kind", "", "what it is: destination, transformation or source-webhook (default: the template's, else destination); see docs/transformations.md and docs/webhooks.md")
 	c.fs.Int32Var(&order, "order", 0, "transformations: where it runs among its project's, lowest first")
 	c.fs.StringVar(&project, "project", "", "project to create it in: projects/ID or ID (default: $HOGWIRE_PROJECT or the context's)")
 	c.fs.StringVar(&id, "id", "", "destination id, unique across projects (default: generated)")
@@ -768,7 +768,7 @@ func (a *app) destinationsList() *cobra.Command {
 	c.fs.StringVar(&project, "project", "", "only this project: projects/ID or ID (default: every project)")
 	c.fs.StringVar(&template, "template", "", "only destinations created from this template")
 	var kindWord string
-	c.fs.StringVar(&kindWord, "kind", "", "only destinations or only transformations (destination, transformation)")
+	c.fs.StringVar(&kindWord, "kind", "", "only functions of this kind (destination, transformation, source-webhook)")
 	c.fs.StringVar(&enabled, "enabled", "", "only enabled (true) or disabled (false) destinations")
 	c.fs.StringVar(&health, "health", "", "only destinations in this health state: healthy, degraded, disabled-temporarily or disabled-indefinitely")
 	return c.runE(func(ctx context.Context) error {
@@ -929,6 +929,9 @@ func writeDestination(w io.Writer, d *hogwirev1.Destination) error {
 	}
 	fmt.Fprintf(tw, "Enabled:\t%s\n", yesNo(d.GetEnabled()))
 	fmt.Fprintf(tw, "Template:\t%s\n", orDash(d.GetTemplate()))
+	if d.GetKind() == hogwirev1.FunctionKind_FUNCTION_KIND_SOURCE_WEBHOOK {
+		fmt.Fprintf(tw, "URL:\tPOST %s on the data plane's HTTP address (hogwire dev: http://127.0.0.1:8080%s)\n", webhookPath(d.GetName()), webhookPath(d.GetName()))
+	}
 	if h := d.GetHealth(); h != nil {
 		fmt.Fprintf(tw, "Health:\t%s since %s\n", healthWord(h), fmtTime(h.GetStateTime()))
 		if h.GetReason() != "" {
@@ -1151,7 +1154,7 @@ func parseFunctionKind(word string) (hogwirev1.FunctionKind, error) {
 	}
 	v, ok := enumword.Parse(hogwirev1.FunctionKind(0).Descriptor(), word)
 	if !ok {
-		return 0, usagef("--kind: %q is not destination or transformation", word)
+		return 0, usagef("--kind: %q is not destination, transformation or source-webhook", word)
 	}
 	return hogwirev1.FunctionKind(v), nil
 }

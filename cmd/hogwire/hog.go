@@ -143,8 +143,8 @@ func (a *app) hogCompile() *cobra.Command {
 		Use:   "compile FILE.hog",
 		Short: "Compile Hog to bytecode (PostHog's .hoge JSON)",
 		Long: "Compiles Hog to bytecode. Plain Hog may call the standard library only; --kind compiles the code\n" +
-			"of a destination (fetch, postHogCapture and the invocation globals), a transformation or a filter\n" +
-			"expression, and warns on stderr about globals that kind does not have.",
+			"of a destination (fetch, postHogCapture and the invocation globals), a transformation, a source webhook\n" +
+			"(source_webhook) or a filter expression, and warns on stderr about globals that kind does not have.",
 		Example: "  hogwire hog compile --kind destination templates/webhook/template.hog",
 		Args:    exactArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {

@@ -89,7 +89,10 @@ func TestHogCompileKind(t *testing.T) {
 	if err != nil || !strings.Contains(stderr, "unknown.hog:1:") || !strings.Contains(stderr, "campaign") {
 		t.Errorf("a global the kind lacks: %v, stderr %q, want a warning naming it", err, stderr)
 	}
-	if _, _, err := compileOut("--kind", "webhook", dest); err == nil || exitCode(err) != 2 || !strings.Contains(err.Error(), "destination, transformation, filter") {
+	if out, _, err := compileOut("--kind", "source_webhook", dest); err == nil || !strings.Contains(err.Error(), "fetch") {
+		t.Errorf("--kind source_webhook compiled fetch: %v, %q", err, out)
+	}
+	if _, _, err := compileOut("--kind", "webhook", dest); err == nil || exitCode(err) != 2 || !strings.Contains(err.Error(), "destination, transformation, source_webhook, filter") {
 		t.Errorf("an unknown kind: %v (exit %d), want a usage error listing the kinds", err, exitCode(err))
 	}
 }

@@ -138,7 +138,7 @@ func (a *app) rootCommand() *cobra.Command {
 		}
 	}
 	add("run", a.devCommand(), a.controlPlaneCommand(), a.dataPlaneCommand())
-	add("admin", a.projectsCommand(), a.destinationsCommand(), a.templatesCommand(), a.nodesCommand(),
+	add("admin", a.projectsCommand(), a.destinationsCommand(), a.webhooksCommand(), a.templatesCommand(), a.nodesCommand(),
 		a.logsCommand(), a.metricsCommand(), a.eventsCommand(), a.personsCommand(), a.invocationsCommand())
 	add("tools", a.hogCommand(), a.configCommand(), a.versionCommand())
 	root.SetHelpCommandGroupID("tools")

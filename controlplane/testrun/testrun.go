@@ -78,6 +78,11 @@ type Request struct {
 // Run runs req.Destination once and reports what it did.
 func (r *Runner) Run(ctx context.Context, req Request) (*hogwirev1.TestResponse, error) {
 	d := req.Destination
+	if executor.IsSourceWebhook(d) {
+		// Its code runs on an HTTP request, which a test event is not.
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"%s is a source webhook: test it by sending a request to its URL (hogwire webhooks test)", d.Name)
+	}
 	prep, err := executor.Prepare(d)
 	if err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "destination %s cannot run: %v", d.Name, err)

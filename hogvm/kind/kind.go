@@ -10,6 +10,11 @@
 //     to drop it), with event, project, source and inputs and the host
 //     function geoipLookup: it runs inside ingestion, where fetch is not
 //     available;
+//   - source_webhook: a program run on an inbound HTTP request (PostHog's
+//     source webhook), with request, project, source and inputs and the
+//     host functions postHogCapture and verifyWebhookSignature; it
+//     returns nothing, or {httpResponse: {status, body}} to choose the
+//     answer;
 //   - filter: an expression over the filter globals, which mirror
 //     ClickHouse's events table (see package filters), with no host
 //     functions.
@@ -31,7 +36,8 @@ import (
 
 // Kind is a kind of Hog code.
 type Kind struct {
-	// Name is "destination", "transformation" or "filter".
+	// Name is "destination", "transformation", "source_webhook" or
+	// "filter".
 	Name string
 	// Globals are the global variables the code can read.
 	Globals []string
@@ -61,6 +67,15 @@ func Transformation() Kind {
 	}
 }
 
+// SourceWebhook is the code of an inbound webhook.
+func SourceWebhook() Kind {
+	return Kind{
+		Name:      "source_webhook",
+		Globals:   []string{"request", "project", "source", "inputs"},
+		Functions: []string{"postHogCapture", "verifyWebhookSignature"},
+	}
+}
+
 // Filter is a filter expression.
 func Filter() Kind {
 	return Kind{
@@ -74,7 +89,7 @@ func Filter() Kind {
 }
 
 // All returns the kinds, in the order above.
-func All() []Kind { return []Kind{Destination(), Transformation(), Filter()} }
+func All() []Kind { return []Kind{Destination(), Transformation(), SourceWebhook(), Filter()} }
 
 // Lookup returns the kind with the given name.
 func Lookup(name string) (Kind, error) {

@@ -25,6 +25,10 @@ func TestCompileByKind(t *testing.T) {
 		{"filter", "inputs.x = 1", "", "inputs"},
 		{"filter", "fetch('x')", "fetch", ""},
 		{"destination", "print(uuid)", "", "uuid"},
+		{"source_webhook", "verifyWebhookSignature('github', inputs.secret)\npostHogCapture({'event': request.headers['x-github-event'], 'distinct_id': request.body.sender.login})\nreturn {'httpResponse': {'status': 202}}", "", ""},
+		{"source_webhook", "fetch(inputs.url)", "fetch", ""},
+		{"source_webhook", "print(event.uuid)", "", "event"},
+		{"destination", "verifyWebhookSignature('github', 'x')", "verifyWebhookSignature", ""},
 	} {
 		k, err := kind.Lookup(c.kind)
 		if err != nil {
@@ -49,7 +53,7 @@ func TestCompileByKind(t *testing.T) {
 	if _, err := compiler.Compile(dest, compiler.Options{}); err == nil {
 		t.Error("plain Compile accepted fetch")
 	}
-	if _, err := kind.Lookup("source"); err == nil || !strings.Contains(err.Error(), "destination, transformation, filter") {
+	if _, err := kind.Lookup("source"); err == nil || !strings.Contains(err.Error(), "destination, transformation, source_webhook, filter") {
 		t.Errorf("unknown kind: %v", err)
 	}
 }

@@ -41,6 +41,12 @@ const (
 	// (changed or not), or null to drop it. It cannot fetch; an error or a
 	// limit passes the event on unchanged.
 	FunctionKind_FUNCTION_KIND_TRANSFORMATION FunctionKind = 2
+	// An inbound webhook (PostHog's source_webhook): the data plane serves
+	// POST /public/webhooks/{destination id} and runs the code on each
+	// request, with the request as the request global; the code emits
+	// events with postHogCapture() and may choose the HTTP answer by
+	// returning {httpResponse: {status, body}}. It cannot fetch.
+	FunctionKind_FUNCTION_KIND_SOURCE_WEBHOOK FunctionKind = 3
 )
 
 // Enum value maps for FunctionKind.
@@ -49,11 +55,13 @@ var (
 		0: "FUNCTION_KIND_UNSPECIFIED",
 		1: "FUNCTION_KIND_DESTINATION",
 		2: "FUNCTION_KIND_TRANSFORMATION",
+		3: "FUNCTION_KIND_SOURCE_WEBHOOK",
 	}
 	FunctionKind_value = map[string]int32{
 		"FUNCTION_KIND_UNSPECIFIED":    0,
 		"FUNCTION_KIND_DESTINATION":    1,
 		"FUNCTION_KIND_TRANSFORMATION": 2,
+		"FUNCTION_KIND_SOURCE_WEBHOOK": 3,
 	}
 )
 
@@ -465,7 +473,8 @@ type Destination struct {
 	// mapping's inputs over the destination's. Without mappings the
 	// destination runs once per matching event. At most 50; not with batch.
 	Mappings []*Mapping `protobuf:"bytes,26,rep,name=mappings,proto3" json:"mappings,omitempty"`
-	// What the code is: a destination (the default) or a transformation.
+	// What the code is: a destination (the default), a transformation or
+	// an inbound (source) webhook.
 	// Set on creation (or from the template); it cannot change.
 	Kind FunctionKind `protobuf:"varint,30,opt,name=kind,proto3,enum=hogwire.v1.FunctionKind" json:"kind,omitempty"`
 	// Transformations only: where it runs among its project's
@@ -2903,11 +2912,12 @@ const file_hogwire_v1_destination_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x89\x01\n" +
 	" ListDestinationRevisionsResponse\x12=\n" +
 	"\trevisions\x18\x01 \x03(\v2\x1f.hogwire.v1.DestinationRevisionR\trevisions\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*n\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*\x90\x01\n" +
 	"\fFunctionKind\x12\x1d\n" +
 	"\x19FUNCTION_KIND_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19FUNCTION_KIND_DESTINATION\x10\x01\x12 \n" +
-	"\x1cFUNCTION_KIND_TRANSFORMATION\x10\x02*\x8a\x01\n" +
+	"\x1cFUNCTION_KIND_TRANSFORMATION\x10\x02\x12 \n" +
+	"\x1cFUNCTION_KIND_SOURCE_WEBHOOK\x10\x03*\x8a\x01\n" +
 	"\x10TemplateLanguage\x12!\n" +
 	"\x1dTEMPLATE_LANGUAGE_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15TEMPLATE_LANGUAGE_HOG\x10\x01\x12\x1c\n" +
