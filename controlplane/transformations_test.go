@@ -14,15 +14,11 @@ import (
 )
 
 func TestTransformationValidation(t *testing.T) {
-	e := etcdtest.Start(t)
-	cat, err := tpls.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := startReplica(t, []string{e.ClientURL()}, replicaOpts{templates: cat})
+	r := catalogueReplica(t)
 	ctx := ctxT(t)
 	p := mustProject(t, r, "shop")
 	ds := r.destinations()
+	var err error
 	const kt = hogwirev1.FunctionKind_FUNCTION_KIND_TRANSFORMATION
 
 	// Transformation code is compiled as such: fetch is not available,
@@ -100,4 +96,16 @@ func TestTransformationValidation(t *testing.T) {
 	if !slices.Contains(names, "templates/geoip") || slices.Contains(names, "templates/webhook") {
 		t.Errorf("transformation templates: %v", names)
 	}
+}
+
+// catalogueReplica starts a control plane with the shipped template
+// catalogue on a real embedded etcd.
+func catalogueReplica(t *testing.T) *replica {
+	t.Helper()
+	e := etcdtest.Start(t)
+	cat, err := tpls.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startReplica(t, []string{e.ClientURL()}, replicaOpts{templates: cat})
 }

@@ -8,23 +8,17 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
-	"github.com/hogwire/hogwire/embedetcd/etcdtest"
-	tpls "github.com/hogwire/hogwire/templates"
 )
 
 // Source webhooks are validated as such: their code compiles with the
 // request global and without fetch; the fields of delivery, filters and
 // order are refused; templates bring their kind and required secret.
 func TestSourceWebhookValidation(t *testing.T) {
-	e := etcdtest.Start(t)
-	cat, err := tpls.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := startReplica(t, []string{e.ClientURL()}, replicaOpts{templates: cat})
+	r := catalogueReplica(t)
 	ctx := ctxT(t)
 	p := mustProject(t, r, "shop")
 	ds := r.destinations()
+	var err error
 	const kw = hogwirev1.FunctionKind_FUNCTION_KIND_SOURCE_WEBHOOK
 
 	_, err = ds.CreateDestination(ctx, &hogwirev1.CreateDestinationRequest{Parent: p.Name, Destination: &hogwirev1.Destination{
