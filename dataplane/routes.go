@@ -280,12 +280,17 @@ func (r *routing) reuse(d *hogwirev1.Destination) *executor.Destination {
 		return nil
 	}
 	old := r.prepared[d.Name]
-	if old == nil || old.d.Revision != d.Revision || old.d.Revision == 0 {
+	if old == nil || !sameRevision(old.d, d) {
 		return nil
 	}
-	// Health changes arrive as the same revision of the destination with a
-	// new health; the prepared code is still valid.
 	return old.prep
+}
+
+// sameRevision reports whether d is the revision of a Hog function that
+// old was, so that what was prepared for old still runs it: health
+// changes arrive as the same revision with a new health.
+func sameRevision(old, d *hogwirev1.Destination) bool {
+	return d.GetRevision() != 0 && old.GetRevision() == d.GetRevision()
 }
 
 // skipMetric says why a destination does not run, as the metric to count.

@@ -44,7 +44,7 @@ func (p *projectRoutes) addTransform(prev *routing, d *hogwirev1.Destination, fv
 		return nil
 	}
 	t := &transform{d: d, name: d.Name, skip: skipMetric(d)}
-	if old := prev.transformOf(d.Name); old != nil && old.d.Revision == d.Revision && d.Revision != 0 {
+	if old := prev.transformOf(d.Name); old != nil && sameRevision(old.d, d) {
 		t.prep = old.prep
 	} else {
 		prep, err := executor.Prepare(d, executor.WithFilterVM(fvm))

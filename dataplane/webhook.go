@@ -38,7 +38,7 @@ func addWebhook(prev *routing, d *hogwirev1.Destination, pr *projectRoutes, fvm 
 		return nil
 	}
 	wh := &webhook{d: d, name: d.Name, project: pr, skip: skipMetric(d)}
-	if old := prev.webhookOf(resourcename.ID(d.Name)); old != nil && old.d.Revision == d.Revision && d.Revision != 0 {
+	if old := prev.webhookOf(resourcename.ID(d.Name)); old != nil && sameRevision(old.d, d) {
 		wh.prep = old.prep
 		return wh
 	}

@@ -130,6 +130,14 @@ type Options struct {
 	GeoIP GeoIP
 }
 
+// clock is Now, or time.Now when it is unset.
+func (o Options) clock() func() time.Time {
+	if o.Now != nil {
+		return o.Now
+	}
+	return time.Now
+}
+
 // LogEntry is one line logged about the invocation.
 type LogEntry struct {
 	Time    time.Time
@@ -204,7 +212,7 @@ func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Res
 
 // invoke runs an invocation on g, or on batch (g is its first event).
 func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, opts Options) *Result {
-	inv := &invocation{ctx: ctx, d: d, g: g, batch: batch, opts: opts, sched: opts.Scheduler, obs: opts.Observer, now: opts.Now,
+	inv := &invocation{ctx: ctx, d: d, g: g, batch: batch, opts: opts, sched: opts.Scheduler, obs: opts.Observer, now: opts.clock(),
 		maxLogs: opts.MaxLogs, start: time.Now()}
 	inv.res = &Result{dest: d, secrets: d.secrets}
 	inv.ins = d.inputs
@@ -213,9 +221,6 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 		if inv.m != nil {
 			inv.ins, inv.res.secrets = inv.m.inputs, inv.m.secrets
 		}
-	}
-	if inv.now == nil {
-		inv.now = time.Now
 	}
 	if inv.maxLogs <= 0 {
 		inv.maxLogs = DefaultMaxLogs

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -64,11 +63,7 @@ func (d *Destination) Transform(ctx context.Context, ev *hogwirev1.Event, projec
 	next, err := transformedEvent(ev, res.Value, lim)
 	if err != nil {
 		res.Status, res.ErrorKind, res.Error = Failed, KindHogError, err.Error()
-		at := time.Now()
-		if opts.Now != nil {
-			at = opts.Now()
-		}
-		res.Logs = append(res.Logs, LogEntry{Time: at, Level: hogwirev1.LogLevel_LOG_LEVEL_ERROR,
+		res.Logs = append(res.Logs, LogEntry{Time: opts.clock()(), Level: hogwirev1.LogLevel_LOG_LEVEL_ERROR,
 			Message: "Error transforming event " + ev.GetUuid() + ": " + err.Error() + "; the event goes on unchanged"})
 		return out
 	}

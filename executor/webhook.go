@@ -51,20 +51,12 @@ type Request struct {
 func (r *Request) value() vm.Value {
 	d := vm.NewDict(6)
 	d.SetString("method", vm.String(r.Method))
-	d.SetString("headers", vm.FromGo(stringMap(r.Headers)))
-	d.SetString("query", vm.FromGo(stringMap(r.Query)))
+	d.SetString("headers", vm.FromGo(r.Headers))
+	d.SetString("query", vm.FromGo(r.Query))
 	d.SetString("body", r.parsedBody())
 	d.SetString("stringBody", vm.String(string(r.Body)))
 	d.SetString("ip", vm.String(r.IP))
 	return vm.DictValue(d)
-}
-
-func stringMap(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
 }
 
 func (r *Request) parsedBody() vm.Value {
@@ -137,11 +129,7 @@ func (d *Destination) Receive(ctx context.Context, req *Request, project *Projec
 		if out.HTTPStatus >= 400 {
 			level = hogwirev1.LogLevel_LOG_LEVEL_WARN
 		}
-		at := time.Now()
-		if opts.Now != nil {
-			at = opts.Now()
-		}
-		res.Logs = append(res.Logs, LogEntry{Time: at, Level: level, Message: fmt.Sprintf("Responded with response status - %d", out.HTTPStatus)})
+		res.Logs = append(res.Logs, LogEntry{Time: opts.clock()(), Level: level, Message: fmt.Sprintf("Responded with response status - %d", out.HTTPStatus)})
 	}
 	return out
 }

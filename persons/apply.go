@@ -4,11 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
-
 	"maps"
 	"reflect"
 	"slices"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
