@@ -750,6 +750,54 @@ func TestKeepAliveReusesConnections(t *testing.T) {
 	}
 }
 
+// TestKeepAliveKeepsAHostsPeakConcurrency: many destinations share one
+// vendor's host. Connections opened for a burst of concurrent requests
+// are all kept for the next burst; a per-host idle cap below the burst
+// closed the excess after each one and dialled it again in the next.
+func TestKeepAliveKeepsAHostsPeakConcurrency(t *testing.T) {
+	const burst = 600 // above the 512 that used to be the per-host cap
+	var newConns atomic.Int32
+	var arrived sync.WaitGroup
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every request of a burst holds its connection until all have
+		// arrived, so that the burst needs burst connections.
+		arrived.Done()
+		arrived.Wait()
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			newConns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, _ := newTestClient(t)
+	send := func() {
+		arrived.Add(burst)
+		var wg sync.WaitGroup
+		for range burst {
+			wg.Go(func() {
+				if _, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{MaxRetries: -1}, nil); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	send()
+	if n := newConns.Load(); n != burst {
+		t.Fatalf("a burst of %d concurrent requests opened %d connections", burst, n)
+	}
+	// The transport puts a connection back just after its body's last
+	// read, which Do may return before.
+	time.Sleep(100 * time.Millisecond)
+	send()
+	if n := newConns.Load() - burst; n != 0 {
+		t.Fatalf("the second burst opened %d new connections, want 0: idle connections were closed", n)
+	}
+}
+
 func TestHTTP2OverTLS(t *testing.T) {
 	proto := make(chan int, 1)
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
