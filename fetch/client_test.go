@@ -1,6 +1,9 @@
 package fetch
 
 import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -943,5 +947,224 @@ func TestRequestTimeout(t *testing.T) {
 	_, err = c.Do(context.Background(), Request{URL: slow.URL, Timeout: time.Hour}, Policy{MaxRetries: -1, Timeout: 30 * time.Millisecond}, nil)
 	if !errors.As(err, &te) {
 		t.Fatalf("Do with a longer request timeout: %v, want the policy's timeout", err)
+	}
+}
+
+// gzipServer answers with body gzip-encoded when the request accepts gzip,
+// reporting what Accept-Encoding it saw.
+func gzipServer(t *testing.T, body string, seen chan<- []string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Values("Accept-Encoding")
+		if r.Header.Get("Accept-Encoding") != "gzip" {
+			io.WriteString(w, body)
+			return
+		}
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		io.WriteString(zw, body)
+		zw.Close()
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Set("Content-Length", fmt.Sprint(buf.Len()))
+		w.Write(buf.Bytes())
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// The client asks for gzip, as net/http does, and hands back the body
+// decoded, without the headers that described the encoded one.
+func TestGzipResponsesAreDecoded(t *testing.T) {
+	body := strings.Repeat(`{"ok":true}`, 100)
+	for _, h2 := range []bool{false, true} {
+		t.Run(fmt.Sprint("http2=", h2), func(t *testing.T) {
+			seen := make(chan []string, 1)
+			srv := gzipServer(t, body, seen)
+			c := New(Options{AllowCIDRs: Loopback()})
+			if h2 {
+				srv.EnableHTTP2 = true
+				srv.StartTLS()
+				c = New(Options{AllowCIDRs: Loopback(), TLSConfig: srv.Client().Transport.(*http.Transport).TLSClientConfig})
+			} else {
+				srv.Start()
+			}
+			t.Cleanup(c.CloseIdleConnections)
+			for range 2 { // the second from a pooled decoder
+				resp, err := c.Do(context.Background(), Request{Method: "POST", URL: srv.URL, Body: []byte("{}")}, Policy{}, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if ae := <-seen; len(ae) != 1 || ae[0] != "gzip" {
+					t.Fatalf("server saw Accept-Encoding %q, want [gzip]", ae)
+				}
+				if string(resp.Body) != body || resp.Truncated {
+					t.Fatalf("body %.40q… (%d bytes, truncated %v), want the decoded %d bytes", resp.Body, len(resp.Body), resp.Truncated, len(body))
+				}
+				if _, ok := resp.Header["Content-Encoding"]; ok {
+					t.Fatalf("response header %v still describes the encoded body", resp.Header)
+				}
+				if _, ok := resp.Header["Content-Length"]; ok {
+					t.Fatalf("response header %v still describes the encoded body", resp.Header)
+				}
+			}
+		})
+	}
+}
+
+// The body cap applies to the decoded body.
+func TestGzipResponseBodyCap(t *testing.T) {
+	seen := make(chan []string, 1)
+	srv := gzipServer(t, strings.Repeat("x", 5000), seen)
+	srv.Start()
+	c, _ := newTestClient(t)
+	resp, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{MaxResponseBytes: 1000}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-seen
+	if string(resp.Body) != strings.Repeat("x", 1000) || !resp.Truncated {
+		t.Fatalf("body of %d bytes, truncated %v; want the first 1000 decoded bytes, truncated", len(resp.Body), resp.Truncated)
+	}
+}
+
+// A request that names its own Accept-Encoding, or asks for a range, or is
+// a HEAD, is sent as it is and its response body is not decoded.
+func TestGzipIsOnlyAskedForWhenTheRequestDoesNot(t *testing.T) {
+	seen := make(chan []string, 1)
+	srv := gzipServer(t, "plain body", seen)
+	srv.Start()
+	c, _ := newTestClient(t)
+	for _, tc := range []struct {
+		req     Request
+		want    []string
+		encoded bool
+	}{
+		{Request{Header: http.Header{"Accept-Encoding": {"gzip"}}}, []string{"gzip"}, true},
+		{Request{Header: http.Header{"accept-encoding": {"identity"}}}, []string{"identity"}, false},
+		{Request{Header: http.Header{"Range": {"bytes=0-3"}}}, nil, false},
+		{Request{Method: "HEAD"}, nil, false},
+	} {
+		tc.req.URL = srv.URL
+		resp, err := c.Do(context.Background(), tc.req, Policy{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ae := <-seen; !slices.Equal(ae, tc.want) {
+			t.Errorf("%+v: server saw Accept-Encoding %q, want %q", tc.req, ae, tc.want)
+		}
+		if got := resp.Header.Get("Content-Encoding") == "gzip"; got != tc.encoded {
+			t.Errorf("%+v: Content-Encoding %q", tc.req, resp.Header.Get("Content-Encoding"))
+		}
+		if tc.encoded && len(resp.Body) > 0 && resp.Body[0] != 0x1f {
+			t.Errorf("%+v: body %q was decoded; the caller asked for the encoding itself", tc.req, resp.Body)
+		}
+	}
+}
+
+// An empty gzip body is an empty body; one that is not gzip is a broken
+// exchange, as net/http reports them.
+func TestGzipEmptyAndCorruptBodies(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Encoding", "gzip")
+		if r.URL.Path == "/corrupt" {
+			io.WriteString(w, "not gzip at all")
+			return
+		}
+		// Chunked and empty: a Content-Length of 0 would say there is
+		// no body to decode at all.
+		w.(http.Flusher).Flush()
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := newTestClient(t)
+	resp, err := c.Do(context.Background(), Request{URL: srv.URL + "/empty"}, Policy{}, nil)
+	if err != nil || resp.Status != 200 || len(resp.Body) != 0 || resp.Header.Get("Content-Encoding") != "" {
+		t.Fatalf("empty gzip body: %+v, %v; want an empty 200", resp, err)
+	}
+	_, err = c.Do(context.Background(), Request{URL: srv.URL + "/corrupt"}, Policy{MaxRetries: -1}, nil)
+	var ce *ConnError
+	if !errors.As(err, &ce) || ce.Kind != ConnProtocol || !errors.Is(err, gzip.ErrHeader) {
+		t.Fatalf("corrupt gzip body: %v, want a protocol *ConnError wrapping gzip.ErrHeader", err)
+	}
+}
+
+// A request whose keep-alive connection the server closed as it arrived
+// is sent again, body included, on a new connection, as net/http does for
+// requests it may replay.
+func TestReplaysBodyOnAClosedKeepAliveConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := make(chan string, 3)
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			br := bufio.NewReader(conn)
+			read := func() bool {
+				r, err := http.ReadRequest(br)
+				if err != nil {
+					return false
+				}
+				b, _ := io.ReadAll(r.Body)
+				bodies <- string(b)
+				return true
+			}
+			if read() {
+				io.WriteString(conn, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				// The first connection takes the second request and
+				// closes without answering.
+				if i == 0 {
+					read()
+				}
+			}
+			conn.Close()
+		}
+	})
+	c, _ := newTestClient(t)
+	var obs attempts
+	for n := range 2 {
+		body := fmt.Sprintf(`{"n":%d}`, n)
+		req := Request{Method: "POST", URL: "http://" + ln.Addr().String(), Header: http.Header{"Idempotency-Key": {body}}, Body: []byte(body)}
+		resp, err := c.Do(context.Background(), req, Policy{MaxRetries: -1}, obs.observe)
+		if err != nil || string(resp.Body) != "ok" {
+			t.Fatalf("request %d: %+v, %v", n, resp, err)
+		}
+	}
+	for i, want := range []string{`{"n":0}`, `{"n":1}`, `{"n":1}`} {
+		if got := <-bodies; got != want {
+			t.Fatalf("server's request %d had body %q, want %q", i+1, got, want)
+		}
+	}
+	if len(obs.list()) != 2 {
+		t.Fatalf("%d attempts observed, want 2: the replay is net/http's, within one attempt", len(obs.list()))
+	}
+}
+
+// A host name is looked up before connecting; the phase reported after a
+// lookup is the one the attempt got to, not "dns".
+func TestPhasesAfterALookup(t *testing.T) {
+	if _, err := net.DefaultResolver.LookupHost(context.Background(), "localhost"); err != nil {
+		t.Skipf("localhost does not resolve here: %v", err)
+	}
+	srv, _ := blockingServer(t, func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	c, _ := newTestClient(t)
+	_, err := c.Do(context.Background(), Request{URL: "http://localhost:" + port + "/"}, Policy{Timeout: phaseTimeout, MaxRetries: -1}, nil)
+	var te *TimeoutError
+	if !errors.As(err, &te) || te.Phase != PhaseResponse {
+		t.Fatalf("error %v, want a timeout in the response phase", err)
 	}
 }
