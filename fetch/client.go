@@ -1,7 +1,9 @@
 package fetch
 
 import (
+	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -14,6 +16,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -107,7 +110,13 @@ type Options struct {
 // that connections are reused.
 type Client struct {
 	transport *http.Transport
-	userAgent string
+	dialer    *net.Dialer
+	// userAgent and acceptGzip are header values shared, read-only, by
+	// every request, rather than a slice allocated per request.
+	userAgent  []string
+	acceptGzip []string
+	// gunzips holds decoders of gzip-encoded responses (see prepared.gzip).
+	gunzips sync.Pool
 	// sleep waits between attempts; tests replace it to observe waits
 	// without spending them.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -126,7 +135,7 @@ const maxTargets = 1024
 // target is a parsed, validated request URL.
 type target struct {
 	u    *url.URL // without userinfo; never modified
-	auth string   // Authorization from the URL's userinfo, or ""
+	auth []string // Authorization from the URL's userinfo, or nil; never modified
 }
 
 // New returns a Client configured by opts.
@@ -155,17 +164,32 @@ func New(opts Options) *Client {
 	} else {
 		tlsConf = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
-	g := newGuard(opts.AllowCIDRs)
-	dialer := &net.Dialer{
-		Timeout:        opts.DialTimeout,
-		KeepAlive:      30 * time.Second,
-		Resolver:       opts.Resolver,
-		ControlContext: g.control,
+	if opts.Now == nil {
+		opts.Now = time.Now
 	}
-	t := &http.Transport{
+	c := &Client{
+		userAgent:  []string{opts.UserAgent},
+		acceptGzip: []string{"gzip"},
+		sleep:      sleepCtx,
+		now:        opts.Now,
+	}
+	c.gunzips.New = func() any { return new(gunzipper) }
+	g := newGuard(opts.AllowCIDRs)
+	c.dialer = &net.Dialer{
+		Timeout:   opts.DialTimeout,
+		KeepAlive: 30 * time.Second,
+		Resolver:  opts.Resolver,
+		ControlContext: func(ctx context.Context, network, address string, rc syscall.RawConn) error {
+			if t := trackerFrom(ctx); t != nil {
+				t.advance(stepDial)
+			}
+			return g.control(ctx, network, address, rc)
+		},
+	}
+	c.transport = &http.Transport{
 		// No proxy, whatever the environment says: see the package doc.
 		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
+		DialContext:            c.dial,
 		TLSClientConfig:        tlsConf,
 		TLSHandshakeTimeout:    opts.TLSHandshakeTimeout,
 		ForceAttemptHTTP2:      true,
@@ -182,10 +206,22 @@ func New(opts Options) *Client {
 			PingTimeout:     15 * time.Second,
 		},
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
+	return c
+}
+
+// dial connects for the transport. The attempt that asked for the
+// connection learns its DNS step here and its connect step in the
+// dialer's Control hook (see [phaseTracker.hook]).
+func (c *Client) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if t := trackerFrom(ctx); t != nil {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			if _, err := netip.ParseAddr(host); err != nil {
+				// A name, which the dialer looks up first.
+				t.advance(stepDNS)
+			}
+		}
 	}
-	return &Client{transport: t, userAgent: opts.UserAgent, sleep: sleepCtx, now: opts.Now}
+	return c.dialer.DialContext(ctx, network, addr)
 }
 
 // CloseIdleConnections closes keep-alive connections not in use.
@@ -212,7 +248,7 @@ func (c *Client) Do(ctx context.Context, req Request, p Policy, observe func(Att
 	maxAttempts := p.MaxRetries + 1
 	for n := 1; ; n++ {
 		start := time.Now()
-		resp, err := c.attempt(ctx, pr, p)
+		resp, err := c.attempt(ctx, &pr, p)
 		a := Attempt{N: n, Max: maxAttempts, Err: err, Duration: time.Since(start)}
 		if resp != nil {
 			a.Status = resp.Status
@@ -294,39 +330,55 @@ type prepared struct {
 	header http.Header
 	body   []byte
 	sign   *Signing
+	// gzip is set when the client asks for a gzip-encoded response and
+	// decodes it, as net/http does for a request that names no
+	// Accept-Encoding or Range: net/http would add the header to a map
+	// of its own, allocated per attempt. header has the Accept-Encoding
+	// already, unless the request is signed: then each attempt adds it
+	// after signing, as net/http did, so it is not signed.
+	gzip bool
 }
 
-func (c *Client) prepare(r Request) (*prepared, error) {
+func (c *Client) prepare(r Request) (prepared, error) {
 	method := r.Method
 	if method == "" {
 		method = http.MethodGet
 	}
 	if !isToken(method) {
-		return nil, fmt.Errorf("%w: invalid method %q", ErrInvalidRequest, method)
+		return prepared{}, fmt.Errorf("%w: invalid method %q", ErrInvalidRequest, method)
 	}
 	t, err := c.target(r.URL)
 	if err != nil {
-		return nil, err
+		return prepared{}, err
 	}
-	h := make(http.Header, len(r.Header)+2)
+	h := make(http.Header, len(r.Header)+3)
 	for k, vs := range r.Header {
 		if !isToken(k) {
-			return nil, fmt.Errorf("%w: invalid header name %q", ErrInvalidRequest, k)
+			return prepared{}, fmt.Errorf("%w: invalid header name %q", ErrInvalidRequest, k)
 		}
 		for _, v := range vs {
 			if !validHeaderValue(v) {
-				return nil, fmt.Errorf("%w: invalid value for header %q", ErrInvalidRequest, k)
+				return prepared{}, fmt.Errorf("%w: invalid value for header %q", ErrInvalidRequest, k)
 			}
 		}
 		h[http.CanonicalHeaderKey(k)] = vs
 	}
-	if t.auth != "" && h.Get("Authorization") == "" {
-		h.Set("Authorization", t.auth)
+	if t.auth != nil && h.Get("Authorization") == "" {
+		h["Authorization"] = t.auth
 	}
 	if _, ok := h["User-Agent"]; !ok {
-		h.Set("User-Agent", c.userAgent)
+		h["User-Agent"] = c.userAgent
 	}
-	return &prepared{method: method, target: t.u, host: t.u.Host, header: h, body: r.Body, sign: r.Sign}, nil
+	pr := prepared{method: method, target: t.u, host: t.u.Host, header: h, body: r.Body, sign: r.Sign}
+	// net/http's own test, but for a present, empty Accept-Encoding,
+	// which is left to net/http.
+	if _, ok := h["Accept-Encoding"]; !ok && h.Get("Range") == "" && method != http.MethodHead {
+		pr.gzip = true
+		if pr.sign == nil {
+			h["Accept-Encoding"] = c.acceptGzip
+		}
+	}
+	return pr, nil
 }
 
 // target parses and validates a request URL, or returns it from the cache.
@@ -352,7 +404,7 @@ func (c *Client) target(raw string) (*target, error) {
 	if u.User != nil {
 		pw, _ := u.User.Password()
 		cred := u.User.Username() + ":" + pw
-		t.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(cred))
+		t.auth = []string{"Basic " + base64.StdEncoding.EncodeToString([]byte(cred))}
 		u.User = nil
 	}
 	// As http.NewRequest does: "host:" is "host".
@@ -367,31 +419,64 @@ func (c *Client) target(raw string) (*target, error) {
 	return t, nil
 }
 
+// attemptState is what an attempt needs beyond its request and contexts,
+// in one allocation: the phase tracker, the hooks that advance it, and
+// the request body's reader.
+type attemptState struct {
+	phaseTracker
+	trace httptrace.ClientTrace
+	body  bytes.Reader
+}
+
 func (c *Client) attempt(ctx context.Context, pr *prepared, p Policy) (*Response, error) {
 	actx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
-	var tr phaseTracker
+	st := &attemptState{}
+	st.hook(&st.trace)
+	tctx := context.WithValue(httptrace.WithClientTrace(actx, &st.trace), trackerKey{}, &st.phaseTracker)
 	start := time.Now()
 	fail := func(err error) error {
-		return classify(ctx, actx, err, tr.phase(), time.Since(start), pr.host)
+		return classify(ctx, actx, err, st.phase(), time.Since(start), pr.host)
 	}
-	var body io.Reader
+	// What http.NewRequestWithContext would build, without parsing the
+	// URL again (prepare did), an empty header map to replace, or the
+	// readers it wraps a body in. The URL is shared: the transport only
+	// reads it.
+	r := http.Request{
+		Method:     pr.method,
+		URL:        pr.target,
+		Proto:      "HTTP/1.1",
+		ProtoMajor: 1,
+		ProtoMinor: 1,
+		Header:     pr.header,
+		Host:       pr.target.Host,
+	}
 	if len(pr.body) > 0 {
-		body = bytes.NewReader(pr.body)
+		body := pr.body
+		st.body.Reset(body)
+		// A *bytes.Reader in a NopCloser, as NewRequest makes it: the
+		// transport writes such a body with the header, in one packet,
+		// where it would flush the header first for a reader it does not
+		// know.
+		r.Body, r.ContentLength = io.NopCloser(&st.body), int64(len(body))
+		// The transport sends the body again on a new connection when a
+		// kept-alive one turns out to be closed.
+		r.GetBody = func() (io.ReadCloser, error) {
+			return io.NopCloser(bytes.NewReader(body)), nil
+		}
 	}
-	// The URL was parsed once in prepare: the request gets a copy rather
-	// than parsing it again.
-	hreq, err := http.NewRequestWithContext(httptrace.WithClientTrace(actx, tr.clientTrace()), pr.method, "", body)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
-	}
-	u := *pr.target
-	hreq.URL, hreq.Host = &u, u.Host
-	hreq.Header = pr.header
+	hreq := r.WithContext(tctx)
 	if pr.sign != nil {
+		// AWS's signer rewrites the URL's query, and Authorization's
+		// value in place: both are copies.
+		u := *pr.target
+		hreq.URL = &u
 		hreq.Header = pr.header.Clone()
 		if err := pr.sign.sign(hreq, pr.body, c.now()); err != nil {
 			return nil, fmt.Errorf("%w: signing: %w", ErrInvalidRequest, err)
+		}
+		if pr.gzip {
+			hreq.Header["Accept-Encoding"] = c.acceptGzip
 		}
 	}
 	hresp, err := c.transport.RoundTrip(hreq)
@@ -399,13 +484,60 @@ func (c *Client) attempt(ctx context.Context, pr *prepared, p Policy) (*Response
 		return nil, fail(err)
 	}
 	defer hresp.Body.Close()
-	tr.advance(stepBody)
-	data, truncated, err := readCapped(hresp.Body, hresp.ContentLength, p.MaxResponseBytes)
+	st.advance(stepBody)
+	var body io.Reader = hresp.Body
+	// As net/http decodes the gzip it asked for: not for a response that
+	// has no body.
+	if pr.gzip && hresp.ContentLength != 0 && strings.EqualFold(hresp.Header.Get("Content-Encoding"), "gzip") {
+		hresp.Header.Del("Content-Encoding")
+		hresp.Header.Del("Content-Length")
+		hresp.ContentLength = -1
+		gz := c.gunzips.Get().(*gunzipper)
+		gz.reset(hresp.Body)
+		defer func() {
+			gz.reset(nil)
+			c.gunzips.Put(gz)
+		}()
+		body = gz
+	}
+	data, truncated, err := readCapped(body, hresp.ContentLength, p.MaxResponseBytes)
 	if err != nil {
 		return nil, fail(err)
 	}
 	return &Response{Status: hresp.StatusCode, Header: hresp.Header, Body: data, Truncated: truncated}, nil
 }
+
+// gunzipper decodes a gzip-encoded response body. It is reused: its
+// decoder's window and buffer are most of what a body costs to decode.
+type gunzipper struct {
+	br  bufio.Reader
+	zr  gzip.Reader
+	err error // from reading the gzip header, io.EOF for an empty body
+}
+
+// reset makes g decode r, or, for a nil r, drops what g holds of the
+// last body.
+func (g *gunzipper) reset(r io.Reader) {
+	if r == nil {
+		g.br.Reset(eofReader{})
+		g.zr.Reset(&g.br)
+		g.err = nil
+		return
+	}
+	g.br.Reset(r)
+	g.err = g.zr.Reset(&g.br)
+}
+
+func (g *gunzipper) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	return g.zr.Read(p)
+}
+
+type eofReader struct{}
+
+func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // readCapped reads at most limit bytes of r and reports whether there was
 // more. The remainder is not drained: for a huge body, dropping the

@@ -1168,3 +1168,41 @@ func TestPhasesAfterALookup(t *testing.T) {
 		t.Fatalf("error %v, want a timeout in the response phase", err)
 	}
 }
+
+// writeCounter counts the writes on the connections it dials.
+type writeCounter struct {
+	net.Conn
+	writes *atomic.Int32
+}
+
+func (c writeCounter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// A small request leaves in one write, header and body together, as
+// net/http sends a body it knows to be in memory.
+func TestRequestIsWrittenAtOnce(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := newTestClient(t)
+	var writes atomic.Int32
+	dial := c.transport.DialContext
+	c.transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return writeCounter{conn, &writes}, nil
+	}
+	for range 3 {
+		if _, err := c.Do(context.Background(), Request{Method: "POST", URL: srv.URL, Body: []byte(`{"event":"$pageview"}`)}, Policy{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := writes.Load(); n != 3 {
+		t.Fatalf("3 requests took %d writes, want 3", n)
+	}
+}

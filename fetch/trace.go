@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"context"
 	"net/http/httptrace"
 	"sync/atomic"
 )
@@ -47,12 +48,22 @@ func (t *phaseTracker) phase() string {
 	}
 }
 
-func (t *phaseTracker) clientTrace() *httptrace.ClientTrace {
-	return &httptrace.ClientTrace{
-		DNSStart:          func(httptrace.DNSStartInfo) { t.advance(stepDNS) },
-		DNSDone:           func(httptrace.DNSDoneInfo) { t.advance(stepDial) },
-		ConnectStart:      func(string, string) { t.advance(stepDial) },
-		TLSHandshakeStart: func() { t.advance(stepTLS) },
-		GotConn:           func(httptrace.GotConnInfo) { t.advance(stepResponse) },
-	}
+// hook sets the hooks of trace that net/http calls for the attempt's own
+// steps. The DNS and connect steps are learnt by the client's dialer (see
+// [Client.dial]), from the attempt's context: httptrace's DNS and connect
+// hooks would cost four allocations more, net/http wrapping them for
+// package net.
+func (t *phaseTracker) hook(trace *httptrace.ClientTrace) {
+	trace.TLSHandshakeStart = func() { t.advance(stepTLS) }
+	trace.GotConn = func(httptrace.GotConnInfo) { t.advance(stepResponse) }
+}
+
+// trackerKey is the context key of an attempt's *phaseTracker, for the
+// dialer, which sees the context of the attempt that asked for the
+// connection.
+type trackerKey struct{}
+
+func trackerFrom(ctx context.Context) *phaseTracker {
+	t, _ := ctx.Value(trackerKey{}).(*phaseTracker)
+	return t
 }
