@@ -159,11 +159,10 @@ func newFetchRequest(args []vm.Value) (*fetch.Request, fetchAuth, error) {
 		if b.Kind() == vm.KindString {
 			req.Body = []byte(b.AsString())
 		} else {
-			enc, err := b.MarshalJSON() // as JSON.stringify: no HTML escaping
-			if err != nil {
-				return nil, fetchAuth{}, fmt.Errorf("fetch: encoding the body: %w", err)
-			}
-			req.Body = enc
+			// As JSON.stringify: no HTML escaping. AppendJSON sizes its
+			// buffer from the value at once; MarshalJSON grows one from
+			// empty, an allocation per doubling.
+			req.Body = vm.AppendJSON(nil, b, 0, 0)
 		}
 	}
 	auth, err := parseFetchAuth(opts)
