@@ -248,7 +248,7 @@ func (c *Client) Do(ctx context.Context, req Request, p Policy, observe func(Att
 	maxAttempts := p.MaxRetries + 1
 	for n := 1; ; n++ {
 		start := time.Now()
-		resp, err := c.attempt(ctx, &pr, p)
+		resp, err := c.attempt(ctx, &pr, p, start)
 		a := Attempt{N: n, Max: maxAttempts, Err: err, Duration: time.Since(start)}
 		if resp != nil {
 			a.Status = resp.Status
@@ -428,13 +428,13 @@ type attemptState struct {
 	body  bytes.Reader
 }
 
-func (c *Client) attempt(ctx context.Context, pr *prepared, p Policy) (*Response, error) {
+// attempt makes one attempt of pr, which started at start.
+func (c *Client) attempt(ctx context.Context, pr *prepared, p Policy, start time.Time) (*Response, error) {
 	actx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	st := &attemptState{}
 	st.hook(&st.trace)
 	tctx := context.WithValue(httptrace.WithClientTrace(actx, &st.trace), trackerKey{}, &st.phaseTracker)
-	start := time.Now()
 	fail := func(err error) error {
 		return classify(ctx, actx, err, st.phase(), time.Since(start), pr.host)
 	}
