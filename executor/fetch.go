@@ -175,16 +175,20 @@ func newFetchRequest(args []vm.Value) (*fetch.Request, fetchAuth, error) {
 // responseValue is what fetch() returns to Hog: {status, body}, the body
 // parsed when it is JSON and text otherwise. PostHog gives no headers.
 func responseValue(resp *fetch.Response) vm.Value {
-	body := vm.String(string(resp.Body))
-	if len(resp.Body) > 0 {
-		if v, err := vm.ParseJSON(resp.Body); err == nil {
-			body = v
-		}
-	}
 	d := vm.NewDict(2)
 	d.SetString("status", vm.Int(int64(resp.Status)))
-	d.SetString("body", body)
+	d.SetString("body", responseBody(resp.Body))
 	return vm.DictValue(d)
+}
+
+func responseBody(b []byte) vm.Value {
+	if len(b) > 0 {
+		if v, err := vm.ParseJSON(b); err == nil {
+			return v
+		}
+	}
+	// Copied only now: a JSON body's text is not kept.
+	return vm.String(string(b))
 }
 
 // attemptLog is the destination's warning for a fetch attempt that failed
