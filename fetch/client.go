@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"net/http/httptrace"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -126,6 +128,9 @@ type Client struct {
 	// URLs again and again. Bounded: it is emptied when full.
 	targetsMu sync.RWMutex
 	targets   map[string]*target
+
+	headersMu sync.RWMutex
+	headers   map[string]preparedHeader
 }
 
 // maxTargets bounds the URL cache; URLs that differ per event (an id in
@@ -351,7 +356,6 @@ func (c *Client) prepare(r Request) (prepared, error) {
 	if err != nil {
 		return prepared{}, err
 	}
-	h := make(http.Header, len(r.Header)+3)
 	for k, vs := range r.Header {
 		if !isToken(k) {
 			return prepared{}, fmt.Errorf("%w: invalid header name %q", ErrInvalidRequest, k)
@@ -361,24 +365,132 @@ func (c *Client) prepare(r Request) (prepared, error) {
 				return prepared{}, fmt.Errorf("%w: invalid value for header %q", ErrInvalidRequest, k)
 			}
 		}
+	}
+	var flags byte
+	if method == http.MethodHead {
+		flags |= headHead
+	}
+	if r.Sign != nil {
+		flags |= headSigned
+	}
+	ph := c.header(r.Header, t.auth, flags)
+	return prepared{method: method, target: t.u, host: t.u.Host, header: ph.h, gzip: ph.gzip, body: r.Body, sign: r.Sign}, nil
+}
+
+// What a prepared header depends on besides the request's own header.
+const (
+	headHead   byte = 1 << iota // the method is HEAD
+	headSigned                  // the request is signed
+)
+
+// preparedHeader is the header a request is sent with, shared read-only
+// by every request that has the same.
+type preparedHeader struct {
+	h    http.Header
+	gzip bool // see prepared.gzip
+}
+
+// maxHeaders bounds the header cache. A destination sends the same
+// header with every request (a Content-Type, a token); headers that
+// differ per event only cycle through the cache.
+const maxHeaders = 1024
+
+// header returns the header a request with header raw (validated) is
+// sent with, from the cache when a request with the same header was
+// prepared before: building one is a map per request.
+func (c *Client) header(raw http.Header, auth []string, flags byte) preparedHeader {
+	if auth != nil {
+		// Credentials from a URL are not worth a cache entry per URL.
+		return c.buildHeader(raw, auth, flags, false)
+	}
+	var buf [256]byte
+	key, ok := headerKey(buf[:0], raw, flags)
+	if !ok {
+		return c.buildHeader(raw, nil, flags, false)
+	}
+	c.headersMu.RLock()
+	ph, hit := c.headers[string(key)]
+	c.headersMu.RUnlock()
+	if hit {
+		return ph
+	}
+	ph = c.buildHeader(raw, nil, flags, true)
+	c.headersMu.Lock()
+	if len(c.headers) >= maxHeaders || c.headers == nil {
+		c.headers = make(map[string]preparedHeader, 64)
+	}
+	c.headers[string(key)] = ph
+	c.headersMu.Unlock()
+	return ph
+}
+
+// headerKey appends to dst what identifies raw and flags, and reports
+// whether raw is small enough to be cached. Names are tokens, so a NUL
+// ends one; values are prefixed with their length.
+func headerKey(dst []byte, raw http.Header, flags byte) ([]byte, bool) {
+	var names [8]string
+	if len(raw) > len(names) {
+		return dst, false
+	}
+	n := 0
+	for k := range raw {
+		names[n] = k
+		n++
+	}
+	slices.Sort(names[:n])
+	dst = append(dst, flags)
+	for _, k := range names[:n] {
+		dst = append(dst, k...)
+		dst = append(dst, 0)
+		vs := raw[k]
+		dst = binary.AppendUvarint(dst, uint64(len(vs)))
+		for _, v := range vs {
+			dst = binary.AppendUvarint(dst, uint64(len(v)))
+			dst = append(dst, v...)
+		}
+		if len(dst) > 256 {
+			return dst, false
+		}
+	}
+	return dst, true
+}
+
+// buildHeader makes the header a request with header raw is sent with.
+// With own, the header does not share raw's value slices, which their
+// owner may change once Do returns.
+func (c *Client) buildHeader(raw http.Header, auth []string, flags byte, own bool) preparedHeader {
+	h := make(http.Header, len(raw)+3)
+	var vals []string
+	if own {
+		n := 0
+		for _, vs := range raw {
+			n += len(vs)
+		}
+		vals = make([]string, 0, n)
+	}
+	for k, vs := range raw {
+		if own {
+			vals = append(vals, vs...)
+			vs = vals[len(vals)-len(vs) : len(vals) : len(vals)]
+		}
 		h[http.CanonicalHeaderKey(k)] = vs
 	}
-	if t.auth != nil && h.Get("Authorization") == "" {
-		h["Authorization"] = t.auth
+	if auth != nil && h.Get("Authorization") == "" {
+		h["Authorization"] = auth
 	}
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = c.userAgent
 	}
-	pr := prepared{method: method, target: t.u, host: t.u.Host, header: h, body: r.Body, sign: r.Sign}
+	ph := preparedHeader{h: h}
 	// net/http's own test, but for a present, empty Accept-Encoding,
 	// which is left to net/http.
-	if _, ok := h["Accept-Encoding"]; !ok && h.Get("Range") == "" && method != http.MethodHead {
-		pr.gzip = true
-		if pr.sign == nil {
+	if _, ok := h["Accept-Encoding"]; !ok && h.Get("Range") == "" && flags&headHead == 0 {
+		ph.gzip = true
+		if flags&headSigned == 0 {
 			h["Accept-Encoding"] = c.acceptGzip
 		}
 	}
-	return pr, nil
+	return ph
 }
 
 // target parses and validates a request URL, or returns it from the cache.

@@ -1206,3 +1206,40 @@ func TestRequestIsWrittenAtOnce(t *testing.T) {
 		t.Fatalf("3 requests took %d writes, want 3", n)
 	}
 }
+
+// Requests with the same header share one prepared header. What a request
+// sends is still its own header: a caller that changes a value in place
+// once Do returns, a HEAD, an invalid value like a valid one cached.
+func TestPreparedHeadersFollowTheRequest(t *testing.T) {
+	type seen struct{ custom, accept, ua string }
+	got := make(chan seen, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- seen{r.Header.Get("X-Custom"), r.Header.Get("Accept-Encoding"), r.UserAgent()}
+	}))
+	t.Cleanup(srv.Close)
+	c, _ := newTestClient(t)
+	h := http.Header{"X-Custom": {"one"}, "content-type": {"application/json"}}
+	send := func(method string, want seen) {
+		t.Helper()
+		if _, err := c.Do(context.Background(), Request{Method: method, URL: srv.URL, Header: h}, Policy{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if s := <-got; s != want {
+			t.Fatalf("%s: server saw %+v, want %+v", method, s, want)
+		}
+	}
+	send("GET", seen{"one", "gzip", "hogwire"})
+	send("GET", seen{"one", "gzip", "hogwire"})
+	h["X-Custom"][0] = "two"
+	send("GET", seen{"two", "gzip", "hogwire"})
+	h, old := http.Header{"X-Custom": {"one"}, "content-type": {"application/json"}}, h
+	send("GET", seen{"one", "gzip", "hogwire"})
+	h = old
+	send("HEAD", seen{"two", "", "hogwire"})
+	h["User-Agent"] = []string{"mine"}
+	send("GET", seen{"two", "gzip", "mine"})
+	h["X-Custom"][0] = "two\r\nX-Injected: 1"
+	if _, err := c.Do(context.Background(), Request{URL: srv.URL, Header: h}, Policy{}, nil); !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("an invalid value: %v, want ErrInvalidRequest", err)
+	}
+}
