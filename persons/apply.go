@@ -93,7 +93,7 @@ func (s *Store) process(ctx context.Context, kv jetstream.KeyValue, project stri
 	case pl.merge != nil:
 		p, err = s.merge(ctx, kv, project, ev, pl)
 	case pl.changes.any():
-		p, err = s.update(ctx, kv, project, ev.DistinctID, ev.UUID, &pl.changes)
+		p, err = s.update(ctx, kv, project, ev.DistinctID, ev.UUID, &pl.changes, read)
 	case read:
 		p, err = s.lookup(ctx, kv, project, ev.DistinctID)
 	}
@@ -135,12 +135,13 @@ func (s *Store) profile(ctx context.Context, kv jetstream.KeyValue, ev *Event, p
 func (s *Store) updateRun(ctx context.Context, kv jetstream.KeyValue, project string, evs []*Event, plans []plan, reads []bool) ([]*Person, error) {
 	d := evs[0].DistinctID
 	after := make([]*Person, len(evs))
-	creates := false
+	creates, read := false, false
 	for i := range plans {
 		creates = creates || plans[i].changes.creates()
+		read = read || reads[i]
 	}
 	for attempt := range maxAttempts {
-		e, p, linked, err := s.working(ctx, kv, project, d, attempt, creates)
+		e, p, linked, cached, err := s.working(ctx, kv, project, d, attempt, creates)
 		if err != nil {
 			return nil, err
 		}
@@ -157,6 +158,9 @@ func (s *Store) updateRun(ctx context.Context, kv jetstream.KeyValue, project st
 			}
 		}
 		if !changed {
+			if cached && read {
+				continue // see update
+			}
 			return after, nil
 		}
 		if err := s.save(ctx, kv, project, d, e, p, linked); err == errConflict {
@@ -247,13 +251,21 @@ func (s *Store) resolve(ctx context.Context, kv jetstream.KeyValue, project, dis
 
 // update applies change to the person of a distinct id, creating the
 // person when none is stored, as one compare-and-swap retried on conflict.
-func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, distinctID, uuid string, c *changes) (*Person, error) {
+// read is set when a destination sees the person returned.
+func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, distinctID, uuid string, c *changes, read bool) (*Person, error) {
 	for attempt := range maxAttempts {
-		e, p, linked, err := s.working(ctx, kv, project, distinctID, attempt, c.creates())
+		e, p, linked, cached, err := s.working(ctx, kv, project, distinctID, attempt, c.creates())
 		if err != nil {
 			return nil, err
 		}
 		if applied(p.Applied, uuid) || !c.apply(p) {
+			if cached && read {
+				// A change is checked by its swap, but no change has
+				// nothing to check it: what a destination sees is read
+				// from the bucket, as the cached copy may be stale (or of
+				// a person deleted since).
+				continue
+			}
 			if e.v == nil {
 				p.CreatedAt = time.Time{}
 			}
@@ -273,7 +285,8 @@ func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, dist
 
 // working returns the stored person of a distinct id (the entry, nil when
 // none is stored) and a copy to change: a new person when none is. The
-// first attempt trusts this store's cache; a retry after a conflict reads.
+// first attempt trusts this store's cache (cached reports that it did); a
+// retry after a conflict reads.
 //
 // With creates set (the caller's changes would store a new person), a
 // distinct id this store has not seen is first claimed: its link to its
@@ -283,26 +296,27 @@ func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, dist
 // is made. A link left without its person (the person's write lost to
 // another node's, or the node stopped) reads as no person, as a link
 // always could.
-func (s *Store) working(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, attempt int, creates bool) (e entry[Person], p *Person, linked bool, err error) {
+func (s *Store) working(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, attempt int, creates bool) (e entry[Person], p *Person, linked, cached bool, err error) {
 	if attempt == 0 {
 		e = s.cached(project, distinctID)
+		cached = e.v != nil
 		if e.v == nil && creates {
 			if linked, err = s.claim(ctx, kv, project, distinctID); err != nil {
-				return e, nil, false, err
+				return e, nil, false, false, err
 			}
 		}
 	}
 	if e.v == nil && !linked {
 		if e, err = s.resolve(ctx, kv, project, distinctID); err != nil {
-			return e, nil, false, err
+			return e, nil, false, false, err
 		}
 	}
 	if e.v == nil {
 		p := s.empty(project, distinctID)
 		p.CreatedAt = s.cfg.Now().UTC()
-		return e, p, linked, nil
+		return e, p, linked, false, nil
 	}
-	return e, e.v.clone(), false, nil
+	return e, e.v.clone(), false, cached, nil
 }
 
 // claim links a distinct id to its derived person unless it is linked
@@ -409,12 +423,12 @@ func (s *Store) merge(ctx context.Context, kv jetstream.KeyValue, project string
 				p.DistinctIDs, link = append(p.DistinctIDs, d), []string{d}
 			}
 		case t.v.ID == o.v.ID:
-			return s.update(ctx, kv, project, d, ev.UUID, &pl.changes)
+			return s.update(ctx, kv, project, d, ev.UUID, &pl.changes, true)
 		case o.v.IsIdentified && !pl.merge.dangerous:
 			s.log.Warn("refusing to merge an already identified person; send $merge_dangerously to merge it",
 				"event", ev.Name, "event_uuid", ev.UUID, "distinct_id", d, "other_distinct_id", a,
 				"person_id", t.v.ID, "other_person_id", o.v.ID)
-			return s.update(ctx, kv, project, d, ev.UUID, &pl.changes)
+			return s.update(ctx, kv, project, d, ev.UUID, &pl.changes, true)
 		default:
 			// Mark the other person as merging into the target first:
 			// whoever meets the mark finishes the merge, so a crash

@@ -592,3 +592,38 @@ func shopBucket(t *testing.T, s *Store) jetstream.KeyValue {
 	}
 	return kv
 }
+
+// A deleted person must not come back from a node's cache: an event that
+// would change nothing in the person the node remembers (a $set of the
+// value it holds) still sees the person as stored, on the node that
+// deleted it and on another that had it cached.
+func TestDeletedPersonDoesNotComeBackFromTheCache(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.store(nil), h.store(nil)
+	ctx := context.Background()
+	process(t, a, ev("e", "u", obj("$set", obj("email", "u@x.io", "plan", "pro"))))
+	// b reads the person and keeps it, as a node that updated it would.
+	if p := process(t, b, ev("e", "u", obj("$set", obj("plan", "pro")))); p.Properties["email"] != "u@x.io" {
+		t.Fatalf("before delete: %+v", p)
+	}
+	if _, err := a.Delete(ctx, "shop", lookup(t, a, "u").ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Store{a, b} {
+		p := process(t, s, ev("e", "u", obj("$set", obj("plan", "pro"))))
+		if p.Properties["email"] != nil || p.Properties["plan"] != "pro" || p.Version != 1 {
+			t.Fatalf("a $set of a cached value after delete: %+v, want a new person with plan only", p)
+		}
+	}
+	// Without a destination to see it, the event still stores the person
+	// anew on the node that deleted it: deleting forgets the cached copy.
+	if _, err := a.Delete(ctx, "shop", lookup(t, a, "u").ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Process(ctx, "shop", ev("e", "u", obj("$set", obj("plan", "pro"))), false); err != nil {
+		t.Fatal(err)
+	}
+	if p := lookup(t, a, "u"); p.Properties["email"] != nil || p.Properties["plan"] != "pro" {
+		t.Fatalf("after the second delete: %+v", p)
+	}
+}
