@@ -195,22 +195,36 @@ func (s *Store) empty(project, distinctID string) *Person {
 func (s *Store) resolve(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (entry[Person], error) {
 	ck := cacheKey(project, distinctID)
 	if _, cached := s.ids.get(ck); !cached {
-		// Most persons keep the id derived from their first distinct id:
-		// reading that person first finds them with one read instead of
-		// the link's and the person's. It holds the distinct id only
-		// while the distinct id is its own (a merge away marks it first,
-		// then removes it).
-		pid := DerivedID(project, distinctID)
-		e, err := get[Person](ctx, kv, personKey(pid))
-		if err != nil {
-			return entry[Person]{}, err
-		}
-		if e.v != nil && e.v.MergedInto == "" && slices.Contains(e.v.DistinctIDs, distinctID) {
-			s.ids.put(ck, pid)
-			s.people.put(project, e.v.clone(), e.rev)
-			return e, nil
+		if e, err := s.derived(ctx, kv, project, distinctID); err != nil || e.v != nil {
+			return e, err
 		}
 	}
+	return s.resolveLinked(ctx, kv, project, distinctID)
+}
+
+// derived reads the person a distinct id's id is derived from (nil when
+// it is not the distinct id's person). Most persons keep the id derived
+// from their first distinct id: reading that person first finds them with
+// one read instead of the link's and the person's. It holds the distinct
+// id only while the distinct id is its own (a merge away marks it first,
+// then removes it).
+func (s *Store) derived(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (entry[Person], error) {
+	pid := DerivedID(project, distinctID)
+	e, err := get[Person](ctx, kv, personKey(pid))
+	if err != nil {
+		return entry[Person]{}, err
+	}
+	if e.v == nil || e.v.MergedInto != "" || !slices.Contains(e.v.DistinctIDs, distinctID) {
+		return entry[Person]{}, nil
+	}
+	s.ids.put(cacheKey(project, distinctID), pid)
+	s.people.put(project, e.v.clone(), e.rev)
+	return e, nil
+}
+
+// resolveLinked is resolve by the distinct id's link.
+func (s *Store) resolveLinked(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (entry[Person], error) {
+	ck := cacheKey(project, distinctID)
 	for range maxAttempts {
 		pid, cached := s.ids.get(ck)
 		if !cached {
@@ -289,19 +303,22 @@ func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, dist
 // retry after a conflict reads.
 //
 // With creates set (the caller's changes would store a new person), a
-// distinct id this store has not seen is first claimed: its link to its
-// derived person is created, which fails when the distinct id is linked
-// already. A new distinct id then costs two writes (the link and the
-// person) instead of a read and two writes; linked reports that the link
-// is made. A link left without its person (the person's write lost to
-// another node's, or the node stopped) reads as no person, as a link
-// always could.
+// distinct id this store has not seen is claimed: its link to its derived
+// person is created, which fails when the distinct id is linked already.
+// A new distinct id then costs two writes (the link and the person)
+// instead of a read and two writes; linked reports that the link is made.
+// A link left without its person (the person's write lost to another
+// node's, or the node stopped) reads as no person, as a link always
+// could. While most distinct ids this store meets are stored already (see
+// claims), it reads the derived person first instead, and claims only
+// when that is not the distinct id's: a stored person then costs a read
+// and a write instead of a failed claim, a read and a write.
 func (s *Store) working(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, attempt int, creates bool) (e entry[Person], p *Person, linked, cached bool, err error) {
 	if attempt == 0 {
 		e = s.cached(project, distinctID)
 		cached = e.v != nil
 		if e.v == nil && creates {
-			if linked, err = s.claim(ctx, kv, project, distinctID); err != nil {
+			if e, linked, err = s.claimOrRead(ctx, kv, project, distinctID); err != nil {
 				return e, nil, false, false, err
 			}
 		}
@@ -318,6 +335,51 @@ func (s *Store) working(ctx context.Context, kv jetstream.KeyValue, project, dis
 	}
 	return e, e.v.clone(), false, cached, nil
 }
+
+// claimOrRead is the first attempt of working at a distinct id this store
+// has not cached: it claims the distinct id or, while claims mostly fail,
+// reads its derived person first. It returns the person found that way,
+// or linked when the claim succeeded; neither when the distinct id is
+// linked elsewhere (a read by its link follows).
+func (s *Store) claimOrRead(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (entry[Person], bool, error) {
+	if _, ok := s.ids.get(cacheKey(project, distinctID)); ok {
+		return entry[Person]{}, false, nil
+	}
+	if s.claims.Load() < 0 {
+		e, err := s.derived(ctx, kv, project, distinctID)
+		if err != nil || e.v != nil {
+			s.noteClaim(false)
+			return e, false, err
+		}
+	}
+	linked, err := s.claim(ctx, kv, project, distinctID)
+	if err == nil {
+		s.noteClaim(linked)
+	}
+	return entry[Person]{}, linked, err
+}
+
+// noteClaim counts whether a distinct id this store had not seen was new
+// (a claim would succeed), as a score of the recent ones kept within
+// ±maxClaimScore: claims come first while it is not negative.
+func (s *Store) noteClaim(new bool) {
+	d := int64(1)
+	if !new {
+		d = -1
+	}
+	for {
+		old := s.claims.Load()
+		v := min(max(old+d, -maxClaimScore), maxClaimScore)
+		if v == old || s.claims.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// maxClaimScore bounds noteClaim's score: how many new distinct ids in a
+// row turn a store that read first back to claiming first, and the
+// other way.
+const maxClaimScore = 16
 
 // claim links a distinct id to its derived person unless it is linked
 // already (false then, or when another node linked it first).

@@ -41,6 +41,9 @@ type harness struct {
 	t   *testing.T
 	url string
 	ns  *embednats.Server
+	// readFirst makes stores read a distinct id's derived person before
+	// claiming it (see Store.claimOrRead).
+	readFirst bool
 }
 
 func newHarness(t *testing.T) *harness {
@@ -65,6 +68,9 @@ func (h *harness) store(logs *logBuf) *Store {
 	s, err := New(Config{Conn: nc, Memory: true, Logger: log})
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.readFirst {
+		s.claims.Store(-maxClaimScore)
 	}
 	return s
 }
@@ -512,7 +518,10 @@ func TestProcessRun(t *testing.T) {
 // person taking on the identified distinct id), the claim fails and the
 // update goes to that person, not to a new one.
 func TestClaimOfDistinctIDLinkedElsewhere(t *testing.T) {
-	h := newHarness(t)
+	bothWays(t, claimOfDistinctIDLinkedElsewhere)
+}
+
+func claimOfDistinctIDLinkedElsewhere(t *testing.T, h *harness) {
 	a, b := h.store(nil), h.store(nil)
 	anon := process(t, b, ev("$pageview", "anon-7", obj("$set", obj("plan", "free"))))
 	process(t, b, ev("$identify", "ada@example.com", obj("$anon_distinct_id", "anon-7")))
@@ -548,8 +557,9 @@ func TestNewDistinctIDWritesLinkAndPerson(t *testing.T) {
 
 // A link whose person was never written (the node stopped between the
 // two writes) reads as no person, and the next update stores the person.
-func TestClaimedLinkWithoutPerson(t *testing.T) {
-	h := newHarness(t)
+func TestClaimedLinkWithoutPerson(t *testing.T) { bothWays(t, claimedLinkWithoutPerson) }
+
+func claimedLinkWithoutPerson(t *testing.T, h *harness) {
 	s := h.store(nil)
 	ctx := context.Background()
 	kv := shopBucket(t, s)
@@ -569,7 +579,10 @@ func TestClaimedLinkWithoutPerson(t *testing.T) {
 // first; once that person was merged into another, the distinct id must
 // lead to the other person, on this node too.
 func TestDerivedPersonMergedAwayIsNotRead(t *testing.T) {
-	h := newHarness(t)
+	bothWays(t, derivedPersonMergedAwayIsNotRead)
+}
+
+func derivedPersonMergedAwayIsNotRead(t *testing.T, h *harness) {
 	a, b := h.store(nil), h.store(nil)
 	process(t, b, ev("e", "anon-9", obj("$set", obj("plan", "free"))))
 	target := process(t, b, ev("e", "bob@example.com", obj("$set", obj("email", "bob@example.com"))))
@@ -581,6 +594,18 @@ func TestDerivedPersonMergedAwayIsNotRead(t *testing.T) {
 	if _, err := a.Lookup(context.Background(), "shop", "anon-9"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// bothWays runs test with stores that claim a distinct id they have not
+// seen first, and with stores that read its derived person first, as a
+// store does when most distinct ids it meets are stored already.
+func bothWays(t *testing.T, test func(*testing.T, *harness)) {
+	t.Run("claim first", func(t *testing.T) { test(t, newHarness(t)) })
+	t.Run("read first", func(t *testing.T) {
+		h := newHarness(t)
+		h.readFirst = true
+		test(t, h)
+	})
 }
 
 // shopBucket is the bucket of project shop, made if needed.
@@ -625,5 +650,44 @@ func TestDeletedPersonDoesNotComeBackFromTheCache(t *testing.T) {
 	}
 	if p := lookup(t, a, "u"); p.Properties["email"] != nil || p.Properties["plan"] != "pro" {
 		t.Fatalf("after the second delete: %+v", p)
+	}
+}
+
+// A store that meets mostly stored distinct ids it has not cached reads
+// their derived persons first: an update costs a read and a write, not a
+// failed claim, a read and a write. Once new distinct ids come again, it
+// claims first: a new person costs the claim and the write.
+func TestStoredDistinctIDsAreReadFirst(t *testing.T) {
+	h := newHarness(t)
+	a := h.store(nil)
+	for i := range 40 {
+		process(t, a, ev("e", fmt.Sprintf("u%d", i), obj("$set", obj("i", float64(i)))))
+	}
+	b := h.store(nil)
+	sets := func(prefix string, from, to int) (msgs uint64) {
+		for i := from; i < to; i++ {
+			before := b.cfg.Conn.Stats().OutMsgs
+			if _, err := b.Process(context.Background(), "shop", ev("e", fmt.Sprintf("%s%d", prefix, i), obj("$set", obj("b", true))), false); err != nil {
+				t.Fatal(err)
+			}
+			msgs += b.cfg.Conn.Stats().OutMsgs - before
+		}
+		return msgs
+	}
+	sets("u", 0, 20)
+	if got := sets("u", 20, 40); got != 2*20 {
+		t.Fatalf("20 updates of stored persons sent %d requests, want 2 each (read, write)", got)
+	}
+	sets("new", 0, 2*maxClaimScore)
+	if got := sets("new", 100, 120); got != 2*20 {
+		t.Fatalf("20 new persons sent %d requests, want 2 each (claim, write)", got)
+	}
+	for i := range 40 {
+		if p := lookup(t, a, fmt.Sprintf("u%d", i)); p.Properties["i"] != float64(i) || p.Properties["b"] != true || p.Version != 2 {
+			t.Fatalf("u%d: %+v", i, p)
+		}
+	}
+	if p := lookup(t, a, "new0"); p.Properties["b"] != true || p.ID != DerivedID("shop", "new0") {
+		t.Fatalf("new0: %+v", p)
 	}
 }

@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -78,6 +79,9 @@ type Store struct {
 	// swap and is read again. Reads that destinations see never come
 	// from it.
 	people personCache
+	// claims scores whether distinct ids not cached were mostly new of
+	// late (see noteClaim and working).
+	claims atomic.Int64
 }
 
 // New returns a store on cfg.Conn; buckets are made on first use.
