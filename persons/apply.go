@@ -2,6 +2,7 @@ package persons
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -141,7 +143,7 @@ func (s *Store) updateRun(ctx context.Context, kv jetstream.KeyValue, project st
 		read = read || reads[i]
 	}
 	for attempt := range maxAttempts {
-		e, p, linked, cached, err := s.working(ctx, kv, project, d, attempt, creates)
+		e, p, claimed, cached, err := s.working(ctx, kv, project, d, attempt, creates)
 		if err != nil {
 			return nil, err
 		}
@@ -163,7 +165,7 @@ func (s *Store) updateRun(ctx context.Context, kv jetstream.KeyValue, project st
 			}
 			return after, nil
 		}
-		if err := s.save(ctx, kv, project, d, e, p, linked); err == errConflict {
+		if err := s.save(ctx, kv, project, d, e, p, claimed); err == errConflict {
 			continue
 		} else if err != nil {
 			return nil, err
@@ -268,7 +270,7 @@ func (s *Store) resolveLinked(ctx context.Context, kv jetstream.KeyValue, projec
 // read is set when a destination sees the person returned.
 func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, distinctID, uuid string, c *changes, read bool) (*Person, error) {
 	for attempt := range maxAttempts {
-		e, p, linked, cached, err := s.working(ctx, kv, project, distinctID, attempt, c.creates())
+		e, p, claimed, cached, err := s.working(ctx, kv, project, distinctID, attempt, c.creates())
 		if err != nil {
 			return nil, err
 		}
@@ -287,7 +289,7 @@ func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, dist
 		}
 		p.Version++
 		p.Applied = markApplied(p.Applied, uuid)
-		if err := s.save(ctx, kv, project, distinctID, e, p, linked); err == errConflict {
+		if err := s.save(ctx, kv, project, distinctID, e, p, claimed); err == errConflict {
 			continue
 		} else if err != nil {
 			return nil, err
@@ -306,57 +308,58 @@ func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, dist
 // distinct id this store has not seen is claimed: its link to its derived
 // person is created, which fails when the distinct id is linked already.
 // A new distinct id then costs two writes (the link and the person)
-// instead of a read and two writes; linked reports that the link is made.
+// instead of a read and two writes; claimed is the revision of the link
+// made (0: none).
 // A link left without its person (the person's write lost to another
 // node's, or the node stopped) reads as no person, as a link always
 // could. While most distinct ids this store meets are stored already (see
 // claims), it reads the derived person first instead, and claims only
 // when that is not the distinct id's: a stored person then costs a read
 // and a write instead of a failed claim, a read and a write.
-func (s *Store) working(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, attempt int, creates bool) (e entry[Person], p *Person, linked, cached bool, err error) {
+func (s *Store) working(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, attempt int, creates bool) (e entry[Person], p *Person, claimed uint64, cached bool, err error) {
 	if attempt == 0 {
 		e = s.cached(project, distinctID)
 		cached = e.v != nil
 		if e.v == nil && creates {
-			if e, linked, err = s.claimOrRead(ctx, kv, project, distinctID); err != nil {
-				return e, nil, false, false, err
+			if e, claimed, err = s.claimOrRead(ctx, kv, project, distinctID); err != nil {
+				return e, nil, 0, false, err
 			}
 		}
 	}
-	if e.v == nil && !linked {
+	if e.v == nil && claimed == 0 {
 		if e, err = s.resolve(ctx, kv, project, distinctID); err != nil {
-			return e, nil, false, false, err
+			return e, nil, 0, false, err
 		}
 	}
 	if e.v == nil {
 		p := s.empty(project, distinctID)
 		p.CreatedAt = s.cfg.Now().UTC()
-		return e, p, linked, false, nil
+		return e, p, claimed, false, nil
 	}
-	return e, e.v.clone(), false, cached, nil
+	return e, e.v.clone(), 0, cached, nil
 }
 
 // claimOrRead is the first attempt of working at a distinct id this store
 // has not cached: it claims the distinct id or, while claims mostly fail,
 // reads its derived person first. It returns the person found that way,
-// or linked when the claim succeeded; neither when the distinct id is
-// linked elsewhere (a read by its link follows).
-func (s *Store) claimOrRead(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (entry[Person], bool, error) {
+// or the revision of the link made when the claim succeeded; neither when
+// the distinct id is linked elsewhere (a read by its link follows).
+func (s *Store) claimOrRead(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (entry[Person], uint64, error) {
 	if _, ok := s.ids.get(cacheKey(project, distinctID)); ok {
-		return entry[Person]{}, false, nil
+		return entry[Person]{}, 0, nil
 	}
 	if s.claims.Load() < 0 {
 		e, err := s.derived(ctx, kv, project, distinctID)
 		if err != nil || e.v != nil {
 			s.noteClaim(false)
-			return e, false, err
+			return e, 0, err
 		}
 	}
-	linked, err := s.claim(ctx, kv, project, distinctID)
+	rev, err := s.claim(ctx, kv, project, distinctID)
 	if err == nil {
-		s.noteClaim(linked)
+		s.noteClaim(rev != 0)
 	}
-	return entry[Person]{}, linked, err
+	return entry[Person]{}, rev, err
 }
 
 // noteClaim counts whether a distinct id this store had not seen was new
@@ -382,36 +385,43 @@ func (s *Store) noteClaim(new bool) {
 const maxClaimScore = 16
 
 // claim links a distinct id to its derived person unless it is linked
-// already (false then, or when another node linked it first).
-func (s *Store) claim(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (bool, error) {
+// already, and returns the link's revision (0 when it is linked already,
+// or another node linked it first).
+func (s *Store) claim(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (uint64, error) {
 	if _, cached := s.ids.get(cacheKey(project, distinctID)); cached {
-		return false, nil
+		return 0, nil
 	}
 	pid := DerivedID(project, distinctID)
 	// Update over revision 0 fails when the key has any revision, in one
 	// request; Create would read the key then, to write over a deleted
 	// one. A distinct id deleted before goes the way of resolve and link.
-	_, err := kv.Update(ctx, distinctKey(distinctID), []byte(`"`+pid+`"`), 0)
+	rev, err := kv.Update(ctx, distinctKey(distinctID), []byte(`"`+pid+`"`), 0)
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return false, nil
+		return 0, nil
 	} else if err != nil {
-		return false, fmt.Errorf("persons: linking distinct id %q: %w", distinctID, err)
+		return 0, fmt.Errorf("persons: linking distinct id %q: %w", distinctID, err)
 	}
 	s.ids.put(cacheKey(project, distinctID), pid)
-	return true, nil
+	return rev, nil
 }
 
 // save stores p over e with a compare-and-swap, linking the distinct id
-// first when the person is new and working has not linked it. It returns
-// errConflict when another writer came first, and drops the cached copy
-// then.
-func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, e entry[Person], p *Person, linked bool) error {
-	if e.v == nil && !linked {
+// first when the person is new and working has not claimed it (claimed:
+// the revision of the link made). It returns errConflict when another
+// writer came first, and drops the cached copy then.
+func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, e entry[Person], p *Person, claimed uint64) error {
+	if e.v == nil && claimed == 0 {
 		if err := s.link(ctx, kv, project, p.ID, distinctID); err != nil {
 			return err
 		}
 	}
-	rev, err := put(ctx, kv, personKey(p.ID), p, e.rev)
+	var rev uint64
+	var err error
+	if e.v == nil && claimed != 0 {
+		rev, err = s.createClaimed(ctx, project, distinctID, p, claimed)
+	} else {
+		rev, err = put(ctx, kv, personKey(p.ID), p, e.rev)
+	}
 	if err == errConflict {
 		s.people.drop(project, p.ID)
 		return err
@@ -420,6 +430,30 @@ func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distin
 	}
 	s.people.put(project, p, rev)
 	return nil
+}
+
+// createClaimed writes the new person of a distinct id this store claimed
+// (the link's revision), unless the link changed since: another node that
+// read the claim as a link without a person (as it reads) and linked the
+// distinct id to its own person. Written then, the new person would hold
+// a distinct id that leads elsewhere, and a node that has not cached the
+// distinct id would read it first (see derived). The claim succeeding
+// means the distinct id was never linked, so nothing made its derived
+// person, which the write need not check.
+func (s *Store) createClaimed(ctx context.Context, project, distinctID string, p *Person, claimed uint64) (uint64, error) {
+	b, err := encode(p)
+	if err != nil {
+		return 0, err
+	}
+	prefix := "$KV." + s.cfg.Bucket + project + "."
+	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: prefix + personKey(p.ID), Data: b},
+		jetstream.WithExpectLastSequenceForSubject(claimed, prefix+distinctKey(distinctID)))
+	if wrongLastSequence(err) {
+		return 0, errConflict
+	} else if err != nil {
+		return 0, fmt.Errorf("persons: storing person %s: %w", p.ID, err)
+	}
+	return ack.Sequence, nil
 }
 
 // cached returns the person of a distinct id as this store last saw it,
@@ -448,6 +482,60 @@ func (s *Store) link(ctx context.Context, kv jetstream.KeyValue, project, person
 		s.ids.put(cacheKey(project, d), personID)
 	}
 	return nil
+}
+
+// linkNew links distinct ids that had no person when read to a person,
+// unless one got its person since: another node that claimed one of them
+// before (a claim reads as no person) and stored its new person after the
+// read. Linked elsewhere then, that person would be an orphan holding the
+// distinct id, read first by nodes that have not cached the distinct id
+// (see derived). Each link is written only while the distinct id's
+// derived person is as checked. errConflict reports a distinct id that
+// has its person now.
+func (s *Store) linkNew(ctx context.Context, project, personID string, distinctIDs ...string) error {
+	st, err := s.stream(ctx, project)
+	if err != nil {
+		return err
+	}
+	prefix := "$KV." + s.cfg.Bucket + project + "."
+	for _, d := range distinctIDs {
+		derived := prefix + personKey(DerivedID(project, d))
+		var seq uint64
+		m, err := st.GetLastMsgForSubject(ctx, derived)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return fmt.Errorf("persons: linking distinct id %q: %w", d, err)
+		default:
+			seq = m.Sequence
+			if op := m.Header.Get("KV-Operation"); op == "" {
+				var p Person
+				if err := json.Unmarshal(m.Data, &p); err != nil {
+					return fmt.Errorf("persons: linking distinct id %q: %w", d, err)
+				}
+				if p.MergedInto == "" && slices.Contains(p.DistinctIDs, d) {
+					return errConflict
+				}
+			}
+		}
+		_, err = s.js.PublishMsg(ctx, &nats.Msg{Subject: prefix + distinctKey(d), Data: []byte(`"` + personID + `"`)},
+			jetstream.WithExpectLastSequenceForSubject(seq, derived))
+		if wrongLastSequence(err) {
+			return errConflict
+		} else if err != nil {
+			return fmt.Errorf("persons: linking distinct id %q: %w", d, err)
+		}
+		s.ids.put(cacheKey(project, d), personID)
+	}
+	return nil
+}
+
+// wrongLastSequence reports a publish refused for its expected last
+// sequence: a compare-and-swap lost.
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // merge applies an $identify, $create_alias or $merge_dangerously: the
@@ -518,7 +606,9 @@ func (s *Store) merge(ctx context.Context, kv jetstream.KeyValue, project string
 			return p, nil
 		}
 		if len(link) > 0 {
-			if err := s.link(ctx, kv, project, p.ID, link...); err != nil {
+			if err := s.linkNew(ctx, project, p.ID, link...); err == errConflict {
+				continue
+			} else if err != nil {
 				return nil, err
 			}
 		}

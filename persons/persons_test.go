@@ -563,8 +563,8 @@ func claimedLinkWithoutPerson(t *testing.T, h *harness) {
 	s := h.store(nil)
 	ctx := context.Background()
 	kv := shopBucket(t, s)
-	if ok, err := s.claim(ctx, kv, "shop", "half"); err != nil || !ok {
-		t.Fatalf("claim: %v %v", ok, err)
+	if rev, err := s.claim(ctx, kv, "shop", "half"); err != nil || rev == 0 {
+		t.Fatalf("claim: %v %v", rev, err)
 	}
 	if p, err := h.store(nil).Lookup(ctx, "shop", "half"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a link without a person reads as %+v, %v", p, err)
@@ -689,5 +689,83 @@ func TestStoredDistinctIDsAreReadFirst(t *testing.T) {
 	}
 	if p := lookup(t, a, "new0"); p.Properties["b"] != true || p.ID != DerivedID("shop", "new0") {
 		t.Fatalf("new0: %+v", p)
+	}
+}
+
+// Two nodes meet one new distinct id at once: node a claims it for a new
+// person while node b, reading the claim as a link without a person,
+// joins the distinct id to an identified person. a's new person must not
+// be written then: it would be an orphan holding the distinct id, and a
+// node that has not cached the distinct id would read it first.
+func TestClaimLostToAMergeLeavesNoOrphan(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.store(nil), h.store(nil)
+	ctx := context.Background()
+	kv := shopBucket(t, a)
+	claimed, err := a.claim(ctx, kv, "shop", "anon-3")
+	if err != nil || claimed == 0 {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	user := process(t, b, ev("e", "eve@example.com", obj("$set", obj("email", "eve@example.com"))))
+	if p := process(t, b, ev("$identify", "eve@example.com", obj("$anon_distinct_id", "anon-3"))); p.ID != user.ID {
+		t.Fatalf("identify: %+v", p)
+	}
+	// a goes on with the person it meant to store for its claim.
+	p := a.empty("shop", "anon-3")
+	p.Version, p.Properties["plan"] = 1, "free"
+	if err := a.save(ctx, kv, "shop", "anon-3", entry[Person]{}, p, claimed); err != errConflict {
+		t.Fatalf("storing the person of a claim lost to a merge: %v, want errConflict", err)
+	}
+	if e, err := get[Person](ctx, kv, personKey(DerivedID("shop", "anon-3"))); err != nil || e.v != nil {
+		t.Fatalf("orphan person stored: %+v %v", e.v, err)
+	}
+	// Its event, retried, goes to the identified person, on every node.
+	if got := process(t, a, ev("e", "anon-3", obj("$set", obj("plan", "free")))); got.ID != user.ID || got.Properties["email"] != "eve@example.com" {
+		t.Fatalf("the event of the lost claim went to %+v, want person %s", got, user.ID)
+	}
+	for _, s := range []*Store{a, b, h.store(nil)} {
+		if got := lookup(t, s, "anon-3"); got.ID != user.ID || got.Properties["plan"] != "free" {
+			t.Fatalf("anon-3 reads as %+v, want person %s with plan", got, user.ID)
+		}
+	}
+}
+
+// The other order: node b read a new distinct id as having no person, and
+// before b links it to b's person, node a stores the distinct id's new
+// person. b's link must not be written then (it would leave a's person an
+// orphan); b's identify, retried, merges a's person.
+func TestMergeLinkLostToANewPersonLeavesNoOrphan(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.store(nil), h.store(nil)
+	ctx := context.Background()
+	kv := shopBucket(t, b)
+	user := process(t, b, ev("e", "joe@example.com", obj("$set", obj("email", "joe@example.com"))))
+	if e, err := b.resolve(ctx, kv, "shop", "anon-4"); err != nil || e.v != nil {
+		t.Fatalf("anon-4 before: %+v %v", e.v, err)
+	}
+	anon := process(t, a, ev("e", "anon-4", obj("$set", obj("plan", "free"))))
+	if err := b.linkNew(ctx, "shop", user.ID, "anon-4"); err != errConflict {
+		t.Fatalf("linking a distinct id that got its person since: %v, want errConflict", err)
+	}
+	got := process(t, b, ev("$identify", "joe@example.com", obj("$anon_distinct_id", "anon-4")))
+	if got.ID != user.ID || got.Properties["plan"] != "free" {
+		t.Fatalf("identify: %+v", got)
+	}
+	if e, err := get[Person](ctx, kv, personKey(anon.ID)); err != nil || e.v != nil {
+		t.Fatalf("orphan person stored: %+v %v", e.v, err)
+	}
+	if got := lookup(t, h.store(nil), "anon-4"); got.ID != user.ID {
+		t.Fatalf("anon-4 reads as %+v, want person %s", got, user.ID)
+	}
+	// A distinct id whose person was deleted links as a new one.
+	if _, err := a.Delete(ctx, "shop", user.ID); err != nil {
+		t.Fatal(err)
+	}
+	process(t, b, ev("e", "joe2@example.com", obj("$set", obj("email", "joe2@example.com"))))
+	if got := process(t, b, ev("$identify", "joe2@example.com", obj("$anon_distinct_id", "anon-4"))); !slices.Contains(got.DistinctIDs, "anon-4") {
+		t.Fatalf("identify after delete: %+v", got)
+	}
+	if got := lookup(t, h.store(nil), "anon-4"); got.Properties["email"] != "joe2@example.com" {
+		t.Fatalf("anon-4 after delete reads as %+v", got)
 	}
 }
