@@ -145,6 +145,7 @@ func (s *Store) remove(ctx context.Context, kv jetstream.KeyValue, project strin
 	if err := kv.Purge(ctx, personKey(p.ID)); err != nil {
 		return fmt.Errorf("persons: deleting person %s: %w", p.ID, err)
 	}
+	s.people.drop(project, p.ID)
 	for _, d := range p.DistinctIDs {
 		s.ids.drop(cacheKey(project, d))
 		m, err := kv.Get(ctx, distinctKey(d))

@@ -2,6 +2,7 @@ package persons
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -93,7 +95,7 @@ func (s *Store) process(ctx context.Context, kv jetstream.KeyValue, project stri
 	case pl.merge != nil:
 		p, err = s.merge(ctx, kv, project, ev, pl)
 	case pl.changes.any():
-		p, err = s.update(ctx, kv, project, ev.DistinctID, ev.UUID, &pl.changes)
+		p, err = s.update(ctx, kv, project, ev.DistinctID, ev.UUID, &pl.changes, read)
 	case read:
 		p, err = s.lookup(ctx, kv, project, ev.DistinctID)
 	}
@@ -135,12 +137,13 @@ func (s *Store) profile(ctx context.Context, kv jetstream.KeyValue, ev *Event, p
 func (s *Store) updateRun(ctx context.Context, kv jetstream.KeyValue, project string, evs []*Event, plans []plan, reads []bool) ([]*Person, error) {
 	d := evs[0].DistinctID
 	after := make([]*Person, len(evs))
-	creates := false
+	creates, read := false, false
 	for i := range plans {
 		creates = creates || plans[i].changes.creates()
+		read = read || reads[i]
 	}
 	for attempt := range maxAttempts {
-		e, p, linked, err := s.working(ctx, kv, project, d, attempt, creates)
+		e, p, claimed, cached, err := s.working(ctx, kv, project, d, attempt, creates)
 		if err != nil {
 			return nil, err
 		}
@@ -157,9 +160,12 @@ func (s *Store) updateRun(ctx context.Context, kv jetstream.KeyValue, project st
 			}
 		}
 		if !changed {
+			if cached && read {
+				continue // see update
+			}
 			return after, nil
 		}
-		if err := s.save(ctx, kv, project, d, e, p, linked); err == errConflict {
+		if err := s.save(ctx, kv, project, d, e, p, claimed); err == errConflict {
 			continue
 		} else if err != nil {
 			return nil, err
@@ -191,22 +197,36 @@ func (s *Store) empty(project, distinctID string) *Person {
 func (s *Store) resolve(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (entry[Person], error) {
 	ck := cacheKey(project, distinctID)
 	if _, cached := s.ids.get(ck); !cached {
-		// Most persons keep the id derived from their first distinct id:
-		// reading that person first finds them with one read instead of
-		// the link's and the person's. It holds the distinct id only
-		// while the distinct id is its own (a merge away marks it first,
-		// then removes it).
-		pid := DerivedID(project, distinctID)
-		e, err := get[Person](ctx, kv, personKey(pid))
-		if err != nil {
-			return entry[Person]{}, err
-		}
-		if e.v != nil && e.v.MergedInto == "" && slices.Contains(e.v.DistinctIDs, distinctID) {
-			s.ids.put(ck, pid)
-			s.people.put(project, e.v.clone(), e.rev)
-			return e, nil
+		if e, err := s.derived(ctx, kv, project, distinctID); err != nil || e.v != nil {
+			return e, err
 		}
 	}
+	return s.resolveLinked(ctx, kv, project, distinctID)
+}
+
+// derived reads the person a distinct id's id is derived from (nil when
+// it is not the distinct id's person). Most persons keep the id derived
+// from their first distinct id: reading that person first finds them with
+// one read instead of the link's and the person's. It holds the distinct
+// id only while the distinct id is its own (a merge away marks it first,
+// then removes it).
+func (s *Store) derived(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (entry[Person], error) {
+	pid := DerivedID(project, distinctID)
+	e, err := get[Person](ctx, kv, personKey(pid))
+	if err != nil {
+		return entry[Person]{}, err
+	}
+	if e.v == nil || e.v.MergedInto != "" || !slices.Contains(e.v.DistinctIDs, distinctID) {
+		return entry[Person]{}, nil
+	}
+	s.ids.put(cacheKey(project, distinctID), pid)
+	s.people.put(project, e.v.clone(), e.rev)
+	return e, nil
+}
+
+// resolveLinked is resolve by the distinct id's link.
+func (s *Store) resolveLinked(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (entry[Person], error) {
+	ck := cacheKey(project, distinctID)
 	for range maxAttempts {
 		pid, cached := s.ids.get(ck)
 		if !cached {
@@ -247,13 +267,21 @@ func (s *Store) resolve(ctx context.Context, kv jetstream.KeyValue, project, dis
 
 // update applies change to the person of a distinct id, creating the
 // person when none is stored, as one compare-and-swap retried on conflict.
-func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, distinctID, uuid string, c *changes) (*Person, error) {
+// read is set when a destination sees the person returned.
+func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, distinctID, uuid string, c *changes, read bool) (*Person, error) {
 	for attempt := range maxAttempts {
-		e, p, linked, err := s.working(ctx, kv, project, distinctID, attempt, c.creates())
+		e, p, claimed, cached, err := s.working(ctx, kv, project, distinctID, attempt, c.creates())
 		if err != nil {
 			return nil, err
 		}
 		if applied(p.Applied, uuid) || !c.apply(p) {
+			if cached && read {
+				// A change is checked by its swap, but no change has
+				// nothing to check it: what a destination sees is read
+				// from the bucket, as the cached copy may be stale (or of
+				// a person deleted since).
+				continue
+			}
 			if e.v == nil {
 				p.CreatedAt = time.Time{}
 			}
@@ -261,7 +289,7 @@ func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, dist
 		}
 		p.Version++
 		p.Applied = markApplied(p.Applied, uuid)
-		if err := s.save(ctx, kv, project, distinctID, e, p, linked); err == errConflict {
+		if err := s.save(ctx, kv, project, distinctID, e, p, claimed); err == errConflict {
 			continue
 		} else if err != nil {
 			return nil, err
@@ -273,69 +301,127 @@ func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, dist
 
 // working returns the stored person of a distinct id (the entry, nil when
 // none is stored) and a copy to change: a new person when none is. The
-// first attempt trusts this store's cache; a retry after a conflict reads.
+// first attempt trusts this store's cache (cached reports that it did); a
+// retry after a conflict reads.
 //
 // With creates set (the caller's changes would store a new person), a
-// distinct id this store has not seen is first claimed: its link to its
-// derived person is created, which fails when the distinct id is linked
-// already. A new distinct id then costs two writes (the link and the
-// person) instead of a read and two writes; linked reports that the link
-// is made. A link left without its person (the person's write lost to
-// another node's, or the node stopped) reads as no person, as a link
-// always could.
-func (s *Store) working(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, attempt int, creates bool) (e entry[Person], p *Person, linked bool, err error) {
+// distinct id this store has not seen is claimed: its link to its derived
+// person is created, which fails when the distinct id is linked already.
+// A new distinct id then costs two writes (the link and the person)
+// instead of a read and two writes; claimed is the revision of the link
+// made (0: none).
+// A link left without its person (the person's write lost to another
+// node's, or the node stopped) reads as no person, as a link always
+// could. While most distinct ids this store meets are stored already (see
+// claims), it reads the derived person first instead, and claims only
+// when that is not the distinct id's: a stored person then costs a read
+// and a write instead of a failed claim, a read and a write.
+func (s *Store) working(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, attempt int, creates bool) (e entry[Person], p *Person, claimed uint64, cached bool, err error) {
 	if attempt == 0 {
 		e = s.cached(project, distinctID)
+		cached = e.v != nil
 		if e.v == nil && creates {
-			if linked, err = s.claim(ctx, kv, project, distinctID); err != nil {
-				return e, nil, false, err
+			if e, claimed, err = s.claimOrRead(ctx, kv, project, distinctID); err != nil {
+				return e, nil, 0, false, err
 			}
 		}
 	}
-	if e.v == nil && !linked {
+	if e.v == nil && claimed == 0 {
 		if e, err = s.resolve(ctx, kv, project, distinctID); err != nil {
-			return e, nil, false, err
+			return e, nil, 0, false, err
 		}
 	}
 	if e.v == nil {
 		p := s.empty(project, distinctID)
 		p.CreatedAt = s.cfg.Now().UTC()
-		return e, p, linked, nil
+		return e, p, claimed, false, nil
 	}
-	return e, e.v.clone(), false, nil
+	return e, e.v.clone(), 0, cached, nil
 }
 
+// claimOrRead is the first attempt of working at a distinct id this store
+// has not cached: it claims the distinct id or, while claims mostly fail,
+// reads its derived person first. It returns the person found that way,
+// or the revision of the link made when the claim succeeded; neither when
+// the distinct id is linked elsewhere (a read by its link follows).
+func (s *Store) claimOrRead(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (entry[Person], uint64, error) {
+	if _, ok := s.ids.get(cacheKey(project, distinctID)); ok {
+		return entry[Person]{}, 0, nil
+	}
+	if s.claims.Load() < 0 {
+		e, err := s.derived(ctx, kv, project, distinctID)
+		if err != nil || e.v != nil {
+			s.noteClaim(false)
+			return e, 0, err
+		}
+	}
+	rev, err := s.claim(ctx, kv, project, distinctID)
+	if err == nil {
+		s.noteClaim(rev != 0)
+	}
+	return entry[Person]{}, rev, err
+}
+
+// noteClaim counts whether a distinct id this store had not seen was new
+// (a claim would succeed), as a score of the recent ones kept within
+// ±maxClaimScore: claims come first while it is not negative.
+func (s *Store) noteClaim(new bool) {
+	d := int64(1)
+	if !new {
+		d = -1
+	}
+	for {
+		old := s.claims.Load()
+		v := min(max(old+d, -maxClaimScore), maxClaimScore)
+		if v == old || s.claims.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// maxClaimScore bounds noteClaim's score: how many new distinct ids in a
+// row turn a store that read first back to claiming first, and the
+// other way.
+const maxClaimScore = 16
+
 // claim links a distinct id to its derived person unless it is linked
-// already (false then, or when another node linked it first).
-func (s *Store) claim(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (bool, error) {
+// already, and returns the link's revision (0 when it is linked already,
+// or another node linked it first).
+func (s *Store) claim(ctx context.Context, kv jetstream.KeyValue, project, distinctID string) (uint64, error) {
 	if _, cached := s.ids.get(cacheKey(project, distinctID)); cached {
-		return false, nil
+		return 0, nil
 	}
 	pid := DerivedID(project, distinctID)
 	// Update over revision 0 fails when the key has any revision, in one
 	// request; Create would read the key then, to write over a deleted
 	// one. A distinct id deleted before goes the way of resolve and link.
-	_, err := kv.Update(ctx, distinctKey(distinctID), []byte(`"`+pid+`"`), 0)
+	rev, err := kv.Update(ctx, distinctKey(distinctID), []byte(`"`+pid+`"`), 0)
 	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return false, nil
+		return 0, nil
 	} else if err != nil {
-		return false, fmt.Errorf("persons: linking distinct id %q: %w", distinctID, err)
+		return 0, fmt.Errorf("persons: linking distinct id %q: %w", distinctID, err)
 	}
 	s.ids.put(cacheKey(project, distinctID), pid)
-	return true, nil
+	return rev, nil
 }
 
 // save stores p over e with a compare-and-swap, linking the distinct id
-// first when the person is new and working has not linked it. It returns
-// errConflict when another writer came first, and drops the cached copy
-// then.
-func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, e entry[Person], p *Person, linked bool) error {
-	if e.v == nil && !linked {
+// first when the person is new and working has not claimed it (claimed:
+// the revision of the link made). It returns errConflict when another
+// writer came first, and drops the cached copy then.
+func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, e entry[Person], p *Person, claimed uint64) error {
+	if e.v == nil && claimed == 0 {
 		if err := s.link(ctx, kv, project, p.ID, distinctID); err != nil {
 			return err
 		}
 	}
-	rev, err := put(ctx, kv, personKey(p.ID), p, e.rev)
+	var rev uint64
+	var err error
+	if e.v == nil && claimed != 0 {
+		rev, err = s.createClaimed(ctx, project, distinctID, p, claimed)
+	} else {
+		rev, err = put(ctx, kv, personKey(p.ID), p, e.rev)
+	}
 	if err == errConflict {
 		s.people.drop(project, p.ID)
 		return err
@@ -344,6 +430,30 @@ func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distin
 	}
 	s.people.put(project, p, rev)
 	return nil
+}
+
+// createClaimed writes the new person of a distinct id this store claimed
+// (the link's revision), unless the link changed since: another node that
+// read the claim as a link without a person (as it reads) and linked the
+// distinct id to its own person. Written then, the new person would hold
+// a distinct id that leads elsewhere, and a node that has not cached the
+// distinct id would read it first (see derived). The claim succeeding
+// means the distinct id was never linked, so nothing made its derived
+// person, which the write need not check.
+func (s *Store) createClaimed(ctx context.Context, project, distinctID string, p *Person, claimed uint64) (uint64, error) {
+	b, err := encode(p)
+	if err != nil {
+		return 0, err
+	}
+	prefix := "$KV." + s.cfg.Bucket + project + "."
+	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: prefix + personKey(p.ID), Data: b},
+		jetstream.WithExpectLastSequenceForSubject(claimed, prefix+distinctKey(distinctID)))
+	if wrongLastSequence(err) {
+		return 0, errConflict
+	} else if err != nil {
+		return 0, fmt.Errorf("persons: storing person %s: %w", p.ID, err)
+	}
+	return ack.Sequence, nil
 }
 
 // cached returns the person of a distinct id as this store last saw it,
@@ -372,6 +482,60 @@ func (s *Store) link(ctx context.Context, kv jetstream.KeyValue, project, person
 		s.ids.put(cacheKey(project, d), personID)
 	}
 	return nil
+}
+
+// linkNew links distinct ids that had no person when read to a person,
+// unless one got its person since: another node that claimed one of them
+// before (a claim reads as no person) and stored its new person after the
+// read. Linked elsewhere then, that person would be an orphan holding the
+// distinct id, read first by nodes that have not cached the distinct id
+// (see derived). Each link is written only while the distinct id's
+// derived person is as checked. errConflict reports a distinct id that
+// has its person now.
+func (s *Store) linkNew(ctx context.Context, project, personID string, distinctIDs ...string) error {
+	st, err := s.stream(ctx, project)
+	if err != nil {
+		return err
+	}
+	prefix := "$KV." + s.cfg.Bucket + project + "."
+	for _, d := range distinctIDs {
+		derived := prefix + personKey(DerivedID(project, d))
+		var seq uint64
+		m, err := st.GetLastMsgForSubject(ctx, derived)
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+		case err != nil:
+			return fmt.Errorf("persons: linking distinct id %q: %w", d, err)
+		default:
+			seq = m.Sequence
+			if op := m.Header.Get("KV-Operation"); op == "" {
+				var p Person
+				if err := json.Unmarshal(m.Data, &p); err != nil {
+					return fmt.Errorf("persons: linking distinct id %q: %w", d, err)
+				}
+				if p.MergedInto == "" && slices.Contains(p.DistinctIDs, d) {
+					return errConflict
+				}
+			}
+		}
+		_, err = s.js.PublishMsg(ctx, &nats.Msg{Subject: prefix + distinctKey(d), Data: []byte(`"` + personID + `"`)},
+			jetstream.WithExpectLastSequenceForSubject(seq, derived))
+		if wrongLastSequence(err) {
+			return errConflict
+		} else if err != nil {
+			return fmt.Errorf("persons: linking distinct id %q: %w", d, err)
+		}
+		s.ids.put(cacheKey(project, d), personID)
+	}
+	return nil
+}
+
+// wrongLastSequence reports a publish refused for its expected last
+// sequence: a compare-and-swap lost.
+func wrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
 }
 
 // merge applies an $identify, $create_alias or $merge_dangerously: the
@@ -409,12 +573,12 @@ func (s *Store) merge(ctx context.Context, kv jetstream.KeyValue, project string
 				p.DistinctIDs, link = append(p.DistinctIDs, d), []string{d}
 			}
 		case t.v.ID == o.v.ID:
-			return s.update(ctx, kv, project, d, ev.UUID, &pl.changes)
+			return s.update(ctx, kv, project, d, ev.UUID, &pl.changes, true)
 		case o.v.IsIdentified && !pl.merge.dangerous:
 			s.log.Warn("refusing to merge an already identified person; send $merge_dangerously to merge it",
 				"event", ev.Name, "event_uuid", ev.UUID, "distinct_id", d, "other_distinct_id", a,
 				"person_id", t.v.ID, "other_person_id", o.v.ID)
-			return s.update(ctx, kv, project, d, ev.UUID, &pl.changes)
+			return s.update(ctx, kv, project, d, ev.UUID, &pl.changes, true)
 		default:
 			// Mark the other person as merging into the target first:
 			// whoever meets the mark finishes the merge, so a crash
@@ -442,7 +606,9 @@ func (s *Store) merge(ctx context.Context, kv jetstream.KeyValue, project string
 			return p, nil
 		}
 		if len(link) > 0 {
-			if err := s.link(ctx, kv, project, p.ID, link...); err != nil {
+			if err := s.linkNew(ctx, project, p.ID, link...); err == errConflict {
+				continue
+			} else if err != nil {
 				return nil, err
 			}
 		}

@@ -53,29 +53,49 @@ func fill(b *testing.B) *Store {
 			return
 		}
 		start := time.Now()
-		// The machine may be busy: a slow acknowledgement is not a failure.
-		js, _ := jetstream.New(nc, jetstream.WithDefaultTimeout(time.Minute))
+		// Asynchronous publishes, a window of them outstanding per
+		// goroutine: a fill is bound by the server's storing rather than
+		// by round trips. The machine may be busy: a slow acknowledgement
+		// is not a failure.
+		js, _ := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(1<<16), jetstream.WithPublishAsyncTimeout(time.Minute))
 		var next atomic.Int64
 		var wg sync.WaitGroup
 		errs := make(chan error, 1)
-		for range 32 {
+		for range 4 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				var window []jetstream.PubAckFuture
+				wait := func() bool {
+					for _, f := range window {
+						select {
+						case <-f.Ok():
+						case err := <-f.Err():
+							trySend(errs, err)
+							return false
+						}
+					}
+					window = window[:0]
+					return true
+				}
 				for i := next.Add(1) - 1; i < int64(*benchPersons); i = next.Add(1) - 1 {
 					d := fmt.Sprintf("u%d", i)
 					p := &Person{ID: DerivedID("bench", d), DistinctIDs: []string{d}, Version: 1, CreatedAt: start,
 						Properties: map[string]any{"email": d + "@example.com", "plan": "free", "n": float64(i)}}
 					b, _ := encode(p)
-					if _, err := js.Publish(ctx, "$KV."+s.cfg.Bucket+"bench."+distinctKey(d), []byte(`"`+p.ID+`"`)); err != nil {
-						trySend(errs, err)
-						return
+					for _, m := range [][2]string{{distinctKey(d), `"` + p.ID + `"`}, {personKey(p.ID), string(b)}} {
+						f, err := js.PublishAsync("$KV."+s.cfg.Bucket+"bench."+m[0], []byte(m[1]))
+						if err != nil {
+							trySend(errs, err)
+							return
+						}
+						window = append(window, f)
 					}
-					if _, err := js.Publish(ctx, "$KV."+s.cfg.Bucket+"bench."+personKey(p.ID), b); err != nil {
-						trySend(errs, err)
+					if len(window) >= 1024 && !wait() {
 						return
 					}
 				}
+				wait()
 			}()
 		}
 		wg.Wait()

@@ -41,6 +41,9 @@ type harness struct {
 	t   *testing.T
 	url string
 	ns  *embednats.Server
+	// readFirst makes stores read a distinct id's derived person before
+	// claiming it (see Store.claimOrRead).
+	readFirst bool
 }
 
 func newHarness(t *testing.T) *harness {
@@ -65,6 +68,9 @@ func (h *harness) store(logs *logBuf) *Store {
 	s, err := New(Config{Conn: nc, Memory: true, Logger: log})
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if h.readFirst {
+		s.claims.Store(-maxClaimScore)
 	}
 	return s
 }
@@ -512,7 +518,10 @@ func TestProcessRun(t *testing.T) {
 // person taking on the identified distinct id), the claim fails and the
 // update goes to that person, not to a new one.
 func TestClaimOfDistinctIDLinkedElsewhere(t *testing.T) {
-	h := newHarness(t)
+	bothWays(t, claimOfDistinctIDLinkedElsewhere)
+}
+
+func claimOfDistinctIDLinkedElsewhere(t *testing.T, h *harness) {
 	a, b := h.store(nil), h.store(nil)
 	anon := process(t, b, ev("$pageview", "anon-7", obj("$set", obj("plan", "free"))))
 	process(t, b, ev("$identify", "ada@example.com", obj("$anon_distinct_id", "anon-7")))
@@ -548,13 +557,14 @@ func TestNewDistinctIDWritesLinkAndPerson(t *testing.T) {
 
 // A link whose person was never written (the node stopped between the
 // two writes) reads as no person, and the next update stores the person.
-func TestClaimedLinkWithoutPerson(t *testing.T) {
-	h := newHarness(t)
+func TestClaimedLinkWithoutPerson(t *testing.T) { bothWays(t, claimedLinkWithoutPerson) }
+
+func claimedLinkWithoutPerson(t *testing.T, h *harness) {
 	s := h.store(nil)
 	ctx := context.Background()
 	kv := shopBucket(t, s)
-	if ok, err := s.claim(ctx, kv, "shop", "half"); err != nil || !ok {
-		t.Fatalf("claim: %v %v", ok, err)
+	if rev, err := s.claim(ctx, kv, "shop", "half"); err != nil || rev == 0 {
+		t.Fatalf("claim: %v %v", rev, err)
 	}
 	if p, err := h.store(nil).Lookup(ctx, "shop", "half"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a link without a person reads as %+v, %v", p, err)
@@ -569,7 +579,10 @@ func TestClaimedLinkWithoutPerson(t *testing.T) {
 // first; once that person was merged into another, the distinct id must
 // lead to the other person, on this node too.
 func TestDerivedPersonMergedAwayIsNotRead(t *testing.T) {
-	h := newHarness(t)
+	bothWays(t, derivedPersonMergedAwayIsNotRead)
+}
+
+func derivedPersonMergedAwayIsNotRead(t *testing.T, h *harness) {
 	a, b := h.store(nil), h.store(nil)
 	process(t, b, ev("e", "anon-9", obj("$set", obj("plan", "free"))))
 	target := process(t, b, ev("e", "bob@example.com", obj("$set", obj("email", "bob@example.com"))))
@@ -583,6 +596,18 @@ func TestDerivedPersonMergedAwayIsNotRead(t *testing.T) {
 	}
 }
 
+// bothWays runs test with stores that claim a distinct id they have not
+// seen first, and with stores that read its derived person first, as a
+// store does when most distinct ids it meets are stored already.
+func bothWays(t *testing.T, test func(*testing.T, *harness)) {
+	t.Run("claim first", func(t *testing.T) { test(t, newHarness(t)) })
+	t.Run("read first", func(t *testing.T) {
+		h := newHarness(t)
+		h.readFirst = true
+		test(t, h)
+	})
+}
+
 // shopBucket is the bucket of project shop, made if needed.
 func shopBucket(t *testing.T, s *Store) jetstream.KeyValue {
 	t.Helper()
@@ -591,4 +616,156 @@ func shopBucket(t *testing.T, s *Store) jetstream.KeyValue {
 		t.Fatal(err)
 	}
 	return kv
+}
+
+// A deleted person must not come back from a node's cache: an event that
+// would change nothing in the person the node remembers (a $set of the
+// value it holds) still sees the person as stored, on the node that
+// deleted it and on another that had it cached.
+func TestDeletedPersonDoesNotComeBackFromTheCache(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.store(nil), h.store(nil)
+	ctx := context.Background()
+	process(t, a, ev("e", "u", obj("$set", obj("email", "u@x.io", "plan", "pro"))))
+	// b reads the person and keeps it, as a node that updated it would.
+	if p := process(t, b, ev("e", "u", obj("$set", obj("plan", "pro")))); p.Properties["email"] != "u@x.io" {
+		t.Fatalf("before delete: %+v", p)
+	}
+	if _, err := a.Delete(ctx, "shop", lookup(t, a, "u").ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Store{a, b} {
+		p := process(t, s, ev("e", "u", obj("$set", obj("plan", "pro"))))
+		if p.Properties["email"] != nil || p.Properties["plan"] != "pro" || p.Version != 1 {
+			t.Fatalf("a $set of a cached value after delete: %+v, want a new person with plan only", p)
+		}
+	}
+	// Without a destination to see it, the event still stores the person
+	// anew on the node that deleted it: deleting forgets the cached copy.
+	if _, err := a.Delete(ctx, "shop", lookup(t, a, "u").ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Process(ctx, "shop", ev("e", "u", obj("$set", obj("plan", "pro"))), false); err != nil {
+		t.Fatal(err)
+	}
+	if p := lookup(t, a, "u"); p.Properties["email"] != nil || p.Properties["plan"] != "pro" {
+		t.Fatalf("after the second delete: %+v", p)
+	}
+}
+
+// A store that meets mostly stored distinct ids it has not cached reads
+// their derived persons first: an update costs a read and a write, not a
+// failed claim, a read and a write. Once new distinct ids come again, it
+// claims first: a new person costs the claim and the write.
+func TestStoredDistinctIDsAreReadFirst(t *testing.T) {
+	h := newHarness(t)
+	a := h.store(nil)
+	for i := range 40 {
+		process(t, a, ev("e", fmt.Sprintf("u%d", i), obj("$set", obj("i", float64(i)))))
+	}
+	b := h.store(nil)
+	sets := func(prefix string, from, to int) (msgs uint64) {
+		for i := from; i < to; i++ {
+			before := b.cfg.Conn.Stats().OutMsgs
+			if _, err := b.Process(context.Background(), "shop", ev("e", fmt.Sprintf("%s%d", prefix, i), obj("$set", obj("b", true))), false); err != nil {
+				t.Fatal(err)
+			}
+			msgs += b.cfg.Conn.Stats().OutMsgs - before
+		}
+		return msgs
+	}
+	sets("u", 0, 20)
+	if got := sets("u", 20, 40); got != 2*20 {
+		t.Fatalf("20 updates of stored persons sent %d requests, want 2 each (read, write)", got)
+	}
+	sets("new", 0, 2*maxClaimScore)
+	if got := sets("new", 100, 120); got != 2*20 {
+		t.Fatalf("20 new persons sent %d requests, want 2 each (claim, write)", got)
+	}
+	for i := range 40 {
+		if p := lookup(t, a, fmt.Sprintf("u%d", i)); p.Properties["i"] != float64(i) || p.Properties["b"] != true || p.Version != 2 {
+			t.Fatalf("u%d: %+v", i, p)
+		}
+	}
+	if p := lookup(t, a, "new0"); p.Properties["b"] != true || p.ID != DerivedID("shop", "new0") {
+		t.Fatalf("new0: %+v", p)
+	}
+}
+
+// Two nodes meet one new distinct id at once: node a claims it for a new
+// person while node b, reading the claim as a link without a person,
+// joins the distinct id to an identified person. a's new person must not
+// be written then: it would be an orphan holding the distinct id, and a
+// node that has not cached the distinct id would read it first.
+func TestClaimLostToAMergeLeavesNoOrphan(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.store(nil), h.store(nil)
+	ctx := context.Background()
+	kv := shopBucket(t, a)
+	claimed, err := a.claim(ctx, kv, "shop", "anon-3")
+	if err != nil || claimed == 0 {
+		t.Fatalf("claim: %v %v", claimed, err)
+	}
+	user := process(t, b, ev("e", "eve@example.com", obj("$set", obj("email", "eve@example.com"))))
+	if p := process(t, b, ev("$identify", "eve@example.com", obj("$anon_distinct_id", "anon-3"))); p.ID != user.ID {
+		t.Fatalf("identify: %+v", p)
+	}
+	// a goes on with the person it meant to store for its claim.
+	p := a.empty("shop", "anon-3")
+	p.Version, p.Properties["plan"] = 1, "free"
+	if err := a.save(ctx, kv, "shop", "anon-3", entry[Person]{}, p, claimed); err != errConflict {
+		t.Fatalf("storing the person of a claim lost to a merge: %v, want errConflict", err)
+	}
+	if e, err := get[Person](ctx, kv, personKey(DerivedID("shop", "anon-3"))); err != nil || e.v != nil {
+		t.Fatalf("orphan person stored: %+v %v", e.v, err)
+	}
+	// Its event, retried, goes to the identified person, on every node.
+	if got := process(t, a, ev("e", "anon-3", obj("$set", obj("plan", "free")))); got.ID != user.ID || got.Properties["email"] != "eve@example.com" {
+		t.Fatalf("the event of the lost claim went to %+v, want person %s", got, user.ID)
+	}
+	for _, s := range []*Store{a, b, h.store(nil)} {
+		if got := lookup(t, s, "anon-3"); got.ID != user.ID || got.Properties["plan"] != "free" {
+			t.Fatalf("anon-3 reads as %+v, want person %s with plan", got, user.ID)
+		}
+	}
+}
+
+// The other order: node b read a new distinct id as having no person, and
+// before b links it to b's person, node a stores the distinct id's new
+// person. b's link must not be written then (it would leave a's person an
+// orphan); b's identify, retried, merges a's person.
+func TestMergeLinkLostToANewPersonLeavesNoOrphan(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.store(nil), h.store(nil)
+	ctx := context.Background()
+	kv := shopBucket(t, b)
+	user := process(t, b, ev("e", "joe@example.com", obj("$set", obj("email", "joe@example.com"))))
+	if e, err := b.resolve(ctx, kv, "shop", "anon-4"); err != nil || e.v != nil {
+		t.Fatalf("anon-4 before: %+v %v", e.v, err)
+	}
+	anon := process(t, a, ev("e", "anon-4", obj("$set", obj("plan", "free"))))
+	if err := b.linkNew(ctx, "shop", user.ID, "anon-4"); err != errConflict {
+		t.Fatalf("linking a distinct id that got its person since: %v, want errConflict", err)
+	}
+	got := process(t, b, ev("$identify", "joe@example.com", obj("$anon_distinct_id", "anon-4")))
+	if got.ID != user.ID || got.Properties["plan"] != "free" {
+		t.Fatalf("identify: %+v", got)
+	}
+	if e, err := get[Person](ctx, kv, personKey(anon.ID)); err != nil || e.v != nil {
+		t.Fatalf("orphan person stored: %+v %v", e.v, err)
+	}
+	if got := lookup(t, h.store(nil), "anon-4"); got.ID != user.ID {
+		t.Fatalf("anon-4 reads as %+v, want person %s", got, user.ID)
+	}
+	// A distinct id whose person was deleted links as a new one.
+	if _, err := a.Delete(ctx, "shop", user.ID); err != nil {
+		t.Fatal(err)
+	}
+	process(t, b, ev("e", "joe2@example.com", obj("$set", obj("email", "joe2@example.com"))))
+	if got := process(t, b, ev("$identify", "joe2@example.com", obj("$anon_distinct_id", "anon-4"))); !slices.Contains(got.DistinctIDs, "anon-4") {
+		t.Fatalf("identify after delete: %+v", got)
+	}
+	if got := lookup(t, h.store(nil), "anon-4"); got.Properties["email"] != "joe2@example.com" {
+		t.Fatalf("anon-4 after delete reads as %+v", got)
+	}
 }

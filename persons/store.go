@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -70,6 +71,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	buckets map[string]jetstream.KeyValue
+	streams map[string]jetstream.Stream
 
 	ids idCache
 	// people remembers the persons this store last read or wrote, with
@@ -78,6 +80,9 @@ type Store struct {
 	// swap and is read again. Reads that destinations see never come
 	// from it.
 	people personCache
+	// claims scores whether distinct ids not cached were mostly new of
+	// late (see noteClaim and working).
+	claims atomic.Int64
 }
 
 // New returns a store on cfg.Conn; buckets are made on first use.
@@ -104,7 +109,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persons: %w", err)
 	}
-	return &Store{cfg: cfg, js: js, log: cfg.Logger, buckets: map[string]jetstream.KeyValue{}, ids: idCache{max: cfg.CacheSize},
+	return &Store{cfg: cfg, js: js, log: cfg.Logger, buckets: map[string]jetstream.KeyValue{}, streams: map[string]jetstream.Stream{}, ids: idCache{max: cfg.CacheSize},
 		people: personCache{max: max(cfg.CacheSize/10, 1)}}, nil
 }
 
@@ -152,6 +157,25 @@ func (s *Store) bucket(ctx context.Context, project string, create bool) (jetstr
 	s.buckets[project] = kv
 	s.mu.Unlock()
 	return kv, nil
+}
+
+// stream returns the stream under a project's bucket (made already), for
+// the reads and conditional writes a key-value bucket does not offer.
+func (s *Store) stream(ctx context.Context, project string) (jetstream.Stream, error) {
+	s.mu.Lock()
+	st := s.streams[project]
+	s.mu.Unlock()
+	if st != nil {
+		return st, nil
+	}
+	st, err := s.js.Stream(ctx, "KV_"+s.cfg.Bucket+project)
+	if err != nil {
+		return nil, fmt.Errorf("persons: bucket of project %s: %w", project, err)
+	}
+	s.mu.Lock()
+	s.streams[project] = st
+	s.mu.Unlock()
+	return st, nil
 }
 
 // DerivedID is the id of the person of a distinct id that has none stored
