@@ -426,7 +426,9 @@ func (inv *invocation) program() {
 	if !ok {
 		return
 	}
-	inv.inputVals = slices.Clone(inputs.Values())
+	// Programs read copies of the globals, never the dict itself: its
+	// values stay as rendered.
+	inv.inputVals = inputs.Values()
 	out, err := d.machine.RunHost(inv.ctx, inv, d.program, gv)
 	inv.loop(out, err)
 }

@@ -104,8 +104,12 @@ func (r *run) liveUpvalues() []*upvalue {
 				walk(x, depth+1)
 			}
 		case KindDict:
-			for _, x := range v.dict().vals {
-				walk(x, depth+1)
+			if d := v.dict(); !d.frozen && !d.lazy {
+				// Frozen dicts, and the values lazy copies share with
+				// them, hold no functions.
+				for _, x := range d.vals {
+					walk(x, depth+1)
+				}
 			}
 		case KindError:
 			walk(v.AsError().Payload, depth+1)
