@@ -75,6 +75,15 @@ type (
 		d   Dict
 		buf [8]Value
 	}
+	// Globals, inputs and events hold five to eight.
+	dict6 struct {
+		d   Dict
+		buf [12]Value
+	}
+	dict8 struct {
+		d   Dict
+		buf [16]Value
+	}
 )
 
 // NewDict returns an empty dict with room for n entries.
@@ -93,6 +102,12 @@ func NewDict(n int) *Dict {
 	case n <= 4:
 		a := &dict4{}
 		d, buf, n = &a.d, a.buf[:], 4
+	case n <= 6:
+		a := &dict6{}
+		d, buf, n = &a.d, a.buf[:], 6
+	case n <= 8:
+		a := &dict8{}
+		d, buf, n = &a.d, a.buf[:], 8
 	default:
 		// Keys and values share one array; appending past n moves each
 		// out.
