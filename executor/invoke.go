@@ -453,6 +453,9 @@ func (inv *invocation) inputs(globals *vm.Dict) (*vm.Dict, bool) {
 		inputs.SetString(in.key, v)
 		res.secrets = in.appendSensitive(slices.Clip(res.secrets), v)
 	}
+	// Nothing changes the inputs from here on: frozen, a program reads
+	// them (inputs.body holding the whole event, say) without copying.
+	vm.Freeze(vm.DictValue(inputs))
 	return inputs, true
 }
 
