@@ -17,20 +17,23 @@ const maxFreezeNodes = 1 << 20
 // functions, errors or a program's copies are left as they are: reading
 // them copies them whole, as before. Changing a frozen dict with Set
 // panics.
+//
+// Like every value a run makes, a copy of a frozen dict is for one
+// goroutine at a time: reading a container out of it finishes copying
+// that part.
 func Freeze(v Value) {
-	f := freezer{budget: maxFreezeNodes}
-	f.walk(v)
+	if !isContainer(v) {
+		return
+	}
+	var path [16]unsafe.Pointer
+	budget := maxFreezeNodes
+	freeze(v, path[:0], &budget)
 }
 
-type freezer struct {
-	path   []unsafe.Pointer // the containers being walked, for cycles
-	budget int
-}
-
-// walk freezes what it can of v and returns the height of v's tree (the
-// levels of values below v, as Dict.height) and whether all of it is
-// frozen or immutable.
-func (f *freezer) walk(v Value) (int, bool) {
+// freeze freezes what it can of v, below the containers on path, and
+// returns the height of v's tree (the levels of values below v, as
+// Dict.height) and whether all of it is frozen or immutable.
+func freeze(v Value, path []unsafe.Pointer, budget *int) (int, bool) {
 	switch v.k {
 	case KindDict, KindArray, KindTuple:
 	case KindClosure, KindCallable, KindError:
@@ -49,17 +52,16 @@ func (f *freezer) walk(v Value) (int, bool) {
 			return 0, false
 		}
 	}
-	f.budget--
-	if f.budget < 0 || len(f.path) > maxCopyDepth {
+	*budget--
+	if *budget < 0 || len(path) > maxCopyDepth {
 		return 0, false
 	}
-	for _, p := range f.path {
+	for _, p := range path {
 		if p == v.p {
 			return 0, false
 		}
 	}
-	f.path = append(f.path, v.p)
-	defer func() { f.path = f.path[:len(f.path)-1] }()
+	path = append(path, v.p)
 	var elems []Value
 	if v.k == KindDict {
 		elems = v.dict().vals
@@ -68,7 +70,7 @@ func (f *freezer) walk(v Value) (int, bool) {
 	}
 	height, ok, flat := 0, true, true
 	for _, e := range elems {
-		h, eok := f.walk(e)
+		h, eok := freeze(e, path, budget)
 		ok = ok && eok
 		flat = flat && !isContainer(e)
 		height = max(height, h+1)
