@@ -259,6 +259,11 @@ func reaches(v Value, target unsafe.Pointer, budget *int) bool {
 	if v.p == target {
 		return true
 	}
+	if v.k == KindDict && (v.dict().frozen || v.dict().lazy) {
+		// A frozen tree holds only frozen dicts, and target is not one:
+		// nothing can be set in a frozen dict.
+		return false
+	}
 	*budget--
 	if *budget < 0 {
 		return false
