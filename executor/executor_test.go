@@ -768,6 +768,28 @@ func TestSharedGlobalsStayUnchanged(t *testing.T) {
 	}
 }
 
+// An input's literal value is shared by every invocation of the
+// destination, and a rendered one holds the event's shared globals: a
+// program that changes them changes only its own copy.
+func TestSharedInputsStayUnchanged(t *testing.T) {
+	d := prepare(t, spec{
+		hog: `let h := inputs.headers; h.X := 'y'; h.A := 'b'; let n := inputs.nested; n.list.1.k := 'w'
+			let b := inputs.body; b.props.$browser := 'x'
+			return jsonStringify([inputs.headers, h, inputs.nested, inputs.body.props.$browser, event.properties.$browser])`,
+		schema: []*hogwirev1.InputSchema{{Key: "headers", Type: hogwirev1.InputType_INPUT_TYPE_DICTIONARY}, {Key: "nested", Type: hogwirev1.InputType_INPUT_TYPE_JSON},
+			{Key: "body", Type: hogwirev1.InputType_INPUT_TYPE_JSON}},
+		inputs: map[string]any{"headers": map[string]any{"A": "a"}, "nested": map[string]any{"list": []any{map[string]any{"k": "v"}}},
+			"body": map[string]any{"props": "{event.properties}"}},
+	})
+	g := executor.NewEvent(event(t, nil), project, source)
+	for range 3 {
+		res := d.Invoke(context.Background(), g, executor.Options{})
+		if got, want := res.Value.AsString(), `[{"A":"a"},{"A":"b","X":"y"},{"list":[{"k":"v"}]},"Chrome","Chrome"]`; got != want {
+			t.Fatalf("got %s, want %s (%s)", got, want, dump(res))
+		}
+	}
+}
+
 // Bodies are encoded as JSON.stringify encodes them: no HTML escaping of
 // <, > and &, which encoding/json would add.
 func TestFetchBodyIsNotHTMLEscaped(t *testing.T) {

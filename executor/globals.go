@@ -126,6 +126,7 @@ func NewProject(project *hogwirev1.Project, source Source) *Project {
 	}
 	d.SetString("url", vm.String(siteURL))
 	p.value = vm.DictValue(d)
+	vm.Freeze(p.value)
 	return p
 }
 
@@ -300,6 +301,11 @@ func (p *eventParts) globals(project *Project) *Globals {
 	g.groups = vm.DictValue(groups)
 
 	g.props, g.personProps = propsDict, pd
+	// Every destination's program reads these: frozen, they are shared
+	// with each run rather than copied into it.
+	vm.Freeze(g.event)
+	vm.Freeze(g.person)
+	vm.Freeze(g.groups)
 	g.filterParts = filterParts{properties: properties, personProps: personProps, chain: elementsChain, timestamp: timestamp, groupIDs: groupIDs}
 	return g
 }

@@ -426,7 +426,9 @@ func (inv *invocation) program() {
 	if !ok {
 		return
 	}
-	inv.inputVals = slices.Clone(inputs.Values())
+	// Programs read copies of the globals, never the dict itself: its
+	// values stay as rendered.
+	inv.inputVals = inputs.Values()
 	out, err := d.machine.RunHost(inv.ctx, inv, d.program, gv)
 	inv.loop(out, err)
 }
@@ -451,6 +453,9 @@ func (inv *invocation) inputs(globals *vm.Dict) (*vm.Dict, bool) {
 		inputs.SetString(in.key, v)
 		res.secrets = in.appendSensitive(slices.Clip(res.secrets), v)
 	}
+	// Nothing changes the inputs from here on: frozen, a program reads
+	// them (inputs.body holding the whole event, say) without copying.
+	vm.Freeze(vm.DictValue(inputs))
 	return inputs, true
 }
 

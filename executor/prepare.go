@@ -310,6 +310,7 @@ func prepareInputs(schemas []*hogwirev1.InputSchema, values map[string]*hogwirev
 		if err != nil {
 			return nil, nil, fmt.Errorf("input %q: %w", k, err)
 		}
+		t.freeze()
 		ins = append(ins, input{key: k, secret: sc.GetSecret() || isCredentialKey(k), value: t})
 		secrets = ins[len(ins)-1].appendSensitive(secrets, lit)
 	}
@@ -472,6 +473,21 @@ func compileTemplate(v inputs.Value) (*template, error) {
 	return &template{kind: tmplLiteral, lit: literalValue(v)}, nil
 }
 
+// freeze freezes t's literals, which every invocation shares: programs
+// then read them without copying them.
+func (t *template) freeze() {
+	vm.Freeze(t.lit)
+	for _, c := range t.vals {
+		c.freeze()
+	}
+	for _, c := range t.elems {
+		c.freeze()
+	}
+	if t.extend != nil {
+		t.extend.freeze()
+	}
+}
+
 // render evaluates t with the globals, in inv's turn.
 func (d *Destination) render(inv *invocation, t *template, globals vm.Value) (vm.Value, error) {
 	switch t.kind {
@@ -615,6 +631,7 @@ func (d *Destination) sourceGlobal(projectURL string) vm.Value {
 		srcURL = projectURL + "/destinations/" + lastSegment(d.name)
 	}
 	src.SetString("url", vm.String(srcURL))
+	vm.Freeze(vm.DictValue(src))
 	c := &sourceGlobal{projectURL: projectURL, value: vm.DictValue(src)}
 	d.source.Store(c)
 	return c.value

@@ -56,6 +56,7 @@ func (r *Request) value() vm.Value {
 	d.SetString("body", r.parsedBody())
 	d.SetString("stringBody", vm.String(string(r.Body)))
 	d.SetString("ip", vm.String(r.IP))
+	vm.Freeze(vm.DictValue(d))
 	return vm.DictValue(d)
 }
 

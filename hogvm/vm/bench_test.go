@@ -117,6 +117,22 @@ func BenchmarkWebhook(b *testing.B) {
 	}
 }
 
+// BenchmarkWebhookFrozen is BenchmarkWebhook on frozen globals, as the
+// executor shares an event's globals between its destinations.
+func BenchmarkWebhookFrozen(b *testing.B) {
+	p := mustLink(b, webhookCode...)
+	g := eventGlobals(b)
+	vm.Freeze(g)
+	m := vm.New(vm.Options{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := m.Run(ctx, p, g); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // fibCode is:
 //
 //	fun fib(n) { if (n < 2) { return n } return fib(n - 1) + fib(n - 2) }

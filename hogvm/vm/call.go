@@ -173,11 +173,22 @@ func (r *run) pause(name string, argc int) (Result, bool, error) {
 	if max := r.m.opts.MaxAsyncSteps; max > 0 && r.async >= max {
 		return Result{}, false, r.limitErr(ErrAsyncStepLimit, "Exceeded maximum number of async steps: %d", r.m.opts.MaxAsyncSteps)
 	}
-	args := slices.Clone(r.args(argc))
-	r.truncate(len(r.stack) - argc)
+	// One copy of the stack holds the arguments and the state's stack,
+	// and one allocation the call and its state.
+	n := len(r.stack) - argc
+	stack := slices.Clone(r.stack)
+	r.truncate(n)
 	r.async++
-	st := r.snapshot()
-	return Result{Async: &AsyncCall{Name: name, Args: args, State: st}}, true, nil
+	p := &paused{}
+	r.snapshotInto(&p.state, stack[:n:n])
+	p.call = AsyncCall{Name: name, Args: stack[n:], State: &p.state}
+	return Result{Async: &p.call}, true, nil
+}
+
+// paused is an async call with the state to resume it.
+type paused struct {
+	call  AsyncCall
+	state State
 }
 
 // countResult counts what a native or host function allocated to return

@@ -20,12 +20,19 @@ type Dict struct {
 	// have their own map: Go hashes plain strings fastest.
 	strIndex map[string]int32
 	index    map[dictKey]int32
+	cost     int64
 	// sharedIndex marks indexes borrowed from the dict this one was copied
 	// from; they are cloned before this dict adds a key. Lookups verify the
 	// key at the found position, so an index that gained entries elsewhere
 	// is still safe to read.
 	sharedIndex bool
-	cost        int64
+	// frozen marks a dict of the embedder's that will never change again
+	// (see Freeze); lazy marks a program's copy of a frozen dict that
+	// still shares its values (see own). For both, flat says no value is
+	// an array, tuple or dict, and height is how many levels of values lie
+	// below the dict (1 for a dict of scalars, 0 for an empty one).
+	frozen, lazy, flat bool
+	height             uint16
 }
 
 type dictKey struct {
@@ -68,6 +75,15 @@ type (
 		d   Dict
 		buf [8]Value
 	}
+	// Globals, inputs and events hold five to eight.
+	dict6 struct {
+		d   Dict
+		buf [12]Value
+	}
+	dict8 struct {
+		d   Dict
+		buf [16]Value
+	}
 )
 
 // NewDict returns an empty dict with room for n entries.
@@ -86,6 +102,12 @@ func NewDict(n int) *Dict {
 	case n <= 4:
 		a := &dict4{}
 		d, buf, n = &a.d, a.buf[:], 4
+	case n <= 6:
+		a := &dict6{}
+		d, buf, n = &a.d, a.buf[:], 6
+	case n <= 8:
+		a := &dict8{}
+		d, buf, n = &a.d, a.buf[:], 8
 	default:
 		// Keys and values share one array; appending past n moves each
 		// out.
@@ -102,7 +124,12 @@ func (d *Dict) Len() int { return len(d.keys) }
 func (d *Dict) Keys() []Value { return d.keys }
 
 // Values returns the values in key order. The slice must not be modified.
-func (d *Dict) Values() []Value { return d.vals }
+func (d *Dict) Values() []Value {
+	if d.lazy && !d.flat {
+		d.own()
+	}
+	return d.vals
+}
 
 func (d *Dict) find(key Value) int {
 	if key.k == KindString {
@@ -142,7 +169,7 @@ func (d *Dict) findString(s string) int {
 // Get returns the value for key and whether it is present.
 func (d *Dict) Get(key Value) (Value, bool) {
 	if i := d.find(key); i >= 0 {
-		return d.vals[i], true
+		return d.val(i), true
 	}
 	return Null, false
 }
@@ -150,13 +177,47 @@ func (d *Dict) Get(key Value) (Value, bool) {
 // GetString returns the value for a string key and whether it is present.
 func (d *Dict) GetString(key string) (Value, bool) {
 	if i := d.findString(key); i >= 0 {
-		return d.vals[i], true
+		return d.val(i), true
 	}
 	return Null, false
 }
 
+// val returns the i-th value, for a caller that may keep it: a container
+// of a lazy copy is copied first, as the whole dict would have been.
+func (d *Dict) val(i int) Value {
+	if d.lazy && isContainer(d.vals[i]) {
+		d.own()
+	}
+	return d.vals[i]
+}
+
+func isContainer(v Value) bool {
+	return v.k == KindDict || v.k == KindArray || v.k == KindTuple
+}
+
+// own gives a lazy copy values of its own: the frozen dict's scalars,
+// and lazy copies of its containers.
+func (d *Dict) own() {
+	vals := make([]Value, len(d.vals))
+	for i, e := range d.vals {
+		if isContainer(e) {
+			// A frozen tree is acyclic and shallow enough (see Freeze)
+			// for deepCopy to copy it whole from here.
+			e = deepCopy(e, 0)
+		}
+		vals[i] = e
+	}
+	d.vals, d.lazy, d.flat, d.height = vals, false, false, 0
+}
+
 // Set stores value under key, keeping the position of an existing key.
 func (d *Dict) Set(key, value Value) {
+	if d.frozen {
+		panic("vm: Set on a frozen dict")
+	}
+	if d.lazy {
+		d.own()
+	}
 	c := refCost(value, unsafe.Pointer(d))
 	if i := d.find(key); i >= 0 {
 		d.cost += c - costOf(d.vals[i])
@@ -197,6 +258,11 @@ func refCost(value Value, parent unsafe.Pointer) int64 {
 func reaches(v Value, target unsafe.Pointer, budget *int) bool {
 	if v.p == target {
 		return true
+	}
+	if v.k == KindDict && (v.dict().frozen || v.dict().lazy) {
+		// A frozen tree holds only frozen dicts, and target is not one:
+		// nothing can be set in a frozen dict.
+		return false
 	}
 	*budget--
 	if *budget < 0 {

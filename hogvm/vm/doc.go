@@ -35,7 +35,11 @@
 // PostHog), strings, arrays, tuples, dicts, dates, errors and functions.
 // FromGo and Value.ToGo convert JSON-like Go data; ParseJSON builds values
 // straight from JSON. Globals are never modified by a program: reading a
-// container from them yields a copy, reading a scalar copies nothing.
+// container from them yields a copy, reading a scalar copies nothing. An
+// embedder that shares globals between many runs freezes them (Freeze):
+// a run's copy of a frozen dict then shares its values until the program
+// changes the copy or takes a container out of it, and copies only that
+// part; what the program sees, and the memory counted, are the same.
 //
 // An embedder that runs untrusted code under budgets of its own runs it
 // with a Host (RunHost): the program's host functions are the Host's Call,

@@ -269,11 +269,17 @@ type jsonWriter struct {
 	indent int
 	path   []unsafe.Pointer
 	limit  int // stop rendering past this many bytes (0: maxRender)
+	// pathBuf holds the path of most values, without growing it.
+	pathBuf [8]unsafe.Pointer
 }
 
 // MarshalJSON renders v the way jsonStringify(v) does.
 func (v Value) MarshalJSON() ([]byte, error) {
-	w := jsonWriter{}
+	// Three quarters of the memory estimate hold most values' JSON, and
+	// events with URLs and user agents, which outgrow AppendJSON's half
+	// of it, in one allocation.
+	w := jsonWriter{buf: make([]byte, 0, min(costOf(v)*3/4+16, 1<<20))}
+	w.path = w.pathBuf[:0]
 	w.value(v, 0)
 	return w.buf, nil
 }
@@ -289,6 +295,7 @@ func AppendJSON(dst []byte, v Value, indent, limit int) []byte {
 		dst = make([]byte, 0, min(costOf(v)/2+16, 1<<20))
 	}
 	w := jsonWriter{buf: dst, indent: indent, limit: limit}
+	w.path = w.pathBuf[:0]
 	w.value(v, 0)
 	return w.buf
 }

@@ -518,6 +518,12 @@ func deepCopy(v Value, depth int) Value {
 		return arrayOrTuple(v.k, out)
 	case KindDict:
 		d := v.dict()
+		if (d.frozen || d.lazy) && depth+int(d.height) <= maxCopyDepth {
+			// The whole copy would be exact: share the values until the
+			// program reads a container out of them or changes the copy.
+			return DictValue(&Dict{keys: d.keys[:len(d.keys):len(d.keys)], vals: d.vals[:len(d.vals):len(d.vals)], cost: d.cost,
+				index: d.index, strIndex: d.strIndex, sharedIndex: d.index != nil, lazy: true, flat: d.flat, height: d.height})
+		}
 		// Keys and indexes are shared with the original until the copy
 		// adds a key (appending to a full slice reallocates).
 		out := &Dict{keys: d.keys[:len(d.keys):len(d.keys)], vals: make([]Value, len(d.vals)), cost: d.cost,

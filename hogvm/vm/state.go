@@ -39,11 +39,13 @@ func (s *State) Elapsed() time.Duration { return s.syncDuration }
 // Program returns the program being run.
 func (s *State) Program() *Program { return s.prog }
 
-func (r *run) snapshot() *State {
-	s := &State{
+// snapshotInto fills s with the run's state; stack is a copy of the run's
+// stack.
+func (r *run) snapshotInto(s *State, stack []Value) {
+	*s = State{
 		prog:         r.prog,
 		globals:      r.globals,
-		stack:        slices.Clone(r.stack),
+		stack:        stack,
 		frames:       slices.Clone(r.frames),
 		tries:        slices.Clone(r.tries),
 		upvals:       r.liveUpvalues(),
@@ -58,7 +60,6 @@ func (r *run) snapshot() *State {
 			s.declared[k] = v
 		}
 	}
-	return s
 }
 
 // liveUpvalues returns the upvalues a snapshot must hold, by id: the open
@@ -104,8 +105,12 @@ func (r *run) liveUpvalues() []*upvalue {
 				walk(x, depth+1)
 			}
 		case KindDict:
-			for _, x := range v.dict().vals {
-				walk(x, depth+1)
+			if d := v.dict(); !d.frozen && !d.lazy {
+				// Frozen dicts, and the values lazy copies share with
+				// them, hold no functions.
+				for _, x := range d.vals {
+					walk(x, depth+1)
+				}
 			}
 		case KindError:
 			walk(v.AsError().Payload, depth+1)
