@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -167,7 +168,7 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request, mem *lease) (
 	// The server's own deadline for the whole request, which a read's
 	// deadline must not extend: the headers were read just before.
 	end := time.Now().Add(h.cfg.Server.ReadTimeout)
-	buf, err := readLimited(r.Body, limit, mem, func() {
+	buf, err := readLimited(r.Body, limit, r.ContentLength, mem, func() {
 		// Not every ResponseWriter has deadlines (tests' recorders do not).
 		d := time.Now().Add(h.cfg.Server.BodyReadTimeout)
 		if d.After(end) {
@@ -204,7 +205,14 @@ func (*overLimitError) Error() string { return "input exceeds the limit" }
 // readLimited reads r to its end into a buffer that grows as data
 // arrives, reserving each growth from mem first. More than limit bytes is
 // an *overLimitError. beforeRead, when set, runs before every read.
-func readLimited(r io.Reader, limit int64, mem *lease, beforeRead func()) ([]byte, error) {
+//
+// hint is the size the input announces (negative: none). It only ever
+// makes a growth smaller, never larger, so a client announcing much and
+// sending little still costs only what it sent: the buffer stops at the
+// announced size (and a byte for the read that finds the end) instead of
+// doubling past it, and a one-event request no longer takes a buffer of
+// firstRead. Input beyond the hint grows the buffer as without one.
+func readLimited(r io.Reader, limit, hint int64, mem *lease, beforeRead func()) ([]byte, error) {
 	var buf []byte
 	for {
 		if len(buf) == cap(buf) {
@@ -214,6 +222,9 @@ func readLimited(r io.Reader, limit int64, mem *lease, beforeRead func()) ([]byt
 			// Grow to at most one byte past the limit, which is enough
 			// to tell that the input is over it.
 			grown := min(max(2*int64(cap(buf)), firstRead), limit+1)
+			if hint >= int64(len(buf)) {
+				grown = min(grown, hint+1)
+			}
 			// Both buffers exist while one is copied to the other.
 			if err := mem.take(grown); err != nil {
 				return nil, err
@@ -370,7 +381,13 @@ func (h *handler) gunzip(data []byte, mem *lease) ([]byte, *apiError) {
 	}
 	defer zr.Close()
 	limit, byRatio := h.inflateLimit(len(data))
-	out, err := readLimited(zr, limit, mem, nil)
+	// A gzip stream ends with its size (modulo 4 GiB): right for the one
+	// member SDKs send, and only a hint (see readLimited) for the rest.
+	hint := int64(-1)
+	if len(data) >= 4 {
+		hint = int64(binary.LittleEndian.Uint32(data[len(data)-4:]))
+	}
+	out, err := readLimited(zr, limit, hint, mem, nil)
 	var over *overLimitError
 	switch {
 	case errors.As(err, &over) && byRatio:

@@ -93,7 +93,10 @@ func (c *cpu) acquire(ctx context.Context, inv *invocation) error {
 	c.mu.Lock()
 	c.noteTurn(inv.dest, now)
 	q := &inv.dest.cpu
-	if c.free > 0 && len(c.ring) == 0 && q.held < c.perDest && !now.Before(q.restUntil) {
+	if c.free > 0 && q.held < c.perDest && !now.Before(q.restUntil) && !c.anyEligible(now) {
+		// What enqueue and handOn would do, as no one waiting could take
+		// the turn before inv: without a hand-off through inv.wake.
+		c.creditIdle(q)
 		c.free--
 		q.held++
 		c.mu.Unlock()
@@ -101,17 +104,45 @@ func (c *cpu) acquire(ctx context.Context, inv *invocation) error {
 		return nil
 	}
 	c.enqueue(inv, false)
-	c.handOn()
+	c.handOn(now)
 	c.mu.Unlock()
 	return c.wait(ctx, inv)
 }
 
+// anyEligible reports whether a destination waiting may take a turn at
+// now: it holds fewer than its most and is not resting. While turns are
+// free, handOn leaves none such waiting, bar one whose rest just ended.
+// c.mu is held.
+func (c *cpu) anyEligible(now time.Time) bool {
+	for _, d := range c.ring {
+		if d.cpu.held < c.perDest && !now.Before(d.cpu.restUntil) {
+			return true
+		}
+	}
+	return false
+}
+
+// creditIdle starts q's used time from the least of those waiting, as q
+// starts to wait or takes a turn while others wait: idle time earns no
+// credit. c.mu is held.
+func (c *cpu) creditIdle(q *cpuQueue) {
+	if len(c.ring) == 0 {
+		return
+	}
+	least := c.ring[0].cpu.used
+	for _, d := range c.ring[1:] {
+		least = min(least, d.cpu.used)
+	}
+	q.used = max(q.used, least)
+}
+
 // release ends inv's turn and hands it to the next destination waiting.
 func (c *cpu) release(inv *invocation) {
+	now := time.Now()
 	c.mu.Lock()
-	c.charge(inv, time.Now())
+	c.charge(inv, now)
 	c.giveBack(inv)
-	c.handOn()
+	c.handOn(now)
 	c.mu.Unlock()
 }
 
@@ -144,7 +175,7 @@ func (c *cpu) yield(ctx context.Context, inv *invocation) error {
 		inv.dest.cpu.restUntil = now.Add(c.quantum)
 		c.enqueue(inv, true)
 		c.giveBack(inv)
-		c.handOn()
+		c.handOn(now)
 		c.mu.Unlock()
 		return c.wait(ctx, inv)
 	}
@@ -157,7 +188,7 @@ func (c *cpu) yield(ctx context.Context, inv *invocation) error {
 	}
 	c.enqueue(inv, true)
 	c.giveBack(inv)
-	c.handOn()
+	c.handOn(now)
 	c.mu.Unlock()
 	return c.wait(ctx, inv)
 }
@@ -175,15 +206,7 @@ func (c *cpu) enqueue(inv *invocation, front bool) {
 	}
 	if !q.inRing {
 		q.inRing = true
-		// Idle time earns no credit: start from the least used time of
-		// those waiting.
-		if len(c.ring) > 0 {
-			least := c.ring[0].cpu.used
-			for _, d := range c.ring[1:] {
-				least = min(least, d.cpu.used)
-			}
-			q.used = max(q.used, least)
-		}
+		c.creditIdle(q)
 		c.ring = append(c.ring, inv.dest)
 	}
 	c.waiting.Add(1)
@@ -211,9 +234,8 @@ func (c *cpu) othersActive(d *destination, now time.Time) bool {
 
 // handOn gives the free turns to the first waiters of the destinations
 // that have used the least CPU, hold fewer than their most and are not
-// resting. c.mu is held.
-func (c *cpu) handOn() {
-	var now time.Time
+// resting at now (a turn given starts then). c.mu is held.
+func (c *cpu) handOn(now time.Time) {
 	for c.free > 0 {
 		at := -1
 		var wake time.Time
@@ -222,9 +244,6 @@ func (c *cpu) handOn() {
 				continue
 			}
 			if !d.cpu.restUntil.IsZero() {
-				if now.IsZero() {
-					now = time.Now()
-				}
 				if now.Before(d.cpu.restUntil) {
 					if wake.IsZero() || d.cpu.restUntil.Before(wake) {
 						wake = d.cpu.restUntil
@@ -256,7 +275,7 @@ func (c *cpu) handOn() {
 		c.free--
 		q.held++
 		next.granted = true
-		next.turnStart = time.Now()
+		next.turnStart = now
 		next.wake <- struct{}{}
 	}
 }
@@ -273,7 +292,7 @@ func (c *cpu) wakeAfterRest(t time.Time) {
 		c.restTimer = time.AfterFunc(d, func() {
 			c.mu.Lock()
 			c.wakeAt = time.Time{}
-			c.handOn()
+			c.handOn(time.Now())
 			c.mu.Unlock()
 		})
 		return
@@ -283,6 +302,13 @@ func (c *cpu) wakeAfterRest(t time.Time) {
 
 // wait blocks until inv is given a turn or ctx ends.
 func (c *cpu) wait(ctx context.Context, inv *invocation) error {
+	// The turn may have come already, from the handOn that queued inv.
+	select {
+	case <-inv.wake:
+		inv.granted = false
+		return nil
+	default:
+	}
 	select {
 	case <-inv.wake:
 		inv.granted = false
@@ -295,7 +321,7 @@ func (c *cpu) wait(ctx context.Context, inv *invocation) error {
 		<-inv.wake
 		inv.granted = false
 		c.giveBack(inv)
-		c.handOn()
+		c.handOn(time.Now())
 		c.mu.Unlock()
 		return ctx.Err()
 	}

@@ -197,7 +197,12 @@ func (n *Node) stop(d *destination, reason string) {
 // invoke runs the executor.
 func (inv *invocation) invoke(ctx context.Context, r *route) {
 	n := inv.n
-	ctx, cancel := context.WithCancelCause(ctx)
+	// Not a child of ctx (runCtx): every invocation would lock runCtx to
+	// join and to leave its children, one lock all workers share. A node
+	// stopping for good cancels the invocations in d.running instead
+	// (see Node.cancelRunning), and one registered after that sees
+	// runCtx ended below.
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	d := inv.dest
 	d.runningMu.Lock()
 	if d.running == nil {
@@ -205,6 +210,9 @@ func (inv *invocation) invoke(ctx context.Context, r *route) {
 	}
 	d.running[inv] = cancel
 	d.runningMu.Unlock()
+	if n.runCtx.Err() != nil {
+		cancel(nil)
+	}
 	defer func() {
 		d.runningMu.Lock()
 		delete(d.running, inv)

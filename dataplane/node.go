@@ -436,6 +436,7 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	case <-time.After(grace):
 		n.log.Warn("stopping with invocations in flight; their events will be redelivered")
 		stopRuns()
+		n.cancelRunning()
 		<-done
 	}
 	n.workers.Close()
@@ -445,6 +446,24 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	bg.Wait()
 	n.fetcher.CloseIdleConnections()
 	return consumeErr
+}
+
+// cancelRunning cancels every invocation running, once runCtx has
+// ended: their contexts do not derive from it (see invocation.invoke).
+func (n *Node) cancelRunning() {
+	n.rt.mu.Lock()
+	dests := make([]*destination, 0, len(n.rt.dests))
+	for _, d := range n.rt.dests {
+		dests = append(dests, d)
+	}
+	n.rt.mu.Unlock()
+	for _, d := range dests {
+		d.runningMu.Lock()
+		for _, cancel := range d.running {
+			cancel(nil)
+		}
+		d.runningMu.Unlock()
+	}
 }
 
 // pending is one message of the log in flight: acknowledged when the last

@@ -198,3 +198,110 @@ func TestMemoryBudget(t *testing.T) {
 		t.Errorf("used %d by %v after everything was given back", m.used, m.byDest)
 	}
 }
+
+// A turn that is free while other destinations wait for theirs (each
+// holds its most) goes at once to a destination that may take it, and the
+// time it was idle earns it no credit, as when it waits first.
+func TestCPUFreeTurnWhileOthersWait(t *testing.T) {
+	c := newCPU(2, time.Millisecond) // at most 1 turn per destination
+	ctx := context.Background()
+	a, b := &destination{name: "a"}, &destination{name: "b"}
+	first := testInvocation(a)
+	if err := c.acquire(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	a.cpu.used = 5 * time.Millisecond
+	c.mu.Unlock()
+	second := testInvocation(a)
+	got := make(chan error, 1)
+	go func() { got <- c.acquire(ctx, second) }()
+	for c.waiting.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	inv := testInvocation(b)
+	if err := c.acquire(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	used, free := b.cpu.used, c.free
+	c.mu.Unlock()
+	if used < 5*time.Millisecond {
+		t.Errorf("b starts from %v of CPU used, want a's 5ms: idle time earned it credit", used)
+	}
+	if free != 0 {
+		t.Errorf("%d turns free, want 0", free)
+	}
+	c.release(first)
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	c.release(second)
+	c.release(inv)
+}
+
+// A destination whose rest has just ended, before handOn came round to
+// it, still takes the free turn before a newcomer that used more CPU.
+func TestCPURestEndedBeforeNewcomer(t *testing.T) {
+	c := newCPU(2, time.Millisecond)
+	ctx := context.Background()
+	other, rested, late := &destination{name: "other"}, &destination{name: "rested"}, &destination{name: "late"}
+	holder := testInvocation(other)
+	if err := c.acquire(ctx, holder); err != nil {
+		t.Fatal(err)
+	}
+	// rested waits, its rest over a moment ago, with a turn free: the
+	// timer that runs handOn at the end of a rest has not fired yet.
+	waiter := testInvocation(rested)
+	c.mu.Lock()
+	rested.cpu.restUntil = time.Now().Add(-time.Microsecond)
+	c.enqueue(waiter, false)
+	late.cpu.used = 10 * time.Millisecond
+	c.mu.Unlock()
+
+	inv := testInvocation(late)
+	got := make(chan error, 1)
+	go func() { got <- c.acquire(ctx, inv) }()
+	select {
+	case <-waiter.wake:
+		waiter.granted = false
+	case err := <-got:
+		t.Fatalf("the newcomer took the turn the rested destination was due (%v)", err)
+	}
+	select {
+	case err := <-got:
+		t.Fatalf("the newcomer has a turn beside the rested destination (%v)", err)
+	default:
+	}
+	c.release(waiter)
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	c.release(inv)
+	c.release(holder)
+}
+
+// BenchmarkCPUTurns takes and gives back turns from 8 goroutines of 4
+// destinations sharing 2 slots, as short invocations of several
+// destinations do between their fetches.
+func BenchmarkCPUTurns(b *testing.B) {
+	c := newCPU(2, 250*time.Microsecond)
+	ctx := context.Background()
+	dests := make([]*destination, 4)
+	for i := range dests {
+		dests[i] = &destination{name: string(rune('a' + i))}
+	}
+	var next atomic.Int32
+	b.SetParallelism(4) // 8 goroutines on 2 processors
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		inv := testInvocation(dests[int(next.Add(1))%len(dests)])
+		for pb.Next() {
+			if err := c.acquire(ctx, inv); err != nil {
+				b.Error(err)
+				return
+			}
+			c.release(inv)
+		}
+	})
+}

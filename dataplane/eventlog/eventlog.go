@@ -363,9 +363,12 @@ func (l *Log) publishBatch(ctx context.Context, msgs []*nats.Msg) error {
 
 // encode packs events[first:] into one message body, stopping before
 // maxEvents events or maxBytes bytes (but taking at least one event), and
-// returns the body and the index after the last event taken.
+// returns the body and the index after the last event taken. The events'
+// sizes are taken first (proto caches them for the marshalling), so that
+// the body is allocated once at its size rather than grown while a
+// hundred events are appended.
 func encode(events []*hogwirev1.Event, first, maxEvents, maxBytes int) ([]byte, int, error) {
-	var data []byte
+	total := 0
 	i := first
 	for ; i < len(events) && i-first < maxEvents; i++ {
 		size := proto.Size(events[i])
@@ -373,14 +376,19 @@ func encode(events []*hogwirev1.Event, first, maxEvents, maxBytes int) ([]byte, 
 		if framed > maxBytes {
 			return nil, 0, &eventlimits.TooLargeError{Index: i, Size: size, Max: maxBytes - (framed - size)}
 		}
-		if i > first && len(data)+framed > maxBytes {
+		if i > first && total+framed > maxBytes {
 			break
 		}
+		total += framed
+	}
+	cached := proto.MarshalOptions{UseCachedSize: true}
+	data := make([]byte, 0, total)
+	for _, ev := range events[first:i] {
 		data = protowire.AppendTag(data, 1, protowire.BytesType)
-		data = protowire.AppendVarint(data, uint64(size))
+		data = protowire.AppendVarint(data, uint64(cached.Size(ev)))
 		var err error
-		if data, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(data, events[i]); err != nil {
-			return nil, 0, fmt.Errorf("eventlog: encoding event %s: %w", events[i].Uuid, err)
+		if data, err = cached.MarshalAppend(data, ev); err != nil {
+			return nil, 0, fmt.Errorf("eventlog: encoding event %s: %w", ev.Uuid, err)
 		}
 	}
 	return data, i, nil
@@ -406,27 +414,41 @@ func split(msg jetstream.Msg) ([][]byte, error) {
 	if msg.Headers().Get(formatHeader) != formatEvents {
 		return [][]byte{data}, nil
 	}
-	var events [][]byte
+	// Counted first, so that the slice is made once at its size.
+	n, err := eachEvent(data, func([]byte) {})
+	if err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, errors.New("no events")
+	}
+	events := make([][]byte, 0, n)
+	_, _ = eachEvent(data, func(b []byte) { events = append(events, b) })
+	return events, nil
+}
+
+// eachEvent calls f with each event of a message body (repeated field 1)
+// and returns how many there are.
+func eachEvent(data []byte, f func([]byte)) (int, error) {
+	count := 0
 	for len(data) > 0 {
 		num, typ, n := protowire.ConsumeTag(data)
 		if n < 0 {
-			return nil, protowire.ParseError(n)
+			return 0, protowire.ParseError(n)
 		}
 		data = data[n:]
 		if num != 1 || typ != protowire.BytesType {
-			return nil, fmt.Errorf("unexpected field %d of type %d", num, typ)
+			return 0, fmt.Errorf("unexpected field %d of type %d", num, typ)
 		}
 		b, n := protowire.ConsumeBytes(data)
 		if n < 0 {
-			return nil, protowire.ParseError(n)
+			return 0, protowire.ParseError(n)
 		}
 		data = data[n:]
-		events = append(events, b)
+		f(b)
+		count++
 	}
-	if len(events) == 0 {
-		return nil, errors.New("no events")
-	}
-	return events, nil
+	return count, nil
 }
 
 // Message is a stored message handed to a consumer: one or more events of
