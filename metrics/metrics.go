@@ -123,8 +123,10 @@ type destCounts struct {
 	inflightSet metric.ObserveOption
 	mu          sync.Mutex
 	outcomes    map[[2]string]*count
-	timed       map[string]metric.RecordOption
-	attempts    map[string]*count
+	// timed are the duration's attribute sets by outcome, as the option
+	// slices Record takes, so that feeding it allocates nothing.
+	timed    map[string][]metric.RecordOption
+	attempts map[string]*count
 }
 
 // count is one series of a counter; n is guarded by its destination's mu.
@@ -201,7 +203,7 @@ func (m *Invocations) countsOf(destination string) *destCounts {
 		d = &destCounts{
 			inflightSet: metric.WithAttributeSet(attribute.NewSet(destAttr(destination))),
 			outcomes:    map[[2]string]*count{},
-			timed:       map[string]metric.RecordOption{},
+			timed:       map[string][]metric.RecordOption{},
 			attempts:    map[string]*count{},
 		}
 		m.dests[destination] = d
@@ -263,7 +265,7 @@ func (m *Invocations) Outcomes(ctx context.Context, destination, outcome, reason
 		return
 	}
 	dc := m.countsOf(destination)
-	var timed metric.RecordOption
+	var timed []metric.RecordOption
 	dc.mu.Lock()
 	add(dc.outcomes, [2]string{outcome, reason}, n, func() []attribute.KeyValue {
 		kv := []attribute.KeyValue{destAttr(destination), attribute.String("outcome", outcome)}
@@ -275,13 +277,13 @@ func (m *Invocations) Outcomes(ctx context.Context, destination, outcome, reason
 	if d > 0 {
 		var ok bool
 		if timed, ok = dc.timed[outcome]; !ok {
-			timed = metric.WithAttributeSet(attribute.NewSet(destAttr(destination), attribute.String("outcome", outcome)))
+			timed = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(destAttr(destination), attribute.String("outcome", outcome)))}
 			dc.timed[outcome] = timed
 		}
 	}
 	dc.mu.Unlock()
 	if d > 0 {
-		m.duration.Record(ctx, d.Seconds(), timed)
+		m.duration.Record(ctx, d.Seconds(), timed...)
 	}
 }
 
