@@ -20,6 +20,7 @@ import (
 	"github.com/hogwire/hogwire/dataplane/telemetry"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
+	"github.com/hogwire/hogwire/invocations"
 	"github.com/hogwire/hogwire/metrics"
 )
 
@@ -88,6 +89,9 @@ type tally struct {
 	buf      [8]telemetry.Metric
 	attempts []attempt
 	abuf     [4]attempt
+	// fetches is room for the rows of the invocation's record, which
+	// the record writer copies.
+	fetches []invocations.Fetch
 }
 
 var tallyPool = sync.Pool{New: func() any { return new(tally) }}
@@ -121,7 +125,9 @@ func (inv *invocation) attempts() []attempt {
 // untally gives inv's tally back to the pool.
 func (inv *invocation) untally() {
 	if t := inv.tally; t != nil {
-		*t = tally{}
+		fetches := t.fetches[:0]
+		clear(t.fetches)
+		*t = tally{fetches: fetches}
 		tallyPool.Put(t)
 		inv.tally = nil
 	}

@@ -206,11 +206,13 @@ func parkKind(s *executor.Suspended, why string) string {
 
 // fetches are res's fetches for its record, one row per attempt when the
 // attempts Observer.Attempt saw line up with them (each fetch's attempts
-// in a row, numbered from 1), else one per fetch.
+// in a row, numbered from 1), else one per fetch. They are in inv's
+// tally, until it counts again.
 func (inv *invocation) fetches(res *executor.Result) []invocations.Fetch {
 	if len(res.Fetches) == 0 {
 		return nil
 	}
+	t := inv.tallied()
 	// starts[k] is where the k-th fetch's attempts begin.
 	attempts := inv.attempts()
 	var starts []int
@@ -220,7 +222,7 @@ func (inv *invocation) fetches(res *executor.Result) []invocations.Fetch {
 		}
 	}
 	perAttempt := len(starts) == len(res.Fetches)
-	out := make([]invocations.Fetch, 0, max(len(res.Fetches), len(attempts)))
+	out := t.fetches[:0]
 	for k, f := range res.Fetches {
 		var method, u string
 		if f.Request != nil {
@@ -242,6 +244,7 @@ func (inv *invocation) fetches(res *executor.Result) []invocations.Fetch {
 			out = append(out, invocations.Fetch{Method: method, URL: u, Status: a.status, Duration: a.dur, Error: a.err, Attempt: max(a.n, 1)})
 		}
 	}
+	t.fetches = out
 	return out
 }
 

@@ -83,6 +83,8 @@ type Writer struct {
 	// free holds message buffers NATS is done with, for the next batch.
 	mu   sync.Mutex
 	free [][]byte
+	// recs holds records written, for Record to copy the next ones into.
+	recs chan *Record
 	// Bytes stored, by kind (see Stored).
 	recordBytes, eventBytes, indexBytes atomic.Int64
 }
@@ -104,21 +106,60 @@ func (s *Store) NewWriter(cfg WriterConfig) *Writer {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 200 * time.Millisecond
 	}
-	return &Writer{s: s, cfg: cfg, ch: make(chan item, cfg.MaxBuffered)}
+	return &Writer{s: s, cfg: cfg, ch: make(chan item, cfg.MaxBuffered), recs: make(chan *Record, 2*cfg.Batch)}
 }
 
-// Record queues a record; false when the buffer was full and it was
-// dropped. A nil Writer records nothing.
+// Record queues a copy of r; false when the buffer was full and it was
+// dropped. A nil Writer records nothing. The copy is one of the records
+// written before when there is one, so that a node recording every
+// delivery does not allocate a record for each: r, and its Fetches, are
+// the caller's again once Record returns.
 func (w *Writer) Record(r *Record) bool {
 	if w == nil {
 		return false
 	}
+	var c *Record
 	select {
-	case w.ch <- item{rec: r}:
+	case c = <-w.recs:
+	default:
+		c = new(Record)
+	}
+	fetches := append(c.Fetches[:0], r.Fetches...)
+	*c = *r
+	c.Fetches = fetches
+	select {
+	case w.ch <- item{rec: c}:
 		return true
 	default:
 		w.dropped.Add(1)
 		return false
+	}
+}
+
+// maxRecycledFetches bounds the fetches a recycled record keeps room for:
+// a record with many more is rare, and need not hold memory after it.
+const maxRecycledFetches = 16
+
+// recycle keeps the records of a batch, encoded now, for Record to reuse.
+func (w *Writer) recycle(batch []item) {
+	for i := range batch {
+		r := batch[i].rec
+		if r == nil {
+			continue
+		}
+		batch[i].rec = nil
+		// Let go of the strings it held, keep its fetches' room.
+		var fetches []Fetch
+		if cap(r.Fetches) <= maxRecycledFetches {
+			fetches = r.Fetches[:0]
+			clear(r.Fetches)
+		}
+		*r = Record{Fetches: fetches}
+		select {
+		case w.recs <- r:
+		default:
+			return
+		}
 	}
 }
 
@@ -353,6 +394,7 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 		}
 		nrefs += len(p.refs) - before
 	}
+	w.recycle(batch)
 	for _, p := range packs {
 		f, err := js.PublishAsync(p.subject, p.buf)
 		if err != nil {
