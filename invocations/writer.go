@@ -85,6 +85,9 @@ type Writer struct {
 	free [][]byte
 	// recs holds records written, for Record to copy the next ones into.
 	recs chan *Record
+	// scratch is write's, while it holds scratchMu.
+	scratchMu sync.Mutex
+	scratch   indexScratch
 	// Bytes stored, by kind (see Stored).
 	recordBytes, eventBytes, indexBytes atomic.Int64
 }
@@ -314,6 +317,43 @@ func (w *Writer) reuse(packs []*pack) {
 	}
 }
 
+// indexScratch is what write gathers index entries in, kept from one
+// batch to the next: a batch indexes thousands of keys, and growing
+// these anew each time was most of what the writer allocated.
+type indexScratch struct {
+	entries map[refKey]int
+	order   []refKey
+	refs    []entryRef
+	start   []int
+	next    []int
+	byEntry []ref
+}
+
+// entryRef is a ref with the number of its index entry.
+type entryRef struct {
+	entry int
+	ref   ref
+}
+
+// indexScratch returns the writer's scratch, or a new one while another
+// write (a Flush beside Run) uses it.
+func (w *Writer) indexScratch() *indexScratch {
+	if !w.scratchMu.TryLock() {
+		return &indexScratch{}
+	}
+	return &w.scratch
+}
+
+// doneIndex lets go of x, forgetting its keys.
+func (w *Writer) doneIndex(x *indexScratch) {
+	clear(x.entries)
+	clear(x.order[:cap(x.order)])
+	clear(x.refs[:cap(x.refs)])
+	if x == &w.scratch {
+		w.scratchMu.Unlock()
+	}
+}
+
 // maxFreeBuffers bounds the message buffers kept between batches: a batch
 // makes one message per destination, status and kind, and per project.
 const maxFreeBuffers = 64
@@ -412,13 +452,14 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 	// per destination) and of one person usually end close together.
 	// Each ref is kept with its entry's number, in the order the packs
 	// were acknowledged, then gathered by entry.
-	type entryRef struct {
-		entry int
-		ref   ref
+	x := w.indexScratch()
+	defer w.doneIndex(x)
+	entries, order, refs := x.entries, x.order[:0], x.refs[:0]
+	if entries == nil {
+		entries = make(map[refKey]int, nrefs/4)
+		x.entries = entries
 	}
-	entries := make(map[refKey]int, nrefs/4)
-	order := make([]refKey, 0, nrefs/2)
-	refs := make([]entryRef, 0, nrefs)
+	defer func() { x.order, x.refs = order, refs }()
 	for i, p := range packs {
 		if p.f == nil {
 			continue
@@ -449,15 +490,18 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 	w.reuse(packs)
 	// Gather each entry's refs, keeping their order: start[e] is where
 	// entry e's begin in byEntry.
-	start := make([]int, len(order)+1)
+	start := append(x.start[:0], make([]int, len(order)+1)...)
+	x.start = start
 	for _, r := range refs {
 		start[r.entry+1]++
 	}
 	for e := range order {
 		start[e+1] += start[e]
 	}
-	byEntry := make([]ref, len(refs))
-	next := append([]int(nil), start[:len(order)]...)
+	byEntry := append(x.byEntry[:0], make([]ref, len(refs))...)
+	x.byEntry = byEntry
+	next := append(x.next[:0], start[:len(order)]...)
+	x.next = next
 	for _, r := range refs {
 		byEntry[next[r.entry]] = r.ref
 		next[r.entry]++
