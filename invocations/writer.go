@@ -80,9 +80,9 @@ type Writer struct {
 	ch      chan item
 	dropped atomic.Int64
 	failed  atomic.Int64
-	// free holds message buffers NATS is done with, for the next batch.
+	// free holds packs NATS is done with, for the next batch.
 	mu   sync.Mutex
-	free [][]byte
+	free []*pack
 	// recs holds records written, for Record to copy the next ones into.
 	recs chan *Record
 	// scratch is write's, while it holds scratchMu.
@@ -287,22 +287,24 @@ type refKey struct {
 	key     string
 }
 
-// buffer returns an empty message buffer, one of an earlier batch when
-// one is free.
-func (w *Writer) buffer() []byte {
+// newPack returns an empty pack, one of an earlier batch when one is
+// free.
+func (w *Writer) newPack(subject, project string) *pack {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if n := len(w.free); n > 0 {
-		b := w.free[n-1]
+		p := w.free[n-1]
 		w.free = w.free[:n-1]
-		return b[:0]
+		p.subject, p.project = subject, project
+		return p
 	}
-	return nil
+	return &pack{subject: subject, project: project}
 }
 
-// reuse keeps the message buffers of a batch NATS has acknowledged for
-// the next batches, which then allocate nothing for their messages. It
-// keeps only as many as a batch usually needs.
+// reuse keeps the packs of a batch NATS has acknowledged, with their
+// message buffers and refs, for the next batches, which then allocate
+// nothing for their messages. It keeps only as many as a batch usually
+// needs.
 func (w *Writer) reuse(packs []*pack) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -310,10 +312,12 @@ func (w *Writer) reuse(packs []*pack) {
 		if len(w.free) >= maxFreeBuffers {
 			return
 		}
-		if cap(p.buf) > 0 && cap(p.buf) <= 2*maxPack {
-			w.free = append(w.free, p.buf)
+		if cap(p.buf) > 2*maxPack {
+			continue
 		}
-		p.buf = nil
+		clear(p.refs)
+		*p = pack{buf: p.buf[:0], refs: p.refs[:0]}
+		w.free = append(w.free, p)
 	}
 }
 
@@ -354,7 +358,7 @@ func (w *Writer) doneIndex(x *indexScratch) {
 	}
 }
 
-// maxFreeBuffers bounds the message buffers kept between batches: a batch
+// maxFreeBuffers bounds the packs kept between batches: a batch
 // makes one message per destination, status and kind, and per project.
 const maxFreeBuffers = 64
 
@@ -371,7 +375,7 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 	packFor := func(k packKey, size int, project string, subject func() string) *pack {
 		p := open[k]
 		if p == nil || (p.n > 0 && len(p.buf)+binary.MaxVarintLen32+size > maxPack) {
-			p = &pack{subject: subject(), project: project, buf: w.buffer()}
+			p = w.newPack(subject(), project)
 			open[k] = p
 			packs = append(packs, p)
 		}
