@@ -20,6 +20,7 @@ import (
 	"github.com/hogwire/hogwire/dataplane/telemetry"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
+	"github.com/hogwire/hogwire/invocations"
 	"github.com/hogwire/hogwire/metrics"
 )
 
@@ -60,16 +61,13 @@ type invocation struct {
 	loan     int64
 
 	// Observer state.
-	ctx     context.Context
-	span    trace.Span
-	id      string // made for the first log entry
-	metrics []telemetry.Metric
-	buf     [8]telemetry.Metric
-	// attempts are the fetch attempts, for the invocation's record; res
-	// is its result once Done has it.
-	attempts []attempt
-	abuf     [4]attempt
-	res      *executor.Result
+	ctx  context.Context
+	span trace.Span
+	id   string // made for the first log entry
+	// tally is what it counted, nil until it counts; res is its result
+	// once Done has it.
+	tally *tally
+	res   *executor.Result
 	// rerun is set when the invocation was stopped by an edit of its
 	// destination before it did anything: it runs again with the new code.
 	rerun bool
@@ -80,6 +78,61 @@ type invocation struct {
 
 var invocationPool = sync.Pool{New: func() any { return &invocation{wake: make(chan struct{}, 1)} }}
 
+// tally is what an invocation counts as it runs: its counters, and its
+// fetch attempts for its record. It is kept apart from the invocation,
+// which may wait in its lane's queue among thousands (a queued one should
+// be small, and the pool rarely has one when queues are long), and taken
+// from its own pool when the invocation first counts: only running
+// invocations count, and they are few, so tallies are reused.
+type tally struct {
+	metrics  []telemetry.Metric
+	buf      [8]telemetry.Metric
+	attempts []attempt
+	abuf     [4]attempt
+	// fetches is room for the rows of the invocation's record, which
+	// the record writer copies.
+	fetches []invocations.Fetch
+}
+
+var tallyPool = sync.Pool{New: func() any { return new(tally) }}
+
+// tallied returns inv's tally, taking one from the pool on first use.
+func (inv *invocation) tallied() *tally {
+	if inv.tally == nil {
+		t := tallyPool.Get().(*tally)
+		t.metrics, t.attempts = t.buf[:0], t.abuf[:0]
+		inv.tally = t
+	}
+	return inv.tally
+}
+
+// metrics are the counters inv added (nil: none).
+func (inv *invocation) metrics() []telemetry.Metric {
+	if inv.tally == nil {
+		return nil
+	}
+	return inv.tally.metrics
+}
+
+// attempts are the fetch attempts recorded for inv's record.
+func (inv *invocation) attempts() []attempt {
+	if inv.tally == nil {
+		return nil
+	}
+	return inv.tally.attempts
+}
+
+// untally gives inv's tally back to the pool.
+func (inv *invocation) untally() {
+	if t := inv.tally; t != nil {
+		fetches := t.fetches[:0]
+		clear(t.fetches)
+		*t = tally{fetches: fetches}
+		tallyPool.Put(t)
+		inv.tally = nil
+	}
+}
+
 func (n *Node) newInvocation(dest *destination, g *executor.Globals, p *pending, link trace.SpanContext) *invocation {
 	inv := invocationPool.Get().(*invocation)
 	inv.n, inv.dest, inv.g, inv.p, inv.link = n, dest, g, p, link
@@ -87,6 +140,7 @@ func (n *Node) newInvocation(dest *destination, g *executor.Globals, p *pending,
 }
 
 func (inv *invocation) free() {
+	inv.untally()
 	wake := inv.wake
 	*inv = invocation{wake: wake}
 	invocationPool.Put(inv)
@@ -123,7 +177,8 @@ func (n *Node) run(inv *invocation) {
 			}
 			inv.invoke(ctx, r)
 			if inv.rerun {
-				inv.rerun, inv.admitted, inv.metrics, inv.id, inv.attempts, inv.res = false, false, nil, "", nil, nil
+				inv.untally()
+				inv.rerun, inv.admitted, inv.id, inv.res = false, false, "", nil
 				continue
 			}
 		}
@@ -298,10 +353,8 @@ func (inv *invocation) check() error {
 // count adds k to one of the destination's counters, recorded with the
 // rest when the invocation ends.
 func (inv *invocation) count(metric string, k int64) {
-	if inv.metrics == nil {
-		inv.metrics = inv.buf[:0]
-	}
-	inv.metrics = append(inv.metrics, telemetry.Metric{Name: metric, N: k})
+	t := inv.tallied()
+	t.metrics = append(t.metrics, telemetry.Metric{Name: metric, N: k})
 }
 
 // Transition implements executor.Observer.
@@ -327,10 +380,8 @@ func (inv *invocation) log(t time.Time, level hogwirev1.LogLevel, msg string) {
 func (inv *invocation) Attempt(req *fetch.Request, a fetch.Attempt) {
 	inv.count("fetch_attempts", 1)
 	if inv.n.records != nil {
-		if inv.attempts == nil {
-			inv.attempts = inv.abuf[:0]
-		}
-		inv.attempts = append(inv.attempts, attempt{n: a.N, status: a.Status, dur: a.Duration, err: attemptError(a.Err)})
+		t := inv.tallied()
+		t.attempts = append(t.attempts, attempt{n: a.N, status: a.Status, dur: a.Duration, err: attemptError(a.Err)})
 	}
 	if inv.span != nil && inv.span.IsRecording() {
 		end := time.Now()
@@ -392,7 +443,7 @@ func (inv *invocation) Done(res *executor.Result) {
 			n.im.Outcomes(context.Background(), inv.dest.name, metrics.OutcomeFailed, skipEdited, int64(inv.size()), 0)
 			inv.record(statusFailed, skipEdited, res, time.Time{})
 		}
-		n.tel.Record(inv.dest.name, inv.metrics, -1)
+		n.tel.Record(inv.dest.name, inv.metrics(), -1)
 		if res.SkipReason != skipEdited {
 			inv.skip(res.SkipReason)
 		}
@@ -411,7 +462,7 @@ func (inv *invocation) Done(res *executor.Result) {
 			n.im.Outcomes(context.Background(), inv.dest.name, metrics.OutcomeFailed, failureReason(res), int64(inv.size()), res.OwnTime())
 			inv.record(statusFailed, recordKind(res), res, time.Time{})
 		}
-		n.tel.Record(inv.dest.name, inv.metrics, res.OwnTime())
+		n.tel.Record(inv.dest.name, inv.metrics(), res.OwnTime())
 		return
 	}
 	if res.Items != nil {
@@ -439,7 +490,7 @@ func (inv *invocation) Done(res *executor.Result) {
 			n.im.Outcome(context.Background(), inv.dest.name, metrics.OutcomeFailed, failureReason(res), dur)
 		}
 	}
-	n.tel.Record(inv.dest.name, inv.metrics, dur)
+	n.tel.Record(inv.dest.name, inv.metrics(), dur)
 	inv.recordDone(res)
 	if len(res.Captures) > 0 {
 		n.ingestCaptures(inv.ctx, inv.dest.name, res.Captures, func(level hogwirev1.LogLevel, format string, args ...any) {

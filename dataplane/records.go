@@ -206,24 +206,27 @@ func parkKind(s *executor.Suspended, why string) string {
 
 // fetches are res's fetches for its record, one row per attempt when the
 // attempts Observer.Attempt saw line up with them (each fetch's attempts
-// in a row, numbered from 1), else one per fetch.
+// in a row, numbered from 1), else one per fetch. They are in inv's
+// tally, until it counts again.
 func (inv *invocation) fetches(res *executor.Result) []invocations.Fetch {
 	if len(res.Fetches) == 0 {
 		return nil
 	}
+	t := inv.tallied()
 	// starts[k] is where the k-th fetch's attempts begin.
+	attempts := inv.attempts()
 	var starts []int
-	for i, a := range inv.attempts {
+	for i, a := range attempts {
 		if a.n <= 1 {
 			starts = append(starts, i)
 		}
 	}
 	perAttempt := len(starts) == len(res.Fetches)
-	out := make([]invocations.Fetch, 0, max(len(res.Fetches), len(inv.attempts)))
+	out := t.fetches[:0]
 	for k, f := range res.Fetches {
 		var method, u string
 		if f.Request != nil {
-			method, u = f.Request.Method, safeURL(f.Request.URL)
+			method, u = f.Request.Method, inv.dest.safeURL(f.Request.URL)
 		}
 		if !perAttempt {
 			row := invocations.Fetch{Method: method, URL: u, Duration: f.Duration, Error: attemptError(f.Err), Attempt: 1}
@@ -233,15 +236,31 @@ func (inv *invocation) fetches(res *executor.Result) []invocations.Fetch {
 			out = append(out, row)
 			continue
 		}
-		end := len(inv.attempts)
+		end := len(attempts)
 		if k+1 < len(starts) {
 			end = starts[k+1]
 		}
-		for _, a := range inv.attempts[starts[k]:end] {
+		for _, a := range attempts[starts[k]:end] {
 			out = append(out, invocations.Fetch{Method: method, URL: u, Status: a.status, Duration: a.dur, Error: a.err, Attempt: max(a.n, 1)})
 		}
 	}
+	t.fetches = out
 	return out
+}
+
+// shownURL is a URL and its safeURL.
+type shownURL struct{ raw, safe string }
+
+// safeURL is safeURL(raw), remembered: a destination usually fetches one
+// URL over and over, and parsing it again for each record cost more
+// than the rest of the record.
+func (d *destination) safeURL(raw string) string {
+	if last := d.lastURL.Load(); last != nil && last.raw == raw {
+		return last.safe
+	}
+	safe := safeURL(raw)
+	d.lastURL.Store(&shownURL{raw, safe})
+	return safe
 }
 
 // safeURL is a URL as records and traces show it: scheme, host and path,

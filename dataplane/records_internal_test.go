@@ -18,10 +18,10 @@ func TestRecordFetches(t *testing.T) {
 			Response: &fetch.Response{Status: 200, Attempts: 3}, Duration: 30 * time.Millisecond},
 		{Request: &fetch.Request{Method: "GET", URL: "https://other.example.com/x"}, Err: fetch.ErrTimeout, Duration: time.Second},
 	}}
-	inv := &invocation{attempts: []attempt{
+	inv := &invocation{dest: &destination{}, tally: &tally{attempts: []attempt{
 		{n: 1, status: 503, dur: 10 * time.Millisecond}, {n: 2, err: "timeout", dur: 5 * time.Millisecond}, {n: 3, status: 200, dur: time.Millisecond},
 		{n: 1, err: "timeout", dur: time.Second},
-	}}
+	}}}
 	want := []invocations.Fetch{
 		{Method: "POST", URL: "https://api.example.com/v1/%3Credacted%3E/track", Status: 503, Duration: 10 * time.Millisecond, Attempt: 1},
 		{Method: "POST", URL: "https://api.example.com/v1/%3Credacted%3E/track", Error: "timeout", Duration: 5 * time.Millisecond, Attempt: 2},
@@ -32,7 +32,7 @@ func TestRecordFetches(t *testing.T) {
 		t.Errorf("per attempt:\n got %+v\nwant %+v", got, want)
 	}
 	// Attempts that do not line up (a resumed fetch): one row per fetch.
-	inv.attempts = inv.attempts[1:]
+	inv.tally.attempts = inv.tally.attempts[1:]
 	want = []invocations.Fetch{
 		{Method: "POST", URL: "https://api.example.com/v1/%3Credacted%3E/track", Status: 200, Duration: 30 * time.Millisecond, Attempt: 3},
 		{Method: "GET", URL: "https://other.example.com/x", Error: "timeout", Duration: time.Second, Attempt: 1},
@@ -93,5 +93,20 @@ func TestRecordKinds(t *testing.T) {
 	}
 	if attemptError(errors.Join(fetch.ErrEgressDenied)) != "egress_refused" || attemptError(nil) != "" || attemptError(errors.New("x")) != "connection" {
 		t.Error("attemptError")
+	}
+}
+
+// A destination remembers the last URL its records showed: whatever the
+// order its URLs come in, each is shown as safeURL shows it.
+func TestDestinationSafeURL(t *testing.T) {
+	var d destination
+	for _, raw := range []string{"https://u:p@a.example/x?k=1", "https://u:p@a.example/x?k=1", "https://b.example/<y>",
+		"https://u:p@a.example/x?k=1", "://bad", "://bad", "https://b.example/<y>"} {
+		if got, want := d.safeURL(raw), safeURL(raw); got != want {
+			t.Errorf("safeURL(%q) = %q, want %q", raw, got, want)
+		}
+	}
+	if got := d.safeURL("https://u:p@a.example/x?k=1"); got != "https://a.example/x" {
+		t.Errorf("safeURL kept the query or user info: %q", got)
 	}
 }

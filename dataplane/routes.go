@@ -67,6 +67,8 @@ type destination struct {
 	// the project's mu.
 	selected                   int64
 	flushedSel, flushedProject int64
+	// lastURL is the last URL its records showed (see safeURL).
+	lastURL atomic.Pointer[shownURL]
 }
 
 // project is what a node keeps of a project across configuration changes.

@@ -3,6 +3,7 @@ package invocations
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -228,5 +229,59 @@ func TestOpenKeepsStorageSetsRetention(t *testing.T) {
 	}
 	if info, err := st.Info(ctx); err != nil || info.Config.MaxAge != time.Hour {
 		t.Fatalf("after a node attached: %v, %v", info, err)
+	}
+}
+
+// Record keeps a copy: the caller may reuse its record and fetch rows at
+// once, and records the writer reuses for later ones keep nothing of the
+// earlier ones; several batches (and messages larger than one pack)
+// store every record as it was given.
+func TestRecordCopiesAndReuses(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, true)
+	w := s.NewWriter(WriterConfig{Batch: 7})
+	r := Record{Destination: "projects/shop/destinations/hook", Status: succeeded, Fetches: make([]Fetch, 1)}
+	long := strings.Repeat("x", maxPack/3)
+	for i := range 30 {
+		r.EventUUID, r.DistinctID, r.Start = fmt.Sprintf("e%02d", i), fmt.Sprintf("u%d", i%3), time.Unix(int64(1000+i), 0)
+		r.Fetches = r.Fetches[:1]
+		r.Fetches[0] = Fetch{Method: "POST", URL: fmt.Sprintf("https://example.com/%d", i), Status: 200, Attempt: 1}
+		if i%2 == 0 {
+			r.Fetches = append(r.Fetches, Fetch{Method: "GET", URL: "https://example.com/again", Status: 500, Attempt: 2})
+		}
+		r.Error, r.RerunOf = "", ""
+		if i%10 == 3 {
+			r.Error = long // three of these exceed one pack
+		}
+		if i == 5 {
+			r.RerunOf = "r0"
+		}
+		w.Record(&r)
+		if i%7 == 6 {
+			w.Flush(ctx)
+		}
+	}
+	w.Flush(ctx)
+	out, _, err := s.List(ctx, "shop", Filter{}, 100, Cursor{})
+	if err != nil || len(out) != 30 {
+		t.Fatalf("got %d records, %v", len(out), err)
+	}
+	for _, got := range out {
+		var i int
+		fmt.Sscanf(got.GetEventUuid(), "e%d", &i)
+		want := 1
+		if i%2 == 0 {
+			want = 2
+		}
+		if len(got.GetFetches()) != want || got.GetFetches()[0].GetUrl() != fmt.Sprintf("https://example.com/%d", i) ||
+			got.GetDistinctId() != fmt.Sprintf("u%d", i%3) || got.GetStartTime().AsTime().Unix() != int64(1000+i) ||
+			(got.GetError() == long) != (i%10 == 3) || (got.GetRerunOf() == "r0") != (i == 5) {
+			t.Errorf("record %d: %v", i, got)
+		}
+	}
+	// The index still finds them by distinct id.
+	byPerson, _, err := s.List(ctx, "shop", Filter{DistinctID: "u1"}, 100, Cursor{})
+	if err != nil || len(byPerson) != 10 {
+		t.Errorf("by distinct id: %d records, %v", len(byPerson), err)
 	}
 }

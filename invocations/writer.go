@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
-	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/resourcename"
@@ -82,6 +80,14 @@ type Writer struct {
 	ch      chan item
 	dropped atomic.Int64
 	failed  atomic.Int64
+	// free holds packs NATS is done with, for the next batch.
+	mu   sync.Mutex
+	free []*pack
+	// recs holds records written, for Record to copy the next ones into.
+	recs chan *Record
+	// scratch is write's, while it holds scratchMu.
+	scratchMu sync.Mutex
+	scratch   indexScratch
 	// Bytes stored, by kind (see Stored).
 	recordBytes, eventBytes, indexBytes atomic.Int64
 }
@@ -103,21 +109,60 @@ func (s *Store) NewWriter(cfg WriterConfig) *Writer {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 200 * time.Millisecond
 	}
-	return &Writer{s: s, cfg: cfg, ch: make(chan item, cfg.MaxBuffered)}
+	return &Writer{s: s, cfg: cfg, ch: make(chan item, cfg.MaxBuffered), recs: make(chan *Record, 2*cfg.Batch)}
 }
 
-// Record queues a record; false when the buffer was full and it was
-// dropped. A nil Writer records nothing.
+// Record queues a copy of r; false when the buffer was full and it was
+// dropped. A nil Writer records nothing. The copy is one of the records
+// written before when there is one, so that a node recording every
+// delivery does not allocate a record for each: r, and its Fetches, are
+// the caller's again once Record returns.
 func (w *Writer) Record(r *Record) bool {
 	if w == nil {
 		return false
 	}
+	var c *Record
 	select {
-	case w.ch <- item{rec: r}:
+	case c = <-w.recs:
+	default:
+		c = new(Record)
+	}
+	fetches := append(c.Fetches[:0], r.Fetches...)
+	*c = *r
+	c.Fetches = fetches
+	select {
+	case w.ch <- item{rec: c}:
 		return true
 	default:
 		w.dropped.Add(1)
 		return false
+	}
+}
+
+// maxRecycledFetches bounds the fetches a recycled record keeps room for:
+// a record with many more is rare, and need not hold memory after it.
+const maxRecycledFetches = 16
+
+// recycle keeps the records of a batch, encoded now, for Record to reuse.
+func (w *Writer) recycle(batch []item) {
+	for i := range batch {
+		r := batch[i].rec
+		if r == nil {
+			continue
+		}
+		batch[i].rec = nil
+		// Let go of the strings it held, keep its fetches' room.
+		var fetches []Fetch
+		if cap(r.Fetches) <= maxRecycledFetches {
+			fetches = r.Fetches[:0]
+			clear(r.Fetches)
+		}
+		*r = Record{Fetches: fetches}
+		select {
+		case w.recs <- r:
+		default:
+			return
+		}
 	}
 }
 
@@ -208,98 +253,217 @@ const maxPack = 256 << 10
 // subject (destination, status, kind), or every event of a project.
 type pack struct {
 	subject string
-	// items are gathered first, then copied once into a message of the
-	// size they add up to.
-	items [][]byte
-	size  int
-	n     int
-	refs  []packRef
-	f     jetstream.PubAckFuture
+	project string
+	// buf is the message: each item's length, then the item.
+	buf  []byte
+	n    int
+	refs []packRef
+	f    jetstream.PubAckFuture
+}
+
+// packKey is what a pack's subject is made of, so that a batch makes
+// each subject once, not once per record.
+type packKey struct {
+	// destination is the record's destination name, or the event's
+	// project.
+	destination string
+	status      hogwirev1.InvocationStatus
+	kind        string
+	event       bool
 }
 
 // packRef says which index key points at an item of a pack.
 type packRef struct {
-	index string // index subject
 	key   string
+	index byte // indexEvent, indexDistinct or indexRerun
 	item  int
 	event bool
 }
 
 // refKey is one index entry of a batch.
-type refKey struct{ index, key string }
+type refKey struct {
+	project string
+	index   byte
+	key     string
+}
+
+// newPack returns an empty pack, one of an earlier batch when one is
+// free.
+func (w *Writer) newPack(subject, project string) *pack {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if n := len(w.free); n > 0 {
+		p := w.free[n-1]
+		w.free = w.free[:n-1]
+		p.subject, p.project = subject, project
+		return p
+	}
+	return &pack{subject: subject, project: project}
+}
+
+// reuse keeps the packs of a batch NATS has acknowledged, with their
+// message buffers and refs, for the next batches, which then allocate
+// nothing for their messages. It keeps only as many as a batch usually
+// needs.
+func (w *Writer) reuse(packs []*pack) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range packs {
+		if len(w.free) >= maxFreeBuffers {
+			return
+		}
+		if cap(p.buf) > 2*maxPack {
+			continue
+		}
+		clear(p.refs)
+		*p = pack{buf: p.buf[:0], refs: p.refs[:0]}
+		w.free = append(w.free, p)
+	}
+}
+
+// indexScratch is what write gathers index entries in, kept from one
+// batch to the next: a batch indexes thousands of keys, and growing
+// these anew each time was most of what the writer allocated.
+type indexScratch struct {
+	entries map[refKey]int
+	order   []refKey
+	refs    []entryRef
+	start   []int
+	next    []int
+	byEntry []ref
+}
+
+// entryRef is a ref with the number of its index entry.
+type entryRef struct {
+	entry int
+	ref   ref
+}
+
+// indexScratch returns the writer's scratch, or a new one while another
+// write (a Flush beside Run) uses it.
+func (w *Writer) indexScratch() *indexScratch {
+	if !w.scratchMu.TryLock() {
+		return &indexScratch{}
+	}
+	return &w.scratch
+}
+
+// doneIndex lets go of x, forgetting its keys.
+func (w *Writer) doneIndex(x *indexScratch) {
+	clear(x.entries)
+	clear(x.order[:cap(x.order)])
+	clear(x.refs[:cap(x.refs)])
+	if x == &w.scratch {
+		w.scratchMu.Unlock()
+	}
+}
+
+// maxFreeBuffers bounds the packs kept between batches: a batch
+// makes one message per destination, status and kind, and per project.
+const maxFreeBuffers = 64
 
 // write stores a batch: records and events packed by subject first, then,
 // once their sequences are known, one index entry per key pointing at
 // them.
 func (w *Writer) write(ctx context.Context, batch []item) {
 	js := w.s.js
-	open := map[string]*pack{}
+	open := map[packKey]*pack{}
 	var packs []*pack
-	add := func(subject string, data []byte) *pack {
-		p := open[subject]
-		if p == nil || (p.n > 0 && p.size+len(data) > maxPack) {
-			p = &pack{subject: subject}
-			open[subject] = p
+	// packFor returns the open pack of k for an item of size bytes: a new
+	// one when it has none or the item would not fit. subject makes the
+	// new one's subject.
+	packFor := func(k packKey, size int, project string, subject func() string) *pack {
+		p := open[k]
+		if p == nil || (p.n > 0 && len(p.buf)+binary.MaxVarintLen32+size > maxPack) {
+			p = w.newPack(subject(), project)
+			open[k] = p
 			packs = append(packs, p)
 		}
-		p.items = append(p.items, data)
-		p.size += binary.MaxVarintLen32 + len(data)
-		p.n++
 		return p
 	}
+	var enc []byte
+	nrefs := 0
 	for _, it := range batch {
 		if it.rec == nil {
 			if !resourcename.ValidID(it.project) {
 				continue
 			}
-			p := add(eventPrefix+it.project, it.data)
-			p.refs = append(p.refs, packRef{index: indexSubject(it.project, indexEvent, it.uuid), key: it.uuid, item: p.n - 1, event: true})
+			p := packFor(packKey{destination: it.project, event: true}, len(it.data), it.project,
+				func() string { return eventPrefix + it.project })
+			p.buf = binary.AppendUvarint(p.buf, uint64(len(it.data)))
+			p.buf = append(p.buf, it.data...)
+			p.n++
+			p.refs = append(p.refs, packRef{index: indexEvent, key: it.uuid, item: p.n - 1, event: true})
+			nrefs++
 			continue
 		}
-		project, dest, err := resourcename.ParseDestination(it.rec.Destination)
-		if err != nil || project == resourcename.Wildcard {
-			continue
+		r := it.rec
+		k := packKey{destination: r.Destination, status: r.Status, kind: r.ErrorKind}
+		var project, dest string
+		if p := open[k]; p != nil {
+			project = p.project
+		} else {
+			var err error
+			if project, dest, err = resourcename.ParseDestination(r.Destination); err != nil || project == resourcename.Wildcard {
+				continue
+			}
 		}
-		pb := it.rec.proto()
-		data, err := proto.Marshal(pb)
-		if err != nil {
+		var rerun string
+		if r.Rerun != "" {
+			rerun = RerunName(project, r.Rerun)
+		}
+		var ok bool
+		if enc, ok = appendRecord(enc[:0], r, rerun); !ok {
 			w.failed.Add(1)
 			continue
 		}
-		p := add(recordSubject(project, dest, pb), data)
-		if k := it.rec.EventUUID; k != "" {
-			p.refs = append(p.refs, packRef{index: indexSubject(project, indexEvent, k), key: k, item: p.n - 1})
+		p := packFor(k, len(enc), project, func() string {
+			if dest == "" {
+				_, dest, _ = resourcename.ParseDestination(r.Destination)
+			}
+			return recordSubject(project, dest, r.Status, r.ErrorKind)
+		})
+		p.buf = binary.AppendUvarint(p.buf, uint64(len(enc)))
+		p.buf = append(p.buf, enc...)
+		p.n++
+		before := len(p.refs)
+		if k := r.EventUUID; k != "" {
+			p.refs = append(p.refs, packRef{index: indexEvent, key: k, item: p.n - 1})
 		}
-		if k := it.rec.DistinctID; k != "" {
-			p.refs = append(p.refs, packRef{index: indexSubject(project, indexDistinct, k), key: k, item: p.n - 1})
+		if k := r.DistinctID; k != "" {
+			p.refs = append(p.refs, packRef{index: indexDistinct, key: k, item: p.n - 1})
 		}
-		if k := it.rec.Rerun; k != "" {
-			p.refs = append(p.refs, packRef{index: indexSubject(project, indexRerun, k), key: k, item: p.n - 1})
+		if k := r.Rerun; k != "" {
+			p.refs = append(p.refs, packRef{index: indexRerun, key: k, item: p.n - 1})
 		}
+		nrefs += len(p.refs) - before
 	}
+	w.recycle(batch)
 	for _, p := range packs {
-		buf := make([]byte, 0, p.size)
-		for _, it := range p.items {
-			buf = binary.AppendUvarint(buf, uint64(len(it)))
-			buf = append(buf, it...)
-		}
-		p.items = nil
-		f, err := js.PublishAsync(p.subject, buf)
+		f, err := js.PublishAsync(p.subject, p.buf)
 		if err != nil {
 			w.failed.Add(int64(p.n))
 			continue
 		}
 		p.f = f
 		if strings.HasPrefix(p.subject, eventPrefix) {
-			w.eventBytes.Add(int64(len(buf)))
+			w.eventBytes.Add(int64(len(p.buf)))
 		} else {
-			w.recordBytes.Add(int64(len(buf)))
+			w.recordBytes.Add(int64(len(p.buf)))
 		}
 	}
 	// One index entry per key and batch: the records of one event (one
 	// per destination) and of one person usually end close together.
-	entries := map[refKey][]ref{}
-	var order []refKey
+	// Each ref is kept with its entry's number, in the order the packs
+	// were acknowledged, then gathered by entry.
+	x := w.indexScratch()
+	defer w.doneIndex(x)
+	entries, order, refs := x.entries, x.order[:0], x.refs[:0]
+	if entries == nil {
+		entries = make(map[refKey]int, nrefs/4)
+		x.entries = entries
+	}
+	defer func() { x.order, x.refs = order, refs }()
 	for i, p := range packs {
 		if p.f == nil {
 			continue
@@ -307,11 +471,14 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 		select {
 		case ack := <-p.f.Ok():
 			for _, r := range p.refs {
-				k := refKey{r.index, r.key}
-				if _, ok := entries[k]; !ok {
+				k := refKey{p.project, r.index, r.key}
+				e, ok := entries[k]
+				if !ok {
+					e = len(order)
+					entries[k] = e
 					order = append(order, k)
 				}
-				entries[k] = append(entries[k], ref{seq: ack.Sequence, item: r.item, event: r.event})
+				refs = append(refs, entryRef{e, ref{seq: ack.Sequence, item: r.item, event: r.event}})
 			}
 		case <-p.f.Err():
 			w.failed.Add(int64(p.n))
@@ -322,6 +489,27 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 			return
 		}
 	}
+	// NATS is done with every message: their buffers serve the next
+	// batch.
+	w.reuse(packs)
+	// Gather each entry's refs, keeping their order: start[e] is where
+	// entry e's begin in byEntry.
+	start := append(x.start[:0], make([]int, len(order)+1)...)
+	x.start = start
+	for _, r := range refs {
+		start[r.entry+1]++
+	}
+	for e := range order {
+		start[e+1] += start[e]
+	}
+	byEntry := append(x.byEntry[:0], make([]ref, len(refs))...)
+	x.byEntry = byEntry
+	next := append(x.next[:0], start[:len(order)]...)
+	x.next = next
+	for _, r := range refs {
+		byEntry[next[r.entry]] = r.ref
+		next[r.entry]++
+	}
 	// The index entries are many (about one per event and one per person
 	// of the batch) and small: acknowledging each cost the writer and the
 	// server more than storing it. They go out as plain NATS messages,
@@ -330,16 +518,21 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 	// order, so its acknowledgement says that the stream took every entry
 	// before it too. What the stream refused without saying is not
 	// counted in Dropped.
+	var e []byte
 	for i, k := range order {
-		e := encodeEntry(k.key, entries[k])
-		w.indexBytes.Add(int64(len(e)))
+		subject := indexSubject(k.project, k.index, k.key)
 		if i < len(order)-1 {
-			if err := w.s.nc.Publish(k.index, e); err != nil {
+			// Publish copies the entry: one buffer serves them all.
+			e = appendEntry(e[:0], k.key, byEntry[start[i]:start[i+1]])
+			w.indexBytes.Add(int64(len(e)))
+			if err := w.s.nc.Publish(subject, e); err != nil {
 				w.failed.Add(1)
 			}
 			continue
 		}
-		f, err := js.PublishAsync(k.index, e)
+		e = appendEntry(nil, k.key, byEntry[start[i]:start[i+1]])
+		w.indexBytes.Add(int64(len(e)))
+		f, err := js.PublishAsync(subject, e)
 		if err != nil {
 			w.failed.Add(1)
 			return
@@ -363,11 +556,10 @@ type ref struct {
 
 func (r ref) before(o ref) bool { return r.seq < o.seq || r.seq == o.seq && r.item < o.item }
 
-// encodeEntry makes an index entry: the key, then each item's sequence
-// (as the difference from the previous one) and place, and whether it
-// is an event.
-func encodeEntry(key string, refs []ref) []byte {
-	buf := make([]byte, 0, 1+len(key)+len(refs)*6)
+// appendEntry appends an index entry to buf: the key, then each item's
+// sequence (as the difference from the previous one) and place, and
+// whether it is an event.
+func appendEntry(buf []byte, key string, refs []ref) []byte {
 	buf = binary.AppendUvarint(buf, uint64(len(key)))
 	buf = append(buf, key...)
 	var prev uint64
@@ -383,7 +575,7 @@ func encodeEntry(key string, refs []ref) []byte {
 	return buf
 }
 
-// decodeEntry appends to refs those of an entry encodeEntry made for key.
+// decodeEntry appends to refs those of an entry appendEntry made for key.
 func decodeEntry(d []byte, key string, refs []ref) []ref {
 	n, k := binary.Uvarint(d)
 	if k <= 0 || uint64(len(d)-k) < n || string(d[k:k+int(n)]) != key {
@@ -420,31 +612,4 @@ func unpack(data []byte, fn func(i int, item []byte) bool) {
 		}
 		data = data[k+int(n):]
 	}
-}
-
-// proto is the stored form of r; name and id are set when it is read.
-func (r *Record) proto() *hogwirev1.Invocation {
-	pb := &hogwirev1.Invocation{
-		Destination: r.Destination, Status: r.Status, ErrorKind: r.ErrorKind, Error: r.Error,
-		EventUuid: r.EventUUID, EventName: r.EventName, DistinctId: r.DistinctID, PersonId: r.PersonID,
-		Retries: int32(r.Retries), LogInvocationId: r.LogInvocationID, NodeId: r.NodeID, RerunOf: r.RerunOf, Mapping: r.Mapping,
-		DestinationRevision: r.Revision,
-	}
-	if r.Rerun != "" {
-		pb.Rerun = RerunName(projectOf(r.Destination), r.Rerun)
-	}
-	if !r.Start.IsZero() {
-		pb.StartTime = timestamppb.New(r.Start)
-	}
-	if r.Duration > 0 {
-		pb.Duration = durationpb.New(r.Duration)
-	}
-	if !r.RetryTime.IsZero() {
-		pb.RetryTime = timestamppb.New(r.RetryTime)
-	}
-	for _, f := range r.Fetches {
-		pb.Fetches = append(pb.Fetches, &hogwirev1.FetchAttempt{Method: f.Method, Url: f.URL, Status: int32(f.Status),
-			Duration: durationpb.New(f.Duration), Error: f.Error, Attempt: int32(f.Attempt)})
-	}
-	return pb
 }

@@ -13,6 +13,7 @@ package metrics
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -103,36 +104,46 @@ const (
 )
 
 // Invocations measures destination invocations. Its methods run once or
-// more per event, so each destination's attribute sets are made once and
-// kept: recording allocates nothing after a destination's first events.
+// more per event: the counters are kept here, per destination, and the
+// instruments read them when they are collected (observable counters),
+// so that recording costs an addition, not an instrument's Add with its
+// attribute lookups; each destination's attribute sets are made once.
 type Invocations struct {
-	outcomes, attempts metric.Int64Counter
-	duration           metric.Float64Histogram
-	inflight           metric.Int64UpDownCounter
+	duration metric.Float64Histogram
 
 	mu    sync.RWMutex
-	dests map[string]*destOptions
+	dests map[string]*destCounts
 }
 
-// destOptions are one destination's attribute sets, by outcome and
-// reason, and by attempt result.
-type destOptions struct {
-	inflight metric.MeasurementOption
-	mu       sync.Mutex
-	outcomes map[[2]string]metric.MeasurementOption
-	timed    map[string]metric.MeasurementOption
-	attempts map[string]metric.MeasurementOption
+// destCounts are one destination's counts since the process started, by
+// outcome and reason and by attempt result, with their attribute sets.
+type destCounts struct {
+	inflight atomic.Int64
+	// inflightSet is the in-flight gauge's attribute set.
+	inflightSet metric.ObserveOption
+	mu          sync.Mutex
+	outcomes    map[[2]string]*count
+	// timed are the duration's attribute sets by outcome, as the option
+	// slices Record takes, so that feeding it allocates nothing.
+	timed    map[string][]metric.RecordOption
+	attempts map[string]*count
+}
+
+// count is one series of a counter; n is guarded by its destination's mu.
+type count struct {
+	n   int64
+	set metric.ObserveOption
 }
 
 // NewInvocations makes the invocation instruments.
 func NewInvocations(mp metric.MeterProvider) (*Invocations, error) {
 	m := mp.Meter(Scope)
-	outcomes, err := m.Int64Counter("hogwire.invocation.outcomes", metric.WithUnit("{invocation}"),
+	outcomes, err := m.Int64ObservableCounter("hogwire.invocation.outcomes", metric.WithUnit("{invocation}"),
 		metric.WithDescription("Events finished at a destination, by outcome (succeeded, failed, filtered, skipped) and, for failures, reason; once per event however many attempts it took."))
 	if err != nil {
 		return nil, err
 	}
-	attempts, err := m.Int64Counter("hogwire.delivery.attempts", metric.WithUnit("{attempt}"),
+	attempts, err := m.Int64ObservableCounter("hogwire.delivery.attempts", metric.WithUnit("{attempt}"),
 		metric.WithDescription("HTTP requests destinations made, retries included, by result."))
 	if err != nil {
 		return nil, err
@@ -143,20 +154,43 @@ func NewInvocations(mp metric.MeterProvider) (*Invocations, error) {
 	if err != nil {
 		return nil, err
 	}
-	inflight, err := m.Int64UpDownCounter("hogwire.invocations.inflight", metric.WithUnit("{invocation}"),
+	inflight, err := m.Int64ObservableUpDownCounter("hogwire.invocations.inflight", metric.WithUnit("{invocation}"),
 		metric.WithDescription("Destination invocations running now, fetches and retry waits included."))
 	if err != nil {
 		return nil, err
 	}
-	return &Invocations{outcomes: outcomes, attempts: attempts, duration: duration, inflight: inflight,
-		dests: map[string]*destOptions{}}, nil
+	inv := &Invocations{duration: duration, dests: map[string]*destCounts{}}
+	if _, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		inv.observe(o, outcomes, attempts, inflight)
+		return nil
+	}, outcomes, attempts, inflight); err != nil {
+		return nil, err
+	}
+	return inv, nil
+}
+
+// observe reports every destination's counts.
+func (m *Invocations) observe(o metric.Observer, outcomes, attempts, inflight metric.Int64Observable) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, d := range m.dests {
+		o.ObserveInt64(inflight, d.inflight.Load(), d.inflightSet)
+		d.mu.Lock()
+		for _, c := range d.outcomes {
+			o.ObserveInt64(outcomes, c.n, c.set)
+		}
+		for _, c := range d.attempts {
+			o.ObserveInt64(attempts, c.n, c.set)
+		}
+		d.mu.Unlock()
+	}
 }
 
 func destAttr(destination string) attribute.KeyValue {
 	return attribute.String("destination", destination)
 }
 
-func (m *Invocations) optionsOf(destination string) *destOptions {
+func (m *Invocations) countsOf(destination string) *destCounts {
 	m.mu.RLock()
 	d := m.dests[destination]
 	m.mu.RUnlock()
@@ -166,15 +200,26 @@ func (m *Invocations) optionsOf(destination string) *destOptions {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if d = m.dests[destination]; d == nil {
-		d = &destOptions{
-			inflight: metric.WithAttributeSet(attribute.NewSet(destAttr(destination))),
-			outcomes: map[[2]string]metric.MeasurementOption{},
-			timed:    map[string]metric.MeasurementOption{},
-			attempts: map[string]metric.MeasurementOption{},
+		d = &destCounts{
+			inflightSet: metric.WithAttributeSet(attribute.NewSet(destAttr(destination))),
+			outcomes:    map[[2]string]*count{},
+			timed:       map[string][]metric.RecordOption{},
+			attempts:    map[string]*count{},
 		}
 		m.dests[destination] = d
 	}
 	return d
+}
+
+// add adds n to cache[k], a series whose attribute set mk makes on first
+// use; its destination's mu is held.
+func add[K comparable](cache map[K]*count, k K, n int64, mk func() []attribute.KeyValue) {
+	c := cache[k]
+	if c == nil {
+		c = &count{set: metric.WithAttributeSet(attribute.NewSet(mk()...))}
+		cache[k] = c
+	}
+	c.n += n
 }
 
 // option returns cache[k], an attribute set made by mk on first use.
@@ -199,11 +244,11 @@ func (m *Invocations) Start(ctx context.Context, destination string) (done func(
 }
 
 // Inflight adds delta to the invocations of destination running now.
-func (m *Invocations) Inflight(ctx context.Context, destination string, delta int64) {
+func (m *Invocations) Inflight(_ context.Context, destination string, delta int64) {
 	if m == nil {
 		return
 	}
-	m.inflight.Add(ctx, delta, m.optionsOf(destination).inflight)
+	m.countsOf(destination).inflight.Add(delta)
 }
 
 // Outcome records how an invocation ended; reason is for OutcomeFailed and
@@ -219,30 +264,40 @@ func (m *Invocations) Outcomes(ctx context.Context, destination, outcome, reason
 	if m == nil || n <= 0 {
 		return
 	}
-	do := m.optionsOf(destination)
-	m.outcomes.Add(ctx, n, option(&do.mu, do.outcomes, [2]string{outcome, reason}, func() []attribute.KeyValue {
+	dc := m.countsOf(destination)
+	var timed []metric.RecordOption
+	dc.mu.Lock()
+	add(dc.outcomes, [2]string{outcome, reason}, n, func() []attribute.KeyValue {
 		kv := []attribute.KeyValue{destAttr(destination), attribute.String("outcome", outcome)}
 		if reason != "" {
 			kv = append(kv, attribute.String("reason", reason))
 		}
 		return kv
-	}))
+	})
 	if d > 0 {
-		m.duration.Record(ctx, d.Seconds(), option(&do.mu, do.timed, outcome, func() []attribute.KeyValue {
-			return []attribute.KeyValue{destAttr(destination), attribute.String("outcome", outcome)}
-		}))
+		var ok bool
+		if timed, ok = dc.timed[outcome]; !ok {
+			timed = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(destAttr(destination), attribute.String("outcome", outcome)))}
+			dc.timed[outcome] = timed
+		}
+	}
+	dc.mu.Unlock()
+	if d > 0 {
+		m.duration.Record(ctx, d.Seconds(), timed...)
 	}
 }
 
 // Attempt records one delivery request and its result.
-func (m *Invocations) Attempt(ctx context.Context, destination, result string) {
+func (m *Invocations) Attempt(_ context.Context, destination, result string) {
 	if m == nil {
 		return
 	}
-	do := m.optionsOf(destination)
-	m.attempts.Add(ctx, 1, option(&do.mu, do.attempts, result, func() []attribute.KeyValue {
+	dc := m.countsOf(destination)
+	dc.mu.Lock()
+	add(dc.attempts, result, 1, func() []attribute.KeyValue {
 		return []attribute.KeyValue{destAttr(destination), attribute.String("result", result)}
-	}))
+	})
+	dc.mu.Unlock()
 }
 
 // AttemptResult classifies an HTTP status (0: no response, with err).

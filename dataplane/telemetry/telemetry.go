@@ -57,10 +57,24 @@ type key struct {
 }
 
 type bucket struct {
+	// dest is the destination's running totals, found with the bucket.
+	dest     *destTotals
 	counters map[string]int64
 	hist     []uint64
 	sumMs    float64
 	count    uint64
+}
+
+// destTotals are a destination's counts since the process started, which
+// the events counter reports when it is collected, and its duration
+// histogram's attribute set.
+type destTotals struct {
+	name     string
+	totals   map[string]int64
+	duration []metric.RecordOption
+	// events are the counter's attribute sets, by metric; made when
+	// first collected.
+	events map[string]metric.ObserveOption
 }
 
 // Recorder aggregates telemetry; its methods are safe for concurrent use.
@@ -69,17 +83,15 @@ type Recorder struct {
 	log    *slog.Logger
 	bounds []float64
 
-	events   metric.Int64Counter
+	// events is observed: each invocation adds its counts to the
+	// destination's totals under the lock it takes anyway, and the
+	// instrument reads them when it is collected, instead of taking one
+	// Add per count.
+	events   metric.Int64ObservableCounter
 	duration metric.Float64Histogram
-	// Each destination's attribute sets, made once (guarded by mu), and
-	// the totals since the process started.
-	// Kept as the option slices the instruments take, so that feeding
-	// them allocates nothing.
-	counterAttrs map[[2]string][]metric.AddOption
-	destAttrs    map[string][]metric.RecordOption
-	totals       map[[2]string]int64
 
 	mu      sync.Mutex
+	dests   map[string]*destTotals
 	buckets map[key]*bucket
 	logs    []*hogwirev1.LogEntry
 	dropped int64
@@ -99,16 +111,16 @@ func New(cfg Config) *Recorder {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Recorder{cfg: cfg, log: cfg.Logger, bounds: DurationBoundsMs(), buckets: map[key]*bucket{},
-		counterAttrs: map[[2]string][]metric.AddOption{}, destAttrs: map[string][]metric.RecordOption{}, totals: map[[2]string]int64{}}
+	r := &Recorder{cfg: cfg, log: cfg.Logger, bounds: DurationBoundsMs(), buckets: map[key]*bucket{}, dests: map[string]*destTotals{}}
 	mp := cfg.Meters
 	if mp == nil {
 		mp = noop.NewMeterProvider()
 	}
 	m := mp.Meter("github.com/hogwire/hogwire/dataplane/telemetry")
 	var err error
-	if r.events, err = m.Int64Counter("hogwire.destination.events", metric.WithUnit("{event}"),
-		metric.WithDescription("Per destination, events by outcome (succeeded, failed, filtered, …) and fetch attempts by result.")); err != nil {
+	if r.events, err = m.Int64ObservableCounter("hogwire.destination.events", metric.WithUnit("{event}"),
+		metric.WithDescription("Per destination, events by outcome (succeeded, failed, filtered, …) and fetch attempts by result."),
+		metric.WithInt64Callback(r.observe)); err != nil {
 		r.log.Error("making a metric", "err", err)
 	}
 	buckets := make([]float64, len(r.bounds))
@@ -128,7 +140,27 @@ func New(cfg Config) *Recorder {
 func (r *Recorder) Total(dest, metric string) float64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return float64(r.totals[[2]string{dest, metric}])
+	if d := r.dests[dest]; d != nil {
+		return float64(d.totals[metric])
+	}
+	return 0
+}
+
+// observe reports every destination's totals to the events counter.
+func (r *Recorder) observe(_ context.Context, o metric.Int64Observer) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, d := range r.dests {
+		for name, n := range d.totals {
+			opt, ok := d.events[name]
+			if !ok {
+				opt = metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", d.name), attribute.String("metric", name)))
+				d.events[name] = opt
+			}
+			o.Observe(n, opt)
+		}
+	}
+	return nil
 }
 
 // minute is the current minute's bucket time; read outside the lock.
@@ -138,7 +170,13 @@ func (r *Recorder) bucketAtLocked(dest string, minute int64) *bucket {
 	k := key{dest, minute}
 	b := r.buckets[k]
 	if b == nil {
-		b = &bucket{counters: map[string]int64{}, hist: make([]uint64, len(r.bounds)+1)}
+		d := r.dests[dest]
+		if d == nil {
+			d = &destTotals{name: dest, totals: map[string]int64{}, events: map[string]metric.ObserveOption{},
+				duration: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", dest)))}}
+			r.dests[dest] = d
+		}
+		b = &bucket{dest: d, counters: map[string]int64{}, hist: make([]uint64, len(r.bounds)+1)}
 		r.buckets[k] = b
 	}
 	return b
@@ -163,9 +201,10 @@ type Metric struct {
 // Record adds what one invocation did — counters and, unless d is
 // negative, its wall time — under one lock: the data plane records every
 // invocation, and one call costs less than one per counter. The lock
-// covers only the node's own maps; the clock is read before it and the
-// OpenTelemetry instruments, safe for concurrent use, are fed after it,
-// so deliveries on other cores do not queue behind them.
+// covers only the node's own maps (the events counter reads them when it
+// is collected); the clock is read before it and the duration histogram,
+// safe for concurrent use, is fed after it, so deliveries on other cores
+// do not queue behind them.
 func (r *Recorder) Record(dest string, metrics []Metric, d time.Duration) {
 	var ms float64
 	var i int
@@ -174,36 +213,20 @@ func (r *Recorder) Record(dest string, metrics []Metric, d time.Duration) {
 		i = sort.SearchFloat64s(r.bounds, ms)
 	}
 	minute := r.minute()
-	var obuf [8][]metric.AddOption
-	opts := obuf[:0]
 	var do []metric.RecordOption
 	r.mu.Lock()
 	b := r.bucketAtLocked(dest, minute)
 	for _, m := range metrics {
 		b.counters[m.Name] += m.N
-		k := [2]string{dest, m.Name}
-		r.totals[k] += m.N
-		o := r.counterAttrs[k]
-		if o == nil {
-			o = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", dest), attribute.String("metric", m.Name)))}
-			r.counterAttrs[k] = o
-		}
-		opts = append(opts, o)
+		b.dest.totals[m.Name] += m.N
 	}
 	if d >= 0 {
 		b.hist[i]++
 		b.sumMs += ms
 		b.count++
-		do = r.destAttrs[dest]
-		if do == nil {
-			do = []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", dest)))}
-			r.destAttrs[dest] = do
-		}
+		do = b.dest.duration
 	}
 	r.mu.Unlock()
-	for k, m := range metrics {
-		r.events.Add(context.Background(), m.N, opts[k]...)
-	}
 	if do != nil {
 		r.duration.Record(context.Background(), d.Seconds(), do...)
 	}
@@ -246,12 +269,7 @@ func (r *Recorder) giveBack(req *hogwirev1.ReportRequest) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, m := range req.Metrics {
-		k := key{m.Destination, m.Minute.AsTime().Unix()}
-		b := r.buckets[k]
-		if b == nil {
-			b = &bucket{counters: map[string]int64{}, hist: make([]uint64, len(r.bounds)+1)}
-			r.buckets[k] = b
-		}
+		b := r.bucketAtLocked(m.Destination, m.Minute.AsTime().Unix())
 		for name, n := range m.Counters {
 			b.counters[name] += n
 		}
