@@ -128,13 +128,7 @@ const anyBatch = ^uint64(0)
 // events are delivered (or parked) within the grace period rather than
 // waiting for their max_wait.
 func (n *Node) flushBatches() {
-	n.rt.mu.Lock()
-	dests := make([]*destination, 0, len(n.rt.dests))
-	for _, d := range n.rt.dests {
-		dests = append(dests, d)
-	}
-	n.rt.mu.Unlock()
-	for _, d := range dests {
+	for _, d := range n.destinations() {
 		n.flushBatch(d, anyBatch)
 	}
 }

@@ -448,16 +448,22 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	return consumeErr
 }
 
-// cancelRunning cancels every invocation running, once runCtx has
-// ended: their contexts do not derive from it (see invocation.invoke).
-func (n *Node) cancelRunning() {
+// destinations returns the node's destinations at this moment, for work
+// over all of them that must not hold the routes' lock.
+func (n *Node) destinations() []*destination {
 	n.rt.mu.Lock()
+	defer n.rt.mu.Unlock()
 	dests := make([]*destination, 0, len(n.rt.dests))
 	for _, d := range n.rt.dests {
 		dests = append(dests, d)
 	}
-	n.rt.mu.Unlock()
-	for _, d := range dests {
+	return dests
+}
+
+// cancelRunning cancels every invocation running, once runCtx has
+// ended: their contexts do not derive from it (see invocation.invoke).
+func (n *Node) cancelRunning() {
+	for _, d := range n.destinations() {
 		d.runningMu.Lock()
 		for _, cancel := range d.running {
 			cancel(nil)

@@ -731,11 +731,12 @@ func TestInvalidRequestsAreRefusedBeforeSending(t *testing.T) {
 	}
 }
 
-func TestKeepAliveReusesConnections(t *testing.T) {
+// connCountingServer serves handler and counts the connections opened
+// to it.
+func connCountingServer(t *testing.T, handler http.HandlerFunc) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
 	var newConns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "ok")
-	}))
+	srv := httptest.NewUnstartedServer(handler)
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
 		if s == http.StateNew {
 			newConns.Add(1)
@@ -743,6 +744,13 @@ func TestKeepAliveReusesConnections(t *testing.T) {
 	}
 	srv.Start()
 	t.Cleanup(srv.Close)
+	return srv, &newConns
+}
+
+func TestKeepAliveReusesConnections(t *testing.T) {
+	srv, newConns := connCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	})
 	c, _ := newTestClient(t)
 	for range 20 {
 		if _, err := c.Do(context.Background(), Request{URL: srv.URL}, Policy{}, nil); err != nil {
@@ -760,22 +768,14 @@ func TestKeepAliveReusesConnections(t *testing.T) {
 // closed the excess after each one and dialled it again in the next.
 func TestKeepAliveKeepsAHostsPeakConcurrency(t *testing.T) {
 	const burst = 600 // above the 512 that used to be the per-host cap
-	var newConns atomic.Int32
 	var arrived sync.WaitGroup
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, newConns := connCountingServer(t, func(w http.ResponseWriter, r *http.Request) {
 		// Every request of a burst holds its connection until all have
 		// arrived, so that the burst needs burst connections.
 		arrived.Done()
 		arrived.Wait()
 		io.WriteString(w, "ok")
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			newConns.Add(1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	})
 	c, _ := newTestClient(t)
 	send := func() {
 		arrived.Add(burst)

@@ -104,25 +104,18 @@ var webhookCode = []any{
 	int64(42), int64(5), int64(2), "jsonStringify", int64(1), int64(38),
 }
 
-func BenchmarkWebhook(b *testing.B) {
-	p := mustLink(b, webhookCode...)
-	g := eventGlobals(b)
-	m := vm.New(vm.Options{})
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := m.Run(ctx, p, g); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkWebhook(b *testing.B) { benchWebhook(b, false) }
 
 // BenchmarkWebhookFrozen is BenchmarkWebhook on frozen globals, as the
 // executor shares an event's globals between its destinations.
-func BenchmarkWebhookFrozen(b *testing.B) {
+func BenchmarkWebhookFrozen(b *testing.B) { benchWebhook(b, true) }
+
+func benchWebhook(b *testing.B, frozen bool) {
 	p := mustLink(b, webhookCode...)
 	g := eventGlobals(b)
-	vm.Freeze(g)
+	if frozen {
+		vm.Freeze(g)
+	}
 	m := vm.New(vm.Options{})
 	ctx := context.Background()
 	b.ReportAllocs()
