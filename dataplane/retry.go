@@ -3,7 +3,6 @@ package dataplane
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -354,9 +353,8 @@ func (inv *invocation) Do(ctx context.Context, req fetch.Request, p fetch.Policy
 	}
 	defer release()
 	rate := r.d.GetLimits().GetMaxRate()
-	fctx, cut := context.WithCancelCause(ctx)
-	defer cut(nil)
 	var last fetch.Attempt
+	stopped := false
 	// Retries inside the call wait for pauses set meanwhile (by this
 	// invocation's own 429 or another's), so no retry lands inside one
 	// even where durable retries are off and the call is not cut short.
@@ -364,7 +362,25 @@ func (inv *invocation) Do(ctx context.Context, req fetch.Request, p fetch.Policy
 		until, _ := n.pauses.until(inv.dest.name, time.Now())
 		return until
 	}
-	resp, err := n.fetcher.Do(fctx, req, p, func(a fetch.Attempt) {
+	p.BeforeRetry = func(a fetch.Attempt) bool {
+		if now := time.Now(); !n.cfg.Retry.Off && (n.pauses.paused(inv.dest.name, now) || n.pauses.paused(inv.dest.name, now.Add(a.RetryIn))) {
+			// Paused (by this response's Retry-After, another's, or the
+			// breaker): fetch's retry would not see a pause that grows
+			// while it sleeps. The attempt's outcome stands and the
+			// invocation parks until the pause ends, however long it
+			// becomes.
+			stopped = true
+			return false
+		}
+		if rate > 0 {
+			// fetch waits RetryIn before the retry; its slot in the rate
+			// limit may be later. A context that ends here ends fetch's
+			// wait too.
+			_ = inv.waitRate(ctx, rate, a.RetryIn)
+		}
+		return true
+	}
+	resp, err := n.fetcher.Do(ctx, req, p, func(a fetch.Attempt) {
 		last = a
 		if (a.Status == http.StatusTooManyRequests || a.Status == http.StatusServiceUnavailable) && a.RetryAfter > 0 {
 			until := time.Now().Add(min(a.RetryAfter, n.cfg.Retry.MaxRetryAfter))
@@ -379,27 +395,8 @@ func (inv *invocation) Do(ctx context.Context, req fetch.Request, p fetch.Policy
 			inv.openBreaker(inv.ctx, t)
 		}
 		observe(a)
-		if !a.WillRetry {
-			return
-		}
-		if now := time.Now(); !n.cfg.Retry.Off && (n.pauses.paused(inv.dest.name, now) || n.pauses.paused(inv.dest.name, now.Add(a.RetryIn))) {
-			// Paused (by this response's Retry-After, another's, or the
-			// breaker): fetch's retry would not see a pause that grows
-			// while it sleeps. The attempt's outcome stands and the
-			// invocation parks until the pause ends, however long it
-			// becomes.
-			cut(errPausedRetry)
-			return
-		}
-		if rate > 0 {
-			// fetch waits RetryIn before the retry; its slot in the rate
-			// limit may be later.
-			if err := inv.waitRate(fctx, rate, a.RetryIn); err != nil {
-				return
-			}
-		}
 	})
-	if err != nil && errors.Is(context.Cause(fctx), errPausedRetry) && ctx.Err() == nil {
+	if stopped {
 		if last.Err != nil {
 			return nil, last.Err
 		}
@@ -411,10 +408,6 @@ func (inv *invocation) Do(ctx context.Context, req fetch.Request, p fetch.Policy
 	}
 	return resp, err
 }
-
-// errPausedRetry cuts fetch's retries short when the destination was
-// paused between its attempts.
-var errPausedRetry = errors.New("the destination was paused")
 
 // keeps reports whether work skipped for reason waits in the parked stream
 // rather than being dropped: a quarantine or a disable by the health

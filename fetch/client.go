@@ -305,7 +305,7 @@ func (c *Client) Do(ctx context.Context, req Request, p Policy, observe func(Att
 			resp.Attempts = n
 			return resp, nil
 		}
-		if !a.WillRetry {
+		if !a.WillRetry || (p.BeforeRetry != nil && !p.BeforeRetry(a)) {
 			return giveBack()
 		}
 		if err := c.sleep(ctx, a.RetryIn); err != nil {

@@ -304,6 +304,32 @@ func TestRetryWaitsForAPauseSetWhileWaiting(t *testing.T) {
 	}
 }
 
+// BeforeRetry sees each attempt that would be retried, after observe,
+// and can give that attempt's response back instead of retrying.
+func TestBeforeRetryCanStopRetries(t *testing.T) {
+	srv, hits := statusSequence(t, nil, 502, 503, 200)
+	c, fs := newTestClient(t)
+	var seen []int
+	var observed []int
+	p := Policy{BackoffBase: time.Millisecond, BeforeRetry: func(a Attempt) bool {
+		if len(observed) != len(seen)+1 {
+			t.Errorf("BeforeRetry for attempt %d before observe", a.N)
+		}
+		seen = append(seen, a.Status)
+		return a.Status != 503
+	}}
+	resp, err := c.Do(context.Background(), Request{URL: srv.URL}, p, func(a Attempt) { observed = append(observed, a.Status) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 503 || resp.Attempts != 2 || hits.Load() != 2 || len(fs.recorded()) != 1 {
+		t.Fatalf("got %d after %d attempts (%d requests, waits %v), want the 503 after 2 and one wait", resp.Status, resp.Attempts, hits.Load(), fs.recorded())
+	}
+	if fmt.Sprint(seen) != "[502 503]" || fmt.Sprint(observed) != "[502 503]" {
+		t.Errorf("BeforeRetry saw %v, observe %v; want both [502 503]", seen, observed)
+	}
+}
+
 func TestRedirectIsReturnedNotFollowed(t *testing.T) {
 	var followed atomic.Int32
 	mux := http.NewServeMux()

@@ -46,6 +46,11 @@ type Policy struct {
 	// a retry it would delay past MaxRetryAfter is not made, and the
 	// response (or error) is returned for the caller to retry later.
 	NotBefore func() time.Time
+	// BeforeRetry, when set, is called after observe for an attempt that
+	// is to be retried, before the wait; false gives that attempt's
+	// outcome back instead. The data plane stops here when the
+	// destination was paused meanwhile, and waits for its rate limit.
+	BeforeRetry func(Attempt) bool
 }
 
 func (p Policy) withDefaults() Policy {
