@@ -1,13 +1,10 @@
 package fetch
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -15,7 +12,6 @@ import (
 	"net/http/httptrace"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -113,12 +109,9 @@ type Options struct {
 type Client struct {
 	transport *http.Transport
 	dialer    *net.Dialer
-	// userAgent and acceptGzip are header values shared, read-only, by
-	// every request, rather than a slice allocated per request.
-	userAgent  []string
-	acceptGzip []string
-	// gunzips holds decoders of gzip-encoded responses (see prepared.gzip).
-	gunzips sync.Pool
+	// userAgent is the header value shared, read-only, by every request
+	// that names none, rather than a slice allocated per request.
+	userAgent []string
 	// sleep waits between attempts; tests replace it to observe waits
 	// without spending them.
 	sleep func(ctx context.Context, d time.Duration) error
@@ -128,9 +121,6 @@ type Client struct {
 	// URLs again and again. Bounded: it is emptied when full.
 	targetsMu sync.RWMutex
 	targets   map[string]*target
-
-	headersMu sync.RWMutex
-	headers   map[string]preparedHeader
 }
 
 // maxTargets bounds the URL cache; URLs that differ per event (an id in
@@ -172,13 +162,7 @@ func New(opts Options) *Client {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	c := &Client{
-		userAgent:  []string{opts.UserAgent},
-		acceptGzip: []string{"gzip"},
-		sleep:      sleepCtx,
-		now:        opts.Now,
-	}
-	c.gunzips.New = func() any { return new(gunzipper) }
+	c := &Client{userAgent: []string{opts.UserAgent}, sleep: sleepCtx, now: opts.Now}
 	g := newGuard(opts.AllowCIDRs)
 	c.dialer = &net.Dialer{
 		Timeout:   opts.DialTimeout,
@@ -335,13 +319,6 @@ type prepared struct {
 	header http.Header
 	body   []byte
 	sign   *Signing
-	// gzip is set when the client asks for a gzip-encoded response and
-	// decodes it, as net/http does for a request that names no
-	// Accept-Encoding or Range: net/http would add the header to a map
-	// of its own, allocated per attempt. header has the Accept-Encoding
-	// already, unless the request is signed: then each attempt adds it
-	// after signing, as net/http did, so it is not signed.
-	gzip bool
 }
 
 func (c *Client) prepare(r Request) (prepared, error) {
@@ -356,6 +333,7 @@ func (c *Client) prepare(r Request) (prepared, error) {
 	if err != nil {
 		return prepared{}, err
 	}
+	h := make(http.Header, len(r.Header)+2)
 	for k, vs := range r.Header {
 		if !isToken(k) {
 			return prepared{}, fmt.Errorf("%w: invalid header name %q", ErrInvalidRequest, k)
@@ -365,132 +343,15 @@ func (c *Client) prepare(r Request) (prepared, error) {
 				return prepared{}, fmt.Errorf("%w: invalid value for header %q", ErrInvalidRequest, k)
 			}
 		}
-	}
-	var flags byte
-	if method == http.MethodHead {
-		flags |= headHead
-	}
-	if r.Sign != nil {
-		flags |= headSigned
-	}
-	ph := c.header(r.Header, t.auth, flags)
-	return prepared{method: method, target: t.u, host: t.u.Host, header: ph.h, gzip: ph.gzip, body: r.Body, sign: r.Sign}, nil
-}
-
-// What a prepared header depends on besides the request's own header.
-const (
-	headHead   byte = 1 << iota // the method is HEAD
-	headSigned                  // the request is signed
-)
-
-// preparedHeader is the header a request is sent with, shared read-only
-// by every request that has the same.
-type preparedHeader struct {
-	h    http.Header
-	gzip bool // see prepared.gzip
-}
-
-// maxHeaders bounds the header cache. A destination sends the same
-// header with every request (a Content-Type, a token); headers that
-// differ per event only cycle through the cache.
-const maxHeaders = 1024
-
-// header returns the header a request with header raw (validated) is
-// sent with, from the cache when a request with the same header was
-// prepared before: building one is a map per request.
-func (c *Client) header(raw http.Header, auth []string, flags byte) preparedHeader {
-	if auth != nil {
-		// Credentials from a URL are not worth a cache entry per URL.
-		return c.buildHeader(raw, auth, flags, false)
-	}
-	var buf [256]byte
-	key, ok := headerKey(buf[:0], raw, flags)
-	if !ok {
-		return c.buildHeader(raw, nil, flags, false)
-	}
-	c.headersMu.RLock()
-	ph, hit := c.headers[string(key)]
-	c.headersMu.RUnlock()
-	if hit {
-		return ph
-	}
-	ph = c.buildHeader(raw, nil, flags, true)
-	c.headersMu.Lock()
-	if len(c.headers) >= maxHeaders || c.headers == nil {
-		c.headers = make(map[string]preparedHeader, 64)
-	}
-	c.headers[string(key)] = ph
-	c.headersMu.Unlock()
-	return ph
-}
-
-// headerKey appends to dst what identifies raw and flags, and reports
-// whether raw is small enough to be cached. Names are tokens, so a NUL
-// ends one; values are prefixed with their length.
-func headerKey(dst []byte, raw http.Header, flags byte) ([]byte, bool) {
-	var names [8]string
-	if len(raw) > len(names) {
-		return dst, false
-	}
-	n := 0
-	for k := range raw {
-		names[n] = k
-		n++
-	}
-	slices.Sort(names[:n])
-	dst = append(dst, flags)
-	for _, k := range names[:n] {
-		dst = append(dst, k...)
-		dst = append(dst, 0)
-		vs := raw[k]
-		dst = binary.AppendUvarint(dst, uint64(len(vs)))
-		for _, v := range vs {
-			dst = binary.AppendUvarint(dst, uint64(len(v)))
-			dst = append(dst, v...)
-		}
-		if len(dst) > 256 {
-			return dst, false
-		}
-	}
-	return dst, true
-}
-
-// buildHeader makes the header a request with header raw is sent with.
-// With own, the header does not share raw's value slices, which their
-// owner may change once Do returns.
-func (c *Client) buildHeader(raw http.Header, auth []string, flags byte, own bool) preparedHeader {
-	h := make(http.Header, len(raw)+3)
-	var vals []string
-	if own {
-		n := 0
-		for _, vs := range raw {
-			n += len(vs)
-		}
-		vals = make([]string, 0, n)
-	}
-	for k, vs := range raw {
-		if own {
-			vals = append(vals, vs...)
-			vs = vals[len(vals)-len(vs) : len(vals) : len(vals)]
-		}
 		h[http.CanonicalHeaderKey(k)] = vs
 	}
-	if auth != nil && h.Get("Authorization") == "" {
-		h["Authorization"] = auth
+	if t.auth != nil && h.Get("Authorization") == "" {
+		h["Authorization"] = t.auth
 	}
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = c.userAgent
 	}
-	ph := preparedHeader{h: h}
-	// net/http's own test, but for a present, empty Accept-Encoding,
-	// which is left to net/http.
-	if _, ok := h["Accept-Encoding"]; !ok && h.Get("Range") == "" && flags&headHead == 0 {
-		ph.gzip = true
-		if flags&headSigned == 0 {
-			h["Accept-Encoding"] = c.acceptGzip
-		}
-	}
-	return ph
+	return prepared{method: method, target: t.u, host: t.u.Host, header: h, body: r.Body, sign: r.Sign}, nil
 }
 
 // target parses and validates a request URL, or returns it from the cache.
@@ -587,9 +448,6 @@ func (c *Client) attempt(ctx context.Context, pr *prepared, p Policy, start time
 		if err := pr.sign.sign(hreq, pr.body, c.now()); err != nil {
 			return nil, fmt.Errorf("%w: signing: %w", ErrInvalidRequest, err)
 		}
-		if pr.gzip {
-			hreq.Header["Accept-Encoding"] = c.acceptGzip
-		}
 	}
 	hresp, err := c.transport.RoundTrip(hreq)
 	if err != nil {
@@ -597,59 +455,12 @@ func (c *Client) attempt(ctx context.Context, pr *prepared, p Policy, start time
 	}
 	defer hresp.Body.Close()
 	st.advance(stepBody)
-	var body io.Reader = hresp.Body
-	// As net/http decodes the gzip it asked for: not for a response that
-	// has no body.
-	if pr.gzip && hresp.ContentLength != 0 && strings.EqualFold(hresp.Header.Get("Content-Encoding"), "gzip") {
-		hresp.Header.Del("Content-Encoding")
-		hresp.Header.Del("Content-Length")
-		hresp.ContentLength = -1
-		gz := c.gunzips.Get().(*gunzipper)
-		gz.reset(hresp.Body)
-		defer func() {
-			gz.reset(nil)
-			c.gunzips.Put(gz)
-		}()
-		body = gz
-	}
-	data, truncated, err := readCapped(body, hresp.ContentLength, p.MaxResponseBytes)
+	data, truncated, err := readCapped(hresp.Body, hresp.ContentLength, p.MaxResponseBytes)
 	if err != nil {
 		return nil, fail(err)
 	}
 	return &Response{Status: hresp.StatusCode, Header: hresp.Header, Body: data, Truncated: truncated}, nil
 }
-
-// gunzipper decodes a gzip-encoded response body. It is reused: its
-// decoder's window and buffer are most of what a body costs to decode.
-type gunzipper struct {
-	br  bufio.Reader
-	zr  gzip.Reader
-	err error // from reading the gzip header, io.EOF for an empty body
-}
-
-// reset makes g decode r, or, for a nil r, drops what g holds of the
-// last body.
-func (g *gunzipper) reset(r io.Reader) {
-	if r == nil {
-		g.br.Reset(eofReader{})
-		g.zr.Reset(&g.br)
-		g.err = nil
-		return
-	}
-	g.br.Reset(r)
-	g.err = g.zr.Reset(&g.br)
-}
-
-func (g *gunzipper) Read(p []byte) (int, error) {
-	if g.err != nil {
-		return 0, g.err
-	}
-	return g.zr.Read(p)
-}
-
-type eofReader struct{}
-
-func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
 // readCapped reads at most limit bytes of r and reports whether there was
 // more. The remainder is not drained: for a huge body, dropping the

@@ -6,10 +6,7 @@
 // response), and retries what is worth retrying: 5xx, 408, 429, timeouts and
 // connection errors, with exponential backoff and full jitter, honouring
 // Retry-After up to a clamp. Everything else, including every other 4xx,
-// goes straight back to the caller. As net/http would, a request that
-// names no Accept-Encoding (nor a Range, nor is a HEAD) asks for gzip, and
-// the response body comes back decoded, the response cap applying to the
-// decoded bytes.
+// goes straight back to the caller.
 //
 // Failures that produced no response are typed, so a caller never has to
 // invent a status code for them:
