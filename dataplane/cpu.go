@@ -93,10 +93,7 @@ func (c *cpu) acquire(ctx context.Context, inv *invocation) error {
 	c.mu.Lock()
 	c.noteTurn(inv.dest, now)
 	q := &inv.dest.cpu
-	if c.free > 0 && q.held < c.perDest && !now.Before(q.restUntil) && !c.anyEligible(now) {
-		// What enqueue and handOn would do, as no one waiting could take
-		// the turn before inv: without a hand-off through inv.wake.
-		c.creditIdle(q)
+	if c.free > 0 && len(c.ring) == 0 && q.held < c.perDest && !now.Before(q.restUntil) {
 		c.free--
 		q.held++
 		c.mu.Unlock()
@@ -107,33 +104,6 @@ func (c *cpu) acquire(ctx context.Context, inv *invocation) error {
 	c.handOn(now)
 	c.mu.Unlock()
 	return c.wait(ctx, inv)
-}
-
-// anyEligible reports whether a destination waiting may take a turn at
-// now: it holds fewer than its most and is not resting. While turns are
-// free, handOn leaves none such waiting, bar one whose rest just ended.
-// c.mu is held.
-func (c *cpu) anyEligible(now time.Time) bool {
-	for _, d := range c.ring {
-		if d.cpu.held < c.perDest && !now.Before(d.cpu.restUntil) {
-			return true
-		}
-	}
-	return false
-}
-
-// creditIdle starts q's used time from the least of those waiting, as q
-// starts to wait or takes a turn while others wait: idle time earns no
-// credit. c.mu is held.
-func (c *cpu) creditIdle(q *cpuQueue) {
-	if len(c.ring) == 0 {
-		return
-	}
-	least := c.ring[0].cpu.used
-	for _, d := range c.ring[1:] {
-		least = min(least, d.cpu.used)
-	}
-	q.used = max(q.used, least)
 }
 
 // release ends inv's turn and hands it to the next destination waiting.
@@ -206,7 +176,15 @@ func (c *cpu) enqueue(inv *invocation, front bool) {
 	}
 	if !q.inRing {
 		q.inRing = true
-		c.creditIdle(q)
+		// Idle time earns no credit: start from the least used time of
+		// those waiting.
+		if len(c.ring) > 0 {
+			least := c.ring[0].cpu.used
+			for _, d := range c.ring[1:] {
+				least = min(least, d.cpu.used)
+			}
+			q.used = max(q.used, least)
+		}
 		c.ring = append(c.ring, inv.dest)
 	}
 	c.waiting.Add(1)
@@ -302,13 +280,6 @@ func (c *cpu) wakeAfterRest(t time.Time) {
 
 // wait blocks until inv is given a turn or ctx ends.
 func (c *cpu) wait(ctx context.Context, inv *invocation) error {
-	// The turn may have come already, from the handOn that queued inv.
-	select {
-	case <-inv.wake:
-		inv.granted = false
-		return nil
-	default:
-	}
 	select {
 	case <-inv.wake:
 		inv.granted = false
