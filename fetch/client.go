@@ -107,8 +107,11 @@ type Options struct {
 // for concurrent use; one is meant to be shared by the whole process so
 // that connections are reused.
 type Client struct {
-	transport *http.Transport
+	transport *http.Transport // https://, and what plain does not take
+	plain     *plain          // http://
 	dialer    *net.Dialer
+	// dialContext opens every connection of both paths; tests wrap it.
+	dialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// userAgent is the header value shared, read-only, by every request
 	// that names none, rather than a slice allocated per request.
 	userAgent []string
@@ -131,6 +134,12 @@ const maxTargets = 1024
 type target struct {
 	u    *url.URL // without userinfo; never modified
 	auth []string // Authorization from the URL's userinfo, or nil; never modified
+	// plain is set for the URLs the plain-HTTP path takes: http://, an
+	// ASCII host. addr is then the address to dial and requestURI what
+	// the request line names.
+	plain      bool
+	addr       string
+	requestURI string
 }
 
 // New returns a Client configured by opts.
@@ -175,10 +184,15 @@ func New(opts Options) *Client {
 			return g.control(ctx, network, address, rc)
 		},
 	}
+	c.dialContext = c.dial
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return c.dialContext(ctx, network, addr)
+	}
+	c.plain = newPlain(dial, opts)
 	c.transport = &http.Transport{
 		// No proxy, whatever the environment says: see the package doc.
 		Proxy:                  nil,
-		DialContext:            c.dial,
+		DialContext:            dial,
 		TLSClientConfig:        tlsConf,
 		TLSHandshakeTimeout:    opts.TLSHandshakeTimeout,
 		ForceAttemptHTTP2:      true,
@@ -187,7 +201,7 @@ func New(opts Options) *Client {
 		MaxConnsPerHost:        opts.MaxConnsPerHost,
 		IdleConnTimeout:        opts.IdleConnTimeout,
 		ExpectContinueTimeout:  time.Second,
-		MaxResponseHeaderBytes: 256 << 10,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 		// Detect HTTP/2 connections that died silently instead of letting
 		// every request on them time out.
 		HTTP2: &http.HTTP2Config{
@@ -216,6 +230,7 @@ func (c *Client) dial(ctx context.Context, network, addr string) (net.Conn, erro
 // CloseIdleConnections closes keep-alive connections not in use.
 func (c *Client) CloseIdleConnections() {
 	c.transport.CloseIdleConnections()
+	c.plain.closeIdle()
 }
 
 // Do sends req, retrying as p allows, and returns the last response. A
@@ -319,6 +334,14 @@ type prepared struct {
 	header http.Header
 	body   []byte
 	sign   *Signing
+
+	// For the plain-HTTP path (see [plain]), set when it takes the request.
+	plain      bool
+	addr       string
+	requestURI string
+	askGzip    bool // no Accept-Encoding or Range of the caller's, not HEAD
+	close      bool // the caller sent Connection: close
+	replayable bool // may be sent again after a kept-alive connection broke
 }
 
 func (c *Client) prepare(r Request) (prepared, error) {
@@ -351,7 +374,38 @@ func (c *Client) prepare(r Request) (prepared, error) {
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = c.userAgent
 	}
-	return prepared{method: method, target: t.u, host: t.u.Host, header: h, body: r.Body, sign: r.Sign}, nil
+	pr := prepared{method: method, target: t.u, host: t.u.Host, header: h, body: r.Body, sign: r.Sign}
+	if t.plain && r.Sign == nil && method != http.MethodConnect {
+		pr.plain, pr.addr, pr.requestURI = true, t.addr, t.requestURI
+		_, ae := h["Accept-Encoding"]
+		_, rg := h["Range"]
+		pr.askGzip = !ae && !rg && method != http.MethodHead
+		for _, v := range h["Connection"] {
+			if hasToken(v, "close") {
+				pr.close = true
+			}
+		}
+		_, ik := h["Idempotency-Key"]
+		_, xik := h["X-Idempotency-Key"]
+		switch method {
+		case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+			pr.replayable = true
+		default:
+			pr.replayable = ik || xik
+		}
+	}
+	return pr, nil
+}
+
+// hasToken reports whether the comma-separated list v holds token,
+// whatever its case.
+func hasToken(v, token string) bool {
+	for part := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.Trim(part, " \t"), token) {
+			return true
+		}
+	}
+	return false
 }
 
 // target parses and validates a request URL, or returns it from the cache.
@@ -383,6 +437,13 @@ func (c *Client) target(raw string) (*target, error) {
 	// As http.NewRequest does: "host:" is "host".
 	u.Host = strings.TrimSuffix(u.Host, ":")
 	t.u = u
+	if u.Scheme == "http" && isASCII(u.Host) {
+		port := u.Port()
+		if port == "" {
+			port = "80"
+		}
+		t.plain, t.addr, t.requestURI = true, net.JoinHostPort(u.Hostname(), port), u.RequestURI()
+	}
 	c.targetsMu.Lock()
 	if len(c.targets) >= maxTargets || c.targets == nil {
 		c.targets = make(map[string]*target, 64)
@@ -403,13 +464,16 @@ type attemptState struct {
 
 // attempt makes one attempt of pr, which started at start.
 func (c *Client) attempt(ctx context.Context, pr *prepared, p Policy, start time.Time) (*Response, error) {
+	if pr.plain {
+		return c.attemptPlain(ctx, pr, p, start)
+	}
 	actx, cancel := context.WithTimeout(ctx, p.Timeout)
 	defer cancel()
 	st := &attemptState{}
 	st.hook(&st.trace)
 	tctx := context.WithValue(httptrace.WithClientTrace(actx, &st.trace), trackerKey{}, &st.phaseTracker)
 	fail := func(err error) error {
-		return classify(ctx, actx, err, st.phase(), time.Since(start), pr.host)
+		return classify(ctx, actx.Err() != nil, err, st.phase(), time.Since(start), pr.host)
 	}
 	// What http.NewRequestWithContext would build, without parsing the
 	// URL again (prepare did), an empty header map to replace, or the
@@ -518,6 +582,15 @@ func isToken(s string) bool {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
 		case bytes.IndexByte([]byte("!#$%&'*+-.^_`|~"), c) >= 0:
 		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
 			return false
 		}
 	}

@@ -1215,8 +1215,8 @@ func TestRequestIsWrittenAtOnce(t *testing.T) {
 	t.Cleanup(srv.Close)
 	c, _ := newTestClient(t)
 	var writes atomic.Int32
-	dial := c.transport.DialContext
-	c.transport.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+	dial := c.dialContext
+	c.dialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
 		conn, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err

@@ -107,8 +107,9 @@ func retriable(err error) bool {
 }
 
 // classify turns a transport error into one of the package's typed errors.
-// ctx is the caller's context and actx the attempt's.
-func classify(ctx, actx context.Context, err error, phase string, elapsed time.Duration, addr string) error {
+// ctx is the caller's context; expired says the attempt's own timeout
+// fired.
+func classify(ctx context.Context, expired bool, err error, phase string, elapsed time.Duration, addr string) error {
 	var eg *EgressError
 	if errors.As(err, &eg) {
 		return eg
@@ -120,7 +121,7 @@ func classify(ctx, actx context.Context, err error, phase string, elapsed time.D
 		}
 		return cause
 	}
-	if actx.Err() != nil || isTimeout(err) {
+	if expired || isTimeout(err) {
 		return &TimeoutError{Phase: phase, After: elapsed}
 	}
 	kind := ConnProtocol

@@ -1,0 +1,499 @@
+package fetch
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// plain sends requests to http:// URLs over HTTP/1.1 on the calling
+// goroutine: it writes the request and reads the response itself, on a
+// pooled keep-alive connection.
+//
+// net/http's transport hands every request to two goroutines of its
+// connection (one writes, one reads) and back, through channels and a
+// select, with a timer context per attempt: for a small webhook on a kept-
+// alive connection that was about 60 % of the client's CPU, more than
+// the request's own system calls. Plain HTTP is what in-cluster receivers,
+// sidecars and collectors speak, where that overhead is most of a
+// delivery's cost; https:// (where TLS dominates and HTTP/2 multiplexes)
+// and the rare requests the fast path does not take (signed ones, CONNECT,
+// hosts that are not ASCII) stay with net/http. Both paths keep the same
+// contract: typed errors and phases, body cap, gzip, redirects returned,
+// keep-alive, and a replay on a kept-alive connection the server had
+// closed.
+type plain struct {
+	dial           func(ctx context.Context, network, addr string) (net.Conn, error)
+	maxIdle        int
+	maxIdlePerHost int
+	maxPerHost     int
+	idleTimeout    time.Duration
+	maxHeaderBytes int64
+
+	mu      sync.Mutex
+	hosts   map[string]*plainHost
+	nidle   int
+	sweptAt time.Time
+}
+
+// plainHost is one dial address's connections.
+type plainHost struct {
+	idle []*plainConn // the most recently used last
+	// slots holds a token per request in flight when MaxConnsPerHost is
+	// set: a request takes an idle connection or dials only with a token,
+	// so open connections never outnumber the tokens.
+	slots chan struct{}
+}
+
+// plainConn is a kept-alive connection and its buffers.
+type plainConn struct {
+	nc     net.Conn
+	lr     limitedConn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	usedAt time.Time
+	peeker // asks the socket whether the server closed it
+}
+
+// limitedConn reads from the connection, refusing to go past n bytes while
+// a response's header is read, as net/http's MaxResponseHeaderBytes does.
+type limitedConn struct {
+	nc   net.Conn
+	n    int64 // bytes still allowed; reset for every response
+	read int64 // bytes read since the request was written
+}
+
+var errHeaderTooLarge = errors.New("server response headers exceeded the limit")
+
+func (l *limitedConn) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.nc.Read(p)
+	l.n -= int64(n)
+	l.read += int64(n)
+	return n, err
+}
+
+func newPlain(dial func(ctx context.Context, network, addr string) (net.Conn, error), o Options) *plain {
+	return &plain{
+		dial:           dial,
+		maxIdle:        o.MaxIdleConns,
+		maxIdlePerHost: o.MaxIdleConnsPerHost,
+		maxPerHost:     o.MaxConnsPerHost,
+		idleTimeout:    o.IdleConnTimeout,
+		maxHeaderBytes: maxResponseHeaderBytes,
+		hosts:          map[string]*plainHost{},
+	}
+}
+
+// maxResponseHeaderBytes bounds a response's status line and header, on
+// both paths.
+const maxResponseHeaderBytes = 256 << 10
+
+// host returns addr's entry, made when missing. p.mu is held.
+func (p *plain) host(addr string) *plainHost {
+	h := p.hosts[addr]
+	if h == nil {
+		h = &plainHost{}
+		if p.maxPerHost > 0 {
+			h.slots = make(chan struct{}, p.maxPerHost)
+		}
+		p.hosts[addr] = h
+	}
+	return h
+}
+
+// take returns a live idle connection to addr, or nil.
+func (p *plain) take(addr string, now time.Time) *plainConn {
+	var stale []*plainConn
+	defer func() {
+		for _, c := range stale {
+			c.nc.Close()
+		}
+	}()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	h := p.hosts[addr]
+	if h == nil {
+		return nil
+	}
+	for len(h.idle) > 0 {
+		c := h.idle[len(h.idle)-1]
+		h.idle[len(h.idle)-1] = nil
+		h.idle = h.idle[:len(h.idle)-1]
+		p.nidle--
+		if now.Sub(c.usedAt) > p.idleTimeout {
+			// The rest are older still.
+			stale = append(stale, c)
+			stale = append(stale, h.idle...)
+			p.nidle -= len(h.idle)
+			clear(h.idle)
+			h.idle = h.idle[:0]
+			break
+		}
+		if !c.closedByPeer() {
+			return c
+		}
+		stale = append(stale, c)
+	}
+	p.forget(addr, h)
+	return nil
+}
+
+// forget drops addr's entry when it holds nothing, so that hosts used once
+// do not accumulate. p.mu is held.
+func (p *plain) forget(addr string, h *plainHost) {
+	if len(h.idle) == 0 && h.slots == nil {
+		delete(p.hosts, addr)
+	}
+}
+
+// put keeps c for the next request to addr, or closes it when the pool is
+// full.
+func (p *plain) put(addr string, c *plainConn, now time.Time) {
+	c.usedAt = now
+	var closing []*plainConn
+	p.mu.Lock()
+	h := p.host(addr)
+	if len(h.idle) < p.maxIdlePerHost && p.nidle < p.maxIdle {
+		h.idle = append(h.idle, c)
+		p.nidle++
+	} else {
+		closing = append(closing, c)
+	}
+	if now.Sub(p.sweptAt) > p.idleTimeout {
+		// Hosts no longer sent to would otherwise keep their connections
+		// until the pool is full.
+		p.sweptAt = now
+		for a, h := range p.hosts {
+			keep := h.idle[:0]
+			for _, c := range h.idle {
+				if now.Sub(c.usedAt) > p.idleTimeout {
+					closing = append(closing, c)
+					p.nidle--
+				} else {
+					keep = append(keep, c)
+				}
+			}
+			clear(h.idle[len(keep):])
+			h.idle = keep
+			p.forget(a, h)
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range closing {
+		c.nc.Close()
+	}
+}
+
+// closeIdle closes every idle connection.
+func (p *plain) closeIdle() {
+	p.mu.Lock()
+	var closing []*plainConn
+	for a, h := range p.hosts {
+		closing = append(closing, h.idle...)
+		clear(h.idle)
+		h.idle = h.idle[:0]
+		p.forget(a, h)
+	}
+	p.nidle = 0
+	p.mu.Unlock()
+	for _, c := range closing {
+		c.nc.Close()
+	}
+}
+
+// acquire takes one of addr's slots when connections per host are capped,
+// waiting until deadline or ctx's end. It returns the function that gives
+// the slot back.
+func (p *plain) acquire(ctx context.Context, addr string, deadline time.Time) (func(), error) {
+	if p.maxPerHost <= 0 {
+		return func() {}, nil
+	}
+	p.mu.Lock()
+	slots := p.host(addr).slots
+	p.mu.Unlock()
+	release := func() { <-slots }
+	select {
+	case slots <- struct{}{}:
+		return release, nil
+	default:
+	}
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case slots <- struct{}{}:
+		return release, nil
+	case <-t.C:
+		return nil, errPoolTimeout
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+var errPoolTimeout = timeoutError("timed out waiting for a connection")
+
+// timeoutError is a net.Error that is a timeout.
+type timeoutError string
+
+func (e timeoutError) Error() string { return string(e) }
+func (e timeoutError) Timeout() bool { return true }
+
+func (e timeoutError) Temporary() bool { return true }
+
+// connect dials addr for an attempt tracked by pt.
+func (p *plain) connect(ctx context.Context, addr string, deadline time.Time, pt *phaseTracker) (*plainConn, error) {
+	dctx, cancel := context.WithDeadline(context.WithValue(ctx, trackerKey{}, pt), deadline)
+	defer cancel()
+	nc, err := p.dial(dctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c := &plainConn{nc: nc}
+	c.peeker.init(nc)
+	c.lr.nc = nc
+	c.br = bufio.NewReaderSize(&c.lr, 4<<10)
+	c.bw = bufio.NewWriterSize(nc, 4<<10)
+	return c, nil
+}
+
+// exchange is one request and response on a connection.
+type exchange struct {
+	pr       *prepared
+	phases   *phaseTracker
+	deadline time.Time
+	gzip     bool // gzip was asked for by the client, and is decoded
+	max      int64
+
+	// Set by roundTrip, for the decision to replay: whether the whole
+	// request went out, and whether any byte of a response came back.
+	sent, answered bool
+}
+
+// roundTrip sends e's request and reads its response on c. keep reports
+// whether c can carry another request.
+func (e *exchange) roundTrip(c *plainConn) (resp *Response, keep bool, err error) {
+	e.sent, e.answered = false, false
+	c.nc.SetDeadline(e.deadline)
+	c.lr.read = 0
+	e.write(c.bw)
+	if err := c.bw.Flush(); err != nil {
+		return nil, false, err
+	}
+	e.sent = true
+	hr := plainRequest
+	if e.pr.method == http.MethodHead {
+		hr = plainHead
+	}
+	var hresp *http.Response
+	for informational := 0; ; informational++ {
+		c.lr.n = maxResponseHeaderBytes
+		hresp, err = http.ReadResponse(c.br, hr)
+		e.answered = c.lr.read > 0
+		if err != nil {
+			return nil, false, err
+		}
+		// 1xx responses (a 100 Continue the caller asked for with its
+		// own Expect header, a 103 Early Hints) precede the real one.
+		if hresp.StatusCode >= 200 || hresp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		if informational == 5 {
+			return nil, false, errors.New("too many 1xx informational responses")
+		}
+	}
+	c.lr.n = 1<<63 - 1
+	e.phases.advance(stepBody)
+	var body io.Reader = hresp.Body
+	length := hresp.ContentLength
+	var gz *gzipBody
+	if e.gzip && strings.EqualFold(hresp.Header.Get("Content-Encoding"), "gzip") {
+		// As net/http does for the gzip it asked for: the header no
+		// longer describes the body it hands back.
+		hresp.Header.Del("Content-Encoding")
+		hresp.Header.Del("Content-Length")
+		gz = &gzipBody{body: body}
+		body, length = gz, -1
+		defer gz.release()
+	}
+	data, truncated, err := readCapped(body, length, e.max)
+	if err != nil {
+		return nil, false, err
+	}
+	keep = !truncated && !hresp.Close && hresp.StatusCode != http.StatusSwitchingProtocols && !e.pr.close
+	if keep && gz != nil {
+		// The decoder stops at the end of the gzip stream; the connection
+		// is reusable only if the body ended there too.
+		var one [1]byte
+		n, err := hresp.Body.Read(one[:])
+		keep = n == 0 && err == io.EOF
+	}
+	return &Response{Status: hresp.StatusCode, Header: hresp.Header, Body: data, Truncated: truncated}, keep, nil
+}
+
+// plainRequest and plainHead are what http.ReadResponse reads a response
+// against: it looks only at the method, to know whether a body follows.
+var (
+	plainRequest = &http.Request{Method: http.MethodGet}
+	plainHead    = &http.Request{Method: http.MethodHead}
+)
+
+// write writes e's request: request line, Host, the header, the length
+// and the body, in one buffer so that a small request is one packet.
+func (e *exchange) write(w *bufio.Writer) {
+	pr := e.pr
+	w.WriteString(pr.method)
+	w.WriteByte(' ')
+	w.WriteString(pr.requestURI)
+	w.WriteString(" HTTP/1.1\r\nHost: ")
+	w.WriteString(pr.target.Host)
+	w.WriteString("\r\n")
+	for k, vs := range pr.header {
+		switch k {
+		case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+			// Written from the request itself, as net/http does.
+			continue
+		case "User-Agent":
+			// net/http sends the first value, and nothing for an empty
+			// one.
+			if len(vs) > 0 && vs[0] != "" {
+				writeHeaderLine(w, k, vs[0])
+			}
+			continue
+		}
+		for _, v := range vs {
+			writeHeaderLine(w, k, v)
+		}
+	}
+	if len(pr.body) > 0 || pr.method == http.MethodPost || pr.method == http.MethodPut || pr.method == http.MethodPatch {
+		w.WriteString("Content-Length: ")
+		w.Write(strconv.AppendInt(w.AvailableBuffer(), int64(len(pr.body)), 10))
+		w.WriteString("\r\n")
+	}
+	if e.gzip {
+		w.WriteString("Accept-Encoding: gzip\r\n")
+	}
+	w.WriteString("\r\n")
+	w.Write(pr.body)
+}
+
+func writeHeaderLine(w *bufio.Writer, k, v string) {
+	w.WriteString(k)
+	w.WriteString(": ")
+	w.WriteString(strings.Trim(v, " \t"))
+	w.WriteString("\r\n")
+}
+
+// attemptPlain makes one attempt of pr over the plain-HTTP path.
+func (c *Client) attemptPlain(ctx context.Context, pr *prepared, p Policy, start time.Time) (*Response, error) {
+	deadline := start.Add(p.Timeout)
+	callerDeadline, hasCallerDeadline := ctx.Deadline()
+	if hasCallerDeadline && callerDeadline.Before(deadline) {
+		deadline = callerDeadline
+	}
+	var pt phaseTracker
+	fail := func(err error) error {
+		if hasCallerDeadline && ctx.Err() == nil && !time.Now().Before(callerDeadline) && isTimeout(err) {
+			// The connection's deadline was the caller's, and fired just
+			// before its context's own timer.
+			return &TimeoutError{Phase: pt.phase(), After: time.Since(start), err: context.DeadlineExceeded}
+		}
+		return classify(ctx, false, err, pt.phase(), time.Since(start), pr.host)
+	}
+	pool := c.plain
+	release, err := pool.acquire(ctx, pr.addr, deadline)
+	if err != nil {
+		return nil, fail(err)
+	}
+	defer release()
+	e := exchange{pr: pr, phases: &pt, deadline: deadline, gzip: pr.askGzip, max: p.MaxResponseBytes}
+	for replayed := false; ; replayed = true {
+		conn := pool.take(pr.addr, start)
+		reused := conn != nil
+		if !reused {
+			if conn, err = pool.connect(ctx, pr.addr, deadline, &pt); err != nil {
+				return nil, fail(err)
+			}
+		}
+		pt.advance(stepResponse)
+		var stop func() bool
+		if ctx.Done() != nil {
+			nc := conn.nc
+			stop = context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
+		}
+		resp, keep, err := e.roundTrip(conn)
+		if stop != nil && !stop() {
+			// The context ended during the exchange and its deadline may
+			// still land on the connection: it cannot be reused.
+			keep = false
+		}
+		if err == nil {
+			if keep {
+				pool.put(pr.addr, conn, time.Now())
+			} else {
+				conn.nc.Close()
+			}
+			return resp, nil
+		}
+		conn.nc.Close()
+		// A kept-alive connection the server closed as the request
+		// arrived: nothing of a response came back. Sent again on a new
+		// connection, once, when the server cannot have acted on it or the
+		// request may be repeated, as net/http does.
+		if reused && !replayed && !e.answered && ctx.Err() == nil && !isTimeout(err) && (!e.sent || pr.replayable) {
+			continue
+		}
+		return nil, fail(err)
+	}
+}
+
+// aLongTimeAgo is a deadline in the past, which ends a connection's
+// pending reads and writes at once.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// gzipBody decodes a gzip response body, from a pooled decoder made on
+// the first read: an empty body is an empty body, not an error.
+type gzipBody struct {
+	body io.Reader
+	zr   *gzip.Reader
+	err  error
+}
+
+var gzipReaders sync.Pool
+
+func (g *gzipBody) Read(p []byte) (int, error) {
+	if g.zr == nil && g.err == nil {
+		if zr, ok := gzipReaders.Get().(*gzip.Reader); ok {
+			if g.err = zr.Reset(g.body); g.err == nil {
+				g.zr = zr
+			} else {
+				gzipReaders.Put(zr)
+			}
+		} else {
+			g.zr, g.err = gzip.NewReader(g.body)
+		}
+	}
+	if g.err != nil {
+		return 0, g.err
+	}
+	return g.zr.Read(p)
+}
+
+func (g *gzipBody) release() {
+	if g.zr != nil {
+		gzipReaders.Put(g.zr)
+		g.zr = nil
+	}
+}
