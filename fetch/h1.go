@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -55,12 +56,14 @@ type plainHost struct {
 
 // plainConn is a kept-alive connection and its buffers.
 type plainConn struct {
-	nc     net.Conn
-	lr     limitedConn
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	usedAt time.Time
-	peeker // asks the socket whether the server closed it
+	nc      net.Conn
+	lr      limitedConn
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	usedAt  time.Time
+	peeker  // asks the socket whether the server closed it
+	fixed   fixedBody
+	scratch []byte // a response header's bytes, reused
 }
 
 // limitedConn reads from the connection, refusing to go past n bytes while
@@ -167,7 +170,9 @@ func (p *plain) put(addr string, c *plainConn, now time.Time) {
 	var closing []*plainConn
 	p.mu.Lock()
 	h := p.host(addr)
-	if len(h.idle) < p.maxIdlePerHost && p.nidle < p.maxIdle {
+	// Bytes already buffered past the response are bytes no request asked
+	// for: the connection is out of step with the server.
+	if c.br.Buffered() == 0 && len(h.idle) < p.maxIdlePerHost && p.nidle < p.maxIdle {
 		h.idle = append(h.idle, c)
 		p.nidle++
 	} else {
@@ -293,62 +298,60 @@ func (e *exchange) roundTrip(c *plainConn) (resp *Response, keep bool, err error
 		return nil, false, err
 	}
 	e.sent = true
-	hr := plainRequest
-	if e.pr.method == http.MethodHead {
-		hr = plainHead
-	}
-	var hresp *http.Response
+	var h responseHead
 	for informational := 0; ; informational++ {
 		c.lr.n = maxResponseHeaderBytes
-		hresp, err = http.ReadResponse(c.br, hr)
+		h, err = readHead(c.br, e.pr.method == http.MethodHead, &c.scratch)
 		e.answered = c.lr.read > 0
 		if err != nil {
 			return nil, false, err
 		}
 		// 1xx responses (a 100 Continue the caller asked for with its
 		// own Expect header, a 103 Early Hints) precede the real one.
-		if hresp.StatusCode >= 200 || hresp.StatusCode == http.StatusSwitchingProtocols {
+		if h.status >= 200 || h.status == http.StatusSwitchingProtocols {
 			break
 		}
 		if informational == 5 {
-			return nil, false, errors.New("too many 1xx informational responses")
+			return nil, false, fmt.Errorf("%w: too many 1xx informational responses", errMalformed)
 		}
 	}
 	c.lr.n = 1<<63 - 1
 	e.phases.advance(stepBody)
-	var body io.Reader = hresp.Body
-	length := hresp.ContentLength
+	var body io.Reader
+	switch {
+	case h.chunked:
+		body = newChunkedBody(c.br)
+	case h.length >= 0:
+		c.fixed = fixedBody{r: c.br, n: h.length}
+		body = &c.fixed
+	default:
+		body = c.br
+	}
+	length := h.length
 	var gz *gzipBody
-	if e.gzip && strings.EqualFold(hresp.Header.Get("Content-Encoding"), "gzip") {
+	if e.gzip && length != 0 && strings.EqualFold(h.header.Get("Content-Encoding"), "gzip") {
 		// As net/http does for the gzip it asked for: the header no
 		// longer describes the body it hands back.
-		hresp.Header.Del("Content-Encoding")
-		hresp.Header.Del("Content-Length")
+		delete(h.header, "Content-Encoding")
+		delete(h.header, "Content-Length")
 		gz = &gzipBody{body: body}
-		body, length = gz, -1
 		defer gz.release()
+		body, length = gz, -1
 	}
 	data, truncated, err := readCapped(body, length, e.max)
 	if err != nil {
 		return nil, false, err
 	}
-	keep = !truncated && !hresp.Close && hresp.StatusCode != http.StatusSwitchingProtocols && !e.pr.close
+	keep = !truncated && !h.close && h.status != http.StatusSwitchingProtocols && !e.pr.close
 	if keep && gz != nil {
 		// The decoder stops at the end of the gzip stream; the connection
 		// is reusable only if the body ended there too.
 		var one [1]byte
-		n, err := hresp.Body.Read(one[:])
+		n, err := gz.body.Read(one[:])
 		keep = n == 0 && err == io.EOF
 	}
-	return &Response{Status: hresp.StatusCode, Header: hresp.Header, Body: data, Truncated: truncated}, keep, nil
+	return &Response{Status: h.status, Header: h.header, Body: data, Truncated: truncated}, keep, nil
 }
-
-// plainRequest and plainHead are what http.ReadResponse reads a response
-// against: it looks only at the method, to know whether a body follows.
-var (
-	plainRequest = &http.Request{Method: http.MethodGet}
-	plainHead    = &http.Request{Method: http.MethodHead}
-)
 
 // write writes e's request: request line, Host, the header, the length
 // and the body, in one buffer so that a small request is one packet.

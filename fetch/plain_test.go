@@ -2,6 +2,8 @@ package fetch
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -325,5 +327,59 @@ func TestPlainPathChoice(t *testing.T) {
 	pr, _ := c.prepare(Request{URL: "http://[::1]/p?q"})
 	if pr.addr != "[::1]:80" || pr.requestURI != "/p?q" {
 		t.Fatalf("addr %q, request URI %q", pr.addr, pr.requestURI)
+	}
+}
+
+// Responses whose framing cannot be trusted are broken exchanges: the
+// caller gets a connection error, never a body cut or padded silently.
+func TestPlainMalformedResponses(t *testing.T) {
+	for _, tc := range []struct {
+		name, response, kind string
+	}{
+		{"short body", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf", ConnReset},
+		{"conflicting lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok", ConnProtocol},
+		{"negative length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", ConnProtocol},
+		{"unknown transfer encoding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nok", ConnProtocol},
+		{"bad status line", "HTTP/1.1 2x0 OK\r\n\r\n", ConnProtocol},
+		{"not HTTP", "SSH-2.0-OpenSSH\r\n\r\n", ConnProtocol},
+		{"folded header", "HTTP/1.1 200 OK\r\nX-A: 1\r\n  more\r\nContent-Length: 0\r\n\r\n", ConnProtocol},
+		{"bad chunk", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n", ConnProtocol},
+		{"closed mid-header", "HTTP/1.1 200 OK\r\nContent-", ConnReset},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newRawServer(t, func(w io.Writer, r *http.Request, _ int) bool {
+				io.WriteString(w, tc.response)
+				return false
+			})
+			c, _ := newTestClient(t)
+			resp, err := c.Do(context.Background(), Request{URL: srv.url("/")}, Policy{MaxRetries: -1}, nil)
+			var ce *ConnError
+			if !errors.As(err, &ce) || ce.Kind != tc.kind {
+				t.Fatalf("%+v, %v; want a %s connection error", resp, err, tc.kind)
+			}
+		})
+	}
+}
+
+// A gzip body in chunks is decoded, and the connection kept when the
+// chunks end with the gzip stream.
+func TestPlainChunkedGzipKeepsTheConnection(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	io.WriteString(zw, "decoded body")
+	zw.Close()
+	srv := newRawServer(t, func(w io.Writer, r *http.Request, _ int) bool {
+		fmt.Fprintf(w, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n", gz.Len(), gz.Bytes())
+		return true
+	})
+	c, _ := newTestClient(t)
+	for range 2 {
+		resp, err := c.Do(context.Background(), Request{URL: srv.url("/")}, Policy{MaxRetries: -1}, nil)
+		if err != nil || string(resp.Body) != "decoded body" || resp.Header.Get("Content-Encoding") != "" || resp.Header.Get("Transfer-Encoding") != "" {
+			t.Fatalf("%+v, %v", resp, err)
+		}
+	}
+	if n := srv.conns.Load(); n != 1 {
+		t.Fatalf("%d connections, want 1", n)
 	}
 }
