@@ -120,40 +120,46 @@ func (p *plain) host(addr string) *plainHost {
 
 // take returns a live idle connection to addr, or nil.
 func (p *plain) take(addr string, now time.Time) *plainConn {
-	var stale []*plainConn
-	defer func() {
-		for _, c := range stale {
-			c.nc.Close()
+	for {
+		p.mu.Lock()
+		h := p.hosts[addr]
+		if h == nil || len(h.idle) == 0 {
+			p.mu.Unlock()
+			return nil
 		}
-	}()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	h := p.hosts[addr]
-	if h == nil {
-		return nil
-	}
-	for len(h.idle) > 0 {
 		c := h.idle[len(h.idle)-1]
 		h.idle[len(h.idle)-1] = nil
 		h.idle = h.idle[:len(h.idle)-1]
 		p.nidle--
+		var stale []*plainConn
 		if now.Sub(c.usedAt) > p.idleTimeout {
 			// The rest are older still.
-			stale = append(stale, c)
-			stale = append(stale, h.idle...)
+			stale = append(append(stale, c), h.idle...)
 			p.nidle -= len(h.idle)
 			clear(h.idle)
 			h.idle = h.idle[:0]
-			break
 		}
-		if !c.closedByPeer() {
+		p.mu.Unlock()
+		if stale != nil {
+			for _, c := range stale {
+				c.nc.Close()
+			}
+			return nil
+		}
+		if now.Sub(c.usedAt) < peekAfter || !c.closedByPeer() {
 			return c
 		}
-		stale = append(stale, c)
+		c.nc.Close()
 	}
-	p.forget(addr, h)
-	return nil
 }
+
+// peekAfter is how long a connection must have been idle before it is
+// asked whether the server closed it: a server closes an idle connection
+// only after its keep-alive timeout (seconds in Node, Go, nginx), so one
+// reused sooner is alive, and a busy destination's requests pay no extra
+// system call. A server quicker than this to close costs a retried
+// attempt, or nothing for a request that may be replayed.
+const peekAfter = 200 * time.Millisecond
 
 // forget drops addr's entry when it holds nothing, so that hosts used once
 // do not accumulate. p.mu is held.

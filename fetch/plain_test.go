@@ -162,8 +162,8 @@ func TestPlainIdleConnectionClosedByServer(t *testing.T) {
 	var obs attempts
 	for n := range 3 {
 		if n > 0 {
-			// Let the server's FIN arrive before the connection is taken.
-			time.Sleep(20 * time.Millisecond)
+			// Idle long enough to be asked (see peekAfter).
+			time.Sleep(peekAfter + 20*time.Millisecond)
 		}
 		resp, err := c.Do(context.Background(), Request{Method: "POST", URL: srv.url("/"), Body: fmt.Appendf(nil, `{"n":%d}`, n)}, Policy{MaxRetries: -1}, obs.observe)
 		if err != nil || string(resp.Body) != "ok" {
