@@ -8,6 +8,11 @@
 // Retry-After up to a clamp. Everything else, including every other 4xx,
 // goes straight back to the caller.
 //
+// Plain http:// requests go over the package's own HTTP/1.1 client (see
+// plain), which does the exchange on the caller's goroutine; https:// and
+// the few requests it does not take go through net/http, which adds HTTP/2.
+// The two keep one contract, pinned by the same tests.
+//
 // Failures that produced no response are typed, so a caller never has to
 // invent a status code for them:
 //
