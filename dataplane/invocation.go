@@ -201,6 +201,7 @@ func (inv *invocation) finish() {
 		inv.p.done()
 	}
 	inv.dest.held.Add(-1)
+	inv.dest.drain.done()
 	n.work.Done()
 	inv.free()
 }

@@ -721,6 +721,9 @@ func (n *Node) storeOverflow(p *pending) {
 // handleOverflow runs a message of events stored again for one
 // destination, once it has room for them; its filters matched already.
 func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) {
+	if r != nil && m.Redelivered > 0 {
+		r.dest.drain.returned(int64(len(m.Data)))
+	}
 	switch {
 	case r == nil:
 		for range m.Data {
@@ -734,10 +737,7 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) 
 		}
 		_ = m.Ack()
 		return
-	case r.dest.held.Load() >= int64(n.cfg.MaxQueuedPerDestination):
-		// Still full: come back later, later each time, so that a stuck
-		// destination's events cost the log little.
-		_ = m.Nak(min(n.cfg.BusyRetry<<min(m.Redelivered, 3), 10*time.Second))
+	case n.full(r.dest, m):
 		return
 	}
 	p := &pending{msg: m, n: n, events: int64(len(m.Data))}
@@ -766,6 +766,21 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) 
 		n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
 	}
 	p.done()
+}
+
+// full reports whether d holds as many events as it may, and sends m, a
+// message of events for d alone, back to the log to wait until d has room
+// for them: as long as d takes to work off what it holds at the rate it
+// goes, and, when it does not go (a stuck destination, or no rate yet),
+// longer each time m comes back, so that its events cost the log little.
+func (n *Node) full(d *destination, m *eventlog.Message) bool {
+	held, limit := d.held.Load(), int64(n.cfg.MaxQueuedPerDestination)
+	if held < limit {
+		return false
+	}
+	longest := min(n.cfg.BusyRetry<<min(m.Redelivered, 3), 10*time.Second)
+	_ = m.Nak(d.drain.wait(time.Now(), int64(len(m.Data)), held, limit, longest))
+	return true
 }
 
 // minMatchesPerWorker is the number of filter runs of a message below
@@ -845,6 +860,11 @@ func (n *Node) route(r *route, g *executor.Globals, res filterResult, p *pending
 	if r.dest.held.Load() >= int64(n.cfg.MaxQueuedPerDestination) {
 		if p.overflow == nil {
 			p.overflow = map[*destination]*overflow{}
+		}
+		if p.overflow[r.dest] == nil {
+			// Start measuring how fast it drains, for when these events
+			// come back.
+			r.dest.drain.sample(time.Now())
 		}
 		o := p.overflow[r.dest]
 		if o == nil {

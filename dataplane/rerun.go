@@ -47,8 +47,10 @@ func (inv *invocation) rerunLink() rerunLink {
 func (n *Node) handleRerun(m *eventlog.Message, pr *projectRoutes, r *route, rerun, of string) {
 	link := rerunLink{rerun, of}
 	dest := m.Header.Get(overflowHeader)
-	if r != nil && r.dest.held.Load() >= int64(n.cfg.MaxQueuedPerDestination) {
-		_ = m.Nak(min(n.cfg.BusyRetry<<min(m.Redelivered, 3), 10*time.Second))
+	if r != nil && m.Redelivered > 0 {
+		r.dest.drain.returned(int64(len(m.Data)))
+	}
+	if r != nil && n.full(r.dest, m) {
 		return
 	}
 	var gone error // the revision to run cannot be had

@@ -57,6 +57,9 @@ type destination struct {
 	flow     flow
 	// held counts the destination's invocations queued or running.
 	held atomic.Int64
+	// drain measures how fast held goes down, for the events it
+	// overflows.
+	drain drain
 	// running holds the cancel functions of the invocations running, so
 	// that disabling the destination stops their fetches at once.
 	runningMu sync.Mutex
