@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 // Profile is what destinations see of an event's person and groups.
@@ -355,6 +356,10 @@ func (s *Store) claimOrRead(ctx context.Context, kv jetstream.KeyValue, project,
 			return e, 0, err
 		}
 	}
+	if s.atomicOK(project) {
+		// No claim: save writes the link and the person in one batch.
+		return entry[Person]{}, createAtomically, nil
+	}
 	rev, err := s.claim(ctx, kv, project, distinctID)
 	if err == nil {
 		s.noteClaim(rev != 0)
@@ -410,6 +415,18 @@ func (s *Store) claim(ctx context.Context, kv jetstream.KeyValue, project, disti
 // the revision of the link made). It returns errConflict when another
 // writer came first, and drops the cached copy then.
 func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, e entry[Person], p *Person, claimed uint64) error {
+	if e.v == nil && claimed == createAtomically {
+		var err error
+		if claimed, err = s.createAtomically(ctx, kv, project, distinctID, p); err != nil {
+			if err == errConflict {
+				s.people.drop(project, p.ID)
+			}
+			return err
+		}
+		if claimed == 0 {
+			return nil // created, link and person
+		}
+	}
 	if e.v == nil && claimed == 0 {
 		if err := s.link(ctx, kv, project, p.ID, distinctID); err != nil {
 			return err
@@ -431,6 +448,79 @@ func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distin
 	s.people.put(project, p, rev)
 	return nil
 }
+
+// createAtomically, as working's claimed revision, leaves a distinct id
+// the store has not seen unclaimed: save stores its link and its new
+// person together (see Store.createAtomically).
+const createAtomically = ^uint64(0)
+
+// createAtomically stores the link of a distinct id this store has not
+// seen and its new person p in one atomic batch: one round trip instead
+// of a claim's and the person's, and no link is ever left without its
+// person. The batch commits only while neither key was ever written;
+// errConflict reports that one was (the distinct id is stored or linked
+// already, or another node got there first). Where the stream refuses
+// atomic batches (too many under way, or a server that has none) it
+// claims the distinct id instead, and returns the claim's revision for
+// save to go on as after working's claim; 0 when it created the person.
+func (s *Store) createAtomically(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, p *Person) (uint64, error) {
+	b, err := encode(p)
+	if err != nil {
+		return 0, err
+	}
+	prefix := "$KV." + s.cfg.Bucket + project + "."
+	id := nuid.Next()
+	link := &nats.Msg{Subject: prefix + distinctKey(distinctID), Data: []byte(`"` + p.ID + `"`), Header: nats.Header{
+		batchID: {id}, batchSeq: {"1"}, expectSubjectSeq: {"0"}}}
+	// The first message has no reply: the server answers the batch at its
+	// commit, which fails as incomplete when the first was refused.
+	if err := s.cfg.Conn.PublishMsg(link); err != nil {
+		return 0, fmt.Errorf("persons: storing person %s: %w", p.ID, err)
+	}
+	person := &nats.Msg{Subject: prefix + personKey(p.ID), Data: b, Header: nats.Header{
+		batchID: {id}, batchSeq: {"2"}, batchCommit: {"1"}, expectSubjectSeq: {"0"}}}
+	ack, err := s.js.PublishMsg(ctx, person)
+	var apiErr *jetstream.APIError
+	switch {
+	case err == nil:
+		s.noteClaim(true)
+		s.ids.put(cacheKey(project, distinctID), p.ID)
+		s.people.put(project, p, ack.Sequence)
+		return 0, nil
+	case wrongLastSequence(err):
+		s.noteClaim(false)
+		return 0, errConflict
+	case !errors.As(err, &apiErr):
+		return 0, fmt.Errorf("persons: storing person %s: %w", p.ID, err)
+	}
+	if apiErr.ErrorCode == jsErrCodeAtomicPublishDisabled {
+		s.log.Warn("the persons bucket refuses atomic batches; a new person costs two round trips", "project", project, "err", err)
+		s.mu.Lock()
+		s.atomic[project] = false
+		s.mu.Unlock()
+	}
+	rev, err := s.claim(ctx, kv, project, distinctID)
+	if err != nil {
+		return 0, err
+	}
+	s.noteClaim(rev != 0)
+	if rev == 0 {
+		return 0, errConflict
+	}
+	return rev, nil
+}
+
+// Headers of JetStream's atomic batch publish and conditional writes,
+// which nats.go has no options for.
+const (
+	batchID          = "Nats-Batch-Id"
+	batchSeq         = "Nats-Batch-Sequence"
+	batchCommit      = "Nats-Batch-Commit"
+	expectSubjectSeq = "Nats-Expected-Last-Subject-Sequence"
+	// jsErrCodeAtomicPublishDisabled is the server's error for a batch
+	// published to a stream that does not allow them.
+	jsErrCodeAtomicPublishDisabled = 10174
+)
 
 // createClaimed writes the new person of a distinct id this store claimed
 // (the link's revision), unless the link changed since: another node that
