@@ -8,6 +8,7 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -410,10 +411,13 @@ func (s *Store) claim(ctx context.Context, kv jetstream.KeyValue, project, disti
 	return rev, nil
 }
 
-// save stores p over e with a compare-and-swap, linking the distinct id
-// first when the person is new and working has not claimed it (claimed:
-// the revision of the link made). It returns errConflict when another
-// writer came first, and drops the cached copy then.
+// save stores p over e with a compare-and-swap. A new person is stored
+// with its link: in one atomic batch when working left the distinct id
+// unclaimed (createAtomically) or found no person by reading
+// (createChecked); after the link working claimed (claimed: its
+// revision); after a link written first where the bucket takes no
+// batches. It returns errConflict when another writer came first, and
+// drops the cached copy then.
 func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, e entry[Person], p *Person, claimed uint64) error {
 	if e.v == nil && claimed == createAtomically {
 		var err error
@@ -425,6 +429,14 @@ func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distin
 		}
 		if claimed == 0 {
 			return nil // created, link and person
+		}
+	}
+	if e.v == nil && claimed == 0 && s.atomicOK(project) {
+		if err := s.createChecked(ctx, kv, project, distinctID, p); err != errNoBatch {
+			if err == errConflict {
+				s.people.drop(project, p.ID)
+			}
+			return err
 		}
 	}
 	if e.v == nil && claimed == 0 {
@@ -460,44 +472,20 @@ const createAtomically = ^uint64(0)
 // person. The batch commits only while neither key was ever written;
 // errConflict reports that one was (the distinct id is stored or linked
 // already, or another node got there first). Where the stream refuses
-// atomic batches (too many under way, or a server that has none) it
-// claims the distinct id instead, and returns the claim's revision for
-// save to go on as after working's claim; 0 when it created the person.
+// the batch (too many under way, or a server that has none) it claims
+// the distinct id instead, and returns the claim's revision for save to
+// go on as after working's claim; 0 when it created the person.
 func (s *Store) createAtomically(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, p *Person) (uint64, error) {
-	b, err := encode(p)
-	if err != nil {
-		return 0, err
-	}
-	prefix := "$KV." + s.cfg.Bucket + project + "."
-	id := nuid.Next()
-	link := &nats.Msg{Subject: prefix + distinctKey(distinctID), Data: []byte(`"` + p.ID + `"`), Header: nats.Header{
-		batchID: {id}, batchSeq: {"1"}, expectSubjectSeq: {"0"}}}
-	// The first message has no reply: the server answers the batch at its
-	// commit, which fails as incomplete when the first was refused.
-	if err := s.cfg.Conn.PublishMsg(link); err != nil {
-		return 0, fmt.Errorf("persons: storing person %s: %w", p.ID, err)
-	}
-	person := &nats.Msg{Subject: prefix + personKey(p.ID), Data: b, Header: nats.Header{
-		batchID: {id}, batchSeq: {"2"}, batchCommit: {"1"}, expectSubjectSeq: {"0"}}}
-	ack, err := s.js.PublishMsg(ctx, person)
-	var apiErr *jetstream.APIError
-	switch {
-	case err == nil:
+	switch err := s.commitNew(ctx, project, distinctID, p, 0, 0); err {
+	case nil:
 		s.noteClaim(true)
-		s.ids.put(cacheKey(project, distinctID), p.ID)
-		s.people.put(project, p, ack.Sequence)
 		return 0, nil
-	case wrongLastSequence(err):
+	case errConflict:
 		s.noteClaim(false)
 		return 0, errConflict
-	case !errors.As(err, &apiErr):
-		return 0, fmt.Errorf("persons: storing person %s: %w", p.ID, err)
-	}
-	if apiErr.ErrorCode == jsErrCodeAtomicPublishDisabled {
-		s.log.Warn("the persons bucket refuses atomic batches; a new person costs two round trips", "project", project, "err", err)
-		s.mu.Lock()
-		s.atomic[project] = false
-		s.mu.Unlock()
+	case errNoBatch:
+	default:
+		return 0, err
 	}
 	rev, err := s.claim(ctx, kv, project, distinctID)
 	if err != nil {
@@ -510,6 +498,107 @@ func (s *Store) createAtomically(ctx context.Context, kv jetstream.KeyValue, pro
 	return rev, nil
 }
 
+// createChecked stores the new person p of a distinct id that resolve
+// found no person for (its link missing, or leading to a person deleted
+// or not holding it), with its link, in one atomic batch that commits
+// only while both keys are as read here: a link another node wrote since
+// (a merge joining the distinct id to its person) fails it with
+// errConflict instead of being overwritten, which would leave two
+// persons holding the distinct id. errNoBatch reports a stream that
+// refused the batch.
+func (s *Store) createChecked(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, p *Person) error {
+	if p.ID != DerivedID(project, distinctID) {
+		return errNoBatch
+	}
+	st, err := s.stream(ctx, project)
+	if err != nil {
+		return err
+	}
+	prefix := "$KV." + s.cfg.Bucket + project + "."
+	last := func(key string) (*jetstream.RawStreamMsg, error) {
+		m, err := st.GetLastMsgForSubject(ctx, prefix+key)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("persons: reading %s: %w", key, err)
+		}
+		return m, nil
+	}
+	var linkSeq, personSeq uint64
+	m, err := last(distinctKey(distinctID))
+	if err != nil {
+		return err
+	}
+	if m != nil {
+		linkSeq = m.Sequence
+		var pid string
+		if m.Header.Get(kvOperation) == "" && json.Unmarshal(m.Data, &pid) == nil && pid != p.ID {
+			o, err := get[Person](ctx, kv, personKey(pid))
+			if err != nil {
+				return err
+			}
+			if o.v != nil && (o.v.MergedInto != "" || slices.Contains(o.v.DistinctIDs, distinctID)) {
+				return errConflict // linked to its person since resolve read
+			}
+		}
+	}
+	if m, err = last(personKey(p.ID)); err != nil {
+		return err
+	}
+	if m != nil {
+		if m.Header.Get(kvOperation) == "" {
+			return errConflict // a stored person is updated, not created
+		}
+		personSeq = m.Sequence
+	}
+	return s.commitNew(ctx, project, distinctID, p, linkSeq, personSeq)
+}
+
+// commitNew stores a distinct id's new person p and its link in one
+// atomic batch, the link only while its key's last revision is linkSeq
+// and the person only while its key's is personSeq (0: never written).
+// It reports errConflict when either changed, errNoBatch when the stream
+// refused the batch.
+func (s *Store) commitNew(ctx context.Context, project, distinctID string, p *Person, linkSeq, personSeq uint64) error {
+	b, err := encode(p)
+	if err != nil {
+		return err
+	}
+	prefix := "$KV." + s.cfg.Bucket + project + "."
+	id := nuid.Next()
+	link := &nats.Msg{Subject: prefix + distinctKey(distinctID), Data: []byte(`"` + p.ID + `"`), Header: nats.Header{
+		batchID: {id}, batchSeq: {"1"}, expectSubjectSeq: {strconv.FormatUint(linkSeq, 10)}}}
+	// The first message has no reply: the server answers the batch at its
+	// commit, which fails as incomplete when the first was refused.
+	if err := s.cfg.Conn.PublishMsg(link); err != nil {
+		return fmt.Errorf("persons: storing person %s: %w", p.ID, err)
+	}
+	person := &nats.Msg{Subject: prefix + personKey(p.ID), Data: b, Header: nats.Header{
+		batchID: {id}, batchSeq: {"2"}, batchCommit: {"1"}, expectSubjectSeq: {strconv.FormatUint(personSeq, 10)}}}
+	ack, err := s.js.PublishMsg(ctx, person)
+	var apiErr *jetstream.APIError
+	switch {
+	case err == nil:
+		s.ids.put(cacheKey(project, distinctID), p.ID)
+		s.people.put(project, p, ack.Sequence)
+		return nil
+	case wrongLastSequence(err):
+		return errConflict
+	case !errors.As(err, &apiErr):
+		return fmt.Errorf("persons: storing person %s: %w", p.ID, err)
+	}
+	if apiErr.ErrorCode == jsErrCodeAtomicPublishDisabled {
+		s.log.Warn("the persons bucket refuses atomic batches; a new person costs two round trips", "project", project, "err", err)
+		s.mu.Lock()
+		s.atomic[project] = false
+		s.mu.Unlock()
+	}
+	return errNoBatch
+}
+
+// errNoBatch is an atomic batch the stream refused.
+var errNoBatch = errors.New("persons: atomic batch refused")
+
 // Headers of JetStream's atomic batch publish and conditional writes,
 // which nats.go has no options for.
 const (
@@ -520,6 +609,8 @@ const (
 	// jsErrCodeAtomicPublishDisabled is the server's error for a batch
 	// published to a stream that does not allow them.
 	jsErrCodeAtomicPublishDisabled = 10174
+	// kvOperation marks a key-value bucket's deletes and purges.
+	kvOperation = "KV-Operation"
 )
 
 // createClaimed writes the new person of a distinct id this store claimed
@@ -598,7 +689,7 @@ func (s *Store) linkNew(ctx context.Context, project, personID string, distinctI
 			return fmt.Errorf("persons: linking distinct id %q: %w", d, err)
 		default:
 			seq = m.Sequence
-			if op := m.Header.Get("KV-Operation"); op == "" {
+			if op := m.Header.Get(kvOperation); op == "" {
 				var p Person
 				if err := json.Unmarshal(m.Data, &p); err != nil {
 					return fmt.Errorf("persons: linking distinct id %q: %w", d, err)

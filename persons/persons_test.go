@@ -972,3 +972,39 @@ func TestAtomicBatchRefused(t *testing.T) {
 		t.Fatalf("the store did not note the refusal; logs: %s", logs)
 	}
 }
+
+// Node a found no person for a distinct id (read it before another node
+// linked it), and goes on to store a new person for it, by the way that
+// does not claim it (a retry after a conflict). Meanwhile node b joined
+// the distinct id to an identified person. a's link and person must not
+// be written then: the distinct id would lead to a's new person while
+// b's person holds it too.
+func TestNewPersonLostToAMergeAfterResolve(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.store(nil), h.store(nil)
+	ctx := context.Background()
+	kv := shopBucket(t, a)
+	if e, err := a.resolve(ctx, kv, "shop", "anon-5"); err != nil || e.v != nil {
+		t.Fatalf("anon-5 before: %+v %v", e.v, err)
+	}
+	user := process(t, b, ev("e", "kim@example.com", obj("$set", obj("email", "kim@example.com"))))
+	if p := process(t, b, ev("$identify", "kim@example.com", obj("$anon_distinct_id", "anon-5"))); p.ID != user.ID {
+		t.Fatalf("identify: %+v", p)
+	}
+	p := a.empty("shop", "anon-5")
+	p.Version, p.Properties["plan"] = 1, "free"
+	if err := a.save(ctx, kv, "shop", "anon-5", entry[Person]{}, p, 0); err != errConflict {
+		t.Fatalf("storing a new person for a distinct id linked since: %v, want errConflict", err)
+	}
+	if e, err := get[Person](ctx, kv, personKey(p.ID)); err != nil || e.v != nil {
+		t.Fatalf("orphan person stored: %+v %v", e.v, err)
+	}
+	if got := process(t, a, ev("e", "anon-5", obj("$set", obj("plan", "free")))); got.ID != user.ID {
+		t.Fatalf("the event went to %+v, want person %s", got, user.ID)
+	}
+	for _, s := range []*Store{a, b, h.store(nil)} {
+		if got := lookup(t, s, "anon-5"); got.ID != user.ID || got.Properties["plan"] != "free" {
+			t.Fatalf("anon-5 reads as %+v, want person %s with plan", got, user.ID)
+		}
+	}
+}
