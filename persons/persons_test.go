@@ -681,23 +681,26 @@ func TestStoredDistinctIDsAreReadFirst(t *testing.T) {
 		process(t, a, ev("e", fmt.Sprintf("u%d", i), obj("$set", obj("i", float64(i)))))
 	}
 	b := h.store(nil)
-	sets := func(prefix string, from, to int) (msgs uint64) {
+	// sets reports the messages sent, and those received: the replies,
+	// one per round trip.
+	sets := func(prefix string, from, to int) (out, in uint64) {
 		for i := from; i < to; i++ {
-			before := b.cfg.Conn.Stats().OutMsgs
+			before := b.cfg.Conn.Stats()
 			if _, err := b.Process(context.Background(), "shop", ev("e", fmt.Sprintf("%s%d", prefix, i), obj("$set", obj("b", true))), false); err != nil {
 				t.Fatal(err)
 			}
-			msgs += b.cfg.Conn.Stats().OutMsgs - before
+			after := b.cfg.Conn.Stats()
+			out, in = out+after.OutMsgs-before.OutMsgs, in+after.InMsgs-before.InMsgs
 		}
-		return msgs
+		return out, in
 	}
 	sets("u", 0, 20)
-	if got := sets("u", 20, 40); got != 2*20 {
-		t.Fatalf("20 updates of stored persons sent %d requests, want 2 each (read, write)", got)
+	if out, in := sets("u", 20, 40); out != 2*20 || in != 2*20 {
+		t.Fatalf("20 updates of stored persons sent %d requests (%d replies), want 2 each (read, write)", out, in)
 	}
 	sets("new", 0, 2*maxClaimScore)
-	if got := sets("new", 100, 120); got != 2*20 {
-		t.Fatalf("20 new persons sent %d requests, want 2 each (claim, write)", got)
+	if out, in := sets("new", 100, 120); out != 2*20 || in != 20 {
+		t.Fatalf("20 new persons sent %d messages in %d round trips, want 2 each (link, person) in one", out, in)
 	}
 	for i := range 40 {
 		if p := lookup(t, a, fmt.Sprintf("u%d", i)); p.Properties["i"] != float64(i) || p.Properties["b"] != true || p.Version != 2 {
