@@ -1011,3 +1011,27 @@ func TestNewPersonLostToAMergeAfterResolve(t *testing.T) {
 		}
 	}
 }
+
+// ackSeq reads a stored message's acknowledgement and leaves anything
+// else to the JSON decoder.
+func TestAckSeq(t *testing.T) {
+	for ack, want := range map[string]uint64{
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":42}`:                                                       42,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","domain":"hub","seq":7}`:                                         7,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":18446744073709551615,"x":1}`:                               18446744073709551615,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":9,"batch":"abc","count":2}`:                                9,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":0}`:                                                        0,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":12`:                                                        0,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":1x}`:                                                       0,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":99999999999999999999}`:                                     0,
+		`{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"},"stream":"s","seq":0}`: 0,
+		`{"stream":"s","error":{"code":503,"err_code":10077,"description":"x"}}`:                              0,
+		`{"type":"io.nats.jetstream.api.v1.pub_ack_response","stream":"s","seq":3}`:                           0,
+		``: 0,
+	} {
+		got, ok := ackSeq([]byte(ack))
+		if got != want || ok != (want != 0) {
+			t.Errorf("ackSeq(%s) = %d, %v; want %d", ack, got, ok, want)
+		}
+	}
+}
