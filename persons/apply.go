@@ -312,7 +312,9 @@ func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, dist
 // person is created, which fails when the distinct id is linked already.
 // A new distinct id then costs two writes (the link and the person)
 // instead of a read and two writes; claimed is the revision of the link
-// made (0: none).
+// made (0: none). Where the bucket takes atomic batches, nothing is
+// claimed: claimed is inBatch, and save writes both in one batch, which
+// fails as the claim would.
 // A link left without its person (the person's write lost to another
 // node's, or the node stopped) reads as no person, as a link always
 // could. While most distinct ids this store meets are stored already (see
@@ -360,7 +362,7 @@ func (s *Store) claimOrRead(ctx context.Context, kv jetstream.KeyValue, project,
 	}
 	if s.atomicOK(project) {
 		// No claim: save writes the link and the person in one batch.
-		return entry[Person]{}, createAtomically, nil
+		return entry[Person]{}, inBatch, nil
 	}
 	rev, err := s.claim(ctx, kv, project, distinctID)
 	if err == nil {
@@ -420,7 +422,7 @@ func (s *Store) claim(ctx context.Context, kv jetstream.KeyValue, project, disti
 // batches. It returns errConflict when another writer came first, and
 // drops the cached copy then.
 func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, e entry[Person], p *Person, claimed uint64) error {
-	if e.v == nil && claimed == createAtomically {
+	if e.v == nil && claimed == inBatch {
 		var err error
 		if claimed, err = s.createAtomically(ctx, kv, project, distinctID, p); err != nil {
 			if err == errConflict {
@@ -464,10 +466,10 @@ func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distin
 	return nil
 }
 
-// createAtomically, as working's claimed revision, leaves a distinct id
+// inBatch, as working's claimed revision, leaves a distinct id
 // the store has not seen unclaimed: save stores its link and its new
 // person together (see Store.createAtomically).
-const createAtomically = ^uint64(0)
+const inBatch = ^uint64(0)
 
 // createAtomically stores the link of a distinct id this store has not
 // seen and its new person p in one atomic batch: one round trip instead

@@ -922,7 +922,7 @@ func TestAtomicCreateOfLinkedDistinctID(t *testing.T) {
 	}
 	p := s.empty("shop", "taken")
 	p.Version, p.Properties["plan"] = 1, "pro"
-	if err := s.save(ctx, kv, "shop", "taken", entry[Person]{}, p, createAtomically); err != errConflict {
+	if err := s.save(ctx, kv, "shop", "taken", entry[Person]{}, p, inBatch); err != errConflict {
 		t.Fatalf("atomic create of a linked distinct id: %v, want errConflict", err)
 	}
 	if e, err := get[Person](ctx, kv, personKey(p.ID)); err != nil || e.v != nil {
@@ -934,7 +934,7 @@ func TestAtomicCreateOfLinkedDistinctID(t *testing.T) {
 	// A distinct id never stored gets both.
 	p = s.empty("shop", "free")
 	p.Version, p.Properties["plan"] = 1, "pro"
-	if err := s.save(ctx, kv, "shop", "free", entry[Person]{}, p, createAtomically); err != nil {
+	if err := s.save(ctx, kv, "shop", "free", entry[Person]{}, p, inBatch); err != nil {
 		t.Fatal(err)
 	}
 	if got := lookup(t, h.store(nil), "free"); got.ID != p.ID || got.Properties["plan"] != "pro" {
