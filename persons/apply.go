@@ -1,6 +1,7 @@
 package persons
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,10 +9,12 @@ import (
 	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
 // Profile is what destinations see of an event's person and groups.
@@ -309,7 +312,9 @@ func (s *Store) update(ctx context.Context, kv jetstream.KeyValue, project, dist
 // person is created, which fails when the distinct id is linked already.
 // A new distinct id then costs two writes (the link and the person)
 // instead of a read and two writes; claimed is the revision of the link
-// made (0: none).
+// made (0: none). Where the bucket takes atomic batches, nothing is
+// claimed: claimed is inBatch, and save writes both in one batch, which
+// fails as the claim would.
 // A link left without its person (the person's write lost to another
 // node's, or the node stopped) reads as no person, as a link always
 // could. While most distinct ids this store meets are stored already (see
@@ -354,6 +359,10 @@ func (s *Store) claimOrRead(ctx context.Context, kv jetstream.KeyValue, project,
 			s.noteClaim(false)
 			return e, 0, err
 		}
+	}
+	if s.atomicOK(project) {
+		// No claim: save writes the link and the person in one batch.
+		return entry[Person]{}, inBatch, nil
 	}
 	rev, err := s.claim(ctx, kv, project, distinctID)
 	if err == nil {
@@ -405,11 +414,34 @@ func (s *Store) claim(ctx context.Context, kv jetstream.KeyValue, project, disti
 	return rev, nil
 }
 
-// save stores p over e with a compare-and-swap, linking the distinct id
-// first when the person is new and working has not claimed it (claimed:
-// the revision of the link made). It returns errConflict when another
-// writer came first, and drops the cached copy then.
+// save stores p over e with a compare-and-swap. A new person is stored
+// with its link: in one atomic batch when working left the distinct id
+// unclaimed (createAtomically) or found no person by reading
+// (createChecked); after the link working claimed (claimed: its
+// revision); after a link written first where the bucket takes no
+// batches. It returns errConflict when another writer came first, and
+// drops the cached copy then.
 func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, e entry[Person], p *Person, claimed uint64) error {
+	if e.v == nil && claimed == inBatch {
+		var err error
+		if claimed, err = s.createAtomically(ctx, kv, project, distinctID, p); err != nil {
+			if err == errConflict {
+				s.people.drop(project, p.ID)
+			}
+			return err
+		}
+		if claimed == 0 {
+			return nil // created, link and person
+		}
+	}
+	if e.v == nil && claimed == 0 && s.atomicOK(project) {
+		if err := s.createChecked(ctx, kv, project, distinctID, p); err != errNoBatch {
+			if err == errConflict {
+				s.people.drop(project, p.ID)
+			}
+			return err
+		}
+	}
 	if e.v == nil && claimed == 0 {
 		if err := s.link(ctx, kv, project, p.ID, distinctID); err != nil {
 			return err
@@ -419,6 +451,8 @@ func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distin
 	var err error
 	if e.v == nil && claimed != 0 {
 		rev, err = s.createClaimed(ctx, project, distinctID, p, claimed)
+	} else if e.rev != 0 {
+		rev, err = s.swap(ctx, project, personKey(p.ID), p, e.rev)
 	} else {
 		rev, err = put(ctx, kv, personKey(p.ID), p, e.rev)
 	}
@@ -431,6 +465,242 @@ func (s *Store) save(ctx context.Context, kv jetstream.KeyValue, project, distin
 	s.people.put(project, p, rev)
 	return nil
 }
+
+// inBatch, as working's claimed revision, leaves a distinct id
+// the store has not seen unclaimed: save stores its link and its new
+// person together (see Store.createAtomically).
+const inBatch = ^uint64(0)
+
+// createAtomically stores the link of a distinct id this store has not
+// seen and its new person p in one atomic batch: one round trip instead
+// of a claim's and the person's, and no link is ever left without its
+// person. The batch commits only while neither key was ever written;
+// errConflict reports that one was (the distinct id is stored or linked
+// already, or another node got there first). Where the stream refuses
+// the batch (too many under way, or a server that has none) it claims
+// the distinct id instead, and returns the claim's revision for save to
+// go on as after working's claim; 0 when it created the person.
+func (s *Store) createAtomically(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, p *Person) (uint64, error) {
+	switch err := s.commitNew(ctx, project, distinctID, p, 0, 0); err {
+	case nil:
+		s.noteClaim(true)
+		return 0, nil
+	case errConflict:
+		s.noteClaim(false)
+		return 0, errConflict
+	case errNoBatch:
+	default:
+		return 0, err
+	}
+	rev, err := s.claim(ctx, kv, project, distinctID)
+	if err != nil {
+		return 0, err
+	}
+	s.noteClaim(rev != 0)
+	if rev == 0 {
+		return 0, errConflict
+	}
+	return rev, nil
+}
+
+// createChecked stores the new person p of a distinct id that resolve
+// found no person for (its link missing, or leading to a person deleted
+// or not holding it), with its link, in one atomic batch that commits
+// only while both keys are as read here: a link another node wrote since
+// (a merge joining the distinct id to its person) fails it with
+// errConflict instead of being overwritten, which would leave two
+// persons holding the distinct id. errNoBatch reports a stream that
+// refused the batch.
+func (s *Store) createChecked(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, p *Person) error {
+	if p.ID != DerivedID(project, distinctID) {
+		return errNoBatch
+	}
+	st, err := s.stream(ctx, project)
+	if err != nil {
+		return err
+	}
+	prefix := "$KV." + s.cfg.Bucket + project + "."
+	last := func(key string) (*jetstream.RawStreamMsg, error) {
+		m, err := st.GetLastMsgForSubject(ctx, prefix+key)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("persons: reading %s: %w", key, err)
+		}
+		return m, nil
+	}
+	var linkSeq, personSeq uint64
+	m, err := last(distinctKey(distinctID))
+	if err != nil {
+		return err
+	}
+	if m != nil {
+		linkSeq = m.Sequence
+		var pid string
+		if m.Header.Get(kvOperation) == "" && json.Unmarshal(m.Data, &pid) == nil && pid != p.ID {
+			o, err := get[Person](ctx, kv, personKey(pid))
+			if err != nil {
+				return err
+			}
+			if o.v != nil && (o.v.MergedInto != "" || slices.Contains(o.v.DistinctIDs, distinctID)) {
+				return errConflict // linked to its person since resolve read
+			}
+		}
+	}
+	if m, err = last(personKey(p.ID)); err != nil {
+		return err
+	}
+	if m != nil {
+		if m.Header.Get(kvOperation) == "" {
+			return errConflict // a stored person is updated, not created
+		}
+		personSeq = m.Sequence
+	}
+	return s.commitNew(ctx, project, distinctID, p, linkSeq, personSeq)
+}
+
+// commitNew stores a distinct id's new person p and its link in one
+// atomic batch, the link only while its key's last revision is linkSeq
+// and the person only while its key's is personSeq (0: never written).
+// It reports errConflict when either changed, errNoBatch when the stream
+// refused the batch.
+func (s *Store) commitNew(ctx context.Context, project, distinctID string, p *Person, linkSeq, personSeq uint64) error {
+	b, err := encode(p)
+	if err != nil {
+		return err
+	}
+	prefix := "$KV." + s.cfg.Bucket + project + "."
+	id := nuid.Next()
+	link := &nats.Msg{Subject: prefix + distinctKey(distinctID), Data: []byte(`"` + p.ID + `"`), Header: nats.Header{
+		batchID: {id}, batchSeq: {"1"}, expectSubjectSeq: {strconv.FormatUint(linkSeq, 10)}}}
+	// The first message has no reply: the server answers the batch at its
+	// commit, which fails as incomplete when the first was refused.
+	if err := s.cfg.Conn.PublishMsg(link); err != nil {
+		return fmt.Errorf("persons: storing person %s: %w", p.ID, err)
+	}
+	person := &nats.Msg{Subject: prefix + personKey(p.ID), Data: b, Header: nats.Header{
+		batchID: {id}, batchSeq: {"2"}, batchCommit: {"1"}, expectSubjectSeq: {strconv.FormatUint(personSeq, 10)}}}
+	seq, err := s.publish(ctx, person)
+	var apiErr *jetstream.APIError
+	switch {
+	case err == nil:
+		s.ids.put(cacheKey(project, distinctID), p.ID)
+		s.people.put(project, p, seq)
+		return nil
+	case wrongLastSequence(err):
+		return errConflict
+	case !errors.As(err, &apiErr):
+		return fmt.Errorf("persons: storing person %s: %w", p.ID, err)
+	}
+	if apiErr.ErrorCode == jsErrCodeAtomicPublishDisabled {
+		s.log.Warn("the persons bucket refuses atomic batches; a new person costs two round trips", "project", project, "err", err)
+		s.mu.Lock()
+		s.atomic[project] = false
+		s.mu.Unlock()
+	}
+	return errNoBatch
+}
+
+// swap writes v over revision rev (not 0) of a key, as put does, by way
+// of publish.
+func (s *Store) swap(ctx context.Context, project, key string, v *Person, rev uint64) (uint64, error) {
+	b, err := encode(v)
+	if err != nil {
+		return 0, err
+	}
+	seq, err := s.publish(ctx, &nats.Msg{Subject: "$KV." + s.cfg.Bucket + project + "." + key, Data: b,
+		Header: nats.Header{expectSubjectSeq: {strconv.FormatUint(rev, 10)}}})
+	if wrongLastSequence(err) {
+		return 0, errConflict
+	}
+	return seq, err
+}
+
+// publish stores m in a bucket's stream and returns its sequence, as
+// jetstream's PublishMsg does for the writes of every event, with less
+// work: the acknowledgement of a stored message is read without a JSON
+// decoder, and m carries its headers already. Errors are those of
+// PublishMsg (a *jetstream.APIError for a refusal).
+func (s *Store) publish(ctx context.Context, m *nats.Msg) (uint64, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
+	}
+	resp, err := s.cfg.Conn.RequestMsgWithContext(ctx, m)
+	if errors.Is(err, nats.ErrNoResponders) {
+		// The stream's leader is changing: PublishMsg retries.
+		ack, err := s.js.PublishMsg(ctx, m)
+		if err != nil {
+			return 0, err
+		}
+		return ack.Sequence, nil
+	} else if err != nil {
+		return 0, err
+	}
+	if seq, ok := ackSeq(resp.Data); ok {
+		return seq, nil
+	}
+	var ack struct {
+		Error *jetstream.APIError `json:"error"`
+		Seq   uint64              `json:"seq"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil {
+		return 0, fmt.Errorf("persons: reading the acknowledgement of %s: %w", m.Subject, jetstream.ErrInvalidJSAck)
+	}
+	if ack.Error != nil {
+		return 0, fmt.Errorf("nats: %w", ack.Error)
+	}
+	return 0, fmt.Errorf("persons: acknowledgement of %s without a sequence: %w", m.Subject, jetstream.ErrInvalidJSAck)
+}
+
+// publishTimeout bounds a publish whose context has no deadline, as
+// jetstream's default does.
+const publishTimeout = 5 * time.Second
+
+// ackSeq reads the sequence of a stored message's acknowledgement
+// ({"stream":…,"seq":N,…}); false for anything else (an error, or a form
+// it does not know), which a JSON decoder then reads.
+func ackSeq(b []byte) (uint64, bool) {
+	const key = `"seq":`
+	if !bytes.HasPrefix(b, []byte(`{"stream":`)) || bytes.Contains(b, []byte(`"error"`)) {
+		return 0, false
+	}
+	i := bytes.Index(b, []byte(key))
+	if i < 0 {
+		return 0, false
+	}
+	b = b[i+len(key):]
+	n := 0
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+		n++
+	}
+	if n == 0 || n == len(b) || (b[n] != ',' && b[n] != '}') {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(string(b[:n]), 10, 64)
+	if err != nil || seq == 0 {
+		return 0, false
+	}
+	return seq, true
+}
+
+// errNoBatch is an atomic batch the stream refused.
+var errNoBatch = errors.New("persons: atomic batch refused")
+
+// Headers of JetStream's atomic batch publish and conditional writes,
+// which nats.go has no options for.
+const (
+	batchID          = "Nats-Batch-Id"
+	batchSeq         = "Nats-Batch-Sequence"
+	batchCommit      = "Nats-Batch-Commit"
+	expectSubjectSeq = "Nats-Expected-Last-Subject-Sequence"
+	// jsErrCodeAtomicPublishDisabled is the server's error for a batch
+	// published to a stream that does not allow them.
+	jsErrCodeAtomicPublishDisabled = 10174
+	// kvOperation marks a key-value bucket's deletes and purges.
+	kvOperation = "KV-Operation"
+)
 
 // createClaimed writes the new person of a distinct id this store claimed
 // (the link's revision), unless the link changed since: another node that
@@ -508,7 +778,7 @@ func (s *Store) linkNew(ctx context.Context, project, personID string, distinctI
 			return fmt.Errorf("persons: linking distinct id %q: %w", d, err)
 		default:
 			seq = m.Sequence
-			if op := m.Header.Get("KV-Operation"); op == "" {
+			if op := m.Header.Get(kvOperation); op == "" {
 				var p Person
 				if err := json.Unmarshal(m.Data, &p); err != nil {
 					return fmt.Errorf("persons: linking distinct id %q: %w", d, err)

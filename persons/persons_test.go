@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -44,6 +45,9 @@ type harness struct {
 	// readFirst makes stores read a distinct id's derived person before
 	// claiming it (see Store.claimOrRead).
 	readFirst bool
+	// twoWrites makes stores claim a new distinct id and write its
+	// person after, as where the bucket takes no atomic batches.
+	twoWrites bool
 }
 
 func newHarness(t *testing.T) *harness {
@@ -71,6 +75,14 @@ func (h *harness) store(logs *logBuf) *Store {
 	}
 	if h.readFirst {
 		s.claims.Store(-maxClaimScore)
+	}
+	if h.twoWrites {
+		if _, err := s.bucket(context.Background(), "shop", true); err != nil {
+			h.t.Fatal(err)
+		}
+		s.mu.Lock()
+		s.atomic["shop"] = false
+		s.mu.Unlock()
 	}
 	return s
 }
@@ -601,6 +613,11 @@ func derivedPersonMergedAwayIsNotRead(t *testing.T, h *harness) {
 // store does when most distinct ids it meets are stored already.
 func bothWays(t *testing.T, test func(*testing.T, *harness)) {
 	t.Run("claim first", func(t *testing.T) { test(t, newHarness(t)) })
+	t.Run("claim first in two writes", func(t *testing.T) {
+		h := newHarness(t)
+		h.twoWrites = true
+		test(t, h)
+	})
 	t.Run("read first", func(t *testing.T) {
 		h := newHarness(t)
 		h.readFirst = true
@@ -664,23 +681,26 @@ func TestStoredDistinctIDsAreReadFirst(t *testing.T) {
 		process(t, a, ev("e", fmt.Sprintf("u%d", i), obj("$set", obj("i", float64(i)))))
 	}
 	b := h.store(nil)
-	sets := func(prefix string, from, to int) (msgs uint64) {
+	// sets reports the messages sent, and those received: the replies,
+	// one per round trip.
+	sets := func(prefix string, from, to int) (out, in uint64) {
 		for i := from; i < to; i++ {
-			before := b.cfg.Conn.Stats().OutMsgs
+			before := b.cfg.Conn.Stats()
 			if _, err := b.Process(context.Background(), "shop", ev("e", fmt.Sprintf("%s%d", prefix, i), obj("$set", obj("b", true))), false); err != nil {
 				t.Fatal(err)
 			}
-			msgs += b.cfg.Conn.Stats().OutMsgs - before
+			after := b.cfg.Conn.Stats()
+			out, in = out+after.OutMsgs-before.OutMsgs, in+after.InMsgs-before.InMsgs
 		}
-		return msgs
+		return out, in
 	}
 	sets("u", 0, 20)
-	if got := sets("u", 20, 40); got != 2*20 {
-		t.Fatalf("20 updates of stored persons sent %d requests, want 2 each (read, write)", got)
+	if out, in := sets("u", 20, 40); out != 2*20 || in != 2*20 {
+		t.Fatalf("20 updates of stored persons sent %d requests (%d replies), want 2 each (read, write)", out, in)
 	}
 	sets("new", 0, 2*maxClaimScore)
-	if got := sets("new", 100, 120); got != 2*20 {
-		t.Fatalf("20 new persons sent %d requests, want 2 each (claim, write)", got)
+	if out, in := sets("new", 100, 120); out != 2*20 || in != 20 {
+		t.Fatalf("20 new persons sent %d messages in %d round trips, want 2 each (link, person) in one", out, in)
 	}
 	for i := range 40 {
 		if p := lookup(t, a, fmt.Sprintf("u%d", i)); p.Properties["i"] != float64(i) || p.Properties["b"] != true || p.Version != 2 {
@@ -767,5 +787,251 @@ func TestMergeLinkLostToANewPersonLeavesNoOrphan(t *testing.T) {
 	}
 	if got := lookup(t, h.store(nil), "anon-4"); got.Properties["email"] != "joe2@example.com" {
 		t.Fatalf("anon-4 after delete reads as %+v", got)
+	}
+}
+
+// Two nodes meet the same new distinct ids at once, each with an event of
+// its own for every one: every distinct id ends with one person holding
+// both events, however the nodes' creations race.
+func TestConcurrentNodesCreateOnePerson(t *testing.T) {
+	bothWays(t, concurrentNodesCreateOnePerson)
+}
+
+func concurrentNodesCreateOnePerson(t *testing.T, h *harness) {
+	const n = 40
+	nodes := []*Store{h.store(nil), h.store(nil)}
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for i, s := range nodes {
+		name := string(rune('a' + i))
+		events := make([]*Event, n)
+		for j := range events {
+			events[j] = ev("e", fmt.Sprintf("new-%d", j), obj("$set", obj(name, true)))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for _, e := range events {
+				if _, err := s.Process(context.Background(), "shop", e, true); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	other := h.store(nil)
+	for j := range n {
+		d := fmt.Sprintf("new-%d", j)
+		for _, s := range append(nodes, other) {
+			p := lookup(t, s, d)
+			if p.ID != DerivedID("shop", d) || p.Version != 2 || p.Properties["a"] != true || p.Properties["b"] != true {
+				t.Fatalf("%s reads as %+v, want its derived person with both nodes' events", d, p)
+			}
+		}
+	}
+}
+
+// A bucket made and written before new persons were stored in atomic
+// batches (its stream takes none) is read as it was, and is changed on
+// first use to take them: nothing stored before is lost or read
+// differently, and new persons are then stored in one batch.
+func TestUpgradeToAtomicBatches(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	nc, err := nats.Connect(h.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bucket as the store made it before, and a store that writes it
+	// as before: it never asks the stream for atomic batches.
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "HOGWIRE_PERSONS_shop", History: 1, Storage: jetstream.MemoryStorage, Replicas: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := h.store(nil)
+	old.buckets["shop"] = kv
+	process(t, old, ev("e", "anon-1", obj("$set", obj("plan", "free"))))
+	process(t, old, ev("$identify", "amy@example.com", obj("$anon_distinct_id", "anon-1")))
+	process(t, old, ev("e", "bo@example.com", obj("$set", obj("plan", "pro"))))
+	process(t, old, ev("e", "anon-2", obj("$set", obj("seen", true))))
+	process(t, old, ev("$identify", "bo@example.com", obj("$anon_distinct_id", "anon-2")))
+	if _, err := old.claim(ctx, kv, "shop", "half"); err != nil {
+		t.Fatal(err) // a link left without its person
+	}
+	before := map[string]*Person{}
+	for _, d := range []string{"anon-1", "amy@example.com", "bo@example.com", "anon-2"} {
+		before[d] = lookup(t, old, d)
+	}
+	allowsAtomic := func() bool {
+		st, err := js.Stream(ctx, "KV_HOGWIRE_PERSONS_shop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.CachedInfo().Config.AllowAtomicPublish
+	}
+	if allowsAtomic() {
+		t.Fatal("the old bucket takes atomic batches already: the test proves nothing")
+	}
+
+	s := h.store(nil)
+	for d, want := range before {
+		if got := lookup(t, s, d); got.ID != want.ID || !reflect.DeepEqual(got.Properties, want.Properties) || got.Version != want.Version {
+			t.Fatalf("%s reads as %+v after the upgrade, %+v before", d, got, want)
+		}
+	}
+	if !allowsAtomic() || !s.atomicOK("shop") {
+		t.Fatal("the bucket does not take atomic batches after its first use")
+	}
+	if got := process(t, s, ev("e", "anon-1", obj("$set", obj("city", "Lima")))); got.ID != before["amy@example.com"].ID || got.Properties["plan"] != "free" {
+		t.Fatalf("update of an old merged distinct id: %+v", got)
+	}
+	if got := process(t, s, ev("e", "half", obj("$set", obj("plan", "pro")))); got.ID != DerivedID("shop", "half") || !got.Stored() {
+		t.Fatalf("person of an old link left without one: %+v", got)
+	}
+	p := process(t, s, ev("e", "new-1", obj("$set", obj("plan", "pro"))))
+	if p.ID != DerivedID("shop", "new-1") || p.Version != 1 {
+		t.Fatalf("new person %+v", p)
+	}
+	for _, s := range []*Store{old, h.store(nil)} {
+		if got := lookup(t, s, "new-1"); got.ID != p.ID || got.Properties["plan"] != "pro" {
+			t.Fatalf("new-1 reads as %+v", got)
+		}
+	}
+}
+
+// A new person's batch commits both its writes or neither: a distinct id
+// linked already fails it, and its person is not written.
+func TestAtomicCreateOfLinkedDistinctID(t *testing.T) {
+	h := newHarness(t)
+	s := h.store(nil)
+	ctx := context.Background()
+	kv := shopBucket(t, s)
+	other := process(t, h.store(nil), ev("e", "someone", obj("$set", obj("plan", "free"))))
+	if _, err := kv.Put(ctx, distinctKey("taken"), []byte(`"`+other.ID+`"`)); err != nil {
+		t.Fatal(err)
+	}
+	p := s.empty("shop", "taken")
+	p.Version, p.Properties["plan"] = 1, "pro"
+	if err := s.save(ctx, kv, "shop", "taken", entry[Person]{}, p, inBatch); err != errConflict {
+		t.Fatalf("atomic create of a linked distinct id: %v, want errConflict", err)
+	}
+	if e, err := get[Person](ctx, kv, personKey(p.ID)); err != nil || e.v != nil {
+		t.Fatalf("person of a failed batch stored: %+v %v", e.v, err)
+	}
+	if m, err := kv.Get(ctx, distinctKey("taken")); err != nil || string(m.Value()) != `"`+other.ID+`"` {
+		t.Fatalf("link after a failed batch: %v %v", m, err)
+	}
+	// A distinct id never stored gets both.
+	p = s.empty("shop", "free")
+	p.Version, p.Properties["plan"] = 1, "pro"
+	if err := s.save(ctx, kv, "shop", "free", entry[Person]{}, p, inBatch); err != nil {
+		t.Fatal(err)
+	}
+	if got := lookup(t, h.store(nil), "free"); got.ID != p.ID || got.Properties["plan"] != "pro" {
+		t.Fatalf("free reads as %+v", got)
+	}
+	if m, err := kv.Get(ctx, distinctKey("free")); err != nil || string(m.Value()) != `"`+p.ID+`"` {
+		t.Fatalf("link of a new person: %v %v", m, err)
+	}
+}
+
+// A bucket that stops taking atomic batches (a stream changed by hand, a
+// server that cannot) costs new persons a write more, and loses none.
+func TestAtomicBatchRefused(t *testing.T) {
+	h := newHarness(t)
+	logs := &logBuf{}
+	s := h.store(logs)
+	ctx := context.Background()
+	shopBucket(t, s)
+	process(t, s, ev("e", "before", obj("$set", obj("plan", "free"))))
+	st, err := s.stream(ctx, "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := st.CachedInfo().Config
+	cfg.AllowAtomicPublish = false
+	if _, err := s.js.UpdateStream(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"after-1", "after-2"} {
+		if p := process(t, s, ev("e", d, obj("$set", obj("plan", "pro")))); p.ID != DerivedID("shop", d) || p.Version != 1 {
+			t.Fatalf("%s: %+v", d, p)
+		}
+		if got := lookup(t, h.store(nil), d); got.Properties["plan"] != "pro" {
+			t.Fatalf("%s reads as %+v", d, got)
+		}
+	}
+	if s.atomicOK("shop") || !strings.Contains(logs.String(), "refuses atomic batches") {
+		t.Fatalf("the store did not note the refusal; logs: %s", logs)
+	}
+}
+
+// Node a found no person for a distinct id (read it before another node
+// linked it), and goes on to store a new person for it, by the way that
+// does not claim it (a retry after a conflict). Meanwhile node b joined
+// the distinct id to an identified person. a's link and person must not
+// be written then: the distinct id would lead to a's new person while
+// b's person holds it too.
+func TestNewPersonLostToAMergeAfterResolve(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.store(nil), h.store(nil)
+	ctx := context.Background()
+	kv := shopBucket(t, a)
+	if e, err := a.resolve(ctx, kv, "shop", "anon-5"); err != nil || e.v != nil {
+		t.Fatalf("anon-5 before: %+v %v", e.v, err)
+	}
+	user := process(t, b, ev("e", "kim@example.com", obj("$set", obj("email", "kim@example.com"))))
+	if p := process(t, b, ev("$identify", "kim@example.com", obj("$anon_distinct_id", "anon-5"))); p.ID != user.ID {
+		t.Fatalf("identify: %+v", p)
+	}
+	p := a.empty("shop", "anon-5")
+	p.Version, p.Properties["plan"] = 1, "free"
+	if err := a.save(ctx, kv, "shop", "anon-5", entry[Person]{}, p, 0); err != errConflict {
+		t.Fatalf("storing a new person for a distinct id linked since: %v, want errConflict", err)
+	}
+	if e, err := get[Person](ctx, kv, personKey(p.ID)); err != nil || e.v != nil {
+		t.Fatalf("orphan person stored: %+v %v", e.v, err)
+	}
+	if got := process(t, a, ev("e", "anon-5", obj("$set", obj("plan", "free")))); got.ID != user.ID {
+		t.Fatalf("the event went to %+v, want person %s", got, user.ID)
+	}
+	for _, s := range []*Store{a, b, h.store(nil)} {
+		if got := lookup(t, s, "anon-5"); got.ID != user.ID || got.Properties["plan"] != "free" {
+			t.Fatalf("anon-5 reads as %+v, want person %s with plan", got, user.ID)
+		}
+	}
+}
+
+// ackSeq reads a stored message's acknowledgement and leaves anything
+// else to the JSON decoder.
+func TestAckSeq(t *testing.T) {
+	for ack, want := range map[string]uint64{
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":42}`:                                                       42,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","domain":"hub","seq":7}`:                                         7,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":18446744073709551615,"x":1}`:                               18446744073709551615,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":9,"batch":"abc","count":2}`:                                9,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":0}`:                                                        0,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":12`:                                                        0,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":1x}`:                                                       0,
+		`{"stream":"KV_HOGWIRE_PERSONS_shop","seq":99999999999999999999}`:                                     0,
+		`{"error":{"code":400,"err_code":10071,"description":"wrong last sequence: 3"},"stream":"s","seq":0}`: 0,
+		`{"stream":"s","error":{"code":503,"err_code":10077,"description":"x"}}`:                              0,
+		`{"type":"io.nats.jetstream.api.v1.pub_ack_response","stream":"s","seq":3}`:                           0,
+		``: 0,
+	} {
+		got, ok := ackSeq([]byte(ack))
+		if got != want || ok != (want != 0) {
+			t.Errorf("ackSeq(%s) = %d, %v; want %d", ack, got, ok, want)
+		}
 	}
 }

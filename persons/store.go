@@ -72,6 +72,9 @@ type Store struct {
 	mu      sync.Mutex
 	buckets map[string]jetstream.KeyValue
 	streams map[string]jetstream.Stream
+	// atomic holds the projects whose bucket takes atomic batches (see
+	// createAtomically).
+	atomic map[string]bool
 
 	ids idCache
 	// people remembers the persons this store last read or wrote, with
@@ -109,7 +112,7 @@ func New(cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persons: %w", err)
 	}
-	return &Store{cfg: cfg, js: js, log: cfg.Logger, buckets: map[string]jetstream.KeyValue{}, streams: map[string]jetstream.Stream{}, ids: idCache{max: cfg.CacheSize},
+	return &Store{cfg: cfg, js: js, log: cfg.Logger, buckets: map[string]jetstream.KeyValue{}, streams: map[string]jetstream.Stream{}, atomic: map[string]bool{}, ids: idCache{max: cfg.CacheSize},
 		people: personCache{max: max(cfg.CacheSize/10, 1)}}, nil
 }
 
@@ -153,10 +156,42 @@ func (s *Store) bucket(ctx context.Context, project string, create bool) (jetstr
 	if err != nil {
 		return nil, fmt.Errorf("persons: bucket of project %s: %w", project, err)
 	}
+	atomic := s.allowAtomic(ctx, project)
 	s.mu.Lock()
 	s.buckets[project] = kv
+	s.atomic[project] = atomic
 	s.mu.Unlock()
 	return kv, nil
+}
+
+// allowAtomic lets the stream under a project's bucket take atomic batch
+// publishes, which a new person's two writes are made with (see
+// createAtomically), and reports whether it does. Buckets made before
+// are changed so on first use; a server that cannot leaves them as they
+// are, and a new person costs a write more.
+func (s *Store) allowAtomic(ctx context.Context, project string) bool {
+	st, err := s.stream(ctx, project)
+	if err != nil {
+		s.log.Warn("cannot read the persons bucket's stream; new persons cost two round trips", "project", project, "err", err)
+		return false
+	}
+	cfg := st.CachedInfo().Config
+	if cfg.AllowAtomicPublish {
+		return true
+	}
+	cfg.AllowAtomicPublish = true
+	if _, err := s.js.UpdateStream(ctx, cfg); err != nil {
+		s.log.Warn("cannot let the persons bucket take atomic batches; new persons cost two round trips", "project", project, "err", err)
+		return false
+	}
+	return true
+}
+
+// atomicOK reports whether a project's bucket takes atomic batches.
+func (s *Store) atomicOK(project string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.atomic[project]
 }
 
 // stream returns the stream under a project's bucket (made already), for
