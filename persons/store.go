@@ -180,11 +180,14 @@ func (s *Store) allowAtomic(ctx context.Context, project string) bool {
 		return true
 	}
 	cfg.AllowAtomicPublish = true
-	if _, err := s.js.UpdateStream(ctx, cfg); err != nil {
+	st, err = s.js.UpdateStream(ctx, cfg)
+	if err != nil {
 		s.log.Warn("cannot let the persons bucket take atomic batches; new persons cost two round trips", "project", project, "err", err)
 		return false
 	}
-	return true
+	// A server older than atomic batches (NATS 2.12) takes the update
+	// and drops the field it does not know.
+	return st.CachedInfo().Config.AllowAtomicPublish
 }
 
 // atomicOK reports whether a project's bucket takes atomic batches.
