@@ -2,12 +2,12 @@ package executor
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
 )
 
 // Person is an event's person and groups as a person store holds them.
@@ -102,22 +102,116 @@ func wirePersonProps(b string) (map[string]any, error) {
 		if err != nil || !isPersonKey(k) {
 			return err
 		}
-		var pv structpb.Value
-		if err := proto.Unmarshal([]byte(val), &pv); err != nil {
-			return fmt.Errorf("%w: %w", ErrMalformedEvent, err)
+		pv, err := wireAny(val, 1)
+		if err != nil {
+			return err
 		}
-		props[k] = pv.AsInterface()
+		props[strings.Clone(k)] = pv
 		return nil
 	})
 	return props, err
 }
 
-func wireMap(b string) (map[string]any, error) {
-	var s structpb.Struct
-	if err := proto.Unmarshal([]byte(b), &s); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrMalformedEvent, err)
+// wireMap decodes an encoded google.protobuf.Struct into what structpb's
+// AsMap gives, without the Struct in between: a person store keeps these
+// values, so their strings are copies, not substrings of the event.
+func wireMap(b string) (map[string]any, error) { return wireAnyMap(b, 0) }
+
+func wireAnyMap(b string, depth int) (map[string]any, error) {
+	if depth > maxWireDepth {
+		return nil, fmt.Errorf("%w: objects nested too deep", ErrMalformedEvent)
 	}
-	return s.AsMap(), nil
+	m := map[string]any{}
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v string, _ uint64) error {
+		if num != 1 || typ != protowire.BytesType {
+			return nil
+		}
+		k, val, err := mapEntry(v, true)
+		if err != nil {
+			return err
+		}
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("%w: key is not valid UTF-8", ErrMalformedEvent)
+		}
+		x, err := wireAny(val, depth+1)
+		if err != nil {
+			return err
+		}
+		m[strings.Clone(k)] = x
+		return nil
+	})
+	return m, err
+}
+
+// wireAny decodes a google.protobuf.Value as structpb's AsInterface does
+// (see wireValue for the rules of the wire).
+func wireAny(b string, depth int) (any, error) {
+	var kind protowire.Number
+	var x uint64
+	var str, msg string
+	err := eachField(b, func(num protowire.Number, typ protowire.Type, v string, xv uint64) error {
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			kind = num
+		case (num == 2 && typ == protowire.Fixed64Type) || (num == 4 && typ == protowire.VarintType):
+			kind, x = num, xv
+		case num == 3 && typ == protowire.BytesType:
+			kind, str = num, v
+		case (num == 5 || num == 6) && typ == protowire.BytesType:
+			if kind == num {
+				msg += v
+			} else {
+				kind, msg = num, v
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	switch kind {
+	case 2:
+		// As AsInterface: JSON has no number for these.
+		switch f := math.Float64frombits(x); {
+		case math.IsNaN(f):
+			return "NaN", nil
+		case math.IsInf(f, 1):
+			return "Infinity", nil
+		case math.IsInf(f, -1):
+			return "-Infinity", nil
+		default:
+			return f, nil
+		}
+	case 3:
+		if !utf8.ValidString(str) {
+			// As protobuf's decoder refuses a string field that is not
+			// UTF-8.
+			return nil, fmt.Errorf("%w: string is not valid UTF-8", ErrMalformedEvent)
+		}
+		return strings.Clone(str), nil
+	case 4:
+		return x != 0, nil
+	case 5:
+		return wireAnyMap(msg, depth)
+	case 6:
+		if depth > maxWireDepth {
+			return nil, fmt.Errorf("%w: lists nested too deep", ErrMalformedEvent)
+		}
+		list := []any{}
+		err := eachField(msg, func(num protowire.Number, typ protowire.Type, v string, _ uint64) error {
+			if num != 1 || typ != protowire.BytesType {
+				return nil
+			}
+			e, err := wireAny(v, depth+1)
+			list = append(list, e)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return list, nil
+	}
+	return nil, nil
 }
 
 func (p *Person) groupProperties(typ, key string) (map[string]any, bool) {

@@ -1,6 +1,10 @@
 package executor
 
 import (
+	"bytes"
+	"errors"
+	"math"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -58,6 +62,71 @@ func TestStoredPerson(t *testing.T) {
 		}
 		if v.Kind() != vm.KindString || v.AsString() != w {
 			t.Errorf("%s = %v, want %q", path, v, w)
+		}
+	}
+}
+
+// The person store's values are decoded from the wire directly; they are
+// what structpb's AsMap gives for the same Struct, whatever it holds.
+func TestWireMapIsAsMap(t *testing.T) {
+	nested, _ := structpb.NewStruct(map[string]any{"a": []any{1.5, "x", nil, true, map[string]any{"b": []any{}}}, "": "empty key"})
+	for _, s := range []*structpb.Struct{
+		{},
+		nested,
+		{Fields: map[string]*structpb.Value{
+			"nan": structpb.NewNumberValue(math.NaN()), "inf": structpb.NewNumberValue(math.Inf(1)), "-inf": structpb.NewNumberValue(math.Inf(-1)),
+			"unset": {}, "null": structpb.NewNullValue(), "zero": structpb.NewNumberValue(0), "false": structpb.NewBoolValue(false),
+			"ünïcode ✓": structpb.NewStringValue("ünïcode ✓"), "list of lists": structpb.NewListValue(&structpb.ListValue{Values: []*structpb.Value{
+				structpb.NewListValue(&structpb.ListValue{}), structpb.NewStructValue(&structpb.Struct{})}}),
+		}},
+	} {
+		b, err := proto.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := wireMap(string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := s.AsMap(); !reflect.DeepEqual(got, want) {
+			t.Errorf("wireMap %v, AsMap %v", got, want)
+		}
+	}
+	// Strings that are not UTF-8 are refused, as protobuf refuses them.
+	for _, bad := range []*structpb.Struct{
+		{Fields: map[string]*structpb.Value{"k": structpb.NewStringValue("Z")}},
+		{Fields: map[string]*structpb.Value{"Z": structpb.NewBoolValue(true)}},
+	} {
+		b, err := proto.Marshal(bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = bytes.Replace(b, []byte("Z"), []byte("\xff"), 1)
+		if err := proto.Unmarshal(b, &structpb.Struct{}); err == nil {
+			t.Fatalf("%q: protobuf reads it", b)
+		}
+		if _, err := wireMap(string(b)); !errors.Is(err, ErrMalformedEvent) {
+			t.Errorf("%q: %v, want ErrMalformedEvent", b, err)
+		}
+	}
+}
+
+func BenchmarkPersonFields(b *testing.B) {
+	props, _ := structpb.NewStruct(map[string]any{"sent": "1733480000000000000", "$set": map[string]any{"seen": 12345, "plan": "pro"},
+		"$current_url": "https://shop.example/cart", "$browser": "Chrome"})
+	set, _ := structpb.NewStruct(map[string]any{"email": "ada@example.com"})
+	data, err := proto.Marshal(&hogwirev1.Event{Uuid: "u1", Event: "e", DistinctId: "ada", Properties: props, Set: set})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ev, err := ParseEvent(data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, _, err := ev.PersonFields(); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
