@@ -212,9 +212,12 @@ func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Res
 
 // invoke runs an invocation on g, or on batch (g is its first event).
 func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, opts Options) *Result {
-	inv := &invocation{ctx: ctx, d: d, g: g, batch: batch, opts: opts, sched: opts.Scheduler, obs: opts.Observer, now: opts.clock(),
-		maxLogs: opts.MaxLogs, start: time.Now()}
-	inv.res = &Result{dest: d, secrets: d.secrets}
+	a := &invocationAlloc{}
+	inv := &a.inv
+	*inv = invocation{ctx: ctx, d: d, g: g, batch: batch, opts: opts, sched: opts.Scheduler, obs: opts.Observer, now: opts.clock(),
+		maxLogs: opts.MaxLogs, start: time.Now(), alloc: a}
+	a.res = Result{dest: d, secrets: d.secrets, Fetches: a.fetches[:0:1]}
+	inv.res = &a.res
 	inv.ins = d.inputs
 	if d.HasMappings() && batch == nil {
 		inv.m = d.mapping(opts.Mapping)
@@ -245,6 +248,21 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 		inv.obs.Done(res)
 	}
 	return res
+}
+
+// invocationAlloc is what every invocation allocates, in one piece: the
+// invocation, its Result, and room for the first fetch's record and its
+// trimmed copies (FetchStatusOnly), as most invocations make one fetch.
+// The Result keeps the rest alive until the caller drops it, which costs
+// less than the allocations it saves.
+type invocationAlloc struct {
+	inv        invocation
+	res        Result
+	fetches    [1]FetchRecord
+	statusReq  fetch.Request
+	statusResp fetch.Response
+	// statusUsed is set once the copies above hold a fetch's.
+	statusUsed bool
 }
 
 // invocation is the state of one Invoke, and the VM's Host while Hog
@@ -281,6 +299,8 @@ type invocation struct {
 	doneSteps, doneAlloc int64
 	// fetchBase counts the fetches made before a parked invocation resumed.
 	fetchBase int
+	// alloc is the allocation the invocation is part of.
+	alloc *invocationAlloc
 }
 
 func (inv *invocation) run() {
@@ -451,7 +471,9 @@ func (inv *invocation) inputs(globals *vm.Dict) (*vm.Dict, bool) {
 			return nil, false
 		}
 		inputs.SetString(in.key, v)
-		res.secrets = in.appendSensitive(slices.Clip(res.secrets), v)
+		if in.rendersSensitive {
+			res.secrets = in.appendSensitive(slices.Clip(res.secrets), v)
+		}
 	}
 	// Nothing changes the inputs from here on: frozen, a program reads
 	// them (inputs.body holding the whole event, say) without copying.
@@ -567,7 +589,7 @@ func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
 	if inv.fetchBase+len(inv.res.Fetches) >= d.maxFetches {
 		return vm.Null, &kindError{KindFetchLimit, fmt.Errorf("too many fetches (limits.max_fetches): Exceeded maximum number of async steps: %d", d.maxFetches)}
 	}
-	req, auth, err := newFetchRequest(args)
+	req, auth, err := d.newFetchRequest(args)
 	if err == nil {
 		err = inv.authorize(req, auth, inv.fetchBase+len(inv.res.Fetches))
 	}
@@ -599,14 +621,11 @@ func (inv *invocation) do(req *fetch.Request) (vm.Value, error) {
 	if err == nil && resp == nil {
 		err = errors.New("the fetcher returned no response")
 	}
+	rec.Err, rec.Response = err, resp
 	if inv.opts.FetchStatusOnly {
 		// The method and URL stay, for records; Redact hides secrets in
 		// the URL.
-		rec.Request = &fetch.Request{Method: req.Method, URL: req.URL}
-	}
-	rec.Err, rec.Response = err, resp
-	if inv.opts.FetchStatusOnly && resp != nil {
-		rec.Response = &fetch.Response{Status: resp.Status, Attempts: resp.Attempts}
+		rec.Request, rec.Response = inv.statusOnly(req, resp)
 	}
 	res.Fetches = append(res.Fetches, rec)
 	if aerr := inv.acquire(); aerr != nil {
@@ -622,6 +641,27 @@ func (inv *invocation) do(req *fetch.Request) (vm.Value, error) {
 		return vm.Null, &FetchError{URL: req.URL, Timeout: attemptTimeout(req, d.fetchTimeout), Err: err}
 	}
 	return responseValue(resp), nil
+}
+
+// statusOnly returns what FetchStatusOnly keeps of a fetch: its method
+// and URL, and its response's status and attempts (nil without one). The
+// first fetch's are kept in the invocation's allocation.
+func (inv *invocation) statusOnly(req *fetch.Request, resp *fetch.Response) (*fetch.Request, *fetch.Response) {
+	sreq := &fetch.Request{}
+	var sresp *fetch.Response
+	if a := inv.alloc; !a.statusUsed {
+		a.statusUsed = true
+		sreq, sresp = &a.statusReq, &a.statusResp
+	}
+	*sreq = fetch.Request{Method: req.Method, URL: req.URL}
+	if resp == nil {
+		return sreq, nil
+	}
+	if sresp == nil {
+		sresp = &fetch.Response{}
+	}
+	*sresp = fetch.Response{Status: resp.Status, Attempts: resp.Attempts}
+	return sreq, sresp
 }
 
 // attempt reports one attempt of a fetch and logs the failures worth

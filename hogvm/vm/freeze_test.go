@@ -199,3 +199,39 @@ func compileProgram(t testing.TB, src string) *vm.Program {
 	}
 	return p
 }
+
+// A program's unchanged copy of a frozen dict has the frozen dict's
+// Content; a changed copy, or a dict that is not frozen, has none.
+func TestDictContent(t *testing.T) {
+	globals := freezeGlobals()
+	if _, ok := globals.AsDict().Content(); ok {
+		t.Fatal("a dict that is not frozen has a Content")
+	}
+	vm.Freeze(globals)
+	inputs, _ := globals.AsDict().GetString("inputs")
+	headers, _ := inputs.AsDict().GetString("headers")
+	want, ok := headers.AsDict().Content()
+	if !ok {
+		t.Fatal("a frozen dict has no Content")
+	}
+	if other, _ := inputs.AsDict().Content(); other == want {
+		t.Fatal("two frozen dicts have the same Content")
+	}
+	m := vm.New(vm.Options{})
+	for src, same := range map[string]bool{
+		`return inputs.headers`:                                  true,
+		`let h := inputs.headers; return {'headers': h}.headers`: true,
+		`let h := inputs.headers; h.B := '2'; return h`:          false,
+		`let h := inputs.headers; h.A := '1'; return h`:          false,
+		`return {'A': '1'}`:                                      false,
+	} {
+		out, err := m.Run(context.Background(), compileProgram(t, src), globals)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		got, ok := out.Value.AsDict().Content()
+		if (ok && got == want) != same {
+			t.Errorf("%s: Content %v (ok %v), same as the frozen dict's: %v, want %v", src, got, ok, got == want, same)
+		}
+	}
+}
