@@ -251,8 +251,9 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 }
 
 // invocationAlloc is what every invocation allocates, in one piece: the
-// invocation, its Result, and room for the first fetch's record and its
-// trimmed copies (FetchStatusOnly), as most invocations make one fetch.
+// invocation, its Result, its globals and inputs, and room for the first
+// fetch's record and its trimmed copies (FetchStatusOnly), as most
+// invocations make one fetch.
 // The Result keeps the rest alive until the caller drops it, which costs
 // less than the allocations it saves.
 type invocationAlloc struct {
@@ -263,6 +264,8 @@ type invocationAlloc struct {
 	statusResp fetch.Response
 	// statusUsed is set once the copies above hold a fetch's.
 	statusUsed bool
+	// Room for the globals and inputs of an invocation on one event.
+	globals, inputs vm.DictBuf
 }
 
 // invocation is the state of one Invoke, and the VM's Host while Hog
@@ -440,7 +443,7 @@ func (inv *invocation) fail(s Status, kind ErrorKind, msg, prefix string) {
 // program renders the inputs and runs the program with its fetches.
 func (inv *invocation) program() {
 	d := inv.d
-	globals := d.globals(inv.g, 1)
+	globals := d.globalsIn(&inv.alloc.globals, inv.g, 1)
 	gv := vm.DictValue(globals)
 	inputs, ok := inv.inputs(globals)
 	if !ok {
@@ -457,7 +460,13 @@ func (inv *invocation) program() {
 // failure it ends the invocation and reports false.
 func (inv *invocation) inputs(globals *vm.Dict) (*vm.Dict, bool) {
 	d, res := inv.d, inv.res
-	inputs := vm.NewDict(len(inv.ins))
+	var inputs *vm.Dict
+	if inv.batch == nil {
+		// One event, one set of inputs.
+		inputs = inv.alloc.inputs.Dict(len(inv.ins))
+	} else {
+		inputs = vm.NewDict(len(inv.ins))
+	}
 	globals.SetString("inputs", vm.DictValue(inputs))
 	gv := vm.DictValue(globals)
 	for _, in := range inv.ins {

@@ -646,14 +646,23 @@ func (d *Destination) MaskingHash(ctx context.Context, g *Globals) (hash string,
 // globals returns a new dict holding the event's globals and the
 // destination's source, with room for extra entries.
 func (d *Destination) globals(g *Globals, extra int) *vm.Dict {
+	return d.globalsIn(nil, g, extra)
+}
+
+// globalsIn is globals, in buf when it is not nil.
+func (d *Destination) globalsIn(buf *vm.DictBuf, g *Globals, extra int) *vm.Dict {
+	newDict := vm.NewDict
+	if buf != nil {
+		newDict = buf.Dict
+	}
 	if g.req != nil {
-		out := vm.NewDict(3 + extra)
+		out := newDict(3 + extra)
 		out.SetString("request", g.request)
 		out.SetString("project", g.project)
 		out.SetString("source", d.sourceGlobal(g.projectURL))
 		return out
 	}
-	out := vm.NewDict(5 + extra)
+	out := newDict(5 + extra)
 	out.SetString("event", g.event)
 	out.SetString("person", g.person)
 	out.SetString("groups", g.groups)

@@ -235,3 +235,28 @@ func TestDictContent(t *testing.T) {
 		}
 	}
 }
+
+// A dict made in a DictBuf is a dict like NewDict's, also past the room
+// the buffer has, and freezes as one.
+func TestDictBuf(t *testing.T) {
+	for _, n := range []int{0, 3, 8, 12} {
+		var b vm.DictBuf
+		d := b.Dict(n)
+		for i := range n + 2 {
+			d.SetString(strings.Repeat("k", i+1), vm.Int(int64(i)))
+		}
+		want := vm.NewDict(n)
+		for i := range n + 2 {
+			want.SetString(strings.Repeat("k", i+1), vm.Int(int64(i)))
+		}
+		got, _ := vm.DictValue(d).MarshalJSON()
+		exp, _ := vm.DictValue(want).MarshalJSON()
+		if string(got) != string(exp) || d.Len() != n+2 {
+			t.Errorf("n=%d: %s, want %s", n, got, exp)
+		}
+		vm.Freeze(vm.DictValue(d))
+		if _, ok := d.Content(); !ok {
+			t.Errorf("n=%d: not frozen", n)
+		}
+	}
+}
