@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
@@ -281,10 +282,16 @@ func (inv *invocation) invoke(ctx context.Context, r *route) {
 	inv.route = r
 	n.im.Inflight(context.Background(), d.name, 1)
 	defer n.im.Inflight(context.Background(), d.name, -1)
-	inv.ctx, inv.span = n.tracer.Start(ctx, r.span,
-		trace.WithLinks(trace.Link{SpanContext: inv.link}),
-		trace.WithAttributes(attribute.String("hogwire.destination", inv.dest.name), attribute.String("hogwire.event_uuid", inv.g.UUID()),
-			attribute.String("hogwire.person_id", inv.g.PersonID()), attribute.String("hogwire.mapping", inv.mapping)))
+	if _, off := n.tracer.(noop.Tracer); off {
+		// Without tracing, a span and its attributes are allocations
+		// for nothing: no span is made or propagated either way.
+		inv.ctx, inv.span = ctx, nil
+	} else {
+		inv.ctx, inv.span = n.tracer.Start(ctx, r.span,
+			trace.WithLinks(trace.Link{SpanContext: inv.link}),
+			trace.WithAttributes(attribute.String("hogwire.destination", inv.dest.name), attribute.String("hogwire.event_uuid", inv.g.UUID()),
+				attribute.String("hogwire.person_id", inv.g.PersonID()), attribute.String("hogwire.mapping", inv.mapping)))
+	}
 	opts := executor.Options{SkipFilters: true, Fetcher: inv, FetchPolicy: n.cfg.FetchPolicy, Scheduler: inv, Observer: inv,
 		Redact: true, FetchStatusOnly: true, NoDebugLogs: !n.cfg.ShipDebugLogs, Park: !n.cfg.Retry.Off, Mapping: inv.mapping}
 	if inv.parked != nil {

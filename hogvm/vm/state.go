@@ -67,6 +67,12 @@ func (r *run) snapshotInto(s *State, stack []Value, frames []frame) {
 // call frames still refers to. Closed upvalues are not kept anywhere else,
 // so a loop making closures leaves nothing behind once they are dropped.
 func (r *run) liveUpvalues() []*upvalue {
+	if r.upvalID == 0 {
+		// No upvalue was made or restored: nothing can refer to one, and
+		// the stack (a destination's fetch options, say) need not be
+		// walked.
+		return nil
+	}
 	seen := map[*upvalue]bool{}
 	objs := map[unsafe.Pointer]int{}
 	var out []*upvalue
