@@ -61,6 +61,11 @@ type invocation struct {
 	admitted bool
 	loan     int64
 
+	// cancel ends the invocation running, and runningAt is its index in
+	// its destination's running.
+	cancel    context.CancelCauseFunc
+	runningAt int
+
 	// Observer state.
 	ctx  context.Context
 	span trace.Span
@@ -228,8 +233,8 @@ func (n *Node) skip(dest, reason string, g *executor.Globals) {
 func (n *Node) stop(d *destination, reason string) {
 	stop := &executor.Stop{Reason: reason}
 	d.runningMu.Lock()
-	for _, cancel := range d.running {
-		cancel(stop)
+	for _, inv := range d.running {
+		inv.cancel(stop)
 	}
 	d.runningMu.Unlock()
 	n.flushBatch(d, anyBatch)
@@ -260,19 +265,23 @@ func (inv *invocation) invoke(ctx context.Context, r *route) {
 	// runCtx ended below.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	d := inv.dest
+	inv.cancel = cancel
 	d.runningMu.Lock()
-	if d.running == nil {
-		d.running = map[*invocation]context.CancelCauseFunc{}
-	}
-	d.running[inv] = cancel
+	inv.runningAt = len(d.running)
+	d.running = append(d.running, inv)
 	d.runningMu.Unlock()
 	if n.runCtx.Err() != nil {
 		cancel(nil)
 	}
 	defer func() {
 		d.runningMu.Lock()
-		delete(d.running, inv)
+		// The last one takes inv's place.
+		last := d.running[len(d.running)-1]
+		d.running[inv.runningAt], last.runningAt = last, inv.runningAt
+		d.running[len(d.running)-1] = nil
+		d.running = d.running[:len(d.running)-1]
 		d.runningMu.Unlock()
+		inv.cancel = nil
 		cancel(nil)
 	}()
 	if _, stop := r.check(); stop != nil {
