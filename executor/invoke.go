@@ -214,8 +214,11 @@ func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Res
 func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, opts Options) *Result {
 	a := &invocationAlloc{}
 	inv := &a.inv
-	*inv = invocation{ctx: ctx, d: d, g: g, batch: batch, opts: opts, sched: opts.Scheduler, obs: opts.Observer, now: opts.clock(),
-		maxLogs: opts.MaxLogs, start: time.Now(), alloc: a}
+	opts.Now = opts.clock()
+	if opts.MaxLogs <= 0 {
+		opts.MaxLogs = DefaultMaxLogs
+	}
+	*inv = invocation{ctx: ctx, d: d, g: g, batch: batch, opts: opts, start: time.Now(), alloc: a}
 	a.res = Result{dest: d, secrets: d.secrets, Fetches: a.fetches[:0:1]}
 	inv.res = &a.res
 	inv.ins = d.inputs
@@ -224,9 +227,6 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 		if inv.m != nil {
 			inv.ins, inv.res.secrets = inv.m.inputs, inv.m.secrets
 		}
-	}
-	if inv.maxLogs <= 0 {
-		inv.maxLogs = DefaultMaxLogs
 	}
 	switch {
 	case batch != nil:
@@ -241,11 +241,11 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 	if opts.Redact {
 		res.Redact()
 	}
-	if inv.sched != nil {
-		inv.sched.End()
+	if inv.opts.Scheduler != nil {
+		inv.opts.Scheduler.End()
 	}
-	if inv.obs != nil {
-		inv.obs.Done(res)
+	if inv.opts.Observer != nil {
+		inv.opts.Observer.Done(res)
 	}
 	return res
 }
@@ -276,14 +276,11 @@ type invocation struct {
 	d   *Destination
 	g   *Globals
 	// batch is set for a batch invocation (see InvokeBatch).
-	batch   []*Globals
-	res     *Result
-	opts    Options
-	sched   Scheduler
-	obs     Observer
-	now     func() time.Time
-	maxLogs int
-	prints  int
+	batch []*Globals
+	res   *Result
+	// opts has Now and MaxLogs set.
+	opts   Options
+	prints int
 	// m is the mapping run (nil: none), and ins the inputs: the
 	// mapping's, or the destination's.
 	m   *mapping
@@ -351,16 +348,16 @@ func (inv *invocation) run() {
 
 // to moves to state s, telling the observer.
 func (inv *invocation) to(s State) {
-	if inv.obs != nil && s != inv.state {
-		inv.obs.Transition(inv.state, s)
+	if inv.opts.Observer != nil && s != inv.state {
+		inv.opts.Observer.Transition(inv.state, s)
 	}
 	inv.state = s
 }
 
 // acquire starts a turn on the CPU.
 func (inv *invocation) acquire() error {
-	if inv.sched != nil {
-		if err := inv.sched.Acquire(inv.ctx); err != nil {
+	if inv.opts.Scheduler != nil {
+		if err := inv.opts.Scheduler.Acquire(inv.ctx); err != nil {
 			return err
 		}
 	}
@@ -377,13 +374,13 @@ func (inv *invocation) release(wait bool) error {
 	}
 	inv.res.VMTime += time.Since(inv.turn)
 	inv.turn = time.Time{}
-	if inv.sched == nil {
+	if inv.opts.Scheduler == nil {
 		if wait {
 			inv.to(StateWaiting)
 		}
 		return nil
 	}
-	err := inv.sched.Release()
+	err := inv.opts.Scheduler.Release()
 	if wait && err == nil {
 		inv.to(StateWaiting)
 	}
@@ -581,13 +578,13 @@ func (inv *invocation) Yield(u vm.Usage) error {
 	if alloc > d.maxMemory {
 		return vm.MemoryLimitError(d.maxMemory, alloc)
 	}
-	if inv.sched == nil {
+	if inv.opts.Scheduler == nil {
 		return nil
 	}
 	// A turn passed to another destination is time not spent running:
 	// it does not count as VM time.
 	inv.res.VMTime += time.Since(inv.turn)
-	err := inv.sched.Yield(inv.ctx, alloc)
+	err := inv.opts.Scheduler.Yield(inv.ctx, alloc)
 	inv.turn = time.Now()
 	return err
 }
@@ -676,8 +673,8 @@ func (inv *invocation) statusOnly(req *fetch.Request, resp *fetch.Response) (*fe
 // attempt reports one attempt of a fetch and logs the failures worth
 // telling the destination's owner about.
 func (inv *invocation) attempt(req *fetch.Request, a fetch.Attempt) {
-	if inv.obs != nil {
-		inv.obs.Attempt(req, a)
+	if inv.opts.Observer != nil {
+		inv.opts.Observer.Attempt(req, a)
 	}
 	if msg := attemptLog(a); msg != "" {
 		inv.log(hogwirev1.LogLevel_LOG_LEVEL_WARN, msg)
@@ -686,9 +683,9 @@ func (inv *invocation) attempt(req *fetch.Request, a fetch.Attempt) {
 
 // log records a log entry and reports it.
 func (inv *invocation) log(level hogwirev1.LogLevel, msg string) {
-	e := LogEntry{Time: inv.now(), Level: level, Message: truncate(msg)}
+	e := LogEntry{Time: inv.opts.Now(), Level: level, Message: truncate(msg)}
 	inv.res.Logs = append(inv.res.Logs, e)
-	if inv.obs == nil {
+	if inv.opts.Observer == nil {
 		return
 	}
 	if inv.opts.Redact {
@@ -696,17 +693,17 @@ func (inv *invocation) log(level hogwirev1.LogLevel, msg string) {
 			e.Message = rep.Replace(e.Message)
 		}
 	}
-	inv.obs.Log(e)
+	inv.opts.Observer.Log(e)
 }
 
 // print logs its arguments at info level, as PostHog's executor does:
 // strings as they are, other values JSON-encoded, joined with ", ".
 func (inv *invocation) print(args []vm.Value) error {
 	inv.prints++
-	if inv.prints == inv.maxLogs {
+	if inv.prints == inv.opts.MaxLogs {
 		inv.log(hogwirev1.LogLevel_LOG_LEVEL_WARN, "Function exceeded maximum log entries. No more logs will be collected. Event: "+inv.g.uuid)
 	}
-	if inv.prints >= inv.maxLogs {
+	if inv.prints >= inv.opts.MaxLogs {
 		return nil
 	}
 	var b strings.Builder
@@ -768,7 +765,7 @@ func (inv *invocation) capture(args []vm.Value) error {
 		}
 	}
 	props["$hog_function_execution_count"] = int64(g.execCount) + 1
-	inv.res.Captures = append(inv.res.Captures, Capture{Event: name.AsString(), DistinctID: distinctID, Properties: props, Time: inv.now().UTC()})
+	inv.res.Captures = append(inv.res.Captures, Capture{Event: name.AsString(), DistinctID: distinctID, Properties: props, Time: inv.opts.Now().UTC()})
 	return nil
 }
 

@@ -197,8 +197,8 @@ type paused struct {
 	// Room for the stack and frames of most programs that pause, such as
 	// a destination's at its fetch: the pause then allocates once. A
 	// state's slices are only read once made.
-	stackBuf [16]Value
-	frameBuf [4]frame
+	stackBuf [8]Value
+	frameBuf [2]frame
 }
 
 // countResult counts what a native or host function allocated to return
