@@ -653,11 +653,13 @@ func (inv *invocation) do(req *fetch.Request) (vm.Value, error) {
 // and URL, and its response's status and attempts (nil without one). The
 // first fetch's are kept in the invocation's allocation.
 func (inv *invocation) statusOnly(req *fetch.Request, resp *fetch.Response) (*fetch.Request, *fetch.Response) {
-	sreq := &fetch.Request{}
+	var sreq *fetch.Request
 	var sresp *fetch.Response
 	if a := inv.alloc; !a.statusUsed {
 		a.statusUsed = true
 		sreq, sresp = &a.statusReq, &a.statusResp
+	} else {
+		sreq = new(fetch.Request)
 	}
 	*sreq = fetch.Request{Method: req.Method, URL: req.URL}
 	if resp == nil {
