@@ -529,9 +529,21 @@ func (inv *invocation) loop(out vm.Result, err error) {
 	if inv.opts.NoDebugLogs {
 		return
 	}
-	inv.log(hogwirev1.LogLevel_LOG_LEVEL_DEBUG, fmt.Sprintf("Function completed in %sms. Sync: %sms. Mem: %skb. Ops: %d. Event: '%s'",
-		twoDigits(float64(time.Since(inv.start).Microseconds())/1000), twoDigits(float64(res.VMTime.Microseconds())/1000),
-		twoDigits(float64(res.Allocated)/1024), res.Ops, inv.g.eventURL))
+	// Built in one buffer: fmt and three strings cost more than the rest
+	// of the invocation's own work.
+	var buf [160]byte
+	b := append(buf[:0], "Function completed in "...)
+	b = appendTwoDigits(b, float64(time.Since(inv.start).Microseconds())/1000)
+	b = append(b, "ms. Sync: "...)
+	b = appendTwoDigits(b, float64(res.VMTime.Microseconds())/1000)
+	b = append(b, "ms. Mem: "...)
+	b = appendTwoDigits(b, float64(res.Allocated)/1024)
+	b = append(b, "kb. Ops: "...)
+	b = strconv.AppendInt(b, res.Ops, 10)
+	b = append(b, ". Event: '"...)
+	b = append(b, inv.g.eventURL...)
+	b = append(b, '\'')
+	inv.log(hogwirev1.LogLevel_LOG_LEVEL_DEBUG, string(b))
 }
 
 // runExpr runs an input template (or another expression) in the
@@ -861,9 +873,10 @@ func truncate(s string) string {
 	return s
 }
 
-// twoDigits formats v with two significant digits, like PostHog's timing
-// log line (Number(v.toPrecision(2))).
-func twoDigits(v float64) string {
-	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 2, 64), 64)
-	return strconv.FormatFloat(f, 'f', -1, 64)
+// appendTwoDigits appends v with two significant digits, like PostHog's
+// timing log line (Number(v.toPrecision(2))).
+func appendTwoDigits(dst []byte, v float64) []byte {
+	var buf [32]byte
+	f, _ := strconv.ParseFloat(string(strconv.AppendFloat(buf[:0], v, 'g', 2, 64)), 64)
+	return strconv.AppendFloat(dst, f, 'f', -1, 64)
 }
