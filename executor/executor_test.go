@@ -659,6 +659,14 @@ func TestRedactionPerEventAndStatusOnly(t *testing.T) {
 	if got := f.reqs[len(f.reqs)-1].URL; got != "https://x.test/?k=tok-one" {
 		t.Errorf("the fetch went to %s", got)
 	}
+	// Without a Fetcher the failed fetch's record is as short.
+	res := invoke(t, d, event(t, map[string]any{"token": "tok-three"}), executor.Options{Redact: true, FetchStatusOnly: true})
+	if len(res.Fetches) != 1 || res.Fetches[0].Err == nil || res.Fetches[0].Response != nil {
+		t.Fatalf("no fetcher: fetch records %+v", res.Fetches)
+	}
+	if req := res.Fetches[0].Request; req.Method != "POST" || req.URL != "https://x.test/?k="+executor.Redacted || req.Header != nil || req.Body != nil {
+		t.Errorf("no fetcher: fetch request %+v, want the method and the redacted URL only", req)
+	}
 }
 
 // One prepared destination serves many events at once.

@@ -195,6 +195,9 @@ type Result struct {
 
 	secrets  []string
 	redacted bool
+	// statusOnly is set when the fetch records are status-only copies
+	// of the invocation's own (Options.FetchStatusOnly).
+	statusOnly bool
 	// dest caches the redactor of its secrets.
 	dest *Destination
 }
@@ -219,7 +222,7 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 		opts.MaxLogs = DefaultMaxLogs
 	}
 	*inv = invocation{ctx: ctx, d: d, g: g, batch: batch, opts: opts, start: time.Now(), alloc: a}
-	a.res = Result{dest: d, secrets: d.secrets, Fetches: a.fetches[:0:1]}
+	a.res = Result{dest: d, secrets: d.secrets, Fetches: a.fetches[:0:1], statusOnly: opts.FetchStatusOnly}
 	inv.res = &a.res
 	inv.ins = d.inputs
 	if d.HasMappings() && batch == nil {
@@ -624,6 +627,9 @@ func (inv *invocation) do(req *fetch.Request) (vm.Value, error) {
 	rec := FetchRecord{Request: req}
 	if inv.opts.Fetcher == nil {
 		rec.Err = errors.New("no fetcher is configured")
+		if inv.opts.FetchStatusOnly {
+			rec.Request, _ = inv.statusOnly(req, nil)
+		}
 		res.Fetches = append(res.Fetches, rec)
 		return vm.Null, &kindError{KindFetchFailed, fmt.Errorf("fetch to %s failed: %w", req.URL, rec.Err)}
 	}
