@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
@@ -59,6 +60,11 @@ type invocation struct {
 	// loan is what it borrowed of it.
 	admitted bool
 	loan     int64
+
+	// cancel ends the invocation running, and runningAt is its index in
+	// its destination's running.
+	cancel    context.CancelCauseFunc
+	runningAt int
 
 	// Observer state.
 	ctx  context.Context
@@ -228,8 +234,8 @@ func (n *Node) skip(dest, reason string, g *executor.Globals) {
 func (n *Node) stop(d *destination, reason string) {
 	stop := &executor.Stop{Reason: reason}
 	d.runningMu.Lock()
-	for _, cancel := range d.running {
-		cancel(stop)
+	for _, inv := range d.running {
+		inv.cancel(stop)
 	}
 	d.runningMu.Unlock()
 	n.flushBatch(d, anyBatch)
@@ -260,19 +266,23 @@ func (inv *invocation) invoke(ctx context.Context, r *route) {
 	// runCtx ended below.
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	d := inv.dest
+	inv.cancel = cancel
 	d.runningMu.Lock()
-	if d.running == nil {
-		d.running = map[*invocation]context.CancelCauseFunc{}
-	}
-	d.running[inv] = cancel
+	inv.runningAt = len(d.running)
+	d.running = append(d.running, inv)
 	d.runningMu.Unlock()
 	if n.runCtx.Err() != nil {
 		cancel(nil)
 	}
 	defer func() {
 		d.runningMu.Lock()
-		delete(d.running, inv)
+		// The last one takes inv's place.
+		last := d.running[len(d.running)-1]
+		d.running[inv.runningAt], last.runningAt = last, inv.runningAt
+		d.running[len(d.running)-1] = nil
+		d.running = d.running[:len(d.running)-1]
 		d.runningMu.Unlock()
+		inv.cancel = nil
 		cancel(nil)
 	}()
 	if _, stop := r.check(); stop != nil {
@@ -282,10 +292,16 @@ func (inv *invocation) invoke(ctx context.Context, r *route) {
 	inv.route = r
 	n.im.Inflight(context.Background(), d.name, 1)
 	defer n.im.Inflight(context.Background(), d.name, -1)
-	inv.ctx, inv.span = n.tracer.Start(ctx, r.span,
-		trace.WithLinks(trace.Link{SpanContext: inv.link}),
-		trace.WithAttributes(attribute.String("hogwire.destination", inv.dest.name), attribute.String("hogwire.event_uuid", inv.g.UUID()),
-			attribute.String("hogwire.person_id", inv.g.PersonID()), attribute.String("hogwire.mapping", inv.mapping)))
+	if _, off := n.tracer.(noop.Tracer); off {
+		// Without tracing, a span and its attributes are allocations
+		// for nothing: no span is made or propagated either way.
+		inv.ctx, inv.span = ctx, nil
+	} else {
+		inv.ctx, inv.span = n.tracer.Start(ctx, r.span,
+			trace.WithLinks(trace.Link{SpanContext: inv.link}),
+			trace.WithAttributes(attribute.String("hogwire.destination", inv.dest.name), attribute.String("hogwire.event_uuid", inv.g.UUID()),
+				attribute.String("hogwire.person_id", inv.g.PersonID()), attribute.String("hogwire.mapping", inv.mapping)))
+	}
 	opts := executor.Options{SkipFilters: true, Fetcher: inv, FetchPolicy: n.cfg.FetchPolicy, Scheduler: inv, Observer: inv,
 		Redact: true, FetchStatusOnly: true, NoDebugLogs: !n.cfg.ShipDebugLogs, Park: !n.cfg.Retry.Off, Mapping: inv.mapping}
 	if inv.parked != nil {

@@ -465,8 +465,8 @@ func (n *Node) destinations() []*destination {
 func (n *Node) cancelRunning() {
 	for _, d := range n.destinations() {
 		d.runningMu.Lock()
-		for _, cancel := range d.running {
-			cancel(nil)
+		for _, inv := range d.running {
+			inv.cancel(nil)
 		}
 		d.runningMu.Unlock()
 	}

@@ -1,7 +1,6 @@
 package dataplane
 
 import (
-	"context"
 	"log/slog"
 	"slices"
 	"sync"
@@ -60,10 +59,11 @@ type destination struct {
 	// drain measures how fast held goes down, for the events it
 	// overflows.
 	drain drain
-	// running holds the cancel functions of the invocations running, so
-	// that disabling the destination stops their fetches at once.
+	// running holds the invocations running, each with its cancel
+	// function and its index here, so that disabling the destination
+	// stops their fetches at once.
 	runningMu sync.Mutex
-	running   map[*invocation]context.CancelCauseFunc
+	running   []*invocation
 	// selected counts events the filters let through (or failed on), and
 	// flushed what of it and of the project's events was last turned into
 	// the "filtered" count (see Node.flushFiltered). Both are guarded by

@@ -127,7 +127,39 @@ func BenchmarkMatch(b *testing.B) {
 
 // The webhook template end to end: filter, inputs, program, one fetch.
 func BenchmarkWebhookInvoke(b *testing.B) {
-	d := prepare(b, spec{
+	d := webhookDest(b)
+	g := executor.NewEvent(typicalEvent(b), project, source)
+	f := executor.MockFetcher{}
+	ctx := context.Background()
+	if res := d.Invoke(ctx, g, executor.Options{Fetcher: f}); res.Status != executor.Succeeded || len(res.Fetches) != 1 {
+		b.Fatal(dump(res))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Invoke(ctx, g, executor.Options{Fetcher: f})
+	}
+}
+
+// BenchmarkWebhookInvokeNode is BenchmarkWebhookInvoke with the options
+// the data plane gives every invocation: filters already run, redaction,
+// fetch records of status only, no debug log, parking on failure.
+func BenchmarkWebhookInvokeNode(b *testing.B) {
+	d := webhookDest(b)
+	g := executor.NewEvent(typicalEvent(b), project, source)
+	opts := executor.Options{SkipFilters: true, Fetcher: executor.MockFetcher{}, Redact: true, FetchStatusOnly: true, NoDebugLogs: true, Park: true}
+	ctx := context.Background()
+	if res := d.Invoke(ctx, g, opts); res.Status != executor.Succeeded || len(res.Fetches) != 1 {
+		b.Fatal(dump(res))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Invoke(ctx, g, opts)
+	}
+}
+
+// webhookDest is a webhook destination like the webhook template's.
+func webhookDest(b *testing.B) *executor.Destination {
+	return prepare(b, spec{
 		hog: `
 let payload := {'headers': inputs.headers, 'body': inputs.body, 'method': inputs.method}
 if (inputs.debug) { print('Request', inputs.url, payload) }
@@ -150,16 +182,6 @@ if (inputs.debug) { print('Response', res.status, res.body) }`,
 			"debug":   false,
 		},
 	})
-	g := executor.NewEvent(typicalEvent(b), project, source)
-	f := executor.MockFetcher{}
-	ctx := context.Background()
-	if res := d.Invoke(ctx, g, executor.Options{Fetcher: f}); res.Status != executor.Succeeded || len(res.Fetches) != 1 {
-		b.Fatal(dump(res))
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		d.Invoke(ctx, g, executor.Options{Fetcher: f})
-	}
 }
 
 // BenchmarkInvokeWithSecret is a vendor call with an API key: every

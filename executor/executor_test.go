@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"reflect"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -260,6 +261,8 @@ return res.body`,
 	if logs := messages(res, hogwirev1.LogLevel_LOG_LEVEL_DEBUG); len(logs) != 1 || !strings.HasPrefix(logs[0], "Function completed in ") ||
 		!strings.HasSuffix(logs[0], "Event: 'https://hogwire.example/projects/acme/events/0190f7f0-0000-7000-8000-000000000001/2024-05-03T12%3A00%3A00.000Z'") {
 		t.Errorf("completion log = %q", logs)
+	} else if !completedLine.MatchString(logs[0]) {
+		t.Errorf("completion log = %q, want it to match %s", logs[0], completedLine)
 	}
 	quiet := invoke(t, d, event(t, nil), executor.Options{Fetcher: f, NoDebugLogs: true})
 	if logs := messages(quiet, hogwirev1.LogLevel_LOG_LEVEL_DEBUG); quiet.Status != executor.Succeeded || len(logs) != 0 {
@@ -656,6 +659,14 @@ func TestRedactionPerEventAndStatusOnly(t *testing.T) {
 	if got := f.reqs[len(f.reqs)-1].URL; got != "https://x.test/?k=tok-one" {
 		t.Errorf("the fetch went to %s", got)
 	}
+	// Without a Fetcher the failed fetch's record is as short.
+	res := invoke(t, d, event(t, map[string]any{"token": "tok-three"}), executor.Options{Redact: true, FetchStatusOnly: true})
+	if len(res.Fetches) != 1 || res.Fetches[0].Err == nil || res.Fetches[0].Response != nil {
+		t.Fatalf("no fetcher: fetch records %+v", res.Fetches)
+	}
+	if req := res.Fetches[0].Request; req.Method != "POST" || req.URL != "https://x.test/?k="+executor.Redacted || req.Header != nil || req.Body != nil {
+		t.Errorf("no fetcher: fetch request %+v, want the method and the redacted URL only", req)
+	}
 }
 
 // One prepared destination serves many events at once.
@@ -803,3 +814,7 @@ func TestFetchBodyIsNotHTMLEscaped(t *testing.T) {
 		t.Errorf("body = %s, want %s", got, want)
 	}
 }
+
+// completedLine is PostHog's completion log line, its numbers with two
+// significant digits (0.012, 1.5, 120).
+var completedLine = regexp.MustCompile(`^Function completed in (\d+|0\.0*[1-9]\d?|[1-9]\.\d)ms\. Sync: (\d+|0\.0*[1-9]\d?|[1-9]\.\d)ms\. Mem: (\d+|0\.0*[1-9]\d?|[1-9]\.\d)kb\. Ops: [1-9]\d*\. Event: 'https://[^']+'$`)

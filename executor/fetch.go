@@ -116,7 +116,11 @@ func phaseWords(phase string) string {
 // body of a GET or HEAD, is not sent. The options the host resolves
 // (timeout_ms, bearer_token_input, aws_sigv4, standard_webhooks) come back
 // apart, for the invocation to apply.
-func newFetchRequest(args []vm.Value) (*fetch.Request, fetchAuth, error) {
+//
+// The header of a request whose headers are one of the destination's
+// literal inputs (as the webhook template's are) is the one built for it
+// at Prepare, shared by every request: it must not be modified.
+func (d *Destination) newFetchRequest(args []vm.Value) (*fetch.Request, fetchAuth, error) {
 	if len(args) == 0 || args[0].Kind() != vm.KindString {
 		kind := "nothing"
 		if len(args) > 0 {
@@ -140,15 +144,9 @@ func newFetchRequest(args []vm.Value) (*fetch.Request, fetchAuth, error) {
 	}
 	h, ok := opts.GetString("headers")
 	if hd := h.AsDict(); ok && h.Truthy() && hd != nil {
-		req.Header = make(http.Header, hd.Len())
-		// One array holds every header's value (each header has one).
-		vals := make([]string, 0, hd.Len())
-		hv := hd.Values()
-		for i, k := range hd.Keys() {
-			if k.Kind() == vm.KindString && hv[i].Kind() == vm.KindString {
-				vals = append(vals, hv[i].AsString())
-				req.Header[http.CanonicalHeaderKey(k.AsString())] = vals[len(vals)-1 : len(vals) : len(vals)]
-			}
+		req.Header = d.literalHeader(hd)
+		if req.Header == nil {
+			req.Header = fetchHeader(hd)
 		}
 	} else if !ok || !h.Truthy() {
 		req.Header = http.Header{"Content-Type": {"application/json"}}
@@ -171,6 +169,71 @@ func newFetchRequest(args []vm.Value) (*fetch.Request, fetchAuth, error) {
 	}
 	return req, auth, nil
 }
+
+// fetchHeader is the header of the headers dict hd: its string values
+// under their canonical keys.
+func fetchHeader(hd *vm.Dict) http.Header {
+	h := make(http.Header, hd.Len())
+	// One array holds every header's value (each header has one).
+	vals := make([]string, 0, hd.Len())
+	hv := hd.Values()
+	for i, k := range hd.Keys() {
+		if k.Kind() == vm.KindString && hv[i].Kind() == vm.KindString {
+			vals = append(vals, hv[i].AsString())
+			h[http.CanonicalHeaderKey(k.AsString())] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
+	}
+	return h
+}
+
+// literalHeader is a header for hd built at Prepare, when hd holds one of
+// the destination's literal inputs (or is a program's unchanged copy of
+// one); else nil.
+func (d *Destination) literalHeader(hd *vm.Dict) http.Header {
+	if len(d.headers) == 0 {
+		return nil
+	}
+	c, ok := hd.Content()
+	if !ok {
+		return nil
+	}
+	for _, lh := range d.headers {
+		if lh.content == c {
+			return lh.header
+		}
+	}
+	return nil
+}
+
+// literalHeader is the header of a literal dict input, built once.
+type literalHeader struct {
+	content vm.DictContent
+	header  http.Header
+}
+
+// prepareHeaders builds the header of every literal dict input of d and
+// of its mappings: any of them may be a fetch's headers.
+func (d *Destination) prepareHeaders() {
+	add := func(ins []input) {
+		for _, in := range ins {
+			hd := in.value.lit.AsDict()
+			if in.value.kind != tmplLiteral || hd == nil || len(d.headers) == maxLiteralHeaders {
+				continue
+			}
+			if c, ok := hd.Content(); ok {
+				d.headers = append(d.headers, literalHeader{content: c, header: fetchHeader(hd)})
+			}
+		}
+	}
+	add(d.inputs)
+	for _, m := range d.mappings {
+		add(m.inputs)
+	}
+}
+
+// maxLiteralHeaders bounds the headers prepared, which every fetch's
+// headers are looked for among.
+const maxLiteralHeaders = 8
 
 // responseValue is what fetch() returns to Hog: {status, body}, the body
 // parsed when it is JSON and text otherwise. PostHog gives no headers.

@@ -5,6 +5,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -124,10 +125,14 @@ func (inv *invocation) authorize(req *fetch.Request, a fetchAuth, n int) error {
 		if err != nil {
 			return err
 		}
-		if req.Header == nil {
-			req.Header = make(map[string][]string, 1)
+		// The header may be shared by every request (see
+		// newFetchRequest): the token goes in a copy.
+		h := make(http.Header, len(req.Header)+1)
+		for k, v := range req.Header {
+			h[k] = v
 		}
-		req.Header.Set("Authorization", "Bearer "+tok)
+		h.Set("Authorization", "Bearer "+tok)
+		req.Header = h
 	}
 	if o := a.aws; o != nil {
 		id, err := inv.secretInput("aws_sigv4.access_key_id_input", o.accessKeyIDInput, true)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -258,5 +259,46 @@ func TestRedactCredentialHeadersWithoutSecrets(t *testing.T) {
 	h := res.Fetches[0].Request.Header
 	if h.Get("X-Api-Key") != executor.Redacted || h.Get("X-Request") != "r-1" {
 		t.Errorf("redacted headers %v", h)
+	}
+}
+
+// Headers given as a literal input are built once and shared by the
+// requests of every invocation: a bearer token, a program's change to its
+// copy and redaction all leave them as configured.
+func TestFetchLiteralHeaders(t *testing.T) {
+	d := prepare(t, spec{
+		hog: `
+fetch('https://api.example.com/1', {'headers': inputs.headers, 'bearer_token_input': 'access'})
+fetch('https://api.example.com/2', {'headers': inputs.headers})
+let h := inputs.headers
+h['X-Extra'] := event.event
+fetch('https://api.example.com/3', {'headers': h})
+fetch('https://api.example.com/4', {'headers': inputs.headers})`,
+		schema: []*hogwirev1.InputSchema{
+			{Key: "headers", Type: hogwirev1.InputType_INPUT_TYPE_DICTIONARY},
+			{Key: "access", Type: hogwirev1.InputType_INPUT_TYPE_STRING},
+		},
+		inputs: map[string]any{"headers": map[string]any{"x-team": "blue", "Cookie": "c=1"}, "access": "tok-8c1e4f"},
+	})
+	want := []map[string]string{
+		{"X-Team": "blue", "Cookie": "c=1", "Authorization": "Bearer tok-8c1e4f"},
+		{"X-Team": "blue", "Cookie": "c=1"},
+		{"X-Team": "blue", "Cookie": "c=1", "X-Extra": "$pageview"},
+		{"X-Team": "blue", "Cookie": "c=1"},
+	}
+	for run := range 2 {
+		rec := &recorder{}
+		res := invoke(t, d, event(t, nil), executor.Options{Fetcher: rec, Redact: true})
+		if res.Status != executor.Succeeded || len(rec.reqs) != len(want) {
+			t.Fatal(dump(res))
+		}
+		for i, req := range rec.reqs {
+			if got := flat(req.Header); !maps.Equal(got, want[i]) {
+				t.Errorf("run %d, request %d: header %v, want %v", run, i+1, got, want[i])
+			}
+		}
+		if got := res.Fetches[1].Request.Header.Get("Cookie"); got != executor.Redacted {
+			t.Errorf("run %d: the recorded Cookie header is %q, want it redacted", run, got)
+		}
 	}
 }

@@ -195,6 +195,9 @@ type Result struct {
 
 	secrets  []string
 	redacted bool
+	// statusOnly is set when the fetch records are status-only copies
+	// of the invocation's own (Options.FetchStatusOnly).
+	statusOnly bool
 	// dest caches the redactor of its secrets.
 	dest *Destination
 }
@@ -212,18 +215,21 @@ func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Res
 
 // invoke runs an invocation on g, or on batch (g is its first event).
 func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, opts Options) *Result {
-	inv := &invocation{ctx: ctx, d: d, g: g, batch: batch, opts: opts, sched: opts.Scheduler, obs: opts.Observer, now: opts.clock(),
-		maxLogs: opts.MaxLogs, start: time.Now()}
-	inv.res = &Result{dest: d, secrets: d.secrets}
+	a := &invocationAlloc{}
+	inv := &a.inv
+	opts.Now = opts.clock()
+	if opts.MaxLogs <= 0 {
+		opts.MaxLogs = DefaultMaxLogs
+	}
+	*inv = invocation{ctx: ctx, d: d, g: g, batch: batch, opts: opts, start: time.Now(), alloc: a}
+	a.res = Result{dest: d, secrets: d.secrets, Fetches: a.fetches[:0:1], statusOnly: opts.FetchStatusOnly}
+	inv.res = &a.res
 	inv.ins = d.inputs
 	if d.HasMappings() && batch == nil {
 		inv.m = d.mapping(opts.Mapping)
 		if inv.m != nil {
 			inv.ins, inv.res.secrets = inv.m.inputs, inv.m.secrets
 		}
-	}
-	if inv.maxLogs <= 0 {
-		inv.maxLogs = DefaultMaxLogs
 	}
 	switch {
 	case batch != nil:
@@ -238,13 +244,31 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 	if opts.Redact {
 		res.Redact()
 	}
-	if inv.sched != nil {
-		inv.sched.End()
+	if inv.opts.Scheduler != nil {
+		inv.opts.Scheduler.End()
 	}
-	if inv.obs != nil {
-		inv.obs.Done(res)
+	if inv.opts.Observer != nil {
+		inv.opts.Observer.Done(res)
 	}
 	return res
+}
+
+// invocationAlloc is what every invocation allocates, in one piece: the
+// invocation, its Result, its globals and inputs, and room for the first
+// fetch's record and its trimmed copies (FetchStatusOnly), as most
+// invocations make one fetch.
+// The Result keeps the rest alive until the caller drops it, which costs
+// less than the allocations it saves.
+type invocationAlloc struct {
+	inv        invocation
+	res        Result
+	fetches    [1]FetchRecord
+	statusReq  fetch.Request
+	statusResp fetch.Response
+	// statusUsed is set once the copies above hold a fetch's.
+	statusUsed bool
+	// Room for the globals and inputs of an invocation on one event.
+	globals, inputs vm.DictBuf
 }
 
 // invocation is the state of one Invoke, and the VM's Host while Hog
@@ -255,14 +279,11 @@ type invocation struct {
 	d   *Destination
 	g   *Globals
 	// batch is set for a batch invocation (see InvokeBatch).
-	batch   []*Globals
-	res     *Result
-	opts    Options
-	sched   Scheduler
-	obs     Observer
-	now     func() time.Time
-	maxLogs int
-	prints  int
+	batch []*Globals
+	res   *Result
+	// opts has Now and MaxLogs set.
+	opts   Options
+	prints int
 	// m is the mapping run (nil: none), and ins the inputs: the
 	// mapping's, or the destination's.
 	m   *mapping
@@ -281,6 +302,8 @@ type invocation struct {
 	doneSteps, doneAlloc int64
 	// fetchBase counts the fetches made before a parked invocation resumed.
 	fetchBase int
+	// alloc is the allocation the invocation is part of.
+	alloc *invocationAlloc
 }
 
 func (inv *invocation) run() {
@@ -328,16 +351,16 @@ func (inv *invocation) run() {
 
 // to moves to state s, telling the observer.
 func (inv *invocation) to(s State) {
-	if inv.obs != nil && s != inv.state {
-		inv.obs.Transition(inv.state, s)
+	if inv.opts.Observer != nil && s != inv.state {
+		inv.opts.Observer.Transition(inv.state, s)
 	}
 	inv.state = s
 }
 
 // acquire starts a turn on the CPU.
 func (inv *invocation) acquire() error {
-	if inv.sched != nil {
-		if err := inv.sched.Acquire(inv.ctx); err != nil {
+	if inv.opts.Scheduler != nil {
+		if err := inv.opts.Scheduler.Acquire(inv.ctx); err != nil {
 			return err
 		}
 	}
@@ -354,13 +377,13 @@ func (inv *invocation) release(wait bool) error {
 	}
 	inv.res.VMTime += time.Since(inv.turn)
 	inv.turn = time.Time{}
-	if inv.sched == nil {
+	if inv.opts.Scheduler == nil {
 		if wait {
 			inv.to(StateWaiting)
 		}
 		return nil
 	}
-	err := inv.sched.Release()
+	err := inv.opts.Scheduler.Release()
 	if wait && err == nil {
 		inv.to(StateWaiting)
 	}
@@ -420,7 +443,7 @@ func (inv *invocation) fail(s Status, kind ErrorKind, msg, prefix string) {
 // program renders the inputs and runs the program with its fetches.
 func (inv *invocation) program() {
 	d := inv.d
-	globals := d.globals(inv.g, 1)
+	globals := d.globalsIn(&inv.alloc.globals, inv.g, 1)
 	gv := vm.DictValue(globals)
 	inputs, ok := inv.inputs(globals)
 	if !ok {
@@ -437,7 +460,13 @@ func (inv *invocation) program() {
 // failure it ends the invocation and reports false.
 func (inv *invocation) inputs(globals *vm.Dict) (*vm.Dict, bool) {
 	d, res := inv.d, inv.res
-	inputs := vm.NewDict(len(inv.ins))
+	var inputs *vm.Dict
+	if inv.batch == nil {
+		// One event, one set of inputs.
+		inputs = inv.alloc.inputs.Dict(len(inv.ins))
+	} else {
+		inputs = vm.NewDict(len(inv.ins))
+	}
 	globals.SetString("inputs", vm.DictValue(inputs))
 	gv := vm.DictValue(globals)
 	for _, in := range inv.ins {
@@ -451,7 +480,9 @@ func (inv *invocation) inputs(globals *vm.Dict) (*vm.Dict, bool) {
 			return nil, false
 		}
 		inputs.SetString(in.key, v)
-		res.secrets = in.appendSensitive(slices.Clip(res.secrets), v)
+		if in.rendersSensitive {
+			res.secrets = in.appendSensitive(slices.Clip(res.secrets), v)
+		}
 	}
 	// Nothing changes the inputs from here on: frozen, a program reads
 	// them (inputs.body holding the whole event, say) without copying.
@@ -501,9 +532,21 @@ func (inv *invocation) loop(out vm.Result, err error) {
 	if inv.opts.NoDebugLogs {
 		return
 	}
-	inv.log(hogwirev1.LogLevel_LOG_LEVEL_DEBUG, fmt.Sprintf("Function completed in %sms. Sync: %sms. Mem: %skb. Ops: %d. Event: '%s'",
-		twoDigits(float64(time.Since(inv.start).Microseconds())/1000), twoDigits(float64(res.VMTime.Microseconds())/1000),
-		twoDigits(float64(res.Allocated)/1024), res.Ops, inv.g.eventURL))
+	// Built in one buffer: fmt and three strings cost more than the rest
+	// of the invocation's own work.
+	var buf [160]byte
+	b := append(buf[:0], "Function completed in "...)
+	b = appendTwoDigits(b, float64(time.Since(inv.start).Microseconds())/1000)
+	b = append(b, "ms. Sync: "...)
+	b = appendTwoDigits(b, float64(res.VMTime.Microseconds())/1000)
+	b = append(b, "ms. Mem: "...)
+	b = appendTwoDigits(b, float64(res.Allocated)/1024)
+	b = append(b, "kb. Ops: "...)
+	b = strconv.AppendInt(b, res.Ops, 10)
+	b = append(b, ". Event: '"...)
+	b = append(b, inv.g.eventURL...)
+	b = append(b, '\'')
+	inv.log(hogwirev1.LogLevel_LOG_LEVEL_DEBUG, string(b))
 }
 
 // runExpr runs an input template (or another expression) in the
@@ -550,13 +593,13 @@ func (inv *invocation) Yield(u vm.Usage) error {
 	if alloc > d.maxMemory {
 		return vm.MemoryLimitError(d.maxMemory, alloc)
 	}
-	if inv.sched == nil {
+	if inv.opts.Scheduler == nil {
 		return nil
 	}
 	// A turn passed to another destination is time not spent running:
 	// it does not count as VM time.
 	inv.res.VMTime += time.Since(inv.turn)
-	err := inv.sched.Yield(inv.ctx, alloc)
+	err := inv.opts.Scheduler.Yield(inv.ctx, alloc)
 	inv.turn = time.Now()
 	return err
 }
@@ -567,7 +610,7 @@ func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
 	if inv.fetchBase+len(inv.res.Fetches) >= d.maxFetches {
 		return vm.Null, &kindError{KindFetchLimit, fmt.Errorf("too many fetches (limits.max_fetches): Exceeded maximum number of async steps: %d", d.maxFetches)}
 	}
-	req, auth, err := newFetchRequest(args)
+	req, auth, err := d.newFetchRequest(args)
 	if err == nil {
 		err = inv.authorize(req, auth, inv.fetchBase+len(inv.res.Fetches))
 	}
@@ -584,6 +627,9 @@ func (inv *invocation) do(req *fetch.Request) (vm.Value, error) {
 	rec := FetchRecord{Request: req}
 	if inv.opts.Fetcher == nil {
 		rec.Err = errors.New("no fetcher is configured")
+		if inv.opts.FetchStatusOnly {
+			rec.Request, _ = inv.statusOnly(req, nil)
+		}
 		res.Fetches = append(res.Fetches, rec)
 		return vm.Null, &kindError{KindFetchFailed, fmt.Errorf("fetch to %s failed: %w", req.URL, rec.Err)}
 	}
@@ -599,14 +645,11 @@ func (inv *invocation) do(req *fetch.Request) (vm.Value, error) {
 	if err == nil && resp == nil {
 		err = errors.New("the fetcher returned no response")
 	}
+	rec.Err, rec.Response = err, resp
 	if inv.opts.FetchStatusOnly {
 		// The method and URL stay, for records; Redact hides secrets in
 		// the URL.
-		rec.Request = &fetch.Request{Method: req.Method, URL: req.URL}
-	}
-	rec.Err, rec.Response = err, resp
-	if inv.opts.FetchStatusOnly && resp != nil {
-		rec.Response = &fetch.Response{Status: resp.Status, Attempts: resp.Attempts}
+		rec.Request, rec.Response = inv.statusOnly(req, resp)
 	}
 	res.Fetches = append(res.Fetches, rec)
 	if aerr := inv.acquire(); aerr != nil {
@@ -624,11 +667,34 @@ func (inv *invocation) do(req *fetch.Request) (vm.Value, error) {
 	return responseValue(resp), nil
 }
 
+// statusOnly returns what FetchStatusOnly keeps of a fetch: its method
+// and URL, and its response's status and attempts (nil without one). The
+// first fetch's are kept in the invocation's allocation.
+func (inv *invocation) statusOnly(req *fetch.Request, resp *fetch.Response) (*fetch.Request, *fetch.Response) {
+	var sreq *fetch.Request
+	var sresp *fetch.Response
+	if a := inv.alloc; !a.statusUsed {
+		a.statusUsed = true
+		sreq, sresp = &a.statusReq, &a.statusResp
+	} else {
+		sreq = new(fetch.Request)
+	}
+	*sreq = fetch.Request{Method: req.Method, URL: req.URL}
+	if resp == nil {
+		return sreq, nil
+	}
+	if sresp == nil {
+		sresp = &fetch.Response{}
+	}
+	*sresp = fetch.Response{Status: resp.Status, Attempts: resp.Attempts}
+	return sreq, sresp
+}
+
 // attempt reports one attempt of a fetch and logs the failures worth
 // telling the destination's owner about.
 func (inv *invocation) attempt(req *fetch.Request, a fetch.Attempt) {
-	if inv.obs != nil {
-		inv.obs.Attempt(req, a)
+	if inv.opts.Observer != nil {
+		inv.opts.Observer.Attempt(req, a)
 	}
 	if msg := attemptLog(a); msg != "" {
 		inv.log(hogwirev1.LogLevel_LOG_LEVEL_WARN, msg)
@@ -637,9 +703,9 @@ func (inv *invocation) attempt(req *fetch.Request, a fetch.Attempt) {
 
 // log records a log entry and reports it.
 func (inv *invocation) log(level hogwirev1.LogLevel, msg string) {
-	e := LogEntry{Time: inv.now(), Level: level, Message: truncate(msg)}
+	e := LogEntry{Time: inv.opts.Now(), Level: level, Message: truncate(msg)}
 	inv.res.Logs = append(inv.res.Logs, e)
-	if inv.obs == nil {
+	if inv.opts.Observer == nil {
 		return
 	}
 	if inv.opts.Redact {
@@ -647,17 +713,17 @@ func (inv *invocation) log(level hogwirev1.LogLevel, msg string) {
 			e.Message = rep.Replace(e.Message)
 		}
 	}
-	inv.obs.Log(e)
+	inv.opts.Observer.Log(e)
 }
 
 // print logs its arguments at info level, as PostHog's executor does:
 // strings as they are, other values JSON-encoded, joined with ", ".
 func (inv *invocation) print(args []vm.Value) error {
 	inv.prints++
-	if inv.prints == inv.maxLogs {
+	if inv.prints == inv.opts.MaxLogs {
 		inv.log(hogwirev1.LogLevel_LOG_LEVEL_WARN, "Function exceeded maximum log entries. No more logs will be collected. Event: "+inv.g.uuid)
 	}
-	if inv.prints >= inv.maxLogs {
+	if inv.prints >= inv.opts.MaxLogs {
 		return nil
 	}
 	var b strings.Builder
@@ -719,7 +785,7 @@ func (inv *invocation) capture(args []vm.Value) error {
 		}
 	}
 	props["$hog_function_execution_count"] = int64(g.execCount) + 1
-	inv.res.Captures = append(inv.res.Captures, Capture{Event: name.AsString(), DistinctID: distinctID, Properties: props, Time: inv.now().UTC()})
+	inv.res.Captures = append(inv.res.Captures, Capture{Event: name.AsString(), DistinctID: distinctID, Properties: props, Time: inv.opts.Now().UTC()})
 	return nil
 }
 
@@ -813,9 +879,10 @@ func truncate(s string) string {
 	return s
 }
 
-// twoDigits formats v with two significant digits, like PostHog's timing
-// log line (Number(v.toPrecision(2))).
-func twoDigits(v float64) string {
-	f, _ := strconv.ParseFloat(strconv.FormatFloat(v, 'g', 2, 64), 64)
-	return strconv.FormatFloat(f, 'f', -1, 64)
+// appendTwoDigits appends v with two significant digits, like PostHog's
+// timing log line (Number(v.toPrecision(2))).
+func appendTwoDigits(dst []byte, v float64) []byte {
+	var buf [32]byte
+	f, _ := strconv.ParseFloat(string(strconv.AppendFloat(buf[:0], v, 'g', 2, 64)), 64)
+	return strconv.AppendFloat(dst, f, 'f', -1, 64)
 }

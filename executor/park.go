@@ -62,10 +62,15 @@ func (e *parkError) Error() string { return "parked: " + e.p.Reason }
 // parkable returns the Suspended (without State) for a fetch that ended in a
 // failure worth retrying later, or nil.
 func parkable(req *fetch.Request, resp *fetch.Response, err error) *Suspended {
-	var de *DeferError
+	if err != nil {
+		// Declared here, as errors.As moves it to the heap: a fetch that
+		// got its response allocates nothing to be told it is done.
+		var de *DeferError
+		if errors.As(err, &de) {
+			return &Suspended{Request: *req, Reason: de.Reason, Deferred: de.Until}
+		}
+	}
 	switch {
-	case errors.As(err, &de):
-		return &Suspended{Request: *req, Reason: de.Reason, Deferred: de.Until}
 	case err != nil && fetch.Retriable(err):
 		reason := "a connection error"
 		if errors.Is(err, fetch.ErrTimeout) {

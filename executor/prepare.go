@@ -66,6 +66,9 @@ type Destination struct {
 	hasMappings bool
 	masking     *vm.Program
 	secrets     []string // configured values of sensitive inputs
+	// headers are the headers of the literal dict inputs, built once
+	// (see newFetchRequest).
+	headers []literalHeader
 
 	timeout      time.Duration // VM time of an invocation
 	fetchTimeout time.Duration
@@ -97,6 +100,30 @@ type input struct {
 	// in their value redacted.
 	secret bool
 	value  *template
+	// rendersSensitive is set when a rendered value may hold strings to
+	// redact that the destination's secrets do not already list.
+	rendersSensitive bool
+}
+
+// mayRenderSensitive reports whether appendSensitive can find strings in
+// a rendered value of in beyond those of its literals, which Prepare adds
+// to the destination's secrets: a literal renders as itself, and a dict
+// template without $$_extend_object renders its own keys only, so unless
+// one of them names a credential only a secret input's strings count.
+func (in *input) mayRenderSensitive() bool {
+	t := in.value
+	switch t.kind {
+	case tmplLiteral:
+		return false
+	case tmplList:
+		return in.secret
+	case tmplDict:
+		if in.secret || t.extend != nil {
+			return true
+		}
+		return slices.ContainsFunc(t.keys, isCredentialKey)
+	}
+	return true
 }
 
 // isCredentialKey reports whether an input key or header name is one whose
@@ -243,6 +270,7 @@ func Prepare(d *hogwirev1.Destination, opts ...PrepareOption) (*Destination, err
 	if err := prepareMappings(out, d); err != nil {
 		return nil, err
 	}
+	out.prepareHeaders()
 
 	l := d.GetLimits()
 	out.timeout = orDefault(l.GetTimeout().AsDuration(), DefaultTimeout)
@@ -311,8 +339,15 @@ func prepareInputs(schemas []*hogwirev1.InputSchema, values map[string]*hogwirev
 			return nil, nil, fmt.Errorf("input %q: %w", k, err)
 		}
 		t.freeze()
-		ins = append(ins, input{key: k, secret: sc.GetSecret() || isCredentialKey(k), value: t})
-		secrets = ins[len(ins)-1].appendSensitive(secrets, lit)
+		in := input{key: k, secret: sc.GetSecret() || isCredentialKey(k), value: t}
+		secrets = in.appendSensitive(secrets, lit)
+		if t.kind == tmplLiteral {
+			// What every invocation renders: its strings are hidden from
+			// the start, and rendering adds none.
+			secrets = in.appendSensitive(secrets, t.lit)
+		}
+		in.rendersSensitive = in.mayRenderSensitive()
+		ins = append(ins, in)
 	}
 	return ins, secrets, nil
 }
@@ -432,6 +467,11 @@ func compileTemplate(v inputs.Value) (*template, error) {
 			if err != nil {
 				return nil, err
 			}
+			if c, ok := p.Constant(); ok {
+				// A string without placeholders, as most are (a URL, a
+				// method, a header): the same for every event.
+				return &template{kind: tmplLiteral, lit: c}, nil
+			}
 			return &template{kind: tmplProgram, prog: p}, nil
 		}
 		t := &template{kind: tmplList}
@@ -445,7 +485,11 @@ func compileTemplate(v inputs.Value) (*template, error) {
 			t.elems = append(t.elems, c)
 		}
 		if literal {
-			return &template{kind: tmplLiteral, lit: literalValue(v)}, nil
+			elems := make([]vm.Value, len(t.elems))
+			for i, c := range t.elems {
+				elems[i] = c.lit
+			}
+			return &template{kind: tmplLiteral, lit: vm.NewArray(elems)}, nil
 		}
 		return t, nil
 	case inputs.Object:
@@ -466,7 +510,11 @@ func compileTemplate(v inputs.Value) (*template, error) {
 			t.vals = append(t.vals, c)
 		}
 		if literal {
-			return &template{kind: tmplLiteral, lit: literalValue(v)}, nil
+			d := vm.NewDict(len(t.keys))
+			for i, k := range t.keys {
+				d.SetString(k, t.vals[i].lit)
+			}
+			return &template{kind: tmplLiteral, lit: vm.DictValue(d)}, nil
 		}
 		return t, nil
 	}
@@ -598,14 +646,23 @@ func (d *Destination) MaskingHash(ctx context.Context, g *Globals) (hash string,
 // globals returns a new dict holding the event's globals and the
 // destination's source, with room for extra entries.
 func (d *Destination) globals(g *Globals, extra int) *vm.Dict {
+	return d.globalsIn(nil, g, extra)
+}
+
+// globalsIn is globals, in buf when it is not nil.
+func (d *Destination) globalsIn(buf *vm.DictBuf, g *Globals, extra int) *vm.Dict {
+	newDict := vm.NewDict
+	if buf != nil {
+		newDict = buf.Dict
+	}
 	if g.req != nil {
-		out := vm.NewDict(3 + extra)
+		out := newDict(3 + extra)
 		out.SetString("request", g.request)
 		out.SetString("project", g.project)
 		out.SetString("source", d.sourceGlobal(g.projectURL))
 		return out
 	}
-	out := vm.NewDict(5 + extra)
+	out := newDict(5 + extra)
 	out.SetString("event", g.event)
 	out.SetString("person", g.person)
 	out.SetString("groups", g.groups)

@@ -59,7 +59,14 @@ func (r *Result) Redact() *Result {
 	}
 	for i := range r.Fetches {
 		f := &r.Fetches[i]
-		if f.Request != nil {
+		if r.statusOnly {
+			// The records are the invocation's own copies, of a method,
+			// URL and status (see Options.FetchStatusOnly): changed in
+			// place.
+			if f.Request != nil {
+				f.Request.URL = rep.Replace(f.Request.URL)
+			}
+		} else if f.Request != nil {
 			req := *f.Request
 			// The signing credentials go, with the rest of the secrets.
 			req.Sign = nil
@@ -70,7 +77,7 @@ func (r *Result) Redact() *Result {
 			}
 			f.Request = &req
 		}
-		if f.Response != nil {
+		if f.Response != nil && !r.statusOnly {
 			resp := *f.Response
 			resp.Header = redactHeader(rep, resp.Header)
 			if resp.Body != nil {

@@ -166,7 +166,7 @@ func (inv *invocation) verifySignature(args []vm.Value) (vm.Value, error) {
 		}
 	}
 	header := func(name string) string { return req.Headers[strings.ToLower(name)] }
-	err := webhooksig.Verify(spec, header, req.Body, inv.now())
+	err := webhooksig.Verify(spec, header, req.Body, inv.opts.Now())
 	switch {
 	case errors.Is(err, webhooksig.ErrInvalid):
 		return vm.Null, &kindError{KindSignature, err}

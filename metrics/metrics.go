@@ -119,6 +119,14 @@ type Invocations struct {
 // outcome and reason and by attempt result, with their attribute sets.
 type destCounts struct {
 	inflight atomic.Int64
+	// succeeded and ok count the common outcome and attempt result
+	// without the lock or a map lookup; succeededTimed and ok's attribute
+	// sets are made with the destination's counts.
+	succeeded      atomic.Int64
+	ok             atomic.Int64
+	succeededSet   metric.ObserveOption
+	okSet          metric.ObserveOption
+	succeededTimed []metric.RecordOption
 	// inflightSet is the in-flight gauge's attribute set.
 	inflightSet metric.ObserveOption
 	mu          sync.Mutex
@@ -175,6 +183,12 @@ func (m *Invocations) observe(o metric.Observer, outcomes, attempts, inflight me
 	defer m.mu.RUnlock()
 	for _, d := range m.dests {
 		o.ObserveInt64(inflight, d.inflight.Load(), d.inflightSet)
+		if n := d.succeeded.Load(); n > 0 {
+			o.ObserveInt64(outcomes, n, d.succeededSet)
+		}
+		if n := d.ok.Load(); n > 0 {
+			o.ObserveInt64(attempts, n, d.okSet)
+		}
 		d.mu.Lock()
 		for _, c := range d.outcomes {
 			o.ObserveInt64(outcomes, c.n, c.set)
@@ -200,11 +214,15 @@ func (m *Invocations) countsOf(destination string) *destCounts {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if d = m.dests[destination]; d == nil {
+		succeeded := attribute.NewSet(destAttr(destination), attribute.String("outcome", OutcomeSucceeded))
 		d = &destCounts{
-			inflightSet: metric.WithAttributeSet(attribute.NewSet(destAttr(destination))),
-			outcomes:    map[[2]string]*count{},
-			timed:       map[string][]metric.RecordOption{},
-			attempts:    map[string]*count{},
+			inflightSet:    metric.WithAttributeSet(attribute.NewSet(destAttr(destination))),
+			succeededSet:   metric.WithAttributeSet(succeeded),
+			okSet:          metric.WithAttributeSet(attribute.NewSet(destAttr(destination), attribute.String("result", AttemptOK))),
+			succeededTimed: []metric.RecordOption{metric.WithAttributeSet(succeeded)},
+			outcomes:       map[[2]string]*count{},
+			timed:          map[string][]metric.RecordOption{},
+			attempts:       map[string]*count{},
 		}
 		m.dests[destination] = d
 	}
@@ -265,6 +283,13 @@ func (m *Invocations) Outcomes(ctx context.Context, destination, outcome, reason
 		return
 	}
 	dc := m.countsOf(destination)
+	if outcome == OutcomeSucceeded && reason == "" {
+		dc.succeeded.Add(n)
+		if d > 0 {
+			m.duration.Record(ctx, d.Seconds(), dc.succeededTimed...)
+		}
+		return
+	}
 	var timed []metric.RecordOption
 	dc.mu.Lock()
 	add(dc.outcomes, [2]string{outcome, reason}, n, func() []attribute.KeyValue {
@@ -293,6 +318,10 @@ func (m *Invocations) Attempt(_ context.Context, destination, result string) {
 		return
 	}
 	dc := m.countsOf(destination)
+	if result == AttemptOK {
+		dc.ok.Add(1)
+		return
+	}
 	dc.mu.Lock()
 	add(dc.attempts, result, 1, func() []attribute.KeyValue {
 		return []attribute.KeyValue{destAttr(destination), attribute.String("result", result)}

@@ -176,11 +176,16 @@ func (r *run) pause(name string, argc int) (Result, bool, error) {
 	// One copy of the stack holds the arguments and the state's stack,
 	// and one allocation the call and its state.
 	n := len(r.stack) - argc
-	stack := slices.Clone(r.stack)
+	p := &paused{}
+	var stack []Value
+	if len(r.stack) <= len(p.stackBuf) {
+		stack = append(p.stackBuf[:0], r.stack...)
+	} else {
+		stack = slices.Clone(r.stack)
+	}
 	r.truncate(n)
 	r.async++
-	p := &paused{}
-	r.snapshotInto(&p.state, stack[:n:n])
+	r.snapshotInto(&p.state, stack[:n:n], p.frameBuf[:0])
 	p.call = AsyncCall{Name: name, Args: stack[n:], State: &p.state}
 	return Result{Async: &p.call}, true, nil
 }
@@ -189,6 +194,11 @@ func (r *run) pause(name string, argc int) (Result, bool, error) {
 type paused struct {
 	call  AsyncCall
 	state State
+	// Room for the stack and frames of most programs that pause, such as
+	// a destination's at its fetch: the pause then allocates once. A
+	// state's slices are only read once made.
+	stackBuf [8]Value
+	frameBuf [2]frame
 }
 
 // countResult counts what a native or host function allocated to return

@@ -117,6 +117,24 @@ func NewDict(n int) *Dict {
 	return d
 }
 
+// DictBuf is room for a dict of up to eight entries, for an embedder
+// that makes one along with other things to put it in their allocation.
+type DictBuf struct {
+	d   Dict
+	buf [16]Value
+}
+
+// Dict returns an empty dict with room for n entries: b's own when n is
+// at most eight, else a new one. Call it once per DictBuf.
+func (b *DictBuf) Dict(n int) *Dict {
+	if n > len(b.buf)/2 {
+		return NewDict(n)
+	}
+	n = len(b.buf) / 2
+	b.d = Dict{keys: b.buf[:0:n], vals: b.buf[n : n : 2*n], cost: costUnit}
+	return &b.d
+}
+
 // Len returns the number of entries.
 func (d *Dict) Len() int { return len(d.keys) }
 

@@ -84,3 +84,22 @@ func freeze(v Value, path []unsafe.Pointer, budget *int) (int, bool) {
 	}
 	return height, true
 }
+
+// DictContent identifies the entries of a dict that can no longer change.
+// Two dicts with the same DictContent hold the same keys and values.
+type DictContent struct {
+	keys, vals unsafe.Pointer
+	n          int
+}
+
+// Content returns what identifies d's entries, when they can no longer
+// change: d is frozen, or a program's copy of a frozen dict that still
+// shares the frozen dict's entries (see Freeze). ok is false otherwise.
+// An embedder may key what it derives from a frozen dict by it, and find
+// it again for the program's copies.
+func (d *Dict) Content() (c DictContent, ok bool) {
+	if !d.frozen && !d.lazy {
+		return DictContent{}, false
+	}
+	return DictContent{keys: unsafe.Pointer(unsafe.SliceData(d.keys)), vals: unsafe.Pointer(unsafe.SliceData(d.vals)), n: len(d.keys)}, true
+}

@@ -199,3 +199,64 @@ func compileProgram(t testing.TB, src string) *vm.Program {
 	}
 	return p
 }
+
+// A program's unchanged copy of a frozen dict has the frozen dict's
+// Content; a changed copy, or a dict that is not frozen, has none.
+func TestDictContent(t *testing.T) {
+	globals := freezeGlobals()
+	if _, ok := globals.AsDict().Content(); ok {
+		t.Fatal("a dict that is not frozen has a Content")
+	}
+	vm.Freeze(globals)
+	inputs, _ := globals.AsDict().GetString("inputs")
+	headers, _ := inputs.AsDict().GetString("headers")
+	want, ok := headers.AsDict().Content()
+	if !ok {
+		t.Fatal("a frozen dict has no Content")
+	}
+	if other, _ := inputs.AsDict().Content(); other == want {
+		t.Fatal("two frozen dicts have the same Content")
+	}
+	m := vm.New(vm.Options{})
+	for src, same := range map[string]bool{
+		`return inputs.headers`:                                  true,
+		`let h := inputs.headers; return {'headers': h}.headers`: true,
+		`let h := inputs.headers; h.B := '2'; return h`:          false,
+		`let h := inputs.headers; h.A := '1'; return h`:          false,
+		`return {'A': '1'}`:                                      false,
+	} {
+		out, err := m.Run(context.Background(), compileProgram(t, src), globals)
+		if err != nil {
+			t.Fatalf("%s: %v", src, err)
+		}
+		got, ok := out.Value.AsDict().Content()
+		if (ok && got == want) != same {
+			t.Errorf("%s: Content %v (ok %v), same as the frozen dict's: %v, want %v", src, got, ok, got == want, same)
+		}
+	}
+}
+
+// A dict made in a DictBuf is a dict like NewDict's, also past the room
+// the buffer has, and freezes as one.
+func TestDictBuf(t *testing.T) {
+	for _, n := range []int{0, 3, 8, 12} {
+		var b vm.DictBuf
+		d := b.Dict(n)
+		for i := range n + 2 {
+			d.SetString(strings.Repeat("k", i+1), vm.Int(int64(i)))
+		}
+		want := vm.NewDict(n)
+		for i := range n + 2 {
+			want.SetString(strings.Repeat("k", i+1), vm.Int(int64(i)))
+		}
+		got, _ := vm.DictValue(d).MarshalJSON()
+		exp, _ := vm.DictValue(want).MarshalJSON()
+		if string(got) != string(exp) || d.Len() != n+2 {
+			t.Errorf("n=%d: %s, want %s", n, got, exp)
+		}
+		vm.Freeze(vm.DictValue(d))
+		if _, ok := d.Content(); !ok {
+			t.Errorf("n=%d: not frozen", n)
+		}
+	}
+}

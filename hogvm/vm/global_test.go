@@ -47,3 +47,40 @@ func TestGlobalPathAndLookup(t *testing.T) {
 		}
 	}
 }
+
+// A template without placeholders is a constant, which an embedder can
+// take once instead of running it.
+func TestProgramConstant(t *testing.T) {
+	for tmpl, want := range map[string]any{
+		"POST":                 "POST",
+		"":                     "",
+		"https://x.example/in": "https://x.example/in",
+		"{event}":              nil,
+		"a {event.x} b":        nil,
+	} {
+		src, err := compiler.CompileTemplate(tmpl, compiler.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := vm.Link(src, stl.Library())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, ok := p.Constant()
+		if want == nil {
+			if ok {
+				t.Errorf("%q: Constant %v, want none", tmpl, got)
+			}
+			continue
+		}
+		if !ok || got.ToGo() != want {
+			t.Errorf("%q: Constant %v, %v; want %q", tmpl, got, ok, want)
+		}
+	}
+	if c, ok := compileProgram(t, `return 'POST'`).Constant(); !ok || c.AsString() != "POST" {
+		t.Errorf("return 'POST': Constant %v, %v", c, ok)
+	}
+	if _, ok := compileProgram(t, `let m := 'POST'; return m`).Constant(); ok {
+		t.Error("a program that returns a string in more steps is a constant")
+	}
+}

@@ -28,12 +28,24 @@ func appendNumber(b []byte, f float64) []byte {
 		b = append(b, '-')
 		f = -f
 	}
-	var buf [32]byte
+	var buf, dbuf [32]byte
 	e := strconv.AppendFloat(buf[:0], f, 'e', -1, 64)
-	// e is d[.ddd]e±XX: split into the digit string and the exponent.
-	mant, exp, _ := strings.Cut(string(e), "e")
-	digits := strings.Replace(mant, ".", "", 1)
-	x, _ := strconv.Atoi(exp)
+	// e is d[.ddd]e±XX: split into the digits and the exponent, in
+	// place (event timestamps such as $time are such numbers).
+	digits, x := dbuf[:0], 0
+	i := 0
+	for ; e[i] != 'e'; i++ {
+		if e[i] != '.' {
+			digits = append(digits, e[i])
+		}
+	}
+	neg := e[i+1] == '-'
+	for _, c := range e[i+2:] {
+		x = 10*x + int(c-'0')
+	}
+	if neg {
+		x = -x
+	}
 	k, n := len(digits), x+1
 	switch {
 	case k <= n && n <= 21:

@@ -161,6 +161,7 @@ func Link(p *bytecode.Program, lib *Library) (*Program, error) {
 	prog.root = lib.linkChunk("root", p.Version, p.Code, true)
 	if p.Version >= 1 {
 		prog.global = globalPath(p.Code)
+		prog.constant, prog.hasConstant = constantString(p.Code)
 	}
 	return prog, nil
 }

@@ -59,6 +59,9 @@ type Program struct {
 	// global is the path of the global the program only reads and
 	// returns, or nil (see GlobalPath).
 	global []string
+	// constant is the string the program only returns (see Constant).
+	constant    Value
+	hasConstant bool
 }
 
 // GlobalPath returns the path of the global the program does nothing but
@@ -87,6 +90,23 @@ func globalPath(code []any) []string {
 		path[int(parts)-1-i] = s
 	}
 	return path
+}
+
+// Constant returns the string the program does nothing but return
+// ("POST" as a template), when it does: every run returns it. Embedders
+// can take it once instead of running the program each time.
+func (p *Program) Constant() (Value, bool) { return p.constant, p.hasConstant }
+
+// constantString recognises STRING s then RETURN.
+func constantString(code []any) (Value, bool) {
+	if len(code) != 3 || code[0] != int64(bytecode.String) || code[2] != int64(bytecode.Return) {
+		return Null, false
+	}
+	s, ok := code[1].(string)
+	if !ok {
+		return Null, false
+	}
+	return String(s), true
 }
 
 // Source returns the bytecode the program was linked from.

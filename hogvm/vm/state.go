@@ -40,13 +40,13 @@ func (s *State) Elapsed() time.Duration { return s.syncDuration }
 func (s *State) Program() *Program { return s.prog }
 
 // snapshotInto fills s with the run's state; stack is a copy of the run's
-// stack.
-func (r *run) snapshotInto(s *State, stack []Value) {
+// stack, and the frames are appended to frames.
+func (r *run) snapshotInto(s *State, stack []Value, frames []frame) {
 	*s = State{
 		prog:         r.prog,
 		globals:      r.globals,
 		stack:        stack,
-		frames:       slices.Clone(r.frames),
+		frames:       append(frames, r.frames...),
 		tries:        slices.Clone(r.tries),
 		upvals:       r.liveUpvalues(),
 		ops:          r.ops,
@@ -67,6 +67,12 @@ func (r *run) snapshotInto(s *State, stack []Value) {
 // call frames still refers to. Closed upvalues are not kept anywhere else,
 // so a loop making closures leaves nothing behind once they are dropped.
 func (r *run) liveUpvalues() []*upvalue {
+	if r.upvalID == 0 {
+		// No upvalue was made or restored: nothing can refer to one, and
+		// the stack (a destination's fetch options, say) need not be
+		// walked.
+		return nil
+	}
 	seen := map[*upvalue]bool{}
 	objs := map[unsafe.Pointer]int{}
 	var out []*upvalue
