@@ -47,3 +47,36 @@ func TestAppendEventFields(t *testing.T) {
 		}
 	}
 }
+
+// cloneStruct copies as proto.Clone does, sharing nothing.
+func TestCloneStruct(t *testing.T) {
+	v, _, err := parseJSON([]byte(`{"a":[1,"s",true,null,{"b":[[]]},[]],"o":{},"n":-0.5,"e":""}`), maxDepth, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig := v.GetStructValue()
+	orig.Fields["nil"] = &structpb.Value{}
+	c := cloneStruct(orig)
+	if !proto.Equal(c, proto.Clone(orig)) {
+		t.Fatalf("clone\n%v\nof\n%v", prototext.Format(c), prototext.Format(orig))
+	}
+	c.Fields["a"].GetListValue().Values[4].GetStructValue().Fields["b"] = structpb.NewStringValue("changed")
+	c.Fields["a"].GetListValue().Values[1].Kind.(*structpb.Value_StringValue).StringValue = "changed"
+	if got := orig.Fields["a"].GetListValue().Values; got[1].GetStringValue() != "s" || got[4].GetStructValue().Fields["b"].GetListValue() == nil {
+		t.Fatalf("changing the clone changed the original: %v", prototext.Format(orig))
+	}
+}
+
+func TestCanonicalUUID(t *testing.T) {
+	for u, want := range map[string]bool{
+		"0190e2f8-7a3b-7c3d-9e4f-0123456789ab":          true,
+		"0190E2F8-7A3B-7C3D-9E4F-0123456789AB":          false,
+		"{0190e2f8-7a3b-7c3d-9e4f-0123456789ab}":        false,
+		"urn:uuid:0190e2f8-7a3b-7c3d-9e4f-0123456789ab": false,
+		"0190e2f87a3b7c3d9e4f0123456789ab":              false,
+	} {
+		if got := canonicalUUID(u); got != want {
+			t.Errorf("canonicalUUID(%q) = %v", u, got)
+		}
+	}
+}

@@ -125,6 +125,8 @@ var wireCases = []string{
 	`[{"token":"phc_testtoken","event":"e","distinct_id":"d","properties":{"$groups":{"a":[1]}}}]`,
 	`[{"token":"phc_testtoken","event":"e","distinct_id":"d","properties":{"$set":"not an object"},"$set_once":5}]`,
 	`[1,"x",null]`,
+	// UUIDs in every form uuid.Parse takes.
+	`[{"token":"phc_testtoken","event":"e","distinct_id":"d","uuid":"0190E2F8-7A3B-7C3D-9E4F-0123456789AB"},{"token":"phc_testtoken","event":"e","distinct_id":"d","uuid":"{0190e2f8-7a3b-7c3d-9e4f-0123456789ab}"},{"token":"phc_testtoken","event":"e","distinct_id":"d","uuid":"urn:uuid:0190e2f8-7a3b-7c3d-9e4f-0123456789ab"},{"token":"phc_testtoken","event":"e","distinct_id":"d","uuid":"0190e2f87a3b7c3d9e4f0123456789ab"},{"token":"phc_testtoken","event":"e","distinct_id":"d","uuid":""}]`,
 	`{"token":"phc_testtoken","event":"single","distinct_id":"d","timestamp":"2999-01-01T00:00:00Z"}`,
 }
 
