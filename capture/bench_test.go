@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/capture"
 )
@@ -86,4 +89,68 @@ func BenchmarkDecode100(b *testing.B) {
 	b.Run("gzip", func(b *testing.B) {
 		benchDecode(b, gz(b, body), "/e/?compression=gzip-js", map[string]string{"Content-Type": "text/plain"})
 	})
+}
+
+// logPackPublisher does to the events what the data plane's event log
+// does before handing them to NATS: Events are sized and marshalled, as
+// eventlog.Publish does, and encodings are framed into a message body,
+// as eventlog.PublishEncoded does.
+type logPackPublisher struct{}
+
+func (logPackPublisher) Publish(_ context.Context, _ string, events []*hogwirev1.Event) error {
+	total := 0
+	for _, ev := range events {
+		n := proto.Size(ev)
+		total += protowire.SizeTag(1) + protowire.SizeVarint(uint64(n)) + n
+	}
+	cached := proto.MarshalOptions{UseCachedSize: true}
+	data := make([]byte, 0, total)
+	for _, ev := range events {
+		data = protowire.AppendTag(data, 1, protowire.BytesType)
+		data = protowire.AppendVarint(data, uint64(cached.Size(ev)))
+		var err error
+		if data, err = cached.MarshalAppend(data, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (logPackPublisher) PublishEncoded(_ context.Context, _ string, _ []string, events [][]byte) error {
+	total := 0
+	for _, ev := range events {
+		total += protowire.SizeTag(1) + protowire.SizeVarint(uint64(len(ev))) + len(ev)
+	}
+	data := make([]byte, 0, total)
+	for _, ev := range events {
+		data = protowire.AppendTag(data, 1, protowire.BytesType)
+		data = protowire.AppendBytes(data, ev)
+	}
+	return nil
+}
+
+// BenchmarkBatch100ToLog measures the /batch/ handler end to end on a
+// 100-event batch, up to the bytes the event log stores: what ingest
+// costs per event before NATS.
+func BenchmarkBatch100ToLog(b *testing.B) {
+	body := batch100()
+	h := capture.NewHandler(capture.Config{
+		Tokens:    tokens{testToken: testProject},
+		Publisher: logPackPublisher{},
+		Now:       func() time.Time { return fixedNow },
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, "/batch/", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N*100), "cpu-ns/event")
 }

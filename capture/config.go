@@ -29,6 +29,17 @@ type Publisher interface {
 	Publish(ctx context.Context, projectID string, events []*hogwirev1.Event) error
 }
 
+// EncodedPublisher is a Publisher that also stores events already
+// encoded. The HTTP API encodes the events it builds itself and hands a
+// Publisher that is one the encodings, rather than the Events to be
+// encoded again by reflection. The rules of Publish hold.
+type EncodedPublisher interface {
+	Publisher
+	// PublishEncoded stores events, each a hogwire.v1.Event's protobuf
+	// encoding, whose uuids are uuids (in the same order).
+	PublishEncoded(ctx context.Context, projectID string, uuids []string, events [][]byte) error
+}
+
 // Defaults for Config's zero values.
 const (
 	DefaultMaxBodyBytes          = 20 << 20

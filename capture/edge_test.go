@@ -26,6 +26,11 @@ func (p logPublisher) Publish(ctx context.Context, project string, events []*hog
 	return p.l.Publish(ctx, project, events, nil)
 }
 
+// PublishEncoded makes the edge store as a data-plane node does.
+func (p logPublisher) PublishEncoded(ctx context.Context, project string, uuids []string, events [][]byte) error {
+	return p.l.PublishEncoded(ctx, project, uuids, events, nil)
+}
+
 // edge is a capture server on 127.0.0.1, built by NewServer, storing in
 // an event log on an embedded NATS server.
 type edge struct {

@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/uuid"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -141,7 +140,10 @@ func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) 
 			if err != nil {
 				return nil, &fieldError{"uuid", ruleInvalid, "uuid is not a valid UUID"}
 			}
-			id = parsed.String()
+			id = u
+			if !canonicalUUID(u) {
+				id = parsed.String()
+			}
 		}
 	}
 	if id == "" {
@@ -193,6 +195,27 @@ func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) 
 		ev.ElementsChain = s
 	}
 	return ev, nil
+}
+
+// canonicalUUID reports whether u, a valid UUID, is already in the form
+// uuid.UUID.String gives (36 characters, lower case): most SDKs send
+// that, and formatting it again would cost a string per event.
+func canonicalUUID(u string) bool {
+	if len(u) != 36 {
+		return false
+	}
+	for i := 0; i < len(u); i++ {
+		switch c := u[i]; {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // distinctIDOf returns a distinct id as PostHog stores it: strings as they
@@ -249,11 +272,57 @@ func mergedObject(props, event map[string]*structpb.Value, key string) *structpb
 	if inProps == nil {
 		return top
 	}
-	merged := proto.Clone(inProps).(*structpb.Struct)
+	merged := cloneStruct(inProps)
 	for k, v := range top.GetFields() {
 		merged.Fields[k] = v
 	}
 	return merged
+}
+
+// cloneStruct is proto.Clone for the Structs the parser builds (no
+// unknown fields), without walking them by reflection.
+func cloneStruct(s *structpb.Struct) *structpb.Struct {
+	fields := make(map[string]*structpb.Value, len(s.GetFields()))
+	for k, v := range s.GetFields() {
+		fields[k] = cloneValue(v)
+	}
+	return &structpb.Struct{Fields: fields}
+}
+
+func cloneValue(v *structpb.Value) *structpb.Value {
+	switch k := v.GetKind().(type) {
+	case nil:
+		if v == nil {
+			return nil
+		}
+		return &structpb.Value{}
+	case *structpb.Value_NullValue:
+		return &structpb.Value{Kind: &structpb.Value_NullValue{NullValue: k.NullValue}}
+	case *structpb.Value_NumberValue:
+		return &structpb.Value{Kind: &structpb.Value_NumberValue{NumberValue: k.NumberValue}}
+	case *structpb.Value_StringValue:
+		return &structpb.Value{Kind: &structpb.Value_StringValue{StringValue: k.StringValue}}
+	case *structpb.Value_BoolValue:
+		return &structpb.Value{Kind: &structpb.Value_BoolValue{BoolValue: k.BoolValue}}
+	case *structpb.Value_StructValue:
+		if k.StructValue == nil {
+			return &structpb.Value{Kind: &structpb.Value_StructValue{}}
+		}
+		return &structpb.Value{Kind: &structpb.Value_StructValue{StructValue: cloneStruct(k.StructValue)}}
+	case *structpb.Value_ListValue:
+		if k.ListValue == nil {
+			return &structpb.Value{Kind: &structpb.Value_ListValue{}}
+		}
+		var values []*structpb.Value
+		if src := k.ListValue.Values; src != nil {
+			values = make([]*structpb.Value, len(src))
+			for i, e := range src {
+				values[i] = cloneValue(e)
+			}
+		}
+		return &structpb.Value{Kind: &structpb.Value_ListValue{ListValue: &structpb.ListValue{Values: values}}}
+	}
+	panic(fmt.Sprintf("capture: cloning a Value of kind %T", v.GetKind()))
 }
 
 func objectOrNil(v *structpb.Value, field string) (*structpb.Struct, *fieldError) {

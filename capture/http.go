@@ -355,7 +355,7 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if err := mem.take(size); err != nil {
 		return nil, h.memoryError(err)
 	}
-	if err := h.cfg.Publisher.Publish(ctx, project, events); err != nil {
+	if err := h.publish(ctx, project, events, size); err != nil {
 		span.RecordError(err)
 		var tl *eventlimits.TooLargeError
 		if errors.As(err, &tl) {
@@ -369,6 +369,25 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return nil, unavailable("events could not be stored; retry the request")
 	}
 	return &okResponse{Status: 1}, nil
+}
+
+// publish hands events to the Publisher; size is their encoded size, as
+// checkLimits measured it.
+func (h *handler) publish(ctx context.Context, project string, events []*hogwirev1.Event, size int64) error {
+	ep, ok := h.cfg.Publisher.(EncodedPublisher)
+	if !ok {
+		return h.cfg.Publisher.Publish(ctx, project, events)
+	}
+	// One buffer holds every encoding; each event's is a slice of it.
+	buf := make([]byte, 0, size)
+	uuids := make([]string, len(events))
+	data := make([][]byte, len(events))
+	for i, ev := range events {
+		start := len(buf)
+		buf = appendEvent(buf, ev)
+		uuids[i], data[i] = ev.Uuid, buf[start:len(buf):len(buf)]
+	}
+	return ep.PublishEncoded(ctx, project, uuids, data)
 }
 
 func invalidToken() *apiError {

@@ -99,6 +99,16 @@ type slabs struct {
 	strs   []structpb.Value_StringValue
 	nums   []structpb.Value_NumberValue
 	size   int
+	// Containers and literals are carved too, from chunks of their own
+	// size, as a typical event holds a few objects and lists: each would
+	// be two or three allocations besides its map or slice.
+	structs                    []structpb.Struct
+	structKinds                []structpb.Value_StructValue
+	lists                      []structpb.ListValue
+	listKinds                  []structpb.Value_ListValue
+	bools                      []structpb.Value_BoolValue
+	nulls                      []structpb.Value_NullValue
+	containerSize, literalSize int
 }
 
 // carve takes the next element of a chunk, making a new chunk when it is
@@ -138,6 +148,41 @@ func (p *parser) settle() {
 func (p *parser) stringValue(str string) *structpb.Value {
 	k := carve(&p.slabs.strs, &p.slabs.size)
 	k.StringValue = str
+	v := carve(&p.slabs.values, &p.slabs.size)
+	v.Kind = k
+	return v
+}
+
+func (p *parser) structValue(fields map[string]*structpb.Value) *structpb.Value {
+	st := carve(&p.slabs.structs, &p.slabs.containerSize)
+	st.Fields = fields
+	k := carve(&p.slabs.structKinds, &p.slabs.containerSize)
+	k.StructValue = st
+	v := carve(&p.slabs.values, &p.slabs.size)
+	v.Kind = k
+	return v
+}
+
+func (p *parser) listValue(values []*structpb.Value) *structpb.Value {
+	l := carve(&p.slabs.lists, &p.slabs.containerSize)
+	l.Values = values
+	k := carve(&p.slabs.listKinds, &p.slabs.containerSize)
+	k.ListValue = l
+	v := carve(&p.slabs.values, &p.slabs.size)
+	v.Kind = k
+	return v
+}
+
+func (p *parser) boolValue(b bool) *structpb.Value {
+	k := carve(&p.slabs.bools, &p.slabs.literalSize)
+	k.BoolValue = b
+	v := carve(&p.slabs.values, &p.slabs.size)
+	v.Kind = k
+	return v
+}
+
+func (p *parser) nullValue() *structpb.Value {
+	k := carve(&p.slabs.nulls, &p.slabs.literalSize)
 	v := carve(&p.slabs.values, &p.slabs.size)
 	v.Kind = k
 	return v
@@ -201,11 +246,11 @@ func (p *parser) value() (*structpb.Value, error) {
 	}
 	switch {
 	case c == '{':
-		s, err := p.object()
+		fields, err := p.object()
 		if err != nil {
 			return nil, err
 		}
-		return structpb.NewStructValue(s), nil
+		return p.structValue(fields), nil
 	case c == '[':
 		return p.array()
 	case c == '"':
@@ -220,22 +265,31 @@ func (p *parser) value() (*structpb.Value, error) {
 	case c == '-' || (c >= '0' && c <= '9'):
 		return p.number()
 	case c == 't':
-		return p.literal("true", structpb.NewBoolValue(true))
+		if err := p.literal("true"); err != nil {
+			return nil, err
+		}
+		return p.boolValue(true), nil
 	case c == 'f':
-		return p.literal("false", structpb.NewBoolValue(false))
+		if err := p.literal("false"); err != nil {
+			return nil, err
+		}
+		return p.boolValue(false), nil
 	case c == 'n':
-		return p.literal("null", structpb.NewNullValue())
+		if err := p.literal("null"); err != nil {
+			return nil, err
+		}
+		return p.nullValue(), nil
 	default:
 		return nil, p.errorf("unexpected %q", c)
 	}
 }
 
-func (p *parser) literal(word string, v *structpb.Value) (*structpb.Value, error) {
+func (p *parser) literal(word string) error {
 	if len(p.data)-p.pos < len(word) || string(p.data[p.pos:p.pos+len(word)]) != word {
-		return nil, p.errorf("invalid literal")
+		return p.errorf("invalid literal")
 	}
 	p.pos += len(word)
-	return v, nil
+	return nil
 }
 
 func (p *parser) enter() error {
@@ -246,7 +300,8 @@ func (p *parser) enter() error {
 	return nil
 }
 
-func (p *parser) object() (*structpb.Struct, error) {
+// object reads an object and returns its fields.
+func (p *parser) object() (map[string]*structpb.Value, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
@@ -255,7 +310,7 @@ func (p *parser) object() (*structpb.Struct, error) {
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
-		return &structpb.Struct{Fields: map[string]*structpb.Value{}}, nil
+		return map[string]*structpb.Value{}, nil
 	}
 	first := len(p.fields)
 	defer func() { p.fields = p.fields[:first] }()
@@ -304,7 +359,7 @@ func (p *parser) object() (*structpb.Struct, error) {
 	for _, f := range entries {
 		m[f.key] = f.val // a repeated key keeps its last value
 	}
-	return &structpb.Struct{Fields: m}, nil
+	return m, nil
 }
 
 // afterElement consumes the ',' or the closing byte that follows an element
@@ -327,11 +382,11 @@ func (p *parser) array() (*structpb.Value, error) {
 	}
 	defer func() { p.depth-- }()
 	p.pos++ // [
-	list := &structpb.ListValue{}
+	var values []*structpb.Value
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
-		return structpb.NewListValue(list), nil
+		return p.listValue(nil), nil
 	}
 	for {
 		v, err := p.value()
@@ -341,13 +396,13 @@ func (p *parser) array() (*structpb.Value, error) {
 		if err := p.charge(costListEntry); err != nil {
 			return nil, err
 		}
-		list.Values = append(list.Values, v)
+		values = append(values, v)
 		closed, err := p.afterElement(']')
 		if err != nil {
 			return nil, err
 		}
 		if closed {
-			return structpb.NewListValue(list), nil
+			return p.listValue(values), nil
 		}
 	}
 }
@@ -424,15 +479,15 @@ func (p *parser) skip() error {
 				return p.errorf("invalid number")
 			}
 		case c == 't':
-			if _, err := p.literal("true", nil); err != nil {
+			if err := p.literal("true"); err != nil {
 				return err
 			}
 		case c == 'f':
-			if _, err := p.literal("false", nil); err != nil {
+			if err := p.literal("false"); err != nil {
 				return err
 			}
 		case c == 'n':
-			if _, err := p.literal("null", nil); err != nil {
+			if err := p.literal("null"); err != nil {
 				return err
 			}
 		default:

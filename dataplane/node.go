@@ -988,6 +988,16 @@ func (p publisher) Publish(ctx context.Context, project string, events []*hogwir
 	return p.n.store(ctx, project, events)
 }
 
+func (p publisher) PublishEncoded(ctx context.Context, project string, uuids []string, events [][]byte) error {
+	n := p.n
+	if n.events == nil {
+		return errors.New("the event log is not open yet")
+	}
+	h := nats.Header{}
+	n.prop.Inject(ctx, propagation.HeaderCarrier(h))
+	return n.events.PublishEncoded(ctx, project, uuids, events, h)
+}
+
 // store adds events of a project to the event log, with ctx's trace
 // context in their headers.
 func (n *Node) store(ctx context.Context, project string, events []*hogwirev1.Event) error {

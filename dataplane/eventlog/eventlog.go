@@ -212,6 +212,69 @@ func (l *Log) Publish(ctx context.Context, project string, events []*hogwirev1.E
 	return l.write(ctx, msgs)
 }
 
+// PublishEncoded is Publish for events already encoded, each a
+// hogwire.v1.Event's protobuf encoding, whose uuids are uuids: they are
+// grouped, identified and stored as Publish stores them, without being
+// encoded again.
+func (l *Log) PublishEncoded(ctx context.Context, project string, uuids []string, events [][]byte, header nats.Header) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if len(uuids) != len(events) {
+		return fmt.Errorf("eventlog: %d uuids for %d events", len(uuids), len(events))
+	}
+	subject := l.cfg.Subject + "." + project
+	maxBytes := int(l.cfg.Conn.MaxPayload()) - headerRoom
+	perMessage := max(l.cfg.MaxEventsPerMessage, (len(events)+MaxMessagesPerWrite-1)/MaxMessagesPerWrite)
+	var msgs []*nats.Msg
+	for first := 0; first < len(events); {
+		data, last, err := pack(events, first, perMessage, maxBytes)
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, newMsg(subject, data, header))
+		first = last
+	}
+	if len(msgs) > MaxMessagesPerWrite {
+		return &eventlimits.TooLargeError{Index: -1, Size: len(msgs), Max: MaxMessagesPerWrite}
+	}
+	msgs[0].Header.Set(jetstream.MsgIDHeader, requestID(project, len(uuids), func(i int) string { return uuids[i] }))
+	return l.write(ctx, msgs)
+}
+
+// newMsg is a message of events with header.
+func newMsg(subject string, data []byte, header nats.Header) *nats.Msg {
+	h := make(nats.Header, len(header)+1)
+	h[formatHeader] = []string{formatEvents}
+	for k, v := range header {
+		h[k] = v
+	}
+	return &nats.Msg{Subject: subject, Data: data, Header: h}
+}
+
+// pack is encode for encoded events.
+func pack(events [][]byte, first, maxEvents, maxBytes int) ([]byte, int, error) {
+	total := 0
+	i := first
+	for ; i < len(events) && i-first < maxEvents; i++ {
+		size := len(events[i])
+		framed := protowire.SizeTag(1) + protowire.SizeVarint(uint64(size)) + size
+		if framed > maxBytes {
+			return nil, 0, &eventlimits.TooLargeError{Index: i, Size: size, Max: maxBytes - (framed - size)}
+		}
+		if i > first && total+framed > maxBytes {
+			break
+		}
+		total += framed
+	}
+	data := make([]byte, 0, total)
+	for _, ev := range events[first:i] {
+		data = protowire.AppendTag(data, 1, protowire.BytesType)
+		data = protowire.AppendBytes(data, ev)
+	}
+	return data, i, nil
+}
+
 // DefaultSubject is the subjects' prefix unless Config.Subject says.
 const DefaultSubject = "hogwire.events"
 
@@ -313,7 +376,7 @@ func (l *Log) messages(project string, events []*hogwirev1.Event, header nats.He
 	if len(msgs) > MaxMessagesPerWrite {
 		return nil, &eventlimits.TooLargeError{Index: -1, Size: len(msgs), Max: MaxMessagesPerWrite}
 	}
-	msgs[0].Header.Set(jetstream.MsgIDHeader, requestID(project, events))
+	msgs[0].Header.Set(jetstream.MsgIDHeader, requestID(project, len(events), func(i int) string { return events[i].Uuid }))
 	return msgs, nil
 }
 
@@ -398,12 +461,12 @@ func encode(events []*hogwirev1.Event, first, maxEvents, maxBytes int) ([]byte, 
 // the project and the events' uuids in order. Two publishes share it only
 // when they hold the same events, so finding it stored means this request
 // is stored.
-func requestID(project string, events []*hogwirev1.Event) string {
+func requestID(project string, n int, uuid func(int) string) string {
 	h := sha256.New()
 	h.Write([]byte(project))
-	for _, ev := range events {
+	for i := range n {
 		h.Write([]byte{0})
-		h.Write([]byte(ev.Uuid))
+		h.Write([]byte(uuid(i)))
 	}
 	return "req-" + hex.EncodeToString(h.Sum(nil)[:16])
 }

@@ -380,3 +380,62 @@ func BenchmarkPublish(b *testing.B) {
 		})
 	}
 }
+
+func encodings(t *testing.T, events []*hogwirev1.Event) ([]string, [][]byte) {
+	t.Helper()
+	ids, data := make([]string, len(events)), make([][]byte, len(events))
+	for i, ev := range events {
+		b, err := proto.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i], data[i] = ev.Uuid, b
+	}
+	return ids, data
+}
+
+// PublishEncoded stores encoded events as Publish stores the Events: in
+// the same messages, under the same request id (so a retry through either
+// is dropped), refusing an oversized event with the same error.
+func TestPublishEncodedAsPublish(t *testing.T) {
+	l, nc := startLog(t, eventlog.Config{MaxEventsPerMessage: 100})
+	ctx := context.Background()
+	events := numbered(250, func(i int) *structpb.Struct { return blob(i) })
+	ids, data := encodings(t, events)
+	if err := l.PublishEncoded(ctx, "shop", ids, data, nats.Header{"Traceparent": {"x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Publish(ctx, "shop", events, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.PublishEncoded(ctx, "shop", ids, data, nil); err != nil {
+		t.Fatal(err)
+	}
+	msgs := consumeAll(t, l, len(events))
+	var sizes []int
+	i := 0
+	for _, m := range msgs {
+		sizes = append(sizes, len(m.Data))
+		if m.Project != "shop" || m.Header.Get("Traceparent") != "x" {
+			t.Errorf("message %d: project %q, headers %v", m.Seq, m.Project, m.Header)
+		}
+		for j, ev := range decoded(t, m) {
+			if !proto.Equal(ev, events[i]) || string(m.Data[j]) != string(data[i]) {
+				t.Fatalf("event %d is %v, want %v", i, ev, events[i])
+			}
+			i++
+		}
+	}
+	if fmt.Sprint(sizes) != "[100 100 50]" {
+		t.Errorf("events per message %v, want [100 100 50] (and no duplicates)", sizes)
+	}
+
+	events[120].Properties = blob(int(nc.MaxPayload()))
+	ids, data = encodings(t, events)
+	want := l.Publish(ctx, "shop", events, nil)
+	got := l.PublishEncoded(ctx, "shop", ids, data, nil)
+	var tl *eventlimits.TooLargeError
+	if !errors.As(got, &tl) || got.Error() != want.Error() {
+		t.Fatalf("PublishEncoded: %v; Publish: %v", got, want)
+	}
+}
