@@ -6,6 +6,8 @@ package eventlimits
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -106,6 +108,11 @@ func (l Limits) Check(ev *hogwirev1.Event) (int, *Violation) {
 	c := checker{l: l.WithDefaults()}
 	size, v := c.check(ev)
 	if v != nil {
+		// Maps are walked in Go's random order, so the first violation
+		// met depends on the run. The walk again in key order names the
+		// same one every time, for an event that breaks several limits.
+		c = checker{l: c.l, sorted: true}
+		_, v = c.check(ev)
 		return 0, v
 	}
 	if size > c.l.MaxEventBytes {
@@ -123,6 +130,17 @@ type checker struct {
 	l    Limits
 	keys int
 	path []step
+	// sorted walks maps in key order: slower, and the same every time.
+	sorted bool
+}
+
+// inOrder returns m's keys in the order c walks them: nil (Go's order)
+// unless c is sorted.
+func inOrder[V any](c *checker, m map[string]V) []string {
+	if !c.sorted {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(m))
 }
 
 // step is a key of an object (index -1) or an index of an array.
@@ -175,7 +193,21 @@ func (c *checker) check(ev *hogwirev1.Event) (int, *Violation) {
 		}
 		size += sizeString(s.val)
 	}
-	for k, g := range ev.GetGroups() {
+	groups := ev.GetGroups()
+	if keys := inOrder(c, groups); keys != nil {
+		// The same checks as below, in key order.
+		for _, k := range keys {
+			c.path = append(c.path[:0], key("groups"))
+			if v := c.str(k); v != nil {
+				return 0, v
+			}
+			c.path = append(c.path, key(k))
+			if v := c.str(groups[k]); v != nil {
+				return 0, v
+			}
+		}
+	}
+	for k, g := range groups {
 		c.path = append(c.path[:0], key("groups"))
 		if v := c.str(k); v != nil {
 			return 0, v
@@ -242,7 +274,22 @@ func (c *checker) object(s *structpb.Struct, depth int) (int, *Violation) {
 	if s != nil {
 		size = unknown(s)
 	}
-	for k, v := range s.GetFields() {
+	fields := s.GetFields()
+	if keys := inOrder(c, fields); keys != nil {
+		// Only the violation counts in this walk, not the size.
+		for _, k := range keys {
+			if vi := c.str(k); vi != nil {
+				return 0, vi
+			}
+			c.path = append(c.path, key(k))
+			if _, vi := c.value(fields[k], depth+1); vi != nil {
+				return 0, vi
+			}
+			c.path = c.path[:len(c.path)-1]
+		}
+		return 0, nil
+	}
+	for k, v := range fields {
 		if vi := c.str(k); vi != nil {
 			return 0, vi
 		}

@@ -234,3 +234,26 @@ func TestKnowsEveryField(t *testing.T) {
 		}
 	}
 }
+
+// An event that breaks several limits is refused for the same one every
+// time, whatever order Go walks its maps in: the first in key order.
+func TestFirstViolationIsStable(t *testing.T) {
+	l := eventlimits.Limits{MaxProperties: 5, MaxStringBytes: 40}
+	ev := event()
+	for i := range 8 {
+		ev.Properties.Fields[fmt.Sprint("k", i)] = structpb.NewStringValue(strings.Repeat("v", 35+i*2))
+	}
+	ev.Groups = map[string]string{"b": strings.Repeat("g", 41), "a": strings.Repeat("g", 41)}
+	for range 50 {
+		if _, v := l.Check(ev); v == nil || v.Rule != eventlimits.RuleStringBytes || v.Field != "groups.a" {
+			t.Fatalf("violation %+v, want max_string_bytes on groups.a", v)
+		}
+	}
+	ev.Groups = nil
+	l.MaxProperties = 100
+	for range 50 {
+		if _, v := l.Check(ev); v == nil || v.Field != "properties.k3" {
+			t.Fatalf("violation %+v, want properties.k3 (the first long value in key order)", v)
+		}
+	}
+}
