@@ -10,7 +10,7 @@ import (
 
 // BenchmarkRecordParallel is the data plane's call per invocation, from
 // every core at once, with an OpenTelemetry SDK meter provider as a node
-// runs with: what the recorder's node-wide lock costs deliveries.
+// runs with: what recording costs deliveries on every core.
 func BenchmarkRecordParallel(b *testing.B) {
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	defer mp.Shutdown(b.Context())

@@ -51,30 +51,49 @@ type Config struct {
 	Meters metric.MeterProvider
 }
 
-type key struct {
-	dest   string
-	minute int64 // unix seconds of the minute's start
+// dest is one destination's telemetry: its counts since the process
+// started, which the events counter reports when it is collected, and its
+// minute buckets not yet reported. Each destination has its own lock, so
+// deliveries to different destinations do not queue behind one another.
+type dest struct {
+	name string
+	// duration is its duration histogram's attribute set.
+	duration []metric.RecordOption
+
+	mu sync.Mutex
+	// slots numbers the metrics it has seen, so that an invocation's
+	// counts cost one lookup each: names[slots[m]] == m, and totals and
+	// the buckets' counts are indexed alike.
+	slots  map[string]int
+	names  []string
+	totals []int64
+	// counted says which slots Record added to (a report given back
+	// makes slots the totals never saw); events are the counter's
+	// attribute sets, made when first collected.
+	counted []bool
+	events  []metric.ObserveOption
+	// buckets are the minutes not yet taken; cur is the current one.
+	buckets map[int64]*bucket
+	cur     *bucket
 }
 
 type bucket struct {
-	// dest is the destination's running totals, found with the bucket.
-	dest     *destTotals
-	counters map[string]int64
-	hist     []uint64
-	sumMs    float64
-	count    uint64
+	minute int64 // unix seconds of the minute's start
+	// counts are by slot; has says which slots were added to, even by 0.
+	counts []int64
+	has    []bool
+	hist   []uint64
+	sumMs  float64
+	count  uint64
 }
 
-// destTotals are a destination's counts since the process started, which
-// the events counter reports when it is collected, and its duration
-// histogram's attribute set.
-type destTotals struct {
-	name     string
-	totals   map[string]int64
-	duration []metric.RecordOption
-	// events are the counter's attribute sets, by metric; made when
-	// first collected.
-	events map[string]metric.ObserveOption
+func (b *bucket) add(slot int, n int64) {
+	if slot >= len(b.counts) {
+		b.counts = append(b.counts, make([]int64, slot+1-len(b.counts))...)
+		b.has = append(b.has, make([]bool, slot+1-len(b.has))...)
+	}
+	b.counts[slot] += n
+	b.has[slot] = true
 }
 
 // Recorder aggregates telemetry; its methods are safe for concurrent use.
@@ -90,9 +109,12 @@ type Recorder struct {
 	events   metric.Int64ObservableCounter
 	duration metric.Float64Histogram
 
-	mu      sync.Mutex
-	dests   map[string]*destTotals
-	buckets map[key]*bucket
+	// dests only grows: the lock is read-held on the way to a
+	// destination, written only to add one.
+	destsMu sync.RWMutex
+	dests   map[string]*dest
+
+	logMu   sync.Mutex
 	logs    []*hogwirev1.LogEntry
 	dropped int64
 }
@@ -111,7 +133,7 @@ func New(cfg Config) *Recorder {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Recorder{cfg: cfg, log: cfg.Logger, bounds: DurationBoundsMs(), buckets: map[key]*bucket{}, dests: map[string]*destTotals{}}
+	r := &Recorder{cfg: cfg, log: cfg.Logger, bounds: DurationBoundsMs(), dests: map[string]*dest{}}
 	mp := cfg.Meters
 	if mp == nil {
 		mp = noop.NewMeterProvider()
@@ -138,46 +160,95 @@ func New(cfg Config) *Recorder {
 // Total returns the count of a destination's metric since the process
 // started.
 func (r *Recorder) Total(dest, metric string) float64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if d := r.dests[dest]; d != nil {
-		return float64(d.totals[metric])
+	r.destsMu.RLock()
+	d := r.dests[dest]
+	r.destsMu.RUnlock()
+	if d == nil {
+		return 0
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s, ok := d.slots[metric]; ok && d.counted[s] {
+		return float64(d.totals[s])
 	}
 	return 0
 }
 
+// all is every destination seen so far.
+func (r *Recorder) all() []*dest {
+	r.destsMu.RLock()
+	defer r.destsMu.RUnlock()
+	all := make([]*dest, 0, len(r.dests))
+	for _, d := range r.dests {
+		all = append(all, d)
+	}
+	return all
+}
+
 // observe reports every destination's totals to the events counter.
 func (r *Recorder) observe(_ context.Context, o metric.Int64Observer) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, d := range r.dests {
-		for name, n := range d.totals {
-			opt, ok := d.events[name]
-			if !ok {
-				opt = metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", d.name), attribute.String("metric", name)))
-				d.events[name] = opt
+	for _, d := range r.all() {
+		d.mu.Lock()
+		for s, n := range d.totals {
+			if !d.counted[s] {
+				continue
 			}
-			o.Observe(n, opt)
+			if d.events[s] == nil {
+				d.events[s] = metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", d.name), attribute.String("metric", d.names[s])))
+			}
+			o.Observe(n, d.events[s])
 		}
+		d.mu.Unlock()
 	}
 	return nil
 }
 
-// minute is the current minute's bucket time; read outside the lock.
+// minute is the current minute's bucket time; read outside the locks.
 func (r *Recorder) minute() int64 { return r.cfg.Now().Truncate(time.Minute).Unix() }
 
-func (r *Recorder) bucketAtLocked(dest string, minute int64) *bucket {
-	k := key{dest, minute}
-	b := r.buckets[k]
+// dest is name's telemetry, made on first use.
+func (r *Recorder) dest(name string) *dest {
+	r.destsMu.RLock()
+	d := r.dests[name]
+	r.destsMu.RUnlock()
+	if d != nil {
+		return d
+	}
+	r.destsMu.Lock()
+	defer r.destsMu.Unlock()
+	if d = r.dests[name]; d == nil {
+		d = &dest{name: name, slots: map[string]int{}, buckets: map[int64]*bucket{},
+			duration: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", name)))}}
+		r.dests[name] = d
+	}
+	return d
+}
+
+// slotLocked is metric's slot, made on first use.
+func (d *dest) slotLocked(metric string) int {
+	s, ok := d.slots[metric]
+	if !ok {
+		s = len(d.names)
+		d.slots[metric] = s
+		d.names = append(d.names, metric)
+		d.totals = append(d.totals, 0)
+		d.counted = append(d.counted, false)
+		d.events = append(d.events, nil)
+	}
+	return s
+}
+
+func (d *dest) bucketLocked(minute int64, bounds int) *bucket {
+	if b := d.cur; b != nil && b.minute == minute {
+		return b
+	}
+	b := d.buckets[minute]
 	if b == nil {
-		d := r.dests[dest]
-		if d == nil {
-			d = &destTotals{name: dest, totals: map[string]int64{}, events: map[string]metric.ObserveOption{},
-				duration: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("destination", dest)))}}
-			r.dests[dest] = d
-		}
-		b = &bucket{dest: d, counters: map[string]int64{}, hist: make([]uint64, len(r.bounds)+1)}
-		r.buckets[k] = b
+		b = &bucket{minute: minute, hist: make([]uint64, bounds+1)}
+		d.buckets[minute] = b
+	}
+	if d.cur == nil || minute >= d.cur.minute {
+		d.cur = b
 	}
 	return b
 }
@@ -199,12 +270,12 @@ type Metric struct {
 }
 
 // Record adds what one invocation did — counters and, unless d is
-// negative, its wall time — under one lock: the data plane records every
-// invocation, and one call costs less than one per counter. The lock
-// covers only the node's own maps (the events counter reads them when it
-// is collected); the clock is read before it and the duration histogram,
-// safe for concurrent use, is fed after it, so deliveries on other cores
-// do not queue behind them.
+// negative, its wall time — under its destination's lock: the data plane
+// records every invocation, and one call costs less than one per counter.
+// The lock covers only the destination's own counts (the events counter
+// reads them when it is collected); the clock is read before it and the
+// duration histogram, safe for concurrent use, is fed after it, so
+// deliveries on other cores do not queue behind them.
 func (r *Recorder) Record(dest string, metrics []Metric, d time.Duration) {
 	var ms float64
 	var i int
@@ -213,30 +284,31 @@ func (r *Recorder) Record(dest string, metrics []Metric, d time.Duration) {
 		i = sort.SearchFloat64s(r.bounds, ms)
 	}
 	minute := r.minute()
-	var do []metric.RecordOption
-	r.mu.Lock()
-	b := r.bucketAtLocked(dest, minute)
+	dt := r.dest(dest)
+	dt.mu.Lock()
+	b := dt.bucketLocked(minute, len(r.bounds))
 	for _, m := range metrics {
-		b.counters[m.Name] += m.N
-		b.dest.totals[m.Name] += m.N
+		s := dt.slotLocked(m.Name)
+		b.add(s, m.N)
+		dt.totals[s] += m.N
+		dt.counted[s] = true
 	}
 	if d >= 0 {
 		b.hist[i]++
 		b.sumMs += ms
 		b.count++
-		do = b.dest.duration
 	}
-	r.mu.Unlock()
-	if do != nil {
-		r.duration.Record(context.Background(), d.Seconds(), do...)
+	dt.mu.Unlock()
+	if d >= 0 {
+		r.duration.Record(context.Background(), d.Seconds(), dt.duration...)
 	}
 }
 
 // Log buffers an entry; it reports false when the buffer is full and the
 // entry was dropped.
 func (r *Recorder) Log(e *hogwirev1.LogEntry) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
 	if len(r.logs) >= r.cfg.MaxLogs {
 		r.dropped++
 		return false
@@ -247,18 +319,34 @@ func (r *Recorder) Log(e *hogwirev1.LogEntry) bool {
 
 // take removes everything recorded so far as one report.
 func (r *Recorder) take() *hogwirev1.ReportRequest {
-	r.mu.Lock()
-	buckets, logs, dropped := r.buckets, r.logs, r.dropped
-	r.buckets, r.logs, r.dropped = map[key]*bucket{}, nil, 0
-	r.mu.Unlock()
+	r.logMu.Lock()
+	logs, dropped := r.logs, r.dropped
+	r.logs, r.dropped = nil, 0
+	r.logMu.Unlock()
 	req := &hogwirev1.ReportRequest{NodeId: r.cfg.NodeID, Logs: logs, DroppedLogs: dropped}
-	for k, b := range buckets {
-		req.Metrics = append(req.Metrics, &hogwirev1.DestinationMetrics{
-			Destination: k.dest,
-			Minute:      timestamppb.New(time.Unix(k.minute, 0)),
-			Counters:    b.counters,
-			Duration:    &hogwirev1.Histogram{BoundsMs: r.bounds, Counts: b.hist, SumMs: b.sumMs, Count: b.count},
-		})
+	for _, d := range r.all() {
+		d.mu.Lock()
+		var buckets map[int64]*bucket
+		names := d.names
+		if len(d.buckets) > 0 {
+			buckets, d.buckets, d.cur = d.buckets, map[int64]*bucket{}, nil
+		}
+		d.mu.Unlock()
+		// Taken buckets are the report's alone; names only grows.
+		for minute, b := range buckets {
+			counters := make(map[string]int64, len(b.counts))
+			for s, n := range b.counts {
+				if b.has[s] {
+					counters[names[s]] = n
+				}
+			}
+			req.Metrics = append(req.Metrics, &hogwirev1.DestinationMetrics{
+				Destination: d.name,
+				Minute:      timestamppb.New(time.Unix(minute, 0)),
+				Counters:    counters,
+				Duration:    &hogwirev1.Histogram{BoundsMs: r.bounds, Counts: b.hist, SumMs: b.sumMs, Count: b.count},
+			})
+		}
 	}
 	return req
 }
@@ -266,12 +354,12 @@ func (r *Recorder) take() *hogwirev1.ReportRequest {
 // giveBack merges an unsent report into the recorder, so counters are not
 // lost while the control plane is away. Logs are kept only while they fit.
 func (r *Recorder) giveBack(req *hogwirev1.ReportRequest) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	for _, m := range req.Metrics {
-		b := r.bucketAtLocked(m.Destination, m.Minute.AsTime().Unix())
+		d := r.dest(m.Destination)
+		d.mu.Lock()
+		b := d.bucketLocked(m.Minute.AsTime().Unix(), len(r.bounds))
 		for name, n := range m.Counters {
-			b.counters[name] += n
+			b.add(d.slotLocked(name), n)
 		}
 		if h := m.Duration; h != nil && len(h.Counts) == len(b.hist) {
 			for i, c := range h.Counts {
@@ -280,7 +368,10 @@ func (r *Recorder) giveBack(req *hogwirev1.ReportRequest) {
 			b.sumMs += h.SumMs
 			b.count += h.Count
 		}
+		d.mu.Unlock()
 	}
+	r.logMu.Lock()
+	defer r.logMu.Unlock()
 	room := r.cfg.MaxLogs - len(r.logs)
 	if room < len(req.Logs) {
 		r.dropped += int64(len(req.Logs) - max(room, 0))

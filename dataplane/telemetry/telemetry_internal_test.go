@@ -1,8 +1,15 @@
 package telemetry
 
 import (
+	"context"
+	"reflect"
+	"sync"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 )
@@ -48,5 +55,111 @@ func TestBoundedBufferAndGiveBack(t *testing.T) {
 	}
 	if r.Total("d1", "succeeded") != 3 {
 		t.Errorf("Prometheus total = %v, want 3", r.Total("d1", "succeeded"))
+	}
+}
+
+// Each destination has its own lock: counts recorded from many goroutines
+// at once, to several destinations and while reports are taken, all reach
+// a report and the totals, none twice.
+func TestRecordConcurrentlyWhileTaking(t *testing.T) {
+	r := New(Config{NodeID: "n1"})
+	dests := []string{"d0", "d1", "d2"}
+	const workers, each = 4, 500
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				r.Record(dests[(w+i)%len(dests)], []Metric{{"succeeded", 1}, {"vm_time_us", 2}}, time.Millisecond)
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(done) }()
+	counters := map[[2]string]int64{}
+	timed := map[string]uint64{}
+	add := func(req *hogwirev1.ReportRequest) {
+		for _, m := range req.Metrics {
+			for name, n := range m.Counters {
+				counters[[2]string{m.Destination, name}] += n
+			}
+			timed[m.Destination] += m.Duration.Count
+		}
+	}
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+		}
+		add(r.take())
+	}
+	add(r.take())
+	var succeeded, vm int64
+	var count uint64
+	for _, d := range dests {
+		succeeded += counters[[2]string{d, "succeeded"}]
+		vm += counters[[2]string{d, "vm_time_us"}]
+		count += timed[d]
+		if got, want := r.Total(d, "succeeded"), float64(counters[[2]string{d, "succeeded"}]); got != want {
+			t.Errorf("Total(%s) = %v, reported %v", d, got, want)
+		}
+	}
+	if succeeded != workers*each || vm != 2*workers*each || count != workers*each {
+		t.Errorf("reported succeeded %d, vm_time_us %d, timed %d; want %d, %d, %d", succeeded, vm, count, workers*each, 2*workers*each, workers*each)
+	}
+}
+
+// A report says every counter an invocation added to, even by 0, minute
+// by minute; a report given back after the minute turned goes back to its
+// own minute; a metric only a given-back report has is not a total.
+func TestReportMinutesAndZeroCounts(t *testing.T) {
+	now := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	reader := sdkmetric.NewManualReader()
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer mp.Shutdown(context.Background())
+	r := New(Config{Meters: mp, Now: func() time.Time { return now }})
+	r.Record("d1", []Metric{{"succeeded", 1}, {"retried", 0}}, -1)
+	first := r.take()
+	now = now.Add(time.Minute)
+	r.Count("d1", "succeeded", 2)
+	first.Metrics = append(first.Metrics, &hogwirev1.DestinationMetrics{Destination: "d2", Minute: first.Metrics[0].Minute,
+		Counters: map[string]int64{"parked": 3}})
+	r.giveBack(first)
+	r.Count("d1", "failed", 1)
+
+	got := map[string]map[string]int64{}
+	for _, m := range r.take().Metrics {
+		got[m.Destination+" "+m.Minute.AsTime().Format("15:04")] = m.Counters
+	}
+	want := map[string]map[string]int64{
+		"d1 10:00": {"succeeded": 1, "retried": 0},
+		"d1 10:01": {"succeeded": 2, "failed": 1},
+		"d2 10:00": {"parked": 3},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("reports = %v, want %v", got, want)
+	}
+
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	events := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if m.Name != "hogwire.destination.events" {
+				continue
+			}
+			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+				d, _ := p.Attributes.Value(attribute.Key("destination"))
+				n, _ := p.Attributes.Value(attribute.Key("metric"))
+				events[d.AsString()+" "+n.AsString()] = p.Value
+			}
+		}
+	}
+	if want := map[string]int64{"d1 succeeded": 3, "d1 retried": 0, "d1 failed": 1}; !reflect.DeepEqual(events, want) {
+		t.Errorf("events = %v, want %v", events, want)
 	}
 }
