@@ -243,7 +243,9 @@ func TestStreamReplicas(t *testing.T) {
 }
 
 // Every Go process (hogwire, etcd, NATS) gets GOMEMLIMIT from its own
-// container's memory limit.
+// container's memory limit, but the data plane, which sets its collector
+// from its cgroup's limit itself (package gctune): it needs the limit, and
+// no GOMEMLIMIT that would override its own.
 func TestGOMEMLIMITFollowsTheMemoryLimit(t *testing.T) {
 	r := render(t, renderOpts{})
 	for owner, spec := range r.podSpecs() {
@@ -252,12 +254,21 @@ func TestGOMEMLIMITFollowsTheMemoryLimit(t *testing.T) {
 				continue // the helm test pod
 			}
 			var ref *corev1.ResourceFieldSelector
+			set := false
 			for _, e := range c.Env {
-				if e.Name == "GOMEMLIMIT" && e.ValueFrom != nil {
-					ref = e.ValueFrom.ResourceFieldRef
+				if e.Name == "GOMEMLIMIT" {
+					set = true
+					if e.ValueFrom != nil {
+						ref = e.ValueFrom.ResourceFieldRef
+					}
 				}
 			}
 			switch {
+			case c.Name == "dataplane" && set:
+				t.Errorf("%s/%s: GOMEMLIMIT set; the data plane sets its own from its cgroup", owner, c.Name)
+			case c.Name == "dataplane" && c.Resources.Limits.Memory().IsZero():
+				t.Errorf("%s/%s: no memory limit for the data plane's collector to follow", owner, c.Name)
+			case c.Name == "dataplane":
 			case ref == nil:
 				t.Errorf("%s/%s: no GOMEMLIMIT from the downward API", owner, c.Name)
 			case ref.Resource != "limits.memory" || ref.ContainerName != c.Name:

@@ -3,10 +3,9 @@ package dataplane
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
+
+	"github.com/KimMachineGun/automemlimit/memlimit"
 
 	"github.com/hogwire/hogwire/hogvm/vm"
 )
@@ -117,30 +116,8 @@ func (m *memory) giveBack(inv *invocation) {
 // counts are estimates, and garbage waits for the collector, so the
 // process needs a good margin above the budget.
 func defaultHogMemory() int64 {
-	if limit := cgroupMemoryLimit(); limit > 0 {
-		return max(limit/4, 32<<20)
+	if limit, err := memlimit.FromCgroup(); err == nil && limit > 0 && limit < 1<<60 {
+		return max(int64(limit/4), 32<<20)
 	}
 	return 256 << 20
-}
-
-// cgroupMemoryLimit reads the memory limit of the process's cgroup (v2,
-// then v1); 0 when there is none.
-func cgroupMemoryLimit() int64 {
-	for _, path := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			continue
-		}
-		s := strings.TrimSpace(string(b))
-		if s == "max" {
-			return 0
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n <= 0 || n >= 1<<60 {
-			// cgroup v1 writes a huge number for "no limit".
-			return 0
-		}
-		return n
-	}
-	return 0
 }

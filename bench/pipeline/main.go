@@ -78,6 +78,7 @@ import (
 	"github.com/hogwire/hogwire/dataplane"
 	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
+	"github.com/hogwire/hogwire/gctune"
 	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/tracing"
 )
@@ -113,6 +114,10 @@ func main() {
 		}
 		return
 	}
+	// The garbage collector as hogwire dev and the dataplane role set it
+	// (the raw client, in this process too, runs under the same).
+	gc := gctune.Apply(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	fmt.Printf("garbage collector: GOGC=%d, memory limit %d MiB (package gctune, as hogwire dev; GOGC and GOMEMLIMIT override)\n", gc.GOGC, gc.MemoryLimit>>20)
 	cfg := config{events: *events, senders: *senders, rawWorkers: *rawWorkers, concurrency: *concurrency, rounds: *rounds, latencyEvents: *latencyEvents, cpuProfile: *cpuProfile, hogSlots: *hogSlots, noMetrics: *noMetrics,
 		users: *users, clientBatches: *clientBatches, personsModes: *personsModes, personSets: strings.Contains(*personsModes, "on"),
 		records: *records != "off", recordsModes: *records}

@@ -37,6 +37,7 @@ import (
 	"github.com/hogwire/hogwire/etcdconn"
 	"github.com/hogwire/hogwire/fetch"
 	"github.com/hogwire/hogwire/filters"
+	"github.com/hogwire/hogwire/gctune"
 	"github.com/hogwire/hogwire/health"
 	"github.com/hogwire/hogwire/invocations"
 	"github.com/hogwire/hogwire/natsconn"
@@ -176,6 +177,7 @@ func (a *app) runDev(ctx context.Context, cfg devstack.Config, lf logFlags, metr
 	if err != nil {
 		return err
 	}
+	gctune.Apply(log)
 	tp, err := tracing.FromEnv(ctx, a.getenv, "hogwire")
 	if err != nil {
 		return err
@@ -424,6 +426,7 @@ func (a *app) runDataPlane(ctx context.Context, f *dataPlaneFlags) error {
 	if err != nil {
 		return err
 	}
+	gctune.Apply(log)
 	nodeToken, err := a.secretFromFileOrEnv(f.nodeTokenFile, "HOGWIRE_NODE_TOKEN", "--node-token-file")
 	if err != nil {
 		return err

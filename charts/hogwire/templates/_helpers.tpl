@@ -265,7 +265,8 @@ Call with (dict "ctx" $ "etcd" bool): the data plane never gets etcd's.
 {{/*
 GOMEMLIMIT from the container's memory limit (downward API), so the Go
 garbage collector works harder before the kernel kills the process rather
-than after. Call with the container name.
+than after. Call with the container name. The data plane needs none: it
+sets its collector from its cgroup's limit itself (package gctune).
 */}}
 {{- define "hogwire.gomemlimit" -}}
 - name: GOMEMLIMIT
