@@ -1,6 +1,7 @@
 package executor
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -292,14 +293,49 @@ func wireStruct(b string, extra, depth int) (*vm.Dict, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A stable sort keeps repeated keys in wire order, so the last one
-	// wins, as when protobuf decodes a map.
-	slices.SortStableFunc(entries, func(a, b wireEntry) int { return compareJSKeys(a.key, b.key) })
 	d := vm.NewDict(len(entries) + extra)
-	for _, e := range entries {
-		d.SetString(e.key, e.val)
+	if jsOrdered(entries) {
+		for _, e := range entries {
+			d.SetString(e.key, e.val)
+		}
+		return d, nil
+	}
+	// The entries stay where they are and their positions are sorted:
+	// moving entries, which hold pointers, costs a write barrier per move
+	// while the collector runs, and sorting them was most of the work of
+	// decoding an event. Ties go to the earlier position, so repeated keys
+	// are set in wire order and the last one wins, as when protobuf
+	// decodes a map.
+	var buf [64]int32
+	order := buf[:0]
+	if len(entries) > len(buf) {
+		order = make([]int32, 0, len(entries))
+	}
+	for i := range entries {
+		order = append(order, int32(i))
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		if c := compareJSKeys(entries[a].key, entries[b].key); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	for _, i := range order {
+		d.SetString(entries[i].key, entries[i].val)
 	}
 	return d, nil
+}
+
+// jsOrdered reports whether entries are already in JavaScript's key order
+// with no key repeated, as an encoder that sorts its map keys (or an
+// object of one key) leaves them.
+func jsOrdered(entries []wireEntry) bool {
+	for i := 1; i < len(entries); i++ {
+		if compareJSKeys(entries[i-1].key, entries[i].key) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // wireValue decodes a google.protobuf.Value. Its kind is the last one on
@@ -352,7 +388,14 @@ func wireList(b string, depth int) (vm.Value, error) {
 	if depth > maxWireDepth {
 		return vm.Null, fmt.Errorf("%w: lists nested too deep", ErrMalformedEvent)
 	}
-	elems := []vm.Value{}
+	count := 0
+	_ = eachField(b, func(num protowire.Number, _ protowire.Type, _ string, _ uint64) error {
+		if num == 1 {
+			count++
+		}
+		return nil
+	})
+	elems := make([]vm.Value, 0, count)
 	err := eachField(b, func(num protowire.Number, typ protowire.Type, v string, _ uint64) error {
 		if num != 1 || typ != protowire.BytesType {
 			return nil
