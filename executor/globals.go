@@ -201,7 +201,7 @@ func (p *eventParts) globals(project *Project) *Globals {
 		}
 	}
 	if g.projectURL != "" {
-		g.eventURL = g.projectURL + "/events/" + encodeURIComponent(g.uuid) + "/" + encodeURIComponent(timestamp)
+		g.eventURL = joinURL(g.projectURL, "/events/", g.uuid, "/", timestamp)
 	}
 
 	event := vm.NewDict(7)
@@ -245,7 +245,7 @@ func (p *eventParts) globals(project *Project) *Globals {
 	personProps := vm.DictValue(pd)
 	personURL := ""
 	if g.projectURL != "" {
-		personURL = g.projectURL + "/person/" + encodeURIComponent(g.distinctID)
+		personURL = joinURL(g.projectURL, "/person/", g.distinctID, "", "")
 	}
 	person := vm.NewDict(4)
 	person.SetString("id", vm.String(g.personID))
@@ -281,7 +281,7 @@ func (p *eventParts) globals(project *Project) *Globals {
 		key := groupKeys[t]
 		groupURL := ""
 		if g.projectURL != "" {
-			groupURL = g.projectURL + "/groups/" + strconv.Itoa(i) + "/" + encodeURIComponent(key)
+			groupURL = joinURL(g.projectURL, "/groups/"+strconv.Itoa(i)+"/", key, "", "")
 		}
 		gd := vm.NewDict(5)
 		gd.SetString("id", vm.String(key))
@@ -436,22 +436,51 @@ func arrayIndex(k string) (uint64, bool) {
 	return n, n < 1<<32-1
 }
 
-// encodeURIComponent escapes s as JavaScript's encodeURIComponent does,
-// which PostHog uses to build the globals' links.
-func encodeURIComponent(s string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
+// joinURL returns base+path+encodeURIComponent(a)+sep+encodeURIComponent(b),
+// escaping as JavaScript's encodeURIComponent does (PostHog builds the
+// globals' links with it), in one allocation: the globals build a link or
+// two per event, and concatenating escaped parts cost several.
+func joinURL(base, path, a, sep, b string) string {
+	var sb strings.Builder
+	sb.Grow(len(base) + len(path) + uriComponentLen(a) + len(sep) + uriComponentLen(b))
+	sb.WriteString(base)
+	sb.WriteString(path)
+	writeURIComponent(&sb, a)
+	sb.WriteString(sep)
+	writeURIComponent(&sb, b)
+	return sb.String()
+}
+
+// uriUnreserved are the bytes encodeURIComponent leaves as they are.
+var uriUnreserved = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("-_.!~*'()", byte(c)) >= 0
+	}
+	return t
+}()
+
+// uriComponentLen is the length of encodeURIComponent(s).
+func uriComponentLen(s string) int {
+	n := len(s)
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9',
-			strings.IndexByte("-_.!~*'()", c) >= 0:
-			b.WriteByte(c)
-		default:
-			b.WriteByte('%')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
+		if !uriUnreserved[s[i]] {
+			n += 2
 		}
 	}
-	return b.String()
+	return n
+}
+
+func writeURIComponent(b *strings.Builder, s string) {
+	const hex = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if uriUnreserved[c] {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
 }
