@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -130,17 +131,19 @@ func ParseEvent(data []byte) (*WireEvent, error) {
 func NewEventFromWire(e *WireEvent, project *Project) (*Globals, error) {
 	p := eventParts{uuid: e.uuid, name: e.Name, distinctID: e.distinctID, elementsChain: e.elementsChain,
 		timestamp: e.timestamp, hasTimestamp: e.hasTimestamp, hasPerson: e.hasPerson, groups: e.groups, stored: e.stored}
+	dec := wireDecoders.Get().(*wireDecoder)
+	defer dec.release()
 	var err error
-	if p.props, err = wireStruct(e.props, 2, 0); err != nil {
+	if p.props, err = dec.wireStruct(e.props, 2, 0); err != nil {
 		return nil, err
 	}
 	if e.hasSet {
-		if p.set, err = wireStruct(e.set, 0, 0); err != nil {
+		if p.set, err = dec.wireStruct(e.set, 0, 0); err != nil {
 			return nil, err
 		}
 	}
 	if e.hasSetOnce {
-		if p.setOnce, err = wireStruct(e.setOnce, 0, 0); err != nil {
+		if p.setOnce, err = dec.wireStruct(e.setOnce, 0, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -159,7 +162,7 @@ func NewEventFromWire(e *WireEvent, project *Project) (*Globals, error) {
 		if err != nil {
 			return nil, err
 		}
-		if p.personProps, err = wireStruct(props, 0, 0); err != nil {
+		if p.personProps, err = dec.wireStruct(props, 0, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -261,20 +264,41 @@ type wireEntry struct {
 	val vm.Value
 }
 
+// wireDecoder decodes the objects of one event. An object's entries wait
+// in entries until they are sorted into its dict; a nested object's go
+// after its parent's and are gone before the parent adds its next, so
+// objects share one buffer, reused from event to event, rather than
+// allocate one each.
+type wireDecoder struct {
+	entries []wireEntry
+}
+
+var wireDecoders = sync.Pool{New: func() any { return &wireDecoder{entries: make([]wireEntry, 0, 64)} }}
+
+// maxPooledEntries bounds the buffer a decoder keeps for the next event,
+// so that one huge event does not pin its size.
+const maxPooledEntries = 1024
+
+func (dec *wireDecoder) release() {
+	if cap(dec.entries) > maxPooledEntries {
+		return
+	}
+	dec.entries = dec.entries[:0]
+	wireDecoders.Put(dec)
+}
+
 // wireStruct decodes a google.protobuf.Struct into a dict with room for
 // extra more entries, keys in JavaScript's order like dictFromFields.
-func wireStruct(b string, extra, depth int) (*vm.Dict, error) {
+func (dec *wireDecoder) wireStruct(b string, extra, depth int) (*vm.Dict, error) {
 	if depth > maxWireDepth {
 		return nil, fmt.Errorf("%w: objects nested too deep", ErrMalformedEvent)
 	}
-	count := 0
-	_ = eachField(b, func(num protowire.Number, _ protowire.Type, _ string, _ uint64) error {
-		if num == 1 {
-			count++
-		}
-		return nil
-	})
-	entries := make([]wireEntry, 0, count)
+	base := len(dec.entries)
+	defer func() {
+		// Nothing of this object stays reachable from the buffer.
+		clear(dec.entries[base:])
+		dec.entries = dec.entries[:base]
+	}()
 	err := eachField(b, func(num protowire.Number, typ protowire.Type, v string, _ uint64) error {
 		if num != 1 || typ != protowire.BytesType {
 			return nil
@@ -283,16 +307,17 @@ func wireStruct(b string, extra, depth int) (*vm.Dict, error) {
 		if err != nil {
 			return err
 		}
-		hv, err := wireValue(val, depth+1)
+		hv, err := dec.wireValue(val, depth+1)
 		if err != nil {
 			return err
 		}
-		entries = append(entries, wireEntry{k, hv})
+		dec.entries = append(dec.entries, wireEntry{k, hv})
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	entries := dec.entries[base:]
 	d := vm.NewDict(len(entries) + extra)
 	if jsOrdered(entries) {
 		for _, e := range entries {
@@ -340,7 +365,7 @@ func jsOrdered(entries []wireEntry) bool {
 
 // wireValue decodes a google.protobuf.Value. Its kind is the last one on
 // the wire; a struct or list given more than once in a row is merged.
-func wireValue(b string, depth int) (vm.Value, error) {
+func (dec *wireDecoder) wireValue(b string, depth int) (vm.Value, error) {
 	var kind protowire.Number
 	var x uint64
 	var str, msg string
@@ -372,19 +397,19 @@ func wireValue(b string, depth int) (vm.Value, error) {
 	case 4:
 		return vm.Bool(x != 0), nil
 	case 5:
-		d, err := wireStruct(msg, 0, depth)
+		d, err := dec.wireStruct(msg, 0, depth)
 		if err != nil {
 			return vm.Null, err
 		}
 		return vm.DictValue(d), nil
 	case 6:
-		return wireList(msg, depth)
+		return dec.wireList(msg, depth)
 	}
 	return vm.Null, nil
 }
 
 // wireList decodes a google.protobuf.ListValue.
-func wireList(b string, depth int) (vm.Value, error) {
+func (dec *wireDecoder) wireList(b string, depth int) (vm.Value, error) {
 	if depth > maxWireDepth {
 		return vm.Null, fmt.Errorf("%w: lists nested too deep", ErrMalformedEvent)
 	}
@@ -400,7 +425,7 @@ func wireList(b string, depth int) (vm.Value, error) {
 		if num != 1 || typ != protowire.BytesType {
 			return nil
 		}
-		e, err := wireValue(v, depth+1)
+		e, err := dec.wireValue(v, depth+1)
 		if err != nil {
 			return err
 		}
