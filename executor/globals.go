@@ -61,6 +61,9 @@ type Globals struct {
 	// execCount is the event's $hog_function_execution_count, which
 	// postHogCapture uses to stop capture loops.
 	execCount float64
+	// eventBuf and personBuf hold the event and person dicts, which live
+	// as long as the Globals: one allocation for the three.
+	eventBuf, personBuf vm.DictBuf
 }
 
 // Event returns the event's name.
@@ -204,7 +207,7 @@ func (p *eventParts) globals(project *Project) *Globals {
 		g.eventURL = joinURL(g.projectURL, "/events/", g.uuid, "/", timestamp)
 	}
 
-	event := vm.NewDict(7)
+	event := g.eventBuf.Dict(7)
 	event.SetString("uuid", vm.String(g.uuid))
 	event.SetString("event", vm.String(g.name))
 	event.SetString("distinct_id", vm.String(g.distinctID))
@@ -247,7 +250,7 @@ func (p *eventParts) globals(project *Project) *Globals {
 	if g.projectURL != "" {
 		personURL = joinURL(g.projectURL, "/person/", g.distinctID, "", "")
 	}
-	person := vm.NewDict(4)
+	person := g.personBuf.Dict(4)
 	person.SetString("id", vm.String(g.personID))
 	person.SetString("properties", personProps)
 	person.SetString("name", vm.String(personName(pd, g.distinctID)))
