@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -162,5 +163,21 @@ func TestJoinURLEscapesAsEncodeURIComponent(t *testing.T) {
 	}
 	if got := joinURL("", "/person/", "", "", ""); got != "/person/" {
 		t.Errorf("joinURL with empty parts = %q", got)
+	}
+}
+
+// isoTimestamp writes what time.Format writes, for any instant.
+func TestISOTimestampMatchesFormat(t *testing.T) {
+	r := rand.New(rand.NewPCG(22, 2))
+	times := []time.Time{{}, time.Unix(0, 0), time.Unix(0, 999_999_999), time.Unix(-1, 0),
+		time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 12, 6, 7, 8, 9, 1_000_000, time.FixedZone("x", 5*3600))}
+	for range 10000 {
+		times = append(times, time.Unix(r.Int64N(1<<38)-1<<37, r.Int64N(1e9)))
+	}
+	for _, tm := range times {
+		if got, want := isoTimestamp(tm), tm.UTC().Format("2006-01-02T15:04:05.000Z"); got != want {
+			t.Fatalf("isoTimestamp(%v) = %q, want %q", tm, got, want)
+		}
 	}
 }
