@@ -204,6 +204,38 @@ func TestRunWritesAndDrainsOnStop(t *testing.T) {
 	}
 }
 
+// A full batch is written as soon as it is full, not at the interval:
+// Record wakes Run then (and only then).
+func TestRunWritesFullBatchBeforeInterval(t *testing.T) {
+	s := openStore(t, true)
+	w := s.NewWriter(WriterConfig{Interval: time.Hour, Batch: 5})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	defer func() { cancel(); <-done }()
+	go func() { defer close(done); w.Run(ctx) }()
+	for i := range 4 {
+		w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: fmt.Sprint(i), Start: time.Now()})
+	}
+	w.Event("shop", "0", []byte("event"))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _, err := s.List(context.Background(), "shop", Filter{EventUUID: "0"}, 100, Cursor{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a full batch was not written before the interval")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if data, err := s.Event(context.Background(), "shop", "0"); err != nil || string(data) != "event" {
+		t.Fatalf("event: %q, %v", data, err)
+	}
+}
+
 // A node that starts first makes the stream with its event log's storage;
 // the control plane then sets the retention without failing on it.
 func TestOpenKeepsStorageSetsRetention(t *testing.T) {

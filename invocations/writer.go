@@ -75,16 +75,25 @@ type item struct {
 // Writer writes records and events in batches; Record and Event never
 // block.
 type Writer struct {
-	s       *Store
-	cfg     WriterConfig
-	ch      chan item
+	s   *Store
+	cfg WriterConfig
+	// queue holds what waits to be written, under qmu; spare is the
+	// emptied queue of an earlier batch, for the next. Record appends
+	// under a lock and wakes Run only when a batch is full, rather than
+	// sending each record on a channel: a send per record woke the
+	// writer's goroutine, and its select, once per delivery.
+	qmu     sync.Mutex
+	queue   []item
+	spare   []item
+	wake    chan struct{}
 	dropped atomic.Int64
 	failed  atomic.Int64
 	// free holds packs NATS is done with, for the next batch.
 	mu   sync.Mutex
 	free []*pack
-	// recs holds records written, for Record to copy the next ones into.
-	recs chan *Record
+	// recs holds records written, for Record to copy the next ones into;
+	// under qmu.
+	recs []*Record
 	// scratch is write's, while it holds scratchMu.
 	scratchMu sync.Mutex
 	scratch   indexScratch
@@ -109,7 +118,7 @@ func (s *Store) NewWriter(cfg WriterConfig) *Writer {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 200 * time.Millisecond
 	}
-	return &Writer{s: s, cfg: cfg, ch: make(chan item, cfg.MaxBuffered), recs: make(chan *Record, 2*cfg.Batch)}
+	return &Writer{s: s, cfg: cfg, wake: make(chan struct{}, 1)}
 }
 
 // Record queues a copy of r; false when the buffer was full and it was
@@ -121,22 +130,97 @@ func (w *Writer) Record(r *Record) bool {
 	if w == nil {
 		return false
 	}
+	// One lock a record: the copy is made under it, into a written
+	// record taken from the same lock's free list.
+	w.qmu.Lock()
+	if len(w.queue) >= w.cfg.MaxBuffered {
+		w.qmu.Unlock()
+		w.dropped.Add(1)
+		return false
+	}
 	var c *Record
-	select {
-	case c = <-w.recs:
-	default:
+	if n := len(w.recs); n > 0 {
+		c = w.recs[n-1]
+		w.recs[n-1] = nil
+		w.recs = w.recs[:n-1]
+	} else {
 		c = new(Record)
 	}
 	fetches := append(c.Fetches[:0], r.Fetches...)
 	*c = *r
 	c.Fetches = fetches
-	select {
-	case w.ch <- item{rec: c}:
-		return true
-	default:
+	w.queue = append(w.queue, item{rec: c})
+	full := len(w.queue) == w.cfg.Batch
+	w.qmu.Unlock()
+	if full {
+		w.wakeRun()
+	}
+	return true
+}
+
+// enqueue queues an event, unless MaxBuffered wait already.
+func (w *Writer) enqueue(it item) bool {
+	w.qmu.Lock()
+	if len(w.queue) >= w.cfg.MaxBuffered {
+		w.qmu.Unlock()
 		w.dropped.Add(1)
 		return false
 	}
+	w.queue = append(w.queue, it)
+	full := len(w.queue) == w.cfg.Batch
+	w.qmu.Unlock()
+	if full {
+		w.wakeRun()
+	}
+	return true
+}
+
+// wakeRun tells Run a batch is full.
+func (w *Writer) wakeRun() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns what is queued, leaving the queue empty.
+func (w *Writer) take() []item {
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	q := w.queue
+	w.queue, w.spare = w.spare[:0], nil
+	return q
+}
+
+// maxSpare bounds the queue kept for reuse: one grown while NATS was
+// away need not hold its memory after.
+const maxSpare = 16 << 10
+
+// giveBack keeps q, written now, as the next queue's room.
+func (w *Writer) giveBack(q []item) {
+	if cap(q) > maxSpare {
+		return
+	}
+	clear(q)
+	w.qmu.Lock()
+	if w.spare == nil {
+		w.spare = q[:0]
+	}
+	w.qmu.Unlock()
+}
+
+// writeAll writes q in batches of at most cfg.Batch; false when ctx ended
+// first.
+func (w *Writer) writeAll(ctx context.Context, q []item) bool {
+	for len(q) > 0 {
+		if ctx.Err() != nil {
+			return false
+		}
+		n := min(len(q), w.cfg.Batch)
+		w.write(ctx, q[:n])
+		q = q[n:]
+	}
+	return true
 }
 
 // maxRecycledFetches bounds the fetches a recycled record keeps room for:
@@ -144,13 +228,13 @@ func (w *Writer) Record(r *Record) bool {
 const maxRecycledFetches = 16
 
 // recycle keeps the records of a batch, encoded now, for Record to reuse.
+// They are emptied before the lock, which Record waits for.
 func (w *Writer) recycle(batch []item) {
 	for i := range batch {
 		r := batch[i].rec
 		if r == nil {
 			continue
 		}
-		batch[i].rec = nil
 		// Let go of the strings it held, keep its fetches' room.
 		var fetches []Fetch
 		if cap(r.Fetches) <= maxRecycledFetches {
@@ -158,11 +242,15 @@ func (w *Writer) recycle(batch []item) {
 			clear(r.Fetches)
 		}
 		*r = Record{Fetches: fetches}
-		select {
-		case w.recs <- r:
-		default:
-			return
+	}
+	keep := 2 * w.cfg.Batch
+	w.qmu.Lock()
+	defer w.qmu.Unlock()
+	for i := range batch {
+		if r := batch[i].rec; r != nil && len(w.recs) < keep {
+			w.recs = append(w.recs, r)
 		}
+		batch[i].rec = nil
 	}
 }
 
@@ -172,13 +260,7 @@ func (w *Writer) Event(project, uuid string, data []byte) bool {
 	if w == nil || uuid == "" {
 		return false
 	}
-	select {
-	case w.ch <- item{project: project, uuid: uuid, data: data}:
-		return true
-	default:
-		w.dropped.Add(1)
-		return false
-	}
+	return w.enqueue(item{project: project, uuid: uuid, data: data})
 }
 
 // Dropped counts what was not written: dropped for a full buffer, or
@@ -193,7 +275,6 @@ func (w *Writer) Run(ctx context.Context) {
 	warn := time.NewTicker(time.Minute)
 	defer warn.Stop()
 	var warned int64
-	batch := make([]item, 0, w.cfg.Batch)
 	for {
 		select {
 		case <-warn.C:
@@ -204,44 +285,39 @@ func (w *Writer) Run(ctx context.Context) {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 			defer cancel()
-			if len(batch) > 0 {
-				w.write(fctx, batch)
-			}
 			w.Flush(fctx)
 			return
-		case it := <-w.ch:
-			batch = append(batch, it)
-			if len(batch) >= w.cfg.Batch {
-				w.write(ctx, batch)
-				batch = batch[:0]
-			}
+		case <-w.wake:
+			w.writeQueued(ctx)
 		case <-t.C:
-			if len(batch) > 0 {
-				w.write(ctx, batch)
-				batch = batch[:0]
-			}
+			w.writeQueued(ctx)
 		}
 	}
 }
 
-// Flush writes what is buffered now; for tests and shutdown.
+// writeQueued writes what is queued now, once: what comes meanwhile waits
+// for its batch to fill or the interval, rather than going out in a small
+// batch of its own.
+func (w *Writer) writeQueued(ctx context.Context) {
+	q := w.take()
+	w.writeAll(ctx, q)
+	w.giveBack(q)
+}
+
+// Flush writes what is buffered now, until nothing is; for tests and
+// shutdown.
 func (w *Writer) Flush(ctx context.Context) {
-	batch := make([]item, 0, w.cfg.Batch)
 	for {
-		batch = batch[:0]
-	drain:
-		for len(batch) < w.cfg.Batch {
-			select {
-			case it := <-w.ch:
-				batch = append(batch, it)
-			default:
-				break drain
-			}
-		}
-		if len(batch) == 0 || ctx.Err() != nil {
+		q := w.take()
+		if len(q) == 0 {
+			w.giveBack(q)
 			return
 		}
-		w.write(ctx, batch)
+		ok := w.writeAll(ctx, q)
+		w.giveBack(q)
+		if !ok {
+			return
+		}
 	}
 }
 
