@@ -144,28 +144,9 @@ func wireAnyMap(b string, depth int) (map[string]any, error) {
 }
 
 // wireAny decodes a google.protobuf.Value as structpb's AsInterface does
-// (see wireValue for the rules of the wire).
+// (see valueField for the rules of the wire).
 func wireAny(b string, depth int) (any, error) {
-	var kind protowire.Number
-	var x uint64
-	var str, msg string
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v string, xv uint64) error {
-		switch {
-		case num == 1 && typ == protowire.VarintType:
-			kind = num
-		case (num == 2 && typ == protowire.Fixed64Type) || (num == 4 && typ == protowire.VarintType):
-			kind, x = num, xv
-		case num == 3 && typ == protowire.BytesType:
-			kind, str = num, v
-		case (num == 5 || num == 6) && typ == protowire.BytesType:
-			if kind == num {
-				msg += v
-			} else {
-				kind, msg = num, v
-			}
-		}
-		return nil
-	})
+	kind, x, str, msg, err := valueField(b)
 	if err != nil {
 		return nil, err
 	}

@@ -363,13 +363,13 @@ func jsOrdered(entries []wireEntry) bool {
 	return true
 }
 
-// wireValue decodes a google.protobuf.Value. Its kind is the last one on
-// the wire; a struct or list given more than once in a row is merged.
-func (dec *wireDecoder) wireValue(b string, depth int) (vm.Value, error) {
-	var kind protowire.Number
-	var x uint64
-	var str, msg string
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v string, xv uint64) error {
+// valueField reads an encoded google.protobuf.Value: the field number of
+// its kind (0: none; 1 null, 2 number, 3 string, 4 bool, 5 struct, 6
+// list) and its content: x for a number (its bits) or bool, str for a
+// string, msg for a struct or list. The kind is the last one on the wire;
+// a struct or list given more than once in a row is merged.
+func valueField(b string) (kind protowire.Number, x uint64, str, msg string, err error) {
+	err = eachField(b, func(num protowire.Number, typ protowire.Type, v string, xv uint64) error {
 		switch {
 		case num == 1 && typ == protowire.VarintType:
 			kind = num
@@ -386,6 +386,12 @@ func (dec *wireDecoder) wireValue(b string, depth int) (vm.Value, error) {
 		}
 		return nil
 	})
+	return kind, x, str, msg, err
+}
+
+// wireValue decodes a google.protobuf.Value (see valueField).
+func (dec *wireDecoder) wireValue(b string, depth int) (vm.Value, error) {
+	kind, x, str, msg, err := valueField(b)
 	if err != nil {
 		return vm.Null, err
 	}

@@ -252,20 +252,32 @@ func newMsg(subject string, data []byte, header nats.Header) *nats.Msg {
 	return &nats.Msg{Subject: subject, Data: data, Header: h}
 }
 
-// pack is encode for encoded events.
-func pack(events [][]byte, first, maxEvents, maxBytes int) ([]byte, int, error) {
+// fit counts how many of n events from first go in one message body, by
+// their sizes: fewer than maxEvents, within maxBytes framed (but at least
+// one). It returns the body's size and the index after the last taken,
+// or a TooLargeError for an event that fits in no message.
+func fit(n int, size func(int) int, first, maxEvents, maxBytes int) (int, int, error) {
 	total := 0
 	i := first
-	for ; i < len(events) && i-first < maxEvents; i++ {
-		size := len(events[i])
+	for ; i < n && i-first < maxEvents; i++ {
+		size := size(i)
 		framed := protowire.SizeTag(1) + protowire.SizeVarint(uint64(size)) + size
 		if framed > maxBytes {
-			return nil, 0, &eventlimits.TooLargeError{Index: i, Size: size, Max: maxBytes - (framed - size)}
+			return 0, 0, &eventlimits.TooLargeError{Index: i, Size: size, Max: maxBytes - (framed - size)}
 		}
 		if i > first && total+framed > maxBytes {
 			break
 		}
 		total += framed
+	}
+	return total, i, nil
+}
+
+// pack is encode for encoded events.
+func pack(events [][]byte, first, maxEvents, maxBytes int) ([]byte, int, error) {
+	total, i, err := fit(len(events), func(i int) int { return len(events[i]) }, first, maxEvents, maxBytes)
+	if err != nil {
+		return nil, 0, err
 	}
 	data := make([]byte, 0, total)
 	for _, ev := range events[first:i] {
@@ -431,18 +443,9 @@ func (l *Log) publishBatch(ctx context.Context, msgs []*nats.Msg) error {
 // the body is allocated once at its size rather than grown while a
 // hundred events are appended.
 func encode(events []*hogwirev1.Event, first, maxEvents, maxBytes int) ([]byte, int, error) {
-	total := 0
-	i := first
-	for ; i < len(events) && i-first < maxEvents; i++ {
-		size := proto.Size(events[i])
-		framed := protowire.SizeTag(1) + protowire.SizeVarint(uint64(size)) + size
-		if framed > maxBytes {
-			return nil, 0, &eventlimits.TooLargeError{Index: i, Size: size, Max: maxBytes - (framed - size)}
-		}
-		if i > first && total+framed > maxBytes {
-			break
-		}
-		total += framed
+	total, i, err := fit(len(events), func(i int) int { return proto.Size(events[i]) }, first, maxEvents, maxBytes)
+	if err != nil {
+		return nil, 0, err
 	}
 	cached := proto.MarshalOptions{UseCachedSize: true}
 	data := make([]byte, 0, total)
