@@ -121,6 +121,11 @@ func classify(ctx context.Context, expired bool, err error, phase string, elapse
 		}
 		return cause
 	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) && isTimeout(err) {
+		// A connection deadline set to the caller's fired just before the
+		// context's own timer: the caller's deadline all the same.
+		return &TimeoutError{Phase: phase, After: elapsed, err: context.DeadlineExceeded}
+	}
 	if expired || isTimeout(err) {
 		return &TimeoutError{Phase: phase, After: elapsed}
 	}

@@ -37,7 +37,6 @@ type plain struct {
 	maxIdlePerHost int
 	maxPerHost     int
 	idleTimeout    time.Duration
-	maxHeaderBytes int64
 
 	mu      sync.Mutex
 	hosts   map[string]*plainHost
@@ -96,7 +95,6 @@ func newPlain(dial func(ctx context.Context, network, addr string) (net.Conn, er
 		maxIdlePerHost: o.MaxIdleConnsPerHost,
 		maxPerHost:     o.MaxConnsPerHost,
 		idleTimeout:    o.IdleConnTimeout,
-		maxHeaderBytes: maxResponseHeaderBytes,
 		hosts:          map[string]*plainHost{},
 	}
 }
@@ -408,17 +406,11 @@ func writeHeaderLine(w *bufio.Writer, k, v string) {
 // attemptPlain makes one attempt of pr over the plain-HTTP path.
 func (c *Client) attemptPlain(ctx context.Context, pr *prepared, p Policy, start time.Time) (*Response, error) {
 	deadline := start.Add(p.Timeout)
-	callerDeadline, hasCallerDeadline := ctx.Deadline()
-	if hasCallerDeadline && callerDeadline.Before(deadline) {
-		deadline = callerDeadline
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
 	}
 	var pt phaseTracker
 	fail := func(err error) error {
-		if hasCallerDeadline && ctx.Err() == nil && !time.Now().Before(callerDeadline) && isTimeout(err) {
-			// The connection's deadline was the caller's, and fired just
-			// before its context's own timer.
-			return &TimeoutError{Phase: pt.phase(), After: time.Since(start), err: context.DeadlineExceeded}
-		}
 		return classify(ctx, false, err, pt.phase(), time.Since(start), pr.host)
 	}
 	pool := c.plain

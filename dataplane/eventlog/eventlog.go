@@ -205,7 +205,9 @@ func (l *Log) Publish(ctx context.Context, project string, events []*hogwirev1.E
 	if len(events) == 0 {
 		return nil
 	}
-	msgs, err := l.messages(project, events, header)
+	msgs, err := l.messages(project, len(events), header,
+		func(first, perMessage, maxBytes int) ([]byte, int, error) { return encode(events, first, perMessage, maxBytes) },
+		func(i int) string { return events[i].Uuid })
 	if err != nil {
 		return err
 	}
@@ -223,22 +225,12 @@ func (l *Log) PublishEncoded(ctx context.Context, project string, uuids []string
 	if len(uuids) != len(events) {
 		return fmt.Errorf("eventlog: %d uuids for %d events", len(uuids), len(events))
 	}
-	subject := l.cfg.Subject + "." + project
-	maxBytes := int(l.cfg.Conn.MaxPayload()) - headerRoom
-	perMessage := max(l.cfg.MaxEventsPerMessage, (len(events)+MaxMessagesPerWrite-1)/MaxMessagesPerWrite)
-	var msgs []*nats.Msg
-	for first := 0; first < len(events); {
-		data, last, err := pack(events, first, perMessage, maxBytes)
-		if err != nil {
-			return err
-		}
-		msgs = append(msgs, newMsg(subject, data, header))
-		first = last
+	msgs, err := l.messages(project, len(events), header,
+		func(first, perMessage, maxBytes int) ([]byte, int, error) { return pack(events, first, perMessage, maxBytes) },
+		func(i int) string { return uuids[i] })
+	if err != nil {
+		return err
 	}
-	if len(msgs) > MaxMessagesPerWrite {
-		return &eventlimits.TooLargeError{Index: -1, Size: len(msgs), Max: MaxMessagesPerWrite}
-	}
-	msgs[0].Header.Set(jetstream.MsgIDHeader, requestID(project, len(uuids), func(i int) string { return uuids[i] }))
 	return l.write(ctx, msgs)
 }
 
@@ -366,29 +358,27 @@ func (l *Log) write(ctx context.Context, msgs []*nats.Msg) error {
 	}
 }
 
-// messages groups events into message bodies and sets their headers. The
-// first message carries the request's id.
-func (l *Log) messages(project string, events []*hogwirev1.Event, header nats.Header) ([]*nats.Msg, error) {
+// messages groups n events into message bodies, which body packs (from
+// first, at most perMessage events within maxBytes; see fit), and sets
+// their headers. The first message carries the request's id, made of the
+// events' uuids.
+func (l *Log) messages(project string, n int, header nats.Header, body func(first, perMessage, maxBytes int) ([]byte, int, error), uuid func(int) string) ([]*nats.Msg, error) {
 	subject := l.cfg.Subject + "." + project
 	maxBytes := int(l.cfg.Conn.MaxPayload()) - headerRoom
-	perMessage := max(l.cfg.MaxEventsPerMessage, (len(events)+MaxMessagesPerWrite-1)/MaxMessagesPerWrite)
+	perMessage := max(l.cfg.MaxEventsPerMessage, (n+MaxMessagesPerWrite-1)/MaxMessagesPerWrite)
 	var msgs []*nats.Msg
-	for first := 0; first < len(events); {
-		data, last, err := encode(events, first, perMessage, maxBytes)
+	for first := 0; first < n; {
+		data, last, err := body(first, perMessage, maxBytes)
 		if err != nil {
 			return nil, err
 		}
-		m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{formatHeader: {formatEvents}}}
-		for k, v := range header {
-			m.Header[k] = v
-		}
-		msgs = append(msgs, m)
+		msgs = append(msgs, newMsg(subject, data, header))
 		first = last
 	}
 	if len(msgs) > MaxMessagesPerWrite {
 		return nil, &eventlimits.TooLargeError{Index: -1, Size: len(msgs), Max: MaxMessagesPerWrite}
 	}
-	msgs[0].Header.Set(jetstream.MsgIDHeader, requestID(project, len(events), func(i int) string { return events[i].Uuid }))
+	msgs[0].Header.Set(jetstream.MsgIDHeader, requestID(project, n, uuid))
 	return msgs, nil
 }
 
