@@ -206,7 +206,9 @@ func (l *Log) Publish(ctx context.Context, project string, events []*hogwirev1.E
 		return nil
 	}
 	msgs, err := l.messages(project, len(events), header,
-		func(first, perMessage, maxBytes int) ([]byte, int, error) { return encode(events, first, perMessage, maxBytes) },
+		func(first, perMessage, maxBytes int) ([]byte, int, error) {
+			return encode(events, first, perMessage, maxBytes)
+		},
 		func(i int) string { return events[i].Uuid })
 	if err != nil {
 		return err
@@ -226,7 +228,9 @@ func (l *Log) PublishEncoded(ctx context.Context, project string, uuids []string
 		return fmt.Errorf("eventlog: %d uuids for %d events", len(uuids), len(events))
 	}
 	msgs, err := l.messages(project, len(events), header,
-		func(first, perMessage, maxBytes int) ([]byte, int, error) { return pack(events, first, perMessage, maxBytes) },
+		func(first, perMessage, maxBytes int) ([]byte, int, error) {
+			return pack(events, first, perMessage, maxBytes)
+		},
 		func(i int) string { return uuids[i] })
 	if err != nil {
 		return err
