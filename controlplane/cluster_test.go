@@ -3,7 +3,6 @@ package controlplane_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -12,25 +11,16 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/embedetcd"
 	"github.com/hogwire/hogwire/embedetcd/etcdtest"
+	"github.com/hogwire/hogwire/testport"
 )
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // startCluster starts a 3-member etcd cluster on loopback.
 func startCluster(t testing.TB) ([]*embedetcd.Server, []string) {
 	t.Helper()
 	var peers, clients, cluster []string
 	for i := range 3 {
-		peers = append(peers, fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
-		clients = append(clients, fmt.Sprintf("http://127.0.0.1:%d", freePort(t)))
+		peers = append(peers, fmt.Sprintf("http://127.0.0.1:%d", testport.Port(t)))
+		clients = append(clients, fmt.Sprintf("http://127.0.0.1:%d", testport.Port(t)))
 		cluster = append(cluster, fmt.Sprintf("m%d=%s", i, peers[i]))
 	}
 	members := make([]*embedetcd.Server, 3)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,17 +19,8 @@ import (
 	"github.com/hogwire/hogwire/embedetcd"
 	"github.com/hogwire/hogwire/etcdconn"
 	"github.com/hogwire/hogwire/testpki"
+	"github.com/hogwire/hogwire/testport"
 )
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
 
 // cluster starts three members that speak TLS to clients and to each
 // other and require client certificates.
@@ -42,7 +32,7 @@ func cluster(t *testing.T, ca *testpki.CA) []*embedetcd.Server {
 	var members []member
 	var initial []string
 	for i := range 3 {
-		m := member{fmt.Sprintf("m%d", i), fmt.Sprintf("https://127.0.0.1:%d", freePort(t)), fmt.Sprintf("https://127.0.0.1:%d", freePort(t))}
+		m := member{fmt.Sprintf("m%d", i), fmt.Sprintf("https://127.0.0.1:%d", testport.Port(t)), fmt.Sprintf("https://127.0.0.1:%d", testport.Port(t))}
 		members = append(members, m)
 		initial = append(initial, m.name+"="+m.peer)
 	}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/hogwire/hogwire/natsconn"
 	"github.com/hogwire/hogwire/testpki"
+	"github.com/hogwire/hogwire/testport"
 )
 
 // startServer runs a real nats-server on a random loopback port with TLS
@@ -219,8 +219,8 @@ func (b *logBuffer) String() string {
 func TestOneWarningPerOutage(t *testing.T) {
 	ca := testpki.New(t, "nats")
 	auth := func(o *server.Options) { o.Users = []*server.User{{Username: "u", Password: "p"}} }
-	s := startServer(t, ca, -1, auth)
-	port := s.Addr().(*net.TCPAddr).Port
+	port := testport.Port(t)
+	s := startServer(t, ca, port, auth)
 	client := ca.Client(t, "hogwire")
 	var logs logBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))

@@ -17,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/hogwire/hogwire/rpcclient"
+	"github.com/hogwire/hogwire/testport"
 )
 
 func TestFlagsFallBackToEnv(t *testing.T) {
@@ -81,7 +82,7 @@ func TestDevCommandServesAndStopsOnCancel(t *testing.T) {
 	defer cancel()
 	var stdout, logs syncBuffer
 	done := make(chan error, 1)
-	metricsAddr := freeAddr(t)
+	metricsAddr := testport.Addr(t)
 	go func() {
 		done <- run(ctx, []string{"dev", "--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0",
 			"--http-addr", "127.0.0.1:0", "--metrics-addr", metricsAddr, "--log-format", "json", "--health-off"}, &stdout, &logs)

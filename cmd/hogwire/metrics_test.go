@@ -16,6 +16,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/rpcclient"
+	"github.com/hogwire/hogwire/testport"
 )
 
 // `hogwire dev` exports the pipeline metrics the Grafana dashboard
@@ -27,7 +28,7 @@ func TestDevExportsPipelineMetrics(t *testing.T) {
 	defer cancel()
 	var stdout syncBuffer
 	done := make(chan error, 1)
-	metricsAddr := freeAddr(t)
+	metricsAddr := testport.Addr(t)
 	go func() {
 		done <- run(ctx, []string{"dev", "--data-dir", t.TempDir(), "--grpc-addr", "127.0.0.1:0",
 			"--http-addr", "127.0.0.1:0", "--metrics-addr", metricsAddr, "--log-level", "error", "--health-off"}, &stdout, io.Discard)

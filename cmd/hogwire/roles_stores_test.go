@@ -18,6 +18,7 @@ import (
 	"github.com/hogwire/hogwire/etcdconn"
 	"github.com/hogwire/hogwire/secrets"
 	"github.com/hogwire/hogwire/testpki"
+	"github.com/hogwire/hogwire/testport"
 )
 
 // securedEtcd starts an etcd member that speaks only TLS, requires client
@@ -151,8 +152,8 @@ func TestRolesWithSecuredStores(t *testing.T) {
 	natsTLS := []string{"--nats-url", ns.ClientURL(), "--nats-tlsca", ca.CertFile, "--nats-tlscert", client.CertFile,
 		"--nats-tlskey", client.KeyFile, "--nats-user", "hogwire"}
 
-	cpAddr, cpHTTP, cpMetrics := freeAddr(t), freeAddr(t), freeAddr(t)
-	dpGRPC, dpHTTP, dpMetrics := freeAddr(t), freeAddr(t), freeAddr(t)
+	cpAddr, cpHTTP, cpMetrics := testport.Addr(t), testport.Addr(t), testport.Addr(t)
+	dpGRPC, dpHTTP, dpMetrics := testport.Addr(t), testport.Addr(t), testport.Addr(t)
 	rctx, stop := context.WithCancel(ctx)
 	cpDone, dpDone := make(chan error, 1), make(chan error, 1)
 	go func() {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -19,17 +18,8 @@ import (
 	"github.com/hogwire/hogwire/embednats/natstest"
 	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/secrets"
+	"github.com/hogwire/hogwire/testport"
 )
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // The production roles run as separate processes would: a control plane
 // against external etcd and NATS, and a data plane that reaches it over
@@ -51,7 +41,7 @@ func TestControlPlaneAndDataPlaneRoles(t *testing.T) {
 	t.Setenv("HOGWIRE_ADMIN_TOKEN", "hwa_roles")
 	t.Setenv("HOGWIRE_NODE_TOKEN", "hwn_roles")
 
-	cpAddr, dpGRPC, dpHTTP := freeAddr(t), freeAddr(t), freeAddr(t)
+	cpAddr, dpGRPC, dpHTTP := testport.Addr(t), testport.Addr(t), testport.Addr(t)
 	rctx, stop := context.WithCancel(ctx)
 	cpDone, dpDone := make(chan error, 1), make(chan error, 1)
 	go func() {
