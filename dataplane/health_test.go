@@ -3,7 +3,6 @@ package dataplane_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/hogwire/hogwire/controlplane"
 	"github.com/hogwire/hogwire/devstack"
 	"github.com/hogwire/hogwire/devstack/devstacktest"
+	"github.com/hogwire/hogwire/testport"
 )
 
 // startHealthStack starts a dev stack whose health manager works on a
@@ -307,12 +307,7 @@ func TestHealthSlowAndDeadQuarantinedClientErrorsNot(t *testing.T) {
 	rejecting := newSink(t, func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusBadRequest) })
 	slow := newSink(t, func(http.ResponseWriter, *http.Request) { time.Sleep(1200 * time.Millisecond) })
 	good := newSink(t, nil)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadURL := "http://" + l.Addr().String() + "/"
-	l.Close()
+	deadURL := "http://" + testport.Addr(t) + "/"
 	r := st.hook(t, "shop", rejecting.URL, "rejected")
 	s := st.hook(t, "shop", slow.URL, "slow")
 	dead := st.hook(t, "shop", deadURL, "dead")

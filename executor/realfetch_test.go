@@ -2,7 +2,6 @@ package executor_test
 
 import (
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/fetch"
 	"github.com/hogwire/hogwire/hogvm/vm"
+	"github.com/hogwire/hogwire/testport"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
 
@@ -58,12 +58,7 @@ func TestRealFetchErrors(t *testing.T) {
 		}
 	}))
 	defer slow.Close()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + l.Addr().String()
-	l.Close()
+	closed := "http://" + testport.Addr(t)
 	noRetry := fetch.Policy{MaxRetries: -1}
 	for _, c := range []struct {
 		name   string

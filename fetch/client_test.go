@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/hogwire/hogwire/testport"
 )
 
 // phaseTimeout is the attempt timeout of tests that check which phase
@@ -517,20 +519,8 @@ func TestStopsEarlyWhenDeadlineComesBeforeRetry(t *testing.T) {
 	}
 }
 
-// closedPort returns a loopback address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func TestConnectionRefusedIsRetried(t *testing.T) {
-	addr := closedPort(t)
+	addr := testport.Addr(t)
 	c, fs := newTestClient(t)
 	var obs attempts
 	resp, err := c.Do(context.Background(), Request{URL: "http://" + addr + "/"}, Policy{}, obs.observe)
@@ -688,7 +678,7 @@ func TestUserinfoBecomesBasicAuthAndStaysOutOfErrors(t *testing.T) {
 	}
 
 	for _, raw := range []string{
-		"http://apiuser:s3cr3t@" + closedPort(t) + "/",
+		"http://apiuser:s3cr3t@" + testport.Addr(t) + "/",
 		"http://apiuser:s3cr3t@10.0.0.1/",
 		"http://apiuser:s3cr3t@host:badport/",
 		"ftp://apiuser:s3cr3t@host/",

@@ -34,6 +34,7 @@ import (
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/devstack"
 	"github.com/hogwire/hogwire/enumword"
+	"github.com/hogwire/hogwire/testport"
 )
 
 // adminStack is a real control plane (the dev stack) and a way to run CLI
@@ -519,7 +520,7 @@ func TestAdminConnectionErrors(t *testing.T) {
 
 	// HOGWIRE_SERVER is used when --server is not given; nothing listens
 	// on this port.
-	dead := deadAddr(t)
+	dead := testport.Addr(t)
 	t.Setenv("HOGWIRE_SERVER", dead)
 	err = run(context.Background(), []string{"nodes", "list", "--token", s.token}, &stdout, &stderr)
 	if status.Code(err) != codes.Unavailable || exitCode(err) != 1 ||
@@ -550,18 +551,6 @@ func fmtErr(err error) string {
 		return ""
 	}
 	return err.Error()
-}
-
-// deadAddr returns an address nothing listens on.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
 }
 
 func TestCoerceInput(t *testing.T) {
