@@ -151,7 +151,7 @@ func (n *Node) submitBatch(lead *invocation) {
 	}
 	r := lead.route
 	lead.route = nil
-	lead.dest.lane.submit(n.workers, lead, r.concurrency, n.run)
+	lead.dest.lane.submit(n.workers, lead, r.concurrency, n.runInv)
 }
 
 // queueBatch queues a batch parked before, with its members, as it was.
@@ -166,7 +166,7 @@ func (n *Node) queueBatch(r *route, gs []*executor.Globals, p *pending, events [
 		m.data = events[i]
 		lead.members = append(lead.members, m)
 	}
-	r.dest.lane.submit(n.workers, lead, r.concurrency, n.run)
+	r.dest.lane.submit(n.workers, lead, r.concurrency, n.runInv)
 }
 
 // rebatch fits inv to its destination's delivery when that changed since
@@ -185,7 +185,7 @@ func (n *Node) rebatch(inv *invocation, r *route) bool {
 		return true
 	case !batches && inv.members != nil:
 		for _, m := range inv.members {
-			r.dest.lane.submit(n.workers, m, r.concurrency, n.run)
+			r.dest.lane.submit(n.workers, m, r.concurrency, n.runInv)
 		}
 		inv.free()
 		return true

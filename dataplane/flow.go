@@ -51,6 +51,9 @@ type flow struct {
 	lastPauseEnd          time.Time
 	breaker               breakerState
 	rateLogged, rateWaits int64
+	// releaseFn is f.release as a func value, made once: acquire hands
+	// it to every request, and a method value returned escapes.
+	releaseFn func()
 }
 
 // AIMD parameters.
@@ -88,6 +91,10 @@ func (inv *invocation) acquire(ctx context.Context, r *route) (func(), error) {
 	f := &d.flow
 	f.mu.Lock()
 	f.setCeiling(n, d, n.ceilingOf(r))
+	if f.releaseFn == nil {
+		f.releaseFn = f.release
+	}
+	release := f.releaseFn
 	if ps, ok := n.pauses.get(d.name); ok && !ps.Until.After(time.Now()) && ps.Until.After(f.lastPauseEnd) {
 		// A pause ended: start again with one request in flight.
 		f.lastPauseEnd = ps.Until
@@ -133,7 +140,7 @@ func (inv *invocation) acquire(ctx context.Context, r *route) (func(), error) {
 		f.release()
 		return nil, &executor.DeferError{Until: until, Reason: reason}
 	}
-	return f.release, nil
+	return release, nil
 }
 
 // waitRate waits for the request's slot in the destination's shared rate

@@ -264,7 +264,11 @@ func (inv *invocation) invoke(ctx context.Context, r *route) {
 	// stopping for good cancels the invocations in d.running instead
 	// (see Node.cancelRunning), and one registered after that sees
 	// runCtx ended below.
-	ctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	base := n.detached
+	if ctx != n.runCtx {
+		base = context.WithoutCancel(ctx)
+	}
+	ctx, cancel := context.WithCancelCause(base)
 	d := inv.dest
 	inv.cancel = cancel
 	d.runningMu.Lock()

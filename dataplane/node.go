@@ -185,8 +185,13 @@ type Node struct {
 	handleMu sync.RWMutex
 	stopped  bool
 	workers  *workers
-	// runCtx ends invocations when the node stops for good.
-	runCtx context.Context
+	// runCtx ends invocations when the node stops for good; detached is
+	// it without its cancellation, made once rather than per invocation
+	// (see invocation.invoke).
+	runCtx, detached context.Context
+	// runInv is n.run as a func value, made once: a method value passed
+	// on escapes, and queue would allocate one per event.
+	runInv func(*invocation)
 	ready  atomic.Bool
 	// pins are the kept revisions reruns ran lately (see pinnedRoute).
 	pinsMu sync.Mutex
@@ -236,14 +241,16 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/hogwire/hogwire/dataplane"),
 		prop: cfg.Propagator, inflight: map[*pending]struct{}{},
-		rt:      newRegistry(),
-		cpu:     newCPU(cfg.HogSlots, cfg.HogQuantum),
-		memory:  newMemory(cfg.HogMemory),
-		fetcher: fetch.New(fetch.Options{AllowCIDRs: cfg.AllowEgress}),
-		mux:     http.NewServeMux(),
-		runCtx:  context.Background(),
-		workers: newWorkers(time.Second),
+		rt:       newRegistry(),
+		cpu:      newCPU(cfg.HogSlots, cfg.HogQuantum),
+		memory:   newMemory(cfg.HogMemory),
+		fetcher:  fetch.New(fetch.Options{AllowCIDRs: cfg.AllowEgress}),
+		mux:      http.NewServeMux(),
+		runCtx:   context.Background(),
+		detached: context.Background(),
+		workers:  newWorkers(time.Second),
 	}
+	n.runInv = n.run
 	var err error
 	if n.persons, err = openPersons(cfg); err != nil {
 		return nil, err
@@ -381,7 +388,7 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	}
 	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRuns()
-	n.runCtx = runCtx
+	n.runCtx, n.detached = runCtx, context.WithoutCancel(runCtx)
 
 	var bg sync.WaitGroup
 	telCtx, stopTel := context.WithCancel(context.WithoutCancel(ctx))
@@ -904,7 +911,7 @@ func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanC
 	if n.keeps(r.skip) {
 		// Parked for the quarantine one at a time, in the order the
 		// events came, so that they come back in that order.
-		r.dest.parkLane.submit(n.workers, inv, 1, n.run)
+		r.dest.parkLane.submit(n.workers, inv, 1, n.runInv)
 		return
 	}
 	if l, ok := batchOf(r.d); ok && rec == nil && !r.pinned {
@@ -912,7 +919,7 @@ func (n *Node) queue(r *route, g *executor.Globals, p *pending, link trace.SpanC
 		n.addToBatch(r, inv, l)
 		return
 	}
-	r.dest.lane.submit(n.workers, inv, r.concurrency, n.run)
+	r.dest.lane.submit(n.workers, inv, r.concurrency, n.runInv)
 }
 
 // flushFiltered counts, for every routed destination, the events of its
