@@ -481,7 +481,7 @@ const inBatch = ^uint64(0)
 // the distinct id instead, and returns the claim's revision for save to
 // go on as after working's claim; 0 when it created the person.
 func (s *Store) createAtomically(ctx context.Context, kv jetstream.KeyValue, project, distinctID string, p *Person) (uint64, error) {
-	switch err := s.commitNew(ctx, project, distinctID, p, 0, 0); err {
+	switch err := s.commitNew(ctx, project, p, []string{distinctID}, make([]uint64, 2)); err {
 	case nil:
 		s.noteClaim(true)
 		return 0, nil
@@ -515,6 +515,19 @@ func (s *Store) createChecked(ctx context.Context, kv jetstream.KeyValue, projec
 	if p.ID != DerivedID(project, distinctID) {
 		return errNoBatch
 	}
+	return s.commitLinked(ctx, kv, project, p, 0, distinctID)
+}
+
+// commitLinked stores p with the distinct ids in ids linked to it, in one
+// atomic batch. Each link is written only while its key is as read here,
+// where it leads to no person holding the distinct id; p only while its
+// key is at revision rev, or, for a new person (rev 0), while no person
+// is stored there. Two nodes linking one distinct id to two persons at
+// once (two users identifying with one new anonymous id) cannot both
+// commit, so a distinct id never ends held by two persons. It reports
+// errConflict when a key changed or a distinct id has its person,
+// errNoBatch when the stream refused the batch.
+func (s *Store) commitLinked(ctx context.Context, kv jetstream.KeyValue, project string, p *Person, rev uint64, ids ...string) error {
 	st, err := s.stream(ctx, project)
 	if err != nil {
 		return err
@@ -529,62 +542,75 @@ func (s *Store) createChecked(ctx context.Context, kv jetstream.KeyValue, projec
 		}
 		return m, nil
 	}
-	var linkSeq, personSeq uint64
-	m, err := last(distinctKey(distinctID))
-	if err != nil {
-		return err
-	}
-	if m != nil {
-		linkSeq = m.Sequence
+	seqs := make([]uint64, len(ids)+1)
+	for i, d := range ids {
+		m, err := last(distinctKey(d))
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			continue
+		}
+		seqs[i] = m.Sequence
 		var pid string
 		if m.Header.Get(kvOperation) == "" && json.Unmarshal(m.Data, &pid) == nil && pid != p.ID {
 			o, err := get[Person](ctx, kv, personKey(pid))
 			if err != nil {
 				return err
 			}
-			if o.v != nil && (o.v.MergedInto != "" || slices.Contains(o.v.DistinctIDs, distinctID)) {
+			if o.v != nil && (o.v.MergedInto != "" || slices.Contains(o.v.DistinctIDs, d)) {
 				return errConflict // linked to its person since resolve read
 			}
 		}
 	}
-	if m, err = last(personKey(p.ID)); err != nil {
-		return err
-	}
-	if m != nil {
-		if m.Header.Get(kvOperation) == "" {
-			return errConflict // a stored person is updated, not created
+	seqs[len(ids)] = rev
+	if rev == 0 {
+		m, err := last(personKey(p.ID))
+		if err != nil {
+			return err
 		}
-		personSeq = m.Sequence
+		if m != nil {
+			if m.Header.Get(kvOperation) == "" {
+				return errConflict // a stored person is updated, not created
+			}
+			seqs[len(ids)] = m.Sequence
+		}
 	}
-	return s.commitNew(ctx, project, distinctID, p, linkSeq, personSeq)
+	return s.commitNew(ctx, project, p, ids, seqs)
 }
 
-// commitNew stores a distinct id's new person p and its link in one
-// atomic batch, the link only while its key's last revision is linkSeq
-// and the person only while its key's is personSeq (0: never written).
-// It reports errConflict when either changed, errNoBatch when the stream
+// commitNew stores p and the links of ids to it in one atomic batch, the
+// link of ids[i] only while its key's last revision is seqs[i] and the
+// person only while its key's is seqs[len(ids)] (0: never written). It
+// reports errConflict when one changed, errNoBatch when the stream
 // refused the batch.
-func (s *Store) commitNew(ctx context.Context, project, distinctID string, p *Person, linkSeq, personSeq uint64) error {
+func (s *Store) commitNew(ctx context.Context, project string, p *Person, ids []string, seqs []uint64) error {
 	b, err := encode(p)
 	if err != nil {
 		return err
 	}
 	prefix := "$KV." + s.cfg.Bucket + project + "."
 	id := nuid.Next()
-	link := &nats.Msg{Subject: prefix + distinctKey(distinctID), Data: []byte(`"` + p.ID + `"`), Header: nats.Header{
-		batchID: {id}, batchSeq: {"1"}, expectSubjectSeq: {strconv.FormatUint(linkSeq, 10)}}}
-	// The first message has no reply: the server answers the batch at its
-	// commit, which fails as incomplete when the first was refused.
-	if err := s.cfg.Conn.PublishMsg(link); err != nil {
-		return fmt.Errorf("persons: storing person %s: %w", p.ID, err)
+	data := []byte(`"` + p.ID + `"`)
+	for i, d := range ids {
+		// Only the commit has a reply: the server answers the batch at its
+		// commit, which fails as incomplete when an earlier one was
+		// refused.
+		link := &nats.Msg{Subject: prefix + distinctKey(d), Data: data, Header: nats.Header{
+			batchID: {id}, batchSeq: {strconv.Itoa(i + 1)}, expectSubjectSeq: {strconv.FormatUint(seqs[i], 10)}}}
+		if err := s.cfg.Conn.PublishMsg(link); err != nil {
+			return fmt.Errorf("persons: storing person %s: %w", p.ID, err)
+		}
 	}
 	person := &nats.Msg{Subject: prefix + personKey(p.ID), Data: b, Header: nats.Header{
-		batchID: {id}, batchSeq: {"2"}, batchCommit: {"1"}, expectSubjectSeq: {strconv.FormatUint(personSeq, 10)}}}
+		batchID: {id}, batchSeq: {strconv.Itoa(len(ids) + 1)}, batchCommit: {"1"}, expectSubjectSeq: {strconv.FormatUint(seqs[len(ids)], 10)}}}
 	seq, err := s.publish(ctx, person)
 	var apiErr *jetstream.APIError
 	switch {
 	case err == nil:
-		s.ids.put(cacheKey(project, distinctID), p.ID)
+		for _, d := range ids {
+			s.ids.put(cacheKey(project, d), p.ID)
+		}
 		s.people.put(project, p, seq)
 		return nil
 	case wrongLastSequence(err):
@@ -875,19 +901,33 @@ func (s *Store) merge(ctx context.Context, kv jetstream.KeyValue, project string
 		if applied(p.Applied, ev.UUID) {
 			return p, nil
 		}
-		if len(link) > 0 {
-			if err := s.linkNew(ctx, project, p.ID, link...); err == errConflict {
-				continue
-			} else if err != nil {
-				return nil, err
-			}
-		}
 		pl.changes.apply(p)
 		if rev == 0 {
 			p.CreatedAt = s.cfg.Now().UTC()
 		}
 		p.Version++
 		p.Applied = markApplied(p.Applied, ev.UUID)
+		if len(link) > 0 && s.atomicOK(project) {
+			switch err := s.commitLinked(ctx, kv, project, p, rev, link...); err {
+			case nil:
+				return p, nil
+			case errConflict:
+				continue
+			case errNoBatch:
+			default:
+				return nil, err
+			}
+		}
+		if len(link) > 0 {
+			// Without atomic batches, two nodes linking one new distinct
+			// id to two persons at once can each write theirs: the link
+			// and the person are two writes, each checked on one key.
+			if err := s.linkNew(ctx, project, p.ID, link...); err == errConflict {
+				continue
+			} else if err != nil {
+				return nil, err
+			}
+		}
 		if _, err := put(ctx, kv, personKey(p.ID), p, rev); err == errConflict {
 			continue
 		} else if err != nil {
