@@ -280,7 +280,9 @@ func TestNodeKilledMidRun(t *testing.T) {
 
 func waitFor(t *testing.T, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	// As long as waitStat's: a machine loaded by other tests can slow a
+	// stack several times over; only a failing test waits this long.
+	deadline := time.Now().Add(60 * time.Second)
 	for !f() {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not met in time")
