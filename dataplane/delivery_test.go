@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,15 +136,20 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 	}
 }
 
-// A destination whose sink hangs does not slow another destination.
+// A destination whose sink hangs does not hold up another destination:
+// while the hanging sink keeps every request it got open, the other
+// destination delivers event after event. (Counted, not timed: each
+// delivery has to happen before any hanging request ends, which only its
+// fetch timeout of a minute would end.)
 func TestHangingSinkDoesNotSlowOthers(t *testing.T) {
 	st := startStack(t)
 	p := st.project(t, "shop")
 	release := make(chan struct{})
 	defer close(release)
-	var hangCalls atomic.Int32
+	var hangCalls, hangEnded atomic.Int32
 	hang := newSink(t, func(w http.ResponseWriter, r *http.Request) {
 		hangCalls.Add(1)
+		defer hangEnded.Add(1)
 		select {
 		case <-release:
 		case <-r.Context().Done():
@@ -153,73 +157,29 @@ func TestHangingSinkDoesNotSlowOthers(t *testing.T) {
 	})
 	fast := newSink(t, nil)
 	st.webhook(t, "shop", fast.URL, &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "e"}}})
-	st.waitConfig(t, 1)
-
-	// latency sends events one at a time and returns the times from
-	// publish to the fast sink receiving each.
-	next := 0
-	latency := func(n int) []time.Duration {
-		var lat []time.Duration
-		for range n {
-			next++
-			start := time.Now()
-			st.publish(t, p.CaptureToken, ev("e", fmt.Sprint("u", next)))
-			select {
-			case <-fast.got:
-			case <-time.After(10 * time.Second):
-				t.Fatal("the fast sink got nothing")
-			}
-			lat = append(lat, time.Since(start))
-		}
-		return lat
-	}
-	median := func(l []time.Duration) time.Duration {
-		l = slices.Clone(l)
-		slices.Sort(l)
-		return l[len(l)/2]
-	}
-	latency(5) // warm up connections
-
-	hung := st.webhook(t, "shop", hang.URL, &hogwirev1.Filters{Events: []*hogwirev1.EventFilter{{Event: "e"}}})
+	// Four requests at once fill the hanging destination's lane: the
+	// rest of its events wait in it, and must not wait in the other's.
+	st.limitedWebhook(t, "shop", hang.URL, &hogwirev1.ExecutionLimits{MaxConcurrency: 4, FetchTimeout: durationpb.New(time.Minute)})
 	st.waitConfig(t, 2)
-	dests := hogwirev1.NewDestinationServiceClient(st.admin)
-	setHang := func(on bool) {
-		var err error
-		if on {
-			_, err = dests.EnableDestination(context.Background(), &hogwirev1.EnableDestinationRequest{Name: hung.Name})
-		} else {
-			_, err = dests.DisableDestination(context.Background(), &hogwirev1.DisableDestinationRequest{Name: hung.Name})
+
+	const n = 20
+	delivered := 0
+	for i := range n {
+		st.publish(t, p.CaptureToken, ev("e", fmt.Sprint("u", i)))
+		select {
+		case <-fast.got:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the fast sink got %d of %d events", delivered, i+1)
 		}
-		if err != nil {
-			t.Fatal(err)
+		if hangEnded.Load() > 0 {
+			t.Fatalf("a hanging request ended after %d deliveries", delivered)
 		}
-		// Wait until the node runs with the change.
-		deadline := time.Now().Add(10 * time.Second)
-		for st.Node.Syncer().Current().Destinations[hung.Name].GetEnabled() != on {
-			if time.Now().After(deadline) {
-				t.Fatal("the node did not get the change")
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	// Alternate rounds without and with the hanging destination, so both
-	// medians see the same load on a shared machine.
-	var alone, beside []time.Duration
-	for range 3 {
-		setHang(false)
-		alone = append(alone, latency(10)...)
-		setHang(true)
-		beside = append(beside, latency(10)...)
+		delivered++
 	}
 	if hangCalls.Load() == 0 {
 		t.Fatal("the hanging destination was never called: the test proves nothing")
 	}
-	baseline, withHang := median(alone), median(beside)
-	t.Logf("median latency: %v alone, %v next to a hanging destination", baseline, withHang)
-	// Allow for timer noise on a busy machine below a millisecond.
-	if withHang > 2*baseline+2*time.Millisecond {
-		t.Errorf("median latency %v next to a hanging destination, baseline %v: more than 2x", withHang, baseline)
-	}
+	t.Logf("%d events delivered while the hanging sink held %d requests open", delivered, hangCalls.Load())
 }
 
 // Two nodes share the event log; one is killed mid-run. Every event is
