@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -169,6 +170,53 @@ func TestPlainHeaderAdditions(t *testing.T) {
 		}
 		if got := r.UserAgent(); got != tc.ua {
 			t.Errorf("%v: User-Agent %q, want %q", tc.header, got, tc.ua)
+		}
+	}
+}
+
+// deadlineConn records the deadlines set on it.
+type deadlineConn struct {
+	net.Conn
+	set []time.Time
+}
+
+func (c *deadlineConn) SetDeadline(t time.Time) error {
+	c.set = append(c.set, t)
+	return nil
+}
+
+// Exchanges in quick succession on a connection share the check's
+// deadline set for the first while it is far enough ahead; an exchange
+// whose own deadline comes first has that one.
+func TestCancelWatchKeepsARecentCheck(t *testing.T) {
+	nc := &deadlineConn{}
+	var w cancelWatch
+	w.init(nc)
+	t0 := time.Now()
+	far := t0.Add(time.Minute)
+	for _, tc := range []struct {
+		at       time.Duration // from t0
+		deadline time.Time
+		set      time.Time // the deadline newly set, or zero
+		checking bool
+	}{
+		{0, far, t0.Add(cancelCheckAfter), true},
+		{cancelCheckAfter / 4, far, time.Time{}, true},
+		{cancelCheckAfter * 3 / 4, far, t0.Add(cancelCheckAfter*3/4 + cancelCheckAfter), true},
+		{cancelCheckAfter, t0.Add(cancelCheckAfter + time.Millisecond), t0.Add(cancelCheckAfter + time.Millisecond), false},
+		{cancelCheckAfter + time.Millisecond, far, t0.Add(2*cancelCheckAfter + time.Millisecond), true},
+	} {
+		nc.set = nil
+		w.start(context.Background(), t0.Add(tc.at), tc.deadline)
+		var set time.Time
+		if len(nc.set) > 0 {
+			set = nc.set[len(nc.set)-1]
+		}
+		if !set.Equal(tc.set) || w.checking != tc.checking {
+			t.Errorf("at %v: set %v, checking %v; want %v, %v", tc.at, set, w.checking, tc.set, tc.checking)
+		}
+		if !w.end() {
+			t.Fatalf("at %v: end false without a cancel", tc.at)
 		}
 	}
 }
