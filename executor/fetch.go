@@ -120,7 +120,9 @@ func phaseWords(phase string) string {
 // The header of a request whose headers are one of the destination's
 // literal inputs (as the webhook template's are) is the one built for it
 // at Prepare, shared by every request: it must not be modified.
-func (d *Destination) newFetchRequest(args []vm.Value) (*fetch.Request, fetchAuth, error) {
+//
+// The request is built in req, which is returned.
+func (d *Destination) newFetchRequest(req *fetch.Request, args []vm.Value) (*fetch.Request, fetchAuth, error) {
 	if len(args) == 0 || args[0].Kind() != vm.KindString {
 		kind := "nothing"
 		if len(args) > 0 {
@@ -128,7 +130,7 @@ func (d *Destination) newFetchRequest(args []vm.Value) (*fetch.Request, fetchAut
 		}
 		return nil, fetchAuth{}, fmt.Errorf("fetch: the url must be a string, got %s", kind)
 	}
-	req := &fetch.Request{Method: "POST", URL: args[0].AsString()}
+	*req = fetch.Request{Method: "POST", URL: args[0].AsString()}
 	var opts *vm.Dict
 	if len(args) > 1 {
 		opts = args[1].AsDict()

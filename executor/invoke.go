@@ -255,14 +255,16 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 
 // invocationAlloc is what every invocation allocates, in one piece: the
 // invocation, its Result, its globals and inputs, and room for the first
-// fetch's record and its trimmed copies (FetchStatusOnly), as most
-// invocations make one fetch.
+// fetch's request, its record and their trimmed copies (FetchStatusOnly),
+// as most invocations make one fetch.
 // The Result keeps the rest alive until the caller drops it, which costs
 // less than the allocations it saves.
 type invocationAlloc struct {
 	inv        invocation
 	res        Result
 	fetches    [1]FetchRecord
+	req        fetch.Request // the first fetch's request; reqUsed once it is
+	reqUsed    bool
 	statusReq  fetch.Request
 	statusResp fetch.Response
 	// statusUsed is set once the copies above hold a fetch's.
@@ -610,7 +612,7 @@ func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
 	if inv.fetchBase+len(inv.res.Fetches) >= d.maxFetches {
 		return vm.Null, &kindError{KindFetchLimit, fmt.Errorf("too many fetches (limits.max_fetches): Exceeded maximum number of async steps: %d", d.maxFetches)}
 	}
-	req, auth, err := d.newFetchRequest(args)
+	req, auth, err := d.newFetchRequest(inv.fetchRequest(), args)
 	if err == nil {
 		err = inv.authorize(req, auth, inv.fetchBase+len(inv.res.Fetches))
 	}
@@ -618,6 +620,16 @@ func (inv *invocation) fetch(args []vm.Value) (vm.Value, error) {
 		return vm.Null, &kindError{KindFetchInvalid, err}
 	}
 	return inv.do(req)
+}
+
+// fetchRequest returns where a fetch's request is built: the
+// invocation's allocation for its first fetch.
+func (inv *invocation) fetchRequest() *fetch.Request {
+	if a := inv.alloc; !a.reqUsed {
+		a.reqUsed = true
+		return &a.req
+	}
+	return new(fetch.Request)
 }
 
 // do performs a fetch request off the CPU. With Options.Park, a failure

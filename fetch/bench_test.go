@@ -42,6 +42,31 @@ func BenchmarkDo(b *testing.B) {
 	}
 }
 
+// BenchmarkDoCancelable is BenchmarkDo with a context of its own per
+// request that can be cancelled, as the data plane gives every
+// invocation: the path that must watch for a cancel during the exchange.
+func BenchmarkDoCancelable(b *testing.B) {
+	srv := benchServer(b)
+	c := New(Options{AllowCIDRs: Loopback()})
+	b.Cleanup(c.CloseIdleConnections)
+	req := Request{
+		Method: "POST",
+		URL:    srv.URL + "/hook",
+		Header: http.Header{"Content-Type": {"application/json"}},
+		Body:   []byte(`{"event":"$pageview","distinct_id":"user-1","properties":{"$current_url":"https://example.com/"}}`),
+	}
+	base := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx, cancel := context.WithCancelCause(base)
+		resp, err := c.Do(ctx, req, Policy{}, nil)
+		cancel(nil)
+		if err != nil || resp.Status != 200 {
+			b.Fatal(resp, err)
+		}
+	}
+}
+
 // BenchmarkDoParallel is BenchmarkDo from GOMAXPROCS goroutines sharing
 // one client, as the data plane does.
 func BenchmarkDoParallel(b *testing.B) {

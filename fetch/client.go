@@ -334,6 +334,11 @@ type prepared struct {
 	header http.Header
 	body   []byte
 	sign   *Signing
+	// auth and userAgent are set on the plain path when header is the
+	// caller's own map, not a copy: the Authorization from the URL to
+	// send instead of the header's, and the User-Agent to send as the
+	// header has none.
+	auth, userAgent []string
 
 	// For the plain-HTTP path (see [plain]), set when it takes the request.
 	plain      bool
@@ -356,7 +361,7 @@ func (c *Client) prepare(r Request) (prepared, error) {
 	if err != nil {
 		return prepared{}, err
 	}
-	h := make(http.Header, len(r.Header)+2)
+	canonical := true
 	for k, vs := range r.Header {
 		if !isToken(k) {
 			return prepared{}, fmt.Errorf("%w: invalid header name %q", ErrInvalidRequest, k)
@@ -366,16 +371,35 @@ func (c *Client) prepare(r Request) (prepared, error) {
 				return prepared{}, fmt.Errorf("%w: invalid value for header %q", ErrInvalidRequest, k)
 			}
 		}
-		h[http.CanonicalHeaderKey(k)] = vs
+		// CanonicalHeaderKey returns a canonical key itself, unallocated.
+		canonical = canonical && http.CanonicalHeaderKey(k) == k
 	}
-	if t.auth != nil && h.Get("Authorization") == "" {
-		h["Authorization"] = t.auth
+	pr := prepared{method: method, target: t.u, host: t.u.Host, header: r.Header, body: r.Body, sign: r.Sign}
+	plain := t.plain && r.Sign == nil && method != http.MethodConnect
+	if h := r.Header; plain && canonical {
+		// The plain path writes the caller's header as it is, and what
+		// the client adds besides it: no copy of the map per request.
+		if t.auth != nil && h.Get("Authorization") == "" {
+			pr.auth = t.auth
+		}
+		if _, ok := h["User-Agent"]; !ok {
+			pr.userAgent = c.userAgent
+		}
+	} else {
+		h := make(http.Header, len(r.Header)+2)
+		for k, vs := range r.Header {
+			h[http.CanonicalHeaderKey(k)] = vs
+		}
+		if t.auth != nil && h.Get("Authorization") == "" {
+			h["Authorization"] = t.auth
+		}
+		if _, ok := h["User-Agent"]; !ok {
+			h["User-Agent"] = c.userAgent
+		}
+		pr.header = h
 	}
-	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = c.userAgent
-	}
-	pr := prepared{method: method, target: t.u, host: t.u.Host, header: h, body: r.Body, sign: r.Sign}
-	if t.plain && r.Sign == nil && method != http.MethodConnect {
+	if plain {
+		h := pr.header
 		pr.plain, pr.addr, pr.requestURI = true, t.addr, t.requestURI
 		_, ae := h["Accept-Encoding"]
 		_, rg := h["Range"]

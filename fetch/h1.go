@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -56,6 +57,7 @@ type plainHost struct {
 // plainConn is a kept-alive connection and its buffers.
 type plainConn struct {
 	nc      net.Conn
+	watch   cancelWatch // reads and writes go through it
 	lr      limitedConn
 	br      *bufio.Reader
 	bw      *bufio.Writer
@@ -68,7 +70,7 @@ type plainConn struct {
 // limitedConn reads from the connection, refusing to go past n bytes while
 // a response's header is read, as net/http's MaxResponseHeaderBytes does.
 type limitedConn struct {
-	nc   net.Conn
+	r    *cancelWatch
 	n    int64 // bytes still allowed; reset for every response
 	read int64 // bytes read since the request was written
 }
@@ -82,7 +84,7 @@ func (l *limitedConn) Read(p []byte) (int, error) {
 	if int64(len(p)) > l.n {
 		p = p[:l.n]
 	}
-	n, err := l.nc.Read(p)
+	n, err := l.r.Read(p)
 	l.n -= int64(n)
 	l.read += int64(n)
 	return n, err
@@ -144,7 +146,13 @@ func (p *plain) take(addr string, now time.Time) *plainConn {
 			}
 			return nil
 		}
-		if now.Sub(c.usedAt) < peekAfter || !c.closedByPeer() {
+		if now.Sub(c.usedAt) < peekAfter {
+			return c
+		}
+		// The last exchange's deadline may have passed since (see
+		// cancelWatch): the peek would see it rather than the socket.
+		c.watch.setDeadline(time.Time{})
+		if !c.closedByPeer() {
 			return c
 		}
 		c.nc.Close()
@@ -264,7 +272,12 @@ func (e timeoutError) Temporary() bool { return true }
 
 // connect dials addr for an attempt tracked by pt.
 func (p *plain) connect(ctx context.Context, addr string, deadline time.Time, pt *phaseTracker) (*plainConn, error) {
-	dctx, cancel := context.WithDeadline(context.WithValue(ctx, trackerKey{}, pt), deadline)
+	// The dialer's hooks advance a tracker of their own, which the
+	// context keeps (and so the heap): the attempt's stays on its stack
+	// for the attempts that reuse a connection.
+	dt := new(phaseTracker)
+	defer func() { pt.advance(dt.step.Load()) }()
+	dctx, cancel := context.WithDeadline(context.WithValue(ctx, trackerKey{}, dt), deadline)
 	defer cancel()
 	nc, err := p.dial(dctx, "tcp", addr)
 	if err != nil {
@@ -272,40 +285,166 @@ func (p *plain) connect(ctx context.Context, addr string, deadline time.Time, pt
 	}
 	c := &plainConn{nc: nc}
 	c.peeker.init(nc)
-	c.lr.nc = nc
+	c.watch.init(nc)
+	c.lr.r = &c.watch
 	c.br = bufio.NewReaderSize(&c.lr, 4<<10)
-	c.bw = bufio.NewWriterSize(nc, 4<<10)
+	c.bw = bufio.NewWriterSize(&c.watch, 4<<10)
 	return c, nil
+}
+
+// cancelWatch ends an exchange whose context is cancelled, by setting a
+// deadline in the past on its connection.
+//
+// Watching a context means registering with it (context.AfterFunc: a
+// context, two closures, the parent's map of children and its channel,
+// and their locks), which an exchange over in a millisecond, as most are,
+// would pay for nothing. So the watch starts only once an
+// exchange has lasted cancelCheckAfter: until then the connection's
+// deadline is that moment, where a cancel that came meanwhile is seen.
+// An exchange that outlasts it costs a timer's wake-up more.
+type cancelWatch struct {
+	nc   net.Conn
+	kill func() // sets the past deadline; made once per connection
+
+	// The exchange's.
+	ctx      context.Context
+	deadline time.Time
+	// checking: the deadline set is the check's, before the exchange's
+	// own; stop is the registration's, once made.
+	checking bool
+	stop     func() bool
+	// set is the deadline last set on the connection (zero: unknown).
+	set time.Time
+}
+
+// cancelCheckAfter is how long an exchange runs before its context is
+// watched; a cancel is seen within it. Short beside a node's stop (whose
+// grace is seconds), long beside a delivery to a sink that answers.
+const cancelCheckAfter = 50 * time.Millisecond
+
+func (w *cancelWatch) init(nc net.Conn) {
+	w.nc = nc
+	w.kill = func() { nc.SetDeadline(aLongTimeAgo) }
+}
+
+// start begins an exchange that starts at now, ends by deadline, and is
+// ended by ctx's end.
+func (w *cancelWatch) start(ctx context.Context, now, deadline time.Time) {
+	w.ctx, w.deadline, w.stop = ctx, deadline, nil
+	check := now.Add(cancelCheckAfter)
+	switch {
+	case !check.Before(deadline):
+		w.setDeadline(deadline)
+	case w.set.After(now.Add(cancelCheckAfter/2)) && !w.set.After(check):
+		// A check set for an exchange just before is this one's too, a
+		// little sooner: a connection in steady use changes its timer
+		// (a microsecond, under load) only now and then.
+	default:
+		w.setDeadline(check)
+	}
+	w.checking = w.set.Before(deadline)
+}
+
+func (w *cancelWatch) setDeadline(t time.Time) {
+	w.nc.SetDeadline(t)
+	w.set = t
+}
+
+// end ends the exchange. False means that the context ended during it and
+// its deadline may still land on the connection, which cannot be reused.
+func (w *cancelWatch) end() bool {
+	ok := w.stop == nil || w.stop()
+	w.ctx, w.stop = nil, nil
+	return ok
+}
+
+// watch starts watching the context as the check's deadline passed, or
+// returns its error when it ended meanwhile.
+func (w *cancelWatch) watch() error {
+	w.checking = false
+	if w.ctx.Err() != nil {
+		return context.Cause(w.ctx)
+	}
+	w.setDeadline(w.deadline)
+	if w.ctx.Done() != nil {
+		w.stop = context.AfterFunc(w.ctx, w.kill)
+	}
+	return nil
+}
+
+// checkDue reports whether err is the check's deadline passing.
+func (w *cancelWatch) checkDue(err error) bool {
+	// A net.Conn's own deadline error first: isTimeout's errors.As
+	// allocates.
+	return w.checking && (errors.Is(err, os.ErrDeadlineExceeded) || isTimeout(err))
+}
+
+// Read reads from the connection; the check's deadline passing is not an
+// error, as nothing was read.
+func (w *cancelWatch) Read(p []byte) (int, error) {
+	for {
+		n, err := w.nc.Read(p)
+		if err == nil || n > 0 || !w.checkDue(err) {
+			return n, err
+		}
+		if err := w.watch(); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// Write writes to the connection, going on with the rest of p after the
+// check's deadline passed.
+func (w *cancelWatch) Write(p []byte) (int, error) {
+	var written int
+	for {
+		n, err := w.nc.Write(p[written:])
+		written += n
+		if err == nil || !w.checkDue(err) {
+			return written, err
+		}
+		if err := w.watch(); err != nil {
+			return written, err
+		}
+	}
 }
 
 // exchange is one request and response on a connection.
 type exchange struct {
-	pr       *prepared
-	phases   *phaseTracker
-	deadline time.Time
-	gzip     bool // gzip was asked for by the client, and is decoded
-	max      int64
+	pr     *prepared
+	phases *phaseTracker
+	gzip   bool // gzip was asked for by the client, and is decoded
+	max    int64
 
 	// Set by roundTrip, for the decision to replay: whether the whole
 	// request went out, and whether any byte of a response came back.
 	sent, answered bool
 }
 
-// roundTrip sends e's request and reads its response on c. keep reports
-// whether c can carry another request.
-func (e *exchange) roundTrip(c *plainConn) (resp *Response, keep bool, err error) {
+// roundTrip sends e's request and reads its response on c, starting at
+// now, to end by deadline or at ctx's end. keep reports whether c can
+// carry another request. (ctx and the times are not e's: as the watch
+// keeps them, e's pointers would escape with them, e.pr's allocation
+// with them.)
+func (e *exchange) roundTrip(ctx context.Context, c *plainConn, now, deadline time.Time) (resp *Response, keep bool, err error) {
 	e.sent, e.answered = false, false
-	c.nc.SetDeadline(e.deadline)
+	c.watch.start(ctx, now, deadline)
+	defer func() {
+		if !c.watch.end() {
+			keep = false
+		}
+	}()
 	c.lr.read = 0
 	e.write(c.bw)
 	if err := c.bw.Flush(); err != nil {
 		return nil, false, err
 	}
 	e.sent = true
+	ra := new(responseAlloc)
 	var h responseHead
 	for informational := 0; ; informational++ {
 		c.lr.n = maxResponseHeaderBytes
-		h, err = readHead(c.br, e.pr.method == http.MethodHead, &c.scratch)
+		h, err = readHead(c.br, e.pr.method == http.MethodHead, &c.scratch, ra.values[:])
 		e.answered = c.lr.read > 0
 		if err != nil {
 			return nil, false, err
@@ -354,7 +493,15 @@ func (e *exchange) roundTrip(c *plainConn) (resp *Response, keep bool, err error
 		n, err := gz.body.Read(one[:])
 		keep = n == 0 && err == io.EOF
 	}
-	return &Response{Status: h.status, Header: h.header, Body: data, Truncated: truncated}, keep, nil
+	ra.resp = Response{Status: h.status, Header: h.header, Body: data, Truncated: truncated}
+	return &ra.resp, keep, nil
+}
+
+// responseAlloc is a response and room for its header's values, in one
+// allocation: most responses have no more header lines than this.
+type responseAlloc struct {
+	resp   Response
+	values [8]string
 }
 
 // write writes e's request: request line, Host, the header, the length
@@ -379,10 +526,20 @@ func (e *exchange) write(w *bufio.Writer) {
 				writeHeaderLine(w, k, vs[0])
 			}
 			continue
+		case "Authorization":
+			if pr.auth != nil {
+				continue // the URL's, written below
+			}
 		}
 		for _, v := range vs {
 			writeHeaderLine(w, k, v)
 		}
+	}
+	if pr.auth != nil {
+		writeHeaderLine(w, "Authorization", pr.auth[0])
+	}
+	if len(pr.userAgent) > 0 && pr.userAgent[0] != "" {
+		writeHeaderLine(w, "User-Agent", pr.userAgent[0])
 	}
 	if len(pr.body) > 0 || pr.method == http.MethodPost || pr.method == http.MethodPut || pr.method == http.MethodPatch {
 		w.WriteString("Content-Length: ")
@@ -413,33 +570,31 @@ func (c *Client) attemptPlain(ctx context.Context, pr *prepared, p Policy, start
 	fail := func(err error) error {
 		return classify(ctx, false, err, pt.phase(), time.Since(start), pr.host)
 	}
+	if ctx.Err() != nil {
+		// As net/http: nothing is sent for a context that already ended.
+		return nil, fail(context.Cause(ctx))
+	}
 	pool := c.plain
 	release, err := pool.acquire(ctx, pr.addr, deadline)
 	if err != nil {
 		return nil, fail(err)
 	}
 	defer release()
-	e := exchange{pr: pr, phases: &pt, deadline: deadline, gzip: pr.askGzip, max: p.MaxResponseBytes}
+	e := exchange{pr: pr, phases: &pt, gzip: pr.askGzip, max: p.MaxResponseBytes}
 	for replayed := false; ; replayed = true {
 		conn := pool.take(pr.addr, start)
 		reused := conn != nil
+		now := start
 		if !reused {
 			if conn, err = pool.connect(ctx, pr.addr, deadline, &pt); err != nil {
 				return nil, fail(err)
 			}
 		}
+		if !reused || replayed {
+			now = time.Now()
+		}
 		pt.advance(stepResponse)
-		var stop func() bool
-		if ctx.Done() != nil {
-			nc := conn.nc
-			stop = context.AfterFunc(ctx, func() { nc.SetDeadline(aLongTimeAgo) })
-		}
-		resp, keep, err := e.roundTrip(conn)
-		if stop != nil && !stop() {
-			// The context ended during the exchange and its deadline may
-			// still land on the connection: it cannot be reused.
-			keep = false
-		}
+		resp, keep, err := e.roundTrip(ctx, conn, now, deadline)
 		if err == nil {
 			if keep {
 				pool.put(pr.addr, conn, time.Now())

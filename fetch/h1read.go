@@ -31,8 +31,9 @@ var errMalformed = errors.New("malformed HTTP response")
 // readHead reads a response's status line and header from br. head says
 // the request was a HEAD, whose response has no body whatever its header
 // says. scratch is reused for the header block; the returned header's
-// strings share one allocation.
-func readHead(br *bufio.Reader, head bool, scratch *[]byte) (responseHead, error) {
+// strings share one allocation. Its values are kept in values when it has
+// room for them.
+func readHead(br *bufio.Reader, head bool, scratch *[]byte, values []string) (responseHead, error) {
 	var h responseHead
 	block := (*scratch)[:0]
 	var lines [32][2]int // a line's start and end in block, for most responses
@@ -92,7 +93,9 @@ func readHead(br *bufio.Reader, head bool, scratch *[]byte) (responseHead, error
 
 	n := len(ends) - 1
 	h.header = make(http.Header, n)
-	values := make([]string, n)
+	if len(values) < n {
+		values = make([]string, n)
+	}
 	for i, e := range ends[1:] {
 		line := s[e[0]:e[1]]
 		k, v, ok := strings.Cut(line, ":")

@@ -252,8 +252,9 @@ func TestPlainResponseHeaderLimit(t *testing.T) {
 	}
 }
 
-// Cancelling the caller's context ends a request in flight at once, with
-// the context's error, and its connection is not reused.
+// Cancelling the caller's context ends a request in flight (within
+// cancelCheckAfter), with the context's error, and its connection is not
+// reused.
 func TestPlainCancelInFlight(t *testing.T) {
 	arrived := make(chan struct{}, 2)
 	srv := newRawServer(t, func(w io.Writer, r *http.Request, n int) bool {
