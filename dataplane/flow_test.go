@@ -118,12 +118,14 @@ func TestRateLimitAcrossTwoNodes(t *testing.T) {
 	if busiest > 3*rate*1.1 {
 		t.Errorf("%d requests within three seconds, want at most %d", busiest, 3*rate*11/10)
 	}
-	// And the two nodes together do reach the limit (within 10%): it is
-	// not split into shares one idle node leaves unused. (Checked on the
-	// busiest window, not the whole run: a machine loaded by other tests
-	// may starve the nodes for a while, which is no fault of the limit.)
-	if busiest < 3*rate*0.9 {
-		t.Errorf("at most %d requests in any three seconds, want at least %d", busiest, 3*rate*9/10)
+	// And the two nodes together come near the limit: it is not split
+	// into shares that one node idle for a while leaves unused (which
+	// would hold them to about half). Checked on the busiest window, not
+	// the whole run, and with room below the limit: a machine loaded by
+	// other tests starves the nodes now and then (86% at load 12), which
+	// is no fault of the limit.
+	if busiest < 3*rate*3/4 {
+		t.Errorf("at most %d requests in any three seconds, want at least %d", busiest, 3*rate*3/4)
 	}
 	if w := s.Node.Stat(d.Name, "rate_limited_waits") + node2.Stat(d.Name, "rate_limited_waits"); w == 0 {
 		t.Error("no rate-limited wait was counted")
