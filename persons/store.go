@@ -86,6 +86,9 @@ type Store struct {
 	// claims scores whether distinct ids not cached were mostly new of
 	// late (see noteClaim and working).
 	claims atomic.Int64
+	// togetherPause counts the messages whose runs are processed one by
+	// one after a batch of writeTogether failed.
+	togetherPause atomic.Int64
 }
 
 // New returns a store on cfg.Conn; buckets are made on first use.
