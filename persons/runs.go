@@ -2,6 +2,7 @@ package persons
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"sync"
@@ -86,6 +87,9 @@ type togetherWrite struct {
 	rev uint64
 	// after is the person after each event of the run.
 	after []*Person
+	// changed is set when the run changes the person; a run that does
+	// not is of a person cached (rev not 0), which destinations see.
+	changed bool
 }
 
 // maxTogetherMsgs bounds the messages of one atomic batch of
@@ -106,15 +110,27 @@ func (s *Store) writeTogether(ctx context.Context, kv jetstream.KeyValue, projec
 		s.togetherPause.CompareAndSwap(p, p-1)
 		return nil
 	}
-	var ws []*togetherWrite
+	var ws, confirms []*togetherWrite
 	// Two distinct ids of one person cannot both write it in one batch:
 	// the second write's swap would fail the batch.
 	ids := map[string]bool{}
 	for i, evs := range runs {
-		if w := s.planTogether(project, evs, plans[i], reads[i]); w != nil && !ids[w.p.ID] {
+		w := s.planTogether(project, evs, plans[i], reads[i])
+		switch {
+		case w == nil || ids[w.p.ID]:
+		case !w.changed:
+			confirms = append(confirms, w)
+		default:
 			ids[w.p.ID] = true
-			w.run = i
 			ws = append(ws, w)
+		}
+		if w != nil {
+			w.run = i
+		}
+	}
+	if len(confirms) >= 2 {
+		if err := s.confirmTogether(ctx, kv, project, confirms, runs, reads, out); err != nil {
+			return err
 		}
 	}
 	if len(ws) < 2 {
@@ -138,18 +154,61 @@ func (s *Store) writeTogether(ctx context.Context, kv jetstream.KeyValue, projec
 			if w.rev == 0 {
 				s.noteClaim(true)
 			}
-			profs := make([]*Profile, len(runs[w.run]))
-			for i, ev := range runs[w.run] {
-				if !reads[w.run][i] {
-					continue
-				}
-				prof, err := s.profile(ctx, kv, ev, w.after[i])
-				if err != nil {
-					return err
-				}
-				profs[i] = prof
+			if err := s.profiles(ctx, kv, w, runs, reads, out); err != nil {
+				return err
 			}
-			out[w.run] = profs
+		}
+		ws = ws[n:]
+	}
+	return nil
+}
+
+// profiles sets out[w.run] to the profiles of w's run, done.
+func (s *Store) profiles(ctx context.Context, kv jetstream.KeyValue, w *togetherWrite, runs [][]*Event, reads [][]bool, out [][]*Profile) error {
+	profs := make([]*Profile, len(runs[w.run]))
+	for i, ev := range runs[w.run] {
+		if !reads[w.run][i] {
+			continue
+		}
+		prof, err := s.profile(ctx, kv, ev, w.after[i])
+		if err != nil {
+			return err
+		}
+		profs[i] = prof
+	}
+	out[w.run] = profs
+	return nil
+}
+
+// confirmTogether reads the persons of runs that change nothing in the
+// persons this store has cached, in one request, and sets out for each
+// run whose person is stored still at the revision cached: what
+// destinations see is then the stored person, read, as update reads it.
+// The other runs are left to ProcessRun.
+func (s *Store) confirmTogether(ctx context.Context, kv jetstream.KeyValue, project string, ws []*togetherWrite, runs [][]*Event, reads [][]bool, out [][]*Profile) error {
+	prefix := "$KV." + s.cfg.Bucket + project + "."
+	for len(ws) > 0 {
+		n := min(len(ws), maxTogetherMsgs)
+		byKey := make(map[string]*togetherWrite, n)
+		keys := make([]string, 0, n)
+		for _, w := range ws[:n] {
+			k := prefix + personKey(w.p.ID)
+			if byKey[k] == nil {
+				byKey[k] = w
+				keys = append(keys, k)
+			}
+		}
+		revs, err := s.lastRevisions(ctx, project, keys)
+		if err != nil {
+			return err
+		}
+		for k, w := range byKey {
+			if revs[k] != w.rev {
+				continue
+			}
+			if err := s.profiles(ctx, kv, w, runs, reads, out); err != nil {
+				return err
+			}
 		}
 		ws = ws[n:]
 	}
@@ -172,7 +231,8 @@ func boolInt(b bool) int {
 // which this store has cached the person of, or has not seen while new
 // distinct ids prevail (see claimOrRead) and whose updates store a new
 // person. It returns nil for any other run, and for a run that changes
-// nothing (a destination then reads the person, see update).
+// nothing unless its person is cached and a destination sees it (the
+// person is read then, see update and confirmTogether).
 func (s *Store) planTogether(project string, evs []*Event, plans []plan, reads []bool) *togetherWrite {
 	if len(evs) == 0 || !simpleRun(evs, plans) {
 		return nil
@@ -208,8 +268,15 @@ func (s *Store) planTogether(project string, evs []*Event, plans []plan, reads [
 		}
 	}
 	if !changed {
-		return nil
+		read := false
+		for _, r := range reads {
+			read = read || r
+		}
+		if w.rev == 0 || !read {
+			return nil
+		}
 	}
+	w.changed = changed
 	return w
 }
 
@@ -271,4 +338,62 @@ func (s *Store) commitTogether(ctx context.Context, project string, ws []*togeth
 		s.people.put(project, w.p, last-uint64(n-at[i]))
 	}
 	return nil
+}
+
+// lastRevisions reads the revisions at which the keys' last values are
+// stored (the subjects of the bucket's stream), all in one direct get of
+// the stream (as key-value reads are made), keyed by subject. A key
+// deleted, purged or never written is left out, as is every key when the
+// stream answers no direct gets: its run is then read on its own.
+func (s *Store) lastRevisions(ctx context.Context, project string, subjects []string) (map[string]uint64, error) {
+	st, err := s.stream(ctx, project)
+	if err != nil {
+		return nil, err
+	}
+	if !st.CachedInfo().Config.AllowDirect {
+		return nil, nil
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, publishTimeout)
+		defer cancel()
+	}
+	req, err := json.Marshal(struct {
+		MultiLast []string `json:"multi_last"`
+		Batch     int      `json:"batch"`
+	}{subjects, len(subjects)})
+	if err != nil {
+		return nil, err
+	}
+	nc := s.cfg.Conn
+	inbox := nc.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, fmt.Errorf("persons: reading persons: %w", err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+st.CachedInfo().Config.Name, inbox, req); err != nil {
+		return nil, fmt.Errorf("persons: reading persons: %w", err)
+	}
+	revs := make(map[string]uint64, len(subjects))
+	for {
+		m, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("persons: reading persons: %w", err)
+		}
+		// A status ends the answer: 204 after the last message, 404 when
+		// no key has a value, others (503: no responders) for a stream
+		// that cannot answer.
+		if m.Header.Get("Status") != "" {
+			return revs, nil
+		}
+		if m.Header.Get(kvOperation) != "" {
+			continue
+		}
+		seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("persons: reading persons: a message without its sequence: %w", err)
+		}
+		revs[m.Header.Get("Nats-Subject")] = seq
+	}
 }

@@ -190,3 +190,46 @@ func TestConcurrentNodesProcessRuns(t *testing.T) {
 		}
 	}
 }
+
+// Runs that change nothing in persons the store has cached, read by a
+// destination, read their persons in one request; a person changed or
+// deleted by another node since is seen as stored, not as cached.
+func TestProcessRunsReadsTogether(t *testing.T) {
+	h := newHarness(t)
+	a, b := h.store(nil), h.store(nil)
+	ids := names("u", 10)
+	runs, reads := setRuns(ids, "plan", "free")
+	processRuns(t, a, runs, reads)
+	runs, reads = setRuns(ids, "plan", "free")
+	before := a.cfg.Conn.Stats()
+	profs := processRuns(t, a, runs, reads)
+	after := a.cfg.Conn.Stats()
+	if out, in := after.OutMsgs-before.OutMsgs, after.InMsgs-before.InMsgs; out != 1 || in != 11 {
+		t.Fatalf("10 reads sent %d requests and received %d messages, want 1 and 11 (the persons and the end)", out, in)
+	}
+	for i, d := range ids {
+		if p := profs[i][0].Person; p.ID != DerivedID("shop", d) || p.Properties["plan"] != "free" || p.Version != 1 {
+			t.Fatalf("%s: %+v", d, p)
+		}
+	}
+	process(t, b, ev("e", "u3", obj("$set", obj("b", true))))
+	if _, err := b.Delete(context.Background(), "shop", DerivedID("shop", "u5")); err != nil {
+		t.Fatal(err)
+	}
+	runs, reads = setRuns(ids, "plan", "free")
+	profs = processRuns(t, a, runs, reads)
+	for i, d := range ids {
+		p := profs[i][0].Person
+		switch {
+		case d == "u3" && (p.Properties["b"] != true || p.Version != 2):
+			t.Fatalf("u3, changed by another node: %+v", p)
+		case d == "u5" && (p.Properties["plan"] != "free" || p.Version != 1 || len(p.Properties) != 1):
+			t.Fatalf("u5, deleted by another node: %+v, want a new person", p)
+		case p.Properties["plan"] != "free":
+			t.Fatalf("%s: %+v", d, p)
+		}
+	}
+	if p := lookup(t, b, "u5"); p.Version != 1 || p.Properties["plan"] != "free" {
+		t.Fatalf("u5 stored anew: %+v", p)
+	}
+}
