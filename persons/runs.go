@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -20,13 +21,16 @@ import (
 // joins two distinct ids, must be the only one). It returns each run's
 // profiles as ProcessRun would.
 //
-// The runs whose writes need no read (a new distinct id, or a person this
-// store wrote or read last, changed by set and unset properties) are
-// written together first, in one atomic batch whose every write is the
-// compare-and-swap ProcessRun would make: a message of a hundred users
-// costs one round trip instead of a hundred. When one of them fails (a
-// distinct id stored already, a person changed by another node), none is
-// written, and each run is processed on its own, as ProcessRun would.
+// The runs that only set and unset properties of their distinct id are
+// processed together first: the persons they need read (those they change
+// nothing in, which destinations see as stored, and those this store has
+// not cached) are read in one request, and those they change are written
+// in one atomic batch whose every write is the compare-and-swap ProcessRun
+// would make (a new distinct id's link and person only while neither was
+// ever written). A message of a hundred users then costs a round trip or
+// two instead of a hundred. When one write of the batch fails (a distinct
+// id stored already, a person changed by another node), none is written,
+// and each run of the batch is processed on its own, as ProcessRun would.
 func (s *Store) ProcessRuns(ctx context.Context, project string, runs [][]*Event, reads [][]bool, workers int) ([][]*Profile, error) {
 	kv, err := s.bucket(ctx, project, true)
 	if err != nil {
@@ -93,47 +97,67 @@ type togetherWrite struct {
 }
 
 // maxTogetherMsgs bounds the messages of one atomic batch of
-// writeTogether, well within the server's limit (1,000 by default).
+// writeTogether, well within the server's limit (1,000 by default), and
+// the keys of one read of readTogether.
 const maxTogetherMsgs = 256
 
-// writeTogether writes the runs whose writes need no read (see
-// ProcessRuns) in atomic batches, and sets out[i] for each run written.
-// It writes nothing unless at least two runs qualify: one write alone
-// costs what ProcessRun's does. A batch that fails leaves its runs to
-// ProcessRun, and the next messages' runs too for a while (see
-// togetherPause), as conflicts are likely to recur.
+// writeTogether processes the runs whose persons need no read of their
+// own (see ProcessRuns) and sets out[i] for each run done. It reads in one
+// request the persons that runs change nothing in (cached by this store,
+// read to see them as stored) and those it has not cached of distinct ids
+// it knows; then it writes, in atomic batches, the runs that change their
+// person. It reads or writes nothing unless at least two runs would: one
+// alone costs what ProcessRun's does. A batch that fails leaves its runs
+// to ProcessRun, and the writes of the next messages' runs too for a
+// while (see togetherPause), as conflicts are likely to recur.
 func (s *Store) writeTogether(ctx context.Context, kv jetstream.KeyValue, project string, runs [][]*Event, plans [][]plan, reads [][]bool, out [][]*Profile) error {
-	if len(runs) < 2 || !s.atomicOK(project) {
+	if len(runs) < 2 {
+		return nil
+	}
+	var ws, confirms []*togetherWrite
+	var fetches []togetherFetch
+	// Two distinct ids of one person cannot both write it in one batch:
+	// the second write's swap would fail the batch.
+	ids := map[string]bool{}
+	plan := func(i int, e entry[Person]) *togetherWrite {
+		w := s.planTogether(project, runs[i], plans[i], reads[i], e)
+		switch {
+		case w == nil || ids[w.p.ID]:
+			return nil
+		case w.changed:
+			ids[w.p.ID] = true
+			ws = append(ws, w)
+		}
+		w.run = i
+		return w
+	}
+	for i, evs := range runs {
+		if len(evs) == 0 || !simpleRun(evs, plans[i]) {
+			continue
+		}
+		d := evs[0].DistinctID
+		if e := s.cached(project, d); e.v != nil {
+			if w := plan(i, e); w != nil && !w.changed {
+				confirms = append(confirms, w)
+			}
+		} else if pid, seen := s.ids.get(cacheKey(project, d)); seen {
+			fetches = append(fetches, togetherFetch{run: i, pid: pid})
+		} else if s.claims.Load() < 0 {
+			fetches = append(fetches, togetherFetch{run: i, pid: DerivedID(project, d), derived: true})
+		} else {
+			plan(i, entry[Person]{})
+		}
+	}
+	if len(confirms)+len(fetches) >= 2 {
+		if err := s.readTogether(ctx, kv, project, confirms, fetches, plan, runs, reads, out); err != nil {
+			return err
+		}
+	}
+	if len(ws) < 2 || !s.atomicOK(project) {
 		return nil
 	}
 	if p := s.togetherPause.Load(); p > 0 {
 		s.togetherPause.CompareAndSwap(p, p-1)
-		return nil
-	}
-	var ws, confirms []*togetherWrite
-	// Two distinct ids of one person cannot both write it in one batch:
-	// the second write's swap would fail the batch.
-	ids := map[string]bool{}
-	for i, evs := range runs {
-		w := s.planTogether(project, evs, plans[i], reads[i])
-		switch {
-		case w == nil || ids[w.p.ID]:
-		case !w.changed:
-			confirms = append(confirms, w)
-		default:
-			ids[w.p.ID] = true
-			ws = append(ws, w)
-		}
-		if w != nil {
-			w.run = i
-		}
-	}
-	if len(confirms) >= 2 {
-		if err := s.confirmTogether(ctx, kv, project, confirms, runs, reads, out); err != nil {
-			return err
-		}
-	}
-	if len(ws) < 2 {
 		return nil
 	}
 	for len(ws) > 0 {
@@ -163,6 +187,15 @@ func (s *Store) writeTogether(ctx context.Context, kv jetstream.KeyValue, projec
 	return nil
 }
 
+// togetherFetch is a run whose person readTogether reads: pid's, which
+// this store has linked the run's distinct id to, or, with derived, the
+// person its id is derived from (see Store.derived).
+type togetherFetch struct {
+	run     int
+	pid     string
+	derived bool
+}
+
 // profiles sets out[w.run] to the profiles of w's run, done.
 func (s *Store) profiles(ctx context.Context, kv jetstream.KeyValue, w *togetherWrite, runs [][]*Event, reads [][]bool, out [][]*Profile) error {
 	profs := make([]*Profile, len(runs[w.run]))
@@ -180,43 +213,67 @@ func (s *Store) profiles(ctx context.Context, kv jetstream.KeyValue, w *together
 	return nil
 }
 
-// confirmTogether reads the persons of runs that change nothing in the
-// persons this store has cached, in one request, and sets out for each
-// run whose person is stored still at the revision cached: what
-// destinations see is then the stored person, read, as update reads it.
-// The other runs are left to ProcessRun.
-func (s *Store) confirmTogether(ctx context.Context, kv jetstream.KeyValue, project string, ws []*togetherWrite, runs [][]*Event, reads [][]bool, out [][]*Profile) error {
+// readTogether reads in one request (per maxTogetherMsgs keys) the
+// persons of confirms, runs that change nothing in the persons this
+// store has cached, and of fetches. A confirmed run whose person is
+// stored still at the revision cached is done: what destinations see is
+// the stored person, read, as update reads it. A fetched person that
+// holds its run's distinct id is cached, as resolve caches it, and its
+// run planned with plan (done when it changes nothing, as just read).
+// Other runs are left to ProcessRun.
+func (s *Store) readTogether(ctx context.Context, kv jetstream.KeyValue, project string, confirms []*togetherWrite, fetches []togetherFetch,
+	plan func(int, entry[Person]) *togetherWrite, runs [][]*Event, reads [][]bool, out [][]*Profile) error {
 	prefix := "$KV." + s.cfg.Bucket + project + "."
-	for len(ws) > 0 {
-		n := min(len(ws), maxTogetherMsgs)
-		byKey := make(map[string]*togetherWrite, n)
-		keys := make([]string, 0, n)
-		for _, w := range ws[:n] {
-			k := prefix + personKey(w.p.ID)
-			if byKey[k] == nil {
-				byKey[k] = w
-				keys = append(keys, k)
-			}
-		}
-		revs, err := s.lastRevisions(ctx, project, keys)
-		if err != nil {
+	keys := make([]string, 0, len(confirms)+len(fetches))
+	for _, w := range confirms {
+		keys = append(keys, prefix+personKey(w.p.ID))
+	}
+	for _, f := range fetches {
+		keys = append(keys, prefix+personKey(f.pid))
+	}
+	got := make(map[string]storedValue, len(keys))
+	for from := 0; from < len(keys); from += maxTogetherMsgs {
+		if err := s.lastValues(ctx, project, keys[from:min(from+maxTogetherMsgs, len(keys))], got); err != nil {
 			return err
 		}
-		for k, w := range byKey {
-			if revs[k] != w.rev {
-				continue
-			}
+	}
+	for _, w := range confirms {
+		if v, ok := got[prefix+personKey(w.p.ID)]; ok && v.rev == w.rev {
 			if err := s.profiles(ctx, kv, w, runs, reads, out); err != nil {
 				return err
 			}
 		}
-		ws = ws[n:]
+	}
+	for _, f := range fetches {
+		v, ok := got[prefix+personKey(f.pid)]
+		if !ok {
+			continue
+		}
+		d := runs[f.run][0].DistinctID
+		p := new(Person)
+		if err := json.Unmarshal(v.data, p); err != nil {
+			return fmt.Errorf("persons: key %s: %w", personKey(f.pid), err)
+		}
+		if p.MergedInto != "" || !slices.Contains(p.DistinctIDs, d) {
+			continue // as resolve, read on its own
+		}
+		if f.derived {
+			s.ids.put(cacheKey(project, d), f.pid)
+			s.noteClaim(false)
+		}
+		// The cache keeps a copy: callers may modify what they read.
+		s.people.put(project, p.clone(), v.rev)
+		if w := plan(f.run, entry[Person]{p, v.rev}); w != nil && !w.changed {
+			if err := s.profiles(ctx, kv, w, runs, reads, out); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
 
 // togetherPause is how many messages after a failed batch of
-// writeTogether are processed run by run.
+// writeTogether write their runs one by one.
 const togetherPause = 16
 
 func boolInt(b bool) int {
@@ -226,25 +283,19 @@ func boolInt(b bool) int {
 	return 0
 }
 
-// planTogether applies a run's updates to its person when its write needs
-// no read: the run only sets and unsets properties of one distinct id,
-// which this store has cached the person of, or has not seen while new
-// distinct ids prevail (see claimOrRead) and whose updates store a new
-// person. It returns nil for any other run, and for a run that changes
-// nothing unless its person is cached and a destination sees it (the
-// person is read then, see update and confirmTogether).
-func (s *Store) planTogether(project string, evs []*Event, plans []plan, reads []bool) *togetherWrite {
-	if len(evs) == 0 || !simpleRun(evs, plans) {
-		return nil
-	}
+// planTogether applies a run's updates to its person as stored at e (a
+// person this store has cached or just read), or to a new person (e.v
+// nil: a distinct id this store has not seen, while new distinct ids
+// prevail, see claimOrRead), when the run only sets and unsets properties
+// of its distinct id. It returns nil for a new person that the run does
+// not store, and for a run that changes nothing in a person that no
+// destination sees.
+func (s *Store) planTogether(project string, evs []*Event, plans []plan, reads []bool, e entry[Person]) *togetherWrite {
 	d := evs[0].DistinctID
 	w := &togetherWrite{after: make([]*Person, len(evs))}
-	if e := s.cached(project, d); e.v != nil {
+	if e.v != nil {
 		w.p, w.rev = e.v.clone(), e.rev
 	} else {
-		if _, seen := s.ids.get(cacheKey(project, d)); seen || s.claims.Load() < 0 {
-			return nil
-		}
 		creates := false
 		for i := range plans {
 			creates = creates || plans[i].changes.creates()
@@ -340,18 +391,24 @@ func (s *Store) commitTogether(ctx context.Context, project string, ws []*togeth
 	return nil
 }
 
-// lastRevisions reads the revisions at which the keys' last values are
-// stored (the subjects of the bucket's stream), all in one direct get of
-// the stream (as key-value reads are made), keyed by subject. A key
-// deleted, purged or never written is left out, as is every key when the
-// stream answers no direct gets: its run is then read on its own.
-func (s *Store) lastRevisions(ctx context.Context, project string, subjects []string) (map[string]uint64, error) {
+// storedValue is a key's value as stored, at revision rev.
+type storedValue struct {
+	rev  uint64
+	data []byte
+}
+
+// lastValues reads the last values of keys (subjects of the bucket's
+// stream) in one direct get of the stream, as key-value reads are made,
+// into got, by subject. A key deleted, purged or never written is left
+// out, as is every key when the stream answers no direct gets: its run
+// is then read on its own.
+func (s *Store) lastValues(ctx context.Context, project string, subjects []string, got map[string]storedValue) error {
 	st, err := s.stream(ctx, project)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if !st.CachedInfo().Config.AllowDirect {
-		return nil, nil
+		return nil
 	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -363,37 +420,36 @@ func (s *Store) lastRevisions(ctx context.Context, project string, subjects []st
 		Batch     int      `json:"batch"`
 	}{subjects, len(subjects)})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	nc := s.cfg.Conn
 	inbox := nc.NewInbox()
 	sub, err := nc.SubscribeSync(inbox)
 	if err != nil {
-		return nil, fmt.Errorf("persons: reading persons: %w", err)
+		return fmt.Errorf("persons: reading persons: %w", err)
 	}
 	defer sub.Unsubscribe()
 	if err := nc.PublishRequest("$JS.API.DIRECT.GET."+st.CachedInfo().Config.Name, inbox, req); err != nil {
-		return nil, fmt.Errorf("persons: reading persons: %w", err)
+		return fmt.Errorf("persons: reading persons: %w", err)
 	}
-	revs := make(map[string]uint64, len(subjects))
 	for {
 		m, err := sub.NextMsgWithContext(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("persons: reading persons: %w", err)
+			return fmt.Errorf("persons: reading persons: %w", err)
 		}
 		// A status ends the answer: 204 after the last message, 404 when
 		// no key has a value, others (503: no responders) for a stream
 		// that cannot answer.
 		if m.Header.Get("Status") != "" {
-			return revs, nil
+			return nil
 		}
 		if m.Header.Get(kvOperation) != "" {
 			continue
 		}
 		seq, err := strconv.ParseUint(m.Header.Get("Nats-Sequence"), 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("persons: reading persons: a message without its sequence: %w", err)
+			return fmt.Errorf("persons: reading persons: a message without its sequence: %w", err)
 		}
-		revs[m.Header.Get("Nats-Subject")] = seq
+		got[m.Header.Get("Nats-Subject")] = storedValue{seq, m.Data}
 	}
 }

@@ -233,3 +233,39 @@ func TestProcessRunsReadsTogether(t *testing.T) {
 		t.Fatalf("u5 stored anew: %+v", p)
 	}
 }
+
+// Runs of distinct ids whose persons the store has not cached read those
+// persons in one request, by the link the store knows or, while most
+// distinct ids it meets are stored already, by their derived ids; then
+// the runs that change them write them in one batch.
+func TestProcessRunsReadUncachedTogether(t *testing.T) {
+	h := newHarness(t)
+	a := h.store(nil)
+	ids := names("u", 10)
+	runs, reads := setRuns(ids, "plan", "free")
+	processRuns(t, a, runs, reads)
+	h.readFirst = true
+	b := h.store(nil)
+	shopBucket(t, b)
+	for _, s := range []*Store{a, b} {
+		s.people.mu.Lock()
+		s.people.m = nil // a knows the links, b nothing
+		s.people.mu.Unlock()
+		name := "a"
+		if s == b {
+			name = "b"
+		}
+		runs, reads = setRuns(ids, name, true)
+		before := s.cfg.Conn.Stats()
+		processRuns(t, s, runs, reads)
+		after := s.cfg.Conn.Stats()
+		if out, in := after.OutMsgs-before.OutMsgs, after.InMsgs-before.InMsgs; out != 11 || in != 12 {
+			t.Fatalf("%s: 10 updates of persons not cached sent %d messages and received %d, want 11 (a read, the writes) and 12 (10 persons, the end, the ack)", name, out, in)
+		}
+	}
+	for _, d := range ids {
+		if p := lookup(t, h.store(nil), d); p.ID != DerivedID("shop", d) || p.Version != 3 || p.Properties["a"] != true || p.Properties["b"] != true {
+			t.Fatalf("%s: %+v", d, p)
+		}
+	}
+}
