@@ -205,7 +205,8 @@ func reportCPU(b *testing.B, cpu0 time.Duration) {
 // NATS server's included. The cases: every distinct id new (create),
 // then each message again with new values (update: the persons cached)
 // and with the same (unchanged: read only). "alone" processes each run
-// on its own, as before runs were written and read together.
+// on its own (ProcessRun), 16 at once, as the data plane did before
+// ProcessRuns.
 func BenchmarkMessage(b *testing.B) {
 	for _, mode := range []string{"together", "alone"} {
 		for _, kind := range []string{"create", "update", "unchanged"} {
@@ -240,13 +241,28 @@ func benchMessages(b *testing.B, kind string, together bool) {
 		return runs, reads
 	}
 	process := func(m, value int) {
-		if !together {
-			s.togetherPause.Store(1 << 40)
-		}
 		runs, reads := message(m, value)
-		if _, err := s.ProcessRuns(context.Background(), "bench", runs, reads, 16); err != nil {
-			b.Fatal(err)
+		if together {
+			if _, err := s.ProcessRuns(context.Background(), "bench", runs, reads, 16); err != nil {
+				b.Fatal(err)
+			}
+			return
 		}
+		// As the data plane did before ProcessRuns: each run on its own,
+		// 16 at once.
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				for r := next.Add(1) - 1; r < size; r = next.Add(1) - 1 {
+					if _, err := s.ProcessRun(context.Background(), "bench", runs[r], reads[r]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
 	}
 	// Updates cycle through the persons of 50 messages, which the store
 	// keeps cached.

@@ -424,7 +424,11 @@ func (s *Store) lastValues(ctx context.Context, project string, subjects []strin
 	}
 	nc := s.cfg.Conn
 	inbox := nc.NewInbox()
-	sub, err := nc.SubscribeSync(inbox)
+	// A channel of its own: a synchronous subscription's holds 65,536
+	// messages. One more than the keys for the end of the answer; the
+	// server sends no more (batch).
+	ch := make(chan *nats.Msg, len(subjects)+1)
+	sub, err := nc.ChanSubscribe(inbox, ch)
 	if err != nil {
 		return fmt.Errorf("persons: reading persons: %w", err)
 	}
@@ -433,9 +437,11 @@ func (s *Store) lastValues(ctx context.Context, project string, subjects []strin
 		return fmt.Errorf("persons: reading persons: %w", err)
 	}
 	for {
-		m, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			return fmt.Errorf("persons: reading persons: %w", err)
+		var m *nats.Msg
+		select {
+		case m = <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("persons: reading persons: %w", ctx.Err())
 		}
 		// A status ends the answer: 204 after the last message, 404 when
 		// no key has a value, others (503: no responders) for a stream
