@@ -262,8 +262,6 @@ func get[T any](ctx context.Context, kv jetstream.KeyValue, key string) (entry[T
 	return entry[T]{v, e.Revision()}, nil
 }
 
-func encode(v any) ([]byte, error) { return json.Marshal(v) }
-
 // errConflict is a compare-and-swap that lost to another writer.
 var errConflict = errors.New("persons: concurrent update")
 
