@@ -2,9 +2,6 @@ package dataplane
 
 import (
 	"context"
-	"fmt"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hogwire/hogwire/dataplane/eventlog"
@@ -17,6 +14,7 @@ import (
 // destinations see.
 type personStore interface {
 	ProcessRun(ctx context.Context, project string, evs []*persons.Event, reads []bool) ([]*persons.Profile, error)
+	ProcessRuns(ctx context.Context, project string, runs [][]*persons.Event, reads [][]bool, workers int) ([][]*persons.Profile, error)
 }
 
 // personTimeout bounds the person store's work for one message.
@@ -42,7 +40,8 @@ const personWorkers = 16
 // applies their person updates and gives each event that goes to a
 // destination its stored person. Events of one distinct id are applied in
 // their order in the message, with one write for all of them (see
-// persons.Store.ProcessRun), those of different distinct ids at once;
+// persons.Store.ProcessRun), those of different distinct ids at once,
+// all that need no read written together (persons.Store.ProcessRuns);
 // a message holding a merge ($identify, an alias) is applied in order
 // whole, as a merge joins two distinct ids. Unreadable events are logged
 // and left nil. It reports false when the store failed: nothing of the
@@ -66,37 +65,19 @@ func (n *Node) parseMessage(m *eventlog.Message, pr *projectRoutes) ([]*executor
 	if n.persons == nil {
 		return evs, true
 	}
-	ctx, cancel := context.WithTimeout(n.runCtx, personTimeout)
-	defer cancel()
-	// apply processes the events of one distinct id (or, with a merge,
-	// all of them) in order.
-	apply := func(run []int) error {
-		pes, reads, idx := make([]*persons.Event, 0, len(run)), make([]bool, 0, len(run)), make([]int, 0, len(run))
-		for _, i := range run {
-			pe, ok := personEvent(evs[i])
-			if !ok {
-				continue // routing drops it as unreadable
-			}
-			pes, reads, idx = append(pes, pe), append(reads, pr.wants(pe.Name)), append(idx, i)
-		}
-		profs, err := n.persons.ProcessRun(ctx, m.Project, pes, reads)
-		if err != nil {
-			return fmt.Errorf("distinct id %q: %w", pes[0].DistinctID, err)
-		}
-		for j, prof := range profs {
-			if prof != nil {
-				evs[idx[j]].SetPerson(&executor.Person{ID: prof.Person.ID, Properties: prof.Person.Properties, Groups: prof.Groups})
-			}
-		}
-		return nil
-	}
 	// The events of each distinct id, in order; all in one when the
 	// message holds a merge.
-	var runs [][]int
+	var runs [][]*persons.Event
+	var reads [][]bool
+	var idx [][]int
 	byID := map[string]int{}
 	for i, ev := range evs {
 		if ev == nil {
 			continue
+		}
+		pe, ok := personEvent(ev)
+		if !ok {
+			continue // routing drops it as unreadable
 		}
 		key := ev.DistinctID()
 		if merges {
@@ -106,36 +87,26 @@ func (n *Node) parseMessage(m *eventlog.Message, pr *projectRoutes) ([]*executor
 		if !ok {
 			r = len(runs)
 			byID[key] = r
-			runs = append(runs, nil)
+			runs, reads, idx = append(runs, nil), append(reads, nil), append(idx, nil)
 		}
-		runs[r] = append(runs[r], i)
-	}
-	var (
-		mu       sync.Mutex
-		firstErr error
-		next     atomic.Int64
-	)
-	work := func() {
-		for r := int(next.Add(1) - 1); r < len(runs); r = int(next.Add(1) - 1) {
-			if err := apply(runs[r]); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-				cancel()
-				return
-			}
-		}
+		runs[r], reads[r], idx[r] = append(runs[r], pe), append(reads[r], pr.wants(pe.Name)), append(idx[r], i)
 	}
 	if len(runs) == 0 {
 		return evs, true // every event was dropped (by a transformation) or unreadable
 	}
-	workers := min(len(runs), personWorkers)
-	inParallel(workers, work)
-	if firstErr != nil {
-		n.log.Warn("updating a person failed; the message will be redelivered", "seq", m.Seq, "err", firstErr)
+	ctx, cancel := context.WithTimeout(n.runCtx, personTimeout)
+	defer cancel()
+	profs, err := n.persons.ProcessRuns(ctx, m.Project, runs, reads, personWorkers)
+	if err != nil {
+		n.log.Warn("updating a person failed; the message will be redelivered", "seq", m.Seq, "err", err)
 		return nil, false
+	}
+	for r := range runs {
+		for j, prof := range profs[r] {
+			if prof != nil {
+				evs[idx[r][j]].SetPerson(&executor.Person{ID: prof.Person.ID, Properties: prof.Person.Properties, Groups: prof.Groups})
+			}
+		}
 	}
 	return evs, true
 }

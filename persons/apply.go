@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"reflect"
 	"slices"
@@ -56,16 +57,35 @@ func (s *Store) ProcessRun(ctx context.Context, project string, evs []*Event, re
 	if err != nil {
 		return nil, err
 	}
+	return s.processRun(ctx, kv, project, evs, plansOf(evs, s.log), reads)
+}
+
+// plansOf reads what each of evs asks for (see planOf).
+func plansOf(evs []*Event, log *slog.Logger) []plan {
 	plans := make([]plan, len(evs))
-	together := len(evs) > 1
 	for i, ev := range evs {
-		plans[i] = planOf(ev, s.log)
+		plans[i] = planOf(ev, log)
+	}
+	return plans
+}
+
+// simpleRun reports whether events are all of one distinct id and only
+// set and unset properties: a run whose updates one write of one person
+// applies.
+func simpleRun(evs []*Event, plans []plan) bool {
+	for i, ev := range evs {
 		if pl := &plans[i]; pl.merge != nil || pl.group != nil || pl.personless || ev.DistinctID != evs[0].DistinctID {
-			together = false
+			return false
 		}
 	}
+	return true
+}
+
+// processRun is ProcessRun with the bucket and the events' plans.
+func (s *Store) processRun(ctx context.Context, kv jetstream.KeyValue, project string, evs []*Event, plans []plan, reads []bool) ([]*Profile, error) {
+	var err error
 	out := make([]*Profile, len(evs))
-	if together {
+	if len(evs) > 1 && simpleRun(evs, plans) {
 		ps, err := s.updateRun(ctx, kv, project, evs, plans, reads)
 		if err != nil {
 			return nil, err
@@ -605,18 +625,27 @@ func (s *Store) commitNew(ctx context.Context, project string, p *Person, ids []
 	person := &nats.Msg{Subject: prefix + personKey(p.ID), Data: b, Header: nats.Header{
 		batchID: {id}, batchSeq: {strconv.Itoa(len(ids) + 1)}, batchCommit: {"1"}, expectSubjectSeq: {strconv.FormatUint(seqs[len(ids)], 10)}}}
 	seq, err := s.publish(ctx, person)
+	if err != nil {
+		return s.batchFailed(project, "person "+p.ID, err)
+	}
+	for _, d := range ids {
+		s.ids.put(cacheKey(project, d), p.ID)
+	}
+	s.people.put(project, p, seq)
+	return nil
+}
+
+// batchFailed is the error of an atomic batch of what that the stream did
+// not commit (err): errConflict for a condition that failed, errNoBatch
+// for a batch refused (and, when the stream takes none, atomicOK false
+// from then on), else err.
+func (s *Store) batchFailed(project, what string, err error) error {
 	var apiErr *jetstream.APIError
 	switch {
-	case err == nil:
-		for _, d := range ids {
-			s.ids.put(cacheKey(project, d), p.ID)
-		}
-		s.people.put(project, p, seq)
-		return nil
 	case wrongLastSequence(err):
 		return errConflict
 	case !errors.As(err, &apiErr):
-		return fmt.Errorf("persons: storing person %s: %w", p.ID, err)
+		return fmt.Errorf("persons: storing %s: %w", what, err)
 	}
 	if apiErr.ErrorCode == jsErrCodeAtomicPublishDisabled {
 		s.log.Warn("the persons bucket refuses atomic batches; a new person costs two round trips", "project", project, "err", err)

@@ -198,3 +198,90 @@ func cpuTime() time.Duration {
 func reportCPU(b *testing.B, cpu0 time.Duration) {
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
+
+// BenchmarkMessage processes messages of 100 events of 100 distinct ids,
+// as the data plane does a capture batch of a server SDK relaying many
+// users (ProcessRuns), and reports the CPU time per event, the embedded
+// NATS server's included. The cases: every distinct id new (create),
+// then each message again with new values (update: the persons cached)
+// and with the same (unchanged: read only). "alone" processes each run
+// on its own (ProcessRun), 16 at once, as the data plane did before
+// ProcessRuns.
+func BenchmarkMessage(b *testing.B) {
+	for _, mode := range []string{"together", "alone"} {
+		for _, kind := range []string{"create", "update", "unchanged"} {
+			b.Run(kind+"/"+mode, func(b *testing.B) { benchMessages(b, kind, mode == "together") })
+		}
+	}
+}
+
+func benchMessages(b *testing.B, kind string, together bool) {
+	ns, err := embednats.Start(embednats.Config{StoreDir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(ns.Close)
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(nc.Close)
+	s, err := New(Config{Conn: nc, Memory: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	const size = 100
+	message := func(m, value int) ([][]*Event, [][]bool) {
+		runs, reads := make([][]*Event, size), make([][]bool, size)
+		for i := range runs {
+			runs[i] = []*Event{{UUID: fmt.Sprintf("%d-%d-%d", m, i, value), Name: "e", DistinctID: fmt.Sprintf("m%d-%d", m, i),
+				Properties: map[string]any{"$set": map[string]any{"seen": float64(value)}}}}
+			reads[i] = []bool{true}
+		}
+		return runs, reads
+	}
+	process := func(m, value int) {
+		runs, reads := message(m, value)
+		if together {
+			if _, err := s.ProcessRuns(context.Background(), "bench", runs, reads, 16); err != nil {
+				b.Fatal(err)
+			}
+			return
+		}
+		// As the data plane did before ProcessRuns: each run on its own,
+		// 16 at once.
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				for r := next.Add(1) - 1; r < size; r = next.Add(1) - 1 {
+					if _, err := s.ProcessRun(context.Background(), "bench", runs[r], reads[r]); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	// Updates cycle through the persons of 50 messages, which the store
+	// keeps cached.
+	cycle := b.N
+	if kind != "create" {
+		cycle = min(b.N, 50)
+		for m := range cycle {
+			process(m, 0)
+		}
+	}
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for m := range b.N {
+		value := 0
+		if kind == "update" {
+			value = 1 + m/cycle
+		}
+		process(m%cycle, value)
+	}
+	b.ReportMetric(float64(b.N*size)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N*size), "cpu-ns/event")
+}

@@ -86,6 +86,9 @@ type Store struct {
 	// claims scores whether distinct ids not cached were mostly new of
 	// late (see noteClaim and working).
 	claims atomic.Int64
+	// togetherPause counts the messages whose runs are processed one by
+	// one after a batch of writeTogether failed.
+	togetherPause atomic.Int64
 }
 
 // New returns a store on cfg.Conn; buckets are made on first use.
@@ -258,8 +261,6 @@ func get[T any](ctx context.Context, kv jetstream.KeyValue, key string) (entry[T
 	}
 	return entry[T]{v, e.Revision()}, nil
 }
-
-func encode(v any) ([]byte, error) { return json.Marshal(v) }
 
 // errConflict is a compare-and-swap that lost to another writer.
 var errConflict = errors.New("persons: concurrent update")
