@@ -14,7 +14,7 @@ import (
 func TestEncodePersonAsEncodingJSON(t *testing.T) {
 	strs := []string{"", "plain", `q"uote\back`, "<b>&amp;</b>", "\x00\x01\x1f\x7f", "\b\f\n\r\t", "é中文🙂",
 		"bad\xffutf8\xc3", "line\u2028sep\u2029", "\u00e9\u0301", string([]byte{0xed, 0xa0, 0x80})}
-	floats := []float64{0, -0.0, 1, -1, 0.1, 1e-6, 1e-7, 9.99e-7, 1e20, 1e21, 1.5e300, -2.5e-300, 123456789.125, math.MaxFloat64, math.SmallestNonzeroFloat64, 3}
+	floats := []float64{0, math.Copysign(0, -1), 1, -1, 0.1, 1e-6, 1e-7, 9.99e-7, 1e20, 1e21, 1.5e300, -2.5e-300, 123456789.125, math.MaxFloat64, math.SmallestNonzeroFloat64, 3}
 	persons := []*Person{
 		{},
 		{ID: "x", Properties: map[string]any{}, DistinctIDs: []string{}, Applied: []string{}},
