@@ -191,7 +191,25 @@ func TestMemoryHogBesideHealthy(t *testing.T) {
 		s.events(t, p.CaptureToken, "e", fmt.Sprint("b", i), 50)
 	}
 	waitStat(t, s, healthy.Name, "succeeded", n)
-	waitFor(t, func() bool { return s.Node.Stat(hog.Name, "succeeded")+s.Node.Stat(hog.Name, "failed") >= 20 })
+	hogStats := func() string {
+		var all []string
+		for _, m := range []string{"succeeded", "failed", "disabled_temporarily", "disabled_permanently", "memory_waits"} {
+			all = append(all, fmt.Sprintf("%s=%v", m, s.Node.Stat(hog.Name, m)))
+		}
+		return strings.Join(all, " ") + "; health " + s.health(t, hog.Name).GetState().String()
+	}
+	// Enough of the hog's invocations ran for the heap to show the budget:
+	// twenty, or ten failed and the health manager stopped it (which a
+	// loaded machine, slower to finish them, reaches first).
+	ranEnough := func() bool {
+		ran, failed := s.Node.Stat(hog.Name, "succeeded")+s.Node.Stat(hog.Name, "failed"), s.Node.Stat(hog.Name, "failed")
+		return ran >= 20 || (failed >= 10 && s.health(t, hog.Name).GetState() == hogwirev1.HealthState_HEALTH_STATE_DISABLED_TEMPORARILY)
+	}
+	for deadline := time.Now().Add(60 * time.Second); !ranEnough(); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the hog ran fewer than 20 invocations: %s", hogStats())
+		}
+	}
 	close(stop)
 	<-sampled
 	// The budget holds the hog's invocations to 64 MiB at once (plus
