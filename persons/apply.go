@@ -610,21 +610,15 @@ func (s *Store) commitNew(ctx context.Context, project string, p *Person, ids []
 		return err
 	}
 	prefix := "$KV." + s.cfg.Bucket + project + "."
-	id := nuid.Next()
-	data := []byte(`"` + p.ID + `"`)
+	link := []byte(`"` + p.ID + `"`)
+	// Room for a merge's links and person without an allocation.
+	var buf [4]batchMsg
+	msgs := buf[:0]
 	for i, d := range ids {
-		// Only the commit has a reply: the server answers the batch at its
-		// commit, which fails as incomplete when an earlier one was
-		// refused.
-		link := &nats.Msg{Subject: prefix + distinctKey(d), Data: data, Header: nats.Header{
-			batchID: {id}, batchSeq: {strconv.Itoa(i + 1)}, expectSubjectSeq: {strconv.FormatUint(seqs[i], 10)}}}
-		if err := s.cfg.Conn.PublishMsg(link); err != nil {
-			return fmt.Errorf("persons: storing person %s: %w", p.ID, err)
-		}
+		msgs = append(msgs, batchMsg{prefix + distinctKey(d), link, seqs[i]})
 	}
-	person := &nats.Msg{Subject: prefix + personKey(p.ID), Data: b, Header: nats.Header{
-		batchID: {id}, batchSeq: {strconv.Itoa(len(ids) + 1)}, batchCommit: {"1"}, expectSubjectSeq: {strconv.FormatUint(seqs[len(ids)], 10)}}}
-	seq, err := s.publish(ctx, person)
+	msgs = append(msgs, batchMsg{prefix + personKey(p.ID), b, seqs[len(ids)]})
+	seq, err := s.publishBatch(ctx, msgs)
 	if err != nil {
 		return s.batchFailed(project, "person "+p.ID, err)
 	}
@@ -633,6 +627,38 @@ func (s *Store) commitNew(ctx context.Context, project string, p *Person, ids []
 	}
 	s.people.put(project, p, seq)
 	return nil
+}
+
+// batchMsg is one write of an atomic batch: data stored at subject only
+// while the subject's last sequence is expect (0: never written).
+type batchMsg struct {
+	subject string
+	data    []byte
+	expect  uint64
+}
+
+// publishBatch stores msgs in one atomic batch, the last committing it,
+// and returns the last one's stored sequence (the batch is stored under
+// consecutive sequences). Its error is publish's or the connection's:
+// see batchFailed.
+func (s *Store) publishBatch(ctx context.Context, msgs []batchMsg) (uint64, error) {
+	id := nuid.Next()
+	for i, bm := range msgs {
+		seq, expect := strconv.Itoa(i+1), strconv.FormatUint(bm.expect, 10)
+		if i == len(msgs)-1 {
+			return s.publish(ctx, &nats.Msg{Subject: bm.subject, Data: bm.data, Header: nats.Header{
+				batchID: {id}, batchSeq: {seq}, batchCommit: {"1"}, expectSubjectSeq: {expect}}})
+		}
+		m := &nats.Msg{Subject: bm.subject, Data: bm.data, Header: nats.Header{
+			batchID: {id}, batchSeq: {seq}, expectSubjectSeq: {expect}}}
+		// Only the commit has a reply: the server answers the batch at
+		// its commit, which fails as incomplete when an earlier message
+		// was refused.
+		if err := s.cfg.Conn.PublishMsg(m); err != nil {
+			return 0, err
+		}
+	}
+	return 0, nil
 }
 
 // batchFailed is the error of an atomic batch of what that the stream did

@@ -11,7 +11,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 )
 
 // ProcessRuns processes runs of events as ProcessRun processes each, the
@@ -338,45 +337,23 @@ func (s *Store) planTogether(project string, evs []*Event, plans []plan, reads [
 // refused the batch; nothing is stored then.
 func (s *Store) commitTogether(ctx context.Context, project string, ws []*togetherWrite) error {
 	prefix := "$KV." + s.cfg.Bucket + project + "."
-	id := nuid.Next()
-	n := 0
-	for _, w := range ws {
-		n += 1 + boolInt(w.rev == 0)
-	}
-	seq := 0
-	// send publishes the batch's next message; the last one commits the
-	// batch and returns its stored sequence (the others have no reply:
-	// the server answers the batch at its commit).
-	send := func(subject string, data []byte, expect uint64) (uint64, error) {
-		seq++
-		m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{
-			batchID: {id}, batchSeq: {strconv.Itoa(seq)}, expectSubjectSeq: {strconv.FormatUint(expect, 10)}}}
-		if seq < n {
-			return 0, s.cfg.Conn.PublishMsg(m)
-		}
-		m.Header[batchCommit] = []string{"1"}
-		return s.publish(ctx, m)
-	}
-	// at[i] is the batch sequence (from 1) of ws[i]'s person.
+	var msgs []batchMsg
+	// at[i] is the index in msgs of ws[i]'s person.
 	at := make([]int, len(ws))
-	var last uint64
 	for i, w := range ws {
 		if w.rev == 0 {
-			if _, err := send(prefix+distinctKey(w.p.DistinctIDs[0]), []byte(`"`+w.p.ID+`"`), 0); err != nil {
-				return fmt.Errorf("persons: storing person %s: %w", w.p.ID, err)
-			}
+			msgs = append(msgs, batchMsg{prefix + distinctKey(w.p.DistinctIDs[0]), []byte(`"` + w.p.ID + `"`), 0})
 		}
 		b, err := encode(w.p)
 		if err != nil {
 			return err
 		}
-		at[i] = seq + 1
-		if last, err = send(prefix+personKey(w.p.ID), b, w.rev); err != nil {
-			if seq < n {
-				return fmt.Errorf("persons: storing person %s: %w", w.p.ID, err)
-			}
-			return s.batchFailed(project, "persons", err)
-		}
+		at[i] = len(msgs)
+		msgs = append(msgs, batchMsg{prefix + personKey(w.p.ID), b, w.rev})
+	}
+	last, err := s.publishBatch(ctx, msgs)
+	if err != nil {
+		return s.batchFailed(project, "persons", err)
 	}
 	// An atomic batch is stored whole, in order, under consecutive
 	// sequences, the commit's last: each person's revision follows from
@@ -386,7 +363,7 @@ func (s *Store) commitTogether(ctx context.Context, project string, ws []*togeth
 		if w.rev == 0 {
 			s.ids.put(cacheKey(project, w.p.DistinctIDs[0]), w.p.ID)
 		}
-		s.people.put(project, w.p, last-uint64(n-at[i]))
+		s.people.put(project, w.p, last-uint64(len(msgs)-1-at[i]))
 	}
 	return nil
 }
