@@ -37,6 +37,15 @@ import (
 // processor of two without a break left that work one processor, and the
 // healthy destination's tail latency several times its latency alone. A
 // destination alone on the node, or whose turns are short, never rests.
+//
+// A run of Hog takes its turn only at its first checkpoint (begin, then
+// yield), not when it starts: most runs (a webhook's few hundred
+// instructions before and after its fetch) end before one, and a turn for
+// each cost a lock and, whenever both slots were taken, a hand-off from
+// one goroutine to another, more than the Hog they ran (bench/pipeline:
+// the turns were a fifth of a delivery's CPU outside fetch). What runs
+// without a turn is at most the instructions between two checkpoints, so
+// an infinite loop is in turns from its first thousand on.
 type cpu struct {
 	quantum time.Duration
 	// perDest is the most turns one destination holds at once.
@@ -61,6 +70,9 @@ type cpu struct {
 	// wakeAt is when restTimer runs handOn next (zero: not armed).
 	wakeAt    time.Time
 	restTimer *time.Timer
+	// epoch is when the cpu was made: runs without a turn note the time
+	// since then (see begin).
+	epoch time.Time
 }
 
 // activeWindow is how many quanta back another destination's turn makes
@@ -81,10 +93,30 @@ type cpuQueue struct {
 	// restUntil is when the destination may take a turn again after a
 	// rest.
 	restUntil time.Time
+	// noted is when, after the cpu's epoch, the destination's run without a
+	// turn was last noted among the recent (see begin).
+	noted atomic.Int64
 }
 
 func newCPU(slots int, quantum time.Duration) *cpu {
-	return &cpu{free: slots, quantum: quantum, perDest: max(1, slots/2), window: activeWindow * quantum}
+	return &cpu{free: slots, quantum: quantum, perDest: max(1, slots/2), window: activeWindow * quantum, epoch: time.Now()}
+}
+
+// begin starts a run of Hog for inv without a turn: it takes one at its
+// first checkpoint (yield). The run counts as its destination's turn for
+// the rest rule all the same, or an infinite loop beside destinations
+// whose runs are all short would never rest; to spare a lock per run, a
+// destination is noted at most every eighth of the window.
+func (c *cpu) begin(inv *invocation) {
+	d := inv.dest
+	since := time.Since(c.epoch)
+	if last := d.cpu.noted.Load(); last != 0 && since-time.Duration(last) < c.window/8 {
+		return
+	}
+	d.cpu.noted.Store(int64(since))
+	c.mu.Lock()
+	c.noteTurn(d, c.epoch.Add(since))
+	c.mu.Unlock()
 }
 
 // acquire waits for a turn for inv.
@@ -97,7 +129,7 @@ func (c *cpu) acquire(ctx context.Context, inv *invocation) error {
 		c.free--
 		q.held++
 		c.mu.Unlock()
-		inv.turnStart = now
+		inv.turnStart, inv.inTurn = now, true
 		return nil
 	}
 	c.enqueue(inv, false)
@@ -106,8 +138,12 @@ func (c *cpu) acquire(ctx context.Context, inv *invocation) error {
 	return c.wait(ctx, inv)
 }
 
-// release ends inv's turn and hands it to the next destination waiting.
+// release ends inv's turn, if it has one, and hands it to the next
+// destination waiting.
 func (c *cpu) release(inv *invocation) {
+	if !inv.inTurn {
+		return
+	}
 	now := time.Now()
 	c.mu.Lock()
 	c.charge(inv, now)
@@ -120,6 +156,7 @@ func (c *cpu) release(inv *invocation) {
 func (c *cpu) giveBack(inv *invocation) {
 	inv.dest.cpu.held--
 	c.free++
+	inv.inTurn = false
 }
 
 // charge adds the time of inv's turn so far to its destination. c.mu is
@@ -134,6 +171,11 @@ func (c *cpu) charge(inv *invocation, now time.Time) {
 // goroutines of the node run (the fetches and ingest of every destination
 // need the processors the VM would keep).
 func (c *cpu) yield(ctx context.Context, inv *invocation) error {
+	if !inv.inTurn {
+		// The run's first checkpoint (see begin): from here on it runs in
+		// turns.
+		return c.acquire(ctx, inv)
+	}
 	now := time.Now()
 	if now.Sub(inv.turnStart) < c.quantum {
 		return nil
@@ -252,7 +294,7 @@ func (c *cpu) handOn(now time.Time) {
 		c.waiting.Add(-1)
 		c.free--
 		q.held++
-		next.granted = true
+		next.granted, next.inTurn = true, true
 		next.turnStart = now
 		next.wake <- struct{}{}
 	}

@@ -51,10 +51,11 @@ type invocation struct {
 	// holding its message (see batcher); nil for one event.
 	members []*invocation
 
-	// CPU (see cpu): wake receives the turn; granted and turnStart are
-	// the cpu's.
+	// CPU (see cpu): wake receives the turn; granted, inTurn (it holds a
+	// turn) and turnStart are the cpu's.
 	wake      chan struct{}
 	granted   bool
+	inTurn    bool
 	turnStart time.Time
 	// admitted is set once the memory budget let the invocation start;
 	// loan is what it borrowed of it.
@@ -322,7 +323,8 @@ func (inv *invocation) invoke(ctx context.Context, r *route) {
 }
 
 // Acquire implements executor.Scheduler: the memory budget admits a new
-// invocation, then it waits for a turn, then it checks its destination.
+// invocation, then it checks its destination, then it runs, taking a turn
+// on the CPU at its first checkpoint (see cpu).
 func (inv *invocation) Acquire(ctx context.Context) error {
 	n := inv.n
 	if !inv.admitted {
@@ -331,13 +333,10 @@ func (inv *invocation) Acquire(ctx context.Context) error {
 		}
 		inv.admitted = true
 	}
-	if err := n.cpu.acquire(ctx, inv); err != nil {
-		return err
-	}
 	if err := inv.check(); err != nil {
-		n.cpu.release(inv)
 		return err
 	}
+	n.cpu.begin(inv)
 	return nil
 }
 

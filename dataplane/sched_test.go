@@ -163,6 +163,104 @@ func TestCPUWaiterCancelled(t *testing.T) {
 	}
 }
 
+// A run starts without a turn, however busy the slots, and takes one at
+// its first checkpoint, waiting there like any other.
+func TestCPUTurnAtFirstCheckpoint(t *testing.T) {
+	c := newCPU(1, 0)
+	ctx := context.Background()
+	a, b := &destination{name: "a"}, &destination{name: "b"}
+	holder := testInvocation(a)
+	if err := c.acquire(ctx, holder); err != nil {
+		t.Fatal(err)
+	}
+	inv := testInvocation(b)
+	c.begin(inv) // does not wait for the slot holder
+	if inv.inTurn {
+		t.Fatal("a run holds a turn before its first checkpoint")
+	}
+	// A run that ends before a checkpoint gives back nothing.
+	c.release(inv)
+	if c.free != 0 || a.cpu.held != 1 || b.cpu.held != 0 {
+		t.Fatalf("free %d, held a %d b %d after a run without a turn", c.free, a.cpu.held, b.cpu.held)
+	}
+
+	c.begin(inv)
+	got := make(chan error, 1)
+	go func() { got <- c.yield(ctx, inv) }()
+	for c.waiting.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	select {
+	case err := <-got:
+		t.Fatalf("the checkpoint went on while the only slot was held (%v)", err)
+	default:
+	}
+	c.release(holder)
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	if !inv.inTurn || b.cpu.held != 1 {
+		t.Fatalf("after its checkpoint the run holds no turn (inTurn %v, held %d)", inv.inTurn, b.cpu.held)
+	}
+	c.release(inv)
+	if c.free != 1 || b.cpu.held != 0 {
+		t.Errorf("free %d, held %d", c.free, b.cpu.held)
+	}
+}
+
+// A run stopped while it waits at a checkpoint holds no turn, so ending
+// it gives none back: before, each such stop left the node one slot more.
+func TestCPUStoppedAtCheckpointGivesNothingBack(t *testing.T) {
+	c := newCPU(1, 0)
+	a, b := &destination{name: "a"}, &destination{name: "b"}
+	holder := testInvocation(a)
+	if err := c.acquire(context.Background(), holder); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	inv := testInvocation(b)
+	c.begin(inv)
+	errc := make(chan error, 1)
+	go func() { errc <- c.yield(ctx, inv) }()
+	for c.waiting.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	c.release(inv) // as the executor does when the invocation ends
+	c.release(holder)
+	if c.free != 1 || a.cpu.held != 0 || b.cpu.held != 0 {
+		t.Errorf("free %d (want 1), held a %d b %d", c.free, a.cpu.held, b.cpu.held)
+	}
+}
+
+// Runs without a turn count for the rest rule: a destination running
+// whole quanta rests while another destination's short runs go on, though
+// those never take a turn.
+func TestCPURestBesideRunsWithoutTurns(t *testing.T) {
+	c := newCPU(2, time.Millisecond)
+	ctx := context.Background()
+	loop, short := &destination{name: "loop"}, &destination{name: "short"}
+	inv := testInvocation(loop)
+	if err := c.acquire(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	c.begin(testInvocation(short))
+	inv.turnStart = time.Now().Add(-2 * time.Millisecond) // a whole quantum
+	if err := c.yield(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	rest := loop.cpu.restUntil
+	c.mu.Unlock()
+	if rest.IsZero() {
+		t.Error("the looping destination did not rest beside another's runs without turns")
+	}
+	c.release(inv)
+}
+
 // The memory budget fails the destination holding the most when it is
 // spent, lets the others use a reserve, and makes new invocations wait
 // until memory comes back.
