@@ -28,6 +28,8 @@ import (
 	"net/http"
 	"net/netip"
 	goruntime "runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -600,7 +602,11 @@ func (n *Node) handle(m *eventlog.Message) {
 			n.handleRerun(m, pr, rt.prepared[dest], rerun, of)
 			return
 		}
-		n.handleOverflow(m, pr, rt.prepared[dest])
+		n.handleOverflow(m, pr, rt, []string{dest})
+		return
+	}
+	if dests := m.Header.Values(overflowGroupHeader); len(dests) > 0 {
+		n.handleOverflow(m, pr, rt, dests)
 		return
 	}
 	p := &pending{msg: m, n: n, events: int64(len(m.Data))}
@@ -689,65 +695,119 @@ func (n *Node) handle(m *eventlog.Message) {
 }
 
 // overflowHeader marks a message of events stored again for the one
-// destination it names.
-const overflowHeader = invocations.DestinationHeader
+// destination it names; overflowGroupHeader, for each of several (one
+// value each). A node that knows no group header (an older one, during
+// an upgrade) routes such a message as new: its events may then reach
+// other destinations a second time, but none is lost.
+const (
+	overflowHeader      = invocations.DestinationHeader
+	overflowGroupHeader = "Hogwire-Destinations"
+)
 
 // storeOverflow stores the events of destinations that hold as many as
-// they may in the event log again, each destination's apart, off the
-// goroutine that reads the log; the message is done for them once they
-// are stored. If the log cannot take them, the whole message goes back to
-// the log.
+// they may in the event log again, off the goroutine that reads the log;
+// the message is done for them once they are stored. Destinations that
+// overflowed with the same events share one message: when a node is
+// behind, every destination of a project usually is, and a copy each
+// multiplied the log's work by the number of destinations (with ten, the
+// copies were most of what the log stored and delivered). If the log
+// cannot take them, the whole message goes back to the log.
 func (n *Node) storeOverflow(p *pending) {
+	if len(p.overflow) == 0 {
+		return
+	}
+	type group struct {
+		names []string
+		o     *overflow
+	}
+	var groups []*group
+	byEvents := make(map[string]*group, 1)
 	for d, o := range p.overflow {
+		key := strings.Join(o.uuids, "\x00")
+		g := byEvents[key]
+		if g == nil {
+			g = &group{o: o}
+			byEvents[key] = g
+			groups = append(groups, g)
+		}
+		g.names = append(g.names, d.name)
+	}
+	p.overflow = nil
+	for _, g := range groups {
+		// The same events for the same destinations make the same id, so
+		// that the log stores them once if the message is handled twice.
+		slices.Sort(g.names)
 		h := sha256.New()
-		h.Write([]byte(d.name))
-		for _, u := range o.uuids {
+		for _, name := range g.names {
+			h.Write([]byte(name))
+			h.Write([]byte{1})
+		}
+		for _, u := range g.o.uuids {
 			h.Write([]byte{0})
 			h.Write([]byte(u))
 		}
 		id := "overflow-" + hex.EncodeToString(h.Sum(nil)[:16])
+		header := nats.Header{overflowHeader: g.names}
+		if len(g.names) > 1 {
+			header = nats.Header{overflowGroupHeader: g.names}
+		}
 		p.left.Add(1)
 		n.work.Add(1)
 		go func() {
 			defer n.work.Done()
 			ctx, cancel := context.WithTimeout(n.runCtx, 10*time.Second)
-			err := n.events.Republish(ctx, p.msg.Project, o.data, nats.Header{overflowHeader: {d.name}}, id)
+			err := n.events.Republish(ctx, p.msg.Project, g.o.data, header, id)
 			cancel()
 			if err != nil {
-				n.log.Warn("storing a slow destination's events in the log again; the message will be redelivered", "destination", d.name, "err", err)
+				n.log.Warn("storing a slow destination's events in the log again; the message will be redelivered", "destinations", g.names, "err", err)
 				p.abandon()
 				return
 			}
-			n.tel.Count(d.name, "overflowed", int64(len(o.data)))
+			for _, name := range g.names {
+				n.tel.Count(name, "overflowed", int64(len(g.o.data)))
+			}
 			p.done()
 		}()
 	}
-	p.overflow = nil
 }
 
-// handleOverflow runs a message of events stored again for one
-// destination, once it has room for them; its filters matched already.
-func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) {
-	if r != nil && m.Redelivered > 0 {
-		r.dest.drain.returned(int64(len(m.Data)))
+// handleOverflow runs a message of events stored again for the
+// destinations named, for those that have room for them now; their
+// filters matched already. When none has room, the message waits in the
+// log until the one that drains last would have; when some have, those
+// that do not get a message of their own again.
+func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, rt *routing, names []string) {
+	k, limit := int64(len(m.Data)), int64(n.cfg.MaxQueuedPerDestination)
+	var ready, full []*route
+	for _, name := range names {
+		r := rt.prepared[name]
+		if r != nil && m.Redelivered > 0 {
+			r.dest.drain.returned(k)
+		}
+		switch {
+		case r == nil:
+			for range m.Data {
+				n.skip(name, skipDeleted, nil)
+			}
+		case r.skip != "" && !n.keeps(r.skip):
+			for range m.Data {
+				n.skip(r.dest.name, r.skip, nil)
+			}
+		case r.dest.held.Load() >= limit:
+			full = append(full, r)
+		default:
+			ready = append(ready, r)
+		}
 	}
-	switch {
-	case r == nil:
-		for range m.Data {
-			n.skip(m.Header.Get(overflowHeader), skipDeleted, nil)
+	if len(ready) == 0 {
+		if len(full) > 0 {
+			_ = m.Nak(n.overflowWait(full, m))
+			return
 		}
 		_ = m.Ack()
 		return
-	case r.skip != "" && !n.keeps(r.skip):
-		for range m.Data {
-			n.skip(r.dest.name, r.skip, nil)
-		}
-		_ = m.Ack()
-		return
-	case n.full(r.dest, m):
-		return
 	}
-	p := &pending{msg: m, n: n, events: int64(len(m.Data))}
+	p := &pending{msg: m, n: n, events: k}
 	if !n.track(p) {
 		_ = m.Nak(n.cfg.BusyRetry)
 		return
@@ -760,34 +820,49 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, r *route) 
 			n.storedPerson(m.Project, ev)
 			var g *executor.Globals
 			if g, err = executor.NewEventFromWire(ev, pr.globals); err == nil {
-				// Its mappings' filters run here: only the destination's
-				// ran before it was stored again.
-				names, merr := r.mappings(g)
-				if merr == nil {
-					n.queueMappings(r, g, p, link, data, names)
-					continue
+				for _, r := range ready {
+					// Its mappings' filters run here: only the
+					// destination's ran before it was stored again.
+					mappings, merr := r.mappings(g)
+					if merr != nil {
+						n.log.Error("dropping an event whose mapping filters failed", "destination", r.dest.name, "seq", m.Seq, "index", i, "err", merr)
+						continue
+					}
+					n.queueMappings(r, g, p, link, data, mappings)
 				}
-				err = merr
+				for _, r := range full {
+					if p.overflow == nil {
+						p.overflow = map[*destination]*overflow{}
+					}
+					o := p.overflow[r.dest]
+					if o == nil {
+						o = &overflow{}
+						p.overflow[r.dest] = o
+					}
+					o.data, o.uuids = append(o.data, data), append(o.uuids, g.UUID())
+				}
+				continue
 			}
 		}
 		n.log.Error("dropping an unreadable event", "seq", m.Seq, "index", i, "err", err)
 	}
+	n.storeOverflow(p)
 	p.done()
 }
 
-// full reports whether d holds as many events as it may, and sends m, a
-// message of events for d alone, back to the log to wait until d has room
-// for them: as long as d takes to work off what it holds at the rate it
-// goes, and, when it does not go (a stuck destination, or no rate yet),
-// longer each time m comes back, so that its events cost the log little.
-func (n *Node) full(d *destination, m *eventlog.Message) bool {
-	held, limit := d.held.Load(), int64(n.cfg.MaxQueuedPerDestination)
-	if held < limit {
-		return false
-	}
+// overflowWait is how long a message of events stored again for full
+// destinations waits in the log: as long as the destination that drains
+// last takes to work off what it holds at the rate it goes, and, when it
+// does not go (a stuck destination, or no rate yet), longer each time m
+// comes back, so that its events cost the log little.
+func (n *Node) overflowWait(full []*route, m *eventlog.Message) time.Duration {
+	now, limit := time.Now(), int64(n.cfg.MaxQueuedPerDestination)
 	longest := min(n.cfg.BusyRetry<<min(m.Redelivered, 3), 10*time.Second)
-	_ = m.Nak(d.drain.wait(time.Now(), int64(len(m.Data)), held, limit, longest))
-	return true
+	var wait time.Duration
+	for _, r := range full {
+		wait = max(wait, r.dest.drain.wait(now, int64(len(m.Data)), r.dest.held.Load(), limit, longest))
+	}
+	return wait
 }
 
 // minMatchesPerWorker is the number of filter runs of a message below
