@@ -15,6 +15,27 @@ func testInvocation(d *destination) *invocation {
 	return &invocation{dest: d, wake: make(chan struct{}, 1)}
 }
 
+// queued runs f, which asks c for a turn, on a goroutine, and returns
+// where its result will come once it waits in c's queue.
+func queued(c *cpu, f func() error) chan error {
+	got := make(chan error, 1)
+	go func() { got <- f() }()
+	for c.waiting.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	return got
+}
+
+// stillWaiting fails t with what when got has a result already.
+func stillWaiting(t *testing.T, got chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-got:
+		t.Fatalf("%s (%v)", what, err)
+	default:
+	}
+}
+
 // A destination that always wants the CPU gets its share and no more: a
 // destination asking for short turns is served at the next hand-off each
 // time, however long the greedy one's queue.
@@ -96,11 +117,7 @@ func TestCPUHalfTheTurnsAtMost(t *testing.T) {
 		holding = append(holding, inv)
 	}
 	third := testInvocation(greedy)
-	got := make(chan error, 1)
-	go func() { got <- c.acquire(ctx, third) }()
-	for c.waiting.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	got := queued(c, func() error { return c.acquire(ctx, third) })
 	select {
 	case err := <-got:
 		t.Fatalf("a third turn for the same destination (err %v) with 2 of 4 held", err)
@@ -142,11 +159,7 @@ func TestCPUWaiterCancelled(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- c.acquire(ctx, testInvocation(b)) }()
-	for c.waiting.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	errc := queued(c, func() error { return c.acquire(ctx, testInvocation(b)) })
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
@@ -185,16 +198,8 @@ func TestCPUTurnAtFirstCheckpoint(t *testing.T) {
 	}
 
 	c.begin(inv)
-	got := make(chan error, 1)
-	go func() { got <- c.yield(ctx, inv) }()
-	for c.waiting.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
-	select {
-	case err := <-got:
-		t.Fatalf("the checkpoint went on while the only slot was held (%v)", err)
-	default:
-	}
+	got := queued(c, func() error { return c.yield(ctx, inv) })
+	stillWaiting(t, got, "the checkpoint went on while the only slot was held")
 	c.release(holder)
 	if err := <-got; err != nil {
 		t.Fatal(err)
@@ -220,11 +225,7 @@ func TestCPUStoppedAtCheckpointGivesNothingBack(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	inv := testInvocation(b)
 	c.begin(inv)
-	errc := make(chan error, 1)
-	go func() { errc <- c.yield(ctx, inv) }()
-	for c.waiting.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	errc := queued(c, func() error { return c.yield(ctx, inv) })
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
@@ -312,11 +313,7 @@ func TestCPUFreeTurnWhileOthersWait(t *testing.T) {
 	a.cpu.used = 5 * time.Millisecond
 	c.mu.Unlock()
 	second := testInvocation(a)
-	got := make(chan error, 1)
-	go func() { got <- c.acquire(ctx, second) }()
-	for c.waiting.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	got := queued(c, func() error { return c.acquire(ctx, second) })
 	inv := testInvocation(b)
 	if err := c.acquire(ctx, inv); err != nil {
 		t.Fatal(err)
@@ -366,11 +363,7 @@ func TestCPURestEndedBeforeNewcomer(t *testing.T) {
 	case err := <-got:
 		t.Fatalf("the newcomer took the turn the rested destination was due (%v)", err)
 	}
-	select {
-	case err := <-got:
-		t.Fatalf("the newcomer has a turn beside the rested destination (%v)", err)
-	default:
-	}
+	stillWaiting(t, got, "the newcomer has a turn beside the rested destination")
 	c.release(waiter)
 	if err := <-got; err != nil {
 		t.Fatal(err)
