@@ -836,6 +836,9 @@ func TestWebhookDeliveryAllocs(t *testing.T) {
 	if got := res.Fetches[0].Request.URL; got != "http://127.0.0.1:8080/hook" {
 		t.Errorf("URL = %s", got)
 	}
+	if raceEnabled {
+		t.Skip("allocation counts vary under the race detector")
+	}
 	const want = 10 + 4
 	if n := testing.AllocsPerRun(100, func() { d.Invoke(ctx, g, opts) }); n > want {
 		t.Errorf("a delivery allocates %v times, want at most %d", n, want)
