@@ -2,14 +2,21 @@ package executor_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/structpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/executor"
+	"github.com/hogwire/hogwire/filters"
+	"github.com/hogwire/hogwire/hogvm/kind"
+	"github.com/hogwire/hogwire/inputs"
+	"github.com/hogwire/hogwire/templates"
 )
 
 // typicalEvent is a $pageview with 30 properties, like posthog-js sends.
@@ -212,4 +219,78 @@ if (res.status >= 300) { throw Error(f'failed: {res.status}') }`,
 	for b.Loop() {
 		d.Invoke(ctx, g, executor.Options{Fetcher: f, Redact: true, NoDebugLogs: true})
 	}
+}
+
+// BenchmarkWebhookTemplate is one delivery of the pipeline benchmark
+// (bench/pipeline): the webhook template with its body, on an event as
+// small as the benchmark's, parsed from the log, with the node's options.
+func BenchmarkWebhookTemplate(b *testing.B) {
+	d, g := pipelineDelivery(b)
+	opts := executor.Options{SkipFilters: true, Fetcher: executor.MockFetcher{}, Redact: true, FetchStatusOnly: true, NoDebugLogs: true, Park: true}
+	ctx := context.Background()
+	if res := d.Invoke(ctx, g, opts); res.Status != executor.Succeeded || len(res.Fetches) != 1 {
+		b.Fatal(dump(res))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Invoke(ctx, g, opts)
+	}
+}
+
+// pipelineDelivery returns a destination and an event like the pipeline
+// benchmark's: the webhook template, created with the benchmark's url and
+// body, and an event parsed from the log.
+func pipelineDelivery(t testing.TB) (*executor.Destination, *executor.Globals) {
+	t.Helper()
+	cat, err := templates.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl, ok := cat.Get("webhook")
+	if !ok {
+		t.Fatal("no webhook template")
+	}
+	prog, err := kind.Destination().Compile(tpl.Hog, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc, err := json.Marshal(prog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb, err := filters.Compile(tpl.Filters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := structpb.NewValue(map[string]any{"event": "{event.event}", "user": "{event.distinct_id}", "sent": "{event.properties.sent}"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb := &hogwirev1.Destination{
+		Name: "projects/acme/destinations/sink", DisplayName: "sink", Enabled: true, Hog: tpl.Hog, Bytecode: bc,
+		InputsSchema: tpl.InputsSchema, Filters: &hogwirev1.Filters{Bytecode: fb},
+		Inputs: map[string]*hogwirev1.InputValue{"url": {Value: structpb.NewStringValue("http://127.0.0.1:8080/hook")}, "body": {Value: body}},
+	}
+	inputs.CompileAll(pb.InputsSchema, pb.Inputs, func(field, msg string) { t.Fatalf("%s: %s", field, msg) })
+	d, err := executor.Prepare(pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := proto.Marshal(&hogwirev1.Event{
+		Uuid: "0190f7f0-0000-7000-8000-000000000001", Event: "e", DistinctId: "u42",
+		Properties: mustStruct(t, map[string]any{"sent": "1765051200000000000"}),
+		Timestamp:  timestamppb.New(time.Date(2024, 5, 3, 12, 0, 0, 0, time.UTC)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := executor.ParseEvent(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := executor.NewEventFromWire(w, executor.NewProject(project, source))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d, g
 }

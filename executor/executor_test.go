@@ -818,3 +818,29 @@ func TestFetchBodyIsNotHTMLEscaped(t *testing.T) {
 // completedLine is PostHog's completion log line, its numbers with two
 // significant digits (0.012, 1.5, 120).
 var completedLine = regexp.MustCompile(`^Function completed in (\d+|0\.0*[1-9]\d?|[1-9]\.\d)ms\. Sync: (\d+|0\.0*[1-9]\d?|[1-9]\.\d)ms\. Mem: (\d+|0\.0*[1-9]\d?|[1-9]\.\d)kb\. Ops: [1-9]\d*\. Event: 'https://[^']+'$`)
+
+// A delivery like the pipeline benchmark's allocates only what its
+// program and fetch need: the invocation in one piece (its globals,
+// inputs, first fetch and the response given to Hog included), the
+// rendered body, the program's request dict and its copies of two inputs,
+// the JSON body, the paused state, the fetch's observer and the parsed
+// response body ({}); MockFetcher allocates four more.
+func TestWebhookDeliveryAllocs(t *testing.T) {
+	d, g := pipelineDelivery(t)
+	opts := executor.Options{SkipFilters: true, Fetcher: executor.MockFetcher{}, Redact: true, FetchStatusOnly: true, NoDebugLogs: true, Park: true}
+	ctx := context.Background()
+	res := d.Invoke(ctx, g, opts)
+	if res.Status != executor.Succeeded || len(res.Fetches) != 1 {
+		t.Fatal(dump(res))
+	}
+	if got := res.Fetches[0].Request.URL; got != "http://127.0.0.1:8080/hook" {
+		t.Errorf("URL = %s", got)
+	}
+	if raceEnabled {
+		t.Skip("allocation counts vary under the race detector")
+	}
+	const want = 10 + 4
+	if n := testing.AllocsPerRun(100, func() { d.Invoke(ctx, g, opts) }); n > want {
+		t.Errorf("a delivery allocates %v times, want at most %d", n, want)
+	}
+}

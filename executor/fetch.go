@@ -239,8 +239,9 @@ const maxLiteralHeaders = 8
 
 // responseValue is what fetch() returns to Hog: {status, body}, the body
 // parsed when it is JSON and text otherwise. PostHog gives no headers.
-func responseValue(resp *fetch.Response) vm.Value {
-	d := vm.NewDict(2)
+// The dict is made in buf.
+func responseValue(buf *vm.DictBuf2, resp *fetch.Response) vm.Value {
+	d := buf.Dict(2)
 	d.SetString("status", vm.Int(int64(resp.Status)))
 	d.SetString("body", responseBody(resp.Body))
 	return vm.DictValue(d)

@@ -221,9 +221,12 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 	if opts.MaxLogs <= 0 {
 		opts.MaxLogs = DefaultMaxLogs
 	}
-	*inv = invocation{ctx: ctx, d: d, g: g, batch: batch, opts: opts, start: time.Now(), alloc: a}
-	a.res = Result{dest: d, secrets: d.secrets, Fetches: a.fetches[:0:1], statusOnly: opts.FetchStatusOnly}
-	inv.res = &a.res
+	// Field by field: a struct literal assigned through a pointer is
+	// built aside and copied in whole, with write barriers.
+	inv.ctx, inv.d, inv.g, inv.batch, inv.opts, inv.start, inv.alloc = ctx, d, g, batch, opts, time.Now(), a
+	res := &a.res
+	res.dest, res.secrets, res.Fetches, res.statusOnly = d, d.secrets, a.fetches[:0:1], opts.FetchStatusOnly
+	inv.res = res
 	inv.ins = d.inputs
 	if d.HasMappings() && batch == nil {
 		inv.m = d.mapping(opts.Mapping)
@@ -239,7 +242,6 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 	default:
 		inv.run()
 	}
-	res := inv.res
 	res.Duration = time.Since(inv.start)
 	if opts.Redact {
 		res.Redact()
@@ -255,8 +257,8 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 
 // invocationAlloc is what every invocation allocates, in one piece: the
 // invocation, its Result, its globals and inputs, and room for the first
-// fetch's request, its record and their trimmed copies (FetchStatusOnly),
-// as most invocations make one fetch.
+// fetch's request, its record, their trimmed copies (FetchStatusOnly) and
+// the response given to Hog, as most invocations make one fetch.
 // The Result keeps the rest alive until the caller drops it, which costs
 // less than the allocations it saves.
 type invocationAlloc struct {
@@ -270,7 +272,12 @@ type invocationAlloc struct {
 	// statusUsed is set once the copies above hold a fetch's.
 	statusUsed bool
 	// Room for the globals and inputs of an invocation on one event.
-	globals, inputs vm.DictBuf
+	globals vm.DictBuf6
+	inputs  vm.DictBuf
+	// Room for the first fetch's response given to Hog; respUsed once
+	// it is.
+	resp     vm.DictBuf2
+	respUsed bool
 }
 
 // invocation is the state of one Invoke, and the VM's Host while Hog
@@ -676,7 +683,17 @@ func (inv *invocation) do(req *fetch.Request) (vm.Value, error) {
 	if err != nil {
 		return vm.Null, &FetchError{URL: req.URL, Timeout: attemptTimeout(req, d.fetchTimeout), Err: err}
 	}
-	return responseValue(resp), nil
+	return responseValue(inv.responseBuf(), resp), nil
+}
+
+// responseBuf returns where the response dict of a fetch is made: the
+// invocation's allocation for its first fetch.
+func (inv *invocation) responseBuf() *vm.DictBuf2 {
+	if a := inv.alloc; !a.respUsed {
+		a.respUsed = true
+		return &a.resp
+	}
+	return new(vm.DictBuf2)
 }
 
 // statusOnly returns what FetchStatusOnly keeps of a fetch: its method

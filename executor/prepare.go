@@ -650,7 +650,7 @@ func (d *Destination) globals(g *Globals, extra int) *vm.Dict {
 }
 
 // globalsIn is globals, in buf when it is not nil.
-func (d *Destination) globalsIn(buf *vm.DictBuf, g *Globals, extra int) *vm.Dict {
+func (d *Destination) globalsIn(buf *vm.DictBuf6, g *Globals, extra int) *vm.Dict {
 	newDict := vm.NewDict
 	if buf != nil {
 		newDict = buf.Dict

@@ -126,13 +126,38 @@ type DictBuf struct {
 
 // Dict returns an empty dict with room for n entries: b's own when n is
 // at most eight, else a new one. Call it once per DictBuf.
-func (b *DictBuf) Dict(n int) *Dict {
-	if n > len(b.buf)/2 {
+func (b *DictBuf) Dict(n int) *Dict { return bufDict(&b.d, b.buf[:], n) }
+
+// DictBuf6 is DictBuf for dicts of up to six entries, such as globals.
+type DictBuf6 struct {
+	d   Dict
+	buf [12]Value
+}
+
+// Dict returns an empty dict with room for n entries: b's own when n is
+// at most six, else a new one. Call it once per DictBuf6.
+func (b *DictBuf6) Dict(n int) *Dict { return bufDict(&b.d, b.buf[:], n) }
+
+// DictBuf2 is DictBuf for dicts of up to two entries, such as the
+// response to a fetch.
+type DictBuf2 struct {
+	d   Dict
+	buf [4]Value
+}
+
+// Dict returns an empty dict with room for n entries: b's own when n is
+// at most two, else a new one. Call it once per DictBuf2.
+func (b *DictBuf2) Dict(n int) *Dict { return bufDict(&b.d, b.buf[:], n) }
+
+// bufDict makes d a dict in buf, keys in its first half and values in its
+// second, when n entries fit; else it returns a new dict.
+func bufDict(d *Dict, buf []Value, n int) *Dict {
+	if n > len(buf)/2 {
 		return NewDict(n)
 	}
-	n = len(b.buf) / 2
-	b.d = Dict{keys: b.buf[:0:n], vals: b.buf[n : n : 2*n], cost: costUnit}
-	return &b.d
+	n = len(buf) / 2
+	*d = Dict{keys: buf[:0:n], vals: buf[n : n : 2*n], cost: costUnit}
+	return d
 }
 
 // Len returns the number of entries.

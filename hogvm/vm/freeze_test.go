@@ -236,12 +236,22 @@ func TestDictContent(t *testing.T) {
 	}
 }
 
-// A dict made in a DictBuf is a dict like NewDict's, also past the room
-// the buffer has, and freezes as one.
+// A dict made in a DictBuf (of any size) is a dict like NewDict's, also
+// past the room the buffer has, and freezes as one.
 func TestDictBuf(t *testing.T) {
-	for _, n := range []int{0, 3, 8, 12} {
-		var b vm.DictBuf
-		d := b.Dict(n)
+	bufs := map[string]func(n int) *vm.Dict{
+		"DictBuf":  func(n int) *vm.Dict { return new(vm.DictBuf).Dict(n) },
+		"DictBuf6": func(n int) *vm.Dict { return new(vm.DictBuf6).Dict(n) },
+		"DictBuf2": func(n int) *vm.Dict { return new(vm.DictBuf2).Dict(n) },
+	}
+	for name, newDict := range bufs {
+		t.Run(name, func(t *testing.T) { testDictBuf(t, newDict) })
+	}
+}
+
+func testDictBuf(t *testing.T, newDict func(n int) *vm.Dict) {
+	for _, n := range []int{0, 1, 2, 3, 6, 7, 8, 12} {
+		d := newDict(n)
 		for i := range n + 2 {
 			d.SetString(strings.Repeat("k", i+1), vm.Int(int64(i)))
 		}

@@ -85,12 +85,13 @@ func (p *jsonParser) literal(word string) error {
 
 func (p *jsonParser) object(depth int) (Value, error) {
 	p.pos++ // {
-	d := NewDict(4)
 	p.space()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
+		// An empty object, as many APIs answer: no room for entries.
 		p.pos++
-		return revive(d), nil
+		return revive(NewDict(0)), nil
 	}
+	d := NewDict(4)
 	for {
 		if p.pos >= len(p.data) || p.data[p.pos] != '"' {
 			return Null, p.errorf("expected a string key")
@@ -267,10 +268,35 @@ func jsOrder(d *Dict) {
 type jsonWriter struct {
 	buf    []byte
 	indent int
-	path   []unsafe.Pointer
 	limit  int // stop rendering past this many bytes (0: maxRender)
-	// pathBuf holds the path of most values, without growing it.
-	pathBuf [8]unsafe.Pointer
+	// The containers from the root to the value being rendered, to
+	// render a cycle as null: the first len(pathBuf) in pathBuf, the
+	// rest in pathMore. Not a slice of pathBuf, which would point into
+	// the writer itself and so move every writer to the heap.
+	pathLen  int
+	pathBuf  [8]unsafe.Pointer
+	pathMore []unsafe.Pointer
+}
+
+// onPath reports whether the container at p is on the writer's path.
+func (w *jsonWriter) onPath(p unsafe.Pointer) bool {
+	return onPath(w.pathBuf[:min(w.pathLen, len(w.pathBuf))], p) || onPath(w.pathMore, p)
+}
+
+func (w *jsonWriter) push(p unsafe.Pointer) {
+	if w.pathLen < len(w.pathBuf) {
+		w.pathBuf[w.pathLen] = p
+	} else {
+		w.pathMore = append(w.pathMore, p)
+	}
+	w.pathLen++
+}
+
+func (w *jsonWriter) pop() {
+	w.pathLen--
+	if w.pathLen >= len(w.pathBuf) {
+		w.pathMore = w.pathMore[:len(w.pathMore)-1]
+	}
 }
 
 // MarshalJSON renders v the way jsonStringify(v) does.
@@ -279,7 +305,6 @@ func (v Value) MarshalJSON() ([]byte, error) {
 	// events with URLs and user agents, which outgrow AppendJSON's half
 	// of it, in one allocation.
 	w := jsonWriter{buf: make([]byte, 0, min(costOf(v)*3/4+16, 1<<20))}
-	w.path = w.pathBuf[:0]
 	w.value(v, 0)
 	return w.buf, nil
 }
@@ -295,7 +320,6 @@ func AppendJSON(dst []byte, v Value, indent, limit int) []byte {
 		dst = make([]byte, 0, min(costOf(v)/2+16, 1<<20))
 	}
 	w := jsonWriter{buf: dst, indent: indent, limit: limit}
-	w.path = w.pathBuf[:0]
 	w.value(v, 0)
 	return w.buf
 }
@@ -365,11 +389,11 @@ func (w *jsonWriter) value(v Value, depth int) {
 		}
 		w.object(depth, keys, vals)
 	case KindArray, KindTuple, KindDict:
-		if onPath(w.path, v.p) || len(w.path) > maxPrintDepth {
+		if w.onPath(v.p) || w.pathLen > maxPrintDepth {
 			w.buf = append(w.buf, "null"...)
 			return
 		}
-		w.path = append(w.path, v.p)
+		w.push(v.p)
 		if v.k == KindDict && w.plainKeys(v.dict()) {
 			w.plainObject(v.dict(), depth)
 		} else if v.k == KindDict {
@@ -415,7 +439,7 @@ func (w *jsonWriter) value(v Value, depth int) {
 				w.buf = append(w.buf, ']')
 			}
 		}
-		w.path = w.path[:len(w.path)-1]
+		w.pop()
 	}
 }
 

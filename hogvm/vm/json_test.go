@@ -118,3 +118,52 @@ func TestParseJSONKeyOrder(t *testing.T) {
 		t.Errorf("b = %v, want the last value 5", b)
 	}
 }
+
+// AppendJSON into a buffer with room allocates nothing: its writer, path
+// of containers included, stays on the stack.
+func TestAppendJSONAllocs(t *testing.T) {
+	inner := vm.NewDict(2)
+	inner.SetString("plan", vm.String("pro"))
+	inner.SetString("seats", vm.Int(12))
+	d := vm.NewDict(3)
+	d.SetString("event", vm.String("$pageview"))
+	d.SetString("props", vm.DictValue(inner))
+	d.SetString("list", vm.NewArray([]vm.Value{vm.Int(1), vm.DictValue(inner)}))
+	v := vm.DictValue(d)
+	buf := make([]byte, 0, 256)
+	want := `{"event":"$pageview","props":{"plan":"pro","seats":12},"list":[1,{"plan":"pro","seats":12}]}`
+	if got := vm.AppendJSON(buf, v, 0, 0); string(got) != want {
+		t.Fatalf("AppendJSON = %s, want %s", got, want)
+	}
+	if n := testing.AllocsPerRun(100, func() { vm.AppendJSON(buf, v, 0, 0) }); n != 0 {
+		t.Errorf("AppendJSON into a buffer with room: %v allocations, want 0", n)
+	}
+}
+
+// A cycle is rendered as null at any depth, also past the containers the
+// writer keeps without allocating, and the path unwinds past them: a
+// sibling that repeats a container on the path is rendered whole.
+func TestJSONCycleDeep(t *testing.T) {
+	for _, depth := range []int{1, 7, 8, 9, 20} {
+		root := vm.NewDict(2)
+		cur := root
+		for range depth {
+			next := vm.NewDict(1)
+			cur.SetString("next", vm.DictValue(next))
+			cur = next
+		}
+		cur.SetString("back", vm.DictValue(root))
+		leaf := vm.NewDict(1)
+		leaf.SetString("x", vm.Int(1))
+		cur.SetString("leaf", vm.DictValue(leaf))
+		root.SetString("again", vm.DictValue(leaf))
+		want := strings.Repeat(`{"next":`, depth) + `{"back":null,"leaf":{"x":1}}` + strings.Repeat(`}`, depth-1) + `,"again":{"x":1}}`
+		got, err := vm.DictValue(root).MarshalJSON()
+		if err != nil || string(got) != want {
+			t.Errorf("depth %d: MarshalJSON = %s, %v; want %s", depth, got, err, want)
+		}
+		if got := vm.AppendJSON(nil, vm.DictValue(root), 0, 0); string(got) != want {
+			t.Errorf("depth %d: AppendJSON = %s, want %s", depth, got, want)
+		}
+	}
+}
