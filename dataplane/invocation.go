@@ -147,6 +147,11 @@ func (n *Node) newInvocation(dest *destination, g *executor.Globals, p *pending,
 }
 
 func (inv *invocation) free() {
+	if inv.res != nil {
+		// Nothing holds the result any more: records, logs and counts
+		// took copies of what they keep, and a park stored its own.
+		inv.res.Release()
+	}
 	inv.untally()
 	wake := inv.wake
 	*inv = invocation{wake: wake}

@@ -165,7 +165,7 @@ func BenchmarkWebhookInvokeNode(b *testing.B) {
 }
 
 // webhookDest is a webhook destination like the webhook template's.
-func webhookDest(b *testing.B) *executor.Destination {
+func webhookDest(b testing.TB) *executor.Destination {
 	return prepare(b, spec{
 		hog: `
 let payload := {'headers': inputs.headers, 'body': inputs.body, 'method': inputs.method}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -200,7 +201,29 @@ type Result struct {
 	statusOnly bool
 	// dest caches the redactor of its secrets.
 	dest *Destination
+	// alloc is the allocation the Result is part of (see Release).
+	alloc *invocationAlloc
 }
+
+// Release lets later invocations reuse the memory of r and of what it
+// holds (its first fetch's record and request, the invocation's globals
+// and inputs): the caller must not use r, or anything it got from it,
+// afterwards, and must release it once at most. A Result never released
+// is garbage-collected as usual; a busy data plane that releases each one
+// spares a 2 KiB allocation per delivery, which with the garbage
+// collection it caused was about a twelfth of a delivery's CPU in
+// bench/pipeline. A parked Result is not reused: what it suspended may
+// still point into it.
+func (r *Result) Release() {
+	a := r.alloc
+	if a == nil || r.Status == Parked {
+		return
+	}
+	*a = invocationAlloc{}
+	allocPool.Put(a)
+}
+
+var allocPool = sync.Pool{New: func() any { return new(invocationAlloc) }}
 
 // OwnTime is the time the invocation itself took: VM time and fetches.
 func (r *Result) OwnTime() time.Duration { return r.VMTime + r.FetchTime }
@@ -215,17 +238,18 @@ func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Res
 
 // invoke runs an invocation on g, or on batch (g is its first event).
 func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, opts Options) *Result {
-	a := &invocationAlloc{}
+	a := allocPool.Get().(*invocationAlloc)
 	inv := &a.inv
 	opts.Now = opts.clock()
 	if opts.MaxLogs <= 0 {
 		opts.MaxLogs = DefaultMaxLogs
 	}
-	// Field by field: a struct literal assigned through a pointer is
-	// built aside and copied in whole, with write barriers.
+	// Field by field (a from the pool, or new, is zero): a struct literal
+	// assigned through a pointer is built aside and copied in whole, with
+	// write barriers.
 	inv.ctx, inv.d, inv.g, inv.batch, inv.opts, inv.start, inv.alloc = ctx, d, g, batch, opts, time.Now(), a
 	res := &a.res
-	res.dest, res.secrets, res.Fetches, res.statusOnly = d, d.secrets, a.fetches[:0:1], opts.FetchStatusOnly
+	res.dest, res.secrets, res.Fetches, res.statusOnly, res.alloc = d, d.secrets, a.fetches[:0:1], opts.FetchStatusOnly, a
 	inv.res = res
 	inv.ins = d.inputs
 	if d.HasMappings() && batch == nil {
