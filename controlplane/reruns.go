@@ -470,11 +470,13 @@ func (r *reruns) save(ctx context.Context, j *rerunJob) (ok, stop bool) {
 }
 
 // handOver stores the event of it in the event log for its destination;
-// false when the event is not stored any more (it expired).
+// false when the event is not stored any more (it expired). An event not
+// found for an invocation stored moments ago is asked for again: the
+// index may not point at it yet (invocations.IndexLag).
 func (r *reruns) handOver(ctx context.Context, st *invocations.Store, j *rerunJob, it rerunItem) bool {
 	for ctx.Err() == nil {
 		data, err := st.Event(ctx, j.Project, it.UUID)
-		if errors.Is(err, invocations.ErrNotFound) {
+		if errors.Is(err, invocations.ErrNotFound) && !st.Unindexed(ctx, it.ID) {
 			return false
 		}
 		if err == nil {

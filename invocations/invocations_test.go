@@ -2,6 +2,7 @@ package invocations
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -315,5 +316,162 @@ func TestRecordCopiesAndReuses(t *testing.T) {
 	byPerson, _, err := s.List(ctx, "shop", Filter{DistinctID: "u1"}, 100, Cursor{})
 	if err != nil || len(byPerson) != 10 {
 		t.Errorf("by distinct id: %d records, %v", len(byPerson), err)
+	}
+}
+
+// indexMsgs counts the stored index messages of key (its bucket's
+// subject may hold other keys' too).
+func indexMsgs(t *testing.T, s *Store, project string, kind byte, key string) int {
+	t.Helper()
+	ctx := context.Background()
+	st, err := s.js.Stream(ctx, StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for seq := uint64(1); ; {
+		m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(indexSubject(project, kind, key)))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return n
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(decodeEntry(m.Data, key, nil)) > 0 {
+			n++
+		}
+		seq = m.Sequence + 1
+	}
+}
+
+// An event's records on several destinations, and a person's records,
+// that end in different batches share one index entry: the entries wait
+// for IndexInterval (here, Flush) rather than going out with each batch,
+// which stored one message per key and batch.
+func TestIndexEntriesSpanBatches(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, true)
+	w := s.NewWriter(WriterConfig{Interval: time.Hour, IndexInterval: time.Hour})
+	w.Event("shop", "e1", []byte("event"))
+	for i, d := range []string{"hook", "slack", "crm", "hook", "slack"} {
+		uuid := "e1"
+		if i >= 3 {
+			uuid = "e2" // the same person's next event
+		}
+		w.Record(&Record{Destination: "projects/shop/destinations/" + d, Status: succeeded, EventUUID: uuid, DistinctID: "ada", Start: time.Now()})
+		// Each record in a batch of its own, as Run writes them.
+		w.writeQueued(ctx)
+	}
+	if got := indexMsgs(t, s, "shop", indexEvent, "e1"); got != 0 {
+		t.Fatalf("%d index messages before IndexInterval, want 0", got)
+	}
+	w.Flush(ctx)
+	for _, k := range []struct {
+		kind byte
+		key  string
+		want int // records
+	}{{indexEvent, "e1", 3}, {indexEvent, "e2", 2}, {indexDistinct, "ada", 5}} {
+		if got := indexMsgs(t, s, "shop", k.kind, k.key); got != 1 {
+			t.Errorf("index %c %s: %d messages, want 1", k.kind, k.key, got)
+		}
+		f := Filter{EventUUID: k.key}
+		if k.kind == indexDistinct {
+			f = Filter{DistinctID: k.key}
+		}
+		if out, _, err := s.List(ctx, "shop", f, 100, Cursor{}); err != nil || len(out) != k.want {
+			t.Errorf("lookup %c %s: %d records, %v; want %d", k.kind, k.key, len(out), err, k.want)
+		}
+	}
+	if data, err := s.Event(ctx, "shop", "e1"); err != nil || string(data) != "event" {
+		t.Errorf("stored event: %q, %v", data, err)
+	}
+	if d := w.Dropped(); d != 0 {
+		t.Errorf("dropped %d", d)
+	}
+}
+
+// Run writes the index entries IndexInterval after their records, even
+// when no other batch comes; and when too many wait, write does at once.
+func TestIndexIntervalAndBounds(t *testing.T) {
+	s := openStore(t, true)
+	w := s.NewWriter(WriterConfig{Interval: time.Hour, Batch: 2, IndexInterval: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	defer func() { cancel(); <-done }()
+	go func() { defer close(done); w.Run(ctx) }()
+	for i := range 2 {
+		w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: "e1", DistinctID: fmt.Sprint(i), Start: time.Now()})
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for indexMsgs(t, s, "shop", indexEvent, "e1") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the index was not written after IndexInterval")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	s2 := openStore(t, true)
+	w2 := s2.NewWriter(WriterConfig{Interval: time.Hour, IndexInterval: time.Hour})
+	w2.maxKeys = 4
+	for i := range 4 {
+		w2.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: fmt.Sprint("k", i), Start: time.Now()})
+		w2.writeQueued(context.Background())
+	}
+	for i := range 4 {
+		if got := indexMsgs(t, s2, "shop", indexEvent, fmt.Sprint("k", i)); got != 1 {
+			t.Errorf("key %d: %d index messages once maxKeys wait, want 1", i, got)
+		}
+	}
+}
+
+// A key with more refs than one index message holds gets several, and
+// a lookup reads them all.
+func TestIndexEntrySplit(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, true)
+	w := s.NewWriter(WriterConfig{})
+	w.maxEntry = 4
+	for i := range 10 {
+		w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: fmt.Sprint("e", i), DistinctID: "ada", Start: time.Now()})
+	}
+	w.Flush(ctx)
+	if got := indexMsgs(t, s, "shop", indexDistinct, "ada"); got != 3 {
+		t.Errorf("%d index messages for 10 refs of at most 4, want 3", got)
+	}
+	if out, _, err := s.List(ctx, "shop", Filter{DistinctID: "ada"}, 100, Cursor{}); err != nil || len(out) != 10 {
+		t.Errorf("lookup: %d records, %v", len(out), err)
+	}
+	if w.Dropped() != 0 {
+		t.Errorf("dropped %d", w.Dropped())
+	}
+}
+
+// A record stored moments ago may not be indexed yet: Unindexed says so,
+// for a rerun to ask for its event again rather than call it missing.
+func TestUnindexed(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, true)
+	w := s.NewWriter(WriterConfig{IndexInterval: time.Hour})
+	w.Event("shop", "e1", []byte("event"))
+	w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: failed, EventUUID: "e1", Start: time.Now()})
+	w.writeQueued(ctx) // the records, not the index
+	out, _, err := s.List(ctx, "shop", Filter{}, 10, Cursor{})
+	if err != nil || len(out) != 1 {
+		t.Fatalf("%d records, %v", len(out), err)
+	}
+	if _, err := s.Event(ctx, "shop", "e1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("event before the index: %v", err)
+	}
+	if !s.Unindexed(ctx, out[0].GetId()) {
+		t.Error("a record stored moments ago is not Unindexed")
+	}
+	for _, id := range []string{"999-0", "x"} {
+		if s.Unindexed(ctx, id) {
+			t.Errorf("Unindexed(%q)", id)
+		}
+	}
+	w.Flush(ctx)
+	if data, err := s.Event(ctx, "shop", "e1"); err != nil || string(data) != "event" {
+		t.Errorf("event after the index: %q, %v", data, err)
 	}
 }

@@ -337,6 +337,28 @@ func (s *Store) Event(ctx context.Context, project, uuid string) ([]byte, error)
 	return nil, ErrNotFound
 }
 
+// IndexLag is how long after a record is stored the index may still not
+// point at it, or at its stored event: a Writer writes index entries
+// IndexInterval (1s by default) after their records, so that a key's
+// entries of several batches go out as one.
+const IndexLag = 10 * time.Second
+
+// Unindexed reports whether the record id was stored so recently (less
+// than IndexLag ago) that lookups by its event uuid, distinct id or rerun
+// may not find it yet, nor Event its event: what did not find it may ask
+// again a little later. False for an id that is not stored.
+func (s *Store) Unindexed(ctx context.Context, id string) bool {
+	c, ok := ParseCursor(id)
+	if !ok {
+		return false
+	}
+	m, err := s.msg(ctx, c.Seq)
+	if err != nil {
+		return false
+	}
+	return time.Since(m.Time) < IndexLag
+}
+
 // decodeItem reads the record at item of a stored message.
 func decodeItem(project string, m *jetstream.RawStreamMsg, item int) (*hogwirev1.Invocation, string, bool) {
 	var r *hogwirev1.Invocation

@@ -63,6 +63,12 @@ type WriterConfig struct {
 	// Interval how long one waits for company (default 200ms).
 	Batch    int
 	Interval time.Duration
+	// IndexInterval is how long index entries wait for company after
+	// their records are stored (default 1s): an event's records on every
+	// destination, and a person's, end over more than one batch, and an
+	// entry written for each batch was most of what NATS stored. Lookups
+	// by event uuid, distinct id or rerun find a record that much later.
+	IndexInterval time.Duration
 }
 
 type item struct {
@@ -94,9 +100,13 @@ type Writer struct {
 	// recs holds records written, for Record to copy the next ones into;
 	// under qmu.
 	recs []*Record
-	// scratch is write's, while it holds scratchMu.
-	scratchMu sync.Mutex
-	scratch   indexScratch
+	// ix gathers the index entries of the batches written since it was
+	// last flushed, under ixMu.
+	ixMu sync.Mutex
+	ix   pendingIndex
+	// The bounds of ix and of an index message (maxPendingKeys,
+	// maxPendingRefs, maxEntryRefs; tests lower them).
+	maxKeys, maxRefs, maxEntry int
 	// Bytes stored, by kind (see Stored).
 	recordBytes, eventBytes, indexBytes atomic.Int64
 }
@@ -118,7 +128,11 @@ func (s *Store) NewWriter(cfg WriterConfig) *Writer {
 	if cfg.Interval <= 0 {
 		cfg.Interval = 200 * time.Millisecond
 	}
-	return &Writer{s: s, cfg: cfg, wake: make(chan struct{}, 1)}
+	if cfg.IndexInterval <= 0 {
+		cfg.IndexInterval = time.Second
+	}
+	return &Writer{s: s, cfg: cfg, wake: make(chan struct{}, 1),
+		maxKeys: maxPendingKeys, maxRefs: maxPendingRefs, maxEntry: maxEntryRefs}
 }
 
 // Record queues a copy of r; false when the buffer was full and it was
@@ -275,6 +289,18 @@ func (w *Writer) Run(ctx context.Context) {
 	warn := time.NewTicker(time.Minute)
 	defer warn.Stop()
 	var warned int64
+	// index fires IndexInterval after entries began to wait: armed once a
+	// batch left some, and not again until it has fired.
+	index := time.NewTimer(w.cfg.IndexInterval)
+	index.Stop()
+	defer index.Stop()
+	armed := false
+	arm := func() {
+		if !armed && w.indexPending() {
+			index.Reset(w.cfg.IndexInterval)
+			armed = true
+		}
+	}
 	for {
 		select {
 		case <-warn.C:
@@ -289,8 +315,14 @@ func (w *Writer) Run(ctx context.Context) {
 			return
 		case <-w.wake:
 			w.writeQueued(ctx)
+			arm()
 		case <-t.C:
 			w.writeQueued(ctx)
+			arm()
+		case <-index.C:
+			armed = false
+			w.flushIndex(ctx)
+			arm()
 		}
 	}
 }
@@ -304,21 +336,24 @@ func (w *Writer) writeQueued(ctx context.Context) {
 	w.giveBack(q)
 }
 
-// Flush writes what is buffered now, until nothing is; for tests and
-// shutdown.
+// Flush writes what is buffered now, until nothing is, and the index
+// entries of everything written; for tests and shutdown.
 func (w *Writer) Flush(ctx context.Context) {
 	for {
 		q := w.take()
 		if len(q) == 0 {
 			w.giveBack(q)
-			return
+			break
 		}
 		ok := w.writeAll(ctx, q)
 		w.giveBack(q)
 		if !ok {
-			return
+			break
 		}
 	}
+	// What was stored is indexed even when ctx ended: the entries go out
+	// without waiting, but for the last one's acknowledgement.
+	w.flushIndex(ctx)
 }
 
 // maxPack bounds a stored message's size; an item larger than this is
@@ -397,13 +432,15 @@ func (w *Writer) reuse(packs []*pack) {
 	}
 }
 
-// indexScratch is what write gathers index entries in, kept from one
-// batch to the next: a batch indexes thousands of keys, and growing
-// these anew each time was most of what the writer allocated.
-type indexScratch struct {
+// pendingIndex holds the index entries of the batches written since the
+// last flushIndex: one entry per key, with every ref to it. Its room is
+// kept from one flush to the next: they index thousands of keys, and
+// growing these anew each time was most of what the writer allocated.
+type pendingIndex struct {
 	entries map[refKey]int
 	order   []refKey
 	refs    []entryRef
+	// Where flushIndex gathers each entry's refs.
 	start   []int
 	next    []int
 	byEntry []ref
@@ -415,32 +452,51 @@ type entryRef struct {
 	ref   ref
 }
 
-// indexScratch returns the writer's scratch, or a new one while another
-// write (a Flush beside Run) uses it.
-func (w *Writer) indexScratch() *indexScratch {
-	if !w.scratchMu.TryLock() {
-		return &indexScratch{}
+// add adds p's refs, stored at seq, to their entries.
+func (x *pendingIndex) add(p *pack, seq uint64) {
+	if x.entries == nil {
+		x.entries = make(map[refKey]int, len(p.refs))
 	}
-	return &w.scratch
+	for _, r := range p.refs {
+		k := refKey{p.project, r.index, r.key}
+		e, ok := x.entries[k]
+		if !ok {
+			e = len(x.order)
+			x.entries[k] = e
+			x.order = append(x.order, k)
+		}
+		x.refs = append(x.refs, entryRef{e, ref{seq: seq, item: r.item, event: r.event}})
+	}
 }
 
-// doneIndex lets go of x, forgetting its keys.
-func (w *Writer) doneIndex(x *indexScratch) {
-	clear(x.entries)
-	clear(x.order[:cap(x.order)])
-	clear(x.refs[:cap(x.refs)])
-	if x == &w.scratch {
-		w.scratchMu.Unlock()
-	}
+// Bounds of the index entries waiting for IndexInterval: past either,
+// they are written at once. They bound the writer's memory (a pending
+// ref and key cost about 100 bytes) and, with maxEntryRefs, a message's
+// size.
+const (
+	maxPendingKeys = 50000
+	maxPendingRefs = 200000
+)
+
+// maxEntryRefs bounds the refs of one index message (a hot key's refs
+// over IndexInterval go out in several, each at most a few tens of KB):
+// lookups read every message of the key's subject anyway.
+const maxEntryRefs = 8192
+
+// indexPending reports whether index entries wait to be written.
+func (w *Writer) indexPending() bool {
+	w.ixMu.Lock()
+	defer w.ixMu.Unlock()
+	return len(w.ix.order) > 0
 }
 
 // maxFreeBuffers bounds the packs kept between batches: a batch
 // makes one message per destination, status and kind, and per project.
 const maxFreeBuffers = 64
 
-// write stores a batch: records and events packed by subject first, then,
-// once their sequences are known, one index entry per key pointing at
-// them.
+// write stores a batch: records and events packed by subject; once their
+// sequences are known, what points at them waits for flushIndex, which
+// write calls itself when too much waits.
 func (w *Writer) write(ctx context.Context, batch []item) {
 	js := w.s.js
 	open := map[packKey]*pack{}
@@ -458,7 +514,6 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 		return p
 	}
 	var enc []byte
-	nrefs := 0
 	for _, it := range batch {
 		if it.rec == nil {
 			if !resourcename.ValidID(it.project) {
@@ -470,7 +525,6 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 			p.buf = append(p.buf, it.data...)
 			p.n++
 			p.refs = append(p.refs, packRef{index: indexEvent, key: it.uuid, item: p.n - 1, event: true})
-			nrefs++
 			continue
 		}
 		r := it.rec
@@ -502,7 +556,6 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 		p.buf = binary.AppendUvarint(p.buf, uint64(len(enc)))
 		p.buf = append(p.buf, enc...)
 		p.n++
-		before := len(p.refs)
 		if k := r.EventUUID; k != "" {
 			p.refs = append(p.refs, packRef{index: indexEvent, key: k, item: p.n - 1})
 		}
@@ -512,7 +565,6 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 		if k := r.Rerun; k != "" {
 			p.refs = append(p.refs, packRef{index: indexRerun, key: k, item: p.n - 1})
 		}
-		nrefs += len(p.refs) - before
 	}
 	w.recycle(batch)
 	for _, p := range packs {
@@ -528,34 +580,19 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 			w.recordBytes.Add(int64(len(p.buf)))
 		}
 	}
-	// One index entry per key and batch: the records of one event (one
-	// per destination) and of one person usually end close together.
-	// Each ref is kept with its entry's number, in the order the packs
-	// were acknowledged, then gathered by entry.
-	x := w.indexScratch()
-	defer w.doneIndex(x)
-	entries, order, refs := x.entries, x.order[:0], x.refs[:0]
-	if entries == nil {
-		entries = make(map[refKey]int, nrefs/4)
-		x.entries = entries
-	}
-	defer func() { x.order, x.refs = order, refs }()
+	// The refs of each pack NATS acknowledged wait for the index flush,
+	// with those of the batches before, in the order they were stored:
+	// one entry per key then serves the records of one event (one per
+	// destination) and of one person that ended close together.
 	for i, p := range packs {
 		if p.f == nil {
 			continue
 		}
 		select {
 		case ack := <-p.f.Ok():
-			for _, r := range p.refs {
-				k := refKey{p.project, r.index, r.key}
-				e, ok := entries[k]
-				if !ok {
-					e = len(order)
-					entries[k] = e
-					order = append(order, k)
-				}
-				refs = append(refs, entryRef{e, ref{seq: ack.Sequence, item: r.item, event: r.event}})
-			}
+			w.ixMu.Lock()
+			w.ix.add(p, ack.Sequence)
+			w.ixMu.Unlock()
 		case <-p.f.Err():
 			w.failed.Add(int64(p.n))
 		case <-ctx.Done():
@@ -568,6 +605,31 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 	// NATS is done with every message: their buffers serve the next
 	// batch.
 	w.reuse(packs)
+	w.ixMu.Lock()
+	full := len(w.ix.order) >= w.maxKeys || len(w.ix.refs) >= w.maxRefs
+	w.ixMu.Unlock()
+	if full {
+		w.flushIndex(ctx)
+	}
+}
+
+// flushIndex writes the index entries waiting: one message per key, of
+// every ref to it written since the last flush (more for a key with more
+// than maxEntryRefs).
+func (w *Writer) flushIndex(ctx context.Context) {
+	w.ixMu.Lock()
+	defer w.ixMu.Unlock()
+	x := &w.ix
+	if len(x.order) == 0 {
+		return
+	}
+	order, refs := x.order, x.refs
+	defer func() {
+		clear(x.entries)
+		clear(order)
+		clear(refs)
+		x.order, x.refs = order[:0], refs[:0]
+	}()
 	// Gather each entry's refs, keeping their order: start[e] is where
 	// entry e's begin in byEntry.
 	start := append(x.start[:0], make([]int, len(order)+1)...)
@@ -587,7 +649,7 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 		next[r.entry]++
 	}
 	// The index entries are many (about one per event and one per person
-	// of the batch) and small: acknowledging each cost the writer and the
+	// written) and small: acknowledging each cost the writer and the
 	// server more than storing it. They go out as plain NATS messages,
 	// which the stream stores all the same, and only the last one is
 	// acknowledged: the server handles one connection's messages in
@@ -597,27 +659,34 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 	var e []byte
 	for i, k := range order {
 		subject := indexSubject(k.project, k.index, k.key)
-		if i < len(order)-1 {
-			// Publish copies the entry: one buffer serves them all.
-			e = appendEntry(e[:0], k.key, byEntry[start[i]:start[i+1]])
-			w.indexBytes.Add(int64(len(e)))
-			if err := w.s.nc.Publish(subject, e); err != nil {
-				w.failed.Add(1)
+		rs := byEntry[start[i]:start[i+1]]
+		for len(rs) > 0 {
+			n := min(len(rs), w.maxEntry)
+			last := i == len(order)-1 && n == len(rs)
+			if !last {
+				// Publish copies the entry: one buffer serves them all.
+				e = appendEntry(e[:0], k.key, rs[:n])
+				w.indexBytes.Add(int64(len(e)))
+				if err := w.s.nc.Publish(subject, e); err != nil {
+					w.failed.Add(1)
+				}
+				rs = rs[n:]
+				continue
 			}
-			continue
-		}
-		e = appendEntry(nil, k.key, byEntry[start[i]:start[i+1]])
-		w.indexBytes.Add(int64(len(e)))
-		f, err := js.PublishAsync(subject, e)
-		if err != nil {
-			w.failed.Add(1)
-			return
-		}
-		select {
-		case <-f.Ok():
-		case <-f.Err():
-			w.failed.Add(1)
-		case <-ctx.Done():
+			e = appendEntry(nil, k.key, rs)
+			w.indexBytes.Add(int64(len(e)))
+			f, err := w.s.js.PublishAsync(subject, e)
+			if err != nil {
+				w.failed.Add(1)
+				return
+			}
+			select {
+			case <-f.Ok():
+			case <-f.Err():
+				w.failed.Add(1)
+			case <-ctx.Done():
+			}
+			rs = nil
 		}
 	}
 }

@@ -70,6 +70,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/structpb"
 
@@ -79,6 +81,7 @@ import (
 	"github.com/hogwire/hogwire/dataplane/eventlog"
 	"github.com/hogwire/hogwire/devstack"
 	"github.com/hogwire/hogwire/gctune"
+	"github.com/hogwire/hogwire/invocations"
 	"github.com/hogwire/hogwire/rpcclient"
 	"github.com/hogwire/hogwire/tracing"
 )
@@ -247,6 +250,9 @@ func run(cfg config, destList, storageList string) error {
 					}
 					fmt.Printf("%-8s %-6d %-8s %-8s %14.0f %14.0f %6.0f%% %10v %10v %12v %12v\n", storage, n, mode, rec, r.hogwire, r.raw, 100*r.ratio,
 						r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond), r.hogCPU.Round(time.Microsecond), r.rawCPU.Round(time.Microsecond))
+					if m := r.stored; m != nil {
+						fmt.Printf("  invocation stream messages per delivery: %.4f records, %.4f events, %.4f index\n", m.records, m.events, m.index)
+					}
 				}
 			}
 		}
@@ -260,7 +266,14 @@ type result struct {
 	// measure of work that the machine's noise disturbs less than rates.
 	hogCPU, rawCPU time.Duration
 	p50, p99       time.Duration
+	// stored counts the invocation stream's messages by kind (records,
+	// events, index) per delivery, when records are on: each costs NATS a
+	// store, whatever its size.
+	stored *storedMsgs
 }
+
+// storedMsgs are messages of the invocation stream per delivery.
+type storedMsgs struct{ records, events, index float64 }
 
 func measure(s *sinkClient, cfg config, storage string, dests int) (result, error) {
 	events, senders, latencyEvents := cfg.events, cfg.senders, cfg.latencyEvents
@@ -338,6 +351,11 @@ func measure(s *sinkClient, cfg config, storage string, dests int) (result, erro
 	slices.Sort(lat)
 	if len(lat) > 0 {
 		r.p50, r.p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	}
+	if cfg.records {
+		if r.stored, err = countStored(st.NATSURL, cfg.rounds*deliveries+latencyEvents*dests); err != nil {
+			return r, err
+		}
 	}
 	return r, nil
 }
@@ -543,4 +561,42 @@ func rawRate(s *sinkClient, n, workers int) float64 {
 	}
 	wg.Wait()
 	return float64(n) / time.Since(start).Seconds()
+}
+
+// countStored counts the invocation stream's messages of each kind, once
+// the writer has had time to flush, per delivery of the deliveries made.
+func countStored(natsURL string, deliveries int) (*storedMsgs, error) {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	time.Sleep(time.Second) // the writer's last batch
+	count := func(filter string) (float64, error) {
+		c, err := js.OrderedConsumer(ctx, invocations.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
+		if err != nil {
+			return 0, err
+		}
+		info, err := c.Info(ctx)
+		if err != nil {
+			return 0, err
+		}
+		return float64(info.NumPending) / float64(deliveries), nil
+	}
+	var m storedMsgs
+	for _, k := range []struct {
+		n      *float64
+		filter string
+	}{{&m.records, "invocations.r.>"}, {&m.events, "invocations.v.>"}, {&m.index, "invocations.x.>"}} {
+		if *k.n, err = count(k.filter); err != nil {
+			return nil, fmt.Errorf("counting %s: %w", k.filter, err)
+		}
+	}
+	return &m, nil
 }

@@ -181,13 +181,23 @@ if (r.status >= 400) { throw Error(f'refused with {r.status}') }`
 	if r := list("ok", "--status", "failed"); len(r.GetInvocations()) != 0 {
 		t.Errorf("ok --status failed: %v", r)
 	}
-	// By event, across every destination.
+	// By event, across every destination; the index points at a record
+	// up to about a second after it is listed by destination (see
+	// invocations.IndexLag).
 	byEvent := list("projects/shop", "--event", "01900000-0000-7000-8000-00000000b001")
+	pollUntil(t, func() bool {
+		byEvent = list("projects/shop", "--event", "01900000-0000-7000-8000-00000000b001")
+		return len(distinctDestinations(byEvent)) >= 8
+	})
 	if n := len(distinctDestinations(byEvent)); n != 8 {
 		t.Errorf("--event: records of %d destinations, want 8: %v", n, byEvent)
 	}
 	// By distinct id.
 	bob := list("projects/shop", "--distinct-id", "bob")
+	pollUntil(t, func() bool {
+		bob = list("projects/shop", "--distinct-id", "bob")
+		return len(distinctDestinations(bob)) >= 8
+	})
 	if n := len(distinctDestinations(bob)); n != 8 {
 		t.Errorf("--distinct-id bob: records of %d destinations, want 8", n)
 	}
