@@ -312,7 +312,7 @@ func BenchmarkWriteDestinations(b *testing.B) {
 			nextBatch += 1000
 		}
 		if items >= nextIndex {
-			w.flushIndex(ctx)
+			w.flushIndex(ctx, true)
 			nextIndex += 20000
 		}
 	}

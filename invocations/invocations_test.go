@@ -390,6 +390,52 @@ func TestIndexEntriesSpanBatches(t *testing.T) {
 	}
 }
 
+// A stored event's index entry waits a few flushes for its records', so
+// that one entry points at both; one whose records never come is written
+// alone after eventWaits flushes, and Flush writes everything at once.
+func TestIndexEventWaitsForItsRecords(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, true)
+	w := s.NewWriter(WriterConfig{Interval: time.Hour, IndexInterval: time.Hour})
+	w.Event("shop", "e1", []byte("one"))
+	w.Event("shop", "e2", []byte("two"))
+	w.writeQueued(ctx)
+	w.flushIndex(ctx, false)
+	if got := indexMsgs(t, s, "shop", indexEvent, "e1"); got != 0 {
+		t.Fatalf("%d index messages for an event alone after one flush, want 0", got)
+	}
+	w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: "e1", DistinctID: "ada", Start: time.Now()})
+	w.writeQueued(ctx)
+	w.flushIndex(ctx, false)
+	if got := indexMsgs(t, s, "shop", indexEvent, "e1"); got != 1 {
+		t.Fatalf("%d index messages for an event and its record, want 1", got)
+	}
+	if data, err := s.Event(ctx, "shop", "e1"); err != nil || string(data) != "one" {
+		t.Errorf("stored event: %q, %v", data, err)
+	}
+	if out, _, err := s.List(ctx, "shop", Filter{EventUUID: "e1"}, 10, Cursor{}); err != nil || len(out) != 1 {
+		t.Errorf("lookup e1: %d records, %v", len(out), err)
+	}
+	// e2's records never come: its entry goes out alone in the end.
+	for range eventWaits - 1 {
+		w.flushIndex(ctx, false)
+	}
+	if got := indexMsgs(t, s, "shop", indexEvent, "e2"); got != 1 {
+		t.Fatalf("%d index messages for an event alone after %d flushes, want 1", got, eventWaits+1)
+	}
+	if data, err := s.Event(ctx, "shop", "e2"); err != nil || string(data) != "two" {
+		t.Errorf("stored event: %q, %v", data, err)
+	}
+	w.Event("shop", "e3", []byte("three"))
+	w.Flush(ctx)
+	if got := indexMsgs(t, s, "shop", indexEvent, "e3"); got != 1 {
+		t.Errorf("%d index messages for an event after Flush, want 1", got)
+	}
+	if w.indexPending() {
+		t.Error("entries still wait after Flush")
+	}
+}
+
 // Run writes the index entries IndexInterval after their records, even
 // when no other batch comes; and when too many wait, write does at once.
 func TestIndexIntervalAndBounds(t *testing.T) {

@@ -3,6 +3,7 @@ package invocations
 import (
 	"context"
 	"encoding/binary"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -321,7 +322,7 @@ func (w *Writer) Run(ctx context.Context) {
 			arm()
 		case <-index.C:
 			armed = false
-			w.flushIndex(ctx)
+			w.flushIndex(ctx, false)
 			arm()
 		}
 	}
@@ -353,7 +354,7 @@ func (w *Writer) Flush(ctx context.Context) {
 	}
 	// What was stored is indexed even when ctx ended: the entries go out
 	// without waiting, but for the last one's acknowledgement.
-	w.flushIndex(ctx)
+	w.flushIndex(ctx, true)
 }
 
 // maxPack bounds a stored message's size; an item larger than this is
@@ -440,6 +441,9 @@ type pendingIndex struct {
 	entries map[refKey]int
 	order   []refKey
 	refs    []entryRef
+	// waited counts the flushes an entry of a stored event alone has
+	// waited through for its records (see flushIndex).
+	waited map[refKey]int
 	// Where flushIndex gathers each entry's refs.
 	start   []int
 	next    []int
@@ -609,14 +613,20 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 	full := len(w.ix.order) >= w.maxKeys || len(w.ix.refs) >= w.maxRefs
 	w.ixMu.Unlock()
 	if full {
-		w.flushIndex(ctx)
+		w.flushIndex(ctx, true)
 	}
 }
 
 // flushIndex writes the index entries waiting: one message per key, of
 // every ref to it written since the last flush (more for a key with more
-// than maxEntryRefs).
-func (w *Writer) flushIndex(ctx context.Context) {
+// than maxEntryRefs). Unless all, an entry that points at a stored event
+// alone waits on, for up to eventWaits flushes: the event is stored when
+// it is routed and its records when its destinations are done with it,
+// under load often a flush or more later, and an entry for each was most
+// of the index messages of a destination alone in its project. The
+// records' entry then holds the event's ref too; a rerun needs records,
+// so none waits for an event that waits.
+func (w *Writer) flushIndex(ctx context.Context, all bool) {
 	w.ixMu.Lock()
 	defer w.ixMu.Unlock()
 	x := &w.ix
@@ -624,11 +634,31 @@ func (w *Writer) flushIndex(ctx context.Context) {
 		return
 	}
 	order, refs := x.order, x.refs
+	// Entries that wait are put back once the rest is written.
+	type carried struct {
+		k      refKey
+		refs   []ref
+		waited int
+	}
+	var carry []carried
 	defer func() {
 		clear(x.entries)
 		clear(order)
 		clear(refs)
 		x.order, x.refs = order[:0], refs[:0]
+		clear(x.waited)
+		for _, c := range carry {
+			e := len(x.order)
+			x.entries[c.k] = e
+			x.order = append(x.order, c.k)
+			for _, r := range c.refs {
+				x.refs = append(x.refs, entryRef{e, r})
+			}
+			if x.waited == nil {
+				x.waited = make(map[refKey]int, len(carry))
+			}
+			x.waited[c.k] = c.waited
+		}
 	}()
 	// Gather each entry's refs, keeping their order: start[e] is where
 	// entry e's begin in byEntry.
@@ -648,6 +678,25 @@ func (w *Writer) flushIndex(ctx context.Context) {
 		byEntry[next[r.entry]] = r.ref
 		next[r.entry]++
 	}
+	// wait marks the entries that wait; last is the last one written,
+	// whose acknowledgement is waited for.
+	var wait []bool
+	last := len(order) - 1
+	if !all {
+		wait = make([]bool, len(order))
+		for i, k := range order {
+			rs := byEntry[start[i]:start[i+1]]
+			n := x.waited[k]
+			if n >= eventWaits || slices.ContainsFunc(rs, func(r ref) bool { return !r.event }) {
+				continue
+			}
+			wait[i] = true
+			carry = append(carry, carried{k, slices.Clone(rs), n + 1})
+		}
+		for last >= 0 && wait[last] {
+			last--
+		}
+	}
 	// The index entries are many (about one per event and one per person
 	// written) and small: acknowledging each cost the writer and the
 	// server more than storing it. They go out as plain NATS messages,
@@ -658,12 +707,14 @@ func (w *Writer) flushIndex(ctx context.Context) {
 	// counted in Dropped.
 	var e []byte
 	for i, k := range order {
+		if wait != nil && wait[i] {
+			continue
+		}
 		subject := indexSubject(k.project, k.index, k.key)
 		rs := byEntry[start[i]:start[i+1]]
 		for len(rs) > 0 {
 			n := min(len(rs), w.maxEntry)
-			last := i == len(order)-1 && n == len(rs)
-			if !last {
+			if i != last || n != len(rs) {
 				// Publish copies the entry: one buffer serves them all.
 				e = appendEntry(e[:0], k.key, rs[:n])
 				w.indexBytes.Add(int64(len(e)))
@@ -690,6 +741,10 @@ func (w *Writer) flushIndex(ctx context.Context) {
 		}
 	}
 }
+
+// eventWaits is how many flushes an index entry of a stored event alone
+// waits for its records' (see flushIndex).
+const eventWaits = 5
 
 // ref is where an item is stored: the message's sequence, and its place
 // in the message.
