@@ -827,7 +827,7 @@ var completedLine = regexp.MustCompile(`^Function completed in (\d+|0\.0*[1-9]\d
 // response body ({}); MockFetcher allocates four more.
 func TestWebhookDeliveryAllocs(t *testing.T) {
 	d, g := pipelineDelivery(t)
-	opts := executor.Options{SkipFilters: true, Fetcher: executor.MockFetcher{}, Redact: true, FetchStatusOnly: true, NoDebugLogs: true, Park: true}
+	opts := nodeOptions()
 	ctx := context.Background()
 	res := d.Invoke(ctx, g, opts)
 	if res.Status != executor.Succeeded || len(res.Fetches) != 1 {

@@ -15,7 +15,7 @@ import (
 func TestReleaseReusesTheResult(t *testing.T) {
 	d := webhookDest(t)
 	g := executor.NewEvent(typicalEvent(t), project, source)
-	opts := executor.Options{SkipFilters: true, Fetcher: executor.MockFetcher{}, Redact: true, FetchStatusOnly: true, NoDebugLogs: true, Park: true}
+	opts := nodeOptions()
 	ctx := context.Background()
 	for range 3 {
 		res := d.Invoke(ctx, g, opts)
