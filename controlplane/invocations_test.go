@@ -1,6 +1,7 @@
 package controlplane_test
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -158,5 +159,22 @@ func TestInvocationService(t *testing.T) {
 	_, err = tests.Test(ctx, &hogwirev1.TestRequest{Target: &hogwirev1.TestRequest_Config{Config: cfg}, EventUuid: "e0", Event: &hogwirev1.Event{Event: "x", DistinctId: "y"}})
 	if v := badRequest(t, err); v["event_uuid"] == "" {
 		t.Errorf("event and event_uuid: violations %v", v)
+	}
+
+	// An event delivered a moment ago is found though its index entry
+	// is still waiting (a second, see invocations.WriterConfig).
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	running := st.NewWriter(invocations.WriterConfig{Interval: 10 * time.Millisecond})
+	go func() { defer close(done); running.Run(wctx) }()
+	defer func() { stop(); <-done }()
+	fresh, _ := proto.Marshal(&hogwirev1.Event{Uuid: "e9", Event: "signed_up", DistinctId: "bo", Properties: props})
+	running.Event("shop", "e9", fresh)
+	running.Record(&invocations.Record{Destination: "projects/shop/destinations/hook", Status: hogwirev1.InvocationStatus_INVOCATION_STATUS_SUCCEEDED,
+		EventUUID: "e9", DistinctID: "bo", Start: time.Now()})
+	time.Sleep(50 * time.Millisecond) // stored, not yet indexed
+	resp, err = tests.Test(ctx, &hogwirev1.TestRequest{Target: &hogwirev1.TestRequest_Config{Config: cfg}, EventUuid: "e9", SkipFilters: true})
+	if err != nil || resp.GetEvent().GetUuid() != "e9" {
+		t.Errorf("test on an event stored a moment ago: %v, %v", resp.GetEvent(), err)
 	}
 }

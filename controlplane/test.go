@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -124,6 +125,11 @@ func (s *testServer) testTarget(ctx context.Context, req *hogwirev1.TestRequest)
 	return d, project, nil
 }
 
+// storedEventWait is how long a test looks for a stored event before
+// calling it missing: an event delivered a moment ago is indexed about a
+// second after its records.
+const storedEventWait = 2 * time.Second
+
 // storedEvent returns the event of uuid kept with project's invocation
 // records.
 func (s *testServer) storedEvent(ctx context.Context, project, uuid string) (*hogwirev1.Event, error) {
@@ -135,6 +141,17 @@ func (s *testServer) storedEvent(ctx context.Context, project, uuid string) (*ho
 		return nil, err
 	}
 	data, err := s.events.Event(ctx, id, uuid)
+	// An event stored a moment ago may not be indexed yet (its entry
+	// waits about a second for company, see package invocations): look
+	// again for a while before calling it missing.
+	for wait := time.Now().Add(storedEventWait); errors.Is(err, invocations.ErrNotFound) && time.Now().Before(wait); {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+		data, err = s.events.Event(ctx, id, uuid)
+	}
 	if errors.Is(err, invocations.ErrNotFound) {
 		return nil, status.Errorf(codes.NotFound, "event_uuid: no event %q is kept in project %q (events are kept as long as invocation records)", uuid, id)
 	}
