@@ -82,8 +82,9 @@ type Config struct {
 	// from the memory limit of the process's cgroup (a quarter of it), or
 	// 256 MiB without one.
 	HogMemory int64
-	// HogSlots is how many invocations run Hog at once (default
-	// GOMAXPROCS); destinations share these turns round robin.
+	// HogSlots is how many invocations run Hog past their first
+	// checkpoint at once (default GOMAXPROCS); destinations share these
+	// turns fairly (see cpu).
 	HogSlots int
 	// HogQuantum is how long a turn lasts at most while other
 	// destinations wait for one (default 250µs).

@@ -766,7 +766,7 @@ func shutdownTracing(tp *tracing.Provider, log *slog.Logger) {
 const (
 	metricsAddrUsage = "serve GET /metrics (Prometheus), /livez (the process runs) and /readyz (it can serve: stores reachable, configuration loaded) here (off when empty)"
 	hogMemoryUsage   = "Hog memory budget of this node: what all running destinations may allocate together, e.g. 512MiB (default: a quarter of the container's memory limit, or 256MiB)"
-	hogSlotsUsage    = "destinations running Hog at once, shared round robin (default: the number of CPUs)"
+	hogSlotsUsage    = "invocations running Hog past their first check-in at once, shared fairly (default: the number of CPUs)"
 )
 
 // geoIP is db as the data plane takes it: a nil interface without one.
