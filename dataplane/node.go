@@ -778,7 +778,7 @@ func (n *Node) storeOverflow(p *pending) {
 // log until the one that drains last would have; when some have, those
 // that do not get a message of their own again.
 func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, rt *routing, names []string) {
-	k, limit := int64(len(m.Data)), int64(n.cfg.MaxQueuedPerDestination)
+	k := int64(len(m.Data))
 	var ready, full []*route
 	for _, name := range names {
 		r := rt.prepared[name]
@@ -794,7 +794,7 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, rt *routin
 			for range m.Data {
 				n.skip(r.dest.name, r.skip, nil)
 			}
-		case r.dest.held.Load() >= limit:
+		case n.full(r.dest):
 			full = append(full, r)
 		default:
 			ready = append(ready, r)
@@ -832,15 +832,7 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, rt *routin
 					n.queueMappings(r, g, p, link, data, mappings)
 				}
 				for _, r := range full {
-					if p.overflow == nil {
-						p.overflow = map[*destination]*overflow{}
-					}
-					o := p.overflow[r.dest]
-					if o == nil {
-						o = &overflow{}
-						p.overflow[r.dest] = o
-					}
-					o.data, o.uuids = append(o.data, data), append(o.uuids, g.UUID())
+					p.addOverflow(r.dest, data, g.UUID())
 				}
 				continue
 			}
@@ -849,6 +841,28 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, rt *routin
 	}
 	n.storeOverflow(p)
 	p.done()
+}
+
+// full reports whether d holds as many events as it may on this node
+// (MaxQueuedPerDestination): its further events wait in the log.
+func (n *Node) full(d *destination) bool {
+	return d.held.Load() >= int64(n.cfg.MaxQueuedPerDestination)
+}
+
+// addOverflow adds an event for d to store in the log again, and reports
+// whether it is d's first of the message.
+func (p *pending) addOverflow(d *destination, data []byte, uuid string) (first bool) {
+	if p.overflow == nil {
+		p.overflow = map[*destination]*overflow{}
+	}
+	o := p.overflow[d]
+	if o == nil {
+		o = &overflow{}
+		p.overflow[d] = o
+		first = true
+	}
+	o.data, o.uuids = append(o.data, data), append(o.uuids, uuid)
+	return first
 }
 
 // overflowWait is how long a message of events stored again for full
@@ -940,21 +954,12 @@ func (n *Node) route(r *route, g *executor.Globals, res filterResult, p *pending
 		n.skip(r.dest.name, r.skip, g)
 		return true
 	}
-	if r.dest.held.Load() >= int64(n.cfg.MaxQueuedPerDestination) {
-		if p.overflow == nil {
-			p.overflow = map[*destination]*overflow{}
-		}
-		if p.overflow[r.dest] == nil {
+	if n.full(r.dest) {
+		if p.addOverflow(r.dest, data, g.UUID()) {
 			// Start measuring how fast it drains, for when these events
 			// come back.
 			r.dest.drain.sample(time.Now())
 		}
-		o := p.overflow[r.dest]
-		if o == nil {
-			o = &overflow{}
-			p.overflow[r.dest] = o
-		}
-		o.data, o.uuids = append(o.data, data), append(o.uuids, g.UUID())
 		return true
 	}
 	n.queueMappings(r, g, p, link, data, mappings)

@@ -50,7 +50,7 @@ func (n *Node) handleRerun(m *eventlog.Message, pr *projectRoutes, r *route, rer
 	if r != nil && m.Redelivered > 0 {
 		r.dest.drain.returned(int64(len(m.Data)))
 	}
-	if r != nil && r.dest.held.Load() >= int64(n.cfg.MaxQueuedPerDestination) {
+	if r != nil && n.full(r.dest) {
 		_ = m.Nak(n.overflowWait([]*route{r}, m))
 		return
 	}

@@ -265,7 +265,7 @@ func (n *Node) runParked(m *eventlog.Message, inOrder bool) {
 		n.skip(r.dest.name, r.skip, nil)
 		_ = m.Ack()
 		return
-	case r.dest.held.Load() >= int64(n.cfg.MaxQueuedPerDestination):
+	case n.full(r.dest):
 		_ = m.Nak(n.cfg.BusyRetry)
 		return
 	case rec.Reason == quarantineCause && !inOrder:

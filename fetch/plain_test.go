@@ -29,6 +29,15 @@ type rawServer struct {
 	bods  []string
 }
 
+// newOKServer is a rawServer that answers every request 200 with no
+// body, keeping the connection.
+func newOKServer(t *testing.T) *rawServer {
+	return newRawServer(t, func(w io.Writer, _ *http.Request, _ int) bool {
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+		return true
+	})
+}
+
 func newRawServer(t *testing.T, respond func(w io.Writer, r *http.Request, n int) bool) *rawServer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -209,10 +218,7 @@ func TestPlainPostNotReplayedAfterItWasSent(t *testing.T) {
 // for none, Host from the URL whatever the header says, a length the
 // client computes, and net/http's rules for User-Agent and gzip.
 func TestPlainRequestHead(t *testing.T) {
-	srv := newRawServer(t, func(w io.Writer, r *http.Request, _ int) bool {
-		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-		return true
-	})
+	srv := newOKServer(t)
 	c, _ := newTestClient(t)
 	do := func(req Request) *http.Request {
 		t.Helper()
@@ -286,10 +292,7 @@ func TestPlainCancelInFlight(t *testing.T) {
 
 // Connections idle for longer than IdleConnTimeout are not used again.
 func TestPlainIdleTimeout(t *testing.T) {
-	srv := newRawServer(t, func(w io.Writer, r *http.Request, _ int) bool {
-		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-		return true
-	})
+	srv := newOKServer(t)
 	c := New(Options{AllowCIDRs: Loopback(), IdleConnTimeout: 50 * time.Millisecond})
 	t.Cleanup(c.CloseIdleConnections)
 	for range 2 {

@@ -96,10 +96,7 @@ func TestPlainSlowResponseOutlastsTheCheck(t *testing.T) {
 
 // A context that ended before the call sends nothing.
 func TestPlainEndedContextSendsNothing(t *testing.T) {
-	srv := newRawServer(t, func(w io.Writer, r *http.Request, _ int) bool {
-		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-		return true
-	})
+	srv := newOKServer(t)
 	c, _ := newTestClient(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -118,10 +115,7 @@ func TestPlainEndedContextSendsNothing(t *testing.T) {
 // that it is peeked at before its reuse, is reused: the deadline that
 // passed while it was idle is not taken for the server's close.
 func TestPlainIdlePastTheCheckIsReused(t *testing.T) {
-	srv := newRawServer(t, func(w io.Writer, r *http.Request, _ int) bool {
-		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-		return true
-	})
+	srv := newOKServer(t)
 	c, _ := newTestClient(t)
 	for n := range 2 {
 		if n > 0 {
@@ -141,10 +135,7 @@ func TestPlainIdlePastTheCheckIsReused(t *testing.T) {
 // header has no Authorization, a User-Agent where it has none) is still
 // sent, and the caller's own is kept where it has them.
 func TestPlainHeaderAdditions(t *testing.T) {
-	srv := newRawServer(t, func(w io.Writer, r *http.Request, _ int) bool {
-		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
-		return true
-	})
+	srv := newOKServer(t)
 	c, _ := newTestClient(t)
 	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("u:p"))
 	withCreds := "http://u:p@" + srv.addr + "/"

@@ -462,15 +462,20 @@ func (x *pendingIndex) add(p *pack, seq uint64) {
 		x.entries = make(map[refKey]int, len(p.refs))
 	}
 	for _, r := range p.refs {
-		k := refKey{p.project, r.index, r.key}
-		e, ok := x.entries[k]
-		if !ok {
-			e = len(x.order)
-			x.entries[k] = e
-			x.order = append(x.order, k)
-		}
+		e := x.entry(refKey{p.project, r.index, r.key})
 		x.refs = append(x.refs, entryRef{e, ref{seq: seq, item: r.item, event: r.event}})
 	}
+}
+
+// entry returns the number of k's entry, adding it when it has none.
+func (x *pendingIndex) entry(k refKey) int {
+	e, ok := x.entries[k]
+	if !ok {
+		e = len(x.order)
+		x.entries[k] = e
+		x.order = append(x.order, k)
+	}
+	return e
 }
 
 // Bounds of the index entries waiting for IndexInterval: past either,
@@ -648,9 +653,7 @@ func (w *Writer) flushIndex(ctx context.Context, all bool) {
 		x.order, x.refs = order[:0], refs[:0]
 		clear(x.waited)
 		for _, c := range carry {
-			e := len(x.order)
-			x.entries[c.k] = e
-			x.order = append(x.order, c.k)
+			e := x.entry(c.k)
 			for _, r := range c.refs {
 				x.refs = append(x.refs, entryRef{e, r})
 			}
