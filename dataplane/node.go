@@ -192,6 +192,11 @@ type Node struct {
 	// it without its cancellation, made once rather than per invocation
 	// (see invocation.invoke).
 	runCtx, detached context.Context
+	// consumeCtx ends when the node stops pulling events (see
+	// waitForRoom); roomless is set while no destination has had room
+	// since a wait for it ran out.
+	consumeCtx context.Context
+	roomless   atomic.Bool
 	// runInv is n.run as a func value, made once: a method value passed
 	// on escapes, and queue would allocate one per event.
 	runInv func(*invocation)
@@ -244,14 +249,15 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, tracer: cfg.TracerProvider.Tracer("github.com/hogwire/hogwire/dataplane"),
 		prop: cfg.Propagator, inflight: map[*pending]struct{}{},
-		rt:       newRegistry(),
-		cpu:      newCPU(cfg.HogSlots, cfg.HogQuantum),
-		memory:   newMemory(cfg.HogMemory),
-		fetcher:  fetch.New(fetch.Options{AllowCIDRs: cfg.AllowEgress}),
-		mux:      http.NewServeMux(),
-		runCtx:   context.Background(),
-		detached: context.Background(),
-		workers:  newWorkers(time.Second),
+		rt:         newRegistry(),
+		cpu:        newCPU(cfg.HogSlots, cfg.HogQuantum),
+		memory:     newMemory(cfg.HogMemory),
+		fetcher:    fetch.New(fetch.Options{AllowCIDRs: cfg.AllowEgress}),
+		mux:        http.NewServeMux(),
+		runCtx:     context.Background(),
+		detached:   context.Background(),
+		consumeCtx: context.Background(),
+		workers:    newWorkers(time.Second),
 	}
 	n.runInv = n.run
 	var err error
@@ -392,6 +398,7 @@ func (n *Node) Run(ctx context.Context, grace time.Duration) error {
 	runCtx, stopRuns := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRuns()
 	n.runCtx, n.detached = runCtx, context.WithoutCancel(runCtx)
+	n.consumeCtx = ctx
 
 	var bg sync.WaitGroup
 	telCtx, stopTel := context.WithCancel(context.WithoutCancel(ctx))
@@ -609,6 +616,9 @@ func (n *Node) handle(m *eventlog.Message) {
 	if dests := m.Header.Values(overflowGroupHeader); len(dests) > 0 {
 		n.handleOverflow(m, pr, rt, dests)
 		return
+	}
+	if len(pr.routed) > 0 {
+		n.waitForRoom(rt, len(m.Data))
 	}
 	p := &pending{msg: m, n: n, events: int64(len(m.Data))}
 	if !n.track(p) {
@@ -847,6 +857,61 @@ func (n *Node) handleOverflow(m *eventlog.Message, pr *projectRoutes, rt *routin
 // (MaxQueuedPerDestination): its further events wait in the log.
 func (n *Node) full(d *destination) bool {
 	return d.held.Load() >= int64(n.cfg.MaxQueuedPerDestination)
+}
+
+// Bounds of waitForRoom: how long one message may wait, and how often
+// the destinations are looked at meanwhile.
+const (
+	maxRoomWait = 500 * time.Millisecond
+	roomPollMin = 200 * time.Microsecond
+	roomPollMax = 5 * time.Millisecond
+)
+
+// waitForRoom holds the reader of the log, briefly, while every
+// destination on the node is too full to take a message of this many
+// events more. Reading on would only store the events in the log again,
+// for each full destination, to read and parse them a second time later:
+// work for nothing while no destination can take more, and when a node
+// is behind (every destination full, as under a steady load above what
+// they deliver) those copies were a third of what it did. No destination
+// waits for another: the reader waits only when none has room. A wait
+// lasts at most maxRoomWait (a tenth of the ack wait with a short one),
+// and once one runs out (destinations stuck rather than busy), messages
+// are not held again until some destination has had room, so that the
+// messages the reader has already pulled do not sit near their ack
+// wait.
+func (n *Node) waitForRoom(rt *routing, events int) {
+	limit := int64(n.cfg.MaxQueuedPerDestination)
+	below := limit - min(int64(events), limit/2)
+	if !rt.noRoom(below) {
+		n.roomless.Store(false)
+		return
+	}
+	if n.roomless.Load() {
+		return
+	}
+	wait := maxRoomWait
+	if n.events != nil {
+		wait = min(wait, n.events.AckWait()/10)
+	}
+	deadline := time.Now().Add(wait)
+	t := time.NewTimer(roomPollMin)
+	defer t.Stop()
+	for delay := roomPollMin; ; delay = min(2*delay, roomPollMax) {
+		select {
+		case <-n.consumeCtx.Done():
+			return
+		case <-t.C:
+		}
+		if !rt.noRoom(below) {
+			return
+		}
+		if !time.Now().Before(deadline) {
+			n.roomless.Store(true)
+			return
+		}
+		t.Reset(delay)
+	}
 }
 
 // addOverflow adds an event for d to store in the log again, and reports

@@ -43,29 +43,7 @@ func TestOverflowOneCopyForDestinationsBehind(t *testing.T) {
 	st.webhook(t, "shop", fast.URL, nil)
 	st.waitConfig(t, 3)
 
-	// Count the messages stored again, by the header that names their
-	// destinations.
-	nc, err := nats.Connect(st.NATSURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	var single, group atomic.Int32
-	sub, err := nc.Subscribe(eventlog.DefaultSubject+".>", func(m *nats.Msg) {
-		switch {
-		case len(m.Header.Values("Hogwire-Destinations")) == 2:
-			group.Add(1)
-		case m.Header.Get("Hogwire-Destination") != "":
-			single.Add(1)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
-	}
+	single, group := countStoredAgain(t, st)
 
 	const n, per = 60, 10
 	publishEach(t, st, p.CaptureToken, n, per, "u")
@@ -104,6 +82,100 @@ func TestOverflowOneCopyForDestinationsBehind(t *testing.T) {
 			if u := fmt.Sprint("u", i); seen[u] != 1 {
 				t.Errorf("the %s blocked destination got %s %d times, want once", name, u, seen[u])
 			}
+		}
+	}
+}
+
+// countStoredAgain counts the messages of events stored again in the log
+// for one full destination (single) and for several together (group), by
+// the headers that name them.
+func countStoredAgain(t *testing.T, st *stack) (single, group *atomic.Int32) {
+	t.Helper()
+	nc, err := nats.Connect(st.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	single, group = new(atomic.Int32), new(atomic.Int32)
+	if _, err := nc.Subscribe(eventlog.DefaultSubject+".>", func(m *nats.Msg) {
+		switch {
+		case len(m.Header.Values("Hogwire-Destinations")) > 1:
+			group.Add(1)
+		case m.Header.Get("Hogwire-Destination") != "":
+			single.Add(1)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	return single, group
+}
+
+// A node whose only destination is full but delivering waits for it to
+// have room before reading on, rather than storing the events it reads in
+// the log again: every event is delivered once and none is stored twice.
+func TestFullNodeWaitsForRoomInsteadOfStoringAgain(t *testing.T) {
+	s, cc := devstacktest.Start(t, func(c *devstack.Config) { c.MaxInflightEvents = 20 }) // 10 per destination
+	st := &stack{Stack: s, admin: cc}
+	p := st.project(t, "shop")
+	slow := newSink(t, func(http.ResponseWriter, *http.Request) { time.Sleep(time.Millisecond) })
+	d := st.limitedWebhook(t, "shop", slow.URL, &hogwirev1.ExecutionLimits{MaxConcurrency: 1})
+	st.waitConfig(t, 1)
+	single, group := countStoredAgain(t, st)
+
+	const n, per = 100, 5
+	publishEach(t, st, p.CaptureToken, n, per, "u")
+	waitFor(t, func() bool { return slow.count() >= n })
+	time.Sleep(200 * time.Millisecond) // a duplicate would come about now
+	if got := slow.count(); got != n {
+		t.Errorf("the destination got %d deliveries, want %d", got, n)
+	}
+	if s, g := single.Load(), group.Load(); s+g != 0 {
+		t.Errorf("%d messages stored again for the destination (%d shared), want none: the node should wait for room", s+g, g)
+	}
+	if o := st.Node.Stat(d.Name, "overflowed"); o != 0 {
+		t.Errorf("overflowed = %v, want 0", o)
+	}
+}
+
+// The wait for room is short: a node whose only destination is stuck
+// still reads on, storing the events it cannot hold in the log again, and
+// delivers each once after the destination recovers.
+func TestFullNodeStuckDestinationStillReadsOn(t *testing.T) {
+	s, cc := devstacktest.Start(t, func(c *devstack.Config) { c.MaxInflightEvents = 20 }) // 10 per destination
+	st := &stack{Stack: s, admin: cc}
+	p := st.project(t, "shop")
+	release := make(chan struct{})
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(release) }) }
+	defer unblock()
+	stuck := newSink(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	d := st.limitedWebhook(t, "shop", stuck.URL, &hogwirev1.ExecutionLimits{MaxConcurrency: 1, FetchTimeout: durationpb.New(time.Minute)})
+	st.waitConfig(t, 1)
+
+	const n, per = 40, 5
+	publishEach(t, st, p.CaptureToken, n, per, "u")
+	waitStat(t, st, d.Name, "overflowed", n-10)
+	unblock()
+	waitFor(t, func() bool { return stuck.count() >= n })
+	time.Sleep(200 * time.Millisecond)
+	seen := map[string]int{}
+	stuck.mu.Lock()
+	for _, b := range stuck.bodies {
+		u, _ := b["user"].(string)
+		seen[u]++
+	}
+	stuck.mu.Unlock()
+	for i := range n {
+		if u := fmt.Sprint("u", i); seen[u] != 1 {
+			t.Errorf("the destination got %s %d times, want once", u, seen[u])
 		}
 	}
 }

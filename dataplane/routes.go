@@ -135,6 +135,19 @@ type routing struct {
 	transforms map[string]*transform
 	// webhooks are the enabled source webhooks by id (see webhook.go).
 	webhooks map[string]*webhook
+	// routed lists the destinations of every project's index.
+	routed []*destination
+}
+
+// noRoom reports whether every routed destination holds at least below
+// events (none when there are none).
+func (r *routing) noRoom(below int64) bool {
+	for _, d := range r.routed {
+		if d.held.Load() < below {
+			return false
+		}
+	}
+	return len(r.routed) > 0
 }
 
 // registry holds the destinations and projects a node keeps across
@@ -251,6 +264,7 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 			continue
 		}
 		pr.routed = append(pr.routed, dest)
+		r.routed = append(r.routed, dest)
 		names, all := eventNames(d)
 		if all {
 			pr.anyEvent.Add(d.Filters, rte)
