@@ -950,9 +950,12 @@ func (n *Node) overflowWait(full []*route, m *eventlog.Message) time.Duration {
 const minMatchesPerWorker = 512
 
 // matchAll runs the filters of the routes on the events each lists,
-// before anything is queued, setting their results: spread over the
-// machine's CPUs when there are many, as a project with thousands of
-// filters would otherwise route on one CPU only. pr.rt.mu is held.
+// before anything is queued, and keeps in each route's list only the
+// events its filters matched or failed on, with their results: most
+// candidates do not match, and routing then walks only those that do.
+// The runs are spread over the machine's CPUs when there are many, as a
+// project with thousands of filters would otherwise route on one CPU
+// only. pr.rt.mu is held.
 func matchAll(routes []*route, gs []*executor.Globals) {
 	total := 0
 	for _, r := range routes {
@@ -962,10 +965,14 @@ func matchAll(routes []*route, gs []*executor.Globals) {
 	work := func() {
 		for k := next.Add(1) - 1; k < int64(len(routes)); k = next.Add(1) - 1 {
 			r := routes[k]
+			kept := r.events[:0]
 			for _, i := range r.events {
-				ok, err := r.prep.Match(gs[i])
-				r.results = append(r.results, filterResult{match: ok, err: err})
+				if ok, err := r.prep.Match(gs[i]); ok || err != nil {
+					kept = append(kept, i)
+					r.results = append(r.results, filterResult{match: ok, err: err})
+				}
 			}
+			r.events = kept
 		}
 	}
 	workers := min(goruntime.GOMAXPROCS(0), len(routes), total/minMatchesPerWorker)
