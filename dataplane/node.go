@@ -908,6 +908,7 @@ func (n *Node) waitForRoom(rt *routing, events int) {
 		}
 		if !time.Now().Before(deadline) {
 			n.roomless.Store(true)
+			n.log.Debug("every destination is still full; reading on, storing their events in the log again", "waited", wait)
 			return
 		}
 		t.Reset(delay)
