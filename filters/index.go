@@ -163,10 +163,12 @@ type Need struct {
 // Requirement returns a test that every event the filters match passes,
 // when the filters have one the Index can use: an exact or is_set
 // property filter among the filters' properties, or among those of their
-// only event entry. Exact is preferred, as it tells events apart. A
-// property filter is used only where the generated expression reads the
-// property as Index does: $elements_chain and the person's distinct_id
-// read other fields, and are not used.
+// only event entry, or the same tests written in the free expression as
+// a top-level conjunct (see conjunctNeed for the forms read). Exact is
+// preferred, as it tells events apart. A property filter is used only
+// where the generated expression reads the property as Index does:
+// $elements_chain and the person's distinct_id read other fields, and are
+// not used.
 //
 // The filters being a conjunction, an event failing the test makes the
 // whole expression false (or an error, where another part of it fails on
@@ -189,6 +191,11 @@ func Requirement(f *hogwirev1.Filters) (Need, bool) {
 		}
 		if !found {
 			best, found = n, true
+		}
+	}
+	if e := expression(f); e != nil {
+		if ns := exprNeeds(e); len(ns) > 0 && (!found || !ns[0].Set) {
+			return ns[0], true
 		}
 	}
 	return best, found
