@@ -12,7 +12,8 @@ import (
 // Index selects, among many filters, those an event may match, by the
 // property tests PostHog's filter builder produces most: a property equal
 // to a value or to one of a list (exact), and a property that is set
-// (is_set), on event or person properties. Each filters' items are kept
+// (is_set), on event or person properties, whether built or written the
+// same way in the free expression. Each filters' items are kept
 // under one such test that the filters require (see Requirement); an event
 // whose property cannot pass it never sees them. Filters without a
 // usable test are always candidates. The index only rules out: the
@@ -56,8 +57,15 @@ type indexField[T comparable] struct {
 
 // Add indexes item under the filters f.
 func (ix *Index[T]) Add(f *hogwirev1.Filters, item T) {
-	ix.n++
 	r, ok := Requirement(f)
+	ix.AddNeed(r, ok, item)
+}
+
+// AddNeed indexes item under what Requirement returned for its filters
+// (ok false: nothing), for callers that keep it across builds: reading a
+// free expression parses it.
+func (ix *Index[T]) AddNeed(r Need, ok bool, item T) {
+	ix.n++
 	if !ok {
 		ix.rest = append(ix.rest, item)
 		return
