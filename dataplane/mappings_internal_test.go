@@ -37,6 +37,8 @@ func TestMappingEventNames(t *testing.T) {
 		{"the destination's names", &hogwirev1.Destination{Filters: named("a"), Mappings: []*hogwirev1.Mapping{on("m", "b")}}, []string{"a"}, false},
 		{"the mappings' names", &hogwirev1.Destination{Mappings: []*hogwirev1.Mapping{on("m", "b", "c"), on("n", "c", "d"), off}}, []string{"b", "c", "d"}, false},
 		{"a mapping for every event", &hogwirev1.Destination{Mappings: []*hogwirev1.Mapping{on("m", "b"), on("n")}}, nil, true},
+		{"the names the expression requires", &hogwirev1.Destination{Filters: &hogwirev1.Filters{Expression: "event = 'a'"}, Mappings: []*hogwirev1.Mapping{on("m", "b")}}, []string{"a"}, false},
+		{"the names a mapping's expression requires", &hogwirev1.Destination{Mappings: []*hogwirev1.Mapping{on("m", "b"), {Name: "n", Filters: &hogwirev1.Filters{Expression: "event in ('c', 'd')"}}}}, []string{"b", "c", "d"}, false},
 		{"every mapping disabled", &hogwirev1.Destination{Mappings: []*hogwirev1.Mapping{off}}, nil, false},
 	} {
 		names, all := eventNames(c.d)

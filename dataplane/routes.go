@@ -36,6 +36,33 @@ type route struct {
 	// Node.handle); guarded by the project's mu.
 	events  []int32
 	results []filterResult
+	// sel is what the index reads of the destination's filters, set when
+	// it is indexed.
+	sel *selection
+}
+
+// selection is what the routing index reads of a destination's filters:
+// the event names it may run for and the property test its filters
+// require. Reading them parses the free expression, so a route of the
+// same revision in the next routing takes it over.
+type selection struct {
+	names    []string
+	all      bool
+	need     filters.Need
+	needable bool
+}
+
+// selection returns the selection of d, prev's when d is unchanged.
+func (r *routing) selection(d *hogwirev1.Destination) *selection {
+	if r != nil {
+		if old := r.prepared[d.Name]; old != nil && old.sel != nil && sameRevision(old.d, d) {
+			return old.sel
+		}
+	}
+	s := &selection{}
+	s.names, s.all = eventNames(d)
+	s.need, s.needable = filters.Requirement(d.Filters)
+	return s
 }
 
 // destination is what a node keeps of a destination across configuration
@@ -265,18 +292,18 @@ func (rt *registry) buildRouting(prev *routing, next *configsync.Snapshot, sourc
 		}
 		pr.routed = append(pr.routed, dest)
 		r.routed = append(r.routed, dest)
-		names, all := eventNames(d)
-		if all {
-			pr.anyEvent.Add(d.Filters, rte)
+		rte.sel = prev.selection(d)
+		if rte.sel.all {
+			pr.anyEvent.AddNeed(rte.sel.need, rte.sel.needable, rte)
 			continue
 		}
-		for _, n := range names {
+		for _, n := range rte.sel.names {
 			ix := pr.byEvent[n]
 			if ix == nil {
 				ix = &filters.Index[*route]{}
 				pr.byEvent[n] = ix
 			}
-			ix.Add(d.Filters, rte)
+			ix.AddNeed(rte.sel.need, rte.sel.needable, rte)
 		}
 	}
 	for _, pr := range r.projects {

@@ -11,6 +11,7 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/configcache"
+	"github.com/hogwire/hogwire/dataplane/configsync"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/filters"
 	"github.com/hogwire/hogwire/hogvm/compiler"
@@ -46,6 +47,8 @@ func benchRouting(b *testing.B, kind string, others int) *projectRoutes {
 				Operator: hogwirev1.PropertyOperator_PROPERTY_OPERATOR_EXACT}}})
 		case "expr":
 			add(i, &hogwirev1.Filters{Expression: "properties.plan = '" + plan + "'"})
+		case "exprfn":
+			add(i, &hogwirev1.Filters{Expression: "lower(properties.plan) = '" + plan + "'"})
 		}
 	}
 	rt := newRegistry()
@@ -55,14 +58,16 @@ func benchRouting(b *testing.B, kind string, others int) *projectRoutes {
 
 // BenchmarkRoute routes one event in a project with one destination that
 // matches it and 10, 1,000 or 100,000 that do not, by event name, by a
-// property-equality filter (indexed) or by a free expression (run on every
-// event): what selecting the matching destination costs, filters included.
+// property-equality filter, by the same test as a free expression (both
+// indexed), or by an expression calling a function (exprfn: not indexed,
+// run on every event): what selecting the matching destination costs,
+// filters included.
 func BenchmarkRoute(b *testing.B) {
 	ev := &hogwirev1.Event{Uuid: "0190f7f0-0000-7000-8000-000000000001", Event: "e", DistinctId: "u"}
 	ev.Properties, _ = structpb.NewStruct(map[string]any{"plan": "free", "$browser": "Chrome", "$current_url": "https://acme.example/pricing", "seats": 12})
-	for _, kind := range []string{"name", "property", "expr"} {
+	for _, kind := range []string{"name", "property", "expr", "exprfn"} {
 		for _, others := range []int{10, 1000, 100_000} {
-			if kind == "expr" && others > 1000 && testing.Short() {
+			if kind == "exprfn" && others > 1000 && testing.Short() {
 				continue
 			}
 			b.Run(fmt.Sprintf("%s/%d", kind, others), func(b *testing.B) {
@@ -84,5 +89,45 @@ func BenchmarkRoute(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// A destination's selection (its event names and property requirement,
+// which parse its expression) is read once per revision: the next routing
+// takes it over while the revision is the same.
+func TestSelectionKeptPerRevision(t *testing.T) {
+	prog, err := compiler.Compile("return 1", compiler.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, _ := json.Marshal(prog)
+	snap := func(rev int64, expr string) *configsync.Snapshot {
+		s := configcache.Empty()
+		s.Projects["p"] = &hogwirev1.Project{Name: "projects/p"}
+		f := &hogwirev1.Filters{Expression: expr}
+		if f.Bytecode, err = filters.Compile(f); err != nil {
+			t.Fatal(err)
+		}
+		name := "projects/p/destinations/d"
+		s.Destinations[name] = &hogwirev1.Destination{Name: name, Enabled: true, Bytecode: code, Filters: f, Revision: rev}
+		return s
+	}
+	rt := newRegistry()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	build := func(prev *routing, s *configsync.Snapshot) (*routing, *selection) {
+		r, _ := rt.buildRouting(prev, s, executor.Source{}, 1, log)
+		return r, r.prepared["projects/p/destinations/d"].sel
+	}
+	r1, s1 := build(nil, snap(1, "event = 'a' and properties.plan = 'pro'"))
+	if fmt.Sprintf("%v %v %s %v", s1.names, s1.all, s1.need.Key, s1.needable) != "[a] false plan true" {
+		t.Fatalf("selection %+v", s1)
+	}
+	r2, s2 := build(r1, snap(1, "event = 'a' and properties.plan = 'pro'"))
+	if s2 != s1 {
+		t.Error("the same revision's selection was read again")
+	}
+	_, s3 := build(r2, snap(2, "event = 'b'"))
+	if s3 == s1 || fmt.Sprint(s3.names, s3.needable) != "[b] false" {
+		t.Errorf("a new revision kept the old selection: %+v", s3)
 	}
 }

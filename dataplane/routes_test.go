@@ -31,7 +31,7 @@ func propFilter(t *testing.T, person bool, key string, op hogwirev1.PropertyOper
 // the events their filters match, with PostHog's semantics (a number
 // property equals a numeric string, null equals nothing, the expression
 // still decides), count the rest as filtered, and follow a change of
-// their filters.
+// their filters; so do the same tests written as free expressions.
 func TestPropertyFiltersRoute(t *testing.T) {
 	const (
 		exact = hogwirev1.PropertyOperator_PROPERTY_OPERATOR_EXACT
@@ -49,7 +49,14 @@ func TestPropertyFiltersRoute(t *testing.T) {
 		Properties: []*hogwirev1.PropertyFilter{propFilter(t, false, "plan", exact, "pro")}}}})
 	expr := st.webhook(t, "shop", sink.URL, &hogwirev1.Filters{Properties: []*hogwirev1.PropertyFilter{propFilter(t, false, "plan", exact, "pro")},
 		Expression: "properties.n > 3"})
-	st.waitConfig(t, 6)
+	// The same tests written as free expressions are indexed alike: the
+	// expression that would throw never runs (filtered, not
+	// filtering_failed). One under or is not indexed, and still decides.
+	exprBuy := st.webhook(t, "shop", sink.URL, &hogwirev1.Filters{Expression: "event = 'buy' and properties.plan = 'pro'"})
+	exprN := st.webhook(t, "shop", sink.URL, &hogwirev1.Filters{Expression: "5 = properties.n"})
+	exprThrow := st.webhook(t, "shop", sink.URL, &hogwirev1.Filters{Expression: "properties.tier = 'gold' and jsonParse('{') = 1"})
+	exprOr := st.webhook(t, "shop", sink.URL, &hogwirev1.Filters{Expression: "properties.n = 5 and person.properties.email != null or false"})
+	st.waitConfig(t, 10)
 
 	event := func(name string, props map[string]any, person map[string]any) *hogwirev1.Event {
 		e := ev(name, "u")
@@ -73,7 +80,8 @@ func TestPropertyFiltersRoute(t *testing.T) {
 		event("e", map[string]any{"plan": nil}, nil),
 		event("e", map[string]any{"plan": true, "n": " 5"}, nil),
 	)
-	want := map[string]float64{pro.Name: 2, team.Name: 1, five.Name: 1, email.Name: 1, buy.Name: 1, expr.Name: 1}
+	want := map[string]float64{pro.Name: 2, team.Name: 1, five.Name: 1, email.Name: 1, buy.Name: 1, expr.Name: 1,
+		exprBuy.Name: 1, exprN.Name: 3, exprThrow.Name: 0, exprOr.Name: 1}
 	for name, n := range want {
 		waitStat(t, st, name, "succeeded", n)
 		waitStat(t, st, name, "filtered", 5-n)
@@ -107,7 +115,9 @@ func TestPropertyFiltersRoute(t *testing.T) {
 
 // Many destinations' filters on a message of many events run spread over
 // goroutines (under -race, this checks they share the event's globals
-// safely); each destination still gets exactly the events it matches.
+// safely); each destination still gets exactly the events it matches. The
+// expressions call a function so that the index cannot rule them out:
+// every filter runs on every event.
 func TestManyFiltersOnOneMessage(t *testing.T) {
 	st := startStack(t)
 	p := st.project(t, "shop")
@@ -115,7 +125,7 @@ func TestManyFiltersOnOneMessage(t *testing.T) {
 	const dests, events = 24, 72
 	ds := make([]*hogwirev1.Destination, dests)
 	for i := range ds {
-		ds[i] = st.webhook(t, "shop", sink.URL, &hogwirev1.Filters{Expression: fmt.Sprintf("properties.k = %d", i)})
+		ds[i] = st.webhook(t, "shop", sink.URL, &hogwirev1.Filters{Expression: fmt.Sprintf("toInt(properties.k) = %d", i)})
 	}
 	st.waitConfig(t, dests)
 	evs := make([]*hogwirev1.Event, events)

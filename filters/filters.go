@@ -205,11 +205,31 @@ func join(terms []string, sep, empty string) string {
 }
 
 // EventNames returns the event names the filters can match, sorted and
-// without repeats, or all=true when any event can match (no event entries,
-// or an entry without a name). The data plane uses it to skip destinations
-// without running their filters; properties and the expression only
-// narrow the match further.
+// without repeats, or all=true when any event can match. The names are
+// those of the event entries (all when there are none, or one without a
+// name), narrowed to those a top-level conjunct of the expression
+// requires: event = 'name' or event in ('a', 'b'). The data plane uses it
+// to skip destinations without running their filters; properties and the
+// rest of the expression only narrow the match further. names may be
+// empty with all=false: the filters match no event.
 func EventNames(f *hogwirev1.Filters) (names []string, all bool) {
+	names, all = entryNames(f)
+	e := expression(f)
+	if e == nil {
+		return names, all
+	}
+	required, ok := exprEventNames(e)
+	switch {
+	case !ok:
+		return names, all
+	case all:
+		return required, false
+	}
+	return slices.DeleteFunc(names, func(n string) bool { return !slices.Contains(required, n) }), false
+}
+
+// entryNames is EventNames from the event entries alone.
+func entryNames(f *hogwirev1.Filters) (names []string, all bool) {
 	if len(f.GetEvents()) == 0 {
 		return nil, true
 	}

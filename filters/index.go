@@ -12,7 +12,8 @@ import (
 // Index selects, among many filters, those an event may match, by the
 // property tests PostHog's filter builder produces most: a property equal
 // to a value or to one of a list (exact), and a property that is set
-// (is_set), on event or person properties. Each filters' items are kept
+// (is_set), on event or person properties, whether built or written the
+// same way in the free expression. Each filters' items are kept
 // under one such test that the filters require (see Requirement); an event
 // whose property cannot pass it never sees them. Filters without a
 // usable test are always candidates. The index only rules out: the
@@ -56,8 +57,15 @@ type indexField[T comparable] struct {
 
 // Add indexes item under the filters f.
 func (ix *Index[T]) Add(f *hogwirev1.Filters, item T) {
-	ix.n++
 	r, ok := Requirement(f)
+	ix.AddNeed(r, ok, item)
+}
+
+// AddNeed indexes item under what Requirement returned for its filters
+// (ok false: nothing), for callers that keep it across builds: reading a
+// free expression parses it.
+func (ix *Index[T]) AddNeed(r Need, ok bool, item T) {
+	ix.n++
 	if !ok {
 		ix.rest = append(ix.rest, item)
 		return
@@ -163,10 +171,12 @@ type Need struct {
 // Requirement returns a test that every event the filters match passes,
 // when the filters have one the Index can use: an exact or is_set
 // property filter among the filters' properties, or among those of their
-// only event entry. Exact is preferred, as it tells events apart. A
-// property filter is used only where the generated expression reads the
-// property as Index does: $elements_chain and the person's distinct_id
-// read other fields, and are not used.
+// only event entry, or the same tests written in the free expression as
+// a top-level conjunct (see conjunctNeed for the forms read). Exact is
+// preferred, as it tells events apart. A property filter is used only
+// where the generated expression reads the property as Index does:
+// $elements_chain and the person's distinct_id read other fields, and are
+// not used.
 //
 // The filters being a conjunction, an event failing the test makes the
 // whole expression false (or an error, where another part of it fails on
@@ -189,6 +199,11 @@ func Requirement(f *hogwirev1.Filters) (Need, bool) {
 		}
 		if !found {
 			best, found = n, true
+		}
+	}
+	if e := expression(f); e != nil {
+		if ns := exprNeeds(e); len(ns) > 0 && (!found || !ns[0].Set) {
+			return ns[0], true
 		}
 	}
 	return best, found

@@ -97,6 +97,8 @@ func randFilters(r *rand.Rand) *hogwirev1.Filters {
 		f.Expression = "person.properties.j != null"
 	case 2:
 		f.Expression = "toInt(properties.k) > 2"
+	case 3, 4:
+		f.Expression = randExpression(r)
 	}
 	return f
 }
@@ -113,7 +115,8 @@ func randProps(r *rand.Rand) map[string]any {
 
 // checkIndex builds an Index of random filters and checks, for random
 // events, that every filter that matches an event is among its
-// candidates, and that no candidate is given twice.
+// candidates and names the event in EventNames, and that no candidate is
+// given twice.
 func checkIndex(t *testing.T, seed int64) {
 	r := rand.New(rand.NewSource(seed))
 	fs := make([]*hogwirev1.Filters, 12)
@@ -144,7 +147,8 @@ func checkIndex(t *testing.T, seed int64) {
 		if r.Intn(4) > 0 {
 			personProps = randProps(r)
 		}
-		g := vm.FromGo(globals([]string{"e", "f"}[r.Intn(2)], randProps(r), personProps))
+		name := []string{"e", "f", "g"}[r.Intn(3)]
+		g := vm.FromGo(globals(name, randProps(r), personProps))
 		props, _ := g.AsDict().GetString("properties")
 		var pp *vm.Dict
 		if p, _ := g.AsDict().GetString("person"); p.Kind() == vm.KindDict {
@@ -162,11 +166,18 @@ func checkIndex(t *testing.T, seed int64) {
 		for i, p := range progs {
 			res, err := m.Run(context.Background(), p, g)
 			matched := err == nil && res.Finished && res.Value.Kind() == vm.KindBool && res.Value.AsBool()
-			if matched && !seen[i] {
+			if !matched {
+				continue
+			}
+			if !seen[i] {
 				src, _ := filters.Source(fs[i])
 				need, _ := filters.Requirement(fs[i])
 				t.Fatalf("seed %d: the filter %s matches the event %s, but the index ruled it out (requirement %+v)",
 					seed, src, vm.JSString(g), need)
+			}
+			if names, all := filters.EventNames(fs[i]); !all && !slices.Contains(names, name) {
+				src, _ := filters.Source(fs[i])
+				t.Fatalf("seed %d: the filter %s matches the event %s, but its event names are %q", seed, src, vm.JSString(g), names)
 			}
 		}
 	}

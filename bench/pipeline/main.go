@@ -42,8 +42,8 @@
 // measures the cost of destinations that do not match: one destination's
 // delivery rate alone, beside its rate in a project that also holds
 // -nonmatching destinations whose filters (-filter: event name, property
-// equality, free Hog expression) never match the events, in alternating
-// rounds of one run.
+// equality, the same as a free Hog expression, a free expression calling
+// a function) never match the events, in alternating rounds of one run.
 //
 //	go run ./bench/pipeline -transform -events 20000 -storage memory
 //
@@ -107,7 +107,7 @@ func main() {
 	records := flag.String("records", "on", "invocation records on, off, or both side by side (off,on)")
 	batch := flag.Int("batch", 0, "measure per-event webhook delivery beside webhook-batch delivery in batches of this many events, instead of against the raw client")
 	nonmatching := flag.Int("nonmatching", 0, "measure one destination's rate alone beside its rate in a project with this many destinations whose filters do not match, instead of against the raw client")
-	filterKinds := flag.String("filter", "name", "with -nonmatching, the non-matching destinations' filters, shared evenly: name, property, expr (e.g. name,property)")
+	filterKinds := flag.String("filter", "name", "with -nonmatching, the non-matching destinations' filters, shared evenly: name, property, expr (properties.plan = 'p<i>'), exprfn (lower(properties.plan) = 'p<i>', not indexed) (e.g. name,property)")
 	transform := flag.Bool("transform", false, "measure one destination's rate alone beside its rate after one no-op transformation and beside a second destination, instead of against the raw client")
 	flag.Parse()
 	if *serveSink {
