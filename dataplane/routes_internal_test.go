@@ -49,6 +49,8 @@ func benchRouting(b *testing.B, kind string, others int) *projectRoutes {
 			add(i, &hogwirev1.Filters{Expression: "properties.plan = '" + plan + "'"})
 		case "exprfn":
 			add(i, &hogwirev1.Filters{Expression: "lower(properties.plan) = '" + plan + "'"})
+		case "exprevent":
+			add(i, &hogwirev1.Filters{Expression: "event.properties.plan = '" + plan + "'"})
 		}
 	}
 	rt := newRegistry()
@@ -59,15 +61,16 @@ func benchRouting(b *testing.B, kind string, others int) *projectRoutes {
 // BenchmarkRoute routes one event in a project with one destination that
 // matches it and 10, 1,000 or 100,000 that do not, by event name, by a
 // property-equality filter, by the same test as a free expression (both
-// indexed), or by an expression calling a function (exprfn: not indexed,
-// run on every event): what selecting the matching destination costs,
+// indexed), or by an expression calling a function (exprfn) or reading a
+// property of the event's name (exprevent, the example: never
+// true), neither indexed, run on every event): what selecting the matching destination costs,
 // filters included.
 func BenchmarkRoute(b *testing.B) {
 	ev := &hogwirev1.Event{Uuid: "0190f7f0-0000-7000-8000-000000000001", Event: "e", DistinctId: "u"}
 	ev.Properties, _ = structpb.NewStruct(map[string]any{"plan": "free", "$browser": "Chrome", "$current_url": "https://acme.example/pricing", "seats": 12})
-	for _, kind := range []string{"name", "property", "expr", "exprfn"} {
+	for _, kind := range []string{"name", "property", "expr", "exprfn", "exprevent"} {
 		for _, others := range []int{10, 1000, 100_000} {
-			if kind == "exprfn" && others > 1000 && testing.Short() {
+			if (kind == "exprfn" || kind == "exprevent") && others > 1000 && testing.Short() {
 				continue
 			}
 			b.Run(fmt.Sprintf("%s/%d", kind, others), func(b *testing.B) {

@@ -107,7 +107,7 @@ func main() {
 	records := flag.String("records", "on", "invocation records on, off, or both side by side (off,on)")
 	batch := flag.Int("batch", 0, "measure per-event webhook delivery beside webhook-batch delivery in batches of this many events, instead of against the raw client")
 	nonmatching := flag.Int("nonmatching", 0, "measure one destination's rate alone beside its rate in a project with this many destinations whose filters do not match, instead of against the raw client")
-	filterKinds := flag.String("filter", "name", "with -nonmatching, the non-matching destinations' filters, shared evenly: name, property, expr (properties.plan = 'p<i>'), exprfn (lower(properties.plan) = 'p<i>', not indexed) (e.g. name,property)")
+	filterKinds := flag.String("filter", "name", "with -nonmatching, the non-matching destinations' filters, shared evenly: name, property, expr (properties.plan = 'p<i>'), exprfn (lower(properties.plan) = 'p<i>', not indexed), exprevent (event.properties.plan = 'p<i>', not indexed) (e.g. name,property)")
 	transform := flag.Bool("transform", false, "measure one destination's rate alone beside its rate after one no-op transformation and beside a second destination, instead of against the raw client")
 	flag.Parse()
 	if *serveSink {

@@ -28,9 +28,9 @@ func runNonmatching(cfg config, _, storageList string) error {
 	for i, k := range kinds {
 		kinds[i] = strings.TrimSpace(k)
 		switch kinds[i] {
-		case "name", "property", "expr", "exprfn":
+		case "name", "property", "expr", "exprfn", "exprevent":
 		default:
-			return fmt.Errorf("-filter: %q is not name, property, expr or exprfn", k)
+			return fmt.Errorf("-filter: %q is not name, property, expr, exprfn or exprevent", k)
 		}
 	}
 	s, err := startSink()
@@ -102,6 +102,11 @@ func measureNonmatching(s *sinkClient, cfg config, storage string, kinds []strin
 			f = &hogwirev1.Filters{Expression: "properties.plan = '" + plan + "'"}
 		case "exprfn":
 			f = &hogwirev1.Filters{Expression: "lower(properties.plan) = '" + plan + "'"}
+		case "exprevent":
+			// The example: in filter globals event is the event's
+			// name, so this reads no property and never holds, but no index
+			// can tell, and it runs on every event.
+			f = &hogwirev1.Filters{Expression: "event.properties.plan = '" + plan + "'"}
 		}
 		if err := create(fmt.Sprint("other ", i), f); err != nil {
 			return 0, 0, err
