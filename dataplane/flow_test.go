@@ -156,8 +156,11 @@ func TestBreakerOnlyProbesWhileDown(t *testing.T) {
 	publishUsers(t, st, p.CaptureToken, total)
 	// The breaker opened, and its probes failed three times since.
 	waitStat(t, st, d.Name, "breaker_opened", 4)
-	if n := sink.refused.Load(); n > 60 {
-		t.Errorf("the failing sink got %d requests for %d events: more than the first wave and the probes", n, total)
+	// The first wave is 40 requests; on a loaded machine some of its
+	// in-place retries start before the breaker opens (61 were seen in CI
+	// beside other work): still half of what no breaker would cost.
+	if n := sink.refused.Load(); n > 80 {
+		t.Errorf("the failing sink got %d requests for %d events: more than the first wave, a few retries and the probes", n, total)
 	}
 	sink.down.Store(false)
 	waitDelivered(t, st, got, d.Name, total)
