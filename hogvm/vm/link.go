@@ -3,6 +3,7 @@ package vm
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 )
@@ -34,10 +35,13 @@ type instrExt struct {
 	upvalues int32    // CALLABLE upvalue count
 	pairs    []int32  // CLOSURE (isLocal, index) pairs
 	path     []string // fused GET_GLOBAL path, root first
-	stl      *Native  // CALL_GLOBAL resolved to a native function
-	bstl     *bcFunc  // CALL_GLOBAL resolved to a bytecode STL function
-	err      string   // opTrap message
-	chunkPos int32    // DECLARE_FN: element position of the body
+	// hints are where the path's keys were last found, one per part (see
+	// Dict.findHinted). Runs of the program share them.
+	hints    []atomic.Int32
+	stl      *Native // CALL_GLOBAL resolved to a native function
+	bstl     *bcFunc // CALL_GLOBAL resolved to a bytecode STL function
+	err      string  // opTrap message
+	chunkPos int32   // DECLARE_FN: element position of the body
 }
 
 // chunk is linked bytecode: the root program or a bytecode STL function.
@@ -350,6 +354,6 @@ func fuseGlobals(c *chunk) {
 		}
 		// The fused instruction replaces the first STRING and jumps past
 		// the GET_GLOBAL; the originals stay for state resumed mid-sequence.
-		c.code[first] = instr{op: opGetGlobalPath, a: int32(i + 1), val: c.code[first].val, ext: &instrExt{path: path}}
+		c.code[first] = instr{op: opGetGlobalPath, a: int32(i + 1), val: c.code[first].val, ext: &instrExt{path: path, hints: make([]atomic.Int32, n)}}
 	}
 }

@@ -157,9 +157,27 @@ func (m *Machine) RunHost(ctx context.Context, h Host, p *Program, globals Value
 	defer m.recoverRun(r, &err)
 	r.reset(p, globals)
 	r.host = h
-	res, err = r.execute(ctx, 0)
+	res, err = r.result(r.execute(ctx, 0))
 	m.release(r)
 	return res, err
+}
+
+// Eval is Run for a caller that needs only the program's value, such as a
+// filter: finished is false when the program called an async function,
+// where Run would return Result.Async, and no state is kept to resume the
+// run. The limits are Run's; Eval saves making a Result, and a paused
+// run's state.
+func (m *Machine) Eval(ctx context.Context, p *Program, globals Value) (v Value, finished bool, err error) {
+	if p == nil {
+		return Null, false, rtErr("vm: run: nil program")
+	}
+	r := m.pool.Get().(*run)
+	defer m.recoverRun(r, &err)
+	r.reset(p, globals)
+	r.valueOnly = true
+	v, finished, err = r.execute(ctx, 0)
+	m.release(r)
+	return v, finished, err
 }
 
 // recoverRun turns a panic (a VM bug, or a panicking host function) into
@@ -189,11 +207,16 @@ func (m *Machine) ResumeHost(ctx context.Context, h Host, s *State, result Value
 		m.release(r)
 		return Result{}, err
 	}
+	if t := m.opts.Timeout; t > 0 && s.syncDuration >= t {
+		err := r.limitErr(ErrTimeout, "Execution timed out after %s seconds. Performed %d ops.", formatNumber(t.Seconds()), r.ops)
+		m.release(r)
+		return Result{}, err
+	}
 	r.host = h
 	// The result is new to the run, as a native's would be.
 	r.alloc += costOf(result)
 	r.push(result)
-	res, err = r.execute(ctx, s.syncDuration)
+	res, err = r.result(r.execute(ctx, s.syncDuration))
 	m.release(r)
 	return res, err
 }

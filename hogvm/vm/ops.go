@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 )
@@ -426,11 +427,13 @@ func (r *run) setProperty(obj, key, value Value) error {
 // getGlobal resolves a GET_GLOBAL path: a global value (containers are
 // copied so the program cannot change the embedder's data), else a
 // function used as a value.
-func (r *run) getGlobal(path []string) (Value, error) {
+// hints, when not nil, holds a position hint per part of the path (see
+// Dict.findHinted).
+func (r *run) getGlobal(path []string, hints []atomic.Int32) (Value, error) {
 	if len(path) == 0 {
 		return Null, rtErr("Global variable not found: ")
 	}
-	if v, found, err := walkGlobal(r.globals, path, GetProperty); found {
+	if v, found, err := walkGlobal(r.globals, path, hints, GetProperty); found {
 		if err != nil {
 			return Null, err
 		}
@@ -457,23 +460,37 @@ func (r *run) getGlobal(path []string) (Value, error) {
 
 // walkGlobal follows a GET_GLOBAL path from the globals' root: through
 // dicts, stopping at null, and through other values with prop. found is
-// false when the root is not a global.
-func walkGlobal(globals Value, path []string, prop func(Value, Value) (Value, error)) (v Value, found bool, err error) {
+// false when the root is not a global. hints, when not nil, has a
+// position hint for each part of the path.
+func walkGlobal(globals Value, path []string, hints []atomic.Int32, prop func(Value, Value) (Value, error)) (v Value, found bool, err error) {
 	g := globals.AsDict()
 	if g == nil {
 		return Null, false, nil
 	}
-	if v, found = g.GetString(path[0]); !found {
+	find := func(d *Dict, i int) int {
+		if hints != nil {
+			return d.findHinted(path[i], &hints[i])
+		}
+		return d.findString(path[i])
+	}
+	i := find(g, 0)
+	if i < 0 {
 		return Null, false, nil
 	}
-	for _, key := range path[1:] {
+	v = g.val(i)
+	for j := 1; j < len(path); j++ {
 		switch v.k {
 		case KindDict:
-			v, _ = v.dict().GetString(key)
+			d := v.dict()
+			if i := find(d, j); i >= 0 {
+				v = d.val(i)
+			} else {
+				v = Null
+			}
 		case KindNull:
 			return Null, true, nil
 		default:
-			if v, err = prop(v, String(key)); err != nil {
+			if v, err = prop(v, String(path[j])); err != nil {
 				return Null, true, err
 			}
 		}
@@ -492,7 +509,7 @@ func LookupGlobal(globals Value, path []string) (v Value, ok bool) {
 	if len(path) == 0 {
 		return Null, false
 	}
-	v, found, err := walkGlobal(globals, path, func(Value, Value) (Value, error) { return Null, errNotDict })
+	v, found, err := walkGlobal(globals, path, nil, func(Value, Value) (Value, error) { return Null, errNotDict })
 	return v, found && err == nil
 }
 
