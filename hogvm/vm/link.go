@@ -14,6 +14,9 @@ const (
 	opTrap          = 100 // malformed bytecode: fails with ext.err when executed
 	opEnd           = 101 // sentinel after the last instruction of a chunk
 	opGetGlobalPath = 102 // STRING×n + GET_GLOBAL n fused: path in ext.path
+	// A constant, a fused global path and a comparison of the two (see
+	// fuseCompares): constant in val, comparison op in b, path in ext.
+	opGlobalCompare = 103
 )
 
 // maxOperand bounds counts and indexes in bytecode so that a hostile
@@ -290,7 +293,9 @@ func (l *Library) linkChunk(name string, version int, raw []any, resolveSTL bool
 			*in = instr{op: opTrap, ext: &instrExt{err: "Invalid jump target in bytecode"}}
 		}
 	}
-	fuseGlobals(c)
+	targets := jumpTargets(c)
+	fuseGlobals(c, targets)
+	fuseCompares(c, targets)
 	return c
 }
 
@@ -311,10 +316,10 @@ func operandCount(op bytecode.Op) int {
 	return 0
 }
 
-// fuseGlobals turns `STRING s_n … STRING s_1 GET_GLOBAL n` into one
-// instruction when nothing jumps into the middle of the sequence, so a
-// filter reads `properties.$browser` without touching the value stack.
-func fuseGlobals(c *chunk) {
+// jumpTargets returns the instructions that execution can reach other
+// than from the one before: jump targets and the instructions after calls
+// and function bodies, where a resumed state may continue.
+func jumpTargets(c *chunk) map[int32]bool {
 	targets := make(map[int32]bool)
 	for _, in := range c.code {
 		switch bytecode.Op(in.op) {
@@ -331,6 +336,13 @@ func fuseGlobals(c *chunk) {
 			targets[int32(i+1)] = true
 		}
 	}
+	return targets
+}
+
+// fuseGlobals turns `STRING s_n … STRING s_1 GET_GLOBAL n` into one
+// instruction when nothing jumps into the middle of the sequence, so a
+// filter reads `properties.$browser` without touching the value stack.
+func fuseGlobals(c *chunk, targets map[int32]bool) {
 	for i := range c.code {
 		in := &c.code[i]
 		if bytecode.Op(in.op) != bytecode.GetGlobal || in.a < 1 || int(in.a) > i || targets[int32(i)] {
@@ -356,4 +368,39 @@ func fuseGlobals(c *chunk) {
 		// the GET_GLOBAL; the originals stay for state resumed mid-sequence.
 		c.code[first] = instr{op: opGetGlobalPath, a: int32(i + 1), val: c.code[first].val, ext: &instrExt{path: path, hints: make([]atomic.Int32, n)}}
 	}
+}
+
+// fuseCompares turns a constant, then a fused global path, then a
+// comparison of the two (`properties.plan = 'pro'`, the shape of most
+// filters) into one instruction, when nothing jumps past the constant
+// into the sequence. As with fuseGlobals, the originals stay.
+func fuseCompares(c *chunk, targets map[int32]bool) {
+	for i := 0; i+1 < len(c.code); i++ {
+		in, g := &c.code[i], &c.code[i+1]
+		switch bytecode.Op(in.op) {
+		case bytecode.String, bytecode.Integer, bytecode.Float:
+		default:
+			continue
+		}
+		if g.op != opGetGlobalPath || targets[int32(i+1)] || targets[g.a] || int(g.a) >= len(c.code) {
+			continue
+		}
+		if !fusableCompare(c.code[g.a].op) {
+			continue
+		}
+		*in = instr{op: opGlobalCompare, a: g.a + 1, b: int32(c.code[g.a].op), val: in.val, ext: g.ext}
+	}
+}
+
+// fusableCompare reports whether op compares the two values on top of the
+// stack and pushes a boolean, raising no error of its own but those of
+// run.compare.
+func fusableCompare(op uint8) bool {
+	switch bytecode.Op(op) {
+	case bytecode.Eq, bytecode.NotEq, bytecode.Gt, bytecode.GtEq, bytecode.Lt, bytecode.LtEq,
+		bytecode.Like, bytecode.ILike, bytecode.NotLike, bytecode.NotILike,
+		bytecode.Regex, bytecode.NotRegex, bytecode.IRegex, bytecode.NotIRegex:
+		return true
+	}
+	return false
 }

@@ -452,6 +452,21 @@ func (r *run) loop() (Value, bool, error) {
 			}
 			r.push(v)
 			ip = in.a
+		case opGlobalCompare:
+			// The loop counted the constant; count the path and the
+			// comparison as they were before fusing.
+			r.ops++
+			v, err := r.getGlobal(in.ext.path, in.ext.hints)
+			if err != nil {
+				return Null, false, err
+			}
+			r.ops++
+			res, err := r.compare(uint8(in.b), v, in.val)
+			if err != nil {
+				return Null, false, err
+			}
+			r.push(Bool(res))
+			ip = in.a
 		case uint8(bytecode.GetGlobal):
 			n := int(in.a)
 			if n > len(r.stack) {
@@ -695,6 +710,24 @@ func (r *run) loop() (Value, bool, error) {
 			return Null, false, &RuntimeError{Msg: fmt.Sprintf("Unexpected node while running bytecode in chunk %q: %d", fr.chunk.name, in.op), Err: ErrInvalidBytecode}
 		}
 	}
+}
+
+// compare is a comparison op (see fusableCompare) of top, the value on
+// top of the stack, and below, the one under it, as the loop runs it.
+func (r *run) compare(op uint8, top, below Value) (bool, error) {
+	switch bytecode.Op(op) {
+	case bytecode.Eq, bytecode.NotEq, bytecode.Gt, bytecode.GtEq, bytecode.Lt, bytecode.LtEq:
+		return compareValues(top, below, bytecode.Op(op)), nil
+	case bytecode.Like, bytecode.ILike, bytecode.NotLike, bytecode.NotILike:
+		o := bytecode.Op(op)
+		res, err := r.like(top, below, o == bytecode.ILike || o == bytecode.NotILike)
+		return res != (o == bytecode.NotLike || o == bytecode.NotILike), err
+	case bytecode.Regex, bytecode.NotRegex, bytecode.IRegex, bytecode.NotIRegex:
+		o := bytecode.Op(op)
+		res, err := r.regexOp(below, top, o == bytecode.IRegex || o == bytecode.NotIRegex)
+		return res != (o == bytecode.NotRegex || o == bytecode.NotIRegex), err
+	}
+	return false, rtErr(fmt.Sprintf("vm: not a comparison: %d", op))
 }
 
 // drop pops n values without closing upvalues, as PostHog's plain pops do.
