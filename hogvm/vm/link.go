@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sync/atomic"
+	"unique"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 )
@@ -34,17 +35,46 @@ type instr struct {
 }
 
 type instrExt struct {
-	name     string
-	upvalues int32    // CALLABLE upvalue count
-	pairs    []int32  // CLOSURE (isLocal, index) pairs
-	path     []string // fused GET_GLOBAL path, root first
+	path []string // fused GET_GLOBAL path, root first
 	// hints are where the path's keys were last found, one per part (see
 	// Dict.findHinted). Runs of the program share them.
 	hints    []atomic.Int32
+	name     string
+	upvalues int32   // CALLABLE upvalue count
+	pairs    []int32 // CLOSURE (isLocal, index) pairs
 	stl      *Native // CALL_GLOBAL resolved to a native function
 	bstl     *bcFunc // CALL_GLOBAL resolved to a bytecode STL function
 	err      string  // opTrap message
 	chunkPos int32   // DECLARE_FN: element position of the body
+}
+
+// shortPath is the instrExt of a fused global path of up to two parts
+// (`properties.plan`, `event`), with the path and its hints: a filter
+// then finds all it reads of the instruction in a line or two of memory,
+// where separate allocations would cost a cache miss each when many
+// filters run in turn.
+type shortPath struct {
+	keys  [2]string
+	hints [2]atomic.Int32
+	ext   instrExt
+}
+
+// newPathExt returns the instrExt of a fused global path. The keys are
+// interned: programs reading the same global share the key's bytes, which
+// stay in the cache when many of them run in turn.
+func newPathExt(path []string) *instrExt {
+	if len(path) > len(shortPath{}.keys) {
+		for i, k := range path {
+			path[i] = unique.Make(k).Value()
+		}
+		return &instrExt{path: path, hints: make([]atomic.Int32, len(path))}
+	}
+	s := &shortPath{}
+	for i, k := range path {
+		s.keys[i] = unique.Make(k).Value()
+	}
+	s.ext.path, s.ext.hints = s.keys[:len(path):len(path)], s.hints[:len(path):len(path)]
+	return &s.ext
 }
 
 // chunk is linked bytecode: the root program or a bytecode STL function.
@@ -366,7 +396,7 @@ func fuseGlobals(c *chunk, targets map[int32]bool) {
 		}
 		// The fused instruction replaces the first STRING and jumps past
 		// the GET_GLOBAL; the originals stay for state resumed mid-sequence.
-		c.code[first] = instr{op: opGetGlobalPath, a: int32(i + 1), val: c.code[first].val, ext: &instrExt{path: path, hints: make([]atomic.Int32, n)}}
+		c.code[first] = instr{op: opGetGlobalPath, a: int32(i + 1), val: c.code[first].val, ext: newPathExt(path)}
 	}
 }
 
