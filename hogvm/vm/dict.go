@@ -3,7 +3,6 @@ package vm
 import (
 	"maps"
 	"math"
-	"sync/atomic"
 	"unsafe"
 )
 
@@ -210,23 +209,13 @@ func (d *Dict) findString(s string) int {
 	return -1
 }
 
-// findHinted is findString trying position hint first, and leaving there
-// the position found. The dicts one instruction reads are usually built
-// alike (every event's filter globals hold their keys in the same order),
-// so the hint saves hashing the key; it is only a guess, checked against
-// the key at that position, so it may be stale or come from another
-// dict. Runs share it: a miss, which stores, should be rare.
-func (d *Dict) findHinted(s string, hint *atomic.Int32) int {
-	if i := int(hint.Load()); i < len(d.keys) {
-		if k := &d.keys[i]; k.k == KindString && k.n == uint64(len(s)) && k.str() == s {
-			return i
-		}
+// hasStringKey reports whether the i-th key, if there is one, is s.
+func (d *Dict) hasStringKey(i int, s string) bool {
+	if i < 0 || i >= len(d.keys) {
+		return false
 	}
-	i := d.findString(s)
-	if i >= 0 {
-		hint.Store(int32(i))
-	}
-	return i
+	k := &d.keys[i]
+	return k.k == KindString && k.n == uint64(len(s)) && k.str() == s
 }
 
 // Get returns the value for key and whether it is present.

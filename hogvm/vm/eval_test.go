@@ -183,7 +183,7 @@ func TestGlobalPathHints(t *testing.T) {
 }
 
 // Runs of one program on differently laid out globals at once agree on
-// every value (go test -race checks the shared hints).
+// every value (go test -race checks the hints).
 func TestGlobalPathHintsConcurrent(t *testing.T) {
 	m := vm.New(vm.Options{})
 	p := compileHog(t, "if (properties.plan = 'pro') { return person.id } return -1")

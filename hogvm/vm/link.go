@@ -3,7 +3,6 @@ package vm
 import (
 	"fmt"
 	"math"
-	"sync/atomic"
 	"unique"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
@@ -35,10 +34,7 @@ type instr struct {
 }
 
 type instrExt struct {
-	path []string // fused GET_GLOBAL path, root first
-	// hints are where the path's keys were last found, one per part (see
-	// Dict.findHinted). Runs of the program share them.
-	hints    []atomic.Int32
+	path     []string // fused GET_GLOBAL path, root first, interned
 	name     string
 	upvalues int32   // CALLABLE upvalue count
 	pairs    []int32 // CLOSURE (isLocal, index) pairs
@@ -48,33 +44,34 @@ type instrExt struct {
 	chunkPos int32   // DECLARE_FN: element position of the body
 }
 
-// shortPath is the instrExt of a fused global path of up to two parts
-// (`properties.plan`, `event`), with the path and its hints: a filter
-// then finds all it reads of the instruction in a line or two of memory,
-// where separate allocations would cost a cache miss each when many
-// filters run in turn.
-type shortPath struct {
-	keys  [2]string
-	hints [2]atomic.Int32
-	ext   instrExt
+// pathExt is the instrExt of a fused global path, with room for the
+// path of most reads (`properties.plan`, `event`): a filter then finds
+// what it reads of the instruction in a line or two of memory, where
+// separate allocations would cost a cache miss each when many filters
+// run in turn.
+type pathExt struct {
+	keys [2]string
+	ext  instrExt
+	// handles keep the interned keys interned (see newPathExt).
+	handles []unique.Handle[string]
 }
 
-// newPathExt returns the instrExt of a fused global path. The keys are
-// interned: programs reading the same global share the key's bytes, which
-// stay in the cache when many of them run in turn.
+// newPathExt returns the instrExt of a fused global path. Its keys are
+// interned: programs reading the same global then share the key's bytes,
+// which stay in the cache when many of them run in turn, and the key's
+// address, by which runs remember where they found it (see run.findKey).
 func newPathExt(path []string) *instrExt {
-	if len(path) > len(shortPath{}.keys) {
-		for i, k := range path {
-			path[i] = unique.Make(k).Value()
-		}
-		return &instrExt{path: path, hints: make([]atomic.Int32, len(path))}
+	e := &pathExt{handles: make([]unique.Handle[string], len(path))}
+	keys := path
+	if len(path) <= len(e.keys) {
+		keys = e.keys[:len(path):len(path)]
 	}
-	s := &shortPath{}
 	for i, k := range path {
-		s.keys[i] = unique.Make(k).Value()
+		e.handles[i] = unique.Make(k)
+		keys[i] = e.handles[i].Value()
 	}
-	s.ext.path, s.ext.hints = s.keys[:len(path):len(path)], s.hints[:len(path):len(path)]
-	return &s.ext
+	e.ext.path = keys
+	return &e.ext
 }
 
 // chunk is linked bytecode: the root program or a bytecode STL function.
@@ -95,8 +92,8 @@ type Program struct {
 	// short program reads it along with root, and one cache miss fewer
 	// counts when many filters run in turn.
 	rootChunk chunk
-	src  *bytecode.Program
-	lib  *Library
+	src       *bytecode.Program
+	lib       *Library
 	// global is the path of the global the program only reads and
 	// returns, or nil (see GlobalPath).
 	global []string

@@ -7,7 +7,6 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 )
@@ -426,14 +425,17 @@ func (r *run) setProperty(obj, key, value Value) error {
 
 // getGlobal resolves a GET_GLOBAL path: a global value (containers are
 // copied so the program cannot change the embedder's data), else a
-// function used as a value.
-// hints, when not nil, holds a position hint per part of the path (see
-// Dict.findHinted).
-func (r *run) getGlobal(path []string, hints []atomic.Int32) (Value, error) {
+// function used as a value. The keys of a fused path, interned, are
+// found with the run's hints (see run.findKey).
+func (r *run) getGlobal(path []string, fused bool) (Value, error) {
 	if len(path) == 0 {
 		return Null, rtErr("Global variable not found: ")
 	}
-	if v, found, err := walkGlobal(r.globals, path, hints, GetProperty); found {
+	hinted := r
+	if !fused {
+		hinted = nil
+	}
+	if v, found, err := walkGlobal(r.globals, path, hinted, GetProperty); found {
 		if err != nil {
 			return Null, err
 		}
@@ -460,16 +462,16 @@ func (r *run) getGlobal(path []string, hints []atomic.Int32) (Value, error) {
 
 // walkGlobal follows a GET_GLOBAL path from the globals' root: through
 // dicts, stopping at null, and through other values with prop. found is
-// false when the root is not a global. hints, when not nil, has a
-// position hint for each part of the path.
-func walkGlobal(globals Value, path []string, hints []atomic.Int32, prop func(Value, Value) (Value, error)) (v Value, found bool, err error) {
+// false when the root is not a global. The keys are found with hinted's
+// hints when it is not nil.
+func walkGlobal(globals Value, path []string, hinted *run, prop func(Value, Value) (Value, error)) (v Value, found bool, err error) {
 	g := globals.AsDict()
 	if g == nil {
 		return Null, false, nil
 	}
 	find := func(d *Dict, i int) int {
-		if hints != nil {
-			return d.findHinted(path[i], &hints[i])
+		if hinted != nil {
+			return hinted.findKey(d, path[i])
 		}
 		return d.findString(path[i])
 	}

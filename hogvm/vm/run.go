@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 )
@@ -98,6 +99,39 @@ type run struct {
 	start     time.Time
 	prior     time.Duration
 	line      []byte // print buffer
+	// hints remember where the keys of fused global paths were last
+	// found (see findKey). They outlive the run: the next one, likely of
+	// another filter reading the same kind of globals, finds its keys
+	// where this one did.
+	hints [keyHints]keyHint
+}
+
+// keyHints is how many keys a run remembers the position of.
+const keyHints = 16
+
+// keyHint is where a key was last found: its position in the dict.
+type keyHint struct {
+	key *byte // the interned key's bytes
+	pos int
+}
+
+// findKey is d.findString(key) for an interned key, trying first where
+// the key was last found. Globals of one kind (every event's filter
+// globals, say) hold their keys in the same order, so the position saves
+// hashing the key; it is only a guess, checked against the key there, so
+// a hint from another dict, or from this one before it changed, is
+// harmless.
+func (r *run) findKey(d *Dict, key string) int {
+	p := unsafe.StringData(key)
+	h := &r.hints[(uint64(uintptr(unsafe.Pointer(p)))*0x9E3779B97F4A7C15)>>(64-4)]
+	if h.key == p && d.hasStringKey(h.pos, key) {
+		return h.pos
+	}
+	i := d.findString(key)
+	if i >= 0 {
+		h.key, h.pos = p, i
+	}
+	return i
 }
 
 // costUnit is the estimated size of one value slot: a Value is 24 bytes,
@@ -446,7 +480,7 @@ func (r *run) loop() (Value, bool, error) {
 			r.pop2()
 			r.push(Bool(res))
 		case opGetGlobalPath:
-			v, err := r.getGlobal(in.ext.path, in.ext.hints)
+			v, err := r.getGlobal(in.ext.path, true)
 			if err != nil {
 				return Null, false, err
 			}
@@ -456,7 +490,7 @@ func (r *run) loop() (Value, bool, error) {
 			// The loop counted the constant; count the path and the
 			// comparison as they were before fusing.
 			r.ops++
-			v, err := r.getGlobal(in.ext.path, in.ext.hints)
+			v, err := r.getGlobal(in.ext.path, true)
 			if err != nil {
 				return Null, false, err
 			}
@@ -478,7 +512,7 @@ func (r *run) loop() (Value, bool, error) {
 				path[i] = JSString(v)
 			}
 			r.drop(n)
-			v, err := r.getGlobal(path, nil)
+			v, err := r.getGlobal(path, false)
 			if err != nil {
 				return Null, false, err
 			}
