@@ -424,8 +424,8 @@ func fuseCompares(c *chunk, targets map[int32]bool) {
 }
 
 // fusableCompare reports whether op compares the two values on top of the
-// stack and pushes a boolean, raising no error of its own but those of
-// run.compare.
+// stack and pushes a boolean: what run.compare does for the fused
+// instruction.
 func fusableCompare(op uint8) bool {
 	switch bytecode.Op(op) {
 	case bytecode.Eq, bytecode.NotEq, bytecode.Gt, bytecode.GtEq, bytecode.Lt, bytecode.LtEq,
