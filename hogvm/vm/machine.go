@@ -157,7 +157,8 @@ func (m *Machine) RunHost(ctx context.Context, h Host, p *Program, globals Value
 	defer m.recoverRun(r, &err)
 	r.reset(p, globals)
 	r.host = h
-	res, err = r.result(r.execute(ctx, 0))
+	v, finished, err := r.execute(ctx, 0)
+	r.setResult(&res, v, finished)
 	m.release(r)
 	return res, err
 }
@@ -216,7 +217,8 @@ func (m *Machine) ResumeHost(ctx context.Context, h Host, s *State, result Value
 	// The result is new to the run, as a native's would be.
 	r.alloc += costOf(result)
 	r.push(result)
-	res, err = r.result(r.execute(ctx, s.syncDuration))
+	v, finished, err := r.execute(ctx, s.syncDuration)
+	r.setResult(&res, v, finished)
 	m.release(r)
 	return res, err
 }

@@ -340,9 +340,12 @@ func (r *run) execute(ctx context.Context, prior time.Duration) (v Value, finish
 	return r.loop()
 }
 
-// result is Run's Result for what execute returned.
-func (r *run) result(v Value, finished bool, err error) (Result, error) {
-	return Result{Finished: finished, Value: v, Async: r.paused, Ops: r.ops, Allocated: r.alloc}, err
+// setResult fills res with what execute returned, field by field: a
+// Result built whole and copied in is read back before its stores have
+// landed, which stalled every run.
+func (r *run) setResult(res *Result, v Value, finished bool) {
+	res.Finished, res.Value, res.Async = finished, v, r.paused
+	res.Ops, res.Allocated = r.ops, r.alloc
 }
 
 func (r *run) args(argc int) []Value {
