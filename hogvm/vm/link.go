@@ -45,12 +45,12 @@ type instrExt struct {
 }
 
 // pathExt is the instrExt of a fused global path, with room for the
-// path of most reads (`properties.plan`, `event`): a filter then finds
-// what it reads of the instruction in a line or two of memory, where
-// separate allocations would cost a cache miss each when many filters
-// run in turn.
+// path of most reads (`properties.plan`, `event.properties.plan`): a
+// filter then finds what it reads of the instruction in a line or two of
+// memory, where separate allocations would cost a cache miss each when
+// many filters run in turn.
 type pathExt struct {
-	keys [2]string
+	keys [3]string
 	ext  instrExt
 	// handles keep the interned keys interned (see newPathExt).
 	handles []unique.Handle[string]
