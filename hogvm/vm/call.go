@@ -55,7 +55,7 @@ func (r *run) call(in *instr, fr *frame) (bool, error) {
 		r.replaceArgs(argc, v)
 		return false, nil
 	}
-	if name != "toString" && r.m.async[name] {
+	if name != "toString" && r.m.isAsync(name) {
 		return r.pause(name, argc)
 	}
 	if f := in.ext.stl; f != nil {

@@ -270,3 +270,26 @@ func TestFusedCompareMatchesUnfused(t *testing.T) {
 		}
 	}
 }
+
+// Async functions are recognised however many a machine has (a few are
+// scanned, many looked up).
+func TestAsyncFunctionsFewAndMany(t *testing.T) {
+	for _, n := range []int{1, 8, 20} {
+		var names []string
+		for i := range n {
+			names = append(names, fmt.Sprint("f", i))
+		}
+		m := vm.New(vm.Options{AsyncFunctions: names})
+		for _, name := range append(names, "sleep") {
+			p := mustLink(t, int64(bytecode.CallGlobal), name, int64(0), int64(bytecode.Return))
+			res, err := m.Run(context.Background(), p, vm.Null)
+			if err != nil || res.Async == nil || res.Async.Name != name {
+				t.Errorf("%d async functions, %s: %+v %v, want a pause", n, name, res, err)
+			}
+		}
+		p := compileHog(t, "return lower('A')")
+		if res, err := m.Run(context.Background(), p, vm.Null); err != nil || !res.Finished || res.Value.AsString() != "a" {
+			t.Errorf("%d async functions, lower: %+v %v", n, res, err)
+		}
+	}
+}

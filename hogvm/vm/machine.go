@@ -78,11 +78,14 @@ type Options struct {
 // Machine runs linked programs with one set of options. It is safe for
 // concurrent use; per-run state is pooled.
 type Machine struct {
-	opts    Options
-	async   map[string]bool
-	hostFns map[string]bool
-	pool    sync.Pool
-	regexes regexCache
+	opts Options
+	// async names the async functions, and asyncSet holds them when
+	// there are too many to scan (see isAsync).
+	async    []string
+	asyncSet map[string]bool
+	hostFns  map[string]bool
+	pool     sync.Pool
+	regexes  regexCache
 }
 
 func orDefault[T int | int64 | time.Duration](v, def T) T {
@@ -107,15 +110,41 @@ func New(opts Options) *Machine {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	m := &Machine{opts: opts, async: map[string]bool{"sleep": true}, hostFns: map[string]bool{}}
+	m := &Machine{opts: opts, async: []string{"sleep"}, hostFns: map[string]bool{}}
 	for _, name := range opts.AsyncFunctions {
-		m.async[name] = true
+		if !slices.Contains(m.async, name) {
+			m.async = append(m.async, name)
+		}
+	}
+	if len(m.async) > maxAsyncScan {
+		m.asyncSet = make(map[string]bool, len(m.async))
+		for _, name := range m.async {
+			m.asyncSet[name] = true
+		}
 	}
 	for _, name := range opts.HostFunctions {
 		m.hostFns[name] = true
 	}
 	m.pool.New = func() any { return &run{m: m} }
 	return m
+}
+
+// maxAsyncScan is how many async functions isAsync scans: fewer strings
+// than this compare faster than hashing the name, which every call to a
+// function of the standard library asks about.
+const maxAsyncScan = 8
+
+// isAsync reports whether name is an async function.
+func (m *Machine) isAsync(name string) bool {
+	if m.asyncSet != nil {
+		return m.asyncSet[name]
+	}
+	for _, a := range m.async {
+		if a == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Result is the outcome of Run or Resume.

@@ -447,7 +447,7 @@ func (r *run) getGlobal(path []string, fused bool) (Value, error) {
 	}
 	if len(path) == 1 {
 		name := path[0]
-		if r.m.async[name] {
+		if r.m.isAsync(name) {
 			return Value{k: KindClosure, p: ptr(&Closure{Callable: &Callable{Name: name, kind: callAsync, ip: -1}})}, nil
 		}
 		if f := r.prog.lib.native(name); f != nil {
