@@ -47,6 +47,8 @@ func TestFilters(t *testing.T) {
 		// Only an exact true matches, as in PostHog.
 		{"truthy is not true", &hogwirev1.Filters{Expression: "1"}, "Chrome", executor.Filtered},
 		{"error", &hogwirev1.Filters{Expression: "jsonParse(properties.$browser) = 1"}, "Chrome", executor.FilterFailed},
+		// A filter cannot wait: one that calls an async function fails.
+		{"async", &hogwirev1.Filters{Expression: "sleep(1) = 1"}, "Chrome", executor.FilterFailed},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := &recorder{}
@@ -65,6 +67,9 @@ func TestFilters(t *testing.T) {
 				logs := messages(res, errorLevel)
 				if len(logs) != 1 || !strings.HasPrefix(logs[0], "Error filtering event 0190f7f0-0000-7000-8000-000000000001: ") || res.Error == "" {
 					t.Errorf("filter error not reported: %s", dump(res))
+				}
+				if c.name == "async" && !strings.Contains(res.Error, "the filter did not finish") {
+					t.Errorf("async filter: error %q", res.Error)
 				}
 			}
 			if c.want == executor.Filtered && len(res.Logs) != 0 {

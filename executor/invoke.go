@@ -851,6 +851,9 @@ func (d *Destination) Match(g *Globals) (bool, error) {
 	return d.match(d.eventNames, d.allEvents, d.filter, g)
 }
 
+// errFilterUnfinished fails a filter that called an async function.
+var errFilterUnfinished = errors.New("the filter did not finish")
+
 // match runs one set of filters: the event names, then the program (nil:
 // the names decide).
 func (d *Destination) match(names []string, all bool, filter *vm.Program, g *Globals) (bool, error) {
@@ -860,14 +863,14 @@ func (d *Destination) match(names []string, all bool, filter *vm.Program, g *Glo
 	if filter == nil {
 		return true, nil
 	}
-	out, err := d.filterMachine.Run(context.Background(), filter, g.FilterValue())
+	v, finished, err := d.filterMachine.Eval(context.Background(), filter, g.FilterValue())
 	if err != nil {
 		return false, err
 	}
-	if !out.Finished {
-		return false, errors.New("the filter did not finish")
+	if !finished {
+		return false, errFilterUnfinished
 	}
-	return out.Value.Kind() == vm.KindBool && out.Value.AsBool(), nil
+	return v.Kind() == vm.KindBool && v.AsBool(), nil
 }
 
 // kindError gives an error its kind.

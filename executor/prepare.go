@@ -632,14 +632,14 @@ func (d *Destination) MaskingHash(ctx context.Context, g *Globals) (hash string,
 	ctx, cancel := context.WithTimeout(ctx, maskingTimeout)
 	defer cancel()
 	globals := d.globals(g, 2)
-	res, err := d.filterMachine.Run(ctx, d.masking, vm.DictValue(globals))
+	v, finished, err := d.filterMachine.Eval(ctx, d.masking, vm.DictValue(globals))
 	if err != nil {
 		return "", false, fmt.Errorf("masking hash: %w", err)
 	}
-	if !res.Finished || !res.Value.Truthy() {
+	if !finished || !v.Truthy() {
 		return "", false, nil
 	}
-	sum := md5.Sum([]byte(vm.FormatOutput(res.Value)))
+	sum := md5.Sum([]byte(vm.FormatOutput(v)))
 	return hex.EncodeToString(sum[:]), true, nil
 }
 

@@ -69,6 +69,22 @@ func BenchmarkFilter(b *testing.B) {
 	}
 }
 
+// BenchmarkFilterEval is BenchmarkFilter through Eval, the entry for
+// callers that need only the value.
+func BenchmarkFilterEval(b *testing.B) {
+	p := mustLink(b, filterCode...)
+	g := filterGlobals(b)
+	m := vm.New(vm.Options{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		v, finished, err := m.Eval(ctx, p, g)
+		if err != nil || !finished || !v.AsBool() {
+			b.Fatal(v, finished, err)
+		}
+	}
+}
+
 // templateCode is f'{event.event} by {person.properties.email} on {event.properties.$current_url}'.
 var templateCode = []any{
 	int64(32), "event", int64(32), "event", int64(1), int64(2),

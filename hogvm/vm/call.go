@@ -11,8 +11,8 @@ import (
 func ptr[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
 
 // call executes CALL_GLOBAL or CALL_LOCAL. The caller's frame already holds
-// the return address. paused reports an async call.
-func (r *run) call(in *instr, fr *frame) (Result, bool, error) {
+// the return address. paused reports an async call (see pause).
+func (r *run) call(in *instr, fr *frame) (bool, error) {
 	opts := &r.m.opts
 	if bytecode.Op(in.op) == bytecode.CallLocal {
 		return r.callLocal(int(in.a), fr)
@@ -22,23 +22,23 @@ func (r *run) call(in *instr, fr *frame) (Result, bool, error) {
 	if r.declared != nil && name != "toString" {
 		if d, ok := r.declared[name]; ok {
 			if max := opts.MaxArgs; max > 0 && int(d.argCount) > max {
-				return Result{}, false, r.limitErr(ErrTooManyArgs, "Too many arguments")
+				return false, r.limitErr(ErrTooManyArgs, "Too many arguments")
 			}
 			for i := argc; i < int(d.argCount); i++ {
 				r.push(Null)
 			}
 			start := len(r.stack) - int(d.argCount)
 			if start < 0 {
-				return Result{}, false, rtErr("Not enough arguments on the stack")
+				return false, rtErr("Not enough arguments on the stack")
 			}
-			return Result{}, false, r.pushFrame(frame{ip: d.ip, chunk: fr.chunk, stackStart: int32(start), argCount: d.argCount})
+			return false, r.pushFrame(frame{ip: d.ip, chunk: fr.chunk, stackStart: int32(start), argCount: d.argCount})
 		}
 	}
 	if argc > len(r.stack) {
-		return Result{}, false, rtErr("Not enough arguments on the stack")
+		return false, rtErr("Not enough arguments on the stack")
 	}
 	if opts.MaxArgs > 0 && argc > opts.MaxArgs {
-		return Result{}, false, r.limitErr(ErrTooManyArgs, "Too many arguments")
+		return false, r.limitErr(ErrTooManyArgs, "Too many arguments")
 	}
 	if fr.chunk.version == 0 {
 		slices.Reverse(r.args(argc))
@@ -49,17 +49,17 @@ func (r *run) call(in *instr, fr *frame) (Result, bool, error) {
 		args := r.args(argc)
 		v, err := r.host.Call(name, args)
 		if err != nil {
-			return Result{}, false, &RuntimeError{Msg: fmt.Sprintf("%s: %v", name, err), Err: err}
+			return false, &RuntimeError{Msg: fmt.Sprintf("%s: %v", name, err), Err: err}
 		}
 		r.countResult(v, args, false)
 		r.replaceArgs(argc, v)
-		return Result{}, false, nil
+		return false, nil
 	}
-	if name != "toString" && r.m.async[name] {
+	if name != "toString" && r.m.isAsync(name) {
 		return r.pause(name, argc)
 	}
 	if f := in.ext.stl; f != nil {
-		return Result{}, false, r.callNative(f, argc, false)
+		return false, r.callNative(f, argc, false)
 	}
 	b := in.ext.bstl
 	if b == nil {
@@ -67,14 +67,14 @@ func (r *run) call(in *instr, fr *frame) (Result, bool, error) {
 	}
 	if b != nil {
 		if argc != b.argCount {
-			return Result{}, false, rtErr(fmt.Sprintf("Function %s requires exactly %d arguments", name, b.argCount))
+			return false, rtErr(fmt.Sprintf("Function %s requires exactly %d arguments", name, b.argCount))
 		}
-		return Result{}, false, r.pushFrame(frame{chunk: b.chunk, stackStart: int32(len(r.stack) - argc), argCount: int32(argc), closure: b.closure})
+		return false, r.pushFrame(frame{chunk: b.chunk, stackStart: int32(len(r.stack) - argc), argCount: int32(argc), closure: b.closure})
 	}
 	if name == "import" {
-		return Result{}, false, rtErr("Importing bytecode modules is not supported")
+		return false, rtErr("Importing bytecode modules is not supported")
 	}
-	return Result{}, false, rtErr("Unsupported function call: " + name)
+	return false, rtErr("Unsupported function call: " + name)
 }
 
 func (r *run) pushFrame(f frame) error {
@@ -119,46 +119,46 @@ func (r *run) callNative(f *Native, argc int, pad bool) error {
 	return nil
 }
 
-func (r *run) callLocal(argc int, fr *frame) (Result, bool, error) {
+func (r *run) callLocal(argc int, fr *frame) (bool, error) {
 	v, err := r.pop()
 	if err != nil {
-		return Result{}, false, err
+		return false, err
 	}
 	if v.k != KindClosure {
-		return Result{}, false, rtErr("Invalid closure: " + Format(v))
+		return false, rtErr("Invalid closure: " + Format(v))
 	}
 	if argc > len(r.stack) {
-		return Result{}, false, rtErr("Not enough arguments on the stack")
+		return false, rtErr("Not enough arguments on the stack")
 	}
 	if max := r.m.opts.MaxArgs; max > 0 && argc > max {
-		return Result{}, false, r.limitErr(ErrTooManyArgs, "Too many arguments")
+		return false, r.limitErr(ErrTooManyArgs, "Too many arguments")
 	}
 	cl := v.closure()
 	c := cl.Callable
 	switch c.kind {
 	case callLocal:
 		if argc > c.ArgCount {
-			return Result{}, false, rtErr(fmt.Sprintf("Too many arguments. Passed %d, expected %d", argc, c.ArgCount))
+			return false, rtErr(fmt.Sprintf("Too many arguments. Passed %d, expected %d", argc, c.ArgCount))
 		}
 		if max := r.m.opts.MaxArgs; max > 0 && c.ArgCount > max {
-			return Result{}, false, r.limitErr(ErrTooManyArgs, "Too many arguments")
+			return false, r.limitErr(ErrTooManyArgs, "Too many arguments")
 		}
 		for i := argc; i < c.ArgCount; i++ {
 			r.push(Null)
 		}
-		return Result{}, false, r.pushFrame(frame{ip: c.ip, chunk: c.chunk, stackStart: int32(len(r.stack) - c.ArgCount), argCount: int32(c.ArgCount), closure: cl})
+		return false, r.pushFrame(frame{ip: c.ip, chunk: c.chunk, stackStart: int32(len(r.stack) - c.ArgCount), argCount: int32(c.ArgCount), closure: cl})
 	case callSTL:
 		if fr.chunk.version == 0 {
 			slices.Reverse(r.args(argc))
 		}
 		if f := r.prog.lib.native(c.Name); f != nil {
-			return Result{}, false, r.callNative(f, argc, true)
+			return false, r.callNative(f, argc, true)
 		}
 		if b := r.prog.lib.bytecodeFunc(c.Name); b != nil {
 			if argc != b.argCount {
-				return Result{}, false, rtErr(fmt.Sprintf("Function %s requires exactly %d arguments", c.Name, b.argCount))
+				return false, rtErr(fmt.Sprintf("Function %s requires exactly %d arguments", c.Name, b.argCount))
 			}
-			return Result{}, false, r.pushFrame(frame{chunk: b.chunk, stackStart: int32(len(r.stack) - argc), argCount: int32(argc), closure: b.closure})
+			return false, r.pushFrame(frame{chunk: b.chunk, stackStart: int32(len(r.stack) - argc), argCount: int32(argc), closure: b.closure})
 		}
 	case callAsync:
 		if fr.chunk.version == 0 {
@@ -166,12 +166,19 @@ func (r *run) callLocal(argc int, fr *frame) (Result, bool, error) {
 		}
 		return r.pause(c.Name, argc)
 	}
-	return Result{}, false, rtErr("Unsupported function call: " + c.Name)
+	return false, rtErr("Unsupported function call: " + c.Name)
 }
 
-func (r *run) pause(name string, argc int) (Result, bool, error) {
+// pause ends the run at a call to an async function: r.paused then holds
+// the call and the state to resume.
+func (r *run) pause(name string, argc int) (bool, error) {
 	if max := r.m.opts.MaxAsyncSteps; max > 0 && r.async >= max {
-		return Result{}, false, r.limitErr(ErrAsyncStepLimit, "Exceeded maximum number of async steps: %d", r.m.opts.MaxAsyncSteps)
+		return false, r.limitErr(ErrAsyncStepLimit, "Exceeded maximum number of async steps: %d", r.m.opts.MaxAsyncSteps)
+	}
+	if r.valueOnly {
+		// Nobody will resume the run (see Machine.Eval): it only has to
+		// end here, unfinished.
+		return true, nil
 	}
 	// One copy of the stack holds the arguments and the state's stack,
 	// and one allocation the call and its state.
@@ -187,7 +194,8 @@ func (r *run) pause(name string, argc int) (Result, bool, error) {
 	r.async++
 	r.snapshotInto(&p.state, stack[:n:n], p.frameBuf[:0])
 	p.call = AsyncCall{Name: name, Args: stack[n:], State: &p.state}
-	return Result{Async: &p.call}, true, nil
+	r.paused = &p.call
+	return true, nil
 }
 
 // paused is an async call with the state to resume it.

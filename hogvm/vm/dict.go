@@ -209,6 +209,15 @@ func (d *Dict) findString(s string) int {
 	return -1
 }
 
+// hasStringKey reports whether the i-th key, if there is one, is s.
+func (d *Dict) hasStringKey(i int, s string) bool {
+	if i < 0 || i >= len(d.keys) {
+		return false
+	}
+	k := &d.keys[i]
+	return k.k == KindString && k.n == uint64(len(s)) && k.str() == s
+}
+
 // Get returns the value for key and whether it is present.
 func (d *Dict) Get(key Value) (Value, bool) {
 	if i := d.find(key); i >= 0 {

@@ -22,6 +22,10 @@
 //
 //	res, err = m.Resume(ctx, res.Async.State, result)
 //
+// A caller that needs only the value, such as a filter, runs the program
+// with Eval: the same run and limits, without a Result to fill or a State
+// to keep, and finished is false where Run would pause.
+//
 // A State marshals to JSON (in the shape of PostHog's VMState, with the
 // bytecode embedded) and UnmarshalState restores it, so a run can pause in
 // one process and resume in another. Limits are cumulative across resumes.

@@ -47,6 +47,11 @@ func FuzzExec(f *testing.F) {
 		}
 		start := time.Now()
 		res, err := m.Run(context.Background(), p, globals)
+		// Eval ends the same way as Run's first leg.
+		if _, finished, eerr := m.Eval(context.Background(), p, globals); !errors.Is(err, vm.ErrTimeout) && !errors.Is(eerr, vm.ErrTimeout) &&
+			(finished != res.Finished || (err == nil) != (eerr == nil) || (err != nil && err.Error() != eerr.Error())) {
+			t.Fatalf("Eval: finished %v, %v; Run: finished %v, %v", finished, eerr, res.Finished, err)
+		}
 		for i := 0; err == nil && res.Async != nil && i < 3; i++ {
 			js, merr := res.Async.State.MarshalJSON()
 			if merr != nil {

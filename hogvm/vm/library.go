@@ -158,7 +158,8 @@ func Link(p *bytecode.Program, lib *Library) (*Program, error) {
 		return nil, fmt.Errorf("vm: link: unsupported bytecode version %d", p.Version)
 	}
 	prog := &Program{src: p, lib: lib}
-	prog.root = lib.linkChunk("root", p.Version, p.Code, true)
+	prog.rootChunk = *lib.linkChunk("root", p.Version, p.Code, true)
+	prog.root = &prog.rootChunk
 	if p.Version >= 1 {
 		prog.global = globalPath(p.Code)
 		prog.constant, prog.hasConstant = constantString(p.Code)

@@ -3,6 +3,7 @@ package vm
 import (
 	"fmt"
 	"math"
+	"unique"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 )
@@ -13,6 +14,9 @@ const (
 	opTrap          = 100 // malformed bytecode: fails with ext.err when executed
 	opEnd           = 101 // sentinel after the last instruction of a chunk
 	opGetGlobalPath = 102 // STRING×n + GET_GLOBAL n fused: path in ext.path
+	// A constant, a fused global path and a comparison of the two (see
+	// fuseCompares): constant in val, comparison op in b, path in ext.
+	opGlobalCompare = 103
 )
 
 // maxOperand bounds counts and indexes in bytecode so that a hostile
@@ -30,21 +34,51 @@ type instr struct {
 }
 
 type instrExt struct {
+	path     []string // fused GET_GLOBAL path, root first, interned
 	name     string
-	upvalues int32    // CALLABLE upvalue count
-	pairs    []int32  // CLOSURE (isLocal, index) pairs
-	path     []string // fused GET_GLOBAL path, root first
-	stl      *Native  // CALL_GLOBAL resolved to a native function
-	bstl     *bcFunc  // CALL_GLOBAL resolved to a bytecode STL function
-	err      string   // opTrap message
-	chunkPos int32    // DECLARE_FN: element position of the body
+	upvalues int32   // CALLABLE upvalue count
+	pairs    []int32 // CLOSURE (isLocal, index) pairs
+	stl      *Native // CALL_GLOBAL resolved to a native function
+	bstl     *bcFunc // CALL_GLOBAL resolved to a bytecode STL function
+	err      string  // opTrap message
+	chunkPos int32   // DECLARE_FN: element position of the body
+}
+
+// pathExt is the instrExt of a fused global path, with room for the
+// path of most reads (`properties.plan`, `event.properties.plan`): a
+// filter then finds what it reads of the instruction in a line or two of
+// memory, where separate allocations would cost a cache miss each when
+// many filters run in turn.
+type pathExt struct {
+	keys [3]string
+	ext  instrExt
+	// handles keep the interned keys interned (see newPathExt).
+	handles []unique.Handle[string]
+}
+
+// newPathExt returns the instrExt of a fused global path. Its keys are
+// interned: programs reading the same global then share the key's bytes,
+// which stay in the cache when many of them run in turn, and the key's
+// address, by which runs remember where they found it (see run.findKey).
+func newPathExt(path []string) *instrExt {
+	e := &pathExt{handles: make([]unique.Handle[string], len(path))}
+	keys := path
+	if len(path) <= len(e.keys) {
+		keys = e.keys[:len(path):len(path)]
+	}
+	for i, k := range path {
+		e.handles[i] = unique.Make(k)
+		keys[i] = e.handles[i].Value()
+	}
+	e.ext.path = keys
+	return &e.ext
 }
 
 // chunk is linked bytecode: the root program or a bytecode STL function.
 type chunk struct {
+	code    []instr // first: the field every run reads
 	name    string
 	version int
-	code    []instr
 	raw     []any   // the elements, kept for serialising state
 	posIdx  []int32 // element position → instruction index, -1 inside operands
 	idxPos  []int32 // instruction index → element position
@@ -53,9 +87,13 @@ type chunk struct {
 // Program is linked bytecode, ready to run. It is immutable and safe for
 // concurrent use by any number of runs.
 type Program struct {
-	root *chunk
-	src  *bytecode.Program
-	lib  *Library
+	root *chunk // &rootChunk
+	// rootChunk is the root, in the program's allocation: a run of a
+	// short program reads it along with root, and one cache miss fewer
+	// counts when many filters run in turn.
+	rootChunk chunk
+	src       *bytecode.Program
+	lib       *Library
 	// global is the path of the global the program only reads and
 	// returns, or nil (see GlobalPath).
 	global []string
@@ -286,7 +324,9 @@ func (l *Library) linkChunk(name string, version int, raw []any, resolveSTL bool
 			*in = instr{op: opTrap, ext: &instrExt{err: "Invalid jump target in bytecode"}}
 		}
 	}
-	fuseGlobals(c)
+	targets := jumpTargets(c)
+	fuseGlobals(c, targets)
+	fuseCompares(c, targets)
 	return c
 }
 
@@ -307,10 +347,10 @@ func operandCount(op bytecode.Op) int {
 	return 0
 }
 
-// fuseGlobals turns `STRING s_n … STRING s_1 GET_GLOBAL n` into one
-// instruction when nothing jumps into the middle of the sequence, so a
-// filter reads `properties.$browser` without touching the value stack.
-func fuseGlobals(c *chunk) {
+// jumpTargets returns the instructions that execution can reach other
+// than from the one before: jump targets and the instructions after calls
+// and function bodies, where a resumed state may continue.
+func jumpTargets(c *chunk) map[int32]bool {
 	targets := make(map[int32]bool)
 	for _, in := range c.code {
 		switch bytecode.Op(in.op) {
@@ -327,6 +367,13 @@ func fuseGlobals(c *chunk) {
 			targets[int32(i+1)] = true
 		}
 	}
+	return targets
+}
+
+// fuseGlobals turns `STRING s_n … STRING s_1 GET_GLOBAL n` into one
+// instruction when nothing jumps into the middle of the sequence, so a
+// filter reads `properties.$browser` without touching the value stack.
+func fuseGlobals(c *chunk, targets map[int32]bool) {
 	for i := range c.code {
 		in := &c.code[i]
 		if bytecode.Op(in.op) != bytecode.GetGlobal || in.a < 1 || int(in.a) > i || targets[int32(i)] {
@@ -350,6 +397,41 @@ func fuseGlobals(c *chunk) {
 		}
 		// The fused instruction replaces the first STRING and jumps past
 		// the GET_GLOBAL; the originals stay for state resumed mid-sequence.
-		c.code[first] = instr{op: opGetGlobalPath, a: int32(i + 1), val: c.code[first].val, ext: &instrExt{path: path}}
+		c.code[first] = instr{op: opGetGlobalPath, a: int32(i + 1), val: c.code[first].val, ext: newPathExt(path)}
 	}
+}
+
+// fuseCompares turns a constant, then a fused global path, then a
+// comparison of the two (`properties.plan = 'pro'`, the shape of most
+// filters) into one instruction, when nothing jumps past the constant
+// into the sequence. As with fuseGlobals, the originals stay.
+func fuseCompares(c *chunk, targets map[int32]bool) {
+	for i := 0; i+1 < len(c.code); i++ {
+		in, g := &c.code[i], &c.code[i+1]
+		switch bytecode.Op(in.op) {
+		case bytecode.String, bytecode.Integer, bytecode.Float:
+		default:
+			continue
+		}
+		if g.op != opGetGlobalPath || targets[int32(i+1)] || targets[g.a] || int(g.a) >= len(c.code) {
+			continue
+		}
+		if !fusableCompare(c.code[g.a].op) {
+			continue
+		}
+		*in = instr{op: opGlobalCompare, a: g.a + 1, b: int32(c.code[g.a].op), val: in.val, ext: g.ext}
+	}
+}
+
+// fusableCompare reports whether op compares the two values on top of the
+// stack and pushes a boolean: what run.compare does for the fused
+// instruction.
+func fusableCompare(op uint8) bool {
+	switch bytecode.Op(op) {
+	case bytecode.Eq, bytecode.NotEq, bytecode.Gt, bytecode.GtEq, bytecode.Lt, bytecode.LtEq,
+		bytecode.Like, bytecode.ILike, bytecode.NotLike, bytecode.NotILike,
+		bytecode.Regex, bytecode.NotRegex, bytecode.IRegex, bytecode.NotIRegex:
+		return true
+	}
+	return false
 }

@@ -78,11 +78,14 @@ type Options struct {
 // Machine runs linked programs with one set of options. It is safe for
 // concurrent use; per-run state is pooled.
 type Machine struct {
-	opts    Options
-	async   map[string]bool
-	hostFns map[string]bool
-	pool    sync.Pool
-	regexes regexCache
+	opts Options
+	// async names the async functions, and asyncSet holds them when
+	// there are too many to scan (see isAsync).
+	async    []string
+	asyncSet map[string]bool
+	hostFns  map[string]bool
+	pool     sync.Pool
+	regexes  regexCache
 }
 
 func orDefault[T int | int64 | time.Duration](v, def T) T {
@@ -107,15 +110,41 @@ func New(opts Options) *Machine {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	m := &Machine{opts: opts, async: map[string]bool{"sleep": true}, hostFns: map[string]bool{}}
+	m := &Machine{opts: opts, async: []string{"sleep"}, hostFns: map[string]bool{}}
 	for _, name := range opts.AsyncFunctions {
-		m.async[name] = true
+		if !slices.Contains(m.async, name) {
+			m.async = append(m.async, name)
+		}
+	}
+	if len(m.async) > maxAsyncScan {
+		m.asyncSet = make(map[string]bool, len(m.async))
+		for _, name := range m.async {
+			m.asyncSet[name] = true
+		}
 	}
 	for _, name := range opts.HostFunctions {
 		m.hostFns[name] = true
 	}
 	m.pool.New = func() any { return &run{m: m} }
 	return m
+}
+
+// maxAsyncScan is how many async functions isAsync scans: fewer strings
+// than this compare faster than hashing the name, which every call to a
+// function of the standard library asks about.
+const maxAsyncScan = 8
+
+// isAsync reports whether name is an async function.
+func (m *Machine) isAsync(name string) bool {
+	if m.asyncSet != nil {
+		return m.asyncSet[name]
+	}
+	for _, a := range m.async {
+		if a == name {
+			return true
+		}
+	}
+	return false
 }
 
 // Result is the outcome of Run or Resume.
@@ -157,9 +186,28 @@ func (m *Machine) RunHost(ctx context.Context, h Host, p *Program, globals Value
 	defer m.recoverRun(r, &err)
 	r.reset(p, globals)
 	r.host = h
-	res, err = r.execute(ctx, 0)
+	v, finished, err := r.execute(ctx, 0)
+	r.setResult(&res, v, finished)
 	m.release(r)
 	return res, err
+}
+
+// Eval is Run for a caller that needs only the program's value, such as a
+// filter: finished is false when the program called an async function,
+// where Run would return Result.Async, and no state is kept to resume the
+// run. The limits are Run's; Eval saves making a Result, and a paused
+// run's state.
+func (m *Machine) Eval(ctx context.Context, p *Program, globals Value) (v Value, finished bool, err error) {
+	if p == nil {
+		return Null, false, rtErr("vm: run: nil program")
+	}
+	r := m.pool.Get().(*run)
+	defer m.recoverRun(r, &err)
+	r.reset(p, globals)
+	r.valueOnly = true
+	v, finished, err = r.execute(ctx, 0)
+	m.release(r)
+	return v, finished, err
 }
 
 // recoverRun turns a panic (a VM bug, or a panicking host function) into
@@ -189,11 +237,17 @@ func (m *Machine) ResumeHost(ctx context.Context, h Host, s *State, result Value
 		m.release(r)
 		return Result{}, err
 	}
+	if t := m.opts.Timeout; t > 0 && s.syncDuration >= t {
+		err := r.limitErr(ErrTimeout, "Execution timed out after %s seconds. Performed %d ops.", formatNumber(t.Seconds()), r.ops)
+		m.release(r)
+		return Result{}, err
+	}
 	r.host = h
 	// The result is new to the run, as a native's would be.
 	r.alloc += costOf(result)
 	r.push(result)
-	res, err = r.execute(ctx, s.syncDuration)
+	v, finished, err := r.execute(ctx, s.syncDuration)
+	r.setResult(&res, v, finished)
 	m.release(r)
 	return res, err
 }

@@ -425,12 +425,17 @@ func (r *run) setProperty(obj, key, value Value) error {
 
 // getGlobal resolves a GET_GLOBAL path: a global value (containers are
 // copied so the program cannot change the embedder's data), else a
-// function used as a value.
-func (r *run) getGlobal(path []string) (Value, error) {
+// function used as a value. The keys of a fused path, interned, are
+// found with the run's hints (see run.findKey).
+func (r *run) getGlobal(path []string, fused bool) (Value, error) {
 	if len(path) == 0 {
 		return Null, rtErr("Global variable not found: ")
 	}
-	if v, found, err := walkGlobal(r.globals, path, GetProperty); found {
+	hinted := r
+	if !fused {
+		hinted = nil
+	}
+	if v, found, err := walkGlobal(r.globals, path, hinted, GetProperty); found {
 		if err != nil {
 			return Null, err
 		}
@@ -442,7 +447,7 @@ func (r *run) getGlobal(path []string) (Value, error) {
 	}
 	if len(path) == 1 {
 		name := path[0]
-		if r.m.async[name] {
+		if r.m.isAsync(name) {
 			return Value{k: KindClosure, p: ptr(&Closure{Callable: &Callable{Name: name, kind: callAsync, ip: -1}})}, nil
 		}
 		if f := r.prog.lib.native(name); f != nil {
@@ -457,23 +462,37 @@ func (r *run) getGlobal(path []string) (Value, error) {
 
 // walkGlobal follows a GET_GLOBAL path from the globals' root: through
 // dicts, stopping at null, and through other values with prop. found is
-// false when the root is not a global.
-func walkGlobal(globals Value, path []string, prop func(Value, Value) (Value, error)) (v Value, found bool, err error) {
+// false when the root is not a global. The keys are found with hinted's
+// hints when it is not nil.
+func walkGlobal(globals Value, path []string, hinted *run, prop func(Value, Value) (Value, error)) (v Value, found bool, err error) {
 	g := globals.AsDict()
 	if g == nil {
 		return Null, false, nil
 	}
-	if v, found = g.GetString(path[0]); !found {
+	find := func(d *Dict, i int) int {
+		if hinted != nil {
+			return hinted.findKey(d, path[i])
+		}
+		return d.findString(path[i])
+	}
+	i := find(g, 0)
+	if i < 0 {
 		return Null, false, nil
 	}
-	for _, key := range path[1:] {
+	v = g.val(i)
+	for j := 1; j < len(path); j++ {
 		switch v.k {
 		case KindDict:
-			v, _ = v.dict().GetString(key)
+			d := v.dict()
+			if i := find(d, j); i >= 0 {
+				v = d.val(i)
+			} else {
+				v = Null
+			}
 		case KindNull:
 			return Null, true, nil
 		default:
-			if v, err = prop(v, String(key)); err != nil {
+			if v, err = prop(v, String(path[j])); err != nil {
 				return Null, true, err
 			}
 		}
@@ -492,7 +511,7 @@ func LookupGlobal(globals Value, path []string) (v Value, ok bool) {
 	if len(path) == 0 {
 		return Null, false
 	}
-	v, found, err := walkGlobal(globals, path, func(Value, Value) (Value, error) { return Null, errNotDict })
+	v, found, err := walkGlobal(globals, path, nil, func(Value, Value) (Value, error) { return Null, errNotDict })
 	return v, found && err == nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"time"
+	"unsafe"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
 )
@@ -88,11 +89,49 @@ type run struct {
 	reserved int64
 	host     Host
 	async    int
-	deadline time.Time
-	ctx      context.Context
-	start    time.Time
-	prior    time.Duration
-	line     []byte // print buffer
+	// paused is the call the run paused at (see pause), for Result.Async.
+	paused *AsyncCall
+	// valueOnly marks a run whose caller wants only its value (see
+	// Machine.Eval): a pause need not keep the state to resume.
+	valueOnly bool
+	deadline  time.Time
+	ctx       context.Context
+	start     time.Time
+	prior     time.Duration
+	line      []byte // print buffer
+	// hints remember where the keys of fused global paths were last
+	// found (see findKey). They outlive the run: the next one, likely of
+	// another filter reading the same kind of globals, finds its keys
+	// where this one did.
+	hints [keyHints]keyHint
+}
+
+// keyHints is how many keys a run remembers the position of.
+const keyHints = 16
+
+// keyHint is where a key was last found: its position in the dict.
+type keyHint struct {
+	key *byte // the interned key's bytes
+	pos int
+}
+
+// findKey is d.findString(key) for an interned key, trying first where
+// the key was last found. Globals of one kind (every event's filter
+// globals, say) hold their keys in the same order, so the position saves
+// hashing the key; it is only a guess, checked against the key there, so
+// a hint from another dict, or from this one before it changed, is
+// harmless.
+func (r *run) findKey(d *Dict, key string) int {
+	p := unsafe.StringData(key)
+	h := &r.hints[(uint64(uintptr(unsafe.Pointer(p)))*0x9E3779B97F4A7C15)>>(64-4)]
+	if h.key == p && d.hasStringKey(h.pos, key) {
+		return h.pos
+	}
+	i := d.findString(key)
+	if i >= 0 {
+		h.key, h.pos = p, i
+	}
+	return i
 }
 
 // costUnit is the estimated size of one value slot: a Value is 24 bytes,
@@ -134,7 +173,15 @@ func costOf(v Value) int64 {
 func (r *run) reset(p *Program, globals Value) {
 	r.prog = p
 	r.globals = globals
-	r.frames = append(r.frames[:0], frame{chunk: p.root})
+	if cap(r.frames) == 0 {
+		r.frames = make([]frame, 1, 8)
+	}
+	// Field by field: a frame built on the stack and copied in whole is
+	// read back before its stores have landed, which stalled every run.
+	r.frames = r.frames[:1]
+	fr := &r.frames[0]
+	fr.ip, fr.stackStart, fr.argCount = 0, 0, 0
+	fr.chunk, fr.closure = p.root, nil
 }
 
 func (r *run) clear() {
@@ -149,6 +196,7 @@ func (r *run) clear() {
 	r.declared = nil
 	r.alloc, r.reserved, r.ops, r.async = 0, 0, 0, 0
 	r.prog, r.globals, r.ctx, r.host = nil, Null, nil, nil
+	r.paused, r.valueOnly = nil, false
 	r.prior = 0
 }
 
@@ -280,19 +328,24 @@ func (r *run) checkTime() error {
 	return nil
 }
 
-func (r *run) execute(ctx context.Context, prior time.Duration) (Result, error) {
+// execute runs the loop from the run's current state; prior is the wall
+// time spent in earlier resumes. finished is false when the run paused
+// (r.paused).
+func (r *run) execute(ctx context.Context, prior time.Duration) (v Value, finished bool, err error) {
 	r.ctx = ctx
 	r.start = time.Time{}
 	r.prior = prior
 	r.nextCheck = r.ops + checkEvery
 	r.allocCheck = r.alloc + allocEvery
-	if prior >= r.m.opts.Timeout && r.m.opts.Timeout > 0 {
-		return Result{}, r.limitErr(ErrTimeout, "Execution timed out after %s seconds. Performed %d ops.", formatNumber(r.m.opts.Timeout.Seconds()), r.ops)
-	}
-	res, err := r.loop()
-	res.Ops = r.ops
-	res.Allocated = r.alloc
-	return res, err
+	return r.loop()
+}
+
+// setResult fills res with what execute returned, field by field: a
+// Result built whole and copied in is read back before its stores have
+// landed, which stalled every run.
+func (r *run) setResult(res *Result, v Value, finished bool) {
+	res.Finished, res.Value, res.Async = finished, v, r.paused
+	res.Ops, res.Allocated = r.ops, r.alloc
 }
 
 func (r *run) args(argc int) []Value {
@@ -305,7 +358,7 @@ func (r *run) replaceArgs(argc int, result Value) {
 	r.push(result)
 }
 
-func (r *run) loop() (Result, error) {
+func (r *run) loop() (Value, bool, error) {
 	fr := &r.frames[len(r.frames)-1]
 	code := fr.chunk.code
 	ip := fr.ip
@@ -315,7 +368,7 @@ func (r *run) loop() (Result, error) {
 		r.ops++
 		if r.ops >= r.nextCheck || r.alloc >= r.allocCheck {
 			if err := r.checkpoint(); err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 		}
 		switch in.op {
@@ -331,13 +384,13 @@ func (r *run) loop() (Result, error) {
 		case uint8(bytecode.Not):
 			v, err := r.pop()
 			if err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			r.push(Bool(!v.Truthy()))
 		case uint8(bytecode.And), uint8(bytecode.Or):
 			n := int(in.a)
 			if n > len(r.stack) {
-				return Result{}, errStackEmpty
+				return Null, false, errStackEmpty
 			}
 			isAnd := in.op == uint8(bytecode.And)
 			res := isAnd
@@ -353,7 +406,7 @@ func (r *run) loop() (Result, error) {
 		case uint8(bytecode.Plus), uint8(bytecode.Minus), uint8(bytecode.Multiply), uint8(bytecode.Divide), uint8(bytecode.Mod):
 			n := len(r.stack)
 			if n < 2 {
-				return Result{}, errStackEmpty
+				return Null, false, errStackEmpty
 			}
 			l, rt := r.stack[n-1], r.stack[n-2]
 			var a, b float64
@@ -380,7 +433,7 @@ func (r *run) loop() (Result, error) {
 		case uint8(bytecode.Eq), uint8(bytecode.NotEq), uint8(bytecode.Gt), uint8(bytecode.GtEq), uint8(bytecode.Lt), uint8(bytecode.LtEq):
 			n := len(r.stack)
 			if n < 2 {
-				return Result{}, errStackEmpty
+				return Null, false, errStackEmpty
 			}
 			res := compareValues(r.stack[n-1], r.stack[n-2], bytecode.Op(in.op))
 			r.pop2()
@@ -388,12 +441,12 @@ func (r *run) loop() (Result, error) {
 		case uint8(bytecode.Like), uint8(bytecode.ILike), uint8(bytecode.NotLike), uint8(bytecode.NotILike):
 			n := len(r.stack)
 			if n < 2 {
-				return Result{}, errStackEmpty
+				return Null, false, errStackEmpty
 			}
 			op := bytecode.Op(in.op)
 			res, err := r.like(r.stack[n-1], r.stack[n-2], op == bytecode.ILike || op == bytecode.NotILike)
 			if err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			if op == bytecode.NotLike || op == bytecode.NotILike {
 				res = !res
@@ -403,11 +456,11 @@ func (r *run) loop() (Result, error) {
 		case uint8(bytecode.In), uint8(bytecode.NotIn):
 			n := len(r.stack)
 			if n < 2 {
-				return Result{}, errStackEmpty
+				return Null, false, errStackEmpty
 			}
 			res, err := includes(r.stack[n-2], r.stack[n-1])
 			if err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			if in.op == uint8(bytecode.NotIn) {
 				res = !res
@@ -417,12 +470,12 @@ func (r *run) loop() (Result, error) {
 		case uint8(bytecode.Regex), uint8(bytecode.NotRegex), uint8(bytecode.IRegex), uint8(bytecode.NotIRegex):
 			n := len(r.stack)
 			if n < 2 {
-				return Result{}, errStackEmpty
+				return Null, false, errStackEmpty
 			}
 			op := bytecode.Op(in.op)
 			res, err := r.regexOp(r.stack[n-2], r.stack[n-1], op == bytecode.IRegex || op == bytecode.NotIRegex)
 			if err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			if op == bytecode.NotRegex || op == bytecode.NotIRegex {
 				res = !res
@@ -430,16 +483,31 @@ func (r *run) loop() (Result, error) {
 			r.pop2()
 			r.push(Bool(res))
 		case opGetGlobalPath:
-			v, err := r.getGlobal(in.ext.path)
+			v, err := r.getGlobal(in.ext.path, true)
 			if err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			r.push(v)
+			ip = in.a
+		case opGlobalCompare:
+			// The loop counted the constant; count the path and the
+			// comparison as they were before fusing.
+			r.ops++
+			v, err := r.getGlobal(in.ext.path, true)
+			if err != nil {
+				return Null, false, err
+			}
+			r.ops++
+			res, err := r.compare(uint8(in.b), v, in.val)
+			if err != nil {
+				return Null, false, err
+			}
+			r.push(Bool(res))
 			ip = in.a
 		case uint8(bytecode.GetGlobal):
 			n := int(in.a)
 			if n > len(r.stack) {
-				return Result{}, errStackEmpty
+				return Null, false, errStackEmpty
 			}
 			path := make([]string, n)
 			for i := range path {
@@ -447,18 +515,18 @@ func (r *run) loop() (Result, error) {
 				path[i] = JSString(v)
 			}
 			r.drop(n)
-			v, err := r.getGlobal(path)
+			v, err := r.getGlobal(path, false)
 			if err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			r.push(v)
 		case uint8(bytecode.Pop):
 			if _, err := r.pop(); err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 		case uint8(bytecode.CloseUpvalue):
 			if len(r.stack) == 0 {
-				return Result{}, errStackEmpty
+				return Null, false, errStackEmpty
 			}
 			r.truncate(len(r.stack) - 1)
 		case uint8(bytecode.Return), opEnd:
@@ -466,7 +534,7 @@ func (r *run) loop() (Result, error) {
 			if in.op == uint8(bytecode.Return) {
 				v, err := r.pop()
 				if err != nil {
-					return Result{}, err
+					return Null, false, err
 				}
 				result = v
 			} else if len(r.frames) == 1 && len(r.stack) > 0 {
@@ -475,10 +543,10 @@ func (r *run) loop() (Result, error) {
 			last := r.frames[len(r.frames)-1]
 			r.frames = r.frames[:len(r.frames)-1]
 			if len(r.frames) == 0 {
-				return Result{Finished: true, Value: result}, nil
+				return result, true, nil
 			}
 			if int(last.stackStart) > len(r.stack) {
-				return Result{}, rtErr("Stack underflow")
+				return Null, false, rtErr("Stack underflow")
 			}
 			r.truncate(int(last.stackStart))
 			r.push(result)
@@ -498,37 +566,37 @@ func (r *run) loop() (Result, error) {
 		case uint8(bytecode.SetLocal):
 			v, err := r.pop()
 			if err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			i := int(fr.stackStart) + int(in.a)
 			if i >= len(r.stack) {
-				return Result{}, rtErr(fmt.Sprintf("Invalid local index: %d", in.a))
+				return Null, false, rtErr(fmt.Sprintf("Invalid local index: %d", in.a))
 			}
 			r.stack[i] = v
 		case uint8(bytecode.GetProperty), uint8(bytecode.GetPropertyNullish):
 			n := len(r.stack)
 			if n < 2 {
-				return Result{}, errStackEmpty
+				return Null, false, errStackEmpty
 			}
 			v, err := GetProperty(r.stack[n-2], r.stack[n-1])
 			if err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			r.pop2()
 			r.push(v)
 		case uint8(bytecode.SetProperty):
 			n := len(r.stack)
 			if n < 3 {
-				return Result{}, errStackEmpty
+				return Null, false, errStackEmpty
 			}
 			if err := r.setProperty(r.stack[n-3], r.stack[n-2], r.stack[n-1]); err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			r.drop(3)
 		case uint8(bytecode.Dict):
 			n := int(in.a) * 2
 			if n > len(r.stack) {
-				return Result{}, errStackEmpty
+				return Null, false, errStackEmpty
 			}
 			els := r.stack[len(r.stack)-n:]
 			d := NewDict(n / 2)
@@ -541,7 +609,7 @@ func (r *run) loop() (Result, error) {
 		case uint8(bytecode.Array), uint8(bytecode.Tuple):
 			n := int(in.a)
 			if n > len(r.stack) {
-				return Result{}, errStackEmpty
+				return Null, false, errStackEmpty
 			}
 			start := len(r.stack) - n
 			elems := make([]Value, n)
@@ -558,7 +626,7 @@ func (r *run) loop() (Result, error) {
 		case uint8(bytecode.JumpIfFalse):
 			v, err := r.pop()
 			if err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			if !v.Truthy() {
 				ip = in.a
@@ -581,14 +649,14 @@ func (r *run) loop() (Result, error) {
 		case uint8(bytecode.Closure):
 			v, err := r.pop()
 			if err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			if v.k != KindCallable {
-				return Result{}, rtErr("Invalid callable: " + Format(v))
+				return Null, false, rtErr("Invalid callable: " + Format(v))
 			}
 			c := v.callable()
 			if int(in.a) != c.upvalueCount {
-				return Result{}, rtErr(fmt.Sprintf("Invalid upvalue count. Expected %d, got %d", c.upvalueCount, in.a))
+				return Null, false, rtErr(fmt.Sprintf("Invalid upvalue count. Expected %d, got %d", c.upvalueCount, in.a))
 			}
 			ups := make([]*upvalue, in.a)
 			pairs := in.ext.pairs
@@ -598,7 +666,7 @@ func (r *run) loop() (Result, error) {
 					ups[i] = r.captureUpvalue(int(fr.stackStart) + idx)
 				} else {
 					if fr.closure == nil || idx >= len(fr.closure.upvalues) {
-						return Result{}, rtErr(fmt.Sprintf("Invalid upvalue index: %d", idx))
+						return Null, false, rtErr(fmt.Sprintf("Invalid upvalue index: %d", idx))
 					}
 					ups[i] = fr.closure.upvalues[idx]
 				}
@@ -608,7 +676,7 @@ func (r *run) loop() (Result, error) {
 		case uint8(bytecode.GetUpvalue), uint8(bytecode.SetUpvalue):
 			idx := int(in.a)
 			if fr.closure == nil || idx >= len(fr.closure.upvalues) {
-				return Result{}, rtErr(fmt.Sprintf("Invalid upvalue index: %d", idx))
+				return Null, false, rtErr(fmt.Sprintf("Invalid upvalue index: %d", idx))
 			}
 			u := fr.closure.upvalues[idx]
 			if in.op == uint8(bytecode.GetUpvalue) {
@@ -624,7 +692,7 @@ func (r *run) loop() (Result, error) {
 			}
 			v, err := r.pop()
 			if err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			switch {
 			case u.closed:
@@ -634,12 +702,12 @@ func (r *run) loop() (Result, error) {
 			}
 		case uint8(bytecode.CallGlobal), uint8(bytecode.CallLocal):
 			fr.ip = ip
-			res, paused, err := r.call(in, fr)
+			paused, err := r.call(in, fr)
 			if err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			if paused {
-				return res, nil
+				return Null, false, nil
 			}
 			fr = &r.frames[len(r.frames)-1]
 			code, ip = fr.chunk.code, fr.ip
@@ -647,25 +715,25 @@ func (r *run) loop() (Result, error) {
 			r.tries = append(r.tries, tryFrame{callStackLen: int32(len(r.frames)), stackLen: int32(len(r.stack)), catchIP: in.a})
 		case uint8(bytecode.PopTry):
 			if len(r.tries) == 0 {
-				return Result{}, rtErr("Invalid operation POP_TRY: no try block to pop")
+				return Null, false, rtErr("Invalid operation POP_TRY: no try block to pop")
 			}
 			r.tries = r.tries[:len(r.tries)-1]
 		case uint8(bytecode.Throw):
 			v, err := r.pop()
 			if err != nil {
-				return Result{}, err
+				return Null, false, err
 			}
 			if v.k != KindError {
-				return Result{}, rtErr("Can not throw: value is not of type Error")
+				return Null, false, rtErr("Can not throw: value is not of type Error")
 			}
 			if len(r.tries) == 0 {
 				e := v.AsError()
-				return Result{}, &ThrownError{Type: e.Type, Message: e.Message, Payload: e.Payload}
+				return Null, false, &ThrownError{Type: e.Type, Message: e.Message, Payload: e.Payload}
 			}
 			t := r.tries[len(r.tries)-1]
 			r.tries = r.tries[:len(r.tries)-1]
 			if int(t.stackLen) > len(r.stack) || int(t.callStackLen) > len(r.frames) || t.callStackLen < 1 {
-				return Result{}, rtErr("Stack underflow")
+				return Null, false, rtErr("Stack underflow")
 			}
 			r.truncate(int(t.stackLen))
 			clear(r.frames[t.callStackLen:])
@@ -674,11 +742,29 @@ func (r *run) loop() (Result, error) {
 			fr = &r.frames[len(r.frames)-1]
 			code, ip = fr.chunk.code, t.catchIP
 		case opTrap:
-			return Result{}, &RuntimeError{Msg: in.ext.err, Err: ErrInvalidBytecode}
+			return Null, false, &RuntimeError{Msg: in.ext.err, Err: ErrInvalidBytecode}
 		default:
-			return Result{}, &RuntimeError{Msg: fmt.Sprintf("Unexpected node while running bytecode in chunk %q: %d", fr.chunk.name, in.op), Err: ErrInvalidBytecode}
+			return Null, false, &RuntimeError{Msg: fmt.Sprintf("Unexpected node while running bytecode in chunk %q: %d", fr.chunk.name, in.op), Err: ErrInvalidBytecode}
 		}
 	}
+}
+
+// compare is a comparison op (see fusableCompare) of top, the value on
+// top of the stack, and below, the one under it, as the loop runs it.
+func (r *run) compare(op uint8, top, below Value) (bool, error) {
+	switch bytecode.Op(op) {
+	case bytecode.Eq, bytecode.NotEq, bytecode.Gt, bytecode.GtEq, bytecode.Lt, bytecode.LtEq:
+		return compareValues(top, below, bytecode.Op(op)), nil
+	case bytecode.Like, bytecode.ILike, bytecode.NotLike, bytecode.NotILike:
+		o := bytecode.Op(op)
+		res, err := r.like(top, below, o == bytecode.ILike || o == bytecode.NotILike)
+		return res != (o == bytecode.NotLike || o == bytecode.NotILike), err
+	case bytecode.Regex, bytecode.NotRegex, bytecode.IRegex, bytecode.NotIRegex:
+		o := bytecode.Op(op)
+		res, err := r.regexOp(below, top, o == bytecode.IRegex || o == bytecode.NotIRegex)
+		return res != (o == bytecode.NotRegex || o == bytecode.NotIRegex), err
+	}
+	return false, rtErr(fmt.Sprintf("vm: not a comparison: %d", op))
 }
 
 // drop pops n values without closing upvalues, as PostHog's plain pops do.
