@@ -3,7 +3,6 @@ package dataplane_test
 import (
 	"fmt"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,17 +25,7 @@ func TestOverflowOneCopyForDestinationsBehind(t *testing.T) {
 	st := &stack{Stack: s, admin: cc}
 	p := st.project(t, "shop")
 
-	release := make(chan struct{})
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	defer unblock()
-	gated := func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	}
-	slow1, slow2, fast := newSink(t, gated), newSink(t, gated), newSink(t, nil)
+	slow1, slow2, fast := newGate(t), newGate(t), newSink(t, nil)
 	limits := &hogwirev1.ExecutionLimits{MaxConcurrency: 1, FetchTimeout: durationpb.New(time.Minute)}
 	d1 := st.limitedWebhook(t, "shop", slow1.URL, limits)
 	d2 := st.limitedWebhook(t, "shop", slow2.URL, limits)
@@ -65,23 +54,30 @@ func TestOverflowOneCopyForDestinationsBehind(t *testing.T) {
 		t.Errorf("stored again: %d messages for both destinations, %d for one, for %d events of %d-event messages", g, s, n-10, per)
 	}
 
-	unblock()
-	for _, s := range []*sink{slow1, slow2} {
-		waitFor(t, func() bool { return s.count() >= n })
+	slow1.release()
+	slow2.release()
+	for _, g := range []*gate{slow1, slow2} {
+		waitFor(t, func() bool { return g.count() >= n })
 	}
 	time.Sleep(200 * time.Millisecond) // a duplicate would come about now
-	for name, s := range map[string]*sink{"first": slow1, "second": slow2} {
-		seen := map[string]int{}
-		s.mu.Lock()
-		for _, b := range s.bodies {
-			u, _ := b["user"].(string)
-			seen[u]++
-		}
-		s.mu.Unlock()
-		for i := range n {
-			if u := fmt.Sprint("u", i); seen[u] != 1 {
-				t.Errorf("the %s blocked destination got %s %d times, want once", name, u, seen[u])
-			}
+	wantEachOnce(t, slow1.sink, n, "the first blocked destination")
+	wantEachOnce(t, slow2.sink, n, "the second blocked destination")
+}
+
+// wantEachOnce checks that s got the events of users u0 to u<n-1> once
+// each.
+func wantEachOnce(t *testing.T, s *sink, n int, what string) {
+	t.Helper()
+	seen := map[string]int{}
+	s.mu.Lock()
+	for _, b := range s.bodies {
+		u, _ := b["user"].(string)
+		seen[u]++
+	}
+	s.mu.Unlock()
+	for i := range n {
+		if u := fmt.Sprint("u", i); seen[u] != 1 {
+			t.Errorf("%s got %s %d times, want once", what, u, seen[u])
 		}
 	}
 }
@@ -147,35 +143,15 @@ func TestFullNodeStuckDestinationStillReadsOn(t *testing.T) {
 	s, cc := devstacktest.Start(t, func(c *devstack.Config) { c.MaxInflightEvents = 20 }) // 10 per destination
 	st := &stack{Stack: s, admin: cc}
 	p := st.project(t, "shop")
-	release := make(chan struct{})
-	var once sync.Once
-	unblock := func() { once.Do(func() { close(release) }) }
-	defer unblock()
-	stuck := newSink(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
+	stuck := newGate(t)
 	d := st.limitedWebhook(t, "shop", stuck.URL, &hogwirev1.ExecutionLimits{MaxConcurrency: 1, FetchTimeout: durationpb.New(time.Minute)})
 	st.waitConfig(t, 1)
 
 	const n, per = 40, 5
 	publishEach(t, st, p.CaptureToken, n, per, "u")
 	waitStat(t, st, d.Name, "overflowed", n-10)
-	unblock()
+	stuck.release()
 	waitFor(t, func() bool { return stuck.count() >= n })
 	time.Sleep(200 * time.Millisecond)
-	seen := map[string]int{}
-	stuck.mu.Lock()
-	for _, b := range stuck.bodies {
-		u, _ := b["user"].(string)
-		seen[u]++
-	}
-	stuck.mu.Unlock()
-	for i := range n {
-		if u := fmt.Sprint("u", i); seen[u] != 1 {
-			t.Errorf("the destination got %s %d times, want once", u, seen[u])
-		}
-	}
+	wantEachOnce(t, stuck.sink, n, "the destination")
 }
