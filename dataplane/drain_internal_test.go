@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"context"
+	"log/slog"
 	"testing"
 	"time"
 )
@@ -55,5 +57,64 @@ func TestDrainWait(t *testing.T) {
 	close.done()
 	if r := close.sample(t0.Add(drainSample / 2)); r != 0 {
 		t.Fatalf("rate %v from half a sample", r)
+	}
+}
+
+// The reader waits for room only while every destination is too full for
+// the message, returns once one has room, and after a wait that ran out
+// does not wait again until a destination has had room.
+func TestWaitForRoom(t *testing.T) {
+	full, free := &destination{name: "full"}, &destination{name: "free"}
+	n := &Node{cfg: Config{MaxQueuedPerDestination: 10}, consumeCtx: t.Context(), log: slog.New(slog.DiscardHandler)}
+	rt := &routing{routed: []*destination{full, free}}
+	full.held.Store(10)
+	free.held.Store(5)
+	// A message of 5 fits beside 5 held of 10; one of 6 does not.
+	if rt.noRoom(10 - 5) {
+		t.Error("noRoom with a destination holding 5 of 10, for a message of 5")
+	}
+	if !rt.noRoom(10 - 6) {
+		t.Error("room with every destination holding 5 or more of 10, for a message of 6")
+	}
+	free.held.Store(0)
+	n.waitForRoom(rt, 5)
+	if n.roomless.Load() {
+		t.Error("roomless beside a destination with room")
+	}
+	if (&routing{}).noRoom(1) {
+		t.Error("noRoom without destinations")
+	}
+
+	// Room comes while the reader waits.
+	free.held.Store(10)
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		free.held.Store(0)
+	}()
+	n.waitForRoom(rt, 5)
+	if free.held.Load() != 0 || n.roomless.Load() {
+		t.Fatalf("waitForRoom returned before room came (held %d) or marked the node roomless", free.held.Load())
+	}
+
+	// Stuck: the wait runs out, and the next message does not wait.
+	free.held.Store(10)
+	n.waitForRoom(rt, 5)
+	if !n.roomless.Load() {
+		t.Fatal("a wait that ran out did not mark the node roomless")
+	}
+	free.held.Store(0)
+	n.waitForRoom(rt, 5)
+	if n.roomless.Load() {
+		t.Error("room came back but the node stays roomless")
+	}
+
+	// A stopping node does not wait.
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	n.consumeCtx = ctx
+	free.held.Store(10)
+	n.waitForRoom(rt, 5)
+	if n.roomless.Load() {
+		t.Error("a wait cut short by the node stopping marked it roomless")
 	}
 }

@@ -882,8 +882,10 @@ const (
 // wait.
 func (n *Node) waitForRoom(rt *routing, events int) {
 	limit := int64(n.cfg.MaxQueuedPerDestination)
-	below := limit - min(int64(events), limit/2)
-	if !rt.noRoom(below) {
+	// Room for the message's events: a destination takes events while it
+	// holds fewer than the limit.
+	most := limit - min(int64(events), limit/2)
+	if !rt.noRoom(most) {
 		n.roomless.Store(false)
 		return
 	}
@@ -903,7 +905,7 @@ func (n *Node) waitForRoom(rt *routing, events int) {
 			return
 		case <-t.C:
 		}
-		if !rt.noRoom(below) {
+		if !rt.noRoom(most) {
 			return
 		}
 		if !time.Now().Before(deadline) {

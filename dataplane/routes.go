@@ -166,11 +166,11 @@ type routing struct {
 	routed []*destination
 }
 
-// noRoom reports whether every routed destination holds at least below
-// events (none when there are none).
-func (r *routing) noRoom(below int64) bool {
+// noRoom reports whether every routed destination holds more than most
+// events (false when there are none).
+func (r *routing) noRoom(most int64) bool {
 	for _, d := range r.routed {
-		if d.held.Load() < below {
+		if d.held.Load() <= most {
 			return false
 		}
 	}
