@@ -318,3 +318,40 @@ func BenchmarkWriteDestinations(b *testing.B) {
 	}
 	w.Flush(ctx)
 }
+
+// BenchmarkWriteOneDestination: the cost of recording, per invocation, of
+// the one-destination pipeline: each event is stored when it is routed and
+// its one record comes 2,500 events later (a batch or more, as under
+// load), a new person each; NATS in the process and in memory. Batches of
+// 1,000 items, and the index as Run writes it every IndexInterval (here
+// every 20,000 items), with stored events' entries waiting for their
+// records'.
+func BenchmarkWriteOneDestination(b *testing.B) {
+	s := openStore(b, true)
+	w := s.NewWriter(WriterConfig{})
+	ctx := context.Background()
+	ev := pageview(b, "01900000-0000-7000-8000-000000000000", "user-0")
+	const lag = 2500
+	uuid := func(e int) string { return fmt.Sprintf("01900000-0000-7000-8000-%012d", e) }
+	b.ReportAllocs()
+	items, nextBatch, nextIndex := 0, 1000, 20000
+	for i := 0; b.Loop(); i++ {
+		w.Event("shop", uuid(i), ev)
+		items++
+		if e := i - lag; e >= 0 {
+			w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: uuid(e), EventName: "$pageview",
+				DistinctID: "user-" + strconv.Itoa(e), PersonID: "p", Start: time.Now(), Duration: time.Millisecond,
+				Fetches: []Fetch{{Method: "POST", URL: "https://api.example.com/v1/track", Status: 200, Duration: time.Millisecond, Attempt: 1}}})
+			items++
+		}
+		if items >= nextBatch {
+			w.writeQueued(ctx)
+			nextBatch += 1000
+		}
+		if items >= nextIndex {
+			w.flushIndex(ctx, false)
+			nextIndex += 20000
+		}
+	}
+	w.Flush(ctx)
+}
