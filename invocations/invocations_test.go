@@ -521,3 +521,107 @@ func TestUnindexed(t *testing.T) {
 		t.Errorf("event after the index: %q, %v", data, err)
 	}
 }
+
+// The same key string in two projects, or as two kinds of key, makes
+// entries of its own each: the pending index keeps them apart.
+func TestIndexSameKeyProjectsAndKinds(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, true)
+	w := s.NewWriter(WriterConfig{Interval: time.Hour, IndexInterval: time.Hour})
+	for _, r := range []Record{
+		{Destination: "projects/shop/destinations/hook", EventUUID: "k", DistinctID: "k", Rerun: "k"},
+		{Destination: "projects/shop/destinations/hook", EventUUID: "other", DistinctID: "k"},
+		{Destination: "projects/acme/destinations/hook", EventUUID: "k", DistinctID: "x"},
+		{Destination: "projects/acme/destinations/crm", EventUUID: "y", DistinctID: "x", Rerun: "k"},
+		{Destination: "projects/acme/destinations/crm", EventUUID: "z", DistinctID: "x", Rerun: "k"},
+	} {
+		r.Status, r.Start = succeeded, time.Now()
+		w.Record(&r)
+		w.writeQueued(ctx)
+	}
+	w.Flush(ctx)
+	for _, c := range []struct {
+		project string
+		f       Filter
+		want    int
+	}{
+		{"shop", Filter{EventUUID: "k"}, 1},
+		{"shop", Filter{DistinctID: "k"}, 2},
+		{"shop", Filter{Rerun: "k"}, 1},
+		{"acme", Filter{EventUUID: "k"}, 1},
+		{"acme", Filter{DistinctID: "k"}, 0},
+		{"acme", Filter{DistinctID: "x"}, 3},
+		{"acme", Filter{Rerun: "k"}, 2},
+	} {
+		if out, _, err := s.List(ctx, c.project, c.f, 100, Cursor{}); err != nil || len(out) != c.want {
+			t.Errorf("%s %+v: %d records, %v; want %d", c.project, c.f, len(out), err, c.want)
+		}
+	}
+	for _, c := range []struct {
+		project string
+		kind    byte
+		want    int
+	}{{"shop", indexEvent, 1}, {"shop", indexDistinct, 1}, {"shop", indexRerun, 1}, {"acme", indexEvent, 1}, {"acme", indexDistinct, 0}, {"acme", indexRerun, 1}} {
+		if got := indexMsgs(t, s, c.project, c.kind, "k"); got != c.want {
+			t.Errorf("%s %c k: %d index messages, want %d", c.project, c.kind, got, c.want)
+		}
+	}
+}
+
+// An entry that waits for its records is carried from flush to flush with
+// its refs and its count of flushes waited: records that come a few
+// flushes later share its entry, and one whose records never come goes
+// out alone on exactly the flush after eventWaits; entries of the same
+// uuid in another project wait apart.
+func TestIndexCarriedEntries(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, true)
+	w := s.NewWriter(WriterConfig{Interval: time.Hour, IndexInterval: time.Hour})
+	w.Event("shop", "e1", []byte("shop e1"))
+	w.Event("acme", "e1", []byte("acme e1"))
+	w.Event("shop", "e2", []byte("shop e2"))
+	w.writeQueued(ctx)
+	for range eventWaits - 1 {
+		w.flushIndex(ctx, false)
+	}
+	w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: "e1", DistinctID: "ada", Start: time.Now()})
+	w.writeQueued(ctx)
+	w.flushIndex(ctx, false) // eventWaits flushes for the events
+	if got := indexMsgs(t, s, "shop", indexEvent, "e1"); got != 1 {
+		t.Fatalf("shop e1: %d index messages once its record came, want 1", got)
+	}
+	m, err := mustStream(t, s).GetMsg(ctx, 1, jetstream.WithGetMsgSubject(indexSubject("shop", indexEvent, "e1")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refs := decodeEntry(m.Data, "e1", nil); len(refs) != 2 || !refs[0].event || refs[1].event {
+		t.Errorf("shop e1's entry: %+v, want the event's ref and the record's", refs)
+	}
+	for _, p := range []string{"acme", "shop"} {
+		key := map[string]string{"acme": "e1", "shop": "e2"}[p]
+		if got := indexMsgs(t, s, p, indexEvent, key); got != 0 {
+			t.Fatalf("%s %s: %d index messages after %d flushes alone, want 0", p, key, got, eventWaits)
+		}
+	}
+	w.flushIndex(ctx, false)
+	for _, c := range []struct{ project, key, data string }{{"acme", "e1", "acme e1"}, {"shop", "e2", "shop e2"}} {
+		if got := indexMsgs(t, s, c.project, indexEvent, c.key); got != 1 {
+			t.Errorf("%s %s: %d index messages after %d flushes alone, want 1", c.project, c.key, got, eventWaits+1)
+		}
+		if data, err := s.Event(ctx, c.project, c.key); err != nil || string(data) != c.data {
+			t.Errorf("%s %s: stored event %q, %v", c.project, c.key, data, err)
+		}
+	}
+	if w.indexPending() {
+		t.Error("entries still wait")
+	}
+}
+
+func mustStream(t *testing.T, s *Store) jetstream.Stream {
+	t.Helper()
+	st, err := s.js.Stream(context.Background(), StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}

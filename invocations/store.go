@@ -180,6 +180,14 @@ func recordSubject(project, dest string, status hogwirev1.InvocationStatus, kind
 }
 
 func indexSubject(project string, kind byte, key string) string {
+	var b [64]byte
+	return string(appendIndexSubject(b[:0], project, kind, key))
+}
+
+// appendIndexSubject appends the index subject of key to b: the writer
+// makes every subject of an index flush in one buffer, and one string of
+// it, rather than a string each.
+func appendIndexSubject(b []byte, project string, kind byte, key string) []byte {
 	// FNV-1a, 64 bits, as hash/fnv makes it, without its allocations.
 	const offset64, prime64 = 14695981039346656037, 1099511628211
 	h := uint64(offset64)
@@ -187,10 +195,8 @@ func indexSubject(project string, kind byte, key string) string {
 		h ^= uint64(key[i])
 		h *= prime64
 	}
-	var b [64]byte
-	s := append(b[:0], indexPrefix...)
-	s = append(s, project...)
-	s = append(s, '.', kind, '.')
-	s = strconv.AppendUint(s, h>>(64-bucketBits), 16)
-	return string(s)
+	b = append(b, indexPrefix...)
+	b = append(b, project...)
+	b = append(b, '.', kind, '.')
+	return strconv.AppendUint(b, h>>(64-bucketBits), 16)
 }

@@ -392,11 +392,14 @@ type packRef struct {
 	event bool
 }
 
-// refKey is one index entry of a batch.
-type refKey struct {
+// pendingKey is one index entry waiting to be written.
+type pendingKey struct {
 	project string
-	index   byte
 	key     string
+	index   byte // indexEvent, indexDistinct or indexRerun
+	// waited counts the flushes an entry of a stored event alone has
+	// waited through for its records (see flushIndex).
+	waited int
 }
 
 // newPack returns an empty pack, one of an earlier batch when one is
@@ -438,16 +441,45 @@ func (w *Writer) reuse(packs []*pack) {
 // kept from one flush to the next: they index thousands of keys, and
 // growing these anew each time was most of what the writer allocated.
 type pendingIndex struct {
-	entries map[refKey]int
-	order   []refKey
-	refs    []entryRef
-	// waited counts the flushes an entry of a stored event alone has
-	// waited through for its records (see flushIndex).
-	waited map[refKey]int
-	// Where flushIndex gathers each entry's refs.
-	start   []int
-	next    []int
-	byEntry []ref
+	// keys holds the number of each key's entry in order, by project
+	// and kind of index (indexSlot): a lookup hashes the key alone,
+	// where a map keyed by project, kind and key hashed all three, and
+	// that hashing was most of add's cost.
+	keys  map[string]*[numIndexes]map[string]int
+	order []pendingKey
+	refs  []entryRef
+	// Where flushIndex gathers each entry's refs, marks those that wait
+	// and keeps them (carry, carryRefs) for after, and makes subjects.
+	start     []int
+	next      []int
+	byEntry   []ref
+	wait      []bool
+	carry     []carried
+	carryRefs []ref
+	subjects  []byte
+	ends      []int
+}
+
+// carried is an entry that waits through a flush, with its count of refs
+// in carryRefs.
+type carried struct {
+	k pendingKey
+	n int
+}
+
+// numIndexes is the number of kinds of index: indexEvent, indexDistinct
+// and indexRerun.
+const numIndexes = 3
+
+// indexSlot is where kind's keys are in a project's maps.
+func indexSlot(kind byte) int {
+	switch kind {
+	case indexEvent:
+		return 0
+	case indexDistinct:
+		return 1
+	}
+	return 2
 }
 
 // entryRef is a ref with the number of its index entry.
@@ -458,24 +490,77 @@ type entryRef struct {
 
 // add adds p's refs, stored at seq, to their entries.
 func (x *pendingIndex) add(p *pack, seq uint64) {
-	if x.entries == nil {
-		x.entries = make(map[refKey]int, len(p.refs))
+	if len(p.refs) == 0 {
+		return
 	}
+	pk := x.project(p.project)
 	for _, r := range p.refs {
-		e := x.entry(refKey{p.project, r.index, r.key})
+		e := x.entry(pk, pendingKey{project: p.project, key: r.key, index: r.index})
 		x.refs = append(x.refs, entryRef{e, ref{seq: seq, item: r.item, event: r.event}})
 	}
 }
 
-// entry returns the number of k's entry, adding it when it has none.
-func (x *pendingIndex) entry(k refKey) int {
-	e, ok := x.entries[k]
+// project returns the maps of project's keys, adding them when it has
+// none.
+func (x *pendingIndex) project(project string) *[numIndexes]map[string]int {
+	if x.keys == nil {
+		x.keys = make(map[string]*[numIndexes]map[string]int)
+	}
+	pk := x.keys[project]
+	if pk == nil {
+		pk = new([numIndexes]map[string]int)
+		x.keys[project] = pk
+	}
+	return pk
+}
+
+// entry returns the number of k's entry, adding it when it has none; pk
+// holds the keys of k's project.
+func (x *pendingIndex) entry(pk *[numIndexes]map[string]int, k pendingKey) int {
+	m := pk[indexSlot(k.index)]
+	if m == nil {
+		m = make(map[string]int)
+		pk[indexSlot(k.index)] = m
+	}
+	e, ok := m[k.key]
 	if !ok {
 		e = len(x.order)
-		x.entries[k] = e
+		m[k.key] = e
 		x.order = append(x.order, k)
 	}
 	return e
+}
+
+// reset empties x once its entries are written, but for those carried,
+// which it adds back with their refs.
+func (x *pendingIndex) reset() {
+	for p, pk := range x.keys {
+		used := false
+		for _, m := range pk {
+			if len(m) > 0 {
+				used = true
+				clear(m)
+			}
+		}
+		if !used {
+			// No entry since the last flush: a project gone quiet
+			// does not keep its maps.
+			delete(x.keys, p)
+		}
+	}
+	clear(x.order)
+	clear(x.refs)
+	x.order, x.refs = x.order[:0], x.refs[:0]
+	rs := x.carryRefs
+	for _, c := range x.carry {
+		e := x.entry(x.project(c.k.project), c.k)
+		for _, r := range rs[:c.n] {
+			x.refs = append(x.refs, entryRef{e, r})
+		}
+		rs = rs[c.n:]
+	}
+	clear(x.carry)
+	x.carry, x.carryRefs = x.carry[:0], x.carryRefs[:0]
 }
 
 // Bounds of the index entries waiting for IndexInterval: past either,
@@ -640,29 +725,7 @@ func (w *Writer) flushIndex(ctx context.Context, all bool) {
 	}
 	order, refs := x.order, x.refs
 	// Entries that wait are put back once the rest is written.
-	type carried struct {
-		k      refKey
-		refs   []ref
-		waited int
-	}
-	var carry []carried
-	defer func() {
-		clear(x.entries)
-		clear(order)
-		clear(refs)
-		x.order, x.refs = order[:0], refs[:0]
-		clear(x.waited)
-		for _, c := range carry {
-			e := x.entry(c.k)
-			for _, r := range c.refs {
-				x.refs = append(x.refs, entryRef{e, r})
-			}
-			if x.waited == nil {
-				x.waited = make(map[refKey]int, len(carry))
-			}
-			x.waited[c.k] = c.waited
-		}
-	}()
+	defer x.reset()
 	// Gather each entry's refs, keeping their order: start[e] is where
 	// entry e's begin in byEntry.
 	start := append(x.start[:0], make([]int, len(order)+1)...)
@@ -683,23 +746,39 @@ func (w *Writer) flushIndex(ctx context.Context, all bool) {
 	}
 	// wait marks the entries that wait; last is the last one written,
 	// whose acknowledgement is waited for.
-	var wait []bool
+	wait := append(x.wait[:0], make([]bool, len(order))...)
+	x.wait = wait
 	last := len(order) - 1
 	if !all {
-		wait = make([]bool, len(order))
-		for i, k := range order {
+		for i := range order {
+			k := &order[i]
 			rs := byEntry[start[i]:start[i+1]]
-			n := x.waited[k]
-			if n >= eventWaits || slices.ContainsFunc(rs, func(r ref) bool { return !r.event }) {
+			if k.waited >= eventWaits || slices.ContainsFunc(rs, func(r ref) bool { return !r.event }) {
 				continue
 			}
 			wait[i] = true
-			carry = append(carry, carried{k, slices.Clone(rs), n + 1})
+			c := carried{k: *k, n: len(rs)}
+			c.k.waited++
+			x.carry = append(x.carry, c)
+			x.carryRefs = append(x.carryRefs, rs...)
 		}
 		for last >= 0 && wait[last] {
 			last--
 		}
 	}
+	// Every subject of the flush is made in one buffer and one string:
+	// a string each was most of what a flush allocated. ends[i] is where
+	// entry i's ends (an entry that waits has an empty one).
+	sb, ends := x.subjects[:0], x.ends[:0]
+	for i := range order {
+		if !wait[i] {
+			k := &order[i]
+			sb = appendIndexSubject(sb, k.project, k.index, k.key)
+		}
+		ends = append(ends, len(sb))
+	}
+	x.subjects, x.ends = sb, ends
+	subjects := string(sb)
 	// The index entries are many (about one per event and one per person
 	// written) and small: acknowledging each cost the writer and the
 	// server more than storing it. They go out as plain NATS messages,
@@ -709,11 +788,14 @@ func (w *Writer) flushIndex(ctx context.Context, all bool) {
 	// before it too. What the stream refused without saying is not
 	// counted in Dropped.
 	var e []byte
-	for i, k := range order {
-		if wait != nil && wait[i] {
+	from := 0
+	for i := range order {
+		if wait[i] {
 			continue
 		}
-		subject := indexSubject(k.project, k.index, k.key)
+		k := &order[i]
+		subject := subjects[from:ends[i]]
+		from = ends[i]
 		rs := byEntry[start[i]:start[i+1]]
 		for len(rs) > 0 {
 			n := min(len(rs), w.maxEntry)
