@@ -595,11 +595,10 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 	js := w.s.js
 	open := map[packKey]*pack{}
 	var packs []*pack
-	// packFor returns the open pack of k for an item of size bytes: a new
-	// one when it has none or the item would not fit. subject makes the
-	// new one's subject.
-	packFor := func(k packKey, size int, project string, subject func() string) *pack {
-		p := open[k]
+	// packFor returns the open pack of k, p, for an item of size bytes:
+	// a new one when it has none or the item would not fit. subject makes
+	// the new one's subject. The caller looks p up, once an item.
+	packFor := func(k packKey, p *pack, size int, project string, subject func() string) *pack {
 		if p == nil || (p.n > 0 && len(p.buf)+binary.MaxVarintLen32+size > maxPack) {
 			p = w.newPack(subject(), project)
 			open[k] = p
@@ -613,7 +612,8 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 			if !resourcename.ValidID(it.project) {
 				continue
 			}
-			p := packFor(packKey{destination: it.project, event: true}, len(it.data), it.project,
+			k := packKey{destination: it.project, event: true}
+			p := packFor(k, open[k], len(it.data), it.project,
 				func() string { return eventPrefix + it.project })
 			p.buf = binary.AppendUvarint(p.buf, uint64(len(it.data)))
 			p.buf = append(p.buf, it.data...)
@@ -624,8 +624,9 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 		r := it.rec
 		k := packKey{destination: r.Destination, status: r.Status, kind: r.ErrorKind}
 		var project, dest string
-		if p := open[k]; p != nil {
-			project = p.project
+		cur := open[k]
+		if cur != nil {
+			project = cur.project
 		} else {
 			var err error
 			if project, dest, err = resourcename.ParseDestination(r.Destination); err != nil || project == resourcename.Wildcard {
@@ -641,7 +642,7 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 			w.failed.Add(1)
 			continue
 		}
-		p := packFor(k, len(enc), project, func() string {
+		p := packFor(k, cur, len(enc), project, func() string {
 			if dest == "" {
 				_, dest, _ = resourcename.ParseDestination(r.Destination)
 			}
