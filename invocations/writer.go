@@ -387,8 +387,8 @@ type packKey struct {
 // packRef says which index key points at an item of a pack.
 type packRef struct {
 	key   string
-	index byte // indexEvent, indexDistinct or indexRerun
 	item  int
+	index byte // indexEvent, indexDistinct or indexRerun
 	event bool
 }
 
