@@ -3,6 +3,7 @@ package invocations
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -478,8 +479,10 @@ func indexSlot(kind byte) int {
 		return 0
 	case indexDistinct:
 		return 1
+	case indexRerun:
+		return 2
 	}
-	return 2
+	panic(fmt.Sprintf("invocations: unknown index kind %q", kind))
 }
 
 // entryRef is a ref with the number of its index entry.
