@@ -95,9 +95,17 @@ func isNull(v *structpb.Value) bool {
 	return ok
 }
 
-// convertEvent turns one decoded PostHog event into an Event. The Event
-// takes over raw's properties Struct; raw must not be used afterwards.
-func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) {
+// eventBox holds an Event with its Timestamp, so that the two come from
+// one allocation; ingest makes a request's boxes at once.
+type eventBox struct {
+	ev hogwirev1.Event
+	ts timestamppb.Timestamp
+}
+
+// convertEvent turns one decoded PostHog event into an Event, built in
+// box. The Event takes over raw's properties Struct; raw must not be used
+// afterwards.
+func convertEvent(raw *structpb.Value, c clock, box *eventBox) (*hogwirev1.Event, *fieldError) {
 	m, ok := asStruct(raw)
 	if !ok {
 		return nil, &fieldError{"", ruleInvalid, "event is not a JSON object"}
@@ -110,11 +118,13 @@ func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) 
 		}
 		return nil, &fieldError{"event", ruleRequired, "event name is missing or empty"}
 	}
-	props := &structpb.Struct{Fields: map[string]*structpb.Value{}}
+	var props *structpb.Struct
 	if pv := f["properties"]; !isNull(pv) {
 		if props, ok = asStruct(pv); !ok {
 			return nil, &fieldError{"properties", ruleInvalid, "properties must be a JSON object"}
 		}
+	} else {
+		props = &structpb.Struct{Fields: map[string]*structpb.Value{}}
 	}
 	pf := props.Fields
 
@@ -179,16 +189,18 @@ func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) 
 	}
 	ts, hasTS := parseTime(f["timestamp"])
 
-	ev := &hogwirev1.Event{
-		Uuid:       id,
-		Event:      name,
-		DistinctId: distinctID,
-		Properties: props,
-		Timestamp:  timestamppb.New(eventTime(ts, hasTS, offset, sentAt, c.now)),
-		Groups:     groups,
-		Set:        set,
-		SetOnce:    setOnce,
-	}
+	// As timestamppb.New sets it.
+	t := eventTime(ts, hasTS, offset, sentAt, c.now)
+	box.ts.Seconds, box.ts.Nanos = t.Unix(), int32(t.Nanosecond())
+	ev := &box.ev
+	ev.Uuid = id
+	ev.Event = name
+	ev.DistinctId = distinctID
+	ev.Properties = props
+	ev.Timestamp = &box.ts
+	ev.Groups = groups
+	ev.Set = set
+	ev.SetOnce = setOnce
 	if s, ok := asString(f["elements_chain"]); ok {
 		ev.ElementsChain = s
 	} else if s, ok := asString(pf["$elements_chain"]); ok {
@@ -258,11 +270,12 @@ func distinctIDOf(v *structpb.Value) string {
 // the top level, moves to) the properties, where the person store reports
 // and ignores it.
 func mergedObject(props, event map[string]*structpb.Value, key string) *structpb.Struct {
-	inProps, fe := objectOrNil(props[key], "properties."+key)
+	// Neither error is reported, so neither needs its field's path.
+	inProps, fe := objectOrNil(props[key], "")
 	if fe != nil {
 		inProps = nil
 	}
-	top, fe := objectOrNil(event[key], key)
+	top, fe := objectOrNil(event[key], "")
 	if fe != nil {
 		if _, ok := props[key]; !ok && props != nil {
 			props[key] = event[key]

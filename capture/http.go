@@ -312,6 +312,7 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 		}
 	}
 	events := make([]*hogwirev1.Event, 0, len(req.events))
+	boxes := make([]eventBox, len(req.events))
 	var (
 		rej  rejections
 		size int64
@@ -326,7 +327,7 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 				continue
 			}
 		}
-		ev, fe := convertEvent(raw, c)
+		ev, fe := convertEvent(raw, c, &boxes[i])
 		if fe != nil {
 			rej.add(i, fe.field, fe.rule, fe.reason)
 			continue
