@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -75,10 +76,13 @@ type parser struct {
 	// estimated to take and reserved what has been reserved.
 	mem            *lease
 	cost, reserved int64
-	// interned holds the short strings seen so far: the events of a batch
+	// interned holds short strings seen so far: the events of a batch
 	// repeat the same keys and many of the same values, and sharing them
-	// saves over a third of the parse's allocations.
-	interned map[string]string
+	// saves over a third of the parse's allocations. It is a direct-mapped
+	// cache (a string's hash picks its one slot, a newer string takes it
+	// over) rather than a map: no growth, no rehashing, no insertion cost,
+	// and a bounded size, for a few strings made twice.
+	interned []string
 	slabs    slabs
 	// fields collects the entries of the objects being read, so that each
 	// object's map is made at its final size instead of growing.
@@ -196,28 +200,53 @@ func (p *parser) numberValue(f float64) *structpb.Value {
 	return v
 }
 
-// Strings up to internMax bytes are interned, in a table of at most
-// internEntries per payload.
+// Strings up to internMax bytes are interned, in a table of a slot per
+// internBytes of payload, a power of two from internMinSlots to
+// internMaxSlots.
 const (
-	internMax     = 32
-	internEntries = 4096
+	internMax      = 32
+	internBytes    = 32
+	internMinSlots = 64
+	internMaxSlots = 4096
 )
 
 func (p *parser) intern(b []byte) string {
 	if len(b) > internMax {
 		return string(b)
 	}
-	if s, ok := p.interned[string(b)]; ok {
-		return s
+	if p.interned == nil {
+		n := internMinSlots
+		for n < internMaxSlots && n*internBytes < len(p.data) {
+			n *= 2
+		}
+		p.interned = make([]string, n)
+	}
+	slot := &p.interned[internHash(b)&uint64(len(p.interned)-1)]
+	if *slot == string(b) {
+		return *slot
 	}
 	s := string(b)
-	if p.interned == nil {
-		p.interned = make(map[string]string, 64)
-	}
-	if len(p.interned) < internEntries {
-		p.interned[s] = s
-	}
+	*slot = s
 	return s
+}
+
+// internHash hashes a string of at most internMax bytes. It is fixed
+// rather than seeded, so that a payload always costs the same
+// allocations; strings made to collide only lose their sharing, which
+// costs what strings longer than internMax always do.
+func internHash(b []byte) uint64 {
+	h := uint64(len(b)) * 0x9e3779b97f4a7c15
+	for len(b) >= 8 {
+		h = (h ^ binary.LittleEndian.Uint64(b)) * 0xbf58476d1ce4e5b9
+		h ^= h >> 31
+		b = b[8:]
+	}
+	var tail uint64
+	for i, c := range b {
+		tail |= uint64(c) << (8 * i)
+	}
+	h = (h ^ tail) * 0x94d049bb133111eb
+	return h ^ h>>29
 }
 
 func (p *parser) errorf(format string, args ...any) error {
