@@ -85,8 +85,10 @@ type parser struct {
 	interned []string
 	slabs    slabs
 	// fields collects the entries of the objects being read, so that each
-	// object's map is made at its final size instead of growing.
+	// object's map is made at its final size instead of growing; elems
+	// does the same for arrays' slices.
 	fields []field
+	elems  []*structpb.Value
 }
 
 type field struct {
@@ -411,12 +413,13 @@ func (p *parser) array() (*structpb.Value, error) {
 	}
 	defer func() { p.depth-- }()
 	p.pos++ // [
-	var values []*structpb.Value
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
 		return p.listValue(nil), nil
 	}
+	first := len(p.elems)
+	defer func() { p.elems = p.elems[:first] }()
 	for {
 		v, err := p.value()
 		if err != nil {
@@ -425,15 +428,18 @@ func (p *parser) array() (*structpb.Value, error) {
 		if err := p.charge(costListEntry); err != nil {
 			return nil, err
 		}
-		values = append(values, v)
+		p.elems = append(p.elems, v)
 		closed, err := p.afterElement(']')
 		if err != nil {
 			return nil, err
 		}
 		if closed {
-			return p.listValue(values), nil
+			break
 		}
 	}
+	values := make([]*structpb.Value, len(p.elems)-first)
+	copy(values, p.elems[first:])
+	return p.listValue(values), nil
 }
 
 // number reads a JSON number, which float64 must be able to hold.
