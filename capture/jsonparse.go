@@ -78,10 +78,10 @@ type parser struct {
 	cost, reserved int64
 	// interned holds short strings seen so far: the events of a batch
 	// repeat the same keys and many of the same values, and sharing them
-	// saves over a third of the parse's allocations. It is a direct-mapped
-	// cache (a string's hash picks its one slot, a newer string takes it
-	// over) rather than a map: no growth, no rehashing, no insertion cost,
-	// and a bounded size, for a few strings made twice.
+	// saves over a third of the parse's allocations. It is a cache of
+	// pairs of slots (a string's hash picks a pair, and a newcomer evicts
+	// the older of the two) rather than a map: no growth, no rehashing, no
+	// insertion cost, and a bounded size, for a few strings made twice.
 	interned []string
 	slabs    slabs
 	// fields collects the entries of the objects being read, so that each
@@ -207,13 +207,13 @@ func (p *parser) numberValue(f float64) *structpb.Value {
 // internMaxSlots.
 const (
 	internMax      = 32
-	internBytes    = 32
+	internBytes    = 64
 	internMinSlots = 64
 	internMaxSlots = 4096
 )
 
 func (p *parser) intern(b []byte) string {
-	if len(b) > internMax {
+	if len(b) > internMax || len(b) == 0 {
 		return string(b)
 	}
 	if p.interned == nil {
@@ -223,12 +223,21 @@ func (p *parser) intern(b []byte) string {
 		}
 		p.interned = make([]string, n)
 	}
-	slot := &p.interned[internHash(b)&uint64(len(p.interned)-1)]
-	if *slot == string(b) {
-		return *slot
+	// A string may sit in either slot of its pair: two strings that hash
+	// alike can both stay.
+	i := internHash(b) & uint64(len(p.interned)-1)
+	pair := p.interned[i&^1 : i&^1+2 : i&^1+2]
+	first, second := &pair[i&1], &pair[1-i&1]
+	if *first == string(b) {
+		return *first
+	}
+	if *second == string(b) {
+		return *second
 	}
 	s := string(b)
-	*slot = s
+	// The newcomer takes its first slot; what was there moves to the
+	// second, evicting the older of the two.
+	*second, *first = *first, s
 	return s
 }
 
