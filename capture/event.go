@@ -1,8 +1,10 @@
 package capture
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -102,10 +104,36 @@ type eventBox struct {
 	ts timestamppb.Timestamp
 }
 
+// uuidRand is a request's source of randomness for the uuids it makes:
+// crypto/rand read in blocks of up to maxUUIDRand bytes rather than 16
+// bytes, one read, per event. Each byte is handed out once, and the
+// blocks belong to one request.
+type uuidRand struct {
+	unread []byte
+	// left is how many of the request's events are yet to be converted,
+	// each of which may want a uuid: a block is no larger than they need.
+	left int
+}
+
+const maxUUIDRand = 4096
+
+func (r *uuidRand) Read(p []byte) (int, error) {
+	if len(r.unread) < len(p) {
+		block := make([]byte, min(max(16*r.left, len(p)), max(maxUUIDRand, len(p))))
+		if _, err := rand.Read(block); err != nil {
+			return 0, err
+		}
+		r.unread = block
+	}
+	n := copy(p, r.unread)
+	r.unread = r.unread[n:]
+	return n, nil
+}
+
 // convertEvent turns one decoded PostHog event into an Event, built in
-// box. The Event takes over raw's properties Struct; raw must not be used
-// afterwards.
-func convertEvent(raw *structpb.Value, c clock, box *eventBox) (*hogwirev1.Event, *fieldError) {
+// box; a uuid it makes takes its randomness from rnd. The Event takes
+// over raw's properties Struct; raw must not be used afterwards.
+func convertEvent(raw *structpb.Value, c clock, box *eventBox, rnd io.Reader) (*hogwirev1.Event, *fieldError) {
 	m, ok := asStruct(raw)
 	if !ok {
 		return nil, &fieldError{"", ruleInvalid, "event is not a JSON object"}
@@ -157,9 +185,9 @@ func convertEvent(raw *structpb.Value, c clock, box *eventBox) (*hogwirev1.Event
 		}
 	}
 	if id == "" {
-		v7, err := uuid.NewV7()
+		v7, err := uuid.NewV7FromReader(rnd)
 		if err != nil {
-			// NewV7 fails only when crypto/rand does.
+			// NewV7FromReader fails only when crypto/rand does.
 			return nil, &fieldError{"uuid", ruleInvalid, "cannot generate a uuid: " + err.Error()}
 		}
 		id = v7.String()

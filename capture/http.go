@@ -313,6 +313,7 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	events := make([]*hogwirev1.Event, 0, len(req.events))
 	boxes := make([]eventBox, len(req.events))
+	var rnd uuidRand
 	var (
 		rej  rejections
 		size int64
@@ -327,7 +328,8 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 				continue
 			}
 		}
-		ev, fe := convertEvent(raw, c, &boxes[i])
+		rnd.left = len(req.events) - i
+		ev, fe := convertEvent(raw, c, &boxes[i], &rnd)
 		if fe != nil {
 			rej.add(i, fe.field, fe.rule, fe.reason)
 			continue
