@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -36,6 +37,8 @@ func Paths() []string { return []string{"/batch", "/capture", "/e", "/i/v0/e", "
 type handler struct {
 	cfg Config
 	mem *memory
+	// inflaters holds *inflater for gunzip to reuse.
+	inflaters sync.Pool
 }
 
 // NewHandler returns the HTTP capture API: every path of Paths, with and
