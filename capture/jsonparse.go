@@ -206,7 +206,7 @@ func (p *parser) numberValue(f float64) *structpb.Value {
 // internBytes of payload, a power of two from internMinSlots to
 // internMaxSlots.
 const (
-	internMax      = 32
+	internMax      = 64
 	internBytes    = 64
 	internMinSlots = 64
 	internMaxSlots = 4096
