@@ -154,3 +154,43 @@ func BenchmarkBatch100ToLog(b *testing.B) {
 	}
 	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N*100), "cpu-ns/event")
 }
+
+// batch100Small is what bench/pipeline sends: 100 small events without
+// uuids, which capture must generate.
+func batch100Small() []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"api_key":%q,"batch":[`, testToken)
+	for i := range 100 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"event":"e","distinct_id":"u%d","properties":{"sent":"%d"}}`, i, 1796000000000000000+i)
+	}
+	b.WriteString("]}")
+	return []byte(b.String())
+}
+
+// BenchmarkSmallBatch100ToLog is BenchmarkBatch100ToLog on the pipeline
+// benchmark's events.
+func BenchmarkSmallBatch100ToLog(b *testing.B) {
+	body := batch100Small()
+	h := capture.NewHandler(capture.Config{
+		Tokens:    tokens{testToken: testProject},
+		Publisher: logPackPublisher{},
+		Now:       func() time.Time { return fixedNow },
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	cpu0 := cpuTime(b)
+	for b.Loop() {
+		r := httptest.NewRequest(http.MethodPost, "/batch/", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+	b.ReportMetric(float64(cpuTime(b)-cpu0)/float64(b.N*100), "cpu-ns/event")
+}

@@ -375,11 +375,16 @@ func (h *handler) lzDecode(data []byte, mem *lease) ([]byte, *apiError) {
 }
 
 func (h *handler) gunzip(data []byte, mem *lease) ([]byte, *apiError) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
+	inf, _ := h.inflaters.Get().(*inflater)
+	if inf == nil {
+		inf = &inflater{}
+	}
+	zr, err := inf.reset(data)
 	if err != nil {
 		return nil, validationError("invalid_payload", "invalid gzip data: "+err.Error())
 	}
-	defer zr.Close()
+	defer h.inflaters.Put(inf)
+	defer inf.release()
 	limit, byRatio := h.inflateLimit(len(data))
 	// A gzip stream ends with its size (modulo 4 GiB): right for the one
 	// member SDKs send, and only a hint (see readLimited) for the rest.
@@ -402,4 +407,36 @@ func (h *handler) gunzip(data []byte, mem *lease) ([]byte, *apiError) {
 	}
 	mem.give(int64(cap(data)))
 	return out, nil
+}
+
+// inflater is a gzip reader kept for the next request: a new one costs
+// some 40 KiB of decompressor state, which Reset makes as new (nothing a
+// request decompressed is visible to the next: its window starts empty).
+type inflater struct {
+	src bytes.Reader
+	zr  *gzip.Reader
+}
+
+// reset readies the inflater to read data.
+func (f *inflater) reset(data []byte) (*gzip.Reader, error) {
+	f.src.Reset(data)
+	if f.zr == nil {
+		zr, err := gzip.NewReader(&f.src)
+		if err != nil {
+			return nil, err
+		}
+		f.zr = zr
+		return zr, nil
+	}
+	if err := f.zr.Reset(&f.src); err != nil {
+		return nil, err
+	}
+	return f.zr, nil
+}
+
+// release lets go of the request's compressed data, which the reader
+// would otherwise keep while it waits in the pool.
+func (f *inflater) release() {
+	f.zr.Close()
+	f.src.Reset(nil)
 }

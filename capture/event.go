@@ -1,8 +1,10 @@
 package capture
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -95,9 +97,43 @@ func isNull(v *structpb.Value) bool {
 	return ok
 }
 
-// convertEvent turns one decoded PostHog event into an Event. The Event
-// takes over raw's properties Struct; raw must not be used afterwards.
-func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) {
+// eventBox holds an Event with its Timestamp, so that the two come from
+// one allocation; ingest makes a request's boxes at once.
+type eventBox struct {
+	ev hogwirev1.Event
+	ts timestamppb.Timestamp
+}
+
+// uuidRand is a request's source of randomness for the uuids it makes:
+// crypto/rand read in blocks of up to maxUUIDRand bytes rather than 16
+// bytes, one read, per event. Each byte is handed out once, and the
+// blocks belong to one request.
+type uuidRand struct {
+	unread []byte
+	// left is how many of the request's events are yet to be converted,
+	// each of which may want a uuid: a block is no larger than they need.
+	left int
+}
+
+const maxUUIDRand = 4096
+
+func (r *uuidRand) Read(p []byte) (int, error) {
+	if len(r.unread) < len(p) {
+		block := make([]byte, min(max(16*r.left, len(p)), max(maxUUIDRand, len(p))))
+		if _, err := rand.Read(block); err != nil {
+			return 0, err
+		}
+		r.unread = block
+	}
+	n := copy(p, r.unread)
+	r.unread = r.unread[n:]
+	return n, nil
+}
+
+// convertEvent turns one decoded PostHog event into an Event, built in
+// box; a uuid it makes takes its randomness from rnd. The Event takes
+// over raw's properties Struct; raw must not be used afterwards.
+func convertEvent(raw *structpb.Value, c clock, box *eventBox, rnd io.Reader) (*hogwirev1.Event, *fieldError) {
 	m, ok := asStruct(raw)
 	if !ok {
 		return nil, &fieldError{"", ruleInvalid, "event is not a JSON object"}
@@ -110,11 +146,13 @@ func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) 
 		}
 		return nil, &fieldError{"event", ruleRequired, "event name is missing or empty"}
 	}
-	props := &structpb.Struct{Fields: map[string]*structpb.Value{}}
+	var props *structpb.Struct
 	if pv := f["properties"]; !isNull(pv) {
 		if props, ok = asStruct(pv); !ok {
 			return nil, &fieldError{"properties", ruleInvalid, "properties must be a JSON object"}
 		}
+	} else {
+		props = &structpb.Struct{Fields: map[string]*structpb.Value{}}
 	}
 	pf := props.Fields
 
@@ -147,9 +185,9 @@ func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) 
 		}
 	}
 	if id == "" {
-		v7, err := uuid.NewV7()
+		v7, err := uuid.NewV7FromReader(rnd)
 		if err != nil {
-			// NewV7 fails only when crypto/rand does.
+			// NewV7FromReader fails only when crypto/rand does.
 			return nil, &fieldError{"uuid", ruleInvalid, "cannot generate a uuid: " + err.Error()}
 		}
 		id = v7.String()
@@ -179,16 +217,18 @@ func convertEvent(raw *structpb.Value, c clock) (*hogwirev1.Event, *fieldError) 
 	}
 	ts, hasTS := parseTime(f["timestamp"])
 
-	ev := &hogwirev1.Event{
-		Uuid:       id,
-		Event:      name,
-		DistinctId: distinctID,
-		Properties: props,
-		Timestamp:  timestamppb.New(eventTime(ts, hasTS, offset, sentAt, c.now)),
-		Groups:     groups,
-		Set:        set,
-		SetOnce:    setOnce,
-	}
+	// As timestamppb.New sets it.
+	t := eventTime(ts, hasTS, offset, sentAt, c.now)
+	box.ts.Seconds, box.ts.Nanos = t.Unix(), int32(t.Nanosecond())
+	ev := &box.ev
+	ev.Uuid = id
+	ev.Event = name
+	ev.DistinctId = distinctID
+	ev.Properties = props
+	ev.Timestamp = &box.ts
+	ev.Groups = groups
+	ev.Set = set
+	ev.SetOnce = setOnce
 	if s, ok := asString(f["elements_chain"]); ok {
 		ev.ElementsChain = s
 	} else if s, ok := asString(pf["$elements_chain"]); ok {
@@ -258,11 +298,12 @@ func distinctIDOf(v *structpb.Value) string {
 // the top level, moves to) the properties, where the person store reports
 // and ignores it.
 func mergedObject(props, event map[string]*structpb.Value, key string) *structpb.Struct {
-	inProps, fe := objectOrNil(props[key], "properties."+key)
+	// Neither error is reported, so neither needs its field's path.
+	inProps, fe := objectOrNil(props[key], "")
 	if fe != nil {
 		inProps = nil
 	}
-	top, fe := objectOrNil(event[key], key)
+	top, fe := objectOrNil(event[key], "")
 	if fe != nil {
 		if _, ok := props[key]; !ok && props != nil {
 			props[key] = event[key]

@@ -59,3 +59,26 @@ func TestLooksBase64(t *testing.T) {
 		}
 	}
 }
+
+// uuidRand hands out each random byte once: across the blocks it reads,
+// reads of the sizes uuids take never repeat, and a read larger than a
+// block is served whole.
+func TestUUIDRandHandsOutBytesOnce(t *testing.T) {
+	r := &uuidRand{left: 3 * maxUUIDRand / 16}
+	seen := map[[16]byte]bool{}
+	for range 3 * maxUUIDRand / 16 {
+		var b [16]byte
+		if n, err := r.Read(b[:]); n != 16 || err != nil {
+			t.Fatalf("Read = %d, %v", n, err)
+		}
+		if seen[b] {
+			t.Fatalf("16 bytes %x handed out twice", b)
+		}
+		seen[b] = true
+		r.left--
+	}
+	big := make([]byte, 2*maxUUIDRand)
+	if n, err := r.Read(big); n != len(big) || err != nil {
+		t.Fatalf("Read of %d bytes = %d, %v", len(big), n, err)
+	}
+}

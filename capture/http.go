@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -36,6 +37,8 @@ func Paths() []string { return []string{"/batch", "/capture", "/e", "/i/v0/e", "
 type handler struct {
 	cfg Config
 	mem *memory
+	// inflaters holds *inflater for gunzip to reuse.
+	inflaters sync.Pool
 }
 
 // NewHandler returns the HTTP capture API: every path of Paths, with and
@@ -312,6 +315,8 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 		}
 	}
 	events := make([]*hogwirev1.Event, 0, len(req.events))
+	boxes := make([]eventBox, len(req.events))
+	var rnd uuidRand
 	var (
 		rej  rejections
 		size int64
@@ -326,7 +331,8 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 				continue
 			}
 		}
-		ev, fe := convertEvent(raw, c)
+		rnd.left = len(req.events) - i
+		ev, fe := convertEvent(raw, c, &boxes[i], &rnd)
 		if fe != nil {
 			rej.add(i, fe.field, fe.rule, fe.reason)
 			continue

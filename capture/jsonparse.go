@@ -1,8 +1,10 @@
 package capture
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 
 	"google.golang.org/protobuf/types/known/structpb"
@@ -75,14 +77,19 @@ type parser struct {
 	// estimated to take and reserved what has been reserved.
 	mem            *lease
 	cost, reserved int64
-	// interned holds the short strings seen so far: the events of a batch
+	// interned holds short strings seen so far: the events of a batch
 	// repeat the same keys and many of the same values, and sharing them
-	// saves over a third of the parse's allocations.
-	interned map[string]string
+	// saves over a third of the parse's allocations. It is a cache of
+	// pairs of slots (a string's hash picks a pair, and a newcomer evicts
+	// the older of the two) rather than a map: no growth, no rehashing, no
+	// insertion cost, and a bounded size, for a few strings made twice.
+	interned []string
 	slabs    slabs
 	// fields collects the entries of the objects being read, so that each
-	// object's map is made at its final size instead of growing.
+	// object's map is made at its final size instead of growing; elems
+	// does the same for arrays' slices.
 	fields []field
+	elems  []*structpb.Value
 }
 
 type field struct {
@@ -196,28 +203,72 @@ func (p *parser) numberValue(f float64) *structpb.Value {
 	return v
 }
 
-// Strings up to internMax bytes are interned, in a table of at most
-// internEntries per payload.
+// Strings up to internMax bytes are interned, in a table of a slot per
+// internBytes of payload, a power of two from internMinSlots to
+// internMaxSlots.
 const (
-	internMax     = 32
-	internEntries = 4096
+	internMax      = 64
+	internBytes    = 64
+	internMinSlots = 64
+	internMaxSlots = 4096
 )
 
 func (p *parser) intern(b []byte) string {
-	if len(b) > internMax {
+	if len(b) > internMax || len(b) == 0 {
 		return string(b)
 	}
-	if s, ok := p.interned[string(b)]; ok {
-		return s
+	if p.interned == nil {
+		n := internMinSlots
+		for n < internMaxSlots && n*internBytes < len(p.data) {
+			n *= 2
+		}
+		p.interned = make([]string, n)
+	}
+	// A string may sit in either slot of its pair: two strings that hash
+	// alike can both stay.
+	i := internHash(b) & uint64(len(p.interned)-1)
+	pair := p.interned[i&^1 : i&^1+2 : i&^1+2]
+	first, second := &pair[i&1], &pair[1-i&1]
+	if *first == string(b) {
+		return *first
+	}
+	if *second == string(b) {
+		return *second
 	}
 	s := string(b)
-	if p.interned == nil {
-		p.interned = make(map[string]string, 64)
-	}
-	if len(p.interned) < internEntries {
-		p.interned[s] = s
-	}
+	// The newcomer takes its first slot; what was there moves to the
+	// second, evicting the older of the two.
+	*second, *first = *first, s
 	return s
+}
+
+// internHash hashes a string of at most internMax bytes: its length and
+// at most its first and last 16 bytes, which set apart the keys and
+// values of a batch (ids differ at their ends) at a cost that does not
+// grow with the string. It is fixed rather than seeded, so that a payload
+// always costs the same allocations; strings made to collide only lose
+// their sharing, which costs what strings longer than internMax always
+// do.
+func internHash(b []byte) uint64 {
+	const m = 0xbf58476d1ce4e5b9
+	n := len(b)
+	var lo, hi uint64
+	switch {
+	case n >= 16:
+		lo = binary.LittleEndian.Uint64(b) ^ binary.LittleEndian.Uint64(b[n-16:])*m
+		hi = binary.LittleEndian.Uint64(b[8:]) ^ binary.LittleEndian.Uint64(b[n-8:])*m
+	case n >= 8:
+		lo = binary.LittleEndian.Uint64(b)
+		hi = binary.LittleEndian.Uint64(b[n-8:])
+	default:
+		for i, c := range b {
+			lo |= uint64(c) << (8 * i)
+		}
+	}
+	// The two halves of a full product spread every input bit over the
+	// low bits a table index takes.
+	x, y := bits.Mul64(lo^uint64(n)^0x9e3779b97f4a7c15, hi^0x94d049bb133111eb)
+	return x ^ y
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -382,12 +433,13 @@ func (p *parser) array() (*structpb.Value, error) {
 	}
 	defer func() { p.depth-- }()
 	p.pos++ // [
-	var values []*structpb.Value
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
 		return p.listValue(nil), nil
 	}
+	first := len(p.elems)
+	defer func() { p.elems = p.elems[:first] }()
 	for {
 		v, err := p.value()
 		if err != nil {
@@ -396,15 +448,18 @@ func (p *parser) array() (*structpb.Value, error) {
 		if err := p.charge(costListEntry); err != nil {
 			return nil, err
 		}
-		values = append(values, v)
+		p.elems = append(p.elems, v)
 		closed, err := p.afterElement(']')
 		if err != nil {
 			return nil, err
 		}
 		if closed {
-			return p.listValue(values), nil
+			break
 		}
 	}
+	values := make([]*structpb.Value, len(p.elems)-first)
+	copy(values, p.elems[first:])
+	return p.listValue(values), nil
 }
 
 // number reads a JSON number, which float64 must be able to hold.

@@ -135,3 +135,23 @@ func TestParseChargesWhatItBuilds(t *testing.T) {
 	}
 	_ = structpb.NewNullValue
 }
+
+// The intern table keeps one string a slot, and strings that share a slot
+// take it over from each other: every value must still be its own text,
+// with more distinct short strings than the table has slots, repeated
+// out of order, of every length up to internMax and past it.
+func TestInternKeepsEachString(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range 3 * internMaxSlots {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		n := (i * 7919) % (2 * internMaxSlots)
+		s := fmt.Sprintf("%d", n)
+		s += strings.Repeat("x", n%(internMax+2))
+		fmt.Fprintf(&b, `{%q:%q,"k":[%q,""]}`, s, s[:len(s)/2], s)
+	}
+	b.WriteString("]")
+	checkLikeEncodingJSON(t, []byte(b.String()))
+}
