@@ -290,9 +290,8 @@ func BenchmarkWriteDestinations(b *testing.B) {
 	ctx := context.Background()
 	ev := pageview(b, "01900000-0000-7000-8000-000000000000", "user-0")
 	const dests, lag = 10, 30
-	uuid := func(e int) string { return fmt.Sprintf("01900000-0000-7000-8000-%012d", e) }
 	b.ReportAllocs()
-	items, nextBatch, nextIndex := 0, 1000, 20000
+	items, p := 0, benchPacer{w: w, nextBatch: 1000, nextIndex: 20000}
 	for i := 0; b.Loop(); i++ {
 		step, d := i/dests, i%dests
 		e := step - lag*d
@@ -300,21 +299,12 @@ func BenchmarkWriteDestinations(b *testing.B) {
 			continue
 		}
 		if d == 0 {
-			w.Event("shop", uuid(e), ev)
+			w.Event("shop", benchUUID(e), ev)
 			items++
 		}
-		w.Record(&Record{Destination: "projects/shop/destinations/hook" + strconv.Itoa(d), Status: succeeded, EventUUID: uuid(e), EventName: "$pageview",
-			DistinctID: "user-" + strconv.Itoa(e), PersonID: "p", Start: time.Now(), Duration: time.Millisecond,
-			Fetches: []Fetch{{Method: "POST", URL: "https://api.example.com/v1/track", Status: 200, Duration: time.Millisecond, Attempt: 1}}})
+		w.Record(benchRecord("projects/shop/destinations/hook"+strconv.Itoa(d), e))
 		items++
-		if items >= nextBatch {
-			w.writeQueued(ctx)
-			nextBatch += 1000
-		}
-		if items >= nextIndex {
-			w.flushIndex(ctx, true)
-			nextIndex += 20000
-		}
+		p.step(ctx, items, true)
 	}
 	w.Flush(ctx)
 }
@@ -332,26 +322,44 @@ func BenchmarkWriteOneDestination(b *testing.B) {
 	ctx := context.Background()
 	ev := pageview(b, "01900000-0000-7000-8000-000000000000", "user-0")
 	const lag = 2500
-	uuid := func(e int) string { return fmt.Sprintf("01900000-0000-7000-8000-%012d", e) }
 	b.ReportAllocs()
-	items, nextBatch, nextIndex := 0, 1000, 20000
+	items, p := 0, benchPacer{w: w, nextBatch: 1000, nextIndex: 20000}
 	for i := 0; b.Loop(); i++ {
-		w.Event("shop", uuid(i), ev)
+		w.Event("shop", benchUUID(i), ev)
 		items++
 		if e := i - lag; e >= 0 {
-			w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: uuid(e), EventName: "$pageview",
-				DistinctID: "user-" + strconv.Itoa(e), PersonID: "p", Start: time.Now(), Duration: time.Millisecond,
-				Fetches: []Fetch{{Method: "POST", URL: "https://api.example.com/v1/track", Status: 200, Duration: time.Millisecond, Attempt: 1}}})
+			w.Record(benchRecord("projects/shop/destinations/hook", e))
 			items++
 		}
-		if items >= nextBatch {
-			w.writeQueued(ctx)
-			nextBatch += 1000
-		}
-		if items >= nextIndex {
-			w.flushIndex(ctx, false)
-			nextIndex += 20000
-		}
+		p.step(ctx, items, false)
 	}
 	w.Flush(ctx)
+}
+
+// benchUUID is the uuid of the benchmarks' event e.
+func benchUUID(e int) string { return fmt.Sprintf("01900000-0000-7000-8000-%012d", e) }
+
+// benchRecord is a delivery of event e to dest, by a new person each.
+func benchRecord(dest string, e int) *Record {
+	return &Record{Destination: dest, Status: succeeded, EventUUID: benchUUID(e), EventName: "$pageview",
+		DistinctID: "user-" + strconv.Itoa(e), PersonID: "p", Start: time.Now(), Duration: time.Millisecond,
+		Fetches: []Fetch{{Method: "POST", URL: "https://api.example.com/v1/track", Status: 200, Duration: time.Millisecond, Attempt: 1}}}
+}
+
+// benchPacer writes a batch every 1,000 items and the index every 20,000,
+// as Run does at the pipeline benchmark's rate.
+type benchPacer struct {
+	w                    *Writer
+	nextBatch, nextIndex int
+}
+
+func (p *benchPacer) step(ctx context.Context, items int, all bool) {
+	if items >= p.nextBatch {
+		p.w.writeQueued(ctx)
+		p.nextBatch += 1000
+	}
+	if items >= p.nextIndex {
+		p.w.flushIndex(ctx, all)
+		p.nextIndex += 20000
+	}
 }
