@@ -271,8 +271,7 @@ func TestFusedCompareMatchesUnfused(t *testing.T) {
 	}
 }
 
-// Async functions are recognised however many a machine has (a few are
-// scanned, many looked up).
+// Async functions are recognised however many a machine has.
 func TestAsyncFunctionsFewAndMany(t *testing.T) {
 	for _, n := range []int{1, 8, 20} {
 		var names []string

@@ -79,13 +79,13 @@ type Options struct {
 // concurrent use; per-run state is pooled.
 type Machine struct {
 	opts Options
-	// async names the async functions, and asyncSet holds them when
-	// there are too many to scan (see isAsync).
-	async    []string
-	asyncSet map[string]bool
-	hostFns  map[string]bool
-	pool     sync.Pool
-	regexes  regexCache
+	// async names the async functions: a handful, which every call to a
+	// function of the standard library checks, and which compare faster
+	// one by one than a map hashes the name.
+	async   []string
+	hostFns map[string]bool
+	pool    sync.Pool
+	regexes regexCache
 }
 
 func orDefault[T int | int64 | time.Duration](v, def T) T {
@@ -116,12 +116,6 @@ func New(opts Options) *Machine {
 			m.async = append(m.async, name)
 		}
 	}
-	if len(m.async) > maxAsyncScan {
-		m.asyncSet = make(map[string]bool, len(m.async))
-		for _, name := range m.async {
-			m.asyncSet[name] = true
-		}
-	}
 	for _, name := range opts.HostFunctions {
 		m.hostFns[name] = true
 	}
@@ -129,23 +123,8 @@ func New(opts Options) *Machine {
 	return m
 }
 
-// maxAsyncScan is how many async functions isAsync scans: fewer strings
-// than this compare faster than hashing the name, which every call to a
-// function of the standard library asks about.
-const maxAsyncScan = 8
-
 // isAsync reports whether name is an async function.
-func (m *Machine) isAsync(name string) bool {
-	if m.asyncSet != nil {
-		return m.asyncSet[name]
-	}
-	for _, a := range m.async {
-		if a == name {
-			return true
-		}
-	}
-	return false
-}
+func (m *Machine) isAsync(name string) bool { return slices.Contains(m.async, name) }
 
 // Result is the outcome of Run or Resume.
 type Result struct {

@@ -430,26 +430,16 @@ func (r *run) loop() (Value, bool, error) {
 			}
 			r.pop2()
 			r.push(Number(x))
-		case uint8(bytecode.Eq), uint8(bytecode.NotEq), uint8(bytecode.Gt), uint8(bytecode.GtEq), uint8(bytecode.Lt), uint8(bytecode.LtEq):
+		case uint8(bytecode.Eq), uint8(bytecode.NotEq), uint8(bytecode.Gt), uint8(bytecode.GtEq), uint8(bytecode.Lt), uint8(bytecode.LtEq),
+			uint8(bytecode.Like), uint8(bytecode.ILike), uint8(bytecode.NotLike), uint8(bytecode.NotILike),
+			uint8(bytecode.Regex), uint8(bytecode.NotRegex), uint8(bytecode.IRegex), uint8(bytecode.NotIRegex):
 			n := len(r.stack)
 			if n < 2 {
 				return Null, false, errStackEmpty
 			}
-			res := compareValues(r.stack[n-1], r.stack[n-2], bytecode.Op(in.op))
-			r.pop2()
-			r.push(Bool(res))
-		case uint8(bytecode.Like), uint8(bytecode.ILike), uint8(bytecode.NotLike), uint8(bytecode.NotILike):
-			n := len(r.stack)
-			if n < 2 {
-				return Null, false, errStackEmpty
-			}
-			op := bytecode.Op(in.op)
-			res, err := r.like(r.stack[n-1], r.stack[n-2], op == bytecode.ILike || op == bytecode.NotILike)
+			res, err := r.compare(in.op, r.stack[n-1], r.stack[n-2])
 			if err != nil {
 				return Null, false, err
-			}
-			if op == bytecode.NotLike || op == bytecode.NotILike {
-				res = !res
 			}
 			r.pop2()
 			r.push(Bool(res))
@@ -463,21 +453,6 @@ func (r *run) loop() (Value, bool, error) {
 				return Null, false, err
 			}
 			if in.op == uint8(bytecode.NotIn) {
-				res = !res
-			}
-			r.pop2()
-			r.push(Bool(res))
-		case uint8(bytecode.Regex), uint8(bytecode.NotRegex), uint8(bytecode.IRegex), uint8(bytecode.NotIRegex):
-			n := len(r.stack)
-			if n < 2 {
-				return Null, false, errStackEmpty
-			}
-			op := bytecode.Op(in.op)
-			res, err := r.regexOp(r.stack[n-2], r.stack[n-1], op == bytecode.IRegex || op == bytecode.NotIRegex)
-			if err != nil {
-				return Null, false, err
-			}
-			if op == bytecode.NotRegex || op == bytecode.NotIRegex {
 				res = !res
 			}
 			r.pop2()
@@ -749,8 +724,9 @@ func (r *run) loop() (Value, bool, error) {
 	}
 }
 
-// compare is a comparison op (see fusableCompare) of top, the value on
-// top of the stack, and below, the one under it, as the loop runs it.
+// compare runs a comparison op (see fusableCompare) on top, the value on
+// top of the stack, and below, the one under it: for the op itself and
+// for a fused one.
 func (r *run) compare(op uint8, top, below Value) (bool, error) {
 	switch bytecode.Op(op) {
 	case bytecode.Eq, bytecode.NotEq, bytecode.Gt, bytecode.GtEq, bytecode.Lt, bytecode.LtEq:
