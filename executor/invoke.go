@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -219,11 +218,10 @@ func (r *Result) Release() {
 	if a == nil || r.Status == Parked {
 		return
 	}
+	d := a.inv.d
 	*a = invocationAlloc{}
-	allocPool.Put(a)
+	d.allocs.Put(a)
 }
-
-var allocPool = sync.Pool{New: func() any { return new(invocationAlloc) }}
 
 // OwnTime is the time the invocation itself took: VM time and fetches.
 func (r *Result) OwnTime() time.Duration { return r.VMTime + r.FetchTime }
@@ -238,7 +236,10 @@ func (d *Destination) Invoke(ctx context.Context, g *Globals, opts Options) *Res
 
 // invoke runs an invocation on g, or on batch (g is its first event).
 func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, opts Options) *Result {
-	a := allocPool.Get().(*invocationAlloc)
+	a, _ := d.allocs.Get().(*invocationAlloc)
+	if a == nil {
+		a = new(invocationAlloc)
+	}
 	inv := &a.inv
 	opts.Now = opts.clock()
 	if opts.MaxLogs <= 0 {

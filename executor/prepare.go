@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -51,6 +52,9 @@ const (
 // Destination is a destination ready to run: every bytecode decoded and
 // linked once. It is immutable and safe for concurrent use.
 type Destination struct {
+	// allocs holds released invocations' allocations (see
+	// Result.Release).
+	allocs      sync.Pool
 	name        string
 	displayName string
 	program     *vm.Program
