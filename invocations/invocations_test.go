@@ -470,6 +470,61 @@ func TestIndexIntervalAndBounds(t *testing.T) {
 	}
 }
 
+// When too many entries wait, write flushes them at once, but a stored
+// event's entry still waits for its records' (at a node's full rate the
+// bound is reached about every second, and writing those alone cost an
+// index message more per event); unless such entries alone fill half
+// the room, when everything goes.
+func TestIndexBoundKeepsEventsWaiting(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, true)
+	w := s.NewWriter(WriterConfig{Interval: time.Hour, IndexInterval: time.Hour})
+	w.maxKeys = 4
+	w.Event("shop", "e1", []byte("one"))
+	w.writeQueued(ctx)
+	for i := range 3 {
+		w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: fmt.Sprint("k", i), Start: time.Now()})
+		w.writeQueued(ctx)
+	}
+	for i := range 3 {
+		if got := indexMsgs(t, s, "shop", indexEvent, fmt.Sprint("k", i)); got != 1 {
+			t.Errorf("key k%d: %d index messages once maxKeys wait, want 1", i, got)
+		}
+	}
+	if got := indexMsgs(t, s, "shop", indexEvent, "e1"); got != 0 {
+		t.Fatalf("%d index messages for an event alone after a flush for room, want 0", got)
+	}
+	w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: "e1", Start: time.Now()})
+	w.writeQueued(ctx)
+	w.Flush(ctx)
+	if got := indexMsgs(t, s, "shop", indexEvent, "e1"); got != 1 {
+		t.Errorf("%d index messages for an event and its record, want 1", got)
+	}
+	if out, _, err := s.List(ctx, "shop", Filter{EventUUID: "e1"}, 10, Cursor{}); err != nil || len(out) != 1 {
+		t.Errorf("lookup e1: %d records, %v", len(out), err)
+	}
+	if data, err := s.Event(ctx, "shop", "e1"); err != nil || string(data) != "one" {
+		t.Errorf("stored event: %q, %v", data, err)
+	}
+
+	// Events alone filling the room are written, not kept.
+	s2 := openStore(t, true)
+	w2 := s2.NewWriter(WriterConfig{Interval: time.Hour, IndexInterval: time.Hour})
+	w2.maxKeys = 4
+	for i := range 4 {
+		w2.Event("shop", fmt.Sprint("v", i), []byte("event"))
+		w2.writeQueued(ctx)
+	}
+	for i := range 4 {
+		if got := indexMsgs(t, s2, "shop", indexEvent, fmt.Sprint("v", i)); got != 1 {
+			t.Errorf("event v%d: %d index messages once only events fill the room, want 1", i, got)
+		}
+	}
+	if w2.indexPending() {
+		t.Error("entries still wait once only events fill the room")
+	}
+}
+
 // A key with more refs than one index message holds gets several, and
 // a lookup reads them all.
 func TestIndexEntrySplit(t *testing.T) {

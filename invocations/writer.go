@@ -703,12 +703,27 @@ func (w *Writer) write(ctx context.Context, batch []item) {
 	// NATS is done with every message: their buffers serve the next
 	// batch.
 	w.reuse(packs)
-	w.ixMu.Lock()
-	full := len(w.ix.order) >= w.maxKeys || len(w.ix.refs) >= w.maxRefs
-	w.ixMu.Unlock()
-	if full {
-		w.flushIndex(ctx, true)
+	if w.indexOver(1) {
+		// Entries of stored events whose records are not written yet
+		// wait on through this flush as through IndexInterval's: at a
+		// node's full rate the bound is reached about every second,
+		// while the events its destinations hold (thousands) are
+		// routed, and writing theirs alone cost an index message more
+		// for each. They are bounded all the same: when they alone
+		// fill half the room, everything goes.
+		w.flushIndex(ctx, false)
+		if w.indexOver(2) {
+			w.flushIndex(ctx, true)
+		}
 	}
+}
+
+// indexOver reports whether the index entries waiting fill 1/div of
+// their room (maxKeys or maxRefs).
+func (w *Writer) indexOver(div int) bool {
+	w.ixMu.Lock()
+	defer w.ixMu.Unlock()
+	return len(w.ix.order) >= w.maxKeys/div || len(w.ix.refs) >= w.maxRefs/div
 }
 
 // flushIndex writes the index entries waiting: one message per key, of
