@@ -324,13 +324,11 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 	)
 	// For an EncodedPublisher the events are encoded as they are
 	// converted, the encoding checking the limits on the way; else
-	// checkLimits checks them, and the Publisher encodes them. The
-	// encodings take about as many bytes as the text: their buffer starts
-	// at that size rather than growing to it from nothing.
+	// checkLimits checks them, and the Publisher encodes them.
 	var enc *encoding
-	if _, ok := h.cfg.Publisher.(EncodedPublisher); ok && mem.take(int64(textLen)) == nil {
-		enc = &encoding{encoder: newEncoder(h.cfg.Limits), max: h.cfg.Limits.WithDefaults().MaxEventBytes, mem: mem,
-			reserved: textLen, buf: make([]byte, 0, textLen), ends: make([]int, 0, len(req.events)), uuids: make([]string, 0, len(req.events))}
+	if _, ok := h.cfg.Publisher.(EncodedPublisher); ok {
+		enc = &encoding{encoder: newEncoder(h.cfg.Limits), max: h.cfg.Limits.WithDefaults().MaxEventBytes, mem: mem, text: textLen,
+			ends: make([]int, 0, len(req.events)), uuids: make([]string, 0, len(req.events))}
 	}
 	for i, raw := range req.events {
 		if truncated {
@@ -354,7 +352,7 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 		}
 		if enc == nil {
 			size += int64(checkLimits(h.cfg.Limits, ev, i, &rej))
-		} else if ok, err := enc.add(ev); err != nil {
+		} else if ok, err := enc.add(ev, len(req.events)-i); err != nil {
 			// The encodings need more memory than the request may take.
 			// The events are checked on without them, as for a
 			// Publisher, so that the answer is the same: an event that
@@ -413,16 +411,21 @@ type encoding struct {
 	max int
 	mem *lease
 	buf []byte
-	// reserved is what buf's capacity has been reserved for.
-	reserved int
+	// reserved is what buf's capacity has been reserved for; text is the
+	// length of the request's JSON text.
+	reserved, text int
 	// ends are where each event's encoding ends in buf; uuids are theirs.
 	ends  []int
 	uuids []string
 }
 
 // add appends ev's encoding and reports whether ev keeps within the
-// limits; an error is a refused reservation.
-func (e *encoding) add(ev *hogwirev1.Event) (bool, error) {
+// limits; left is how many of the request's events are yet to be
+// encoded, ev included. An error is a refused reservation.
+func (e *encoding) add(ev *hogwirev1.Event, left int) (bool, error) {
+	if err := e.makeRoom(left); err != nil {
+		return false, err
+	}
 	start := len(e.buf)
 	var ok bool
 	e.buf, ok = e.appendEvent(e.buf, ev)
@@ -437,6 +440,37 @@ func (e *encoding) add(ev *hogwirev1.Event) (bool, error) {
 	e.ends = append(e.ends, len(e.buf))
 	e.uuids = append(e.uuids, ev.Uuid)
 	return ok && len(e.buf)-start <= e.max, nil
+}
+
+// makeRoom grows the buffer, when it may be too small for the next
+// event, to what the events so far predict all will take, so that it is
+// made about once at its final size rather than grown from nothing. The
+// first event has a buffer of twice the text of an average one, as
+// encodings take about as many bytes as the text; a prediction is held
+// to four times the buffer or twice the whole text, whichever is more,
+// in case the first events are the largest.
+func (e *encoding) makeRoom(left int) error {
+	done := len(e.ends)
+	want := 2 * e.text / (done + left)
+	if done > 0 {
+		avg := len(e.buf) / done
+		if cap(e.buf)-len(e.buf) >= avg {
+			return nil
+		}
+		predicted := len(e.buf) + avg*left + avg*left/8
+		want = min(predicted, max(4*len(e.buf), 2*e.text))
+	}
+	if want <= cap(e.buf) {
+		return nil
+	}
+	if err := e.mem.take(int64(want - e.reserved)); err != nil {
+		return err
+	}
+	e.reserved = want
+	buf := make([]byte, len(e.buf), want)
+	copy(buf, e.buf)
+	e.buf = buf
+	return nil
 }
 
 // drop lets go of the encodings after add failed, giving back their
