@@ -82,3 +82,22 @@ func newTwoHandlersMemory(t testing.TB, limits eventlimits.Limits, budget int64)
 	th.enc = capture.NewHandler(cfg)
 	return th
 }
+
+// TestEncodingsNameViolationsAlike is TestEncodingsMatchEventsAtLimits
+// with the answers compared whole: the encoder only tells that an event
+// breaks a limit, and eventlimits names which, as for a Publisher.
+func TestEncodingsNameViolationsAlike(t *testing.T) {
+	for _, limits := range []eventlimits.Limits{
+		{MaxEventBytes: 2 << 10, MaxBatchEvents: 20, MaxProperties: 30, MaxStringBytes: 40},
+		{MaxEventBytes: 300},
+		{MaxProperties: 5},
+		{MaxStringBytes: 10},
+	} {
+		th := newTwoHandlers(t, limits)
+		for i, body := range wireCases {
+			t.Run(fmt.Sprint(i), func(t *testing.T) {
+				th.compare(t, req{target: "/batch/", body: []byte(body)}, true)
+			})
+		}
+	}
+}
