@@ -15,6 +15,14 @@ import (
 	"github.com/hogwire/hogwire/eventlimits"
 )
 
+// appendEvent appends ev's protobuf encoding to b: encoder.appendEvent
+// without the limits' verdict.
+func appendEvent(b []byte, ev *hogwirev1.Event) []byte {
+	var e encoder
+	b, _ = e.appendEvent(b, ev)
+	return b
+}
+
 // randomEvent builds an event of random shape from r: strings of every
 // length around the limits randomLimits picks, objects of many keys, and
 // now and then a chain of containers around eventlimits.MaxDepth.

@@ -10,14 +10,6 @@ import (
 	"github.com/hogwire/hogwire/eventlimits"
 )
 
-// appendEvent appends ev's protobuf encoding to b, as proto.Marshal
-// encodes it; it is encoder.appendEvent without the limits' verdict.
-func appendEvent(b []byte, ev *hogwirev1.Event) []byte {
-	var e encoder
-	b, _ = e.appendEvent(b, ev)
-	return b
-}
-
 // encoder appends events' protobuf encodings, as proto.Marshal encodes
 // them (field order; maps in whatever order they iterate, as
 // proto.Marshal's are), without proto's reflection: with a hundred
