@@ -32,8 +32,9 @@ import (
 // google.protobuf.Struct, Value and ListValue; wireEncodingMatches (in the
 // tests) holds them to proto.Marshal's output.
 type encoder struct {
-	// maxString and maxProperties are the limits' (zero: unchecked).
-	maxString, maxProperties int
+	// l are the limits, with their defaults; the zero encoder's verdict
+	// means nothing.
+	l eventlimits.Limits
 	// keys counts the keys of the event's objects, at every level;
 	// broken is set when the event breaks a limit on strings or depth.
 	keys   int
@@ -41,12 +42,11 @@ type encoder struct {
 }
 
 func newEncoder(l eventlimits.Limits) encoder {
-	l = l.WithDefaults()
-	return encoder{maxString: l.MaxStringBytes, maxProperties: l.MaxProperties}
+	return encoder{l: l.WithDefaults()}
 }
 
 // appendEvent appends ev's encoding to b and reports whether ev keeps
-// within the limits bar its size. The zero encoder checks only depth.
+// within the limits bar its size.
 func (e *encoder) appendEvent(b []byte, ev *hogwirev1.Event) ([]byte, bool) {
 	e.keys, e.broken = 0, false
 	b = e.appendString(b, 1, ev.Uuid)
@@ -97,12 +97,12 @@ func (e *encoder) appendEvent(b []byte, ev *hogwirev1.Event) ([]byte, bool) {
 		b = e.appendStruct(b, 10, ev.SetOnce)
 	}
 	b = e.appendString(b, 11, ev.Project)
-	return b, !e.broken && (e.maxProperties == 0 || e.keys <= e.maxProperties)
+	return b, !e.broken && e.l.KeysFit(e.keys)
 }
 
 // check notes a string longer than the limit.
 func (e *encoder) check(s string) {
-	if e.maxString != 0 && len(s) > e.maxString {
+	if !e.l.StringFits(len(s)) {
 		e.broken = true
 	}
 }
@@ -152,7 +152,7 @@ func (e *encoder) appendStruct(b []byte, num protowire.Number, s *structpb.Struc
 // appendFields appends a Struct's content, s being at depth: each field a
 // map entry of google.protobuf.Struct's field 1.
 func (e *encoder) appendFields(b []byte, s *structpb.Struct, depth int) []byte {
-	if depth > eventlimits.MaxDepth {
+	if !eventlimits.DepthFits(depth) {
 		e.broken = true
 	}
 	fields := s.GetFields()
@@ -194,7 +194,7 @@ func (e *encoder) appendValue(b []byte, v *structpb.Value, depth int) []byte {
 		b = e.appendFields(b, k.StructValue, depth)
 		b = closeMessage(b, at)
 	case *structpb.Value_ListValue:
-		if depth > eventlimits.MaxDepth {
+		if !eventlimits.DepthFits(depth) {
 			e.broken = true
 		}
 		var at int
