@@ -260,6 +260,7 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 		return nil, validationError("invalid_payload", "Malformed request data: "+err.Error())
 	}
 	// The values own copies of their strings: the text is garbage now.
+	textLen := len(env.payload)
 	mem.give(int64(cap(env.payload)))
 	env.payload = nil
 	req, aerr := splitPayload(data)
@@ -321,6 +322,14 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 		rej  rejections
 		size int64
 	)
+	// For an EncodedPublisher the events are encoded as they are
+	// converted, the encoding checking the limits on the way; else
+	// checkLimits checks them, and the Publisher encodes them.
+	var enc *encoding
+	if _, ok := h.cfg.Publisher.(EncodedPublisher); ok {
+		enc = &encoding{encoder: newEncoder(h.cfg.Limits), max: h.cfg.Limits.WithDefaults().MaxEventBytes, mem: mem, text: textLen,
+			ends: make([]int, 0, len(req.events)), uuids: make([]string, 0, len(req.events))}
+	}
 	for i, raw := range req.events {
 		if truncated {
 			// A cut container in properties, $set or $set_once sits deeper
@@ -341,7 +350,20 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 		if ip != nil && ev.Properties.Fields["$ip"] == nil {
 			ev.Properties.Fields["$ip"] = ip
 		}
-		size += int64(checkLimits(h.cfg.Limits, ev, i, &rej))
+		if enc == nil {
+			size += int64(checkLimits(h.cfg.Limits, ev, i, &rej))
+		} else if ok, err := enc.add(ev, len(req.events)-i); err != nil {
+			// The encodings need more memory than the request may take.
+			// The events are checked on without them, as for a
+			// Publisher, so that the answer is the same: an event that
+			// breaks a limit is named, rather than memory blamed.
+			size = enc.drop()
+			enc = nil
+			size += int64(checkLimits(h.cfg.Limits, ev, i, &rej))
+		} else if !ok {
+			// Check names what the encoding found broken.
+			checkLimits(h.cfg.Limits, ev, i, &rej)
+		}
 		events = append(events, ev)
 	}
 	span.SetAttributes(attribute.Int("hogwire.events", len(req.events)), attribute.Int("hogwire.events.rejected", rej.count))
@@ -357,11 +379,14 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 		e.Rejected = rej.list
 		return nil, e
 	}
-	// Storing encodes the events once more.
-	if err := mem.take(size); err != nil {
+	if enc != nil {
+		err = h.cfg.Publisher.(EncodedPublisher).PublishEncoded(ctx, project, enc.uuids, enc.events())
+	} else if err = mem.take(size); err != nil { // storing encodes the events once more
 		return nil, h.memoryError(err)
+	} else {
+		err = h.cfg.Publisher.Publish(ctx, project, events)
 	}
-	if err := h.publish(ctx, project, events, size); err != nil {
+	if err != nil {
 		span.RecordError(err)
 		var tl *eventlimits.TooLargeError
 		if errors.As(err, &tl) {
@@ -377,23 +402,96 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 	return &okResponse{Status: 1}, nil
 }
 
-// publish hands events to the Publisher; size is their encoded size, as
-// checkLimits measured it.
-func (h *handler) publish(ctx context.Context, project string, events []*hogwirev1.Event, size int64) error {
-	ep, ok := h.cfg.Publisher.(EncodedPublisher)
-	if !ok {
-		return h.cfg.Publisher.Publish(ctx, project, events)
+// encoding is the encodings of a request's events, made as they are
+// converted: one buffer holds them all, reserved from the request's
+// lease as it grows.
+type encoding struct {
+	encoder
+	// max is the limit on an event's encoded size.
+	max int
+	mem *lease
+	buf []byte
+	// reserved is what buf's capacity has been reserved for; text is the
+	// length of the request's JSON text.
+	reserved, text int
+	// ends are where each event's encoding ends in buf; uuids are theirs.
+	ends  []int
+	uuids []string
+}
+
+// add appends ev's encoding and reports whether ev keeps within the
+// limits; left is how many of the request's events are yet to be
+// encoded, ev included. An error is a refused reservation.
+func (e *encoding) add(ev *hogwirev1.Event, left int) (bool, error) {
+	if err := e.makeRoom(left); err != nil {
+		return false, err
 	}
-	// One buffer holds every encoding; each event's is a slice of it.
-	buf := make([]byte, 0, size)
-	uuids := make([]string, len(events))
-	data := make([][]byte, len(events))
-	for i, ev := range events {
-		start := len(buf)
-		buf = appendEvent(buf, ev)
-		uuids[i], data[i] = ev.Uuid, buf[start:len(buf):len(buf)]
+	start := len(e.buf)
+	var ok bool
+	e.buf, ok = e.appendEvent(e.buf, ev)
+	// The buffer grew within append, before it could be reserved: what
+	// it took is reserved now, before anything else is allocated.
+	if grown := cap(e.buf) - e.reserved; grown > 0 {
+		if err := e.mem.take(int64(grown)); err != nil {
+			return false, err
+		}
+		e.reserved = cap(e.buf)
 	}
-	return ep.PublishEncoded(ctx, project, uuids, data)
+	e.ends = append(e.ends, len(e.buf))
+	e.uuids = append(e.uuids, ev.Uuid)
+	return ok && len(e.buf)-start <= e.max, nil
+}
+
+// makeRoom grows the buffer, when it may be too small for the next
+// event, to what the events so far predict all will take, so that it is
+// made about once at its final size rather than grown from nothing. The
+// first event has a buffer of twice the text of an average one, as
+// encodings take about as many bytes as the text; a prediction is held
+// to four times the buffer or twice the whole text, whichever is more,
+// in case the first events are the largest.
+func (e *encoding) makeRoom(left int) error {
+	done := len(e.ends)
+	want := 2 * e.text / (done + left)
+	if done > 0 {
+		avg := len(e.buf) / done
+		if cap(e.buf)-len(e.buf) >= avg {
+			return nil
+		}
+		predicted := len(e.buf) + avg*left + avg*left/8
+		want = min(predicted, max(4*len(e.buf), 2*e.text))
+	}
+	if want <= cap(e.buf) {
+		return nil
+	}
+	if err := e.mem.take(int64(want - e.reserved)); err != nil {
+		return err
+	}
+	e.reserved = want
+	buf := make([]byte, len(e.buf), want)
+	copy(buf, e.buf)
+	e.buf = buf
+	return nil
+}
+
+// drop lets go of the encodings after add failed, giving back their
+// reservation, and returns the size of those add accepted.
+func (e *encoding) drop() int64 {
+	e.mem.give(int64(e.reserved))
+	if len(e.ends) == 0 {
+		return 0
+	}
+	return int64(e.ends[len(e.ends)-1])
+}
+
+// events returns each event's encoding, a slice of the buffer.
+func (e *encoding) events() [][]byte {
+	data := make([][]byte, len(e.ends))
+	start := 0
+	for i, end := range e.ends {
+		data[i] = e.buf[start:end:end]
+		start = end
+	}
+	return data
 }
 
 func invalidToken() *apiError {

@@ -254,7 +254,7 @@ func (c *checker) check(ev *hogwirev1.Event) (int, *Violation) {
 }
 
 func (c *checker) str(s string) *Violation {
-	if len(s) > c.l.MaxStringBytes {
+	if !c.l.StringFits(len(s)) {
 		return c.violation(RuleStringBytes, fmt.Sprintf("a string of %d bytes exceeds the limit of %d", len(s), c.l.MaxStringBytes))
 	}
 	return nil
@@ -263,11 +263,11 @@ func (c *checker) str(s string) *Violation {
 // object checks a Struct at depth (0 for the event's own objects) and
 // returns its encoded size.
 func (c *checker) object(s *structpb.Struct, depth int) (int, *Violation) {
-	if depth > MaxDepth {
+	if !DepthFits(depth) {
 		return 0, c.tooDeep()
 	}
 	c.keys += len(s.GetFields())
-	if c.keys > c.l.MaxProperties {
+	if !c.l.KeysFit(c.keys) {
 		return 0, c.violation(RuleProperties, fmt.Sprintf("more than %d properties (counting nested keys)", c.l.MaxProperties))
 	}
 	size := 0
@@ -327,7 +327,7 @@ func (c *checker) kind(v *structpb.Value, depth int) (int, *Violation) {
 		n, vi := c.object(k.StructValue, depth)
 		return sizeBytes(n), vi
 	case *structpb.Value_ListValue:
-		if depth > MaxDepth {
+		if !DepthFits(depth) {
 			return 0, c.tooDeep()
 		}
 		size := 0
@@ -347,6 +347,20 @@ func (c *checker) kind(v *structpb.Value, depth int) (int, *Violation) {
 	}
 	return 0, nil
 }
+
+// StringFits reports whether a string of n bytes keeps within l: the rule
+// Check applies to every string of an event, keys included. (The rules
+// are apart from Check's walk for an encoder that tallies an event as it
+// writes it, and leaves naming a violation to Check.)
+func (l Limits) StringFits(n int) bool { return n <= l.MaxStringBytes }
+
+// KeysFit reports whether n keys, counted over every level of an event's
+// objects, keep within l.
+func (l Limits) KeysFit(n int) bool { return n <= l.MaxProperties }
+
+// DepthFits reports whether an object or array may sit at depth, the
+// event's own objects being at 0.
+func DepthFits(depth int) bool { return depth <= MaxDepth }
 
 func (c *checker) tooDeep() *Violation {
 	return c.violation(RuleDepth, fmt.Sprintf("objects and arrays nest deeper than %d levels", MaxDepth))
