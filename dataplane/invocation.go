@@ -177,7 +177,7 @@ func (n *Node) run(inv *invocation) {
 			} else if n.rebatch(inv, r) {
 				return
 			}
-			if until, reason := n.pauses.until(inv.dest.name, time.Now()); !until.IsZero() && !n.cfg.Retry.Off {
+			if until, reason := n.pauses.untilNow(inv.dest.name); !until.IsZero() && !n.cfg.Retry.Off {
 				// Its destination asked for a pause: the event waits in
 				// the parked stream, not on this node.
 				n.tel.Count(inv.dest.name, "paused_waits", int64(inv.size()))
