@@ -181,10 +181,11 @@ type Result struct {
 	Logs     []LogEntry
 	Fetches  []FetchRecord
 	Captures []Capture
-	// Duration is the invocation's wall time, from its start to its end,
-	// waits included. VMTime is the part spent running Hog (filters,
+	// Start is when the invocation began. Duration is its wall time,
+	// from Start to its end, waits included. VMTime is the part spent running Hog (filters,
 	// inputs and program) and FetchTime the part spent in fetches: the
 	// invocation's own cost, without the time it waited for the CPU.
+	Start     time.Time
 	Duration  time.Duration
 	VMTime    time.Duration
 	FetchTime time.Duration
@@ -268,7 +269,7 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 	default:
 		inv.run()
 	}
-	res.Duration = time.Since(inv.start)
+	res.Start, res.Duration = inv.start, time.Since(inv.start)
 	if opts.Redact {
 		res.Redact()
 	}
