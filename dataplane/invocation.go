@@ -517,7 +517,13 @@ func (inv *invocation) Done(res *executor.Result) {
 			m.im.Outcome(context.Background(), metrics.OutcomeFailed, failureReason(res), dur)
 		}
 	}
-	m.tel.Record(inv.metrics(), dur)
+	// The invocation ended a moment ago: its end dates the counts, without
+	// reading the clock again (zero when the Result has no Start).
+	var end time.Time
+	if !res.Start.IsZero() {
+		end = res.Start.Add(res.Duration)
+	}
+	m.tel.RecordAt(end, inv.metrics(), dur)
 	inv.recordDone(res)
 	if len(res.Captures) > 0 {
 		n.ingestCaptures(inv.ctx, inv.dest.name, res.Captures, func(level hogwirev1.LogLevel, format string, args ...any) {

@@ -290,7 +290,7 @@ type Metric struct {
 // duration histogram, safe for concurrent use, is fed after it, so
 // deliveries on other cores do not queue behind them.
 func (r *Recorder) Record(dest string, metrics []Metric, d time.Duration) {
-	r.record(r.dest(dest), metrics, d)
+	r.record(r.dest(dest), time.Time{}, metrics, d)
 }
 
 // Dest is one destination's telemetry, for a caller that records it at
@@ -305,19 +305,34 @@ type Dest struct {
 func (r *Recorder) Dest(name string) *Dest { return &Dest{r: r, d: r.dest(name)} }
 
 // Record is Recorder.Record for d's destination.
-func (d *Dest) Record(metrics []Metric, dur time.Duration) { d.r.record(d.d, metrics, dur) }
+func (d *Dest) Record(metrics []Metric, dur time.Duration) {
+	d.r.record(d.d, time.Time{}, metrics, dur)
+}
+
+// RecordAt is Record for what happened at t (its minute takes the
+// counts), for a caller that has just read the clock: Record reads it
+// again. A zero t is now.
+func (d *Dest) RecordAt(t time.Time, metrics []Metric, dur time.Duration) {
+	d.r.record(d.d, t, metrics, dur)
+}
 
 // Count is Recorder.Count for d's destination.
-func (d *Dest) Count(metric string, n int64) { d.r.record(d.d, []Metric{{metric, n}}, -1) }
+func (d *Dest) Count(metric string, n int64) { d.r.record(d.d, time.Time{}, []Metric{{metric, n}}, -1) }
 
-func (r *Recorder) record(dt *dest, metrics []Metric, d time.Duration) {
+// record adds to dt at t (zero: now).
+func (r *Recorder) record(dt *dest, t time.Time, metrics []Metric, d time.Duration) {
 	var ms float64
 	var i int
 	if d >= 0 {
 		ms = float64(d) / float64(time.Millisecond)
 		i = sort.SearchFloat64s(r.bounds, ms)
 	}
-	minute := r.minute()
+	var minute int64
+	if t.IsZero() {
+		minute = r.minute()
+	} else {
+		minute = minuteOf(t)
+	}
 	dt.mu.Lock()
 	b := dt.bucketLocked(minute, len(r.bounds))
 	for _, m := range metrics {
