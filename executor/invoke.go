@@ -347,7 +347,8 @@ type invocation struct {
 	doneSteps, doneAlloc int64
 	// fetchBase counts the fetches made before a parked invocation resumed.
 	fetchBase int
-	// fetching is the request of the fetch in flight, for alloc.observe.
+	// fetching is the request of the fetch in flight (or of the last one),
+	// for alloc.observe.
 	fetching *fetch.Request
 	// alloc is the allocation the invocation is part of.
 	alloc *invocationAlloc
@@ -703,7 +704,6 @@ func (inv *invocation) do(req *fetch.Request) (vm.Value, error) {
 	start := time.Now()
 	resp, err := inv.opts.Fetcher.Do(inv.ctx, *req, policy, a.observe)
 	rec.Duration = time.Since(start)
-	inv.fetching = nil
 	res.FetchTime += rec.Duration
 	if err == nil && resp == nil {
 		err = errors.New("the fetcher returned no response")
