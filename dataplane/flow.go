@@ -136,7 +136,7 @@ func (inv *invocation) acquire(ctx context.Context, r *route) (func(), error) {
 			return nil, err
 		}
 	}
-	if until, reason := n.pauses.until(d.name, time.Now()); !until.IsZero() {
+	if until, reason := n.pauses.untilNow(d.name); !until.IsZero() {
 		f.release()
 		return nil, &executor.DeferError{Until: until, Reason: reason}
 	}

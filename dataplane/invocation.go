@@ -177,7 +177,7 @@ func (n *Node) run(inv *invocation) {
 			} else if n.rebatch(inv, r) {
 				return
 			}
-			if until, reason := n.pauses.until(inv.dest.name, time.Now()); !until.IsZero() && !n.cfg.Retry.Off {
+			if until, reason := n.pauses.untilNow(inv.dest.name); !until.IsZero() && !n.cfg.Retry.Off {
 				// Its destination asked for a pause: the event waits in
 				// the parked stream, not on this node.
 				n.tel.Count(inv.dest.name, "paused_waits", int64(inv.size()))
@@ -300,8 +300,9 @@ func (inv *invocation) invoke(ctx context.Context, r *route) {
 		cancel(stop)
 	}
 	inv.route = r
-	n.im.Inflight(context.Background(), d.name, 1)
-	defer n.im.Inflight(context.Background(), d.name, -1)
+	im := n.meters(d).im
+	im.Inflight(1)
+	defer im.Inflight(-1)
 	if _, off := n.tracer.(noop.Tracer); off {
 		// Without tracing, a span and its attributes are allocations
 		// for nothing: no span is made or propagated either way.
@@ -427,7 +428,7 @@ func (inv *invocation) Attempt(req *fetch.Request, a fetch.Attempt) {
 		if errors.Is(a.Err, fetch.ErrEgressDenied) {
 			result = metrics.AttemptBlocked
 		}
-		inv.n.im.Attempt(context.Background(), inv.dest.name, result)
+		inv.n.meters(inv.dest).im.Attempt(result)
 	}
 	switch {
 	case errors.Is(a.Err, fetch.ErrEgressDenied):
@@ -448,6 +449,7 @@ func (inv *invocation) Attempt(req *fetch.Request, a fetch.Attempt) {
 // destinations' doing), its captures and its span.
 func (inv *invocation) Done(res *executor.Result) {
 	n := inv.n
+	m := n.meters(inv.dest)
 	inv.res = res
 	defer func() {
 		if inv.span != nil {
@@ -465,10 +467,10 @@ func (inv *invocation) Done(res *executor.Result) {
 			inv.log(time.Now(), hogwirev1.LogLevel_LOG_LEVEL_WARN, fmt.Sprintf(
 				"Stopped: the destination was edited while this invocation ran, after %d fetch(es); the event was not run again", len(res.Fetches)))
 			inv.count("failed", int64(inv.size()))
-			n.im.Outcomes(context.Background(), inv.dest.name, metrics.OutcomeFailed, skipEdited, int64(inv.size()), 0)
+			m.im.Outcomes(context.Background(), metrics.OutcomeFailed, skipEdited, int64(inv.size()), 0)
 			inv.record(statusFailed, skipEdited, res, time.Time{})
 		}
-		n.tel.Record(inv.dest.name, inv.metrics(), -1)
+		m.tel.Record(inv.metrics(), -1)
 		if res.SkipReason != skipEdited {
 			inv.skip(res.SkipReason)
 		}
@@ -484,10 +486,10 @@ func (inv *invocation) Done(res *executor.Result) {
 		}
 		if !inv.park(res.Parked, time.Time{}, res.Parked.Reason) && !inv.lost {
 			inv.count("failed", int64(inv.size()))
-			n.im.Outcomes(context.Background(), inv.dest.name, metrics.OutcomeFailed, failureReason(res), int64(inv.size()), res.OwnTime())
+			m.im.Outcomes(context.Background(), metrics.OutcomeFailed, failureReason(res), int64(inv.size()), res.OwnTime())
 			inv.record(statusFailed, recordKind(res), res, time.Time{})
 		}
-		n.tel.Record(inv.dest.name, inv.metrics(), res.OwnTime())
+		m.tel.Record(inv.metrics(), res.OwnTime())
 		return
 	}
 	if res.Items != nil {
@@ -505,17 +507,23 @@ func (inv *invocation) Done(res *executor.Result) {
 			inv.count("vm_time_us", us)
 		}
 	}
-	if n.im != nil {
+	if m.im != nil {
 		switch res.Status {
 		case executor.Succeeded:
-			n.im.Outcome(context.Background(), inv.dest.name, metrics.OutcomeSucceeded, "", dur)
+			m.im.Outcome(context.Background(), metrics.OutcomeSucceeded, "", dur)
 		case executor.Filtered, executor.Masked:
-			n.im.Outcome(context.Background(), inv.dest.name, metrics.OutcomeFiltered, "", 0)
+			m.im.Outcome(context.Background(), metrics.OutcomeFiltered, "", 0)
 		default:
-			n.im.Outcome(context.Background(), inv.dest.name, metrics.OutcomeFailed, failureReason(res), dur)
+			m.im.Outcome(context.Background(), metrics.OutcomeFailed, failureReason(res), dur)
 		}
 	}
-	n.tel.Record(inv.dest.name, inv.metrics(), dur)
+	// The invocation ended a moment ago: its end dates the counts, without
+	// reading the clock again (zero when the Result has no Start).
+	var end time.Time
+	if !res.Start.IsZero() {
+		end = res.Start.Add(res.Duration)
+	}
+	m.tel.RecordAt(end, inv.metrics(), dur)
 	inv.recordDone(res)
 	if len(res.Captures) > 0 {
 		n.ingestCaptures(inv.ctx, inv.dest.name, res.Captures, func(level hogwirev1.LogLevel, format string, args ...any) {

@@ -52,6 +52,20 @@ func (p *pauses) until(dest string, now time.Time) (time.Time, string) {
 	return ps.Until, ps.Reason
 }
 
+// untilNow is until at the current time, which it reads only when the
+// destination has a pause: every delivery checks, and the clock costs more
+// than the check while no destination is paused.
+func (p *pauses) untilNow(dest string) (time.Time, string) {
+	ps, ok := p.get(dest)
+	if !ok {
+		return time.Time{}, ""
+	}
+	if !ps.Until.After(time.Now()) {
+		return time.Time{}, ""
+	}
+	return ps.Until, ps.Reason
+}
+
 // paused reports whether the destination is paused at t.
 func (p *pauses) paused(dest string, t time.Time) bool {
 	until, _ := p.until(dest, t)

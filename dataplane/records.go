@@ -102,12 +102,22 @@ func (inv *invocation) record(status hogwirev1.InvocationStatus, kind string, re
 		return
 	}
 	r := invocations.Record{Destination: inv.dest.name, Status: status, ErrorKind: kind, RetryTime: due,
-		LogInvocationID: inv.id, NodeID: n.cfg.NodeID, Start: time.Now(), Mapping: inv.mapping, Revision: inv.revision()}
+		LogInvocationID: inv.id, NodeID: n.cfg.NodeID, Mapping: inv.mapping, Revision: inv.revision()}
 	if inv.parked != nil {
 		r.Retries = inv.parked.Retries
 	}
+	switch {
+	case res == nil:
+		r.Start = time.Now()
+	case !res.Start.IsZero():
+		// The executor read the clock when the invocation began: reading
+		// it again here, to subtract the duration, cost a clock read per
+		// delivery.
+		r.Start = res.Start
+	default:
+		r.Start = time.Now().Add(-res.Duration)
+	}
 	if res != nil {
-		r.Start = r.Start.Add(-res.Duration)
 		r.Duration = res.OwnTime()
 		r.Fetches = inv.fetches(res)
 		if status != statusSucceeded {

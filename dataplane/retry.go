@@ -343,7 +343,7 @@ func retriedMetric(n int) string {
 // failures (the circuit breaker), pauses it on every node.
 func (inv *invocation) Do(ctx context.Context, req fetch.Request, p fetch.Policy, observe func(fetch.Attempt)) (*fetch.Response, error) {
 	n := inv.n
-	if until, reason := n.pauses.until(inv.dest.name, time.Now()); !until.IsZero() {
+	if until, reason := n.pauses.untilNow(inv.dest.name); !until.IsZero() {
 		return nil, &executor.DeferError{Until: until, Reason: reason}
 	}
 	r := inv.route

@@ -8,8 +8,10 @@ import (
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
 	"github.com/hogwire/hogwire/dataplane/configsync"
+	"github.com/hogwire/hogwire/dataplane/telemetry"
 	"github.com/hogwire/hogwire/executor"
 	"github.com/hogwire/hogwire/filters"
+	"github.com/hogwire/hogwire/metrics"
 	"github.com/hogwire/hogwire/resourcename"
 )
 
@@ -99,6 +101,28 @@ type destination struct {
 	flushedSel, flushedProject int64
 	// lastURL is the last URL its records showed (see safeURL).
 	lastURL atomic.Pointer[shownURL]
+	// meters are its handles on the node's telemetry and metrics (see
+	// Node.meters).
+	meters atomic.Pointer[destMeters]
+}
+
+// destMeters are a destination's handles on the node's telemetry and
+// metrics: every invocation records to both, and a handle spares it the
+// lookups by name, each under a lock every destination shares.
+type destMeters struct {
+	tel *telemetry.Dest
+	im  *metrics.Dest // nil when the node has no metrics
+}
+
+// meters are d's handles, made on first use. Both recorders keep a
+// destination's counts for as long as they live, so a handle stays good
+// across the destination's edits, deletion and return.
+func (n *Node) meters(d *destination) *destMeters {
+	if m := d.meters.Load(); m != nil {
+		return m
+	}
+	d.meters.CompareAndSwap(nil, &destMeters{tel: n.tel.Dest(d.name), im: n.im.Dest(d.name)})
+	return d.meters.Load()
 }
 
 // project is what a node keeps of a project across configuration changes.

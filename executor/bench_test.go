@@ -295,3 +295,16 @@ func pipelineDelivery(t testing.TB) (*executor.Destination, *executor.Globals) {
 	}
 	return d, g
 }
+
+// BenchmarkWebhookTemplateReleased is BenchmarkWebhookTemplate with each
+// Result released, as the data plane releases it once recorded: the
+// invocation's allocation serves the next one, as in a node.
+func BenchmarkWebhookTemplateReleased(b *testing.B) {
+	d, g := pipelineDelivery(b)
+	opts := nodeOptions()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Invoke(ctx, g, opts).Release()
+	}
+}

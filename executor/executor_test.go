@@ -474,8 +474,12 @@ func TestLimits(t *testing.T) {
 		time.Sleep(40 * time.Millisecond)
 		return &fetch.Response{Status: 200}, nil
 	}}
+	before := time.Now()
 	if res := invoke(t, d, event(t, nil), executor.Options{Fetcher: slow}); res.Status != executor.Succeeded || res.Duration < 80*time.Millisecond || res.VMTime > res.Duration {
 		t.Errorf("slow fetches: %s duration %v vm %v", dump(res), res.Duration, res.VMTime)
+	} else if after := time.Now(); res.Start.Before(before) || res.Start.Add(res.Duration).After(after) {
+		// Start and Duration span the invocation, within the call.
+		t.Errorf("slow fetches: started %v for %v, within a call from %v to %v", res.Start, res.Duration, before, after)
 	}
 
 	many := `for (let i := 0; i < 10; i := i + 1) { fetch('https://x.test') }`

@@ -181,10 +181,11 @@ type Result struct {
 	Logs     []LogEntry
 	Fetches  []FetchRecord
 	Captures []Capture
-	// Duration is the invocation's wall time, from its start to its end,
-	// waits included. VMTime is the part spent running Hog (filters,
+	// Start is when the invocation began. Duration is its wall time,
+	// from Start to its end, waits included. VMTime is the part spent running Hog (filters,
 	// inputs and program) and FetchTime the part spent in fetches: the
 	// invocation's own cost, without the time it waited for the CPU.
+	Start     time.Time
 	Duration  time.Duration
 	VMTime    time.Duration
 	FetchTime time.Duration
@@ -219,7 +220,8 @@ func (r *Result) Release() {
 		return
 	}
 	d := a.inv.d
-	*a = invocationAlloc{}
+	observe := a.observe
+	*a = invocationAlloc{observe: observe}
 	d.allocs.Put(a)
 }
 
@@ -267,7 +269,7 @@ func (d *Destination) invoke(ctx context.Context, g *Globals, batch []*Globals, 
 	default:
 		inv.run()
 	}
-	res.Duration = time.Since(inv.start)
+	res.Start, res.Duration = inv.start, time.Since(inv.start)
 	if opts.Redact {
 		res.Redact()
 	}
@@ -303,6 +305,15 @@ type invocationAlloc struct {
 	// it is.
 	resp     vm.DictBuf2
 	respUsed bool
+	// Room for the first dict an input renders (a webhook's body, say);
+	// dictUsed once it is.
+	dict     vm.DictBuf
+	dictUsed bool
+	// observe passes the attempts of the fetch in flight (inv.fetching)
+	// to inv.attempt. It is made once per allocation and kept when the
+	// allocation is reused: a closure made per fetch escaped to the
+	// Fetcher, an allocation per delivery.
+	observe func(fetch.Attempt)
 }
 
 // invocation is the state of one Invoke, and the VM's Host while Hog
@@ -336,6 +347,9 @@ type invocation struct {
 	doneSteps, doneAlloc int64
 	// fetchBase counts the fetches made before a parked invocation resumed.
 	fetchBase int
+	// fetching is the request of the fetch in flight (or of the last one),
+	// for alloc.observe.
+	fetching *fetch.Request
 	// alloc is the allocation the invocation is part of.
 	alloc *invocationAlloc
 }
@@ -682,8 +696,13 @@ func (inv *invocation) do(req *fetch.Request) (vm.Value, error) {
 	}
 	policy := inv.opts.FetchPolicy
 	policy.Timeout = d.fetchTimeout
+	a := inv.alloc
+	if a.observe == nil {
+		a.observe = func(at fetch.Attempt) { a.inv.attempt(a.inv.fetching, at) }
+	}
+	inv.fetching = req
 	start := time.Now()
-	resp, err := inv.opts.Fetcher.Do(inv.ctx, *req, policy, func(a fetch.Attempt) { inv.attempt(req, a) })
+	resp, err := inv.opts.Fetcher.Do(inv.ctx, *req, policy, a.observe)
 	rec.Duration = time.Since(start)
 	res.FetchTime += rec.Duration
 	if err == nil && resp == nil {
@@ -709,6 +728,17 @@ func (inv *invocation) do(req *fetch.Request) (vm.Value, error) {
 		return vm.Null, &FetchError{URL: req.URL, Timeout: attemptTimeout(req, d.fetchTimeout), Err: err}
 	}
 	return responseValue(inv.responseBuf(), resp), nil
+}
+
+// renderDict returns where an input renders a dict of n entries: the
+// invocation's allocation for the first one of an invocation on one event
+// (a batch's inputs are one set per event, kept together).
+func (inv *invocation) renderDict(n int) *vm.Dict {
+	if a := inv.alloc; inv.batch == nil && !a.dictUsed {
+		a.dictUsed = true
+		return a.dict.Dict(n)
+	}
+	return vm.NewDict(n)
 }
 
 // responseBuf returns where the response dict of a fetch is made: the

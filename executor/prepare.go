@@ -563,7 +563,7 @@ func (d *Destination) render(inv *invocation, t *template, globals vm.Value) (vm
 		}
 		return vm.NewArray(elems), nil
 	case tmplDict:
-		out := vm.NewDict(len(t.keys))
+		out := inv.renderDict(len(t.keys))
 		if t.extend != nil {
 			v, err := d.render(inv, t.extend, globals)
 			if err != nil {

@@ -282,7 +282,13 @@ func (m *Invocations) Outcomes(ctx context.Context, destination, outcome, reason
 	if m == nil || n <= 0 {
 		return
 	}
-	dc := m.countsOf(destination)
+	m.outcomes(ctx, m.countsOf(destination), destination, outcome, reason, n, d)
+}
+
+func (m *Invocations) outcomes(ctx context.Context, dc *destCounts, destination, outcome, reason string, n int64, d time.Duration) {
+	if n <= 0 {
+		return
+	}
 	if outcome == OutcomeSucceeded && reason == "" {
 		dc.succeeded.Add(n)
 		if d > 0 {
@@ -317,7 +323,10 @@ func (m *Invocations) Attempt(_ context.Context, destination, result string) {
 	if m == nil {
 		return
 	}
-	dc := m.countsOf(destination)
+	attempt(m.countsOf(destination), destination, result)
+}
+
+func attempt(dc *destCounts, destination, result string) {
 	if result == AttemptOK {
 		dc.ok.Add(1)
 		return
@@ -327,6 +336,51 @@ func (m *Invocations) Attempt(_ context.Context, destination, result string) {
 		return []attribute.KeyValue{destAttr(destination), attribute.String("result", result)}
 	})
 	dc.mu.Unlock()
+}
+
+// Dest is one destination's invocation metrics, for a caller that records
+// them at every invocation: its methods are Invocations' for the
+// destination, without the lookup by name and the lock every destination
+// shares for it. A nil *Dest (of nil Invocations) records nothing.
+type Dest struct {
+	m    *Invocations
+	c    *destCounts
+	name string
+}
+
+// Dest returns destination's metrics, valid for as long as m; nil when m
+// is nil.
+func (m *Invocations) Dest(destination string) *Dest {
+	if m == nil {
+		return nil
+	}
+	return &Dest{m: m, c: m.countsOf(destination), name: destination}
+}
+
+// Inflight adds delta to the destination's invocations running now.
+func (d *Dest) Inflight(delta int64) {
+	if d != nil {
+		d.c.inflight.Add(delta)
+	}
+}
+
+// Outcome is Invocations.Outcome for d's destination.
+func (d *Dest) Outcome(ctx context.Context, outcome, reason string, dur time.Duration) {
+	d.Outcomes(ctx, outcome, reason, 1, dur)
+}
+
+// Outcomes is Invocations.Outcomes for d's destination.
+func (d *Dest) Outcomes(ctx context.Context, outcome, reason string, n int64, dur time.Duration) {
+	if d != nil {
+		d.m.outcomes(ctx, d.c, d.name, outcome, reason, n, dur)
+	}
+}
+
+// Attempt is Invocations.Attempt for d's destination.
+func (d *Dest) Attempt(result string) {
+	if d != nil {
+		attempt(d.c, d.name, result)
+	}
 }
 
 // AttemptResult classifies an HTTP status (0: no response, with err).

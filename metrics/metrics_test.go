@@ -99,6 +99,53 @@ func TestOutcomesSeparateFromAttempts(t *testing.T) {
 	)
 }
 
+// A destination's handle counts into the same series as calls by name,
+// and a nil one (of nil Invocations) records nothing.
+func TestDestHandle(t *testing.T) {
+	mp, reg := meters(t)
+	inv, err := metrics.NewInvocations(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	const d = "projects/p/destinations/hook"
+	h := inv.Dest(d)
+	h.Inflight(1)
+	mid := scrape(t, reg)
+	h.Attempt(metrics.AttemptOK)
+	inv.Attempt(ctx, d, metrics.AttemptOK)
+	h.Attempt(metrics.AttemptHTTP5xx)
+	h.Inflight(-1)
+	h.Outcome(ctx, metrics.OutcomeSucceeded, "", 120*time.Millisecond)
+	inv.Outcome(ctx, d, metrics.OutcomeSucceeded, "", 10*time.Millisecond)
+	h.Outcomes(ctx, metrics.OutcomeFailed, metrics.ReasonTimeout, 2, time.Millisecond)
+	h.Outcomes(ctx, metrics.OutcomeFiltered, "", 0, 0)
+
+	wantLines(t, mid, `hogwire_invocations_inflight{destination="projects/p/destinations/hook"} 1`)
+	got := scrape(t, reg)
+	wantLines(t, got,
+		`hogwire_invocations_inflight{destination="projects/p/destinations/hook"} 0`,
+		`hogwire_delivery_attempts_total{destination="projects/p/destinations/hook",result="ok"} 2`,
+		`hogwire_delivery_attempts_total{destination="projects/p/destinations/hook",result="http_5xx"} 1`,
+		`hogwire_invocation_outcomes_total{destination="projects/p/destinations/hook",outcome="succeeded"} 2`,
+		`hogwire_invocation_outcomes_total{destination="projects/p/destinations/hook",outcome="failed",reason="timeout"} 2`,
+		`hogwire_invocation_duration_seconds_count{destination="projects/p/destinations/hook",outcome="succeeded"} 2`,
+		`hogwire_invocation_duration_seconds_count{destination="projects/p/destinations/hook",outcome="failed"} 1`,
+	)
+	if strings.Contains(got, `outcome="filtered"`) {
+		t.Error("Outcomes of 0 events made a series")
+	}
+
+	var none *metrics.Invocations
+	if h := none.Dest(d); h != nil {
+		t.Fatalf("Dest of nil Invocations = %v, want nil", h)
+	}
+	var nh *metrics.Dest
+	nh.Inflight(1)
+	nh.Attempt(metrics.AttemptOK)
+	nh.Outcome(ctx, metrics.OutcomeSucceeded, "", time.Millisecond)
+}
+
 func TestIngestByEndpointAndStatus(t *testing.T) {
 	mp, reg := meters(t)
 	in, err := metrics.NewIngest(mp)

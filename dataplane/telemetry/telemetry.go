@@ -204,7 +204,20 @@ func (r *Recorder) observe(_ context.Context, o metric.Int64Observer) error {
 }
 
 // minute is the current minute's bucket time; read outside the locks.
-func (r *Recorder) minute() int64 { return r.cfg.Now().Truncate(time.Minute).Unix() }
+func (r *Recorder) minute() int64 { return minuteOf(r.cfg.Now()) }
+
+// minuteOf is t.Truncate(time.Minute).Unix() in seconds' arithmetic,
+// which costs a fifth of the clock read where Truncate costs a quarter:
+// Unix minutes begin where time's own do (the zero time is a whole
+// number of minutes before 1970), so flooring the Unix seconds is the same.
+func minuteOf(t time.Time) int64 {
+	s := t.Unix()
+	m := s % 60
+	if m < 0 {
+		m += 60
+	}
+	return s - m
+}
 
 // dest is name's telemetry, made on first use.
 func (r *Recorder) dest(name string) *dest {
@@ -277,14 +290,49 @@ type Metric struct {
 // duration histogram, safe for concurrent use, is fed after it, so
 // deliveries on other cores do not queue behind them.
 func (r *Recorder) Record(dest string, metrics []Metric, d time.Duration) {
+	r.record(r.dest(dest), time.Time{}, metrics, d)
+}
+
+// Dest is one destination's telemetry, for a caller that records it at
+// every invocation: it skips the lookup by name, and the lock all
+// destinations share for it.
+type Dest struct {
+	r *Recorder
+	d *dest
+}
+
+// Dest returns name's telemetry, valid for as long as r.
+func (r *Recorder) Dest(name string) *Dest { return &Dest{r: r, d: r.dest(name)} }
+
+// Record is Recorder.Record for d's destination.
+func (d *Dest) Record(metrics []Metric, dur time.Duration) {
+	d.r.record(d.d, time.Time{}, metrics, dur)
+}
+
+// RecordAt is Record for what happened at t (its minute takes the
+// counts), for a caller that has just read the clock: Record reads it
+// again. A zero t is now.
+func (d *Dest) RecordAt(t time.Time, metrics []Metric, dur time.Duration) {
+	d.r.record(d.d, t, metrics, dur)
+}
+
+// Count is Recorder.Count for d's destination.
+func (d *Dest) Count(metric string, n int64) { d.r.record(d.d, time.Time{}, []Metric{{metric, n}}, -1) }
+
+// record adds to dt at t (zero: now).
+func (r *Recorder) record(dt *dest, t time.Time, metrics []Metric, d time.Duration) {
 	var ms float64
 	var i int
 	if d >= 0 {
 		ms = float64(d) / float64(time.Millisecond)
 		i = sort.SearchFloat64s(r.bounds, ms)
 	}
-	minute := r.minute()
-	dt := r.dest(dest)
+	var minute int64
+	if t.IsZero() {
+		minute = r.minute()
+	} else {
+		minute = minuteOf(t)
+	}
 	dt.mu.Lock()
 	b := dt.bucketLocked(minute, len(r.bounds))
 	for _, m := range metrics {

@@ -163,3 +163,55 @@ func TestReportMinutesAndZeroCounts(t *testing.T) {
 		t.Errorf("events = %v, want %v", events, want)
 	}
 }
+
+// minuteOf agrees with Truncate, on either side of 1970 and of a minute.
+func TestMinuteOf(t *testing.T) {
+	for _, tm := range []time.Time{
+		time.Unix(0, 0), time.Unix(59, 999), time.Unix(60, 0), time.Unix(-1, 0), time.Unix(-60, 0), time.Unix(-61, 5),
+		time.Date(2026, 12, 7, 1, 59, 59, 999999999, time.UTC), time.Date(2026, 12, 7, 2, 0, 0, 0, time.FixedZone("x", 5*3600+1800)),
+		time.Now(),
+	} {
+		if got, want := minuteOf(tm), tm.Truncate(time.Minute).Unix(); got != want {
+			t.Errorf("minuteOf(%v) = %d, want %d", tm, got, want)
+		}
+	}
+}
+
+// A destination's handle records into the same counts, minutes and
+// duration histogram as calls by name.
+func TestDestHandle(t *testing.T) {
+	now := time.Date(2026, 11, 27, 10, 0, 30, 0, time.UTC)
+	r := New(Config{NodeID: "n1", Now: func() time.Time { return now }})
+	d := r.Dest("d1")
+	d.Record([]Metric{{"succeeded", 1}, {"fetch_attempts", 2}}, 30*time.Millisecond)
+	d.Count("succeeded", 1)
+	r.Record("d1", []Metric{{"succeeded", 1}}, 3*time.Millisecond)
+	d.Record(nil, -1)
+	// Counts for a moment of the previous minute go to its bucket; a zero
+	// time is now.
+	d.RecordAt(now.Add(-time.Minute), []Metric{{"succeeded", 5}}, time.Millisecond)
+	d.RecordAt(time.Time{}, []Metric{{"failed", 1}}, -1)
+
+	req := r.take()
+	if len(req.Metrics) != 2 {
+		t.Fatalf("report of %d destination-minutes, want 2: %v", len(req.Metrics), req.Metrics)
+	}
+	if req.Metrics[0].Minute.AsTime().After(req.Metrics[1].Minute.AsTime()) {
+		req.Metrics[0], req.Metrics[1] = req.Metrics[1], req.Metrics[0]
+	}
+	if m := req.Metrics[0]; !m.Minute.AsTime().Equal(now.Add(-time.Minute).Truncate(time.Minute)) || m.Counters["succeeded"] != 5 || m.Duration.Count != 1 {
+		t.Errorf("earlier minute: %v", m)
+	}
+	req.Metrics = req.Metrics[1:]
+	if len(req.Metrics) != 1 {
+		t.Fatalf("report of %d destination-minutes, want 1: %v", len(req.Metrics), req.Metrics)
+	}
+	m := req.Metrics[0]
+	if m.Destination != "d1" || m.Counters["succeeded"] != 3 || m.Counters["fetch_attempts"] != 2 || m.Counters["failed"] != 1 || m.Duration.Count != 2 || m.Duration.SumMs != 33 ||
+		!m.Minute.AsTime().Equal(now.Truncate(time.Minute)) {
+		t.Errorf("metrics: %v", m)
+	}
+	if r.Total("d1", "succeeded") != 8 || r.Total("d1", "fetch_attempts") != 2 {
+		t.Errorf("totals: succeeded %v, fetch_attempts %v; want 8 and 2", r.Total("d1", "succeeded"), r.Total("d1", "fetch_attempts"))
+	}
+}
