@@ -82,10 +82,13 @@ type Machine struct {
 	// async names the async functions: a handful, which every call to a
 	// function of the standard library checks, and which compare faster
 	// one by one than a map hashes the name.
-	async   []string
-	hostFns map[string]bool
-	pool    sync.Pool
-	regexes regexCache
+	async []string
+	// asyncFirst has a bit for the first byte of each async name: one
+	// test rules out most names without comparing them.
+	asyncFirst [4]uint64
+	hostFns    map[string]bool
+	pool       sync.Pool
+	regexes    regexCache
 }
 
 func orDefault[T int | int64 | time.Duration](v, def T) T {
@@ -116,6 +119,11 @@ func New(opts Options) *Machine {
 			m.async = append(m.async, name)
 		}
 	}
+	for _, name := range m.async {
+		if name != "" {
+			m.asyncFirst[name[0]>>6] |= 1 << (name[0] & 63)
+		}
+	}
 	for _, name := range opts.HostFunctions {
 		m.hostFns[name] = true
 	}
@@ -124,7 +132,12 @@ func New(opts Options) *Machine {
 }
 
 // isAsync reports whether name is an async function.
-func (m *Machine) isAsync(name string) bool { return slices.Contains(m.async, name) }
+func (m *Machine) isAsync(name string) bool {
+	if name != "" && m.asyncFirst[name[0]>>6]&(1<<(name[0]&63)) == 0 {
+		return false
+	}
+	return slices.Contains(m.async, name)
+}
 
 // Result is the outcome of Run or Resume.
 type Result struct {

@@ -99,6 +99,8 @@ type run struct {
 	start     time.Time
 	prior     time.Duration
 	line      []byte // print buffer
+	// arg holds the argument of a fused call (see callNative1).
+	arg [1]Value
 	// hints remember where the keys of fused global paths were last
 	// found (see findKey). They outlive the run: the next one, likely of
 	// another filter reading the same kind of globals, finds its keys
@@ -479,6 +481,50 @@ func (r *run) loop() (Value, bool, error) {
 			}
 			r.push(Bool(res))
 			ip = in.a
+		case opGlobalCall:
+			v, err := r.getGlobal(in.ext.path, true)
+			if err != nil {
+				return Null, false, err
+			}
+			if !r.callsNative(in.ext.name) {
+				// Go on at the original call.
+				r.push(v)
+				ip = in.a
+				break
+			}
+			// The loop counted the path; count the call.
+			r.ops++
+			if v, err = r.callNative1(in.ext.stl, v); err != nil {
+				return Null, false, err
+			}
+			r.push(v)
+			ip = in.a + 1
+		case opGlobalCallCompare:
+			// The loop counted the constant; count the path.
+			r.ops++
+			v, err := r.getGlobal(in.ext.path, true)
+			if err != nil {
+				return Null, false, err
+			}
+			if !r.callsNative(in.ext.name) {
+				// Go on at the original call, with the constant and
+				// the path's value on the stack as it expects.
+				r.push(in.val)
+				r.push(v)
+				ip = in.a
+				break
+			}
+			// Count the call and the comparison.
+			r.ops += 2
+			if v, err = r.callNative1(in.ext.stl, v); err != nil {
+				return Null, false, err
+			}
+			res, err := r.compare(uint8(in.b), v, in.val)
+			if err != nil {
+				return Null, false, err
+			}
+			r.push(Bool(res))
+			ip = in.a + 2
 		case uint8(bytecode.GetGlobal):
 			n := int(in.a)
 			if n > len(r.stack) {
