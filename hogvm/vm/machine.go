@@ -202,6 +202,44 @@ func (m *Machine) Eval(ctx context.Context, p *Program, globals Value) (v Value,
 	return v, finished, err
 }
 
+// Evaluator evaluates programs as Machine.Eval does, one at a time, on a
+// run state it keeps between them: a caller that evaluates many programs
+// in turn on one goroutine, as a worker matching an event against
+// thousands of filters does, saves taking a state from the machine's pool
+// and putting it back for each. The limits, step counts and results are
+// Eval's. An Evaluator is for one goroutine at a time.
+type Evaluator struct {
+	m *Machine
+	r *run // nil after a run panicked, until the next run makes one
+}
+
+// Evaluator returns an Evaluator running programs on m.
+func (m *Machine) Evaluator() *Evaluator { return &Evaluator{m: m} }
+
+// Machine returns the machine e runs programs on.
+func (e *Evaluator) Machine() *Machine { return e.m }
+
+// Eval is Machine.Eval on e's run state.
+func (e *Evaluator) Eval(ctx context.Context, p *Program, globals Value) (v Value, finished bool, err error) {
+	if p == nil {
+		return Null, false, rtErr("vm: run: nil program")
+	}
+	r := e.r
+	if r == nil {
+		r = &run{m: e.m}
+	}
+	// Dropped while it runs, so that a panic (see recoverRun) leaves no
+	// half-run state to the next program.
+	e.r = nil
+	defer e.m.recoverRun(r, &err)
+	r.reset(p, globals)
+	r.valueOnly = true
+	v, finished, err = r.execute(ctx, 0)
+	r.clear()
+	e.r = r
+	return v, finished, err
+}
+
 // recoverRun turns a panic (a VM bug, or a panicking host function) into
 // an error, so that one bad program cannot take the process down. The run
 // state is dropped rather than pooled.

@@ -1,0 +1,77 @@
+package vm_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/hogwire/hogwire/hogvm/bytecode"
+	"github.com/hogwire/hogwire/hogvm/vm"
+)
+
+// An Evaluator running programs one after the other returns what Eval
+// does for each, whatever the one before left: errors, limits, a pause,
+// a panic.
+func TestEvaluatorMatchesEval(t *testing.T) {
+	lib := vm.NewLibrary([]vm.Native{{Name: "boom", Min: 0, Max: 1, Fn: func(vm.Env, []vm.Value) (vm.Value, error) { panic("boom") }}}, nil)
+	boom := func(tb testing.TB) *vm.Program {
+		p, err := vm.Link(&bytecode.Program{Version: 1, Code: []any{int64(bytecode.String), "a", int64(bytecode.CallGlobal), "boom", int64(1), int64(bytecode.Return)}}, lib)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return p
+	}
+	ctx := context.Background()
+	globals := filterGlobals(t)
+	vm.Freeze(globals)
+	progs := []*vm.Program{boom(t)}
+	for _, src := range []string{
+		"return lower(properties.$browser) = 'chrome'",
+		"return upper(properties.$browser)",
+		"return properties.$browser = 'Chrome'",
+		"return properties",
+		"let x := 0; let i := 0; while (i < 30) { x := x + i; i := i + 1 } return x",
+		"let f := (a) -> a + 1; return f(1)",
+		"try { throw Error('no') } catch (e) { return e.message }",
+		"throw Error('no')",
+		"return nope.x",
+		"return lower(12)",
+		"sleep(1); return true",
+		"let i := 0; while (i < 100) { i := i + 1 } return i",
+		"return [1, 2, {'a': properties.$os}]",
+	} {
+		progs = append(progs, compileHog(t, src))
+	}
+	for _, opts := range []vm.Options{{}, {MaxSteps: 150}} {
+		m := vm.New(opts)
+		e := m.Evaluator()
+		if e.Machine() != m {
+			t.Fatal("Evaluator of another machine")
+		}
+		for round := range 3 {
+			for i := range progs {
+				p := progs[(i*(round+1))%len(progs)]
+				v, finished, err := e.Eval(ctx, p, globals)
+				wv, wfinished, werr := m.Eval(ctx, p, globals)
+				if errString(err) != errString(werr) || finished != wfinished || vm.Format(v) != vm.Format(wv) {
+					t.Errorf("%+v, round %d, program %d: Evaluator = %s %v %v, Eval = %s %v %v", opts, round, i, vm.Format(v), finished, err, vm.Format(wv), wfinished, werr)
+				}
+			}
+		}
+	}
+	// The step limit counts each run's steps alone.
+	m := vm.New(vm.Options{MaxSteps: 2000})
+	e := m.Evaluator()
+	p := compileHog(t, "let i := 0; while (i < 100) { i := i + 1 } return i")
+	for range 50 {
+		if v, _, err := e.Eval(ctx, p, vm.Null); err != nil || v.AsNumber() != 100 {
+			t.Fatalf("%s %v", vm.Format(v), err)
+		}
+	}
+	if _, _, err := e.Eval(ctx, compileHog(t, "while (true) { }"), vm.Null); !errors.Is(err, vm.ErrStepLimit) {
+		t.Errorf("steps: %v", err)
+	}
+	if _, _, err := e.Eval(ctx, nil, vm.Null); err == nil {
+		t.Error("nil program: no error")
+	}
+}
