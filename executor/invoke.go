@@ -856,8 +856,11 @@ func (d *Destination) Match(g *Globals) (bool, error) {
 // Destination.Match does, for one goroutine at a time, keeping the VM's
 // run state from one filter to the next (see vm.Evaluator): a worker
 // routing events through thousands of destinations saves taking the
-// state from the pool and putting it back for every filter. The zero
-// Matcher is ready to use.
+// state from the pool and putting it back for every filter, and the
+// filters after the first that read a property of the event read what it
+// read (the filter globals are frozen). The zero Matcher is ready to
+// use; it keeps the globals of the last events it matched alive, until
+// it is dropped.
 type Matcher struct {
 	// ev runs the filters of destinations on the machine it was made
 	// for: the first one Match met, which destinations prepared with one

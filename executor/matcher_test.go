@@ -66,6 +66,10 @@ func TestMatcherMatchesMatch(t *testing.T) {
 			}
 		}
 	}
+	// Frozen, so that the Matcher may remember what filters read.
+	if _, ok := events[0].FilterValue().AsDict().Content(); !ok {
+		t.Error("filter globals not frozen")
+	}
 	if matched == 0 || failed == 0 {
 		t.Errorf("%d matches, %d failures: the table tests too little", matched, failed)
 	}

@@ -3,6 +3,7 @@ package vm_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
@@ -73,5 +74,71 @@ func TestEvaluatorMatchesEval(t *testing.T) {
 	}
 	if _, _, err := e.Eval(ctx, nil, vm.Null); err == nil {
 		t.Error("nil program: no error")
+	}
+}
+
+// An Evaluator remembers what programs read of frozen globals for the
+// next ones: each still reads what Eval would, from whichever globals it
+// is given, and globals that are not frozen are read afresh every time.
+func TestEvaluatorPathMemo(t *testing.T) {
+	ctx := context.Background()
+	var globals []vm.Value
+	for i, plan := range []any{"Pro", "free", 12, nil, []any{"a", "B"}, map[string]any{"x": "Y"}, "Ünï", true} {
+		g := vm.FromGo(map[string]any{
+			"event":      "$pageview",
+			"properties": map[string]any{"plan": plan, "seats": i, "list": []any{i, "x"}, "deep": map[string]any{"er": map[string]any{"est": plan}}},
+			"person":     map[string]any{"properties": map[string]any{"plan": plan}},
+			"top":        i,
+		})
+		if i != 3 {
+			vm.Freeze(g)
+		}
+		globals = append(globals, g)
+	}
+	var progs []*vm.Program
+	for _, src := range []string{
+		"return lower(properties.plan) = 'pro'",
+		"return properties.plan",
+		"return upper(properties.plan)",
+		"return properties.seats",
+		"return properties.list.1",
+		"return properties.list.length",
+		"return properties.deep.er.est",
+		"return properties.deep.er",
+		"return person.properties.plan",
+		"return event.properties.plan",
+		"return properties.plan.x",
+		"return properties.missing",
+		"return top",
+		"return nope.plan",
+		"let p := properties; p.plan := 'changed'; return properties.plan",
+	} {
+		progs = append(progs, compileHog(t, src))
+	}
+	m := vm.New(vm.Options{})
+	e := m.Evaluator()
+	for round := range 4 {
+		for gi := range globals {
+			g := globals[(gi*(round+1))%len(globals)]
+			for i := range progs {
+				p := progs[(i*(round+3))%len(progs)]
+				for range 2 {
+					v, finished, err := e.Eval(ctx, p, g)
+					wv, wfinished, werr := m.Eval(ctx, p, g)
+					if errString(err) != errString(werr) || finished != wfinished || vm.Format(v) != vm.Format(wv) {
+						t.Errorf("round %d, globals %d, program %d: Evaluator = %s %v %v, Eval = %s %v %v", round, gi, i, vm.Format(v), finished, err, vm.Format(wv), wfinished, werr)
+					}
+				}
+			}
+		}
+	}
+	// Globals not frozen may change between runs.
+	g := vm.FromGo(map[string]any{"properties": map[string]any{"plan": "Pro"}})
+	p := compileHog(t, "return lower(properties.plan)")
+	for _, plan := range []string{"Pro", "Free", "Team"} {
+		g.AsDict().SetString("properties", vm.FromGo(map[string]any{"plan": plan}))
+		if v, _, err := e.Eval(ctx, p, g); err != nil || v.AsString() != strings.ToLower(plan) {
+			t.Errorf("changed globals: %s %v, want %s", vm.Format(v), err, strings.ToLower(plan))
+		}
 	}
 }

@@ -206,8 +206,11 @@ func (m *Machine) Eval(ctx context.Context, p *Program, globals Value) (v Value,
 // run state it keeps between them: a caller that evaluates many programs
 // in turn on one goroutine, as a worker matching an event against
 // thousands of filters does, saves taking a state from the machine's pool
-// and putting it back for each. The limits, step counts and results are
-// Eval's. An Evaluator is for one goroutine at a time.
+// and putting it back for each. It also remembers the values programs
+// read of frozen globals (see Freeze) by fused paths, for the programs
+// run next on the same globals; it keeps a few globals alive for that,
+// until it is dropped. The limits, step counts and results are Eval's.
+// An Evaluator is for one goroutine at a time.
 type Evaluator struct {
 	m *Machine
 	r *run // nil after a run panicked, until the next run makes one
@@ -226,7 +229,7 @@ func (e *Evaluator) Eval(ctx context.Context, p *Program, globals Value) (v Valu
 	}
 	r := e.r
 	if r == nil {
-		r = &run{m: e.m}
+		r = &run{m: e.m, memoize: true}
 	}
 	// Dropped while it runs, so that a panic (see recoverRun) leaves no
 	// half-run state to the next program.

@@ -106,6 +106,50 @@ type run struct {
 	// another filter reading the same kind of globals, finds its keys
 	// where this one did.
 	hints [keyHints]keyHint
+	// memoize is set for the run of an Evaluator, which keeps memos:
+	// the values of fused global paths read from frozen globals (see
+	// pathMemo). They outlive the run: a filter run next on the same
+	// event's globals, reading the same path, takes its value.
+	memoize bool
+	memos   [pathMemos]pathMemo
+}
+
+// pathMemos is how many path values an Evaluator's run remembers.
+const (
+	pathMemoBits = 3
+	pathMemos    = 1 << pathMemoBits
+)
+
+// pathMemo is the value of a fused global path read from frozen
+// globals through dicts (and scalars, whose properties are null). Frozen dicts never change (see Freeze),
+// and the memo holds the globals, so that their address is not reused
+// while it does: the same path in the same globals has the same value.
+// Only scalars are kept: reading a container copies it, and counts the
+// copy.
+type pathMemo struct {
+	globals unsafe.Pointer // the root dict
+	path    []string       // interned keys (see newPathExt)
+	v       Value
+}
+
+// pathMemo returns the memo for path: a slot chosen by its last key.
+func (r *run) pathMemo(path []string) *pathMemo {
+	p := unsafe.StringData(path[len(path)-1])
+	return &r.memos[(uint64(uintptr(unsafe.Pointer(p)))*0x9E3779B97F4A7C15)>>(64-pathMemoBits)]
+}
+
+// holds reports whether m is the value of path in globals. Keys of fused
+// paths are interned: the same keys have the same bytes.
+func (m *pathMemo) holds(globals unsafe.Pointer, path []string) bool {
+	if m.globals != globals || len(m.path) != len(path) {
+		return false
+	}
+	for i, k := range path {
+		if mk := m.path[i]; len(mk) != len(k) || unsafe.StringData(mk) != unsafe.StringData(k) {
+			return false
+		}
+	}
+	return true
 }
 
 // keyHints is how many keys a run remembers the position of.
