@@ -3,6 +3,7 @@ package vm_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -129,6 +130,27 @@ func TestEvaluatorPathMemo(t *testing.T) {
 						t.Errorf("round %d, globals %d, program %d: Evaluator = %s %v %v, Eval = %s %v %v", round, gi, i, vm.Format(v), finished, err, vm.Format(wv), wfinished, werr)
 					}
 				}
+			}
+		}
+	}
+	// Filters run on each event of a batch in turn, on more events than
+	// the memos hold.
+	var batch []vm.Value
+	for i := range 700 {
+		g := vm.FromGo(map[string]any{"properties": map[string]any{"plan": fmt.Sprint("P", i), "n": i}})
+		vm.Freeze(g)
+		batch = append(batch, g)
+	}
+	lower, n := compileHog(t, "return lower(properties.plan)"), compileHog(t, "return properties.n")
+	for range 3 {
+		for i, g := range batch {
+			if v, _, err := e.Eval(ctx, lower, g); err != nil || v.AsString() != fmt.Sprint("p", i) {
+				t.Fatalf("batch event %d: %s %v", i, vm.Format(v), err)
+			}
+		}
+		for i, g := range batch {
+			if v, _, err := e.Eval(ctx, n, g); err != nil || v.AsNumber() != float64(i) {
+				t.Fatalf("batch event %d: %s %v", i, vm.Format(v), err)
 			}
 		}
 	}

@@ -435,11 +435,11 @@ func (r *run) getGlobal(path []string, fused bool) (Value, error) {
 	if !fused {
 		hinted = nil
 	}
-	var memo *pathMemo
-	if fused && r.memoize && r.globals.k == KindDict && r.globals.dict().frozen {
-		memo = r.pathMemo(path)
-		if memo.holds(r.globals.p, path) {
-			return memo.v, nil
+	memoize, set := fused && r.memoize && r.globals.k == KindDict && r.globals.dict().frozen, 0
+	if memoize {
+		var m *pathMemo
+		if m, set = r.lookupMemo(r.globals.p, path); m != nil {
+			return m.v, nil
 		}
 	}
 	if v, found, dictsOnly, err := walkGlobal(r.globals, path, hinted, GetProperty); found {
@@ -451,8 +451,8 @@ func (r *run) getGlobal(path []string, fused bool) (Value, error) {
 			r.alloc += costOf(v)
 			return v, nil
 		}
-		if memo != nil && dictsOnly {
-			memo.globals, memo.path, memo.v = r.globals.p, path, v
+		if memoize && dictsOnly {
+			r.storeMemo(set, r.globals.p, path, v)
 		}
 		return v, nil
 	}

@@ -111,31 +111,55 @@ type run struct {
 	// pathMemo). They outlive the run: a filter run next on the same
 	// event's globals, reading the same path, takes its value.
 	memoize bool
-	memos   [pathMemos]pathMemo
+	// memos is a set-associative table of pathMemoWays ways, made on
+	// first use: a worker runs each filter on the events of a batch in
+	// turn, and finds the path each read for each event.
+	memos    []pathMemo
+	memoTick uint8 // picks the way a new memo replaces
 }
 
-// pathMemos is how many path values an Evaluator's run remembers.
+// The memo table: 256 entries (14 KiB), room for a path or two of each
+// event of a batch of a hundred.
 const (
-	pathMemoBits = 3
-	pathMemos    = 1 << pathMemoBits
+	pathMemoBits = 8
+	pathMemoWays = 4
 )
 
 // pathMemo is the value of a fused global path read from frozen
-// globals through dicts (and scalars, whose properties are null). Frozen dicts never change (see Freeze),
-// and the memo holds the globals, so that their address is not reused
-// while it does: the same path in the same globals has the same value.
-// Only scalars are kept: reading a container copies it, and counts the
-// copy.
+// globals through dicts (and scalars, whose properties are null).
+// Frozen dicts never change (see Freeze), and the memo holds the globals,
+// so that their address is not reused while it does: the same path in
+// the same globals has the same value. Only scalars are kept: reading a
+// container copies it, and counts the copy.
 type pathMemo struct {
 	globals unsafe.Pointer // the root dict
 	path    []string       // interned keys (see newPathExt)
 	v       Value
 }
 
-// pathMemo returns the memo for path: a slot chosen by its last key.
-func (r *run) pathMemo(path []string) *pathMemo {
-	p := unsafe.StringData(path[len(path)-1])
-	return &r.memos[(uint64(uintptr(unsafe.Pointer(p)))*0x9E3779B97F4A7C15)>>(64-pathMemoBits)]
+// lookupMemo returns the memo of path in globals, or nil and the index of
+// the first way where it would be.
+func (r *run) lookupMemo(globals unsafe.Pointer, path []string) (*pathMemo, int) {
+	if r.memos == nil {
+		r.memos = make([]pathMemo, 1<<pathMemoBits)
+	}
+	k := uint64(uintptr(unsafe.Pointer(unsafe.StringData(path[len(path)-1]))))
+	h := (uint64(uintptr(globals))*0x9E3779B97F4A7C15 ^ k) * 0xBF58476D1CE4E5B9
+	set := int(h>>(64-pathMemoBits)) &^ (pathMemoWays - 1)
+	for i := set; i < set+pathMemoWays; i++ {
+		if m := &r.memos[i]; m.holds(globals, path) {
+			return m, set
+		}
+	}
+	return nil, set
+}
+
+// storeMemo remembers v as the value of path in globals, in one of the
+// ways from set.
+func (r *run) storeMemo(set int, globals unsafe.Pointer, path []string, v Value) {
+	m := &r.memos[set+int(r.memoTick%pathMemoWays)]
+	r.memoTick++
+	m.globals, m.path, m.v = globals, path, v
 }
 
 // holds reports whether m is the value of path in globals. Keys of fused
