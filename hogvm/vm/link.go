@@ -3,6 +3,7 @@ package vm
 import (
 	"fmt"
 	"math"
+	"slices"
 	"unique"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
@@ -436,10 +437,14 @@ func fuseCalls(c *chunk, targets map[int32]bool) {
 }
 
 // newCallExt is newPathExt with the function a fused call passes the
-// path's value to.
+// path's value to. Its name is interned with the keys: every run checks
+// it (see run.callsNative), and thousands of filters calling lower() then
+// read one copy of "lower", which stays in the cache.
 func newCallExt(path []string, name string, f *Native) *instrExt {
-	e := newPathExt(path)
-	e.name, e.stl = name, f
+	e := newPathExt(append(slices.Clone(path), name))
+	keys := e.path
+	e.path = keys[:len(path):len(path)]
+	e.name, e.stl = keys[len(path)], f
 	return e
 }
 
