@@ -966,11 +966,13 @@ func matchAll(routes []*route, gs []*executor.Globals) {
 	}
 	var next atomic.Int64
 	work := func() {
+		// One run state for all the filters this goroutine runs.
+		var mt executor.Matcher
 		for k := next.Add(1) - 1; k < int64(len(routes)); k = next.Add(1) - 1 {
 			r := routes[k]
 			kept := r.events[:0]
 			for _, i := range r.events {
-				if ok, err := r.prep.Match(gs[i]); ok || err != nil {
+				if ok, err := mt.Match(r.prep, gs[i]); ok || err != nil {
 					kept = append(kept, i)
 					r.results = append(r.results, filterResult{match: ok, err: err})
 				}

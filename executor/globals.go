@@ -90,12 +90,15 @@ func (g *Globals) Value() vm.Value {
 	return vm.DictValue(d)
 }
 
-// FilterValue returns the filter globals (see package filters). Callers must
-// not modify it.
+// FilterValue returns the filter globals (see package filters), frozen
+// (see vm.Freeze): the VM shares them with every filter run rather than
+// copying what a filter takes of them, and a Matcher remembers what the
+// filters it ran read of them for the next ones.
 func (g *Globals) FilterValue() vm.Value {
 	g.filterOnce.Do(func() {
 		g.filter = filterGlobals(g, g.filterParts)
 		g.filterParts = filterParts{}
+		vm.Freeze(g.filter)
 	})
 	return g.filter
 }

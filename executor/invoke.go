@@ -879,22 +879,62 @@ func (inv *invocation) capture(args []vm.Value) error {
 // filters' own limits, and allocates nothing for a filter that only reads
 // the event (the event's filter globals are built once, on first use).
 func (d *Destination) Match(g *Globals) (bool, error) {
-	return d.match(d.eventNames, d.allEvents, d.filter, g)
+	return d.match(d.eventNames, d.allEvents, d.filter, g, nil)
+}
+
+// Matcher matches events against destinations' filters, as
+// Destination.Match does, for one goroutine at a time, keeping the VM's
+// run state from one filter to the next (see vm.Evaluator): a worker
+// routing events through thousands of destinations saves taking the
+// state from the pool and putting it back for every filter, and the
+// filters after the first that read a property of the event read what it
+// read (the filter globals are frozen). The zero Matcher is ready to
+// use; it keeps the globals of the last events it matched alive, until
+// it is dropped.
+type Matcher struct {
+	// ev runs the filters of destinations on the machine it was made
+	// for: the first one Match met, which destinations prepared with one
+	// FilterVM share.
+	ev *vm.Evaluator
+}
+
+// Match is d.Match(g).
+func (mt *Matcher) Match(d *Destination, g *Globals) (bool, error) {
+	return d.match(d.eventNames, d.allEvents, d.filter, g, mt)
+}
+
+// eval runs a filter on mt's run state when it belongs to m, and on m's
+// pool otherwise.
+func (mt *Matcher) eval(m *vm.Machine, p *vm.Program, globals vm.Value) (vm.Value, bool, error) {
+	if mt.ev == nil {
+		mt.ev = m.Evaluator()
+	}
+	if mt.ev.Machine() != m {
+		return m.Eval(context.Background(), p, globals)
+	}
+	return mt.ev.Eval(context.Background(), p, globals)
 }
 
 // errFilterUnfinished fails a filter that called an async function.
 var errFilterUnfinished = errors.New("the filter did not finish")
 
 // match runs one set of filters: the event names, then the program (nil:
-// the names decide).
-func (d *Destination) match(names []string, all bool, filter *vm.Program, g *Globals) (bool, error) {
+// the names decide), on mt's run state unless mt is nil.
+func (d *Destination) match(names []string, all bool, filter *vm.Program, g *Globals, mt *Matcher) (bool, error) {
 	if !all && !slices.Contains(names, g.name) {
 		return false, nil
 	}
 	if filter == nil {
 		return true, nil
 	}
-	v, finished, err := d.filterMachine.Eval(context.Background(), filter, g.FilterValue())
+	var v vm.Value
+	var finished bool
+	var err error
+	if mt != nil {
+		v, finished, err = mt.eval(d.filterMachine, filter, g.FilterValue())
+	} else {
+		v, finished, err = d.filterMachine.Eval(context.Background(), filter, g.FilterValue())
+	}
 	if err != nil {
 		return false, err
 	}

@@ -110,7 +110,7 @@ func (d *Destination) MatchMappings(dst []string, g *Globals) ([]string, error) 
 }
 
 func (d *Destination) matchMapping(m *mapping, g *Globals) (bool, error) {
-	return d.match(m.eventNames, m.allEvents, m.filter, g)
+	return d.match(m.eventNames, m.allEvents, m.filter, g, nil)
 }
 
 // mapping returns the enabled mapping of this name, or nil.

@@ -85,6 +85,24 @@ func BenchmarkFilterEval(b *testing.B) {
 	}
 }
 
+// BenchmarkFilterEvaluator is BenchmarkFilterEval through an Evaluator,
+// as a worker matching an event against many filters runs them, on
+// frozen globals as the executor's filter globals are.
+func BenchmarkFilterEvaluator(b *testing.B) {
+	p := mustLink(b, filterCode...)
+	g := filterGlobals(b)
+	vm.Freeze(g)
+	e := vm.New(vm.Options{}).Evaluator()
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		v, finished, err := e.Eval(ctx, p, g)
+		if err != nil || !finished || !v.AsBool() {
+			b.Fatal(v, finished, err)
+		}
+	}
+}
+
 // templateCode is f'{event.event} by {person.properties.email} on {event.properties.$current_url}'.
 var templateCode = []any{
 	int64(32), "event", int64(32), "event", int64(1), int64(2),

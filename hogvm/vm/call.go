@@ -108,15 +108,53 @@ func (r *run) callNative(f *Native, argc int, pad bool) error {
 		return err
 	}
 	r.countResult(v, args, f.Shares)
-	// Big results took real work: count it so the clock is read sooner.
+	r.countWork(v)
+	r.replaceArgs(argc, v)
+	return nil
+}
+
+// countWork counts the work a native's big result v took, so that the
+// clock is read sooner.
+func (r *run) countWork(v Value) {
 	switch v.k {
 	case KindString:
 		r.ops += int64(v.n >> 10)
 	case KindArray, KindTuple:
 		r.ops += int64(len(v.arr().Elems) >> 7)
 	}
-	r.replaceArgs(argc, v)
-	return nil
+}
+
+// callsNative reports whether a CALL_GLOBAL of name with one argument
+// would call the library's native function of that name (see call):
+// the program declares no functions, no host or async function takes the
+// name, and no open upvalue would be closed over the argument's slot
+// (callNative closes those; an upvalue left above the stack's top by a
+// pop would see the argument).
+func (r *run) callsNative(name string) bool {
+	if r.declared != nil || len(r.open) > 0 {
+		return false
+	}
+	if r.host != nil && r.m.hostFns[name] {
+		return false
+	}
+	return name == "toString" || !r.m.isAsync(name)
+}
+
+// callNative1 is callNative of f on the one argument arg, for a fused
+// call (see fuseCalls): arg is not on the stack, and the result is
+// returned rather than pushed. The caller has checked callsNative and f's
+// argument counts.
+func (r *run) callNative1(f *Native, arg Value) (Value, error) {
+	r.reserved = 0
+	r.arg[0] = arg
+	args := r.arg[:]
+	v, err := f.Fn(Env{r}, args)
+	if err == nil {
+		r.countResult(v, args, f.Shares)
+		r.countWork(v)
+	}
+	r.arg[0] = Null
+	return v, err
 }
 
 func (r *run) callLocal(argc int, fr *frame) (bool, error) {

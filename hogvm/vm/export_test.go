@@ -12,3 +12,9 @@ func RootOps(p *Program) []uint8 {
 
 // OpGlobalCompare is the fused constant-path-comparison opcode.
 const OpGlobalCompare = opGlobalCompare
+
+// OpGlobalCall and OpGlobalCallCompare are the fused call opcodes.
+const (
+	OpGlobalCall        = opGlobalCall
+	OpGlobalCallCompare = opGlobalCallCompare
+)

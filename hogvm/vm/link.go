@@ -3,6 +3,7 @@ package vm
 import (
 	"fmt"
 	"math"
+	"slices"
 	"unique"
 
 	"github.com/hogwire/hogwire/hogvm/bytecode"
@@ -17,6 +18,15 @@ const (
 	// A constant, a fused global path and a comparison of the two (see
 	// fuseCompares): constant in val, comparison op in b, path in ext.
 	opGlobalCompare = 103
+	// A fused global path passed to a native function of the library
+	// (see fuseCalls): path, name and function in ext, the index of the
+	// CALL_GLOBAL in a.
+	opGlobalCall = 104
+	// A constant, then opGlobalCall's path and call, then a comparison
+	// of the two (`lower(properties.plan) = 'pro'`): constant in val,
+	// comparison op in b, the CALL_GLOBAL's index in a, path and function
+	// in ext.
+	opGlobalCallCompare = 105
 )
 
 // maxOperand bounds counts and indexes in bytecode so that a hostile
@@ -326,6 +336,7 @@ func (l *Library) linkChunk(name string, version int, raw []any, resolveSTL bool
 	}
 	targets := jumpTargets(c)
 	fuseGlobals(c, targets)
+	fuseCalls(c, targets)
 	fuseCompares(c, targets)
 	return c
 }
@@ -401,10 +412,47 @@ func fuseGlobals(c *chunk, targets map[int32]bool) {
 	}
 }
 
-// fuseCompares turns a constant, then a fused global path, then a
-// comparison of the two (`properties.plan = 'pro'`, the shape of most
-// filters) into one instruction, when nothing jumps past the constant
-// into the sequence. As with fuseGlobals, the originals stay.
+// fuseCalls turns a fused global path passed alone to a native function
+// of the library (`lower(properties.plan)`) into one instruction, when
+// nothing jumps onto the call. Whether the call reaches the native is
+// known only when it runs (a host or async function, or one the program
+// declares, may take its name), so the instruction checks, and when it
+// does not, it reads the path and goes on at the original call. As with
+// fuseGlobals, the originals stay.
+func fuseCalls(c *chunk, targets map[int32]bool) {
+	for i := range c.code {
+		g := &c.code[i]
+		if g.op != opGetGlobalPath || int(g.a) >= len(c.code) || targets[g.a] {
+			continue
+		}
+		call := &c.code[g.a]
+		if bytecode.Op(call.op) != bytecode.CallGlobal || call.b != 1 || call.ext.stl == nil {
+			continue
+		}
+		if f := call.ext.stl; f.Min > 1 || (f.Max >= 0 && f.Max < 1) {
+			continue
+		}
+		*g = instr{op: opGlobalCall, a: g.a, val: g.val, ext: newCallExt(g.ext.path, call.ext.name, call.ext.stl)}
+	}
+}
+
+// newCallExt is newPathExt with the function a fused call passes the
+// path's value to. Its name is interned with the keys: every run checks
+// it (see run.callsNative), and thousands of filters calling lower() then
+// read one copy of "lower", which stays in the cache.
+func newCallExt(path []string, name string, f *Native) *instrExt {
+	e := newPathExt(append(slices.Clone(path), name))
+	keys := e.path
+	e.path = keys[:len(path):len(path)]
+	e.name, e.stl = keys[len(path)], f
+	return e
+}
+
+// fuseCompares turns a constant, then a fused global path (or a fused
+// call on one), then a comparison of the two (`properties.plan = 'pro'`,
+// the shape of most filters) into one instruction, when nothing jumps
+// past the constant into the sequence. As with fuseGlobals, the originals
+// stay.
 func fuseCompares(c *chunk, targets map[int32]bool) {
 	for i := 0; i+1 < len(c.code); i++ {
 		in, g := &c.code[i], &c.code[i+1]
@@ -413,13 +461,25 @@ func fuseCompares(c *chunk, targets map[int32]bool) {
 		default:
 			continue
 		}
-		if g.op != opGetGlobalPath || targets[int32(i+1)] || targets[g.a] || int(g.a) >= len(c.code) {
+		if targets[int32(i+1)] {
 			continue
 		}
-		if !fusableCompare(c.code[g.a].op) {
-			continue
+		switch g.op {
+		case opGetGlobalPath:
+			if targets[g.a] || int(g.a) >= len(c.code) || !fusableCompare(c.code[g.a].op) {
+				continue
+			}
+			*in = instr{op: opGlobalCompare, a: g.a + 1, b: int32(c.code[g.a].op), val: in.val, ext: g.ext}
+		case opGlobalCall:
+			// The comparison after the call is where a run resumed after
+			// an async call there goes on: a target, but only of the
+			// originals, which stay.
+			cmp := g.a + 1
+			if int(cmp) >= len(c.code) || !fusableCompare(c.code[cmp].op) {
+				continue
+			}
+			*in = instr{op: opGlobalCallCompare, a: g.a, b: int32(c.code[cmp].op), val: in.val, ext: g.ext}
 		}
-		*in = instr{op: opGlobalCompare, a: g.a + 1, b: int32(c.code[g.a].op), val: in.val, ext: g.ext}
 	}
 }
 

@@ -82,10 +82,13 @@ type Machine struct {
 	// async names the async functions: a handful, which every call to a
 	// function of the standard library checks, and which compare faster
 	// one by one than a map hashes the name.
-	async   []string
-	hostFns map[string]bool
-	pool    sync.Pool
-	regexes regexCache
+	async []string
+	// asyncFirst has a bit for the first byte of each async name: one
+	// test rules out most names without comparing them.
+	asyncFirst [4]uint64
+	hostFns    map[string]bool
+	pool       sync.Pool
+	regexes    regexCache
 }
 
 func orDefault[T int | int64 | time.Duration](v, def T) T {
@@ -116,6 +119,11 @@ func New(opts Options) *Machine {
 			m.async = append(m.async, name)
 		}
 	}
+	for _, name := range m.async {
+		if name != "" {
+			m.asyncFirst[name[0]>>6] |= 1 << (name[0] & 63)
+		}
+	}
 	for _, name := range opts.HostFunctions {
 		m.hostFns[name] = true
 	}
@@ -124,7 +132,12 @@ func New(opts Options) *Machine {
 }
 
 // isAsync reports whether name is an async function.
-func (m *Machine) isAsync(name string) bool { return slices.Contains(m.async, name) }
+func (m *Machine) isAsync(name string) bool {
+	if name != "" && m.asyncFirst[name[0]>>6]&(1<<(name[0]&63)) == 0 {
+		return false
+	}
+	return slices.Contains(m.async, name)
+}
 
 // Result is the outcome of Run or Resume.
 type Result struct {
@@ -186,6 +199,47 @@ func (m *Machine) Eval(ctx context.Context, p *Program, globals Value) (v Value,
 	r.valueOnly = true
 	v, finished, err = r.execute(ctx, 0)
 	m.release(r)
+	return v, finished, err
+}
+
+// Evaluator evaluates programs as Machine.Eval does, one at a time, on a
+// run state it keeps between them: a caller that evaluates many programs
+// in turn on one goroutine, as a worker matching an event against
+// thousands of filters does, saves taking a state from the machine's pool
+// and putting it back for each. It also remembers the values programs
+// read of frozen globals (see Freeze) by fused paths, for the programs
+// run next on the same globals; it keeps a few globals alive for that,
+// until it is dropped. The limits, step counts and results are Eval's.
+// An Evaluator is for one goroutine at a time.
+type Evaluator struct {
+	m *Machine
+	r *run // nil after a run panicked, until the next run makes one
+}
+
+// Evaluator returns an Evaluator running programs on m.
+func (m *Machine) Evaluator() *Evaluator { return &Evaluator{m: m} }
+
+// Machine returns the machine e runs programs on.
+func (e *Evaluator) Machine() *Machine { return e.m }
+
+// Eval is Machine.Eval on e's run state.
+func (e *Evaluator) Eval(ctx context.Context, p *Program, globals Value) (v Value, finished bool, err error) {
+	if p == nil {
+		return Null, false, rtErr("vm: run: nil program")
+	}
+	r := e.r
+	if r == nil {
+		r = &run{m: e.m, memoize: true}
+	}
+	// Dropped while it runs, so that a panic (see recoverRun) leaves no
+	// half-run state to the next program.
+	e.r = nil
+	defer e.m.recoverRun(r, &err)
+	r.reset(p, globals)
+	r.valueOnly = true
+	v, finished, err = r.execute(ctx, 0)
+	r.clear()
+	e.r = r
 	return v, finished, err
 }
 

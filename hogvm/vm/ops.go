@@ -435,13 +435,24 @@ func (r *run) getGlobal(path []string, fused bool) (Value, error) {
 	if !fused {
 		hinted = nil
 	}
-	if v, found, err := walkGlobal(r.globals, path, hinted, GetProperty); found {
+	memoize, set := fused && r.memoize && r.globals.k == KindDict && r.globals.dict().frozen, 0
+	if memoize {
+		var m *pathMemo
+		if m, set = r.lookupMemo(r.globals.p, path); m != nil {
+			return m.v, nil
+		}
+	}
+	if v, found, dictsOnly, err := walkGlobal(r.globals, path, hinted, GetProperty); found {
 		if err != nil {
 			return Null, err
 		}
 		if v.isObject() {
 			v = deepCopy(v, 0)
 			r.alloc += costOf(v)
+			return v, nil
+		}
+		if memoize && dictsOnly {
+			r.storeMemo(set, r.globals.p, path, v)
 		}
 		return v, nil
 	}
@@ -462,12 +473,14 @@ func (r *run) getGlobal(path []string, fused bool) (Value, error) {
 
 // walkGlobal follows a GET_GLOBAL path from the globals' root: through
 // dicts, stopping at null, and through other values with prop. found is
-// false when the root is not a global. The keys are found with hinted's
-// hints when it is not nil.
-func walkGlobal(globals Value, path []string, hinted *run, prop func(Value, Value) (Value, error)) (v Value, found bool, err error) {
+// false when the root is not a global; dictsOnly is false when the walk
+// took a property of a container other than a dict (the properties of
+// scalars are null). The keys are found with hinted's hints when it is
+// not nil.
+func walkGlobal(globals Value, path []string, hinted *run, prop func(Value, Value) (Value, error)) (v Value, found, dictsOnly bool, err error) {
 	g := globals.AsDict()
 	if g == nil {
-		return Null, false, nil
+		return Null, false, false, nil
 	}
 	find := func(d *Dict, i int) int {
 		if hinted != nil {
@@ -477,9 +490,10 @@ func walkGlobal(globals Value, path []string, hinted *run, prop func(Value, Valu
 	}
 	i := find(g, 0)
 	if i < 0 {
-		return Null, false, nil
+		return Null, false, false, nil
 	}
 	v = g.val(i)
+	dictsOnly = true
 	for j := 1; j < len(path); j++ {
 		switch v.k {
 		case KindDict:
@@ -490,14 +504,15 @@ func walkGlobal(globals Value, path []string, hinted *run, prop func(Value, Valu
 				v = Null
 			}
 		case KindNull:
-			return Null, true, nil
+			return Null, true, dictsOnly, nil
 		default:
+			dictsOnly = dictsOnly && !v.isObject()
 			if v, err = prop(v, String(path[j])); err != nil {
-				return Null, true, err
+				return Null, true, false, err
 			}
 		}
 	}
-	return v, true, nil
+	return v, true, dictsOnly, nil
 }
 
 // errNotDict stops LookupGlobal at a value that is neither dict nor null.
@@ -511,7 +526,7 @@ func LookupGlobal(globals Value, path []string) (v Value, ok bool) {
 	if len(path) == 0 {
 		return Null, false
 	}
-	v, found, err := walkGlobal(globals, path, nil, func(Value, Value) (Value, error) { return Null, errNotDict })
+	v, found, _, err := walkGlobal(globals, path, nil, func(Value, Value) (Value, error) { return Null, errNotDict })
 	return v, found && err == nil
 }
 

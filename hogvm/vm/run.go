@@ -99,11 +99,81 @@ type run struct {
 	start     time.Time
 	prior     time.Duration
 	line      []byte // print buffer
+	// arg holds the argument of a fused call (see callNative1).
+	arg [1]Value
 	// hints remember where the keys of fused global paths were last
 	// found (see findKey). They outlive the run: the next one, likely of
 	// another filter reading the same kind of globals, finds its keys
 	// where this one did.
 	hints [keyHints]keyHint
+	// memoize is set for the run of an Evaluator, which keeps memos:
+	// the values of fused global paths read from frozen globals (see
+	// pathMemo). They outlive the run: a filter run next on the same
+	// event's globals, reading the same path, takes its value.
+	memoize bool
+	// memos is a set-associative table of pathMemoWays ways, made on
+	// first use: a worker runs each filter on the events of a batch in
+	// turn, and finds the path each read for each event.
+	memos    []pathMemo
+	memoTick uint8 // picks the way a new memo replaces
+}
+
+// The memo table: 256 entries (14 KiB), room for a path or two of each
+// event of a batch of a hundred.
+const (
+	pathMemoBits = 8
+	pathMemoWays = 4
+)
+
+// pathMemo is the value of a fused global path read from frozen
+// globals through dicts (and scalars, whose properties are null).
+// Frozen dicts never change (see Freeze), and the memo holds the globals,
+// so that their address is not reused while it does: the same path in
+// the same globals has the same value. Only scalars are kept: reading a
+// container copies it, and counts the copy.
+type pathMemo struct {
+	globals unsafe.Pointer // the root dict
+	path    []string       // interned keys (see newPathExt)
+	v       Value
+}
+
+// lookupMemo returns the memo of path in globals, or nil and the index of
+// the first way where it would be.
+func (r *run) lookupMemo(globals unsafe.Pointer, path []string) (*pathMemo, int) {
+	if r.memos == nil {
+		r.memos = make([]pathMemo, 1<<pathMemoBits)
+	}
+	k := uint64(uintptr(unsafe.Pointer(unsafe.StringData(path[len(path)-1]))))
+	h := (uint64(uintptr(globals))*0x9E3779B97F4A7C15 ^ k) * 0xBF58476D1CE4E5B9
+	set := int(h>>(64-pathMemoBits)) &^ (pathMemoWays - 1)
+	for i := set; i < set+pathMemoWays; i++ {
+		if m := &r.memos[i]; m.holds(globals, path) {
+			return m, set
+		}
+	}
+	return nil, set
+}
+
+// storeMemo remembers v as the value of path in globals, in one of the
+// ways from set.
+func (r *run) storeMemo(set int, globals unsafe.Pointer, path []string, v Value) {
+	m := &r.memos[set+int(r.memoTick%pathMemoWays)]
+	r.memoTick++
+	m.globals, m.path, m.v = globals, path, v
+}
+
+// holds reports whether m is the value of path in globals. Keys of fused
+// paths are interned: the same keys have the same bytes.
+func (m *pathMemo) holds(globals unsafe.Pointer, path []string) bool {
+	if m.globals != globals || len(m.path) != len(path) {
+		return false
+	}
+	for i, k := range path {
+		if mk := m.path[i]; len(mk) != len(k) || unsafe.StringData(mk) != unsafe.StringData(k) {
+			return false
+		}
+	}
+	return true
 }
 
 // keyHints is how many keys a run remembers the position of.
@@ -479,6 +549,50 @@ func (r *run) loop() (Value, bool, error) {
 			}
 			r.push(Bool(res))
 			ip = in.a
+		case opGlobalCall:
+			v, err := r.getGlobal(in.ext.path, true)
+			if err != nil {
+				return Null, false, err
+			}
+			if !r.callsNative(in.ext.name) {
+				// Go on at the original call.
+				r.push(v)
+				ip = in.a
+				break
+			}
+			// The loop counted the path; count the call.
+			r.ops++
+			if v, err = r.callNative1(in.ext.stl, v); err != nil {
+				return Null, false, err
+			}
+			r.push(v)
+			ip = in.a + 1
+		case opGlobalCallCompare:
+			// The loop counted the constant; count the path.
+			r.ops++
+			v, err := r.getGlobal(in.ext.path, true)
+			if err != nil {
+				return Null, false, err
+			}
+			if !r.callsNative(in.ext.name) {
+				// Go on at the original call, with the constant and
+				// the path's value on the stack as it expects.
+				r.push(in.val)
+				r.push(v)
+				ip = in.a
+				break
+			}
+			// Count the call and the comparison.
+			r.ops += 2
+			if v, err = r.callNative1(in.ext.stl, v); err != nil {
+				return Null, false, err
+			}
+			res, err := r.compare(uint8(in.b), v, in.val)
+			if err != nil {
+				return Null, false, err
+			}
+			r.push(Bool(res))
+			ip = in.a + 2
 		case uint8(bytecode.GetGlobal):
 			n := int(in.a)
 			if n > len(r.stack) {
