@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // reads it: strings ASCII or not, with or without capitals, numbers,
 // booleans, null, containers, and a missing key.
 var fusedCallValues = []any{"pro", "Pro", "PRO", "", "pRo ", "  x  ", "Ünïcödé", "ÀÉÎ", "straße", "İ", "ǅ", "日本語", "😀A",
-	"12", 12, 12.5, -0.0, 0, true, false, nil, []any{"A", 1}, map[string]any{"A": "B"}, strings.Repeat("Ab", 600), "missing"}
+	"12", 12, 12.5, math.Copysign(0, -1), 0, true, false, nil, []any{"A", 1}, map[string]any{"A": "B"}, strings.Repeat("Ab", 600), "missing"}
 
 func fusedCallGlobals(val any) vm.Value {
 	props := map[string]any{"plan": val}
