@@ -83,10 +83,10 @@ func (g *Globals) PropertyDicts() (event, person *vm.Dict) { return g.props, g.p
 // {event, person, groups, project}. Callers must not modify it.
 func (g *Globals) Value() vm.Value {
 	d := vm.NewDict(4)
-	d.SetString("event", g.event)
-	d.SetString("person", g.person)
-	d.SetString("groups", g.groups)
-	d.SetString("project", g.project)
+	d.AppendString("event", g.event)
+	d.AppendString("person", g.person)
+	d.AppendString("groups", g.groups)
+	d.AppendString("project", g.project)
 	return vm.DictValue(d)
 }
 
@@ -124,13 +124,13 @@ func NewProject(project *hogwirev1.Project, source Source) *Project {
 		p.url = source.URL + "/" + project.GetName()
 	}
 	d := vm.NewDict(3)
-	d.SetString("id", vm.String(lastSegment(project.GetName())))
-	d.SetString("name", vm.String(project.GetDisplayName()))
+	d.AppendString("id", vm.String(lastSegment(project.GetName())))
+	d.AppendString("name", vm.String(project.GetDisplayName()))
 	siteURL := project.GetSiteUrl()
 	if siteURL == "" {
 		siteURL = p.url
 	}
-	d.SetString("url", vm.String(siteURL))
+	d.AppendString("url", vm.String(siteURL))
 	p.value = vm.DictValue(d)
 	vm.Freeze(p.value)
 	return p
@@ -190,10 +190,10 @@ func (p *eventParts) globals(project *Project) *Globals {
 	// hogwire's API carries them apart, so put them back for code that reads
 	// event.properties.$set.
 	if p.set != nil && !hasSet {
-		propsDict.SetString("$set", vm.DictValue(p.set))
+		propsDict.AppendString("$set", vm.DictValue(p.set))
 	}
 	if p.setOnce != nil && !hasSetOnce {
-		propsDict.SetString("$set_once", vm.DictValue(p.setOnce))
+		propsDict.AppendString("$set_once", vm.DictValue(p.setOnce))
 	}
 	properties := vm.DictValue(propsDict)
 	if c, ok := propsDict.GetString("$hog_function_execution_count"); ok && c.Kind() == vm.KindNumber {
@@ -211,13 +211,13 @@ func (p *eventParts) globals(project *Project) *Globals {
 	}
 
 	event := g.eventBuf.Dict(7)
-	event.SetString("uuid", vm.String(g.uuid))
-	event.SetString("event", vm.String(g.name))
-	event.SetString("distinct_id", vm.String(g.distinctID))
-	event.SetString("properties", properties)
-	event.SetString("elements_chain", vm.String(elementsChain))
-	event.SetString("timestamp", vm.String(timestamp))
-	event.SetString("url", vm.String(g.eventURL))
+	event.AppendString("uuid", vm.String(g.uuid))
+	event.AppendString("event", vm.String(g.name))
+	event.AppendString("distinct_id", vm.String(g.distinctID))
+	event.AppendString("properties", properties)
+	event.AppendString("elements_chain", vm.String(elementsChain))
+	event.AppendString("timestamp", vm.String(timestamp))
+	event.AppendString("url", vm.String(g.eventURL))
 	g.event = vm.DictValue(event)
 
 	// Person.
@@ -254,10 +254,10 @@ func (p *eventParts) globals(project *Project) *Globals {
 		personURL = joinURL(g.projectURL, "/person/", g.distinctID, "", "")
 	}
 	person := g.personBuf.Dict(4)
-	person.SetString("id", vm.String(g.personID))
-	person.SetString("properties", personProps)
-	person.SetString("name", vm.String(personName(pd, g.distinctID)))
-	person.SetString("url", vm.String(personURL))
+	person.AppendString("id", vm.String(g.personID))
+	person.AppendString("properties", personProps)
+	person.AppendString("name", vm.String(personName(pd, g.distinctID)))
+	person.AppendString("url", vm.String(personURL))
 	g.person = vm.DictValue(person)
 
 	// Groups: the $groups property overlaid with the groups field.
@@ -290,16 +290,16 @@ func (p *eventParts) globals(project *Project) *Globals {
 			groupURL = joinURL(g.projectURL, "/groups/"+strconv.Itoa(i)+"/", key, "", "")
 		}
 		gd := vm.NewDict(5)
-		gd.SetString("id", vm.String(key))
-		gd.SetString("type", vm.String(t))
-		gd.SetString("index", vm.Int(int64(i)))
-		gd.SetString("url", vm.String(groupURL))
+		gd.AppendString("id", vm.String(key))
+		gd.AppendString("type", vm.String(t))
+		gd.AppendString("index", vm.Int(int64(i)))
+		gd.AppendString("url", vm.String(groupURL))
 		gprops := vm.DictValue(vm.NewDict(0))
 		if props, ok := p.stored.groupProperties(t, key); ok {
 			gprops = vm.FromGo(props)
 		}
-		gd.SetString("properties", gprops)
-		groups.SetString(t, vm.DictValue(gd))
+		gd.AppendString("properties", gprops)
+		groups.AppendString(t, vm.DictValue(gd))
 		if i < len(groupIDs) {
 			groupIDs[i] = key
 		}
@@ -417,7 +417,7 @@ func structValue(s *structpb.Struct) vm.Value {
 func dictFromFields(fields map[string]*structpb.Value, extra int) *vm.Dict {
 	d := vm.NewDict(len(fields) + extra)
 	for _, k := range jsKeyOrder(fields) {
-		d.SetString(k, protoValue(fields[k]))
+		d.AppendString(k, protoValue(fields[k]))
 	}
 	return d
 }

@@ -292,6 +292,42 @@ func (d *Dict) Set(key, value Value) {
 // SetString stores value under a string key.
 func (d *Dict) SetString(key string, value Value) { d.Set(String(key), value) }
 
+// AppendString adds value under a string key that the caller knows d does
+// not hold: the keys of a decoded map, or a fixed set of names. It is Set
+// without the search for an existing key, which was most of the cost of
+// building an embedder's dicts (an event's globals, a destination's
+// inputs). The cost accounting is Set's. Appending a key d holds already
+// is a bug of the caller's: it panics once d has more than eight entries,
+// where its index finds the duplicate for free; a smaller dict is left
+// holding the key twice.
+func (d *Dict) AppendString(key string, value Value) {
+	if d.frozen {
+		panic("vm: AppendString on a frozen dict")
+	}
+	if d.lazy {
+		d.own()
+	}
+	k := String(key)
+	d.cost += costOf(k) + refCost(value, unsafe.Pointer(d))
+	if d.sharedIndex {
+		d.index, d.strIndex, d.sharedIndex = maps.Clone(d.index), maps.Clone(d.strIndex), false
+	}
+	d.keys = append(d.keys, k)
+	d.vals = append(d.vals, value)
+	if d.index != nil {
+		n := len(d.strIndex)
+		d.strIndex[key] = int32(len(d.keys) - 1)
+		if len(d.strIndex) == n {
+			panic("vm: AppendString of a key the dict holds: " + key)
+		}
+	} else if len(d.keys) > dictIndexThreshold {
+		d.reindex()
+		if len(d.strIndex)+len(d.index) != len(d.keys) {
+			panic("vm: AppendString of a key the dict holds: " + key)
+		}
+	}
+}
+
 // refCost is the cost value adds to the container at parent. Like
 // PostHog's accounting, a reference back to the container costs one unit
 // rather than the container's whole (and growing) size; the search for such
