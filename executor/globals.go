@@ -61,9 +61,12 @@ type Globals struct {
 	// execCount is the event's $hog_function_execution_count, which
 	// postHogCapture uses to stop capture loops.
 	execCount float64
-	// eventBuf and personBuf hold the event and person dicts, which live
-	// as long as the Globals: one allocation for the three.
-	eventBuf, personBuf vm.DictBuf
+	// eventBuf and personBuf hold the event and person dicts, and
+	// emptyPersonProps and emptyGroups the person's properties and the
+	// groups when the event has none, which live as long as the Globals:
+	// one allocation for them all.
+	eventBuf, personBuf           vm.DictBuf
+	emptyPersonProps, emptyGroups vm.DictBuf0
 }
 
 // Event returns the event's name.
@@ -178,10 +181,7 @@ type eventParts struct {
 // globals builds the Globals; it takes ownership of p's dicts.
 func (p *eventParts) globals(project *Project) *Globals {
 	g := &Globals{name: p.name, uuid: p.uuid, distinctID: p.distinctID, projectURL: project.url, project: project.value}
-	timestamp := ""
-	if p.hasTimestamp {
-		timestamp = isoTimestamp(p.timestamp)
-	}
+	timestamp, personURL := g.eventStrings(p)
 
 	propsDict := p.props
 	propSet, hasSet := propsDict.GetString("$set")
@@ -206,9 +206,6 @@ func (p *eventParts) globals(project *Project) *Globals {
 			elementsChain = c.AsString()
 		}
 	}
-	if g.projectURL != "" {
-		g.eventURL = joinURL(g.projectURL, "/events/", g.uuid, "/", timestamp)
-	}
 
 	event := g.eventBuf.Dict(7)
 	event.AppendString("uuid", vm.String(g.uuid))
@@ -231,7 +228,7 @@ func (p *eventParts) globals(project *Project) *Globals {
 		pd = vm.FromGo(p.stored.Properties).AsDict()
 	}
 	if pd == nil {
-		pd = vm.NewDict(0)
+		pd = g.emptyPersonProps.Dict(0)
 	}
 	// $set_once where a property is not set yet, then $set, each from the
 	// properties and from the event's own field.
@@ -249,10 +246,6 @@ func (p *eventParts) globals(project *Project) *Globals {
 		}
 	}
 	personProps := vm.DictValue(pd)
-	personURL := ""
-	if g.projectURL != "" {
-		personURL = joinURL(g.projectURL, "/person/", g.distinctID, "", "")
-	}
 	person := g.personBuf.Dict(4)
 	person.AppendString("id", vm.String(g.personID))
 	person.AppendString("properties", personProps)
@@ -281,7 +274,7 @@ func (p *eventParts) globals(project *Project) *Globals {
 		types = append(types, t)
 	}
 	slices.Sort(types)
-	groups := vm.NewDict(len(types))
+	groups := g.emptyGroups.Dict(len(types))
 	groupIDs := [5]string{}
 	for i, t := range types {
 		key := groupKeys[t]
@@ -314,6 +307,39 @@ func (p *eventParts) globals(project *Project) *Globals {
 	vm.Freeze(g.groups)
 	g.filterParts = filterParts{properties: properties, personProps: personProps, chain: elementsChain, timestamp: timestamp, groupIDs: groupIDs}
 	return g
+}
+
+// eventStrings sets g.eventURL and returns the event's timestamp and its
+// person's link, all three carved from one string: the event's strings
+// were half of the allocations of building its globals.
+func (g *Globals) eventStrings(p *eventParts) (timestamp, personURL string) {
+	var tsBuf [len(isoLayout)]byte
+	var ts []byte
+	if p.hasTimestamp {
+		ts = appendISOTimestamp(tsBuf[:0], p.timestamp)
+	}
+	base := g.projectURL
+	if base == "" {
+		return string(ts), ""
+	}
+	const eventPath, personPath = "/events/", "/person/"
+	var sb strings.Builder
+	sb.Grow(len(ts) +
+		len(base) + len(eventPath) + uriComponentLen(g.uuid) + 1 + uriComponentLen(string(ts)) +
+		len(base) + len(personPath) + uriComponentLen(g.distinctID))
+	sb.Write(ts)
+	sb.WriteString(base)
+	sb.WriteString(eventPath)
+	writeURIComponent(&sb, g.uuid)
+	sb.WriteByte('/')
+	writeURIComponent(&sb, string(ts))
+	eventEnd := sb.Len()
+	sb.WriteString(base)
+	sb.WriteString(personPath)
+	writeURIComponent(&sb, g.distinctID)
+	all := sb.String()
+	g.eventURL = all[len(ts):eventEnd]
+	return all[:len(ts)], all[eventEnd:]
 }
 
 // filterGlobals builds the globals filters read (see package filters).
@@ -354,10 +380,16 @@ func lastSegment(name string) string {
 // time.Format's layout "2006-01-02T15:04:05.000Z", without its layout
 // parsing, which was a third of building an event's globals.
 func isoTimestamp(t time.Time) string {
+	var buf [len(isoLayout)]byte
+	return string(appendISOTimestamp(buf[:0], t))
+}
+
+// appendISOTimestamp appends isoTimestamp(t) to dst.
+func appendISOTimestamp(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()
 	if year < 0 || year > 9999 {
-		return t.Format(isoLayout) // a sign or a fifth digit
+		return t.AppendFormat(dst, isoLayout) // a sign or a fifth digit
 	}
 	hour, minute, sec := t.Clock()
 	var b [len(isoLayout)]byte
@@ -381,7 +413,7 @@ func isoTimestamp(t time.Time) string {
 	b[19] = '.'
 	digits(20, 3, t.Nanosecond()/1e6) // truncated, as Format does
 	b[23] = 'Z'
-	return string(b[:])
+	return append(dst, b[:]...)
 }
 
 const isoLayout = "2006-01-02T15:04:05.000Z"

@@ -149,6 +149,14 @@ type DictBuf2 struct {
 // at most two, else a new one. Call it once per DictBuf2.
 func (b *DictBuf2) Dict(n int) *Dict { return bufDict(&b.d, b.buf[:], n) }
 
+// DictBuf0 is room for an empty dict, such as an event's groups when it
+// has none: the dict grows out of it as DictBuf's does.
+type DictBuf0 struct{ d Dict }
+
+// Dict returns an empty dict with room for n entries: b's own when n is
+// zero, else a new one. Call it once per DictBuf0.
+func (b *DictBuf0) Dict(n int) *Dict { return bufDict(&b.d, nil, n) }
+
 // bufDict makes d a dict in buf, keys in its first half and values in its
 // second, when n entries fit; else it returns a new dict.
 func bufDict(d *Dict, buf []Value, n int) *Dict {
