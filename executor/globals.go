@@ -544,14 +544,19 @@ func uriComponentLen(s string) int {
 
 func writeURIComponent(b *strings.Builder, s string) {
 	const hex = "0123456789ABCDEF"
+	// Runs of unreserved bytes (all of a uuid) are written whole rather
+	// than byte by byte.
+	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if uriUnreserved[c] {
-			b.WriteByte(c)
 			continue
 		}
+		b.WriteString(s[start:i])
 		b.WriteByte('%')
 		b.WriteByte(hex[c>>4])
 		b.WriteByte(hex[c&15])
+		start = i + 1
 	}
+	b.WriteString(s[start:])
 }
