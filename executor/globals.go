@@ -65,7 +65,8 @@ type Globals struct {
 	// emptyPersonProps and emptyGroups the person's properties and the
 	// groups when the event has none, which live as long as the Globals:
 	// one allocation for them all.
-	eventBuf, personBuf           vm.DictBuf
+	eventBuf                      vm.DictBuf
+	personBuf                     vm.DictBuf4
 	emptyPersonProps, emptyGroups vm.DictBuf0
 }
 

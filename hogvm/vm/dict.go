@@ -138,6 +138,17 @@ type DictBuf6 struct {
 // at most six, else a new one. Call it once per DictBuf6.
 func (b *DictBuf6) Dict(n int) *Dict { return bufDict(&b.d, b.buf[:], n) }
 
+// DictBuf4 is DictBuf for dicts of up to four entries, such as an event's
+// person.
+type DictBuf4 struct {
+	d   Dict
+	buf [8]Value
+}
+
+// Dict returns an empty dict with room for n entries: b's own when n is
+// at most four, else a new one. Call it once per DictBuf4.
+func (b *DictBuf4) Dict(n int) *Dict { return bufDict(&b.d, b.buf[:], n) }
+
 // DictBuf2 is DictBuf for dicts of up to two entries, such as the
 // response to a fetch.
 type DictBuf2 struct {
