@@ -313,12 +313,12 @@ func (d *Dict) SetString(key string, value Value) { d.Set(String(key), value) }
 
 // AppendString adds value under a string key that the caller knows d does
 // not hold: the keys of a decoded map, or a fixed set of names. It is Set
-// without the search for an existing key, which was most of the cost of
-// building an embedder's dicts (an event's globals, a destination's
-// inputs). The cost accounting is Set's. Appending a key d holds already
-// is a bug of the caller's: it panics once d has more than eight entries,
-// where its index finds the duplicate for free; a smaller dict is left
-// holding the key twice.
+// without the search for an existing key (a map lookup per key once the
+// dict has an index), which an embedder building an event's globals or a
+// destination's inputs paid for every key. The cost accounting is Set's.
+// Appending a key d holds already is a bug of the caller's: it panics once
+// d has more than eight entries, where its index finds the duplicate for
+// free; a smaller dict is left holding the key twice.
 func (d *Dict) AppendString(key string, value Value) {
 	if d.frozen {
 		panic("vm: AppendString on a frozen dict")
