@@ -61,9 +61,13 @@ type Globals struct {
 	// execCount is the event's $hog_function_execution_count, which
 	// postHogCapture uses to stop capture loops.
 	execCount float64
-	// eventBuf and personBuf hold the event and person dicts, which live
-	// as long as the Globals: one allocation for the three.
-	eventBuf, personBuf vm.DictBuf
+	// eventBuf and personBuf hold the event and person dicts, and
+	// emptyPersonProps and emptyGroups the person's properties and the
+	// groups when the event has none, which live as long as the Globals:
+	// one allocation for them all.
+	eventBuf                      vm.DictBuf
+	personBuf                     vm.DictBuf4
+	emptyPersonProps, emptyGroups vm.DictBuf0
 }
 
 // Event returns the event's name.
@@ -83,10 +87,10 @@ func (g *Globals) PropertyDicts() (event, person *vm.Dict) { return g.props, g.p
 // {event, person, groups, project}. Callers must not modify it.
 func (g *Globals) Value() vm.Value {
 	d := vm.NewDict(4)
-	d.SetString("event", g.event)
-	d.SetString("person", g.person)
-	d.SetString("groups", g.groups)
-	d.SetString("project", g.project)
+	d.AppendString("event", g.event)
+	d.AppendString("person", g.person)
+	d.AppendString("groups", g.groups)
+	d.AppendString("project", g.project)
 	return vm.DictValue(d)
 }
 
@@ -124,13 +128,13 @@ func NewProject(project *hogwirev1.Project, source Source) *Project {
 		p.url = source.URL + "/" + project.GetName()
 	}
 	d := vm.NewDict(3)
-	d.SetString("id", vm.String(lastSegment(project.GetName())))
-	d.SetString("name", vm.String(project.GetDisplayName()))
+	d.AppendString("id", vm.String(lastSegment(project.GetName())))
+	d.AppendString("name", vm.String(project.GetDisplayName()))
 	siteURL := project.GetSiteUrl()
 	if siteURL == "" {
 		siteURL = p.url
 	}
-	d.SetString("url", vm.String(siteURL))
+	d.AppendString("url", vm.String(siteURL))
 	p.value = vm.DictValue(d)
 	vm.Freeze(p.value)
 	return p
@@ -178,10 +182,7 @@ type eventParts struct {
 // globals builds the Globals; it takes ownership of p's dicts.
 func (p *eventParts) globals(project *Project) *Globals {
 	g := &Globals{name: p.name, uuid: p.uuid, distinctID: p.distinctID, projectURL: project.url, project: project.value}
-	timestamp := ""
-	if p.hasTimestamp {
-		timestamp = isoTimestamp(p.timestamp)
-	}
+	timestamp, personURL := g.eventStrings(p)
 
 	propsDict := p.props
 	propSet, hasSet := propsDict.GetString("$set")
@@ -190,10 +191,10 @@ func (p *eventParts) globals(project *Project) *Globals {
 	// hogwire's API carries them apart, so put them back for code that reads
 	// event.properties.$set.
 	if p.set != nil && !hasSet {
-		propsDict.SetString("$set", vm.DictValue(p.set))
+		propsDict.AppendString("$set", vm.DictValue(p.set))
 	}
 	if p.setOnce != nil && !hasSetOnce {
-		propsDict.SetString("$set_once", vm.DictValue(p.setOnce))
+		propsDict.AppendString("$set_once", vm.DictValue(p.setOnce))
 	}
 	properties := vm.DictValue(propsDict)
 	if c, ok := propsDict.GetString("$hog_function_execution_count"); ok && c.Kind() == vm.KindNumber {
@@ -206,18 +207,15 @@ func (p *eventParts) globals(project *Project) *Globals {
 			elementsChain = c.AsString()
 		}
 	}
-	if g.projectURL != "" {
-		g.eventURL = joinURL(g.projectURL, "/events/", g.uuid, "/", timestamp)
-	}
 
 	event := g.eventBuf.Dict(7)
-	event.SetString("uuid", vm.String(g.uuid))
-	event.SetString("event", vm.String(g.name))
-	event.SetString("distinct_id", vm.String(g.distinctID))
-	event.SetString("properties", properties)
-	event.SetString("elements_chain", vm.String(elementsChain))
-	event.SetString("timestamp", vm.String(timestamp))
-	event.SetString("url", vm.String(g.eventURL))
+	event.AppendString("uuid", vm.String(g.uuid))
+	event.AppendString("event", vm.String(g.name))
+	event.AppendString("distinct_id", vm.String(g.distinctID))
+	event.AppendString("properties", properties)
+	event.AppendString("elements_chain", vm.String(elementsChain))
+	event.AppendString("timestamp", vm.String(timestamp))
+	event.AppendString("url", vm.String(g.eventURL))
 	g.event = vm.DictValue(event)
 
 	// Person.
@@ -231,7 +229,7 @@ func (p *eventParts) globals(project *Project) *Globals {
 		pd = vm.FromGo(p.stored.Properties).AsDict()
 	}
 	if pd == nil {
-		pd = vm.NewDict(0)
+		pd = g.emptyPersonProps.Dict(0)
 	}
 	// $set_once where a property is not set yet, then $set, each from the
 	// properties and from the event's own field.
@@ -249,15 +247,11 @@ func (p *eventParts) globals(project *Project) *Globals {
 		}
 	}
 	personProps := vm.DictValue(pd)
-	personURL := ""
-	if g.projectURL != "" {
-		personURL = joinURL(g.projectURL, "/person/", g.distinctID, "", "")
-	}
 	person := g.personBuf.Dict(4)
-	person.SetString("id", vm.String(g.personID))
-	person.SetString("properties", personProps)
-	person.SetString("name", vm.String(personName(pd, g.distinctID)))
-	person.SetString("url", vm.String(personURL))
+	person.AppendString("id", vm.String(g.personID))
+	person.AppendString("properties", personProps)
+	person.AppendString("name", vm.String(personName(pd, g.distinctID)))
+	person.AppendString("url", vm.String(personURL))
 	g.person = vm.DictValue(person)
 
 	// Groups: the $groups property overlaid with the groups field.
@@ -281,7 +275,7 @@ func (p *eventParts) globals(project *Project) *Globals {
 		types = append(types, t)
 	}
 	slices.Sort(types)
-	groups := vm.NewDict(len(types))
+	groups := g.emptyGroups.Dict(len(types))
 	groupIDs := [5]string{}
 	for i, t := range types {
 		key := groupKeys[t]
@@ -290,16 +284,16 @@ func (p *eventParts) globals(project *Project) *Globals {
 			groupURL = joinURL(g.projectURL, "/groups/"+strconv.Itoa(i)+"/", key, "", "")
 		}
 		gd := vm.NewDict(5)
-		gd.SetString("id", vm.String(key))
-		gd.SetString("type", vm.String(t))
-		gd.SetString("index", vm.Int(int64(i)))
-		gd.SetString("url", vm.String(groupURL))
+		gd.AppendString("id", vm.String(key))
+		gd.AppendString("type", vm.String(t))
+		gd.AppendString("index", vm.Int(int64(i)))
+		gd.AppendString("url", vm.String(groupURL))
 		gprops := vm.DictValue(vm.NewDict(0))
 		if props, ok := p.stored.groupProperties(t, key); ok {
 			gprops = vm.FromGo(props)
 		}
-		gd.SetString("properties", gprops)
-		groups.SetString(t, vm.DictValue(gd))
+		gd.AppendString("properties", gprops)
+		groups.AppendString(t, vm.DictValue(gd))
 		if i < len(groupIDs) {
 			groupIDs[i] = key
 		}
@@ -314,6 +308,39 @@ func (p *eventParts) globals(project *Project) *Globals {
 	vm.Freeze(g.groups)
 	g.filterParts = filterParts{properties: properties, personProps: personProps, chain: elementsChain, timestamp: timestamp, groupIDs: groupIDs}
 	return g
+}
+
+// eventStrings sets g.eventURL and returns the event's timestamp and its
+// person's link, all three carved from one string: they were three of the
+// twelve allocations of decoding a small event and building its globals.
+func (g *Globals) eventStrings(p *eventParts) (timestamp, personURL string) {
+	var tsBuf [len(isoLayout)]byte
+	var ts []byte
+	if p.hasTimestamp {
+		ts = appendISOTimestamp(tsBuf[:0], p.timestamp)
+	}
+	base := g.projectURL
+	if base == "" {
+		return string(ts), ""
+	}
+	const eventPath, personPath = "/events/", "/person/"
+	var sb strings.Builder
+	sb.Grow(len(ts) +
+		len(base) + len(eventPath) + uriComponentLen(g.uuid) + 1 + uriComponentLen(string(ts)) +
+		len(base) + len(personPath) + uriComponentLen(g.distinctID))
+	sb.Write(ts)
+	sb.WriteString(base)
+	sb.WriteString(eventPath)
+	writeURIComponent(&sb, g.uuid)
+	sb.WriteByte('/')
+	writeURIComponent(&sb, string(ts))
+	eventEnd := sb.Len()
+	sb.WriteString(base)
+	sb.WriteString(personPath)
+	writeURIComponent(&sb, g.distinctID)
+	all := sb.String()
+	g.eventURL = all[len(ts):eventEnd]
+	return all[:len(ts)], all[eventEnd:]
 }
 
 // filterGlobals builds the globals filters read (see package filters).
@@ -354,10 +381,16 @@ func lastSegment(name string) string {
 // time.Format's layout "2006-01-02T15:04:05.000Z", without its layout
 // parsing, which was a third of building an event's globals.
 func isoTimestamp(t time.Time) string {
+	var buf [len(isoLayout)]byte
+	return string(appendISOTimestamp(buf[:0], t))
+}
+
+// appendISOTimestamp appends isoTimestamp(t) to dst.
+func appendISOTimestamp(dst []byte, t time.Time) []byte {
 	t = t.UTC()
 	year, month, day := t.Date()
 	if year < 0 || year > 9999 {
-		return t.Format(isoLayout) // a sign or a fifth digit
+		return t.AppendFormat(dst, isoLayout) // a sign or a fifth digit
 	}
 	hour, minute, sec := t.Clock()
 	var b [len(isoLayout)]byte
@@ -381,7 +414,7 @@ func isoTimestamp(t time.Time) string {
 	b[19] = '.'
 	digits(20, 3, t.Nanosecond()/1e6) // truncated, as Format does
 	b[23] = 'Z'
-	return string(b[:])
+	return append(dst, b[:]...)
 }
 
 const isoLayout = "2006-01-02T15:04:05.000Z"
@@ -417,7 +450,7 @@ func structValue(s *structpb.Struct) vm.Value {
 func dictFromFields(fields map[string]*structpb.Value, extra int) *vm.Dict {
 	d := vm.NewDict(len(fields) + extra)
 	for _, k := range jsKeyOrder(fields) {
-		d.SetString(k, protoValue(fields[k]))
+		d.AppendString(k, protoValue(fields[k]))
 	}
 	return d
 }
@@ -512,14 +545,19 @@ func uriComponentLen(s string) int {
 
 func writeURIComponent(b *strings.Builder, s string) {
 	const hex = "0123456789ABCDEF"
+	// Runs of unreserved bytes (all of a uuid) are written whole rather
+	// than byte by byte.
+	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if uriUnreserved[c] {
-			b.WriteByte(c)
 			continue
 		}
+		b.WriteString(s[start:i])
 		b.WriteByte('%')
 		b.WriteByte(hex[c>>4])
 		b.WriteByte(hex[c&15])
+		start = i + 1
 	}
+	b.WriteString(s[start:])
 }

@@ -515,7 +515,7 @@ func (inv *invocation) inputs(globals *vm.Dict) (*vm.Dict, bool) {
 	} else {
 		inputs = vm.NewDict(len(inv.ins))
 	}
-	globals.SetString("inputs", vm.DictValue(inputs))
+	globals.AppendString("inputs", vm.DictValue(inputs))
 	gv := vm.DictValue(globals)
 	for _, in := range inv.ins {
 		v, err := d.render(inv, in.value, gv)
@@ -527,7 +527,7 @@ func (inv *invocation) inputs(globals *vm.Dict) (*vm.Dict, bool) {
 			inv.fail(InputsFailed, KindInputs, "Could not execute bytecode for input field: "+in.key+": "+err.Error(), "Error building inputs: ")
 			return nil, false
 		}
-		inputs.SetString(in.key, v)
+		inputs.AppendString(in.key, v)
 		if in.rendersSensitive {
 			res.secrets = in.appendSensitive(slices.Clip(res.secrets), v)
 		}

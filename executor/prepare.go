@@ -453,8 +453,7 @@ func liquidTemplate(v inputs.Value) (*template, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", k, err)
 			}
-			t.keys = append(t.keys, k)
-			t.vals = append(t.vals, c)
+			t.set(k, c)
 		}
 		return t, nil
 	}
@@ -510,8 +509,7 @@ func compileTemplate(v inputs.Value) (*template, error) {
 				continue
 			}
 			literal = literal && c.kind == tmplLiteral
-			t.keys = append(t.keys, key)
-			t.vals = append(t.vals, c)
+			t.set(key, c)
 		}
 		if literal {
 			d := vm.NewDict(len(t.keys))
@@ -523,6 +521,18 @@ func compileTemplate(v inputs.Value) (*template, error) {
 		return t, nil
 	}
 	return &template{kind: tmplLiteral, lit: literalValue(v)}, nil
+}
+
+// set sets a dict template's key to c, keeping the position of a key it
+// has, as rendering into a dict would: its keys are then distinct, which
+// lets render append them without searching the dict.
+func (t *template) set(key string, c *template) {
+	if i := slices.Index(t.keys, key); i >= 0 {
+		t.vals[i] = c
+		return
+	}
+	t.keys = append(t.keys, key)
+	t.vals = append(t.vals, c)
 }
 
 // freeze freezes t's literals, which every invocation shares: programs
@@ -581,7 +591,12 @@ func (d *Destination) render(inv *invocation, t *template, globals vm.Value) (vm
 			if err != nil {
 				return vm.Null, err
 			}
-			out.SetString(k, v)
+			if t.extend != nil {
+				// The spread object may hold the key already.
+				out.SetString(k, v)
+			} else {
+				out.AppendString(k, v)
+			}
 		}
 		return vm.DictValue(out), nil
 	}
@@ -661,17 +676,17 @@ func (d *Destination) globalsIn(buf *vm.DictBuf6, g *Globals, extra int) *vm.Dic
 	}
 	if g.req != nil {
 		out := newDict(3 + extra)
-		out.SetString("request", g.request)
-		out.SetString("project", g.project)
-		out.SetString("source", d.sourceGlobal(g.projectURL))
+		out.AppendString("request", g.request)
+		out.AppendString("project", g.project)
+		out.AppendString("source", d.sourceGlobal(g.projectURL))
 		return out
 	}
 	out := newDict(5 + extra)
-	out.SetString("event", g.event)
-	out.SetString("person", g.person)
-	out.SetString("groups", g.groups)
-	out.SetString("project", g.project)
-	out.SetString("source", d.sourceGlobal(g.projectURL))
+	out.AppendString("event", g.event)
+	out.AppendString("person", g.person)
+	out.AppendString("groups", g.groups)
+	out.AppendString("project", g.project)
+	out.AppendString("source", d.sourceGlobal(g.projectURL))
 	return out
 }
 
@@ -686,12 +701,12 @@ func (d *Destination) sourceGlobal(projectURL string) vm.Value {
 	if name == "" {
 		name = "Hog function: " + lastSegment(d.name)
 	}
-	src.SetString("name", vm.String(name))
+	src.AppendString("name", vm.String(name))
 	srcURL := ""
 	if projectURL != "" && d.name != "" {
 		srcURL = projectURL + "/destinations/" + lastSegment(d.name)
 	}
-	src.SetString("url", vm.String(srcURL))
+	src.AppendString("url", vm.String(srcURL))
 	vm.Freeze(vm.DictValue(src))
 	c := &sourceGlobal{projectURL: projectURL, value: vm.DictValue(src)}
 	d.source.Store(c)

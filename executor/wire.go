@@ -320,8 +320,9 @@ func (dec *wireDecoder) wireStruct(b string, extra, depth int) (*vm.Dict, error)
 	entries := dec.entries[base:]
 	d := vm.NewDict(len(entries) + extra)
 	if jsOrdered(entries) {
+		// No key repeats: each is appended without searching d.
 		for _, e := range entries {
-			d.SetString(e.key, e.val)
+			d.AppendString(e.key, e.val)
 		}
 		return d, nil
 	}
@@ -345,8 +346,13 @@ func (dec *wireDecoder) wireStruct(b string, extra, depth int) (*vm.Dict, error)
 		}
 		return cmp.Compare(a, b)
 	})
-	for _, i := range order {
-		d.SetString(entries[i].key, entries[i].val)
+	// A repeated key's entries are adjacent, in wire order: only the last
+	// one is appended, which is what setting each in turn would leave.
+	for j, i := range order {
+		if j+1 < len(order) && entries[order[j+1]].key == entries[i].key {
+			continue
+		}
+		d.AppendString(entries[i].key, entries[i].val)
 	}
 	return d, nil
 }

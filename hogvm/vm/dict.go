@@ -138,6 +138,17 @@ type DictBuf6 struct {
 // at most six, else a new one. Call it once per DictBuf6.
 func (b *DictBuf6) Dict(n int) *Dict { return bufDict(&b.d, b.buf[:], n) }
 
+// DictBuf4 is DictBuf for dicts of up to four entries, such as an event's
+// person.
+type DictBuf4 struct {
+	d   Dict
+	buf [8]Value
+}
+
+// Dict returns an empty dict with room for n entries: b's own when n is
+// at most four, else a new one. Call it once per DictBuf4.
+func (b *DictBuf4) Dict(n int) *Dict { return bufDict(&b.d, b.buf[:], n) }
+
 // DictBuf2 is DictBuf for dicts of up to two entries, such as the
 // response to a fetch.
 type DictBuf2 struct {
@@ -148,6 +159,14 @@ type DictBuf2 struct {
 // Dict returns an empty dict with room for n entries: b's own when n is
 // at most two, else a new one. Call it once per DictBuf2.
 func (b *DictBuf2) Dict(n int) *Dict { return bufDict(&b.d, b.buf[:], n) }
+
+// DictBuf0 is room for an empty dict, such as an event's groups when it
+// has none: the dict grows out of it as DictBuf's does.
+type DictBuf0 struct{ d Dict }
+
+// Dict returns an empty dict with room for n entries: b's own when n is
+// zero, else a new one. Call it once per DictBuf0.
+func (b *DictBuf0) Dict(n int) *Dict { return bufDict(&b.d, nil, n) }
 
 // bufDict makes d a dict in buf, keys in its first half and values in its
 // second, when n entries fit; else it returns a new dict.
@@ -291,6 +310,42 @@ func (d *Dict) Set(key, value Value) {
 
 // SetString stores value under a string key.
 func (d *Dict) SetString(key string, value Value) { d.Set(String(key), value) }
+
+// AppendString adds value under a string key that the caller knows d does
+// not hold: the keys of a decoded map, or a fixed set of names. It is Set
+// without the search for an existing key (a map lookup per key once the
+// dict has an index), which an embedder building an event's globals or a
+// destination's inputs paid for every key. The cost accounting is Set's.
+// Appending a key d holds already is a bug of the caller's: it panics once
+// d has more than eight entries, where its index finds the duplicate for
+// free; a smaller dict is left holding the key twice.
+func (d *Dict) AppendString(key string, value Value) {
+	if d.frozen {
+		panic("vm: AppendString on a frozen dict")
+	}
+	if d.lazy {
+		d.own()
+	}
+	k := String(key)
+	d.cost += costOf(k) + refCost(value, unsafe.Pointer(d))
+	if d.sharedIndex {
+		d.index, d.strIndex, d.sharedIndex = maps.Clone(d.index), maps.Clone(d.strIndex), false
+	}
+	d.keys = append(d.keys, k)
+	d.vals = append(d.vals, value)
+	if d.index != nil {
+		n := len(d.strIndex)
+		d.strIndex[key] = int32(len(d.keys) - 1)
+		if len(d.strIndex) == n {
+			panic("vm: AppendString of a key the dict holds: " + key)
+		}
+	} else if len(d.keys) > dictIndexThreshold {
+		d.reindex()
+		if len(d.strIndex)+len(d.index) != len(d.keys) {
+			panic("vm: AppendString of a key the dict holds: " + key)
+		}
+	}
+}
 
 // refCost is the cost value adds to the container at parent. Like
 // PostHog's accounting, a reference back to the container costs one unit

@@ -243,6 +243,8 @@ func TestDictBuf(t *testing.T) {
 		"DictBuf":  func(n int) *vm.Dict { return new(vm.DictBuf).Dict(n) },
 		"DictBuf6": func(n int) *vm.Dict { return new(vm.DictBuf6).Dict(n) },
 		"DictBuf2": func(n int) *vm.Dict { return new(vm.DictBuf2).Dict(n) },
+		"DictBuf4": func(n int) *vm.Dict { return new(vm.DictBuf4).Dict(n) },
+		"DictBuf0": func(n int) *vm.Dict { return new(vm.DictBuf0).Dict(n) },
 	}
 	for name, newDict := range bufs {
 		t.Run(name, func(t *testing.T) { testDictBuf(t, newDict) })
