@@ -220,16 +220,16 @@ func convertEvent(raw *structpb.Value, c clock, box *eventBox, ids *uuidGen) (*h
 	if !ok {
 		return nil, &fieldError{"", ruleInvalid, "event is not a JSON object"}
 	}
-	f := m.Fields
-	name, ok := asString(f["event"])
+	f := topFieldsOf(m.Fields)
+	name, ok := asString(f.event)
 	if !ok || name == "" {
-		if !ok && !isNull(f["event"]) {
+		if !ok && !isNull(f.event) {
 			return nil, &fieldError{"event", ruleInvalid, "event name must be a string"}
 		}
 		return nil, &fieldError{"event", ruleRequired, "event name is missing or empty"}
 	}
 	var props *structpb.Struct
-	if pv := f["properties"]; !isNull(pv) {
+	if pv := f.properties; !isNull(pv) {
 		if props, ok = asStruct(pv); !ok {
 			return nil, &fieldError{"properties", ruleInvalid, "properties must be a JSON object"}
 		}
@@ -238,9 +238,9 @@ func convertEvent(raw *structpb.Value, c clock, box *eventBox, ids *uuidGen) (*h
 	}
 	pf := props.Fields
 
-	distinctID := distinctIDOf(f["distinct_id"])
+	distinctID := distinctIDOf(f.distinctID)
 	if distinctID == "" {
-		distinctID = distinctIDOf(f["$distinct_id"])
+		distinctID = distinctIDOf(f.dollarDistinctID)
 	}
 	if distinctID == "" {
 		distinctID = distinctIDOf(pf["distinct_id"])
@@ -250,7 +250,7 @@ func convertEvent(raw *structpb.Value, c clock, box *eventBox, ids *uuidGen) (*h
 	}
 
 	var id string
-	if uv := f["uuid"]; !isNull(uv) {
+	if uv := f.uuid; !isNull(uv) {
 		u, ok := asString(uv)
 		if !ok {
 			return nil, &fieldError{"uuid", ruleInvalid, "uuid must be a string"}
@@ -279,25 +279,25 @@ func convertEvent(raw *structpb.Value, c clock, box *eventBox, ids *uuidGen) (*h
 		pf = map[string]*structpb.Value{}
 		props.Fields = pf
 	}
-	set := mergedObject(pf, f, "$set")
-	setOnce := mergedObject(pf, f, "$set_once")
+	set := mergedObject(pf, f.set, "$set")
+	setOnce := mergedObject(pf, f.setOnce, "$set_once")
 	groups, fe := groupsOf(pf["$groups"])
 	if fe != nil {
 		return nil, fe
 	}
 
 	sentAt := c.sentAt
-	if t, ok := parseTime(f["sent_at"]); ok {
+	if t, ok := parseTime(f.sentAt); ok {
 		sentAt = t
 	}
 	if iv, ok := pf["$ignore_sent_at"].GetKind().(*structpb.Value_BoolValue); ok && iv.BoolValue {
 		sentAt = time.Time{}
 	}
 	var offset *float64
-	if o, ok := asNumber(f["offset"]); ok {
+	if o, ok := asNumber(f.offset); ok {
 		offset = &o
 	}
-	ts, hasTS := parseTime(f["timestamp"])
+	ts, hasTS := parseTime(f.timestamp)
 
 	// As timestamppb.New sets it.
 	t := eventTime(ts, hasTS, offset, sentAt, c.now)
@@ -311,7 +311,7 @@ func convertEvent(raw *structpb.Value, c clock, box *eventBox, ids *uuidGen) (*h
 	ev.Groups = groups
 	ev.Set = set
 	ev.SetOnce = setOnce
-	if s, ok := asString(f["elements_chain"]); ok {
+	if s, ok := asString(f.elementsChain); ok {
 		ev.ElementsChain = s
 	} else if s, ok := asString(pf["$elements_chain"]); ok {
 		ev.ElementsChain = s
@@ -372,31 +372,72 @@ func distinctIDOf(v *structpb.Value) string {
 	return s
 }
 
-// mergedObject merges properties[key] and event[key] (the latter winning
-// per key, as PostHog's ingestion does) into a new Struct that shares no
-// values with the properties; nil when neither is present.
+// topFields are the fields of an event's top level that convertEvent
+// reads, each nil when absent.
+type topFields struct {
+	event, properties, distinctID, dollarDistinctID, uuid  *structpb.Value
+	set, setOnce, sentAt, offset, timestamp, elementsChain *structpb.Value
+}
+
+// topFieldsOf picks the fields convertEvent reads out of an event's top
+// level in one pass: an event has a handful of them, and a lookup for
+// each of the eleven names cost more than the pass.
+func topFieldsOf(fields map[string]*structpb.Value) topFields {
+	var t topFields
+	for k, v := range fields {
+		switch k {
+		case "event":
+			t.event = v
+		case "properties":
+			t.properties = v
+		case "distinct_id":
+			t.distinctID = v
+		case "$distinct_id":
+			t.dollarDistinctID = v
+		case "uuid":
+			t.uuid = v
+		case "$set":
+			t.set = v
+		case "$set_once":
+			t.setOnce = v
+		case "sent_at":
+			t.sentAt = v
+		case "offset":
+			t.offset = v
+		case "timestamp":
+			t.timestamp = v
+		case "elements_chain":
+			t.elementsChain = v
+		}
+	}
+	return t
+}
+
+// mergedObject merges properties[key] and top, the event's own key (the
+// latter winning per key, as PostHog's ingestion does) into a new Struct
+// that shares no values with the properties; nil when neither is present.
 // A $set or $set_once that is not an object is left out of the event's
 // set fields but not refused, as PostHog accepts it: it stays in (or, at
 // the top level, moves to) the properties, where the person store reports
 // and ignores it.
-func mergedObject(props, event map[string]*structpb.Value, key string) *structpb.Struct {
+func mergedObject(props map[string]*structpb.Value, top *structpb.Value, key string) *structpb.Struct {
 	// Neither error is reported, so neither needs its field's path.
 	inProps, fe := objectOrNil(props[key], "")
 	if fe != nil {
 		inProps = nil
 	}
-	top, fe := objectOrNil(event[key], "")
+	topObject, fe := objectOrNil(top, "")
 	if fe != nil {
 		if _, ok := props[key]; !ok && props != nil {
-			props[key] = event[key]
+			props[key] = top
 		}
-		top = nil
+		topObject = nil
 	}
 	if inProps == nil {
-		return top
+		return topObject
 	}
 	merged := cloneStruct(inProps)
-	for k, v := range top.GetFields() {
+	for k, v := range topObject.GetFields() {
 		merged.Fields[k] = v
 	}
 	return merged
