@@ -352,19 +352,21 @@ func (p *parser) enter() error {
 }
 
 // object reads an object and returns its fields.
+//
+// Like array, it restores the parser's depth and scratch on success only,
+// without defers: an error ends the parse, and the parser with it.
 func (p *parser) object() (map[string]*structpb.Value, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	defer func() { p.depth-- }()
 	p.pos++ // {
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
+		p.depth--
 		return map[string]*structpb.Value{}, nil
 	}
 	first := len(p.fields)
-	defer func() { p.fields = p.fields[:first] }()
 	for {
 		if p.pos >= len(p.data) {
 			return nil, errEnd
@@ -410,6 +412,8 @@ func (p *parser) object() (map[string]*structpb.Value, error) {
 	for _, f := range entries {
 		m[f.key] = f.val // a repeated key keeps its last value
 	}
+	p.fields = p.fields[:first]
+	p.depth--
 	return m, nil
 }
 
@@ -431,15 +435,14 @@ func (p *parser) array() (*structpb.Value, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	defer func() { p.depth-- }()
 	p.pos++ // [
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
+		p.depth--
 		return p.listValue(nil), nil
 	}
 	first := len(p.elems)
-	defer func() { p.elems = p.elems[:first] }()
 	for {
 		v, err := p.value()
 		if err != nil {
@@ -459,6 +462,8 @@ func (p *parser) array() (*structpb.Value, error) {
 	}
 	values := make([]*structpb.Value, len(p.elems)-first)
 	copy(values, p.elems[first:])
+	p.elems = p.elems[:first]
+	p.depth--
 	return p.listValue(values), nil
 }
 
