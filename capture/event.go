@@ -105,21 +105,26 @@ type eventBox struct {
 }
 
 // uuidRand is a request's source of randomness for the uuids it makes:
-// crypto/rand read in blocks of up to maxUUIDRand bytes rather than 16
-// bytes, one read, per event. Each byte is handed out once, and the
-// blocks belong to one request.
+// crypto/rand read in blocks of up to maxUUIDRand bytes rather than a
+// read per event. Each byte is handed out once, and the blocks belong to
+// one request.
 type uuidRand struct {
 	unread []byte
 	// left is how many of the request's events are yet to be converted,
-	// each of which may want a uuid: a block is no larger than they need.
+	// each of which may want a uuid's uuidRandBytes: a block is no larger
+	// than they need.
 	left int
 }
+
+// uuidRandBytes is how many random bytes a uuid takes: a UUIDv7's other
+// bytes are its time, version and variant.
+const uuidRandBytes = 8
 
 const maxUUIDRand = 4096
 
 func (r *uuidRand) Read(p []byte) (int, error) {
 	if len(r.unread) < len(p) {
-		block := make([]byte, min(max(16*r.left, len(p)), max(maxUUIDRand, len(p))))
+		block := make([]byte, min(max(uuidRandBytes*r.left, len(p)), max(maxUUIDRand, len(p))))
 		if _, err := rand.Read(block); err != nil {
 			return 0, err
 		}
@@ -166,8 +171,8 @@ func (g *uuidGen) next() (string, error) {
 }
 
 func (g *uuidGen) fill(n int) error {
-	var random [8 * uuidBlock]byte
-	if _, err := io.ReadFull(&g.rand, random[:8*n]); err != nil {
+	var random [uuidRandBytes * uuidBlock]byte
+	if _, err := io.ReadFull(&g.rand, random[:uuidRandBytes*n]); err != nil {
 		return err
 	}
 	now := time.Now
@@ -188,7 +193,7 @@ func (g *uuidGen) fill(n int) error {
 		ms, seq := t>>12, t&0xfff
 		u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
 		u[6], u[7] = 0x70|byte(seq>>8)&0x0f, byte(seq)
-		copy(u[8:], random[8*i:8*i+8])
+		copy(u[8:], random[uuidRandBytes*i:uuidRandBytes*(i+1)])
 		u[8] = u[8]&0x3f | 0x80 // the variant, 10
 		formatUUID(text[36*i:36*i+36], u)
 		g.last = t
