@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"google.golang.org/protobuf/types/known/structpb"
 )
 
@@ -80,5 +81,39 @@ func TestUUIDRandHandsOutBytesOnce(t *testing.T) {
 	big := make([]byte, 2*maxUUIDRand)
 	if n, err := r.Read(big); n != len(big) || err != nil {
 		t.Fatalf("Read of %d bytes = %d, %v", len(big), n, err)
+	}
+}
+
+// uuidGen's uuids are UUIDv7s in uuid.UUID.String's form, carrying the
+// clock's milliseconds, and increase through a request across blocks,
+// also when the clock stands still or goes back.
+func TestUUIDGenMakesIncreasingV7s(t *testing.T) {
+	at := time.UnixMilli(1796000000123).Add(456 * time.Microsecond)
+	const n = 3*uuidBlock + 5
+	g := &uuidGen{rand: uuidRand{left: n}, now: func() time.Time { return at }}
+	prev := ""
+	for i := range n {
+		if i == 2*uuidBlock {
+			at = at.Add(-time.Second)
+		}
+		id, err := g.next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.rand.left--
+		u, err := uuid.Parse(id)
+		if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 || u.String() != id {
+			t.Fatalf("uuid %d %q is not a canonical UUIDv7 (%v)", i, id, err)
+		}
+		if id <= prev {
+			t.Fatalf("uuid %d %q does not follow %q", i, id, prev)
+		}
+		prev = id
+		if sec, nsec := u.Time().UnixTime(); i == 0 && time.Unix(sec, nsec).UnixMilli() != 1796000000123 {
+			t.Errorf("first uuid's time %v, want the clock's millisecond", time.Unix(sec, nsec))
+		}
+	}
+	if len(g.unused) != 0 {
+		t.Errorf("%d uuids made beyond the events", len(g.unused)/36)
 	}
 }

@@ -317,7 +317,7 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	events := make([]*hogwirev1.Event, 0, len(req.events))
 	boxes := make([]eventBox, len(req.events))
-	var rnd uuidRand
+	var ids uuidGen
 	var (
 		rej  rejections
 		size int64
@@ -340,8 +340,8 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 				continue
 			}
 		}
-		rnd.left = len(req.events) - i
-		ev, fe := convertEvent(raw, c, &boxes[i], &rnd)
+		ids.rand.left = len(req.events) - i
+		ev, fe := convertEvent(raw, c, &boxes[i], &ids)
 		if fe != nil {
 			rej.add(i, fe.field, fe.rule, fe.reason)
 			continue

@@ -101,32 +101,42 @@ type field struct {
 // two allocations (the Value and its kind). They are carved from chunks
 // instead, which live as long as the request's events, as the values
 // would.
+//
+// Containers and literals are carved too, as a typical event holds a few
+// objects and lists: each would be two or three allocations besides its
+// map or slice.
+//
+// Each kind's chunks grow with that kind's own use: a payload of a
+// hundred objects and one list makes one small chunk of lists, not one
+// as large as the objects' last.
 type slabs struct {
-	values []structpb.Value
-	strs   []structpb.Value_StringValue
-	nums   []structpb.Value_NumberValue
-	size   int
-	// Containers and literals are carved too, from chunks of their own
-	// size, as a typical event holds a few objects and lists: each would
-	// be two or three allocations besides its map or slice.
-	structs                    []structpb.Struct
-	structKinds                []structpb.Value_StructValue
-	lists                      []structpb.ListValue
-	listKinds                  []structpb.Value_ListValue
-	bools                      []structpb.Value_BoolValue
-	nulls                      []structpb.Value_NullValue
-	containerSize, literalSize int
+	values      chunk[structpb.Value]
+	strs        chunk[structpb.Value_StringValue]
+	nums        chunk[structpb.Value_NumberValue]
+	structs     chunk[structpb.Struct]
+	structKinds chunk[structpb.Value_StructValue]
+	lists       chunk[structpb.ListValue]
+	listKinds   chunk[structpb.Value_ListValue]
+	bools       chunk[structpb.Value_BoolValue]
+	nulls       chunk[structpb.Value_NullValue]
 }
 
-// carve takes the next element of a chunk, making a new chunk when it is
-// used up: small for small payloads, growing up to 256 elements.
-func carve[T any](chunk *[]T, size *int) *T {
-	if len(*chunk) == 0 {
-		*size = min(max(2**size, 16), 256)
-		*chunk = make([]T, *size)
+// chunk is the unused part of the last chunk of a kind, and that chunk's
+// size.
+type chunk[T any] struct {
+	free []T
+	size int
+}
+
+// carve takes the next element of c, making a new chunk when it is used
+// up: small for small payloads, doubling up to 256 elements.
+func carve[T any](c *chunk[T]) *T {
+	if len(c.free) == 0 {
+		c.size = min(max(2*c.size, 16), 256)
+		c.free = make([]T, c.size)
 	}
-	e := &(*chunk)[0]
-	*chunk = (*chunk)[1:]
+	e := &c.free[0]
+	c.free = c.free[1:]
 	return e
 }
 
@@ -153,52 +163,52 @@ func (p *parser) settle() {
 }
 
 func (p *parser) stringValue(str string) *structpb.Value {
-	k := carve(&p.slabs.strs, &p.slabs.size)
+	k := carve(&p.slabs.strs)
 	k.StringValue = str
-	v := carve(&p.slabs.values, &p.slabs.size)
+	v := carve(&p.slabs.values)
 	v.Kind = k
 	return v
 }
 
 func (p *parser) structValue(fields map[string]*structpb.Value) *structpb.Value {
-	st := carve(&p.slabs.structs, &p.slabs.containerSize)
+	st := carve(&p.slabs.structs)
 	st.Fields = fields
-	k := carve(&p.slabs.structKinds, &p.slabs.containerSize)
+	k := carve(&p.slabs.structKinds)
 	k.StructValue = st
-	v := carve(&p.slabs.values, &p.slabs.size)
+	v := carve(&p.slabs.values)
 	v.Kind = k
 	return v
 }
 
 func (p *parser) listValue(values []*structpb.Value) *structpb.Value {
-	l := carve(&p.slabs.lists, &p.slabs.containerSize)
+	l := carve(&p.slabs.lists)
 	l.Values = values
-	k := carve(&p.slabs.listKinds, &p.slabs.containerSize)
+	k := carve(&p.slabs.listKinds)
 	k.ListValue = l
-	v := carve(&p.slabs.values, &p.slabs.size)
+	v := carve(&p.slabs.values)
 	v.Kind = k
 	return v
 }
 
 func (p *parser) boolValue(b bool) *structpb.Value {
-	k := carve(&p.slabs.bools, &p.slabs.literalSize)
+	k := carve(&p.slabs.bools)
 	k.BoolValue = b
-	v := carve(&p.slabs.values, &p.slabs.size)
+	v := carve(&p.slabs.values)
 	v.Kind = k
 	return v
 }
 
 func (p *parser) nullValue() *structpb.Value {
-	k := carve(&p.slabs.nulls, &p.slabs.literalSize)
-	v := carve(&p.slabs.values, &p.slabs.size)
+	k := carve(&p.slabs.nulls)
+	v := carve(&p.slabs.values)
 	v.Kind = k
 	return v
 }
 
 func (p *parser) numberValue(f float64) *structpb.Value {
-	k := carve(&p.slabs.nums, &p.slabs.size)
+	k := carve(&p.slabs.nums)
 	k.NumberValue = f
-	v := carve(&p.slabs.values, &p.slabs.size)
+	v := carve(&p.slabs.values)
 	v.Kind = k
 	return v
 }
@@ -352,19 +362,21 @@ func (p *parser) enter() error {
 }
 
 // object reads an object and returns its fields.
+//
+// Like array, it restores the parser's depth and scratch on success only,
+// without defers: an error ends the parse, and the parser with it.
 func (p *parser) object() (map[string]*structpb.Value, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	defer func() { p.depth-- }()
 	p.pos++ // {
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == '}' {
 		p.pos++
+		p.depth--
 		return map[string]*structpb.Value{}, nil
 	}
 	first := len(p.fields)
-	defer func() { p.fields = p.fields[:first] }()
 	for {
 		if p.pos >= len(p.data) {
 			return nil, errEnd
@@ -410,6 +422,8 @@ func (p *parser) object() (map[string]*structpb.Value, error) {
 	for _, f := range entries {
 		m[f.key] = f.val // a repeated key keeps its last value
 	}
+	p.fields = p.fields[:first]
+	p.depth--
 	return m, nil
 }
 
@@ -431,15 +445,14 @@ func (p *parser) array() (*structpb.Value, error) {
 	if err := p.enter(); err != nil {
 		return nil, err
 	}
-	defer func() { p.depth-- }()
 	p.pos++ // [
 	p.skipSpace()
 	if p.pos < len(p.data) && p.data[p.pos] == ']' {
 		p.pos++
+		p.depth--
 		return p.listValue(nil), nil
 	}
 	first := len(p.elems)
-	defer func() { p.elems = p.elems[:first] }()
 	for {
 		v, err := p.value()
 		if err != nil {
@@ -459,6 +472,8 @@ func (p *parser) array() (*structpb.Value, error) {
 	}
 	values := make([]*structpb.Value, len(p.elems)-first)
 	copy(values, p.elems[first:])
+	p.elems = p.elems[:first]
+	p.depth--
 	return p.listValue(values), nil
 }
 

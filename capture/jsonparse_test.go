@@ -155,3 +155,21 @@ func TestInternKeepsEachString(t *testing.T) {
 	b.WriteString("]")
 	checkLikeEncodingJSON(t, []byte(b.String()))
 }
+
+// Each kind of value carved from chunks gets chunks sized by its own use:
+// a hundred objects and one list make one small chunk of lists, and the
+// strings' chunks do not grow with the values'.
+func TestChunksGrowByKind(t *testing.T) {
+	data := []byte("[" + strings.TrimSuffix(strings.Repeat(`{"a":{"b":0}},`, 300), ",") + `,"s"]`)
+	p := parser{data: data, cut: payloadDepth}
+	if _, err := p.value(); err != nil {
+		t.Fatal(err)
+	}
+	s := &p.slabs
+	if s.structs.size != 256 || s.values.size != 256 || s.nums.size != 256 {
+		t.Errorf("objects' chunk %d, values' %d, numbers' %d; want each to have grown to 256", s.structs.size, s.values.size, s.nums.size)
+	}
+	if s.lists.size != 16 || s.listKinds.size != 16 || s.strs.size != 16 {
+		t.Errorf("lists' chunks %d and %d, strings' %d, for one list and one string; want 16", s.lists.size, s.listKinds.size, s.strs.size)
+	}
+}
