@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"strings"
@@ -104,36 +103,9 @@ type eventBox struct {
 	ts timestamppb.Timestamp
 }
 
-// uuidRand is a request's source of randomness for the uuids it makes:
-// crypto/rand read in blocks of up to maxUUIDRand bytes rather than a
-// read per event. Each byte is handed out once, and the blocks belong to
-// one request.
-type uuidRand struct {
-	unread []byte
-	// left is how many of the request's events are yet to be converted,
-	// each of which may want a uuid's uuidRandBytes: a block is no larger
-	// than they need.
-	left int
-}
-
 // uuidRandBytes is how many random bytes a uuid takes: a UUIDv7's other
 // bytes are its time, version and variant.
 const uuidRandBytes = 8
-
-const maxUUIDRand = 4096
-
-func (r *uuidRand) Read(p []byte) (int, error) {
-	if len(r.unread) < len(p) {
-		block := make([]byte, min(max(uuidRandBytes*r.left, len(p)), max(maxUUIDRand, len(p))))
-		if _, err := rand.Read(block); err != nil {
-			return 0, err
-		}
-		r.unread = block
-	}
-	n := copy(p, r.unread)
-	r.unread = r.unread[n:]
-	return n, nil
-}
 
 // uuidBlock is how many uuids a uuidGen makes at a time, at most.
 const uuidBlock = 64
@@ -141,13 +113,16 @@ const uuidBlock = 64
 // uuidGen makes a request's UUIDv7s as uuid.NewV7 lays them out (48 bits
 // of Unix milliseconds, the version, 12 bits of sub-millisecond sequence,
 // the variant and 62 random bits), a block at a time: one clock reading,
+// one crypto/rand read,
 // one string and no other allocation for up to uuidBlock uuids, where
 // uuid.NewV7FromReader and String cost a clock reading under a global
 // lock and two allocations per event. Its uuids increase through the
 // request, as uuid.NewV7's do; unlike those they are not ordered against
 // other requests' within the same millisecond.
 type uuidGen struct {
-	rand uuidRand
+	// left is how many of the request's events are yet to be converted,
+	// each of which may want a uuid: a block is no larger than they need.
+	left int
 	// unused holds the block's uuids not handed out yet, 36 bytes each.
 	unused string
 	// last is the time of the last uuid made: milliseconds << 12 | the
@@ -157,11 +132,10 @@ type uuidGen struct {
 	now func() time.Time
 }
 
-// next returns a new uuid. g.rand.left tells how many of the request's
-// events may yet want one, which bounds the block.
+// next returns a new uuid.
 func (g *uuidGen) next() (string, error) {
 	if len(g.unused) == 0 {
-		if err := g.fill(min(max(g.rand.left, 1), uuidBlock)); err != nil {
+		if err := g.fill(min(max(g.left, 1), uuidBlock)); err != nil {
 			return "", err
 		}
 	}
@@ -172,7 +146,7 @@ func (g *uuidGen) next() (string, error) {
 
 func (g *uuidGen) fill(n int) error {
 	var random [uuidRandBytes * uuidBlock]byte
-	if _, err := io.ReadFull(&g.rand, random[:uuidRandBytes*n]); err != nil {
+	if _, err := rand.Read(random[:uuidRandBytes*n]); err != nil {
 		return err
 	}
 	now := time.Now

@@ -61,36 +61,13 @@ func TestLooksBase64(t *testing.T) {
 	}
 }
 
-// uuidRand hands out each random byte once: across the blocks it reads,
-// reads of the sizes uuids take never repeat, and a read larger than a
-// block is served whole.
-func TestUUIDRandHandsOutBytesOnce(t *testing.T) {
-	r := &uuidRand{left: 3 * maxUUIDRand / 16}
-	seen := map[[16]byte]bool{}
-	for range 3 * maxUUIDRand / 16 {
-		var b [16]byte
-		if n, err := r.Read(b[:]); n != 16 || err != nil {
-			t.Fatalf("Read = %d, %v", n, err)
-		}
-		if seen[b] {
-			t.Fatalf("16 bytes %x handed out twice", b)
-		}
-		seen[b] = true
-		r.left--
-	}
-	big := make([]byte, 2*maxUUIDRand)
-	if n, err := r.Read(big); n != len(big) || err != nil {
-		t.Fatalf("Read of %d bytes = %d, %v", len(big), n, err)
-	}
-}
-
 // uuidGen's uuids are UUIDv7s in uuid.UUID.String's form, carrying the
 // clock's milliseconds, and increase through a request across blocks,
 // also when the clock stands still or goes back.
 func TestUUIDGenMakesIncreasingV7s(t *testing.T) {
 	at := time.UnixMilli(1796000000123).Add(456 * time.Microsecond)
 	const n = 3*uuidBlock + 5
-	g := &uuidGen{rand: uuidRand{left: n}, now: func() time.Time { return at }}
+	g := &uuidGen{left: n, now: func() time.Time { return at }}
 	prev := ""
 	for i := range n {
 		if i == 2*uuidBlock {
@@ -100,7 +77,7 @@ func TestUUIDGenMakesIncreasingV7s(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g.rand.left--
+		g.left--
 		u, err := uuid.Parse(id)
 		if err != nil || u.Version() != 7 || u.Variant() != uuid.RFC4122 || u.String() != id {
 			t.Fatalf("uuid %d %q is not a canonical UUIDv7 (%v)", i, id, err)

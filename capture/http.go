@@ -340,7 +340,7 @@ func (h *handler) ingest(ctx context.Context, w http.ResponseWriter, r *http.Req
 				continue
 			}
 		}
-		ids.rand.left = len(req.events) - i
+		ids.left = len(req.events) - i
 		ev, fe := convertEvent(raw, c, &boxes[i], &ids)
 		if fe != nil {
 			rej.add(i, fe.field, fe.rule, fe.reason)
