@@ -56,14 +56,10 @@ func (p *pauses) until(dest string, now time.Time) (time.Time, string) {
 // destination has a pause: every delivery checks, and the clock costs more
 // than the check while no destination is paused.
 func (p *pauses) untilNow(dest string) (time.Time, string) {
-	ps, ok := p.get(dest)
-	if !ok {
+	if _, ok := p.get(dest); !ok {
 		return time.Time{}, ""
 	}
-	if !ps.Until.After(time.Now()) {
-		return time.Time{}, ""
-	}
-	return ps.Until, ps.Reason
+	return p.until(dest, time.Now())
 }
 
 // paused reports whether the destination is paused at t.

@@ -359,7 +359,7 @@ func (inv *invocation) Do(ctx context.Context, req fetch.Request, p fetch.Policy
 	// invocation's own 429 or another's), so no retry lands inside one
 	// even where durable retries are off and the call is not cut short.
 	p.NotBefore = func() time.Time {
-		until, _ := n.pauses.until(inv.dest.name, time.Now())
+		until, _ := n.pauses.untilNow(inv.dest.name)
 		return until
 	}
 	p.BeforeRetry = func(a fetch.Attempt) bool {
