@@ -101,27 +101,31 @@ func (r *run) callNative(f *Native, argc int, pad bool) error {
 		}
 	}
 	r.closeUpvalues(len(r.stack) - argc)
-	r.reserved = 0
-	args := r.args(argc)
-	v, err := f.Fn(Env{r}, args)
+	v, err := r.applyNative(f, r.args(argc))
 	if err != nil {
 		return err
 	}
-	r.countResult(v, args, f.Shares)
-	r.countWork(v)
 	r.replaceArgs(argc, v)
 	return nil
 }
 
-// countWork counts the work a native's big result v took, so that the
-// clock is read sooner.
-func (r *run) countWork(v Value) {
+// applyNative calls f on args and counts what its result holds and took,
+// for callNative and a fused call alike.
+func (r *run) applyNative(f *Native, args []Value) (Value, error) {
+	r.reserved = 0
+	v, err := f.Fn(Env{r}, args)
+	if err != nil {
+		return v, err
+	}
+	r.countResult(v, args, f.Shares)
+	// Big results took real work: count it so the clock is read sooner.
 	switch v.k {
 	case KindString:
 		r.ops += int64(v.n >> 10)
 	case KindArray, KindTuple:
 		r.ops += int64(len(v.arr().Elems) >> 7)
 	}
+	return v, nil
 }
 
 // callsNative reports whether a CALL_GLOBAL of name with one argument
@@ -145,14 +149,8 @@ func (r *run) callsNative(name string) bool {
 // returned rather than pushed. The caller has checked callsNative and f's
 // argument counts.
 func (r *run) callNative1(f *Native, arg Value) (Value, error) {
-	r.reserved = 0
 	r.arg[0] = arg
-	args := r.arg[:]
-	v, err := f.Fn(Env{r}, args)
-	if err == nil {
-		r.countResult(v, args, f.Shares)
-		r.countWork(v)
-	}
+	v, err := r.applyNative(f, r.arg[:])
 	r.arg[0] = Null
 	return v, err
 }
