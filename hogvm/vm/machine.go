@@ -195,11 +195,16 @@ func (m *Machine) Eval(ctx context.Context, p *Program, globals Value) (v Value,
 	}
 	r := m.pool.Get().(*run)
 	defer m.recoverRun(r, &err)
-	r.reset(p, globals)
-	r.valueOnly = true
-	v, finished, err = r.execute(ctx, 0)
+	v, finished, err = r.eval(ctx, p, globals)
 	m.release(r)
 	return v, finished, err
+}
+
+// eval runs p on globals for its value alone (see Machine.Eval).
+func (r *run) eval(ctx context.Context, p *Program, globals Value) (Value, bool, error) {
+	r.reset(p, globals)
+	r.valueOnly = true
+	return r.execute(ctx, 0)
 }
 
 // Evaluator evaluates programs as Machine.Eval does, one at a time, on a
@@ -235,9 +240,7 @@ func (e *Evaluator) Eval(ctx context.Context, p *Program, globals Value) (v Valu
 	// half-run state to the next program.
 	e.r = nil
 	defer e.m.recoverRun(r, &err)
-	r.reset(p, globals)
-	r.valueOnly = true
-	v, finished, err = r.execute(ctx, 0)
+	v, finished, err = r.eval(ctx, p, globals)
 	r.clear()
 	e.r = r
 	return v, finished, err
