@@ -113,8 +113,8 @@ const uuidBlock = 64
 // uuidGen makes a request's UUIDv7s as uuid.NewV7 lays them out (48 bits
 // of Unix milliseconds, the version, 12 bits of sub-millisecond sequence,
 // the variant and 62 random bits), a block at a time: one clock reading,
-// one crypto/rand read,
-// one string and no other allocation for up to uuidBlock uuids, where
+// one crypto/rand read, one string and no other allocation for up to
+// uuidBlock uuids, where
 // uuid.NewV7FromReader and String cost a clock reading under a global
 // lock and two allocations per event. Its uuids increase through the
 // request, as uuid.NewV7's do; unlike those they are not ordered against
