@@ -84,7 +84,7 @@ func benchStore(b *testing.B) *Store {
 		for i := range *benchRecords {
 			ev := i / 10
 			r := &Record{Destination: fmt.Sprintf("projects/shop/destinations/d%02d", (ev+i%10)%20), Status: succeeded,
-				EventUUID: fmt.Sprintf("01900000-0000-7000-8000-%012d", ev), EventName: "$pageview",
+				EventUUID: benchUUID(ev), EventName: "$pageview",
 				DistinctID: fmt.Sprintf("user-%d", ev%10000), PersonID: fmt.Sprintf("p%d", ev%10000),
 				Start: time.Now(), Duration: 30 * time.Millisecond,
 				Fetches: []Fetch{{Method: "POST", URL: "https://api.example.com/v1/track", Status: 200, Duration: 25 * time.Millisecond, Attempt: 1}}}
@@ -186,7 +186,7 @@ func BenchmarkLookupEventUUID(b *testing.B) {
 	ctx := context.Background()
 	n := 0
 	for i := 0; b.Loop(); i++ {
-		uuid := fmt.Sprintf("01900000-0000-7000-8000-%012d", (i*7919)%(*benchRecords/10))
+		uuid := benchUUID((i * 7919) % (*benchRecords / 10))
 		out, _, err := s.List(ctx, "shop", Filter{EventUUID: uuid}, 100, Cursor{})
 		if err != nil {
 			b.Fatal(err)
@@ -216,7 +216,7 @@ func BenchmarkStoredEvent(b *testing.B) {
 	s := benchStore(b)
 	ctx := context.Background()
 	for i := 0; b.Loop(); i++ {
-		if _, err := s.Event(ctx, "shop", fmt.Sprintf("01900000-0000-7000-8000-%012d", (i*7919)%(*benchRecords/10))); err != nil {
+		if _, err := s.Event(ctx, "shop", benchUUID((i*7919)%(*benchRecords/10))); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -232,7 +232,7 @@ func BenchmarkWrite(b *testing.B) {
 	ev := pageview(b, "01900000-0000-7000-8000-000000000000", "user-0")
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		uuid := fmt.Sprintf("01900000-0000-7000-8000-%012d", i)
+		uuid := benchUUID(i)
 		r := &Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: uuid, EventName: "$pageview",
 			DistinctID: fmt.Sprintf("user-%d", i), PersonID: "p", Start: time.Now(), Duration: time.Millisecond,
 			Fetches: []Fetch{{Method: "POST", URL: "https://api.example.com/v1/track", Status: 200, Duration: time.Millisecond, Attempt: 1}}}
@@ -258,7 +258,7 @@ func BenchmarkRecord(b *testing.B) {
 	go func() { defer close(done); w.Run(ctx) }()
 	uuids := make([]string, 4096)
 	for i := range uuids {
-		uuids[i] = fmt.Sprintf("01900000-0000-7000-8000-%012d", i)
+		uuids[i] = benchUUID(i)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -336,8 +336,14 @@ func BenchmarkWriteOneDestination(b *testing.B) {
 	w.Flush(ctx)
 }
 
-// benchUUID is the uuid of the benchmarks' event e.
-func benchUUID(e int) string { return fmt.Sprintf("01900000-0000-7000-8000-%012d", e) }
+// benchUUID is the uuid of the benchmarks' event e: a UUIDv7 of the time
+// the test binary started, as capture gives events now.
+func benchUUID(e int) string {
+	return fmt.Sprintf("%08x-%04x-7000-8000-%012d", benchMillis>>16, benchMillis&0xffff, e)
+}
+
+// benchMillis is the time of the benchmarks' event uuids.
+var benchMillis = time.Now().UnixMilli()
 
 // benchRecord is a delivery of event e to dest, by a new person each.
 func benchRecord(dest string, e int) *Record {

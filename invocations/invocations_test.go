@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 
 	hogwirev1 "github.com/hogwire/hogwire/api/hogwire/v1"
@@ -679,4 +680,95 @@ func mustStream(t *testing.T, s *Store) jetstream.Stream {
 		t.Fatal(err)
 	}
 	return st
+}
+
+// indexSubjects counts the stream's index messages by subject, for the
+// subjects under prefix.
+func indexSubjects(t *testing.T, s *Store, prefix string) map[string]uint64 {
+	t.Helper()
+	st, err := s.js.Stream(context.Background(), StreamName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(context.Background(), jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Subjects
+}
+
+// Entries of UUIDv7 event uuids of the last day go, many to a message, to
+// their time slot's subject; every event and record is still found by
+// its uuid, and older uuids, other keys and entries written a day later
+// keep subjects of their own.
+func TestPackedEventIndex(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, true)
+	w := s.NewWriter(WriterConfig{Interval: time.Hour, IndexInterval: time.Hour})
+	w.maxPacked = 200 // bytes: a busy subject's entries need several messages
+	const n = 2000
+	uuids := make([]string, n)
+	for i := range uuids {
+		u, err := uuid.NewV7()
+		if err != nil {
+			t.Fatal(err)
+		}
+		uuids[i] = u.String()
+		w.Event("shop", uuids[i], []byte(uuids[i]))
+		w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: uuids[i], DistinctID: "ada", Start: time.Now()})
+	}
+	old := "01900000-0000-7000-8000-000000000001" // June 2024
+	w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: old, Start: time.Now()})
+	w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: "e1", Start: time.Now()})
+	w.Flush(ctx)
+
+	packed := indexSubjects(t, s, indexPrefix+"shop.t.")
+	var msgs uint64
+	for _, c := range packed {
+		msgs += c
+	}
+	if len(packed) == 0 || len(packed) > 2<<packedBucketBits || msgs >= n/2 || msgs == uint64(len(packed)) {
+		t.Errorf("%d packed index messages in %d subjects for %d events, want fewer than %d in at most %d, some subjects with several", msgs, len(packed), n, n/2, 2<<packedBucketBits)
+	}
+	if got := len(indexSubjects(t, s, indexPrefix+"shop.e.")); got != 2 {
+		t.Errorf("%d subjects of their own, want 2 (the old uuid and e1)", got)
+	}
+	for _, u := range append(uuids, old, "e1") {
+		out, _, err := s.List(ctx, "shop", Filter{EventUUID: u}, 10, Cursor{})
+		if err != nil || len(out) != 1 || out[0].GetEventUuid() != u {
+			t.Fatalf("lookup %s: %v, %v", u, out, err)
+		}
+	}
+	for _, u := range uuids[:50] {
+		if data, err := s.Event(ctx, "shop", u); err != nil || string(data) != u {
+			t.Fatalf("stored event %s: %q, %v", u, data, err)
+		}
+	}
+	if out, _, err := s.List(ctx, "shop", Filter{DistinctID: "ada"}, 2*n, Cursor{}); err != nil || len(out) != n {
+		t.Errorf("lookup by distinct id: %d records, %v", len(out), err)
+	}
+
+	// A day later, a record of the first event (a late retry) is indexed
+	// apart: the lookup reads both subjects.
+	w.now = func() time.Time { return time.Now().Add(25 * time.Hour) }
+	w.Record(&Record{Destination: "projects/shop/destinations/crm", Status: failed, EventUUID: uuids[0], Start: time.Now()})
+	w.Flush(ctx)
+	if got := indexMsgs(t, s, "shop", indexEvent, uuids[0]); got != 1 {
+		t.Errorf("%d index messages of its own for a uuid a day old, want 1", got)
+	}
+	out, _, err := s.List(ctx, "shop", Filter{EventUUID: uuids[0]}, 10, Cursor{})
+	if err != nil || len(out) != 2 {
+		t.Fatalf("lookup after a day: %d records, %v", len(out), err)
+	}
+	// Cursors page through both.
+	page, next, err := s.List(ctx, "shop", Filter{EventUUID: uuids[0]}, 1, Cursor{})
+	if err != nil || len(page) != 1 || next == (Cursor{}) {
+		t.Fatalf("first page: %d, %v, %v", len(page), next, err)
+	}
+	if page2, _, err := s.List(ctx, "shop", Filter{EventUUID: uuids[0]}, 1, next); err != nil || len(page2) != 1 || page2[0].GetId() == page[0].GetId() {
+		t.Fatalf("second page: %v, %v", page2, err)
+	}
+	if w.Dropped() != 0 {
+		t.Errorf("dropped %d", w.Dropped())
+	}
 }

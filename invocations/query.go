@@ -26,8 +26,8 @@ var ErrNotFound = errors.New("invocations: not found")
 // the writer's batching), and nodes' clocks are not ours.
 const Slack = 5 * time.Minute
 
-// maxIndexEntries bounds the index entries one lookup reads (each may
-// point at many records).
+// maxIndexEntries bounds the index messages one lookup reads (each may
+// hold many entries, and an entry point at many records).
 const maxIndexEntries = 100000
 
 // Filter selects records; zero fields select all.
@@ -249,19 +249,34 @@ func (s *Store) lookup(ctx context.Context, project string, kind byte, key strin
 	if err != nil {
 		return nil, err
 	}
-	subject := indexSubject(project, kind, key)
+	// An event uuid's entries may be in its packed subject too: those
+	// written while its time was recent (see indexPacked).
 	var refs []ref
 	from = max(from, 1)
-	for range maxIndexEntries {
-		m, err := st.GetMsg(ctx, from, jetstream.WithGetMsgSubject(subject))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
+	read := 0
+	readSubject := func(seq uint64, subject string, decode func([]byte, string, []ref) []ref) error {
+		for ; read < maxIndexEntries; read++ {
+			m, err := st.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+			if errors.Is(err, jetstream.ErrMsgNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			seq = m.Sequence + 1
+			refs = decode(m.Data, key, refs)
 		}
-		if err != nil {
-			return nil, err
+		return nil
+	}
+	if kind == indexEvent {
+		if slot, ok := uuidSlot(key); ok {
+			if err := readSubject(from, string(appendPackedSubject(nil, project, slot, key)), decodeEntries); err != nil {
+				return nil, err
+			}
 		}
-		from = m.Sequence + 1
-		refs = decodeEntry(m.Data, key, refs)
+	}
+	if err := readSubject(from, indexSubject(project, kind, key), decodeEntry); err != nil {
+		return nil, err
 	}
 	refs = slices.DeleteFunc(refs, func(r ref) bool { return r.event != events })
 	slices.SortFunc(refs, func(a, b ref) int {

@@ -9,6 +9,7 @@
 //	invocations.r.<project>.<destination>.<status>.<kind>   records
 //	invocations.v.<project>                                 stored events
 //	invocations.x.<project>.<e|d|r>.<bucket>                index entries
+//	invocations.x.<project>.t.<slot>.<bucket>               index of recent UUIDv7 events
 //
 // The Writer packs what one batch holds for one subject into one message
 // (a record is "<sequence>-<place>"), so that a busy node stores a few
@@ -28,6 +29,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -54,6 +56,22 @@ const (
 	// memory per subject: 2^20 per project and index bounds that memory,
 	// and still holds about one entry per bucket at a million records.
 	bucketBits = 20
+	// Event uuids that are UUIDv7 (capture gives them to events without
+	// one, and posthog-js makes them) hold the time they were made, and
+	// their entries go, many to a message, to the subject of their time
+	// slot (slotWidth wide) and a coarse bucket (packedBucketBits of the
+	// hash). With one entry a message, each cost NATS a store, most of
+	// the index's cost; now a flush stores one message per slot and
+	// bucket it touches, and a lookup reads a subject that one slot's
+	// flushes fill.
+	indexPacked      = 't'
+	packedBucketBits = 8
+	slotWidth        = 10 * time.Minute
+	// A uuid whose time is outside (-packedPast, +packedFuture) of the
+	// flush keeps a bucket of its own: a client can give any time, and
+	// subjects are bounded by the slots a flush accepts.
+	packedPast   = 24 * time.Hour
+	packedFuture = time.Hour
 )
 
 // Config configures a Store.
@@ -188,15 +206,59 @@ func indexSubject(project string, kind byte, key string) string {
 // makes every subject of an index flush in one buffer, and one string of
 // it, rather than a string each.
 func appendIndexSubject(b []byte, project string, kind byte, key string) []byte {
-	// FNV-1a, 64 bits, as hash/fnv makes it, without its allocations.
+	b = append(b, indexPrefix...)
+	b = append(b, project...)
+	b = append(b, '.', kind, '.')
+	return strconv.AppendUint(b, keyHash(key)>>(64-bucketBits), 16)
+}
+
+// keyHash is FNV-1a, 64 bits, as hash/fnv makes it, without its
+// allocations.
+func keyHash(key string) uint64 {
 	const offset64, prime64 = 14695981039346656037, 1099511628211
 	h := uint64(offset64)
 	for i := 0; i < len(key); i++ {
 		h ^= uint64(key[i])
 		h *= prime64
 	}
+	return h
+}
+
+// uuidSlot returns the index slot of the time an event uuid holds, when
+// it is a UUIDv7.
+func uuidSlot(key string) (int64, bool) {
+	u, err := uuid.Parse(key)
+	if err != nil || u.Version() != 7 {
+		return 0, false
+	}
+	var ms int64
+	for _, c := range u[:6] {
+		ms = ms<<8 | int64(c)
+	}
+	return ms / slotWidth.Milliseconds(), true
+}
+
+// packedSlot returns the slot of key's packed index subject, when an
+// entry of key flushed at now goes to one (see indexPacked).
+func packedSlot(key string, now time.Time) (int64, bool) {
+	slot, ok := uuidSlot(key)
+	if !ok {
+		return 0, false
+	}
+	ms := slot * slotWidth.Milliseconds()
+	if ms < now.Add(-packedPast).UnixMilli() || ms > now.Add(packedFuture).UnixMilli() {
+		return 0, false
+	}
+	return slot, true
+}
+
+// appendPackedSubject appends the packed index subject of an event uuid
+// in slot to b.
+func appendPackedSubject(b []byte, project string, slot int64, key string) []byte {
 	b = append(b, indexPrefix...)
 	b = append(b, project...)
-	b = append(b, '.', kind, '.')
-	return strconv.AppendUint(b, h>>(64-bucketBits), 16)
+	b = append(b, '.', indexPacked, '.')
+	b = strconv.AppendInt(b, slot, 16)
+	b = append(b, '.')
+	return strconv.AppendUint(b, keyHash(key)>>(64-packedBucketBits), 16)
 }

@@ -107,8 +107,11 @@ type Writer struct {
 	ixMu sync.Mutex
 	ix   pendingIndex
 	// The bounds of ix and of an index message (maxPendingKeys,
-	// maxPendingRefs, maxEntryRefs; tests lower them).
-	maxKeys, maxRefs, maxEntry int
+	// maxPendingRefs, maxEntryRefs, maxPackedIndex; tests lower them).
+	maxKeys, maxRefs, maxEntry, maxPacked int
+	// now tells which event uuids are recent enough for a packed subject
+	// (tests move it).
+	now func() time.Time
 	// Bytes stored, by kind (see Stored).
 	recordBytes, eventBytes, indexBytes atomic.Int64
 }
@@ -134,7 +137,8 @@ func (s *Store) NewWriter(cfg WriterConfig) *Writer {
 		cfg.IndexInterval = time.Second
 	}
 	return &Writer{s: s, cfg: cfg, wake: make(chan struct{}, 1),
-		maxKeys: maxPendingKeys, maxRefs: maxPendingRefs, maxEntry: maxEntryRefs}
+		maxKeys: maxPendingKeys, maxRefs: maxPendingRefs, maxEntry: maxEntryRefs, maxPacked: maxPackedIndex,
+		now: time.Now}
 }
 
 // Record queues a copy of r; false when the buffer was full and it was
@@ -457,8 +461,16 @@ type pendingIndex struct {
 	wait      []bool
 	carry     []carried
 	carryRefs []ref
-	subjects  []byte
-	ends      []int
+	// Where flushIndex groups packed entries (group, groups, gstart,
+	// byGroup) and makes its messages (subjects, data, msgs, scratch).
+	group    []int
+	groups   map[packedKey]int
+	gstart   []int
+	byGroup  []int
+	subjects []byte
+	data     []byte
+	msgs     []indexMsg
+	scratch  []byte
 }
 
 // carried is an entry that waits through a flush, with its count of refs
@@ -726,9 +738,10 @@ func (w *Writer) indexOver(div int) bool {
 	return len(w.ix.order) >= w.maxKeys/div || len(w.ix.refs) >= w.maxRefs/div
 }
 
-// flushIndex writes the index entries waiting: one message per key, of
+// flushIndex writes the index entries waiting: one entry per key, of
 // every ref to it written since the last flush (more for a key with more
-// than maxEntryRefs). Unless all, an entry that points at a stored event
+// than maxEntryRefs), in a message of its own, or with the others of its
+// packed subject for an event uuid (see indexPacked). Unless all, an entry that points at a stored event
 // alone waits on, for up to eventWaits flushes: the event is stored when
 // it is routed and its records when its destinations are done with it,
 // under load often a flush or more later, and an entry for each was most
@@ -763,11 +776,9 @@ func (w *Writer) flushIndex(ctx context.Context, all bool) {
 		byEntry[next[r.entry]] = r.ref
 		next[r.entry]++
 	}
-	// wait marks the entries that wait; last is the last one written,
-	// whose acknowledgement is waited for.
+	// wait marks the entries that wait.
 	wait := append(x.wait[:0], make([]bool, len(order))...)
 	x.wait = wait
-	last := len(order) - 1
 	if !all {
 		for i := range order {
 			k := &order[i]
@@ -781,70 +792,149 @@ func (w *Writer) flushIndex(ctx context.Context, all bool) {
 			x.carry = append(x.carry, c)
 			x.carryRefs = append(x.carryRefs, rs...)
 		}
-		for last >= 0 && wait[last] {
-			last--
+	}
+	// Entries of event uuids that hold a time recent enough go, many to
+	// a message, to their slot and bucket's subject (see indexPacked):
+	// group[i] is entry i's group of them, or -1.
+	now := w.now()
+	group := x.group[:0]
+	if x.groups == nil {
+		x.groups = make(map[packedKey]int)
+	}
+	clear(x.groups)
+	for i := range order {
+		g := -1
+		if k := &order[i]; !wait[i] && k.index == indexEvent {
+			if slot, ok := packedSlot(k.key, now); ok {
+				pk := packedKey{project: k.project, slot: slot, bucket: keyHash(k.key) >> (64 - packedBucketBits)}
+				var seen bool
+				if g, seen = x.groups[pk]; !seen {
+					g = len(x.groups)
+					x.groups[pk] = g
+				}
+			}
+		}
+		group = append(group, g)
+	}
+	x.group = group
+	// Each group's entries in order, as refs are gathered above:
+	// byGroup[gstart[g]:gstart[g+1]].
+	gstart := append(x.gstart[:0], make([]int, len(x.groups)+1)...)
+	x.gstart = gstart
+	for _, g := range group {
+		if g >= 0 {
+			gstart[g+1]++
 		}
 	}
-	// Every subject of the flush is made in one buffer and one string:
-	// a string each was most of what a flush allocated. ends[i] is where
-	// entry i's ends (an entry that waits has an empty one).
-	sb, ends := x.subjects[:0], x.ends[:0]
-	for i := range order {
-		if !wait[i] {
-			k := &order[i]
-			sb = appendIndexSubject(sb, k.project, k.index, k.key)
-		}
-		ends = append(ends, len(sb))
+	for g := range len(x.groups) {
+		gstart[g+1] += gstart[g]
 	}
-	x.subjects, x.ends = sb, ends
-	subjects := string(sb)
-	// The index entries are many (about one per event and one per person
-	// written) and small: acknowledging each cost the writer and the
-	// server more than storing it. They go out as plain NATS messages,
-	// which the stream stores all the same, and only the last one is
-	// acknowledged: the server handles one connection's messages in
-	// order, so its acknowledgement says that the stream took every entry
-	// before it too. What the stream refused without saying is not
-	// counted in Dropped.
-	var e []byte
-	from := 0
+	byGroup := append(x.byGroup[:0], make([]int, gstart[len(x.groups)])...)
+	x.byGroup = byGroup
+	gnext := append(x.next[:0], gstart[:len(x.groups)]...)
+	x.next = gnext
+	for i, g := range group {
+		if g >= 0 {
+			byGroup[gnext[g]] = i
+			gnext[g]++
+		}
+	}
+
+	// Every message of the flush is made before any is published, its
+	// subject in one buffer and its data in another: a string and a
+	// slice each were most of what a flush allocated.
+	sb, db, msgs := x.subjects[:0], x.data[:0], x.msgs[:0]
+	end := func() { msgs = append(msgs, indexMsg{subject: len(sb), data: len(db)}) }
 	for i := range order {
-		if wait[i] {
+		if wait[i] || group[i] >= 0 {
 			continue
 		}
 		k := &order[i]
-		subject := subjects[from:ends[i]]
-		from = ends[i]
-		rs := byEntry[start[i]:start[i+1]]
-		for len(rs) > 0 {
+		for rs := byEntry[start[i]:start[i+1]]; len(rs) > 0; {
 			n := min(len(rs), w.maxEntry)
-			if i != last || n != len(rs) {
-				// Publish copies the entry: one buffer serves them all.
+			sb = appendIndexSubject(sb, k.project, k.index, k.key)
+			db = appendEntry(db, k.key, rs[:n])
+			end()
+			rs = rs[n:]
+		}
+	}
+	e := x.scratch[:0]
+	for g := range len(x.groups) {
+		entries := byGroup[gstart[g]:gstart[g+1]]
+		first := &order[entries[0]]
+		slot, _ := packedSlot(first.key, now)
+		from := len(db)
+		for _, i := range entries {
+			k := &order[i]
+			for rs := byEntry[start[i]:start[i+1]]; len(rs) > 0; {
+				n := min(len(rs), w.maxEntry)
 				e = appendEntry(e[:0], k.key, rs[:n])
-				w.indexBytes.Add(int64(len(e)))
-				if err := w.s.nc.Publish(subject, e); err != nil {
-					w.failed.Add(1)
-				}
 				rs = rs[n:]
-				continue
+				if len(db) > from && len(db)-from+binary.MaxVarintLen32+len(e) > w.maxPacked {
+					sb = appendPackedSubject(sb, first.project, slot, first.key)
+					end()
+					from = len(db)
+				}
+				db = binary.AppendUvarint(db, uint64(len(e)))
+				db = append(db, e...)
 			}
-			e = appendEntry(nil, k.key, rs)
-			w.indexBytes.Add(int64(len(e)))
-			f, err := w.s.js.PublishAsync(subject, e)
-			if err != nil {
+		}
+		sb = appendPackedSubject(sb, first.project, slot, first.key)
+		end()
+	}
+	x.subjects, x.data, x.msgs, x.scratch = sb, db, msgs, e
+
+	// The index entries are many (about one per event and one per person
+	// written) and small: acknowledging each message cost the writer and
+	// the server more than storing it. They go out as plain NATS
+	// messages, which the stream stores all the same, and only the last
+	// one is acknowledged: the server handles one connection's messages
+	// in order, so its acknowledgement says that the stream took every
+	// message before it too. What the stream refused without saying is
+	// not counted in Dropped.
+	subjects := string(sb)
+	var s0, d0 int
+	for i, m := range msgs {
+		subject, data := subjects[s0:m.subject], db[d0:m.data]
+		s0, d0 = m.subject, m.data
+		w.indexBytes.Add(int64(len(data)))
+		if i < len(msgs)-1 {
+			// Publish copies the data: one buffer serves them all.
+			if err := w.s.nc.Publish(subject, data); err != nil {
 				w.failed.Add(1)
-				return
 			}
-			select {
-			case <-f.Ok():
-			case <-f.Err():
-				w.failed.Add(1)
-			case <-ctx.Done():
-			}
-			rs = nil
+			continue
+		}
+		// The acknowledged publish may send its message again after
+		// flushIndex returned: it has a copy of its own.
+		f, err := w.s.js.PublishAsync(subject, slices.Clone(data))
+		if err != nil {
+			w.failed.Add(1)
+			return
+		}
+		select {
+		case <-f.Ok():
+		case <-f.Err():
+			w.failed.Add(1)
+		case <-ctx.Done():
 		}
 	}
 }
+
+// indexMsg is a message of an index flush: where its subject and its data
+// end in the flush's buffers.
+type indexMsg struct{ subject, data int }
+
+// packedKey is a packed index subject: a project's slot and bucket.
+type packedKey struct {
+	project string
+	slot    int64
+	bucket  uint64
+}
+
+// maxPackedIndex bounds a packed index message's data (but for one
+// entry, which maxEntryRefs bounds).
+const maxPackedIndex = 64 << 10
 
 // eventWaits is how many flushes an index entry of a stored event alone
 // waits for its records' (see flushIndex).
@@ -899,6 +989,20 @@ func decodeEntry(d []byte, key string, refs []ref) []ref {
 		prev += delta
 		refs = append(refs, ref{seq: prev, item: int(v >> 1), event: v&1 == 1})
 		d = d[k1+k2:]
+	}
+	return refs
+}
+
+// decodeEntries appends to refs those of the entries for key in a packed
+// index message: each entry appendEntry made, after its length.
+func decodeEntries(d []byte, key string, refs []ref) []ref {
+	for len(d) > 0 {
+		n, k := binary.Uvarint(d)
+		if k <= 0 || uint64(len(d)-k) < n {
+			break
+		}
+		refs = decodeEntry(d[k:k+int(n)], key, refs)
+		d = d[k+int(n):]
 	}
 	return refs
 }
