@@ -461,10 +461,12 @@ type pendingIndex struct {
 	wait      []bool
 	carry     []carried
 	carryRefs []ref
-	// Where flushIndex groups packed entries (group, groups, gstart,
-	// byGroup) and makes its messages (subjects, data, msgs, scratch).
+	// Where flushIndex groups packed entries (group, groups, gslot,
+	// gstart, byGroup) and makes its messages (subjects, data, msgs,
+	// scratch).
 	group    []int
 	groups   map[packedKey]int
+	gslot    []int64
 	gstart   []int
 	byGroup  []int
 	subjects []byte
@@ -797,7 +799,7 @@ func (w *Writer) flushIndex(ctx context.Context, all bool) {
 	// a message, to their slot and bucket's subject (see indexPacked):
 	// group[i] is entry i's group of them, or -1.
 	now := w.now()
-	group := x.group[:0]
+	group, gslot := x.group[:0], x.gslot[:0]
 	if x.groups == nil {
 		x.groups = make(map[packedKey]int)
 	}
@@ -811,12 +813,13 @@ func (w *Writer) flushIndex(ctx context.Context, all bool) {
 				if g, seen = x.groups[pk]; !seen {
 					g = len(x.groups)
 					x.groups[pk] = g
+					gslot = append(gslot, slot)
 				}
 			}
 		}
 		group = append(group, g)
 	}
-	x.group = group
+	x.group, x.gslot = group, gslot
 	// Each group's entries in order, as refs are gathered above:
 	// byGroup[gstart[g]:gstart[g+1]].
 	gstart := append(x.gstart[:0], make([]int, len(x.groups)+1)...)
@@ -862,7 +865,7 @@ func (w *Writer) flushIndex(ctx context.Context, all bool) {
 	for g := range len(x.groups) {
 		entries := byGroup[gstart[g]:gstart[g+1]]
 		first := &order[entries[0]]
-		slot, _ := packedSlot(first.key, now)
+		slot := gslot[g]
 		from := len(db)
 		for _, i := range entries {
 			k := &order[i]
