@@ -546,6 +546,21 @@ func TestIndexEntrySplit(t *testing.T) {
 	if w.Dropped() != 0 {
 		t.Errorf("dropped %d", w.Dropped())
 	}
+
+	// More messages than one request reads (indexBatch): the lookup asks
+	// again from where the last answer ended.
+	w.maxEntry = 1
+	const n = indexBatch*2 + 10
+	for i := range n {
+		w.Record(&Record{Destination: "projects/shop/destinations/hook", Status: succeeded, EventUUID: fmt.Sprint("f", i), DistinctID: "bob", Start: time.Now()})
+	}
+	w.Flush(ctx)
+	if got := indexMsgs(t, s, "shop", indexDistinct, "bob"); got != n {
+		t.Fatalf("%d index messages for %d refs of one each, want %d", got, n, n)
+	}
+	if out, _, err := s.List(ctx, "shop", Filter{DistinctID: "bob"}, 2*n, Cursor{}); err != nil || len(out) != n {
+		t.Errorf("lookup over %d messages: %d records, %v", n, len(out), err)
+	}
 }
 
 // A record stored moments ago may not be indexed yet: Unindexed says so,
