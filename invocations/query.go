@@ -257,7 +257,7 @@ func (s *Store) lookup(ctx context.Context, project string, kind byte, key strin
 	read := 0
 	readSubject := func(seq uint64, subject string, decode func([]byte, string, []ref) []ref) error {
 		for read < maxIndexEntries {
-			n, next, done, err := s.indexBatch(ctx, st, subject, seq, min(indexBatch, maxIndexEntries-read), func(data []byte) {
+			n, next, done, err := s.readIndex(ctx, st, subject, seq, min(indexBatch, maxIndexEntries-read), func(data []byte) {
 				refs = decode(data, key, refs)
 			})
 			if err != nil {
@@ -300,12 +300,12 @@ func (s *Store) lookup(ctx context.Context, project string, kind byte, key strin
 // seconds.
 const indexBatch = 256
 
-// indexBatch calls fn with the data of up to max messages of subject from
+// readIndex calls fn with the data of up to max messages of subject from
 // the sequence from on, in one request, and returns how many there were,
 // the sequence after the last, and whether none is left after it. A
 // server without batched reads (before NATS 2.11) is asked for one
 // message at a time.
-func (s *Store) indexBatch(ctx context.Context, st jetstream.Stream, subject string, from uint64, max int, fn func([]byte)) (n int, next uint64, done bool, err error) {
+func (s *Store) readIndex(ctx context.Context, st jetstream.Stream, subject string, from uint64, max int, fn func([]byte)) (n int, next uint64, done bool, err error) {
 	msgs, err := jetstreamext.GetBatch(ctx, s.js, StreamName, max, jetstreamext.GetBatchSubject(subject), jetstreamext.GetBatchSeq(from))
 	if err != nil {
 		return 0, 0, false, err

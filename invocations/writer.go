@@ -453,8 +453,8 @@ type pendingIndex struct {
 	keys  map[string]*[numIndexes]map[string]int
 	order []pendingKey
 	refs  []entryRef
-	// Where flushIndex gathers each entry's refs, marks those that wait
-	// and keeps them (carry, carryRefs) for after, and makes subjects.
+	// Where flushIndex gathers each entry's refs, and marks those that
+	// wait and keeps them (carry, carryRefs) for after.
 	start     []int
 	next      []int
 	byEntry   []ref
