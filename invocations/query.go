@@ -250,8 +250,6 @@ func (s *Store) lookup(ctx context.Context, project string, kind byte, key strin
 	if err != nil {
 		return nil, err
 	}
-	// An event uuid's entries may be in its packed subject too: those
-	// written while its time was recent (see indexPacked).
 	var refs []ref
 	from = max(from, 1)
 	read := 0
@@ -271,6 +269,8 @@ func (s *Store) lookup(ctx context.Context, project string, kind byte, key strin
 		}
 		return nil
 	}
+	// An event uuid's entries may be in its packed subject too: those
+	// written while its time was recent (see indexPacked).
 	if kind == indexEvent {
 		if slot, ok := uuidSlot(key); ok {
 			if err := readSubject(from, string(appendPackedSubject(nil, project, slot, key)), decodeEntries); err != nil {
